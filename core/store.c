@@ -1,0 +1,452 @@
+/* SQLite backend of the store. See store.h for the threading contract.
+ *
+ * Layout: struct conn wraps one sqlite3 handle and its lazily prepared
+ * statements. The writer thread owns one conn; readers borrow one from a
+ * small pool. All SQL text lives in the sql_text table below. */
+#include "store.h"
+#include "store_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char *const schema_migrations[];
+extern const size_t schema_migration_count;
+
+static const char *const sql_text[STMT_COUNT] = {
+    [ST_KEY_INSERT] = "INSERT INTO api_keys(name, role, lookup, hash, created_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_RATER_INSERT] = "INSERT INTO raters(key_id) VALUES(?1)",
+    [ST_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = ?2 WHERE name = ?1 AND revoked_ms IS NULL",
+    [ST_KEY_LIST] = "SELECT name, role, created_ms, revoked_ms FROM api_keys ORDER BY id",
+    [ST_KEY_BY_LOOKUP] = "SELECT k.id, k.name, k.role, k.hash, k.created_ms, k.revoked_ms, "
+                         "coalesce(r.id, 0) FROM api_keys k LEFT JOIN raters r ON r.key_id = k.id "
+                         "WHERE k.lookup = ?1",
+    [ST_ITEM_FIND_EXT] = "SELECT id, status, batch FROM items WHERE key_id IS ?1 AND external_id = ?2",
+    [ST_ITEM_INSERT] =
+        "INSERT INTO items(id, key_id, external_id, batch, kind, prompt, response_a, response_b, "
+        "domain, metadata, priority, status, route, verdict, verdict_source, confidence, layer_id, "
+        "scores, created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+        "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19)",
+    [ST_TASK_INSERT] = "INSERT INTO tasks(item_seq, kind, priority, overlap, created_ms) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_ITEM_GET] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE id = ?1",
+    [ST_ITEMS_ALL] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE seq > ?1 "
+                     "AND (?2 IS NULL OR status = ?2) AND (?3 = 0 OR key_id = ?3) "
+                     "ORDER BY seq LIMIT ?4",
+    [ST_ITEMS_BATCH] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE batch = ?5 AND seq > ?1 "
+                       "AND (?2 IS NULL OR status = ?2) AND (?3 = 0 OR key_id = ?3) "
+                       "ORDER BY seq LIMIT ?4",
+    [ST_ITEMS_STATUS] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE status = ?2 AND seq > ?1 "
+                        "AND (?3 = 0 OR key_id = ?3) ORDER BY seq LIMIT ?4",
+    [ST_COUNT_STATUS] = "SELECT status, count(*) FROM items GROUP BY status",
+    [ST_COUNT_DOMAIN] = "SELECT coalesce(domain, ''), count(*) FROM items GROUP BY domain",
+    [ST_COUNT_BATCH] = "SELECT coalesce(batch, ''), count(*) FROM items GROUP BY batch",
+    [ST_DB_SIZE] = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+    [ST_OVERLAP_FOR] = "SELECT overlap FROM overlap_rules WHERE (scope = 'batch' AND value = ?1) "
+                       "OR (scope = 'domain' AND value = ?2) ORDER BY scope = 'batch' DESC LIMIT 1",
+    [ST_LAYER_ACTIVE] = "SELECT id FROM layers WHERE status = 'active'",
+    [ST_LAYER_PARAMS] = "SELECT params FROM layers WHERE id = ?1",
+    [ST_LAYER_INSERT] = "INSERT INTO layers(parent, status, kind, params, train_size, sources, metrics, "
+                        "threshold, created_ms) VALUES((SELECT id FROM layers WHERE status = 'active'), "
+                        "'candidate', 'hashed-bt', ?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_LAYER_RETIRE_ACTIVE] = "UPDATE layers SET status = 'retired' WHERE status = 'active'",
+    [ST_LAYER_SET_ACTIVE] = "UPDATE layers SET status = 'active' WHERE id = ?1 "
+                            "AND status IN ('candidate', 'retired')",
+    [ST_LAYER_LIST] = "SELECT id, parent, status, kind, train_size, sources, metrics, threshold, "
+                      "consistency, created_ms FROM layers ORDER BY id DESC",
+    [ST_CMP_INSERT] = "INSERT INTO comparisons(prompt, chosen, rejected, tie, label, source, weight, "
+                      "layer_id, item_seq, provenance, created_ms) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_CMP_ALL] = "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
+                   "provenance FROM comparisons ORDER BY id",
+};
+
+/* ---- connections ---- */
+
+sqlite3_stmt *conn_stmt(struct conn *c, enum stmt_id id)
+{
+    if (!c->st[id]) {
+        if (sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id],
+                               NULL) != SQLITE_OK) {
+            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"prepare failed\",\"sql\":%d,\"why\":\"%s\"}\n",
+                    (int)id, sqlite3_errmsg(c->db));
+            return NULL;
+        }
+    } else {
+        sqlite3_reset(c->st[id]);
+        sqlite3_clear_bindings(c->st[id]);
+    }
+    return c->st[id];
+}
+
+void conn_done(sqlite3_stmt *st)
+{
+    if (st)
+        sqlite3_reset(st);
+}
+
+int conn_exec(struct conn *c, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"sql failed\",\"why\":\"%s\"}\n",
+                msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return -EIO;
+    }
+    return 0;
+}
+
+static int conn_open(struct conn *c, const char *path, bool readonly)
+{
+    memset(c, 0, sizeof *c);
+    int flags = SQLITE_OPEN_NOMUTEX | (readonly ? SQLITE_OPEN_READONLY
+                                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_busy_timeout(c->db, 10000);
+    if (conn_exec(c, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"))
+        return -EIO;
+    return 0;
+}
+
+static void conn_close(struct conn *c)
+{
+    for (int i = 0; i < STMT_COUNT; i++)
+        sqlite3_finalize(c->st[i]);
+    sqlite3_close(c->db);
+    memset(c, 0, sizeof *c);
+}
+
+struct conn *store_reader(struct store *s)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    for (;;) {
+        for (unsigned i = 0; i < s->nreaders; i++) {
+            if (!s->reader_busy[i]) {
+                s->reader_busy[i] = true;
+                pthread_mutex_unlock(&s->pool_mu);
+                return &s->readers[i];
+            }
+        }
+        pthread_cond_wait(&s->pool_cv, &s->pool_mu);
+    }
+}
+
+void store_reader_put(struct store *s, struct conn *c)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    s->reader_busy[c - s->readers] = false;
+    pthread_cond_signal(&s->pool_cv);
+    pthread_mutex_unlock(&s->pool_mu);
+}
+
+/* ---- migrations ---- */
+
+static int migrate(struct conn *c, char *err, size_t errlen)
+{
+    int rc = conn_exec(c, "BEGIN IMMEDIATE");
+    if (rc) {
+        snprintf(err, errlen, "cannot lock the database: %s", sqlite3_errmsg(c->db));
+        return rc;
+    }
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > (int)schema_migration_count) {
+        snprintf(err, errlen, "database schema %d is newer than this rungd (%zu)", version,
+                 schema_migration_count);
+        rc = -EPROTO;
+        goto out;
+    }
+    for (size_t i = (size_t)version; i < schema_migration_count; i++) {
+        char *msg = NULL;
+        if (sqlite3_exec(c->db, schema_migrations[i], NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "migration %03zu failed: %s", i + 1, msg ? msg : "?");
+            sqlite3_free(msg);
+            rc = -EPROTO;
+            goto out;
+        }
+        /* user_version cannot be a bound parameter: the value is ours. */
+        char set[48];
+        snprintf(set, sizeof set, "PRAGMA user_version = %zu", i + 1);
+        if (conn_exec(c, set)) {
+            snprintf(err, errlen, "cannot record schema version %zu", i + 1);
+            rc = -EIO;
+            goto out;
+        }
+    }
+    rc = conn_exec(c, "COMMIT");
+    if (rc)
+        snprintf(err, errlen, "migration commit failed: %s", sqlite3_errmsg(c->db));
+out:
+    if (rc)
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+void store_set_defaults(struct store *s, int overlap, unsigned lease_ms, unsigned gold_rate_pct)
+{
+    pthread_mutex_lock(&s->wq_mu);
+    s->default_overlap = overlap;
+    s->lease_ms = lease_ms;
+    s->gold_rate_pct = gold_rate_pct;
+    pthread_mutex_unlock(&s->wq_mu);
+}
+
+int store_schema_version(struct store *s)
+{
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    store_reader_put(s, c);
+    return v;
+}
+
+/* ---- the writer ---- */
+
+struct wjob {
+    store_job_fn run;
+    void *arg;
+    store_done_fn done;
+    void *cls;
+    int *rc_out;
+    struct wjob *next;
+};
+
+#define GROUP_MAX 1024 /* jobs committed in one transaction at most */
+
+static void run_group(struct store *s, struct wjob *head)
+{
+    struct conn *c = &s->writer;
+    int txrc = conn_exec(c, "BEGIN IMMEDIATE");
+    for (struct wjob *j = head; j; j = j->next) {
+        if (txrc) {
+            *j->rc_out = txrc;
+            continue;
+        }
+        /* Each job in its own savepoint: one failing request leaves the
+         * others of the group intact. */
+        if (conn_exec(c, "SAVEPOINT job")) {
+            *j->rc_out = -EIO;
+            continue;
+        }
+        int rc = j->run(s, c, j->arg);
+        if (rc)
+            conn_exec(c, "ROLLBACK TO job");
+        conn_exec(c, "RELEASE job");
+        *j->rc_out = rc;
+    }
+    if (!txrc && conn_exec(c, "COMMIT")) {
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        txrc = -EIO;
+        for (struct wjob *j = head; j; j = j->next)
+            if (*j->rc_out == 0)
+                *j->rc_out = txrc;
+    }
+    s->commits++;
+    while (head) {
+        struct wjob *next = head->next;
+        s->committed_jobs++;
+        head->done(head->cls);
+        free(head);
+        head = next;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct store *s = arg;
+    pthread_mutex_lock(&s->wq_mu);
+    for (;;) {
+        while (!s->wq_head && !s->stopping) {
+            if (s->tick) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 1;
+                if (pthread_cond_timedwait(&s->wq_cv, &s->wq_mu, &ts) == ETIMEDOUT) {
+                    pthread_mutex_unlock(&s->wq_mu);
+                    s->tick(s, &s->writer, s->tick_cls);
+                    pthread_mutex_lock(&s->wq_mu);
+                }
+            } else {
+                pthread_cond_wait(&s->wq_cv, &s->wq_mu);
+            }
+        }
+        if (!s->wq_head && s->stopping)
+            break;
+        /* Take up to GROUP_MAX jobs, keeping their order. */
+        struct wjob *head = s->wq_head, *tail = head;
+        size_t n = 1;
+        while (tail->next && n < GROUP_MAX) {
+            tail = tail->next;
+            n++;
+        }
+        s->wq_head = tail->next;
+        if (!s->wq_head)
+            s->wq_tail = NULL;
+        tail->next = NULL;
+        pthread_mutex_unlock(&s->wq_mu);
+        run_group(s, head);
+        pthread_mutex_lock(&s->wq_mu);
+    }
+    pthread_mutex_unlock(&s->wq_mu);
+    return NULL;
+}
+
+int store_submit(struct store *s, store_job_fn run, void *arg, int *rc_out, store_done_fn done,
+                 void *cls)
+{
+    struct wjob *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    *j = (struct wjob){.run = run, .arg = arg, .done = done, .cls = cls, .rc_out = rc_out};
+    pthread_mutex_lock(&s->wq_mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->wq_mu);
+        free(j);
+        return -ESHUTDOWN;
+    }
+    if (s->wq_tail)
+        s->wq_tail->next = j;
+    else
+        s->wq_head = j;
+    s->wq_tail = j;
+    pthread_cond_signal(&s->wq_cv);
+    pthread_mutex_unlock(&s->wq_mu);
+    return 0;
+}
+
+struct sync_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+};
+
+static void sync_done(void *cls)
+{
+    struct sync_wait *w = cls;
+    pthread_mutex_lock(&w->mu);
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int store_run(struct store *s, store_job_fn run, void *arg)
+{
+    struct sync_wait w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    int rc = -EIO;
+    int sub = store_submit(s, run, arg, &rc, sync_done, &w);
+    if (sub)
+        return sub;
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    return rc;
+}
+
+void store_set_tick(struct store *s, store_job_fn tick, void *cls)
+{
+    pthread_mutex_lock(&s->wq_mu);
+    s->tick = tick;
+    s->tick_cls = cls;
+    pthread_mutex_unlock(&s->wq_mu);
+}
+
+/* ---- open / close ---- */
+
+struct store *store_open(const char *path, unsigned readers, char *err, size_t errlen)
+{
+    struct store *s = calloc(1, sizeof *s);
+    if (!s || readers < 1) {
+        snprintf(err, errlen, "out of memory");
+        free(s);
+        return NULL;
+    }
+    pthread_mutex_init(&s->wq_mu, NULL);
+    pthread_cond_init(&s->wq_cv, NULL);
+    pthread_mutex_init(&s->pool_mu, NULL);
+    pthread_cond_init(&s->pool_cv, NULL);
+    s->default_overlap = 1;
+    s->lease_ms = 600000;
+    s->gold_rate_pct = 5;
+    s->path = strdup(path);
+    if (conn_open(&s->writer, path, false)) {
+        snprintf(err, errlen, "cannot open %s: %s", path,
+                 s->writer.db ? sqlite3_errmsg(s->writer.db) : "out of memory");
+        goto fail;
+    }
+    /* WAL lets readers run beside the writer. SECURE_DELETE (on in
+     * Debian's build) only costs writes for rows we never hide from the
+     * database owner, so it is turned off. */
+    if (conn_exec(&s->writer, "PRAGMA journal_mode = WAL; PRAGMA secure_delete = OFF; "
+                              "PRAGMA journal_size_limit = 67108864;")) {
+        snprintf(err, errlen, "cannot set WAL mode on %s: %s", path,
+                 sqlite3_errmsg(s->writer.db));
+        goto fail;
+    }
+    if (migrate(&s->writer, err, errlen))
+        goto fail;
+    s->readers = calloc(readers, sizeof *s->readers);
+    s->reader_busy = calloc(readers, sizeof *s->reader_busy);
+    if (!s->readers || !s->reader_busy) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (unsigned i = 0; i < readers; i++) {
+        if (conn_open(&s->readers[i], path, true)) {
+            snprintf(err, errlen, "cannot open a reader on %s", path);
+            goto fail;
+        }
+        s->nreaders++;
+    }
+    if (pthread_create(&s->writer_thread, NULL, writer_main, s)) {
+        snprintf(err, errlen, "cannot start the writer thread");
+        goto fail;
+    }
+    s->writer_running = true;
+    return s;
+fail:
+    store_close(s);
+    return NULL;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    if (s->writer_running) {
+        pthread_mutex_lock(&s->wq_mu);
+        s->stopping = true;
+        pthread_cond_signal(&s->wq_cv);
+        pthread_mutex_unlock(&s->wq_mu);
+        pthread_join(s->writer_thread, NULL);
+    }
+    for (unsigned i = 0; i < s->nreaders; i++)
+        conn_close(&s->readers[i]);
+    if (s->writer.db) {
+        sqlite3_wal_checkpoint_v2(s->writer.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        conn_close(&s->writer);
+    }
+    free(s->readers);
+    free(s->reader_busy);
+    free(s->path);
+    pthread_mutex_destroy(&s->wq_mu);
+    pthread_cond_destroy(&s->wq_cv);
+    pthread_mutex_destroy(&s->pool_mu);
+    pthread_cond_destroy(&s->pool_cv);
+    free(s);
+}

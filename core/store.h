@@ -1,0 +1,196 @@
+/* The store: every byte rung keeps, behind one interface. SQLite is the
+ * embedded backend; nothing SQLite-specific crosses this header, so another
+ * backend can sit behind it later.
+ *
+ * Threading: any thread may call any function. Reads run on a pool of
+ * read-only connections. Every write goes to one writer thread that commits
+ * all waiting writes in one transaction (group commit) with
+ * synchronous=FULL; a write's completion callback runs only after that
+ * commit, so whatever a caller acknowledges is durable. */
+#ifndef RUNG_STORE_H
+#define RUNG_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "token.h"
+#include "util.h"
+
+#define STORE_NAME_MAX 64  /* key names, bytes incl. NUL */
+#define STORE_CURSOR_MAX 24
+
+struct store;
+
+/* Called on the writer thread once a submitted write has committed (or
+ * failed). It must not block: typically it wakes the waiting request. */
+typedef void (*store_done_fn)(void *cls);
+
+/* Opens (creating if needed) the database at path, sets WAL and FULL
+ * synchronous, applies pending migrations in one transaction and starts the
+ * writer. readers is the size of the read-connection pool (>= 1). Returns
+ * NULL on failure with a sentence in err. A failed migration changes
+ * nothing. Free with store_close(). */
+struct store *store_open(const char *path, unsigned readers, char *err, size_t errlen);
+
+/* Finishes every queued write, stops the writer, checkpoints and closes all
+ * connections. NULL is a no-op. */
+void store_close(struct store *s);
+
+/* Sets what new tasks get: labels wanted without an overlap rule, lease
+ * length, and the percentage of gold tasks in a rater's stream. */
+void store_set_defaults(struct store *s, int overlap, unsigned lease_ms, unsigned gold_rate_pct);
+
+/* Schema version after migrations (PRAGMA user_version). */
+int store_schema_version(struct store *s);
+
+/* ---- API keys ---- */
+
+struct store_key {
+    int64_t id;
+    int64_t rater_id; /* the rater row of a rater or admin key, else 0 */
+    char name[STORE_NAME_MAX];
+    char role[16];    /* admin | pipeline | rater */
+    int64_t created_ms;
+    int64_t revoked_ms; /* 0 while valid */
+};
+
+/* Creates a key and writes its token (shown once) into token. Returns 0,
+ * -EEXIST when the name is taken, -EINVAL for a bad role or name. */
+int store_key_create(struct store *s, const char *name, const char *role, char token[TOKEN_MAX]);
+
+/* Revokes the named key. Returns 0, -ENOENT if no such live key. */
+int store_key_revoke(struct store *s, const char *name);
+
+/* Returns a new JSON array of {name, role, created_ms, revoked_ms}, or NULL
+ * on error. Never includes a token or hash. */
+json_t *store_key_list(struct store *s);
+
+/* Finds the live key whose token this is. Returns 0 with *out filled,
+ * -EACCES when no live key matches (unknown, malformed or revoked), -EIO. */
+int store_key_auth(struct store *s, const char *token, struct store_key *out);
+
+/* ---- items ---- */
+
+/* One item to ingest. The strings are borrowed for the duration of the
+ * call (until the done callback for submitted writes). */
+struct store_item_in {
+    const char *prompt;
+    const char *response_a;
+    const char *response_b;  /* NULL for a single response */
+    const char *external_id; /* may be NULL */
+    const char *domain;      /* may be NULL */
+    const char *batch;       /* may be NULL */
+    const char *metadata;    /* JSON object text, may be NULL */
+    int64_t priority;
+    /* What the active layer decided; layer_id 0 when no layer scored it. */
+    int64_t layer_id;
+    bool route_auto;       /* true: verdict set by the layer */
+    const char *verdict;   /* a | b | good | bad, with route_auto */
+    double confidence;     /* used when layer_id != 0 */
+    const char *scores;    /* JSON object text, may be NULL */
+};
+
+#define STORE_LABEL_MAX 128 /* batch, domain: bytes without the NUL */
+
+struct store_item_ack {
+    char id[UUID_STR_LEN];
+    char status[16];
+    char batch[STORE_LABEL_MAX + 1]; /* "" when none */
+    bool has_batch;
+    bool existed;          /* a repeat of an external_id: nothing stored */
+};
+
+/* An ingest request: all items commit together or none does. */
+struct store_ingest {
+    int64_t key_id;
+    const struct store_item_in *items;
+    size_t n;
+    struct store_item_ack *acks; /* n entries, filled on success */
+    int rc;                      /* set before done runs: 0 or negative errno */
+};
+
+/* Queues req for the writer; done(cls) runs after commit with req->rc set.
+ * Returns 0, or -ESHUTDOWN when the store is closing (done is not called). */
+int store_ingest_submit(struct store *s, struct store_ingest *req, store_done_fn done, void *cls);
+
+/* Synchronous form of store_ingest_submit. Returns req->rc. */
+int store_ingest(struct store *s, struct store_ingest *req);
+
+/* Returns a new JSON object for the item with this uuid, or NULL when there
+ * is none, or when key_id != 0 and another key posted it. */
+json_t *store_item_get(struct store *s, const char *id, int64_t key_id);
+
+struct store_item_filter {
+    const char *batch;   /* NULL: any */
+    const char *status;  /* NULL: any */
+    int64_t key_id;      /* 0: any */
+    const char *after;   /* cursor from a previous page, NULL: start */
+    unsigned limit;      /* 1..1000 */
+};
+
+/* Lists items in insertion order. *items receives a new JSON array; next
+ * receives the cursor of the following page, or "" when this was the last.
+ * Returns 0, -EINVAL for a bad cursor, -EIO. */
+int store_items_list(struct store *s, const struct store_item_filter *f, json_t **items,
+                     char next[STORE_CURSOR_MAX]);
+
+/* Returns a new JSON object with item counts by status, domain and batch,
+ * and the database size, or NULL on error. */
+json_t *store_status(struct store *s);
+
+
+/* ---- reward layers ---- */
+
+/* The active layer's id, 0 when none is active, or negative errno. */
+int64_t store_layer_active_id(struct store *s);
+
+/* Reads a layer's parameter blob into *blob (malloc'd, caller frees).
+ * Returns 0, -ENOENT, -EIO. */
+int store_layer_params(struct store *s, int64_t id, void **blob, size_t *len);
+
+struct store_layer_new {
+    const void *params;   /* serialised model */
+    size_t params_len;
+    const char *metrics;  /* JSON text of the training report */
+    double threshold;     /* tau; INFINITY when none was reached */
+    int64_t train_size;   /* comparisons it learned from */
+    const char *sources;  /* JSON text: comparisons by source */
+    bool activate;        /* make it the active layer (the old one retires) */
+};
+
+/* Stores a new layer as a candidate (or active). *id receives its id.
+ * Returns 0 or -EIO. */
+int store_layer_add(struct store *s, const struct store_layer_new *l, int64_t *id);
+
+/* Makes a stored layer active, retiring the previous one. 0, -ENOENT. */
+int store_layer_activate(struct store *s, int64_t id);
+
+/* Returns a new JSON array of layers (without parameters), newest first. */
+json_t *store_layer_list(struct store *s);
+
+/* ---- comparisons: the training set ---- */
+
+struct store_comparison {
+    const char *prompt;
+    const char *chosen;
+    const char *rejected;   /* NULL for a pointwise verdict */
+    bool tie;
+    const char *label;      /* pointwise: good | bad; else NULL */
+    const char *source;     /* import | human | layer */
+    double weight;
+    int64_t layer_id;       /* the layer that assisted, 0 none */
+    int64_t item_seq;       /* 0 when not from an item */
+    const char *provenance; /* JSON text or NULL */
+};
+
+/* Adds n comparisons in one transaction. Returns 0 or -EIO. */
+int store_comparisons_add(struct store *s, const struct store_comparison *c, size_t n);
+
+/* Calls cb for every comparison in id order; a nonzero return stops and is
+ * returned. Strings are valid during the call only. */
+typedef int (*store_comparison_cb)(void *cls, const struct store_comparison *c);
+int store_comparisons_each(struct store *s, store_comparison_cb cb, void *cls);
+
+#endif

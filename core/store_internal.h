@@ -1,0 +1,123 @@
+/* Private to the store's .c files: the connection wrapper, statement ids
+ * and the writer's job interface. Includes sqlite3.h, so nothing outside
+ * core/store*.c may include it. */
+#ifndef RUNG_STORE_INTERNAL_H
+#define RUNG_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+enum stmt_id {
+    ST_KEY_INSERT,
+    ST_RATER_INSERT,
+    ST_KEY_REVOKE,
+    ST_KEY_LIST,
+    ST_KEY_BY_LOOKUP,
+    ST_ITEM_FIND_EXT,
+    ST_ITEM_INSERT,
+    ST_TASK_INSERT,
+    ST_ITEM_GET,
+    ST_ITEMS_ALL,
+    ST_ITEMS_BATCH,
+    ST_ITEMS_STATUS,
+    ST_COUNT_STATUS,
+    ST_COUNT_DOMAIN,
+    ST_COUNT_BATCH,
+    ST_DB_SIZE,
+    ST_OVERLAP_FOR,
+    ST_LAYER_ACTIVE,
+    ST_LAYER_PARAMS,
+    ST_LAYER_INSERT,
+    ST_LAYER_RETIRE_ACTIVE,
+    ST_LAYER_SET_ACTIVE,
+    ST_LAYER_LIST,
+    ST_CMP_INSERT,
+    ST_CMP_ALL,
+    STMT_COUNT
+};
+
+/* Columns read by store_item_json(), in this order. */
+#define STORE_ITEM_COLUMNS                                                                       \
+    "seq, id, key_id, external_id, batch, kind, prompt, response_a, response_b, domain, "       \
+    "metadata, priority, status, route, verdict, verdict_source, confidence, layer_id, scores, " \
+    "gold_answer, created_ms, updated_ms"
+
+struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *st[STMT_COUNT]; /* prepared on first use, kept */
+};
+
+typedef int (*store_job_fn)(struct store *s, struct conn *c, void *arg);
+
+struct wjob;
+
+struct store {
+    char *path;
+    struct conn writer;            /* used by the writer thread only */
+    pthread_t writer_thread;
+    bool writer_running;
+    pthread_mutex_t wq_mu;         /* guards the queue and stopping */
+    pthread_cond_t wq_cv;
+    struct wjob *wq_head, *wq_tail;
+    bool stopping;
+    store_job_fn tick;             /* run on the writer about once a second when idle */
+    void *tick_cls;
+    uint64_t commits;              /* transactions committed by the writer */
+    uint64_t committed_jobs;       /* write requests they carried */
+
+    pthread_mutex_t pool_mu;       /* guards reader_busy */
+    pthread_cond_t pool_cv;
+    struct conn *readers;
+    bool *reader_busy;
+    unsigned nreaders;
+
+    int default_overlap;           /* labels a new task wants without a rule */
+    unsigned lease_ms;             /* task lease length */
+    unsigned gold_rate_pct;        /* gold share of a rater's stream */
+    uint64_t tasks_added;          /* tasks created since open (writer only) */
+};
+
+/* Returns the statement, prepared once per connection and reset with its
+ * bindings cleared; NULL if preparing failed (logged). */
+sqlite3_stmt *conn_stmt(struct conn *c, enum stmt_id id);
+
+/* Resets a statement after use so it holds no read transaction. */
+void conn_done(sqlite3_stmt *st);
+
+/* Runs SQL without results. 0 or -EIO (logged). */
+int conn_exec(struct conn *c, const char *sql);
+
+/* Borrows a read connection (waits while all are busy) / gives it back. */
+struct conn *store_reader(struct store *s);
+void store_reader_put(struct store *s, struct conn *c);
+
+/* Queues a write job: run(s, writer conn, arg) runs inside the group
+ * transaction in its own savepoint (a nonzero return rolls back just this
+ * job); *rc_out receives its result, or the commit's failure, before
+ * done(cls) runs. Returns 0 or -ESHUTDOWN / -ENOMEM. */
+int store_submit(struct store *s, store_job_fn run, void *arg, int *rc_out, store_done_fn done,
+                 void *cls);
+
+/* Runs one write job and waits for its commit. Returns its result. */
+int store_run(struct store *s, store_job_fn run, void *arg);
+
+/* Installs the periodic writer job (lease reaping): runs outside any
+ * transaction, so it manages its own. */
+void store_set_tick(struct store *s, store_job_fn tick, void *cls);
+
+/* Binds text or NULL. */
+int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text);
+
+/* Sets key in obj to the column's value as JSON (string, integer, real or
+ * null); JSON-text columns are parsed when parse_json is true. */
+void json_set_column(json_t *obj, const char *key, sqlite3_stmt *st, int col, bool parse_json);
+
+/* Inserts one comparison on c (inside the caller's transaction). */
+int store_comparison_insert(struct conn *c, const struct store_comparison *x, int64_t now);
+
+/* Builds the public JSON object of an item row read with STORE_ITEM_COLUMNS. */
+json_t *store_item_json(sqlite3_stmt *st);
+
+#endif

@@ -1,0 +1,160 @@
+/* API keys in the store: create, revoke, list, authenticate. */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct key_create {
+    const char *name, *role;
+    char lookup[TOKEN_LOOKUP_LEN + 1];
+    unsigned char hash[TOKEN_HASH_LEN];
+};
+
+static int key_create_job(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    struct key_create *k = arg;
+    sqlite3_stmt *st = conn_stmt(c, ST_KEY_INSERT);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, k->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k->role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, k->lookup, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, k->hash, TOKEN_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, util_now_ms());
+    int rc = sqlite3_step(st);
+    conn_done(st);
+    if (rc == SQLITE_CONSTRAINT)
+        return -EEXIST;
+    if (rc != SQLITE_DONE)
+        return -EIO;
+    /* Raters and admins label tasks, so they get a rater row. */
+    if (strcmp(k->role, "pipeline") != 0) {
+        int64_t key_id = sqlite3_last_insert_rowid(c->db);
+        st = conn_stmt(c, ST_RATER_INSERT);
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, key_id);
+        rc = sqlite3_step(st);
+        conn_done(st);
+        if (rc != SQLITE_DONE)
+            return -EIO;
+    }
+    return 0;
+}
+
+static bool name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= STORE_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_' || ch == '.' || ch == '@'))
+            return false;
+    }
+    return true;
+}
+
+int store_key_create(struct store *s, const char *name, const char *role, char token[TOKEN_MAX])
+{
+    if (!name_ok(name))
+        return -EINVAL;
+    if (strcmp(role, "admin") && strcmp(role, "pipeline") && strcmp(role, "rater"))
+        return -EINVAL;
+    struct key_create k = {.name = name, .role = role};
+    int rc = token_new(token, k.lookup);
+    if (rc)
+        return rc;
+    token_hash(token, k.hash);
+    return store_run(s, key_create_job, &k);
+}
+
+struct key_revoke {
+    const char *name;
+};
+
+static int key_revoke_job(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    struct key_revoke *k = arg;
+    sqlite3_stmt *st = conn_stmt(c, ST_KEY_REVOKE);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, k->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, util_now_ms());
+    int rc = sqlite3_step(st);
+    conn_done(st);
+    if (rc != SQLITE_DONE)
+        return -EIO;
+    return sqlite3_changes(c->db) == 1 ? 0 : -ENOENT;
+}
+
+int store_key_revoke(struct store *s, const char *name)
+{
+    struct key_revoke k = {.name = name};
+    return store_run(s, key_revoke_job, &k);
+}
+
+json_t *store_key_list(struct store *s)
+{
+    struct conn *c = store_reader(s);
+    json_t *arr = json_array();
+    sqlite3_stmt *st = conn_stmt(c, ST_KEY_LIST);
+    int rc = st ? SQLITE_ROW : SQLITE_ERROR;
+    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_object();
+        json_set_column(o, "name", st, 0, false);
+        json_set_column(o, "role", st, 1, false);
+        json_set_column(o, "created_ms", st, 2, false);
+        json_set_column(o, "revoked_ms", st, 3, false);
+        json_array_append_new(arr, o);
+    }
+    conn_done(st);
+    store_reader_put(s, c);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+int store_key_auth(struct store *s, const char *token, struct store_key *out)
+{
+    char lookup[TOKEN_LOOKUP_LEN + 1];
+    if (token_lookup(token, lookup))
+        return -EACCES;
+    unsigned char want[TOKEN_HASH_LEN];
+    token_hash(token, want);
+
+    struct conn *c = store_reader(s);
+    int rc = -EACCES;
+    sqlite3_stmt *st = conn_stmt(c, ST_KEY_BY_LOOKUP);
+    if (!st) {
+        rc = -EIO;
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, lookup, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        const void *hash = sqlite3_column_blob(st, 3);
+        bool match = hash && sqlite3_column_bytes(st, 3) == TOKEN_HASH_LEN &&
+                     token_hash_equal(hash, want);
+        if (match && sqlite3_column_type(st, 5) == SQLITE_NULL) {
+            memset(out, 0, sizeof *out);
+            out->id = sqlite3_column_int64(st, 0);
+            util_strlcpy(out->name, (const char *)sqlite3_column_text(st, 1), sizeof out->name);
+            util_strlcpy(out->role, (const char *)sqlite3_column_text(st, 2), sizeof out->role);
+            out->created_ms = sqlite3_column_int64(st, 4);
+            out->rater_id = sqlite3_column_int64(st, 6);
+            rc = 0;
+        }
+    } else if (step != SQLITE_DONE) {
+        rc = -EIO;
+    }
+out:
+    conn_done(st);
+    store_reader_put(s, c);
+    return rc;
+}

@@ -1,0 +1,224 @@
+/* Reward layers and comparisons in the store. */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int64_t store_layer_active_id(struct store *s)
+{
+    struct conn *c = store_reader(s);
+    int64_t id = -EIO;
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_ACTIVE);
+    if (st) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            id = sqlite3_column_int64(st, 0);
+        else if (rc == SQLITE_DONE)
+            id = 0;
+    }
+    conn_done(st);
+    store_reader_put(s, c);
+    return id;
+}
+
+int store_layer_params(struct store *s, int64_t id, void **blob, size_t *len)
+{
+    struct conn *c = store_reader(s);
+    int rc = -EIO;
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_PARAMS);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        rc = -ENOENT;
+    } else if (step == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        const void *p = sqlite3_column_blob(st, 0);
+        *blob = malloc(n ? n : 1);
+        if (!*blob) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        if (n)
+            memcpy(*blob, p, n);
+        *len = n;
+        rc = 0;
+    }
+out:
+    conn_done(st);
+    store_reader_put(s, c);
+    return rc;
+}
+
+static int activate_in_tx(struct conn *c, int64_t id)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_RETIRE_ACTIVE);
+    if (!st || sqlite3_step(st) != SQLITE_DONE) {
+        conn_done(st);
+        return -EIO;
+    }
+    conn_done(st);
+    st = conn_stmt(c, ST_LAYER_SET_ACTIVE);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    conn_done(st);
+    if (rc != SQLITE_DONE)
+        return -EIO;
+    return sqlite3_changes(c->db) == 1 ? 0 : -ENOENT;
+}
+
+struct layer_add {
+    const struct store_layer_new *l;
+    int64_t id;
+};
+
+static int layer_add_job(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    struct layer_add *a = arg;
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_INSERT);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_blob(st, 1, a->l->params, (int)a->l->params_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, a->l->train_size);
+    bind_text_or_null(st, 3, a->l->sources);
+    bind_text_or_null(st, 4, a->l->metrics);
+    if (isfinite(a->l->threshold))
+        sqlite3_bind_double(st, 5, a->l->threshold);
+    sqlite3_bind_int64(st, 6, util_now_ms());
+    int rc = sqlite3_step(st);
+    conn_done(st);
+    if (rc != SQLITE_DONE)
+        return -EIO;
+    a->id = sqlite3_last_insert_rowid(c->db);
+    return a->l->activate ? activate_in_tx(c, a->id) : 0;
+}
+
+int store_layer_add(struct store *s, const struct store_layer_new *l, int64_t *id)
+{
+    struct layer_add a = {.l = l};
+    int rc = store_run(s, layer_add_job, &a);
+    if (!rc)
+        *id = a.id;
+    return rc;
+}
+
+static int layer_activate_job(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    return activate_in_tx(c, *(int64_t *)arg);
+}
+
+int store_layer_activate(struct store *s, int64_t id)
+{
+    return store_run(s, layer_activate_job, &id);
+}
+
+json_t *store_layer_list(struct store *s)
+{
+    struct conn *c = store_reader(s);
+    json_t *arr = json_array();
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_LIST);
+    static const char *const cols[] = {"id",      "parent",    "status",      "kind",      "train_size",
+                                       "sources", "metrics",   "threshold",   "consistency", "created_ms"};
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        json_t *o = json_object();
+        for (int i = 0; i < 10; i++)
+            json_set_column(o, cols[i], st, i, i == 5 || i == 6 || i == 8);
+        json_array_append_new(arr, o);
+    }
+    conn_done(st);
+    store_reader_put(s, c);
+    return arr;
+}
+
+struct cmp_add {
+    const struct store_comparison *c;
+    size_t n;
+};
+
+int store_comparison_insert(struct conn *c, const struct store_comparison *x, int64_t now)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_CMP_INSERT);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, x->prompt, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, x->chosen, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 3, x->rejected);
+    sqlite3_bind_int(st, 4, x->tie);
+    bind_text_or_null(st, 5, x->label);
+    sqlite3_bind_text(st, 6, x->source, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 7, x->weight > 0 ? x->weight : 1.0);
+    if (x->layer_id)
+        sqlite3_bind_int64(st, 8, x->layer_id);
+    if (x->item_seq)
+        sqlite3_bind_int64(st, 9, x->item_seq);
+    bind_text_or_null(st, 10, x->provenance);
+    sqlite3_bind_int64(st, 11, now);
+    int rc = sqlite3_step(st);
+    conn_done(st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int cmp_add_job(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    struct cmp_add *a = arg;
+    int64_t now = util_now_ms();
+    for (size_t i = 0; i < a->n; i++) {
+        int rc = store_comparison_insert(c, &a->c[i], now);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int store_comparisons_add(struct store *s, const struct store_comparison *c, size_t n)
+{
+    struct cmp_add a = {.c = c, .n = n};
+    return store_run(s, cmp_add_job, &a);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+int store_comparisons_each(struct store *s, store_comparison_cb cb, void *cls)
+{
+    struct conn *c = store_reader(s);
+    int rc = -EIO;
+    sqlite3_stmt *st = conn_stmt(c, ST_CMP_ALL);
+    if (!st)
+        goto out;
+    int step;
+    rc = 0;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_comparison x = {
+            .prompt = col_text(st, 0),
+            .chosen = col_text(st, 1),
+            .rejected = col_text(st, 2),
+            .tie = sqlite3_column_int(st, 3) != 0,
+            .label = col_text(st, 4),
+            .source = col_text(st, 5),
+            .weight = sqlite3_column_double(st, 6),
+            .layer_id = sqlite3_column_int64(st, 7),
+            .item_seq = sqlite3_column_int64(st, 8),
+            .provenance = col_text(st, 9),
+        };
+        rc = cb(cls, &x);
+        if (rc)
+            break;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = -EIO;
+out:
+    conn_done(st);
+    store_reader_put(s, c);
+    return rc;
+}

@@ -1,0 +1,231 @@
+/* Routing and authentication; the small endpoints (health, metrics). */
+#include "api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app.h"
+
+typedef void (*handler_fn)(struct req *r, const char *param);
+
+struct route {
+    const char *method;
+    const char *pattern; /* '*' stands for one path segment, passed as param */
+    unsigned roles;      /* ROLE_PUBLIC, or the roles allowed (admin always is) */
+    handler_fn fn;
+};
+
+static void healthz(struct req *r, const char *param);
+static void metrics(struct req *r, const char *param);
+
+static const struct route routes[] = {
+    {"GET", "/healthz", ROLE_PUBLIC, healthz},
+    {"GET", "/metrics", ROLE_ADMIN, metrics},
+    {"POST", "/v1/items", ROLE_PIPELINE, api_items_post},
+    {"GET", "/v1/items", ROLE_PIPELINE, api_items_list},
+    {"GET", "/v1/items/*", ROLE_PIPELINE, api_items_get},
+    {"POST", "/v1/items/*/gold", ROLE_ADMIN, api_item_gold},
+    {"POST", "/v1/score", ROLE_PIPELINE, api_score},
+    {"GET", "/v1/status", ROLE_ADMIN, api_status},
+    {"GET", "/v1/layers", ROLE_ADMIN, api_layers_list},
+    {"GET", "/v1/tasks/next", ROLE_RATER, api_tasks_next},
+    {"POST", "/v1/tasks/*/labels", ROLE_RATER, api_task_label},
+    {"POST", "/v1/tasks/*/release", ROLE_RATER, api_task_release},
+    {"GET", "/v1/raters", ROLE_ADMIN, api_raters},
+    {"PUT", "/v1/overlap", ROLE_ADMIN, api_overlap_put},
+};
+
+#define PARAM_MAX 64 /* bytes of a path parameter */
+
+/* Matches path against pattern; copies the '*' segment into param. */
+static bool match(const char *pattern, const char *path, char param[PARAM_MAX + 1])
+{
+    param[0] = '\0';
+    while (*pattern && *path) {
+        if (*pattern == '*') {
+            size_t n = strcspn(path, "/");
+            if (n == 0 || n > PARAM_MAX)
+                return false;
+            memcpy(param, path, n);
+            param[n] = '\0';
+            path += n;
+            pattern++;
+            continue;
+        }
+        if (*pattern != *path)
+            return false;
+        pattern++;
+        path++;
+    }
+    return !*pattern && !*path;
+}
+
+static unsigned role_bit(const char *role)
+{
+    if (!strcmp(role, "admin"))
+        return ROLE_ADMIN;
+    if (!strcmp(role, "pipeline"))
+        return ROLE_PIPELINE;
+    if (!strcmp(role, "rater"))
+        return ROLE_RATER;
+    return 0;
+}
+
+/* Authenticates the caller for a route. Returns true when the request may
+ * proceed; otherwise the 401/403 reply is set. */
+static bool authorize(struct req *r, unsigned roles)
+{
+    const char *h = http_header(r, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
+        http_error(r, 401, "unauthorized",
+                   "This endpoint needs an 'Authorization: Bearer TOKEN' header.");
+        http_reply_header(r, "WWW-Authenticate", "Bearer");
+        return false;
+    }
+    int rc = store_key_auth(r->app->store, h + 7, &r->key);
+    if (rc == -EACCES) {
+        http_error(r, 401, "unauthorized", "The token is not valid (unknown or revoked).");
+        http_reply_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        return false;
+    }
+    if (rc) {
+        api_store_error(r, rc);
+        return false;
+    }
+    r->authed = true;
+    unsigned have = role_bit(r->key.role);
+    if (have == ROLE_ADMIN || (have & roles))
+        return true;
+    http_error(r, 403, "forbidden", "A key with role '%s' may not use this endpoint.", r->key.role);
+    return false;
+}
+
+void api_dispatch(struct req *r)
+{
+    char param[PARAM_MAX + 1];
+    char allow[64] = "";
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const struct route *rt = &routes[i];
+        if (!match(rt->pattern, r->path, param))
+            continue;
+        path_known = true;
+        if (strcmp(rt->method, r->method) != 0) {
+            if (!strstr(allow, rt->method)) {
+                size_t n = strlen(allow);
+                snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", rt->method);
+            }
+            continue;
+        }
+        if (rt->roles != ROLE_PUBLIC && !authorize(r, rt->roles))
+            return;
+        rt->fn(r, param);
+        return;
+    }
+    if (path_known) {
+        http_error(r, 405, "method_not_allowed", "%s is not allowed on %s.", r->method, r->path);
+        http_reply_header(r, "Allow", allow);
+        return;
+    }
+    if (strncmp(r->path, "/v1/", 4) != 0 && strcmp(r->path, "/v1") != 0 &&
+        (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))) {
+        api_static(r, r->path);
+        return;
+    }
+    http_error(r, 404, "not_found", "There is no endpoint at %s.", r->path);
+}
+
+static bool content_type_is(struct req *r, const char *want)
+{
+    const char *ct = http_header(r, "Content-Type");
+    if (!ct)
+        return false;
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    return n == strlen(want) && strncasecmp(ct, want, n) == 0;
+}
+
+json_t *api_json_body(struct req *r)
+{
+    if (!content_type_is(r, "application/json")) {
+        http_error(r, 415, "unsupported_media_type", "Send the body as application/json.");
+        return NULL;
+    }
+    if (r->body_len == 0) {
+        http_error(r, 400, "empty_body", "The request needs a JSON body.");
+        return NULL;
+    }
+    json_error_t err;
+    json_t *v = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!v) {
+        if (json_error_code(&err) == json_error_invalid_utf8)
+            http_error(r, 400, "invalid_utf8", "The body is not valid UTF-8 (at byte %d).",
+                       err.position);
+        else
+            http_error(r, 400, "malformed_json", "Malformed JSON at line %d, column %d: %s.",
+                       err.line, err.column, err.text);
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        http_error(r, 422, "invalid_body", "The body must be a JSON object.");
+        return NULL;
+    }
+    return v;
+}
+
+void api_store_error(struct req *r, int rc)
+{
+    switch (rc) {
+    case -ENOENT:
+        http_error(r, 404, "not_found", "No such resource.");
+        break;
+    case -EEXIST:
+        http_error(r, 409, "conflict", "It exists already.");
+        break;
+    case -ESHUTDOWN:
+        http_error(r, 503, "shutting_down", "The server is shutting down; retry elsewhere.");
+        break;
+    case -ENOMEM:
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+        break;
+    default:
+        http_error(r, 500, "storage_error", "The database failed (%s); nothing was changed.",
+                   strerror(-rc));
+    }
+}
+
+static void healthz(struct req *r, const char *param)
+{
+    (void)param;
+    http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void metrics(struct req *r, const char *param)
+{
+    (void)param;
+    struct app *a = r->app;
+    char buf[2048];
+    int n = snprintf(buf, sizeof buf,
+                     "# TYPE rung_requests_total counter\n"
+                     "rung_requests_total %llu\n"
+                     "# TYPE rung_responses_total counter\n"
+                     "rung_responses_total{class=\"2xx\"} %llu\n"
+                     "rung_responses_total{class=\"3xx\"} %llu\n"
+                     "rung_responses_total{class=\"4xx\"} %llu\n"
+                     "rung_responses_total{class=\"5xx\"} %llu\n"
+                     "# TYPE rung_request_seconds_sum counter\n"
+                     "rung_request_seconds_sum %.6f\n"
+                     "# TYPE rung_items_ingested_total counter\n"
+                     "rung_items_ingested_total %llu\n"
+                     "# TYPE rung_inflight_requests gauge\n"
+                     "rung_inflight_requests %d\n",
+                     (unsigned long long)a->requests, (unsigned long long)a->by_class[2],
+                     (unsigned long long)a->by_class[3], (unsigned long long)a->by_class[4],
+                     (unsigned long long)a->by_class[5], (double)a->us_total / 1e6,
+                     (unsigned long long)a->items_ingested, atomic_load(&a->inflight));
+    http_reply_bytes(r, 200, "text/plain; version=0.0.4", buf, (size_t)n);
+}

@@ -1,0 +1,48 @@
+/* The REST API: routing, authentication and the handlers. */
+#ifndef RUNG_API_H
+#define RUNG_API_H
+
+#include <jansson.h>
+
+#include "http.h"
+
+/* Routes a fully received request to its handler, which either sets the
+ * reply or goes async. */
+void api_dispatch(struct req *r);
+
+/* Called for every request as it completes (aborted or not): drops it from
+ * any wait list. */
+void api_request_done(struct req *r);
+
+/* Wakes every long-polling request (shutdown, or new tasks). */
+void api_wake_all_waiters(struct app *app);
+
+/* Resumes long-polls whose deadline passed. Called periodically. */
+void api_wake_expired_waiters(struct app *app);
+
+/* Shared helpers for the handler files. */
+enum role_bits { ROLE_PUBLIC = 0, ROLE_ADMIN = 1, ROLE_PIPELINE = 2, ROLE_RATER = 4 };
+
+/* Parses the body as a JSON object. On failure sets a 400/415/422 reply and
+ * returns NULL. Returns a new reference. */
+json_t *api_json_body(struct req *r);
+
+/* Replies with the right status for a negative errno from the store. */
+void api_store_error(struct req *r, int rc);
+
+/* Handlers in api_items.c, api_tasks.c, static.c. */
+void api_items_post(struct req *r, const char *param);
+void api_items_get(struct req *r, const char *param);
+void api_items_list(struct req *r, const char *param);
+void api_score(struct req *r, const char *param);
+void api_status(struct req *r, const char *param);
+void api_layers_list(struct req *r, const char *param);
+void api_tasks_next(struct req *r, const char *param);
+void api_task_label(struct req *r, const char *param);
+void api_task_release(struct req *r, const char *param);
+void api_item_gold(struct req *r, const char *param);
+void api_raters(struct req *r, const char *param);
+void api_overlap_put(struct req *r, const char *param);
+void api_static(struct req *r, const char *path);
+
+#endif

@@ -1,0 +1,495 @@
+/* Items: ingest (POST /v1/items), scoring without storing (POST /v1/score),
+ * read back, listing, status. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "app.h"
+#include "route.h"
+
+#define TEXT_FIELD_MAX 256   /* external_id: bytes */
+#define LIST_LIMIT_MAX 1000  /* items per page */
+#define LIST_LIMIT_DEFAULT 100
+
+/* A parsed request body of items: root keeps every string alive. */
+struct items_body {
+    json_t *root;
+    json_t **objs;  /* borrowed from root */
+    size_t n;
+    bool bare;      /* a single object was posted: answer a single object */
+};
+
+static void items_body_clear(struct items_body *b)
+{
+    json_decref(b->root);
+    free(b->objs);
+    memset(b, 0, sizeof *b);
+}
+
+static bool ct_is(const char *ct, const char *want)
+{
+    if (!ct)
+        return false;
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    return n == strlen(want) && strncasecmp(ct, want, n) == 0;
+}
+
+static void json_load_error(struct req *r, const json_error_t *err, size_t line_no)
+{
+    char where[48] = "";
+    if (line_no)
+        snprintf(where, sizeof where, " on line %zu", line_no);
+    if (json_error_code(err) == json_error_invalid_utf8)
+        http_error(r, 400, "invalid_utf8", "The body is not valid UTF-8%s.", where);
+    else if (line_no)
+        http_error(r, 400, "malformed_json", "Malformed JSON on line %zu, column %d: %s.", line_no,
+                   err->column, err->text);
+    else
+        http_error(r, 400, "malformed_json", "Malformed JSON at line %d, column %d: %s.", err->line,
+                   err->column, err->text);
+}
+
+/* Splits an NDJSON body into an array of values. Empty lines are skipped. */
+static bool parse_ndjson(struct req *r, struct items_body *b)
+{
+    b->root = json_array();
+    const char *p = r->body, *end = r->body + r->body_len;
+    size_t line_no = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        line_no++;
+        size_t len = (size_t)(le - p);
+        if (len && p[len - 1] == '\r')
+            len--;
+        bool blank = true;
+        for (size_t i = 0; i < len && blank; i++)
+            blank = p[i] == ' ' || p[i] == '\t';
+        if (!blank) {
+            json_error_t err;
+            json_t *v = json_loadb(p, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+            if (!v) {
+                json_load_error(r, &err, line_no);
+                return false;
+            }
+            json_array_append_new(b->root, v);
+        }
+        p = nl ? nl + 1 : end;
+    }
+    return true;
+}
+
+/* Parses the body of /v1/items or /v1/score into item objects (not yet
+ * validated). Sets the error reply and returns false on failure. */
+static bool parse_items_body(struct req *r, struct items_body *b)
+{
+    memset(b, 0, sizeof *b);
+    const char *ct = http_header(r, "Content-Type");
+    json_t *list = NULL;
+    if (ct_is(ct, "application/x-ndjson")) {
+        if (!parse_ndjson(r, b))
+            return false;
+        list = b->root;
+    } else if (ct_is(ct, "application/json")) {
+        json_error_t err;
+        b->root = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
+        if (!b->root) {
+            if (r->body_len == 0)
+                http_error(r, 400, "empty_body", "The request needs a JSON body.");
+            else
+                json_load_error(r, &err, 0);
+            return false;
+        }
+        if (!json_is_object(b->root)) {
+            http_error(r, 422, "invalid_body",
+                       "The body must be an item object or {\"items\": [...]}.");
+            return false;
+        }
+        json_t *items = json_object_get(b->root, "items");
+        if (items) {
+            if (!json_is_array(items) || json_object_size(b->root) != 1) {
+                http_error(r, 422, "invalid_body",
+                           "'items' must be an array and the only key of the body.");
+                return false;
+            }
+            list = items;
+        } else {
+            b->bare = true;
+        }
+    } else {
+        http_error(r, 415, "unsupported_media_type",
+                   "Send items as application/json or application/x-ndjson.");
+        return false;
+    }
+    b->n = b->bare ? 1 : json_array_size(list);
+    if (b->n == 0) {
+        http_error(r, 422, "no_items", "The request holds no items.");
+        return false;
+    }
+    if (b->n > r->app->max_items) {
+        http_error(r, 422, "too_many_items", "The request holds %zu items; the limit is %zu.", b->n,
+                   r->app->max_items);
+        return false;
+    }
+    b->objs = calloc(b->n, sizeof *b->objs);
+    if (!b->objs) {
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+        return false;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        b->objs[i] = b->bare ? b->root : json_array_get(list, i);
+    return true;
+}
+
+static bool invalid(struct req *r, size_t index, const char *field, const char *why)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "Item %zu: '%s' %s.", index, field, why);
+    http_reply_json(r, 422,
+                    json_pack("{s:{s:s,s:s,s:I,s:s}}", "error", "code", "invalid_item", "message",
+                              msg, "index", (json_int_t)index, "field", field));
+    return false;
+}
+
+static const char *opt_string(json_t *o, const char *key, size_t max, bool *bad)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v))
+        return NULL;
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max) {
+        *bad = true;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+/* Validates one item object into it; metadata text is malloc'd into *meta. */
+static bool validate_item(struct req *r, size_t i, json_t *o, struct store_item_in *it, char **meta)
+{
+    static const char *const known[] = {"prompt", "response", "responses", "external_id",
+                                        "domain", "metadata", "priority",  "batch"};
+    if (!json_is_object(o))
+        return invalid(r, i, "item", "must be a JSON object");
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        bool ok = false;
+        for (size_t k = 0; k < sizeof known / sizeof known[0] && !ok; k++)
+            ok = !strcmp(key, known[k]);
+        if (!ok)
+            return invalid(r, i, strlen(key) <= 64 && util_utf8_valid(key, strlen(key)) ? key : "?",
+                           "is not a known field");
+    }
+    memset(it, 0, sizeof *it);
+    v = json_object_get(o, "prompt");
+    if (!json_is_string(v))
+        return invalid(r, i, "prompt", "must be a string");
+    it->prompt = json_string_value(v);
+    json_t *one = json_object_get(o, "response"), *two = json_object_get(o, "responses");
+    if (one && two)
+        return invalid(r, i, "responses", "cannot be given together with 'response'");
+    if (one) {
+        if (!json_is_string(one))
+            return invalid(r, i, "response", "must be a string");
+        it->response_a = json_string_value(one);
+    } else if (two) {
+        if (!json_is_array(two) || json_array_size(two) != 2 ||
+            !json_is_string(json_array_get(two, 0)) || !json_is_string(json_array_get(two, 1)))
+            return invalid(r, i, "responses", "must be an array of exactly two strings");
+        it->response_a = json_string_value(json_array_get(two, 0));
+        it->response_b = json_string_value(json_array_get(two, 1));
+    } else {
+        return invalid(r, i, "response", "is required (or 'responses' for a pair)");
+    }
+    /* jansson keeps \u0000 out (we never pass JSON_ALLOW_NUL), so these
+     * strings are safe as C strings. */
+    bool bad = false;
+    it->external_id = opt_string(o, "external_id", TEXT_FIELD_MAX, &bad);
+    if (bad)
+        return invalid(r, i, "external_id", "must be a non-empty string of at most 256 bytes");
+    it->domain = opt_string(o, "domain", STORE_LABEL_MAX, &bad);
+    if (bad)
+        return invalid(r, i, "domain", "must be a non-empty string of at most 128 bytes");
+    it->batch = opt_string(o, "batch", STORE_LABEL_MAX, &bad);
+    if (bad)
+        return invalid(r, i, "batch", "must be a non-empty string of at most 128 bytes");
+    v = json_object_get(o, "priority");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < -1000000000 ||
+            json_integer_value(v) > 1000000000)
+            return invalid(r, i, "priority", "must be an integer between -1e9 and 1e9");
+        it->priority = json_integer_value(v);
+    }
+    v = json_object_get(o, "metadata");
+    if (v && !json_is_null(v)) {
+        if (!json_is_object(v))
+            return invalid(r, i, "metadata", "must be a JSON object");
+        *meta = json_dumps(v, JSON_COMPACT);
+        if (!*meta)
+            return invalid(r, i, "metadata", "could not be stored");
+        it->metadata = *meta;
+    }
+    return true;
+}
+
+/* ---- POST /v1/items ---- */
+
+struct ingest_state {
+    struct items_body body;
+    struct store_item_in *items;
+    struct store_item_ack *acks;
+    char **meta;    /* per item, malloc'd JSON text or NULL */
+    char **scores;  /* per item, malloc'd JSON text or NULL */
+    struct store_ingest req;
+};
+
+static void ingest_state_free(void *p)
+{
+    struct ingest_state *s = p;
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->body.n; i++) {
+        if (s->meta)
+            free(s->meta[i]);
+        if (s->scores)
+            free(s->scores[i]);
+    }
+    free(s->meta);
+    free(s->scores);
+    free(s->items);
+    free(s->acks);
+    items_body_clear(&s->body);
+    free(s);
+}
+
+static json_t *ack_json(const struct store_item_ack *a, const char *external_id)
+{
+    json_t *o = json_pack("{s:s,s:s}", "id", a->id, "status", a->status);
+    json_object_set_new(o, "batch", a->has_batch ? json_string(a->batch) : json_null());
+    if (external_id)
+        json_object_set_new(o, "external_id", json_string(external_id));
+    if (a->existed)
+        json_object_set_new(o, "duplicate", json_true());
+    return o;
+}
+
+static void ingest_finish(struct req *r)
+{
+    struct ingest_state *s = r->state;
+    if (s->req.rc) {
+        api_store_error(r, s->req.rc);
+        return;
+    }
+    bool all_existed = true;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < s->body.n; i++) {
+        all_existed = all_existed && s->acks[i].existed;
+        json_array_append_new(arr, ack_json(&s->acks[i], s->items[i].external_id));
+    }
+    atomic_fetch_add(&r->app->items_ingested, s->body.n);
+    unsigned status = all_existed ? 200 : 201;
+    if (s->body.bare) {
+        json_t *one = json_incref(json_array_get(arr, 0));
+        json_decref(arr);
+        http_reply_json(r, status, one);
+    } else {
+        http_reply_json(r, status, json_pack("{s:o}", "items", arr));
+    }
+}
+
+/* Validates every item and scores it with the active layer. */
+static bool prepare_items(struct req *r, struct items_body *b, struct store_item_in *items,
+                          char **meta, char **scores, json_t *decisions)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (!validate_item(r, i, b->objs[i], &items[i], &meta[i]))
+            return false;
+    struct layer_ref *layer = layer_acquire(r->app->layers);
+    bool ok = true;
+    for (size_t i = 0; i < b->n && ok; i++) {
+        struct store_item_in *it = &items[i];
+        struct route_decision d;
+        if (route_item(layer ? layer->model : NULL, layer ? layer->id : 0, it->prompt,
+                       it->response_a, it->response_b, &d)) {
+            http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+            ok = false;
+            break;
+        }
+        it->layer_id = d.scored ? layer->id : 0;
+        it->route_auto = d.auto_route;
+        it->verdict = d.verdict;
+        it->confidence = d.confidence;
+        if (d.scores && scores)
+            scores[i] = json_dumps(d.scores, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        it->scores = scores ? scores[i] : NULL;
+        if (decisions) {
+            json_t *o = json_pack("{s:s,s:O?}", "route", d.auto_route ? "auto" : "human",
+                                  "scores", d.scores);
+            json_object_set_new(o, "verdict",
+                                d.auto_route && d.verdict ? json_string(d.verdict) : json_null());
+            json_object_set_new(o, "confidence", d.scored ? json_real(d.confidence) : json_null());
+            json_object_set_new(o, "layer_id", d.scored ? json_integer(layer->id) : json_null());
+            json_array_append_new(decisions, o);
+        }
+        json_decref(d.scores);
+    }
+    layer_release(r->app->layers, layer);
+    return ok;
+}
+
+void api_items_post(struct req *r, const char *param)
+{
+    (void)param;
+    struct ingest_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+        return;
+    }
+    r->state = s;
+    r->state_free = ingest_state_free;
+    if (!parse_items_body(r, &s->body))
+        return;
+    size_t n = s->body.n;
+    s->items = calloc(n, sizeof *s->items);
+    s->acks = calloc(n, sizeof *s->acks);
+    s->meta = calloc(n, sizeof *s->meta);
+    s->scores = calloc(n, sizeof *s->scores);
+    if (!s->items || !s->acks || !s->meta || !s->scores) {
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+        return;
+    }
+    if (!prepare_items(r, &s->body, s->items, s->meta, s->scores, NULL))
+        return;
+    s->req = (struct store_ingest){.key_id = r->key.id, .items = s->items, .n = n, .acks = s->acks};
+    http_go_async(r, ingest_finish);
+    int rc = store_ingest_submit(r->app->store, &s->req, http_async_done, r);
+    if (rc) {
+        s->req.rc = rc;
+        http_async_done(r);
+    }
+}
+
+/* ---- POST /v1/score ---- */
+
+void api_score(struct req *r, const char *param)
+{
+    (void)param;
+    struct items_body b;
+    struct store_item_in *items = NULL;
+    char **meta = NULL;
+    json_t *decisions = json_array();
+    if (!parse_items_body(r, &b))
+        goto out;
+    items = calloc(b.n, sizeof *items);
+    meta = calloc(b.n, sizeof *meta);
+    if (!items || !meta) {
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+        goto out;
+    }
+    if (!prepare_items(r, &b, items, meta, NULL, decisions))
+        goto out;
+    if (b.bare)
+        http_reply_json(r, 200, json_incref(json_array_get(decisions, 0)));
+    else
+        http_reply_json(r, 200, json_pack("{s:O}", "items", decisions));
+out:
+    if (meta)
+        for (size_t i = 0; i < b.n; i++)
+            free(meta[i]);
+    free(meta);
+    free(items);
+    json_decref(decisions);
+    items_body_clear(&b);
+}
+
+/* ---- reads ---- */
+
+static int64_t owner_filter(struct req *r)
+{
+    /* A pipeline sees what it posted; admins see everything. */
+    return strcmp(r->key.role, "admin") == 0 ? 0 : r->key.id;
+}
+
+void api_items_get(struct req *r, const char *param)
+{
+    json_t *o = store_item_get(r->app->store, param, owner_filter(r));
+    if (!o) {
+        http_error(r, 404, "not_found", "There is no item %s.", param);
+        return;
+    }
+    http_reply_json(r, 200, o);
+}
+
+void api_items_list(struct req *r, const char *param)
+{
+    (void)param;
+    static const char *const statuses[] = {"queued", "auto", "decomposed", "awaiting_human",
+                                           "resolved"};
+    struct store_item_filter f = {.batch = http_query(r, "batch"),
+                                  .status = http_query(r, "status"),
+                                  .key_id = owner_filter(r),
+                                  .after = http_query(r, "after"),
+                                  .limit = LIST_LIMIT_DEFAULT};
+    const char *limit = http_query(r, "limit");
+    int64_t lim;
+    if (limit && util_parse_i64(limit, 1, LIST_LIMIT_MAX, &lim)) {
+        http_error(r, 400, "invalid_query", "'limit' must be an integer from 1 to %d.",
+                   LIST_LIMIT_MAX);
+        return;
+    }
+    if (limit)
+        f.limit = (unsigned)lim;
+    if (f.status) {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof statuses / sizeof statuses[0] && !ok; i++)
+            ok = !strcmp(f.status, statuses[i]);
+        if (!ok) {
+            http_error(r, 400, "invalid_query",
+                       "'status' must be queued, auto, decomposed, awaiting_human or resolved.");
+            return;
+        }
+    }
+    if (f.batch && !*f.batch)
+        f.batch = NULL;
+    json_t *items = NULL;
+    char next[STORE_CURSOR_MAX];
+    int rc = store_items_list(r->app->store, &f, &items, next);
+    if (rc == -EINVAL) {
+        http_error(r, 400, "invalid_query", "'after' is not a cursor this server gave out.");
+        return;
+    }
+    if (rc) {
+        api_store_error(r, rc);
+        return;
+    }
+    http_reply_json(r, 200, json_pack("{s:o,s:o}", "items", items, "next",
+                                      next[0] ? json_string(next) : json_null()));
+}
+
+void api_status(struct req *r, const char *param)
+{
+    (void)param;
+    json_t *o = store_status(r->app->store);
+    if (!o) {
+        api_store_error(r, -EIO);
+        return;
+    }
+    struct layer_ref *l = layer_acquire(r->app->layers);
+    json_object_set_new(o, "active_layer", l ? json_integer(l->id) : json_null());
+    layer_release(r->app->layers, l);
+    http_reply_json(r, 200, o);
+}
+
+void api_layers_list(struct req *r, const char *param)
+{
+    (void)param;
+    json_t *arr = store_layer_list(r->app->store);
+    http_reply_json(r, 200, json_pack("{s:o}", "layers", arr));
+}

@@ -1,0 +1,313 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "app.h"
+
+/* Every response carries these: the page loads only its own files and runs
+ * no inline script, so model text can never become code. */
+static void add_common_headers(struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'self'; style-src 'self'; "
+                            "img-src 'self'; connect-src 'self'; base-uri 'none'; "
+                            "form-action 'none'; frame-ancestors 'none'");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+}
+
+static void set_reply(struct req *r, unsigned status, struct MHD_Response *resp)
+{
+    if (r->resp)
+        MHD_destroy_response(r->resp);
+    r->status = status;
+    r->resp = resp;
+    if (resp)
+        add_common_headers(resp);
+}
+
+void http_reply_bytes(struct req *r, unsigned status, const char *content_type, const void *data,
+                      size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    if (resp && content_type)
+        MHD_add_response_header(resp, "Content-Type", content_type);
+    set_reply(r, status, resp);
+}
+
+void http_reply_json(struct req *r, unsigned status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"Out of memory.\"}}";
+        http_reply_bytes(r, 500, "application/json", oom, sizeof oom - 1);
+        return;
+    }
+    size_t len = strlen(text);
+    text[len] = '\0';
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        set_reply(r, 500, NULL);
+        return;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    set_reply(r, status, resp);
+}
+
+void http_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    http_reply_json(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+void http_reply_header(struct req *r, const char *name, const char *value)
+{
+    if (r->resp)
+        MHD_add_response_header(r->resp, name, value);
+}
+
+void http_reply_empty(struct req *r, unsigned status)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    set_reply(r, status, resp);
+}
+
+const char *http_query(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_header(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+void http_go_async(struct req *r, req_finish_fn finish)
+{
+    r->async = true;
+    r->finish = finish;
+    atomic_store(&r->async_done, false);
+    MHD_suspend_connection(r->conn);
+}
+
+void http_async_done(void *cls)
+{
+    struct req *r = cls;
+    atomic_store(&r->async_done, true);
+    MHD_resume_connection(r->conn);
+}
+
+static struct req *req_new(struct app *app, struct MHD_Connection *conn, const char *url,
+                           const char *method)
+{
+    struct req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->app = app;
+    r->conn = conn;
+    r->method = method;
+    r->path = strdup(url);
+    r->t0_us = util_mono_us();
+    if (!r->path) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void req_free(struct req *r)
+{
+    if (r->state_free)
+        r->state_free(r->state);
+    if (r->resp)
+        MHD_destroy_response(r->resp);
+    free(r->body);
+    free(r->path);
+    free(r);
+}
+
+/* Appends upload data, keeping at most max_body bytes. */
+static void req_append(struct req *r, const char *data, size_t len)
+{
+    size_t max = r->app->max_body;
+    if (r->too_big || r->body_len + len > max) {
+        r->too_big = true;
+        r->discarded += len;
+        return;
+    }
+    if (r->body_len + len + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 4096;
+        while (cap < r->body_len + len + 1)
+            cap *= 2;
+        if (cap > max + 1)
+            cap = max + 1;
+        char *nb = realloc(r->body, cap);
+        if (!nb) {
+            r->too_big = true;
+            return;
+        }
+        r->body = nb;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+    r->body[r->body_len] = '\0';
+}
+
+static enum MHD_Result queue(struct req *r)
+{
+    if (!r->resp) {
+        http_error(r, 500, "internal", "The server built no reply.");
+        if (!r->resp)
+            return MHD_NO;
+    }
+    enum MHD_Result ok = MHD_queue_response(r->conn, r->status, r->resp);
+    MHD_destroy_response(r->resp);
+    r->resp = NULL;
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+    (void)version;
+    struct app *app = cls;
+    struct req *r = *req_cls;
+    if (!r) {
+        r = req_new(app, conn, url, method);
+        if (!r)
+            return MHD_NO;
+        *req_cls = r;
+        atomic_fetch_add(&app->inflight, 1);
+        /* A declared body over the cap is refused before reading it. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        int64_t n;
+        if (cl && util_parse_i64(cl, 0, INT64_MAX, &n) == 0 && (uint64_t)n > app->max_body) {
+            http_error(r, 413, "body_too_large", "The body is %lld bytes; the limit is %zu.",
+                       (long long)n, app->max_body);
+            return queue(r);
+        }
+        /* Answering later (not on this first call) keeps the connection
+         * alive with libmicrohttpd 0.9.75. */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        req_append(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        /* A chunked body far past the cap is not worth reading to the end:
+         * drop the connection. Up to twice the cap it gets a 413. */
+        if (r->too_big && r->discarded > app->max_body)
+            return MHD_NO;
+        return MHD_YES;
+    }
+    if (r->async) {
+        if (!atomic_load(&r->async_done))
+            return MHD_YES; /* resumed before we asked: wait for the real wake-up */
+        r->async = false;
+        r->finish(r);
+        if (r->async)
+            return MHD_YES; /* finish started another round of work */
+        return queue(r);
+    }
+    if (r->dispatched)
+        return queue(r);
+    r->dispatched = true;
+    if (r->too_big) {
+        http_error(r, 413, "body_too_large", "The body is over the limit of %zu bytes.",
+                   app->max_body);
+        return queue(r);
+    }
+    api_dispatch(r);
+    if (r->async)
+        return MHD_YES;
+    return queue(r);
+}
+
+static void log_request(struct app *app, struct req *r, uint64_t us)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[40];
+    size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    json_t *line = json_pack("{s:s,s:s,s:s,s:i,s:I,s:s?}", "time", when, "method", r->method,
+                             "path", r->path, "status", (int)r->status, "us", (json_int_t)us,
+                             "key", r->authed ? r->key.name : NULL);
+    char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    if (text) {
+        size_t len = strlen(text);
+        text[len] = '\n';
+        fwrite(text, 1, len + 1, stdout);
+        free(text);
+    }
+    json_decref(line);
+    (void)app;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    struct app *app = cls;
+    struct req *r = *req_cls;
+    if (!r)
+        return;
+    uint64_t us = util_mono_us() - r->t0_us;
+    atomic_fetch_add(&app->requests, 1);
+    atomic_fetch_add(&app->us_total, us);
+    unsigned cls_idx = r->status / 100;
+    if (cls_idx < 6)
+        atomic_fetch_add(&app->by_class[cls_idx], 1);
+    if (!app->quiet)
+        log_request(app, r, us);
+    api_request_done(r);
+    req_free(r);
+    *req_cls = NULL;
+    atomic_fetch_sub(&app->inflight, 1);
+}
+
+struct MHD_Daemon *http_start(struct app *app, const char *host, uint16_t port, unsigned threads)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return NULL;
+    return MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_USE_ERROR_LOG,
+        port, NULL, NULL, on_request, app, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        app, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+}
+
+void http_stop(struct app *app, struct MHD_Daemon *d, unsigned grace_ms)
+{
+    if (!d)
+        return;
+    MHD_quiesce_daemon(d);
+    api_wake_all_waiters(app);
+    for (unsigned waited = 0; atomic_load(&app->inflight) > 0 && waited < grace_ms; waited += 10)
+        usleep(10000);
+    MHD_stop_daemon(d);
+}

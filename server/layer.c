@@ -1,0 +1,144 @@
+#include "layer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+struct layer_holder {
+    struct store *store;
+    pthread_mutex_t mu;     /* guards cur and every ref's refs */
+    struct layer_ref *cur;  /* the holder's own reference counts as one */
+    pthread_t thread;
+    pthread_cond_t cv;
+    bool stop;
+    unsigned poll_ms;
+};
+
+static void ref_put_locked(struct layer_ref *r)
+{
+    if (r && --r->refs == 0) {
+        reward_free(r->model);
+        free(r);
+    }
+}
+
+int64_t layer_holder_refresh(struct layer_holder *h)
+{
+    int64_t id = store_layer_active_id(h->store);
+    if (id < 0)
+        return id;
+    pthread_mutex_lock(&h->mu);
+    int64_t have = h->cur ? h->cur->id : 0;
+    pthread_mutex_unlock(&h->mu);
+    if (id == have)
+        return id;
+
+    struct layer_ref *next = NULL;
+    if (id) {
+        void *blob = NULL;
+        size_t len = 0;
+        int rc = store_layer_params(h->store, id, &blob, &len);
+        if (rc)
+            return rc;
+        struct reward_layer *m = reward_load(blob, len);
+        free(blob);
+        if (!m) {
+            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"cannot load layer\",\"layer\":%lld}\n",
+                    (long long)id);
+            return -EINVAL;
+        }
+        next = calloc(1, sizeof *next);
+        if (!next) {
+            reward_free(m);
+            return -ENOMEM;
+        }
+        next->model = m;
+        next->id = id;
+        next->refs = 1;
+    }
+    pthread_mutex_lock(&h->mu);
+    struct layer_ref *old = h->cur;
+    h->cur = next;
+    ref_put_locked(old);
+    pthread_mutex_unlock(&h->mu);
+    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"active layer\",\"layer\":%lld}\n", (long long)id);
+    return id;
+}
+
+static void *watch(void *arg)
+{
+    struct layer_holder *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (long)(h->poll_ms % 1000) * 1000000L;
+        ts.tv_sec += h->poll_ms / 1000 + ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        if (h->stop)
+            break;
+        pthread_mutex_unlock(&h->mu);
+        layer_holder_refresh(h);
+        pthread_mutex_lock(&h->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+struct layer_holder *layer_holder_new(struct store *s, unsigned poll_ms)
+{
+    struct layer_holder *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->store = s;
+    h->poll_ms = poll_ms ? poll_ms : 1000;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    layer_holder_refresh(h);
+    if (pthread_create(&h->thread, NULL, watch, h)) {
+        pthread_mutex_lock(&h->mu);
+        ref_put_locked(h->cur);
+        pthread_mutex_unlock(&h->mu);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void layer_holder_free(struct layer_holder *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->stop = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->thread, NULL);
+    ref_put_locked(h->cur);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    free(h);
+}
+
+struct layer_ref *layer_acquire(struct layer_holder *h)
+{
+    pthread_mutex_lock(&h->mu);
+    struct layer_ref *r = h->cur;
+    if (r)
+        r->refs++;
+    pthread_mutex_unlock(&h->mu);
+    return r;
+}
+
+void layer_release(struct layer_holder *h, struct layer_ref *ref)
+{
+    if (!ref)
+        return;
+    pthread_mutex_lock(&h->mu);
+    ref_put_locked(ref);
+    pthread_mutex_unlock(&h->mu);
+}

@@ -1,0 +1,42 @@
+/* rungd: one binary, subcommands sharing the store. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: rungd COMMAND [options]\n\n"
+                "commands:\n"
+                "  serve    run the daemon\n"
+                "  keys     create, list and revoke API keys\n"
+                "  import   load preference data as comparisons or items\n"
+                "  train    train a reward layer from the stored comparisons\n"
+                "  eval     measure a layer on a preference file\n"
+                "  demo     load generated demo items (used by deploy/run.sh)\n\n"
+                "'rungd COMMAND --help' describes each one.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "serve"))
+        return cli_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "keys"))
+        return cli_keys(argc - 1, argv + 1);
+    if (!strcmp(cmd, "import"))
+        return cli_import(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train"))
+        return cli_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval"))
+        return cli_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "demo"))
+        return cli_demo(argc - 1, argv + 1);
+    fprintf(stderr, "rungd: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

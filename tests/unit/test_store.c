@@ -1,0 +1,229 @@
+/* The store on a real SQLite file in a temporary directory. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+struct fx {
+    char dir[64];
+    char path[128];
+    struct store *s;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/rung-store-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    char err[256];
+    token_init();
+    f->s = store_open(f->path, 2, err, sizeof err);
+    if (!f->s) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+static void migrations_applied(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(store_schema_version(f->s), 1);
+}
+
+static void keys_lifecycle(void **state)
+{
+    struct fx *f = *state;
+    char tok[TOKEN_MAX], tok2[TOKEN_MAX];
+    assert_int_equal(store_key_create(f->s, "alice", "rater", tok), 0);
+    assert_int_equal(store_key_create(f->s, "alice", "admin", tok2), -EEXIST);
+    assert_int_equal(store_key_create(f->s, "bad name", "admin", tok2), -EINVAL);
+    assert_int_equal(store_key_create(f->s, "bob", "root", tok2), -EINVAL);
+    struct store_key k;
+    assert_int_equal(store_key_auth(f->s, tok, &k), 0);
+    assert_string_equal(k.name, "alice");
+    assert_string_equal(k.role, "rater");
+    assert_true(k.rater_id > 0);
+    char wrong[TOKEN_MAX];
+    memcpy(wrong, tok, sizeof wrong);
+    wrong[strlen(wrong) - 2] = wrong[strlen(wrong) - 2] == 'A' ? 'B' : 'A';
+    assert_int_equal(store_key_auth(f->s, wrong, &k), -EACCES);
+    json_t *list = store_key_list(f->s);
+    assert_int_equal(json_array_size(list), 1);
+    char *dump = json_dumps(list, 0);
+    assert_null(strstr(dump, tok)); /* never a token in a listing */
+    free(dump);
+    json_decref(list);
+    assert_int_equal(store_key_revoke(f->s, "alice"), 0);
+    assert_int_equal(store_key_revoke(f->s, "alice"), -ENOENT);
+    assert_int_equal(store_key_auth(f->s, tok, &k), -EACCES);
+}
+
+static void ingest_idempotent_and_listed(void **state)
+{
+    struct fx *f = *state;
+    char tok[TOKEN_MAX];
+    assert_int_equal(store_key_create(f->s, "pipe", "pipeline", tok), 0);
+    struct store_key k;
+    assert_int_equal(store_key_auth(f->s, tok, &k), 0);
+    struct store_item_in in[3] = {
+        {.prompt = "p1", .response_a = "r1", .external_id = "x1", .batch = "b"},
+        {.prompt = "p2", .response_a = "a", .response_b = "b", .batch = "b"},
+        {.prompt = "p3", .response_a = "r3", .domain = "math"},
+    };
+    struct store_item_ack acks[3];
+    struct store_ingest req = {.key_id = k.id, .items = in, .n = 3, .acks = acks};
+    assert_int_equal(store_ingest(f->s, &req), 0);
+    assert_false(acks[0].existed);
+    assert_string_equal(acks[0].status, "awaiting_human");
+    char first[UUID_STR_LEN];
+    memcpy(first, acks[0].id, sizeof first);
+
+    struct store_ingest again = {.key_id = k.id, .items = in, .n = 1, .acks = acks};
+    assert_int_equal(store_ingest(f->s, &again), 0);
+    assert_true(acks[0].existed);
+    assert_string_equal(acks[0].id, first);
+
+    json_t *item = store_item_get(f->s, first, k.id);
+    assert_non_null(item);
+    assert_string_equal(json_string_value(json_object_get(item, "prompt")), "p1");
+    json_decref(item);
+    assert_null(store_item_get(f->s, first, k.id + 1000));
+
+    /* Pages of one: every item once, in order, then no cursor. */
+    struct store_item_filter flt = {.limit = 1};
+    char next[STORE_CURSOR_MAX];
+    int seen = 0;
+    char cursor[STORE_CURSOR_MAX] = "";
+    do {
+        json_t *page = NULL;
+        flt.after = cursor;
+        assert_int_equal(store_items_list(f->s, &flt, &page, next), 0);
+        seen += (int)json_array_size(page);
+        json_decref(page);
+        memcpy(cursor, next, sizeof cursor);
+    } while (cursor[0]);
+    assert_int_equal(seen, 3);
+
+    flt = (struct store_item_filter){.batch = "b", .limit = 10};
+    json_t *page = NULL;
+    assert_int_equal(store_items_list(f->s, &flt, &page, next), 0);
+    assert_int_equal(json_array_size(page), 2);
+    assert_string_equal(next, "");
+    json_decref(page);
+    flt.after = "notanumber";
+    assert_int_equal(store_items_list(f->s, &flt, &page, next), -EINVAL);
+
+    json_t *st = store_status(f->s);
+    assert_int_equal(json_integer_value(json_object_get(st, "items")), 3);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(st, "by_domain"), "math")), 1);
+    assert_true(json_integer_value(json_object_get(st, "db_bytes")) > 0);
+    json_decref(st);
+}
+
+static int count_cb(void *cls, const struct store_comparison *c)
+{
+    int *n = cls;
+    assert_string_equal(c->source, "import");
+    (*n)++;
+    return 0;
+}
+
+static void comparisons_and_layers(void **state)
+{
+    struct fx *f = *state;
+    struct store_comparison c[2] = {
+        {.prompt = "p", .chosen = "good", .rejected = "bad", .source = "import"},
+        {.prompt = "q", .chosen = "x", .rejected = "y", .tie = true, .source = "import"},
+    };
+    assert_int_equal(store_comparisons_add(f->s, c, 2), 0);
+    int n = 0;
+    assert_int_equal(store_comparisons_each(f->s, count_cb, &n), 0);
+    assert_int_equal(n, 2);
+
+    assert_int_equal(store_layer_active_id(f->s), 0);
+    const char blob[] = "params";
+    struct store_layer_new l = {.params = blob, .params_len = sizeof blob, .metrics = "{}",
+                                .threshold = 0.8, .train_size = 2, .activate = true};
+    int64_t id1 = 0, id2 = 0;
+    assert_int_equal(store_layer_add(f->s, &l, &id1), 0);
+    assert_int_equal(store_layer_active_id(f->s), id1);
+    l.activate = false;
+    assert_int_equal(store_layer_add(f->s, &l, &id2), 0);
+    assert_int_equal(store_layer_active_id(f->s), id1);
+    assert_int_equal(store_layer_activate(f->s, id2), 0);
+    assert_int_equal(store_layer_active_id(f->s), id2);
+    assert_int_equal(store_layer_activate(f->s, 9999), -ENOENT);
+    assert_int_equal(store_layer_active_id(f->s), id2); /* the failed swap changed nothing */
+    void *got = NULL;
+    size_t len = 0;
+    assert_int_equal(store_layer_params(f->s, id2, &got, &len), 0);
+    assert_int_equal(len, sizeof blob);
+    assert_memory_equal(got, blob, len);
+    free(got);
+    json_t *layers = store_layer_list(f->s);
+    assert_int_equal(json_array_size(layers), 2);
+    json_decref(layers);
+}
+
+static void newer_schema_refused_untouched(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    f->s = NULL;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    char err[256];
+    assert_null(store_open(f->path, 1, err, sizeof err));
+    assert_non_null(strstr(err, "newer"));
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 99);
+    sqlite3_finalize(st);
+    sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL);
+    sqlite3_close(db);
+    f->s = store_open(f->path, 1, err, sizeof err);
+    assert_non_null(f->s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(migrations_applied, setup, teardown),
+        cmocka_unit_test_setup_teardown(keys_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(ingest_idempotent_and_listed, setup, teardown),
+        cmocka_unit_test_setup_teardown(comparisons_and_layers, setup, teardown),
+        cmocka_unit_test_setup_teardown(newer_schema_refused_untouched, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

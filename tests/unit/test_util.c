@@ -1,0 +1,75 @@
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util.h"
+
+static void utf8_accepts_valid(void **state)
+{
+    (void)state;
+    const char *ok[] = {"", "plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                        "\xf4\x8f\xbf\xbf"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        assert_true(util_utf8_valid(ok[i], strlen(ok[i])));
+}
+
+static void utf8_rejects_invalid(void **state)
+{
+    (void)state;
+    const char *bad[] = {"\xc3",             /* truncated */
+                         "\xc0\xaf",         /* overlong '/' */
+                         "\xe0\x80\xaf",     /* overlong */
+                         "\xed\xa0\x80",     /* surrogate */
+                         "\xf4\x90\x80\x80", /* past U+10FFFF */
+                         "\xff",            "a\x80z"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(util_utf8_valid(bad[i], strlen(bad[i])));
+}
+
+static void parse_i64_bounds(void **state)
+{
+    (void)state;
+    int64_t v = 0;
+    assert_int_equal(util_parse_i64("42", 0, 100, &v), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(util_parse_i64("101", 0, 100, &v), -EINVAL);
+    assert_int_equal(util_parse_i64("4x", 0, 100, &v), -EINVAL);
+    assert_int_equal(util_parse_i64("", 0, 100, &v), -EINVAL);
+    assert_int_equal(util_parse_i64("99999999999999999999", 0, INT64_MAX, &v), -EINVAL);
+}
+
+static void uuid_shape(void **state)
+{
+    (void)state;
+    char a[UUID_STR_LEN], b[UUID_STR_LEN];
+    util_uuid(a);
+    util_uuid(b);
+    assert_int_equal(strlen(a), 36);
+    assert_int_equal(a[14], '4');
+    assert_string_not_equal(a, b);
+}
+
+static void strlcpy_truncates(void **state)
+{
+    (void)state;
+    char buf[4];
+    assert_int_equal(util_strlcpy(buf, "abc", sizeof buf), 0);
+    assert_string_equal(buf, "abc");
+    assert_int_equal(util_strlcpy(buf, "abcd", sizeof buf), -ENAMETOOLONG);
+    assert_string_equal(buf, "abc");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(utf8_accepts_valid), cmocka_unit_test(utf8_rejects_invalid),
+        cmocka_unit_test(parse_i64_bounds),   cmocka_unit_test(uuid_shape),
+        cmocka_unit_test(strlcpy_truncates),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
