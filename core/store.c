@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 extern const char *const schema_migrations[];
 extern const size_t schema_migration_count;
@@ -61,6 +62,55 @@ static const char *const sql_text[STMT_COUNT] = {
                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [ST_CMP_ALL] = "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
                    "provenance FROM comparisons ORDER BY id",
+    [ST_LEASE_HELD] = "SELECT task_id FROM leases WHERE rater_id = ?1 AND expires_ms > ?2 LIMIT 1",
+    [ST_TASK_PICK] =
+        "SELECT t.id FROM tasks t WHERE t.state = 'open' AND t.gold = 0 "
+        "AND t.labels_done + t.leased < t.overlap "
+        "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.task_id = t.id AND l.rater_id = ?1) "
+        "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = ?1) "
+        "ORDER BY t.priority DESC, t.id LIMIT 1",
+    [ST_TASK_PICK_GOLD] =
+        "SELECT t.id FROM tasks t WHERE t.gold = 1 "
+        "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.task_id = t.id AND l.rater_id = ?1) "
+        "AND NOT EXISTS (SELECT 1 FROM leases x WHERE x.task_id = t.id AND x.rater_id = ?1) "
+        "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = ?1) "
+        "ORDER BY t.id LIMIT 1",
+    [ST_LEASE_INSERT] = "INSERT INTO leases(task_id, rater_id, expires_ms) VALUES(?1, ?2, ?3) "
+                        "ON CONFLICT(task_id, rater_id) DO UPDATE SET expires_ms = excluded.expires_ms",
+    [ST_TASK_LEASED_ADD] = "UPDATE tasks SET leased = leased + ?2 WHERE id = ?1",
+    [ST_TASK_VIEW] = "SELECT t.id, t.kind, i.prompt, i.response_a, i.response_b, i.scores, x.expires_ms "
+                     "FROM tasks t JOIN items i ON i.seq = t.item_seq "
+                     "JOIN leases x ON x.task_id = t.id AND x.rater_id = ?2 WHERE t.id = ?1",
+    [ST_REAP] = "DELETE FROM leases WHERE expires_ms <= ?1 RETURNING task_id",
+    [ST_TASK_GET] = "SELECT t.kind, t.state, t.overlap, t.labels_done, t.leased, t.gold, t.item_seq, "
+                    "i.scores, i.gold_answer, i.prompt, i.response_a, i.response_b, i.layer_id "
+                    "FROM tasks t JOIN items i ON i.seq = t.item_seq WHERE t.id = ?1",
+    [ST_LABEL_GET] = "SELECT answer FROM labels WHERE task_id = ?1 AND rater_id = ?2",
+    [ST_LEASE_DELETE] = "DELETE FROM leases WHERE task_id = ?1 AND rater_id = ?2",
+    [ST_LABEL_INSERT] = "INSERT INTO labels(task_id, rater_id, answer, confidence, rationale, seconds, "
+                        "assistance, created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_TASK_LABELLED] = "UPDATE tasks SET labels_done = labels_done + 1 WHERE id = ?1",
+    [ST_RATER_COUNT] = "UPDATE raters SET labels = labels + 1, gold_seen = gold_seen + ?2, "
+                       "gold_right = gold_right + ?3 WHERE id = ?1",
+    [ST_TASK_LABELS] = "SELECT rater_id, answer FROM labels WHERE task_id = ?1 ORDER BY id",
+    [ST_TASK_DONE] = "UPDATE tasks SET state = 'done' WHERE id = ?1",
+    [ST_ITEM_RESOLVE] = "UPDATE items SET status = 'resolved', verdict = ?2, verdict_source = 'human', "
+                        "confidence = ?3, updated_ms = ?4 WHERE seq = ?1",
+    [ST_SKIP_INSERT] = "INSERT OR IGNORE INTO skips(task_id, rater_id) VALUES(?1, ?2)",
+    [ST_OPEN_COUNT] = "SELECT count(*) FROM tasks WHERE state = 'open' AND gold = 0",
+    [ST_ITEM_BY_UUID] = "SELECT seq, kind, priority FROM items WHERE id = ?1",
+    [ST_ITEM_SET_GOLD] = "UPDATE items SET gold_answer = ?2, updated_ms = ?3 WHERE seq = ?1",
+    [ST_TASKS_SET_GOLD] = "UPDATE tasks SET gold = 1 WHERE item_seq = ?1",
+    [ST_GOLD_TASK_INSERT] = "INSERT INTO tasks(item_seq, kind, priority, overlap, gold, created_ms) "
+                            "VALUES(?1, ?2, ?3, 1, 1, ?4)",
+    [ST_OVERLAP_UPSERT] = "INSERT INTO overlap_rules(scope, value, overlap) VALUES(?1, ?2, ?3) "
+                          "ON CONFLICT(scope, value) DO UPDATE SET overlap = excluded.overlap",
+    [ST_OVERLAP_APPLY_BATCH] = "UPDATE tasks SET overlap = ?2 WHERE state = 'open' AND gold = 0 "
+                               "AND labels_done < ?2 AND item_seq IN (SELECT seq FROM items WHERE batch = ?1)",
+    [ST_OVERLAP_APPLY_DOMAIN] = "UPDATE tasks SET overlap = ?2 WHERE state = 'open' AND gold = 0 "
+                                "AND labels_done < ?2 AND item_seq IN (SELECT seq FROM items WHERE domain = ?1)",
+    [ST_RATERS] = "SELECT k.name, k.role, r.labels, r.gold_seen, r.gold_right FROM raters r "
+                  "JOIN api_keys k ON k.id = r.key_id ORDER BY k.name",
 };
 
 /* ---- connections ---- */
@@ -255,6 +305,19 @@ static void run_group(struct store *s, struct wjob *head)
                 *j->rc_out = txrc;
     }
     s->commits++;
+    bool any_failed = txrc != 0;
+    for (struct wjob *j = head; j && !any_failed; j = j->next)
+        any_failed = *j->rc_out != 0;
+    if (any_failed)
+        store_tasks_recount(s, c); /* a rolled-back job may have counted tasks */
+    if (s->tasks_changed) {
+        s->tasks_changed = false;
+        if (!txrc) {
+            atomic_fetch_add(&s->task_gen, 1);
+            if (s->task_hook)
+                s->task_hook(s->task_hook_cls);
+        }
+    }
     while (head) {
         struct wjob *next = head->next;
         s->committed_jobs++;
@@ -270,17 +333,14 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&s->wq_mu);
     for (;;) {
         while (!s->wq_head && !s->stopping) {
-            if (s->tick) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += 1;
-                if (pthread_cond_timedwait(&s->wq_cv, &s->wq_mu, &ts) == ETIMEDOUT) {
-                    pthread_mutex_unlock(&s->wq_mu);
-                    s->tick(s, &s->writer, s->tick_cls);
-                    pthread_mutex_lock(&s->wq_mu);
-                }
-            } else {
-                pthread_cond_wait(&s->wq_cv, &s->wq_mu);
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            if (pthread_cond_timedwait(&s->wq_cv, &s->wq_mu, &ts) == ETIMEDOUT) {
+                /* Idle for a second: return expired leases to the queue. */
+                pthread_mutex_unlock(&s->wq_mu);
+                store_reap_idle(s);
+                pthread_mutex_lock(&s->wq_mu);
             }
         }
         if (!s->wq_head && s->stopping)
@@ -358,12 +418,17 @@ int store_run(struct store *s, store_job_fn run, void *arg)
     return rc;
 }
 
-void store_set_tick(struct store *s, store_job_fn tick, void *cls)
+void store_set_task_hook(struct store *s, store_done_fn hook, void *cls)
 {
     pthread_mutex_lock(&s->wq_mu);
-    s->tick = tick;
-    s->tick_cls = cls;
+    s->task_hook = hook;
+    s->task_hook_cls = cls;
     pthread_mutex_unlock(&s->wq_mu);
+}
+
+uint64_t store_task_generation(struct store *s)
+{
+    return atomic_load(&s->task_gen);
 }
 
 /* ---- open / close ---- */
@@ -400,6 +465,10 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
     }
     if (migrate(&s->writer, err, errlen))
         goto fail;
+    if (store_tasks_recount(s, &s->writer)) {
+        snprintf(err, errlen, "cannot count the open tasks");
+        goto fail;
+    }
     s->readers = calloc(readers, sizeof *s->readers);
     s->reader_busy = calloc(readers, sizeof *s->reader_busy);
     if (!s->readers || !s->reader_busy) {

@@ -193,4 +193,81 @@ int store_comparisons_add(struct store *s, const struct store_comparison *c, siz
 typedef int (*store_comparison_cb)(void *cls, const struct store_comparison *c);
 int store_comparisons_each(struct store *s, store_comparison_cb cb, void *cls);
 
+/* ---- human review: tasks, leases, labels, gold ---- */
+
+/* Leases the next task for a rater: a gold task at the configured rate,
+ * else the highest-priority open task that still has a free slot and that
+ * this rater has not labelled, leased or skipped. A rater who already holds
+ * a live lease gets that task again (a reloaded page). *task receives a new
+ * JSON object {id, kind, prompt, response|responses, assistance,
+ * lease_expires_ms, lease_seconds, remaining}, or NULL when nothing is
+ * left. *generation receives the task generation seen (see
+ * store_task_generation). Returns 0 or negative errno. */
+struct store_claim {
+    int64_t rater_id;
+    json_t *task;         /* out */
+    uint64_t generation;  /* out */
+    int rc;               /* out, for the async form */
+};
+int store_task_claim_submit(struct store *s, struct store_claim *c, store_done_fn done, void *cls);
+int store_task_claim(struct store *s, struct store_claim *c);
+
+/* A counter that grows whenever tasks become claimable (new tasks, released
+ * or expired leases): a long-poll that saw no task at generation g has
+ * something to retry once this differs from g. */
+uint64_t store_task_generation(struct store *s);
+
+/* Called on the writer thread after a commit that made tasks claimable. */
+void store_set_task_hook(struct store *s, store_done_fn hook, void *cls);
+
+enum store_label_result {
+    LABEL_RECORDED,       /* a new label */
+    LABEL_REPEAT,         /* the same label again: nothing changed */
+    LABEL_NO_TASK,        /* no such task */
+    LABEL_BAD_ANSWER,     /* the answer does not fit the task's kind */
+    LABEL_CONFLICT,       /* this rater labelled it differently before */
+    LABEL_LEASE_LOST,     /* lease expired and the free slots are taken */
+    LABEL_TASK_COMPLETE,  /* the task has all its labels */
+};
+
+struct store_label {
+    int64_t task_id;
+    int64_t rater_id;
+    const char *answer;     /* a | b | tie | good | bad */
+    int confidence;         /* 1..5, 0 when not given */
+    const char *rationale;  /* may be NULL */
+    double seconds;         /* time spent, < 0 when not given */
+    enum store_label_result result; /* out */
+    bool resolved;          /* out: this label completed the task */
+    char verdict[8];        /* out: the item's verdict when resolved */
+    int rc;                 /* out, for the async form */
+};
+
+/* Records a rater's label (idempotent per task and rater) and resolves the
+ * item by majority when the task has all its labels. Returns 0 (see
+ * l->result) or negative errno. */
+int store_task_label_submit(struct store *s, struct store_label *l, store_done_fn done, void *cls);
+int store_task_label(struct store *s, struct store_label *l);
+
+/* Gives a leased task back; the rater is not offered it again. Returns 0,
+ * -ENOENT when the rater holds no lease on it. */
+int store_task_release(struct store *s, int64_t task_id, int64_t rater_id);
+
+/* Returns leases that expired by now_ms to the queue. Returns the number
+ * returned or negative errno. */
+int store_task_reap(struct store *s, int64_t now_ms);
+
+/* Marks an item gold with a known answer: its tasks leave the normal queue
+ * and are mixed into raters' streams. Returns 0, -ENOENT, -EINVAL (answer
+ * does not fit the item's kind). */
+int store_item_set_gold(struct store *s, const char *item_id, const char *answer);
+
+/* Labels wanted for tasks of a batch or domain (scope "batch" | "domain");
+ * applies to new tasks and to open ones with fewer labels. 0 or errno. */
+int store_overlap_set(struct store *s, const char *scope, const char *value, int overlap);
+
+/* Returns a new JSON array of raters {name, labels, gold_seen, gold_right,
+ * gold_accuracy}. */
+json_t *store_raters(struct store *s);
+
 #endif

@@ -5,6 +5,7 @@
 #define RUNG_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 
 #include "store.h"
@@ -35,6 +36,32 @@ enum stmt_id {
     ST_LAYER_LIST,
     ST_CMP_INSERT,
     ST_CMP_ALL,
+    ST_LEASE_HELD,
+    ST_TASK_PICK,
+    ST_TASK_PICK_GOLD,
+    ST_LEASE_INSERT,
+    ST_TASK_LEASED_ADD,
+    ST_TASK_VIEW,
+    ST_REAP,
+    ST_TASK_GET,
+    ST_LABEL_GET,
+    ST_LEASE_DELETE,
+    ST_LABEL_INSERT,
+    ST_TASK_LABELLED,
+    ST_RATER_COUNT,
+    ST_TASK_LABELS,
+    ST_TASK_DONE,
+    ST_ITEM_RESOLVE,
+    ST_SKIP_INSERT,
+    ST_OPEN_COUNT,
+    ST_ITEM_BY_UUID,
+    ST_ITEM_SET_GOLD,
+    ST_TASKS_SET_GOLD,
+    ST_GOLD_TASK_INSERT,
+    ST_OVERLAP_UPSERT,
+    ST_OVERLAP_APPLY_BATCH,
+    ST_OVERLAP_APPLY_DOMAIN,
+    ST_RATERS,
     STMT_COUNT
 };
 
@@ -62,8 +89,6 @@ struct store {
     pthread_cond_t wq_cv;
     struct wjob *wq_head, *wq_tail;
     bool stopping;
-    store_job_fn tick;             /* run on the writer about once a second when idle */
-    void *tick_cls;
     uint64_t commits;              /* transactions committed by the writer */
     uint64_t committed_jobs;       /* write requests they carried */
 
@@ -77,6 +102,11 @@ struct store {
     unsigned lease_ms;             /* task lease length */
     unsigned gold_rate_pct;        /* gold share of a rater's stream */
     uint64_t tasks_added;          /* tasks created since open (writer only) */
+    int64_t open_tasks;            /* open non-gold tasks (writer only) */
+    bool tasks_changed;            /* this group made tasks claimable (writer only) */
+    _Atomic uint64_t task_gen;     /* see store_task_generation() */
+    store_done_fn task_hook;       /* run after such a commit */
+    void *task_hook_cls;
 };
 
 /* Returns the statement, prepared once per connection and reset with its
@@ -103,9 +133,9 @@ int store_submit(struct store *s, store_job_fn run, void *arg, int *rc_out, stor
 /* Runs one write job and waits for its commit. Returns its result. */
 int store_run(struct store *s, store_job_fn run, void *arg);
 
-/* Installs the periodic writer job (lease reaping): runs outside any
- * transaction, so it manages its own. */
-void store_set_tick(struct store *s, store_job_fn tick, void *cls);
+/* Returns expired leases to the queue in a transaction of its own; run by
+ * the writer thread when it has been idle for a second. */
+void store_reap_idle(struct store *s);
 
 /* Binds text or NULL. */
 int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text);
@@ -116,6 +146,9 @@ void json_set_column(json_t *obj, const char *key, sqlite3_stmt *st, int col, bo
 
 /* Inserts one comparison on c (inside the caller's transaction). */
 int store_comparison_insert(struct conn *c, const struct store_comparison *x, int64_t now);
+
+/* Counts open tasks into s->open_tasks (writer connection). */
+int store_tasks_recount(struct store *s, struct conn *c);
 
 /* Builds the public JSON object of an item row read with STORE_ITEM_COLUMNS. */
 json_t *store_item_json(sqlite3_stmt *st);

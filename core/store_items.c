@@ -169,6 +169,8 @@ static int insert_item(struct store *s, struct conn *c, int64_t key_id,
     if (rc != SQLITE_DONE)
         return -EIO;
     s->tasks_added++;
+    s->open_tasks++;
+    s->tasks_changed = true;
     return 0;
 }
 

@@ -94,7 +94,8 @@ CREATE TABLE tasks (
 );
 -- Claimable tasks in claim order; the partial index keeps the claim query
 -- independent of how many tasks are already done.
-CREATE INDEX tasks_claim ON tasks(priority DESC, id) WHERE state = 'open' AND gold = 0;
+CREATE INDEX tasks_claim ON tasks(priority DESC, id)
+  WHERE state = 'open' AND gold = 0 AND labels_done + leased < overlap;
 CREATE INDEX tasks_gold ON tasks(id) WHERE gold = 1;
 CREATE INDEX tasks_item ON tasks(item_seq);
 
@@ -106,6 +107,13 @@ CREATE TABLE leases (
 ) WITHOUT ROWID;
 CREATE INDEX leases_expiry ON leases(expires_ms);
 CREATE INDEX leases_rater ON leases(rater_id);
+
+-- A rater who skipped a task is not offered it again.
+CREATE TABLE skips (
+  task_id     INTEGER NOT NULL REFERENCES tasks(id),
+  rater_id    INTEGER NOT NULL REFERENCES raters(id),
+  PRIMARY KEY (task_id, rater_id)
+) WITHOUT ROWID;
 
 CREATE TABLE labels (
   id          INTEGER PRIMARY KEY,

@@ -20,6 +20,9 @@ void api_wake_all_waiters(struct app *app);
 /* Resumes long-polls whose deadline passed. Called periodically. */
 void api_wake_expired_waiters(struct app *app);
 
+/* store_done_fn for the store's task hook: wakes long-polls (cls: app). */
+void api_tasks_hook(void *app);
+
 /* Shared helpers for the handler files. */
 enum role_bits { ROLE_PUBLIC = 0, ROLE_ADMIN = 1, ROLE_PIPELINE = 2, ROLE_RATER = 4 };
 

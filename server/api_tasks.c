@@ -1,46 +1,397 @@
-/* Human review over HTTP: leasing, labels, release, gold, raters. */
+/* Human review over HTTP: leasing the next task (with long-poll), labels,
+ * release, gold items, overlap rules, rater scores. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "api.h"
 #include "app.h"
+
+#define WAIT_MAX_S 30            /* longest long-poll */
+#define RATIONALE_MAX 4096       /* bytes */
+
+/* ---- long-poll waiters ---- */
+
+static void waiter_add(struct app *app, struct req *r)
+{
+    pthread_mutex_lock(&app->wait_mu);
+    r->wait_next = app->waiters;
+    app->waiters = r;
+    pthread_mutex_unlock(&app->wait_mu);
+}
+
+/* Removes r from the list; true when it was there. Caller holds wait_mu. */
+static bool waiter_unlink_locked(struct app *app, struct req *r)
+{
+    for (struct req **p = &app->waiters; *p; p = &(*p)->wait_next) {
+        if (*p == r) {
+            *p = r->wait_next;
+            r->wait_next = NULL;
+            return true;
+        }
+    }
+    return false;
+}
+
+void api_request_done(struct req *r)
+{
+    if (!r->wait_deadline_ms)
+        return;
+    pthread_mutex_lock(&r->app->wait_mu);
+    waiter_unlink_locked(r->app, r);
+    pthread_mutex_unlock(&r->app->wait_mu);
+}
+
+/* Wakes waiters: all of them, or those whose deadline passed. */
+static void wake(struct app *app, bool only_expired)
+{
+    int64_t now = util_now_ms();
+    pthread_mutex_lock(&app->wait_mu);
+    struct req **p = &app->waiters;
+    while (*p) {
+        struct req *r = *p;
+        if (!only_expired || r->wait_deadline_ms <= now) {
+            *p = r->wait_next;
+            r->wait_next = NULL;
+            http_async_done(r);
+        } else {
+            p = &r->wait_next;
+        }
+    }
+    pthread_mutex_unlock(&app->wait_mu);
+}
+
+void api_wake_all_waiters(struct app *app)
+{
+    wake(app, false);
+}
+
+void api_wake_expired_waiters(struct app *app)
+{
+    wake(app, true);
+}
+
+/* ---- GET /v1/tasks/next ---- */
+
+struct next_state {
+    struct store_claim claim;
+};
+
+static void next_state_free(void *p)
+{
+    struct next_state *s = p;
+    if (s)
+        json_decref(s->claim.task);
+    free(s);
+}
+
+static void claim_finish(struct req *r);
+
+static void submit_claim(struct req *r)
+{
+    struct next_state *s = r->state;
+    json_decref(s->claim.task);
+    s->claim.task = NULL;
+    http_go_async(r, claim_finish);
+    int rc = store_task_claim_submit(r->app->store, &s->claim, http_async_done, r);
+    if (rc) {
+        s->claim.rc = rc;
+        http_async_done(r);
+    }
+}
+
+/* Woken from the wait list: try again, or give up at the deadline. */
+static void waiter_finish(struct req *r)
+{
+    if (atomic_load(&r->app->stopping) || util_now_ms() >= r->wait_deadline_ms) {
+        http_reply_empty(r, 204);
+        return;
+    }
+    submit_claim(r);
+}
+
+static void claim_finish(struct req *r)
+{
+    struct next_state *s = r->state;
+    if (s->claim.rc) {
+        api_store_error(r, s->claim.rc);
+        return;
+    }
+    if (s->claim.task) {
+        http_reply_json(r, 200, json_incref(s->claim.task));
+        return;
+    }
+    if (!r->wait_deadline_ms || util_now_ms() >= r->wait_deadline_ms ||
+        atomic_load(&r->app->stopping)) {
+        http_reply_empty(r, 204);
+        return;
+    }
+    /* Nothing yet: wait for new tasks. Suspend first, then join the list,
+     * then look whether tasks arrived since the claim looked: that closes
+     * the gap where a wake-up would be missed. */
+    http_go_async(r, waiter_finish);
+    waiter_add(r->app, r);
+    if (store_task_generation(r->app->store) != s->claim.generation) {
+        pthread_mutex_lock(&r->app->wait_mu);
+        bool mine = waiter_unlink_locked(r->app, r);
+        pthread_mutex_unlock(&r->app->wait_mu);
+        if (mine)
+            http_async_done(r);
+    }
+}
 
 void api_tasks_next(struct req *r, const char *param)
 {
     (void)param;
-    http_error(r, 501, "not_implemented", "Tasks are not implemented yet.");
+    if (!r->key.rater_id) {
+        http_error(r, 403, "forbidden", "This key cannot label tasks.");
+        return;
+    }
+    const char *w = http_query(r, "wait");
+    int64_t wait_s = 0;
+    if (w && util_parse_i64(w, 0, WAIT_MAX_S, &wait_s)) {
+        http_error(r, 400, "invalid_query", "'wait' must be a whole number of seconds, 0 to %d.",
+                   WAIT_MAX_S);
+        return;
+    }
+    struct next_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+        return;
+    }
+    r->state = s;
+    r->state_free = next_state_free;
+    s->claim.rater_id = r->key.rater_id;
+    if (wait_s)
+        r->wait_deadline_ms = util_now_ms() + wait_s * 1000;
+    submit_claim(r);
 }
+
+/* Called by the store after a commit that made tasks claimable. */
+void api_tasks_hook(void *app)
+{
+    api_wake_all_waiters(app);
+}
+
+/* ---- POST /v1/tasks/{id}/labels ---- */
+
+struct label_state {
+    json_t *body;
+    struct store_label label;
+};
+
+static void label_state_free(void *p)
+{
+    struct label_state *s = p;
+    if (s)
+        json_decref(s->body);
+    free(s);
+}
+
+static void label_finish(struct req *r)
+{
+    struct label_state *s = r->state;
+    struct store_label *l = &s->label;
+    if (l->rc) {
+        api_store_error(r, l->rc);
+        return;
+    }
+    switch (l->result) {
+    case LABEL_NO_TASK:
+        http_error(r, 404, "not_found", "There is no task %lld.", (long long)l->task_id);
+        return;
+    case LABEL_BAD_ANSWER:
+        http_error(r, 422, "invalid_answer",
+                   "'%s' does not fit this task: pairs take a, b or tie; single responses good "
+                   "or bad.",
+                   l->answer);
+        return;
+    case LABEL_CONFLICT:
+        http_error(r, 409, "label_conflict",
+                   "You labelled this task differently before; a label cannot be changed.");
+        return;
+    case LABEL_LEASE_LOST:
+        http_error(r, 409, "lease_lost",
+                   "Your lease on this task expired and other raters hold its remaining slots.");
+        return;
+    case LABEL_TASK_COMPLETE:
+        http_error(r, 409, "task_complete", "This task has all the labels it needs.");
+        return;
+    case LABEL_RECORDED:
+    case LABEL_REPEAT:
+        break;
+    }
+    json_t *o = json_pack("{s:I,s:s,s:s}", "task_id", (json_int_t)l->task_id, "answer", l->answer,
+                          "status", l->result == LABEL_REPEAT ? "repeat" : "recorded");
+    if (l->resolved)
+        json_object_set_new(o, "verdict", json_string(l->verdict));
+    http_reply_json(r, l->result == LABEL_REPEAT ? 200 : 201, o);
+}
+
+static bool parse_task_id(struct req *r, const char *param, int64_t *id)
+{
+    if (util_parse_i64(param, 1, INT64_MAX, id)) {
+        http_error(r, 404, "not_found", "There is no task %s.", param);
+        return false;
+    }
+    return true;
+}
+
 void api_task_label(struct req *r, const char *param)
 {
-    (void)param;
-    http_error(r, 501, "not_implemented", "Tasks are not implemented yet.");
+    int64_t id;
+    if (!r->key.rater_id) {
+        http_error(r, 403, "forbidden", "This key cannot label tasks.");
+        return;
+    }
+    if (!parse_task_id(r, param, &id))
+        return;
+    json_t *body = api_json_body(r);
+    if (!body)
+        return;
+    struct label_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        json_decref(body);
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+        return;
+    }
+    r->state = s;
+    r->state_free = label_state_free;
+    s->body = body;
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "answer") && strcmp(key, "confidence") && strcmp(key, "rationale") &&
+            strcmp(key, "seconds")) {
+            http_error(r, 422, "invalid_label", "'%.64s' is not a field of a label.", key);
+            return;
+        }
+    }
+    struct store_label *l = &s->label;
+    *l = (struct store_label){.task_id = id, .rater_id = r->key.rater_id, .seconds = -1};
+    v = json_object_get(body, "answer");
+    static const char *const answers[] = {"a", "b", "tie", "good", "bad"};
+    bool ok = false;
+    for (size_t i = 0; json_is_string(v) && i < 5 && !ok; i++)
+        ok = !strcmp(json_string_value(v), answers[i]);
+    if (!ok) {
+        http_error(r, 422, "invalid_label",
+                   "'answer' must be one of \"a\", \"b\", \"tie\", \"good\", \"bad\".");
+        return;
+    }
+    l->answer = json_string_value(v);
+    v = json_object_get(body, "confidence");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 5) {
+            http_error(r, 422, "invalid_label", "'confidence' must be an integer from 1 to 5.");
+            return;
+        }
+        l->confidence = (int)json_integer_value(v);
+    }
+    v = json_object_get(body, "rationale");
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v) || json_string_length(v) > RATIONALE_MAX) {
+            http_error(r, 422, "invalid_label", "'rationale' must be a string of at most %d bytes.",
+                       RATIONALE_MAX);
+            return;
+        }
+        l->rationale = json_string_length(v) ? json_string_value(v) : NULL;
+    }
+    v = json_object_get(body, "seconds");
+    if (v && !json_is_null(v)) {
+        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 86400) {
+            http_error(r, 422, "invalid_label", "'seconds' must be a number from 0 to 86400.");
+            return;
+        }
+        l->seconds = json_number_value(v);
+    }
+    http_go_async(r, label_finish);
+    int rc = store_task_label_submit(r->app->store, l, http_async_done, r);
+    if (rc) {
+        l->rc = rc;
+        http_async_done(r);
+    }
 }
+
 void api_task_release(struct req *r, const char *param)
 {
-    (void)param;
-    http_error(r, 501, "not_implemented", "Tasks are not implemented yet.");
+    int64_t id;
+    if (!r->key.rater_id) {
+        http_error(r, 403, "forbidden", "This key cannot label tasks.");
+        return;
+    }
+    if (!parse_task_id(r, param, &id))
+        return;
+    int rc = store_task_release(r->app->store, id, r->key.rater_id);
+    if (rc == -ENOENT) {
+        http_error(r, 404, "no_lease", "You hold no lease on task %lld.", (long long)id);
+        return;
+    }
+    if (rc) {
+        api_store_error(r, rc);
+        return;
+    }
+    http_reply_json(r, 200, json_pack("{s:I,s:b}", "task_id", (json_int_t)id, "released", 1));
 }
+
+/* ---- admin ---- */
+
 void api_item_gold(struct req *r, const char *param)
 {
-    (void)param;
-    http_error(r, 501, "not_implemented", "Tasks are not implemented yet.");
+    json_t *body = api_json_body(r);
+    if (!body)
+        return;
+    json_t *a = json_object_get(body, "answer");
+    if (!json_is_string(a) || json_object_size(body) != 1) {
+        json_decref(body);
+        http_error(r, 422, "invalid_body", "Send {\"answer\": \"a\"|\"b\"|\"tie\"|\"good\"|\"bad\"}.");
+        return;
+    }
+    int rc = store_item_set_gold(r->app->store, param, json_string_value(a));
+    if (rc == -ENOENT)
+        http_error(r, 404, "not_found", "There is no item %s.", param);
+    else if (rc == -EINVAL)
+        http_error(r, 422, "invalid_answer",
+                   "The answer does not fit the item: pairs take a, b or tie; singles good or bad.");
+    else if (rc)
+        api_store_error(r, rc);
+    else
+        http_reply_json(r, 200, json_pack("{s:s,s:b,s:O}", "id", param, "gold", 1, "answer", a));
+    json_decref(body);
 }
+
 void api_raters(struct req *r, const char *param)
 {
     (void)param;
-    http_error(r, 501, "not_implemented", "Tasks are not implemented yet.");
+    http_reply_json(r, 200, json_pack("{s:o}", "raters", store_raters(r->app->store)));
 }
+
 void api_overlap_put(struct req *r, const char *param)
 {
     (void)param;
-    http_error(r, 501, "not_implemented", "Tasks are not implemented yet.");
-}
-void api_request_done(struct req *r)
-{
-    (void)r;
-}
-void api_wake_all_waiters(struct app *app)
-{
-    (void)app;
-}
-void api_wake_expired_waiters(struct app *app)
-{
-    (void)app;
+    json_t *body = api_json_body(r);
+    if (!body)
+        return;
+    json_t *batch = json_object_get(body, "batch"), *domain = json_object_get(body, "domain");
+    json_t *n = json_object_get(body, "overlap");
+    json_t *scope_v = batch ? batch : domain;
+    if ((batch && domain) || !json_is_string(scope_v) || !json_is_integer(n) ||
+        json_integer_value(n) < 1 || json_integer_value(n) > 100 || json_object_size(body) != 2) {
+        json_decref(body);
+        http_error(r, 422, "invalid_body",
+                   "Send {\"batch\": NAME, \"overlap\": N} or {\"domain\": NAME, \"overlap\": N} "
+                   "with N from 1 to 100.");
+        return;
+    }
+    int rc = store_overlap_set(r->app->store, batch ? "batch" : "domain",
+                               json_string_value(scope_v), (int)json_integer_value(n));
+    if (rc)
+        api_store_error(r, rc);
+    else
+        http_reply_json(r, 200, json_pack("{s:s,s:O,s:O}", "scope", batch ? "batch" : "domain",
+                                          "value", scope_v, "overlap", n));
+    json_decref(body);
 }

@@ -141,6 +141,7 @@ int cli_serve(int argc, char **argv)
         return 1;
     }
     store_set_defaults(app.store, (int)overlap, app.lease_ms, app.gold_rate_pct);
+    store_set_task_hook(app.store, api_tasks_hook, &app);
     app.layers = layer_holder_new(app.store, 1000);
     if (!app.layers) {
         fprintf(stderr, "rungd serve: cannot start the layer watcher\n");

@@ -306,6 +306,7 @@ void http_stop(struct app *app, struct MHD_Daemon *d, unsigned grace_ms)
     if (!d)
         return;
     MHD_quiesce_daemon(d);
+    atomic_store(&app->stopping, true);
     api_wake_all_waiters(app);
     for (unsigned waited = 0; atomic_load(&app->inflight) > 0 && waited < grace_ms; waited += 10)
         usleep(10000);
