@@ -1,0 +1,34 @@
+#!/bin/sh
+# Builds rungd, prepares ./rung.db with demo keys and demo items, and runs the
+# daemon on 127.0.0.1:8080 in the foreground. Safe to run again: existing
+# keys and items are kept.
+set -eu
+cd "$(dirname "$0")/.."
+
+./deploy/deps.sh build
+if [ ! -f build/build.ninja ]; then
+    meson setup build --buildtype=release >/dev/null
+fi
+ninja -C build >/dev/null
+
+RUNGD=./build/server/rungd
+DB=./rung.db
+KEYS=./rung-demo-keys.txt
+LISTEN=${RUNG_LISTEN:-127.0.0.1:8080}
+
+if ! "$RUNGD" keys list --db "$DB" | grep -q '^demo-admin '; then
+    umask 077
+    : > "$KEYS"
+    for role in admin pipeline rater; do
+        token=$("$RUNGD" keys create --db "$DB" --role "$role" --name "demo-$role" | tail -n 1)
+        echo "demo-$role ($role): $token" >> "$KEYS"
+    done
+    echo "Demo keys (shown once; also in $KEYS, readable only by you):"
+    cat "$KEYS"
+else
+    echo "Demo keys exist already; their tokens are in $KEYS."
+fi
+"$RUNGD" demo --db "$DB"
+
+echo "Open http://$LISTEN/ and sign in with the demo-rater token. Ctrl-C stops."
+exec "$RUNGD" serve --db "$DB" --listen "$LISTEN"

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs what the tests need, builds, and runs every suite: unit and API
+# tests on a normal build, the same under AddressSanitizer + UBSan, and the
+# browser tests in headless Chromium. Exits 0 only if all pass.
+set -eu
+cd "$(dirname "$0")/.."
+
+./deploy/deps.sh test
+
+echo "== build (debug, warnings as errors)"
+if [ ! -f build-test/build.ninja ]; then
+    meson setup build-test --buildtype=debugoptimized >/dev/null
+fi
+ninja -C build-test
+
+echo "== unit and API tests"
+meson test -C build-test --print-errorlogs --num-processes 2
+
+echo "== sanitizer build (ASan + UBSan): unit and API tests"
+if [ ! -f build-asan/build.ninja ]; then
+    meson setup build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dc_args=-fno-sanitize-recover=all >/dev/null
+fi
+ninja -C build-asan
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 4
+
+echo "== browser tests (headless Chromium)"
+RUNGD="$(pwd)/build-test/server/rungd" RUNG_BUILD_DIR="$(pwd)/build-test" ./tests/browser/run.sh
+
+echo "== all test suites passed"

@@ -1,0 +1,392 @@
+"""API tests for human review: leases, overlap, expiry, idempotency, gold,
+release, long-poll, and a race of many raters over HTTP. Each test runs a
+real rungd on an ephemeral port with its own database."""
+
+import json
+import os
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rungtest import Daemon  # noqa: E402
+
+
+def pair(i, batch=None):
+    item = {"prompt": "question %d" % i, "responses": ["answer A %d" % i, "answer B %d" % i]}
+    if batch:
+        item["batch"] = batch
+    return item
+
+
+class ReviewCase(unittest.TestCase):
+    daemon_args = ["--gold-rate", "0"]
+
+    def setUp(self):
+        self.d = Daemon(extra_args=self.daemon_args)
+        self.pipe = self.d.key("pipeline", "pipe")
+        self.admin = self.d.key("admin", "boss")
+
+    def tearDown(self):
+        try:
+            if self.d.running():
+                self.d.stop()
+        finally:
+            self.d.cleanup()
+
+    def post_items(self, items):
+        st, _, body = self.d.request("POST", "/v1/items", {"items": items}, token=self.pipe)
+        self.assertEqual(st, 201, body)
+        return [x["id"] for x in body["items"]]
+
+    def next(self, token, query=""):
+        return self.d.request("GET", "/v1/tasks/next" + query, token=token)
+
+    def label(self, token, task_id, answer, **extra):
+        body = {"answer": answer}
+        body.update(extra)
+        return self.d.request("POST", "/v1/tasks/%d/labels" % task_id, body, token=token)
+
+
+class TestLeasing(ReviewCase):
+    def test_next_shape_and_held_lease(self):
+        self.post_items([pair(1), {"prompt": "p", "response": "single one", "priority": 9}])
+        r1 = self.d.key("rater", "r1")
+        st, h, t = self.next(r1)
+        self.assertEqual(st, 200)
+        # Highest priority first.
+        self.assertEqual(t["kind"], "single")
+        self.assertEqual(t["response"], "single one")
+        for k in ("id", "prompt", "assistance", "lease_expires_ms", "lease_seconds", "remaining"):
+            self.assertIn(k, t)
+        self.assertIsNone(t["assistance"])
+        self.assertGreater(t["lease_expires_ms"], time.time() * 1000)
+        self.assertEqual(t["lease_seconds"], 600)
+        self.assertEqual(h.get("Cache-Control"), "no-store")
+        # Asking again returns the lease it holds (a reloaded page).
+        st, _, again = self.next(r1)
+        self.assertEqual((st, again["id"]), (200, t["id"]))
+        # A second rater gets the other task; a third gets nothing.
+        r2, r3 = self.d.key("rater", "r2"), self.d.key("rater", "r3")
+        st, _, t2 = self.next(r2)
+        self.assertEqual(st, 200)
+        self.assertEqual(t2["kind"], "pair")
+        self.assertEqual(t2["responses"], ["answer A 1", "answer B 1"])
+        st, _, body = self.next(r3)
+        self.assertEqual((st, body), (204, b""))
+
+    def test_roles(self):
+        self.post_items([pair(1)])
+        st, _, body = self.next(self.pipe)
+        self.assertEqual((st, body["error"]["code"]), (403, "forbidden"))
+        st, _, body = self.next(None)
+        self.assertEqual(st, 401)
+        # Admins may label too.
+        st, _, t = self.next(self.admin)
+        self.assertEqual(st, 200)
+        st, _, body = self.label(self.pipe, t["id"], "a")
+        self.assertEqual(st, 403)
+
+    def test_label_resolves_and_writes_comparison(self):
+        ids = self.post_items([pair(1)])
+        r1 = self.d.key("rater", "r1")
+        _, _, t = self.next(r1)
+        st, _, body = self.label(r1, t["id"], "b", confidence=4, rationale="B is right", seconds=12.5)
+        self.assertEqual(st, 201, body)
+        self.assertEqual(body["verdict"], "b")
+        st, _, item = self.d.request("GET", "/v1/items/" + ids[0], token=self.pipe)
+        self.assertEqual((item["status"], item["verdict"], item["verdict_source"]),
+                         ("resolved", "b", "human"))
+        rows = self.d.sql("SELECT prompt, chosen, rejected, tie, source, provenance FROM comparisons")
+        self.assertEqual(len(rows), 1)
+        prompt, chosen, rejected, tie, source, prov = rows[0]
+        self.assertEqual((prompt, chosen, rejected, tie, source),
+                         ("question 1", "answer B 1", "answer A 1", 0, "human"))
+        self.assertEqual(len(json.loads(prov)["raters"]), 1)
+        lab = self.d.sql("SELECT answer, confidence, rationale, seconds FROM labels")
+        self.assertEqual(lab, [("b", 4, "B is right", 12.5)])
+        # The lease is gone and the queue is empty.
+        self.assertEqual(self.d.sql("SELECT count(*) FROM leases")[0][0], 0)
+        self.assertEqual(self.next(r1)[0], 204)
+
+    def test_label_idempotent_and_conflict(self):
+        self.post_items([pair(1)])
+        r1 = self.d.key("rater", "r1")
+        _, _, t = self.next(r1)
+        self.assertEqual(self.label(r1, t["id"], "a")[0], 201)
+        st, _, body = self.label(r1, t["id"], "a")
+        self.assertEqual((st, body["status"]), (200, "repeat"))
+        st, _, body = self.label(r1, t["id"], "b")
+        self.assertEqual((st, body["error"]["code"]), (409, "label_conflict"))
+        self.assertEqual(self.d.sql("SELECT count(*) FROM labels")[0][0], 1)
+        self.assertEqual(self.d.sql("SELECT answer FROM labels")[0][0], "a")
+
+    def test_label_validation_changes_nothing(self):
+        self.post_items([pair(1), {"prompt": "p", "response": "r"}])
+        r1 = self.d.key("rater", "r1")
+        _, _, t = self.next(r1)
+        tid = t["id"]
+        cases = [
+            ({"answer": "good"}, 422, "invalid_answer"),
+            ({"answer": "maybe"}, 422, "invalid_label"),
+            ({"answer": "a", "confidence": 6}, 422, "invalid_label"),
+            ({"answer": "a", "confidence": "high"}, 422, "invalid_label"),
+            ({"answer": "a", "rationale": "x" * 4097}, 422, "invalid_label"),
+            ({"answer": "a", "extra": 1}, 422, "invalid_label"),
+            ({"answer": "a", "seconds": -1}, 422, "invalid_label"),
+        ]
+        for body, status, code in cases:
+            st, _, reply = self.d.request("POST", "/v1/tasks/%d/labels" % tid, body, token=r1)
+            self.assertEqual((st, reply["error"]["code"]), (status, code), body)
+        st, _, reply = self.d.request("POST", "/v1/tasks/%d/labels" % tid, raw="{bad",
+                                      token=r1)
+        self.assertEqual((st, reply["error"]["code"]), (400, "malformed_json"))
+        st, _, reply = self.d.request("POST", "/v1/tasks/%d/labels" % tid, raw='{"answer":"a"}',
+                                      token=r1, headers={"Content-Type": "text/plain"})
+        self.assertEqual(st, 415)
+        st, _, reply = self.label(r1, 999999, "a")
+        self.assertEqual((st, reply["error"]["code"]), (404, "not_found"))
+        st, _, reply = self.label(r1, 0, "a")
+        self.assertEqual(st, 404)
+        st, _, reply = self.d.request("POST", "/v1/tasks/abc/labels", {"answer": "a"}, token=r1)
+        self.assertEqual(st, 404)
+        self.assertEqual(self.d.sql("SELECT count(*) FROM labels")[0][0], 0)
+        self.assertEqual(self.d.sql("SELECT leased FROM tasks WHERE id = ?", (tid,))[0][0], 1)
+
+    def test_release_skips_for_that_rater(self):
+        self.post_items([pair(1)])
+        r1, r2 = self.d.key("rater", "r1"), self.d.key("rater", "r2")
+        _, _, t = self.next(r1)
+        st, _, body = self.d.request("POST", "/v1/tasks/%d/release" % t["id"], token=r1)
+        self.assertEqual((st, body["released"]), (200, True))
+        st, _, body = self.d.request("POST", "/v1/tasks/%d/release" % t["id"], token=r1)
+        self.assertEqual((st, body["error"]["code"]), (404, "no_lease"))
+        self.assertEqual(self.next(r1)[0], 204)  # not offered again to who skipped it
+        st, _, t2 = self.next(r2)
+        self.assertEqual((st, t2["id"]), (200, t["id"]))
+
+
+class TestOverlap(ReviewCase):
+    def test_overlap_rule_majority_and_no_over_assignment(self):
+        st, _, body = self.d.request("PUT", "/v1/overlap", {"batch": "triple", "overlap": 3},
+                                     token=self.admin)
+        self.assertEqual(st, 200, body)
+        st, _, body = self.d.request("PUT", "/v1/overlap", {"batch": "triple", "overlap": 0},
+                                     token=self.admin)
+        self.assertEqual(st, 422)
+        ids = self.post_items([pair(1, batch="triple")])
+        raters = [self.d.key("rater", "r%d" % i) for i in range(4)]
+        tasks = [self.next(r) for r in raters]
+        got = [t for (st, _, t) in tasks if st == 200]
+        self.assertEqual(len(got), 3)              # three slots, three leases
+        self.assertEqual(tasks[3][0], 204)          # the fourth rater gets nothing
+        self.assertEqual(len({t["id"] for t in got}), 1)
+        tid = got[0]["id"]
+        self.assertEqual(self.label(raters[0], tid, "a")[0], 201)
+        self.assertEqual(self.label(raters[1], tid, "b")[0], 201)
+        st, _, body = self.d.request("GET", "/v1/items/" + ids[0], token=self.pipe)
+        self.assertEqual(body["status"], "awaiting_human")   # 2 of 3 labels
+        st, _, body = self.label(raters[2], tid, "a")
+        self.assertEqual((st, body["verdict"]), (201, "a"))
+        st, _, body = self.d.request("GET", "/v1/items/" + ids[0], token=self.pipe)
+        self.assertEqual((body["status"], body["verdict"]), ("resolved", "a"))
+        self.assertAlmostEqual(body["confidence"], 2 / 3, places=6)
+        # The fourth rater labelling late: the task is complete.
+        st, _, body = self.label(raters[3], tid, "a")
+        self.assertEqual((st, body["error"]["code"]), (409, "task_complete"))
+
+    def test_split_is_a_tie(self):
+        self.d.request("PUT", "/v1/overlap", {"domain": "code", "overlap": 2}, token=self.admin)
+        item = pair(1)
+        item["domain"] = "code"
+        self.post_items([item])
+        r1, r2 = self.d.key("rater", "r1"), self.d.key("rater", "r2")
+        t = self.next(r1)[2]
+        self.assertEqual(self.next(r2)[2]["id"], t["id"])
+        self.label(r1, t["id"], "a")
+        st, _, body = self.label(r2, t["id"], "b")
+        self.assertEqual(body["verdict"], "tie")
+        self.assertEqual(self.d.sql("SELECT tie, source FROM comparisons"), [(1, "human")])
+
+
+class TestExpiry(ReviewCase):
+    daemon_args = ["--gold-rate", "0", "--lease-seconds", "1"]
+
+    def test_expired_lease_returns_task_and_late_label_rules(self):
+        self.post_items([pair(1)])
+        r1, r2 = self.d.key("rater", "r1"), self.d.key("rater", "r2")
+        st, _, t = self.next(r1)
+        self.assertEqual(self.next(r2)[0], 204)     # held by r1
+        time.sleep(1.5)
+        st, _, t2 = self.next(r2)                   # expired: back in the queue
+        self.assertEqual((st, t2["id"]), (200, t["id"]))
+        st, _, body = self.label(r1, t["id"], "a")  # late, and r2 holds the only slot
+        self.assertEqual((st, body["error"]["code"]), (409, "lease_lost"))
+        self.assertIn("expired", body["error"]["message"])
+        self.assertEqual(self.label(r2, t["id"], "b")[0], 201)
+        self.assertEqual(self.d.sql("SELECT answer FROM labels"), [("b",)])
+
+    def test_late_label_accepted_while_slot_free(self):
+        self.post_items([pair(1)])
+        r1 = self.d.key("rater", "r1")
+        _, _, t = self.next(r1)
+        time.sleep(2.5)  # expired, and reaped by the idle writer
+        self.assertEqual(self.d.sql("SELECT count(*) FROM leases")[0][0], 0)
+        st, _, body = self.label(r1, t["id"], "a")
+        self.assertEqual(st, 201, body)
+        self.assertEqual(self.d.sql("SELECT state, labels_done, leased FROM tasks"),
+                         [("done", 1, 0)])
+
+
+class TestGold(ReviewCase):
+    daemon_args = ["--gold-rate", "100"]
+
+    def test_gold_scores_rater_never_resolves(self):
+        ids = self.post_items([pair(1), pair(2)])
+        st, _, body = self.d.request("POST", "/v1/items/%s/gold" % ids[0], {"answer": "a"},
+                                     token=self.admin)
+        self.assertEqual(st, 200, body)
+        st, _, body = self.d.request("POST", "/v1/items/%s/gold" % ids[0], {"answer": "good"},
+                                     token=self.admin)
+        self.assertEqual((st, body["error"]["code"]), (422, "invalid_answer"))
+        st, _, body = self.d.request("POST", "/v1/items/%s/gold" % ids[0], {"answer": "a"},
+                                     token=self.pipe)
+        self.assertEqual(st, 403)
+        st, _, body = self.d.request("POST", "/v1/items/nope/gold", {"answer": "a"},
+                                     token=self.admin)
+        self.assertEqual(st, 404)
+        raters = [self.d.key("rater", "r%d" % i) for i in range(2)]
+        # With a 100% rate, each rater sees the gold task first.
+        for r, ans in zip(raters, ["a", "b"]):
+            st, _, t = self.next(r)
+            self.assertEqual((st, t["prompt"]), (200, "question 1"))
+            self.assertEqual(self.label(r, t["id"], ans)[0], 201)
+        st, _, item = self.d.request("GET", "/v1/items/" + ids[0], token=self.pipe)
+        self.assertEqual((item["status"], item["gold"]), ("awaiting_human", True))
+        self.assertEqual(self.d.sql("SELECT count(*) FROM comparisons")[0][0], 0)
+        st, _, body = self.d.request("GET", "/v1/raters", token=self.admin)
+        self.assertEqual(st, 200)
+        by = {r["name"]: r for r in body["raters"]}
+        self.assertEqual((by["r0"]["gold_seen"], by["r0"]["gold_right"], by["r0"]["gold_accuracy"]),
+                         (1, 1, 1.0))
+        self.assertEqual((by["r1"]["gold_seen"], by["r1"]["gold_accuracy"]), (1, 0.0))
+        # After their gold task, raters get the normal queue.
+        st, _, t = self.next(raters[0])
+        self.assertEqual((st, t["prompt"]), (200, "question 2"))
+        self.assertEqual(self.d.request("GET", "/v1/raters", token=self.pipe)[0], 403)
+
+
+class TestLongPoll(ReviewCase):
+    def test_wait_returns_when_work_arrives(self):
+        r1 = self.d.key("rater", "r1")
+        t0 = time.monotonic()
+        st, _, _ = self.next(r1, "?wait=1")
+        self.assertEqual(st, 204)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.9)
+        self.assertEqual(self.next(r1, "?wait=31")[0], 400)
+        self.assertEqual(self.next(r1, "?wait=x")[0], 400)
+
+        def later():
+            time.sleep(0.5)
+            self.post_items([pair(7)])
+        th = threading.Thread(target=later)
+        th.start()
+        t0 = time.monotonic()
+        st, _, t = self.next(r1, "?wait=20")
+        th.join()
+        self.assertEqual((st, t["prompt"]), (200, "question 7"))
+        self.assertLess(time.monotonic() - t0, 15)
+
+    def test_shutdown_ends_long_polls(self):
+        r1 = self.d.key("rater", "r1")
+        result = {}
+
+        def poll():
+            result["st"] = self.next(r1, "?wait=30")[0]
+        th = threading.Thread(target=poll)
+        th.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        self.d.stop()
+        th.join(20)
+        self.assertEqual(result.get("st"), 204)
+        self.assertLess(time.monotonic() - t0, 15)
+
+
+class TestRace(ReviewCase):
+    daemon_args = ["--gold-rate", "0", "--overlap", "2"]
+
+    def test_many_raters_no_over_assignment_no_lost_label(self):
+        n_tasks, n_raters = 60, 24
+        self.post_items([pair(i) for i in range(n_tasks)])
+        tokens = [self.d.key("rater", "r%02d" % i) for i in range(n_raters)]
+        acked = []
+        errors = []
+        lock = threading.Lock()
+        max_holders = {}
+
+        def work(idx, tok):
+            conn = self.d.connection()
+            try:
+                while True:
+                    st, _, t = self.d.request("GET", "/v1/tasks/next", token=tok, conn=conn)
+                    if st == 204:
+                        return
+                    if st != 200:
+                        errors.append(("next", st, t))
+                        return
+                    ans = "a" if (idx + t["id"]) % 3 else "b"
+                    st, _, body = self.d.request("POST", "/v1/tasks/%d/labels" % t["id"],
+                                                 {"answer": ans}, token=tok, conn=conn)
+                    if st not in (200, 201):
+                        errors.append(("label", st, body))
+                        return
+                    with lock:
+                        acked.append((t["id"], idx, ans))
+            finally:
+                conn.close()
+
+        def watch(stop):
+            while not stop.is_set():
+                for tid, held, done, overlap in self.d.sql(
+                        "SELECT id, leased, labels_done, overlap FROM tasks"):
+                    max_holders[tid] = max(max_holders.get(tid, 0), held + done)
+                time.sleep(0.01)
+
+        stop = threading.Event()
+        watcher = threading.Thread(target=watch, args=(stop,))
+        watcher.start()
+        threads = [threading.Thread(target=work, args=(i, t)) for i, t in enumerate(tokens)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(300)
+        stop.set()
+        watcher.join()
+        self.assertEqual(errors, [])
+        # Every task got exactly its two labels, from two different raters.
+        self.assertEqual(len(acked), n_tasks * 2)
+        per_task = {}
+        for tid, idx, _ in acked:
+            per_task.setdefault(tid, []).append(idx)
+        self.assertEqual(len(per_task), n_tasks)
+        for tid, who in per_task.items():
+            self.assertEqual(len(who), 2, tid)
+            self.assertEqual(len(set(who)), 2, tid)
+        # No acknowledged label is missing from the database.
+        rows = self.d.sql("SELECT l.task_id, k.name, l.answer FROM labels l "
+                          "JOIN raters r ON r.id = l.rater_id JOIN api_keys k ON k.id = r.key_id")
+        stored = {(tid, int(name[1:]), ans) for tid, name, ans in rows}
+        self.assertEqual(stored, set(acked))
+        # Never more holders than slots, at any moment the watcher saw.
+        self.assertTrue(all(v <= 2 for v in max_holders.values()), max_holders)
+        self.assertEqual(self.d.sql("SELECT count(*) FROM tasks WHERE state != 'done' "
+                                    "OR labels_done != 2 OR leased != 0")[0][0], 0)
+        self.assertEqual(self.d.sql("SELECT count(*) FROM items WHERE status = 'resolved'")[0][0],
+                         n_tasks)
+        self.assertEqual(self.d.sql("SELECT count(*) FROM comparisons")[0][0], n_tasks)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
