@@ -37,7 +37,7 @@ static const struct route routes[] = {
     {"PUT", "/v1/overlap", ROLE_ADMIN, api_overlap_put},
 };
 
-#define PARAM_MAX 64 /* bytes of a path parameter */
+#define PARAM_MAX 64 /* bytes of a path parameter: struct req's param holds it */
 
 /* Matches path against pattern; copies the '*' segment into param. */
 static bool match(const char *pattern, const char *path, char param[PARAM_MAX + 1])
@@ -102,7 +102,7 @@ static bool authorize(struct req *r, unsigned roles)
     return false;
 }
 
-void api_dispatch(struct req *r)
+void api_prepare(struct req *r)
 {
     char param[PARAM_MAX + 1];
     char allow[64] = "";
@@ -121,7 +121,8 @@ void api_dispatch(struct req *r)
         }
         if (rt->roles != ROLE_PUBLIC && !authorize(r, rt->roles))
             return;
-        rt->fn(r, param);
+        r->handler = rt->fn;
+        memcpy(r->param, param, sizeof r->param);
         return;
     }
     if (path_known) {
@@ -131,10 +132,21 @@ void api_dispatch(struct req *r)
     }
     if (strncmp(r->path, "/v1/", 4) != 0 && strcmp(r->path, "/v1") != 0 &&
         (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))) {
-        api_static(r, r->path);
+        r->handler = api_static;
+        util_strlcpy(r->param, "", sizeof r->param);
         return;
     }
     http_error(r, 404, "not_found", "There is no endpoint at %s.", r->path);
+}
+
+void api_dispatch(struct req *r)
+{
+    if (r->handler == api_static)
+        api_static(r, r->path);
+    else if (r->handler)
+        r->handler(r, r->param);
+    else
+        http_error(r, 500, "internal", "No handler was chosen for this request.");
 }
 
 static bool content_type_is(struct req *r, const char *want)

@@ -6,7 +6,12 @@
 
 #include "http.h"
 
-/* Routes a fully received request to its handler, which either sets the
+/* Runs on the request headers: finds the route and authenticates the
+ * caller. Sets r->handler, or an error reply (404, 405, 401, 403), so a
+ * request that will be refused is refused before its body is read. */
+void api_prepare(struct req *r);
+
+/* Runs the chosen handler on the fully received request; it either sets the
  * reply or goes async. */
 void api_dispatch(struct req *r);
 

@@ -8,7 +8,7 @@
 
 #include "cli.h"
 #include "dataset.h"
-#include "features.h"
+#include "feat.h"
 #include "reward.h"
 #include "route.h"
 #include "store.h"

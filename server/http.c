@@ -205,8 +205,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                        (long long)n, app->max_body);
             return queue(r);
         }
-        /* Answering later (not on this first call) keeps the connection
-         * alive with libmicrohttpd 0.9.75. */
+        /* Route and authenticate on the headers. A refused request that
+         * comes with a body is answered now, before the body is read (the
+         * connection then closes); one without a body is answered on the
+         * next call, which keeps the connection alive with libmicrohttpd
+         * 0.9.75. */
+        api_prepare(r);
+        bool has_body = (cl && strcmp(cl, "0") != 0) ||
+                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+        if (r->resp && has_body)
+            return queue(r);
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -227,7 +235,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES; /* finish started another round of work */
         return queue(r);
     }
-    if (r->dispatched)
+    if (r->dispatched || r->resp)
         return queue(r);
     r->dispatched = true;
     if (r->too_big) {

@@ -34,6 +34,8 @@ struct req {
 
     struct store_key key;    /* the caller, when authenticated */
     bool authed;
+    void (*handler)(struct req *r, const char *param); /* chosen on the headers */
+    char param[65];          /* the route's path parameter */
 
     /* The reply, queued by the access handler once set. */
     unsigned status;

@@ -1,0 +1,524 @@
+/* feat.c - tokenizer and signed hashed features (see feat.h). */
+#include "feat.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+/* Namespaces keep the feature families apart in the shared bucket space. */
+#define NS_UNI 0x756e696772616d31ULL   /* response unigram */
+#define NS_BI 0x62696772616d3232ULL    /* response bigram */
+#define NS_XP 0x696e70726f6d7033ULL    /* response unigram also present in the prompt */
+#define NS_DENSE 0x64656e7365303034ULL /* named dense features */
+
+enum dense_feature {
+    D_LOG_BYTES,
+    D_LOG_TOKENS,
+    D_LOG_LINES,
+    D_DIGIT_SHARE,
+    D_UPPER_SHARE,
+    D_NONASCII_SHARE,
+    D_CODE_FENCES,
+    D_QUESTION_MARKS,
+    D_EXCLAMATIONS,
+    D_LIST_LINES,
+    D_EMPTY,
+    D_PROMPT_OVERLAP,  /* share of response words found in the prompt */
+    D_PROMPT_COVERAGE, /* share of distinct prompt words found in the response */
+    D_PROMPT_NUMBERS,  /* share of distinct prompt numbers found in the response */
+    D_NEW_NUMBERS,     /* share of response numbers absent from the prompt */
+    D_LOG_RATIO,       /* log of response/prompt length ratio */
+    D_COUNT
+};
+
+uint64_t feat_fnv1a64(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = FNV_OFFSET;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= FNV_PRIME;
+    }
+    return h;
+}
+
+/* murmur3 fmix64: spreads every input bit over the whole word. */
+static uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+void feat_vec_init(struct feat_vec *v)
+{
+    v->idx = NULL;
+    v->val = NULL;
+    v->n = 0;
+    v->cap = 0;
+}
+
+void feat_vec_clear(struct feat_vec *v)
+{
+    if (!v)
+        return;
+    free(v->idx);
+    free(v->val);
+    feat_vec_init(v);
+}
+
+/* Length of the valid UTF-8 sequence at s[0..avail), 0 when invalid,
+ * overlong, a surrogate, above U+10FFFF or truncated. */
+static size_t utf8_seq_len(const unsigned char *s, size_t avail)
+{
+    unsigned char c = s[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else
+        return 0;
+    if (avail < n)
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t k = 2; k < n; k++)
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+static int is_alnum_ascii(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+struct tok_buf {
+    struct feat_token *t;
+    size_t n, cap;
+};
+
+static int tok_push(struct tok_buf *b, const struct feat_token *t)
+{
+    if (b->n == b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 64;
+        struct feat_token *nt = realloc(b->t, ncap * sizeof(*nt));
+        if (!nt)
+            return -ENOMEM;
+        b->t = nt;
+        b->cap = ncap;
+    }
+    b->t[b->n++] = *t;
+    return 0;
+}
+
+int feat_tokenize(const char *text, size_t len, struct feat_token **toks, size_t *ntoks)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    struct tok_buf b = {NULL, 0, 0};
+    struct feat_token cur = {FNV_OFFSET, 0, 0, 0};
+    int in_word = 0, all_digits = 1, rc = 0;
+    size_t i = 0;
+
+    *toks = NULL;
+    *ntoks = 0;
+    while (i <= len) {
+        unsigned char c = i < len ? s[i] : 0;
+        size_t step = 1;
+        const unsigned char *add = NULL; /* normalised bytes to append to the word */
+        unsigned char low;
+        int word_byte = 0;
+
+        if (i < len && c < 0x80 && (is_alnum_ascii(c) || c == '\'')) {
+            low = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+            add = &low;
+            step = 1;
+            word_byte = 1;
+            if (!(c >= '0' && c <= '9'))
+                all_digits = 0;
+        } else if (i < len && c >= 0x80) {
+            step = utf8_seq_len(s + i, len - i);
+            if (step == 3 && s[i] == 0xe2 && s[i + 1] == 0x80 &&
+                (s[i + 2] == 0x98 || s[i + 2] == 0x99)) {
+                low = '\'';
+                add = &low;
+                word_byte = 1;
+                all_digits = 0;
+            } else if (step) {
+                word_byte = 2; /* whole sequence, appended below */
+                all_digits = 0;
+            } else
+                step = 1; /* invalid byte: separator */
+        }
+        if (word_byte) {
+            if (!in_word) {
+                cur.hash = FNV_OFFSET;
+                cur.start = i;
+                in_word = 1;
+            }
+            if (word_byte == 1) {
+                cur.hash ^= *add;
+                cur.hash *= FNV_PRIME;
+            } else {
+                for (size_t k = 0; k < step; k++) {
+                    cur.hash ^= s[i + k];
+                    cur.hash *= FNV_PRIME;
+                }
+            }
+            i += step;
+            continue;
+        }
+        if (in_word) {
+            cur.len = i - cur.start;
+            cur.kind = all_digits ? FEAT_TOK_NUMBER : FEAT_TOK_WORD;
+            rc = tok_push(&b, &cur);
+            if (rc)
+                goto out;
+            in_word = 0;
+            all_digits = 1;
+        }
+        if (i < len && c > 0x20 && c < 0x7f) {
+            struct feat_token p = {feat_fnv1a64(&c, 1), i, 1, FEAT_TOK_PUNCT};
+            rc = tok_push(&b, &p);
+            if (rc)
+                goto out;
+        }
+        i += step;
+    }
+out:
+    if (rc) {
+        free(b.t);
+        return rc;
+    }
+    *toks = b.t;
+    *ntoks = b.n;
+    return 0;
+}
+
+/* A hashed (bucket, value) entry before sorting and merging. */
+struct entry {
+    uint32_t idx;
+    float val;
+};
+
+struct entries {
+    struct entry *e;
+    size_t n, cap;
+};
+
+static int entries_reserve(struct entries *es, size_t more)
+{
+    if (es->n + more <= es->cap)
+        return 0;
+    size_t ncap = es->cap ? es->cap : 256;
+    while (ncap < es->n + more)
+        ncap *= 2;
+    struct entry *ne = realloc(es->e, ncap * sizeof(*ne));
+    if (!ne)
+        return -ENOMEM;
+    es->e = ne;
+    es->cap = ncap;
+    return 0;
+}
+
+/* Appends the signed bucket of key; space must have been reserved. */
+static void entries_add(struct entries *es, uint64_t key, uint32_t mask, float v)
+{
+    uint64_t h = mix64(key);
+    es->e[es->n].idx = (uint32_t)h & mask;
+    es->e[es->n].val = (h >> 63) ? -v : v;
+    es->n++;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    uint32_t x = ((const struct entry *)a)->idx, y = ((const struct entry *)b)->idx;
+    return (x > y) - (x < y);
+}
+
+/* Sorts e[from..n), sums duplicates, drops zeros; returns the new count. */
+static size_t sort_merge(struct entry *e, size_t from, size_t n)
+{
+    size_t w = from;
+    qsort(e + from, n - from, sizeof(*e), cmp_entry);
+    for (size_t r = from; r < n; r++) {
+        if (w > from && e[w - 1].idx == e[r].idx)
+            e[w - 1].val += e[r].val;
+        else
+            e[w++] = e[r];
+    }
+    size_t k = from;
+    for (size_t r = from; r < w; r++)
+        if (e[r].val != 0.0f)
+            e[k++] = e[r];
+    return k;
+}
+
+/* Scales e[from..n) to unit L2 norm (the group's weight in phi is then fixed
+ * whatever the length of the text). */
+static void l2_normalise(struct entry *e, size_t from, size_t n)
+{
+    double ss = 0.0;
+    for (size_t i = from; i < n; i++)
+        ss += (double)e[i].val * e[i].val;
+    if (ss <= 0.0)
+        return;
+    float inv = (float)(1.0 / sqrt(ss));
+    for (size_t i = from; i < n; i++)
+        e[i].val *= inv;
+}
+
+/* Open-addressing set of 64-bit token hashes (0 marks an empty slot). */
+struct hset {
+    uint64_t *slot;
+    size_t mask;
+};
+
+static int hset_init(struct hset *s, size_t expected)
+{
+    size_t cap = 16;
+    while (cap < expected * 2)
+        cap *= 2;
+    s->slot = calloc(cap, sizeof(*s->slot));
+    s->mask = cap - 1;
+    return s->slot ? 0 : -ENOMEM;
+}
+
+/* Adds h; returns 1 when it was new, 0 when already present. */
+static int hset_add(struct hset *s, uint64_t h)
+{
+    if (!h)
+        h = 1;
+    for (size_t i = (size_t)mix64(h) & s->mask;; i = (i + 1) & s->mask) {
+        if (s->slot[i] == h)
+            return 0;
+        if (!s->slot[i]) {
+            s->slot[i] = h;
+            return 1;
+        }
+    }
+}
+
+static int hset_has(const struct hset *s, uint64_t h)
+{
+    if (!h)
+        h = 1;
+    for (size_t i = (size_t)mix64(h) & s->mask;; i = (i + 1) & s->mask) {
+        if (s->slot[i] == h)
+            return 1;
+        if (!s->slot[i])
+            return 0;
+    }
+}
+
+/* Surface statistics of the raw response bytes. */
+static void surface_stats(const unsigned char *s, size_t n, double *d)
+{
+    size_t digits = 0, upper = 0, nonascii = 0, lines = n ? 1 : 0, fences = 0;
+    size_t qm = 0, ex = 0, lists = 0;
+    int at_line_start = 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c >= '0' && c <= '9')
+            digits++;
+        else if (c >= 'A' && c <= 'Z')
+            upper++;
+        else if (c >= 0x80)
+            nonascii++;
+        else if (c == '?')
+            qm++;
+        else if (c == '!')
+            ex++;
+        if (c == '`' && i + 2 < n && s[i + 1] == '`' && s[i + 2] == '`') {
+            fences++;
+            i += 2;
+            at_line_start = 0;
+            continue;
+        }
+        if (at_line_start && c != ' ' && c != '\n') {
+            if (c == '-' || c == '*' ||
+                (c >= '0' && c <= '9' && i + 1 < n && (s[i + 1] == '.' || s[i + 1] == ')')))
+                lists++;
+            at_line_start = 0;
+        }
+        if (c == '\n') {
+            lines++;
+            at_line_start = 1;
+        }
+    }
+    double nb = n ? (double)n : 1.0;
+    d[D_LOG_BYTES] = log1p((double)n) / 8.0;
+    d[D_LOG_LINES] = log1p((double)lines) / 4.0;
+    d[D_DIGIT_SHARE] = (double)digits / nb;
+    d[D_UPPER_SHARE] = (double)upper / nb;
+    d[D_NONASCII_SHARE] = (double)nonascii / nb;
+    d[D_CODE_FENCES] = log1p((double)fences) / 2.0;
+    d[D_QUESTION_MARKS] = log1p((double)qm) / 2.0;
+    d[D_EXCLAMATIONS] = log1p((double)ex) / 2.0;
+    d[D_LIST_LINES] = log1p((double)lists) / 3.0;
+    d[D_EMPTY] = n ? 0.0 : 1.0;
+}
+
+/* Features that compare response tokens rt with prompt tokens pt: fills the
+ * D_PROMPT_* dense values and adds the response-unigram-in-prompt family. */
+static int prompt_features(const struct feat_token *pt, size_t np, const struct feat_token *rt,
+                           size_t nr, uint32_t mask, struct entries *es, double *d)
+{
+    struct hset ps = {NULL, 0}, rs = {NULL, 0};
+    size_t words = 0, in_prompt = 0, pdistinct = 0, pcovered = 0, pnum = 0, pnum_cov = 0;
+    size_t rnum = 0, rnum_new = 0;
+    int rc = hset_init(&ps, np);
+    if (rc)
+        goto out;
+    rc = hset_init(&rs, nr);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < np; i++)
+        if (pt[i].kind != FEAT_TOK_PUNCT)
+            hset_add(&ps, pt[i].hash);
+    for (size_t i = 0; i < nr; i++)
+        if (rt[i].kind != FEAT_TOK_PUNCT)
+            hset_add(&rs, rt[i].hash);
+    rc = entries_reserve(es, nr);
+    if (rc)
+        goto out;
+    size_t from = es->n;
+    for (size_t i = 0; i < nr; i++) {
+        if (rt[i].kind == FEAT_TOK_PUNCT)
+            continue;
+        int hit = hset_has(&ps, rt[i].hash);
+        words++;
+        in_prompt += (size_t)hit;
+        if (rt[i].kind == FEAT_TOK_NUMBER) {
+            rnum++;
+            rnum_new += (size_t)!hit;
+        }
+        if (hit)
+            entries_add(es, rt[i].hash ^ NS_XP, mask, 1.0f);
+    }
+    es->n = sort_merge(es->e, from, es->n);
+    l2_normalise(es->e, from, es->n);
+    /* Distinct prompt words: re-add into a scratch pass over the prompt using
+     * the response set; duplicates in the prompt are skipped with a second set
+     * built on the fly (cleared ps is reused for that). */
+    memset(ps.slot, 0, (ps.mask + 1) * sizeof(*ps.slot));
+    for (size_t i = 0; i < np; i++) {
+        if (pt[i].kind == FEAT_TOK_PUNCT || !hset_add(&ps, pt[i].hash))
+            continue;
+        int hit = hset_has(&rs, pt[i].hash);
+        pdistinct++;
+        pcovered += (size_t)hit;
+        if (pt[i].kind == FEAT_TOK_NUMBER) {
+            pnum++;
+            pnum_cov += (size_t)hit;
+        }
+    }
+    d[D_PROMPT_OVERLAP] = words ? (double)in_prompt / (double)words : 0.0;
+    d[D_PROMPT_COVERAGE] = pdistinct ? (double)pcovered / (double)pdistinct : 0.0;
+    d[D_PROMPT_NUMBERS] = pnum ? (double)pnum_cov / (double)pnum : 0.0;
+    d[D_NEW_NUMBERS] = rnum ? (double)rnum_new / (double)rnum : 0.0;
+out:
+    free(ps.slot);
+    free(rs.slot);
+    return rc;
+}
+
+static int vec_reserve(struct feat_vec *v, size_t n)
+{
+    if (n <= v->cap)
+        return 0;
+    uint32_t *ni = realloc(v->idx, n * sizeof(*ni));
+    if (!ni)
+        return -ENOMEM;
+    v->idx = ni;
+    float *nv = realloc(v->val, n * sizeof(*nv));
+    if (!nv)
+        return -ENOMEM;
+    v->val = nv;
+    v->cap = n;
+    return 0;
+}
+
+int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const char *resp,
+                 size_t resp_len, struct feat_vec *out)
+{
+    struct feat_token *pt = NULL, *rt = NULL;
+    size_t np = 0, nr = 0;
+    struct entries es = {NULL, 0, 0};
+    double d[D_COUNT] = {0};
+    int rc;
+
+    out->n = 0;
+    if (bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX || (!prompt && prompt_len) ||
+        (!resp && resp_len))
+        return -EINVAL;
+    uint32_t mask = (uint32_t)((1ULL << bits) - 1);
+
+    rc = feat_tokenize(prompt, prompt_len, &pt, &np);
+    if (rc)
+        goto out;
+    rc = feat_tokenize(resp, resp_len, &rt, &nr);
+    if (rc)
+        goto out;
+
+    /* Unigrams, then bigrams, each family normalised on its own. */
+    rc = entries_reserve(&es, 2 * nr + D_COUNT + 16);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < nr; i++)
+        entries_add(&es, rt[i].hash ^ NS_UNI, mask, 1.0f);
+    es.n = sort_merge(es.e, 0, es.n);
+    l2_normalise(es.e, 0, es.n);
+    size_t from = es.n;
+    for (size_t i = 0; i + 1 < nr; i++)
+        entries_add(&es, (rt[i].hash * FNV_PRIME + rt[i + 1].hash) ^ NS_BI, mask, 1.0f);
+    es.n = sort_merge(es.e, from, es.n);
+    l2_normalise(es.e, from, es.n);
+
+    rc = prompt_features(pt, np, rt, nr, mask, &es, d);
+    if (rc)
+        goto out;
+    surface_stats((const unsigned char *)resp, resp_len, d);
+    d[D_LOG_TOKENS] = log1p((double)nr) / 6.0;
+    d[D_LOG_RATIO] = (log1p((double)resp_len) - log1p((double)prompt_len)) / 4.0;
+    rc = entries_reserve(&es, D_COUNT);
+    if (rc)
+        goto out;
+    for (unsigned k = 0; k < D_COUNT; k++)
+        if (d[k] != 0.0)
+            entries_add(&es, NS_DENSE + k, mask, (float)d[k]);
+
+    es.n = sort_merge(es.e, 0, es.n);
+    rc = vec_reserve(out, es.n);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < es.n; i++) {
+        out->idx[i] = es.e[i].idx;
+        out->val[i] = es.e[i].val;
+    }
+    out->n = es.n;
+out:
+    free(pt);
+    free(rt);
+    free(es.e);
+    return rc;
+}

@@ -1,0 +1,1205 @@
+/* reward.c - hashed Bradley-Terry ensemble (see reward.h). */
+#include "reward.h"
+
+#include "feat.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WILSON_Z 1.6448536269514722 /* one-sided 95% normal quantile */
+#define ECE_BINS 10u
+#define ETA_SAMPLE 2000u /* examples used to pick the initial step size */
+#define BLOB_MAGIC "RUNGRWL1"
+#define BLOB_HEADER 64u /* bytes before the weights */
+#define ROWS_MAX_NNZ (UINT64_C(1) << 40)
+
+/* ---- small helpers ---------------------------------------------------- */
+
+/* splitmix64: tiny, well-mixed, fully determined by its state. */
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) without modulo bias worth caring about (n < 2^32). */
+static uint32_t rng_below(uint64_t *s, uint32_t n)
+{
+    return (uint32_t)(((rng_next(s) >> 32) * (uint64_t)n) >> 32);
+}
+
+static double rng_unit(uint64_t *s)
+{
+    return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* bfloat16: the top half of a float32, rounded to nearest even. */
+static uint16_t bf16_from(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof(u));
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return 0x7fc0; /* NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static float bf16_to(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+static double sigmoid(double z)
+{
+    if (z >= 0)
+        return 1.0 / (1.0 + exp(-z));
+    double e = exp(z);
+    return e / (1.0 + e);
+}
+
+/* -[y log s(z) + (1-y) log(1-s(z))], stable for large |z|. */
+static double logistic_loss(double z, double y)
+{
+    double sp = z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); /* log(1 + e^z) */
+    return sp - y * z;
+}
+
+/* d logistic_loss / dz. */
+static double logistic_dloss(double z, double y)
+{
+    return sigmoid(z) - y;
+}
+
+static json_t *jnum(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
+
+/* ---- rows --------------------------------------------------------------- */
+
+struct reward_rows {
+    unsigned bits; /* indices are < 2^bits */
+    size_t n, cap; /* rows in use / allocated */
+    uint64_t *off; /* n + 1 offsets into idx/val */
+    float *y;      /* label per row */
+    float *wt;     /* weight per row */
+    size_t nnz, nnz_cap;
+    uint32_t *idx; /* bucket of each nonzero */
+    uint16_t *val; /* bfloat16 value of each nonzero */
+};
+
+struct reward_rows *reward_rows_new(unsigned bits)
+{
+    if (bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX)
+        return NULL;
+    struct reward_rows *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->bits = bits;
+    r->off = calloc(1, sizeof(*r->off));
+    if (!r->off) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void reward_rows_free(struct reward_rows *r)
+{
+    if (!r)
+        return;
+    free(r->off);
+    free(r->y);
+    free(r->wt);
+    free(r->idx);
+    free(r->val);
+    free(r);
+}
+
+size_t reward_rows_count(const struct reward_rows *r)
+{
+    return r ? r->n : 0;
+}
+
+size_t reward_rows_nnz(const struct reward_rows *r)
+{
+    return r ? r->nnz : 0;
+}
+
+static int rows_grow(struct reward_rows *r, size_t more)
+{
+    if (r->n == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 1024;
+        uint64_t *no = realloc(r->off, (nc + 1) * sizeof(*no));
+        if (!no)
+            return -ENOMEM;
+        r->off = no;
+        float *ny = realloc(r->y, nc * sizeof(*ny));
+        if (!ny)
+            return -ENOMEM;
+        r->y = ny;
+        float *nw = realloc(r->wt, nc * sizeof(*nw));
+        if (!nw)
+            return -ENOMEM;
+        r->wt = nw;
+        r->cap = nc;
+    }
+    if (r->nnz + more > r->nnz_cap) {
+        size_t nc = r->nnz_cap ? r->nnz_cap : 65536;
+        while (nc < r->nnz + more)
+            nc += nc / 2; /* 1.5x: large buffers are remapped, not copied */
+        if (nc > ROWS_MAX_NNZ)
+            return -ENOMEM;
+        uint32_t *ni = realloc(r->idx, nc * sizeof(*ni));
+        if (!ni)
+            return -ENOMEM;
+        r->idx = ni;
+        uint16_t *nv = realloc(r->val, nc * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        r->val = nv;
+        r->nnz_cap = nc;
+    }
+    return 0;
+}
+
+int reward_rows_add(struct reward_rows *r, const uint32_t *idx, const float *val, size_t n,
+                    double y, double weight)
+{
+    if (!r || (n && (!idx || !val)) || !(y >= 0.0 && y <= 1.0) || !(weight >= 0.0) ||
+        !isfinite(weight))
+        return -EINVAL;
+    uint32_t lim = (uint32_t)1 << r->bits;
+    for (size_t i = 0; i < n; i++)
+        if (idx[i] >= lim || !isfinite(val[i]))
+            return -EINVAL;
+    int rc = rows_grow(r, n);
+    if (rc)
+        return rc;
+    size_t k = r->nnz;
+    for (size_t i = 0; i < n; i++) {
+        if (val[i] == 0.0f)
+            continue;
+        r->idx[k] = idx[i];
+        r->val[k] = bf16_from(val[i]);
+        k++;
+    }
+    r->nnz = k;
+    r->y[r->n] = (float)y;
+    r->wt[r->n] = (float)weight;
+    r->n++;
+    r->off[r->n] = k;
+    return 0;
+}
+
+/* Appends a - b (both sorted unique) as one row. */
+static int rows_add_diff(struct reward_rows *r, const struct feat_vec *a, const struct feat_vec *b,
+                         double y, double weight, struct feat_vec *tmp)
+{
+    size_t i = 0, j = 0, k = 0;
+    if (tmp->cap < a->n + b->n) {
+        feat_vec_clear(tmp);
+        tmp->idx = malloc((a->n + b->n + 1) * sizeof(*tmp->idx));
+        tmp->val = malloc((a->n + b->n + 1) * sizeof(*tmp->val));
+        if (!tmp->idx || !tmp->val) {
+            feat_vec_clear(tmp);
+            return -ENOMEM;
+        }
+        tmp->cap = a->n + b->n + 1;
+    }
+    while (i < a->n || j < b->n) {
+        if (j == b->n || (i < a->n && a->idx[i] < b->idx[j])) {
+            tmp->idx[k] = a->idx[i];
+            tmp->val[k++] = a->val[i++];
+        } else if (i == a->n || b->idx[j] < a->idx[i]) {
+            tmp->idx[k] = b->idx[j];
+            tmp->val[k++] = -b->val[j++];
+        } else {
+            float d = a->val[i] - b->val[j];
+            if (d != 0.0f) {
+                tmp->idx[k] = a->idx[i];
+                tmp->val[k++] = d;
+            }
+            i++;
+            j++;
+        }
+    }
+    tmp->n = k;
+    return reward_rows_add(r, tmp->idx, tmp->val, k, y, weight);
+}
+
+/* ---- the layer ---------------------------------------------------------- */
+
+struct reward_layer {
+    unsigned bits;    /* log2 buckets */
+    unsigned members; /* ensemble size */
+    size_t stride;    /* floats per member: 2^bits weights + 1 bias */
+    double tau;       /* pair threshold, INFINITY when none */
+    double tau_point; /* pointwise threshold, INFINITY when none */
+    float *w;         /* members * stride pair weights (bias slot unused, 0) */
+    float *u;         /* members * stride pointwise weights, NULL without a head */
+};
+
+void reward_params_default(struct reward_params *p)
+{
+    p->members = 5;
+    p->bits = REWARD_BITS_DEFAULT;
+    p->seed = 1;
+    p->l2 = 0.0;
+    p->target = 0.95;
+    p->calib_share = 0.2;
+    p->epochs = 0;
+    p->threads = 0;
+}
+
+static struct reward_layer *layer_new(unsigned bits, unsigned members, int has_point)
+{
+    struct reward_layer *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->bits = bits;
+    l->members = members;
+    l->stride = ((size_t)1 << bits) + 1;
+    l->tau = INFINITY;
+    l->tau_point = INFINITY;
+    l->w = calloc((size_t)members * l->stride, sizeof(*l->w));
+    if (has_point)
+        l->u = calloc((size_t)members * l->stride, sizeof(*l->u));
+    if (!l->w || (has_point && !l->u)) {
+        reward_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void reward_free(struct reward_layer *l)
+{
+    if (!l)
+        return;
+    free(l->w);
+    free(l->u);
+    free(l);
+}
+
+double reward_threshold(const struct reward_layer *l)
+{
+    return l->tau;
+}
+
+double reward_point_threshold(const struct reward_layer *l)
+{
+    return l->u ? l->tau_point : INFINITY;
+}
+
+unsigned reward_bits(const struct reward_layer *l)
+{
+    return l->bits;
+}
+
+unsigned reward_members(const struct reward_layer *l)
+{
+    return l->members;
+}
+
+/* ---- solver ------------------------------------------------------------- */
+
+double reward_loss_grad_for_test(const double *w, size_t dim, int bias, const uint32_t *idx,
+                                 const float *val, size_t n, double y, double weight, double l2,
+                                 double *grad)
+{
+    double z = bias ? w[dim] : 0.0, reg = 0.0;
+    for (size_t i = 0; i < n; i++)
+        z += w[idx[i]] * (double)val[i];
+    for (size_t j = 0; j < dim; j++) {
+        reg += w[j] * w[j];
+        grad[j] = l2 * w[j];
+    }
+    double g = weight * logistic_dloss(z, y);
+    for (size_t i = 0; i < n; i++)
+        grad[idx[i]] += g * (double)val[i];
+    grad[dim] = bias ? g : 0.0;
+    return weight * logistic_loss(z, y) + 0.5 * l2 * reg;
+}
+
+struct member_job {
+    const struct reward_rows *rows;
+    const uint32_t *pool; /* rows this head trains on */
+    size_t npool;
+    int resample; /* draw a bootstrap resample of pool */
+    int bias;     /* learn an intercept (pointwise head) */
+    unsigned epochs;
+    double l2;
+    uint64_t seed;
+    float *out; /* stride floats receiving the weights */
+    size_t dim; /* 2^bits */
+    int rc;
+};
+
+static double row_dot(const struct reward_rows *r, size_t i, const double *v)
+{
+    double z = 0.0;
+    for (uint64_t k = r->off[i]; k < r->off[i + 1]; k++)
+        z += v[r->idx[k]] * (double)bf16_to(r->val[k]);
+    return z;
+}
+
+static void row_axpy(const struct reward_rows *r, size_t i, double a, double *v)
+{
+    for (uint64_t k = r->off[i]; k < r->off[i + 1]; k++)
+        v[r->idx[k]] += a * (double)bf16_to(r->val[k]);
+}
+
+static void shuffle(uint32_t *a, size_t n, uint64_t *s)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = rng_below(s, (uint32_t)i);
+        uint32_t t = a[i - 1];
+        a[i - 1] = a[j];
+        a[j] = t;
+    }
+}
+
+/* Averaged SGD (Polyak-Ruppert, in the lazy form of Bottou's svmasgd): the
+ * iterate is w = v / wdiv and the running average a = (av + wfrac * v) / adiv,
+ * so that the L2 shrinkage and the averaging cost O(1) per step and each step
+ * touches only the example's nonzeros. */
+struct sgd {
+    double *v, *av;
+    double wdiv, adiv, wfrac;
+    double bias, abias;
+    double eta0, l2;
+    double t;    /* steps taken */
+    double tavg; /* step at which averaging starts */
+    size_t dim;
+};
+
+static void sgd_reset(struct sgd *s, double eta0, double tavg)
+{
+    memset(s->v, 0, s->dim * sizeof(*s->v));
+    memset(s->av, 0, s->dim * sizeof(*s->av));
+    s->wdiv = s->adiv = 1.0;
+    s->wfrac = 0.0;
+    s->bias = s->abias = 0.0;
+    s->eta0 = eta0;
+    s->t = 0.0;
+    s->tavg = tavg;
+}
+
+/* Folds the divisors back into the vectors (rare: when they grow large).
+ * Before averaging starts av stays 0 and the average is the iterate. */
+static void sgd_renorm(struct sgd *s)
+{
+    int averaging = s->t >= s->tavg;
+    for (size_t k = 0; k < s->dim; k++) {
+        if (averaging)
+            s->av[k] = (s->av[k] + s->wfrac * s->v[k]) / s->adiv;
+        s->v[k] /= s->wdiv;
+    }
+    s->wdiv = s->adiv = 1.0;
+    s->wfrac = averaging ? 0.0 : 1.0;
+}
+
+static void sgd_pass(struct sgd *s, const struct member_job *j, const uint32_t *order, size_t n)
+{
+    const struct reward_rows *r = j->rows;
+    for (size_t q = 0; q < n; q++) {
+        size_t i = order[q];
+        if (s->wdiv > 1e5 || s->adiv > 1e5)
+            sgd_renorm(s);
+        double eta = s->eta0 / pow(1.0 + s->l2 * s->eta0 * s->t, 0.75);
+        double z = row_dot(r, i, s->v) / s->wdiv + s->bias;
+        double g = (double)r->wt[i] * logistic_dloss(z, (double)r->y[i]);
+        s->wdiv /= 1.0 - eta * s->l2;
+        double etd = -eta * g * s->wdiv;
+        if (etd != 0.0)
+            row_axpy(r, i, etd, s->v);
+        if (j->bias)
+            s->bias -= eta * g * 0.1; /* slower intercept: it moves on every step */
+        if (s->t < s->tavg) {
+            /* Not averaging yet: the average is the iterate (av is all 0). */
+            s->adiv = s->wdiv;
+            s->wfrac = 1.0;
+            s->abias = s->bias;
+        } else {
+            double mu = 1.0 / (2.0 + s->t - s->tavg); /* < 1: the average so far counts */
+            if (etd != 0.0)
+                row_axpy(r, i, -s->wfrac * etd, s->av);
+            s->adiv /= 1.0 - mu;
+            s->wfrac += mu * s->adiv / s->wdiv;
+            s->abias += mu * (s->bias - s->abias);
+        }
+        s->t += 1.0;
+    }
+}
+
+/* Regularised mean loss of the iterate on order[0..n) (picks eta0). */
+static double sgd_objective(const struct sgd *s, const struct member_job *j, const uint32_t *order,
+                            size_t n)
+{
+    double loss = 0.0, ss = 0.0;
+    for (size_t q = 0; q < n; q++) {
+        size_t i = order[q];
+        double z = row_dot(j->rows, i, s->v) / s->wdiv + s->bias;
+        loss += (double)j->rows->wt[i] * logistic_loss(z, (double)j->rows->y[i]);
+    }
+    for (size_t k = 0; k < s->dim; k++)
+        ss += s->v[k] * s->v[k];
+    return loss / (double)n + 0.5 * j->l2 * ss / (s->wdiv * s->wdiv);
+}
+
+static void *member_train(void *arg)
+{
+    struct member_job *j = arg;
+    uint64_t st = j->seed;
+    struct sgd s = {.dim = j->dim, .l2 = j->l2};
+    uint32_t *order = malloc((j->npool ? j->npool : 1) * sizeof(*order));
+    s.v = malloc(j->dim * sizeof(*s.v));
+    s.av = malloc(j->dim * sizeof(*s.av));
+    j->rc = -ENOMEM;
+    if (!order || !s.v || !s.av)
+        goto out;
+    for (size_t q = 0; q < j->npool; q++)
+        order[q] = j->resample ? j->pool[rng_below(&st, (uint32_t)j->npool)] : j->pool[q];
+    shuffle(order, j->npool, &st);
+
+    /* Initial step size: the best of a few on a sample, one plain pass each. */
+    static const double etas[] = {0.03, 0.1, 0.3, 1.0, 3.0, 10.0};
+    size_t ns = j->npool < ETA_SAMPLE ? j->npool : ETA_SAMPLE;
+    double best_eta = 1.0, best = INFINITY;
+    for (size_t e = 0; e < sizeof(etas) / sizeof(etas[0]) && ns; e++) {
+        sgd_reset(&s, etas[e], INFINITY);
+        sgd_pass(&s, j, order, ns);
+        double obj = sgd_objective(&s, j, order, ns);
+        if (obj < best) {
+            best = obj;
+            best_eta = etas[e];
+        }
+    }
+    /* Average over all but the first epoch (over the second half of one). */
+    double total = (double)j->npool * j->epochs;
+    sgd_reset(&s, best_eta, j->epochs > 1 ? (double)j->npool : total / 2);
+    for (unsigned ep = 0; ep < j->epochs; ep++) {
+        if (ep)
+            shuffle(order, j->npool, &st);
+        sgd_pass(&s, j, order, j->npool);
+    }
+    for (size_t k = 0; k < j->dim; k++)
+        j->out[k] = (float)((s.av[k] + s.wfrac * s.v[k]) / s.adiv);
+    j->out[j->dim] = j->bias ? (float)s.abias : 0.0f;
+    j->rc = 0;
+out:
+    free(order);
+    free(s.v);
+    free(s.av);
+    return NULL;
+}
+
+static unsigned auto_epochs(size_t n)
+{
+    size_t e = n ? (1500000 + n - 1) / n : 1;
+    return e < 3 ? 3 : e > 30 ? 30 : (unsigned)e;
+}
+
+/* Trains all members of one head (weights at base + m * stride). */
+static int train_head(const struct reward_params *p, const struct reward_rows *rows,
+                      const uint32_t *pool, size_t npool, int bias, uint64_t salt, float *base,
+                      size_t stride, double *l2_out, unsigned *epochs_out)
+{
+    unsigned nt = p->threads;
+    struct member_job *jobs = calloc(p->members, sizeof(*jobs));
+    pthread_t *tid = calloc(p->members, sizeof(*tid));
+    int rc = -ENOMEM;
+    if (!jobs || !tid)
+        goto out;
+    if (!nt) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        nt = c > 0 ? (unsigned)c : 1;
+    }
+    if (nt > p->members)
+        nt = p->members;
+    double l2 = p->l2 > 0 ? p->l2 : 1.0 / (double)(npool ? npool : 1);
+    unsigned epochs = p->epochs ? p->epochs : auto_epochs(npool);
+    *l2_out = l2;
+    *epochs_out = epochs;
+    uint64_t ss = p->seed ^ salt;
+    for (unsigned m = 0; m < p->members; m++) {
+        struct member_job *j = &jobs[m];
+        j->rows = rows;
+        j->pool = pool;
+        j->npool = npool;
+        j->resample = p->members > 1;
+        j->bias = bias;
+        j->epochs = epochs;
+        j->l2 = l2;
+        j->seed = rng_next(&ss);
+        j->out = base + (size_t)m * stride;
+        j->dim = stride - 1;
+    }
+    /* Members are independent, so running them in waves of nt threads gives
+     * the same weights as running them one by one. */
+    rc = 0;
+    for (unsigned m0 = 0; m0 < p->members; m0 += nt) {
+        uint64_t started = 0;
+        for (unsigned m = m0; m < p->members && m < m0 + nt; m++) {
+            if (m > m0 && pthread_create(&tid[m], NULL, member_train, &jobs[m]) == 0) {
+                started |= UINT64_C(1) << (m - m0);
+                continue;
+            }
+            if (m == m0)
+                continue;
+            member_train(&jobs[m]); /* thread creation failed: run inline */
+        }
+        member_train(&jobs[m0]);
+        for (unsigned m = m0 + 1; m < p->members && m < m0 + nt; m++)
+            if (started & (UINT64_C(1) << (m - m0)))
+                pthread_join(tid[m], NULL);
+        for (unsigned m = m0; m < p->members && m < m0 + nt; m++)
+            if (jobs[m].rc)
+                rc = jobs[m].rc;
+    }
+out:
+    free(jobs);
+    free(tid);
+    return rc;
+}
+
+/* ---- scoring ------------------------------------------------------------ */
+
+static double vec_dot(const float *w, const struct feat_vec *v)
+{
+    double z = 0.0;
+    for (size_t i = 0; i < v->n; i++)
+        z += (double)w[v->idx[i]] * (double)v->val[i];
+    return z;
+}
+
+/* Mean and standard deviation of x[0..n). */
+static void mean_sd(const double *x, unsigned n, double *mean, double *sd)
+{
+    double s = 0.0, ss = 0.0;
+    for (unsigned i = 0; i < n; i++)
+        s += x[i];
+    *mean = s / n;
+    for (unsigned i = 0; i < n; i++)
+        ss += (x[i] - *mean) * (x[i] - *mean);
+    *sd = sqrt(ss / n);
+}
+
+static double confidence_of(double p, double sd)
+{
+    double c = (p >= 0.5 ? p : 1.0 - p) - sd;
+    return c < 0.5 ? 0.5 : c > 1.0 ? 1.0 : c;
+}
+
+int reward_score_pair(const struct reward_layer *l, const char *prompt, const char *a,
+                      const char *b, struct reward_pair *out)
+{
+    struct feat_vec fa, fb;
+    double ra[REWARD_MEMBERS_MAX], rb[REWARD_MEMBERS_MAX], pa[REWARD_MEMBERS_MAX];
+    int rc;
+    if (!l || !prompt || !a || !b || !out)
+        return -EINVAL;
+    feat_vec_init(&fa);
+    feat_vec_init(&fb);
+    size_t plen = strlen(prompt);
+    rc = feat_extract(l->bits, prompt, plen, a, strlen(a), &fa);
+    if (rc)
+        goto out;
+    rc = feat_extract(l->bits, prompt, plen, b, strlen(b), &fb);
+    if (rc)
+        goto out;
+    for (unsigned m = 0; m < l->members; m++) {
+        const float *w = l->w + (size_t)m * l->stride;
+        ra[m] = vec_dot(w, &fa);
+        rb[m] = vec_dot(w, &fb);
+        pa[m] = sigmoid(ra[m] - rb[m]);
+    }
+    mean_sd(ra, l->members, &out->ra, &out->ra_sd);
+    mean_sd(rb, l->members, &out->rb, &out->rb_sd);
+    mean_sd(pa, l->members, &out->p_a, &out->p_sd);
+    out->confidence = confidence_of(out->p_a, out->p_sd);
+out:
+    feat_vec_clear(&fa);
+    feat_vec_clear(&fb);
+    return rc;
+}
+
+int reward_score_single(const struct reward_layer *l, const char *prompt, const char *text,
+                        struct reward_single *out)
+{
+    struct feat_vec f;
+    double r[REWARD_MEMBERS_MAX], pg[REWARD_MEMBERS_MAX], sd;
+    int rc;
+    if (!l || !prompt || !text || !out)
+        return -EINVAL;
+    feat_vec_init(&f);
+    rc = feat_extract(l->bits, prompt, strlen(prompt), text, strlen(text), &f);
+    if (rc)
+        goto out;
+    for (unsigned m = 0; m < l->members; m++) {
+        r[m] = vec_dot(l->w + (size_t)m * l->stride, &f);
+        if (l->u) {
+            const float *u = l->u + (size_t)m * l->stride;
+            pg[m] = sigmoid(vec_dot(u, &f) + (double)u[l->stride - 1]);
+        }
+    }
+    mean_sd(r, l->members, &out->r, &out->r_sd);
+    out->has_point = l->u != NULL;
+    out->p_good = 0.5;
+    out->confidence = 0.5;
+    if (l->u) {
+        mean_sd(pg, l->members, &out->p_good, &sd);
+        out->confidence = confidence_of(out->p_good, sd);
+    }
+out:
+    feat_vec_clear(&f);
+    return rc;
+}
+
+/* ---- calibration -------------------------------------------------------- */
+
+/* One scored held-out item. */
+struct scored {
+    double p;    /* mean P(first side / yes) */
+    double conf; /* confidence in [0.5, 1] */
+    double y;    /* label */
+};
+
+/* Scores row i of rows with the members of one head. */
+static void score_row(const float *base, size_t stride, unsigned members, int bias,
+                      const struct reward_rows *rows, size_t i, struct scored *out)
+{
+    double p[REWARD_MEMBERS_MAX], mean, sd;
+    for (unsigned m = 0; m < members; m++) {
+        const float *w = base + (size_t)m * stride;
+        double z = bias ? (double)w[stride - 1] : 0.0;
+        for (uint64_t k = rows->off[i]; k < rows->off[i + 1]; k++)
+            z += (double)w[rows->idx[k]] * (double)bf16_to(rows->val[k]);
+        p[m] = sigmoid(z);
+    }
+    mean_sd(p, members, &mean, &sd);
+    out->p = mean;
+    out->conf = confidence_of(mean, sd);
+    out->y = (double)rows->y[i];
+}
+
+static int cmp_conf_desc(const void *a, const void *b)
+{
+    double x = ((const struct scored *)a)->conf, y = ((const struct scored *)b)->conf;
+    return (x < y) - (x > y);
+}
+
+static int is_correct(const struct scored *s)
+{
+    return (s->p >= 0.5) == (s->y > 0.5);
+}
+
+/* Lower end of the one-sided 95% Wilson score interval for c successes of k. */
+static double wilson_lower(double c, double k)
+{
+    if (k <= 0)
+        return 0.0;
+    double ph = c / k, z2 = WILSON_Z * WILSON_Z;
+    double centre = ph + z2 / (2 * k);
+    double half = WILSON_Z * sqrt(ph * (1 - ph) / k + z2 / (4 * k * k));
+    return (centre - half) / (1 + z2 / k);
+}
+
+/* Lowest confidence reaching target (see reward.h) over s[0..n) sorted by
+ * decreasing confidence with ties already removed; INFINITY when none. */
+static double pick_threshold(const struct scored *s, size_t n, double target, size_t *covered,
+                             double *lower)
+{
+    double tau = INFINITY;
+    size_t c = 0;
+    *covered = 0;
+    *lower = NAN;
+    for (size_t k = 0; k < n; k++) {
+        c += (size_t)is_correct(&s[k]);
+        if (k + 1 < n && s[k + 1].conf == s[k].conf)
+            continue; /* a threshold covers all items of equal confidence */
+        double lb = wilson_lower((double)c, (double)(k + 1));
+        if (lb >= target) {
+            tau = s[k].conf;
+            *covered = k + 1;
+            *lower = lb;
+        }
+    }
+    return tau;
+}
+
+/* Builds the "calibration" object and the threshold for scored items s
+ * (sorted in place). what names the items in the note ("pairs"/"points"). */
+static json_t *calibrate(struct scored *s, size_t n, double target, const char *what, double *tau,
+                         json_t **note)
+{
+    static const double grid[] = {0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99};
+    double ll = 0.0, bin_p[ECE_BINS] = {0}, bin_c[ECE_BINS] = {0}, bin_n[ECE_BINS] = {0};
+    size_t m = 0, correct = 0;
+    char buf[256];
+    json_t *cal = NULL, *curve = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        double pc = s[i].p < 1e-12 ? 1e-12 : s[i].p > 1 - 1e-12 ? 1 - 1e-12 : s[i].p;
+        ll += -(s[i].y * log(pc) + (1 - s[i].y) * log(1 - pc));
+    }
+    /* Ties carry no accuracy information: drop them from here on. */
+    for (size_t i = 0; i < n; i++)
+        if (s[i].y != 0.5)
+            s[m++] = s[i];
+    qsort(s, m, sizeof(*s), cmp_conf_desc);
+    for (size_t i = 0; i < m; i++) {
+        double q = s[i].p >= 0.5 ? s[i].p : 1 - s[i].p;
+        unsigned b = (unsigned)((q - 0.5) * 2 * ECE_BINS);
+        if (b >= ECE_BINS)
+            b = ECE_BINS - 1;
+        bin_p[b] += q;
+        bin_c[b] += is_correct(&s[i]);
+        bin_n[b] += 1;
+        correct += (size_t)is_correct(&s[i]);
+    }
+    double ece = 0.0;
+    for (unsigned b = 0; b < ECE_BINS; b++)
+        if (bin_n[b] > 0)
+            ece += bin_n[b] / (double)m * fabs(bin_c[b] / bin_n[b] - bin_p[b] / bin_n[b]);
+
+    curve = json_array();
+    if (!curve)
+        goto fail;
+    for (size_t g = 0; g < sizeof(grid) / sizeof(grid[0]); g++) {
+        size_t k = 0, c = 0;
+        while (k < m && s[k].conf >= grid[g])
+            c += (size_t)is_correct(&s[k++]);
+        json_t *pt = json_pack("{s:f,s:o,s:o}", "confidence", grid[g], "coverage",
+                               jnum(m ? (double)k / (double)m : NAN), "accuracy",
+                               jnum(k ? (double)c / (double)k : NAN));
+        if (!pt || json_array_append_new(curve, pt))
+            goto fail;
+    }
+    size_t covered;
+    double lower;
+    *tau = pick_threshold(s, m, target, &covered, &lower);
+    if (isfinite(*tau))
+        snprintf(buf, sizeof(buf),
+                 "auto-label %s with confidence >= %.4f: %zu of %zu calibration %s covered, "
+                 "95%% Wilson lower bound of their accuracy %.4f >= target %.4f (ties skipped)",
+                 what, *tau, covered, m, what, lower, target);
+    else
+        snprintf(buf, sizeof(buf),
+                 "no confidence level reaches target %.4f with 95%% confidence on %zu calibration "
+                 "%s: everything goes to humans",
+                 target, m, what);
+    *note = json_string(buf);
+    cal = json_pack("{s:I,s:o,s:o,s:o,s:o}", "items", (json_int_t)m, "accuracy",
+                    jnum(m ? (double)correct / (double)m : NAN), "log_loss",
+                    jnum(n ? ll / (double)n : NAN), "ece", jnum(m ? ece : NAN), "curve", curve);
+    curve = NULL;
+    if (!cal || !*note)
+        goto fail;
+    return cal;
+fail:
+    json_decref(curve);
+    json_decref(cal);
+    json_decref(*note);
+    *note = NULL;
+    return NULL;
+}
+
+/* ---- training ----------------------------------------------------------- */
+
+/* Splits rows into a training pool and a calibration pool by seed. */
+static int split_rows(size_t n, double share, uint64_t seed, uint32_t **train, size_t *ntrain,
+                      uint32_t **calib, size_t *ncalib)
+{
+    uint64_t st = seed ^ 0x63616c6962726174ULL;
+    *train = malloc((n ? n : 1) * sizeof(**train));
+    *calib = malloc((n ? n : 1) * sizeof(**calib));
+    *ntrain = *ncalib = 0;
+    if (!*train || !*calib)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (rng_unit(&st) < share)
+            (*calib)[(*ncalib)++] = (uint32_t)i;
+        else
+            (*train)[(*ntrain)++] = (uint32_t)i;
+    }
+    return 0;
+}
+
+/* Trains one head on rows (weights into base), calibrates it and returns
+ * the head's report pieces. */
+static int train_and_calibrate(const struct reward_params *p, const struct reward_rows *rows,
+                               int bias, uint64_t salt, float *base, size_t stride, double *tau,
+                               json_t **cal, json_t **note, size_t *ntrain_out, size_t *ncalib_out,
+                               double *l2, unsigned *epochs)
+{
+    uint32_t *train = NULL, *calib = NULL;
+    struct scored *s = NULL;
+    size_t ntrain, ncalib;
+    int rc = split_rows(rows->n, p->calib_share, p->seed ^ salt, &train, &ntrain, &calib, &ncalib);
+    if (rc)
+        goto out;
+    rc = train_head(p, rows, train, ntrain, bias, salt, base, stride, l2, epochs);
+    if (rc)
+        goto out;
+    s = malloc((ncalib ? ncalib : 1) * sizeof(*s));
+    rc = -ENOMEM;
+    if (!s)
+        goto out;
+    for (size_t q = 0; q < ncalib; q++)
+        score_row(base, stride, p->members, bias, rows, calib[q], &s[q]);
+    *cal = calibrate(s, ncalib, p->target, bias ? "points" : "pairs", tau, note);
+    if (!*cal)
+        goto out;
+    *ntrain_out = ntrain;
+    *ncalib_out = ncalib;
+    rc = 0;
+out:
+    free(train);
+    free(calib);
+    free(s);
+    return rc;
+}
+
+static int params_ok(const struct reward_params *p)
+{
+    return p && p->members >= 1 && p->members <= REWARD_MEMBERS_MAX && p->bits >= FEAT_BITS_MIN &&
+           p->bits <= FEAT_BITS_MAX && p->target > 0.5 && p->target < 1.0 &&
+           p->calib_share >= 0.0 && p->calib_share <= 0.9 && isfinite(p->l2) && p->epochs <= 1000;
+}
+
+struct reward_layer *reward_train_rows(const struct reward_params *p,
+                                       const struct reward_rows *pairs,
+                                       const struct reward_rows *points, json_t **report)
+{
+    struct reward_layer *l = NULL;
+    json_t *cal = NULL, *note = NULL, *pcal = NULL, *pnote = NULL, *pw = NULL, *rep = NULL;
+    size_t ntrain = 0, ncalib = 0, ptrain = 0, pcalib = 0;
+    double l2 = 0.0, pl2 = 0.0;
+    unsigned epochs = 0, pepochs = 0;
+    int ok = 0;
+
+    if (report)
+        *report = NULL;
+    if (!params_ok(p) || (!pairs && !points) || (pairs && pairs->bits != p->bits) ||
+        (points && points->bits != p->bits) ||
+        (reward_rows_count(pairs) == 0 && reward_rows_count(points) == 0))
+        return NULL;
+    l = layer_new(p->bits, p->members, reward_rows_count(points) > 0);
+    if (!l)
+        return NULL;
+    if (reward_rows_count(pairs) > 0) {
+        if (train_and_calibrate(p, pairs, 0, 0x7061697273ULL, l->w, l->stride, &l->tau, &cal, &note,
+                                &ntrain, &ncalib, &l2, &epochs))
+            goto out;
+    } else {
+        note = json_string("no pairs: everything goes to humans");
+        if (!note)
+            goto out;
+    }
+    if (l->u) {
+        if (train_and_calibrate(p, points, 1, 0x706f696e7473ULL, l->u, l->stride, &l->tau_point,
+                                &pcal, &pnote, &ptrain, &pcalib, &pl2, &pepochs))
+            goto out;
+        pw = json_pack("{s:I,s:I,s:o,s:o,s:o,s:f,s:I}", "points_train", (json_int_t)ptrain,
+                       "points_calibration", (json_int_t)pcalib, "calibration", pcal, "threshold",
+                       jnum(l->tau_point), "threshold_note", pnote, "l2", pl2, "epochs",
+                       (json_int_t)pepochs);
+        pcal = pnote = NULL;
+        if (!pw)
+            goto out;
+    }
+    if (report) {
+        rep = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:o,s:o,s:f,s:o}", "pairs_train",
+                        (json_int_t)ntrain, "pairs_calibration", (json_int_t)ncalib, "points",
+                        (json_int_t)reward_rows_count(points), "members", (json_int_t)p->members,
+                        "bits", (json_int_t)p->bits, "seed", (json_int_t)p->seed, "l2", l2,
+                        "epochs", (json_int_t)epochs, "calibration", cal ? cal : json_null(),
+                        "threshold", jnum(l->tau), "threshold_note", note, "target", p->target,
+                        "pointwise", pw ? pw : json_null());
+        cal = note = pw = NULL;
+        if (!rep)
+            goto out;
+        *report = rep;
+    }
+    ok = 1;
+out:
+    json_decref(cal);
+    json_decref(note);
+    json_decref(pcal);
+    json_decref(pnote);
+    json_decref(pw);
+    if (!ok) {
+        reward_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+/* Featurises pairs (phi(a) - phi(b)) into a new rows store, NULL on error. */
+static struct reward_rows *rows_from_pairs(unsigned bits, const struct reward_pair_ex *pairs,
+                                           size_t n, int keep_weight)
+{
+    struct reward_rows *r = reward_rows_new(bits);
+    struct feat_vec fa, fb, tmp;
+    int rc = r ? 0 : -ENOMEM;
+    feat_vec_init(&fa);
+    feat_vec_init(&fb);
+    feat_vec_init(&tmp);
+    for (size_t i = 0; i < n && !rc; i++) {
+        const struct reward_pair_ex *e = &pairs[i];
+        if (!e->prompt || !e->a || !e->b) {
+            rc = -EINVAL;
+            break;
+        }
+        size_t plen = strlen(e->prompt);
+        rc = feat_extract(bits, e->prompt, plen, e->a, strlen(e->a), &fa);
+        if (!rc)
+            rc = feat_extract(bits, e->prompt, plen, e->b, strlen(e->b), &fb);
+        if (!rc)
+            rc = rows_add_diff(r, &fa, &fb, e->y, keep_weight ? e->weight : 1.0, &tmp);
+    }
+    feat_vec_clear(&fa);
+    feat_vec_clear(&fb);
+    feat_vec_clear(&tmp);
+    if (rc) {
+        reward_rows_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static struct reward_rows *rows_from_points(unsigned bits, const struct reward_point_ex *pts,
+                                            size_t n)
+{
+    struct reward_rows *r = reward_rows_new(bits);
+    struct feat_vec f;
+    int rc = r ? 0 : -ENOMEM;
+    feat_vec_init(&f);
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!pts[i].prompt || !pts[i].text) {
+            rc = -EINVAL;
+            break;
+        }
+        rc = feat_extract(bits, pts[i].prompt, strlen(pts[i].prompt), pts[i].text,
+                          strlen(pts[i].text), &f);
+        if (!rc)
+            rc = reward_rows_add(r, f.idx, f.val, f.n, pts[i].y, pts[i].weight);
+    }
+    feat_vec_clear(&f);
+    if (rc) {
+        reward_rows_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+struct reward_layer *reward_train(const struct reward_params *p, const struct reward_pair_ex *pairs,
+                                  size_t npairs, const struct reward_point_ex *points,
+                                  size_t npoints, json_t **report)
+{
+    struct reward_rows *pr = NULL, *qr = NULL;
+    struct reward_layer *l = NULL;
+    if (report)
+        *report = NULL;
+    if (!params_ok(p) || (npairs && !pairs) || (npoints && !points) || (!npairs && !npoints))
+        return NULL;
+    pr = rows_from_pairs(p->bits, pairs, npairs, 1);
+    if (!pr)
+        goto out;
+    if (npoints) {
+        qr = rows_from_points(p->bits, points, npoints);
+        if (!qr)
+            goto out;
+    }
+    l = reward_train_rows(p, pr, qr, report);
+out:
+    reward_rows_free(pr);
+    reward_rows_free(qr);
+    return l;
+}
+
+/* ---- evaluation --------------------------------------------------------- */
+
+json_t *reward_evaluate_rows(const struct reward_layer *l, const struct reward_rows *rows)
+{
+    size_t n = reward_rows_count(rows), m = 0, correct = 0, cov = 0, cov_ok = 0;
+    double ll = 0.0, bin_p[ECE_BINS] = {0}, bin_c[ECE_BINS] = {0}, bin_n[ECE_BINS] = {0};
+    if (!l || !rows || rows->bits != l->bits)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct scored s;
+        score_row(l->w, l->stride, l->members, 0, rows, i, &s);
+        double pc = s.p < 1e-12 ? 1e-12 : s.p > 1 - 1e-12 ? 1 - 1e-12 : s.p;
+        ll += -(s.y * log(pc) + (1 - s.y) * log(1 - pc));
+        if (s.y == 0.5)
+            continue;
+        int ok = is_correct(&s);
+        double q = s.p >= 0.5 ? s.p : 1 - s.p;
+        unsigned b = (unsigned)((q - 0.5) * 2 * ECE_BINS);
+        if (b >= ECE_BINS)
+            b = ECE_BINS - 1;
+        bin_p[b] += q;
+        bin_c[b] += ok;
+        bin_n[b] += 1;
+        m++;
+        correct += (size_t)ok;
+        if (s.conf >= l->tau) {
+            cov++;
+            cov_ok += (size_t)ok;
+        }
+    }
+    double ece = 0.0;
+    for (unsigned b = 0; b < ECE_BINS; b++)
+        if (bin_n[b] > 0)
+            ece += bin_n[b] / (double)m * fabs(bin_c[b] / bin_n[b] - bin_p[b] / bin_n[b]);
+    return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "pairs", (json_int_t)n, "accuracy",
+                     jnum(m ? (double)correct / (double)m : NAN), "log_loss",
+                     jnum(n ? ll / (double)n : NAN), "ece", jnum(m ? ece : NAN), "threshold",
+                     jnum(l->tau), "coverage", jnum(m ? (double)cov / (double)m : NAN),
+                     "accuracy_on_covered", jnum(cov ? (double)cov_ok / (double)cov : NAN));
+}
+
+json_t *reward_evaluate(const struct reward_layer *l, const struct reward_pair_ex *pairs, size_t n)
+{
+    if (!l || (n && !pairs))
+        return NULL;
+    struct reward_rows *r = rows_from_pairs(l->bits, pairs, n, 0);
+    if (!r)
+        return NULL;
+    json_t *j = reward_evaluate_rows(l, r);
+    reward_rows_free(r);
+    return j;
+}
+
+/* ---- serialisation ------------------------------------------------------ */
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t f64_bits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof(u));
+    return u;
+}
+
+static double bits_f64(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof(d));
+    return d;
+}
+
+static void put_floats(unsigned char *p, const float *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &f[i], sizeof(u));
+        put_u32(p + 4 * i, u);
+    }
+}
+
+static void get_floats(const unsigned char *p, float *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = get_u32(p + 4 * i);
+        memcpy(&f[i], &u, sizeof(u));
+    }
+}
+
+/* Layout (little-endian): magic[8] version u32 bits u32 members u32 flags u32
+ * tau f64 tau_point f64 nfloats u64 checksum u64 (FNV-1a of the weights)
+ * reserved[8], then nfloats float32: pair weights, then pointwise weights. */
+int reward_save(const struct reward_layer *l, void **blob, size_t *len)
+{
+    if (!l || !blob || !len)
+        return -EINVAL;
+    size_t nf = (size_t)l->members * l->stride * (l->u ? 2 : 1);
+    size_t total = BLOB_HEADER + 4 * nf;
+    unsigned char *b = calloc(1, total);
+    if (!b)
+        return -ENOMEM;
+    size_t half = (size_t)l->members * l->stride;
+    put_floats(b + BLOB_HEADER, l->w, half);
+    if (l->u)
+        put_floats(b + BLOB_HEADER + 4 * half, l->u, half);
+    memcpy(b, BLOB_MAGIC, 8);
+    put_u32(b + 8, REWARD_BLOB_VERSION);
+    put_u32(b + 12, l->bits);
+    put_u32(b + 16, l->members);
+    put_u32(b + 20, l->u ? 1u : 0u);
+    put_u64(b + 24, f64_bits(l->tau));
+    put_u64(b + 32, f64_bits(l->tau_point));
+    put_u64(b + 40, (uint64_t)nf);
+    put_u64(b + 48, feat_fnv1a64(b + BLOB_HEADER, 4 * nf));
+    *blob = b;
+    *len = total;
+    return 0;
+}
+
+static int tau_ok(double t)
+{
+    return t == INFINITY || (t >= 0.5 && t <= 1.0);
+}
+
+struct reward_layer *reward_load(const void *blob, size_t len)
+{
+    const unsigned char *b = blob;
+    if (!b || len < BLOB_HEADER || memcmp(b, BLOB_MAGIC, 8) != 0 ||
+        get_u32(b + 8) != REWARD_BLOB_VERSION)
+        return NULL;
+    uint32_t bits = get_u32(b + 12), members = get_u32(b + 16), flags = get_u32(b + 20);
+    double tau = bits_f64(get_u64(b + 24)), tau_point = bits_f64(get_u64(b + 32));
+    if (bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX || members < 1 ||
+        members > REWARD_MEMBERS_MAX || flags > 1 || !tau_ok(tau) || !tau_ok(tau_point))
+        return NULL;
+    size_t half = (size_t)members * (((size_t)1 << bits) + 1);
+    size_t nf = half * (flags ? 2 : 1);
+    if (get_u64(b + 40) != nf || len != BLOB_HEADER + 4 * nf ||
+        get_u64(b + 48) != feat_fnv1a64(b + BLOB_HEADER, 4 * nf))
+        return NULL;
+    struct reward_layer *l = layer_new(bits, members, (int)flags);
+    if (!l)
+        return NULL;
+    get_floats(b + BLOB_HEADER, l->w, half);
+    if (l->u)
+        get_floats(b + BLOB_HEADER + 4 * half, l->u, half);
+    l->tau = tau;
+    l->tau_point = tau_point;
+    return l;
+}

@@ -1,0 +1,159 @@
+/* reward.h - the built-in reward layer "hashed-bt": an ensemble of hashed
+ * Bradley-Terry models with a calibrated deferral threshold.
+ *
+ * r(x) = w . phi(x) (feat.h); P(a > b) = sigmoid(r(a) - r(b)). Each member
+ * is L2-regularised logistic regression on phi(a) - phi(b), trained by SGD on
+ * its own bootstrap resample; the members' spread lowers the confidence. An
+ * optional pointwise head answers yes/no on a single text. A trained layer is
+ * immutable: any number of threads may score with it at once.
+ */
+#ifndef RUNG_REWARD_H
+#define RUNG_REWARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define REWARD_BITS_DEFAULT 18u /* 2^18 buckets: 1 MiB of float32 per member */
+#define REWARD_MEMBERS_MAX 64u  /* largest accepted ensemble */
+#define REWARD_BLOB_VERSION 1u  /* bumped whenever the blob layout changes */
+
+struct reward_params {
+    unsigned members;   /* ensemble size, default 5 */
+    unsigned bits;      /* log2 of hash buckets, default REWARD_BITS_DEFAULT */
+    uint64_t seed;      /* default 1; same seed and data give the same layer */
+    double l2;          /* per-example L2 strength lambda; <= 0 means 1/n_train (liblinear C=1) */
+    double target;      /* accuracy target for the deferral threshold, default 0.95 */
+    double calib_share; /* held-out share for calibration, default 0.2, in [0, 0.9] */
+    unsigned epochs;    /* SGD passes; 0 (default) picks 3..30 from the data size */
+    unsigned threads;   /* training threads; 0 (default) = online CPUs, at most members */
+};
+
+/* Fills *p with the defaults above. */
+void reward_params_default(struct reward_params *p);
+
+/* y = 1 a preferred, 0 b preferred, 0.5 tie; weight >= 0 (1 by default). */
+struct reward_pair_ex {
+    const char *prompt;
+    const char *a;
+    const char *b;
+    double y;
+    double weight;
+};
+/* y = 1 good/yes, 0 bad/no. */
+struct reward_point_ex {
+    const char *prompt;
+    const char *text;
+    double y;
+    double weight;
+};
+
+struct reward_layer; /* opaque, immutable after training, safe to score from many threads at once */
+
+/* Trains an ensemble. calib_share of the pairs (chosen by seed) is held out
+ * for calibration; each member trains on its own bootstrap resample of the
+ * rest (a single member uses the rest as is). Points, when given, train a
+ * pointwise head the same way, with its own calibration and threshold.
+ * The threshold tau is the lowest confidence t such that the one-sided 95%
+ * Wilson lower bound of the accuracy on calibration items with confidence >= t
+ * reaches target; INFINITY (JSON null) when no t does: everything goes to
+ * humans. Ties (y == 0.5) are skipped in accuracy, ECE and the threshold and
+ * count as a soft label 0.5 in the training and log loss.
+ * report (may be NULL) receives a new JSON object the caller decrefs:
+ *   {"pairs_train","pairs_calibration","points","members","bits","seed","l2",
+ *    "epochs","calibration":{"items","accuracy","log_loss","ece","curve":[{"confidence",
+ *    "coverage","accuracy"},...]},"threshold","threshold_note","target",
+ *    "pointwise":{"points_train","points_calibration","calibration":{...},
+ *    "threshold","threshold_note"} or null}
+ * Returns NULL on bad parameters, NULL texts, npairs == 0 and npoints == 0,
+ * or out of memory. The caller frees the layer with reward_free. */
+struct reward_layer *reward_train(const struct reward_params *p, const struct reward_pair_ex *pairs,
+                                  size_t npairs, const struct reward_point_ex *points,
+                                  size_t npoints, json_t **report);
+
+/* p_a = members' mean P(a > b); p_sd their standard deviation; confidence =
+ * max(p_a, 1 - p_a) - p_sd clamped to [0.5, 1]. ra/rb: mean reward, *_sd spread. */
+struct reward_pair {
+    double ra, ra_sd, rb, rb_sd;
+    double p_a, p_sd;
+    double confidence;
+};
+/* r: mean reward of the text; p_good: the pointwise head's mean P(yes) and its
+ * confidence (0.5 and 0.5 when has_point is 0). */
+struct reward_single {
+    double r, r_sd;
+    int has_point;
+    double p_good, confidence;
+};
+
+/* Scores a against b for prompt (NUL-terminated UTF-8 or not; invalid bytes
+ * are tolerated). Returns 0, -EINVAL on NULL arguments, or -ENOMEM. */
+int reward_score_pair(const struct reward_layer *l, const char *prompt, const char *a,
+                      const char *b, struct reward_pair *out);
+
+/* Scores one text. Returns 0, -EINVAL on NULL arguments, or -ENOMEM. */
+int reward_score_single(const struct reward_layer *l, const char *prompt, const char *text,
+                        struct reward_single *out);
+
+/* tau for pairs, INFINITY when none. */
+double reward_threshold(const struct reward_layer *l);
+/* tau for the pointwise head, INFINITY when none or no head. */
+double reward_point_threshold(const struct reward_layer *l);
+unsigned reward_bits(const struct reward_layer *l);
+unsigned reward_members(const struct reward_layer *l);
+
+/* Serialises l into a malloc'd *blob of *len bytes (the caller frees):
+ * magic, version, sizes, thresholds, a checksum and float32 little-endian
+ * weights. Returns 0, -EINVAL or -ENOMEM. */
+int reward_save(const struct reward_layer *l, void **blob, size_t *len);
+
+/* Loads a layer from a blob written by reward_save (the blob is copied, not
+ * kept). Returns NULL on a bad magic, version, size, checksum or threshold,
+ * or out of memory. */
+struct reward_layer *reward_load(const void *blob, size_t len);
+
+/* Frees l; NULL is a no-op. */
+void reward_free(struct reward_layer *l);
+
+/* Evaluates l on n pairs: new JSON object {"pairs","accuracy","log_loss","ece",
+ * "threshold"(null if none),"coverage","accuracy_on_covered"(null if none
+ * covered)} (ties skipped in accuracy/coverage). NULL on error. */
+json_t *reward_evaluate(const struct reward_layer *l, const struct reward_pair_ex *pairs, size_t n);
+
+/* ---- Pre-featurised rows: a compact store of sparse examples (uint32 index,
+ * bfloat16 value, 6 bytes per nonzero), used by training and the benchmark. */
+struct reward_rows;
+
+/* New empty store for indices < 2^bits; NULL on bad bits or out of memory. */
+struct reward_rows *reward_rows_new(unsigned bits);
+
+/* Appends one example: n (idx, val) nonzeros (any order, indices < 2^bits),
+ * label y in [0, 1], weight >= 0. Returns 0, -EINVAL or -ENOMEM. */
+int reward_rows_add(struct reward_rows *r, const uint32_t *idx, const float *val, size_t n,
+                    double y, double weight);
+
+size_t reward_rows_count(const struct reward_rows *r);
+size_t reward_rows_nnz(const struct reward_rows *r);
+
+/* Frees r; NULL is a no-op. */
+void reward_rows_free(struct reward_rows *r);
+
+/* Trains like reward_train from rows already holding phi(a) - phi(b) (pairs)
+ * and phi(x) (points; may be NULL). The rows are only read. Both stores must
+ * use p->bits. Same report and errors as reward_train. */
+struct reward_layer *reward_train_rows(const struct reward_params *p,
+                                       const struct reward_rows *pairs,
+                                       const struct reward_rows *points, json_t **report);
+
+/* Like reward_evaluate, on rows of phi(a) - phi(b). */
+json_t *reward_evaluate_rows(const struct reward_layer *l, const struct reward_rows *rows);
+
+/* For tests only: the per-example objective the solver descends,
+ * weight * logloss(sigmoid(w . x + w[dim] * bias), y) + l2 / 2 * |w[0..dim)|^2,
+ * and its gradient written to grad[0..dim] (dim + 1 entries). */
+double reward_loss_grad_for_test(const double *w, size_t dim, int bias, const uint32_t *idx,
+                                 const float *val, size_t n, double y, double weight, double l2,
+                                 double *grad);
+
+#endif

@@ -1,0 +1,496 @@
+/* bench_reward - benchmark helper for the built-in reward layer.
+ *
+ *   bench_reward libsvm --format hh|gsm8k FILE --split train|test OUT [--bits B]
+ *       writes phi(a) - phi(b) of the split (dataset_split_is_test) as libsvm,
+ *       labels +1/-1 (pair order flipped at random so classes are balanced).
+ *   bench_reward synth N OUT_TRAIN OUT_TEST [--bits B]
+ *       N synthetic training comparisons (N/5 for test), ~150 nonzeros each.
+ *   bench_reward train-libsvm TRAIN TEST [--members M] [--bits B] [--calib S]
+ *                [--epochs E] [--threads T] [--l2 X] [--seed S]
+ *       reads both files, trains the ensemble, prints accuracy, wall, peak RSS.
+ *   bench_reward score [N]
+ *       scores N (default 100000) ~1 KB responses on one thread.
+ */
+#include "dataset.h"
+#include "feat.h"
+#include "reward.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double rng_unit(uint64_t *s)
+{
+    return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Parses an unsigned decimal option value; 0 or -EINVAL. */
+static int parse_ul(const char *s, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+static int parse_d(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* ---- libsvm export -------------------------------------------------------- */
+
+struct export_ctx {
+    FILE *out;
+    unsigned bits;
+    int want_test;
+    struct feat_vec fa, fb;
+    size_t written;
+};
+
+static void write_row(FILE *out, int label, const struct feat_vec *a, const struct feat_vec *b)
+{
+    size_t i = 0, j = 0;
+    fprintf(out, "%+d", label);
+    while (i < a->n || j < b->n) {
+        uint32_t idx;
+        float v;
+        if (j == b->n || (i < a->n && a->idx[i] < b->idx[j])) {
+            idx = a->idx[i];
+            v = a->val[i++];
+        } else if (i == a->n || b->idx[j] < a->idx[i]) {
+            idx = b->idx[j];
+            v = -b->val[j++];
+        } else {
+            idx = a->idx[i];
+            v = a->val[i++] - b->val[j++];
+        }
+        if (v != 0.0f)
+            fprintf(out, " %u:%.6g", idx + 1, (double)v);
+    }
+    fputc('\n', out);
+}
+
+static int export_pair(void *cls, const struct dataset_pair *p)
+{
+    struct export_ctx *c = cls;
+    if (dataset_split_is_test(p->prompt) != c->want_test)
+        return 0;
+    /* Order flip from the pair's own text: balanced, and stable across runs. */
+    int flip = (int)(feat_fnv1a64(p->chosen, strlen(p->chosen)) >> 63);
+    const char *first = flip ? p->rejected : p->chosen, *second = flip ? p->chosen : p->rejected;
+    size_t pl = strlen(p->prompt);
+    if (feat_extract(c->bits, p->prompt, pl, first, strlen(first), &c->fa) ||
+        feat_extract(c->bits, p->prompt, pl, second, strlen(second), &c->fb))
+        return -ENOMEM;
+    write_row(c->out, flip ? -1 : 1, &c->fa, &c->fb);
+    c->written++;
+    return 0;
+}
+
+static int cmd_libsvm(int argc, char **argv)
+{
+    const char *fmt_name = NULL, *file = NULL, *split = NULL, *outp = NULL;
+    unsigned long bits = REWARD_BITS_DEFAULT;
+    enum dataset_format fmt;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--format") && i + 1 < argc)
+            fmt_name = argv[++i];
+        else if (!strcmp(argv[i], "--split") && i + 1 < argc)
+            split = argv[++i];
+        else if (!strcmp(argv[i], "--bits") && i + 1 < argc) {
+            if (parse_ul(argv[++i], &bits))
+                return 2;
+        } else if (!file)
+            file = argv[i];
+        else if (!outp)
+            outp = argv[i];
+    }
+    if (!fmt_name || !file || !split || !outp || dataset_format_parse(fmt_name, &fmt) ||
+        (strcmp(split, "train") && strcmp(split, "test"))) {
+        fprintf(stderr, "usage: libsvm --format hh|gsm8k FILE --split train|test OUT\n");
+        return 2;
+    }
+    FILE *in = fopen(file, "r");
+    FILE *out = fopen(outp, "w");
+    struct export_ctx c = {out, (unsigned)bits, !strcmp(split, "test"), {0}, {0}, 0};
+    struct dataset_stats st;
+    int rc = 1;
+    feat_vec_init(&c.fa);
+    feat_vec_init(&c.fb);
+    if (!in || !out) {
+        perror("open");
+        goto out;
+    }
+    if (dataset_read(in, fmt, export_pair, NULL, &c, &st))
+        goto out;
+    fprintf(stderr, "%s: %zu lines, %zu pairs, %zu written to %s\n", file, st.lines, st.pairs,
+            c.written, outp);
+    rc = 0;
+out:
+    feat_vec_clear(&c.fa);
+    feat_vec_clear(&c.fb);
+    if (in)
+        fclose(in);
+    if (out && fclose(out))
+        rc = 1;
+    return rc;
+}
+
+/* ---- synthetic comparisons ------------------------------------------------ */
+
+#define SYN_VOCAB 200000u /* distinct tokens */
+#define SYN_TOKENS 95u    /* tokens per response: ~150 nonzeros per difference */
+#define SYN_SCALE 3.0     /* signal strength: Bayes accuracy about 0.8 */
+
+static uint64_t mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+/* Hidden true weight of a token, in [-1, 1]. */
+static double syn_weight(uint64_t tok)
+{
+    return (double)(mix(tok ^ 0x7765696768740000ULL) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
+}
+
+/* A synthetic response: SYN_TOKENS Zipf-like tokens, counts normalised. */
+static double syn_response(uint64_t *s, uint32_t mask, uint32_t *idx, float *val, size_t *n)
+{
+    double r = 0.0, inv = 1.0 / sqrt((double)SYN_TOKENS);
+    *n = 0;
+    for (unsigned t = 0; t < SYN_TOKENS; t++) {
+        uint64_t tok = (uint64_t)pow((double)SYN_VOCAB, rng_unit(s));
+        uint32_t b = (uint32_t)mix(tok) & mask;
+        size_t k;
+        for (k = 0; k < *n && idx[k] != b; k++)
+            ;
+        if (k == *n) {
+            idx[k] = b;
+            val[k] = 0.0f;
+            (*n)++;
+        }
+        val[k] += (float)inv;
+        r += syn_weight(tok) * inv;
+    }
+    return r;
+}
+
+static int write_synth(const char *path, size_t n, uint64_t seed, uint32_t mask)
+{
+    FILE *f = fopen(path, "w");
+    uint32_t ia[SYN_TOKENS], ib[SYN_TOKENS];
+    float va[SYN_TOKENS], vb[SYN_TOKENS];
+    uint64_t s = seed;
+    if (!f)
+        return -errno;
+    for (size_t i = 0; i < n; i++) {
+        size_t na, nb;
+        double ra = syn_response(&s, mask, ia, va, &na);
+        double rb = syn_response(&s, mask, ib, vb, &nb);
+        double u = rng_unit(&s);
+        /* Logistic label noise: P(a wins) = sigmoid(SCALE * (ra - rb)). */
+        int a_wins = u < 1.0 / (1.0 + exp(-SYN_SCALE * (ra - rb)));
+        struct feat_vec a = {ia, va, na, na}, b = {ib, vb, nb, nb};
+        /* write_row expects sorted indices: sort the small arrays in place. */
+        for (size_t x = 1; x < na; x++)
+            for (size_t y = x; y > 0 && ia[y - 1] > ia[y]; y--) {
+                uint32_t ti = ia[y];
+                ia[y] = ia[y - 1];
+                ia[y - 1] = ti;
+                float tv = va[y];
+                va[y] = va[y - 1];
+                va[y - 1] = tv;
+            }
+        for (size_t x = 1; x < nb; x++)
+            for (size_t y = x; y > 0 && ib[y - 1] > ib[y]; y--) {
+                uint32_t ti = ib[y];
+                ib[y] = ib[y - 1];
+                ib[y - 1] = ti;
+                float tv = vb[y];
+                vb[y] = vb[y - 1];
+                vb[y - 1] = tv;
+            }
+        write_row(f, a_wins ? 1 : -1, &a, &b);
+    }
+    return fclose(f) ? -errno : 0;
+}
+
+static int cmd_synth(int argc, char **argv)
+{
+    unsigned long n, bits = 20;
+    if (argc < 3 || parse_ul(argv[0], &n) ||
+        (argc >= 5 && (strcmp(argv[3], "--bits") || parse_ul(argv[4], &bits)))) {
+        fprintf(stderr, "usage: synth N OUT_TRAIN OUT_TEST [--bits B]\n");
+        return 2;
+    }
+    uint32_t mask = (uint32_t)((1ULL << bits) - 1);
+    if (write_synth(argv[1], n, 1, mask) || write_synth(argv[2], n / 5, 2, mask)) {
+        perror("synth");
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- training from libsvm -------------------------------------------------- */
+
+/* Reads a libsvm file of +1/-1 labels into rows; 0 or negative errno. */
+static int read_libsvm(const char *path, struct reward_rows *rows)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0, ic = 0;
+    uint32_t *idx = NULL;
+    float *val = NULL;
+    int rc = 0;
+    if (!f)
+        return -errno;
+    while (getline(&line, &cap, f) > 0) {
+        char *p = line, *end;
+        size_t n = 0;
+        long lab = strtol(p, &end, 10);
+        if (end == p)
+            continue;
+        p = end;
+        for (;;) {
+            unsigned long j = strtoul(p, &end, 10);
+            if (end == p || *end != ':')
+                break;
+            p = end + 1;
+            float v = strtof(p, &end);
+            if (end == p) {
+                rc = -EINVAL;
+                goto out;
+            }
+            p = end;
+            if (n == ic) {
+                size_t nc = ic ? ic * 2 : 256;
+                uint32_t *ni = realloc(idx, nc * sizeof(*ni));
+                float *nv = ni ? realloc(val, nc * sizeof(*nv)) : NULL;
+                if (ni)
+                    idx = ni;
+                if (!ni || !nv) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                val = nv;
+                ic = nc;
+            }
+            idx[n] = (uint32_t)(j - 1);
+            val[n++] = v;
+        }
+        rc = reward_rows_add(rows, idx, val, n, lab > 0 ? 1.0 : 0.0, 1.0);
+        if (rc)
+            goto out;
+    }
+out:
+    free(line);
+    free(idx);
+    free(val);
+    fclose(f);
+    return rc;
+}
+
+static int cmd_train_libsvm(int argc, char **argv)
+{
+    double t0 = now_s();
+    struct reward_params p;
+    struct reward_rows *tr = NULL, *te = NULL;
+    struct reward_layer *l = NULL;
+    json_t *rep = NULL, *ev = NULL;
+    int rc = 1;
+    reward_params_default(&p);
+    p.bits = 20;
+    if (argc < 2)
+        goto usage;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        unsigned long u;
+        double d;
+        if (!strcmp(argv[i], "--members") && !parse_ul(argv[i + 1], &u))
+            p.members = (unsigned)u;
+        else if (!strcmp(argv[i], "--bits") && !parse_ul(argv[i + 1], &u))
+            p.bits = (unsigned)u;
+        else if (!strcmp(argv[i], "--epochs") && !parse_ul(argv[i + 1], &u))
+            p.epochs = (unsigned)u;
+        else if (!strcmp(argv[i], "--threads") && !parse_ul(argv[i + 1], &u))
+            p.threads = (unsigned)u;
+        else if (!strcmp(argv[i], "--seed") && !parse_ul(argv[i + 1], &u))
+            p.seed = u;
+        else if (!strcmp(argv[i], "--calib") && !parse_d(argv[i + 1], &d))
+            p.calib_share = d;
+        else if (!strcmp(argv[i], "--l2") && !parse_d(argv[i + 1], &d))
+            p.l2 = d;
+        else
+            goto usage;
+    }
+    tr = reward_rows_new(p.bits);
+    if (!tr || read_libsvm(argv[0], tr)) {
+        fprintf(stderr, "cannot read %s (indices must be <= 2^%u)\n", argv[0], p.bits);
+        goto out;
+    }
+    size_t ntr = reward_rows_count(tr), nnz = reward_rows_nnz(tr);
+    double t1 = now_s();
+    l = reward_train_rows(&p, tr, NULL, &rep);
+    if (!l) {
+        fprintf(stderr, "training failed\n");
+        goto out;
+    }
+    double t2 = now_s();
+    /* The test rows are read only now, so they do not add to the peak. */
+    reward_rows_free(tr);
+    tr = NULL;
+    te = reward_rows_new(p.bits);
+    if (!te || read_libsvm(argv[1], te)) {
+        fprintf(stderr, "cannot read %s\n", argv[1]);
+        goto out;
+    }
+    ev = reward_evaluate_rows(l, te);
+    double t3 = now_s();
+    printf("rows_train %zu nnz_train %zu rows_test %zu\n", ntr, nnz, reward_rows_count(te));
+    printf("accuracy %.4f\n", json_real_value(json_object_get(ev, "accuracy")));
+    printf("read_s %.2f train_s %.2f test_read_eval_s %.2f wall_s %.2f\n", t1 - t0, t2 - t1,
+           t3 - t2, t3 - t0);
+    printf("peak_rss_kb %ld\n", peak_rss_kb());
+    char *s = json_dumps(rep, JSON_COMPACT | JSON_REAL_PRECISION(4));
+    if (s)
+        printf("report %s\n", s);
+    free(s);
+    rc = 0;
+    goto out;
+usage:
+    fprintf(stderr, "usage: train-libsvm TRAIN TEST [--members M] [--bits B] [--calib S] "
+                    "[--epochs E] [--threads T] [--l2 X] [--seed S]\n");
+    rc = 2;
+out:
+    json_decref(rep);
+    json_decref(ev);
+    reward_free(l);
+    reward_rows_free(tr);
+    reward_rows_free(te);
+    return rc;
+}
+
+/* ---- scoring throughput ------------------------------------------------------ */
+
+static const char *const WORDS[] = {
+    "the",      "answer", "is",   "because", "we",    "can",     "compute", "total", "of",
+    "apples",   "each",   "step", "so",      "then",  "however", "I",       "think", "you",
+    "should",   "not",    "do",   "that",    "sorry", "help",    "42",      "x",     "=",
+    "function", "return", "if",   "café",    "naïve", "数学"};
+
+/* Appends words to buf until ~len bytes; returns the length. */
+static size_t make_text(uint64_t *s, char *buf, size_t len)
+{
+    size_t n = 0, nw = sizeof(WORDS) / sizeof(WORDS[0]);
+    while (n + 16 < len) {
+        const char *w = WORDS[rng_next(s) % nw];
+        size_t wl = strlen(w);
+        memcpy(buf + n, w, wl);
+        n += wl;
+        buf[n++] = (rng_next(s) % 12) ? ' ' : '\n';
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+static int cmd_score(int argc, char **argv)
+{
+    unsigned long n = 100000;
+    enum { NTRAIN = 400, TEXT = 1024 };
+    struct reward_params p;
+    struct reward_pair_ex *ex = calloc(NTRAIN, sizeof(*ex));
+    char(*texts)[TEXT] = calloc(2 * NTRAIN + 64, sizeof(*texts));
+    struct reward_layer *l = NULL;
+    uint64_t s = 7;
+    int rc = 1;
+    if (argc >= 1 && parse_ul(argv[0], &n))
+        goto out;
+    if (!ex || !texts)
+        goto out;
+    for (size_t i = 0; i < NTRAIN; i++) {
+        make_text(&s, texts[2 * i], TEXT);
+        make_text(&s, texts[2 * i + 1], TEXT);
+        ex[i] = (struct reward_pair_ex){"a question?", texts[2 * i], texts[2 * i + 1],
+                                        (double)(i & 1), 1.0};
+    }
+    reward_params_default(&p);
+    p.calib_share = 0.0;
+    l = reward_train(&p, ex, NTRAIN, NULL, 0, NULL);
+    if (!l)
+        goto out;
+    /* 64 distinct ~1 KB texts, cycled. */
+    char(*pool)[TEXT] = texts + 2 * NTRAIN;
+    size_t bytes = 0;
+    for (size_t i = 0; i < 64; i++)
+        bytes += make_text(&s, pool[i], TEXT);
+    double t0 = now_s(), acc = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        struct reward_single r;
+        if (reward_score_single(l, "What is the total number of apples?", pool[i % 64], &r))
+            goto out;
+        acc += r.r;
+    }
+    double dt = now_s() - t0;
+    printf("scored %lu responses (mean %.0f bytes) in %.2f s: %.0f responses/s (checksum %.3f)\n",
+           n, (double)bytes / 64.0, dt, (double)n / dt, acc);
+    rc = 0;
+out:
+    reward_free(l);
+    free(ex);
+    free(texts);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "libsvm"))
+        return cmd_libsvm(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[1], "synth"))
+        return cmd_synth(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[1], "train-libsvm"))
+        return cmd_train_libsvm(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[1], "score"))
+        return cmd_score(argc - 2, argv + 2);
+    fprintf(stderr, "usage: bench_reward libsvm|synth|train-libsvm|score ...\n");
+    return 2;
+}

@@ -1,0 +1,280 @@
+/* test_features.c - tokenizer and hashed features. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "feat.h"
+
+/* Asserts the feat_vec invariants: sorted unique indices < 2^bits, finite nonzero values. */
+static void assert_vec_ok(const struct feat_vec *v, unsigned bits)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        assert_true(v->idx[i] < (1u << bits));
+        assert_true(isfinite(v->val[i]));
+        assert_true(v->val[i] != 0.0f);
+        if (i)
+            assert_true(v->idx[i - 1] < v->idx[i]);
+    }
+    assert_true(v->n <= v->cap);
+}
+
+static void tokenize(const char *s, size_t len, struct feat_token **t, size_t *n)
+{
+    assert_int_equal(feat_tokenize(s, len, t, n), 0);
+}
+
+static void test_fnv_known(void **state)
+{
+    (void)state;
+    /* Published FNV-1a 64 test vectors. */
+    assert_true(feat_fnv1a64("", 0) == 0xcbf29ce484222325ULL);
+    assert_true(feat_fnv1a64("a", 1) == 0xaf63dc4c8601ec8cULL);
+    assert_true(feat_fnv1a64("foobar", 6) == 0x85944171f73967e8ULL);
+}
+
+static void test_ascii_tokens(void **state)
+{
+    (void)state;
+    struct feat_token *t;
+    size_t n;
+    const char *s = "Hello, WORLD! 42 x1 don't";
+    tokenize(s, strlen(s), &t, &n);
+    assert_int_equal(n, 7);
+    assert_true(t[0].hash == feat_fnv1a64("hello", 5));
+    assert_int_equal(t[0].kind, FEAT_TOK_WORD);
+    assert_int_equal(t[0].start, 0);
+    assert_int_equal(t[0].len, 5);
+    assert_int_equal(t[1].kind, FEAT_TOK_PUNCT);
+    assert_true(t[1].hash == feat_fnv1a64(",", 1));
+    assert_true(t[2].hash == feat_fnv1a64("world", 5));
+    assert_int_equal(t[3].kind, FEAT_TOK_PUNCT);
+    assert_int_equal(t[4].kind, FEAT_TOK_NUMBER);
+    assert_true(t[4].hash == feat_fnv1a64("42", 2));
+    assert_int_equal(t[5].kind, FEAT_TOK_WORD); /* digits and letters */
+    assert_true(t[6].hash == feat_fnv1a64("don't", 5));
+    free(t);
+}
+
+static void test_multibyte(void **state)
+{
+    (void)state;
+    struct feat_token *t;
+    size_t n;
+    const char *s = "Caf\xc3\xa9 \xe6\x95\xb0\xe5\xad\xa6 \xf0\x9f\x98\x80x";
+    tokenize(s, strlen(s), &t, &n);
+    assert_int_equal(n, 3);
+    assert_true(t[0].hash == feat_fnv1a64("caf\xc3\xa9", 5));
+    assert_int_equal(t[0].len, 5);
+    assert_true(t[1].hash == feat_fnv1a64("\xe6\x95\xb0\xe5\xad\xa6", 6));
+    assert_int_equal(t[2].len, 5); /* the emoji stays whole and glued to x */
+    free(t);
+
+    /* U+2019 reads as an ASCII apostrophe. */
+    const char *q = "don\xe2\x80\x99t";
+    tokenize(q, strlen(q), &t, &n);
+    assert_int_equal(n, 1);
+    assert_true(t[0].hash == feat_fnv1a64("don't", 5));
+    free(t);
+}
+
+static void test_invalid_utf8(void **state)
+{
+    (void)state;
+    struct feat_token *t;
+    size_t n;
+    /* stray continuation, invalid lead, overlong, surrogate: all separators */
+    const char s[] = "ab\x80"
+                     "cd\xff"
+                     "ef\xc0\xaf"
+                     "gh\xed\xa0\x80"
+                     "ij";
+    tokenize(s, sizeof(s) - 1, &t, &n);
+    assert_int_equal(n, 5);
+    const char *want[] = {"ab", "cd", "ef", "gh", "ij"};
+    for (size_t i = 0; i < 5; i++) {
+        assert_true(t[i].hash == feat_fnv1a64(want[i], 2));
+        assert_int_equal(t[i].len, 2);
+    }
+    free(t);
+
+    /* Truncated sequences at the very end must not be read past. */
+    const char *ends[] = {"ab\xe6", "ab\xe6\x95", "ab\xf0\x9f\x98", "ab\xc3"};
+    for (size_t k = 0; k < 4; k++) {
+        size_t len = strlen(ends[k]);
+        char *exact = malloc(len); /* no NUL after it: ASan catches overreads */
+        assert_non_null(exact);
+        memcpy(exact, ends[k], len);
+        tokenize(exact, len, &t, &n);
+        assert_int_equal(n, 1);
+        assert_int_equal(t[0].len, 2);
+        free(t);
+        struct feat_vec v;
+        feat_vec_init(&v);
+        assert_int_equal(feat_extract(12, exact, len, exact, len, &v), 0);
+        assert_vec_ok(&v, 12);
+        feat_vec_clear(&v);
+        free(exact);
+    }
+}
+
+static void test_empty(void **state)
+{
+    (void)state;
+    struct feat_token *t = (void *)1;
+    size_t n = 99;
+    tokenize("", 0, &t, &n);
+    assert_null(t);
+    assert_int_equal(n, 0);
+    tokenize(NULL, 0, &t, &n);
+    assert_int_equal(n, 0);
+
+    struct feat_vec v;
+    feat_vec_init(&v);
+    assert_int_equal(feat_extract(16, NULL, 0, NULL, 0, &v), 0);
+    assert_vec_ok(&v, 16);
+    assert_true(v.n >= 1); /* the "empty response" feature */
+    assert_int_equal(feat_extract(16, "   \n\t", 5, "", 0, &v), 0);
+    assert_vec_ok(&v, 16);
+    feat_vec_clear(&v);
+    feat_vec_clear(&v); /* twice is fine */
+    feat_vec_clear(NULL);
+}
+
+static void test_bad_args(void **state)
+{
+    (void)state;
+    struct feat_vec v;
+    feat_vec_init(&v);
+    assert_int_equal(feat_extract(3, "a", 1, "b", 1, &v), -EINVAL);
+    assert_int_equal(feat_extract(29, "a", 1, "b", 1, &v), -EINVAL);
+    assert_int_equal(feat_extract(16, NULL, 3, "b", 1, &v), -EINVAL);
+    assert_int_equal(v.n, 0);
+    feat_vec_clear(&v);
+}
+
+static void test_one_megabyte_no_spaces(void **state)
+{
+    (void)state;
+    size_t len = 1u << 20;
+    char *s = malloc(len);
+    assert_non_null(s);
+    memset(s, 'a', len);
+    struct feat_token *t;
+    size_t n;
+    tokenize(s, len, &t, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(t[0].len, len);
+    free(t);
+    struct feat_vec v;
+    feat_vec_init(&v);
+    assert_int_equal(feat_extract(18, s, len, s, len, &v), 0);
+    assert_vec_ok(&v, 18);
+    /* Norms stay bounded whatever the length. */
+    for (size_t i = 0; i < v.n; i++)
+        assert_true(fabsf(v.val[i]) <= 4.0f);
+    /* Multi-byte run of the same size, cut mid-sequence at the end. */
+    for (size_t i = 0; i + 3 <= len; i += 3)
+        memcpy(s + i, "\xe6\x95\xb0", 3);
+    assert_int_equal(feat_extract(18, "q", 1, s, len, &v), 0);
+    assert_vec_ok(&v, 18);
+    feat_vec_clear(&v);
+    free(s);
+}
+
+static void test_random_bytes(void **state)
+{
+    (void)state;
+    uint64_t x = 88172645463325252ULL;
+    struct feat_vec v;
+    feat_vec_init(&v);
+    for (int round = 0; round < 500; round++) {
+        unsigned char buf[300];
+        size_t len = (size_t)(round % 300);
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            buf[i] = (unsigned char)x;
+        }
+        unsigned char *exact = malloc(len ? len : 1);
+        assert_non_null(exact);
+        memcpy(exact, buf, len);
+        unsigned bits = 4 + (unsigned)(round % 20);
+        assert_int_equal(feat_extract(bits, (char *)exact, len / 2, (char *)exact, len, &v), 0);
+        assert_vec_ok(&v, bits);
+        free(exact);
+    }
+    feat_vec_clear(&v);
+}
+
+/* Pinned once from this implementation: a change here changes every trained
+ * layer, so it must be deliberate (bump REWARD_BLOB_VERSION). */
+static void test_stability(void **state)
+{
+    (void)state;
+    static const uint32_t want_idx[] = {13331,  17073,  28847,  29031,  29068,  31217,  32110,
+                                        46458,  60117,  67330,  68822,  78816,  96445,  102874,
+                                        104373, 108277, 116582, 126167, 133526, 138294, 140751,
+                                        142075, 172408, 174281, 187522, 192685, 247765, 254107};
+    static const float want_val[] = {
+        0.3015113f,  0.3535534f,  0.4251497f,   0.4285714f,  0.03577521f, -0.6030227f, -0.5773503f,
+        0.3015113f,  -0.3535534f, -0.06896552f, -0.3015113f, -0.5773503f, 0.3535534f,  1.0f,
+        -0.2746531f, 0.6f,        0.3015113f,   0.5773503f,  0.3535534f,  -0.3535534f, 0.3535534f,
+        0.06896552f, 0.3015113f,  0.3535534f,   0.3535534f,  -0.3015113f, -0.3015113f, -0.3837642f};
+    const char *p = "How many apples are left?", *r = "There are 5 apples left.\nA: 5";
+    struct feat_vec a, b;
+    feat_vec_init(&a);
+    feat_vec_init(&b);
+    assert_int_equal(feat_extract(18, p, strlen(p), r, strlen(r), &a), 0);
+    assert_int_equal(feat_extract(18, p, strlen(p), r, strlen(r), &b), 0);
+    assert_vec_ok(&a, 18);
+    assert_int_equal(a.n, b.n);
+    assert_memory_equal(a.idx, b.idx, a.n * sizeof(*a.idx));
+    assert_memory_equal(a.val, b.val, a.n * sizeof(*a.val));
+    assert_int_equal(a.n, sizeof(want_idx) / sizeof(want_idx[0]));
+    for (size_t i = 0; i < a.n; i++) {
+        assert_int_equal(a.idx[i], want_idx[i]);
+        assert_float_equal(a.val[i], want_val[i], 1e-5);
+    }
+    feat_vec_clear(&a);
+    feat_vec_clear(&b);
+}
+
+/* Same response, different prompts: only the prompt-conditioned part moves. */
+static void test_prompt_conditioning(void **state)
+{
+    (void)state;
+    const char *r = "paris is the capital of france";
+    struct feat_vec a, b;
+    feat_vec_init(&a);
+    feat_vec_init(&b);
+    assert_int_equal(feat_extract(20, "capital of france?", 18, r, strlen(r), &a), 0);
+    assert_int_equal(feat_extract(20, "tell me a joke", 14, r, strlen(r), &b), 0);
+    assert_true(a.n > b.n); /* overlap features appear only with the related prompt */
+    feat_vec_clear(&a);
+    feat_vec_clear(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fnv_known),
+        cmocka_unit_test(test_ascii_tokens),
+        cmocka_unit_test(test_multibyte),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_one_megabyte_no_spaces),
+        cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_stability),
+        cmocka_unit_test(test_prompt_conditioning),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

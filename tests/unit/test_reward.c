@@ -1,0 +1,547 @@
+/* test_reward.c - hashed Bradley-Terry ensemble. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+#include "reward.h"
+
+static uint64_t rnd(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double unit(uint64_t *s)
+{
+    return (double)(rnd(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* ---- synthetic texts with a known quality --------------------------------- */
+
+static const char *const GOOD[] = {"clear", "correct",  "helpful",  "precise",
+                                   "kind",  "thorough", "accurate", "safe"};
+static const char *const BAD[] = {"wrong",  "rude",  "vague", "harmful",
+                                  "sloppy", "false", "lazy",  "unsafe"};
+static const char *const NEUTRAL[] = {"the", "answer", "is",   "a",    "of",   "to",
+                                      "and", "we",     "this", "that", "with", "for"};
+
+#define TEXT_MAX 512
+
+/* A text of 20..39 words; each non-neutral word is good with probability
+ * share. Returns its true quality (good minus bad words, per word). */
+static double make_text(uint64_t *s, double share, char *buf)
+{
+    size_t n = 0, words = 20 + rnd(s) % 20;
+    double q = 0.0;
+    for (size_t i = 0; i < words; i++) {
+        const char *w;
+        if (rnd(s) % 3 == 0) {
+            int good = unit(s) < share;
+            w = good ? GOOD[rnd(s) % 8] : BAD[rnd(s) % 8];
+            q += good ? 1.0 : -1.0;
+        } else
+            w = NEUTRAL[rnd(s) % 12];
+        size_t wl = strlen(w);
+        assert_true(n + wl + 2 < TEXT_MAX);
+        memcpy(buf + n, w, wl);
+        n += wl;
+        buf[n++] = ' ';
+    }
+    buf[n] = '\0';
+    return q / (double)words;
+}
+
+struct synth {
+    struct reward_pair_ex *ex;
+    char (*text)[TEXT_MAX];
+    size_t n;
+};
+
+/* n pairs; a wins with probability sigmoid(scale * (q_a - q_b)), flipped
+ * further with probability flip. scale = INFINITY: always the better one,
+ * and the qualities differ by at least 0.1 (a margin: separable). */
+static void synth_make(struct synth *sy, size_t n, uint64_t seed, double scale, double flip)
+{
+    uint64_t s = seed;
+    sy->n = n;
+    sy->ex = test_calloc(n, sizeof(*sy->ex));
+    sy->text = test_calloc(2 * n, sizeof(*sy->text));
+    for (size_t i = 0; i < n; i++) {
+        double qa, qb;
+        do {
+            qa = make_text(&s, unit(&s), sy->text[2 * i]);
+            qb = make_text(&s, unit(&s), sy->text[2 * i + 1]);
+        } while (isinf(scale) && fabs(qa - qb) < 0.1);
+        double pa = isinf(scale) ? (qa > qb   ? 1.0
+                                    : qa < qb ? 0.0
+                                              : 0.5)
+                                 : 1.0 / (1.0 + exp(-scale * (qa - qb)));
+        double y = unit(&s) < pa ? 1.0 : 0.0;
+        if (unit(&s) < flip)
+            y = 1.0 - y;
+        sy->ex[i] = (struct reward_pair_ex){"Rate this answer.", sy->text[2 * i],
+                                            sy->text[2 * i + 1], y, 1.0};
+    }
+}
+
+static void synth_free(struct synth *sy)
+{
+    test_free(sy->ex);
+    test_free(sy->text);
+}
+
+static double jreal(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    assert_non_null(v);
+    return json_is_null(v) ? NAN : json_number_value(v);
+}
+
+/* ---- tests ----------------------------------------------------------------- */
+
+static void test_gradient(void **state)
+{
+    (void)state;
+    enum { DIM = 16, NNZ = 6 };
+    uint64_t s = 3;
+    double w[DIM + 1], g[DIM + 1], g2[DIM + 1], wp[DIM + 1];
+    uint32_t idx[NNZ] = {0, 3, 4, 9, 12, 15};
+    float val[NNZ];
+    const double ys[] = {0.0, 0.5, 1.0, 0.3};
+    for (int bias = 0; bias <= 1; bias++) {
+        for (size_t t = 0; t < 4; t++) {
+            for (size_t k = 0; k <= DIM; k++)
+                w[k] = 2.0 * unit(&s) - 1.0;
+            for (size_t k = 0; k < NNZ; k++)
+                val[k] = (float)(2.0 * unit(&s) - 1.0);
+            double l2 = 0.1, weight = 1.5;
+            reward_loss_grad_for_test(w, DIM, bias, idx, val, NNZ, ys[t], weight, l2, g);
+            for (size_t k = 0; k <= DIM; k++) {
+                const double h = 1e-6;
+                memcpy(wp, w, sizeof(w));
+                wp[k] += h;
+                double fp =
+                    reward_loss_grad_for_test(wp, DIM, bias, idx, val, NNZ, ys[t], weight, l2, g2);
+                wp[k] -= 2 * h;
+                double fm =
+                    reward_loss_grad_for_test(wp, DIM, bias, idx, val, NNZ, ys[t], weight, l2, g2);
+                double num = (fp - fm) / (2 * h);
+                assert_float_equal(g[k], num, 1e-6 + 1e-5 * fabs(num));
+            }
+        }
+    }
+    /* Extreme margins stay finite. */
+    double big[DIM + 1] = {0};
+    big[0] = 1e4;
+    float one = 1.0f;
+    uint32_t i0 = 0;
+    double f = reward_loss_grad_for_test(big, DIM, 0, &i0, &one, 1, 0.0, 1.0, 0.0, g);
+    assert_true(isfinite(f) && fabs(f - 1e4) < 1e-6);
+    assert_float_equal(g[0], 1.0, 1e-12);
+}
+
+static struct reward_layer *train_synth(const struct synth *sy, unsigned members, uint64_t seed,
+                                        double target, json_t **rep)
+{
+    struct reward_params p;
+    reward_params_default(&p);
+    p.members = members;
+    p.seed = seed;
+    p.target = target;
+    return reward_train(&p, sy->ex, sy->n, NULL, 0, rep);
+}
+
+static void test_separable(void **state)
+{
+    (void)state;
+    struct synth tr, te;
+    synth_make(&tr, 2000, 11, INFINITY, 0.0);
+    synth_make(&te, 2000, 12, INFINITY, 0.0);
+    json_t *rep;
+    struct reward_layer *l = train_synth(&tr, 5, 1, 0.95, &rep);
+    assert_non_null(l);
+    json_t *ev = reward_evaluate(l, te.ex, te.n);
+    assert_non_null(ev);
+    double acc = jreal(ev, "accuracy");
+    printf("separable: held-out accuracy %.4f\n", acc);
+    assert_true(acc >= 0.99);
+    /* Clean labels: the threshold exists and covers most items. */
+    assert_true(isfinite(reward_threshold(l)));
+    assert_true(jreal(ev, "coverage") > 0.5);
+    json_decref(ev);
+    json_decref(rep);
+    reward_free(l);
+    synth_free(&tr);
+    synth_free(&te);
+}
+
+static void test_report_and_scores(void **state)
+{
+    (void)state;
+    struct synth tr;
+    synth_make(&tr, 600, 21, 8.0, 0.0);
+    json_t *rep;
+    struct reward_layer *l = train_synth(&tr, 5, 1, 0.95, &rep);
+    assert_non_null(l);
+    assert_non_null(rep);
+    const char *keys[] = {
+        "pairs_train", "pairs_calibration", "points",         "members", "bits",     "seed",
+        "calibration", "threshold",         "threshold_note", "target",  "pointwise"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+        assert_non_null(json_object_get(rep, keys[k]));
+    assert_int_equal(json_integer_value(json_object_get(rep, "pairs_train")) +
+                         json_integer_value(json_object_get(rep, "pairs_calibration")),
+                     600);
+    assert_int_equal(json_integer_value(json_object_get(rep, "members")), 5);
+    assert_int_equal(json_integer_value(json_object_get(rep, "bits")), REWARD_BITS_DEFAULT);
+    json_t *cal = json_object_get(rep, "calibration");
+    const char *ckeys[] = {"accuracy", "log_loss", "ece", "curve"};
+    for (size_t k = 0; k < 4; k++)
+        assert_non_null(json_object_get(cal, ckeys[k]));
+    assert_true(json_array_size(json_object_get(cal, "curve")) > 3);
+    assert_true(json_is_null(json_object_get(rep, "pointwise")));
+    assert_int_equal(reward_members(l), 5);
+    assert_int_equal(reward_bits(l), REWARD_BITS_DEFAULT);
+    assert_true(isinf(reward_point_threshold(l)));
+
+    /* Confidence in [0.5, 1], p in [0, 1], symmetric under swapping sides. */
+    for (size_t i = 0; i < 100; i++) {
+        struct reward_pair r, q;
+        assert_int_equal(reward_score_pair(l, "Rate this answer.", tr.ex[i].a, tr.ex[i].b, &r), 0);
+        assert_int_equal(reward_score_pair(l, "Rate this answer.", tr.ex[i].b, tr.ex[i].a, &q), 0);
+        assert_true(r.confidence >= 0.5 && r.confidence <= 1.0);
+        assert_true(r.p_a >= 0.0 && r.p_a <= 1.0 && r.p_sd >= 0.0);
+        assert_float_equal(r.p_a, 1.0 - q.p_a, 1e-9);
+        assert_float_equal(r.confidence, q.confidence, 1e-9);
+        assert_true(r.confidence <= fmax(r.p_a, 1 - r.p_a) + 1e-12);
+        struct reward_single s1;
+        assert_int_equal(reward_score_single(l, "Rate this answer.", tr.ex[i].a, &s1), 0);
+        assert_float_equal(s1.r, r.ra, 1e-9);
+        assert_int_equal(s1.has_point, 0);
+    }
+    /* Invalid UTF-8 in the inputs is tolerated. */
+    struct reward_pair r;
+    assert_int_equal(reward_score_pair(l, "\xff\xfe", "ab\xe6", "\xc0\xaf", &r), 0);
+    assert_int_equal(reward_score_pair(l, NULL, "a", "b", &r), -EINVAL);
+    json_decref(rep);
+    reward_free(l);
+    synth_free(&tr);
+}
+
+static void test_bad_params(void **state)
+{
+    (void)state;
+    struct synth tr;
+    synth_make(&tr, 20, 5, 8.0, 0.0);
+    struct reward_params p;
+    json_t *rep = (json_t *)1;
+    reward_params_default(&p);
+    assert_null(reward_train(&p, tr.ex, 0, NULL, 0, &rep));
+    assert_null(rep);
+    p.members = 0;
+    assert_null(reward_train(&p, tr.ex, tr.n, NULL, 0, NULL));
+    reward_params_default(&p);
+    p.bits = 40;
+    assert_null(reward_train(&p, tr.ex, tr.n, NULL, 0, NULL));
+    reward_params_default(&p);
+    p.target = 1.0;
+    assert_null(reward_train(&p, tr.ex, tr.n, NULL, 0, NULL));
+    reward_params_default(&p);
+    struct reward_pair_ex bad = {"p", NULL, "b", 1.0, 1.0};
+    assert_null(reward_train(&p, &bad, 1, NULL, 0, NULL));
+    reward_free(NULL);
+    synth_free(&tr);
+}
+
+/* Logistic label noise: auto-labelled items of a fresh sample must reach the
+ * target within a tolerance of 0.03 (the threshold is picked with a 95% lower
+ * bound, so it should usually be above target). */
+static void test_threshold_honesty(void **state)
+{
+    (void)state;
+    struct synth tr, te;
+    const double target = 0.9;
+    synth_make(&tr, 6000, 31, 6.0, 0.0);
+    synth_make(&te, 6000, 32, 6.0, 0.0);
+    json_t *rep;
+    struct reward_layer *l = train_synth(&tr, 5, 1, target, &rep);
+    assert_non_null(l);
+    double tau = reward_threshold(l);
+    assert_true(isfinite(tau));
+    json_t *ev = reward_evaluate(l, te.ex, te.n);
+    double cov = jreal(ev, "coverage"), acc = jreal(ev, "accuracy_on_covered");
+    printf("honesty: tau %.4f, fresh coverage %.3f, accuracy on covered %.4f (overall %.4f)\n", tau,
+           cov, acc, jreal(ev, "accuracy"));
+    assert_true(cov > 0.05);
+    assert_true(acc >= target - 0.03);
+    json_decref(ev);
+    json_decref(rep);
+    reward_free(l);
+    synth_free(&tr);
+    synth_free(&te);
+
+    /* 25% of labels flipped at random: no subset can reach 0.95, so the
+     * threshold must be "none" and the note must say so. */
+    synth_make(&tr, 3000, 41, INFINITY, 0.25);
+    l = train_synth(&tr, 5, 1, 0.95, &rep);
+    assert_non_null(l);
+    assert_true(isinf(reward_threshold(l)));
+    assert_true(json_is_null(json_object_get(rep, "threshold")));
+    assert_non_null(strstr(json_string_value(json_object_get(rep, "threshold_note")), "humans"));
+    json_decref(rep);
+    reward_free(l);
+    synth_free(&tr);
+}
+
+static void test_save_load_determinism(void **state)
+{
+    (void)state;
+    struct synth tr;
+    synth_make(&tr, 400, 51, 8.0, 0.0);
+    struct reward_point_ex pts[200];
+    for (size_t i = 0; i < 200; i++)
+        pts[i] = (struct reward_point_ex){"Is it good?", tr.ex[i].a, tr.ex[i].y, 1.0};
+    struct reward_params p;
+    reward_params_default(&p);
+    p.bits = 14;
+    p.members = 3;
+    p.threads = 1;
+    struct reward_layer *a = reward_train(&p, tr.ex, tr.n, pts, 200, NULL);
+    p.threads = 2;
+    struct reward_layer *b = reward_train(&p, tr.ex, tr.n, pts, 200, NULL);
+    p.seed = 2;
+    struct reward_layer *c = reward_train(&p, tr.ex, tr.n, pts, 200, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    void *ba, *bb, *bc;
+    size_t la, lb, lc;
+    assert_int_equal(reward_save(a, &ba, &la), 0);
+    assert_int_equal(reward_save(b, &bb, &lb), 0);
+    assert_int_equal(reward_save(c, &bc, &lc), 0);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ba, bb, la); /* same seed, any thread count: same bytes */
+    assert_int_equal(la, lc);
+    assert_memory_not_equal(ba, bc, la);
+    assert_true(la < 2 * 3 * ((1u << 14) + 1) * 4 + 256); /* float32 weights */
+
+    struct reward_layer *r = reward_load(ba, la);
+    assert_non_null(r);
+    assert_int_equal(reward_bits(r), 14);
+    assert_int_equal(reward_members(r), 3);
+    assert_true(reward_threshold(r) == reward_threshold(a) ||
+                (isinf(reward_threshold(r)) && isinf(reward_threshold(a))));
+    for (size_t i = 0; i < 50; i++) {
+        struct reward_pair x, y;
+        struct reward_single s, t;
+        assert_int_equal(reward_score_pair(a, "q", tr.ex[i].a, tr.ex[i].b, &x), 0);
+        assert_int_equal(reward_score_pair(r, "q", tr.ex[i].a, tr.ex[i].b, &y), 0);
+        assert_memory_equal(&x, &y, sizeof(x));
+        assert_int_equal(reward_score_single(a, "Is it good?", tr.ex[i].a, &s), 0);
+        assert_int_equal(reward_score_single(r, "Is it good?", tr.ex[i].a, &t), 0);
+        assert_true(s.r == t.r && s.r_sd == t.r_sd && s.p_good == t.p_good &&
+                    s.confidence == t.confidence && s.has_point == t.has_point);
+        assert_int_equal(s.has_point, 1);
+        assert_true(s.p_good >= 0 && s.p_good <= 1 && s.confidence >= 0.5 && s.confidence <= 1);
+    }
+    void *br;
+    size_t lr;
+    assert_int_equal(reward_save(r, &br, &lr), 0);
+    assert_int_equal(lr, la);
+    assert_memory_equal(br, ba, la);
+    free(br);
+
+    /* Bad blobs. */
+    unsigned char *bad = malloc(la);
+    assert_non_null(bad);
+    assert_null(reward_load(NULL, 0));
+    assert_null(reward_load(ba, 10));
+    assert_null(reward_load(ba, la - 1));
+    memcpy(bad, ba, la);
+    bad[0] ^= 1; /* magic */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    bad[8] = 2; /* version */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    bad[12] = 15; /* bits: sizes no longer match */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    bad[la - 3] ^= 0x40; /* a weight: checksum */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    memset(bad + 24, 0xff, 8); /* tau = NaN */
+    assert_null(reward_load(bad, la));
+    free(bad);
+
+    free(ba);
+    free(bb);
+    free(bc);
+    reward_free(a);
+    reward_free(b);
+    reward_free(c);
+    reward_free(r);
+    synth_free(&tr);
+}
+
+static void test_pointwise(void **state)
+{
+    (void)state;
+    struct synth tr;
+    synth_make(&tr, 1500, 61, INFINITY, 0.0);
+    size_t n = 3000;
+    struct reward_point_ex *pts = test_calloc(n, sizeof(*pts));
+    uint64_t s = 9;
+    char(*buf)[TEXT_MAX] = test_calloc(n, sizeof(*buf));
+    for (size_t i = 0; i < n; i++) {
+        int good = (int)(rnd(&s) & 1);
+        make_text(&s, good ? 0.9 : 0.1, buf[i]);
+        pts[i] = (struct reward_point_ex){"Is this answer good?", buf[i], good ? 1.0 : 0.0, 1.0};
+    }
+    struct reward_params p;
+    reward_params_default(&p);
+    json_t *rep;
+    /* Points only: allowed, pairs all go to humans. */
+    struct reward_layer *l = reward_train(&p, NULL, 0, pts, n, &rep);
+    assert_non_null(l);
+    assert_true(isinf(reward_threshold(l)));
+    json_t *pw = json_object_get(rep, "pointwise");
+    assert_true(json_is_object(pw));
+    double acc = jreal(json_object_get(pw, "calibration"), "accuracy");
+    printf("pointwise: calibration accuracy %.4f, tau %.4f\n", acc, reward_point_threshold(l));
+    assert_true(acc > 0.95);
+    assert_true(isfinite(reward_point_threshold(l)));
+    struct reward_single r1, r2;
+    assert_int_equal(reward_score_single(l, "Is this answer good?",
+                                         "clear correct helpful precise accurate safe kind", &r1),
+                     0);
+    assert_int_equal(
+        reward_score_single(l, "Is this answer good?", "wrong rude vague harmful sloppy lazy", &r2),
+        0);
+    assert_true(r1.has_point && r1.p_good > 0.5 && r2.p_good < 0.5);
+    json_decref(rep);
+    reward_free(l);
+    test_free(pts);
+    test_free(buf);
+    synth_free(&tr);
+}
+
+/* ---- real data ----------------------------------------------------------- */
+
+struct collect {
+    struct reward_pair_ex *tr, *te;
+    size_t ntr, nte, cap;
+    char **owned;
+    size_t nowned;
+    uint64_t flip;
+};
+
+static char *keep(struct collect *c, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    assert_non_null(d);
+    memcpy(d, s, n);
+    c->owned[c->nowned++] = d;
+    return d;
+}
+
+static int collect_pair(void *cls, const struct dataset_pair *p)
+{
+    struct collect *c = cls;
+    assert_true(c->ntr + c->nte < c->cap);
+    /* Random side order so that "a wins" carries no information. */
+    int swap = (int)(rnd(&c->flip) & 1);
+    struct reward_pair_ex e = {keep(c, p->prompt), keep(c, swap ? p->rejected : p->chosen),
+                               keep(c, swap ? p->chosen : p->rejected), swap ? 0.0 : 1.0, 1.0};
+    if (dataset_split_is_test(p->prompt))
+        c->te[c->nte++] = e;
+    else
+        c->tr[c->ntr++] = e;
+    return 0;
+}
+
+/* Accuracy of "the longer reply wins" (ties count half). */
+static double longer_wins(const struct reward_pair_ex *e, size_t n)
+{
+    double ok = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        size_t la = strlen(e[i].a), lb = strlen(e[i].b);
+        ok += la == lb ? 0.5 : ((la > lb) == (e[i].y > 0.5));
+    }
+    return ok / (double)n;
+}
+
+static void real_data(const char *file, enum dataset_format fmt, const char *name)
+{
+    struct collect c = {0};
+    c.cap = 4000;
+    c.tr = calloc(c.cap, sizeof(*c.tr));
+    c.te = calloc(c.cap, sizeof(*c.te));
+    c.owned = calloc(3 * c.cap, sizeof(*c.owned));
+    c.flip = 77;
+    assert_true(c.tr && c.te && c.owned);
+    FILE *f = fopen(file, "r");
+    assert_non_null(f);
+    assert_int_equal(dataset_read(f, fmt, collect_pair, NULL, &c, NULL), 0);
+    fclose(f);
+    struct reward_params p;
+    reward_params_default(&p);
+    json_t *rep;
+    struct reward_layer *l = reward_train(&p, c.tr, c.ntr, NULL, 0, &rep);
+    assert_non_null(l);
+    json_t *ev = reward_evaluate(l, c.te, c.nte);
+    double acc = jreal(ev, "accuracy"), base = longer_wins(c.te, c.nte);
+    printf("%s: train %zu test %zu: held-out accuracy %.4f, longer-wins %.4f, tau %.4f, "
+           "coverage %.3f\n",
+           name, c.ntr, c.nte, acc, base, reward_threshold(l), jreal(ev, "coverage"));
+    assert_true(acc > base);
+    assert_true(acc > 0.55);
+    json_decref(ev);
+    json_decref(rep);
+    reward_free(l);
+    for (size_t i = 0; i < c.nowned; i++)
+        free(c.owned[i]);
+    free(c.owned);
+    free(c.tr);
+    free(c.te);
+}
+
+static void test_hh(void **state)
+{
+    (void)state;
+    real_data(RUNG_DATA_DIR "/hh-rlhf-harmless/pairs.jsonl", DATASET_HH, "hh");
+}
+
+static void test_gsm8k(void **state)
+{
+    (void)state;
+    real_data(RUNG_DATA_DIR "/gsm8k/model_solutions.jsonl", DATASET_GSM8K, "gsm8k");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradient),
+        cmocka_unit_test(test_separable),
+        cmocka_unit_test(test_report_and_scores),
+        cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_threshold_honesty),
+        cmocka_unit_test(test_save_load_determinism),
+        cmocka_unit_test(test_pointwise),
+        cmocka_unit_test(test_hh),
+        cmocka_unit_test(test_gsm8k),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
