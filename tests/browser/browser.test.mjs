@@ -1,0 +1,609 @@
+// Browser tests of the annotator page: a real rungd on an ephemeral port with
+// a temporary database, a real Chromium driven by playwright-core. No mocks.
+//
+//   RUNGD=build-dev/server/rungd RUNG_BUILD_DIR=build-dev node browser.test.mjs
+//
+// Prints one line per check and a closing "N passed, N failed" line; exits
+// non-zero when any check fails.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const RUNGD = path.resolve(process.env.RUNGD || path.join(here, '../../build-dev/server/rungd'));
+const BUILD_DIR = path.resolve(process.env.RUNG_BUILD_DIR || path.dirname(path.dirname(RUNGD)));
+const STATIC_DIR = path.resolve(here, '../../static');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const TEST_DEADLINE_MS = 5 * 60 * 1000;
+
+/* ---------- reporting ---------- */
+
+let passed = 0;
+let failed = 0;
+const notes = [];
+
+function ok(name) { passed++; console.log(`ok     ${name}`); }
+function fail(name, why) { failed++; console.log(`FAIL   ${name}: ${why}`); }
+function expect(cond, name, why = 'condition false') { cond ? ok(name) : fail(name, why); return !!cond; }
+async function check(name, fn) {
+  try {
+    const r = await fn();
+    if (r === false) fail(name, 'condition false');
+    else ok(name);
+    return r !== false;
+  } catch (e) {
+    fail(name, e && e.message ? e.message.split('\n')[0] : String(e));
+    return false;
+  }
+}
+function assert(cond, why) { if (!cond) throw new Error(why); }
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/* ---------- the daemon ---------- */
+
+const daemons = [];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rung-browser-'));
+
+function rungd(args) {
+  return execFileSync(RUNGD, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+function createKey(db, role, name) {
+  const out = rungd(['keys', 'create', '--db', db, '--role', role, '--name', name]).trim().split('\n');
+  return out[out.length - 1].trim();
+}
+
+async function startDaemon(name, extra = [], prepare = null) {
+  const db = path.join(tmp, name + '.db');
+  if (prepare) prepare(db);
+  // Keys first, while nothing else has the database open.
+  const rater = createKey(db, 'rater', 'r1');
+  const rater2 = createKey(db, 'rater', 'r2');
+  const pipeline = createKey(db, 'pipeline', 'p1');
+  const child = spawn(RUNGD, ['serve', '--db', db, '--listen', '127.0.0.1:0', '--static', STATIC_DIR, ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  const d = { name, db, child, rater, rater2, pipeline, port: 0, logPath: path.join(tmp, name + '.log') };
+  daemons.push(d);
+  fs.writeFileSync(d.logPath, '');
+  child.stderr.on('data', (chunk) => fs.appendFileSync(d.logPath, chunk));
+  d.port = await new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('rungd did not say where it listens within 10 s')), 10000);
+    child.stdout.on('data', (chunk) => {
+      buf += chunk;
+      fs.appendFileSync(d.logPath, chunk);
+      const m = /listening on http:\/\/[^:/]+:(\d+)\//.exec(buf);
+      if (m && !d.port) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`rungd exited (${code}) before listening`)); });
+  });
+  d.base = `http://127.0.0.1:${d.port}`;
+  return d;
+}
+
+async function stopDaemons() {
+  for (const d of daemons) {
+    if (d.child.exitCode !== null || d.child.signalCode !== null) continue;
+    const gone = new Promise((r) => d.child.once('exit', r));
+    d.child.kill('SIGTERM');
+    const t = setTimeout(() => d.child.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(t);
+  }
+}
+
+/* A raw request: the path is sent exactly as given (fetch would normalise
+ * '..' and '%2e%2e' away before they reach the server). */
+function rawGet(port, rawPath) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: rawPath, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function api(d, method, p, token, body) {
+  const headers = { Authorization: `Bearer ${token}` };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(d.base + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  return { status: res.status, data };
+}
+
+function sql(db, query) {
+  const out = execFileSync('sqlite3', ['-json', '-readonly', db, query], { encoding: 'utf8' }).trim();
+  return out ? JSON.parse(out) : [];
+}
+
+/* ---------- the items ---------- */
+
+const XSS = [
+  '<script>window.__pwned=1</script>',
+  '<img src=x onerror="window.__pwned=1">',
+  '<a href="javascript:window.__pwned=1">click</a>',
+];
+
+// case -> what the page should send. Each prompt carries its case tag.
+const CASES = {
+  P1: { item: { prompt: '[case:P1] What is the capital of France?', responses: ['Paris.', 'Lyon, probably.'] }, key: '1', answer: 'a' },
+  P2: {
+    item: {
+      prompt: '[case:P2] Write a function that adds two numbers.\nUse Python.',
+      responses: [
+        'Here you go:\n```python\ndef add(a, b):\n    return a - b\n```\nThat should work.',
+        'Sure.\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nCall it as `add(2, 3)`.\nIt returns 5.',
+      ],
+    },
+    key: '2', answer: 'b',
+  },
+  P3: { item: { prompt: '[case:P3] Say hello.', responses: ['Hello!', 'Hello!'] }, key: '3', answer: 'tie' },
+  S1: { item: { prompt: '[case:S1] What is 2 + 2?', response: '2 + 2 = 4.' }, key: '1', answer: 'good' },
+  S2: { item: { prompt: '[case:S2] Name a prime number greater than 10.', response: '15 is prime.' }, key: '2', answer: 'bad', confidence: 4, rationale: 'typed 1 2 3 s here: 15 = 3 * 5' },
+  X: {
+    item: { prompt: `[case:X] Render this: ${XSS[0]} ${XSS[1]}`, responses: [`A says ${XSS[1]}\n${XSS[2]}`, `B says ${XSS[0]}\n\`\`\`html\n${XSS[2]}\n\`\`\``] },
+    key: '1', answer: 'a',
+  },
+  // Skipped: the server never offers a skipped task to the same rater again.
+  K: { item: { prompt: '[case:K] Skipped, so this rater does not see it again.', responses: ['left', 'right'] }, skip: true },
+  C: { item: { prompt: '[case:C] Labelled elsewhere first.', responses: ['one', 'two'] }, key: '1', answer: 'b' /* the API's answer stands */ },
+};
+
+/* ---------- the browser ---------- */
+
+const LAUNCH = {
+  executablePath: CHROMIUM,
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+    '--no-first-run', '--disable-sync', '--disable-quic'],
+};
+
+function watchPage(page, label, state) {
+  page.on('dialog', (dg) => { state.dialogs.push(`${label}: ${dg.type()} ${dg.message()}`); dg.dismiss().catch(() => {}); });
+  page.on('pageerror', (e) => state.pageErrors.push(`${label}: ${e.message}`));
+  page.on('console', (m) => {
+    const t = m.text();
+    if (/Content Security Policy|Refused to/i.test(t)) state.cspErrors.push(`${label}: ${t}`);
+  });
+  page.on('request', (r) => state.urls.push(r.url()));
+  page.on('framenavigated', (f) => state.urls.push(f.url()));
+}
+
+const visible = (page, sel) => page.locator(sel).isVisible();
+
+async function waitSettled(page, timeout = 30000) {
+  await page.waitForFunction(() => {
+    const $ = (id) => document.getElementById(id);
+    return $('loading').hidden && (!$('task').hidden || !$('empty').hidden);
+  }, null, { timeout });
+}
+
+async function currentCase(page) {
+  const prompt = await page.locator('#prompt').textContent();
+  const m = /\[case:([A-Z0-9]+)\]/.exec(prompt || '');
+  const id = ((await page.locator('#task-id').textContent()) || '').replace(/\D+/g, '');
+  return { tag: m ? m[1] : null, taskId: Number(id) };
+}
+
+function nextTaskResponse(page) {
+  return page.waitForResponse((r) => r.url().includes('/v1/tasks/next') && r.request().method() === 'GET', { timeout: 30000 });
+}
+
+/* ---------- the run ---------- */
+
+async function main() {
+  console.log(`rungd: ${RUNGD}`);
+  console.log(`static: ${STATIC_DIR}`);
+  console.log(`screenshots: ${BUILD_DIR}`);
+  if (!fs.existsSync(RUNGD)) throw new Error(`no rungd at ${RUNGD} (set RUNGD)`);
+  fs.mkdirSync(BUILD_DIR, { recursive: true });
+
+  const d = await startDaemon('main');
+  ok(`daemon started on port ${d.port}`);
+
+  // The tasks API must be there, or nothing below can pass.
+  const probe = await api(d, 'GET', '/v1/tasks/next', d.rater);
+  if (probe.status === 501) throw new Error('GET /v1/tasks/next answers 501: the tasks API is not implemented in this build');
+  expect(probe.status === 204, 'an empty queue answers 204 to the API', `got ${probe.status}`);
+
+  /* --- static files: types, CSP, no way out of the directory --- */
+  for (const [p, type] of [['/', 'text/html'], ['/app.js', 'text/javascript'], ['/style.css', 'text/css']]) {
+    await check(`GET ${p} is 200 ${type} with a CSP`, async () => {
+      const r = await rawGet(d.port, p);
+      assert(r.status === 200, `status ${r.status}`);
+      assert((r.headers['content-type'] || '').startsWith(type), `content-type ${r.headers['content-type']}`);
+      const csp = r.headers['content-security-policy'] || '';
+      assert(/default-src 'none'/.test(csp) && /script-src 'self'/.test(csp), `CSP ${JSON.stringify(csp)}`);
+      assert(r.headers['x-content-type-options'] === 'nosniff', 'no nosniff');
+    });
+  }
+  for (const p of ['/..%2fmeson.build', '/%2e%2e/meson.build', '/static/../meson.build', '/../meson.build', '/%2e%2e%2fmeson.build']) {
+    await check(`GET ${p} is 404`, async () => {
+      const r = await rawGet(d.port, p);
+      assert(r.status === 404, `status ${r.status}`);
+      assert(!/project\(/.test(r.body), 'body looks like meson.build');
+    });
+  }
+  await check('the page has no inline script or style', async () => {
+    const html = fs.readFileSync(path.join(STATIC_DIR, 'index.html'), 'utf8');
+    assert(!/<script(?![^>]*\bsrc=)[^>]*>/i.test(html), 'inline <script>');
+    assert(!/<style/i.test(html), '<style> block');
+    assert(!/\sstyle=/i.test(html), 'style attribute');
+    assert(!/\son[a-z]+=/i.test(html), 'inline event handler');
+    const js = fs.readFileSync(path.join(STATIC_DIR, 'app.js'), 'utf8');
+    assert(!/innerHTML|outerHTML|insertAdjacentHTML|document\.write/.test(js), 'HTML sinks in app.js');
+  });
+
+  const browser = await chromium.launch(LAUNCH);
+  const state = { dialogs: [], pageErrors: [], cspErrors: [], urls: [] };
+  try {
+    /* --- wrong token --- */
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await ctx.newPage();
+    watchPage(page, 'rater', state);
+    await page.goto(d.base + '/');
+    await check('sign-in shows a field labelled "Token"', async () => {
+      await page.getByLabel('Token', { exact: true }).waitFor({ state: 'visible', timeout: 5000 });
+      const forId = await page.locator('label', { hasText: /^Token$/ }).getAttribute('for');
+      assert(forId === 'token', `label for=${forId}`);
+    });
+    await page.getByLabel('Token', { exact: true }).fill('rung_wrong_token_123');
+    await page.getByLabel('Token', { exact: true }).press('Enter');
+    await check('a wrong token shows a clear message and stays on sign-in', async () => {
+      await page.locator('#signin-msg').waitFor({ state: 'visible', timeout: 10000 });
+      const msg = await page.locator('#signin-msg').textContent();
+      assert(/not accepted/i.test(msg) && /token/i.test(msg), `message: ${msg}`);
+      assert(await visible(page, '#token'), 'token field not shown');
+      assert(await page.evaluate(() => sessionStorage.getItem('rung.token')) === null, 'wrong token kept');
+    });
+
+    /* --- sign in with an empty queue --- */
+    await page.getByLabel('Token', { exact: true }).fill(d.rater);
+    await page.getByLabel('Token', { exact: true }).press('Enter');
+    await check('an empty queue shows a clear message', async () => {
+      await page.locator('#empty').waitFor({ state: 'visible', timeout: 10000 });
+      const t = await page.locator('#empty').textContent();
+      assert(/No tasks are waiting/i.test(t), `text: ${t}`);
+      assert(/Tasks left: 0/.test(await page.locator('#progress').textContent()), 'progress line');
+    });
+    await check('the empty page keeps polling with ?wait=20', async () => {
+      for (let i = 0; i < 50 && !state.urls.some((u) => u.includes('/v1/tasks/next?wait=20')); i++) await sleep(200);
+      assert(state.urls.some((u) => u.includes('/v1/tasks/next?wait=20')), 'no GET /v1/tasks/next?wait=20');
+    });
+    await check('sessionStorage holds the token', async () => {
+      assert(await page.evaluate(() => sessionStorage.getItem('rung.token')) === d.rater, 'not in sessionStorage');
+      assert(await page.evaluate(() => localStorage.length) === 0, 'localStorage used');
+    });
+
+    /* --- items arrive while the page waits --- */
+    const posted = await api(d, 'POST', '/v1/items', d.pipeline, { items: Object.values(CASES).map((c) => c.item) });
+    const tags = Object.keys(CASES);
+    await check('items posted', async () => {
+      assert(posted.status === 201, `status ${posted.status} ${JSON.stringify(posted.data)}`);
+      assert(posted.data.items.length === tags.length, 'count');
+      tags.forEach((t, i) => { CASES[t].itemId = posted.data.items[i].id; });
+    });
+    const t0 = Date.now();
+    await check('a waiting page shows a task once one arrives', async () => {
+      await page.locator('#task').waitFor({ state: 'visible', timeout: 30000 });
+    });
+    const woke = Date.now() - t0;
+    console.log(`       (task appeared ${woke} ms after the items were posted)`);
+    if (woke > 5000) notes.push(`a waiting GET /v1/tasks/next?wait=20 was not woken by new items (task appeared after ${woke} ms)`);
+
+    /* --- label every task by keyboard --- */
+    const done = new Set();
+    const seen = new Set();
+    let skipped = false;
+    let shotTaken = false;
+    for (let guard = 0; guard < 30; guard++) {
+      await waitSettled(page);
+      if (await visible(page, '#empty')) break;
+      const { tag, taskId } = await currentCase(page);
+      if (!tag || !CASES[tag]) { fail('task is one of ours', `prompt ${await page.locator('#prompt').textContent()}`); break; }
+      const c = CASES[tag];
+      c.taskId = taskId;
+      seen.add(tag);
+
+      if (!shotTaken && c.item.responses) {
+        shotTaken = true;
+        await checkPairView(page, d, ctx);
+      }
+      if (tag === 'X') await checkXss(page);
+      if (tag === 'P2') await checkCode(page);
+      if (tag === 'S1') {
+        await check('a single task shows Good / Bad', async () => {
+          const labels = await page.locator('#answers button').allTextContents();
+          assert(labels.length === 2 && /Good/.test(labels[0]) && /Bad/.test(labels[1]), JSON.stringify(labels));
+          assert(await visible(page, '#resp-single') && !(await visible(page, '#resp-a')), 'layout');
+        });
+      }
+
+      if (tag === 'K') {
+        if (skipped) { fail('a skipped task is not offered again', `task ${taskId} came back`); break; }
+        skipped = true;
+        const rel = page.waitForResponse((r) => /\/v1\/tasks\/\d+\/release$/.test(r.url()));
+        const nxt = nextTaskResponse(page);
+        await page.keyboard.press('s');
+        await check('"s" releases the task and fetches the next', async () => {
+          const r = await rel;
+          assert(r.status() === 200, `release answered ${r.status()}`);
+          await nxt;
+        });
+        done.add(tag);
+        continue;
+      }
+
+      if (tag === 'S2') {
+        await page.locator('label[for="conf-4"]').click();
+        await page.locator('#rationale').click();
+        await page.keyboard.type(c.rationale);
+        await check('keys typed in the rationale do not trigger shortcuts', async () => {
+          await sleep(300);
+          assert(await page.locator('#rationale').inputValue() === c.rationale, 'rationale text');
+          assert(await visible(page, '#task'), 'task left the screen');
+          const { taskId: still } = await currentCase(page);
+          assert(still === taskId, 'task changed');
+        });
+        await page.keyboard.press('Escape');
+      }
+
+      let apiAnswer = null;
+      if (tag === 'C') {
+        apiAnswer = await api(d, 'POST', `/v1/tasks/${taskId}/labels`, d.rater, { answer: 'b' });
+        expect(apiAnswer.status === 201, 'the same rater labels a task through the API first', `got ${apiAnswer.status} ${JSON.stringify(apiAnswer.data)}`);
+      }
+
+      const lab = page.waitForResponse((r) => /\/v1\/tasks\/\d+\/labels$/.test(r.url()), { timeout: 15000 });
+      const nxt = nextTaskResponse(page);
+      await page.keyboard.press(c.key);
+      const r = await lab;
+      if (tag === 'C') {
+        await check('a label refused with 409 shows a message and moves on', async () => {
+          assert(r.status() === 409, `label answered ${r.status()}`);
+          await nxt;
+          const n = await page.locator('#notice').textContent();
+          assert(/not saved/i.test(n), `notice: ${n}`);
+        });
+      } else {
+        expect(r.status() === 201, `task ${tag} labelled by key "${c.key}"`, `label answered ${r.status()} ${await r.text()}`);
+        await nxt;
+      }
+      done.add(tag);
+    }
+    expect(done.size === tags.length, 'every task was shown and answered', `answered ${[...done]}; seen ${[...seen]}`);
+
+    await check('after the last task the queue-empty message shows', async () => {
+      await page.locator('#empty').waitFor({ state: 'visible', timeout: 10000 });
+      const p = await page.locator('#progress').textContent();
+      assert(/Labelled this session: 6\b/.test(p), `progress: ${p}`);
+    });
+
+    /* --- the labels are in the database --- */
+    await check('the labels are in the database', async () => {
+      const rows = sql(d.db, `SELECT l.task_id, l.answer, l.confidence, l.rationale, l.seconds, i.id AS item_id
+                               FROM labels l JOIN tasks t ON t.id = l.task_id JOIN items i ON i.seq = t.item_seq`);
+      const byItem = Object.fromEntries(rows.map((x) => [x.item_id, x]));
+      for (const t of tags) {
+        const row = byItem[CASES[t].itemId];
+        if (CASES[t].skip) { assert(!row, `${t} was skipped but has a label`); continue; }
+        assert(row, `no label for ${t}`);
+        assert(row.answer === CASES[t].answer, `${t}: answer ${row.answer}, want ${CASES[t].answer}`);
+        if (t !== 'C') assert(typeof row.seconds === 'number' && row.seconds >= 0, `${t}: seconds ${row.seconds}`);
+      }
+      const s2 = byItem[CASES.S2.itemId];
+      assert(s2.confidence === 4, `S2 confidence ${s2.confidence}`);
+      assert(s2.rationale === CASES.S2.rationale, `S2 rationale ${JSON.stringify(s2.rationale)}`);
+      assert(byItem[CASES.P1.itemId].confidence === null && byItem[CASES.P1.itemId].rationale === null, 'P1 sent no confidence/rationale');
+    });
+    await check('the API shows human verdicts', async () => {
+      for (const t of ['P1', 'S1', 'X']) {
+        const r = await api(d, 'GET', `/v1/items/${CASES[t].itemId}`, d.pipeline);
+        assert(r.status === 200, `${t}: ${r.status}`);
+        assert(r.data.verdict === CASES[t].answer && r.data.verdict_source === 'human',
+          `${t}: status ${r.data.status} verdict ${r.data.verdict} source ${r.data.verdict_source}`);
+      }
+    });
+
+    await check('a skipped task goes back to the queue for other raters', async () => {
+      const r = await api(d, 'GET', '/v1/tasks/next', d.rater2);
+      assert(r.status === 200 && r.data.id === CASES.K.taskId, `got ${r.status} ${JSON.stringify(r.data)}`);
+      await api(d, 'POST', `/v1/tasks/${r.data.id}/release`, d.rater2);
+    });
+
+    /* --- token handling --- */
+    await check('no cookie is set', async () => {
+      const cookies = await ctx.cookies();
+      assert(cookies.length === 0, JSON.stringify(cookies));
+      assert(await page.evaluate(() => document.cookie) === '', 'document.cookie');
+    });
+    await check('the token never appears in a URL', async () => {
+      const bad = state.urls.filter((u) => u.includes(d.rater) || u.includes('rung_wrong_token_123'));
+      assert(bad.length === 0, bad.join(' '));
+      assert(state.urls.length > 5, 'no requests seen');
+    });
+    await check('sign-out clears sessionStorage and shows sign-in', async () => {
+      await page.locator('#signout').click();
+      await page.getByLabel('Token', { exact: true }).waitFor({ state: 'visible', timeout: 5000 });
+      assert(await page.evaluate(() => sessionStorage.length) === 0, 'sessionStorage not empty');
+      await page.reload();
+      await page.getByLabel('Token', { exact: true }).waitFor({ state: 'visible', timeout: 5000 });
+    });
+
+    /* --- a lost lease --- */
+    await checkLostLease(browser, state);
+
+    expect(state.dialogs.length === 0, 'no dialog fired', state.dialogs.join('; '));
+    expect(state.pageErrors.length === 0, 'no script errors', state.pageErrors.join('; '));
+    expect(state.cspErrors.length === 0, 'no CSP violations', state.cspErrors.join('; '));
+    await ctx.close();
+  } finally {
+    await browser.close();
+  }
+}
+
+async function checkPairView(page, d, ctx) {
+  await check('a pair task shows the prompt and both responses side by side', async () => {
+    assert(await visible(page, '#prompt') && await visible(page, '#resp-a') && await visible(page, '#resp-b'), 'parts missing');
+    const a = await page.locator('#resp-a').boundingBox();
+    const b = await page.locator('#resp-b').boundingBox();
+    assert(Math.abs(a.y - b.y) < 2 && b.x > a.x + a.width, `A ${JSON.stringify(a)} B ${JSON.stringify(b)}`);
+    const labels = await page.locator('#answers button').allTextContents();
+    assert(labels.length === 3 && /A/.test(labels[0]) && /B/.test(labels[1]) && /Tie/.test(labels[2]), JSON.stringify(labels));
+    assert(/1/.test(labels[0]) && /2/.test(labels[1]) && /3/.test(labels[2]), 'key hints on buttons');
+  });
+  await check('the lease countdown shows mm:ss', async () => {
+    const t = await page.locator('#lease').textContent();
+    assert(/\b(09|10):\d\d\b/.test(t), `lease: ${t}`);
+  });
+  await check('the progress line shows the session count and tasks left', async () => {
+    const t = await page.locator('#progress').textContent();
+    assert(/Labelled this session: \d+/.test(t) && /Tasks left: \d+/.test(t), t);
+  });
+  await check('no assistance is shown without a layer', async () => !(await visible(page, '#assist')));
+  await check('the URL holds no token', async () => !page.url().includes(d.rater));
+  await check('pair view screenshot saved', async () => {
+    const file = path.join(BUILD_DIR, 'pair-view.png');
+    await page.screenshot({ path: file, fullPage: true });
+    assert(fs.statSync(file).size > 5000, 'tiny file');
+    console.log(`       (${file})`);
+  });
+  await check('on a narrow screen the responses are stacked', async () => {
+    await page.setViewportSize({ width: 420, height: 900 });
+    const a = await page.locator('#resp-a').boundingBox();
+    const b = await page.locator('#resp-b').boundingBox();
+    await page.setViewportSize({ width: 1280, height: 900 });
+    assert(b.y >= a.y + a.height, `A ${JSON.stringify(a)} B ${JSON.stringify(b)}`);
+  });
+}
+
+async function checkXss(page) {
+  await check('markup in model text is shown as literal text', async () => {
+    const all = (await page.locator('#prompt').textContent()) + (await page.locator('#resp-a').textContent()) +
+      (await page.locator('#resp-b').textContent());
+    for (const s of XSS) assert(all.includes(s), `missing literal ${s}`);
+  });
+  await check('no img/script/a elements inside the task area', async () => {
+    const n = await page.locator('#task').evaluate((t) => t.querySelectorAll('img, script, a, iframe, svg, object').length);
+    assert(n === 0, `${n} elements`);
+  });
+  await check('window.__pwned stays undefined', async () => {
+    await sleep(300);
+    assert(await page.evaluate(() => typeof window.__pwned) === 'undefined', 'pwned');
+  });
+}
+
+async function checkCode(page) {
+  await check('fenced code is shown in <pre><code>, line breaks kept', async () => {
+    const code = await page.locator('#resp-b pre code').textContent();
+    assert(code === 'def add(a, b):\n    return a + b', `code: ${JSON.stringify(code)}`);
+    const font = await page.locator('#resp-b pre code').evaluate((e) => getComputedStyle(e).fontFamily);
+    assert(/mono/i.test(font), `font ${font}`);
+    const ws = await page.locator('#prompt .prose').first().evaluate((e) => getComputedStyle(e).whiteSpace);
+    assert(ws === 'pre-wrap', `white-space ${ws}`);
+    const h = await page.locator('#prompt .prose').first().evaluate((e) => e.getClientRects().length && e.offsetHeight);
+    const lh = await page.locator('#prompt .prose').first().evaluate((e) => parseFloat(getComputedStyle(e).lineHeight));
+    assert(h >= 2 * lh - 1, 'the prompt\'s two lines were joined');
+  });
+}
+
+/* A small, clearly learnable preference file, so that a layer trains in
+ * milliseconds: chosen replies use GOOD words, rejected ones BAD words. */
+function trainLayer(db) {
+  const GOOD = ['correct', 'careful', 'step', 'because', 'therefore', 'verified', 'clear', 'precise'];
+  const BAD = ['wrong', 'whatever', 'guess', 'dunno', 'lol', 'random', 'rude', 'nonsense'];
+  const FILLER = ['the', 'a', 'answer', 'is', 'we', 'see', 'that', 'so', 'it', 'and'];
+  let seed = 7;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  const pick = (v) => v[Math.floor(rnd() * v.length)];
+  const reply = (v) => Array.from({ length: 14 }, () => pick(rnd() < 0.5 ? v : FILLER)).join(' ');
+  const file = path.join(tmp, 'train.jsonl');
+  const lines = [];
+  for (let i = 0; i < 800; i++) {
+    lines.push(JSON.stringify({ prompt: `Question ${i}: explain topic ${i % 17}`, chosen: reply(GOOD), rejected: reply(BAD) }));
+  }
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  rungd(['import', '--db', db, '--format', 'trl', '--as', 'comparisons', file]);
+  rungd(['train', '--db', db, '--target', '0.9', '--members', '2', '--bits', '14']);
+}
+
+/* A second daemon with a trained layer and a 3-second lease: the page shows
+ * the layer's assistance; its hold runs out, another rater takes the task,
+ * and the page's answer is refused with 409. */
+async function checkLostLease(browser, state) {
+  const d = await startDaemon('lease', ['--lease-seconds', '3', '--gold-rate', '0'], trainLayer);
+  // Two equal replies: the layer cannot decide, so the item goes to a human.
+  const twin = { prompt: 'Question: explain topic 4', responses: ['the answer is that so it', 'the answer is that so it'] };
+  const posted = await api(d, 'POST', '/v1/items', d.pipeline, { items: [twin] });
+  expect(posted.status === 201 && posted.data.items[0].status === 'awaiting_human', 'lease daemon: an undecided item goes to a human',
+    `${posted.status} ${JSON.stringify(posted.data)}`);
+  if (posted.status !== 201) { fail('lease daemon: items posted', `${posted.status}`); return; }
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  watchPage(page, 'lease', state);
+  await page.goto(d.base + '/');
+  await page.getByLabel('Token', { exact: true }).fill(d.rater);
+  await page.getByLabel('Token', { exact: true }).press('Enter');
+  await check('the layer\'s assistance is shown', async () => {
+    await page.locator('#task').waitFor({ state: 'visible', timeout: 10000 });
+    const t = await page.locator('#assist').textContent();
+    assert(await visible(page, '#assist'), 'hidden');
+    console.log(`       (${t})`);
+    assert(/^Model prefers (A|B|a tie) \(confidence [01]\.\d\d\)$/.test(t), `text: ${t}`);
+  });
+  await check('a short lease counts down to "Time is up"', async () => {
+    await page.waitForFunction(() => /00:00/.test(document.getElementById('lease').textContent), null, { timeout: 10000 });
+    const n = await page.locator('#notice').textContent();
+    assert(/run out/i.test(n), `notice: ${n}`);
+  });
+  await sleep(600);
+  const other = await api(d, 'GET', '/v1/tasks/next', d.rater2);
+  expect(other.status === 200, 'another rater leases the expired task', `got ${other.status} ${JSON.stringify(other.data)}`);
+  const lab = page.waitForResponse((r) => /\/v1\/tasks\/\d+\/labels$/.test(r.url()), { timeout: 15000 });
+  await page.keyboard.press('1');
+  await check('a lost lease (409 lease_lost) shows a message and fetches the next task', async () => {
+    const r = await lab;
+    const body = await r.text();
+    assert(r.status() === 409, `label answered ${r.status()} ${body}`);
+    assert(/lease_lost/.test(body), `code: ${body}`);
+    await page.locator('#empty').waitFor({ state: 'visible', timeout: 10000 });
+    const n = await page.locator('#notice').textContent();
+    assert(/lease was lost/i.test(n) && /not saved/i.test(n), `notice: ${n}`);
+  });
+  await ctx.close();
+}
+
+const deadline = setTimeout(() => {
+  console.log(`FAIL   the run took longer than ${TEST_DEADLINE_MS / 1000} s`);
+  for (const d of daemons) d.child.kill('SIGKILL');
+  process.exit(1);
+}, TEST_DEADLINE_MS);
+
+try {
+  await main();
+} catch (e) {
+  fail('run', e && e.stack ? e.stack : String(e));
+} finally {
+  await stopDaemons();
+  clearTimeout(deadline);
+  if (failed) {
+    for (const d of daemons) {
+      console.log(`--- ${d.name} daemon log (${d.logPath}) ---`);
+      try { console.log(fs.readFileSync(d.logPath, 'utf8').split('\n').slice(-30).join('\n')); } catch { /* none */ }
+    }
+  } else {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  for (const n of notes) console.log(`note   ${n}`);
+  console.log(`browser: ${passed} passed, ${failed} failed`);
+  process.exitCode = failed ? 1 : 0;
+}
