@@ -107,12 +107,14 @@ void api_prepare(struct req *r)
     char param[PARAM_MAX + 1];
     char allow[64] = "";
     bool path_known = false;
+    /* HEAD is a GET whose body libmicrohttpd leaves out. */
+    const char *method = strcmp(r->method, "HEAD") ? r->method : "GET";
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         const struct route *rt = &routes[i];
         if (!match(rt->pattern, r->path, param))
             continue;
         path_known = true;
-        if (strcmp(rt->method, r->method) != 0) {
+        if (strcmp(rt->method, method) != 0) {
             if (!strstr(allow, rt->method)) {
                 size_t n = strlen(allow);
                 snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", rt->method);
@@ -130,8 +132,7 @@ void api_prepare(struct req *r)
         http_reply_header(r, "Allow", allow);
         return;
     }
-    if (strncmp(r->path, "/v1/", 4) != 0 && strcmp(r->path, "/v1") != 0 &&
-        (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))) {
+    if (strncmp(r->path, "/v1/", 4) != 0 && strcmp(r->path, "/v1") != 0 && !strcmp(method, "GET")) {
         r->handler = api_static;
         util_strlcpy(r->param, "", sizeof r->param);
         return;

@@ -288,12 +288,14 @@ static void ingest_finish(struct req *r)
         return;
     }
     bool all_existed = true;
+    size_t fresh = 0;
     json_t *arr = json_array();
     for (size_t i = 0; i < s->body.n; i++) {
         all_existed = all_existed && s->acks[i].existed;
+        fresh += !s->acks[i].existed;
         json_array_append_new(arr, ack_json(&s->acks[i], s->items[i].external_id));
     }
-    atomic_fetch_add(&r->app->items_ingested, s->body.n);
+    atomic_fetch_add(&r->app->items_ingested, fresh);
     unsigned status = all_existed ? 200 : 201;
     if (s->body.bare) {
         json_t *one = json_incref(json_array_get(arr, 0));

@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -295,15 +296,35 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     atomic_fetch_sub(&app->inflight, 1);
 }
 
+/* libmicrohttpd's own messages, as JSON lines like the rest of stderr. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    json_t *line = json_pack("{s:s,s:s,s:s%}", "level", "warn", "source", "libmicrohttpd", "msg",
+                             msg, n);
+    char *text = line ? json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    if (text)
+        fprintf(stderr, "%s\n", text);
+    free(text);
+    json_decref(line);
+}
+
 struct MHD_Daemon *http_start(struct app *app, const char *host, uint16_t port, unsigned threads)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
         return NULL;
+    /* ITC lets MHD_quiesce_daemon() stop the accepting at shutdown. */
     return MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-            MHD_USE_ERROR_LOG,
-        port, NULL, NULL, on_request, app, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+            MHD_USE_ERROR_LOG | MHD_USE_ITC,
+        port, NULL, NULL, on_request, app, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         app, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
@@ -313,10 +334,17 @@ void http_stop(struct app *app, struct MHD_Daemon *d, unsigned grace_ms)
 {
     if (!d)
         return;
-    MHD_quiesce_daemon(d);
+    /* Stop accepting: MHD stops polling the listening socket, and shutting
+     * it down makes the kernel refuse new connections instead of queueing
+     * them in the backlog where nobody would answer. */
+    MHD_socket lfd = MHD_quiesce_daemon(d);
+    if (lfd != MHD_INVALID_SOCKET)
+        shutdown(lfd, SHUT_RDWR);
     atomic_store(&app->stopping, true);
     api_wake_all_waiters(app);
     for (unsigned waited = 0; atomic_load(&app->inflight) > 0 && waited < grace_ms; waited += 10)
         usleep(10000);
     MHD_stop_daemon(d);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
 }

@@ -1,0 +1,328 @@
+"""Shared helpers for rung's HTTP API tests (Python 3 stdlib only).
+
+A Daemon runs `rungd serve` on an ephemeral port with a database in a
+temporary directory, reads the bound port from its first stdout line, and
+collects its stdout (per-request JSON log lines) and stderr (JSON info lines)
+in the background.
+
+    d = Daemon(rungd_path())            # or Daemon(path, ["--max-items", "5"])
+    admin = d.key("admin", "boss")      # token via `rungd keys create`
+    status, headers, body = d.request("GET", "/v1/status", token=admin)
+    d.stop()                            # SIGTERM, wait, assert exit status 0
+    d.cleanup()                         # kill if still running, remove temp dir
+
+request() returns (status, headers, body): headers is an http.client
+HTTPMessage (case-insensitive .get), body is the parsed JSON when the reply is
+application/json, else the raw bytes.
+"""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Generous: under ASan the daemon starts and answers much more slowly.
+START_TIMEOUT = float(os.environ.get("RUNG_TEST_START_TIMEOUT", "60"))
+HTTP_TIMEOUT = float(os.environ.get("RUNG_TEST_HTTP_TIMEOUT", "60"))
+STOP_TIMEOUT = float(os.environ.get("RUNG_TEST_STOP_TIMEOUT", "60"))
+
+_LISTEN_RE = re.compile(r"rungd listening on http://([0-9.]+):(\d+)/")
+
+
+def rungd_path():
+    """The rungd binary: $RUNGD, else build-dev/server/rungd in the repo."""
+    p = os.environ.get("RUNGD") or os.path.join(REPO_ROOT, "build-dev", "server", "rungd")
+    return os.path.abspath(p)
+
+
+def run_cli(rungd, *args, timeout=None):
+    """Runs `rungd ARGS...`; returns the CompletedProcess (text mode)."""
+    return subprocess.run(
+        [rungd, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout or START_TIMEOUT,
+    )
+
+
+class DaemonError(AssertionError):
+    pass
+
+
+class Daemon:
+    """One `rungd serve` process on 127.0.0.1:0 with its own database."""
+
+    def __init__(self, rungd=None, extra_args=(), db=None, start=True):
+        self.rungd = rungd or rungd_path()
+        self.extra_args = list(extra_args)
+        self.tmpdir = tempfile.mkdtemp(prefix="rungtest-")
+        self.db = db or os.path.join(self.tmpdir, "rung.db")
+        self.proc = None
+        self.port = None
+        self.host = "127.0.0.1"
+        self.tokens = {}  # name -> token, every key this helper created
+        self._lock = threading.Lock()
+        self._out = []  # every stdout line, all runs
+        self._err = []  # every stderr line, all runs
+        self._run_out_start = 0
+        self._run_err_start = 0
+        self._readers = []
+        if start:
+            self.start()
+
+    # ---- process control ----
+
+    def start(self):
+        if self.proc and self.proc.poll() is None:
+            raise DaemonError("the daemon is running already")
+        args = [self.rungd, "serve", "--db", self.db, "--listen", "127.0.0.1:0", *self.extra_args]
+        with self._lock:
+            self._run_out_start = len(self._out)
+            self._run_err_start = len(self._err)
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL)
+        port_ready = threading.Event()
+        found = {}
+
+        def read(stream, sink, watch):
+            for raw in iter(stream.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                with self._lock:
+                    sink.append(line)
+                if watch and not port_ready.is_set():
+                    m = _LISTEN_RE.search(line)
+                    if m:
+                        found["port"] = int(m.group(2))
+                        port_ready.set()
+            stream.close()
+
+        self._readers = [
+            threading.Thread(target=read, args=(self.proc.stdout, self._out, True), daemon=True),
+            threading.Thread(target=read, args=(self.proc.stderr, self._err, False), daemon=True),
+        ]
+        for t in self._readers:
+            t.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not port_ready.wait(0.05):
+            if self.proc.poll() is not None:
+                self._join_readers()
+                raise DaemonError("rungd exited with %s before listening; stderr:\n%s"
+                                  % (self.proc.returncode, "\n".join(self.stderr_lines())))
+            if time.monotonic() > deadline:
+                self.kill9()
+                raise DaemonError("rungd did not print its port within %ss" % START_TIMEOUT)
+        self.port = found["port"]
+        return self
+
+    def _join_readers(self, timeout=10):
+        for t in self._readers:
+            t.join(timeout)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=None):
+        rc = self.proc.wait(timeout=timeout or STOP_TIMEOUT)
+        self._join_readers()
+        return rc
+
+    def kill9(self):
+        """SIGKILL the daemon and reap it."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc:
+            self.proc.wait()
+            self._join_readers()
+
+    def stop(self, sig=signal.SIGTERM):
+        """Sends SIGTERM (or sig), waits, asserts exit status 0. Returns it."""
+        if not self.running():
+            raise DaemonError("the daemon is not running (exit status %s)"
+                              % (self.proc.returncode if self.proc else None))
+        self.proc.send_signal(sig)
+        try:
+            rc = self.wait()
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            raise DaemonError("rungd did not exit within %ss of signal %d" % (STOP_TIMEOUT, sig))
+        if rc != 0:
+            raise DaemonError("rungd exited with %d after signal %d; stderr:\n%s"
+                              % (rc, sig, "\n".join(self.stderr_lines(all_runs=False))))
+        return rc
+
+    def restart(self):
+        """Starts again on the same database (after stop() or kill9())."""
+        if self.running():
+            self.stop()
+        return self.start()
+
+    def cleanup(self):
+        try:
+            self.kill9()
+        finally:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+    # ---- output ----
+
+    def stdout_lines(self, all_runs=True):
+        with self._lock:
+            return list(self._out if all_runs else self._out[self._run_out_start:])
+
+    def stderr_lines(self, all_runs=True):
+        with self._lock:
+            return list(self._err if all_runs else self._err[self._run_err_start:])
+
+    def log_lines(self, all_runs=True):
+        """The per-request log: stdout lines that are JSON objects, parsed.
+        A line that starts with '{' but does not parse raises."""
+        out = []
+        for line in self.stdout_lines(all_runs):
+            if line.startswith("{"):
+                out.append(json.loads(line))
+        return out
+
+    def wait_log(self, pred, timeout=10.0):
+        """Waits until a log line satisfies pred; returns it (or None)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for entry in self.log_lines():
+                if pred(entry):
+                    return entry
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
+
+    # ---- keys and CLI ----
+
+    def cli(self, *args, timeout=None):
+        """Runs `rungd ARGS... ` (add --db yourself if needed)."""
+        return run_cli(self.rungd, *args, timeout=timeout)
+
+    def key(self, role, name):
+        """Creates a key with `rungd keys create`; returns its token."""
+        p = run_cli(self.rungd, "keys", "create", "--db", self.db, "--role", role, "--name", name)
+        if p.returncode != 0:
+            raise DaemonError("keys create %s %s failed (%d): %s"
+                              % (role, name, p.returncode, p.stderr))
+        token = p.stdout.strip().splitlines()[-1].strip()
+        self.tokens[name] = token
+        return token
+
+    def revoke(self, name):
+        p = run_cli(self.rungd, "keys", "revoke", "--db", self.db, name)
+        if p.returncode != 0:
+            raise DaemonError("keys revoke %s failed (%d): %s" % (name, p.returncode, p.stderr))
+        return p
+
+    def keys_list(self):
+        p = run_cli(self.rungd, "keys", "list", "--db", self.db)
+        if p.returncode != 0:
+            raise DaemonError("keys list failed (%d): %s" % (p.returncode, p.stderr))
+        return p.stdout
+
+    # ---- database ----
+
+    def sql(self, query, params=()):
+        """Runs a read query on the database file with sqlite3; returns rows."""
+        con = sqlite3.connect(self.db, timeout=30)
+        try:
+            return con.execute(query, params).fetchall()
+        finally:
+            con.close()
+
+    def item_count(self):
+        return self.sql("SELECT count(*) FROM items")[0][0]
+
+    # ---- HTTP ----
+
+    def connection(self, timeout=None):
+        """A keep-alive connection to pass as request(conn=...)."""
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout or HTTP_TIMEOUT)
+
+    def request(self, method, path, body=None, token=None, headers=None, raw=None, conn=None,
+                chunks=None, timeout=None):
+        """Sends one request and returns (status, headers, body).
+
+        body: a Python value sent as JSON (Content-Type application/json).
+        raw: bytes (or str) sent verbatim as the body; Content-Type defaults
+             to application/json. Set a header to None to leave it out.
+        chunks: a list of bytes sent with Transfer-Encoding: chunked.
+        token: sent as 'Authorization: Bearer TOKEN'.
+        conn: a connection from connection() to reuse (keep-alive); by
+              default a fresh connection is opened and closed.
+        """
+        hdrs = {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        elif raw is not None:
+            data = raw.encode() if isinstance(raw, str) else raw
+            hdrs["Content-Type"] = "application/json"
+        elif chunks is not None:
+            hdrs["Content-Type"] = "application/json"
+        if token is not None:
+            hdrs["Authorization"] = "Bearer " + token
+        for k, v in (headers or {}).items():
+            for existing in [h for h in hdrs if h.lower() == k.lower()]:
+                del hdrs[existing]
+            if v is not None:
+                hdrs[k] = v
+        own = conn is None
+        c = conn or self.connection(timeout)
+        try:
+            if chunks is not None:
+                hdrs["Transfer-Encoding"] = "chunked"
+                c.request(method, path, body=iter(chunks), headers=hdrs, encode_chunked=True)
+            else:
+                c.request(method, path, body=data, headers=hdrs)
+            resp = c.getresponse()
+            payload = resp.read()
+            status, rh = resp.status, resp.headers
+        finally:
+            if own:
+                c.close()
+        ctype = (rh.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype == "application/json" and payload:
+            try:
+                return status, rh, json.loads(payload)
+            except ValueError:
+                pass
+        return status, rh, payload
+
+    def headers_only(self, method, path, headers, timeout=None):
+        """Sends a request's headers but no body (e.g. a Content-Length the
+        server should refuse before reading); returns (status, headers, body)."""
+        c = self.connection(timeout)
+        try:
+            c.putrequest(method, path)
+            for k, v in headers.items():
+                c.putheader(k, v)
+            c.endheaders()
+            resp = c.getresponse()
+            payload = resp.read()
+        finally:
+            c.close()
+        ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype == "application/json" and payload:
+            return resp.status, resp.headers, json.loads(payload)
+        return resp.status, resp.headers, payload
