@@ -83,8 +83,8 @@ static const char *const sql_text[STMT_COUNT] = {
                      "JOIN leases x ON x.task_id = t.id AND x.rater_id = ?2 WHERE t.id = ?1",
     [ST_REAP] = "DELETE FROM leases WHERE expires_ms <= ?1 RETURNING task_id",
     [ST_TASK_GET] = "SELECT t.kind, t.state, t.overlap, t.labels_done, t.leased, t.gold, t.item_seq, "
-                    "i.scores, i.gold_answer, i.prompt, i.response_a, i.response_b, i.layer_id "
-                    "FROM tasks t JOIN items i ON i.seq = t.item_seq WHERE t.id = ?1",
+                    "i.scores, i.gold_answer, i.prompt, i.response_a, i.response_b, i.layer_id, "
+                    "t.extra_used FROM tasks t JOIN items i ON i.seq = t.item_seq WHERE t.id = ?1",
     [ST_LABEL_GET] = "SELECT answer FROM labels WHERE task_id = ?1 AND rater_id = ?2",
     [ST_LEASE_DELETE] = "DELETE FROM leases WHERE task_id = ?1 AND rater_id = ?2",
     [ST_LABEL_INSERT] = "INSERT INTO labels(task_id, rater_id, answer, confidence, rationale, seconds, "
@@ -93,6 +93,7 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_RATER_COUNT] = "UPDATE raters SET labels = labels + 1, gold_seen = gold_seen + ?2, "
                        "gold_right = gold_right + ?3 WHERE id = ?1",
     [ST_TASK_LABELS] = "SELECT rater_id, answer FROM labels WHERE task_id = ?1 ORDER BY id",
+    [ST_TASK_EXTRA_LABEL] = "UPDATE tasks SET overlap = overlap + 1, extra_used = 1 WHERE id = ?1",
     [ST_TASK_DONE] = "UPDATE tasks SET state = 'done' WHERE id = ?1",
     [ST_ITEM_RESOLVE] = "UPDATE items SET status = 'resolved', verdict = ?2, verdict_source = 'human', "
                         "confidence = ?3, updated_ms = ?4 WHERE seq = ?1",
@@ -239,6 +240,13 @@ out:
     if (rc)
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
+}
+
+void store_set_split_extra(struct store *s, bool on)
+{
+    pthread_mutex_lock(&s->wq_mu);
+    s->split_extra = on;
+    pthread_mutex_unlock(&s->wq_mu);
 }
 
 void store_set_defaults(struct store *s, int overlap, unsigned lease_ms, unsigned gold_rate_pct)

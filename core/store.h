@@ -42,6 +42,10 @@ void store_close(struct store *s);
  * length, and the percentage of gold tasks in a rater's stream. */
 void store_set_defaults(struct store *s, int overlap, unsigned lease_ms, unsigned gold_rate_pct);
 
+/* When on, a task whose labels split (no strict majority) asks for one
+ * more label, once, instead of resolving as a tie. Off by default. */
+void store_set_split_extra(struct store *s, bool on);
+
 /* Schema version after migrations (PRAGMA user_version). */
 int store_schema_version(struct store *s);
 

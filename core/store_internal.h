@@ -50,6 +50,7 @@ enum stmt_id {
     ST_TASK_LABELLED,
     ST_RATER_COUNT,
     ST_TASK_LABELS,
+    ST_TASK_EXTRA_LABEL,
     ST_TASK_DONE,
     ST_ITEM_RESOLVE,
     ST_SKIP_INSERT,
@@ -101,6 +102,7 @@ struct store {
     int default_overlap;           /* labels a new task wants without a rule */
     unsigned lease_ms;             /* task lease length */
     unsigned gold_rate_pct;        /* gold share of a rater's stream */
+    bool split_extra;              /* a split asks for one more label */
     uint64_t tasks_added;          /* tasks created since open (writer only) */
     int64_t open_tasks;            /* open non-gold tasks (writer only) */
     bool tasks_changed;            /* this group made tasks claimable (writer only) */

@@ -217,6 +217,7 @@ struct task_row {
     bool open;
     int overlap, labels_done, leased;
     bool gold;
+    bool extra_used;  /* a split already added a label */
     int64_t item_seq;
     int64_t layer_id;
     char *scores, *gold_answer, *prompt, *a, *b; /* owned copies */
@@ -259,6 +260,7 @@ static int task_get(struct conn *c, int64_t id, struct task_row *t)
         t->a = col_dup(st, 10);
         t->b = col_dup(st, 11);
         t->layer_id = sqlite3_column_int64(st, 12);
+        t->extra_used = sqlite3_column_int(st, 13) != 0;
         rc = 0;
     } else {
         rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
@@ -306,6 +308,23 @@ static int resolve(struct store *s, struct conn *c, int64_t task_id, const struc
     const char *verdict;
     int top;
     bool pair = !strcmp(t->kind, "pair");
+    /* A split: no answer has more labels than every other. */
+    bool split = pair ? !((n_a > n_b && n_a > n_tie) || (n_b > n_a && n_b > n_tie) ||
+                          (n_tie > n_a && n_tie > n_b))
+                      : n_good == n_bad;
+    if (split && s->split_extra && !t->extra_used) {
+        /* Configured to break splits: the task wants one more label. */
+        json_decref(raters);
+        json_decref(answers);
+        st = conn_stmt(c, ST_TASK_EXTRA_LABEL);
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, task_id);
+        rc = step_done(st);
+        if (!rc)
+            s->tasks_changed = true;
+        return rc;
+    }
     if (pair) {
         /* A split between a and b (or a tie majority) is a tie. */
         if (n_a > n_b && n_a > n_tie) {

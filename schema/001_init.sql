@@ -89,6 +89,7 @@ CREATE TABLE tasks (
   labels_done  INTEGER NOT NULL DEFAULT 0,
   leased       INTEGER NOT NULL DEFAULT 0,  -- live leases
   gold         INTEGER NOT NULL DEFAULT 0,
+  extra_used   INTEGER NOT NULL DEFAULT 0,  -- a split already asked for one more label
   state        TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'done')),
   created_ms   INTEGER NOT NULL
 );

@@ -23,7 +23,8 @@ static void serve_usage(FILE *to)
     fprintf(to,
             "usage: rungd serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
             "                   [--max-body BYTES] [--max-items N] [--static DIR]\n"
-            "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT] [--quiet]\n\n"
+            "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
+            "                   [--split-extra-label] [--quiet]\n\n"
             "  --db PATH            SQLite database (default ./rung.db; created if absent)\n"
             "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8080; port 0 picks one)\n"
             "  --threads N          HTTP worker threads (default: number of cores)\n"
@@ -33,6 +34,7 @@ static void serve_usage(FILE *to)
             "  --lease-seconds N    how long a rater holds a task (default 600)\n"
             "  --overlap N          labels each task wants unless a rule says otherwise (default 1)\n"
             "  --gold-rate PCT      share of gold tasks in each rater's stream (default 5)\n"
+            "  --split-extra-label  a task whose labels split gets one more label instead of a tie\n"
             "  --quiet              no per-request log lines\n",
             RUNG_STATIC_DIR);
 }
@@ -68,11 +70,13 @@ int cli_serve(int argc, char **argv)
         {"max-items", required_argument, NULL, 'i'}, {"static", required_argument, NULL, 's'},
         {"lease-seconds", required_argument, NULL, 'L'}, {"overlap", required_argument, NULL, 'o'},
         {"gold-rate", required_argument, NULL, 'g'}, {"quiet", no_argument, NULL, 'q'},
+        {"split-extra-label", no_argument, NULL, 'x'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *db = "rung.db", *listen = "127.0.0.1:8080";
     int64_t threads = sysconf(_SC_NPROCESSORS_ONLN), max_body = BODY_MAX_DEFAULT,
             max_items = BATCH_MAX_DEFAULT, lease_s = 600, overlap = 1, gold = 5;
     struct app app = {.static_dir = RUNG_STATIC_DIR};
+    bool split_extra = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -88,6 +92,7 @@ int cli_serve(int argc, char **argv)
         case 'o': bad = util_parse_i64(optarg, 1, 100, &overlap); break;
         case 'g': bad = util_parse_i64(optarg, 0, 100, &gold); break;
         case 'q': app.quiet = true; break;
+        case 'x': split_extra = true; break;
         case 'h': serve_usage(stdout); return 0;
         default: serve_usage(stderr); return 2;
         }
@@ -142,6 +147,7 @@ int cli_serve(int argc, char **argv)
     }
     store_set_defaults(app.store, (int)overlap, app.lease_ms, app.gold_rate_pct);
     store_set_task_hook(app.store, api_tasks_hook, &app);
+    store_set_split_extra(app.store, split_extra);
     app.layers = layer_holder_new(app.store, 1000);
     if (!app.layers) {
         fprintf(stderr, "rungd serve: cannot start the layer watcher\n");

@@ -210,6 +210,28 @@ class TestOverlap(ReviewCase):
         self.assertEqual(self.d.sql("SELECT tie, source FROM comparisons"), [(1, "human")])
 
 
+class TestSplitExtraLabel(ReviewCase):
+    daemon_args = ["--gold-rate", "0", "--overlap", "2", "--split-extra-label"]
+
+    def test_split_asks_one_more_label_once(self):
+        ids = self.post_items([pair(1)])
+        r = [self.d.key("rater", "r%d" % i) for i in range(4)]
+        t = self.next(r[0])[2]
+        self.assertEqual(self.next(r[1])[2]["id"], t["id"])
+        self.assertEqual(self.next(r[2])[0], 204)          # two slots, both leased
+        self.label(r[0], t["id"], "a")
+        st, _, body = self.label(r[1], t["id"], "b")
+        self.assertEqual(st, 201)
+        self.assertNotIn("verdict", body)                    # split: not resolved
+        self.assertEqual(self.d.sql("SELECT overlap, state FROM tasks"), [(3, "open")])
+        st, _, t3 = self.next(r[2])
+        self.assertEqual((st, t3["id"]), (200, t["id"]))
+        st, _, body = self.label(r[2], t["id"], "b")
+        self.assertEqual((st, body["verdict"]), (201, "b"))
+        st, _, item = self.d.request("GET", "/v1/items/" + ids[0], token=self.pipe)
+        self.assertEqual((item["status"], item["verdict"]), ("resolved", "b"))
+
+
 class TestExpiry(ReviewCase):
     daemon_args = ["--gold-rate", "0", "--lease-seconds", "1"]
 
