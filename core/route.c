@@ -25,11 +25,11 @@ int route_item(const struct reward_layer *l, int64_t layer_id, const char *promp
         out->confidence = p.confidence;
         out->verdict = p.p_a >= 0.5 ? "a" : "b";
         out->auto_route = isfinite(tau) && p.confidence >= tau;
-        out->scores = json_pack("{s:I,s:{s:f,s:f},s:{s:f,s:f},s:f,s:f,s:f,s:o,s:s}", "layer",
-                                (json_int_t)layer_id, "a", "mean", p.ra, "sd", p.ra_sd, "b", "mean",
-                                p.rb, "sd", p.rb_sd, "p_a", p.p_a, "p_sd", p.p_sd, "confidence",
-                                p.confidence, "threshold", threshold_json(tau), "preference",
-                                out->verdict);
+        out->scores =
+            json_pack("{s:I,s:{s:f,s:f},s:{s:f,s:f},s:f,s:f,s:f,s:o,s:s}", "layer",
+                      (json_int_t)layer_id, "a", "mean", p.ra, "sd", p.ra_sd, "b", "mean", p.rb,
+                      "sd", p.rb_sd, "p_a", p.p_a, "p_sd", p.p_sd, "confidence", p.confidence,
+                      "threshold", threshold_json(tau), "preference", out->verdict);
     } else {
         struct reward_single s;
         int rc = reward_score_single(l, prompt, a, &s);

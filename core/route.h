@@ -9,11 +9,11 @@
 #include "reward.h"
 
 struct route_decision {
-    bool scored;          /* a layer scored the item */
-    bool auto_route;      /* confidence >= tau: the layer's verdict stands */
-    const char *verdict;  /* "a" | "b" | "good" | "bad" (static), NULL if none */
-    double confidence;    /* in [0.5, 1] when scored */
-    json_t *scores;       /* new JSON object of the layer's scores, or NULL */
+    bool scored;         /* a layer scored the item */
+    bool auto_route;     /* confidence >= tau: the layer's verdict stands */
+    const char *verdict; /* "a" | "b" | "good" | "bad" (static), NULL if none */
+    double confidence;   /* in [0.5, 1] when scored */
+    json_t *scores;      /* new JSON object of the layer's scores, or NULL */
 };
 
 /* Scores an item (b == NULL for a single response) with layer l (NULL:

@@ -17,14 +17,16 @@ extern const char *const schema_migrations[];
 extern const size_t schema_migration_count;
 
 static const char *const sql_text[STMT_COUNT] = {
-    [ST_KEY_INSERT] = "INSERT INTO api_keys(name, role, lookup, hash, created_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_KEY_INSERT] =
+        "INSERT INTO api_keys(name, role, lookup, hash, created_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
     [ST_RATER_INSERT] = "INSERT INTO raters(key_id) VALUES(?1)",
     [ST_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = ?2 WHERE name = ?1 AND revoked_ms IS NULL",
     [ST_KEY_LIST] = "SELECT name, role, created_ms, revoked_ms FROM api_keys ORDER BY id",
     [ST_KEY_BY_LOOKUP] = "SELECT k.id, k.name, k.role, k.hash, k.created_ms, k.revoked_ms, "
                          "coalesce(r.id, 0) FROM api_keys k LEFT JOIN raters r ON r.key_id = k.id "
                          "WHERE k.lookup = ?1",
-    [ST_ITEM_FIND_EXT] = "SELECT id, status, batch FROM items WHERE key_id IS ?1 AND external_id = ?2",
+    [ST_ITEM_FIND_EXT] =
+        "SELECT id, status, batch FROM items WHERE key_id IS ?1 AND external_id = ?2",
     [ST_ITEM_INSERT] =
         "INSERT INTO items(id, key_id, external_id, batch, kind, prompt, response_a, response_b, "
         "domain, metadata, priority, status, route, verdict, verdict_source, confidence, layer_id, "
@@ -49,19 +51,22 @@ static const char *const sql_text[STMT_COUNT] = {
                        "OR (scope = 'domain' AND value = ?2) ORDER BY scope = 'batch' DESC LIMIT 1",
     [ST_LAYER_ACTIVE] = "SELECT id FROM layers WHERE status = 'active'",
     [ST_LAYER_PARAMS] = "SELECT params FROM layers WHERE id = ?1",
-    [ST_LAYER_INSERT] = "INSERT INTO layers(parent, status, kind, params, train_size, sources, metrics, "
-                        "threshold, created_ms) VALUES((SELECT id FROM layers WHERE status = 'active'), "
-                        "'candidate', 'hashed-bt', ?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_LAYER_INSERT] =
+        "INSERT INTO layers(parent, status, kind, params, train_size, sources, metrics, "
+        "threshold, created_ms) VALUES((SELECT id FROM layers WHERE status = 'active'), "
+        "'candidate', 'hashed-bt', ?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_LAYER_RETIRE_ACTIVE] = "UPDATE layers SET status = 'retired' WHERE status = 'active'",
     [ST_LAYER_SET_ACTIVE] = "UPDATE layers SET status = 'active' WHERE id = ?1 "
                             "AND status IN ('candidate', 'retired')",
     [ST_LAYER_LIST] = "SELECT id, parent, status, kind, train_size, sources, metrics, threshold, "
                       "consistency, created_ms FROM layers ORDER BY id DESC",
-    [ST_CMP_INSERT] = "INSERT INTO comparisons(prompt, chosen, rejected, tie, label, source, weight, "
-                      "layer_id, item_seq, provenance, created_ms) "
-                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    [ST_CMP_ALL] = "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
-                   "provenance FROM comparisons ORDER BY id",
+    [ST_CMP_INSERT] =
+        "INSERT INTO comparisons(prompt, chosen, rejected, tie, label, source, weight, "
+        "layer_id, item_seq, provenance, created_ms) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_CMP_ALL] =
+        "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
+        "provenance FROM comparisons ORDER BY id",
     [ST_LEASE_HELD] = "SELECT task_id FROM leases WHERE rater_id = ?1 AND expires_ms > ?2 LIMIT 1",
     [ST_TASK_PICK] =
         "SELECT t.id FROM tasks t WHERE t.state = 'open' AND t.gold = 0 "
@@ -75,41 +80,49 @@ static const char *const sql_text[STMT_COUNT] = {
         "AND NOT EXISTS (SELECT 1 FROM leases x WHERE x.task_id = t.id AND x.rater_id = ?1) "
         "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = ?1) "
         "ORDER BY t.id LIMIT 1",
-    [ST_LEASE_INSERT] = "INSERT INTO leases(task_id, rater_id, expires_ms) VALUES(?1, ?2, ?3) "
-                        "ON CONFLICT(task_id, rater_id) DO UPDATE SET expires_ms = excluded.expires_ms",
+    [ST_LEASE_INSERT] =
+        "INSERT INTO leases(task_id, rater_id, expires_ms) VALUES(?1, ?2, ?3) "
+        "ON CONFLICT(task_id, rater_id) DO UPDATE SET expires_ms = excluded.expires_ms",
     [ST_TASK_LEASED_ADD] = "UPDATE tasks SET leased = leased + ?2 WHERE id = ?1",
-    [ST_TASK_VIEW] = "SELECT t.id, t.kind, i.prompt, i.response_a, i.response_b, i.scores, x.expires_ms "
-                     "FROM tasks t JOIN items i ON i.seq = t.item_seq "
-                     "JOIN leases x ON x.task_id = t.id AND x.rater_id = ?2 WHERE t.id = ?1",
+    [ST_TASK_VIEW] =
+        "SELECT t.id, t.kind, i.prompt, i.response_a, i.response_b, i.scores, x.expires_ms "
+        "FROM tasks t JOIN items i ON i.seq = t.item_seq "
+        "JOIN leases x ON x.task_id = t.id AND x.rater_id = ?2 WHERE t.id = ?1",
     [ST_REAP] = "DELETE FROM leases WHERE expires_ms <= ?1 RETURNING task_id",
-    [ST_TASK_GET] = "SELECT t.kind, t.state, t.overlap, t.labels_done, t.leased, t.gold, t.item_seq, "
-                    "i.scores, i.gold_answer, i.prompt, i.response_a, i.response_b, i.layer_id, "
-                    "t.extra_used FROM tasks t JOIN items i ON i.seq = t.item_seq WHERE t.id = ?1",
+    [ST_TASK_GET] =
+        "SELECT t.kind, t.state, t.overlap, t.labels_done, t.leased, t.gold, t.item_seq, "
+        "i.scores, i.gold_answer, i.prompt, i.response_a, i.response_b, i.layer_id, "
+        "t.extra_used FROM tasks t JOIN items i ON i.seq = t.item_seq WHERE t.id = ?1",
     [ST_LABEL_GET] = "SELECT answer FROM labels WHERE task_id = ?1 AND rater_id = ?2",
     [ST_LEASE_DELETE] = "DELETE FROM leases WHERE task_id = ?1 AND rater_id = ?2",
-    [ST_LABEL_INSERT] = "INSERT INTO labels(task_id, rater_id, answer, confidence, rationale, seconds, "
-                        "assistance, created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_LABEL_INSERT] =
+        "INSERT INTO labels(task_id, rater_id, answer, confidence, rationale, seconds, "
+        "assistance, created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_TASK_LABELLED] = "UPDATE tasks SET labels_done = labels_done + 1 WHERE id = ?1",
     [ST_RATER_COUNT] = "UPDATE raters SET labels = labels + 1, gold_seen = gold_seen + ?2, "
                        "gold_right = gold_right + ?3 WHERE id = ?1",
     [ST_TASK_LABELS] = "SELECT rater_id, answer FROM labels WHERE task_id = ?1 ORDER BY id",
     [ST_TASK_EXTRA_LABEL] = "UPDATE tasks SET overlap = overlap + 1, extra_used = 1 WHERE id = ?1",
     [ST_TASK_DONE] = "UPDATE tasks SET state = 'done' WHERE id = ?1",
-    [ST_ITEM_RESOLVE] = "UPDATE items SET status = 'resolved', verdict = ?2, verdict_source = 'human', "
-                        "confidence = ?3, updated_ms = ?4 WHERE seq = ?1",
+    [ST_ITEM_RESOLVE] =
+        "UPDATE items SET status = 'resolved', verdict = ?2, verdict_source = 'human', "
+        "confidence = ?3, updated_ms = ?4 WHERE seq = ?1",
     [ST_SKIP_INSERT] = "INSERT OR IGNORE INTO skips(task_id, rater_id) VALUES(?1, ?2)",
     [ST_OPEN_COUNT] = "SELECT count(*) FROM tasks WHERE state = 'open' AND gold = 0",
     [ST_ITEM_BY_UUID] = "SELECT seq, kind, priority FROM items WHERE id = ?1",
     [ST_ITEM_SET_GOLD] = "UPDATE items SET gold_answer = ?2, updated_ms = ?3 WHERE seq = ?1",
     [ST_TASKS_SET_GOLD] = "UPDATE tasks SET gold = 1 WHERE item_seq = ?1",
-    [ST_GOLD_TASK_INSERT] = "INSERT INTO tasks(item_seq, kind, priority, overlap, gold, created_ms) "
-                            "VALUES(?1, ?2, ?3, 1, 1, ?4)",
+    [ST_GOLD_TASK_INSERT] =
+        "INSERT INTO tasks(item_seq, kind, priority, overlap, gold, created_ms) "
+        "VALUES(?1, ?2, ?3, 1, 1, ?4)",
     [ST_OVERLAP_UPSERT] = "INSERT INTO overlap_rules(scope, value, overlap) VALUES(?1, ?2, ?3) "
                           "ON CONFLICT(scope, value) DO UPDATE SET overlap = excluded.overlap",
-    [ST_OVERLAP_APPLY_BATCH] = "UPDATE tasks SET overlap = ?2 WHERE state = 'open' AND gold = 0 "
-                               "AND labels_done < ?2 AND item_seq IN (SELECT seq FROM items WHERE batch = ?1)",
-    [ST_OVERLAP_APPLY_DOMAIN] = "UPDATE tasks SET overlap = ?2 WHERE state = 'open' AND gold = 0 "
-                                "AND labels_done < ?2 AND item_seq IN (SELECT seq FROM items WHERE domain = ?1)",
+    [ST_OVERLAP_APPLY_BATCH] =
+        "UPDATE tasks SET overlap = ?2 WHERE state = 'open' AND gold = 0 "
+        "AND labels_done < ?2 AND item_seq IN (SELECT seq FROM items WHERE batch = ?1)",
+    [ST_OVERLAP_APPLY_DOMAIN] =
+        "UPDATE tasks SET overlap = ?2 WHERE state = 'open' AND gold = 0 "
+        "AND labels_done < ?2 AND item_seq IN (SELECT seq FROM items WHERE domain = ?1)",
     [ST_RATERS] = "SELECT k.name, k.role, r.labels, r.gold_seen, r.gold_right FROM raters r "
                   "JOIN api_keys k ON k.id = r.key_id ORDER BY k.name",
 };
@@ -121,7 +134,8 @@ sqlite3_stmt *conn_stmt(struct conn *c, enum stmt_id id)
     if (!c->st[id]) {
         if (sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id],
                                NULL) != SQLITE_OK) {
-            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"prepare failed\",\"sql\":%d,\"why\":\"%s\"}\n",
+            fprintf(stderr,
+                    "{\"level\":\"error\",\"msg\":\"prepare failed\",\"sql\":%d,\"why\":\"%s\"}\n",
                     (int)id, sqlite3_errmsg(c->db));
             return NULL;
         }
@@ -154,8 +168,8 @@ int conn_exec(struct conn *c, const char *sql)
 static int conn_open(struct conn *c, const char *path, bool readonly)
 {
     memset(c, 0, sizeof *c);
-    int flags = SQLITE_OPEN_NOMUTEX | (readonly ? SQLITE_OPEN_READONLY
-                                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_busy_timeout(c->db, 10000);
@@ -467,8 +481,7 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
      * database owner, so it is turned off. */
     if (conn_exec(&s->writer, "PRAGMA journal_mode = WAL; PRAGMA secure_delete = OFF; "
                               "PRAGMA journal_size_limit = 67108864;")) {
-        snprintf(err, errlen, "cannot set WAL mode on %s: %s", path,
-                 sqlite3_errmsg(s->writer.db));
+        snprintf(err, errlen, "cannot set WAL mode on %s: %s", path, sqlite3_errmsg(s->writer.db));
         goto fail;
     }
     if (migrate(&s->writer, err, errlen))

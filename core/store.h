@@ -18,7 +18,7 @@
 #include "token.h"
 #include "util.h"
 
-#define STORE_NAME_MAX 64  /* key names, bytes incl. NUL */
+#define STORE_NAME_MAX 64 /* key names, bytes incl. NUL */
 #define STORE_CURSOR_MAX 24
 
 struct store;
@@ -55,7 +55,7 @@ struct store_key {
     int64_t id;
     int64_t rater_id; /* the rater row of a rater or admin key, else 0 */
     char name[STORE_NAME_MAX];
-    char role[16];    /* admin | pipeline | rater */
+    char role[16]; /* admin | pipeline | rater */
     int64_t created_ms;
     int64_t revoked_ms; /* 0 while valid */
 };
@@ -90,10 +90,10 @@ struct store_item_in {
     int64_t priority;
     /* What the active layer decided; layer_id 0 when no layer scored it. */
     int64_t layer_id;
-    bool route_auto;       /* true: verdict set by the layer */
-    const char *verdict;   /* a | b | good | bad, with route_auto */
-    double confidence;     /* used when layer_id != 0 */
-    const char *scores;    /* JSON object text, may be NULL */
+    bool route_auto;     /* true: verdict set by the layer */
+    const char *verdict; /* a | b | good | bad, with route_auto */
+    double confidence;   /* used when layer_id != 0 */
+    const char *scores;  /* JSON object text, may be NULL */
 };
 
 #define STORE_LABEL_MAX 128 /* batch, domain: bytes without the NUL */
@@ -103,7 +103,7 @@ struct store_item_ack {
     char status[16];
     char batch[STORE_LABEL_MAX + 1]; /* "" when none */
     bool has_batch;
-    bool existed;          /* a repeat of an external_id: nothing stored */
+    bool existed; /* a repeat of an external_id: nothing stored */
 };
 
 /* An ingest request: all items commit together or none does. */
@@ -127,11 +127,11 @@ int store_ingest(struct store *s, struct store_ingest *req);
 json_t *store_item_get(struct store *s, const char *id, int64_t key_id);
 
 struct store_item_filter {
-    const char *batch;   /* NULL: any */
-    const char *status;  /* NULL: any */
-    int64_t key_id;      /* 0: any */
-    const char *after;   /* cursor from a previous page, NULL: start */
-    unsigned limit;      /* 1..1000 */
+    const char *batch;  /* NULL: any */
+    const char *status; /* NULL: any */
+    int64_t key_id;     /* 0: any */
+    const char *after;  /* cursor from a previous page, NULL: start */
+    unsigned limit;     /* 1..1000 */
 };
 
 /* Lists items in insertion order. *items receives a new JSON array; next
@@ -144,7 +144,6 @@ int store_items_list(struct store *s, const struct store_item_filter *f, json_t 
  * and the database size, or NULL on error. */
 json_t *store_status(struct store *s);
 
-
 /* ---- reward layers ---- */
 
 /* The active layer's id, 0 when none is active, or negative errno. */
@@ -155,13 +154,13 @@ int64_t store_layer_active_id(struct store *s);
 int store_layer_params(struct store *s, int64_t id, void **blob, size_t *len);
 
 struct store_layer_new {
-    const void *params;   /* serialised model */
+    const void *params; /* serialised model */
     size_t params_len;
-    const char *metrics;  /* JSON text of the training report */
-    double threshold;     /* tau; INFINITY when none was reached */
-    int64_t train_size;   /* comparisons it learned from */
-    const char *sources;  /* JSON text: comparisons by source */
-    bool activate;        /* make it the active layer (the old one retires) */
+    const char *metrics; /* JSON text of the training report */
+    double threshold;    /* tau; INFINITY when none was reached */
+    int64_t train_size;  /* comparisons it learned from */
+    const char *sources; /* JSON text: comparisons by source */
+    bool activate;       /* make it the active layer (the old one retires) */
 };
 
 /* Stores a new layer as a candidate (or active). *id receives its id.
@@ -179,10 +178,10 @@ json_t *store_layer_list(struct store *s);
 struct store_comparison {
     const char *prompt;
     const char *chosen;
-    const char *rejected;   /* NULL for a pointwise verdict */
+    const char *rejected; /* NULL for a pointwise verdict */
     bool tie;
-    const char *label;      /* pointwise: good | bad; else NULL */
-    const char *source;     /* import | human | layer */
+    const char *label;  /* pointwise: good | bad; else NULL */
+    const char *source; /* import | human | layer */
     double weight;
     int64_t layer_id;       /* the layer that assisted, 0 none */
     int64_t item_seq;       /* 0 when not from an item */
@@ -209,9 +208,9 @@ int store_comparisons_each(struct store *s, store_comparison_cb cb, void *cls);
  * store_task_generation). Returns 0 or negative errno. */
 struct store_claim {
     int64_t rater_id;
-    json_t *task;         /* out */
-    uint64_t generation;  /* out */
-    int rc;               /* out, for the async form */
+    json_t *task;        /* out */
+    uint64_t generation; /* out */
+    int rc;              /* out, for the async form */
 };
 int store_task_claim_submit(struct store *s, struct store_claim *c, store_done_fn done, void *cls);
 int store_task_claim(struct store *s, struct store_claim *c);
@@ -225,26 +224,26 @@ uint64_t store_task_generation(struct store *s);
 void store_set_task_hook(struct store *s, store_done_fn hook, void *cls);
 
 enum store_label_result {
-    LABEL_RECORDED,       /* a new label */
-    LABEL_REPEAT,         /* the same label again: nothing changed */
-    LABEL_NO_TASK,        /* no such task */
-    LABEL_BAD_ANSWER,     /* the answer does not fit the task's kind */
-    LABEL_CONFLICT,       /* this rater labelled it differently before */
-    LABEL_LEASE_LOST,     /* lease expired and the free slots are taken */
-    LABEL_TASK_COMPLETE,  /* the task has all its labels */
+    LABEL_RECORDED,      /* a new label */
+    LABEL_REPEAT,        /* the same label again: nothing changed */
+    LABEL_NO_TASK,       /* no such task */
+    LABEL_BAD_ANSWER,    /* the answer does not fit the task's kind */
+    LABEL_CONFLICT,      /* this rater labelled it differently before */
+    LABEL_LEASE_LOST,    /* lease expired and the free slots are taken */
+    LABEL_TASK_COMPLETE, /* the task has all its labels */
 };
 
 struct store_label {
     int64_t task_id;
     int64_t rater_id;
-    const char *answer;     /* a | b | tie | good | bad */
-    int confidence;         /* 1..5, 0 when not given */
-    const char *rationale;  /* may be NULL */
-    double seconds;         /* time spent, < 0 when not given */
+    const char *answer;             /* a | b | tie | good | bad */
+    int confidence;                 /* 1..5, 0 when not given */
+    const char *rationale;          /* may be NULL */
+    double seconds;                 /* time spent, < 0 when not given */
     enum store_label_result result; /* out */
-    bool resolved;          /* out: this label completed the task */
-    char verdict[8];        /* out: the item's verdict when resolved */
-    int rc;                 /* out, for the async form */
+    bool resolved;                  /* out: this label completed the task */
+    char verdict[8];                /* out: the item's verdict when resolved */
+    int rc;                         /* out, for the async form */
 };
 
 /* Records a rater's label (idempotent per task and rater) and resolves the

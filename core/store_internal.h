@@ -67,9 +67,9 @@ enum stmt_id {
 };
 
 /* Columns read by store_item_json(), in this order. */
-#define STORE_ITEM_COLUMNS                                                                       \
-    "seq, id, key_id, external_id, batch, kind, prompt, response_a, response_b, domain, "       \
-    "metadata, priority, status, route, verdict, verdict_source, confidence, layer_id, scores, " \
+#define STORE_ITEM_COLUMNS                                                                         \
+    "seq, id, key_id, external_id, batch, kind, prompt, response_a, response_b, domain, "          \
+    "metadata, priority, status, route, verdict, verdict_source, confidence, layer_id, scores, "   \
     "gold_answer, created_ms, updated_ms"
 
 struct conn {
@@ -83,31 +83,31 @@ struct wjob;
 
 struct store {
     char *path;
-    struct conn writer;            /* used by the writer thread only */
+    struct conn writer; /* used by the writer thread only */
     pthread_t writer_thread;
     bool writer_running;
-    pthread_mutex_t wq_mu;         /* guards the queue and stopping */
+    pthread_mutex_t wq_mu; /* guards the queue and stopping */
     pthread_cond_t wq_cv;
     struct wjob *wq_head, *wq_tail;
     bool stopping;
-    uint64_t commits;              /* transactions committed by the writer */
-    uint64_t committed_jobs;       /* write requests they carried */
+    uint64_t commits;        /* transactions committed by the writer */
+    uint64_t committed_jobs; /* write requests they carried */
 
-    pthread_mutex_t pool_mu;       /* guards reader_busy */
+    pthread_mutex_t pool_mu; /* guards reader_busy */
     pthread_cond_t pool_cv;
     struct conn *readers;
     bool *reader_busy;
     unsigned nreaders;
 
-    int default_overlap;           /* labels a new task wants without a rule */
-    unsigned lease_ms;             /* task lease length */
-    unsigned gold_rate_pct;        /* gold share of a rater's stream */
-    bool split_extra;              /* a split asks for one more label */
-    uint64_t tasks_added;          /* tasks created since open (writer only) */
-    int64_t open_tasks;            /* open non-gold tasks (writer only) */
-    bool tasks_changed;            /* this group made tasks claimable (writer only) */
-    _Atomic uint64_t task_gen;     /* see store_task_generation() */
-    store_done_fn task_hook;       /* run after such a commit */
+    int default_overlap;       /* labels a new task wants without a rule */
+    unsigned lease_ms;         /* task lease length */
+    unsigned gold_rate_pct;    /* gold share of a rater's stream */
+    bool split_extra;          /* a split asks for one more label */
+    uint64_t tasks_added;      /* tasks created since open (writer only) */
+    int64_t open_tasks;        /* open non-gold tasks (writer only) */
+    bool tasks_changed;        /* this group made tasks claimable (writer only) */
+    _Atomic uint64_t task_gen; /* see store_task_generation() */
+    store_done_fn task_hook;   /* run after such a commit */
     void *task_hook_cls;
 };
 

@@ -214,8 +214,7 @@ json_t *store_item_get(struct store *s, const char *id, int64_t key_id)
     if (!st)
         goto out;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW &&
-        (key_id == 0 || sqlite3_column_int64(st, 2) == key_id))
+    if (sqlite3_step(st) == SQLITE_ROW && (key_id == 0 || sqlite3_column_int64(st, 2) == key_id))
         o = store_item_json(st);
 out:
     conn_done(st);

@@ -139,8 +139,8 @@ int store_key_auth(struct store *s, const char *token, struct store_key *out)
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
         const void *hash = sqlite3_column_blob(st, 3);
-        bool match = hash && sqlite3_column_bytes(st, 3) == TOKEN_HASH_LEN &&
-                     token_hash_equal(hash, want);
+        bool match =
+            hash && sqlite3_column_bytes(st, 3) == TOKEN_HASH_LEN && token_hash_equal(hash, want);
         if (match && sqlite3_column_type(st, 5) == SQLITE_NULL) {
             memset(out, 0, sizeof *out);
             out->id = sqlite3_column_int64(st, 0);

@@ -124,8 +124,9 @@ json_t *store_layer_list(struct store *s)
     struct conn *c = store_reader(s);
     json_t *arr = json_array();
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_LIST);
-    static const char *const cols[] = {"id",      "parent",    "status",      "kind",      "train_size",
-                                       "sources", "metrics",   "threshold",   "consistency", "created_ms"};
+    static const char *const cols[] = {"id",          "parent",    "status",  "kind",
+                                       "train_size",  "sources",   "metrics", "threshold",
+                                       "consistency", "created_ms"};
     while (st && sqlite3_step(st) == SQLITE_ROW) {
         json_t *o = json_object();
         for (int i = 0; i < 10; i++)

@@ -217,7 +217,7 @@ struct task_row {
     bool open;
     int overlap, labels_done, leased;
     bool gold;
-    bool extra_used;  /* a split already added a label */
+    bool extra_used; /* a split already added a label */
     int64_t item_seq;
     int64_t layer_id;
     char *scores, *gold_answer, *prompt, *a, *b; /* owned copies */
@@ -358,8 +358,8 @@ static int resolve(struct store *s, struct conn *c, int64_t task_id, const struc
         sqlite3_bind_int64(st, 4, now);
         rc = step_done(st);
     }
-    json_t *prov = json_pack("{s:o,s:o,s:f}", "raters", raters, "answers", answers, "agreement",
-                             agreement);
+    json_t *prov =
+        json_pack("{s:o,s:o,s:f}", "raters", raters, "answers", answers, "agreement", agreement);
     json_t *assist = t->scores ? json_loads(t->scores, 0, NULL) : NULL;
     json_object_set_new(prov, "assistance", assist ? assist : json_null());
     char *prov_text = json_dumps(prov, JSON_COMPACT);
@@ -623,7 +623,8 @@ static int overlap_job(struct store *s, struct conn *c, void *arg)
     int rc = step_done(st);
     if (rc)
         return rc;
-    st = conn_stmt(c, !strcmp(o->scope, "batch") ? ST_OVERLAP_APPLY_BATCH : ST_OVERLAP_APPLY_DOMAIN);
+    st =
+        conn_stmt(c, !strcmp(o->scope, "batch") ? ST_OVERLAP_APPLY_BATCH : ST_OVERLAP_APPLY_DOMAIN);
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, o->value, -1, SQLITE_STATIC);
@@ -655,7 +656,8 @@ json_t *store_raters(struct store *s)
         json_set_column(o, "labels", st, 2, false);
         json_object_set_new(o, "gold_seen", json_integer(seen));
         json_object_set_new(o, "gold_right", json_integer(right));
-        json_object_set_new(o, "gold_accuracy", seen ? json_real((double)right / seen) : json_null());
+        json_object_set_new(o, "gold_accuracy",
+                            seen ? json_real((double)right / seen) : json_null());
         json_array_append_new(arr, o);
     }
     conn_done(st);

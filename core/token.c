@@ -31,8 +31,7 @@ int token_new(char token[TOKEN_MAX], char lookup[TOKEN_LOOKUP_LEN + 1])
     memcpy(token, TOKEN_PREFIX, strlen(TOKEN_PREFIX));
     memcpy(token + strlen(TOKEN_PREFIX), lookup, TOKEN_LOOKUP_LEN);
     token[strlen(TOKEN_PREFIX) + TOKEN_LOOKUP_LEN] = '_';
-    memcpy(token + strlen(TOKEN_PREFIX) + TOKEN_LOOKUP_LEN + 1, secret_b64,
-           strlen(secret_b64) + 1);
+    memcpy(token + strlen(TOKEN_PREFIX) + TOKEN_LOOKUP_LEN + 1, secret_b64, strlen(secret_b64) + 1);
     sodium_memzero(secret_b64, sizeof secret_b64);
     return 0;
 }

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 ./deploy/deps.sh test
 
+echo "== lint (clang-format, banned functions)"
+./deploy/lint.sh
+
 echo "== build (debug, warnings as errors)"
 if [ ! -f build-test/build.ninja ]; then
     meson setup build-test --buildtype=debugoptimized >/dev/null

@@ -11,16 +11,16 @@
 #include "app.h"
 #include "route.h"
 
-#define TEXT_FIELD_MAX 256   /* external_id: bytes */
-#define LIST_LIMIT_MAX 1000  /* items per page */
+#define TEXT_FIELD_MAX 256  /* external_id: bytes */
+#define LIST_LIMIT_MAX 1000 /* items per page */
 #define LIST_LIMIT_DEFAULT 100
 
 /* A parsed request body of items: root keeps every string alive. */
 struct items_body {
     json_t *root;
-    json_t **objs;  /* borrowed from root */
+    json_t **objs; /* borrowed from root */
     size_t n;
-    bool bare;      /* a single object was posted: answer a single object */
+    bool bare; /* a single object was posted: answer a single object */
 };
 
 static void items_body_clear(struct items_body *b)
@@ -245,8 +245,8 @@ struct ingest_state {
     struct items_body body;
     struct store_item_in *items;
     struct store_item_ack *acks;
-    char **meta;    /* per item, malloc'd JSON text or NULL */
-    char **scores;  /* per item, malloc'd JSON text or NULL */
+    char **meta;   /* per item, malloc'd JSON text or NULL */
+    char **scores; /* per item, malloc'd JSON text or NULL */
     struct store_ingest req;
 };
 
@@ -332,8 +332,8 @@ static bool prepare_items(struct req *r, struct items_body *b, struct store_item
             scores[i] = json_dumps(d.scores, JSON_COMPACT | JSON_REAL_PRECISION(6));
         it->scores = scores ? scores[i] : NULL;
         if (decisions) {
-            json_t *o = json_pack("{s:s,s:O?}", "route", d.auto_route ? "auto" : "human",
-                                  "scores", d.scores);
+            json_t *o = json_pack("{s:s,s:O?}", "route", d.auto_route ? "auto" : "human", "scores",
+                                  d.scores);
             json_object_set_new(o, "verdict",
                                 d.auto_route && d.verdict ? json_string(d.verdict) : json_null());
             json_object_set_new(o, "confidence", d.scored ? json_real(d.confidence) : json_null());
@@ -471,8 +471,9 @@ void api_items_list(struct req *r, const char *param)
         api_store_error(r, rc);
         return;
     }
-    http_reply_json(r, 200, json_pack("{s:o,s:o}", "items", items, "next",
-                                      next[0] ? json_string(next) : json_null()));
+    http_reply_json(
+        r, 200,
+        json_pack("{s:o,s:o}", "items", items, "next", next[0] ? json_string(next) : json_null()));
 }
 
 void api_status(struct req *r, const char *param)

@@ -9,8 +9,8 @@
 #include "api.h"
 #include "app.h"
 
-#define WAIT_MAX_S 30            /* longest long-poll */
-#define RATIONALE_MAX 4096       /* bytes */
+#define WAIT_MAX_S 30      /* longest long-poll */
+#define RATIONALE_MAX 4096 /* bytes */
 
 /* ---- long-poll waiters ---- */
 
@@ -347,15 +347,17 @@ void api_item_gold(struct req *r, const char *param)
     json_t *a = json_object_get(body, "answer");
     if (!json_is_string(a) || json_object_size(body) != 1) {
         json_decref(body);
-        http_error(r, 422, "invalid_body", "Send {\"answer\": \"a\"|\"b\"|\"tie\"|\"good\"|\"bad\"}.");
+        http_error(r, 422, "invalid_body",
+                   "Send {\"answer\": \"a\"|\"b\"|\"tie\"|\"good\"|\"bad\"}.");
         return;
     }
     int rc = store_item_set_gold(r->app->store, param, json_string_value(a));
     if (rc == -ENOENT)
         http_error(r, 404, "not_found", "There is no item %s.", param);
     else if (rc == -EINVAL)
-        http_error(r, 422, "invalid_answer",
-                   "The answer does not fit the item: pairs take a, b or tie; singles good or bad.");
+        http_error(
+            r, 422, "invalid_answer",
+            "The answer does not fit the item: pairs take a, b or tie; singles good or bad.");
     else if (rc)
         api_store_error(r, rc);
     else
@@ -391,7 +393,8 @@ void api_overlap_put(struct req *r, const char *param)
     if (rc)
         api_store_error(r, rc);
     else
-        http_reply_json(r, 200, json_pack("{s:s,s:O,s:O}", "scope", batch ? "batch" : "domain",
-                                          "value", scope_v, "overlap", n));
+        http_reply_json(r, 200,
+                        json_pack("{s:s,s:O,s:O}", "scope", batch ? "batch" : "domain", "value",
+                                  scope_v, "overlap", n));
     json_decref(body);
 }

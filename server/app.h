@@ -17,23 +17,23 @@
 
 struct app {
     struct store *store;
-    struct layer_holder *layers;  /* the active reward layer, hot-swapped */
-    size_t max_body;              /* bytes */
-    size_t max_items;             /* items per ingest request */
-    const char *static_dir;       /* where the web page's files are */
-    unsigned lease_ms;            /* how long a task lease lasts */
-    unsigned gold_rate_pct;       /* share of gold tasks in a rater's stream */
+    struct layer_holder *layers; /* the active reward layer, hot-swapped */
+    size_t max_body;             /* bytes */
+    size_t max_items;            /* items per ingest request */
+    const char *static_dir;      /* where the web page's files are */
+    unsigned lease_ms;           /* how long a task lease lasts */
+    unsigned gold_rate_pct;      /* share of gold tasks in a rater's stream */
 
-    atomic_int inflight;          /* requests between headers and completion */
+    atomic_int inflight; /* requests between headers and completion */
     atomic_uint_fast64_t requests;
     atomic_uint_fast64_t by_class[6]; /* responses by status class 1xx..5xx */
     atomic_uint_fast64_t items_ingested;
-    atomic_uint_fast64_t us_total;    /* summed request microseconds */
+    atomic_uint_fast64_t us_total; /* summed request microseconds */
 
-    pthread_mutex_t wait_mu;      /* guards waiters */
-    struct req *waiters;          /* long-polling /v1/tasks/next */
-    bool quiet;                   /* no request log lines (benchmarks) */
-    atomic_bool stopping;         /* shutting down: long-polls end at once */
+    pthread_mutex_t wait_mu; /* guards waiters */
+    struct req *waiters;     /* long-polling /v1/tasks/next */
+    bool quiet;              /* no request log lines (benchmarks) */
+    atomic_bool stopping;    /* shutting down: long-polls end at once */
 };
 
 #endif

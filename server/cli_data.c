@@ -13,8 +13,8 @@
 #include "route.h"
 #include "store.h"
 
-#define IMPORT_CHUNK 2000       /* rows per transaction */
-#define PROGRESS_EVERY 10000    /* lines between progress lines */
+#define IMPORT_CHUNK 2000    /* rows per transaction */
+#define PROGRESS_EVERY 10000 /* lines between progress lines */
 
 /* ---- import ---- */
 
@@ -23,7 +23,7 @@ struct import_ctx {
     enum dataset_format fmt;
     const char *fmt_name;
     bool as_items;
-    struct reward_layer *layer;  /* scores items on import, may be NULL */
+    struct reward_layer *layer; /* scores items on import, may be NULL */
     int64_t layer_id;
     /* pending rows, strings owned */
     char **prompt, **chosen, **rejected;
@@ -138,10 +138,11 @@ static void on_bad_line(void *cls, size_t line_no, const char *message)
 
 static void import_usage(FILE *to)
 {
-    fprintf(to, "usage: rungd import --db PATH --format hh|trl|gsm8k --as comparisons|items FILE\n\n"
-                "  comparisons: store the pairs as human-labelled training data (source import)\n"
-                "  items:       queue them as pair items to be judged (scored by the active layer)\n"
-                "Malformed lines are reported by number and skipped; exit code 1 if any was.\n");
+    fprintf(to,
+            "usage: rungd import --db PATH --format hh|trl|gsm8k --as comparisons|items FILE\n\n"
+            "  comparisons: store the pairs as human-labelled training data (source import)\n"
+            "  items:       queue them as pair items to be judged (scored by the active layer)\n"
+            "Malformed lines are reported by number and skipped; exit code 1 if any was.\n");
 }
 
 /* Loads the active layer, if any, for scoring. */
@@ -171,11 +172,21 @@ int cli_import(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': db = optarg; break;
-        case 'f': fmt = optarg; break;
-        case 'a': as = optarg; break;
-        case 'h': import_usage(stdout); return 0;
-        default: import_usage(stderr); return 2;
+        case 'd':
+            db = optarg;
+            break;
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'a':
+            as = optarg;
+            break;
+        case 'h':
+            import_usage(stdout);
+            return 0;
+        default:
+            import_usage(stderr);
+            return 2;
         }
     }
     struct import_ctx ctx = {.fmt_name = fmt};
@@ -323,23 +334,42 @@ int cli_train(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
-        case 'd': db = optarg; break;
-        case 's': bad = util_parse_i64(optarg, 0, INT64_MAX, &v); p.seed = (uint64_t)v; break;
-        case 'm': bad = util_parse_i64(optarg, 1, 64, &v); p.members = (unsigned)v; break;
-        case 'b': bad = util_parse_i64(optarg, 10, 24, &v); p.bits = (unsigned)v; break;
+        case 'd':
+            db = optarg;
+            break;
+        case 's':
+            bad = util_parse_i64(optarg, 0, INT64_MAX, &v);
+            p.seed = (uint64_t)v;
+            break;
+        case 'm':
+            bad = util_parse_i64(optarg, 1, 64, &v);
+            p.members = (unsigned)v;
+            break;
+        case 'b':
+            bad = util_parse_i64(optarg, 10, 24, &v);
+            p.bits = (unsigned)v;
+            break;
         case 't': {
             char *end;
             p.target = strtod(optarg, &end);
             bad = *end || !(p.target > 0.5 && p.target < 1.0);
             break;
         }
-        case 'a': activate = true; break;
-        case 'h': train_usage(stdout); return 0;
-        default: train_usage(stderr); return 2;
+        case 'a':
+            activate = true;
+            break;
+        case 'h':
+            train_usage(stdout);
+            return 0;
+        default:
+            train_usage(stderr);
+            return 2;
         }
         if (bad) {
-            fprintf(stderr, "rungd train: bad value '%s' (members 1-64, bits 10-24, target in "
-                            "(0.5, 1))\n", optarg);
+            fprintf(stderr,
+                    "rungd train: bad value '%s' (members 1-64, bits 10-24, target in "
+                    "(0.5, 1))\n",
+                    optarg);
             return 2;
         }
     }
@@ -438,9 +468,10 @@ static int eval_pair(void *cls, const struct dataset_pair *p)
 
 static void eval_usage(FILE *to)
 {
-    fprintf(to, "usage: rungd eval --db PATH [--layer ID] --format hh|trl|gsm8k FILE\n\n"
-                "Prints {pairs, accuracy, log_loss, ece, threshold, coverage, accuracy_on_covered}\n"
-                "for the layer (default: the active one) on the file's pairs.\n");
+    fprintf(to,
+            "usage: rungd eval --db PATH [--layer ID] --format hh|trl|gsm8k FILE\n\n"
+            "Prints {pairs, accuracy, log_loss, ece, threshold, coverage, accuracy_on_covered}\n"
+            "for the layer (default: the active one) on the file's pairs.\n");
 }
 
 int cli_eval(int argc, char **argv)
@@ -456,16 +487,24 @@ int cli_eval(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': db = optarg; break;
+        case 'd':
+            db = optarg;
+            break;
         case 'l':
             if (util_parse_i64(optarg, 1, INT64_MAX, &layer_id)) {
                 eval_usage(stderr);
                 return 2;
             }
             break;
-        case 'f': fmt = optarg; break;
-        case 'h': eval_usage(stdout); return 0;
-        default: eval_usage(stderr); return 2;
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'h':
+            eval_usage(stdout);
+            return 0;
+        default:
+            eval_usage(stderr);
+            return 2;
         }
     }
     enum dataset_format f;
@@ -488,13 +527,15 @@ int cli_eval(int argc, char **argv)
     int exit_code = 1;
     struct eval_ctx ctx = {0};
     if (!l) {
-        fprintf(stderr, "rungd eval: %s\n", layer_id ? "no such layer" : "no active layer: train one first");
+        fprintf(stderr, "rungd eval: %s\n",
+                layer_id ? "no such layer" : "no active layer: train one first");
         goto out;
     }
     struct dataset_stats stats = {0};
     int rc = dataset_read(in, f, eval_pair, on_bad_line, &ctx, &stats);
     if (rc || ctx.n == 0) {
-        fprintf(stderr, "rungd eval: %s\n", rc ? strerror(rc < 0 ? -rc : EIO) : "no pairs in the file");
+        fprintf(stderr, "rungd eval: %s\n",
+                rc ? strerror(rc < 0 ? -rc : EIO) : "no pairs in the file");
         goto out;
     }
     json_t *res = reward_evaluate(l, ctx.ex, ctx.n);

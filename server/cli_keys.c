@@ -44,11 +44,21 @@ int cli_keys(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': db = optarg; break;
-        case 'r': role = optarg; break;
-        case 'n': name = optarg; break;
-        case 'h': keys_usage(stdout); return 0;
-        default: keys_usage(stderr); return 2;
+        case 'd':
+            db = optarg;
+            break;
+        case 'r':
+            role = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'h':
+            keys_usage(stdout);
+            return 0;
+        default:
+            keys_usage(stderr);
+            return 2;
         }
     }
     int rest = argc - 1 - optind;

@@ -20,23 +20,24 @@
 
 static void serve_usage(FILE *to)
 {
-    fprintf(to,
-            "usage: rungd serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
-            "                   [--max-body BYTES] [--max-items N] [--static DIR]\n"
-            "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
-            "                   [--split-extra-label] [--quiet]\n\n"
-            "  --db PATH            SQLite database (default ./rung.db; created if absent)\n"
-            "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8080; port 0 picks one)\n"
-            "  --threads N          HTTP worker threads (default: number of cores)\n"
-            "  --max-body BYTES     request body cap (default 16777216)\n"
-            "  --max-items N        items per ingest request (default 10000)\n"
-            "  --static DIR         the web page's files (default %s)\n"
-            "  --lease-seconds N    how long a rater holds a task (default 600)\n"
-            "  --overlap N          labels each task wants unless a rule says otherwise (default 1)\n"
-            "  --gold-rate PCT      share of gold tasks in each rater's stream (default 5)\n"
-            "  --split-extra-label  a task whose labels split gets one more label instead of a tie\n"
-            "  --quiet              no per-request log lines\n",
-            RUNG_STATIC_DIR);
+    fprintf(
+        to,
+        "usage: rungd serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
+        "                   [--max-body BYTES] [--max-items N] [--static DIR]\n"
+        "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
+        "                   [--split-extra-label] [--quiet]\n\n"
+        "  --db PATH            SQLite database (default ./rung.db; created if absent)\n"
+        "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8080; port 0 picks one)\n"
+        "  --threads N          HTTP worker threads (default: number of cores)\n"
+        "  --max-body BYTES     request body cap (default 16777216)\n"
+        "  --max-items N        items per ingest request (default 10000)\n"
+        "  --static DIR         the web page's files (default %s)\n"
+        "  --lease-seconds N    how long a rater holds a task (default 600)\n"
+        "  --overlap N          labels each task wants unless a rule says otherwise (default 1)\n"
+        "  --gold-rate PCT      share of gold tasks in each rater's stream (default 5)\n"
+        "  --split-extra-label  a task whose labels split gets one more label instead of a tie\n"
+        "  --quiet              no per-request log lines\n",
+        RUNG_STATIC_DIR);
 }
 
 static int parse_listen(const char *s, char *host, size_t hostcap, uint16_t *port)
@@ -64,14 +65,19 @@ static void raise_nofile(void)
 
 int cli_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},      {"listen", required_argument, NULL, 'l'},
-        {"threads", required_argument, NULL, 't'}, {"max-body", required_argument, NULL, 'b'},
-        {"max-items", required_argument, NULL, 'i'}, {"static", required_argument, NULL, 's'},
-        {"lease-seconds", required_argument, NULL, 'L'}, {"overlap", required_argument, NULL, 'o'},
-        {"gold-rate", required_argument, NULL, 'g'}, {"quiet", no_argument, NULL, 'q'},
-        {"split-extra-label", no_argument, NULL, 'x'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"listen", required_argument, NULL, 'l'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"max-body", required_argument, NULL, 'b'},
+                                         {"max-items", required_argument, NULL, 'i'},
+                                         {"static", required_argument, NULL, 's'},
+                                         {"lease-seconds", required_argument, NULL, 'L'},
+                                         {"overlap", required_argument, NULL, 'o'},
+                                         {"gold-rate", required_argument, NULL, 'g'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"split-extra-label", no_argument, NULL, 'x'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *db = "rung.db", *listen = "127.0.0.1:8080";
     int64_t threads = sysconf(_SC_NPROCESSORS_ONLN), max_body = BODY_MAX_DEFAULT,
             max_items = BATCH_MAX_DEFAULT, lease_s = 600, overlap = 1, gold = 5;
@@ -82,19 +88,45 @@ int cli_serve(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
-        case 'd': db = optarg; break;
-        case 'l': listen = optarg; break;
-        case 't': bad = util_parse_i64(optarg, 1, 256, &threads); break;
-        case 'b': bad = util_parse_i64(optarg, 1024, (int64_t)1 << 32, &max_body); break;
-        case 'i': bad = util_parse_i64(optarg, 1, 1000000, &max_items); break;
-        case 's': app.static_dir = optarg; break;
-        case 'L': bad = util_parse_i64(optarg, 1, 86400, &lease_s); break;
-        case 'o': bad = util_parse_i64(optarg, 1, 100, &overlap); break;
-        case 'g': bad = util_parse_i64(optarg, 0, 100, &gold); break;
-        case 'q': app.quiet = true; break;
-        case 'x': split_extra = true; break;
-        case 'h': serve_usage(stdout); return 0;
-        default: serve_usage(stderr); return 2;
+        case 'd':
+            db = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        case 't':
+            bad = util_parse_i64(optarg, 1, 256, &threads);
+            break;
+        case 'b':
+            bad = util_parse_i64(optarg, 1024, (int64_t)1 << 32, &max_body);
+            break;
+        case 'i':
+            bad = util_parse_i64(optarg, 1, 1000000, &max_items);
+            break;
+        case 's':
+            app.static_dir = optarg;
+            break;
+        case 'L':
+            bad = util_parse_i64(optarg, 1, 86400, &lease_s);
+            break;
+        case 'o':
+            bad = util_parse_i64(optarg, 1, 100, &overlap);
+            break;
+        case 'g':
+            bad = util_parse_i64(optarg, 0, 100, &gold);
+            break;
+        case 'q':
+            app.quiet = true;
+            break;
+        case 'x':
+            split_extra = true;
+            break;
+        case 'h':
+            serve_usage(stdout);
+            return 0;
+        default:
+            serve_usage(stderr);
+            return 2;
         }
         if (bad) {
             const char *name = "?";
@@ -163,9 +195,8 @@ int cli_serve(int argc, char **argv)
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     unsigned bound = info ? info->port : port;
-    fprintf(stderr,
-            "{\"level\":\"info\",\"msg\":\"rungd listening\",\"port\":%u,\"db\":\"%s\"}\n", bound,
-            db);
+    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"rungd listening\",\"port\":%u,\"db\":\"%s\"}\n",
+            bound, db);
     printf("rungd listening on http://%s:%u/ (annotator page)\n"
            "  API:     http://%s:%u/v1/items\n"
            "  health:  http://%s:%u/healthz\n",

@@ -186,8 +186,8 @@ static enum MHD_Result queue(struct req *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size, void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     (void)version;
     struct app *app = cls;
@@ -260,8 +260,8 @@ static void log_request(struct app *app, struct req *r, uint64_t us)
     size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
     json_t *line = json_pack("{s:s,s:s,s:s,s:i,s:I,s:s?}", "time", when, "method", r->method,
-                             "path", r->path, "status", (int)r->status, "us", (json_int_t)us,
-                             "key", r->authed ? r->key.name : NULL);
+                             "path", r->path, "status", (int)r->status, "us", (json_int_t)us, "key",
+                             r->authed ? r->key.name : NULL);
     char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
     if (text) {
         size_t len = strlen(text);
@@ -305,8 +305,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    json_t *line = json_pack("{s:s,s:s,s:s%}", "level", "warn", "source", "libmicrohttpd", "msg",
-                             msg, n);
+    json_t *line =
+        json_pack("{s:s,s:s,s:s%}", "level", "warn", "source", "libmicrohttpd", "msg", msg, n);
     char *text = line ? json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     if (text)
         fprintf(stderr, "%s\n", text);
@@ -320,14 +320,14 @@ struct MHD_Daemon *http_start(struct app *app, const char *host, uint16_t port, 
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
         return NULL;
     /* ITC lets MHD_quiesce_daemon() stop the accepting at shutdown. */
-    return MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-            MHD_USE_ERROR_LOG | MHD_USE_ITC,
-        port, NULL, NULL, on_request, app, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        app, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                                MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC,
+                            port, NULL, NULL, on_request, app, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                            NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
 }
 
 void http_stop(struct app *app, struct MHD_Daemon *d, unsigned grace_ms)

@@ -22,20 +22,20 @@ typedef void (*req_finish_fn)(struct req *r);
 struct req {
     struct app *app;
     struct MHD_Connection *conn;
-    const char *method;      /* MHD's, valid for the request */
-    char *path;              /* owned copy of the URL path */
-    char *body;              /* request body, NUL-terminated, owned */
+    const char *method; /* MHD's, valid for the request */
+    char *path;         /* owned copy of the URL path */
+    char *body;         /* request body, NUL-terminated, owned */
     size_t body_len;
     size_t body_cap;
-    size_t discarded;        /* bytes dropped past the cap */
+    size_t discarded; /* bytes dropped past the cap */
     bool too_big;
     bool dispatched;
-    uint64_t t0_us;          /* when the headers arrived */
+    uint64_t t0_us; /* when the headers arrived */
 
-    struct store_key key;    /* the caller, when authenticated */
+    struct store_key key; /* the caller, when authenticated */
     bool authed;
     void (*handler)(struct req *r, const char *param); /* chosen on the headers */
-    char param[65];          /* the route's path parameter */
+    char param[65];                                    /* the route's path parameter */
 
     /* The reply, queued by the access handler once set. */
     unsigned status;
@@ -45,10 +45,10 @@ struct req {
     bool async;
     atomic_bool async_done;
     req_finish_fn finish;
-    void *state;             /* handler-owned, freed by state_free */
+    void *state; /* handler-owned, freed by state_free */
     void (*state_free)(void *state);
     int64_t wait_deadline_ms; /* long-poll deadline, 0 when not waiting */
-    struct req *wait_next;   /* in the app's waiter list */
+    struct req *wait_next;    /* in the app's waiter list */
 };
 
 /* Builds the reply from a JSON value (reference stolen). */

@@ -9,8 +9,8 @@
 
 struct layer_holder {
     struct store *store;
-    pthread_mutex_t mu;     /* guards cur and every ref's refs */
-    struct layer_ref *cur;  /* the holder's own reference counts as one */
+    pthread_mutex_t mu;    /* guards cur and every ref's refs */
+    struct layer_ref *cur; /* the holder's own reference counts as one */
     pthread_t thread;
     pthread_cond_t cv;
     bool stop;
@@ -64,7 +64,8 @@ int64_t layer_holder_refresh(struct layer_holder *h)
     h->cur = next;
     ref_put_locked(old);
     pthread_mutex_unlock(&h->mu);
-    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"active layer\",\"layer\":%lld}\n", (long long)id);
+    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"active layer\",\"layer\":%lld}\n",
+            (long long)id);
     return id;
 }
 

@@ -79,5 +79,6 @@ void api_static(struct req *r, const char *path)
     http_reply_bytes(r, 200, content_type(name), buf, (size_t)got);
     free(buf);
     /* The page is small and changes with releases: revalidate each time. */
-    http_reply_header(r, "Cache-Control", !strcmp(name, "index.html") ? "no-cache" : "public, max-age=300");
+    http_reply_header(r, "Cache-Control",
+                      !strcmp(name, "index.html") ? "no-cache" : "public, max-age=300");
 }

@@ -23,7 +23,8 @@ static struct reward_layer *train_clear(void)
     struct reward_pair_ex *ex = calloc(N, sizeof *ex);
     for (int i = 0; i < N; i++) {
         snprintf(prompts[i], sizeof prompts[i], "question %d", i % 13);
-        snprintf(goods[i], sizeof goods[i], "%s and %s answer %d", good[i % 4], good[(i / 4) % 4], i);
+        snprintf(goods[i], sizeof goods[i], "%s and %s answer %d", good[i % 4], good[(i / 4) % 4],
+                 i);
         snprintf(bads[i], sizeof bads[i], "%s and %s answer %d", bad[i % 4], bad[(i / 4) % 4], i);
         bool swap = i % 2;
         ex[i] = (struct reward_pair_ex){.prompt = prompts[i],
@@ -64,7 +65,8 @@ static void clear_pair_is_auto_twin_is_human(void **state)
     assert_true(isfinite(tau));
 
     struct route_decision d;
-    assert_int_equal(route_item(l, 7, "question 3", "wrong guess nonsense", "correct careful verified", &d), 0);
+    assert_int_equal(
+        route_item(l, 7, "question 3", "wrong guess nonsense", "correct careful verified", &d), 0);
     assert_true(d.scored);
     assert_true(d.auto_route);
     assert_string_equal(d.verdict, "b");

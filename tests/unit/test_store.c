@@ -141,8 +141,8 @@ static void ingest_idempotent_and_listed(void **state)
 
     json_t *st = store_status(f->s);
     assert_int_equal(json_integer_value(json_object_get(st, "items")), 3);
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(st, "by_domain"), "math")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "by_domain"), "math")),
+                     1);
     assert_true(json_integer_value(json_object_get(st, "db_bytes")) > 0);
     json_decref(st);
 }
@@ -169,8 +169,12 @@ static void comparisons_and_layers(void **state)
 
     assert_int_equal(store_layer_active_id(f->s), 0);
     const char blob[] = "params";
-    struct store_layer_new l = {.params = blob, .params_len = sizeof blob, .metrics = "{}",
-                                .threshold = 0.8, .train_size = 2, .activate = true};
+    struct store_layer_new l = {.params = blob,
+                                .params_len = sizeof blob,
+                                .metrics = "{}",
+                                .threshold = 0.8,
+                                .train_size = 2,
+                                .activate = true};
     int64_t id1 = 0, id2 = 0;
     assert_int_equal(store_layer_add(f->s, &l, &id1), 0);
     assert_int_equal(store_layer_active_id(f->s), id1);

@@ -12,8 +12,8 @@
 static void utf8_accepts_valid(void **state)
 {
     (void)state;
-    const char *ok[] = {"", "plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
-                        "\xf4\x8f\xbf\xbf"};
+    const char *ok[] = {
+        "", "plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         assert_true(util_utf8_valid(ok[i], strlen(ok[i])));
 }
@@ -26,7 +26,8 @@ static void utf8_rejects_invalid(void **state)
                          "\xe0\x80\xaf",     /* overlong */
                          "\xed\xa0\x80",     /* surrogate */
                          "\xf4\x90\x80\x80", /* past U+10FFFF */
-                         "\xff",            "a\x80z"};
+                         "\xff",
+                         "a\x80z"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(util_utf8_valid(bad[i], strlen(bad[i])));
 }
