@@ -70,7 +70,7 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_LEASE_HELD] = "SELECT task_id FROM leases WHERE rater_id = ?1 AND expires_ms > ?2 LIMIT 1",
     [ST_TASK_PICK] =
         "SELECT t.id FROM tasks t WHERE t.state = 'open' AND t.gold = 0 "
-        "AND t.labels_done + t.leased < t.overlap "
+        "AND t.overlap > t.labels_done + t.leased "
         "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.task_id = t.id AND l.rater_id = ?1) "
         "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = ?1) "
         "ORDER BY t.priority DESC, t.id LIMIT 1",
@@ -125,7 +125,17 @@ static const char *const sql_text[STMT_COUNT] = {
         "AND labels_done < ?2 AND item_seq IN (SELECT seq FROM items WHERE domain = ?1)",
     [ST_RATERS] = "SELECT k.name, k.role, r.labels, r.gold_seen, r.gold_right FROM raters r "
                   "JOIN api_keys k ON k.id = r.key_id ORDER BY k.name",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_SAVEPOINT] = "SAVEPOINT job",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO job",
+    [ST_RELEASE] = "RELEASE job",
 };
+
+const char *store_sql(enum stmt_id id)
+{
+    return sql_text[id];
+}
 
 /* ---- connections ---- */
 
@@ -298,10 +308,26 @@ struct wjob {
 
 #define GROUP_MAX 1024 /* jobs committed in one transaction at most */
 
+/* Runs a prepared statement without results: 0 or -EIO (logged). */
+static int conn_run(struct conn *c, enum stmt_id id)
+{
+    sqlite3_stmt *st = conn_stmt(c, id);
+    if (!st)
+        return -EIO;
+    int rc = sqlite3_step(st);
+    conn_done(st);
+    if (rc != SQLITE_DONE) {
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"sql failed\",\"sql\":%d,\"why\":\"%s\"}\n",
+                (int)id, sqlite3_errmsg(c->db));
+        return -EIO;
+    }
+    return 0;
+}
+
 static void run_group(struct store *s, struct wjob *head)
 {
     struct conn *c = &s->writer;
-    int txrc = conn_exec(c, "BEGIN IMMEDIATE");
+    int txrc = conn_run(c, ST_BEGIN);
     for (struct wjob *j = head; j; j = j->next) {
         if (txrc) {
             *j->rc_out = txrc;
@@ -309,17 +335,17 @@ static void run_group(struct store *s, struct wjob *head)
         }
         /* Each job in its own savepoint: one failing request leaves the
          * others of the group intact. */
-        if (conn_exec(c, "SAVEPOINT job")) {
+        if (conn_run(c, ST_SAVEPOINT)) {
             *j->rc_out = -EIO;
             continue;
         }
         int rc = j->run(s, c, j->arg);
         if (rc)
-            conn_exec(c, "ROLLBACK TO job");
-        conn_exec(c, "RELEASE job");
+            conn_run(c, ST_ROLLBACK_TO);
+        conn_run(c, ST_RELEASE);
         *j->rc_out = rc;
     }
-    if (!txrc && conn_exec(c, "COMMIT")) {
+    if (!txrc && conn_run(c, ST_COMMIT)) {
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
         txrc = -EIO;
         for (struct wjob *j = head; j; j = j->next)

@@ -63,6 +63,11 @@ enum stmt_id {
     ST_OVERLAP_APPLY_BATCH,
     ST_OVERLAP_APPLY_DOMAIN,
     ST_RATERS,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_SAVEPOINT,
+    ST_ROLLBACK_TO,
+    ST_RELEASE,
     STMT_COUNT
 };
 
@@ -110,6 +115,9 @@ struct store {
     store_done_fn task_hook;   /* run after such a commit */
     void *task_hook_cls;
 };
+
+/* The SQL text of a statement (for tests that check query plans). */
+const char *store_sql(enum stmt_id id);
 
 /* Returns the statement, prepared once per connection and reset with its
  * bindings cleared; NULL if preparing failed (logged). */

@@ -14,7 +14,8 @@ int64_t util_now_ms(void);
 /* Monotonic microseconds from an arbitrary origin, for durations. */
 uint64_t util_mono_us(void);
 
-/* Writes a new random (version 4) UUID in lower-case text form into out. */
+/* Writes a new time-ordered (version 7) UUID in lower-case text form into
+ * out. Needs libsodium initialised (token_init). */
 void util_uuid(char out[UUID_STR_LEN]);
 
 /* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates,

@@ -94,9 +94,11 @@ CREATE TABLE tasks (
   created_ms   INTEGER NOT NULL
 );
 -- Claimable tasks in claim order; the partial index keeps the claim query
--- independent of how many tasks are already done.
+-- independent of how many tasks are queued or done. The slot term is
+-- written with the lone column on the left, as SQLite normalises it, so the
+-- claim query's term matches the index (tests/unit/test_store.c checks it).
 CREATE INDEX tasks_claim ON tasks(priority DESC, id)
-  WHERE state = 'open' AND gold = 0 AND labels_done + leased < overlap;
+  WHERE state = 'open' AND gold = 0 AND overlap > labels_done + leased;
 CREATE INDEX tasks_gold ON tasks(id) WHERE gold = 1;
 CREATE INDEX tasks_item ON tasks(item_seq);
 

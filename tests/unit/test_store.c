@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_internal.h"
 
 struct fx {
     char dir[64];
@@ -196,6 +197,35 @@ static void comparisons_and_layers(void **state)
     json_decref(layers);
 }
 
+/* The claim query must walk the partial index in claim order, never scan
+ * the tasks table: with a million queued tasks a scan costs 200 ms. */
+static void claim_query_uses_the_partial_index(void **state)
+{
+    struct fx *f = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    static const enum stmt_id hot[] = {ST_TASK_PICK, ST_TASK_PICK_GOLD, ST_LEASE_HELD, ST_REAP};
+    for (size_t i = 0; i < sizeof hot / sizeof hot[0]; i++) {
+        char sql[2048];
+        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", store_sql(hot[i]));
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        char plan[2048] = "";
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            size_t n = strlen(plan);
+            snprintf(plan + n, sizeof plan - n, "%s\n", (const char *)sqlite3_column_text(st, 3));
+        }
+        sqlite3_finalize(st);
+        if (hot[i] == ST_TASK_PICK)
+            assert_non_null(strstr(plan, "USING INDEX tasks_claim"));
+        /* No full scan and no sort anywhere on the hot path. */
+        assert_null(strstr(plan, "TEMP B-TREE"));
+        for (char *p = strstr(plan, "SCAN "); p; p = strstr(p + 1, "SCAN "))
+            assert_non_null(strstr(p, "USING"));
+    }
+    sqlite3_close(db);
+}
+
 static void newer_schema_refused_untouched(void **state)
 {
     struct fx *f = *state;
@@ -227,6 +257,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(keys_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(ingest_idempotent_and_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(comparisons_and_layers, setup, teardown),
+        cmocka_unit_test_setup_teardown(claim_query_uses_the_partial_index, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_refused_untouched, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,8 +4,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+
+#include <sodium.h>
 
 #include "util.h"
 
@@ -51,8 +54,13 @@ static void uuid_shape(void **state)
     util_uuid(a);
     util_uuid(b);
     assert_int_equal(strlen(a), 36);
-    assert_int_equal(a[14], '4');
+    assert_int_equal(a[14], '7');
+    assert_true(strchr("89ab", a[19]) != NULL);
     assert_string_not_equal(a, b);
+    /* Time-ordered: the 48-bit millisecond prefix never goes back. */
+    usleep(2000);
+    util_uuid(b);
+    assert_true(strncmp(a, b, 13) < 0);
 }
 
 static void strlcpy_truncates(void **state)
@@ -65,6 +73,12 @@ static void strlcpy_truncates(void **state)
     assert_string_equal(buf, "abc");
 }
 
+static int setup(void **state)
+{
+    (void)state;
+    return sodium_init() < 0 ? -1 : 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -72,5 +86,5 @@ int main(void)
         cmocka_unit_test(parse_i64_bounds),   cmocka_unit_test(uuid_shape),
         cmocka_unit_test(strlcpy_truncates),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, NULL);
 }

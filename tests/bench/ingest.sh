@@ -1,0 +1,217 @@
+#!/bin/sh
+# ingest.sh - issue 2: durable ingest over HTTP against two ceilings measured
+# in the same run: bare_server (libmicrohttpd + jansson, no storage) and
+# raw_sqlite (the same rows straight into SQLite, WAL + synchronous=FULL).
+#
+# usage: tests/bench/ingest.sh [BUILD_DIR]        (default: build-bench)
+# env:   SECONDS_PER=10  seconds per measurement (after WARMUP=2)
+#        CONNS=64        connections
+#        PIN="split none" pinning modes to run: split = server on CPU 0,
+#                        load generator on CPU 1; none = no taskset
+#        DATA            shared data dir (default ../shared/data next to the repo;
+#                        generated text is used when it is absent)
+#        WRK=1           also cross-check single-item POSTs with wrk
+#        KEEP=1          keep the scratch dir
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${1:-$ROOT/build-bench}
+SECONDS_PER=${SECONDS_PER:-10}
+WARMUP=${WARMUP:-2}
+CONNS=${CONNS:-64}
+PIN=${PIN:-split none}
+DATA=${DATA:-$ROOT/../shared/data}
+WRK=${WRK:-1}
+BENCH=$BUILD/tests/bench/http
+RUNGD=$BUILD/server/rungd
+
+# ---- tools and build ----
+if [ "$WRK" = 1 ] && ! command -v wrk >/dev/null; then
+    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; } ||
+        { echo "cannot install wrk; running without it"; WRK=0; }
+fi
+command -v python3 >/dev/null || { echo "missing python3"; exit 1; }
+if [ ! -d "$BUILD" ]; then
+    meson setup "$BUILD" "$ROOT" --buildtype=release
+fi
+if ! ninja -C "$BUILD" server/rungd tests/bench/http/loadgen tests/bench/http/bare_server \
+        tests/bench/http/raw_sqlite >/dev/null 2>&1; then
+    # tests/bench/http is not a subdir of this build yet: compile the tools directly.
+    mkdir -p "$BUILD/tests/bench/http"
+    ninja -C "$BUILD" server/rungd >/dev/null
+    cc -O2 -D_GNU_SOURCE -o "$BENCH/loadgen" "$ROOT/tests/bench/http/loadgen.c" -pthread
+    cc -O2 -D_GNU_SOURCE -o "$BENCH/bare_server" "$ROOT/tests/bench/http/bare_server.c" \
+        $(pkg-config --cflags --libs libmicrohttpd jansson) -pthread
+    cc -O2 -D_GNU_SOURCE -o "$BENCH/raw_sqlite" "$ROOT/tests/bench/http/raw_sqlite.c" \
+        $(pkg-config --cflags --libs sqlite3 jansson uuid)
+fi
+
+WORK=$(mktemp -d /tmp/rung-ingest.XXXXXX)
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+    [ "${KEEP:-0}" = 1 ] && echo "scratch kept in $WORK" || rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# ---- data: ~1 KB single items ----
+python3 - "$DATA/hh-rlhf-harmless/pairs.jsonl" "$WORK" <<'EOF'
+import json, os, random, sys
+src, work = sys.argv[1], sys.argv[2]
+items = []
+if os.path.exists(src):
+    tag = "\n\nAssistant:"
+    for line in open(src, encoding="utf-8"):
+        c = json.loads(line)["chosen"]
+        i = c.rfind(tag)
+        p, r = c[:i + len(tag)].strip(), c[i + len(tag):].strip()
+        if 800 <= len(p.encode()) + len(r.encode()) <= 1300:
+            items.append({"prompt": p, "response": r})
+if len(items) < 50:  # no shared data: generated text of the same size
+    rnd = random.Random(1)
+    words = ("the a model answer question user assistant helpful harmless because "
+             "which would could should explain reason example step result value").split()
+    def text(n):
+        out = []
+        while sum(len(w) + 1 for w in out) < n:
+            out.append(rnd.choice(words))
+        return " ".join(out)
+    items = [{"prompt": "Human: " + text(600) + "\n\nAssistant:", "response": text(400)}
+             for _ in range(200)]
+with open(os.path.join(work, "items.jsonl"), "w") as f:
+    for k in range(1000):
+        f.write(json.dumps(items[k % len(items)]) + "\n")
+with open(os.path.join(work, "batch.jsonl"), "w") as f:
+    for b in range(4):
+        batch = [items[(b * 37 + k) % len(items)] for k in range(1000)]
+        f.write(json.dumps({"items": batch}) + "\n")
+n = len(items)
+size = sum(len(x["prompt"].encode()) + len(x["response"].encode()) for x in items) / n
+print("data: %d distinct items, mean prompt+response %.0f bytes (%s)" %
+      (n, size, "hh-rlhf" if os.path.exists(src) and n >= 50 else "generated"))
+EOF
+
+# ---- helpers ----
+cpus_server() { [ "$1" = split ] && echo 0 || echo 0-$(($(nproc) - 1)); }
+cpus_load() { [ "$1" = split ] && echo 1 || echo 0-$(($(nproc) - 1)); }
+
+# start_rungd DB CPUS [log]: starts rungd on a free port; sets PORT and RPID.
+start_rungd() {
+    db=$1 cpus=$2 mode=${3:-quiet}
+    q=--quiet
+    [ "$mode" = log ] && q=
+    taskset -c "$cpus" "$RUNGD" serve --db "$db" --listen 127.0.0.1:0 --gold-rate 0 $q \
+        >/dev/null 2>"$db.err" &
+    RPID=$!
+    PIDS="$PIDS $RPID"
+    PORT=""
+    for _ in $(seq 100); do
+        PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$db.err" | head -1)
+        [ -n "$PORT" ] && return 0
+        sleep 0.05
+    done
+    echo "rungd did not start:"; cat "$db.err"; exit 1
+}
+start_bare() {
+    taskset -c "$1" "$BENCH/bare_server" >"$WORK/bare.out" 2>&1 &
+    RPID=$!
+    PIDS="$PIDS $RPID"
+    PORT=""
+    for _ in $(seq 100); do
+        PORT=$(sed -n 's/^port \([0-9]*\)/\1/p' "$WORK/bare.out")
+        [ -n "$PORT" ] && return 0
+        sleep 0.05
+    done
+    echo "bare_server did not start"; exit 1
+}
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+new_db() { # new_db NAME: a fresh rung database and a pipeline key; sets TOKEN
+    rm -f "$WORK/$1.db"*
+    TOKEN=$("$RUNGD" keys create --db "$WORK/$1.db" --role pipeline --name bench | tail -1)
+}
+load() { # load NAME CPUS ITEMS_PER_REQ BODIES
+    taskset -c "$2" "$BENCH/loadgen" post --port "$PORT" --conns "$CONNS" --path /v1/items \
+        --bodies "$4" --token "$TOKEN" --items-per-req "$3" --duration "$SECONDS_PER" \
+        --warmup "$WARMUP" --name "$1" || true
+}
+wrk_fig() { # req/s, p50, p99 from wrk --latency output
+    awk '/Requests\/sec/ {r = $2} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
+         /Non-2xx/ {bad = $NF}
+         END {printf "req_s=%s p50=%s p99=%s non2xx=%d (wrk, 1 thread)", r, p50, p99, bad}' "$1"
+}
+val() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" "$2" | head -1; }
+
+echo "host: $(nproc) cores, $(uname -r); $CONNS connections, ${SECONDS_PER}s per figure after ${WARMUP}s warm-up"
+for pin in $PIN; do
+    S=$(cpus_server $pin) L=$(cpus_load $pin)
+    R=$WORK/results.$pin
+    : >"$R"
+    echo
+    echo "== pinning: $pin (server CPUs $S, load generator CPUs $L)"
+
+    start_bare "$S"; TOKEN=none
+    load bare_single "$L" 1 "$WORK/items.jsonl" | tee -a "$R"
+    load bare_batch1000 "$L" 1000 "$WORK/batch.jsonl" | tee -a "$R"
+    if [ "$WRK" = 1 ]; then
+        BODY_FILE=$WORK/items.jsonl TOKEN=none taskset -c "$L" wrk -t1 -c"$CONNS" \
+            -d"${SECONDS_PER}s" --latency -s "$ROOT/tests/bench/http/post_items.lua" \
+            "http://127.0.0.1:$PORT/v1/items" >"$WORK/wrk.bare" 2>&1 || true
+        echo "wrk_bare_single $(wrk_fig "$WORK/wrk.bare")" | tee -a "$R"
+    fi
+    stop "$RPID"
+
+    new_db single
+    start_rungd "$WORK/single.db" "$S"
+    load rungd_single "$L" 1 "$WORK/items.jsonl" | tee -a "$R"
+    if [ "$WRK" = 1 ]; then
+        BODY_FILE=$WORK/items.jsonl TOKEN=$TOKEN taskset -c "$L" wrk -t1 -c"$CONNS" -d"${SECONDS_PER}s" \
+            --latency -s "$ROOT/tests/bench/http/post_items.lua" \
+            "http://127.0.0.1:$PORT/v1/items" >"$WORK/wrk.rungd" 2>&1 || true
+        echo "wrk_rungd_single $(wrk_fig "$WORK/wrk.rungd")" | tee -a "$R"
+    fi
+    stop "$RPID"
+
+    new_db batch
+    start_rungd "$WORK/batch.db" "$S"
+    load rungd_batch1000 "$L" 1000 "$WORK/batch.jsonl" | tee -a "$R"
+    stop "$RPID"
+
+    new_db raw1
+    taskset -c "$S" "$BENCH/raw_sqlite" --db "$WORK/raw1.db" --items "$WORK/items.jsonl" \
+        --seconds "$SECONDS_PER" --txn 0 --tasks | sed 's/^/raw_sqlite_one_txn /' | tee -a "$R"
+    new_db raw2
+    taskset -c "$S" "$BENCH/raw_sqlite" --db "$WORK/raw2.db" --items "$WORK/items.jsonl" \
+        --seconds "$SECONDS_PER" --txn 1000 --tasks | sed 's/^/raw_sqlite_txn1000 /' | tee -a "$R"
+    new_db raw3
+    taskset -c "$S" "$BENCH/raw_sqlite" --db "$WORK/raw3.db" --items "$WORK/items.jsonl" \
+        --seconds "$SECONDS_PER" --txn 0 | sed 's/^/raw_sqlite_items_only_one_txn /' | tee -a "$R"
+    new_db raw4
+    taskset -c "$S" "$BENCH/raw_sqlite" --db "$WORK/raw4.db" --items "$WORK/items.jsonl" \
+        --seconds "$SECONDS_PER" --txn 64 --tasks | sed 's/^/raw_sqlite_txn64 /' | tee -a "$R"
+    new_db raw5
+    taskset -c "$S" "$BENCH/raw_sqlite" --db "$WORK/raw5.db" --items "$WORK/items.jsonl" \
+        --seconds "$SECONDS_PER" --txn 0 --tasks --uuid7 | sed 's/^/raw_sqlite_one_txn_uuid7 /' | tee -a "$R"
+    rm -f "$WORK"/*.db "$WORK"/*.db-*
+
+    if [ "$pin" = "$(echo $PIN | awk '{print $1}')" ]; then
+        new_db logged
+        start_rungd "$WORK/logged.db" "$S" log
+        load rungd_single_logging "$L" 1 "$WORK/items.jsonl" | tee -a "$R"
+        stop "$RPID"
+        rm -f "$WORK"/*.db "$WORK"/*.db-*
+    fi
+
+    b=$(grep '^bare_single ' "$R" | head -1) rs=$(grep '^rungd_single ' "$R" | head -1)
+    rb=$(grep '^rungd_batch1000 ' "$R" | head -1)
+    raw=$(grep '^raw_sqlite_one_txn ' "$R" | head -1)
+    echo "$b" >"$WORK/b"; echo "$rs" >"$WORK/rs"; echo "$rb" >"$WORK/rb"; echo "$raw" >"$WORK/raw"
+    awk -v br="$(val req_s "$WORK/b")" -v rr="$(val req_s "$WORK/rs")" -v p99="$(val p99_ms "$WORK/rs")" \
+        -v items="$(val items_s "$WORK/rb")" -v raw="$(val rows_s "$WORK/raw")" -v pin="$pin" 'BEGIN {
+        r1 = br ? 100 * rr / br : 0; r2 = raw ? 100 * items / raw : 0
+        printf "RATIO[%s] single: rungd %.0f req/s / bare %.0f req/s = %.1f%% (target >= 40%%: %s); rungd p99 %.2f ms (target <= 10 ms: %s)\n",
+            pin, rr, br, r1, (r1 >= 40 ? "met" : "MISSED"), p99, (p99 <= 10 ? "met" : "MISSED")
+        printf "RATIO[%s] batch: rungd %.0f items/s / raw SQLite %.0f rows/s (one txn, item+task rows) = %.1f%% (target >= 70%%: %s)\n",
+            pin, items, raw, r2, (r2 >= 70 ? "met" : "MISSED")
+    }'
+done

@@ -1,0 +1,84 @@
+#!/bin/sh
+# score.sh - issue 3: scoring throughput. In process (bench_reward score: one
+# thread, ~1 KB responses, 5 members) and over HTTP (POST /v1/score with
+# batches of BATCH ~1 KB responses, 64 connections, wrk), in the same run.
+#
+# usage: tests/bench/score.sh [BUILD_DIR]     (default: build-bench, release)
+# env:   SECONDS_PER=10 BATCH=100 CONNS=64
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${1:-$ROOT/build-bench}
+SECONDS_PER=${SECONDS_PER:-10}
+BATCH=${BATCH:-100}
+CONNS=${CONNS:-64}
+RUNGD=$BUILD/server/rungd
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+[ -d "$BUILD" ] || meson setup "$BUILD" "$ROOT" --buildtype=release >/dev/null
+ninja -C "$BUILD" server/rungd tests/bench/bench_reward >/dev/null
+
+WORK=$(mktemp -d /tmp/rung-score.XXXXXX)
+PID=""
+cleanup() {
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# Training data and request bodies: generated text, ~1 KB per response.
+python3 - "$WORK" "$BATCH" <<'PY'
+import json, random, sys
+work, batch = sys.argv[1], int(sys.argv[2])
+rng = random.Random(11)
+words = ("the a answer step because therefore total number of apples we see that so it is "
+         "correct careful wrong guess maybe each then add multiply result equals first next").split()
+def text(n=1000):
+    out = []
+    while sum(len(w) + 1 for w in out) < n:
+        out.append(rng.choice(words))
+    return " ".join(out)
+with open(work + "/train.jsonl", "w") as f:
+    for i in range(2000):
+        f.write(json.dumps({"prompt": "question %d" % (i % 50), "chosen": text(), "rejected": text()}) + "\n")
+with open(work + "/bodies.jsonl", "w") as f:
+    for b in range(16):
+        items = [{"prompt": "How many apples are there in total?", "response": text()}
+                 for _ in range(batch)]
+        f.write(json.dumps({"items": items}) + "\n")
+PY
+
+"$RUNGD" import --db "$WORK/s.db" --format trl --as comparisons "$WORK/train.jsonl" >/dev/null
+"$RUNGD" train --db "$WORK/s.db" --activate >/dev/null 2>&1
+TOKEN=$("$RUNGD" keys create --db "$WORK/s.db" --role pipeline --name bench | tail -n 1)
+
+echo "== in process (one thread)"
+inproc=$("$BUILD/tests/bench/bench_reward" score 200000 | tail -n 1)
+echo "$inproc"
+inproc_rate=$(echo "$inproc" | sed -n 's/.*: \([0-9]*\) responses\/s.*/\1/p')
+
+"$RUNGD" serve --db "$WORK/s.db" --listen 127.0.0.1:0 --quiet > "$WORK/out" 2> "$WORK/err" &
+PID=$!
+for _ in $(seq 50); do
+    PORT=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/ .*|\1|p' "$WORK/out" | head -n 1)
+    [ -n "$PORT" ] && break
+    sleep 0.1
+done
+
+echo "== over HTTP: POST /v1/score, $BATCH responses per request, $CONNS connections, ${SECONDS_PER}s"
+BODY_FILE="$WORK/bodies.jsonl" TOKEN="$TOKEN" wrk -t2 -c"$CONNS" -d"${SECONDS_PER}s" --latency \
+    -s "$ROOT/tests/bench/http/post_items.lua" "http://127.0.0.1:$PORT/v1/score" > "$WORK/wrk.txt"
+rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.txt")
+p50=$(awk '$1 == "50%" {print $2}' "$WORK/wrk.txt")
+p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk.txt")
+grep -q "non-2xx (thread-local count, thread 1): 0" "$WORK/wrk.txt" || { cat "$WORK/wrk.txt"; echo "errors in the run"; exit 1; }
+cores=$(nproc)
+python3 - "$rps" "$BATCH" "$inproc_rate" "$cores" "$p50" "$p99" <<'PY'
+import sys
+rps, batch, inproc, cores, p50, p99 = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+http = rps * batch
+print("score in process:        %9.0f responses/s/core (target >= 100000)" % inproc)
+print("score over HTTP:         %9.0f responses/s (%.0f req/s x %d), p50 %s, p99 %s" % (http, rps, batch, p50, p99))
+print("HTTP per core:           %9.0f responses/s/core (%d cores shared by server and wrk)" % (http / cores, cores))
+print("ratio HTTP/core : in-process: %.2f" % (http / cores / inproc))
+PY
