@@ -179,19 +179,19 @@ for pin in $PIN; do
 
     new_db raw1
     taskset -c "$S" "$BENCH/raw_sqlite" --db "$WORK/raw1.db" --items "$WORK/items.jsonl" \
-        --seconds "$SECONDS_PER" --txn 0 --tasks | sed 's/^/raw_sqlite_one_txn /' | tee -a "$R"
+        --seconds "$SECONDS_PER" --txn 0 --tasks --uuid7 | sed 's/^/raw_sqlite_one_txn /' | tee -a "$R"
     new_db raw2
     taskset -c "$S" "$BENCH/raw_sqlite" --db "$WORK/raw2.db" --items "$WORK/items.jsonl" \
-        --seconds "$SECONDS_PER" --txn 1000 --tasks | sed 's/^/raw_sqlite_txn1000 /' | tee -a "$R"
+        --seconds "$SECONDS_PER" --txn 1000 --tasks --uuid7 | sed 's/^/raw_sqlite_txn1000 /' | tee -a "$R"
     new_db raw3
     taskset -c "$S" "$BENCH/raw_sqlite" --db "$WORK/raw3.db" --items "$WORK/items.jsonl" \
-        --seconds "$SECONDS_PER" --txn 0 | sed 's/^/raw_sqlite_items_only_one_txn /' | tee -a "$R"
+        --seconds "$SECONDS_PER" --txn 0 --uuid7 | sed 's/^/raw_sqlite_items_only_one_txn /' | tee -a "$R"
     new_db raw4
     taskset -c "$S" "$BENCH/raw_sqlite" --db "$WORK/raw4.db" --items "$WORK/items.jsonl" \
-        --seconds "$SECONDS_PER" --txn 64 --tasks | sed 's/^/raw_sqlite_txn64 /' | tee -a "$R"
+        --seconds "$SECONDS_PER" --txn 64 --tasks --uuid7 | sed 's/^/raw_sqlite_txn64 /' | tee -a "$R"
     new_db raw5
     taskset -c "$S" "$BENCH/raw_sqlite" --db "$WORK/raw5.db" --items "$WORK/items.jsonl" \
-        --seconds "$SECONDS_PER" --txn 0 --tasks --uuid7 | sed 's/^/raw_sqlite_one_txn_uuid7 /' | tee -a "$R"
+        --seconds "$SECONDS_PER" --txn 0 --tasks | sed 's/^/raw_sqlite_one_txn_uuid4 /' | tee -a "$R"
     rm -f "$WORK"/*.db "$WORK"/*.db-*
 
     if [ "$pin" = "$(echo $PIN | awk '{print $1}')" ]; then
