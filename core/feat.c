@@ -448,7 +448,8 @@ static void surface_stats(const unsigned char *s, size_t n, double *d)
     }
     /* Code fences: non-overlapping runs of three backticks. A backtick is
      * never a digit, letter or '?'/'!', so counting apart changes nothing. */
-    for (const unsigned char *p = memchr(s, '`', n); p; p = memchr(p, '`', n - (size_t)(p - s))) {
+    for (const unsigned char *p = n ? memchr(s, '`', n) : NULL; p;
+         p = memchr(p, '`', n - (size_t)(p - s))) {
         size_t left = n - (size_t)(p - s);
         if (left >= 3 && p[1] == '`' && p[2] == '`') {
             fences++;
