@@ -355,7 +355,7 @@ static void run_group(struct store *s, struct wjob *head)
     s->commits++;
     bool any_failed = txrc != 0;
     for (struct wjob *j = head; j && !any_failed; j = j->next)
-        any_failed = *j->rc_out != 0;
+        any_failed = *j->rc_out < 0; /* STORE_ROLLBACK jobs counted nothing */
     if (any_failed)
         store_tasks_recount(s, c); /* a rolled-back job may have counted tasks */
     if (s->tasks_changed) {

@@ -82,7 +82,12 @@ struct conn {
     sqlite3_stmt *st[STMT_COUNT]; /* prepared on first use, kept */
 };
 
+/* A write job returns 0 (keep its changes), a negative errno (failed), or
+ * STORE_ROLLBACK: it ran fine but decided to change nothing, so its
+ * savepoint is rolled back and its caller reads the outcome from its
+ * arguments. */
 typedef int (*store_job_fn)(struct store *s, struct conn *c, void *arg);
+#define STORE_ROLLBACK 1
 
 struct wjob;
 

@@ -399,7 +399,7 @@ static int label_job(struct store *s, struct conn *c, void *arg)
     int rc = task_get(c, l->task_id, &t);
     if (rc == -ENOENT) {
         l->result = LABEL_NO_TASK;
-        return 0;
+        return STORE_ROLLBACK;
     }
     if (rc)
         return rc;
@@ -497,6 +497,10 @@ static int label_job(struct store *s, struct conn *c, void *arg)
         rc = resolve(s, c, l->task_id, &t, l, now);
 out:
     task_row_free(&t);
+    /* A refused label must change nothing, not even the lease it found:
+     * a positive result rolls this job's savepoint back. */
+    if (rc == 0 && l->result != LABEL_RECORDED && l->result != LABEL_REPEAT)
+        rc = STORE_ROLLBACK;
     return rc;
 }
 
@@ -508,6 +512,8 @@ int store_task_label_submit(struct store *s, struct store_label *l, store_done_f
 int store_task_label(struct store *s, struct store_label *l)
 {
     l->rc = store_run(s, label_job, l);
+    if (l->rc == STORE_ROLLBACK)
+        l->rc = 0;
     return l->rc;
 }
 

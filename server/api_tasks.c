@@ -194,7 +194,7 @@ static void label_finish(struct req *r)
 {
     struct label_state *s = r->state;
     struct store_label *l = &s->label;
-    if (l->rc) {
+    if (l->rc < 0) {
         api_store_error(r, l->rc);
         return;
     }
