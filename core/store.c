@@ -378,6 +378,7 @@ static void run_group(struct store *s, struct wjob *head)
 static void *writer_main(void *arg)
 {
     struct store *s = arg;
+    pthread_setname_np(pthread_self(), "rung-writer");
     pthread_mutex_lock(&s->wq_mu);
     for (;;) {
         while (!s->wq_head && !s->stopping) {

@@ -72,6 +72,7 @@ int64_t layer_holder_refresh(struct layer_holder *h)
 static void *watch(void *arg)
 {
     struct layer_holder *h = arg;
+    pthread_setname_np(pthread_self(), "rung-layers");
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
         struct timespec ts;
