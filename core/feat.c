@@ -2,6 +2,7 @@
 #include "feat.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,12 +150,21 @@ int feat_tokenize(const char *text, size_t len, struct feat_token **toks, size_t
         int word_byte = 0;
 
         if (i < len && c < 0x80 && (is_alnum_ascii(c) || c == '\'')) {
-            low = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-            add = &low;
-            step = 1;
-            word_byte = 1;
-            if (!(c >= '0' && c <= '9'))
-                all_digits = 0;
+            /* The common case: a run of ASCII word bytes, hashed in a
+             * tight loop. */
+            if (!in_word) {
+                cur.hash = FNV_OFFSET;
+                cur.start = i;
+                in_word = 1;
+            }
+            do {
+                unsigned char ch = s[i];
+                all_digits &= (unsigned)(ch - '0') < 10u;
+                cur.hash ^= (ch >= 'A' && ch <= 'Z') ? (unsigned char)(ch + 32) : ch;
+                cur.hash *= FNV_PRIME;
+                i++;
+            } while (i < len && s[i] < 0x80 && (is_alnum_ascii(s[i]) || s[i] == '\''));
+            continue;
         } else if (i < len && c >= 0x80) {
             step = utf8_seq_len(s + i, len - i);
             if (step == 3 && s[i] == 0xe2 && s[i + 1] == 0x80 &&
@@ -222,6 +232,7 @@ struct entry {
 
 struct entries {
     struct entry *e;
+    struct entry *tmp; /* scratch of the same capacity, for sorting and merging */
     size_t n, cap;
 };
 
@@ -236,6 +247,10 @@ static int entries_reserve(struct entries *es, size_t more)
     if (!ne)
         return -ENOMEM;
     es->e = ne;
+    struct entry *nt = realloc(es->tmp, ncap * sizeof(*nt));
+    if (!nt)
+        return -ENOMEM;
+    es->tmp = nt;
     es->cap = ncap;
     return 0;
 }
@@ -249,82 +264,75 @@ static void entries_add(struct entries *es, uint64_t key, uint32_t mask, float v
     es->n++;
 }
 
-static int cmp_entry(const void *a, const void *b)
+#define BUCKET_MAX_BITS 11u /* widest bucket digit: 2048 counters stay in L1 */
+
+/* Stable insertion sort of e[0..n) by idx: linear on nearly sorted input. */
+static void insertion_sort(struct entry *e, size_t n)
 {
-    uint32_t x = ((const struct entry *)a)->idx, y = ((const struct entry *)b)->idx;
-    return (x > y) - (x < y);
+    for (size_t i = 1; i < n; i++) {
+        struct entry x = e[i];
+        size_t j = i;
+        while (j > 0 && e[j - 1].idx > x.idx) {
+            e[j] = e[j - 1];
+            j--;
+        }
+        e[j] = x;
+    }
 }
 
-#define RADIX_MAX_BITS 11u /* widest digit: 2048 counters still sit in L1 */
-
-/* Stable sort of e[0..n) by idx with an LSD radix sort in the fewest passes
- * of at most 11 bits that cover the largest index (two passes of 9 bits for
- * the default 2^18 buckets): several times faster than qsort on the few
- * hundred entries of one text, and stable like glibc's merge sort, so
- * duplicates are summed in the same order. Falls back to qsort when the
- * scratch buffer cannot be had. */
-static void sort_entries(struct entry *e, size_t n)
+/* Stable sort of e[0..n) by idx. Hashed indices are uniform, so one
+ * counting pass on their top bits (about two buckets per entry) leaves
+ * the array nearly sorted, and an insertion sort finishes it in linear
+ * time: several times faster than qsort on the few hundred entries of one
+ * text. Both steps are stable, like glibc's merge sort, so duplicates are
+ * summed in the same order. tmp is scratch room for n entries. */
+static void sort_entries(struct entry *e, size_t n, struct entry *tmp)
 {
-    if (n < 2)
+    if (n < 32) {
+        insertion_sort(e, n);
         return;
+    }
     uint32_t maxidx = 0;
     for (size_t i = 0; i < n; i++)
         if (e[i].idx > maxidx)
             maxidx = e[i].idx;
-    unsigned width = 1;
+    unsigned width = 1, bits = 1;
     while (width < 32 && (maxidx >> width) != 0)
         width++;
-    unsigned passes = (width + RADIX_MAX_BITS - 1) / RADIX_MAX_BITS;
-    unsigned digit = (width + passes - 1) / passes;
-    struct entry *tmp = malloc(n * sizeof *tmp);
-    if (!tmp) {
-        qsort(e, n, sizeof *e, cmp_entry);
-        return;
+    while (bits < BUCKET_MAX_BITS && ((size_t)1 << bits) < 2 * n)
+        bits++;
+    if (bits > width)
+        bits = width;
+    unsigned shift = width - bits;
+    size_t count[1u << BUCKET_MAX_BITS];
+    size_t nb = (size_t)1 << bits;
+    memset(count, 0, nb * sizeof count[0]);
+    for (size_t i = 0; i < n; i++)
+        count[e[i].idx >> shift]++;
+    size_t sum = 0;
+    for (size_t d = 0; d < nb; d++) {
+        size_t c = count[d];
+        count[d] = sum;
+        sum += c;
     }
-    uint32_t dmask = (1u << digit) - 1;
-    size_t count[1u << RADIX_MAX_BITS];
-    struct entry *src = e, *dst = tmp;
-    for (unsigned p = 0; p < passes; p++) {
-        unsigned shift = p * digit;
-        memset(count, 0, ((size_t)dmask + 1) * sizeof count[0]);
-        for (size_t i = 0; i < n; i++)
-            count[(src[i].idx >> shift) & dmask]++;
-        size_t sum = 0;
-        for (size_t d = 0; d <= dmask; d++) {
-            size_t c = count[d];
-            count[d] = sum;
-            sum += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            dst[count[(src[i].idx >> shift) & dmask]++] = src[i];
-        struct entry *t = src;
-        src = dst;
-        dst = t;
-    }
-    if (src != e)
-        memcpy(e, src, n * sizeof *e);
-    free(tmp);
+    for (size_t i = 0; i < n; i++)
+        tmp[count[e[i].idx >> shift]++] = e[i];
+    insertion_sort(tmp, n);
+    memcpy(e, tmp, n * sizeof *e);
 }
 
-/* Merges the sorted runs e[0..mid) and e[mid..n) in place (through a
- * scratch copy), keeping equal indices in run order. Falls back to a full
- * sort when the scratch buffer cannot be had. */
-static void merge_runs(struct entry *e, size_t mid, size_t n)
+/* Merges the sorted runs e[0..mid) and e[mid..n) in place, keeping equal
+ * indices in run order; tmp is scratch room for mid entries. */
+static void merge_runs(struct entry *e, size_t mid, size_t n, struct entry *tmp)
 {
     if (mid == 0 || mid == n || e[mid - 1].idx <= e[mid].idx)
         return;
-    struct entry *left = malloc(mid * sizeof *left);
-    if (!left) {
-        sort_entries(e, n);
-        return;
-    }
-    memcpy(left, e, mid * sizeof *left);
+    memcpy(tmp, e, mid * sizeof *tmp);
     size_t i = 0, j = mid, k = 0;
     while (i < mid && j < n)
-        e[k++] = left[i].idx <= e[j].idx ? left[i++] : e[j++];
+        e[k++] = tmp[i].idx <= e[j].idx ? tmp[i++] : e[j++];
     while (i < mid)
-        e[k++] = left[i++];
-    free(left);
+        e[k++] = tmp[i++];
 }
 
 /* Sums duplicates of the sorted e[from..n) and drops zeros; returns the new
@@ -346,10 +354,10 @@ static size_t merge_dups(struct entry *e, size_t from, size_t n)
 }
 
 /* Sorts e[from..n), sums duplicates, drops zeros; returns the new count. */
-static size_t sort_merge(struct entry *e, size_t from, size_t n)
+static size_t sort_merge(struct entry *e, size_t from, size_t n, struct entry *tmp)
 {
     size_t w = from;
-    sort_entries(e + from, n - from);
+    sort_entries(e + from, n - from, tmp);
     for (size_t r = from; r < n; r++) {
         if (w > from && e[w - 1].idx == e[r].idx)
             e[w - 1].val += e[r].val;
@@ -404,28 +412,35 @@ static inline size_t hset_home(const struct hset *s, uint64_t h)
     return (size_t)((h * 0x9e3779b97f4a7c15ULL) >> s->shift);
 }
 
-/* Adds h; returns 1 when it was new, 0 when already present. */
-static int hset_add(struct hset *s, uint64_t h)
+/* Adds h; returns 1 when it was new, 0 when already present. *slot
+ * receives its slot either way. */
+static int hset_insert(struct hset *s, uint64_t h, size_t *slot)
 {
     if (!h)
         h = 1;
     for (size_t i = hset_home(s, h);; i = (i + 1) & s->mask) {
-        if (s->slot[i] == h)
+        if (s->slot[i] == h) {
+            *slot = i;
             return 0;
+        }
         if (!s->slot[i]) {
             s->slot[i] = h;
+            *slot = i;
             return 1;
         }
     }
 }
 
-static int hset_has(const struct hset *s, uint64_t h)
+/* Returns 1 and its slot when h is in the set, else 0. */
+static int hset_find(const struct hset *s, uint64_t h, size_t *slot)
 {
     if (!h)
         h = 1;
     for (size_t i = hset_home(s, h);; i = (i + 1) & s->mask) {
-        if (s->slot[i] == h)
+        if (s->slot[i] == h) {
+            *slot = i;
             return 1;
+        }
         if (!s->slot[i])
             return 0;
     }
@@ -496,21 +511,28 @@ static void surface_stats(const unsigned char *s, size_t n, double *d)
 static int prompt_features(const struct feat_token *pt, size_t np, const struct feat_token *rt,
                            size_t nr, uint32_t mask, struct entries *es, double *d)
 {
-    struct hset ps = {NULL, 0, 0}, rs = {NULL, 0, 0};
+    /* The distinct prompt words in a set; per slot, whether the word is a
+     * number and whether the response uses it. One pass over the response
+     * then gives both directions of overlap. */
+    struct hset ps = {NULL, 0, 0};
+    unsigned char *flags = NULL; /* per slot: FLAG_NUMBER | FLAG_COVERED */
+    enum { FLAG_NUMBER = 1, FLAG_COVERED = 2 };
     size_t words = 0, in_prompt = 0, pdistinct = 0, pcovered = 0, pnum = 0, pnum_cov = 0;
     size_t rnum = 0, rnum_new = 0;
     int rc = hset_init(&ps, np);
     if (rc)
         goto out;
-    rc = hset_init(&rs, nr);
-    if (rc)
+    flags = calloc(ps.mask + 1, 1);
+    if (!flags) {
+        rc = -ENOMEM;
         goto out;
-    for (size_t i = 0; i < np; i++)
-        if (pt[i].kind != FEAT_TOK_PUNCT)
-            hset_add(&ps, pt[i].hash);
-    for (size_t i = 0; i < nr; i++)
-        if (rt[i].kind != FEAT_TOK_PUNCT)
-            hset_add(&rs, rt[i].hash);
+    }
+    for (size_t i = 0; i < np; i++) {
+        size_t slot;
+        if (pt[i].kind != FEAT_TOK_PUNCT && hset_insert(&ps, pt[i].hash, &slot) &&
+            pt[i].kind == FEAT_TOK_NUMBER)
+            flags[slot] |= FLAG_NUMBER;
+    }
     rc = entries_reserve(es, nr);
     if (rc)
         goto out;
@@ -518,31 +540,30 @@ static int prompt_features(const struct feat_token *pt, size_t np, const struct 
     for (size_t i = 0; i < nr; i++) {
         if (rt[i].kind == FEAT_TOK_PUNCT)
             continue;
-        int hit = hset_has(&ps, rt[i].hash);
+        size_t slot;
+        int hit = hset_find(&ps, rt[i].hash, &slot);
         words++;
         in_prompt += (size_t)hit;
         if (rt[i].kind == FEAT_TOK_NUMBER) {
             rnum++;
             rnum_new += (size_t)!hit;
         }
-        if (hit)
+        if (hit) {
+            flags[slot] |= FLAG_COVERED;
             entries_add(es, rt[i].hash ^ NS_XP, mask, 1.0f);
+        }
     }
-    es->n = sort_merge(es->e, from, es->n);
+    es->n = sort_merge(es->e, from, es->n, es->tmp);
     l2_normalise(es->e, from, es->n);
-    /* Distinct prompt words: re-add into a scratch pass over the prompt using
-     * the response set; duplicates in the prompt are skipped with a second set
-     * built on the fly (cleared ps is reused for that). */
-    memset(ps.slot, 0, (ps.mask + 1) * sizeof(*ps.slot));
-    for (size_t i = 0; i < np; i++) {
-        if (pt[i].kind == FEAT_TOK_PUNCT || !hset_add(&ps, pt[i].hash))
+    for (size_t i = 0; i <= ps.mask; i++) {
+        if (!ps.slot[i])
             continue;
-        int hit = hset_has(&rs, pt[i].hash);
+        bool covered = flags[i] & FLAG_COVERED;
         pdistinct++;
-        pcovered += (size_t)hit;
-        if (pt[i].kind == FEAT_TOK_NUMBER) {
+        pcovered += covered;
+        if (flags[i] & FLAG_NUMBER) {
             pnum++;
-            pnum_cov += (size_t)hit;
+            pnum_cov += covered;
         }
     }
     d[D_PROMPT_OVERLAP] = words ? (double)in_prompt / (double)words : 0.0;
@@ -551,7 +572,7 @@ static int prompt_features(const struct feat_token *pt, size_t np, const struct 
     d[D_NEW_NUMBERS] = rnum ? (double)rnum_new / (double)rnum : 0.0;
 out:
     free(ps.slot);
-    free(rs.slot);
+    free(flags);
     return rc;
 }
 
@@ -576,7 +597,7 @@ int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const cha
 {
     struct feat_token *pt = NULL, *rt = NULL;
     size_t np = 0, nr = 0;
-    struct entries es = {NULL, 0, 0};
+    struct entries es = {NULL, NULL, 0, 0};
     double d[D_COUNT] = {0};
     int rc;
 
@@ -599,12 +620,12 @@ int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const cha
         goto out;
     for (size_t i = 0; i < nr; i++)
         entries_add(&es, rt[i].hash ^ NS_UNI, mask, 1.0f);
-    es.n = sort_merge(es.e, 0, es.n);
+    es.n = sort_merge(es.e, 0, es.n, es.tmp);
     l2_normalise(es.e, 0, es.n);
     size_t from = es.n;
     for (size_t i = 0; i + 1 < nr; i++)
         entries_add(&es, (rt[i].hash * FNV_PRIME + rt[i + 1].hash) ^ NS_BI, mask, 1.0f);
-    es.n = sort_merge(es.e, from, es.n);
+    es.n = sort_merge(es.e, from, es.n, es.tmp);
     l2_normalise(es.e, from, es.n);
 
     size_t xp_from = es.n;
@@ -621,12 +642,12 @@ int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const cha
     for (unsigned k = 0; k < D_COUNT; k++)
         if (d[k] != 0.0)
             entries_add(&es, NS_DENSE + k, mask, (float)d[k]);
-    sort_entries(es.e + dense_from, es.n - dense_from);
+    sort_entries(es.e + dense_from, es.n - dense_from, es.tmp);
 
     /* Each family is sorted already: merging the runs is linear. */
-    merge_runs(es.e, from, xp_from);
-    merge_runs(es.e, xp_from, dense_from);
-    merge_runs(es.e, dense_from, es.n);
+    merge_runs(es.e, from, xp_from, es.tmp);
+    merge_runs(es.e, xp_from, dense_from, es.tmp);
+    merge_runs(es.e, dense_from, es.n, es.tmp);
     es.n = merge_dups(es.e, 0, es.n);
     rc = vec_reserve(out, es.n);
     if (rc)
@@ -640,5 +661,6 @@ out:
     free(pt);
     free(rt);
     free(es.e);
+    free(es.tmp);
     return rc;
 }
