@@ -67,7 +67,9 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_CMP_ALL] =
         "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
         "provenance FROM comparisons ORDER BY id",
-    [ST_LEASE_HELD] = "SELECT task_id FROM leases WHERE rater_id = ?1 AND expires_ms > ?2 LIMIT 1",
+    [ST_LEASE_HELD] = "SELECT x.task_id FROM leases x JOIN tasks t ON t.id = x.task_id "
+                      "WHERE x.rater_id = ?1 AND x.live = 1 AND x.expires_ms > ?2 "
+                      "AND (t.state = 'open' OR t.gold = 1) LIMIT 1",
     [ST_TASK_PICK] =
         "SELECT t.id FROM tasks t WHERE t.state = 'open' AND t.gold = 0 "
         "AND t.overlap > t.labels_done + t.leased "
@@ -81,20 +83,21 @@ static const char *const sql_text[STMT_COUNT] = {
         "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = ?1) "
         "ORDER BY t.id LIMIT 1",
     [ST_LEASE_INSERT] =
-        "INSERT INTO leases(task_id, rater_id, expires_ms) VALUES(?1, ?2, ?3) "
-        "ON CONFLICT(task_id, rater_id) DO UPDATE SET expires_ms = excluded.expires_ms",
+        "INSERT INTO leases(task_id, rater_id, expires_ms, live) VALUES(?1, ?2, ?3, 1) "
+        "ON CONFLICT(task_id, rater_id) DO UPDATE SET expires_ms = excluded.expires_ms, live = 1",
     [ST_TASK_LEASED_ADD] = "UPDATE tasks SET leased = leased + ?2 WHERE id = ?1",
     [ST_TASK_VIEW] =
         "SELECT t.id, t.kind, i.prompt, i.response_a, i.response_b, i.scores, x.expires_ms "
         "FROM tasks t JOIN items i ON i.seq = t.item_seq "
         "JOIN leases x ON x.task_id = t.id AND x.rater_id = ?2 WHERE t.id = ?1",
-    [ST_REAP] = "DELETE FROM leases WHERE expires_ms <= ?1 RETURNING task_id",
+    [ST_REAP] = "UPDATE leases SET live = 0 WHERE live = 1 AND expires_ms <= ?1 RETURNING task_id",
     [ST_TASK_GET] =
         "SELECT t.kind, t.state, t.overlap, t.labels_done, t.leased, t.gold, t.item_seq, "
         "i.scores, i.gold_answer, i.prompt, i.response_a, i.response_b, i.layer_id, "
         "t.extra_used FROM tasks t JOIN items i ON i.seq = t.item_seq WHERE t.id = ?1",
     [ST_LABEL_GET] = "SELECT answer FROM labels WHERE task_id = ?1 AND rater_id = ?2",
-    [ST_LEASE_DELETE] = "DELETE FROM leases WHERE task_id = ?1 AND rater_id = ?2",
+    [ST_LEASE_DELETE] = "DELETE FROM leases WHERE task_id = ?1 AND rater_id = ?2 RETURNING live",
+    [ST_LEASES_DROP] = "DELETE FROM leases WHERE task_id = ?1",
     [ST_LABEL_INSERT] =
         "INSERT INTO labels(task_id, rater_id, answer, confidence, rationale, seconds, "
         "assistance, created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -103,7 +106,7 @@ static const char *const sql_text[STMT_COUNT] = {
                        "gold_right = gold_right + ?3 WHERE id = ?1",
     [ST_TASK_LABELS] = "SELECT rater_id, answer FROM labels WHERE task_id = ?1 ORDER BY id",
     [ST_TASK_EXTRA_LABEL] = "UPDATE tasks SET overlap = overlap + 1, extra_used = 1 WHERE id = ?1",
-    [ST_TASK_DONE] = "UPDATE tasks SET state = 'done' WHERE id = ?1",
+    [ST_TASK_DONE] = "UPDATE tasks SET state = 'done', leased = 0 WHERE id = ?1",
     [ST_ITEM_RESOLVE] =
         "UPDATE items SET status = 'resolved', verdict = ?2, verdict_source = 'human', "
         "confidence = ?3, updated_ms = ?4 WHERE seq = ?1",
@@ -118,14 +121,22 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_OVERLAP_UPSERT] = "INSERT INTO overlap_rules(scope, value, overlap) VALUES(?1, ?2, ?3) "
                           "ON CONFLICT(scope, value) DO UPDATE SET overlap = excluded.overlap",
     [ST_OVERLAP_APPLY_BATCH] =
-        "UPDATE tasks SET overlap = ?2 WHERE state = 'open' AND gold = 0 "
+        "UPDATE tasks SET overlap = max(?2, labels_done + leased) WHERE state = 'open' AND gold = "
+        "0 "
         "AND labels_done < ?2 AND item_seq IN (SELECT seq FROM items WHERE batch = ?1)",
     [ST_OVERLAP_APPLY_DOMAIN] =
-        "UPDATE tasks SET overlap = ?2 WHERE state = 'open' AND gold = 0 "
+        "UPDATE tasks SET overlap = max(?2, labels_done + leased) WHERE state = 'open' AND gold = "
+        "0 "
         "AND labels_done < ?2 AND item_seq IN (SELECT seq FROM items WHERE domain = ?1)",
     [ST_RATERS] = "SELECT k.name, k.role, r.labels, r.gold_seen, r.gold_right FROM raters r "
                   "JOIN api_keys k ON k.id = r.key_id ORDER BY k.name",
+    [ST_LEASED_RECOUNT] = "UPDATE tasks SET leased = (SELECT count(*) FROM leases x "
+                          "WHERE x.task_id = tasks.id AND x.live = 1) WHERE leased > 0",
+    [ST_ITEM_GOLD_RESOLVE] =
+        "UPDATE items SET status = 'resolved', verdict = ?2, "
+        "verdict_source = 'human', confidence = 1.0, updated_ms = ?3 WHERE seq = ?1",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_SAVEPOINT] = "SAVEPOINT job",
     [ST_ROLLBACK_TO] = "ROLLBACK TO job",
@@ -308,8 +319,7 @@ struct wjob {
 
 #define GROUP_MAX 1024 /* jobs committed in one transaction at most */
 
-/* Runs a prepared statement without results: 0 or -EIO (logged). */
-static int conn_run(struct conn *c, enum stmt_id id)
+int conn_run(struct conn *c, enum stmt_id id)
 {
     sqlite3_stmt *st = conn_stmt(c, id);
     if (!st)
@@ -341,21 +351,30 @@ static void run_group(struct store *s, struct wjob *head)
         }
         int rc = j->run(s, c, j->arg);
         if (rc)
-            conn_run(c, ST_ROLLBACK_TO);
-        conn_run(c, ST_RELEASE);
-        *j->rc_out = rc;
+            rc = conn_run(c, ST_ROLLBACK_TO) ? -EIO : rc;
+        if (conn_run(c, ST_RELEASE) && !rc)
+            rc = -EIO;
+        /* STORE_ROLLBACK is the job's own decision, not a failure. */
+        *j->rc_out = rc == STORE_ROLLBACK ? 0 : rc;
+        if (sqlite3_get_autocommit(c->db)) {
+            /* SQLite rolled the whole transaction back (disk full, I/O
+             * error): every job of the group is lost, including those that
+             * ran before, and nothing more may run outside a transaction. */
+            txrc = -EIO;
+            for (struct wjob *k = head; k; k = k->next)
+                *k->rc_out = txrc;
+        }
     }
     if (!txrc && conn_run(c, ST_COMMIT)) {
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
         txrc = -EIO;
         for (struct wjob *j = head; j; j = j->next)
-            if (*j->rc_out == 0)
-                *j->rc_out = txrc;
+            *j->rc_out = txrc;
     }
     s->commits++;
     bool any_failed = txrc != 0;
     for (struct wjob *j = head; j && !any_failed; j = j->next)
-        any_failed = *j->rc_out < 0; /* STORE_ROLLBACK jobs counted nothing */
+        any_failed = *j->rc_out < 0;
     if (any_failed)
         store_tasks_recount(s, c); /* a rolled-back job may have counted tasks */
     if (s->tasks_changed) {

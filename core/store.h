@@ -230,6 +230,7 @@ enum store_label_result {
     LABEL_BAD_ANSWER,    /* the answer does not fit the task's kind */
     LABEL_CONFLICT,      /* this rater labelled it differently before */
     LABEL_LEASE_LOST,    /* lease expired and the free slots are taken */
+    LABEL_NOT_SERVED,    /* the task was never leased to this rater */
     LABEL_TASK_COMPLETE, /* the task has all its labels */
 };
 
@@ -252,13 +253,16 @@ struct store_label {
 int store_task_label_submit(struct store *s, struct store_label *l, store_done_fn done, void *cls);
 int store_task_label(struct store *s, struct store_label *l);
 
-/* Gives a leased task back; the rater is not offered it again. Returns 0,
+/* Gives a leased task back; the rater is not offered it again. rc: 0, or
  * -ENOENT when the rater holds no lease on it. */
+struct store_release {
+    int64_t task_id;
+    int64_t rater_id;
+    int rc; /* out */
+};
+int store_task_release_submit(struct store *s, struct store_release *r, store_done_fn done,
+                              void *cls);
 int store_task_release(struct store *s, int64_t task_id, int64_t rater_id);
-
-/* Returns leases that expired by now_ms to the queue. Returns the number
- * returned or negative errno. */
-int store_task_reap(struct store *s, int64_t now_ms);
 
 /* Marks an item gold with a known answer: its tasks leave the normal queue
  * and are mixed into raters' streams. Returns 0, -ENOENT, -EINVAL (answer

@@ -46,6 +46,7 @@ enum stmt_id {
     ST_TASK_GET,
     ST_LABEL_GET,
     ST_LEASE_DELETE,
+    ST_LEASES_DROP,
     ST_LABEL_INSERT,
     ST_TASK_LABELLED,
     ST_RATER_COUNT,
@@ -63,7 +64,10 @@ enum stmt_id {
     ST_OVERLAP_APPLY_BATCH,
     ST_OVERLAP_APPLY_DOMAIN,
     ST_RATERS,
+    ST_LEASED_RECOUNT,
+    ST_ITEM_GOLD_RESOLVE,
     ST_BEGIN,
+    ST_BEGIN_READ,
     ST_COMMIT,
     ST_SAVEPOINT,
     ST_ROLLBACK_TO,
@@ -84,8 +88,8 @@ struct conn {
 
 /* A write job returns 0 (keep its changes), a negative errno (failed), or
  * STORE_ROLLBACK: it ran fine but decided to change nothing, so its
- * savepoint is rolled back and its caller reads the outcome from its
- * arguments. */
+ * savepoint is rolled back, its caller sees 0 and reads the outcome from
+ * the job's arguments. */
 typedef int (*store_job_fn)(struct store *s, struct conn *c, void *arg);
 #define STORE_ROLLBACK 1
 
@@ -130,6 +134,9 @@ sqlite3_stmt *conn_stmt(struct conn *c, enum stmt_id id);
 
 /* Resets a statement after use so it holds no read transaction. */
 void conn_done(sqlite3_stmt *st);
+
+/* Runs a prepared statement without results: 0 or -EIO (logged). */
+int conn_run(struct conn *c, enum stmt_id id);
 
 /* Runs SQL without results. 0 or -EIO (logged). */
 int conn_exec(struct conn *c, const char *sql);

@@ -268,37 +268,51 @@ out:
     return 0;
 }
 
+/* A JSON object of counts from a two-column query, or NULL on error. */
 static json_t *count_by(struct conn *c, enum stmt_id id)
 {
     json_t *o = json_object();
     sqlite3_stmt *st = conn_stmt(c, id);
-    while (st && sqlite3_step(st) == SQLITE_ROW)
+    int rc = st ? SQLITE_ROW : SQLITE_ERROR;
+    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW)
         json_object_set_new(o, (const char *)sqlite3_column_text(st, 0),
                             json_integer(sqlite3_column_int64(st, 1)));
     conn_done(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
 json_t *store_status(struct store *s)
 {
     struct conn *c = store_reader(s);
-    json_t *o = json_object();
-    /* One read transaction so the three counts agree. */
-    conn_exec(c, "BEGIN");
+    json_t *o = NULL;
+    /* One read transaction so the counts agree with each other. */
+    if (conn_run(c, ST_BEGIN_READ))
+        goto out;
     json_t *by_status = count_by(c, ST_COUNT_STATUS);
+    json_t *by_domain = count_by(c, ST_COUNT_DOMAIN);
+    json_t *by_batch = count_by(c, ST_COUNT_BATCH);
+    sqlite3_stmt *st = conn_stmt(c, ST_DB_SIZE);
+    bool size_ok = st && sqlite3_step(st) == SQLITE_ROW;
+    int64_t bytes = size_ok ? sqlite3_column_int64(st, 0) : 0;
+    conn_done(st);
+    conn_run(c, ST_COMMIT);
+    if (!by_status || !by_domain || !by_batch || !size_ok) {
+        json_decref(by_status);
+        json_decref(by_domain);
+        json_decref(by_batch);
+        goto out;
+    }
     int64_t total = 0;
     const char *k;
     json_t *v;
     json_object_foreach(by_status, k, v) total += json_integer_value(v);
-    json_object_set_new(o, "items", json_integer(total));
-    json_object_set_new(o, "by_status", by_status);
-    json_object_set_new(o, "by_domain", count_by(c, ST_COUNT_DOMAIN));
-    json_object_set_new(o, "by_batch", count_by(c, ST_COUNT_BATCH));
-    sqlite3_stmt *st = conn_stmt(c, ST_DB_SIZE);
-    if (st && sqlite3_step(st) == SQLITE_ROW)
-        json_object_set_new(o, "db_bytes", json_integer(sqlite3_column_int64(st, 0)));
-    conn_done(st);
-    conn_exec(c, "COMMIT");
+    o = json_pack("{s:I,s:o,s:o,s:o,s:I}", "items", (json_int_t)total, "by_status", by_status,
+                  "by_domain", by_domain, "by_batch", by_batch, "db_bytes", (json_int_t)bytes);
+out:
     store_reader_put(s, c);
     return o;
 }

@@ -66,8 +66,8 @@ static int reap(struct store *s, struct conn *c, int64_t now)
         return -EIO;
     if (extra) {
         /* Rare: recompute the lease counts from the leases table. */
-        if (conn_exec(c, "UPDATE tasks SET leased = (SELECT count(*) FROM leases x "
-                         "WHERE x.task_id = tasks.id) WHERE leased > 0"))
+        sqlite3_stmt *fix = conn_stmt(c, ST_LEASED_RECOUNT);
+        if (step_done(fix))
             return -EIO;
     } else {
         for (int i = 0; i < n; i++)
@@ -96,13 +96,6 @@ void store_reap_idle(struct store *s)
         if (s->task_hook)
             s->task_hook(s->task_hook_cls);
     }
-}
-
-int store_task_reap(struct store *s, int64_t now_ms)
-{
-    (void)now_ms;
-    store_reap_idle(s);
-    return 0;
 }
 
 static int64_t pick(struct conn *c, enum stmt_id id, int64_t rater_id, int64_t now)
@@ -346,10 +339,16 @@ static int resolve(struct store *s, struct conn *c, int64_t task_id, const struc
     double agreement = (double)top / total;
     util_strlcpy(l->verdict, verdict, sizeof l->verdict);
 
-    st = conn_stmt(c, ST_TASK_DONE);
+    /* Done: leases other raters still hold end here (an overlap lowered
+     * under them); their labels are answered task_complete. */
+    st = conn_stmt(c, ST_LEASES_DROP);
     if (st)
         sqlite3_bind_int64(st, 1, task_id);
     rc = step_done(st);
+    st = rc ? NULL : conn_stmt(c, ST_TASK_DONE);
+    if (st)
+        sqlite3_bind_int64(st, 1, task_id);
+    rc = rc ? rc : step_done(st);
     st = rc ? NULL : conn_stmt(c, ST_ITEM_RESOLVE);
     if (st) {
         sqlite3_bind_int64(st, 1, t->item_seq);
@@ -390,6 +389,24 @@ static int resolve(struct store *s, struct conn *c, int64_t task_id, const struc
     return rc;
 }
 
+/* Deletes the rater's lease on a task; reports whether there was one and
+ * whether it was still live. 0 or -EIO. */
+static int lease_take(struct conn *c, int64_t task_id, int64_t rater_id, bool *had, bool *live)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_LEASE_DELETE);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, task_id);
+    sqlite3_bind_int64(st, 2, rater_id);
+    int rc = sqlite3_step(st);
+    *had = rc == SQLITE_ROW;
+    *live = *had && sqlite3_column_int(st, 0) != 0;
+    while (rc == SQLITE_ROW)
+        rc = sqlite3_step(st);
+    conn_done(st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
 static int label_job(struct store *s, struct conn *c, void *arg)
 {
     struct store_label *l = arg;
@@ -415,43 +432,42 @@ static int label_job(struct store *s, struct conn *c, void *arg)
     }
     sqlite3_bind_int64(st, 1, l->task_id);
     sqlite3_bind_int64(st, 2, l->rater_id);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
         bool same = !strcmp((const char *)sqlite3_column_text(st, 0), l->answer);
         conn_done(st);
         l->result = same ? LABEL_REPEAT : LABEL_CONFLICT;
         goto out;
     }
     conn_done(st);
-
-    /* Does this rater hold a lease (live, or expired and not yet reaped)? */
-    st = conn_stmt(c, ST_LEASE_DELETE);
-    if (!st) {
+    if (step != SQLITE_DONE) {
         rc = -EIO;
         goto out;
     }
-    sqlite3_bind_int64(st, 1, l->task_id);
-    sqlite3_bind_int64(st, 2, l->rater_id);
-    if ((rc = step_done(st)))
+
+    /* The rater's lease on the task: live, or expired (kept as a marker
+     * that the task was served to this rater). */
+    bool had_lease = false, was_live = false;
+    rc = lease_take(c, l->task_id, l->rater_id, &had_lease, &was_live);
+    if (rc)
         goto out;
-    bool had_lease = sqlite3_changes(c->db) == 1;
-    if (had_lease) {
+    if (!had_lease) {
+        l->result = t.gold || t.open ? LABEL_NOT_SERVED : LABEL_TASK_COMPLETE;
+        goto out;
+    }
+    if (was_live) {
         if ((rc = leased_add(c, l->task_id, -1)))
             goto out;
         t.leased--;
     }
-    if (!t.gold && !had_lease) {
-        /* A late label still counts while the task has a free slot. */
-        if (!t.open) {
-            l->result = LABEL_TASK_COMPLETE;
-            goto out;
-        }
-        if (t.labels_done + t.leased >= t.overlap) {
-            l->result = LABEL_LEASE_LOST;
-            goto out;
-        }
-    }
     if (!t.gold && !t.open) {
         l->result = LABEL_TASK_COMPLETE;
+        goto out;
+    }
+    /* A label after its lease expired still counts while the task has a
+     * free slot. */
+    if (!t.gold && !was_live && t.labels_done + t.leased >= t.overlap) {
+        l->result = LABEL_LEASE_LOST;
         goto out;
     }
     st = conn_stmt(c, ST_LABEL_INSERT);
@@ -512,44 +528,42 @@ int store_task_label_submit(struct store *s, struct store_label *l, store_done_f
 int store_task_label(struct store *s, struct store_label *l)
 {
     l->rc = store_run(s, label_job, l);
-    if (l->rc == STORE_ROLLBACK)
-        l->rc = 0;
     return l->rc;
 }
 
-struct release_args {
-    int64_t task_id, rater_id;
-};
-
 static int release_job(struct store *s, struct conn *c, void *arg)
 {
-    struct release_args *a = arg;
-    sqlite3_stmt *st = conn_stmt(c, ST_LEASE_DELETE);
+    struct store_release *a = arg;
+    bool had = false, live = false;
+    int rc = lease_take(c, a->task_id, a->rater_id, &had, &live);
+    if (rc)
+        return rc;
+    if (!had)
+        return -ENOENT;
+    if (live && (rc = leased_add(c, a->task_id, -1)))
+        return rc;
+    sqlite3_stmt *st = conn_stmt(c, ST_SKIP_INSERT);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, a->task_id);
     sqlite3_bind_int64(st, 2, a->rater_id);
-    int rc = step_done(st);
-    if (rc)
+    if ((rc = step_done(st)))
         return rc;
-    if (sqlite3_changes(c->db) != 1)
-        return -ENOENT;
-    rc = leased_add(c, a->task_id, -1);
-    st = rc ? NULL : conn_stmt(c, ST_SKIP_INSERT);
-    if (st) {
-        sqlite3_bind_int64(st, 1, a->task_id);
-        sqlite3_bind_int64(st, 2, a->rater_id);
-        rc = step_done(st);
-    }
-    if (!rc)
-        s->tasks_changed = true;
-    return rc;
+    s->tasks_changed = true;
+    return 0;
+}
+
+int store_task_release_submit(struct store *s, struct store_release *r, store_done_fn done,
+                              void *cls)
+{
+    return store_submit(s, release_job, r, &r->rc, done, cls);
 }
 
 int store_task_release(struct store *s, int64_t task_id, int64_t rater_id)
 {
-    struct release_args a = {task_id, rater_id};
-    return store_run(s, release_job, &a);
+    struct store_release r = {task_id, rater_id, 0};
+    r.rc = store_run(s, release_job, &r);
+    return r.rc;
 }
 
 /* ---- gold, overlap, raters ---- */
@@ -584,6 +598,16 @@ static int gold_job(struct store *s, struct conn *c, void *arg)
     sqlite3_bind_text(st, 2, g->answer, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now);
     int rc = step_done(st);
+    /* The admin's known answer settles the item; its task now only scores
+     * raters, so it would otherwise wait for a verdict forever. */
+    st = rc ? NULL : conn_stmt(c, ST_ITEM_GOLD_RESOLVE);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, g->answer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    if ((rc = step_done(st)))
+        return rc;
     st = rc ? NULL : conn_stmt(c, ST_TASKS_SET_GOLD);
     if (!st)
         return -EIO;

@@ -22,6 +22,11 @@ void util_uuid(char out[UUID_STR_LEN]);
  * nothing above U+10FFFF). */
 bool util_utf8_valid(const char *s, size_t len);
 
+/* Makes s[0..len) valid UTF-8 in place: each byte that does not start a
+ * well-formed sequence becomes '?'. For text from a request (a path, a
+ * truncated message) that must go into JSON. */
+void util_utf8_sanitize(char *s, size_t len);
+
 /* Parses a whole decimal string into *out. Returns 0, or -EINVAL when s is
  * empty, has trailing bytes, or is outside [min, max]. */
 int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);

@@ -16,13 +16,18 @@ DB=./rung.db
 KEYS=./rung-demo-keys.txt
 LISTEN=${RUNG_LISTEN:-127.0.0.1:8080}
 
-if ! "$RUNGD" keys list --db "$DB" | grep -q '^demo-admin '; then
+# Fails here (set -e) if the database cannot be opened, before any key is
+# made or the key file touched.
+existing=$("$RUNGD" keys list --db "$DB")
+if ! printf '%s\n' "$existing" | grep -q '^demo-admin '; then
     umask 077
-    : > "$KEYS"
+    tmp="$KEYS.tmp.$$"
+    : > "$tmp"
     for role in admin pipeline rater; do
-        token=$("$RUNGD" keys create --db "$DB" --role "$role" --name "demo-$role" | tail -n 1)
-        echo "demo-$role ($role): $token" >> "$KEYS"
+        out=$("$RUNGD" keys create --db "$DB" --role "$role" --name "demo-$role")
+        echo "demo-$role ($role): $(printf '%s\n' "$out" | tail -n 1)" >> "$tmp"
     done
+    mv "$tmp" "$KEYS"
     echo "Demo keys (shown once; also in $KEYS, readable only by you):"
     cat "$KEYS"
 else

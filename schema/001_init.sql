@@ -102,14 +102,18 @@ CREATE INDEX tasks_claim ON tasks(priority DESC, id)
 CREATE INDEX tasks_gold ON tasks(id) WHERE gold = 1;
 CREATE INDEX tasks_item ON tasks(item_seq);
 
+-- A rater's hold on a task. An expired lease is kept (live = 0) so that a
+-- late label can be matched to the task it was served for; it no longer
+-- counts in tasks.leased.
 CREATE TABLE leases (
   task_id     INTEGER NOT NULL REFERENCES tasks(id),
   rater_id    INTEGER NOT NULL REFERENCES raters(id),
   expires_ms  INTEGER NOT NULL,
+  live        INTEGER NOT NULL DEFAULT 1,
   PRIMARY KEY (task_id, rater_id)
 ) WITHOUT ROWID;
-CREATE INDEX leases_expiry ON leases(expires_ms);
-CREATE INDEX leases_rater ON leases(rater_id);
+CREATE INDEX leases_expiry ON leases(expires_ms) WHERE live = 1;
+CREATE INDEX leases_rater ON leases(rater_id) WHERE live = 1;
 
 -- A rater who skipped a task is not offered it again.
 CREATE TABLE skips (

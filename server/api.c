@@ -15,26 +15,27 @@ struct route {
     const char *pattern; /* '*' stands for one path segment, passed as param */
     unsigned roles;      /* ROLE_PUBLIC, or the roles allowed (admin always is) */
     handler_fn fn;
+    bool body; /* takes a body; others refuse one before reading it */
 };
 
 static void healthz(struct req *r, const char *param);
 static void metrics(struct req *r, const char *param);
 
 static const struct route routes[] = {
-    {"GET", "/healthz", ROLE_PUBLIC, healthz},
-    {"GET", "/metrics", ROLE_ADMIN, metrics},
-    {"POST", "/v1/items", ROLE_PIPELINE, api_items_post},
-    {"GET", "/v1/items", ROLE_PIPELINE, api_items_list},
-    {"GET", "/v1/items/*", ROLE_PIPELINE, api_items_get},
-    {"POST", "/v1/items/*/gold", ROLE_ADMIN, api_item_gold},
-    {"POST", "/v1/score", ROLE_PIPELINE, api_score},
-    {"GET", "/v1/status", ROLE_ADMIN, api_status},
-    {"GET", "/v1/layers", ROLE_ADMIN, api_layers_list},
-    {"GET", "/v1/tasks/next", ROLE_RATER, api_tasks_next},
-    {"POST", "/v1/tasks/*/labels", ROLE_RATER, api_task_label},
-    {"POST", "/v1/tasks/*/release", ROLE_RATER, api_task_release},
-    {"GET", "/v1/raters", ROLE_ADMIN, api_raters},
-    {"PUT", "/v1/overlap", ROLE_ADMIN, api_overlap_put},
+    {"GET", "/healthz", ROLE_PUBLIC, healthz, false},
+    {"GET", "/metrics", ROLE_ADMIN, metrics, false},
+    {"POST", "/v1/items", ROLE_PIPELINE, api_items_post, true},
+    {"GET", "/v1/items", ROLE_PIPELINE, api_items_list, false},
+    {"GET", "/v1/items/*", ROLE_PIPELINE, api_items_get, false},
+    {"POST", "/v1/items/*/gold", ROLE_ADMIN, api_item_gold, true},
+    {"POST", "/v1/score", ROLE_PIPELINE, api_score, true},
+    {"GET", "/v1/status", ROLE_ADMIN, api_status, false},
+    {"GET", "/v1/layers", ROLE_ADMIN, api_layers_list, false},
+    {"GET", "/v1/tasks/next", ROLE_RATER, api_tasks_next, false},
+    {"POST", "/v1/tasks/*/labels", ROLE_RATER, api_task_label, true},
+    {"POST", "/v1/tasks/*/release", ROLE_RATER, api_task_release, false},
+    {"GET", "/v1/raters", ROLE_ADMIN, api_raters, false},
+    {"PUT", "/v1/overlap", ROLE_ADMIN, api_overlap_put, true},
 };
 
 #define PARAM_MAX 64 /* bytes of a path parameter: struct req's param holds it */
@@ -102,6 +103,13 @@ static bool authorize(struct req *r, unsigned roles)
     return false;
 }
 
+/* Endpoints without a body refuse one on the headers: nobody, signed in or
+ * not, can make the server hold megabytes it has no use for. */
+static void no_body(struct req *r)
+{
+    http_error(r, 413, "body_not_allowed", "%s %s takes no request body.", r->method, r->path);
+}
+
 void api_prepare(struct req *r)
 {
     char param[PARAM_MAX + 1];
@@ -121,6 +129,10 @@ void api_prepare(struct req *r)
             }
             continue;
         }
+        if (!rt->body && r->has_body) {
+            no_body(r);
+            return;
+        }
         if (rt->roles != ROLE_PUBLIC && !authorize(r, rt->roles))
             return;
         r->handler = rt->fn;
@@ -133,6 +145,10 @@ void api_prepare(struct req *r)
         return;
     }
     if (strncmp(r->path, "/v1/", 4) != 0 && strcmp(r->path, "/v1") != 0 && !strcmp(method, "GET")) {
+        if (r->has_body) {
+            no_body(r);
+            return;
+        }
         r->handler = api_static;
         util_strlcpy(r->param, "", sizeof r->param);
         return;

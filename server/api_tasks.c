@@ -133,7 +133,10 @@ static void claim_finish(struct req *r)
      * the gap where a wake-up would be missed. */
     http_go_async(r, waiter_finish);
     waiter_add(r->app, r);
-    if (store_task_generation(r->app->store) != s->claim.generation) {
+    /* Shutdown wakes the waiters it finds; one that joined just after
+     * must wake itself. */
+    if (store_task_generation(r->app->store) != s->claim.generation ||
+        atomic_load(&r->app->stopping)) {
         pthread_mutex_lock(&r->app->wait_mu);
         bool mine = waiter_unlink_locked(r->app, r);
         pthread_mutex_unlock(&r->app->wait_mu);
@@ -215,6 +218,10 @@ static void label_finish(struct req *r)
     case LABEL_LEASE_LOST:
         http_error(r, 409, "lease_lost",
                    "Your lease on this task expired and other raters hold its remaining slots.");
+        return;
+    case LABEL_NOT_SERVED:
+        http_error(r, 409, "not_served",
+                   "This task was not given to you; ask GET /v1/tasks/next for your next one.");
         return;
     case LABEL_TASK_COMPLETE:
         http_error(r, 409, "task_complete", "This task has all the labels it needs.");
@@ -316,6 +323,23 @@ void api_task_label(struct req *r, const char *param)
     }
 }
 
+struct release_state {
+    struct store_release rel;
+};
+
+static void release_finish(struct req *r)
+{
+    struct release_state *s = r->state;
+    if (s->rel.rc == -ENOENT)
+        http_error(r, 404, "no_lease", "You hold no lease on task %lld.",
+                   (long long)s->rel.task_id);
+    else if (s->rel.rc)
+        api_store_error(r, s->rel.rc);
+    else
+        http_reply_json(
+            r, 200, json_pack("{s:I,s:b}", "task_id", (json_int_t)s->rel.task_id, "released", 1));
+}
+
 void api_task_release(struct req *r, const char *param)
 {
     int64_t id;
@@ -325,16 +349,20 @@ void api_task_release(struct req *r, const char *param)
     }
     if (!parse_task_id(r, param, &id))
         return;
-    int rc = store_task_release(r->app->store, id, r->key.rater_id);
-    if (rc == -ENOENT) {
-        http_error(r, 404, "no_lease", "You hold no lease on task %lld.", (long long)id);
+    struct release_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
         return;
     }
+    r->state = s;
+    r->state_free = free;
+    s->rel = (struct store_release){.task_id = id, .rater_id = r->key.rater_id};
+    http_go_async(r, release_finish);
+    int rc = store_task_release_submit(r->app->store, &s->rel, http_async_done, r);
     if (rc) {
-        api_store_error(r, rc);
-        return;
+        s->rel.rc = rc;
+        http_async_done(r);
     }
-    http_reply_json(r, 200, json_pack("{s:I,s:b}", "task_id", (json_int_t)id, "released", 1));
 }
 
 /* ---- admin ---- */

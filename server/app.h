@@ -24,7 +24,8 @@ struct app {
     unsigned lease_ms;           /* how long a task lease lasts */
     unsigned gold_rate_pct;      /* share of gold tasks in a rater's stream */
 
-    atomic_int inflight; /* requests between headers and completion */
+    atomic_int inflight;  /* requests between headers and completion */
+    atomic_int suspended; /* of those, waiting suspended on the store or a long-poll */
     atomic_uint_fast64_t requests;
     atomic_uint_fast64_t by_class[6]; /* responses by status class 1xx..5xx */
     atomic_uint_fast64_t items_ingested;

@@ -75,6 +75,9 @@ void http_error(struct req *r, unsigned status, const char *code, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* The message may quote a path or a field name from the request, or be
+     * cut inside a character: JSON needs valid UTF-8. */
+    util_utf8_sanitize(msg, strlen(msg));
     http_reply_json(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
@@ -102,6 +105,7 @@ const char *http_header(struct req *r, const char *name)
 
 void http_go_async(struct req *r, req_finish_fn finish)
 {
+    atomic_fetch_add(&r->app->suspended, 1);
     r->async = true;
     r->finish = finish;
     atomic_store(&r->async_done, false);
@@ -211,10 +215,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * connection then closes); one without a body is answered on the
          * next call, which keeps the connection alive with libmicrohttpd
          * 0.9.75. */
+        r->has_body = (cl && strcmp(cl, "0") != 0) ||
+                      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
         api_prepare(r);
-        bool has_body = (cl && strcmp(cl, "0") != 0) ||
-                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
-        if (r->resp && has_body)
+        if (r->resp && r->has_body)
             return queue(r);
         return MHD_YES;
     }
@@ -230,6 +234,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->async) {
         if (!atomic_load(&r->async_done))
             return MHD_YES; /* resumed before we asked: wait for the real wake-up */
+        atomic_fetch_sub(&app->suspended, 1);
         r->async = false;
         r->finish(r);
         if (r->async)
@@ -259,8 +264,12 @@ static void log_request(struct app *app, struct req *r, uint64_t us)
     char when[40];
     size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    /* The decoded path can hold any bytes: log a UTF-8-safe copy. */
+    char path[512];
+    util_strlcpy(path, r->path, sizeof path);
+    util_utf8_sanitize(path, strlen(path));
     json_t *line = json_pack("{s:s,s:s,s:s,s:i,s:I,s:s?}", "time", when, "method", r->method,
-                             "path", r->path, "status", (int)r->status, "us", (json_int_t)us, "key",
+                             "path", path, "status", (int)r->status, "us", (json_int_t)us, "key",
                              r->authed ? r->key.name : NULL);
     char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
     if (text) {
@@ -341,9 +350,18 @@ void http_stop(struct app *app, struct MHD_Daemon *d, unsigned grace_ms)
     if (lfd != MHD_INVALID_SOCKET)
         shutdown(lfd, SHUT_RDWR);
     atomic_store(&app->stopping, true);
-    api_wake_all_waiters(app);
-    for (unsigned waited = 0; atomic_load(&app->inflight) > 0 && waited < grace_ms; waited += 10)
+    /* Requests in flight get grace_ms to finish. libmicrohttpd must never be
+     * stopped with a suspended request (it aborts), and those always end:
+     * long-polls answer 204 once woken, store work completes or fails. So
+     * past the grace, wait for the suspended ones only. */
+    for (unsigned waited = 0;; waited += 10) {
+        api_wake_all_waiters(app);
+        if (atomic_load(&app->inflight) == 0)
+            break;
+        if (waited >= grace_ms && atomic_load(&app->suspended) == 0)
+            break;
         usleep(10000);
+    }
     MHD_stop_daemon(d);
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);

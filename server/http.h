@@ -29,6 +29,7 @@ struct req {
     size_t body_cap;
     size_t discarded; /* bytes dropped past the cap */
     bool too_big;
+    bool has_body; /* the headers announce a body */
     bool dispatched;
     uint64_t t0_us; /* when the headers arrived */
 

@@ -1109,6 +1109,120 @@ class LifecycleTest(ApiCase):
                 con.close()
 
 
+class ShutdownWhileSuspendedTest(unittest.TestCase):
+    """SIGTERM while a write waits on a busy database: the request still
+    gets its answer and the daemon exits cleanly (libmicrohttpd must not be
+    stopped with a suspended request)."""
+
+    def test_sigterm_with_a_write_waiting_on_the_database(self):
+        d = Daemon()
+        try:
+            pipe = d.key("pipeline", "p")
+            con = sqlite3.connect(d.db, timeout=30, isolation_level=None)
+            con.execute("BEGIN IMMEDIATE")          # the writer must wait for us
+            result = {}
+
+            def post():
+                result["r"] = d.request("POST", "/v1/items", {"prompt": "p", "response": "r"},
+                                        token=pipe)
+            th = threading.Thread(target=post)
+            th.start()
+            time.sleep(0.5)
+            d.send_signal(signal.SIGTERM)
+            time.sleep(1.0)
+            self.assertTrue(d.running())            # waiting for the suspended write
+            con.execute("ROLLBACK")
+            con.close()
+            th.join(30)
+            self.assertEqual(d.wait(), 0)
+            st, _, body = result["r"]
+            self.assertEqual(st, 201, body)
+            self.assertEqual(d.sql("SELECT count(*) FROM items WHERE id = ?", (body["id"],)),
+                             [(1,)])
+            self.assertFalse(any("Fatal error" in l for l in d.stderr_lines()))
+        finally:
+            d.cleanup()
+
+
+    def test_sigterm_past_the_grace_period(self):
+        # The database stays locked past the 10 s grace: the first write
+        # fails after the writer's 10 s busy timeout, the second (queued
+        # behind it) after another 10 s. Both are answered with a JSON 5xx,
+        # nothing is stored, and only then does the daemon stop, cleanly.
+        d = Daemon()
+        try:
+            pipe = d.key("pipeline", "p")
+            con = sqlite3.connect(d.db, timeout=30, isolation_level=None)
+            con.execute("BEGIN IMMEDIATE")
+            results = []
+
+            def post():
+                results.append(d.request("POST", "/v1/items", {"prompt": "p", "response": "r"},
+                                         token=pipe, timeout=60))
+            threads = [threading.Thread(target=post) for _ in range(2)]
+            threads[0].start()
+            time.sleep(3)
+            threads[1].start()
+            time.sleep(1)
+            d.send_signal(signal.SIGTERM)
+            for th in threads:
+                th.join(60)
+            con.execute("ROLLBACK")
+            con.close()
+            self.assertEqual(d.wait(), 0)
+            self.assertEqual(len(results), 2)
+            for st, _, body in results:
+                self.assertGreaterEqual(st, 500)
+                self.assertIn("error", body)
+            self.assertEqual(d.sql("SELECT count(*) FROM items"), [(0,)])
+            self.assertFalse(any("Fatal error" in l for l in d.stderr_lines()))
+        finally:
+            d.cleanup()
+
+
+class EdgeTest(unittest.TestCase):
+    """Bytes a client controls that must not break the JSON of a reply or a
+    log line, and bodies sent where none is taken."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon()
+        cls.pipe = cls.d.key("pipeline", "edge-pipe")
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.d.stop()
+        finally:
+            cls.d.cleanup()
+
+    def test_invalid_utf8_in_path_is_a_json_404_and_logged(self):
+        for path in ("/v1/%FF", "/v1/items/%FF%FE", "/v1/items/%C3"):
+            st, h, body = self.d.request("GET", path, token=self.pipe)
+            self.assertEqual(st, 404, path)
+            self.assertEqual(body["error"]["code"], "not_found")
+            self.assertIn("?", body["error"]["message"])
+        st, h, body = self.d.request("DELETE", "/v1/items/%C3", token=self.pipe)
+        self.assertEqual((st, body["error"]["code"]), (405, "method_not_allowed"))
+        line = self.d.wait_log(lambda l: l.get("path", "").startswith("/v1/items/?") and
+                               l.get("method") == "DELETE")
+        self.assertIsNotNone(line, "no log line for a request with an invalid UTF-8 path")
+        self.assertEqual(line["status"], 405)
+
+    def test_body_refused_where_none_is_taken(self):
+        # Refused on the headers, before any of the body is read.
+        for path in ("/healthz", "/", "/v1/status"):
+            st, _, body = self.d.headers_only("GET", path, {"Content-Length": "100000"})
+            self.assertEqual((st, body["error"]["code"]), (413, "body_not_allowed"), path)
+        st, _, body = self.d.headers_only("GET", "/healthz", {"Transfer-Encoding": "chunked"})
+        self.assertEqual((st, body["error"]["code"]), (413, "body_not_allowed"))
+        st, _, body = self.d.headers_only("POST", "/v1/tasks/1/release",
+                                          {"Content-Length": "5000"})
+        self.assertEqual((st, body["error"]["code"]), (413, "body_not_allowed"))
+        # Without a body the same requests are answered as usual.
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+
+
 if __name__ == "__main__":
     if not os.access(RUNGD, os.X_OK):
         sys.stderr.write("test_api.py: no rungd binary at %s (set RUNGD)\n" % RUNGD)

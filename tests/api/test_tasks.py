@@ -154,6 +154,21 @@ class TestLeasing(ReviewCase):
         self.assertEqual(self.d.sql("SELECT count(*) FROM labels")[0][0], 0)
         self.assertEqual(self.d.sql("SELECT leased FROM tasks WHERE id = ?", (tid,))[0][0], 1)
 
+    def test_label_needs_the_task_served(self):
+        self.post_items([pair(1), pair(2)])
+        r1, r2 = self.d.key("rater", "r1"), self.d.key("rater", "r2")
+        _, _, t = self.next(r1)
+        # r2 was never given t: picking tasks by id is refused, nothing changes.
+        st, _, body = self.label(r2, t["id"], "a")
+        self.assertEqual((st, body["error"]["code"]), (409, "not_served"))
+        self.assertEqual(self.d.sql("SELECT count(*) FROM labels")[0][0], 0)
+        self.assertEqual(self.d.sql("SELECT leased FROM tasks WHERE id = ?", (t["id"],)), [(1,)])
+        # A skipped task cannot be labelled afterwards either.
+        _, _, t2 = self.next(r2)
+        self.d.request("POST", "/v1/tasks/%d/release" % t2["id"], token=r2)
+        st, _, body = self.label(r2, t2["id"], "a")
+        self.assertEqual((st, body["error"]["code"]), (409, "not_served"))
+
     def test_release_skips_for_that_rater(self):
         self.post_items([pair(1)])
         r1, r2 = self.d.key("rater", "r1"), self.d.key("rater", "r2")
@@ -195,6 +210,23 @@ class TestOverlap(ReviewCase):
         # The fourth rater labelling late: the task is complete.
         st, _, body = self.label(raters[3], tid, "a")
         self.assertEqual((st, body["error"]["code"]), (409, "task_complete"))
+
+    def test_lowering_overlap_keeps_granted_leases(self):
+        self.d.request("PUT", "/v1/overlap", {"batch": "b1", "overlap": 3}, token=self.admin)
+        self.post_items([pair(1, batch="b1")])
+        raters = [self.d.key("rater", "r%d" % i) for i in range(3)]
+        tid = [self.next(r)[2]["id"] for r in raters][0]
+        st, _, _ = self.d.request("PUT", "/v1/overlap", {"batch": "b1", "overlap": 1},
+                                  token=self.admin)
+        self.assertEqual(st, 200)
+        # Three raters hold leases: the task keeps room for their labels.
+        self.assertEqual(self.d.sql("SELECT overlap, leased FROM tasks"), [(3, 3)])
+        for r in raters:
+            self.assertEqual(self.label(r, tid, "a")[0], 201)
+        self.assertEqual(self.d.sql("SELECT state, labels_done, leased FROM tasks"),
+                         [("done", 3, 0)])
+        for r in raters:
+            self.assertEqual(self.next(r)[0], 204)   # nobody is handed the done task again
 
     def test_split_is_a_tie(self):
         self.d.request("PUT", "/v1/overlap", {"domain": "code", "overlap": 2}, token=self.admin)
@@ -254,7 +286,9 @@ class TestExpiry(ReviewCase):
         r1 = self.d.key("rater", "r1")
         _, _, t = self.next(r1)
         time.sleep(2.5)  # expired, and reaped by the idle writer
-        self.assertEqual(self.d.sql("SELECT count(*) FROM leases")[0][0], 0)
+        # Reaped: no longer live, kept as the mark that r1 was served it.
+        self.assertEqual(self.d.sql("SELECT live FROM leases"), [(0,)])
+        self.assertEqual(self.d.sql("SELECT leased FROM tasks"), [(0,)])
         st, _, body = self.label(r1, t["id"], "a")
         self.assertEqual(st, 201, body)
         self.assertEqual(self.d.sql("SELECT state, labels_done, leased FROM tasks"),
@@ -284,8 +318,10 @@ class TestGold(ReviewCase):
             st, _, t = self.next(r)
             self.assertEqual((st, t["prompt"]), (200, "question 1"))
             self.assertEqual(self.label(r, t["id"], ans)[0], 201)
+        # The admin's answer settles the item; the raters' labels did not.
         st, _, item = self.d.request("GET", "/v1/items/" + ids[0], token=self.pipe)
-        self.assertEqual((item["status"], item["gold"]), ("awaiting_human", True))
+        self.assertEqual((item["status"], item["gold"], item["verdict"], item["verdict_source"]),
+                         ("resolved", True, "a", "human"))
         self.assertEqual(self.d.sql("SELECT count(*) FROM comparisons")[0][0], 0)
         st, _, body = self.d.request("GET", "/v1/raters", token=self.admin)
         self.assertEqual(st, 200)
