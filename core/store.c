@@ -371,7 +371,7 @@ static void run_group(struct store *s, struct wjob *head)
         for (struct wjob *j = head; j; j = j->next)
             *j->rc_out = txrc;
     }
-    s->commits++;
+    atomic_fetch_add(&s->commits, 1);
     bool any_failed = txrc != 0;
     for (struct wjob *j = head; j && !any_failed; j = j->next)
         any_failed = *j->rc_out < 0;
@@ -387,7 +387,7 @@ static void run_group(struct store *s, struct wjob *head)
     }
     while (head) {
         struct wjob *next = head->next;
-        s->committed_jobs++;
+        atomic_fetch_add(&s->committed_jobs, 1);
         head->done(head->cls);
         free(head);
         head = next;
@@ -492,6 +492,12 @@ void store_set_task_hook(struct store *s, store_done_fn hook, void *cls)
     s->task_hook = hook;
     s->task_hook_cls = cls;
     pthread_mutex_unlock(&s->wq_mu);
+}
+
+void store_stats(struct store *s, uint64_t *groups, uint64_t *writes)
+{
+    *groups = atomic_load(&s->commits);
+    *writes = atomic_load(&s->committed_jobs);
 }
 
 uint64_t store_task_generation(struct store *s)

@@ -46,6 +46,10 @@ void store_set_defaults(struct store *s, int overlap, unsigned lease_ms, unsigne
  * more label, once, instead of resolving as a tie. Off by default. */
 void store_set_split_extra(struct store *s, bool on);
 
+/* Write transactions the writer has run (each a group commit) and the
+ * write requests they carried, since open: their ratio is the mean group. */
+void store_stats(struct store *s, uint64_t *groups, uint64_t *writes);
+
 /* Schema version after migrations (PRAGMA user_version). */
 int store_schema_version(struct store *s);
 

@@ -104,8 +104,8 @@ struct store {
     pthread_cond_t wq_cv;
     struct wjob *wq_head, *wq_tail;
     bool stopping;
-    uint64_t commits;        /* transactions committed by the writer */
-    uint64_t committed_jobs; /* write requests they carried */
+    _Atomic uint64_t commits;        /* group transactions run by the writer */
+    _Atomic uint64_t committed_jobs; /* write requests they carried */
 
     pthread_mutex_t pool_mu; /* guards reader_busy */
     pthread_cond_t pool_cv;
@@ -117,7 +117,6 @@ struct store {
     unsigned lease_ms;         /* task lease length */
     unsigned gold_rate_pct;    /* gold share of a rater's stream */
     bool split_extra;          /* a split asks for one more label */
-    uint64_t tasks_added;      /* tasks created since open (writer only) */
     int64_t open_tasks;        /* open non-gold tasks (writer only) */
     bool tasks_changed;        /* this group made tasks claimable (writer only) */
     _Atomic uint64_t task_gen; /* see store_task_generation() */

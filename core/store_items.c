@@ -168,7 +168,6 @@ static int insert_item(struct store *s, struct conn *c, int64_t key_id,
     conn_done(st);
     if (rc != SQLITE_DONE)
         return -EIO;
-    s->tasks_added++;
     s->open_tasks++;
     s->tasks_changed = true;
     return 0;

@@ -237,6 +237,8 @@ static void metrics(struct req *r, const char *param)
 {
     (void)param;
     struct app *a = r->app;
+    uint64_t groups, writes;
+    store_stats(a->store, &groups, &writes);
     char buf[2048];
     int n = snprintf(buf, sizeof buf,
                      "# TYPE rung_requests_total counter\n"
@@ -251,10 +253,15 @@ static void metrics(struct req *r, const char *param)
                      "# TYPE rung_items_ingested_total counter\n"
                      "rung_items_ingested_total %llu\n"
                      "# TYPE rung_inflight_requests gauge\n"
-                     "rung_inflight_requests %d\n",
+                     "rung_inflight_requests %d\n"
+                     "# TYPE rung_store_group_commits_total counter\n"
+                     "rung_store_group_commits_total %llu\n"
+                     "# TYPE rung_store_writes_total counter\n"
+                     "rung_store_writes_total %llu\n",
                      (unsigned long long)a->requests, (unsigned long long)a->by_class[2],
                      (unsigned long long)a->by_class[3], (unsigned long long)a->by_class[4],
                      (unsigned long long)a->by_class[5], (double)a->us_total / 1e6,
-                     (unsigned long long)a->items_ingested, atomic_load(&a->inflight));
+                     (unsigned long long)a->items_ingested, atomic_load(&a->inflight),
+                     (unsigned long long)groups, (unsigned long long)writes);
     http_reply_bytes(r, 200, "text/plain; version=0.0.4", buf, (size_t)n);
 }

@@ -197,6 +197,84 @@ static void comparisons_and_layers(void **state)
     json_decref(layers);
 }
 
+/* Creates a rater key and returns its rater id. */
+static int64_t new_rater(struct store *s, const char *name)
+{
+    char tok[TOKEN_MAX];
+    assert_int_equal(store_key_create(s, name, "rater", tok), 0);
+    struct store_key k;
+    assert_int_equal(store_key_auth(s, tok, &k), 0);
+    assert_true(k.rater_id > 0);
+    return k.rater_id;
+}
+
+static int64_t claim(struct store *s, int64_t rater)
+{
+    struct store_claim c = {.rater_id = rater};
+    assert_int_equal(store_task_claim(s, &c), 0);
+    int64_t id = c.task ? json_integer_value(json_object_get(c.task, "id")) : 0;
+    json_decref(c.task);
+    return id;
+}
+
+static enum store_label_result label(struct store *s, int64_t task, int64_t rater,
+                                     const char *answer, bool *resolved)
+{
+    struct store_label l = {.task_id = task, .rater_id = rater, .answer = answer, .seconds = -1};
+    assert_int_equal(store_task_label(s, &l), 0);
+    if (resolved)
+        *resolved = l.resolved;
+    return l.result;
+}
+
+/* Leases, labels and resolution through the store's own interface. */
+static void tasks_claim_label_resolve(void **state)
+{
+    struct fx *f = *state;
+    store_set_defaults(f->s, 2, 600000, 0);
+    char tok[TOKEN_MAX];
+    assert_int_equal(store_key_create(f->s, "pipe", "pipeline", tok), 0);
+    struct store_key k;
+    assert_int_equal(store_key_auth(f->s, tok, &k), 0);
+    struct store_item_in in[2] = {
+        {.prompt = "p1", .response_a = "a1", .response_b = "b1", .priority = 5},
+        {.prompt = "p2", .response_a = "single"},
+    };
+    struct store_item_ack acks[2];
+    struct store_ingest req = {.key_id = k.id, .items = in, .n = 2, .acks = acks};
+    assert_int_equal(store_ingest(f->s, &req), 0);
+
+    int64_t r1 = new_rater(f->s, "r1"), r2 = new_rater(f->s, "r2"), r3 = new_rater(f->s, "r3");
+    int64_t t1 = claim(f->s, r1);
+    assert_true(t1 > 0);
+    assert_int_equal(claim(f->s, r1), t1); /* a held lease comes back */
+    assert_int_equal(claim(f->s, r2), t1); /* overlap 2: a second rater */
+    int64_t t2 = claim(f->s, r3);          /* the pair is full: the single */
+    assert_true(t2 > 0 && t2 != t1);
+
+    bool resolved = true;
+    assert_int_equal(label(f->s, t1, r3, "a", NULL), LABEL_NOT_SERVED);
+    assert_int_equal(label(f->s, t1, r1, "good", NULL), LABEL_BAD_ANSWER);
+    assert_int_equal(label(f->s, t1, r1, "a", &resolved), LABEL_RECORDED);
+    assert_false(resolved);
+    assert_int_equal(label(f->s, t1, r1, "a", NULL), LABEL_REPEAT);
+    assert_int_equal(label(f->s, t1, r1, "b", NULL), LABEL_CONFLICT);
+    assert_int_equal(label(f->s, t1, r2, "a", &resolved), LABEL_RECORDED);
+    assert_true(resolved);
+    assert_int_equal(label(f->s, 9999, r2, "a", NULL), LABEL_NO_TASK);
+
+    json_t *item = store_item_get(f->s, acks[0].id, 0);
+    assert_string_equal(json_string_value(json_object_get(item, "status")), "resolved");
+    assert_string_equal(json_string_value(json_object_get(item, "verdict")), "a");
+    json_decref(item);
+
+    /* Release: the task goes back, but not to who skipped it. */
+    assert_int_equal(store_task_release(f->s, t2, r3), 0);
+    assert_int_equal(store_task_release(f->s, t2, r3), -ENOENT);
+    assert_int_equal(claim(f->s, r3), 0);
+    assert_int_equal(claim(f->s, r1), t2);
+}
+
 /* The claim query must walk the partial index in claim order, never scan
  * the tasks table: with a million queued tasks a scan costs 200 ms. */
 static void claim_query_uses_the_partial_index(void **state)
@@ -257,6 +335,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(keys_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(ingest_idempotent_and_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(comparisons_and_layers, setup, teardown),
+        cmocka_unit_test_setup_teardown(tasks_claim_label_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(claim_query_uses_the_partial_index, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_refused_untouched, setup, teardown),
     };
