@@ -356,19 +356,8 @@ static size_t merge_dups(struct entry *e, size_t from, size_t n)
 /* Sorts e[from..n), sums duplicates, drops zeros; returns the new count. */
 static size_t sort_merge(struct entry *e, size_t from, size_t n, struct entry *tmp)
 {
-    size_t w = from;
     sort_entries(e + from, n - from, tmp);
-    for (size_t r = from; r < n; r++) {
-        if (w > from && e[w - 1].idx == e[r].idx)
-            e[w - 1].val += e[r].val;
-        else
-            e[w++] = e[r];
-    }
-    size_t k = from;
-    for (size_t r = from; r < w; r++)
-        if (e[r].val != 0.0f)
-            e[k++] = e[r];
-    return k;
+    return merge_dups(e, from, n);
 }
 
 /* Scales e[from..n) to unit L2 norm (the group's weight in phi is then fixed

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -204,6 +205,18 @@ json_t *api_json_body(struct req *r)
         return NULL;
     }
     return v;
+}
+
+void *api_state_new(struct req *r, size_t size, void (*state_free)(void *))
+{
+    void *s = calloc(1, size);
+    if (!s) {
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+        return NULL;
+    }
+    r->state = s;
+    r->state_free = state_free;
+    return s;
 }
 
 void api_store_error(struct req *r, int rc)

@@ -35,6 +35,11 @@ enum role_bits { ROLE_PUBLIC = 0, ROLE_ADMIN = 1, ROLE_PIPELINE = 2, ROLE_RATER 
  * returns NULL. Returns a new reference. */
 json_t *api_json_body(struct req *r);
 
+/* Allocates zeroed per-request handler state of size bytes and hands it
+ * to the request (freed with state_free when it completes). Returns NULL
+ * with a 503 reply set when memory is short. */
+void *api_state_new(struct req *r, size_t size, void (*state_free)(void *));
+
 /* Replies with the right status for a negative errno from the store. */
 void api_store_error(struct req *r, int rc);
 

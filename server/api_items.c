@@ -349,13 +349,10 @@ static bool prepare_items(struct req *r, struct items_body *b, struct store_item
 void api_items_post(struct req *r, const char *param)
 {
     (void)param;
-    struct ingest_state *s = calloc(1, sizeof *s);
+    struct ingest_state *s = api_state_new(r, sizeof *s, ingest_state_free);
     if (!s) {
-        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
         return;
     }
-    r->state = s;
-    r->state_free = ingest_state_free;
     if (!parse_items_body(r, &s->body))
         return;
     size_t n = s->body.n;

@@ -159,13 +159,10 @@ void api_tasks_next(struct req *r, const char *param)
                    WAIT_MAX_S);
         return;
     }
-    struct next_state *s = calloc(1, sizeof *s);
+    struct next_state *s = api_state_new(r, sizeof *s, next_state_free);
     if (!s) {
-        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
         return;
     }
-    r->state = s;
-    r->state_free = next_state_free;
     s->claim.rater_id = r->key.rater_id;
     if (wait_s)
         r->wait_deadline_ms = util_now_ms() + wait_s * 1000;
@@ -258,14 +255,11 @@ void api_task_label(struct req *r, const char *param)
     json_t *body = api_json_body(r);
     if (!body)
         return;
-    struct label_state *s = calloc(1, sizeof *s);
+    struct label_state *s = api_state_new(r, sizeof *s, label_state_free);
     if (!s) {
         json_decref(body);
-        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
         return;
     }
-    r->state = s;
-    r->state_free = label_state_free;
     s->body = body;
     const char *key;
     json_t *v;
@@ -349,13 +343,10 @@ void api_task_release(struct req *r, const char *param)
     }
     if (!parse_task_id(r, param, &id))
         return;
-    struct release_state *s = calloc(1, sizeof *s);
+    struct release_state *s = api_state_new(r, sizeof *s, free);
     if (!s) {
-        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
         return;
     }
-    r->state = s;
-    r->state_free = free;
     s->rel = (struct store_release){.task_id = id, .rater_id = r->key.rater_id};
     http_go_async(r, release_finish);
     int rc = store_task_release_submit(r->app->store, &s->rel, http_async_done, r);
