@@ -42,7 +42,8 @@ static int leased_add(struct conn *c, int64_t task_id, int delta)
     return step_done(st);
 }
 
-/* Deletes leases expired by now and frees their slots. Returns how many. */
+/* Marks the leases expired by now (kept as markers that the task was
+ * served) and frees their slots. Returns how many, or -EIO. */
 static int reap(struct store *s, struct conn *c, int64_t now)
 {
     sqlite3_stmt *st = conn_stmt(c, ST_REAP);
@@ -52,8 +53,8 @@ static int reap(struct store *s, struct conn *c, int64_t now)
     int64_t ids[256];
     int n = 0, rc;
     /* RETURNING rows are all computed on the first step; the slot updates
-     * follow once the statement is done. More than 256 wait for the next
-     * call (the deleted rows beyond are still counted below). */
+     * follow once the statement is done. Past 256 expired leases at once,
+     * the lease counts are recomputed from the table instead. */
     int64_t extra = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n < 256)
@@ -82,10 +83,10 @@ static int reap(struct store *s, struct conn *c, int64_t now)
 void store_reap_idle(struct store *s)
 {
     struct conn *c = &s->writer;
-    if (conn_exec(c, "BEGIN IMMEDIATE"))
+    if (conn_run(c, ST_BEGIN))
         return;
     int n = reap(s, c, util_now_ms());
-    if (n < 0 || conn_exec(c, "COMMIT")) {
+    if (n < 0 || conn_run(c, ST_COMMIT)) {
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
         s->tasks_changed = false;
         return;
