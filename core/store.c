@@ -277,16 +277,11 @@ out:
     return rc;
 }
 
-void store_set_split_extra(struct store *s, bool on)
+void store_set_defaults(struct store *s, int overlap, unsigned lease_ms, unsigned gold_rate_pct,
+                        bool split_extra)
 {
     pthread_mutex_lock(&s->wq_mu);
-    s->split_extra = on;
-    pthread_mutex_unlock(&s->wq_mu);
-}
-
-void store_set_defaults(struct store *s, int overlap, unsigned lease_ms, unsigned gold_rate_pct)
-{
-    pthread_mutex_lock(&s->wq_mu);
+    s->split_extra = split_extra;
     s->default_overlap = overlap;
     s->lease_ms = lease_ms;
     s->gold_rate_pct = gold_rate_pct;

@@ -39,12 +39,11 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
 void store_close(struct store *s);
 
 /* Sets what new tasks get: labels wanted without an overlap rule, lease
- * length, and the percentage of gold tasks in a rater's stream. */
-void store_set_defaults(struct store *s, int overlap, unsigned lease_ms, unsigned gold_rate_pct);
-
-/* When on, a task whose labels split (no strict majority) asks for one
- * more label, once, instead of resolving as a tie. Off by default. */
-void store_set_split_extra(struct store *s, bool on);
+ * length, the percentage of gold tasks in a rater's stream, and whether a
+ * task whose labels split (no strict majority) asks for one more label,
+ * once, instead of resolving as a tie. */
+void store_set_defaults(struct store *s, int overlap, unsigned lease_ms, unsigned gold_rate_pct,
+                        bool split_extra);
 
 /* Write transactions the writer has run (each a group commit) and the
  * write requests they carried, since open: their ratio is the mean group. */

@@ -167,7 +167,7 @@ void api_dispatch(struct req *r)
         http_error(r, 500, "internal", "No handler was chosen for this request.");
 }
 
-static bool content_type_is(struct req *r, const char *want)
+bool api_content_type_is(struct req *r, const char *want)
 {
     const char *ct = http_header(r, "Content-Type");
     if (!ct)
@@ -180,7 +180,7 @@ static bool content_type_is(struct req *r, const char *want)
 
 json_t *api_json_body(struct req *r)
 {
-    if (!content_type_is(r, "application/json")) {
+    if (!api_content_type_is(r, "application/json")) {
         http_error(r, 415, "unsupported_media_type", "Send the body as application/json.");
         return NULL;
     }

@@ -3,6 +3,7 @@
 #define RUNG_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "http.h"
 
@@ -30,6 +31,10 @@ void api_tasks_hook(void *app);
 
 /* Shared helpers for the handler files. */
 enum role_bits { ROLE_PUBLIC = 0, ROLE_ADMIN = 1, ROLE_PIPELINE = 2, ROLE_RATER = 4 };
+
+/* True when the request's Content-Type is want (parameters such as
+ * charset ignored, case-insensitive). */
+bool api_content_type_is(struct req *r, const char *want);
 
 /* Parses the body as a JSON object. On failure sets a 400/415/422 reply and
  * returns NULL. Returns a new reference. */

@@ -30,16 +30,6 @@ static void items_body_clear(struct items_body *b)
     memset(b, 0, sizeof *b);
 }
 
-static bool ct_is(const char *ct, const char *want)
-{
-    if (!ct)
-        return false;
-    size_t n = strcspn(ct, ";");
-    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-        n--;
-    return n == strlen(want) && strncasecmp(ct, want, n) == 0;
-}
-
 static void json_load_error(struct req *r, const json_error_t *err, size_t line_no)
 {
     char where[48] = "";
@@ -90,13 +80,12 @@ static bool parse_ndjson(struct req *r, struct items_body *b)
 static bool parse_items_body(struct req *r, struct items_body *b)
 {
     memset(b, 0, sizeof *b);
-    const char *ct = http_header(r, "Content-Type");
     json_t *list = NULL;
-    if (ct_is(ct, "application/x-ndjson")) {
+    if (api_content_type_is(r, "application/x-ndjson")) {
         if (!parse_ndjson(r, b))
             return false;
         list = b->root;
-    } else if (ct_is(ct, "application/json")) {
+    } else if (api_content_type_is(r, "application/json")) {
         json_error_t err;
         b->root = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
         if (!b->root) {

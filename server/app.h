@@ -21,8 +21,6 @@ struct app {
     size_t max_body;             /* bytes */
     size_t max_items;            /* items per ingest request */
     const char *static_dir;      /* where the web page's files are */
-    unsigned lease_ms;           /* how long a task lease lasts */
-    unsigned gold_rate_pct;      /* share of gold tasks in a rater's stream */
 
     atomic_int inflight;  /* requests between headers and completion */
     atomic_int suspended; /* of those, waiting suspended on the store or a long-poll */

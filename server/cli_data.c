@@ -245,7 +245,8 @@ struct train_set {
     json_t *sources;
 };
 
-static char *dup_or_die(const char *s, int *rc)
+/* strdup of s ("" for NULL); sets *rc to -ENOMEM on failure. */
+static char *dup_text(const char *s, int *rc)
 {
     char *d = strdup(s ? s : "");
     if (!d)
@@ -269,9 +270,9 @@ static int collect(void *cls, const struct store_comparison *x)
             t->cap_pairs = cap;
         }
         struct reward_pair_ex *e = &t->pairs[t->npairs++];
-        e->prompt = dup_or_die(x->prompt, &rc);
-        e->a = dup_or_die(x->chosen, &rc);
-        e->b = dup_or_die(x->rejected, &rc);
+        e->prompt = dup_text(x->prompt, &rc);
+        e->a = dup_text(x->chosen, &rc);
+        e->b = dup_text(x->rejected, &rc);
         e->y = x->tie ? 0.5 : 1.0;
         e->weight = x->weight > 0 ? x->weight : 1.0;
     } else if (x->label) {
@@ -284,8 +285,8 @@ static int collect(void *cls, const struct store_comparison *x)
             t->cap_points = cap;
         }
         struct reward_point_ex *e = &t->points[t->npoints++];
-        e->prompt = dup_or_die(x->prompt, &rc);
-        e->text = dup_or_die(x->chosen, &rc);
+        e->prompt = dup_text(x->prompt, &rc);
+        e->text = dup_text(x->chosen, &rc);
         e->y = !strcmp(x->label, "good") || !strcmp(x->label, "yes") ? 1.0 : 0.0;
         e->weight = x->weight > 0 ? x->weight : 1.0;
     }
@@ -458,9 +459,9 @@ static int eval_pair(void *cls, const struct dataset_pair *p)
     int rc = 0;
     bool swap = swap_sides(p->chosen, p->rejected);
     struct reward_pair_ex *e = &c->ex[c->n++];
-    e->prompt = dup_or_die(p->prompt, &rc);
-    e->a = dup_or_die(swap ? p->rejected : p->chosen, &rc);
-    e->b = dup_or_die(swap ? p->chosen : p->rejected, &rc);
+    e->prompt = dup_text(p->prompt, &rc);
+    e->a = dup_text(swap ? p->rejected : p->chosen, &rc);
+    e->b = dup_text(swap ? p->chosen : p->rejected, &rc);
     e->y = swap ? 0.0 : 1.0;
     e->weight = 1.0;
     return rc;

@@ -151,8 +151,6 @@ int cli_serve(int argc, char **argv)
     }
     app.max_body = (size_t)max_body;
     app.max_items = (size_t)max_items;
-    app.lease_ms = (unsigned)lease_s * 1000u;
-    app.gold_rate_pct = (unsigned)gold;
     pthread_mutex_init(&app.wait_mu, NULL);
     /* One log line per request, written as it completes. */
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -182,9 +180,9 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "rungd serve: %s\n", err);
         return 1;
     }
-    store_set_defaults(app.store, (int)overlap, app.lease_ms, app.gold_rate_pct);
+    store_set_defaults(app.store, (int)overlap, (unsigned)lease_s * 1000u, (unsigned)gold,
+                       split_extra);
     store_set_task_hook(app.store, api_tasks_hook, &app);
-    store_set_split_extra(app.store, split_extra);
     app.layers = layer_holder_new(app.store, 1000);
     if (!app.layers) {
         fprintf(stderr, "rungd serve: cannot start the layer watcher\n");

@@ -241,9 +241,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES; /* finish started another round of work */
         return queue(r);
     }
-    if (r->dispatched || r->resp)
-        return queue(r);
-    r->dispatched = true;
+    if (r->resp)
+        return queue(r); /* refused on the headers */
     if (r->too_big) {
         http_error(r, 413, "body_too_large", "The body is over the limit of %zu bytes.",
                    app->max_body);

@@ -29,8 +29,7 @@ struct req {
     size_t body_cap;
     size_t discarded; /* bytes dropped past the cap */
     bool too_big;
-    bool has_body; /* the headers announce a body */
-    bool dispatched;
+    bool has_body;  /* the headers announce a body */
     uint64_t t0_us; /* when the headers arrived */
 
     struct store_key key; /* the caller, when authenticated */

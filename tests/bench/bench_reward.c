@@ -188,6 +188,20 @@ static uint64_t mix(uint64_t h)
     return h;
 }
 
+/* Sorts a small sparse vector by index in place (insertion sort). */
+static void sort_sparse(uint32_t *idx, float *val, size_t n)
+{
+    for (size_t x = 1; x < n; x++)
+        for (size_t y = x; y > 0 && idx[y - 1] > idx[y]; y--) {
+            uint32_t ti = idx[y];
+            idx[y] = idx[y - 1];
+            idx[y - 1] = ti;
+            float tv = val[y];
+            val[y] = val[y - 1];
+            val[y - 1] = tv;
+        }
+}
+
 /* Hidden true weight of a token, in [-1, 1]. */
 static double syn_weight(uint64_t tok)
 {
@@ -232,25 +246,9 @@ static int write_synth(const char *path, size_t n, uint64_t seed, uint32_t mask)
         /* Logistic label noise: P(a wins) = sigmoid(SCALE * (ra - rb)). */
         int a_wins = u < 1.0 / (1.0 + exp(-SYN_SCALE * (ra - rb)));
         struct feat_vec a = {ia, va, na, na}, b = {ib, vb, nb, nb};
-        /* write_row expects sorted indices: sort the small arrays in place. */
-        for (size_t x = 1; x < na; x++)
-            for (size_t y = x; y > 0 && ia[y - 1] > ia[y]; y--) {
-                uint32_t ti = ia[y];
-                ia[y] = ia[y - 1];
-                ia[y - 1] = ti;
-                float tv = va[y];
-                va[y] = va[y - 1];
-                va[y - 1] = tv;
-            }
-        for (size_t x = 1; x < nb; x++)
-            for (size_t y = x; y > 0 && ib[y - 1] > ib[y]; y--) {
-                uint32_t ti = ib[y];
-                ib[y] = ib[y - 1];
-                ib[y - 1] = ti;
-                float tv = vb[y];
-                vb[y] = vb[y - 1];
-                vb[y - 1] = tv;
-            }
+        /* write_row expects sorted indices. */
+        sort_sparse(ia, va, na);
+        sort_sparse(ib, vb, nb);
         write_row(f, a_wins ? 1 : -1, &a, &b);
     }
     return fclose(f) ? -errno : 0;

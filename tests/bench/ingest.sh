@@ -34,17 +34,8 @@ command -v python3 >/dev/null || { echo "missing python3"; exit 1; }
 if [ ! -d "$BUILD" ]; then
     meson setup "$BUILD" "$ROOT" --buildtype=release
 fi
-if ! ninja -C "$BUILD" server/rungd tests/bench/http/loadgen tests/bench/http/bare_server \
-        tests/bench/http/raw_sqlite >/dev/null 2>&1; then
-    # tests/bench/http is not a subdir of this build yet: compile the tools directly.
-    mkdir -p "$BUILD/tests/bench/http"
-    ninja -C "$BUILD" server/rungd >/dev/null
-    cc -O2 -D_GNU_SOURCE -o "$BENCH/loadgen" "$ROOT/tests/bench/http/loadgen.c" -pthread
-    cc -O2 -D_GNU_SOURCE -o "$BENCH/bare_server" "$ROOT/tests/bench/http/bare_server.c" \
-        $(pkg-config --cflags --libs libmicrohttpd jansson) -pthread
-    cc -O2 -D_GNU_SOURCE -o "$BENCH/raw_sqlite" "$ROOT/tests/bench/http/raw_sqlite.c" \
-        $(pkg-config --cflags --libs sqlite3 jansson uuid)
-fi
+ninja -C "$BUILD" server/rungd tests/bench/http/loadgen tests/bench/http/bare_server \
+    tests/bench/http/raw_sqlite >/dev/null
 
 WORK=$(mktemp -d /tmp/rung-ingest.XXXXXX)
 PIDS=""

@@ -3,13 +3,13 @@
 # one `liblinear-train -s 0` model on the same libsvm files: HH, GSM8K (the
 # tests' fixed 80/20 split by prompt) and 500,000 synthetic comparisons.
 #
-# usage: tests/bench/reward_vs_liblinear.sh [BUILD_DIR]   (default: build)
+# usage: tests/bench/reward_vs_liblinear.sh [BUILD_DIR]   (default: build-bench)
 # env:   WORK (scratch dir, default /tmp/rung-bench), SYNTH_N (default 500000),
 #        DATA (default ../shared/data next to the repo)
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${1:-$ROOT/build}
+BUILD=${1:-$ROOT/build-bench}
 WORK=${WORK:-/tmp/rung-bench}
 SYNTH_N=${SYNTH_N:-500000}
 DATA=${DATA:-$ROOT/../shared/data}
@@ -20,7 +20,7 @@ for tool in liblinear-train liblinear-predict; do
 done
 [ -x /usr/bin/time ] || { echo "missing /usr/bin/time (apt-get install time)"; exit 1; }
 if [ ! -x "$BENCH" ]; then
-    [ -d "$BUILD" ] || meson setup "$BUILD" "$ROOT"
+    [ -d "$BUILD" ] || meson setup "$BUILD" "$ROOT" --buildtype=release
     ninja -C "$BUILD" tests/bench/bench_reward
 fi
 mkdir -p "$WORK"

@@ -39,11 +39,7 @@ command -v curl >/dev/null || apt-get install -y curl >/dev/null
 if [ ! -d "$BUILD" ]; then
     meson setup "$BUILD" "$ROOT" --buildtype=release
 fi
-if ! ninja -C "$BUILD" server/rungd tests/bench/http/loadgen >/dev/null 2>&1; then
-    mkdir -p "$BENCH"
-    ninja -C "$BUILD" server/rungd >/dev/null
-    cc -O2 -D_GNU_SOURCE -o "$BENCH/loadgen" "$ROOT/tests/bench/http/loadgen.c" -pthread
-fi
+ninja -C "$BUILD" server/rungd tests/bench/http/loadgen >/dev/null
 
 WORK=$(mktemp -d /tmp/rung-tasks.XXXXXX)
 PIDS=""

@@ -231,7 +231,7 @@ static enum store_label_result label(struct store *s, int64_t task, int64_t rate
 static void tasks_claim_label_resolve(void **state)
 {
     struct fx *f = *state;
-    store_set_defaults(f->s, 2, 600000, 0);
+    store_set_defaults(f->s, 2, 600000, 0, false);
     char tok[TOKEN_MAX];
     assert_int_equal(store_key_create(f->s, "pipe", "pipeline", tok), 0);
     struct store_key k;

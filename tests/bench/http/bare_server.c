@@ -23,17 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A whole decimal number from the command line, or exit 2. */
-static long arg_num(const char *s)
-{
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (!s[0] || *end) {
-        fprintf(stderr, "not a number: '%s'\n", s);
-        exit(2);
-    }
-    return v;
-}
+#include "bench_args.h"
 
 struct breq {
     char *body;
