@@ -251,6 +251,7 @@ static int count_only(void *cls, const struct dataset_pair *p)
     return 0;
 }
 
+/* The fixtures cut from the public data (tests/data/README.md). */
 static void test_real_files(void **state)
 {
     (void)state;
@@ -260,27 +261,27 @@ static void test_real_files(void **state)
     assert_non_null(f);
     assert_int_equal(dataset_read(f, DATASET_HH, count_only, NULL, &n, &st), 0);
     fclose(f);
-    assert_int_equal(st.lines, 1156);
-    assert_int_equal(st.pairs, 1156);
+    assert_int_equal(st.lines, 289);
+    assert_int_equal(st.pairs, 289);
     assert_int_equal(st.rejected_lines, 0);
-    assert_int_equal(n, 1156);
+    assert_int_equal(n, 289);
 
     n = 0;
     f = fopen(RUNG_DATA_DIR "/gsm8k/model_solutions.jsonl", "r");
     assert_non_null(f);
     assert_int_equal(dataset_read(f, DATASET_GSM8K, count_only, NULL, &n, &st), 0);
     fclose(f);
-    assert_int_equal(st.lines, 660);
+    assert_int_equal(st.lines, 165);
     assert_int_equal(st.rejected_lines, 0);
-    assert_int_equal(st.pairs, 1172); /* sum over questions of correct x incorrect */
-    assert_int_equal(n, 1172);
+    assert_int_equal(st.pairs, 306); /* sum over questions of correct x incorrect */
+    assert_int_equal(n, 306);
 
     /* train.jsonl has no model entries: every line parses, no pairs. */
     f = fopen(RUNG_DATA_DIR "/gsm8k/train.jsonl", "r");
     assert_non_null(f);
     assert_int_equal(dataset_read(f, DATASET_GSM8K, count_only, NULL, &n, &st), 0);
     fclose(f);
-    assert_int_equal(st.lines, 7473);
+    assert_int_equal(st.lines, 20);
     assert_int_equal(st.pairs, 0);
 }
 
