@@ -10,6 +10,11 @@
  *       reads both files, trains the ensemble, prints accuracy, wall, peak RSS.
  *   bench_reward score [N]
  *       scores N (default 100000) ~1 KB responses on one thread.
+ *   bench_reward eval --format hh|gsm8k FILE
+ *       trains a default layer on the training side of the fixed 80/20 split
+ *       by prompt (dataset_split_is_test) and prints one JSON line: the file's
+ *       counts, held-out accuracy, "the longer reply wins" on the same pairs,
+ *       log loss, ECE, threshold, coverage.
  */
 #include "dataset.h"
 #include "feat.h"
@@ -479,6 +484,117 @@ out:
     return rc;
 }
 
+/* ---- evaluation on a public data set --------------------------------------- */
+
+struct eval_ctx {
+    struct reward_pair_ex *rows; /* training rows first, then test rows from the end */
+    size_t ntr, nte, cap;
+};
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static int eval_pair(void *cls, const struct dataset_pair *p)
+{
+    struct eval_ctx *c = cls;
+    if (c->ntr + c->nte == c->cap) {
+        fprintf(stderr, "eval: more than %zu pairs\n", c->cap);
+        return -E2BIG;
+    }
+    /* The same side order as the libsvm export: from the pair's own text. */
+    int flip = (int)(feat_fnv1a64(p->chosen, strlen(p->chosen)) >> 63);
+    struct reward_pair_ex e = {dup_str(p->prompt), dup_str(flip ? p->rejected : p->chosen),
+                               dup_str(flip ? p->chosen : p->rejected), flip ? 0.0 : 1.0, 1.0};
+    if (dataset_split_is_test(p->prompt))
+        c->rows[c->cap - ++c->nte] = e;
+    else
+        c->rows[c->ntr++] = e;
+    return e.prompt && e.a && e.b ? 0 : -ENOMEM;
+}
+
+/* Share of pairs where the longer reply is the preferred one (ties half). */
+static double longer_share(const struct reward_pair_ex *e, size_t n)
+{
+    double ok = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        size_t la = strlen(e[i].a), lb = strlen(e[i].b);
+        ok += la == lb ? 0.5 : (double)((la > lb) == (e[i].y > 0.5));
+    }
+    return n ? ok / (double)n : 0.0;
+}
+
+/* Trains on c's training rows, evaluates on its test rows, adds the figures
+ * to out. 0 or -ENOMEM. */
+static int eval_run(const struct eval_ctx *c, json_t *out)
+{
+    struct reward_params p;
+    reward_params_default(&p);
+    const struct reward_pair_ex *te = c->rows + c->cap - c->nte;
+    double t0 = now_s();
+    struct reward_layer *l = reward_train(&p, c->rows, c->ntr, NULL, 0, NULL);
+    if (!l)
+        return -ENOMEM;
+    double train_s = now_s() - t0;
+    json_t *ev = reward_evaluate(l, te, c->nte);
+    reward_free(l);
+    if (!ev)
+        return -ENOMEM;
+    json_object_update(out, ev);
+    json_decref(ev);
+    json_object_set_new(out, "train_pairs", json_integer((json_int_t)c->ntr));
+    json_object_set_new(out, "longer_wins", json_real(longer_share(te, c->nte)));
+    json_object_set_new(out, "train_seconds", json_real(train_s));
+    return 0;
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    enum dataset_format fmt;
+    if (argc != 3 || strcmp(argv[0], "--format") || dataset_format_parse(argv[1], &fmt)) {
+        fprintf(stderr, "usage: eval --format hh|gsm8k FILE\n");
+        return 2;
+    }
+    struct eval_ctx c = {calloc(100000, sizeof(*c.rows)), 0, 0, 100000};
+    struct dataset_stats st;
+    json_t *out = json_object();
+    FILE *in = fopen(argv[2], "r");
+    int rc = 1;
+    if (!in) {
+        perror(argv[2]);
+        goto out;
+    }
+    if (!c.rows || !out || dataset_read(in, fmt, eval_pair, NULL, &c, &st))
+        goto out;
+    if (eval_run(&c, out))
+        goto out;
+    /* reward_evaluate's "pairs" are the held-out ones; "pairs" is the file's. */
+    json_object_set(out, "test_pairs", json_object_get(out, "pairs"));
+    json_object_set_new(out, "file", json_string(argv[2]));
+    json_object_set_new(out, "lines", json_integer((json_int_t)st.lines));
+    json_object_set_new(out, "pairs", json_integer((json_int_t)st.pairs));
+    json_object_set_new(out, "rejected_lines", json_integer((json_int_t)st.rejected_lines));
+    json_dumpf(out, stdout, JSON_COMPACT | JSON_REAL_PRECISION(4));
+    putchar('\n');
+    rc = 0;
+out:
+    for (size_t i = 0; c.rows && i < c.cap; i++) {
+        free((char *)c.rows[i].prompt);
+        free((char *)c.rows[i].a);
+        free((char *)c.rows[i].b);
+    }
+    free(c.rows);
+    json_decref(out);
+    if (in)
+        fclose(in);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "libsvm"))
@@ -489,6 +605,8 @@ int main(int argc, char **argv)
         return cmd_train_libsvm(argc - 2, argv + 2);
     if (argc >= 2 && !strcmp(argv[1], "score"))
         return cmd_score(argc - 2, argv + 2);
-    fprintf(stderr, "usage: bench_reward libsvm|synth|train-libsvm|score ...\n");
+    if (argc >= 2 && !strcmp(argv[1], "eval"))
+        return cmd_eval(argc - 2, argv + 2);
+    fprintf(stderr, "usage: bench_reward libsvm|synth|train-libsvm|score|eval ...\n");
     return 2;
 }

@@ -1,0 +1,77 @@
+#!/bin/sh
+# eval.sh - the built-in layer on the full public data: HH-RLHF harmless
+# (1,156 pairs) and GSM8K model solutions (660 questions). For each set it
+# trains a default layer on the fixed 80/20 split by prompt and prints the
+# held-out accuracy next to "the longer reply wins", log loss, ECE, the
+# threshold and its coverage; then imports each file through `rungd import`
+# into a scratch database and checks the counts. The test suite runs the same
+# checks on the small fixtures in tests/data; this is the full-size figure.
+#
+# usage: tests/bench/eval.sh [DATA_DIR] [BUILD_DIR]
+#        DATA_DIR defaults to ../shared/data beside the repository;
+#        BUILD_DIR to build-bench (release)
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+DATA=${1:-$ROOT/../shared/data}
+BUILD=${2:-$ROOT/build-bench}
+HH=$DATA/hh-rlhf-harmless/pairs.jsonl
+GSM=$DATA/gsm8k/model_solutions.jsonl
+GSM_TRAIN=$DATA/gsm8k/train.jsonl
+
+missing=""
+for f in "$HH" "$GSM" "$GSM_TRAIN"; do
+    [ -r "$f" ] || missing="$missing $f"
+done
+if [ -n "$missing" ]; then
+    echo "eval.sh: the public data is not there; missing:" >&2
+    for f in $missing; do echo "  $f" >&2; done
+    echo "usage: tests/bench/eval.sh DATA_DIR  (the folder with hh-rlhf-harmless/ and gsm8k/)" >&2
+    exit 2
+fi
+
+[ -d "$BUILD" ] || meson setup "$BUILD" "$ROOT" --buildtype=release >/dev/null
+ninja -C "$BUILD" server/rungd tests/bench/bench_reward >/dev/null
+WORK=$(mktemp -d /tmp/rung-eval.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT INT TERM
+
+echo "== held-out evaluation (fixed 80/20 split by prompt, default layer)"
+"$BUILD/tests/bench/bench_reward" eval --format hh "$HH" | tee "$WORK/hh.json"
+"$BUILD/tests/bench/bench_reward" eval --format gsm8k "$GSM" | tee "$WORK/gsm8k.json"
+
+echo "== rungd import counts"
+"$BUILD/server/rungd" import --db "$WORK/e.db" --format hh --as comparisons "$HH" >"$WORK/hh.imp"
+"$BUILD/server/rungd" import --db "$WORK/e.db" --format gsm8k --as comparisons "$GSM" >"$WORK/gsm.imp"
+"$BUILD/server/rungd" import --db "$WORK/e.db" --format gsm8k --as comparisons "$GSM_TRAIN" \
+    >"$WORK/train.imp" || true
+
+python3 - "$WORK" "$GSM" <<'PY'
+import json, sys
+work, gsm = sys.argv[1], sys.argv[2]
+def last_json(path):
+    return json.loads(open(path).read().strip().splitlines()[-1])
+ok = True
+def check(name, got, want):
+    global ok
+    good = got == want
+    ok = ok and good
+    print(f"{name}: {got} (want {want}) {'OK' if good else 'MISMATCH'}")
+expected = 0
+for line in open(gsm):
+    o = json.loads(line)
+    sols = [v for v in o.values() if isinstance(v, dict) and "is_correct" in v]
+    good = sum(1 for v in sols if v["is_correct"])
+    expected += good * (len(sols) - good)
+hh = json.load(open(f"{work}/hh.json"))
+check("hh pairs read", hh["pairs"], hh["lines"])
+check("hh comparisons stored", last_json(f"{work}/hh.imp")["stored"], hh["pairs"])
+check("gsm8k comparisons stored", last_json(f"{work}/gsm.imp")["stored"], expected)
+check("gsm8k train.jsonl pairs (no model solutions)", last_json(f"{work}/train.imp")["stored"], 0)
+for name in ("hh", "gsm8k"):
+    r = json.load(open(f"{work}/{name}.json"))
+    verdict = "beats" if r["accuracy"] > r["longer_wins"] else "DOES NOT beat"
+    print(f"{name}: held-out accuracy {r['accuracy']:.4f} on {r['test_pairs']} pairs "
+          f"{verdict} longer-wins {r['longer_wins']:.4f}; threshold {r['threshold']}, "
+          f"coverage {r['coverage']}")
+sys.exit(0 if ok else 1)
+PY
