@@ -188,15 +188,22 @@
     return out;
   }
 
-  function renderModelText(node, text) {
-    node.replaceChildren();
-    if (typeof text !== 'string' || text === '') {
-      const p = document.createElement('p');
-      p.className = 'muted empty-text';
-      p.textContent = '(empty)';
-      node.appendChild(p);
-      return;
-    }
+  /* Splits an HH-style dialogue ("\n\nHuman: …\n\nAssistant: …") into
+   * turns; null when the text is not one (it must start with a turn). */
+  function splitTurns(text) {
+    const re = /(?:^|\n\n)(Human|Assistant):[ \t]?/g;
+    const marks = [];
+    let m;
+    while ((m = re.exec(text)) !== null) marks.push({ speaker: m[1], at: m.index, body: re.lastIndex });
+    if (!marks.length || text.slice(0, marks[0].at).trim() !== '') return null;
+    return marks.map((k, i) => ({
+      speaker: k.speaker,
+      text: text.slice(k.body, i + 1 < marks.length ? marks[i + 1].at : text.length).trim(),
+    }));
+  }
+
+  /* Appends prose and fenced code as text nodes: never parsed as markup. */
+  function appendParts(node, text) {
     for (const part of splitFences(text)) {
       if (part.code) {
         const pre = document.createElement('pre');
@@ -217,6 +224,30 @@
         div.textContent = part.text;
         node.appendChild(div);
       }
+    }
+  }
+
+  function renderModelText(node, text) {
+    node.replaceChildren();
+    node.scrollTop = 0;
+    if (typeof text !== 'string' || text === '') {
+      const p = document.createElement('p');
+      p.className = 'muted empty-text';
+      p.textContent = '(empty)';
+      node.appendChild(p);
+      return;
+    }
+    const turns = splitTurns(text);
+    if (!turns) { appendParts(node, text); return; }
+    for (const t of turns) {
+      const div = document.createElement('div');
+      div.className = 'turn turn-' + t.speaker.toLowerCase();
+      const who = document.createElement('span');
+      who.className = 'turn-speaker';
+      who.textContent = t.speaker;
+      div.appendChild(who);
+      appendParts(div, t.text);
+      node.appendChild(div);
     }
   }
 

@@ -442,6 +442,9 @@ async function main() {
     /* --- a lost lease --- */
     await checkLostLease(browser, state);
 
+    /* --- long texts: the answer bar stays in view --- */
+    await checkLayout(browser, state);
+
     expect(state.dialogs.length === 0, 'no dialog fired', state.dialogs.join('; '));
     expect(state.pageErrors.length === 0, 'no script errors', state.pageErrors.join('; '));
     expect(state.cspErrors.length === 0, 'no CSP violations', state.cspErrors.join('; '));
@@ -578,6 +581,86 @@ async function checkLostLease(browser, state) {
     await page.locator('#empty').waitFor({ state: 'visible', timeout: 10000 });
     const n = await page.locator('#notice').textContent();
     assert(/lease was lost/i.test(n) && /not saved/i.test(n), `notice: ${n}`);
+  });
+  await ctx.close();
+}
+
+/* ---------- long texts on small and large screens ---------- */
+
+/* ~bytes of plain sentences, newline every few sentences. */
+function longText(label, bytes) {
+  let s = '';
+  for (let i = 1; s.length < bytes; i++) s += `${label} sentence ${i} says something worth reading.` + (i % 4 ? ' ' : '\n');
+  return s;
+}
+
+/* Where the answer bar's parts are, relative to the viewport. */
+function answerBarBox(page) {
+  return page.evaluate(() => {
+    const r = (sel) => document.querySelector(sel).getBoundingClientRect();
+    const parts = ['#question', '#answers', '#keys-hint'].map((sel) => r(sel));
+    return { top: Math.min(...parts.map((b) => b.top)), bottom: Math.max(...parts.map((b) => b.bottom)), vh: window.innerHeight };
+  });
+}
+
+async function barInViewEverywhere(page, label) {
+  const total = await page.evaluate(() => document.documentElement.scrollHeight);
+  for (const y of [0, Math.floor(total / 3), Math.floor(total / 2), total]) {
+    await page.evaluate((yy) => window.scrollTo(0, yy), y);
+    const b = await answerBarBox(page);
+    assert(b.top >= 0 && b.bottom <= b.vh, `${label}: at scroll ${y} the answer bar spans ${b.top.toFixed(0)}..${b.bottom.toFixed(0)} of ${b.vh}`);
+  }
+}
+
+/* A 3 KB pair in an HH-style dialogue: at 1280x800 and 390x844 the question,
+ * the answer buttons and the key hints are in view wherever the page is
+ * scrolled; each long response scrolls in its own box; turns are shown as
+ * turns; the "Saved." notice does not move the task. */
+async function checkLayout(browser, state) {
+  const d = await startDaemon('layout', ['--gold-rate', '0']);
+  const dialogue = '\n\nHuman: [case:L] I need help planning a trip.\n\nAssistant: Where to?\n\nHuman: ' + longText('Prompt', 600);
+  const items = [1, 2].map((n) => ({ prompt: dialogue + ` (#${n})`, responses: [longText('Left', 3000), longText('Right', 3000)] }));
+  const posted = await api(d, 'POST', '/v1/items', d.pipeline, { items });
+  if (posted.status !== 201) { fail('layout daemon: items posted', `${posted.status}`); return; }
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  watchPage(page, 'layout', state);
+  await page.goto(d.base + '/');
+  await page.getByLabel('Token', { exact: true }).fill(d.rater);
+  await page.getByLabel('Token', { exact: true }).press('Enter');
+  await page.locator('#task').waitFor({ state: 'visible', timeout: 10000 });
+  await check('1280x800, 3 KB pair: the answer bar is in view at every scroll position', () => barInViewEverywhere(page, '1280x800'));
+  await check('each long response scrolls in its own box', async () => {
+    const boxes = await page.evaluate(() => ['resp-a', 'resp-b'].map((id) => {
+      const n = document.getElementById(id);
+      return { sh: n.scrollHeight, ch: n.clientHeight, overflow: getComputedStyle(n).overflowY };
+    }));
+    for (const b of boxes) assert(b.sh > b.ch && b.overflow === 'auto', JSON.stringify(boxes));
+  });
+  await check('an HH dialogue is shown as Human / Assistant turns', async () => {
+    const turns = await page.evaluate(() => [...document.querySelectorAll('#prompt .turn')].map((t) =>
+      [t.className, t.querySelector('.turn-speaker').textContent]));
+    assert(JSON.stringify(turns.map((t) => t[1])) === '["Human","Assistant","Human"]', JSON.stringify(turns));
+    assert(turns[1][0].includes('turn-assistant'), JSON.stringify(turns));
+    const first = await page.locator('#prompt .turn .prose').first().textContent();
+    assert(first.startsWith('[case:L] I need help'), `first turn: ${first}`);
+  });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await check('390x844, 3 KB pair: the answer bar is in view at every scroll position', () => barInViewEverywhere(page, '390x844'));
+  await check('narrow screen screenshot saved', async () => {
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(BUILD_DIR, 'browser-narrow-long-pair.png') });
+  });
+  await check('the "Saved." notice does not move the task', async () => {
+    await page.evaluate(() => window.scrollTo(0, 0));
+    const before = await page.evaluate(() => document.querySelector('.prompt-card').getBoundingClientRect().top);
+    const firstId = await page.locator('#task-id').textContent();
+    await page.keyboard.press('1');
+    await page.waitForFunction((id) => document.getElementById('task-id').textContent !== id &&
+      !document.getElementById('task').hidden, firstId, { timeout: 10000 });
+    assert(await visible(page, '#notice'), 'no notice after the label');
+    const after = await page.evaluate(() => document.querySelector('.prompt-card').getBoundingClientRect().top);
+    assert(Math.abs(after - before) < 1, `prompt moved from ${before} to ${after}`);
   });
   await ctx.close();
 }
