@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "log.h"
+
 struct layer_holder {
     struct store *store;
     pthread_mutex_t mu;    /* guards cur and every ref's refs */
@@ -46,8 +48,7 @@ int64_t layer_holder_refresh(struct layer_holder *h)
         struct reward_layer *m = reward_load(blob, len);
         free(blob);
         if (!m) {
-            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"cannot load layer\",\"layer\":%lld}\n",
-                    (long long)id);
+            log_json("error", "cannot load layer", "{s:I}", "layer", (json_int_t)id);
             return -EINVAL;
         }
         next = calloc(1, sizeof *next);
@@ -64,8 +65,7 @@ int64_t layer_holder_refresh(struct layer_holder *h)
     h->cur = next;
     ref_put_locked(old);
     pthread_mutex_unlock(&h->mu);
-    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"active layer\",\"layer\":%lld}\n",
-            (long long)id);
+    log_json("info", "active layer", "{s:I}", "layer", (json_int_t)id);
     return id;
 }
 
