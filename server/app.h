@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "http.h"
-#include "layer.h"
+#include "layer_holder.h"
 #include "limits.h"
 #include "store.h"
 

@@ -1,4 +1,4 @@
-#include "layer.h"
+#include "layer_holder.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -15,6 +15,7 @@ struct layer_holder {
     struct layer_ref *cur; /* the holder's own reference counts as one */
     pthread_t thread;
     pthread_cond_t cv;
+    struct layer_worker *worker; /* scores for layers that may block */
     bool stop;
     unsigned poll_ms;
 };
@@ -22,7 +23,7 @@ struct layer_holder {
 static void ref_put_locked(struct layer_ref *r)
 {
     if (r && --r->refs == 0) {
-        reward_free(r->model);
+        layer_free(r->model);
         free(r);
     }
 }
@@ -40,20 +41,16 @@ int64_t layer_holder_refresh(struct layer_holder *h)
 
     struct layer_ref *next = NULL;
     if (id) {
-        void *blob = NULL;
-        size_t len = 0;
-        int rc = store_layer_params(h->store, id, &blob, &len);
-        if (rc)
+        struct layer *m = NULL;
+        int rc = layer_open(h->store, id, &m);
+        if (rc) {
+            log_json("error", "cannot load layer", "{s:I,s:i}", "layer", (json_int_t)id, "errno",
+                     -rc);
             return rc;
-        struct reward_layer *m = reward_load(blob, len);
-        free(blob);
-        if (!m) {
-            log_json("error", "cannot load layer", "{s:I}", "layer", (json_int_t)id);
-            return -EINVAL;
         }
         next = calloc(1, sizeof *next);
         if (!next) {
-            reward_free(m);
+            layer_free(m);
             return -ENOMEM;
         }
         next->model = m;
@@ -101,10 +98,12 @@ struct layer_holder *layer_holder_new(struct store *s, unsigned poll_ms)
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     layer_holder_refresh(h);
-    if (pthread_create(&h->thread, NULL, watch, h)) {
-        pthread_mutex_lock(&h->mu);
+    h->worker = layer_worker_new();
+    if (!h->worker || pthread_create(&h->thread, NULL, watch, h)) {
+        layer_worker_free(h->worker);
         ref_put_locked(h->cur);
-        pthread_mutex_unlock(&h->mu);
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
         free(h);
         return NULL;
     }
@@ -120,6 +119,7 @@ void layer_holder_free(struct layer_holder *h)
     pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
     pthread_join(h->thread, NULL);
+    layer_worker_free(h->worker);
     ref_put_locked(h->cur);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
@@ -143,4 +143,9 @@ void layer_release(struct layer_holder *h, struct layer_ref *ref)
     pthread_mutex_lock(&h->mu);
     ref_put_locked(ref);
     pthread_mutex_unlock(&h->mu);
+}
+
+int layer_holder_submit(struct layer_holder *h, struct layer_job *job)
+{
+    return layer_worker_submit(h->worker, job);
 }
