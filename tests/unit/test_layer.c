@@ -14,41 +14,13 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "layer.h"
 #include "reward.h"
 
-#define N 400
-
-static char prompts[N][32], goods[N][96], bads[N][96];
-
-/* A small layer with a pointwise head, trained on clear-cut text. */
-static struct reward_layer *train_small(void)
-{
-    static const char *const good[] = {"correct", "careful", "verified", "precise"};
-    static const char *const bad[] = {"wrong", "guess", "nonsense", "rude"};
-    struct reward_pair_ex *ex = calloc(N, sizeof *ex);
-    struct reward_point_ex *pt = calloc(N, sizeof *pt);
-    for (int i = 0; i < N; i++) {
-        snprintf(prompts[i], sizeof prompts[i], "question %d", i % 11);
-        snprintf(goods[i], sizeof goods[i], "%s and %s answer %d", good[i % 4], good[(i / 4) % 4],
-                 i);
-        snprintf(bads[i], sizeof bads[i], "%s and %s answer %d", bad[i % 4], bad[(i / 4) % 4], i);
-        ex[i] = (struct reward_pair_ex){prompts[i], goods[i], bads[i], 1.0, 1.0};
-        pt[i] = (struct reward_point_ex){prompts[i], i % 2 ? goods[i] : bads[i], i % 2, 1.0};
-    }
-    struct reward_params p;
-    reward_params_default(&p);
-    p.members = 3;
-    p.bits = 12;
-    struct reward_layer *l = reward_train(&p, ex, N, pt, N, NULL);
-    free(ex);
-    free(pt);
-    return l;
-}
-
 static int setup(void **state)
 {
-    struct reward_layer *r = train_small();
+    struct reward_layer *r = fixture_clear_layer(true);
     *state = r;
     return r ? 0 : -1;
 }

@@ -10,38 +10,13 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "route.h"
 
-#define N 600
-
-static char prompts[N][32], goods[N][96], bads[N][96];
-
+/* The clear fixture layer behind the ops table, as stored layer 7. */
 static struct layer *train_clear(void)
 {
-    static const char *const good[] = {"correct", "careful", "verified", "precise"};
-    static const char *const bad[] = {"wrong", "guess", "nonsense", "rude"};
-    struct reward_pair_ex *ex = calloc(N, sizeof *ex);
-    for (int i = 0; i < N; i++) {
-        snprintf(prompts[i], sizeof prompts[i], "question %d", i % 13);
-        snprintf(goods[i], sizeof goods[i], "%s and %s answer %d", good[i % 4], good[(i / 4) % 4],
-                 i);
-        snprintf(bads[i], sizeof bads[i], "%s and %s answer %d", bad[i % 4], bad[(i / 4) % 4], i);
-        bool swap = i % 2;
-        ex[i] = (struct reward_pair_ex){.prompt = prompts[i],
-                                        .a = swap ? bads[i] : goods[i],
-                                        .b = swap ? goods[i] : bads[i],
-                                        .y = swap ? 0.0 : 1.0,
-                                        .weight = 1.0};
-    }
-    struct reward_params p;
-    reward_params_default(&p);
-    p.members = 3;
-    p.bits = 14;
-    p.target = 0.9;
-    json_t *report = NULL;
-    struct reward_layer *l = reward_train(&p, ex, N, NULL, 0, &report);
-    json_decref(report);
-    free(ex);
+    struct reward_layer *l = fixture_clear_layer(false);
     return l ? layer_new(&layer_bt_ops, l, 7) : NULL;
 }
 

@@ -11,40 +11,25 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "store.h"
 #include "train.h"
 
 #define N 300
 
-struct fx {
-    char dir[64];
-    char path[128];
-    struct store *s;
-};
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/rung-train-XXXXXX");
-    if (!f || !mkdtemp(f->dir))
-        return -1;
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    char err[256];
-    token_init();
-    f->s = store_open(f->path, 1, err, sizeof err);
+    struct fixture_db *f = calloc(1, sizeof *f);
     *state = f;
-    return f->s ? 0 : -1;
+    return f ? fixture_db_open(f, 1) : -1;
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    store_close(f->s);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    int rc = system(cmd);
+    struct fixture_db *f = *state;
+    int rc = fixture_db_close(f);
     free(f);
-    return rc ? -1 : 0;
+    return rc;
 }
 
 static void add_comparisons(struct store *s)
@@ -66,7 +51,7 @@ static void add_comparisons(struct store *s)
 
 static void empty_store_says_so(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_db *f = *state;
     struct train_run run = {0};
     reward_params_default(&run.params);
     assert_int_equal(train_layer(f->s, &run), -ENODATA);
@@ -83,7 +68,7 @@ static void progress(void *cls, size_t npairs, size_t npoints)
 
 static void trains_stores_and_activates_first(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_db *f = *state;
     add_comparisons(f->s);
     size_t seen[2] = {0, 0};
     struct train_run run = {.progress = progress, .cls = seen};
@@ -117,7 +102,7 @@ static void trains_stores_and_activates_first(void **state)
 
 static void bad_params_fail_at_fit(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_db *f = *state;
     add_comparisons(f->s);
     struct train_run run = {0};
     reward_params_default(&run.params);
