@@ -11,6 +11,7 @@
 #include "feat.h"
 #include "layer.h"
 #include "limits.h"
+#include "log.h"
 #include "route.h"
 #include "store.h"
 #include "train.h"
@@ -225,8 +226,9 @@ int cli_import(int argc, char **argv)
                 strerror(rc < 0 ? -rc : EIO), ctx.stored, as);
         return 1;
     }
-    printf("{\"lines\":%zu,\"pairs\":%zu,\"stored\":%zu,\"as\":\"%s\",\"rejected_lines\":%zu}\n",
-           stats.lines, stats.pairs, ctx.stored, as, stats.rejected_lines);
+    log_write(stdout, json_pack("{s:I,s:I,s:I,s:s,s:I}", "lines", (json_int_t)stats.lines, "pairs",
+                                (json_int_t)stats.pairs, "stored", (json_int_t)ctx.stored, "as", as,
+                                "rejected_lines", (json_int_t)stats.rejected_lines));
     return stats.rejected_lines ? 1 : 0;
 }
 
