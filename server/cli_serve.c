@@ -207,7 +207,12 @@ static int serve_open(const struct serve_opts *o, struct app *app)
 
 static void announce(const struct serve_opts *o, unsigned port)
 {
-    log_json("info", "rungd listening", "{s:i,s:s}", "port", (int)port, "db", o->db);
+    /* A path is bytes, not UTF-8: log a copy JSON can carry. */
+    char *db = strdup(o->db);
+    if (db)
+        util_utf8_sanitize(db, strlen(db));
+    log_json("info", "rungd listening", "{s:i,s:s?}", "port", (int)port, "db", db);
+    free(db);
     printf("rungd listening on http://%s:%u/ (annotator page)\n"
            "  API:     http://%s:%u/v1/items\n"
            "  health:  http://%s:%u/healthz\n",
