@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "limits.h"
 #include "log.h"
 
 struct layer_holder {
@@ -94,7 +95,7 @@ struct layer_holder *layer_holder_new(struct store *s, unsigned poll_ms)
     if (!h)
         return NULL;
     h->store = s;
-    h->poll_ms = poll_ms ? poll_ms : 1000;
+    h->poll_ms = poll_ms ? poll_ms : LAYER_POLL_MS;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     layer_holder_refresh(h);

@@ -19,8 +19,9 @@ struct layer_ref {
 
 struct layer_holder;
 
-/* Loads the active layer (if any), starts polling every poll_ms and starts
- * the scoring worker. Returns NULL on allocation or thread failure. */
+/* Loads the active layer (if any), starts polling every poll_ms (0:
+ * LAYER_POLL_MS) and starts the scoring worker. Returns NULL on allocation
+ * or thread failure. */
 struct layer_holder *layer_holder_new(struct store *s, unsigned poll_ms);
 
 /* Stops the watcher, runs the worker's queued jobs, stops it and frees
