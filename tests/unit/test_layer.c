@@ -203,6 +203,28 @@ static void worker_scores_off_thread(void **state)
     layer_free(l);
 }
 
+/* Freeing the worker runs what is queued first: no request is left
+ * suspended at shutdown. */
+static void worker_drains_on_free(void **state)
+{
+    (void)state;
+    struct layer *l = layer_new(&slow_ops, malloc(1), 0);
+    struct layer_worker *w = layer_worker_new();
+    assert_non_null(w);
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    struct slow_job jobs[16];
+    for (int i = 0; i < 16; i++) {
+        jobs[i] = (struct slow_job){.l = l, .mu = &mu, .cv = &cv};
+        jobs[i].job = (struct layer_job){.run = slow_run, .done = slow_done, .cls = &jobs[i]};
+        assert_int_equal(layer_worker_submit(w, &jobs[i].job), 0);
+    }
+    layer_worker_free(w);
+    for (int i = 0; i < 16; i++)
+        assert_true(jobs[i].ran && jobs[i].done);
+    layer_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +233,7 @@ int main(void)
         cmocka_unit_test(describe_and_evaluate),
         cmocka_unit_test(load_refuses_and_free_null),
         cmocka_unit_test(worker_scores_off_thread),
+        cmocka_unit_test(worker_drains_on_free),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
