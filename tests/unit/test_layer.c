@@ -170,26 +170,34 @@ static void slow_done(void *cls)
     pthread_mutex_unlock(j->mu);
 }
 
+static pthread_mutex_t jobs_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jobs_cv = PTHREAD_COND_INITIALIZER;
+
+/* Submits n jobs scoring with l to a new worker, which it returns. */
+static struct layer_worker *submit_jobs(const struct layer *l, struct slow_job *jobs, int n)
+{
+    struct layer_worker *w = layer_worker_new();
+    assert_non_null(w);
+    for (int i = 0; i < n; i++) {
+        jobs[i] = (struct slow_job){.l = l, .mu = &jobs_mu, .cv = &jobs_cv};
+        jobs[i].job = (struct layer_job){.run = slow_run, .done = slow_done, .cls = &jobs[i]};
+        assert_int_equal(layer_worker_submit(w, &jobs[i].job), 0);
+    }
+    return w;
+}
+
 static void worker_scores_off_thread(void **state)
 {
     (void)state;
     struct layer *l = layer_new(&slow_ops, malloc(1), 0);
     assert_non_null(l);
     assert_true(layer_may_block(l));
-    struct layer_worker *w = layer_worker_new();
-    assert_non_null(w);
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
     struct slow_job jobs[4];
-    for (int i = 0; i < 4; i++) {
-        jobs[i] = (struct slow_job){.l = l, .mu = &mu, .cv = &cv};
-        jobs[i].job = (struct layer_job){.run = slow_run, .done = slow_done, .cls = &jobs[i]};
-        assert_int_equal(layer_worker_submit(w, &jobs[i].job), 0);
-    }
-    pthread_mutex_lock(&mu);
+    struct layer_worker *w = submit_jobs(l, jobs, 4);
+    pthread_mutex_lock(&jobs_mu);
     while (!jobs[3].done)
-        pthread_cond_wait(&cv, &mu);
-    pthread_mutex_unlock(&mu);
+        pthread_cond_wait(&jobs_cv, &jobs_mu);
+    pthread_mutex_unlock(&jobs_mu);
     for (int i = 0; i < 4; i++) {
         assert_true(jobs[i].ran && jobs[i].done);
         assert_true(jobs[i].p_a == 0.9);
@@ -209,17 +217,8 @@ static void worker_drains_on_free(void **state)
 {
     (void)state;
     struct layer *l = layer_new(&slow_ops, malloc(1), 0);
-    struct layer_worker *w = layer_worker_new();
-    assert_non_null(w);
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
     struct slow_job jobs[16];
-    for (int i = 0; i < 16; i++) {
-        jobs[i] = (struct slow_job){.l = l, .mu = &mu, .cv = &cv};
-        jobs[i].job = (struct layer_job){.run = slow_run, .done = slow_done, .cls = &jobs[i]};
-        assert_int_equal(layer_worker_submit(w, &jobs[i].job), 0);
-    }
-    layer_worker_free(w);
+    layer_worker_free(submit_jobs(l, jobs, 16));
     for (int i = 0; i < 16; i++)
         assert_true(jobs[i].ran && jobs[i].done);
     layer_free(l);
