@@ -581,6 +581,43 @@ static int vec_reserve(struct feat_vec *v, size_t n)
     return 0;
 }
 
+/* Appends the response's unigrams, then its bigrams, each family sorted,
+ * merged and L2-normalised on its own; *bigrams_from receives where the
+ * bigrams start. Returns 0 or -ENOMEM. */
+static int ngram_features(const struct feat_token *rt, size_t nr, uint32_t mask, struct entries *es,
+                          size_t *bigrams_from)
+{
+    int rc = entries_reserve(es, 2 * nr + D_COUNT + 16);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < nr; i++)
+        entries_add(es, rt[i].hash ^ NS_UNI, mask, 1.0f);
+    es->n = sort_merge(es->e, 0, es->n, es->tmp);
+    l2_normalise(es->e, 0, es->n);
+    size_t from = es->n;
+    for (size_t i = 0; i + 1 < nr; i++)
+        entries_add(es, (rt[i].hash * FNV_PRIME + rt[i + 1].hash) ^ NS_BI, mask, 1.0f);
+    es->n = sort_merge(es->e, from, es->n, es->tmp);
+    l2_normalise(es->e, from, es->n);
+    *bigrams_from = from;
+    return 0;
+}
+
+/* Appends the nonzero dense features d[0..D_COUNT), sorted. Returns 0 or
+ * -ENOMEM. */
+static int dense_features(const double *d, uint32_t mask, struct entries *es)
+{
+    int rc = entries_reserve(es, D_COUNT);
+    if (rc)
+        return rc;
+    size_t from = es->n;
+    for (unsigned k = 0; k < D_COUNT; k++)
+        if (d[k] != 0.0)
+            entries_add(es, NS_DENSE + k, mask, (float)d[k]);
+    sort_entries(es->e + from, es->n - from, es->tmp);
+    return 0;
+}
+
 int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const char *resp,
                  size_t resp_len, struct feat_vec *out)
 {
@@ -603,20 +640,10 @@ int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const cha
     if (rc)
         goto out;
 
-    /* Unigrams, then bigrams, each family normalised on its own. */
-    rc = entries_reserve(&es, 2 * nr + D_COUNT + 16);
+    size_t from;
+    rc = ngram_features(rt, nr, mask, &es, &from);
     if (rc)
         goto out;
-    for (size_t i = 0; i < nr; i++)
-        entries_add(&es, rt[i].hash ^ NS_UNI, mask, 1.0f);
-    es.n = sort_merge(es.e, 0, es.n, es.tmp);
-    l2_normalise(es.e, 0, es.n);
-    size_t from = es.n;
-    for (size_t i = 0; i + 1 < nr; i++)
-        entries_add(&es, (rt[i].hash * FNV_PRIME + rt[i + 1].hash) ^ NS_BI, mask, 1.0f);
-    es.n = sort_merge(es.e, from, es.n, es.tmp);
-    l2_normalise(es.e, from, es.n);
-
     size_t xp_from = es.n;
     rc = prompt_features(pt, np, rt, nr, mask, &es, d);
     if (rc)
@@ -624,14 +651,10 @@ int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const cha
     surface_stats((const unsigned char *)resp, resp_len, d);
     d[D_LOG_TOKENS] = log1p((double)nr) / 6.0;
     d[D_LOG_RATIO] = (log1p((double)resp_len) - log1p((double)prompt_len)) / 4.0;
-    rc = entries_reserve(&es, D_COUNT);
+    size_t dense_from = es.n;
+    rc = dense_features(d, mask, &es);
     if (rc)
         goto out;
-    size_t dense_from = es.n;
-    for (unsigned k = 0; k < D_COUNT; k++)
-        if (d[k] != 0.0)
-            entries_add(&es, NS_DENSE + k, mask, (float)d[k]);
-    sort_entries(es.e + dense_from, es.n - dense_from, es.tmp);
 
     /* Each family is sorted already: merging the runs is linear. */
     merge_runs(es.e, from, xp_from, es.tmp);

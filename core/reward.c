@@ -737,54 +737,75 @@ static double pick_threshold(const struct scored *s, size_t n, double target, si
     return tau;
 }
 
-/* Builds the "calibration" object and the threshold for scored items s
- * (sorted in place). what names the items in the note ("pairs"/"points"). */
-static json_t *calibrate(struct scored *s, size_t n, double target, const char *what, double *tau,
-                         json_t **note)
+/* Running metrics of scored items: log loss over all of them; accuracy
+ * and expected calibration error (ECE_BINS bins of max(p, 1 - p)) over
+ * those that are not ties. */
+struct metrics {
+    size_t n, m, correct; /* items, items without a tie, right ones */
+    double ll;            /* summed log loss */
+    double bin_p[ECE_BINS], bin_c[ECE_BINS], bin_n[ECE_BINS];
+};
+
+static void metrics_loss(struct metrics *a, const struct scored *s)
+{
+    double pc = s->p < 1e-12 ? 1e-12 : s->p > 1 - 1e-12 ? 1 - 1e-12 : s->p;
+    a->ll += -(s->y * log(pc) + (1 - s->y) * log(1 - pc));
+    a->n++;
+}
+
+/* Counts s (not a tie) in accuracy and its ECE bin. */
+static void metrics_bin(struct metrics *a, const struct scored *s)
+{
+    double q = s->p >= 0.5 ? s->p : 1 - s->p;
+    unsigned b = (unsigned)((q - 0.5) * 2 * ECE_BINS);
+    if (b >= ECE_BINS)
+        b = ECE_BINS - 1;
+    a->bin_p[b] += q;
+    a->bin_c[b] += is_correct(s);
+    a->bin_n[b] += 1;
+    a->m++;
+    a->correct += (size_t)is_correct(s);
+}
+
+/* New JSON numbers (null when undefined) of accuracy, log loss and ECE. */
+static void metrics_json(const struct metrics *a, json_t **acc, json_t **ll, json_t **ece)
+{
+    double e = 0.0;
+    for (unsigned b = 0; b < ECE_BINS; b++)
+        if (a->bin_n[b] > 0)
+            e += a->bin_n[b] / (double)a->m *
+                 fabs(a->bin_c[b] / a->bin_n[b] - a->bin_p[b] / a->bin_n[b]);
+    *acc = jnum(a->m ? (double)a->correct / (double)a->m : NAN);
+    *ll = jnum(a->n ? a->ll / (double)a->n : NAN);
+    *ece = jnum(a->m ? e : NAN);
+}
+
+/* The coverage-accuracy curve of s[0..m) (sorted by confidence, no ties)
+ * at fixed confidence levels: a new JSON array, NULL when out of memory. */
+static json_t *coverage_curve(const struct scored *s, size_t m)
 {
     static const double grid[] = {0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99};
-    double ll = 0.0, bin_p[ECE_BINS] = {0}, bin_c[ECE_BINS] = {0}, bin_n[ECE_BINS] = {0};
-    size_t m = 0, correct = 0;
-    char buf[256];
-    json_t *cal = NULL, *curve = NULL;
-
-    for (size_t i = 0; i < n; i++) {
-        double pc = s[i].p < 1e-12 ? 1e-12 : s[i].p > 1 - 1e-12 ? 1 - 1e-12 : s[i].p;
-        ll += -(s[i].y * log(pc) + (1 - s[i].y) * log(1 - pc));
-    }
-    /* Ties carry no accuracy information: drop them from here on. */
-    for (size_t i = 0; i < n; i++)
-        if (s[i].y != 0.5)
-            s[m++] = s[i];
-    qsort(s, m, sizeof(*s), cmp_conf_desc);
-    for (size_t i = 0; i < m; i++) {
-        double q = s[i].p >= 0.5 ? s[i].p : 1 - s[i].p;
-        unsigned b = (unsigned)((q - 0.5) * 2 * ECE_BINS);
-        if (b >= ECE_BINS)
-            b = ECE_BINS - 1;
-        bin_p[b] += q;
-        bin_c[b] += is_correct(&s[i]);
-        bin_n[b] += 1;
-        correct += (size_t)is_correct(&s[i]);
-    }
-    double ece = 0.0;
-    for (unsigned b = 0; b < ECE_BINS; b++)
-        if (bin_n[b] > 0)
-            ece += bin_n[b] / (double)m * fabs(bin_c[b] / bin_n[b] - bin_p[b] / bin_n[b]);
-
-    curve = json_array();
-    if (!curve)
-        goto fail;
-    for (size_t g = 0; g < sizeof(grid) / sizeof(grid[0]); g++) {
+    json_t *curve = json_array();
+    for (size_t g = 0; curve && g < sizeof(grid) / sizeof(grid[0]); g++) {
         size_t k = 0, c = 0;
         while (k < m && s[k].conf >= grid[g])
             c += (size_t)is_correct(&s[k++]);
         json_t *pt = json_pack("{s:f,s:o,s:o}", "confidence", grid[g], "coverage",
                                jnum(m ? (double)k / (double)m : NAN), "accuracy",
                                jnum(k ? (double)c / (double)k : NAN));
-        if (!pt || json_array_append_new(curve, pt))
-            goto fail;
+        if (!pt || json_array_append_new(curve, pt)) {
+            json_decref(curve);
+            curve = NULL;
+        }
     }
+    return curve;
+}
+
+/* Picks tau for s[0..m) and says why in a new JSON string. */
+static json_t *threshold_note(const struct scored *s, size_t m, double target, const char *what,
+                              double *tau)
+{
+    char buf[256];
     size_t covered;
     double lower;
     *tau = pick_threshold(s, m, target, &covered, &lower);
@@ -798,20 +819,42 @@ static json_t *calibrate(struct scored *s, size_t n, double target, const char *
                  "no confidence level reaches target %.4f with 95%% confidence on %zu calibration "
                  "%s: everything goes to humans",
                  target, m, what);
-    *note = json_string(buf);
-    cal = json_pack("{s:I,s:o,s:o,s:o,s:o}", "items", (json_int_t)m, "accuracy",
-                    jnum(m ? (double)correct / (double)m : NAN), "log_loss",
-                    jnum(n ? ll / (double)n : NAN), "ece", jnum(m ? ece : NAN), "curve", curve);
-    curve = NULL;
-    if (!cal || !*note)
-        goto fail;
+    return json_string(buf);
+}
+
+/* Builds the "calibration" object and the threshold for scored items s
+ * (sorted in place). what names the items in the note ("pairs"/"points"). */
+static json_t *calibrate(struct scored *s, size_t n, double target, const char *what, double *tau,
+                         json_t **note)
+{
+    struct metrics a = {0};
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        metrics_loss(&a, &s[i]);
+    /* Ties carry no accuracy information: drop them from here on. */
+    for (size_t i = 0; i < n; i++)
+        if (s[i].y != 0.5)
+            s[m++] = s[i];
+    qsort(s, m, sizeof(*s), cmp_conf_desc);
+    for (size_t i = 0; i < m; i++)
+        metrics_bin(&a, &s[i]);
+    json_t *curve = coverage_curve(s, m), *acc, *ll, *ece, *cal = NULL;
+    *note = threshold_note(s, m, target, what, tau);
+    metrics_json(&a, &acc, &ll, &ece);
+    if (curve && *note) {
+        cal = json_pack("{s:I,s:o,s:o,s:o,s:o}", "items", (json_int_t)m, "accuracy", acc,
+                        "log_loss", ll, "ece", ece, "curve", curve);
+    } else {
+        json_decref(curve);
+        json_decref(acc);
+        json_decref(ll);
+        json_decref(ece);
+    }
+    if (!cal) {
+        json_decref(*note);
+        *note = NULL;
+    }
     return cal;
-fail:
-    json_decref(curve);
-    json_decref(cal);
-    json_decref(*note);
-    *note = NULL;
-    return NULL;
 }
 
 /* ---- training ----------------------------------------------------------- */
@@ -1032,41 +1075,28 @@ out:
 
 json_t *reward_evaluate_rows(const struct reward_layer *l, const struct reward_rows *rows)
 {
-    size_t n = reward_rows_count(rows), m = 0, correct = 0, cov = 0, cov_ok = 0;
-    double ll = 0.0, bin_p[ECE_BINS] = {0}, bin_c[ECE_BINS] = {0}, bin_n[ECE_BINS] = {0};
+    size_t n = reward_rows_count(rows), cov = 0, cov_ok = 0;
+    struct metrics a = {0};
     if (!l || !rows || rows->bits != l->bits)
         return NULL;
     for (size_t i = 0; i < n; i++) {
         struct scored s;
         score_row(l->w, l->stride, l->members, 0, rows, i, &s);
-        double pc = s.p < 1e-12 ? 1e-12 : s.p > 1 - 1e-12 ? 1 - 1e-12 : s.p;
-        ll += -(s.y * log(pc) + (1 - s.y) * log(1 - pc));
+        metrics_loss(&a, &s);
         if (s.y == 0.5)
             continue;
-        int ok = is_correct(&s);
-        double q = s.p >= 0.5 ? s.p : 1 - s.p;
-        unsigned b = (unsigned)((q - 0.5) * 2 * ECE_BINS);
-        if (b >= ECE_BINS)
-            b = ECE_BINS - 1;
-        bin_p[b] += q;
-        bin_c[b] += ok;
-        bin_n[b] += 1;
-        m++;
-        correct += (size_t)ok;
+        metrics_bin(&a, &s);
         if (s.conf >= l->tau) {
             cov++;
-            cov_ok += (size_t)ok;
+            cov_ok += (size_t)is_correct(&s);
         }
     }
-    double ece = 0.0;
-    for (unsigned b = 0; b < ECE_BINS; b++)
-        if (bin_n[b] > 0)
-            ece += bin_n[b] / (double)m * fabs(bin_c[b] / bin_n[b] - bin_p[b] / bin_n[b]);
-    return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "pairs", (json_int_t)n, "accuracy",
-                     jnum(m ? (double)correct / (double)m : NAN), "log_loss",
-                     jnum(n ? ll / (double)n : NAN), "ece", jnum(m ? ece : NAN), "threshold",
-                     jnum(l->tau), "coverage", jnum(m ? (double)cov / (double)m : NAN),
-                     "accuracy_on_covered", jnum(cov ? (double)cov_ok / (double)cov : NAN));
+    json_t *acc, *ll, *ece;
+    metrics_json(&a, &acc, &ll, &ece);
+    return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "pairs", (json_int_t)n, "accuracy", acc,
+                     "log_loss", ll, "ece", ece, "threshold", jnum(l->tau), "coverage",
+                     jnum(a.m ? (double)cov / (double)a.m : NAN), "accuracy_on_covered",
+                     jnum(cov ? (double)cov_ok / (double)cov : NAN));
 }
 
 json_t *reward_evaluate(const struct reward_layer *l, const struct reward_pair_ex *pairs, size_t n)

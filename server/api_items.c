@@ -228,9 +228,119 @@ static bool validate_item(struct req *r, size_t i, json_t *o, struct store_item_
     return true;
 }
 
+/* ---- scoring: inline, or on the layer worker for a layer that may block ---- */
+
+/* The scoring of one request's items. It sits first in the handler's state,
+ * so that scoring_finish finds it from r->state. */
+struct scoring {
+    struct layer_job job; /* for the worker */
+    struct req *r;
+    struct layer_holder *holder;
+    struct layer_ref *ref; /* held from scoring until scoring_finish */
+    struct store_item_in *items;
+    size_t n;
+    char **scores;     /* per item, malloc'd JSON text; NULL: not stored */
+    json_t *decisions; /* /v1/score's answers, or NULL */
+    int rc;
+    req_finish_fn then; /* builds the reply or stores, once all are scored */
+};
+
+static void scoring_clear(struct scoring *sc)
+{
+    if (sc->ref)
+        layer_release(sc->holder, sc->ref);
+    sc->ref = NULL;
+}
+
+static json_t *decision_json(const struct route_decision *d)
+{
+    json_t *o =
+        json_pack("{s:s,s:O?}", "route", d->auto_route ? "auto" : "human", "scores", d->scores);
+    json_object_set_new(o, "verdict",
+                        d->auto_route && d->verdict ? json_string(d->verdict) : json_null());
+    json_object_set_new(o, "confidence", d->scored ? json_real(d->confidence) : json_null());
+    json_object_set_new(o, "layer_id", d->scored ? json_integer(d->layer_id) : json_null());
+    return o;
+}
+
+/* Scores every item with the held layer. Any thread. 0 or negative errno. */
+static int score_items(struct scoring *sc)
+{
+    const struct layer *l = sc->ref ? sc->ref->model : NULL;
+    for (size_t i = 0; i < sc->n; i++) {
+        struct route_decision d;
+        int rc = route_store_item(l, &sc->items[i], sc->scores ? &sc->scores[i] : NULL, &d);
+        if (!rc && sc->decisions && json_array_append_new(sc->decisions, decision_json(&d)))
+            rc = -ENOMEM;
+        json_decref(d.scores);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void scoring_finish(struct req *r)
+{
+    struct scoring *sc = r->state;
+    scoring_clear(sc);
+    if (sc->rc == -ENOMEM)
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+    else if (sc->rc)
+        http_error(r, 503, "layer_unavailable",
+                   "The reward layer could not score the items (%s); retry later.",
+                   strerror(-sc->rc));
+    else
+        sc->then(r);
+}
+
+static void scoring_run(void *cls)
+{
+    struct scoring *sc = cls;
+    sc->rc = score_items(sc);
+}
+
+static void scoring_done(void *cls)
+{
+    struct scoring *sc = cls;
+    http_async_done(sc->r);
+}
+
+/* Scores sc's items with the active layer, then runs then(r). A layer that
+ * may block scores on the worker while the request waits suspended, as it
+ * does for the store's writer; hashed-bt scores inline. */
+static void score_then(struct req *r, struct scoring *sc, req_finish_fn then)
+{
+    sc->r = r;
+    sc->holder = r->app->layers;
+    sc->then = then;
+    sc->ref = layer_acquire(sc->holder);
+    if (sc->ref && layer_may_block(sc->ref->model)) {
+        sc->job = (struct layer_job){.run = scoring_run, .done = scoring_done, .cls = sc};
+        http_go_async(r, scoring_finish);
+        if (layer_holder_submit(sc->holder, &sc->job)) {
+            sc->rc = -ESHUTDOWN;
+            http_async_done(r);
+        }
+        return;
+    }
+    sc->rc = score_items(sc);
+    scoring_finish(r);
+}
+
+/* Validates every item of b into items (metadata text into meta). */
+static bool validate_items(struct req *r, struct items_body *b, struct store_item_in *items,
+                           char **meta)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (!validate_item(r, i, b->objs[i], &items[i], &meta[i]))
+            return false;
+    return true;
+}
+
 /* ---- POST /v1/items ---- */
 
 struct ingest_state {
+    struct scoring sc; /* first: see struct scoring */
     struct items_body body;
     struct store_item_in *items;
     struct store_item_ack *acks;
@@ -244,6 +354,7 @@ static void ingest_state_free(void *p)
     struct ingest_state *s = p;
     if (!s)
         return;
+    scoring_clear(&s->sc);
     for (size_t i = 0; i < s->body.n; i++) {
         if (s->meta)
             free(s->meta[i]);
@@ -295,44 +406,18 @@ static void ingest_finish(struct req *r)
     }
 }
 
-/* Validates every item and scores it with the active layer. */
-static bool prepare_items(struct req *r, struct items_body *b, struct store_item_in *items,
-                          char **meta, char **scores, json_t *decisions)
+/* Once scored: hands the items to the store's writer. */
+static void ingest_submit(struct req *r)
 {
-    for (size_t i = 0; i < b->n; i++)
-        if (!validate_item(r, i, b->objs[i], &items[i], &meta[i]))
-            return false;
-    struct layer_ref *layer = layer_acquire(r->app->layers);
-    bool ok = true;
-    for (size_t i = 0; i < b->n && ok; i++) {
-        struct store_item_in *it = &items[i];
-        struct route_decision d;
-        if (route_item(layer ? layer->model : NULL, layer ? layer->id : 0, it->prompt,
-                       it->response_a, it->response_b, &d)) {
-            http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
-            ok = false;
-            break;
-        }
-        it->layer_id = d.scored ? layer->id : 0;
-        it->route_auto = d.auto_route;
-        it->verdict = d.verdict;
-        it->confidence = d.confidence;
-        if (d.scores && scores)
-            scores[i] = json_dumps(d.scores, JSON_COMPACT | JSON_REAL_PRECISION(6));
-        it->scores = scores ? scores[i] : NULL;
-        if (decisions) {
-            json_t *o = json_pack("{s:s,s:O?}", "route", d.auto_route ? "auto" : "human", "scores",
-                                  d.scores);
-            json_object_set_new(o, "verdict",
-                                d.auto_route && d.verdict ? json_string(d.verdict) : json_null());
-            json_object_set_new(o, "confidence", d.scored ? json_real(d.confidence) : json_null());
-            json_object_set_new(o, "layer_id", d.scored ? json_integer(layer->id) : json_null());
-            json_array_append_new(decisions, o);
-        }
-        json_decref(d.scores);
+    struct ingest_state *s = r->state;
+    s->req = (struct store_ingest){
+        .key_id = r->key.id, .items = s->items, .n = s->body.n, .acks = s->acks};
+    http_go_async(r, ingest_finish);
+    int rc = store_ingest_submit(r->app->store, &s->req, http_async_done, r);
+    if (rc) {
+        s->req.rc = rc;
+        http_async_done(r);
     }
-    layer_release(r->app->layers, layer);
-    return ok;
 }
 
 void api_items_post(struct req *r, const char *param)
@@ -353,48 +438,65 @@ void api_items_post(struct req *r, const char *param)
         http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
         return;
     }
-    if (!prepare_items(r, &s->body, s->items, s->meta, s->scores, NULL))
+    if (!validate_items(r, &s->body, s->items, s->meta))
         return;
-    s->req = (struct store_ingest){.key_id = r->key.id, .items = s->items, .n = n, .acks = s->acks};
-    http_go_async(r, ingest_finish);
-    int rc = store_ingest_submit(r->app->store, &s->req, http_async_done, r);
-    if (rc) {
-        s->req.rc = rc;
-        http_async_done(r);
-    }
+    s->sc = (struct scoring){.items = s->items, .n = n, .scores = s->scores};
+    score_then(r, &s->sc, ingest_submit);
 }
 
 /* ---- POST /v1/score ---- */
 
+struct score_state {
+    struct scoring sc; /* first: see struct scoring */
+    struct items_body body;
+    struct store_item_in *items;
+    char **meta;
+    json_t *decisions;
+};
+
+static void score_state_free(void *p)
+{
+    struct score_state *s = p;
+    if (!s)
+        return;
+    scoring_clear(&s->sc);
+    for (size_t i = 0; s->meta && i < s->body.n; i++)
+        free(s->meta[i]);
+    free(s->meta);
+    free(s->items);
+    json_decref(s->decisions);
+    items_body_clear(&s->body);
+    free(s);
+}
+
+static void score_reply(struct req *r)
+{
+    struct score_state *s = r->state;
+    if (s->body.bare)
+        http_reply_json(r, 200, json_incref(json_array_get(s->decisions, 0)));
+    else
+        http_reply_json(r, 200, json_pack("{s:O}", "items", s->decisions));
+}
+
 void api_score(struct req *r, const char *param)
 {
     (void)param;
-    struct items_body b;
-    struct store_item_in *items = NULL;
-    char **meta = NULL;
-    json_t *decisions = json_array();
-    if (!parse_items_body(r, &b))
-        goto out;
-    items = calloc(b.n, sizeof *items);
-    meta = calloc(b.n, sizeof *meta);
-    if (!items || !meta) {
+    struct score_state *s = api_state_new(r, sizeof *s, score_state_free);
+    if (!s)
+        return;
+    if (!parse_items_body(r, &s->body))
+        return;
+    s->items = calloc(s->body.n, sizeof *s->items);
+    s->meta = calloc(s->body.n, sizeof *s->meta);
+    s->decisions = json_array();
+    if (!s->items || !s->meta || !s->decisions) {
         http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
-        goto out;
+        return;
     }
-    if (!prepare_items(r, &b, items, meta, NULL, decisions))
-        goto out;
-    if (b.bare)
-        http_reply_json(r, 200, json_incref(json_array_get(decisions, 0)));
-    else
-        http_reply_json(r, 200, json_pack("{s:O}", "items", decisions));
-out:
-    if (meta)
-        for (size_t i = 0; i < b.n; i++)
-            free(meta[i]);
-    free(meta);
-    free(items);
-    json_decref(decisions);
-    items_body_clear(&b);
+    if (!validate_items(r, &s->body, s->items, s->meta))
+        return;
+    s->sc = (struct scoring){.items = s->items, .n = s->body.n, .decisions = s->decisions};
+    score_then(r, &s->sc, score_reply);
 }
 
 /* ---- reads ---- */

@@ -9,11 +9,11 @@
 #include <stdint.h>
 
 #include "http.h"
-#include "layer.h"
+#include "layer_holder.h"
+#include "limits.h"
 #include "store.h"
 
-#define BODY_MAX_DEFAULT (16u * 1024u * 1024u) /* bytes */
-#define BATCH_MAX_DEFAULT 10000u               /* items per request */
+#define APP_STATIC_DIR_MAX 4096 /* bytes of the static directory's path, incl. NUL */
 
 struct app {
     struct store *store;
@@ -34,5 +34,13 @@ struct app {
     bool quiet;              /* no request log lines (benchmarks) */
     atomic_bool stopping;    /* shutting down: long-polls end at once */
 };
+
+/* Finds the web page's files when --static is not given: next to an
+ * installed binary (RUNG_STATIC_REL, e.g. ../share/rung/static, relative to
+ * the directory of /proc/self/exe) when that holds index.html, else the
+ * source tree's static/ the binary was built from. Writes the path into
+ * buf (cap bytes) and returns buf; never fails (the source tree's path is
+ * the fallback). */
+const char *static_find_dir(char *buf, size_t cap);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "limits.h"
 #include "store.h"
 
 #define DEMO_PAIRS 24
@@ -74,7 +75,7 @@ int cli_demo(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const char *db = "rung.db";
+    const char *db = DB_PATH_DEFAULT;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {

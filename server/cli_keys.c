@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "limits.h"
 #include "store.h"
 
 static void keys_usage(FILE *to)
@@ -17,7 +18,7 @@ static void keys_usage(FILE *to)
 
 struct store *cli_open_store(const char *path)
 {
-    char err[512];
+    char err[ERR_TEXT_MAX];
     if (token_init()) {
         fprintf(stderr, "rungd: cannot initialise libsodium\n");
         return NULL;
@@ -28,106 +29,125 @@ struct store *cli_open_store(const char *path)
     return s;
 }
 
-int cli_keys(int argc, char **argv)
+/* The command line of one keys action. */
+struct keys_args {
+    const char *db, *role, *name;
+    int rest;    /* positional arguments after the action's options */
+    char **args; /* those arguments */
+};
+
+static int keys_create(struct store *s, const struct keys_args *a)
+{
+    char token[TOKEN_MAX];
+    int r = store_key_create(s, a->name, a->role, token);
+    if (r == -EEXIST) {
+        fprintf(stderr, "rungd keys: a key named '%s' exists already\n", a->name);
+        return 1;
+    }
+    if (r == -EINVAL) {
+        fprintf(stderr,
+                "rungd keys: role must be admin, pipeline or rater; the name 1-%d "
+                "characters of [A-Za-z0-9._@-]\n",
+                STORE_NAME_MAX - 1);
+        return 2;
+    }
+    if (r) {
+        fprintf(stderr, "rungd keys: cannot create the key (%s)\n", strerror(-r));
+        return 1;
+    }
+    printf("created %s key '%s'; its token (shown once):\n%s\n", a->role, a->name, token);
+    return 0;
+}
+
+static int keys_list(struct store *s, const struct keys_args *a)
+{
+    (void)a;
+    json_t *list = store_key_list(s);
+    size_t i;
+    json_t *k;
+    printf("%-24s %-9s %-14s %s\n", "NAME", "ROLE", "CREATED_MS", "STATE");
+    json_array_foreach(list, i, k)
+    {
+        json_t *rev = json_object_get(k, "revoked_ms");
+        printf("%-24s %-9s %-14lld %s\n", json_string_value(json_object_get(k, "name")),
+               json_string_value(json_object_get(k, "role")),
+               (long long)json_integer_value(json_object_get(k, "created_ms")),
+               json_is_null(rev) ? "active" : "revoked");
+    }
+    json_decref(list);
+    return list ? 0 : 1;
+}
+
+static int keys_revoke(struct store *s, const struct keys_args *a)
+{
+    int r = store_key_revoke(s, a->args[0]);
+    if (r == -ENOENT)
+        fprintf(stderr, "rungd keys: no live key named '%s'\n", a->args[0]);
+    else if (r)
+        fprintf(stderr, "rungd keys: cannot revoke (%s)\n", strerror(-r));
+    else
+        printf("revoked '%s'\n", a->args[0]);
+    return r ? 1 : 0;
+}
+
+/* Parses the options after the action. Returns -1 to go on, else the exit
+ * code. */
+static int keys_parse(int argc, char **argv, struct keys_args *a)
 {
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
                                          {"role", required_argument, NULL, 'r'},
                                          {"name", required_argument, NULL, 'n'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'd')
+            a->db = optarg;
+        else if (c == 'r')
+            a->role = optarg;
+        else if (c == 'n')
+            a->name = optarg;
+        else {
+            keys_usage(c == 'h' ? stdout : stderr);
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    a->rest = argc - optind;
+    a->args = argv + optind;
+    return -1;
+}
+
+int cli_keys(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(struct store *s, const struct keys_args *a);
+    } actions[] = {{"create", keys_create}, {"list", keys_list}, {"revoke", keys_revoke}};
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         keys_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    const char *sub = argv[1], *db = "rung.db", *role = NULL, *name = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            db = optarg;
-            break;
-        case 'r':
-            role = optarg;
-            break;
-        case 'n':
-            name = optarg;
-            break;
-        case 'h':
-            keys_usage(stdout);
-            return 0;
-        default:
+    struct keys_args a = {.db = DB_PATH_DEFAULT};
+    int rc = keys_parse(argc - 1, argv + 1, &a);
+    if (rc >= 0)
+        return rc;
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+        if (strcmp(argv[1], actions[i].name))
+            continue;
+        bool create = actions[i].run == keys_create, revoke = actions[i].run == keys_revoke;
+        if ((create && (!a.role || !a.name)) || a.rest != (revoke ? 1 : 0)) {
             keys_usage(stderr);
             return 2;
         }
+        struct store *s = cli_open_store(a.db);
+        if (!s)
+            return 1;
+        rc = actions[i].run(s, &a);
+        store_close(s);
+        return rc;
     }
-    int rest = argc - 1 - optind;
-    char **args = argv + 1 + optind;
-    int rc = 2;
-    struct store *s = NULL;
-    if (!strcmp(sub, "create")) {
-        if (!role || !name || rest) {
-            keys_usage(stderr);
-            return 2;
-        }
-        if (!(s = cli_open_store(db)))
-            return 1;
-        char token[TOKEN_MAX];
-        int r = store_key_create(s, name, role, token);
-        if (r == -EEXIST) {
-            fprintf(stderr, "rungd keys: a key named '%s' exists already\n", name);
-            rc = 1;
-        } else if (r == -EINVAL) {
-            fprintf(stderr, "rungd keys: role must be admin, pipeline or rater; the name 1-63 "
-                            "characters of [A-Za-z0-9._@-]\n");
-            rc = 2;
-        } else if (r) {
-            fprintf(stderr, "rungd keys: cannot create the key (%s)\n", strerror(-r));
-            rc = 1;
-        } else {
-            printf("created %s key '%s'; its token (shown once):\n%s\n", role, name, token);
-            rc = 0;
-        }
-    } else if (!strcmp(sub, "list")) {
-        if (rest) {
-            keys_usage(stderr);
-            return 2;
-        }
-        if (!(s = cli_open_store(db)))
-            return 1;
-        json_t *list = store_key_list(s);
-        size_t i;
-        json_t *k;
-        printf("%-24s %-9s %-14s %s\n", "NAME", "ROLE", "CREATED_MS", "STATE");
-        json_array_foreach(list, i, k)
-        {
-            json_t *rev = json_object_get(k, "revoked_ms");
-            printf("%-24s %-9s %-14lld %s\n", json_string_value(json_object_get(k, "name")),
-                   json_string_value(json_object_get(k, "role")),
-                   (long long)json_integer_value(json_object_get(k, "created_ms")),
-                   json_is_null(rev) ? "active" : "revoked");
-        }
-        json_decref(list);
-        rc = list ? 0 : 1;
-    } else if (!strcmp(sub, "revoke")) {
-        if (rest != 1) {
-            keys_usage(stderr);
-            return 2;
-        }
-        if (!(s = cli_open_store(db)))
-            return 1;
-        int r = store_key_revoke(s, args[0]);
-        if (r == -ENOENT)
-            fprintf(stderr, "rungd keys: no live key named '%s'\n", args[0]);
-        else if (r)
-            fprintf(stderr, "rungd keys: cannot revoke (%s)\n", strerror(-r));
-        else
-            printf("revoked '%s'\n", args[0]);
-        rc = r ? 1 : 0;
-    } else {
-        fprintf(stderr, "rungd keys: unknown action '%s'\n", sub);
-        keys_usage(stderr);
-    }
-    store_close(s);
-    return rc;
+    fprintf(stderr, "rungd keys: unknown action '%s'\n", argv[1]);
+    keys_usage(stderr);
+    return 2;
 }

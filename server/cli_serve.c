@@ -14,31 +14,41 @@
 #include "api.h"
 #include "app.h"
 #include "cli.h"
+#include "limits.h"
+#include "log.h"
 
-#ifndef RUNG_STATIC_DIR
-#define RUNG_STATIC_DIR "static"
-#endif
+/* What the command line asks for. */
+struct serve_opts {
+    const char *db;
+    const char *listen;
+    char host[HOST_MAX];
+    uint16_t port;
+    int64_t threads, max_body, max_items, lease_s, overlap, gold;
+    bool split_extra;
+};
 
-static void serve_usage(FILE *to)
+static void serve_usage(FILE *to, const char *static_dir)
 {
-    fprintf(
-        to,
-        "usage: rungd serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
-        "                   [--max-body BYTES] [--max-items N] [--static DIR]\n"
-        "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
-        "                   [--split-extra-label] [--quiet]\n\n"
-        "  --db PATH            SQLite database (default ./rung.db; created if absent)\n"
-        "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8080; port 0 picks one)\n"
-        "  --threads N          HTTP worker threads (default: number of cores)\n"
-        "  --max-body BYTES     request body cap (default 16777216)\n"
-        "  --max-items N        items per ingest request (default 10000)\n"
-        "  --static DIR         the web page's files (default %s)\n"
-        "  --lease-seconds N    how long a rater holds a task (default 600)\n"
-        "  --overlap N          labels each task wants unless a rule says otherwise (default 1)\n"
-        "  --gold-rate PCT      share of gold tasks in each rater's stream (default 5)\n"
-        "  --split-extra-label  a task whose labels split gets one more label instead of a tie\n"
-        "  --quiet              no per-request log lines\n",
-        RUNG_STATIC_DIR);
+    fprintf(to,
+            "usage: rungd serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
+            "                   [--max-body BYTES] [--max-items N] [--static DIR]\n"
+            "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
+            "                   [--split-extra-label] [--quiet]\n\n"
+            "  --db PATH            SQLite database (default ./%s; created if absent)\n"
+            "  --listen HOST:PORT   address to listen on (default %s; port 0 picks one)\n"
+            "  --threads N          HTTP worker threads (default: number of cores)\n"
+            "  --max-body BYTES     request body cap (default %u)\n"
+            "  --max-items N        items per ingest request (default %u)\n"
+            "  --static DIR         the web page's files (default %s)\n"
+            "  --lease-seconds N    how long a rater holds a task (default %d)\n"
+            "  --overlap N          labels each task wants unless a rule says otherwise (default "
+            "%d)\n"
+            "  --gold-rate PCT      share of gold tasks in each rater's stream (default %d)\n"
+            "  --split-extra-label  a task whose labels split gets one more label instead of a "
+            "tie\n"
+            "  --quiet              no per-request log lines\n",
+            DB_PATH_DEFAULT, LISTEN_DEFAULT, BODY_MAX_DEFAULT, ITEMS_MAX_DEFAULT, static_dir,
+            LEASE_SECONDS_DEFAULT, OVERLAP_DEFAULT, GOLD_RATE_PCT_DEFAULT);
 }
 
 static int parse_listen(const char *s, char *host, size_t hostcap, uint16_t *port)
@@ -55,6 +65,91 @@ static int parse_listen(const char *s, char *host, size_t hostcap, uint16_t *por
     return 0;
 }
 
+static const struct option serve_opts_table[] = {{"db", required_argument, NULL, 'd'},
+                                                 {"listen", required_argument, NULL, 'l'},
+                                                 {"threads", required_argument, NULL, 't'},
+                                                 {"max-body", required_argument, NULL, 'b'},
+                                                 {"max-items", required_argument, NULL, 'i'},
+                                                 {"static", required_argument, NULL, 's'},
+                                                 {"lease-seconds", required_argument, NULL, 'L'},
+                                                 {"overlap", required_argument, NULL, 'o'},
+                                                 {"gold-rate", required_argument, NULL, 'g'},
+                                                 {"quiet", no_argument, NULL, 'q'},
+                                                 {"split-extra-label", no_argument, NULL, 'x'},
+                                                 {"help", no_argument, NULL, 'h'},
+                                                 {NULL, 0, NULL, 0}};
+
+/* Applies one numeric option c to o. Returns 0, -EINVAL for a bad value,
+ * -ENOENT when c is not a numeric option. */
+static int serve_number(struct serve_opts *o, int c, const char *v)
+{
+    switch (c) {
+    case 't':
+        return util_parse_i64(v, 1, THREADS_MAX, &o->threads);
+    case 'b':
+        return util_parse_i64(v, BODY_MAX_MIN, BODY_MAX_MAX, &o->max_body);
+    case 'i':
+        return util_parse_i64(v, 1, ITEMS_MAX_MAX, &o->max_items);
+    case 'L':
+        return util_parse_i64(v, 1, LEASE_SECONDS_MAX, &o->lease_s);
+    case 'o':
+        return util_parse_i64(v, 1, OVERLAP_MAX, &o->overlap);
+    case 'g':
+        return util_parse_i64(v, 0, 100, &o->gold);
+    default:
+        return -ENOENT;
+    }
+}
+
+static const char *option_name(int c)
+{
+    for (const struct option *o = serve_opts_table; o->name; o++)
+        if (o->val == c)
+            return o->name;
+    return "?";
+}
+
+/* Parses argv into o and app's options. Returns -1 to go on, else the exit
+ * code (0 after --help, 2 for a usage error, said on stderr). */
+static int serve_parse(int argc, char **argv, struct serve_opts *o, struct app *app)
+{
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", serve_opts_table, NULL)) != -1) {
+        int rc = serve_number(o, c, optarg);
+        if (rc == -EINVAL) {
+            fprintf(stderr, "rungd serve: bad value '%s' for --%s\n", optarg, option_name(c));
+            serve_usage(stderr, app->static_dir);
+            return 2;
+        }
+        if (rc == 0)
+            continue;
+        if (c == 'd')
+            o->db = optarg;
+        else if (c == 'l')
+            o->listen = optarg;
+        else if (c == 's')
+            app->static_dir = optarg;
+        else if (c == 'q')
+            app->quiet = true;
+        else if (c == 'x')
+            o->split_extra = true;
+        else {
+            serve_usage(c == 'h' ? stdout : stderr, app->static_dir);
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (optind != argc) {
+        serve_usage(stderr, app->static_dir);
+        return 2;
+    }
+    if (parse_listen(o->listen, o->host, sizeof o->host, &o->port)) {
+        fprintf(stderr, "rungd serve: --listen wants HOST:PORT (IPv4), got '%s'\n", o->listen);
+        return 2;
+    }
+    return -1;
+}
+
 static void raise_nofile(void)
 {
     struct rlimit rl;
@@ -64,104 +159,17 @@ static void raise_nofile(void)
     }
 }
 
-int cli_serve(int argc, char **argv)
+/* Process-wide setup before any thread starts. Signals are taken by
+ * sigwait in serve_loop, so every thread must block them first: they
+ * inherit this mask. */
+static void process_setup(sigset_t *sigs)
 {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"listen", required_argument, NULL, 'l'},
-                                         {"threads", required_argument, NULL, 't'},
-                                         {"max-body", required_argument, NULL, 'b'},
-                                         {"max-items", required_argument, NULL, 'i'},
-                                         {"static", required_argument, NULL, 's'},
-                                         {"lease-seconds", required_argument, NULL, 'L'},
-                                         {"overlap", required_argument, NULL, 'o'},
-                                         {"gold-rate", required_argument, NULL, 'g'},
-                                         {"quiet", no_argument, NULL, 'q'},
-                                         {"split-extra-label", no_argument, NULL, 'x'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *db = "rung.db", *listen = "127.0.0.1:8080";
-    int64_t threads = sysconf(_SC_NPROCESSORS_ONLN), max_body = BODY_MAX_DEFAULT,
-            max_items = BATCH_MAX_DEFAULT, lease_s = 600, overlap = 1, gold = 5;
-    struct app app = {.static_dir = RUNG_STATIC_DIR};
-    bool split_extra = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int bad = 0;
-        switch (c) {
-        case 'd':
-            db = optarg;
-            break;
-        case 'l':
-            listen = optarg;
-            break;
-        case 't':
-            bad = util_parse_i64(optarg, 1, 256, &threads);
-            break;
-        case 'b':
-            bad = util_parse_i64(optarg, 1024, (int64_t)1 << 32, &max_body);
-            break;
-        case 'i':
-            bad = util_parse_i64(optarg, 1, 1000000, &max_items);
-            break;
-        case 's':
-            app.static_dir = optarg;
-            break;
-        case 'L':
-            bad = util_parse_i64(optarg, 1, 86400, &lease_s);
-            break;
-        case 'o':
-            bad = util_parse_i64(optarg, 1, 100, &overlap);
-            break;
-        case 'g':
-            bad = util_parse_i64(optarg, 0, 100, &gold);
-            break;
-        case 'q':
-            app.quiet = true;
-            break;
-        case 'x':
-            split_extra = true;
-            break;
-        case 'h':
-            serve_usage(stdout);
-            return 0;
-        default:
-            serve_usage(stderr);
-            return 2;
-        }
-        if (bad) {
-            const char *name = "?";
-            for (const struct option *o = opts; o->name; o++)
-                if (o->val == c)
-                    name = o->name;
-            fprintf(stderr, "rungd serve: bad value '%s' for --%s\n", optarg, name);
-            serve_usage(stderr);
-            return 2;
-        }
-    }
-    if (optind != argc) {
-        serve_usage(stderr);
-        return 2;
-    }
-    char host[64];
-    uint16_t port;
-    if (parse_listen(listen, host, sizeof host, &port)) {
-        fprintf(stderr, "rungd serve: --listen wants HOST:PORT (IPv4), got '%s'\n", listen);
-        return 2;
-    }
-    app.max_body = (size_t)max_body;
-    app.max_items = (size_t)max_items;
-    pthread_mutex_init(&app.wait_mu, NULL);
     /* One log line per request, written as it completes. */
     setvbuf(stdout, NULL, _IOLBF, 0);
-
-    /* Signals are taken by sigwait below, so every thread must block them
-     * first: they inherit this mask. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGINT);
+    sigaddset(sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
     /* Keep freed memory for reuse: request buffers of a few hundred KB would
@@ -169,56 +177,103 @@ int cli_serve(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
     json_object_seed(0);
+}
+
+/* Opens the store and starts the layer watcher. Returns 0 or 1 (the exit
+ * code), saying why on stderr; on failure nothing stays open. */
+static int serve_open(const struct serve_opts *o, struct app *app)
+{
     if (token_init()) {
         fprintf(stderr, "rungd serve: cannot initialise libsodium\n");
         return 1;
     }
-
-    char err[512];
-    app.store = store_open(db, (unsigned)threads + 2, err, sizeof err);
-    if (!app.store) {
+    char err[ERR_TEXT_MAX];
+    app->store = store_open(o->db, (unsigned)o->threads + 2, err, sizeof err);
+    if (!app->store) {
         fprintf(stderr, "rungd serve: %s\n", err);
         return 1;
     }
-    store_set_defaults(app.store, (int)overlap, (unsigned)lease_s * 1000u, (unsigned)gold,
-                       split_extra);
-    store_set_task_hook(app.store, api_tasks_hook, &app);
-    app.layers = layer_holder_new(app.store, 1000);
-    if (!app.layers) {
+    store_set_defaults(app->store, (int)o->overlap, (unsigned)o->lease_s * 1000u, (unsigned)o->gold,
+                       o->split_extra);
+    store_set_task_hook(app->store, api_tasks_hook, app);
+    app->layers = layer_holder_new(app->store, LAYER_POLL_MS);
+    if (!app->layers) {
         fprintf(stderr, "rungd serve: cannot start the layer watcher\n");
-        store_close(app.store);
+        store_close(app->store);
         return 1;
     }
-    struct MHD_Daemon *d = http_start(&app, host, port, (unsigned)threads);
-    if (!d) {
-        fprintf(stderr, "rungd serve: cannot listen on %s: %s\n", listen, strerror(errno));
-        layer_holder_free(app.layers);
-        store_close(app.store);
-        return 1;
-    }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    unsigned bound = info ? info->port : port;
-    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"rungd listening\",\"port\":%u,\"db\":\"%s\"}\n",
-            bound, db);
+    return 0;
+}
+
+static void announce(const struct serve_opts *o, unsigned port)
+{
+    /* A path is bytes, not UTF-8: log a copy JSON can carry. */
+    char *db = strdup(o->db);
+    if (db)
+        util_utf8_sanitize(db, strlen(db));
+    log_json("info", "rungd listening", "{s:i,s:s?}", "port", (int)port, "db", db);
+    free(db);
     printf("rungd listening on http://%s:%u/ (annotator page)\n"
            "  API:     http://%s:%u/v1/items\n"
            "  health:  http://%s:%u/healthz\n",
-           host, bound, host, bound, host, bound);
+           o->host, port, o->host, port, o->host, port);
     fflush(stdout);
+}
 
+/* Serves until SIGINT or SIGTERM, waking expired long-polls meanwhile. */
+static void serve_loop(struct app *app, const sigset_t *sigs)
+{
     for (;;) {
         struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
-        int sig = sigtimedwait(&sigs, NULL, &tick);
+        int sig = sigtimedwait(sigs, NULL, &tick);
         if (sig == SIGINT || sig == SIGTERM)
             break;
-        api_wake_expired_waiters(&app);
+        api_wake_expired_waiters(app);
     }
-    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"shutting down\"}\n");
-    http_stop(&app, d, 10000);
+}
+
+int cli_serve(int argc, char **argv)
+{
+    char static_dir[APP_STATIC_DIR_MAX];
+    struct app app = {.static_dir = static_find_dir(static_dir, sizeof static_dir),
+                      .max_body = BODY_MAX_DEFAULT,
+                      .max_items = ITEMS_MAX_DEFAULT};
+    struct serve_opts o = {.db = DB_PATH_DEFAULT,
+                           .listen = LISTEN_DEFAULT,
+                           .threads = sysconf(_SC_NPROCESSORS_ONLN),
+                           .max_body = BODY_MAX_DEFAULT,
+                           .max_items = ITEMS_MAX_DEFAULT,
+                           .lease_s = LEASE_SECONDS_DEFAULT,
+                           .overlap = OVERLAP_DEFAULT,
+                           .gold = GOLD_RATE_PCT_DEFAULT};
+    int rc = serve_parse(argc, argv, &o, &app);
+    if (rc >= 0)
+        return rc;
+    app.max_body = (size_t)o.max_body;
+    app.max_items = (size_t)o.max_items;
+    sigset_t sigs;
+    process_setup(&sigs);
+    if (serve_open(&o, &app))
+        return 1;
+    pthread_mutex_init(&app.wait_mu, NULL);
+    struct MHD_Daemon *d = http_start(&app, o.host, o.port, (unsigned)o.threads);
+    if (!d) {
+        fprintf(stderr, "rungd serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
+        rc = 1;
+        goto out;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    announce(&o, info ? info->port : o.port);
+    serve_loop(&app, &sigs);
+    log_json("info", "shutting down", NULL);
+    http_stop(&app, d, SHUTDOWN_GRACE_MS);
+    rc = 0;
+out:
     layer_holder_free(app.layers);
     store_close(app.store);
     pthread_mutex_destroy(&app.wait_mu);
-    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopped cleanly\"}\n");
+    if (rc == 0)
+        log_json("info", "stopped cleanly", NULL);
     fflush(stdout);
-    return 0;
+    return rc;
 }

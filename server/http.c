@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "app.h"
+#include "log.h"
 
 /* Every response carries these: the page loads only its own files and runs
  * no inline script, so model text can never become code. */
@@ -70,7 +71,7 @@ void http_reply_json(struct req *r, unsigned status, json_t *body)
 
 void http_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[HTTP_MESSAGE_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -254,7 +255,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return queue(r);
 }
 
-static void log_request(struct app *app, struct req *r, uint64_t us)
+static void log_request(struct req *r, uint64_t us)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -264,21 +265,12 @@ static void log_request(struct app *app, struct req *r, uint64_t us)
     size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
     /* The decoded path can hold any bytes: log a UTF-8-safe copy. */
-    char path[512];
+    char path[HTTP_LOG_PATH_MAX];
     util_strlcpy(path, r->path, sizeof path);
     util_utf8_sanitize(path, strlen(path));
-    json_t *line = json_pack("{s:s,s:s,s:s,s:i,s:I,s:s?}", "time", when, "method", r->method,
-                             "path", path, "status", (int)r->status, "us", (json_int_t)us, "key",
-                             r->authed ? r->key.name : NULL);
-    char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
-    if (text) {
-        size_t len = strlen(text);
-        text[len] = '\n';
-        fwrite(text, 1, len + 1, stdout);
-        free(text);
-    }
-    json_decref(line);
-    (void)app;
+    log_write(stdout, json_pack("{s:s,s:s,s:s,s:i,s:I,s:s?}", "time", when, "method", r->method,
+                                "path", path, "status", (int)r->status, "us", (json_int_t)us, "key",
+                                r->authed ? r->key.name : NULL));
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
@@ -297,7 +289,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (cls_idx < 6)
         atomic_fetch_add(&app->by_class[cls_idx], 1);
     if (!app->quiet)
-        log_request(app, r, us);
+        log_request(r, us);
     api_request_done(r);
     req_free(r);
     *req_cls = NULL;
@@ -308,18 +300,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    char msg[512];
+    char msg[HTTP_MESSAGE_MAX];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    json_t *line =
-        json_pack("{s:s,s:s,s:s%}", "level", "warn", "source", "libmicrohttpd", "msg", msg, n);
-    char *text = line ? json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-    if (text)
-        fprintf(stderr, "%s\n", text);
-    free(text);
-    json_decref(line);
+    log_json("warn", msg, "{s:s}", "source", "libmicrohttpd");
 }
 
 struct MHD_Daemon *http_start(struct app *app, const char *host, uint16_t port, unsigned threads)
@@ -333,9 +319,9 @@ struct MHD_Daemon *http_start(struct app *app, const char *host, uint16_t port, 
                             port, NULL, NULL, on_request, app, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
                             NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
-                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+                            HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+                            HTTP_CONNECTIONS_MAX, MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, HTTP_LISTEN_BACKLOG, MHD_OPTION_END);
 }
 
 void http_stop(struct app *app, struct MHD_Daemon *d, unsigned grace_ms)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "limits.h"
 #include "store.h"
 
 struct app;
@@ -35,7 +36,7 @@ struct req {
     struct store_key key; /* the caller, when authenticated */
     bool authed;
     void (*handler)(struct req *r, const char *param); /* chosen on the headers */
-    char param[65];                                    /* the route's path parameter */
+    char param[HTTP_PARAM_MAX + 1];                    /* the route's path parameter */
 
     /* The reply, queued by the access handler once set. */
     unsigned status;

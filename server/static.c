@@ -14,6 +14,13 @@
 
 #define STATIC_FILE_MAX (2u * 1024u * 1024u) /* bytes */
 
+#ifndef RUNG_STATIC_DIR
+#define RUNG_STATIC_DIR "static" /* the source tree's, set by meson */
+#endif
+#ifndef RUNG_STATIC_REL
+#define RUNG_STATIC_REL "../share/rung/static" /* from the binary's directory */
+#endif
+
 static const char *content_type(const char *name)
 {
     const char *dot = strrchr(name, '.');
@@ -54,7 +61,7 @@ void api_static(struct req *r, const char *path)
         http_error(r, 404, "not_found", "There is nothing at this address.");
         return;
     }
-    char full[4096];
+    char full[APP_STATIC_DIR_MAX + 80];
     int n = snprintf(full, sizeof full, "%s/%s", r->app->static_dir, name);
     if (n < 0 || (size_t)n >= sizeof full) {
         http_error(r, 404, "not_found", "There is nothing at this address.");
@@ -81,4 +88,35 @@ void api_static(struct req *r, const char *path)
     /* The page is small and changes with releases: revalidate each time. */
     http_reply_header(r, "Cache-Control",
                       !strcmp(name, "index.html") ? "no-cache" : "public, max-age=300");
+}
+
+/* Writes <dir of this executable>/rel into buf (rel itself when it is an
+ * absolute path). Returns 0, -ENAMETOOLONG, -ENOENT. */
+static int exe_relative(const char *rel, char *buf, size_t cap)
+{
+    if (rel[0] == '/')
+        return util_strlcpy(buf, rel, cap);
+    char exe[APP_STATIC_DIR_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0 || (size_t)n >= sizeof exe - 1)
+        return -ENAMETOOLONG;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -ENOENT;
+    *slash = '\0';
+    int m = snprintf(buf, cap, "%s/%s", exe, rel);
+    return m < 0 || (size_t)m >= cap ? -ENAMETOOLONG : 0;
+}
+
+const char *static_find_dir(char *buf, size_t cap)
+{
+    char index[APP_STATIC_DIR_MAX + 16];
+    struct stat st;
+    if (exe_relative(RUNG_STATIC_REL, buf, cap) == 0 &&
+        snprintf(index, sizeof index, "%s/index.html", buf) < (int)sizeof index &&
+        stat(index, &st) == 0 && S_ISREG(st.st_mode))
+        return buf;
+    util_strlcpy(buf, RUNG_STATIC_DIR, cap);
+    return buf;
 }

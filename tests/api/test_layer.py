@@ -245,6 +245,25 @@ class TestImportEval(LayerCase):
                 expected += good * (len(sols) - good)
         self.assertEqual(json.loads(p.stdout)["stored"], expected)
 
+    def test_log_lines_escape_the_db_path(self):
+        # A quote and a backslash in --db once made stderr invalid JSON.
+        self.d.stop()
+        self.d.cleanup()
+        self.d = Daemon(extra_args=["--gold-rate", "0"], start=False)
+        self.d.db = os.path.join(self.d.tmpdir, 'x"y\\z.db')
+        self.d.start()
+        self.admin = self.d.key("admin", "boss")
+        self.trl = os.path.join(self.d.tmpdir, "train.jsonl")
+        write_trl(self.trl, 800, seed=7)
+        report = self.import_and_train()
+        self.wait_active(report["layer_id"])
+        self.d.stop()
+        lines = [json.loads(line) for line in self.d.stderr_lines()]
+        self.assertIn(self.d.db, [o.get("db") for o in lines])
+        msgs = [o.get("msg") for o in lines]
+        for m in ("rungd listening", "active layer", "shutting down", "stopped cleanly"):
+            self.assertIn(m, msgs)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

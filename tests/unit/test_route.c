@@ -10,63 +10,72 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "route.h"
 
-#define N 600
-
-static char prompts[N][32], goods[N][96], bads[N][96];
-
-static struct reward_layer *train_clear(void)
+/* The clear fixture layer behind the ops table, as stored layer 7. */
+static struct layer *train_clear(void)
 {
-    static const char *const good[] = {"correct", "careful", "verified", "precise"};
-    static const char *const bad[] = {"wrong", "guess", "nonsense", "rude"};
-    struct reward_pair_ex *ex = calloc(N, sizeof *ex);
-    for (int i = 0; i < N; i++) {
-        snprintf(prompts[i], sizeof prompts[i], "question %d", i % 13);
-        snprintf(goods[i], sizeof goods[i], "%s and %s answer %d", good[i % 4], good[(i / 4) % 4],
-                 i);
-        snprintf(bads[i], sizeof bads[i], "%s and %s answer %d", bad[i % 4], bad[(i / 4) % 4], i);
-        bool swap = i % 2;
-        ex[i] = (struct reward_pair_ex){.prompt = prompts[i],
-                                        .a = swap ? bads[i] : goods[i],
-                                        .b = swap ? goods[i] : bads[i],
-                                        .y = swap ? 0.0 : 1.0,
-                                        .weight = 1.0};
-    }
-    struct reward_params p;
-    reward_params_default(&p);
-    p.members = 3;
-    p.bits = 14;
-    p.target = 0.9;
-    json_t *report = NULL;
-    struct reward_layer *l = reward_train(&p, ex, N, NULL, 0, &report);
-    json_decref(report);
-    free(ex);
-    return l;
+    struct reward_layer *l = fixture_clear_layer(false);
+    return l ? layer_new(&layer_bt_ops, l, 7) : NULL;
 }
 
 static void no_layer_goes_to_humans(void **state)
 {
     (void)state;
     struct route_decision d;
-    assert_int_equal(route_item(NULL, 0, "p", "a", "b", &d), 0);
+    assert_int_equal(route_item(NULL, "p", "a", "b", &d), 0);
     assert_false(d.scored);
     assert_false(d.auto_route);
     assert_null(d.scores);
     assert_null(d.verdict);
+    assert_int_equal(d.layer_id, 0);
+}
+
+/* route_store_item fills an item's routing fields and its scores text. */
+static void store_item_gets_the_decision(void **state)
+{
+    (void)state;
+    struct layer *l = train_clear();
+    assert_non_null(l);
+    struct store_item_in it = {.prompt = "question 3",
+                               .response_a = "wrong guess nonsense",
+                               .response_b = "correct careful verified"};
+    char *scores = NULL;
+    assert_int_equal(route_store_item(l, &it, &scores, NULL), 0);
+    assert_int_equal(it.layer_id, 7);
+    assert_true(it.route_auto);
+    assert_string_equal(it.verdict, "b");
+    assert_non_null(scores);
+    assert_ptr_equal(it.scores, scores);
+    json_t *o = json_loads(scores, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "preference")), "b");
+    json_decref(o);
+    free(scores);
+
+    struct store_item_in none = {.prompt = "p", .response_a = "a"};
+    struct route_decision d;
+    assert_int_equal(route_store_item(NULL, &none, &scores, &d), 0);
+    assert_null(scores);
+    assert_null(none.scores);
+    assert_int_equal(none.layer_id, 0);
+    assert_false(d.scored);
+    layer_free(l);
 }
 
 static void clear_pair_is_auto_twin_is_human(void **state)
 {
     (void)state;
-    struct reward_layer *l = train_clear();
+    struct layer *l = train_clear();
     assert_non_null(l);
-    double tau = reward_threshold(l);
+    struct layer_info info;
+    layer_describe(l, &info);
+    double tau = info.threshold;
     assert_true(isfinite(tau));
 
     struct route_decision d;
     assert_int_equal(
-        route_item(l, 7, "question 3", "wrong guess nonsense", "correct careful verified", &d), 0);
+        route_item(l, "question 3", "wrong guess nonsense", "correct careful verified", &d), 0);
     assert_true(d.scored);
     assert_true(d.auto_route);
     assert_string_equal(d.verdict, "b");
@@ -77,18 +86,18 @@ static void clear_pair_is_auto_twin_is_human(void **state)
     json_decref(d.scores);
 
     /* Identical sides: no preference the layer can stand behind. */
-    assert_int_equal(route_item(l, 7, "question 3", "same text", "same text", &d), 0);
+    assert_int_equal(route_item(l, "question 3", "same text", "same text", &d), 0);
     assert_false(d.auto_route);
     assert_true(d.confidence < tau);
     json_decref(d.scores);
 
     /* A single response with no pointwise head: scored, but humans judge. */
-    assert_int_equal(route_item(l, 7, "question 3", "correct careful", NULL, &d), 0);
+    assert_int_equal(route_item(l, "question 3", "correct careful", NULL, &d), 0);
     assert_true(d.scored);
     assert_false(d.auto_route);
     assert_non_null(json_object_get(d.scores, "mean"));
     json_decref(d.scores);
-    reward_free(l);
+    layer_free(l);
 }
 
 int main(void)
@@ -96,6 +105,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(no_layer_goes_to_humans),
         cmocka_unit_test(clear_pair_is_auto_twin_is_human),
+        cmocka_unit_test(store_item_gets_the_decision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-#include "layer.h"
+#include "layer_holder.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -7,12 +7,16 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "limits.h"
+#include "log.h"
+
 struct layer_holder {
     struct store *store;
     pthread_mutex_t mu;    /* guards cur and every ref's refs */
     struct layer_ref *cur; /* the holder's own reference counts as one */
     pthread_t thread;
     pthread_cond_t cv;
+    struct layer_worker *worker; /* scores for layers that may block */
     bool stop;
     unsigned poll_ms;
 };
@@ -20,7 +24,7 @@ struct layer_holder {
 static void ref_put_locked(struct layer_ref *r)
 {
     if (r && --r->refs == 0) {
-        reward_free(r->model);
+        layer_free(r->model);
         free(r);
     }
 }
@@ -38,21 +42,16 @@ int64_t layer_holder_refresh(struct layer_holder *h)
 
     struct layer_ref *next = NULL;
     if (id) {
-        void *blob = NULL;
-        size_t len = 0;
-        int rc = store_layer_params(h->store, id, &blob, &len);
-        if (rc)
+        struct layer *m = NULL;
+        int rc = layer_open(h->store, id, &m);
+        if (rc) {
+            log_json("error", "cannot load layer", "{s:I,s:i}", "layer", (json_int_t)id, "errno",
+                     -rc);
             return rc;
-        struct reward_layer *m = reward_load(blob, len);
-        free(blob);
-        if (!m) {
-            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"cannot load layer\",\"layer\":%lld}\n",
-                    (long long)id);
-            return -EINVAL;
         }
         next = calloc(1, sizeof *next);
         if (!next) {
-            reward_free(m);
+            layer_free(m);
             return -ENOMEM;
         }
         next->model = m;
@@ -64,8 +63,7 @@ int64_t layer_holder_refresh(struct layer_holder *h)
     h->cur = next;
     ref_put_locked(old);
     pthread_mutex_unlock(&h->mu);
-    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"active layer\",\"layer\":%lld}\n",
-            (long long)id);
+    log_json("info", "active layer", "{s:I}", "layer", (json_int_t)id);
     return id;
 }
 
@@ -97,14 +95,16 @@ struct layer_holder *layer_holder_new(struct store *s, unsigned poll_ms)
     if (!h)
         return NULL;
     h->store = s;
-    h->poll_ms = poll_ms ? poll_ms : 1000;
+    h->poll_ms = poll_ms ? poll_ms : LAYER_POLL_MS;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     layer_holder_refresh(h);
-    if (pthread_create(&h->thread, NULL, watch, h)) {
-        pthread_mutex_lock(&h->mu);
+    h->worker = layer_worker_new();
+    if (!h->worker || pthread_create(&h->thread, NULL, watch, h)) {
+        layer_worker_free(h->worker);
         ref_put_locked(h->cur);
-        pthread_mutex_unlock(&h->mu);
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
         free(h);
         return NULL;
     }
@@ -120,6 +120,7 @@ void layer_holder_free(struct layer_holder *h)
     pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
     pthread_join(h->thread, NULL);
+    layer_worker_free(h->worker);
     ref_put_locked(h->cur);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
@@ -143,4 +144,9 @@ void layer_release(struct layer_holder *h, struct layer_ref *ref)
     pthread_mutex_lock(&h->mu);
     ref_put_locked(ref);
     pthread_mutex_unlock(&h->mu);
+}
+
+int layer_holder_submit(struct layer_holder *h, struct layer_job *job)
+{
+    return layer_worker_submit(h->worker, job);
 }

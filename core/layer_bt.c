@@ -1,0 +1,106 @@
+/* The built-in kind "hashed-bt": reward.h's ensemble behind layer_ops.
+ * Scoring is CPU only (about 10 us a text), so it runs inline. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer.h"
+#include "reward.h"
+
+static void *bt_load(const void *blob, size_t len)
+{
+    return reward_load(blob, len);
+}
+
+static int bt_score_pair(const void *impl, const char *prompt, const char *a, const char *b,
+                         struct layer_pair *out)
+{
+    struct reward_pair p;
+    int rc = reward_score_pair(impl, prompt, a, b, &p);
+    if (rc)
+        return rc;
+    *out = (struct layer_pair){.ra = p.ra,
+                               .ra_sd = p.ra_sd,
+                               .rb = p.rb,
+                               .rb_sd = p.rb_sd,
+                               .p_a = p.p_a,
+                               .p_sd = p.p_sd,
+                               .confidence = p.confidence};
+    return 0;
+}
+
+static int bt_score_single(const void *impl, const char *prompt, const char *text,
+                           struct layer_single *out)
+{
+    struct reward_single s;
+    int rc = reward_score_single(impl, prompt, text, &s);
+    if (rc)
+        return rc;
+    *out = (struct layer_single){.r = s.r,
+                                 .r_sd = s.r_sd,
+                                 .has_point = s.has_point != 0,
+                                 .p_good = s.p_good,
+                                 .confidence = s.confidence};
+    return 0;
+}
+
+/* A step is scored pointwise as a text whose context is the prompt and the
+ * steps before it, one per line: the features then see which words the step
+ * shares with what came before (feat.h's prompt-overlap family). */
+static int bt_score_step(const void *impl, const char *prompt, const char *const *prior,
+                         size_t nprior, const char *step, struct layer_single *out)
+{
+    if (!prompt || !step || (nprior && !prior))
+        return -EINVAL;
+    size_t len = strlen(prompt) + 1;
+    for (size_t i = 0; i < nprior; i++) {
+        if (!prior[i])
+            return -EINVAL;
+        len += strlen(prior[i]) + 1;
+    }
+    char *ctx = malloc(len);
+    if (!ctx)
+        return -ENOMEM;
+    size_t at = strlen(prompt);
+    memcpy(ctx, prompt, at);
+    for (size_t i = 0; i < nprior; i++) {
+        size_t n = strlen(prior[i]);
+        ctx[at++] = '\n';
+        memcpy(ctx + at, prior[i], n);
+        at += n;
+    }
+    ctx[at] = '\0';
+    int rc = bt_score_single(impl, ctx, step, out);
+    free(ctx);
+    return rc;
+}
+
+static void bt_describe(const void *impl, struct layer_info *out)
+{
+    *out = (struct layer_info){.kind = LAYER_KIND_HASHED_BT,
+                               .threshold = reward_threshold(impl),
+                               .point_threshold = reward_point_threshold(impl),
+                               .members = reward_members(impl)};
+}
+
+static json_t *bt_evaluate(const void *impl, const struct reward_pair_ex *pairs, size_t n)
+{
+    return reward_evaluate(impl, pairs, n);
+}
+
+static void bt_free(void *impl)
+{
+    reward_free(impl);
+}
+
+const struct layer_ops layer_bt_ops = {
+    .kind = LAYER_KIND_HASHED_BT,
+    .may_block = false,
+    .load = bt_load,
+    .score_pair = bt_score_pair,
+    .score_single = bt_score_single,
+    .score_step = bt_score_step,
+    .describe = bt_describe,
+    .evaluate = bt_evaluate,
+    .free = bt_free,
+};

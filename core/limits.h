@@ -1,0 +1,42 @@
+/* limits.h - rung's defaults and limits, named once. Messages and --help
+ * texts are formatted from these, so changing one changes what users read.
+ * Pure constants: no code, includable from core and server alike. */
+#ifndef RUNG_LIMITS_H
+#define RUNG_LIMITS_H
+
+/* ---- human review (rungd serve options; the store's defaults) ---- */
+#define LEASE_SECONDS_DEFAULT 600 /* how long a rater holds a task */
+#define LEASE_SECONDS_MAX 86400   /* longest --lease-seconds, one day */
+#define GOLD_RATE_PCT_DEFAULT 5   /* share of gold tasks in a rater's stream, percent */
+#define OVERLAP_DEFAULT 1         /* labels a task wants without a rule */
+#define OVERLAP_MAX 100           /* most labels a task may want (option and PUT /v1/overlap) */
+#define LABEL_SECONDS_MAX 86400   /* largest 'seconds' a label may report */
+#define LONG_POLL_SECONDS_MAX 30  /* GET /v1/tasks/next?wait= */
+
+/* ---- HTTP ---- */
+#define BODY_MAX_DEFAULT (16u * 1024u * 1024u) /* request body cap, bytes */
+#define BODY_MAX_MIN 1024                      /* smallest --max-body, bytes */
+#define BODY_MAX_MAX ((int64_t)1 << 32)        /* largest --max-body, bytes */
+#define ITEMS_MAX_DEFAULT 10000u               /* items per ingest request */
+#define ITEMS_MAX_MAX 1000000                  /* largest --max-items */
+#define THREADS_MAX 256                        /* largest --threads */
+#define HOST_MAX 64                            /* --listen host part, bytes incl. NUL */
+#define HTTP_MESSAGE_MAX 512                   /* error message text, bytes incl. NUL */
+#define HTTP_PARAM_MAX 64                      /* a route's path parameter, bytes */
+#define HTTP_LOG_PATH_MAX 512                  /* request path in a log line, bytes incl. NUL */
+#define HTTP_CONNECTIONS_MAX 4000u             /* open connections */
+#define HTTP_CONNECTION_TIMEOUT_S 30u          /* idle connection, seconds */
+#define HTTP_LISTEN_BACKLOG 1024u              /* pending connections */
+#define SHUTDOWN_GRACE_MS 10000u               /* requests in flight get this long at stop */
+
+/* ---- layers ---- */
+#define LAYER_POLL_MS 1000u /* a running daemon checks for a new active layer this often */
+#define TRAIN_BITS_MIN 10   /* rungd train --bits range */
+#define TRAIN_BITS_MAX 24
+
+/* ---- the command line ---- */
+#define DB_PATH_DEFAULT "rung.db"
+#define LISTEN_DEFAULT "127.0.0.1:8080"
+#define ERR_TEXT_MAX 512 /* a sentence from store_open, bytes incl. NUL */
+
+#endif

@@ -1,0 +1,141 @@
+/* Training orchestration on a real store: read comparisons, train, store,
+ * the activation decision; and the owned pair list. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "store.h"
+#include "train.h"
+
+#define N 300
+
+static int setup(void **state)
+{
+    struct fixture_db *f = calloc(1, sizeof *f);
+    *state = f;
+    return f ? fixture_db_open(f, 1) : -1;
+}
+
+static int teardown(void **state)
+{
+    struct fixture_db *f = *state;
+    int rc = fixture_db_close(f);
+    free(f);
+    return rc;
+}
+
+static void add_comparisons(struct store *s)
+{
+    static char p[N][32], good[N][64], bad[N][64];
+    struct store_comparison *c = calloc(N + 1, sizeof *c);
+    for (int i = 0; i < N; i++) {
+        snprintf(p[i], sizeof p[i], "question %d", i % 7);
+        snprintf(good[i], sizeof good[i], "correct careful answer %d", i);
+        snprintf(bad[i], sizeof bad[i], "wrong guess answer %d", i);
+        c[i] = (struct store_comparison){
+            .prompt = p[i], .chosen = good[i], .rejected = bad[i], .source = "import", .weight = 1};
+    }
+    c[N] = (struct store_comparison){
+        .prompt = "q", .chosen = "fine", .label = "good", .source = "human", .weight = 1};
+    assert_int_equal(store_comparisons_add(s, c, N + 1), 0);
+    free(c);
+}
+
+static void empty_store_says_so(void **state)
+{
+    struct fixture_db *f = *state;
+    struct train_run run = {0};
+    reward_params_default(&run.params);
+    assert_int_equal(train_layer(f->s, &run), -ENODATA);
+    assert_int_equal(run.stage, TRAIN_EMPTY);
+    assert_null(run.report);
+}
+
+static void progress(void *cls, size_t npairs, size_t npoints)
+{
+    size_t *seen = cls;
+    seen[0] = npairs;
+    seen[1] = npoints;
+}
+
+static void trains_stores_and_activates_first(void **state)
+{
+    struct fixture_db *f = *state;
+    add_comparisons(f->s);
+    size_t seen[2] = {0, 0};
+    struct train_run run = {.progress = progress, .cls = seen};
+    reward_params_default(&run.params);
+    run.params.members = 2;
+    run.params.bits = 12;
+    assert_int_equal(train_layer(f->s, &run), 0);
+    assert_int_equal(seen[0], N);
+    assert_int_equal(seen[1], 1);
+    int64_t first = json_integer_value(json_object_get(run.report, "layer_id"));
+    assert_true(first > 0);
+    assert_string_equal(json_string_value(json_object_get(run.report, "status")), "active");
+    json_t *src = json_object_get(run.report, "sources");
+    assert_int_equal(json_integer_value(json_object_get(src, "import")), N);
+    assert_int_equal(json_integer_value(json_object_get(src, "human")), 1);
+    assert_int_equal(store_layer_active_id(f->s), first);
+    json_decref(run.report);
+
+    /* A second layer stays a candidate unless asked to activate. */
+    assert_int_equal(train_layer(f->s, &run), 0);
+    assert_string_equal(json_string_value(json_object_get(run.report, "status")), "candidate");
+    assert_int_equal(store_layer_active_id(f->s), first);
+    json_decref(run.report);
+    run.activate = true;
+    assert_int_equal(train_layer(f->s, &run), 0);
+    assert_string_equal(json_string_value(json_object_get(run.report, "status")), "active");
+    assert_int_equal(store_layer_active_id(f->s),
+                     json_integer_value(json_object_get(run.report, "layer_id")));
+    json_decref(run.report);
+}
+
+static void bad_params_fail_at_fit(void **state)
+{
+    struct fixture_db *f = *state;
+    add_comparisons(f->s);
+    struct train_run run = {0};
+    reward_params_default(&run.params);
+    run.params.members = 0;
+    assert_int_equal(train_layer(f->s, &run), -EINVAL);
+    assert_int_equal(run.stage, TRAIN_FIT);
+    assert_null(run.report);
+}
+
+static void pairs_are_copied(void **state)
+{
+    (void)state;
+    struct train_pairs t = {0};
+    char text[8] = "abc";
+    for (int i = 0; i < 3000; i++)
+        assert_int_equal(train_pairs_add(&t, "p", text, NULL, 1.0, 2.0), 0);
+    text[0] = 'x';
+    assert_int_equal(t.n, 3000);
+    assert_string_equal(t.v[2999].a, "abc");
+    assert_string_equal(t.v[0].b, "");
+    assert_true(t.v[5].weight == 2.0);
+    train_pairs_clear(&t);
+    assert_int_equal(t.n, 0);
+    assert_null(t.v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(empty_store_says_so, setup, teardown),
+        cmocka_unit_test_setup_teardown(trains_stores_and_activates_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_params_fail_at_fit, setup, teardown),
+        cmocka_unit_test(pairs_are_copied),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
