@@ -1,0 +1,170 @@
+/* check.c - what the checkers share: results, findings, numbers (see check.h). */
+#include "check.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const check_feat_name[CHECK_NFEAT] = {
+    [CHECK_ANSWER_FOUND] = "answer_found",
+    [CHECK_ANSWER_FALLBACK] = "answer_fallback",
+    [CHECK_ANSWER_NUMERIC] = "answer_numeric",
+    [CHECK_AGREE_SHARE] = "agree_share",
+    [CHECK_AGREE_TOP_SHARE] = "agree_top_share",
+    [CHECK_AGREE_IN_TOP] = "agree_in_top",
+    [CHECK_ARITH_CHECKED] = "arith_checked",
+    [CHECK_ARITH_WRONG] = "arith_wrong",
+    [CHECK_ARITH_UNEVAL] = "arith_uneval",
+    [CHECK_NUMBERS_USED_SHARE] = "numbers_used_share",
+    [CHECK_NUMBERS_UNEXPLAINED] = "numbers_unexplained",
+    [CHECK_FORM_REPETITION] = "form_repetition",
+    [CHECK_FORM_TRUNCATED] = "form_truncated",
+    [CHECK_FORM_UNBALANCED] = "form_unbalanced",
+    [CHECK_FORM_REFUSAL] = "form_refusal",
+};
+
+void check_result_init(struct check_result *r)
+{
+    memset(r, 0, sizeof(*r));
+}
+
+const char *check_verdict_name(enum check_verdict v)
+{
+    switch (v) {
+    case CHECK_PASS:
+        return "pass";
+    case CHECK_FAIL:
+        return "fail";
+    default:
+        return "info";
+    }
+}
+
+/* The slot a new finding goes to, or NULL when it is dropped. A fail may
+ * take the place of the last pass or info: raters need the errors more than
+ * the confirmations, and a long text must not crowd them out. */
+static struct check_finding *slot(struct check_result *r, enum check_verdict verdict)
+{
+    if (r->nf < CHECK_FINDINGS_MAX)
+        return &r->f[r->nf++];
+    r->dropped++;
+    if (verdict != CHECK_FAIL)
+        return NULL;
+    for (size_t i = r->nf; i-- > 0;)
+        if (r->f[i].verdict != CHECK_FAIL)
+            return &r->f[i];
+    return NULL;
+}
+
+void check_add(struct check_result *r, const char *checker, const char *code,
+               enum check_verdict verdict, size_t start, size_t len, const char *fmt, ...)
+{
+    struct check_finding *f = slot(r, verdict);
+    if (!f)
+        return;
+    f->checker = checker;
+    f->code = code;
+    f->verdict = verdict;
+    f->start = start;
+    f->len = len;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->text, sizeof(f->text), fmt, ap);
+    va_end(ap);
+}
+
+char *check_format_number(double v, char *buf, size_t size)
+{
+    if (!isfinite(v) || fabs(v) >= 1e15) {
+        snprintf(buf, size, "%g", v);
+        return buf;
+    }
+    int n = snprintf(buf, size, "%.6f", v);
+    if (n <= 0 || (size_t)n >= size)
+        return buf;
+    while (n > 0 && buf[n - 1] == '0')
+        buf[--n] = '\0';
+    if (n > 0 && buf[n - 1] == '.')
+        buf[--n] = '\0';
+    if (!strcmp(buf, "-0"))
+        snprintf(buf, size, "0");
+    return buf;
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Digits starting at s[i], at most up to len. */
+static size_t digits(const char *s, size_t len, size_t i)
+{
+    size_t j = i;
+    while (j < len && is_digit(s[j]))
+        j++;
+    return j - i;
+}
+
+/* End of the integer part at s[i]: a plain digit run, or 1-3 digits then
+ * groups of ",ddd" (a group followed by a fourth digit is not a group). */
+static size_t integer_end(const char *s, size_t len, size_t i)
+{
+    size_t n = digits(s, len, i), j = i + n;
+    if (n == 0 || n > 3)
+        return j;
+    while (j < len && s[j] == ',' && digits(s, len, j + 1) == 3)
+        j += 4;
+    return j;
+}
+
+size_t check_scan_number(const char *s, size_t len, size_t i, struct check_num *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i >= len)
+        return 0;
+    size_t j = integer_end(s, len, i);
+    if (j < len && s[j] == '.' && j + 1 < len && is_digit(s[j + 1])) {
+        size_t d = digits(s, len, j + 1);
+        out->decimals = d > 1000 ? 1000 : (int)d;
+        j += 1 + d;
+    }
+    if (j == i)
+        return 0;
+    out->len = j - i;
+    if (out->len > CHECK_NUM_MAX)
+        return out->len;
+    char buf[CHECK_NUM_MAX + 1];
+    size_t n = 0;
+    for (size_t k = i; k < j; k++)
+        if (s[k] != ',')
+            buf[n++] = s[k];
+    buf[n] = '\0';
+    char *end;
+    out->v = strtod(buf, &end);
+    out->ok = end == buf + n && isfinite(out->v);
+    return out->len;
+}
+
+int check_run_all(const struct check_input *in, struct check_result *r, struct check_answer *ans)
+{
+    if (!in || !r)
+        return -EINVAL;
+    check_result_init(r);
+    struct check_answer self;
+    int rc = check_answer(in->resp, in->resp_len, &self, r);
+    if (!rc)
+        rc =
+            check_agree(&self, in->others, in->others ? in->n_others : 0, in->max_samples, r, NULL);
+    if (!rc)
+        rc = check_arith(in->resp, in->resp_len, r);
+    if (!rc)
+        rc = check_numbers(in->prompt, in->prompt_len, in->resp, in->resp_len, r);
+    if (!rc)
+        rc = check_form(in->resp, in->resp_len, r);
+    if (!rc && ans)
+        *ans = self;
+    return rc;
+}

@@ -1,0 +1,192 @@
+/* check_numbers.c - which numbers a response uses and introduces (see check.h). */
+#include "check.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+/* A set of absolute values, compared like answers (1e-6 relative). */
+struct known {
+    double v[CHECK_KNOWN_MAX];
+    size_t n;
+};
+
+static int same(double a, double b)
+{
+    return fabs(a - b) <= 1e-6 * fmax(1.0, fmax(a, b));
+}
+
+static int known_has(const struct known *k, double v)
+{
+    for (size_t i = 0; i < k->n; i++)
+        if (same(k->v[i], fabs(v)))
+            return 1;
+    return 0;
+}
+
+static void known_add(struct known *k, double v)
+{
+    if (k->n < CHECK_KNOWN_MAX && !known_has(k, v))
+        k->v[k->n++] = fabs(v);
+}
+
+/* Numbers a response may write without a source: units of time and the
+ * like. Single digits other than 1 and 2 are not here: a 3 from nowhere is
+ * the kind of slip this checker looks for. */
+static const double COMMON[] = {0, 1, 2, 7, 10, 12, 24, 30, 52, 60, 100, 365, 1000, 0.5};
+
+static int common(double v)
+{
+    for (size_t i = 0; i < sizeof(COMMON) / sizeof(COMMON[0]); i++)
+        if (same(COMMON[i], fabs(v)))
+            return 1;
+    return 0;
+}
+
+/* Number words of prompts ("She eats three"), lowercase. */
+static const struct {
+    const char *w;
+    double v;
+} WORDS[] = {
+    {"zero", 0},    {"one", 1},       {"two", 2},         {"three", 3},    {"four", 4},
+    {"five", 5},    {"six", 6},       {"seven", 7},       {"eight", 8},    {"nine", 9},
+    {"ten", 10},    {"eleven", 11},   {"twelve", 12},     {"twenty", 20},  {"thirty", 30},
+    {"forty", 40},  {"fifty", 50},    {"sixty", 60},      {"seventy", 70}, {"eighty", 80},
+    {"ninety", 90}, {"hundred", 100}, {"thousand", 1000}, {"half", 0.5},   {"twice", 2},
+    {"double", 2},  {"triple", 3},    {"dozen", 12},
+};
+
+static int is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* The value of the number word s[i..i+n), or -1. */
+static double word_value(const char *s, size_t i, size_t n)
+{
+    char w[10];
+    if (n >= sizeof(w))
+        return -1;
+    for (size_t k = 0; k < n; k++)
+        w[k] = (char)(s[i + k] | 0x20);
+    w[n] = '\0';
+    for (size_t k = 0; k < sizeof(WORDS) / sizeof(WORDS[0]); k++)
+        if (!strcmp(w, WORDS[k].w))
+            return WORDS[k].v;
+    return -1;
+}
+
+/* Adds the prompt's distinct numbers and number words to k. */
+static void prompt_numbers(const char *s, size_t len, struct known *k)
+{
+    struct check_num num;
+    size_t i = 0;
+    while (i < len) {
+        size_t n = 0;
+        if (is_alpha(s[i])) {
+            while (i + n < len && is_alpha(s[i + n]))
+                n++;
+            double v = (i == 0 || !is_alpha(s[i - 1])) ? word_value(s, i, n) : -1;
+            if (v >= 0)
+                known_add(k, v);
+        } else if ((n = check_scan_number(s, len, i, &num)) != 0 && num.ok) {
+            known_add(k, num.v);
+        }
+        i += n ? n : 1;
+    }
+}
+
+/* Equation values in text order: what a response has computed so far. */
+struct eqs {
+    double v[2 * CHECK_KNOWN_MAX]; /* lhs and written result of each */
+    size_t off[CHECK_KNOWN_MAX];   /* offset of each one's '=' */
+    size_t n;
+};
+
+static int add_eq(void *cls, const struct check_equation *e)
+{
+    struct eqs *q = cls;
+    if (e->status < 0 || q->n == CHECK_KNOWN_MAX)
+        return 0;
+    q->v[2 * q->n] = e->lhs;
+    q->v[2 * q->n + 1] = e->rhs;
+    q->off[q->n++] = e->eq_off;
+    return 0;
+}
+
+/* What the response scan carries. */
+struct scan {
+    const struct known *prompt;
+    unsigned char used[CHECK_KNOWN_MAX]; /* prompt number i is written */
+    const struct eqs *eqs;
+    size_t next_eq;      /* equations before it are known */
+    struct known result; /* values of the equations before the cursor */
+    struct check_result *r;
+};
+
+static void mark_used(struct scan *sc, double v)
+{
+    for (size_t i = 0; i < sc->prompt->n; i++)
+        if (same(sc->prompt->v[i], fabs(v)))
+            sc->used[i] = 1;
+}
+
+/* Is v, written at offset off outside annotations, explained? */
+static int explained(struct scan *sc, double v, size_t off)
+{
+    while (sc->next_eq < sc->eqs->n && sc->eqs->off[sc->next_eq] < off) {
+        known_add(&sc->result, sc->eqs->v[2 * sc->next_eq]);
+        known_add(&sc->result, sc->eqs->v[2 * sc->next_eq + 1]);
+        sc->next_eq++;
+    }
+    return common(v) || known_has(sc->prompt, v) || known_has(sc->prompt, v * 100.0) ||
+           known_has(&sc->result, v);
+}
+
+/* Scans the response's numbers (words only mark prompt numbers as used). */
+static void response_numbers(const char *s, size_t len, struct scan *sc)
+{
+    struct check_num num;
+    size_t i = 0, ann_end = 0, seen = 0, close;
+    while (i < len && seen < CHECK_SEEN_MAX) {
+        size_t n = 0;
+        if (s[i] == '<' && i + 1 < len && s[i + 1] == '<' && i >= ann_end &&
+            (close = check_annotation_close(s, len, i)))
+            ann_end = close + 2;
+        if (is_alpha(s[i])) {
+            while (i + n < len && is_alpha(s[i + n]))
+                n++;
+            double v = (i == 0 || !is_alpha(s[i - 1])) ? word_value(s, i, n) : -1;
+            if (v >= 0)
+                mark_used(sc, v);
+        } else if ((n = check_scan_number(s, len, i, &num)) != 0 && num.ok) {
+            seen++;
+            mark_used(sc, num.v);
+            if (i >= ann_end && !explained(sc, num.v, i)) {
+                sc->r->v[CHECK_NUMBERS_UNEXPLAINED]++;
+                check_add(sc->r, "numbers", "number_unexplained", CHECK_INFO, i, n,
+                          "a number from neither the question nor an earlier result");
+            }
+        }
+        i += n ? n : 1;
+    }
+}
+
+int check_numbers(const char *prompt, size_t plen, const char *resp, size_t len,
+                  struct check_result *r)
+{
+    if (!r || (!prompt && plen) || (!resp && len))
+        return -EINVAL;
+    /* About 10 KB: fits any thread's stack, and needs no free. */
+    struct known p = {.n = 0};
+    struct eqs q = {.n = 0};
+    struct scan sc = {.prompt = &p, .eqs = &q, .r = r};
+    prompt_numbers(prompt, plen, &p);
+    check_arith_scan(resp, len, add_eq, &q);
+    response_numbers(resp, len, &sc);
+    size_t used = 0;
+    for (size_t i = 0; i < p.n; i++)
+        used += sc.used[i];
+    r->v[CHECK_NUMBERS_USED_SHARE] = p.n ? (double)used / (double)p.n : 1.0;
+    return 0;
+}
