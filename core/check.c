@@ -76,21 +76,41 @@ void check_add(struct check_result *r, const char *checker, const char *code,
     va_end(ap);
 }
 
+/* Writes the decimal digits of u backwards ending at end, at least min of
+ * them (zero-padded); returns the first. */
+static char *digits_back(char *end, unsigned long long u, int min)
+{
+    for (int n = 0; n < min || u || n == 0; n++) {
+        *--end = (char)('0' + u % 10);
+        u /= 10;
+    }
+    return end;
+}
+
 char *check_format_number(double v, char *buf, size_t size)
 {
-    if (!isfinite(v) || fabs(v) >= 1e15) {
-        snprintf(buf, size, "%g", v);
+    /* Scaled to millionths it is an exact integer below 2^63 for |v| < 1e12:
+     * format that by hand (snprintf of a double costs as much as a whole
+     * checker), and fall back to snprintf beyond. */
+    if (!(fabs(v) < 1e12) || size < 32) {
+        snprintf(buf, size, fabs(v) >= 1e15 || !isfinite(v) ? "%g" : "%.6f", v);
         return buf;
     }
-    int n = snprintf(buf, size, "%.6f", v);
-    if (n <= 0 || (size_t)n >= size)
-        return buf;
-    while (n > 0 && buf[n - 1] == '0')
-        buf[--n] = '\0';
-    if (n > 0 && buf[n - 1] == '.')
-        buf[--n] = '\0';
-    if (!strcmp(buf, "-0"))
-        snprintf(buf, size, "0");
+    long long m = llround(v * 1e6);
+    unsigned long long u = (unsigned long long)(m < 0 ? -m : m);
+    char tmp[32], *end = tmp + sizeof(tmp), *p;
+    unsigned long long frac = u % 1000000;
+    int fd = 6;
+    while (fd > 0 && frac % 10 == 0)
+        frac /= 10, fd--;
+    p = fd ? digits_back(end, frac, fd) : end;
+    if (fd)
+        *--p = '.';
+    p = digits_back(p, u / 1000000, 1);
+    if (m < 0)
+        *--p = '-';
+    memcpy(buf, p, (size_t)(end - p));
+    buf[end - p] = '\0';
     return buf;
 }
 
@@ -120,12 +140,42 @@ static size_t integer_end(const char *s, size_t len, size_t i)
     return j;
 }
 
+/* Powers of ten that doubles hold exactly. */
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+
+/* The value of the number s[i..j): digits, commas, at most one point. Up to
+ * 15 digits it is mantissa / 10^decimals, both exact, so the one rounding of
+ * the division gives what strtod gives; longer ones go to strtod. */
+static double number_value(const char *s, size_t i, size_t j, int decimals, int *ok)
+{
+    unsigned long long m = 0;
+    char buf[CHECK_NUM_MAX + 1];
+    size_t nd = 0, n = 0;
+    for (size_t k = i; k < j; k++) {
+        if (is_digit(s[k]))
+            m = m * 10 + (unsigned long long)(s[k] - '0'), nd++;
+        if (s[k] != ',')
+            buf[n++] = s[k];
+    }
+    *ok = 1;
+    if (nd <= 15)
+        return (double)m / POW10[decimals];
+    buf[n] = '\0';
+    char *end;
+    double v = strtod(buf, &end);
+    *ok = end == buf + n && isfinite(v);
+    return v;
+}
+
 size_t check_scan_number(const char *s, size_t len, size_t i, struct check_num *out)
 {
-    memset(out, 0, sizeof(*out));
-    if (i >= len)
+    out->len = 0;
+    out->ok = 0;
+    if (i >= len || !(is_digit(s[i]) || s[i] == '.'))
         return 0;
     size_t j = integer_end(s, len, i);
+    out->decimals = 0;
     if (j < len && s[j] == '.' && j + 1 < len && is_digit(s[j + 1])) {
         size_t d = digits(s, len, j + 1);
         out->decimals = d > 1000 ? 1000 : (int)d;
@@ -134,17 +184,8 @@ size_t check_scan_number(const char *s, size_t len, size_t i, struct check_num *
     if (j == i)
         return 0;
     out->len = j - i;
-    if (out->len > CHECK_NUM_MAX)
-        return out->len;
-    char buf[CHECK_NUM_MAX + 1];
-    size_t n = 0;
-    for (size_t k = i; k < j; k++)
-        if (s[k] != ',')
-            buf[n++] = s[k];
-    buf[n] = '\0';
-    char *end;
-    out->v = strtod(buf, &end);
-    out->ok = end == buf + n && isfinite(out->v);
+    if (out->len <= CHECK_NUM_MAX)
+        out->v = number_value(s, i, j, out->decimals, &out->ok);
     return out->len;
 }
 

@@ -259,6 +259,6 @@ int check_answer_equal(const struct check_answer *a, const struct check_answer *
         return 0;
     if (!a->numeric)
         return !strcmp(a->canon, b->canon);
-    double big = fmax(1.0, fmax(fabs(a->value), fabs(b->value)));
-    return fabs(a->value - b->value) <= 1e-6 * big;
+    double x = fabs(a->value), y = fabs(b->value), big = x > y ? x : y;
+    return fabs(a->value - b->value) <= 1e-6 * (big > 1.0 ? big : 1.0);
 }

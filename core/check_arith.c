@@ -453,14 +453,14 @@ static int add_equation(void *cls, const struct check_equation *eq)
         return 0;
     }
     r->v[CHECK_ARITH_CHECKED]++;
-    check_format_number(eq->lhs, a, sizeof(a));
     if (eq->status == 0) {
-        check_add(r, "arithmetic", "arith_right", CHECK_PASS, eq->start, eq->len, "right: %s", a);
+        check_add(r, "arithmetic", "arith_right", CHECK_PASS, eq->start, eq->len, "right");
         return 0;
     }
     r->v[CHECK_ARITH_WRONG]++;
     check_add(r, "arithmetic", "arith_wrong", CHECK_FAIL, eq->start, eq->len,
-              "wrong: it is %s, not %s", a, check_format_number(eq->rhs, b, sizeof(b)));
+              "wrong: it is %s, not %s", check_format_number(eq->lhs, a, sizeof(a)),
+              check_format_number(eq->rhs, b, sizeof(b)));
     return 0;
 }
 

@@ -167,19 +167,38 @@ static int not_bracket(const char *s, size_t i)
     return b == 0 || s[b - 1] == '\n';
 }
 
+/* The kind of bracket c is (0 "()", 1 "[]", 2 "{}") and whether it opens;
+ * -1 for any other byte. A switch: this runs on every byte. */
+static int bracket_kind(char c, int *opens)
+{
+    *opens = c == '(' || c == '[' || c == '{';
+    switch (c) {
+    case '(':
+    case ')':
+        return 0;
+    case '[':
+    case ']':
+        return 1;
+    case '{':
+    case '}':
+        return 2;
+    default:
+        return -1;
+    }
+}
+
 static void bracket(struct balance *bl, const char *s, size_t i)
 {
-    const char *open = "([{", *close = ")]}", *p;
-    if ((p = strchr(open, s[i])) && s[i]) {
-        size_t k = (size_t)(p - open);
+    int opens, k = bracket_kind(s[i], &opens);
+    if (k < 0)
+        return;
+    if (opens) {
         if (bl->depth[k]++ == 0)
             bl->first_open[k] = i;
-    } else if ((p = strchr(close, s[i])) && s[i]) {
-        size_t k = (size_t)(p - close);
-        if (bl->depth[k])
-            bl->depth[k]--;
-        else if (!bl->bad && !(k == 0 && not_bracket(s, i)))
-            bl->bad = 1, bl->bad_at = i;
+    } else if (bl->depth[k]) {
+        bl->depth[k]--;
+    } else if (!bl->bad && !(k == 0 && not_bracket(s, i))) {
+        bl->bad = 1, bl->bad_at = i;
     }
 }
 

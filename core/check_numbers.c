@@ -11,9 +11,11 @@ struct known {
     size_t n;
 };
 
+/* a and b are absolute values. */
 static int same(double a, double b)
 {
-    return fabs(a - b) <= 1e-6 * fmax(1.0, fmax(a, b));
+    double big = a > b ? a : b;
+    return fabs(a - b) <= 1e-6 * (big > 1.0 ? big : 1.0);
 }
 
 static int known_has(const struct known *k, double v)
@@ -65,13 +67,13 @@ static int is_alpha(char c)
 static double word_value(const char *s, size_t i, size_t n)
 {
     char w[10];
-    if (n >= sizeof(w))
+    if (n < 3 || n >= sizeof(w))
         return -1;
     for (size_t k = 0; k < n; k++)
         w[k] = (char)(s[i + k] | 0x20);
     w[n] = '\0';
     for (size_t k = 0; k < sizeof(WORDS) / sizeof(WORDS[0]); k++)
-        if (!strcmp(w, WORDS[k].w))
+        if (WORDS[k].w[0] == w[0] && !strcmp(w, WORDS[k].w))
             return WORDS[k].v;
     return -1;
 }
