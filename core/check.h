@@ -261,6 +261,16 @@ void check_add(struct check_result *r, const char *checker, const char *code,
                enum check_verdict verdict, size_t start, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
 
+/* 1 when c is one of the bytes of set, never for '\0'. Inline, so that a
+ * test run on every byte is a few compares rather than a strchr call. */
+static inline int check_one_of(char c, const char *set)
+{
+    for (; *set; set++)
+        if (*set == c)
+            return 1;
+    return 0;
+}
+
 /* Writes the shortest decimal form of v with at most 6 decimals into buf
  * ("0.75", "1200", "-3"; %g beyond 1e15). Returns buf. */
 char *check_format_number(double v, char *buf, size_t size);

@@ -181,7 +181,11 @@ static int numeric_value(const char *s, size_t i, size_t end, struct check_answe
             neg = 1, j++;
         if ((k = fraction(s, end, j, &out->value)) != 0) {
             j = k;
-        } else if (j < end && check_scan_number(s, end, j, &num) && num.ok) {
+        } else if (j < end && check_scan_number(s, end, j, &num)) {
+            if (!num.ok) { /* too long for a value: skip it, never rescan it */
+                i = j + num.len - 1;
+                continue;
+            }
             out->value = num.v;
             j += num.len;
             if (num.decimals == 0 && j + 1 < end && s[j] == ' ' &&

@@ -71,7 +71,7 @@ static char peek_op(struct ev *e, size_t *n)
         *n = 2;
         return '^';
     }
-    if (strchr("+-*/^%", c) && c)
+    if (check_one_of(c, "+-*/^%"))
         return c;
     if (c == 'x' || c == 'X')
         return '*';
@@ -85,7 +85,7 @@ static int operand_at(const struct ev *e, size_t i)
 {
     while (i < e->len && (e->s[i] == ' ' || e->s[i] == '\t' || e->s[i] == '$'))
         i++;
-    return i < e->len && (strchr("0123456789.(", e->s[i]) && e->s[i]);
+    return i < e->len && check_one_of(e->s[i], "0123456789.(");
 }
 
 static double expr(struct ev *e);
@@ -178,7 +178,7 @@ static double term(struct ev *e)
     double v = unary(e);
     size_t n;
     char op;
-    while (!e->err && (op = peek_op(e, &n)) != 0 && strchr("*/%", op)) {
+    while (!e->err && (op = peek_op(e, &n)) != 0 && check_one_of(op, "*/%")) {
         e->i += n;
         v = apply(e, op, v, unary(e));
     }
@@ -323,7 +323,7 @@ static int times_x(const char *s, size_t len, size_t j)
         b++;
     if (a == 0 || b >= len)
         return 0;
-    return (strchr("0123456789)", s[a - 1]) && s[a - 1]) && (strchr("0123456789($.", s[b]) && s[b]);
+    return check_one_of(s[a - 1], "0123456789)") && check_one_of(s[b], "0123456789($.");
 }
 
 /* Bytes of the expression character that ends at s[j - 1], or 0. */
@@ -331,7 +331,7 @@ static size_t expr_bytes_before(const char *s, size_t len, size_t j)
 {
     const unsigned char *u = (const unsigned char *)s;
     char c = s[j - 1], op;
-    if ((c >= '0' && c <= '9') || (strchr(" \t+-*/^%()$.", c) && c))
+    if ((c >= '0' && c <= '9') || check_one_of(c, " \t+-*/^%()$."))
         return 1;
     if (c == ',')
         return j < len && s[j] >= '0' && s[j] <= '9';
@@ -352,7 +352,7 @@ static size_t expr_start(const char *s, size_t len, size_t q)
     size_t j = q, lim = q > CHECK_EXPR_MAX ? q - CHECK_EXPR_MAX : 0, n;
     while (j > lim && (n = expr_bytes_before(s, len, j)) != 0 && n <= j - lim)
         j -= n;
-    while (j < q && !(strchr("0123456789(-$.", s[j]) && s[j]))
+    while (j < q && !check_one_of(s[j], "0123456789(-$."))
         j++;
     return j;
 }
@@ -380,7 +380,7 @@ static int eval_lhs(const char *s, size_t *a, size_t b, double *v, int *ops)
  * expression (prose), or no number after the '=' (and its annotation). */
 static int inline_eq(const char *s, size_t len, size_t q, struct check_equation *eq)
 {
-    if ((q > 0 && strchr("<>!=", s[q - 1])) || (q + 1 < len && s[q + 1] == '='))
+    if ((q > 0 && check_one_of(s[q - 1], "<>!=")) || (q + 1 < len && s[q + 1] == '='))
         return 0;
     size_t a = expr_start(s, len, q), b = q, k = q + 1, close, end;
     while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t'))

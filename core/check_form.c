@@ -55,43 +55,48 @@ static size_t count_words(const unsigned char *u, size_t len)
     return n;
 }
 
+#define GRAMS_STACK 1024 /* table slots kept on the stack: texts to ~500 words */
+
 /* Share of word 4-grams already seen earlier in the text, over the first
- * CHECK_NGRAM_MAX; *first gets the start of the first repeated one. Returns
- * 0 or -ENOMEM. */
+ * CHECK_NGRAM_MAX; *first gets the start of the first repeated one. A short
+ * text's table lives on the stack, a long one's on the heap. Returns 0 or
+ * -ENOMEM. */
 static int repetition(const char *s, size_t len, double *share, size_t *first)
 {
     const unsigned char *u = (const unsigned char *)s;
-    size_t words = count_words(u, len), cap = 16, total = 0, rep = 0, i = 0;
+    size_t words = count_words(u, len), cap = 16, total = 0, rep = 0, i = 0, n = 0;
+    uint64_t stack[GRAMS_STACK];
     *share = 0.0;
     if (words < 4)
         return 0;
     while (cap < 2 * words && cap < 2 * CHECK_NGRAM_MAX)
         cap *= 2;
-    struct grams g = {calloc(cap, sizeof(uint64_t)), cap - 1};
+    struct grams g = {cap <= GRAMS_STACK ? stack : malloc(cap * sizeof(uint64_t)), cap - 1};
     if (!g.slot)
         return -ENOMEM;
-    uint64_t w[4] = {0};   /* hashes of the last four words */
+    memset(g.slot, 0, cap * sizeof(uint64_t));
+    uint64_t w[4] = {0};   /* hashes of the last four words, a ring */
     size_t start[4] = {0}; /* their offsets */
-    for (size_t n = 0; i < len && total < CHECK_NGRAM_MAX;) {
+    while (i < len && total < CHECK_NGRAM_MAX) {
         if (!word_byte(u[i])) {
             i++;
             continue;
         }
         uint64_t h = 0xcbf29ce484222325ULL;
-        size_t b = i;
+        start[n % 4] = i;
         for (; i < len && word_byte(u[i]); i++)
             h = (h ^ (unsigned char)lower(s[i])) * 0x100000001b3ULL;
-        memmove(w, w + 1, 3 * sizeof(w[0]));
-        memmove(start, start + 1, 3 * sizeof(start[0]));
-        w[3] = h;
-        start[3] = b;
-        if (++n < 4)
+        w[n++ % 4] = h;
+        if (n < 4)
             continue;
         total++;
-        if (grams_add(&g, ((w[0] * 31 + w[1]) * 31 + w[2]) * 31 + w[3]) && !rep++)
-            *first = start[0];
+        uint64_t gram =
+            ((w[n % 4] * 31 + w[(n + 1) % 4]) * 31 + w[(n + 2) % 4]) * 31 + w[(n + 3) % 4];
+        if (grams_add(&g, gram) && !rep++)
+            *first = start[n % 4];
     }
-    free(g.slot);
+    if (g.slot != stack)
+        free(g.slot);
     *share = total ? (double)rep / (double)total : 0.0;
     return 0;
 }
@@ -124,7 +129,7 @@ static int dangling_end(const char *s, size_t e, size_t *at)
     if (e == 0)
         return 0;
     *at = e - 1;
-    if (strchr(",:;(+*/=-", s[e - 1]) && s[e - 1])
+    if (check_one_of(s[e - 1], ",:;(+*/=-"))
         return 1;
     size_t b = e;
     while (b > 0 && is_alpha(s[b - 1]))
@@ -238,8 +243,11 @@ static size_t phrase_at(const char *s, size_t len, size_t i, const char *p)
 
 static void refusals(const char *s, size_t len, size_t i, struct check_result *r)
 {
-    char c = lower(s[i]);
-    if ((c != 'i' && c != 'a') || (i > 0 && is_alpha(s[i - 1])))
+    /* Every phrase starts "i " "i'" "i’" or "as": most bytes leave here. */
+    char c = lower(s[i]), d = i + 1 < len ? lower(s[i + 1]) : 0;
+    if (!(c == 'i' && (d == ' ' || d == '\'' || d == '\xe2')) && !(c == 'a' && d == 's'))
+        return;
+    if (i > 0 && is_alpha(s[i - 1]))
         return;
     for (size_t k = 0; k < sizeof(REFUSALS) / sizeof(REFUSALS[0]); k++) {
         size_t n = phrase_at(s, len, i, REFUSALS[k]);
@@ -272,7 +280,7 @@ static void structure(const char *s, size_t len, struct check_result *r)
         check_add(r, "form", "unbalanced", CHECK_FAIL, where, open_fence ? 3 : 1, "%s",
                   open_fence ? "a code fence that is never closed" : "an unbalanced bracket");
     }
-    while (e > 0 && strchr(" \t\r\n", s[e - 1]) && s[e - 1])
+    while (e > 0 && check_one_of(s[e - 1], " \t\r\n"))
         e--;
     if (open_fence || cut_utf8((const unsigned char *)s, len) || dangling_end(s, e, &at)) {
         at = open_fence ? fence_at : at > e ? e : at;

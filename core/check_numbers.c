@@ -45,17 +45,19 @@ static int common(double v)
     return 0;
 }
 
-/* Number words of prompts ("She eats three"), lowercase. */
+/* Number words of prompts ("She eats three"), lowercase, with lengths. */
 static const struct {
     const char *w;
+    size_t n;
     double v;
 } WORDS[] = {
-    {"zero", 0},    {"one", 1},       {"two", 2},         {"three", 3},    {"four", 4},
-    {"five", 5},    {"six", 6},       {"seven", 7},       {"eight", 8},    {"nine", 9},
-    {"ten", 10},    {"eleven", 11},   {"twelve", 12},     {"twenty", 20},  {"thirty", 30},
-    {"forty", 40},  {"fifty", 50},    {"sixty", 60},      {"seventy", 70}, {"eighty", 80},
-    {"ninety", 90}, {"hundred", 100}, {"thousand", 1000}, {"half", 0.5},   {"twice", 2},
-    {"double", 2},  {"triple", 3},    {"dozen", 12},
+    {"zero", 4, 0},    {"one", 3, 1},       {"two", 3, 2},         {"three", 5, 3},
+    {"four", 4, 4},    {"five", 4, 5},      {"six", 3, 6},         {"seven", 5, 7},
+    {"eight", 5, 8},   {"nine", 4, 9},      {"ten", 3, 10},        {"eleven", 6, 11},
+    {"twelve", 6, 12}, {"twenty", 6, 20},   {"thirty", 6, 30},     {"forty", 5, 40},
+    {"fifty", 5, 50},  {"sixty", 5, 60},    {"seventy", 7, 70},    {"eighty", 6, 80},
+    {"ninety", 6, 90}, {"hundred", 7, 100}, {"thousand", 8, 1000}, {"half", 4, 0.5},
+    {"twice", 5, 2},   {"double", 6, 2},    {"triple", 6, 3},      {"dozen", 5, 12},
 };
 
 static int is_alpha(char c)
@@ -66,15 +68,19 @@ static int is_alpha(char c)
 /* The value of the number word s[i..i+n), or -1. */
 static double word_value(const char *s, size_t i, size_t n)
 {
-    char w[10];
-    if (n < 3 || n >= sizeof(w))
+    /* Most words are no number: length and first letter rule them out. */
+    char c = (char)(s[i] | 0x20);
+    if (n < 3 || n > 8)
         return -1;
-    for (size_t k = 0; k < n; k++)
-        w[k] = (char)(s[i + k] | 0x20);
-    w[n] = '\0';
-    for (size_t k = 0; k < sizeof(WORDS) / sizeof(WORDS[0]); k++)
-        if (WORDS[k].w[0] == w[0] && !strcmp(w, WORDS[k].w))
+    for (size_t k = 0; k < sizeof(WORDS) / sizeof(WORDS[0]); k++) {
+        if (WORDS[k].n != n || WORDS[k].w[0] != c)
+            continue;
+        size_t j = 1;
+        while (j < n && (char)(s[i + j] | 0x20) == WORDS[k].w[j])
+            j++;
+        if (j == n)
             return WORDS[k].v;
+    }
     return -1;
 }
 
@@ -179,11 +185,17 @@ int check_numbers(const char *prompt, size_t plen, const char *resp, size_t len,
 {
     if (!r || (!prompt && plen) || (!resp && len))
         return -EINVAL;
-    /* About 10 KB: fits any thread's stack, and needs no free. */
-    struct known p = {.n = 0};
-    struct eqs q = {.n = 0};
-    struct scan sc = {.prompt = &p, .eqs = &q, .r = r};
+    /* About 10 KB on the stack, no free; only the counts are cleared, each
+     * array is written before it is read. */
+    struct known p;
+    struct eqs q;
+    struct scan sc;
+    p.n = q.n = sc.next_eq = sc.result.n = 0;
+    sc.prompt = &p;
+    sc.eqs = &q;
+    sc.r = r;
     prompt_numbers(prompt, plen, &p);
+    memset(sc.used, 0, p.n);
     check_arith_scan(resp, len, add_eq, &q);
     response_numbers(resp, len, &sc);
     size_t used = 0;
