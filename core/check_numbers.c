@@ -84,23 +84,39 @@ static double word_value(const char *s, size_t i, size_t n)
     return -1;
 }
 
+/* Reads the token at s[i]: a word (its value when it is a number word),
+ * a number in digits (its value unless too long), or any other byte.
+ * Returns its length, at least 1; *v is -1 when the token is no number,
+ * *digits says it was written in digits. */
+static size_t token_at(const char *s, size_t len, size_t i, double *v, int *digits)
+{
+    struct check_num num;
+    size_t n = 0;
+    *v = -1;
+    *digits = 0;
+    if (is_alpha(s[i])) {
+        while (i + n < len && is_alpha(s[i + n]))
+            n++;
+        *v = word_value(s, i, n);
+        return n;
+    }
+    if ((n = check_scan_number(s, len, i, &num)) == 0)
+        return 1;
+    *digits = 1;
+    *v = num.ok ? num.v : -1;
+    return n;
+}
+
 /* Adds the prompt's distinct numbers and number words to k. */
 static void prompt_numbers(const char *s, size_t len, struct known *k)
 {
-    struct check_num num;
     size_t i = 0;
     while (i < len) {
-        size_t n = 0;
-        if (is_alpha(s[i])) {
-            while (i + n < len && is_alpha(s[i + n]))
-                n++;
-            double v = (i == 0 || !is_alpha(s[i - 1])) ? word_value(s, i, n) : -1;
-            if (v >= 0)
-                known_add(k, v);
-        } else if ((n = check_scan_number(s, len, i, &num)) != 0 && num.ok) {
-            known_add(k, num.v);
-        }
-        i += n ? n : 1;
+        double v;
+        int digits;
+        i += token_at(s, len, i, &v, &digits);
+        if (v >= 0)
+            known_add(k, v);
     }
 }
 
@@ -154,29 +170,25 @@ static int explained(struct scan *sc, double v, size_t off)
 /* Scans the response's numbers (words only mark prompt numbers as used). */
 static void response_numbers(const char *s, size_t len, struct scan *sc)
 {
-    struct check_num num;
     size_t i = 0, ann_end = 0, seen = 0, close;
     while (i < len && seen < CHECK_SEEN_MAX) {
-        size_t n = 0;
         if (s[i] == '<' && i + 1 < len && s[i + 1] == '<' && i >= ann_end &&
             (close = check_annotation_close(s, len, i)))
             ann_end = close + 2;
-        if (is_alpha(s[i])) {
-            while (i + n < len && is_alpha(s[i + n]))
-                n++;
-            double v = (i == 0 || !is_alpha(s[i - 1])) ? word_value(s, i, n) : -1;
-            if (v >= 0)
-                mark_used(sc, v);
-        } else if ((n = check_scan_number(s, len, i, &num)) != 0 && num.ok) {
+        double v;
+        int digits;
+        size_t n = token_at(s, len, i, &v, &digits);
+        if (v >= 0)
+            mark_used(sc, v);
+        if (v >= 0 && digits) {
             seen++;
-            mark_used(sc, num.v);
-            if (i >= ann_end && !explained(sc, num.v, i)) {
+            if (i >= ann_end && !explained(sc, v, i)) {
                 sc->r->v[CHECK_NUMBERS_UNEXPLAINED]++;
                 check_add(sc->r, "numbers", "number_unexplained", CHECK_INFO, i, n,
                           "a number from neither the question nor an earlier result");
             }
         }
-        i += n ? n : 1;
+        i += n;
     }
 }
 

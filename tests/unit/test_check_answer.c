@@ -28,53 +28,59 @@ static struct check_answer answer(const char *s, const char *span_text)
     return a;
 }
 
-static void assert_number(const char *s, const char *span_text, enum check_answer_kind kind,
-                          const char *canon)
-{
-    struct check_answer a = answer(s, span_text);
-    assert_int_equal(a.kind, kind);
-    assert_true(a.numeric);
-    assert_string_equal(a.canon, canon);
-}
-
-static void test_formats(void **state)
-{
-    (void)state;
-    assert_number("She makes $18 a day.\nA: 18", "18", CHECK_ANS_MARKED, "18");
-    assert_number("So 1,000 + 200 = 1,200\n#### 1,200", "1,200", CHECK_ANS_MARKED, "1200");
-    assert_number("The answer is $1,200. Done", "$1,200", CHECK_ANS_MARKED, "1200");
-    assert_number("Thus the answer is: 42 apples!", "42 apples", CHECK_ANS_MARKED, "42");
-    assert_number("so $\\boxed{3/4}$ of it", "3/4", CHECK_ANS_BOXED, "0.75");
-    assert_number("\\boxed{\\frac{3}{4}}", "\\frac{3}{4}", CHECK_ANS_BOXED, "0.75");
-    assert_number("Final Answer: -3 degrees", "-3 degrees", CHECK_ANS_MARKED, "-3");
-    assert_number("He has 5 apples and 7 pears", "7", CHECK_ANS_FALLBACK, "7");
-    assert_number("It went down to -12.", "-12", CHECK_ANS_FALLBACK, "-12");
+/* Numeric answers: text, the span's text, kind, canon. */
+static const struct {
+    const char *text, *span;
+    enum check_answer_kind kind;
+    const char *canon;
+} NUMBERS[] = {
+    {"She makes $18 a day.\nA: 18", "18", CHECK_ANS_MARKED, "18"},
+    {"So 1,000 + 200 = 1,200\n#### 1,200", "1,200", CHECK_ANS_MARKED, "1200"},
+    {"The answer is $1,200. Done", "$1,200", CHECK_ANS_MARKED, "1200"},
+    {"Thus the answer is: 42 apples!", "42 apples", CHECK_ANS_MARKED, "42"},
+    {"so $\\boxed{3/4}$ of it", "3/4", CHECK_ANS_BOXED, "0.75"},
+    {"\\boxed{\\frac{3}{4}}", "\\frac{3}{4}", CHECK_ANS_BOXED, "0.75"},
+    {"Final Answer: -3 degrees", "-3 degrees", CHECK_ANS_MARKED, "-3"},
+    {"He has 5 apples and 7 pears", "7", CHECK_ANS_FALLBACK, "7"},
+    {"It went down to -12.", "-12", CHECK_ANS_FALLBACK, "-12"},
     /* The last marker wins; "A:" only counts at a line start. */
-    assert_number("A: 5\nno, wait\n  A: 6\nPLAN A: 9 is not an answer", "6", CHECK_ANS_MARKED, "6");
+    {"A: 5\nno, wait\n  A: 6\nPLAN A: 9 is not an answer", "6", CHECK_ANS_MARKED, "6"},
     /* \boxed wins over markers. */
-    assert_number("\\boxed{12}\nA: 13", "12", CHECK_ANS_BOXED, "12");
-}
+    {"\\boxed{12}\nA: 13", "12", CHECK_ANS_BOXED, "12"},
+    /* Normal form: currency, commas, units, decimals, fractions. */
+    {"A: $1,200.00", "$1,200.00", CHECK_ANS_MARKED, "1200"},
+    {"A: 18 dollars", "18 dollars", CHECK_ANS_MARKED, "18"},
+    {"A: 18.50", "18.50", CHECK_ANS_MARKED, "18.5"},
+    {"A: .5", ".5", CHECK_ANS_MARKED, "0.5"},
+    {"A: 2 1/2 hours", "2 1/2 hours", CHECK_ANS_MARKED, "2.5"},
+    {"A: \xe2\x82\xac"
+     "12",
+     "\xe2\x82\xac"
+     "12",
+     CHECK_ANS_MARKED, "12"},
+    {"A: \xc2\xa3"
+     "3.50",
+     "\xc2\xa3"
+     "3.50",
+     CHECK_ANS_MARKED, "3.5"},
+    {"A: $-4", "$-4", CHECK_ANS_MARKED, "-4"},
+    {"A: 0.3333333333", "0.3333333333", CHECK_ANS_MARKED, "0.333333"},
+};
 
-static void test_normalise(void **state)
+static void test_numbers(void **state)
 {
     (void)state;
-    assert_number("A: $1,200.00", "$1,200.00", CHECK_ANS_MARKED, "1200");
-    assert_number("A: 18 dollars", "18 dollars", CHECK_ANS_MARKED, "18");
-    assert_number("A: 18.50", "18.50", CHECK_ANS_MARKED, "18.5");
-    assert_number("A: .5", ".5", CHECK_ANS_MARKED, "0.5");
-    assert_number("A: 2 1/2 hours", "2 1/2 hours", CHECK_ANS_MARKED, "2.5");
-    assert_number("A: \xe2\x82\xac"
-                  "12",
-                  "\xe2\x82\xac"
-                  "12",
-                  CHECK_ANS_MARKED, "12");
-    assert_number("A: \xc2\xa3"
-                  "3.50",
-                  "\xc2\xa3"
-                  "3.50",
-                  CHECK_ANS_MARKED, "3.5");
-    assert_number("A: $-4", "$-4", CHECK_ANS_MARKED, "-4");
-    assert_number("A: 0.3333333333", "0.3333333333", CHECK_ANS_MARKED, "0.333333");
+    for (size_t i = 0; i < sizeof(NUMBERS) / sizeof(NUMBERS[0]); i++) {
+        struct check_answer a = answer(NUMBERS[i].text, NUMBERS[i].span);
+        assert_int_equal(a.kind, NUMBERS[i].kind);
+        assert_true(a.numeric);
+        assert_string_equal(a.canon, NUMBERS[i].canon);
+    }
+}
+
+static void test_other_answers(void **state)
+{
+    (void)state;
     struct check_answer a = answer("A: 25%", "25%");
     assert_true(a.percent);
     assert_true(a.value == 25);
@@ -160,12 +166,33 @@ static void test_random_bytes(void **state)
     }
 }
 
+/* A 200,000-digit number at the end: too long for a value, read once (a
+ * rescan from each of its digits would take minutes). */
+static void test_long_number(void **state)
+{
+    (void)state;
+    size_t n = 200000;
+    char *s = test_malloc(n + 3);
+    memcpy(s, "A: ", 3);
+    memset(s + 3, '3', n);
+    struct check_answer a;
+    assert_int_equal(check_answer(s, n + 3, &a, NULL), 0);
+    assert_int_equal(a.kind, CHECK_ANS_MARKED);
+    assert_false(a.numeric);
+    assert_int_equal(a.len, 255); /* 256 bytes after "A:", less the blank */
+    assert_int_equal(check_answer(s + 3, n, &a, NULL), 0);
+    assert_int_equal(a.kind, CHECK_ANS_FALLBACK);
+    assert_int_equal(a.len, n);
+    assert_false(a.numeric);
+    test_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_formats),      cmocka_unit_test(test_normalise),
+        cmocka_unit_test(test_numbers),      cmocka_unit_test(test_other_answers),
         cmocka_unit_test(test_equal),        cmocka_unit_test(test_result),
-        cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_random_bytes), cmocka_unit_test(test_long_number),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

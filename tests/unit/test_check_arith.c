@@ -131,100 +131,84 @@ static void assert_span(const char *s, size_t start, size_t len, const char *wan
     assert_memory_equal(s + start, want, len);
 }
 
-static void test_annotations(void **state)
-{
-    (void)state;
-    struct found f;
-    const char *s = "half is <<48/2=24>>24, and <<48/2=25>>25 is not";
-    scan(s, &f);
-    assert_int_equal(f.n, 2);
-    assert_int_equal(f.e[0].status, 0);
-    assert_true(f.e[0].annotation);
-    assert_span(s, f.e[0].start, f.e[0].len, "<<48/2=24>>");
-    assert_int_equal(s[f.e[0].eq_off], '=');
-    assert_int_equal(f.e[1].status, 1);
-    assert_span(s, f.e[1].start, f.e[1].len, "<<48/2=25>>");
-    assert_true(f.e[1].lhs == 24 && f.e[1].rhs == 25);
-
-    s = "a <<3+=>> b <<>> c <<1/0=1>> d <<5";
-    scan(s, &f);
-    assert_int_equal(f.n, 3);
-    assert_int_equal(f.e[0].status, -EINVAL);
-    assert_span(s, f.e[0].start, f.e[0].len, "<<3+=>>");
-    assert_int_equal(f.e[1].status, -EINVAL);
-    assert_span(s, f.e[1].start, f.e[1].len, "<<>>");
-    assert_int_equal(f.e[2].status, -EDOM);
-
+/* Texts and the equations found in them: each one's text and status. */
+static const struct {
+    const char *text;
+    size_t n;
+    struct {
+        const char *span;
+        int status;
+    } e[4];
+} CASES[] = {
+    {"half is <<48/2=24>>24, and <<48/2=25>>25 is not",
+     2,
+     {{"<<48/2=24>>", 0}, {"<<48/2=25>>", 1}}},
+    /* Malformed annotations; an unterminated one is no equation. */
+    {"a <<3+=>> b <<>> c <<1/0=1>> d <<5",
+     3,
+     {{"<<3+=>>", -EINVAL}, {"<<>>", -EINVAL}, {"<<1/0=1>>", -EDOM}}},
     /* Rounding: decimals written are a tolerance, an integer must be exact. */
-    scan("<<800/3=266.6666666666667>> <<800/3=266.67>> <<7/2=4>> <<3-1/2*180=-87.0>>", &f);
-    assert_int_equal(f.n, 4);
-    assert_int_equal(f.e[0].status, 0);
-    assert_int_equal(f.e[1].status, 0);
-    assert_int_equal(f.e[2].status, 1);
-    assert_int_equal(f.e[3].status, 0);
-}
-
-static void test_inline(void **state)
-{
-    (void)state;
-    struct found f;
-    const char *s = "Janet sells 16 - 3 - 4 = 9 eggs. She makes $2 * 9 = $18.";
-    scan(s, &f);
-    assert_int_equal(f.n, 2);
-    assert_span(s, f.e[0].start, f.e[0].len, "16 - 3 - 4 = 9");
-    assert_int_equal(f.e[0].status, 0);
-    assert_span(s, f.e[1].start, f.e[1].len, "$2 * 9 = $18");
-    assert_int_equal(f.e[1].status, 0);
-
-    s = "so 16 - 3 = 12 left, 20 x 3 = 60, 1. 3 + 4 = 8";
-    scan(s, &f);
-    assert_int_equal(f.n, 3);
-    assert_int_equal(f.e[0].status, 1);
-    assert_span(s, f.e[0].start, f.e[0].len, "16 - 3 = 12");
-    assert_int_equal(f.e[1].status, 0);
-    assert_span(s, f.e[2].start, f.e[2].len, "3 + 4 = 8");
-    assert_int_equal(f.e[2].status, 1);
-
+    {"<<800/3=266.6666666666667>> <<800/3=266.67>> <<7/2=4>> <<3-1/2*180=-87.0>>",
+     4,
+     {{"<<800/3=266.6666666666667>>", 0},
+      {"<<800/3=266.67>>", 0},
+      {"<<7/2=4>>", 1},
+      {"<<3-1/2*180=-87.0>>", 0}}},
+    {"Janet sells 16 - 3 - 4 = 9 eggs. She makes $2 * 9 = $18.",
+     2,
+     {{"16 - 3 - 4 = 9", 0}, {"$2 * 9 = $18", 0}}},
+    /* Prose before an expression is cut off ("1. "). */
+    {"so 16 - 3 = 12 left, 20 x 3 = 60, 1. 3 + 4 = 8",
+     3,
+     {{"16 - 3 = 12", 1}, {"20 x 3 = 60", 0}, {"3 + 4 = 8", 1}}},
     /* Chains are checked link by link; prose and comparisons are not. */
-    scan("16 - 3 = 13 - 4 = 9; x = 5; a <= 3; total = 18; 4/6 = 2/3; 25/100 = 25%", &f);
-    assert_int_equal(f.n, 4);
-    for (size_t i = 0; i < f.n; i++)
-        assert_int_equal(f.e[i].status, 0);
+    {"16 - 3 = 13 - 4 = 9; x = 5; a <= 3; total = 18; 4/6 = 2/3; 25/100 = 25%",
+     4,
+     {{"16 - 3 = 13", 0}, {"13 - 4 = 9", 0}, {"4/6 = 2/3", 0}, {"25/100 = 25%", 0}}},
+    /* Lines of tests/data/gsm8k/model_solutions.jsonl. */
+    {"She makes 9 * 2 = $<<9*2=18>>18 every day at the farmer\xe2\x80\x99s market.",
+     2,
+     {{"9 * 2 = $<<9*2=18>>18", 0}, {"<<9*2=18>>", 0}}},
+    {"The orange drink is 2/3 water, so 10 liters of orange drink is 10 * (2/3) = "
+     "<<10*(2/3)=8>>8 liters of water.",
+     2,
+     {{"10 * (2/3) = <<10*(2/3)=8>>8", 1}, {"<<10*(2/3)=8>>", 1}}},
+    {"She should set it at 500 degrees because 520 x (1 + 0.18) = <<520*(1+0.18)=500>>500",
+     2,
+     {{"520 x (1 + 0.18) = <<520*(1+0.18)=500>>500", 1}, {"<<520*(1+0.18)=500>>", 1}}},
+    {"Since each cup of feed contains 3 cups, this means the chickens receive "
+     "800/3=<<800/3=266.6666666666667>>266.6666666666667 cups of feed each day.",
+     2,
+     {{"800/3=<<800/3=266.6666666666667>>266.6666666666667", 0},
+      {"<<800/3=266.6666666666667>>", 0}}},
+};
+
+static void test_cases(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
+        const char *s = CASES[i].text;
+        struct found f;
+        scan(s, &f);
+        assert_int_equal(f.n, CASES[i].n);
+        for (size_t k = 0; k < f.n; k++) {
+            assert_span(s, f.e[k].start, f.e[k].len, CASES[i].e[k].span);
+            assert_int_equal(f.e[k].status, CASES[i].e[k].status);
+            assert_int_equal(f.e[k].annotation, CASES[i].e[k].span[0] == '<');
+            /* "<<>>" has no '=': its eq_off is its start. */
+            assert_true(s[f.e[k].eq_off] == '=' || f.e[k].status == -EINVAL);
+        }
+    }
 }
 
-/* Lines of tests/data/gsm8k/model_solutions.jsonl. */
-static void test_fixture_lines(void **state)
+static void test_values(void **state)
 {
     (void)state;
     struct found f;
-    const char *s = "She makes 9 * 2 = $<<9*2=18>>18 every day at the farmer\xe2\x80\x99s market.";
-    scan(s, &f);
-    assert_int_equal(f.n, 2);
-    assert_span(s, f.e[0].start, f.e[0].len, "9 * 2 = $<<9*2=18>>18");
-    assert_int_equal(f.e[0].status, 0);
-    assert_int_equal(f.e[1].status, 0);
-
-    s = "The orange drink is 2/3 water, so 10 liters of orange drink is 10 * (2/3) = "
-        "<<10*(2/3)=8>>8 liters of water.";
-    scan(s, &f);
-    assert_int_equal(f.n, 2);
-    assert_int_equal(f.e[0].status, 1);
-    assert_span(s, f.e[0].start, f.e[0].len, "10 * (2/3) = <<10*(2/3)=8>>8");
-    assert_int_equal(f.e[1].status, 1);
-    assert_span(s, f.e[1].start, f.e[1].len, "<<10*(2/3)=8>>");
-
-    s = "She should set it at 500 degrees because 520 x (1 + 0.18) = <<520*(1+0.18)=500>>500";
-    scan(s, &f);
-    assert_int_equal(f.n, 2);
-    assert_int_equal(f.e[0].status, 1);
-    assert_int_equal(f.e[1].status, 1);
-
-    s = "Since each cup of feed contains 3 cups, this means the chickens receive "
-        "800/3=<<800/3=266.6666666666667>>266.6666666666667 cups of feed each day.";
-    scan(s, &f);
-    assert_int_equal(f.n, 2);
-    assert_int_equal(f.e[0].status, 0);
-    assert_int_equal(f.e[1].status, 0);
+    scan("and <<48/2=25>>25 is not", &f);
+    assert_int_equal(f.n, 1);
+    assert_true(f.e[0].lhs == 24 && f.e[0].rhs == 25);
+    assert_int_equal(f.e[0].eq_off, 10);
 }
 
 static void test_checker(void **state)
@@ -270,9 +254,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eval_values),  cmocka_unit_test(test_eval_refusals),
-        cmocka_unit_test(test_eval_nesting), cmocka_unit_test(test_annotations),
-        cmocka_unit_test(test_inline),       cmocka_unit_test(test_fixture_lines),
-        cmocka_unit_test(test_checker),      cmocka_unit_test(test_findings_cap),
+        cmocka_unit_test(test_eval_nesting), cmocka_unit_test(test_cases),
+        cmocka_unit_test(test_values),       cmocka_unit_test(test_checker),
+        cmocka_unit_test(test_findings_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

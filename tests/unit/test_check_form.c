@@ -72,63 +72,109 @@ static void test_repetition(void **state)
     assert_true(r.v[CHECK_FORM_REPETITION] == 0);
 }
 
-static void test_truncation(void **state)
-{
-    (void)state;
-    struct check_result r;
-    const char *s = "First we add the prices, and then the";
-    form(s, &r);
-    assert_true(r.v[CHECK_FORM_TRUNCATED] == 1);
-    assert_span(s, finding(&r, "truncated"), "the");
-    s = "So the total is 3 +  \n";
-    form(s, &r);
-    assert_span(s, finding(&r, "truncated"), "+");
-    s = "Here:\n```python\nprint(1)\n";
-    form(s, &r);
-    assert_true(r.v[CHECK_FORM_TRUNCATED] == 1);
-    assert_true(r.v[CHECK_FORM_UNBALANCED] == 1);
-    assert_span(s, finding(&r, "unbalanced"), "```");
+/* Texts, one feature's value, and the finding (code, span text) it gives. */
+static const struct {
+    const char *text;
+    enum check_feat feat;
+    double want;
+    const char *code, *span;
+} CASES[] = {
+    {"First we add the prices, and then the", CHECK_FORM_TRUNCATED, 1, "truncated", "the"},
+    {"So the total is 3 +  \n", CHECK_FORM_TRUNCATED, 1, "truncated", "+"},
+    {"Here:\n```python\nprint(1)\n", CHECK_FORM_TRUNCATED, 1, "unbalanced", "```"},
+    {"Here:\n```python\nprint(1)\n", CHECK_FORM_UNBALANCED, 1, "truncated", "```python\nprint(1)"},
     /* A cut UTF-8 sequence at the very end. */
-    form("caf\xc3", &r);
-    assert_true(r.v[CHECK_FORM_TRUNCATED] == 1);
-    form("caf\xc3\xa9", &r);
-    assert_true(r.v[CHECK_FORM_TRUNCATED] == 0);
+    {"caf\xc3", CHECK_FORM_TRUNCATED, 1, NULL, NULL},
+    {"caf\xc3\xa9", CHECK_FORM_TRUNCATED, 0, NULL, NULL},
     /* GSM8K lines carry no stop: a last letter is no truncation. */
-    form("She makes $224 a day at the farmers' market", &r);
-    assert_true(r.v[CHECK_FORM_TRUNCATED] == 0);
+    {"She makes $224 a day at the farmers' market", CHECK_FORM_TRUNCATED, 0, NULL, NULL},
+    /* Each bracket kind is counted alone: the ')' closes the '(', the '['
+     * stays open. */
+    {"f(x) = (a + [b * 2) and more.", CHECK_FORM_UNBALANCED, 1, "unbalanced", "["},
+    {"total) is 4.", CHECK_FORM_UNBALANCED, 1, "unbalanced", ")"},
+    {"I\xe2\x80\x99m sorry, but I CAN'T help with that. As an AI model, no.", CHECK_FORM_REFUSAL, 3,
+     "refusal", "I\xe2\x80\x99m sorry, but"},
+    {"As an aide I cannot-ly", CHECK_FORM_REFUSAL, 1, "refusal", "I cannot"},
+    {"Hi cannot", CHECK_FORM_REFUSAL, 0, NULL, NULL},
+};
+
+static void test_cases(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
+        struct check_result r;
+        const char *s = CASES[i].text;
+        form(s, &r);
+        assert_true(r.v[CASES[i].feat] == CASES[i].want);
+        if (!CASES[i].code)
+            continue;
+        assert_span(s, finding(&r, CASES[i].code), CASES[i].span);
+    }
 }
 
-static void test_brackets(void **state)
+static void test_refusal_spans(void **state)
 {
     (void)state;
     struct check_result r;
-    const char *s = "f(x) = (a + [b * 2) and more.";
+    const char *s = "I\xe2\x80\x99m sorry, but I CAN'T help. As an AI model, no.";
     form(s, &r);
-    assert_true(r.v[CHECK_FORM_UNBALANCED] == 1);
-    /* Each kind is counted alone: the ')' closes the '(', the '[' stays open. */
-    assert_span(s, finding(&r, "unbalanced"), "[");
-    assert_int_equal(finding(&r, "unbalanced")->start, 12);
-    s = "total) is 4.";
-    form(s, &r);
-    assert_int_equal(finding(&r, "unbalanced")->start, 5);
-}
-
-static void test_refusal(void **state)
-{
-    (void)state;
-    struct check_result r;
-    const char *s = "I\xe2\x80\x99m sorry, but I CAN'T help with that. As an AI model, no.";
-    form(s, &r);
-    assert_true(r.v[CHECK_FORM_REFUSAL] == 3);
+    assert_int_equal(r.nf, 3);
     assert_span(s, &r.f[0], "I\xe2\x80\x99m sorry, but");
     assert_span(s, &r.f[1], "I CAN'T");
     assert_span(s, &r.f[2], "As an AI");
-    form("As an aide I cannot-ly", &r);
-    assert_true(r.v[CHECK_FORM_REFUSAL] == 1);
-    form("Hi cannot", &r);
-    assert_true(r.v[CHECK_FORM_REFUSAL] == 0);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    struct check_result r;
+    check_result_init(&r);
     assert_int_equal(check_form(NULL, 1, &r), -EINVAL);
     assert_int_equal(check_form("x", 1, NULL), -EINVAL);
+    assert_int_equal(check_form(NULL, 0, &r), 0);
+}
+
+/* A flood of refusals: counted in full, findings capped. */
+static void test_refusal_flood(void **state)
+{
+    (void)state;
+    size_t n = 100, unit = 10;
+    char *s = test_malloc(n * unit);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + i * unit, "I cannot. ", unit);
+    struct check_result r;
+    check_result_init(&r);
+    assert_int_equal(check_form(s, n * unit, &r), 0);
+    assert_true(r.v[CHECK_FORM_REFUSAL] == (double)n);
+    assert_int_equal(r.nf, CHECK_FINDINGS_MAX);
+    /* The repetition finding comes first, then refusals until the cap. */
+    assert_int_equal(r.dropped, n + 1 - CHECK_FINDINGS_MAX);
+    assert_string_equal(r.f[0].code, "repetition");
+    assert_string_equal(r.f[CHECK_FINDINGS_MAX - 1].code, "refusal");
+    test_free(s);
+}
+
+/* The 4-gram table moves from the stack to the heap past ~500 words; the
+ * share must not change with it. */
+static void test_table_sizes(void **state)
+{
+    (void)state;
+    static const char unit[] = "w1 w2 w3 w4 w5 w6 w7 w8 w9 w0 ";
+    size_t reps[] = {10, 200}, u = sizeof(unit) - 1;
+    double share[2];
+    for (size_t k = 0; k < 2; k++) {
+        char *s = test_malloc(reps[k] * u);
+        for (size_t i = 0; i < reps[k]; i++)
+            memcpy(s + i * u, unit, u);
+        struct check_result r;
+        check_result_init(&r);
+        assert_int_equal(check_form(s, reps[k] * u, &r), 0);
+        share[k] = r.v[CHECK_FORM_REPETITION];
+        test_free(s);
+    }
+    /* 10 words a unit: of 10 * reps - 3 grams, the first 10 are new. */
+    assert_true(share[0] == 87.0 / 97.0);
+    assert_true(share[1] == 1987.0 / 1997.0);
 }
 
 /* A long repetitive text: bounded table, no leak, a share near 1. */
@@ -149,9 +195,10 @@ static void test_long(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_clean),      cmocka_unit_test(test_repetition),
-        cmocka_unit_test(test_truncation), cmocka_unit_test(test_brackets),
-        cmocka_unit_test(test_refusal),    cmocka_unit_test(test_long),
+        cmocka_unit_test(test_clean),         cmocka_unit_test(test_repetition),
+        cmocka_unit_test(test_cases),         cmocka_unit_test(test_refusal_spans),
+        cmocka_unit_test(test_long),          cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_refusal_flood), cmocka_unit_test(test_table_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
