@@ -97,15 +97,11 @@ static char *digits_back(char *end, unsigned long long u, int min)
     return end;
 }
 
-char *check_format_number(double v, char *buf, size_t size)
+/* check_format_number for |v| < 1e9, by hand: scaled to millionths it is
+ * an integer below 2^53, so exact, and snprintf of a double would cost as
+ * much as a whole checker. buf holds at least 32 bytes. */
+static char *format_small(double v, char *buf)
 {
-    /* Scaled to millionths it is an exact integer below 2^63 for |v| < 1e12:
-     * format that by hand (snprintf of a double costs as much as a whole
-     * checker), and fall back to snprintf beyond. */
-    if (!(fabs(v) < 1e12) || size < 32) {
-        snprintf(buf, size, fabs(v) >= 1e15 || !isfinite(v) ? "%g" : "%.6f", v);
-        return buf;
-    }
     long long m = llround(v * 1e6);
     unsigned long long u = (unsigned long long)(m < 0 ? -m : m);
     char tmp[32], *end = tmp + sizeof(tmp), *p;
@@ -121,6 +117,24 @@ char *check_format_number(double v, char *buf, size_t size)
         *--p = '-';
     memcpy(buf, p, (size_t)(end - p));
     buf[end - p] = '\0';
+    return buf;
+}
+
+char *check_format_number(double v, char *buf, size_t size)
+{
+    if (fabs(v) < 1e9 && size >= 32)
+        return format_small(v, buf);
+    if (!isfinite(v) || fabs(v) >= 1e15) {
+        snprintf(buf, size, "%g", v);
+        return buf;
+    }
+    int n = snprintf(buf, size, "%.6f", v);
+    if (n <= 0 || (size_t)n >= size)
+        return buf;
+    while (buf[n - 1] == '0')
+        buf[--n] = '\0';
+    if (buf[n - 1] == '.')
+        buf[--n] = '\0';
     return buf;
 }
 
