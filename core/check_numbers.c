@@ -45,19 +45,18 @@ static int common(double v)
     return 0;
 }
 
-/* Number words of prompts ("She eats three"), lowercase, with lengths. */
+/* Number words of prompts ("She eats three"), lowercase, sorted by strcmp
+ * for the binary search of word_value: keep them sorted. */
 static const struct {
     const char *w;
-    size_t n;
     double v;
 } WORDS[] = {
-    {"zero", 4, 0},    {"one", 3, 1},       {"two", 3, 2},         {"three", 5, 3},
-    {"four", 4, 4},    {"five", 4, 5},      {"six", 3, 6},         {"seven", 5, 7},
-    {"eight", 5, 8},   {"nine", 4, 9},      {"ten", 3, 10},        {"eleven", 6, 11},
-    {"twelve", 6, 12}, {"twenty", 6, 20},   {"thirty", 6, 30},     {"forty", 5, 40},
-    {"fifty", 5, 50},  {"sixty", 5, 60},    {"seventy", 7, 70},    {"eighty", 6, 80},
-    {"ninety", 6, 90}, {"hundred", 7, 100}, {"thousand", 8, 1000}, {"half", 4, 0.5},
-    {"twice", 5, 2},   {"double", 6, 2},    {"triple", 6, 3},      {"dozen", 5, 12},
+    {"double", 2},      {"dozen", 12}, {"eight", 8},   {"eighty", 80}, {"eleven", 11},
+    {"fifty", 50},      {"five", 5},   {"forty", 40},  {"four", 4},    {"half", 0.5},
+    {"hundred", 100},   {"nine", 9},   {"ninety", 90}, {"one", 1},     {"seven", 7},
+    {"seventy", 70},    {"six", 6},    {"sixty", 60},  {"ten", 10},    {"thirty", 30},
+    {"thousand", 1000}, {"three", 3},  {"triple", 3},  {"twelve", 12}, {"twenty", 20},
+    {"twice", 2},       {"two", 2},    {"zero", 0},
 };
 
 static int is_alpha(char c)
@@ -65,21 +64,33 @@ static int is_alpha(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* The value of the number word s[i..i+n), or -1. */
+/* strcmp of the letters s[0..n), lowercased, against w. */
+static int word_cmp(const char *s, size_t n, const char *w)
+{
+    for (size_t k = 0; k < n; k++) {
+        int c = s[k] | 0x20;
+        if (c != (unsigned char)w[k])
+            return w[k] ? c - (unsigned char)w[k] : 1;
+    }
+    return w[n] ? -1 : 0;
+}
+
+/* The value of the number word s[i..i+n) (letters only), or -1. A binary
+ * search: this runs on every word of prompt and response. */
 static double word_value(const char *s, size_t i, size_t n)
 {
-    /* Most words are no number: length and first letter rule them out. */
-    char c = (char)(s[i] | 0x20);
+    size_t lo = 0, hi = sizeof(WORDS) / sizeof(WORDS[0]);
     if (n < 3 || n > 8)
         return -1;
-    for (size_t k = 0; k < sizeof(WORDS) / sizeof(WORDS[0]); k++) {
-        if (WORDS[k].n != n || WORDS[k].w[0] != c)
-            continue;
-        size_t j = 1;
-        while (j < n && (char)(s[i + j] | 0x20) == WORDS[k].w[j])
-            j++;
-        if (j == n)
-            return WORDS[k].v;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = word_cmp(s + i, n, WORDS[mid].w);
+        if (c == 0)
+            return WORDS[mid].v;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return -1;
 }
@@ -100,6 +111,8 @@ static size_t token_at(const char *s, size_t len, size_t i, double *v, int *digi
         *v = word_value(s, i, n);
         return n;
     }
+    if (!(s[i] >= '0' && s[i] <= '9') && s[i] != '.')
+        return 1;
     if ((n = check_scan_number(s, len, i, &num)) == 0)
         return 1;
     *digits = 1;
