@@ -120,8 +120,10 @@ struct check_answer {
     char canon[CHECK_CANON_MAX]; /* "1200", "0.75", or lowercased text */
 };
 
-/* Finds and normalises the final answer of resp[0..len). Markers win over
- * the fallback; of several markers the last one wins. Normalising drops
+/* Finds and normalises the final answer of resp[0..len). \boxed{} wins over
+ * the markers, markers over the fallback; of several, the last one wins.
+ * A marked answer is the rest of its line (of its sentence after "the
+ * answer is"), at most 256 bytes after the marker. Normalising drops
  * currency signs ($ € £), thousands commas, trailing units and words, a
  * trailing '.'; reads fractions ("3/4", "\frac{3}{4}", "1 1/2") and percents
  * ("25%" stays 25: GSM8K writes percent answers without the sign). canon of
@@ -186,11 +188,15 @@ typedef int (*check_equation_cb)(void *cls, const struct check_equation *e);
  * skipped) and inline ones, an expression with at least one operator, '=',
  * then a number (after an optional '$' or annotation): "16 - 3 - 4 = 9",
  * "$2 * 9 = $18", "3*20=<<3*20=60>>60" (checks 3*20 against the 60 after the
- * annotation). A result written with d decimals is right when it is within
- * 10^-d of the value (rounded or cut: 800/3 = 266.67 and 266.66 pass), one
- * written without decimals must match within 1e-6 relative (7/2 = 4 is
- * wrong). Returns 0, or the callback's nonzero value. Linear in len (each
- * '=' looks back at most CHECK_EXPR_MAX bytes). */
+ * annotation). Prose run into an inline left side is cut ("1. 3 + 4 = 7"
+ * checks 3 + 4); an inline left side that is no expression is skipped, not
+ * reported. A written result may be a fraction ("4/6 = 2/3") or a percent
+ * ("25/100 = 25%" passes as 0.25). It is right when it is within 1e-6
+ * relative of the value, or, written with d decimals, within 10^-d (rounded
+ * or cut: 800/3 = 266.67 and 266.66 pass; 7/2 = 4 is wrong). Returns 0, or
+ * the callback's nonzero value. Linear in len: each '=' looks back at most
+ * CHECK_EXPR_MAX bytes and evaluates at most five times, each "<<" looks
+ * ahead at most CHECK_EXPR_MAX + 2 bytes. */
 int check_arith_scan(const char *text, size_t len, check_equation_cb cb, void *cls);
 
 /* Offset of the ">>" closing the annotation whose "<<" is at text[i], or 0
@@ -271,8 +277,9 @@ static inline int check_one_of(char c, const char *set)
     return 0;
 }
 
-/* Writes the shortest decimal form of v with at most 6 decimals into buf
- * ("0.75", "1200", "-3"; %g beyond 1e15). Returns buf. */
+/* Writes v rounded to 6 decimals, trailing zeros dropped, into buf of size
+ * bytes ("0.75", "1200", "-3", "0.333333"; %g from 1e15 on and for inf and
+ * nan). Returns buf. */
 char *check_format_number(double v, char *buf, size_t size);
 
 #endif
