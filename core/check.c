@@ -225,7 +225,9 @@ int check_run_all(const struct check_input *in, struct check_result *r, struct c
             check_agree(&self, in->others, in->others ? in->n_others : 0, in->max_samples, r, NULL);
     if (!rc)
         rc = check_arith(in->resp, in->resp_len, r);
-    if (!rc)
+    if (!rc && in->prepared)
+        rc = check_numbers_prepared(in->prepared, in->resp, in->resp_len, r);
+    else if (!rc)
         rc = check_numbers(in->prompt, in->prompt_len, in->resp, in->resp_len, r);
     if (!rc)
         rc = check_form(in->resp, in->resp_len, r);

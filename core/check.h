@@ -213,6 +213,21 @@ int check_arith(const char *resp, size_t len, struct check_result *r);
 #define CHECK_KNOWN_MAX 256 /* prompt numbers and equation results kept */
 #define CHECK_SEEN_MAX 2048 /* response numbers examined */
 
+/* The numbers of a prompt: read once, used for every sample of its group. */
+struct check_prompt {
+    double v[CHECK_KNOWN_MAX]; /* distinct absolute values, in text order */
+    size_t n;                  /* values in use */
+};
+
+/* Reads the distinct numbers of prompt[0..len) into *p: numbers in digits
+ * and number words (see check_numbers), the first CHECK_KNOWN_MAX. Returns
+ * 0, or -EINVAL when p is NULL or prompt is NULL with len > 0. */
+int check_prompt_init(struct check_prompt *p, const char *prompt, size_t len);
+
+/* check_numbers with the prompt read beforehand by check_prompt_init. */
+int check_numbers_prepared(const struct check_prompt *p, const char *resp, size_t len,
+                           struct check_result *r);
+
 /* Sets CHECK_NUMBERS_* in r: the share of the prompt's distinct numbers
  * (digits, and the words "one" to "twelve", "twenty", ... "hundred",
  * "half", "twice", "double") that the response writes (1 when the prompt
@@ -251,7 +266,8 @@ struct check_input {
     size_t resp_len;
     const struct check_answer *others; /* the group's other samples' answers */
     size_t n_others;
-    size_t max_samples; /* 0: CHECK_GROUP_DEFAULT */
+    size_t max_samples;                  /* 0: CHECK_GROUP_DEFAULT */
+    const struct check_prompt *prepared; /* the prompt's numbers; NULL: read them */
 };
 
 /* Runs every checker on in into r (initialised first). The agreement runs

@@ -5,11 +5,8 @@
 #include <math.h>
 #include <string.h>
 
-/* A set of absolute values, compared like answers (1e-6 relative). */
-struct known {
-    double v[CHECK_KNOWN_MAX];
-    size_t n;
-};
+/* Sets of absolute values (a prompt's numbers, the results computed so
+ * far) are struct check_prompt, compared like answers (1e-6 relative). */
 
 /* a and b are absolute values. */
 static int same(double a, double b)
@@ -18,7 +15,7 @@ static int same(double a, double b)
     return fabs(a - b) <= 1e-6 * (big > 1.0 ? big : 1.0);
 }
 
-static int known_has(const struct known *k, double v)
+static int known_has(const struct check_prompt *k, double v)
 {
     for (size_t i = 0; i < k->n; i++)
         if (same(k->v[i], fabs(v)))
@@ -26,7 +23,7 @@ static int known_has(const struct known *k, double v)
     return 0;
 }
 
-static void known_add(struct known *k, double v)
+static void known_add(struct check_prompt *k, double v)
 {
     if (k->n < CHECK_KNOWN_MAX && !known_has(k, v))
         k->v[k->n++] = fabs(v);
@@ -121,7 +118,7 @@ static size_t token_at(const char *s, size_t len, size_t i, double *v, int *digi
 }
 
 /* Adds the prompt's distinct numbers and number words to k. */
-static void prompt_numbers(const char *s, size_t len, struct known *k)
+static void prompt_numbers(const char *s, size_t len, struct check_prompt *k)
 {
     size_t i = 0;
     while (i < len) {
@@ -153,11 +150,11 @@ static int add_eq(void *cls, const struct check_equation *e)
 
 /* What the response scan carries. */
 struct scan {
-    const struct known *prompt;
+    const struct check_prompt *prompt;
     unsigned char used[CHECK_KNOWN_MAX]; /* prompt number i is written */
     const struct eqs *eqs;
-    size_t next_eq;      /* equations before it are known */
-    struct known result; /* values of the equations before the cursor */
+    size_t next_eq;             /* equations before it are known */
+    struct check_prompt result; /* values of the equations before the cursor */
     struct check_result *r;
 };
 
@@ -205,27 +202,42 @@ static void response_numbers(const char *s, size_t len, struct scan *sc)
     }
 }
 
-int check_numbers(const char *prompt, size_t plen, const char *resp, size_t len,
-                  struct check_result *r)
+int check_prompt_init(struct check_prompt *p, const char *prompt, size_t len)
 {
-    if (!r || (!prompt && plen) || (!resp && len))
+    if (!p || (!prompt && len))
         return -EINVAL;
-    /* About 10 KB on the stack, no free; only the counts are cleared, each
+    p->n = 0;
+    prompt_numbers(prompt, len, p);
+    return 0;
+}
+
+int check_numbers_prepared(const struct check_prompt *p, const char *resp, size_t len,
+                           struct check_result *r)
+{
+    if (!p || !r || (!resp && len))
+        return -EINVAL;
+    /* About 8 KB on the stack, no free; only the counts are cleared, each
      * array is written before it is read. */
-    struct known p;
     struct eqs q;
     struct scan sc;
-    p.n = q.n = sc.next_eq = sc.result.n = 0;
-    sc.prompt = &p;
+    q.n = sc.next_eq = sc.result.n = 0;
+    sc.prompt = p;
     sc.eqs = &q;
     sc.r = r;
-    prompt_numbers(prompt, plen, &p);
-    memset(sc.used, 0, p.n);
+    memset(sc.used, 0, p->n);
     check_arith_scan(resp, len, add_eq, &q);
     response_numbers(resp, len, &sc);
     size_t used = 0;
-    for (size_t i = 0; i < p.n; i++)
+    for (size_t i = 0; i < p->n; i++)
         used += sc.used[i];
-    r->v[CHECK_NUMBERS_USED_SHARE] = p.n ? (double)used / (double)p.n : 1.0;
+    r->v[CHECK_NUMBERS_USED_SHARE] = p->n ? (double)used / (double)p->n : 1.0;
     return 0;
+}
+
+int check_numbers(const char *prompt, size_t plen, const char *resp, size_t len,
+                  struct check_result *r)
+{
+    struct check_prompt p;
+    int rc = check_prompt_init(&p, prompt, plen);
+    return rc ? rc : check_numbers_prepared(&p, resp, len, r);
 }

@@ -127,7 +127,12 @@ static void test_run_all(void **state)
     assert_int_equal(check_answer(GOOD, strlen(GOOD), &others[0], NULL), 0);
     assert_int_equal(check_answer("A: 18", 5, &others[1], NULL), 0);
     assert_int_equal(check_answer(BAD, strlen(BAD), &others[2], NULL), 0);
-    struct check_input in = {Q, strlen(Q), GOOD, strlen(GOOD), others + 1, 2, 0};
+    struct check_input in = {.prompt = Q,
+                             .prompt_len = strlen(Q),
+                             .resp = GOOD,
+                             .resp_len = strlen(GOOD),
+                             .others = others + 1,
+                             .n_others = 2};
     struct check_result r;
     assert_int_equal(check_run_all(&in, &r, &own), 0);
     assert_true(check_answer_equal(&own, &others[0]));
@@ -148,6 +153,17 @@ static void test_run_all(void **state)
     for (size_t i = 0; i < r.nf; i++)
         fails += r.f[i].verdict == CHECK_FAIL;
     assert_int_equal(fails, 2);
+
+    /* The prompt read once for the group gives the same features. */
+    struct check_prompt p;
+    struct check_result again;
+    assert_int_equal(check_prompt_init(&p, Q, strlen(Q)), 0);
+    assert_int_equal(p.n, 4);
+    in.prepared = &p;
+    assert_int_equal(check_run_all(&in, &again, NULL), 0);
+    assert_memory_equal(again.v, r.v, sizeof(r.v));
+    assert_int_equal(check_prompt_init(NULL, Q, 1), -EINVAL);
+    assert_int_equal(check_prompt_init(&p, NULL, 1), -EINVAL);
 
     in.others = NULL; /* no group: agreement has nothing to share */
     assert_int_equal(check_run_all(&in, &r, NULL), 0);
@@ -171,7 +187,7 @@ static void test_hostile_megabyte(void **state)
         for (size_t j = 0; u[j] && i < n; j++)
             s[i++] = u[j];
     }
-    struct check_input in = {s, n, s, n, NULL, 0, 0};
+    struct check_input in = {.prompt = s, .prompt_len = n, .resp = s, .resp_len = n};
     struct check_result r;
     assert_int_equal(check_run_all(&in, &r, NULL), 0);
     for (size_t f = 0; f < r.nf; f++)
