@@ -27,11 +27,36 @@ static char lower(char c)
 
 /* ---- repetition -------------------------------------------------------- */
 
-/* Open-addressing set of 4-gram hashes; 0 marks an empty slot. */
+#define GRAMS_STACK 1024 /* table slots on the stack: texts to ~500 words */
+
+/* Word 4-grams seen so far, in an open-addressing set of their hashes (0
+ * marks an empty slot) kept at most half full: on the stack while the text
+ * is short, moved to the heap, doubling, as it grows. */
 struct grams {
-    uint64_t *slot;
-    size_t mask;
+    uint64_t stack[GRAMS_STACK];
+    uint64_t *slot;    /* stack or a heap array */
+    size_t mask;       /* slots - 1 */
+    size_t used;       /* slots in use */
+    uint64_t w[4];     /* hashes of the last four words, a ring */
+    size_t start[4];   /* their offsets */
+    size_t words;      /* words seen */
+    size_t total, rep; /* 4-grams counted, of which repeats */
+    size_t first;      /* start of the first repeated 4-gram */
 };
+
+static void grams_init(struct grams *g)
+{
+    memset(g->stack, 0, sizeof(g->stack));
+    g->slot = g->stack;
+    g->mask = GRAMS_STACK - 1;
+    g->used = g->words = g->total = g->rep = g->first = 0;
+}
+
+static void grams_free(struct grams *g)
+{
+    if (g->slot != g->stack)
+        free(g->slot);
+}
 
 /* Adds h; returns 1 when it was already there. */
 static int grams_add(struct grams *g, uint64_t h)
@@ -44,61 +69,47 @@ static int grams_add(struct grams *g, uint64_t h)
         i = (i + 1) & g->mask;
     }
     g->slot[i] = h;
+    g->used++;
     return 0;
 }
 
-static size_t count_words(const unsigned char *u, size_t len)
+/* Doubles the table when it is half full. Returns 0 or -ENOMEM. */
+static int grams_grow(struct grams *g)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        n += word_byte(u[i]) && (i == 0 || !word_byte(u[i - 1]));
-    return n;
-}
-
-#define GRAMS_STACK 1024 /* table slots kept on the stack: texts to ~500 words */
-
-/* Share of word 4-grams already seen earlier in the text, over the first
- * CHECK_NGRAM_MAX; *first gets the start of the first repeated one. A short
- * text's table lives on the stack, a long one's on the heap. Returns 0 or
- * -ENOMEM. */
-static int repetition(const char *s, size_t len, double *share, size_t *first)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t words = count_words(u, len), cap = 16, total = 0, rep = 0, i = 0, n = 0;
-    uint64_t stack[GRAMS_STACK];
-    *share = 0.0;
-    if (words < 4)
+    if (2 * g->used < g->mask + 1)
         return 0;
-    while (cap < 2 * words && cap < 2 * CHECK_NGRAM_MAX)
-        cap *= 2;
-    struct grams g = {cap <= GRAMS_STACK ? stack : malloc(cap * sizeof(uint64_t)), cap - 1};
-    if (!g.slot)
+    size_t slots = 2 * (g->mask + 1);
+    uint64_t *old = g->slot, *fresh = calloc(slots, sizeof(uint64_t));
+    size_t n = g->mask + 1;
+    if (!fresh)
         return -ENOMEM;
-    memset(g.slot, 0, cap * sizeof(uint64_t));
-    uint64_t w[4] = {0};   /* hashes of the last four words, a ring */
-    size_t start[4] = {0}; /* their offsets */
-    while (i < len && total < CHECK_NGRAM_MAX) {
-        if (!word_byte(u[i])) {
-            i++;
-            continue;
-        }
-        uint64_t h = 0xcbf29ce484222325ULL;
-        start[n % 4] = i;
-        for (; i < len && word_byte(u[i]); i++)
-            h = (h ^ (unsigned char)lower(s[i])) * 0x100000001b3ULL;
-        w[n++ % 4] = h;
-        if (n < 4)
-            continue;
-        total++;
-        uint64_t gram =
-            ((w[n % 4] * 31 + w[(n + 1) % 4]) * 31 + w[(n + 2) % 4]) * 31 + w[(n + 3) % 4];
-        if (grams_add(&g, gram) && !rep++)
-            *first = start[n % 4];
-    }
-    if (g.slot != stack)
-        free(g.slot);
-    *share = total ? (double)rep / (double)total : 0.0;
+    g->slot = fresh;
+    g->mask = slots - 1;
+    g->used = 0;
+    for (size_t i = 0; i < n; i++)
+        if (old[i])
+            grams_add(g, old[i]);
+    if (old != g->stack)
+        free(old);
     return 0;
+}
+
+/* Counts the word with hash h at offset b: the 4-gram it ends, when there
+ * is one and fewer than CHECK_NGRAM_MAX were counted. Returns 0 or -ENOMEM. */
+static int grams_word(struct grams *g, uint64_t h, size_t b)
+{
+    size_t n = g->words++;
+    g->w[n % 4] = h;
+    g->start[n % 4] = b;
+    if (n < 3 || g->total == CHECK_NGRAM_MAX)
+        return 0;
+    n++; /* the oldest of the last four words is at ring position n % 4 */
+    uint64_t gram =
+        ((g->w[n % 4] * 31 + g->w[(n + 1) % 4]) * 31 + g->w[(n + 2) % 4]) * 31 + g->w[(n + 3) % 4];
+    g->total++;
+    if (grams_add(g, gram) && !g->rep++)
+        g->first = g->start[n % 4];
+    return grams_grow(g);
 }
 
 /* ---- truncation and balance --------------------------------------------- */
@@ -261,21 +272,55 @@ static void refusals(const char *s, size_t len, size_t i, struct check_result *r
 
 /* ---- all of form ------------------------------------------------------- */
 
-/* Fences, brackets and refusals in one pass; truncation at the end. */
-static void structure(const char *s, size_t len, struct check_result *r)
+/* Where the text's form stands after the pass. */
+struct form {
+    struct grams g;
+    struct balance bl;
+    size_t fences;   /* fence lines seen */
+    size_t fence_at; /* where the last opening fence is */
+};
+
+static void fence(struct form *f, const char *s, size_t len, size_t i)
 {
-    struct balance bl = {{0}, {0}, 0, 0};
-    size_t fences = 0, fence_at = 0, e = len, at = 0;
-    for (size_t i = 0; i < len; i++) {
-        if ((i == 0 || s[i - 1] == '\n') && fence_line(s, len, i) && fences++ % 2 == 0)
-            fence_at = i;
-        bracket(&bl, s, i);
+    if (fence_line(s, len, i) && f->fences++ % 2 == 0)
+        f->fence_at = i;
+}
+
+/* One pass: words feed the 4-grams (and, where they start, the refusal
+ * phrases), the bytes between them the fences and brackets. Returns 0 or
+ * -ENOMEM. */
+static int scan(struct form *f, const char *s, size_t len, struct check_result *r)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    fence(f, s, len, 0);
+    while (i < len) {
+        if (!word_byte(u[i])) {
+            if (s[i] == '\n')
+                fence(f, s, len, i + 1);
+            bracket(&f->bl, s, i++);
+            continue;
+        }
+        size_t b = i;
+        uint64_t h = 0xcbf29ce484222325ULL;
         refusals(s, len, i, r);
+        for (; i < len && word_byte(u[i]); i++)
+            h = (h ^ (unsigned char)lower(s[i])) * 0x100000001b3ULL;
+        if (grams_word(&f->g, h, b))
+            return -ENOMEM;
     }
-    int open_fence = fences % 2;
-    if (open_fence || bl.bad || bl.depth[0] || bl.depth[1] || bl.depth[2]) {
-        size_t k = bl.depth[0] ? 0 : bl.depth[1] ? 1 : 2;
-        size_t where = open_fence ? fence_at : bl.bad ? bl.bad_at : bl.first_open[k];
+    return 0;
+}
+
+/* Findings and features of an unbalanced or truncated end. */
+static void ending(const struct form *f, const char *s, size_t len, struct check_result *r)
+{
+    const struct balance *bl = &f->bl;
+    int open_fence = f->fences % 2;
+    size_t e = len, at = 0;
+    if (open_fence || bl->bad || bl->depth[0] || bl->depth[1] || bl->depth[2]) {
+        size_t k = bl->depth[0] ? 0 : bl->depth[1] ? 1 : 2;
+        size_t where = open_fence ? f->fence_at : bl->bad ? bl->bad_at : bl->first_open[k];
         r->v[CHECK_FORM_UNBALANCED] = 1;
         check_add(r, "form", "unbalanced", CHECK_FAIL, where, open_fence ? 3 : 1, "%s",
                   open_fence ? "a code fence that is never closed" : "an unbalanced bracket");
@@ -283,7 +328,7 @@ static void structure(const char *s, size_t len, struct check_result *r)
     while (e > 0 && check_one_of(s[e - 1], " \t\r\n"))
         e--;
     if (open_fence || cut_utf8((const unsigned char *)s, len) || dangling_end(s, e, &at)) {
-        at = open_fence ? fence_at : at > e ? e : at;
+        at = open_fence ? f->fence_at : at > e ? e : at;
         r->v[CHECK_FORM_TRUNCATED] = 1;
         check_add(r, "form", "truncated", CHECK_FAIL, at, e - at, "the text stops mid-%s",
                   open_fence ? "code block" : "sentence");
@@ -294,15 +339,26 @@ int check_form(const char *resp, size_t len, struct check_result *r)
 {
     if (!r || (!resp && len))
         return -EINVAL;
-    double share;
-    size_t first = 0;
-    int rc = repetition(resp, len, &share, &first);
-    if (rc)
+    /* 8 KB of 4-gram table on the stack: most texts never touch the heap. */
+    struct form f;
+    grams_init(&f.g);
+    memset(&f.bl, 0, sizeof(f.bl));
+    f.fences = f.fence_at = 0;
+    size_t nf = r->nf, dropped = r->dropped;
+    double refusals_before = r->v[CHECK_FORM_REFUSAL];
+    int rc = scan(&f, resp, len, r);
+    grams_free(&f.g);
+    if (rc) { /* as documented: no form features, no form findings */
+        r->nf = nf;
+        r->dropped = dropped;
+        r->v[CHECK_FORM_REFUSAL] = refusals_before;
         return rc;
+    }
+    double share = f.g.total ? (double)f.g.rep / (double)f.g.total : 0.0;
     r->v[CHECK_FORM_REPETITION] = share;
     if (share >= REPEAT_FLAG)
-        check_add(r, "form", "repetition", CHECK_FAIL, first, len - first,
+        check_add(r, "form", "repetition", CHECK_FAIL, f.g.first, len - f.g.first,
                   "%.0f%% of its 4-word sequences repeat earlier ones", share * 100.0);
-    structure(resp, len, r);
+    ending(&f, resp, len, r);
     return 0;
 }
