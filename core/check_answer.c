@@ -73,42 +73,74 @@ static struct span boxed_text(const char *s, size_t len, size_t i)
     return (struct span){i, i};
 }
 
-/* Finds the last marked or boxed answer; returns its kind (NONE when none). */
-static enum check_answer_kind find_marked(const char *s, size_t len, struct span *sp)
+/* 1 when only blanks stand between the line start and s[i]. Reads back
+ * over blanks only, so that all calls together stay linear. */
+static int line_start(const char *s, size_t i)
 {
-    enum check_answer_kind kind = CHECK_ANS_NONE;
-    size_t line = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (i > 0 && s[i - 1] == '\n')
-            line = i;
-        int word = i == 0 || !is_alnum(s[i - 1]);
-        if (s[i] == '\\' && starts_ci(s, len, i, "\\boxed{")) {
+    while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t'))
+        i--;
+    return i == 0 || s[i - 1] == '\n';
+}
+
+/* Length of the answer marker at the word start s[i], or 0. *sentence is
+ * set for "the answer is", whose answer ends with its sentence. */
+static size_t marker_at(const char *s, size_t len, size_t i, int *sentence)
+{
+    *sentence = 0;
+    switch (lower(s[i])) {
+    case '#':
+        return starts_ci(s, len, i, "####") ? 4 : 0;
+    case 'a':
+        if (starts_ci(s, len, i, "answer:"))
+            return 7;
+        return starts_ci(s, len, i, "a:") && line_start(s, i) ? 2 : 0;
+    case 't':
+        *sentence = 1;
+        return starts_ci(s, len, i, "the answer is") ? 13 : 0;
+    default:
+        return 0;
+    }
+}
+
+/* The last \boxed{...} with something inside; returns 1 when found. The
+ * search jumps from backslash to backslash (memchr). */
+static int find_boxed(const char *s, size_t len, struct span *sp)
+{
+    int found = 0;
+    const char *p = s;
+    while (p && (size_t)(p - s) < len) {
+        size_t i = (size_t)(p - s);
+        if (starts_ci(s, len, i, "\\boxed{")) {
             struct span b = boxed_text(s, len, i + 7);
             if (b.end > b.start) {
                 *sp = b;
-                kind = CHECK_ANS_BOXED;
-            }
-        } else if (kind != CHECK_ANS_BOXED && word) {
-            size_t m = 0;
-            int sentence = 0;
-            if (s[i] == '#' && starts_ci(s, len, i, "####"))
-                m = 4;
-            else if (starts_ci(s, len, i, "answer:"))
-                m = 7;
-            else if (starts_ci(s, len, i, "the answer is"))
-                m = 13, sentence = 1;
-            else if (starts_ci(s, len, i, "a:") && line + strspn(s + line, " \t") == i)
-                m = 2;
-            if (m) {
-                struct span t = answer_text(s, len, i + m, sentence);
-                if (t.end > t.start) {
-                    *sp = t;
-                    kind = CHECK_ANS_MARKED;
-                }
+                found = 1;
             }
         }
+        p = memchr(s + i + 1, '\\', len - i - 1);
     }
-    return kind;
+    return found;
+}
+
+/* Finds the last boxed answer, else the last marked one, reading markers
+ * from the end (a final "A: 18" is found in a few steps). Returns its kind
+ * (NONE when none). */
+static enum check_answer_kind find_marked(const char *s, size_t len, struct span *sp)
+{
+    int sentence;
+    size_t m;
+    if (len && find_boxed(s, len, sp))
+        return CHECK_ANS_BOXED;
+    for (size_t i = len; i-- > 0;) {
+        if ((i > 0 && is_alnum(s[i - 1])) || (m = marker_at(s, len, i, &sentence)) == 0)
+            continue;
+        struct span t = answer_text(s, len, i + m, sentence);
+        if (t.end > t.start) {
+            *sp = t;
+            return CHECK_ANS_MARKED;
+        }
+    }
+    return CHECK_ANS_NONE;
 }
 
 /* The last number of s that does not sit inside a word, with a '-' sign
