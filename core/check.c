@@ -1,0 +1,237 @@
+/* check.c - what the checkers share: results, findings, numbers (see check.h). */
+#include "check.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const check_feat_name[CHECK_NFEAT] = {
+    [CHECK_ANSWER_FOUND] = "answer_found",
+    [CHECK_ANSWER_FALLBACK] = "answer_fallback",
+    [CHECK_ANSWER_NUMERIC] = "answer_numeric",
+    [CHECK_AGREE_SHARE] = "agree_share",
+    [CHECK_AGREE_TOP_SHARE] = "agree_top_share",
+    [CHECK_AGREE_IN_TOP] = "agree_in_top",
+    [CHECK_ARITH_CHECKED] = "arith_checked",
+    [CHECK_ARITH_WRONG] = "arith_wrong",
+    [CHECK_ARITH_UNEVAL] = "arith_uneval",
+    [CHECK_NUMBERS_USED_SHARE] = "numbers_used_share",
+    [CHECK_NUMBERS_UNEXPLAINED] = "numbers_unexplained",
+    [CHECK_FORM_REPETITION] = "form_repetition",
+    [CHECK_FORM_TRUNCATED] = "form_truncated",
+    [CHECK_FORM_UNBALANCED] = "form_unbalanced",
+    [CHECK_FORM_REFUSAL] = "form_refusal",
+};
+
+void check_result_init(struct check_result *r)
+{
+    /* Only what is read before it is written: the findings array is 6 KB,
+     * and clearing it would cost more than some checkers. */
+    memset(r->v, 0, sizeof(r->v));
+    r->nf = 0;
+    r->dropped = 0;
+}
+
+const char *check_verdict_name(enum check_verdict v)
+{
+    switch (v) {
+    case CHECK_PASS:
+        return "pass";
+    case CHECK_FAIL:
+        return "fail";
+    default:
+        return "info";
+    }
+}
+
+/* The slot a new finding goes to, or NULL when it is dropped. A fail may
+ * take the place of the last pass or info: raters need the errors more than
+ * the confirmations, and a long text must not crowd them out. */
+static struct check_finding *slot(struct check_result *r, enum check_verdict verdict)
+{
+    if (r->nf < CHECK_FINDINGS_MAX)
+        return &r->f[r->nf++];
+    r->dropped++;
+    if (verdict != CHECK_FAIL)
+        return NULL;
+    for (size_t i = r->nf; i-- > 0;)
+        if (r->f[i].verdict != CHECK_FAIL)
+            return &r->f[i];
+    return NULL;
+}
+
+void check_add(struct check_result *r, const char *checker, const char *code,
+               enum check_verdict verdict, size_t start, size_t len, const char *fmt, ...)
+{
+    struct check_finding *f = slot(r, verdict);
+    if (!f)
+        return;
+    f->checker = checker;
+    f->code = code;
+    f->verdict = verdict;
+    f->start = start;
+    f->len = len;
+    if (!strchr(fmt, '%')) { /* a plain sentence: no formatting to pay for */
+        size_t n = strnlen(fmt, sizeof(f->text) - 1);
+        memcpy(f->text, fmt, n);
+        f->text[n] = '\0';
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->text, sizeof(f->text), fmt, ap);
+    va_end(ap);
+}
+
+/* Writes the decimal digits of u backwards ending at end, at least min of
+ * them (zero-padded); returns the first. */
+static char *digits_back(char *end, unsigned long long u, int min)
+{
+    for (int n = 0; n < min || u || n == 0; n++) {
+        *--end = (char)('0' + u % 10);
+        u /= 10;
+    }
+    return end;
+}
+
+/* check_format_number for |v| < 1e9, by hand: scaled to millionths it is
+ * an integer below 2^53, so exact, and snprintf of a double would cost as
+ * much as a whole checker. buf holds at least 32 bytes. */
+static char *format_small(double v, char *buf)
+{
+    long long m = llround(v * 1e6);
+    unsigned long long u = (unsigned long long)(m < 0 ? -m : m);
+    char tmp[32], *end = tmp + sizeof(tmp), *p;
+    unsigned long long frac = u % 1000000;
+    int fd = 6;
+    while (fd > 0 && frac % 10 == 0)
+        frac /= 10, fd--;
+    p = fd ? digits_back(end, frac, fd) : end;
+    if (fd)
+        *--p = '.';
+    p = digits_back(p, u / 1000000, 1);
+    if (m < 0)
+        *--p = '-';
+    memcpy(buf, p, (size_t)(end - p));
+    buf[end - p] = '\0';
+    return buf;
+}
+
+char *check_format_number(double v, char *buf, size_t size)
+{
+    if (fabs(v) < 1e9 && size >= 32)
+        return format_small(v, buf);
+    if (!isfinite(v) || fabs(v) >= 1e15) {
+        snprintf(buf, size, "%g", v);
+        return buf;
+    }
+    int n = snprintf(buf, size, "%.6f", v);
+    if (n <= 0 || (size_t)n >= size)
+        return buf;
+    while (buf[n - 1] == '0')
+        buf[--n] = '\0';
+    if (buf[n - 1] == '.')
+        buf[--n] = '\0';
+    return buf;
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Digits starting at s[i], at most up to len. */
+static size_t digits(const char *s, size_t len, size_t i)
+{
+    size_t j = i;
+    while (j < len && is_digit(s[j]))
+        j++;
+    return j - i;
+}
+
+/* End of the integer part at s[i]: a plain digit run, or 1-3 digits then
+ * groups of ",ddd" (a group followed by a fourth digit is not a group). */
+static size_t integer_end(const char *s, size_t len, size_t i)
+{
+    size_t n = digits(s, len, i), j = i + n;
+    if (n == 0 || n > 3)
+        return j;
+    while (j < len && s[j] == ',' && digits(s, len, j + 1) == 3)
+        j += 4;
+    return j;
+}
+
+/* Powers of ten that doubles hold exactly. */
+static const double POW10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+
+/* The value of the number s[i..j): digits, commas, at most one point. Up to
+ * 15 digits it is mantissa / 10^decimals, both exact, so the one rounding of
+ * the division gives what strtod gives; longer ones go to strtod. */
+static double number_value(const char *s, size_t i, size_t j, int decimals, int *ok)
+{
+    unsigned long long m = 0;
+    char buf[CHECK_NUM_MAX + 1];
+    size_t nd = 0, n = 0;
+    for (size_t k = i; k < j; k++) {
+        if (is_digit(s[k]))
+            m = m * 10 + (unsigned long long)(s[k] - '0'), nd++;
+        if (s[k] != ',')
+            buf[n++] = s[k];
+    }
+    *ok = 1;
+    if (nd <= 15)
+        return (double)m / POW10[decimals];
+    buf[n] = '\0';
+    char *end;
+    double v = strtod(buf, &end);
+    *ok = end == buf + n && isfinite(v);
+    return v;
+}
+
+size_t check_scan_number(const char *s, size_t len, size_t i, struct check_num *out)
+{
+    out->len = 0;
+    out->ok = 0;
+    if (i >= len || !(is_digit(s[i]) || s[i] == '.'))
+        return 0;
+    size_t j = integer_end(s, len, i);
+    out->decimals = 0;
+    if (j < len && s[j] == '.' && j + 1 < len && is_digit(s[j + 1])) {
+        size_t d = digits(s, len, j + 1);
+        out->decimals = d > 1000 ? 1000 : (int)d;
+        j += 1 + d;
+    }
+    if (j == i)
+        return 0;
+    out->len = j - i;
+    if (out->len <= CHECK_NUM_MAX)
+        out->v = number_value(s, i, j, out->decimals, &out->ok);
+    return out->len;
+}
+
+int check_run_all(const struct check_input *in, struct check_result *r, struct check_answer *ans)
+{
+    if (!in || !r)
+        return -EINVAL;
+    check_result_init(r);
+    struct check_answer self;
+    int rc = check_answer(in->resp, in->resp_len, &self, r);
+    if (!rc)
+        rc =
+            check_agree(&self, in->others, in->others ? in->n_others : 0, in->max_samples, r, NULL);
+    if (!rc)
+        rc = check_arith(in->resp, in->resp_len, r);
+    if (!rc && in->prepared)
+        rc = check_numbers_prepared(in->prepared, in->resp, in->resp_len, r);
+    else if (!rc)
+        rc = check_numbers(in->prompt, in->prompt_len, in->resp, in->resp_len, r);
+    if (!rc)
+        rc = check_form(in->resp, in->resp_len, r);
+    if (!rc && ans)
+        *ans = self;
+    return rc;
+}

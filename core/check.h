@@ -1,0 +1,301 @@
+/* check.h - pure checkers: signals an n-gram model cannot see.
+ *
+ * Five checkers read a response (and the prompt, and the answers of the other
+ * samples of the same prompt) and give two things: a fixed set of named dense
+ * features (enum check_feat, names in check_feat_name) for the reward layer,
+ * and findings with exact byte spans into the response for raters.
+ *
+ *   answer     the final answer ("A: 18", "#### 18", "The answer is $1,200.",
+ *              "\boxed{3/4}", else the last number, flagged as a fallback),
+ *              normalised to a number or a canonical string;
+ *   agreement  how many of the group's other samples share that answer;
+ *   arithmetic calculator annotations <<48/2=24>> and inline "a op b = c"
+ *              recomputed by a small evaluator of our own (check_eval);
+ *   numbers    the share of the prompt's numbers the response uses, and the
+ *              numbers it introduces from nowhere;
+ *   form       repetition, truncation, unbalanced fences or brackets, refusals.
+ *
+ * All text is untrusted: it need not be NUL-terminated nor valid UTF-8, no
+ * function reads past the length it is given, work is linear in the length
+ * (each checker states its constant), and findings are capped. Nothing here
+ * allocates memory the caller must free: results live in the caller's
+ * struct check_result. Every function is thread-safe (no shared state).
+ */
+#include <stddef.h>
+
+#ifndef RUNG_CHECK_H
+#define RUNG_CHECK_H
+
+#define CHECK_FINDINGS_MAX 48  /* findings kept per result; more are counted */
+#define CHECK_TEXT_MAX 96      /* bytes of a finding's sentence, with its NUL */
+#define CHECK_CANON_MAX 48     /* bytes of a canonical answer, with its NUL */
+#define CHECK_NUM_MAX 40       /* longest number (bytes) that gets a value */
+#define CHECK_EXPR_MAX 256     /* longest expression check_eval accepts */
+#define CHECK_DEPTH_MAX 64     /* deepest nesting check_eval accepts */
+#define CHECK_GROUP_DEFAULT 64 /* samples of a group the agreement uses */
+
+/* Dense features, in this order in check_result.v. Counts are raw counts;
+ * shares are in [0, 1]; flags are 0 or 1. A checker that did not run leaves
+ * its features at 0. */
+enum check_feat {
+    CHECK_ANSWER_FOUND,        /* flag: an explicit final answer was found */
+    CHECK_ANSWER_FALLBACK,     /* flag: only the last number, as a fallback */
+    CHECK_ANSWER_NUMERIC,      /* flag: the answer normalised to a number */
+    CHECK_AGREE_SHARE,         /* share of the other samples with this answer */
+    CHECK_AGREE_TOP_SHARE,     /* largest answer cluster / samples used */
+    CHECK_AGREE_IN_TOP,        /* flag: this answer's cluster is a largest one */
+    CHECK_ARITH_CHECKED,       /* count: equations evaluated */
+    CHECK_ARITH_WRONG,         /* count: equations whose result is wrong */
+    CHECK_ARITH_UNEVAL,        /* count: equations that cannot be evaluated */
+    CHECK_NUMBERS_USED_SHARE,  /* share of the prompt's distinct numbers used */
+    CHECK_NUMBERS_UNEXPLAINED, /* count: numbers from neither prompt nor result */
+    CHECK_FORM_REPETITION,     /* share of word 4-grams seen before in the text */
+    CHECK_FORM_TRUNCATED,      /* flag: ends mid-sentence or in an open fence */
+    CHECK_FORM_UNBALANCED,     /* flag: unbalanced code fences or brackets */
+    CHECK_FORM_REFUSAL,        /* count: refusal phrases */
+    CHECK_NFEAT
+};
+
+/* The name of each feature ("answer_found", ...), indexed by enum check_feat. */
+extern const char *const check_feat_name[CHECK_NFEAT];
+
+enum check_verdict { CHECK_PASS, CHECK_FAIL, CHECK_INFO };
+
+/* One finding: what a checker says about a span of the response. */
+struct check_finding {
+    const char *checker; /* static: "answer", "agreement", "arithmetic", ... */
+    const char *code;    /* static short code: "arith_wrong", "refusal", ... */
+    enum check_verdict verdict;
+    size_t start;              /* byte offset of the span in the response */
+    size_t len;                /* bytes of the span; 0 for the whole text */
+    char text[CHECK_TEXT_MAX]; /* a short sentence; quotes no response bytes */
+};
+
+/* Features and findings of one response. Plain data: copy it, drop it. */
+struct check_result {
+    double v[CHECK_NFEAT];                      /* features, by enum check_feat */
+    struct check_finding f[CHECK_FINDINGS_MAX]; /* findings, in checker order */
+    size_t nf;                                  /* findings in use */
+    size_t dropped;                             /* findings past the cap */
+};
+
+/* Empties r: all features 0, no findings. Cannot fail. */
+void check_result_init(struct check_result *r);
+
+/* The name of a verdict: "pass", "fail" or "info". */
+const char *check_verdict_name(enum check_verdict v);
+
+/* ---- numbers ---------------------------------------------------------- */
+
+/* One number as written: digits with optional thousands commas (groups of
+ * exactly three digits: "1,200" but not "1,20"), an optional fraction
+ * (".5", "2.50"). No sign: callers decide what a '-' means. */
+struct check_num {
+    double v;     /* value; meaningful only when ok */
+    size_t len;   /* bytes consumed from the start offset; 0 when none */
+    int decimals; /* digits written after the point */
+    int ok;       /* 0 when longer than CHECK_NUM_MAX (consumed, no value) */
+};
+
+/* Reads the number that starts at s[i] (i < len) into *out. Returns
+ * out->len: 0 when s[i] starts no number. Reads no further than len. */
+size_t check_scan_number(const char *s, size_t len, size_t i, struct check_num *out);
+
+/* ---- answer ----------------------------------------------------------- */
+
+enum check_answer_kind {
+    CHECK_ANS_NONE,     /* nothing found */
+    CHECK_ANS_MARKED,   /* after "A:", "Answer:", "####" or "the answer is" */
+    CHECK_ANS_BOXED,    /* inside \boxed{...} */
+    CHECK_ANS_FALLBACK, /* the last number of the text */
+};
+
+/* A final answer, normalised. Two answers compare with check_answer_equal. */
+struct check_answer {
+    enum check_answer_kind kind;
+    size_t start, len;           /* span of the answer text in the response */
+    int numeric;                 /* 1 when value holds the answer */
+    int percent;                 /* 1 when written with '%' (value not / 100) */
+    double value;                /* the number: "$1,200.00" 1200, "3/4" 0.75 */
+    char canon[CHECK_CANON_MAX]; /* "1200", "0.75", or lowercased text */
+};
+
+/* Finds and normalises the final answer of resp[0..len). \boxed{} wins over
+ * the markers, markers over the fallback; of several, the last one wins.
+ * A marked answer is the rest of its line (of its sentence after "the
+ * answer is"), at most 256 bytes after the marker. Normalising drops
+ * currency signs ($ € £), thousands commas, trailing units and words, a
+ * trailing '.'; reads fractions ("3/4", "\frac{3}{4}", "1 1/2") and percents
+ * ("25%" stays 25: GSM8K writes percent answers without the sign). canon of
+ * a number is its shortest decimal form with at most 6 decimals ("0.75",
+ * "1200", "-3"); of text, up to 47 bytes lowercased, spaces collapsed.
+ * Adds the answer finding to r when r is not NULL. Returns 0, or -EINVAL
+ * when resp is NULL with len > 0 or out is NULL. Linear in len. */
+int check_answer(const char *resp, size_t len, struct check_answer *out, struct check_result *r);
+
+/* 1 when a and b are the same answer, else 0. Numbers are equal when they
+ * differ by at most 1e-6 relative (of the larger, at least 1): "3/4",
+ * "\frac{3}{4}" and "0.75" are equal ("75%" is 75, not 0.75). Text answers
+ * are equal when their canon strings are. An absent answer equals nothing. */
+int check_answer_equal(const struct check_answer *a, const struct check_answer *b);
+
+/* ---- agreement -------------------------------------------------------- */
+
+/* Counts of the agreement checker, for reports. */
+struct check_agree_stats {
+    size_t used;    /* samples used: self plus others, at most max_samples */
+    size_t same;    /* others with the same answer as self */
+    size_t largest; /* size of the largest answer cluster among used */
+};
+
+/* Compares self with the first others (at most max_samples - 1 of them;
+ * max_samples 0 means CHECK_GROUP_DEFAULT) and sets CHECK_AGREE_* in r and
+ * adds an info finding (no span). The share is 0 when there are no others.
+ * Absent answers form no cluster. Work is O(max_samples^2). Fills *st when
+ * st is not NULL. Returns 0, or -EINVAL when self or r is NULL or others is
+ * NULL with n > 0. */
+int check_agree(const struct check_answer *self, const struct check_answer *others, size_t n,
+                size_t max_samples, struct check_result *r, struct check_agree_stats *st);
+
+/* ---- arithmetic ------------------------------------------------------- */
+
+/* Evaluates expr[0..len): numbers as check_scan_number reads them, '$' and
+ * spaces ignored, binary + - * / x × ÷ ^ ** (power, right-associative) and %
+ * (a '%' followed by an operand is the remainder, otherwise it is a percent:
+ * x% = x / 100), parentheses, unary minus (-2^2 = -4). *ops gets the number
+ * of binary operations (may be NULL). Returns 0 with *out finite; -EINVAL
+ * when malformed; -E2BIG when longer than CHECK_EXPR_MAX bytes or nested
+ * deeper than CHECK_DEPTH_MAX; -EDOM on division or remainder by zero, a
+ * non-finite result or overflow (2^99999). Never evaluates anything else. */
+int check_eval(const char *expr, size_t len, double *out, int *ops);
+
+/* One equation found in a response. */
+struct check_equation {
+    size_t start, len; /* the whole equation: "16 - 3 = 13", "<<48/2=24>>" */
+    size_t eq_off;     /* offset of its '=' */
+    int annotation;    /* 1 for a <<...>> calculator annotation */
+    int status;        /* 0 right, 1 wrong, or check_eval's negative errno */
+    double lhs;        /* the left side's value, when status >= 0 */
+    double rhs;        /* the written result, when status >= 0 */
+};
+
+/* Called for each equation in text order; a nonzero return stops the scan
+ * and is returned by check_arith_scan. */
+typedef int (*check_equation_cb)(void *cls, const struct check_equation *e);
+
+/* Finds the equations of text[0..len): annotations "<<lhs=rhs>>" (at most
+ * CHECK_EXPR_MAX bytes between the brackets; longer or unterminated ones are
+ * skipped) and inline ones, an expression with at least one operator, '=',
+ * then a number (after an optional '$' or annotation): "16 - 3 - 4 = 9",
+ * "$2 * 9 = $18", "3*20=<<3*20=60>>60" (checks 3*20 against the 60 after the
+ * annotation). Prose run into an inline left side is cut ("1. 3 + 4 = 7"
+ * checks 3 + 4); an inline left side that is no expression is skipped, not
+ * reported. A written result may be a fraction ("4/6 = 2/3") or a percent
+ * ("25/100 = 25%" passes as 0.25). It is right when it is within 1e-6
+ * relative of the value, or, written with d decimals, within 10^-d (rounded
+ * or cut: 800/3 = 266.67 and 266.66 pass; 7/2 = 4 is wrong). Returns 0, or
+ * the callback's nonzero value. Linear in len: each '=' looks back at most
+ * CHECK_EXPR_MAX bytes and evaluates at most five times, each "<<" looks
+ * ahead at most CHECK_EXPR_MAX + 2 bytes. */
+int check_arith_scan(const char *text, size_t len, check_equation_cb cb, void *cls);
+
+/* Offset of the ">>" closing the annotation whose "<<" is at text[i], or 0
+ * when it does not close within CHECK_EXPR_MAX bytes on the same line. */
+size_t check_annotation_close(const char *text, size_t len, size_t i);
+
+/* Sets CHECK_ARITH_* in r and adds a finding per equation: pass when right,
+ * fail when wrong, info when it cannot be evaluated. Returns 0, or -EINVAL
+ * when resp is NULL with len > 0 or r is NULL. */
+int check_arith(const char *resp, size_t len, struct check_result *r);
+
+/* ---- numbers ---------------------------------------------------------- */
+
+#define CHECK_KNOWN_MAX 256 /* prompt numbers and equation results kept */
+#define CHECK_SEEN_MAX 2048 /* response numbers examined */
+
+/* The numbers of a prompt: read once, used for every sample of its group. */
+struct check_prompt {
+    double v[CHECK_KNOWN_MAX]; /* distinct absolute values, in text order */
+    size_t n;                  /* values in use */
+};
+
+/* Reads the distinct numbers of prompt[0..len) into *p: numbers in digits
+ * and number words (see check_numbers), the first CHECK_KNOWN_MAX. Returns
+ * 0, or -EINVAL when p is NULL or prompt is NULL with len > 0. */
+int check_prompt_init(struct check_prompt *p, const char *prompt, size_t len);
+
+/* check_numbers with the prompt read beforehand by check_prompt_init. */
+int check_numbers_prepared(const struct check_prompt *p, const char *resp, size_t len,
+                           struct check_result *r);
+
+/* Sets CHECK_NUMBERS_* in r: the share of the prompt's distinct numbers
+ * (digits, and the words "one" to "twelve", "twenty", ... "hundred",
+ * "half", "twice", "double") that the response writes (1 when the prompt
+ * has none), and the count of response numbers outside annotations that
+ * are neither a prompt number (or it / 100), an earlier equation's value or
+ * written result, nor a common constant (0, 1, 2, 7, 10, 12, 24, 30, 52, 60,
+ * 100, 365, 1000, 0.5). Adds an info finding at each unexplained number. Counts only the
+ * first CHECK_KNOWN_MAX known values and CHECK_SEEN_MAX response numbers.
+ * Returns 0, or -EINVAL on a NULL text with a nonzero length or NULL r. */
+int check_numbers(const char *prompt, size_t plen, const char *resp, size_t len,
+                  struct check_result *r);
+
+/* ---- form ------------------------------------------------------------- */
+
+#define CHECK_NGRAM_MAX 65536 /* word 4-grams counted for repetition */
+
+/* Sets CHECK_FORM_* in r and adds findings: repetition (share of word
+ * 4-grams already seen, first CHECK_NGRAM_MAX), truncation (an open code
+ * fence at the end, a cut UTF-8 sequence, or a last character or word that
+ * cannot end a sentence: ',' ':' '(' an operator, "the", "and", ...; a text
+ * ending in a letter with no stop is not flagged, GSM8K lines have none),
+ * unbalanced ``` fences or () [] {} (a list label "1)" or "a)" at a line
+ * start is not a bracket), and refusal phrases ("I can't", "I cannot help",
+ * "As an AI", ...; ' and U+2019 alike, any case). Returns 0, -EINVAL on a
+ * NULL text with a nonzero length or NULL r, or -ENOMEM (r then holds no
+ * form features). Allocates at most 16 bytes per 4-gram, freed on return. */
+int check_form(const char *resp, size_t len, struct check_result *r);
+
+/* ---- all -------------------------------------------------------------- */
+
+/* Inputs of check_run_all. */
+struct check_input {
+    const char *prompt;
+    size_t prompt_len;
+    const char *resp;
+    size_t resp_len;
+    const struct check_answer *others; /* the group's other samples' answers */
+    size_t n_others;
+    size_t max_samples;                  /* 0: CHECK_GROUP_DEFAULT */
+    const struct check_prompt *prepared; /* the prompt's numbers; NULL: read them */
+};
+
+/* Runs every checker on in into r (initialised first). The agreement runs
+ * with no others when in->others is NULL. *ans gets the response's answer
+ * when ans is not NULL (to pass on as others of the group's next sample).
+ * Returns 0, -EINVAL or -ENOMEM as the checkers do. */
+int check_run_all(const struct check_input *in, struct check_result *r, struct check_answer *ans);
+
+/* Adds a finding to r. When r is full a fail replaces the last non-fail
+ * finding, anything else is counted in r->dropped. text is a printf format.
+ * For the checkers; exposed so they can live in one file each. */
+void check_add(struct check_result *r, const char *checker, const char *code,
+               enum check_verdict verdict, size_t start, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+/* 1 when c is one of the bytes of set, never for '\0'. Inline, so that a
+ * test run on every byte is a few compares rather than a strchr call. */
+static inline int check_one_of(char c, const char *set)
+{
+    for (; *set; set++)
+        if (*set == c)
+            return 1;
+    return 0;
+}
+
+/* Writes v rounded to 6 decimals, trailing zeros dropped, into buf of size
+ * bytes ("0.75", "1200", "-3", "0.333333"; %g from 1e15 on and for inf and
+ * nan). Returns buf. */
+char *check_format_number(double v, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,364 @@
+/* check_form.c - repetition, truncation, balance, refusals (see check.h). */
+#include "check.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REPEAT_FLAG 0.25 /* a repetition share from which a finding is added */
+
+static int is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Bytes that make words for repetition: ASCII letters and digits, and every
+ * byte of a multi-byte sequence (so a word never splits one). */
+static int word_byte(unsigned char c)
+{
+    return is_alpha((char)c) || (c >= '0' && c <= '9') || c >= 0x80;
+}
+
+static char lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* ---- repetition -------------------------------------------------------- */
+
+#define GRAMS_STACK 1024 /* table slots on the stack: texts to ~500 words */
+
+/* Word 4-grams seen so far, in an open-addressing set of their hashes (0
+ * marks an empty slot) kept at most half full: on the stack while the text
+ * is short, moved to the heap, doubling, as it grows. */
+struct grams {
+    uint64_t stack[GRAMS_STACK];
+    uint64_t *slot;    /* stack or a heap array */
+    size_t mask;       /* slots - 1 */
+    size_t used;       /* slots in use */
+    uint64_t w[4];     /* hashes of the last four words, a ring */
+    size_t start[4];   /* their offsets */
+    size_t words;      /* words seen */
+    size_t total, rep; /* 4-grams counted, of which repeats */
+    size_t first;      /* start of the first repeated 4-gram */
+};
+
+static void grams_init(struct grams *g)
+{
+    memset(g->stack, 0, sizeof(g->stack));
+    g->slot = g->stack;
+    g->mask = GRAMS_STACK - 1;
+    g->used = g->words = g->total = g->rep = g->first = 0;
+}
+
+static void grams_free(struct grams *g)
+{
+    if (g->slot != g->stack)
+        free(g->slot);
+}
+
+/* Adds h; returns 1 when it was already there. */
+static int grams_add(struct grams *g, uint64_t h)
+{
+    h = h ? h : 1;
+    size_t i = (size_t)(h ^ (h >> 29)) & g->mask;
+    while (g->slot[i]) {
+        if (g->slot[i] == h)
+            return 1;
+        i = (i + 1) & g->mask;
+    }
+    g->slot[i] = h;
+    g->used++;
+    return 0;
+}
+
+/* Doubles the table when it is half full. Returns 0 or -ENOMEM. */
+static int grams_grow(struct grams *g)
+{
+    if (2 * g->used < g->mask + 1)
+        return 0;
+    size_t slots = 2 * (g->mask + 1);
+    uint64_t *old = g->slot, *fresh = calloc(slots, sizeof(uint64_t));
+    size_t n = g->mask + 1;
+    if (!fresh)
+        return -ENOMEM;
+    g->slot = fresh;
+    g->mask = slots - 1;
+    g->used = 0;
+    for (size_t i = 0; i < n; i++)
+        if (old[i])
+            grams_add(g, old[i]);
+    if (old != g->stack)
+        free(old);
+    return 0;
+}
+
+/* Counts the word with hash h at offset b: the 4-gram it ends, when there
+ * is one and fewer than CHECK_NGRAM_MAX were counted. Returns 0 or -ENOMEM. */
+static int grams_word(struct grams *g, uint64_t h, size_t b)
+{
+    size_t n = g->words++;
+    g->w[n % 4] = h;
+    g->start[n % 4] = b;
+    if (n < 3 || g->total == CHECK_NGRAM_MAX)
+        return 0;
+    n++; /* the oldest of the last four words is at ring position n % 4 */
+    uint64_t gram =
+        ((g->w[n % 4] * 31 + g->w[(n + 1) % 4]) * 31 + g->w[(n + 2) % 4]) * 31 + g->w[(n + 3) % 4];
+    g->total++;
+    if (grams_add(g, gram) && !g->rep++)
+        g->first = g->start[n % 4];
+    return grams_grow(g);
+}
+
+/* ---- truncation and balance --------------------------------------------- */
+
+/* 1 when the text ends inside a UTF-8 sequence. */
+static int cut_utf8(const unsigned char *u, size_t len)
+{
+    size_t i = len, back = 0;
+    while (i > 0 && back < 3 && (u[i - 1] & 0xc0) == 0x80)
+        i--, back++;
+    if (i == 0 || u[i - 1] < 0xc0)
+        return 0;
+    unsigned char lead = u[i - 1];
+    size_t want = lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : 1;
+    return back < want;
+}
+
+/* Words after which no sentence ends. */
+static const char *const DANGLING[] = {"the",  "a",   "an", "and", "or",  "of",      "to",
+                                       "with", "for", "is", "are", "was", "because", "that",
+                                       "in",   "on",  "at", "by",  "but", "which",   "than"};
+
+/* 1 when the text, without trailing blanks s[0..e), stops where no sentence
+ * can: after ',' ':' ';' '(' an operator, or a dangling word. *at gets the
+ * span start of the culprit. */
+static int dangling_end(const char *s, size_t e, size_t *at)
+{
+    if (e == 0)
+        return 0;
+    *at = e - 1;
+    if (check_one_of(s[e - 1], ",:;(+*/=-"))
+        return 1;
+    size_t b = e;
+    while (b > 0 && is_alpha(s[b - 1]))
+        b--;
+    if (b == e || e - b > 7 || (b > 0 && (unsigned char)s[b - 1] >= 0x80))
+        return 0;
+    for (size_t k = 0; k < sizeof(DANGLING) / sizeof(DANGLING[0]); k++) {
+        size_t n = strlen(DANGLING[k]), j = 0;
+        while (j < n && j < e - b && lower(s[b + j]) == DANGLING[k][j])
+            j++;
+        if (j == n && n == e - b) {
+            *at = b;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Bracket balance state, one depth per kind: "()", "[]", "{}". */
+struct balance {
+    size_t depth[3];
+    size_t first_open[3]; /* where each kind's outermost open bracket is */
+    int bad;              /* a close bracket with nothing open */
+    size_t bad_at;
+};
+
+/* 1 when the ')' at s[i] is a list label ("1)", "a)" at a line start) or a
+ * smiley (":)"), not a bracket. */
+static int not_bracket(const char *s, size_t i)
+{
+    if (i > 0 && (s[i - 1] == ':' || s[i - 1] == ';'))
+        return 1;
+    size_t b = i;
+    while (b > 0 && i - b < 3 && ((s[b - 1] >= '0' && s[b - 1] <= '9') || is_alpha(s[b - 1])))
+        b--;
+    if (b == i)
+        return 0;
+    while (b > 0 && (s[b - 1] == ' ' || s[b - 1] == '\t'))
+        b--;
+    return b == 0 || s[b - 1] == '\n';
+}
+
+/* The kind of bracket c is (0 "()", 1 "[]", 2 "{}") and whether it opens;
+ * -1 for any other byte. A switch: this runs on every byte. */
+static int bracket_kind(char c, int *opens)
+{
+    *opens = c == '(' || c == '[' || c == '{';
+    switch (c) {
+    case '(':
+    case ')':
+        return 0;
+    case '[':
+    case ']':
+        return 1;
+    case '{':
+    case '}':
+        return 2;
+    default:
+        return -1;
+    }
+}
+
+static void bracket(struct balance *bl, const char *s, size_t i)
+{
+    int opens, k = bracket_kind(s[i], &opens);
+    if (k < 0)
+        return;
+    if (opens) {
+        if (bl->depth[k]++ == 0)
+            bl->first_open[k] = i;
+    } else if (bl->depth[k]) {
+        bl->depth[k]--;
+    } else if (!bl->bad && !(k == 0 && not_bracket(s, i))) {
+        bl->bad = 1, bl->bad_at = i;
+    }
+}
+
+/* 1 when a line starting at s[i] opens or closes a code fence (``` or ~~~
+ * after at most three spaces). */
+static int fence_line(const char *s, size_t len, size_t i)
+{
+    size_t b = i;
+    while (b < len && b - i < 3 && s[b] == ' ')
+        b++;
+    return len - b >= 3 && (!memcmp(s + b, "```", 3) || !memcmp(s + b, "~~~", 3));
+}
+
+/* ---- refusals ---------------------------------------------------------- */
+
+/* Lowercase, with ' standing for ' or U+2019. */
+static const char *const REFUSALS[] = {
+    "i can't",         "i cannot",       "i can not",        "i won't be able",  "i'm sorry, but",
+    "i am sorry, but", "as an ai",       "i'm not able to",  "i am not able to", "i'm unable to",
+    "i am unable to",  "i must decline", "i apologize, but", "i'm afraid i",     "i will not",
+};
+
+/* Bytes of phrase p matched at s[i] (whole words), or 0. */
+static size_t phrase_at(const char *s, size_t len, size_t i, const char *p)
+{
+    size_t j = i;
+    for (; *p; p++) {
+        if (*p == '\'' && len - j >= 3 && !memcmp(s + j, "\xe2\x80\x99", 3))
+            j += 3;
+        else if (j < len && lower(s[j]) == *p)
+            j++;
+        else
+            return 0;
+    }
+    return j < len && is_alpha(s[j]) ? 0 : j - i;
+}
+
+static void refusals(const char *s, size_t len, size_t i, struct check_result *r)
+{
+    /* Every phrase starts "i " "i'" "i’" or "as": most bytes leave here. */
+    char c = lower(s[i]), d = i + 1 < len ? lower(s[i + 1]) : 0;
+    if (!(c == 'i' && (d == ' ' || d == '\'' || d == '\xe2')) && !(c == 'a' && d == 's'))
+        return;
+    if (i > 0 && is_alpha(s[i - 1]))
+        return;
+    for (size_t k = 0; k < sizeof(REFUSALS) / sizeof(REFUSALS[0]); k++) {
+        size_t n = phrase_at(s, len, i, REFUSALS[k]);
+        if (n) {
+            r->v[CHECK_FORM_REFUSAL]++;
+            check_add(r, "form", "refusal", CHECK_INFO, i, n, "a refusal phrase");
+            return;
+        }
+    }
+}
+
+/* ---- all of form ------------------------------------------------------- */
+
+/* Where the text's form stands after the pass. */
+struct form {
+    struct grams g;
+    struct balance bl;
+    size_t fences;   /* fence lines seen */
+    size_t fence_at; /* where the last opening fence is */
+};
+
+static void fence(struct form *f, const char *s, size_t len, size_t i)
+{
+    if (fence_line(s, len, i) && f->fences++ % 2 == 0)
+        f->fence_at = i;
+}
+
+/* One pass: words feed the 4-grams (and, where they start, the refusal
+ * phrases), the bytes between them the fences and brackets. Returns 0 or
+ * -ENOMEM. */
+static int scan(struct form *f, const char *s, size_t len, struct check_result *r)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    fence(f, s, len, 0);
+    while (i < len) {
+        if (!word_byte(u[i])) {
+            if (s[i] == '\n')
+                fence(f, s, len, i + 1);
+            bracket(&f->bl, s, i++);
+            continue;
+        }
+        size_t b = i;
+        uint64_t h = 0xcbf29ce484222325ULL;
+        refusals(s, len, i, r);
+        for (; i < len && word_byte(u[i]); i++)
+            h = (h ^ (unsigned char)lower(s[i])) * 0x100000001b3ULL;
+        if (grams_word(&f->g, h, b))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Findings and features of an unbalanced or truncated end. */
+static void ending(const struct form *f, const char *s, size_t len, struct check_result *r)
+{
+    const struct balance *bl = &f->bl;
+    int open_fence = f->fences % 2;
+    size_t e = len, at = 0;
+    if (open_fence || bl->bad || bl->depth[0] || bl->depth[1] || bl->depth[2]) {
+        size_t k = bl->depth[0] ? 0 : bl->depth[1] ? 1 : 2;
+        size_t where = open_fence ? f->fence_at : bl->bad ? bl->bad_at : bl->first_open[k];
+        r->v[CHECK_FORM_UNBALANCED] = 1;
+        check_add(r, "form", "unbalanced", CHECK_FAIL, where, open_fence ? 3 : 1, "%s",
+                  open_fence ? "a code fence that is never closed" : "an unbalanced bracket");
+    }
+    while (e > 0 && check_one_of(s[e - 1], " \t\r\n"))
+        e--;
+    if (open_fence || cut_utf8((const unsigned char *)s, len) || dangling_end(s, e, &at)) {
+        at = open_fence ? f->fence_at : at > e ? e : at;
+        r->v[CHECK_FORM_TRUNCATED] = 1;
+        check_add(r, "form", "truncated", CHECK_FAIL, at, e - at, "the text stops mid-%s",
+                  open_fence ? "code block" : "sentence");
+    }
+}
+
+int check_form(const char *resp, size_t len, struct check_result *r)
+{
+    if (!r || (!resp && len))
+        return -EINVAL;
+    /* 8 KB of 4-gram table on the stack: most texts never touch the heap. */
+    struct form f;
+    grams_init(&f.g);
+    memset(&f.bl, 0, sizeof(f.bl));
+    f.fences = f.fence_at = 0;
+    size_t nf = r->nf, dropped = r->dropped;
+    double refusals_before = r->v[CHECK_FORM_REFUSAL];
+    int rc = scan(&f, resp, len, r);
+    grams_free(&f.g);
+    if (rc) { /* as documented: no form features, no form findings */
+        r->nf = nf;
+        r->dropped = dropped;
+        r->v[CHECK_FORM_REFUSAL] = refusals_before;
+        return rc;
+    }
+    double share = f.g.total ? (double)f.g.rep / (double)f.g.total : 0.0;
+    r->v[CHECK_FORM_REPETITION] = share;
+    if (share >= REPEAT_FLAG)
+        check_add(r, "form", "repetition", CHECK_FAIL, f.g.first, len - f.g.first,
+                  "%.0f%% of its 4-word sequences repeat earlier ones", share * 100.0);
+    ending(&f, resp, len, r);
+    return 0;
+}
