@@ -358,7 +358,10 @@ static void eval_usage(FILE *to)
     fprintf(to,
             "usage: rungd eval --db PATH [--layer ID] --format hh|trl|gsm8k FILE\n\n"
             "Prints {pairs, accuracy, log_loss, ece, threshold, coverage, accuracy_on_covered}\n"
-            "for the layer (default: the active one) on the file's pairs.\n");
+            "for the layer (default: the active one) on the file's pairs, plus\n"
+            "seen_in_training (pairs that are also stored comparisons, warned about on stderr)\n"
+            "and unseen {pairs, accuracy, log_loss, ece, coverage, accuracy_on_covered} on the\n"
+            "others.\n");
 }
 
 /* Parses eval's options. Returns -1 to go on, else the exit code. */
@@ -390,6 +393,45 @@ static int eval_parse(int argc, char **argv, const char **db, int64_t *layer_id,
     return -1;
 }
 
+/* Adds "seen_in_training" (how many of the pairs are also stored
+ * comparisons: the layer may have trained on them) and "unseen" (the
+ * metrics on the others) to res, warning on stderr when any was seen.
+ * Returns 0 or a negative errno. */
+static int eval_unseen(struct store *s, const struct layer *l, const struct train_pairs *pairs,
+                       json_t *res)
+{
+    bool *seen = calloc(pairs->n, sizeof *seen);
+    struct reward_pair_ex *rest = calloc(pairs->n, sizeof *rest);
+    json_t *u = NULL;
+    size_t nseen = 0, n = 0;
+    int rc = !seen || !rest ? -ENOMEM : train_pairs_seen(s, pairs, seen, &nseen);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < pairs->n; i++)
+        if (!seen[i])
+            rest[n++] = pairs->v[i]; /* borrowed strings */
+    rc = layer_evaluate(l, rest, n, &u);
+    if (rc)
+        goto out;
+    json_object_del(u, "layer_id");
+    json_object_del(u, "threshold");
+    if (nseen)
+        fprintf(stderr,
+                "rungd eval: warning: %zu of %zu pairs are also stored comparisons (training "
+                "data); \"unseen\" reports the other %zu\n",
+                nseen, pairs->n, n);
+    rc =
+        json_object_set_new(res, "seen_in_training", json_integer((json_int_t)nseen)) ? -ENOMEM : 0;
+    if (!rc && json_object_set_new(res, "unseen", u))
+        rc = -ENOMEM;
+    u = NULL; /* stolen */
+out:
+    json_decref(u);
+    free(seen);
+    free(rest);
+    return rc;
+}
+
 /* Scores the file's pairs with the layer and prints the metrics. Returns
  * the exit code. */
 static int eval_run(struct store *s, int64_t layer_id, FILE *in, enum dataset_format f)
@@ -410,7 +452,7 @@ static int eval_run(struct store *s, int64_t layer_id, FILE *in, enum dataset_fo
                 rc ? strerror(rc < 0 ? -rc : EIO) : "no pairs in the file");
         goto out;
     }
-    if (layer_evaluate(l, pairs.v, pairs.n, &res))
+    if (layer_evaluate(l, pairs.v, pairs.n, &res) || eval_unseen(s, l, &pairs, res))
         goto out;
     json_dumpf(res, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
     printf("\n");
