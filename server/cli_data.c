@@ -214,12 +214,13 @@ int cli_import(int argc, char **argv)
         fprintf(stderr, "rungd import: cannot open %s: %s\n", argv[optind], strerror(errno));
         return 1;
     }
-    ctx.store = cli_open_store(db);
+    int open_rc = 1;
+    ctx.store = cli_open_store("import", db, true, &open_rc);
     struct dataset_stats stats = {0};
     rc = ctx.store ? import_run(&ctx, f, &stats) : -EIO;
     fclose(f);
     if (!ctx.store)
-        return 1;
+        return open_rc;
     store_close(ctx.store);
     if (rc) {
         fprintf(stderr, "rungd import: stopped: %s; %zu %s stored before the error\n",
@@ -329,9 +330,9 @@ int cli_train(int argc, char **argv)
     int rc = train_parse(argc, argv, &db, &run);
     if (rc >= 0)
         return rc;
-    struct store *s = cli_open_store(db);
+    struct store *s = cli_open_store("train", db, false, &rc);
     if (!s)
-        return 1;
+        return rc;
     rc = train_layer(s, &run);
     store_close(s);
     if (rc) {
@@ -477,8 +478,8 @@ int cli_eval(int argc, char **argv)
         fprintf(stderr, "rungd eval: cannot open %s: %s\n", argv[optind], strerror(errno));
         return 1;
     }
-    struct store *s = cli_open_store(db);
-    rc = s ? eval_run(s, layer_id, in, f) : 1;
+    struct store *s = cli_open_store("eval", db, false, &rc);
+    rc = s ? eval_run(s, layer_id, in, f) : rc;
     store_close(s);
     fclose(in);
     return rc;
