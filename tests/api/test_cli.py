@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -117,6 +118,80 @@ class TestKeysAndVersion(CliCase):
         p = self.run_in_tmp("--version")
         self.assertEqual((p.returncode, p.stdout), (0, "rungd %s\n" % want))
         self.assertEqual(os.listdir(self.tmp), [])
+
+
+
+class TestImport(CliCase):
+    def setUp(self):
+        super().setUp()
+        self.hh = os.path.join(DATA, "hh-rlhf-harmless", "pairs.jsonl")
+        with open(self.hh) as f:
+            self.lines = f.readlines()
+
+    def write(self, name, lines):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.writelines(lines)
+        return path
+
+    def imp(self, *args):
+        return self.run_in_tmp("import", "--db", self.db(), *args)
+
+    def sql(self, q):
+        con = sqlite3.connect(self.db())
+        try:
+            return con.execute(q).fetchall()
+        finally:
+            con.close()
+
+    def test_a_file_without_pairs_is_an_error_with_a_hint(self):
+        p = self.imp("--format", "gsm8k", "--as", "comparisons",
+                     os.path.join(DATA, "gsm8k", "train.jsonl"))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("no pairs: this GSM8K file has no model solutions", p.stderr)
+        self.assertIn("model_solutions.jsonl", p.stderr)
+        summary = json.loads(p.stdout.strip().splitlines()[-1])
+        self.assertEqual((summary["pairs"], summary["stored"]), (0, 0))
+        p = self.imp("--format", "trl", "--as", "comparisons", self.hh)   # wrong format
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no pairs", p.stderr)
+
+    def test_duplicates_in_the_file_are_counted(self):
+        path = self.write("d.jsonl", self.lines[:3] + self.lines[:2] + self.lines[1:2])
+        p = self.imp("--format", "hh", "--as", "comparisons", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        summary = json.loads(p.stdout.strip().splitlines()[-1])
+        self.assertEqual((summary["pairs"], summary["duplicates"]), (6, 3))
+
+    def test_trusted_comparisons_say_so_in_provenance(self):
+        path = self.write("t.jsonl", self.lines[:4])
+        p = self.imp("--format", "hh", "--as", "comparisons", "--trusted", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.imp("--format", "hh", "--as", "comparisons", self.write("u.jsonl", self.lines[4:6]))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rows = self.sql("SELECT source, provenance FROM comparisons ORDER BY id")
+        self.assertEqual([r[0] for r in rows], ["import"] * 6)
+        self.assertEqual([json.loads(r[1]) for r in rows[:4]], [{"trusted": True}] * 4)
+        self.assertEqual([r[1] for r in rows[4:]], [None, None])
+        p = self.imp("--format", "hh", "--as", "items", "--trusted", path)
+        self.assertEqual(p.returncode, 2)
+
+    def test_items_take_batch_and_priority(self):
+        path = self.write("i.jsonl", self.lines[:3])
+        p = self.imp("--format", "hh", "--as", "items", "--batch", "b1", "--priority", "7", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.imp("--format", "hh", "--as", "items", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.sql("SELECT batch, priority, count(*) FROM items GROUP BY 1, 2 "
+                                  "ORDER BY 1"), [("b1", 7, 3), ("import", 0, 3)])
+        for bad in (["--priority", "x"], ["--priority", "2000000000"], ["--batch", ""],
+                    ["--batch", "b" * 129]):
+            with self.subTest(bad=bad):
+                p = self.imp("--format", "hh", "--as", "items", *bad, path)
+                self.assertEqual(p.returncode, 2)
+        p = self.imp("--format", "hh", "--as", "comparisons", "--batch", "b1", path)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--as items", p.stderr)
 
 
 if __name__ == "__main__":
