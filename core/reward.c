@@ -202,46 +202,36 @@ size_t reward_rows_nnz(const struct reward_rows *r)
     return r ? r->nnz : 0;
 }
 
+/* Resizes the array *p to n elements of size bytes. Returns 0, or -ENOMEM
+ * with *p unchanged (still owned by the caller). */
+static int resize(void **p, size_t n, size_t size)
+{
+    void *q = realloc(*p, n * size);
+    if (!q)
+        return -ENOMEM;
+    *p = q;
+    return 0;
+}
+
 static int rows_grow(struct reward_rows *r, size_t more)
 {
     if (r->n == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 1024;
-        uint64_t *no = realloc(r->off, (nc + 1) * sizeof(*no));
-        if (!no)
+        if (resize((void **)&r->off, nc + 1, sizeof(*r->off)) ||
+            resize((void **)&r->y, nc, sizeof(*r->y)) ||
+            resize((void **)&r->wt, nc, sizeof(*r->wt)) ||
+            resize((void **)&r->grp, nc, sizeof(*r->grp)) ||
+            resize((void **)&r->key, nc, sizeof(*r->key)))
             return -ENOMEM;
-        r->off = no;
-        float *ny = realloc(r->y, nc * sizeof(*ny));
-        if (!ny)
-            return -ENOMEM;
-        r->y = ny;
-        float *nw = realloc(r->wt, nc * sizeof(*nw));
-        if (!nw)
-            return -ENOMEM;
-        r->wt = nw;
-        uint64_t *ng = realloc(r->grp, nc * sizeof(*ng));
-        if (!ng)
-            return -ENOMEM;
-        r->grp = ng;
-        uint64_t *nk = realloc(r->key, nc * sizeof(*nk));
-        if (!nk)
-            return -ENOMEM;
-        r->key = nk;
         r->cap = nc;
     }
     if (r->nnz + more > r->nnz_cap) {
         size_t nc = r->nnz_cap ? r->nnz_cap : 65536;
         while (nc < r->nnz + more)
             nc += nc / 2; /* 1.5x: large buffers are remapped, not copied */
-        if (nc > ROWS_MAX_NNZ)
+        if (nc > ROWS_MAX_NNZ || resize((void **)&r->idx, nc, sizeof(*r->idx)) ||
+            resize((void **)&r->val, nc, sizeof(*r->val)))
             return -ENOMEM;
-        uint32_t *ni = realloc(r->idx, nc * sizeof(*ni));
-        if (!ni)
-            return -ENOMEM;
-        r->idx = ni;
-        uint16_t *nv = realloc(r->val, nc * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        r->val = nv;
         r->nnz_cap = nc;
     }
     return 0;
@@ -805,31 +795,33 @@ static double wilson_lower(double c, double k)
     return (centre - half) / (1 + z2 / k);
 }
 
-struct group_pos {
-    uint64_t group;
-    size_t k;
+/* A 64-bit key and the position it was found at: sorted by key then
+ * position, the first of each run of equal keys is its earliest one. */
+struct key_pos {
+    uint64_t key;
+    size_t pos;
 };
 
-static int cmp_group_pos(const void *a, const void *b)
+static int cmp_key_pos(const void *a, const void *b)
 {
-    const struct group_pos *x = a, *y = b;
-    if (x->group != y->group)
-        return x->group < y->group ? -1 : 1;
-    return (x->k > y->k) - (x->k < y->k);
+    const struct key_pos *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
 /* Sets s[k].fresh to 1 when no s[j], j < k, shares s[k]'s group, else 0.
  * Returns 0 or -ENOMEM. */
 static int mark_fresh(struct scored *s, size_t m)
 {
-    struct group_pos *v = malloc((m ? m : 1) * sizeof(*v));
+    struct key_pos *v = malloc((m ? m : 1) * sizeof(*v));
     if (!v)
         return -ENOMEM;
     for (size_t k = 0; k < m; k++)
-        v[k] = (struct group_pos){s[k].group, k};
-    qsort(v, m, sizeof(*v), cmp_group_pos);
+        v[k] = (struct key_pos){s[k].group, k};
+    qsort(v, m, sizeof(*v), cmp_key_pos);
     for (size_t i = 0; i < m; i++)
-        s[v[i].k].fresh = i == 0 || v[i].group != v[i - 1].group;
+        s[v[i].pos].fresh = i == 0 || v[i].key != v[i - 1].key;
     free(v);
     return 0;
 }
@@ -988,19 +980,6 @@ static json_t *calibrate(struct scored *s, size_t n, double target, const char *
 
 /* ---- training ----------------------------------------------------------- */
 
-struct key_pos {
-    uint64_t key;
-    uint32_t i;
-};
-
-static int cmp_key_pos(const void *a, const void *b)
-{
-    const struct key_pos *x = a, *y = b;
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    return (x->i > y->i) - (x->i < y->i);
-}
-
 /* The rows of r that are not a later copy of an earlier row (same nonzero
  * key), in order, into a new *keep (the caller frees it, also on error);
  * *dups counts the others. Returns 0 or -ENOMEM. */
@@ -1016,11 +995,11 @@ static int dedupe_rows(const struct reward_rows *r, uint32_t **keep, size_t *nke
         goto out;
     for (size_t i = 0; i < n; i++)
         if (r->key[i])
-            v[nk++] = (struct key_pos){r->key[i], (uint32_t)i};
+            v[nk++] = (struct key_pos){r->key[i], i};
     qsort(v, nk, sizeof(*v), cmp_key_pos);
     for (size_t q = 1; q < nk; q++)
         if (v[q].key == v[q - 1].key)
-            drop[v[q].i] = 1;
+            drop[v[q].pos] = 1;
     for (size_t i = 0; i < n; i++) {
         if (drop[i])
             (*dups)++;
