@@ -84,6 +84,69 @@ static json_t *jnum(double x)
     return isfinite(x) ? json_real(x) : json_null();
 }
 
+/* ---- groups and content keys ------------------------------------------- */
+
+static uint64_t mix64(uint64_t x)
+{
+    return rng_next(&x);
+}
+
+static int is_space(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+uint64_t reward_group_of(const char *prompt)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 of the normalised bytes */
+    int space = 0, any = 0;
+    for (const unsigned char *p = (const unsigned char *)(prompt ? prompt : ""); *p; p++) {
+        unsigned char c = *p;
+        if (is_space(c)) {
+            space = any;
+            continue;
+        }
+        if (space)
+            h = (h ^ ' ') * 0x100000001b3ULL;
+        space = 0;
+        any = 1;
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        h = (h ^ c) * 0x100000001b3ULL;
+    }
+    return h ? h : 1;
+}
+
+static uint64_t text_hash(const char *t)
+{
+    return t ? feat_fnv1a64(t, strlen(t)) : feat_fnv1a64("", 0);
+}
+
+uint64_t reward_pair_key(const char *prompt, const char *a, const char *b)
+{
+    uint64_t ha = text_hash(a), hb = text_hash(b);
+    uint64_t lo = ha < hb ? ha : hb, hi = ha < hb ? hb : ha;
+    uint64_t k = mix64(reward_group_of(prompt) ^ mix64(lo ^ mix64(hi)));
+    return k ? k : 1;
+}
+
+/* The duplicate key of a labelled pair: its content key and the label as
+ * seen from the side whose text hashes lower, so a pair stored the other
+ * way round with the opposite label is the same comparison. */
+static uint64_t pair_label_key(const struct reward_pair_ex *e)
+{
+    double y = text_hash(e->a) <= text_hash(e->b) ? e->y : 1.0 - e->y;
+    uint64_t k = mix64(reward_pair_key(e->prompt, e->a, e->b) ^ (uint64_t)llround(y * 1e6));
+    return k ? k : 1;
+}
+
+static uint64_t point_label_key(const struct reward_point_ex *e)
+{
+    uint64_t k = mix64(reward_group_of(e->prompt) ^ mix64(text_hash(e->text))) ^
+                 (uint64_t)llround(e->y * 1e6);
+    return k ? k : 1;
+}
+
 /* ---- rows --------------------------------------------------------------- */
 
 struct reward_rows {
@@ -92,6 +155,8 @@ struct reward_rows {
     uint64_t *off; /* n + 1 offsets into idx/val */
     float *y;      /* label per row */
     float *wt;     /* weight per row */
+    uint64_t *grp; /* group per row: one side of the calibration split */
+    uint64_t *key; /* content key per row, 0 never a duplicate */
     size_t nnz, nnz_cap;
     uint32_t *idx; /* bucket of each nonzero */
     uint16_t *val; /* bfloat16 value of each nonzero */
@@ -120,6 +185,8 @@ void reward_rows_free(struct reward_rows *r)
     free(r->off);
     free(r->y);
     free(r->wt);
+    free(r->grp);
+    free(r->key);
     free(r->idx);
     free(r->val);
     free(r);
@@ -135,45 +202,43 @@ size_t reward_rows_nnz(const struct reward_rows *r)
     return r ? r->nnz : 0;
 }
 
+/* Resizes the array *p to n elements of size bytes. Returns 0, or -ENOMEM
+ * with *p unchanged (still owned by the caller). */
+static int resize(void **p, size_t n, size_t size)
+{
+    void *q = realloc(*p, n * size);
+    if (!q)
+        return -ENOMEM;
+    *p = q;
+    return 0;
+}
+
 static int rows_grow(struct reward_rows *r, size_t more)
 {
     if (r->n == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 1024;
-        uint64_t *no = realloc(r->off, (nc + 1) * sizeof(*no));
-        if (!no)
+        if (resize((void **)&r->off, nc + 1, sizeof(*r->off)) ||
+            resize((void **)&r->y, nc, sizeof(*r->y)) ||
+            resize((void **)&r->wt, nc, sizeof(*r->wt)) ||
+            resize((void **)&r->grp, nc, sizeof(*r->grp)) ||
+            resize((void **)&r->key, nc, sizeof(*r->key)))
             return -ENOMEM;
-        r->off = no;
-        float *ny = realloc(r->y, nc * sizeof(*ny));
-        if (!ny)
-            return -ENOMEM;
-        r->y = ny;
-        float *nw = realloc(r->wt, nc * sizeof(*nw));
-        if (!nw)
-            return -ENOMEM;
-        r->wt = nw;
         r->cap = nc;
     }
     if (r->nnz + more > r->nnz_cap) {
         size_t nc = r->nnz_cap ? r->nnz_cap : 65536;
         while (nc < r->nnz + more)
             nc += nc / 2; /* 1.5x: large buffers are remapped, not copied */
-        if (nc > ROWS_MAX_NNZ)
+        if (nc > ROWS_MAX_NNZ || resize((void **)&r->idx, nc, sizeof(*r->idx)) ||
+            resize((void **)&r->val, nc, sizeof(*r->val)))
             return -ENOMEM;
-        uint32_t *ni = realloc(r->idx, nc * sizeof(*ni));
-        if (!ni)
-            return -ENOMEM;
-        r->idx = ni;
-        uint16_t *nv = realloc(r->val, nc * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        r->val = nv;
         r->nnz_cap = nc;
     }
     return 0;
 }
 
-int reward_rows_add(struct reward_rows *r, const uint32_t *idx, const float *val, size_t n,
-                    double y, double weight)
+int reward_rows_add_ex(struct reward_rows *r, const uint32_t *idx, const float *val, size_t n,
+                       double y, double weight, uint64_t group, uint64_t key)
 {
     if (!r || (n && (!idx || !val)) || !(y >= 0.0 && y <= 1.0) || !(weight >= 0.0) ||
         !isfinite(weight))
@@ -196,14 +261,26 @@ int reward_rows_add(struct reward_rows *r, const uint32_t *idx, const float *val
     r->nnz = k;
     r->y[r->n] = (float)y;
     r->wt[r->n] = (float)weight;
+    /* A row without a group is its own: the splitmix of its index keeps it
+     * away from prompt hashes in practice. */
+    uint64_t g = (uint64_t)r->n + 1;
+    r->grp[r->n] = group ? group : rng_next(&g);
+    r->key[r->n] = key;
     r->n++;
     r->off[r->n] = k;
     return 0;
 }
 
+int reward_rows_add(struct reward_rows *r, const uint32_t *idx, const float *val, size_t n,
+                    double y, double weight)
+{
+    return reward_rows_add_ex(r, idx, val, n, y, weight, 0, 0);
+}
+
 /* Appends a - b (both sorted unique) as one row. */
 static int rows_add_diff(struct reward_rows *r, const struct feat_vec *a, const struct feat_vec *b,
-                         double y, double weight, struct feat_vec *tmp)
+                         double y, double weight, uint64_t group, uint64_t key,
+                         struct feat_vec *tmp)
 {
     size_t i = 0, j = 0, k = 0;
     if (tmp->cap < a->n + b->n) {
@@ -234,7 +311,7 @@ static int rows_add_diff(struct reward_rows *r, const struct feat_vec *a, const 
         }
     }
     tmp->n = k;
-    return reward_rows_add(r, tmp->idx, tmp->val, k, y, weight);
+    return reward_rows_add_ex(r, tmp->idx, tmp->val, k, y, weight, group, key);
 }
 
 /* ---- the layer ---------------------------------------------------------- */
@@ -669,9 +746,11 @@ out:
 
 /* One scored held-out item. */
 struct scored {
-    double p;    /* mean P(first side / yes) */
-    double conf; /* confidence in [0.5, 1] */
-    double y;    /* label */
+    double p;       /* mean P(first side / yes) */
+    double conf;    /* confidence in [0.5, 1] */
+    double y;       /* label */
+    uint64_t group; /* the row's group */
+    int fresh;      /* 1 when no item before it (by decreasing confidence) shares its group */
 };
 
 /* Scores row i of rows with the members of one head. */
@@ -690,6 +769,8 @@ static void score_row(const float *base, size_t stride, unsigned members, int bi
     out->p = mean;
     out->conf = confidence_of(mean, sd);
     out->y = (double)rows->y[i];
+    out->group = rows->grp[i];
+    out->fresh = 1;
 }
 
 static int cmp_conf_desc(const void *a, const void *b)
@@ -714,23 +795,60 @@ static double wilson_lower(double c, double k)
     return (centre - half) / (1 + z2 / k);
 }
 
+/* A 64-bit key and the position it was found at: sorted by key then
+ * position, the first of each run of equal keys is its earliest one. */
+struct key_pos {
+    uint64_t key;
+    size_t pos;
+};
+
+static int cmp_key_pos(const void *a, const void *b)
+{
+    const struct key_pos *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* Sets s[k].fresh to 1 when no s[j], j < k, shares s[k]'s group, else 0.
+ * Returns 0 or -ENOMEM. */
+static int mark_fresh(struct scored *s, size_t m)
+{
+    struct key_pos *v = malloc((m ? m : 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (size_t k = 0; k < m; k++)
+        v[k] = (struct key_pos){s[k].group, k};
+    qsort(v, m, sizeof(*v), cmp_key_pos);
+    for (size_t i = 0; i < m; i++)
+        s[v[i].pos].fresh = i == 0 || v[i].key != v[i - 1].key;
+    free(v);
+    return 0;
+}
+
 /* Lowest confidence reaching target (see reward.h) over s[0..n) sorted by
- * decreasing confidence with ties already removed; INFINITY when none. */
+ * decreasing confidence with ties already removed and fresh marked;
+ * INFINITY when none. The Wilson bound counts one trial per distinct group
+ * covered, at the covered items' accuracy: copies or samples of one prompt
+ * are not independent evidence. */
 static double pick_threshold(const struct scored *s, size_t n, double target, size_t *covered,
-                             double *lower)
+                             size_t *groups, double *lower)
 {
     double tau = INFINITY;
-    size_t c = 0;
-    *covered = 0;
+    size_t c = 0, g = 0;
+    *covered = *groups = 0;
     *lower = NAN;
     for (size_t k = 0; k < n; k++) {
         c += (size_t)is_correct(&s[k]);
+        g += (size_t)s[k].fresh;
         if (k + 1 < n && s[k + 1].conf == s[k].conf)
             continue; /* a threshold covers all items of equal confidence */
-        double lb = wilson_lower((double)c, (double)(k + 1));
+        double acc = (double)c / (double)(k + 1);
+        double lb = wilson_lower(acc * (double)g, (double)g);
         if (lb >= target) {
             tau = s[k].conf;
             *covered = k + 1;
+            *groups = g;
             *lower = lb;
         }
     }
@@ -805,15 +923,16 @@ static json_t *coverage_curve(const struct scored *s, size_t m)
 static json_t *threshold_note(const struct scored *s, size_t m, double target, const char *what,
                               double *tau)
 {
-    char buf[256];
-    size_t covered;
+    char buf[320];
+    size_t covered, groups;
     double lower;
-    *tau = pick_threshold(s, m, target, &covered, &lower);
+    *tau = pick_threshold(s, m, target, &covered, &groups, &lower);
     if (isfinite(*tau))
         snprintf(buf, sizeof(buf),
-                 "auto-label %s with confidence >= %.4f: %zu of %zu calibration %s covered, "
-                 "95%% Wilson lower bound of their accuracy %.4f >= target %.4f (ties skipped)",
-                 what, *tau, covered, m, what, lower, target);
+                 "auto-label %s with confidence >= %.4f: %zu of %zu calibration %s covered "
+                 "(%zu prompt groups), 95%% Wilson lower bound of their accuracy over the groups "
+                 "%.4f >= target %.4f (ties skipped)",
+                 what, *tau, covered, m, what, groups, lower, target);
     else
         snprintf(buf, sizeof(buf),
                  "no confidence level reaches target %.4f with 95%% confidence on %zu calibration "
@@ -836,6 +955,8 @@ static json_t *calibrate(struct scored *s, size_t n, double target, const char *
         if (s[i].y != 0.5)
             s[m++] = s[i];
     qsort(s, m, sizeof(*s), cmp_conf_desc);
+    if (mark_fresh(s, m))
+        return NULL;
     for (size_t i = 0; i < m; i++)
         metrics_bin(&a, &s[i]);
     json_t *curve = coverage_curve(s, m), *acc, *ll, *ece, *cal = NULL;
@@ -859,54 +980,100 @@ static json_t *calibrate(struct scored *s, size_t n, double target, const char *
 
 /* ---- training ----------------------------------------------------------- */
 
-/* Splits rows into a training pool and a calibration pool by seed. */
-static int split_rows(size_t n, double share, uint64_t seed, uint32_t **train, size_t *ntrain,
-                      uint32_t **calib, size_t *ncalib)
+/* The rows of r that are not a later copy of an earlier row (same nonzero
+ * key), in order, into a new *keep (the caller frees it, also on error);
+ * *dups counts the others. Returns 0 or -ENOMEM. */
+static int dedupe_rows(const struct reward_rows *r, uint32_t **keep, size_t *nkeep, size_t *dups)
 {
-    uint64_t st = seed ^ 0x63616c6962726174ULL;
+    size_t n = r->n, nk = 0;
+    struct key_pos *v = malloc((n ? n : 1) * sizeof(*v));
+    unsigned char *drop = calloc(n ? n : 1, 1);
+    int rc = -ENOMEM;
+    *keep = malloc((n ? n : 1) * sizeof(**keep));
+    *nkeep = *dups = 0;
+    if (!v || !drop || !*keep)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (r->key[i])
+            v[nk++] = (struct key_pos){r->key[i], i};
+    qsort(v, nk, sizeof(*v), cmp_key_pos);
+    for (size_t q = 1; q < nk; q++)
+        if (v[q].key == v[q - 1].key)
+            drop[v[q].pos] = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (drop[i])
+            (*dups)++;
+        else
+            (*keep)[(*nkeep)++] = (uint32_t)i;
+    }
+    rc = 0;
+out:
+    free(v);
+    free(drop);
+    return rc;
+}
+
+/* Splits the rows keep[0..n) of r into a training pool and a calibration
+ * pool by group: a group goes to calibration when the hash of it and the
+ * seed falls below share, so all its rows land on one side. */
+static int split_rows(const struct reward_rows *r, const uint32_t *keep, size_t n, double share,
+                      uint64_t seed, uint32_t **train, size_t *ntrain, uint32_t **calib,
+                      size_t *ncalib)
+{
     *train = malloc((n ? n : 1) * sizeof(**train));
     *calib = malloc((n ? n : 1) * sizeof(**calib));
     *ntrain = *ncalib = 0;
     if (!*train || !*calib)
         return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t q = 0; q < n; q++) {
+        uint64_t st = r->grp[keep[q]] ^ seed ^ 0x63616c6962726174ULL;
         if (rng_unit(&st) < share)
-            (*calib)[(*ncalib)++] = (uint32_t)i;
+            (*calib)[(*ncalib)++] = keep[q];
         else
-            (*train)[(*ntrain)++] = (uint32_t)i;
+            (*train)[(*ntrain)++] = keep[q];
     }
     return 0;
 }
 
-/* Trains one head on rows (weights into base), calibrates it and returns
- * the head's report pieces. */
+/* What training one head gives the report. */
+struct head_out {
+    double tau;            /* the head's threshold */
+    json_t *cal, *note;    /* new: the calibration object and the threshold note */
+    size_t ntrain, ncalib; /* rows trained on / held out, after duplicates */
+    size_t dups;           /* rows skipped as exact duplicates */
+    double l2;             /* the L2 strength used */
+    unsigned epochs;       /* SGD passes made */
+};
+
+/* Trains one head on rows (weights into base) and calibrates it. Returns 0
+ * or a negative errno; on success o->cal and o->note are new references. */
 static int train_and_calibrate(const struct reward_params *p, const struct reward_rows *rows,
-                               int bias, uint64_t salt, float *base, size_t stride, double *tau,
-                               json_t **cal, json_t **note, size_t *ntrain_out, size_t *ncalib_out,
-                               double *l2, unsigned *epochs)
+                               int bias, uint64_t salt, float *base, size_t stride,
+                               struct head_out *o)
 {
-    uint32_t *train = NULL, *calib = NULL;
+    uint32_t *keep = NULL, *train = NULL, *calib = NULL;
     struct scored *s = NULL;
-    size_t ntrain, ncalib;
-    int rc = split_rows(rows->n, p->calib_share, p->seed ^ salt, &train, &ntrain, &calib, &ncalib);
+    size_t nkeep;
+    int rc = dedupe_rows(rows, &keep, &nkeep, &o->dups);
+    if (!rc)
+        rc = split_rows(rows, keep, nkeep, p->calib_share, p->seed ^ salt, &train, &o->ntrain,
+                        &calib, &o->ncalib);
     if (rc)
         goto out;
-    rc = train_head(p, rows, train, ntrain, bias, salt, base, stride, l2, epochs);
+    rc = train_head(p, rows, train, o->ntrain, bias, salt, base, stride, &o->l2, &o->epochs);
     if (rc)
         goto out;
-    s = malloc((ncalib ? ncalib : 1) * sizeof(*s));
+    s = malloc((o->ncalib ? o->ncalib : 1) * sizeof(*s));
     rc = -ENOMEM;
     if (!s)
         goto out;
-    for (size_t q = 0; q < ncalib; q++)
+    for (size_t q = 0; q < o->ncalib; q++)
         score_row(base, stride, p->members, bias, rows, calib[q], &s[q]);
-    *cal = calibrate(s, ncalib, p->target, bias ? "points" : "pairs", tau, note);
-    if (!*cal)
-        goto out;
-    *ntrain_out = ntrain;
-    *ncalib_out = ncalib;
-    rc = 0;
+    o->cal = calibrate(s, o->ncalib, p->target, bias ? "points" : "pairs", &o->tau, &o->note);
+    if (o->cal)
+        rc = 0;
 out:
+    free(keep);
     free(train);
     free(calib);
     free(s);
@@ -920,15 +1087,42 @@ static int params_ok(const struct reward_params *p)
            p->calib_share >= 0.0 && p->calib_share <= 0.9 && isfinite(p->l2) && p->epochs <= 1000;
 }
 
+/* The pointwise head's report object (stealing q's cal and note), NULL when
+ * out of memory. */
+static json_t *point_report(struct head_out *q)
+{
+    json_t *pw =
+        json_pack("{s:I,s:I,s:I,s:o,s:o,s:o,s:f,s:I}", "points_train", (json_int_t)q->ntrain,
+                  "points_calibration", (json_int_t)q->ncalib, "duplicates_skipped",
+                  (json_int_t)q->dups, "calibration", q->cal, "threshold", jnum(q->tau),
+                  "threshold_note", q->note, "l2", q->l2, "epochs", (json_int_t)q->epochs);
+    q->cal = q->note = NULL;
+    return pw;
+}
+
+/* The training report (stealing h's cal and note, and pw). */
+static json_t *train_report(const struct reward_params *p, struct head_out *h, size_t npoints,
+                            json_t *pw)
+{
+    json_t *rep =
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:o,s:o,s:f,s:o}", "pairs_train",
+                  (json_int_t)h->ntrain, "pairs_calibration", (json_int_t)h->ncalib,
+                  "duplicates_skipped", (json_int_t)h->dups, "points", (json_int_t)npoints,
+                  "members", (json_int_t)p->members, "bits", (json_int_t)p->bits, "seed",
+                  (json_int_t)p->seed, "l2", h->l2, "epochs", (json_int_t)h->epochs, "calibration",
+                  h->cal ? h->cal : json_null(), "threshold", jnum(h->tau), "threshold_note",
+                  h->note, "target", p->target, "pointwise", pw ? pw : json_null());
+    h->cal = h->note = NULL;
+    return rep;
+}
+
 struct reward_layer *reward_train_rows(const struct reward_params *p,
                                        const struct reward_rows *pairs,
                                        const struct reward_rows *points, json_t **report)
 {
     struct reward_layer *l = NULL;
-    json_t *cal = NULL, *note = NULL, *pcal = NULL, *pnote = NULL, *pw = NULL, *rep = NULL;
-    size_t ntrain = 0, ncalib = 0, ptrain = 0, pcalib = 0;
-    double l2 = 0.0, pl2 = 0.0;
-    unsigned epochs = 0, pepochs = 0;
+    struct head_out h = {.tau = INFINITY}, q = {.tau = INFINITY};
+    json_t *pw = NULL;
     int ok = 0;
 
     if (report)
@@ -941,45 +1135,31 @@ struct reward_layer *reward_train_rows(const struct reward_params *p,
     if (!l)
         return NULL;
     if (reward_rows_count(pairs) > 0) {
-        if (train_and_calibrate(p, pairs, 0, 0x7061697273ULL, l->w, l->stride, &l->tau, &cal, &note,
-                                &ntrain, &ncalib, &l2, &epochs))
+        if (train_and_calibrate(p, pairs, 0, 0x7061697273ULL, l->w, l->stride, &h))
             goto out;
-    } else {
-        note = json_string("no pairs: everything goes to humans");
-        if (!note)
-            goto out;
+    } else if (!(h.note = json_string("no pairs: everything goes to humans"))) {
+        goto out;
     }
+    l->tau = h.tau;
     if (l->u) {
-        if (train_and_calibrate(p, points, 1, 0x706f696e7473ULL, l->u, l->stride, &l->tau_point,
-                                &pcal, &pnote, &ptrain, &pcalib, &pl2, &pepochs))
+        if (train_and_calibrate(p, points, 1, 0x706f696e7473ULL, l->u, l->stride, &q))
             goto out;
-        pw = json_pack("{s:I,s:I,s:o,s:o,s:o,s:f,s:I}", "points_train", (json_int_t)ptrain,
-                       "points_calibration", (json_int_t)pcalib, "calibration", pcal, "threshold",
-                       jnum(l->tau_point), "threshold_note", pnote, "l2", pl2, "epochs",
-                       (json_int_t)pepochs);
-        pcal = pnote = NULL;
-        if (!pw)
+        l->tau_point = q.tau;
+        if (!(pw = point_report(&q)))
             goto out;
     }
     if (report) {
-        rep = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:o,s:o,s:o,s:f,s:o}", "pairs_train",
-                        (json_int_t)ntrain, "pairs_calibration", (json_int_t)ncalib, "points",
-                        (json_int_t)reward_rows_count(points), "members", (json_int_t)p->members,
-                        "bits", (json_int_t)p->bits, "seed", (json_int_t)p->seed, "l2", l2,
-                        "epochs", (json_int_t)epochs, "calibration", cal ? cal : json_null(),
-                        "threshold", jnum(l->tau), "threshold_note", note, "target", p->target,
-                        "pointwise", pw ? pw : json_null());
-        cal = note = pw = NULL;
-        if (!rep)
+        *report = train_report(p, &h, reward_rows_count(points), pw);
+        pw = NULL; /* stolen */
+        if (!*report)
             goto out;
-        *report = rep;
     }
     ok = 1;
 out:
-    json_decref(cal);
-    json_decref(note);
-    json_decref(pcal);
-    json_decref(pnote);
+    json_decref(h.cal);
+    json_decref(h.note);
+    json_decref(q.cal);
+    json_decref(q.note);
     json_decref(pw);
     if (!ok) {
         reward_free(l);
@@ -1009,7 +1189,9 @@ static struct reward_rows *rows_from_pairs(unsigned bits, const struct reward_pa
         if (!rc)
             rc = feat_extract(bits, e->prompt, plen, e->b, strlen(e->b), &fb);
         if (!rc)
-            rc = rows_add_diff(r, &fa, &fb, e->y, keep_weight ? e->weight : 1.0, &tmp);
+            rc = rows_add_diff(r, &fa, &fb, e->y, keep_weight ? e->weight : 1.0,
+                               e->group ? e->group : reward_group_of(e->prompt), pair_label_key(e),
+                               &tmp);
     }
     feat_vec_clear(&fa);
     feat_vec_clear(&fb);
@@ -1036,7 +1218,9 @@ static struct reward_rows *rows_from_points(unsigned bits, const struct reward_p
         rc = feat_extract(bits, pts[i].prompt, strlen(pts[i].prompt), pts[i].text,
                           strlen(pts[i].text), &f);
         if (!rc)
-            rc = reward_rows_add(r, f.idx, f.val, f.n, pts[i].y, pts[i].weight);
+            rc = reward_rows_add_ex(r, f.idx, f.val, f.n, pts[i].y, pts[i].weight,
+                                    pts[i].group ? pts[i].group : reward_group_of(pts[i].prompt),
+                                    point_label_key(&pts[i]));
     }
     feat_vec_clear(&f);
     if (rc) {

@@ -33,38 +33,59 @@ struct reward_params {
 /* Fills *p with the defaults above. */
 void reward_params_default(struct reward_params *p);
 
-/* y = 1 a preferred, 0 b preferred, 0.5 tie; weight >= 0 (1 by default). */
+/* y = 1 a preferred, 0 b preferred, 0.5 tie; weight >= 0 (1 by default).
+ * group: examples of one group fall on the same side of the calibration
+ * split (and count as one piece of evidence for the threshold); 0 means
+ * reward_group_of(prompt), so every copy or sample of a prompt is one
+ * group. Give independent samples of one prompt (synthetic data) their own
+ * nonzero groups. */
 struct reward_pair_ex {
     const char *prompt;
     const char *a;
     const char *b;
     double y;
     double weight;
+    uint64_t group;
 };
-/* y = 1 good/yes, 0 bad/no. */
+/* y = 1 good/yes, 0 bad/no; group as for pairs. */
 struct reward_point_ex {
     const char *prompt;
     const char *text;
     double y;
     double weight;
+    uint64_t group;
 };
+
+/* The group key of a prompt: a 64-bit hash of its normalised text (ASCII
+ * letters lowercased, runs of whitespace one space, none at either end),
+ * never 0. NULL hashes as "". */
+uint64_t reward_group_of(const char *prompt);
+
+/* The content key of a comparison: a 64-bit hash of the normalised prompt
+ * and the exact bytes of both responses, the same whichever side each is
+ * on; never 0. NULL texts hash as "". */
+uint64_t reward_pair_key(const char *prompt, const char *a, const char *b);
 
 struct reward_layer; /* opaque, immutable after training, safe to score from many threads at once */
 
-/* Trains an ensemble. calib_share of the pairs (chosen by seed) is held out
- * for calibration; each member trains on its own bootstrap resample of the
- * rest (a single member uses the rest as is). Points, when given, train a
+/* Trains an ensemble. Exact duplicates (same prompt, responses and label;
+ * for points prompt, text and label) count once: the later copies are
+ * skipped before anything else. calib_share of the groups (chosen by
+ * hashing group and seed) is held out for calibration, so every example of
+ * a group falls on one side; each member trains on its own bootstrap
+ * resample of the rest (a single member uses the rest as is). Points, when given, train a
  * pointwise head the same way, with its own calibration and threshold.
  * The threshold tau is the lowest confidence t such that the one-sided 95%
  * Wilson lower bound of the accuracy on calibration items with confidence >= t
- * reaches target; INFINITY (JSON null) when no t does: everything goes to
- * humans. Ties (y == 0.5) are skipped in accuracy, ECE and the threshold and
+ * reaches target, counting as many trials as those items have distinct groups
+ * (samples of one prompt are not independent evidence); INFINITY (JSON null) when no t does:
+ * everything goes to humans. Ties (y == 0.5) are skipped in accuracy, ECE and the threshold and
  * count as a soft label 0.5 in the training and log loss.
  * report (may be NULL) receives a new JSON object the caller decrefs:
- *   {"pairs_train","pairs_calibration","points","members","bits","seed","l2",
+ *   {"pairs_train","pairs_calibration","duplicates_skipped","points","members","bits","seed","l2",
  *    "epochs","calibration":{"items","accuracy","log_loss","ece","curve":[{"confidence",
  *    "coverage","accuracy"},...]},"threshold","threshold_note","target",
- *    "pointwise":{"points_train","points_calibration","calibration":{...},
+ *    "pointwise":{"points_train","points_calibration","duplicates_skipped","calibration":{...},
  *    "threshold","threshold_note"} or null}
  * Returns NULL on bad parameters, NULL texts, npairs == 0 and npoints == 0,
  * or out of memory. The caller frees the layer with reward_free. */
@@ -129,9 +150,16 @@ struct reward_rows;
 struct reward_rows *reward_rows_new(unsigned bits);
 
 /* Appends one example: n (idx, val) nonzeros (any order, indices < 2^bits),
- * label y in [0, 1], weight >= 0. Returns 0, -EINVAL or -ENOMEM. */
+ * label y in [0, 1], weight >= 0. The row is its own group and is never
+ * taken for a duplicate. Returns 0, -EINVAL or -ENOMEM. */
 int reward_rows_add(struct reward_rows *r, const uint32_t *idx, const float *val, size_t n,
                     double y, double weight);
+
+/* Like reward_rows_add with the row's group (see struct reward_pair_ex; 0
+ * makes the row its own group) and content key: training skips a row
+ * whose nonzero key an earlier row has. */
+int reward_rows_add_ex(struct reward_rows *r, const uint32_t *idx, const float *val, size_t n,
+                       double y, double weight, uint64_t group, uint64_t key);
 
 size_t reward_rows_count(const struct reward_rows *r);
 size_t reward_rows_nnz(const struct reward_rows *r);

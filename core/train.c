@@ -63,6 +63,49 @@ void train_pairs_clear(struct train_pairs *t)
     memset(t, 0, sizeof *t);
 }
 
+/* ---- pairs already in the store ---- */
+
+struct key_list {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static int collect_key(void *cls, const struct store_comparison *x)
+{
+    struct key_list *k = cls;
+    if (!x->rejected)
+        return 0;
+    int rc = grow((void **)&k->v, k->n, &k->cap, sizeof *k->v);
+    if (!rc)
+        k->v[k->n++] = reward_pair_key(x->prompt, x->chosen, x->rejected);
+    return rc;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int train_pairs_seen(struct store *s, const struct train_pairs *pairs, bool *seen, size_t *nseen)
+{
+    struct key_list k = {0};
+    *nseen = 0;
+    int rc = store_comparisons_each(s, collect_key, &k);
+    if (rc)
+        goto out;
+    qsort(k.v, k.n, sizeof *k.v, cmp_u64);
+    for (size_t i = 0; i < pairs->n; i++) {
+        const struct reward_pair_ex *e = &pairs->v[i];
+        uint64_t key = reward_pair_key(e->prompt, e->a, e->b);
+        seen[i] = k.n && bsearch(&key, k.v, k.n, sizeof *k.v, cmp_u64);
+        *nseen += seen[i];
+    }
+out:
+    free(k.v);
+    return rc;
+}
+
 /* ---- the training set from the store ---- */
 
 struct train_set {

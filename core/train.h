@@ -28,6 +28,14 @@ int train_pairs_add(struct train_pairs *t, const char *prompt, const char *a, co
 /* Frees the copies and the array and empties t. */
 void train_pairs_clear(struct train_pairs *t);
 
+/* Marks which of pairs[0..n) also appear among the comparisons stored in s
+ * (the same prompt after normalisation and the same two responses, in
+ * either order: reward_pair_key): seen[i] becomes true or false (seen has
+ * pairs->n entries), *nseen counts the true ones. Every stored comparison
+ * counts, also those added after a layer was trained. Returns 0, the
+ * store's negative errno, or -ENOMEM. */
+int train_pairs_seen(struct store *s, const struct train_pairs *pairs, bool *seen, size_t *nseen);
+
 /* Where train_layer stopped when it failed. */
 enum train_stage {
     TRAIN_READ,  /* reading the comparisons */

@@ -17,8 +17,12 @@ KEYS=./rung-demo-keys.txt
 LISTEN=${RUNG_LISTEN:-127.0.0.1:8080}
 
 # Fails here (set -e) if the database cannot be opened, before any key is
-# made or the key file touched.
-existing=$("$RUNGD" keys list --db "$DB")
+# made or the key file touched. keys list refuses a missing database; the
+# first keys create makes it.
+existing=
+if [ -e "$DB" ]; then
+    existing=$("$RUNGD" keys list --db "$DB")
+fi
 if ! printf '%s\n' "$existing" | grep -q '^demo-admin '; then
     umask 077
     tmp="$KEYS.tmp.$$"

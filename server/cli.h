@@ -9,7 +9,22 @@ int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_demo(int argc, char **argv);
 
-/* Opens the store at path for a command-line tool; prints why on failure. */
-struct store *cli_open_store(const char *path);
+#include <stdbool.h>
+
+/* Opens the store at path for command cmd ("keys list", ...). Only the
+ * commands that make a database pass create: then a missing file is
+ * created and an info line says so on stderr ({"level":"info","msg":
+ * "created database","db":path}); without create a missing file is refused
+ * (nothing is created) with a sentence on stderr. Returns the store, or
+ * NULL with *exit_code set (2 for a missing database, 1 for any other
+ * failure, said on stderr). */
+struct store *cli_open_store(const char *cmd, const char *path, bool create, int *exit_code);
+
+/* Says on stderr that path (a database to be created by cmd) was made:
+ * the info line cli_open_store writes. */
+void cli_log_created(const char *path);
+
+/* True when path names no existing file (stat fails with ENOENT). */
+bool cli_db_missing(const char *path);
 
 #endif

@@ -16,8 +16,9 @@
 #include "store.h"
 #include "train.h"
 
-#define IMPORT_CHUNK 2000    /* rows per transaction */
-#define PROGRESS_EVERY 10000 /* lines between progress lines */
+#define IMPORT_CHUNK 2000              /* rows per transaction */
+#define IMPORT_PRIORITY_MAX 1000000000 /* |--priority|, as the API's item priority */
+#define PROGRESS_EVERY 10000           /* lines between progress lines */
 
 /* ---- import ---- */
 
@@ -26,6 +27,11 @@ struct import_ctx {
     enum dataset_format fmt;
     const char *fmt_name;
     bool as_items;
+    const char *batch; /* items' batch, "import" by default */
+    int64_t priority;  /* items' priority */
+    bool trusted;      /* comparisons count as settled: provenance {"trusted": true} */
+    uint64_t *keys;    /* content key of every pair read, to count duplicates */
+    size_t nkeys, cap_keys;
     struct layer *layer; /* scores items on import, may be NULL */
     /* pending rows, strings owned */
     char **prompt, **chosen, **rejected;
@@ -63,7 +69,8 @@ static int import_comparisons(struct import_ctx *c)
                                             .chosen = c->chosen[i],
                                             .rejected = c->rejected[i],
                                             .source = "import",
-                                            .weight = 1.0};
+                                            .weight = 1.0,
+                                            .provenance = c->trusted ? "{\"trusted\":true}" : NULL};
     int rc = store_comparisons_add(c->store, rows, c->n);
     free(rows);
     return rc;
@@ -82,7 +89,8 @@ static int import_items(struct import_ctx *c)
         it->prompt = c->prompt[i];
         it->response_a = swap ? c->rejected[i] : c->chosen[i];
         it->response_b = swap ? c->chosen[i] : c->rejected[i];
-        it->batch = "import";
+        it->batch = c->batch;
+        it->priority = c->priority;
         it->domain = c->fmt == DATASET_GSM8K ? "math" : NULL;
         rc = route_store_item(c->layer, it, &scores[i], NULL);
     }
@@ -114,9 +122,46 @@ static int import_flush(struct import_ctx *c)
     return rc;
 }
 
+/* Remembers the pair's content key (prompt, chosen, rejected in that
+ * role) so that the summary can count the lines repeating an earlier one. */
+static int import_key(struct import_ctx *c, const struct dataset_pair *p)
+{
+    if (c->nkeys == c->cap_keys) {
+        size_t nc = c->cap_keys ? c->cap_keys * 2 : IMPORT_CHUNK;
+        uint64_t *k = realloc(c->keys, nc * sizeof *k);
+        if (!k)
+            return -ENOMEM;
+        c->keys = k;
+        c->cap_keys = nc;
+    }
+    uint64_t chosen = feat_fnv1a64(p->chosen, strlen(p->chosen));
+    c->keys[c->nkeys++] =
+        reward_pair_key(p->prompt, p->chosen, p->rejected) ^ (chosen * 0x9e3779b97f4a7c15ULL);
+    return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Pairs of the file that repeat an earlier pair of it (sorts the keys). */
+static size_t import_duplicates(struct import_ctx *c)
+{
+    size_t d = 0;
+    if (c->nkeys)
+        qsort(c->keys, c->nkeys, sizeof *c->keys, cmp_key);
+    for (size_t i = 1; i < c->nkeys; i++)
+        d += c->keys[i] == c->keys[i - 1];
+    return d;
+}
+
 static int on_pair(void *cls, const struct dataset_pair *p)
 {
     struct import_ctx *c = cls;
+    if (import_key(c, p))
+        return -ENOMEM;
     c->prompt[c->n] = strdup(p->prompt);
     c->chosen[c->n] = strdup(p->chosen);
     c->rejected[c->n] = strdup(p->rejected);
@@ -143,35 +188,91 @@ static void on_bad_line(void *cls, size_t line_no, const char *message)
 static void import_usage(FILE *to)
 {
     fprintf(to,
-            "usage: rungd import --db PATH --format hh|trl|gsm8k --as comparisons|items FILE\n\n"
-            "  comparisons: store the pairs as human-labelled training data (source import)\n"
-            "  items:       queue them as pair items to be judged (scored by the active layer)\n"
-            "Malformed lines are reported by number and skipped; exit code 1 if any was.\n");
+            "usage: rungd import --db PATH --format hh|trl|gsm8k --as comparisons|items\n"
+            "                    [--trusted] [--batch NAME] [--priority N] FILE\n\n"
+            "  comparisons: store the pairs as human-labelled training data (source import);\n"
+            "               --trusted marks them settled (provenance {\"trusted\": true})\n"
+            "  items:       queue them as pair items to be judged (scored by the active layer),\n"
+            "               in batch NAME (default import, at most %d bytes) with priority N\n"
+            "               (default 0, |N| <= %d; higher is labelled first)\n"
+            "Creates the database if it does not exist. Malformed lines are reported by\n"
+            "number and skipped; exit code 1 if any was, or if the file yields no pair.\n"
+            "The JSON summary counts the pairs that repeat an earlier one of the file\n"
+            "(\"duplicates\"; stored all the same).\n",
+            STORE_LABEL_MAX, IMPORT_PRIORITY_MAX);
+}
+
+/* Applies one option c of import to ctx (and *db, *as). Returns 0, -EINVAL
+ * for a bad value (said on stderr), -ENOENT when c is not one. */
+static int import_option(int c, const char *v, struct import_ctx *ctx, const char **db,
+                         const char **as)
+{
+    if (c == 'd')
+        *db = v;
+    else if (c == 'f')
+        ctx->fmt_name = v;
+    else if (c == 'a')
+        *as = v;
+    else if (c == 't')
+        ctx->trusted = true;
+    else if (c == 'b' && (!*v || strlen(v) > STORE_LABEL_MAX)) {
+        fprintf(stderr, "rungd import: --batch wants 1-%d bytes\n", STORE_LABEL_MAX);
+        return -EINVAL;
+    } else if (c == 'b')
+        ctx->batch = v;
+    else if (c == 'p' &&
+             util_parse_i64(v, -IMPORT_PRIORITY_MAX, IMPORT_PRIORITY_MAX, &ctx->priority)) {
+        fprintf(stderr, "rungd import: --priority wants an integer in [-%d, %d]\n",
+                IMPORT_PRIORITY_MAX, IMPORT_PRIORITY_MAX);
+        return -EINVAL;
+    } else if (c != 'p')
+        return -ENOENT;
+    return 0;
 }
 
 /* Parses import's options. Returns -1 to go on, else the exit code. */
-static int import_parse(int argc, char **argv, const char **db, const char **fmt, const char **as)
+static int import_parse(int argc, char **argv, const char **db, struct import_ctx *ctx,
+                        const char **as)
 {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"format", required_argument, NULL, 'f'},
-                                         {"as", required_argument, NULL, 'a'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},    {"format", required_argument, NULL, 'f'},
+        {"as", required_argument, NULL, 'a'},    {"trusted", no_argument, NULL, 't'},
+        {"batch", required_argument, NULL, 'b'}, {"priority", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     int c;
+    bool item_opts = false;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'd')
-            *db = optarg;
-        else if (c == 'f')
-            *fmt = optarg;
-        else if (c == 'a')
-            *as = optarg;
-        else {
+        int rc = import_option(c, optarg, ctx, db, as);
+        item_opts |= c == 'b' || c == 'p';
+        if (rc == -EINVAL)
+            return 2;
+        if (rc == -ENOENT) {
             import_usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;
         }
     }
+    if (*as && !strcmp(*as, "comparisons") && item_opts) {
+        fprintf(stderr, "rungd import: --batch and --priority are for --as items\n");
+        return 2;
+    }
+    if (*as && !strcmp(*as, "items") && ctx->trusted) {
+        fprintf(stderr, "rungd import: --trusted is for --as comparisons\n");
+        return 2;
+    }
     return -1;
+}
+
+/* Says on stderr why a file gave no pair, with a hint for its format. */
+static void import_nothing(const struct import_ctx *c, const struct dataset_stats *st)
+{
+    if (c->fmt == DATASET_GSM8K)
+        fprintf(stderr, "rungd import: no pairs: this GSM8K file has no model solutions (no "
+                        "question with both a correct and an incorrect one); use "
+                        "model_solutions.jsonl, not train.jsonl or test.jsonl\n");
+    else
+        fprintf(stderr, "rungd import: no pairs: %zu lines, none a valid %s pair\n", st->lines,
+                c->fmt_name);
 }
 
 /* Reads the file into the store. Returns 0 or negative errno. */
@@ -198,12 +299,13 @@ static int import_run(struct import_ctx *ctx, FILE *f, struct dataset_stats *sta
 
 int cli_import(int argc, char **argv)
 {
-    const char *db = DB_PATH_DEFAULT, *fmt = NULL, *as = NULL;
-    int rc = import_parse(argc, argv, &db, &fmt, &as);
+    const char *db = DB_PATH_DEFAULT, *as = NULL;
+    struct import_ctx ctx = {.batch = "import"};
+    int rc = import_parse(argc, argv, &db, &ctx, &as);
     if (rc >= 0)
         return rc;
-    struct import_ctx ctx = {.fmt_name = fmt};
-    if (!fmt || !as || optind != argc - 1 || dataset_format_parse(fmt, &ctx.fmt) ||
+    if (!ctx.fmt_name || !as || optind != argc - 1 ||
+        dataset_format_parse(ctx.fmt_name, &ctx.fmt) ||
         (strcmp(as, "comparisons") && strcmp(as, "items"))) {
         import_usage(stderr);
         return 2;
@@ -214,22 +316,28 @@ int cli_import(int argc, char **argv)
         fprintf(stderr, "rungd import: cannot open %s: %s\n", argv[optind], strerror(errno));
         return 1;
     }
-    ctx.store = cli_open_store(db);
+    int open_rc = 1;
+    ctx.store = cli_open_store("import", db, true, &open_rc);
     struct dataset_stats stats = {0};
     rc = ctx.store ? import_run(&ctx, f, &stats) : -EIO;
     fclose(f);
+    size_t dups = import_duplicates(&ctx);
+    free(ctx.keys);
     if (!ctx.store)
-        return 1;
+        return open_rc;
     store_close(ctx.store);
     if (rc) {
         fprintf(stderr, "rungd import: stopped: %s; %zu %s stored before the error\n",
                 strerror(rc < 0 ? -rc : EIO), ctx.stored, as);
         return 1;
     }
-    log_write(stdout, json_pack("{s:I,s:I,s:I,s:s,s:I}", "lines", (json_int_t)stats.lines, "pairs",
-                                (json_int_t)stats.pairs, "stored", (json_int_t)ctx.stored, "as", as,
-                                "rejected_lines", (json_int_t)stats.rejected_lines));
-    return stats.rejected_lines ? 1 : 0;
+    log_write(stdout, json_pack("{s:I,s:I,s:I,s:s,s:I,s:I}", "lines", (json_int_t)stats.lines,
+                                "pairs", (json_int_t)stats.pairs, "stored", (json_int_t)ctx.stored,
+                                "as", as, "rejected_lines", (json_int_t)stats.rejected_lines,
+                                "duplicates", (json_int_t)dups));
+    if (stats.pairs == 0)
+        import_nothing(&ctx, &stats);
+    return stats.rejected_lines || stats.pairs == 0 ? 1 : 0;
 }
 
 /* ---- train ---- */
@@ -329,9 +437,9 @@ int cli_train(int argc, char **argv)
     int rc = train_parse(argc, argv, &db, &run);
     if (rc >= 0)
         return rc;
-    struct store *s = cli_open_store(db);
+    struct store *s = cli_open_store("train", db, false, &rc);
     if (!s)
-        return 1;
+        return rc;
     rc = train_layer(s, &run);
     store_close(s);
     if (rc) {
@@ -358,7 +466,10 @@ static void eval_usage(FILE *to)
     fprintf(to,
             "usage: rungd eval --db PATH [--layer ID] --format hh|trl|gsm8k FILE\n\n"
             "Prints {pairs, accuracy, log_loss, ece, threshold, coverage, accuracy_on_covered}\n"
-            "for the layer (default: the active one) on the file's pairs.\n");
+            "for the layer (default: the active one) on the file's pairs, plus\n"
+            "seen_in_training (pairs that are also stored comparisons, warned about on stderr)\n"
+            "and unseen {pairs, accuracy, log_loss, ece, coverage, accuracy_on_covered} on the\n"
+            "others.\n");
 }
 
 /* Parses eval's options. Returns -1 to go on, else the exit code. */
@@ -390,6 +501,45 @@ static int eval_parse(int argc, char **argv, const char **db, int64_t *layer_id,
     return -1;
 }
 
+/* Adds "seen_in_training" (how many of the pairs are also stored
+ * comparisons: the layer may have trained on them) and "unseen" (the
+ * metrics on the others) to res, warning on stderr when any was seen.
+ * Returns 0 or a negative errno. */
+static int eval_unseen(struct store *s, const struct layer *l, const struct train_pairs *pairs,
+                       json_t *res)
+{
+    bool *seen = calloc(pairs->n, sizeof *seen);
+    struct reward_pair_ex *rest = calloc(pairs->n, sizeof *rest);
+    json_t *u = NULL;
+    size_t nseen = 0, n = 0;
+    int rc = !seen || !rest ? -ENOMEM : train_pairs_seen(s, pairs, seen, &nseen);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < pairs->n; i++)
+        if (!seen[i])
+            rest[n++] = pairs->v[i]; /* borrowed strings */
+    rc = layer_evaluate(l, rest, n, &u);
+    if (rc)
+        goto out;
+    json_object_del(u, "layer_id");
+    json_object_del(u, "threshold");
+    if (nseen)
+        fprintf(stderr,
+                "rungd eval: warning: %zu of %zu pairs are also stored comparisons (training "
+                "data); \"unseen\" reports the other %zu\n",
+                nseen, pairs->n, n);
+    rc =
+        json_object_set_new(res, "seen_in_training", json_integer((json_int_t)nseen)) ? -ENOMEM : 0;
+    if (!rc && json_object_set_new(res, "unseen", u))
+        rc = -ENOMEM;
+    u = NULL; /* stolen */
+out:
+    json_decref(u);
+    free(seen);
+    free(rest);
+    return rc;
+}
+
 /* Scores the file's pairs with the layer and prints the metrics. Returns
  * the exit code. */
 static int eval_run(struct store *s, int64_t layer_id, FILE *in, enum dataset_format f)
@@ -410,7 +560,7 @@ static int eval_run(struct store *s, int64_t layer_id, FILE *in, enum dataset_fo
                 rc ? strerror(rc < 0 ? -rc : EIO) : "no pairs in the file");
         goto out;
     }
-    if (layer_evaluate(l, pairs.v, pairs.n, &res))
+    if (layer_evaluate(l, pairs.v, pairs.n, &res) || eval_unseen(s, l, &pairs, res))
         goto out;
     json_dumpf(res, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
     printf("\n");
@@ -435,8 +585,8 @@ int cli_eval(int argc, char **argv)
         fprintf(stderr, "rungd eval: cannot open %s: %s\n", argv[optind], strerror(errno));
         return 1;
     }
-    struct store *s = cli_open_store(db);
-    rc = s ? eval_run(s, layer_id, in, f) : 1;
+    struct store *s = cli_open_store("eval", db, false, &rc);
+    rc = s ? eval_run(s, layer_id, in, f) : rc;
     store_close(s);
     fclose(in);
     return rc;

@@ -89,14 +89,14 @@ int cli_demo(int argc, char **argv)
             return c == 'h' ? 0 : 2;
         }
     }
-    struct store *s = cli_open_store(db);
+    int rc = 1;
+    struct store *s = cli_open_store("demo", db, false, &rc);
     if (!s)
-        return 1;
+        return rc;
     enum { N = DEMO_PAIRS + DEMO_SINGLES };
     struct demo_item *d = calloc(N, sizeof *d);
     struct store_item_in *items = calloc(N, sizeof *items);
     struct store_item_ack *acks = calloc(N, sizeof *acks);
-    int rc = 1;
     if (d && items && acks) {
         for (unsigned i = 0; i < N; i++) {
             if (i < DEMO_PAIRS)

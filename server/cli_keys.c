@@ -2,11 +2,18 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 #include "limits.h"
+#include "log.h"
 #include "store.h"
+#include "util.h"
+
+#define ISO_TIME_MAX 32 /* "2026-11-27T08:10:28Z" and NUL, with room */
 
 static void keys_usage(FILE *to)
 {
@@ -16,16 +23,44 @@ static void keys_usage(FILE *to)
                 "create prints the new token as the last line: it is shown only once.\n");
 }
 
-struct store *cli_open_store(const char *path)
+bool cli_db_missing(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) != 0 && errno == ENOENT;
+}
+
+void cli_log_created(const char *path)
+{
+    /* A path is bytes, not UTF-8: log a copy JSON can carry. */
+    char *db = strdup(path);
+    if (db)
+        util_utf8_sanitize(db, strlen(db));
+    log_json("info", "created database", "{s:s?}", "db", db);
+    free(db);
+}
+
+struct store *cli_open_store(const char *cmd, const char *path, bool create, int *exit_code)
 {
     char err[ERR_TEXT_MAX];
+    bool missing = cli_db_missing(path);
+    *exit_code = 1;
+    if (missing && !create) {
+        fprintf(stderr,
+                "rungd %s: no database at '%s': give --db PATH of an existing one (only "
+                "'rungd serve', 'rungd keys create' and 'rungd import' create a database)\n",
+                cmd, path);
+        *exit_code = 2;
+        return NULL;
+    }
     if (token_init()) {
         fprintf(stderr, "rungd: cannot initialise libsodium\n");
         return NULL;
     }
     struct store *s = store_open(path, 1, err, sizeof err);
     if (!s)
-        fprintf(stderr, "rungd: %s\n", err);
+        fprintf(stderr, "rungd %s: %s\n", cmd, err);
+    else if (missing)
+        cli_log_created(path);
     return s;
 }
 
@@ -59,19 +94,30 @@ static int keys_create(struct store *s, const struct keys_args *a)
     return 0;
 }
 
+/* Writes ms (Unix epoch milliseconds) as ISO 8601 UTC to out, to the
+ * second: 2026-11-27T08:10:28Z. */
+static void iso_time(json_int_t ms, char out[ISO_TIME_MAX])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(out, ISO_TIME_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(out, ISO_TIME_MAX, "?");
+}
+
 static int keys_list(struct store *s, const struct keys_args *a)
 {
     (void)a;
     json_t *list = store_key_list(s);
     size_t i;
     json_t *k;
-    printf("%-24s %-9s %-14s %s\n", "NAME", "ROLE", "CREATED_MS", "STATE");
+    printf("%-24s %-9s %-20s %s\n", "NAME", "ROLE", "CREATED", "STATE");
     json_array_foreach(list, i, k)
     {
         json_t *rev = json_object_get(k, "revoked_ms");
-        printf("%-24s %-9s %-14lld %s\n", json_string_value(json_object_get(k, "name")),
-               json_string_value(json_object_get(k, "role")),
-               (long long)json_integer_value(json_object_get(k, "created_ms")),
+        char when[ISO_TIME_MAX];
+        iso_time(json_integer_value(json_object_get(k, "created_ms")), when);
+        printf("%-24s %-9s %-20s %s\n", json_string_value(json_object_get(k, "name")),
+               json_string_value(json_object_get(k, "role")), when,
                json_is_null(rev) ? "active" : "revoked");
     }
     json_decref(list);
@@ -136,13 +182,26 @@ int cli_keys(int argc, char **argv)
         if (strcmp(argv[1], actions[i].name))
             continue;
         bool create = actions[i].run == keys_create, revoke = actions[i].run == keys_revoke;
-        if ((create && (!a.role || !a.name)) || a.rest != (revoke ? 1 : 0)) {
+        if (create && (!a.role || !a.name)) {
+            if (!a.name)
+                fprintf(stderr,
+                        "rungd keys create: missing --name NAME (1-%d characters of "
+                        "[A-Za-z0-9._@-])\n",
+                        STORE_NAME_MAX - 1);
+            if (!a.role)
+                fprintf(stderr, "rungd keys create: missing --role admin|pipeline|rater\n");
             keys_usage(stderr);
             return 2;
         }
-        struct store *s = cli_open_store(a.db);
+        if (a.rest != (revoke ? 1 : 0)) {
+            keys_usage(stderr);
+            return 2;
+        }
+        char cmd[16];
+        snprintf(cmd, sizeof cmd, "keys %s", actions[i].name);
+        struct store *s = cli_open_store(cmd, a.db, create, &rc);
         if (!s)
-            return 1;
+            return rc;
         rc = actions[i].run(s, &a);
         store_close(s);
         return rc;

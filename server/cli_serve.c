@@ -188,11 +188,14 @@ static int serve_open(const struct serve_opts *o, struct app *app)
         return 1;
     }
     char err[ERR_TEXT_MAX];
+    bool missing = cli_db_missing(o->db);
     app->store = store_open(o->db, (unsigned)o->threads + 2, err, sizeof err);
     if (!app->store) {
         fprintf(stderr, "rungd serve: %s\n", err);
         return 1;
     }
+    if (missing)
+        cli_log_created(o->db);
     store_set_defaults(app->store, (int)o->overlap, (unsigned)o->lease_s * 1000u, (unsigned)o->gold,
                        o->split_extra);
     store_set_task_hook(app->store, api_tasks_hook, app);

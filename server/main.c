@@ -14,11 +14,20 @@ static void usage(FILE *to)
                 "  train    train a reward layer from the stored comparisons\n"
                 "  eval     measure a layer on a preference file\n"
                 "  demo     load generated demo items (used by deploy/run.sh)\n\n"
-                "'rungd COMMAND --help' describes each one.\n");
+                "'rungd COMMAND --help' describes each one; 'rungd --version' prints the\n"
+                "version.\n");
 }
+
+#ifndef RUNG_VERSION
+#error "RUNG_VERSION comes from meson's project() version (server/meson.build)"
+#endif
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
+        printf("rungd %s\n", RUNG_VERSION);
+        return 0;
+    }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

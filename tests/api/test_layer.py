@@ -221,6 +221,27 @@ class TestImportEval(LayerCase):
         self.assertEqual(m["pairs"], 300)
         self.assertGreater(m["accuracy"], 0.9)
         self.assertTrue(0 <= m["coverage"] <= 1)
+        # Same prompts, new replies: nothing was seen in training.
+        self.assertEqual(m["seen_in_training"], 0)
+        self.assertEqual(m["unseen"]["pairs"], 300)
+        self.assertEqual(m["unseen"]["accuracy"], m["accuracy"])
+        self.assertNotIn("warning", p.stderr)
+        # The training file itself plus the fresh pairs: the training pairs
+        # are warned about and reported apart.
+        mixed = os.path.join(self.d.tmpdir, "mixed.jsonl")
+        with open(mixed, "w") as out:
+            for src in (self.trl, test):
+                with open(src) as f:
+                    out.write(f.read())
+        p = self.cli("eval", "--db", self.d.db, "--format", "trl", mixed)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        m2 = json.loads(p.stdout)
+        self.assertEqual((m2["pairs"], m2["seen_in_training"]), (1100, 800))
+        self.assertIn("warning: 800 of 1100 pairs", p.stderr)
+        self.assertEqual(m2["unseen"]["pairs"], 300)
+        self.assertAlmostEqual(m2["unseen"]["accuracy"], m["accuracy"], places=5)
+        for k in ("accuracy", "coverage", "accuracy_on_covered", "log_loss", "ece"):
+            self.assertIn(k, m2["unseen"])
         p = self.cli("eval", "--db", self.d.db, "--layer", "999", "--format", "trl", test)
         self.assertNotEqual(p.returncode, 0)
 

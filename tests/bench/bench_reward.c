@@ -453,8 +453,8 @@ static int cmd_score(int argc, char **argv)
     for (size_t i = 0; i < NTRAIN; i++) {
         make_text(&s, texts[2 * i], TEXT);
         make_text(&s, texts[2 * i + 1], TEXT);
-        ex[i] = (struct reward_pair_ex){"a question?", texts[2 * i], texts[2 * i + 1],
-                                        (double)(i & 1), 1.0};
+        ex[i] = (struct reward_pair_ex){"a question?",   texts[2 * i], texts[2 * i + 1],
+                                        (double)(i & 1), 1.0,          (uint64_t)i + 1};
     }
     reward_params_default(&p);
     p.calib_share = 0.0;
@@ -509,8 +509,12 @@ static int eval_pair(void *cls, const struct dataset_pair *p)
     }
     /* The same side order as the libsvm export: from the pair's own text. */
     int flip = (int)(feat_fnv1a64(p->chosen, strlen(p->chosen)) >> 63);
-    struct reward_pair_ex e = {dup_str(p->prompt), dup_str(flip ? p->rejected : p->chosen),
-                               dup_str(flip ? p->chosen : p->rejected), flip ? 0.0 : 1.0, 1.0};
+    struct reward_pair_ex e = {dup_str(p->prompt),
+                               dup_str(flip ? p->rejected : p->chosen),
+                               dup_str(flip ? p->chosen : p->rejected),
+                               flip ? 0.0 : 1.0,
+                               1.0,
+                               0};
     if (dataset_split_is_test(p->prompt))
         c->rows[c->cap - ++c->nte] = e;
     else

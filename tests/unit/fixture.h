@@ -14,7 +14,9 @@
 #define FIXTURE_N 600 /* training pairs (and points) of the clear layer */
 
 /* Trains 3 members on 2^14 buckets: "correct careful verified precise"
- * beats "wrong guess nonsense rude", sides alternating, target 0.9; with
+ * beats "wrong guess nonsense rude", sides alternating, target 0.9, each
+ * pair its own calibration group (independent draws, though the 13 prompts
+ * repeat); with
  * points, a pointwise head learns the same words. Returns NULL on failure;
  * the caller frees with reward_free. */
 static inline struct reward_layer *fixture_clear_layer(bool points)
@@ -34,8 +36,10 @@ static inline struct reward_layer *fixture_clear_layer(bool points)
                                         .a = swap ? bads[i] : goods[i],
                                         .b = swap ? goods[i] : bads[i],
                                         .y = swap ? 0.0 : 1.0,
-                                        .weight = 1.0};
-        pt[i] = (struct reward_point_ex){prompts[i], swap ? goods[i] : bads[i], swap, 1.0};
+                                        .weight = 1.0,
+                                        .group = (uint64_t)i + 1};
+        pt[i] = (struct reward_point_ex){prompts[i], swap ? goods[i] : bads[i], swap, 1.0,
+                                         (uint64_t)i + 1};
     }
     struct reward_params p;
     reward_params_default(&p);

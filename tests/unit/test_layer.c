@@ -98,8 +98,9 @@ static void describe_and_evaluate(void **state)
                 (isinf(info.threshold) && isinf(reward_threshold(r))));
     assert_true(info.point_threshold == reward_point_threshold(r) ||
                 (isinf(info.point_threshold) && isinf(reward_point_threshold(r))));
-    struct reward_pair_ex ex[] = {{"question 1", "correct precise", "wrong rude", 1.0, 1.0},
-                                  {"question 2", "guess nonsense", "careful verified", 0.0, 1.0}};
+    struct reward_pair_ex ex[] = {
+        {"question 1", "correct precise", "wrong rude", 1.0, 1.0, 0},
+        {"question 2", "guess nonsense", "careful verified", 0.0, 1.0, 0}};
     json_t *want = reward_evaluate(r, ex, 2), *got = NULL;
     assert_int_equal(layer_evaluate(l, ex, 2, &got), 0);
     assert_int_equal(json_integer_value(json_object_get(got, "layer_id")), 3);

@@ -92,7 +92,9 @@ static void synth_make(struct synth *sy, size_t n, uint64_t seed, double scale, 
         if (unit(&s) < flip)
             y = 1.0 - y;
         sy->ex[i] = (struct reward_pair_ex){"Rate this answer.", sy->text[2 * i],
-                                            sy->text[2 * i + 1], y, 1.0};
+                                            sy->text[2 * i + 1], y, 1.0,
+                                            /* independent draws: one group each */
+                                            (uint64_t)i + 1};
     }
 }
 
@@ -259,7 +261,7 @@ static void test_bad_params(void **state)
     p.target = 1.0;
     assert_null(reward_train(&p, tr.ex, tr.n, NULL, 0, NULL));
     reward_params_default(&p);
-    struct reward_pair_ex bad = {"p", NULL, "b", 1.0, 1.0};
+    struct reward_pair_ex bad = {"p", NULL, "b", 1.0, 1.0, 0};
     assert_null(reward_train(&p, &bad, 1, NULL, 0, NULL));
     reward_free(NULL);
     synth_free(&tr);
@@ -312,7 +314,7 @@ static void test_save_load_determinism(void **state)
     synth_make(&tr, 400, 51, 8.0, 0.0);
     struct reward_point_ex pts[200];
     for (size_t i = 0; i < 200; i++)
-        pts[i] = (struct reward_point_ex){"Is it good?", tr.ex[i].a, tr.ex[i].y, 1.0};
+        pts[i] = (struct reward_point_ex){"Is it good?", tr.ex[i].a, tr.ex[i].y, 1.0, i + 1};
     struct reward_params p;
     reward_params_default(&p);
     p.bits = 14;
@@ -408,7 +410,8 @@ static void test_pointwise(void **state)
     for (size_t i = 0; i < n; i++) {
         int good = (int)(rnd(&s) & 1);
         make_text(&s, good ? 0.9 : 0.1, buf[i]);
-        pts[i] = (struct reward_point_ex){"Is this answer good?", buf[i], good ? 1.0 : 0.0, 1.0};
+        pts[i] =
+            (struct reward_point_ex){"Is this answer good?", buf[i], good ? 1.0 : 0.0, 1.0, i + 1};
     }
     struct reward_params p;
     reward_params_default(&p);
@@ -472,8 +475,12 @@ static int collect_pair(void *cls, const struct dataset_pair *p)
     assert_true(c->n < c->cap);
     /* Random side order so that "a wins" carries no information. */
     int swap = (int)(rnd(&c->flip) & 1);
-    struct reward_pair_ex e = {keep(c, p->prompt), keep(c, swap ? p->rejected : p->chosen),
-                               keep(c, swap ? p->chosen : p->rejected), swap ? 0.0 : 1.0, 1.0};
+    struct reward_pair_ex e = {keep(c, p->prompt),
+                               keep(c, swap ? p->rejected : p->chosen),
+                               keep(c, swap ? p->chosen : p->rejected),
+                               swap ? 0.0 : 1.0,
+                               1.0,
+                               0};
     /* Folds by prompt, so every sample of a question falls in one fold; fold
      * 0 is dataset_split_is_test's test side. */
     c->fold[c->n] = (int)(feat_fnv1a64(p->prompt, strlen(p->prompt)) % FOLDS);
@@ -582,6 +589,108 @@ static void test_gsm8k(void **state)
               GSM8K_MARGIN);
 }
 
+/* A copy of s with k spaces appended, owned by c. */
+static char *spaced(struct collect *c, const char *s, int k)
+{
+    size_t n = strlen(s);
+    char *d = malloc(n + (size_t)k + 1);
+    assert_non_null(d);
+    memcpy(d, s, n);
+    memset(d + n, ' ', (size_t)k);
+    d[n + (size_t)k] = '\0';
+    c->owned[c->nowned++] = d;
+    return d;
+}
+
+#define COPIES 5
+#define HONEST_SLACK 0.05 /* accuracy on covered held-out pairs >= target - this */
+
+/* Issue 9: importing the same pairs 5 times once let copies land on both
+ * sides of the calibration split: calibration accuracy 0.97, tau 0.5, and
+ * 66% real accuracy on everything auto-labelled. Hold out two fifths of
+ * the HH fixture's prompts, train on the rest COPIES times, and the
+ * threshold must stay honest: none, or held-out pairs at or above it right
+ * at least target - HONEST_SLACK of the time. Exact copies are skipped as
+ * duplicates; copies with trailing spaces (the same features, not the same
+ * bytes) must be kept off the calibration side by the split by prompt. */
+static void dup_case(int exact)
+{
+    struct collect c = {.cap = 1000, .flip = 77};
+    c.all = calloc(c.cap, sizeof(*c.all));
+    c.fold = calloc(c.cap, sizeof(*c.fold));
+    c.owned = calloc(3 * c.cap + 2 * COPIES * c.cap, sizeof(*c.owned));
+    struct reward_pair_ex *tr = calloc(COPIES * c.cap, sizeof(*tr)),
+                          *te = calloc(c.cap, sizeof(*te));
+    assert_true(c.all && c.fold && c.owned && tr && te);
+    FILE *f = fopen(RUNG_DATA_DIR "/hh-rlhf-harmless/pairs.jsonl", "r");
+    assert_non_null(f);
+    assert_int_equal(dataset_read(f, DATASET_HH, collect_pair, NULL, &c, NULL), 0);
+    fclose(f);
+    size_t ntr = 0, nte = 0, uniq = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        if (c.fold[i] < 2) {
+            te[nte++] = c.all[i];
+            continue;
+        }
+        uniq++;
+        for (int k = 0; k < COPIES; k++) {
+            tr[ntr] = c.all[i];
+            if (!exact) {
+                tr[ntr].a = spaced(&c, c.all[i].a, k);
+                tr[ntr].b = spaced(&c, c.all[i].b, k);
+            }
+            ntr++;
+        }
+    }
+    struct reward_params p;
+    reward_params_default(&p);
+    json_t *rep;
+    struct reward_layer *l = reward_train(&p, tr, ntr, NULL, 0, &rep);
+    assert_non_null(l);
+    json_t *ev = reward_evaluate(l, te, nte);
+    double tau = reward_threshold(l), cov = jreal(ev, "coverage");
+    double acc = jreal(ev, "accuracy_on_covered");
+    printf("%s copies: %zu unique pairs x %d, held out %zu; calibration accuracy %.4f, tau %.4f, "
+           "held-out coverage %.3f, accuracy on covered %.4f (overall %.4f)\n",
+           exact ? "exact" : "spaced", uniq, COPIES, nte,
+           jreal(json_object_get(rep, "calibration"), "accuracy"), tau, cov, acc,
+           jreal(ev, "accuracy"));
+    assert_true(isinf(tau) || cov == 0.0 || acc >= p.target - HONEST_SLACK);
+    json_int_t dups = json_integer_value(json_object_get(rep, "duplicates_skipped"));
+    json_int_t used = json_integer_value(json_object_get(rep, "pairs_train")) +
+                      json_integer_value(json_object_get(rep, "pairs_calibration"));
+    assert_int_equal(dups, exact ? (json_int_t)(ntr - uniq) : 0);
+    assert_int_equal(used, (json_int_t)(exact ? uniq : ntr));
+    json_decref(ev);
+    json_decref(rep);
+    reward_free(l);
+    for (size_t i = 0; i < c.nowned; i++)
+        free(c.owned[i]);
+    free(c.owned);
+    free(c.all);
+    free(c.fold);
+    free(tr);
+    free(te);
+}
+
+static void test_duplicates_keep_tau_honest(void **state)
+{
+    (void)state;
+    dup_case(0);
+    dup_case(1);
+}
+
+static void test_group_and_pair_keys(void **state)
+{
+    (void)state;
+    assert_true(reward_group_of("  Human: Hi\n\n there ") == reward_group_of("human: hi there"));
+    assert_true(reward_group_of("hi there") != reward_group_of("hi  there!"));
+    assert_true(reward_group_of("") != 0 && reward_group_of(NULL) == reward_group_of(""));
+    assert_true(reward_pair_key("p", "a", "b") == reward_pair_key("P ", "b", "a"));
+    assert_true(reward_pair_key("p", "a", "b") != reward_pair_key("p", "a", "b "));
+    assert_true(reward_pair_key("p", "a", "b") != reward_pair_key("q", "a", "b"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -594,6 +703,8 @@ int main(void)
         cmocka_unit_test(test_pointwise),
         cmocka_unit_test(test_hh),
         cmocka_unit_test(test_gsm8k),
+        cmocka_unit_test(test_duplicates_keep_tau_honest),
+        cmocka_unit_test(test_group_and_pair_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,6 +112,33 @@ static void bad_params_fail_at_fit(void **state)
     assert_null(run.report);
 }
 
+/* Eval pairs that are stored comparisons are found, whichever side each
+ * reply is on and however the prompt's spaces or case differ. */
+static void seen_pairs_are_found(void **state)
+{
+    struct fixture_db *f = *state;
+    add_comparisons(f->s);
+    struct train_pairs t = {0};
+    assert_int_equal(train_pairs_add(&t, "question 3", "correct careful answer 3",
+                                     "wrong guess answer 3", 1.0, 1.0),
+                     0);
+    assert_int_equal(train_pairs_add(&t, " Question  3", "wrong guess answer 10",
+                                     "correct careful answer 10", 0.0, 1.0),
+                     0);
+    assert_int_equal(train_pairs_add(&t, "question 3", "correct careful answer 4",
+                                     "wrong guess answer 4", 1.0, 1.0),
+                     0); /* answer 4 is stored under question 4 */
+    assert_int_equal(train_pairs_add(&t, "question 5", "correct careful answer 5",
+                                     "wrong guess answer 5 ", 1.0, 1.0),
+                     0);
+    bool seen[4];
+    size_t n = 99;
+    assert_int_equal(train_pairs_seen(f->s, &t, seen, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(seen[0] && seen[1] && !seen[2] && !seen[3]);
+    train_pairs_clear(&t);
+}
+
 static void pairs_are_copied(void **state)
 {
     (void)state;
@@ -135,6 +162,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(empty_store_says_so, setup, teardown),
         cmocka_unit_test_setup_teardown(trains_stores_and_activates_first, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_params_fail_at_fit, setup, teardown),
+        cmocka_unit_test_setup_teardown(seen_pairs_are_found, setup, teardown),
         cmocka_unit_test(pairs_are_copied),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

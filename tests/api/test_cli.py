@@ -1,0 +1,198 @@
+"""CLI tests (issue 9): which commands create a database and say so, the
+refusal of a missing one, keys create's missing options, --version, ISO
+8601 times in keys list, and rungd import's options and summary. Real
+rungd, real SQLite files, no mocks."""
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rungtest  # noqa: E402
+from rungtest import Daemon  # noqa: E402
+
+RUNGD = rungtest.rungd_path()
+DATA = os.environ.get("RUNG_DATA_DIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "data")
+
+
+def created_lines(stderr):
+    out = []
+    for line in stderr.splitlines():
+        try:
+            o = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(o, dict) and o.get("msg") == "created database":
+            out.append(o)
+    return out
+
+
+class CliCase(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="rungcli-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def run_in_tmp(self, *args):
+        """Runs rungd in the empty temporary folder (where ./rung.db would go)."""
+        return subprocess.run([RUNGD, *args], cwd=self.tmp, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=rungtest.START_TIMEOUT)
+
+    def db(self, name="t.db"):
+        return os.path.join(self.tmp, name)
+
+
+class TestDatabaseCreation(CliCase):
+    def test_readers_refuse_a_missing_database(self):
+        trl = os.path.join(self.tmp, "x.jsonl")
+        with open(trl, "w") as f:
+            f.write(json.dumps({"prompt": "p", "chosen": "c", "rejected": "r"}) + "\n")
+        for args in (["keys", "list"], ["keys", "revoke", "someone"], ["train"],
+                     ["eval", "--format", "trl", trl], ["demo"],
+                     ["keys", "list", "--db", self.db("nope.db")]):
+            with self.subTest(args=args):
+                p = self.run_in_tmp(*args)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn("no database at", p.stderr)
+                self.assertEqual(sorted(os.listdir(self.tmp)), ["x.jsonl"])
+
+    def test_creators_say_so_once(self):
+        p = self.run_in_tmp("keys", "create", "--db", self.db(), "--role", "admin", "--name", "a")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(created_lines(p.stderr), [{"level": "info", "msg": "created database",
+                                                    "db": self.db()}])
+        p = self.run_in_tmp("keys", "create", "--db", self.db(), "--role", "rater", "--name", "b")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(created_lines(p.stderr), [])
+        trl = os.path.join(self.tmp, "x.jsonl")
+        with open(trl, "w") as f:
+            f.write(json.dumps({"prompt": "p", "chosen": "c", "rejected": "r"}) + "\n")
+        p = self.run_in_tmp("import", "--db", self.db("i.db"), "--format", "trl", "--as",
+                            "comparisons", trl)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([o["db"] for o in created_lines(p.stderr)], [self.db("i.db")])
+
+    def test_serve_says_it_created_the_database(self):
+        d = Daemon(extra_args=["--gold-rate", "0"])
+        try:
+            d.stop()
+            self.assertEqual([o["db"] for o in created_lines("\n".join(d.stderr_lines()))],
+                             [d.db])
+            d.start()
+            d.stop()
+            self.assertEqual(len(created_lines("\n".join(d.stderr_lines()))), 1)
+        finally:
+            d.cleanup()
+
+
+class TestKeysAndVersion(CliCase):
+    def test_keys_create_names_what_is_missing(self):
+        p = self.run_in_tmp("keys", "create", "--db", self.db(), "--role", "admin")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("missing --name", p.stderr)
+        p = self.run_in_tmp("keys", "create", "--db", self.db(), "--name", "x")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("missing --role", p.stderr)
+        self.assertFalse(os.path.exists(self.db()))
+
+    def test_keys_list_times_are_iso_8601_utc(self):
+        p = self.run_in_tmp("keys", "create", "--db", self.db(), "--role", "admin", "--name", "a")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.run_in_tmp("keys", "list", "--db", self.db())
+        self.assertEqual(p.returncode, 0, p.stderr)
+        row = [ln for ln in p.stdout.splitlines() if ln.split()[:1] == ["a"]][0]
+        self.assertRegex(row, r"\b20\d\d-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-6]\dZ\b")
+
+    def test_version(self):
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        with open(os.path.join(root, "meson.build")) as f:
+            want = re.search(r"version\s*:\s*'([^']+)'", f.read()).group(1)
+        p = self.run_in_tmp("--version")
+        self.assertEqual((p.returncode, p.stdout), (0, "rungd %s\n" % want))
+        self.assertEqual(os.listdir(self.tmp), [])
+
+
+
+class TestImport(CliCase):
+    def setUp(self):
+        super().setUp()
+        self.hh = os.path.join(DATA, "hh-rlhf-harmless", "pairs.jsonl")
+        with open(self.hh) as f:
+            self.lines = f.readlines()
+
+    def write(self, name, lines):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.writelines(lines)
+        return path
+
+    def imp(self, *args):
+        return self.run_in_tmp("import", "--db", self.db(), *args)
+
+    def sql(self, q):
+        con = sqlite3.connect(self.db())
+        try:
+            return con.execute(q).fetchall()
+        finally:
+            con.close()
+
+    def test_a_file_without_pairs_is_an_error_with_a_hint(self):
+        p = self.imp("--format", "gsm8k", "--as", "comparisons",
+                     os.path.join(DATA, "gsm8k", "train.jsonl"))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("no pairs: this GSM8K file has no model solutions", p.stderr)
+        self.assertIn("model_solutions.jsonl", p.stderr)
+        summary = json.loads(p.stdout.strip().splitlines()[-1])
+        self.assertEqual((summary["pairs"], summary["stored"]), (0, 0))
+        p = self.imp("--format", "trl", "--as", "comparisons", self.hh)   # wrong format
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no pairs", p.stderr)
+
+    def test_duplicates_in_the_file_are_counted(self):
+        path = self.write("d.jsonl", self.lines[:3] + self.lines[:2] + self.lines[1:2])
+        p = self.imp("--format", "hh", "--as", "comparisons", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        summary = json.loads(p.stdout.strip().splitlines()[-1])
+        self.assertEqual((summary["pairs"], summary["duplicates"]), (6, 3))
+
+    def test_trusted_comparisons_say_so_in_provenance(self):
+        path = self.write("t.jsonl", self.lines[:4])
+        p = self.imp("--format", "hh", "--as", "comparisons", "--trusted", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.imp("--format", "hh", "--as", "comparisons", self.write("u.jsonl", self.lines[4:6]))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rows = self.sql("SELECT source, provenance FROM comparisons ORDER BY id")
+        self.assertEqual([r[0] for r in rows], ["import"] * 6)
+        self.assertEqual([json.loads(r[1]) for r in rows[:4]], [{"trusted": True}] * 4)
+        self.assertEqual([r[1] for r in rows[4:]], [None, None])
+        p = self.imp("--format", "hh", "--as", "items", "--trusted", path)
+        self.assertEqual(p.returncode, 2)
+
+    def test_items_take_batch_and_priority(self):
+        path = self.write("i.jsonl", self.lines[:3])
+        p = self.imp("--format", "hh", "--as", "items", "--batch", "b1", "--priority", "7", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.imp("--format", "hh", "--as", "items", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.sql("SELECT batch, priority, count(*) FROM items GROUP BY 1, 2 "
+                                  "ORDER BY 1"), [("b1", 7, 3), ("import", 0, 3)])
+        for bad in (["--priority", "x"], ["--priority", "2000000000"], ["--batch", ""],
+                    ["--batch", "b" * 129]):
+            with self.subTest(bad=bad):
+                p = self.imp("--format", "hh", "--as", "items", *bad, path)
+                self.assertEqual(p.returncode, 2)
+        p = self.imp("--format", "hh", "--as", "comparisons", "--batch", "b1", path)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--as items", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
