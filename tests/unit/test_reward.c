@@ -445,8 +445,8 @@ static void test_pointwise(void **state)
 
 #define FOLDS 5
 /* Margins over "the longer reply wins", in absolute accuracy. Measured on the
- * fixtures: HH 0.626 vs 0.375 (on HH-harmless the shorter reply, often a
- * refusal, tends to win), GSM8K 0.595 vs 0.546. */
+ * fixtures: HH 0.637 vs 0.375 (on HH-harmless the shorter reply, often a
+ * refusal, tends to win), GSM8K 0.598 vs 0.546. */
 #define HH_MARGIN 0.15
 #define GSM8K_MARGIN 0.03
 
