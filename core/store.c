@@ -135,6 +135,7 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_ITEM_GOLD_RESOLVE] =
         "UPDATE items SET status = 'resolved', verdict = ?2, "
         "verdict_source = 'human', confidence = 1.0, updated_ms = ?3 WHERE seq = ?1",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
@@ -230,6 +231,19 @@ void store_reader_put(struct store *s, struct conn *c)
     pthread_mutex_unlock(&s->pool_mu);
 }
 
+int store_grow(void **v, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t want = *cap ? *cap * 2 : 16;
+    void *grown = realloc(*v, want * size);
+    if (!grown)
+        return -ENOMEM;
+    *v = grown;
+    *cap = want;
+    return 0;
+}
+
 /* ---- migrations ---- */
 
 static int migrate(struct conn *c, char *err, size_t errlen)
@@ -275,17 +289,6 @@ out:
     if (rc)
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
-}
-
-void store_set_defaults(struct store *s, int overlap, unsigned lease_ms, unsigned gold_rate_pct,
-                        bool split_extra)
-{
-    pthread_mutex_lock(&s->wq_mu);
-    s->split_extra = split_extra;
-    s->default_overlap = overlap;
-    s->lease_ms = lease_ms;
-    s->gold_rate_pct = gold_rate_pct;
-    pthread_mutex_unlock(&s->wq_mu);
 }
 
 int store_schema_version(struct store *s)
@@ -370,16 +373,8 @@ static void run_group(struct store *s, struct wjob *head)
     bool any_failed = txrc != 0;
     for (struct wjob *j = head; j && !any_failed; j = j->next)
         any_failed = *j->rc_out < 0;
-    if (any_failed)
-        store_tasks_recount(s, c); /* a rolled-back job may have counted tasks */
-    if (s->tasks_changed) {
-        s->tasks_changed = false;
-        if (!txrc) {
-            atomic_fetch_add(&s->task_gen, 1);
-            if (s->task_hook)
-                s->task_hook(s->task_hook_cls);
-        }
-    }
+    if (s->hooks.after_group)
+        s->hooks.after_group(s, c, !txrc, any_failed);
     while (head) {
         struct wjob *next = head->next;
         atomic_fetch_add(&s->committed_jobs, 1);
@@ -400,9 +395,11 @@ static void *writer_main(void *arg)
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
             if (pthread_cond_timedwait(&s->wq_cv, &s->wq_mu, &ts) == ETIMEDOUT) {
-                /* Idle for a second: return expired leases to the queue. */
+                /* Idle for a second: the hooks' housekeeping (expired
+                 * leases, work another process added). */
                 pthread_mutex_unlock(&s->wq_mu);
-                store_reap_idle(s);
+                if (s->hooks.idle)
+                    s->hooks.idle(s, &s->writer);
                 pthread_mutex_lock(&s->wq_mu);
             }
         }
@@ -481,23 +478,10 @@ int store_run(struct store *s, store_job_fn run, void *arg)
     return rc;
 }
 
-void store_set_task_hook(struct store *s, store_done_fn hook, void *cls)
-{
-    pthread_mutex_lock(&s->wq_mu);
-    s->task_hook = hook;
-    s->task_hook_cls = cls;
-    pthread_mutex_unlock(&s->wq_mu);
-}
-
 void store_stats(struct store *s, uint64_t *groups, uint64_t *writes)
 {
     *groups = atomic_load(&s->commits);
     *writes = atomic_load(&s->committed_jobs);
-}
-
-uint64_t store_task_generation(struct store *s)
-{
-    return atomic_load(&s->task_gen);
 }
 
 /* ---- open / close ---- */
@@ -514,9 +498,6 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
     pthread_cond_init(&s->wq_cv, NULL);
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_cv, NULL);
-    s->default_overlap = 1;
-    s->lease_ms = 600000;
-    s->gold_rate_pct = 5;
     s->path = strdup(path);
     if (conn_open(&s->writer, path, false)) {
         snprintf(err, errlen, "cannot open %s: %s", path,
@@ -533,7 +514,7 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
     }
     if (migrate(&s->writer, err, errlen))
         goto fail;
-    if (store_tasks_recount(s, &s->writer)) {
+    if (store_tasks_open(s)) {
         snprintf(err, errlen, "cannot count the open tasks");
         goto fail;
     }
@@ -578,6 +559,7 @@ void store_close(struct store *s)
         sqlite3_wal_checkpoint_v2(s->writer.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
         conn_close(&s->writer);
     }
+    store_tasks_close(s);
     free(s->readers);
     free(s->reader_busy);
     free(s->path);

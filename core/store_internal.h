@@ -66,6 +66,7 @@ enum stmt_id {
     ST_RATERS,
     ST_LEASED_RECOUNT,
     ST_ITEM_GOLD_RESOLVE,
+    ST_DATA_VERSION,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -75,7 +76,7 @@ enum stmt_id {
     STMT_COUNT
 };
 
-/* Columns read by store_item_json(), in this order. */
+/* Columns read by item_read(), in this order. */
 #define STORE_ITEM_COLUMNS                                                                         \
     "seq, id, key_id, external_id, batch, kind, prompt, response_a, response_b, domain, "          \
     "metadata, priority, status, route, verdict, verdict_source, confidence, layer_id, scores, "   \
@@ -94,6 +95,18 @@ typedef int (*store_job_fn)(struct store *s, struct conn *c, void *arg);
 #define STORE_ROLLBACK 1
 
 struct wjob;
+struct store_tasks;
+
+/* What a part of the store that keeps state beside the rows (the task
+ * queue) asks of the writer. Both run on the writer thread. */
+struct store_hooks {
+    /* After the writer was idle for a second, outside any transaction. */
+    void (*idle)(struct store *s, struct conn *c);
+    /* After each group, before its jobs' done callbacks. committed: the
+     * group's transaction committed; failed: some job of it was rolled
+     * back (or the whole group was lost). */
+    void (*after_group)(struct store *s, struct conn *c, bool committed, bool failed);
+};
 
 struct store {
     char *path;
@@ -106,6 +119,7 @@ struct store {
     bool stopping;
     _Atomic uint64_t commits;        /* group transactions run by the writer */
     _Atomic uint64_t committed_jobs; /* write requests they carried */
+    struct store_hooks hooks;        /* set before the writer starts */
 
     pthread_mutex_t pool_mu; /* guards reader_busy */
     pthread_cond_t pool_cv;
@@ -113,15 +127,7 @@ struct store {
     bool *reader_busy;
     unsigned nreaders;
 
-    int default_overlap;       /* labels a new task wants without a rule */
-    unsigned lease_ms;         /* task lease length */
-    unsigned gold_rate_pct;    /* gold share of a rater's stream */
-    bool split_extra;          /* a split asks for one more label */
-    int64_t open_tasks;        /* open non-gold tasks (writer only) */
-    bool tasks_changed;        /* this group made tasks claimable (writer only) */
-    _Atomic uint64_t task_gen; /* see store_task_generation() */
-    store_done_fn task_hook;   /* run after such a commit */
-    void *task_hook_cls;
+    struct store_tasks *tasks; /* the task queue's state, store_tasks.c's own */
 };
 
 /* The SQL text of a statement (for tests that check query plans). */
@@ -154,24 +160,33 @@ int store_submit(struct store *s, store_job_fn run, void *arg, int *rc_out, stor
 /* Runs one write job and waits for its commit. Returns its result. */
 int store_run(struct store *s, store_job_fn run, void *arg);
 
-/* Returns expired leases to the queue in a transaction of its own; run by
- * the writer thread when it has been idle for a second. */
-void store_reap_idle(struct store *s);
+/* Sets up the task queue's state on s (counting the open tasks on the
+ * writer connection) and registers its writer hooks; called once by
+ * store_open before the writer starts. Returns 0, -ENOMEM, -EIO. */
+int store_tasks_open(struct store *s);
+
+/* Frees the task queue's state, after the writer stopped. */
+void store_tasks_close(struct store *s);
+
+/* Queues the task of a new item (row seq) on c, inside the caller's
+ * transaction, with the labels its batch or domain rule wants. Returns 0
+ * or -EIO. */
+int store_task_queue(struct store *s, struct conn *c, int64_t seq, const struct store_item_in *it,
+                     int64_t now);
+
+/* Makes room in a malloc'd array *v of *cap elements of size bytes for
+ * one more at index n, doubling (from 16). Returns 0, or -ENOMEM with *v
+ * untouched. */
+int store_grow(void **v, size_t *cap, size_t n, size_t size);
 
 /* Binds text or NULL. */
 int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text);
 
-/* Sets key in obj to the column's value as JSON (string, integer, real or
- * null); JSON-text columns are parsed when parse_json is true. */
-void json_set_column(json_t *obj, const char *key, sqlite3_stmt *st, int col, bool parse_json);
+/* Copies a text column into *out (malloc'd, caller frees; NULL for a NULL
+ * column). Returns 0 or -ENOMEM. */
+int col_dup(sqlite3_stmt *st, int col, char **out);
 
 /* Inserts one comparison on c (inside the caller's transaction). */
 int store_comparison_insert(struct conn *c, const struct store_comparison *x, int64_t now);
-
-/* Counts open tasks into s->open_tasks (writer connection). */
-int store_tasks_recount(struct store *s, struct conn *c);
-
-/* Builds the public JSON object of an item row read with STORE_ITEM_COLUMNS. */
-json_t *store_item_json(sqlite3_stmt *st);
 
 #endif

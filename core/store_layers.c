@@ -119,23 +119,61 @@ int store_layer_activate(struct store *s, int64_t id)
     return store_run(s, layer_activate_job, &id);
 }
 
-json_t *store_layer_list(struct store *s)
+void store_layers_free(struct store_layer *layers, size_t n)
+{
+    for (size_t i = 0; layers && i < n; i++) {
+        free(layers[i].status);
+        free(layers[i].kind);
+        free(layers[i].sources);
+        free(layers[i].metrics);
+        free(layers[i].consistency);
+    }
+    free(layers);
+}
+
+/* Reads a row of ST_LAYER_LIST into *l (zeroed first). 0 or -ENOMEM. */
+static int layer_read(sqlite3_stmt *st, struct store_layer *l)
+{
+    memset(l, 0, sizeof *l);
+    l->id = sqlite3_column_int64(st, 0);
+    l->parent = sqlite3_column_int64(st, 1);
+    l->train_size = sqlite3_column_int64(st, 4);
+    l->has_threshold = sqlite3_column_type(st, 7) != SQLITE_NULL;
+    l->threshold = sqlite3_column_double(st, 7);
+    l->created_ms = sqlite3_column_int64(st, 9);
+    int rc = col_dup(st, 2, &l->status);
+    rc = rc ? rc : col_dup(st, 3, &l->kind);
+    rc = rc ? rc : col_dup(st, 5, &l->sources);
+    rc = rc ? rc : col_dup(st, 6, &l->metrics);
+    return rc ? rc : col_dup(st, 8, &l->consistency);
+}
+
+int store_layer_list(struct store *s, struct store_layer **layers, size_t *n)
 {
     struct conn *c = store_reader(s);
-    json_t *arr = json_array();
+    struct store_layer *v = NULL;
+    size_t cap = 0, k = 0;
+    int rc = 0, step = SQLITE_ERROR;
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_LIST);
-    static const char *const cols[] = {"id",          "parent",    "status",  "kind",
-                                       "train_size",  "sources",   "metrics", "threshold",
-                                       "consistency", "created_ms"};
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
-        json_t *o = json_object();
-        for (int i = 0; i < 10; i++)
-            json_set_column(o, cols[i], st, i, i == 5 || i == 6 || i == 8);
-        json_array_append_new(arr, o);
+    while (st && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = store_grow((void **)&v, &cap, k, sizeof *v)))
+            break;
+        rc = layer_read(st, &v[k++]);
+        if (rc)
+            break;
     }
+    if (!rc && step != SQLITE_DONE)
+        rc = -EIO;
     conn_done(st);
     store_reader_put(s, c);
-    return arr;
+    if (rc) {
+        store_layers_free(v, k);
+        v = NULL;
+        k = 0;
+    }
+    *layers = v;
+    *n = k;
+    return rc;
 }
 
 struct cmp_add {

@@ -83,7 +83,7 @@ static void next_state_free(void *p)
 {
     struct next_state *s = p;
     if (s)
-        json_decref(s->claim.task);
+        store_task_clear(&s->claim.task);
     free(s);
 }
 
@@ -92,8 +92,7 @@ static void claim_finish(struct req *r);
 static void submit_claim(struct req *r)
 {
     struct next_state *s = r->state;
-    json_decref(s->claim.task);
-    s->claim.task = NULL;
+    store_task_clear(&s->claim.task);
     http_go_async(r, claim_finish);
     int rc = store_task_claim_submit(r->app->store, &s->claim, http_async_done, r);
     if (rc) {
@@ -112,15 +111,42 @@ static void waiter_finish(struct req *r)
     submit_claim(r);
 }
 
+/* The layer's view of an item, as assistance: its preference and
+ * confidence, from the scores it stored; null when it has none. */
+static json_t *assistance_json(const char *scores)
+{
+    json_t *sc = scores ? json_loads(scores, 0, NULL) : NULL;
+    json_t *pref = json_object_get(sc, "preference");
+    json_t *a = NULL;
+    if (json_is_string(pref))
+        a = json_pack("{s:O,s:O,s:O}", "preference", pref, "confidence",
+                      json_object_get(sc, "confidence"), "layer_id", json_object_get(sc, "layer"));
+    json_decref(sc);
+    return a ? a : json_null();
+}
+
+/* The public JSON object of a leased task. Returns a new reference. */
+static json_t *task_json(const struct store_task *t)
+{
+    json_t *o =
+        json_pack("{s:I,s:s,s:s}", "id", (json_int_t)t->id, "kind", t->kind, "prompt", t->prompt);
+    api_set_responses(o, t->response_a, t->response_b);
+    json_object_set_new(o, "assistance", assistance_json(t->scores));
+    json_object_set_new(o, "lease_expires_ms", json_integer(t->lease_expires_ms));
+    json_object_set_new(o, "lease_seconds", json_integer(t->lease_seconds));
+    json_object_set_new(o, "remaining", json_integer(t->remaining));
+    return o;
+}
+
 static void claim_finish(struct req *r)
 {
     struct next_state *s = r->state;
     if (s->claim.rc) {
-        api_store_error(r, s->claim.rc);
+        api_store_error(r, s->claim.rc, "leasing a task");
         return;
     }
-    if (s->claim.task) {
-        http_reply_json(r, 200, json_incref(s->claim.task));
+    if (s->claim.found) {
+        http_reply_json(r, 200, task_json(&s->claim.task));
         return;
     }
     if (!r->wait_deadline_ms || util_now_ms() >= r->wait_deadline_ms ||
@@ -195,7 +221,7 @@ static void label_finish(struct req *r)
     struct label_state *s = r->state;
     struct store_label *l = &s->label;
     if (l->rc < 0) {
-        api_store_error(r, l->rc);
+        api_store_error(r, l->rc, "recording the label");
         return;
     }
     switch (l->result) {
@@ -328,7 +354,7 @@ static void release_finish(struct req *r)
         http_error(r, 404, "no_lease", "You hold no lease on task %lld.",
                    (long long)s->rel.task_id);
     else if (s->rel.rc)
-        api_store_error(r, s->rel.rc);
+        api_store_error(r, s->rel.rc, "releasing the task");
     else
         http_reply_json(
             r, 200, json_pack("{s:I,s:b}", "task_id", (json_int_t)s->rel.task_id, "released", 1));
@@ -378,7 +404,7 @@ void api_item_gold(struct req *r, const char *param)
             r, 422, "invalid_answer",
             "The answer does not fit the item: pairs take a, b or tie; singles good or bad.");
     else if (rc)
-        api_store_error(r, rc);
+        api_store_error(r, rc, "marking the item gold");
     else
         http_reply_json(r, 200, json_pack("{s:s,s:b,s:O}", "id", param, "gold", 1, "answer", a));
     json_decref(body);
@@ -387,7 +413,25 @@ void api_item_gold(struct req *r, const char *param)
 void api_raters(struct req *r, const char *param)
 {
     (void)param;
-    http_reply_json(r, 200, json_pack("{s:o}", "raters", store_raters(r->app->store)));
+    struct store_rater *v;
+    size_t n;
+    int rc = store_raters(r->app->store, &v, &n);
+    if (rc) {
+        api_store_error(r, rc, "reading the raters");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct store_rater *x = &v[i];
+        json_array_append_new(
+            arr, json_pack("{s:s,s:s,s:I,s:I,s:I,s:o}", "name", x->name, "role", x->role, "labels",
+                           (json_int_t)x->labels, "gold_seen", (json_int_t)x->gold_seen,
+                           "gold_right", (json_int_t)x->gold_right, "gold_accuracy",
+                           x->gold_seen ? json_real((double)x->gold_right / (double)x->gold_seen)
+                                        : json_null()));
+    }
+    free(v);
+    http_reply_json(r, 200, json_pack("{s:o}", "raters", arr));
 }
 
 void api_overlap_put(struct req *r, const char *param)
@@ -410,7 +454,7 @@ void api_overlap_put(struct req *r, const char *param)
     int rc = store_overlap_set(r->app->store, batch ? "batch" : "domain",
                                json_string_value(scope_v), (int)json_integer_value(n));
     if (rc)
-        api_store_error(r, rc);
+        api_store_error(r, rc, "setting the overlap");
     else
         http_reply_json(r, 200,
                         json_pack("{s:s,s:O,s:O}", "scope", batch ? "batch" : "domain", "value",

@@ -110,37 +110,44 @@ static void ingest_idempotent_and_listed(void **state)
     assert_true(acks[0].existed);
     assert_string_equal(acks[0].id, first);
 
-    json_t *item = store_item_get(f->s, first, k.id);
-    assert_non_null(item);
-    assert_string_equal(json_string_value(json_object_get(item, "prompt")), "p1");
-    json_decref(item);
-    assert_null(store_item_get(f->s, first, k.id + 1000));
+    struct store_item item;
+    assert_int_equal(store_item_get(f->s, first, k.id, &item), 0);
+    assert_string_equal(item.prompt, "p1");
+    assert_string_equal(item.external_id, "x1");
+    assert_null(item.response_b);
+    store_item_clear(&item);
+    assert_int_equal(store_item_get(f->s, first, k.id + 1000, &item), -ENOENT);
+    assert_int_equal(store_item_get(f->s, "no-such-item", 0, &item), -ENOENT);
 
     /* Pages of one: every item once, in order, then no cursor. */
     struct store_item_filter flt = {.limit = 1};
     char next[STORE_CURSOR_MAX];
     int seen = 0;
     char cursor[STORE_CURSOR_MAX] = "";
+    struct store_item *page;
+    size_t n;
     do {
-        json_t *page = NULL;
         flt.after = cursor;
-        assert_int_equal(store_items_list(f->s, &flt, &page, next), 0);
-        seen += (int)json_array_size(page);
-        json_decref(page);
+        assert_int_equal(store_items_list(f->s, &flt, &page, &n, next), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(page[0].prompt, in[seen].prompt);
+        seen += (int)n;
+        store_items_free(page, n);
         memcpy(cursor, next, sizeof cursor);
     } while (cursor[0]);
     assert_int_equal(seen, 3);
 
     flt = (struct store_item_filter){.batch = "b", .limit = 10};
-    json_t *page = NULL;
-    assert_int_equal(store_items_list(f->s, &flt, &page, next), 0);
-    assert_int_equal(json_array_size(page), 2);
+    assert_int_equal(store_items_list(f->s, &flt, &page, &n, next), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(page[1].response_b, "b");
     assert_string_equal(next, "");
-    json_decref(page);
+    store_items_free(page, n);
     flt.after = "notanumber";
-    assert_int_equal(store_items_list(f->s, &flt, &page, next), -EINVAL);
+    assert_int_equal(store_items_list(f->s, &flt, &page, &n, next), -EINVAL);
 
-    json_t *st = store_status(f->s);
+    json_t *st;
+    assert_int_equal(store_status(f->s, &st), 0);
     assert_int_equal(json_integer_value(json_object_get(st, "items")), 3);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "by_domain"), "math")),
                      1);
@@ -192,9 +199,14 @@ static void comparisons_and_layers(void **state)
     assert_int_equal(len, sizeof blob);
     assert_memory_equal(got, blob, len);
     free(got);
-    json_t *layers = store_layer_list(f->s);
-    assert_int_equal(json_array_size(layers), 2);
-    json_decref(layers);
+    struct store_layer *layers;
+    size_t nl;
+    assert_int_equal(store_layer_list(f->s, &layers, &nl), 0);
+    assert_int_equal(nl, 2);
+    assert_int_equal(layers[0].id, id2); /* newest first */
+    assert_string_equal(layers[0].status, "active");
+    assert_string_equal(layers[1].status, "retired");
+    store_layers_free(layers, nl);
 }
 
 /* Creates a rater key and returns its rater id. */
@@ -212,13 +224,13 @@ static int64_t claim(struct store *s, int64_t rater)
 {
     struct store_claim c = {.rater_id = rater};
     assert_int_equal(store_task_claim(s, &c), 0);
-    int64_t id = c.task ? json_integer_value(json_object_get(c.task, "id")) : 0;
-    json_decref(c.task);
+    int64_t id = c.found ? c.task.id : 0;
+    store_task_clear(&c.task);
     return id;
 }
 
-static enum store_label_result label(struct store *s, int64_t task, int64_t rater,
-                                     const char *answer, bool *resolved)
+static enum label_result label(struct store *s, int64_t task, int64_t rater, const char *answer,
+                               bool *resolved)
 {
     struct store_label l = {.task_id = task, .rater_id = rater, .answer = answer, .seconds = -1};
     assert_int_equal(store_task_label(s, &l), 0);
@@ -263,10 +275,13 @@ static void tasks_claim_label_resolve(void **state)
     assert_true(resolved);
     assert_int_equal(label(f->s, 9999, r2, "a", NULL), LABEL_NO_TASK);
 
-    json_t *item = store_item_get(f->s, acks[0].id, 0);
-    assert_string_equal(json_string_value(json_object_get(item, "status")), "resolved");
-    assert_string_equal(json_string_value(json_object_get(item, "verdict")), "a");
-    json_decref(item);
+    struct store_item item;
+    assert_int_equal(store_item_get(f->s, acks[0].id, 0, &item), 0);
+    assert_string_equal(item.status, "resolved");
+    assert_string_equal(item.verdict, "a");
+    assert_string_equal(item.verdict_source, "human");
+    assert_true(item.has_confidence);
+    store_item_clear(&item);
 
     /* Release: the task goes back, but not to who skipped it. */
     assert_int_equal(store_task_release(f->s, t2, r3), 0);
