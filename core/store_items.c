@@ -2,6 +2,7 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,16 +23,40 @@ int col_dup(sqlite3_stmt *st, int col, char **out)
     return *out ? 0 : -ENOMEM;
 }
 
+/* The text columns of an item: where each lives in struct store_item and
+ * its index in STORE_ITEM_COLUMNS. */
+static const struct {
+    size_t off;
+    int col;
+} item_texts[] = {
+    {offsetof(struct store_item, id), 1},
+    {offsetof(struct store_item, external_id), 3},
+    {offsetof(struct store_item, batch), 4},
+    {offsetof(struct store_item, kind), 5},
+    {offsetof(struct store_item, prompt), 6},
+    {offsetof(struct store_item, response_a), 7},
+    {offsetof(struct store_item, response_b), 8},
+    {offsetof(struct store_item, domain), 9},
+    {offsetof(struct store_item, metadata), 10},
+    {offsetof(struct store_item, status), 12},
+    {offsetof(struct store_item, route), 13},
+    {offsetof(struct store_item, verdict), 14},
+    {offsetof(struct store_item, verdict_source), 15},
+    {offsetof(struct store_item, scores), 18},
+};
+#define ITEM_TEXTS (sizeof item_texts / sizeof item_texts[0])
+
+static char **item_text(struct store_item *it, size_t i)
+{
+    return (char **)((char *)it + item_texts[i].off);
+}
+
 void store_item_clear(struct store_item *it)
 {
     if (!it)
         return;
-    char **texts[] = {
-        &it->id,         &it->external_id, &it->batch,          &it->kind,     &it->prompt,
-        &it->response_a, &it->response_b,  &it->domain,         &it->metadata, &it->status,
-        &it->route,      &it->verdict,     &it->verdict_source, &it->scores};
-    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
-        free(*texts[i]);
+    for (size_t i = 0; i < ITEM_TEXTS; i++)
+        free(*item_text(it, i));
     memset(it, 0, sizeof *it);
 }
 
@@ -40,27 +65,9 @@ void store_item_clear(struct store_item *it)
 static int item_read(sqlite3_stmt *st, struct store_item *it)
 {
     memset(it, 0, sizeof *it);
-    /* Text columns by their index in STORE_ITEM_COLUMNS. */
-    struct {
-        int col;
-        char **out;
-    } const texts[] = {{1, &it->id},
-                       {3, &it->external_id},
-                       {4, &it->batch},
-                       {5, &it->kind},
-                       {6, &it->prompt},
-                       {7, &it->response_a},
-                       {8, &it->response_b},
-                       {9, &it->domain},
-                       {10, &it->metadata},
-                       {12, &it->status},
-                       {13, &it->route},
-                       {14, &it->verdict},
-                       {15, &it->verdict_source},
-                       {18, &it->scores}};
     int rc = 0;
-    for (size_t i = 0; i < sizeof texts / sizeof texts[0] && !rc; i++)
-        rc = col_dup(st, texts[i].col, texts[i].out);
+    for (size_t i = 0; i < ITEM_TEXTS && !rc; i++)
+        rc = col_dup(st, item_texts[i].col, item_text(it, i));
     if (rc) {
         store_item_clear(it);
         return rc;
