@@ -6,6 +6,7 @@
 #include "store.h"
 #include "store_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -478,6 +479,12 @@ int store_run(struct store *s, store_job_fn run, void *arg)
     return rc;
 }
 
+void store_set_hooks(struct store *s, const struct store_hooks *h)
+{
+    assert(!s->writer_running && !s->hooks.idle && !s->hooks.after_group);
+    s->hooks = *h;
+}
+
 void store_stats(struct store *s, uint64_t *groups, uint64_t *writes)
 {
     *groups = atomic_load(&s->commits);
@@ -514,8 +521,10 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
     }
     if (migrate(&s->writer, err, errlen))
         goto fail;
+    /* The parts that keep state beside the rows register their writer
+     * hooks here; the writer itself knows none of them. */
     if (store_tasks_open(s)) {
-        snprintf(err, errlen, "cannot count the open tasks");
+        snprintf(err, errlen, "cannot set up the task queue (counting the open tasks)");
         goto fail;
     }
     s->readers = calloc(readers, sizeof *s->readers);

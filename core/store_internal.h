@@ -119,7 +119,7 @@ struct store {
     bool stopping;
     _Atomic uint64_t commits;        /* group transactions run by the writer */
     _Atomic uint64_t committed_jobs; /* write requests they carried */
-    struct store_hooks hooks;        /* set before the writer starts */
+    struct store_hooks hooks;        /* see store_set_hooks() */
 
     pthread_mutex_t pool_mu; /* guards reader_busy */
     pthread_cond_t pool_cv;
@@ -159,6 +159,10 @@ int store_submit(struct store *s, store_job_fn run, void *arg, int *rc_out, stor
 
 /* Runs one write job and waits for its commit. Returns its result. */
 int store_run(struct store *s, store_job_fn run, void *arg);
+
+/* Registers what the writer calls besides the jobs (one set per store).
+ * Only before the writer starts: store_open's parts call it. */
+void store_set_hooks(struct store *s, const struct store_hooks *h);
 
 /* Sets up the task queue's state on s (counting the open tasks on the
  * writer connection) and registers its writer hooks; called once by

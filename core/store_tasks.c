@@ -135,7 +135,7 @@ int store_tasks_open(struct store *s)
     q->gold_rate_pct = 5;
     q->data_version = -1;
     s->tasks = q;
-    s->hooks = (struct store_hooks){.idle = tasks_idle, .after_group = tasks_after_group};
+    store_set_hooks(s, &(struct store_hooks){.idle = tasks_idle, .after_group = tasks_after_group});
     int rc = recount(s, &s->writer);
     return rc ? rc : sync_foreign(s, &s->writer);
 }
