@@ -180,10 +180,32 @@ int store_items_list(struct store *s, const struct store_item_filter *f, struct 
  * no-op. */
 void store_items_free(struct store_item *items, size_t n);
 
+/* How many items share one value of a column. */
+struct store_count {
+    char *value; /* the status, domain or batch; "" for items without one */
+    int64_t n;
+};
+
+/* A column's counts: n entries of v. */
+struct store_counts {
+    struct store_count *v;
+    size_t n;
+};
+
+/* How labelling stands, from one read transaction. */
+struct store_status {
+    int64_t items; /* all items */
+    struct store_counts by_status, by_domain, by_batch;
+    int64_t db_bytes; /* size of the database file */
+};
+
 /* Counts items by status, domain and batch, with the database size, into
- * *out: a new JSON object {items, by_status, by_domain, by_batch,
- * db_bytes} the caller decrefs. Returns 0, -ENOMEM, -EIO. */
-int store_status(struct store *s, json_t **out);
+ * *out (free with store_status_clear). Returns 0, -ENOMEM, -EIO; on
+ * failure *out holds nothing. */
+int store_status(struct store *s, struct store_status *out);
+
+/* Frees what store_status filled in and zeroes it. */
+void store_status_clear(struct store_status *st);
 
 /* ---- reward layers ---- */
 

@@ -271,53 +271,68 @@ out:
     return rc;
 }
 
-/* A JSON object of counts from a two-column query, or NULL on error. */
-static json_t *count_by(struct conn *c, enum stmt_id id)
+static void counts_clear(struct store_counts *c)
 {
-    json_t *o = json_object();
-    sqlite3_stmt *st = conn_stmt(c, id);
-    int rc = st ? SQLITE_ROW : SQLITE_ERROR;
-    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_object_set_new(o, (const char *)sqlite3_column_text(st, 0),
-                            json_integer(sqlite3_column_int64(st, 1)));
-    conn_done(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    for (size_t i = 0; i < c->n; i++)
+        free(c->v[i].value);
+    free(c->v);
+    memset(c, 0, sizeof *c);
 }
 
-int store_status(struct store *s, json_t **out)
+void store_status_clear(struct store_status *st)
+{
+    counts_clear(&st->by_status);
+    counts_clear(&st->by_domain);
+    counts_clear(&st->by_batch);
+    memset(st, 0, sizeof *st);
+}
+
+/* Reads the counts of a (value, count) query into *out; adds them up into
+ * *total when total is not NULL. 0, -ENOMEM, -EIO. */
+static int count_by(struct conn *c, enum stmt_id id, struct store_counts *out, int64_t *total)
+{
+    size_t cap = 0;
+    int rc = 0, step = SQLITE_ERROR;
+    sqlite3_stmt *st = conn_stmt(c, id);
+    while (st && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = store_grow((void **)&out->v, &cap, out->n, sizeof *out->v);
+        struct store_count *x = rc ? NULL : &out->v[out->n];
+        rc = rc ? rc : col_dup(st, 0, &x->value);
+        if (rc)
+            break;
+        x->n = sqlite3_column_int64(st, 1);
+        out->n++;
+        if (total)
+            *total += x->n;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = -EIO;
+    conn_done(st);
+    return rc;
+}
+
+int store_status(struct store *s, struct store_status *out)
 {
     struct conn *c = store_reader(s);
-    json_t *o = NULL;
-    *out = NULL;
+    memset(out, 0, sizeof *out);
     /* One read transaction so the counts agree with each other. */
-    if (conn_run(c, ST_BEGIN_READ))
+    int rc = conn_run(c, ST_BEGIN_READ);
+    if (rc)
         goto out;
-    json_t *by_status = count_by(c, ST_COUNT_STATUS);
-    json_t *by_domain = count_by(c, ST_COUNT_DOMAIN);
-    json_t *by_batch = count_by(c, ST_COUNT_BATCH);
-    sqlite3_stmt *st = conn_stmt(c, ST_DB_SIZE);
-    bool size_ok = st && sqlite3_step(st) == SQLITE_ROW;
-    int64_t bytes = size_ok ? sqlite3_column_int64(st, 0) : 0;
+    rc = count_by(c, ST_COUNT_STATUS, &out->by_status, &out->items);
+    rc = rc ? rc : count_by(c, ST_COUNT_DOMAIN, &out->by_domain, NULL);
+    rc = rc ? rc : count_by(c, ST_COUNT_BATCH, &out->by_batch, NULL);
+    sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_DB_SIZE);
+    if (!rc && (!st || sqlite3_step(st) != SQLITE_ROW))
+        rc = -EIO;
+    if (!rc)
+        out->db_bytes = sqlite3_column_int64(st, 0);
     conn_done(st);
-    conn_run(c, ST_COMMIT);
-    if (!by_status || !by_domain || !by_batch || !size_ok) {
-        json_decref(by_status);
-        json_decref(by_domain);
-        json_decref(by_batch);
-        goto out;
-    }
-    int64_t total = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach(by_status, k, v) total += json_integer_value(v);
-    o = json_pack("{s:I,s:o,s:o,s:o,s:I}", "items", (json_int_t)total, "by_status", by_status,
-                  "by_domain", by_domain, "by_batch", by_batch, "db_bytes", (json_int_t)bytes);
+    if (conn_run(c, ST_COMMIT) && !rc)
+        rc = -EIO;
 out:
     store_reader_put(s, c);
-    *out = o;
-    return o ? 0 : -EIO;
+    if (rc)
+        store_status_clear(out);
+    return rc;
 }

@@ -497,15 +497,29 @@ void api_items_list(struct req *r, const char *param)
         json_pack("{s:o,s:o}", "items", arr, "next", next[0] ? json_string(next) : json_null()));
 }
 
+/* {value: count, ...} of one column's counts. Returns a new reference. */
+static json_t *counts_json(const struct store_counts *c)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < c->n; i++)
+        json_object_set_new(o, c->v[i].value, json_integer(c->v[i].n));
+    return o;
+}
+
 void api_status(struct req *r, const char *param)
 {
     (void)param;
-    json_t *o;
-    int rc = store_status(r->app->store, &o);
+    struct store_status st;
+    int rc = store_status(r->app->store, &st);
     if (rc) {
         api_store_error(r, rc, "counting the items");
         return;
     }
+    json_t *o =
+        json_pack("{s:I,s:o,s:o,s:o,s:I}", "items", (json_int_t)st.items, "by_status",
+                  counts_json(&st.by_status), "by_domain", counts_json(&st.by_domain), "by_batch",
+                  counts_json(&st.by_batch), "db_bytes", (json_int_t)st.db_bytes);
+    store_status_clear(&st);
     struct layer_ref *l = layer_acquire(r->app->layers);
     json_object_set_new(o, "active_layer", l ? json_integer(l->id) : json_null());
     layer_release(r->app->layers, l);
