@@ -12,6 +12,28 @@
 #define WAIT_MAX_S 30      /* longest long-poll */
 #define RATIONALE_MAX 4096 /* bytes */
 
+/* True when the caller's key may label tasks; else sets the 403 reply. */
+static bool can_label(struct req *r)
+{
+    if (r->key.rater_id)
+        return true;
+    http_error(r, 403, "forbidden", "This key cannot label tasks.");
+    return false;
+}
+
+/* For /v1/tasks/{id}/...: true with *id when the key may label and param
+ * is a task id; else sets the 403 or 404 reply. */
+static bool rater_task_id(struct req *r, const char *param, int64_t *id)
+{
+    if (!can_label(r))
+        return false;
+    if (util_parse_i64(param, 1, INT64_MAX, id)) {
+        http_error(r, 404, "not_found", "There is no task %s.", param);
+        return false;
+    }
+    return true;
+}
+
 /* ---- long-poll waiters ---- */
 
 static void waiter_add(struct app *app, struct req *r)
@@ -174,10 +196,8 @@ static void claim_finish(struct req *r)
 void api_tasks_next(struct req *r, const char *param)
 {
     (void)param;
-    if (!r->key.rater_id) {
-        http_error(r, 403, "forbidden", "This key cannot label tasks.");
+    if (!can_label(r))
         return;
-    }
     const char *w = http_query(r, "wait");
     int64_t wait_s = 0;
     if (w && util_parse_i64(w, 0, WAIT_MAX_S, &wait_s)) {
@@ -260,15 +280,6 @@ static void label_finish(struct req *r)
     http_reply_json(r, l->result == LABEL_REPEAT ? 200 : 201, o);
 }
 
-static bool parse_task_id(struct req *r, const char *param, int64_t *id)
-{
-    if (util_parse_i64(param, 1, INT64_MAX, id)) {
-        http_error(r, 404, "not_found", "There is no task %s.", param);
-        return false;
-    }
-    return true;
-}
-
 /* Reads a label body into l (its strings borrowed from body). On failure
  * sets the 422 reply and returns false. */
 static bool parse_label(struct req *r, json_t *body, struct store_label *l)
@@ -322,11 +333,7 @@ static bool parse_label(struct req *r, json_t *body, struct store_label *l)
 void api_task_label(struct req *r, const char *param)
 {
     int64_t id;
-    if (!r->key.rater_id) {
-        http_error(r, 403, "forbidden", "This key cannot label tasks.");
-        return;
-    }
-    if (!parse_task_id(r, param, &id))
+    if (!rater_task_id(r, param, &id))
         return;
     json_t *body = api_json_body(r);
     if (!body)
@@ -369,11 +376,7 @@ static void release_finish(struct req *r)
 void api_task_release(struct req *r, const char *param)
 {
     int64_t id;
-    if (!r->key.rater_id) {
-        http_error(r, 403, "forbidden", "This key cannot label tasks.");
-        return;
-    }
-    if (!parse_task_id(r, param, &id))
+    if (!rater_task_id(r, param, &id))
         return;
     struct release_state *s = api_state_new(r, sizeof *s, free);
     if (!s) {
