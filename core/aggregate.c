@@ -41,9 +41,8 @@ bool aggregate_complete(int labels_done, int overlap)
 static const char *const answers[] = {"a", "b", "tie", "good", "bad"};
 enum { N_A, N_B, N_TIE, N_GOOD, N_BAD, N_ANSWERS };
 
-/* Index of the answer with strictly more votes than each of the others
- * among the first and the rest of idx, or -1 for a split. top receives
- * the largest count. */
+/* Of the k answers idx[0..k), the index of the one with more labels than
+ * every other, or -1 for a split; top receives the largest count. */
 static int strict_majority(const int *count, const int *idx, size_t k, int *top)
 {
     int best = -1, max = -1;

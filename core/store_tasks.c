@@ -1,8 +1,9 @@
-/* Human review in the store: claiming tasks under leases, labels with
- * majority resolution, gold items, overlap rules. All of it runs on the
- * writer thread, so a claim and a label never race each other: the slot
- * arithmetic (labels_done + leased < overlap) is checked and changed in
- * the same serialised transaction. */
+/* Human review in the store: claiming tasks under leases, labels, gold
+ * items, overlap rules. All of it runs on the writer thread, so a claim
+ * and a label never race each other: the slot arithmetic (labels_done +
+ * leased < overlap) is checked and changed in the same serialised
+ * transaction. Which label counts and what labels decide are not decided
+ * here: aggregate.c's rules are asked, and this file writes the answer. */
 #include "store_internal.h"
 
 #include <errno.h>
@@ -68,7 +69,9 @@ static int recount(struct store *s, struct conn *c)
 /* Another process (rungd import into a running daemon's database) may
  * have added tasks: the writer connection's data_version moves when any
  * other connection commits. Then the count is taken again and waiters are
- * woken. 0 or -EIO. */
+ * woken. Checked by every claim and by the idle writer, so a busy writer
+ * that only ingests sees foreign work at its next idle second or claim.
+ * 0 or -EIO. */
 static int sync_foreign(struct store *s, struct conn *c)
 {
     struct store_tasks *q = s->tasks;
