@@ -298,6 +298,50 @@ static void tasks_claim_label_resolve(void **state)
     assert_int_equal(store_task_release(f->s, t2, r3), -ENOENT);
     assert_int_equal(claim(f->s, r3), 0);
     assert_int_equal(claim(f->s, r1), t2);
+
+    /* The raters' counts, by name. */
+    struct store_rater *raters;
+    size_t n;
+    assert_int_equal(store_raters(f->s, &raters, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(raters[0].name, "r1");
+    assert_string_equal(raters[0].role, "rater");
+    assert_int_equal(raters[0].labels, 1);
+    assert_int_equal(raters[2].labels, 0);
+    assert_int_equal(raters[0].gold_seen, 0);
+    free(raters);
+}
+
+/* Work another store (as another process would) adds to the same file is
+ * counted by the first one's next claim, and makes a new task generation. */
+static void tasks_from_another_writer_counted(void **state)
+{
+    struct fx *f = *state;
+    store_set_defaults(f->s, 1, 600000, 0, false);
+    int64_t r1 = new_rater(f->s, "r1");
+    assert_int_equal(claim(f->s, r1), 0);
+    uint64_t gen = store_task_generation(f->s);
+
+    char err[256];
+    struct store *other = store_open(f->path, 1, err, sizeof err);
+    assert_non_null(other);
+    struct store_item_in in[3] = {
+        {.prompt = "p1", .response_a = "a1"},
+        {.prompt = "p2", .response_a = "a2"},
+        {.prompt = "p3", .response_a = "a3"},
+    };
+    struct store_item_ack acks[3];
+    struct store_ingest req = {.items = in, .n = 3, .acks = acks};
+    assert_int_equal(store_ingest(other, &req), 0);
+    store_close(other);
+
+    struct store_claim c = {.rater_id = r1};
+    assert_int_equal(store_task_claim(f->s, &c), 0);
+    assert_true(c.found);
+    assert_string_equal(c.task.prompt, "p1");
+    assert_int_equal(c.task.remaining, 3);
+    store_task_clear(&c.task);
+    assert_true(store_task_generation(f->s) != gen);
 }
 
 /* The claim query must walk the partial index in claim order, never scan
@@ -361,6 +405,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(ingest_idempotent_and_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(comparisons_and_layers, setup, teardown),
         cmocka_unit_test_setup_teardown(tasks_claim_label_resolve, setup, teardown),
+        cmocka_unit_test_setup_teardown(tasks_from_another_writer_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(claim_query_uses_the_partial_index, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_refused_untouched, setup, teardown),
     };
