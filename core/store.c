@@ -333,6 +333,24 @@ int conn_run(struct conn *c, enum stmt_id id)
     return 0;
 }
 
+int conn_step_done(sqlite3_stmt *st)
+{
+    if (!st)
+        return -EIO;
+    int rc = sqlite3_step(st);
+    conn_done(st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int conn_run_id(struct conn *c, enum stmt_id id, int64_t row)
+{
+    sqlite3_stmt *st = conn_stmt(c, id);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, row);
+    return conn_step_done(st);
+}
+
 static void run_group(struct store *s, struct wjob *head)
 {
     struct conn *c = &s->writer;

@@ -143,6 +143,15 @@ void conn_done(sqlite3_stmt *st);
 /* Runs a prepared statement without results: 0 or -EIO (logged). */
 int conn_run(struct conn *c, enum stmt_id id);
 
+/* Steps a prepared statement that returns no rows, then resets it:
+ * 0 or -EIO (also for a NULL statement, so conn_stmt's result may be
+ * passed as is). */
+int conn_step_done(sqlite3_stmt *st);
+
+/* Runs a statement bound to one integer (a row id) without results.
+ * 0 or -EIO. */
+int conn_run_id(struct conn *c, enum stmt_id id, int64_t row);
+
 /* Runs SQL without results. 0 or -EIO (logged). */
 int conn_exec(struct conn *c, const char *sql);
 
@@ -160,6 +169,23 @@ int store_submit(struct store *s, store_job_fn run, void *arg, int *rc_out, stor
 /* Runs one write job and waits for its commit. Returns its result. */
 int store_run(struct store *s, store_job_fn run, void *arg);
 
+/* The task queue's state beside its rows (store_tasks.c sets it up). The
+ * defaults are set by any thread; the rest is the writer thread's own,
+ * except gen. */
+struct store_tasks {
+    _Atomic int default_overlap;    /* labels a new task wants without a rule */
+    _Atomic unsigned lease_ms;      /* task lease length */
+    _Atomic unsigned gold_rate_pct; /* gold share of a rater's stream */
+    _Atomic bool split_extra;       /* a split asks for one more label */
+    int64_t open;                   /* open non-gold tasks */
+    bool changed;                   /* this group made tasks claimable */
+    int64_t data_version;           /* the writer's PRAGMA data_version, -1 before the first */
+    _Atomic uint64_t gen;           /* see store_task_generation() */
+    pthread_mutex_t hook_mu;        /* guards hook and hook_cls */
+    store_done_fn hook;             /* run after tasks became claimable */
+    void *hook_cls;
+};
+
 /* Registers what the writer calls besides the jobs (one set per store).
  * Only before the writer starts: store_open's parts call it. */
 void store_set_hooks(struct store *s, const struct store_hooks *h);
@@ -171,6 +197,16 @@ int store_tasks_open(struct store *s);
 
 /* Frees the task queue's state, after the writer stopped. */
 void store_tasks_close(struct store *s);
+
+/* Counts the open tasks from the table into s->tasks->open. 0 or -EIO. */
+int store_tasks_recount(struct store *s, struct conn *c);
+
+/* Adds delta to a task's live lease count. 0 or -EIO. */
+int store_leased_add(struct conn *c, int64_t task_id, int delta);
+
+/* Deletes the rater's lease on a task; reports whether there was one and
+ * whether it was still live. 0 or -EIO. */
+int store_lease_take(struct conn *c, int64_t task_id, int64_t rater_id, bool *had, bool *live);
 
 /* Queues the task of a new item (row seq) on c, inside the caller's
  * transaction, with the labels its batch or domain rule wants. Returns 0

@@ -1,9 +1,8 @@
-/* Human review in the store: claiming tasks under leases, labels, gold
- * items, overlap rules. All of it runs on the writer thread, so a claim
- * and a label never race each other: the slot arithmetic (labels_done +
- * leased < overlap) is checked and changed in the same serialised
- * transaction. Which label counts and what labels decide are not decided
- * here: aggregate.c's rules are asked, and this file writes the answer. */
+/* The task queue in the store: its counters and the writer's hooks,
+ * queueing, leases and claims, release, overlap rules. All of it runs on
+ * the writer thread, so a claim and a label never race each other: the
+ * slot arithmetic (labels_done + leased < overlap) is checked and changed
+ * in the same serialised transaction. Labels are store_labels.c's. */
 #include "store_internal.h"
 
 #include <errno.h>
@@ -11,41 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The queue's state beside its rows. The defaults are set by any thread;
- * the rest is the writer thread's own, except gen. */
-struct store_tasks {
-    _Atomic int default_overlap;    /* labels a new task wants without a rule */
-    _Atomic unsigned lease_ms;      /* task lease length */
-    _Atomic unsigned gold_rate_pct; /* gold share of a rater's stream */
-    _Atomic bool split_extra;       /* a split asks for one more label */
-    int64_t open;                   /* open non-gold tasks */
-    bool changed;                   /* this group made tasks claimable */
-    int64_t data_version;           /* the writer's PRAGMA data_version, -1 before the first */
-    _Atomic uint64_t gen;           /* see store_task_generation() */
-    pthread_mutex_t hook_mu;        /* guards hook and hook_cls */
-    store_done_fn hook;             /* run after tasks became claimable */
-    void *hook_cls;
-};
-
-static int step_done(sqlite3_stmt *st)
-{
-    if (!st)
-        return -EIO;
-    int rc = sqlite3_step(st);
-    conn_done(st);
-    return rc == SQLITE_DONE ? 0 : -EIO;
-}
-
-/* Runs a statement bound to one integer (a row id) without results. */
-static int run_id(struct conn *c, enum stmt_id id, int64_t row)
-{
-    sqlite3_stmt *st = conn_stmt(c, id);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, row);
-    return step_done(st);
-}
 
 /* Reads a one-integer result into *out. 0 or -EIO. */
 static int read_int(struct conn *c, enum stmt_id id, int64_t *out)
@@ -60,8 +24,7 @@ static int read_int(struct conn *c, enum stmt_id id, int64_t *out)
 
 /* ---- the queue's state and the writer's hooks ---- */
 
-/* Counts the open tasks from the table. 0 or -EIO. */
-static int recount(struct store *s, struct conn *c)
+int store_tasks_recount(struct store *s, struct conn *c)
 {
     return read_int(c, ST_OPEN_COUNT, &s->tasks->open);
 }
@@ -83,7 +46,7 @@ static int sync_foreign(struct store *s, struct conn *c)
     if (!moved)
         return 0;
     q->changed = true;
-    return recount(s, c);
+    return store_tasks_recount(s, c);
 }
 
 /* After a commit that made tasks claimable: a new generation, and the
@@ -106,7 +69,7 @@ static void notify(struct store *s, bool committed)
 static void tasks_after_group(struct store *s, struct conn *c, bool committed, bool failed)
 {
     if (failed)
-        recount(s, c); /* a rolled-back job may have counted tasks */
+        store_tasks_recount(s, c); /* a rolled-back job may have counted tasks */
     notify(s, committed);
 }
 
@@ -121,7 +84,7 @@ static void tasks_idle(struct store *s, struct conn *c)
     bool ok = sync_foreign(s, c) == 0 && reap(s, c, util_now_ms()) >= 0;
     if (!ok || conn_run(c, ST_COMMIT)) {
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-        recount(s, c);
+        store_tasks_recount(s, c);
         ok = false;
     }
     notify(s, ok);
@@ -139,7 +102,7 @@ int store_tasks_open(struct store *s)
     q->data_version = -1;
     s->tasks = q;
     store_set_hooks(s, &(struct store_hooks){.idle = tasks_idle, .after_group = tasks_after_group});
-    int rc = recount(s, &s->writer);
+    int rc = store_tasks_recount(s, &s->writer);
     return rc ? rc : sync_foreign(s, &s->writer);
 }
 
@@ -210,7 +173,7 @@ int store_task_queue(struct store *s, struct conn *c, int64_t seq, const struct 
     sqlite3_bind_int64(st, 3, it->priority);
     sqlite3_bind_int(st, 4, overlap);
     sqlite3_bind_int64(st, 5, now);
-    if ((rc = step_done(st)))
+    if ((rc = conn_step_done(st)))
         return rc;
     s->tasks->open++;
     s->tasks->changed = true;
@@ -219,14 +182,14 @@ int store_task_queue(struct store *s, struct conn *c, int64_t seq, const struct 
 
 /* ---- leases and claims ---- */
 
-static int leased_add(struct conn *c, int64_t task_id, int delta)
+int store_leased_add(struct conn *c, int64_t task_id, int delta)
 {
     sqlite3_stmt *st = conn_stmt(c, ST_TASK_LEASED_ADD);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, task_id);
     sqlite3_bind_int(st, 2, delta);
-    return step_done(st);
+    return conn_step_done(st);
 }
 
 #define REAP_BATCH 256 /* expired leases whose slots are freed one by one */
@@ -254,10 +217,10 @@ static int reap(struct store *s, struct conn *c, int64_t now)
     conn_done(st);
     if (rc != SQLITE_DONE)
         return -EIO;
-    if (extra && step_done(conn_stmt(c, ST_LEASED_RECOUNT)))
+    if (extra && conn_step_done(conn_stmt(c, ST_LEASED_RECOUNT)))
         return -EIO;
     for (int i = 0; i < n && !extra; i++)
-        if (leased_add(c, ids[i], -1))
+        if (store_leased_add(c, ids[i], -1))
             return -EIO;
     if (n)
         s->tasks->changed = true;
@@ -356,9 +319,9 @@ static int claim_job(struct store *s, struct conn *c, void *arg)
     sqlite3_bind_int64(st, 1, task);
     sqlite3_bind_int64(st, 2, cl->rater_id);
     sqlite3_bind_int64(st, 3, now + s->tasks->lease_ms);
-    int rc = step_done(st);
+    int rc = conn_step_done(st);
     if (!rc && fresh)
-        rc = leased_add(c, task, 1);
+        rc = store_leased_add(c, task, 1);
     if (!rc)
         rc = task_read(s, c, task, cl->rater_id, &cl->task);
     cl->found = rc == 0;
@@ -376,174 +339,7 @@ int store_task_claim(struct store *s, struct store_claim *c)
     return c->rc;
 }
 
-/* ---- labels ---- */
-
-struct task_row {
-    char kind[8];
-    bool open;
-    int overlap, labels_done, leased;
-    bool gold;
-    bool extra_used; /* a split already added a label */
-    int64_t item_seq;
-    int64_t layer_id;
-    char *scores, *gold_answer, *prompt, *a, *b; /* owned copies */
-};
-
-static void task_row_free(struct task_row *t)
-{
-    free(t->scores);
-    free(t->gold_answer);
-    free(t->prompt);
-    free(t->a);
-    free(t->b);
-}
-
-/* Copies the columns of ST_TASK_GET from index 7 on. 0 or -ENOMEM. */
-static int task_row_texts(sqlite3_stmt *st, struct task_row *t)
-{
-    int rc = col_dup(st, 7, &t->scores);
-    rc = rc ? rc : col_dup(st, 8, &t->gold_answer);
-    rc = rc ? rc : col_dup(st, 9, &t->prompt);
-    rc = rc ? rc : col_dup(st, 10, &t->a);
-    return rc ? rc : col_dup(st, 11, &t->b);
-}
-
-/* Reads a task with its item into *t (free with task_row_free, also on
- * failure). 0, -ENOENT, -ENOMEM, -EIO. */
-static int task_get(struct conn *c, int64_t id, struct task_row *t)
-{
-    memset(t, 0, sizeof *t);
-    sqlite3_stmt *st = conn_stmt(c, ST_TASK_GET);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        util_strlcpy(t->kind, (const char *)sqlite3_column_text(st, 0), sizeof t->kind);
-        t->open = !strcmp((const char *)sqlite3_column_text(st, 1), "open");
-        t->overlap = sqlite3_column_int(st, 2);
-        t->labels_done = sqlite3_column_int(st, 3);
-        t->leased = sqlite3_column_int(st, 4);
-        t->gold = sqlite3_column_int(st, 5) != 0;
-        t->item_seq = sqlite3_column_int64(st, 6);
-        t->layer_id = sqlite3_column_int64(st, 12);
-        t->extra_used = sqlite3_column_int(st, 13) != 0;
-        rc = task_row_texts(st, t);
-    } else {
-        rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
-    }
-    conn_done(st);
-    return rc;
-}
-
-/* Reads a task's labels, in the order given, into a malloc'd array *out
- * of *n (caller frees). 0, -ENOMEM, -EIO. */
-static int labels_read(struct conn *c, int64_t task_id, struct agg_label **out, size_t *n)
-{
-    sqlite3_stmt *st = conn_stmt(c, ST_TASK_LABELS);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, task_id);
-    struct agg_label *v = NULL;
-    size_t cap = 0, k = 0;
-    int rc = 0, step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = store_grow((void **)&v, &cap, k, sizeof *v)))
-            break;
-        v[k].rater_id = sqlite3_column_int64(st, 0);
-        util_strlcpy(v[k].answer, (const char *)sqlite3_column_text(st, 1), sizeof v[k].answer);
-        k++;
-    }
-    if (!rc && step != SQLITE_DONE)
-        rc = -EIO;
-    conn_done(st);
-    if (rc)
-        free(v);
-    *out = rc ? NULL : v;
-    *n = rc ? 0 : k;
-    return rc;
-}
-
-/* The comparison a human verdict adds to the training set. */
-static int write_comparison(struct conn *c, const struct task_row *t, const struct agg_outcome *o,
-                            const char *provenance, int64_t now)
-{
-    struct store_comparison cmp = {.prompt = t->prompt,
-                                   .source = "human",
-                                   .weight = o->agreement,
-                                   .layer_id = t->layer_id,
-                                   .item_seq = t->item_seq,
-                                   .provenance = provenance};
-    if (!strcmp(t->kind, "pair")) {
-        cmp.chosen = o->b_won ? t->b : t->a;
-        cmp.rejected = o->b_won ? t->a : t->b;
-        cmp.tie = o->tie;
-    } else {
-        cmp.chosen = t->a;
-        cmp.label = o->verdict;
-    }
-    return store_comparison_insert(c, &cmp, now);
-}
-
-/* Closes a task and writes its item's verdict. Leases other raters still
- * hold end here (an overlap lowered under them); their labels are
- * answered task_complete. 0 or -EIO. */
-static int close_task(struct conn *c, int64_t task_id, const struct task_row *t,
-                      const struct agg_outcome *o, int64_t now)
-{
-    int rc = run_id(c, ST_LEASES_DROP, task_id);
-    rc = rc ? rc : run_id(c, ST_TASK_DONE, task_id);
-    sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_ITEM_RESOLVE);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, t->item_seq);
-    sqlite3_bind_text(st, 2, o->verdict, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 3, o->agreement);
-    sqlite3_bind_int64(st, 4, now);
-    return step_done(st);
-}
-
-/* A task has its labels: the aggregation rules decide, and the store
- * writes what they decide (one more label wanted, or the verdict with its
- * comparison and provenance). */
-static int resolve(struct store *s, struct conn *c, int64_t task_id, const struct task_row *t,
-                   struct store_label *l, int64_t now)
-{
-    struct agg_label *labels;
-    size_t n;
-    struct agg_outcome o;
-    char *prov = NULL;
-    int rc = labels_read(c, task_id, &labels, &n);
-    if (rc)
-        return rc;
-    rc = aggregate_labels(!strcmp(t->kind, "pair"), labels, n, s->tasks->split_extra, t->extra_used,
-                          &o)
-             ? -EIO
-             : 0;
-    if (!rc && o.action == AGG_EXTRA_LABEL) {
-        rc = run_id(c, ST_TASK_EXTRA_LABEL, task_id);
-        s->tasks->changed = s->tasks->changed || !rc;
-        goto out;
-    }
-    rc = rc ? rc : close_task(c, task_id, t, &o, now);
-    if (!rc && o.comparison) {
-        prov = aggregate_provenance(labels, n, o.agreement, t->scores);
-        rc = prov ? write_comparison(c, t, &o, prov, now) : -ENOMEM;
-    }
-    if (!rc) {
-        s->tasks->open--;
-        l->resolved = true;
-        util_strlcpy(l->verdict, o.verdict, sizeof l->verdict);
-    }
-out:
-    free(prov);
-    free(labels);
-    return rc;
-}
-
-/* Deletes the rater's lease on a task; reports whether there was one and
- * whether it was still live. 0 or -EIO. */
-static int lease_take(struct conn *c, int64_t task_id, int64_t rater_id, bool *had, bool *live)
+int store_lease_take(struct conn *c, int64_t task_id, int64_t rater_id, bool *had, bool *live)
 {
     sqlite3_stmt *st = conn_stmt(c, ST_LEASE_DELETE);
     if (!st)
@@ -559,138 +355,23 @@ static int lease_take(struct conn *c, int64_t task_id, int64_t rater_id, bool *h
     return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* The rater's earlier answer on the task into prev ("" when none). 0 or
- * -EIO. */
-static int label_previous(struct conn *c, int64_t task_id, int64_t rater_id, char prev[8])
-{
-    sqlite3_stmt *st = conn_stmt(c, ST_LABEL_GET);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, task_id);
-    sqlite3_bind_int64(st, 2, rater_id);
-    int rc = sqlite3_step(st);
-    util_strlcpy(prev, rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : "", 8);
-    conn_done(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
-}
-
-/* Gathers what label_admissible() needs: the rater's earlier answer and
- * lease (taken: a counted label no longer holds it; a refused one is
- * rolled back). 0 or -EIO. */
-static int label_check(struct conn *c, const struct task_row *t, struct store_label *l,
-                       bool *was_live)
-{
-    char prev[8];
-    bool had = false;
-    *was_live = false;
-    int rc = label_previous(c, l->task_id, l->rater_id, prev);
-    if (!rc && !prev[0])
-        rc = lease_take(c, l->task_id, l->rater_id, &had, was_live);
-    if (rc)
-        return rc;
-    struct label_facts f = {.kind = t->kind,
-                            .answer = l->answer,
-                            .previous = prev[0] ? prev : NULL,
-                            .gold = t->gold,
-                            .open = t->open,
-                            .served = had,
-                            .lease_live = *was_live,
-                            .overlap = t->overlap,
-                            .labels_done = t->labels_done,
-                            .leased = t->leased - *was_live};
-    l->result = label_admissible(&f);
-    return 0;
-}
-
-/* Writes a counted label and the rater's counts. 0 or -EIO. */
-static int label_insert(struct conn *c, const struct task_row *t, const struct store_label *l,
-                        int64_t now)
-{
-    sqlite3_stmt *st = conn_stmt(c, ST_LABEL_INSERT);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, l->task_id);
-    sqlite3_bind_int64(st, 2, l->rater_id);
-    sqlite3_bind_text(st, 3, l->answer, -1, SQLITE_STATIC);
-    if (l->confidence)
-        sqlite3_bind_int(st, 4, l->confidence);
-    bind_text_or_null(st, 5, l->rationale);
-    if (l->seconds >= 0)
-        sqlite3_bind_double(st, 6, l->seconds);
-    bind_text_or_null(st, 7, t->scores);
-    sqlite3_bind_int64(st, 8, now);
-    int rc = step_done(st);
-    st = rc ? NULL : conn_stmt(c, ST_RATER_COUNT);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, l->rater_id);
-    sqlite3_bind_int(st, 2, t->gold);
-    sqlite3_bind_int(st, 3, t->gold && aggregate_gold_right(t->gold_answer, l->answer));
-    return step_done(st);
-}
-
-static int label_job(struct store *s, struct conn *c, void *arg)
-{
-    struct store_label *l = arg;
-    int64_t now = util_now_ms();
-    struct task_row t;
-    bool was_live;
-    l->resolved = false;
-    int rc = task_get(c, l->task_id, &t);
-    if (rc == -ENOENT) {
-        l->result = LABEL_NO_TASK;
-        rc = 0;
-        goto out;
-    }
-    rc = rc ? rc : label_check(c, &t, l, &was_live);
-    if (rc || l->result != LABEL_RECORDED)
-        goto out;
-    if (was_live)
-        rc = leased_add(c, l->task_id, -1);
-    rc = rc ? rc : label_insert(c, &t, l, now);
-    /* Gold scores the rater and never resolves the item. */
-    if (rc || t.gold)
-        goto out;
-    rc = run_id(c, ST_TASK_LABELLED, l->task_id);
-    if (!rc && aggregate_complete(t.labels_done + 1, t.overlap))
-        rc = resolve(s, c, l->task_id, &t, l, now);
-out:
-    task_row_free(&t);
-    /* A refused label must change nothing, not even the lease it found:
-     * STORE_ROLLBACK rolls this job's savepoint back. */
-    if (rc == 0 && l->result != LABEL_RECORDED && l->result != LABEL_REPEAT)
-        rc = STORE_ROLLBACK;
-    return rc;
-}
-
-int store_task_label_submit(struct store *s, struct store_label *l, store_done_fn done, void *cls)
-{
-    return store_submit(s, label_job, l, &l->rc, done, cls);
-}
-
-int store_task_label(struct store *s, struct store_label *l)
-{
-    l->rc = store_run(s, label_job, l);
-    return l->rc;
-}
-
 static int release_job(struct store *s, struct conn *c, void *arg)
 {
     struct store_release *a = arg;
     bool had = false, live = false;
-    int rc = lease_take(c, a->task_id, a->rater_id, &had, &live);
+    int rc = store_lease_take(c, a->task_id, a->rater_id, &had, &live);
     if (rc)
         return rc;
     if (!had)
         return -ENOENT;
-    if (live && (rc = leased_add(c, a->task_id, -1)))
+    if (live && (rc = store_leased_add(c, a->task_id, -1)))
         return rc;
     sqlite3_stmt *st = conn_stmt(c, ST_SKIP_INSERT);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, a->task_id);
     sqlite3_bind_int64(st, 2, a->rater_id);
-    if ((rc = step_done(st)))
+    if ((rc = conn_step_done(st)))
         return rc;
     s->tasks->changed = true;
     return 0;
@@ -709,79 +390,7 @@ int store_task_release(struct store *s, int64_t task_id, int64_t rater_id)
     return r.rc;
 }
 
-/* ---- gold, overlap, raters ---- */
-
-struct gold_args {
-    const char *item_id, *answer;
-    int64_t seq, priority;
-    char kind[8];
-};
-
-/* Finds the item of a gold request. 0, -ENOENT, -EIO. */
-static int gold_item(struct conn *c, struct gold_args *g)
-{
-    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_BY_UUID);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, g->item_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        g->seq = sqlite3_column_int64(st, 0);
-        util_strlcpy(g->kind, (const char *)sqlite3_column_text(st, 1), sizeof g->kind);
-        g->priority = sqlite3_column_int64(st, 2);
-    }
-    conn_done(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
-}
-
-/* Binds (item seq, answer, now) and runs. 0 or -EIO. */
-static int run_item_answer(struct conn *c, enum stmt_id id, const struct gold_args *g, int64_t now)
-{
-    sqlite3_stmt *st = conn_stmt(c, id);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, g->seq);
-    sqlite3_bind_text(st, 2, g->answer, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
-    return step_done(st);
-}
-
-static int gold_job(struct store *s, struct conn *c, void *arg)
-{
-    struct gold_args *g = arg;
-    int rc = gold_item(c, g);
-    if (rc)
-        return rc;
-    if (!aggregate_answer_fits(g->kind, g->answer))
-        return -EINVAL;
-    int64_t now = util_now_ms();
-    rc = run_item_answer(c, ST_ITEM_SET_GOLD, g, now);
-    /* The admin's known answer settles the item; its task now only scores
-     * raters, so it would otherwise wait for a verdict forever. */
-    rc = rc ? rc : run_item_answer(c, ST_ITEM_GOLD_RESOLVE, g, now);
-    rc = rc ? rc : run_id(c, ST_TASKS_SET_GOLD, g->seq);
-    if (!rc && sqlite3_changes(c->db) == 0) {
-        /* An item the layer settled: give it a gold task of its own. */
-        sqlite3_stmt *st = conn_stmt(c, ST_GOLD_TASK_INSERT);
-        if (!st)
-            return -EIO;
-        sqlite3_bind_int64(st, 1, g->seq);
-        sqlite3_bind_text(st, 2, g->kind, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, g->priority);
-        sqlite3_bind_int64(st, 4, now);
-        rc = step_done(st);
-    }
-    if (rc)
-        return rc;
-    s->tasks->changed = true;
-    return recount(s, c);
-}
-
-int store_item_set_gold(struct store *s, const char *item_id, const char *answer)
-{
-    struct gold_args g = {.item_id = item_id, .answer = answer};
-    return store_run(s, gold_job, &g);
-}
+/* ---- overlap rules ---- */
 
 struct overlap_args {
     const char *scope, *value;
@@ -797,7 +406,7 @@ static int overlap_job(struct store *s, struct conn *c, void *arg)
     sqlite3_bind_text(st, 1, o->scope, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, o->value, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, o->overlap);
-    int rc = step_done(st);
+    int rc = conn_step_done(st);
     if (rc)
         return rc;
     st =
@@ -806,7 +415,7 @@ static int overlap_job(struct store *s, struct conn *c, void *arg)
         return -EIO;
     sqlite3_bind_text(st, 1, o->value, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, o->overlap);
-    rc = step_done(st);
+    rc = conn_step_done(st);
     if (!rc)
         s->tasks->changed = true;
     return rc;
@@ -818,32 +427,4 @@ int store_overlap_set(struct store *s, const char *scope, const char *value, int
         return -EINVAL;
     struct overlap_args o = {scope, value, overlap};
     return store_run(s, overlap_job, &o);
-}
-
-int store_raters(struct store *s, struct store_rater **raters, size_t *n)
-{
-    struct conn *c = store_reader(s);
-    struct store_rater *v = NULL;
-    size_t cap = 0, k = 0;
-    int rc = 0, step = SQLITE_ERROR;
-    sqlite3_stmt *st = conn_stmt(c, ST_RATERS);
-    while (st && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = store_grow((void **)&v, &cap, k, sizeof *v)))
-            break;
-        struct store_rater *r = &v[k++];
-        util_strlcpy(r->name, (const char *)sqlite3_column_text(st, 0), sizeof r->name);
-        util_strlcpy(r->role, (const char *)sqlite3_column_text(st, 1), sizeof r->role);
-        r->labels = sqlite3_column_int64(st, 2);
-        r->gold_seen = sqlite3_column_int64(st, 3);
-        r->gold_right = sqlite3_column_int64(st, 4);
-    }
-    if (!rc && step != SQLITE_DONE)
-        rc = -EIO;
-    conn_done(st);
-    store_reader_put(s, c);
-    if (rc)
-        free(v);
-    *raters = rc ? NULL : v;
-    *n = rc ? 0 : k;
-    return rc;
 }
