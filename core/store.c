@@ -232,17 +232,55 @@ void store_reader_put(struct store *s, struct conn *c)
     pthread_mutex_unlock(&s->pool_mu);
 }
 
-int store_grow(void **v, size_t *cap, size_t n, size_t size)
+/* Makes room in the array *v of *cap elements of size bytes for element
+ * n, doubling from 16, and zeroes it. 0 or -ENOMEM with *v untouched. */
+static int grow(char **v, size_t *cap, size_t n, size_t size)
 {
-    if (n < *cap)
-        return 0;
-    size_t want = *cap ? *cap * 2 : 16;
-    void *grown = realloc(*v, want * size);
-    if (!grown)
-        return -ENOMEM;
-    *v = grown;
-    *cap = want;
+    if (n >= *cap) {
+        size_t want = *cap ? *cap * 2 : 16;
+        char *grown = realloc(*v, want * size);
+        if (!grown)
+            return -ENOMEM;
+        *v = grown;
+        *cap = want;
+    }
+    memset(*v + n * size, 0, size);
     return 0;
+}
+
+int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, void **out, size_t *n,
+                    bool *more)
+{
+    char *v = NULL;
+    size_t cap = 0, k = 0;
+    bool left = false;
+    int rc = st ? 0 : -EIO, step = SQLITE_DONE;
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (k == spec->max) {
+            left = true;
+            break;
+        }
+        rc = grow(&v, &cap, k, spec->size);
+        if (rc)
+            break;
+        rc = spec->read(st, v + k++ * spec->size);
+    }
+    if (!rc && !left && step != SQLITE_DONE)
+        rc = -EIO;
+    if (rc) {
+        if (spec->undo)
+            spec->undo(v, k);
+        else
+            free(v);
+        v = NULL;
+        k = 0;
+        left = false;
+    }
+    *out = v;
+    *n = k;
+    if (more)
+        *more = left;
+    return rc;
 }
 
 /* ---- migrations ---- */

@@ -214,10 +214,24 @@ int store_lease_take(struct conn *c, int64_t task_id, int64_t rater_id, bool *ha
 int store_task_queue(struct store *s, struct conn *c, int64_t seq, const struct store_item_in *it,
                      int64_t now);
 
-/* Makes room in a malloc'd array *v of *cap elements of size bytes for
- * one more at index n, doubling (from 16). Returns 0, or -ENOMEM with *v
- * untouched. */
-int store_grow(void **v, size_t *cap, size_t n, size_t size);
+/* How store_rows_read() turns rows into an array of structs. */
+struct rows_spec {
+    size_t size; /* bytes of one element */
+    size_t max;  /* rows to read at most (SIZE_MAX: all) */
+    /* Fills the zeroed element from the current row: 0 or negative errno
+     * (it may leave allocations behind for undo). */
+    int (*read)(sqlite3_stmt *st, void *elem);
+    /* Frees n elements and the array after a failure; NULL: free(). */
+    void (*undo)(void *v, size_t n);
+};
+
+/* Steps st (NULL: -EIO) and reads its rows, at most spec->max, into a
+ * malloc'd array *out of *n elements (NULL when none; the caller frees).
+ * *more (may be NULL) tells whether a row was left unread. Returns 0,
+ * -ENOMEM, -EIO, or read's error; on failure nothing is returned. The
+ * caller resets st. */
+int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, void **out, size_t *n,
+                    bool *more);
 
 /* Binds text or NULL. */
 int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,10 +61,11 @@ void store_item_clear(struct store_item *it)
     memset(it, 0, sizeof *it);
 }
 
-/* Reads an item row selected with STORE_ITEM_COLUMNS into *it. 0 or
- * -ENOMEM (then *it is cleared). */
-static int item_read(sqlite3_stmt *st, struct store_item *it)
+/* Reads an item row selected with STORE_ITEM_COLUMNS into the item elem.
+ * 0 or -ENOMEM (then it is cleared). */
+static int item_read(sqlite3_stmt *st, void *elem)
 {
+    struct store_item *it = elem;
     memset(it, 0, sizeof *it);
     int rc = 0;
     for (size_t i = 0; i < ITEM_TEXTS && !rc; i++)
@@ -213,33 +215,9 @@ void store_items_free(struct store_item *items, size_t n)
     free(items);
 }
 
-/* Reads up to f->limit rows of st into a malloc'd array; next receives the
- * cursor when one more row follows. 0, -ENOMEM, -EIO. */
-static int items_collect(sqlite3_stmt *st, const struct store_item_filter *f,
-                         struct store_item **items, size_t *n, char next[STORE_CURSOR_MAX])
+static void items_undo(void *v, size_t n)
 {
-    struct store_item *v = NULL;
-    size_t cap = 0, k = 0;
-    int rc = 0, step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (k == f->limit) {
-            snprintf(next, STORE_CURSOR_MAX, "%lld", (long long)v[k - 1].seq);
-            continue;
-        }
-        if ((rc = store_grow((void **)&v, &cap, k, sizeof *v)) || (rc = item_read(st, &v[k])))
-            break;
-        k++;
-    }
-    if (!rc && step != SQLITE_DONE)
-        rc = -EIO;
-    if (rc) {
-        store_items_free(v, k);
-        v = NULL;
-        k = 0;
-    }
-    *items = v;
-    *n = k;
-    return rc;
+    store_items_free(v, n);
 }
 
 int store_items_list(struct store *s, const struct store_item_filter *f, struct store_item **items,
@@ -264,7 +242,11 @@ int store_items_list(struct store *s, const struct store_item_filter *f, struct 
     sqlite3_bind_int64(st, 4, (int64_t)f->limit + 1);
     if (f->batch)
         sqlite3_bind_text(st, 5, f->batch, -1, SQLITE_STATIC);
-    rc = items_collect(st, f, items, n, next);
+    struct rows_spec spec = {sizeof **items, f->limit, item_read, items_undo};
+    bool more;
+    rc = store_rows_read(st, &spec, (void **)items, n, &more);
+    if (!rc && more)
+        snprintf(next, STORE_CURSOR_MAX, "%lld", (long long)(*items)[*n - 1].seq);
 out:
     conn_done(st);
     store_reader_put(s, c);
@@ -287,26 +269,25 @@ void store_status_clear(struct store_status *st)
     memset(st, 0, sizeof *st);
 }
 
-/* Reads the counts of a (value, count) query into *out; adds them up into
- * *total when total is not NULL. 0, -ENOMEM, -EIO. */
-static int count_by(struct conn *c, enum stmt_id id, struct store_counts *out, int64_t *total)
+static int count_read(sqlite3_stmt *st, void *elem)
 {
-    size_t cap = 0;
-    int rc = 0, step = SQLITE_ERROR;
+    struct store_count *x = elem;
+    x->n = sqlite3_column_int64(st, 1);
+    return col_dup(st, 0, &x->value);
+}
+
+static void counts_undo(void *v, size_t n)
+{
+    counts_clear(&(struct store_counts){v, n});
+}
+
+/* Reads the counts of a (value, count) query into *out. 0, -ENOMEM,
+ * -EIO. */
+static int count_by(struct conn *c, enum stmt_id id, struct store_counts *out)
+{
+    static const struct rows_spec spec = {sizeof *out->v, SIZE_MAX, count_read, counts_undo};
     sqlite3_stmt *st = conn_stmt(c, id);
-    while (st && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = store_grow((void **)&out->v, &cap, out->n, sizeof *out->v);
-        struct store_count *x = rc ? NULL : &out->v[out->n];
-        rc = rc ? rc : col_dup(st, 0, &x->value);
-        if (rc)
-            break;
-        x->n = sqlite3_column_int64(st, 1);
-        out->n++;
-        if (total)
-            *total += x->n;
-    }
-    if (!rc && step != SQLITE_DONE)
-        rc = -EIO;
+    int rc = store_rows_read(st, &spec, (void **)&out->v, &out->n, NULL);
     conn_done(st);
     return rc;
 }
@@ -319,9 +300,11 @@ int store_status(struct store *s, struct store_status *out)
     int rc = conn_run(c, ST_BEGIN_READ);
     if (rc)
         goto out;
-    rc = count_by(c, ST_COUNT_STATUS, &out->by_status, &out->items);
-    rc = rc ? rc : count_by(c, ST_COUNT_DOMAIN, &out->by_domain, NULL);
-    rc = rc ? rc : count_by(c, ST_COUNT_BATCH, &out->by_batch, NULL);
+    rc = count_by(c, ST_COUNT_STATUS, &out->by_status);
+    rc = rc ? rc : count_by(c, ST_COUNT_DOMAIN, &out->by_domain);
+    rc = rc ? rc : count_by(c, ST_COUNT_BATCH, &out->by_batch);
+    for (size_t i = 0; !rc && i < out->by_status.n; i++)
+        out->items += out->by_status.v[i].n;
     sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_DB_SIZE);
     if (!rc && (!st || sqlite3_step(st) != SQLITE_ROW))
         rc = -EIO;

@@ -6,6 +6,7 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,29 +72,22 @@ static int task_get(struct conn *c, int64_t id, struct task_row *t)
 
 /* Reads a task's labels, in the order given, into a malloc'd array *out
  * of *n (caller frees). 0, -ENOMEM, -EIO. */
+static int label_row_read(sqlite3_stmt *st, void *elem)
+{
+    struct agg_label *l = elem;
+    l->rater_id = sqlite3_column_int64(st, 0);
+    util_strlcpy(l->answer, (const char *)sqlite3_column_text(st, 1), sizeof l->answer);
+    return 0;
+}
+
 static int labels_read(struct conn *c, int64_t task_id, struct agg_label **out, size_t *n)
 {
+    static const struct rows_spec spec = {sizeof **out, SIZE_MAX, label_row_read, NULL};
     sqlite3_stmt *st = conn_stmt(c, ST_TASK_LABELS);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, task_id);
-    struct agg_label *v = NULL;
-    size_t cap = 0, k = 0;
-    int rc = 0, step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = store_grow((void **)&v, &cap, k, sizeof *v)))
-            break;
-        v[k].rater_id = sqlite3_column_int64(st, 0);
-        util_strlcpy(v[k].answer, (const char *)sqlite3_column_text(st, 1), sizeof v[k].answer);
-        k++;
-    }
-    if (!rc && step != SQLITE_DONE)
-        rc = -EIO;
+    if (st)
+        sqlite3_bind_int64(st, 1, task_id);
+    int rc = store_rows_read(st, &spec, (void **)out, n, NULL);
     conn_done(st);
-    if (rc)
-        free(v);
-    *out = rc ? NULL : v;
-    *n = rc ? 0 : k;
     return rc;
 }
 
@@ -363,30 +357,24 @@ int store_item_set_gold(struct store *s, const char *item_id, const char *answer
     return store_run(s, gold_job, &g);
 }
 
+static int rater_row_read(sqlite3_stmt *st, void *elem)
+{
+    struct store_rater *r = elem;
+    util_strlcpy(r->name, (const char *)sqlite3_column_text(st, 0), sizeof r->name);
+    util_strlcpy(r->role, (const char *)sqlite3_column_text(st, 1), sizeof r->role);
+    r->labels = sqlite3_column_int64(st, 2);
+    r->gold_seen = sqlite3_column_int64(st, 3);
+    r->gold_right = sqlite3_column_int64(st, 4);
+    return 0;
+}
+
 int store_raters(struct store *s, struct store_rater **raters, size_t *n)
 {
+    static const struct rows_spec spec = {sizeof **raters, SIZE_MAX, rater_row_read, NULL};
     struct conn *c = store_reader(s);
-    struct store_rater *v = NULL;
-    size_t cap = 0, k = 0;
-    int rc = 0, step = SQLITE_ERROR;
     sqlite3_stmt *st = conn_stmt(c, ST_RATERS);
-    while (st && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = store_grow((void **)&v, &cap, k, sizeof *v)))
-            break;
-        struct store_rater *r = &v[k++];
-        util_strlcpy(r->name, (const char *)sqlite3_column_text(st, 0), sizeof r->name);
-        util_strlcpy(r->role, (const char *)sqlite3_column_text(st, 1), sizeof r->role);
-        r->labels = sqlite3_column_int64(st, 2);
-        r->gold_seen = sqlite3_column_int64(st, 3);
-        r->gold_right = sqlite3_column_int64(st, 4);
-    }
-    if (!rc && step != SQLITE_DONE)
-        rc = -EIO;
+    int rc = store_rows_read(st, &spec, (void **)raters, n, NULL);
     conn_done(st);
     store_reader_put(s, c);
-    if (rc)
-        free(v);
-    *raters = rc ? NULL : v;
-    *n = rc ? 0 : k;
     return rc;
 }

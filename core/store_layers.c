@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,10 +132,11 @@ void store_layers_free(struct store_layer *layers, size_t n)
     free(layers);
 }
 
-/* Reads a row of ST_LAYER_LIST into *l (zeroed first). 0 or -ENOMEM. */
-static int layer_read(sqlite3_stmt *st, struct store_layer *l)
+/* Reads a row of ST_LAYER_LIST into the zeroed layer elem. 0 or
+ * -ENOMEM. */
+static int layer_read(sqlite3_stmt *st, void *elem)
 {
-    memset(l, 0, sizeof *l);
+    struct store_layer *l = elem;
     l->id = sqlite3_column_int64(st, 0);
     l->parent = sqlite3_column_int64(st, 1);
     l->train_size = sqlite3_column_int64(st, 4);
@@ -148,31 +150,19 @@ static int layer_read(sqlite3_stmt *st, struct store_layer *l)
     return rc ? rc : col_dup(st, 8, &l->consistency);
 }
 
+static void layers_undo(void *v, size_t n)
+{
+    store_layers_free(v, n);
+}
+
 int store_layer_list(struct store *s, struct store_layer **layers, size_t *n)
 {
+    static const struct rows_spec spec = {sizeof **layers, SIZE_MAX, layer_read, layers_undo};
     struct conn *c = store_reader(s);
-    struct store_layer *v = NULL;
-    size_t cap = 0, k = 0;
-    int rc = 0, step = SQLITE_ERROR;
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_LIST);
-    while (st && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = store_grow((void **)&v, &cap, k, sizeof *v)))
-            break;
-        rc = layer_read(st, &v[k++]);
-        if (rc)
-            break;
-    }
-    if (!rc && step != SQLITE_DONE)
-        rc = -EIO;
+    int rc = store_rows_read(st, &spec, (void **)layers, n, NULL);
     conn_done(st);
     store_reader_put(s, c);
-    if (rc) {
-        store_layers_free(v, k);
-        v = NULL;
-        k = 0;
-    }
-    *layers = v;
-    *n = k;
     return rc;
 }
 
