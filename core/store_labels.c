@@ -143,16 +143,17 @@ static int resolve(struct store *s, struct conn *c, int64_t task_id, const struc
     int rc = labels_read(c, task_id, &labels, &n);
     if (rc)
         return rc;
-    rc = aggregate_labels(!strcmp(t->kind, "pair"), labels, n, s->tasks->split_extra, t->extra_used,
-                          &o)
-             ? -EIO
-             : 0;
-    if (!rc && o.action == AGG_EXTRA_LABEL) {
+    bool pair = !strcmp(t->kind, "pair");
+    if (aggregate_labels(pair, labels, n, s->tasks->split_extra, t->extra_used, &o)) {
+        rc = -EIO; /* no labels, or an answer the table should not hold */
+        goto out;
+    }
+    if (o.action == AGG_EXTRA_LABEL) {
         rc = conn_run_id(c, ST_TASK_EXTRA_LABEL, task_id);
         s->tasks->changed = s->tasks->changed || !rc;
         goto out;
     }
-    rc = rc ? rc : close_task(c, task_id, t, &o, now);
+    rc = close_task(c, task_id, t, &o, now);
     if (!rc && o.comparison) {
         prov = aggregate_provenance(labels, n, o.agreement, t->scores);
         rc = prov ? write_comparison(c, t, &o, prov, now) : -ENOMEM;
