@@ -117,6 +117,11 @@ out:
     return text;
 }
 
+void aggregate_gold(const char *answer, struct agg_outcome *out)
+{
+    *out = (struct agg_outcome){.action = AGG_RESOLVE, .verdict = answer, .agreement = 1.0};
+}
+
 bool aggregate_gold_right(const char *gold_answer, const char *answer)
 {
     return gold_answer && !strcmp(gold_answer, answer);

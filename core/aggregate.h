@@ -87,6 +87,11 @@ int aggregate_labels(bool pair, const struct agg_label *labels, size_t n, bool s
 char *aggregate_provenance(const struct agg_label *labels, size_t n, double agreement,
                            const char *assistance);
 
+/* The outcome of an admin's gold answer: it settles the item at once
+ * (AGG_RESOLVE, verdict = answer, borrowed; agreement 1) and trains
+ * nothing, since gold tasks score raters. */
+void aggregate_gold(const char *answer, struct agg_outcome *out);
+
 /* True when a gold label is right: the item has a gold answer and the
  * rater gave it. */
 bool aggregate_gold_right(const char *gold_answer, const char *answer);

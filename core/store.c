@@ -133,9 +133,6 @@ static const char *const sql_text[STMT_COUNT] = {
                   "JOIN api_keys k ON k.id = r.key_id ORDER BY k.name",
     [ST_LEASED_RECOUNT] = "UPDATE tasks SET leased = (SELECT count(*) FROM leases x "
                           "WHERE x.task_id = tasks.id AND x.live = 1) WHERE leased > 0",
-    [ST_ITEM_GOLD_RESOLVE] =
-        "UPDATE items SET status = 'resolved', verdict = ?2, "
-        "verdict_source = 'human', confidence = 1.0, updated_ms = ?3 WHERE seq = ?1",
     [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",

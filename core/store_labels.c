@@ -112,6 +112,20 @@ static int write_comparison(struct conn *c, const struct task_row *t, const stru
     return store_comparison_insert(c, &cmp, now);
 }
 
+/* Writes an item's human verdict (resolved, with the agreement as its
+ * confidence). 0 or -EIO. */
+static int item_resolve(struct conn *c, int64_t seq, const struct agg_outcome *o, int64_t now)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_RESOLVE);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, o->verdict, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, o->agreement);
+    sqlite3_bind_int64(st, 4, now);
+    return conn_step_done(st);
+}
+
 /* Closes a task and writes its item's verdict. Leases other raters still
  * hold end here (an overlap lowered under them); their labels are
  * answered task_complete. 0 or -EIO. */
@@ -120,14 +134,7 @@ static int close_task(struct conn *c, int64_t task_id, const struct task_row *t,
 {
     int rc = conn_run_id(c, ST_LEASES_DROP, task_id);
     rc = rc ? rc : conn_run_id(c, ST_TASK_DONE, task_id);
-    sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_ITEM_RESOLVE);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, t->item_seq);
-    sqlite3_bind_text(st, 2, o->verdict, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 3, o->agreement);
-    sqlite3_bind_int64(st, 4, now);
-    return conn_step_done(st);
+    return rc ? rc : item_resolve(c, t->item_seq, o, now);
 }
 
 /* A task has its labels: the aggregation rules decide, and the store
@@ -309,10 +316,10 @@ static int gold_item(struct conn *c, struct gold_args *g)
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
-/* Binds (item seq, answer, now) and runs. 0 or -EIO. */
-static int run_item_answer(struct conn *c, enum stmt_id id, const struct gold_args *g, int64_t now)
+/* Records the item's gold answer. 0 or -EIO. */
+static int set_gold_answer(struct conn *c, const struct gold_args *g, int64_t now)
 {
-    sqlite3_stmt *st = conn_stmt(c, id);
+    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_SET_GOLD);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, g->seq);
@@ -330,10 +337,12 @@ static int gold_job(struct store *s, struct conn *c, void *arg)
     if (!aggregate_answer_fits(g->kind, g->answer))
         return -EINVAL;
     int64_t now = util_now_ms();
-    rc = run_item_answer(c, ST_ITEM_SET_GOLD, g, now);
+    struct agg_outcome o;
+    aggregate_gold(g->answer, &o);
+    rc = set_gold_answer(c, g, now);
     /* The admin's known answer settles the item; its task now only scores
      * raters, so it would otherwise wait for a verdict forever. */
-    rc = rc ? rc : run_item_answer(c, ST_ITEM_GOLD_RESOLVE, g, now);
+    rc = rc ? rc : item_resolve(c, g->seq, &o, now);
     rc = rc ? rc : conn_run_id(c, ST_TASKS_SET_GOLD, g->seq);
     if (!rc && sqlite3_changes(c->db) == 0) {
         /* An item the layer settled: give it a gold task of its own. */

@@ -175,6 +175,13 @@ static void gold_rules(void **state)
     }
     assert_true(aggregate_gold_turn(5, 4));
     assert_false(aggregate_gold_turn(5, 5));
+    /* The admin's answer settles the item, and trains nothing. */
+    struct agg_outcome o;
+    aggregate_gold("b", &o);
+    assert_int_equal(o.action, AGG_RESOLVE);
+    assert_string_equal(o.verdict, "b");
+    assert_float_equal(o.agreement, 1.0, 1e-12);
+    assert_false(o.comparison);
 }
 
 static void answers_fit_kinds(void **state)
