@@ -303,10 +303,10 @@ void store_task_clear(struct store_task *t);
  * else the highest-priority open task that still has a free slot and that
  * this rater has not labelled, leased or skipped. A rater who already holds
  * a live lease gets that task again (a reloaded page). found tells whether
- * a task was leased; task receives it (clear it with store_task_clear, also
- * before submitting the claim again). generation receives the task
- * generation seen (see store_task_generation). Returns 0 or negative
- * errno. */
+ * a task was leased; task receives it (clear it with store_task_clear when
+ * done; a claim submitted again clears what it holds first, so start from
+ * a zeroed struct). generation receives the task generation seen (see
+ * store_task_generation). Returns 0 or negative errno. */
 struct store_claim {
     int64_t rater_id;
     bool found;             /* out */

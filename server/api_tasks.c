@@ -114,7 +114,6 @@ static void claim_finish(struct req *r);
 static void submit_claim(struct req *r)
 {
     struct next_state *s = r->state;
-    store_task_clear(&s->claim.task);
     http_go_async(r, claim_finish);
     int rc = store_task_claim_submit(r->app->store, &s->claim, http_async_done, r);
     if (rc) {

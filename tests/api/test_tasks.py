@@ -450,7 +450,7 @@ class TestRace(ReviewCase):
                 for tid, held, done, overlap in self.d.sql(
                         "SELECT id, leased, labels_done, overlap FROM tasks"):
                     max_holders[tid] = max(max_holders.get(tid, 0), held + done)
-                time.sleep(0.01)
+                stop.wait(0.01)  # a sample every 10 ms until the raters are done
 
         stop = threading.Event()
         watcher = threading.Thread(target=watch, args=(stop,))
