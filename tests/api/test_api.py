@@ -1097,6 +1097,35 @@ class LifecycleTest(ApiCase):
                 con.close()
 
 
+class StoreErrorTest(ApiCase):
+    """A failing database is a 5xx that says what failed: never a 404 or a
+    partial 200."""
+
+    def test_database_errors_are_not_not_found(self):
+        d = self.d = Daemon(RUNGD)
+        try:
+            self.admin = d.key("admin", "adm")
+            pipe = d.key("pipeline", "pipe")
+            item_id = self.assertOk(self.req("POST", "/v1/items", item(1), token=pipe), 201)["id"]
+            self.assertOk(self.req("GET", "/v1/items/" + item_id, token=pipe))
+            self.assertError(self.req("GET", "/v1/items/nosuch", token=pipe), 404, "not_found")
+            # Another process breaks the file under the daemon.
+            con = sqlite3.connect(d.db, timeout=30)
+            try:
+                con.execute("DROP TABLE items")
+                con.commit()
+            finally:
+                con.close()
+            for path, token, what in (("/v1/items/" + item_id, pipe, "reading the item"),
+                                      ("/v1/items", pipe, "listing the items"),
+                                      ("/v1/status", self.admin, "counting the items")):
+                err = self.assertError(self.req("GET", path, token=token), 500, "storage_error")
+                self.assertIn(what, err["message"])
+            d.stop()
+        finally:
+            d.cleanup()
+
+
 class ShutdownWhileSuspendedTest(unittest.TestCase):
     """SIGTERM while a write waits on a busy database: the request still
     gets its answer and the daemon exits cleanly (libmicrohttpd must not be
