@@ -245,8 +245,7 @@ static int grow(char **v, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
-int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, void **out, size_t *n,
-                    bool *more)
+int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, struct rows *out)
 {
     char *v = NULL;
     size_t cap = 0, k = 0;
@@ -273,10 +272,7 @@ int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, void **out, 
         k = 0;
         left = false;
     }
-    *out = v;
-    *n = k;
-    if (more)
-        *more = left;
+    *out = (struct rows){.v = v, .n = k, .more = left};
     return rc;
 }
 

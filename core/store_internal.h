@@ -224,13 +224,17 @@ struct rows_spec {
     void (*undo)(void *v, size_t n);
 };
 
-/* Steps st (NULL: -EIO) and reads its rows, at most spec->max, into a
- * malloc'd array *out of *n elements (NULL when none; the caller frees).
- * *more (may be NULL) tells whether a row was left unread. Returns 0,
- * -ENOMEM, -EIO, or read's error; on failure nothing is returned. The
- * caller resets st. */
-int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, void **out, size_t *n,
-                    bool *more);
+/* Rows read by store_rows_read(). */
+struct rows {
+    void *v; /* malloc'd array of n elements (the caller frees), NULL when none */
+    size_t n;
+    bool more; /* a row was left unread (spec->max reached) */
+};
+
+/* Steps st (NULL: -EIO) and reads its rows, at most spec->max, into *out.
+ * Returns 0, -ENOMEM, -EIO, or read's error; on failure *out is empty.
+ * The caller resets st. */
+int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, struct rows *out);
 
 /* Binds text or NULL. */
 int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text);

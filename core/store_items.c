@@ -243,9 +243,11 @@ int store_items_list(struct store *s, const struct store_item_filter *f, struct 
     if (f->batch)
         sqlite3_bind_text(st, 5, f->batch, -1, SQLITE_STATIC);
     struct rows_spec spec = {sizeof **items, f->limit, item_read, items_undo};
-    bool more;
-    rc = store_rows_read(st, &spec, (void **)items, n, &more);
-    if (!rc && more)
+    struct rows page;
+    rc = store_rows_read(st, &spec, &page);
+    *items = page.v;
+    *n = page.n;
+    if (page.more)
         snprintf(next, STORE_CURSOR_MAX, "%lld", (long long)(*items)[*n - 1].seq);
 out:
     conn_done(st);
@@ -287,8 +289,11 @@ static int count_by(struct conn *c, enum stmt_id id, struct store_counts *out)
 {
     static const struct rows_spec spec = {sizeof *out->v, SIZE_MAX, count_read, counts_undo};
     sqlite3_stmt *st = conn_stmt(c, id);
-    int rc = store_rows_read(st, &spec, (void **)&out->v, &out->n, NULL);
+    struct rows rows;
+    int rc = store_rows_read(st, &spec, &rows);
     conn_done(st);
+    out->v = rows.v;
+    out->n = rows.n;
     return rc;
 }
 

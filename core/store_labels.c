@@ -86,8 +86,11 @@ static int labels_read(struct conn *c, int64_t task_id, struct agg_label **out, 
     sqlite3_stmt *st = conn_stmt(c, ST_TASK_LABELS);
     if (st)
         sqlite3_bind_int64(st, 1, task_id);
-    int rc = store_rows_read(st, &spec, (void **)out, n, NULL);
+    struct rows rows;
+    int rc = store_rows_read(st, &spec, &rows);
     conn_done(st);
+    *out = rows.v;
+    *n = rows.n;
     return rc;
 }
 
@@ -383,8 +386,11 @@ int store_raters(struct store *s, struct store_rater **raters, size_t *n)
     static const struct rows_spec spec = {sizeof **raters, SIZE_MAX, rater_row_read, NULL};
     struct conn *c = store_reader(s);
     sqlite3_stmt *st = conn_stmt(c, ST_RATERS);
-    int rc = store_rows_read(st, &spec, (void **)raters, n, NULL);
+    struct rows rows;
+    int rc = store_rows_read(st, &spec, &rows);
     conn_done(st);
+    *raters = rows.v;
+    *n = rows.n;
     store_reader_put(s, c);
     return rc;
 }
