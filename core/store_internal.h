@@ -126,7 +126,7 @@ struct store {
     bool *reader_busy;
     unsigned nreaders;
 
-    struct store_tasks *tasks; /* the task queue's state, store_tasks.c's own */
+    struct store_tasks *tasks; /* the task queue's state: store_tasks.c, store_labels.c */
 };
 
 /* The SQL text of a statement (for tests that check query plans). */
