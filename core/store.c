@@ -276,6 +276,22 @@ int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, struct rows 
     return rc;
 }
 
+int conn_rows(struct conn *c, enum stmt_id id, const struct rows_spec *spec, struct rows *out)
+{
+    sqlite3_stmt *st = conn_stmt(c, id);
+    int rc = store_rows_read(st, spec, out);
+    conn_done(st);
+    return rc;
+}
+
+int store_rows(struct store *s, enum stmt_id id, const struct rows_spec *spec, struct rows *out)
+{
+    struct conn *c = store_reader(s);
+    int rc = conn_rows(c, id, spec, out);
+    store_reader_put(s, c);
+    return rc;
+}
+
 /* ---- migrations ---- */
 
 static int migrate(struct conn *c, char *err, size_t errlen)

@@ -236,6 +236,13 @@ struct rows {
  * The caller resets st. */
 int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, struct rows *out);
 
+/* Runs statement id (it takes no parameters) on c and reads its rows as
+ * store_rows_read() does. Same results. */
+int conn_rows(struct conn *c, enum stmt_id id, const struct rows_spec *spec, struct rows *out);
+
+/* conn_rows() on a read connection borrowed for the call. */
+int store_rows(struct store *s, enum stmt_id id, const struct rows_spec *spec, struct rows *out);
+
 /* Binds text or NULL. */
 int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text);
 

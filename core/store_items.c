@@ -288,10 +288,8 @@ static void counts_undo(void *v, size_t n)
 static int count_by(struct conn *c, enum stmt_id id, struct store_counts *out)
 {
     static const struct rows_spec spec = {sizeof *out->v, SIZE_MAX, count_read, counts_undo};
-    sqlite3_stmt *st = conn_stmt(c, id);
     struct rows rows;
-    int rc = store_rows_read(st, &spec, &rows);
-    conn_done(st);
+    int rc = conn_rows(c, id, &spec, &rows);
     out->v = rows.v;
     out->n = rows.n;
     return rc;

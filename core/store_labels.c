@@ -384,13 +384,9 @@ static int rater_row_read(sqlite3_stmt *st, void *elem)
 int store_raters(struct store *s, struct store_rater **raters, size_t *n)
 {
     static const struct rows_spec spec = {sizeof **raters, SIZE_MAX, rater_row_read, NULL};
-    struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_RATERS);
     struct rows rows;
-    int rc = store_rows_read(st, &spec, &rows);
-    conn_done(st);
+    int rc = store_rows(s, ST_RATERS, &spec, &rows);
     *raters = rows.v;
     *n = rows.n;
-    store_reader_put(s, c);
     return rc;
 }

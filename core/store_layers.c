@@ -158,14 +158,10 @@ static void layers_undo(void *v, size_t n)
 int store_layer_list(struct store *s, struct store_layer **layers, size_t *n)
 {
     static const struct rows_spec spec = {sizeof **layers, SIZE_MAX, layer_read, layers_undo};
-    struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_LIST);
     struct rows rows;
-    int rc = store_rows_read(st, &spec, &rows);
-    conn_done(st);
+    int rc = store_rows(s, ST_LAYER_LIST, &spec, &rows);
     *layers = rows.v;
     *n = rows.n;
-    store_reader_put(s, c);
     return rc;
 }
 
