@@ -6,6 +6,7 @@
 #include "store.h"
 #include "store_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -132,9 +133,7 @@ static const char *const sql_text[STMT_COUNT] = {
                   "JOIN api_keys k ON k.id = r.key_id ORDER BY k.name",
     [ST_LEASED_RECOUNT] = "UPDATE tasks SET leased = (SELECT count(*) FROM leases x "
                           "WHERE x.task_id = tasks.id AND x.live = 1) WHERE leased > 0",
-    [ST_ITEM_GOLD_RESOLVE] =
-        "UPDATE items SET status = 'resolved', verdict = ?2, "
-        "verdict_source = 'human', confidence = 1.0, updated_ms = ?3 WHERE seq = ?1",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
@@ -230,6 +229,69 @@ void store_reader_put(struct store *s, struct conn *c)
     pthread_mutex_unlock(&s->pool_mu);
 }
 
+/* Makes room in the array *v of *cap elements of size bytes for element
+ * n, doubling from 16, and zeroes it. 0 or -ENOMEM with *v untouched. */
+static int grow(char **v, size_t *cap, size_t n, size_t size)
+{
+    if (n >= *cap) {
+        size_t want = *cap ? *cap * 2 : 16;
+        char *grown = realloc(*v, want * size);
+        if (!grown)
+            return -ENOMEM;
+        *v = grown;
+        *cap = want;
+    }
+    memset(*v + n * size, 0, size);
+    return 0;
+}
+
+int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, struct rows *out)
+{
+    char *v = NULL;
+    size_t cap = 0, k = 0;
+    bool left = false;
+    int rc = st ? 0 : -EIO, step = SQLITE_DONE;
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (k == spec->max) {
+            left = true;
+            break;
+        }
+        rc = grow(&v, &cap, k, spec->size);
+        if (rc)
+            break;
+        rc = spec->read(st, v + k++ * spec->size);
+    }
+    if (!rc && !left && step != SQLITE_DONE)
+        rc = -EIO;
+    if (rc) {
+        if (spec->undo)
+            spec->undo(v, k);
+        else
+            free(v);
+        v = NULL;
+        k = 0;
+        left = false;
+    }
+    *out = (struct rows){.v = v, .n = k, .more = left};
+    return rc;
+}
+
+int conn_rows(struct conn *c, enum stmt_id id, const struct rows_spec *spec, struct rows *out)
+{
+    sqlite3_stmt *st = conn_stmt(c, id);
+    int rc = store_rows_read(st, spec, out);
+    conn_done(st);
+    return rc;
+}
+
+int store_rows(struct store *s, enum stmt_id id, const struct rows_spec *spec, struct rows *out)
+{
+    struct conn *c = store_reader(s);
+    int rc = conn_rows(c, id, spec, out);
+    store_reader_put(s, c);
+    return rc;
+}
+
 /* ---- migrations ---- */
 
 static int migrate(struct conn *c, char *err, size_t errlen)
@@ -277,17 +339,6 @@ out:
     return rc;
 }
 
-void store_set_defaults(struct store *s, int overlap, unsigned lease_ms, unsigned gold_rate_pct,
-                        bool split_extra)
-{
-    pthread_mutex_lock(&s->wq_mu);
-    s->split_extra = split_extra;
-    s->default_overlap = overlap;
-    s->lease_ms = lease_ms;
-    s->gold_rate_pct = gold_rate_pct;
-    pthread_mutex_unlock(&s->wq_mu);
-}
-
 int store_schema_version(struct store *s)
 {
     struct conn *c = store_reader(s);
@@ -327,6 +378,24 @@ int conn_run(struct conn *c, enum stmt_id id)
         return -EIO;
     }
     return 0;
+}
+
+int conn_step_done(sqlite3_stmt *st)
+{
+    if (!st)
+        return -EIO;
+    int rc = sqlite3_step(st);
+    conn_done(st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int conn_run_id(struct conn *c, enum stmt_id id, int64_t row)
+{
+    sqlite3_stmt *st = conn_stmt(c, id);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, row);
+    return conn_step_done(st);
 }
 
 static void run_group(struct store *s, struct wjob *head)
@@ -370,16 +439,8 @@ static void run_group(struct store *s, struct wjob *head)
     bool any_failed = txrc != 0;
     for (struct wjob *j = head; j && !any_failed; j = j->next)
         any_failed = *j->rc_out < 0;
-    if (any_failed)
-        store_tasks_recount(s, c); /* a rolled-back job may have counted tasks */
-    if (s->tasks_changed) {
-        s->tasks_changed = false;
-        if (!txrc) {
-            atomic_fetch_add(&s->task_gen, 1);
-            if (s->task_hook)
-                s->task_hook(s->task_hook_cls);
-        }
-    }
+    if (s->hooks.after_group)
+        s->hooks.after_group(s, c, !txrc, any_failed);
     while (head) {
         struct wjob *next = head->next;
         atomic_fetch_add(&s->committed_jobs, 1);
@@ -400,9 +461,11 @@ static void *writer_main(void *arg)
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
             if (pthread_cond_timedwait(&s->wq_cv, &s->wq_mu, &ts) == ETIMEDOUT) {
-                /* Idle for a second: return expired leases to the queue. */
+                /* Idle for a second: the hooks' housekeeping (expired
+                 * leases, work another process added). */
                 pthread_mutex_unlock(&s->wq_mu);
-                store_reap_idle(s);
+                if (s->hooks.idle)
+                    s->hooks.idle(s, &s->writer);
                 pthread_mutex_lock(&s->wq_mu);
             }
         }
@@ -481,23 +544,16 @@ int store_run(struct store *s, store_job_fn run, void *arg)
     return rc;
 }
 
-void store_set_task_hook(struct store *s, store_done_fn hook, void *cls)
+void store_set_hooks(struct store *s, const struct store_hooks *h)
 {
-    pthread_mutex_lock(&s->wq_mu);
-    s->task_hook = hook;
-    s->task_hook_cls = cls;
-    pthread_mutex_unlock(&s->wq_mu);
+    assert(!s->writer_running && !s->hooks.idle && !s->hooks.after_group);
+    s->hooks = *h;
 }
 
 void store_stats(struct store *s, uint64_t *groups, uint64_t *writes)
 {
     *groups = atomic_load(&s->commits);
     *writes = atomic_load(&s->committed_jobs);
-}
-
-uint64_t store_task_generation(struct store *s)
-{
-    return atomic_load(&s->task_gen);
 }
 
 /* ---- open / close ---- */
@@ -514,9 +570,6 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
     pthread_cond_init(&s->wq_cv, NULL);
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_cv, NULL);
-    s->default_overlap = 1;
-    s->lease_ms = 600000;
-    s->gold_rate_pct = 5;
     s->path = strdup(path);
     if (conn_open(&s->writer, path, false)) {
         snprintf(err, errlen, "cannot open %s: %s", path,
@@ -533,8 +586,10 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
     }
     if (migrate(&s->writer, err, errlen))
         goto fail;
-    if (store_tasks_recount(s, &s->writer)) {
-        snprintf(err, errlen, "cannot count the open tasks");
+    /* The parts that keep state beside the rows register their writer
+     * hooks here; the writer itself knows none of them. */
+    if (store_tasks_open(s)) {
+        snprintf(err, errlen, "cannot set up the task queue (counting the open tasks)");
         goto fail;
     }
     s->readers = calloc(readers, sizeof *s->readers);
@@ -578,6 +633,7 @@ void store_close(struct store *s)
         sqlite3_wal_checkpoint_v2(s->writer.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
         conn_close(&s->writer);
     }
+    store_tasks_close(s);
     free(s->readers);
     free(s->reader_busy);
     free(s->path);

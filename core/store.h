@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aggregate.h"
 #include "token.h"
 #include "util.h"
 
@@ -125,9 +126,40 @@ int store_ingest_submit(struct store *s, struct store_ingest *req, store_done_fn
 /* Synchronous form of store_ingest_submit. Returns req->rc. */
 int store_ingest(struct store *s, struct store_ingest *req);
 
-/* Returns a new JSON object for the item with this uuid, or NULL when there
- * is none, or when key_id != 0 and another key posted it. */
-json_t *store_item_get(struct store *s, const char *id, int64_t key_id);
+/* An item as stored. The strings are owned by the struct (free with
+ * store_item_clear); NULL where the column is empty. */
+struct store_item {
+    int64_t seq;       /* insertion order */
+    char *id;          /* uuid */
+    char *external_id; /* NULL when none */
+    char *batch;       /* NULL when none */
+    char *kind;        /* pair | single */
+    char *prompt;
+    char *response_a;
+    char *response_b; /* NULL for a single response */
+    char *domain;     /* NULL when none */
+    char *metadata;   /* JSON object text, NULL when none */
+    int64_t priority;
+    char *status;         /* queued | auto | decomposed | awaiting_human | resolved */
+    char *route;          /* auto | human */
+    char *verdict;        /* NULL until decided */
+    char *verdict_source; /* human | layer, NULL until decided */
+    bool has_confidence;
+    double confidence; /* with has_confidence */
+    int64_t layer_id;  /* the layer that scored it, 0 when none */
+    char *scores;      /* JSON object text of the layer's scores, NULL when none */
+    bool gold;         /* an admin gave it a known answer */
+    int64_t created_ms;
+    int64_t updated_ms;
+};
+
+/* Frees the strings of an item and zeroes it. NULL is a no-op. */
+void store_item_clear(struct store_item *it);
+
+/* Reads the item with this uuid into *out (clear it with
+ * store_item_clear). Returns 0, -ENOENT when there is none or when
+ * key_id != 0 and another key posted it, -ENOMEM, -EIO. */
+int store_item_get(struct store *s, const char *id, int64_t key_id, struct store_item *out);
 
 struct store_item_filter {
     const char *batch;  /* NULL: any */
@@ -137,15 +169,43 @@ struct store_item_filter {
     unsigned limit;     /* 1..1000 */
 };
 
-/* Lists items in insertion order. *items receives a new JSON array; next
- * receives the cursor of the following page, or "" when this was the last.
- * Returns 0, -EINVAL for a bad cursor, -EIO. */
-int store_items_list(struct store *s, const struct store_item_filter *f, json_t **items,
-                     char next[STORE_CURSOR_MAX]);
+/* Lists items in insertion order. *items receives a malloc'd array of *n
+ * items (free with store_items_free; NULL when none); next receives the
+ * cursor of the following page, or "" when this was the last. Returns 0,
+ * -EINVAL for a bad cursor, -ENOMEM, -EIO; on failure nothing is returned. */
+int store_items_list(struct store *s, const struct store_item_filter *f, struct store_item **items,
+                     size_t *n, char next[STORE_CURSOR_MAX]);
 
-/* Returns a new JSON object with item counts by status, domain and batch,
- * and the database size, or NULL on error. */
-json_t *store_status(struct store *s);
+/* Clears and frees an array of n items from store_items_list. NULL is a
+ * no-op. */
+void store_items_free(struct store_item *items, size_t n);
+
+/* How many items share one value of a column. */
+struct store_count {
+    char *value; /* the status, domain or batch; "" for items without one */
+    int64_t n;
+};
+
+/* A column's counts: n entries of v. */
+struct store_counts {
+    struct store_count *v;
+    size_t n;
+};
+
+/* How labelling stands, from one read transaction. */
+struct store_status {
+    int64_t items; /* all items */
+    struct store_counts by_status, by_domain, by_batch;
+    int64_t db_bytes; /* size of the database file */
+};
+
+/* Counts items by status, domain and batch, with the database size, into
+ * *out (free with store_status_clear). Returns 0, -ENOMEM, -EIO; on
+ * failure *out holds nothing. */
+int store_status(struct store *s, struct store_status *out);
+
+/* Frees what store_status filled in and zeroes it. */
+void store_status_clear(struct store_status *st);
 
 /* ---- reward layers ---- */
 
@@ -173,8 +233,29 @@ int store_layer_add(struct store *s, const struct store_layer_new *l, int64_t *i
 /* Makes a stored layer active, retiring the previous one. 0, -ENOENT. */
 int store_layer_activate(struct store *s, int64_t id);
 
-/* Returns a new JSON array of layers (without parameters), newest first. */
-json_t *store_layer_list(struct store *s);
+/* A stored layer, without its parameters. Strings are owned (free with
+ * store_layers_free); the JSON texts are NULL when absent. */
+struct store_layer {
+    int64_t id;
+    int64_t parent;     /* the layer active when it was trained, 0 when none */
+    char *status;       /* training | candidate | active | rejected | retired */
+    char *kind;         /* hashed-bt */
+    int64_t train_size; /* comparisons it learned from */
+    char *sources;      /* JSON text: comparisons by source */
+    char *metrics;      /* JSON text: the training report */
+    bool has_threshold;
+    double threshold;  /* tau, with has_threshold (none was reached otherwise) */
+    char *consistency; /* JSON text: the consistency report */
+    int64_t created_ms;
+};
+
+/* Reads every layer, newest first, into a malloc'd array *layers of *n
+ * (free with store_layers_free). Returns 0, -ENOMEM, -EIO; on failure
+ * nothing is returned. */
+int store_layer_list(struct store *s, struct store_layer **layers, size_t *n);
+
+/* Frees an array of n layers from store_layer_list. NULL is a no-op. */
+void store_layers_free(struct store_layer *layers, size_t n);
 
 /* ---- comparisons: the training set ---- */
 
@@ -201,53 +282,61 @@ int store_comparisons_each(struct store *s, store_comparison_cb cb, void *cls);
 
 /* ---- human review: tasks, leases, labels, gold ---- */
 
+/* A task as leased to a rater. The strings are owned (free with
+ * store_task_clear). */
+struct store_task {
+    int64_t id;
+    char kind[8]; /* pair | single */
+    char *prompt;
+    char *response_a;
+    char *response_b; /* NULL for a single response */
+    char *scores;     /* JSON text of the layer's scores, NULL when none */
+    int64_t lease_expires_ms;
+    unsigned lease_seconds;
+    int64_t remaining; /* open tasks in the queue (gold not counted) */
+};
+
+/* Frees the strings of a task and zeroes it. NULL is a no-op. */
+void store_task_clear(struct store_task *t);
+
 /* Leases the next task for a rater: a gold task at the configured rate,
  * else the highest-priority open task that still has a free slot and that
  * this rater has not labelled, leased or skipped. A rater who already holds
- * a live lease gets that task again (a reloaded page). *task receives a new
- * JSON object {id, kind, prompt, response|responses, assistance,
- * lease_expires_ms, lease_seconds, remaining}, or NULL when nothing is
- * left. *generation receives the task generation seen (see
+ * a live lease gets that task again (a reloaded page). found tells whether
+ * a task was leased; task receives it (clear it with store_task_clear when
+ * done; a claim submitted again clears what it holds first, so start from
+ * a zeroed struct). generation receives the task generation seen (see
  * store_task_generation). Returns 0 or negative errno. */
 struct store_claim {
     int64_t rater_id;
-    json_t *task;        /* out */
-    uint64_t generation; /* out */
-    int rc;              /* out, for the async form */
+    bool found;             /* out */
+    struct store_task task; /* out, with found */
+    uint64_t generation;    /* out */
+    int rc;                 /* out, for the async form */
 };
 int store_task_claim_submit(struct store *s, struct store_claim *c, store_done_fn done, void *cls);
 int store_task_claim(struct store *s, struct store_claim *c);
 
-/* A counter that grows whenever tasks become claimable (new tasks, released
- * or expired leases): a long-poll that saw no task at generation g has
+/* A counter that grows whenever tasks become claimable (new tasks, also
+ * from another process on the same database, released or expired
+ * leases): a long-poll that saw no task at generation g has
  * something to retry once this differs from g. */
 uint64_t store_task_generation(struct store *s);
 
 /* Called on the writer thread after a commit that made tasks claimable. */
 void store_set_task_hook(struct store *s, store_done_fn hook, void *cls);
 
-enum store_label_result {
-    LABEL_RECORDED,      /* a new label */
-    LABEL_REPEAT,        /* the same label again: nothing changed */
-    LABEL_NO_TASK,       /* no such task */
-    LABEL_BAD_ANSWER,    /* the answer does not fit the task's kind */
-    LABEL_CONFLICT,      /* this rater labelled it differently before */
-    LABEL_LEASE_LOST,    /* lease expired and the free slots are taken */
-    LABEL_NOT_SERVED,    /* the task was never leased to this rater */
-    LABEL_TASK_COMPLETE, /* the task has all its labels */
-};
-
 struct store_label {
     int64_t task_id;
     int64_t rater_id;
-    const char *answer;             /* a | b | tie | good | bad */
-    int confidence;                 /* 1..5, 0 when not given */
-    const char *rationale;          /* may be NULL */
-    double seconds;                 /* time spent, < 0 when not given */
-    enum store_label_result result; /* out */
-    bool resolved;                  /* out: this label completed the task */
-    char verdict[8];                /* out: the item's verdict when resolved */
-    int rc;                         /* out, for the async form */
+    const char *answer;       /* a | b | tie | good | bad */
+    int confidence;           /* 1..5, 0 when not given */
+    const char *rationale;    /* may be NULL */
+    double seconds;           /* time spent, < 0 when not given */
+    enum label_result result; /* out */
+    bool resolved;            /* out: this label completed the task */
+    char verdict[8];          /* out: the item's verdict when resolved */
+    int rc;                   /* out, for the async form */
 };
 
 /* Records a rater's label (idempotent per task and rater) and resolves the
@@ -276,8 +365,17 @@ int store_item_set_gold(struct store *s, const char *item_id, const char *answer
  * applies to new tasks and to open ones with fewer labels. 0 or errno. */
 int store_overlap_set(struct store *s, const char *scope, const char *value, int overlap);
 
-/* Returns a new JSON array of raters {name, labels, gold_seen, gold_right,
- * gold_accuracy}. */
-json_t *store_raters(struct store *s);
+/* A rater's counts. */
+struct store_rater {
+    char name[STORE_NAME_MAX]; /* the key's name */
+    char role[16];             /* rater | admin */
+    int64_t labels;            /* labels given */
+    int64_t gold_seen;         /* of those, on gold tasks */
+    int64_t gold_right;        /* of those, with the gold answer */
+};
+
+/* Reads every rater, by name, into a malloc'd array *raters of *n (the
+ * caller frees it; NULL when none). Returns 0, -ENOMEM, -EIO. */
+int store_raters(struct store *s, struct store_rater **raters, size_t *n);
 
 #endif

@@ -65,7 +65,7 @@ enum stmt_id {
     ST_OVERLAP_APPLY_DOMAIN,
     ST_RATERS,
     ST_LEASED_RECOUNT,
-    ST_ITEM_GOLD_RESOLVE,
+    ST_DATA_VERSION,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -75,7 +75,7 @@ enum stmt_id {
     STMT_COUNT
 };
 
-/* Columns read by store_item_json(), in this order. */
+/* Columns read by item_read(), in this order. */
 #define STORE_ITEM_COLUMNS                                                                         \
     "seq, id, key_id, external_id, batch, kind, prompt, response_a, response_b, domain, "          \
     "metadata, priority, status, route, verdict, verdict_source, confidence, layer_id, scores, "   \
@@ -94,6 +94,18 @@ typedef int (*store_job_fn)(struct store *s, struct conn *c, void *arg);
 #define STORE_ROLLBACK 1
 
 struct wjob;
+struct store_tasks;
+
+/* What a part of the store that keeps state beside the rows (the task
+ * queue) asks of the writer. Both run on the writer thread. */
+struct store_hooks {
+    /* After the writer was idle for a second, outside any transaction. */
+    void (*idle)(struct store *s, struct conn *c);
+    /* After each group, before its jobs' done callbacks. committed: the
+     * group's transaction committed; failed: some job of it was rolled
+     * back (or the whole group was lost). */
+    void (*after_group)(struct store *s, struct conn *c, bool committed, bool failed);
+};
 
 struct store {
     char *path;
@@ -106,6 +118,7 @@ struct store {
     bool stopping;
     _Atomic uint64_t commits;        /* group transactions run by the writer */
     _Atomic uint64_t committed_jobs; /* write requests they carried */
+    struct store_hooks hooks;        /* see store_set_hooks() */
 
     pthread_mutex_t pool_mu; /* guards reader_busy */
     pthread_cond_t pool_cv;
@@ -113,15 +126,7 @@ struct store {
     bool *reader_busy;
     unsigned nreaders;
 
-    int default_overlap;       /* labels a new task wants without a rule */
-    unsigned lease_ms;         /* task lease length */
-    unsigned gold_rate_pct;    /* gold share of a rater's stream */
-    bool split_extra;          /* a split asks for one more label */
-    int64_t open_tasks;        /* open non-gold tasks (writer only) */
-    bool tasks_changed;        /* this group made tasks claimable (writer only) */
-    _Atomic uint64_t task_gen; /* see store_task_generation() */
-    store_done_fn task_hook;   /* run after such a commit */
-    void *task_hook_cls;
+    struct store_tasks *tasks; /* the task queue's state: store_tasks.c, store_labels.c */
 };
 
 /* The SQL text of a statement (for tests that check query plans). */
@@ -136,6 +141,15 @@ void conn_done(sqlite3_stmt *st);
 
 /* Runs a prepared statement without results: 0 or -EIO (logged). */
 int conn_run(struct conn *c, enum stmt_id id);
+
+/* Steps a prepared statement that returns no rows, then resets it:
+ * 0 or -EIO (also for a NULL statement, so conn_stmt's result may be
+ * passed as is). */
+int conn_step_done(sqlite3_stmt *st);
+
+/* Runs a statement bound to one integer (a row id) without results.
+ * 0 or -EIO. */
+int conn_run_id(struct conn *c, enum stmt_id id, int64_t row);
 
 /* Runs SQL without results. 0 or -EIO (logged). */
 int conn_exec(struct conn *c, const char *sql);
@@ -154,24 +168,89 @@ int store_submit(struct store *s, store_job_fn run, void *arg, int *rc_out, stor
 /* Runs one write job and waits for its commit. Returns its result. */
 int store_run(struct store *s, store_job_fn run, void *arg);
 
-/* Returns expired leases to the queue in a transaction of its own; run by
- * the writer thread when it has been idle for a second. */
-void store_reap_idle(struct store *s);
+/* The task queue's state beside its rows (store_tasks.c sets it up). The
+ * defaults are set by any thread; the rest is the writer thread's own,
+ * except gen. */
+struct store_tasks {
+    _Atomic int default_overlap;    /* labels a new task wants without a rule */
+    _Atomic unsigned lease_ms;      /* task lease length */
+    _Atomic unsigned gold_rate_pct; /* gold share of a rater's stream */
+    _Atomic bool split_extra;       /* a split asks for one more label */
+    int64_t open;                   /* open non-gold tasks */
+    bool changed;                   /* this group made tasks claimable */
+    int64_t data_version;           /* the writer's PRAGMA data_version, -1 before the first */
+    _Atomic uint64_t gen;           /* see store_task_generation() */
+    pthread_mutex_t hook_mu;        /* guards hook and hook_cls */
+    store_done_fn hook;             /* run after tasks became claimable */
+    void *hook_cls;
+};
+
+/* Registers what the writer calls besides the jobs (one set per store).
+ * Only before the writer starts: store_open's parts call it. */
+void store_set_hooks(struct store *s, const struct store_hooks *h);
+
+/* Sets up the task queue's state on s (counting the open tasks on the
+ * writer connection) and registers its writer hooks; called once by
+ * store_open before the writer starts. Returns 0, -ENOMEM, -EIO. */
+int store_tasks_open(struct store *s);
+
+/* Frees the task queue's state, after the writer stopped. */
+void store_tasks_close(struct store *s);
+
+/* Counts the open tasks from the table into s->tasks->open. 0 or -EIO. */
+int store_tasks_recount(struct store *s, struct conn *c);
+
+/* Adds delta to a task's live lease count. 0 or -EIO. */
+int store_leased_add(struct conn *c, int64_t task_id, int delta);
+
+/* Deletes the rater's lease on a task; reports whether there was one and
+ * whether it was still live. 0 or -EIO. */
+int store_lease_take(struct conn *c, int64_t task_id, int64_t rater_id, bool *had, bool *live);
+
+/* Queues the task of a new item (row seq) on c, inside the caller's
+ * transaction, with the labels its batch or domain rule wants. Returns 0
+ * or -EIO. */
+int store_task_queue(struct store *s, struct conn *c, int64_t seq, const struct store_item_in *it,
+                     int64_t now);
+
+/* How store_rows_read() turns rows into an array of structs. */
+struct rows_spec {
+    size_t size; /* bytes of one element */
+    size_t max;  /* rows to read at most (SIZE_MAX: all) */
+    /* Fills the zeroed element from the current row: 0 or negative errno
+     * (it may leave allocations behind for undo). */
+    int (*read)(sqlite3_stmt *st, void *elem);
+    /* Frees n elements and the array after a failure; NULL: free(). */
+    void (*undo)(void *v, size_t n);
+};
+
+/* Rows read by store_rows_read(). */
+struct rows {
+    void *v; /* malloc'd array of n elements (the caller frees), NULL when none */
+    size_t n;
+    bool more; /* a row was left unread (spec->max reached) */
+};
+
+/* Steps st (NULL: -EIO) and reads its rows, at most spec->max, into *out.
+ * Returns 0, -ENOMEM, -EIO, or read's error; on failure *out is empty.
+ * The caller resets st. */
+int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, struct rows *out);
+
+/* Runs statement id (it takes no parameters) on c and reads its rows as
+ * store_rows_read() does. Same results. */
+int conn_rows(struct conn *c, enum stmt_id id, const struct rows_spec *spec, struct rows *out);
+
+/* conn_rows() on a read connection borrowed for the call. */
+int store_rows(struct store *s, enum stmt_id id, const struct rows_spec *spec, struct rows *out);
 
 /* Binds text or NULL. */
 int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text);
 
-/* Sets key in obj to the column's value as JSON (string, integer, real or
- * null); JSON-text columns are parsed when parse_json is true. */
-void json_set_column(json_t *obj, const char *key, sqlite3_stmt *st, int col, bool parse_json);
+/* Copies a text column into *out (malloc'd, caller frees; NULL for a NULL
+ * column). Returns 0 or -ENOMEM. */
+int col_dup(sqlite3_stmt *st, int col, char **out);
 
 /* Inserts one comparison on c (inside the caller's transaction). */
 int store_comparison_insert(struct conn *c, const struct store_comparison *x, int64_t now);
-
-/* Counts open tasks into s->open_tasks (writer connection). */
-int store_tasks_recount(struct store *s, struct conn *c);
-
-/* Builds the public JSON object of an item row read with STORE_ITEM_COLUMNS. */
-json_t *store_item_json(sqlite3_stmt *st);
 
 #endif

@@ -2,6 +2,8 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,79 +14,75 @@ int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text)
     return sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
 }
 
-void json_set_column(json_t *obj, const char *key, sqlite3_stmt *st, int col, bool parse_json)
+int col_dup(sqlite3_stmt *st, int col, char **out)
 {
-    switch (sqlite3_column_type(st, col)) {
-    case SQLITE_INTEGER:
-        json_object_set_new(obj, key, json_integer(sqlite3_column_int64(st, col)));
-        break;
-    case SQLITE_FLOAT:
-        json_object_set_new(obj, key, json_real(sqlite3_column_double(st, col)));
-        break;
-    case SQLITE_TEXT: {
-        const char *text = (const char *)sqlite3_column_text(st, col);
-        size_t len = (size_t)sqlite3_column_bytes(st, col);
-        json_t *v = NULL;
-        if (parse_json)
-            v = json_loadb(text, len, JSON_DECODE_ANY, NULL);
-        if (!v)
-            v = json_stringn(text, len);
-        json_object_set_new(obj, key, v ? v : json_null());
-        break;
-    }
-    default:
-        json_object_set_new(obj, key, json_null());
-    }
+    *out = NULL;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return 0;
+    const unsigned char *t = sqlite3_column_text(st, col);
+    *out = t ? strdup((const char *)t) : NULL;
+    return *out ? 0 : -ENOMEM;
 }
 
-json_t *store_item_json(sqlite3_stmt *st)
+/* The text columns of an item: where each lives in struct store_item and
+ * its index in STORE_ITEM_COLUMNS. */
+static const struct {
+    size_t off;
+    int col;
+} item_texts[] = {
+    {offsetof(struct store_item, id), 1},
+    {offsetof(struct store_item, external_id), 3},
+    {offsetof(struct store_item, batch), 4},
+    {offsetof(struct store_item, kind), 5},
+    {offsetof(struct store_item, prompt), 6},
+    {offsetof(struct store_item, response_a), 7},
+    {offsetof(struct store_item, response_b), 8},
+    {offsetof(struct store_item, domain), 9},
+    {offsetof(struct store_item, metadata), 10},
+    {offsetof(struct store_item, status), 12},
+    {offsetof(struct store_item, route), 13},
+    {offsetof(struct store_item, verdict), 14},
+    {offsetof(struct store_item, verdict_source), 15},
+    {offsetof(struct store_item, scores), 18},
+};
+#define ITEM_TEXTS (sizeof item_texts / sizeof item_texts[0])
+
+static char **item_text(struct store_item *it, size_t i)
 {
-    json_t *o = json_object();
-    json_set_column(o, "id", st, 1, false);
-    json_set_column(o, "external_id", st, 3, false);
-    json_set_column(o, "batch", st, 4, false);
-    json_set_column(o, "kind", st, 5, false);
-    json_set_column(o, "prompt", st, 6, false);
-    if (sqlite3_column_type(st, 8) == SQLITE_NULL) {
-        json_set_column(o, "response", st, 7, false);
-    } else {
-        json_t *pair = json_array();
-        json_array_append_new(pair, json_string((const char *)sqlite3_column_text(st, 7)));
-        json_array_append_new(pair, json_string((const char *)sqlite3_column_text(st, 8)));
-        json_object_set_new(o, "responses", pair);
-    }
-    json_set_column(o, "domain", st, 9, false);
-    json_set_column(o, "metadata", st, 10, true);
-    json_set_column(o, "priority", st, 11, false);
-    json_set_column(o, "status", st, 12, false);
-    json_set_column(o, "route", st, 13, false);
-    json_set_column(o, "verdict", st, 14, false);
-    json_set_column(o, "verdict_source", st, 15, false);
-    json_set_column(o, "confidence", st, 16, false);
-    json_set_column(o, "layer_id", st, 17, false);
-    json_set_column(o, "scores", st, 18, true);
-    json_object_set_new(o, "gold", json_boolean(sqlite3_column_type(st, 19) != SQLITE_NULL));
-    json_set_column(o, "created_ms", st, 20, false);
-    json_set_column(o, "updated_ms", st, 21, false);
-    return o;
+    return (char **)((char *)it + item_texts[i].off);
 }
 
-/* Labels a new task wants: the batch's rule, else the domain's, else the
- * store default. */
-static int overlap_for(struct store *s, struct conn *c, const char *batch, const char *domain)
+void store_item_clear(struct store_item *it)
 {
-    int overlap = s->default_overlap;
-    if (!batch && !domain)
-        return overlap;
-    sqlite3_stmt *st = conn_stmt(c, ST_OVERLAP_FOR);
-    if (!st)
-        return overlap;
-    bind_text_or_null(st, 1, batch);
-    bind_text_or_null(st, 2, domain);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        overlap = sqlite3_column_int(st, 0);
-    conn_done(st);
-    return overlap;
+    if (!it)
+        return;
+    for (size_t i = 0; i < ITEM_TEXTS; i++)
+        free(*item_text(it, i));
+    memset(it, 0, sizeof *it);
+}
+
+/* Reads an item row selected with STORE_ITEM_COLUMNS into the item elem.
+ * 0 or -ENOMEM (then it is cleared). */
+static int item_read(sqlite3_stmt *st, void *elem)
+{
+    struct store_item *it = elem;
+    memset(it, 0, sizeof *it);
+    int rc = 0;
+    for (size_t i = 0; i < ITEM_TEXTS && !rc; i++)
+        rc = col_dup(st, item_texts[i].col, item_text(it, i));
+    if (rc) {
+        store_item_clear(it);
+        return rc;
+    }
+    it->seq = sqlite3_column_int64(st, 0);
+    it->priority = sqlite3_column_int64(st, 11);
+    it->has_confidence = sqlite3_column_type(st, 16) != SQLITE_NULL;
+    it->confidence = sqlite3_column_double(st, 16);
+    it->layer_id = sqlite3_column_int64(st, 17);
+    it->gold = sqlite3_column_type(st, 19) != SQLITE_NULL;
+    it->created_ms = sqlite3_column_int64(st, 20);
+    it->updated_ms = sqlite3_column_int64(st, 21);
+    return 0;
 }
 
 static int find_existing(struct conn *c, int64_t key_id, const char *external_id,
@@ -155,22 +153,7 @@ static int insert_item(struct store *s, struct conn *c, int64_t key_id,
     if (is_auto)
         return 0;
 
-    int64_t seq = sqlite3_last_insert_rowid(c->db);
-    st = conn_stmt(c, ST_TASK_INSERT);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_text(st, 2, it->response_b ? "pair" : "single", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, it->priority);
-    sqlite3_bind_int(st, 4, overlap_for(s, c, it->batch, it->domain));
-    sqlite3_bind_int64(st, 5, now);
-    rc = sqlite3_step(st);
-    conn_done(st);
-    if (rc != SQLITE_DONE)
-        return -EIO;
-    s->open_tasks++;
-    s->tasks_changed = true;
-    return 0;
+    return store_task_queue(s, c, sqlite3_last_insert_rowid(c->db), it, now);
 }
 
 static int ingest_job(struct store *s, struct conn *c, void *arg)
@@ -205,33 +188,50 @@ int store_ingest(struct store *s, struct store_ingest *req)
     return req->rc;
 }
 
-json_t *store_item_get(struct store *s, const char *id, int64_t key_id)
+int store_item_get(struct store *s, const char *id, int64_t key_id, struct store_item *out)
 {
     struct conn *c = store_reader(s);
-    json_t *o = NULL;
+    int rc = -EIO;
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = conn_stmt(c, ST_ITEM_GET);
     if (!st)
         goto out;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW && (key_id == 0 || sqlite3_column_int64(st, 2) == key_id))
-        o = store_item_json(st);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW && (key_id == 0 || sqlite3_column_int64(st, 2) == key_id))
+        rc = item_read(st, out);
+    else if (step == SQLITE_ROW || step == SQLITE_DONE)
+        rc = -ENOENT;
 out:
     conn_done(st);
     store_reader_put(s, c);
-    return o;
+    return rc;
 }
 
-int store_items_list(struct store *s, const struct store_item_filter *f, json_t **items,
-                     char next[STORE_CURSOR_MAX])
+void store_items_free(struct store_item *items, size_t n)
+{
+    for (size_t i = 0; items && i < n; i++)
+        store_item_clear(&items[i]);
+    free(items);
+}
+
+static void items_undo(void *v, size_t n)
+{
+    store_items_free(v, n);
+}
+
+int store_items_list(struct store *s, const struct store_item_filter *f, struct store_item **items,
+                     size_t *n, char next[STORE_CURSOR_MAX])
 {
     int64_t after = 0;
     next[0] = '\0';
+    *items = NULL;
+    *n = 0;
     if (f->after && *f->after && util_parse_i64(f->after, 0, INT64_MAX, &after))
         return -EINVAL;
     enum stmt_id id = f->batch ? ST_ITEMS_BATCH : f->status ? ST_ITEMS_STATUS : ST_ITEMS_ALL;
     struct conn *c = store_reader(s);
     int rc = -EIO;
-    json_t *arr = json_array();
     sqlite3_stmt *st = conn_stmt(c, id);
     if (!st)
         goto out;
@@ -242,76 +242,83 @@ int store_items_list(struct store *s, const struct store_item_filter *f, json_t 
     sqlite3_bind_int64(st, 4, (int64_t)f->limit + 1);
     if (f->batch)
         sqlite3_bind_text(st, 5, f->batch, -1, SQLITE_STATIC);
-    int step;
-    int64_t last = 0;
-    unsigned n = 0;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == f->limit) {
-            snprintf(next, STORE_CURSOR_MAX, "%lld", (long long)last);
-            continue;
-        }
-        last = sqlite3_column_int64(st, 0);
-        json_array_append_new(arr, store_item_json(st));
-        n++;
-    }
-    if (step == SQLITE_DONE)
-        rc = 0;
+    struct rows_spec spec = {sizeof **items, f->limit, item_read, items_undo};
+    struct rows page;
+    rc = store_rows_read(st, &spec, &page);
+    *items = page.v;
+    *n = page.n;
+    if (page.more)
+        snprintf(next, STORE_CURSOR_MAX, "%lld", (long long)(*items)[*n - 1].seq);
 out:
     conn_done(st);
     store_reader_put(s, c);
-    if (rc) {
-        json_decref(arr);
-        return rc;
-    }
-    *items = arr;
-    return 0;
+    return rc;
 }
 
-/* A JSON object of counts from a two-column query, or NULL on error. */
-static json_t *count_by(struct conn *c, enum stmt_id id)
+static void counts_clear(struct store_counts *c)
 {
-    json_t *o = json_object();
-    sqlite3_stmt *st = conn_stmt(c, id);
-    int rc = st ? SQLITE_ROW : SQLITE_ERROR;
-    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_object_set_new(o, (const char *)sqlite3_column_text(st, 0),
-                            json_integer(sqlite3_column_int64(st, 1)));
-    conn_done(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    for (size_t i = 0; i < c->n; i++)
+        free(c->v[i].value);
+    free(c->v);
+    memset(c, 0, sizeof *c);
 }
 
-json_t *store_status(struct store *s)
+void store_status_clear(struct store_status *st)
+{
+    counts_clear(&st->by_status);
+    counts_clear(&st->by_domain);
+    counts_clear(&st->by_batch);
+    memset(st, 0, sizeof *st);
+}
+
+static int count_read(sqlite3_stmt *st, void *elem)
+{
+    struct store_count *x = elem;
+    x->n = sqlite3_column_int64(st, 1);
+    return col_dup(st, 0, &x->value);
+}
+
+static void counts_undo(void *v, size_t n)
+{
+    counts_clear(&(struct store_counts){v, n});
+}
+
+/* Reads the counts of a (value, count) query into *out. 0, -ENOMEM,
+ * -EIO. */
+static int count_by(struct conn *c, enum stmt_id id, struct store_counts *out)
+{
+    static const struct rows_spec spec = {sizeof *out->v, SIZE_MAX, count_read, counts_undo};
+    struct rows rows;
+    int rc = conn_rows(c, id, &spec, &rows);
+    out->v = rows.v;
+    out->n = rows.n;
+    return rc;
+}
+
+int store_status(struct store *s, struct store_status *out)
 {
     struct conn *c = store_reader(s);
-    json_t *o = NULL;
+    memset(out, 0, sizeof *out);
     /* One read transaction so the counts agree with each other. */
-    if (conn_run(c, ST_BEGIN_READ))
+    int rc = conn_run(c, ST_BEGIN_READ);
+    if (rc)
         goto out;
-    json_t *by_status = count_by(c, ST_COUNT_STATUS);
-    json_t *by_domain = count_by(c, ST_COUNT_DOMAIN);
-    json_t *by_batch = count_by(c, ST_COUNT_BATCH);
-    sqlite3_stmt *st = conn_stmt(c, ST_DB_SIZE);
-    bool size_ok = st && sqlite3_step(st) == SQLITE_ROW;
-    int64_t bytes = size_ok ? sqlite3_column_int64(st, 0) : 0;
+    rc = count_by(c, ST_COUNT_STATUS, &out->by_status);
+    rc = rc ? rc : count_by(c, ST_COUNT_DOMAIN, &out->by_domain);
+    rc = rc ? rc : count_by(c, ST_COUNT_BATCH, &out->by_batch);
+    for (size_t i = 0; !rc && i < out->by_status.n; i++)
+        out->items += out->by_status.v[i].n;
+    sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_DB_SIZE);
+    if (!rc && (!st || sqlite3_step(st) != SQLITE_ROW))
+        rc = -EIO;
+    if (!rc)
+        out->db_bytes = sqlite3_column_int64(st, 0);
     conn_done(st);
-    conn_run(c, ST_COMMIT);
-    if (!by_status || !by_domain || !by_batch || !size_ok) {
-        json_decref(by_status);
-        json_decref(by_domain);
-        json_decref(by_batch);
-        goto out;
-    }
-    int64_t total = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach(by_status, k, v) total += json_integer_value(v);
-    o = json_pack("{s:I,s:o,s:o,s:o,s:I}", "items", (json_int_t)total, "by_status", by_status,
-                  "by_domain", by_domain, "by_batch", by_batch, "db_bytes", (json_int_t)bytes);
+    if (conn_run(c, ST_COMMIT) && !rc)
+        rc = -EIO;
 out:
     store_reader_put(s, c);
-    return o;
+    if (rc)
+        store_status_clear(out);
+    return rc;
 }

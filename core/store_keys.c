@@ -97,6 +97,21 @@ int store_key_revoke(struct store *s, const char *name)
     return store_run(s, key_revoke_job, &k);
 }
 
+/* Sets key in obj to the column's value as JSON (string, integer or null). */
+static void json_set_column(json_t *obj, const char *key, sqlite3_stmt *st, int col)
+{
+    switch (sqlite3_column_type(st, col)) {
+    case SQLITE_INTEGER:
+        json_object_set_new(obj, key, json_integer(sqlite3_column_int64(st, col)));
+        break;
+    case SQLITE_TEXT:
+        json_object_set_new(obj, key, json_string((const char *)sqlite3_column_text(st, col)));
+        break;
+    default:
+        json_object_set_new(obj, key, json_null());
+    }
+}
+
 json_t *store_key_list(struct store *s)
 {
     struct conn *c = store_reader(s);
@@ -105,10 +120,10 @@ json_t *store_key_list(struct store *s)
     int rc = st ? SQLITE_ROW : SQLITE_ERROR;
     while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *o = json_object();
-        json_set_column(o, "name", st, 0, false);
-        json_set_column(o, "role", st, 1, false);
-        json_set_column(o, "created_ms", st, 2, false);
-        json_set_column(o, "revoked_ms", st, 3, false);
+        json_set_column(o, "name", st, 0);
+        json_set_column(o, "role", st, 1);
+        json_set_column(o, "created_ms", st, 2);
+        json_set_column(o, "revoked_ms", st, 3);
         json_array_append_new(arr, o);
     }
     conn_done(st);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,23 +120,49 @@ int store_layer_activate(struct store *s, int64_t id)
     return store_run(s, layer_activate_job, &id);
 }
 
-json_t *store_layer_list(struct store *s)
+void store_layers_free(struct store_layer *layers, size_t n)
 {
-    struct conn *c = store_reader(s);
-    json_t *arr = json_array();
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_LIST);
-    static const char *const cols[] = {"id",          "parent",    "status",  "kind",
-                                       "train_size",  "sources",   "metrics", "threshold",
-                                       "consistency", "created_ms"};
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
-        json_t *o = json_object();
-        for (int i = 0; i < 10; i++)
-            json_set_column(o, cols[i], st, i, i == 5 || i == 6 || i == 8);
-        json_array_append_new(arr, o);
+    for (size_t i = 0; layers && i < n; i++) {
+        free(layers[i].status);
+        free(layers[i].kind);
+        free(layers[i].sources);
+        free(layers[i].metrics);
+        free(layers[i].consistency);
     }
-    conn_done(st);
-    store_reader_put(s, c);
-    return arr;
+    free(layers);
+}
+
+/* Reads a row of ST_LAYER_LIST into the zeroed layer elem. 0 or
+ * -ENOMEM. */
+static int layer_read(sqlite3_stmt *st, void *elem)
+{
+    struct store_layer *l = elem;
+    l->id = sqlite3_column_int64(st, 0);
+    l->parent = sqlite3_column_int64(st, 1);
+    l->train_size = sqlite3_column_int64(st, 4);
+    l->has_threshold = sqlite3_column_type(st, 7) != SQLITE_NULL;
+    l->threshold = sqlite3_column_double(st, 7);
+    l->created_ms = sqlite3_column_int64(st, 9);
+    int rc = col_dup(st, 2, &l->status);
+    rc = rc ? rc : col_dup(st, 3, &l->kind);
+    rc = rc ? rc : col_dup(st, 5, &l->sources);
+    rc = rc ? rc : col_dup(st, 6, &l->metrics);
+    return rc ? rc : col_dup(st, 8, &l->consistency);
+}
+
+static void layers_undo(void *v, size_t n)
+{
+    store_layers_free(v, n);
+}
+
+int store_layer_list(struct store *s, struct store_layer **layers, size_t *n)
+{
+    static const struct rows_spec spec = {sizeof **layers, SIZE_MAX, layer_read, layers_undo};
+    struct rows rows;
+    int rc = store_rows(s, ST_LAYER_LIST, &spec, &rows);
+    *layers = rows.v;
+    *n = rows.n;
+    return rc;
 }
 
 struct cmp_add {

@@ -93,7 +93,7 @@ static bool authorize(struct req *r, unsigned roles)
         return false;
     }
     if (rc) {
-        api_store_error(r, rc);
+        api_store_error(r, rc, "checking the token");
         return false;
     }
     r->authed = true;
@@ -219,7 +219,7 @@ void *api_state_new(struct req *r, size_t size, void (*state_free)(void *))
     return s;
 }
 
-void api_store_error(struct req *r, int rc)
+void api_store_error(struct req *r, int rc, const char *what)
 {
     switch (rc) {
     case -ENOENT:
@@ -232,12 +232,34 @@ void api_store_error(struct req *r, int rc)
         http_error(r, 503, "shutting_down", "The server is shutting down; retry elsewhere.");
         break;
     case -ENOMEM:
-        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+        http_error(r, 503, "out_of_memory", "The server ran out of memory %s; retry later.", what);
         break;
     default:
-        http_error(r, 500, "storage_error", "The database failed (%s); nothing was changed.",
-                   strerror(-rc));
+        http_error(r, 500, "storage_error", "The database failed %s (%s); nothing was changed.",
+                   what, strerror(-rc));
     }
+}
+
+json_t *api_string_or_null(const char *text)
+{
+    return text ? json_string(text) : json_null();
+}
+
+json_t *api_json_text(const char *text)
+{
+    if (!text)
+        return json_null();
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    return v ? v : json_string(text);
+}
+
+void api_set_responses(json_t *o, const char *a, const char *b)
+{
+    if (!b) {
+        json_object_set_new(o, "response", json_string(a));
+        return;
+    }
+    json_object_set_new(o, "responses", json_pack("[s,s]", a, b));
 }
 
 static void healthz(struct req *r, const char *param)

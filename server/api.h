@@ -45,8 +45,21 @@ json_t *api_json_body(struct req *r);
  * with a 503 reply set when memory is short. */
 void *api_state_new(struct req *r, size_t size, void (*state_free)(void *));
 
-/* Replies with the right status for a negative errno from the store. */
-void api_store_error(struct req *r, int rc);
+/* Replies with the right status for a negative errno from the store:
+ * -ENOENT 404, -EEXIST 409, -ESHUTDOWN and -ENOMEM 503, others 500. what
+ * names what was being done ("reading the item"), for the message. */
+void api_store_error(struct req *r, int rc, const char *what);
+
+/* A new JSON string of text, or JSON null when text is NULL. */
+json_t *api_string_or_null(const char *text);
+
+/* The value of JSON text stored by the store (metadata, scores, reports):
+ * parsed, else the text as a string, else null when text is NULL. Returns
+ * a new reference. */
+json_t *api_json_text(const char *text);
+
+/* Sets "response": a, or "responses": [a, b] when b is not NULL. */
+void api_set_responses(json_t *o, const char *a, const char *b);
 
 /* Handlers in api_items.c, api_tasks.c, static.c. */
 void api_items_post(struct req *r, const char *param);

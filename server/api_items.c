@@ -384,7 +384,7 @@ static void ingest_finish(struct req *r)
 {
     struct ingest_state *s = r->state;
     if (s->req.rc) {
-        api_store_error(r, s->req.rc);
+        api_store_error(r, s->req.rc, "storing the items");
         return;
     }
     bool all_existed = true;
@@ -507,14 +507,44 @@ static int64_t owner_filter(struct req *r)
     return strcmp(r->key.role, "admin") == 0 ? 0 : r->key.id;
 }
 
+/* The public JSON object of an item. Returns a new reference. */
+static json_t *item_json(const struct store_item *it)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(it->id));
+    json_object_set_new(o, "external_id", api_string_or_null(it->external_id));
+    json_object_set_new(o, "batch", api_string_or_null(it->batch));
+    json_object_set_new(o, "kind", json_string(it->kind));
+    json_object_set_new(o, "prompt", json_string(it->prompt));
+    api_set_responses(o, it->response_a, it->response_b);
+    json_object_set_new(o, "domain", api_string_or_null(it->domain));
+    json_object_set_new(o, "metadata", api_json_text(it->metadata));
+    json_object_set_new(o, "priority", json_integer(it->priority));
+    json_object_set_new(o, "status", json_string(it->status));
+    json_object_set_new(o, "route", api_string_or_null(it->route));
+    json_object_set_new(o, "verdict", api_string_or_null(it->verdict));
+    json_object_set_new(o, "verdict_source", api_string_or_null(it->verdict_source));
+    json_object_set_new(o, "confidence",
+                        it->has_confidence ? json_real(it->confidence) : json_null());
+    json_object_set_new(o, "layer_id", it->layer_id ? json_integer(it->layer_id) : json_null());
+    json_object_set_new(o, "scores", api_json_text(it->scores));
+    json_object_set_new(o, "gold", json_boolean(it->gold));
+    json_object_set_new(o, "created_ms", json_integer(it->created_ms));
+    json_object_set_new(o, "updated_ms", json_integer(it->updated_ms));
+    return o;
+}
+
 void api_items_get(struct req *r, const char *param)
 {
-    json_t *o = store_item_get(r->app->store, param, owner_filter(r));
-    if (!o) {
+    struct store_item it;
+    int rc = store_item_get(r->app->store, param, owner_filter(r), &it);
+    if (rc == -ENOENT)
         http_error(r, 404, "not_found", "There is no item %s.", param);
-        return;
-    }
-    http_reply_json(r, 200, o);
+    else if (rc)
+        api_store_error(r, rc, "reading the item");
+    else
+        http_reply_json(r, 200, item_json(&it));
+    store_item_clear(&it);
 }
 
 void api_items_list(struct req *r, const char *param)
@@ -548,30 +578,50 @@ void api_items_list(struct req *r, const char *param)
     }
     if (f.batch && !*f.batch)
         f.batch = NULL;
-    json_t *items = NULL;
+    struct store_item *items;
+    size_t n;
     char next[STORE_CURSOR_MAX];
-    int rc = store_items_list(r->app->store, &f, &items, next);
+    int rc = store_items_list(r->app->store, &f, &items, &n, next);
     if (rc == -EINVAL) {
         http_error(r, 400, "invalid_query", "'after' is not a cursor this server gave out.");
         return;
     }
     if (rc) {
-        api_store_error(r, rc);
+        api_store_error(r, rc, "listing the items");
         return;
     }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, item_json(&items[i]));
+    store_items_free(items, n);
     http_reply_json(
         r, 200,
-        json_pack("{s:o,s:o}", "items", items, "next", next[0] ? json_string(next) : json_null()));
+        json_pack("{s:o,s:o}", "items", arr, "next", next[0] ? json_string(next) : json_null()));
+}
+
+/* {value: count, ...} of one column's counts. Returns a new reference. */
+static json_t *counts_json(const struct store_counts *c)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < c->n; i++)
+        json_object_set_new(o, c->v[i].value, json_integer(c->v[i].n));
+    return o;
 }
 
 void api_status(struct req *r, const char *param)
 {
     (void)param;
-    json_t *o = store_status(r->app->store);
-    if (!o) {
-        api_store_error(r, -EIO);
+    struct store_status st;
+    int rc = store_status(r->app->store, &st);
+    if (rc) {
+        api_store_error(r, rc, "counting the items");
         return;
     }
+    json_t *o =
+        json_pack("{s:I,s:o,s:o,s:o,s:I}", "items", (json_int_t)st.items, "by_status",
+                  counts_json(&st.by_status), "by_domain", counts_json(&st.by_domain), "by_batch",
+                  counts_json(&st.by_batch), "db_bytes", (json_int_t)st.db_bytes);
+    store_status_clear(&st);
     struct layer_ref *l = layer_acquire(r->app->layers);
     json_object_set_new(o, "active_layer", l ? json_integer(l->id) : json_null());
     layer_release(r->app->layers, l);
@@ -581,6 +631,25 @@ void api_status(struct req *r, const char *param)
 void api_layers_list(struct req *r, const char *param)
 {
     (void)param;
-    json_t *arr = store_layer_list(r->app->store);
+    struct store_layer *v;
+    size_t n;
+    int rc = store_layer_list(r->app->store, &v, &n);
+    if (rc) {
+        api_store_error(r, rc, "listing the layers");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct store_layer *l = &v[i];
+        json_array_append_new(
+            arr, json_pack("{s:I,s:o,s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:I}", "id", (json_int_t)l->id,
+                           "parent", l->parent ? json_integer(l->parent) : json_null(), "status",
+                           l->status, "kind", l->kind, "train_size", (json_int_t)l->train_size,
+                           "sources", api_json_text(l->sources), "metrics",
+                           api_json_text(l->metrics), "threshold",
+                           l->has_threshold ? json_real(l->threshold) : json_null(), "consistency",
+                           api_json_text(l->consistency), "created_ms", (json_int_t)l->created_ms));
+    }
+    store_layers_free(v, n);
     http_reply_json(r, 200, json_pack("{s:o}", "layers", arr));
 }

@@ -12,6 +12,28 @@
 #define WAIT_MAX_S 30      /* longest long-poll */
 #define RATIONALE_MAX 4096 /* bytes */
 
+/* True when the caller's key may label tasks; else sets the 403 reply. */
+static bool can_label(struct req *r)
+{
+    if (r->key.rater_id)
+        return true;
+    http_error(r, 403, "forbidden", "This key cannot label tasks.");
+    return false;
+}
+
+/* For /v1/tasks/{id}/...: true with *id when the key may label and param
+ * is a task id; else sets the 403 or 404 reply. */
+static bool rater_task_id(struct req *r, const char *param, int64_t *id)
+{
+    if (!can_label(r))
+        return false;
+    if (util_parse_i64(param, 1, INT64_MAX, id)) {
+        http_error(r, 404, "not_found", "There is no task %s.", param);
+        return false;
+    }
+    return true;
+}
+
 /* ---- long-poll waiters ---- */
 
 static void waiter_add(struct app *app, struct req *r)
@@ -83,7 +105,7 @@ static void next_state_free(void *p)
 {
     struct next_state *s = p;
     if (s)
-        json_decref(s->claim.task);
+        store_task_clear(&s->claim.task);
     free(s);
 }
 
@@ -92,8 +114,6 @@ static void claim_finish(struct req *r);
 static void submit_claim(struct req *r)
 {
     struct next_state *s = r->state;
-    json_decref(s->claim.task);
-    s->claim.task = NULL;
     http_go_async(r, claim_finish);
     int rc = store_task_claim_submit(r->app->store, &s->claim, http_async_done, r);
     if (rc) {
@@ -112,15 +132,42 @@ static void waiter_finish(struct req *r)
     submit_claim(r);
 }
 
+/* The layer's view of an item, as assistance: its preference and
+ * confidence, from the scores it stored; null when it has none. */
+static json_t *assistance_json(const char *scores)
+{
+    json_t *sc = scores ? json_loads(scores, 0, NULL) : NULL;
+    json_t *pref = json_object_get(sc, "preference");
+    json_t *a = NULL;
+    if (json_is_string(pref))
+        a = json_pack("{s:O,s:O,s:O}", "preference", pref, "confidence",
+                      json_object_get(sc, "confidence"), "layer_id", json_object_get(sc, "layer"));
+    json_decref(sc);
+    return a ? a : json_null();
+}
+
+/* The public JSON object of a leased task. Returns a new reference. */
+static json_t *task_json(const struct store_task *t)
+{
+    json_t *o =
+        json_pack("{s:I,s:s,s:s}", "id", (json_int_t)t->id, "kind", t->kind, "prompt", t->prompt);
+    api_set_responses(o, t->response_a, t->response_b);
+    json_object_set_new(o, "assistance", assistance_json(t->scores));
+    json_object_set_new(o, "lease_expires_ms", json_integer(t->lease_expires_ms));
+    json_object_set_new(o, "lease_seconds", json_integer(t->lease_seconds));
+    json_object_set_new(o, "remaining", json_integer(t->remaining));
+    return o;
+}
+
 static void claim_finish(struct req *r)
 {
     struct next_state *s = r->state;
     if (s->claim.rc) {
-        api_store_error(r, s->claim.rc);
+        api_store_error(r, s->claim.rc, "leasing a task");
         return;
     }
-    if (s->claim.task) {
-        http_reply_json(r, 200, json_incref(s->claim.task));
+    if (s->claim.found) {
+        http_reply_json(r, 200, task_json(&s->claim.task));
         return;
     }
     if (!r->wait_deadline_ms || util_now_ms() >= r->wait_deadline_ms ||
@@ -148,10 +195,8 @@ static void claim_finish(struct req *r)
 void api_tasks_next(struct req *r, const char *param)
 {
     (void)param;
-    if (!r->key.rater_id) {
-        http_error(r, 403, "forbidden", "This key cannot label tasks.");
+    if (!can_label(r))
         return;
-    }
     const char *w = http_query(r, "wait");
     int64_t wait_s = 0;
     if (w && util_parse_i64(w, 0, WAIT_MAX_S, &wait_s)) {
@@ -195,7 +240,7 @@ static void label_finish(struct req *r)
     struct label_state *s = r->state;
     struct store_label *l = &s->label;
     if (l->rc < 0) {
-        api_store_error(r, l->rc);
+        api_store_error(r, l->rc, "recording the label");
         return;
     }
     switch (l->result) {
@@ -234,11 +279,52 @@ static void label_finish(struct req *r)
     http_reply_json(r, l->result == LABEL_REPEAT ? 200 : 201, o);
 }
 
-static bool parse_task_id(struct req *r, const char *param, int64_t *id)
+/* Reads a label body into l (its strings borrowed from body). On failure
+ * sets the 422 reply and returns false. */
+static bool parse_label(struct req *r, json_t *body, struct store_label *l)
 {
-    if (util_parse_i64(param, 1, INT64_MAX, id)) {
-        http_error(r, 404, "not_found", "There is no task %s.", param);
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "answer") && strcmp(key, "confidence") && strcmp(key, "rationale") &&
+            strcmp(key, "seconds")) {
+            http_error(r, 422, "invalid_label", "'%.64s' is not a field of a label.", key);
+            return false;
+        }
+    }
+    v = json_object_get(body, "answer");
+    l->answer = json_string_value(v);
+    if (!l->answer ||
+        !(aggregate_answer_fits("pair", l->answer) || aggregate_answer_fits("single", l->answer))) {
+        http_error(r, 422, "invalid_label",
+                   "'answer' must be one of \"a\", \"b\", \"tie\", \"good\", \"bad\".");
         return false;
+    }
+    v = json_object_get(body, "confidence");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 5) {
+            http_error(r, 422, "invalid_label", "'confidence' must be an integer from 1 to 5.");
+            return false;
+        }
+        l->confidence = (int)json_integer_value(v);
+    }
+    v = json_object_get(body, "rationale");
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v) || json_string_length(v) > RATIONALE_MAX) {
+            http_error(r, 422, "invalid_label", "'rationale' must be a string of at most %d bytes.",
+                       RATIONALE_MAX);
+            return false;
+        }
+        l->rationale = json_string_length(v) ? json_string_value(v) : NULL;
+    }
+    v = json_object_get(body, "seconds");
+    if (v && !json_is_null(v)) {
+        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 86400) {
+            http_error(r, 422, "invalid_label", "'seconds' must be a number from 0 to 86400.");
+            return false;
+        }
+        l->seconds = json_number_value(v);
     }
     return true;
 }
@@ -246,11 +332,7 @@ static bool parse_task_id(struct req *r, const char *param, int64_t *id)
 void api_task_label(struct req *r, const char *param)
 {
     int64_t id;
-    if (!r->key.rater_id) {
-        http_error(r, 403, "forbidden", "This key cannot label tasks.");
-        return;
-    }
-    if (!parse_task_id(r, param, &id))
+    if (!rater_task_id(r, param, &id))
         return;
     json_t *body = api_json_body(r);
     if (!body)
@@ -261,54 +343,10 @@ void api_task_label(struct req *r, const char *param)
         return;
     }
     s->body = body;
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v)
-    {
-        if (strcmp(key, "answer") && strcmp(key, "confidence") && strcmp(key, "rationale") &&
-            strcmp(key, "seconds")) {
-            http_error(r, 422, "invalid_label", "'%.64s' is not a field of a label.", key);
-            return;
-        }
-    }
     struct store_label *l = &s->label;
     *l = (struct store_label){.task_id = id, .rater_id = r->key.rater_id, .seconds = -1};
-    v = json_object_get(body, "answer");
-    static const char *const answers[] = {"a", "b", "tie", "good", "bad"};
-    bool ok = false;
-    for (size_t i = 0; json_is_string(v) && i < 5 && !ok; i++)
-        ok = !strcmp(json_string_value(v), answers[i]);
-    if (!ok) {
-        http_error(r, 422, "invalid_label",
-                   "'answer' must be one of \"a\", \"b\", \"tie\", \"good\", \"bad\".");
+    if (!parse_label(r, body, l))
         return;
-    }
-    l->answer = json_string_value(v);
-    v = json_object_get(body, "confidence");
-    if (v && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 5) {
-            http_error(r, 422, "invalid_label", "'confidence' must be an integer from 1 to 5.");
-            return;
-        }
-        l->confidence = (int)json_integer_value(v);
-    }
-    v = json_object_get(body, "rationale");
-    if (v && !json_is_null(v)) {
-        if (!json_is_string(v) || json_string_length(v) > RATIONALE_MAX) {
-            http_error(r, 422, "invalid_label", "'rationale' must be a string of at most %d bytes.",
-                       RATIONALE_MAX);
-            return;
-        }
-        l->rationale = json_string_length(v) ? json_string_value(v) : NULL;
-    }
-    v = json_object_get(body, "seconds");
-    if (v && !json_is_null(v)) {
-        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 86400) {
-            http_error(r, 422, "invalid_label", "'seconds' must be a number from 0 to 86400.");
-            return;
-        }
-        l->seconds = json_number_value(v);
-    }
     http_go_async(r, label_finish);
     int rc = store_task_label_submit(r->app->store, l, http_async_done, r);
     if (rc) {
@@ -328,7 +366,7 @@ static void release_finish(struct req *r)
         http_error(r, 404, "no_lease", "You hold no lease on task %lld.",
                    (long long)s->rel.task_id);
     else if (s->rel.rc)
-        api_store_error(r, s->rel.rc);
+        api_store_error(r, s->rel.rc, "releasing the task");
     else
         http_reply_json(
             r, 200, json_pack("{s:I,s:b}", "task_id", (json_int_t)s->rel.task_id, "released", 1));
@@ -337,11 +375,7 @@ static void release_finish(struct req *r)
 void api_task_release(struct req *r, const char *param)
 {
     int64_t id;
-    if (!r->key.rater_id) {
-        http_error(r, 403, "forbidden", "This key cannot label tasks.");
-        return;
-    }
-    if (!parse_task_id(r, param, &id))
+    if (!rater_task_id(r, param, &id))
         return;
     struct release_state *s = api_state_new(r, sizeof *s, free);
     if (!s) {
@@ -378,7 +412,7 @@ void api_item_gold(struct req *r, const char *param)
             r, 422, "invalid_answer",
             "The answer does not fit the item: pairs take a, b or tie; singles good or bad.");
     else if (rc)
-        api_store_error(r, rc);
+        api_store_error(r, rc, "marking the item gold");
     else
         http_reply_json(r, 200, json_pack("{s:s,s:b,s:O}", "id", param, "gold", 1, "answer", a));
     json_decref(body);
@@ -387,7 +421,25 @@ void api_item_gold(struct req *r, const char *param)
 void api_raters(struct req *r, const char *param)
 {
     (void)param;
-    http_reply_json(r, 200, json_pack("{s:o}", "raters", store_raters(r->app->store)));
+    struct store_rater *v;
+    size_t n;
+    int rc = store_raters(r->app->store, &v, &n);
+    if (rc) {
+        api_store_error(r, rc, "reading the raters");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct store_rater *x = &v[i];
+        json_array_append_new(
+            arr, json_pack("{s:s,s:s,s:I,s:I,s:I,s:o}", "name", x->name, "role", x->role, "labels",
+                           (json_int_t)x->labels, "gold_seen", (json_int_t)x->gold_seen,
+                           "gold_right", (json_int_t)x->gold_right, "gold_accuracy",
+                           x->gold_seen ? json_real((double)x->gold_right / (double)x->gold_seen)
+                                        : json_null()));
+    }
+    free(v);
+    http_reply_json(r, 200, json_pack("{s:o}", "raters", arr));
 }
 
 void api_overlap_put(struct req *r, const char *param)
@@ -410,7 +462,7 @@ void api_overlap_put(struct req *r, const char *param)
     int rc = store_overlap_set(r->app->store, batch ? "batch" : "domain",
                                json_string_value(scope_v), (int)json_integer_value(n));
     if (rc)
-        api_store_error(r, rc);
+        api_store_error(r, rc, "setting the overlap");
     else
         http_reply_json(r, 200,
                         json_pack("{s:s,s:O,s:O}", "scope", batch ? "batch" : "domain", "value",

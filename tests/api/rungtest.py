@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -53,6 +54,21 @@ def run_cli(rungd, *args, timeout=None):
         text=True,
         timeout=timeout or START_TIMEOUT,
     )
+
+
+def until(pred, what="the condition", timeout=None):
+    """Polls pred() until it returns a true value, and returns that value;
+    raises AssertionError naming what past timeout seconds (START_TIMEOUT
+    by default). The pause between tries is a poll interval, not a guess
+    at how long something takes."""
+    deadline = time.monotonic() + (timeout or START_TIMEOUT)
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.02)
 
 
 class DaemonError(AssertionError):
@@ -210,6 +226,32 @@ class Daemon:
             if time.monotonic() > deadline:
                 return None
             time.sleep(0.02)
+
+    def inflight(self, token):
+        """Requests the daemon has in flight (rung_inflight_requests), not
+        counting the /metrics request that asks (token: an admin key)."""
+        _, _, text = self.request("GET", "/metrics", token=token)
+        m = re.search(rb"(?m)^rung_inflight_requests (\d+)$", text)
+        if not m:
+            raise DaemonError("no rung_inflight_requests in /metrics")
+        return int(m.group(1)) - 1
+
+    def wait_inflight(self, n, token):
+        """Waits until at least n requests are in flight (see inflight())."""
+        until(lambda: self.inflight(token) >= n, "%d request(s) in flight" % n)
+
+    def wait_stderr(self, text):
+        """Waits until a stderr line of the current run contains text."""
+        until(lambda: any(text in line for line in self.stderr_lines(False)),
+              "%r on stderr" % text)
+
+    def refuses_connections(self):
+        """True when a new TCP connection to the daemon is refused."""
+        try:
+            socket.create_connection((self.host, self.port), timeout=HTTP_TIMEOUT).close()
+        except ConnectionRefusedError:
+            return True
+        return False
 
     # ---- keys and CLI ----
 

@@ -884,22 +884,13 @@ class LifecycleTest(ApiCase):
         s.sendall(("POST /v1/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
                    "\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n"
                    % (token, len(payload))).encode() + payload[:10])
-        deadline = time.monotonic() + rungtest.START_TIMEOUT
-        while True:  # the metrics request itself is one in flight
-            _, _, text = d.request("GET", "/metrics", token=self.admin)
-            m = re.search(rb"(?m)^rung_inflight_requests (\d+)$", text)
-            if m and int(m.group(1)) >= 2:
-                return s
-            self.assertLess(time.monotonic(), deadline, "the request never got in flight")
-            time.sleep(0.02)
+        d.wait_inflight(1, self.admin)
+        return s
 
     def sigterm_and_wait_for_shutdown(self, d):
         d.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + rungtest.START_TIMEOUT
-        while not any("shutting down" in line for line in d.stderr_lines(False)):
-            self.assertLess(time.monotonic(), deadline, "no 'shutting down' line")
-            time.sleep(0.02)
-        time.sleep(0.2)
+        d.wait_stderr("shutting down")
+        rungtest.until(d.refuses_connections, "the listening socket to close")
 
     def finish_inflight(self, s, payload):
         s.sendall(payload[10:])
@@ -1016,13 +1007,10 @@ class LifecycleTest(ApiCase):
             threads = [threading.Thread(target=worker, args=(t,)) for t in range(len(tokens))]
             for th in threads:
                 th.start()
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 60:
-                if failures:
-                    break
-                if time.monotonic() - t0 > 1.5 and sum(map(len, acked)) >= 60:
-                    break
-                time.sleep(0.05)
+            t0 = time.monotonic()  # at least 1.5 s of load and 60 acknowledged items
+            rungtest.until(lambda: failures or (time.monotonic() - t0 > 1.5
+                                                and sum(map(len, acked)) >= 60),
+                           "60 acknowledged items", timeout=60)
             d.kill9()
             stop.set()
             for th in threads:
@@ -1109,6 +1097,35 @@ class LifecycleTest(ApiCase):
                 con.close()
 
 
+class StoreErrorTest(ApiCase):
+    """A failing database is a 5xx that says what failed: never a 404 or a
+    partial 200."""
+
+    def test_database_errors_are_not_not_found(self):
+        d = self.d = Daemon(RUNGD)
+        try:
+            self.admin = d.key("admin", "adm")
+            pipe = d.key("pipeline", "pipe")
+            item_id = self.assertOk(self.req("POST", "/v1/items", item(1), token=pipe), 201)["id"]
+            self.assertOk(self.req("GET", "/v1/items/" + item_id, token=pipe))
+            self.assertError(self.req("GET", "/v1/items/nosuch", token=pipe), 404, "not_found")
+            # Another process breaks the file under the daemon.
+            con = sqlite3.connect(d.db, timeout=30)
+            try:
+                con.execute("DROP TABLE items")
+                con.commit()
+            finally:
+                con.close()
+            for path, token, what in (("/v1/items/" + item_id, pipe, "reading the item"),
+                                      ("/v1/items", pipe, "listing the items"),
+                                      ("/v1/status", self.admin, "counting the items")):
+                err = self.assertError(self.req("GET", path, token=token), 500, "storage_error")
+                self.assertIn(what, err["message"])
+            d.stop()
+        finally:
+            d.cleanup()
+
+
 class ShutdownWhileSuspendedTest(unittest.TestCase):
     """SIGTERM while a write waits on a busy database: the request still
     gets its answer and the daemon exits cleanly (libmicrohttpd must not be
@@ -1118,6 +1135,7 @@ class ShutdownWhileSuspendedTest(unittest.TestCase):
         d = Daemon()
         try:
             pipe = d.key("pipeline", "p")
+            admin = d.key("admin", "a")
             con = sqlite3.connect(d.db, timeout=30, isolation_level=None)
             con.execute("BEGIN IMMEDIATE")          # the writer must wait for us
             result = {}
@@ -1127,9 +1145,9 @@ class ShutdownWhileSuspendedTest(unittest.TestCase):
                                         token=pipe)
             th = threading.Thread(target=post)
             th.start()
-            time.sleep(0.5)
+            d.wait_inflight(1, admin)
             d.send_signal(signal.SIGTERM)
-            time.sleep(1.0)
+            d.wait_stderr("shutting down")
             self.assertTrue(d.running())            # waiting for the suspended write
             con.execute("ROLLBACK")
             con.close()
@@ -1152,6 +1170,7 @@ class ShutdownWhileSuspendedTest(unittest.TestCase):
         d = Daemon()
         try:
             pipe = d.key("pipeline", "p")
+            admin = d.key("admin", "a")
             con = sqlite3.connect(d.db, timeout=30, isolation_level=None)
             con.execute("BEGIN IMMEDIATE")
             results = []
@@ -1161,9 +1180,9 @@ class ShutdownWhileSuspendedTest(unittest.TestCase):
                                          token=pipe, timeout=60))
             threads = [threading.Thread(target=post) for _ in range(2)]
             threads[0].start()
-            time.sleep(3)
+            d.wait_inflight(1, admin)   # the first is queued before the second
             threads[1].start()
-            time.sleep(1)
+            d.wait_inflight(2, admin)
             d.send_signal(signal.SIGTERM)
             for th in threads:
                 th.join(60)

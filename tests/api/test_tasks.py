@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rungtest import Daemon  # noqa: E402
+from rungtest import Daemon, until  # noqa: E402
 
 
 def pair(i, batch=None):
@@ -272,8 +272,10 @@ class TestExpiry(ReviewCase):
         r1, r2 = self.d.key("rater", "r1"), self.d.key("rater", "r2")
         st, _, t = self.next(r1)
         self.assertEqual(self.next(r2)[0], 204)     # held by r1
-        time.sleep(1.5)
-        st, _, t2 = self.next(r2)                   # expired: back in the queue
+        def leased_to_r2():  # once r1's lease expires, the task is back in the queue
+            reply = self.next(r2)
+            return reply if reply[0] == 200 else None
+        st, _, t2 = until(leased_to_r2, "the expired lease to return the task")
         self.assertEqual((st, t2["id"]), (200, t["id"]))
         st, _, body = self.label(r1, t["id"], "a")  # late, and r2 holds the only slot
         self.assertEqual((st, body["error"]["code"]), (409, "lease_lost"))
@@ -285,9 +287,9 @@ class TestExpiry(ReviewCase):
         self.post_items([pair(1)])
         r1 = self.d.key("rater", "r1")
         _, _, t = self.next(r1)
-        time.sleep(2.5)  # expired, and reaped by the idle writer
-        # Reaped: no longer live, kept as the mark that r1 was served it.
-        self.assertEqual(self.d.sql("SELECT live FROM leases"), [(0,)])
+        # Expired, and reaped by the idle writer: no longer live, kept as the
+        # mark that r1 was served it.
+        until(lambda: self.d.sql("SELECT live FROM leases") == [(0,)], "the idle reaper")
         self.assertEqual(self.d.sql("SELECT leased FROM tasks"), [(0,)])
         st, _, body = self.label(r1, t["id"], "a")
         self.assertEqual(st, 201, body)
@@ -346,7 +348,7 @@ class TestLongPoll(ReviewCase):
         self.assertEqual(self.next(r1, "?wait=x")[0], 400)
 
         def later():
-            time.sleep(0.5)
+            self.d.wait_inflight(1, self.admin)  # the long-poll
             self.post_items([pair(7)])
         th = threading.Thread(target=later)
         th.start()
@@ -364,12 +366,50 @@ class TestLongPoll(ReviewCase):
             result["st"] = self.next(r1, "?wait=30")[0]
         th = threading.Thread(target=poll)
         th.start()
-        time.sleep(0.5)
+        self.d.wait_inflight(1, self.admin)
         t0 = time.monotonic()
         self.d.stop()
         th.join(20)
         self.assertEqual(result.get("st"), 204)
         self.assertLess(time.monotonic() - t0, 15)
+
+
+class TestForeignWriter(ReviewCase):
+    """Tasks added by another process on the same database (rungd import
+    into a running daemon's file) are counted and wake long-polls."""
+
+    def write_trl(self, n):
+        path = os.path.join(self.d.tmpdir, "pairs.jsonl")
+        with open(path, "w") as f:
+            for i in range(n):
+                f.write(json.dumps({"prompt": "imported %d" % i, "chosen": "yes %d" % i,
+                                    "rejected": "no %d" % i}) + "\n")
+        return path
+
+    def test_import_by_another_process_counts_and_wakes(self):
+        self.post_items([pair(1)])
+        r1, r2 = self.d.key("rater", "r1"), self.d.key("rater", "r2")
+        st, _, t = self.next(r1)
+        self.assertEqual((st, t["remaining"]), (200, 1))
+        result = {}
+
+        def poll():  # r2 has nothing to do yet: r1 holds the only task
+            result["r"] = self.next(r2, "?wait=30")
+        th = threading.Thread(target=poll)
+        th.start()
+        self.d.wait_inflight(1, self.admin)
+        p = self.d.cli("import", "--db", self.d.db, "--format", "trl", "--as", "items",
+                       self.write_trl(5))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        th.join(60)
+        st, _, t2 = result["r"]
+        self.assertEqual(st, 200, t2)
+        self.assertTrue(t2["prompt"].startswith("imported "), t2)
+        self.assertEqual(t2["remaining"], 6)
+        # Labelled, the first task leaves the count.
+        self.assertEqual(self.label(r1, t["id"], "a")[0], 201)
+        st, _, t3 = self.next(r1)
+        self.assertEqual((st, t3["remaining"]), (200, 5))
 
 
 class TestRace(ReviewCase):
@@ -410,7 +450,7 @@ class TestRace(ReviewCase):
                 for tid, held, done, overlap in self.d.sql(
                         "SELECT id, leased, labels_done, overlap FROM tasks"):
                     max_holders[tid] = max(max_holders.get(tid, 0), held + done)
-                time.sleep(0.01)
+                stop.wait(0.01)  # a sample every 10 ms until the raters are done
 
         stop = threading.Event()
         watcher = threading.Thread(target=watch, args=(stop,))

@@ -110,42 +110,59 @@ static void ingest_idempotent_and_listed(void **state)
     assert_true(acks[0].existed);
     assert_string_equal(acks[0].id, first);
 
-    json_t *item = store_item_get(f->s, first, k.id);
-    assert_non_null(item);
-    assert_string_equal(json_string_value(json_object_get(item, "prompt")), "p1");
-    json_decref(item);
-    assert_null(store_item_get(f->s, first, k.id + 1000));
+    struct store_item item;
+    assert_int_equal(store_item_get(f->s, first, k.id, &item), 0);
+    assert_string_equal(item.prompt, "p1");
+    assert_string_equal(item.external_id, "x1");
+    assert_null(item.response_b);
+    store_item_clear(&item);
+    assert_int_equal(store_item_get(f->s, first, k.id + 1000, &item), -ENOENT);
+    assert_int_equal(store_item_get(f->s, "no-such-item", 0, &item), -ENOENT);
 
     /* Pages of one: every item once, in order, then no cursor. */
     struct store_item_filter flt = {.limit = 1};
     char next[STORE_CURSOR_MAX];
     int seen = 0;
     char cursor[STORE_CURSOR_MAX] = "";
+    struct store_item *page;
+    size_t n;
     do {
-        json_t *page = NULL;
         flt.after = cursor;
-        assert_int_equal(store_items_list(f->s, &flt, &page, next), 0);
-        seen += (int)json_array_size(page);
-        json_decref(page);
+        assert_int_equal(store_items_list(f->s, &flt, &page, &n, next), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(page[0].prompt, in[seen].prompt);
+        seen += (int)n;
+        store_items_free(page, n);
         memcpy(cursor, next, sizeof cursor);
     } while (cursor[0]);
     assert_int_equal(seen, 3);
 
     flt = (struct store_item_filter){.batch = "b", .limit = 10};
-    json_t *page = NULL;
-    assert_int_equal(store_items_list(f->s, &flt, &page, next), 0);
-    assert_int_equal(json_array_size(page), 2);
+    assert_int_equal(store_items_list(f->s, &flt, &page, &n, next), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(page[1].response_b, "b");
     assert_string_equal(next, "");
-    json_decref(page);
+    store_items_free(page, n);
     flt.after = "notanumber";
-    assert_int_equal(store_items_list(f->s, &flt, &page, next), -EINVAL);
+    assert_int_equal(store_items_list(f->s, &flt, &page, &n, next), -EINVAL);
 
-    json_t *st = store_status(f->s);
-    assert_int_equal(json_integer_value(json_object_get(st, "items")), 3);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "by_domain"), "math")),
-                     1);
-    assert_true(json_integer_value(json_object_get(st, "db_bytes")) > 0);
-    json_decref(st);
+    struct store_status st;
+    assert_int_equal(store_status(f->s, &st), 0);
+    assert_int_equal(st.items, 3);
+    assert_int_equal(st.by_status.n, 1);
+    assert_string_equal(st.by_status.v[0].value, "awaiting_human");
+    assert_int_equal(st.by_status.v[0].n, 3);
+    int64_t math = 0, none = 0;
+    for (size_t i = 0; i < st.by_domain.n; i++) {
+        if (!strcmp(st.by_domain.v[i].value, "math"))
+            math = st.by_domain.v[i].n;
+        if (!strcmp(st.by_domain.v[i].value, ""))
+            none = st.by_domain.v[i].n;
+    }
+    assert_int_equal(math, 1);
+    assert_int_equal(none, 2);
+    assert_true(st.db_bytes > 0);
+    store_status_clear(&st);
 }
 
 static int count_cb(void *cls, const struct store_comparison *c)
@@ -192,9 +209,14 @@ static void comparisons_and_layers(void **state)
     assert_int_equal(len, sizeof blob);
     assert_memory_equal(got, blob, len);
     free(got);
-    json_t *layers = store_layer_list(f->s);
-    assert_int_equal(json_array_size(layers), 2);
-    json_decref(layers);
+    struct store_layer *layers;
+    size_t nl;
+    assert_int_equal(store_layer_list(f->s, &layers, &nl), 0);
+    assert_int_equal(nl, 2);
+    assert_int_equal(layers[0].id, id2); /* newest first */
+    assert_string_equal(layers[0].status, "active");
+    assert_string_equal(layers[1].status, "retired");
+    store_layers_free(layers, nl);
 }
 
 /* Creates a rater key and returns its rater id. */
@@ -212,13 +234,13 @@ static int64_t claim(struct store *s, int64_t rater)
 {
     struct store_claim c = {.rater_id = rater};
     assert_int_equal(store_task_claim(s, &c), 0);
-    int64_t id = c.task ? json_integer_value(json_object_get(c.task, "id")) : 0;
-    json_decref(c.task);
+    int64_t id = c.found ? c.task.id : 0;
+    store_task_clear(&c.task);
     return id;
 }
 
-static enum store_label_result label(struct store *s, int64_t task, int64_t rater,
-                                     const char *answer, bool *resolved)
+static enum label_result label(struct store *s, int64_t task, int64_t rater, const char *answer,
+                               bool *resolved)
 {
     struct store_label l = {.task_id = task, .rater_id = rater, .answer = answer, .seconds = -1};
     assert_int_equal(store_task_label(s, &l), 0);
@@ -263,16 +285,63 @@ static void tasks_claim_label_resolve(void **state)
     assert_true(resolved);
     assert_int_equal(label(f->s, 9999, r2, "a", NULL), LABEL_NO_TASK);
 
-    json_t *item = store_item_get(f->s, acks[0].id, 0);
-    assert_string_equal(json_string_value(json_object_get(item, "status")), "resolved");
-    assert_string_equal(json_string_value(json_object_get(item, "verdict")), "a");
-    json_decref(item);
+    struct store_item item;
+    assert_int_equal(store_item_get(f->s, acks[0].id, 0, &item), 0);
+    assert_string_equal(item.status, "resolved");
+    assert_string_equal(item.verdict, "a");
+    assert_string_equal(item.verdict_source, "human");
+    assert_true(item.has_confidence);
+    store_item_clear(&item);
 
     /* Release: the task goes back, but not to who skipped it. */
     assert_int_equal(store_task_release(f->s, t2, r3), 0);
     assert_int_equal(store_task_release(f->s, t2, r3), -ENOENT);
     assert_int_equal(claim(f->s, r3), 0);
     assert_int_equal(claim(f->s, r1), t2);
+
+    /* The raters' counts, by name. */
+    struct store_rater *raters;
+    size_t n;
+    assert_int_equal(store_raters(f->s, &raters, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(raters[0].name, "r1");
+    assert_string_equal(raters[0].role, "rater");
+    assert_int_equal(raters[0].labels, 1);
+    assert_int_equal(raters[2].labels, 0);
+    assert_int_equal(raters[0].gold_seen, 0);
+    free(raters);
+}
+
+/* Work another store (as another process would) adds to the same file is
+ * counted by the first one's next claim, and makes a new task generation. */
+static void tasks_from_another_writer_counted(void **state)
+{
+    struct fx *f = *state;
+    store_set_defaults(f->s, 1, 600000, 0, false);
+    int64_t r1 = new_rater(f->s, "r1");
+    assert_int_equal(claim(f->s, r1), 0);
+    uint64_t gen = store_task_generation(f->s);
+
+    char err[256];
+    struct store *other = store_open(f->path, 1, err, sizeof err);
+    assert_non_null(other);
+    struct store_item_in in[3] = {
+        {.prompt = "p1", .response_a = "a1"},
+        {.prompt = "p2", .response_a = "a2"},
+        {.prompt = "p3", .response_a = "a3"},
+    };
+    struct store_item_ack acks[3];
+    struct store_ingest req = {.items = in, .n = 3, .acks = acks};
+    assert_int_equal(store_ingest(other, &req), 0);
+    store_close(other);
+
+    struct store_claim c = {.rater_id = r1};
+    assert_int_equal(store_task_claim(f->s, &c), 0);
+    assert_true(c.found);
+    assert_string_equal(c.task.prompt, "p1");
+    assert_int_equal(c.task.remaining, 3);
+    store_task_clear(&c.task);
+    assert_true(store_task_generation(f->s) != gen);
 }
 
 /* The claim query must walk the partial index in claim order, never scan
@@ -336,6 +405,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(ingest_idempotent_and_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(comparisons_and_layers, setup, teardown),
         cmocka_unit_test_setup_teardown(tasks_claim_label_resolve, setup, teardown),
+        cmocka_unit_test_setup_teardown(tasks_from_another_writer_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(claim_query_uses_the_partial_index, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_refused_untouched, setup, teardown),
     };

@@ -1,0 +1,392 @@
+/* Labels in the store: a rater's label checked and written, a completed
+ * task resolved, gold items, the raters' counts. Runs on the writer
+ * thread inside the group transaction (see store_tasks.c). Which label
+ * counts and what labels decide are not decided here: aggregate.c's rules
+ * are asked, and this file writes what they answer. */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- labels ---- */
+
+struct task_row {
+    char kind[8];
+    bool open;
+    int overlap, labels_done, leased;
+    bool gold;
+    bool extra_used; /* a split already added a label */
+    int64_t item_seq;
+    int64_t layer_id;
+    char *scores, *gold_answer, *prompt, *a, *b; /* owned copies */
+};
+
+static void task_row_free(struct task_row *t)
+{
+    free(t->scores);
+    free(t->gold_answer);
+    free(t->prompt);
+    free(t->a);
+    free(t->b);
+}
+
+/* Copies the columns of ST_TASK_GET from index 7 on. 0 or -ENOMEM. */
+static int task_row_texts(sqlite3_stmt *st, struct task_row *t)
+{
+    int rc = col_dup(st, 7, &t->scores);
+    rc = rc ? rc : col_dup(st, 8, &t->gold_answer);
+    rc = rc ? rc : col_dup(st, 9, &t->prompt);
+    rc = rc ? rc : col_dup(st, 10, &t->a);
+    return rc ? rc : col_dup(st, 11, &t->b);
+}
+
+/* Reads a task with its item into *t (free with task_row_free, also on
+ * failure). 0, -ENOENT, -ENOMEM, -EIO. */
+static int task_get(struct conn *c, int64_t id, struct task_row *t)
+{
+    memset(t, 0, sizeof *t);
+    sqlite3_stmt *st = conn_stmt(c, ST_TASK_GET);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        util_strlcpy(t->kind, (const char *)sqlite3_column_text(st, 0), sizeof t->kind);
+        t->open = !strcmp((const char *)sqlite3_column_text(st, 1), "open");
+        t->overlap = sqlite3_column_int(st, 2);
+        t->labels_done = sqlite3_column_int(st, 3);
+        t->leased = sqlite3_column_int(st, 4);
+        t->gold = sqlite3_column_int(st, 5) != 0;
+        t->item_seq = sqlite3_column_int64(st, 6);
+        t->layer_id = sqlite3_column_int64(st, 12);
+        t->extra_used = sqlite3_column_int(st, 13) != 0;
+        rc = task_row_texts(st, t);
+    } else {
+        rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
+    }
+    conn_done(st);
+    return rc;
+}
+
+/* Reads a task's labels, in the order given, into a malloc'd array *out
+ * of *n (caller frees). 0, -ENOMEM, -EIO. */
+static int label_row_read(sqlite3_stmt *st, void *elem)
+{
+    struct agg_label *l = elem;
+    l->rater_id = sqlite3_column_int64(st, 0);
+    util_strlcpy(l->answer, (const char *)sqlite3_column_text(st, 1), sizeof l->answer);
+    return 0;
+}
+
+static int labels_read(struct conn *c, int64_t task_id, struct agg_label **out, size_t *n)
+{
+    static const struct rows_spec spec = {sizeof **out, SIZE_MAX, label_row_read, NULL};
+    sqlite3_stmt *st = conn_stmt(c, ST_TASK_LABELS);
+    if (st)
+        sqlite3_bind_int64(st, 1, task_id);
+    struct rows rows;
+    int rc = store_rows_read(st, &spec, &rows);
+    conn_done(st);
+    *out = rows.v;
+    *n = rows.n;
+    return rc;
+}
+
+/* The comparison a human verdict adds to the training set. */
+static int write_comparison(struct conn *c, const struct task_row *t, const struct agg_outcome *o,
+                            const char *provenance, int64_t now)
+{
+    struct store_comparison cmp = {.prompt = t->prompt,
+                                   .source = "human",
+                                   .weight = o->agreement,
+                                   .layer_id = t->layer_id,
+                                   .item_seq = t->item_seq,
+                                   .provenance = provenance};
+    if (!strcmp(t->kind, "pair")) {
+        cmp.chosen = o->b_won ? t->b : t->a;
+        cmp.rejected = o->b_won ? t->a : t->b;
+        cmp.tie = o->tie;
+    } else {
+        cmp.chosen = t->a;
+        cmp.label = o->verdict;
+    }
+    return store_comparison_insert(c, &cmp, now);
+}
+
+/* Writes an item's human verdict (resolved, with the agreement as its
+ * confidence). 0 or -EIO. */
+static int item_resolve(struct conn *c, int64_t seq, const struct agg_outcome *o, int64_t now)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_RESOLVE);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, o->verdict, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, o->agreement);
+    sqlite3_bind_int64(st, 4, now);
+    return conn_step_done(st);
+}
+
+/* Closes a task and writes its item's verdict. Leases other raters still
+ * hold end here (an overlap lowered under them); their labels are
+ * answered task_complete. 0 or -EIO. */
+static int close_task(struct conn *c, int64_t task_id, const struct task_row *t,
+                      const struct agg_outcome *o, int64_t now)
+{
+    int rc = conn_run_id(c, ST_LEASES_DROP, task_id);
+    rc = rc ? rc : conn_run_id(c, ST_TASK_DONE, task_id);
+    return rc ? rc : item_resolve(c, t->item_seq, o, now);
+}
+
+/* A task has its labels: the aggregation rules decide, and the store
+ * writes what they decide (one more label wanted, or the verdict with its
+ * comparison and provenance). */
+static int resolve(struct store *s, struct conn *c, int64_t task_id, const struct task_row *t,
+                   struct store_label *l, int64_t now)
+{
+    struct agg_label *labels;
+    size_t n;
+    struct agg_outcome o;
+    char *prov = NULL;
+    int rc = labels_read(c, task_id, &labels, &n);
+    if (rc)
+        return rc;
+    bool pair = !strcmp(t->kind, "pair");
+    if (aggregate_labels(pair, labels, n, s->tasks->split_extra, t->extra_used, &o)) {
+        rc = -EIO; /* no labels, or an answer the table should not hold */
+        goto out;
+    }
+    if (o.action == AGG_EXTRA_LABEL) {
+        rc = conn_run_id(c, ST_TASK_EXTRA_LABEL, task_id);
+        s->tasks->changed = s->tasks->changed || !rc;
+        goto out;
+    }
+    rc = close_task(c, task_id, t, &o, now);
+    if (!rc && o.comparison) {
+        prov = aggregate_provenance(labels, n, o.agreement, t->scores);
+        rc = prov ? write_comparison(c, t, &o, prov, now) : -ENOMEM;
+    }
+    if (!rc) {
+        s->tasks->open--;
+        l->resolved = true;
+        util_strlcpy(l->verdict, o.verdict, sizeof l->verdict);
+    }
+out:
+    free(prov);
+    free(labels);
+    return rc;
+}
+
+/* The rater's earlier answer on the task into prev ("" when none). 0 or
+ * -EIO. */
+static int label_previous(struct conn *c, int64_t task_id, int64_t rater_id, char prev[8])
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_LABEL_GET);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, task_id);
+    sqlite3_bind_int64(st, 2, rater_id);
+    int rc = sqlite3_step(st);
+    util_strlcpy(prev, rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : "", 8);
+    conn_done(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Gathers what label_admissible() needs: the rater's earlier answer and
+ * lease (taken: a counted label no longer holds it; a refused one is
+ * rolled back). 0 or -EIO. */
+static int label_check(struct conn *c, const struct task_row *t, struct store_label *l,
+                       bool *was_live)
+{
+    char prev[8];
+    bool had = false;
+    *was_live = false;
+    int rc = label_previous(c, l->task_id, l->rater_id, prev);
+    if (!rc && !prev[0])
+        rc = store_lease_take(c, l->task_id, l->rater_id, &had, was_live);
+    if (rc)
+        return rc;
+    struct label_facts f = {.kind = t->kind,
+                            .answer = l->answer,
+                            .previous = prev[0] ? prev : NULL,
+                            .gold = t->gold,
+                            .open = t->open,
+                            .served = had,
+                            .lease_live = *was_live,
+                            .overlap = t->overlap,
+                            .labels_done = t->labels_done,
+                            .leased = t->leased - *was_live};
+    l->result = label_admissible(&f);
+    return 0;
+}
+
+/* Writes a counted label and the rater's counts. 0 or -EIO. */
+static int label_insert(struct conn *c, const struct task_row *t, const struct store_label *l,
+                        int64_t now)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_LABEL_INSERT);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, l->task_id);
+    sqlite3_bind_int64(st, 2, l->rater_id);
+    sqlite3_bind_text(st, 3, l->answer, -1, SQLITE_STATIC);
+    if (l->confidence)
+        sqlite3_bind_int(st, 4, l->confidence);
+    bind_text_or_null(st, 5, l->rationale);
+    if (l->seconds >= 0)
+        sqlite3_bind_double(st, 6, l->seconds);
+    bind_text_or_null(st, 7, t->scores);
+    sqlite3_bind_int64(st, 8, now);
+    int rc = conn_step_done(st);
+    st = rc ? NULL : conn_stmt(c, ST_RATER_COUNT);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, l->rater_id);
+    sqlite3_bind_int(st, 2, t->gold);
+    sqlite3_bind_int(st, 3, t->gold && aggregate_gold_right(t->gold_answer, l->answer));
+    return conn_step_done(st);
+}
+
+static int label_job(struct store *s, struct conn *c, void *arg)
+{
+    struct store_label *l = arg;
+    int64_t now = util_now_ms();
+    struct task_row t;
+    bool was_live;
+    l->resolved = false;
+    int rc = task_get(c, l->task_id, &t);
+    if (rc == -ENOENT) {
+        l->result = LABEL_NO_TASK;
+        rc = 0;
+        goto out;
+    }
+    rc = rc ? rc : label_check(c, &t, l, &was_live);
+    if (rc || l->result != LABEL_RECORDED)
+        goto out;
+    if (was_live)
+        rc = store_leased_add(c, l->task_id, -1);
+    rc = rc ? rc : label_insert(c, &t, l, now);
+    /* Gold scores the rater and never resolves the item. */
+    if (rc || t.gold)
+        goto out;
+    rc = conn_run_id(c, ST_TASK_LABELLED, l->task_id);
+    if (!rc && aggregate_complete(t.labels_done + 1, t.overlap))
+        rc = resolve(s, c, l->task_id, &t, l, now);
+out:
+    task_row_free(&t);
+    /* A refused label must change nothing, not even the lease it found:
+     * STORE_ROLLBACK rolls this job's savepoint back. */
+    if (rc == 0 && l->result != LABEL_RECORDED && l->result != LABEL_REPEAT)
+        rc = STORE_ROLLBACK;
+    return rc;
+}
+
+int store_task_label_submit(struct store *s, struct store_label *l, store_done_fn done, void *cls)
+{
+    return store_submit(s, label_job, l, &l->rc, done, cls);
+}
+
+int store_task_label(struct store *s, struct store_label *l)
+{
+    l->rc = store_run(s, label_job, l);
+    return l->rc;
+}
+
+/* ---- gold and raters ---- */
+
+struct gold_args {
+    const char *item_id, *answer;
+    int64_t seq, priority;
+    char kind[8];
+};
+
+/* Finds the item of a gold request. 0, -ENOENT, -EIO. */
+static int gold_item(struct conn *c, struct gold_args *g)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_BY_UUID);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, g->item_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        g->seq = sqlite3_column_int64(st, 0);
+        util_strlcpy(g->kind, (const char *)sqlite3_column_text(st, 1), sizeof g->kind);
+        g->priority = sqlite3_column_int64(st, 2);
+    }
+    conn_done(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
+/* Records the item's gold answer. 0 or -EIO. */
+static int set_gold_answer(struct conn *c, const struct gold_args *g, int64_t now)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_SET_GOLD);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, g->seq);
+    sqlite3_bind_text(st, 2, g->answer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    return conn_step_done(st);
+}
+
+static int gold_job(struct store *s, struct conn *c, void *arg)
+{
+    struct gold_args *g = arg;
+    int rc = gold_item(c, g);
+    if (rc)
+        return rc;
+    if (!aggregate_answer_fits(g->kind, g->answer))
+        return -EINVAL;
+    int64_t now = util_now_ms();
+    struct agg_outcome o;
+    aggregate_gold(g->answer, &o);
+    rc = set_gold_answer(c, g, now);
+    /* The admin's known answer settles the item; its task now only scores
+     * raters, so it would otherwise wait for a verdict forever. */
+    rc = rc ? rc : item_resolve(c, g->seq, &o, now);
+    rc = rc ? rc : conn_run_id(c, ST_TASKS_SET_GOLD, g->seq);
+    if (!rc && sqlite3_changes(c->db) == 0) {
+        /* An item the layer settled: give it a gold task of its own. */
+        sqlite3_stmt *st = conn_stmt(c, ST_GOLD_TASK_INSERT);
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, g->seq);
+        sqlite3_bind_text(st, 2, g->kind, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, g->priority);
+        sqlite3_bind_int64(st, 4, now);
+        rc = conn_step_done(st);
+    }
+    if (rc)
+        return rc;
+    s->tasks->changed = true;
+    return store_tasks_recount(s, c);
+}
+
+int store_item_set_gold(struct store *s, const char *item_id, const char *answer)
+{
+    struct gold_args g = {.item_id = item_id, .answer = answer};
+    return store_run(s, gold_job, &g);
+}
+
+static int rater_row_read(sqlite3_stmt *st, void *elem)
+{
+    struct store_rater *r = elem;
+    util_strlcpy(r->name, (const char *)sqlite3_column_text(st, 0), sizeof r->name);
+    util_strlcpy(r->role, (const char *)sqlite3_column_text(st, 1), sizeof r->role);
+    r->labels = sqlite3_column_int64(st, 2);
+    r->gold_seen = sqlite3_column_int64(st, 3);
+    r->gold_right = sqlite3_column_int64(st, 4);
+    return 0;
+}
+
+int store_raters(struct store *s, struct store_rater **raters, size_t *n)
+{
+    static const struct rows_spec spec = {sizeof **raters, SIZE_MAX, rater_row_read, NULL};
+    struct rows rows;
+    int rc = store_rows(s, ST_RATERS, &spec, &rows);
+    *raters = rows.v;
+    *n = rows.n;
+    return rc;
+}
