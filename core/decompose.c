@@ -332,12 +332,16 @@ static size_t fence_len(const unsigned char *s, size_t a, size_t b)
     return i - a >= 3 ? i - a : 0;
 }
 
+/* Is the text Markdown with fenced code: does a fence open a line indented
+ * by at most 3 bytes? Deeper ones (a ~~~ in an indented docstring of a bare
+ * source file) do not make prose of the code around them; once a text has
+ * fences, fences at any indentation (in list items) count. */
 static bool has_fence(const unsigned char *s, size_t len)
 {
     struct line l;
     size_t pos = 0;
     while (line_next(s, len, &pos, &l))
-        if (!line_blank(&l) && fence_len(s, l.lead, l.tail))
+        if (!line_blank(&l) && l.lead - l.start <= 3 && fence_len(s, l.lead, l.tail))
             return true;
     return false;
 }
@@ -354,6 +358,8 @@ struct code_state {
     bool fresh;           /* the open unit holds only its opening fence */
     bool blank;           /* a blank line at depth 0 came since the last line */
     bool prev_indented;   /* the last line was indented */
+    bool python;          /* the block is Python: // divides, # comments */
+    bool text_python;     /* the whole text looks like Python */
     bool block_ended;     /* the last line closed a multi-line bracket */
     unsigned char fence;  /* fence character of the open block, or 0 */
     size_t fence_n;       /* its length */
@@ -373,35 +379,36 @@ static bool triple_at(const unsigned char *s, size_t i, size_t b, unsigned char 
     return i + 2 < b && s[i] == q && s[i + 1] == q && s[i + 2] == q;
 }
 
-/* Offset of the quote that closes the "..." string opened at s[i] (escapes
- * skipped), or b - 1 when the line ends first. */
-static size_t string_end(const unsigned char *s, size_t i, size_t b)
+/* Offset of the quote that closes the string or character literal opened
+ * by the quote at s[i] on this line (escapes skipped), or 0 when the line
+ * has none: the quote is then an apostrophe, a Rust lifetime or the start
+ * of a string continued on the next line, and counts for nothing. */
+static size_t quote_end(const unsigned char *s, size_t i, size_t b)
 {
     for (size_t j = i + 1; j < b; j++) {
         if (s[j] == '\\')
             j++;
-        else if (s[j] == '"')
+        else if (s[j] == s[i])
             return j;
     }
-    return b - 1;
+    return 0;
 }
 
-/* Offset of the quote that closes a character literal opened at s[i] ('x',
- * '\n', '\x41', '\u00e9'), or i when this is an apostrophe or a lifetime. */
-static size_t char_end(const unsigned char *s, size_t i, size_t b)
+/* Does a comment to the end of the line start at s[i]? */
+static bool line_comment(const struct code_state *c, const unsigned char *s, size_t i, size_t b)
 {
-    if (i + 2 < b && s[i + 1] != '\\' && s[i + 2] == '\'')
-        return i + 2;
-    if (i + 3 < b && s[i + 1] == '\\')
-        for (size_t j = i + 3; j < b && j < i + 12; j++)
-            if (s[j] == '\'')
-                return j;
-    return i;
+    if (c->python)
+        return s[i] == '#';
+    return i + 1 < b && ((s[i] == '/' && s[i + 1] == '/') || (s[i] == '#' && s[i + 1] == ' '));
 }
 
-/* Moves the bracket depth over the line content s[a..b). */
+/* Moves the bracket depth over the line content s[a..b). Once a quote
+ * finds no partner, later quotes of its kind on the line are not looked
+ * at: one search per kind and line keeps a line of a million quotes
+ * linear. */
 static void lex_line(struct code_state *c, const unsigned char *s, size_t a, size_t b)
 {
+    bool lone[2] = {false, false}; /* a ' or a " found no partner */
     for (size_t i = a; i < b; i++) {
         unsigned char ch = s[i];
         if (c->comment) {
@@ -421,12 +428,11 @@ static void lex_line(struct code_state *c, const unsigned char *s, size_t a, siz
         } else if ((ch == '"' || ch == '\'') && triple_at(s, i, b, ch)) {
             c->triple = ch;
             i += 2;
-        } else if (ch == '"') {
-            i = string_end(s, i, b);
-        } else if (ch == '\'') {
-            i = char_end(s, i, b);
-        } else if (i + 1 < b &&
-                   ((ch == '/' && s[i + 1] == '/') || (ch == '#' && s[i + 1] == ' '))) {
+        } else if ((ch == '"' || ch == '\'') && !lone[ch == '"']) {
+            size_t e = quote_end(s, i, b);
+            lone[ch == '"'] = e == 0;
+            i = e ? e : i;
+        } else if (line_comment(c, s, i, b)) {
             return;
         } else if (ch == '/' && i + 1 < b && s[i + 1] == '*') {
             c->comment = true;
@@ -481,6 +487,8 @@ static void code_open_fence(struct code_state *c, const struct line *l, size_t f
     if (c->prose)
         acc_add(a, c->ps, c->pe, DECOMPOSE_SEG_PARAGRAPH, false);
     c->prose = false;
+    size_t info = skip_ws(a->s, l->lead + fence_n, l->tail);
+    c->python = info < l->tail ? starts_ci(a->s, info, l->tail, "py") != 0 : c->text_python;
     c->fence = a->s[l->lead];
     c->fence_n = fence_n;
     c->base = l->lead - l->start;
@@ -514,12 +522,27 @@ static void code_fenced_line(struct code_state *c, const unsigned char *s, const
     }
 }
 
+/* Does the text hold a Python definition: an unindented line that starts
+ * with "def " or "class " and ends with ':'? (A JS or C++ class line ends
+ * with '{'.) */
+static bool looks_python(const unsigned char *s, size_t len)
+{
+    struct line l;
+    size_t pos = 0;
+    while (line_next(s, len, &pos, &l))
+        if (l.lead == l.start && l.lead < l.tail && s[l.tail - 1] == ':' &&
+            (starts_ci(s, l.lead, l.tail, "def ") || starts_ci(s, l.lead, l.tail, "class ")))
+            return true;
+    return false;
+}
+
 static void code_run(struct acc *a, size_t len)
 {
     struct code_state c = {.a = a};
     struct line l;
     size_t pos = 0;
     bool fenced = has_fence(a->s, len);
+    c.text_python = c.python = looks_python(a->s, len);
 
     while (line_next(a->s, len, &pos, &l)) {
         if (fenced)

@@ -88,15 +88,17 @@ struct decompose_opts {
  * code: fenced blocks (``` or ~~~, closed by a fence of the same character
  *   at least as long with nothing after it; an unclosed fence runs to the
  *   end) are code, split into top-level units; the prose between two fences
- *   is one paragraph segment. A text without any fence line is all code. A
- *   unit ends where a line brings the bracket depth of ([{ back to 0, or
- *   before a blank line or a return from indentation; the next unit starts
- *   at an unindented line at depth 0 (not "else", "elif", "except",
- *   "finally" nor a closing bracket). Brackets in "..." strings, 'x'
- *   character literals, Python triple-quoted strings, C and C++ comments
- *   and "# " comments are not counted. Fence lines belong to the first and
- *   last unit of their block. A merged group that mixes code and prose is a
- *   code segment.
+ *   is one paragraph segment. A text without a fence line indented by at
+ *   most 3 bytes is all code. A unit ends where a line brings the bracket
+ *   depth of ([{ back to 0, or before a blank line or a return from
+ *   indentation; the next unit starts at an unindented line at depth 0 (not
+ *   "else", "elif", "except", "finally" nor a closing bracket). Brackets in
+ *   '...' and "..." strings closed on their line, Python triple-quoted
+ *   strings and comments are not counted: # in Python (a block whose fence
+ *   says py..., or any unlabelled block of a text with an unindented
+ *   "def ...:" or "class ...:" line), else C and C++ comments and "# ".
+ *   Fence lines belong to the first and last unit of their block. A merged
+ *   group that mixes code and prose is a code segment.
  * paragraphs: blank-line separated paragraphs; one longer than
  *   long_paragraph bytes is cut into sentences: after . ! ? and up to three
  *   closing quotes or brackets, when whitespace and then a byte other than

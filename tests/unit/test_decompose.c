@@ -384,6 +384,20 @@ static void test_code_bare(void **state)
         {C, "# it's done\nprint(f())"},
     };
     check_segs(DECOMPOSE_CODE, py, wpy, sizeof wpy / sizeof wpy[0]);
+    /* Python (a "def ...:" line): // divides and # comments; a quoted
+     * bracket is not counted; a ~~~ indented past 3 bytes is no fence. */
+    const char *py2 = "def half(n):\n    return [n // 2, '(%s' % n]  # (\n\ndef f():\n"
+                      "    s = '''\n    ~~~\n    '''\n    return s\nx = (1)";
+    const struct want wpy2[] = {
+        {C, "def half(n):\n    return [n // 2, '(%s' % n]  # ("},
+        {C, "def f():\n    s = '''\n    ~~~\n    '''\n    return s"},
+        {C, "x = (1)"},
+    };
+    check_segs(DECOMPOSE_CODE, py2, wpy2, sizeof wpy2 / sizeof wpy2[0]);
+    /* Not Python: // comments, apostrophes are no quotes. */
+    const char *c = "int f(void) { // it's (\n    return 1;\n}\nint g;";
+    const struct want wc[] = {{C, "int f(void) { // it's (\n    return 1;\n}"}, {C, "int g;"}};
+    check_segs(DECOMPOSE_CODE, c, wc, sizeof wc / sizeof wc[0]);
 }
 
 static void test_code_fence_edges(void **state)
@@ -522,6 +536,11 @@ static void test_hostile_long_line(void **state)
         memcpy(t + i, "\xf0\x9f\x98\x80", 4);
     run_all(t, MB - 3, BIG_CAP, &largest);
     run_all(t, MB - 3, 5, &largest);
+    /* Quotes that never close, each escaping the next: linear, not a scan
+     * to the end of the line per quote. */
+    for (size_t i = 0; i + 4 <= MB; i += 4)
+        memcpy(t + i, "'\\\"\\", 4);
+    run_all(t, MB, CAP, &largest);
     test_free(t);
 }
 
