@@ -331,6 +331,13 @@ static void check_segs(enum decompose_kind k, const char *t, const struct want *
     assert_int_equal(n, nw);
 }
 
+/* check_segs with the wanted segments written in place. */
+#define CHECK_SEGS(kind, text, ...)                                                                \
+    do {                                                                                           \
+        const struct want want_[] = {__VA_ARGS__};                                                 \
+        check_segs(kind, text, want_, sizeof want_ / sizeof want_[0]);                             \
+    } while (0)
+
 #define C DECOMPOSE_SEG_CODE
 #define P DECOMPOSE_SEG_PARAGRAPH
 
@@ -344,19 +351,15 @@ static void test_code_fenced(void **state)
                     "  ~~~~python\n  @cache\n  def f(x):\n      \"\"\"Returns (x.\"\"\"\n"
                     "      return x\n\n  class A:\n      pass\n  if True:\n      f(1)\n"
                     "  else:\n      f(2)\n  ~~~~\nDone.";
-    const struct want w[] = {
-        {P, "Here is the code:"},
-        {C, "```c\n#include <stdio.h>"},
+    CHECK_SEGS(
+        DECOMPOSE_CODE, t, {P, "Here is the code:"}, {C, "```c\n#include <stdio.h>"},
         {C, "static int add(int a, int b)\n{\n    /* { not counted */\n    return a + b; // }\n}"},
         {C,
          "int main(void) {\n    puts(\"}\");\n    char c = '{';\n\n    return add(1, 2);\n}\n```"},
         {P, "And in Python:"},
         {C, "~~~~python\n  @cache\n  def f(x):\n      \"\"\"Returns (x.\"\"\"\n      return x"},
-        {C, "class A:\n      pass"},
-        {C, "if True:\n      f(1)\n  else:\n      f(2)\n  ~~~~"},
-        {P, "Done."},
-    };
-    check_segs(DECOMPOSE_CODE, t, w, sizeof w / sizeof w[0]);
+        {C, "class A:\n      pass"}, {C, "if True:\n      f(1)\n  else:\n      f(2)\n  ~~~~"},
+        {P, "Done."});
 }
 
 static void test_code_bare(void **state)
@@ -366,38 +369,27 @@ static void test_code_bare(void **state)
     const char *js = "const a = 1;\nconst b = 2;\nfunction f(x) {\n  if (x) {\n    return 1;\n"
                      "  }\n  return [\n    x,\n  ];\n}\nconst g = () => {\n  return 3;\n};\n"
                      "g();";
-    const struct want wjs[] = {
-        {C, "const a = 1;\nconst b = 2;\nfunction f(x) {\n  if (x) {\n    return 1;\n  }\n"
-            "  return [\n    x,\n  ];\n}"},
-        {C, "const g = () => {\n  return 3;\n};"},
-        {C, "g();"},
-    };
-    check_segs(DECOMPOSE_CODE, js, wjs, sizeof wjs / sizeof wjs[0]);
+    CHECK_SEGS(DECOMPOSE_CODE, js,
+               {C, "const a = 1;\nconst b = 2;\nfunction f(x) {\n  if (x) {\n    return 1;\n  }\n"
+                   "  return [\n    x,\n  ];\n}"},
+               {C, "const g = () => {\n  return 3;\n};"}, {C, "g();"});
     /* Python by indentation; a bracket spanning lines stays in its unit. */
     const char *py = "import os\nx = [\n    1,\n]\ndef f():\n    return 1\ndef g(a,\n      b):\n"
                      "    try:\n        pass\n    except OSError:\n        pass\n# it's done\n"
                      "print(f())";
-    const struct want wpy[] = {
-        {C, "import os\nx = [\n    1,\n]"},
-        {C, "def f():\n    return 1"},
+    CHECK_SEGS(
+        DECOMPOSE_CODE, py, {C, "import os\nx = [\n    1,\n]"}, {C, "def f():\n    return 1"},
         {C, "def g(a,\n      b):\n    try:\n        pass\n    except OSError:\n        pass"},
-        {C, "# it's done\nprint(f())"},
-    };
-    check_segs(DECOMPOSE_CODE, py, wpy, sizeof wpy / sizeof wpy[0]);
+        {C, "# it's done\nprint(f())"});
     /* Python (a "def ...:" line): // divides and # comments; a quoted
      * bracket is not counted; a ~~~ indented past 3 bytes is no fence. */
     const char *py2 = "def half(n):\n    return [n // 2, '(%s' % n]  # (\n\ndef f():\n"
                       "    s = '''\n    ~~~\n    '''\n    return s\nx = (1)";
-    const struct want wpy2[] = {
-        {C, "def half(n):\n    return [n // 2, '(%s' % n]  # ("},
-        {C, "def f():\n    s = '''\n    ~~~\n    '''\n    return s"},
-        {C, "x = (1)"},
-    };
-    check_segs(DECOMPOSE_CODE, py2, wpy2, sizeof wpy2 / sizeof wpy2[0]);
+    CHECK_SEGS(DECOMPOSE_CODE, py2, {C, "def half(n):\n    return [n // 2, '(%s' % n]  # ("},
+               {C, "def f():\n    s = '''\n    ~~~\n    '''\n    return s"}, {C, "x = (1)"});
     /* Not Python: // comments, apostrophes are no quotes. */
     const char *c = "int f(void) { // it's (\n    return 1;\n}\nint g;";
-    const struct want wc[] = {{C, "int f(void) { // it's (\n    return 1;\n}"}, {C, "int g;"}};
-    check_segs(DECOMPOSE_CODE, c, wc, sizeof wc / sizeof wc[0]);
+    CHECK_SEGS(DECOMPOSE_CODE, c, {C, "int f(void) { // it's (\n    return 1;\n}"}, {C, "int g;"});
 }
 
 static void test_code_fence_edges(void **state)
@@ -408,25 +400,19 @@ static void test_code_fence_edges(void **state)
      * never closes: it runs to the end. */
     const char *t = "intro\n```\na = 1\n```inner\nb = 2\n```\nmid\n````md\n```\nx\n```\n````\n"
                     "tail\n```\nunclosed {\n\nstill(\n";
-    const struct want w[] = {
-        {P, "intro"}, {C, "```\na = 1\n```inner\nb = 2\n```"},
-        {P, "mid"},   {C, "````md\n```\nx\n```\n````"},
-        {P, "tail"},  {C, "```\nunclosed {\n\nstill("},
-    };
-    check_segs(DECOMPOSE_CODE, t, w, sizeof w / sizeof w[0]);
+    CHECK_SEGS(DECOMPOSE_CODE, t, {P, "intro"}, {C, "```\na = 1\n```inner\nb = 2\n```"}, {P, "mid"},
+               {C, "````md\n```\nx\n```\n````"}, {P, "tail"}, {C, "```\nunclosed {\n\nstill("});
     /* An empty block, and a fence followed by a blank line. */
     const char *e = "```\n```\n```py\n\nx = 1\n```";
-    const struct want we[] = {{C, "```\n```"}, {C, "```py\n\nx = 1\n```"}};
-    check_segs(DECOMPOSE_CODE, e, we, sizeof we / sizeof we[0]);
+    CHECK_SEGS(DECOMPOSE_CODE, e, {C, "```\n```"}, {C, "```py\n\nx = 1\n```"});
 }
 
 static void test_paragraphs(void **state)
 {
     (void)state;
     const char *t = "First paragraph,\nstill first.\n\n \t\nSecond one.\r\n\r\nThird.";
-    const struct want w[] = {
-        {P, "First paragraph,\nstill first."}, {P, "Second one."}, {P, "Third."}};
-    check_segs(DECOMPOSE_PARAGRAPHS, t, w, sizeof w / sizeof w[0]);
+    CHECK_SEGS(DECOMPOSE_PARAGRAPHS, t, {P, "First paragraph,\nstill first."}, {P, "Second one."},
+               {P, "Third."});
 
     /* Past long_paragraph bytes, sentences; "e.g. lower" and 3.14 do not end one. */
     const char *l = "Pi is 3.14, e.g. roughly. Is it \"exact?\" No! It is irrational (see "
@@ -447,8 +433,7 @@ static void test_paragraphs(void **state)
     for (size_t i = 0; i < n; i++)
         assert_seg(l, &g[i], wl[i].text);
     /* Under the default threshold the same paragraph stays whole. */
-    const struct want whole[] = {{P, l}};
-    check_segs(DECOMPOSE_PARAGRAPHS, l, whole, 1);
+    CHECK_SEGS(DECOMPOSE_PARAGRAPHS, l, {P, l});
 }
 
 static void test_criteria_none(void **state)
@@ -628,8 +613,7 @@ static void test_crlf(void **state)
     assert_seg(t, &g[2], "A: 3");
     assert_true(g[2].final_answer);
     const char *c = "```\r\nint f(void)\r\n{\r\n}\r\nint g;\r\n```\r\n";
-    const struct want wc[] = {{C, "```\r\nint f(void)\r\n{\r\n}"}, {C, "int g;\r\n```"}};
-    check_segs(DECOMPOSE_CODE, c, wc, 2);
+    CHECK_SEGS(DECOMPOSE_CODE, c, {C, "```\r\nint f(void)\r\n{\r\n}"}, {C, "int g;\r\n```"});
 }
 
 int main(void)
