@@ -226,6 +226,49 @@ static void acc_finish(struct acc *a)
     a->has_held = false;
 }
 
+/* ---- fenced blocks ---- */
+
+/* Length of the run of 3 or more backticks or tildes that begins s[a..b),
+ * or 0. */
+static size_t fence_len(const unsigned char *s, size_t a, size_t b)
+{
+    unsigned char f = s[a];
+    size_t i = a;
+    if (f != '`' && f != '~')
+        return 0;
+    while (i < b && s[i] == f)
+        i++;
+    return i - a >= 3 ? i - a : 0;
+}
+
+/* An open fenced block: its fence character (0 when none) and length. */
+struct fence {
+    unsigned char ch;
+    size_t n;
+};
+
+enum fence_role { FENCE_OUTSIDE, FENCE_OPENS, FENCE_INSIDE, FENCE_CLOSES };
+
+/* Where line l stands with respect to fenced blocks; moves *f past it. A
+ * block is closed by a fence of its character, at least as long, with
+ * nothing after it. */
+static enum fence_role fence_next(struct fence *f, const unsigned char *s, const struct line *l)
+{
+    size_t n = line_blank(l) ? 0 : fence_len(s, l->lead, l->tail);
+    if (!f->ch) {
+        if (!n)
+            return FENCE_OUTSIDE;
+        f->ch = s[l->lead];
+        f->n = n;
+        return FENCE_OPENS;
+    }
+    if (n >= f->n && s[l->lead] == f->ch && l->lead + n == l->tail) {
+        f->ch = 0;
+        return FENCE_CLOSES;
+    }
+    return FENCE_INSIDE;
+}
+
 /* ---- steps ---- */
 
 /* "so", "thus", ... and a comma: skipped before "the answer is". */
@@ -286,19 +329,26 @@ static bool is_step_marker(const unsigned char *s, size_t a, size_t b)
 static void steps_run(struct acc *a, size_t len)
 {
     const unsigned char *s = a->s;
+    struct fence f = {0, 0};
     struct line l;
     size_t pos = 0, cs = 0, ce = 0;
     bool open = false, listed = false; /* a step is open; it began with a marker */
 
     while (line_next(s, len, &pos, &l)) {
+        enum fence_role role = fence_next(&f, s, &l);
+        if (role == FENCE_INSIDE || role == FENCE_CLOSES) {
+            ce = line_blank(&l) ? ce : l.tail; /* the block's opening line opened a step */
+            continue;
+        }
         if (line_blank(&l)) {
             if (open)
                 acc_step(a, cs, ce, false);
             open = false;
             continue;
         }
-        bool final = is_final_answer(s, l.lead, l.tail);
-        bool marker = !final && is_step_marker(s, l.lead, l.tail);
+        bool text = role == FENCE_OUTSIDE;
+        bool final = text && is_final_answer(s, l.lead, l.tail);
+        bool marker = text && !final && is_step_marker(s, l.lead, l.tail);
         if (open && listed && !final && !marker && l.lead > l.start) {
             ce = l.tail; /* an indented line continues a listed step */
             continue;
@@ -318,19 +368,6 @@ static void steps_run(struct acc *a, size_t len)
 }
 
 /* ---- code ---- */
-
-/* Length of the run of 3 or more backticks or tildes that begins s[a..b),
- * or 0. */
-static size_t fence_len(const unsigned char *s, size_t a, size_t b)
-{
-    unsigned char f = s[a];
-    size_t i = a;
-    if (f != '`' && f != '~')
-        return 0;
-    while (i < b && s[i] == f)
-        i++;
-    return i - a >= 3 ? i - a : 0;
-}
 
 /* Is the text Markdown with fenced code: does a fence open a line indented
  * by at most 3 bytes? Deeper ones (a ~~~ in an indented docstring of a bare
@@ -361,8 +398,7 @@ struct code_state {
     bool python;          /* the block is Python: // divides, # comments */
     bool text_python;     /* the whole text looks like Python */
     bool block_ended;     /* the last line closed a multi-line bracket */
-    unsigned char fence;  /* fence character of the open block, or 0 */
-    size_t fence_n;       /* its length */
+    struct fence fence;   /* the open fenced block */
     size_t ps, pe;        /* span of the open prose stretch */
     bool prose;           /* a prose stretch is open */
 };
@@ -480,17 +516,15 @@ static void code_line(struct code_state *c, const unsigned char *s, const struct
     c->fresh = false;
 }
 
-/* Opens a fenced block at line l, fence_n fence bytes long. */
-static void code_open_fence(struct code_state *c, const struct line *l, size_t fence_n)
+/* Opens a unit at the opening fence line l of a block. */
+static void code_open_fence(struct code_state *c, const struct line *l)
 {
     struct acc *a = c->a;
     if (c->prose)
         acc_add(a, c->ps, c->pe, DECOMPOSE_SEG_PARAGRAPH, false);
     c->prose = false;
-    size_t info = skip_ws(a->s, l->lead + fence_n, l->tail);
+    size_t info = skip_ws(a->s, l->lead + c->fence.n, l->tail);
     c->python = info < l->tail ? starts_ci(a->s, info, l->tail, "py") != 0 : c->text_python;
-    c->fence = a->s[l->lead];
-    c->fence_n = fence_n;
     c->base = l->lead - l->start;
     c->depth = 0;
     c->triple = 0;
@@ -503,17 +537,14 @@ static void code_open_fence(struct code_state *c, const struct line *l, size_t f
 /* One line of a text that has fences. */
 static void code_fenced_line(struct code_state *c, const unsigned char *s, const struct line *l)
 {
-    size_t f = line_blank(l) ? 0 : fence_len(s, l->lead, l->tail);
-    if (c->fence) {
-        if (f >= c->fence_n && s[l->lead] == c->fence && l->lead + f == l->tail) {
-            c->ue = l->tail; /* the closing fence ends the last unit */
-            code_close(c);
-            c->fence = 0;
-        } else {
-            code_line(c, s, l);
-        }
-    } else if (f) {
-        code_open_fence(c, l, f);
+    enum fence_role role = fence_next(&c->fence, s, l);
+    if (role == FENCE_CLOSES) {
+        c->ue = l->tail; /* the closing fence ends the last unit */
+        code_close(c);
+    } else if (role == FENCE_INSIDE) {
+        code_line(c, s, l);
+    } else if (role == FENCE_OPENS) {
+        code_open_fence(c, l);
     } else if (!line_blank(l)) {
         if (!c->prose)
             c->ps = l->lead;
@@ -600,28 +631,46 @@ static void sentences(struct acc *a, size_t ps, size_t pe)
     acc_add(a, st, pe, DECOMPOSE_SEG_PARAGRAPH, false);
 }
 
+/* Adds one paragraph: a fenced block whole, prose cut into sentences when
+ * longer than long_paragraph. */
+static void paragraph_add(struct acc *a, size_t ps, size_t pe, bool code, size_t long_paragraph)
+{
+    if (code)
+        acc_add(a, ps, pe, DECOMPOSE_SEG_CODE, false);
+    else if (pe - ps > long_paragraph)
+        sentences(a, ps, pe);
+    else
+        acc_add(a, ps, pe, DECOMPOSE_SEG_PARAGRAPH, false);
+}
+
 static void paragraphs_run(struct acc *a, size_t len, size_t long_paragraph)
 {
+    struct fence f = {0, 0};
     struct line l;
     size_t pos = 0, ps = 0, pe = 0;
-    bool open = false;
-    for (;;) {
-        bool more = line_next(a->s, len, &pos, &l);
-        if (more && !line_blank(&l)) {
-            if (!open)
-                ps = l.lead;
-            open = true;
-            pe = l.tail;
-            continue;
+    bool open = false, code = false; /* a paragraph is open; it is a fenced block */
+
+    while (line_next(a->s, len, &pos, &l)) {
+        enum fence_role role = fence_next(&f, a->s, &l);
+        if (role == FENCE_OPENS || (role == FENCE_OUTSIDE && line_blank(&l))) {
+            if (open)
+                paragraph_add(a, ps, pe, code, long_paragraph);
+            open = code = role == FENCE_OPENS;
+            ps = l.lead;
         }
-        if (open && pe - ps > long_paragraph)
-            sentences(a, ps, pe);
-        else if (open)
-            acc_add(a, ps, pe, DECOMPOSE_SEG_PARAGRAPH, false);
-        open = false;
-        if (!more)
-            return;
+        if (line_blank(&l))
+            continue;
+        if (!open)
+            ps = l.lead;
+        open = true;
+        pe = l.tail;
+        if (role == FENCE_CLOSES) {
+            paragraph_add(a, ps, pe, true, long_paragraph);
+            open = code = false;
+        }
     }
+    if (open)
+        paragraph_add(a, ps, pe, code, long_paragraph);
 }
 
 /* ---- the interface ---- */

@@ -83,23 +83,25 @@ struct decompose_opts {
  *   line ends a step. A final-answer line ("A: 18", "Answer: 18", "Final
  *   answer: 18", "#### 18", "The answer is 18", "So, the final answer is
  *   18", or any line holding "\boxed{") is a step of its own with
- *   final_answer set. When the text ends with a final-answer step and
- *   cap >= 2, that step is never merged with its neighbours.
- * code: fenced blocks (``` or ~~~, closed by a fence of the same character
- *   at least as long with nothing after it; an unclosed fence runs to the
- *   end) are code, split into top-level units; the prose between two fences
- *   is one paragraph segment. A text without a fence line indented by at
- *   most 3 bytes is all code. A unit ends where a line brings the bracket
- *   depth of ([{ back to 0, or before a blank line or a return from
- *   indentation; the next unit starts at an unindented line at depth 0 (not
- *   "else", "elif", "except", "finally" nor a closing bracket). Brackets in
+ *   final_answer set. A fenced block (see code) is one step, blank lines
+ *   and all, or part of a listed step when its opening fence is indented
+ *   under it. When the text ends with a final-answer step and cap >= 2,
+ *   that step is never merged with its neighbours.
+ * code: fenced blocks (a line that starts with 3 or more ` or ~, closed by
+ *   a fence of the same character at least as long with nothing after it;
+ *   an unclosed fence runs to the end) are code, split into top-level units; the prose between two
+ * fences is one paragraph segment. A text without a fence line indented by at most 3 bytes is all
+ * code. A unit ends where a line brings the bracket depth of ([{ back to 0, or before a blank line
+ * or a return from indentation; the next unit starts at an unindented line at depth 0 (not "else",
+ * "elif", "except", "finally" nor a closing bracket). Brackets in
  *   '...' and "..." strings closed on their line, Python triple-quoted
  *   strings and comments are not counted: # in Python (a block whose fence
  *   says py..., or any unlabelled block of a text with an unindented
  *   "def ...:" or "class ...:" line), else C and C++ comments and "# ".
  *   Fence lines belong to the first and last unit of their block. A merged
  *   group that mixes code and prose is a code segment.
- * paragraphs: blank-line separated paragraphs; one longer than
+ * paragraphs: blank-line separated paragraphs, each fenced block one code
+ *   segment (blank lines inside it included); a prose paragraph longer than
  *   long_paragraph bytes is cut into sentences: after . ! ? and up to three
  *   closing quotes or brackets, when whitespace and then a byte other than
  *   an ASCII lower-case letter follow ("e.g. the" goes on); or after the

@@ -305,6 +305,18 @@ static void test_final_answers(void **state)
         assert_int_equal(run(DECOMPOSE_STEPS, buf, g, CAP), 2);
         assert_false(g[1].final_answer);
     }
+    /* A fenced block is one step, or part of the listed step it is
+     * indented under; an answer line inside it is code, not the answer. */
+    const char *fenced = "Compute:\n```python\nx = 2\n\nA: 1\n```\n1. Then\n   ~~~\n"
+                         "   y = 3\n\n   ~~~\n   so y = 3\n2. Next\nA: 5";
+    static const char *const wf[] = {"Compute:", "```python\nx = 2\n\nA: 1\n```",
+                                     "1. Then\n   ~~~\n   y = 3\n\n   ~~~\n   so y = 3", "2. Next",
+                                     "A: 5"};
+    assert_int_equal(run(DECOMPOSE_STEPS, fenced, g, CAP), 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_seg(fenced, &g[i], wf[i]);
+        assert_int_equal(g[i].final_answer, i == 4);
+    }
     /* A final answer never continues a listed step, and ends it. */
     const char *t = "1. x = 18\n   #### 18\n   after\n";
     assert_int_equal(run(DECOMPOSE_STEPS, t, g, CAP), 3);
@@ -413,6 +425,11 @@ static void test_paragraphs(void **state)
     const char *t = "First paragraph,\nstill first.\n\n \t\nSecond one.\r\n\r\nThird.";
     CHECK_SEGS(DECOMPOSE_PARAGRAPHS, t, {P, "First paragraph,\nstill first."}, {P, "Second one."},
                {P, "Third."});
+
+    /* A fenced block is one code segment, blank lines inside it included. */
+    const char *f = "Intro text.\n```c\nint a;\n\nint b;\n```\nAfter.\n\n~~~\nopen {\n\n";
+    CHECK_SEGS(DECOMPOSE_PARAGRAPHS, f, {P, "Intro text."}, {C, "```c\nint a;\n\nint b;\n```"},
+               {P, "After."}, {C, "~~~\nopen {"});
 
     /* Past long_paragraph bytes, sentences; "e.g. lower" and 3.14 do not end one. */
     const char *l = "Pi is 3.14, e.g. roughly. Is it \"exact?\" No! It is irrational (see "
