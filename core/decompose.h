@@ -2,12 +2,12 @@
  *
  * Pure functions: text in, byte spans out. No allocation in decompose(), no
  * store, no I/O. Every decomposer returns spans that are
- *   - valid: 0 <= start < end <= len, in increasing order, non-overlapping;
+ *   - valid: 0 <= start < end <= len, in increasing order, non-overlapping
+ *     (criteria excepted: each of their spans is the whole trimmed text);
  *   - trimmed: text[start] and text[end - 1] are not ASCII whitespace
  *     (space, \t, \n, \v, \f, \r);
  *   - exhaustive: every non-whitespace byte of the text lies in a span, so no
- *     part of a response goes unexamined (criteria: each span is the whole
- *     trimmed response);
+ *     part of a response goes unexamined;
  *   - bounded: at most `cap` of them, whatever the input;
  *   - UTF-8 safe: no boundary falls inside a well-formed UTF-8 sequence.
  * Texts need not be NUL-terminated nor valid UTF-8; a byte of an invalid
@@ -15,18 +15,18 @@
  * count as text, not whitespace.
  *
  * Cap and merge: while a text yields no more than `cap` segments they are
- * returned as found. Past the cap, neighbours are merged: the groups grow
- * together (each group's span is at most a common width, and any two
- * adjacent groups together exceed it), so the merged segments stay within
- * about a factor of two of each other in bytes. Memory stays O(cap) however
- * many raw segments the text holds.
+ * returned as found. Past the cap, neighbours are merged, all to one width:
+ * no group spans more than the width (unless it is one segment that long
+ * by itself) and any two neighbours together span more, so the groups come
+ * out of like sizes rather than one giant tail. Time is linear in len and
+ * memory O(cap), however many raw segments the text holds.
  *
  * Long segments: a segment longer than max_seg_bytes is cut into pieces of
  * at most that many bytes, at the last newline in the second half of the
  * window, else the last sentence end, else the last whitespace, else the
- * last UTF-8 character boundary (a 1 MB line with no spaces becomes
- * max_seg_bytes pieces). The count cap wins over the length limit: when
- * pieces must be merged to fit the cap, a merged segment may be longer.
+ * last UTF-8 character boundary (a 1 MB line with no spaces becomes pieces
+ * of max_seg_bytes). The count cap wins over the length limit: when pieces
+ * must be merged to fit the cap, a merged segment may be longer.
  */
 #ifndef RUNG_DECOMPOSE_H
 #define RUNG_DECOMPOSE_H
@@ -34,12 +34,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define DECOMPOSE_MAX_SEGMENTS 64     /* suggested cap on segments per response */
-#define DECOMPOSE_MAX_SEG_BYTES 16384 /* default length past which a segment is cut */
-#define DECOMPOSE_MIN_SEG_BYTES 64    /* smallest accepted max_seg_bytes */
-#define DECOMPOSE_LONG_PARAGRAPH                                                                   \
-    1200                                   /* default paragraph bytes past which it is cut         \
-                                              into sentences */
+#define DECOMPOSE_MAX_SEGMENTS 64          /* suggested cap on segments per response */
+#define DECOMPOSE_MAX_SEG_BYTES 16384      /* default length past which a segment is cut */
+#define DECOMPOSE_MIN_SEG_BYTES 64         /* smallest accepted max_seg_bytes */
+#define DECOMPOSE_LONG_PARAGRAPH 1200      /* default bytes past which prose is cut in sentences */
 #define DECOMPOSE_QUESTION_MAX (64 * 1024) /* longest criterion text in a question */
 
 /* How a domain's responses are split (the domain setting "decomposer"). */
