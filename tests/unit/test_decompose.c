@@ -546,6 +546,32 @@ static void test_hostile_long_line(void **state)
     test_free(t);
 }
 
+/* A segment past max_seg_bytes is cut at a newline, else after a sentence,
+ * else at a space, each piece at most max_seg_bytes long. */
+static void test_cut_policy(void **state)
+{
+    (void)state;
+    struct decompose_opts o = {.max_seg_bytes = DECOMPOSE_MIN_SEG_BYTES,
+                               .long_paragraph = SIZE_MAX};
+    struct decompose_seg g[CAP];
+    size_t n = 0;
+    const char *lines = "line 01 xxxxxxxxxxxx\nline 02 xxxxxxxxxxxx\nline 03 xxxxxxxxxxxx\n"
+                        "line 04 xxxxxxxxxxxx\nline 05 xxxxxxxxxxxx\nline 06 xxxxxxxxxxxx";
+    assert_int_equal(decompose(DECOMPOSE_PARAGRAPHS, lines, strlen(lines), &o, g, CAP, &n), 0);
+    assert_exhaustive(lines, strlen(lines), g, n);
+    assert_int_equal(n, 2); /* three 20-byte lines and two newlines fit in 64 */
+    assert_seg(lines, &g[0], "line 01 xxxxxxxxxxxx\nline 02 xxxxxxxxxxxx\nline 03 xxxxxxxxxxxx");
+    const char *prose = "One two three four five six seven eight nine. Ten eleven twelve "
+                        "thirteen fourteen fifteen sixteen seventeen eighteen.";
+    assert_int_equal(decompose(DECOMPOSE_STEPS, prose, strlen(prose), &o, g, CAP, &n), 0);
+    assert_exhaustive(prose, strlen(prose), g, n);
+    assert_int_equal(n, 3);
+    assert_seg(prose, &g[0], "One two three four five six seven eight nine.");
+    assert_seg(prose, &g[1], "Ten eleven twelve thirteen fourteen fifteen sixteen seventeen");
+    for (size_t i = 0; i < n; i++)
+        assert_true(g[i].end - g[i].start <= DECOMPOSE_MIN_SEG_BYTES);
+}
+
 static void test_hostile_junk(void **state)
 {
     (void)state;
@@ -643,8 +669,8 @@ int main(void)
         cmocka_unit_test(test_code_bare),     cmocka_unit_test(test_code_fence_edges),
         cmocka_unit_test(test_paragraphs),    cmocka_unit_test(test_criteria_none),
         cmocka_unit_test(test_empty),         cmocka_unit_test(test_hostile_long_line),
-        cmocka_unit_test(test_hostile_junk),  cmocka_unit_test(test_many_lines),
-        cmocka_unit_test(test_crlf),
+        cmocka_unit_test(test_cut_policy),    cmocka_unit_test(test_hostile_junk),
+        cmocka_unit_test(test_many_lines),    cmocka_unit_test(test_crlf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
