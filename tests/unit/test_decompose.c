@@ -661,16 +661,26 @@ static void test_crlf(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),         cmocka_unit_test(test_questions),
-        cmocka_unit_test(test_is_hard),       cmocka_unit_test(test_bad_args),
+    /* Three groups, so a failure says at once which promise broke. */
+    const struct CMUnitTest interface[] = {
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_questions),
+        cmocka_unit_test(test_is_hard),
+        cmocka_unit_test(test_bad_args),
+    };
+    const struct CMUnitTest kinds[] = {
         cmocka_unit_test(test_gsm8k_fixture), cmocka_unit_test(test_steps_listed),
         cmocka_unit_test(test_final_answers), cmocka_unit_test(test_code_fenced),
         cmocka_unit_test(test_code_bare),     cmocka_unit_test(test_code_fence_edges),
         cmocka_unit_test(test_paragraphs),    cmocka_unit_test(test_criteria_none),
-        cmocka_unit_test(test_empty),         cmocka_unit_test(test_hostile_long_line),
-        cmocka_unit_test(test_cut_policy),    cmocka_unit_test(test_hostile_junk),
-        cmocka_unit_test(test_many_lines),    cmocka_unit_test(test_crlf),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest hostile[] = {
+        cmocka_unit_test(test_empty),      cmocka_unit_test(test_hostile_long_line),
+        cmocka_unit_test(test_cut_policy), cmocka_unit_test(test_hostile_junk),
+        cmocka_unit_test(test_many_lines), cmocka_unit_test(test_crlf),
+    };
+    int failed = cmocka_run_group_tests_name("interface", interface, NULL, NULL);
+    failed += cmocka_run_group_tests_name("decomposers", kinds, NULL, NULL);
+    failed += cmocka_run_group_tests_name("hostile input", hostile, NULL, NULL);
+    return failed ? 1 : 0;
 }
