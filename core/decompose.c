@@ -93,6 +93,7 @@ struct acc {
     size_t width;              /* bytes a group may span and still absorb its next
                                   neighbour; 0 until the cap is first reached */
     size_t max_seg;            /* longer segments are cut */
+    size_t long_text;          /* prose past this many bytes is cut into sentences */
     struct decompose_seg held; /* the latest final-answer step, kept apart */
     bool has_held;
 };
@@ -269,7 +270,7 @@ static enum fence_role fence_next(struct fence *f, const unsigned char *s, const
     return FENCE_INSIDE;
 }
 
-/* ---- steps ---- */
+/* ---- final answers and step markers ---- */
 
 /* "so", "thus", ... and a comma: skipped before "the answer is". */
 static size_t skip_connective(const unsigned char *s, size_t i, size_t b)
@@ -326,6 +327,74 @@ static bool is_step_marker(const unsigned char *s, size_t a, size_t b)
     return p && p < b && s[p] >= '0' && s[p] <= '9';
 }
 
+/* ---- sentences ---- */
+
+static bool is_closer(unsigned char c)
+{
+    return c == '"' || c == '\'' || c == ')' || c == ']' || c == '*';
+}
+
+/* When a sentence ends at s[i], returns one past its end (closers
+ * included), else 0. Never at the paragraph's end pe: the caller adds the
+ * rest itself. */
+static size_t sentence_end(const unsigned char *s, size_t i, size_t pe)
+{
+    static const char cjk[][4] = {"\xe3\x80\x82", "\xef\xbc\x81", "\xef\xbc\x9f"}; /* 。！？ */
+    unsigned char c = s[i];
+    if (c >= 0x80) {
+        for (size_t k = 0; k < sizeof cjk / sizeof cjk[0]; k++)
+            if (pe - i > 3 && memcmp(s + i, cjk[k], 3) == 0)
+                return i + 3;
+        return 0;
+    }
+    if (c != '.' && c != '!' && c != '?')
+        return 0;
+    size_t j = i + 1;
+    while (j < pe && j - i <= 3 && is_closer(s[j]))
+        j++;
+    if (j == pe || !is_ws(s[j]))
+        return 0;
+    size_t k = skip_ws(s, j, pe);
+    return (s[k] >= 'a' && s[k] <= 'z') ? 0 : j;
+}
+
+/* Adds one sentence; as a step, one that reads as a final answer is
+ * flagged (and held back, see acc_step). */
+static void sentence_add(struct acc *a, size_t start, size_t end, enum decompose_seg_kind kind)
+{
+    if (kind == DECOMPOSE_SEG_STEP)
+        acc_step(a, start, end, is_final_answer(a->s, start, end));
+    else
+        acc_add(a, start, end, kind, false);
+}
+
+/* Adds the sentences of s[ps..pe) as segments of the given kind. */
+static void sentences(struct acc *a, size_t ps, size_t pe, enum decompose_seg_kind kind)
+{
+    size_t st = ps;
+    for (size_t i = ps; i < pe; i++) {
+        size_t e = sentence_end(a->s, i, pe);
+        if (!e)
+            continue;
+        sentence_add(a, st, e, kind);
+        st = skip_ws(a->s, e, pe);
+        i = st - 1;
+    }
+    sentence_add(a, st, pe, kind);
+}
+
+/* ---- steps ---- */
+
+/* Adds a step that is not a final-answer line: one longer than long_text
+ * (a solution written on one line) as its sentences. */
+static void step_close(struct acc *a, size_t start, size_t end)
+{
+    if (end - start > a->long_text)
+        sentences(a, start, end, DECOMPOSE_SEG_STEP);
+    else
+        acc_step(a, start, end, false);
+}
+
 static void steps_run(struct acc *a, size_t len)
 {
     const unsigned char *s = a->s;
@@ -342,7 +411,7 @@ static void steps_run(struct acc *a, size_t len)
         }
         if (line_blank(&l)) {
             if (open)
-                acc_step(a, cs, ce, false);
+                step_close(a, cs, ce);
             open = false;
             continue;
         }
@@ -354,7 +423,7 @@ static void steps_run(struct acc *a, size_t len)
             continue;
         }
         if (open)
-            acc_step(a, cs, ce, false);
+            step_close(a, cs, ce);
         open = !final;
         if (final)
             acc_step(a, l.lead, l.tail, true);
@@ -363,7 +432,7 @@ static void steps_run(struct acc *a, size_t len)
         listed = marker;
     }
     if (open)
-        acc_step(a, cs, ce, false);
+        step_close(a, cs, ce);
     acc_finish(a);
 }
 
@@ -588,62 +657,19 @@ static void code_run(struct acc *a, size_t len)
 
 /* ---- paragraphs ---- */
 
-static bool is_closer(unsigned char c)
-{
-    return c == '"' || c == '\'' || c == ')' || c == ']' || c == '*';
-}
-
-/* When a sentence ends at s[i], returns one past its end (closers
- * included), else 0. Never at the paragraph's end pe: the caller adds the
- * rest itself. */
-static size_t sentence_end(const unsigned char *s, size_t i, size_t pe)
-{
-    static const char cjk[][4] = {"\xe3\x80\x82", "\xef\xbc\x81", "\xef\xbc\x9f"}; /* 。！？ */
-    unsigned char c = s[i];
-    if (c >= 0x80) {
-        for (size_t k = 0; k < sizeof cjk / sizeof cjk[0]; k++)
-            if (pe - i > 3 && memcmp(s + i, cjk[k], 3) == 0)
-                return i + 3;
-        return 0;
-    }
-    if (c != '.' && c != '!' && c != '?')
-        return 0;
-    size_t j = i + 1;
-    while (j < pe && j - i <= 3 && is_closer(s[j]))
-        j++;
-    if (j == pe || !is_ws(s[j]))
-        return 0;
-    size_t k = skip_ws(s, j, pe);
-    return (s[k] >= 'a' && s[k] <= 'z') ? 0 : j;
-}
-
-static void sentences(struct acc *a, size_t ps, size_t pe)
-{
-    size_t st = ps;
-    for (size_t i = ps; i < pe; i++) {
-        size_t e = sentence_end(a->s, i, pe);
-        if (!e)
-            continue;
-        acc_add(a, st, e, DECOMPOSE_SEG_PARAGRAPH, false);
-        st = skip_ws(a->s, e, pe);
-        i = st - 1;
-    }
-    acc_add(a, st, pe, DECOMPOSE_SEG_PARAGRAPH, false);
-}
-
 /* Adds one paragraph: a fenced block whole, prose cut into sentences when
- * longer than long_paragraph. */
-static void paragraph_add(struct acc *a, size_t ps, size_t pe, bool code, size_t long_paragraph)
+ * longer than long_text. */
+static void paragraph_add(struct acc *a, size_t ps, size_t pe, bool code)
 {
     if (code)
         acc_add(a, ps, pe, DECOMPOSE_SEG_CODE, false);
-    else if (pe - ps > long_paragraph)
-        sentences(a, ps, pe);
+    else if (pe - ps > a->long_text)
+        sentences(a, ps, pe, DECOMPOSE_SEG_PARAGRAPH);
     else
         acc_add(a, ps, pe, DECOMPOSE_SEG_PARAGRAPH, false);
 }
 
-static void paragraphs_run(struct acc *a, size_t len, size_t long_paragraph)
+static void paragraphs_run(struct acc *a, size_t len)
 {
     struct fence f = {0, 0};
     struct line l;
@@ -654,7 +680,7 @@ static void paragraphs_run(struct acc *a, size_t len, size_t long_paragraph)
         enum fence_role role = fence_next(&f, a->s, &l);
         if (role == FENCE_OPENS || (role == FENCE_OUTSIDE && line_blank(&l))) {
             if (open)
-                paragraph_add(a, ps, pe, code, long_paragraph);
+                paragraph_add(a, ps, pe, code);
             open = code = role == FENCE_OPENS;
             ps = l.lead;
         }
@@ -665,12 +691,12 @@ static void paragraphs_run(struct acc *a, size_t len, size_t long_paragraph)
         open = true;
         pe = l.tail;
         if (role == FENCE_CLOSES) {
-            paragraph_add(a, ps, pe, true, long_paragraph);
+            paragraph_add(a, ps, pe, true);
             open = code = false;
         }
     }
     if (open)
-        paragraph_add(a, ps, pe, code, long_paragraph);
+        paragraph_add(a, ps, pe, code);
 }
 
 /* ---- the interface ---- */
@@ -702,14 +728,17 @@ int decompose(enum decompose_kind kind, const char *text, size_t len,
     if (kind == DECOMPOSE_CRITERIA && d.ncriteria > cap)
         return -E2BIG;
 
-    struct acc a = {
-        .s = (const unsigned char *)text, .out = out, .cap = cap, .max_seg = d.max_seg_bytes};
+    struct acc a = {.s = (const unsigned char *)text,
+                    .out = out,
+                    .cap = cap,
+                    .max_seg = d.max_seg_bytes,
+                    .long_text = d.long_paragraph};
     if (kind == DECOMPOSE_STEPS)
         steps_run(&a, len);
     else if (kind == DECOMPOSE_CODE)
         code_run(&a, len);
     else if (kind == DECOMPOSE_PARAGRAPHS)
-        paragraphs_run(&a, len, d.long_paragraph);
+        paragraphs_run(&a, len);
     else if (kind == DECOMPOSE_CRITERIA)
         criteria_run(&a, len, d.ncriteria);
     *n = a.n;

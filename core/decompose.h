@@ -68,8 +68,8 @@ struct decompose_seg {
 /* Per-call settings; a NULL pointer or a zero field means the default. */
 struct decompose_opts {
     size_t max_seg_bytes;  /* cut longer segments; DECOMPOSE_MAX_SEG_BYTES */
-    size_t long_paragraph; /* paragraphs: cut longer ones into sentences;
-                              DECOMPOSE_LONG_PARAGRAPH */
+    size_t long_paragraph; /* paragraphs and steps: cut longer ones into
+                              sentences; DECOMPOSE_LONG_PARAGRAPH */
     size_t ncriteria;      /* criteria: number of configured criteria (0: none) */
 };
 
@@ -83,8 +83,11 @@ struct decompose_opts {
  *   18", or any line holding "\boxed{") is a step of its own with
  *   final_answer set. A fenced block (see code) is one step, blank lines
  *   and all, or part of a listed step when its opening fence is indented
- *   under it. When the text ends with a final-answer step and cap >= 2,
- *   that step is never merged with its neighbours.
+ *   under it. A step longer than long_paragraph bytes (a solution written
+ *   on one line) is cut into sentences, as paragraphs are, each a step; a
+ *   sentence that reads as a final answer is one. When the text ends with
+ *   a final-answer step and cap >= 2, that step is never merged with its
+ *   neighbours.
  * code: fenced blocks (a line that starts with 3 or more ` or ~, closed by
  *   a fence of the same character at least as long with nothing after it;
  *   an unclosed fence runs to the end) are code, split into top-level units; the prose between two

@@ -317,6 +317,22 @@ static void test_final_answers(void **state)
         assert_seg(fenced, &g[i], wf[i]);
         assert_int_equal(g[i].final_answer, i == 4);
     }
+    /* A step past long_paragraph bytes is cut into sentences; the last one
+     * here is the final answer. */
+    const char *one = "Janet sells 16 - 3 - 4 = 9 eggs. She makes 9 * 2 = 18 dollars. So the "
+                      "answer is 18.\nDone";
+    struct decompose_opts o = {.long_paragraph = 40};
+    size_t n = 0;
+    assert_int_equal(decompose(DECOMPOSE_STEPS, one, strlen(one), &o, g, CAP, &n), 0);
+    assert_exhaustive(one, strlen(one), g, n);
+    static const char *const w1[] = {"Janet sells 16 - 3 - 4 = 9 eggs.",
+                                     "She makes 9 * 2 = 18 dollars.", "So the answer is 18.",
+                                     "Done"};
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++) {
+        assert_seg(one, &g[i], w1[i]);
+        assert_int_equal(g[i].final_answer, i == 2);
+    }
     /* A final answer never continues a listed step, and ends it. */
     const char *t = "1. x = 18\n   #### 18\n   after\n";
     assert_int_equal(run(DECOMPOSE_STEPS, t, g, CAP), 3);
