@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
+
 extern const char *const schema_migrations[];
 extern const size_t schema_migration_count;
 
@@ -177,8 +179,7 @@ int conn_exec(struct conn *c, const char *sql)
     char *msg = NULL;
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"sql failed\",\"why\":\"%s\"}\n",
-                msg ? msg : sqlite3_errstr(rc));
+        log_json("error", "sql failed", "{s:s}", "why", msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
         return -EIO;
     }
@@ -373,8 +374,7 @@ int conn_run(struct conn *c, enum stmt_id id)
     int rc = sqlite3_step(st);
     conn_done(st);
     if (rc != SQLITE_DONE) {
-        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"sql failed\",\"sql\":%d,\"why\":\"%s\"}\n",
-                (int)id, sqlite3_errmsg(c->db));
+        log_json("error", "sql failed", "{s:i,s:s}", "sql", (int)id, "why", sqlite3_errmsg(c->db));
         return -EIO;
     }
     return 0;

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "limits.h"
+
 /* Reads a one-integer result into *out. 0 or -EIO. */
 static int read_int(struct conn *c, enum stmt_id id, int64_t *out)
 {
@@ -96,9 +98,9 @@ int store_tasks_open(struct store *s)
     if (!q)
         return -ENOMEM;
     pthread_mutex_init(&q->hook_mu, NULL);
-    q->default_overlap = 1;
-    q->lease_ms = 600000;
-    q->gold_rate_pct = 5;
+    q->default_overlap = OVERLAP_DEFAULT;
+    q->lease_ms = (int64_t)LEASE_SECONDS_DEFAULT * 1000;
+    q->gold_rate_pct = GOLD_RATE_PCT_DEFAULT;
     q->data_version = -1;
     s->tasks = q;
     store_set_hooks(s, &(struct store_hooks){.idle = tasks_idle, .after_group = tasks_after_group});
@@ -423,7 +425,7 @@ static int overlap_job(struct store *s, struct conn *c, void *arg)
 
 int store_overlap_set(struct store *s, const char *scope, const char *value, int overlap)
 {
-    if ((strcmp(scope, "batch") && strcmp(scope, "domain")) || overlap < 1 || overlap > 100)
+    if ((strcmp(scope, "batch") && strcmp(scope, "domain")) || overlap < 1 || overlap > OVERLAP_MAX)
         return -EINVAL;
     struct overlap_args o = {scope, value, overlap};
     return store_run(s, overlap_job, &o);

@@ -8,8 +8,8 @@
 
 #include "api.h"
 #include "app.h"
+#include "limits.h"
 
-#define WAIT_MAX_S 30      /* longest long-poll */
 #define RATIONALE_MAX 4096 /* bytes */
 
 /* True when the caller's key may label tasks; else sets the 403 reply. */
@@ -199,9 +199,9 @@ void api_tasks_next(struct req *r, const char *param)
         return;
     const char *w = http_query(r, "wait");
     int64_t wait_s = 0;
-    if (w && util_parse_i64(w, 0, WAIT_MAX_S, &wait_s)) {
+    if (w && util_parse_i64(w, 0, LONG_POLL_SECONDS_MAX, &wait_s)) {
         http_error(r, 400, "invalid_query", "'wait' must be a whole number of seconds, 0 to %d.",
-                   WAIT_MAX_S);
+                   LONG_POLL_SECONDS_MAX);
         return;
     }
     struct next_state *s = api_state_new(r, sizeof *s, next_state_free);
@@ -320,8 +320,10 @@ static bool parse_label(struct req *r, json_t *body, struct store_label *l)
     }
     v = json_object_get(body, "seconds");
     if (v && !json_is_null(v)) {
-        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 86400) {
-            http_error(r, 422, "invalid_label", "'seconds' must be a number from 0 to 86400.");
+        if (!json_is_number(v) || json_number_value(v) < 0 ||
+            json_number_value(v) > LABEL_SECONDS_MAX) {
+            http_error(r, 422, "invalid_label", "'seconds' must be a number from 0 to %d.",
+                       LABEL_SECONDS_MAX);
             return false;
         }
         l->seconds = json_number_value(v);
@@ -452,11 +454,13 @@ void api_overlap_put(struct req *r, const char *param)
     json_t *n = json_object_get(body, "overlap");
     json_t *scope_v = batch ? batch : domain;
     if ((batch && domain) || !json_is_string(scope_v) || !json_is_integer(n) ||
-        json_integer_value(n) < 1 || json_integer_value(n) > 100 || json_object_size(body) != 2) {
+        json_integer_value(n) < 1 || json_integer_value(n) > OVERLAP_MAX ||
+        json_object_size(body) != 2) {
         json_decref(body);
         http_error(r, 422, "invalid_body",
                    "Send {\"batch\": NAME, \"overlap\": N} or {\"domain\": NAME, \"overlap\": N} "
-                   "with N from 1 to 100.");
+                   "with N from 1 to %d.",
+                   OVERLAP_MAX);
         return;
     }
     int rc = store_overlap_set(r->app->store, batch ? "batch" : "domain",
