@@ -58,33 +58,19 @@ static double cohen_fn(const struct agree_data *d, const uint32_t *w)
     return kappa_of(same / tot, chance);
 }
 
-static double fleiss_fn(const struct agree_data *d, const uint32_t *w)
-{
-    double pc[AGREE_MAX_CATEGORIES] = {0};
-    double units = 0.0, ratings = 0.0, pbar = 0.0, chance = 0.0;
-    for (size_t i = 0; i < d->n; i++) {
-        const unsigned *row = d->counts + d->unit[i] * d->k;
-        double wi = w ? (double)w[i] : 1.0, m = 0.0, pairs = 0.0;
-        for (unsigned c = 0; c < d->k; c++) {
-            m += row[c];
-            pairs += (double)row[c] * ((double)row[c] - 1.0);
-            pc[c] += wi * row[c];
-        }
-        pbar += wi * pairs / (m * (m - 1.0));
-        units += wi;
-        ratings += wi * m;
-    }
-    if (units < 2.0)
-        return NAN;
-    for (unsigned c = 0; c < d->k; c++)
-        chance += (pc[c] / ratings) * (pc[c] / ratings);
-    return kappa_of(pbar / units, chance);
-}
+/* Sums over the units under weights w: what Fleiss and alpha are made of. */
+struct tally {
+    double units;   /* weighted units */
+    double ratings; /* weighted ratings (alpha's n) */
+    double pbar;    /* sum of each unit's share of agreeing rating pairs */
+    double diag;    /* alpha's agreeing coincidences */
+    double sq;      /* sum over categories of (ratings in it)^2 */
+};
 
-static double alpha_fn(const struct agree_data *d, const uint32_t *w)
+static void tally(const struct agree_data *d, const uint32_t *w, struct tally *t)
 {
     double nc[AGREE_MAX_CATEGORIES] = {0};
-    double n = 0.0, diag = 0.0, units = 0.0, sq = 0.0;
+    *t = (struct tally){0};
     for (size_t i = 0; i < d->n; i++) {
         const unsigned *row = d->counts + d->unit[i] * d->k;
         double wi = w ? (double)w[i] : 1.0, m = 0.0, same = 0.0;
@@ -93,15 +79,32 @@ static double alpha_fn(const struct agree_data *d, const uint32_t *w)
             same += (double)row[c] * ((double)row[c] - 1.0);
             nc[c] += wi * row[c];
         }
-        diag += wi * same / (m - 1.0);
-        n += wi * m;
-        units += wi;
+        t->pbar += wi * same / (m * (m - 1.0));
+        t->diag += wi * same / (m - 1.0);
+        t->units += wi;
+        t->ratings += wi * m;
     }
     for (unsigned c = 0; c < d->k; c++)
-        sq += nc[c] * nc[c];
-    if (units < 2.0 || n * n - sq < 1e-9)
+        t->sq += nc[c] * nc[c];
+}
+
+static double fleiss_fn(const struct agree_data *d, const uint32_t *w)
+{
+    struct tally t;
+    tally(d, w, &t);
+    if (t.units < 2.0)
         return NAN;
-    return 1.0 - (n - 1.0) * (n - diag) / (n * n - sq);
+    return kappa_of(t.pbar / t.units, t.sq / (t.ratings * t.ratings));
+}
+
+static double alpha_fn(const struct agree_data *d, const uint32_t *w)
+{
+    struct tally t;
+    tally(d, w, &t);
+    double n = t.ratings;
+    if (t.units < 2.0 || n * n - t.sq < 1e-9)
+        return NAN;
+    return 1.0 - (n - 1.0) * (n - t.diag) / (n * n - t.sq);
 }
 
 /* Fills out from d: the value and a 95% percentile interval over
