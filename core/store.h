@@ -71,9 +71,11 @@ int store_key_create(struct store *s, const char *name, const char *role, char t
 /* Revokes the named key. Returns 0, -ENOENT if no such live key. */
 int store_key_revoke(struct store *s, const char *name);
 
-/* Returns a new JSON array of {name, role, created_ms, revoked_ms}, or NULL
- * on error. Never includes a token or hash. */
-json_t *store_key_list(struct store *s);
+/* Every key, live or revoked, in creation order, into a malloc'd array
+ * *keys of *n (name, role, created_ms, revoked_ms filled; never a token or
+ * hash). Returns 0, -ENOMEM or -EIO (then *keys is NULL). The caller frees
+ * *keys with free(). */
+int store_key_list(struct store *s, struct store_key **keys, size_t *n);
 
 /* Finds the live key whose token this is. Returns 0 with *out filled,
  * -EACCES when no live key matches (unknown, malformed or revoked), -EIO. */

@@ -97,42 +97,28 @@ int store_key_revoke(struct store *s, const char *name)
     return store_run(s, key_revoke_job, &k);
 }
 
-/* Sets key in obj to the column's value as JSON (string, integer or null). */
-static void json_set_column(json_t *obj, const char *key, sqlite3_stmt *st, int col)
+/* Reads a row of ST_KEY_LIST into a zeroed struct store_key. */
+static int key_read(sqlite3_stmt *st, void *elem)
 {
-    switch (sqlite3_column_type(st, col)) {
-    case SQLITE_INTEGER:
-        json_object_set_new(obj, key, json_integer(sqlite3_column_int64(st, col)));
-        break;
-    case SQLITE_TEXT:
-        json_object_set_new(obj, key, json_string((const char *)sqlite3_column_text(st, col)));
-        break;
-    default:
-        json_object_set_new(obj, key, json_null());
-    }
+    struct store_key *k = elem;
+    const char *name = (const char *)sqlite3_column_text(st, 0);
+    const char *role = (const char *)sqlite3_column_text(st, 1);
+    if (!name || !role || util_strlcpy(k->name, name, sizeof k->name) ||
+        util_strlcpy(k->role, role, sizeof k->role))
+        return -EIO;
+    k->created_ms = sqlite3_column_int64(st, 2);
+    k->revoked_ms = sqlite3_column_int64(st, 3); /* NULL reads as 0: live */
+    return 0;
 }
 
-json_t *store_key_list(struct store *s)
+int store_key_list(struct store *s, struct store_key **keys, size_t *n)
 {
-    struct conn *c = store_reader(s);
-    json_t *arr = json_array();
-    sqlite3_stmt *st = conn_stmt(c, ST_KEY_LIST);
-    int rc = st ? SQLITE_ROW : SQLITE_ERROR;
-    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = json_object();
-        json_set_column(o, "name", st, 0);
-        json_set_column(o, "role", st, 1);
-        json_set_column(o, "created_ms", st, 2);
-        json_set_column(o, "revoked_ms", st, 3);
-        json_array_append_new(arr, o);
-    }
-    conn_done(st);
-    store_reader_put(s, c);
-    if (rc != SQLITE_DONE) {
-        json_decref(arr);
-        return NULL;
-    }
-    return arr;
+    static const struct rows_spec spec = {sizeof **keys, SIZE_MAX, key_read, NULL};
+    struct rows rows;
+    int rc = store_rows(s, ST_KEY_LIST, &spec, &rows);
+    *keys = rows.v;
+    *n = rows.n;
+    return rc;
 }
 
 int store_key_auth(struct store *s, const char *token, struct store_key *out)

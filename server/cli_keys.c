@@ -96,7 +96,7 @@ static int keys_create(struct store *s, const struct keys_args *a)
 
 /* Writes ms (Unix epoch milliseconds) as ISO 8601 UTC to out, to the
  * second: 2026-11-27T08:10:28Z. */
-static void iso_time(json_int_t ms, char out[ISO_TIME_MAX])
+static void iso_time(int64_t ms, char out[ISO_TIME_MAX])
 {
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
@@ -107,21 +107,22 @@ static void iso_time(json_int_t ms, char out[ISO_TIME_MAX])
 static int keys_list(struct store *s, const struct keys_args *a)
 {
     (void)a;
-    json_t *list = store_key_list(s);
-    size_t i;
-    json_t *k;
-    printf("%-24s %-9s %-20s %s\n", "NAME", "ROLE", "CREATED", "STATE");
-    json_array_foreach(list, i, k)
-    {
-        json_t *rev = json_object_get(k, "revoked_ms");
-        char when[ISO_TIME_MAX];
-        iso_time(json_integer_value(json_object_get(k, "created_ms")), when);
-        printf("%-24s %-9s %-20s %s\n", json_string_value(json_object_get(k, "name")),
-               json_string_value(json_object_get(k, "role")), when,
-               json_is_null(rev) ? "active" : "revoked");
+    struct store_key *keys;
+    size_t n;
+    int rc = store_key_list(s, &keys, &n);
+    if (rc) {
+        fprintf(stderr, "rungd keys: cannot list the keys (%s)\n", strerror(-rc));
+        return 1;
     }
-    json_decref(list);
-    return list ? 0 : 1;
+    printf("%-24s %-9s %-20s %s\n", "NAME", "ROLE", "CREATED", "STATE");
+    for (size_t i = 0; i < n; i++) {
+        char when[ISO_TIME_MAX];
+        iso_time(keys[i].created_ms, when);
+        printf("%-24s %-9s %-20s %s\n", keys[i].name, keys[i].role, when,
+               keys[i].revoked_ms ? "revoked" : "active");
+    }
+    free(keys);
+    return 0;
 }
 
 static int keys_revoke(struct store *s, const struct keys_args *a)
