@@ -29,6 +29,12 @@
 #define HTTP_LISTEN_BACKLOG 1024u              /* pending connections */
 #define SHUTDOWN_GRACE_MS 10000u               /* requests in flight get this long at stop */
 
+/* ---- the store's checkpointer (store_ckpt.c), in WAL frames (pages) ---- */
+#define CKPT_PASSIVE_PAGES 1000 /* a PASSIVE checkpoint from this many frames */
+#define CKPT_CAP_PAGES 4096     /* the WAL's bound: RESTART past it (16 MiB at 4 KiB pages) */
+#define CKPT_BUSY_MS 20         /* how long RESTART/TRUNCATE wait for readers, ms */
+#define CKPT_GATE_MS 1000       /* longest a write waits for a RESTART at the bound, ms */
+
 /* ---- layers ---- */
 #define LAYER_POLL_MS 1000u /* a running daemon checks for a new active layer this often */
 #define TRAIN_BITS_MIN 10   /* rungd train --bits range */

@@ -483,6 +483,7 @@ static void *writer_main(void *arg)
             s->wq_tail = NULL;
         tail->next = NULL;
         pthread_mutex_unlock(&s->wq_mu);
+        store_ckpt_gate(s);
         run_group(s, head);
         pthread_mutex_lock(&s->wq_mu);
     }
@@ -605,6 +606,10 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
         }
         s->nreaders++;
     }
+    if (store_ckpt_start(s)) {
+        snprintf(err, errlen, "cannot start the checkpointer on %s", path);
+        goto fail;
+    }
     if (pthread_create(&s->writer_thread, NULL, writer_main, s)) {
         snprintf(err, errlen, "cannot start the writer thread");
         goto fail;
@@ -627,6 +632,7 @@ void store_close(struct store *s)
         pthread_mutex_unlock(&s->wq_mu);
         pthread_join(s->writer_thread, NULL);
     }
+    store_ckpt_stop(s);
     for (unsigned i = 0; i < s->nreaders; i++)
         conn_close(&s->readers[i]);
     if (s->writer.db) {

@@ -50,6 +50,19 @@ void store_set_defaults(struct store *s, int overlap, unsigned lease_ms, unsigne
  * write requests they carried, since open: their ratio is the mean group. */
 void store_stats(struct store *s, uint64_t *groups, uint64_t *writes);
 
+/* What the checkpointer (store_ckpt.c) has done since open. */
+struct store_ckpt_stats {
+    uint64_t commits;                    /* commits the writer reported */
+    uint64_t passive, restart, truncate; /* checkpoints run, by mode */
+    uint64_t busy;                       /* RESTART/TRUNCATE that gave way to readers */
+    uint64_t gated;                      /* groups that waited for a RESTART (WAL at its bound) */
+    int wal_pages;                       /* frames in the WAL after the latest commit */
+    int wal_pages_max;                   /* the most it held after a commit */
+};
+
+/* Fills *out (all zero when no checkpointer runs). */
+void store_ckpt_stats(struct store *s, struct store_ckpt_stats *out);
+
 /* Schema version after migrations (PRAGMA user_version). */
 int store_schema_version(struct store *s);
 

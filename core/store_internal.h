@@ -127,7 +127,22 @@ struct store {
     unsigned nreaders;
 
     struct store_tasks *tasks; /* the task queue's state: store_tasks.c, store_labels.c */
+    struct store_ckpt *ckpt;   /* the checkpointer: store_ckpt.c */
 };
+
+/* Starts the checkpointer thread on its own connection and hands it the
+ * writer's WAL hook (automatic checkpoints off). Call before the writer
+ * thread starts. Returns 0, -ENOMEM or -EIO. */
+int store_ckpt_start(struct store *s);
+
+/* Called by the writer before each group: while the WAL is at its bound
+ * (CKPT_CAP_PAGES), waits for the checkpointer's RESTART, at most
+ * CKPT_GATE_MS. */
+void store_ckpt_gate(struct store *s);
+
+/* Stops the checkpointer and removes the hook; call after the writer
+ * thread has stopped. No-op when none runs. */
+void store_ckpt_stop(struct store *s);
 
 /* The SQL text of a statement (for tests that check query plans). */
 const char *store_sql(enum stmt_id id);

@@ -268,13 +268,35 @@ static void healthz(struct req *r, const char *param)
     http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+/* Appends the checkpointer's figures to buf (n bytes used of cap); returns
+ * the new length (cap - 1 at most). */
+static int metrics_ckpt(struct app *a, char *buf, int n, size_t cap)
+{
+    struct store_ckpt_stats ck;
+    if (n < 0 || (size_t)n >= cap)
+        return n < 0 ? 0 : (int)cap - 1;
+    store_ckpt_stats(a->store, &ck);
+    int m = snprintf(buf + n, cap - (size_t)n,
+                     "# TYPE rung_store_checkpoints_total counter\n"
+                     "rung_store_checkpoints_total{mode=\"passive\"} %llu\n"
+                     "rung_store_checkpoints_total{mode=\"restart\"} %llu\n"
+                     "rung_store_checkpoints_total{mode=\"truncate\"} %llu\n"
+                     "# TYPE rung_store_checkpoint_gated_total counter\n"
+                     "rung_store_checkpoint_gated_total %llu\n"
+                     "# TYPE rung_store_wal_pages gauge\n"
+                     "rung_store_wal_pages %d\n",
+                     (unsigned long long)ck.passive, (unsigned long long)ck.restart,
+                     (unsigned long long)ck.truncate, (unsigned long long)ck.gated, ck.wal_pages);
+    return m < 0 ? n : (size_t)(n + m) >= cap ? (int)cap - 1 : n + m;
+}
+
 static void metrics(struct req *r, const char *param)
 {
     (void)param;
     struct app *a = r->app;
     uint64_t groups, writes;
     store_stats(a->store, &groups, &writes);
-    char buf[2048];
+    char buf[4096];
     int n = snprintf(buf, sizeof buf,
                      "# TYPE rung_requests_total counter\n"
                      "rung_requests_total %llu\n"
@@ -298,5 +320,6 @@ static void metrics(struct req *r, const char *param)
                      (unsigned long long)a->by_class[5], (double)a->us_total / 1e6,
                      (unsigned long long)a->items_ingested, atomic_load(&a->inflight),
                      (unsigned long long)groups, (unsigned long long)writes);
+    n = metrics_ckpt(a, buf, n, sizeof buf);
     http_reply_bytes(r, 200, "text/plain; version=0.0.4", buf, (size_t)n);
 }

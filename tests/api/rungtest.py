@@ -227,18 +227,26 @@ class Daemon:
                 return None
             time.sleep(0.02)
 
-    def inflight(self, token):
+    def inflight(self, token, conn=None):
         """Requests the daemon has in flight (rung_inflight_requests), not
         counting the /metrics request that asks (token: an admin key)."""
-        _, _, text = self.request("GET", "/metrics", token=token)
+        _, _, text = self.request("GET", "/metrics", token=token, conn=conn)
         m = re.search(rb"(?m)^rung_inflight_requests (\d+)$", text)
         if not m:
             raise DaemonError("no rung_inflight_requests in /metrics")
         return int(m.group(1)) - 1
 
     def wait_inflight(self, n, token):
-        """Waits until at least n requests are in flight (see inflight())."""
-        until(lambda: self.inflight(token) >= n, "%d request(s) in flight" % n)
+        """Waits until at least n requests are in flight (see inflight()).
+        The polls share one keep-alive connection: libmicrohttpd completes a
+        request (and counts it out) before it reads the next one on the same
+        connection, whereas a poll on a fresh connection could still count
+        the previous poll, whose completion may lag behind its reply."""
+        conn = self.connection()
+        try:
+            until(lambda: self.inflight(token, conn) >= n, "%d request(s) in flight" % n)
+        finally:
+            conn.close()
 
     def wait_stderr(self, text):
         """Waits until a stderr line of the current run contains text."""

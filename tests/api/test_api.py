@@ -213,6 +213,7 @@ class ApiTest(ApiCase):
         self.assertGreater(int(m.group(1)), 0)
         self.assertRegex(text, r'(?m)^rung_responses_total\{class="2xx"\} \d+$')
         self.assertRegex(text, r"(?m)^# TYPE rung_requests_total counter$")
+        self.assertRegex(text, r'(?m)^rung_store_checkpoints_total\{mode="passive"\} \d+$')
 
     def test_layers(self):
         body = self.assertOk(self.req("GET", "/v1/layers", token=self.admin))

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
 
 #include "store.h"
+#include "limits.h"
 #include "store_internal.h"
 
 struct fx {
@@ -404,6 +406,63 @@ static void newer_schema_refused_untouched(void **state)
     assert_non_null(f->s);
 }
 
+/* Sustained writes: checkpoints run on the checkpointer, not in the
+ * commits, and keep the WAL far below what was written (without them it
+ * would hold all of it); once writes stop, the WAL file is truncated. */
+static void wal_bounded_and_truncated_when_idle(void **state)
+{
+    struct fx *f = *state;
+    /* 48 MB in commits of 8 rows of 5 KB, as a stream of small ingests. */
+    enum { BATCHES = 1200, PER = 8, TEXT = 5000 };
+    char wal[160], *text = malloc(TEXT + 1);
+    assert_non_null(text);
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    memset(text, 'x', TEXT);
+    text[TEXT] = '\0';
+    struct store_comparison c[PER];
+    char prompts[PER][32];
+    long long max_wal = 0, written = 0;
+    for (int b = 0; b < BATCHES; b++) {
+        for (int i = 0; i < PER; i++) {
+            snprintf(prompts[i], sizeof prompts[i], "p %d.%d", b, i);
+            c[i] = (struct store_comparison){.prompt = prompts[i],
+                                             .chosen = text,
+                                             .rejected = "r",
+                                             .source = "import",
+                                             .weight = 1.0};
+            written += TEXT;
+        }
+        assert_int_equal(store_comparisons_add(f->s, c, PER), 0);
+        struct stat st;
+        if (stat(wal, &st) == 0 && st.st_size > max_wal)
+            max_wal = st.st_size;
+    }
+    struct store_ckpt_stats ck;
+    store_ckpt_stats(f->s, &ck);
+    printf("wrote %lld bytes in %llu commits; WAL at most %lld bytes; checkpoints: %llu passive, "
+           "%llu restart\n",
+           written, (unsigned long long)ck.commits, max_wal, (unsigned long long)ck.passive,
+           (unsigned long long)ck.restart);
+    assert_true(ck.passive >= 1);
+    /* The bound: CKPT_CAP_PAGES frames (4 KiB pages and 24 bytes of frame
+     * header each) plus one group's (8 rows of 5 KB and their index pages,
+     * under 100 KB). */
+    assert_true(max_wal <= (long long)CKPT_CAP_PAGES * (4096 + 24) + 100000);
+    assert_true(max_wal < written / 2);
+    /* Idle: truncated within a few seconds (the checkpointer looks every
+     * second). */
+    struct stat st = {.st_size = 1};
+    for (int i = 0; i < 100 && (st.st_size > 0 || ck.truncate == 0); i++) {
+        usleep(50000);
+        if (stat(wal, &st) != 0)
+            st.st_size = 0;
+        store_ckpt_stats(f->s, &ck);
+    }
+    assert_int_equal(st.st_size, 0);
+    assert_true(ck.truncate >= 1);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +474,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(tasks_from_another_writer_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(claim_query_uses_the_partial_index, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_refused_untouched, setup, teardown),
+        cmocka_unit_test_setup_teardown(wal_bounded_and_truncated_when_idle, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
