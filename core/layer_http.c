@@ -114,9 +114,9 @@ struct http_layer {
 
 /* A growable answer body, capped at LAYER_HTTP_RESPONSE_MAX. */
 struct body {
-    char *p;
-    size_t len, cap;
-    bool over; /* the answer passed the cap */
+    char *p;    /* NUL-terminated, NULL before the first byte */
+    size_t len; /* bytes in p */
+    bool over;  /* the answer passed the cap */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -312,20 +312,17 @@ static int set_endpoint(struct http_cfg *cfg, const char *url, const char *path)
 
 static int parse_protocol(const json_t *o, struct http_cfg *cfg, const char **path)
 {
-    const char *p = json_string_value(json_object_get(o, "protocol"));
-    if (!p)
-        return -EINVAL;
-    if (!strcmp(p, "vllm"))
-        *cfg = (struct http_cfg){.proto = PROTO_VLLM};
-    else if (!strcmp(p, "tei"))
-        *cfg = (struct http_cfg){.proto = PROTO_TEI};
-    else if (!strcmp(p, "rung"))
-        *cfg = (struct http_cfg){.proto = PROTO_RUNG};
-    else
-        return -EINVAL;
+    static const char *const names[] = {"vllm", "tei", "rung"}; /* in enum proto's order */
     static const char *const paths[] = {"/pooling", "/predict", "/score"};
-    *path = paths[cfg->proto];
-    return 0;
+    const char *p = json_string_value(json_object_get(o, "protocol"));
+    for (size_t i = 0; p && i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(p, names[i]))
+            continue;
+        *cfg = (struct http_cfg){.proto = (enum proto)i};
+        *path = paths[i];
+        return 0;
+    }
+    return -EINVAL;
 }
 
 /* The texts: model, template, label and key, each checked against its protocol. */
@@ -493,17 +490,24 @@ void layer_http_health(const void *impl, struct layer_http_health *out)
 
 const char *layer_http_breaker_name(enum layer_http_breaker b)
 {
-    switch (b) {
-    case LAYER_HTTP_OPEN:
-        return "open";
-    case LAYER_HTTP_HALF_OPEN:
-        return "half_open";
-    default:
-        return "closed";
-    }
+    static const char *const names[] = {"closed", "open", "half_open"}; /* enum order */
+    return (size_t)b < sizeof names / sizeof names[0] ? names[b] : "closed";
 }
 
 /* ---- one request ---- */
+
+/* Appends n bytes of s to the string being built at *p (length *len). */
+static int text_add(char **p, size_t *len, const char *s, size_t n)
+{
+    char *q = realloc(*p, *len + n + 1);
+    if (!q)
+        return -ENOMEM;
+    memcpy(q + *len, s, n);
+    *len += n;
+    q[*len] = '\0';
+    *p = q;
+    return 0;
+}
 
 static size_t body_write(char *data, size_t size, size_t nmemb, void *cls)
 {
@@ -513,20 +517,9 @@ static size_t body_write(char *data, size_t size, size_t nmemb, void *cls)
         b->over = true;
         return 0; /* libcurl stops with CURLE_WRITE_ERROR */
     }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return 0;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return n;
+    /* libcurl hands over up to 16 KiB at a time: growing by each chunk
+     * reallocates at most 64 times under the cap. */
+    return text_add(&b->p, &b->len, data, n) ? 0 : n;
 }
 
 static int curl_error(CURLcode cc, const struct body *b)
@@ -600,19 +593,6 @@ static int http_post(const struct http_cfg *cfg, const char *body, struct body *
 }
 
 /* ---- request and answer shapes ---- */
-
-/* Appends n bytes of s to the string being built at *p (length *len). */
-static int text_add(char **p, size_t *len, const char *s, size_t n)
-{
-    char *q = realloc(*p, *len + n + 1);
-    if (!q)
-        return -ENOMEM;
-    memcpy(q + *len, s, n);
-    *len += n;
-    q[*len] = '\0';
-    *p = q;
-    return 0;
-}
 
 /* The template with "{prompt}" and "{response}" replaced, as a JSON string
  * (NULL when out of memory or the texts are not UTF-8). */
