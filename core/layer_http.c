@@ -18,7 +18,7 @@
  *                         (vllm default "Human: {prompt}\n\nAssistant: {response}")
  *   "label"               tei: read the prediction with this label (default:
  *                         each input must have exactly one prediction)
- *   "truncate"            tei: passed through as "truncate" (false)
+ *   "truncate"            tei: sent as "truncate" (absent: not sent)
  *   "api_key"             sent as "Authorization: Bearer KEY" (none)
  *   "threshold"           the pair deferral threshold tau in [0.5, 1] once
  *                         calibrated (absent: INFINITY, nothing is automatic)
@@ -34,8 +34,9 @@
  *   D is [reward] (a sequence-level head) or, for a model pooled per token,
  *   [[reward], ...], of which the last token's is read. Any other D fails.
  * tei (text-embeddings-inference, router/src/http/types.rs PredictRequest):
- *   POST {url}/predict  {"inputs": [[prompt, response], ...], "raw_scores": true,
- *                        "truncate": false}
+ *   POST {url}/predict  {"inputs": [[prompt, response], ...], "raw_scores": true}
+ *   ("truncate" only when the parameters set it: else the server's
+ *   --auto-truncate decides)
  *   (with a "template": [[text], ...]). The batch form (a list of lists) is
  *   always sent, even for one input, so that TEI answers the batch form:
  *   200 [[{"score": s, "label": L}, ...], ...], one list per input, sorted
@@ -82,7 +83,7 @@ struct http_cfg {
     char *tmpl;     /* NULL: tei sends (prompt, response) pairs, rung fields */
     char *label;    /* tei: the label read, NULL for the only prediction */
     char *auth;     /* the whole Authorization header line, or NULL */
-    bool truncate;  /* tei */
+    int truncate;   /* tei: 0 or 1 as given, -1 to leave it to the server */
     long long timeout_ms, connect_timeout_ms, backoff_ms, cooldown_ms;
     long long batch, retries, breaker_failures, cache_cap;
     double threshold; /* INFINITY until calibrated */
@@ -385,7 +386,7 @@ static int parse_numbers(const json_t *o, struct http_cfg *cfg)
         return -EINVAL;
     if (t && cfg->proto != PROTO_TEI)
         return -EINVAL;
-    cfg->truncate = json_is_true(t);
+    cfg->truncate = t ? json_is_true(t) : -1;
     cfg->threshold = INFINITY;
     if (tau) {
         if (!json_is_number(tau) || !(json_number_value(tau) >= 0.5) ||
@@ -655,9 +656,11 @@ static char *request_body(const struct http_cfg *cfg, size_t n, const char *cons
     if (cfg->proto == PROTO_VLLM)
         o = json_pack("{s:s,s:o}", "model", cfg->model, "input", list);
     else if (cfg->proto == PROTO_TEI)
-        o = json_pack("{s:o,s:b,s:b}", "inputs", list, "raw_scores", 1, "truncate", cfg->truncate);
+        o = json_pack("{s:o,s:b}", "inputs", list, "raw_scores", 1);
     else
         o = json_pack("{s:o}", "inputs", list);
+    if (o && cfg->truncate >= 0 && json_object_set_new(o, "truncate", json_boolean(cfg->truncate)))
+        o = (json_decref(o), NULL);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return text;

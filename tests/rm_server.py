@@ -29,7 +29,8 @@ Modes: ok; stall (answers after 10 s); 500 (always); flaky (every other
 request is a 500, the first one included); 400 (always); garbage (a body
 that is not JSON); count (one result too few); nan (a NaN reward, as
 Python's json writes it); string (a reward that is a string); big (a 2 MiB
-answer); labels (tei: two labels per input, "good" = reward, "bad" = -reward).
+answer); labels (tei: two labels per input, "good" = reward, "bad" = -reward);
+auth (as ok, but without "Authorization: Bearer secret" the answer is 401).
 """
 import argparse
 import json
@@ -100,6 +101,8 @@ def tei_sequence(seq):
 
 def tei_rewards(req):
     inputs = req.get("inputs") if isinstance(req, dict) else None
+    if isinstance(req, dict) and req.get("truncate") not in (None, True, False):
+        raise BadRequest(422, {"error": "truncate: a boolean", "error_type": "validation"})
     if isinstance(inputs, str):
         return [reward_of_text(inputs)], "single"
     if is_str_list(inputs, (1, 2)):
@@ -183,6 +186,8 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 st.requests += 1
                 n_req, mode = st.requests, st.mode
+            if mode == "auth" and self.headers.get("Authorization") != "Bearer secret":
+                return self.reply(401, {"error": "Unauthorized"})
             self.score(req, mode, n_req)
         except BadRequest as e:
             self.reply(e.status, e.body)

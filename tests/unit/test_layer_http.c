@@ -243,6 +243,31 @@ static void batches_and_templates(void **state)
     server_stop(&s);
 }
 
+/* A client error (a model the server does not serve, a missing key) is
+ * not tried again; the key goes out as a bearer token. */
+static void client_errors_and_keys(void **state)
+{
+    (void)state;
+    const char *q = "q", *t = "a b";
+    double r;
+    struct server s = server_start("vllm", "ok", 0);
+    void *impl = load_params(&s, "{s:s,s:s}", "protocol", "vllm", "model", "other-rm");
+    assert_int_equal(layer_http_score_batch(impl, 1, &q, &t, &r), -EPROTO);
+    assert_int_equal(server_requests(&s), 1);
+    layer_http_ops.free(impl);
+    server_stop(&s);
+    s = server_start("tei", "auth", 0);
+    impl = load_params(&s, "{s:s,s:b}", "protocol", "tei", "truncate", 1);
+    assert_int_equal(layer_http_score_batch(impl, 1, &q, &t, &r), -EPROTO);
+    layer_http_ops.free(impl);
+    impl = load_params(&s, "{s:s,s:s,s:b}", "protocol", "tei", "api_key", "secret", "truncate", 1);
+    assert_int_equal(layer_http_score_batch(impl, 1, &q, &t, &r), 0);
+    assert_true(r == rule(q, t));
+    assert_int_equal(server_requests(&s), 2);
+    layer_http_ops.free(impl);
+    server_stop(&s);
+}
+
 /* A small cache drops the least recently used input first. */
 static void cache_is_bounded_lru(void **state)
 {
@@ -424,6 +449,7 @@ int main(void)
         cmocka_unit_test_prestate(scores_follow_the_model, "tei"),
         cmocka_unit_test_prestate(scores_follow_the_model, "rung"),
         cmocka_unit_test(batches_and_templates),
+        cmocka_unit_test(client_errors_and_keys),
         cmocka_unit_test(cache_is_bounded_lru),
         cmocka_unit_test(bad_answers_are_errors),
         cmocka_unit_test(stalls_are_bounded),
