@@ -20,6 +20,8 @@
  *                         each input must have exactly one prediction)
  *   "truncate"            tei: sent as "truncate" (absent: not sent)
  *   "api_key"             sent as "Authorization: Bearer KEY" (none)
+ *   "api_key_env"         or: the environment variable holding the key, read
+ *                         at load (keeps the secret out of the stored blob)
  *   "threshold"           the pair deferral threshold tau in [0.5, 1] once
  *                         calibrated (absent: INFINITY, nothing is automatic)
  *
@@ -238,10 +240,10 @@ static uint64_t input_key(const char *prompt, const char *response)
 /* ---- parameters ---- */
 
 static const char *const param_keys[] = {
-    "url",       "protocol", "model",      "timeout_ms",       "connect_timeout_ms",
-    "batch",     "retries",  "backoff_ms", "breaker_failures", "breaker_cooldown_ms",
-    "cache",     "template", "label",      "truncate",         "api_key",
-    "threshold",
+    "url",         "protocol",  "model",      "timeout_ms",       "connect_timeout_ms",
+    "batch",       "retries",   "backoff_ms", "breaker_failures", "breaker_cooldown_ms",
+    "cache",       "template",  "label",      "truncate",         "api_key",
+    "api_key_env", "threshold",
 };
 
 static bool known_key(const char *key)
@@ -326,33 +328,45 @@ static int parse_protocol(const json_t *o, struct http_cfg *cfg, const char **pa
     return -EINVAL;
 }
 
+/* cfg->auth from "api_key", or from the environment variable that
+ * "api_key_env" names (so that the secret stays out of the database). */
+static int parse_key(const json_t *o, struct http_cfg *cfg)
+{
+    char *key = NULL, *env = NULL;
+    int rc = get_str(o, "api_key", false, &key);
+    rc = rc ? rc : get_str(o, "api_key_env", false, &env);
+    const char *k = key;
+    if (!rc && env)
+        k = key ? NULL : getenv(env); /* both at once is refused */
+    if (!rc && (key || env)) {
+        size_t cap = k ? sizeof AUTH_PREFIX + strlen(k) : 0;
+        if (!k || !*k || strpbrk(k, "\r\n"))
+            rc = -EINVAL;
+        else if (!(cfg->auth = malloc(cap)))
+            rc = -ENOMEM;
+        else
+            snprintf(cfg->auth, cap, "%s%s", AUTH_PREFIX, k);
+    }
+    free(key);
+    free(env);
+    return rc;
+}
+
 /* The texts: model, template, label and key, each checked against its protocol. */
 static int parse_texts(const json_t *o, struct http_cfg *cfg)
 {
-    char *key = NULL;
     int rc = get_str(o, "model", cfg->proto == PROTO_VLLM, &cfg->model);
-    if (!rc)
-        rc = get_str(o, "template", false, &cfg->tmpl);
-    if (!rc)
-        rc = get_str(o, "label", false, &cfg->label);
-    if (!rc)
-        rc = get_str(o, "api_key", false, &key);
+    rc = rc ? rc : get_str(o, "template", false, &cfg->tmpl);
+    rc = rc ? rc : get_str(o, "label", false, &cfg->label);
+    rc = rc ? rc : parse_key(o, cfg);
     if (rc)
         return rc;
     if ((cfg->proto != PROTO_VLLM && cfg->model) || (cfg->proto == PROTO_RUNG && cfg->tmpl) ||
         (cfg->proto != PROTO_TEI && cfg->label) || (cfg->tmpl && !strstr(cfg->tmpl, "{response}")))
-        rc = -EINVAL;
-    if (!rc && cfg->proto == PROTO_VLLM && !cfg->tmpl && !(cfg->tmpl = strdup(DEFAULT_TEMPLATE)))
-        rc = -ENOMEM;
-    if (!rc && key) {
-        size_t cap = sizeof AUTH_PREFIX + strlen(key);
-        if (strpbrk(key, "\r\n") || !(cfg->auth = malloc(cap)))
-            rc = strpbrk(key, "\r\n") ? -EINVAL : -ENOMEM;
-        else
-            snprintf(cfg->auth, cap, "%s%s", AUTH_PREFIX, key);
-    }
-    free(key);
-    return rc;
+        return -EINVAL;
+    if (cfg->proto == PROTO_VLLM && !cfg->tmpl && !(cfg->tmpl = strdup(DEFAULT_TEMPLATE)))
+        return -ENOMEM;
+    return 0;
 }
 
 static int parse_numbers(const json_t *o, struct http_cfg *cfg)

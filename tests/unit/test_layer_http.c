@@ -265,6 +265,14 @@ static void client_errors_and_keys(void **state)
     assert_true(r == rule(q, t));
     assert_int_equal(server_requests(&s), 2);
     layer_http_ops.free(impl);
+    setenv("RUNG_TEST_RM_KEY", "secret", 1);
+    impl = load_params(&s, "{s:s,s:s}", "protocol", "tei", "api_key_env", "RUNG_TEST_RM_KEY");
+    assert_int_equal(layer_http_score_batch(impl, 1, &q, &t, &r), 0);
+    assert_int_equal(server_requests(&s), 3);
+    layer_http_ops.free(impl);
+    assert_null(load_params(&s, "{s:s,s:s}", "protocol", "tei", "api_key_env", "RUNG_NO_SUCH_VAR"));
+    assert_null(load_params(&s, "{s:s,s:s,s:s}", "protocol", "tei", "api_key", "k", "api_key_env",
+                            "RUNG_TEST_RM_KEY"));
     server_stop(&s);
 }
 
