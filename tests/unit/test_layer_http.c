@@ -16,6 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +49,7 @@ static struct server server_start(const char *protocol, const char *mode, int po
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test leaves no server behind */
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);
@@ -373,8 +378,14 @@ static void await_half_open(const void *impl)
 static void breaker_opens_and_closes(void **state)
 {
     (void)state;
-    struct server s = server_start("rung", "ok", 0);
-    server_stop(&s); /* its port now refuses connections */
+    /* A socket bound but not listening: its port refuses connections and
+     * stays ours (a server stopped instead could see its port reused). */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t salen = sizeof sa;
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &salen), 0);
+    struct server s = {.port = ntohs(sa.sin_port)};
     void *impl = load_params(&s, "{s:s,s:i,s:i,s:i}", "protocol", "rung", "retries", 0,
                              "breaker_failures", 3, "breaker_cooldown_ms", 300);
     const char *q = "q", *t = "a";
@@ -393,8 +404,9 @@ static void breaker_opens_and_closes(void **state)
     assert_int_equal(layer_http_score_batch(impl, 1, &q, &t, &r), -ECONNREFUSED); /* the probe */
     layer_http_health(impl, &h);
     assert_true(h.breaker == LAYER_HTTP_OPEN && h.requests == 4);
-    s = server_start("rung", "ok", s.port);
     assert_int_equal(layer_http_score_batch(impl, 1, &q, &t, &r), -EHOSTUNREACH);
+    close(fd);
+    s = server_start("rung", "ok", s.port);
     await_half_open(impl);
     assert_int_equal(layer_http_score_batch(impl, 1, &q, &t, &r), 0);
     assert_true(r == rule(q, t));
