@@ -81,8 +81,10 @@ const char *layer_http_breaker_name(enum layer_http_breaker b);
  * -ECONNREFUSED (cannot connect), -ETIMEDOUT, -EREMOTEIO (5xx), -EPROTO
  * (another non-2xx status), -EFBIG (answer over LAYER_HTTP_RESPONSE_MAX),
  * -EBADMSG (an answer that is not the protocol's shape, a wrong count, a
- * number that is not finite), -EIO (other transport failures). On error
- * r is unspecified: no reward is ever guessed. */
+ * number that is not finite), -EIO (other transport failures), -EBUSY
+ * (429 after the retries). On error r is unspecified: no reward is ever
+ * guessed. Blocks at most ceil(misses / batch) x (timeout_ms x (retries + 1)
+ * plus the backoff): a pair or a single text is one request. */
 int layer_http_score_batch(const void *impl, size_t n, const char *const *prompts,
                            const char *const *responses, double *r);
 
