@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layer_http.h"
 #include "store.h"
 
 struct layer {
@@ -16,7 +17,7 @@ struct layer {
 };
 
 /* Every kind rung can load: a new kind adds its line here. */
-static const struct layer_ops *const kinds[] = {&layer_bt_ops};
+static const struct layer_ops *const kinds[] = {&layer_bt_ops, &layer_http_ops};
 
 struct layer *layer_new(const struct layer_ops *ops, void *impl, int64_t id)
 {
