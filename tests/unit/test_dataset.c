@@ -1,4 +1,4 @@
-/* test_dataset.c - hh / trl / gsm8k readers. */
+/* test_dataset.c - hh / trl / gsm8k readers, steps / prm800k verdicts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,6 +78,114 @@ static int read_text(const char *text, enum dataset_format fmt, struct seen *s,
     int rc = dataset_read(f, fmt, on_pair, on_error, s, st);
     fclose(f);
     return rc;
+}
+
+/* Keeps a step verdict in the pair slots: context, step, "yes" or "no". */
+static int on_step(void *cls, const struct dataset_step *st)
+{
+    struct seen *s = cls;
+    assert_non_null(st->prompt);
+    assert_int_equal(strncmp(st->context, st->prompt, strlen(st->prompt)), 0);
+    if (s->npairs < MAX_SEEN) {
+        s->prompt[s->npairs] = dup_str(st->context);
+        s->chosen[s->npairs] = dup_str(st->step);
+        s->rejected[s->npairs] = dup_str(st->good ? "yes" : "no");
+    }
+    s->npairs++;
+    return 0;
+}
+
+static int read_steps(const char *text, enum dataset_format fmt, struct seen *s,
+                      struct dataset_stats *st)
+{
+    FILE *f = file_with(text);
+    int rc = dataset_read_steps(f, fmt, on_step, on_error, s, st);
+    fclose(f);
+    return rc;
+}
+
+static void assert_step(const struct seen *s, size_t i, const char *ctx, const char *step,
+                        const char *verdict)
+{
+    assert_string_equal(s->prompt[i], ctx);
+    assert_string_equal(s->chosen[i], step);
+    assert_string_equal(s->rejected[i], verdict);
+}
+
+/* rung's step JSONL: spans into the response; "unsure" gives no verdict but
+ * stays in the context; bad spans reject the whole line. */
+static void test_steps(void **state)
+{
+    (void)state;
+    const char *text =
+        "{\"prompt\": \"Q\", \"response\": \"a=1\\nb=2\\nA: 3\", \"steps\": ["
+        "{\"span\": [0, 3], \"answer\": \"yes\"}, {\"span\": [4, 7], \"answer\": \"unsure\"},"
+        "{\"span\": [8, 12], \"answer\": \"no\"}], \"source\": \"human\"}\n"
+        "{\"prompt\": \"Q\", \"response\": \"abc\", \"steps\": [{\"span\": [0, 4], "
+        "\"answer\": \"yes\"}]}\n"
+        "{\"prompt\": \"Q\", \"response\": \"abcdef\", \"steps\": [{\"span\": [2, 4], "
+        "\"answer\": \"yes\"}, {\"span\": [3, 6], \"answer\": \"no\"}]}\n"
+        "{\"prompt\": \"Q\", \"response\": \"abc\", \"steps\": [{\"span\": [0, 3], "
+        "\"answer\": \"maybe\"}]}\n"
+        "{\"prompt\": \"Q\", \"response\": \"abc\", \"steps\": {}}\n";
+    struct seen s = {0};
+    struct dataset_stats st;
+    assert_int_equal(read_steps(text, DATASET_STEPS, &s, &st), 0);
+    assert_int_equal(st.steps, 2);
+    assert_int_equal(st.pairs, 0);
+    assert_int_equal(s.npairs, 2);
+    assert_step(&s, 0, "Q", "a=1", "yes");
+    assert_step(&s, 1, "Q\na=1\nb=2", "A: 3", "no");
+    assert_int_equal(s.nerr, 4); /* past the end, overlapping, unknown answer, not an array */
+    assert_int_equal(s.err_line[0], 2);
+    assert_int_equal(s.err_line[3], 5);
+    seen_free(&s);
+}
+
+/* PRM800K's documented shape: every rated, unflagged completion is a
+ * verdict (-1 wrong; 0 and 1 right); the chosen completion continues the
+ * context, a human completion too; a step without either ends it. */
+static void test_prm800k(void **state)
+{
+    (void)state;
+    const char *text =
+        "{\"labeler\": \"x\", \"question\": {\"problem\": \"P\", \"ground_truth_answer\": \"4\"},"
+        " \"label\": {\"steps\": ["
+        "{\"completions\": [{\"text\": \"s1\", \"rating\": 0, \"flagged\": null}],"
+        " \"human_completion\": null, \"chosen_completion\": 0},"
+        "{\"completions\": [{\"text\": \"bad\", \"rating\": -1, \"flagged\": null},"
+        " {\"text\": \"s2\", \"rating\": 1, \"flagged\": false},"
+        " {\"text\": \"odd\", \"rating\": 1, \"flagged\": true}],"
+        " \"human_completion\": null, \"chosen_completion\": 1},"
+        "{\"completions\": [{\"text\": \"no\", \"rating\": -1}],"
+        " \"human_completion\": {\"text\": \"h3\"}, \"chosen_completion\": null},"
+        "{\"completions\": [{\"text\": \"s4\", \"rating\": null}],"
+        " \"human_completion\": null, \"chosen_completion\": null},"
+        "{\"completions\": [{\"text\": \"never\", \"rating\": 1}], \"chosen_completion\": 0}"
+        "], \"finish_reason\": \"give_up\"}}\n"
+        "{\"question\": {}, \"label\": {\"steps\": []}}\n";
+    struct seen s = {0};
+    struct dataset_stats st;
+    assert_int_equal(read_steps(text, DATASET_PRM800K, &s, &st), 0);
+    assert_int_equal(s.npairs, 4);
+    assert_step(&s, 0, "P", "s1", "yes");
+    assert_step(&s, 1, "P\ns1", "bad", "no");
+    assert_step(&s, 2, "P\ns1", "s2", "yes");
+    assert_step(&s, 3, "P\ns1\ns2", "no", "no");
+    assert_int_equal(s.nerr, 1);
+    assert_int_equal(s.err_line[0], 2);
+    seen_free(&s);
+    /* Pair readers and step readers refuse each other's formats. */
+    FILE *f = file_with("{}\n");
+    assert_int_equal(dataset_read(f, DATASET_STEPS, on_pair, NULL, NULL, NULL), -EINVAL);
+    assert_int_equal(dataset_read_steps(f, DATASET_HH, on_step, NULL, NULL, NULL), -EINVAL);
+    fclose(f);
+    enum dataset_format fmt;
+    assert_int_equal(dataset_format_parse("prm800k", &fmt), 0);
+    assert_true(dataset_format_is_steps(fmt));
+    assert_int_equal(dataset_format_parse("steps", &fmt), 0);
+    assert_true(dataset_format_is_steps(fmt));
+    assert_false(dataset_format_is_steps(DATASET_GSM8K));
 }
 
 static void test_format_parse(void **state)
@@ -305,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_trl),          cmocka_unit_test(test_gsm8k),
         cmocka_unit_test(test_stop),         cmocka_unit_test(test_long_line),
         cmocka_unit_test(test_real_files),   cmocka_unit_test(test_split),
+        cmocka_unit_test(test_steps),        cmocka_unit_test(test_prm800k),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
