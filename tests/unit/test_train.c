@@ -57,7 +57,24 @@ static void add_comparisons(struct store *s)
     free(c);
 }
 
-static void progress(void *cls, size_t npairs, size_t npoints);
+static void progress(void *cls, size_t npairs, size_t npoints)
+{
+    size_t *seen = cls;
+    seen[0] = npairs;
+    seen[1] = npoints;
+}
+
+/* Trains a small layer from s into *run (the caller decrefs the report);
+ * seen receives the training set's pairs and points. */
+static void train_small(struct store *s, struct train_run *run, size_t seen[2])
+{
+    *run = (struct train_run){.progress = progress, .cls = seen};
+    reward_params_default(&run->params);
+    run->params.members = 2;
+    run->params.bits = 12;
+    assert_int_equal(train_layer(s, run), 0);
+    assert_int_equal(seen[0], N);
+}
 
 /* Issue 9: the same comparisons imported five times are stored, and so
  * trained on, once: the training set (and its calibration split) sees one
@@ -74,12 +91,8 @@ static void repeated_imports_train_on_one_copy(void **state)
     }
     free(c);
     size_t seen[2] = {0, 0};
-    struct train_run run = {.progress = progress, .cls = seen};
-    reward_params_default(&run.params);
-    run.params.members = 2;
-    run.params.bits = 12;
-    assert_int_equal(train_layer(f->s, &run), 0);
-    assert_int_equal(seen[0], N);
+    struct train_run run;
+    train_small(f->s, &run, seen);
     json_t *src = json_object_get(run.report, "sources");
     assert_int_equal(json_integer_value(json_object_get(src, "import")), N);
     json_decref(run.report);
@@ -95,24 +108,13 @@ static void empty_store_says_so(void **state)
     assert_null(run.report);
 }
 
-static void progress(void *cls, size_t npairs, size_t npoints)
-{
-    size_t *seen = cls;
-    seen[0] = npairs;
-    seen[1] = npoints;
-}
-
 static void trains_stores_and_activates_first(void **state)
 {
     struct fixture_db *f = *state;
     add_comparisons(f->s);
     size_t seen[2] = {0, 0};
-    struct train_run run = {.progress = progress, .cls = seen};
-    reward_params_default(&run.params);
-    run.params.members = 2;
-    run.params.bits = 12;
-    assert_int_equal(train_layer(f->s, &run), 0);
-    assert_int_equal(seen[0], N);
+    struct train_run run;
+    train_small(f->s, &run, seen);
     assert_int_equal(seen[1], 1);
     int64_t first = json_integer_value(json_object_get(run.report, "layer_id"));
     assert_true(first > 0);
