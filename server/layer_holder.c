@@ -69,13 +69,20 @@ int64_t layer_holder_refresh(struct layer_holder *h)
     return id;
 }
 
-static bool stopping(void *cls)
+struct rescore_watch {
+    struct layer_holder *h;
+    int64_t layer; /* the layer rescoring */
+};
+
+/* Between batches: shutdown, or another layer became active (the watcher
+ * then loads it and starts over with it). */
+static bool rescore_should_stop(void *cls)
 {
-    struct layer_holder *h = cls;
-    pthread_mutex_lock(&h->mu);
-    bool stop = h->stop;
-    pthread_mutex_unlock(&h->mu);
-    return stop;
+    struct rescore_watch *w = cls;
+    pthread_mutex_lock(&w->h->mu);
+    bool stop = w->h->stop;
+    pthread_mutex_unlock(&w->h->mu);
+    return stop || store_layer_active_id(w->h->store) != w->layer;
 }
 
 /* Once per newly active layer (and once at start): the items still waiting
@@ -86,7 +93,8 @@ static void rescore_if_new(struct layer_holder *h)
 {
     struct layer_ref *ref = layer_acquire(h);
     if (ref && ref->id != h->rescored_for) {
-        struct route_rescore run = {.stop = stopping, .cls = h};
+        struct rescore_watch w = {h, ref->id};
+        struct route_rescore run = {.stop = rescore_should_stop, .cls = &w};
         int rc = route_rescore(h->store, ref->model, &run);
         if (rc)
             log_json("error", "rescoring queued items failed", "{s:I,s:i}", "layer",
