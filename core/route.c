@@ -95,3 +95,70 @@ int route_store_item(const struct layer *l, struct store_item_in *it, char **sco
         json_decref(mine.scores);
     return rc;
 }
+
+/* Scores n items with l into v (scores texts malloc'd into txt). 0 or
+ * negative errno. */
+static int rescore_decide(const struct layer *l, const struct store_item *items, size_t n,
+                          struct store_rescore *v, char **txt)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct store_item_in it = {.prompt = items[i].prompt,
+                                   .response_a = items[i].response_a,
+                                   .response_b = items[i].response_b};
+        int rc = route_store_item(l, &it, &txt[i], NULL);
+        if (rc)
+            return rc;
+        v[i] = (struct store_rescore){.seq = items[i].seq,
+                                      .layer_id = it.layer_id,
+                                      .route_auto = it.route_auto,
+                                      .verdict = it.verdict,
+                                      .confidence = it.confidence,
+                                      .scores = it.scores};
+    }
+    return 0;
+}
+
+/* One batch after *after: read, score, write. *n receives how many were
+ * read (0: done). 0 or negative errno. */
+static int rescore_batch(struct store *s, const struct layer *l, struct route_rescore *run,
+                         int64_t *after, size_t *n)
+{
+    struct store_item *items = NULL;
+    int rc = store_rescore_pending(s, layer_id(l), *after, run->batch, &items, n);
+    if (rc || *n == 0)
+        return rc;
+    struct store_rescore *v = calloc(*n, sizeof *v);
+    char **txt = calloc(*n, sizeof *txt);
+    rc = v && txt ? rescore_decide(l, items, *n, v, txt) : -ENOMEM;
+    size_t updated = 0, settled = 0;
+    if (!rc)
+        rc = store_rescore_apply(s, v, *n, &updated, &settled);
+    run->rescored += updated;
+    run->settled += settled;
+    run->still_human += updated - settled;
+    *after = items[*n - 1].seq;
+    for (size_t i = 0; txt && i < *n; i++)
+        free(txt[i]);
+    free(txt);
+    free(v);
+    store_items_free(items, *n);
+    return rc;
+}
+
+int route_rescore(struct store *s, const struct layer *l, struct route_rescore *run)
+{
+    run->rescored = run->settled = run->still_human = 0;
+    if (!l)
+        return -EINVAL;
+    if (!run->batch)
+        run->batch = ROUTE_RESCORE_BATCH;
+    int64_t after = 0;
+    size_t n = 0;
+    int rc;
+    do {
+        if (run->stop && run->stop(run->cls))
+            return 0;
+        rc = rescore_batch(s, l, run, &after, &n);
+    } while (!rc && n > 0);
+    return rc;
+}

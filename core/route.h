@@ -36,4 +36,27 @@ int route_item(const struct layer *l, const char *prompt, const char *a, const c
 int route_store_item(const struct layer *l, struct store_item_in *it, char **scores,
                      struct route_decision *d);
 
+/* ---- rescoring queued items with a newly active layer ---- */
+
+#define ROUTE_RESCORE_BATCH 256 /* items per read and per write transaction */
+
+struct route_rescore {
+    size_t batch;            /* items per transaction, 0: ROUTE_RESCORE_BATCH */
+    bool (*stop)(void *cls); /* asked between batches: true ends the run early; may be NULL */
+    void *cls;
+    size_t rescored;    /* out: items given l's scores and route */
+    size_t settled;     /* out: of those, confident: verdict by the layer, task closed */
+    size_t still_human; /* out: of those, still waiting for a human, now with assistance */
+};
+
+/* Scores again, with l, every item still waiting for its first human label
+ * that l did not score (store_rescore_pending), in seq order and bounded
+ * batches, each written in its own transaction on the store's writer. An
+ * item the layer is sure of is settled (route auto); the others keep their
+ * task with l's scores as assistance. Resumable: a run that stopped (or a
+ * process that died) leaves the rest for the next run, which finds them by
+ * their layer. Returns 0, -EINVAL (l NULL), or the first negative errno of
+ * the store or the layer; the counts say what was done until then. */
+int route_rescore(struct store *s, const struct layer *l, struct route_rescore *run);
+
 #endif

@@ -16,6 +16,18 @@
 
 #include "log.h"
 
+/* An imported item's content digest: its prompt, its two responses in
+ * either order, its batch (schema/003_items.sql fills old rows alike). */
+#define ITEM_DIGEST(p, a, b, batch)                                                                \
+    "rung_digest('item', " p ", CASE WHEN " b " IS NULL OR " a " <= " b " THEN " a " ELSE " b      \
+    " END, CASE WHEN " b " IS NULL OR " a " <= " b " THEN " b " ELSE " a " END, " batch ")"
+
+/* An item (row of items) that a new layer may score again: not gold, and
+ * its tasks have no label, no live lease and are still open. */
+#define RESCORABLE                                                                                 \
+    "gold_answer IS NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.item_seq = items.seq "      \
+    "AND (t.labels_done > 0 OR t.leased > 0 OR t.state <> 'open' OR t.gold = 1))"
+
 extern const char *const schema_migrations[];
 extern const size_t schema_migration_count;
 
@@ -65,8 +77,9 @@ static const char *const sql_text[STMT_COUNT] = {
                       "consistency, created_ms FROM layers ORDER BY id DESC",
     [ST_CMP_INSERT] =
         "INSERT INTO comparisons(prompt, chosen, rejected, tie, label, source, weight, "
-        "layer_id, item_seq, provenance, created_ms) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "layer_id, item_seq, provenance, created_ms, digest) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+        "rung_digest('cmp', ?1, ?2, ?3, ?4, ?5, ?6)) ON CONFLICT(digest) DO NOTHING",
     [ST_CMP_ALL] =
         "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
         "provenance FROM comparisons ORDER BY id",
@@ -136,6 +149,28 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_LEASED_RECOUNT] = "UPDATE tasks SET leased = (SELECT count(*) FROM leases x "
                           "WHERE x.task_id = tasks.id AND x.live = 1) WHERE leased > 0",
     [ST_DATA_VERSION] = "PRAGMA data_version",
+    [ST_ITEM_FIND_DIGEST] =
+        "SELECT id, status, batch FROM items WHERE digest = " ITEM_DIGEST("?1", "?2", "?3", "?4"),
+    [ST_ITEM_SET_DIGEST] = "UPDATE items SET digest = " ITEM_DIGEST(
+        "prompt", "response_a", "response_b", "batch") " WHERE seq = ?1",
+    [ST_ITEMS_EXT] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE external_id = ?5 "
+                     "AND seq > ?1 AND (?2 IS NULL OR status = ?2) AND (?3 = 0 OR key_id = ?3) "
+                     "AND (?6 IS NULL OR batch = ?6) ORDER BY seq LIMIT ?4",
+    [ST_RESCORE_PENDING] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE status = "
+                           "'awaiting_human' AND seq > ?1 AND layer_id IS NOT ?2 AND " RESCORABLE
+                           " ORDER BY seq LIMIT ?3",
+    [ST_RESCORE_AUTO] =
+        "UPDATE items SET status = 'auto', route = 'auto', verdict = ?2, verdict_source = "
+        "'layer', confidence = ?3, layer_id = ?4, scores = ?5, updated_ms = ?6 WHERE seq = ?1 "
+        "AND status = 'awaiting_human' AND " RESCORABLE,
+    [ST_RESCORE_HUMAN] =
+        "UPDATE items SET confidence = ?3, layer_id = ?4, scores = ?5, updated_ms = ?6 "
+        "WHERE seq = ?1 AND status = 'awaiting_human' AND " RESCORABLE,
+    [ST_RESCORE_CLOSE_TASKS] =
+        "UPDATE tasks SET state = 'done', leased = 0 WHERE item_seq = ?1 AND state = 'open'",
+    [ST_ITEMS_IN_BATCH] = "SELECT EXISTS (SELECT 1 FROM items WHERE batch = ?1)",
+    [ST_ITEMS_IN_DOMAIN] = "SELECT EXISTS (SELECT 1 FROM items WHERE domain = ?1)",
+    [ST_OVERLAP_LIST] = "SELECT scope, value, overlap FROM overlap_rules ORDER BY scope, value",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
@@ -583,6 +618,10 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
     if (conn_exec(&s->writer, "PRAGMA journal_mode = WAL; PRAGMA secure_delete = OFF; "
                               "PRAGMA journal_size_limit = 67108864;")) {
         snprintf(err, errlen, "cannot set WAL mode on %s: %s", path, sqlite3_errmsg(s->writer.db));
+        goto fail;
+    }
+    if (store_digest_register(&s->writer)) {
+        snprintf(err, errlen, "cannot register the digest function on %s", path);
         goto fail;
     }
     if (migrate(&s->writer, err, errlen))

@@ -113,6 +113,10 @@ struct store_item_in {
     const char *verdict; /* a | b | good | bad, with route_auto */
     double confidence;   /* used when layer_id != 0 */
     const char *scores;  /* JSON object text, may be NULL */
+    /* Stored once by content (prompt, the two responses in either order,
+     * batch): a repeat acks the stored item with existed set. For items
+     * loaded by rungd import; the API's idempotency is external_id. */
+    bool unique_content;
 };
 
 #define STORE_LABEL_MAX 128 /* batch, domain: bytes without the NUL */
@@ -177,11 +181,12 @@ void store_item_clear(struct store_item *it);
 int store_item_get(struct store *s, const char *id, int64_t key_id, struct store_item *out);
 
 struct store_item_filter {
-    const char *batch;  /* NULL: any */
-    const char *status; /* NULL: any */
-    int64_t key_id;     /* 0: any */
-    const char *after;  /* cursor from a previous page, NULL: start */
-    unsigned limit;     /* 1..1000 */
+    const char *batch;       /* NULL: any */
+    const char *status;      /* NULL: any */
+    int64_t key_id;          /* 0: any */
+    const char *after;       /* cursor from a previous page, NULL: start */
+    unsigned limit;          /* 1..1000 */
+    const char *external_id; /* NULL: any; else only items with this external id */
 };
 
 /* Lists items in insertion order. *items receives a malloc'd array of *n
@@ -290,6 +295,13 @@ struct store_comparison {
 /* Adds n comparisons in one transaction. Returns 0 or -EIO. */
 int store_comparisons_add(struct store *s, const struct store_comparison *c, size_t n);
 
+/* store_comparisons_add, telling how many were not stored because a
+ * comparison with the same content (prompt, chosen, rejected, tie, label,
+ * source) is stored already, or came earlier in c: *skipped (may be NULL).
+ * Every write of a comparison is deduplicated so. Returns 0 or -EIO. */
+int store_comparisons_add_ex(struct store *s, const struct store_comparison *c, size_t n,
+                             size_t *skipped);
+
 /* Calls cb for every comparison in id order; a nonzero return stops and is
  * returned. Strings are valid during the call only. */
 typedef int (*store_comparison_cb)(void *cls, const struct store_comparison *c);
@@ -392,5 +404,47 @@ struct store_rater {
 /* Reads every rater, by name, into a malloc'd array *raters of *n (the
  * caller frees it; NULL when none). Returns 0, -ENOMEM, -EIO. */
 int store_raters(struct store *s, struct store_rater **raters, size_t *n);
+
+/* ---- rescoring queued items when a layer becomes active ---- */
+
+/* Reads, in seq order, up to max items with seq > after that are waiting
+ * for their first human label (awaiting_human, not gold, no label, no live
+ * lease, task open) and were scored by a layer other than layer_id (or by
+ * none) into a malloc'd array *items of *n (free with store_items_free).
+ * Returns 0, -ENOMEM, -EIO; on failure nothing is returned. */
+int store_rescore_pending(struct store *s, int64_t layer_id, int64_t after, size_t max,
+                          struct store_item **items, size_t *n);
+
+/* One item's new decision. Strings borrowed for the call. */
+struct store_rescore {
+    int64_t seq;         /* the item */
+    int64_t layer_id;    /* the layer that scored it */
+    bool route_auto;     /* the layer decides: the item is settled, its task closed */
+    const char *verdict; /* with route_auto */
+    double confidence;
+    const char *scores; /* JSON object text */
+};
+
+/* Applies n decisions in one transaction on the writer. An item that got
+ * a label or a lease since it was read is left alone. *updated counts the
+ * items changed, *settled those of them routed auto. 0 or -EIO. */
+int store_rescore_apply(struct store *s, const struct store_rescore *v, size_t n, size_t *updated,
+                        size_t *settled);
+
+/* ---- overlap rules ---- */
+
+/* Whether any item has this batch (scope "batch") or domain ("domain"):
+ * 0 with *any set, -EINVAL for another scope, -EIO. */
+int store_scope_has_items(struct store *s, const char *scope, const char *value, bool *any);
+
+struct store_overlap_rule {
+    char scope[8];                   /* batch | domain */
+    char value[STORE_LABEL_MAX + 1]; /* the batch or domain */
+    int overlap;                     /* labels a task wants */
+};
+
+/* Reads every overlap rule, by scope and value, into a malloc'd array
+ * *rules of *n (the caller frees it; NULL when none). 0, -ENOMEM, -EIO. */
+int store_overlap_list(struct store *s, struct store_overlap_rule **rules, size_t *n);
 
 #endif

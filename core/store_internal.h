@@ -66,6 +66,17 @@ enum stmt_id {
     ST_RATERS,
     ST_LEASED_RECOUNT,
     ST_DATA_VERSION,
+    /* issue 9: content digests, lookup by external_id, rescoring, overlap rules */
+    ST_ITEM_FIND_DIGEST,
+    ST_ITEM_SET_DIGEST,
+    ST_ITEMS_EXT,
+    ST_RESCORE_PENDING,
+    ST_RESCORE_AUTO,
+    ST_RESCORE_HUMAN,
+    ST_RESCORE_CLOSE_TASKS,
+    ST_ITEMS_IN_BATCH,
+    ST_ITEMS_IN_DOMAIN,
+    ST_OVERLAP_LIST,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -267,5 +278,11 @@ int col_dup(sqlite3_stmt *st, int col, char **out);
 
 /* Inserts one comparison on c (inside the caller's transaction). */
 int store_comparison_insert(struct conn *c, const struct store_comparison *x, int64_t now);
+
+/* Registers rung_digest(x, ...) on c: a 16-byte BLAKE2b of its arguments,
+ * each hashed with its type and length (so ("ab", "c") and ("a", "bc"), or
+ * NULL and "", differ). The writer's statements and migration 003 use it
+ * for content digests. 0 or -EIO. */
+int store_digest_register(struct conn *c);
 
 #endif

@@ -2,10 +2,13 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#define DIGEST_BYTES 16 /* content digests: 128-bit BLAKE2b */
 
 int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text)
 {
@@ -22,6 +25,40 @@ int col_dup(sqlite3_stmt *st, int col, char **out)
     const unsigned char *t = sqlite3_column_text(st, col);
     *out = t ? strdup((const char *)t) : NULL;
     return *out ? 0 : -ENOMEM;
+}
+
+/* rung_digest(x, ...): see store_digest_register. Each argument is hashed
+ * as a type byte, its length (8 bytes, little-endian) and its bytes as
+ * text (integers and reals in SQLite's text form). */
+static void sql_digest(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    crypto_generichash_state h;
+    unsigned char out[DIGEST_BYTES];
+    crypto_generichash_init(&h, NULL, 0, sizeof out);
+    for (int i = 0; i < argc; i++) {
+        int type = sqlite3_value_type(argv[i]);
+        const void *p = type == SQLITE_BLOB   ? sqlite3_value_blob(argv[i])
+                        : type == SQLITE_NULL ? NULL
+                                              : (const void *)sqlite3_value_text(argv[i]);
+        uint64_t n = p ? (uint64_t)sqlite3_value_bytes(argv[i]) : 0;
+        unsigned char head[9] = {(unsigned char)type};
+        for (int b = 0; b < 8; b++)
+            head[1 + b] = (unsigned char)(n >> (8 * b));
+        crypto_generichash_update(&h, head, sizeof head);
+        if (n)
+            crypto_generichash_update(&h, p, n);
+    }
+    crypto_generichash_final(&h, out, sizeof out);
+    sqlite3_result_blob(ctx, out, sizeof out, SQLITE_TRANSIENT);
+}
+
+int store_digest_register(struct conn *c)
+{
+    int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+    return sqlite3_create_function(c->db, "rung_digest", -1, flags, NULL, sql_digest, NULL, NULL) ==
+                   SQLITE_OK
+               ? 0
+               : -EIO;
 }
 
 /* The text columns of an item: where each lives in struct store_item and
@@ -85,15 +122,10 @@ static int item_read(sqlite3_stmt *st, void *elem)
     return 0;
 }
 
-static int find_existing(struct conn *c, int64_t key_id, const char *external_id,
-                         struct store_item_ack *ack)
+/* Steps a query of (id, status, batch) of an item already stored: 1 with
+ * ack filled when there is one, 0 when not, -EIO. Resets st. */
+static int ack_existing(sqlite3_stmt *st, struct store_item_ack *ack)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_FIND_EXT);
-    if (!st)
-        return -EIO;
-    if (key_id)
-        sqlite3_bind_int64(st, 1, key_id);
-    sqlite3_bind_text(st, 2, external_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         util_strlcpy(ack->id, (const char *)sqlite3_column_text(st, 0), sizeof ack->id);
@@ -108,6 +140,33 @@ static int find_existing(struct conn *c, int64_t key_id, const char *external_id
     }
     conn_done(st);
     return rc;
+}
+
+static int find_existing(struct conn *c, int64_t key_id, const char *external_id,
+                         struct store_item_ack *ack)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_FIND_EXT);
+    if (!st)
+        return -EIO;
+    if (key_id)
+        sqlite3_bind_int64(st, 1, key_id);
+    sqlite3_bind_text(st, 2, external_id, -1, SQLITE_STATIC);
+    return ack_existing(st, ack);
+}
+
+/* An item stored already with the same content (see unique_content):
+ * as find_existing. */
+static int find_same_content(struct conn *c, const struct store_item_in *it,
+                             struct store_item_ack *ack)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_FIND_DIGEST);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, it->prompt, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, it->response_a, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 3, it->response_b);
+    bind_text_or_null(st, 4, it->batch);
+    return ack_existing(st, ack);
 }
 
 static int insert_item(struct store *s, struct conn *c, int64_t key_id,
@@ -150,10 +209,13 @@ static int insert_item(struct store *s, struct conn *c, int64_t key_id,
     conn_done(st);
     if (rc != SQLITE_DONE)
         return rc == SQLITE_CONSTRAINT ? -EEXIST : -EIO;
+    int64_t seq = sqlite3_last_insert_rowid(c->db);
+    if (it->unique_content && conn_run_id(c, ST_ITEM_SET_DIGEST, seq))
+        return -EIO;
     if (is_auto)
         return 0;
 
-    return store_task_queue(s, c, sqlite3_last_insert_rowid(c->db), it, now);
+    return store_task_queue(s, c, seq, it, now);
 }
 
 static int ingest_job(struct store *s, struct conn *c, void *arg)
@@ -165,6 +227,13 @@ static int ingest_job(struct store *s, struct conn *c, void *arg)
         int rc = 0;
         if (it->external_id) {
             rc = find_existing(c, r->key_id, it->external_id, &r->acks[i]);
+            if (rc < 0)
+                return rc;
+            if (rc == 1)
+                continue;
+        }
+        if (it->unique_content) {
+            rc = find_same_content(c, it, &r->acks[i]);
             if (rc < 0)
                 return rc;
             if (rc == 1)
@@ -229,7 +298,10 @@ int store_items_list(struct store *s, const struct store_item_filter *f, struct 
     *n = 0;
     if (f->after && *f->after && util_parse_i64(f->after, 0, INT64_MAX, &after))
         return -EINVAL;
-    enum stmt_id id = f->batch ? ST_ITEMS_BATCH : f->status ? ST_ITEMS_STATUS : ST_ITEMS_ALL;
+    enum stmt_id id = f->external_id ? ST_ITEMS_EXT
+                      : f->batch     ? ST_ITEMS_BATCH
+                      : f->status    ? ST_ITEMS_STATUS
+                                     : ST_ITEMS_ALL;
     struct conn *c = store_reader(s);
     int rc = -EIO;
     sqlite3_stmt *st = conn_stmt(c, id);
@@ -240,8 +312,12 @@ int store_items_list(struct store *s, const struct store_item_filter *f, struct 
     sqlite3_bind_int64(st, 3, f->key_id);
     /* One row more than asked tells whether a next page exists. */
     sqlite3_bind_int64(st, 4, (int64_t)f->limit + 1);
-    if (f->batch)
+    if (f->external_id) {
+        sqlite3_bind_text(st, 5, f->external_id, -1, SQLITE_STATIC);
+        bind_text_or_null(st, 6, f->batch);
+    } else if (f->batch) {
         sqlite3_bind_text(st, 5, f->batch, -1, SQLITE_STATIC);
+    }
     struct rows_spec spec = {sizeof **items, f->limit, item_read, items_undo};
     struct rows page;
     rc = store_rows_read(st, &spec, &page);
@@ -320,5 +396,127 @@ out:
     store_reader_put(s, c);
     if (rc)
         store_status_clear(out);
+    return rc;
+}
+
+/* ---- rescoring queued items ---- */
+
+int store_rescore_pending(struct store *s, int64_t layer_id, int64_t after, size_t max,
+                          struct store_item **items, size_t *n)
+{
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = conn_stmt(c, ST_RESCORE_PENDING);
+    if (st) {
+        sqlite3_bind_int64(st, 1, after);
+        sqlite3_bind_int64(st, 2, layer_id);
+        sqlite3_bind_int64(st, 3, (int64_t)max);
+    }
+    struct rows_spec spec = {sizeof **items, max, item_read, items_undo};
+    struct rows rows;
+    int rc = store_rows_read(st, &spec, &rows);
+    conn_done(st);
+    store_reader_put(s, c);
+    *items = rows.v;
+    *n = rows.n;
+    return rc;
+}
+
+struct rescore_args {
+    const struct store_rescore *v;
+    size_t n;
+    size_t updated, settled; /* out */
+};
+
+/* Writes one decision; *changed tells whether the item was still
+ * rescorable. 0 or -EIO. */
+static int rescore_one(struct store *s, struct conn *c, const struct store_rescore *x, int64_t now,
+                       bool *changed)
+{
+    bool settle = x->route_auto && x->verdict;
+    sqlite3_stmt *st = conn_stmt(c, settle ? ST_RESCORE_AUTO : ST_RESCORE_HUMAN);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, x->seq);
+    bind_text_or_null(st, 2, settle ? x->verdict : NULL);
+    sqlite3_bind_double(st, 3, x->confidence);
+    sqlite3_bind_int64(st, 4, x->layer_id);
+    bind_text_or_null(st, 5, x->scores);
+    sqlite3_bind_int64(st, 6, now);
+    if (conn_step_done(st))
+        return -EIO;
+    *changed = sqlite3_changes(c->db) == 1;
+    if (!*changed || !settle)
+        return 0;
+    /* Settled by the layer: its task leaves the queue. */
+    if (conn_run_id(c, ST_RESCORE_CLOSE_TASKS, x->seq))
+        return -EIO;
+    s->tasks->open -= sqlite3_changes(c->db);
+    return 0;
+}
+
+static int rescore_job(struct store *s, struct conn *c, void *arg)
+{
+    struct rescore_args *a = arg;
+    int64_t now = util_now_ms();
+    a->updated = a->settled = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        bool changed = false;
+        int rc = rescore_one(s, c, &a->v[i], now, &changed);
+        if (rc)
+            return rc;
+        a->updated += changed;
+        a->settled += changed && a->v[i].route_auto && a->v[i].verdict;
+    }
+    return 0;
+}
+
+int store_rescore_apply(struct store *s, const struct store_rescore *v, size_t n, size_t *updated,
+                        size_t *settled)
+{
+    struct rescore_args a = {.v = v, .n = n};
+    int rc = store_run(s, rescore_job, &a);
+    *updated = rc ? 0 : a.updated;
+    *settled = rc ? 0 : a.settled;
+    return rc;
+}
+
+/* ---- overlap rules ---- */
+
+int store_scope_has_items(struct store *s, const char *scope, const char *value, bool *any)
+{
+    bool batch = !strcmp(scope, "batch");
+    if (!batch && strcmp(scope, "domain"))
+        return -EINVAL;
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = conn_stmt(c, batch ? ST_ITEMS_IN_BATCH : ST_ITEMS_IN_DOMAIN);
+    int rc = -EIO;
+    if (st) {
+        sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *any = sqlite3_column_int(st, 0) != 0;
+            rc = 0;
+        }
+    }
+    conn_done(st);
+    store_reader_put(s, c);
+    return rc;
+}
+
+static int rule_read(sqlite3_stmt *st, void *elem)
+{
+    struct store_overlap_rule *r = elem;
+    util_strlcpy(r->scope, (const char *)sqlite3_column_text(st, 0), sizeof r->scope);
+    util_strlcpy(r->value, (const char *)sqlite3_column_text(st, 1), sizeof r->value);
+    r->overlap = sqlite3_column_int(st, 2);
+    return 0;
+}
+
+int store_overlap_list(struct store *s, struct store_overlap_rule **rules, size_t *n)
+{
+    static const struct rows_spec spec = {sizeof **rules, SIZE_MAX, rule_read, NULL};
+    struct rows rows;
+    int rc = store_rows(s, ST_OVERLAP_LIST, &spec, &rows);
+    *rules = rows.v;
+    *n = rows.n;
     return rc;
 }

@@ -168,6 +168,7 @@ int store_layer_list(struct store *s, struct store_layer **layers, size_t *n)
 struct cmp_add {
     const struct store_comparison *c;
     size_t n;
+    size_t skipped; /* out: already stored */
 };
 
 int store_comparison_insert(struct conn *c, const struct store_comparison *x, int64_t now)
@@ -198,18 +199,30 @@ static int cmp_add_job(struct store *s, struct conn *c, void *arg)
     (void)s;
     struct cmp_add *a = arg;
     int64_t now = util_now_ms();
+    a->skipped = 0;
     for (size_t i = 0; i < a->n; i++) {
         int rc = store_comparison_insert(c, &a->c[i], now);
         if (rc)
             return rc;
+        /* ON CONFLICT DO NOTHING: the same content is stored already. */
+        a->skipped += sqlite3_changes(c->db) == 0;
     }
     return 0;
 }
 
-int store_comparisons_add(struct store *s, const struct store_comparison *c, size_t n)
+int store_comparisons_add_ex(struct store *s, const struct store_comparison *c, size_t n,
+                             size_t *skipped)
 {
     struct cmp_add a = {.c = c, .n = n};
-    return store_run(s, cmp_add_job, &a);
+    int rc = store_run(s, cmp_add_job, &a);
+    if (skipped)
+        *skipped = rc ? 0 : a.skipped;
+    return rc;
+}
+
+int store_comparisons_add(struct store *s, const struct store_comparison *c, size_t n)
+{
+    return store_comparisons_add_ex(s, c, n, NULL);
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)

@@ -37,6 +37,7 @@ static const struct route routes[] = {
     {"POST", "/v1/tasks/*/release", ROLE_RATER, api_task_release, false},
     {"GET", "/v1/raters", ROLE_ADMIN, api_raters, false},
     {"PUT", "/v1/overlap", ROLE_ADMIN, api_overlap_put, true},
+    {"GET", "/v1/overlap", ROLE_ADMIN, api_overlap_list, false},
 };
 
 #define PARAM_MAX 64 /* bytes of a path parameter: struct req's param holds it */
@@ -322,4 +323,56 @@ static void metrics(struct req *r, const char *param)
                      (unsigned long long)groups, (unsigned long long)writes);
     n = metrics_ckpt(a, buf, n, sizeof buf);
     http_reply_bytes(r, 200, "text/plain; version=0.0.4", buf, (size_t)n);
+}
+
+/* ---- query parameters and rounded numbers (issue 9) ---- */
+
+#define QUERY_NAME_SHOWN 64 /* bytes of an unknown parameter's name quoted back */
+
+struct query_check {
+    const char *const *known;
+    const char *unknown; /* the first argument not in known */
+};
+
+static enum MHD_Result query_check_one(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct query_check *q = cls;
+    for (size_t i = 0; q->known[i]; i++)
+        if (!strcmp(key, q->known[i]))
+            return MHD_YES;
+    q->unknown = key;
+    return MHD_NO;
+}
+
+bool api_query_known(struct req *r, const char *const *known)
+{
+    struct query_check q = {.known = known};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_check_one, &q);
+    if (!q.unknown)
+        return true;
+    char names[256] = "";
+    for (size_t i = 0, len = 0; known[i] && len < sizeof names; i++)
+        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", known[i]);
+    size_t n = strlen(q.unknown);
+    bool show = n <= QUERY_NAME_SHOWN && util_utf8_valid(q.unknown, n);
+    http_error(r, 400, "unknown_parameter", "Unknown query parameter '%s'; %s takes %s.",
+               show ? q.unknown : "?", r->path, known[0] ? names : "none");
+    return false;
+}
+
+void api_reply_rounded(struct req *r, unsigned status, json_t *body)
+{
+    char *text =
+        body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(API_REAL_DIGITS)) : NULL;
+    json_decref(body);
+    if (!text) {
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+        return;
+    }
+    http_reply_bytes(r, status, "application/json", text, strlen(text));
+    http_reply_header(r, "Cache-Control", "no-store");
+    free(text);
 }

@@ -61,7 +61,19 @@ json_t *api_json_text(const char *text);
 /* Sets "response": a, or "responses": [a, b] when b is not NULL. */
 void api_set_responses(json_t *o, const char *a, const char *b);
 
-/* Handlers in api_items.c, api_tasks.c, static.c. */
+/* True when every query argument of the request is named in known (a
+ * NULL-terminated list; an endpoint without parameters passes {NULL});
+ * otherwise sets 400 unknown_parameter naming the first other one (an
+ * unknown parameter is refused, never ignored) and returns false. */
+bool api_query_known(struct req *r, const char *const *known);
+
+#define API_REAL_DIGITS 6 /* significant digits of every real number in a reply */
+
+/* As http_reply_json (body stolen), with real numbers printed to
+ * API_REAL_DIGITS significant digits: 0.55, never 0.55000000000000004. */
+void api_reply_rounded(struct req *r, unsigned status, json_t *body);
+
+/* Handlers in api_items.c, api_tasks.c, api_overlap.c, static.c. */
 void api_items_post(struct req *r, const char *param);
 void api_items_get(struct req *r, const char *param);
 void api_items_list(struct req *r, const char *param);
@@ -74,6 +86,7 @@ void api_task_release(struct req *r, const char *param);
 void api_item_gold(struct req *r, const char *param);
 void api_raters(struct req *r, const char *param);
 void api_overlap_put(struct req *r, const char *param);
+void api_overlap_list(struct req *r, const char *param);
 void api_static(struct req *r, const char *path);
 
 #endif

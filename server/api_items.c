@@ -473,9 +473,9 @@ static void score_reply(struct req *r)
 {
     struct score_state *s = r->state;
     if (s->body.bare)
-        http_reply_json(r, 200, json_incref(json_array_get(s->decisions, 0)));
+        api_reply_rounded(r, 200, json_incref(json_array_get(s->decisions, 0)));
     else
-        http_reply_json(r, 200, json_pack("{s:O}", "items", s->decisions));
+        api_reply_rounded(r, 200, json_pack("{s:O}", "items", s->decisions));
 }
 
 void api_score(struct req *r, const char *param)
@@ -543,7 +543,7 @@ void api_items_get(struct req *r, const char *param)
     else if (rc)
         api_store_error(r, rc, "reading the item");
     else
-        http_reply_json(r, 200, item_json(&it));
+        api_reply_rounded(r, 200, item_json(&it));
     store_item_clear(&it);
 }
 
@@ -552,7 +552,11 @@ void api_items_list(struct req *r, const char *param)
     (void)param;
     static const char *const statuses[] = {"queued", "auto", "decomposed", "awaiting_human",
                                            "resolved"};
+    static const char *const known[] = {"batch", "status", "limit", "after", "external_id", NULL};
+    if (!api_query_known(r, known))
+        return;
     struct store_item_filter f = {.batch = http_query(r, "batch"),
+                                  .external_id = http_query(r, "external_id"),
                                   .status = http_query(r, "status"),
                                   .key_id = owner_filter(r),
                                   .after = http_query(r, "after"),
@@ -578,6 +582,10 @@ void api_items_list(struct req *r, const char *param)
     }
     if (f.batch && !*f.batch)
         f.batch = NULL;
+    if (f.external_id && (!*f.external_id || strlen(f.external_id) > TEXT_FIELD_MAX)) {
+        http_error(r, 400, "invalid_query", "'external_id' must be 1 to %d bytes.", TEXT_FIELD_MAX);
+        return;
+    }
     struct store_item *items;
     size_t n;
     char next[STORE_CURSOR_MAX];
@@ -594,7 +602,7 @@ void api_items_list(struct req *r, const char *param)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, item_json(&items[i]));
     store_items_free(items, n);
-    http_reply_json(
+    api_reply_rounded(
         r, 200,
         json_pack("{s:o,s:o}", "items", arr, "next", next[0] ? json_string(next) : json_null()));
 }
@@ -651,5 +659,5 @@ void api_layers_list(struct req *r, const char *param)
                            api_json_text(l->consistency), "created_ms", (json_int_t)l->created_ms));
     }
     store_layers_free(v, n);
-    http_reply_json(r, 200, json_pack("{s:o}", "layers", arr));
+    api_reply_rounded(r, 200, json_pack("{s:o}", "layers", arr));
 }

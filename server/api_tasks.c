@@ -1,5 +1,5 @@
 /* Human review over HTTP: leasing the next task (with long-poll), labels,
- * release, gold items, overlap rules, rater scores. */
+ * release, gold items, rater scores (overlap rules: api_overlap.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -196,6 +196,9 @@ void api_tasks_next(struct req *r, const char *param)
 {
     (void)param;
     if (!can_label(r))
+        return;
+    static const char *const known[] = {"wait", NULL};
+    if (!api_query_known(r, known))
         return;
     const char *w = http_query(r, "wait");
     int64_t wait_s = 0;
@@ -442,34 +445,4 @@ void api_raters(struct req *r, const char *param)
     }
     free(v);
     http_reply_json(r, 200, json_pack("{s:o}", "raters", arr));
-}
-
-void api_overlap_put(struct req *r, const char *param)
-{
-    (void)param;
-    json_t *body = api_json_body(r);
-    if (!body)
-        return;
-    json_t *batch = json_object_get(body, "batch"), *domain = json_object_get(body, "domain");
-    json_t *n = json_object_get(body, "overlap");
-    json_t *scope_v = batch ? batch : domain;
-    if ((batch && domain) || !json_is_string(scope_v) || !json_is_integer(n) ||
-        json_integer_value(n) < 1 || json_integer_value(n) > OVERLAP_MAX ||
-        json_object_size(body) != 2) {
-        json_decref(body);
-        http_error(r, 422, "invalid_body",
-                   "Send {\"batch\": NAME, \"overlap\": N} or {\"domain\": NAME, \"overlap\": N} "
-                   "with N from 1 to %d.",
-                   OVERLAP_MAX);
-        return;
-    }
-    int rc = store_overlap_set(r->app->store, batch ? "batch" : "domain",
-                               json_string_value(scope_v), (int)json_integer_value(n));
-    if (rc)
-        api_store_error(r, rc, "setting the overlap");
-    else
-        http_reply_json(r, 200,
-                        json_pack("{s:s,s:O,s:O}", "scope", batch ? "batch" : "domain", "value",
-                                  scope_v, "overlap", n));
-    json_decref(body);
 }

@@ -8,6 +8,7 @@ int cli_import(int argc, char **argv);
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_demo(int argc, char **argv);
+int cli_rescore(int argc, char **argv);
 
 #include <stdbool.h>
 

@@ -27,11 +27,10 @@ struct import_ctx {
     enum dataset_format fmt;
     const char *fmt_name;
     bool as_items;
-    const char *batch; /* items' batch, "import" by default */
-    int64_t priority;  /* items' priority */
-    bool trusted;      /* comparisons count as settled: provenance {"trusted": true} */
-    uint64_t *keys;    /* content key of every pair read, to count duplicates */
-    size_t nkeys, cap_keys;
+    const char *batch;   /* items' batch, "import" by default */
+    int64_t priority;    /* items' priority */
+    bool trusted;        /* comparisons count as settled: provenance {"trusted": true} */
+    size_t duplicates;   /* pairs not stored: the same content is stored already */
     struct layer *layer; /* scores items on import, may be NULL */
     /* pending rows, strings owned */
     char **prompt, **chosen, **rejected;
@@ -71,8 +70,10 @@ static int import_comparisons(struct import_ctx *c)
                                             .source = "import",
                                             .weight = 1.0,
                                             .provenance = c->trusted ? "{\"trusted\":true}" : NULL};
-    int rc = store_comparisons_add(c->store, rows, c->n);
+    size_t skipped = 0;
+    int rc = store_comparisons_add_ex(c->store, rows, c->n, &skipped);
     free(rows);
+    c->duplicates += skipped;
     return rc;
 }
 
@@ -92,12 +93,15 @@ static int import_items(struct import_ctx *c)
         it->batch = c->batch;
         it->priority = c->priority;
         it->domain = c->fmt == DATASET_GSM8K ? "math" : NULL;
+        it->unique_content = true;
         rc = route_store_item(c->layer, it, &scores[i], NULL);
     }
     if (!rc) {
         struct store_ingest req = {.key_id = 0, .items = items, .n = c->n, .acks = acks};
         rc = store_ingest(c->store, &req);
     }
+    for (size_t i = 0; !rc && i < c->n; i++)
+        c->duplicates += acks[i].existed;
     for (size_t i = 0; scores && i < c->n; i++)
         free(scores[i]);
     free(scores);
@@ -110,58 +114,17 @@ static int import_flush(struct import_ctx *c)
 {
     if (!c->n)
         return 0;
-    int rc;
-    if (!c->as_items) {
-        rc = import_comparisons(c);
-    } else {
-        rc = import_items(c);
-    }
+    size_t before = c->duplicates;
+    int rc = c->as_items ? import_items(c) : import_comparisons(c);
     if (!rc)
-        c->stored += c->n;
+        c->stored += c->n - (c->duplicates - before);
     import_clear(c);
     return rc;
-}
-
-/* Remembers the pair's content key (prompt, chosen, rejected in that
- * role) so that the summary can count the lines repeating an earlier one. */
-static int import_key(struct import_ctx *c, const struct dataset_pair *p)
-{
-    if (c->nkeys == c->cap_keys) {
-        size_t nc = c->cap_keys ? c->cap_keys * 2 : IMPORT_CHUNK;
-        uint64_t *k = realloc(c->keys, nc * sizeof *k);
-        if (!k)
-            return -ENOMEM;
-        c->keys = k;
-        c->cap_keys = nc;
-    }
-    uint64_t chosen = feat_fnv1a64(p->chosen, strlen(p->chosen));
-    c->keys[c->nkeys++] =
-        reward_pair_key(p->prompt, p->chosen, p->rejected) ^ (chosen * 0x9e3779b97f4a7c15ULL);
-    return 0;
-}
-
-static int cmp_key(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Pairs of the file that repeat an earlier pair of it (sorts the keys). */
-static size_t import_duplicates(struct import_ctx *c)
-{
-    size_t d = 0;
-    if (c->nkeys)
-        qsort(c->keys, c->nkeys, sizeof *c->keys, cmp_key);
-    for (size_t i = 1; i < c->nkeys; i++)
-        d += c->keys[i] == c->keys[i - 1];
-    return d;
 }
 
 static int on_pair(void *cls, const struct dataset_pair *p)
 {
     struct import_ctx *c = cls;
-    if (import_key(c, p))
-        return -ENOMEM;
     c->prompt[c->n] = strdup(p->prompt);
     c->chosen[c->n] = strdup(p->chosen);
     c->rejected[c->n] = strdup(p->rejected);
@@ -197,8 +160,10 @@ static void import_usage(FILE *to)
             "               (default 0, |N| <= %d; higher is labelled first)\n"
             "Creates the database if it does not exist. Malformed lines are reported by\n"
             "number and skipped; exit code 1 if any was, or if the file yields no pair.\n"
-            "The JSON summary counts the pairs that repeat an earlier one of the file\n"
-            "(\"duplicates\"; stored all the same).\n",
+            "Pairs are stored once by content: \"duplicates\" in the JSON summary counts\n"
+            "those not stored because the same pair (comparisons: prompt, chosen, rejected,\n"
+            "source; items: prompt, both responses, batch) was stored already, by an\n"
+            "earlier import or earlier in the file. A file of duplicates only exits 0.\n",
             STORE_LABEL_MAX, IMPORT_PRIORITY_MAX);
 }
 
@@ -321,8 +286,6 @@ int cli_import(int argc, char **argv)
     struct dataset_stats stats = {0};
     rc = ctx.store ? import_run(&ctx, f, &stats) : -EIO;
     fclose(f);
-    size_t dups = import_duplicates(&ctx);
-    free(ctx.keys);
     if (!ctx.store)
         return open_rc;
     store_close(ctx.store);
@@ -334,9 +297,12 @@ int cli_import(int argc, char **argv)
     log_write(stdout, json_pack("{s:I,s:I,s:I,s:s,s:I,s:I}", "lines", (json_int_t)stats.lines,
                                 "pairs", (json_int_t)stats.pairs, "stored", (json_int_t)ctx.stored,
                                 "as", as, "rejected_lines", (json_int_t)stats.rejected_lines,
-                                "duplicates", (json_int_t)dups));
+                                "duplicates", (json_int_t)ctx.duplicates));
     if (stats.pairs == 0)
         import_nothing(&ctx, &stats);
+    else if (ctx.stored == 0)
+        fprintf(stderr, "rungd import: all %zu pairs were already stored; nothing new\n",
+                stats.pairs);
     return stats.rejected_lines || stats.pairs == 0 ? 1 : 0;
 }
 

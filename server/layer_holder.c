@@ -9,6 +9,7 @@
 
 #include "limits.h"
 #include "log.h"
+#include "route.h"
 
 struct layer_holder {
     struct store *store;
@@ -19,6 +20,7 @@ struct layer_holder {
     struct layer_worker *worker; /* scores for layers that may block */
     bool stop;
     unsigned poll_ms;
+    int64_t rescored_for; /* the layer whose rescoring pass ran last (watcher's own) */
 };
 
 static void ref_put_locked(struct layer_ref *r)
@@ -67,6 +69,45 @@ int64_t layer_holder_refresh(struct layer_holder *h)
     return id;
 }
 
+struct rescore_watch {
+    struct layer_holder *h;
+    int64_t layer; /* the layer rescoring */
+};
+
+/* Between batches: shutdown, or another layer became active (the watcher
+ * then loads it and starts over with it). */
+static bool rescore_should_stop(void *cls)
+{
+    struct rescore_watch *w = cls;
+    pthread_mutex_lock(&w->h->mu);
+    bool stop = w->h->stop;
+    pthread_mutex_unlock(&w->h->mu);
+    return stop || store_layer_active_id(w->h->store) != w->layer;
+}
+
+/* Once per newly active layer (and once at start): the items still waiting
+ * for their first human label get its scores and route, in bounded batches
+ * on the writer, on the watcher thread (never an HTTP thread). A pass cut
+ * short by shutdown resumes at the next start. */
+static void rescore_if_new(struct layer_holder *h)
+{
+    struct layer_ref *ref = layer_acquire(h);
+    if (ref && ref->id != h->rescored_for) {
+        struct rescore_watch w = {h, ref->id};
+        struct route_rescore run = {.stop = rescore_should_stop, .cls = &w};
+        int rc = route_rescore(h->store, ref->model, &run);
+        if (rc)
+            log_json("error", "rescoring queued items failed", "{s:I,s:i}", "layer",
+                     (json_int_t)ref->id, "errno", -rc);
+        if (run.rescored)
+            log_json("info", "rescored queued items", "{s:I,s:I,s:I,s:I}", "layer",
+                     (json_int_t)ref->id, "rescored", (json_int_t)run.rescored, "auto",
+                     (json_int_t)run.settled, "still_human", (json_int_t)run.still_human);
+        h->rescored_for = ref->id;
+    }
+    layer_release(h, ref);
+}
+
 static void *watch(void *arg)
 {
     struct layer_holder *h = arg;
@@ -83,6 +124,7 @@ static void *watch(void *arg)
             break;
         pthread_mutex_unlock(&h->mu);
         layer_holder_refresh(h);
+        rescore_if_new(h);
         pthread_mutex_lock(&h->mu);
     }
     pthread_mutex_unlock(&h->mu);

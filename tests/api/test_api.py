@@ -424,6 +424,71 @@ class ApiTest(ApiCase):
                 self.assertError(self.req("GET", "/v1/items?" + q, token=self.admin),
                                  400, "invalid_query")
 
+    # ---- issue 9: lookup by external_id, unknown parameters, overlap rules ----
+
+    def test_list_by_external_id(self):
+        a = self.post(item(1, external_id="ext-look-1", batch="b-ext"))
+        self.post(item(2, external_id="ext-look-2", batch="b-ext"))
+        self.post(item(3, external_id="ext-look-1"), token=self.pipe2)  # same id, other key
+        body = self.assertOk(self.req("GET", "/v1/items?external_id=ext-look-1", token=self.pipe))
+        self.assertEqual([i["id"] for i in body["items"]], [a["id"]])
+        self.assertEqual(body["items"][0]["external_id"], "ext-look-1")
+        self.assertIsNone(body["next"])
+        body = self.assertOk(self.req("GET", "/v1/items?external_id=ext-look-1",
+                                      token=self.admin))
+        self.assertEqual(len(body["items"]), 2)   # an admin sees every key's
+        body = self.assertOk(self.req("GET", "/v1/items?external_id=ext-look-1&batch=b-ext",
+                                      token=self.admin))
+        self.assertEqual([i["id"] for i in body["items"]], [a["id"]])
+        body = self.assertOk(self.req("GET", "/v1/items?external_id=no-such-ext",
+                                      token=self.pipe))
+        self.assertEqual(body["items"], [])
+        for q in ("external_id=", "external_id=" + "x" * 257):
+            with self.subTest(q=q):
+                self.assertError(self.req("GET", "/v1/items?" + q, token=self.pipe),
+                                 400, "invalid_query")
+
+    def test_unknown_query_parameters_are_refused(self):
+        for path, token in (("/v1/items?batch=b&extrnal_id=x", self.pipe),
+                            ("/v1/items?bogus", self.pipe),
+                            ("/v1/tasks/next?wiat=5", self.rater),
+                            ("/v1/overlap?x=1", self.admin)):
+            with self.subTest(path=path), self.unchanged():
+                err = self.assertError(self.req("GET", path, token=token),
+                                       400, "unknown_parameter")
+                self.assertIn("'%s'" % path.split("?")[1].split("&")[-1].split("=")[0],
+                              err["message"])
+
+    def test_overlap_rules_refuse_unknown_scopes_and_are_listed(self):
+        self.post(item(1, batch="b-ov", domain="d-ov"))
+        for body, code in (({"batch": "b-ov-typo", "overlap": 2}, "unknown_batch"),
+                           ({"domain": "d-ov-typo", "overlap": 2}, "unknown_domain")):
+            with self.subTest(body=body):
+                before = self.d.sql("SELECT count(*) FROM overlap_rules")
+                self.assertError(self.req("PUT", "/v1/overlap", body, token=self.admin),
+                                 404, code)
+                self.assertEqual(self.d.sql("SELECT count(*) FROM overlap_rules"), before)
+        for bad in ({"batch": "b-ov", "overlap": 2, "future": "yes"},
+                    {"batch": "b-ov", "overlap": 2, "later": True}, {"batch": "", "overlap": 2}):
+            with self.subTest(bad=bad):
+                self.assertError(self.req("PUT", "/v1/overlap", bad, token=self.admin),
+                                 422, "invalid_body")
+        self.assertEqual(self.assertOk(self.req("PUT", "/v1/overlap", {"batch": "b-ov", "overlap": 2},
+                                                token=self.admin)),
+                         {"scope": "batch", "value": "b-ov", "overlap": 2})
+        self.assertOk(self.req("PUT", "/v1/overlap", {"domain": "d-ov", "overlap": 3},
+                               token=self.admin))
+        self.assertOk(self.req("PUT", "/v1/overlap",
+                               {"batch": "b-ov-later", "overlap": 4, "future": True},
+                               token=self.admin))
+        rules = self.assertOk(self.req("GET", "/v1/overlap", token=self.admin))["rules"]
+        for want in ({"scope": "batch", "name": "b-ov", "overlap": 2},
+                     {"scope": "batch", "name": "b-ov-later", "overlap": 4},
+                     {"scope": "domain", "name": "d-ov", "overlap": 3}):
+            self.assertIn(want, rules)
+        self.assertEqual(rules, sorted(rules, key=lambda r: (r["scope"], r["name"])))
+        self.assertError(self.req("GET", "/v1/overlap", token=self.pipe), 403, "forbidden")
+
     # ---- errors: bodies ----
 
     def test_malformed_json(self):

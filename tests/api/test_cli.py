@@ -163,6 +163,44 @@ class TestImport(CliCase):
         summary = json.loads(p.stdout.strip().splitlines()[-1])
         self.assertEqual((summary["pairs"], summary["duplicates"]), (6, 3))
 
+    def summary(self, p):
+        return json.loads(p.stdout.strip().splitlines()[-1])
+
+    def test_comparisons_are_stored_once_across_imports(self):
+        first = self.write("a.jsonl", self.lines[:4])
+        p = self.imp("--format", "hh", "--as", "comparisons", first)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual((self.summary(p)["stored"], self.summary(p)["duplicates"]), (4, 0))
+        # The same file again, five times: nothing new, exit 0, and it says so.
+        for _ in range(5):
+            p = self.imp("--format", "hh", "--as", "comparisons", first)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual((self.summary(p)["pairs"], self.summary(p)["stored"],
+                              self.summary(p)["duplicates"]), (4, 0, 4))
+            self.assertIn("all 4 pairs were already stored", p.stderr)
+        # Overlapping files: only the new pairs are stored.
+        p = self.imp("--format", "hh", "--as", "comparisons", self.write("b.jsonl", self.lines[2:6]))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual((self.summary(p)["stored"], self.summary(p)["duplicates"]), (2, 2))
+        self.assertNotIn("already stored", p.stderr)
+        self.assertEqual(self.sql("SELECT count(*), count(DISTINCT digest) FROM comparisons"),
+                         [(6, 6)])
+
+    def test_items_are_stored_once_per_batch(self):
+        path = self.write("i.jsonl", self.lines[:3] + self.lines[:1])
+        p = self.imp("--format", "hh", "--as", "items", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual((self.summary(p)["stored"], self.summary(p)["duplicates"]), (3, 1))
+        p = self.imp("--format", "hh", "--as", "items", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual((self.summary(p)["stored"], self.summary(p)["duplicates"]), (0, 4))
+        self.assertIn("all 4 pairs were already stored", p.stderr)
+        p = self.imp("--format", "hh", "--as", "items", "--batch", "other", path)
+        self.assertEqual(self.summary(p)["stored"], 3)   # another batch is other content
+        self.assertEqual(self.sql("SELECT batch, count(*) FROM items GROUP BY 1 ORDER BY 1"),
+                         [("import", 3), ("other", 3)])
+        self.assertEqual(self.sql("SELECT count(*) FROM tasks"), [(6,)])
+
     def test_trusted_comparisons_say_so_in_provenance(self):
         path = self.write("t.jsonl", self.lines[:4])
         p = self.imp("--format", "hh", "--as", "comparisons", "--trusted", path)

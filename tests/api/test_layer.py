@@ -5,12 +5,13 @@ SQLite file, no mocks."""
 import json
 import os
 import random
+import re
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rungtest import Daemon  # noqa: E402
+from rungtest import Daemon, until  # noqa: E402
 
 GOOD = ["correct", "careful", "step", "because", "therefore", "verified", "clear", "precise"]
 BAD = ["wrong", "whatever", "guess", "dunno", "lol", "random", "rude", "nonsense"]
@@ -190,6 +191,95 @@ class TestImportEval(LayerCase):
                      os.path.join(self.d.tmpdir, "missing.jsonl"))
         self.assertEqual(p.returncode, 1)
 
+    def raw_get(self, path, token):
+        """The body of a GET as text, to see how numbers are printed."""
+        conn = self.d.connection()
+        try:
+            conn.request("GET", path, headers={"Authorization": "Bearer " + token})
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 200)
+            return resp.read().decode()
+        finally:
+            conn.close()
+
+    def test_queued_items_rescored_when_a_layer_becomes_active(self):
+        held = {"prompt": "Question: explain topic 5",
+                "responses": ["wrong guess lol", "correct careful step verified"]}
+        ids = []
+        for it in (held, CLEAR_PAIR, TWIN_PAIR):
+            st, _, ack = self.d.request("POST", "/v1/items", it, token=self.pipe)
+            self.assertEqual((st, ack["status"]), (201, "awaiting_human"))
+            ids.append(ack["id"])
+        rater = self.d.key("rater", "r1")
+        st, _, task = self.d.request("GET", "/v1/tasks/next", token=rater)
+        self.assertEqual((st, task["prompt"]), (200, held["prompt"]))   # a human holds it
+        report = self.import_and_train("--seed", "3", "--members", "3", "--bits", "16")
+        layer = report["layer_id"]
+
+        def item(i):
+            return self.d.request("GET", "/v1/items/" + ids[i], token=self.pipe)[2]
+        until(lambda: item(2)["layer_id"] == layer, "the queued items to be rescored")
+        clear, twin, kept = item(1), item(2), item(0)
+        self.assertEqual((clear["status"], clear["route"], clear["verdict"],
+                          clear["verdict_source"], clear["layer_id"]),
+                         ("auto", "auto", "b", "layer", layer))
+        self.assertGreaterEqual(clear["confidence"], report["threshold"])
+        self.assertEqual((twin["status"], twin["route"], twin["verdict"]),
+                         ("awaiting_human", "human", None))
+        self.assertEqual(twin["scores"]["layer"], layer)
+        self.assertLess(twin["confidence"], report["threshold"])
+        self.assertEqual((kept["layer_id"], kept["scores"]), (None, None))  # leased: untouched
+        self.assertEqual(self.d.sql("SELECT i.id, t.state FROM tasks t JOIN items i "
+                                    "ON i.seq = t.item_seq ORDER BY t.id"),
+                         [(ids[0], "open"), (ids[1], "done"), (ids[2], "open")])
+        self.d.wait_stderr("rescored queued items")
+        # Another rater gets the twin pair with the layer's assistance; the
+        # settled one is offered to nobody.
+        other = self.d.key("rater", "r2")
+        st, _, task = self.d.request("GET", "/v1/tasks/next", token=other)
+        self.assertEqual((st, task["prompt"]), (200, TWIN_PAIR["prompt"]))
+        self.assertEqual(task["assistance"]["layer_id"], layer)
+        self.assertEqual(self.d.request("GET", "/v1/tasks/next", token=other)[0], 200)
+        third = self.d.key("rater", "r3")
+        self.assertEqual(self.d.request("GET", "/v1/tasks/next", token=third)[0], 204)
+
+    def test_rescore_from_the_cli(self):
+        ids = []
+        for it in (CLEAR_PAIR, TWIN_PAIR):
+            ids.append(self.d.request("POST", "/v1/items", it, token=self.pipe)[2]["id"])
+        self.d.stop()
+        p = self.cli("rescore", "--db", self.d.db)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no active layer", p.stderr)
+        report = self.import_and_train("--seed", "3", "--members", "3", "--bits", "16")
+        p = self.cli("rescore", "--db", self.d.db)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout),
+                         {"layer_id": report["layer_id"], "rescored": 2, "auto": 1,
+                          "still_human": 1})
+        self.assertEqual(self.d.sql("SELECT id, status, layer_id FROM items ORDER BY seq"),
+                         [(ids[0], "auto", report["layer_id"]),
+                          (ids[1], "awaiting_human", report["layer_id"])])
+        p = self.cli("rescore", "--db", self.d.db)   # nothing left: resumable, idempotent
+        self.assertEqual(json.loads(p.stdout)["rescored"], 0)
+        for bad in (["--db"], ["--db", self.d.db, "extra"], ["--bogus"]):
+            self.assertEqual(self.cli("rescore", *bad).returncode, 2)
+        p = self.cli("rescore", "--db", os.path.join(self.d.tmpdir, "none.db"))
+        self.assertEqual(p.returncode, 2)
+
+    def test_numbers_are_printed_rounded(self):
+        self.import_and_train("--seed", "3", "--members", "3", "--bits", "16")
+        layer = self.d.sql("SELECT id FROM layers WHERE status = 'active'")[0][0]
+        self.wait_active(layer)
+        st, _, ack = self.d.request("POST", "/v1/items", TWIN_PAIR, token=self.pipe)
+        for path in ("/v1/items/" + ack["id"], "/v1/items", "/v1/layers"):
+            with self.subTest(path=path):
+                reals = re.findall(r"(\d+)\.(\d+)", self.raw_get(path, self.admin))
+                self.assertTrue(reals)
+                # At most 6 significant digits: never 0.55000000000000004.
+                digits = [len((a + b).lstrip("0")) for a, b in reals]
+                self.assertLessEqual(max(digits), 6, reals[digits.index(max(digits))])
+
     def test_import_as_items_queues_pairs(self):
         path = os.path.join(self.d.tmpdir, "few.jsonl")
         write_trl(path, 10, seed=1)
@@ -264,7 +354,12 @@ class TestImportEval(LayerCase):
                 sols = [v for v in o.values() if isinstance(v, dict) and "is_correct" in v]
                 good = sum(1 for v in sols if v["is_correct"])
                 expected += good * (len(sols) - good)
-        self.assertEqual(json.loads(p.stdout)["stored"], expected)
+        # Identical solutions of a question make identical pairs: stored once.
+        summary = json.loads(p.stdout)
+        self.assertEqual(summary["stored"] + summary["duplicates"], expected)
+        self.assertLess(summary["duplicates"], expected // 100)
+        self.assertEqual(self.d.sql("SELECT count(*) FROM comparisons")[0][0],
+                         289 + summary["stored"])
 
     def test_log_lines_escape_the_db_path(self):
         # A quote and a backslash in --db once made stderr invalid JSON.

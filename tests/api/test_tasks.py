@@ -184,8 +184,8 @@ class TestLeasing(ReviewCase):
 
 class TestOverlap(ReviewCase):
     def test_overlap_rule_majority_and_no_over_assignment(self):
-        st, _, body = self.d.request("PUT", "/v1/overlap", {"batch": "triple", "overlap": 3},
-                                     token=self.admin)
+        st, _, body = self.d.request("PUT", "/v1/overlap", {"batch": "triple", "overlap": 3,
+                                                      "future": True}, token=self.admin)
         self.assertEqual(st, 200, body)
         st, _, body = self.d.request("PUT", "/v1/overlap", {"batch": "triple", "overlap": 0},
                                      token=self.admin)
@@ -212,7 +212,8 @@ class TestOverlap(ReviewCase):
         self.assertEqual((st, body["error"]["code"]), (409, "task_complete"))
 
     def test_lowering_overlap_keeps_granted_leases(self):
-        self.d.request("PUT", "/v1/overlap", {"batch": "b1", "overlap": 3}, token=self.admin)
+        self.d.request("PUT", "/v1/overlap", {"batch": "b1", "overlap": 3, "future": True},
+                       token=self.admin)
         self.post_items([pair(1, batch="b1")])
         raters = [self.d.key("rater", "r%d" % i) for i in range(3)]
         tid = [self.next(r)[2]["id"] for r in raters][0]
@@ -229,7 +230,8 @@ class TestOverlap(ReviewCase):
             self.assertEqual(self.next(r)[0], 204)   # nobody is handed the done task again
 
     def test_split_is_a_tie(self):
-        self.d.request("PUT", "/v1/overlap", {"domain": "code", "overlap": 2}, token=self.admin)
+        self.d.request("PUT", "/v1/overlap", {"domain": "code", "overlap": 2, "future": True},
+                       token=self.admin)
         item = pair(1)
         item["domain"] = "code"
         self.post_items([item])

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <errno.h>
 
 #include "fixture.h"
 #include "route.h"
@@ -100,12 +101,65 @@ static void clear_pair_is_auto_twin_is_human(void **state)
     layer_free(l);
 }
 
+static bool stop_after_two(void *cls)
+{
+    int *calls = cls;
+    return ++*calls > 2;
+}
+
+/* route_rescore: batches, a stop between them, and the next run resuming
+ * where the last one stopped; the clear pair is settled. */
+static void rescore_in_batches_and_resume(void **state)
+{
+    (void)state;
+    struct fixture_db f;
+    assert_int_equal(fixture_db_open(&f, 1), 0);
+    const char blob[] = "p";
+    struct store_layer_new nl = {.params = blob, .params_len = 1, .threshold = 0.9};
+    int64_t id = 0;
+    assert_int_equal(store_layer_add(f.s, &nl, &id), 0);
+    struct reward_layer *rl = fixture_clear_layer(false);
+    struct layer *l = rl ? layer_new(&layer_bt_ops, rl, id) : NULL;
+    assert_non_null(l);
+    struct store_item_in in[3] = {
+        {.prompt = "question 3",
+         .response_a = "wrong guess nonsense",
+         .response_b = "correct careful verified"},
+        {.prompt = "question 3", .response_a = "same text", .response_b = "same text"},
+        {.prompt = "question 4", .response_a = "a reply", .response_b = "another reply"},
+    };
+    struct store_item_ack acks[3];
+    struct store_ingest req = {.items = in, .n = 3, .acks = acks};
+    assert_int_equal(store_ingest(f.s, &req), 0);
+    int calls = 0;
+    struct route_rescore run = {.batch = 1, .stop = stop_after_two, .cls = &calls};
+    assert_int_equal(route_rescore(f.s, l, &run), 0);
+    assert_int_equal(run.rescored, 2); /* stopped after two batches of one */
+    assert_int_equal(run.settled, 1);
+    assert_int_equal(run.still_human, 1);
+    run = (struct route_rescore){0};
+    assert_int_equal(route_rescore(f.s, l, &run), 0);
+    assert_int_equal(run.rescored, 1); /* the rest */
+    assert_int_equal(run.settled, 0);
+    assert_int_equal(route_rescore(f.s, l, &run), 0);
+    assert_int_equal(run.rescored, 0);
+    assert_int_equal(route_rescore(f.s, NULL, &run), -EINVAL);
+    struct store_item it;
+    assert_int_equal(store_item_get(f.s, acks[0].id, 0, &it), 0);
+    assert_string_equal(it.status, "auto");
+    assert_int_equal(it.layer_id, id);
+    store_item_clear(&it);
+    layer_free(l);
+    assert_int_equal(fixture_db_close(&f), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(no_layer_goes_to_humans),
         cmocka_unit_test(clear_pair_is_auto_twin_is_human),
         cmocka_unit_test(store_item_gets_the_decision),
+        cmocka_unit_test(rescore_in_batches_and_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,8 @@
 #include "limits.h"
 #include "store_internal.h"
 
+extern const size_t schema_migration_count;
+
 struct fx {
     char dir[64];
     char path[128];
@@ -56,7 +58,7 @@ static int teardown(void **state)
 static void migrations_applied(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(store_schema_version(f->s), 1);
+    assert_int_equal(store_schema_version(f->s), (int)schema_migration_count);
 }
 
 static void keys_lifecycle(void **state)
@@ -179,6 +181,13 @@ static int count_cb(void *cls, const struct store_comparison *c)
     int *n = cls;
     assert_string_equal(c->source, "import");
     (*n)++;
+    return 0;
+}
+
+static int count_any_cb(void *cls, const struct store_comparison *c)
+{
+    (void)c;
+    (*(int *)cls)++;
     return 0;
 }
 
@@ -400,7 +409,9 @@ static void newer_schema_refused_untouched(void **state)
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), 99);
     sqlite3_finalize(st);
-    sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL);
+    char set[48];
+    snprintf(set, sizeof set, "PRAGMA user_version = %zu", schema_migration_count);
+    sqlite3_exec(db, set, NULL, NULL, NULL);
     sqlite3_close(db);
     f->s = store_open(f->path, 1, err, sizeof err);
     assert_non_null(f->s);
@@ -463,6 +474,238 @@ static void wal_bounded_and_truncated_when_idle(void **state)
     free(text);
 }
 
+/* Runs SQL on the database file beside the store. */
+static void sql_on(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* The first integer of a query's first row on the file. */
+static int64_t sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Issue 9: a comparison is stored once by content, on every write. */
+static void comparisons_deduplicated_by_content(void **state)
+{
+    struct fx *f = *state;
+    struct store_comparison c[4] = {
+        {.prompt = "p", .chosen = "good", .rejected = "bad", .source = "import"},
+        {.prompt = "p", .chosen = "good", .rejected = "bad", .source = "import"},
+        {.prompt = "p", .chosen = "good", .rejected = "bad", .tie = true, .source = "import"},
+        {.prompt = "p", .chosen = "good", .rejected = "bad", .source = "human"},
+    };
+    size_t skipped = 99;
+    assert_int_equal(store_comparisons_add_ex(f->s, c, 4, &skipped), 0);
+    assert_int_equal(skipped, 1);
+    assert_int_equal(store_comparisons_add_ex(f->s, c, 4, &skipped), 0);
+    assert_int_equal(skipped, 4);
+    /* ("pg", "ood") is another content than ("p", "good"). */
+    struct store_comparison shifted = {
+        .prompt = "pg", .chosen = "ood", .rejected = "bad", .source = "import"};
+    assert_int_equal(store_comparisons_add_ex(f->s, &shifted, 1, &skipped), 0);
+    assert_int_equal(skipped, 0);
+    int n = 0;
+    assert_int_equal(store_comparisons_each(f->s, count_any_cb, &n), 0);
+    assert_int_equal(n, 4);
+}
+
+/* A database from before migration 003 holding copies: the first copy
+ * gets the digest, later copies stay (NULL digest), and a new write of
+ * that content is skipped. */
+static void migration_fills_digests_of_old_rows(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    f->s = NULL;
+    sql_on(f->path, "DROP INDEX comparisons_digest; DROP INDEX items_digest; "
+                    "DROP INDEX items_external_id; ALTER TABLE comparisons DROP COLUMN digest; "
+                    "ALTER TABLE items DROP COLUMN digest; PRAGMA user_version = 1;");
+    for (int i = 0; i < 3; i++)
+        sql_on(f->path, "INSERT INTO comparisons(prompt, chosen, rejected, source, created_ms) "
+                        "VALUES('p', 'c', 'r', 'import', 0)");
+    char err[256];
+    f->s = store_open(f->path, 1, err, sizeof err);
+    assert_non_null(f->s);
+    assert_int_equal(store_schema_version(f->s), (int)schema_migration_count);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM comparisons"), 3);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM comparisons WHERE digest IS NOT NULL"),
+                     1);
+    assert_int_equal(sql_int(f->path, "SELECT min(id) FROM comparisons WHERE digest IS NOT NULL"),
+                     1);
+    struct store_comparison again = {
+        .prompt = "p", .chosen = "c", .rejected = "r", .source = "import"};
+    size_t skipped = 0;
+    assert_int_equal(store_comparisons_add_ex(f->s, &again, 1, &skipped), 0);
+    assert_int_equal(skipped, 1);
+}
+
+/* Imported items (unique_content) are stored once per prompt, pair of
+ * responses (either order) and batch; others are not deduplicated. */
+static void imported_items_deduplicated(void **state)
+{
+    struct fx *f = *state;
+    struct store_item_in in[4] = {
+        {.prompt = "p", .response_a = "x", .response_b = "y", .batch = "b", .unique_content = 1},
+        {.prompt = "p", .response_a = "y", .response_b = "x", .batch = "b", .unique_content = 1},
+        {.prompt = "p", .response_a = "x", .response_b = "y", .batch = "c", .unique_content = 1},
+        {.prompt = "p", .response_a = "x", .response_b = "y", .batch = "b"},
+    };
+    struct store_item_ack acks[4];
+    struct store_ingest req = {.items = in, .n = 4, .acks = acks};
+    assert_int_equal(store_ingest(f->s, &req), 0);
+    assert_false(acks[0].existed);
+    assert_true(acks[1].existed);
+    assert_string_equal(acks[1].id, acks[0].id);
+    assert_string_equal(acks[1].batch, "b");
+    assert_false(acks[2].existed);
+    assert_false(acks[3].existed);
+    req.n = 3;
+    assert_int_equal(store_ingest(f->s, &req), 0);
+    assert_true(acks[0].existed && acks[1].existed && acks[2].existed);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM items"), 3);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM tasks"), 3);
+}
+
+/* GET /v1/items?external_id= in the store: by key, or across keys. */
+static void items_listed_by_external_id(void **state)
+{
+    struct fx *f = *state;
+    struct store_item_in in[3] = {
+        {.prompt = "p1", .response_a = "r", .external_id = "e1"},
+        {.prompt = "p2", .response_a = "r", .external_id = "e2"},
+    };
+    struct store_item_ack acks[3];
+    struct store_ingest req = {.key_id = 0, .items = in, .n = 2, .acks = acks};
+    assert_int_equal(store_ingest(f->s, &req), 0);
+    struct store_item_filter flt = {.external_id = "e2", .limit = 10};
+    struct store_item *page;
+    size_t n;
+    char next[STORE_CURSOR_MAX];
+    assert_int_equal(store_items_list(f->s, &flt, &page, &n, next), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(page[0].prompt, "p2");
+    store_items_free(page, n);
+    flt.batch = "none";
+    assert_int_equal(store_items_list(f->s, &flt, &page, &n, next), 0);
+    assert_int_equal(n, 0);
+    store_items_free(page, n);
+    flt = (struct store_item_filter){.external_id = "e1", .key_id = 42, .limit = 10};
+    assert_int_equal(store_items_list(f->s, &flt, &page, &n, next), 0);
+    assert_int_equal(n, 0);
+    store_items_free(page, n);
+}
+
+/* Queued items are rescored: only those without a label or a live lease;
+ * one the layer settles leaves the queue. */
+static void rescore_pending_and_apply(void **state)
+{
+    struct fx *f = *state;
+    store_set_defaults(f->s, 1, 600000, 0, false);
+    struct store_item_in in[3] = {
+        {.prompt = "p1", .response_a = "a", .response_b = "b"},
+        {.prompt = "p2", .response_a = "a", .response_b = "b"},
+        {.prompt = "p3", .response_a = "a", .response_b = "b"},
+    };
+    struct store_item_ack acks[3];
+    struct store_ingest req = {.items = in, .n = 3, .acks = acks};
+    assert_int_equal(store_ingest(f->s, &req), 0);
+    int64_t r = new_rater(f->s, "r");
+    assert_true(claim(f->s, r) > 0); /* p1 is leased: a human has it */
+    struct store_item *items;
+    size_t n;
+    assert_int_equal(store_rescore_pending(f->s, 5, 0, 10, &items, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(items[0].prompt, "p2");
+    struct store_item *rest;
+    size_t nrest;
+    assert_int_equal(store_rescore_pending(f->s, 5, items[0].seq, 10, &rest, &nrest), 0);
+    assert_int_equal(nrest, 1); /* the cursor resumes after p2 */
+    assert_string_equal(rest[0].prompt, "p3");
+    store_items_free(rest, nrest);
+    store_items_free(items, n);
+    assert_int_equal(store_rescore_pending(f->s, 5, 0, 10, &items, &n), 0);
+    struct store_rescore v[2] = {
+        {.seq = items[0].seq,
+         .layer_id = 5,
+         .route_auto = true,
+         .verdict = "a",
+         .confidence = 0.99,
+         .scores = "{\"p_a\":0.99}"},
+        {.seq = items[1].seq, .layer_id = 5, .confidence = 0.6, .scores = "{\"p_a\":0.6}"},
+    };
+    sql_on(f->path, "PRAGMA foreign_keys = OFF; INSERT INTO layers(id, status, created_ms) "
+                    "VALUES(5, 'candidate', 0)");
+    size_t updated = 0, settled = 0;
+    assert_int_equal(store_rescore_apply(f->s, v, 2, &updated, &settled), 0);
+    assert_int_equal(updated, 2);
+    assert_int_equal(settled, 1);
+    struct store_item it;
+    assert_int_equal(store_item_get(f->s, items[0].id, 0, &it), 0);
+    assert_string_equal(it.status, "auto");
+    assert_string_equal(it.verdict, "a");
+    assert_string_equal(it.verdict_source, "layer");
+    assert_int_equal(it.layer_id, 5);
+    store_item_clear(&it);
+    assert_int_equal(store_item_get(f->s, items[1].id, 0, &it), 0);
+    assert_string_equal(it.status, "awaiting_human");
+    assert_string_equal(it.scores, "{\"p_a\":0.6}");
+    store_item_clear(&it);
+    store_items_free(items, n);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM tasks WHERE state = 'open'"), 2);
+    assert_int_equal(store_rescore_pending(f->s, 5, 0, 10, &items, &n), 0);
+    assert_int_equal(n, 0); /* scored by 5 already: nothing left for 5 */
+    assert_int_equal(store_rescore_apply(f->s, v, 2, &updated, &settled), 0);
+    assert_int_equal(updated, 1); /* the settled one is no longer rescorable */
+    /* The open count followed: the other rater gets p3, then nothing. */
+    int64_t r2 = new_rater(f->s, "r2");
+    assert_true(claim(f->s, r2) > 0);
+    assert_int_equal(claim(f->s, r2), claim(f->s, r2));
+}
+
+/* Overlap rules are listed; scopes know whether items have them. */
+static void overlap_rules_listed(void **state)
+{
+    struct fx *f = *state;
+    struct store_item_in in = {.prompt = "p", .response_a = "r", .batch = "b1", .domain = "math"};
+    struct store_item_ack ack;
+    struct store_ingest req = {.items = &in, .n = 1, .acks = &ack};
+    assert_int_equal(store_ingest(f->s, &req), 0);
+    bool any = false;
+    assert_int_equal(store_scope_has_items(f->s, "batch", "b1", &any), 0);
+    assert_true(any);
+    assert_int_equal(store_scope_has_items(f->s, "batch", "b2", &any), 0);
+    assert_false(any);
+    assert_int_equal(store_scope_has_items(f->s, "domain", "math", &any), 0);
+    assert_true(any);
+    assert_int_equal(store_scope_has_items(f->s, "nope", "math", &any), -EINVAL);
+    assert_int_equal(store_overlap_set(f->s, "domain", "math", 3), 0);
+    assert_int_equal(store_overlap_set(f->s, "batch", "b2", 2), 0);
+    struct store_overlap_rule *rules;
+    size_t n;
+    assert_int_equal(store_overlap_list(f->s, &rules, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(rules[0].scope, "batch");
+    assert_string_equal(rules[0].value, "b2");
+    assert_int_equal(rules[0].overlap, 2);
+    assert_string_equal(rules[1].scope, "domain");
+    free(rules);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +718,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(claim_query_uses_the_partial_index, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_refused_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_bounded_and_truncated_when_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(comparisons_deduplicated_by_content, setup, teardown),
+        cmocka_unit_test_setup_teardown(migration_fills_digests_of_old_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(imported_items_deduplicated, setup, teardown),
+        cmocka_unit_test_setup_teardown(items_listed_by_external_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(rescore_pending_and_apply, setup, teardown),
+        cmocka_unit_test_setup_teardown(overlap_rules_listed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,10 +32,12 @@ static int teardown(void **state)
     return rc;
 }
 
-static void add_comparisons(struct store *s)
+/* N imported pairs and one free slot after them (the caller frees). */
+static struct store_comparison *pairs_new(void)
 {
     static char p[N][32], good[N][64], bad[N][64];
     struct store_comparison *c = calloc(N + 1, sizeof *c);
+    assert_non_null(c);
     for (int i = 0; i < N; i++) {
         snprintf(p[i], sizeof p[i], "question %d", i % 7);
         snprintf(good[i], sizeof good[i], "correct careful answer %d", i);
@@ -43,10 +45,57 @@ static void add_comparisons(struct store *s)
         c[i] = (struct store_comparison){
             .prompt = p[i], .chosen = good[i], .rejected = bad[i], .source = "import", .weight = 1};
     }
+    return c;
+}
+
+static void add_comparisons(struct store *s)
+{
+    struct store_comparison *c = pairs_new();
     c[N] = (struct store_comparison){
         .prompt = "q", .chosen = "fine", .label = "good", .source = "human", .weight = 1};
     assert_int_equal(store_comparisons_add(s, c, N + 1), 0);
     free(c);
+}
+
+static void progress(void *cls, size_t npairs, size_t npoints)
+{
+    size_t *seen = cls;
+    seen[0] = npairs;
+    seen[1] = npoints;
+}
+
+/* Trains a small layer from s into *run (the caller decrefs the report);
+ * seen receives the training set's pairs and points. */
+static void train_small(struct store *s, struct train_run *run, size_t seen[2])
+{
+    *run = (struct train_run){.progress = progress, .cls = seen};
+    reward_params_default(&run->params);
+    run->params.members = 2;
+    run->params.bits = 12;
+    assert_int_equal(train_layer(s, run), 0);
+    assert_int_equal(seen[0], N);
+}
+
+/* Issue 9: the same comparisons imported five times are stored, and so
+ * trained on, once: the training set (and its calibration split) sees one
+ * copy of each, as after a single import. */
+static void repeated_imports_train_on_one_copy(void **state)
+{
+    struct fixture_db *f = *state;
+    add_comparisons(f->s);
+    struct store_comparison *c = pairs_new();
+    for (int k = 0; k < 4; k++) {
+        size_t skipped = 0;
+        assert_int_equal(store_comparisons_add_ex(f->s, c, N, &skipped), 0);
+        assert_int_equal(skipped, N);
+    }
+    free(c);
+    size_t seen[2] = {0, 0};
+    struct train_run run;
+    train_small(f->s, &run, seen);
+    json_t *src = json_object_get(run.report, "sources");
+    assert_int_equal(json_integer_value(json_object_get(src, "import")), N);
+    json_decref(run.report);
 }
 
 static void empty_store_says_so(void **state)
@@ -59,24 +108,13 @@ static void empty_store_says_so(void **state)
     assert_null(run.report);
 }
 
-static void progress(void *cls, size_t npairs, size_t npoints)
-{
-    size_t *seen = cls;
-    seen[0] = npairs;
-    seen[1] = npoints;
-}
-
 static void trains_stores_and_activates_first(void **state)
 {
     struct fixture_db *f = *state;
     add_comparisons(f->s);
     size_t seen[2] = {0, 0};
-    struct train_run run = {.progress = progress, .cls = seen};
-    reward_params_default(&run.params);
-    run.params.members = 2;
-    run.params.bits = 12;
-    assert_int_equal(train_layer(f->s, &run), 0);
-    assert_int_equal(seen[0], N);
+    struct train_run run;
+    train_small(f->s, &run, seen);
     assert_int_equal(seen[1], 1);
     int64_t first = json_integer_value(json_object_get(run.report, "layer_id"));
     assert_true(first > 0);
@@ -160,6 +198,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(empty_store_says_so, setup, teardown),
+        cmocka_unit_test_setup_teardown(repeated_imports_train_on_one_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(trains_stores_and_activates_first, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_params_fail_at_fit, setup, teardown),
         cmocka_unit_test_setup_teardown(seen_pairs_are_found, setup, teardown),
