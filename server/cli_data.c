@@ -27,13 +27,15 @@ struct import_ctx {
     enum dataset_format fmt;
     const char *fmt_name;
     bool as_items;
+    bool steps;          /* a step format: rows are verdicts (prompt = context, chosen = step) */
     const char *batch;   /* items' batch, "import" by default */
     int64_t priority;    /* items' priority */
     bool trusted;        /* comparisons count as settled: provenance {"trusted": true} */
     size_t duplicates;   /* pairs not stored: the same content is stored already */
     struct layer *layer; /* scores items on import, may be NULL */
-    /* pending rows, strings owned */
+    /* pending rows, strings owned (label: static "yes"/"no" of step rows) */
     char **prompt, **chosen, **rejected;
+    const char **label;
     size_t n;
     size_t line_of_last;
     size_t stored;
@@ -67,6 +69,7 @@ static int import_comparisons(struct import_ctx *c)
         rows[i] = (struct store_comparison){.prompt = c->prompt[i],
                                             .chosen = c->chosen[i],
                                             .rejected = c->rejected[i],
+                                            .label = c->steps ? c->label[i] : NULL,
                                             .source = "import",
                                             .weight = 1.0,
                                             .provenance = c->trusted ? "{\"trusted\":true}" : NULL};
@@ -122,15 +125,17 @@ static int import_flush(struct import_ctx *c)
     return rc;
 }
 
-static int on_pair(void *cls, const struct dataset_pair *p)
+/* Keeps one row (rejected NULL for a step verdict), flushing full chunks. */
+static int import_row(struct import_ctx *c, const char *prompt, const char *chosen,
+                      const char *rejected, const char *label)
 {
-    struct import_ctx *c = cls;
-    c->prompt[c->n] = strdup(p->prompt);
-    c->chosen[c->n] = strdup(p->chosen);
-    c->rejected[c->n] = strdup(p->rejected);
+    c->prompt[c->n] = strdup(prompt);
+    c->chosen[c->n] = strdup(chosen);
+    c->rejected[c->n] = rejected ? strdup(rejected) : NULL;
+    c->label[c->n] = label;
     c->n++;
     c->seen++;
-    if (!c->prompt[c->n - 1] || !c->chosen[c->n - 1] || !c->rejected[c->n - 1])
+    if (!c->prompt[c->n - 1] || !c->chosen[c->n - 1] || (rejected && !c->rejected[c->n - 1]))
         return -ENOMEM;
     if (c->n == IMPORT_CHUNK) {
         int rc = import_flush(c);
@@ -138,8 +143,20 @@ static int on_pair(void *cls, const struct dataset_pair *p)
             return rc;
     }
     if (c->seen % PROGRESS_EVERY == 0)
-        fprintf(stderr, "import: %zu pairs so far\n", c->seen);
+        fprintf(stderr, "import: %zu %s so far\n", c->seen, c->steps ? "steps" : "pairs");
     return 0;
+}
+
+static int on_pair(void *cls, const struct dataset_pair *p)
+{
+    return import_row(cls, p->prompt, p->chosen, p->rejected, NULL);
+}
+
+/* A step verdict trains the pointwise head: the step judged in its
+ * context, as layer_score_step scores it. */
+static int on_step(void *cls, const struct dataset_step *s)
+{
+    return import_row(cls, s->context, s->step, NULL, s->good ? "yes" : "no");
 }
 
 static void on_bad_line(void *cls, size_t line_no, const char *message)
@@ -151,10 +168,14 @@ static void on_bad_line(void *cls, size_t line_no, const char *message)
 static void import_usage(FILE *to)
 {
     fprintf(to,
-            "usage: rungd import --db PATH --format hh|trl|gsm8k --as comparisons|items\n"
-            "                    [--trusted] [--batch NAME] [--priority N] FILE\n\n"
+            "usage: rungd import --db PATH --format hh|trl|gsm8k|steps|prm800k\n"
+            "                    --as comparisons|items [--trusted] [--batch NAME] [--priority N] "
+            "FILE\n\n"
             "  comparisons: store the pairs as human-labelled training data (source import);\n"
-            "               --trusted marks them settled (provenance {\"trusted\": true})\n"
+            "               --trusted marks them settled (provenance {\"trusted\": true});\n"
+            "               steps and prm800k files hold step verdicts (rung's step JSONL,\n"
+            "               PRM800K's labels): each is stored as a yes/no verdict on the step\n"
+            "               in its context, which trains the layer's pointwise head\n"
             "  items:       queue them as pair items to be judged (scored by the active layer),\n"
             "               in batch NAME (default import, at most %d bytes) with priority N\n"
             "               (default 0, |N| <= %d; higher is labelled first)\n"
@@ -236,8 +257,8 @@ static void import_nothing(const struct import_ctx *c, const struct dataset_stat
                         "question with both a correct and an incorrect one); use "
                         "model_solutions.jsonl, not train.jsonl or test.jsonl\n");
     else
-        fprintf(stderr, "rungd import: no pairs: %zu lines, none a valid %s pair\n", st->lines,
-                c->fmt_name);
+        fprintf(stderr, "rungd import: no %s: %zu lines, none a valid %s line\n",
+                c->steps ? "step verdicts" : "pairs", st->lines, c->fmt_name);
 }
 
 /* Reads the file into the store. Returns 0 or negative errno. */
@@ -249,8 +270,10 @@ static int import_run(struct import_ctx *ctx, FILE *f, struct dataset_stats *sta
     ctx->prompt = calloc(IMPORT_CHUNK, sizeof(char *));
     ctx->chosen = calloc(IMPORT_CHUNK, sizeof(char *));
     ctx->rejected = calloc(IMPORT_CHUNK, sizeof(char *));
-    if (ctx->prompt && ctx->chosen && ctx->rejected) {
-        rc = dataset_read(f, ctx->fmt, on_pair, on_bad_line, ctx, stats);
+    ctx->label = calloc(IMPORT_CHUNK, sizeof(char *));
+    if (ctx->prompt && ctx->chosen && ctx->rejected && ctx->label) {
+        rc = ctx->steps ? dataset_read_steps(f, ctx->fmt, on_step, on_bad_line, ctx, stats)
+                        : dataset_read(f, ctx->fmt, on_pair, on_bad_line, ctx, stats);
         if (!rc)
             rc = import_flush(ctx);
     }
@@ -258,6 +281,7 @@ static int import_run(struct import_ctx *ctx, FILE *f, struct dataset_stats *sta
     free(ctx->prompt);
     free(ctx->chosen);
     free(ctx->rejected);
+    free(ctx->label);
     layer_free(ctx->layer);
     return rc;
 }
@@ -276,6 +300,12 @@ int cli_import(int argc, char **argv)
         return 2;
     }
     ctx.as_items = !strcmp(as, "items");
+    ctx.steps = dataset_format_is_steps(ctx.fmt);
+    if (ctx.steps && ctx.as_items) {
+        fprintf(stderr, "rungd import: %s files hold step verdicts: use --as comparisons\n",
+                ctx.fmt_name);
+        return 2;
+    }
     FILE *f = fopen(argv[optind], "r");
     if (!f) {
         fprintf(stderr, "rungd import: cannot open %s: %s\n", argv[optind], strerror(errno));
@@ -294,16 +324,18 @@ int cli_import(int argc, char **argv)
                 strerror(rc < 0 ? -rc : EIO), ctx.stored, as);
         return 1;
     }
+    size_t found = ctx.steps ? stats.steps : stats.pairs;
     log_write(stdout, json_pack("{s:I,s:I,s:I,s:s,s:I,s:I}", "lines", (json_int_t)stats.lines,
-                                "pairs", (json_int_t)stats.pairs, "stored", (json_int_t)ctx.stored,
-                                "as", as, "rejected_lines", (json_int_t)stats.rejected_lines,
-                                "duplicates", (json_int_t)ctx.duplicates));
-    if (stats.pairs == 0)
+                                ctx.steps ? "steps" : "pairs", (json_int_t)found, "stored",
+                                (json_int_t)ctx.stored, "as", as, "rejected_lines",
+                                (json_int_t)stats.rejected_lines, "duplicates",
+                                (json_int_t)ctx.duplicates));
+    if (found == 0)
         import_nothing(&ctx, &stats);
     else if (ctx.stored == 0)
-        fprintf(stderr, "rungd import: all %zu pairs were already stored; nothing new\n",
-                stats.pairs);
-    return stats.rejected_lines || stats.pairs == 0 ? 1 : 0;
+        fprintf(stderr, "rungd import: all %zu %s were already stored; nothing new\n", found,
+                ctx.steps ? "steps" : "pairs");
+    return stats.rejected_lines || found == 0 ? 1 : 0;
 }
 
 /* ---- train ---- */

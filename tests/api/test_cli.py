@@ -231,6 +231,82 @@ class TestImport(CliCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("--as items", p.stderr)
 
+    def step_lines(self):
+        """rung's step JSONL from the GSM8K fixture: one line per solution,
+        one step per line; a correct solution's steps are right, an
+        incorrect one's last step is wrong. Also the distinct verdicts (step,
+        its context, answer): two models often write the same first step."""
+        out, verdicts, distinct = [], 0, set()
+        self.first_no = None
+        with open(os.path.join(DATA, "gsm8k", "model_solutions.jsonl")) as f:
+            for line in f:
+                q = json.loads(line)
+                for v in q.values():
+                    if not isinstance(v, dict) or "is_correct" not in v:
+                        continue
+                    text, steps, at = v["solution"], [], 0
+                    for part in text.split("\n"):
+                        if part.strip():
+                            steps.append({"span": [at, at + len(part.encode())],
+                                          "answer": "yes"})
+                        at += len(part.encode()) + 1
+                    if steps and not v["is_correct"]:
+                        steps[-1]["answer"] = "no"
+                    verdicts += len(steps)
+                    raw, ctx = text.encode(), q["question"]
+                    for st in steps:
+                        piece = raw[st["span"][0]:st["span"][1]].decode()
+                        distinct.add((ctx, piece, st["answer"]))
+                        if st["answer"] == "no" and self.first_no is None:
+                            self.first_no = (ctx, piece)
+                        ctx += "\n" + piece
+                    out.append(json.dumps({"prompt": q["question"], "response": text,
+                                           "steps": steps}) + "\n")
+        return out, verdicts, len(distinct)
+
+    def test_step_verdicts_train_the_pointwise_head(self):
+        lines, verdicts, distinct = self.step_lines()
+        path = self.write("steps.jsonl", lines)
+        p = self.imp("--format", "steps", "--as", "comparisons", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        s = self.summary(p)
+        self.assertEqual((s["steps"], s["stored"], s["duplicates"], s["rejected_lines"]),
+                         (verdicts, distinct, verdicts - distinct, 0))
+        rows = dict(self.sql("SELECT label, count(*) FROM comparisons GROUP BY 1"))
+        self.assertEqual(sum(rows.values()), distinct)
+        self.assertGreater(rows["no"], 50)
+        # The step is stored with its context: the question, then each earlier step.
+        self.assertEqual(self.sql("SELECT prompt, chosen FROM comparisons WHERE label = 'no' "
+                                  "ORDER BY id LIMIT 1")[0], self.first_no)
+        self.assertIn("\n", self.first_no[0])
+        again = self.imp("--format", "steps", "--as", "comparisons", path)
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertEqual((self.summary(again)["stored"], self.summary(again)["duplicates"]),
+                         (0, verdicts))
+        self.assertIn("already stored", again.stderr)
+        p = self.run_in_tmp("train", "--db", self.db(), "--members", "2", "--bits", "14")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        report = json.loads(p.stdout)
+        self.assertEqual(report["points"], distinct)
+        self.assertIsNotNone(report["pointwise"])
+        p = self.imp("--format", "steps", "--as", "items", path)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--as comparisons", p.stderr)
+
+    def test_prm800k_labels(self):
+        line = {"question": {"problem": "P"}, "label": {"steps": [
+            {"completions": [{"text": "s1", "rating": 1, "flagged": None}],
+             "human_completion": None, "chosen_completion": 0},
+            {"completions": [{"text": "s2", "rating": -1, "flagged": None},
+                             {"text": "s2b", "rating": 0, "flagged": None}],
+             "human_completion": None, "chosen_completion": 1}]}}
+        path = self.write("prm.jsonl", [json.dumps(line) + "\n"])
+        p = self.imp("--format", "prm800k", "--as", "comparisons", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.summary(p)["steps"], 3)
+        self.assertEqual(self.sql("SELECT prompt, chosen, label FROM comparisons ORDER BY id"),
+                         [("P", "s1", "yes"), ("P\ns1", "s2", "no"), ("P\ns1", "s2b", "yes")])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
