@@ -51,12 +51,11 @@ int layer_open(struct store *s, int64_t id, struct layer **out)
     }
     void *blob = NULL;
     size_t len = 0;
-    int rc = store_layer_params(s, id, &blob, &len);
+    char kind[STORE_KIND_MAX];
+    int rc = store_layer_params(s, id, kind, &blob, &len);
     if (rc)
         return rc;
-    /* Every stored layer is hashed-bt until the store reports a layer's
-     * kind along with its parameters. */
-    *out = layer_load(LAYER_KIND_HASHED_BT, id, blob, len);
+    *out = layer_load(kind, id, blob, len);
     free(blob);
     return *out ? 0 : -EINVAL;
 }

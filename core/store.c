@@ -65,11 +65,11 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_OVERLAP_FOR] = "SELECT overlap FROM overlap_rules WHERE (scope = 'batch' AND value = ?1) "
                        "OR (scope = 'domain' AND value = ?2) ORDER BY scope = 'batch' DESC LIMIT 1",
     [ST_LAYER_ACTIVE] = "SELECT id FROM layers WHERE status = 'active'",
-    [ST_LAYER_PARAMS] = "SELECT params FROM layers WHERE id = ?1",
+    [ST_LAYER_PARAMS] = "SELECT params, kind FROM layers WHERE id = ?1",
     [ST_LAYER_INSERT] =
         "INSERT INTO layers(parent, status, kind, params, train_size, sources, metrics, "
         "threshold, created_ms) VALUES((SELECT id FROM layers WHERE status = 'active'), "
-        "'candidate', 'hashed-bt', ?1, ?2, ?3, ?4, ?5, ?6)",
+        "'candidate', coalesce(?7, 'hashed-bt'), ?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_LAYER_RETIRE_ACTIVE] = "UPDATE layers SET status = 'retired' WHERE status = 'active'",
     [ST_LAYER_SET_ACTIVE] = "UPDATE layers SET status = 'active' WHERE id = ?1 "
                             "AND status IN ('candidate', 'retired')",

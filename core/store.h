@@ -232,11 +232,15 @@ void store_status_clear(struct store_status *st);
 /* The active layer's id, 0 when none is active, or negative errno. */
 int64_t store_layer_active_id(struct store *s);
 
-/* Reads a layer's parameter blob into *blob (malloc'd, caller frees).
- * Returns 0, -ENOENT, -EIO. */
-int store_layer_params(struct store *s, int64_t id, void **blob, size_t *len);
+#define STORE_KIND_MAX 32 /* a layer kind's name, bytes incl. NUL */
+
+/* Reads a layer's kind (into kind, when not NULL) and parameter blob into
+ * *blob (malloc'd, caller frees). Returns 0, -ENOENT, -EIO. */
+int store_layer_params(struct store *s, int64_t id, char kind[STORE_KIND_MAX], void **blob,
+                       size_t *len);
 
 struct store_layer_new {
+    const char *kind;   /* NULL: hashed-bt */
     const void *params; /* serialised model */
     size_t params_len;
     const char *metrics; /* JSON text of the training report */

@@ -24,7 +24,8 @@ int64_t store_layer_active_id(struct store *s)
     return id;
 }
 
-int store_layer_params(struct store *s, int64_t id, void **blob, size_t *len)
+int store_layer_params(struct store *s, int64_t id, char kind[STORE_KIND_MAX], void **blob,
+                       size_t *len)
 {
     struct conn *c = store_reader(s);
     int rc = -EIO;
@@ -47,6 +48,12 @@ int store_layer_params(struct store *s, int64_t id, void **blob, size_t *len)
             memcpy(*blob, p, n);
         *len = n;
         rc = 0;
+        const char *k = (const char *)sqlite3_column_text(st, 1);
+        if (kind && (!k || util_strlcpy(kind, k, STORE_KIND_MAX))) {
+            free(*blob);
+            *blob = NULL;
+            rc = -EIO;
+        }
     }
 out:
     conn_done(st);
@@ -92,6 +99,7 @@ static int layer_add_job(struct store *s, struct conn *c, void *arg)
     if (isfinite(a->l->threshold))
         sqlite3_bind_double(st, 5, a->l->threshold);
     sqlite3_bind_int64(st, 6, util_now_ms());
+    bind_text_or_null(st, 7, a->l->kind);
     int rc = sqlite3_step(st);
     conn_done(st);
     if (rc != SQLITE_DONE)

@@ -87,6 +87,8 @@ void api_item_gold(struct req *r, const char *param);
 void api_raters(struct req *r, const char *param);
 void api_overlap_put(struct req *r, const char *param);
 void api_overlap_list(struct req *r, const char *param);
+void api_layers_post(struct req *r, const char *param);
+void api_layer_promote(struct req *r, const char *param);
 void api_static(struct req *r, const char *path);
 
 #endif

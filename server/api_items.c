@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "app.h"
+#include "log.h"
 #include "route.h"
 
 #define TEXT_FIELD_MAX 256  /* external_id: bytes */
@@ -242,6 +243,7 @@ struct scoring {
     char **scores;     /* per item, malloc'd JSON text; NULL: not stored */
     json_t *decisions; /* /v1/score's answers, or NULL */
     int rc;
+    size_t failed;      /* items the layer could not score (they go to people) */
     req_finish_fn then; /* builds the reply or stores, once all are scored */
 };
 
@@ -263,6 +265,24 @@ static json_t *decision_json(const struct route_decision *d)
     return o;
 }
 
+/* An item the layer could not score (an external model that failed or
+ * timed out) goes to people, unscored: never a lost or guessed verdict.
+ * Only /v1/score, which stores nothing, reports the failure instead. */
+static int unscored(struct scoring *sc, size_t i, int rc)
+{
+    if (sc->decisions || rc == -ENOMEM)
+        return rc;
+    if (!sc->failed++)
+        log_json("warn", "the layer could not score; the items go to people", "{s:s}", "why",
+                 strerror(-rc));
+    struct store_item_in *it = &sc->items[i];
+    it->layer_id = 0;
+    it->route_auto = false;
+    it->verdict = NULL;
+    it->scores = NULL;
+    return 0;
+}
+
 /* Scores every item with the held layer. Any thread. 0 or negative errno. */
 static int score_items(struct scoring *sc)
 {
@@ -270,6 +290,8 @@ static int score_items(struct scoring *sc)
     for (size_t i = 0; i < sc->n; i++) {
         struct route_decision d;
         int rc = route_store_item(l, &sc->items[i], sc->scores ? &sc->scores[i] : NULL, &d);
+        if (rc)
+            rc = unscored(sc, i, rc);
         if (!rc && sc->decisions && json_array_append_new(sc->decisions, decision_json(&d)))
             rc = -ENOMEM;
         json_decref(d.scores);

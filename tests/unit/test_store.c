@@ -223,7 +223,9 @@ static void comparisons_and_layers(void **state)
     assert_int_equal(store_layer_active_id(f->s), id2); /* the failed swap changed nothing */
     void *got = NULL;
     size_t len = 0;
-    assert_int_equal(store_layer_params(f->s, id2, &got, &len), 0);
+    char kind[STORE_KIND_MAX];
+    assert_int_equal(store_layer_params(f->s, id2, kind, &got, &len), 0);
+    assert_string_equal(kind, "hashed-bt");
     assert_int_equal(len, sizeof blob);
     assert_memory_equal(got, blob, len);
     free(got);
