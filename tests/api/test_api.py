@@ -760,7 +760,7 @@ class ApiTest(ApiCase):
             ("POST", "/healthz", {"GET"}),
             ("POST", "/v1/status", {"GET"}),
             ("DELETE", "/metrics", {"GET"}),
-            ("POST", "/v1/layers", {"GET"}),
+            ("DELETE", "/v1/layers", {"GET", "POST"}),
         ]
         with self.unchanged():
             for method, path, allow in cases:
