@@ -76,4 +76,11 @@ void api_raters(struct req *r, const char *param);
 void api_overlap_put(struct req *r, const char *param);
 void api_static(struct req *r, const char *path);
 
+/* What raters meet (api_tasks.c): a task as shown, the rater's progress,
+ * per-batch settings. */
+void api_task_get(struct req *r, const char *param);
+void api_me(struct req *r, const char *param);
+void api_batch_put(struct req *r, const char *param);
+void api_batch_get(struct req *r, const char *param);
+
 #endif
