@@ -221,8 +221,7 @@ bool aggregate_assist_shown(const struct agg_calibration *cal, double confidence
     size_t b = 0;
     while (b + 1 < cal->n && confidence >= cal->lo[b + 1])
         b++;
-    if (cal->total[b] <= 0 ||
-        wilson_lower95((double)cal->right[b], (double)cal->total[b]) <= 0.5)
+    if (cal->total[b] <= 0 || wilson_lower95((double)cal->right[b], (double)cal->total[b]) <= 0.5)
         return false;
     *share = (double)cal->right[b] / (double)cal->total[b];
     *n = cal->total[b];

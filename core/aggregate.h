@@ -29,19 +29,19 @@ bool aggregate_answer_fits(const char *kind, const char *answer);
 
 /* What the store knows about a task and one rater when a label arrives. */
 struct label_facts {
-    const char *kind;     /* pair | single */
-    const char *answer;   /* the label's answer */
-    const char *previous; /* this rater's earlier answer on the task, NULL when none */
-    bool gold;            /* a gold task: scores raters, never resolves */
-    bool open;            /* the task still wants labels */
-    bool served;          /* the rater holds a lease on it, live or expired */
-    bool lease_live;      /* that lease has not expired */
-    int overlap;          /* labels the task wants */
-    int labels_done;      /* labels it has */
-    int leased;           /* live leases of other raters */
-    bool previous_last;   /* that earlier label is the rater's latest one */
+    const char *kind;        /* pair | single */
+    const char *answer;      /* the label's answer */
+    const char *previous;    /* this rater's earlier answer on the task, NULL when none */
+    bool gold;               /* a gold task: scores raters, never resolves */
+    bool open;               /* the task still wants labels */
+    bool served;             /* the rater holds a lease on it, live or expired */
+    bool lease_live;         /* that lease has not expired */
+    int overlap;             /* labels the task wants */
+    int labels_done;         /* labels it has */
+    int leased;              /* live leases of other raters */
+    bool previous_last;      /* that earlier label is the rater's latest one */
     int64_t previous_age_ms; /* how long ago the earlier label was given */
-    int64_t undo_ms;      /* grace period for changing a label; 0: never */
+    int64_t undo_ms;         /* grace period for changing a label; 0: never */
 };
 
 /* Decides whether a label may count: LABEL_RECORDED when it does, or the

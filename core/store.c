@@ -86,7 +86,8 @@ static const char *const sql_text[STMT_COUNT] = {
         "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = ?1) "
         "ORDER BY t.id LIMIT 1",
     [ST_LEASE_INSERT] =
-        "INSERT INTO leases(task_id, rater_id, expires_ms, live, swapped) VALUES(?1, ?2, ?3, 1, ?4) "
+        "INSERT INTO leases(task_id, rater_id, expires_ms, live, swapped) VALUES(?1, ?2, ?3, 1, "
+        "?4) "
         "ON CONFLICT(task_id, rater_id) DO UPDATE SET expires_ms = excluded.expires_ms, live = 1",
     [ST_TASK_LEASED_ADD] = "UPDATE tasks SET leased = leased + ?2 WHERE id = ?1",
     [ST_TASK_VIEW] =
@@ -109,7 +110,8 @@ static const char *const sql_text[STMT_COUNT] = {
         "SELECT l.answer, l.swapped, l.created_ms, NOT EXISTS (SELECT 1 FROM labels z "
         "WHERE z.rater_id = ?2 AND (z.created_ms > l.created_ms OR (z.created_ms = l.created_ms "
         "AND z.id > l.id))) FROM labels l WHERE l.task_id = ?1 AND l.rater_id = ?2",
-    [ST_LEASE_DELETE] = "DELETE FROM leases WHERE task_id = ?1 AND rater_id = ?2 RETURNING live, swapped",
+    [ST_LEASE_DELETE] =
+        "DELETE FROM leases WHERE task_id = ?1 AND rater_id = ?2 RETURNING live, swapped",
     [ST_LEASES_DROP] = "DELETE FROM leases WHERE task_id = ?1",
     [ST_LABEL_INSERT] =
         "INSERT INTO labels(task_id, rater_id, answer, confidence, rationale, seconds, "

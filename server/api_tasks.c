@@ -292,8 +292,7 @@ static void label_state_free(void *p)
 static json_t *assistance_after(struct req *r, const struct store_label *l)
 {
     struct store_task t;
-    if (strcmp(l->assist, "after") ||
-        store_task_view(r->app->store, l->task_id, l->rater_id, &t))
+    if (strcmp(l->assist, "after") || store_task_view(r->app->store, l->task_id, l->rater_id, &t))
         return json_null();
     json_t *a = assistance_json(&t);
     store_task_clear(&t);
@@ -309,9 +308,9 @@ static json_t *label_json(struct req *r, const struct store_label *l)
     const char *status = l->result == LABEL_REPEAT     ? "repeat"
                          : l->result == LABEL_REPLACED ? "replaced"
                                                        : "recorded";
-    json_t *o = json_pack("{s:I,s:s,s:s,s:b,s:b}", "task_id", (json_int_t)l->task_id, "answer",
-                          l->answer, "status", status, "replaced", l->result == LABEL_REPLACED,
-                          "swapped", l->swapped);
+    json_t *o =
+        json_pack("{s:I,s:s,s:s,s:b,s:b}", "task_id", (json_int_t)l->task_id, "answer", l->answer,
+                  "status", status, "replaced", l->result == LABEL_REPLACED, "swapped", l->swapped);
     if (l->result == LABEL_REPLACED)
         json_object_set_new(o, "previous",
                             json_string(aggregate_answer_unswap(l->previous, l->swapped)));
@@ -528,11 +527,10 @@ void api_raters(struct req *r, const char *param)
             (json_int_t)x->gold_right, "gold_accuracy",
             x->gold_seen ? json_real((double)x->gold_right / (double)x->gold_seen) : json_null());
         /* Position bias: how often the rater picked the side shown first. */
-        json_object_set_new(o, "left_share",
-                            x->side_picks ? json_real(rounded((double)x->left_picks /
-                                                                    (double)x->side_picks,
-                                                                3))
-                                          : json_null());
+        json_object_set_new(
+            o, "left_share",
+            x->side_picks ? json_real(rounded((double)x->left_picks / (double)x->side_picks, 3))
+                          : json_null());
         json_object_set_new(o, "side_picks", json_integer(x->side_picks));
         json_array_append_new(arr, o);
     }
@@ -592,8 +590,7 @@ void api_task_get(struct req *r, const char *param)
         unsigned undo_ms = store_undo_ms(r->app->store);
         json_object_set_new(o, "label",
                             json_pack("{s:s,s:o}", "answer",
-                                      aggregate_answer_unswap(t.answer, t.swapped),
-                                      "undo_until_ms",
+                                      aggregate_answer_unswap(t.answer, t.swapped), "undo_until_ms",
                                       undo_ms ? json_integer(t.label_ms + undo_ms) : json_null()));
     }
     store_task_clear(&t);
@@ -608,8 +605,8 @@ void api_me(struct req *r, const char *param)
     if (!can_label(r))
         return;
     http_reply_json(r, 200,
-                    json_pack("{s:s,s:s,s:o}", "name", r->key.name, "role", r->key.role,
-                              "progress", progress_json(r)));
+                    json_pack("{s:s,s:s,s:o}", "name", r->key.name, "role", r->key.role, "progress",
+                              progress_json(r)));
 }
 
 /* ---- PUT and GET /v1/batches/{batch} ---- */
