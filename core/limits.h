@@ -12,9 +12,10 @@
 #define OVERLAP_MAX 100           /* most labels a task may want (option and PUT /v1/overlap) */
 #define LABEL_SECONDS_MAX 86400   /* largest 'seconds' a label may report */
 #define LONG_POLL_SECONDS_MAX 30  /* GET /v1/tasks/next?wait= */
-#define UNDO_SECONDS_DEFAULT 60 /* a rater may change their last label this long (--undo-seconds)  \
-                                 */
-#define UNDO_SECONDS_MAX 3600   /* longest --undo-seconds */
+
+/* ---- what raters meet (issue 9) ---- */
+#define UNDO_SECONDS_DEFAULT 60    /* a rater may change their last label this long */
+#define UNDO_SECONDS_MAX 3600      /* longest --undo-seconds */
 #define ASSIST_CONFIDENCE_MIN 0.55 /* below it the layer's preference is never shown */
 #define GUIDELINES_MAX 8192        /* a batch's guidelines, bytes */
 
