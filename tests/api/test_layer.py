@@ -138,9 +138,8 @@ class TestTrainAndServe(LayerCase):
         self.assertEqual(self.d.sql("SELECT count(*) FROM tasks")[0][0], 2)
         st, _, task = self.d.request("GET", "/v1/tasks/next", token=rater)
         self.assertEqual(st, 200)
-        if task["kind"] == "pair":
-            self.assertEqual(task["assistance"]["layer_id"], layer)
-            self.assertIn(task["assistance"]["preference"], ("a", "b"))
+        if task["kind"] == "pair":  # the twins: a coin flip is not shown (issue 9)
+            self.assertIsNone(task["assistance"])
 
         # A second candidate stays a candidate; --activate swaps it in live.
         p = self.cli("train", "--db", self.d.db, "--target", "0.9", "--members", "2",
