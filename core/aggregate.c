@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "agree.h"
 #include "limits.h"
 
 bool aggregate_answer_fits(const char *kind, const char *answer)
@@ -201,18 +202,6 @@ int aggregate_calibration_read(const char *metrics, bool pair, struct agg_calibr
     return rc;
 }
 
-/* The 95% one-sided Wilson lower bound of right successes in n trials. */
-static double wilson_lower95(double right, double n)
-{
-    const double z = 1.6448536269514722;
-    if (n <= 0)
-        return 0.0;
-    double p = right / n, z2 = z * z;
-    double centre = p + z2 / (2 * n);
-    double half = z * sqrt(p * (1 - p) / n + z2 / (4 * n * n));
-    return (centre - half) / (1 + z2 / n);
-}
-
 bool aggregate_assist_shown(const struct agg_calibration *cal, double confidence, double *share,
                             int64_t *n)
 {
@@ -221,7 +210,11 @@ bool aggregate_assist_shown(const struct agg_calibration *cal, double confidence
     size_t b = 0;
     while (b + 1 < cal->n && confidence >= cal->lo[b + 1])
         b++;
-    if (cal->total[b] <= 0 || wilson_lower95((double)cal->right[b], (double)cal->total[b]) <= 0.5)
+    double lo, hi;
+    if (cal->total[b] <= 0)
+        return false;
+    agree_wilson((size_t)cal->right[b], (size_t)cal->total[b], &lo, &hi);
+    if (!(lo > 0.5))
         return false;
     *share = (double)cal->right[b] / (double)cal->total[b];
     *n = cal->total[b];

@@ -137,9 +137,9 @@ int aggregate_calibration_read(const char *metrics, bool pair, struct agg_calibr
 
 /* The assistance rule: whether a layer's preference at this confidence is
  * worth showing a rater, and what it meant on held-out data. Shown only
- * when confidence >= ASSIST_CONFIDENCE_MIN and the 95% one-sided Wilson
- * lower bound of the accuracy in the confidence's bin is above 0.5 (better
- * than a coin); then *share and *n receive that bin's accuracy and size.
+ * when confidence >= ASSIST_CONFIDENCE_MIN and the lower end of the 95%
+ * Wilson interval (agree_wilson) of the accuracy in the confidence's bin
+ * is above 0.5 (better than a coin); then *share and *n receive that bin's accuracy and size.
  * cal may be NULL (never shown). */
 bool aggregate_assist_shown(const struct agg_calibration *cal, double confidence, double *share,
                             int64_t *n);

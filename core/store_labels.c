@@ -253,15 +253,13 @@ static int label_check(struct store *s, struct conn *c, const struct task_row *t
     return 0;
 }
 
-/* Writes a counted label (answer in the item's order) and the rater's
- * counts. The assistance kept with it is what the rater saw before
- * answering: the layer's scores in mode shown, else none. 0 or -EIO. */
-static int label_insert(struct conn *c, const struct task_row *t, const struct store_label *l,
-                        const char *answer, int64_t now)
+/* Binds a label's task, rater, answer (item order), confidence,
+ * rationale and seconds to ?1..?6 of st (NULL passes through). Returns
+ * st. */
+static sqlite3_stmt *label_bind(sqlite3_stmt *st, const struct store_label *l, const char *answer)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_LABEL_INSERT);
     if (!st)
-        return -EIO;
+        return NULL;
     sqlite3_bind_int64(st, 1, l->task_id);
     sqlite3_bind_int64(st, 2, l->rater_id);
     sqlite3_bind_text(st, 3, answer, -1, SQLITE_STATIC);
@@ -270,6 +268,18 @@ static int label_insert(struct conn *c, const struct task_row *t, const struct s
     bind_text_or_null(st, 5, l->rationale);
     if (l->seconds >= 0)
         sqlite3_bind_double(st, 6, l->seconds);
+    return st;
+}
+
+/* Writes a counted label (answer in the item's order) and the rater's
+ * counts. The assistance kept with it is what the rater saw before
+ * answering: the layer's scores in mode shown, else none. 0 or -EIO. */
+static int label_insert(struct conn *c, const struct task_row *t, const struct store_label *l,
+                        const char *answer, int64_t now)
+{
+    sqlite3_stmt *st = label_bind(conn_stmt(c, ST_LABEL_INSERT), l, answer);
+    if (!st)
+        return -EIO;
     bind_text_or_null(st, 7, strcmp(t->assist, "shown") ? NULL : t->scores);
     sqlite3_bind_int64(st, 8, now);
     sqlite3_bind_int(st, 9, l->swapped);
@@ -343,17 +353,9 @@ static int resolve_again(struct conn *c, const struct task_row *t, struct store_
 static int label_replace(struct conn *c, const struct task_row *t, struct store_label *l,
                          const char *answer, int64_t now)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_LABEL_REPLACE);
+    sqlite3_stmt *st = label_bind(conn_stmt(c, ST_LABEL_REPLACE), l, answer);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, l->task_id);
-    sqlite3_bind_int64(st, 2, l->rater_id);
-    sqlite3_bind_text(st, 3, answer, -1, SQLITE_STATIC);
-    if (l->confidence)
-        sqlite3_bind_int(st, 4, l->confidence);
-    bind_text_or_null(st, 5, l->rationale);
-    if (l->seconds >= 0)
-        sqlite3_bind_double(st, 6, l->seconds);
     int rc = conn_step_done(st);
     int delta = t->gold ? (int)aggregate_gold_right(t->gold_answer, answer) -
                               (int)aggregate_gold_right(t->gold_answer, l->previous)

@@ -751,14 +751,22 @@ class TestUndoGold(ReviewCase):
         self.assertEqual((me["labels"], me["gold_seen"], me["gold_right"]), (1, 1, 1))
 
 
-class TestUndoGrace(ReviewCase):
-    daemon_args = ["--gold-rate", "0", "--undo-seconds", "1"]
-
-    def test_after_the_grace_period_conflict(self):
+class UndoCase(ReviewCase):
+    def label_one(self):
+        """One pair labelled "a" by r1: (r1's token, the task, the reply)."""
         self.post_items([pair(1)])
         r1 = self.d.key("rater", "r1")
         t = self.next(r1)[2]
         st, _, body = self.label(r1, t["id"], "a")
+        self.assertEqual(st, 201, body)
+        return r1, t, body
+
+
+class TestUndoGrace(UndoCase):
+    daemon_args = ["--gold-rate", "0", "--undo-seconds", "1"]
+
+    def test_after_the_grace_period_conflict(self):
+        r1, t, body = self.label_one()
         until(lambda: time.time() * 1000 > body["undo_until_ms"] + 50, "the grace period to end")
         st, _, e = self.label(r1, t["id"], "b")
         self.assertEqual((st, e["error"]["code"]), (409, "label_conflict"))
@@ -766,17 +774,13 @@ class TestUndoGrace(ReviewCase):
         self.assertEqual(self.d.sql("SELECT count(*) FROM events")[0][0], 0)
 
 
-class TestNoUndo(ReviewCase):
+class TestNoUndo(UndoCase):
     daemon_args = ["--gold-rate", "0", "--undo-seconds", "0"]
 
     def test_zero_turns_undo_off(self):
-        self.post_items([pair(1)])
-        r1 = self.d.key("rater", "r1")
-        t = self.next(r1)[2]
-        st, _, body = self.label(r1, t["id"], "a")
+        r1, t, body = self.label_one()
         self.assertIsNone(body["undo_until_ms"])
         self.assertEqual(self.label(r1, t["id"], "b")[0], 409)
-
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -337,10 +337,10 @@ static void calibrated_assistance(void **state)
     assert_int_equal(n, 20);
     assert_false(aggregate_assist_shown(&cal, 0.97, &share, &n)); /* an empty bin */
     assert_false(aggregate_assist_shown(NULL, 0.9, &share, &n));
-    /* Two right out of two is not enough to beat a coin at 95%; three is. */
-    cal = (struct agg_calibration){.n = 1, .lo = {0.5}, .total = {2}, .right = {2}};
+    /* Three right out of three is not enough to beat a coin at 95%; four is. */
+    cal = (struct agg_calibration){.n = 1, .lo = {0.5}, .total = {3}, .right = {3}};
     assert_false(aggregate_assist_shown(&cal, 0.9, &share, &n));
-    cal.total[0] = cal.right[0] = 3;
+    cal.total[0] = cal.right[0] = 4;
     assert_true(aggregate_assist_shown(&cal, 0.9, &share, &n));
     /* No curve: nothing to read, for pairs or single responses. */
     assert_int_equal(aggregate_calibration_read(report, false, &cal), -EINVAL);
