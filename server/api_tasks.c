@@ -141,7 +141,8 @@ static void waiter_finish(struct req *r)
 
 /* The layer's view of an item, as assistance, in the task's display
  * order: its preference, confidence and p (the probability that
- * responses[0] is the better one), with what that confidence meant on the
+ * responses[0] is the better one; for a single response, that it is
+ * good), with what that confidence meant on the
  * layer's held-out calibration data (right_share of right_n items in its
  * confidence bin). Null when the layer has no view, or when the
  * assistance rule (aggregate_assist_shown) finds it no better than chance
@@ -150,8 +151,9 @@ static json_t *assistance_json(const struct store_task *t)
 {
     json_t *sc = t->scores ? json_loads(t->scores, 0, NULL) : NULL;
     const char *pref = json_string_value(json_object_get(sc, "preference"));
-    json_t *conf = json_object_get(sc, "confidence"), *p_a = json_object_get(sc, "p_a");
     bool pair = !strcmp(t->kind, "pair");
+    json_t *conf = json_object_get(sc, "confidence");
+    json_t *p_a = json_object_get(sc, pair ? "p_a" : "p_good");
     struct agg_calibration cal;
     double share;
     int64_t n;
@@ -163,7 +165,7 @@ static json_t *assistance_json(const struct store_task *t)
                       aggregate_answer_unswap(pref, t->swapped), "confidence", conf, "layer_id",
                       json_object_get(sc, "layer"), "right_share", rounded(share, 3), "right_n",
                       (json_int_t)n);
-        if (a && pair && json_is_number(p_a)) {
+        if (a && json_is_number(p_a)) {
             double p = json_number_value(p_a);
             json_object_set_new(a, "p", json_real(rounded(t->swapped ? 1 - p : p, 4)));
         }

@@ -615,6 +615,20 @@ class TestAssistance(ReviewCase):
         self.assertEqual(json.loads(self.d.sql("SELECT assistance FROM labels")[0][0])["layer"],
                          layer)
 
+    def test_single_response_uses_the_pointwise_curve(self):
+        report = {"calibration": None, "pointwise": {"calibration": {"items": 50, "curve": [
+            {"confidence": 0.5, "coverage": 1.0, "accuracy": 0.9}]}}}
+        layer = write_sql(self.d.db, "INSERT INTO layers(status, kind, metrics, created_ms) "
+                          "VALUES('candidate', 'hashed-bt', ?, 0)", (json.dumps(report),))
+        [item] = self.post_items([{"prompt": "p", "response": "one reply"}])
+        scores = {"layer": layer, "p_good": 0.9, "confidence": 0.9, "preference": "good"}
+        write_sql(self.d.db, "UPDATE items SET layer_id = ?, scores = ? WHERE id = ?",
+                  (layer, json.dumps(scores), item))
+        t = self.next(self.d.key("rater", "r1"))[2]
+        self.assertEqual((t["swapped"], t["assistance"]["preference"], t["assistance"]["p"],
+                          t["assistance"]["right_share"], t["assistance"]["right_n"]),
+                         (False, "good", 0.9, 0.9, 50))
+
     def test_no_better_than_chance_says_nothing(self):
         for conf in (0.52, 0.57):  # under 0.55; in a bin right 40% of the time
             self.layer_item(conf, 0.3)

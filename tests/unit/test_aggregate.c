@@ -342,6 +342,15 @@ static void calibrated_assistance(void **state)
     assert_false(aggregate_assist_shown(&cal, 0.9, &share, &n));
     cal.total[0] = cal.right[0] = 4;
     assert_true(aggregate_assist_shown(&cal, 0.9, &share, &n));
+    /* Single responses read the pointwise head's curve. */
+    assert_int_equal(aggregate_calibration_read(
+                         "{\"pointwise\": {\"calibration\": {\"items\": 50, \"curve\": ["
+                         "{\"confidence\": 0.5, \"coverage\": 1.0, \"accuracy\": 0.9}]}}}",
+                         false, &cal),
+                     0);
+    assert_int_equal(cal.n, 1);
+    assert_int_equal(cal.total[0], 50);
+    assert_int_equal(cal.right[0], 45);
     /* No curve: nothing to read, for pairs or single responses. */
     assert_int_equal(aggregate_calibration_read(report, false, &cal), -EINVAL);
     assert_int_equal(aggregate_calibration_read("{}", true, &cal), -EINVAL);
