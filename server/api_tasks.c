@@ -345,10 +345,14 @@ static void label_finish(struct req *r)
                    l->answer);
         return;
     case LABEL_CONFLICT:
-        http_error(r, 409, "label_conflict",
-                   "You labelled this task differently before; only your last label can be "
-                   "changed, within %u s of giving it.",
-                   store_undo_ms(r->app->store) / 1000);
+        if (store_undo_ms(r->app->store))
+            http_error(r, 409, "label_conflict",
+                       "You labelled this task differently before; only your last label can be "
+                       "changed, within %u s of giving it.",
+                       store_undo_ms(r->app->store) / 1000);
+        else
+            http_error(r, 409, "label_conflict",
+                       "You labelled this task differently before; a label cannot be changed.");
         return;
     case LABEL_LEASE_LOST:
         http_error(r, 409, "lease_lost",
