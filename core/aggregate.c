@@ -3,7 +3,11 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <string.h>
+
+#include "agree.h"
+#include "limits.h"
 
 bool aggregate_answer_fits(const char *kind, const char *answer)
 {
@@ -16,9 +20,14 @@ enum label_result label_admissible(const struct label_facts *f)
 {
     if (!aggregate_answer_fits(f->kind, f->answer))
         return LABEL_BAD_ANSWER;
-    /* Idempotent per task and rater. */
-    if (f->previous)
-        return strcmp(f->previous, f->answer) ? LABEL_CONFLICT : LABEL_REPEAT;
+    /* Idempotent per task and rater; the undo rule lets the rater's
+     * latest label change within the grace period. */
+    if (f->previous) {
+        if (!strcmp(f->previous, f->answer))
+            return LABEL_REPEAT;
+        bool in_grace = f->undo_ms > 0 && f->previous_age_ms <= f->undo_ms;
+        return f->previous_last && in_grace ? LABEL_REPLACED : LABEL_CONFLICT;
+    }
     /* The lease, live or expired, is the mark that the task was served to
      * this rater; a finished task no longer keeps one. */
     if (!f->served)
@@ -130,4 +139,84 @@ bool aggregate_gold_right(const char *gold_answer, const char *answer)
 bool aggregate_gold_turn(unsigned gold_rate_pct, uint32_t draw)
 {
     return draw < gold_rate_pct;
+}
+
+const char *aggregate_answer_unswap(const char *answer, bool swapped)
+{
+    if (!swapped)
+        return answer;
+    if (!strcmp(answer, "a"))
+        return "b";
+    if (!strcmp(answer, "b"))
+        return "a";
+    return answer;
+}
+
+/* A number of the report, NAN when absent or null. */
+static double report_num(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* Fills out from a "calibration" object: its curve counts the items at or
+ * above each confidence, so neighbouring points differ by one bin. */
+static int calibration_bins(const json_t *cal, struct agg_calibration *out)
+{
+    const json_t *curve = json_object_get(cal, "curve");
+    double items = report_num(cal, "items");
+    size_t n = json_array_size(curve);
+    if (!n || n > AGG_CAL_BINS || !(items >= 0))
+        return -EINVAL;
+    int64_t at[AGG_CAL_BINS], ok[AGG_CAL_BINS];
+    for (size_t i = 0; i < n; i++) {
+        const json_t *pt = json_array_get(curve, i);
+        double lo = report_num(pt, "confidence"), cov = report_num(pt, "coverage");
+        double acc = report_num(pt, "accuracy");
+        if (!isfinite(lo) || (i && lo <= out->lo[i - 1]))
+            return -EINVAL;
+        out->lo[i] = lo;
+        at[i] = isfinite(cov) ? llround(cov * items) : 0;
+        ok[i] = isfinite(acc) ? llround(acc * (double)at[i]) : 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        out->total[i] = at[i] - (i + 1 < n ? at[i + 1] : 0);
+        out->right[i] = ok[i] - (i + 1 < n ? ok[i + 1] : 0);
+        if (out->total[i] < 0 || out->right[i] < 0 || out->right[i] > out->total[i])
+            return -EINVAL;
+    }
+    out->n = n;
+    return 0;
+}
+
+int aggregate_calibration_read(const char *metrics, bool pair, struct agg_calibration *out)
+{
+    memset(out, 0, sizeof *out);
+    json_t *rep = metrics ? json_loads(metrics, 0, NULL) : NULL;
+    const json_t *cal = pair ? json_object_get(rep, "calibration")
+                             : json_object_get(json_object_get(rep, "pointwise"), "calibration");
+    int rc = json_is_object(cal) ? calibration_bins(cal, out) : -EINVAL;
+    if (rc)
+        memset(out, 0, sizeof *out);
+    json_decref(rep);
+    return rc;
+}
+
+bool aggregate_assist_shown(const struct agg_calibration *cal, double confidence, double *share,
+                            int64_t *n)
+{
+    if (!cal || !cal->n || !(confidence >= ASSIST_CONFIDENCE_MIN) || confidence < cal->lo[0])
+        return false;
+    size_t b = 0;
+    while (b + 1 < cal->n && confidence >= cal->lo[b + 1])
+        b++;
+    double lo, hi;
+    if (cal->total[b] <= 0)
+        return false;
+    agree_wilson((size_t)cal->right[b], (size_t)cal->total[b], &lo, &hi);
+    if (!(lo > 0.5))
+        return false;
+    *share = (double)cal->right[b] / (double)cal->total[b];
+    *n = cal->total[b];
+    return true;
 }

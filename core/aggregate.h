@@ -20,6 +20,7 @@ enum label_result {
     LABEL_LEASE_LOST,    /* lease expired and the free slots are taken */
     LABEL_NOT_SERVED,    /* the task was never leased to this rater */
     LABEL_TASK_COMPLETE, /* the task has all its labels */
+    LABEL_REPLACED,      /* a different answer within the grace period: it replaces the first */
 };
 
 /* True when answer fits a task or item of this kind: "pair" takes a, b or
@@ -28,23 +29,29 @@ bool aggregate_answer_fits(const char *kind, const char *answer);
 
 /* What the store knows about a task and one rater when a label arrives. */
 struct label_facts {
-    const char *kind;     /* pair | single */
-    const char *answer;   /* the label's answer */
-    const char *previous; /* this rater's earlier answer on the task, NULL when none */
-    bool gold;            /* a gold task: scores raters, never resolves */
-    bool open;            /* the task still wants labels */
-    bool served;          /* the rater holds a lease on it, live or expired */
-    bool lease_live;      /* that lease has not expired */
-    int overlap;          /* labels the task wants */
-    int labels_done;      /* labels it has */
-    int leased;           /* live leases of other raters */
+    const char *kind;        /* pair | single */
+    const char *answer;      /* the label's answer */
+    const char *previous;    /* this rater's earlier answer on the task, NULL when none */
+    bool gold;               /* a gold task: scores raters, never resolves */
+    bool open;               /* the task still wants labels */
+    bool served;             /* the rater holds a lease on it, live or expired */
+    bool lease_live;         /* that lease has not expired */
+    int overlap;             /* labels the task wants */
+    int labels_done;         /* labels it has */
+    int leased;              /* live leases of other raters */
+    bool previous_last;      /* that earlier label is the rater's latest one */
+    int64_t previous_age_ms; /* how long ago the earlier label was given */
+    int64_t undo_ms;         /* grace period for changing a label; 0: never */
 };
 
 /* Decides whether a label may count: LABEL_RECORDED when it does, or the
  * reason it does not (LABEL_REPEAT and LABEL_CONFLICT for a second label of
  * the same rater, LABEL_BAD_ANSWER, LABEL_NOT_SERVED, LABEL_TASK_COMPLETE,
  * LABEL_LEASE_LOST). A label after its lease expired still counts while the
- * task has a free slot. Never returns LABEL_NO_TASK. */
+ * task has a free slot. A different answer replaces the rater's earlier one
+ * (LABEL_REPLACED, the undo rule) when that one is the rater's latest label
+ * and is at most undo_ms old; else it is LABEL_CONFLICT. Never returns
+ * LABEL_NO_TASK. */
 enum label_result label_admissible(const struct label_facts *f);
 
 /* True when labels_done labels complete a task that wants overlap. */
@@ -100,5 +107,41 @@ bool aggregate_gold_right(const char *gold_answer, const char *answer);
  * uniform random number in 0..99 (the caller's randomness, so the rule is
  * testable); gold_rate_pct is the gold share of a rater's stream. */
 bool aggregate_gold_turn(unsigned gold_rate_pct, uint32_t draw);
+
+/* ---- what raters are shown ---- */
+
+/* The answer in the item's own order for an answer given on a task shown
+ * in display order: with swapped (responses[0] was the item's b), a and b
+ * trade places; tie, good and bad stay. Returns a static string, or answer
+ * itself when it is none of a and b. */
+const char *aggregate_answer_unswap(const char *answer, bool swapped);
+
+#define AGG_CAL_BINS 16 /* confidence bins of a calibration table at most */
+
+/* A layer's accuracy on its held-out calibration data, by confidence bin:
+ * bin i holds the items with lo[i] <= confidence < lo[i + 1] (the last
+ * bin reaches 1). */
+struct agg_calibration {
+    size_t n;                /* bins */
+    double lo[AGG_CAL_BINS]; /* lower edge of each bin, ascending */
+    int64_t total[AGG_CAL_BINS];
+    int64_t right[AGG_CAL_BINS];
+};
+
+/* Reads the calibration table of a layer's training report (JSON text, the
+ * layer's metrics): the coverage-accuracy curve of "calibration" (pairs) or
+ * of "pointwise"."calibration" (single responses), whose points count the
+ * held-out items at or above each confidence, differenced into bins.
+ * Returns 0, or -EINVAL when the text has no such curve. */
+int aggregate_calibration_read(const char *metrics, bool pair, struct agg_calibration *out);
+
+/* The assistance rule: whether a layer's preference at this confidence is
+ * worth showing a rater, and what it meant on held-out data. Shown only
+ * when confidence >= ASSIST_CONFIDENCE_MIN and the lower end of the 95%
+ * Wilson interval (agree_wilson) of the accuracy in the confidence's bin
+ * is above 0.5 (better than a coin); then *share and *n receive that bin's accuracy and size.
+ * cal may be NULL (never shown). */
+bool aggregate_assist_shown(const struct agg_calibration *cal, double confidence, double *share,
+                            int64_t *n);
 
 #endif

@@ -13,6 +13,12 @@
 #define LABEL_SECONDS_MAX 86400   /* largest 'seconds' a label may report */
 #define LONG_POLL_SECONDS_MAX 30  /* GET /v1/tasks/next?wait= */
 
+/* ---- what raters meet (issue 9) ---- */
+#define UNDO_SECONDS_DEFAULT 60    /* a rater may change their last label this long */
+#define UNDO_SECONDS_MAX 3600      /* longest --undo-seconds */
+#define ASSIST_CONFIDENCE_MIN 0.55 /* below it the layer's preference is never shown */
+#define GUIDELINES_MAX 8192        /* a batch's guidelines, bytes */
+
 /* ---- HTTP ---- */
 #define BODY_MAX_DEFAULT (16u * 1024u * 1024u) /* request body cap, bytes */
 #define BODY_MAX_MIN 1024                      /* smallest --max-body, bytes */
@@ -33,7 +39,7 @@
 #define CKPT_PASSIVE_PAGES 1000 /* a PASSIVE checkpoint from this many frames */
 #define CKPT_CAP_PAGES 4096     /* the WAL's bound: RESTART past it (16 MiB at 4 KiB pages) */
 #define CKPT_BUSY_MS 20         /* how long RESTART/TRUNCATE wait for readers, ms */
-#define CKPT_GATE_MS 1000       /* longest a write waits for a RESTART at the bound, ms */
+#define CKPT_GATE_MS 10000      /* longest a write waits for a RESTART at the bound, ms */
 
 /* ---- layers ---- */
 #define LAYER_POLL_MS 1000u /* a running daemon checks for a new active layer this often */

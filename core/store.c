@@ -99,24 +99,36 @@ static const char *const sql_text[STMT_COUNT] = {
         "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = ?1) "
         "ORDER BY t.id LIMIT 1",
     [ST_LEASE_INSERT] =
-        "INSERT INTO leases(task_id, rater_id, expires_ms, live) VALUES(?1, ?2, ?3, 1) "
+        "INSERT INTO leases(task_id, rater_id, expires_ms, live, swapped) VALUES(?1, ?2, ?3, 1, "
+        "?4) "
         "ON CONFLICT(task_id, rater_id) DO UPDATE SET expires_ms = excluded.expires_ms, live = 1",
     [ST_TASK_LEASED_ADD] = "UPDATE tasks SET leased = leased + ?2 WHERE id = ?1",
     [ST_TASK_VIEW] =
-        "SELECT t.id, t.kind, i.prompt, i.response_a, i.response_b, i.scores, x.expires_ms "
+        "SELECT t.id, t.kind, i.prompt, i.response_a, i.response_b, i.scores, "
+        "coalesce(x.expires_ms, 0), coalesce(x.swapped, l.swapped, 0), "
+        "coalesce(b.assistance, 'shown'), b.guidelines, y.metrics, l.answer, l.created_ms "
         "FROM tasks t JOIN items i ON i.seq = t.item_seq "
-        "JOIN leases x ON x.task_id = t.id AND x.rater_id = ?2 WHERE t.id = ?1",
+        "LEFT JOIN leases x ON x.task_id = t.id AND x.rater_id = ?2 "
+        "LEFT JOIN labels l ON l.task_id = t.id AND l.rater_id = ?2 "
+        "LEFT JOIN batches b ON b.batch = i.batch LEFT JOIN layers y ON y.id = i.layer_id "
+        "WHERE t.id = ?1 AND (x.task_id IS NOT NULL OR l.id IS NOT NULL)",
     [ST_REAP] = "UPDATE leases SET live = 0 WHERE live = 1 AND expires_ms <= ?1 RETURNING task_id",
     [ST_TASK_GET] =
         "SELECT t.kind, t.state, t.overlap, t.labels_done, t.leased, t.gold, t.item_seq, "
         "i.scores, i.gold_answer, i.prompt, i.response_a, i.response_b, i.layer_id, "
-        "t.extra_used FROM tasks t JOIN items i ON i.seq = t.item_seq WHERE t.id = ?1",
-    [ST_LABEL_GET] = "SELECT answer FROM labels WHERE task_id = ?1 AND rater_id = ?2",
-    [ST_LEASE_DELETE] = "DELETE FROM leases WHERE task_id = ?1 AND rater_id = ?2 RETURNING live",
+        "t.extra_used, coalesce(b.assistance, 'shown') FROM tasks t "
+        "JOIN items i ON i.seq = t.item_seq LEFT JOIN batches b ON b.batch = i.batch "
+        "WHERE t.id = ?1",
+    [ST_LABEL_GET] =
+        "SELECT l.answer, l.swapped, l.created_ms, NOT EXISTS (SELECT 1 FROM labels z "
+        "WHERE z.rater_id = ?2 AND (z.created_ms > l.created_ms OR (z.created_ms = l.created_ms "
+        "AND z.id > l.id))) FROM labels l WHERE l.task_id = ?1 AND l.rater_id = ?2",
+    [ST_LEASE_DELETE] =
+        "DELETE FROM leases WHERE task_id = ?1 AND rater_id = ?2 RETURNING live, swapped",
     [ST_LEASES_DROP] = "DELETE FROM leases WHERE task_id = ?1",
     [ST_LABEL_INSERT] =
         "INSERT INTO labels(task_id, rater_id, answer, confidence, rationale, seconds, "
-        "assistance, created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "assistance, created_ms, swapped) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_TASK_LABELLED] = "UPDATE tasks SET labels_done = labels_done + 1 WHERE id = ?1",
     [ST_RATER_COUNT] = "UPDATE raters SET labels = labels + 1, gold_seen = gold_seen + ?2, "
                        "gold_right = gold_right + ?3 WHERE id = ?1",
@@ -144,7 +156,29 @@ static const char *const sql_text[STMT_COUNT] = {
         "UPDATE tasks SET overlap = max(?2, labels_done + leased) WHERE state = 'open' AND gold = "
         "0 "
         "AND labels_done < ?2 AND item_seq IN (SELECT seq FROM items WHERE domain = ?1)",
-    [ST_RATERS] = "SELECT k.name, k.role, r.labels, r.gold_seen, r.gold_right FROM raters r "
+    [ST_LABEL_REPLACE] =
+        "UPDATE labels SET answer = ?3, confidence = ?4, rationale = ?5, seconds = ?6 "
+        "WHERE task_id = ?1 AND rater_id = ?2",
+    [ST_EVENT_INSERT] = "INSERT INTO events(at_ms, actor, kind, subject, detail) VALUES(?1, "
+                        "(SELECT k.name FROM raters r JOIN api_keys k ON k.id = r.key_id "
+                        "WHERE r.id = ?2), ?3, ?4, ?5)",
+    [ST_CMP_DROP_HUMAN] = "DELETE FROM comparisons WHERE item_seq = ?1 AND source = 'human'",
+    [ST_RATER_GOLD_FIX] = "UPDATE raters SET gold_right = gold_right + ?2 WHERE id = ?1",
+    [ST_BATCH_UPSERT] =
+        "INSERT INTO batches(batch, assistance, guidelines, updated_ms) "
+        "VALUES(?1, coalesce(?2, 'shown'), ?4, ?5) ON CONFLICT(batch) DO UPDATE SET "
+        "assistance = coalesce(?2, assistance), "
+        "guidelines = CASE WHEN ?3 THEN ?4 ELSE guidelines END, updated_ms = ?5 "
+        "RETURNING assistance, guidelines",
+    [ST_BATCH_GET] = "SELECT assistance, guidelines FROM batches WHERE batch = ?1",
+    [ST_RATER_PROGRESS] = "SELECT count(*), (SELECT labels FROM raters WHERE id = ?1) FROM labels "
+                          "WHERE rater_id = ?1 AND created_ms >= ?2",
+    [ST_RATERS] = "SELECT k.name, k.role, r.labels, r.gold_seen, r.gold_right, "
+                  "(SELECT count(*) FROM labels l JOIN tasks t ON t.id = l.task_id "
+                  "WHERE l.rater_id = r.id AND t.kind = 'pair' AND l.answer IN ('a', 'b')), "
+                  "(SELECT count(*) FROM labels l JOIN tasks t ON t.id = l.task_id "
+                  "WHERE l.rater_id = r.id AND t.kind = 'pair' AND l.answer IN ('a', 'b') "
+                  "AND (l.answer = 'a') = (l.swapped = 0)) FROM raters r "
                   "JOIN api_keys k ON k.id = r.key_id ORDER BY k.name",
     [ST_LEASED_RECOUNT] = "UPDATE tasks SET leased = (SELECT count(*) FROM leases x "
                           "WHERE x.task_id = tasks.id AND x.live = 1) WHERE leased > 0",

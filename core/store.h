@@ -325,6 +325,12 @@ struct store_task {
     int64_t lease_expires_ms;
     unsigned lease_seconds;
     int64_t remaining; /* open tasks in the queue (gold not counted) */
+    bool swapped;      /* pair shown as [response_b, response_a] to this rater */
+    char assist[8];    /* the batch's assistance mode: shown | after | hidden */
+    char *guidelines;  /* the batch's guidelines, NULL when none */
+    char *metrics;     /* JSON text of the scoring layer's training report, NULL when none */
+    char answer[8];    /* the rater's label, item order; "" when not labelled yet */
+    int64_t label_ms;  /* when that label was given, 0 when none */
 };
 
 /* Frees the strings of a task and zeroes it. NULL is a no-op. */
@@ -368,6 +374,10 @@ struct store_label {
     bool resolved;            /* out: this label completed the task */
     char verdict[8];          /* out: the item's verdict when resolved */
     int rc;                   /* out, for the async form */
+    bool swapped;             /* out: the task was shown swapped (answer is in display order) */
+    char previous[8];         /* out, with LABEL_REPLACED: the replaced answer, item order */
+    int64_t label_ms;         /* out: when the rater's label was first given */
+    char assist[8];           /* out: the batch's assistance mode */
 };
 
 /* Records a rater's label (idempotent per task and rater) and resolves the
@@ -403,6 +413,8 @@ struct store_rater {
     int64_t labels;            /* labels given */
     int64_t gold_seen;         /* of those, on gold tasks */
     int64_t gold_right;        /* of those, with the gold answer */
+    int64_t side_picks;        /* pair labels that chose a side (a or b), not tie */
+    int64_t left_picks;        /* of those, the side shown first (responses[0]) */
 };
 
 /* Reads every rater, by name, into a malloc'd array *raters of *n (the
@@ -450,5 +462,43 @@ struct store_overlap_rule {
 /* Reads every overlap rule, by scope and value, into a malloc'd array
  * *rules of *n (the caller frees it; NULL when none). 0, -ENOMEM, -EIO. */
 int store_overlap_list(struct store *s, struct store_overlap_rule **rules, size_t *n);
+
+/* ---- what raters meet: side order, undo, batch settings, progress ---- */
+
+/* Sets the undo grace period (a rater may change their latest label for
+ * undo_ms after giving it; 0: never) and whether pairs are shown in a
+ * random order per task and rater (random_sides) or always in the item's
+ * own order. */
+void store_set_review(struct store *s, unsigned undo_ms, bool random_sides);
+
+/* The undo grace period set by store_set_review, milliseconds. */
+unsigned store_undo_ms(struct store *s);
+
+/* Reads a task as it is (or was) shown to a rater who holds a lease on it
+ * or labelled it, into *t (clear it with store_task_clear). Returns 0,
+ * -ENOENT when the rater holds neither, -ENOMEM, -EIO. */
+int store_task_view(struct store *s, int64_t task_id, int64_t rater_id, struct store_task *t);
+
+/* A batch's settings for raters. */
+struct store_batch {
+    char assist[8];   /* shown | after | hidden */
+    char *guidelines; /* plain text, NULL when none; owned (free it) */
+};
+
+/* Changes a batch's settings: assist NULL keeps the mode (new batches:
+ * shown); set_guidelines replaces the guidelines with guidelines (NULL
+ * clears them). *out receives the settings after the change. Returns 0,
+ * -EINVAL for an unknown mode, -EIO. */
+int store_batch_set(struct store *s, const char *batch, const char *assist, bool set_guidelines,
+                    const char *guidelines, struct store_batch *out);
+
+/* Reads a batch's settings (the defaults when none were set). 0, -ENOMEM,
+ * -EIO. */
+int store_batch_get(struct store *s, const char *batch, struct store_batch *out);
+
+/* A rater's labels since since_ms (*today) and in total (*total). 0 or
+ * -EIO. */
+int store_rater_progress(struct store *s, int64_t rater_id, int64_t since_ms, int64_t *today,
+                         int64_t *total);
 
 #endif

@@ -12,8 +12,9 @@
  *     copied everything, the writer's next transaction starts the WAL over.
  *   - RESTART once the WAL holds CKPT_CAP_PAGES frames (a stream of commits
  *     or readers kept it from starting over). The writer does not start its
- *     next group until that RESTART is done (store_ckpt_gate, at most
- *     CKPT_GATE_MS), so the WAL never holds more than CKPT_CAP_PAGES frames
+ *     next group until that RESTART is done (store_ckpt_gate; CKPT_GATE_MS
+ *     guards against a checkpointer that cannot run), so the WAL never
+ *     holds more than CKPT_CAP_PAGES frames
  *     plus one group's: the one case where a write waits for a checkpoint,
  *     and only past the bound. The PASSIVE ones have copied nearly
  *     everything by then, so the wait is about one fsync.
@@ -43,6 +44,7 @@ struct store_ckpt {
     int wal_pages;         /* frames in the WAL after the latest commit */
     uint64_t commits;      /* commits seen by the WAL hook */
     uint64_t done_at;      /* commits when the last checkpoint ran */
+    uint64_t restart_at;   /* commits when the last RESTART ran */
     uint64_t truncated_at; /* commits when the WAL was last truncated */
     struct store_ckpt_stats stats;
 };
@@ -87,12 +89,26 @@ static void checkpoint(struct store_ckpt *k, int mode, uint64_t *counter)
                  sqlite3_errmsg(k->db));
 }
 
+/* The checkpoint the WAL needs now, or -1: RESTART at the bound, PASSIVE
+ * past its threshold, TRUNCATE after an idle second; each at most once per
+ * commit count, so that nothing repeats while no commit comes. k->mu held. */
+static int needed(const struct store_ckpt *k, bool idle)
+{
+    if (k->wal_pages >= CKPT_CAP_PAGES && k->commits != k->restart_at)
+        return SQLITE_CHECKPOINT_RESTART;
+    if (k->wal_pages >= CKPT_PASSIVE_PAGES && k->commits != k->done_at)
+        return SQLITE_CHECKPOINT_PASSIVE;
+    if (idle && k->commits != k->truncated_at)
+        return SQLITE_CHECKPOINT_TRUNCATE;
+    return -1;
+}
+
 /* Waits until the WAL needs work, a second has passed, or stop. Returns
  * true when the last second saw no commit. k->mu held. */
 static bool wait_for_work(struct store_ckpt *k)
 {
     uint64_t before = k->commits;
-    if (k->wal_pages < CKPT_PASSIVE_PAGES || k->commits == k->done_at) {
+    if (needed(k, false) < 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
@@ -108,15 +124,15 @@ static void *ckpt_main(void *arg)
     pthread_mutex_lock(&k->mu);
     while (!k->stopping) {
         bool idle = wait_for_work(k);
-        if (k->stopping)
-            break;
+        int mode = k->stopping ? -1 : needed(k, idle);
         uint64_t now = k->commits;
-        if (k->wal_pages >= CKPT_CAP_PAGES && now != k->done_at)
-            checkpoint(k, SQLITE_CHECKPOINT_RESTART, &k->stats.restart);
-        else if (k->wal_pages >= CKPT_PASSIVE_PAGES && now != k->done_at)
-            checkpoint(k, SQLITE_CHECKPOINT_PASSIVE, &k->stats.passive);
-        else if (idle && now != k->truncated_at) {
-            checkpoint(k, SQLITE_CHECKPOINT_TRUNCATE, &k->stats.truncate);
+        if (mode == SQLITE_CHECKPOINT_RESTART) {
+            checkpoint(k, mode, &k->stats.restart);
+            k->restart_at = now;
+        } else if (mode == SQLITE_CHECKPOINT_PASSIVE) {
+            checkpoint(k, mode, &k->stats.passive);
+        } else if (mode == SQLITE_CHECKPOINT_TRUNCATE) {
+            checkpoint(k, mode, &k->stats.truncate);
             k->truncated_at = now;
         } else
             continue;
@@ -195,9 +211,15 @@ void store_ckpt_gate(struct store *s)
         ts.tv_sec += ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
         k->stats.gated++;
-        /* One wait: a RESTART that gave way to readers (busy) lets the
-         * writer go on, and the next commit asks again. */
-        pthread_cond_timedwait(&k->gate_cv, &k->mu, &ts);
+        pthread_cond_signal(&k->cv);
+        /* Until the RESTART has started the WAL over (wal_pages back to 0).
+         * A RESTART that gave way to readers (busy) lets the writer go on,
+         * and the next group asks again; so does the time limit, a guard
+         * against a checkpointer that cannot run at all. */
+        uint64_t busy = k->stats.busy;
+        while (k->wal_pages >= CKPT_CAP_PAGES && !k->stopping && k->stats.busy == busy)
+            if (pthread_cond_timedwait(&k->gate_cv, &k->mu, &ts) == ETIMEDOUT)
+                break;
     }
     pthread_mutex_unlock(&k->mu);
 }

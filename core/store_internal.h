@@ -63,6 +63,13 @@ enum stmt_id {
     ST_OVERLAP_UPSERT,
     ST_OVERLAP_APPLY_BATCH,
     ST_OVERLAP_APPLY_DOMAIN,
+    ST_LABEL_REPLACE,
+    ST_EVENT_INSERT,
+    ST_CMP_DROP_HUMAN,
+    ST_RATER_GOLD_FIX,
+    ST_BATCH_UPSERT,
+    ST_BATCH_GET,
+    ST_RATER_PROGRESS,
     ST_RATERS,
     ST_LEASED_RECOUNT,
     ST_DATA_VERSION,
@@ -202,6 +209,8 @@ struct store_tasks {
     _Atomic unsigned lease_ms;      /* task lease length */
     _Atomic unsigned gold_rate_pct; /* gold share of a rater's stream */
     _Atomic bool split_extra;       /* a split asks for one more label */
+    _Atomic unsigned undo_ms;       /* a rater may change their latest label this long */
+    _Atomic bool random_sides;      /* pairs shown in a random order per task and rater */
     int64_t open;                   /* open non-gold tasks */
     bool changed;                   /* this group made tasks claimable */
     int64_t data_version;           /* the writer's PRAGMA data_version, -1 before the first */
@@ -229,9 +238,11 @@ int store_tasks_recount(struct store *s, struct conn *c);
 /* Adds delta to a task's live lease count. 0 or -EIO. */
 int store_leased_add(struct conn *c, int64_t task_id, int delta);
 
-/* Deletes the rater's lease on a task; reports whether there was one and
- * whether it was still live. 0 or -EIO. */
-int store_lease_take(struct conn *c, int64_t task_id, int64_t rater_id, bool *had, bool *live);
+/* Deletes the rater's lease on a task; reports whether there was one,
+ * whether it was still live and whether it showed the pair swapped
+ * (swapped may be NULL). 0 or -EIO. */
+int store_lease_take(struct conn *c, int64_t task_id, int64_t rater_id, bool *had, bool *live,
+                     bool *swapped);
 
 /* Queues the task of a new item (row seq) on c, inside the caller's
  * transaction, with the labels its batch or domain rule wants. Returns 0

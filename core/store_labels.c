@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ struct task_row {
     int overlap, labels_done, leased;
     bool gold;
     bool extra_used; /* a split already added a label */
+    char assist[8];  /* the batch's assistance mode: shown | after | hidden */
     int64_t item_seq;
     int64_t layer_id;
     char *scores, *gold_answer, *prompt, *a, *b; /* owned copies */
@@ -62,6 +64,7 @@ static int task_get(struct conn *c, int64_t id, struct task_row *t)
         t->item_seq = sqlite3_column_int64(st, 6);
         t->layer_id = sqlite3_column_int64(st, 12);
         t->extra_used = sqlite3_column_int(st, 13) != 0;
+        util_strlcpy(t->assist, (const char *)sqlite3_column_text(st, 14), sizeof t->assist);
         rc = task_row_texts(st, t);
     } else {
         rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
@@ -129,15 +132,27 @@ static int item_resolve(struct conn *c, int64_t seq, const struct agg_outcome *o
     return conn_step_done(st);
 }
 
-/* Closes a task and writes its item's verdict. Leases other raters still
- * hold end here (an overlap lowered under them); their labels are
- * answered task_complete. 0 or -EIO. */
-static int close_task(struct conn *c, int64_t task_id, const struct task_row *t,
-                      const struct agg_outcome *o, int64_t now)
+/* Writes a human verdict: the item's verdict and, when it trains the next
+ * layer, its comparison with the labels' provenance. 0, -ENOMEM, -EIO. */
+static int verdict_write(struct conn *c, const struct task_row *t, const struct agg_label *labels,
+                         size_t n, const struct agg_outcome *o, int64_t now)
+{
+    int rc = item_resolve(c, t->item_seq, o, now);
+    if (rc || !o->comparison)
+        return rc;
+    char *prov = aggregate_provenance(labels, n, o->agreement, t->scores);
+    rc = prov ? write_comparison(c, t, o, prov, now) : -ENOMEM;
+    free(prov);
+    return rc;
+}
+
+/* Closes a task. Leases other raters still hold end here (an overlap
+ * lowered under them); their labels are answered task_complete. 0 or
+ * -EIO. */
+static int close_task(struct conn *c, int64_t task_id)
 {
     int rc = conn_run_id(c, ST_LEASES_DROP, task_id);
-    rc = rc ? rc : conn_run_id(c, ST_TASK_DONE, task_id);
-    return rc ? rc : item_resolve(c, t->item_seq, o, now);
+    return rc ? rc : conn_run_id(c, ST_TASK_DONE, task_id);
 }
 
 /* A task has its labels: the aggregation rules decide, and the store
@@ -149,7 +164,6 @@ static int resolve(struct store *s, struct conn *c, int64_t task_id, const struc
     struct agg_label *labels;
     size_t n;
     struct agg_outcome o;
-    char *prov = NULL;
     int rc = labels_read(c, task_id, &labels, &n);
     if (rc)
         return rc;
@@ -163,90 +177,200 @@ static int resolve(struct store *s, struct conn *c, int64_t task_id, const struc
         s->tasks->changed = s->tasks->changed || !rc;
         goto out;
     }
-    rc = close_task(c, task_id, t, &o, now);
-    if (!rc && o.comparison) {
-        prov = aggregate_provenance(labels, n, o.agreement, t->scores);
-        rc = prov ? write_comparison(c, t, &o, prov, now) : -ENOMEM;
-    }
+    rc = close_task(c, task_id);
+    rc = rc ? rc : verdict_write(c, t, labels, n, &o, now);
     if (!rc) {
         s->tasks->open--;
         l->resolved = true;
         util_strlcpy(l->verdict, o.verdict, sizeof l->verdict);
     }
 out:
-    free(prov);
     free(labels);
     return rc;
 }
 
-/* The rater's earlier answer on the task into prev ("" when none). 0 or
- * -EIO. */
-static int label_previous(struct conn *c, int64_t task_id, int64_t rater_id, char prev[8])
+/* A rater's earlier label on a task. */
+struct prev_label {
+    char answer[8];     /* item order; "" when none */
+    bool swapped;       /* the order the task was shown in */
+    int64_t created_ms; /* when it was given */
+    bool last;          /* it is the rater's latest label */
+};
+
+/* The rater's earlier label on the task into *p. 0 or -EIO. */
+static int label_previous(struct conn *c, int64_t task_id, int64_t rater_id, struct prev_label *p)
 {
+    memset(p, 0, sizeof *p);
     sqlite3_stmt *st = conn_stmt(c, ST_LABEL_GET);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, task_id);
     sqlite3_bind_int64(st, 2, rater_id);
     int rc = sqlite3_step(st);
-    util_strlcpy(prev, rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : "", 8);
+    if (rc == SQLITE_ROW) {
+        util_strlcpy(p->answer, (const char *)sqlite3_column_text(st, 0), sizeof p->answer);
+        p->swapped = sqlite3_column_int(st, 1) != 0;
+        p->created_ms = sqlite3_column_int64(st, 2);
+        p->last = sqlite3_column_int(st, 3) != 0;
+    }
     conn_done(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* Gathers what label_admissible() needs: the rater's earlier answer and
+/* Gathers what label_admissible() needs: the rater's earlier label and
  * lease (taken: a counted label no longer holds it; a refused one is
- * rolled back). 0 or -EIO. */
-static int label_check(struct conn *c, const struct task_row *t, struct store_label *l,
-                       bool *was_live)
+ * rolled back), and the order the task was shown in, which maps the
+ * answer into the item's order (*answer, static). 0 or -EIO. */
+static int label_check(struct store *s, struct conn *c, const struct task_row *t,
+                       struct store_label *l, bool *was_live, const char **answer, int64_t now)
 {
-    char prev[8];
-    bool had = false;
+    struct prev_label prev;
+    bool had = false, swapped = false;
     *was_live = false;
-    int rc = label_previous(c, l->task_id, l->rater_id, prev);
-    if (!rc && !prev[0])
-        rc = store_lease_take(c, l->task_id, l->rater_id, &had, was_live);
+    int rc = label_previous(c, l->task_id, l->rater_id, &prev);
+    if (!rc && !prev.answer[0])
+        rc = store_lease_take(c, l->task_id, l->rater_id, &had, was_live, &swapped);
     if (rc)
         return rc;
+    l->swapped = (prev.answer[0] ? prev.swapped : swapped) && !strcmp(t->kind, "pair");
+    l->label_ms = prev.answer[0] ? prev.created_ms : now;
+    util_strlcpy(l->previous, prev.answer, sizeof l->previous);
+    *answer = aggregate_answer_unswap(l->answer, l->swapped);
     struct label_facts f = {.kind = t->kind,
-                            .answer = l->answer,
-                            .previous = prev[0] ? prev : NULL,
+                            .answer = *answer,
+                            .previous = prev.answer[0] ? prev.answer : NULL,
                             .gold = t->gold,
                             .open = t->open,
                             .served = had,
                             .lease_live = *was_live,
                             .overlap = t->overlap,
                             .labels_done = t->labels_done,
-                            .leased = t->leased - *was_live};
+                            .leased = t->leased - *was_live,
+                            .previous_last = prev.last,
+                            .previous_age_ms = now - prev.created_ms,
+                            .undo_ms = s->tasks->undo_ms};
     l->result = label_admissible(&f);
     return 0;
 }
 
-/* Writes a counted label and the rater's counts. 0 or -EIO. */
-static int label_insert(struct conn *c, const struct task_row *t, const struct store_label *l,
-                        int64_t now)
+/* Binds a label's task, rater, answer (item order), confidence,
+ * rationale and seconds to ?1..?6 of st (NULL passes through). Returns
+ * st. */
+static sqlite3_stmt *label_bind(sqlite3_stmt *st, const struct store_label *l, const char *answer)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_LABEL_INSERT);
     if (!st)
-        return -EIO;
+        return NULL;
     sqlite3_bind_int64(st, 1, l->task_id);
     sqlite3_bind_int64(st, 2, l->rater_id);
-    sqlite3_bind_text(st, 3, l->answer, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, answer, -1, SQLITE_STATIC);
     if (l->confidence)
         sqlite3_bind_int(st, 4, l->confidence);
     bind_text_or_null(st, 5, l->rationale);
     if (l->seconds >= 0)
         sqlite3_bind_double(st, 6, l->seconds);
-    bind_text_or_null(st, 7, t->scores);
+    return st;
+}
+
+/* Writes a counted label (answer in the item's order) and the rater's
+ * counts. The assistance kept with it is what the rater saw before
+ * answering: the layer's scores in mode shown, else none. 0 or -EIO. */
+static int label_insert(struct conn *c, const struct task_row *t, const struct store_label *l,
+                        const char *answer, int64_t now)
+{
+    sqlite3_stmt *st = label_bind(conn_stmt(c, ST_LABEL_INSERT), l, answer);
+    if (!st)
+        return -EIO;
+    bind_text_or_null(st, 7, strcmp(t->assist, "shown") ? NULL : t->scores);
     sqlite3_bind_int64(st, 8, now);
+    sqlite3_bind_int(st, 9, l->swapped);
     int rc = conn_step_done(st);
     st = rc ? NULL : conn_stmt(c, ST_RATER_COUNT);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, l->rater_id);
     sqlite3_bind_int(st, 2, t->gold);
-    sqlite3_bind_int(st, 3, t->gold && aggregate_gold_right(t->gold_answer, l->answer));
+    sqlite3_bind_int(st, 3, t->gold && aggregate_gold_right(t->gold_answer, answer));
     return conn_step_done(st);
+}
+
+/* ---- the undo rule: a changed label ---- */
+
+/* Records the change of a label as an event, with the old answer. 0,
+ * -ENOMEM, -EIO. */
+static int replace_event(struct conn *c, const struct store_label *l, const char *answer,
+                         int64_t now)
+{
+    char subject[32];
+    snprintf(subject, sizeof subject, "task:%lld", (long long)l->task_id);
+    json_t *d = json_pack("{s:I,s:I,s:s,s:s,s:b,s:I,s:o}", "task_id", (json_int_t)l->task_id,
+                          "rater_id", (json_int_t)l->rater_id, "old", l->previous, "new", answer,
+                          "swapped", l->swapped, "label_ms", (json_int_t)l->label_ms, "verdict",
+                          l->resolved ? json_string(l->verdict) : json_null());
+    char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    sqlite3_stmt *st = text ? conn_stmt(c, ST_EVENT_INSERT) : NULL;
+    int rc = text ? -EIO : -ENOMEM;
+    if (st) {
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int64(st, 2, l->rater_id);
+        sqlite3_bind_text(st, 3, "label_replaced", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
+        rc = conn_step_done(st);
+    }
+    free(text);
+    return rc;
+}
+
+/* A finished task whose label changed: its comparison is dropped and the
+ * aggregation rule decides again from the labels as they are now. A done
+ * task is not reopened: a split resolves as the rule resolves it once its
+ * extra label was used. 0, -ENOMEM, -EIO. */
+static int resolve_again(struct conn *c, const struct task_row *t, struct store_label *l,
+                         int64_t now)
+{
+    struct agg_label *labels;
+    size_t n;
+    struct agg_outcome o;
+    int rc = conn_run_id(c, ST_CMP_DROP_HUMAN, t->item_seq);
+    rc = rc ? rc : labels_read(c, l->task_id, &labels, &n);
+    if (rc)
+        return rc;
+    if (aggregate_labels(!strcmp(t->kind, "pair"), labels, n, false, true, &o))
+        rc = -EIO;
+    rc = rc ? rc : verdict_write(c, t, labels, n, &o, now);
+    if (!rc) {
+        l->resolved = true;
+        util_strlcpy(l->verdict, o.verdict, sizeof l->verdict);
+    }
+    free(labels);
+    return rc;
+}
+
+/* Replaces the rater's earlier label on a task with answer (item order):
+ * the row changes, the gold score follows, a resolved task is resolved
+ * again, and the change is kept as an event. 0, -ENOMEM, -EIO. */
+static int label_replace(struct conn *c, const struct task_row *t, struct store_label *l,
+                         const char *answer, int64_t now)
+{
+    sqlite3_stmt *st = label_bind(conn_stmt(c, ST_LABEL_REPLACE), l, answer);
+    if (!st)
+        return -EIO;
+    int rc = conn_step_done(st);
+    int delta = t->gold ? (int)aggregate_gold_right(t->gold_answer, answer) -
+                              (int)aggregate_gold_right(t->gold_answer, l->previous)
+                        : 0;
+    if (!rc && delta) {
+        st = conn_stmt(c, ST_RATER_GOLD_FIX);
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, l->rater_id);
+        sqlite3_bind_int(st, 2, delta);
+        rc = conn_step_done(st);
+    }
+    if (!rc && !t->gold && !t->open)
+        rc = resolve_again(c, t, l, now);
+    return rc ? rc : replace_event(c, l, answer, now);
 }
 
 static int label_job(struct store *s, struct conn *c, void *arg)
@@ -255,6 +379,7 @@ static int label_job(struct store *s, struct conn *c, void *arg)
     int64_t now = util_now_ms();
     struct task_row t;
     bool was_live;
+    const char *answer = l->answer;
     l->resolved = false;
     int rc = task_get(c, l->task_id, &t);
     if (rc == -ENOENT) {
@@ -262,12 +387,15 @@ static int label_job(struct store *s, struct conn *c, void *arg)
         rc = 0;
         goto out;
     }
-    rc = rc ? rc : label_check(c, &t, l, &was_live);
+    util_strlcpy(l->assist, t.assist, sizeof l->assist);
+    rc = rc ? rc : label_check(s, c, &t, l, &was_live, &answer, now);
+    if (!rc && l->result == LABEL_REPLACED)
+        rc = label_replace(c, &t, l, answer, now);
     if (rc || l->result != LABEL_RECORDED)
         goto out;
     if (was_live)
         rc = store_leased_add(c, l->task_id, -1);
-    rc = rc ? rc : label_insert(c, &t, l, now);
+    rc = rc ? rc : label_insert(c, &t, l, answer, now);
     /* Gold scores the rater and never resolves the item. */
     if (rc || t.gold)
         goto out;
@@ -278,7 +406,8 @@ out:
     task_row_free(&t);
     /* A refused label must change nothing, not even the lease it found:
      * STORE_ROLLBACK rolls this job's savepoint back. */
-    if (rc == 0 && l->result != LABEL_RECORDED && l->result != LABEL_REPEAT)
+    if (rc == 0 && l->result != LABEL_RECORDED && l->result != LABEL_REPEAT &&
+        l->result != LABEL_REPLACED)
         rc = STORE_ROLLBACK;
     return rc;
 }
@@ -378,6 +507,8 @@ static int rater_row_read(sqlite3_stmt *st, void *elem)
     r->labels = sqlite3_column_int64(st, 2);
     r->gold_seen = sqlite3_column_int64(st, 3);
     r->gold_right = sqlite3_column_int64(st, 4);
+    r->side_picks = sqlite3_column_int64(st, 5);
+    r->left_picks = sqlite3_column_int64(st, 6);
     return 0;
 }
 
@@ -388,5 +519,92 @@ int store_raters(struct store *s, struct store_rater **raters, size_t *n)
     int rc = store_rows(s, ST_RATERS, &spec, &rows);
     *raters = rows.v;
     *n = rows.n;
+    return rc;
+}
+
+/* ---- batches and progress ---- */
+
+/* Copies a batch row (assistance, guidelines) into *out. 0 or -ENOMEM. */
+static int batch_read(sqlite3_stmt *st, struct store_batch *out)
+{
+    util_strlcpy(out->assist, (const char *)sqlite3_column_text(st, 0), sizeof out->assist);
+    return col_dup(st, 1, &out->guidelines);
+}
+
+struct batch_args {
+    const char *batch, *assist, *guidelines;
+    bool set_guidelines;
+    struct store_batch *out;
+};
+
+static int batch_job(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    struct batch_args *b = arg;
+    sqlite3_stmt *st = conn_stmt(c, ST_BATCH_UPSERT);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, b->batch, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 2, b->assist);
+    sqlite3_bind_int(st, 3, b->set_guidelines);
+    bind_text_or_null(st, 4, b->set_guidelines ? b->guidelines : NULL);
+    sqlite3_bind_int64(st, 5, util_now_ms());
+    int rc = sqlite3_step(st);
+    rc = rc == SQLITE_ROW ? batch_read(st, b->out) : -EIO;
+    while (!rc && sqlite3_step(st) == SQLITE_ROW)
+        ;
+    conn_done(st);
+    return rc;
+}
+
+int store_batch_set(struct store *s, const char *batch, const char *assist, bool set_guidelines,
+                    const char *guidelines, struct store_batch *out)
+{
+    memset(out, 0, sizeof *out);
+    if (assist && strcmp(assist, "shown") && strcmp(assist, "after") && strcmp(assist, "hidden"))
+        return -EINVAL;
+    struct batch_args b = {batch, assist, guidelines, set_guidelines, out};
+    int rc = store_run(s, batch_job, &b);
+    if (rc) {
+        free(out->guidelines);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
+
+int store_batch_get(struct store *s, const char *batch, struct store_batch *out)
+{
+    memset(out, 0, sizeof *out);
+    util_strlcpy(out->assist, "shown", sizeof out->assist);
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = conn_stmt(c, ST_BATCH_GET);
+    int rc = st ? 0 : -EIO;
+    if (st) {
+        sqlite3_bind_text(st, 1, batch, -1, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        rc = step == SQLITE_ROW ? batch_read(st, out) : step == SQLITE_DONE ? 0 : -EIO;
+    }
+    conn_done(st);
+    store_reader_put(s, c);
+    return rc;
+}
+
+int store_rater_progress(struct store *s, int64_t rater_id, int64_t since_ms, int64_t *today,
+                         int64_t *total)
+{
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = conn_stmt(c, ST_RATER_PROGRESS);
+    int rc = -EIO;
+    if (st) {
+        sqlite3_bind_int64(st, 1, rater_id);
+        sqlite3_bind_int64(st, 2, since_ms);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *today = sqlite3_column_int64(st, 0);
+            *total = sqlite3_column_int64(st, 1);
+            rc = 0;
+        }
+    }
+    conn_done(st);
+    store_reader_put(s, c);
     return rc;
 }

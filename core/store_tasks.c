@@ -101,6 +101,8 @@ int store_tasks_open(struct store *s)
     q->default_overlap = OVERLAP_DEFAULT;
     q->lease_ms = (int64_t)LEASE_SECONDS_DEFAULT * 1000;
     q->gold_rate_pct = GOLD_RATE_PCT_DEFAULT;
+    q->undo_ms = UNDO_SECONDS_DEFAULT * 1000u;
+    q->random_sides = true;
     q->data_version = -1;
     s->tasks = q;
     store_set_hooks(s, &(struct store_hooks){.idle = tasks_idle, .after_group = tasks_after_group});
@@ -125,6 +127,17 @@ void store_set_defaults(struct store *s, int overlap, unsigned lease_ms, unsigne
     q->default_overlap = overlap;
     q->lease_ms = lease_ms;
     q->gold_rate_pct = gold_rate_pct;
+}
+
+void store_set_review(struct store *s, unsigned undo_ms, bool random_sides)
+{
+    s->tasks->undo_ms = undo_ms;
+    s->tasks->random_sides = random_sides;
+}
+
+unsigned store_undo_ms(struct store *s)
+{
+    return s->tasks->undo_ms;
 }
 
 void store_set_task_hook(struct store *s, store_done_fn hook, void *cls)
@@ -253,10 +266,33 @@ void store_task_clear(struct store_task *t)
     free(t->response_a);
     free(t->response_b);
     free(t->scores);
+    free(t->guidelines);
+    free(t->metrics);
     memset(t, 0, sizeof *t);
 }
 
-/* Reads the task as leased to the rater into *t. 0, -ENOMEM, -EIO. */
+/* Copies the view's columns of a task as shown to a rater into *t. 0 or
+ * -ENOMEM. */
+static int task_columns(sqlite3_stmt *st, struct store_task *t)
+{
+    util_strlcpy(t->kind, (const char *)sqlite3_column_text(st, 1), sizeof t->kind);
+    int rc = col_dup(st, 2, &t->prompt);
+    rc = rc ? rc : col_dup(st, 3, &t->response_a);
+    rc = rc ? rc : col_dup(st, 4, &t->response_b);
+    rc = rc ? rc : col_dup(st, 5, &t->scores);
+    t->lease_expires_ms = sqlite3_column_int64(st, 6);
+    t->swapped = sqlite3_column_int(st, 7) != 0 && !strcmp(t->kind, "pair");
+    util_strlcpy(t->assist, (const char *)sqlite3_column_text(st, 8), sizeof t->assist);
+    rc = rc ? rc : col_dup(st, 9, &t->guidelines);
+    rc = rc ? rc : col_dup(st, 10, &t->metrics);
+    const unsigned char *answer = sqlite3_column_text(st, 11);
+    util_strlcpy(t->answer, answer ? (const char *)answer : "", sizeof t->answer);
+    t->label_ms = sqlite3_column_int64(st, 12);
+    return rc;
+}
+
+/* Reads the task as leased to (or labelled by) the rater into *t. 0,
+ * -ENOENT, -ENOMEM, -EIO. */
 static int task_read(struct store *s, struct conn *c, int64_t task_id, int64_t rater_id,
                      struct store_task *t)
 {
@@ -265,21 +301,26 @@ static int task_read(struct store *s, struct conn *c, int64_t task_id, int64_t r
         return -EIO;
     sqlite3_bind_int64(st, 1, task_id);
     sqlite3_bind_int64(st, 2, rater_id);
-    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -EIO;
+    int step = sqlite3_step(st);
+    int rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? -ENOENT : -EIO;
     if (!rc) {
         t->id = task_id;
-        util_strlcpy(t->kind, (const char *)sqlite3_column_text(st, 1), sizeof t->kind);
-        rc = col_dup(st, 2, &t->prompt);
-        rc = rc ? rc : col_dup(st, 3, &t->response_a);
-        rc = rc ? rc : col_dup(st, 4, &t->response_b);
-        rc = rc ? rc : col_dup(st, 5, &t->scores);
-        t->lease_expires_ms = sqlite3_column_int64(st, 6);
+        rc = task_columns(st, t);
         t->lease_seconds = s->tasks->lease_ms / 1000;
-        t->remaining = s->tasks->open;
+        t->remaining = -1;
     }
     conn_done(st);
     if (rc)
         store_task_clear(t);
+    return rc;
+}
+
+int store_task_view(struct store *s, int64_t task_id, int64_t rater_id, struct store_task *t)
+{
+    memset(t, 0, sizeof *t);
+    struct conn *c = store_reader(s);
+    int rc = task_read(s, c, task_id, rater_id, t);
+    store_reader_put(s, c);
     return rc;
 }
 
@@ -321,11 +362,15 @@ static int claim_job(struct store *s, struct conn *c, void *arg)
     sqlite3_bind_int64(st, 1, task);
     sqlite3_bind_int64(st, 2, cl->rater_id);
     sqlite3_bind_int64(st, 3, now + s->tasks->lease_ms);
+    /* The side order of a new lease: kept when the lease is renewed. */
+    sqlite3_bind_int(st, 4, s->tasks->random_sides ? (int)randombytes_uniform(2) : 0);
     int rc = conn_step_done(st);
     if (!rc && fresh)
         rc = store_leased_add(c, task, 1);
     if (!rc)
         rc = task_read(s, c, task, cl->rater_id, &cl->task);
+    if (!rc)
+        cl->task.remaining = s->tasks->open;
     cl->found = rc == 0;
     return rc;
 }
@@ -341,7 +386,8 @@ int store_task_claim(struct store *s, struct store_claim *c)
     return c->rc;
 }
 
-int store_lease_take(struct conn *c, int64_t task_id, int64_t rater_id, bool *had, bool *live)
+int store_lease_take(struct conn *c, int64_t task_id, int64_t rater_id, bool *had, bool *live,
+                     bool *swapped)
 {
     sqlite3_stmt *st = conn_stmt(c, ST_LEASE_DELETE);
     if (!st)
@@ -351,6 +397,8 @@ int store_lease_take(struct conn *c, int64_t task_id, int64_t rater_id, bool *ha
     int rc = sqlite3_step(st);
     *had = rc == SQLITE_ROW;
     *live = *had && sqlite3_column_int(st, 0) != 0;
+    if (swapped)
+        *swapped = *had && sqlite3_column_int(st, 1) != 0;
     while (rc == SQLITE_ROW)
         rc = sqlite3_step(st);
     conn_done(st);
@@ -361,7 +409,7 @@ static int release_job(struct store *s, struct conn *c, void *arg)
 {
     struct store_release *a = arg;
     bool had = false, live = false;
-    int rc = store_lease_take(c, a->task_id, a->rater_id, &had, &live);
+    int rc = store_lease_take(c, a->task_id, a->rater_id, &had, &live, NULL);
     if (rc)
         return rc;
     if (!had)

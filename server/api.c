@@ -40,6 +40,10 @@ static const struct route routes[] = {
     {"GET", "/v1/raters", ROLE_ADMIN, api_raters, false},
     {"PUT", "/v1/overlap", ROLE_ADMIN, api_overlap_put, true},
     {"GET", "/v1/overlap", ROLE_ADMIN, api_overlap_list, false},
+    {"GET", "/v1/tasks/*", ROLE_RATER, api_task_get, false},
+    {"GET", "/v1/me", ROLE_RATER, api_me, false},
+    {"PUT", "/v1/batches/*", ROLE_ADMIN, api_batch_put, true},
+    {"GET", "/v1/batches/*", ROLE_ADMIN, api_batch_get, false},
 };
 
 #define PARAM_MAX 64 /* bytes of a path parameter: struct req's param holds it */

@@ -91,4 +91,11 @@ void api_layers_post(struct req *r, const char *param);
 void api_layer_promote(struct req *r, const char *param);
 void api_static(struct req *r, const char *path);
 
+/* What raters meet (api_tasks.c): a task as shown, the rater's progress,
+ * per-batch settings. */
+void api_task_get(struct req *r, const char *param);
+void api_me(struct req *r, const char *param);
+void api_batch_put(struct req *r, const char *param);
+void api_batch_get(struct req *r, const char *param);
+
 #endif

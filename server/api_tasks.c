@@ -12,6 +12,13 @@
 
 #define RATIONALE_MAX 4096 /* bytes */
 
+/* x rounded to digits decimals: shares and probabilities, not noise. */
+static double rounded(double x, int digits)
+{
+    double f = pow(10.0, digits);
+    return round(x * f) / f;
+}
+
 /* True when the caller's key may label tasks; else sets the 403 reply. */
 static bool can_label(struct req *r)
 {
@@ -132,30 +139,77 @@ static void waiter_finish(struct req *r)
     submit_claim(r);
 }
 
-/* The layer's view of an item, as assistance: its preference and
- * confidence, from the scores it stored; null when it has none. */
-static json_t *assistance_json(const char *scores)
+/* The layer's view of an item, as assistance, in the task's display
+ * order: its preference, confidence and p (the probability that
+ * responses[0] is the better one; for a single response, that it is
+ * good), with what that confidence meant on the
+ * layer's held-out calibration data (right_share of right_n items in its
+ * confidence bin). Null when the layer has no view, or when the
+ * assistance rule (aggregate_assist_shown) finds it no better than chance
+ * there. Returns a new reference. */
+static json_t *assistance_json(const struct store_task *t)
 {
-    json_t *sc = scores ? json_loads(scores, 0, NULL) : NULL;
-    json_t *pref = json_object_get(sc, "preference");
+    json_t *sc = t->scores ? json_loads(t->scores, 0, NULL) : NULL;
+    const char *pref = json_string_value(json_object_get(sc, "preference"));
+    bool pair = !strcmp(t->kind, "pair");
+    json_t *conf = json_object_get(sc, "confidence");
+    json_t *p_a = json_object_get(sc, pair ? "p_a" : "p_good");
+    struct agg_calibration cal;
+    double share;
+    int64_t n;
     json_t *a = NULL;
-    if (json_is_string(pref))
-        a = json_pack("{s:O,s:O,s:O}", "preference", pref, "confidence",
-                      json_object_get(sc, "confidence"), "layer_id", json_object_get(sc, "layer"));
+    if (pref && json_is_number(conf) && !aggregate_calibration_read(t->metrics, pair, &cal) &&
+        aggregate_assist_shown(&cal, json_number_value(conf), &share, &n)) {
+        /* The preference is an answer, shown like one: in display order. */
+        a = json_pack("{s:s,s:O,s:O,s:f,s:I}", "preference",
+                      aggregate_answer_unswap(pref, t->swapped), "confidence", conf, "layer_id",
+                      json_object_get(sc, "layer"), "right_share", rounded(share, 3), "right_n",
+                      (json_int_t)n);
+        if (a && json_is_number(p_a)) {
+            double p = json_number_value(p_a);
+            json_object_set_new(a, "p", json_real(rounded(t->swapped ? 1 - p : p, 4)));
+        }
+    }
     json_decref(sc);
     return a ? a : json_null();
 }
 
-/* The public JSON object of a leased task. Returns a new reference. */
-static json_t *task_json(const struct store_task *t)
+/* A rater's progress, {"today": n, "total": n} (today: since midnight
+ * UTC), or null when it cannot be read. Returns a new reference. */
+static json_t *progress_json(struct req *r)
+{
+    int64_t now = util_now_ms(), today, total;
+    if (store_rater_progress(r->app->store, r->key.rater_id, now - now % 86400000, &today, &total))
+        return json_null();
+    return json_pack("{s:I,s:I}", "today", (json_int_t)today, "total", (json_int_t)total);
+}
+
+/* Sets "responses" in display order: swapped, response_b comes first. */
+static void set_shown_responses(json_t *o, const struct store_task *t)
+{
+    if (t->swapped)
+        api_set_responses(o, t->response_b, t->response_a);
+    else
+        api_set_responses(o, t->response_a, t->response_b);
+}
+
+/* The public JSON object of a task as shown to the rater (r's key), in
+ * display order. Returns a new reference. */
+static json_t *task_json(struct req *r, const struct store_task *t)
 {
     json_t *o =
         json_pack("{s:I,s:s,s:s}", "id", (json_int_t)t->id, "kind", t->kind, "prompt", t->prompt);
-    api_set_responses(o, t->response_a, t->response_b);
-    json_object_set_new(o, "assistance", assistance_json(t->scores));
+    set_shown_responses(o, t);
+    json_object_set_new(o, "swapped", json_boolean(t->swapped));
+    json_object_set_new(o, "assistance",
+                        strcmp(t->assist, "shown") ? json_null() : assistance_json(t));
+    json_object_set_new(o, "assistance_mode", json_string(t->assist));
+    json_object_set_new(o, "guidelines", api_string_or_null(t->guidelines));
     json_object_set_new(o, "lease_expires_ms", json_integer(t->lease_expires_ms));
     json_object_set_new(o, "lease_seconds", json_integer(t->lease_seconds));
-    json_object_set_new(o, "remaining", json_integer(t->remaining));
+    if (t->remaining >= 0)
+        json_object_set_new(o, "remaining", json_integer(t->remaining));
+    json_object_set_new(o, "progress", progress_json(r));
     return o;
 }
 
@@ -167,7 +221,7 @@ static void claim_finish(struct req *r)
         return;
     }
     if (s->claim.found) {
-        http_reply_json(r, 200, task_json(&s->claim.task));
+        http_reply_json(r, 200, task_json(r, &s->claim.task));
         return;
     }
     if (!r->wait_deadline_ms || util_now_ms() >= r->wait_deadline_ms ||
@@ -238,6 +292,43 @@ static void label_state_free(void *p)
     free(s);
 }
 
+/* The assistance revealed once the rater answered (mode after), null when
+ * there is none to show. Returns a new reference. */
+static json_t *assistance_after(struct req *r, const struct store_label *l)
+{
+    struct store_task t;
+    if (strcmp(l->assist, "after") || store_task_view(r->app->store, l->task_id, l->rater_id, &t))
+        return json_null();
+    json_t *a = assistance_json(&t);
+    store_task_clear(&t);
+    return a;
+}
+
+/* The reply to a counted label: the answer as sent (display order), the
+ * order it was shown in, the verdict when it resolved the item, until when
+ * it may be changed, the rater's progress, and (mode after) the
+ * assistance. Returns a new reference. */
+static json_t *label_json(struct req *r, const struct store_label *l)
+{
+    const char *status = l->result == LABEL_REPEAT     ? "repeat"
+                         : l->result == LABEL_REPLACED ? "replaced"
+                                                       : "recorded";
+    json_t *o =
+        json_pack("{s:I,s:s,s:s,s:b,s:b}", "task_id", (json_int_t)l->task_id, "answer", l->answer,
+                  "status", status, "replaced", l->result == LABEL_REPLACED, "swapped", l->swapped);
+    if (l->result == LABEL_REPLACED)
+        json_object_set_new(o, "previous",
+                            json_string(aggregate_answer_unswap(l->previous, l->swapped)));
+    if (l->resolved)
+        json_object_set_new(o, "verdict", json_string(l->verdict));
+    unsigned undo_ms = store_undo_ms(r->app->store);
+    json_object_set_new(o, "undo_until_ms",
+                        undo_ms ? json_integer(l->label_ms + undo_ms) : json_null());
+    json_object_set_new(o, "assistance", assistance_after(r, l));
+    json_object_set_new(o, "progress", progress_json(r));
+    return o;
+}
+
 static void label_finish(struct req *r)
 {
     struct label_state *s = r->state;
@@ -257,8 +348,14 @@ static void label_finish(struct req *r)
                    l->answer);
         return;
     case LABEL_CONFLICT:
-        http_error(r, 409, "label_conflict",
-                   "You labelled this task differently before; a label cannot be changed.");
+        if (store_undo_ms(r->app->store))
+            http_error(r, 409, "label_conflict",
+                       "You labelled this task differently before; only your last label can be "
+                       "changed, within %u s of giving it.",
+                       store_undo_ms(r->app->store) / 1000);
+        else
+            http_error(r, 409, "label_conflict",
+                       "You labelled this task differently before; a label cannot be changed.");
         return;
     case LABEL_LEASE_LOST:
         http_error(r, 409, "lease_lost",
@@ -273,13 +370,10 @@ static void label_finish(struct req *r)
         return;
     case LABEL_RECORDED:
     case LABEL_REPEAT:
+    case LABEL_REPLACED:
         break;
     }
-    json_t *o = json_pack("{s:I,s:s,s:s}", "task_id", (json_int_t)l->task_id, "answer", l->answer,
-                          "status", l->result == LABEL_REPEAT ? "repeat" : "recorded");
-    if (l->resolved)
-        json_object_set_new(o, "verdict", json_string(l->verdict));
-    http_reply_json(r, l->result == LABEL_REPEAT ? 200 : 201, o);
+    http_reply_json(r, l->result == LABEL_RECORDED ? 201 : 200, label_json(r, l));
 }
 
 /* Reads a label body into l (its strings borrowed from body). On failure
@@ -436,13 +530,130 @@ void api_raters(struct req *r, const char *param)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         const struct store_rater *x = &v[i];
-        json_array_append_new(
-            arr, json_pack("{s:s,s:s,s:I,s:I,s:I,s:o}", "name", x->name, "role", x->role, "labels",
-                           (json_int_t)x->labels, "gold_seen", (json_int_t)x->gold_seen,
-                           "gold_right", (json_int_t)x->gold_right, "gold_accuracy",
-                           x->gold_seen ? json_real((double)x->gold_right / (double)x->gold_seen)
-                                        : json_null()));
+        json_t *o = json_pack(
+            "{s:s,s:s,s:I,s:I,s:I,s:o}", "name", x->name, "role", x->role, "labels",
+            (json_int_t)x->labels, "gold_seen", (json_int_t)x->gold_seen, "gold_right",
+            (json_int_t)x->gold_right, "gold_accuracy",
+            x->gold_seen ? json_real((double)x->gold_right / (double)x->gold_seen) : json_null());
+        /* Position bias: how often the rater picked the side shown first. */
+        json_object_set_new(
+            o, "left_share",
+            x->side_picks ? json_real(rounded((double)x->left_picks / (double)x->side_picks, 3))
+                          : json_null());
+        json_object_set_new(o, "side_picks", json_integer(x->side_picks));
+        json_array_append_new(arr, o);
     }
     free(v);
     http_reply_json(r, 200, json_pack("{s:o}", "raters", arr));
+}
+
+/* ---- GET /v1/tasks/{id}: a task as shown to this rater ---- */
+
+void api_task_get(struct req *r, const char *param)
+{
+    int64_t id;
+    if (!rater_task_id(r, param, &id))
+        return;
+    struct store_task t;
+    int rc = store_task_view(r->app->store, id, r->key.rater_id, &t);
+    if (rc == -ENOENT) {
+        http_error(r, 404, "not_found", "Task %s was not given to you.", param);
+        return;
+    }
+    if (rc) {
+        api_store_error(r, rc, "reading the task");
+        return;
+    }
+    json_t *o = task_json(r, &t);
+    if (t.answer[0]) {
+        unsigned undo_ms = store_undo_ms(r->app->store);
+        json_object_set_new(o, "label",
+                            json_pack("{s:s,s:o}", "answer",
+                                      aggregate_answer_unswap(t.answer, t.swapped), "undo_until_ms",
+                                      undo_ms ? json_integer(t.label_ms + undo_ms) : json_null()));
+    }
+    store_task_clear(&t);
+    http_reply_json(r, 200, o);
+}
+
+/* ---- GET /v1/me ---- */
+
+void api_me(struct req *r, const char *param)
+{
+    (void)param;
+    if (!can_label(r))
+        return;
+    http_reply_json(r, 200,
+                    json_pack("{s:s,s:s,s:o}", "name", r->key.name, "role", r->key.role, "progress",
+                              progress_json(r)));
+}
+
+/* ---- PUT and GET /v1/batches/{batch} ---- */
+
+static void batch_reply(struct req *r, const char *batch, struct store_batch *b)
+{
+    http_reply_json(r, 200,
+                    json_pack("{s:s,s:s,s:o}", "batch", batch, "assistance", b->assist,
+                              "guidelines", api_string_or_null(b->guidelines)));
+    free(b->guidelines);
+}
+
+/* Checks a batch settings body; on failure sets the 422 reply. */
+static bool batch_body_ok(struct req *r, json_t *body)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "assistance") && strcmp(key, "guidelines")) {
+            http_error(r, 422, "invalid_body", "'%.64s' is not a batch setting.", key);
+            return false;
+        }
+    }
+    const char *mode = json_string_value(json_object_get(body, "assistance"));
+    if (json_object_get(body, "assistance") &&
+        (!mode || (strcmp(mode, "shown") && strcmp(mode, "after") && strcmp(mode, "hidden")))) {
+        http_error(r, 422, "invalid_body",
+                   "'assistance' must be \"shown\", \"after\" or \"hidden\".");
+        return false;
+    }
+    v = json_object_get(body, "guidelines");
+    if (v && !json_is_null(v) && (!json_is_string(v) || json_string_length(v) > GUIDELINES_MAX)) {
+        http_error(r, 422, "invalid_body",
+                   "'guidelines' must be plain text of at most %d bytes, or null.", GUIDELINES_MAX);
+        return false;
+    }
+    return true;
+}
+
+void api_batch_put(struct req *r, const char *param)
+{
+    json_t *body = api_json_body(r);
+    if (!body)
+        return;
+    if (!batch_body_ok(r, body)) {
+        json_decref(body);
+        return;
+    }
+    json_t *g = json_object_get(body, "guidelines");
+    const char *text = json_string_value(g);
+    struct store_batch b;
+    int rc = store_batch_set(r->app->store, param,
+                             json_string_value(json_object_get(body, "assistance")), g != NULL,
+                             text && *text ? text : NULL, &b);
+    if (rc)
+        api_store_error(r, rc, "saving the batch settings");
+    else
+        batch_reply(r, param, &b);
+    json_decref(body);
+}
+
+void api_batch_get(struct req *r, const char *param)
+{
+    struct store_batch b;
+    int rc = store_batch_get(r->app->store, param, &b);
+    if (rc)
+        api_store_error(r, rc, "reading the batch settings");
+    else
+        batch_reply(r, param, &b);
 }

@@ -25,6 +25,8 @@ struct serve_opts {
     uint16_t port;
     int64_t threads, max_body, max_items, lease_s, overlap, gold;
     bool split_extra;
+    int64_t undo_s;   /* --undo-seconds */
+    bool fixed_sides; /* --side-order fixed */
 };
 
 static void serve_usage(FILE *to, const char *static_dir)
@@ -33,7 +35,8 @@ static void serve_usage(FILE *to, const char *static_dir)
             "usage: rungd serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
             "                   [--max-body BYTES] [--max-items N] [--static DIR]\n"
             "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
-            "                   [--split-extra-label] [--quiet]\n\n"
+            "                   [--split-extra-label] [--undo-seconds N]\n"
+            "                   [--side-order random|fixed] [--quiet]\n\n"
             "  --db PATH            SQLite database (default ./%s; created if absent)\n"
             "  --listen HOST:PORT   address to listen on (default %s; port 0 picks one)\n"
             "  --threads N          HTTP worker threads (default: number of cores)\n"
@@ -46,9 +49,14 @@ static void serve_usage(FILE *to, const char *static_dir)
             "  --gold-rate PCT      share of gold tasks in each rater's stream (default %d)\n"
             "  --split-extra-label  a task whose labels split gets one more label instead of a "
             "tie\n"
+            "  --undo-seconds N     a rater may change their last label this long (default %d; "
+            "0: never)\n"
+            "  --side-order ORDER   random: each rater sees a pair in its own random order "
+            "(default);\n"
+            "                       fixed: always in the item's order\n"
             "  --quiet              no per-request log lines\n",
             DB_PATH_DEFAULT, LISTEN_DEFAULT, BODY_MAX_DEFAULT, ITEMS_MAX_DEFAULT, static_dir,
-            LEASE_SECONDS_DEFAULT, OVERLAP_DEFAULT, GOLD_RATE_PCT_DEFAULT);
+            LEASE_SECONDS_DEFAULT, OVERLAP_DEFAULT, GOLD_RATE_PCT_DEFAULT, UNDO_SECONDS_DEFAULT);
 }
 
 static int parse_listen(const char *s, char *host, size_t hostcap, uint16_t *port)
@@ -76,6 +84,8 @@ static const struct option serve_opts_table[] = {{"db", required_argument, NULL,
                                                  {"gold-rate", required_argument, NULL, 'g'},
                                                  {"quiet", no_argument, NULL, 'q'},
                                                  {"split-extra-label", no_argument, NULL, 'x'},
+                                                 {"undo-seconds", required_argument, NULL, 'U'},
+                                                 {"side-order", required_argument, NULL, 'S'},
                                                  {"help", no_argument, NULL, 'h'},
                                                  {NULL, 0, NULL, 0}};
 
@@ -96,6 +106,11 @@ static int serve_number(struct serve_opts *o, int c, const char *v)
         return util_parse_i64(v, 1, OVERLAP_MAX, &o->overlap);
     case 'g':
         return util_parse_i64(v, 0, 100, &o->gold);
+    case 'U':
+        return util_parse_i64(v, 0, UNDO_SECONDS_MAX, &o->undo_s);
+    case 'S':
+        o->fixed_sides = !strcmp(v, "fixed");
+        return o->fixed_sides || !strcmp(v, "random") ? 0 : -EINVAL;
     default:
         return -ENOENT;
     }
@@ -198,6 +213,7 @@ static int serve_open(const struct serve_opts *o, struct app *app)
         cli_log_created(o->db);
     store_set_defaults(app->store, (int)o->overlap, (unsigned)o->lease_s * 1000u, (unsigned)o->gold,
                        o->split_extra);
+    store_set_review(app->store, (unsigned)o->undo_s * 1000u, !o->fixed_sides);
     store_set_task_hook(app->store, api_tasks_hook, app);
     app->layers = layer_holder_new(app->store, LAYER_POLL_MS);
     if (!app->layers) {
@@ -248,7 +264,8 @@ int cli_serve(int argc, char **argv)
                            .max_items = ITEMS_MAX_DEFAULT,
                            .lease_s = LEASE_SECONDS_DEFAULT,
                            .overlap = OVERLAP_DEFAULT,
-                           .gold = GOLD_RATE_PCT_DEFAULT};
+                           .gold = GOLD_RATE_PCT_DEFAULT,
+                           .undo_s = UNDO_SECONDS_DEFAULT};
     int rc = serve_parse(argc, argv, &o, &app);
     if (rc >= 0)
         return rc;

@@ -7,7 +7,6 @@
 
 (function () {
   const TOKEN_KEY = 'rung.token';
-  const COUNT_KEY = 'rung.labelled';
   const WAIT_SECONDS = 20;
   const RATIONALE_MAX_BYTES = 4096;
 
@@ -43,6 +42,9 @@
     rationaleCount: $('rationale-count'),
     keysHint: $('keys-hint'),
     skip: $('skip'),
+    changing: $('changing'),
+    guidelines: $('guidelines'),
+    guidelinesText: $('guidelines-text'),
   };
 
   const ANSWERS = {
@@ -66,6 +68,8 @@
     generation: 0,       // bumps on sign-out so stale responses are ignored
     abort: null,         // AbortController of the pending fetch of the next task
     remaining: null,
+    progress: null,      // {today, total} from the server
+    last: null,          // the last label: {id, until} while it may be changed
   };
 
   /* ---------- storage ---------- */
@@ -74,11 +78,6 @@
     try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; }
   }
   function setToken(t) { sessionStorage.setItem(TOKEN_KEY, t); }
-  function labelledCount() {
-    const n = parseInt(sessionStorage.getItem(COUNT_KEY) || '0', 10);
-    return Number.isFinite(n) && n >= 0 ? n : 0;
-  }
-  function bumpLabelled() { sessionStorage.setItem(COUNT_KEY, String(labelledCount() + 1)); }
 
   /* ---------- HTTP ---------- */
 
@@ -115,11 +114,23 @@
   function show(node, on) { node.hidden = !on; }
 
   let noticeTimer = 0;
-  function notify(text, kind) {
+  /* Shows a notice; action {label, run, ms} adds a link that runs run and
+   * keeps the notice up for ms (else confirmations fade after 4 s;
+   * warnings and errors stay). */
+  function notify(text, kind, action) {
     clearTimeout(noticeTimer);
-    // Confirmations fade on their own; warnings and errors stay.
-    if (text && kind === 'ok') noticeTimer = setTimeout(() => notify(''), 4000);
+    const ms = action && action.ms > 0 ? action.ms : 4000;
+    if (text && kind === 'ok') noticeTimer = setTimeout(() => notify(''), ms);
     el.notice.textContent = text || '';
+    if (text && action && action.label) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'notice-link';
+      b.id = 'notice-action';
+      b.textContent = action.label;
+      b.addEventListener('click', action.run);
+      el.notice.appendChild(b);
+    }
     el.notice.className = 'notice' + (kind ? ' notice-' + kind : '');
     show(el.notice, !!text);
   }
@@ -156,10 +167,27 @@
     }
   }
 
+  function setProgress(p) {
+    if (p && typeof p.today === 'number' && typeof p.total === 'number') state.progress = p;
+  }
+
+  /* The counts come from the server (labels today, in total). */
   function updateProgress() {
-    let text = 'Labelled this session: ' + labelledCount();
+    const p = state.progress;
+    let text = 'Labelled today: ' + (p ? p.today : '…');
+    if (p) text += ' · total: ' + p.total;
     if (state.remaining !== null) text += ' · Tasks left: ' + state.remaining;
     el.progress.textContent = text;
+  }
+
+  async function loadProgress() {
+    const gen = state.generation;
+    try {
+      const r = await api('GET', '/v1/me');
+      if (gen !== state.generation || r.status !== 200 || !r.data) return;
+      setProgress(r.data.progress);
+      updateProgress();
+    } catch (e) { /* the next task or label brings the counts */ }
   }
 
   /* ---------- model text ---------- */
@@ -253,15 +281,22 @@
 
   /* ---------- the task ---------- */
 
+  /* The layer's view in calibrated terms: how often it was right at this
+   * confidence on held-out data. The server sends none when the layer was
+   * no better than a coin there, and then nothing is said. */
   function assistanceText(kind, a) {
     if (!a || typeof a !== 'object' || typeof a.preference !== 'string') return '';
-    const names = { a: 'A', b: 'B', good: 'Good', bad: 'Bad', tie: 'a tie' };
+    if (typeof a.right_share !== 'number' || typeof a.right_n !== 'number') return '';
+    const names = { a: 'A', b: 'B', good: 'good', bad: 'bad', tie: 'a tie' };
     const name = names[a.preference] || a.preference;
-    let text = kind === 'pair' ? 'Model prefers ' + name : 'Model rates this ' + name;
-    if (typeof a.confidence === 'number' && Number.isFinite(a.confidence)) {
-      text += ' (confidence ' + a.confidence.toFixed(2) + ')';
-    }
-    return text;
+    const pct = Math.round(a.right_share * 100);
+    return (kind === 'pair' ? 'The model prefers ' + name : 'The model rates this ' + name) +
+      '. At this confidence the layer was right ' + pct + '% of the time (n=' + a.right_n + ').';
+  }
+
+  function answerLabel(kind, answer) {
+    const opt = (ANSWERS[kind] || []).find((o) => o.answer === answer);
+    return opt ? opt.label : String(answer);
   }
 
   function buildAnswers(kind) {
@@ -282,7 +317,7 @@
     }
     el.answers.className = 'answers answers-' + kind;
     const keys = ANSWERS[kind].map((o) => o.key + ' ' + o.label).join(' · ');
-    el.keysHint.textContent = 'Keys: ' + keys + ' · S skip';
+    el.keysHint.textContent = 'Keys: ' + keys + ' · S skip · U undo the last answer';
   }
 
   function resetInputs() {
@@ -291,9 +326,18 @@
     updateRationaleCount();
   }
 
+  /* Shows a task; a task brought back to change its answer carries the
+   * rater's label (t.label) and says so. */
   function renderTask(t) {
     const kind = t.kind === 'single' ? 'single' : 'pair';
-    state.task = { id: t.id, kind, assistance: t.assistance || null };
+    const label = t.label && typeof t.label.answer === 'string' ? t.label : null;
+    state.task = { id: t.id, kind, assistance: t.assistance || null, changing: !!label };
+    el.changing.textContent = label
+      ? 'Changing your answer (it was: ' + answerLabel(kind, label.answer) + '). Pick again.' : '';
+    show(el.changing, !!label);
+    const g = typeof t.guidelines === 'string' ? t.guidelines : '';
+    el.guidelinesText.textContent = g;
+    show(el.guidelines, g !== '');
     el.taskKind.textContent = kind === 'pair' ? 'Compare two responses' : 'Judge one response';
     el.taskId.textContent = 'Task ' + String(t.id);
     renderModelText(el.prompt, t.prompt);
@@ -316,6 +360,7 @@
     buildAnswers(kind);
     resetInputs();
     if (typeof t.remaining === 'number') state.remaining = t.remaining;
+    setProgress(t.progress);
     updateProgress();
     showState('task');
     state.shownAt = performance.now();
@@ -399,6 +444,8 @@
       }
       if (r.status === 204) {
         state.remaining = 0;
+        // Labels given elsewhere (another tab, the API) count too.
+        if (!wait) loadProgress();
         updateProgress();
         showState('empty');
         // A server that answers at once in spite of ?wait must not be
@@ -479,10 +526,7 @@
     if (gen !== state.generation) return;
     setBusy(false);
     if (r.status === 200 || r.status === 201) {
-      bumpLabelled();
-      if (typeof state.remaining === 'number' && state.remaining > 0) state.remaining--;
-      updateProgress();
-      notify('Saved.', 'ok');
+      saved(task, r.data || {});
       loadNext();
       return;
     }
@@ -495,7 +539,9 @@
       const msg = {
         lease_lost: 'Your hold on that task ran out (the lease was lost), so the answer was not saved. Moving on to the next task.',
         task_complete: 'That task already has all the labels it needs, so the answer was not saved. Moving on to the next task.',
-        label_conflict: 'You had already labelled that task with a different answer, so this one was not saved (the first answer stands). Moving on to the next task.',
+        label_conflict: task.changing
+          ? 'The time to change that answer had passed, so your first answer stands. Moving on to the next task.'
+          : 'You had already labelled that task with a different answer, so this one was not saved (the first answer stands). Moving on to the next task.',
       }[code] || ('That answer was not saved: ' + errorMessage(r.data, 'conflict') + ' Moving on to the next task.');
       notify(msg, 'warn');
       loadNext();
@@ -503,6 +549,59 @@
     }
     markChosen('');
     notify('The answer was not saved (' + r.status + '): ' + errorMessage(r.data, 'unexpected reply'), 'error');
+  }
+
+  /* After a label: the server's counts, the assistance revealed after
+   * answering (mode after), and undo while the grace period lasts. */
+  function saved(task, d) {
+    setProgress(d.progress);
+    if (!task.changing && d.status === 'recorded' && typeof state.remaining === 'number' &&
+        state.remaining > 0) state.remaining--;
+    updateProgress();
+    let text = d.replaced ? 'Changed: your answer is now ' + answerLabel(task.kind, d.answer) + '.'
+      : 'Saved.';
+    const after = assistanceText(task.kind, d.assistance);
+    if (after) text += ' ' + after.replace(/^The model prefers/, 'The model preferred')
+      .replace(/^The model rates/, 'The model rated');
+    const until = typeof d.undo_until_ms === 'number' ? d.undo_until_ms : 0;
+    state.last = until > Date.now() ? { id: task.id, until } : null;
+    // Long enough to read the revealed assistance, or to reach the link.
+    const ms = Math.max(after ? 10000 : 4000, state.last ? Math.min(until - Date.now(), 10000) : 0);
+    notify(text, 'ok', { label: state.last ? 'Undo (U)' : '', run: undoLast, ms });
+  }
+
+  /* Brings the last labelled task back so its answer can change (within
+   * the grace period the server allows). */
+  async function undoLast() {
+    const last = state.last;
+    if (!last || state.busy) return;
+    if (Date.now() >= last.until) {
+      state.last = null;
+      notify('Too late to change that answer: the time to undo has passed.', 'warn');
+      return;
+    }
+    const gen = state.generation;
+    if (state.abort) state.abort.abort();
+    setBusy(true);
+    let r;
+    try {
+      r = await api('GET', '/v1/tasks/' + encodeURIComponent(last.id));
+    } catch (e) {
+      if (gen !== state.generation) return;
+      setBusy(false);
+      notify('Cannot reach the server to bring that task back. Try again.', 'error');
+      return;
+    }
+    if (gen !== state.generation) return;
+    setBusy(false);
+    if (r.status === 200 && r.data && r.data.id !== undefined) {
+      state.last = null;
+      notify('');
+      renderTask(r.data);
+      return;
+    }
+    notify('That task cannot be brought back (' + r.status + '): ' + errorMessage(r.data, 'unexpected reply'), 'error');
+    loadNext();
   }
 
   async function skipTask() {
@@ -536,6 +635,8 @@
     }
     try { sessionStorage.clear(); } catch (e) { /* nothing to clear */ }
     state.remaining = null;
+    state.progress = null;
+    state.last = null;
     notify('');
     showSignIn(message);
   }
@@ -543,6 +644,7 @@
   function start() {
     showWork();
     notify('');
+    loadProgress();
     loadNext();
   }
 
@@ -554,7 +656,6 @@
       show(el.signinMsg, true);
       return;
     }
-    sessionStorage.removeItem(COUNT_KEY);
     setToken(t);
     el.token.value = '';
     start();
@@ -587,7 +688,13 @@
       if (e.key === 'Escape' && e.target === el.rationale) el.rationale.blur();
       return;
     }
-    if (el.workView.hidden || !state.task || el.task.hidden) return;
+    if (el.workView.hidden) return;
+    if ((e.key === 'u' || e.key === 'U' || e.key === 'Backspace') && state.last) {
+      e.preventDefault();
+      if (!e.repeat) undoLast();
+      return;
+    }
+    if (!state.task || el.task.hidden) return;
     if (e.repeat) { if (/^[123sS]$/.test(e.key)) e.preventDefault(); return; }
     const opt = ANSWERS[state.task.kind].find((o) => o.key === e.key);
     if (opt) {

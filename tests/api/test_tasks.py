@@ -4,6 +4,7 @@ real rungd on an ephemeral port with its own database."""
 
 import json
 import os
+import sqlite3
 import sys
 import threading
 import time
@@ -24,6 +25,7 @@ class ReviewCase(unittest.TestCase):
     daemon_args = ["--gold-rate", "0"]
 
     def setUp(self):
+        self.shown = {}  # (token, task id) -> swapped, from GET /v1/tasks/next
         self.d = Daemon(extra_args=self.daemon_args)
         self.pipe = self.d.key("pipeline", "pipe")
         self.admin = self.d.key("admin", "boss")
@@ -41,9 +43,20 @@ class ReviewCase(unittest.TestCase):
         return [x["id"] for x in body["items"]]
 
     def next(self, token, query=""):
-        return self.d.request("GET", "/v1/tasks/next" + query, token=token)
+        reply = self.d.request("GET", "/v1/tasks/next" + query, token=token)
+        if reply[0] == 200:
+            self.shown[(token, reply[2]["id"])] = reply[2]["swapped"]
+        return reply
 
     def label(self, token, task_id, answer, **extra):
+        """Labels in the item's own order: the answer is mapped to the order
+        the task was shown to this rater (see label_shown)."""
+        if self.shown.get((token, task_id)) and answer in ("a", "b"):
+            answer = "b" if answer == "a" else "a"
+        return self.label_shown(token, task_id, answer, **extra)
+
+    def label_shown(self, token, task_id, answer, **extra):
+        """Labels as the page does: "a" means responses[0] as shown."""
         body = {"answer": answer}
         body.update(extra)
         return self.d.request("POST", "/v1/tasks/%d/labels" % task_id, body, token=token)
@@ -72,7 +85,8 @@ class TestLeasing(ReviewCase):
         st, _, t2 = self.next(r2)
         self.assertEqual(st, 200)
         self.assertEqual(t2["kind"], "pair")
-        self.assertEqual(t2["responses"], ["answer A 1", "answer B 1"])
+        shown = ["answer B 1", "answer A 1"] if t2["swapped"] else ["answer A 1", "answer B 1"]
+        self.assertEqual(t2["responses"], shown)
         st, _, body = self.next(r3)
         self.assertEqual((st, body), (204, b""))
 
@@ -111,16 +125,21 @@ class TestLeasing(ReviewCase):
         self.assertEqual(self.next(r1)[0], 204)
 
     def test_label_idempotent_and_conflict(self):
-        self.post_items([pair(1)])
+        self.post_items([pair(1), pair(2)])
         r1 = self.d.key("rater", "r1")
         _, _, t = self.next(r1)
         self.assertEqual(self.label(r1, t["id"], "a")[0], 201)
         st, _, body = self.label(r1, t["id"], "a")
-        self.assertEqual((st, body["status"]), (200, "repeat"))
+        self.assertEqual((st, body["status"], body["replaced"]), (200, "repeat", False))
+        # A later label makes the first one no longer the rater's last:
+        # it cannot change any more, even within the grace period.
+        _, _, t2 = self.next(r1)
+        self.assertEqual(self.label(r1, t2["id"], "a")[0], 201)
         st, _, body = self.label(r1, t["id"], "b")
         self.assertEqual((st, body["error"]["code"]), (409, "label_conflict"))
-        self.assertEqual(self.d.sql("SELECT count(*) FROM labels")[0][0], 1)
-        self.assertEqual(self.d.sql("SELECT answer FROM labels")[0][0], "a")
+        self.assertEqual(self.d.sql("SELECT count(*) FROM labels")[0][0], 2)
+        self.assertEqual(self.d.sql("SELECT answer FROM labels WHERE task_id = ?", (t["id"],)),
+                         [("a",)])
 
     def test_label_validation_changes_nothing(self):
         self.post_items([pair(1), {"prompt": "p", "response": "r"}])
@@ -442,6 +461,8 @@ class TestRace(ReviewCase):
                     if st not in (200, 201):
                         errors.append(("label", st, body))
                         return
+                    if t["swapped"]:  # stored in the item's own order
+                        ans = "b" if ans == "a" else "a"
                     with lock:
                         acked.append((t["id"], idx, ans))
             finally:
@@ -487,6 +508,295 @@ class TestRace(ReviewCase):
                          n_tasks)
         self.assertEqual(self.d.sql("SELECT count(*) FROM comparisons")[0][0], n_tasks)
 
+
+def write_sql(db, query, params=()):
+    """Test setup written straight into the database (a layer's report)."""
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        cur = con.execute(query, params)
+        con.commit()
+        return cur.lastrowid
+    finally:
+        con.close()
+
+
+# A layer's training report whose calibration curve gives these bins:
+# [0.5, 0.6): 40 of 100 right; [0.6, 0.8): 62 of 80; [0.8, 1]: 18 of 20.
+REPORT = {"calibration": {"items": 200, "curve": [
+    {"confidence": 0.5, "coverage": 1.0, "accuracy": 0.6},
+    {"confidence": 0.6, "coverage": 0.5, "accuracy": 0.8},
+    {"confidence": 0.8, "coverage": 0.1, "accuracy": 0.9}]}}
+
+
+class TestSides(ReviewCase):
+    def test_both_orders_recorded_mapped_back_and_left_share(self):
+        n = 40
+        ids = self.post_items([pair(i) for i in range(n)])
+        r1 = self.d.key("rater", "r1")
+        seen = {}
+        for k in range(n):
+            st, _, t = self.next(r1)
+            self.assertEqual(st, 200)
+            # A reloaded page shows the same order.
+            st, _, again = self.next(r1)
+            self.assertEqual((again["id"], again["swapped"], again["responses"]),
+                             (t["id"], t["swapped"], t["responses"]))
+            i = int(t["prompt"].split()[1])
+            want = ["answer A %d" % i, "answer B %d" % i]
+            self.assertEqual(t["responses"], want[::-1] if t["swapped"] else want)
+            # The rater always picks the left one, except one tie.
+            st, _, body = self.label_shown(r1, t["id"], "tie" if k == 0 else "a")
+            self.assertEqual((st, body["swapped"]), (201, t["swapped"]))
+            seen[i] = (t["swapped"], k == 0)
+        self.assertEqual({sw for sw, _ in seen.values()}, {True, False})
+        # Stored in the item's order, with the order shown.
+        for i, (sw, tie) in seen.items():
+            st, _, item = self.d.request("GET", "/v1/items/" + ids[i], token=self.pipe)
+            self.assertEqual(item["verdict"], "tie" if tie else ("b" if sw else "a"))
+        rows = self.d.sql("SELECT i.prompt, l.answer, l.swapped FROM labels l "
+                          "JOIN tasks t ON t.id = l.task_id JOIN items i ON i.seq = t.item_seq")
+        for prompt, answer, sw in rows:
+            i = int(prompt.split()[1])
+            self.assertEqual(bool(sw), seen[i][0])
+            if not seen[i][1]:
+                self.assertEqual(answer, "b" if sw else "a")
+        # A swapped "a" chose the item's b: the comparison says so.
+        i = next(i for i, (sw, tie) in seen.items() if sw and not tie)
+        self.assertEqual(self.d.sql("SELECT chosen, rejected FROM comparisons WHERE prompt = ?",
+                                    ("question %d" % i,)),
+                         [("answer B %d" % i, "answer A %d" % i)])
+        st, _, raters = self.d.request("GET", "/v1/raters", token=self.admin)
+        me = next(x for x in raters["raters"] if x["name"] == "r1")
+        self.assertEqual((me["left_share"], me["side_picks"], me["labels"]), (1.0, n - 1, n))
+
+    def test_fixed_order_option(self):
+        self.d.stop()
+        self.d.extra_args = list(self.d.extra_args) + ["--side-order", "fixed"]
+        self.d.start()
+        self.post_items([pair(i) for i in range(12)])
+        r1 = self.d.key("rater", "r1")
+        for _ in range(12):
+            st, _, t = self.next(r1)
+            self.assertEqual((t["swapped"], t["responses"][0].startswith("answer A")),
+                             (False, True))
+            self.label_shown(r1, t["id"], "a")
+        p = self.d.cli("serve", "--side-order", "sideways")
+        self.assertEqual(p.returncode, 2)
+
+
+class TestAssistance(ReviewCase):
+    def layer_item(self, confidence, p_a, batch=None):
+        """One pair item scored by a (stored, inactive) layer with REPORT."""
+        layer = write_sql(self.d.db, "INSERT INTO layers(status, kind, metrics, created_ms) "
+                          "VALUES('candidate', 'hashed-bt', ?, 0)", (json.dumps(REPORT),))
+        [item] = self.post_items([pair(1, batch)])
+        scores = {"layer": layer, "p_a": p_a, "confidence": confidence,
+                  "preference": "a" if p_a >= 0.5 else "b"}
+        write_sql(self.d.db, "UPDATE items SET layer_id = ?, scores = ? WHERE id = ?",
+                  (layer, json.dumps(scores), item))
+        return layer, item
+
+    def test_calibrated_and_swapped_with_the_task(self):
+        layer, _ = self.layer_item(0.7, 0.2)
+        for i in range(8):  # raters until both orders were shown
+            r = self.d.key("rater", "r%d" % i)
+            st, _, t = self.next(r)
+            self.assertEqual(st, 200)
+            a = t["assistance"]
+            self.assertEqual(t["assistance_mode"], "shown")
+            self.assertEqual((a["layer_id"], a["confidence"], a["right_share"], a["right_n"]),
+                             (layer, 0.7, 0.775, 80))
+            # The item prefers b (p_a 0.2): shown swapped, that is the left one.
+            self.assertEqual((a["preference"], round(a["p"], 4)),
+                             ("a", 0.8) if t["swapped"] else ("b", 0.2))
+            self.d.request("POST", "/v1/tasks/%d/release" % t["id"], token=r)
+        # The label keeps the assistance that was shown.
+        r = self.d.key("rater", "rz")
+        t = self.next(r)[2]
+        self.label_shown(r, t["id"], "a")
+        self.assertEqual(json.loads(self.d.sql("SELECT assistance FROM labels")[0][0])["layer"],
+                         layer)
+
+    def test_single_response_uses_the_pointwise_curve(self):
+        report = {"calibration": None, "pointwise": {"calibration": {"items": 50, "curve": [
+            {"confidence": 0.5, "coverage": 1.0, "accuracy": 0.9}]}}}
+        layer = write_sql(self.d.db, "INSERT INTO layers(status, kind, metrics, created_ms) "
+                          "VALUES('candidate', 'hashed-bt', ?, 0)", (json.dumps(report),))
+        [item] = self.post_items([{"prompt": "p", "response": "one reply"}])
+        scores = {"layer": layer, "p_good": 0.9, "confidence": 0.9, "preference": "good"}
+        write_sql(self.d.db, "UPDATE items SET layer_id = ?, scores = ? WHERE id = ?",
+                  (layer, json.dumps(scores), item))
+        t = self.next(self.d.key("rater", "r1"))[2]
+        self.assertEqual((t["swapped"], t["assistance"]["preference"], t["assistance"]["p"],
+                          t["assistance"]["right_share"], t["assistance"]["right_n"]),
+                         (False, "good", 0.9, 0.9, 50))
+
+    def test_no_better_than_chance_says_nothing(self):
+        for conf in (0.52, 0.57):  # under 0.55; in a bin right 40% of the time
+            self.layer_item(conf, 0.3)
+        r = self.d.key("rater", "r1")
+        for _ in range(2):
+            st, _, t = self.next(r)
+            self.assertIsNone(t["assistance"])
+            self.label_shown(r, t["id"], "a")
+
+    def test_modes_after_and_hidden(self):
+        for mode in ("after", "hidden"):
+            st, _, b = self.d.request("PUT", "/v1/batches/b-" + mode, {"assistance": mode},
+                                      token=self.admin)
+            self.assertEqual((st, b), (200, {"batch": "b-" + mode, "assistance": mode,
+                                             "guidelines": None}))
+            self.layer_item(0.9, 0.1, batch="b-" + mode)
+        r = self.d.key("rater", "r1")
+        got = {}
+        for _ in range(2):
+            st, _, t = self.next(r)
+            self.assertIsNone(t["assistance"])
+            st, _, body = self.label_shown(r, t["id"], "tie")
+            self.assertEqual(st, 201)
+            got[t["assistance_mode"]] = body["assistance"]
+        self.assertIsNone(got["hidden"])
+        self.assertEqual((got["after"]["right_share"], got["after"]["right_n"]), (0.9, 20))
+        # Nothing was shown before the answers: the labels keep no assistance.
+        self.assertEqual(self.d.sql("SELECT assistance FROM labels"), [(None,), (None,)])
+
+
+class TestBatches(ReviewCase):
+    def test_settings_guidelines_and_errors(self):
+        path = "/v1/batches/b1"
+        st, _, b = self.d.request("GET", path, token=self.admin)
+        self.assertEqual((st, b), (200, {"batch": "b1", "assistance": "shown", "guidelines": None}))
+        text = "<b>Prefer</b> the honest answer.\nIgnore length."
+        st, _, b = self.d.request("PUT", path, {"guidelines": text}, token=self.admin)
+        self.assertEqual((st, b["assistance"], b["guidelines"]), (200, "shown", text))
+        st, _, b = self.d.request("PUT", path, {"assistance": "after"}, token=self.admin)
+        self.assertEqual((st, b["assistance"], b["guidelines"]), (200, "after", text))
+        for bad in ({"assistance": "sometimes"}, {"assistance": 1}, {"colour": "red"},
+                    {"guidelines": 5}, {"guidelines": "x" * 8193}):
+            st, _, e = self.d.request("PUT", path, bad, token=self.admin)
+            self.assertEqual((st, e["error"]["code"]), (422, "invalid_body"), bad)
+        r1 = self.d.key("rater", "r1")
+        self.assertEqual(self.d.request("PUT", path, {"assistance": "hidden"}, token=r1)[0], 403)
+        self.assertEqual(self.d.request("PUT", path, {"assistance": "hidden"},
+                                        token=self.pipe)[0], 403)
+        st, _, b = self.d.request("GET", path, token=self.admin)
+        self.assertEqual((b["assistance"], b["guidelines"]), ("after", text))
+        # The rater sees them with the task, as text.
+        self.post_items([pair(1, "b1")])
+        st, _, t = self.next(r1)
+        self.assertEqual((t["guidelines"], t["assistance_mode"]), (text, "after"))
+        # Null (or "") clears them.
+        st, _, b = self.d.request("PUT", path, {"guidelines": None}, token=self.admin)
+        self.assertEqual((b["assistance"], b["guidelines"]), ("after", None))
+
+
+class TestProgress(ReviewCase):
+    def test_counts_from_the_server(self):
+        self.post_items([pair(i) for i in range(3)])
+        r1 = self.d.key("rater", "r1")
+        st, _, me = self.d.request("GET", "/v1/me", token=r1)
+        self.assertEqual((st, me["name"], me["progress"]), (200, "r1", {"today": 0, "total": 0}))
+        st, _, t = self.next(r1)
+        self.assertEqual(t["progress"], {"today": 0, "total": 0})
+        st, _, body = self.label_shown(r1, t["id"], "a")
+        self.assertEqual(body["progress"], {"today": 1, "total": 1})
+        t = self.next(r1)[2]
+        self.label_shown(r1, t["id"], "b")
+        self.assertEqual(self.next(r1)[2]["progress"], {"today": 2, "total": 2})
+        # A label from yesterday counts in the total only.
+        write_sql(self.d.db, "UPDATE labels SET created_ms = created_ms - 86400000 "
+                  "WHERE task_id = ?", (t["id"],))
+        st, _, me = self.d.request("GET", "/v1/me", token=r1)
+        self.assertEqual(me["progress"], {"today": 1, "total": 2})
+        self.assertEqual(self.d.request("GET", "/v1/me", token=self.pipe)[0], 403)
+
+
+class TestUndo(ReviewCase):
+    def test_replace_within_grace_redoes_the_verdict(self):
+        ids = self.post_items([pair(1), pair(2)])
+        r1 = self.d.key("rater", "r1")
+        st, _, t = self.next(r1)
+        st, _, first = self.label(r1, t["id"], "a", confidence=2)
+        self.assertEqual((st, first["verdict"]), (201, "a"))
+        self.assertGreater(first["undo_until_ms"], time.time() * 1000 + 50000)
+        self.assertEqual(self.d.sql("SELECT chosen FROM comparisons"), [("answer A 1",)])
+        # The page holds the next task meanwhile; it shows the last one again.
+        st, _, t2 = self.next(r1)
+        st, _, again = self.d.request("GET", "/v1/tasks/%d" % t["id"], token=r1)
+        self.assertEqual((st, again["responses"], again["swapped"]),
+                         (200, t["responses"], t["swapped"]))
+        self.assertEqual(again["label"]["answer"], "b" if t["swapped"] else "a")
+        self.assertEqual(again["label"]["undo_until_ms"], first["undo_until_ms"])
+        st, _, body = self.label(r1, t["id"], "b", confidence=5)
+        self.assertEqual((st, body["status"], body["replaced"], body["verdict"]),
+                         (200, "replaced", True, "b"))
+        self.assertEqual(body["previous"], "b" if t["swapped"] else "a")
+        st, _, item = self.d.request("GET", "/v1/items/" + ids[0], token=self.pipe)
+        self.assertEqual((item["status"], item["verdict"]), ("resolved", "b"))
+        self.assertEqual(self.d.sql("SELECT chosen, rejected FROM comparisons"),
+                         [("answer B 1", "answer A 1")])
+        self.assertEqual(self.d.sql("SELECT answer, confidence FROM labels"), [("b", 5)])
+        [(actor, kind, subject, detail)] = self.d.sql(
+            "SELECT actor, kind, subject, detail FROM events")
+        detail = json.loads(detail)
+        self.assertEqual((actor, kind, subject), ("r1", "label_replaced", "task:%d" % t["id"]))
+        self.assertEqual((detail["old"], detail["new"], detail["verdict"]), ("a", "b", "b"))
+        # The same answer again is a repeat; the held task is still served.
+        self.assertEqual(self.label(r1, t["id"], "b")[2]["status"], "repeat")
+        self.assertEqual(self.next(r1)[2]["id"], t2["id"])
+        # Another rater may not see it.
+        r2 = self.d.key("rater", "r2")
+        st, _, e = self.d.request("GET", "/v1/tasks/%d" % t["id"], token=r2)
+        self.assertEqual((st, e["error"]["code"]), (404, "not_found"))
+        self.assertEqual(self.d.request("GET", "/v1/tasks/x", token=r2)[0], 404)
+
+
+
+class TestUndoGold(ReviewCase):
+    daemon_args = ["--gold-rate", "100"]
+
+    def test_gold_score_follows_the_change(self):
+        ids = self.post_items([pair(1)])
+        self.d.request("POST", "/v1/items/%s/gold" % ids[0], {"answer": "a"}, token=self.admin)
+        r1 = self.d.key("rater", "r1")
+        t = self.next(r1)[2]
+        self.label(r1, t["id"], "b")
+        self.assertEqual(self.label(r1, t["id"], "a")[0], 200)
+        st, _, raters = self.d.request("GET", "/v1/raters", token=self.admin)
+        me = next(x for x in raters["raters"] if x["name"] == "r1")
+        self.assertEqual((me["labels"], me["gold_seen"], me["gold_right"]), (1, 1, 1))
+
+
+class UndoCase(ReviewCase):
+    def label_one(self):
+        """One pair labelled "a" by r1: (r1's token, the task, the reply)."""
+        self.post_items([pair(1)])
+        r1 = self.d.key("rater", "r1")
+        t = self.next(r1)[2]
+        st, _, body = self.label(r1, t["id"], "a")
+        self.assertEqual(st, 201, body)
+        return r1, t, body
+
+
+class TestUndoGrace(UndoCase):
+    daemon_args = ["--gold-rate", "0", "--undo-seconds", "1"]
+
+    def test_after_the_grace_period_conflict(self):
+        r1, t, body = self.label_one()
+        until(lambda: time.time() * 1000 > body["undo_until_ms"] + 50, "the grace period to end")
+        st, _, e = self.label(r1, t["id"], "b")
+        self.assertEqual((st, e["error"]["code"]), (409, "label_conflict"))
+        self.assertEqual(self.d.sql("SELECT answer FROM labels"), [("a",)])
+        self.assertEqual(self.d.sql("SELECT count(*) FROM events")[0][0], 0)
+
+
+class TestNoUndo(UndoCase):
+    daemon_args = ["--gold-rate", "0", "--undo-seconds", "0"]
+
+    def test_zero_turns_undo_off(self):
+        r1, t, body = self.label_one()
+        self.assertIsNone(body["undo_until_ms"])
+        self.assertEqual(self.label(r1, t["id"], "b")[0], 409)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

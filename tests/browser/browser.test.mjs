@@ -207,7 +207,9 @@ async function main() {
   if (!fs.existsSync(RUNGD)) throw new Error(`no rungd at ${RUNGD} (set RUNGD)`);
   fs.mkdirSync(BUILD_DIR, { recursive: true });
 
-  const d = await startDaemon('main');
+  // Item order and no undo: these cases are about keys, text and conflicts;
+  // the review daemon (checkReview) has random sides and undo.
+  const d = await startDaemon('main', ['--side-order', 'fixed', '--undo-seconds', '0']);
   ok(`daemon started on port ${d.port}`);
 
   // The tasks API must be there, or nothing below can pass.
@@ -385,7 +387,8 @@ async function main() {
     await check('after the last task the queue-empty message shows', async () => {
       await page.locator('#empty').waitFor({ state: 'visible', timeout: 10000 });
       const p = await page.locator('#progress').textContent();
-      assert(/Labelled this session: 6\b/.test(p), `progress: ${p}`);
+      // Six by the page and C through the API: the server counts them all.
+      assert(/Labelled today: 7 · total: 7\b/.test(p), `progress: ${p}`);
     });
 
     /* --- the labels are in the database --- */
@@ -442,6 +445,9 @@ async function main() {
     /* --- a lost lease --- */
     await checkLostLease(browser, state);
 
+    /* --- side order, assistance modes, guidelines, undo --- */
+    await checkReview(browser, state);
+
     /* --- long texts: the answer bar stays in view --- */
     await checkLayout(browser, state);
 
@@ -470,7 +476,7 @@ async function checkPairView(page, d, ctx) {
   });
   await check('the progress line shows the session count and tasks left', async () => {
     const t = await page.locator('#progress').textContent();
-    assert(/Labelled this session: \d+/.test(t) && /Tasks left: \d+/.test(t), t);
+    assert(/Labelled today: \d+ · total: \d+/.test(t) && /Tasks left: \d+/.test(t), t);
   });
   await check('no assistance is shown without a layer', async () => !(await visible(page, '#assist')));
   await check('the URL holds no token', async () => !page.url().includes(d.rater));
@@ -556,12 +562,9 @@ async function checkLostLease(browser, state) {
   await page.goto(d.base + '/');
   await page.getByLabel('Token', { exact: true }).fill(d.rater);
   await page.getByLabel('Token', { exact: true }).press('Enter');
-  await check('the layer\'s assistance is shown', async () => {
+  await check('a coin-flip preference of the layer is not shown', async () => {
     await page.locator('#task').waitFor({ state: 'visible', timeout: 10000 });
-    const t = await page.locator('#assist').textContent();
-    assert(await visible(page, '#assist'), 'hidden');
-    console.log(`       (${t})`);
-    assert(/^Model prefers (A|B|a tie) \(confidence [01]\.\d\d\)$/.test(t), `text: ${t}`);
+    assert(!(await visible(page, '#assist')), `shown: ${await page.locator('#assist').textContent()}`);
   });
   await check('a short lease counts down to "Time is up"', async () => {
     await page.waitForFunction(() => /00:00/.test(document.getElementById('lease').textContent), null, { timeout: 10000 });
@@ -581,6 +584,129 @@ async function checkLostLease(browser, state) {
     await page.locator('#empty').waitFor({ state: 'visible', timeout: 10000 });
     const n = await page.locator('#notice').textContent();
     assert(/lease was lost/i.test(n) && /not saved/i.test(n), `notice: ${n}`);
+  });
+  await ctx.close();
+}
+
+/* ---------- what raters meet: side order, assistance, guidelines, undo ---------- */
+
+// A layer report whose calibration curve makes the bin [0.6, 0.8) right
+// 62 of 80 times (78%); written straight into the database, as are the
+// items' scores (confidence 0.7, the item's b preferred).
+const REPORT = { calibration: { items: 200, curve: [
+  { confidence: 0.5, coverage: 1.0, accuracy: 0.6 },
+  { confidence: 0.6, coverage: 0.5, accuracy: 0.8 },
+  { confidence: 0.8, coverage: 0.1, accuracy: 0.9 }] } };
+
+function sqlWrite(db, query) {
+  execFileSync('sqlite3', [db, query], { encoding: 'utf8' });
+}
+const q = (v) => `'${String(v).replace(/'/g, "''")}'`;
+
+/* The next task as the server sent it to the page, and the page once shown. */
+async function nextShown(page, action) {
+  const resp = nextTaskResponse(page);
+  await action();
+  const t = await (await resp).json();
+  await page.waitForFunction((id) => !document.getElementById('task').hidden &&
+    document.getElementById('task-id').textContent === 'Task ' + id, t.id, { timeout: 10000 });
+  return t;
+}
+
+async function checkReview(browser, state) {
+  const d = await startDaemon('review', ['--gold-rate', '0']);
+  const admin = createKey(d.db, 'admin', 'boss');
+  const guidelines = '<b>Be fair</b> <img src=x onerror="window.__pwned=1">\nLength is not quality.';
+  for (const [batch, body] of [['shown', { guidelines }], ['after', { assistance: 'after' }], ['hidden', { assistance: 'hidden' }]]) {
+    const r = await api(d, 'PUT', '/v1/batches/' + batch, admin, body);
+    expect(r.status === 200, `PUT /v1/batches/${batch}`, `${r.status} ${JSON.stringify(r.data)}`);
+  }
+  const items = [['shown', 3], ['after', 2], ['hidden', 1]].map(([batch, priority]) =>
+    ({ prompt: `[case:${batch}] Which is kinder?`, responses: [`kind reply (${batch})`, `curt reply (${batch})`], batch, priority }));
+  const posted = await api(d, 'POST', '/v1/items', d.pipeline, { items });
+  if (posted.status !== 201) { fail('review daemon: items posted', `${posted.status}`); return; }
+  const ids = posted.data.items.map((x) => x.id);
+  sqlWrite(d.db, `INSERT INTO layers(id, status, kind, metrics, created_ms) VALUES(7, 'candidate', 'hashed-bt', ${q(JSON.stringify(REPORT))}, 0);` +
+    `UPDATE items SET layer_id = 7, scores = ${q(JSON.stringify({ layer: 7, p_a: 0.2, confidence: 0.7, preference: 'b' }))};`);
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  watchPage(page, 'review', state);
+  await page.goto(d.base + '/');
+  await page.getByLabel('Token', { exact: true }).fill(d.rater);
+  const shown = await nextShown(page, () => page.getByLabel('Token', { exact: true }).press('Enter'));
+  const left = shown.swapped ? 'curt reply (shown)' : 'kind reply (shown)';
+  await check('a pair is shown in the order the server chose', async () => {
+    const a = (await page.locator('#resp-a').textContent()).trim();
+    assert(a === left && shown.responses[0] === left, `left ${a}, swapped ${shown.swapped}`);
+  });
+  await check('guidelines are shown above the task, inert', async () => {
+    assert(await visible(page, '#guidelines'), 'hidden');
+    assert(await page.locator('#guidelines-text').textContent() === guidelines, 'text differs');
+    assert(await page.locator('#guidelines-text *').count() === 0, 'markup was parsed');
+    assert(await page.evaluate(() => window.__pwned) === undefined, 'script ran');
+  });
+  await check('assistance in calibrated terms, in display order', async () => {
+    const t = await page.locator('#assist').textContent();
+    console.log(`       (${t})`);
+    const side = shown.swapped ? 'A' : 'B'; // the item's b, where it is shown
+    assert(t === `The model prefers ${side}. At this confidence the layer was right 78% of the time (n=80).`, `text: ${t}`);
+  });
+  let lab = page.waitForResponse((r) => /\/v1\/tasks\/\d+\/labels$/.test(r.url()), { timeout: 15000 });
+  const after = await nextShown(page, () => page.keyboard.press('1'));
+  await check('"A is better" on the left response maps back to the item', async () => {
+    assert((await lab).status() === 201, 'label refused');
+    const r = await api(d, 'GET', `/v1/items/${ids[0]}`, d.pipeline);
+    assert(r.data.verdict === (shown.swapped ? 'b' : 'a'), `verdict ${r.data.verdict}, swapped ${shown.swapped}`);
+  });
+  await check('the "Saved." notice offers undo', async () => {
+    const n = await page.locator('#notice').textContent();
+    assert(/Saved\./.test(n) && await visible(page, '#notice-action'), `notice: ${n}`);
+  });
+  /* Undo by keyboard: the last task comes back, and a new answer replaces the first. */
+  const back = page.waitForResponse((r) => new RegExp(`/v1/tasks/${shown.id}$`).test(r.url()), { timeout: 10000 });
+  await page.keyboard.press('u');
+  await check('"u" brings the last task back to change the answer', async () => {
+    assert((await back).status() === 200, 'GET /v1/tasks/{id} failed');
+    await page.waitForFunction((id) => document.getElementById('task-id').textContent === 'Task ' + id, shown.id, { timeout: 5000 });
+    const c = await page.locator('#changing').textContent();
+    assert(await visible(page, '#changing') && /A is better/.test(c), `banner: ${c}`);
+    assert((await page.locator('#resp-a').textContent()).trim() === left, 'order changed');
+  });
+  lab = page.waitForResponse((r) => /\/v1\/tasks\/\d+\/labels$/.test(r.url()), { timeout: 15000 });
+  const again = await nextShown(page, () => page.keyboard.press('2'));
+  await check('the new answer replaces the old one and the verdict is redone', async () => {
+    const r = await lab;
+    const body = await r.json();
+    assert(r.status() === 200 && body.replaced === true, `${r.status()} ${JSON.stringify(body)}`);
+    const it = await api(d, 'GET', `/v1/items/${ids[0]}`, d.pipeline);
+    assert(it.data.verdict === (shown.swapped ? 'a' : 'b'), `verdict ${it.data.verdict}`);
+    assert(again.id === after.id, 'the held task did not come back');
+    assert(sql(d.db, "SELECT kind FROM events").length === 1, 'no event');
+  });
+  await check('mode "after": nothing before the answer, the assistance after it', async () => {
+    assert(/\[case:after\]/.test(await page.locator('#prompt').textContent()), 'not the after task');
+    assert(!(await visible(page, '#assist')), 'assistance shown before answering');
+    const side = again.swapped ? 'A' : 'B';
+    await nextShown(page, () => page.keyboard.press('3'));
+    const n = await page.locator('#notice').textContent();
+    assert(n.includes(`The model preferred ${side}. At this confidence the layer was right 78% of the time (n=80).`), `notice: ${n}`);
+  });
+  await check('mode "hidden": no assistance before or after', async () => {
+    assert(/\[case:hidden\]/.test(await page.locator('#prompt').textContent()), 'not the hidden task');
+    assert(!(await visible(page, '#assist')), 'assistance shown');
+    lab = page.waitForResponse((r) => /\/v1\/tasks\/\d+\/labels$/.test(r.url()), { timeout: 15000 });
+    await page.keyboard.press('3');
+    await lab;
+    await page.locator('#empty').waitFor({ state: 'visible', timeout: 10000 });
+    const n = await page.locator('#notice').textContent();
+    assert(/Saved\./.test(n) && !/model/i.test(n), `notice: ${n}`);
+  });
+  await check('progress counts come from the server', async () => {
+    const p = await page.locator('#progress').textContent();
+    assert(/Labelled today: 3 · total: 3\b/.test(p), `progress: ${p}`);
+    await page.reload();
+    await page.locator('#empty').waitFor({ state: 'visible', timeout: 10000 });
+    await page.waitForFunction(() => /Labelled today: 3 · total: 3/.test(document.getElementById('progress').textContent), null, { timeout: 5000 });
   });
   await ctx.close();
 }

@@ -263,6 +263,107 @@ static void late_labels(void **state)
     assert_int_equal(label_admissible(&f), LABEL_RECORDED);
 }
 
+/* The undo rule: a different answer replaces the rater's latest label
+ * within the grace period, and nothing else. */
+static void undo_rule(void **state)
+{
+    (void)state;
+    struct label_facts f = served_pair();
+    f.previous = "a";
+    f.answer = "b";
+    f.previous_last = true;
+    f.previous_age_ms = 60000;
+    f.undo_ms = 60000;
+    assert_int_equal(label_admissible(&f), LABEL_REPLACED);
+    f.open = false; /* a resolved task is resolved again */
+    assert_int_equal(label_admissible(&f), LABEL_REPLACED);
+    f.previous_age_ms = 60001; /* past the grace period */
+    assert_int_equal(label_admissible(&f), LABEL_CONFLICT);
+    f.previous_age_ms = 10;
+    f.previous_last = false; /* a later label came since */
+    assert_int_equal(label_admissible(&f), LABEL_CONFLICT);
+    f.previous_last = true;
+    f.undo_ms = 0; /* undo off */
+    assert_int_equal(label_admissible(&f), LABEL_CONFLICT);
+    f.undo_ms = 60000;
+    f.answer = "a"; /* the same answer stays a repeat */
+    assert_int_equal(label_admissible(&f), LABEL_REPEAT);
+    f.answer = "good"; /* a bad answer is refused first */
+    assert_int_equal(label_admissible(&f), LABEL_BAD_ANSWER);
+}
+
+/* Display order to item order. */
+static void answer_unswap(void **state)
+{
+    (void)state;
+    assert_string_equal(aggregate_answer_unswap("a", true), "b");
+    assert_string_equal(aggregate_answer_unswap("b", true), "a");
+    assert_string_equal(aggregate_answer_unswap("tie", true), "tie");
+    assert_string_equal(aggregate_answer_unswap("good", true), "good");
+    assert_string_equal(aggregate_answer_unswap("a", false), "a");
+    assert_string_equal(aggregate_answer_unswap("b", false), "b");
+}
+
+static const char report[] = "{\"calibration\": {\"items\": 200, \"curve\": ["
+                             "{\"confidence\": 0.5, \"coverage\": 1.0, \"accuracy\": 0.6},"
+                             "{\"confidence\": 0.6, \"coverage\": 0.5, \"accuracy\": 0.8},"
+                             "{\"confidence\": 0.8, \"coverage\": 0.1, \"accuracy\": 0.9},"
+                             "{\"confidence\": 0.95, \"coverage\": 0.0, \"accuracy\": null}]},"
+                             "\"pointwise\": null}";
+
+/* The calibration table from a report's cumulative curve, and the rule
+ * that shows assistance only where the layer beat a coin. */
+static void calibrated_assistance(void **state)
+{
+    (void)state;
+    struct agg_calibration cal;
+    assert_int_equal(aggregate_calibration_read(report, true, &cal), 0);
+    assert_int_equal(cal.n, 4);
+    assert_int_equal(cal.total[0], 100);
+    assert_int_equal(cal.right[0], 40);
+    assert_int_equal(cal.total[1], 80);
+    assert_int_equal(cal.right[1], 62);
+    assert_int_equal(cal.total[2], 20);
+    assert_int_equal(cal.right[2], 18);
+    assert_int_equal(cal.total[3], 0);
+    double share = 0;
+    int64_t n = 0;
+    assert_false(aggregate_assist_shown(&cal, 0.52, &share, &n)); /* under 0.55 */
+    assert_false(aggregate_assist_shown(&cal, 0.58, &share, &n)); /* 40%: worse than a coin */
+    assert_true(aggregate_assist_shown(&cal, 0.6, &share, &n));
+    assert_true(share > 0.7749 && share < 0.7751);
+    assert_int_equal(n, 80);
+    assert_true(aggregate_assist_shown(&cal, 0.85, &share, &n));
+    assert_int_equal(n, 20);
+    assert_false(aggregate_assist_shown(&cal, 0.97, &share, &n)); /* an empty bin */
+    assert_false(aggregate_assist_shown(NULL, 0.9, &share, &n));
+    /* Three right out of three is not enough to beat a coin at 95%; four is. */
+    cal = (struct agg_calibration){.n = 1, .lo = {0.5}, .total = {3}, .right = {3}};
+    assert_false(aggregate_assist_shown(&cal, 0.9, &share, &n));
+    cal.total[0] = cal.right[0] = 4;
+    assert_true(aggregate_assist_shown(&cal, 0.9, &share, &n));
+    /* Single responses read the pointwise head's curve. */
+    assert_int_equal(aggregate_calibration_read(
+                         "{\"pointwise\": {\"calibration\": {\"items\": 50, \"curve\": ["
+                         "{\"confidence\": 0.5, \"coverage\": 1.0, \"accuracy\": 0.9}]}}}",
+                         false, &cal),
+                     0);
+    assert_int_equal(cal.n, 1);
+    assert_int_equal(cal.total[0], 50);
+    assert_int_equal(cal.right[0], 45);
+    /* No curve: nothing to read, for pairs or single responses. */
+    assert_int_equal(aggregate_calibration_read(report, false, &cal), -EINVAL);
+    assert_int_equal(aggregate_calibration_read("{}", true, &cal), -EINVAL);
+    assert_int_equal(aggregate_calibration_read("not json", true, &cal), -EINVAL);
+    assert_int_equal(aggregate_calibration_read(NULL, true, &cal), -EINVAL);
+    assert_int_equal(
+        aggregate_calibration_read("{\"calibration\": {\"items\": 10, \"curve\": ["
+                                   "{\"confidence\": 0.6, \"coverage\": 1, \"accuracy\": 1},"
+                                   "{\"confidence\": 0.5, \"coverage\": 1, \"accuracy\": 1}]}}",
+                                   true, &cal),
+        -EINVAL); /* not ascending */
+}
+
 int main(void)
 {
     json_set_alloc_funcs(test_json_malloc, test_json_free);
@@ -277,6 +378,9 @@ int main(void)
         cmocka_unit_test(answers_fit_kinds),
         cmocka_unit_test(admissibility),
         cmocka_unit_test(late_labels),
+        cmocka_unit_test(undo_rule),
+        cmocka_unit_test(answer_unswap),
+        cmocka_unit_test(calibrated_assistance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,6 +55,8 @@ static int teardown(void **state)
     return 0;
 }
 
+extern const size_t schema_migration_count;
+
 static void migrations_applied(void **state)
 {
     struct fx *f = *state;
@@ -274,6 +276,7 @@ static void tasks_claim_label_resolve(void **state)
 {
     struct fx *f = *state;
     store_set_defaults(f->s, 2, 600000, 0, false);
+    store_set_review(f->s, 0, false); /* no undo, item order: the rules as first written */
     char tok[TOKEN_MAX];
     assert_int_equal(store_key_create(f->s, "pipe", "pipeline", tok), 0);
     struct store_key k;
@@ -526,7 +529,7 @@ static void comparisons_deduplicated_by_content(void **state)
     assert_int_equal(n, 4);
 }
 
-/* A database from before migration 003 holding copies: the first copy
+/* A database from before migration 003 (001 and 002 applied) holding copies: the first copy
  * gets the digest, later copies stay (NULL digest), and a new write of
  * that content is skipped. */
 static void migration_fills_digests_of_old_rows(void **state)
@@ -536,7 +539,7 @@ static void migration_fills_digests_of_old_rows(void **state)
     f->s = NULL;
     sql_on(f->path, "DROP INDEX comparisons_digest; DROP INDEX items_digest; "
                     "DROP INDEX items_external_id; ALTER TABLE comparisons DROP COLUMN digest; "
-                    "ALTER TABLE items DROP COLUMN digest; PRAGMA user_version = 1;");
+                    "ALTER TABLE items DROP COLUMN digest; PRAGMA user_version = 2;");
     for (int i = 0; i < 3; i++)
         sql_on(f->path, "INSERT INTO comparisons(prompt, chosen, rejected, source, created_ms) "
                         "VALUES('p', 'c', 'r', 'import', 0)");
