@@ -23,6 +23,8 @@
 #define STORE_CURSOR_MAX 24
 
 struct store;
+struct subq_plan;   /* subq.h */
+struct store_subqs; /* store_subq.h */
 
 /* Called on the writer thread once a submitted write has committed (or
  * failed). It must not block: typically it wakes the waiting request. */
@@ -100,6 +102,9 @@ struct store_item_in {
     const char *verdict; /* a | b | good | bad, with route_auto */
     double confidence;   /* used when layer_id != 0 */
     const char *scores;  /* JSON object text, may be NULL */
+    /* Sub-questions to create instead of a whole-item task (subq_plan),
+     * NULL: none. Borrowed like the strings; the caller frees it. */
+    struct subq_plan *subq;
 };
 
 #define STORE_LABEL_MAX 128 /* batch, domain: bytes without the NUL */
@@ -288,7 +293,7 @@ int store_comparisons_each(struct store *s, store_comparison_cb cb, void *cls);
  * store_task_clear). */
 struct store_task {
     int64_t id;
-    char kind[8]; /* pair | single */
+    char kind[16]; /* pair | single | subquestion */
     char *prompt;
     char *response_a;
     char *response_b; /* NULL for a single response */
@@ -296,6 +301,11 @@ struct store_task {
     int64_t lease_expires_ms;
     unsigned lease_seconds;
     int64_t remaining; /* open tasks in the queue (gold not counted) */
+    int64_t subq_id;   /* kind subquestion: the sub-question asked, else 0 */
+    /* The item's sub-questions and roll-up when it was decomposed (the
+     * steps around the one asked, or a whole task's sub-verdicts), NULL
+     * when it was not; owned. */
+    struct store_subqs *subqs;
 };
 
 /* Frees the strings of a task and zeroes it. NULL is a no-op. */

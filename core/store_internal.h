@@ -66,6 +66,24 @@ enum stmt_id {
     ST_RATERS,
     ST_LEASED_RECOUNT,
     ST_DATA_VERSION,
+    /* sub-questions and domains: store_subq.c */
+    ST_DOMAIN_UPSERT,
+    ST_DOMAIN_GET,
+    ST_DOMAIN_LIST,
+    ST_SUBQ_INSERT,
+    ST_SUBQ_ITEM,
+    ST_SUBQ_SET_STATUS,
+    ST_SUBQ_ANSWER,
+    ST_SUBQ_TASK_OF,
+    ST_ROLLUP_INSERT,
+    ST_ROLLUP_GET,
+    ST_ROLLUP_SET,
+    ST_TASK_SET_SUBQ,
+    ST_TASK_SUBQ,
+    ST_ITEM_ROW,
+    ST_ITEM_SET_STATUS,
+    ST_ITEM_AGGREGATE,
+    ST_SUBQ_LABEL_COUNTS,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -252,5 +270,29 @@ int col_dup(sqlite3_stmt *st, int col, char **out);
 
 /* Inserts one comparison on c (inside the caller's transaction). */
 int store_comparison_insert(struct conn *c, const struct store_comparison *x, int64_t now);
+
+/* ---- sub-questions (store_subq.c) ---- */
+
+/* Creates the sub-questions of a new item (row seq) from it->subq inside
+ * the ingest transaction, instead of its whole-item task: the layer's
+ * answers are kept, the first questions to ask get their tasks (same
+ * queue, overlap rules and leases as any task), and the item becomes
+ * decomposed (or resolved / awaiting_human at once when the layer's
+ * answers already decide it); ack->status says which. 0 or -EIO/-ENOMEM. */
+int store_subq_create(struct store *s, struct conn *c, int64_t seq, const struct store_item_in *it,
+                      struct store_item_ack *ack, int64_t now);
+
+/* The label path of a sub-question task: *handled is false (and nothing
+ * is done) when l's task is not one; else the label is checked
+ * (rollup_label_admissible), written, and once the task has its labels
+ * the sub-question is answered, early stop applied and the item rolled
+ * up. Returns as a write job: 0, STORE_ROLLBACK for a refused label, or
+ * negative errno. */
+int store_subq_label(struct store *s, struct conn *c, struct store_label *l, bool *handled);
+
+/* Adds to a task being leased what it shows of sub-questions: kind
+ * subquestion and subq_id for a sub-question task, and the item's
+ * sub-questions when it was decomposed. 0, -ENOMEM, -EIO. */
+int store_subq_task_view(struct conn *c, struct store_task *t);
 
 #endif

@@ -254,9 +254,12 @@ static int label_job(struct store *s, struct conn *c, void *arg)
     struct store_label *l = arg;
     int64_t now = util_now_ms();
     struct task_row t;
-    bool was_live;
+    bool was_live, subq;
     l->resolved = false;
-    int rc = task_get(c, l->task_id, &t);
+    int rc = store_subq_label(s, c, l, &subq);
+    if (subq)
+        return rc;
+    rc = task_get(c, l->task_id, &t);
     if (rc == -ENOENT) {
         l->result = LABEL_NO_TASK;
         rc = 0;

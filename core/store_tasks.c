@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "limits.h"
+#include "store_subq.h"
 
 /* Reads a one-integer result into *out. 0 or -EIO. */
 static int read_int(struct conn *c, enum stmt_id id, int64_t *out)
@@ -253,6 +254,7 @@ void store_task_clear(struct store_task *t)
     free(t->response_a);
     free(t->response_b);
     free(t->scores);
+    store_subqs_free(t->subqs);
     memset(t, 0, sizeof *t);
 }
 
@@ -278,6 +280,8 @@ static int task_read(struct store *s, struct conn *c, int64_t task_id, int64_t r
         t->remaining = s->tasks->open;
     }
     conn_done(st);
+    if (!rc)
+        rc = store_subq_task_view(c, t);
     if (rc)
         store_task_clear(t);
     return rc;
