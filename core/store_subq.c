@@ -79,6 +79,8 @@ static int rollup_row(struct conn *c, int64_t seq, struct store_subqs *q)
     return rc;
 }
 
+static enum rollup_verdict side_verdict(const struct store_subqs *q, char side);
+
 /* Reads item seq's sub-questions on c into *out (NULL when it was not
  * decomposed). 0, -ENOMEM, -EIO. */
 static int subqs_read(struct conn *c, int64_t seq, struct store_subqs **out)
@@ -102,6 +104,8 @@ static int subqs_read(struct conn *c, int64_t seq, struct store_subqs **out)
     conn_done(st);
     q->v = rows.v;
     q->n = rows.n;
+    q->side_a = side_verdict(q, 'a');
+    q->side_b = side_verdict(q, 'b');
     if (rc)
         store_subqs_free(q);
     else

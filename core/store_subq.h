@@ -36,10 +36,11 @@ struct store_subq {
 struct store_subqs {
     struct store_subq *v; /* malloc'd array of n */
     size_t n;
-    char order[12];   /* sequential | parallel */
-    char state[12];   /* open | whole | resolved */
-    char reason[16];  /* whole: both_pass | both_fail | unsure; else "" */
-    char *provenance; /* JSON text once decided by roll-up, else NULL; owned */
+    char order[12];                     /* sequential | parallel */
+    char state[12];                     /* open | whole | resolved */
+    char reason[16];                    /* whole: both_pass | both_fail | unsure; else "" */
+    char *provenance;                   /* JSON text once decided by roll-up, else NULL; owned */
+    enum rollup_verdict side_a, side_b; /* each response's roll-up so far (b: pairs) */
 };
 
 /* Frees what q holds and q itself. NULL is a no-op. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_subq.h"
 #include "app.h"
 
 typedef void (*handler_fn)(struct req *r, const char *param);
@@ -37,6 +38,8 @@ static const struct route routes[] = {
     {"POST", "/v1/tasks/*/release", ROLE_RATER, api_task_release, false},
     {"GET", "/v1/raters", ROLE_ADMIN, api_raters, false},
     {"PUT", "/v1/overlap", ROLE_ADMIN, api_overlap_put, true},
+    {"PUT", "/v1/domains/*", ROLE_ADMIN, api_domain_put, true},
+    {"GET", "/v1/domains", ROLE_ADMIN, api_domains_list, false},
 };
 
 #define PARAM_MAX 64 /* bytes of a path parameter: struct req's param holds it */

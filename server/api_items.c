@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "api_subq.h"
 #include "app.h"
 #include "route.h"
 
@@ -270,6 +271,8 @@ static int score_items(struct scoring *sc)
     for (size_t i = 0; i < sc->n; i++) {
         struct route_decision d;
         int rc = route_store_item(l, &sc->items[i], sc->scores ? &sc->scores[i] : NULL, &d);
+        if (!rc && sc->scores)
+            rc = api_subq_plan(sc->r->app->store, l, &sc->items[i]);
         if (!rc && sc->decisions && json_array_append_new(sc->decisions, decision_json(&d)))
             rc = -ENOMEM;
         json_decref(d.scores);
@@ -360,6 +363,8 @@ static void ingest_state_free(void *p)
             free(s->meta[i]);
         if (s->scores)
             free(s->scores[i]);
+        if (s->items)
+            subq_plan_free(s->items[i].subq);
     }
     free(s->meta);
     free(s->scores);
@@ -534,6 +539,19 @@ static json_t *item_json(const struct store_item *it)
     return o;
 }
 
+/* Replies with the item and its sub-questions. */
+static void api_item_reply(struct req *r, const struct store_item *it)
+{
+    json_t *o = item_json(it);
+    int rc = api_subq_item(r->app->store, it, o);
+    if (rc) {
+        json_decref(o);
+        api_store_error(r, rc, "reading the sub-questions");
+        return;
+    }
+    http_reply_json(r, 200, o);
+}
+
 void api_items_get(struct req *r, const char *param)
 {
     struct store_item it;
@@ -543,7 +561,7 @@ void api_items_get(struct req *r, const char *param)
     else if (rc)
         api_store_error(r, rc, "reading the item");
     else
-        http_reply_json(r, 200, item_json(&it));
+        api_item_reply(r, &it);
     store_item_clear(&it);
 }
 

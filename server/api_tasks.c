@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "api_subq.h"
 #include "app.h"
 #include "limits.h"
 
@@ -156,6 +157,7 @@ static json_t *task_json(const struct store_task *t)
     json_object_set_new(o, "lease_expires_ms", json_integer(t->lease_expires_ms));
     json_object_set_new(o, "lease_seconds", json_integer(t->lease_seconds));
     json_object_set_new(o, "remaining", json_integer(t->remaining));
+    api_subq_task(o, t);
     return o;
 }
 
@@ -296,9 +298,11 @@ static bool parse_label(struct req *r, json_t *body, struct store_label *l)
     v = json_object_get(body, "answer");
     l->answer = json_string_value(v);
     if (!l->answer ||
-        !(aggregate_answer_fits("pair", l->answer) || aggregate_answer_fits("single", l->answer))) {
+        !(aggregate_answer_fits("pair", l->answer) || aggregate_answer_fits("single", l->answer) ||
+          rollup_answer_fits(l->answer))) {
         http_error(r, 422, "invalid_label",
-                   "'answer' must be one of \"a\", \"b\", \"tie\", \"good\", \"bad\".");
+                   "'answer' must be one of \"a\", \"b\", \"tie\", \"good\", \"bad\", "
+                   "\"yes\", \"no\", \"unsure\".");
         return false;
     }
     v = json_object_get(body, "confidence");
