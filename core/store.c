@@ -168,7 +168,7 @@ static const char *const sql_text[STMT_COUNT] = {
                      "t.extra_used, r.state FROM tasks t "
                      "LEFT JOIN rollups r ON r.item_seq = t.item_seq WHERE t.id = ?1",
     [ST_ITEM_ROW] = "SELECT kind, prompt, response_a, response_b, batch, domain, priority, "
-                    "layer_id FROM items WHERE seq = ?1",
+                    "layer_id, status FROM items WHERE seq = ?1",
     [ST_ITEM_SET_STATUS] = "UPDATE items SET status = ?2, updated_ms = ?3 WHERE seq = ?1",
     [ST_ITEM_AGGREGATE] =
         "UPDATE items SET status = 'resolved', verdict = ?2, verdict_source = 'aggregate', "

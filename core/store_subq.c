@@ -222,6 +222,7 @@ struct item_row {
     bool pair;
     char *prompt, *a, *b, *batch, *domain;
     int64_t priority, layer_id;
+    bool settled; /* resolved already (a gold answer, say): roll-up stays out */
 };
 
 static void item_row_free(struct item_row *r)
@@ -253,6 +254,7 @@ static int item_row_get(struct conn *c, int64_t seq, struct item_row *r)
         rc = rc ? rc : col_dup(st, 5, &r->domain);
         r->priority = sqlite3_column_int64(st, 6);
         r->layer_id = sqlite3_column_int64(st, 7);
+        r->settled = !strcmp((const char *)sqlite3_column_text(st, 8), "resolved");
     }
     conn_done(st);
     return rc;
@@ -516,7 +518,7 @@ static int advance(struct store *s, struct conn *c, int64_t seq, int64_t now, st
     if (rc || !q)
         return rc ? rc : -EIO;
     rc = item_row_get(c, seq, &r);
-    if (rc || strcmp(q->state, "open"))
+    if (rc || strcmp(q->state, "open") || r.settled)
         goto out;
     rc = side_apply(s, c, &r, q, 'a', now);
     rc = rc || !r.pair ? rc : side_apply(s, c, &r, q, 'b', now);
