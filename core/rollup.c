@@ -4,26 +4,27 @@
 #include <errno.h>
 #include <string.h>
 
+/* Names by enum value, as the API and the tables spell them. */
+static const char *const order_names[] = {"sequential", "parallel"};
+static const char *const verdict_names[] = {"open", "pass", "fail"};
+static const char *const decision_verdicts[] = {NULL, "a", "b", "good", "bad", NULL};
+
+#define NAME_OF(table, v) ((unsigned)(v) < sizeof(table) / sizeof(table)[0] ? (table)[v] : NULL)
+
 int rollup_order_parse(const char *name, enum rollup_order *out)
 {
-    if (name && !strcmp(name, "sequential"))
-        *out = ROLLUP_SEQUENTIAL;
-    else if (name && !strcmp(name, "parallel"))
-        *out = ROLLUP_PARALLEL;
-    else
-        return -EINVAL;
-    return 0;
+    for (size_t i = 0; name && i < sizeof order_names / sizeof order_names[0]; i++) {
+        if (!strcmp(name, order_names[i])) {
+            *out = (enum rollup_order)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
 }
 
 const char *rollup_order_name(enum rollup_order order)
 {
-    switch (order) {
-    case ROLLUP_SEQUENTIAL:
-        return "sequential";
-    case ROLLUP_PARALLEL:
-        return "parallel";
-    }
-    return NULL;
+    return NAME_OF(order_names, order);
 }
 
 static bool answered(enum rollup_state st)
@@ -71,15 +72,7 @@ enum rollup_verdict rollup_side(const struct rollup_step *s, size_t n)
 
 const char *rollup_verdict_name(enum rollup_verdict v)
 {
-    switch (v) {
-    case RV_OPEN:
-        return "open";
-    case RV_PASS:
-        return "pass";
-    case RV_FAIL:
-        return "fail";
-    }
-    return NULL;
+    return NAME_OF(verdict_names, v);
 }
 
 double rollup_rubric_score(const struct rollup_step *s, size_t n)
@@ -143,18 +136,5 @@ enum rollup_decision rollup_decide(bool pair, enum rollup_verdict a, enum rollup
 
 const char *rollup_decision_verdict(enum rollup_decision d)
 {
-    switch (d) {
-    case RD_A:
-        return "a";
-    case RD_B:
-        return "b";
-    case RD_GOOD:
-        return "good";
-    case RD_BAD:
-        return "bad";
-    case RD_WAIT:
-    case RD_WHOLE:
-        break;
-    }
-    return NULL;
+    return NAME_OF(decision_verdicts, d);
 }

@@ -282,13 +282,16 @@ int store_comparison_insert(struct conn *c, const struct store_comparison *x, in
 int store_subq_create(struct store *s, struct conn *c, int64_t seq, const struct store_item_in *it,
                       struct store_item_ack *ack, int64_t now);
 
-/* The label path of a sub-question task: *handled is false (and nothing
- * is done) when l's task is not one; else the label is checked
- * (rollup_label_admissible), written, and once the task has its labels
- * the sub-question is answered, early stop applied and the item rolled
- * up. Returns as a write job: 0, STORE_ROLLBACK for a refused label, or
- * negative errno. */
-int store_subq_label(struct store *s, struct conn *c, struct store_label *l, bool *handled);
+/* The sub-question a task asks into *subq_id, 0 when it asks none (or
+ * there is no such task). 0 or -EIO. */
+int store_subq_task_of(struct conn *c, int64_t task_id, int64_t *subq_id);
+
+/* A sub-question task has its labels (l's completed it; the label path of
+ * store_labels.c checked it with rollup_label_admissible and wrote it):
+ * what they decide is written (rollup_answer), early stop applied and the
+ * item rolled up; l->resolved and l->verdict say when that decided the
+ * item. 0 or negative errno. */
+int store_subq_decided(struct store *s, struct conn *c, struct store_label *l, int64_t now);
 
 /* Adds to a task being leased what it shows of sub-questions: kind
  * subquestion and subq_id for a sub-question task, and the item's

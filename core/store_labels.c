@@ -4,6 +4,7 @@
  * counts and what labels decide are not decided here: aggregate.c's rules
  * are asked, and this file writes what they answer. */
 #include "store_internal.h"
+#include "rollup.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@ struct task_row {
     int64_t item_seq;
     int64_t layer_id;
     char *scores, *gold_answer, *prompt, *a, *b; /* owned copies */
+    int64_t subq_id;                             /* a sub-question task (store_subq.c), else 0 */
 };
 
 static void task_row_free(struct task_row *t)
@@ -218,7 +220,7 @@ static int label_check(struct conn *c, const struct task_row *t, struct store_la
                             .overlap = t->overlap,
                             .labels_done = t->labels_done,
                             .leased = t->leased - *was_live};
-    l->result = label_admissible(&f);
+    l->result = t->subq_id ? rollup_label_admissible(&f) : label_admissible(&f);
     return 0;
 }
 
@@ -254,17 +256,15 @@ static int label_job(struct store *s, struct conn *c, void *arg)
     struct store_label *l = arg;
     int64_t now = util_now_ms();
     struct task_row t;
-    bool was_live, subq;
+    bool was_live;
     l->resolved = false;
-    int rc = store_subq_label(s, c, l, &subq);
-    if (subq)
-        return rc;
-    rc = task_get(c, l->task_id, &t);
+    int rc = task_get(c, l->task_id, &t);
     if (rc == -ENOENT) {
         l->result = LABEL_NO_TASK;
         rc = 0;
         goto out;
     }
+    rc = rc ? rc : store_subq_task_of(c, l->task_id, &t.subq_id);
     rc = rc ? rc : label_check(c, &t, l, &was_live);
     if (rc || l->result != LABEL_RECORDED)
         goto out;
@@ -275,7 +275,9 @@ static int label_job(struct store *s, struct conn *c, void *arg)
     if (rc || t.gold)
         goto out;
     rc = conn_run_id(c, ST_TASK_LABELLED, l->task_id);
-    if (!rc && aggregate_complete(t.labels_done + 1, t.overlap))
+    if (!rc && aggregate_complete(t.labels_done + 1, t.overlap) && t.subq_id)
+        rc = store_subq_decided(s, c, l, now);
+    else if (!rc && aggregate_complete(t.labels_done + 1, t.overlap))
         rc = resolve(s, c, l->task_id, &t, l, now);
 out:
     task_row_free(&t);

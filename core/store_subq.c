@@ -220,18 +220,17 @@ int store_domain_put(struct store *s, const struct subq_domain *d)
 struct item_row {
     int64_t seq;
     bool pair;
-    char *prompt, *a, *b, *batch, *domain;
+    char *text[5]; /* columns 1..5: prompt, response a, b, batch, domain */
     int64_t priority, layer_id;
     bool settled; /* resolved already (a gold answer, say): roll-up stays out */
 };
 
+enum { T_PROMPT, T_A, T_B, T_BATCH, T_DOMAIN, T_COUNT };
+
 static void item_row_free(struct item_row *r)
 {
-    free(r->prompt);
-    free(r->a);
-    free(r->b);
-    free(r->batch);
-    free(r->domain);
+    for (int i = 0; i < T_COUNT; i++)
+        free(r->text[i]);
 }
 
 /* Reads item seq into *r (free with item_row_free, also on failure). 0,
@@ -247,11 +246,8 @@ static int item_row_get(struct conn *c, int64_t seq, struct item_row *r)
     int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -EIO;
     if (!rc) {
         r->pair = !strcmp((const char *)sqlite3_column_text(st, 0), "pair");
-        rc = col_dup(st, 1, &r->prompt);
-        rc = rc ? rc : col_dup(st, 2, &r->a);
-        rc = rc ? rc : col_dup(st, 3, &r->b);
-        rc = rc ? rc : col_dup(st, 4, &r->batch);
-        rc = rc ? rc : col_dup(st, 5, &r->domain);
+        for (int i = 0; i < T_COUNT && !rc; i++)
+            rc = col_dup(st, i + 1, &r->text[i]);
         r->priority = sqlite3_column_int64(st, 6);
         r->layer_id = sqlite3_column_int64(st, 7);
         r->settled = !strcmp((const char *)sqlite3_column_text(st, 8), "resolved");
@@ -265,11 +261,11 @@ static int item_row_get(struct conn *c, int64_t seq, struct item_row *r)
 static int queue_task(struct store *s, struct conn *c, const struct item_row *r, int64_t subq_id,
                       int64_t now)
 {
-    struct store_item_in in = {.prompt = r->prompt,
-                               .response_a = r->a,
-                               .response_b = r->b,
-                               .domain = r->domain,
-                               .batch = r->batch,
+    struct store_item_in in = {.prompt = r->text[T_PROMPT],
+                               .response_a = r->text[T_A],
+                               .response_b = r->text[T_B],
+                               .domain = r->text[T_DOMAIN],
+                               .batch = r->text[T_BATCH],
                                .priority = r->priority};
     int rc = store_task_queue(s, c, r->seq, &in, now);
     if (rc || !subq_id)
@@ -480,11 +476,11 @@ static int resolve_item(struct conn *c, const struct item_row *r, const struct s
         sqlite3_bind_int64(st, 4, now);
         rc = conn_step_done(st);
     }
-    struct store_comparison cmp = {.prompt = r->prompt,
-                                   .chosen = d == RD_B ? r->b : r->a,
+    struct store_comparison cmp = {.prompt = r->text[T_PROMPT],
+                                   .chosen = d == RD_B ? r->text[T_B] : r->text[T_A],
                                    .rejected = !r->pair    ? NULL
-                                               : d == RD_B ? r->a
-                                                           : r->b,
+                                               : d == RD_B ? r->text[T_A]
+                                                           : r->text[T_B],
                                    .label = r->pair ? NULL : verdict,
                                    .source = "aggregate",
                                    .weight = conf,
@@ -617,65 +613,6 @@ static int subq_task_get(struct conn *c, int64_t id, struct subq_task *t)
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* Checks the label with the rules (taking the rater's lease: a refused
- * label is rolled back). 0 or -EIO; l->result says. */
-static int subq_label_check(struct conn *c, const struct subq_task *t, struct store_label *l,
-                            bool *was_live)
-{
-    sqlite3_stmt *st = conn_stmt(c, ST_LABEL_GET);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, l->task_id);
-    sqlite3_bind_int64(st, 2, l->rater_id);
-    char prev[8] = "";
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        util_strlcpy(prev, (const char *)sqlite3_column_text(st, 0), sizeof prev);
-    conn_done(st);
-    bool had = false;
-    *was_live = false;
-    int rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
-    if (!rc && !prev[0])
-        rc = store_lease_take(c, l->task_id, l->rater_id, &had, was_live);
-    struct label_facts f = {.answer = l->answer,
-                            .previous = prev[0] ? prev : NULL,
-                            .open = t->open,
-                            .served = had,
-                            .lease_live = *was_live,
-                            .overlap = t->overlap,
-                            .labels_done = t->labels_done,
-                            .leased = t->leased - *was_live};
-    l->result = rollup_label_admissible(&f);
-    return rc;
-}
-
-/* Writes a counted label (the sub-question's step score is what the layer
- * showed) and the rater's count. 0 or -EIO. */
-static int subq_label_insert(struct conn *c, const struct store_label *l, int64_t now)
-{
-    sqlite3_stmt *st = conn_stmt(c, ST_LABEL_INSERT);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, l->task_id);
-    sqlite3_bind_int64(st, 2, l->rater_id);
-    sqlite3_bind_text(st, 3, l->answer, -1, SQLITE_STATIC);
-    if (l->confidence)
-        sqlite3_bind_int(st, 4, l->confidence);
-    bind_text_or_null(st, 5, l->rationale);
-    if (l->seconds >= 0)
-        sqlite3_bind_double(st, 6, l->seconds);
-    sqlite3_bind_int64(st, 8, now);
-    int rc = conn_step_done(st);
-    st = rc ? NULL : conn_stmt(c, ST_RATER_COUNT);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, l->rater_id);
-    sqlite3_bind_int(st, 2, 0);
-    sqlite3_bind_int(st, 3, 0);
-    rc = conn_step_done(st);
-    return rc ? rc : conn_run_id(c, ST_TASK_LABELLED, l->task_id);
-}
-
 /* An unsure step asked twice: the item goes to its whole-item task. 0 or
  * negative errno. */
 static int escalate(struct store *s, struct conn *c, int64_t seq, int64_t now)
@@ -694,11 +631,12 @@ static int escalate(struct store *s, struct conn *c, int64_t seq, int64_t now)
     return rc;
 }
 
-/* The sub-question's task has its labels: what they decide is written and
- * the item rolled up. 0 or negative errno. */
-static int subq_decided(struct store *s, struct conn *c, const struct subq_task *t,
-                        struct store_label *l, int64_t now)
+int store_subq_decided(struct store *s, struct conn *c, struct store_label *l, int64_t now)
 {
+    struct subq_task task, *t = &task;
+    int found = subq_task_get(c, l->task_id, t);
+    if (found != 1)
+        return found < 0 ? found : -EIO;
     sqlite3_stmt *st = conn_stmt(c, ST_SUBQ_LABEL_COUNTS);
     if (!st)
         return -EIO;
@@ -731,26 +669,12 @@ static int subq_decided(struct store *s, struct conn *c, const struct subq_task 
     return rc;
 }
 
-int store_subq_label(struct store *s, struct conn *c, struct store_label *l, bool *handled)
+int store_subq_task_of(struct conn *c, int64_t task_id, int64_t *subq_id)
 {
     struct subq_task t;
-    bool was_live;
-    int rc = subq_task_get(c, l->task_id, &t);
-    *handled = rc < 0 || (rc == 1 && t.subq_id);
-    if (!*handled)
-        return 0;
-    if (rc < 0)
-        return rc;
-    l->resolved = false;
-    rc = subq_label_check(c, &t, l, &was_live);
-    if (rc || l->result != LABEL_RECORDED)
-        return rc ? rc : l->result == LABEL_REPEAT ? 0 : STORE_ROLLBACK;
-    if (was_live)
-        rc = store_leased_add(c, l->task_id, -1);
-    rc = rc ? rc : subq_label_insert(c, l, util_now_ms());
-    if (!rc && aggregate_complete(t.labels_done + 1, t.overlap))
-        rc = subq_decided(s, c, &t, l, util_now_ms());
-    return rc;
+    int rc = subq_task_get(c, task_id, &t);
+    *subq_id = rc == 1 ? t.subq_id : 0;
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- the task a rater is shown ---- */

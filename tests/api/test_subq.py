@@ -9,7 +9,7 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rungtest import Daemon  # noqa: E402
+from test_tasks import ReviewCase  # noqa: E402  (setUp: a daemon, pipeline and admin keys)
 
 PROMPT = ("Natalia sold clips to 48 of her friends in April, and then she sold half as "
           "many clips in May. How many clips did Natalia sell altogether in April and May?")
@@ -36,21 +36,7 @@ def lines(text):
     return out
 
 
-class SubqCase(unittest.TestCase):
-    daemon_args = ["--gold-rate", "0"]
-
-    def setUp(self):
-        self.d = Daemon(extra_args=self.daemon_args)
-        self.pipe = self.d.key("pipeline", "pipe")
-        self.admin = self.d.key("admin", "boss")
-
-    def tearDown(self):
-        try:
-            if self.d.running():
-                self.d.stop()
-        finally:
-            self.d.cleanup()
-
+class SubqCase(ReviewCase):
     def post(self, items):
         st, _, body = self.d.request("POST", "/v1/items", {"items": items}, token=self.pipe)
         self.assertEqual(st, 201, body)
@@ -61,31 +47,25 @@ class SubqCase(unittest.TestCase):
         self.assertEqual(st, 200, body)
         return body
 
-    def next(self, token):
-        return self.d.request("GET", "/v1/tasks/next", token=token)
-
-    def label(self, token, task_id, answer):
-        return self.d.request("POST", "/v1/tasks/%d/labels" % task_id, {"answer": answer},
-                              token=token)
-
     def put_domain(self, name, body, token=None):
         return self.d.request("PUT", "/v1/domains/" + name, body, token=token or self.admin)
 
-    def answer_all(self, token, rule):
-        """Claims and answers sub-question tasks until none is left; rule
-        maps the task's subquestion object to an answer. Returns the
-        (response, ordinal) pairs served, in order."""
+    def answer_all(self, token, rule, conn=None):
+        """Claims and answers sub-question tasks until none is left (or a
+        whole-item task comes, which stays leased); rule maps a task's
+        subquestion object to an answer. Returns (response, span start,
+        prompt) of each sub-question served, in order. Safe in threads
+        with a connection of their own."""
         served = []
         while True:
-            st, _, t = self.next(token)
-            if st == 204:
+            st, _, t = self.d.request("GET", "/v1/tasks/next", token=token, conn=conn)
+            if st == 204 or (st == 200 and t["kind"] != "subquestion"):
                 return served
             self.assertEqual(st, 200, t)
-            if t["kind"] != "subquestion":
-                return served
             q = t["subquestion"]
-            served.append((q["response"], q["span"][0]))
-            st, _, body = self.label(token, t["id"], rule(q))
+            served.append((q["response"], q["span"][0], t["prompt"]))
+            st, _, body = self.d.request("POST", "/v1/tasks/%d/labels" % t["id"],
+                                         {"answer": rule(q)}, token=token, conn=conn)
             self.assertEqual(st, 201, body)
 
 
@@ -185,8 +165,8 @@ class TestRollup(SubqCase):
         wrong_step = lines(WRONG)[1][0]
         served = [("a", t["subquestion"]["span"][0])]
         self.assertEqual(self.label(r1, t["id"], "yes")[0], 201)
-        served += self.answer_all(
-            r1, lambda q: "no" if (q["response"], q["span"][0]) == ("b", wrong_step) else "yes")
+        served += [s[:2] for s in self.answer_all(
+            r1, lambda q: "no" if (q["response"], q["span"][0]) == ("b", wrong_step) else "yes")]
         # b's last step was never asked: its second step failed it.
         self.assertEqual(len(served), 5)
         self.assertNotIn(("b", lines(WRONG)[2][0]), served)
@@ -216,7 +196,8 @@ class TestRollup(SubqCase):
     def test_no_on_step_one_ends_the_side(self):
         ack = self.post([math_pair(2)])[0]
         r1 = self.d.key("rater", "r1")
-        served = self.answer_all(r1, lambda q: "no" if q["response"] == "b" else "yes")
+        served = [s[:2] for s in self.answer_all(r1, lambda q: "no" if q["response"] == "b"
+                                                 else "yes")]
         self.assertEqual(served.count(("b", 0)), 1)
         self.assertEqual(len([s for s in served if s[0] == "b"]), 1)
         self.assertEqual(len(served), 4)
@@ -300,35 +281,20 @@ class TestRollup(SubqCase):
 
 
 class TestRace(SubqCase):
-    daemon_args = ["--gold-rate", "0"]
-
     def test_many_raters_never_see_steps_after_a_no(self):
         n_items, n_raters = 12, 16
         long_b = "\n".join("Step %d: 2 + %d = %d" % (k, k, k + 2) for k in range(5))
         acks = self.post([math_pair(i, a=RIGHT, b=long_b) for i in range(n_items)])
         tokens = [self.d.key("rater", "r%02d" % i) for i in range(n_raters)]
         errors, served = [], []
-        lock = threading.Lock()
 
         def work(tok):
             conn = self.d.connection()
             try:
-                while True:
-                    st, _, t = self.d.request("GET", "/v1/tasks/next", token=tok, conn=conn)
-                    if st == 204:
-                        return
-                    if st != 200 or t["kind"] != "subquestion":
-                        errors.append(("next", st, t))
-                        return
-                    q = t["subquestion"]
-                    with lock:
-                        served.append((t["prompt"], q["response"], q["span"][0]))
-                    ans = "no" if q["response"] == "b" else "yes"
-                    st, _, body = self.d.request("POST", "/v1/tasks/%d/labels" % t["id"],
-                                                 {"answer": ans}, token=tok, conn=conn)
-                    if st not in (200, 201):
-                        errors.append(("label", st, body))
-                        return
+                served.extend(self.answer_all(tok, lambda q: "no" if q["response"] == "b"
+                                              else "yes", conn))
+            except AssertionError as e:   # a refused claim or label
+                errors.append(e)
             finally:
                 conn.close()
 
@@ -338,9 +304,9 @@ class TestRace(SubqCase):
         for th in threads:
             th.join(300)
         self.assertEqual(errors, [])
-        b_served = [s for s in served if s[1] == "b"]
+        b_served = [s for s in served if s[0] == "b"]
         self.assertEqual(len(b_served), n_items)            # only step 1 of each b
-        self.assertTrue(all(s[2] == 0 for s in b_served), b_served)
+        self.assertTrue(all(s[1] == 0 for s in b_served), b_served)
         self.assertEqual(len(served), n_items * 4)          # a's three steps, b's first
         self.assertEqual(len(set(served)), len(served))      # each asked once
         for a in acks:

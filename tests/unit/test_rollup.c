@@ -18,31 +18,33 @@ static void steps(struct rollup_step *s, const enum rollup_state *st, size_t n)
         s[i] = (struct rollup_step){.state = st[i], .sinks = true};
 }
 
+/* The plan of steps s[0..n) as a string: O open, K keep, C close. */
+static const char *plan(enum rollup_order order, const struct rollup_step *s, size_t n)
+{
+    static char out[16];
+    enum rollup_action act[16];
+    rollup_plan(order, s, n, act);
+    for (size_t i = 0; i < n; i++)
+        out[i] = act[i] == RA_OPEN ? 'O' : act[i] == RA_CLOSE ? 'C' : 'K';
+    out[n] = '\0';
+    return out;
+}
+
+#define SEQ ROLLUP_SEQUENTIAL
+#define PAR ROLLUP_PARALLEL
+
 static void sequential_opens_one_at_a_time(void **state)
 {
     (void)state;
     struct rollup_step s[4];
-    enum rollup_action act[4];
     steps(s, (enum rollup_state[]){RS_PENDING, RS_PENDING, RS_PENDING, RS_PENDING}, 4);
-    rollup_plan(ROLLUP_SEQUENTIAL, s, 4, act);
-    assert_int_equal(act[0], RA_OPEN);
-    assert_int_equal(act[1], RA_KEEP);
-    assert_int_equal(act[3], RA_KEEP);
-    /* Step 1 open: nothing more until it is answered. */
-    s[0].state = RS_OPEN;
-    rollup_plan(ROLLUP_SEQUENTIAL, s, 4, act);
-    for (size_t i = 0; i < 4; i++)
-        assert_int_equal(act[i], RA_KEEP);
-    /* Step 1 yes (by a human or the layer): step 2 is next. */
-    s[0].state = RS_YES;
-    rollup_plan(ROLLUP_SEQUENTIAL, s, 4, act);
-    assert_int_equal(act[1], RA_OPEN);
-    assert_int_equal(act[2], RA_KEEP);
-    /* Layer answers further on are skipped over. */
-    s[1].state = RS_YES;
-    s[2].state = RS_YES;
-    rollup_plan(ROLLUP_SEQUENTIAL, s, 4, act);
-    assert_int_equal(act[3], RA_OPEN);
+    assert_string_equal(plan(SEQ, s, 4), "OKKK");
+    s[0].state = RS_OPEN; /* step 1 open: nothing more until it is answered */
+    assert_string_equal(plan(SEQ, s, 4), "KKKK");
+    s[0].state = RS_YES; /* yes (by a human or the layer): step 2 is next */
+    assert_string_equal(plan(SEQ, s, 4), "KOKK");
+    s[1].state = s[2].state = RS_YES; /* layer answers further on are skipped */
+    assert_string_equal(plan(SEQ, s, 4), "KKKO");
     assert_int_equal(rollup_side(s, 4), RV_OPEN);
 }
 
@@ -50,26 +52,15 @@ static void no_ends_the_side(void **state)
 {
     (void)state;
     struct rollup_step s[4];
-    enum rollup_action act[4];
     steps(s, (enum rollup_state[]){RS_YES, RS_NO, RS_PENDING, RS_PENDING}, 4);
-    rollup_plan(ROLLUP_SEQUENTIAL, s, 4, act);
-    assert_int_equal(act[0], RA_KEEP);
-    assert_int_equal(act[1], RA_KEEP);
-    assert_int_equal(act[2], RA_CLOSE);
-    assert_int_equal(act[3], RA_CLOSE);
+    assert_string_equal(plan(SEQ, s, 4), "KKCC");
     assert_int_equal(rollup_side(s, 4), RV_FAIL);
     /* Parallel: all open at once, the rest closed on the first no, the
      * answers already given kept. */
     steps(s, (enum rollup_state[]){RS_PENDING, RS_PENDING, RS_PENDING, RS_PENDING}, 4);
-    rollup_plan(ROLLUP_PARALLEL, s, 4, act);
-    for (size_t i = 0; i < 4; i++)
-        assert_int_equal(act[i], RA_OPEN);
+    assert_string_equal(plan(PAR, s, 4), "OOOO");
     steps(s, (enum rollup_state[]){RS_YES, RS_OPEN, RS_NO, RS_OPEN}, 4);
-    rollup_plan(ROLLUP_PARALLEL, s, 4, act);
-    assert_int_equal(act[0], RA_KEEP);
-    assert_int_equal(act[1], RA_CLOSE);
-    assert_int_equal(act[2], RA_KEEP);
-    assert_int_equal(act[3], RA_CLOSE);
+    assert_string_equal(plan(PAR, s, 4), "KCKC");
     assert_int_equal(rollup_side(s, 4), RV_FAIL);
 }
 
@@ -92,9 +83,7 @@ static void rubric_veto(void **state)
     (void)state;
     /* Criteria: 0 and 2 are vetoes, 1 and 3 count as a score. */
     struct rollup_step s[4] = {{RS_YES, true}, {RS_NO, false}, {RS_OPEN, true}, {RS_YES, false}};
-    enum rollup_action act[4];
-    rollup_plan(ROLLUP_PARALLEL, s, 4, act);
-    assert_int_equal(act[2], RA_KEEP); /* a non-veto no stops nothing */
+    assert_string_equal(plan(PAR, s, 4), "KKKK"); /* a non-veto no stops nothing */
     assert_int_equal(rollup_side(s, 4), RV_OPEN);
     assert_true(rollup_rubric_score(s, 4) > 0.49 && rollup_rubric_score(s, 4) < 0.51);
     s[2].state = RS_YES;
