@@ -35,6 +35,7 @@
     respB: $('resp-b'),
     single: $('single-response'),
     respSingle: $('resp-single'),
+    subq: { box: $('subq-response'), title: $('subq-label'), text: $('subq-text') },
     assist: $('assist'),
     question: $('question'),
     answers: $('answers'),
@@ -54,6 +55,11 @@
     single: [
       { key: '1', answer: 'good', label: 'Good' },
       { key: '2', answer: 'bad', label: 'Bad' },
+    ],
+    subquestion: [
+      { key: 'y', answer: 'yes', label: 'Yes, correct' },
+      { key: 'n', answer: 'no', label: 'No, wrong' },
+      { key: 'u', answer: 'unsure', label: 'Unsure' },
     ],
   };
 
@@ -291,8 +297,15 @@
     updateRationaleCount();
   }
 
+  /* A sub-question task: one response, the asked segment highlighted. */
+  function renderSubq(t) {
+    state.task.kind = 'subquestion';
+    el.taskKind.textContent = 'Check one step';
+    el.question.textContent = window.rungSubq.render(el.subq, t);
+  }
+
   function renderTask(t) {
-    const kind = t.kind === 'single' ? 'single' : 'pair';
+    const kind = Object.prototype.hasOwnProperty.call(ANSWERS, t.kind) ? t.kind : 'pair';
     state.task = { id: t.id, kind, assistance: t.assistance || null };
     el.taskKind.textContent = kind === 'pair' ? 'Compare two responses' : 'Judge one response';
     el.taskId.textContent = 'Task ' + String(t.id);
@@ -302,17 +315,19 @@
       renderModelText(el.respA, rs[0]);
       renderModelText(el.respB, rs[1]);
       el.question.textContent = 'Which response is better?';
-    } else {
+    } else if (kind === 'single') {
       renderModelText(el.respSingle, t.response);
       el.question.textContent = 'Is this response good?';
     }
+    if (t.kind === 'subquestion') renderSubq(t);
     show(el.pair, kind === 'pair');
     show(el.single, kind === 'single');
+    show(el.subq.box, kind === 'subquestion');
     el.respA.closest('section').classList.remove('preferred');
     el.respB.closest('section').classList.remove('preferred');
-    const at = assistanceText(kind, t.assistance);
-    el.assist.textContent = at;
-    show(el.assist, !!at);
+    const at = kind === 'subquestion' ? '' : assistanceText(kind, t.assistance);
+    el.assist.textContent = [at, window.rungSubq.summary(t)].filter(Boolean).join(' · ');
+    show(el.assist, !!el.assist.textContent);
     buildAnswers(kind);
     resetInputs();
     if (typeof t.remaining === 'number') state.remaining = t.remaining;
@@ -588,7 +603,7 @@
       return;
     }
     if (el.workView.hidden || !state.task || el.task.hidden) return;
-    if (e.repeat) { if (/^[123sS]$/.test(e.key)) e.preventDefault(); return; }
+    if (e.repeat) { if (/^[123ynusS]$/.test(e.key)) e.preventDefault(); return; }
     const opt = ANSWERS[state.task.kind].find((o) => o.key === e.key);
     if (opt) {
       e.preventDefault();
