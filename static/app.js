@@ -299,7 +299,6 @@
 
   /* A sub-question task: one response, the asked segment highlighted. */
   function renderSubq(t) {
-    state.task.kind = 'subquestion';
     el.taskKind.textContent = 'Check one step';
     el.question.textContent = window.rungSubq.render(el.subq, t);
   }
