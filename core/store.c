@@ -205,6 +205,47 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_ITEMS_IN_BATCH] = "SELECT EXISTS (SELECT 1 FROM items WHERE batch = ?1)",
     [ST_ITEMS_IN_DOMAIN] = "SELECT EXISTS (SELECT 1 FROM items WHERE domain = ?1)",
     [ST_OVERLAP_LIST] = "SELECT scope, value, overlap FROM overlap_rules ORDER BY scope, value",
+    /* sub-questions and domains: store_subq.c */
+    [ST_DOMAIN_UPSERT] =
+        "INSERT INTO domains(name, decomposer, criteria, hard_tokens, step_order, updated_ms) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(name) DO UPDATE SET "
+        "decomposer = excluded.decomposer, criteria = excluded.criteria, "
+        "hard_tokens = excluded.hard_tokens, step_order = excluded.step_order, "
+        "updated_ms = excluded.updated_ms",
+    [ST_DOMAIN_GET] =
+        "SELECT name, decomposer, criteria, hard_tokens, step_order FROM domains WHERE name = ?1",
+    [ST_DOMAIN_LIST] =
+        "SELECT name, decomposer, criteria, hard_tokens, step_order FROM domains ORDER BY name",
+    [ST_SUBQ_INSERT] =
+        "INSERT INTO subquestions(item_seq, side, ordinal, kind, span_start, span_end, question, "
+        "score, confidence, status, verdict, source, sinks) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [ST_SUBQ_ITEM] = "SELECT id, side, ordinal, kind, span_start, span_end, question, score, "
+                     "confidence, source, verdict, status, sinks FROM subquestions "
+                     "WHERE item_seq = ?1 ORDER BY side, ordinal",
+    [ST_SUBQ_SET_STATUS] = "UPDATE subquestions SET status = ?2 WHERE id = ?1",
+    [ST_SUBQ_ANSWER] =
+        "UPDATE subquestions SET status = 'answered', verdict = ?2, source = ?3 WHERE id = ?1",
+    [ST_SUBQ_TASK_OF] = "SELECT id FROM tasks WHERE subq_id = ?1 AND state = 'open'",
+    [ST_ROLLUP_INSERT] = "INSERT INTO rollups(item_seq, step_order) VALUES(?1, ?2)",
+    [ST_ROLLUP_GET] =
+        "SELECT step_order, state, reason, provenance FROM rollups WHERE item_seq = ?1",
+    [ST_ROLLUP_SET] =
+        "UPDATE rollups SET state = ?2, reason = ?3, provenance = ?4 WHERE item_seq = ?1",
+    [ST_TASK_SET_SUBQ] = "UPDATE tasks SET subq_id = ?2 WHERE id = ?1",
+    [ST_TASK_SUBQ] = "SELECT t.subq_id, t.item_seq, t.state, t.overlap, t.labels_done, t.leased, "
+                     "t.extra_used, r.state FROM tasks t "
+                     "LEFT JOIN rollups r ON r.item_seq = t.item_seq WHERE t.id = ?1",
+    [ST_ITEM_ROW] = "SELECT kind, prompt, response_a, response_b, batch, domain, priority, "
+                    "layer_id, status FROM items WHERE seq = ?1",
+    [ST_ITEM_SET_STATUS] = "UPDATE items SET status = ?2, updated_ms = ?3 WHERE seq = ?1",
+    [ST_ITEM_AGGREGATE] =
+        "UPDATE items SET status = 'resolved', verdict = ?2, verdict_source = 'aggregate', "
+        "confidence = ?3, updated_ms = ?4 WHERE seq = ?1",
+    [ST_SUBQ_LABEL_COUNTS] = "SELECT count(*) FILTER (WHERE answer = 'yes'), "
+                             "count(*) FILTER (WHERE answer = 'no'), "
+                             "count(*) FILTER (WHERE answer = 'unsure') "
+                             "FROM labels WHERE task_id = ?1",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",

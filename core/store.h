@@ -23,6 +23,8 @@
 #define STORE_CURSOR_MAX 24
 
 struct store;
+struct subq_plan;   /* subq.h */
+struct store_subqs; /* store_subq.h */
 
 /* Called on the writer thread once a submitted write has committed (or
  * failed). It must not block: typically it wakes the waiting request. */
@@ -117,6 +119,9 @@ struct store_item_in {
      * batch): a repeat acks the stored item with existed set. For items
      * loaded by rungd import; the API's idempotency is external_id. */
     bool unique_content;
+    /* Sub-questions to create instead of a whole-item task (subq_plan),
+     * NULL: none. Borrowed like the strings; the caller frees it. */
+    struct subq_plan *subq;
 };
 
 #define STORE_LABEL_MAX 128 /* batch, domain: bytes without the NUL */
@@ -317,7 +322,7 @@ int store_comparisons_each(struct store *s, store_comparison_cb cb, void *cls);
  * store_task_clear). */
 struct store_task {
     int64_t id;
-    char kind[8]; /* pair | single */
+    char kind[16]; /* pair | single | subquestion */
     char *prompt;
     char *response_a;
     char *response_b; /* NULL for a single response */
@@ -331,6 +336,11 @@ struct store_task {
     char *metrics;     /* JSON text of the scoring layer's training report, NULL when none */
     char answer[8];    /* the rater's label, item order; "" when not labelled yet */
     int64_t label_ms;  /* when that label was given, 0 when none */
+    int64_t subq_id;   /* kind subquestion: the sub-question asked, else 0 */
+    /* The item's sub-questions and roll-up when it was decomposed (the
+     * steps around the one asked, or a whole task's sub-verdicts), NULL
+     * when it was not; owned. */
+    struct store_subqs *subqs;
 };
 
 /* Frees the strings of a task and zeroes it. NULL is a no-op. */

@@ -84,6 +84,24 @@ enum stmt_id {
     ST_ITEMS_IN_BATCH,
     ST_ITEMS_IN_DOMAIN,
     ST_OVERLAP_LIST,
+    /* sub-questions and domains: store_subq.c */
+    ST_DOMAIN_UPSERT,
+    ST_DOMAIN_GET,
+    ST_DOMAIN_LIST,
+    ST_SUBQ_INSERT,
+    ST_SUBQ_ITEM,
+    ST_SUBQ_SET_STATUS,
+    ST_SUBQ_ANSWER,
+    ST_SUBQ_TASK_OF,
+    ST_ROLLUP_INSERT,
+    ST_ROLLUP_GET,
+    ST_ROLLUP_SET,
+    ST_TASK_SET_SUBQ,
+    ST_TASK_SUBQ,
+    ST_ITEM_ROW,
+    ST_ITEM_SET_STATUS,
+    ST_ITEM_AGGREGATE,
+    ST_SUBQ_LABEL_COUNTS,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -295,5 +313,31 @@ int store_comparison_insert(struct conn *c, const struct store_comparison *x, in
  * NULL and "", differ). The writer's statements and migration 003 use it
  * for content digests. 0 or -EIO. */
 int store_digest_register(struct conn *c);
+/* ---- sub-questions (store_subq.c) ---- */
+
+/* Creates the sub-questions of a new item (row seq) from it->subq inside
+ * the ingest transaction, instead of its whole-item task: the layer's
+ * answers are kept, the first questions to ask get their tasks (same
+ * queue, overlap rules and leases as any task), and the item becomes
+ * decomposed (or resolved / awaiting_human at once when the layer's
+ * answers already decide it); ack->status says which. 0 or -EIO/-ENOMEM. */
+int store_subq_create(struct store *s, struct conn *c, int64_t seq, const struct store_item_in *it,
+                      struct store_item_ack *ack, int64_t now);
+
+/* The sub-question a task asks into *subq_id, 0 when it asks none (or
+ * there is no such task). 0 or -EIO. */
+int store_subq_task_of(struct conn *c, int64_t task_id, int64_t *subq_id);
+
+/* A sub-question task has its labels (l's completed it; the label path of
+ * store_labels.c checked it with rollup_label_admissible and wrote it):
+ * what they decide is written (rollup_answer), early stop applied and the
+ * item rolled up; l->resolved and l->verdict say when that decided the
+ * item. 0 or negative errno. */
+int store_subq_decided(struct store *s, struct conn *c, struct store_label *l, int64_t now);
+
+/* Adds to a task being leased what it shows of sub-questions: kind
+ * subquestion and subq_id for a sub-question task, and the item's
+ * sub-questions when it was decomposed. 0, -ENOMEM, -EIO. */
+int store_subq_task_view(struct conn *c, struct store_task *t);
 
 #endif

@@ -214,6 +214,8 @@ static int insert_item(struct store *s, struct conn *c, int64_t key_id,
         return -EIO;
     if (is_auto)
         return 0;
+    if (it->subq)
+        return store_subq_create(s, c, sqlite3_last_insert_rowid(c->db), it, ack, now);
 
     return store_task_queue(s, c, seq, it, now);
 }

@@ -4,6 +4,7 @@
  * counts and what labels decide are not decided here: aggregate.c's rules
  * are asked, and this file writes what they answer. */
 #include "store_internal.h"
+#include "rollup.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -23,6 +24,7 @@ struct task_row {
     int64_t item_seq;
     int64_t layer_id;
     char *scores, *gold_answer, *prompt, *a, *b; /* owned copies */
+    int64_t subq_id;                             /* a sub-question task (store_subq.c), else 0 */
 };
 
 static void task_row_free(struct task_row *t)
@@ -248,8 +250,10 @@ static int label_check(struct store *s, struct conn *c, const struct task_row *t
                             .leased = t->leased - *was_live,
                             .previous_last = prev.last,
                             .previous_age_ms = now - prev.created_ms,
-                            .undo_ms = s->tasks->undo_ms};
-    l->result = label_admissible(&f);
+                            /* Undo is for whole-item tasks: a sub-question's answer may
+                             * already have rolled the item up. */
+                            .undo_ms = t->subq_id ? 0 : s->tasks->undo_ms};
+    l->result = t->subq_id ? rollup_label_admissible(&f) : label_admissible(&f);
     return 0;
 }
 
@@ -388,6 +392,7 @@ static int label_job(struct store *s, struct conn *c, void *arg)
         goto out;
     }
     util_strlcpy(l->assist, t.assist, sizeof l->assist);
+    rc = rc ? rc : store_subq_task_of(c, l->task_id, &t.subq_id);
     rc = rc ? rc : label_check(s, c, &t, l, &was_live, &answer, now);
     if (!rc && l->result == LABEL_REPLACED)
         rc = label_replace(c, &t, l, answer, now);
@@ -400,7 +405,9 @@ static int label_job(struct store *s, struct conn *c, void *arg)
     if (rc || t.gold)
         goto out;
     rc = conn_run_id(c, ST_TASK_LABELLED, l->task_id);
-    if (!rc && aggregate_complete(t.labels_done + 1, t.overlap))
+    if (!rc && aggregate_complete(t.labels_done + 1, t.overlap) && t.subq_id)
+        rc = store_subq_decided(s, c, l, now);
+    else if (!rc && aggregate_complete(t.labels_done + 1, t.overlap))
         rc = resolve(s, c, l->task_id, &t, l, now);
 out:
     task_row_free(&t);

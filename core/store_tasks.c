@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "limits.h"
+#include "store_subq.h"
 
 /* Reads a one-integer result into *out. 0 or -EIO. */
 static int read_int(struct conn *c, enum stmt_id id, int64_t *out)
@@ -268,6 +269,7 @@ void store_task_clear(struct store_task *t)
     free(t->scores);
     free(t->guidelines);
     free(t->metrics);
+    store_subqs_free(t->subqs);
     memset(t, 0, sizeof *t);
 }
 
@@ -310,6 +312,12 @@ static int task_read(struct store *s, struct conn *c, int64_t task_id, int64_t r
         t->remaining = -1;
     }
     conn_done(st);
+    if (!rc)
+        rc = store_subq_task_view(c, t);
+    /* A sub-question names its response in the item's own order: its task
+     * is never shown swapped. */
+    if (!rc && t->subq_id)
+        t->swapped = false;
     if (rc)
         store_task_clear(t);
     return rc;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_subq.h"
 #include "app.h"
 
 typedef void (*handler_fn)(struct req *r, const char *param);
@@ -44,6 +45,8 @@ static const struct route routes[] = {
     {"GET", "/v1/me", ROLE_RATER, api_me, false},
     {"PUT", "/v1/batches/*", ROLE_ADMIN, api_batch_put, true},
     {"GET", "/v1/batches/*", ROLE_ADMIN, api_batch_get, false},
+    {"PUT", "/v1/domains/*", ROLE_ADMIN, api_domain_put, true},
+    {"GET", "/v1/domains", ROLE_ADMIN, api_domains_list, false},
 };
 
 #define PARAM_MAX 64 /* bytes of a path parameter: struct req's param holds it */

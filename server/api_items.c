@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "api_subq.h"
 #include "app.h"
 #include "log.h"
 #include "route.h"
@@ -292,6 +293,9 @@ static int score_items(struct scoring *sc)
         int rc = route_store_item(l, &sc->items[i], sc->scores ? &sc->scores[i] : NULL, &d);
         if (rc)
             rc = unscored(sc, i, rc);
+        /* An item the layer could not score is planned without it. */
+        if (!rc && sc->scores)
+            rc = api_subq_plan(sc->r->app->store, sc->items[i].layer_id ? l : NULL, &sc->items[i]);
         if (!rc && sc->decisions && json_array_append_new(sc->decisions, decision_json(&d)))
             rc = -ENOMEM;
         json_decref(d.scores);
@@ -382,6 +386,8 @@ static void ingest_state_free(void *p)
             free(s->meta[i]);
         if (s->scores)
             free(s->scores[i]);
+        if (s->items)
+            subq_plan_free(s->items[i].subq);
     }
     free(s->meta);
     free(s->scores);
@@ -556,6 +562,19 @@ static json_t *item_json(const struct store_item *it)
     return o;
 }
 
+/* Replies with the item and its sub-questions. */
+static void api_item_reply(struct req *r, const struct store_item *it)
+{
+    json_t *o = item_json(it);
+    int rc = api_subq_item(r->app->store, it, o);
+    if (rc) {
+        json_decref(o);
+        api_store_error(r, rc, "reading the sub-questions");
+        return;
+    }
+    api_reply_rounded(r, 200, o);
+}
+
 void api_items_get(struct req *r, const char *param)
 {
     struct store_item it;
@@ -565,7 +584,7 @@ void api_items_get(struct req *r, const char *param)
     else if (rc)
         api_store_error(r, rc, "reading the item");
     else
-        api_reply_rounded(r, 200, item_json(&it));
+        api_item_reply(r, &it);
     store_item_clear(&it);
 }
 

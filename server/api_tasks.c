@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "api_subq.h"
 #include "app.h"
 #include "limits.h"
 
@@ -210,6 +211,7 @@ static json_t *task_json(struct req *r, const struct store_task *t)
     if (t->remaining >= 0)
         json_object_set_new(o, "remaining", json_integer(t->remaining));
     json_object_set_new(o, "progress", progress_json(r));
+    api_subq_task(o, t);
     return o;
 }
 
@@ -393,9 +395,11 @@ static bool parse_label(struct req *r, json_t *body, struct store_label *l)
     v = json_object_get(body, "answer");
     l->answer = json_string_value(v);
     if (!l->answer ||
-        !(aggregate_answer_fits("pair", l->answer) || aggregate_answer_fits("single", l->answer))) {
+        !(aggregate_answer_fits("pair", l->answer) || aggregate_answer_fits("single", l->answer) ||
+          rollup_answer_fits(l->answer))) {
         http_error(r, 422, "invalid_label",
-                   "'answer' must be one of \"a\", \"b\", \"tie\", \"good\", \"bad\".");
+                   "'answer' must be one of \"a\", \"b\", \"tie\", \"good\", \"bad\", "
+                   "\"yes\", \"no\", \"unsure\".");
         return false;
     }
     v = json_object_get(body, "confidence");

@@ -34,6 +34,7 @@
     respB: $('resp-b'),
     single: $('single-response'),
     respSingle: $('resp-single'),
+    subq: { box: $('subq-response'), title: $('subq-label'), text: $('subq-text') },
     assist: $('assist'),
     question: $('question'),
     answers: $('answers'),
@@ -56,6 +57,11 @@
     single: [
       { key: '1', answer: 'good', label: 'Good' },
       { key: '2', answer: 'bad', label: 'Bad' },
+    ],
+    subquestion: [
+      { key: 'y', answer: 'yes', label: 'Yes, correct' },
+      { key: 'n', answer: 'no', label: 'No, wrong' },
+      { key: 'u', answer: 'unsure', label: 'Unsure' },
     ],
   };
 
@@ -317,7 +323,8 @@
     }
     el.answers.className = 'answers answers-' + kind;
     const keys = ANSWERS[kind].map((o) => o.key + ' ' + o.label).join(' · ');
-    el.keysHint.textContent = 'Keys: ' + keys + ' · S skip · U undo the last answer';
+    const undo = kind === 'subquestion' ? 'Backspace' : 'U';
+    el.keysHint.textContent = 'Keys: ' + keys + ' · S skip · ' + undo + ' undo the last answer';
   }
 
   function resetInputs() {
@@ -326,10 +333,16 @@
     updateRationaleCount();
   }
 
+  /* A sub-question task: one response, the asked segment highlighted. */
+  function renderSubq(t) {
+    el.taskKind.textContent = 'Check one step';
+    el.question.textContent = window.rungSubq.render(el.subq, t);
+  }
+
   /* Shows a task; a task brought back to change its answer carries the
    * rater's label (t.label) and says so. */
   function renderTask(t) {
-    const kind = t.kind === 'single' ? 'single' : 'pair';
+    const kind = Object.prototype.hasOwnProperty.call(ANSWERS, t.kind) ? t.kind : 'pair';
     const label = t.label && typeof t.label.answer === 'string' ? t.label : null;
     state.task = { id: t.id, kind, assistance: t.assistance || null, changing: !!label };
     el.changing.textContent = label
@@ -346,17 +359,19 @@
       renderModelText(el.respA, rs[0]);
       renderModelText(el.respB, rs[1]);
       el.question.textContent = 'Which response is better?';
-    } else {
+    } else if (kind === 'single') {
       renderModelText(el.respSingle, t.response);
       el.question.textContent = 'Is this response good?';
     }
+    if (t.kind === 'subquestion') renderSubq(t);
     show(el.pair, kind === 'pair');
     show(el.single, kind === 'single');
+    show(el.subq.box, kind === 'subquestion');
     el.respA.closest('section').classList.remove('preferred');
     el.respB.closest('section').classList.remove('preferred');
-    const at = assistanceText(kind, t.assistance);
-    el.assist.textContent = at;
-    show(el.assist, !!at);
+    const at = kind === 'subquestion' ? '' : assistanceText(kind, t.assistance);
+    el.assist.textContent = [at, window.rungSubq.summary(t)].filter(Boolean).join(' · ');
+    show(el.assist, !!el.assist.textContent);
     buildAnswers(kind);
     resetInputs();
     if (typeof t.remaining === 'number') state.remaining = t.remaining;
@@ -567,7 +582,7 @@
     state.last = until > Date.now() ? { id: task.id, until } : null;
     // Long enough to read the revealed assistance, or to reach the link.
     const ms = Math.max(after ? 10000 : 4000, state.last ? Math.min(until - Date.now(), 10000) : 0);
-    notify(text, 'ok', { label: state.last ? 'Undo (U)' : '', run: undoLast, ms });
+    notify(text, 'ok', { label: state.last ? 'Undo (U or Backspace)' : '', run: undoLast, ms });
   }
 
   /* Brings the last labelled task back so its answer can change (within
@@ -689,13 +704,16 @@
       return;
     }
     if (el.workView.hidden) return;
-    if ((e.key === 'u' || e.key === 'U' || e.key === 'Backspace') && state.last) {
+    // Undo: Backspace, or U outside sub-question tasks (where U is "unsure").
+    const undoKey = e.key === 'Backspace' ||
+      ((e.key === 'u' || e.key === 'U') && !(state.task && state.task.kind === 'subquestion'));
+    if (undoKey && state.last) {
       e.preventDefault();
       if (!e.repeat) undoLast();
       return;
     }
     if (!state.task || el.task.hidden) return;
-    if (e.repeat) { if (/^[123sS]$/.test(e.key)) e.preventDefault(); return; }
+    if (e.repeat) { if (/^[123ynusS]$/.test(e.key)) e.preventDefault(); return; }
     const opt = ANSWERS[state.task.kind].find((o) => o.key === e.key);
     if (opt) {
       e.preventDefault();

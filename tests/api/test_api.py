@@ -120,7 +120,7 @@ class ApiTest(ApiCase):
 
     def test_ingest_single_bare_object(self):
         before = self.snapshot()
-        body = self.post(item(1, domain="math", priority=-3, batch="b-single",
+        body = self.post(item(1, domain="algebra", priority=-3, batch="b-single",
                               metadata={"src": "unit", "n": [1, 2, {"x": None}]}))
         self.assertNotIn("items", body)
         self.assertEqual(body["status"], "awaiting_human")
@@ -131,7 +131,7 @@ class ApiTest(ApiCase):
         self.assertEqual(got["prompt"], "prompt 1")
         self.assertEqual(got["response"], "response 1")
         self.assertNotIn("responses", got)
-        self.assertEqual(got["domain"], "math")
+        self.assertEqual(got["domain"], "algebra")
         self.assertEqual(got["priority"], -3)
         self.assertEqual(got["batch"], "b-single")
         self.assertEqual(got["metadata"], {"src": "unit", "n": [1, 2, {"x": None}]})

@@ -249,10 +249,10 @@ class TestOverlap(ReviewCase):
             self.assertEqual(self.next(r)[0], 204)   # nobody is handed the done task again
 
     def test_split_is_a_tie(self):
-        self.d.request("PUT", "/v1/overlap", {"domain": "code", "overlap": 2, "future": True},
+        self.d.request("PUT", "/v1/overlap", {"domain": "prose", "overlap": 2, "future": True},
                        token=self.admin)
         item = pair(1)
-        item["domain"] = "code"
+        item["domain"] = "prose"
         self.post_items([item])
         r1, r2 = self.d.key("rater", "r1"), self.d.key("rater", "r2")
         t = self.next(r1)[2]

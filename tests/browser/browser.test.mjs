@@ -451,6 +451,9 @@ async function main() {
     /* --- long texts: the answer bar stays in view --- */
     await checkLayout(browser, state);
 
+    /* --- a hard math item: its steps asked one at a time --- */
+    await checkSubquestions(browser, state);
+
     expect(state.dialogs.length === 0, 'no dialog fired', state.dialogs.join('; '));
     expect(state.pageErrors.length === 0, 'no script errors', state.pageErrors.join('; '));
     expect(state.cspErrors.length === 0, 'no CSP violations', state.cspErrors.join('; '));
@@ -787,6 +790,59 @@ async function checkLayout(browser, state) {
     assert(await visible(page, '#notice'), 'no notice after the label');
     const after = await page.evaluate(() => document.querySelector('.prompt-card').getBoundingClientRect().top);
     assert(Math.abs(after - before) < 1, `prompt moved from ${before} to ${after}`);
+  });
+  await ctx.close();
+}
+
+/* ---------- sub-questions (issue 10) ---------- */
+
+async function checkSubquestions(browser, state) {
+  const d = await startDaemon('subq', ['--gold-rate', '0']);
+  const good = 'Half of 48 is 48 / 2 = 24.\nIn all 48 + 24 = 72.\n#### 72';
+  const bad = `First 48 / 2 = 24 ${XSS[1]}\nThen 48 + 24 = 62.\n#### 62`;
+  const item = { prompt: `[case:Q] Clips sold in April and May? ${XSS[0]}`, responses: [good, bad], domain: 'math' };
+  const posted = await api(d, 'POST', '/v1/items', d.pipeline, { items: [item] });
+  expect(posted.status === 201 && posted.data.items[0].status === 'decomposed', 'subq daemon: a math pair is decomposed',
+    `${posted.status} ${JSON.stringify(posted.data)}`);
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  watchPage(page, 'subq', state);
+  await page.goto(d.base + '/');
+  await page.getByLabel('Token', { exact: true }).fill(d.rater);
+  await page.getByLabel('Token', { exact: true }).press('Enter');
+  await check('a sub-question shows its response with the step highlighted and y/n/u answers', async () => {
+    await page.locator('#subq-text').waitFor({ state: 'visible', timeout: 10000 });
+    const cur = await page.locator('#subq-text .seg-current').textContent();
+    assert(cur.startsWith('Half of 48'), `highlighted: ${cur}`);
+    assert(/steps before it/.test(await page.locator('#question').textContent()), 'question');
+    const keys = await page.locator('#keys-hint').textContent();
+    assert(/y Yes/.test(keys) && /n No/.test(keys) && /u Unsure/.test(keys), `keys: ${keys}`);
+    assert(!(await visible(page, '#pair-responses')), 'the pair view is shown too');
+    await page.screenshot({ path: path.join(BUILD_DIR, 'subq-view.png'), fullPage: true });
+  });
+  // Answer by keys: yes to every step of A, no to B's first: B is never asked again.
+  const seen = [];
+  for (let i = 0; i < 5; i++) {
+    const el = page.locator('#subq-text .seg-current');
+    if (!(await visible(page, '#subq-text'))) break; // the queue is empty: the item is decided
+    const text = await el.textContent();
+    seen.push(text);
+    const lab = page.waitForResponse((r) => /\/v1\/tasks\/\d+\/labels$/.test(r.url()), { timeout: 15000 });
+    const next = nextTaskResponse(page);
+    await page.keyboard.press(text.startsWith('First') ? 'n' : 'y');
+    await lab;
+    await next;
+    await waitSettled(page);
+  }
+  await check('keys answer each step; after a no, that response is not asked again', async () => {
+    assert(seen.length === 4, `asked: ${JSON.stringify(seen)}`);
+    assert(seen.filter((t) => /^(Then|####)/.test(t) && /62/.test(t)).length === 0, `B asked after its no: ${seen}`);
+    const it = await api(d, 'GET', `/v1/items/${posted.data.items[0].id}`, d.pipeline);
+    assert(it.data.verdict === 'a' && it.data.verdict_source === 'aggregate', JSON.stringify(it.data.rollup));
+  });
+  await check('model text in the sub-question view stays inert', async () => {
+    assert(await page.evaluate(() => window.__pwned === undefined), 'script ran');
+    assert(await page.evaluate(() => !document.querySelector('#subq-text img, #subq-text script')), 'markup parsed');
   });
   await ctx.close();
 }

@@ -1,0 +1,137 @@
+/* Domain settings over HTTP: PUT /v1/domains/{name}, GET /v1/domains. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "api_subq.h"
+#include "app.h"
+#include "store_subq.h"
+#include "subq.h"
+
+/* The public object of a domain's settings. Returns a new reference. */
+static json_t *domain_json(const struct subq_domain *d)
+{
+    json_t *crit = json_array();
+    for (size_t i = 0; i < d->ncriteria; i++)
+        json_array_append_new(
+            crit, json_pack("{s:s,s:b}", "text", d->criteria[i].text, "veto", d->criteria[i].veto));
+    return json_pack("{s:s,s:s,s:o,s:I,s:s,s:b}", "name", d->name, "decomposer",
+                     decompose_kind_name(d->decomposer), "criteria", crit, "hard_tokens",
+                     (json_int_t)d->hard_tokens, "step_order", rollup_order_name(d->order),
+                     "stored", d->stored);
+}
+
+static bool bad(struct req *r, const char *msg)
+{
+    http_error(r, 422, "invalid_domain", "%s", msg);
+    return false;
+}
+
+/* Reads criteria (an array of {"text": non-empty string, "veto": bool})
+ * into d. Sets the 422 reply and returns false when they do not fit. */
+static bool read_criteria(struct req *r, json_t *v, struct subq_domain *d)
+{
+    char *text = json_is_array(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+    int rc = text ? subq_domain_set_criteria(d, text) : -EINVAL;
+    free(text);
+    if (rc == -ENOMEM) {
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+        return false;
+    }
+    if (rc)
+        return bad(r, "'criteria' must be an array of at most 32 objects {\"text\": a non-empty "
+                      "string of at most 4096 bytes, \"veto\": true or false}.");
+    return true;
+}
+
+/* Reads the body of PUT /v1/domains/{name} into d. Sets the error reply
+ * and returns false when it does not fit. */
+static bool read_domain(struct req *r, json_t *body, struct subq_domain *d)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "decomposer") && strcmp(key, "criteria") && strcmp(key, "hard_tokens") &&
+            strcmp(key, "step_order")) {
+            http_error(r, 422, "invalid_domain", "'%.64s' is not a field of domain settings.", key);
+            return false;
+        }
+    }
+    v = json_object_get(body, "decomposer");
+    if (decompose_kind_parse(json_string_value(v), &d->decomposer))
+        return bad(r, "'decomposer' must be one of \"steps\", \"code\", \"paragraphs\", "
+                      "\"criteria\", \"none\".");
+    v = json_object_get(body, "step_order");
+    if (v && rollup_order_parse(json_string_value(v), &d->order))
+        return bad(r, "'step_order' must be \"sequential\" or \"parallel\".");
+    v = json_object_get(body, "hard_tokens");
+    if (v && (!json_is_integer(v) || json_integer_value(v) < 0 ||
+              json_integer_value(v) > SUBQ_HARD_TOKENS_MAX))
+        return bad(r, "'hard_tokens' must be an integer from 0 to 1000000000.");
+    d->hard_tokens = v ? json_integer_value(v) : 0;
+    v = json_object_get(body, "criteria");
+    bool crit = d->decomposer == DECOMPOSE_CRITERIA;
+    if (v && !crit)
+        return bad(r, "'criteria' is only for the decomposer \"criteria\".");
+    if (crit && (!v || !read_criteria(r, v, d)))
+        return v ? false : bad(r, "The decomposer \"criteria\" needs 'criteria'.");
+    if (crit && d->ncriteria == 0)
+        return bad(r, "'criteria' must hold at least one criterion.");
+    return true;
+}
+
+void api_domain_put(struct req *r, const char *param)
+{
+    json_t *body = api_json_body(r);
+    if (!body)
+        return;
+    struct subq_domain d;
+    subq_domain_default(param, &d);
+    d.decomposer = DECOMPOSE_NONE;
+    size_t len = strlen(param);
+    if (!len || len > SUBQ_DOMAIN_MAX || !util_utf8_valid(param, len)) {
+        http_error(r, 404, "not_found", "A domain name is 1 to 64 bytes of UTF-8.");
+    } else if (read_domain(r, body, &d)) {
+        d.stored = true;
+        int rc = store_domain_put(r->app->store, &d);
+        if (rc)
+            api_store_error(r, rc, "storing the domain");
+        else
+            http_reply_json(r, 200, domain_json(&d));
+    }
+    subq_domain_clear(&d);
+    json_decref(body);
+}
+
+void api_domains_list(struct req *r, const char *param)
+{
+    (void)param;
+    struct subq_domain *v;
+    size_t n;
+    int rc = store_domains_list(r->app->store, &v, &n);
+    if (rc) {
+        api_store_error(r, rc, "reading the domains");
+        return;
+    }
+    json_t *arr = json_array();
+    bool math = false, code = false;
+    for (size_t i = 0; i < n; i++) {
+        math = math || !strcmp(v[i].name, "math");
+        code = code || !strcmp(v[i].name, "code");
+        json_array_append_new(arr, domain_json(&v[i]));
+    }
+    store_domains_free(v, n);
+    /* The built-in defaults, where no stored setting replaces them. */
+    struct subq_domain d;
+    for (int k = 0; k < 2; k++) {
+        if (k == 0 ? code : math)
+            continue;
+        subq_domain_default(k == 0 ? "code" : "math", &d);
+        json_array_append_new(arr, domain_json(&d));
+    }
+    http_reply_json(r, 200,
+                    json_pack("{s:o,s:{s:s,s:s,s:I}}", "domains", arr, "default", "decomposer",
+                              "none", "step_order", "sequential", "hard_tokens", (json_int_t)0));
+}
