@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "layer.h"
+#include "util.h"
 #include "reward.h"
 
 static void *bt_load(const void *blob, size_t len)
@@ -52,24 +53,12 @@ static int bt_score_step(const void *impl, const char *prompt, const char *const
 {
     if (!prompt || !step || (nprior && !prior))
         return -EINVAL;
-    size_t len = strlen(prompt) + 1;
-    for (size_t i = 0; i < nprior; i++) {
+    for (size_t i = 0; i < nprior; i++)
         if (!prior[i])
             return -EINVAL;
-        len += strlen(prior[i]) + 1;
-    }
-    char *ctx = malloc(len);
+    char *ctx = util_step_context(prompt, prior, NULL, nprior);
     if (!ctx)
         return -ENOMEM;
-    size_t at = strlen(prompt);
-    memcpy(ctx, prompt, at);
-    for (size_t i = 0; i < nprior; i++) {
-        size_t n = strlen(prior[i]);
-        ctx[at++] = '\n';
-        memcpy(ctx + at, prior[i], n);
-        at += n;
-    }
-    ctx[at] = '\0';
     int rc = bt_score_single(impl, ctx, step, out);
     free(ctx);
     return rc;

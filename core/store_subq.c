@@ -613,6 +613,59 @@ static int subq_task_get(struct conn *c, int64_t id, struct subq_task *t)
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
 }
 
+/* Stores the step verdict of sub-question v[k] of r: the step judged in its
+ * context (the question and the same response's earlier segments). 0 or
+ * negative errno. */
+static int step_row(struct conn *c, const struct item_row *r, const struct store_subqs *q, size_t k,
+                    bool yes, int64_t now)
+{
+    const struct store_subq *v = q->v;
+    const char *resp = r->text[v[k].side == 'b' ? T_B : T_A];
+    const char **prior = calloc(q->n + 1, sizeof *prior);
+    size_t *len = calloc(q->n + 1, sizeof *len), n = 0;
+    for (size_t j = 0; prior && len && j < q->n; j++)
+        if (v[j].side == v[k].side && v[j].ordinal < v[k].ordinal) {
+            prior[n] = resp + v[j].span_start;
+            len[n++] = (size_t)(v[j].span_end - v[j].span_start);
+        }
+    char *ctx = prior && len ? util_step_context(r->text[T_PROMPT], prior, len, n) : NULL;
+    char *step = strndup(resp + v[k].span_start, (size_t)(v[k].span_end - v[k].span_start));
+    int rc = -ENOMEM;
+    if (ctx && step) {
+        struct store_comparison cmp = {.prompt = ctx,
+                                       .chosen = step,
+                                       .label = yes ? "yes" : "no",
+                                       .source = "human",
+                                       .weight = 1.0,
+                                       .item_seq = r->seq};
+        rc = store_comparison_insert(c, &cmp, now);
+    }
+    free(prior);
+    free(len);
+    free(ctx);
+    free(step);
+    return rc;
+}
+
+/* A human's answer to a segment (not a rubric criterion) is training data
+ * for the layer's pointwise head, as `import --format steps` is. 0 or
+ * negative errno. */
+static int step_verdict(struct conn *c, int64_t seq, int64_t subq_id, bool yes, int64_t now)
+{
+    struct store_subqs *q;
+    struct item_row r;
+    int rc = subqs_read(c, seq, &q);
+    if (rc || !q)
+        return rc;
+    rc = item_row_get(c, seq, &r);
+    for (size_t k = 0; !rc && k < q->n; k++)
+        if (q->v[k].id == subq_id && strcmp(q->v[k].kind, "criterion"))
+            rc = step_row(c, &r, q, k, yes, now);
+    item_row_free(&r);
+    store_subqs_free(q);
+    return rc;
+}
+
 /* An unsure step asked twice: the item goes to its whole-item task. 0 or
  * negative errno. */
 static int escalate(struct store *s, struct conn *c, int64_t seq, int64_t now)
@@ -663,6 +716,7 @@ int store_subq_decided(struct store *s, struct conn *c, struct store_label *l, i
     sqlite3_bind_text(st, 2, a == RANS_YES ? "yes" : "no", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, "human", -1, SQLITE_STATIC);
     rc = conn_step_done(st);
+    rc = rc ? rc : step_verdict(c, t->item_seq, t->subq_id, a == RANS_YES, now);
     rc = rc ? rc : advance(s, c, t->item_seq, now, &o);
     l->resolved = !rc && o.verdict[0];
     util_strlcpy(l->verdict, o.verdict, sizeof l->verdict);

@@ -119,3 +119,23 @@ int util_strlcpy(char *dst, const char *src, size_t cap)
     memcpy(dst, src, n + 1);
     return 0;
 }
+
+char *util_step_context(const char *prompt, const char *const *step, const size_t *len, size_t n)
+{
+    size_t total = strlen(prompt) + 1;
+    for (size_t i = 0; i < n; i++)
+        total += (len ? len[i] : strlen(step[i])) + 1;
+    char *out = malloc(total);
+    if (!out)
+        return NULL;
+    size_t at = strlen(prompt);
+    memcpy(out, prompt, at);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = len ? len[i] : strlen(step[i]);
+        out[at++] = '\n';
+        memcpy(out + at, step[i], k);
+        at += k;
+    }
+    out[at] = '\0';
+    return out;
+}

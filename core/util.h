@@ -31,6 +31,12 @@ void util_utf8_sanitize(char *s, size_t len);
  * empty, has trailing bytes, or is outside [min, max]. */
 int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/* A step's context, as layers score a step and as step verdicts train
+ * them: prompt, then each of the n earlier steps (len[i] bytes at step[i];
+ * len NULL: NUL-terminated) after a '\n'. Returns a malloc'd string (the
+ * caller frees it), NULL when out of memory. */
+char *util_step_context(const char *prompt, const char *const *step, const size_t *len, size_t n);
+
 /* Copies at most cap-1 bytes of src into dst and NUL-terminates. Returns
  * 0, or -ENAMETOOLONG when src did not fit (dst then holds a prefix). */
 int util_strlcpy(char *dst, const char *src, size_t cap);

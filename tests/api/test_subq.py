@@ -184,8 +184,21 @@ class TestRollup(SubqCase):
         self.assertEqual(len(prov["decided_by"]), 4)   # a's three yes and b's no
         self.assertTrue(all(x["source"] == "human" for x in prov["decided_by"]))
         rows = self.d.sql("SELECT prompt, chosen, rejected, tie, source, item_seq, provenance "
-                          "FROM comparisons")
+                          "FROM comparisons WHERE source = 'aggregate'")
         self.assertEqual(len(rows), 1)
+        # Each human step answer is a verdict on the step in its context (the
+        # question, then the response's earlier steps), training data for the
+        # pointwise head; b's first step repeats a's (same text, same
+        # context), so it is stored once.
+        steps = self.d.sql("SELECT prompt, chosen, label FROM comparisons WHERE source = 'human' "
+                           "ORDER BY prompt, chosen")
+        a_lines, b_lines = RIGHT.split("\n"), WRONG.split("\n")
+        q = PROMPT + " (1)"
+        self.assertEqual(steps, sorted([
+            (q, a_lines[0], "yes"),
+            (q + "\n" + a_lines[0], a_lines[1], "yes"),
+            (q + "\n" + a_lines[0] + "\n" + a_lines[1], a_lines[2], "yes"),
+            (q + "\n" + b_lines[0], b_lines[1], "no")]))
         prompt, chosen, rejected, tie, source, seq, p = rows[0]
         self.assertEqual((prompt, chosen, rejected, tie, source),
                          (PROMPT + " (1)", RIGHT, WRONG, 0, "aggregate"))
@@ -232,8 +245,11 @@ class TestRollup(SubqCase):
         it = self.item(acks[0]["id"])
         self.assertEqual((it["status"], it["verdict"], it["verdict_source"]),
                          ("resolved", "good", "aggregate"))
-        self.assertEqual(self.d.sql("SELECT chosen, label, source FROM comparisons"),
+        self.assertEqual(self.d.sql("SELECT chosen, label, source FROM comparisons "
+                                    "WHERE source = 'aggregate'"),
                          [(RIGHT, "good", "aggregate")])
+        self.assertEqual(self.d.sql("SELECT count(*) FROM comparisons WHERE source = 'human' "
+                                    "AND label = 'yes'")[0][0], len(lines(RIGHT)))
         # Unsure sends the step to one more rater once, then to the whole item.
         acks = self.post([{"prompt": "p2", "response": WRONG, "domain": "math"}])
         r2, r3 = self.d.key("rater", "r2"), self.d.key("rater", "r3")
