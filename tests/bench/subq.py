@@ -167,15 +167,18 @@ def review(d, pairs):
         tasks += 1
         bytes_read += shown
         kinds[t["kind"]] = kinds.get(t["kind"], 0) + 1
-    right = resolved = 0
+    right = resolved = subqs = 0
     for k in range(len(pairs)):
         st, page = d.req("GET", "/v1/items?external_id=h%d" % k, token=d.pipe)
         items = page["items"] if st == 200 else []
         if items and items[0]["status"] == "resolved":
             resolved += 1
             right += items[0].get("verdict") == pairs[k]["correct"]
+        if items:
+            one = d.req("GET", "/v1/items/" + items[0]["id"], token=d.pipe)[1]
+            subqs += len(one.get("subquestions") or [])
     return {"tasks": tasks, "by_kind": kinds, "resolved": resolved, "agreement": right,
-            "bytes_read": bytes_read}
+            "bytes_read": bytes_read, "subquestions": subqs}
 
 
 def run(rungd, work, pairs, mode):
@@ -226,6 +229,10 @@ def main():
               % (m, r["tasks"], ", ".join("%s %d" % kv for kv in sorted(r["by_kind"].items())),
                  r["resolved"], len(pairs), r["tasks"] / n, r["bytes_read"] / n / 1024,
                  r["agreement"], r["resolved"], r["tasks"] / max(base["tasks"], 1)))
+    every = rows["sequential"]["subquestions"]
+    print("without early stop every step is asked: %d tasks; early stop asks %d (%.0f%% fewer)"
+          % (every, rows["sequential"]["tasks"],
+             100.0 * (1 - rows["sequential"]["tasks"] / max(every, 1))))
     print(json.dumps({m: r for m, r in rows.items()}))
 
 
