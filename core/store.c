@@ -246,6 +246,35 @@ static const char *const sql_text[STMT_COUNT] = {
                              "count(*) FILTER (WHERE answer = 'no'), "
                              "count(*) FILTER (WHERE answer = 'unsure') "
                              "FROM labels WHERE task_id = ?1",
+    /* promotion: the settled set, the check's outcome (store_layers.c) */
+    [ST_SETTLED] =
+        /* gold pairs: the admin's answer */
+    "SELECT seq, prompt, response_a, response_b, gold_answer FROM items "
+    "WHERE kind = 'pair' AND gold_answer IN ('a', 'b') "
+    /* human verdicts with two or more labels, all the same */
+    "UNION ALL SELECT i.seq, i.prompt, i.response_a, i.response_b, i.verdict FROM items i "
+    "WHERE i.kind = 'pair' AND i.gold_answer IS NULL AND i.verdict_source = 'human' "
+    "AND i.verdict IN ('a', 'b') AND (SELECT count(*) FROM labels l JOIN tasks t "
+    "ON t.id = l.task_id WHERE t.item_seq = i.seq AND t.subq_id IS NULL) >= 2 "
+    "AND NOT EXISTS (SELECT 1 FROM labels l JOIN tasks t ON t.id = l.task_id "
+    "WHERE t.item_seq = i.seq AND t.subq_id IS NULL AND l.answer <> i.verdict) "
+    /* roll-ups of human answers alone */
+    "UNION ALL SELECT i.seq, i.prompt, i.response_a, i.response_b, i.verdict FROM items i "
+    "JOIN rollups r ON r.item_seq = i.seq WHERE i.kind = 'pair' AND i.verdict_source = "
+    "'aggregate' AND i.verdict IN ('a', 'b') AND NOT EXISTS (SELECT 1 FROM "
+    "json_each(r.provenance, '$.decided_by') WHERE json_extract(value, '$.source') <> "
+    "'human') "
+    /* trusted imports: the chosen reply */
+    "UNION ALL SELECT 0, prompt, chosen, rejected, 'a' FROM comparisons WHERE source = "
+    "'import' AND rejected IS NOT NULL AND tie = 0 AND json_valid(provenance) AND "
+    "json_extract(provenance, '$.trusted') = 1 LIMIT ?1",
+    [ST_LAYER_CHECKED] = "UPDATE layers SET consistency = ?2 WHERE id = ?1",
+    [ST_LAYER_REJECT] = "UPDATE layers SET status = 'rejected' WHERE id = ?1 AND status IN "
+                        "('candidate', 'retired')",
+    [ST_FLAG_INSERT] = "INSERT INTO flags(item_seq, layer_id, reason, created_ms) VALUES(?1, ?2, "
+                       "?3, ?4)",
+    [ST_LAYER_EVENT] = "INSERT INTO events(at_ms, actor, kind, subject, detail) VALUES(?1, ?2, "
+                       "?3, ?4, ?5)",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",

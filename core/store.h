@@ -262,6 +262,33 @@ int store_layer_add(struct store *s, const struct store_layer_new *l, int64_t *i
 /* Makes a stored layer active, retiring the previous one. 0, -ENOENT. */
 int store_layer_activate(struct store *s, int64_t id);
 
+/* A settled pair: what people (or an admin) decided, for the promotion
+ * check. Strings owned (free with store_settled_free). */
+struct store_settled {
+    int64_t item_seq; /* 0 for a trusted imported comparison */
+    char *prompt, *a, *b;
+    char answer; /* 'a' or 'b' */
+};
+
+/* Reads at most max settled pairs (gold pairs; human verdicts with two or
+ * more labels, all alike; roll-ups of human answers alone; comparisons
+ * imported with --trusted) into a malloc'd array *v of *n. 0, -ENOMEM,
+ * -EIO; on failure nothing is returned. */
+int store_settled_read(struct store *s, size_t max, struct store_settled **v, size_t *n);
+
+/* Frees n settled pairs and the array. NULL is a no-op. */
+void store_settled_free(struct store_settled *v, size_t n);
+
+/* The outcome of a candidate's promotion check, in one transaction: its
+ * report (JSON text) kept on the layer; passed: the layer becomes active
+ * (the old one retires); failed: it is rejected and each of the nflags
+ * contradicted items gets a flag with reason. An event (kind
+ * layer_promoted or layer_rejected, actor the caller's key name) records
+ * it. Returns 0, -ENOENT when the layer is not a candidate (or retired),
+ * -EIO. */
+int store_layer_checked(struct store *s, int64_t id, const char *report, bool passed,
+                        const int64_t *flags, size_t nflags, const char *reason, const char *actor);
+
 /* A stored layer, without its parameters. Strings are owned (free with
  * store_layers_free); the JSON texts are NULL when absent. */
 struct store_layer {

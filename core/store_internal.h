@@ -102,6 +102,12 @@ enum stmt_id {
     ST_ITEM_SET_STATUS,
     ST_ITEM_AGGREGATE,
     ST_SUBQ_LABEL_COUNTS,
+    /* promotion: the settled set, the check's outcome (store_layers.c) */
+    ST_SETTLED,
+    ST_LAYER_CHECKED,
+    ST_LAYER_REJECT,
+    ST_FLAG_INSERT,
+    ST_LAYER_EVENT,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,

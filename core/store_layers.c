@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -270,4 +271,108 @@ out:
     conn_done(st);
     store_reader_put(s, c);
     return rc;
+}
+
+/* ---- promotion: the settled set and the check's outcome ---- */
+
+static int settled_read(sqlite3_stmt *st, void *elem)
+{
+    struct store_settled *x = elem;
+    const unsigned char *ans = sqlite3_column_text(st, 4);
+    x->item_seq = sqlite3_column_int64(st, 0);
+    x->answer = ans && ans[0] == 'b' ? 'b' : 'a';
+    int rc = col_dup(st, 1, &x->prompt);
+    rc = rc ? rc : col_dup(st, 2, &x->a);
+    rc = rc ? rc : col_dup(st, 3, &x->b);
+    return rc ? rc : (x->prompt && x->a && x->b) ? 0 : -EIO;
+}
+
+void store_settled_free(struct store_settled *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].prompt);
+        free(v[i].a);
+        free(v[i].b);
+    }
+    free(v);
+}
+
+static void settled_undo(void *v, size_t n)
+{
+    store_settled_free(v, n);
+}
+
+int store_settled_read(struct store *s, size_t max, struct store_settled **v, size_t *n)
+{
+    static const struct rows_spec spec = {sizeof **v, SIZE_MAX, settled_read, settled_undo};
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = conn_stmt(c, ST_SETTLED);
+    if (st)
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    struct rows rows;
+    int rc = store_rows_read(st, &spec, &rows);
+    conn_done(st);
+    store_reader_put(s, c);
+    *v = rows.v;
+    *n = rows.n;
+    return rc;
+}
+
+struct layer_checked {
+    int64_t id;
+    const char *report, *reason, *actor;
+    bool passed;
+    const int64_t *flags;
+    size_t nflags;
+};
+
+/* Flags the contradicted items and records the event. 0 or -EIO. */
+static int checked_flags_event(struct conn *c, const struct layer_checked *a, int64_t now)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < a->nflags; i++) {
+        sqlite3_stmt *st = conn_stmt(c, ST_FLAG_INSERT);
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, a->flags[i]);
+        sqlite3_bind_int64(st, 2, a->id);
+        sqlite3_bind_text(st, 3, a->reason, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, now);
+        rc = conn_step_done(st);
+    }
+    char subject[32];
+    snprintf(subject, sizeof subject, "layer:%lld", (long long)a->id);
+    sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_LAYER_EVENT);
+    if (!st)
+        return rc ? rc : -EIO;
+    sqlite3_bind_int64(st, 1, now);
+    bind_text_or_null(st, 2, a->actor);
+    sqlite3_bind_text(st, 3, a->passed ? "layer_promoted" : "layer_rejected", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, a->report, -1, SQLITE_STATIC);
+    return conn_step_done(st);
+}
+
+static int layer_checked_job(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    struct layer_checked *a = arg;
+    int rc = a->passed ? 0 : conn_run_id(c, ST_LAYER_REJECT, a->id);
+    if (!rc && !a->passed && sqlite3_changes(c->db) != 1)
+        return -ENOENT;
+    sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_LAYER_CHECKED);
+    if (!st)
+        return rc ? rc : -EIO;
+    sqlite3_bind_int64(st, 1, a->id);
+    sqlite3_bind_text(st, 2, a->report, -1, SQLITE_STATIC);
+    rc = conn_step_done(st);
+    rc = rc ? rc : a->passed ? activate_in_tx(c, a->id) : 0;
+    return rc ? rc : checked_flags_event(c, a, util_now_ms());
+}
+
+int store_layer_checked(struct store *s, int64_t id, const char *report, bool passed,
+                        const int64_t *flags, size_t nflags, const char *reason, const char *actor)
+{
+    struct layer_checked a = {id, report, reason, actor, passed, flags, nflags};
+    return store_run(s, layer_checked_job, &a);
 }

@@ -8,6 +8,8 @@
 #include "api.h"
 #include "app.h"
 #include "layer.h"
+#include "layer_holder.h"
+#include "promote.h"
 
 /* The http kind's parameters: the body without "kind", as compact JSON
  * (malloc'd), once layer_load accepts them. NULL with a 422 reply set. */
@@ -67,6 +69,59 @@ void api_layers_post(struct req *r, const char *param)
                                   "kind", "http"));
 }
 
+/* ---- promotion: checked against the settled set on the layer worker ---- */
+
+struct promote_state {
+    struct layer_job job; /* for the worker */
+    struct req *r;
+    struct promote_run run;
+    int rc;
+};
+
+static void promote_state_free(void *p)
+{
+    struct promote_state *st = p;
+    json_decref(st->run.json);
+    free(st);
+}
+
+static void promote_job(void *cls)
+{
+    struct promote_state *st = cls;
+    st->rc = promote_layer(st->r->app->store, &st->run);
+}
+
+static void promote_done(void *cls)
+{
+    struct promote_state *st = cls;
+    http_async_done(st->r);
+}
+
+static void promote_finish(struct req *r)
+{
+    struct promote_state *st = r->state;
+    if (st->rc == -ENOENT || st->rc == -EINVAL)
+        http_error(r, 404, "not_found", "No candidate layer %lld.", (long long)st->run.id);
+    else if (st->rc == -EALREADY)
+        http_error(r, 409, "already_active", "Layer %lld is the active layer.",
+                   (long long)st->run.id);
+    else if (st->rc == -ENOMEM || st->rc == -EIO || st->rc == -ESHUTDOWN)
+        api_store_error(r, st->rc, st->run.stage ? st->run.stage : "promoting the layer");
+    else if (st->rc)
+        http_error(r, 503, "layer_unavailable",
+                   "The check could not score the settled set (%s, %s); nothing changed.",
+                   st->run.stage, strerror(-st->rc));
+    else
+        api_reply_rounded(r, 200,
+                          json_pack("{s:I,s:s,s:O}", "id", (json_int_t)st->run.id, "status",
+                                    st->run.promoted ? "active" : "rejected", "consistency",
+                                    st->run.json));
+}
+
+/* POST /v1/layers/{id}/promote: the candidate replaces the active layer
+ * only if it passes the consistency check (core/promote.h); scoring the
+ * settled set may call an external model, so it runs on the layer worker
+ * while the request waits suspended. */
 void api_layer_promote(struct req *r, const char *param)
 {
     int64_t id;
@@ -74,11 +129,17 @@ void api_layer_promote(struct req *r, const char *param)
         http_error(r, 404, "not_found", "No such layer.");
         return;
     }
-    int rc = store_layer_activate(r->app->store, id);
-    if (rc == -ENOENT)
-        http_error(r, 404, "not_found", "No candidate or retired layer %lld.", (long long)id);
-    else if (rc)
-        api_store_error(r, rc, "promoting the layer");
-    else
-        http_reply_json(r, 200, json_pack("{s:I,s:s}", "id", (json_int_t)id, "status", "active"));
+    struct promote_state *st = api_state_new(r, sizeof *st, promote_state_free);
+    if (!st)
+        return;
+    st->r = r;
+    st->run.id = id;
+    st->run.actor = r->key.name;
+    consistency_params_default(&st->run.params);
+    st->job = (struct layer_job){.run = promote_job, .done = promote_done, .cls = st};
+    http_go_async(r, promote_finish);
+    if (layer_holder_submit(r->app->layers, &st->job)) {
+        st->rc = -ESHUTDOWN;
+        http_async_done(r);
+    }
 }

@@ -135,6 +135,60 @@ class ExternalLayerTest(unittest.TestCase):
         self.assertTrue(any("the layer could not score" in line
                             for line in self.d.stderr_lines(False)))
 
+    def gold_pairs(self, n, answer):
+        """n pairs of a one-word reply against a ten-word one, settled by the
+        admin's gold answer."""
+        seqs = []
+        for i in range(n):
+            body = {"prompt": "%s %d" % (PROMPT, i),
+                    "responses": ["short", " ".join(["long"] * 10)]}
+            st, _, ack = self.d.request("POST", "/v1/items", body, token=self.pipe)
+            self.assertEqual(st, 201, ack)
+            st, _, _ = self.d.request("POST", "/v1/items/%s/gold" % ack["id"],
+                                      {"answer": answer}, token=self.admin)
+            self.assertEqual(st, 200)
+            seqs.append(ack["id"])
+        return seqs
+
+    def test_promotion_checks_the_candidate_against_what_is_settled(self):
+        # The model prefers longer replies; people settled on the short one:
+        # it contradicts every settled item with P >= 0.99 and is rejected.
+        ids = self.gold_pairs(5, "a")
+        layer = self.register()[2]["id"]
+        st, _, body = self.d.request("POST", "/v1/layers/%d/promote" % layer, token=self.admin)
+        self.assertEqual((st, body["status"]), (200, "rejected"), body)
+        rep = body["consistency"]
+        self.assertEqual((rep["settled"], rep["contradictions"], rep["flagged"], rep["passed"]),
+                         (5, 5, 5, False))
+        self.assertFalse(rep["rules"]["contradictions"])
+        self.assertEqual(rep["accuracy"], 0.0)
+        self.assertIsNone(rep["active_accuracy"])    # no active layer: rule (c) alone
+        layers = self.d.request("GET", "/v1/layers", token=self.admin)[2]["layers"]
+        self.assertEqual((layers[0]["status"], layers[0]["consistency"]["contradictions"]),
+                         ("rejected", 5))
+        self.assertEqual(self.d.request("GET", "/v1/status", token=self.admin)[2]["active_layer"],
+                         None)
+        flagged = self.d.sql("SELECT i.id, f.layer_id FROM flags f JOIN items i "
+                             "ON i.seq = f.item_seq ORDER BY f.id")
+        self.assertEqual(flagged, [(i, layer) for i in ids])
+        self.assertEqual(self.d.sql("SELECT actor, kind, subject FROM events "
+                                    "WHERE kind LIKE 'layer_%'"),
+                         [("adm", "layer_rejected", "layer:%d" % layer)])
+        # A rejected layer is not promoted again.
+        self.assertEqual(self.d.request("POST", "/v1/layers/%d/promote" % layer,
+                                        token=self.admin)[0], 404)
+
+    def test_a_candidate_that_agrees_is_promoted(self):
+        self.gold_pairs(5, "b")
+        layer = self.register()[2]["id"]
+        st, _, body = self.d.request("POST", "/v1/layers/%d/promote" % layer, token=self.admin)
+        self.assertEqual((st, body["status"]), (200, "active"), body)
+        self.assertEqual((body["consistency"]["accuracy"], body["consistency"]["passed"]),
+                         (1.0, True))
+        self.assertEqual(self.d.sql("SELECT count(*) FROM flags")[0][0], 0)
+        self.assertEqual(self.d.request("POST", "/v1/layers/%d/promote" % layer,
+                                        token=self.admin)[2]["error"]["code"], "already_active")
+
     def test_model_down_items_go_to_people_and_score_says_so(self):
         layer = self.register()[2]["id"]
         self.promote(layer)
