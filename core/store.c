@@ -275,6 +275,8 @@ static const char *const sql_text[STMT_COUNT] = {
                        "?3, ?4)",
     [ST_LAYER_EVENT] = "INSERT INTO events(at_ms, actor, kind, subject, detail) VALUES(?1, ?2, "
                        "?3, ?4, ?5)",
+    [ST_ITEM_QUEUE_FACTS] = "SELECT batch, domain, priority FROM items WHERE seq = ?1 "
+                            "AND kind = 'pair'",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",

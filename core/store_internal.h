@@ -108,6 +108,7 @@ enum stmt_id {
     ST_LAYER_REJECT,
     ST_FLAG_INSERT,
     ST_LAYER_EVENT,
+    ST_ITEM_QUEUE_FACTS,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,

@@ -326,8 +326,34 @@ struct layer_checked {
     size_t nflags;
 };
 
-/* Flags the contradicted items and records the event. 0 or -EIO. */
-static int checked_flags_event(struct conn *c, const struct layer_checked *a, int64_t now)
+/* A flagged item goes back to people: one more whole-pair task, queued as
+ * its batch or domain rule wants. 0 or -EIO. */
+static int requeue(struct store *s, struct conn *c, int64_t seq, int64_t now)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_QUEUE_FACTS);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    char *batch = NULL, *domain = NULL;
+    struct store_item_in it = {.response_b = ""};
+    int err = rc == SQLITE_ROW ? col_dup(st, 0, &batch) : rc == SQLITE_DONE ? 0 : -EIO;
+    err = err || rc != SQLITE_ROW ? err : col_dup(st, 1, &domain);
+    it.priority = rc == SQLITE_ROW ? sqlite3_column_int64(st, 2) : 0;
+    conn_done(st);
+    it.batch = batch;
+    it.domain = domain;
+    if (!err && rc == SQLITE_ROW)
+        err = store_task_queue(s, c, seq, &it, now);
+    free(batch);
+    free(domain);
+    return err;
+}
+
+/* Flags the contradicted items (each back to people) and records the
+ * event. 0 or -EIO. */
+static int checked_flags_event(struct store *s, struct conn *c, const struct layer_checked *a,
+                               int64_t now)
 {
     int rc = 0;
     for (size_t i = 0; !rc && i < a->nflags; i++) {
@@ -339,6 +365,7 @@ static int checked_flags_event(struct conn *c, const struct layer_checked *a, in
         sqlite3_bind_text(st, 3, a->reason, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, now);
         rc = conn_step_done(st);
+        rc = rc ? rc : requeue(s, c, a->flags[i], now);
     }
     char subject[32];
     snprintf(subject, sizeof subject, "layer:%lld", (long long)a->id);
@@ -355,7 +382,6 @@ static int checked_flags_event(struct conn *c, const struct layer_checked *a, in
 
 static int layer_checked_job(struct store *s, struct conn *c, void *arg)
 {
-    (void)s;
     struct layer_checked *a = arg;
     int rc = a->passed ? 0 : conn_run_id(c, ST_LAYER_REJECT, a->id);
     if (!rc && !a->passed && sqlite3_changes(c->db) != 1)
@@ -367,7 +393,7 @@ static int layer_checked_job(struct store *s, struct conn *c, void *arg)
     sqlite3_bind_text(st, 2, a->report, -1, SQLITE_STATIC);
     rc = conn_step_done(st);
     rc = rc ? rc : a->passed ? activate_in_tx(c, a->id) : 0;
-    return rc ? rc : checked_flags_event(c, a, util_now_ms());
+    return rc ? rc : checked_flags_event(s, c, a, util_now_ms());
 }
 
 int store_layer_checked(struct store *s, int64_t id, const char *report, bool passed,

@@ -171,6 +171,11 @@ class ExternalLayerTest(unittest.TestCase):
         flagged = self.d.sql("SELECT i.id, f.layer_id FROM flags f JOIN items i "
                              "ON i.seq = f.item_seq ORDER BY f.id")
         self.assertEqual(flagged, [(i, layer) for i in ids])
+        # Each flagged item goes back to people: one more task of its own.
+        self.assertEqual(self.d.sql("SELECT i.id, count(*) FROM tasks t JOIN items i "
+                                    "ON i.seq = t.item_seq WHERE t.gold = 0 AND t.subq_id IS NULL "
+                                    "GROUP BY i.id ORDER BY min(t.id)"),
+                         [(i, 1) for i in ids])
         self.assertEqual(self.d.sql("SELECT actor, kind, subject FROM events "
                                     "WHERE kind LIKE 'layer_%'"),
                          [("adm", "layer_rejected", "layer:%d" % layer)])
