@@ -102,6 +102,11 @@ enum stmt_id {
     ST_ITEM_SET_STATUS,
     ST_ITEM_AGGREGATE,
     ST_SUBQ_LABEL_COUNTS,
+    /* export: store_export.c */
+    ST_EXPORT_PREFERENCE,
+    ST_EXPORT_STEP_SIDES,
+    ST_EXPORT_STEPS,
+    ST_EXPORT_ITEMS,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
