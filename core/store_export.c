@@ -9,6 +9,7 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,37 +78,62 @@ int store_export_open(struct store *s, enum store_export_format fmt,
     return 0;
 }
 
-static void read_preference(sqlite3_stmt *st, struct store_export_row *r)
+/* Where a text column of a row query goes in the row. */
+struct text_col {
+    int col;
+    size_t off; /* of a const char * in struct store_export_row */
+};
+
+#define TEXT_COL(c, field)                                                                         \
+    {                                                                                              \
+        c, offsetof(struct store_export_row, field)                                                \
+    }
+
+static const struct text_col preference_texts[] = {
+    TEXT_COL(1, item_id), TEXT_COL(2, batch),    TEXT_COL(3, source), TEXT_COL(4, prompt),
+    TEXT_COL(5, chosen),  TEXT_COL(6, rejected), TEXT_COL(7, raters),
+};
+static const struct text_col item_texts[] = {
+    TEXT_COL(1, item_id), TEXT_COL(2, external_id), TEXT_COL(3, batch), TEXT_COL(4, kind),
+    TEXT_COL(5, domain),  TEXT_COL(6, status),      TEXT_COL(7, route), TEXT_COL(8, verdict),
+    TEXT_COL(9, source),  TEXT_COL(12, scores),
+};
+static const struct text_col step_side_texts[] = {
+    TEXT_COL(1, item_id),  TEXT_COL(2, batch), TEXT_COL(3, prompt),
+    TEXT_COL(4, response), TEXT_COL(5, side),
+};
+
+#define TEXTS(t) t, sizeof t / sizeof t[0]
+
+/* Points the row's text fields at the current row's columns, and reads
+ * the row's id from column 0. */
+static void read_texts(sqlite3_stmt *st, struct store_export_row *r, const struct text_col *t,
+                       size_t n)
 {
     r->id = sqlite3_column_int64(st, 0);
-    r->item_id = text(st, 1);
-    r->batch = text(st, 2);
-    r->source = text(st, 3);
-    r->prompt = text(st, 4);
-    r->chosen = text(st, 5);
-    r->rejected = text(st, 6);
-    r->raters = text(st, 7);
-    r->has_agreement = sqlite3_column_type(st, 8) != SQLITE_NULL;
-    r->agreement = sqlite3_column_double(st, 8);
+    for (size_t i = 0; i < n; i++)
+        *(const char **)((char *)r + t[i].off) = text(st, t[i].col);
+}
+
+/* A real column, or has = false when it is NULL. */
+static double col_real(sqlite3_stmt *st, int col, bool *has)
+{
+    *has = sqlite3_column_type(st, col) != SQLITE_NULL;
+    return sqlite3_column_double(st, col);
+}
+
+static void read_preference(sqlite3_stmt *st, struct store_export_row *r)
+{
+    read_texts(st, r, TEXTS(preference_texts));
+    r->agreement = col_real(st, 8, &r->has_agreement);
     r->layer_id = sqlite3_column_int64(st, 9);
 }
 
 static void read_item(sqlite3_stmt *st, struct store_export_row *r)
 {
-    r->id = sqlite3_column_int64(st, 0);
-    r->item_id = text(st, 1);
-    r->external_id = text(st, 2);
-    r->batch = text(st, 3);
-    r->kind = text(st, 4);
-    r->domain = text(st, 5);
-    r->status = text(st, 6);
-    r->route = text(st, 7);
-    r->verdict = text(st, 8);
-    r->source = text(st, 9);
-    r->has_confidence = sqlite3_column_type(st, 10) != SQLITE_NULL;
-    r->confidence = sqlite3_column_double(st, 10);
+    read_texts(st, r, TEXTS(item_texts));
+    r->confidence = col_real(st, 10, &r->has_confidence);
     r->layer_id = sqlite3_column_int64(st, 11);
-    r->scores = text(st, 12);
     r->gold = sqlite3_column_int(st, 13) != 0;
     r->created_ms = sqlite3_column_int64(st, 14);
     r->updated_ms = sqlite3_column_int64(st, 15);
@@ -147,13 +173,7 @@ static int read_steps(struct store_export *x)
 
 static int read_step_side(struct store_export *x)
 {
-    struct store_export_row *r = &x->row;
-    r->id = sqlite3_column_int64(x->st, 0);
-    r->item_id = text(x->st, 1);
-    r->batch = text(x->st, 2);
-    r->prompt = text(x->st, 3);
-    r->response = text(x->st, 4);
-    r->side = text(x->st, 5);
+    read_texts(x->st, &x->row, TEXTS(step_side_texts));
     return read_steps(x);
 }
 

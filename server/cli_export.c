@@ -49,15 +49,15 @@ static int export_filter_opt(struct export_args *a, const char *name, const char
 /* Parses export's options. Returns -1 to go on, else the exit code. */
 static int export_parse(int argc, char **argv, struct export_args *a)
 {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"format", required_argument, NULL, 'f'},
-                                         {"since", required_argument, NULL, 's'},
-                                         {"batch", required_argument, NULL, 'b'},
-                                         {"source", required_argument, NULL, 'r'},
-                                         {"min-agreement", required_argument, NULL, 'm'},
-                                         {"output", required_argument, NULL, 'o'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+#define ARG_OPT(name, c)                                                                           \
+    {                                                                                              \
+        name, required_argument, NULL, c                                                           \
+    }
+    static const struct option opts[] = {
+        ARG_OPT("db", 'd'),     ARG_OPT("format", 'f'),           ARG_OPT("since", 's'),
+        ARG_OPT("batch", 'b'),  ARG_OPT("source", 'r'),           ARG_OPT("min-agreement", 'm'),
+        ARG_OPT("output", 'o'), {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+#undef ARG_OPT
     static const char *const filter_names[] = {
         ['s'] = "since", ['b'] = "batch", ['r'] = "source", ['m'] = "min_agreement"};
     int c, rc = -1;
