@@ -14,17 +14,19 @@
 #include <cmocka.h>
 
 #include "export.h"
+#include "fixture.h"
 #include "store.h"
 #include "token.h"
 
 static void formats_parse_and_name(void **state)
 {
     (void)state;
+    static const char *const names[] = {"preference", "steps", "items"};
     enum store_export_format f;
-    assert_int_equal(export_format_parse("preference", &f), 0);
-    assert_int_equal(f, STORE_EXPORT_PREFERENCE);
-    assert_int_equal(export_format_parse("items", &f), 0);
-    assert_string_equal(export_format_name(f), "items");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        assert_int_equal(export_format_parse(names[i], &f), 0);
+        assert_string_equal(export_format_name(f), names[i]);
+    }
     assert_int_equal(export_format_parse("csv", &f), -EINVAL);
     assert_int_equal(export_format_parse(NULL, &f), -EINVAL);
 }
@@ -87,37 +89,19 @@ static void lines_are_one_json_object_each(void **state)
     assert_null(export_line(STORE_EXPORT_PREFERENCE, &r, &len));
 }
 
-struct fx {
-    char dir[64];
-    char path[96];
-    struct store *s;
-};
-
 static int fx_setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    char err[256];
-    snprintf(f->dir, sizeof f->dir, "/tmp/rung-export-XXXXXX");
-    if (!mkdtemp(f->dir) || token_init())
-        return -1;
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    f->s = store_open(f->path, 1, err, sizeof err);
+    struct fixture_db *f = calloc(1, sizeof *f);
     *state = f;
-    return f->s ? 0 : -1;
+    return f && token_init() == 0 ? fixture_db_open(f, 1) : -1;
 }
 
 static int fx_teardown(void **state)
 {
-    struct fx *f = *state;
-    char side[128];
-    store_close(f->s);
-    for (const char *ext = ""; ext; ext = !*ext ? "-wal" : !strcmp(ext, "-wal") ? "-shm" : NULL) {
-        snprintf(side, sizeof side, "%s%s", f->path, ext);
-        unlink(side);
-    }
-    rmdir(f->dir);
+    struct fixture_db *f = *state;
+    int rc = fixture_db_close(f);
     free(f);
-    return 0;
+    return rc;
 }
 
 /* Counts the rows of an export; the cursor's own checks ride along. */
@@ -139,7 +123,7 @@ static int count_rows(struct store *s, const struct store_export_filter *flt, co
 
 static void cursor_leaves_out_ties_and_points(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_db *f = *state;
     const struct store_comparison c[] = {
         {.prompt = "p1", .chosen = "a", .rejected = "b", .source = "import"},
         {.prompt = "p2", .chosen = "a", .rejected = "b", .tie = true, .source = "human"},
