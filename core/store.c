@@ -277,6 +277,37 @@ static const char *const sql_text[STMT_COUNT] = {
                        "?3, ?4, ?5)",
     [ST_ITEM_QUEUE_FACTS] = "SELECT batch, domain, priority FROM items WHERE seq = ?1 "
                             "AND kind = 'pair'",
+/* A step sub-question an export gives (?3: its answer's source or NULL):
+ * answered, not a criterion (criteria span the whole response). */
+#define EXPORT_STEP                                                                                \
+    "q.status = 'answered' AND q.kind <> 'criterion' AND q.verdict IN ('yes', 'no', 'unsure') "    \
+    "AND (?3 IS NULL OR q.source = ?3)"
+    /* export: store_export.c. ?1 since_ms, ?2 batch, ?3 source, ?4 min_agreement. */
+    [ST_EXPORT_PREFERENCE] =
+        "SELECT c.id, i.id, i.batch, c.source, c.prompt, c.chosen, c.rejected, "
+        "(SELECT json_group_array(name) FROM (SELECT k.name AS name "
+        "FROM json_each(c.provenance, '$.raters') j JOIN raters r ON r.id = j.value "
+        "JOIN api_keys k ON k.id = r.key_id ORDER BY j.key)), "
+        "json_extract(c.provenance, '$.agreement'), coalesce(c.layer_id, 0) "
+        "FROM comparisons c LEFT JOIN items i ON i.seq = c.item_seq "
+        "WHERE c.rejected IS NOT NULL AND c.tie = 0 AND c.created_ms >= ?1 "
+        "AND (?2 IS NULL OR i.batch = ?2) AND (?3 IS NULL OR c.source = ?3) "
+        "AND (?4 IS NULL OR json_extract(c.provenance, '$.agreement') >= ?4) ORDER BY c.id",
+    [ST_EXPORT_STEP_SIDES] =
+        "SELECT i.seq, i.id, i.batch, i.prompt, "
+        "CASE q.side WHEN 'b' THEN i.response_b ELSE i.response_a END, "
+        "CASE WHEN i.kind = 'single' THEN NULL ELSE q.side END, q.side "
+        "FROM subquestions q JOIN items i ON i.seq = q.item_seq WHERE " EXPORT_STEP
+        " AND i.updated_ms >= ?1 AND (?2 IS NULL OR i.batch = ?2) "
+        "GROUP BY q.item_seq, q.side ORDER BY q.item_seq, q.side",
+    [ST_EXPORT_STEPS] =
+        "SELECT q.span_start, q.span_end, q.verdict FROM subquestions q "
+        "WHERE q.item_seq = ?1 AND q.side = ?2 AND " EXPORT_STEP " ORDER BY q.ordinal LIMIT 64",
+    [ST_EXPORT_ITEMS] =
+        "SELECT seq, id, external_id, batch, kind, domain, status, route, verdict, "
+        "verdict_source, confidence, coalesce(layer_id, 0), scores, gold_answer IS NOT NULL, "
+        "created_ms, updated_ms FROM items WHERE updated_ms >= ?1 "
+        "AND (?2 IS NULL OR batch = ?2) AND (?3 IS NULL OR verdict_source = ?3) ORDER BY seq",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",

@@ -538,4 +538,76 @@ int store_batch_get(struct store *s, const char *batch, struct store_batch *out)
 int store_rater_progress(struct store *s, int64_t rater_id, int64_t since_ms, int64_t *today,
                          int64_t *total);
 
+/* ---- export: the collected data streamed out (store_export.c) ---- */
+
+enum store_export_format {
+    STORE_EXPORT_PREFERENCE, /* comparisons that prefer one response: chosen over rejected */
+    STORE_EXPORT_STEPS,      /* answered step sub-questions, one response a row */
+    STORE_EXPORT_ITEMS,      /* every item with its status and verdict */
+};
+
+#define STORE_EXPORT_STEPS_MAX 64 /* steps of one response (DECOMPOSE_MAX_SEGMENTS) */
+
+/* Which rows an export reads. The strings are copied by store_export_open. */
+struct store_export_filter {
+    int64_t since_ms;   /* comparisons created / items updated at or after, ms; 0: all */
+    const char *batch;  /* the item's batch; NULL: any (rows without an item then too) */
+    const char *source; /* comparison source, step answer source, verdict source; NULL: any */
+    bool has_min_agreement;
+    double min_agreement; /* preference only: raters' agreement at least this (0..1) */
+};
+
+/* One answered step of a response: byte span and answer. */
+struct store_export_step {
+    int64_t start, end;
+    const char *answer; /* yes | no | unsure */
+};
+
+/* One exported row. The strings are borrowed from the store and valid
+ * until the next store_export_next or store_export_close; NULL where the
+ * column is empty. Which fields are set depends on the format. */
+struct store_export_row {
+    int64_t id;          /* preference: the comparison's id; steps, items: the item's seq */
+    const char *item_id; /* the item's uuid, NULL for a comparison without one */
+    const char *batch;
+    const char *source;   /* preference: the comparison's source; items: verdict source */
+    const char *prompt;   /* preference, steps */
+    const char *chosen;   /* preference */
+    const char *rejected; /* preference */
+    const char *raters;   /* preference: JSON array text of the raters' key names */
+    bool has_agreement;
+    double agreement; /* preference: the raters' agreement, with has_agreement */
+    int64_t layer_id; /* the layer that assisted (preference) or scored (items), 0 none */
+    /* steps */
+    const char *response; /* the response the steps split */
+    const char *side;     /* a | b, NULL for a single response */
+    size_t nsteps;
+    const struct store_export_step *steps; /* nsteps, in order */
+    /* items */
+    const char *external_id, *kind, *domain, *status, *route, *verdict, *scores;
+    bool has_confidence;
+    double confidence;
+    bool gold;
+    int64_t created_ms, updated_ms;
+};
+
+struct store_export; /* a cursor over one read transaction */
+
+/* Opens an export of fmt's rows matching f, in a read transaction on a
+ * read connection held until store_export_close: every row comes from one
+ * snapshot while writes go on, and memory stays constant at any size (one
+ * row at a time). Preference leaves ties and pointwise verdicts out; steps
+ * gives only answered steps that are not criteria. *out receives the
+ * cursor. Returns 0, -ENOMEM, -EIO (then *out is NULL). */
+int store_export_open(struct store *s, enum store_export_format fmt,
+                      const struct store_export_filter *f, struct store_export **out);
+
+/* Reads the next row into *row (borrowed, see store_export_row). Returns 1
+ * with a row, 0 at the end, -EIO or -ENOMEM. */
+int store_export_next(struct store_export *x, const struct store_export_row **row);
+
+/* Ends the read transaction, gives the connection back and frees x. NULL
+ * is a no-op. */
+void store_export_close(struct store_export *x);
+
 #endif

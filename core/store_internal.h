@@ -109,6 +109,11 @@ enum stmt_id {
     ST_FLAG_INSERT,
     ST_LAYER_EVENT,
     ST_ITEM_QUEUE_FACTS,
+    /* export: store_export.c */
+    ST_EXPORT_PREFERENCE,
+    ST_EXPORT_STEP_SIDES,
+    ST_EXPORT_STEPS,
+    ST_EXPORT_ITEMS,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,

@@ -47,6 +47,8 @@ static const struct route routes[] = {
     {"GET", "/v1/batches/*", ROLE_ADMIN, api_batch_get, false},
     {"PUT", "/v1/domains/*", ROLE_ADMIN, api_domain_put, true},
     {"GET", "/v1/domains", ROLE_ADMIN, api_domains_list, false},
+    {"GET", "/v1/export", ROLE_ADMIN, api_export, false},
+    {"GET", "/v1/openapi.json", ROLE_PUBLIC, api_openapi, false},
 };
 
 #define PARAM_MAX 64 /* bytes of a path parameter: struct req's param holds it */

@@ -98,4 +98,8 @@ void api_me(struct req *r, const char *param);
 void api_batch_put(struct req *r, const char *param);
 void api_batch_get(struct req *r, const char *param);
 
+/* The export and the API's description (api_export.c). */
+void api_export(struct req *r, const char *param);
+void api_openapi(struct req *r, const char *param);
+
 #endif

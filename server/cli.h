@@ -9,6 +9,7 @@ int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_demo(int argc, char **argv);
 int cli_rescore(int argc, char **argv);
+int cli_export(int argc, char **argv);
 
 #include <stdbool.h>
 

@@ -94,6 +94,24 @@ void http_reply_empty(struct req *r, unsigned status)
     set_reply(r, status, resp);
 }
 
+#define HTTP_STREAM_BLOCK (64u * 1024u) /* bytes a streamed reply's read fills at most */
+
+void http_reply_stream(struct req *r, unsigned status, const char *content_type,
+                       MHD_ContentReaderCallback read, void *cls,
+                       MHD_ContentReaderFreeCallback done)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, read, cls, done);
+    if (!resp) {
+        done(cls);
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+        return;
+    }
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    set_reply(r, status, resp);
+}
+
 const char *http_query(struct req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);

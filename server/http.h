@@ -70,6 +70,16 @@ void http_reply_empty(struct req *r, unsigned status);
 void http_reply_bytes(struct req *r, unsigned status, const char *content_type, const void *data,
                       size_t len);
 
+/* Builds a streamed reply of unknown length (chunked): read(cls, pos, buf,
+ * max) fills buf with up to max bytes and returns their count, or
+ * MHD_CONTENT_READER_END_OF_STREAM / _END_WITH_ERROR; it runs on the
+ * connection's MHD thread while the client reads. done(cls) runs when the
+ * response is freed (sent, aborted, or never queued), also when building
+ * the reply failed (then a 503 is set). */
+void http_reply_stream(struct req *r, unsigned status, const char *content_type,
+                       MHD_ContentReaderCallback read, void *cls,
+                       MHD_ContentReaderFreeCallback done);
+
 /* Suspends the request until http_async_done() is called for it; finish
  * then builds the reply on an MHD thread. Call before submitting the work
  * so that completion can never precede suspension. */

@@ -30,6 +30,8 @@ static const char *content_type(const char *name)
         return "text/html; charset=utf-8";
     if (!strcmp(dot, ".js"))
         return "text/javascript; charset=utf-8";
+    if (!strcmp(dot, ".json"))
+        return "application/json";
     if (!strcmp(dot, ".css"))
         return "text/css; charset=utf-8";
     if (!strcmp(dot, ".svg"))
