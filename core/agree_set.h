@@ -43,10 +43,10 @@ struct agree_set {
     struct agree_stat fleiss, alpha; /* over every unit with two or more ratings */
 };
 
-/* Computes the statistics of n ratings v (grouped by unit: equal units
- * adjacent; a rater rates a unit once) into *out, with a pair's kappa only
+/* Computes the statistics of n ratings v (in ascending order of unit; a
+ * rater rates a unit once) into *out, with a pair's kappa only
  * where the two share at least min_shared units. Returns 0 (free *out with
- * agree_set_clear), -EINVAL (a category out of range, units not grouped),
+ * agree_set_clear), -EINVAL (a category out of range, units out of order),
  * -E2BIG (more than AGREE_SET_RATERS_MAX raters), -ENOMEM; on failure *out
  * holds nothing. */
 int agree_set_compute(const struct agree_set_label *v, size_t n, size_t min_shared,
