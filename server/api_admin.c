@@ -317,6 +317,9 @@ void api_keys_list(struct req *r, const char *param)
 
 void api_key_delete(struct req *r, const char *param)
 {
+    static const char *const known[] = {NULL};
+    if (!api_query_known(r, known))
+        return;
     int rc = store_key_revoke(r->app->store, param);
     if (rc == -ENOENT)
         http_error(r, 404, "not_found", "There is no live key with that name.");

@@ -28,8 +28,7 @@ struct app {
     atomic_uint_fast64_t requests;
     atomic_uint_fast64_t by_class[6]; /* responses by status class 1xx..5xx */
     atomic_uint_fast64_t items_ingested;
-    atomic_uint_fast64_t us_total; /* summed request microseconds */
-    struct metrics metrics;        /* request latency by route */
+    struct metrics metrics; /* request latency by route */
 
     pthread_mutex_t wait_mu; /* guards waiters */
     struct req *waiters;     /* long-polling /v1/tasks/next */
