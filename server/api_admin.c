@@ -241,14 +241,11 @@ void api_rater_get(struct req *r, const char *param)
 /* Checks a key body {"name", "role"}; on failure sets the 422 reply. */
 static bool key_body_ok(struct req *r, json_t *body)
 {
-    const char *k;
-    json_t *v;
-    json_object_foreach(body, k, v)
-    {
-        if (strcmp(k, "name") && strcmp(k, "role")) {
-            http_error(r, 422, "invalid_body", "'%.64s' is not a field of a key.", k);
-            return false;
-        }
+    size_t known =
+        (json_object_get(body, "name") != NULL) + (json_object_get(body, "role") != NULL);
+    if (json_object_size(body) != known) {
+        http_error(r, 422, "invalid_body", "A key takes only 'name' and 'role'.");
+        return false;
     }
     const char *role = json_string_value(json_object_get(body, "role"));
     if (!role || (strcmp(role, "admin") && strcmp(role, "pipeline") && strcmp(role, "rater"))) {

@@ -9,7 +9,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rungtest import Daemon, until  # noqa: E402
+from rungtest import DaemonCase, until  # noqa: E402
 
 # Two raters on 20 pair tasks of batch "main": A answers a on 0-9, b on
 # 10-19; B answers a on 0-7 and 10-11, b elsewhere. They agree on 16 of 20.
@@ -33,20 +33,8 @@ def item(batch, i):
             "batch": batch}
 
 
-class AdminCase(unittest.TestCase):
+class AdminCase(DaemonCase):
     daemon_args = ["--gold-rate", "0", "--side-order", "fixed", "--overlap", "2"]
-
-    def setUp(self):
-        self.d = Daemon(extra_args=self.daemon_args)
-        self.admin = self.d.key("admin", "boss")
-        self.pipe = self.d.key("pipeline", "pipe")
-
-    def tearDown(self):
-        try:
-            if self.d.running():
-                self.d.stop()
-        finally:
-            self.d.cleanup()
 
     def get(self, path, token=None):
         st, _, body = self.d.request("GET", path, token=token or self.admin)

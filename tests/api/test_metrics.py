@@ -10,7 +10,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rungtest import Daemon  # noqa: E402
+from rungtest import DaemonCase  # noqa: E402
 
 PROMTOOL = shutil.which("promtool")
 
@@ -24,19 +24,12 @@ def series(text, name, **labels):
     return float(m.group(1)) if m else None
 
 
-class TestMetrics(unittest.TestCase):
-    def setUp(self):
-        self.d = Daemon(extra_args=["--gold-rate", "0", "--side-order", "fixed"])
-        self.admin = self.d.key("admin", "boss")
-        self.pipe = self.d.key("pipeline", "pipe")
-        self.rater = self.d.key("rater", "r1")
+class TestMetrics(DaemonCase):
+    daemon_args = ["--gold-rate", "0", "--side-order", "fixed"]
 
-    def tearDown(self):
-        try:
-            if self.d.running():
-                self.d.stop()
-        finally:
-            self.d.cleanup()
+    def setUp(self):
+        super().setUp()
+        self.rater = self.d.key("rater", "r1")
 
     def traffic(self):
         items = [{"prompt": "p%d" % i, "responses": ["x%d" % i, "y%d" % i]} for i in range(3)]
