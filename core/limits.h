@@ -34,6 +34,8 @@
 #define HTTP_CONNECTION_TIMEOUT_S 30u          /* idle connection, seconds */
 #define HTTP_LISTEN_BACKLOG 1024u              /* pending connections */
 #define SHUTDOWN_GRACE_MS 10000u               /* requests in flight get this long at stop */
+#define LIST_LIMIT_MAX 1000                    /* rows per page of a listing (items, batches) */
+#define LIST_LIMIT_DEFAULT 100                 /* rows per page without ?limit= */
 
 /* ---- the store's checkpointer (store_ckpt.c), in WAL frames (pages) ---- */
 #define CKPT_PASSIVE_PAGES 1000 /* a PASSIVE checkpoint from this many frames */

@@ -28,6 +28,13 @@
     "gold_answer IS NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.item_seq = items.seq "      \
     "AND (t.labels_done > 0 OR t.leased > 0 OR t.state <> 'open' OR t.gold = 1))"
 
+/* A rater's (r.id) labels beside the verdict they are compared with: the
+ * sub-question's for a sub-question task, else the item's. */
+#define RATER_VERDICTS                                                                             \
+    "(SELECT l.answer, CASE WHEN t.subq_id IS NULL THEN i.verdict ELSE q.verdict END AS verdict "  \
+    "FROM labels l JOIN tasks t ON t.id = l.task_id JOIN items i ON i.seq = t.item_seq "           \
+    "LEFT JOIN subquestions q ON q.id = t.subq_id WHERE l.rater_id = r.id) v"
+
 extern const char *const schema_migrations[];
 extern const size_t schema_migration_count;
 
@@ -178,7 +185,7 @@ static const char *const sql_text[STMT_COUNT] = {
                   "WHERE l.rater_id = r.id AND t.kind = 'pair' AND l.answer IN ('a', 'b')), "
                   "(SELECT count(*) FROM labels l JOIN tasks t ON t.id = l.task_id "
                   "WHERE l.rater_id = r.id AND t.kind = 'pair' AND l.answer IN ('a', 'b') "
-                  "AND (l.answer = 'a') = (l.swapped = 0)) FROM raters r "
+                  "AND (l.answer = 'a') = (l.swapped = 0)), r.id FROM raters r "
                   "JOIN api_keys k ON k.id = r.key_id ORDER BY k.name",
     [ST_LEASED_RECOUNT] = "UPDATE tasks SET leased = (SELECT count(*) FROM leases x "
                           "WHERE x.task_id = tasks.id AND x.live = 1) WHERE leased > 0",
@@ -308,6 +315,60 @@ static const char *const sql_text[STMT_COUNT] = {
         "verdict_source, confidence, coalesce(layer_id, 0), scores, gold_answer IS NOT NULL, "
         "created_ms, updated_ms FROM items WHERE updated_ms >= ?1 "
         "AND (?2 IS NULL OR batch = ?2) AND (?3 IS NULL OR verdict_source = ?3) ORDER BY seq",
+    /* the admin's view: store_admin.c */
+    [ST_BATCH_LIST] =
+        "WITH names AS (SELECT batch FROM items WHERE batch IS NOT NULL AND batch > ?1 "
+        "UNION SELECT batch FROM batches WHERE batch > ?1 ORDER BY batch LIMIT ?2) "
+        "SELECT n.batch, (SELECT count(*) FROM items i WHERE i.batch = n.batch), "
+        "(SELECT count(*) FROM items i WHERE i.batch = n.batch AND i.verdict IS NOT NULL), "
+        "(SELECT count(*) FROM tasks t JOIN items i ON i.seq = t.item_seq WHERE i.batch = n.batch "
+        "AND t.state = 'open' AND t.gold = 0) FROM names n ORDER BY n.batch",
+    [ST_BATCH_COUNT_STATUS] = "SELECT status, count(*) FROM items WHERE batch = ?1 GROUP BY 1",
+    [ST_BATCH_COUNT_ROUTE] =
+        "SELECT coalesce(route, 'none'), count(*) FROM items WHERE batch = ?1 GROUP BY 1",
+    [ST_BATCH_COUNT_VERDICT] = "SELECT verdict, count(*) FROM items WHERE batch = ?1 "
+                               "AND verdict IS NOT NULL GROUP BY 1",
+    [ST_BATCH_COUNT_SOURCE] = "SELECT verdict_source, count(*) FROM items WHERE batch = ?1 "
+                              "AND verdict_source IS NOT NULL GROUP BY 1",
+    [ST_BATCH_TASKS] =
+        "SELECT count(*) FILTER (WHERE t.state = 'done'), count(*) FILTER (WHERE t.state = "
+        "'open'), coalesce(sum(max(t.overlap - t.labels_done, 0)) FILTER (WHERE t.state = "
+        "'open'), 0) FROM tasks t JOIN items i ON i.seq = t.item_seq "
+        "WHERE i.batch = ?1 AND t.gold = 0",
+    [ST_BATCH_HOURLY] =
+        "SELECT (?2 - l.created_ms) / 3600000, count(*) FROM items i "
+        "JOIN tasks t ON t.item_seq = i.seq JOIN labels l ON l.task_id = t.id WHERE i.batch = ?1 "
+        "AND l.created_ms > ?2 - 86400000 AND l.created_ms <= ?2 GROUP BY 1",
+    [ST_AGREE_LABELS] =
+        "SELECT l.task_id, l.rater_id, l.answer FROM labels l JOIN tasks t ON t.id = l.task_id "
+        "JOIN items i ON i.seq = t.item_seq WHERE ?1 IS NULL OR i.batch = ?1 ORDER BY l.task_id",
+    /* An expired lease is one that ran out (reaped, or past its time) and
+     * was followed by no label: a label or a release deletes the lease. */
+    [ST_RATER_DETAIL] =
+        "SELECT k.name, k.role, r.labels, r.gold_seen, r.gold_right, "
+        "(SELECT count(*) FROM labels l JOIN tasks t ON t.id = l.task_id "
+        "WHERE l.rater_id = r.id AND t.kind = 'pair' AND l.answer IN ('a', 'b')), "
+        "(SELECT count(*) FROM labels l JOIN tasks t ON t.id = l.task_id "
+        "WHERE l.rater_id = r.id AND t.kind = 'pair' AND l.answer IN ('a', 'b') "
+        "AND (l.answer = 'a') = (l.swapped = 0)), r.id, "
+        "(SELECT count(*) FROM skips WHERE rater_id = r.id), "
+        "(SELECT count(*) FROM leases x WHERE x.rater_id = r.id "
+        "AND (x.live = 0 OR x.expires_ms <= ?2) AND NOT EXISTS (SELECT 1 FROM labels l "
+        "WHERE l.task_id = x.task_id AND l.rater_id = r.id)), "
+        "(SELECT count(v.verdict) FROM " RATER_VERDICTS "), "
+        "(SELECT count(*) FROM " RATER_VERDICTS " WHERE v.verdict = v.answer), "
+        "(SELECT avg(seconds) FROM (SELECT seconds FROM labels WHERE rater_id = ?1 "
+        "AND seconds IS NOT NULL ORDER BY seconds LIMIT 2 - (SELECT count(seconds) FROM labels "
+        "WHERE rater_id = ?1) % 2 OFFSET ((SELECT count(seconds) FROM labels "
+        "WHERE rater_id = ?1) - 1) / 2)) "
+        "FROM raters r JOIN api_keys k ON k.id = r.key_id WHERE r.id = ?1",
+    [ST_GAUGE_QUEUE] = "SELECT CASE WHEN subq_id IS NOT NULL THEN 'subquestion' ELSE kind END, "
+                       "count(*) FROM tasks WHERE state = 'open' AND gold = 0 GROUP BY 1",
+    [ST_GAUGES] = "SELECT (SELECT count(*) FROM leases WHERE live = 1 AND expires_ms > ?1), "
+                  "(SELECT coalesce(sum(labels), 0) FROM raters), "
+                  "(SELECT count(*) FROM items WHERE status = 'auto'), "
+                  "(SELECT count(*) FROM items), "
+                  "coalesce((SELECT id FROM layers WHERE status = 'active'), 0)",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",

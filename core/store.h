@@ -452,6 +452,7 @@ struct store_rater {
     int64_t gold_right;        /* of those, with the gold answer */
     int64_t side_picks;        /* pair labels that chose a side (a or b), not tie */
     int64_t left_picks;        /* of those, the side shown first (responses[0]) */
+    int64_t id;                /* the rater's id (GET /v1/raters/{id}) */
 };
 
 /* Reads every rater, by name, into a malloc'd array *raters of *n (the
@@ -609,5 +610,91 @@ int store_export_next(struct store_export *x, const struct store_export_row **ro
 /* Ends the read transaction, gives the connection back and frees x. NULL
  * is a no-op. */
 void store_export_close(struct store_export *x);
+
+/* ---- the admin's view: batches, raters, agreement, gauges (store_admin.c) ---- */
+
+/* One batch in the list: a name some item carries or settings were
+ * stored for. */
+struct store_batch_row {
+    char batch[STORE_LABEL_MAX + 1];
+    int64_t items;       /* items in it */
+    int64_t decided;     /* of those, with a verdict */
+    int64_t outstanding; /* open human tasks (gold not counted) */
+};
+
+/* Reads up to limit batches whose name sorts after after (NULL: from the
+ * first), by name, into a malloc'd array *v of *n (the caller frees it;
+ * NULL when none); *more tells whether another page follows (its cursor
+ * is the last name returned). Returns 0, -ENOMEM, -EIO. */
+int store_batch_list(struct store *s, const char *after, unsigned limit, struct store_batch_row **v,
+                     size_t *n, bool *more);
+
+#define STORE_HOURS 24 /* labels per hour over the last day */
+
+/* How one batch stands, from one read transaction. */
+struct store_batch_stats {
+    int64_t items;
+    struct store_counts by_status, by_route; /* route "none" for items never routed */
+    struct store_counts by_verdict, by_source;
+    int64_t tasks_done, tasks_open; /* human tasks, gold not counted */
+    int64_t labels_wanted;          /* labels the open tasks still want */
+    /* Labels given per hour: [STORE_HOURS - 1] is the hour before now_ms,
+     * [0] the one 23 hours before it. */
+    int64_t labels_per_hour[STORE_HOURS];
+};
+
+/* Reads a batch's figures at now_ms into *out (free with
+ * store_batch_stats_clear). A batch no item has reads as zeros. Returns 0,
+ * -ENOMEM, -EIO; on failure *out holds nothing. */
+int store_batch_stats(struct store *s, const char *batch, int64_t now_ms,
+                      struct store_batch_stats *out);
+
+/* Frees what store_batch_stats filled in and zeroes it. NULL is a no-op. */
+void store_batch_stats_clear(struct store_batch_stats *st);
+
+/* One label as agreement statistics see it: who answered what on which
+ * task (answers in the item's order). */
+struct store_unit_label {
+    int64_t task_id;
+    int64_t rater_id;
+    char answer[8]; /* a | b | tie | good | bad | yes | no | unsure */
+};
+
+/* Reads every label of the batch's tasks (batch NULL: of all tasks), by
+ * task, into a malloc'd array *v of *n (the caller frees it; NULL when
+ * none). Returns 0, -ENOMEM, -EIO. */
+int store_agreement_labels(struct store *s, const char *batch, struct store_unit_label **v,
+                           size_t *n);
+
+/* One rater in detail. */
+struct store_rater_detail {
+    struct store_rater r;  /* the counts GET /v1/raters shows */
+    bool has_median;       /* some label reported its seconds */
+    double median_seconds; /* median of the seconds labels reported */
+    int64_t skips;         /* tasks given back */
+    /* Leases that ran out with no label after them (a label or a release
+     * deletes the lease; a lease renewed on the same task is counted no
+     * more). */
+    int64_t lease_expiries;
+    int64_t verdicts_seen; /* labels on tasks whose item (or sub-question) has a verdict */
+    int64_t verdicts_same; /* of those, the same answer as the verdict */
+};
+
+/* Reads the rater with this id at now_ms into *out. Returns 0, -ENOENT,
+ * -EIO. */
+int store_rater_get(struct store *s, int64_t rater_id, int64_t now_ms,
+                    struct store_rater_detail *out);
+
+/* Figures /metrics reports as gauges, from one read transaction. */
+struct store_gauges {
+    int64_t queue_pair, queue_single, queue_subq; /* open human tasks by kind, gold not counted */
+    int64_t leases_live;                          /* leases not expired at now_ms */
+    int64_t labels;                               /* labels given, all raters */
+    int64_t items, items_auto;                    /* all items; those the layer settled */
+    int64_t active_layer;                         /* its id, 0 when none */
+};
+
+/* Fills *out at now_ms. Returns 0 or -EIO. */
+int store_gauges(struct store *s, int64_t now_ms, struct store_gauges *out);
 
 #endif

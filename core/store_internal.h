@@ -114,6 +114,18 @@ enum stmt_id {
     ST_EXPORT_STEP_SIDES,
     ST_EXPORT_STEPS,
     ST_EXPORT_ITEMS,
+    /* the admin's view: batches, raters, agreement, gauges (store_admin.c) */
+    ST_BATCH_LIST,
+    ST_BATCH_COUNT_STATUS,
+    ST_BATCH_COUNT_ROUTE,
+    ST_BATCH_COUNT_VERDICT,
+    ST_BATCH_COUNT_SOURCE,
+    ST_BATCH_TASKS,
+    ST_BATCH_HOURLY,
+    ST_AGREE_LABELS,
+    ST_RATER_DETAIL,
+    ST_GAUGE_QUEUE,
+    ST_GAUGES,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -316,6 +328,19 @@ int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text);
 /* Copies a text column into *out (malloc'd, caller frees; NULL for a NULL
  * column). Returns 0 or -ENOMEM. */
 int col_dup(sqlite3_stmt *st, int col, char **out);
+
+/* Frees the values of counts and zeroes it (store_items.c). */
+void store_counts_clear(struct store_counts *c);
+
+/* Steps st (bound by the caller) and reads its (value, count) rows into
+ * *out (clear with store_counts_clear). 0, -ENOMEM, -EIO. The caller
+ * resets st. */
+int store_counts_read(sqlite3_stmt *st, struct store_counts *out);
+
+/* Reads a rater row (name, role, labels, gold_seen, gold_right,
+ * side_picks, left_picks, id: ST_RATERS's columns) into a zeroed struct
+ * store_rater. Returns 0 (store_labels.c). */
+int store_rater_row_read(sqlite3_stmt *st, void *elem);
 
 /* Inserts one comparison on c (inside the caller's transaction). */
 int store_comparison_insert(struct conn *c, const struct store_comparison *x, int64_t now);

@@ -333,7 +333,7 @@ out:
     return rc;
 }
 
-static void counts_clear(struct store_counts *c)
+void store_counts_clear(struct store_counts *c)
 {
     for (size_t i = 0; i < c->n; i++)
         free(c->v[i].value);
@@ -343,9 +343,9 @@ static void counts_clear(struct store_counts *c)
 
 void store_status_clear(struct store_status *st)
 {
-    counts_clear(&st->by_status);
-    counts_clear(&st->by_domain);
-    counts_clear(&st->by_batch);
+    store_counts_clear(&st->by_status);
+    store_counts_clear(&st->by_domain);
+    store_counts_clear(&st->by_batch);
     memset(st, 0, sizeof *st);
 }
 
@@ -358,18 +358,26 @@ static int count_read(sqlite3_stmt *st, void *elem)
 
 static void counts_undo(void *v, size_t n)
 {
-    counts_clear(&(struct store_counts){v, n});
+    store_counts_clear(&(struct store_counts){v, n});
+}
+
+int store_counts_read(sqlite3_stmt *st, struct store_counts *out)
+{
+    static const struct rows_spec spec = {sizeof *out->v, SIZE_MAX, count_read, counts_undo};
+    struct rows rows;
+    int rc = store_rows_read(st, &spec, &rows);
+    out->v = rows.v;
+    out->n = rows.n;
+    return rc;
 }
 
 /* Reads the counts of a (value, count) query into *out. 0, -ENOMEM,
  * -EIO. */
 static int count_by(struct conn *c, enum stmt_id id, struct store_counts *out)
 {
-    static const struct rows_spec spec = {sizeof *out->v, SIZE_MAX, count_read, counts_undo};
-    struct rows rows;
-    int rc = conn_rows(c, id, &spec, &rows);
-    out->v = rows.v;
-    out->n = rows.n;
+    sqlite3_stmt *st = conn_stmt(c, id);
+    int rc = store_counts_read(st, out);
+    conn_done(st);
     return rc;
 }
 

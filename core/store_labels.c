@@ -506,7 +506,7 @@ int store_item_set_gold(struct store *s, const char *item_id, const char *answer
     return store_run(s, gold_job, &g);
 }
 
-static int rater_row_read(sqlite3_stmt *st, void *elem)
+int store_rater_row_read(sqlite3_stmt *st, void *elem)
 {
     struct store_rater *r = elem;
     util_strlcpy(r->name, (const char *)sqlite3_column_text(st, 0), sizeof r->name);
@@ -516,12 +516,13 @@ static int rater_row_read(sqlite3_stmt *st, void *elem)
     r->gold_right = sqlite3_column_int64(st, 4);
     r->side_picks = sqlite3_column_int64(st, 5);
     r->left_picks = sqlite3_column_int64(st, 6);
+    r->id = sqlite3_column_int64(st, 7);
     return 0;
 }
 
 int store_raters(struct store *s, struct store_rater **raters, size_t *n)
 {
-    static const struct rows_spec spec = {sizeof **raters, SIZE_MAX, rater_row_read, NULL};
+    static const struct rows_spec spec = {sizeof **raters, SIZE_MAX, store_rater_row_read, NULL};
     struct rows rows;
     int rc = store_rows(s, ST_RATERS, &spec, &rows);
     *raters = rows.v;

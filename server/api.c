@@ -9,6 +9,7 @@
 
 #include "api_subq.h"
 #include "app.h"
+#include "metrics.h"
 
 typedef void (*handler_fn)(struct req *r, const char *param);
 
@@ -21,11 +22,10 @@ struct route {
 };
 
 static void healthz(struct req *r, const char *param);
-static void metrics(struct req *r, const char *param);
 
 static const struct route routes[] = {
     {"GET", "/healthz", ROLE_PUBLIC, healthz, false},
-    {"GET", "/metrics", ROLE_ADMIN, metrics, false},
+    {"GET", "/metrics", ROLE_ADMIN, metrics_reply, false},
     {"POST", "/v1/items", ROLE_PIPELINE, api_items_post, true},
     {"GET", "/v1/items", ROLE_PIPELINE, api_items_list, false},
     {"GET", "/v1/items/*", ROLE_PIPELINE, api_items_get, false},
@@ -49,7 +49,27 @@ static const struct route routes[] = {
     {"GET", "/v1/domains", ROLE_ADMIN, api_domains_list, false},
     {"GET", "/v1/export", ROLE_ADMIN, api_export, false},
     {"GET", "/v1/openapi.json", ROLE_PUBLIC, api_openapi, false},
+    /* the admin's view (api_admin.c) */
+    {"GET", "/v1/batches", ROLE_ADMIN, api_batches_list, false},
+    {"GET", "/v1/raters/*", ROLE_ADMIN, api_rater_get, false},
+    {"POST", "/v1/keys", ROLE_ADMIN, api_keys_post, true},
+    {"GET", "/v1/keys", ROLE_ADMIN, api_keys_list, false},
+    {"DELETE", "/v1/keys/*", ROLE_ADMIN, api_key_delete, false},
 };
+
+#define ROUTE_COUNT (sizeof routes / sizeof routes[0])
+_Static_assert(ROUTE_COUNT <= METRICS_ROUTES_MAX, "the latency histogram keeps too few routes");
+
+size_t api_route_count(void)
+{
+    return ROUTE_COUNT;
+}
+
+void api_route(size_t i, const char **method, const char **pattern)
+{
+    *method = routes[i].method;
+    *pattern = routes[i].pattern;
+}
 
 #define PARAM_MAX 64 /* bytes of a path parameter: struct req's param holds it */
 
@@ -130,7 +150,7 @@ void api_prepare(struct req *r)
     bool path_known = false;
     /* HEAD is a GET whose body libmicrohttpd leaves out. */
     const char *method = strcmp(r->method, "HEAD") ? r->method : "GET";
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    for (size_t i = 0; i < ROUTE_COUNT; i++) {
         const struct route *rt = &routes[i];
         if (!match(rt->pattern, r->path, param))
             continue;
@@ -142,6 +162,7 @@ void api_prepare(struct req *r)
             }
             continue;
         }
+        r->route = (unsigned)i + 1;
         if (!rt->body && r->has_body) {
             no_body(r);
             return;
@@ -280,62 +301,6 @@ static void healthz(struct req *r, const char *param)
     http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
-/* Appends the checkpointer's figures to buf (n bytes used of cap); returns
- * the new length (cap - 1 at most). */
-static int metrics_ckpt(struct app *a, char *buf, int n, size_t cap)
-{
-    struct store_ckpt_stats ck;
-    if (n < 0 || (size_t)n >= cap)
-        return n < 0 ? 0 : (int)cap - 1;
-    store_ckpt_stats(a->store, &ck);
-    int m = snprintf(buf + n, cap - (size_t)n,
-                     "# TYPE rung_store_checkpoints_total counter\n"
-                     "rung_store_checkpoints_total{mode=\"passive\"} %llu\n"
-                     "rung_store_checkpoints_total{mode=\"restart\"} %llu\n"
-                     "rung_store_checkpoints_total{mode=\"truncate\"} %llu\n"
-                     "# TYPE rung_store_checkpoint_gated_total counter\n"
-                     "rung_store_checkpoint_gated_total %llu\n"
-                     "# TYPE rung_store_wal_pages gauge\n"
-                     "rung_store_wal_pages %d\n",
-                     (unsigned long long)ck.passive, (unsigned long long)ck.restart,
-                     (unsigned long long)ck.truncate, (unsigned long long)ck.gated, ck.wal_pages);
-    return m < 0 ? n : (size_t)(n + m) >= cap ? (int)cap - 1 : n + m;
-}
-
-static void metrics(struct req *r, const char *param)
-{
-    (void)param;
-    struct app *a = r->app;
-    uint64_t groups, writes;
-    store_stats(a->store, &groups, &writes);
-    char buf[4096];
-    int n = snprintf(buf, sizeof buf,
-                     "# TYPE rung_requests_total counter\n"
-                     "rung_requests_total %llu\n"
-                     "# TYPE rung_responses_total counter\n"
-                     "rung_responses_total{class=\"2xx\"} %llu\n"
-                     "rung_responses_total{class=\"3xx\"} %llu\n"
-                     "rung_responses_total{class=\"4xx\"} %llu\n"
-                     "rung_responses_total{class=\"5xx\"} %llu\n"
-                     "# TYPE rung_request_seconds_sum counter\n"
-                     "rung_request_seconds_sum %.6f\n"
-                     "# TYPE rung_items_ingested_total counter\n"
-                     "rung_items_ingested_total %llu\n"
-                     "# TYPE rung_inflight_requests gauge\n"
-                     "rung_inflight_requests %d\n"
-                     "# TYPE rung_store_group_commits_total counter\n"
-                     "rung_store_group_commits_total %llu\n"
-                     "# TYPE rung_store_writes_total counter\n"
-                     "rung_store_writes_total %llu\n",
-                     (unsigned long long)a->requests, (unsigned long long)a->by_class[2],
-                     (unsigned long long)a->by_class[3], (unsigned long long)a->by_class[4],
-                     (unsigned long long)a->by_class[5], (double)a->us_total / 1e6,
-                     (unsigned long long)a->items_ingested, atomic_load(&a->inflight),
-                     (unsigned long long)groups, (unsigned long long)writes);
-    n = metrics_ckpt(a, buf, n, sizeof buf);
-    http_reply_bytes(r, 200, "text/plain; version=0.0.4", buf, (size_t)n);
-}
-
 /* ---- query parameters and rounded numbers (issue 9) ---- */
 
 #define QUERY_NAME_SHOWN 64 /* bytes of an unknown parameter's name quoted back */
@@ -372,6 +337,21 @@ bool api_query_known(struct req *r, const char *const *known)
     http_error(r, 400, "unknown_parameter", "Unknown query parameter '%s'; %s takes %s.",
                show ? q.unknown : "?", r->path, known[0] ? names : "none");
     return false;
+}
+
+bool api_query_limit(struct req *r, unsigned *limit)
+{
+    const char *text = http_query(r, "limit");
+    int64_t v;
+    if (!text)
+        return true;
+    if (util_parse_i64(text, 1, LIST_LIMIT_MAX, &v)) {
+        http_error(r, 400, "invalid_query", "'limit' must be an integer from 1 to %d.",
+                   LIST_LIMIT_MAX);
+        return false;
+    }
+    *limit = (unsigned)v;
+    return true;
 }
 
 void api_reply_rounded(struct req *r, unsigned status, json_t *body)

@@ -67,6 +67,14 @@ void api_set_responses(json_t *o, const char *a, const char *b);
  * unknown parameter is refused, never ignored) and returns false. */
 bool api_query_known(struct req *r, const char *const *known);
 
+/* Reads ?limit= (1..LIST_LIMIT_MAX) into *limit, which keeps its value
+ * when the parameter is absent. On a bad value sets 400 invalid_query and
+ * returns false. */
+bool api_query_limit(struct req *r, unsigned *limit);
+
+/* {value: count, ...} of one column's counts. Returns a new reference. */
+json_t *api_counts_json(const struct store_counts *c);
+
 #define API_REAL_DIGITS 6 /* significant digits of every real number in a reply */
 
 /* As http_reply_json (body stolen), with real numbers printed to
@@ -96,7 +104,27 @@ void api_static(struct req *r, const char *path);
 void api_task_get(struct req *r, const char *param);
 void api_me(struct req *r, const char *param);
 void api_batch_put(struct req *r, const char *param);
+
+/* The routes table (api.c): how many routes, and route i's method and
+ * pattern (static strings), for the metrics. */
+size_t api_route_count(void);
+void api_route(size_t i, const char **method, const char **pattern);
+
+/* The admin's view (api_admin.c): batches, raters in detail, agreement,
+ * keys over REST. */
+void api_batches_list(struct req *r, const char *param);
 void api_batch_get(struct req *r, const char *param);
+void api_rater_get(struct req *r, const char *param);
+void api_keys_post(struct req *r, const char *param);
+void api_keys_list(struct req *r, const char *param);
+void api_key_delete(struct req *r, const char *param);
+
+/* The "agreement" object of GET /v1/raters and GET /v1/batches/{batch}:
+ * Cohen's kappa per pair of raters sharing AGREE_SET_MIN_SHARED tasks,
+ * Fleiss' kappa and Krippendorff's alpha over the batch's labels (batch
+ * NULL: all labels). Returns a new reference, or NULL with the error reply
+ * set. */
+json_t *api_agreement(struct req *r, const char *batch);
 
 /* The export and the API's description (api_export.c). */
 void api_export(struct req *r, const char *param);

@@ -13,9 +13,7 @@
 #include "log.h"
 #include "route.h"
 
-#define TEXT_FIELD_MAX 256  /* external_id: bytes */
-#define LIST_LIMIT_MAX 1000 /* items per page */
-#define LIST_LIMIT_DEFAULT 100
+#define TEXT_FIELD_MAX 256 /* external_id: bytes */
 
 /* A parsed request body of items: root keeps every string alive. */
 struct items_body {
@@ -602,15 +600,8 @@ void api_items_list(struct req *r, const char *param)
                                   .key_id = owner_filter(r),
                                   .after = http_query(r, "after"),
                                   .limit = LIST_LIMIT_DEFAULT};
-    const char *limit = http_query(r, "limit");
-    int64_t lim;
-    if (limit && util_parse_i64(limit, 1, LIST_LIMIT_MAX, &lim)) {
-        http_error(r, 400, "invalid_query", "'limit' must be an integer from 1 to %d.",
-                   LIST_LIMIT_MAX);
+    if (!api_query_limit(r, &f.limit))
         return;
-    }
-    if (limit)
-        f.limit = (unsigned)lim;
     if (f.status) {
         bool ok = false;
         for (size_t i = 0; i < sizeof statuses / sizeof statuses[0] && !ok; i++)
@@ -648,8 +639,7 @@ void api_items_list(struct req *r, const char *param)
         json_pack("{s:o,s:o}", "items", arr, "next", next[0] ? json_string(next) : json_null()));
 }
 
-/* {value: count, ...} of one column's counts. Returns a new reference. */
-static json_t *counts_json(const struct store_counts *c)
+json_t *api_counts_json(const struct store_counts *c)
 {
     json_t *o = json_object();
     for (size_t i = 0; i < c->n; i++)
@@ -668,8 +658,8 @@ void api_status(struct req *r, const char *param)
     }
     json_t *o =
         json_pack("{s:I,s:o,s:o,s:o,s:I}", "items", (json_int_t)st.items, "by_status",
-                  counts_json(&st.by_status), "by_domain", counts_json(&st.by_domain), "by_batch",
-                  counts_json(&st.by_batch), "db_bytes", (json_int_t)st.db_bytes);
+                  api_counts_json(&st.by_status), "by_domain", api_counts_json(&st.by_domain),
+                  "by_batch", api_counts_json(&st.by_batch), "db_bytes", (json_int_t)st.db_bytes);
     store_status_clear(&st);
     struct layer_ref *l = layer_acquire(r->app->layers);
     json_object_set_new(o, "active_layer", l ? json_integer(l->id) : json_null());

@@ -67,6 +67,7 @@ static bool waiter_unlink_locked(struct app *app, struct req *r)
 
 void api_request_done(struct req *r)
 {
+    metrics_observe(&r->app->metrics, r->route, util_mono_us() - r->t0_us);
     if (!r->wait_deadline_ms)
         return;
     pthread_mutex_lock(&r->app->wait_mu);
@@ -545,10 +546,16 @@ void api_raters(struct req *r, const char *param)
             x->side_picks ? json_real(rounded((double)x->left_picks / (double)x->side_picks, 3))
                           : json_null());
         json_object_set_new(o, "side_picks", json_integer(x->side_picks));
+        json_object_set_new(o, "id", json_integer(x->id));
         json_array_append_new(arr, o);
     }
     free(v);
-    http_reply_json(r, 200, json_pack("{s:o}", "raters", arr));
+    json_t *agreement = api_agreement(r, NULL);
+    if (!agreement) {
+        json_decref(arr);
+        return;
+    }
+    api_reply_rounded(r, 200, json_pack("{s:o,s:o}", "raters", arr, "agreement", agreement));
 }
 
 /* ---- GET /v1/tasks/{id}: a task as shown to this rater ---- */
@@ -650,14 +657,4 @@ void api_batch_put(struct req *r, const char *param)
     else
         batch_reply(r, param, &b);
     json_decref(body);
-}
-
-void api_batch_get(struct req *r, const char *param)
-{
-    struct store_batch b;
-    int rc = store_batch_get(r->app->store, param, &b);
-    if (rc)
-        api_store_error(r, rc, "reading the batch settings");
-    else
-        batch_reply(r, param, &b);
 }

@@ -11,6 +11,7 @@
 #include "http.h"
 #include "layer_holder.h"
 #include "limits.h"
+#include "metrics.h"
 #include "store.h"
 
 #define APP_STATIC_DIR_MAX 4096 /* bytes of the static directory's path, incl. NUL */
@@ -27,7 +28,7 @@ struct app {
     atomic_uint_fast64_t requests;
     atomic_uint_fast64_t by_class[6]; /* responses by status class 1xx..5xx */
     atomic_uint_fast64_t items_ingested;
-    atomic_uint_fast64_t us_total; /* summed request microseconds */
+    struct metrics metrics; /* request latency by route */
 
     pthread_mutex_t wait_mu; /* guards waiters */
     struct req *waiters;     /* long-polling /v1/tasks/next */

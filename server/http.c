@@ -302,7 +302,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     uint64_t us = util_mono_us() - r->t0_us;
     atomic_fetch_add(&app->requests, 1);
-    atomic_fetch_add(&app->us_total, us);
     unsigned cls_idx = r->status / 100;
     if (cls_idx < 6)
         atomic_fetch_add(&app->by_class[cls_idx], 1);

@@ -37,6 +37,7 @@ struct req {
     bool authed;
     void (*handler)(struct req *r, const char *param); /* chosen on the headers */
     char param[HTTP_PARAM_MAX + 1];                    /* the route's path parameter */
+    unsigned route; /* 1 + the index of the route matched (metrics), 0: none */
 
     /* The reply, queued by the access handler once set. */
     unsigned status;

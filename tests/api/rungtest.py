@@ -28,6 +28,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -376,3 +377,24 @@ class Daemon:
         if ctype == "application/json" and payload:
             return resp.status, resp.headers, json.loads(payload)
         return resp.status, resp.headers, payload
+
+
+class DaemonCase(unittest.TestCase):
+    """A test case with its own daemon per test (started with daemon_args),
+    an admin key (self.admin, named boss) and a pipeline key (self.pipe,
+    named pipe); the daemon is stopped (exit status checked) and its
+    directory removed after each test."""
+
+    daemon_args = []
+
+    def setUp(self):
+        self.d = Daemon(extra_args=self.daemon_args)
+        self.admin = self.d.key("admin", "boss")
+        self.pipe = self.d.key("pipeline", "pipe")
+
+    def tearDown(self):
+        try:
+            if self.d.running():
+                self.d.stop()
+        finally:
+            self.d.cleanup()

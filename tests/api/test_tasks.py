@@ -665,7 +665,9 @@ class TestBatches(ReviewCase):
     def test_settings_guidelines_and_errors(self):
         path = "/v1/batches/b1"
         st, _, b = self.d.request("GET", path, token=self.admin)
-        self.assertEqual((st, b), (200, {"batch": "b1", "assistance": "shown", "guidelines": None}))
+        # The settings sit among the batch's figures (test_admin.py).
+        self.assertEqual((st, b["batch"], b["assistance"], b["guidelines"]),
+                         (200, "b1", "shown", None))
         text = "<b>Prefer</b> the honest answer.\nIgnore length."
         st, _, b = self.d.request("PUT", path, {"guidelines": text}, token=self.admin)
         self.assertEqual((st, b["assistance"], b["guidelines"]), (200, "shown", text))

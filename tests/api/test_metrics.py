@@ -1,0 +1,101 @@
+"""/metrics after some traffic: `promtool check metrics` (Debian package
+prometheus; deploy/deps.sh test installs it) accepts it, and the families
+an operator alerts on are there with the values the traffic implies."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rungtest import DaemonCase  # noqa: E402
+
+PROMTOOL = shutil.which("promtool")
+
+
+def series(text, name, **labels):
+    """The value of the one sample of name with exactly these labels, or
+    None."""
+    want = ",".join('%s="%s"' % kv for kv in labels.items())
+    pat = r"(?m)^%s%s (\S+)$" % (re.escape(name), re.escape("{%s}" % want) if want else "")
+    m = re.search(pat, text)
+    return float(m.group(1)) if m else None
+
+
+class TestMetrics(DaemonCase):
+    daemon_args = ["--gold-rate", "0", "--side-order", "fixed"]
+
+    def setUp(self):
+        super().setUp()
+        self.rater = self.d.key("rater", "r1")
+
+    def traffic(self):
+        items = [{"prompt": "p%d" % i, "responses": ["x%d" % i, "y%d" % i]} for i in range(3)]
+        items.append({"prompt": "q", "response": "one answer"})
+        st, _, _ = self.d.request("POST", "/v1/items", {"items": items}, token=self.pipe)
+        self.assertEqual(st, 201)
+        st, _, t = self.d.request("GET", "/v1/tasks/next", token=self.rater)
+        st, _, _ = self.d.request("POST", "/v1/tasks/%d/labels" % t["id"], {"answer": "a"},
+                                  token=self.rater)
+        self.assertEqual(st, 201)
+        st, _, t = self.d.request("GET", "/v1/tasks/next", token=self.rater)  # held: a live lease
+        self.assertEqual(st, 200)
+        self.assertEqual(self.d.request("GET", "/v1/nothing/here", token=self.admin)[0], 404)
+        self.assertEqual(self.d.request("GET", "/v1/items", token="rung_bad")[0], 401)
+        st, _, body = self.d.request("GET", "/metrics", token=self.admin)
+        self.assertEqual(st, 200)
+        return body.decode()
+
+    @unittest.skipUnless(PROMTOOL, "promtool is not installed (deploy/deps.sh test installs "
+                                   "Debian's prometheus package)")
+    def test_promtool_accepts_it(self):
+        text = self.traffic()
+        p = subprocess.run([PROMTOOL, "check", "metrics"], input=text.encode(),
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout.decode() + p.stderr.decode())
+        self.assertEqual(p.stdout + p.stderr, b"")
+
+    def test_families_and_values(self):
+        text = self.traffic()
+        types = dict(re.findall(r"(?m)^# TYPE (\S+) (\S+)$", text))
+        helps = set(re.findall(r"(?m)^# HELP (\S+) \S", text))
+        self.assertEqual(set(types), helps)
+        for name, kind in types.items():
+            self.assertEqual(kind == "counter", name.endswith("_total"), name)
+        # Every sample belongs to a family with HELP and TYPE.
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name = re.match(r"[a-z_]+", line).group(0)
+                base = re.sub(r"_(bucket|sum|count)$", "", name)
+                self.assertTrue(name in types or base in types, line)
+        self.assertEqual(types["rung_request_duration_seconds"], "histogram")
+        post = {"method": "POST", "route": "/v1/items"}
+        self.assertEqual(series(text, "rung_request_duration_seconds_count", **post), 1)
+        self.assertEqual(series(text, "rung_request_duration_seconds_bucket", **post, le="+Inf"),
+                         1)
+        self.assertIsNotNone(series(text, "rung_request_duration_seconds_bucket", **post,
+                                    le="0.005"))
+        self.assertGreater(series(text, "rung_request_duration_seconds_sum", **post), 0)
+        # A refused request counts under its route; an unknown path under other.
+        self.assertEqual(series(text, "rung_request_duration_seconds_count", method="GET",
+                                route="/v1/items"), 1)
+        self.assertEqual(series(text, "rung_request_duration_seconds_count", method="any",
+                                route="other"), 1)
+        self.assertEqual(series(text, "rung_queue_depth", kind="pair"), 2)
+        self.assertEqual(series(text, "rung_queue_depth", kind="single"), 1)
+        self.assertEqual(series(text, "rung_queue_depth", kind="subquestion"), 0)
+        self.assertEqual(series(text, "rung_leases_live"), 1)
+        self.assertEqual(series(text, "rung_labels"), 1)
+        self.assertEqual(series(text, "rung_items"), 4)
+        self.assertEqual(series(text, "rung_auto_resolved_ratio"), 0)
+        self.assertEqual(series(text, "rung_active_layer_id"), 0)
+        self.assertEqual(series(text, "rung_items_ingested_total"), 4)
+        self.assertIsNotNone(series(text, "rung_store_checkpoints_total", mode="passive"))
+        self.assertIsNotNone(series(text, "rung_responses_total", **{"class": "4xx"}))
+        self.assertNotIn("rung_request_seconds_sum", text)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
