@@ -2,6 +2,7 @@
 #include "reward.h"
 
 #include "feat.h"
+#include "reward_check.h"
 
 #include <errno.h>
 #include <math.h>
@@ -150,19 +151,21 @@ static uint64_t point_label_key(const struct reward_point_ex *e)
 /* ---- rows --------------------------------------------------------------- */
 
 struct reward_rows {
-    unsigned bits; /* indices are < 2^bits */
-    size_t n, cap; /* rows in use / allocated */
-    uint64_t *off; /* n + 1 offsets into idx/val */
-    float *y;      /* label per row */
-    float *wt;     /* weight per row */
-    uint64_t *grp; /* group per row: one side of the calibration split */
-    uint64_t *key; /* content key per row, 0 never a duplicate */
+    unsigned bits;  /* hashed indices are < 2^bits */
+    unsigned extra; /* dense features after them: indices < 2^bits + extra */
+    size_t n, cap;  /* rows in use / allocated */
+    uint64_t *off;  /* n + 1 offsets into idx/val */
+    float *y;       /* label per row */
+    float *wt;      /* weight per row */
+    uint64_t *grp;  /* group per row: one side of the calibration split */
+    uint64_t *key;  /* content key per row, 0 never a duplicate */
     size_t nnz, nnz_cap;
     uint32_t *idx; /* bucket of each nonzero */
     uint16_t *val; /* bfloat16 value of each nonzero */
 };
 
-struct reward_rows *reward_rows_new(unsigned bits)
+/* New empty store of 2^bits hashed and extra dense features. */
+static struct reward_rows *rows_new(unsigned bits, unsigned extra)
 {
     if (bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX)
         return NULL;
@@ -170,12 +173,18 @@ struct reward_rows *reward_rows_new(unsigned bits)
     if (!r)
         return NULL;
     r->bits = bits;
+    r->extra = extra;
     r->off = calloc(1, sizeof(*r->off));
     if (!r->off) {
         free(r);
         return NULL;
     }
     return r;
+}
+
+struct reward_rows *reward_rows_new(unsigned bits)
+{
+    return rows_new(bits, 0);
 }
 
 void reward_rows_free(struct reward_rows *r)
@@ -243,7 +252,7 @@ int reward_rows_add_ex(struct reward_rows *r, const uint32_t *idx, const float *
     if (!r || (n && (!idx || !val)) || !(y >= 0.0 && y <= 1.0) || !(weight >= 0.0) ||
         !isfinite(weight))
         return -EINVAL;
-    uint32_t lim = (uint32_t)1 << r->bits;
+    uint32_t lim = ((uint32_t)1 << r->bits) + r->extra;
     for (size_t i = 0; i < n; i++)
         if (idx[i] >= lim || !isfinite(val[i]))
             return -EINVAL;
@@ -319,7 +328,8 @@ static int rows_add_diff(struct reward_rows *r, const struct feat_vec *a, const 
 struct reward_layer {
     unsigned bits;    /* log2 buckets */
     unsigned members; /* ensemble size */
-    size_t stride;    /* floats per member: 2^bits weights + 1 bias */
+    unsigned ncheck;  /* checker features after the buckets: 0 or REWARD_CHECK_NFEAT */
+    size_t stride;    /* floats per member: 2^bits + ncheck weights + 1 bias */
     double tau;       /* pair threshold, INFINITY when none */
     double tau_point; /* pointwise threshold, INFINITY when none */
     float *w;         /* members * stride pair weights (bias slot unused, 0) */
@@ -336,16 +346,19 @@ void reward_params_default(struct reward_params *p)
     p->calib_share = 0.2;
     p->epochs = 0;
     p->threads = 0;
+    p->checks = 1;
 }
 
-static struct reward_layer *layer_new(unsigned bits, unsigned members, int has_point)
+static struct reward_layer *layer_new(unsigned bits, unsigned ncheck, unsigned members,
+                                      int has_point)
 {
     struct reward_layer *l = calloc(1, sizeof(*l));
     if (!l)
         return NULL;
     l->bits = bits;
     l->members = members;
-    l->stride = ((size_t)1 << bits) + 1;
+    l->ncheck = ncheck;
+    l->stride = ((size_t)1 << bits) + ncheck + 1;
     l->tau = INFINITY;
     l->tau_point = INFINITY;
     l->w = calloc((size_t)members * l->stride, sizeof(*l->w));
@@ -385,6 +398,11 @@ unsigned reward_bits(const struct reward_layer *l)
 unsigned reward_members(const struct reward_layer *l)
 {
     return l->members;
+}
+
+unsigned reward_checks(const struct reward_layer *l)
+{
+    return l->ncheck;
 }
 
 /* ---- solver ------------------------------------------------------------- */
@@ -677,6 +695,59 @@ static double confidence_of(double p, double sd)
     return c < 0.5 ? 0.5 : c > 1.0 ? 1.0 : c;
 }
 
+/* Appends the nonzero c[0..n) at indices 2^bits + k, after every bucket,
+ * so v stays sorted. Returns 0 or -ENOMEM. */
+static int vec_append(struct feat_vec *v, unsigned bits, const float *c, unsigned n)
+{
+    if (v->n + n > v->cap) {
+        uint32_t *ni = realloc(v->idx, (v->n + n) * sizeof(*ni));
+        if (!ni)
+            return -ENOMEM;
+        v->idx = ni;
+        float *nv = realloc(v->val, (v->n + n) * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        v->val = nv;
+        v->cap = v->n + n;
+    }
+    for (unsigned k = 0; k < n; k++) {
+        if (c[k] == 0.0f)
+            continue;
+        v->idx[v->n] = ((uint32_t)1 << bits) + k;
+        v->val[v->n++] = c[k];
+    }
+    return 0;
+}
+
+/* phi of one side into out: the hashed features, then its checker block
+ * (nblock values, none when 0). Returns 0 or a negative errno. */
+static int side_features(unsigned bits, const char *prompt, size_t plen, const char *x,
+                         const float *block, unsigned nblock, struct feat_vec *out)
+{
+    int rc = feat_extract(bits, prompt, plen, x, strlen(x), out);
+    if (!rc && nblock)
+        rc = vec_append(out, bits, block, nblock);
+    return rc;
+}
+
+/* Both sides of one pair scored on its own: its group is {a, b}. */
+static int pair_features(const struct reward_layer *l, const char *prompt, const char *a,
+                         const char *b, struct feat_vec *fa, struct feat_vec *fb)
+{
+    struct reward_check_table t = {0};
+    struct reward_pair_ex e = {.prompt = prompt, .a = a, .b = b};
+    size_t plen = strlen(prompt);
+    int rc = l->ncheck ? reward_check_pairs(&e, 1, 0, &t) : 0;
+    if (!rc)
+        rc = side_features(l->bits, prompt, plen, a, l->ncheck ? t.v[t.side[0]] : NULL, l->ncheck,
+                           fa);
+    if (!rc)
+        rc = side_features(l->bits, prompt, plen, b, l->ncheck ? t.v[t.side[1]] : NULL, l->ncheck,
+                           fb);
+    reward_check_table_free(&t);
+    return rc;
+}
+
 int reward_score_pair(const struct reward_layer *l, const char *prompt, const char *a,
                       const char *b, struct reward_pair *out)
 {
@@ -687,11 +758,7 @@ int reward_score_pair(const struct reward_layer *l, const char *prompt, const ch
         return -EINVAL;
     feat_vec_init(&fa);
     feat_vec_init(&fb);
-    size_t plen = strlen(prompt);
-    rc = feat_extract(l->bits, prompt, plen, a, strlen(a), &fa);
-    if (rc)
-        goto out;
-    rc = feat_extract(l->bits, prompt, plen, b, strlen(b), &fb);
+    rc = pair_features(l, prompt, a, b, &fa, &fb);
     if (rc)
         goto out;
     for (unsigned m = 0; m < l->members; m++) {
@@ -718,8 +785,11 @@ int reward_score_single(const struct reward_layer *l, const char *prompt, const 
     int rc;
     if (!l || !prompt || !text || !out)
         return -EINVAL;
+    float block[REWARD_CHECK_NFEAT];
     feat_vec_init(&f);
-    rc = feat_extract(l->bits, prompt, strlen(prompt), text, strlen(text), &f);
+    rc = l->ncheck ? reward_check_single(prompt, text, block) : 0;
+    if (!rc)
+        rc = side_features(l->bits, prompt, strlen(prompt), text, block, l->ncheck, &f);
     if (rc)
         goto out;
     for (unsigned m = 0; m < l->members; m++) {
@@ -1084,7 +1154,8 @@ static int params_ok(const struct reward_params *p)
 {
     return p && p->members >= 1 && p->members <= REWARD_MEMBERS_MAX && p->bits >= FEAT_BITS_MIN &&
            p->bits <= FEAT_BITS_MAX && p->target > 0.5 && p->target < 1.0 &&
-           p->calib_share >= 0.0 && p->calib_share <= 0.9 && isfinite(p->l2) && p->epochs <= 1000;
+           p->calib_share >= 0.0 && p->calib_share <= 0.9 && isfinite(p->l2) && p->epochs <= 1000 &&
+           p->checks <= 1;
 }
 
 /* The pointwise head's report object (stealing q's cal and note), NULL when
@@ -1116,6 +1187,29 @@ static json_t *train_report(const struct reward_params *p, struct head_out *h, s
     return rep;
 }
 
+/* The "checks" object of the report: each checker feature's pair weight,
+ * the mean over members, by name; JSON null without checker features. */
+static json_t *checks_report(const struct reward_layer *l)
+{
+    if (!l->ncheck)
+        return json_null();
+    json_t *w = json_object();
+    size_t at = (size_t)1 << l->bits;
+    for (unsigned k = 0; w && k < l->ncheck; k++) {
+        double sum = 0.0;
+        for (unsigned m = 0; m < l->members; m++)
+            sum += (double)l->w[(size_t)m * l->stride + at + k];
+        if (json_object_set_new(w, check_feat_name[k], json_real(sum / l->members))) {
+            json_decref(w);
+            w = NULL;
+        }
+    }
+    return w ? json_pack("{s:I,s:I,s:o,s:s}", "features", (json_int_t)l->ncheck, "samples_max",
+                         (json_int_t)CHECK_GROUP_DEFAULT, "weights", w, "groups",
+                         "pairs grouped by prompt within the set")
+             : NULL;
+}
+
 struct reward_layer *reward_train_rows(const struct reward_params *p,
                                        const struct reward_rows *pairs,
                                        const struct reward_rows *points, json_t **report)
@@ -1128,10 +1222,11 @@ struct reward_layer *reward_train_rows(const struct reward_params *p,
     if (report)
         *report = NULL;
     if (!params_ok(p) || (!pairs && !points) || (pairs && pairs->bits != p->bits) ||
-        (points && points->bits != p->bits) ||
+        (points && points->bits != p->bits) || (pairs && points && pairs->extra != points->extra) ||
         (reward_rows_count(pairs) == 0 && reward_rows_count(points) == 0))
         return NULL;
-    l = layer_new(p->bits, p->members, reward_rows_count(points) > 0);
+    l = layer_new(p->bits, pairs ? pairs->extra : points->extra, p->members,
+                  reward_rows_count(points) > 0);
     if (!l)
         return NULL;
     if (reward_rows_count(pairs) > 0) {
@@ -1151,7 +1246,7 @@ struct reward_layer *reward_train_rows(const struct reward_params *p,
     if (report) {
         *report = train_report(p, &h, reward_rows_count(points), pw);
         pw = NULL; /* stolen */
-        if (!*report)
+        if (!*report || json_object_set_new(*report, "checks", checks_report(l)))
             goto out;
     }
     ok = 1;
@@ -1168,16 +1263,22 @@ out:
     return l;
 }
 
-/* Featurises pairs (phi(a) - phi(b)) into a new rows store, NULL on error. */
-static struct reward_rows *rows_from_pairs(unsigned bits, const struct reward_pair_ex *pairs,
-                                           size_t n, int keep_weight)
+/* Featurises pairs (phi(a) - phi(b)) into a new rows store, NULL on error.
+ * With ncheck, each side's checker block follows its buckets, its group
+ * the pairs' distinct responses to the same prompt (reward_check.h). */
+static struct reward_rows *rows_from_pairs(unsigned bits, unsigned ncheck,
+                                           const struct reward_pair_ex *pairs, size_t n,
+                                           int keep_weight)
 {
-    struct reward_rows *r = reward_rows_new(bits);
+    struct reward_rows *r = rows_new(bits, ncheck);
+    struct reward_check_table t = {0};
     struct feat_vec fa, fb, tmp;
     int rc = r ? 0 : -ENOMEM;
     feat_vec_init(&fa);
     feat_vec_init(&fb);
     feat_vec_init(&tmp);
+    if (!rc && ncheck)
+        rc = reward_check_pairs(pairs, n, 0, &t);
     for (size_t i = 0; i < n && !rc; i++) {
         const struct reward_pair_ex *e = &pairs[i];
         if (!e->prompt || !e->a || !e->b) {
@@ -1185,14 +1286,17 @@ static struct reward_rows *rows_from_pairs(unsigned bits, const struct reward_pa
             break;
         }
         size_t plen = strlen(e->prompt);
-        rc = feat_extract(bits, e->prompt, plen, e->a, strlen(e->a), &fa);
+        rc = side_features(bits, e->prompt, plen, e->a, ncheck ? t.v[t.side[2 * i]] : NULL, ncheck,
+                           &fa);
         if (!rc)
-            rc = feat_extract(bits, e->prompt, plen, e->b, strlen(e->b), &fb);
+            rc = side_features(bits, e->prompt, plen, e->b, ncheck ? t.v[t.side[2 * i + 1]] : NULL,
+                               ncheck, &fb);
         if (!rc)
             rc = rows_add_diff(r, &fa, &fb, e->y, keep_weight ? e->weight : 1.0,
                                e->group ? e->group : reward_group_of(e->prompt), pair_label_key(e),
                                &tmp);
     }
+    reward_check_table_free(&t);
     feat_vec_clear(&fa);
     feat_vec_clear(&fb);
     feat_vec_clear(&tmp);
@@ -1203,10 +1307,12 @@ static struct reward_rows *rows_from_pairs(unsigned bits, const struct reward_pa
     return r;
 }
 
-static struct reward_rows *rows_from_points(unsigned bits, const struct reward_point_ex *pts,
-                                            size_t n)
+/* Featurises points into a new rows store (NULL on error) of ncheck
+ * extra features, all 0: the pointwise head does not use the checkers. */
+static struct reward_rows *rows_from_points(unsigned bits, unsigned ncheck,
+                                            const struct reward_point_ex *pts, size_t n)
 {
-    struct reward_rows *r = reward_rows_new(bits);
+    struct reward_rows *r = rows_new(bits, ncheck);
     struct feat_vec f;
     int rc = r ? 0 : -ENOMEM;
     feat_vec_init(&f);
@@ -1240,11 +1346,12 @@ struct reward_layer *reward_train(const struct reward_params *p, const struct re
         *report = NULL;
     if (!params_ok(p) || (npairs && !pairs) || (npoints && !points) || (!npairs && !npoints))
         return NULL;
-    pr = rows_from_pairs(p->bits, pairs, npairs, 1);
+    unsigned ncheck = p->checks ? REWARD_CHECK_NFEAT : 0;
+    pr = rows_from_pairs(p->bits, ncheck, pairs, npairs, 1);
     if (!pr)
         goto out;
     if (npoints) {
-        qr = rows_from_points(p->bits, points, npoints);
+        qr = rows_from_points(p->bits, ncheck, points, npoints);
         if (!qr)
             goto out;
     }
@@ -1261,7 +1368,7 @@ json_t *reward_evaluate_rows(const struct reward_layer *l, const struct reward_r
 {
     size_t n = reward_rows_count(rows), cov = 0, cov_ok = 0;
     struct metrics a = {0};
-    if (!l || !rows || rows->bits != l->bits)
+    if (!l || !rows || rows->bits != l->bits || rows->extra != l->ncheck)
         return NULL;
     for (size_t i = 0; i < n; i++) {
         struct scored s;
@@ -1287,7 +1394,7 @@ json_t *reward_evaluate(const struct reward_layer *l, const struct reward_pair_e
 {
     if (!l || (n && !pairs))
         return NULL;
-    struct reward_rows *r = rows_from_pairs(l->bits, pairs, n, 0);
+    struct reward_rows *r = rows_from_pairs(l->bits, l->ncheck, pairs, n, 0);
     if (!r)
         return NULL;
     json_t *j = reward_evaluate_rows(l, r);
@@ -1358,7 +1465,10 @@ static void get_floats(const unsigned char *p, float *f, size_t n)
 
 /* Layout (little-endian): magic[8] version u32 bits u32 members u32 flags u32
  * tau f64 tau_point f64 nfloats u64 checksum u64 (FNV-1a of the weights)
- * reserved[8], then nfloats float32: pair weights, then pointwise weights. */
+ * ncheck u32 check_set u32, then nfloats float32: pair weights, then
+ * pointwise weights, each member 2^bits + ncheck + 1 floats. Version 1 had
+ * 8 reserved bytes where version 2 has ncheck and check_set: it never had
+ * checker features, and loads as ncheck 0. */
 int reward_save(const struct reward_layer *l, void **blob, size_t *len)
 {
     if (!l || !blob || !len)
@@ -1381,6 +1491,8 @@ int reward_save(const struct reward_layer *l, void **blob, size_t *len)
     put_u64(b + 32, f64_bits(l->tau_point));
     put_u64(b + 40, (uint64_t)nf);
     put_u64(b + 48, feat_fnv1a64(b + BLOB_HEADER, 4 * nf));
+    put_u32(b + 56, l->ncheck);
+    put_u32(b + 60, l->ncheck ? reward_check_set_id() : 0u);
     *blob = b;
     *len = total;
     return 0;
@@ -1391,23 +1503,38 @@ static int tau_ok(double t)
     return t == INFINITY || (t >= 0.5 && t <= 1.0);
 }
 
+/* The checker features a blob's header records: 0 for version 1 and for
+ * a layer without them; REWARD_CHECK_NFEAT when they are ours; -1 for a
+ * definition this build does not know (another version or feature set). */
+static long blob_checks(const unsigned char *b)
+{
+    uint32_t version = get_u32(b + 8), n = get_u32(b + 56), set = get_u32(b + 60);
+    if (version == 1)
+        return 0;
+    if (version != REWARD_BLOB_VERSION)
+        return -1;
+    if (n == 0 && set == 0)
+        return 0;
+    return n == REWARD_CHECK_NFEAT && set == reward_check_set_id() ? (long)n : -1;
+}
+
 struct reward_layer *reward_load(const void *blob, size_t len)
 {
     const unsigned char *b = blob;
-    if (!b || len < BLOB_HEADER || memcmp(b, BLOB_MAGIC, 8) != 0 ||
-        get_u32(b + 8) != REWARD_BLOB_VERSION)
+    if (!b || len < BLOB_HEADER || memcmp(b, BLOB_MAGIC, 8) != 0)
         return NULL;
+    long ncheck = blob_checks(b);
     uint32_t bits = get_u32(b + 12), members = get_u32(b + 16), flags = get_u32(b + 20);
     double tau = bits_f64(get_u64(b + 24)), tau_point = bits_f64(get_u64(b + 32));
-    if (bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX || members < 1 ||
+    if (ncheck < 0 || bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX || members < 1 ||
         members > REWARD_MEMBERS_MAX || flags > 1 || !tau_ok(tau) || !tau_ok(tau_point))
         return NULL;
-    size_t half = (size_t)members * (((size_t)1 << bits) + 1);
+    size_t half = (size_t)members * (((size_t)1 << bits) + (size_t)ncheck + 1);
     size_t nf = half * (flags ? 2 : 1);
     if (get_u64(b + 40) != nf || len != BLOB_HEADER + 4 * nf ||
         get_u64(b + 48) != feat_fnv1a64(b + BLOB_HEADER, 4 * nf))
         return NULL;
-    struct reward_layer *l = layer_new(bits, members, (int)flags);
+    struct reward_layer *l = layer_new(bits, (unsigned)ncheck, members, (int)flags);
     if (!l)
         return NULL;
     get_floats(b + BLOB_HEADER, l->w, half);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "dataset.h"
 #include "feat.h"
 #include "reward.h"
@@ -214,6 +215,12 @@ static void test_report_and_scores(void **state)
         assert_non_null(json_object_get(cal, ckeys[k]));
     assert_true(json_array_size(json_object_get(cal, "curve")) > 3);
     assert_true(json_is_null(json_object_get(rep, "pointwise")));
+    /* Each checker feature's weight, by name. */
+    json_t *w = json_object_get(json_object_get(rep, "checks"), "weights");
+    assert_int_equal(json_object_size(w), CHECK_NFEAT);
+    for (unsigned k = 0; k < CHECK_NFEAT; k++)
+        assert_true(json_is_real(json_object_get(w, check_feat_name[k])));
+    assert_int_equal(reward_checks(l), CHECK_NFEAT);
     assert_int_equal(reward_members(l), 5);
     assert_int_equal(reward_bits(l), REWARD_BITS_DEFAULT);
     assert_true(isinf(reward_point_threshold(l)));
@@ -230,7 +237,11 @@ static void test_report_and_scores(void **state)
         assert_true(r.confidence <= fmax(r.p_a, 1 - r.p_a) + 1e-12);
         struct reward_single s1;
         assert_int_equal(reward_score_single(l, "Rate this answer.", tr.ex[i].a, &s1), 0);
-        assert_float_equal(s1.r, r.ra, 1e-9);
+        /* A pair's side sees the group {a, b}, a single text a group of one:
+         * only the group-wide agreement features (largest cluster) differ. */
+        struct reward_single s2;
+        assert_int_equal(reward_score_single(l, "Rate this answer.", tr.ex[i].b, &s2), 0);
+        assert_float_equal(s1.r - s2.r, r.ra - r.rb, 0.02);
         assert_int_equal(s1.has_point, 0);
     }
     /* Invalid UTF-8 in the inputs is tolerated. */
@@ -337,7 +348,7 @@ static void test_save_load_determinism(void **state)
     assert_memory_equal(ba, bb, la); /* same seed, any thread count: same bytes */
     assert_int_equal(la, lc);
     assert_memory_not_equal(ba, bc, la);
-    assert_true(la < 2 * 3 * ((1u << 14) + 1) * 4 + 256); /* float32 weights */
+    assert_true(la < 2 * 3 * ((1u << 14) + CHECK_NFEAT + 1) * 4 + 256); /* float32 weights */
 
     struct reward_layer *r = reward_load(ba, la);
     assert_non_null(r);
@@ -375,7 +386,16 @@ static void test_save_load_determinism(void **state)
     bad[0] ^= 1; /* magic */
     assert_null(reward_load(bad, la));
     memcpy(bad, ba, la);
-    bad[8] = 2; /* version */
+    bad[8] = 3; /* version */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    bad[8] = 1; /* version 1 had no checker features: the sizes no longer match */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    bad[60] ^= 1; /* another checker definition */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    bad[56] = 3; /* another number of checker features */
     assert_null(reward_load(bad, la));
     memcpy(bad, ba, la);
     bad[12] = 15; /* bits: sizes no longer match */
@@ -396,6 +416,77 @@ static void test_save_load_determinism(void **state)
     reward_free(c);
     reward_free(r);
     synth_free(&tr);
+}
+
+/* The file's bytes in a new buffer (the caller frees), its size in *len. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char *b = malloc(1 << 16);
+    assert_non_null(b);
+    *len = fread(b, 1, 1 << 16, f);
+    assert_true(*len > 0 && *len < (1 << 16));
+    fclose(f);
+    return b;
+}
+
+static double jnum_of(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    assert_true(json_is_number(v));
+    return json_number_value(v);
+}
+
+/* A version-1 blob written by main 99727c9 (tests/data/reward) loads as a
+ * layer without checker features and scores exactly as it did there. */
+static void test_blob_v1(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *blob = slurp(RUNG_DATA_DIR "/reward/layer-v1.bin", &len);
+    json_error_t err;
+    json_t *want = json_load_file(RUNG_DATA_DIR "/reward/layer-v1.json", 0, &err);
+    assert_non_null(want);
+    struct reward_layer *l = reward_load(blob, len);
+    assert_non_null(l);
+    assert_int_equal(reward_checks(l), 0);
+    assert_int_equal(reward_bits(l), 8);
+    assert_int_equal(reward_members(l), 3);
+    assert_true(isinf(reward_threshold(l)) == (jnum_of(want, "threshold") < 0));
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(want, "scores"), i, s)
+    {
+        const char *q = json_string_value(json_object_get(s, "prompt"));
+        const char *a = json_string_value(json_object_get(s, "a"));
+        const char *b = json_string_value(json_object_get(s, "b"));
+        struct reward_pair r;
+        struct reward_single one;
+        assert_int_equal(reward_score_pair(l, q, a, b, &r), 0);
+        assert_int_equal(reward_score_single(l, "Is it right?", a, &one), 0);
+        /* Bit for bit: the same features, weights and sums as before. */
+        assert_true(r.ra == jnum_of(s, "ra") && r.rb == jnum_of(s, "rb"));
+        assert_true(r.ra_sd == jnum_of(s, "ra_sd") && r.rb_sd == jnum_of(s, "rb_sd"));
+        assert_true(r.p_a == jnum_of(s, "p_a") && r.p_sd == jnum_of(s, "p_sd"));
+        assert_true(r.confidence == jnum_of(s, "confidence"));
+        assert_true(one.r == jnum_of(s, "r_single") && one.p_good == jnum_of(s, "p_good"));
+    }
+    assert_int_equal(i, 8);
+    /* Saved again it is a version-2 blob without checker features, and it
+     * loads back to the same scores. */
+    void *b2;
+    size_t l2;
+    assert_int_equal(reward_save(l, &b2, &l2), 0);
+    assert_int_equal(l2, len);
+    assert_int_equal(((unsigned char *)b2)[8], REWARD_BLOB_VERSION);
+    assert_memory_equal((unsigned char *)b2 + 64, blob + 64, len - 64);
+    blob[8] = 3; /* an unknown version is refused */
+    assert_null(reward_load(blob, len));
+    free(b2);
+    free(blob);
+    json_decref(want);
+    reward_free(l);
 }
 
 static void test_pointwise(void **state)
@@ -703,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_pointwise),
         cmocka_unit_test(test_hh),
         cmocka_unit_test(test_gsm8k),
+        cmocka_unit_test(test_blob_v1),
         cmocka_unit_test(test_duplicates_keep_tau_honest),
         cmocka_unit_test(test_group_and_pair_keys),
     };
