@@ -17,6 +17,8 @@
 #define BLOB_MAGIC "RUNGRWL1"
 #define BLOB_HEADER 64u /* bytes before the weights */
 #define ROWS_MAX_NNZ (UINT64_C(1) << 40)
+#define CROSSFIT_ROWS_MAX 200000u /* up to this many rows, calibration is cross-fitted */
+#define CROSSFIT_FOLDS_MAX 10u
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -1113,10 +1115,65 @@ struct head_out {
     size_t dups;           /* rows skipped as exact duplicates */
     double l2;             /* the L2 strength used */
     unsigned epochs;       /* SGD passes made */
+    unsigned folds;        /* cross-fitted calibration folds, 0 for a held-out share */
 };
 
-/* Trains one head on rows (weights into base) and calibrates it. Returns 0
- * or a negative errno; on success o->cal and o->note are new references. */
+/* Folds of cross-fitted calibration for a held-out share: 1 / share,
+ * rounded, in [2, CROSSFIT_FOLDS_MAX]. */
+static unsigned crossfit_folds(double share)
+{
+    unsigned k = (unsigned)lround(1.0 / share);
+    return k < 2 ? 2 : k > CROSSFIT_FOLDS_MAX ? CROSSFIT_FOLDS_MAX : k;
+}
+
+/* Out-of-fold scores of keep[0..n) into s (n entries): the rows are split
+ * into folds by group, as split_rows splits them, and each fold is scored
+ * by members trained on the other folds (weights in a scratch buffer).
+ * Returns 0 or a negative errno. */
+static int crossfit_scores(const struct reward_params *p, const struct reward_rows *rows,
+                           const uint32_t *keep, size_t n, int bias, uint64_t salt, size_t stride,
+                           struct scored *s)
+{
+    unsigned folds = crossfit_folds(p->calib_share);
+    float *tmp = malloc((size_t)p->members * stride * sizeof(*tmp));
+    uint32_t *tr = malloc((n ? n : 1) * sizeof(*tr)), *te = malloc((n ? n : 1) * sizeof(*te));
+    unsigned char *fold = malloc(n ? n : 1);
+    int rc = tmp && tr && te && fold ? 0 : -ENOMEM;
+    for (size_t q = 0; q < n && !rc; q++) {
+        uint64_t st = rows->grp[keep[q]] ^ p->seed ^ salt ^ 0x63616c6962726174ULL;
+        fold[q] = (unsigned char)(rng_unit(&st) * folds);
+    }
+    size_t ns = 0;
+    for (unsigned f = 0; f < folds && !rc; f++) {
+        size_t ntr = 0, nte = 0;
+        double l2;
+        unsigned epochs;
+        for (size_t q = 0; q < n; q++) {
+            if (fold[q] == f)
+                te[nte++] = keep[q];
+            else
+                tr[ntr++] = keep[q];
+        }
+        if (!nte)
+            continue;
+        rc = train_head(p, rows, tr, ntr, bias, salt ^ mix64(f + 1), tmp, stride, &l2, &epochs);
+        for (size_t q = 0; q < nte && !rc; q++)
+            score_row(tmp, stride, p->members, bias, rows, te[q], &s[ns++]);
+    }
+    free(tmp);
+    free(tr);
+    free(te);
+    free(fold);
+    return rc;
+}
+
+/* Trains one head on rows (weights into base) and calibrates it: with at
+ * most CROSSFIT_ROWS_MAX rows on out-of-fold scores of every row, the head
+ * then trained on all of them (small sets: a single held-out share would
+ * leave too few prompt groups to vouch for any threshold); with more, on
+ * calib_share of the groups held out, the head trained on the rest.
+ * Returns 0 or a negative errno; on success o->cal and o->note are new
+ * references. */
 static int train_and_calibrate(const struct reward_params *p, const struct reward_rows *rows,
                                int bias, uint64_t salt, float *base, size_t stride,
                                struct head_out *o)
@@ -1125,23 +1182,29 @@ static int train_and_calibrate(const struct reward_params *p, const struct rewar
     struct scored *s = NULL;
     size_t nkeep;
     int rc = dedupe_rows(rows, &keep, &nkeep, &o->dups);
-    if (!rc)
+    o->folds =
+        p->calib_share > 0 && nkeep <= CROSSFIT_ROWS_MAX ? crossfit_folds(p->calib_share) : 0;
+    if (!rc && !o->folds)
         rc = split_rows(rows, keep, nkeep, p->calib_share, p->seed ^ salt, &train, &o->ntrain,
                         &calib, &o->ncalib);
+    s = malloc((nkeep ? nkeep : 1) * sizeof(*s));
+    if (!rc && !s)
+        rc = -ENOMEM;
+    if (!rc && o->folds) {
+        o->ntrain = o->ncalib = nkeep;
+        rc = crossfit_scores(p, rows, keep, nkeep, bias, salt, stride, s);
+    }
+    if (!rc)
+        rc = train_head(p, rows, o->folds ? keep : train, o->ntrain, bias, salt, base, stride,
+                        &o->l2, &o->epochs);
     if (rc)
         goto out;
-    rc = train_head(p, rows, train, o->ntrain, bias, salt, base, stride, &o->l2, &o->epochs);
-    if (rc)
-        goto out;
-    s = malloc((o->ncalib ? o->ncalib : 1) * sizeof(*s));
-    rc = -ENOMEM;
-    if (!s)
-        goto out;
-    for (size_t q = 0; q < o->ncalib; q++)
+    for (size_t q = 0; q < o->ncalib && !o->folds; q++)
         score_row(base, stride, p->members, bias, rows, calib[q], &s[q]);
     o->cal = calibrate(s, o->ncalib, p->target, bias ? "points" : "pairs", &o->tau, &o->note);
-    if (o->cal)
-        rc = 0;
+    rc = o->cal ? 0 : -ENOMEM;
+    if (!rc && json_object_set_new(o->cal, "cross_fitted_folds", json_integer(o->folds)))
+        rc = -ENOMEM;
 out:
     free(keep);
     free(train);

@@ -75,11 +75,18 @@ struct reward_layer; /* opaque, immutable after training, safe to score from man
 
 /* Trains an ensemble. Exact duplicates (same prompt, responses and label;
  * for points prompt, text and label) count once: the later copies are
- * skipped before anything else. calib_share of the groups (chosen by
- * hashing group and seed) is held out for calibration, so every example of
- * a group falls on one side; each member trains on its own bootstrap
- * resample of the rest (a single member uses the rest as is). Points, when given, train a
- * pointwise head the same way, with its own calibration and threshold.
+ * skipped before anything else. Calibration is cross-fitted while a head
+ * has at most 200000 rows: the groups are split (by hashing group and
+ * seed, so every example of a group falls in one fold) into round(1 /
+ * calib_share) folds (2..10), each fold is scored by members trained on
+ * the others, and the layer's members then train on every row
+ * (pairs_calibration == pairs_train, calibration.cross_fitted_folds > 0):
+ * a small set would otherwise leave too few prompt groups held out to
+ * vouch for any threshold. Past 200000 rows, calib_share of the groups is
+ * held out and the members train on the rest (cross_fitted_folds 0). Each
+ * member trains on its own bootstrap resample (a single member uses its
+ * rows as is). Points, when given, train a pointwise head the same way,
+ * with its own calibration and threshold.
  * The threshold tau is the lowest confidence t such that the one-sided 95%
  * Wilson lower bound of the accuracy on calibration items with confidence >= t
  * reaches target, counting as many trials as those items have distinct groups
@@ -89,7 +96,7 @@ struct reward_layer; /* opaque, immutable after training, safe to score from man
  * report (may be NULL) receives a new JSON object the caller decrefs:
  *   {"pairs_train","pairs_calibration","duplicates_skipped","points","members","bits","seed","l2",
  *    "epochs","calibration":{"items","accuracy","log_loss","ece","curve":[{"confidence",
- *    "coverage","accuracy"},...]},"threshold","threshold_note","target",
+ *    "coverage","accuracy"},...],"cross_fitted_folds"},"threshold","threshold_note","target",
  *    "pointwise":{"points_train","points_calibration","duplicates_skipped","calibration":{...},
  *    "threshold","threshold_note"} or null,
  *    "checks":{"features","samples_max","weights":{"agree_share":w,...},"groups"} or null}

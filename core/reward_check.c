@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CHECK_SCALE 4.0 /* the block's scale against the L2-normalised buckets */
+
 /* One side of a pair: its group (prompt key), text hash and position 2i or
  * 2i + 1. */
 struct side {
@@ -70,13 +72,13 @@ static void dense(const struct check_result *r, float *out)
         default:
             break;
         }
-        out[k] = (float)x;
+        out[k] = (float)(x * CHECK_SCALE);
     }
 }
 
 uint32_t reward_check_set_id(void)
 {
-    uint64_t h = feat_fnv1a64("squash x/(1+x) of counts v1", 27);
+    uint64_t h = feat_fnv1a64("squash x/(1+x) of counts, scale 4", 33);
     for (unsigned k = 0; k < CHECK_NFEAT; k++) {
         uint64_t n = feat_fnv1a64(check_feat_name[k], strlen(check_feat_name[k]));
         h = (h ^ n) * 0x100000001b3ULL;

@@ -2,14 +2,14 @@
  * features of the built-in layer, with the sample groups they need.
  *
  * Internal to reward.c. A response's block is check_run_all's features,
- * counts squashed to [0, 1) by x / (1 + x), in enum check_feat order (so
- * check_feat_name names them). The agreement checker needs the response's
- * group: the other samples of the same prompt. For labelled pairs the group
- * is every distinct response that the given pairs hold for that prompt
- * (reward_group_of), in order of first appearance, the first max_samples of
- * them; so GSM8K's four solutions of a question are one group however many
- * pairs they make, and a lone pair's group is its two responses. Each
- * group's answers are read once, each distinct response is checked once.
+ * counts squashed to [0, 1) by x / (1 + x), all scaled by 4 (against the
+ * L2-normalised n-gram families: the L2 penalty then restrains them less),
+ * in enum check_feat order (so check_feat_name names them). The agreement checker needs the
+ * response's group: the other samples of the same prompt. For labelled pairs the group is every
+ * distinct response that the given pairs hold for that prompt (reward_group_of), in order of first
+ * appearance, the first max_samples of them; so GSM8K's four solutions of a question are one group
+ * however many pairs they make, and a lone pair's group is its two responses. Each group's answers
+ * are read once, each distinct response is checked once.
  */
 #ifndef RUNG_REWARD_CHECK_H
 #define RUNG_REWARD_CHECK_H

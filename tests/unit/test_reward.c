@@ -204,9 +204,8 @@ static void test_report_and_scores(void **state)
         "calibration", "threshold",         "threshold_note", "target",  "pointwise"};
     for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
         assert_non_null(json_object_get(rep, keys[k]));
-    assert_int_equal(json_integer_value(json_object_get(rep, "pairs_train")) +
-                         json_integer_value(json_object_get(rep, "pairs_calibration")),
-                     600);
+    assert_int_equal(json_integer_value(json_object_get(rep, "pairs_train")), 600);
+    assert_int_equal(json_integer_value(json_object_get(rep, "pairs_calibration")), 600);
     assert_int_equal(json_integer_value(json_object_get(rep, "members")), 5);
     assert_int_equal(json_integer_value(json_object_get(rep, "bits")), REWARD_BITS_DEFAULT);
     json_t *cal = json_object_get(rep, "calibration");
@@ -748,8 +747,13 @@ static void dup_case(int exact)
            jreal(ev, "accuracy"));
     assert_true(isinf(tau) || cov == 0.0 || acc >= p.target - HONEST_SLACK);
     json_int_t dups = json_integer_value(json_object_get(rep, "duplicates_skipped"));
-    json_int_t used = json_integer_value(json_object_get(rep, "pairs_train")) +
-                      json_integer_value(json_object_get(rep, "pairs_calibration"));
+    /* Cross-fitted calibration: every kept pair trains the layer and is
+     * scored once by members that did not see its prompt. */
+    json_int_t used = json_integer_value(json_object_get(rep, "pairs_train"));
+    assert_int_equal(json_integer_value(json_object_get(rep, "pairs_calibration")), used);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(rep, "calibration"),
+                                                        "cross_fitted_folds")),
+                     5);
     assert_int_equal(dups, exact ? (json_int_t)(ntr - uniq) : 0);
     assert_int_equal(used, (json_int_t)(exact ? uniq : ntr));
     json_decref(ev);
