@@ -535,10 +535,19 @@ static void test_pointwise(void **state)
 
 #define FOLDS 5
 /* Margins over "the longer reply wins", in absolute accuracy. Measured on the
- * fixtures: HH 0.637 vs 0.375 (on HH-harmless the shorter reply, often a
- * refusal, tends to win), GSM8K 0.598 vs 0.546. */
+ * fixtures without checker features: HH 0.637 vs 0.375 (on HH-harmless the
+ * shorter reply, often a refusal, tends to win), GSM8K 0.598 vs 0.546; with
+ * them (and cross-fitted calibration) HH 0.626, GSM8K 0.820. */
 #define HH_MARGIN 0.15
-#define GSM8K_MARGIN 0.03
+#define GSM8K_MARGIN 0.20
+/* GSM8K: the layer with checker features must beat the agreement rule of
+ * test_check_rules.c (prefer the answer more of the group's other samples
+ * share; a tie is a coin) on the same pairs by this much. Measured: 0.820
+ * against 0.712. */
+#define AGREE_MARGIN 0.07
+/* Held-out pairs at or above their fold's threshold must be right at least
+ * target - HONEST_POINTS of the time (issue 11: within 3 points). */
+#define HONEST_POINTS 0.03
 
 struct collect {
     struct reward_pair_ex *all;
@@ -589,17 +598,65 @@ static double longer_wins(const struct reward_pair_ex *e, size_t n)
     return ok / (double)n;
 }
 
-/* Trains on every fold but k and returns the number of right answers on fold
- * k (its size in *nte, the baseline's right answers in *base). */
-static double fold_right(const struct collect *c, int k, size_t *nte, double *base)
+#define GROUP_MAX 16 /* distinct responses of one prompt in the fixtures */
+
+/* The agreement share of text x among the distinct responses that the
+ * pairs e[0..n) hold for prompt q (the group the layer also sees). */
+static double agree_share(const struct reward_pair_ex *e, size_t n, const char *q, const char *x)
+{
+    const char *g[GROUP_MAX];
+    size_t ng = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int s = 0; s < 2 && !strcmp(e[i].prompt, q); s++) {
+            const char *t = s ? e[i].b : e[i].a;
+            size_t j = 0;
+            while (j < ng && strcmp(g[j], t))
+                j++;
+            if (j == ng && strcmp(t, x)) {
+                assert_true(ng < GROUP_MAX);
+                g[ng++] = t;
+            }
+        }
+    struct check_answer self, others[GROUP_MAX];
+    struct check_result r;
+    check_result_init(&r);
+    assert_int_equal(check_answer(x, strlen(x), &self, NULL), 0);
+    for (size_t j = 0; j < ng; j++)
+        assert_int_equal(check_answer(g[j], strlen(g[j]), &others[j], NULL), 0);
+    assert_int_equal(check_agree(&self, others, ng, 0, &r, NULL), 0);
+    return r.v[CHECK_AGREE_SHARE];
+}
+
+/* Accuracy of the agreement rule on e[0..n) (ties count half). */
+static double agree_wins(const struct reward_pair_ex *e, size_t n)
+{
+    double ok = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double sa = agree_share(e, n, e[i].prompt, e[i].a);
+        double sb = agree_share(e, n, e[i].prompt, e[i].b);
+        ok += sa == sb ? 0.5 : ((sa > sb) == (e[i].y > 0.5));
+    }
+    return ok / (double)n;
+}
+
+/* What one fold gives: right answers, the baselines' right answers, and the
+ * held-out pairs at or above the fold layer's threshold. */
+struct fold_out {
+    size_t n;               /* held-out pairs */
+    double right;           /* the layer's right answers */
+    double longer, agree;   /* the baselines' right answers (ties half) */
+    double covered, cov_ok; /* pairs with confidence >= tau, right ones among them */
+};
+
+/* Trains on every fold but k and scores fold k into *o. */
+static void fold_run(const struct collect *c, int k, struct fold_out *o)
 {
     struct reward_pair_ex *tr = calloc(c->n, sizeof(*tr)), *te = calloc(c->n, sizeof(*te));
     assert_true(tr && te);
-    size_t ntr = 0;
-    *nte = 0;
+    size_t ntr = 0, nte = 0;
     for (size_t i = 0; i < c->n; i++) {
         if (c->fold[i] == k)
-            te[(*nte)++] = c->all[i];
+            te[nte++] = c->all[i];
         else
             tr[ntr++] = c->all[i];
     }
@@ -608,23 +665,39 @@ static double fold_right(const struct collect *c, int k, size_t *nte, double *ba
     json_t *rep;
     struct reward_layer *l = reward_train(&p, tr, ntr, NULL, 0, &rep);
     assert_non_null(l);
-    json_t *ev = reward_evaluate(l, te, *nte);
-    double right = jreal(ev, "accuracy") * (double)*nte;
-    *base = longer_wins(te, *nte) * (double)*nte;
+    json_t *ev = reward_evaluate(l, te, nte);
+    o->n = nte;
+    o->right = jreal(ev, "accuracy") * (double)nte;
+    o->longer = longer_wins(te, nte) * (double)nte;
+    o->agree = agree_wins(te, nte) * (double)nte;
+    if (isfinite(reward_threshold(l))) {
+        o->covered = jreal(ev, "coverage") * (double)nte;
+        if (o->covered > 0)
+            o->cov_ok = jreal(ev, "accuracy_on_covered") * o->covered;
+    }
     json_decref(ev);
     json_decref(rep);
     reward_free(l);
     free(tr);
     free(te);
-    return right;
+}
+
+/* One-sided 95% Wilson lower bound of accuracy acc over n trials. */
+static double wilson95(double acc, double n)
+{
+    double z = 1.6449;
+    return (acc + z * z / (2 * n) - z * sqrt(acc * (1 - acc) / n + z * z / (4 * n * n))) /
+           (1 + z * z / n);
 }
 
 /* 5-fold cross-validation on a fixture: every pair is predicted once by a
  * layer that never saw its prompt. The fixtures are small (~300 pairs), so a
  * single 80/20 split would judge on ~60 pairs; five folds judge on all. The
- * layer must beat "the longer reply wins" by margin (absolute accuracy). */
+ * layer must beat "the longer reply wins" by margin (absolute accuracy), the
+ * agreement rule by agree_margin (when not negative), a coin with 95%
+ * confidence, and keep its thresholds honest. */
 static void real_data(const char *file, enum dataset_format fmt, const char *name,
-                      size_t want_pairs, double margin)
+                      size_t want_pairs, double margin, double agree_margin)
 {
     struct collect c = {0};
     c.cap = 1000;
@@ -638,25 +711,29 @@ static void real_data(const char *file, enum dataset_format fmt, const char *nam
     assert_int_equal(dataset_read(f, fmt, collect_pair, NULL, &c, NULL), 0);
     fclose(f);
     assert_int_equal(c.n, want_pairs);
-    double right = 0.0, base = 0.0;
-    size_t judged = 0;
+    struct fold_out t = {0};
     for (int k = 0; k < FOLDS; k++) {
-        size_t nte;
-        double b;
-        right += fold_right(&c, k, &nte, &b);
-        base += b;
-        judged += nte;
+        struct fold_out o = {0};
+        fold_run(&c, k, &o);
+        t.n += o.n;
+        t.right += o.right;
+        t.longer += o.longer;
+        t.agree += o.agree;
+        t.covered += o.covered;
+        t.cov_ok += o.cov_ok;
     }
-    assert_int_equal(judged, c.n);
-    double acc = right / (double)judged, bacc = base / (double)judged;
-    printf("%s: %zu pairs, %d-fold held-out accuracy %.4f, longer-wins %.4f (margin %.2f)\n", name,
-           c.n, FOLDS, acc, bacc, margin);
+    assert_int_equal(t.n, c.n);
+    double nn = (double)t.n, acc = t.right / nn, bacc = t.longer / nn, aacc = t.agree / nn;
+    double cov_acc = t.covered > 0 ? t.cov_ok / t.covered : NAN;
+    printf("%s: %zu pairs, %d-fold held-out accuracy %.4f, longer-wins %.4f (margin %.2f), "
+           "agreement rule %.4f; at each fold's tau: coverage %.4f, accuracy on covered %.4f\n",
+           name, c.n, FOLDS, acc, bacc, margin, aacc, t.covered / nn, cov_acc);
     assert_true(acc >= bacc + margin);
-    /* Better than a coin, and not by luck: the one-sided 95% Wilson lower
-     * bound of the accuracy is above one half. */
-    double z = 1.6449, nn = (double)judged;
-    double lb = (acc + z * z / (2 * nn) - z * sqrt(acc * (1 - acc) / nn + z * z / (4 * nn * nn))) /
-                (1 + z * z / nn);
+    if (agree_margin >= 0)
+        assert_true(acc >= aacc + agree_margin);
+    assert_true(t.covered == 0 || cov_acc >= 0.95 - HONEST_POINTS);
+    /* Better than a coin, and not by luck. */
+    double lb = wilson95(acc, nn);
     printf("%s: Wilson 95%% lower bound %.4f\n", name, lb);
     assert_true(lb > 0.5);
     for (size_t i = 0; i < c.nowned; i++)
@@ -669,14 +746,14 @@ static void real_data(const char *file, enum dataset_format fmt, const char *nam
 static void test_hh(void **state)
 {
     (void)state;
-    real_data(RUNG_DATA_DIR "/hh-rlhf-harmless/pairs.jsonl", DATASET_HH, "hh", 289, HH_MARGIN);
+    real_data(RUNG_DATA_DIR "/hh-rlhf-harmless/pairs.jsonl", DATASET_HH, "hh", 289, HH_MARGIN, -1);
 }
 
 static void test_gsm8k(void **state)
 {
     (void)state;
     real_data(RUNG_DATA_DIR "/gsm8k/model_solutions.jsonl", DATASET_GSM8K, "gsm8k", 306,
-              GSM8K_MARGIN);
+              GSM8K_MARGIN, AGREE_MARGIN);
 }
 
 /* A copy of s with k spaces appended, owned by c. */
