@@ -15,7 +15,8 @@
 #define ECE_BINS 10u
 #define ETA_SAMPLE 2000u /* examples used to pick the initial step size */
 #define BLOB_MAGIC "RUNGRWL1"
-#define BLOB_HEADER 64u /* bytes before the weights */
+#define BLOB_HEADER_V1 64u /* bytes before the weights, version 1 */
+#define BLOB_HEADER 72u    /* bytes before the weights, version 2 */
 #define ROWS_MAX_NNZ (UINT64_C(1) << 40)
 #define CROSSFIT_ROWS_MAX 200000u /* up to this many rows, calibration is cross-fitted */
 #define CROSSFIT_FOLDS_MAX 10u
@@ -332,7 +333,8 @@ struct reward_layer {
     unsigned members; /* ensemble size */
     unsigned ncheck;  /* checker features after the buckets: 0 or REWARD_CHECK_NFEAT */
     size_t stride;    /* floats per member: 2^bits + ncheck weights + 1 bias */
-    double tau;       /* pair threshold, INFINITY when none */
+    double tau;       /* pair threshold as reward_score_pair scores, INFINITY when none */
+    double tau_group; /* pair threshold with sample groups (== tau without checks) */
     double tau_point; /* pointwise threshold, INFINITY when none */
     float *w;         /* members * stride pair weights (bias slot unused, 0) */
     float *u;         /* members * stride pointwise weights, NULL without a head */
@@ -362,6 +364,7 @@ static struct reward_layer *layer_new(unsigned bits, unsigned ncheck, unsigned m
     l->ncheck = ncheck;
     l->stride = ((size_t)1 << bits) + ncheck + 1;
     l->tau = INFINITY;
+    l->tau_group = INFINITY;
     l->tau_point = INFINITY;
     l->w = calloc((size_t)members * l->stride, sizeof(*l->w));
     if (has_point)
@@ -385,6 +388,11 @@ void reward_free(struct reward_layer *l)
 double reward_threshold(const struct reward_layer *l)
 {
     return l->tau;
+}
+
+double reward_group_threshold(const struct reward_layer *l)
+{
+    return l->tau_group;
 }
 
 double reward_point_threshold(const struct reward_layer *l)
@@ -739,7 +747,7 @@ static int pair_features(const struct reward_layer *l, const char *prompt, const
     struct reward_check_table t = {0};
     struct reward_pair_ex e = {.prompt = prompt, .a = a, .b = b};
     size_t plen = strlen(prompt);
-    int rc = l->ncheck ? reward_check_pairs(&e, 1, 0, &t) : 0;
+    int rc = l->ncheck ? reward_check_pairs(&e, 1, 0, 1, &t) : 0;
     if (!rc)
         rc = side_features(l->bits, prompt, plen, a, l->ncheck ? t.v[t.side[0]] : NULL, l->ncheck,
                            fa);
@@ -822,6 +830,7 @@ struct scored {
     double conf;    /* confidence in [0.5, 1] */
     double y;       /* label */
     uint64_t group; /* the row's group */
+    size_t row;     /* the row's index */
     int fresh;      /* 1 when no item before it (by decreasing confidence) shares its group */
 };
 
@@ -842,6 +851,7 @@ static void score_row(const float *base, size_t stride, unsigned members, int bi
     out->conf = confidence_of(mean, sd);
     out->y = (double)rows->y[i];
     out->group = rows->grp[i];
+    out->row = i;
     out->fresh = 1;
 }
 
@@ -1109,13 +1119,15 @@ static int split_rows(const struct reward_rows *r, const uint32_t *keep, size_t 
 
 /* What training one head gives the report. */
 struct head_out {
-    double tau;            /* the head's threshold */
-    json_t *cal, *note;    /* new: the calibration object and the threshold note */
-    size_t ntrain, ncalib; /* rows trained on / held out, after duplicates */
-    size_t dups;           /* rows skipped as exact duplicates */
-    double l2;             /* the L2 strength used */
-    unsigned epochs;       /* SGD passes made */
-    unsigned folds;        /* cross-fitted calibration folds, 0 for a held-out share */
+    double tau;             /* the head's threshold, for rows scored as the layer scores */
+    json_t *cal, *note;     /* new: the calibration object and the threshold note */
+    double g_tau;           /* with sample groups (lone rows given): their threshold */
+    json_t *g_cal, *g_note; /* new, or NULL without lone rows */
+    size_t ntrain, ncalib;  /* rows trained on / held out, after duplicates */
+    size_t dups;            /* rows skipped as exact duplicates */
+    double l2;              /* the L2 strength used */
+    unsigned epochs;        /* SGD passes made */
+    unsigned folds;         /* cross-fitted calibration folds, 0 for a held-out share */
 };
 
 /* Folds of cross-fitted calibration for a held-out share: 1 / share,
@@ -1126,23 +1138,39 @@ static unsigned crossfit_folds(double share)
     return k < 2 ? 2 : k > CROSSFIT_FOLDS_MAX ? CROSSFIT_FOLDS_MAX : k;
 }
 
+/* Assigns each of keep[0..n) its calibration fold, by group. */
+static void crossfit_assign(const struct reward_params *p, const struct reward_rows *rows,
+                            const uint32_t *keep, size_t n, uint64_t salt, unsigned folds,
+                            unsigned char *fold)
+{
+    for (size_t q = 0; q < n; q++) {
+        uint64_t st = rows->grp[keep[q]] ^ p->seed ^ salt ^ 0x63616c6962726174ULL;
+        fold[q] = (unsigned char)(rng_unit(&st) * folds);
+    }
+}
+
+/* 1 when row i trains members: every row but the lone ones (i >=
+ * lone_from when lone_from > 0), which are only scored. */
+static int fits(size_t i, size_t lone_from)
+{
+    return !lone_from || i < lone_from;
+}
+
 /* Out-of-fold scores of keep[0..n) into s (n entries): the rows are split
- * into folds by group, as split_rows splits them, and each fold is scored
- * by members trained on the other folds (weights in a scratch buffer).
- * Returns 0 or a negative errno. */
+ * into folds by group, and each fold is scored by members trained on the
+ * other folds' rows that fit (weights in a scratch buffer). Returns 0 or a
+ * negative errno. */
 static int crossfit_scores(const struct reward_params *p, const struct reward_rows *rows,
-                           const uint32_t *keep, size_t n, int bias, uint64_t salt, size_t stride,
-                           struct scored *s)
+                           const uint32_t *keep, size_t n, size_t lone_from, int bias,
+                           uint64_t salt, size_t stride, struct scored *s)
 {
     unsigned folds = crossfit_folds(p->calib_share);
     float *tmp = malloc((size_t)p->members * stride * sizeof(*tmp));
     uint32_t *tr = malloc((n ? n : 1) * sizeof(*tr)), *te = malloc((n ? n : 1) * sizeof(*te));
     unsigned char *fold = malloc(n ? n : 1);
     int rc = tmp && tr && te && fold ? 0 : -ENOMEM;
-    for (size_t q = 0; q < n && !rc; q++) {
-        uint64_t st = rows->grp[keep[q]] ^ p->seed ^ salt ^ 0x63616c6962726174ULL;
-        fold[q] = (unsigned char)(rng_unit(&st) * folds);
-    }
+    if (!rc)
+        crossfit_assign(p, rows, keep, n, salt, folds, fold);
     size_t ns = 0;
     for (unsigned f = 0; f < folds && !rc; f++) {
         size_t ntr = 0, nte = 0;
@@ -1151,7 +1179,7 @@ static int crossfit_scores(const struct reward_params *p, const struct reward_ro
         for (size_t q = 0; q < n; q++) {
             if (fold[q] == f)
                 te[nte++] = keep[q];
-            else
+            else if (fits(keep[q], lone_from))
                 tr[ntr++] = keep[q];
         }
         if (!nte)
@@ -1167,16 +1195,55 @@ static int crossfit_scores(const struct reward_params *p, const struct reward_ro
     return rc;
 }
 
+/* Moves the scores of lone rows (row >= lone_from) of s[0..n) behind the
+ * others (in place, linear; calibrate sorts them anyway); returns how many
+ * are not lone. */
+static size_t partition_lone(struct scored *s, size_t n, size_t lone_from)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i].row < lone_from) {
+            struct scored t = s[i];
+            s[i] = s[k];
+            s[k++] = t;
+        }
+    return k;
+}
+
+/* Calibrates o from the scores s[0..n): without lone rows (lone_from 0)
+ * all of them; else the threshold the layer scores with is the lone rows',
+ * the grouped one goes to g_*. Returns 0 or -ENOMEM. */
+static int calibrate_head(const struct reward_params *p, int bias, size_t lone_from,
+                          struct scored *s, size_t n, struct head_out *o)
+{
+    const char *what = bias ? "points" : "pairs";
+    size_t ng = lone_from ? partition_lone(s, n, lone_from) : n;
+    o->cal = calibrate(s + (lone_from ? ng : 0), lone_from ? n - ng : n, p->target, what, &o->tau,
+                       &o->note);
+    if (!o->cal || json_object_set_new(o->cal, "cross_fitted_folds", json_integer(o->folds)))
+        return -ENOMEM;
+    if (!lone_from)
+        return 0;
+    o->ncalib = ng; /* the pairs held out, each seen in two views */
+    o->g_cal = calibrate(s, ng, p->target, what, &o->g_tau, &o->g_note);
+    if (!o->g_cal || json_object_set_new(o->g_cal, "cross_fitted_folds", json_integer(o->folds)))
+        return -ENOMEM;
+    return 0;
+}
+
 /* Trains one head on rows (weights into base) and calibrates it: with at
  * most CROSSFIT_ROWS_MAX rows on out-of-fold scores of every row, the head
  * then trained on all of them (small sets: a single held-out share would
  * leave too few prompt groups to vouch for any threshold); with more, on
- * calib_share of the groups held out, the head trained on the rest.
- * Returns 0 or a negative errno; on success o->cal and o->note are new
- * references. */
+ * calib_share of the groups held out, the head trained on the rest. Rows
+ * from lone_from on (none when 0) are the pairs again, each its own sample
+ * group, as reward_score_pair sees them: only scored, never trained on
+ * (training on both views made neither better), the head's threshold is
+ * calibrated on them, the grouped one goes to o->g_*. Returns 0 or a negative errno; on success o's
+ * JSON values are new references. */
 static int train_and_calibrate(const struct reward_params *p, const struct reward_rows *rows,
-                               int bias, uint64_t salt, float *base, size_t stride,
-                               struct head_out *o)
+                               size_t lone_from, int bias, uint64_t salt, float *base,
+                               size_t stride, struct head_out *o)
 {
     uint32_t *keep = NULL, *train = NULL, *calib = NULL;
     struct scored *s = NULL;
@@ -1191,21 +1258,25 @@ static int train_and_calibrate(const struct reward_params *p, const struct rewar
     if (!rc && !s)
         rc = -ENOMEM;
     if (!rc && o->folds) {
-        o->ntrain = o->ncalib = nkeep;
-        rc = crossfit_scores(p, rows, keep, nkeep, bias, salt, stride, s);
+        o->ncalib = nkeep;
+        rc = crossfit_scores(p, rows, keep, nkeep, lone_from, bias, salt, stride, s);
     }
+    /* The rows that train the layer: all kept ones that fit, or the
+     * training side's. */
+    uint32_t *pool = o->folds ? keep : train;
+    size_t npool = o->folds ? nkeep : o->ntrain;
+    o->ntrain = 0;
+    for (size_t q = 0; q < npool && !rc; q++)
+        if (fits(pool[q], lone_from))
+            pool[o->ntrain++] = pool[q];
+    if (lone_from) /* each duplicate pair was dropped in both views */
+        o->dups = lone_from - o->ntrain - (o->folds ? 0 : o->ncalib / 2);
     if (!rc)
-        rc = train_head(p, rows, o->folds ? keep : train, o->ntrain, bias, salt, base, stride,
-                        &o->l2, &o->epochs);
-    if (rc)
-        goto out;
-    for (size_t q = 0; q < o->ncalib && !o->folds; q++)
+        rc = train_head(p, rows, pool, o->ntrain, bias, salt, base, stride, &o->l2, &o->epochs);
+    for (size_t q = 0; q < o->ncalib && !o->folds && !rc; q++)
         score_row(base, stride, p->members, bias, rows, calib[q], &s[q]);
-    o->cal = calibrate(s, o->ncalib, p->target, bias ? "points" : "pairs", &o->tau, &o->note);
-    rc = o->cal ? 0 : -ENOMEM;
-    if (!rc && json_object_set_new(o->cal, "cross_fitted_folds", json_integer(o->folds)))
-        rc = -ENOMEM;
-out:
+    if (!rc)
+        rc = calibrate_head(p, bias, lone_from, s, o->ncalib, o);
     free(keep);
     free(train);
     free(calib);
@@ -1273,8 +1344,29 @@ static json_t *checks_report(const struct reward_layer *l)
              : NULL;
 }
 
-struct reward_layer *reward_train_rows(const struct reward_params *p,
-                                       const struct reward_rows *pairs,
+/* The "grouped" object of the report (stealing h's g_cal and g_note), JSON
+ * null without one; NULL when out of memory. */
+static json_t *grouped_report(struct head_out *h)
+{
+    if (!h->g_cal)
+        return json_null();
+    json_t *g = json_pack("{s:o,s:o,s:o}", "calibration", h->g_cal, "threshold", jnum(h->g_tau),
+                          "threshold_note", h->g_note);
+    h->g_cal = h->g_note = NULL;
+    return g;
+}
+
+/* Adds the checker weights and the grouped calibration to the report. */
+static int report_checks(json_t *rep, const struct reward_layer *l, struct head_out *h)
+{
+    return json_object_set_new(rep, "checks", checks_report(l)) ||
+           json_object_set_new(rep, "grouped", grouped_report(h));
+}
+
+/* reward_train_rows where the pair rows from lone_from on (none when 0)
+ * are the pairs again, each its own sample group (see train_and_calibrate). */
+static struct reward_layer *train_rows(const struct reward_params *p,
+                                       const struct reward_rows *pairs, size_t lone_from,
                                        const struct reward_rows *points, json_t **report)
 {
     struct reward_layer *l = NULL;
@@ -1293,14 +1385,15 @@ struct reward_layer *reward_train_rows(const struct reward_params *p,
     if (!l)
         return NULL;
     if (reward_rows_count(pairs) > 0) {
-        if (train_and_calibrate(p, pairs, 0, 0x7061697273ULL, l->w, l->stride, &h))
+        if (train_and_calibrate(p, pairs, lone_from, 0, 0x7061697273ULL, l->w, l->stride, &h))
             goto out;
     } else if (!(h.note = json_string("no pairs: everything goes to humans"))) {
         goto out;
     }
     l->tau = h.tau;
+    l->tau_group = h.g_cal ? h.g_tau : h.tau;
     if (l->u) {
-        if (train_and_calibrate(p, points, 1, 0x706f696e7473ULL, l->u, l->stride, &q))
+        if (train_and_calibrate(p, points, 0, 1, 0x706f696e7473ULL, l->u, l->stride, &q))
             goto out;
         l->tau_point = q.tau;
         if (!(pw = point_report(&q)))
@@ -1309,13 +1402,15 @@ struct reward_layer *reward_train_rows(const struct reward_params *p,
     if (report) {
         *report = train_report(p, &h, reward_rows_count(points), pw);
         pw = NULL; /* stolen */
-        if (!*report || json_object_set_new(*report, "checks", checks_report(l)))
+        if (!*report || report_checks(*report, l, &h))
             goto out;
     }
     ok = 1;
 out:
     json_decref(h.cal);
     json_decref(h.note);
+    json_decref(h.g_cal);
+    json_decref(h.g_note);
     json_decref(q.cal);
     json_decref(q.note);
     json_decref(pw);
@@ -1326,22 +1421,31 @@ out:
     return l;
 }
 
-/* Featurises pairs (phi(a) - phi(b)) into a new rows store, NULL on error.
- * With ncheck, each side's checker block follows its buckets, its group
- * the pairs' distinct responses to the same prompt (reward_check.h). */
-static struct reward_rows *rows_from_pairs(unsigned bits, unsigned ncheck,
-                                           const struct reward_pair_ex *pairs, size_t n,
-                                           int keep_weight)
+struct reward_layer *reward_train_rows(const struct reward_params *p,
+                                       const struct reward_rows *pairs,
+                                       const struct reward_rows *points, json_t **report)
 {
-    struct reward_rows *r = rows_new(bits, ncheck);
+    return train_rows(p, pairs, 0, points, report);
+}
+
+/* Appends pairs (phi(a) - phi(b)) to r. With ncheck, each side's checker
+ * block follows its buckets, its group the pairs' distinct responses to
+ * the same prompt (reward_check.h), or, when lone, the pair alone, as
+ * reward_score_pair sees it; lone rows get their own content keys, so they
+ * are never taken for duplicates of the grouped ones. Returns 0 or a
+ * negative errno. */
+static int rows_add_pairs(struct reward_rows *r, int lone, const struct reward_pair_ex *pairs,
+                          size_t n, int keep_weight)
+{
+    unsigned bits = r->bits, ncheck = r->extra;
     struct reward_check_table t = {0};
     struct feat_vec fa, fb, tmp;
-    int rc = r ? 0 : -ENOMEM;
+    int rc = 0;
     feat_vec_init(&fa);
     feat_vec_init(&fb);
     feat_vec_init(&tmp);
-    if (!rc && ncheck)
-        rc = reward_check_pairs(pairs, n, 0, &t);
+    if (ncheck)
+        rc = reward_check_pairs(pairs, n, 0, lone, &t);
     for (size_t i = 0; i < n && !rc; i++) {
         const struct reward_pair_ex *e = &pairs[i];
         if (!e->prompt || !e->a || !e->b) {
@@ -1354,18 +1458,29 @@ static struct reward_rows *rows_from_pairs(unsigned bits, unsigned ncheck,
         if (!rc)
             rc = side_features(bits, e->prompt, plen, e->b, ncheck ? t.v[t.side[2 * i + 1]] : NULL,
                                ncheck, &fb);
+        uint64_t key = pair_label_key(e);
         if (!rc)
             rc = rows_add_diff(r, &fa, &fb, e->y, keep_weight ? e->weight : 1.0,
-                               e->group ? e->group : reward_group_of(e->prompt), pair_label_key(e),
-                               &tmp);
+                               e->group ? e->group : reward_group_of(e->prompt),
+                               lone ? mix64(key ^ 0x6c6f6e65ULL) | 1 : key, &tmp);
     }
     reward_check_table_free(&t);
     feat_vec_clear(&fa);
     feat_vec_clear(&fb);
     feat_vec_clear(&tmp);
-    if (rc) {
+    return rc;
+}
+
+/* Featurises pairs into a new rows store of ncheck checker features (see
+ * rows_add_pairs), NULL on error. */
+static struct reward_rows *rows_from_pairs(unsigned bits, unsigned ncheck, int lone,
+                                           const struct reward_pair_ex *pairs, size_t n,
+                                           int keep_weight)
+{
+    struct reward_rows *r = rows_new(bits, ncheck);
+    if (r && rows_add_pairs(r, lone, pairs, n, keep_weight)) {
         reward_rows_free(r);
-        return NULL;
+        r = NULL;
     }
     return r;
 }
@@ -1409,16 +1524,20 @@ struct reward_layer *reward_train(const struct reward_params *p, const struct re
         *report = NULL;
     if (!params_ok(p) || (npairs && !pairs) || (npoints && !points) || (!npairs && !npoints))
         return NULL;
+    /* With checker features the pairs train twice: with their sample
+     * groups, and each pair its own group, as the daemon scores them while
+     * it keeps no groups; each view gets its own threshold. */
     unsigned ncheck = p->checks ? REWARD_CHECK_NFEAT : 0;
-    pr = rows_from_pairs(p->bits, ncheck, pairs, npairs, 1);
-    if (!pr)
+    size_t lone_from = ncheck && npairs ? npairs : 0;
+    pr = rows_from_pairs(p->bits, ncheck, 0, pairs, npairs, 1);
+    if (!pr || (lone_from && rows_add_pairs(pr, 1, pairs, npairs, 1)))
         goto out;
     if (npoints) {
         qr = rows_from_points(p->bits, ncheck, points, npoints);
         if (!qr)
             goto out;
     }
-    l = reward_train_rows(p, pr, qr, report);
+    l = train_rows(p, pr, lone_from, qr, report);
 out:
     reward_rows_free(pr);
     reward_rows_free(qr);
@@ -1427,7 +1546,9 @@ out:
 
 /* ---- evaluation --------------------------------------------------------- */
 
-json_t *reward_evaluate_rows(const struct reward_layer *l, const struct reward_rows *rows)
+/* reward_evaluate_rows against threshold tau. */
+static json_t *evaluate_rows(const struct reward_layer *l, const struct reward_rows *rows,
+                             double tau)
 {
     size_t n = reward_rows_count(rows), cov = 0, cov_ok = 0;
     struct metrics a = {0};
@@ -1440,7 +1561,7 @@ json_t *reward_evaluate_rows(const struct reward_layer *l, const struct reward_r
         if (s.y == 0.5)
             continue;
         metrics_bin(&a, &s);
-        if (s.conf >= l->tau) {
+        if (s.conf >= tau) {
             cov++;
             cov_ok += (size_t)is_correct(&s);
         }
@@ -1448,20 +1569,40 @@ json_t *reward_evaluate_rows(const struct reward_layer *l, const struct reward_r
     json_t *acc, *ll, *ece;
     metrics_json(&a, &acc, &ll, &ece);
     return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "pairs", (json_int_t)n, "accuracy", acc,
-                     "log_loss", ll, "ece", ece, "threshold", jnum(l->tau), "coverage",
+                     "log_loss", ll, "ece", ece, "threshold", jnum(tau), "coverage",
                      jnum(a.m ? (double)cov / (double)a.m : NAN), "accuracy_on_covered",
                      jnum(cov ? (double)cov_ok / (double)cov : NAN));
+}
+
+json_t *reward_evaluate_rows(const struct reward_layer *l, const struct reward_rows *rows)
+{
+    return l ? evaluate_rows(l, rows, l->tau) : NULL;
+}
+
+/* The pairs scored with their sample groups against the grouped threshold:
+ * a new object, JSON null for a layer without checker features. */
+static json_t *evaluate_grouped(const struct reward_layer *l, const struct reward_pair_ex *pairs,
+                                size_t n)
+{
+    if (!l->ncheck)
+        return json_null();
+    struct reward_rows *r = rows_from_pairs(l->bits, l->ncheck, 0, pairs, n, 0);
+    json_t *j = r ? evaluate_rows(l, r, l->tau_group) : NULL;
+    reward_rows_free(r);
+    return j;
 }
 
 json_t *reward_evaluate(const struct reward_layer *l, const struct reward_pair_ex *pairs, size_t n)
 {
     if (!l || (n && !pairs))
         return NULL;
-    struct reward_rows *r = rows_from_pairs(l->bits, l->ncheck, pairs, n, 0);
-    if (!r)
-        return NULL;
-    json_t *j = reward_evaluate_rows(l, r);
+    struct reward_rows *r = rows_from_pairs(l->bits, l->ncheck, 1, pairs, n, 0);
+    json_t *j = r ? reward_evaluate_rows(l, r) : NULL;
     reward_rows_free(r);
+    if (j && json_object_set_new(j, "grouped", evaluate_grouped(l, pairs, n))) {
+        json_decref(j);
+        j = NULL;
+    }
     return j;
 }
 
@@ -1528,10 +1669,11 @@ static void get_floats(const unsigned char *p, float *f, size_t n)
 
 /* Layout (little-endian): magic[8] version u32 bits u32 members u32 flags u32
  * tau f64 tau_point f64 nfloats u64 checksum u64 (FNV-1a of the weights)
- * ncheck u32 check_set u32, then nfloats float32: pair weights, then
- * pointwise weights, each member 2^bits + ncheck + 1 floats. Version 1 had
- * 8 reserved bytes where version 2 has ncheck and check_set: it never had
- * checker features, and loads as ncheck 0. */
+ * ncheck u32 check_set u32 tau_group f64, then nfloats float32: pair
+ * weights, then pointwise weights, each member 2^bits + ncheck + 1 floats.
+ * Version 1 had 8 reserved bytes where version 2 has ncheck and check_set,
+ * and no tau_group: it never had checker features, and loads as ncheck 0
+ * with tau_group = tau. */
 int reward_save(const struct reward_layer *l, void **blob, size_t *len)
 {
     if (!l || !blob || !len)
@@ -1556,6 +1698,7 @@ int reward_save(const struct reward_layer *l, void **blob, size_t *len)
     put_u64(b + 48, feat_fnv1a64(b + BLOB_HEADER, 4 * nf));
     put_u32(b + 56, l->ncheck);
     put_u32(b + 60, l->ncheck ? reward_check_set_id() : 0u);
+    put_u64(b + 64, f64_bits(l->tau_group));
     *blob = b;
     *len = total;
     return 0;
@@ -1584,26 +1727,31 @@ static long blob_checks(const unsigned char *b)
 struct reward_layer *reward_load(const void *blob, size_t len)
 {
     const unsigned char *b = blob;
-    if (!b || len < BLOB_HEADER || memcmp(b, BLOB_MAGIC, 8) != 0)
+    if (!b || len < BLOB_HEADER_V1 || memcmp(b, BLOB_MAGIC, 8) != 0)
         return NULL;
-    long ncheck = blob_checks(b);
+    int v1 = get_u32(b + 8) == 1;
+    size_t head = v1 ? BLOB_HEADER_V1 : BLOB_HEADER;
+    long ncheck = len >= head ? blob_checks(b) : -1;
     uint32_t bits = get_u32(b + 12), members = get_u32(b + 16), flags = get_u32(b + 20);
     double tau = bits_f64(get_u64(b + 24)), tau_point = bits_f64(get_u64(b + 32));
+    double tau_group = v1 || ncheck < 0 ? tau : bits_f64(get_u64(b + 64));
     if (ncheck < 0 || bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX || members < 1 ||
-        members > REWARD_MEMBERS_MAX || flags > 1 || !tau_ok(tau) || !tau_ok(tau_point))
+        members > REWARD_MEMBERS_MAX || flags > 1 || !tau_ok(tau) || !tau_ok(tau_point) ||
+        !tau_ok(tau_group))
         return NULL;
     size_t half = (size_t)members * (((size_t)1 << bits) + (size_t)ncheck + 1);
     size_t nf = half * (flags ? 2 : 1);
-    if (get_u64(b + 40) != nf || len != BLOB_HEADER + 4 * nf ||
-        get_u64(b + 48) != feat_fnv1a64(b + BLOB_HEADER, 4 * nf))
+    if (get_u64(b + 40) != nf || len != head + 4 * nf ||
+        get_u64(b + 48) != feat_fnv1a64(b + head, 4 * nf))
         return NULL;
     struct reward_layer *l = layer_new(bits, (unsigned)ncheck, members, (int)flags);
     if (!l)
         return NULL;
-    get_floats(b + BLOB_HEADER, l->w, half);
+    get_floats(b + head, l->w, half);
     if (l->u)
-        get_floats(b + BLOB_HEADER + 4 * half, l->u, half);
+        get_floats(b + head + 4 * half, l->u, half);
     l->tau = tau;
+    l->tau_group = tau_group;
     l->tau_point = tau_point;
     return l;
 }

@@ -99,12 +99,19 @@ struct reward_layer; /* opaque, immutable after training, safe to score from man
  *    "coverage","accuracy"},...],"cross_fitted_folds"},"threshold","threshold_note","target",
  *    "pointwise":{"points_train","points_calibration","duplicates_skipped","calibration":{...},
  *    "threshold","threshold_note"} or null,
- *    "checks":{"features","samples_max","weights":{"agree_share":w,...},"groups"} or null}
+ *    "checks":{"features","samples_max","weights":{"agree_share":w,...},"groups"} or null,
+ *    "grouped":{"calibration","threshold","threshold_note"} or null}
  * where each checker feature's weight is the mean over members.
  * Checker features need each response's group: the distinct responses the
  * pairs hold for the same prompt (reward_group_of), the first 64 of them
  * (CHECK_GROUP_DEFAULT), in order of appearance; the calibration and
  * reward_evaluate group the same way within the pairs they are given. The
+ * layer trains on the pairs with those groups; its calibration scores the
+ * held-out pairs twice: with their groups ("grouped": its threshold is
+ * reward_group_threshold) and each pair as its own group {a, b}, as
+ * reward_score_pair scores them (the top-level "calibration" and
+ * "threshold", reward_threshold): a pair item scored without its sample
+ * group is auto-labelled only at a threshold calibrated that way. The
  * pointwise head does not use the checkers (its checker weights stay 0).
  * Returns NULL on bad parameters, NULL texts, npairs == 0 and npoints == 0,
  * or out of memory. The caller frees the layer with reward_free. */
@@ -140,8 +147,13 @@ int reward_score_pair(const struct reward_layer *l, const char *prompt, const ch
 int reward_score_single(const struct reward_layer *l, const char *prompt, const char *text,
                         struct reward_single *out);
 
-/* tau for pairs, INFINITY when none. */
+/* tau for pairs as reward_score_pair scores them (with checker features:
+ * each pair its own group), INFINITY when none. */
 double reward_threshold(const struct reward_layer *l);
+/* tau for pairs scored with their sample groups (reward_evaluate's
+ * "grouped"); equal to reward_threshold for a layer without checker
+ * features. INFINITY when none. */
+double reward_group_threshold(const struct reward_layer *l);
 /* tau for the pointwise head, INFINITY when none or no head. */
 double reward_point_threshold(const struct reward_layer *l);
 unsigned reward_bits(const struct reward_layer *l);
@@ -166,7 +178,11 @@ void reward_free(struct reward_layer *l);
 
 /* Evaluates l on n pairs: new JSON object {"pairs","accuracy","log_loss","ece",
  * "threshold"(null if none),"coverage","accuracy_on_covered"(null if none
- * covered)} (ties skipped in accuracy/coverage). NULL on error. */
+ * covered),"grouped"} (ties skipped in accuracy/coverage). The top-level
+ * figures score each pair as reward_score_pair does; "grouped" has the same
+ * figures with the pairs' sample groups (the distinct responses the pairs
+ * hold for each prompt) at reward_group_threshold, JSON null for a layer
+ * without checker features. NULL on error. */
 json_t *reward_evaluate(const struct reward_layer *l, const struct reward_pair_ex *pairs, size_t n);
 
 /* ---- Pre-featurised rows: a compact store of sparse examples (uint32 index,

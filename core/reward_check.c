@@ -90,8 +90,8 @@ uint32_t reward_check_set_id(void)
 /* Sorts the 2n sides into distinct responses: t->side[pos] gets each
  * side's distinct index, *u (new, the caller frees) one entry per distinct
  * response sorted by group then first appearance. Returns 0 or -ENOMEM. */
-static int distinct(const struct reward_pair_ex *pairs, size_t n, struct reward_check_table *t,
-                    struct uniq **u)
+static int distinct(const struct reward_pair_ex *pairs, size_t n, int lone,
+                    struct reward_check_table *t, struct uniq **u)
 {
     struct side *s = malloc(2 * n * sizeof(*s));
     *u = malloc(2 * n * sizeof(**u));
@@ -101,8 +101,10 @@ static int distinct(const struct reward_pair_ex *pairs, size_t n, struct reward_
     }
     for (uint32_t pos = 0; pos < 2 * n; pos++) {
         const char *x = side_text(pairs, pos);
-        s[pos] =
-            (struct side){reward_group_of(pairs[pos / 2].prompt), feat_fnv1a64(x, strlen(x)), pos};
+        /* A lone pair's group: its index, kept off 0 (groups are only
+         * compared with each other). */
+        uint64_t g = lone ? (uint64_t)(pos / 2) + 1 : reward_group_of(pairs[pos / 2].prompt);
+        s[pos] = (struct side){g, feat_fnv1a64(x, strlen(x)), pos};
     }
     qsort(s, 2 * n, sizeof(*s), cmp_side);
     size_t nv = 0;
@@ -161,7 +163,7 @@ static int pairs_ok(const struct reward_pair_ex *pairs, size_t n)
     return n < UINT32_MAX / 2;
 }
 
-int reward_check_pairs(const struct reward_pair_ex *pairs, size_t n, size_t max_samples,
+int reward_check_pairs(const struct reward_pair_ex *pairs, size_t n, size_t max_samples, int lone,
                        struct reward_check_table *t)
 {
     struct uniq *u = NULL;
@@ -175,7 +177,7 @@ int reward_check_pairs(const struct reward_pair_ex *pairs, size_t n, size_t max_
     t->side = malloc((2 * n + 1) * sizeof(*t->side));
     t->v = malloc((2 * n + 1) * sizeof(*t->v));
     sc = malloc(sizeof(*sc));
-    int rc = t->side && t->v && sc ? distinct(pairs, n, t, &u) : -ENOMEM;
+    int rc = t->side && t->v && sc ? distinct(pairs, n, lone, t, &u) : -ENOMEM;
     for (size_t i = 0; i < t->nv && !rc;) {
         size_t j = i;
         while (j < t->nv && u[j].g == u[i].g)

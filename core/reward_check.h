@@ -30,11 +30,13 @@ struct reward_check_table {
 };
 
 /* Fills *t for pairs[0..n) (texts NUL-terminated, none NULL), groups by
- * prompt capped at max_samples (0: CHECK_GROUP_DEFAULT). Work is linear in
+ * prompt capped at max_samples (0: CHECK_GROUP_DEFAULT); when lone, each
+ * pair is its own group {a, b}, as the daemon scores a pair item while it
+ * keeps no sample groups. Work is linear in
  * the texts' bytes plus O(n log n) plus O(max_samples^2) per distinct
  * response. Returns 0, -EINVAL, or -ENOMEM (t then owns nothing). The
  * caller frees t with reward_check_table_free. */
-int reward_check_pairs(const struct reward_pair_ex *pairs, size_t n, size_t max_samples,
+int reward_check_pairs(const struct reward_pair_ex *pairs, size_t n, size_t max_samples, int lone,
                        struct reward_check_table *t);
 
 /* Frees what t owns and empties it; an empty table is a no-op. */

@@ -17,7 +17,10 @@
  *       log loss, ECE, threshold, coverage, and the checker features'
  *       weights ("checks"; --no-checks trains without them, as blob version
  *       1 layers were). Samples of a prompt form its group on each side of
- *       the split, as training and calibration group them.
+ *       the split, as training and calibration group them: the figures
+ *       with those groups are in "grouped"; the top-level ones score each
+ *       pair as its own group {a, b}, as the daemon scores a pair item
+ *       while it keeps no sample groups (reward_evaluate).
  */
 #include "dataset.h"
 #include "feat.h"

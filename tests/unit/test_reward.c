@@ -472,14 +472,19 @@ static void test_blob_v1(void **state)
         assert_true(one.r == jnum_of(s, "r_single") && one.p_good == jnum_of(s, "p_good"));
     }
     assert_int_equal(i, 8);
-    /* Saved again it is a version-2 blob without checker features, and it
-     * loads back to the same scores. */
+    /* Saved again it is a version-2 blob (a 72-byte header) without
+     * checker features, with the same weights. */
     void *b2;
     size_t l2;
     assert_int_equal(reward_save(l, &b2, &l2), 0);
-    assert_int_equal(l2, len);
+    assert_int_equal(l2, len + 8);
     assert_int_equal(((unsigned char *)b2)[8], REWARD_BLOB_VERSION);
-    assert_memory_equal((unsigned char *)b2 + 64, blob + 64, len - 64);
+    assert_memory_equal((unsigned char *)b2 + 72, blob + 64, len - 64);
+    struct reward_layer *again = reward_load(b2, l2);
+    assert_non_null(again);
+    assert_int_equal(reward_checks(again), 0);
+    assert_true(reward_group_threshold(again) == reward_threshold(l));
+    reward_free(again);
     blob[8] = 3; /* an unknown version is refused */
     assert_null(reward_load(blob, len));
     free(b2);
@@ -640,13 +645,28 @@ static double agree_wins(const struct reward_pair_ex *e, size_t n)
 }
 
 /* What one fold gives: right answers, the baselines' right answers, and the
- * held-out pairs at or above the fold layer's threshold. */
+ * held-out pairs at or above the fold layer's threshold. The layer scores
+ * the held-out pairs with their sample groups (reward_evaluate's
+ * "grouped"), and each pair alone, as the daemon scores a pair item. */
 struct fold_out {
     size_t n;               /* held-out pairs */
-    double right;           /* the layer's right answers */
+    double right;           /* the layer's right answers, with groups */
     double longer, agree;   /* the baselines' right answers (ties half) */
     double covered, cov_ok; /* pairs with confidence >= tau, right ones among them */
+    double lone_right;      /* right answers, each pair alone */
+    double lone_cov, lone_cov_ok;
 };
+
+/* Adds the covered pairs of evaluation ev (n pairs) to *cov and *ok. */
+static void covered(json_t *ev, size_t n, double *cov, double *ok)
+{
+    if (json_is_null(json_object_get(ev, "threshold")))
+        return;
+    double c = jreal(ev, "coverage") * (double)n;
+    *cov += c;
+    if (c > 0)
+        *ok += jreal(ev, "accuracy_on_covered") * c;
+}
 
 /* Trains on every fold but k and scores fold k into *o. */
 static void fold_run(const struct collect *c, int k, struct fold_out *o)
@@ -665,16 +685,14 @@ static void fold_run(const struct collect *c, int k, struct fold_out *o)
     json_t *rep;
     struct reward_layer *l = reward_train(&p, tr, ntr, NULL, 0, &rep);
     assert_non_null(l);
-    json_t *ev = reward_evaluate(l, te, nte);
+    json_t *ev = reward_evaluate(l, te, nte), *g = json_object_get(ev, "grouped");
     o->n = nte;
-    o->right = jreal(ev, "accuracy") * (double)nte;
+    o->right = jreal(g, "accuracy") * (double)nte;
+    o->lone_right = jreal(ev, "accuracy") * (double)nte;
     o->longer = longer_wins(te, nte) * (double)nte;
     o->agree = agree_wins(te, nte) * (double)nte;
-    if (isfinite(reward_threshold(l))) {
-        o->covered = jreal(ev, "coverage") * (double)nte;
-        if (o->covered > 0)
-            o->cov_ok = jreal(ev, "accuracy_on_covered") * o->covered;
-    }
+    covered(g, nte, &o->covered, &o->cov_ok);
+    covered(ev, nte, &o->lone_cov, &o->lone_cov_ok);
     json_decref(ev);
     json_decref(rep);
     reward_free(l);
@@ -721,17 +739,24 @@ static void real_data(const char *file, enum dataset_format fmt, const char *nam
         t.agree += o.agree;
         t.covered += o.covered;
         t.cov_ok += o.cov_ok;
+        t.lone_right += o.lone_right;
+        t.lone_cov += o.lone_cov;
+        t.lone_cov_ok += o.lone_cov_ok;
     }
     assert_int_equal(t.n, c.n);
     double nn = (double)t.n, acc = t.right / nn, bacc = t.longer / nn, aacc = t.agree / nn;
     double cov_acc = t.covered > 0 ? t.cov_ok / t.covered : NAN;
+    double lone_cov_acc = t.lone_cov > 0 ? t.lone_cov_ok / t.lone_cov : NAN;
     printf("%s: %zu pairs, %d-fold held-out accuracy %.4f, longer-wins %.4f (margin %.2f), "
-           "agreement rule %.4f; at each fold's tau: coverage %.4f, accuracy on covered %.4f\n",
-           name, c.n, FOLDS, acc, bacc, margin, aacc, t.covered / nn, cov_acc);
+           "agreement rule %.4f; at each fold's tau: coverage %.4f, accuracy on covered %.4f; "
+           "each pair alone: accuracy %.4f, coverage %.4f, accuracy on covered %.4f\n",
+           name, c.n, FOLDS, acc, bacc, margin, aacc, t.covered / nn, cov_acc, t.lone_right / nn,
+           t.lone_cov / nn, lone_cov_acc);
     assert_true(acc >= bacc + margin);
     if (agree_margin >= 0)
         assert_true(acc >= aacc + agree_margin);
     assert_true(t.covered == 0 || cov_acc >= 0.95 - HONEST_POINTS);
+    assert_true(t.lone_cov == 0 || lone_cov_acc >= 0.95 - HONEST_POINTS);
     /* Better than a coin, and not by luck. */
     double lb = wilson95(acc, nn);
     printf("%s: Wilson 95%% lower bound %.4f\n", name, lb);
