@@ -20,7 +20,8 @@
  *       the split, as training and calibration group them: the figures
  *       with those groups are in "grouped"; the top-level ones score each
  *       pair as its own group {a, b}, as the daemon scores a pair item
- *       while it keeps no sample groups (reward_evaluate).
+ *       while it keeps no sample groups (reward_evaluate). score_us_per_pair
+ *       is the time reward_score_pair takes for one held-out pair.
  */
 #include "dataset.h"
 #include "feat.h"
@@ -539,6 +540,25 @@ static double longer_share(const struct reward_pair_ex *e, size_t n)
     return n ? ok / (double)n : 0.0;
 }
 
+/* Microseconds per pair of reward_score_pair over te[0..n), the best of 10
+ * rounds (as the daemon scores a pair item: features, checkers, members);
+ * -1 when scoring fails. */
+static double score_us(const struct reward_layer *l, const struct reward_pair_ex *te, size_t n)
+{
+    double best = INFINITY;
+    for (int round = 0; round < 10 && n; round++) {
+        double t0 = now_s();
+        for (size_t i = 0; i < n; i++) {
+            struct reward_pair r;
+            if (reward_score_pair(l, te[i].prompt, te[i].a, te[i].b, &r))
+                return -1;
+        }
+        double us = (now_s() - t0) * 1e6 / (double)n;
+        best = us < best ? us : best;
+    }
+    return n ? best : 0.0;
+}
+
 /* Trains on c's training rows, evaluates on its test rows, adds the figures
  * to out. 0 or -ENOMEM. */
 static int eval_run(const struct eval_ctx *c, unsigned checks, json_t *out)
@@ -558,6 +578,7 @@ static int eval_run(const struct eval_ctx *c, unsigned checks, json_t *out)
     json_decref(rep);
     double train_s = now_s() - t0;
     json_t *ev = reward_evaluate(l, te, c->nte);
+    json_object_set_new(out, "score_us_per_pair", json_real(score_us(l, te, c->nte)));
     reward_free(l);
     if (!ev)
         return -ENOMEM;
