@@ -22,15 +22,15 @@ struct uniq {
     uint32_t first;
 };
 
-/* What checking one group needs, allocated once per table. */
+#define KEPT_MAX CHECK_GROUP_DEFAULT /* largest max_samples honoured */
+
+/* What checking one group needs (about 20 KB), allocated once per table. */
 struct scratch {
-    struct check_answer ans[CHECK_GROUP_DEFAULT * 4]; /* answers of the group's kept samples */
-    struct check_answer others[CHECK_GROUP_DEFAULT * 4];
-    struct check_prompt prompt;
+    struct check_answer ans[KEPT_MAX];    /* answers of the group's kept samples */
+    struct check_answer others[KEPT_MAX]; /* those of one response's others */
+    struct check_prompt prompt;           /* the group's prompt numbers */
     struct check_result r;
 };
-
-#define KEPT_MAX (CHECK_GROUP_DEFAULT * 4) /* largest max_samples honoured */
 
 static int cmp_side(const void *a, const void *b)
 {

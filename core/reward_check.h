@@ -30,7 +30,8 @@ struct reward_check_table {
 };
 
 /* Fills *t for pairs[0..n) (texts NUL-terminated, none NULL), groups by
- * prompt capped at max_samples (0: CHECK_GROUP_DEFAULT); when lone, each
+ * prompt capped at max_samples (0, or more than CHECK_GROUP_DEFAULT:
+ * CHECK_GROUP_DEFAULT); when lone, each
  * pair is its own group {a, b}, as the daemon scores a pair item while it
  * keeps no sample groups. Work is linear in
  * the texts' bytes plus O(n log n) plus O(max_samples^2) per distinct

@@ -15,6 +15,7 @@
 #include "dataset.h"
 #include "feat.h"
 #include "reward.h"
+#include "reward_check.h"
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -493,6 +494,42 @@ static void test_blob_v1(void **state)
     reward_free(l);
 }
 
+/* A prompt's group is the distinct responses its pairs hold, read once:
+ * three pairs of one right and three wrong answers (two of them alike)
+ * make one group of four; alone, each pair is its own group. */
+static void test_check_groups(void **state)
+{
+    (void)state;
+    const char *q = "Tom has 3 apples and buys 4 more. How many?";
+    const char *c = "3 + 4 = 7\nA: 7", *w1 = "3 * 4 = 12\nA: 12", *w2 = "4 * 3 = 12\nA: 12",
+               *w3 = "3 - 4 = 1\nA: 1";
+    struct reward_pair_ex e[4] = {
+        {q, c, w1, 1.0, 1.0, 0},
+        {q, w2, c, 0.0, 1.0, 0},
+        {q, c, w3, 1.0, 1.0, 0},
+        {"  tom HAS 3 apples and buys 4 more. How many?", w1, c, 0.0, 1.0, 0}};
+    struct reward_check_table t;
+    assert_int_equal(reward_check_pairs(e, 4, 0, 0, &t), 0);
+    assert_int_equal(t.nv, 4); /* c, w1, w2, w3: the last prompt normalises to the first */
+    assert_int_equal(t.side[0], t.side[3]);
+    assert_int_equal(t.side[1], t.side[6]);
+    float share_c = t.v[t.side[0]][CHECK_AGREE_SHARE], share_w1 = t.v[t.side[1]][CHECK_AGREE_SHARE];
+    assert_float_equal(share_c, 0.0, 1e-6);
+    assert_float_equal(share_w1, 4.0 / 3.0, 1e-6); /* 1 of 3 others, scaled by 4 */
+    assert_float_equal(t.v[t.side[0]][CHECK_ARITH_WRONG], 0.0, 1e-6);
+    assert_float_equal(t.v[t.side[1]][CHECK_ARITH_WRONG], 0.0, 1e-6);
+    assert_float_equal(t.v[t.side[5]][CHECK_ARITH_WRONG], 2.0, 1e-6); /* 1 / (1 + 1), scaled */
+    reward_check_table_free(&t);
+    assert_int_equal(reward_check_pairs(e, 4, 0, 1, &t), 0);
+    assert_int_equal(t.nv, 8); /* alone: every side its own block */
+    assert_float_equal(t.v[t.side[1]][CHECK_AGREE_SHARE], 0.0, 1e-6);
+    reward_check_table_free(&t);
+    struct reward_pair_ex bad = {q, NULL, c, 1.0, 1.0, 0};
+    assert_int_equal(reward_check_pairs(&bad, 1, 0, 0, &t), -EINVAL);
+    assert_int_equal(reward_check_pairs(NULL, 0, 0, 0, &t), 0);
+    reward_check_table_free(&t);
+}
+
 static void test_pointwise(void **state)
 {
     (void)state;
@@ -901,6 +938,7 @@ int main(void)
         cmocka_unit_test(test_hh),
         cmocka_unit_test(test_gsm8k),
         cmocka_unit_test(test_blob_v1),
+        cmocka_unit_test(test_check_groups),
         cmocka_unit_test(test_duplicates_keep_tau_honest),
         cmocka_unit_test(test_group_and_pair_keys),
     };
