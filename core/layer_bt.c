@@ -1,5 +1,15 @@
 /* The built-in kind "hashed-bt": reward.h's ensemble behind layer_ops.
- * Scoring is CPU only (about 10 us a text), so it runs inline. */
+ * Scoring is CPU only (about 10 us a text, plus the checkers), so it runs
+ * inline.
+ *
+ * Sample groups: a layer with checker features wants each response's
+ * group (the other samples of its prompt) for the agreement checker. The
+ * store keeps no groups yet (future work: items.group), so a pair is
+ * scored with its two responses as the group, both sides' features
+ * computed from that pair (reward_score_pair), and routed on the
+ * threshold calibrated for exactly that view (reward_threshold); a single
+ * text or a step is a group of one. Evaluation (bt_evaluate) reports both
+ * views: each pair alone, and with the groups the evaluated pairs form. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,6 +2,7 @@
 #include "reward.h"
 
 #include "feat.h"
+#include "reward_check.h"
 
 #include <errno.h>
 #include <math.h>
@@ -14,8 +15,11 @@
 #define ECE_BINS 10u
 #define ETA_SAMPLE 2000u /* examples used to pick the initial step size */
 #define BLOB_MAGIC "RUNGRWL1"
-#define BLOB_HEADER 64u /* bytes before the weights */
+#define BLOB_HEADER_V1 64u /* bytes before the weights, version 1 */
+#define BLOB_HEADER 72u    /* bytes before the weights, version 2 */
 #define ROWS_MAX_NNZ (UINT64_C(1) << 40)
+#define CROSSFIT_ROWS_MAX 200000u /* up to this many rows, calibration is cross-fitted */
+#define CROSSFIT_FOLDS_MAX 10u
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -150,19 +154,21 @@ static uint64_t point_label_key(const struct reward_point_ex *e)
 /* ---- rows --------------------------------------------------------------- */
 
 struct reward_rows {
-    unsigned bits; /* indices are < 2^bits */
-    size_t n, cap; /* rows in use / allocated */
-    uint64_t *off; /* n + 1 offsets into idx/val */
-    float *y;      /* label per row */
-    float *wt;     /* weight per row */
-    uint64_t *grp; /* group per row: one side of the calibration split */
-    uint64_t *key; /* content key per row, 0 never a duplicate */
+    unsigned bits;  /* hashed indices are < 2^bits */
+    unsigned extra; /* dense features after them: indices < 2^bits + extra */
+    size_t n, cap;  /* rows in use / allocated */
+    uint64_t *off;  /* n + 1 offsets into idx/val */
+    float *y;       /* label per row */
+    float *wt;      /* weight per row */
+    uint64_t *grp;  /* group per row: one side of the calibration split */
+    uint64_t *key;  /* content key per row, 0 never a duplicate */
     size_t nnz, nnz_cap;
     uint32_t *idx; /* bucket of each nonzero */
     uint16_t *val; /* bfloat16 value of each nonzero */
 };
 
-struct reward_rows *reward_rows_new(unsigned bits)
+/* New empty store of 2^bits hashed and extra dense features. */
+static struct reward_rows *rows_new(unsigned bits, unsigned extra)
 {
     if (bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX)
         return NULL;
@@ -170,12 +176,18 @@ struct reward_rows *reward_rows_new(unsigned bits)
     if (!r)
         return NULL;
     r->bits = bits;
+    r->extra = extra;
     r->off = calloc(1, sizeof(*r->off));
     if (!r->off) {
         free(r);
         return NULL;
     }
     return r;
+}
+
+struct reward_rows *reward_rows_new(unsigned bits)
+{
+    return rows_new(bits, 0);
 }
 
 void reward_rows_free(struct reward_rows *r)
@@ -243,7 +255,7 @@ int reward_rows_add_ex(struct reward_rows *r, const uint32_t *idx, const float *
     if (!r || (n && (!idx || !val)) || !(y >= 0.0 && y <= 1.0) || !(weight >= 0.0) ||
         !isfinite(weight))
         return -EINVAL;
-    uint32_t lim = (uint32_t)1 << r->bits;
+    uint32_t lim = ((uint32_t)1 << r->bits) + r->extra;
     for (size_t i = 0; i < n; i++)
         if (idx[i] >= lim || !isfinite(val[i]))
             return -EINVAL;
@@ -319,8 +331,10 @@ static int rows_add_diff(struct reward_rows *r, const struct feat_vec *a, const 
 struct reward_layer {
     unsigned bits;    /* log2 buckets */
     unsigned members; /* ensemble size */
-    size_t stride;    /* floats per member: 2^bits weights + 1 bias */
-    double tau;       /* pair threshold, INFINITY when none */
+    unsigned ncheck;  /* checker features after the buckets: 0 or REWARD_CHECK_NFEAT */
+    size_t stride;    /* floats per member: 2^bits + ncheck weights + 1 bias */
+    double tau;       /* pair threshold as reward_score_pair scores, INFINITY when none */
+    double tau_group; /* pair threshold with sample groups (== tau without checks) */
     double tau_point; /* pointwise threshold, INFINITY when none */
     float *w;         /* members * stride pair weights (bias slot unused, 0) */
     float *u;         /* members * stride pointwise weights, NULL without a head */
@@ -336,17 +350,21 @@ void reward_params_default(struct reward_params *p)
     p->calib_share = 0.2;
     p->epochs = 0;
     p->threads = 0;
+    p->checks = 1;
 }
 
-static struct reward_layer *layer_new(unsigned bits, unsigned members, int has_point)
+static struct reward_layer *layer_new(unsigned bits, unsigned ncheck, unsigned members,
+                                      int has_point)
 {
     struct reward_layer *l = calloc(1, sizeof(*l));
     if (!l)
         return NULL;
     l->bits = bits;
     l->members = members;
-    l->stride = ((size_t)1 << bits) + 1;
+    l->ncheck = ncheck;
+    l->stride = ((size_t)1 << bits) + ncheck + 1;
     l->tau = INFINITY;
+    l->tau_group = INFINITY;
     l->tau_point = INFINITY;
     l->w = calloc((size_t)members * l->stride, sizeof(*l->w));
     if (has_point)
@@ -372,6 +390,11 @@ double reward_threshold(const struct reward_layer *l)
     return l->tau;
 }
 
+double reward_group_threshold(const struct reward_layer *l)
+{
+    return l->tau_group;
+}
+
 double reward_point_threshold(const struct reward_layer *l)
 {
     return l->u ? l->tau_point : INFINITY;
@@ -385,6 +408,11 @@ unsigned reward_bits(const struct reward_layer *l)
 unsigned reward_members(const struct reward_layer *l)
 {
     return l->members;
+}
+
+unsigned reward_checks(const struct reward_layer *l)
+{
+    return l->ncheck;
 }
 
 /* ---- solver ------------------------------------------------------------- */
@@ -677,6 +705,59 @@ static double confidence_of(double p, double sd)
     return c < 0.5 ? 0.5 : c > 1.0 ? 1.0 : c;
 }
 
+/* Appends the nonzero c[0..n) at indices 2^bits + k, after every bucket,
+ * so v stays sorted. Returns 0 or -ENOMEM. */
+static int vec_append(struct feat_vec *v, unsigned bits, const float *c, unsigned n)
+{
+    if (v->n + n > v->cap) {
+        uint32_t *ni = realloc(v->idx, (v->n + n) * sizeof(*ni));
+        if (!ni)
+            return -ENOMEM;
+        v->idx = ni;
+        float *nv = realloc(v->val, (v->n + n) * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        v->val = nv;
+        v->cap = v->n + n;
+    }
+    for (unsigned k = 0; k < n; k++) {
+        if (c[k] == 0.0f)
+            continue;
+        v->idx[v->n] = ((uint32_t)1 << bits) + k;
+        v->val[v->n++] = c[k];
+    }
+    return 0;
+}
+
+/* phi of one side into out: the hashed features, then its checker block
+ * (nblock values, none when 0). Returns 0 or a negative errno. */
+static int side_features(unsigned bits, const char *prompt, size_t plen, const char *x,
+                         const float *block, unsigned nblock, struct feat_vec *out)
+{
+    int rc = feat_extract(bits, prompt, plen, x, strlen(x), out);
+    if (!rc && nblock)
+        rc = vec_append(out, bits, block, nblock);
+    return rc;
+}
+
+/* Both sides of one pair scored on its own: its group is {a, b}. */
+static int pair_features(const struct reward_layer *l, const char *prompt, const char *a,
+                         const char *b, struct feat_vec *fa, struct feat_vec *fb)
+{
+    struct reward_check_table t = {0};
+    struct reward_pair_ex e = {.prompt = prompt, .a = a, .b = b};
+    size_t plen = strlen(prompt);
+    int rc = l->ncheck ? reward_check_pairs(&e, 1, 0, 1, &t) : 0;
+    if (!rc)
+        rc = side_features(l->bits, prompt, plen, a, l->ncheck ? t.v[t.side[0]] : NULL, l->ncheck,
+                           fa);
+    if (!rc)
+        rc = side_features(l->bits, prompt, plen, b, l->ncheck ? t.v[t.side[1]] : NULL, l->ncheck,
+                           fb);
+    reward_check_table_free(&t);
+    return rc;
+}
+
 int reward_score_pair(const struct reward_layer *l, const char *prompt, const char *a,
                       const char *b, struct reward_pair *out)
 {
@@ -687,11 +768,7 @@ int reward_score_pair(const struct reward_layer *l, const char *prompt, const ch
         return -EINVAL;
     feat_vec_init(&fa);
     feat_vec_init(&fb);
-    size_t plen = strlen(prompt);
-    rc = feat_extract(l->bits, prompt, plen, a, strlen(a), &fa);
-    if (rc)
-        goto out;
-    rc = feat_extract(l->bits, prompt, plen, b, strlen(b), &fb);
+    rc = pair_features(l, prompt, a, b, &fa, &fb);
     if (rc)
         goto out;
     for (unsigned m = 0; m < l->members; m++) {
@@ -718,8 +795,11 @@ int reward_score_single(const struct reward_layer *l, const char *prompt, const 
     int rc;
     if (!l || !prompt || !text || !out)
         return -EINVAL;
+    float block[REWARD_CHECK_NFEAT];
     feat_vec_init(&f);
-    rc = feat_extract(l->bits, prompt, strlen(prompt), text, strlen(text), &f);
+    rc = l->ncheck ? reward_check_single(prompt, text, block) : 0;
+    if (!rc)
+        rc = side_features(l->bits, prompt, strlen(prompt), text, block, l->ncheck, &f);
     if (rc)
         goto out;
     for (unsigned m = 0; m < l->members; m++) {
@@ -750,6 +830,7 @@ struct scored {
     double conf;    /* confidence in [0.5, 1] */
     double y;       /* label */
     uint64_t group; /* the row's group */
+    size_t row;     /* the row's index */
     int fresh;      /* 1 when no item before it (by decreasing confidence) shares its group */
 };
 
@@ -770,6 +851,7 @@ static void score_row(const float *base, size_t stride, unsigned members, int bi
     out->conf = confidence_of(mean, sd);
     out->y = (double)rows->y[i];
     out->group = rows->grp[i];
+    out->row = i;
     out->fresh = 1;
 }
 
@@ -1037,42 +1119,164 @@ static int split_rows(const struct reward_rows *r, const uint32_t *keep, size_t 
 
 /* What training one head gives the report. */
 struct head_out {
-    double tau;            /* the head's threshold */
-    json_t *cal, *note;    /* new: the calibration object and the threshold note */
-    size_t ntrain, ncalib; /* rows trained on / held out, after duplicates */
-    size_t dups;           /* rows skipped as exact duplicates */
-    double l2;             /* the L2 strength used */
-    unsigned epochs;       /* SGD passes made */
+    double tau;             /* the head's threshold, for rows scored as the layer scores */
+    json_t *cal, *note;     /* new: the calibration object and the threshold note */
+    double g_tau;           /* with sample groups (lone rows given): their threshold */
+    json_t *g_cal, *g_note; /* new, or NULL without lone rows */
+    size_t ntrain, ncalib;  /* rows trained on / held out, after duplicates */
+    size_t dups;            /* rows skipped as exact duplicates */
+    double l2;              /* the L2 strength used */
+    unsigned epochs;        /* SGD passes made */
+    unsigned folds;         /* cross-fitted calibration folds, 0 for a held-out share */
 };
 
-/* Trains one head on rows (weights into base) and calibrates it. Returns 0
- * or a negative errno; on success o->cal and o->note are new references. */
+/* Folds of cross-fitted calibration for a held-out share: 1 / share,
+ * rounded, in [2, CROSSFIT_FOLDS_MAX]. */
+static unsigned crossfit_folds(double share)
+{
+    unsigned k = (unsigned)lround(1.0 / share);
+    return k < 2 ? 2 : k > CROSSFIT_FOLDS_MAX ? CROSSFIT_FOLDS_MAX : k;
+}
+
+/* Assigns each of keep[0..n) its calibration fold, by group. */
+static void crossfit_assign(const struct reward_params *p, const struct reward_rows *rows,
+                            const uint32_t *keep, size_t n, uint64_t salt, unsigned folds,
+                            unsigned char *fold)
+{
+    for (size_t q = 0; q < n; q++) {
+        uint64_t st = rows->grp[keep[q]] ^ p->seed ^ salt ^ 0x63616c6962726174ULL;
+        fold[q] = (unsigned char)(rng_unit(&st) * folds);
+    }
+}
+
+/* 1 when row i trains members: every row but the lone ones (i >=
+ * lone_from when lone_from > 0), which are only scored. */
+static int fits(size_t i, size_t lone_from)
+{
+    return !lone_from || i < lone_from;
+}
+
+/* Out-of-fold scores of keep[0..n) into s (n entries): the rows are split
+ * into folds by group, and each fold is scored by members trained on the
+ * other folds' rows that fit (weights in a scratch buffer). Returns 0 or a
+ * negative errno. */
+static int crossfit_scores(const struct reward_params *p, const struct reward_rows *rows,
+                           const uint32_t *keep, size_t n, size_t lone_from, int bias,
+                           uint64_t salt, size_t stride, struct scored *s)
+{
+    unsigned folds = crossfit_folds(p->calib_share);
+    float *tmp = malloc((size_t)p->members * stride * sizeof(*tmp));
+    uint32_t *tr = malloc((n ? n : 1) * sizeof(*tr)), *te = malloc((n ? n : 1) * sizeof(*te));
+    unsigned char *fold = malloc(n ? n : 1);
+    int rc = tmp && tr && te && fold ? 0 : -ENOMEM;
+    if (!rc)
+        crossfit_assign(p, rows, keep, n, salt, folds, fold);
+    size_t ns = 0;
+    for (unsigned f = 0; f < folds && !rc; f++) {
+        size_t ntr = 0, nte = 0;
+        double l2;
+        unsigned epochs;
+        for (size_t q = 0; q < n; q++) {
+            if (fold[q] == f)
+                te[nte++] = keep[q];
+            else if (fits(keep[q], lone_from))
+                tr[ntr++] = keep[q];
+        }
+        if (!nte)
+            continue;
+        rc = train_head(p, rows, tr, ntr, bias, salt ^ mix64(f + 1), tmp, stride, &l2, &epochs);
+        for (size_t q = 0; q < nte && !rc; q++)
+            score_row(tmp, stride, p->members, bias, rows, te[q], &s[ns++]);
+    }
+    free(tmp);
+    free(tr);
+    free(te);
+    free(fold);
+    return rc;
+}
+
+/* Moves the scores of lone rows (row >= lone_from) of s[0..n) behind the
+ * others (in place, linear; calibrate sorts them anyway); returns how many
+ * are not lone. */
+static size_t partition_lone(struct scored *s, size_t n, size_t lone_from)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i].row < lone_from) {
+            struct scored t = s[i];
+            s[i] = s[k];
+            s[k++] = t;
+        }
+    return k;
+}
+
+/* Calibrates o from the scores s[0..n): without lone rows (lone_from 0)
+ * all of them; else the threshold the layer scores with is the lone rows',
+ * the grouped one goes to g_*. Returns 0 or -ENOMEM. */
+static int calibrate_head(const struct reward_params *p, int bias, size_t lone_from,
+                          struct scored *s, size_t n, struct head_out *o)
+{
+    const char *what = bias ? "points" : "pairs";
+    size_t ng = lone_from ? partition_lone(s, n, lone_from) : n;
+    o->cal = calibrate(s + (lone_from ? ng : 0), lone_from ? n - ng : n, p->target, what, &o->tau,
+                       &o->note);
+    if (!o->cal || json_object_set_new(o->cal, "cross_fitted_folds", json_integer(o->folds)))
+        return -ENOMEM;
+    if (!lone_from)
+        return 0;
+    o->ncalib = ng; /* the pairs held out, each seen in two views */
+    o->g_cal = calibrate(s, ng, p->target, what, &o->g_tau, &o->g_note);
+    if (!o->g_cal || json_object_set_new(o->g_cal, "cross_fitted_folds", json_integer(o->folds)))
+        return -ENOMEM;
+    return 0;
+}
+
+/* Trains one head on rows (weights into base) and calibrates it: with at
+ * most CROSSFIT_ROWS_MAX rows on out-of-fold scores of every row, the head
+ * then trained on all of them (small sets: a single held-out share would
+ * leave too few prompt groups to vouch for any threshold); with more, on
+ * calib_share of the groups held out, the head trained on the rest. Rows
+ * from lone_from on (none when 0) are the pairs again, each its own sample
+ * group, as reward_score_pair sees them: only scored, never trained on
+ * (training on both views made neither better), the head's threshold is
+ * calibrated on them, the grouped one goes to o->g_*. Returns 0 or a negative errno; on success o's
+ * JSON values are new references. */
 static int train_and_calibrate(const struct reward_params *p, const struct reward_rows *rows,
-                               int bias, uint64_t salt, float *base, size_t stride,
-                               struct head_out *o)
+                               size_t lone_from, int bias, uint64_t salt, float *base,
+                               size_t stride, struct head_out *o)
 {
     uint32_t *keep = NULL, *train = NULL, *calib = NULL;
     struct scored *s = NULL;
     size_t nkeep;
     int rc = dedupe_rows(rows, &keep, &nkeep, &o->dups);
-    if (!rc)
+    o->folds =
+        p->calib_share > 0 && nkeep <= CROSSFIT_ROWS_MAX ? crossfit_folds(p->calib_share) : 0;
+    if (!rc && !o->folds)
         rc = split_rows(rows, keep, nkeep, p->calib_share, p->seed ^ salt, &train, &o->ntrain,
                         &calib, &o->ncalib);
-    if (rc)
-        goto out;
-    rc = train_head(p, rows, train, o->ntrain, bias, salt, base, stride, &o->l2, &o->epochs);
-    if (rc)
-        goto out;
-    s = malloc((o->ncalib ? o->ncalib : 1) * sizeof(*s));
-    rc = -ENOMEM;
-    if (!s)
-        goto out;
-    for (size_t q = 0; q < o->ncalib; q++)
+    s = malloc((nkeep ? nkeep : 1) * sizeof(*s));
+    if (!rc && !s)
+        rc = -ENOMEM;
+    if (!rc && o->folds) {
+        o->ncalib = nkeep;
+        rc = crossfit_scores(p, rows, keep, nkeep, lone_from, bias, salt, stride, s);
+    }
+    /* The rows that train the layer: all kept ones that fit, or the
+     * training side's. */
+    uint32_t *pool = o->folds ? keep : train;
+    size_t npool = o->folds ? nkeep : o->ntrain;
+    o->ntrain = 0;
+    for (size_t q = 0; q < npool && !rc; q++)
+        if (fits(pool[q], lone_from))
+            pool[o->ntrain++] = pool[q];
+    if (lone_from) /* each duplicate pair was dropped in both views */
+        o->dups = lone_from - o->ntrain - (o->folds ? 0 : o->ncalib / 2);
+    if (!rc)
+        rc = train_head(p, rows, pool, o->ntrain, bias, salt, base, stride, &o->l2, &o->epochs);
+    for (size_t q = 0; q < o->ncalib && !o->folds && !rc; q++)
         score_row(base, stride, p->members, bias, rows, calib[q], &s[q]);
-    o->cal = calibrate(s, o->ncalib, p->target, bias ? "points" : "pairs", &o->tau, &o->note);
-    if (o->cal)
-        rc = 0;
-out:
+    if (!rc)
+        rc = calibrate_head(p, bias, lone_from, s, o->ncalib, o);
     free(keep);
     free(train);
     free(calib);
@@ -1084,7 +1288,8 @@ static int params_ok(const struct reward_params *p)
 {
     return p && p->members >= 1 && p->members <= REWARD_MEMBERS_MAX && p->bits >= FEAT_BITS_MIN &&
            p->bits <= FEAT_BITS_MAX && p->target > 0.5 && p->target < 1.0 &&
-           p->calib_share >= 0.0 && p->calib_share <= 0.9 && isfinite(p->l2) && p->epochs <= 1000;
+           p->calib_share >= 0.0 && p->calib_share <= 0.9 && isfinite(p->l2) && p->epochs <= 1000 &&
+           p->checks <= 1;
 }
 
 /* The pointwise head's report object (stealing q's cal and note), NULL when
@@ -1116,8 +1321,52 @@ static json_t *train_report(const struct reward_params *p, struct head_out *h, s
     return rep;
 }
 
-struct reward_layer *reward_train_rows(const struct reward_params *p,
-                                       const struct reward_rows *pairs,
+/* The "checks" object of the report: each checker feature's pair weight,
+ * the mean over members, by name; JSON null without checker features. */
+static json_t *checks_report(const struct reward_layer *l)
+{
+    if (!l->ncheck)
+        return json_null();
+    json_t *w = json_object();
+    size_t at = (size_t)1 << l->bits;
+    for (unsigned k = 0; w && k < l->ncheck; k++) {
+        double sum = 0.0;
+        for (unsigned m = 0; m < l->members; m++)
+            sum += (double)l->w[(size_t)m * l->stride + at + k];
+        if (json_object_set_new(w, check_feat_name[k], json_real(sum / l->members))) {
+            json_decref(w);
+            w = NULL;
+        }
+    }
+    return w ? json_pack("{s:I,s:I,s:o,s:s}", "features", (json_int_t)l->ncheck, "samples_max",
+                         (json_int_t)CHECK_GROUP_DEFAULT, "weights", w, "groups",
+                         "pairs grouped by prompt within the set")
+             : NULL;
+}
+
+/* The "grouped" object of the report (stealing h's g_cal and g_note), JSON
+ * null without one; NULL when out of memory. */
+static json_t *grouped_report(struct head_out *h)
+{
+    if (!h->g_cal)
+        return json_null();
+    json_t *g = json_pack("{s:o,s:o,s:o}", "calibration", h->g_cal, "threshold", jnum(h->g_tau),
+                          "threshold_note", h->g_note);
+    h->g_cal = h->g_note = NULL;
+    return g;
+}
+
+/* Adds the checker weights and the grouped calibration to the report. */
+static int report_checks(json_t *rep, const struct reward_layer *l, struct head_out *h)
+{
+    return json_object_set_new(rep, "checks", checks_report(l)) ||
+           json_object_set_new(rep, "grouped", grouped_report(h));
+}
+
+/* reward_train_rows where the pair rows from lone_from on (none when 0)
+ * are the pairs again, each its own sample group (see train_and_calibrate). */
+static struct reward_layer *train_rows(const struct reward_params *p,
+                                       const struct reward_rows *pairs, size_t lone_from,
                                        const struct reward_rows *points, json_t **report)
 {
     struct reward_layer *l = NULL;
@@ -1128,21 +1377,23 @@ struct reward_layer *reward_train_rows(const struct reward_params *p,
     if (report)
         *report = NULL;
     if (!params_ok(p) || (!pairs && !points) || (pairs && pairs->bits != p->bits) ||
-        (points && points->bits != p->bits) ||
+        (points && points->bits != p->bits) || (pairs && points && pairs->extra != points->extra) ||
         (reward_rows_count(pairs) == 0 && reward_rows_count(points) == 0))
         return NULL;
-    l = layer_new(p->bits, p->members, reward_rows_count(points) > 0);
+    l = layer_new(p->bits, pairs ? pairs->extra : points->extra, p->members,
+                  reward_rows_count(points) > 0);
     if (!l)
         return NULL;
     if (reward_rows_count(pairs) > 0) {
-        if (train_and_calibrate(p, pairs, 0, 0x7061697273ULL, l->w, l->stride, &h))
+        if (train_and_calibrate(p, pairs, lone_from, 0, 0x7061697273ULL, l->w, l->stride, &h))
             goto out;
     } else if (!(h.note = json_string("no pairs: everything goes to humans"))) {
         goto out;
     }
     l->tau = h.tau;
+    l->tau_group = h.g_cal ? h.g_tau : h.tau;
     if (l->u) {
-        if (train_and_calibrate(p, points, 1, 0x706f696e7473ULL, l->u, l->stride, &q))
+        if (train_and_calibrate(p, points, 0, 1, 0x706f696e7473ULL, l->u, l->stride, &q))
             goto out;
         l->tau_point = q.tau;
         if (!(pw = point_report(&q)))
@@ -1151,13 +1402,15 @@ struct reward_layer *reward_train_rows(const struct reward_params *p,
     if (report) {
         *report = train_report(p, &h, reward_rows_count(points), pw);
         pw = NULL; /* stolen */
-        if (!*report)
+        if (!*report || report_checks(*report, l, &h))
             goto out;
     }
     ok = 1;
 out:
     json_decref(h.cal);
     json_decref(h.note);
+    json_decref(h.g_cal);
+    json_decref(h.g_note);
     json_decref(q.cal);
     json_decref(q.note);
     json_decref(pw);
@@ -1168,16 +1421,31 @@ out:
     return l;
 }
 
-/* Featurises pairs (phi(a) - phi(b)) into a new rows store, NULL on error. */
-static struct reward_rows *rows_from_pairs(unsigned bits, const struct reward_pair_ex *pairs,
-                                           size_t n, int keep_weight)
+struct reward_layer *reward_train_rows(const struct reward_params *p,
+                                       const struct reward_rows *pairs,
+                                       const struct reward_rows *points, json_t **report)
 {
-    struct reward_rows *r = reward_rows_new(bits);
+    return train_rows(p, pairs, 0, points, report);
+}
+
+/* Appends pairs (phi(a) - phi(b)) to r. With ncheck, each side's checker
+ * block follows its buckets, its group the pairs' distinct responses to
+ * the same prompt (reward_check.h), or, when lone, the pair alone, as
+ * reward_score_pair sees it; lone rows get their own content keys, so they
+ * are never taken for duplicates of the grouped ones. Returns 0 or a
+ * negative errno. */
+static int rows_add_pairs(struct reward_rows *r, int lone, const struct reward_pair_ex *pairs,
+                          size_t n, int keep_weight)
+{
+    unsigned bits = r->bits, ncheck = r->extra;
+    struct reward_check_table t = {0};
     struct feat_vec fa, fb, tmp;
-    int rc = r ? 0 : -ENOMEM;
+    int rc = 0;
     feat_vec_init(&fa);
     feat_vec_init(&fb);
     feat_vec_init(&tmp);
+    if (ncheck)
+        rc = reward_check_pairs(pairs, n, 0, lone, &t);
     for (size_t i = 0; i < n && !rc; i++) {
         const struct reward_pair_ex *e = &pairs[i];
         if (!e->prompt || !e->a || !e->b) {
@@ -1185,28 +1453,44 @@ static struct reward_rows *rows_from_pairs(unsigned bits, const struct reward_pa
             break;
         }
         size_t plen = strlen(e->prompt);
-        rc = feat_extract(bits, e->prompt, plen, e->a, strlen(e->a), &fa);
+        rc = side_features(bits, e->prompt, plen, e->a, ncheck ? t.v[t.side[2 * i]] : NULL, ncheck,
+                           &fa);
         if (!rc)
-            rc = feat_extract(bits, e->prompt, plen, e->b, strlen(e->b), &fb);
+            rc = side_features(bits, e->prompt, plen, e->b, ncheck ? t.v[t.side[2 * i + 1]] : NULL,
+                               ncheck, &fb);
+        uint64_t key = pair_label_key(e);
         if (!rc)
             rc = rows_add_diff(r, &fa, &fb, e->y, keep_weight ? e->weight : 1.0,
-                               e->group ? e->group : reward_group_of(e->prompt), pair_label_key(e),
-                               &tmp);
+                               e->group ? e->group : reward_group_of(e->prompt),
+                               lone ? mix64(key ^ 0x6c6f6e65ULL) | 1 : key, &tmp);
     }
+    reward_check_table_free(&t);
     feat_vec_clear(&fa);
     feat_vec_clear(&fb);
     feat_vec_clear(&tmp);
-    if (rc) {
+    return rc;
+}
+
+/* Featurises pairs into a new rows store of ncheck checker features (see
+ * rows_add_pairs), NULL on error. */
+static struct reward_rows *rows_from_pairs(unsigned bits, unsigned ncheck, int lone,
+                                           const struct reward_pair_ex *pairs, size_t n,
+                                           int keep_weight)
+{
+    struct reward_rows *r = rows_new(bits, ncheck);
+    if (r && rows_add_pairs(r, lone, pairs, n, keep_weight)) {
         reward_rows_free(r);
-        return NULL;
+        r = NULL;
     }
     return r;
 }
 
-static struct reward_rows *rows_from_points(unsigned bits, const struct reward_point_ex *pts,
-                                            size_t n)
+/* Featurises points into a new rows store (NULL on error) of ncheck
+ * extra features, all 0: the pointwise head does not use the checkers. */
+static struct reward_rows *rows_from_points(unsigned bits, unsigned ncheck,
+                                            const struct reward_point_ex *pts, size_t n)
 {
-    struct reward_rows *r = reward_rows_new(bits);
+    struct reward_rows *r = rows_new(bits, ncheck);
     struct feat_vec f;
     int rc = r ? 0 : -ENOMEM;
     feat_vec_init(&f);
@@ -1240,15 +1524,20 @@ struct reward_layer *reward_train(const struct reward_params *p, const struct re
         *report = NULL;
     if (!params_ok(p) || (npairs && !pairs) || (npoints && !points) || (!npairs && !npoints))
         return NULL;
-    pr = rows_from_pairs(p->bits, pairs, npairs, 1);
-    if (!pr)
+    /* With checker features the pairs train twice: with their sample
+     * groups, and each pair its own group, as the daemon scores them while
+     * it keeps no groups; each view gets its own threshold. */
+    unsigned ncheck = p->checks ? REWARD_CHECK_NFEAT : 0;
+    size_t lone_from = ncheck && npairs ? npairs : 0;
+    pr = rows_from_pairs(p->bits, ncheck, 0, pairs, npairs, 1);
+    if (!pr || (lone_from && rows_add_pairs(pr, 1, pairs, npairs, 1)))
         goto out;
     if (npoints) {
-        qr = rows_from_points(p->bits, points, npoints);
+        qr = rows_from_points(p->bits, ncheck, points, npoints);
         if (!qr)
             goto out;
     }
-    l = reward_train_rows(p, pr, qr, report);
+    l = train_rows(p, pr, lone_from, qr, report);
 out:
     reward_rows_free(pr);
     reward_rows_free(qr);
@@ -1257,11 +1546,13 @@ out:
 
 /* ---- evaluation --------------------------------------------------------- */
 
-json_t *reward_evaluate_rows(const struct reward_layer *l, const struct reward_rows *rows)
+/* reward_evaluate_rows against threshold tau. */
+static json_t *evaluate_rows(const struct reward_layer *l, const struct reward_rows *rows,
+                             double tau)
 {
     size_t n = reward_rows_count(rows), cov = 0, cov_ok = 0;
     struct metrics a = {0};
-    if (!l || !rows || rows->bits != l->bits)
+    if (!l || !rows || rows->bits != l->bits || rows->extra != l->ncheck)
         return NULL;
     for (size_t i = 0; i < n; i++) {
         struct scored s;
@@ -1270,7 +1561,7 @@ json_t *reward_evaluate_rows(const struct reward_layer *l, const struct reward_r
         if (s.y == 0.5)
             continue;
         metrics_bin(&a, &s);
-        if (s.conf >= l->tau) {
+        if (s.conf >= tau) {
             cov++;
             cov_ok += (size_t)is_correct(&s);
         }
@@ -1278,20 +1569,40 @@ json_t *reward_evaluate_rows(const struct reward_layer *l, const struct reward_r
     json_t *acc, *ll, *ece;
     metrics_json(&a, &acc, &ll, &ece);
     return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "pairs", (json_int_t)n, "accuracy", acc,
-                     "log_loss", ll, "ece", ece, "threshold", jnum(l->tau), "coverage",
+                     "log_loss", ll, "ece", ece, "threshold", jnum(tau), "coverage",
                      jnum(a.m ? (double)cov / (double)a.m : NAN), "accuracy_on_covered",
                      jnum(cov ? (double)cov_ok / (double)cov : NAN));
+}
+
+json_t *reward_evaluate_rows(const struct reward_layer *l, const struct reward_rows *rows)
+{
+    return l ? evaluate_rows(l, rows, l->tau) : NULL;
+}
+
+/* The pairs scored with their sample groups against the grouped threshold:
+ * a new object, JSON null for a layer without checker features. */
+static json_t *evaluate_grouped(const struct reward_layer *l, const struct reward_pair_ex *pairs,
+                                size_t n)
+{
+    if (!l->ncheck)
+        return json_null();
+    struct reward_rows *r = rows_from_pairs(l->bits, l->ncheck, 0, pairs, n, 0);
+    json_t *j = r ? evaluate_rows(l, r, l->tau_group) : NULL;
+    reward_rows_free(r);
+    return j;
 }
 
 json_t *reward_evaluate(const struct reward_layer *l, const struct reward_pair_ex *pairs, size_t n)
 {
     if (!l || (n && !pairs))
         return NULL;
-    struct reward_rows *r = rows_from_pairs(l->bits, pairs, n, 0);
-    if (!r)
-        return NULL;
-    json_t *j = reward_evaluate_rows(l, r);
+    struct reward_rows *r = rows_from_pairs(l->bits, l->ncheck, 1, pairs, n, 0);
+    json_t *j = r ? reward_evaluate_rows(l, r) : NULL;
     reward_rows_free(r);
+    if (j && json_object_set_new(j, "grouped", evaluate_grouped(l, pairs, n))) {
+        json_decref(j);
+        j = NULL;
+    }
     return j;
 }
 
@@ -1358,7 +1669,11 @@ static void get_floats(const unsigned char *p, float *f, size_t n)
 
 /* Layout (little-endian): magic[8] version u32 bits u32 members u32 flags u32
  * tau f64 tau_point f64 nfloats u64 checksum u64 (FNV-1a of the weights)
- * reserved[8], then nfloats float32: pair weights, then pointwise weights. */
+ * ncheck u32 check_set u32 tau_group f64, then nfloats float32: pair
+ * weights, then pointwise weights, each member 2^bits + ncheck + 1 floats.
+ * Version 1 had 8 reserved bytes where version 2 has ncheck and check_set,
+ * and no tau_group: it never had checker features, and loads as ncheck 0
+ * with tau_group = tau. */
 int reward_save(const struct reward_layer *l, void **blob, size_t *len)
 {
     if (!l || !blob || !len)
@@ -1381,6 +1696,9 @@ int reward_save(const struct reward_layer *l, void **blob, size_t *len)
     put_u64(b + 32, f64_bits(l->tau_point));
     put_u64(b + 40, (uint64_t)nf);
     put_u64(b + 48, feat_fnv1a64(b + BLOB_HEADER, 4 * nf));
+    put_u32(b + 56, l->ncheck);
+    put_u32(b + 60, l->ncheck ? reward_check_set_id() : 0u);
+    put_u64(b + 64, f64_bits(l->tau_group));
     *blob = b;
     *len = total;
     return 0;
@@ -1391,29 +1709,49 @@ static int tau_ok(double t)
     return t == INFINITY || (t >= 0.5 && t <= 1.0);
 }
 
+/* The checker features a blob's header records: 0 for version 1 and for
+ * a layer without them; REWARD_CHECK_NFEAT when they are ours; -1 for a
+ * definition this build does not know (another version or feature set). */
+static long blob_checks(const unsigned char *b)
+{
+    uint32_t version = get_u32(b + 8), n = get_u32(b + 56), set = get_u32(b + 60);
+    if (version == 1)
+        return 0;
+    if (version != REWARD_BLOB_VERSION)
+        return -1;
+    if (n == 0 && set == 0)
+        return 0;
+    return n == REWARD_CHECK_NFEAT && set == reward_check_set_id() ? (long)n : -1;
+}
+
 struct reward_layer *reward_load(const void *blob, size_t len)
 {
     const unsigned char *b = blob;
-    if (!b || len < BLOB_HEADER || memcmp(b, BLOB_MAGIC, 8) != 0 ||
-        get_u32(b + 8) != REWARD_BLOB_VERSION)
+    if (!b || len < BLOB_HEADER_V1 || memcmp(b, BLOB_MAGIC, 8) != 0)
         return NULL;
+    int v1 = get_u32(b + 8) == 1;
+    size_t head = v1 ? BLOB_HEADER_V1 : BLOB_HEADER;
+    long ncheck = len >= head ? blob_checks(b) : -1;
     uint32_t bits = get_u32(b + 12), members = get_u32(b + 16), flags = get_u32(b + 20);
     double tau = bits_f64(get_u64(b + 24)), tau_point = bits_f64(get_u64(b + 32));
-    if (bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX || members < 1 ||
-        members > REWARD_MEMBERS_MAX || flags > 1 || !tau_ok(tau) || !tau_ok(tau_point))
+    double tau_group = v1 || ncheck < 0 ? tau : bits_f64(get_u64(b + 64));
+    if (ncheck < 0 || bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX || members < 1 ||
+        members > REWARD_MEMBERS_MAX || flags > 1 || !tau_ok(tau) || !tau_ok(tau_point) ||
+        !tau_ok(tau_group))
         return NULL;
-    size_t half = (size_t)members * (((size_t)1 << bits) + 1);
+    size_t half = (size_t)members * (((size_t)1 << bits) + (size_t)ncheck + 1);
     size_t nf = half * (flags ? 2 : 1);
-    if (get_u64(b + 40) != nf || len != BLOB_HEADER + 4 * nf ||
-        get_u64(b + 48) != feat_fnv1a64(b + BLOB_HEADER, 4 * nf))
+    if (get_u64(b + 40) != nf || len != head + 4 * nf ||
+        get_u64(b + 48) != feat_fnv1a64(b + head, 4 * nf))
         return NULL;
-    struct reward_layer *l = layer_new(bits, members, (int)flags);
+    struct reward_layer *l = layer_new(bits, (unsigned)ncheck, members, (int)flags);
     if (!l)
         return NULL;
-    get_floats(b + BLOB_HEADER, l->w, half);
+    get_floats(b + head, l->w, half);
     if (l->u)
-        get_floats(b + BLOB_HEADER + 4 * half, l->u, half);
+        get_floats(b + head + 4 * half, l->u, half);
     l->tau = tau;
+    l->tau_group = tau_group;
     l->tau_point = tau_point;
     return l;
 }

@@ -1,7 +1,10 @@
 /* reward.h - the built-in reward layer "hashed-bt": an ensemble of hashed
  * Bradley-Terry models with a calibrated deferral threshold.
  *
- * r(x) = w . phi(x) (feat.h); P(a > b) = sigmoid(r(a) - r(b)). Each member
+ * r(x) = w . phi(x) (feat.h); P(a > b) = sigmoid(r(a) - r(b)). phi may end
+ * in a block of named dense checker features (check.h: final answer, its
+ * agreement with the other samples of the prompt's group, arithmetic,
+ * numbers, form); see struct reward_params.checks. Each member
  * is L2-regularised logistic regression on phi(a) - phi(b), trained by SGD on
  * its own bootstrap resample; the members' spread lowers the confidence. An
  * optional pointwise head answers yes/no on a single text. A trained layer is
@@ -17,7 +20,7 @@
 
 #define REWARD_BITS_DEFAULT 18u /* 2^18 buckets: 1 MiB of float32 per member */
 #define REWARD_MEMBERS_MAX 64u  /* largest accepted ensemble */
-#define REWARD_BLOB_VERSION 1u  /* bumped whenever the blob layout changes */
+#define REWARD_BLOB_VERSION 2u  /* bumped whenever the blob layout changes; 1 still loads */
 
 struct reward_params {
     unsigned members;   /* ensemble size, default 5 */
@@ -28,6 +31,8 @@ struct reward_params {
     double calib_share; /* held-out share for calibration, default 0.2, in [0, 0.9] */
     unsigned epochs;    /* SGD passes; 0 (default) picks 3..30 from the data size */
     unsigned threads;   /* training threads; 0 (default) = online CPUs, at most members */
+    unsigned checks;    /* 1 (default): phi ends in the checker block; 0: buckets only (the
+                           layers of blob version 1) */
 };
 
 /* Fills *p with the defaults above. */
@@ -70,11 +75,18 @@ struct reward_layer; /* opaque, immutable after training, safe to score from man
 
 /* Trains an ensemble. Exact duplicates (same prompt, responses and label;
  * for points prompt, text and label) count once: the later copies are
- * skipped before anything else. calib_share of the groups (chosen by
- * hashing group and seed) is held out for calibration, so every example of
- * a group falls on one side; each member trains on its own bootstrap
- * resample of the rest (a single member uses the rest as is). Points, when given, train a
- * pointwise head the same way, with its own calibration and threshold.
+ * skipped before anything else. Calibration is cross-fitted while a head
+ * has at most 200000 rows: the groups are split (by hashing group and
+ * seed, so every example of a group falls in one fold) into round(1 /
+ * calib_share) folds (2..10), each fold is scored by members trained on
+ * the others, and the layer's members then train on every row
+ * (pairs_calibration == pairs_train, calibration.cross_fitted_folds > 0):
+ * a small set would otherwise leave too few prompt groups held out to
+ * vouch for any threshold. Past 200000 rows, calib_share of the groups is
+ * held out and the members train on the rest (cross_fitted_folds 0). Each
+ * member trains on its own bootstrap resample (a single member uses its
+ * rows as is). Points, when given, train a pointwise head the same way,
+ * with its own calibration and threshold.
  * The threshold tau is the lowest confidence t such that the one-sided 95%
  * Wilson lower bound of the accuracy on calibration items with confidence >= t
  * reaches target, counting as many trials as those items have distinct groups
@@ -84,9 +96,23 @@ struct reward_layer; /* opaque, immutable after training, safe to score from man
  * report (may be NULL) receives a new JSON object the caller decrefs:
  *   {"pairs_train","pairs_calibration","duplicates_skipped","points","members","bits","seed","l2",
  *    "epochs","calibration":{"items","accuracy","log_loss","ece","curve":[{"confidence",
- *    "coverage","accuracy"},...]},"threshold","threshold_note","target",
+ *    "coverage","accuracy"},...],"cross_fitted_folds"},"threshold","threshold_note","target",
  *    "pointwise":{"points_train","points_calibration","duplicates_skipped","calibration":{...},
- *    "threshold","threshold_note"} or null}
+ *    "threshold","threshold_note"} or null,
+ *    "checks":{"features","samples_max","weights":{"agree_share":w,...},"groups"} or null,
+ *    "grouped":{"calibration","threshold","threshold_note"} or null}
+ * where each checker feature's weight is the mean over members.
+ * Checker features need each response's group: the distinct responses the
+ * pairs hold for the same prompt (reward_group_of), the first 64 of them
+ * (CHECK_GROUP_DEFAULT), in order of appearance; the calibration and
+ * reward_evaluate group the same way within the pairs they are given. The
+ * layer trains on the pairs with those groups; its calibration scores the
+ * held-out pairs twice: with their groups ("grouped": its threshold is
+ * reward_group_threshold) and each pair as its own group {a, b}, as
+ * reward_score_pair scores them (the top-level "calibration" and
+ * "threshold", reward_threshold): a pair item scored without its sample
+ * group is auto-labelled only at a threshold calibrated that way. The
+ * pointwise head does not use the checkers (its checker weights stay 0).
  * Returns NULL on bad parameters, NULL texts, npairs == 0 and npoints == 0,
  * or out of memory. The caller frees the layer with reward_free. */
 struct reward_layer *reward_train(const struct reward_params *p, const struct reward_pair_ex *pairs,
@@ -109,29 +135,42 @@ struct reward_single {
 };
 
 /* Scores a against b for prompt (NUL-terminated UTF-8 or not; invalid bytes
- * are tolerated). Returns 0, -EINVAL on NULL arguments, or -ENOMEM. */
+ * are tolerated). With checker features the pair is its own group, {a, b}:
+ * no store of other samples is consulted (a layer trained on larger groups
+ * then sees less agreement than in training; its other features still
+ * count). Returns 0, -EINVAL on NULL arguments, or -ENOMEM. */
 int reward_score_pair(const struct reward_layer *l, const char *prompt, const char *a,
                       const char *b, struct reward_pair *out);
 
-/* Scores one text. Returns 0, -EINVAL on NULL arguments, or -ENOMEM. */
+/* Scores one text (with checker features, a group of one). Returns 0,
+ * -EINVAL on NULL arguments, or -ENOMEM. */
 int reward_score_single(const struct reward_layer *l, const char *prompt, const char *text,
                         struct reward_single *out);
 
-/* tau for pairs, INFINITY when none. */
+/* tau for pairs as reward_score_pair scores them (with checker features:
+ * each pair its own group), INFINITY when none. */
 double reward_threshold(const struct reward_layer *l);
+/* tau for pairs scored with their sample groups (reward_evaluate's
+ * "grouped"); equal to reward_threshold for a layer without checker
+ * features. INFINITY when none. */
+double reward_group_threshold(const struct reward_layer *l);
 /* tau for the pointwise head, INFINITY when none or no head. */
 double reward_point_threshold(const struct reward_layer *l);
 unsigned reward_bits(const struct reward_layer *l);
 unsigned reward_members(const struct reward_layer *l);
+/* Checker features in phi: 0 (none) or CHECK_NFEAT of check.h. */
+unsigned reward_checks(const struct reward_layer *l);
 
 /* Serialises l into a malloc'd *blob of *len bytes (the caller frees):
- * magic, version, sizes, thresholds, a checksum and float32 little-endian
- * weights. Returns 0, -EINVAL or -ENOMEM. */
+ * magic, version, sizes, thresholds, a checksum, which checker features it
+ * uses (their count and a definition id) and float32 little-endian weights.
+ * Returns 0, -EINVAL or -ENOMEM. */
 int reward_save(const struct reward_layer *l, void **blob, size_t *len);
 
 /* Loads a layer from a blob written by reward_save (the blob is copied, not
- * kept). Returns NULL on a bad magic, version, size, checksum or threshold,
- * or out of memory. */
+ * kept); a version-1 blob (no checker features) loads and scores as it did.
+ * Returns NULL on a bad magic, version, size, checksum or threshold, a
+ * checker definition this build does not know, or out of memory. */
 struct reward_layer *reward_load(const void *blob, size_t len);
 
 /* Frees l; NULL is a no-op. */
@@ -139,7 +178,11 @@ void reward_free(struct reward_layer *l);
 
 /* Evaluates l on n pairs: new JSON object {"pairs","accuracy","log_loss","ece",
  * "threshold"(null if none),"coverage","accuracy_on_covered"(null if none
- * covered)} (ties skipped in accuracy/coverage). NULL on error. */
+ * covered),"grouped"} (ties skipped in accuracy/coverage). The top-level
+ * figures score each pair as reward_score_pair does; "grouped" has the same
+ * figures with the pairs' sample groups (the distinct responses the pairs
+ * hold for each prompt) at reward_group_threshold, JSON null for a layer
+ * without checker features. NULL on error. */
 json_t *reward_evaluate(const struct reward_layer *l, const struct reward_pair_ex *pairs, size_t n);
 
 /* ---- Pre-featurised rows: a compact store of sparse examples (uint32 index,

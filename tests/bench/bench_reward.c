@@ -10,11 +10,18 @@
  *       reads both files, trains the ensemble, prints accuracy, wall, peak RSS.
  *   bench_reward score [N]
  *       scores N (default 100000) ~1 KB responses on one thread.
- *   bench_reward eval --format hh|gsm8k FILE
+ *   bench_reward eval --format hh|gsm8k FILE [--no-checks]
  *       trains a default layer on the training side of the fixed 80/20 split
  *       by prompt (dataset_split_is_test) and prints one JSON line: the file's
  *       counts, held-out accuracy, "the longer reply wins" on the same pairs,
- *       log loss, ECE, threshold, coverage.
+ *       log loss, ECE, threshold, coverage, and the checker features'
+ *       weights ("checks"; --no-checks trains without them, as blob version
+ *       1 layers were). Samples of a prompt form its group on each side of
+ *       the split, as training and calibration group them: the figures
+ *       with those groups are in "grouped"; the top-level ones score each
+ *       pair as its own group {a, b}, as the daemon scores a pair item
+ *       while it keeps no sample groups (reward_evaluate). score_us_per_pair
+ *       is the time reward_score_pair takes for one held-out pair.
  */
 #include "dataset.h"
 #include "feat.h"
@@ -533,19 +540,45 @@ static double longer_share(const struct reward_pair_ex *e, size_t n)
     return n ? ok / (double)n : 0.0;
 }
 
+/* Microseconds per pair of reward_score_pair over te[0..n), the best of 10
+ * rounds (as the daemon scores a pair item: features, checkers, members);
+ * -1 when scoring fails. */
+static double score_us(const struct reward_layer *l, const struct reward_pair_ex *te, size_t n)
+{
+    double best = INFINITY;
+    for (int round = 0; round < 10 && n; round++) {
+        double t0 = now_s();
+        for (size_t i = 0; i < n; i++) {
+            struct reward_pair r;
+            if (reward_score_pair(l, te[i].prompt, te[i].a, te[i].b, &r))
+                return -1;
+        }
+        double us = (now_s() - t0) * 1e6 / (double)n;
+        best = us < best ? us : best;
+    }
+    return n ? best : 0.0;
+}
+
 /* Trains on c's training rows, evaluates on its test rows, adds the figures
  * to out. 0 or -ENOMEM. */
-static int eval_run(const struct eval_ctx *c, json_t *out)
+static int eval_run(const struct eval_ctx *c, unsigned checks, json_t *out)
 {
     struct reward_params p;
     reward_params_default(&p);
+    p.checks = checks;
     const struct reward_pair_ex *te = c->rows + c->cap - c->nte;
     double t0 = now_s();
-    struct reward_layer *l = reward_train(&p, c->rows, c->ntr, NULL, 0, NULL);
+    json_t *rep = NULL;
+    struct reward_layer *l = reward_train(&p, c->rows, c->ntr, NULL, 0, &rep);
     if (!l)
         return -ENOMEM;
+    json_object_set(out, "checks", json_object_get(rep, "checks"));
+    json_object_set(out, "calibration_threshold_note", json_object_get(rep, "threshold_note"));
+    json_object_set(out, "calibration", json_object_get(rep, "calibration"));
+    json_decref(rep);
     double train_s = now_s() - t0;
     json_t *ev = reward_evaluate(l, te, c->nte);
+    json_object_set_new(out, "score_us_per_pair", json_real(score_us(l, te, c->nte)));
     reward_free(l);
     if (!ev)
         return -ENOMEM;
@@ -560,8 +593,13 @@ static int eval_run(const struct eval_ctx *c, json_t *out)
 static int cmd_eval(int argc, char **argv)
 {
     enum dataset_format fmt;
+    unsigned checks = 1;
+    if (argc == 4 && !strcmp(argv[3], "--no-checks")) {
+        checks = 0;
+        argc--;
+    }
     if (argc != 3 || strcmp(argv[0], "--format") || dataset_format_parse(argv[1], &fmt)) {
-        fprintf(stderr, "usage: eval --format hh|gsm8k FILE\n");
+        fprintf(stderr, "usage: eval --format hh|gsm8k FILE [--no-checks]\n");
         return 2;
     }
     struct eval_ctx c = {calloc(100000, sizeof(*c.rows)), 0, 0, 100000};
@@ -575,7 +613,7 @@ static int cmd_eval(int argc, char **argv)
     }
     if (!c.rows || !out || dataset_read(in, fmt, eval_pair, NULL, &c, &st))
         goto out;
-    if (eval_run(&c, out))
+    if (eval_run(&c, checks, out))
         goto out;
     /* reward_evaluate's "pairs" are the held-out ones; "pairs" is the file's. */
     json_object_set(out, "test_pairs", json_object_get(out, "pairs"));

@@ -3,8 +3,10 @@
 # (1,156 pairs) and GSM8K model solutions (660 questions). For each set it
 # trains a default layer on the fixed 80/20 split by prompt and prints the
 # held-out accuracy next to "the longer reply wins", log loss, ECE, the
-# threshold and its coverage; then imports each file through `rungd import`
-# into a scratch database and checks the counts. The test suite runs the same
+# threshold and its coverage, with the held-out samples of each prompt as
+# its group and with each pair alone (as the daemon scores a pair item
+# today), and the checker features' weights; then imports each file through
+# `rungd import` into a scratch database and checks the counts. The test suite runs the same
 # checks on the small fixtures in tests/data; this is the full-size figure.
 #
 # usage: tests/bench/eval.sh [DATA_DIR] [BUILD_DIR]
@@ -72,9 +74,17 @@ check("gsm8k comparisons stored or duplicate", read(f"{work}/gsm.imp"), expected
 check("gsm8k train.jsonl pairs (no model solutions)", last_json(f"{work}/train.imp")["stored"], 0)
 for name in ("hh", "gsm8k"):
     r = json.load(open(f"{work}/{name}.json"))
-    verdict = "beats" if r["accuracy"] > r["longer_wins"] else "DOES NOT beat"
-    print(f"{name}: held-out accuracy {r['accuracy']:.4f} on {r['test_pairs']} pairs "
-          f"{verdict} longer-wins {r['longer_wins']:.4f}; threshold {r['threshold']}, "
-          f"coverage {r['coverage']}")
+    g = r.get("grouped") or r  # with sample groups; a layer without checkers has one view
+    verdict = "beats" if g["accuracy"] > r["longer_wins"] else "DOES NOT beat"
+    print(f"{name}: held-out accuracy {g['accuracy']:.4f} on {r['test_pairs']} pairs "
+          f"{verdict} longer-wins {r['longer_wins']:.4f}; threshold {g['threshold']}, "
+          f"coverage {g['coverage']}, accuracy on covered {g['accuracy_on_covered']} "
+          f"(with sample groups)")
+    print(f"{name}: each pair alone, as the daemon scores a pair item: accuracy "
+          f"{r['accuracy']:.4f}, threshold {r['threshold']}, coverage {r['coverage']}, "
+          f"accuracy on covered {r['accuracy_on_covered']}; {r['score_us_per_pair']:.1f} us a pair")
+    if r.get("checks"):
+        w = r["checks"]["weights"]
+        print(f"{name}: checker weights " + ", ".join(f"{k} {v:.3f}" for k, v in w.items()))
 sys.exit(0 if ok else 1)
 PY

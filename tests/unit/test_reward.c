@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "dataset.h"
 #include "feat.h"
 #include "reward.h"
+#include "reward_check.h"
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -203,9 +205,8 @@ static void test_report_and_scores(void **state)
         "calibration", "threshold",         "threshold_note", "target",  "pointwise"};
     for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
         assert_non_null(json_object_get(rep, keys[k]));
-    assert_int_equal(json_integer_value(json_object_get(rep, "pairs_train")) +
-                         json_integer_value(json_object_get(rep, "pairs_calibration")),
-                     600);
+    assert_int_equal(json_integer_value(json_object_get(rep, "pairs_train")), 600);
+    assert_int_equal(json_integer_value(json_object_get(rep, "pairs_calibration")), 600);
     assert_int_equal(json_integer_value(json_object_get(rep, "members")), 5);
     assert_int_equal(json_integer_value(json_object_get(rep, "bits")), REWARD_BITS_DEFAULT);
     json_t *cal = json_object_get(rep, "calibration");
@@ -214,6 +215,12 @@ static void test_report_and_scores(void **state)
         assert_non_null(json_object_get(cal, ckeys[k]));
     assert_true(json_array_size(json_object_get(cal, "curve")) > 3);
     assert_true(json_is_null(json_object_get(rep, "pointwise")));
+    /* Each checker feature's weight, by name. */
+    json_t *w = json_object_get(json_object_get(rep, "checks"), "weights");
+    assert_int_equal(json_object_size(w), CHECK_NFEAT);
+    for (unsigned k = 0; k < CHECK_NFEAT; k++)
+        assert_true(json_is_real(json_object_get(w, check_feat_name[k])));
+    assert_int_equal(reward_checks(l), CHECK_NFEAT);
     assert_int_equal(reward_members(l), 5);
     assert_int_equal(reward_bits(l), REWARD_BITS_DEFAULT);
     assert_true(isinf(reward_point_threshold(l)));
@@ -230,7 +237,11 @@ static void test_report_and_scores(void **state)
         assert_true(r.confidence <= fmax(r.p_a, 1 - r.p_a) + 1e-12);
         struct reward_single s1;
         assert_int_equal(reward_score_single(l, "Rate this answer.", tr.ex[i].a, &s1), 0);
-        assert_float_equal(s1.r, r.ra, 1e-9);
+        /* A pair's side sees the group {a, b}, a single text a group of one:
+         * only the group-wide agreement features (largest cluster) differ. */
+        struct reward_single s2;
+        assert_int_equal(reward_score_single(l, "Rate this answer.", tr.ex[i].b, &s2), 0);
+        assert_float_equal(s1.r - s2.r, r.ra - r.rb, 0.02);
         assert_int_equal(s1.has_point, 0);
     }
     /* Invalid UTF-8 in the inputs is tolerated. */
@@ -337,7 +348,7 @@ static void test_save_load_determinism(void **state)
     assert_memory_equal(ba, bb, la); /* same seed, any thread count: same bytes */
     assert_int_equal(la, lc);
     assert_memory_not_equal(ba, bc, la);
-    assert_true(la < 2 * 3 * ((1u << 14) + 1) * 4 + 256); /* float32 weights */
+    assert_true(la < 2 * 3 * ((1u << 14) + CHECK_NFEAT + 1) * 4 + 256); /* float32 weights */
 
     struct reward_layer *r = reward_load(ba, la);
     assert_non_null(r);
@@ -375,7 +386,16 @@ static void test_save_load_determinism(void **state)
     bad[0] ^= 1; /* magic */
     assert_null(reward_load(bad, la));
     memcpy(bad, ba, la);
-    bad[8] = 2; /* version */
+    bad[8] = 3; /* version */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    bad[8] = 1; /* version 1 had no checker features: the sizes no longer match */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    bad[60] ^= 1; /* another checker definition */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    bad[56] = 3; /* another number of checker features */
     assert_null(reward_load(bad, la));
     memcpy(bad, ba, la);
     bad[12] = 15; /* bits: sizes no longer match */
@@ -396,6 +416,118 @@ static void test_save_load_determinism(void **state)
     reward_free(c);
     reward_free(r);
     synth_free(&tr);
+}
+
+/* The file's bytes in a new buffer (the caller frees), its size in *len. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char *b = malloc(1 << 16);
+    assert_non_null(b);
+    *len = fread(b, 1, 1 << 16, f);
+    assert_true(*len > 0 && *len < (1 << 16));
+    fclose(f);
+    return b;
+}
+
+static double jnum_of(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    assert_true(json_is_number(v));
+    return json_number_value(v);
+}
+
+/* A version-1 blob written by main 99727c9 (tests/data/reward) loads as a
+ * layer without checker features and scores exactly as it did there. */
+static void test_blob_v1(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *blob = slurp(RUNG_DATA_DIR "/reward/layer-v1.bin", &len);
+    json_error_t err;
+    json_t *want = json_load_file(RUNG_DATA_DIR "/reward/layer-v1.json", 0, &err);
+    assert_non_null(want);
+    struct reward_layer *l = reward_load(blob, len);
+    assert_non_null(l);
+    assert_int_equal(reward_checks(l), 0);
+    assert_int_equal(reward_bits(l), 8);
+    assert_int_equal(reward_members(l), 3);
+    assert_true(isinf(reward_threshold(l)) == (jnum_of(want, "threshold") < 0));
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(want, "scores"), i, s)
+    {
+        const char *q = json_string_value(json_object_get(s, "prompt"));
+        const char *a = json_string_value(json_object_get(s, "a"));
+        const char *b = json_string_value(json_object_get(s, "b"));
+        struct reward_pair r;
+        struct reward_single one;
+        assert_int_equal(reward_score_pair(l, q, a, b, &r), 0);
+        assert_int_equal(reward_score_single(l, "Is it right?", a, &one), 0);
+        /* Bit for bit: the same features, weights and sums as before. */
+        assert_true(r.ra == jnum_of(s, "ra") && r.rb == jnum_of(s, "rb"));
+        assert_true(r.ra_sd == jnum_of(s, "ra_sd") && r.rb_sd == jnum_of(s, "rb_sd"));
+        assert_true(r.p_a == jnum_of(s, "p_a") && r.p_sd == jnum_of(s, "p_sd"));
+        assert_true(r.confidence == jnum_of(s, "confidence"));
+        assert_true(one.r == jnum_of(s, "r_single") && one.p_good == jnum_of(s, "p_good"));
+    }
+    assert_int_equal(i, 8);
+    /* Saved again it is a version-2 blob (a 72-byte header) without
+     * checker features, with the same weights. */
+    void *b2;
+    size_t l2;
+    assert_int_equal(reward_save(l, &b2, &l2), 0);
+    assert_int_equal(l2, len + 8);
+    assert_int_equal(((unsigned char *)b2)[8], REWARD_BLOB_VERSION);
+    assert_memory_equal((unsigned char *)b2 + 72, blob + 64, len - 64);
+    struct reward_layer *again = reward_load(b2, l2);
+    assert_non_null(again);
+    assert_int_equal(reward_checks(again), 0);
+    assert_true(reward_group_threshold(again) == reward_threshold(l));
+    reward_free(again);
+    blob[8] = 3; /* an unknown version is refused */
+    assert_null(reward_load(blob, len));
+    free(b2);
+    free(blob);
+    json_decref(want);
+    reward_free(l);
+}
+
+/* A prompt's group is the distinct responses its pairs hold, read once:
+ * three pairs of one right and three wrong answers (two of them alike)
+ * make one group of four; alone, each pair is its own group. */
+static void test_check_groups(void **state)
+{
+    (void)state;
+    const char *q = "Tom has 3 apples and buys 4 more. How many?";
+    const char *c = "3 + 4 = 7\nA: 7", *w1 = "3 * 4 = 12\nA: 12", *w2 = "4 * 3 = 12\nA: 12",
+               *w3 = "3 - 4 = 1\nA: 1";
+    struct reward_pair_ex e[4] = {
+        {q, c, w1, 1.0, 1.0, 0},
+        {q, w2, c, 0.0, 1.0, 0},
+        {q, c, w3, 1.0, 1.0, 0},
+        {"  tom HAS 3 apples and buys 4 more. How many?", w1, c, 0.0, 1.0, 0}};
+    struct reward_check_table t;
+    assert_int_equal(reward_check_pairs(e, 4, 0, 0, &t), 0);
+    assert_int_equal(t.nv, 4); /* c, w1, w2, w3: the last prompt normalises to the first */
+    assert_int_equal(t.side[0], t.side[3]);
+    assert_int_equal(t.side[1], t.side[6]);
+    float share_c = t.v[t.side[0]][CHECK_AGREE_SHARE], share_w1 = t.v[t.side[1]][CHECK_AGREE_SHARE];
+    assert_float_equal(share_c, 0.0, 1e-6);
+    assert_float_equal(share_w1, 4.0 / 3.0, 1e-6); /* 1 of 3 others, scaled by 4 */
+    assert_float_equal(t.v[t.side[0]][CHECK_ARITH_WRONG], 0.0, 1e-6);
+    assert_float_equal(t.v[t.side[1]][CHECK_ARITH_WRONG], 0.0, 1e-6);
+    assert_float_equal(t.v[t.side[5]][CHECK_ARITH_WRONG], 2.0, 1e-6); /* 1 / (1 + 1), scaled */
+    reward_check_table_free(&t);
+    assert_int_equal(reward_check_pairs(e, 4, 0, 1, &t), 0);
+    assert_int_equal(t.nv, 8); /* alone: every side its own block */
+    assert_float_equal(t.v[t.side[1]][CHECK_AGREE_SHARE], 0.0, 1e-6);
+    reward_check_table_free(&t);
+    struct reward_pair_ex bad = {q, NULL, c, 1.0, 1.0, 0};
+    assert_int_equal(reward_check_pairs(&bad, 1, 0, 0, &t), -EINVAL);
+    assert_int_equal(reward_check_pairs(NULL, 0, 0, 0, &t), 0);
+    reward_check_table_free(&t);
 }
 
 static void test_pointwise(void **state)
@@ -445,10 +577,19 @@ static void test_pointwise(void **state)
 
 #define FOLDS 5
 /* Margins over "the longer reply wins", in absolute accuracy. Measured on the
- * fixtures: HH 0.637 vs 0.375 (on HH-harmless the shorter reply, often a
- * refusal, tends to win), GSM8K 0.598 vs 0.546. */
+ * fixtures without checker features: HH 0.637 vs 0.375 (on HH-harmless the
+ * shorter reply, often a refusal, tends to win), GSM8K 0.598 vs 0.546; with
+ * them (and cross-fitted calibration) HH 0.626, GSM8K 0.820. */
 #define HH_MARGIN 0.15
-#define GSM8K_MARGIN 0.03
+#define GSM8K_MARGIN 0.20
+/* GSM8K: the layer with checker features must beat the agreement rule of
+ * test_check_rules.c (prefer the answer more of the group's other samples
+ * share; a tie is a coin) on the same pairs by this much. Measured: 0.820
+ * against 0.712. */
+#define AGREE_MARGIN 0.07
+/* Held-out pairs at or above their fold's threshold must be right at least
+ * target - HONEST_POINTS of the time (issue 11: within 3 points). */
+#define HONEST_POINTS 0.03
 
 struct collect {
     struct reward_pair_ex *all;
@@ -499,17 +640,80 @@ static double longer_wins(const struct reward_pair_ex *e, size_t n)
     return ok / (double)n;
 }
 
-/* Trains on every fold but k and returns the number of right answers on fold
- * k (its size in *nte, the baseline's right answers in *base). */
-static double fold_right(const struct collect *c, int k, size_t *nte, double *base)
+#define GROUP_MAX 16 /* distinct responses of one prompt in the fixtures */
+
+/* The agreement share of text x among the distinct responses that the
+ * pairs e[0..n) hold for prompt q (the group the layer also sees). */
+static double agree_share(const struct reward_pair_ex *e, size_t n, const char *q, const char *x)
+{
+    const char *g[GROUP_MAX];
+    size_t ng = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int s = 0; s < 2 && !strcmp(e[i].prompt, q); s++) {
+            const char *t = s ? e[i].b : e[i].a;
+            size_t j = 0;
+            while (j < ng && strcmp(g[j], t))
+                j++;
+            if (j == ng && strcmp(t, x)) {
+                assert_true(ng < GROUP_MAX);
+                g[ng++] = t;
+            }
+        }
+    struct check_answer self, others[GROUP_MAX];
+    struct check_result r;
+    check_result_init(&r);
+    assert_int_equal(check_answer(x, strlen(x), &self, NULL), 0);
+    for (size_t j = 0; j < ng; j++)
+        assert_int_equal(check_answer(g[j], strlen(g[j]), &others[j], NULL), 0);
+    assert_int_equal(check_agree(&self, others, ng, 0, &r, NULL), 0);
+    return r.v[CHECK_AGREE_SHARE];
+}
+
+/* Accuracy of the agreement rule on e[0..n) (ties count half). */
+static double agree_wins(const struct reward_pair_ex *e, size_t n)
+{
+    double ok = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double sa = agree_share(e, n, e[i].prompt, e[i].a);
+        double sb = agree_share(e, n, e[i].prompt, e[i].b);
+        ok += sa == sb ? 0.5 : ((sa > sb) == (e[i].y > 0.5));
+    }
+    return ok / (double)n;
+}
+
+/* What one fold gives: right answers, the baselines' right answers, and the
+ * held-out pairs at or above the fold layer's threshold. The layer scores
+ * the held-out pairs with their sample groups (reward_evaluate's
+ * "grouped"), and each pair alone, as the daemon scores a pair item. */
+struct fold_out {
+    size_t n;               /* held-out pairs */
+    double right;           /* the layer's right answers, with groups */
+    double longer, agree;   /* the baselines' right answers (ties half) */
+    double covered, cov_ok; /* pairs with confidence >= tau, right ones among them */
+    double lone_right;      /* right answers, each pair alone */
+    double lone_cov, lone_cov_ok;
+};
+
+/* Adds the covered pairs of evaluation ev (n pairs) to *cov and *ok. */
+static void covered(json_t *ev, size_t n, double *cov, double *ok)
+{
+    if (json_is_null(json_object_get(ev, "threshold")))
+        return;
+    double c = jreal(ev, "coverage") * (double)n;
+    *cov += c;
+    if (c > 0)
+        *ok += jreal(ev, "accuracy_on_covered") * c;
+}
+
+/* Trains on every fold but k and scores fold k into *o. */
+static void fold_run(const struct collect *c, int k, struct fold_out *o)
 {
     struct reward_pair_ex *tr = calloc(c->n, sizeof(*tr)), *te = calloc(c->n, sizeof(*te));
     assert_true(tr && te);
-    size_t ntr = 0;
-    *nte = 0;
+    size_t ntr = 0, nte = 0;
     for (size_t i = 0; i < c->n; i++) {
         if (c->fold[i] == k)
-            te[(*nte)++] = c->all[i];
+            te[nte++] = c->all[i];
         else
             tr[ntr++] = c->all[i];
     }
@@ -518,23 +722,37 @@ static double fold_right(const struct collect *c, int k, size_t *nte, double *ba
     json_t *rep;
     struct reward_layer *l = reward_train(&p, tr, ntr, NULL, 0, &rep);
     assert_non_null(l);
-    json_t *ev = reward_evaluate(l, te, *nte);
-    double right = jreal(ev, "accuracy") * (double)*nte;
-    *base = longer_wins(te, *nte) * (double)*nte;
+    json_t *ev = reward_evaluate(l, te, nte), *g = json_object_get(ev, "grouped");
+    o->n = nte;
+    o->right = jreal(g, "accuracy") * (double)nte;
+    o->lone_right = jreal(ev, "accuracy") * (double)nte;
+    o->longer = longer_wins(te, nte) * (double)nte;
+    o->agree = agree_wins(te, nte) * (double)nte;
+    covered(g, nte, &o->covered, &o->cov_ok);
+    covered(ev, nte, &o->lone_cov, &o->lone_cov_ok);
     json_decref(ev);
     json_decref(rep);
     reward_free(l);
     free(tr);
     free(te);
-    return right;
+}
+
+/* One-sided 95% Wilson lower bound of accuracy acc over n trials. */
+static double wilson95(double acc, double n)
+{
+    double z = 1.6449;
+    return (acc + z * z / (2 * n) - z * sqrt(acc * (1 - acc) / n + z * z / (4 * n * n))) /
+           (1 + z * z / n);
 }
 
 /* 5-fold cross-validation on a fixture: every pair is predicted once by a
  * layer that never saw its prompt. The fixtures are small (~300 pairs), so a
  * single 80/20 split would judge on ~60 pairs; five folds judge on all. The
- * layer must beat "the longer reply wins" by margin (absolute accuracy). */
+ * layer must beat "the longer reply wins" by margin (absolute accuracy), the
+ * agreement rule by agree_margin (when not negative), a coin with 95%
+ * confidence, and keep its thresholds honest. */
 static void real_data(const char *file, enum dataset_format fmt, const char *name,
-                      size_t want_pairs, double margin)
+                      size_t want_pairs, double margin, double agree_margin)
 {
     struct collect c = {0};
     c.cap = 1000;
@@ -548,25 +766,36 @@ static void real_data(const char *file, enum dataset_format fmt, const char *nam
     assert_int_equal(dataset_read(f, fmt, collect_pair, NULL, &c, NULL), 0);
     fclose(f);
     assert_int_equal(c.n, want_pairs);
-    double right = 0.0, base = 0.0;
-    size_t judged = 0;
+    struct fold_out t = {0};
     for (int k = 0; k < FOLDS; k++) {
-        size_t nte;
-        double b;
-        right += fold_right(&c, k, &nte, &b);
-        base += b;
-        judged += nte;
+        struct fold_out o = {0};
+        fold_run(&c, k, &o);
+        t.n += o.n;
+        t.right += o.right;
+        t.longer += o.longer;
+        t.agree += o.agree;
+        t.covered += o.covered;
+        t.cov_ok += o.cov_ok;
+        t.lone_right += o.lone_right;
+        t.lone_cov += o.lone_cov;
+        t.lone_cov_ok += o.lone_cov_ok;
     }
-    assert_int_equal(judged, c.n);
-    double acc = right / (double)judged, bacc = base / (double)judged;
-    printf("%s: %zu pairs, %d-fold held-out accuracy %.4f, longer-wins %.4f (margin %.2f)\n", name,
-           c.n, FOLDS, acc, bacc, margin);
+    assert_int_equal(t.n, c.n);
+    double nn = (double)t.n, acc = t.right / nn, bacc = t.longer / nn, aacc = t.agree / nn;
+    double cov_acc = t.covered > 0 ? t.cov_ok / t.covered : NAN;
+    double lone_cov_acc = t.lone_cov > 0 ? t.lone_cov_ok / t.lone_cov : NAN;
+    printf("%s: %zu pairs, %d-fold held-out accuracy %.4f, longer-wins %.4f (margin %.2f), "
+           "agreement rule %.4f; at each fold's tau: coverage %.4f, accuracy on covered %.4f; "
+           "each pair alone: accuracy %.4f, coverage %.4f, accuracy on covered %.4f\n",
+           name, c.n, FOLDS, acc, bacc, margin, aacc, t.covered / nn, cov_acc, t.lone_right / nn,
+           t.lone_cov / nn, lone_cov_acc);
     assert_true(acc >= bacc + margin);
-    /* Better than a coin, and not by luck: the one-sided 95% Wilson lower
-     * bound of the accuracy is above one half. */
-    double z = 1.6449, nn = (double)judged;
-    double lb = (acc + z * z / (2 * nn) - z * sqrt(acc * (1 - acc) / nn + z * z / (4 * nn * nn))) /
-                (1 + z * z / nn);
+    if (agree_margin >= 0)
+        assert_true(acc >= aacc + agree_margin);
+    assert_true(t.covered == 0 || cov_acc >= 0.95 - HONEST_POINTS);
+    assert_true(t.lone_cov == 0 || lone_cov_acc >= 0.95 - HONEST_POINTS);
+    /* Better than a coin, and not by luck. */
+    double lb = wilson95(acc, nn);
     printf("%s: Wilson 95%% lower bound %.4f\n", name, lb);
     assert_true(lb > 0.5);
     for (size_t i = 0; i < c.nowned; i++)
@@ -579,14 +808,14 @@ static void real_data(const char *file, enum dataset_format fmt, const char *nam
 static void test_hh(void **state)
 {
     (void)state;
-    real_data(RUNG_DATA_DIR "/hh-rlhf-harmless/pairs.jsonl", DATASET_HH, "hh", 289, HH_MARGIN);
+    real_data(RUNG_DATA_DIR "/hh-rlhf-harmless/pairs.jsonl", DATASET_HH, "hh", 289, HH_MARGIN, -1);
 }
 
 static void test_gsm8k(void **state)
 {
     (void)state;
     real_data(RUNG_DATA_DIR "/gsm8k/model_solutions.jsonl", DATASET_GSM8K, "gsm8k", 306,
-              GSM8K_MARGIN);
+              GSM8K_MARGIN, AGREE_MARGIN);
 }
 
 /* A copy of s with k spaces appended, owned by c. */
@@ -657,8 +886,13 @@ static void dup_case(int exact)
            jreal(ev, "accuracy"));
     assert_true(isinf(tau) || cov == 0.0 || acc >= p.target - HONEST_SLACK);
     json_int_t dups = json_integer_value(json_object_get(rep, "duplicates_skipped"));
-    json_int_t used = json_integer_value(json_object_get(rep, "pairs_train")) +
-                      json_integer_value(json_object_get(rep, "pairs_calibration"));
+    /* Cross-fitted calibration: every kept pair trains the layer and is
+     * scored once by members that did not see its prompt. */
+    json_int_t used = json_integer_value(json_object_get(rep, "pairs_train"));
+    assert_int_equal(json_integer_value(json_object_get(rep, "pairs_calibration")), used);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(rep, "calibration"),
+                                                        "cross_fitted_folds")),
+                     5);
     assert_int_equal(dups, exact ? (json_int_t)(ntr - uniq) : 0);
     assert_int_equal(used, (json_int_t)(exact ? uniq : ntr));
     json_decref(ev);
@@ -703,6 +937,8 @@ int main(void)
         cmocka_unit_test(test_pointwise),
         cmocka_unit_test(test_hh),
         cmocka_unit_test(test_gsm8k),
+        cmocka_unit_test(test_blob_v1),
+        cmocka_unit_test(test_check_groups),
         cmocka_unit_test(test_duplicates_keep_tau_honest),
         cmocka_unit_test(test_group_and_pair_keys),
     };

@@ -1,0 +1,216 @@
+/* reward_check.c - checker features and sample groups (see reward_check.h). */
+#include "reward_check.h"
+
+#include "feat.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK_SCALE 4.0 /* the block's scale against the L2-normalised buckets */
+
+/* One side of a pair: its group (prompt key), text hash and position 2i or
+ * 2i + 1. */
+struct side {
+    uint64_t g, h;
+    uint32_t pos;
+};
+
+/* One distinct response: its group and the first side that holds it. */
+struct uniq {
+    uint64_t g;
+    uint32_t first;
+};
+
+#define KEPT_MAX CHECK_GROUP_DEFAULT /* largest max_samples honoured */
+
+/* What checking one group needs (about 20 KB), allocated once per table. */
+struct scratch {
+    struct check_answer ans[KEPT_MAX];    /* answers of the group's kept samples */
+    struct check_answer others[KEPT_MAX]; /* those of one response's others */
+    struct check_prompt prompt;           /* the group's prompt numbers */
+    struct check_result r;
+};
+
+static int cmp_side(const void *a, const void *b)
+{
+    const struct side *x = a, *y = b;
+    if (x->g != y->g)
+        return x->g < y->g ? -1 : 1;
+    if (x->h != y->h)
+        return x->h < y->h ? -1 : 1;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static int cmp_uniq(const void *a, const void *b)
+{
+    const struct uniq *x = a, *y = b;
+    if (x->g != y->g)
+        return x->g < y->g ? -1 : 1;
+    return (x->first > y->first) - (x->first < y->first);
+}
+
+static const char *side_text(const struct reward_pair_ex *pairs, uint32_t pos)
+{
+    return pos & 1 ? pairs[pos / 2].b : pairs[pos / 2].a;
+}
+
+/* Squashes check_run_all's features into a block: counts to x / (1 + x),
+ * shares and flags as they are. */
+static void dense(const struct check_result *r, float *out)
+{
+    for (unsigned k = 0; k < CHECK_NFEAT; k++) {
+        double x = r->v[k];
+        switch (k) {
+        case CHECK_ARITH_CHECKED:
+        case CHECK_ARITH_WRONG:
+        case CHECK_ARITH_UNEVAL:
+        case CHECK_NUMBERS_UNEXPLAINED:
+        case CHECK_FORM_REFUSAL:
+            x = x / (1.0 + x);
+            break;
+        default:
+            break;
+        }
+        out[k] = (float)(x * CHECK_SCALE);
+    }
+}
+
+uint32_t reward_check_set_id(void)
+{
+    uint64_t h = feat_fnv1a64("squash x/(1+x) of counts, scale 4", 33);
+    for (unsigned k = 0; k < CHECK_NFEAT; k++) {
+        uint64_t n = feat_fnv1a64(check_feat_name[k], strlen(check_feat_name[k]));
+        h = (h ^ n) * 0x100000001b3ULL;
+    }
+    uint32_t id = (uint32_t)(h ^ (h >> 32));
+    return id ? id : 1;
+}
+
+/* Sorts the 2n sides into distinct responses: t->side[pos] gets each
+ * side's distinct index, *u (new, the caller frees) one entry per distinct
+ * response sorted by group then first appearance. Returns 0 or -ENOMEM. */
+static int distinct(const struct reward_pair_ex *pairs, size_t n, int lone,
+                    struct reward_check_table *t, struct uniq **u)
+{
+    struct side *s = malloc(2 * n * sizeof(*s));
+    *u = malloc(2 * n * sizeof(**u));
+    if (!s || !*u) {
+        free(s);
+        return -ENOMEM;
+    }
+    for (uint32_t pos = 0; pos < 2 * n; pos++) {
+        const char *x = side_text(pairs, pos);
+        /* A lone pair's group: its index, kept off 0 (groups are only
+         * compared with each other). */
+        uint64_t g = lone ? (uint64_t)(pos / 2) + 1 : reward_group_of(pairs[pos / 2].prompt);
+        s[pos] = (struct side){g, feat_fnv1a64(x, strlen(x)), pos};
+    }
+    qsort(s, 2 * n, sizeof(*s), cmp_side);
+    size_t nv = 0;
+    for (size_t i = 0; i < 2 * n; i++) {
+        if (i == 0 || s[i].g != s[i - 1].g || s[i].h != s[i - 1].h)
+            (*u)[nv++] = (struct uniq){s[i].g, s[i].pos};
+        t->side[s[i].pos] = (uint32_t)(nv - 1);
+    }
+    free(s);
+    qsort(*u, nv, sizeof(**u), cmp_uniq);
+    t->nv = nv;
+    return 0;
+}
+
+/* Checks the distinct responses u[0..m) of one group (in order of first
+ * appearance) into their blocks of t. The first kept of them are the
+ * group's samples; each response's others are those, less itself. */
+static int check_group(const struct reward_pair_ex *pairs, const struct uniq *u, size_t m,
+                       size_t kept, struct reward_check_table *t, struct scratch *sc)
+{
+    const char *prompt = pairs[u[0].first / 2].prompt;
+    int rc = check_prompt_init(&sc->prompt, prompt, strlen(prompt));
+    size_t nk = m < kept ? m : kept;
+    for (size_t i = 0; i < nk && !rc; i++) {
+        const char *x = side_text(pairs, u[i].first);
+        rc = check_answer(x, strlen(x), &sc->ans[i], NULL);
+    }
+    for (size_t i = 0; i < m && !rc; i++) {
+        size_t no = 0;
+        for (size_t j = 0; j < nk; j++)
+            if (j != i)
+                sc->others[no++] = sc->ans[j];
+        const char *x = side_text(pairs, u[i].first);
+        struct check_input in = {.prompt = prompt,
+                                 .prompt_len = strlen(prompt),
+                                 .resp = x,
+                                 .resp_len = strlen(x),
+                                 .others = sc->others,
+                                 .n_others = no,
+                                 .max_samples = kept,
+                                 .prepared = &sc->prompt};
+        rc = check_run_all(&in, &sc->r, NULL);
+        if (!rc)
+            dense(&sc->r, t->v[t->side[u[i].first]]);
+    }
+    return rc;
+}
+
+static int pairs_ok(const struct reward_pair_ex *pairs, size_t n)
+{
+    if (n && !pairs)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!pairs[i].prompt || !pairs[i].a || !pairs[i].b)
+            return 0;
+    return n < UINT32_MAX / 2;
+}
+
+int reward_check_pairs(const struct reward_pair_ex *pairs, size_t n, size_t max_samples, int lone,
+                       struct reward_check_table *t)
+{
+    struct uniq *u = NULL;
+    struct scratch *sc = NULL;
+    memset(t, 0, sizeof(*t));
+    if (!pairs_ok(pairs, n))
+        return -EINVAL;
+    size_t kept = max_samples ? max_samples : CHECK_GROUP_DEFAULT;
+    if (kept > KEPT_MAX)
+        kept = KEPT_MAX;
+    t->side = malloc((2 * n + 1) * sizeof(*t->side));
+    t->v = malloc((2 * n + 1) * sizeof(*t->v));
+    sc = malloc(sizeof(*sc));
+    int rc = t->side && t->v && sc ? distinct(pairs, n, lone, t, &u) : -ENOMEM;
+    for (size_t i = 0; i < t->nv && !rc;) {
+        size_t j = i;
+        while (j < t->nv && u[j].g == u[i].g)
+            j++;
+        rc = check_group(pairs, u + i, j - i, kept, t, sc);
+        i = j;
+    }
+    free(u);
+    free(sc);
+    if (rc)
+        reward_check_table_free(t);
+    return rc;
+}
+
+void reward_check_table_free(struct reward_check_table *t)
+{
+    free(t->v);
+    free(t->side);
+    memset(t, 0, sizeof(*t));
+}
+
+int reward_check_single(const char *prompt, const char *text, float *out)
+{
+    if (!prompt || !text || !out)
+        return -EINVAL;
+    struct check_result *r = malloc(sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    struct check_input in = {
+        .prompt = prompt, .prompt_len = strlen(prompt), .resp = text, .resp_len = strlen(text)};
+    int rc = check_run_all(&in, r, NULL);
+    if (!rc)
+        dense(r, out);
+    free(r);
+    return rc;
+}

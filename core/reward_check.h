@@ -1,0 +1,55 @@
+/* reward_check.h - the checkers of check.h as a block of named dense
+ * features of the built-in layer, with the sample groups they need.
+ *
+ * Internal to reward.c. A response's block is check_run_all's features,
+ * counts squashed to [0, 1) by x / (1 + x), all scaled by 4 (against the
+ * L2-normalised n-gram families: the L2 penalty then restrains them less),
+ * in enum check_feat order (so check_feat_name names them). The agreement checker needs the
+ * response's group: the other samples of the same prompt. For labelled pairs the group is every
+ * distinct response that the given pairs hold for that prompt (reward_group_of), in order of first
+ * appearance, the first max_samples of them; so GSM8K's four solutions of a question are one group
+ * however many pairs they make, and a lone pair's group is its two responses. Each group's answers
+ * are read once, each distinct response is checked once.
+ */
+#ifndef RUNG_REWARD_CHECK_H
+#define RUNG_REWARD_CHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "check.h"
+#include "reward.h"
+
+#define REWARD_CHECK_NFEAT CHECK_NFEAT /* features in the block */
+
+/* The checker block of every side of n pairs. */
+struct reward_check_table {
+    float (*v)[REWARD_CHECK_NFEAT]; /* one block per distinct (prompt, response) */
+    uint32_t *side;                 /* 2n entries: block of pair i's a (2i) and b (2i + 1) */
+    size_t nv;                      /* blocks in v */
+};
+
+/* Fills *t for pairs[0..n) (texts NUL-terminated, none NULL), groups by
+ * prompt capped at max_samples (0, or more than CHECK_GROUP_DEFAULT:
+ * CHECK_GROUP_DEFAULT); when lone, each
+ * pair is its own group {a, b}, as the daemon scores a pair item while it
+ * keeps no sample groups. Work is linear in
+ * the texts' bytes plus O(n log n) plus O(max_samples^2) per distinct
+ * response. Returns 0, -EINVAL, or -ENOMEM (t then owns nothing). The
+ * caller frees t with reward_check_table_free. */
+int reward_check_pairs(const struct reward_pair_ex *pairs, size_t n, size_t max_samples, int lone,
+                       struct reward_check_table *t);
+
+/* Frees what t owns and empties it; an empty table is a no-op. */
+void reward_check_table_free(struct reward_check_table *t);
+
+/* The block of one text alone (a group of one: no agreement) into out.
+ * Returns 0, -EINVAL or -ENOMEM. */
+int reward_check_single(const char *prompt, const char *text, float *out);
+
+/* A 32-bit identifier of the block's definition (the feature names in
+ * order and the squashing), recorded in a layer blob so that a layer
+ * trained on another definition is refused rather than misread. Never 0. */
+uint32_t reward_check_set_id(void);
+
+#endif
