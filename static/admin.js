@@ -292,7 +292,8 @@
   }
 
   function renderRaters(data) {
-    const list = (data.raters && data.raters.raters) || [];
+    // Every key is listed; an admin or pipeline key that never labelled is no rater.
+    const list = ((data.raters && data.raters.raters) || []).filter((r) => r.role === 'rater' || r.labels > 0);
     const body = $('raters').querySelector('tbody');
     clear(body);
     $('raters-empty').hidden = list.length > 0;
