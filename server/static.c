@@ -1,6 +1,8 @@
 /* The web page's files: a fixed set of names under the static directory,
  * read at request time. Only names made of [a-z0-9._-] (no leading dot) are
- * served, so no form of '..' or a percent-encoded slash can leave it. */
+ * served, so no form of '..' or a percent-encoded slash can leave it. /admin
+ * is admin.html; /vendor/chart.js is the one file served from elsewhere (the
+ * Debian package's Chart.js, a fixed path). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
