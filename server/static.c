@@ -1,6 +1,8 @@
 /* The web page's files: a fixed set of names under the static directory,
  * read at request time. Only names made of [a-z0-9._-] (no leading dot) are
- * served, so no form of '..' or a percent-encoded slash can leave it. */
+ * served, so no form of '..' or a percent-encoded slash can leave it. /admin
+ * is admin.html; /vendor/chart.js is the one file served from elsewhere (the
+ * Debian package's Chart.js, a fixed path). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -54,27 +56,22 @@ static bool safe_name(const char *name)
     return !strstr(name, "..");
 }
 
-void api_static(struct req *r, const char *path)
+/* Chart.js for the admin page, from Debian's libjs-chart.js: served from
+ * where the package puts it, never copied into the repository. */
+#ifndef RUNG_CHARTJS_PATH
+#define RUNG_CHARTJS_PATH "/usr/share/javascript/chart.js/chart.min.js"
+#endif
+#define CHARTJS_ROUTE "/vendor/chart.js"
+
+/* Answers the regular file at full (type from name) or 404 with missing. */
+static void serve_file(struct req *r, const char *full, const char *name, const char *missing)
 {
-    const char *name = path[0] == '/' ? path + 1 : path;
-    if (!*name)
-        name = "index.html";
-    if (!safe_name(name)) {
-        http_error(r, 404, "not_found", "There is nothing at this address.");
-        return;
-    }
-    char full[APP_STATIC_DIR_MAX + 80];
-    int n = snprintf(full, sizeof full, "%s/%s", r->app->static_dir, name);
-    if (n < 0 || (size_t)n >= sizeof full) {
-        http_error(r, 404, "not_found", "There is nothing at this address.");
-        return;
-    }
     int fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > STATIC_FILE_MAX) {
         if (fd >= 0)
             close(fd);
-        http_error(r, 404, "not_found", "There is nothing at this address.");
+        http_error(r, 404, "not_found", "%s", missing);
         return;
     }
     char *buf = malloc((size_t)st.st_size + 1);
@@ -87,9 +84,35 @@ void api_static(struct req *r, const char *path)
     }
     http_reply_bytes(r, 200, content_type(name), buf, (size_t)got);
     free(buf);
-    /* The page is small and changes with releases: revalidate each time. */
-    http_reply_header(r, "Cache-Control",
-                      !strcmp(name, "index.html") ? "no-cache" : "public, max-age=300");
+    /* The pages are small and change with releases: revalidate each time. */
+    bool page = !strcmp(name, "index.html") || !strcmp(name, "admin.html");
+    http_reply_header(r, "Cache-Control", page ? "no-cache" : "public, max-age=300");
+}
+
+void api_static(struct req *r, const char *path)
+{
+    static const char nothing[] = "There is nothing at this address.";
+    if (!strcmp(path, CHARTJS_ROUTE)) {
+        serve_file(r, RUNG_CHARTJS_PATH, "chart.js",
+                   "Chart.js is missing: install Debian's libjs-chart.js.");
+        return;
+    }
+    const char *name = path[0] == '/' ? path + 1 : path;
+    if (!*name)
+        name = "index.html";
+    else if (!strcmp(name, "admin"))
+        name = "admin.html";
+    if (!safe_name(name)) {
+        http_error(r, 404, "not_found", "%s", nothing);
+        return;
+    }
+    char full[APP_STATIC_DIR_MAX + 80];
+    int n = snprintf(full, sizeof full, "%s/%s", r->app->static_dir, name);
+    if (n < 0 || (size_t)n >= sizeof full) {
+        http_error(r, 404, "not_found", "%s", nothing);
+        return;
+    }
+    serve_file(r, full, name, nothing);
 }
 
 /* Writes <dir of this executable>/rel into buf (rel itself when it is an

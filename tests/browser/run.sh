@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Browser tests of the annotator page: a real rungd, a real Chromium.
+# Browser tests of the annotator page and the admin page: a real rungd, a real Chromium.
 #   tests/browser/run.sh            (RUNGD=path/to/rungd, RUNG_BUILD_DIR=dir for the screenshot)
 # Installs what it needs (Debian's chromium and sqlite3, playwright-core from
 # npm) when it is missing; never downloads a browser through playwright.
@@ -34,4 +34,13 @@ if [ ! -d node_modules/playwright-core ]; then
     fi
 fi
 
-exec node browser.test.mjs "$@"
+# The admin page's charts need Debian's libjs-chart.js (served at /vendor/chart.js).
+if [ ! -f /usr/share/javascript/chart.js/chart.min.js ]; then
+    if [ "$apt_updated" = 0 ]; then apt-get update -qq; apt_updated=1; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjs-chart.js >/dev/null
+fi
+
+status=0
+node browser.test.mjs "$@" || status=1
+node admin.test.mjs || status=1
+exit "$status"
