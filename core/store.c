@@ -35,6 +35,19 @@
     "FROM labels l JOIN tasks t ON t.id = l.task_id JOIN items i ON i.seq = t.item_seq "           \
     "LEFT JOIN subquestions q ON q.id = t.subq_id WHERE l.rater_id = r.id) v"
 
+/* A comparison (row c) that training reads: not from a retracted item. */
+#define CMP_LIVE                                                                                   \
+    "(c.item_seq IS NULL OR NOT EXISTS (SELECT 1 FROM items i WHERE i.seq = c.item_seq "           \
+    "AND i.deleted_ms IS NOT NULL))"
+
+/* A task (row t) the claim skips although its row says claimable: its
+ * item was retracted (gold tasks stay open) or its batch is paused. Checked
+ * per candidate by primary key, so the claim keeps the tasks_claim partial
+ * index (tests/unit/test_store.c checks the plan). */
+#define TASK_HELD_BACK                                                                             \
+    "EXISTS (SELECT 1 FROM items i LEFT JOIN batches b ON b.batch = i.batch "                      \
+    "WHERE i.seq = t.item_seq AND (i.deleted_ms IS NOT NULL OR b.paused = 1))"
+
 extern const char *const schema_migrations[];
 extern const size_t schema_migration_count;
 
@@ -56,18 +69,23 @@ static const char *const sql_text[STMT_COUNT] = {
         "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19)",
     [ST_TASK_INSERT] = "INSERT INTO tasks(item_seq, kind, priority, overlap, created_ms) "
                        "VALUES(?1, ?2, ?3, ?4, ?5)",
-    [ST_ITEM_GET] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE id = ?1",
-    [ST_ITEMS_ALL] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE seq > ?1 "
-                     "AND (?2 IS NULL OR status = ?2) AND (?3 = 0 OR key_id = ?3) "
-                     "ORDER BY seq LIMIT ?4",
-    [ST_ITEMS_BATCH] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE batch = ?5 AND seq > ?1 "
-                       "AND (?2 IS NULL OR status = ?2) AND (?3 = 0 OR key_id = ?3) "
-                       "ORDER BY seq LIMIT ?4",
+    [ST_ITEM_GET] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE id = ?1 AND deleted_ms IS NULL",
+    [ST_ITEMS_ALL] =
+        "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE seq > ?1 "
+        "AND deleted_ms IS NULL AND (?2 IS NULL OR status = ?2) AND (?3 = 0 OR key_id = ?3) "
+        "ORDER BY seq LIMIT ?4",
+    [ST_ITEMS_BATCH] =
+        "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE batch = ?5 AND seq > ?1 "
+        "AND deleted_ms IS NULL AND (?2 IS NULL OR status = ?2) AND (?3 = 0 OR key_id = ?3) "
+        "ORDER BY seq LIMIT ?4",
     [ST_ITEMS_STATUS] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE status = ?2 AND seq > ?1 "
-                        "AND (?3 = 0 OR key_id = ?3) ORDER BY seq LIMIT ?4",
-    [ST_COUNT_STATUS] = "SELECT status, count(*) FROM items GROUP BY status",
-    [ST_COUNT_DOMAIN] = "SELECT coalesce(domain, ''), count(*) FROM items GROUP BY domain",
-    [ST_COUNT_BATCH] = "SELECT coalesce(batch, ''), count(*) FROM items GROUP BY batch",
+                        "AND deleted_ms IS NULL AND (?3 = 0 OR key_id = ?3) ORDER BY seq LIMIT ?4",
+    [ST_COUNT_STATUS] =
+        "SELECT status, count(*) FROM items WHERE deleted_ms IS NULL GROUP BY status",
+    [ST_COUNT_DOMAIN] =
+        "SELECT coalesce(domain, ''), count(*) FROM items WHERE deleted_ms IS NULL GROUP BY domain",
+    [ST_COUNT_BATCH] =
+        "SELECT coalesce(batch, ''), count(*) FROM items WHERE deleted_ms IS NULL GROUP BY batch",
     [ST_DB_SIZE] = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
     [ST_OVERLAP_FOR] = "SELECT overlap FROM overlap_rules WHERE (scope = 'batch' AND value = ?1) "
                        "OR (scope = 'domain' AND value = ?2) ORDER BY scope = 'batch' DESC LIMIT 1",
@@ -89,7 +107,7 @@ static const char *const sql_text[STMT_COUNT] = {
         "rung_digest('cmp', ?1, ?2, ?3, ?4, ?5, ?6)) ON CONFLICT(digest) DO NOTHING",
     [ST_CMP_ALL] =
         "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
-        "provenance FROM comparisons ORDER BY id",
+        "provenance FROM comparisons c WHERE " CMP_LIVE " ORDER BY id",
     [ST_LEASE_HELD] = "SELECT x.task_id FROM leases x JOIN tasks t ON t.id = x.task_id "
                       "WHERE x.rater_id = ?1 AND x.live = 1 AND x.expires_ms > ?2 "
                       "AND (t.state = 'open' OR t.gold = 1) LIMIT 1",
@@ -98,13 +116,13 @@ static const char *const sql_text[STMT_COUNT] = {
         "AND t.overlap > t.labels_done + t.leased "
         "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.task_id = t.id AND l.rater_id = ?1) "
         "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = ?1) "
-        "ORDER BY t.priority DESC, t.id LIMIT 1",
+        "AND NOT " TASK_HELD_BACK " ORDER BY t.priority DESC, t.id LIMIT 1",
     [ST_TASK_PICK_GOLD] =
         "SELECT t.id FROM tasks t WHERE t.gold = 1 "
         "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.task_id = t.id AND l.rater_id = ?1) "
         "AND NOT EXISTS (SELECT 1 FROM leases x WHERE x.task_id = t.id AND x.rater_id = ?1) "
         "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = ?1) "
-        "ORDER BY t.id LIMIT 1",
+        "AND NOT " TASK_HELD_BACK " ORDER BY t.id LIMIT 1",
     [ST_LEASE_INSERT] =
         "INSERT INTO leases(task_id, rater_id, expires_ms, live, swapped) VALUES(?1, ?2, ?3, 1, "
         "?4) "
@@ -171,13 +189,13 @@ static const char *const sql_text[STMT_COUNT] = {
                         "WHERE r.id = ?2), ?3, ?4, ?5)",
     [ST_CMP_DROP_HUMAN] = "DELETE FROM comparisons WHERE item_seq = ?1 AND source = 'human'",
     [ST_RATER_GOLD_FIX] = "UPDATE raters SET gold_right = gold_right + ?2 WHERE id = ?1",
-    [ST_BATCH_UPSERT] =
-        "INSERT INTO batches(batch, assistance, guidelines, updated_ms) "
-        "VALUES(?1, coalesce(?2, 'shown'), ?4, ?5) ON CONFLICT(batch) DO UPDATE SET "
-        "assistance = coalesce(?2, assistance), "
-        "guidelines = CASE WHEN ?3 THEN ?4 ELSE guidelines END, updated_ms = ?5 "
-        "RETURNING assistance, guidelines",
-    [ST_BATCH_GET] = "SELECT assistance, guidelines FROM batches WHERE batch = ?1",
+    [ST_BATCH_UPSERT] = "INSERT INTO batches(batch, assistance, guidelines, updated_ms, paused) "
+                        "VALUES(?1, coalesce(?2, 'shown'), ?4, ?5, coalesce(?6, 0)) ON "
+                        "CONFLICT(batch) DO UPDATE SET "
+                        "assistance = coalesce(?2, assistance), "
+                        "guidelines = CASE WHEN ?3 THEN ?4 ELSE guidelines END, updated_ms = ?5, "
+                        "paused = coalesce(?6, paused) RETURNING assistance, guidelines, paused",
+    [ST_BATCH_GET] = "SELECT assistance, guidelines, paused FROM batches WHERE batch = ?1",
     [ST_RATER_PROGRESS] = "SELECT count(*), (SELECT labels FROM raters WHERE id = ?1) FROM labels "
                           "WHERE rater_id = ?1 AND created_ms >= ?2",
     [ST_RATERS] = "SELECT k.name, k.role, r.labels, r.gold_seen, r.gold_right, "
@@ -195,7 +213,8 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_ITEM_SET_DIGEST] = "UPDATE items SET digest = " ITEM_DIGEST(
         "prompt", "response_a", "response_b", "batch") " WHERE seq = ?1",
     [ST_ITEMS_EXT] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE external_id = ?5 "
-                     "AND seq > ?1 AND (?2 IS NULL OR status = ?2) AND (?3 = 0 OR key_id = ?3) "
+                     "AND deleted_ms IS NULL AND seq > ?1 AND (?2 IS NULL OR status = ?2) AND (?3 "
+                     "= 0 OR key_id = ?3) "
                      "AND (?6 IS NULL OR batch = ?6) ORDER BY seq LIMIT ?4",
     [ST_RESCORE_PENDING] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE status = "
                            "'awaiting_human' AND seq > ?1 AND layer_id IS NOT ?2 AND " RESCORABLE
@@ -257,17 +276,19 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_SETTLED] =
         /* gold pairs: the admin's answer */
     "SELECT seq, prompt, response_a, response_b, gold_answer FROM items "
-    "WHERE kind = 'pair' AND gold_answer IN ('a', 'b') "
+    "WHERE kind = 'pair' AND gold_answer IN ('a', 'b') AND deleted_ms IS NULL "
     /* human verdicts with two or more labels, all the same */
     "UNION ALL SELECT i.seq, i.prompt, i.response_a, i.response_b, i.verdict FROM items i "
     "WHERE i.kind = 'pair' AND i.gold_answer IS NULL AND i.verdict_source = 'human' "
+    "AND i.deleted_ms IS NULL "
     "AND i.verdict IN ('a', 'b') AND (SELECT count(*) FROM labels l JOIN tasks t "
     "ON t.id = l.task_id WHERE t.item_seq = i.seq AND t.subq_id IS NULL) >= 2 "
     "AND NOT EXISTS (SELECT 1 FROM labels l JOIN tasks t ON t.id = l.task_id "
     "WHERE t.item_seq = i.seq AND t.subq_id IS NULL AND l.answer <> i.verdict) "
     /* roll-ups of human answers alone */
     "UNION ALL SELECT i.seq, i.prompt, i.response_a, i.response_b, i.verdict FROM items i "
-    "JOIN rollups r ON r.item_seq = i.seq WHERE i.kind = 'pair' AND i.verdict_source = "
+    "JOIN rollups r ON r.item_seq = i.seq WHERE i.kind = 'pair' AND i.deleted_ms IS NULL "
+    "AND i.verdict_source = "
     "'aggregate' AND i.verdict IN ('a', 'b') AND NOT EXISTS (SELECT 1 FROM "
     "json_each(r.provenance, '$.decided_by') WHERE json_extract(value, '$.source') <> "
     "'human') "
@@ -297,7 +318,8 @@ static const char *const sql_text[STMT_COUNT] = {
         "JOIN api_keys k ON k.id = r.key_id ORDER BY j.key)), "
         "json_extract(c.provenance, '$.agreement'), coalesce(c.layer_id, 0) "
         "FROM comparisons c LEFT JOIN items i ON i.seq = c.item_seq "
-        "WHERE c.rejected IS NOT NULL AND c.tie = 0 AND c.created_ms >= ?1 "
+        "WHERE i.deleted_ms IS NULL AND c.rejected IS NOT NULL AND c.tie = 0 AND c.created_ms >= "
+        "?1 "
         "AND (?2 IS NULL OR i.batch = ?2) AND (?3 IS NULL OR c.source = ?3) "
         "AND (?4 IS NULL OR json_extract(c.provenance, '$.agreement') >= ?4) ORDER BY c.id",
     [ST_EXPORT_STEP_SIDES] =
@@ -305,15 +327,15 @@ static const char *const sql_text[STMT_COUNT] = {
         "CASE q.side WHEN 'b' THEN i.response_b ELSE i.response_a END, "
         "CASE WHEN i.kind = 'single' THEN NULL ELSE q.side END, q.side "
         "FROM subquestions q JOIN items i ON i.seq = q.item_seq WHERE " EXPORT_STEP
-        " AND i.updated_ms >= ?1 AND (?2 IS NULL OR i.batch = ?2) "
-        "GROUP BY q.item_seq, q.side ORDER BY q.item_seq, q.side",
+        " AND i.deleted_ms IS NULL AND i.updated_ms >= ?1 "
+        "AND (?2 IS NULL OR i.batch = ?2) GROUP BY q.item_seq, q.side ORDER BY q.item_seq, q.side",
     [ST_EXPORT_STEPS] =
         "SELECT q.span_start, q.span_end, q.verdict FROM subquestions q "
         "WHERE q.item_seq = ?1 AND q.side = ?2 AND " EXPORT_STEP " ORDER BY q.ordinal LIMIT 64",
     [ST_EXPORT_ITEMS] =
         "SELECT seq, id, external_id, batch, kind, domain, status, route, verdict, "
         "verdict_source, confidence, coalesce(layer_id, 0), scores, gold_answer IS NOT NULL, "
-        "created_ms, updated_ms FROM items WHERE updated_ms >= ?1 "
+        "created_ms, updated_ms FROM items WHERE deleted_ms IS NULL AND updated_ms >= ?1 "
         "AND (?2 IS NULL OR batch = ?2) AND (?3 IS NULL OR verdict_source = ?3) ORDER BY seq",
     /* the admin's view: store_admin.c */
     [ST_BATCH_LIST] =
@@ -369,6 +391,14 @@ static const char *const sql_text[STMT_COUNT] = {
                   "(SELECT count(*) FROM items WHERE status = 'auto'), "
                   "(SELECT count(*) FROM items), "
                   "coalesce((SELECT id FROM layers WHERE status = 'active'), 0)",
+    /* data management: retraction (store_retract.c) */
+    [ST_RETRACT_ITEM_SEQ] = "SELECT seq FROM items WHERE id = ?1 AND deleted_ms IS NULL "
+                            "AND (?2 = 0 OR key_id = ?2)",
+    [ST_RETRACT_BATCH_SEQS] =
+        "SELECT seq FROM items WHERE batch = ?1 AND deleted_ms IS NULL ORDER BY seq",
+    [ST_RETRACT_LEASES] =
+        "DELETE FROM leases WHERE task_id IN (SELECT id FROM tasks WHERE item_seq = ?1)",
+    [ST_RETRACT_MARK] = "UPDATE items SET deleted_ms = ?2 WHERE seq = ?1 AND deleted_ms IS NULL",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",

@@ -338,8 +338,9 @@ int store_comparisons_add(struct store *s, const struct store_comparison *c, siz
 int store_comparisons_add_ex(struct store *s, const struct store_comparison *c, size_t n,
                              size_t *skipped);
 
-/* Calls cb for every comparison in id order; a nonzero return stops and is
- * returned. Strings are valid during the call only. */
+/* Calls cb for every comparison in id order, leaving out those of
+ * retracted items; a nonzero return stops and is returned. Strings are
+ * valid during the call only. */
 typedef int (*store_comparison_cb)(void *cls, const struct store_comparison *c);
 int store_comparisons_each(struct store *s, store_comparison_cb cb, void *cls);
 
@@ -521,14 +522,17 @@ int store_task_view(struct store *s, int64_t task_id, int64_t rater_id, struct s
 struct store_batch {
     char assist[8];   /* shown | after | hidden */
     char *guidelines; /* plain text, NULL when none; owned (free it) */
+    bool paused;      /* its tasks are not handed out */
 };
 
 /* Changes a batch's settings: assist NULL keeps the mode (new batches:
  * shown); set_guidelines replaces the guidelines with guidelines (NULL
- * clears them). *out receives the settings after the change. Returns 0,
- * -EINVAL for an unknown mode, -EIO. */
+ * clears them); paused 1 pauses the batch (claims skip its tasks; leases
+ * already granted run on), 0 unpauses it (waiting long-polls are woken),
+ * -1 keeps it (new batches: not paused). *out receives the settings after
+ * the change. Returns 0, -EINVAL for an unknown mode, -EIO. */
 int store_batch_set(struct store *s, const char *batch, const char *assist, bool set_guidelines,
-                    const char *guidelines, struct store_batch *out);
+                    const char *guidelines, int paused, struct store_batch *out);
 
 /* Reads a batch's settings (the defaults when none were set). 0, -ENOMEM,
  * -EIO. */
@@ -610,6 +614,28 @@ int store_export_next(struct store_export *x, const struct store_export_row **ro
 /* Ends the read transaction, gives the connection back and frees x. NULL
  * is a no-op. */
 void store_export_close(struct store_export *x);
+
+/* ---- data management: retraction (store_retract.c) ---- */
+
+/* What to retract: one item by uuid, or every live item of a batch. */
+struct store_retract {
+    const char *item_id; /* the item's uuid, or NULL with batch */
+    const char *batch;   /* with item_id NULL: every live item of this batch */
+    int64_t key_id;      /* item_id only: 0 any item, else only an item this key posted */
+    const char *actor;   /* the caller's key name, for the event; may be NULL */
+    int64_t retracted;   /* out: items tombstoned */
+};
+
+/* Retracts in one write transaction: each item gets a tombstone
+ * (items.deleted_ms; the row stays), its open tasks are closed and every
+ * lease on its tasks dropped; from then on it is left out of item reads
+ * and listings, claims (gold too), training (store_comparisons_each), the
+ * settled set and every export format. One event records it: kind
+ * item_deleted (subject "item:<uuid>") or batch_deleted (subject
+ * "batch:<name>", detail {"items": N}). Returns 0, -ENOENT when no live
+ * item matched (a repeat, another key's item, an empty batch: nothing
+ * changed), -ENOMEM, -EIO. */
+int store_retract(struct store *s, struct store_retract *r);
 
 /* ---- the admin's view: batches, raters, agreement, gauges (store_admin.c) ---- */
 

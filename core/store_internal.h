@@ -126,6 +126,11 @@ enum stmt_id {
     ST_RATER_DETAIL,
     ST_GAUGE_QUEUE,
     ST_GAUGES,
+    /* data management: retraction (store_retract.c) */
+    ST_RETRACT_ITEM_SEQ,
+    ST_RETRACT_BATCH_SEQS,
+    ST_RETRACT_LEASES,
+    ST_RETRACT_MARK,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,

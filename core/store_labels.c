@@ -532,22 +532,24 @@ int store_raters(struct store *s, struct store_rater **raters, size_t *n)
 
 /* ---- batches and progress ---- */
 
-/* Copies a batch row (assistance, guidelines) into *out. 0 or -ENOMEM. */
+/* Copies a batch row (assistance, guidelines, paused) into *out. 0 or
+ * -ENOMEM. */
 static int batch_read(sqlite3_stmt *st, struct store_batch *out)
 {
     util_strlcpy(out->assist, (const char *)sqlite3_column_text(st, 0), sizeof out->assist);
+    out->paused = sqlite3_column_int(st, 2) != 0;
     return col_dup(st, 1, &out->guidelines);
 }
 
 struct batch_args {
     const char *batch, *assist, *guidelines;
     bool set_guidelines;
+    int paused; /* 1 pause, 0 unpause, -1 keep */
     struct store_batch *out;
 };
 
 static int batch_job(struct store *s, struct conn *c, void *arg)
 {
-    (void)s;
     struct batch_args *b = arg;
     sqlite3_stmt *st = conn_stmt(c, ST_BATCH_UPSERT);
     if (!st)
@@ -557,21 +559,26 @@ static int batch_job(struct store *s, struct conn *c, void *arg)
     sqlite3_bind_int(st, 3, b->set_guidelines);
     bind_text_or_null(st, 4, b->set_guidelines ? b->guidelines : NULL);
     sqlite3_bind_int64(st, 5, util_now_ms());
+    if (b->paused >= 0)
+        sqlite3_bind_int(st, 6, b->paused);
     int rc = sqlite3_step(st);
     rc = rc == SQLITE_ROW ? batch_read(st, b->out) : -EIO;
     while (!rc && sqlite3_step(st) == SQLITE_ROW)
         ;
     conn_done(st);
+    /* Unpausing may make tasks claimable: waiting long-polls look again. */
+    if (!rc && b->paused == 0)
+        s->tasks->changed = true;
     return rc;
 }
 
 int store_batch_set(struct store *s, const char *batch, const char *assist, bool set_guidelines,
-                    const char *guidelines, struct store_batch *out)
+                    const char *guidelines, int paused, struct store_batch *out)
 {
     memset(out, 0, sizeof *out);
     if (assist && strcmp(assist, "shown") && strcmp(assist, "after") && strcmp(assist, "hidden"))
         return -EINVAL;
-    struct batch_args b = {batch, assist, guidelines, set_guidelines, out};
+    struct batch_args b = {batch, assist, guidelines, set_guidelines, paused, out};
     int rc = store_run(s, batch_job, &b);
     if (rc) {
         free(out->guidelines);

@@ -1,0 +1,103 @@
+/* Retraction: tombstones for items a pipeline or an admin takes back.
+ * The rows stay (labels, comparisons and events keep pointing at them);
+ * every read that serves data leaves them out by items.deleted_ms. */
+#include "store.h"
+#include "store_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int seq_read(sqlite3_stmt *st, void *elem)
+{
+    *(int64_t *)elem = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+/* Reads the seqs of the live items r names into a malloc'd *seqs of *n
+ * (the caller frees it). 0, -ENOMEM, -EIO. */
+static int retract_targets(struct conn *c, const struct store_retract *r, int64_t **seqs, size_t *n)
+{
+    static const struct rows_spec spec = {sizeof(int64_t), SIZE_MAX, seq_read, NULL};
+    sqlite3_stmt *st = conn_stmt(c, r->item_id ? ST_RETRACT_ITEM_SEQ : ST_RETRACT_BATCH_SEQS);
+    if (st && r->item_id) {
+        sqlite3_bind_text(st, 1, r->item_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, r->key_id);
+    } else if (st) {
+        sqlite3_bind_text(st, 1, r->batch, -1, SQLITE_STATIC);
+    }
+    struct rows rows;
+    int rc = store_rows_read(st, &spec, &rows);
+    conn_done(st);
+    *seqs = rows.v;
+    *n = rows.n;
+    return rc;
+}
+
+/* Tombstones one item and takes its tasks out of the queue. 0 or -EIO. */
+static int retract_one(struct conn *c, int64_t seq, int64_t now)
+{
+    if (conn_run_id(c, ST_RETRACT_LEASES, seq) || conn_run_id(c, ST_RESCORE_CLOSE_TASKS, seq))
+        return -EIO;
+    sqlite3_stmt *st = conn_stmt(c, ST_RETRACT_MARK);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 2, now);
+    return conn_step_done(st);
+}
+
+/* Writes the event of a retraction. 0 or -EIO. */
+static int retract_event(struct conn *c, const struct store_retract *r, int64_t now)
+{
+    char subject[STORE_LABEL_MAX + 16], detail[48];
+    snprintf(subject, sizeof subject, "%s:%s", r->item_id ? "item" : "batch",
+             r->item_id ? r->item_id : r->batch);
+    snprintf(detail, sizeof detail, "{\"items\":%lld}", (long long)r->retracted);
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_EVENT);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, now);
+    bind_text_or_null(st, 2, r->actor);
+    sqlite3_bind_text(st, 3, r->item_id ? "item_deleted" : "batch_deleted", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
+    if (r->item_id)
+        sqlite3_bind_null(st, 5);
+    else
+        sqlite3_bind_text(st, 5, detail, -1, SQLITE_TRANSIENT);
+    return conn_step_done(st);
+}
+
+static int retract_job(struct store *s, struct conn *c, void *arg)
+{
+    struct store_retract *r = arg;
+    int64_t *seqs = NULL;
+    size_t n = 0;
+    int64_t now = util_now_ms();
+    r->retracted = 0;
+    int rc = retract_targets(c, r, &seqs, &n);
+    if (!rc && n == 0)
+        rc = -ENOENT;
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = retract_one(c, seqs[i], now);
+    if (!rc) {
+        r->retracted = (int64_t)n;
+        rc = retract_event(c, r, now);
+    }
+    /* Closed tasks leave the open count; a failure is recounted by the
+     * writer's after-group hook. */
+    if (!rc)
+        rc = store_tasks_recount(s, c);
+    free(seqs);
+    return rc;
+}
+
+int store_retract(struct store *s, struct store_retract *r)
+{
+    if (!r->item_id && !r->batch)
+        return -EINVAL;
+    int rc = store_run(s, retract_job, r);
+    if (rc)
+        r->retracted = 0;
+    return rc;
+}
