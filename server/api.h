@@ -85,6 +85,10 @@ void api_reply_rounded(struct req *r, unsigned status, json_t *body);
 void api_items_post(struct req *r, const char *param);
 void api_items_get(struct req *r, const char *param);
 void api_items_list(struct req *r, const char *param);
+/* Retraction (api_items.c): DELETE /v1/items/{id} (a pipeline its own
+ * items, an admin any) and DELETE /v1/batches/{batch} (admin). */
+void api_item_delete(struct req *r, const char *param);
+void api_batch_delete(struct req *r, const char *param);
 void api_score(struct req *r, const char *param);
 void api_status(struct req *r, const char *param);
 void api_layers_list(struct req *r, const char *param);

@@ -186,6 +186,7 @@ void api_batch_get(struct req *r, const char *param)
         json_t *o = batch_stats_json(param, &st);
         json_object_set_new(o, "assistance", json_string(b.assist));
         json_object_set_new(o, "guidelines", api_string_or_null(b.guidelines));
+        json_object_set_new(o, "paused", json_boolean(b.paused));
         json_object_set_new(o, "agreement", agreement);
         api_reply_rounded(r, 200, o);
     }

@@ -692,3 +692,43 @@ void api_layers_list(struct req *r, const char *param)
     store_layers_free(v, n);
     api_reply_rounded(r, 200, json_pack("{s:o}", "layers", arr));
 }
+
+/* ---- DELETE /v1/items/{id}, DELETE /v1/batches/{batch} ---- */
+
+/* Retracts what x names and replies; a retracted item reads as absent
+ * from then on, so a repeat (or another key's item) is 404. */
+static void retract_reply(struct req *r, struct store_retract *x)
+{
+    static const char *const known[] = {NULL};
+    if (!api_query_known(r, known))
+        return;
+    x->actor = r->key.name;
+    int rc = store_retract(r->app->store, x);
+    if (rc == -ENOENT && x->item_id)
+        http_error(r, 404, "not_found", "There is no item %s.", x->item_id);
+    else if (rc == -ENOENT)
+        http_error(r, 404, "not_found", "The batch has no items left to retract.");
+    else if (rc)
+        api_store_error(r, rc, "retracting");
+    else if (x->item_id)
+        http_reply_json(r, 200, json_pack("{s:s,s:b}", "id", x->item_id, "deleted", 1));
+    else
+        http_reply_json(
+            r, 200, json_pack("{s:s,s:I}", "batch", x->batch, "deleted", (json_int_t)x->retracted));
+}
+
+void api_item_delete(struct req *r, const char *param)
+{
+    struct store_retract x = {.item_id = param, .key_id = owner_filter(r)};
+    retract_reply(r, &x);
+}
+
+void api_batch_delete(struct req *r, const char *param)
+{
+    if (strlen(param) > STORE_LABEL_MAX) {
+        http_error(r, 404, "not_found", "The batch has no items left to retract.");
+        return;
+    }
+    struct store_retract x = {.batch = param};
+    retract_reply(r, &x);
+}

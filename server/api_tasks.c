@@ -604,8 +604,9 @@ void api_me(struct req *r, const char *param)
 static void batch_reply(struct req *r, const char *batch, struct store_batch *b)
 {
     http_reply_json(r, 200,
-                    json_pack("{s:s,s:s,s:o}", "batch", batch, "assistance", b->assist,
-                              "guidelines", api_string_or_null(b->guidelines)));
+                    json_pack("{s:s,s:s,s:o,s:b}", "batch", batch, "assistance", b->assist,
+                              "guidelines", api_string_or_null(b->guidelines), "paused",
+                              b->paused));
     free(b->guidelines);
 }
 
@@ -616,7 +617,7 @@ static bool batch_body_ok(struct req *r, json_t *body)
     json_t *v;
     json_object_foreach(body, key, v)
     {
-        if (strcmp(key, "assistance") && strcmp(key, "guidelines")) {
+        if (strcmp(key, "assistance") && strcmp(key, "guidelines") && strcmp(key, "paused")) {
             http_error(r, 422, "invalid_body", "'%.64s' is not a batch setting.", key);
             return false;
         }
@@ -626,6 +627,11 @@ static bool batch_body_ok(struct req *r, json_t *body)
         (!mode || (strcmp(mode, "shown") && strcmp(mode, "after") && strcmp(mode, "hidden")))) {
         http_error(r, 422, "invalid_body",
                    "'assistance' must be \"shown\", \"after\" or \"hidden\".");
+        return false;
+    }
+    v = json_object_get(body, "paused");
+    if (v && !json_is_boolean(v)) {
+        http_error(r, 422, "invalid_body", "'paused' must be true or false.");
         return false;
     }
     v = json_object_get(body, "guidelines");
@@ -647,11 +653,12 @@ void api_batch_put(struct req *r, const char *param)
         return;
     }
     json_t *g = json_object_get(body, "guidelines");
+    json_t *p = json_object_get(body, "paused");
     const char *text = json_string_value(g);
     struct store_batch b;
     int rc = store_batch_set(r->app->store, param,
                              json_string_value(json_object_get(body, "assistance")), g != NULL,
-                             text && *text ? text : NULL, &b);
+                             text && *text ? text : NULL, p ? json_is_true(p) : -1, &b);
     if (rc)
         api_store_error(r, rc, "saving the batch settings");
     else
