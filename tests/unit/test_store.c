@@ -369,6 +369,57 @@ static void tasks_from_another_writer_counted(void **state)
 
 /* The claim query must walk the partial index in claim order, never scan
  * the tasks table: with a million queued tasks a scan costs 200 ms. */
+/* Comparisons of a retracted item leave the training set; the others
+ * (an import without an item, a live item's) stay. */
+static int count_live_cb(void *cls, const struct store_comparison *c)
+{
+    assert_string_not_equal(c->prompt, "p1");
+    (*(int *)cls)++;
+    return 0;
+}
+
+static void retracted_items_leave_training(void **state)
+{
+    struct fx *f = *state;
+    struct store_item_in in[2] = {
+        {.prompt = "p1", .response_a = "a1", .response_b = "b1", .batch = "gone"},
+        {.prompt = "p2", .response_a = "a2", .response_b = "b2", .batch = "kept"},
+    };
+    struct store_item_ack acks[2];
+    struct store_ingest req = {.items = in, .n = 2, .acks = acks};
+    assert_int_equal(store_ingest(f->s, &req), 0);
+    struct store_item it[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(store_item_get(f->s, acks[i].id, 0, &it[i]), 0);
+    struct store_comparison c[3] = {
+        {.prompt = "p1",
+         .chosen = "a1",
+         .rejected = "b1",
+         .source = "human",
+         .item_seq = it[0].seq},
+        {.prompt = "p2",
+         .chosen = "a2",
+         .rejected = "b2",
+         .source = "human",
+         .item_seq = it[1].seq},
+        {.prompt = "p", .chosen = "x", .rejected = "y", .source = "import"},
+    };
+    assert_int_equal(store_comparisons_add(f->s, c, 3), 0);
+    struct store_retract r = {.batch = "gone", .actor = "boss"};
+    assert_int_equal(store_retract(f->s, &r), 0);
+    assert_int_equal(r.retracted, 1);
+    int n = 0;
+    assert_int_equal(store_comparisons_each(f->s, count_live_cb, &n), 0);
+    assert_int_equal(n, 2);
+    struct store_item again;
+    assert_int_equal(store_item_get(f->s, acks[0].id, 0, &again), -ENOENT);
+    assert_int_equal(store_retract(f->s, &r), -ENOENT);
+    struct store_retract one = {.item_id = acks[1].id, .key_id = 99};
+    assert_int_equal(store_retract(f->s, &one), -ENOENT); /* another key's */
+    store_item_clear(&it[0]);
+    store_item_clear(&it[1]);
+}
+
 static void claim_query_uses_the_partial_index(void **state)
 {
     struct fx *f = *state;
@@ -728,6 +779,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(tasks_claim_label_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(tasks_from_another_writer_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(claim_query_uses_the_partial_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(retracted_items_leave_training, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_refused_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_bounded_and_truncated_when_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(comparisons_deduplicated_by_content, setup, teardown),
