@@ -91,6 +91,9 @@ class TestRetractItem(DataCase):
         self.assertEqual(self.d.sql("SELECT t.state FROM tasks t JOIN items i ON "
                                     "i.seq = t.item_seq WHERE i.id = ?", (mine[0],)),
                          [("done",)])
+        # The rater who held it can no longer label it.
+        st, _, e = self.label(self.r1, t["id"], "a")
+        self.assertEqual((st, e["error"]["code"]), (409, "task_complete"))
         self.assertIsNotNone(self.d.sql("SELECT deleted_ms FROM items WHERE id = ?",
                                         (mine[0],))[0][0])
         st, _, e = self.get_item(mine[0], token=self.pipe)
