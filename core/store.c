@@ -340,23 +340,28 @@ static const char *const sql_text[STMT_COUNT] = {
     /* the admin's view: store_admin.c */
     [ST_BATCH_LIST] =
         "WITH names AS (SELECT batch FROM items WHERE batch IS NOT NULL AND batch > ?1 "
+        "AND deleted_ms IS NULL "
         "UNION SELECT batch FROM batches WHERE batch > ?1 ORDER BY batch LIMIT ?2) "
-        "SELECT n.batch, (SELECT count(*) FROM items i WHERE i.batch = n.batch), "
-        "(SELECT count(*) FROM items i WHERE i.batch = n.batch AND i.verdict IS NOT NULL), "
+        "SELECT n.batch, (SELECT count(*) FROM items i WHERE i.batch = n.batch "
+        "AND i.deleted_ms IS NULL), (SELECT count(*) FROM items i WHERE i.batch = n.batch "
+        "AND i.deleted_ms IS NULL AND i.verdict IS NOT NULL), "
         "(SELECT count(*) FROM tasks t JOIN items i ON i.seq = t.item_seq WHERE i.batch = n.batch "
         "AND t.state = 'open' AND t.gold = 0) FROM names n ORDER BY n.batch",
-    [ST_BATCH_COUNT_STATUS] = "SELECT status, count(*) FROM items WHERE batch = ?1 GROUP BY 1",
-    [ST_BATCH_COUNT_ROUTE] =
-        "SELECT coalesce(route, 'none'), count(*) FROM items WHERE batch = ?1 GROUP BY 1",
-    [ST_BATCH_COUNT_VERDICT] = "SELECT verdict, count(*) FROM items WHERE batch = ?1 "
-                               "AND verdict IS NOT NULL GROUP BY 1",
-    [ST_BATCH_COUNT_SOURCE] = "SELECT verdict_source, count(*) FROM items WHERE batch = ?1 "
-                              "AND verdict_source IS NOT NULL GROUP BY 1",
+    [ST_BATCH_COUNT_STATUS] =
+        "SELECT status, count(*) FROM items WHERE batch = ?1 AND deleted_ms IS NULL GROUP BY 1",
+    [ST_BATCH_COUNT_ROUTE] = "SELECT coalesce(route, 'none'), count(*) FROM items WHERE batch = ?1 "
+                             "AND deleted_ms IS NULL GROUP BY 1",
+    [ST_BATCH_COUNT_VERDICT] =
+        "SELECT verdict, count(*) FROM items WHERE batch = ?1 AND deleted_ms IS NULL "
+        "AND verdict IS NOT NULL GROUP BY 1",
+    [ST_BATCH_COUNT_SOURCE] =
+        "SELECT verdict_source, count(*) FROM items WHERE batch = ?1 AND deleted_ms IS NULL "
+        "AND verdict_source IS NOT NULL GROUP BY 1",
     [ST_BATCH_TASKS] =
         "SELECT count(*) FILTER (WHERE t.state = 'done'), count(*) FILTER (WHERE t.state = "
         "'open'), coalesce(sum(max(t.overlap - t.labels_done, 0)) FILTER (WHERE t.state = "
         "'open'), 0) FROM tasks t JOIN items i ON i.seq = t.item_seq "
-        "WHERE i.batch = ?1 AND t.gold = 0",
+        "WHERE i.batch = ?1 AND i.deleted_ms IS NULL AND t.gold = 0",
     [ST_BATCH_HOURLY] =
         "SELECT (?2 - l.created_ms) / 3600000, count(*) FROM items i "
         "JOIN tasks t ON t.item_seq = i.seq JOIN labels l ON l.task_id = t.id WHERE i.batch = ?1 "
@@ -388,8 +393,8 @@ static const char *const sql_text[STMT_COUNT] = {
                        "count(*) FROM tasks WHERE state = 'open' AND gold = 0 GROUP BY 1",
     [ST_GAUGES] = "SELECT (SELECT count(*) FROM leases WHERE live = 1 AND expires_ms > ?1), "
                   "(SELECT coalesce(sum(labels), 0) FROM raters), "
-                  "(SELECT count(*) FROM items WHERE status = 'auto'), "
-                  "(SELECT count(*) FROM items), "
+                  "(SELECT count(*) FROM items WHERE status = 'auto' AND deleted_ms IS NULL), "
+                  "(SELECT count(*) FROM items WHERE deleted_ms IS NULL), "
                   "coalesce((SELECT id FROM layers WHERE status = 'active'), 0)",
     /* data management: retraction (store_retract.c) */
     [ST_RETRACT_ITEM_SEQ] = "SELECT seq FROM items WHERE id = ?1 AND deleted_ms IS NULL "

@@ -164,7 +164,10 @@ class TestRetractBatch(DataCase):
                                     "WHERE kind = 'batch_deleted'"),
                          [("boss", "batch_deleted", "batch:b1", '{"items":4}')])
         st, _, b1 = self.d.request("GET", "/v1/batches/b1", token=self.admin)
-        self.assertEqual(st, 200)
+        self.assertEqual((st, b1["items"], b1["by_status"], b1["tasks"]["done"]),
+                         (200, 0, {}, 0), b1)
+        st, _, page = self.d.request("GET", "/v1/batches", token=self.admin)
+        self.assertEqual([b["batch"] for b in page["batches"]], ["b2"])
         # A repeat finds nothing left to retract.
         self.assertEqual(self.delete("/v1/batches/b1")[0], 404)
         # New items may reuse the batch.
