@@ -165,7 +165,8 @@ static const char *const sql_text[STMT_COUNT] = {
         "confidence = ?3, updated_ms = ?4 WHERE seq = ?1",
     [ST_SKIP_INSERT] = "INSERT OR IGNORE INTO skips(task_id, rater_id) VALUES(?1, ?2)",
     [ST_OPEN_COUNT] = "SELECT count(*) FROM tasks WHERE state = 'open' AND gold = 0",
-    [ST_ITEM_BY_UUID] = "SELECT seq, kind, priority FROM items WHERE id = ?1",
+    [ST_ITEM_BY_UUID] =
+        "SELECT seq, kind, priority FROM items WHERE id = ?1 AND deleted_ms IS NULL",
     [ST_ITEM_SET_GOLD] = "UPDATE items SET gold_answer = ?2, updated_ms = ?3 WHERE seq = ?1",
     [ST_TASKS_SET_GOLD] = "UPDATE tasks SET gold = 1 WHERE item_seq = ?1",
     [ST_GOLD_TASK_INSERT] =

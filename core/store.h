@@ -436,8 +436,8 @@ int store_task_release_submit(struct store *s, struct store_release *r, store_do
 int store_task_release(struct store *s, int64_t task_id, int64_t rater_id);
 
 /* Marks an item gold with a known answer: its tasks leave the normal queue
- * and are mixed into raters' streams. Returns 0, -ENOENT, -EINVAL (answer
- * does not fit the item's kind). */
+ * and are mixed into raters' streams. Returns 0, -ENOENT (no such item, or
+ * a retracted one), -EINVAL (answer does not fit the item's kind). */
 int store_item_set_gold(struct store *s, const char *item_id, const char *answer);
 
 /* Labels wanted for tasks of a batch or domain (scope "batch" | "domain");

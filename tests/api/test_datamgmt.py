@@ -120,6 +120,9 @@ class TestRetractItem(DataCase):
         self.assertEqual(self.d.sql("SELECT actor, subject FROM events WHERE kind = "
                                     "'item_deleted'"), [("boss", "item:" + item_id)])
         self.assertEqual(self.d.request("GET", "/v1/items/" + item_id, token=self.other)[0], 404)
+        st, _, e = self.d.request("POST", "/v1/items/%s/gold" % item_id, {"answer": "a"},
+                                  token=self.admin)
+        self.assertEqual(st, 404, e)  # a tombstone cannot become gold
         self.assertEqual(self.next(self.r1)[0], 204)
 
     def test_errors_change_nothing(self):

@@ -645,7 +645,7 @@ class TestAssistance(ReviewCase):
             st, _, b = self.d.request("PUT", "/v1/batches/b-" + mode, {"assistance": mode},
                                       token=self.admin)
             self.assertEqual((st, b), (200, {"batch": "b-" + mode, "assistance": mode,
-                                             "guidelines": None}))
+                                             "guidelines": None, "paused": False}))
             self.layer_item(0.9, 0.1, batch="b-" + mode)
         r = self.d.key("rater", "r1")
         got = {}
