@@ -11,6 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rungtest import Daemon  # noqa: E402
+from test_subq import SubqCase, math_pair  # noqa: E402
 from test_tasks import ReviewCase  # noqa: E402
 
 
@@ -239,6 +240,23 @@ class TestPause(DataCase):
         self.assertEqual(self.snapshot(), before)
         self.assertEqual(self.next(self.r1)[0], 204)
 
+
+
+class TestRetractSteps(SubqCase):
+    def test_steps_export_leaves_a_retracted_item_out(self):
+        rater = self.d.key("rater", "r1")
+        ids = [x["id"] for x in self.post([math_pair(1), math_pair(2)])]
+        self.answer_all(rater, lambda q: "yes")
+
+        def exported():
+            st, _, body = self.d.request("GET", "/v1/export?format=steps", token=self.admin)
+            self.assertEqual(st, 200, body)
+            return {r["item_id"] for r in jsonl(body)}
+        self.assertEqual(exported(), set(ids))
+        st, _, _ = self.d.request("DELETE", "/v1/items/" + ids[0], token=self.pipe)
+        self.assertEqual(st, 200)
+        self.assertEqual(exported(), {ids[1]})
+        self.assertEqual(self.d.request("GET", "/v1/items/" + ids[0], token=self.pipe)[0], 404)
 
 if __name__ == "__main__":
     unittest.main()
