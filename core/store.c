@@ -93,28 +93,27 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_LEASE_HELD] = "SELECT x.task_id FROM leases x JOIN tasks t ON t.id = x.task_id "
                       "WHERE x.rater_id = ?1 AND x.live = 1 AND x.expires_ms > ?2 "
                       "AND (t.state = 'open' OR t.gold = 1) LIMIT 1",
-/* A limited key (?2: its id, 0 when the rater's key is not limited) is
- * served only tasks whose item is in one of its batches or domains. The
- * term filters the candidates the claim index yields, in claim order, so
- * the plan stays the index walk; each candidate costs two primary-key
- * probes of key_scopes. */
-#define PICK_SCOPE                                                                                 \
-    "AND (?2 = 0 OR EXISTS (SELECT 1 FROM items i WHERE i.seq = t.item_seq AND ("                  \
-    "EXISTS (SELECT 1 FROM key_scopes s WHERE s.key_id = ?2 AND s.scope = 'batch' "                \
-    "AND s.value = i.batch) OR EXISTS (SELECT 1 FROM key_scopes s WHERE s.key_id = ?2 "            \
-    "AND s.scope = 'domain' AND s.value = i.domain)))) "
+/* A task the rater ?1 may be served: open, not gold, a free slot, not
+ * labelled or skipped by them. */
+#define PICK_TERMS                                                                                 \
+    "t.state = 'open' AND t.gold = 0 AND t.overlap > t.labels_done + t.leased "                    \
+    "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.task_id = t.id AND l.rater_id = ?1) "          \
+    "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = ?1) "
+/* Item ?x is in a batch or domain of the limited key ?2. */
+#define SCOPE_HAS(x)                                                                               \
+    "EXISTS (SELECT 1 FROM items i WHERE i.seq = " x " AND (EXISTS (SELECT 1 FROM key_scopes s "   \
+    "WHERE s.key_id = ?2 AND s.scope = 'batch' AND s.value = i.batch) OR EXISTS (SELECT 1 "        \
+    "FROM key_scopes s WHERE s.key_id = ?2 AND s.scope = 'domain' AND s.value = i.domain)))"
     [ST_TASK_PICK] =
-        "SELECT t.id FROM tasks t WHERE t.state = 'open' AND t.gold = 0 "
-        "AND t.overlap > t.labels_done + t.leased "
-        "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.task_id = t.id AND l.rater_id = ?1) "
-        "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = "
-        "?1) " PICK_SCOPE "ORDER BY t.priority DESC, t.id LIMIT 1",
+        "SELECT t.id FROM tasks t WHERE " PICK_TERMS "ORDER BY t.priority DESC, t.id LIMIT 1",
+    /* Gold tasks are few: a limited key (?2, 0 when not limited) filters
+     * them as they come. */
     [ST_TASK_PICK_GOLD] =
         "SELECT t.id FROM tasks t WHERE t.gold = 1 "
         "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.task_id = t.id AND l.rater_id = ?1) "
         "AND NOT EXISTS (SELECT 1 FROM leases x WHERE x.task_id = t.id AND x.rater_id = ?1) "
-        "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = "
-        "?1) " PICK_SCOPE "ORDER BY t.id LIMIT 1",
+        "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = ?1) "
+        "AND (?2 = 0 OR " SCOPE_HAS("t.item_seq") ") ORDER BY t.id LIMIT 1",
     [ST_LEASE_INSERT] =
         "INSERT INTO leases(task_id, rater_id, expires_ms, live, swapped) VALUES(?1, ?2, ?3, 1, "
         "?4) "
@@ -391,6 +390,22 @@ static const char *const sql_text[STMT_COUNT] = {
                     "(SELECT json_group_array(value) FROM (SELECT value FROM key_scopes "
                     "WHERE key_id = k.id AND scope = 'domain' ORDER BY value)) "
                     "FROM api_keys k WHERE k.id > ?1 ORDER BY k.id LIMIT ?2",
+    /* A limited key's claim, in two steps (store_tasks.c). Near: the
+     * first 256 tasks in claim order (the claim index), the first of them
+     * in its scope (a sort of those few); this is what a key limited to a busy
+     * batch meets. Far, when none of those is: the open tasks of the
+     * scope's items (items_batch, items_domain, tasks_item), sorted; its
+     * cost grows with the scope, not with the whole queue. */
+    [ST_TASK_PICK_NEAR] =
+        "SELECT c.id FROM (SELECT t.id, t.item_seq, t.priority FROM tasks t WHERE " PICK_TERMS
+        "ORDER BY t.priority DESC, t.id LIMIT 256) c WHERE " SCOPE_HAS(
+            "c.item_seq") " ORDER BY c.priority DESC, c.id LIMIT 1",
+    [ST_TASK_PICK_FAR] =
+        "SELECT t.id FROM tasks t WHERE t.item_seq IN (SELECT i.seq FROM key_scopes s "
+        "JOIN items i ON i.batch = s.value WHERE s.key_id = ?2 AND s.scope = 'batch' "
+        "UNION SELECT i.seq FROM key_scopes s JOIN items i ON i.domain = s.value "
+        "WHERE s.key_id = ?2 AND s.scope = 'domain') AND " PICK_TERMS
+        "ORDER BY t.priority DESC, t.id LIMIT 1",
     [ST_RATER_SCOPE] = "SELECT r.key_id FROM raters r WHERE r.id = ?1 "
                        "AND EXISTS (SELECT 1 FROM key_scopes s WHERE s.key_id = r.key_id)",
     [ST_RATERS_PAGE] = RATERS_SELECT "WHERE k.name > ?1 ORDER BY k.name LIMIT ?2",

@@ -129,6 +129,8 @@ enum stmt_id {
     /* listings and limited keys (store_keys.c, store_lists.c) */
     ST_KEY_SCOPE_INSERT,
     ST_RATER_SCOPE,
+    ST_TASK_PICK_NEAR,
+    ST_TASK_PICK_FAR,
     ST_RATERS_PAGE,
     ST_FLAGS_PAGE,
     ST_EVENTS_PAGE,

@@ -341,19 +341,22 @@ static int64_t claim_pick(struct store *s, struct conn *c, int64_t rater_id, int
                           bool *fresh)
 {
     int64_t task = pick(c, ST_LEASE_HELD, rater_id, now);
-    /* The rater's key when it is limited to batches or domains, else 0. */
-    int64_t scope = task == 0 ? pick(c, ST_RATER_SCOPE, rater_id, 0) : 0;
     *fresh = false;
-    if (task < 0 || scope < 0)
+    if (task != 0)
+        return task; /* the lease held, or -EIO */
+    /* The rater's key when it is limited to batches or domains, else 0. */
+    int64_t scope = pick(c, ST_RATER_SCOPE, rater_id, 0);
+    if (scope < 0)
         return -EIO;
-    if (task == 0 && aggregate_gold_turn(s->tasks->gold_rate_pct, randombytes_uniform(100))) {
+    if (aggregate_gold_turn(s->tasks->gold_rate_pct, randombytes_uniform(100)))
         task = pick(c, ST_TASK_PICK_GOLD, rater_id, scope);
-        *fresh = task > 0;
-    }
-    if (task == 0) {
-        task = pick(c, ST_TASK_PICK, rater_id, scope);
-        *fresh = task > 0;
-    }
+    if (task == 0 && scope == 0)
+        task = pick(c, ST_TASK_PICK, rater_id, 0);
+    if (task == 0 && scope > 0)
+        task = pick(c, ST_TASK_PICK_NEAR, rater_id, scope);
+    if (task == 0 && scope > 0)
+        task = pick(c, ST_TASK_PICK_FAR, rater_id, scope);
+    *fresh = task > 0;
     return task;
 }
 

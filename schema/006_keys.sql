@@ -8,3 +8,7 @@ CREATE TABLE key_scopes (
   value   TEXT NOT NULL,
   PRIMARY KEY (key_id, scope, value)
 ) WITHOUT ROWID;
+-- A limited key's claim reads the open tasks of its scope's items when
+-- the first tasks in claim order are outside it: by batch (items_batch
+-- of 001) or by domain (this index).
+CREATE INDEX items_domain ON items(domain, seq);

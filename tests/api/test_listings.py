@@ -98,6 +98,20 @@ class TestLimitedKeys(ListingCase):
         self.assertEqual((keys["free"]["batches"], keys["free"]["domains"]), ([], []))
         self.assertIn('domains=["poem"]', self.d.keys_list())
 
+    def test_scope_far_behind_the_queue_head(self):
+        # 300 tasks of "big" come first in claim order (higher priority):
+        # a key limited to "small" reaches its tasks past them.
+        big = [dict(item("big", "x", i), priority=5) for i in range(300)]
+        small = [item("small", "y", i) for i in range(2)]
+        self.post_items(big + small)
+        st, _, k = self.d.request("POST", "/v1/keys", {"name": "s", "role": "rater",
+                                                       "batches": ["small"]}, token=self.admin)
+        self.assertEqual(sorted(self.drain(k["token"])), sorted(x["prompt"] for x in small))
+        st, _, k = self.d.request("POST", "/v1/keys", {"name": "y", "role": "rater",
+                                                       "domains": ["x"]}, token=self.admin)
+        st, _, t = self.d.request("GET", "/v1/tasks/next", token=k["token"])
+        self.assertEqual((st, t["prompt"]), (200, "big x 0"))
+
     def test_bad_limits_refused(self):
         for body in ({"name": "x", "role": "pipeline", "batches": ["b"]},
                      {"name": "x", "role": "admin", "domains": ["d"]},
