@@ -43,7 +43,6 @@ static const char *const sql_text[STMT_COUNT] = {
         "INSERT INTO api_keys(name, role, lookup, hash, created_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
     [ST_RATER_INSERT] = "INSERT INTO raters(key_id) VALUES(?1)",
     [ST_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = ?2 WHERE name = ?1 AND revoked_ms IS NULL",
-
     [ST_KEY_BY_LOOKUP] = "SELECT k.id, k.name, k.role, k.hash, k.created_ms, k.revoked_ms, "
                          "coalesce(r.id, 0) FROM api_keys k LEFT JOIN raters r ON r.key_id = k.id "
                          "WHERE k.lookup = ?1",
