@@ -56,7 +56,6 @@ static const char *const sql_text[STMT_COUNT] = {
         "INSERT INTO api_keys(name, role, lookup, hash, created_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
     [ST_RATER_INSERT] = "INSERT INTO raters(key_id) VALUES(?1)",
     [ST_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = ?2 WHERE name = ?1 AND revoked_ms IS NULL",
-    [ST_KEY_LIST] = "SELECT name, role, created_ms, revoked_ms FROM api_keys ORDER BY id",
     [ST_KEY_BY_LOOKUP] = "SELECT k.id, k.name, k.role, k.hash, k.created_ms, k.revoked_ms, "
                          "coalesce(r.id, 0) FROM api_keys k LEFT JOIN raters r ON r.key_id = k.id "
                          "WHERE k.lookup = ?1",
@@ -111,18 +110,29 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_LEASE_HELD] = "SELECT x.task_id FROM leases x JOIN tasks t ON t.id = x.task_id "
                       "WHERE x.rater_id = ?1 AND x.live = 1 AND x.expires_ms > ?2 "
                       "AND (t.state = 'open' OR t.gold = 1) LIMIT 1",
+/* A task the rater ?1 may be served: open, not gold, a free slot, not
+ * labelled or skipped by them, its item not retracted nor its batch paused. */
+#define PICK_TERMS                                                                                 \
+    "t.state = 'open' AND t.gold = 0 AND t.overlap > t.labels_done + t.leased "                    \
+    "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.task_id = t.id AND l.rater_id = ?1) "          \
+    "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = ?1) "           \
+    "AND NOT " TASK_HELD_BACK " "
+/* Item ?x is in a batch or domain of the limited key ?2. */
+#define SCOPE_HAS(x)                                                                               \
+    "EXISTS (SELECT 1 FROM items i WHERE i.seq = " x " AND (EXISTS (SELECT 1 FROM key_scopes s "   \
+    "WHERE s.key_id = ?2 AND s.scope = 'batch' AND s.value = i.batch) OR EXISTS (SELECT 1 "        \
+    "FROM key_scopes s WHERE s.key_id = ?2 AND s.scope = 'domain' AND s.value = i.domain)))"
     [ST_TASK_PICK] =
-        "SELECT t.id FROM tasks t WHERE t.state = 'open' AND t.gold = 0 "
-        "AND t.overlap > t.labels_done + t.leased "
-        "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.task_id = t.id AND l.rater_id = ?1) "
-        "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = ?1) "
-        "AND NOT " TASK_HELD_BACK " ORDER BY t.priority DESC, t.id LIMIT 1",
+        "SELECT t.id FROM tasks t WHERE " PICK_TERMS "ORDER BY t.priority DESC, t.id LIMIT 1",
+    /* Gold tasks are few: a limited key (?2, 0 when not limited) filters
+     * them as they come. */
     [ST_TASK_PICK_GOLD] =
         "SELECT t.id FROM tasks t WHERE t.gold = 1 "
         "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.task_id = t.id AND l.rater_id = ?1) "
         "AND NOT EXISTS (SELECT 1 FROM leases x WHERE x.task_id = t.id AND x.rater_id = ?1) "
         "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = ?1) "
-        "AND NOT " TASK_HELD_BACK " ORDER BY t.id LIMIT 1",
+        "AND NOT " TASK_HELD_BACK " AND (?2 = 0 OR " SCOPE_HAS("t.item_seq") ") ORDER BY t.id "
+                                                                             "LIMIT 1",
     [ST_LEASE_INSERT] =
         "INSERT INTO leases(task_id, rater_id, expires_ms, live, swapped) VALUES(?1, ?2, ?3, 1, "
         "?4) "
@@ -199,13 +209,16 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_BATCH_GET] = "SELECT assistance, guidelines, paused FROM batches WHERE batch = ?1",
     [ST_RATER_PROGRESS] = "SELECT count(*), (SELECT labels FROM raters WHERE id = ?1) FROM labels "
                           "WHERE rater_id = ?1 AND created_ms >= ?2",
-    [ST_RATERS] = "SELECT k.name, k.role, r.labels, r.gold_seen, r.gold_right, "
-                  "(SELECT count(*) FROM labels l JOIN tasks t ON t.id = l.task_id "
-                  "WHERE l.rater_id = r.id AND t.kind = 'pair' AND l.answer IN ('a', 'b')), "
-                  "(SELECT count(*) FROM labels l JOIN tasks t ON t.id = l.task_id "
-                  "WHERE l.rater_id = r.id AND t.kind = 'pair' AND l.answer IN ('a', 'b') "
-                  "AND (l.answer = 'a') = (l.swapped = 0)), r.id FROM raters r "
-                  "JOIN api_keys k ON k.id = r.key_id ORDER BY k.name",
+/* A rater's counts (store_rater_row_read's columns), without the order. */
+#define RATERS_SELECT                                                                              \
+    "SELECT k.name, k.role, r.labels, r.gold_seen, r.gold_right, "                                 \
+    "(SELECT count(*) FROM labels l JOIN tasks t ON t.id = l.task_id "                             \
+    "WHERE l.rater_id = r.id AND t.kind = 'pair' AND l.answer IN ('a', 'b')), "                    \
+    "(SELECT count(*) FROM labels l JOIN tasks t ON t.id = l.task_id "                             \
+    "WHERE l.rater_id = r.id AND t.kind = 'pair' AND l.answer IN ('a', 'b') "                      \
+    "AND (l.answer = 'a') = (l.swapped = 0)), r.id FROM raters r "                                 \
+    "JOIN api_keys k ON k.id = r.key_id "
+    [ST_RATERS] = RATERS_SELECT "ORDER BY k.name",
     [ST_LEASED_RECOUNT] = "UPDATE tasks SET leased = (SELECT count(*) FROM leases x "
                           "WHERE x.task_id = tasks.id AND x.live = 1) WHERE leased > 0",
     [ST_DATA_VERSION] = "PRAGMA data_version",
@@ -405,6 +418,39 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_RETRACT_LEASES] =
         "DELETE FROM leases WHERE task_id IN (SELECT id FROM tasks WHERE item_seq = ?1)",
     [ST_RETRACT_MARK] = "UPDATE items SET deleted_ms = ?2 WHERE seq = ?1 AND deleted_ms IS NULL",
+    /* listings and limited keys (issue 13 item 6): pages of ?2 rows after ?1 */
+    [ST_KEY_SCOPE_INSERT] = "INSERT OR IGNORE INTO key_scopes(key_id, scope, value) "
+                            "VALUES(?1, ?2, ?3)",
+    [ST_KEY_LIST] = "SELECT k.name, k.role, k.created_ms, k.revoked_ms, k.id, "
+                    "(SELECT json_group_array(value) FROM (SELECT value FROM key_scopes "
+                    "WHERE key_id = k.id AND scope = 'batch' ORDER BY value)), "
+                    "(SELECT json_group_array(value) FROM (SELECT value FROM key_scopes "
+                    "WHERE key_id = k.id AND scope = 'domain' ORDER BY value)) "
+                    "FROM api_keys k WHERE k.id > ?1 ORDER BY k.id LIMIT ?2",
+    /* A limited key's claim, in two steps (store_tasks.c). Near: the
+     * first 256 tasks in claim order (the claim index), the first of them
+     * in its scope (a sort of those few); this is what a key limited to a busy
+     * batch meets. Far, when none of those is: the open tasks of the
+     * scope's items (items_batch, items_domain, tasks_item), sorted; its
+     * cost grows with the scope, not with the whole queue. */
+    [ST_TASK_PICK_NEAR] =
+        "SELECT c.id FROM (SELECT t.id, t.item_seq, t.priority FROM tasks t WHERE " PICK_TERMS
+        "ORDER BY t.priority DESC, t.id LIMIT 256) c WHERE " SCOPE_HAS(
+            "c.item_seq") " ORDER BY c.priority DESC, c.id LIMIT 1",
+    [ST_TASK_PICK_FAR] =
+        "SELECT t.id FROM tasks t WHERE t.item_seq IN (SELECT i.seq FROM key_scopes s "
+        "JOIN items i ON i.batch = s.value WHERE s.key_id = ?2 AND s.scope = 'batch' "
+        "UNION SELECT i.seq FROM key_scopes s JOIN items i ON i.domain = s.value "
+        "WHERE s.key_id = ?2 AND s.scope = 'domain') AND " PICK_TERMS
+        "ORDER BY t.priority DESC, t.id LIMIT 1",
+    [ST_RATER_SCOPE] = "SELECT r.key_id FROM raters r WHERE r.id = ?1 "
+                       "AND EXISTS (SELECT 1 FROM key_scopes s WHERE s.key_id = r.key_id)",
+    [ST_RATERS_PAGE] = RATERS_SELECT "WHERE k.name > ?1 ORDER BY k.name LIMIT ?2",
+    [ST_FLAGS_PAGE] = "SELECT f.id, i.id, coalesce(f.layer_id, 0), f.reason, f.state, "
+                      "f.created_ms FROM flags f JOIN items i ON i.seq = f.item_seq "
+                      "WHERE f.id > ?1 ORDER BY f.id LIMIT ?2",
+    [ST_EVENTS_PAGE] = "SELECT id, at_ms, actor, kind, subject, detail FROM events "
+                       "WHERE id > ?1 ORDER BY id LIMIT ?2",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",

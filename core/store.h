@@ -83,14 +83,44 @@ struct store_key {
  * -EEXIST when the name is taken, -EINVAL for a bad role or name. */
 int store_key_create(struct store *s, const char *name, const char *role, char token[TOKEN_MAX]);
 
+#define STORE_KEY_SCOPES_MAX 64 /* batches and domains of one limited key, each */
+
+/* What a rater key is limited to: it is served only tasks of items in one
+ * of these batches or domains (1..STORE_LABEL_MAX bytes each). Both lists
+ * empty: not limited. The strings are borrowed for the call. */
+struct store_key_limits {
+    const char *const *batches;
+    size_t nbatches;
+    const char *const *domains;
+    size_t ndomains;
+};
+
+/* store_key_create with limits (NULL: none). Returns what store_key_create
+ * does; -EINVAL also for limits on a key that is not a rater's, more than
+ * STORE_KEY_SCOPES_MAX of a kind, or an empty or too long name. */
+int store_key_create_limited(struct store *s, const char *name, const char *role,
+                             const struct store_key_limits *lim, char token[TOKEN_MAX]);
+
 /* Revokes the named key. Returns 0, -ENOENT if no such live key. */
 int store_key_revoke(struct store *s, const char *name);
 
-/* Every key, live or revoked, in creation order, into a malloc'd array
- * *keys of *n (name, role, created_ms, revoked_ms filled; never a token or
- * hash). Returns 0, -ENOMEM or -EIO (then *keys is NULL). The caller frees
- * *keys with free(). */
-int store_key_list(struct store *s, struct store_key **keys, size_t *n);
+/* A key as listed, with its limits. */
+struct store_key_row {
+    struct store_key key; /* id, name, role, created_ms, revoked_ms; never a token or hash */
+    char *batches;        /* JSON array text of the batches it is limited to ("[]": none); owned */
+    char *domains;        /* the same for domains; owned */
+};
+
+/* Reads up to limit keys (1..1000), live or revoked, with id > after (0:
+ * from the first), in creation order, into a malloc'd array *keys of *n
+ * (free with store_key_rows_free; NULL when none); *more tells whether
+ * another page follows (its cursor is the last id returned). Returns 0,
+ * -ENOMEM or -EIO (then *keys is NULL). */
+int store_key_list(struct store *s, int64_t after, unsigned limit, struct store_key_row **keys,
+                   size_t *n, bool *more);
+
+/* Frees n rows from store_key_list and the array. NULL is a no-op. */
+void store_key_rows_free(struct store_key_row *keys, size_t n);
 
 /* Finds the live key whose token this is. Returns 0 with *out filled,
  * -EACCES when no live key matches (unknown, malformed or revoked), -EIO. */
@@ -459,6 +489,56 @@ struct store_rater {
 /* Reads every rater, by name, into a malloc'd array *raters of *n (the
  * caller frees it; NULL when none). Returns 0, -ENOMEM, -EIO. */
 int store_raters(struct store *s, struct store_rater **raters, size_t *n);
+
+/* Reads up to limit raters (1..1000) whose name sorts after after (NULL:
+ * from the first), by name, into a malloc'd array *raters of *n (the
+ * caller frees it; NULL when none); *more tells whether another page
+ * follows (its cursor is the last name returned). Returns 0, -ENOMEM,
+ * -EIO (store_lists.c). */
+int store_raters_page(struct store *s, const char *after, unsigned limit,
+                      struct store_rater **raters, size_t *n, bool *more);
+
+/* ---- flags and events, listed (store_lists.c) ---- */
+
+/* A flag on an item (a promotion check that contradicted it). Strings
+ * owned (free with store_flags_free). */
+struct store_flag {
+    int64_t id;
+    char *item_id;    /* the item's uuid */
+    int64_t layer_id; /* the layer it concerns, 0 when none */
+    char *reason;
+    char *state; /* open, ... */
+    int64_t created_ms;
+};
+
+/* Reads up to limit flags (1..1000) with id > after, by id, into a
+ * malloc'd array *v of *n (free with store_flags_free; NULL when none);
+ * *more tells whether another page follows (its cursor is the last id).
+ * Returns 0, -ENOMEM, -EIO; on failure nothing is returned. */
+int store_flags_list(struct store *s, int64_t after, unsigned limit, struct store_flag **v,
+                     size_t *n, bool *more);
+
+/* Frees n flags and the array. NULL is a no-op. */
+void store_flags_free(struct store_flag *v, size_t n);
+
+/* An event: who did what to what. Strings owned (free with
+ * store_events_free), NULL where the column is empty. */
+struct store_event {
+    int64_t id;
+    int64_t at_ms;
+    char *actor;   /* the key name, NULL for the system */
+    char *kind;    /* label_changed, layer_promoted, ... */
+    char *subject; /* what it concerns (an item, a layer), NULL when none */
+    char *detail;  /* usually JSON text; NULL when none */
+};
+
+/* Reads up to limit events (1..1000) with id > after, oldest first, as
+ * store_flags_list does. Returns 0, -ENOMEM, -EIO. */
+int store_events_list(struct store *s, int64_t after, unsigned limit, struct store_event **v,
+                      size_t *n, bool *more);
+
+/* Frees n events and the array. NULL is a no-op. */
+void store_events_free(struct store_event *v, size_t n);
 
 /* ---- rescoring queued items when a layer becomes active ---- */
 

@@ -131,6 +131,14 @@ enum stmt_id {
     ST_RETRACT_BATCH_SEQS,
     ST_RETRACT_LEASES,
     ST_RETRACT_MARK,
+    /* listings and limited keys (store_keys.c, store_lists.c) */
+    ST_KEY_SCOPE_INSERT,
+    ST_RATER_SCOPE,
+    ST_TASK_PICK_NEAR,
+    ST_TASK_PICK_FAR,
+    ST_RATERS_PAGE,
+    ST_FLAGS_PAGE,
+    ST_EVENTS_PAGE,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -323,6 +331,14 @@ int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, struct rows 
 /* Runs statement id (it takes no parameters) on c and reads its rows as
  * store_rows_read() does. Same results. */
 int conn_rows(struct conn *c, enum stmt_id id, const struct rows_spec *spec, struct rows *out);
+
+/* One page of a listing: runs statement id on a read connection borrowed
+ * for the call with ?1 bound to after_text (when not NULL, else to the
+ * integer after) and ?2 to limit + 1, and reads at most limit rows as
+ * store_rows_read() does; out->more tells whether another page follows.
+ * Same results (store_lists.c). */
+int store_page(struct store *s, enum stmt_id id, int64_t after, const char *after_text,
+               unsigned limit, const struct rows_spec *spec, struct rows *out);
 
 /* conn_rows() on a read connection borrowed for the call. */
 int store_rows(struct store *s, enum stmt_id id, const struct rows_spec *spec, struct rows *out);

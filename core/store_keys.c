@@ -6,9 +6,27 @@
 
 struct key_create {
     const char *name, *role;
+    const struct store_key_limits *lim; /* NULL: not limited */
     char lookup[TOKEN_LOOKUP_LEN + 1];
     unsigned char hash[TOKEN_HASH_LEN];
 };
+
+/* Stores n values of one scope for the key. 0 or -EIO. */
+static int scopes_insert(struct conn *c, int64_t key_id, const char *scope, const char *const *v,
+                         size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = conn_stmt(c, ST_KEY_SCOPE_INSERT);
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, key_id);
+        sqlite3_bind_text(st, 2, scope, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, v[i], -1, SQLITE_STATIC);
+        if (conn_step_done(st))
+            return -EIO;
+    }
+    return 0;
+}
 
 static int key_create_job(struct store *s, struct conn *c, void *arg)
 {
@@ -28,9 +46,12 @@ static int key_create_job(struct store *s, struct conn *c, void *arg)
         return -EEXIST;
     if (rc != SQLITE_DONE)
         return -EIO;
+    int64_t key_id = sqlite3_last_insert_rowid(c->db);
+    if (k->lim && (scopes_insert(c, key_id, "batch", k->lim->batches, k->lim->nbatches) ||
+                   scopes_insert(c, key_id, "domain", k->lim->domains, k->lim->ndomains)))
+        return -EIO;
     /* Raters and admins label tasks, so they get a rater row. */
     if (strcmp(k->role, "pipeline") != 0) {
-        int64_t key_id = sqlite3_last_insert_rowid(c->db);
         st = conn_stmt(c, ST_RATER_INSERT);
         if (!st)
             return -EIO;
@@ -57,13 +78,36 @@ static bool name_ok(const char *name)
     return true;
 }
 
+/* Whether n scope values fit: at most STORE_KEY_SCOPES_MAX, each 1 to
+ * STORE_LABEL_MAX bytes. */
+static bool scopes_ok(const char *const *v, size_t n)
+{
+    if (n > STORE_KEY_SCOPES_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!v[i] || !*v[i] || strlen(v[i]) > STORE_LABEL_MAX)
+            return false;
+    return true;
+}
+
 int store_key_create(struct store *s, const char *name, const char *role, char token[TOKEN_MAX])
+{
+    return store_key_create_limited(s, name, role, NULL, token);
+}
+
+int store_key_create_limited(struct store *s, const char *name, const char *role,
+                             const struct store_key_limits *lim, char token[TOKEN_MAX])
 {
     if (!name_ok(name))
         return -EINVAL;
     if (strcmp(role, "admin") && strcmp(role, "pipeline") && strcmp(role, "rater"))
         return -EINVAL;
-    struct key_create k = {.name = name, .role = role};
+    if (lim && !lim->nbatches && !lim->ndomains)
+        lim = NULL;
+    if (lim && (strcmp(role, "rater") || !scopes_ok(lim->batches, lim->nbatches) ||
+                !scopes_ok(lim->domains, lim->ndomains)))
+        return -EINVAL;
+    struct key_create k = {.name = name, .role = role, .lim = lim};
     int rc = token_new(token, k.lookup);
     if (rc)
         return rc;
@@ -97,10 +141,11 @@ int store_key_revoke(struct store *s, const char *name)
     return store_run(s, key_revoke_job, &k);
 }
 
-/* Reads a row of ST_KEY_LIST into a zeroed struct store_key. */
+/* Reads a row of ST_KEY_LIST into a zeroed struct store_key_row. */
 static int key_read(sqlite3_stmt *st, void *elem)
 {
-    struct store_key *k = elem;
+    struct store_key_row *row = elem;
+    struct store_key *k = &row->key;
     const char *name = (const char *)sqlite3_column_text(st, 0);
     const char *role = (const char *)sqlite3_column_text(st, 1);
     if (!name || !role || util_strlcpy(k->name, name, sizeof k->name) ||
@@ -108,16 +153,34 @@ static int key_read(sqlite3_stmt *st, void *elem)
         return -EIO;
     k->created_ms = sqlite3_column_int64(st, 2);
     k->revoked_ms = sqlite3_column_int64(st, 3); /* NULL reads as 0: live */
-    return 0;
+    k->id = sqlite3_column_int64(st, 4);
+    int rc = col_dup(st, 5, &row->batches);
+    return rc ? rc : col_dup(st, 6, &row->domains);
 }
 
-int store_key_list(struct store *s, struct store_key **keys, size_t *n)
+void store_key_rows_free(struct store_key_row *keys, size_t n)
 {
-    static const struct rows_spec spec = {sizeof **keys, SIZE_MAX, key_read, NULL};
+    for (size_t i = 0; keys && i < n; i++) {
+        free(keys[i].batches);
+        free(keys[i].domains);
+    }
+    free(keys);
+}
+
+static void key_rows_undo(void *v, size_t n)
+{
+    store_key_rows_free(v, n);
+}
+
+int store_key_list(struct store *s, int64_t after, unsigned limit, struct store_key_row **keys,
+                   size_t *n, bool *more)
+{
+    static const struct rows_spec spec = {sizeof **keys, SIZE_MAX, key_read, key_rows_undo};
     struct rows rows;
-    int rc = store_rows(s, ST_KEY_LIST, &spec, &rows);
+    int rc = store_page(s, ST_KEY_LIST, after, NULL, limit, &spec, &rows);
     *keys = rows.v;
     *n = rows.n;
+    *more = rows.more;
     return rc;
 }
 

@@ -245,14 +245,16 @@ static int reap(struct store *s, struct conn *c, int64_t now)
 
 /* The task a pick statement finds for a rater: its id, 0 when none, or
  * -EIO. */
-static int64_t pick(struct conn *c, enum stmt_id id, int64_t rater_id, int64_t now)
+/* Runs a pick statement: ?1 the rater, ?2 now (ST_LEASE_HELD) or the
+ * rater's key when it is limited (the claims; 0 when not). The task id, 0
+ * when none, or -EIO. */
+static int64_t pick(struct conn *c, enum stmt_id id, int64_t rater_id, int64_t arg2)
 {
     sqlite3_stmt *st = conn_stmt(c, id);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, rater_id);
-    if (id == ST_LEASE_HELD)
-        sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 2, arg2);
     int rc = sqlite3_step(st);
     int64_t task = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : rc == SQLITE_DONE ? 0 : -EIO;
     conn_done(st);
@@ -340,14 +342,21 @@ static int64_t claim_pick(struct store *s, struct conn *c, int64_t rater_id, int
 {
     int64_t task = pick(c, ST_LEASE_HELD, rater_id, now);
     *fresh = false;
-    if (task == 0 && aggregate_gold_turn(s->tasks->gold_rate_pct, randombytes_uniform(100))) {
-        task = pick(c, ST_TASK_PICK_GOLD, rater_id, now);
-        *fresh = task > 0;
-    }
-    if (task == 0) {
-        task = pick(c, ST_TASK_PICK, rater_id, now);
-        *fresh = task > 0;
-    }
+    if (task != 0)
+        return task; /* the lease held, or -EIO */
+    /* The rater's key when it is limited to batches or domains, else 0. */
+    int64_t scope = pick(c, ST_RATER_SCOPE, rater_id, 0);
+    if (scope < 0)
+        return -EIO;
+    if (aggregate_gold_turn(s->tasks->gold_rate_pct, randombytes_uniform(100)))
+        task = pick(c, ST_TASK_PICK_GOLD, rater_id, scope);
+    if (task == 0 && scope == 0)
+        task = pick(c, ST_TASK_PICK, rater_id, 0);
+    if (task == 0 && scope > 0)
+        task = pick(c, ST_TASK_PICK_NEAR, rater_id, scope);
+    if (task == 0 && scope > 0)
+        task = pick(c, ST_TASK_PICK_FAR, rater_id, scope);
+    *fresh = task > 0;
     return task;
 }
 

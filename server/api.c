@@ -57,6 +57,9 @@ static const struct route routes[] = {
     {"POST", "/v1/keys", ROLE_ADMIN, api_keys_post, true},
     {"GET", "/v1/keys", ROLE_ADMIN, api_keys_list, false},
     {"DELETE", "/v1/keys/*", ROLE_ADMIN, api_key_delete, false},
+    /* listings that page (api_lists.c) */
+    {"GET", "/v1/flags", ROLE_ADMIN, api_flags_list, false},
+    {"GET", "/v1/events", ROLE_ADMIN, api_events_list, false},
 };
 
 #define ROUTE_COUNT (sizeof routes / sizeof routes[0])

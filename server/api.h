@@ -130,6 +130,20 @@ void api_key_delete(struct req *r, const char *param);
  * set. */
 json_t *api_agreement(struct req *r, const char *batch);
 
+/* Listings that page (api_lists.c): GET /v1/flags, GET /v1/events, and
+ * the paging parameters every listing by id shares. */
+void api_flags_list(struct req *r, const char *param);
+void api_events_list(struct req *r, const char *param);
+
+/* Reads ?limit= as api_query_limit does and ?after= (a cursor this server
+ * gave out: a row id) into *after, which is 0 without one. On a bad value
+ * sets 400 invalid_query and returns false. */
+bool api_query_page(struct req *r, unsigned *limit, int64_t *after);
+
+/* The "next" cursor of a page by id: the last id as a string when more
+ * follows, else null. Returns a new reference. */
+json_t *api_next_id(bool more, int64_t last);
+
 /* The export and the API's description (api_export.c). */
 void api_export(struct req *r, const char *param);
 void api_openapi(struct req *r, const char *param);

@@ -239,13 +239,44 @@ void api_rater_get(struct req *r, const char *param)
 
 /* ---- keys: POST /v1/keys, GET /v1/keys, DELETE /v1/keys/{name} ---- */
 
-/* Checks a key body {"name", "role"}; on failure sets the 422 reply. */
-static bool key_body_ok(struct req *r, json_t *body)
+/* Reads an optional array of batch or domain names (field) into v[*n].
+ * On failure sets the 422 reply and returns false. */
+static bool key_scope_read(struct req *r, json_t *body, const char *field,
+                           const char *v[STORE_KEY_SCOPES_MAX], size_t *n)
 {
-    size_t known =
-        (json_object_get(body, "name") != NULL) + (json_object_get(body, "role") != NULL);
+    json_t *arr = json_object_get(body, field), *x;
+    size_t i;
+    *n = 0;
+    if (!arr)
+        return true;
+    bool ok = json_is_array(arr) && json_array_size(arr) <= STORE_KEY_SCOPES_MAX;
+    json_array_foreach(arr, i, x)
+    {
+        const char *text = json_string_value(x);
+        ok = ok && text && *text && json_string_length(x) <= STORE_LABEL_MAX;
+        if (ok)
+            v[(*n)++] = text;
+    }
+    if (!ok)
+        http_error(r, 422, "invalid_body",
+                   "'%s' must be an array of at most %d names of 1 to %d bytes.", field,
+                   STORE_KEY_SCOPES_MAX, STORE_LABEL_MAX);
+    return ok;
+}
+
+/* Checks a key body {"name", "role", "batches"?, "domains"?} and reads its
+ * limits into *lim (pointing into v and body); on failure sets the 422
+ * reply. */
+static bool key_body_ok(struct req *r, json_t *body, const char *v[2][STORE_KEY_SCOPES_MAX],
+                        struct store_key_limits *lim)
+{
+    static const char *const fields[] = {"name", "role", "batches", "domains"};
+    size_t known = 0;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        known += json_object_get(body, fields[i]) != NULL;
     if (json_object_size(body) != known) {
-        http_error(r, 422, "invalid_body", "A key takes only 'name' and 'role'.");
+        http_error(r, 422, "invalid_body",
+                   "A key takes only 'name', 'role', 'batches' and 'domains'.");
         return false;
     }
     const char *role = json_string_value(json_object_get(body, "role"));
@@ -257,7 +288,27 @@ static bool key_body_ok(struct req *r, json_t *body)
         http_error(r, 422, "invalid_body", "'name' must be a string.");
         return false;
     }
+    if (!key_scope_read(r, body, "batches", v[0], &lim->nbatches) ||
+        !key_scope_read(r, body, "domains", v[1], &lim->ndomains))
+        return false;
+    lim->batches = v[0];
+    lim->domains = v[1];
+    if ((lim->nbatches || lim->ndomains) && strcmp(role, "rater")) {
+        http_error(r, 422, "invalid_body",
+                   "Only a rater key can be limited to batches or domains.");
+        return false;
+    }
     return true;
+}
+
+/* The limits of a key as JSON: the stored array text parsed, [] when none. */
+static json_t *scope_json(const char *text)
+{
+    json_t *v = api_json_text(text);
+    if (json_is_array(v))
+        return v;
+    json_decref(v);
+    return json_array();
 }
 
 void api_keys_post(struct req *r, const char *param)
@@ -266,14 +317,16 @@ void api_keys_post(struct req *r, const char *param)
     json_t *body = api_json_body(r);
     if (!body)
         return;
-    if (!key_body_ok(r, body)) {
+    const char *v[2][STORE_KEY_SCOPES_MAX];
+    struct store_key_limits lim = {0};
+    if (!key_body_ok(r, body, v, &lim)) {
         json_decref(body);
         return;
     }
     const char *name = json_string_value(json_object_get(body, "name"));
     const char *role = json_string_value(json_object_get(body, "role"));
     char token[TOKEN_MAX];
-    int rc = store_key_create(r->app->store, name, role, token);
+    int rc = store_key_create_limited(r->app->store, name, role, &lim, token);
     if (rc == -EINVAL)
         http_error(r, 422, "invalid_body",
                    "'name' must be 1 to %d letters, digits or '-', '_', '.', '@'.",
@@ -286,31 +339,42 @@ void api_keys_post(struct req *r, const char *param)
         api_store_error(r, rc, "creating the key");
     else
         api_reply_rounded(r, 201,
-                          json_pack("{s:s,s:s,s:s}", "name", name, "role", role, "token", token));
+                          json_pack("{s:s,s:s,s:s,s:O*,s:O*}", "name", name, "role", role, "token",
+                                    token, "batches", json_object_get(body, "batches"), "domains",
+                                    json_object_get(body, "domains")));
     json_decref(body);
+}
+
+static json_t *key_json(const struct store_key_row *k)
+{
+    return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o}", "name", k->key.name, "role", k->key.role,
+                     "created_ms", (json_int_t)k->key.created_ms, "revoked_ms",
+                     k->key.revoked_ms ? json_integer(k->key.revoked_ms) : json_null(), "batches",
+                     scope_json(k->batches), "domains", scope_json(k->domains));
 }
 
 void api_keys_list(struct req *r, const char *param)
 {
     (void)param;
-    static const char *const known[] = {NULL};
-    if (!api_query_known(r, known))
+    static const char *const known[] = {"limit", "after", NULL};
+    unsigned limit = LIST_LIMIT_DEFAULT;
+    int64_t after;
+    if (!api_query_known(r, known) || !api_query_page(r, &limit, &after))
         return;
-    struct store_key *v;
+    struct store_key_row *v;
     size_t n;
-    int rc = store_key_list(r->app->store, &v, &n);
+    bool more;
+    int rc = store_key_list(r->app->store, after, limit, &v, &n, &more);
     if (rc) {
         api_store_error(r, rc, "listing the keys");
         return;
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(
-            arr, json_pack("{s:s,s:s,s:I,s:o}", "name", v[i].name, "role", v[i].role, "created_ms",
-                           (json_int_t)v[i].created_ms, "revoked_ms",
-                           v[i].revoked_ms ? json_integer(v[i].revoked_ms) : json_null()));
-    free(v);
-    http_reply_json(r, 200, json_pack("{s:o}", "keys", arr));
+        json_array_append_new(arr, key_json(&v[i]));
+    json_t *next = api_next_id(more, n ? v[n - 1].key.id : 0);
+    store_key_rows_free(v, n);
+    http_reply_json(r, 200, json_pack("{s:o,s:o}", "keys", arr, "next", next));
 }
 
 void api_key_delete(struct req *r, const char *param)

@@ -525,9 +525,20 @@ void api_item_gold(struct req *r, const char *param)
 void api_raters(struct req *r, const char *param)
 {
     (void)param;
+    static const char *const known[] = {"limit", "after", NULL};
+    unsigned limit = LIST_LIMIT_DEFAULT;
+    if (!api_query_known(r, known) || !api_query_limit(r, &limit))
+        return;
+    const char *after = http_query(r, "after");
+    if (after && (!*after || strlen(after) >= STORE_NAME_MAX)) {
+        http_error(r, 400, "invalid_query", "'after' must be a rater name of 1 to %d bytes.",
+                   STORE_NAME_MAX - 1);
+        return;
+    }
     struct store_rater *v;
     size_t n;
-    int rc = store_raters(r->app->store, &v, &n);
+    bool more;
+    int rc = store_raters_page(r->app->store, after, limit, &v, &n, &more);
     if (rc) {
         api_store_error(r, rc, "reading the raters");
         return;
@@ -549,13 +560,17 @@ void api_raters(struct req *r, const char *param)
         json_object_set_new(o, "id", json_integer(x->id));
         json_array_append_new(arr, o);
     }
+    json_t *next = more && n ? json_string(v[n - 1].name) : json_null();
     free(v);
+    /* The agreement is over all raters, the same on every page. */
     json_t *agreement = api_agreement(r, NULL);
     if (!agreement) {
         json_decref(arr);
+        json_decref(next);
         return;
     }
-    api_reply_rounded(r, 200, json_pack("{s:o,s:o}", "raters", arr, "agreement", agreement));
+    api_reply_rounded(
+        r, 200, json_pack("{s:o,s:o,s:o}", "raters", arr, "agreement", agreement, "next", next));
 }
 
 /* ---- GET /v1/tasks/{id}: a task as shown to this rater ---- */

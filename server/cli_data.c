@@ -12,13 +12,14 @@
 #include "layer.h"
 #include "limits.h"
 #include "log.h"
+#include "progress.h"
 #include "route.h"
 #include "store.h"
 #include "train.h"
 
 #define IMPORT_CHUNK 2000              /* rows per transaction */
 #define IMPORT_PRIORITY_MAX 1000000000 /* |--priority|, as the API's item priority */
-#define PROGRESS_EVERY 10000           /* lines between progress lines */
+#define PROGRESS_ROWS 256              /* rows between looks at the progress line's clock */
 
 /* ---- import ---- */
 
@@ -41,6 +42,9 @@ struct import_ctx {
     size_t stored;
     size_t seen;
     int rc;
+    struct progress progress; /* on a terminal: rows read, rate, time left */
+    FILE *in;                 /* the file read, for the share done */
+    int64_t in_size;          /* its size in bytes, 0 when unknown */
 };
 
 static void import_clear(struct import_ctx *c)
@@ -142,8 +146,8 @@ static int import_row(struct import_ctx *c, const char *prompt, const char *chos
         if (rc)
             return rc;
     }
-    if (c->seen % PROGRESS_EVERY == 0)
-        fprintf(stderr, "import: %zu %s so far\n", c->seen, c->steps ? "steps" : "pairs");
+    if (c->seen % PROGRESS_ROWS == 0)
+        progress_update(&c->progress, (int64_t)c->seen, progress_file_share(c->in, c->in_size));
     return 0;
 }
 
@@ -271,12 +275,17 @@ static int import_run(struct import_ctx *ctx, FILE *f, struct dataset_stats *sta
     ctx->chosen = calloc(IMPORT_CHUNK, sizeof(char *));
     ctx->rejected = calloc(IMPORT_CHUNK, sizeof(char *));
     ctx->label = calloc(IMPORT_CHUNK, sizeof(char *));
+    ctx->in = f;
+    ctx->in_size = progress_file_size(f);
+    progress_start(&ctx->progress, "rungd import", ctx->steps ? "steps" : "pairs");
     if (ctx->prompt && ctx->chosen && ctx->rejected && ctx->label) {
         rc = ctx->steps ? dataset_read_steps(f, ctx->fmt, on_step, on_bad_line, ctx, stats)
                         : dataset_read(f, ctx->fmt, on_pair, on_bad_line, ctx, stats);
         if (!rc)
             rc = import_flush(ctx);
     }
+    ctx->progress.done = (int64_t)ctx->seen;
+    progress_end(&ctx->progress);
     import_clear(ctx);
     free(ctx->prompt);
     free(ctx->chosen);
@@ -408,10 +417,11 @@ static int train_parse(int argc, char **argv, const char **db, struct train_run 
     return -1;
 }
 
+/* The training set is read: its size becomes the count of the progress
+ * line (training itself reports no steps, so no time left is shown). */
 static void train_progress(void *cls, size_t npairs, size_t npoints)
 {
-    (void)cls;
-    fprintf(stderr, "train: %zu pairs, %zu pointwise verdicts\n", npairs, npoints);
+    progress_update(cls, (int64_t)(npairs + npoints), -1);
 }
 
 static void train_failed(const struct train_run *run, int rc)
@@ -430,7 +440,8 @@ static void train_failed(const struct train_run *run, int rc)
 int cli_train(int argc, char **argv)
 {
     const char *db = DB_PATH_DEFAULT;
-    struct train_run run = {.progress = train_progress};
+    struct progress progress;
+    struct train_run run = {.progress = train_progress, .cls = &progress};
     reward_params_default(&run.params);
     int rc = train_parse(argc, argv, &db, &run);
     if (rc >= 0)
@@ -438,7 +449,9 @@ int cli_train(int argc, char **argv)
     struct store *s = cli_open_store("train", db, false, &rc);
     if (!s)
         return rc;
+    progress_start(&progress, "rungd train", "comparisons");
     rc = train_layer(s, &run);
+    progress_end(&progress);
     store_close(s);
     if (rc) {
         train_failed(&run, rc);
@@ -452,11 +465,23 @@ int cli_train(int argc, char **argv)
 
 /* ---- eval ---- */
 
+/* What eval reads into: the pairs, and the progress line over the file. */
+struct eval_read {
+    struct train_pairs pairs;
+    struct progress progress;
+    FILE *in;
+    int64_t in_size; /* bytes, 0 when unknown */
+};
+
 static int eval_pair(void *cls, const struct dataset_pair *p)
 {
+    struct eval_read *e = cls;
     bool swap = swap_sides(p->chosen, p->rejected);
-    return train_pairs_add(cls, p->prompt, swap ? p->rejected : p->chosen,
-                           swap ? p->chosen : p->rejected, swap ? 0.0 : 1.0, 1.0);
+    int rc = train_pairs_add(&e->pairs, p->prompt, swap ? p->rejected : p->chosen,
+                             swap ? p->chosen : p->rejected, swap ? 0.0 : 1.0, 1.0);
+    if (e->pairs.n % PROGRESS_ROWS == 0)
+        progress_update(&e->progress, (int64_t)e->pairs.n, progress_file_share(e->in, e->in_size));
+    return rc;
 }
 
 static void eval_usage(FILE *to)
@@ -543,7 +568,7 @@ out:
 static int eval_run(struct store *s, int64_t layer_id, FILE *in, enum dataset_format f)
 {
     struct layer *l = NULL;
-    struct train_pairs pairs = {0};
+    struct eval_read e = {.in = in, .in_size = progress_file_size(in)};
     json_t *res = NULL;
     int exit_code = 1;
     if (layer_open(s, layer_id, &l) || !l) {
@@ -552,20 +577,23 @@ static int eval_run(struct store *s, int64_t layer_id, FILE *in, enum dataset_fo
         goto out;
     }
     struct dataset_stats stats = {0};
-    int rc = dataset_read(in, f, eval_pair, on_bad_line, &pairs, &stats);
-    if (rc || pairs.n == 0) {
+    progress_start(&e.progress, "rungd eval", "pairs");
+    int rc = dataset_read(in, f, eval_pair, on_bad_line, &e, &stats);
+    e.progress.done = (int64_t)e.pairs.n;
+    progress_end(&e.progress);
+    if (rc || e.pairs.n == 0) {
         fprintf(stderr, "rungd eval: %s\n",
                 rc ? strerror(rc < 0 ? -rc : EIO) : "no pairs in the file");
         goto out;
     }
-    if (layer_evaluate(l, pairs.v, pairs.n, &res) || eval_unseen(s, l, &pairs, res))
+    if (layer_evaluate(l, e.pairs.v, e.pairs.n, &res) || eval_unseen(s, l, &e.pairs, res))
         goto out;
     json_dumpf(res, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
     printf("\n");
     exit_code = 0;
 out:
     json_decref(res);
-    train_pairs_clear(&pairs);
+    train_pairs_clear(&e.pairs);
     layer_free(l);
     return exit_code;
 }

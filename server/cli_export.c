@@ -11,9 +11,10 @@
 #include "export.h"
 #include "limits.h"
 #include "log.h"
+#include "progress.h"
 #include "store.h"
 
-#define EXPORT_PROGRESS_EVERY 5000 /* rows between progress lines on a terminal */
+#define EXPORT_PROGRESS_ROWS 256 /* rows between looks at the progress line's clock */
 
 static void export_usage(FILE *to)
 {
@@ -91,9 +92,10 @@ static int export_parse(int argc, char **argv, struct export_args *a)
 static int export_write(struct store_export *x, enum store_export_format fmt, FILE *out,
                         int64_t *rows)
 {
-    bool tty = isatty(STDERR_FILENO);
+    struct progress progress;
     const struct store_export_row *row;
     int rc;
+    progress_start(&progress, "rungd export", "rows");
     while ((rc = store_export_next(x, &row)) == 1) {
         size_t len;
         char *line = export_line(fmt, row, &len);
@@ -103,11 +105,11 @@ static int export_write(struct store_export *x, enum store_export_format fmt, FI
         free(line);
         if (put != len)
             return -EIO;
-        if (++*rows % EXPORT_PROGRESS_EVERY == 0 && tty)
-            fprintf(stderr, "\rrungd export: %lld rows", (long long)*rows);
+        if (++*rows % EXPORT_PROGRESS_ROWS == 0)
+            progress_update(&progress, *rows, -1);
     }
-    if (tty && *rows >= EXPORT_PROGRESS_EVERY)
-        fprintf(stderr, "\rrungd export: %lld rows\n", (long long)*rows);
+    progress.done = *rows;
+    progress_end(&progress);
     return rc;
 }
 

@@ -18,9 +18,12 @@
 static void keys_usage(FILE *to)
 {
     fprintf(to, "usage: rungd keys create --db PATH --role admin|pipeline|rater --name NAME\n"
+                "                         [--batches B1,B2] [--domains D1,D2]\n"
                 "       rungd keys list   --db PATH\n"
                 "       rungd keys revoke --db PATH NAME\n\n"
-                "create prints the new token as the last line: it is shown only once.\n");
+                "create prints the new token as the last line: it is shown only once.\n"
+                "--batches and --domains limit a rater key: it is served only tasks of items\n"
+                "in one of those batches or domains.\n");
 }
 
 bool cli_db_missing(const char *path)
@@ -69,12 +72,33 @@ struct keys_args {
     const char *db, *role, *name;
     int rest;    /* positional arguments after the action's options */
     char **args; /* those arguments */
+    /* --batches, --domains: the comma-separated lists, split in place */
+    const char *scopes[2][STORE_KEY_SCOPES_MAX];
+    size_t nscopes[2];
 };
+
+/* Splits a comma-separated list (modified in place) into v[*n], after
+ * what is there. Returns 0, or 2 (the exit code) with a message when it
+ * holds an empty or too long name or too many. */
+static int scope_split(char *list, const char *opt, const char **v, size_t *n)
+{
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (*n == STORE_KEY_SCOPES_MAX || strlen(tok) > STORE_LABEL_MAX) {
+            fprintf(stderr, "rungd keys: %s takes at most %d names of 1 to %d bytes\n", opt,
+                    STORE_KEY_SCOPES_MAX, STORE_LABEL_MAX);
+            return 2;
+        }
+        v[(*n)++] = tok;
+    }
+    return 0;
+}
 
 static int keys_create(struct store *s, const struct keys_args *a)
 {
     char token[TOKEN_MAX];
-    int r = store_key_create(s, a->name, a->role, token);
+    struct store_key_limits lim = {a->scopes[0], a->nscopes[0], a->scopes[1], a->nscopes[1]};
+    int r = store_key_create_limited(s, a->name, a->role, &lim, token);
     if (r == -EEXIST) {
         fprintf(stderr, "rungd keys: a key named '%s' exists already\n", a->name);
         return 1;
@@ -82,7 +106,8 @@ static int keys_create(struct store *s, const struct keys_args *a)
     if (r == -EINVAL) {
         fprintf(stderr,
                 "rungd keys: role must be admin, pipeline or rater; the name 1-%d "
-                "characters of [A-Za-z0-9._@-]\n",
+                "characters of [A-Za-z0-9._@-]; only a rater key takes --batches or "
+                "--domains\n",
                 STORE_NAME_MAX - 1);
         return 2;
     }
@@ -104,25 +129,43 @@ static void iso_time(int64_t ms, char out[ISO_TIME_MAX])
         snprintf(out, ISO_TIME_MAX, "?");
 }
 
-static int keys_list(struct store *s, const struct keys_args *a)
+/* Prints one page of keys; *after becomes the last id. 0, or the exit
+ * code with a message. */
+static int keys_page(struct store *s, int64_t *after, bool *more)
 {
-    (void)a;
-    struct store_key *keys;
+    struct store_key_row *keys;
     size_t n;
-    int rc = store_key_list(s, &keys, &n);
+    int rc = store_key_list(s, *after, LIST_LIMIT_MAX, &keys, &n, more);
     if (rc) {
         fprintf(stderr, "rungd keys: cannot list the keys (%s)\n", strerror(-rc));
         return 1;
     }
-    printf("%-24s %-9s %-20s %s\n", "NAME", "ROLE", "CREATED", "STATE");
     for (size_t i = 0; i < n; i++) {
         char when[ISO_TIME_MAX];
-        iso_time(keys[i].created_ms, when);
-        printf("%-24s %-9s %-20s %s\n", keys[i].name, keys[i].role, when,
-               keys[i].revoked_ms ? "revoked" : "active");
+        const struct store_key *k = &keys[i].key;
+        iso_time(k->created_ms, when);
+        printf("%-24s %-9s %-20s %s", k->name, k->role, when, k->revoked_ms ? "revoked" : "active");
+        if (strcmp(keys[i].batches, "[]"))
+            printf("  batches=%s", keys[i].batches);
+        if (strcmp(keys[i].domains, "[]"))
+            printf("  domains=%s", keys[i].domains);
+        printf("\n");
+        *after = k->id;
     }
-    free(keys);
+    store_key_rows_free(keys, n);
     return 0;
+}
+
+static int keys_list(struct store *s, const struct keys_args *a)
+{
+    (void)a;
+    int64_t after = 0;
+    bool more = true;
+    printf("%-24s %-9s %-20s %s\n", "NAME", "ROLE", "CREATED", "STATE");
+    int rc = 0;
+    while (!rc && more)
+        rc = keys_page(s, &after, &more);
+    return rc;
 }
 
 static int keys_revoke(struct store *s, const struct keys_args *a)
@@ -144,6 +187,8 @@ static int keys_parse(int argc, char **argv, struct keys_args *a)
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
                                          {"role", required_argument, NULL, 'r'},
                                          {"name", required_argument, NULL, 'n'},
+                                         {"batches", required_argument, NULL, 'b'},
+                                         {"domains", required_argument, NULL, 'm'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int c;
@@ -155,7 +200,11 @@ static int keys_parse(int argc, char **argv, struct keys_args *a)
             a->role = optarg;
         else if (c == 'n')
             a->name = optarg;
-        else {
+        else if (c == 'b' || c == 'm') {
+            int i = c == 'm';
+            if (scope_split(optarg, i ? "--domains" : "--batches", a->scopes[i], &a->nscopes[i]))
+                return 2;
+        } else {
             keys_usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;
         }

@@ -118,7 +118,7 @@
 
   async function loadAll() {
     const [status, batches, raters, layers, metrics] = await Promise.all([
-      get('/v1/status'), allBatches(), get('/v1/raters'), get('/v1/layers'), get('/metrics', true),
+      get('/v1/status'), allBatches(), get('/v1/raters?limit=1000'), get('/v1/layers'), get('/metrics', true),
     ]);
     const details = await batchDetails(batches);
     return { status, batches, details, raters, layers: (layers && layers.layers) || [], depth: queueDepth(metrics) };

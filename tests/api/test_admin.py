@@ -226,7 +226,9 @@ class TestKeys(AdminCase):
         self.assertEqual(st, 200)
         keys = {x["name"]: x for x in raw["keys"]}
         self.assertEqual(set(keys), {"boss", "pipe", "r7"})
-        self.assertEqual(set(keys["r7"]), {"name", "role", "created_ms", "revoked_ms"})
+        self.assertEqual(set(keys["r7"]),
+                         {"name", "role", "created_ms", "revoked_ms", "batches", "domains"})
+        self.assertEqual((keys["r7"]["batches"], keys["r7"]["domains"]), ([], []))
         self.assertIsNone(keys["r7"]["revoked_ms"])
         self.assertNotIn(token, json.dumps(raw))
         # Refused bodies change nothing.
