@@ -246,14 +246,14 @@ def sanitized(pid):
 
 
 # Growth of the daemon's RSS allowed between a 2,000-row export and a
-# 20,000-row one (~1 KB a row, ~20 MB streamed): SQLite's page cache of the
-# reader (2 MB by default) and allocator slack, not the body.
+# 200,000-row one (~20 MB streamed): SQLite's page cache of the reader (2 MB
+# by default) and allocator slack, not the body.
 RSS_GROWTH_MAX_KB = 6 * 1024
 
 
 class TestMemory(ExportCase):
-    def fill(self, start, n):
-        pad = "x" * 900
+    def fill(self, start, n, pad_bytes=900):
+        pad = "x" * pad_bytes
         lines = [json.dumps({"prompt": "p%d %s" % (i, pad[:40]), "chosen": "c%d %s" % (i, pad),
                              "rejected": "r%d" % i}) + "\n" for i in range(start, start + n)]
         path = self.write("fill%d.jsonl" % start, lines)
@@ -268,6 +268,9 @@ class TestMemory(ExportCase):
                   headers={"Authorization": "Bearer " + self.admin})
         resp = c.getresponse()
         self.assertEqual(resp.status, 200)
+        # Streamed: no Content-Length, the body comes in chunks as it is read.
+        self.assertEqual((resp.getheader("Transfer-Encoding"), resp.getheader("Content-Length")),
+                         ("chunked", None))
         rows, peak, reads, buf = 0, 0, 0, b""
         while True:
             chunk = resp.read(65536)
@@ -291,26 +294,28 @@ class TestMemory(ExportCase):
         rows, _ = self.stream()
         self.assertEqual(rows, 2000)
         rows, small = self.stream()  # warm: the page cache and the pool are in use
-        self.fill(2000, 18000)
+        self.fill(2000, 198000, pad_bytes=40)
         extra = []
 
         def ingest_meanwhile():
             # Comparisons committed by another process during the export are
             # not in it: it reads one snapshot.
-            t = threading.Thread(target=lambda: extra.append(self.fill(20000, 500)))
+            t = threading.Thread(target=lambda: extra.append(self.fill(200000, 500)))
             t.start()
             t.join()
         rows, big = self.stream(during=ingest_meanwhile)
-        self.assertEqual(rows, 20000)
-        self.assertEqual(self.d.sql("SELECT count(*) FROM comparisons")[0][0], 20500)
+        self.assertEqual(rows, 200000)
+        self.assertEqual(self.d.sql("SELECT count(*) FROM comparisons")[0][0], 200500)
         rows, _ = self.stream()
-        self.assertEqual(rows, 20500)
-        sys.stderr.write("export RSS: %d kB after 2,000 rows, peak %d kB during 20,000\n"
+        self.assertEqual(rows, 200500)
+        sys.stderr.write("export RSS: %d kB after 2,000 rows, peak %d kB during 200,000\n"
                          % (small, big))
-        if sanitized(pid):
-            self.skipTest("RSS under AddressSanitizer keeps freed memory in quarantine")
-        self.assertLess(big - small, RSS_GROWTH_MAX_KB,
-                        "RSS grew %d kB from a 2,000-row to a 20,000-row export" % (big - small))
+        # Under AddressSanitizer freed memory waits in its quarantine, so RSS
+        # says nothing there; the same test on the normal build holds the
+        # bound, and both builds check the body is streamed (above).
+        if not sanitized(pid):
+            self.assertLess(big - small, RSS_GROWTH_MAX_KB, "RSS grew %d kB from a 2,000-row to "
+                            "a 200,000-row export" % (big - small))
 
 
 if __name__ == "__main__":
