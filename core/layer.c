@@ -73,6 +73,11 @@ int64_t layer_id(const struct layer *l)
     return l->id;
 }
 
+const void *layer_impl_of(const struct layer *l, const struct layer_ops *ops)
+{
+    return l && l->ops == ops ? l->impl : NULL;
+}
+
 bool layer_may_block(const struct layer *l)
 {
     return l->ops->may_block;

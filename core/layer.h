@@ -98,6 +98,10 @@ int64_t layer_id(const struct layer *l);
 /* True when scoring with l may block (see struct layer_ops). */
 bool layer_may_block(const struct layer *l);
 
+/* l's kind-specific state when l is of kind ops (e.g. &layer_http_ops, to
+ * read its health), else NULL. Borrowed: valid while l is. */
+const void *layer_impl_of(const struct layer *l, const struct layer_ops *ops);
+
 /* Scoring: as the ops above. Each returns 0 or a negative errno. */
 int layer_score_pair(const struct layer *l, const char *prompt, const char *a, const char *b,
                      struct layer_pair *out);

@@ -10,6 +10,8 @@
 
 #include "api.h"
 #include "app.h"
+#include "layer_holder.h"
+#include "layer_http.h"
 
 #define METRICS_TEXT_MAX (1024 * 1024) /* bytes of one /metrics reply at most */
 
@@ -164,6 +166,40 @@ static void gauges(struct text *t, const struct store_gauges *g)
     put(t, "rung_active_layer_id %lld\n", (long long)g->active_layer);
 }
 
+/* An external (http) active layer's health: requests, failures, the
+ * circuit breaker, the cache, the last latency. Nothing for other kinds. */
+static void layer_health(struct text *t, struct app *a)
+{
+    struct layer_ref *ref = layer_acquire(a->layers);
+    const void *impl = ref ? layer_impl_of(ref->model, &layer_http_ops) : NULL;
+    struct layer_http_health h;
+    if (impl)
+        layer_http_health(impl, &h);
+    layer_release(a->layers, ref);
+    if (!impl)
+        return;
+    family(t, "rung_layer_http_requests_total", "counter",
+           "Requests the active external layer sent its model (every try).");
+    put(t, "rung_layer_http_requests_total %llu\n", (unsigned long long)h.requests);
+    family(t, "rung_layer_http_failures_total", "counter",
+           "Tries that failed: transport, timeout, non-2xx or a malformed answer.");
+    put(t, "rung_layer_http_failures_total %llu\n", (unsigned long long)h.failures);
+    family(t, "rung_layer_http_fast_fails_total", "counter",
+           "Scorings refused at once by the open circuit breaker.");
+    put(t, "rung_layer_http_fast_fails_total %llu\n", (unsigned long long)h.fast_fails);
+    family(t, "rung_layer_http_cache_hits_total", "counter", "Inputs answered from the cache.");
+    put(t, "rung_layer_http_cache_hits_total %llu\n", (unsigned long long)h.cache_hits);
+    family(t, "rung_layer_http_breaker_open", "gauge",
+           "The circuit breaker: 0 closed, 1 open, 0.5 half open (one probe allowed).");
+    put(t, "rung_layer_http_breaker_open %s\n",
+        h.breaker == LAYER_HTTP_OPEN        ? "1"
+        : h.breaker == LAYER_HTTP_HALF_OPEN ? "0.5"
+                                            : "0");
+    family(t, "rung_layer_http_last_latency_seconds", "gauge",
+           "Wall time of the last request to the model.");
+    put(t, "rung_layer_http_last_latency_seconds %.6f\n", (double)h.last_latency_us / 1e6);
+}
+
 void metrics_reply(struct req *r, const char *param)
 {
     (void)param;
@@ -179,6 +215,7 @@ void metrics_reply(struct req *r, const char *param)
     histogram(&t, &a->metrics);
     gauges(&t, &g);
     checkpoints(&t, a);
+    layer_health(&t, a);
     if (t.failed)
         http_error(r, 503, "out_of_memory", "The metrics text did not fit in memory.");
     else

@@ -5,6 +5,8 @@ HTTP thread), and an item it cannot score goes to people. The model is
 tests/rm_server.py speaking rung's own contract (POST /score)."""
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -104,6 +106,17 @@ class ExternalLayerTest(unittest.TestCase):
         self.assertEqual((close["status"], close["layer_id"]), ("awaiting_human", layer))
         self.assertAlmostEqual(close["scores"]["p_a"], 0.6225, places=3)
         self.assertGreaterEqual(self.model.stats()["requests"], 2)
+        # /metrics shows the external layer's health, in a form promtool takes.
+        metrics = self.d.request("GET", "/metrics", token=self.admin)[2].decode()
+        sent = int(re.search(r"(?m)^rung_layer_http_requests_total (\d+)$", metrics).group(1))
+        self.assertEqual(sent, self.model.stats()["requests"])
+        self.assertRegex(metrics, r"(?m)^rung_layer_http_failures_total 0$")
+        self.assertRegex(metrics, r"(?m)^rung_layer_http_breaker_open 0$")
+        promtool = shutil.which("promtool")
+        self.assertTrue(promtool, "promtool is not installed (deploy/deps.sh test installs it)")
+        p = subprocess.run([promtool, "check", "metrics"], input=metrics.encode(),
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_http_threads_answer_while_the_model_stalls(self):
         # The model answers after 10 s; the layer gives up after 3 s. With
@@ -200,6 +213,9 @@ class ExternalLayerTest(unittest.TestCase):
         self.model.stop()
         item = self.post("one two three four five six", "one")
         self.assertEqual((item["status"], item["layer_id"]), ("awaiting_human", None))
+        metrics = self.d.request("GET", "/metrics", token=self.admin)[2].decode()
+        failed = int(re.search(r"(?m)^rung_layer_http_failures_total (\d+)$", metrics).group(1))
+        self.assertGreaterEqual(failed, 1)
         st, _, body = self.d.request("POST", "/v1/score",
                                      {"prompt": PROMPT, "responses": ["a b", "c"]},
                                      token=self.pipe)
