@@ -107,39 +107,55 @@ static double alpha_fn(const struct agree_data *d, const uint32_t *w)
     return 1.0 - (n - 1.0) * (n - t.diag) / (n * n - t.sq);
 }
 
-/* Fills out from d: the value and a 95% percentile interval over
- * AGREE_BOOTSTRAP resamples of the units (resamples where the statistic is
- * undefined are left out). 0 or -ENOMEM. */
-static int estimate(const struct agree_data *d, struct agree_stat *out)
+int agree_bootstrap(size_t n, agree_stat_fn stat, const void *cls, unsigned resamples,
+                    uint64_t seed, double *lo, double *hi)
 {
-    out->value = out->lo = out->hi = d->fn(d, NULL);
-    if (isnan(out->value))
+    *lo = *hi = NAN;
+    if (!n || !resamples)
         return 0;
-    uint32_t *w = malloc(d->n * sizeof(*w));
-    double *vals = malloc(AGREE_BOOTSTRAP * sizeof(*vals));
+    uint32_t *w = malloc(n * sizeof(*w));
+    double *vals = malloc(resamples * sizeof(*vals));
     if (!w || !vals) {
         free(w);
         free(vals);
         return -ENOMEM;
     }
-    uint64_t seed = AGREE_SEED;
     size_t nv = 0;
-    for (int r = 0; r < AGREE_BOOTSTRAP; r++) {
-        memset(w, 0, d->n * sizeof(*w));
-        for (size_t i = 0; i < d->n; i++)
-            w[splitmix(&seed) % d->n]++;
-        double v = d->fn(d, w);
+    for (unsigned r = 0; r < resamples; r++) {
+        memset(w, 0, n * sizeof(*w));
+        for (size_t i = 0; i < n; i++)
+            w[splitmix(&seed) % n]++;
+        double v = stat(cls, w);
         if (!isnan(v))
             vals[nv++] = v;
     }
     if (nv) {
         qsort(vals, nv, sizeof(*vals), cmp_double);
-        out->lo = vals[(size_t)(0.025 * (double)(nv - 1) + 0.5)];
-        out->hi = vals[(size_t)(0.975 * (double)(nv - 1) + 0.5)];
+        *lo = vals[(size_t)(0.025 * (double)(nv - 1) + 0.5)];
+        *hi = vals[(size_t)(0.975 * (double)(nv - 1) + 0.5)];
     }
     free(w);
     free(vals);
     return 0;
+}
+
+static double data_stat(const void *cls, const uint32_t *w)
+{
+    const struct agree_data *d = cls;
+    return d->fn(d, w);
+}
+
+/* Fills out from d: the value and its interval over AGREE_BOOTSTRAP
+ * resamples of the units. 0 or -ENOMEM. */
+static int estimate(const struct agree_data *d, struct agree_stat *out)
+{
+    out->value = out->lo = out->hi = d->fn(d, NULL);
+    if (isnan(out->value))
+        return 0;
+    int rc = agree_bootstrap(d->n, data_stat, d, AGREE_BOOTSTRAP, AGREE_SEED, &out->lo, &out->hi);
+    if (!rc && isnan(out->lo))
+        out->lo = out->hi = out->value;
+    return rc;
 }
 
 static void stat_undefined(struct agree_stat *out)

@@ -44,6 +44,17 @@ int agree_fleiss(const unsigned *counts, size_t units, unsigned k, struct agree_
  * -ENOMEM. */
 int agree_alpha_nominal(const unsigned *counts, size_t units, unsigned k, struct agree_stat *out);
 
+/* A statistic of n units computed under weights: w[i] copies of unit i
+ * (w NULL: one each). Returns NaN when undefined on those units. */
+typedef double (*agree_stat_fn)(const void *cls, const uint32_t *w);
+
+/* The 95% percentile-bootstrap interval of stat over n units: resamples
+ * draws of n units with replacement, from seed (the same inputs give the
+ * same interval); resamples where stat is undefined are left out. *lo and
+ * *hi are NaN when none is defined. Returns 0 or -ENOMEM. */
+int agree_bootstrap(size_t n, agree_stat_fn stat, const void *cls, unsigned resamples,
+                    uint64_t seed, double *lo, double *hi);
+
 /* The 95% Wilson score interval of a proportion right/n into *lo, *hi
  * (both NaN when n is 0). */
 void agree_wilson(size_t right, size_t n, double *lo, double *hi);

@@ -2,10 +2,10 @@
  * consistency.h). */
 #include "consistency.h"
 
+#include "agree.h"
+
 #include <errno.h>
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define ECE_BINS 10
 
@@ -17,20 +17,6 @@ void consistency_params_default(struct consistency_params *p)
                                      .contradict_share = 0.02,
                                      .bootstrap = 1000,
                                      .seed = 0x636f6e73ULL};
-}
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
 }
 
 /* A decision is right when it gives the settled answer more than half. */
@@ -60,14 +46,20 @@ static double ece(const struct consistency_case *c, size_t n, bool active)
     return e;
 }
 
+struct cases {
+    const struct consistency_case *c;
+    size_t n;
+};
+
 /* Accuracy loss (active - candidate) on the weighted cases: w[i] copies of
- * case i (NULL: one each). */
-static double loss_of(const struct consistency_case *c, size_t n, const uint32_t *w)
+ * case i (NULL: one each). An agree_stat_fn. */
+static double loss_of(const void *cls, const uint32_t *w)
 {
+    const struct cases *k = cls;
     double diff = 0.0, tot = 0.0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < k->n; i++) {
         double wi = w ? (double)w[i] : 1.0;
-        diff += wi * ((double)right(c[i].p_active) - (double)right(c[i].p_candidate));
+        diff += wi * ((double)right(k->c[i].p_active) - (double)right(k->c[i].p_candidate));
         tot += wi;
     }
     return tot > 0.0 ? diff / tot : 0.0;
@@ -77,31 +69,13 @@ static double loss_of(const struct consistency_case *c, size_t n, const uint32_t
 static int accuracy_rule(const struct consistency_case *c, size_t n,
                          const struct consistency_params *p, struct consistency_report *r)
 {
-    uint32_t *w = malloc(n * sizeof *w);
-    double *v = malloc((p->bootstrap ? p->bootstrap : 1) * sizeof *v);
-    if (!w || !v) {
-        free(w);
-        free(v);
-        return -ENOMEM;
-    }
-    uint64_t seed = p->seed;
-    for (unsigned k = 0; k < p->bootstrap; k++) {
-        memset(w, 0, n * sizeof *w);
-        for (size_t i = 0; i < n; i++)
-            w[splitmix(&seed) % n]++;
-        v[k] = loss_of(c, n, w);
-    }
-    r->loss = loss_of(c, n, NULL);
-    r->loss_lo = r->loss_hi = r->loss;
-    if (p->bootstrap) {
-        qsort(v, p->bootstrap, sizeof *v, cmp_double);
-        r->loss_lo = v[(size_t)(0.025 * (p->bootstrap - 1) + 0.5)];
-        r->loss_hi = v[(size_t)(0.975 * (p->bootstrap - 1) + 0.5)];
-    }
+    struct cases k = {c, n};
+    r->loss = loss_of(&k, NULL);
+    int rc = agree_bootstrap(n, loss_of, &k, p->bootstrap, p->seed, &r->loss_lo, &r->loss_hi);
+    if (!rc && isnan(r->loss_lo))
+        r->loss_lo = r->loss_hi = r->loss;
     r->pass_accuracy = r->loss_lo <= p->margin;
-    free(w);
-    free(v);
-    return 0;
+    return rc;
 }
 
 /* Checks the cases' probabilities; sets has_active when every case has one

@@ -356,10 +356,9 @@ static json_t *key_json(const struct store_key_row *k)
 void api_keys_list(struct req *r, const char *param)
 {
     (void)param;
-    static const char *const known[] = {"limit", "after", NULL};
     unsigned limit = LIST_LIMIT_DEFAULT;
     int64_t after;
-    if (!api_query_known(r, known) || !api_query_page(r, &limit, &after))
+    if (!api_query_page(r, &limit, &after))
         return;
     struct store_key_row *v;
     size_t n;

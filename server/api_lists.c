@@ -10,8 +10,9 @@
 
 bool api_query_page(struct req *r, unsigned *limit, int64_t *after)
 {
+    static const char *const known[] = {"limit", "after", NULL};
     *after = 0;
-    if (!api_query_limit(r, limit))
+    if (!api_query_known(r, known) || !api_query_limit(r, limit))
         return false;
     const char *text = http_query(r, "after");
     if (text && util_parse_i64(text, 0, INT64_MAX, after)) {
@@ -33,10 +34,9 @@ json_t *api_next_id(bool more, int64_t last)
 void api_flags_list(struct req *r, const char *param)
 {
     (void)param;
-    static const char *const known[] = {"limit", "after", NULL};
     unsigned limit = LIST_LIMIT_DEFAULT;
     int64_t after;
-    if (!api_query_known(r, known) || !api_query_page(r, &limit, &after))
+    if (!api_query_page(r, &limit, &after))
         return;
     struct store_flag *v;
     size_t n;
@@ -62,10 +62,9 @@ void api_flags_list(struct req *r, const char *param)
 void api_events_list(struct req *r, const char *param)
 {
     (void)param;
-    static const char *const known[] = {"limit", "after", NULL};
     unsigned limit = LIST_LIMIT_DEFAULT;
     int64_t after;
-    if (!api_query_known(r, known) || !api_query_page(r, &limit, &after))
+    if (!api_query_page(r, &limit, &after))
         return;
     struct store_event *v;
     size_t n;
