@@ -7,118 +7,15 @@
 //
 // Prints one line per check and a closing "N passed, N failed" line; exits
 // non-zero when any check fails.
-import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import {
+  BUILD_DIR, LAUNCH, RUNGD, STATIC_DIR, api, assert, check, daemons, expect, fail, ok, rawGet,
+  results, rungd, sleep, startDaemon, stopDaemons, tmp,
+} from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const RUNGD = path.resolve(process.env.RUNGD || path.join(here, '../../build-dev/server/rungd'));
-const BUILD_DIR = path.resolve(process.env.RUNG_BUILD_DIR || path.dirname(path.dirname(RUNGD)));
-const STATIC_DIR = path.resolve(here, '../../static');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TEST_DEADLINE_MS = 4 * 60 * 1000;
-
-/* ---------- reporting ---------- */
-
-let passed = 0;
-let failed = 0;
-
-function ok(name) { passed++; console.log(`ok     ${name}`); }
-function fail(name, why) { failed++; console.log(`FAIL   ${name}: ${why}`); }
-function expect(cond, name, why = 'condition false') { cond ? ok(name) : fail(name, why); return !!cond; }
-async function check(name, fn) {
-  try {
-    const r = await fn();
-    if (r === false) fail(name, 'condition false');
-    else ok(name);
-    return r !== false;
-  } catch (e) {
-    fail(name, e && e.message ? e.message.split('\n')[0] : String(e));
-    return false;
-  }
-}
-function assert(cond, why) { if (!cond) throw new Error(why); }
-
-/* ---------- the daemon ---------- */
-
-const daemons = [];
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rung-admin-'));
-
-function rungd(args) {
-  return execFileSync(RUNGD, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-function createKey(db, role, name) {
-  const out = rungd(['keys', 'create', '--db', db, '--role', role, '--name', name]).trim().split('\n');
-  return out[out.length - 1].trim();
-}
-
-async function startDaemon(name, extra = [], prepare = null) {
-  const db = path.join(tmp, name + '.db');
-  if (prepare) prepare(db);
-  const d = {
-    name, db, port: 0, logPath: path.join(tmp, name + '.log'),
-    admin: createKey(db, 'admin', 'boss'),
-    rater: createKey(db, 'rater', 'r1'),
-    rater2: createKey(db, 'rater', 'r2'),
-    pipeline: createKey(db, 'pipeline', 'p1'),
-  };
-  d.child = spawn(RUNGD, ['serve', '--db', db, '--listen', '127.0.0.1:0', '--static', STATIC_DIR, ...extra],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  daemons.push(d);
-  fs.writeFileSync(d.logPath, '');
-  d.child.stderr.on('data', (chunk) => fs.appendFileSync(d.logPath, chunk));
-  d.port = await new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error('rungd did not say where it listens within 10 s')), 10000);
-    d.child.stdout.on('data', (chunk) => {
-      buf += chunk;
-      fs.appendFileSync(d.logPath, chunk);
-      const m = /listening on http:\/\/[^:/]+:(\d+)\//.exec(buf);
-      if (m && !d.port) { clearTimeout(timer); resolve(Number(m[1])); }
-    });
-    d.child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`rungd exited (${code}) before listening`)); });
-  });
-  d.base = `http://127.0.0.1:${d.port}`;
-  return d;
-}
-
-async function stopDaemons() {
-  for (const d of daemons) {
-    if (!d.child || d.child.exitCode !== null || d.child.signalCode !== null) continue;
-    const gone = new Promise((r) => d.child.once('exit', r));
-    d.child.kill('SIGTERM');
-    const t = setTimeout(() => d.child.kill('SIGKILL'), 5000);
-    await gone;
-    clearTimeout(t);
-  }
-}
-
-function rawGet(port, rawPath) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: rawPath, method: 'GET' }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => { body += c; });
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function api(d, method, p, token, body) {
-  const headers = { Authorization: `Bearer ${token}` };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(d.base + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
-  return { status: res.status, data };
-}
 
 /* Labels up to max tasks as this rater: the side whose text starts with
  * "good" (or, with contrary, the other one). Returns the labels given. */
@@ -159,13 +56,6 @@ function trainLayer(db) {
 }
 
 /* ---------- the browser ---------- */
-
-const LAUNCH = {
-  executablePath: CHROMIUM,
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-    '--no-first-run', '--disable-sync', '--disable-quic'],
-};
 
 function watchPage(page, label, state) {
   page.on('dialog', (dg) => { state.dialogs.push(`${label}: ${dg.type()} ${dg.message()}`); dg.dismiss().catch(() => {}); });
@@ -459,7 +349,7 @@ try {
 } finally {
   await stopDaemons();
   clearTimeout(deadline);
-  if (failed) {
+  if (results.failed) {
     for (const d of daemons) {
       console.log(`--- ${d.name} daemon log (${d.logPath}) ---`);
       try { console.log(fs.readFileSync(d.logPath, 'utf8').split('\n').slice(-30).join('\n')); } catch { /* none */ }
@@ -467,6 +357,6 @@ try {
   } else {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-  console.log(`admin: ${passed} passed, ${failed} failed`);
-  process.exitCode = failed ? 1 : 0;
+  console.log(`admin: ${results.passed} passed, ${results.failed} failed`);
+  process.exitCode = results.failed ? 1 : 0;
 }
