@@ -11,8 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import {
-  BUILD_DIR, LAUNCH, RUNGD, STATIC_DIR, api, assert, check, daemons, expect, fail, ok, rawGet,
-  results, rungd, sleep, startDaemon, stopDaemons, tmp,
+  BUILD_DIR, LAUNCH, RUNGD, STATIC_DIR, api, assert, check, expect, fail, ok, rawGet, run, rungd,
+  startDaemon, tmp,
 } from './harness.mjs';
 
 const TEST_DEADLINE_MS = 4 * 60 * 1000;
@@ -336,27 +336,4 @@ async function main() {
   }
 }
 
-const deadline = setTimeout(() => {
-  console.log(`FAIL   the run took longer than ${TEST_DEADLINE_MS / 1000} s`);
-  for (const d of daemons) if (d.child) d.child.kill('SIGKILL');
-  process.exit(1);
-}, TEST_DEADLINE_MS);
-
-try {
-  await main();
-} catch (e) {
-  fail('run', e && e.stack ? e.stack : String(e));
-} finally {
-  await stopDaemons();
-  clearTimeout(deadline);
-  if (results.failed) {
-    for (const d of daemons) {
-      console.log(`--- ${d.name} daemon log (${d.logPath}) ---`);
-      try { console.log(fs.readFileSync(d.logPath, 'utf8').split('\n').slice(-30).join('\n')); } catch { /* none */ }
-    }
-  } else {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
-  console.log(`admin: ${results.passed} passed, ${results.failed} failed`);
-  process.exitCode = results.failed ? 1 : 0;
-}
+await run('admin', main, TEST_DEADLINE_MS);

@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import {
-  BUILD_DIR, LAUNCH, RUNGD, STATIC_DIR, api, assert, check, daemons, expect, fail, ok, rawGet,
-  results, rungd, sleep, startDaemon, stopDaemons, tmp,
+  BUILD_DIR, LAUNCH, RUNGD, STATIC_DIR, api, assert, check, expect, fail, ok, rawGet, run, rungd,
+  sleep, startDaemon, tmp,
 } from './harness.mjs';
 
 const TEST_DEADLINE_MS = 5 * 60 * 1000;
@@ -737,28 +737,4 @@ async function checkSubquestions(browser, state) {
   await ctx.close();
 }
 
-const deadline = setTimeout(() => {
-  console.log(`FAIL   the run took longer than ${TEST_DEADLINE_MS / 1000} s`);
-  for (const d of daemons) d.child.kill('SIGKILL');
-  process.exit(1);
-}, TEST_DEADLINE_MS);
-
-try {
-  await main();
-} catch (e) {
-  fail('run', e && e.stack ? e.stack : String(e));
-} finally {
-  await stopDaemons();
-  clearTimeout(deadline);
-  if (results.failed) {
-    for (const d of daemons) {
-      console.log(`--- ${d.name} daemon log (${d.logPath}) ---`);
-      try { console.log(fs.readFileSync(d.logPath, 'utf8').split('\n').slice(-30).join('\n')); } catch { /* none */ }
-    }
-  } else {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
-  for (const n of notes) console.log(`note   ${n}`);
-  console.log(`browser: ${results.passed} passed, ${results.failed} failed`);
-  process.exitCode = results.failed ? 1 : 0;
-}
+await run('browser', main, TEST_DEADLINE_MS, notes);

@@ -128,3 +128,33 @@ export async function api(d, method, p, token, body) {
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
   return { status: res.status, data };
 }
+
+/* Runs main() under a deadline, stops the daemons, shows their logs when a
+ * check failed (else removes the scratch folder), prints the notes and the
+ * closing "label: N passed, N failed" line, and sets the exit code. */
+export async function run(label, main, deadlineMs, notes = []) {
+  const deadline = setTimeout(() => {
+    console.log(`FAIL   the run took longer than ${deadlineMs / 1000} s`);
+    for (const d of daemons) if (d.child) d.child.kill('SIGKILL');
+    process.exit(1);
+  }, deadlineMs);
+  try {
+    await main();
+  } catch (e) {
+    fail('run', e && e.stack ? e.stack : String(e));
+  } finally {
+    await stopDaemons();
+    clearTimeout(deadline);
+    if (results.failed) {
+      for (const d of daemons) {
+        console.log(`--- ${d.name} daemon log (${d.logPath}) ---`);
+        try { console.log(fs.readFileSync(d.logPath, 'utf8').split('\n').slice(-30).join('\n')); } catch { /* none */ }
+      }
+    } else {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    for (const n of notes) console.log(`note   ${n}`);
+    console.log(`${label}: ${results.passed} passed, ${results.failed} failed`);
+    process.exitCode = results.failed ? 1 : 0;
+  }
+}
