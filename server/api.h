@@ -141,6 +141,12 @@ void api_events_list(struct req *r, const char *param);
  * without one. On a bad value sets 400 invalid_query and returns false. */
 bool api_query_page(struct req *r, unsigned *limit, int64_t *after);
 
+/* The query of a listing paged by name: as api_query_page, but ?after= is
+ * a name (what, e.g. "batch") of 1 to max bytes, into *after (NULL without
+ * one; borrowed from the request). */
+bool api_query_name_page(struct req *r, unsigned *limit, const char **after, size_t max,
+                         const char *what);
+
 /* The "next" cursor of a page by id: the last id as a string when more
  * follows, else null. Returns a new reference. */
 json_t *api_next_id(bool more, int64_t last);

@@ -107,16 +107,10 @@ json_t *api_agreement(struct req *r, const char *batch)
 void api_batches_list(struct req *r, const char *param)
 {
     (void)param;
-    static const char *const known[] = {"limit", "after", NULL};
     unsigned limit = LIST_LIMIT_DEFAULT;
-    if (!api_query_known(r, known) || !api_query_limit(r, &limit))
+    const char *after;
+    if (!api_query_name_page(r, &limit, &after, STORE_LABEL_MAX, "batch"))
         return;
-    const char *after = http_query(r, "after");
-    if (after && (!*after || strlen(after) > STORE_LABEL_MAX)) {
-        http_error(r, 400, "invalid_query", "'after' must be a batch name of 1 to %d bytes.",
-                   STORE_LABEL_MAX);
-        return;
-    }
     struct store_batch_row *v;
     size_t n;
     bool more;

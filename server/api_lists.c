@@ -2,6 +2,7 @@
  * cursor that is null only on the last page. GET /v1/flags and GET
  * /v1/events here; raters and keys page the same way in their files. */
 #include <stdio.h>
+#include <string.h>
 
 #include "api.h"
 #include "app.h"
@@ -17,6 +18,21 @@ bool api_query_page(struct req *r, unsigned *limit, int64_t *after)
     const char *text = http_query(r, "after");
     if (text && util_parse_i64(text, 0, INT64_MAX, after)) {
         http_error(r, 400, "invalid_query", "'after' is not a cursor this server gave out.");
+        return false;
+    }
+    return true;
+}
+
+bool api_query_name_page(struct req *r, unsigned *limit, const char **after, size_t max,
+                         const char *what)
+{
+    static const char *const known[] = {"limit", "after", NULL};
+    if (!api_query_known(r, known) || !api_query_limit(r, limit))
+        return false;
+    *after = http_query(r, "after");
+    if (*after && (!**after || strlen(*after) > max)) {
+        http_error(r, 400, "invalid_query", "'after' must be a %s name of 1 to %zu bytes.", what,
+                   max);
         return false;
     }
     return true;

@@ -525,16 +525,10 @@ void api_item_gold(struct req *r, const char *param)
 void api_raters(struct req *r, const char *param)
 {
     (void)param;
-    static const char *const known[] = {"limit", "after", NULL};
     unsigned limit = LIST_LIMIT_DEFAULT;
-    if (!api_query_known(r, known) || !api_query_limit(r, &limit))
+    const char *after;
+    if (!api_query_name_page(r, &limit, &after, STORE_NAME_MAX - 1, "rater"))
         return;
-    const char *after = http_query(r, "after");
-    if (after && (!*after || strlen(after) >= STORE_NAME_MAX)) {
-        http_error(r, 400, "invalid_query", "'after' must be a rater name of 1 to %d bytes.",
-                   STORE_NAME_MAX - 1);
-        return;
-    }
     struct store_rater *v;
     size_t n;
     bool more;
