@@ -11,6 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rungtest  # noqa: E402
 from rungtest import Daemon, until  # noqa: E402
 
 GOOD = ["correct", "careful", "step", "because", "therefore", "verified", "clear", "precise"]
@@ -38,20 +39,13 @@ TWIN_PAIR = {"prompt": "Question: explain topic 4",
              "responses": ["the answer is that so it", "the answer is that so it"]}
 
 
-class LayerCase(unittest.TestCase):
+class LayerCase(rungtest.DaemonCase):
+    daemon_args = ["--gold-rate", "0"]
+
     def setUp(self):
-        self.d = Daemon(extra_args=["--gold-rate", "0"])
-        self.pipe = self.d.key("pipeline", "pipe")
-        self.admin = self.d.key("admin", "boss")
+        super().setUp()
         self.trl = os.path.join(self.d.tmpdir, "train.jsonl")
         write_trl(self.trl, 800, seed=7)
-
-    def tearDown(self):
-        try:
-            if self.d.running():
-                self.d.stop()
-        finally:
-            self.d.cleanup()
 
     def cli(self, *args):
         return self.d.cli(*args, timeout=300)

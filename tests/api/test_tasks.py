@@ -11,7 +11,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rungtest import Daemon, until  # noqa: E402
+import rungtest  # noqa: E402
+from rungtest import until  # noqa: E402
 
 
 def pair(i, batch=None):
@@ -21,21 +22,12 @@ def pair(i, batch=None):
     return item
 
 
-class ReviewCase(unittest.TestCase):
+class ReviewCase(rungtest.DaemonCase):
     daemon_args = ["--gold-rate", "0"]
 
     def setUp(self):
         self.shown = {}  # (token, task id) -> swapped, from GET /v1/tasks/next
-        self.d = Daemon(extra_args=self.daemon_args)
-        self.pipe = self.d.key("pipeline", "pipe")
-        self.admin = self.d.key("admin", "boss")
-
-    def tearDown(self):
-        try:
-            if self.d.running():
-                self.d.stop()
-        finally:
-            self.d.cleanup()
+        super().setUp()
 
     def post_items(self, items):
         st, _, body = self.d.request("POST", "/v1/items", {"items": items}, token=self.pipe)

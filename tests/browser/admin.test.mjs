@@ -12,7 +12,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import {
   BUILD_DIR, LAUNCH, RUNGD, STATIC_DIR, api, assert, check, expect, fail, ok, rawGet, run, rungd,
-  startDaemon, tmp,
+  startDaemon, trainLayer,
 } from './harness.mjs';
 
 const TEST_DEADLINE_MS = 4 * 60 * 1000;
@@ -33,26 +33,6 @@ async function labelAll(d, token, max, contrary = () => false) {
     n++;
   }
   return n;
-}
-
-/* A small, clearly learnable preference file, so that a layer trains in
- * milliseconds (as in browser.test.mjs). */
-function trainLayer(db) {
-  const GOOD = ['correct', 'careful', 'step', 'because', 'therefore', 'verified', 'clear', 'precise'];
-  const BAD = ['wrong', 'whatever', 'guess', 'dunno', 'lol', 'random', 'rude', 'nonsense'];
-  const FILLER = ['the', 'a', 'answer', 'is', 'we', 'see', 'that', 'so', 'it', 'and'];
-  let seed = 7;
-  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
-  const pick = (v) => v[Math.floor(rnd() * v.length)];
-  const reply = (v) => Array.from({ length: 14 }, () => pick(rnd() < 0.5 ? v : FILLER)).join(' ');
-  const file = path.join(tmp, 'train.jsonl');
-  const lines = [];
-  for (let i = 0; i < 800; i++) {
-    lines.push(JSON.stringify({ prompt: `Question ${i}: explain topic ${i % 17}`, chosen: reply(GOOD), rejected: reply(BAD) }));
-  }
-  fs.writeFileSync(file, lines.join('\n') + '\n');
-  rungd(['import', '--db', db, '--format', 'trl', '--as', 'comparisons', file]);
-  rungd(['train', '--db', db, '--target', '0.9', '--members', '2', '--bits', '14', '--activate']);
 }
 
 /* ---------- the browser ---------- */

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import {
   BUILD_DIR, LAUNCH, RUNGD, STATIC_DIR, api, assert, check, expect, fail, ok, rawGet, run, rungd,
-  sleep, startDaemon, tmp,
+  sleep, startDaemon, trainLayer,
 } from './harness.mjs';
 
 const TEST_DEADLINE_MS = 5 * 60 * 1000;
@@ -416,26 +416,6 @@ async function checkCode(page) {
     const lh = await page.locator('#prompt .prose').first().evaluate((e) => parseFloat(getComputedStyle(e).lineHeight));
     assert(h >= 2 * lh - 1, 'the prompt\'s two lines were joined');
   });
-}
-
-/* A small, clearly learnable preference file, so that a layer trains in
- * milliseconds: chosen replies use GOOD words, rejected ones BAD words. */
-function trainLayer(db) {
-  const GOOD = ['correct', 'careful', 'step', 'because', 'therefore', 'verified', 'clear', 'precise'];
-  const BAD = ['wrong', 'whatever', 'guess', 'dunno', 'lol', 'random', 'rude', 'nonsense'];
-  const FILLER = ['the', 'a', 'answer', 'is', 'we', 'see', 'that', 'so', 'it', 'and'];
-  let seed = 7;
-  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
-  const pick = (v) => v[Math.floor(rnd() * v.length)];
-  const reply = (v) => Array.from({ length: 14 }, () => pick(rnd() < 0.5 ? v : FILLER)).join(' ');
-  const file = path.join(tmp, 'train.jsonl');
-  const lines = [];
-  for (let i = 0; i < 800; i++) {
-    lines.push(JSON.stringify({ prompt: `Question ${i}: explain topic ${i % 17}`, chosen: reply(GOOD), rejected: reply(BAD) }));
-  }
-  fs.writeFileSync(file, lines.join('\n') + '\n');
-  rungd(['import', '--db', db, '--format', 'trl', '--as', 'comparisons', file]);
-  rungd(['train', '--db', db, '--target', '0.9', '--members', '2', '--bits', '14']);
 }
 
 /* A second daemon with a trained layer and a 3-second lease: the page shows

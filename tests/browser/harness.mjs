@@ -158,3 +158,24 @@ export async function run(label, main, deadlineMs, notes = []) {
     process.exitCode = results.failed ? 1 : 0;
   }
 }
+
+/* Imports a small, clearly learnable preference file into db (chosen
+ * replies use GOOD words, rejected ones BAD words) and trains a layer on it
+ * in milliseconds (on a new database the first layer becomes active). */
+export function trainLayer(db) {
+  const GOOD = ['correct', 'careful', 'step', 'because', 'therefore', 'verified', 'clear', 'precise'];
+  const BAD = ['wrong', 'whatever', 'guess', 'dunno', 'lol', 'random', 'rude', 'nonsense'];
+  const FILLER = ['the', 'a', 'answer', 'is', 'we', 'see', 'that', 'so', 'it', 'and'];
+  let seed = 7;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  const pick = (v) => v[Math.floor(rnd() * v.length)];
+  const reply = (v) => Array.from({ length: 14 }, () => pick(rnd() < 0.5 ? v : FILLER)).join(' ');
+  const file = path.join(tmp, 'train.jsonl');
+  const lines = [];
+  for (let i = 0; i < 800; i++) {
+    lines.push(JSON.stringify({ prompt: `Question ${i}: explain topic ${i % 17}`, chosen: reply(GOOD), rejected: reply(BAD) }));
+  }
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  rungd(['import', '--db', db, '--format', 'trl', '--as', 'comparisons', file]);
+  rungd(['train', '--db', db, '--target', '0.9', '--members', '2', '--bits', '14']);
+}
