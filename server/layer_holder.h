@@ -28,6 +28,11 @@ struct layer_holder *layer_holder_new(struct store *s, unsigned poll_ms);
  * everything. Call once no request can submit more. NULL is a no-op. */
 void layer_holder_free(struct layer_holder *h);
 
+/* Sets how often the active layer's drift from its parent is measured
+ * (seconds; 0: DRIFT_SECONDS_DEFAULT). It is also measured whenever
+ * another layer becomes active. */
+void layer_holder_set_drift(struct layer_holder *h, unsigned seconds);
+
 /* Checks the store now; returns the active id (0 none) or negative errno. */
 int64_t layer_holder_refresh(struct layer_holder *h);
 
