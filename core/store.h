@@ -834,6 +834,10 @@ int store_layer_trust(struct store *s, int64_t id, struct store_layer_trust *out
 /* Frees what store_layer_trust filled in. NULL is a no-op. */
 void store_layer_trust_clear(struct store_layer_trust *t);
 
+/* Whether layer id was demoted to human-only routing into *demoted. 0,
+ * -EIO (a layer that does not exist reads as not demoted). */
+int store_layer_demoted(struct store *s, int64_t id, bool *demoted);
+
 /* The layer id was trained beside (its parent: the layer active when it
  * was stored) into *parent, 0 when none. 0, -ENOENT, -EIO. */
 int store_layer_parent(struct store *s, int64_t id, int64_t *parent);

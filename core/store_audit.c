@@ -320,6 +320,14 @@ int store_layer_trust(struct store *s, int64_t id, struct store_layer_trust *out
     return rc;
 }
 
+int store_layer_demoted(struct store *s, int64_t id, bool *demoted)
+{
+    struct conn *c = store_reader(s);
+    int rc = store_audit_human_only(c, id, demoted);
+    store_reader_put(s, c);
+    return rc;
+}
+
 int store_layer_parent(struct store *s, int64_t id, int64_t *parent)
 {
     *parent = 0;

@@ -292,6 +292,8 @@ static int score_items(struct scoring *sc)
         int rc = route_store_item(l, &sc->items[i], sc->scores ? &sc->scores[i] : NULL, &d);
         if (rc)
             rc = unscored(sc, i, rc);
+        else if (sc->ref && atomic_load(&sc->ref->human_only))
+            route_human_only(&sc->items[i], &d);
         /* An item the layer could not score is planned without it. */
         if (!rc && sc->scores)
             rc = api_subq_plan(sc->r->app->store, sc->items[i].layer_id ? l : NULL, &sc->items[i]);

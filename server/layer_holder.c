@@ -35,6 +35,17 @@ static void ref_put_locked(struct layer_ref *r)
     }
 }
 
+/* Reads whether the active layer was demoted since it was loaded (a
+ * demotion is written by the label that proved it, on the writer). */
+static void demoted_refresh(struct layer_holder *h)
+{
+    struct layer_ref *ref = layer_acquire(h);
+    bool demoted = false;
+    if (ref && !ref->human_only && !store_layer_demoted(h->store, ref->id, &demoted) && demoted)
+        ref->human_only = true;
+    layer_release(h, ref);
+}
+
 int64_t layer_holder_refresh(struct layer_holder *h)
 {
     int64_t id = store_layer_active_id(h->store);
@@ -43,8 +54,10 @@ int64_t layer_holder_refresh(struct layer_holder *h)
     pthread_mutex_lock(&h->mu);
     int64_t have = h->cur ? h->cur->id : 0;
     pthread_mutex_unlock(&h->mu);
-    if (id == have)
+    if (id == have) {
+        demoted_refresh(h);
         return id;
+    }
 
     struct layer_ref *next = NULL;
     if (id) {
@@ -63,6 +76,9 @@ int64_t layer_holder_refresh(struct layer_holder *h)
         next->model = m;
         next->id = id;
         next->refs = 1;
+        bool demoted = false;
+        store_layer_demoted(h->store, id, &demoted);
+        next->human_only = demoted;
     }
     pthread_mutex_lock(&h->mu);
     struct layer_ref *old = h->cur;

@@ -15,6 +15,9 @@ struct layer_ref {
     struct layer *model; /* owned by the reference count */
     int64_t id;          /* layer_id(model) */
     int refs;            /* guarded by the holder's mutex */
+    /* The layer was demoted by its audits: it still scores (assistance)
+     * but settles nothing (route_human_only). Read every poll. */
+    _Atomic bool human_only;
 };
 
 struct layer_holder;

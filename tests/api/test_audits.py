@@ -92,6 +92,12 @@ class AuditCase(unittest.TestCase):
         self.assertEqual(st, 201, body)
         return body
 
+    def score_route(self, responses):
+        st, _, body = self.d.request("POST", "/v1/score", {"prompt": "p", "responses": responses},
+                                     token=self.pipe)
+        self.assertEqual(st, 200, body)
+        return body["route"]
+
     def layer_json(self, layer):
         layers = self.d.request("GET", "/v1/layers", token=self.admin)[2]["layers"]
         return next(x for x in layers if x["id"] == layer)
@@ -132,6 +138,7 @@ class TestHiddenAudits(AuditCase):
 
     def test_disagreement_flags_and_demotion_routes_to_people(self):
         layer = self.add_layer()
+        self.assertEqual(self.score_route(CLEAR), "auto")
         # A first audit agrees...
         first = self.post(CLEAR)
         self.label(self.next_task(), "a")
@@ -166,6 +173,9 @@ class TestHiddenAudits(AuditCase):
         self.assertEqual(self.item(first["id"])["status"], "auto")
         # It stays active (it is still the one that scores and assists).
         self.assertEqual(self.layer_json(layer)["status"], "active")
+        # /v1/score says so too, once the daemon has read the demotion
+        # (within a second).
+        until(lambda: self.score_route(CLEAR) == "human", "/v1/score to route to people")
 
     def test_ties_are_inconclusive_and_undo_decides_again(self):
         layer = self.add_layer()
