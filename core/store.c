@@ -470,17 +470,18 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_AUDIT_DEMOTE] = "UPDATE layers SET demoted_ms = ?2 WHERE id = ?1 AND demoted_ms IS NULL",
     /* Whole-item labels on the layer's items, blind or shown with its
      * scores, and how many gave its preference (answers in item order).
-     * The shown side reads the latest 10,000 such labels at most. */
+     * Blind tasks are few (tasks_blind); the shown side reads only the
+     * latest 10,000 labels, so a listing of many layers stays bounded. */
     [ST_AUDIT_ASSIST] =
         "SELECT count(*), coalesce(sum(x.same), 0) FROM (SELECT l.answer = "
         "json_extract(i.scores, '$.preference') AS same FROM tasks t JOIN labels l "
         "ON l.task_id = t.id JOIN items i ON i.seq = t.item_seq WHERE t.blind = 1 "
         "AND t.audit = 0 AND t.gold = 0 AND t.subq_id IS NULL AND i.layer_id = ?1) x "
         "UNION ALL SELECT count(*), coalesce(sum(x.same), 0) FROM (SELECT l.answer = "
-        "json_extract(i.scores, '$.preference') AS same FROM labels l JOIN tasks t "
+        "json_extract(i.scores, '$.preference') AS same FROM (SELECT task_id, answer, "
+        "assistance FROM labels ORDER BY id DESC LIMIT 10000) l JOIN tasks t "
         "ON t.id = l.task_id JOIN items i ON i.seq = t.item_seq WHERE l.assistance IS NOT NULL "
-        "AND t.blind = 0 AND t.gold = 0 AND t.subq_id IS NULL AND i.layer_id = ?1 "
-        "ORDER BY l.id DESC LIMIT 10000) x",
+        "AND t.blind = 0 AND t.gold = 0 AND t.subq_id IS NULL AND i.layer_id = ?1) x",
     [ST_DRIFT_PROBE] = "SELECT seq, prompt, response_a, response_b FROM items "
                        "WHERE kind = 'pair' AND deleted_ms IS NULL ORDER BY seq LIMIT ?1",
     [ST_DRIFT_RECENT] = "SELECT seq, prompt, response_a, response_b FROM items "

@@ -8,6 +8,8 @@
 -- them apart).
 ALTER TABLE tasks ADD COLUMN audit INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tasks ADD COLUMN blind INTEGER NOT NULL DEFAULT 0;
+-- Blind tasks are a small share: the assistance effect reads them here.
+CREATE INDEX tasks_blind ON tasks(item_seq) WHERE blind = 1;
 
 -- One row per audit task: the layer's verdict when the item was settled,
 -- and what people answered once the task had its labels. outcome: agree |

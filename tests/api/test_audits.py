@@ -177,6 +177,21 @@ class TestHiddenAudits(AuditCase):
         # (within a second).
         until(lambda: self.score_route(CLEAR) == "human", "/v1/score to route to people")
 
+    def test_items_settled_by_a_rescoring_pass_are_audited_too(self):
+        # Queued before any layer: people's tasks, no audit.
+        queued = self.post(CLEAR)
+        self.assertEqual(queued["status"], "awaiting_human")
+        layer = self.add_layer()
+        # The new layer rescores the queue and settles the item: its task
+        # closes, and an audit task of its own is queued.
+        until(lambda: self.item(queued["id"])["status"] == "auto", "the rescoring pass")
+        self.assertEqual(self.layer_json(layer)["audit"]["open"], 1)
+        t = self.next_task()
+        self.assertEqual((t["prompt"], t["assistance"]), ("Question 1", None))
+        self.label(t, "a")
+        self.assertEqual(self.layer_json(layer)["audit"]["audited"], 1)
+        self.assertEqual(self.item(queued["id"])["verdict_source"], "layer")
+
     def test_ties_are_inconclusive_and_undo_decides_again(self):
         layer = self.add_layer()
         self.post(CLEAR)
