@@ -465,7 +465,8 @@ static const char *const sql_text[STMT_COUNT] = {
         "SELECT count(a.task_id) FILTER (WHERE a.outcome = 'agree'), "
         "count(a.task_id) FILTER (WHERE a.outcome = 'disagree'), "
         "count(a.task_id) FILTER (WHERE a.outcome = 'inconclusive'), "
-        "count(a.task_id) FILTER (WHERE a.outcome IS NULL), y.metrics, y.demoted_ms "
+        "count(a.task_id) FILTER (WHERE a.outcome IS NULL AND EXISTS (SELECT 1 FROM tasks t "
+        "WHERE t.id = a.task_id AND t.state = 'open' AND t.gold = 0)), y.metrics, y.demoted_ms "
         "FROM layers y LEFT JOIN audits a ON a.layer_id = y.id WHERE y.id = ?1 GROUP BY y.id",
     [ST_AUDIT_DEMOTE] = "UPDATE layers SET demoted_ms = ?2 WHERE id = ?1 AND demoted_ms IS NULL",
     /* Whole-item labels on the layer's items, blind or shown with its

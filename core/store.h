@@ -815,9 +815,9 @@ void store_set_audit(struct store *s, uint32_t share_ppm, uint64_t seed);
 /* What audits measured of one layer, and how it is routed. */
 struct store_layer_trust {
     int64_t agree, disagree, inconclusive; /* decided audits by outcome */
-    int64_t open;                          /* audit tasks still waiting for labels */
-    double promise;                        /* accuracy promised at tau (audit_promise) */
-    bool demoted;                          /* routed to people only since demoted_ms */
+    int64_t open;   /* audit tasks still waiting for labels (not closed by a retraction) */
+    double promise; /* accuracy promised at tau (audit_promise) */
+    bool demoted;   /* routed to people only since demoted_ms */
     int64_t demoted_ms;
     /* Whole-item labels on its items: shown blind, and shown with its
      * scores as assistance; how many of each gave its preference. */

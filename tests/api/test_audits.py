@@ -192,6 +192,15 @@ class TestHiddenAudits(AuditCase):
         self.assertEqual(self.layer_json(layer)["audit"]["audited"], 1)
         self.assertEqual(self.item(queued["id"])["verdict_source"], "layer")
 
+    def test_a_retracted_item_takes_its_audit_along(self):
+        layer = self.add_layer()
+        item = self.post(CLEAR)
+        self.assertEqual(self.layer_json(layer)["audit"]["open"], 1)
+        st, _, _ = self.d.request("DELETE", "/v1/items/" + item["id"], token=self.pipe)
+        self.assertEqual(st, 200)
+        self.assertEqual(self.layer_json(layer)["audit"]["open"], 0)
+        self.assertEqual(self.d.request("GET", "/v1/tasks/next", token=self.rater)[0], 204)
+
     def test_ties_are_inconclusive_and_undo_decides_again(self):
         layer = self.add_layer()
         self.post(CLEAR)
