@@ -26,10 +26,10 @@ struct serve_opts {
     char host[HOST_MAX];
     uint16_t port;
     int64_t threads, max_body, max_items, lease_s, overlap, gold;
+    int64_t hook_timeout_ms, hook_backoff_ms;
     bool split_extra;
-    int64_t undo_s;                                 /* --undo-seconds */
-    bool fixed_sides;                               /* --side-order fixed */
-    int64_t webhook_timeout_ms, webhook_backoff_ms; /* --webhook-timeout-ms, --webhook-backoff-ms */
+    int64_t undo_s;   /* --undo-seconds */
+    bool fixed_sides; /* --side-order fixed */
 };
 
 static void serve_usage(FILE *to, const char *static_dir)
@@ -40,7 +40,7 @@ static void serve_usage(FILE *to, const char *static_dir)
             "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
             "                   [--split-extra-label] [--undo-seconds N]\n"
             "                   [--side-order random|fixed] [--quiet]\n"
-            "                   [--webhook-timeout-ms N] [--webhook-backoff-ms N]\n\n"
+            "                   [--webhook-timeout MS] [--webhook-backoff MS]\n\n"
             "  --db PATH            SQLite database (default ./%s; created if absent)\n"
             "  --listen HOST:PORT   address to listen on (default %s; port 0 picks one)\n"
             "  --threads N          HTTP worker threads (default: number of cores)\n"
@@ -59,8 +59,9 @@ static void serve_usage(FILE *to, const char *static_dir)
             "(default);\n"
             "                       fixed: always in the item's order\n"
             "  --quiet              no per-request log lines\n"
-            "  --webhook-timeout-ms N  one webhook delivery attempt at most (default %u)\n"
-            "  --webhook-backoff-ms N  first retry of a failed delivery, doubling (default %u)\n",
+            "  --webhook-timeout MS one webhook delivery attempt at most (default %u)\n"
+            "  --webhook-backoff MS first retry of a failed delivery, then doubling (default "
+            "%u)\n",
             DB_PATH_DEFAULT, LISTEN_DEFAULT, BODY_MAX_DEFAULT, ITEMS_MAX_DEFAULT, static_dir,
             LEASE_SECONDS_DEFAULT, OVERLAP_DEFAULT, GOLD_RATE_PCT_DEFAULT, UNDO_SECONDS_DEFAULT,
             WEBHOOK_TIMEOUT_MS_DEFAULT, WEBHOOK_BACKOFF_MS_DEFAULT);
@@ -80,24 +81,23 @@ static int parse_listen(const char *s, char *host, size_t hostcap, uint16_t *por
     return 0;
 }
 
-static const struct option serve_opts_table[] = {
-    {"db", required_argument, NULL, 'd'},
-    {"listen", required_argument, NULL, 'l'},
-    {"threads", required_argument, NULL, 't'},
-    {"max-body", required_argument, NULL, 'b'},
-    {"max-items", required_argument, NULL, 'i'},
-    {"static", required_argument, NULL, 's'},
-    {"lease-seconds", required_argument, NULL, 'L'},
-    {"overlap", required_argument, NULL, 'o'},
-    {"gold-rate", required_argument, NULL, 'g'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"split-extra-label", no_argument, NULL, 'x'},
-    {"undo-seconds", required_argument, NULL, 'U'},
-    {"side-order", required_argument, NULL, 'S'},
-    {"webhook-timeout-ms", required_argument, NULL, 'W'},
-    {"webhook-backoff-ms", required_argument, NULL, 'B'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0}};
+static const struct option serve_opts_table[] = {{"db", required_argument, NULL, 'd'},
+                                                 {"listen", required_argument, NULL, 'l'},
+                                                 {"threads", required_argument, NULL, 't'},
+                                                 {"max-body", required_argument, NULL, 'b'},
+                                                 {"max-items", required_argument, NULL, 'i'},
+                                                 {"static", required_argument, NULL, 's'},
+                                                 {"lease-seconds", required_argument, NULL, 'L'},
+                                                 {"overlap", required_argument, NULL, 'o'},
+                                                 {"gold-rate", required_argument, NULL, 'g'},
+                                                 {"quiet", no_argument, NULL, 'q'},
+                                                 {"split-extra-label", no_argument, NULL, 'x'},
+                                                 {"undo-seconds", required_argument, NULL, 'U'},
+                                                 {"side-order", required_argument, NULL, 'S'},
+                                                 {"webhook-timeout", required_argument, NULL, 'W'},
+                                                 {"webhook-backoff", required_argument, NULL, 'B'},
+                                                 {"help", no_argument, NULL, 'h'},
+                                                 {NULL, 0, NULL, 0}};
 
 /* Applies one numeric option c to o. Returns 0, -EINVAL for a bad value,
  * -ENOENT when c is not a numeric option. */
@@ -119,9 +119,9 @@ static int serve_number(struct serve_opts *o, int c, const char *v)
     case 'U':
         return util_parse_i64(v, 0, UNDO_SECONDS_MAX, &o->undo_s);
     case 'W':
-        return util_parse_i64(v, 1, WEBHOOK_TIMEOUT_MS_MAX, &o->webhook_timeout_ms);
+        return util_parse_i64(v, 1, WEBHOOK_TIMEOUT_MS_MAX, &o->hook_timeout_ms);
     case 'B':
-        return util_parse_i64(v, 1, WEBHOOK_BACKOFF_MS_MAX, &o->webhook_backoff_ms);
+        return util_parse_i64(v, 1, WEBHOOK_BACKOFF_MS_MAX, &o->hook_backoff_ms);
     case 'S':
         o->fixed_sides = !strcmp(v, "fixed");
         return o->fixed_sides || !strcmp(v, "random") ? 0 : -EINVAL;
@@ -280,8 +280,8 @@ int cli_serve(int argc, char **argv)
                            .overlap = OVERLAP_DEFAULT,
                            .gold = GOLD_RATE_PCT_DEFAULT,
                            .undo_s = UNDO_SECONDS_DEFAULT,
-                           .webhook_timeout_ms = WEBHOOK_TIMEOUT_MS_DEFAULT,
-                           .webhook_backoff_ms = WEBHOOK_BACKOFF_MS_DEFAULT};
+                           .hook_timeout_ms = WEBHOOK_TIMEOUT_MS_DEFAULT,
+                           .hook_backoff_ms = WEBHOOK_BACKOFF_MS_DEFAULT};
     int rc = serve_parse(argc, argv, &o, &app);
     if (rc >= 0)
         return rc;
@@ -292,7 +292,7 @@ int cli_serve(int argc, char **argv)
     if (serve_open(&o, &app))
         return 1;
     pthread_mutex_init(&app.wait_mu, NULL);
-    struct webhook_send_opts wo = {(uint64_t)o.webhook_timeout_ms, (uint64_t)o.webhook_backoff_ms};
+    struct webhook_send_opts wo = {(uint64_t)o.hook_timeout_ms, (uint64_t)o.hook_backoff_ms};
     struct webhook_sender *hooks = webhook_sender_start(app.store, &wo);
     if (!hooks) {
         fprintf(stderr, "rungd serve: cannot start the webhook sender\n");
