@@ -19,6 +19,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rungtest import DaemonCase, until  # noqa: E402
+from test_openapi import Validator, load_doc  # noqa: E402
+
+DOC = load_doc()
 
 
 
@@ -140,12 +143,17 @@ class HookCase(DaemonCase):
 class TestRegistration(HookCase):
     def test_register_list_delete(self):
         h = self.hook("http://127.0.0.1:9/hook")
+        ops = DOC["paths"]["/v1/webhooks"]
+        Validator(DOC).check(h, ops["post"]["responses"]["201"]["content"]["application/json"]
+                             ["schema"])
         self.assertEqual(sorted(h), ["created_ms", "id", "secret", "url"])
         self.assertRegex(h["secret"], "^[0-9a-f]{64}$")
         self.assertEqual(h["url"], "http://127.0.0.1:9/hook")
         h2 = self.hook("https://example.org/x?y=1")
         self.assertNotEqual(h["secret"], h2["secret"])
         listed = self.hooks()
+        Validator(DOC).check({"webhooks": listed}, ops["get"]["responses"]["200"]["content"]
+                             ["application/json"]["schema"])
         self.assertEqual([x["id"] for x in listed], [h["id"], h2["id"]])
         self.assertEqual(listed[0], {"id": h["id"], "url": h["url"], "created_ms": h["created_ms"],
                                      "pending": 0, "delivered": 0, "failures": 0,
@@ -224,6 +232,7 @@ class TestDelivery(HookCase):
             self.assertEqual(g["type"], "application/json")
         self.assertFalse(signed_by("0" * 64, got[0]))
         body = got[0]["json"]
+        Validator(DOC).check(body, {"$ref": "#/components/schemas/WebhookDelivery"})
         _, _, it = self.d.request("GET", "/v1/items/" + item, token=self.pipe)
         self.assertEqual(body, {"delivery": int(got[0]["delivery"]), "hook_id": h["id"],
                                 "item_id": item, "external_id": "e1", "batch": None,
