@@ -225,10 +225,9 @@ int store_webhook_due(struct store *s, int64_t now_ms, const int64_t *busy, size
     return 0;
 }
 
-static int record_job(struct store *s, struct conn *c, void *arg)
+/* Records one attempt on c. 0 or -EIO. */
+static int record_one(struct conn *c, const struct store_webhook_attempt *a)
 {
-    (void)s;
-    const struct store_webhook_attempt *a = arg;
     sqlite3_stmt *st;
     if (a->acked) {
         if (conn_run_id(c, ST_WEBHOOK_ACKED, a->delivery_id))
@@ -253,7 +252,23 @@ static int record_job(struct store *s, struct conn *c, void *arg)
     return conn_step_done(st);
 }
 
-int store_webhook_record(struct store *s, const struct store_webhook_attempt *a)
+struct record {
+    const struct store_webhook_attempt *a;
+    size_t n;
+};
+
+static int record_job(struct store *s, struct conn *c, void *arg)
 {
-    return store_run(s, record_job, (void *)a);
+    (void)s;
+    const struct record *r = arg;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < r->n; i++)
+        rc = record_one(c, &r->a[i]);
+    return rc;
+}
+
+int store_webhook_record(struct store *s, const struct store_webhook_attempt *a, size_t n)
+{
+    struct record r = {a, n};
+    return store_run(s, record_job, &r);
 }

@@ -82,10 +82,10 @@ struct store_webhook_attempt {
     int64_t next_ms;   /* not acked: when to try again */
 };
 
-/* Records an attempt: an acknowledged delivery leaves the outbox, a
- * failed one counts a failure and waits until next_ms. Either way the
- * hook's counters and last outcome follow. A hook or delivery deleted
- * meanwhile is no error. Returns 0 or -EIO. */
-int store_webhook_record(struct store *s, const struct store_webhook_attempt *a);
+/* Records n attempts in one transaction: an acknowledged delivery leaves
+ * the outbox, a failed one counts a failure and waits until next_ms.
+ * Either way the hook's counters and last outcome follow. A hook or
+ * delivery deleted meanwhile is no error. Returns 0 or -EIO. */
+int store_webhook_record(struct store *s, const struct store_webhook_attempt *a, size_t n);
 
 #endif

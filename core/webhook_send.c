@@ -23,6 +23,7 @@ struct transfer {
     int64_t delivery_id, hook_id;
     unsigned attempts; /* failed ones before this */
     char err[CURL_ERROR_SIZE];
+    char why[CURL_ERROR_SIZE + 16]; /* the failure as recorded */
 };
 
 struct webhook_sender {
@@ -155,57 +156,66 @@ static void fill(struct webhook_sender *w, int64_t now, int64_t *next_ms)
     store_webhook_due_free(v, n);
 }
 
-/* Records how t went and logs a failure. */
-static void finish(struct webhook_sender *w, struct transfer *t, CURLcode cc)
+/* Fills *a with how t went (cc: the transfer's result) and logs a
+ * failure. */
+static void outcome(struct webhook_sender *w, struct transfer *t, CURLcode cc,
+                    struct store_webhook_attempt *a)
 {
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     int64_t now = util_now_ms();
-    char why[CURL_ERROR_SIZE + 32];
-    struct store_webhook_attempt a = {.delivery_id = t->delivery_id,
-                                      .hook_id = t->hook_id,
-                                      .acked = cc == CURLE_OK && status >= 200 && status < 300,
-                                      .status = cc == CURLE_OK ? status : 0,
-                                      .error = why,
-                                      .at_ms = now};
+    *a = (struct store_webhook_attempt){.delivery_id = t->delivery_id,
+                                        .hook_id = t->hook_id,
+                                        .acked = cc == CURLE_OK && status >= 200 && status < 300,
+                                        .status = cc == CURLE_OK ? status : 0,
+                                        .error = t->why,
+                                        .at_ms = now};
     if (cc != CURLE_OK)
-        snprintf(why, sizeof why, "%s", t->err[0] ? t->err : curl_easy_strerror(cc));
+        snprintf(t->why, sizeof t->why, "%s", t->err[0] ? t->err : curl_easy_strerror(cc));
     else
-        snprintf(why, sizeof why, "HTTP %ld", status);
+        snprintf(t->why, sizeof t->why, "HTTP %ld", status);
     uint64_t wait = webhook_backoff_ms(t->attempts + 1, w->o.backoff_ms, WEBHOOK_BACKOFF_CAP_MS);
-    a.next_ms = now + (int64_t)wait;
-    if (!a.acked)
+    a->next_ms = now + (int64_t)wait;
+    if (!a->acked)
         log_json("warn", "webhook delivery failed", "{s:I,s:I,s:i,s:s,s:I}", "hook",
                  (json_int_t)t->hook_id, "delivery", (json_int_t)t->delivery_id, "attempt",
-                 (int)t->attempts + 1, "why", why, "retry_in_ms", (json_int_t)wait);
-    int rc = store_webhook_record(w->store, &a);
-    if (rc)
-        log_json("error", "cannot record a webhook attempt", "{s:I,s:i}", "delivery",
-                 (json_int_t)t->delivery_id, "rc", rc);
+                 (int)t->attempts + 1, "why", t->why, "retry_in_ms", (json_int_t)wait);
 }
 
-/* Finishes every completed transfer. Returns how many. */
+/* Drops t from the transfers in flight (not freed). */
+static void unlist(struct webhook_sender *w, const struct transfer *t)
+{
+    for (size_t i = 0; i < w->nx; i++)
+        if (w->x[i] == t) {
+            w->x[i] = w->x[--w->nx];
+            return;
+        }
+}
+
+/* Finishes every completed transfer, recording them all in one write.
+ * Returns how many. */
 static size_t reap(struct webhook_sender *w)
 {
-    size_t done = 0;
+    struct store_webhook_attempt at[WEBHOOK_INFLIGHT_MAX];
+    struct transfer *done[WEBHOOK_INFLIGHT_MAX];
+    size_t n = 0;
     int left;
     CURLMsg *m;
-    while ((m = curl_multi_info_read(w->multi, &left))) {
+    while (n < WEBHOOK_INFLIGHT_MAX && (m = curl_multi_info_read(w->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
         struct transfer *t = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-        CURLcode cc = m->data.result; /* m is invalid once the handle is removed */
-        finish(w, t, cc);
-        for (size_t i = 0; i < w->nx; i++)
-            if (w->x[i] == t) {
-                w->x[i] = w->x[--w->nx];
-                break;
-            }
-        transfer_free(w, t);
-        done++;
+        outcome(w, t, m->data.result, &at[n]);
+        unlist(w, t);
+        done[n++] = t;
     }
-    return done;
+    int rc = n ? store_webhook_record(w->store, at, n) : 0;
+    if (rc)
+        log_json("error", "cannot record webhook attempts", "{s:i}", "rc", rc);
+    for (size_t i = 0; i < n; i++)
+        transfer_free(w, done[i]);
+    return n;
 }
 
 static void *sender_main(void *arg)

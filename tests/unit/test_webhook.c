@@ -239,7 +239,7 @@ static void outbox_filled_with_the_verdict_per_hook_in_order(void **state)
     struct store_webhook_attempt a = {
         .delivery_id = d[0].id, .hook_id = h1, .acked = true, .status = 200, .at_ms = 5};
     store_webhook_due_free(d, n);
-    assert_int_equal(store_webhook_record(f->s, &a), 0);
+    assert_int_equal(store_webhook_record(f->s, &a, 1), 0);
 
     /* Hook 1's next is z, then y (gold); hook 2 still has x first. */
     n = due(f, 0, &d, &next);
@@ -255,7 +255,7 @@ static void outbox_filled_with_the_verdict_per_hook_in_order(void **state)
                                        .error = "HTTP 500",
                                        .at_ms = 6,
                                        .next_ms = 1000};
-    assert_int_equal(store_webhook_record(f->s, &a), 0);
+    assert_int_equal(store_webhook_record(f->s, &a, 1), 0);
 
     /* Failed: not due before 1000, and hook 1's later delivery waits too. */
     n = due(f, 999, &d, &next);
