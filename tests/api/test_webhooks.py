@@ -19,7 +19,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rungtest import DaemonCase, until  # noqa: E402
+from test_layer import CLEAR_PAIR, write_trl  # noqa: E402
 from test_openapi import Validator, load_doc  # noqa: E402
+from test_subq import WRONG, lines, math_pair  # noqa: E402
 
 DOC = load_doc()
 
@@ -286,6 +288,62 @@ class TestDelivery(HookCase):
         acked = rx.wait_acked(1)
         self.assertEqual(acked[0]["delivery"], rx.got[0]["delivery"])
         self.assertEqual(acked[0]["attempt"], "1")  # the abandoned try was never recorded
+
+
+class TestSources(HookCase):
+    """Every way a verdict becomes final is delivered, with its source."""
+
+    def test_layer_at_ingest_and_on_rescore(self):
+        rx = self.receiver()
+        self.hook(rx.url())
+        queued = dict(CLEAR_PAIR, external_id="queued")
+        st, _, ack = self.d.request("POST", "/v1/items", queued, token=self.pipe)
+        self.assertEqual((st, ack["status"]), (201, "awaiting_human"))
+        trl = os.path.join(self.d.tmpdir, "train.jsonl")
+        write_trl(trl, 800, seed=7)
+        p = self.d.cli("import", "--db", self.d.db, "--format", "trl", "--as", "comparisons", trl,
+                       timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.d.cli("train", "--db", self.d.db, "--target", "0.9", "--seed", "3",
+                       "--members", "3", "--bits", "16", timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        layer = json.loads(p.stdout)["layer_id"]
+        # The running daemon picks the layer up and settles the queued item.
+        got = rx.wait_acked(1)
+        self.assertEqual((got[0]["json"]["item_id"], got[0]["json"]["source"],
+                          got[0]["json"]["verdict"]), (ack["id"], "layer", "b"))
+        st, _, ack2 = self.d.request("POST", "/v1/items", dict(CLEAR_PAIR, external_id="new"),
+                                     token=self.pipe)
+        self.assertEqual((st, ack2["status"]), (201, "auto"))
+        got = rx.wait_acked(2)
+        self.assertEqual((got[1]["json"]["item_id"], got[1]["json"]["external_id"],
+                          got[1]["json"]["source"]), (ack2["id"], "new", "layer"))
+        _, _, it = self.d.request("GET", "/v1/items/" + ack2["id"], token=self.pipe)
+        self.assertEqual((it["layer_id"], it["confidence"]),
+                         (layer, got[1]["json"]["confidence"]))
+
+    def test_rollup_of_sub_questions(self):
+        rx = self.receiver()
+        self.hook(rx.url())
+        st, _, ack = self.d.request("POST", "/v1/items", math_pair(1), token=self.pipe)
+        self.assertEqual((st, ack["status"]), (201, "decomposed"))
+        wrong_step = lines(WRONG)[1][0]
+        while True:
+            st, _, t = self.d.request("GET", "/v1/tasks/next", token=self.rater)
+            if st == 204:
+                break
+            self.assertEqual((st, t["kind"]), (200, "subquestion"))
+            q = t["subquestion"]
+            answer = "no" if (q["response"], q["span"][0]) == ("b", wrong_step) else "yes"
+            st, _, body = self.d.request("POST", "/v1/tasks/%d/labels" % t["id"],
+                                         {"answer": answer}, token=self.rater)
+            self.assertEqual(st, 201, body)
+        got = rx.wait_acked(1)
+        self.assertEqual((got[0]["json"]["item_id"], got[0]["json"]["verdict"],
+                          got[0]["json"]["source"]), (ack["id"], "a", "aggregate"))
+        until(lambda: self.d.sql("SELECT count(*) FROM webhook_outbox")[0][0] == 0,
+              "the outbox drained")
+        self.assertEqual(len(rx.got), 1)  # the sub-questions' answers are not verdicts
 
 
 class TestCrash(HookCase):
