@@ -182,7 +182,8 @@ static bool busy_has(const int64_t *busy, size_t nbusy, int64_t hook_id)
 }
 
 /* Steps the heads, keeping the due ones of hooks not busy (at most max)
- * in *v (room for max) and the earliest later time in *next_ms. */
+ * in *v (room for max) and the earliest time a head not due yet will be
+ * in *next_ms. */
 static int heads_read(sqlite3_stmt *st, int64_t now_ms, const int64_t *busy, size_t nbusy,
                       size_t max, struct store_webhook_due *v, size_t *n, int64_t *next_ms)
 {
@@ -191,12 +192,14 @@ static int heads_read(sqlite3_stmt *st, int64_t now_ms, const int64_t *busy, siz
         int64_t at = sqlite3_column_int64(st, 12);
         if (busy_has(busy, nbusy, sqlite3_column_int64(st, 1)))
             continue;
-        if (at > now_ms || *n == max) {
+        if (at > now_ms) {
             if (at < *next_ms)
-                *next_ms = at > now_ms ? at : now_ms;
+                *next_ms = at;
             continue;
         }
-        rc = due_read(st, &v[(*n)++]);
+        /* Due but no room: a transfer ending makes the sender look again. */
+        if (*n < max)
+            rc = due_read(st, &v[(*n)++]);
     }
     return rc ? rc : step == SQLITE_DONE ? 0 : -EIO;
 }

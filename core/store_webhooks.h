@@ -64,8 +64,9 @@ struct store_webhook_due {
  * delivery order, into a malloc'd *v of *n (free with
  * store_webhook_due_free). A hook whose oldest delivery is not due yet
  * yields nothing, so each hook's deliveries go out in order. *next_ms
- * receives when the earliest head not yet due will be (INT64_MAX when
- * none). Returns 0, -ENOMEM, -EIO. */
+ * receives when the earliest head not due yet will be (INT64_MAX when
+ * none; due heads left out for want of room do not count). Returns 0,
+ * -ENOMEM, -EIO. */
 int store_webhook_due(struct store *s, int64_t now_ms, const int64_t *busy, size_t nbusy,
                       size_t max, struct store_webhook_due **v, size_t *n, int64_t *next_ms);
 

@@ -4,6 +4,7 @@
  * own hooks (another key's is 404, as for none); the rules are
  * core/webhook.c's, the rows core/store_webhooks.c's. */
 #include <errno.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "api.h"
@@ -33,6 +34,25 @@ static const char *hook_body_url(struct req *r, json_t *body)
     return url;
 }
 
+/* Registers url for the caller's key and replies 201 with the secret. */
+static void hook_create(struct req *r, const char *url)
+{
+    char secret[WEBHOOK_SECRET_LEN + 1];
+    webhook_secret_new(secret);
+    int64_t id, created;
+    int rc = store_webhook_create(r->app->store, r->key.id, url, secret, &id, &created);
+    if (rc == -EMLINK)
+        http_error(r, 409, "too_many_webhooks", "A key may have at most %d webhooks.",
+                   WEBHOOKS_PER_KEY_MAX);
+    else if (rc)
+        api_store_error(r, rc, "registering the webhook");
+    else
+        http_reply_json(r, 201,
+                        json_pack("{s:I,s:s,s:s,s:I}", "id", (json_int_t)id, "url", url, "secret",
+                                  secret, "created_ms", (json_int_t)created));
+    sodium_memzero(secret, sizeof secret);
+}
+
 void api_webhooks_post(struct req *r, const char *param)
 {
     (void)param;
@@ -41,29 +61,13 @@ void api_webhooks_post(struct req *r, const char *param)
         return;
     const char *url = hook_body_url(r, body);
     char why[WEBHOOK_WHY_MAX];
-    int rc = url ? webhook_url_check(url, why) : 0;
-    if (!url)
-        ;
-    else if (rc == -EINVAL)
+    int rc = url ? webhook_url_check(url, why) : -EINVAL;
+    if (url && rc == -EINVAL)
         http_error(r, 422, "invalid_url", "%s", why);
-    else if (rc)
+    else if (url && rc)
         api_store_error(r, rc, "checking the URL");
-    else {
-        char secret[WEBHOOK_SECRET_LEN + 1];
-        webhook_secret_new(secret);
-        int64_t id, created;
-        rc = store_webhook_create(r->app->store, r->key.id, url, secret, &id, &created);
-        if (rc == -EMLINK)
-            http_error(r, 409, "too_many_webhooks", "A key may have at most %d webhooks.",
-                       WEBHOOKS_PER_KEY_MAX);
-        else if (rc)
-            api_store_error(r, rc, "registering the webhook");
-        else
-            http_reply_json(r, 201,
-                            json_pack("{s:I,s:s,s:s,s:I}", "id", (json_int_t)id, "url", url,
-                                      "secret", secret, "created_ms", (json_int_t)created));
-        memset(secret, 0, sizeof secret);
-    }
+    else if (url)
+        hook_create(r, url);
     json_decref(body);
 }
 

@@ -236,6 +236,20 @@ static void outbox_filled_with_the_verdict_per_hook_in_order(void **state)
     assert_string_equal(d[0].source, "layer");
     assert_string_equal(d[0].secret, "s1");
     assert_true(d[0].id < d[1].id);
+    assert_int_equal(next, INT64_MAX);
+    /* Room for one: the oldest; the other, due, does not make next_ms now
+     * (the sender would spin). A busy hook yields nothing. */
+    struct store_webhook_due *one;
+    size_t m;
+    assert_int_equal(store_webhook_due(f->s, 0, NULL, 0, 1, &one, &m, &next), 0);
+    assert_int_equal(m, 1);
+    assert_int_equal(one[0].id, d[0].id);
+    assert_int_equal(next, INT64_MAX);
+    store_webhook_due_free(one, m);
+    assert_int_equal(store_webhook_due(f->s, 0, &h1, 1, 8, &one, &m, &next), 0);
+    assert_int_equal(m, 1);
+    assert_int_equal(one[0].hook_id, h2);
+    store_webhook_due_free(one, m);
     struct store_webhook_attempt a = {
         .delivery_id = d[0].id, .hook_id = h1, .acked = true, .status = 200, .at_ms = 5};
     store_webhook_due_free(d, n);
