@@ -1,7 +1,9 @@
 """API tests for webhooks (issue 15 item 6): a pipeline key registers a
 URL; each of its items' verdicts is posted there, signed with HMAC-SHA-256
 over the body, retried with backoff until a 2xx, in order per hook, at
-least once, across a crash of the daemon. The receiver is a real HTTP
+least once, across a stop and a crash of the daemon, whichever way the
+verdict came (labels, the layer at ingest or on rescore, a roll-up of
+sub-questions, gold, an undo). The receiver is a real HTTP
 server on loopback in this process that can fail on purpose (500, no
 answer within the daemon's timeout, a dropped connection); the daemon is
 a real rungd (rungtest.DaemonCase)."""
@@ -278,7 +280,8 @@ class TestDelivery(HookCase):
         self.hook(rx.url())
         self.post_item("e1")
         # The attempt outlives the stop: the daemon must not wait for it.
-        self.d.extra_args = self.daemon_args[:-4] + ["--webhook-timeout", "60000"]
+        self.d.extra_args = ["--gold-rate", "0", "--side-order", "fixed",
+                             "--webhook-timeout", "60000", "--webhook-backoff", "50"]
         self.d.restart()
         self.label_next("a")
         until(lambda: rx.got, "the first attempt")
