@@ -285,6 +285,9 @@ class TestDelivery(HookCase):
         self.d.restart()
         self.label_next("a")
         until(lambda: rx.got, "the first attempt")
+        # The receiver holds the delivery; the daemon keeps answering.
+        self.post_item("e2")
+        self.assertEqual([(x["pending"], x["delivered"]) for x in self.hooks()], [(1, 0)])
         self.d.stop()
         self.assertEqual(self.d.sql("SELECT count(*) FROM webhook_outbox")[0][0], 1)
         self.d.start()
