@@ -493,6 +493,32 @@ static const char *const sql_text[STMT_COUNT] = {
                       "computed_ms = excluded.computed_ms",
     [ST_DRIFT_GET] = "SELECT parent_id, detail, computed_ms FROM layer_drift WHERE layer_id = ?1",
     [ST_LAYER_PARENT] = "SELECT coalesce(parent, 0) FROM layers WHERE id = ?1",
+    /* webhooks (store_webhooks.c; the outbox is filled by the triggers of
+     * schema/010_webhooks.sql) */
+    [ST_WEBHOOK_COUNT] = "SELECT count(*) FROM webhooks WHERE key_id = ?1",
+    [ST_WEBHOOK_INSERT] =
+        "INSERT INTO webhooks(key_id, url, secret, created_ms) VALUES(?1, ?2, ?3, ?4)",
+    [ST_WEBHOOK_LIST] =
+        "SELECT w.id, w.url, w.created_ms, (SELECT count(*) FROM webhook_outbox o "
+        "WHERE o.hook_id = w.id), w.delivered, w.failures, coalesce(w.last_status, 0), "
+        "w.last_error, coalesce(w.last_attempt_ms, 0) FROM webhooks w WHERE w.key_id = ?1 "
+        "ORDER BY w.id",
+    [ST_WEBHOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?1 AND key_id = ?2",
+    [ST_WEBHOOK_DROP_OUTBOX] = "DELETE FROM webhook_outbox WHERE hook_id = ?1",
+    /* Each live key's hook's oldest pending delivery (the outbox index
+     * finds it), with the hook and the item's names. */
+    [ST_WEBHOOK_HEADS] =
+        "SELECT o.id, o.hook_id, o.attempts, w.url, w.secret, i.id, i.external_id, i.batch, "
+        "o.verdict, o.source, o.confidence, o.resolved_ms, o.next_ms FROM webhooks w "
+        "JOIN api_keys k ON k.id = w.key_id JOIN webhook_outbox o ON o.id = "
+        "(SELECT min(x.id) FROM webhook_outbox x WHERE x.hook_id = w.id) "
+        "JOIN items i ON i.seq = o.item_seq WHERE k.revoked_ms IS NULL ORDER BY o.id",
+    [ST_WEBHOOK_ACKED] = "DELETE FROM webhook_outbox WHERE id = ?1",
+    [ST_WEBHOOK_RETRY] =
+        "UPDATE webhook_outbox SET attempts = attempts + 1, next_ms = ?2 WHERE id = ?1",
+    [ST_WEBHOOK_OUTCOME] =
+        "UPDATE webhooks SET delivered = delivered + ?2, failures = failures + ?3, "
+        "last_status = ?4, last_error = ?5, last_attempt_ms = ?6 WHERE id = ?1",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",

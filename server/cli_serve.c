@@ -17,6 +17,8 @@
 #include "cli.h"
 #include "limits.h"
 #include "log.h"
+#include "webhook.h"
+#include "webhook_send.h"
 
 /* What the command line asks for. */
 struct serve_opts {
@@ -25,6 +27,7 @@ struct serve_opts {
     char host[HOST_MAX];
     uint16_t port;
     int64_t threads, max_body, max_items, lease_s, overlap, gold;
+    int64_t hook_timeout_ms, hook_backoff_ms;
     bool split_extra;
     int64_t undo_s;     /* --undo-seconds */
     bool fixed_sides;   /* --side-order fixed */
@@ -41,7 +44,8 @@ static void serve_usage(FILE *to, const char *static_dir)
             "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
             "                   [--split-extra-label] [--undo-seconds N]\n"
             "                   [--side-order random|fixed] [--audit-share PCT]\n"
-            "                   [--audit-seed N] [--drift-seconds N] [--quiet]\n\n"
+            "                   [--audit-seed N] [--drift-seconds N] [--quiet]\n"
+            "                   [--webhook-timeout MS] [--webhook-backoff MS]\n\n"
             "  --db PATH            SQLite database (default ./%s; created if absent)\n"
             "  --listen HOST:PORT   address to listen on (default %s; port 0 picks one)\n"
             "  --threads N          HTTP worker threads (default: number of cores)\n"
@@ -65,10 +69,14 @@ static void serve_usage(FILE *to, const char *static_dir)
             "  --audit-seed N       seed of those draws (default 0)\n"
             "  --drift-seconds N    how often the active layer's drift is measured (default "
             "%d)\n"
-            "  --quiet              no per-request log lines\n",
+            "  --quiet              no per-request log lines\n"
+            "  --webhook-timeout MS one webhook delivery attempt at most (default %u)\n"
+            "  --webhook-backoff MS first retry of a failed delivery, then doubling (default "
+            "%u)\n",
             DB_PATH_DEFAULT, LISTEN_DEFAULT, BODY_MAX_DEFAULT, ITEMS_MAX_DEFAULT, static_dir,
             LEASE_SECONDS_DEFAULT, OVERLAP_DEFAULT, GOLD_RATE_PCT_DEFAULT, UNDO_SECONDS_DEFAULT,
-            100.0 * AUDIT_SHARE_PPM_DEFAULT / AUDIT_PPM, DRIFT_SECONDS_DEFAULT);
+            100.0 * AUDIT_SHARE_PPM_DEFAULT / AUDIT_PPM, DRIFT_SECONDS_DEFAULT,
+            WEBHOOK_TIMEOUT_MS_DEFAULT, WEBHOOK_BACKOFF_MS_DEFAULT);
 }
 
 static int parse_listen(const char *s, char *host, size_t hostcap, uint16_t *port)
@@ -101,6 +109,8 @@ static const struct option serve_opts_table[] = {{"db", required_argument, NULL,
                                                  {"audit-share", required_argument, NULL, 'A'},
                                                  {"audit-seed", required_argument, NULL, 'E'},
                                                  {"drift-seconds", required_argument, NULL, 'D'},
+                                                 {"webhook-timeout", required_argument, NULL, 'W'},
+                                                 {"webhook-backoff", required_argument, NULL, 'B'},
                                                  {"help", no_argument, NULL, 'h'},
                                                  {NULL, 0, NULL, 0}};
 
@@ -136,6 +146,10 @@ static int serve_number(struct serve_opts *o, int c, const char *v)
         return util_parse_i64(v, 0, 100, &o->gold);
     case 'U':
         return util_parse_i64(v, 0, UNDO_SECONDS_MAX, &o->undo_s);
+    case 'W':
+        return util_parse_i64(v, 1, WEBHOOK_TIMEOUT_MS_MAX, &o->hook_timeout_ms);
+    case 'B':
+        return util_parse_i64(v, 1, WEBHOOK_BACKOFF_MS_MAX, &o->hook_backoff_ms);
     case 'S':
         o->fixed_sides = !strcmp(v, "fixed");
         return o->fixed_sides || !strcmp(v, "random") ? 0 : -EINVAL;
@@ -303,7 +317,9 @@ int cli_serve(int argc, char **argv)
                            .gold = GOLD_RATE_PCT_DEFAULT,
                            .undo_s = UNDO_SECONDS_DEFAULT,
                            .audit_ppm = AUDIT_SHARE_PPM_DEFAULT,
-                           .drift_s = DRIFT_SECONDS_DEFAULT};
+                           .drift_s = DRIFT_SECONDS_DEFAULT,
+                           .hook_timeout_ms = WEBHOOK_TIMEOUT_MS_DEFAULT,
+                           .hook_backoff_ms = WEBHOOK_BACKOFF_MS_DEFAULT};
     int rc = serve_parse(argc, argv, &o, &app);
     if (rc >= 0)
         return rc;
@@ -314,6 +330,13 @@ int cli_serve(int argc, char **argv)
     if (serve_open(&o, &app))
         return 1;
     pthread_mutex_init(&app.wait_mu, NULL);
+    struct webhook_send_opts wo = {(uint64_t)o.hook_timeout_ms, (uint64_t)o.hook_backoff_ms};
+    struct webhook_sender *hooks = webhook_sender_start(app.store, &wo);
+    if (!hooks) {
+        fprintf(stderr, "rungd serve: cannot start the webhook sender\n");
+        rc = 1;
+        goto out;
+    }
     struct MHD_Daemon *d = http_start(&app, o.host, o.port, (unsigned)o.threads);
     if (!d) {
         fprintf(stderr, "rungd serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
@@ -327,6 +350,7 @@ int cli_serve(int argc, char **argv)
     http_stop(&app, d, SHUTDOWN_GRACE_MS);
     rc = 0;
 out:
+    webhook_sender_stop(hooks);
     layer_holder_free(app.layers);
     store_close(app.store);
     pthread_mutex_destroy(&app.wait_mu);
