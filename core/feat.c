@@ -47,6 +47,47 @@ uint64_t feat_fnv1a64(const void *data, size_t len)
     return h;
 }
 
+#define FX_K 0x517cc1b727220a95ULL   /* FxHash's multiplier */
+#define LOWER8 0x2020202020202020ULL /* ORed in, lowercases 8 ASCII letters, keeps digits and ' */
+
+/* One step of feat_fx64: 8 more bytes into h. */
+static inline uint64_t fx_step(uint64_t h, uint64_t w)
+{
+    return (((h << 5) | (h >> 59)) ^ w) * FX_K;
+}
+
+/* The 8 bytes at p as a little-endian word. */
+static inline uint64_t load_le64(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+/* The n < 8 bytes at p as a little-endian word, zero-padded. */
+static inline uint64_t load_le_tail(const unsigned char *p, size_t n)
+{
+    uint64_t w = 0;
+    for (size_t k = 0; k < n; k++)
+        w |= (uint64_t)p[k] << (8 * k);
+    return w;
+}
+
+uint64_t feat_fx64(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0;
+    size_t k = 0;
+    for (; k + 8 <= len; k += 8)
+        h = fx_step(h, load_le64(p + k));
+    if (k < len)
+        h = fx_step(h, load_le_tail(p + k, len - k));
+    return h;
+}
+
 /* murmur3 fmix64: spreads every input bit over the whole word. */
 static uint64_t mix64(uint64_t h)
 {
@@ -215,6 +256,166 @@ int feat_tokenize(const char *text, size_t len, struct feat_token **toks, size_t
         i += step;
     }
 out:
+    if (rc) {
+        free(b.t);
+        return rc;
+    }
+    *toks = b.t;
+    *ntoks = b.n;
+    return 0;
+}
+
+/* ---- the FEAT_HASH_FX tokenizer ----------------------------------------
+ * The same tokens as feat_tokenize, found with a byte class table; an ASCII
+ * word (the common case) is hashed straight from the input 8 bytes at a
+ * time, a word with multi-byte characters through a small stream. */
+
+enum {
+    BC_WORD = 1,  /* ASCII letter, digit or apostrophe */
+    BC_DIGIT = 2, /* ASCII digit (also BC_WORD) */
+    BC_PUNCT = 4, /* other visible ASCII: a one-byte token */
+    BC_HIGH = 8,  /* 0x80 and above: part of a word when valid UTF-8 */
+};
+#define BC_OF(c)                                                                                   \
+    (((c) >= '0' && (c) <= '9')                                    ? BC_WORD | BC_DIGIT            \
+     : (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'z') || (c) == '\'' ? BC_WORD                       \
+     : (c) >= 0x80                                                 ? BC_HIGH                       \
+     : (c) > 0x20 && (c) < 0x7f                                    ? BC_PUNCT                      \
+                                                                   : 0)
+#define BC_ROW(c)                                                                                  \
+    BC_OF(c), BC_OF(c + 1), BC_OF(c + 2), BC_OF(c + 3), BC_OF(c + 4), BC_OF(c + 5), BC_OF(c + 6),  \
+        BC_OF(c + 7), BC_OF(c + 8), BC_OF(c + 9), BC_OF(c + 10), BC_OF(c + 11), BC_OF(c + 12),     \
+        BC_OF(c + 13), BC_OF(c + 14), BC_OF(c + 15)
+static const unsigned char byte_class[256] = {
+    BC_ROW(0x00), BC_ROW(0x10), BC_ROW(0x20), BC_ROW(0x30), BC_ROW(0x40), BC_ROW(0x50),
+    BC_ROW(0x60), BC_ROW(0x70), BC_ROW(0x80), BC_ROW(0x90), BC_ROW(0xa0), BC_ROW(0xb0),
+    BC_ROW(0xc0), BC_ROW(0xd0), BC_ROW(0xe0), BC_ROW(0xf0)};
+
+/* feat_fx64 of the ASCII word s[a..b) lowercased; s has len bytes, so a
+ * whole 8-byte load is taken (and masked) where it stays inside them. */
+static inline uint64_t fx_ascii_word(const unsigned char *s, size_t a, size_t b, size_t len)
+{
+    uint64_t h = 0;
+    size_t k = a;
+    for (; k + 8 <= b; k += 8)
+        h = fx_step(h, load_le64(s + k) | LOWER8);
+    if (k < b) {
+        uint64_t keep = (UINT64_C(1) << (8 * (b - k))) - 1;
+        uint64_t w = k + 8 <= len ? load_le64(s + k) & keep : load_le_tail(s + k, b - k);
+        h = fx_step(h, w | (LOWER8 & keep));
+    }
+    return h;
+}
+
+/* feat_fx64 fed one byte at a time. */
+struct fx_stream {
+    uint64_t h, w; /* hash of the whole chunks, bytes of the partial one */
+    unsigned n;    /* bytes in w */
+};
+
+static inline void fx_stream_byte(struct fx_stream *st, unsigned char c)
+{
+    st->w |= (uint64_t)c << (8 * st->n);
+    if (++st->n == 8) {
+        st->h = fx_step(st->h, st->w);
+        st->w = 0;
+        st->n = 0;
+    }
+}
+
+static uint64_t fx_stream_end(const struct fx_stream *st)
+{
+    return st->n ? fx_step(st->h, st->w) : st->h;
+}
+
+/* Length of the valid multi-byte character at s[i] that belongs to a word
+ * (utf8_seq_len), 0 when s[i] is not one. */
+static inline size_t word_seq_len(const unsigned char *s, size_t len, size_t i)
+{
+    return i < len && (byte_class[s[i]] & BC_HIGH) ? utf8_seq_len(s + i, len - i) : 0;
+}
+
+/* Hashes the rest of a word with multi-byte characters: s[a..j) are its
+ * ASCII word bytes so far, s[j] starts a valid character. Returns where the
+ * word ends; *hash receives its hash. */
+static size_t fx_mixed_word(const unsigned char *s, size_t len, size_t a, size_t j, uint64_t *hash)
+{
+    struct fx_stream st = {0, 0, 0};
+    for (size_t k = a; k < j; k++)
+        fx_stream_byte(&st, s[k] | 0x20);
+    for (;;) {
+        if (j < len && (byte_class[s[j]] & BC_WORD)) {
+            fx_stream_byte(&st, s[j++] | 0x20);
+            continue;
+        }
+        size_t n = word_seq_len(s, len, j);
+        if (!n)
+            break;
+        if (n == 3 && s[j] == 0xe2 && s[j + 1] == 0x80 && (s[j + 2] == 0x98 || s[j + 2] == 0x99))
+            fx_stream_byte(&st, '\'');
+        else
+            for (size_t k = 0; k < n; k++)
+                fx_stream_byte(&st, s[j + k]);
+        j += n;
+    }
+    *hash = fx_stream_end(&st);
+    return j;
+}
+
+/* Reads the word starting at s[*pos] into *t and moves *pos past it. */
+static inline void fx_word(const unsigned char *s, size_t len, size_t *pos, struct feat_token *t)
+{
+    size_t a = *pos, j = a;
+    unsigned digits = BC_DIGIT, c;
+    while (j < len && ((c = byte_class[s[j]]) & BC_WORD)) {
+        digits &= c;
+        j++;
+    }
+    if (word_seq_len(s, len, j)) {
+        j = fx_mixed_word(s, len, a, j, &t->hash);
+        digits = 0;
+    } else {
+        t->hash = fx_ascii_word(s, a, j, len);
+    }
+    t->start = a;
+    t->len = j - a;
+    t->kind = digits ? FEAT_TOK_NUMBER : FEAT_TOK_WORD;
+    *pos = j;
+}
+
+static int tokenize_fx(const unsigned char *s, size_t len, struct tok_buf *b)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = byte_class[s[i]];
+        struct feat_token t;
+        if ((c & BC_WORD) || word_seq_len(s, len, i)) {
+            fx_word(s, len, &i, &t);
+        } else if (c & BC_PUNCT) {
+            t = (struct feat_token){fx_step(0, s[i]), i, 1, FEAT_TOK_PUNCT};
+            i++;
+        } else {
+            i++; /* whitespace, control or an invalid byte: a separator */
+            continue;
+        }
+        int rc = tok_push(b, &t);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int feat_tokenize_hash(enum feat_hash hash, const char *text, size_t len, struct feat_token **toks,
+                       size_t *ntoks)
+{
+    if (hash == FEAT_HASH_FNV1A)
+        return feat_tokenize(text, len, toks, ntoks);
+    *toks = NULL;
+    *ntoks = 0;
+    if (hash != FEAT_HASH_FX)
+        return -EINVAL;
+    struct tok_buf b = {NULL, 0, 0};
+    int rc = tokenize_fx((const unsigned char *)text, len, &b);
     if (rc) {
         free(b.t);
         return rc;
@@ -621,6 +822,12 @@ static int dense_features(const double *d, uint32_t mask, struct entries *es)
 int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const char *resp,
                  size_t resp_len, struct feat_vec *out)
 {
+    return feat_extract_hash(FEAT_HASH_FNV1A, bits, prompt, prompt_len, resp, resp_len, out);
+}
+
+int feat_extract_hash(enum feat_hash hash, unsigned bits, const char *prompt, size_t prompt_len,
+                      const char *resp, size_t resp_len, struct feat_vec *out)
+{
     struct feat_token *pt = NULL, *rt = NULL;
     size_t np = 0, nr = 0;
     struct entries es = {NULL, NULL, 0, 0};
@@ -633,10 +840,10 @@ int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const cha
         return -EINVAL;
     uint32_t mask = (uint32_t)((1ULL << bits) - 1);
 
-    rc = feat_tokenize(prompt, prompt_len, &pt, &np);
+    rc = feat_tokenize_hash(hash, prompt, prompt_len, &pt, &np);
     if (rc)
         goto out;
-    rc = feat_tokenize(resp, resp_len, &rt, &nr);
+    rc = feat_tokenize_hash(hash, resp, resp_len, &rt, &nr);
     if (rc)
         goto out;
 
