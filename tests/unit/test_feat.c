@@ -355,6 +355,38 @@ static void test_fx_tokens_match(void **state)
     }
 }
 
+/* FEAT_HASH_FNV1A vectors are those of main d6831ad bit for bit (the layers
+ * of blob versions 1 and 2 score with them): 400 random texts, prompts cut
+ * from their ends, 2^4 to 2^22 buckets (many collisions at the low end),
+ * every index and value run through FNV-1a; the checksum and the count were
+ * computed with feat.c of d6831ad (little-endian). */
+static void test_fnv_vectors_pinned(void **state)
+{
+    (void)state;
+    uint64_t x = 0x2545f4914f6cdd1dULL, sum = 0xcbf29ce484222325ULL;
+    unsigned char buf[600];
+    size_t total = 0;
+    struct feat_vec v;
+    feat_vec_init(&v);
+    for (int round = 0; round < 400; round++) {
+        size_t len = random_text(&x, buf, (size_t)(round * 3 % 600)), plen = len / 3;
+        unsigned bits = 4 + (unsigned)(round % 19);
+        assert_int_equal(feat_extract(bits, (char *)buf + len - plen, plen, (char *)buf, len, &v),
+                         0);
+        assert_vec_ok(&v, bits);
+        for (size_t i = 0; i < v.n; i++) {
+            unsigned char rec[8];
+            memcpy(rec, &v.idx[i], 4);
+            memcpy(rec + 4, &v.val[i], 4);
+            sum = feat_fnv1a64(rec, 8) ^ (sum * 0x100000001b3ULL);
+        }
+        total += v.n;
+    }
+    assert_int_equal(total, 24513);
+    assert_true(sum == 0x424fe208e31796b8ULL);
+    feat_vec_clear(&v);
+}
+
 /* Pinned once from this implementation, like test_stability: the vector of
  * blob version 3 layers. */
 static void test_stability_fx(void **state)
@@ -409,19 +441,13 @@ static void test_prompt_conditioning(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fnv_known),
-        cmocka_unit_test(test_fx_known),
-        cmocka_unit_test(test_ascii_tokens),
-        cmocka_unit_test(test_multibyte),
-        cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_one_megabyte_no_spaces),
-        cmocka_unit_test(test_random_bytes),
-        cmocka_unit_test(test_stability),
-        cmocka_unit_test(test_fx_tokens_match),
-        cmocka_unit_test(test_stability_fx),
-        cmocka_unit_test(test_prompt_conditioning),
+        cmocka_unit_test(test_fnv_known),       cmocka_unit_test(test_fx_known),
+        cmocka_unit_test(test_ascii_tokens),    cmocka_unit_test(test_multibyte),
+        cmocka_unit_test(test_invalid_utf8),    cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_bad_args),        cmocka_unit_test(test_one_megabyte_no_spaces),
+        cmocka_unit_test(test_random_bytes),    cmocka_unit_test(test_stability),
+        cmocka_unit_test(test_fx_tokens_match), cmocka_unit_test(test_fnv_vectors_pinned),
+        cmocka_unit_test(test_stability_fx),    cmocka_unit_test(test_prompt_conditioning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
