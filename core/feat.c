@@ -449,7 +449,11 @@ int feat_tokenize_hash(enum feat_hash hash, const char *text, size_t len, struct
     *ntoks = 0;
     if (hash != FEAT_HASH_FX)
         return -EINVAL;
-    struct tok_buf b = {NULL, 0, 0};
+    /* About one token in 4 bytes of text: room for them from the start. */
+    struct tok_buf b = {NULL, 0, len / 4 + 16 < 4096 ? len / 4 + 16 : 4096};
+    b.t = malloc(b.cap * sizeof(*b.t));
+    if (!b.t)
+        return -ENOMEM;
     int rc = tokenize_fx((const unsigned char *)text, len, &b);
     if (rc) {
         free(b.t);
@@ -524,24 +528,20 @@ static void insertion_sort(struct entry *e, size_t n)
     }
 }
 
-/* Stable sort of e[0..n) by key into out (e is left as it was when n < 32,
- * in pieces otherwise). Hashed keys are uniform, so one counting pass on
- * their top bits (about one bucket per entry) leaves the array nearly
- * sorted, and an insertion sort finishes it in linear time: several times
- * faster than qsort on the few hundred entries of one text. */
-static void sort_entries(struct entry *e, size_t n, struct entry *out)
+/* Stable sort of e[0..n), keys below 2^width, by key into out (e is left
+ * as it was when n < 32, in pieces otherwise). Hashed keys are uniform, so
+ * one counting pass on their top bits (about one bucket per entry) leaves
+ * the array nearly sorted, and an insertion sort finishes it in linear
+ * time: several times faster than qsort on the few hundred entries of one
+ * text. */
+static void sort_entries(struct entry *e, size_t n, unsigned width, struct entry *out)
 {
     if (n < 32) {
         memcpy(out, e, n * sizeof *e);
         insertion_sort(out, n);
         return;
     }
-    uint32_t maxkey = 0;
-    for (size_t i = 0; i < n; i++)
-        maxkey = e[i].key > maxkey ? e[i].key : maxkey;
-    unsigned width = 1, bits = 1;
-    while (width < 32 && (maxkey >> width) != 0)
-        width++;
+    unsigned bits = 1;
     while (bits < BUCKET_MAX_BITS && ((size_t)1 << bits) < n)
         bits++;
     if (bits > width)
@@ -829,10 +829,12 @@ static int vec_reserve(struct feat_vec *v, size_t n)
     return 0;
 }
 
-/* Appends the response's unigrams and bigrams. Returns 0 or -ENOMEM. */
+/* Appends the response's unigrams and bigrams, with room reserved for the
+ * families that follow (at most nr prompt-overlap and D_COUNT dense
+ * entries). Returns 0 or -ENOMEM. */
 static int ngram_features(const struct feat_token *rt, size_t nr, uint32_t mask, struct entries *es)
 {
-    int rc = entries_reserve(es, 2 * nr + D_COUNT + 16);
+    int rc = entries_reserve(es, 3 * nr + D_COUNT + 16);
     if (rc)
         return rc;
     for (size_t i = 0; i < nr; i++)
@@ -898,7 +900,7 @@ int feat_extract_hash(enum feat_hash hash, unsigned bits, const char *prompt, si
     /* One stable sort of every family; folding each family's duplicates
      * then gives the sums and norms that sorting, merging and normalising
      * each family apart gave, bit for bit. */
-    sort_entries(es.e, es.n, es.tmp);
+    sort_entries(es.e, es.n, bits + FAM_BITS, es.tmp);
     double ss[FAM_NORMALISED] = {0.0, 0.0, 0.0};
     size_t n = fold_families(es.tmp, es.n, ss);
     rc = vec_reserve(out, n);

@@ -13,13 +13,14 @@
  *       (default 5) of each layer: with and without the checker block, each
  *       with the old (FNV-1a) and the new (FX) token hash; prints the
  *       medians per second of CPU time and the speed-up of the new hash.
- *   bench_reward eval --format hh|gsm8k FILE [--no-checks]
+ *   bench_reward eval --format hh|gsm8k FILE [--no-checks] [--fnv1a]
  *       trains a default layer on the training side of the fixed 80/20 split
  *       by prompt (dataset_split_is_test) and prints one JSON line: the file's
  *       counts, held-out accuracy, "the longer reply wins" on the same pairs,
  *       log loss, ECE, threshold, coverage, and the checker features'
  *       weights ("checks"; --no-checks trains without them, as blob version
- *       1 layers were). Samples of a prompt form its group on each side of
+ *       1 layers were; --fnv1a with the token hash of blob versions 1 and 2
+ *       instead of FX). Samples of a prompt form its group on each side of
  *       the split, as training and calibration group them: the figures
  *       with those groups are in "grouped"; the top-level ones score each
  *       pair as its own group {a, b}, as the daemon scores a pair item
@@ -641,11 +642,12 @@ static double score_us(const struct reward_layer *l, const struct reward_pair_ex
 
 /* Trains on c's training rows, evaluates on its test rows, adds the figures
  * to out. 0 or -ENOMEM. */
-static int eval_run(const struct eval_ctx *c, unsigned checks, json_t *out)
+static int eval_run(const struct eval_ctx *c, unsigned checks, enum feat_hash hash, json_t *out)
 {
     struct reward_params p;
     reward_params_default(&p);
     p.checks = checks;
+    p.hash = hash;
     const struct reward_pair_ex *te = c->rows + c->cap - c->nte;
     double t0 = now_s();
     json_t *rep = NULL;
@@ -674,12 +676,17 @@ static int cmd_eval(int argc, char **argv)
 {
     enum dataset_format fmt;
     unsigned checks = 1;
-    if (argc == 4 && !strcmp(argv[3], "--no-checks")) {
-        checks = 0;
-        argc--;
+    enum feat_hash hash = FEAT_HASH_FX;
+    for (; argc > 3; argc--) {
+        if (!strcmp(argv[argc - 1], "--no-checks"))
+            checks = 0;
+        else if (!strcmp(argv[argc - 1], "--fnv1a"))
+            hash = FEAT_HASH_FNV1A;
+        else
+            break;
     }
     if (argc != 3 || strcmp(argv[0], "--format") || dataset_format_parse(argv[1], &fmt)) {
-        fprintf(stderr, "usage: eval --format hh|gsm8k FILE [--no-checks]\n");
+        fprintf(stderr, "usage: eval --format hh|gsm8k FILE [--no-checks] [--fnv1a]\n");
         return 2;
     }
     struct eval_ctx c = {calloc(100000, sizeof(*c.rows)), 0, 0, 100000};
@@ -693,7 +700,7 @@ static int cmd_eval(int argc, char **argv)
     }
     if (!c.rows || !out || dataset_read(in, fmt, eval_pair, NULL, &c, &st))
         goto out;
-    if (eval_run(&c, checks, out))
+    if (eval_run(&c, checks, hash, out))
         goto out;
     /* reward_evaluate's "pairs" are the held-out ones; "pairs" is the file's. */
     json_object_set(out, "test_pairs", json_object_get(out, "pairs"));
