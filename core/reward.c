@@ -155,18 +155,20 @@ static uint64_t point_label_key(const struct reward_point_ex *e)
 /* ---- rows --------------------------------------------------------------- */
 
 struct reward_rows {
-    enum feat_hash hash; /* token hash of the rows made from text */
-    unsigned bits;       /* hashed indices are < 2^bits */
-    unsigned extra;      /* dense features after them: indices < 2^bits + extra */
-    size_t n, cap;       /* rows in use / allocated */
-    uint64_t *off;       /* n + 1 offsets into idx/val */
-    float *y;            /* label per row */
-    float *wt;           /* weight per row */
-    uint64_t *grp;       /* group per row: one side of the calibration split */
-    uint64_t *key;       /* content key per row, 0 never a duplicate */
+    unsigned bits;  /* hashed indices are < 2^bits */
+    unsigned extra; /* dense features after them: indices < 2^bits + extra */
+    size_t n, cap;  /* rows in use / allocated */
+    uint64_t *off;  /* n + 1 offsets into idx/val */
+    float *y;       /* label per row */
+    float *wt;      /* weight per row */
+    uint64_t *grp;  /* group per row: one side of the calibration split */
+    uint64_t *key;  /* content key per row, 0 never a duplicate */
     size_t nnz, nnz_cap;
     uint32_t *idx; /* bucket of each nonzero */
     uint16_t *val; /* bfloat16 value of each nonzero */
+
+    /* token hash of the rows made from text */
+    enum feat_hash hash;
 };
 
 /* New empty store of 2^bits hashed and extra dense features. */
@@ -332,16 +334,18 @@ static int rows_add_diff(struct reward_rows *r, const struct feat_vec *a, const 
 /* ---- the layer ---------------------------------------------------------- */
 
 struct reward_layer {
-    enum feat_hash hash; /* token hash of phi */
-    unsigned bits;       /* log2 buckets */
-    unsigned members;    /* ensemble size */
-    unsigned ncheck;     /* checker features after the buckets: 0 or REWARD_CHECK_NFEAT */
-    size_t stride;       /* floats per member: 2^bits + ncheck weights + 1 bias */
-    double tau;          /* pair threshold as reward_score_pair scores, INFINITY when none */
-    double tau_group;    /* pair threshold with sample groups (== tau without checks) */
-    double tau_point;    /* pointwise threshold, INFINITY when none */
-    float *w;            /* members * stride pair weights (bias slot unused, 0) */
-    float *u;            /* members * stride pointwise weights, NULL without a head */
+    unsigned bits;    /* log2 buckets */
+    unsigned members; /* ensemble size */
+    unsigned ncheck;  /* checker features after the buckets: 0 or REWARD_CHECK_NFEAT */
+    size_t stride;    /* floats per member: 2^bits + ncheck weights + 1 bias */
+    double tau;       /* pair threshold as reward_score_pair scores, INFINITY when none */
+    double tau_group; /* pair threshold with sample groups (== tau without checks) */
+    double tau_point; /* pointwise threshold, INFINITY when none */
+    float *w;         /* members * stride pair weights (bias slot unused, 0) */
+    float *u;         /* members * stride pointwise weights, NULL without a head */
+
+    /* token hash of phi */
+    enum feat_hash hash;
 };
 
 void reward_params_default(struct reward_params *p)

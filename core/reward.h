@@ -25,18 +25,20 @@
 #define REWARD_BLOB_VERSION 3u  /* bumped whenever the blob layout changes; 1 and 2 still load */
 
 struct reward_params {
-    unsigned members;    /* ensemble size, default 5 */
-    unsigned bits;       /* log2 of hash buckets, default REWARD_BITS_DEFAULT */
-    uint64_t seed;       /* default 1; same seed and data give the same layer */
-    double l2;           /* per-example L2 strength lambda; <= 0 means 1/n_train (liblinear C=1) */
-    double target;       /* accuracy target for the deferral threshold, default 0.95 */
-    double calib_share;  /* held-out share for calibration, default 0.2, in [0, 0.9] */
-    unsigned epochs;     /* SGD passes; 0 (default) picks 3..30 from the data size */
-    unsigned threads;    /* training threads; 0 (default) = online CPUs, at most members */
-    unsigned checks;     /* 1 (default): phi ends in the checker block; 0: buckets only (the
-                            layers of blob version 1) */
-    enum feat_hash hash; /* token hash of phi: FEAT_HASH_FX (default) or FEAT_HASH_FNV1A (the
-                            layers of blob versions 1 and 2) */
+    unsigned members;   /* ensemble size, default 5 */
+    unsigned bits;      /* log2 of hash buckets, default REWARD_BITS_DEFAULT */
+    uint64_t seed;      /* default 1; same seed and data give the same layer */
+    double l2;          /* per-example L2 strength lambda; <= 0 means 1/n_train (liblinear C=1) */
+    double target;      /* accuracy target for the deferral threshold, default 0.95 */
+    double calib_share; /* held-out share for calibration, default 0.2, in [0, 0.9] */
+    unsigned epochs;    /* SGD passes; 0 (default) picks 3..30 from the data size */
+    unsigned threads;   /* training threads; 0 (default) = online CPUs, at most members */
+    unsigned checks;    /* 1 (default): phi ends in the checker block; 0: buckets only (the
+                           layers of blob version 1) */
+
+    /* token hash of phi: FEAT_HASH_FX (default) or FEAT_HASH_FNV1A (the
+     * layers of blob versions 1 and 2) */
+    enum feat_hash hash;
 };
 
 /* Fills *p with the defaults above. */

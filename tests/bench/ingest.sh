@@ -5,7 +5,8 @@
 # Closed loop (each connection sends when its last answer is in) for the
 # maximum rates, then open loop (loadgen --rate: paced sends, latency from
 # each request's due time) at half of rungd's maximum, rungd and the bare
-# server at the same rate.
+# server at the same rate; and the disk's own fdatasync latency, the floor
+# of any durable answer.
 #
 # usage: tests/bench/ingest.sh [BUILD_DIR]        (default: build-bench)
 # env:   SECONDS_PER=10  seconds per measurement (after WARMUP=2)
@@ -181,6 +182,23 @@ for pin in $PIN; do
         load bare_single_open_loop "$L" 1 "$WORK/items.jsonl" --rate "$half" | tee -a "$R"
         stop "$RPID"
     fi
+    # The floor of a durable answer: one fdatasync of the disk the WAL is on,
+    # after a 16 KB append (about one small group commit), timed for as long.
+    python3 - "$WORK/sync.probe" "$SECONDS_PER" <<'PY' | tee -a "$R"
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+lat, end = [], time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    os.write(fd, b"x" * 16384)
+    t = time.perf_counter()
+    os.fdatasync(fd)
+    lat.append((time.perf_counter() - t) * 1000)
+os.close(fd)
+os.unlink(sys.argv[1])
+lat.sort()
+q = lambda p: lat[min(len(lat) - 1, int(len(lat) * p))]
+print("disk_fdatasync syncs=%d p50_ms=%.3f p99_ms=%.3f max_ms=%.3f" % (len(lat), q(0.5), q(0.99), lat[-1]))
+PY
 
     new_db batch
     start_rungd "$WORK/batch.db" "$S"
@@ -218,10 +236,12 @@ for pin in $PIN; do
     echo "$b" >"$WORK/b"; echo "$rs" >"$WORK/rs"; echo "$rb" >"$WORK/rb"; echo "$raw" >"$WORK/raw"
     grep '^rungd_single_open_loop ' "$R" | head -1 >"$WORK/ro"
     grep '^bare_single_open_loop ' "$R" | head -1 >"$WORK/bo"
+    grep '^disk_fdatasync ' "$R" | head -1 >"$WORK/ds"
     awk -v rate="$(val open_loop_rate "$WORK/ro")" -v rp="$(val p99_ms "$WORK/ro")" \
-        -v rm="$(val max_ms "$WORK/ro")" -v bp="$(val p99_ms "$WORK/bo")" -v pin="$pin" 'BEGIN {
-        if (rate) printf "OPEN[%s] at %d req/s (half of rungd'"'"'s maximum): rungd p99 %.2f ms (max %.1f ms), bare server p99 %.2f ms\n",
-            pin, rate, rp, rm, bp }'
+        -v rm="$(val max_ms "$WORK/ro")" -v bp="$(val p99_ms "$WORK/bo")" -v dp="$(val p99_ms "$WORK/ds")" \
+        -v pin="$pin" 'BEGIN {
+        if (rate) printf "OPEN[%s] at %d req/s (half of rungd'"'"'s maximum): rungd p99 %.2f ms (max %.1f ms), bare server p99 %.2f ms; the disk'"'"'s fdatasync p99 %.2f ms\n",
+            pin, rate, rp, rm, bp, dp }'
     awk -v br="$(val req_s "$WORK/b")" -v rr="$(val req_s "$WORK/rs")" -v p99="$(val p99_ms "$WORK/rs")" \
         -v items="$(val items_s "$WORK/rb")" -v raw="$(val rows_s "$WORK/raw")" -v pin="$pin" 'BEGIN {
         r1 = br ? 100 * rr / br : 0; r2 = raw ? 100 * items / raw : 0
