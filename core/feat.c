@@ -455,8 +455,8 @@ int feat_tokenize_hash(enum feat_hash hash, const char *text, size_t len, struct
     if (!b.t)
         return -ENOMEM;
     int rc = tokenize_fx((const unsigned char *)text, len, &b);
-    if (rc) {
-        free(b.t);
+    if (rc || !b.n) {
+        free(b.t); /* no tokens: NULL, as feat_tokenize */
         return rc;
     }
     *toks = b.t;

@@ -146,6 +146,11 @@ static void test_empty(void **state)
     assert_int_equal(n, 0);
     tokenize(NULL, 0, &t, &n);
     assert_int_equal(n, 0);
+    t = (void *)1;
+    n = 99;
+    assert_int_equal(feat_tokenize_hash(FEAT_HASH_FX, " \n\x01", 3, &t, &n), 0);
+    assert_null(t);
+    assert_int_equal(n, 0);
 
     struct feat_vec v;
     feat_vec_init(&v);
