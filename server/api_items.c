@@ -329,21 +329,27 @@ static int cmp_group(const void *x, const void *y)
 }
 
 /* One group's items order[0..m) of the request, in request order: the
- * group as stored is read once, each item joins it and is scored with what
- * came before it and itself. 0 or negative errno. */
+ * group as stored is read once, every item joins it, and each is scored
+ * with the whole group (a request's best-of-n samples see each other).
+ * 0 or negative errno. */
 static int score_group_run(struct scoring *sc, const struct layer *l, const struct by_group *order,
                            size_t m)
 {
     struct route_group g;
     int rc = route_group_read(sc->r->app->store, sc->r->key.id, order[0].group, &g);
+    bool joined = false;
     for (size_t k = 0; k < m && !rc; k++) {
         struct store_item_in *it = &sc->items[order[k].i];
         it->group_seen = g.seen;
         route_group_join(&g, it->response_a, it->response_b);
-        it->group_joined = g.joined;
-        sc->joined = sc->joined || g.joined;
-        rc = score_one(sc, l, order[k].i, &g);
+        joined = joined || g.joined;
     }
+    /* The first item's join marks the group's stored items: the others
+     * come after it. */
+    sc->items[order[0].i].group_joined = joined;
+    sc->joined = sc->joined || joined;
+    for (size_t k = 0; k < m && !rc; k++)
+        rc = score_one(sc, l, order[k].i, &g);
     route_group_clear(&g);
     return rc;
 }

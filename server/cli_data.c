@@ -103,33 +103,48 @@ static void import_item_fill(struct import_ctx *c, size_t i, struct store_item_i
     it->group_seen = -1;
 }
 
+/* Scores items[0..m), one group's run of the pending items, with the
+ * group as stored and every item of the run (as the API scores one
+ * request's items). 0 or negative errno. */
+static int import_score_run(struct import_ctx *c, struct store_item_in *items, size_t m,
+                            char **scores)
+{
+    struct route_group g;
+    int rc = route_group_read(c->store, 0, items[0].group, &g);
+    bool joined = false;
+    for (size_t k = 0; k < m && !rc; k++) {
+        items[k].group_seen = g.seen;
+        route_group_join(&g, items[k].response_a, items[k].response_b);
+        joined = joined || g.joined;
+    }
+    items[0].group_joined = joined; /* marks the group's stored items */
+    for (size_t k = 0; k < m && !rc; k++)
+        rc = route_store_item_group(c->layer, &items[k], &g.view, &scores[k], NULL);
+    route_group_clear(&g);
+    return rc;
+}
+
 /* Scores the pending items with the active layer: with their groups when
- * it uses them (the group as stored, read at the first of each run of
- * items of one group, which each join in turn). 0 or negative errno. */
+ * it uses them, run by run of items of one group (a GSM8K line's pairs
+ * are one run). 0 or negative errno. */
 static int import_score(struct import_ctx *c, struct store_item_in *items, char **scores)
 {
     struct layer_info info = {0};
     if (c->layer)
         layer_describe(c->layer, &info);
-    struct route_group g = {0};
     int rc = 0;
-    for (size_t i = 0; i < c->n && !rc; i++) {
-        struct store_item_in *it = &items[i];
+    for (size_t i = 0; i < c->n && !rc;) {
+        size_t j = i + 1;
         if (!info.uses_groups) {
-            rc = route_store_item(c->layer, it, &scores[i], NULL);
+            rc = route_store_item(c->layer, &items[i], &scores[i], NULL);
+            i = j;
             continue;
         }
-        if (i == 0 || strcmp(it->group, items[i - 1].group)) {
-            route_group_clear(&g);
-            rc = route_group_read(c->store, 0, it->group, &g);
-        }
-        it->group_seen = g.seen;
-        route_group_join(&g, it->response_a, it->response_b);
-        it->group_joined = g.joined;
-        if (!rc)
-            rc = route_store_item_group(c->layer, it, &g.view, &scores[i], NULL);
+        while (j < c->n && !strcmp(items[j].group, items[i].group))
+            j++;
+        rc = import_score_run(c, items + i, j - i, scores + i);
+        i = j;
     }
-    route_group_clear(&g);
     return rc;
 }
 
