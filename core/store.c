@@ -254,6 +254,8 @@ static const char *const sql_text[STMT_COUNT] = {
                                "AND " RESCORABLE " ORDER BY seq LIMIT ?2",
     [ST_GROUP_STALE_SELF] = "UPDATE items SET group_stale = group_stale + 1 WHERE seq = ?1 "
                             "AND status = 'awaiting_human'",
+    [ST_GROUP_OF_TASK] = "SELECT i.key_id, i.\"group\" FROM tasks t JOIN items i "
+                         "ON i.seq = t.item_seq WHERE t.id = ?1",
     [ST_GROUP_STALE_CLEAR] = "UPDATE items SET group_stale = 0 WHERE seq = ?1 AND group_stale = ?2",
     [ST_ITEMS_IN_BATCH] = "SELECT EXISTS (SELECT 1 FROM items WHERE batch = ?1)",
     [ST_ITEMS_IN_DOMAIN] = "SELECT EXISTS (SELECT 1 FROM items WHERE domain = ?1)",

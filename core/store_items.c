@@ -593,6 +593,28 @@ int store_group_samples(struct store *s, int64_t key_id, const char *group, size
     return rc;
 }
 
+int store_task_group(struct store *s, int64_t task_id, int64_t *key_id, char **group)
+{
+    *key_id = 0;
+    *group = NULL;
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = conn_stmt(c, ST_GROUP_OF_TASK);
+    int rc = -EIO;
+    if (st) {
+        sqlite3_bind_int64(st, 1, task_id);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            *key_id = sqlite3_column_int64(st, 0);
+            rc = col_dup(st, 1, group);
+        } else if (step == SQLITE_DONE) {
+            rc = -ENOENT;
+        }
+    }
+    conn_done(st);
+    store_reader_put(s, c);
+    return rc;
+}
+
 int store_group_stale_pending(struct store *s, int64_t after, size_t max, struct store_item **items,
                               size_t *n)
 {

@@ -159,6 +159,50 @@ class TestGroups(GroupCase):
         self.assertEqual(self.d.sql("SELECT count(*) FROM items"), [(3,)])
 
 
+BAD_SUM = ("Janet has 16 - 3 - 4 = <<16-3-4=8>>8 eggs left.\n"
+           "She makes 8 * 2 = $<<8*2=16>>16.\nA: 16")
+
+
+class TestChecksInTasks(GroupCase):
+    def test_a_task_carries_the_findings_at_their_spans(self):
+        self.post([{"prompt": QUESTION, "response": agreeing(i), "group": "c"} for i in range(2)])
+        st, _, _ = self.d.request("PUT", "/v1/overlap", {"batch": "c", "overlap": 1,
+                                                          "future": True}, token=self.admin)
+        self.post([{"prompt": QUESTION, "responses": [BAD_SUM, WRONG], "group": "c",
+                    "batch": "c", "priority": 5}])
+        rater = self.d.key("rater", "r1")
+        st, _, task = self.d.request("GET", "/v1/tasks/next", token=rater)
+        self.assertEqual((st, task["responses"]), (200, [BAD_SUM, WRONG]))
+        checks = task["checks"]
+        for c in checks:
+            self.assertEqual(set(c), {"response", "checker", "code", "finding", "span",
+                                      "verdict"})
+        bad = [c for c in checks if c["verdict"] == "fail" and c["checker"] == "arithmetic"]
+        # The inline equation and its calculator annotation, each at its span.
+        self.assertEqual([c["response"] for c in bad], [0, 0])
+        self.assertEqual([BAD_SUM.encode()[c["span"][0]:c["span"][1]].decode() for c in bad],
+                         ["16 - 3 - 4 = <<16-3-4=8>>8", "<<16-3-4=8>>"])
+        self.assertEqual(bad[0]["finding"], "wrong: it is 9, not 8")
+        ok = [c for c in checks if c["verdict"] == "pass" and c["response"] == 1]
+        self.assertEqual(len(ok), 4, checks)   # WRONG's equations are right (twice each)
+        agree = [c for c in checks if c["checker"] == "agreement"]
+        self.assertEqual([c["response"] for c in agree], [0, 1])
+        # Its group: the two samples answering 18, and the other side.
+        self.assertIn("0 of 3 other samples", agree[0]["finding"])
+        self.assertIsNone(agree[0]["span"])
+        st, _, again = self.d.request("GET", "/v1/tasks/%d" % task["id"], token=rater)
+        self.assertEqual(again["checks"], checks)
+
+    def test_no_findings_when_assistance_is_not_shown(self):
+        st, _, _ = self.d.request("PUT", "/v1/batches/h", {"assistance": "after"},
+                                  token=self.admin)
+        self.assertEqual(st, 200)
+        self.post([{"prompt": QUESTION, "responses": [BAD_SUM, WRONG], "batch": "h"}])
+        rater = self.d.key("rater", "r1")
+        st, _, task = self.d.request("GET", "/v1/tasks/next", token=rater)
+        self.assertEqual((st, task["checks"]), (200, []))
+
+
 class TestImportGroups(GroupCase):
     def test_gsm8k_import_puts_a_questions_solutions_in_one_group(self):
         p = self.d.cli("import", "--db", self.d.db, "--format", "gsm8k", "--as", "items",
