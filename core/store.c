@@ -262,15 +262,17 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_OVERLAP_LIST] = "SELECT scope, value, overlap FROM overlap_rules ORDER BY scope, value",
     /* sub-questions and domains: store_subq.c */
     [ST_DOMAIN_UPSERT] =
-        "INSERT INTO domains(name, decomposer, criteria, hard_tokens, step_order, updated_ms) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(name) DO UPDATE SET "
+        "INSERT INTO domains(name, decomposer, criteria, hard_tokens, step_order, updated_ms, "
+        "checker_answers) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(name) DO UPDATE SET "
         "decomposer = excluded.decomposer, criteria = excluded.criteria, "
         "hard_tokens = excluded.hard_tokens, step_order = excluded.step_order, "
-        "updated_ms = excluded.updated_ms",
+        "updated_ms = excluded.updated_ms, checker_answers = excluded.checker_answers",
     [ST_DOMAIN_GET] =
-        "SELECT name, decomposer, criteria, hard_tokens, step_order FROM domains WHERE name = ?1",
+        "SELECT name, decomposer, criteria, hard_tokens, step_order, checker_answers FROM domains "
+        "WHERE name = ?1",
     [ST_DOMAIN_LIST] =
-        "SELECT name, decomposer, criteria, hard_tokens, step_order FROM domains ORDER BY name",
+        "SELECT name, decomposer, criteria, hard_tokens, step_order, checker_answers FROM domains "
+        "ORDER BY name",
     [ST_SUBQ_INSERT] =
         "INSERT INTO subquestions(item_seq, side, ordinal, kind, span_start, span_end, question, "
         "score, confidence, status, verdict, source, sinks) "

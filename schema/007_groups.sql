@@ -13,3 +13,7 @@ ALTER TABLE items ADD COLUMN group_stale INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX items_group ON items(key_id, "group", seq) WHERE "group" IS NOT NULL;
 -- The items waiting to be scored again.
 CREATE INDEX items_group_stale ON items(seq) WHERE group_stale > 0;
+-- Checker answers (issue 11, item 4): when set, a step sub-question of the
+-- domain's items whose text holds an equation the arithmetic checker finds
+-- wrong is answered "no" by the checker (source 'checker'); off by default.
+ALTER TABLE domains ADD COLUMN checker_answers INTEGER NOT NULL DEFAULT 0;

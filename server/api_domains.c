@@ -16,10 +16,10 @@ static json_t *domain_json(const struct subq_domain *d)
     for (size_t i = 0; i < d->ncriteria; i++)
         json_array_append_new(
             crit, json_pack("{s:s,s:b}", "text", d->criteria[i].text, "veto", d->criteria[i].veto));
-    return json_pack("{s:s,s:s,s:o,s:I,s:s,s:b}", "name", d->name, "decomposer",
+    return json_pack("{s:s,s:s,s:o,s:I,s:s,s:b,s:b}", "name", d->name, "decomposer",
                      decompose_kind_name(d->decomposer), "criteria", crit, "hard_tokens",
                      (json_int_t)d->hard_tokens, "step_order", rollup_order_name(d->order),
-                     "stored", d->stored);
+                     "checker_answers", d->checker_answers, "stored", d->stored);
 }
 
 static bool bad(struct req *r, const char *msg)
@@ -54,7 +54,7 @@ static bool read_domain(struct req *r, json_t *body, struct subq_domain *d)
     json_object_foreach(body, key, v)
     {
         if (strcmp(key, "decomposer") && strcmp(key, "criteria") && strcmp(key, "hard_tokens") &&
-            strcmp(key, "step_order")) {
+            strcmp(key, "step_order") && strcmp(key, "checker_answers")) {
             http_error(r, 422, "invalid_domain", "'%.64s' is not a field of domain settings.", key);
             return false;
         }
@@ -71,6 +71,10 @@ static bool read_domain(struct req *r, json_t *body, struct subq_domain *d)
               json_integer_value(v) > SUBQ_HARD_TOKENS_MAX))
         return bad(r, "'hard_tokens' must be an integer from 0 to 1000000000.");
     d->hard_tokens = v ? json_integer_value(v) : 0;
+    v = json_object_get(body, "checker_answers");
+    if (v && !json_is_boolean(v))
+        return bad(r, "'checker_answers' must be true or false.");
+    d->checker_answers = v && json_is_true(v);
     v = json_object_get(body, "criteria");
     bool crit = d->decomposer == DECOMPOSE_CRITERIA;
     if (v && !crit)
@@ -132,6 +136,7 @@ void api_domains_list(struct req *r, const char *param)
         json_array_append_new(arr, domain_json(&d));
     }
     http_reply_json(r, 200,
-                    json_pack("{s:o,s:{s:s,s:s,s:I}}", "domains", arr, "default", "decomposer",
-                              "none", "step_order", "sequential", "hard_tokens", (json_int_t)0));
+                    json_pack("{s:o,s:{s:s,s:s,s:I,s:b}}", "domains", arr, "default", "decomposer",
+                              "none", "step_order", "sequential", "hard_tokens", (json_int_t)0,
+                              "checker_answers", 0));
 }
