@@ -223,12 +223,15 @@ int check_run_all(const struct check_input *in, struct check_result *r, struct c
     if (!rc)
         rc =
             check_agree(&self, in->others, in->others ? in->n_others : 0, in->max_samples, r, NULL);
+    /* The arithmetic and the numbers share one scan of the equations. */
+    struct check_prompt local;
+    const struct check_prompt *p = in->prepared;
+    if (!rc && !p) {
+        rc = check_prompt_init(&local, in->prompt, in->prompt_len);
+        p = &local;
+    }
     if (!rc)
-        rc = check_arith(in->resp, in->resp_len, r);
-    if (!rc && in->prepared)
-        rc = check_numbers_prepared(in->prepared, in->resp, in->resp_len, r);
-    else if (!rc)
-        rc = check_numbers(in->prompt, in->prompt_len, in->resp, in->resp_len, r);
+        rc = check_arith_numbers(p, in->resp, in->resp_len, r);
     if (!rc)
         rc = check_form(in->resp, in->resp_len, r);
     if (!rc && ans)

@@ -208,6 +208,9 @@ size_t check_annotation_close(const char *text, size_t len, size_t i);
  * when resp is NULL with len > 0 or r is NULL. */
 int check_arith(const char *resp, size_t len, struct check_result *r);
 
+/* What check_arith does for one equation found by check_arith_scan. */
+void check_arith_record(struct check_result *r, const struct check_equation *eq);
+
 /* ---- numbers ---------------------------------------------------------- */
 
 #define CHECK_KNOWN_MAX 256 /* prompt numbers and equation results kept */
@@ -227,6 +230,11 @@ int check_prompt_init(struct check_prompt *p, const char *prompt, size_t len);
 /* check_numbers with the prompt read beforehand by check_prompt_init. */
 int check_numbers_prepared(const struct check_prompt *p, const char *resp, size_t len,
                            struct check_result *r);
+
+/* check_arith then check_numbers_prepared, with one scan of the
+ * equations for both: the same features and findings. */
+int check_arith_numbers(const struct check_prompt *p, const char *resp, size_t len,
+                        struct check_result *r);
 
 /* Sets CHECK_NUMBERS_* in r: the share of the prompt's distinct numbers
  * (digits, and the words "one" to "twelve", "twenty", ... "hundred",

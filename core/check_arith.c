@@ -459,25 +459,29 @@ static const char *why_not(int status)
     }
 }
 
-static int add_equation(void *cls, const struct check_equation *eq)
+void check_arith_record(struct check_result *r, const struct check_equation *eq)
 {
-    struct check_result *r = cls;
     char a[32], b[32];
     if (eq->status < 0) {
         r->v[CHECK_ARITH_UNEVAL]++;
         check_add(r, "arithmetic", "arith_uneval", CHECK_INFO, eq->start, eq->len,
                   "cannot evaluate: %s", why_not(eq->status));
-        return 0;
+        return;
     }
     r->v[CHECK_ARITH_CHECKED]++;
     if (eq->status == 0) {
         check_add(r, "arithmetic", "arith_right", CHECK_PASS, eq->start, eq->len, "right");
-        return 0;
+        return;
     }
     r->v[CHECK_ARITH_WRONG]++;
     check_add(r, "arithmetic", "arith_wrong", CHECK_FAIL, eq->start, eq->len,
               "wrong: it is %s, not %s", check_format_number(eq->lhs, a, sizeof(a)),
               check_format_number(eq->rhs, b, sizeof(b)));
+}
+
+static int add_equation(void *cls, const struct check_equation *eq)
+{
+    check_arith_record(cls, eq);
     return 0;
 }
 

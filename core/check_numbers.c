@@ -2,6 +2,7 @@
 #include "check.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <math.h>
 #include <string.h>
 
@@ -79,6 +80,21 @@ static double word_value(const char *s, size_t i, size_t n)
     size_t lo = 0, hi = sizeof(WORDS) / sizeof(WORDS[0]);
     if (n < 3 || n > 8)
         return -1;
+    /* Every number word starts with one of these: most words stop here. */
+    switch (s[i] | 0x20) {
+    case 'd':
+    case 'e':
+    case 'f':
+    case 'h':
+    case 'n':
+    case 'o':
+    case 's':
+    case 't':
+    case 'z':
+        break;
+    default:
+        return -1;
+    }
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         int c = word_cmp(s + i, n, WORDS[mid].w);
@@ -135,11 +151,14 @@ struct eqs {
     double v[2 * CHECK_KNOWN_MAX]; /* lhs and written result of each */
     size_t off[CHECK_KNOWN_MAX];   /* offset of each one's '=' */
     size_t n;
+    struct check_result *arith; /* also records each for check_arith, or NULL */
 };
 
 static int add_eq(void *cls, const struct check_equation *e)
 {
     struct eqs *q = cls;
+    if (q->arith)
+        check_arith_record(q->arith, e);
     if (e->status < 0 || q->n == CHECK_KNOWN_MAX)
         return 0;
     q->v[2 * q->n] = e->lhs;
@@ -211,8 +230,10 @@ int check_prompt_init(struct check_prompt *p, const char *prompt, size_t len)
     return 0;
 }
 
-int check_numbers_prepared(const struct check_prompt *p, const char *resp, size_t len,
-                           struct check_result *r)
+/* check_numbers_prepared, recording each equation for check_arith too
+ * when arith is set. */
+static int numbers(const struct check_prompt *p, const char *resp, size_t len,
+                   struct check_result *r, bool arith)
 {
     if (!p || !r || (!resp && len))
         return -EINVAL;
@@ -221,6 +242,7 @@ int check_numbers_prepared(const struct check_prompt *p, const char *resp, size_
     struct eqs q;
     struct scan sc;
     q.n = sc.next_eq = sc.result.n = 0;
+    q.arith = arith ? r : NULL;
     sc.prompt = p;
     sc.eqs = &q;
     sc.r = r;
@@ -232,6 +254,18 @@ int check_numbers_prepared(const struct check_prompt *p, const char *resp, size_
         used += sc.used[i];
     r->v[CHECK_NUMBERS_USED_SHARE] = p->n ? (double)used / (double)p->n : 1.0;
     return 0;
+}
+
+int check_numbers_prepared(const struct check_prompt *p, const char *resp, size_t len,
+                           struct check_result *r)
+{
+    return numbers(p, resp, len, r, false);
+}
+
+int check_arith_numbers(const struct check_prompt *p, const char *resp, size_t len,
+                        struct check_result *r)
+{
+    return numbers(p, resp, len, r, true);
 }
 
 int check_numbers(const char *prompt, size_t plen, const char *resp, size_t len,
