@@ -14,14 +14,6 @@ void group_default_name(const char *prompt, char out[GROUP_DEFAULT_LEN])
     snprintf(out, GROUP_DEFAULT_LEN, "prompt:%016" PRIx64, reward_group_of(prompt));
 }
 
-int group_name_check(const char *name)
-{
-    if (!name)
-        return -EINVAL;
-    size_t n = strnlen(name, GROUP_NAME_MAX + 1);
-    return n >= 1 && n <= GROUP_NAME_MAX ? 0 : -EINVAL;
-}
-
 void group_view_init(struct group_view *v)
 {
     v->n = 0;

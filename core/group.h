@@ -24,10 +24,6 @@
  * other spacing or case is one group. */
 void group_default_name(const char *prompt, char out[GROUP_DEFAULT_LEN]);
 
-/* 0 when name is a valid group name (1 to GROUP_NAME_MAX bytes), else
- * -EINVAL. */
-int group_name_check(const char *name);
-
 /* A group's samples as the layer sees them: borrowed texts, distinct, in
  * order of first appearance. */
 struct group_view {

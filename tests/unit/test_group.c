@@ -28,19 +28,6 @@ static void test_default_name_normalises_the_prompt(void **state)
     assert_memory_equal(a, "prompt:", 7);
 }
 
-static void test_name_check(void **state)
-{
-    (void)state;
-    char big[GROUP_NAME_MAX + 2];
-    memset(big, 'x', sizeof big - 1);
-    big[sizeof big - 1] = '\0';
-    assert_int_equal(group_name_check(big), -EINVAL);
-    big[GROUP_NAME_MAX] = '\0';
-    assert_int_equal(group_name_check(big), 0);
-    assert_int_equal(group_name_check(""), -EINVAL);
-    assert_int_equal(group_name_check(NULL), -EINVAL);
-}
-
 /* Distinct texts in order of first appearance, capped: a huge group costs
  * no more than its first GROUP_SAMPLES_MAX. */
 static void test_view_dedupes_and_caps(void **state)
@@ -130,7 +117,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_name_normalises_the_prompt),
-        cmocka_unit_test(test_name_check),
         cmocka_unit_test(test_view_dedupes_and_caps),
         cmocka_unit_test(test_check_against_the_group),
         cmocka_unit_test(test_same_block_as_training),
