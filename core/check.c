@@ -26,6 +26,22 @@ const char *const check_feat_name[CHECK_NFEAT] = {
     [CHECK_FORM_REFUSAL] = "form_refusal",
 };
 
+const char *const check_kind_name[CHECK_KINDS] = {
+    [CHECK_KIND_ANSWER] = "answer",
+    [CHECK_KIND_AGREEMENT] = "agreement",
+    [CHECK_KIND_ARITHMETIC] = "arithmetic",
+    [CHECK_KIND_NUMBERS] = "numbers",
+    [CHECK_KIND_FORM] = "form",
+};
+
+int check_kind_parse(const char *name)
+{
+    for (int k = 0; name && k < CHECK_KINDS; k++)
+        if (!strcmp(name, check_kind_name[k]))
+            return k;
+    return -1;
+}
+
 void check_result_init(struct check_result *r)
 {
     /* Only what is read before it is written: the findings array is 6 KB,

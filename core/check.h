@@ -59,6 +59,24 @@ enum check_feat {
 /* The name of each feature ("answer_found", ...), indexed by enum check_feat. */
 extern const char *const check_feat_name[CHECK_NFEAT];
 
+/* The checkers, as a domain's settings name them (a bit each in a mask). */
+enum check_kind {
+    CHECK_KIND_ANSWER,
+    CHECK_KIND_AGREEMENT,
+    CHECK_KIND_ARITHMETIC,
+    CHECK_KIND_NUMBERS,
+    CHECK_KIND_FORM,
+    CHECK_KINDS
+};
+#define CHECK_KINDS_ALL ((1u << CHECK_KINDS) - 1) /* every checker */
+
+/* "answer", "agreement", "arithmetic", "numbers", "form": the names of the
+ * checkers, as in struct check_finding.checker. */
+extern const char *const check_kind_name[CHECK_KINDS];
+
+/* The enum check_kind of name, or -1 when it names no checker. */
+int check_kind_parse(const char *name);
+
 enum check_verdict { CHECK_PASS, CHECK_FAIL, CHECK_INFO };
 
 /* One finding: what a checker says about a span of the response. */

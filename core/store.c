@@ -254,7 +254,7 @@ static const char *const sql_text[STMT_COUNT] = {
                                "AND " RESCORABLE " ORDER BY seq LIMIT ?2",
     [ST_GROUP_STALE_SELF] = "UPDATE items SET group_stale = group_stale + 1 WHERE seq = ?1 "
                             "AND status = 'awaiting_human'",
-    [ST_GROUP_OF_TASK] = "SELECT i.key_id, i.\"group\" FROM tasks t JOIN items i "
+    [ST_GROUP_OF_TASK] = "SELECT i.key_id, i.\"group\", i.domain FROM tasks t JOIN items i "
                          "ON i.seq = t.item_seq WHERE t.id = ?1",
     [ST_GROUP_STALE_CLEAR] = "UPDATE items SET group_stale = 0 WHERE seq = ?1 AND group_stale = ?2",
     [ST_ITEMS_IN_BATCH] = "SELECT EXISTS (SELECT 1 FROM items WHERE batch = ?1)",
@@ -263,16 +263,17 @@ static const char *const sql_text[STMT_COUNT] = {
     /* sub-questions and domains: store_subq.c */
     [ST_DOMAIN_UPSERT] =
         "INSERT INTO domains(name, decomposer, criteria, hard_tokens, step_order, updated_ms, "
-        "checker_answers) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(name) DO UPDATE SET "
-        "decomposer = excluded.decomposer, criteria = excluded.criteria, "
+        "checker_answers, checkers) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(name) DO "
+        "UPDATE SET decomposer = excluded.decomposer, criteria = excluded.criteria, "
         "hard_tokens = excluded.hard_tokens, step_order = excluded.step_order, "
-        "updated_ms = excluded.updated_ms, checker_answers = excluded.checker_answers",
+        "updated_ms = excluded.updated_ms, checker_answers = excluded.checker_answers, "
+        "checkers = excluded.checkers",
     [ST_DOMAIN_GET] =
-        "SELECT name, decomposer, criteria, hard_tokens, step_order, checker_answers FROM domains "
-        "WHERE name = ?1",
+        "SELECT name, decomposer, criteria, hard_tokens, step_order, checker_answers, checkers "
+        "FROM domains WHERE name = ?1",
     [ST_DOMAIN_LIST] =
-        "SELECT name, decomposer, criteria, hard_tokens, step_order, checker_answers FROM domains "
-        "ORDER BY name",
+        "SELECT name, decomposer, criteria, hard_tokens, step_order, checker_answers, checkers "
+        "FROM domains ORDER BY name",
     [ST_SUBQ_INSERT] =
         "INSERT INTO subquestions(item_seq, side, ordinal, kind, span_start, span_end, question, "
         "score, confidence, status, verdict, source, sinks) "

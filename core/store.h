@@ -599,10 +599,11 @@ struct store_sample {
 int store_group_samples(struct store *s, int64_t key_id, const char *group, size_t max,
                         struct store_sample **v, size_t *n);
 
-/* The key and group of task id's item: 0 with *key_id (0: no key) and
- * *group (malloc'd, the caller frees; NULL when the item has none), or
- * -ENOENT, -ENOMEM, -EIO. */
-int store_task_group(struct store *s, int64_t task_id, int64_t *key_id, char **group);
+/* The key, group and domain of task id's item: 0 with *key_id (0: no key),
+ * *group and *domain (malloc'd, the caller frees both; NULL when the item
+ * has none), or -ENOENT, -ENOMEM, -EIO (then both are NULL). */
+int store_task_group(struct store *s, int64_t task_id, int64_t *key_id, char **group,
+                     char **domain);
 
 /* Frees n samples and the array. NULL is a no-op. */
 void store_samples_free(struct store_sample *v, size_t n);

@@ -593,10 +593,10 @@ int store_group_samples(struct store *s, int64_t key_id, const char *group, size
     return rc;
 }
 
-int store_task_group(struct store *s, int64_t task_id, int64_t *key_id, char **group)
+int store_task_group(struct store *s, int64_t task_id, int64_t *key_id, char **group, char **domain)
 {
     *key_id = 0;
-    *group = NULL;
+    *group = *domain = NULL;
     struct conn *c = store_reader(s);
     sqlite3_stmt *st = conn_stmt(c, ST_GROUP_OF_TASK);
     int rc = -EIO;
@@ -606,12 +606,17 @@ int store_task_group(struct store *s, int64_t task_id, int64_t *key_id, char **g
         if (step == SQLITE_ROW) {
             *key_id = sqlite3_column_int64(st, 0);
             rc = col_dup(st, 1, group);
+            rc = rc ? rc : col_dup(st, 2, domain);
         } else if (step == SQLITE_DONE) {
             rc = -ENOENT;
         }
     }
     conn_done(st);
     store_reader_put(s, c);
+    if (rc) {
+        free(*group);
+        *group = NULL;
+    }
     return rc;
 }
 

@@ -36,6 +36,7 @@ void subq_domain_default(const char *name, struct subq_domain *out)
     else if (name && !strcmp(name, "code"))
         out->decomposer = DECOMPOSE_CODE;
     out->order = ROLLUP_SEQUENTIAL;
+    out->checkers = CHECK_KINDS_ALL;
 }
 
 /* Reads one criterion object into c. 0, -EINVAL, -ENOMEM. */
@@ -168,7 +169,7 @@ static int plan_side(const struct subq_domain *d, const struct layer *l, const c
     size_t n;
     int rc = decompose(d->decomposer, text, strlen(text), &o, seg, DECOMPOSE_MAX_SEGMENTS, &n);
     struct wrong_eqs wrong = {.n = 0};
-    if (!rc && d->checker_answers)
+    if (!rc && d->checker_answers && (d->checkers & (1u << CHECK_KIND_ARITHMETIC)))
         check_arith_scan(text, strlen(text), collect_wrong, &wrong);
     for (size_t k = 0; k < n && !rc; k++) {
         struct subq_plan_q *q = &p->q[p->n];

@@ -17,3 +17,9 @@ CREATE INDEX items_group_stale ON items(seq) WHERE group_stale > 0;
 -- domain's items whose text holds an equation the arithmetic checker finds
 -- wrong is answered "no" by the checker (source 'checker'); off by default.
 ALTER TABLE domains ADD COLUMN checker_answers INTEGER NOT NULL DEFAULT 0;
+-- Which checkers' findings a domain's tasks show (issue 11, item 2): a bit
+-- per checker, in check.h's enum check_kind order (1 answer, 2 agreement,
+-- 4 arithmetic, 8 numbers, 16 form); 31, every one, by default. The
+-- built-in layer's features always use all five (its weights were trained
+-- on them); checker answers need the arithmetic checker.
+ALTER TABLE domains ADD COLUMN checkers INTEGER NOT NULL DEFAULT 31;

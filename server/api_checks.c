@@ -10,12 +10,18 @@
 #include "group.h"
 #include "log.h"
 #include "route.h"
+#include "store_subq.h"
+#include "subq.h"
 
-/* Appends the findings of r on the response shown at index shown. */
-static int findings_json(json_t *arr, const struct check_result *r, int shown)
+/* Appends the findings of r on the response shown at index shown, of the
+ * checkers in mask. */
+static int findings_json(json_t *arr, const struct check_result *r, int shown, unsigned mask)
 {
     for (size_t i = 0; i < r->nf; i++) {
         const struct check_finding *f = &r->f[i];
+        int k = check_kind_parse(f->checker);
+        if (k < 0 || !(mask & (1u << k)))
+            continue;
         json_t *span =
             f->len ? json_pack("[I,I]", (json_int_t)f->start, (json_int_t)(f->start + f->len))
                    : json_null();
@@ -28,8 +34,10 @@ static int findings_json(json_t *arr, const struct check_result *r, int shown)
     return 0;
 }
 
-/* Checks the task's responses against the group view g into arr. */
-static int check_sides(const struct store_task *t, const struct group_view *g, json_t *arr)
+/* Checks the task's responses against the group view g into arr (the
+ * findings of the checkers in mask). */
+static int check_sides(const struct store_task *t, const struct group_view *g, unsigned mask,
+                       json_t *arr)
 {
     struct check_result *r = malloc(sizeof *r);
     if (!r)
@@ -43,7 +51,7 @@ static int check_sides(const struct store_task *t, const struct group_view *g, j
             continue;
         rc = group_check(t->prompt, g, text, r);
         if (!rc)
-            rc = findings_json(arr, r, k);
+            rc = findings_json(arr, r, k, mask);
     }
     free(r);
     return rc;
@@ -55,17 +63,21 @@ json_t *api_task_checks(struct store *s, const struct store_task *t)
     if (!arr || !t->prompt || !t->response_a)
         return arr;
     int64_t key_id = 0;
-    char *group = NULL;
+    char *group = NULL, *domain = NULL;
     struct route_group g = {0};
-    int rc = store_task_group(s, t->id, &key_id, &group);
+    struct subq_domain d;
+    subq_domain_default(NULL, &d);
+    int rc = store_task_group(s, t->id, &key_id, &group, &domain);
+    if (!rc && domain) /* which checkers the item's domain shows */
+        rc = store_domain_get(s, domain, &d);
     if (!rc && group)
         rc = route_group_read(s, key_id, group, &g);
     else
         group_view_init(&g.view);
-    if (!rc) {
+    if (!rc && d.checkers) {
         group_view_add(&g.view, t->response_a);
         group_view_add(&g.view, t->response_b);
-        rc = check_sides(t, &g.view, arr);
+        rc = check_sides(t, &g.view, d.checkers, arr);
     }
     if (rc) {
         log_json("warn", "cannot check the task's responses", "{s:I,s:i}", "task",
@@ -73,6 +85,8 @@ json_t *api_task_checks(struct store *s, const struct store_task *t)
         json_array_clear(arr);
     }
     route_group_clear(&g);
+    subq_domain_clear(&d);
     free(group);
+    free(domain);
     return arr;
 }

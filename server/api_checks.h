@@ -6,7 +6,9 @@
 
 #include "store.h"
 
-/* A new JSON array of the findings of every checker (core/check.h) on
+/* A new JSON array of the findings of the checkers (core/check.h) that
+ * the item's domain shows (its settings' "checkers", every one by
+ * default) on
  * task t's responses, each checked against its item's sample group as
  * stored (group.h): [{"response": display index, "checker", "code",
  * "finding", "span": [start, end] (UTF-8 byte offsets into that response)

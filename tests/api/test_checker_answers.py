@@ -16,6 +16,8 @@ class TestCheckerAnswers(SubqCase):
         st, _, body = self.d.request("GET", "/v1/domains", token=self.admin)
         self.assertEqual(st, 200)
         self.assertIs(body["default"]["checker_answers"], False)
+        every = ["answer", "agreement", "arithmetic", "numbers", "form"]
+        self.assertEqual(body["default"]["checkers"], every)
         math = [d for d in body["domains"] if d["name"] == "math"][0]
         self.assertIs(math["checker_answers"], False)
         ack = self.post([math_pair(1)])[0]
@@ -47,9 +49,20 @@ class TestCheckerAnswers(SubqCase):
         self.assertEqual(self.d.sql("SELECT count(*) FROM comparisons WHERE source = 'human' "
                                     "AND label = 'no'"), [(0,)])
 
+    def test_without_the_arithmetic_checker_nothing_is_answered(self):
+        st, _, body = self.put_domain("math", {"decomposer": "steps", "checker_answers": True,
+                                               "checkers": ["answer", "form"]})
+        self.assertEqual((st, body["checkers"]), (200, ["answer", "form"]), body)
+        ack = self.post([math_pair(3)])[0]
+        sq = self.item(ack["id"])["subquestions"]
+        self.assertEqual([q["source"] for q in sq], [None] * 6)
+
     def test_bad_setting_is_refused(self):
-        st, _, body = self.put_domain("math", {"decomposer": "steps", "checker_answers": 1})
-        self.assertEqual((st, body["error"]["code"]), (422, "invalid_domain"))
+        for bad in ({"checker_answers": 1}, {"checkers": ["answer", "answer"]},
+                    {"checkers": ["spelling"]}, {"checkers": "form"}, {"checkers": [1]}):
+            bad["decomposer"] = "steps"
+            st, _, body = self.put_domain("math", bad)
+            self.assertEqual((st, body["error"]["code"]), (422, "invalid_domain"), bad)
         st, _, body = self.d.request("GET", "/v1/domains", token=self.admin)
         self.assertFalse([d for d in body["domains"] if d["name"] == "math"][0]["stored"])
 

@@ -193,6 +193,29 @@ class TestChecksInTasks(GroupCase):
         st, _, again = self.d.request("GET", "/v1/tasks/%d" % task["id"], token=rater)
         self.assertEqual(again["checks"], checks)
 
+    def test_a_domain_shows_the_checkers_it_names(self):
+        st, _, _ = self.d.request("PUT", "/v1/domains/quiet",
+                                  {"decomposer": "none", "checkers": ["arithmetic"]},
+                                  token=self.admin)
+        self.assertEqual(st, 200)
+        st, _, _ = self.d.request("PUT", "/v1/domains/mute", {"decomposer": "none",
+                                                               "checkers": []},
+                                  token=self.admin)
+        self.assertEqual(st, 200)
+        self.post([{"prompt": QUESTION, "responses": [BAD_SUM, WRONG], "domain": "quiet",
+                    "priority": 2},
+                   {"prompt": QUESTION + " ", "responses": [BAD_SUM, WRONG], "domain": "mute",
+                    "priority": 1}])
+        rater = self.d.key("rater", "r1")
+        st, _, task = self.d.request("GET", "/v1/tasks/next", token=rater)
+        self.assertEqual(st, 200)
+        self.assertEqual({c["checker"] for c in task["checks"]}, {"arithmetic"})
+        self.assertEqual(len(task["checks"]), 8)   # four equations on each side
+        st, _, _ = self.d.request("POST", "/v1/tasks/%d/labels" % task["id"], {"answer": "b"},
+                                  token=rater)
+        st, _, task = self.d.request("GET", "/v1/tasks/next", token=rater)
+        self.assertEqual((st, task["checks"]), (200, []))
+
     def test_no_findings_when_assistance_is_not_shown(self):
         st, _, _ = self.d.request("PUT", "/v1/batches/h", {"assistance": "after"},
                                   token=self.admin)

@@ -85,7 +85,8 @@ class TestDomains(SubqCase):
         self.assertEqual(body, {"name": "support", "decomposer": "criteria",
                                 "criteria": good["criteria"], "hard_tokens": 5,
                                 "step_order": "parallel", "checker_answers": False,
-                                "stored": True})
+                                "checkers": ["answer", "agreement", "arithmetic", "numbers",
+                                             "form"], "stored": True})
         bad = [
             {"decomposer": "lines"},
             {"decomposer": 3},
