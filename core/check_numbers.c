@@ -108,6 +108,13 @@ static double word_value(const char *s, size_t i, size_t n)
     return -1;
 }
 
+/* 1 for the bytes a token_at token that may be a number starts with:
+ * letters, digits, '.'; the others are skipped without a call. */
+static int may_start(char c)
+{
+    return is_alpha(c) || (c >= '0' && c <= '9') || c == '.';
+}
+
 /* Reads the token at s[i]: a word (its value when it is a number word),
  * a number in digits (its value unless too long), or any other byte.
  * Returns its length, at least 1; *v is -1 when the token is no number,
@@ -140,6 +147,10 @@ static void prompt_numbers(const char *s, size_t len, struct check_prompt *k)
     while (i < len) {
         double v;
         int digits;
+        if (!may_start(s[i])) {
+            i++;
+            continue;
+        }
         i += token_at(s, len, i, &v, &digits);
         if (v >= 0)
             known_add(k, v);
@@ -204,6 +215,10 @@ static void response_numbers(const char *s, size_t len, struct scan *sc)
         if (s[i] == '<' && i + 1 < len && s[i + 1] == '<' && i >= ann_end &&
             (close = check_annotation_close(s, len, i)))
             ann_end = close + 2;
+        if (!may_start(s[i])) {
+            i++;
+            continue;
+        }
         double v;
         int digits;
         size_t n = token_at(s, len, i, &v, &digits);
