@@ -171,6 +171,16 @@ static int rescore_one_item(struct store *s, const struct layer *l, bool groups,
     return rc;
 }
 
+void route_human_only(struct store_item_in *it, struct route_decision *d)
+{
+    if (it) {
+        it->route_auto = false;
+        it->verdict = NULL;
+    }
+    if (d)
+        d->auto_route = false;
+}
+
 /* Scores n items with l into v (scores texts malloc'd into txt). 0 or
  * negative errno. */
 static int rescore_decide(struct store *s, const struct layer *l, const struct store_item *items,

@@ -72,6 +72,11 @@ void route_group_join(struct route_group *g, const char *a, const char *b);
 /* Frees what g owns and empties it. */
 void route_group_clear(struct route_group *g);
 
+/* A layer demoted by its audits (audit.h) settles nothing: clears the
+ * auto route of an item it scored (it, d may each be NULL), which then
+ * goes to people with the layer's scores as assistance. */
+void route_human_only(struct store_item_in *it, struct route_decision *d);
+
 /* ---- rescoring queued items with a newly active layer ---- */
 
 #define ROUTE_RESCORE_BATCH 256 /* items per read and per write transaction */

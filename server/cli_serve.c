@@ -13,9 +13,12 @@
 
 #include "api.h"
 #include "app.h"
+#include "audit.h"
 #include "cli.h"
 #include "limits.h"
 #include "log.h"
+#include "webhook.h"
+#include "webhook_send.h"
 
 /* What the command line asks for. */
 struct serve_opts {
@@ -24,9 +27,13 @@ struct serve_opts {
     char host[HOST_MAX];
     uint16_t port;
     int64_t threads, max_body, max_items, lease_s, overlap, gold;
+    int64_t hook_timeout_ms, hook_backoff_ms;
     bool split_extra;
-    int64_t undo_s;   /* --undo-seconds */
-    bool fixed_sides; /* --side-order fixed */
+    int64_t undo_s;     /* --undo-seconds */
+    bool fixed_sides;   /* --side-order fixed */
+    int64_t audit_ppm;  /* --audit-share, parts per million */
+    int64_t audit_seed; /* --audit-seed */
+    int64_t drift_s;    /* --drift-seconds */
 };
 
 static void serve_usage(FILE *to, const char *static_dir)
@@ -36,7 +43,9 @@ static void serve_usage(FILE *to, const char *static_dir)
             "                   [--max-body BYTES] [--max-items N] [--static DIR]\n"
             "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
             "                   [--split-extra-label] [--undo-seconds N]\n"
-            "                   [--side-order random|fixed] [--quiet]\n\n"
+            "                   [--side-order random|fixed] [--audit-share PCT]\n"
+            "                   [--audit-seed N] [--drift-seconds N] [--quiet]\n"
+            "                   [--webhook-timeout MS] [--webhook-backoff MS]\n\n"
             "  --db PATH            SQLite database (default ./%s; created if absent)\n"
             "  --listen HOST:PORT   address to listen on (default %s; port 0 picks one)\n"
             "  --threads N          HTTP worker threads (default: number of cores)\n"
@@ -54,9 +63,20 @@ static void serve_usage(FILE *to, const char *static_dir)
             "  --side-order ORDER   random: each rater sees a pair in its own random order "
             "(default);\n"
             "                       fixed: always in the item's order\n"
-            "  --quiet              no per-request log lines\n",
+            "  --audit-share PCT    share of the items the layer settles that also go to people\n"
+            "                       as hidden audits, and of ordinary tasks shown without\n"
+            "                       assistance (default %g; 0 to 100, decimals allowed)\n"
+            "  --audit-seed N       seed of those draws (default 0)\n"
+            "  --drift-seconds N    how often the active layer's drift is measured (default "
+            "%d)\n"
+            "  --quiet              no per-request log lines\n"
+            "  --webhook-timeout MS one webhook delivery attempt at most (default %u)\n"
+            "  --webhook-backoff MS first retry of a failed delivery, then doubling (default "
+            "%u)\n",
             DB_PATH_DEFAULT, LISTEN_DEFAULT, BODY_MAX_DEFAULT, ITEMS_MAX_DEFAULT, static_dir,
-            LEASE_SECONDS_DEFAULT, OVERLAP_DEFAULT, GOLD_RATE_PCT_DEFAULT, UNDO_SECONDS_DEFAULT);
+            LEASE_SECONDS_DEFAULT, OVERLAP_DEFAULT, GOLD_RATE_PCT_DEFAULT, UNDO_SECONDS_DEFAULT,
+            100.0 * AUDIT_SHARE_PPM_DEFAULT / AUDIT_PPM, DRIFT_SECONDS_DEFAULT,
+            WEBHOOK_TIMEOUT_MS_DEFAULT, WEBHOOK_BACKOFF_MS_DEFAULT);
 }
 
 static int parse_listen(const char *s, char *host, size_t hostcap, uint16_t *port)
@@ -86,8 +106,26 @@ static const struct option serve_opts_table[] = {{"db", required_argument, NULL,
                                                  {"split-extra-label", no_argument, NULL, 'x'},
                                                  {"undo-seconds", required_argument, NULL, 'U'},
                                                  {"side-order", required_argument, NULL, 'S'},
+                                                 {"audit-share", required_argument, NULL, 'A'},
+                                                 {"audit-seed", required_argument, NULL, 'E'},
+                                                 {"drift-seconds", required_argument, NULL, 'D'},
+                                                 {"webhook-timeout", required_argument, NULL, 'W'},
+                                                 {"webhook-backoff", required_argument, NULL, 'B'},
                                                  {"help", no_argument, NULL, 'h'},
                                                  {NULL, 0, NULL, 0}};
+
+/* A percentage from 0 to 100 (decimals allowed) into parts per million.
+ * 0 or -EINVAL. */
+static int parse_share(const char *v, int64_t *ppm)
+{
+    char *end = NULL;
+    errno = 0;
+    double pct = strtod(v, &end);
+    if (errno || end == v || *end || !(pct >= 0.0 && pct <= 100.0))
+        return -EINVAL;
+    *ppm = (int64_t)(pct * (AUDIT_PPM / 100) + 0.5);
+    return 0;
+}
 
 /* Applies one numeric option c to o. Returns 0, -EINVAL for a bad value,
  * -ENOENT when c is not a numeric option. */
@@ -108,9 +146,19 @@ static int serve_number(struct serve_opts *o, int c, const char *v)
         return util_parse_i64(v, 0, 100, &o->gold);
     case 'U':
         return util_parse_i64(v, 0, UNDO_SECONDS_MAX, &o->undo_s);
+    case 'W':
+        return util_parse_i64(v, 1, WEBHOOK_TIMEOUT_MS_MAX, &o->hook_timeout_ms);
+    case 'B':
+        return util_parse_i64(v, 1, WEBHOOK_BACKOFF_MS_MAX, &o->hook_backoff_ms);
     case 'S':
         o->fixed_sides = !strcmp(v, "fixed");
         return o->fixed_sides || !strcmp(v, "random") ? 0 : -EINVAL;
+    case 'A':
+        return parse_share(v, &o->audit_ppm);
+    case 'E':
+        return util_parse_i64(v, 0, INT64_MAX, &o->audit_seed);
+    case 'D':
+        return util_parse_i64(v, 1, DRIFT_SECONDS_MAX, &o->drift_s);
     default:
         return -ENOENT;
     }
@@ -214,6 +262,7 @@ static int serve_open(const struct serve_opts *o, struct app *app)
     store_set_defaults(app->store, (int)o->overlap, (unsigned)o->lease_s * 1000u, (unsigned)o->gold,
                        o->split_extra);
     store_set_review(app->store, (unsigned)o->undo_s * 1000u, !o->fixed_sides);
+    store_set_audit(app->store, (uint32_t)o->audit_ppm, (uint64_t)o->audit_seed);
     store_set_task_hook(app->store, api_tasks_hook, app);
     app->layers = layer_holder_new(app->store, LAYER_POLL_MS);
     if (!app->layers) {
@@ -221,6 +270,7 @@ static int serve_open(const struct serve_opts *o, struct app *app)
         store_close(app->store);
         return 1;
     }
+    layer_holder_set_drift(app->layers, (unsigned)o->drift_s);
     return 0;
 }
 
@@ -265,7 +315,11 @@ int cli_serve(int argc, char **argv)
                            .lease_s = LEASE_SECONDS_DEFAULT,
                            .overlap = OVERLAP_DEFAULT,
                            .gold = GOLD_RATE_PCT_DEFAULT,
-                           .undo_s = UNDO_SECONDS_DEFAULT};
+                           .undo_s = UNDO_SECONDS_DEFAULT,
+                           .audit_ppm = AUDIT_SHARE_PPM_DEFAULT,
+                           .drift_s = DRIFT_SECONDS_DEFAULT,
+                           .hook_timeout_ms = WEBHOOK_TIMEOUT_MS_DEFAULT,
+                           .hook_backoff_ms = WEBHOOK_BACKOFF_MS_DEFAULT};
     int rc = serve_parse(argc, argv, &o, &app);
     if (rc >= 0)
         return rc;
@@ -276,6 +330,13 @@ int cli_serve(int argc, char **argv)
     if (serve_open(&o, &app))
         return 1;
     pthread_mutex_init(&app.wait_mu, NULL);
+    struct webhook_send_opts wo = {(uint64_t)o.hook_timeout_ms, (uint64_t)o.hook_backoff_ms};
+    struct webhook_sender *hooks = webhook_sender_start(app.store, &wo);
+    if (!hooks) {
+        fprintf(stderr, "rungd serve: cannot start the webhook sender\n");
+        rc = 1;
+        goto out;
+    }
     struct MHD_Daemon *d = http_start(&app, o.host, o.port, (unsigned)o.threads);
     if (!d) {
         fprintf(stderr, "rungd serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
@@ -289,6 +350,7 @@ int cli_serve(int argc, char **argv)
     http_stop(&app, d, SHUTDOWN_GRACE_MS);
     rc = 0;
 out:
+    webhook_sender_stop(hooks);
     layer_holder_free(app.layers);
     store_close(app.store);
     pthread_mutex_destroy(&app.wait_mu);
