@@ -52,9 +52,42 @@ window.rungChecks = (function () {
     return li;
   }
 
+  /* Marks each equation the arithmetic checker verified or found wrong in
+   * the rendered response (node, from text): the span's text is looked
+   * for in the text nodes, in order, and wrapped in a <mark> whose title
+   * is the finding. Model text stays in text nodes; nothing is parsed. */
+  function markSpans(node, mine, bytes) {
+    const eqs = mine.filter((c) => c.checker === 'arithmetic' && Array.isArray(c.span) &&
+      (c.verdict === 'pass' || c.verdict === 'fail'))
+      .sort((x, y) => x.span[0] - y.span[0] || y.span[1] - x.span[1]);
+    let at = 0; // spans nest (an annotation inside its equation): mark the outer one
+    const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+    let t = walker.nextNode();
+    let from = 0;
+    for (const c of eqs) {
+      if (c.span[0] < at) continue;
+      at = c.span[1];
+      const want = dec.decode(bytes.subarray(c.span[0], c.span[1]));
+      while (t && t.data.indexOf(want, from) < 0) { t = walker.nextNode(); from = 0; }
+      if (!t || !want) break;
+      const i = t.data.indexOf(want, from);
+      const range = document.createRange();
+      range.setStart(t, i);
+      range.setEnd(t, i + want.length);
+      const m = document.createElement('mark');
+      m.className = 'eq eq-' + c.verdict;
+      m.title = String(c.finding || '');
+      range.surroundContents(m);
+      t = walker.nextNode(); // the text after the mark
+      from = 0;
+      if (t && m.contains(t)) t = walker.nextNode();
+    }
+  }
+
   /* Fills list (a <ul>) with the findings of checks on the response shown
-   * at index with text; hides it when there are none. */
-  function render(list, checks, index, text) {
+   * at index with text, and marks its equations in node (the rendered
+   * response); hides the list when there are none. */
+  function render(list, checks, index, text, node) {
     list.replaceChildren();
     const bytes = enc.encode(typeof text === 'string' ? text : '');
     const mine = (Array.isArray(checks) ? checks : [])
@@ -63,6 +96,7 @@ window.rungChecks = (function () {
     mine.sort((x, y) => (y.verdict === 'fail') - (x.verdict === 'fail'));
     for (const c of mine) list.appendChild(item(c, bytes));
     list.hidden = mine.length === 0;
+    if (node) markSpans(node, mine, bytes);
   }
 
   return { render };

@@ -1,11 +1,13 @@
 // Browser test of the checkers' findings on the annotator page (issue 11):
 // a real rungd, a real Chromium. The findings of a pair task are listed
 // under each response, a wrong equation first with its span's text quoted,
-// and model text inside a finding's span stays text, never markup.
+// each checked equation is marked in the response, and model text inside a
+// finding's span stays text, never markup.
 //
 //   RUNGD=build-dev/server/rungd node checks.test.mjs
 import { chromium } from 'playwright-core';
-import { LAUNCH, api, assert, check, run, startDaemon } from './harness.mjs';
+import path from 'node:path';
+import { BUILD_DIR, LAUNCH, api, assert, check, run, startDaemon } from './harness.mjs';
 
 const TEST_DEADLINE_MS = 2 * 60 * 1000;
 const IMG = '<img src=x onerror="window.__pwned=1">';
@@ -38,6 +40,18 @@ async function main() {
     assert(/final answer 72/.test(b), `B: ${b}`);
     assert((await page.locator('#checks-b li.check-fail').count()) === 0, 'B has a failure');
     assert((await page.locator('#checks-b li.check-pass').count()) >= 2, 'B shows no verified equation');
+  });
+
+  await check('each checked equation is marked at its span in the response, the text unchanged', async () => {
+    const bad = page.locator('#resp-a mark.eq-fail');
+    assert((await bad.count()) === 1, `A's wrong equations marked: ${await bad.count()}`);
+    assert((await page.locator('#resp-a mark.eq-pass').textContent()) === '48 + 25 = 73', 'A\'s right one');
+    assert((await bad.first().textContent()) === '48 / 2 = 25', await bad.first().textContent());
+    assert((await bad.first().getAttribute('title')) === 'wrong: it is 24, not 25', 'title');
+    assert((await page.locator('#resp-b mark.eq-pass').count()) === 2, 'B\'s right equations not marked');
+    assert((await page.locator('#resp-b mark.eq-fail').count()) === 0, 'B has a wrong mark');
+    assert((await page.locator('#resp-a').textContent()) === BAD, 'the response text changed');
+    await page.screenshot({ path: path.join(BUILD_DIR, 'checks-view.png'), fullPage: true });
   });
 
   await check('markup in a finding\'s span is shown as text, never rendered', async () => {
