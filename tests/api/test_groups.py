@@ -5,6 +5,7 @@ question's solutions. A real daemon, a layer trained on the GSM8K fixture."""
 
 import json
 import os
+import sqlite3
 import sys
 import unittest
 
@@ -120,6 +121,25 @@ class TestGroups(GroupCase):
         after = self.item(held)
         self.assertEqual((after["scores"], after["status"], after["updated_ms"]),
                          (before["scores"], "awaiting_human", before["updated_ms"]))
+
+    def test_marks_left_by_a_crash_are_taken_up_at_start(self):
+        [pair] = self.post([{"prompt": QUESTION, "responses": [RIGHT, WRONG], "group": "k"}])
+        self.d.kill9()
+        # As a crash would leave them: a sample joined (committed with its
+        # mark), nobody scored the pair again.
+        con = sqlite3.connect(self.d.db)
+        with con:
+            con.execute("INSERT INTO items(id, key_id, kind, prompt, response_a, status, "
+                        "created_ms, updated_ms, \"group\") SELECT 'joined', key_id, 'single', "
+                        "prompt, ?, 'awaiting_human', 0, 0, 'k' FROM items WHERE id = ?",
+                        (agreeing(0), pair))
+            con.execute("UPDATE items SET group_stale = 1 WHERE id = ?", (pair,))
+        con.close()
+        self.d.restart()
+        until(lambda: self.item(pair)["scores"]["group_samples"] == 3,
+              "the pair to be scored again at start")
+        self.assertEqual(self.d.sql("SELECT group_stale FROM items WHERE id = ?", (pair,)),
+                         [(0,)])
 
     def test_groups_are_per_key_and_default_to_the_normalised_prompt(self):
         other = self.d.key("pipeline", "other")
