@@ -19,6 +19,7 @@
 #include "log.h"
 #include "webhook.h"
 #include "webhook_send.h"
+#include "tls.h"
 
 /* What the command line asks for. */
 struct serve_opts {
@@ -29,54 +30,59 @@ struct serve_opts {
     int64_t threads, max_body, max_items, lease_s, overlap, gold;
     int64_t hook_timeout_ms, hook_backoff_ms;
     bool split_extra;
-    int64_t undo_s;     /* --undo-seconds */
-    bool fixed_sides;   /* --side-order fixed */
-    int64_t audit_ppm;  /* --audit-share, parts per million */
-    int64_t audit_seed; /* --audit-seed */
-    int64_t drift_s;    /* --drift-seconds */
+    int64_t undo_s;                 /* --undo-seconds */
+    bool fixed_sides;               /* --side-order fixed */
+    int64_t audit_ppm;              /* --audit-share, parts per million */
+    int64_t audit_seed;             /* --audit-seed */
+    int64_t drift_s;                /* --drift-seconds */
+    const char *tls_cert, *tls_key; /* --tls-cert, --tls-key: paths */
 };
 
 static void serve_usage(FILE *to, const char *static_dir)
 {
-    fprintf(to,
-            "usage: rungd serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
-            "                   [--max-body BYTES] [--max-items N] [--static DIR]\n"
-            "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
-            "                   [--split-extra-label] [--undo-seconds N]\n"
-            "                   [--side-order random|fixed] [--audit-share PCT]\n"
-            "                   [--audit-seed N] [--drift-seconds N] [--quiet]\n"
-            "                   [--webhook-timeout MS] [--webhook-backoff MS]\n\n"
-            "  --db PATH            SQLite database (default ./%s; created if absent)\n"
-            "  --listen HOST:PORT   address to listen on (default %s; port 0 picks one)\n"
-            "  --threads N          HTTP worker threads (default: number of cores)\n"
-            "  --max-body BYTES     request body cap (default %u)\n"
-            "  --max-items N        items per ingest request (default %u)\n"
-            "  --static DIR         the web page's files (default %s)\n"
-            "  --lease-seconds N    how long a rater holds a task (default %d)\n"
-            "  --overlap N          labels each task wants unless a rule says otherwise (default "
-            "%d)\n"
-            "  --gold-rate PCT      share of gold tasks in each rater's stream (default %d)\n"
-            "  --split-extra-label  a task whose labels split gets one more label instead of a "
-            "tie\n"
-            "  --undo-seconds N     a rater may change their last label this long (default %d; "
-            "0: never)\n"
-            "  --side-order ORDER   random: each rater sees a pair in its own random order "
-            "(default);\n"
-            "                       fixed: always in the item's order\n"
-            "  --audit-share PCT    share of the items the layer settles that also go to people\n"
-            "                       as hidden audits, and of ordinary tasks shown without\n"
-            "                       assistance (default %g; 0 to 100, decimals allowed)\n"
-            "  --audit-seed N       seed of those draws (default 0)\n"
-            "  --drift-seconds N    how often the active layer's drift is measured (default "
-            "%d)\n"
-            "  --quiet              no per-request log lines\n"
-            "  --webhook-timeout MS one webhook delivery attempt at most (default %u)\n"
-            "  --webhook-backoff MS first retry of a failed delivery, then doubling (default "
-            "%u)\n",
-            DB_PATH_DEFAULT, LISTEN_DEFAULT, BODY_MAX_DEFAULT, ITEMS_MAX_DEFAULT, static_dir,
-            LEASE_SECONDS_DEFAULT, OVERLAP_DEFAULT, GOLD_RATE_PCT_DEFAULT, UNDO_SECONDS_DEFAULT,
-            100.0 * AUDIT_SHARE_PPM_DEFAULT / AUDIT_PPM, DRIFT_SECONDS_DEFAULT,
-            WEBHOOK_TIMEOUT_MS_DEFAULT, WEBHOOK_BACKOFF_MS_DEFAULT);
+    fprintf(
+        to,
+        "usage: rungd serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
+        "                   [--max-body BYTES] [--max-items N] [--static DIR]\n"
+        "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
+        "                   [--split-extra-label] [--undo-seconds N]\n"
+        "                   [--side-order random|fixed] [--audit-share PCT]\n"
+        "                   [--audit-seed N] [--drift-seconds N] [--quiet]\n"
+        "                   [--webhook-timeout MS] [--webhook-backoff MS]\n"
+        "                   [--tls-cert FILE --tls-key FILE]\n\n"
+        "  --db PATH            SQLite database (default ./%s; created if absent)\n"
+        "  --listen HOST:PORT   address to listen on (default %s; port 0 picks one)\n"
+        "  --threads N          HTTP worker threads (default: number of cores)\n"
+        "  --max-body BYTES     request body cap (default %u)\n"
+        "  --max-items N        items per ingest request (default %u)\n"
+        "  --static DIR         the web page's files (default %s)\n"
+        "  --lease-seconds N    how long a rater holds a task (default %d)\n"
+        "  --overlap N          labels each task wants unless a rule says otherwise (default "
+        "%d)\n"
+        "  --gold-rate PCT      share of gold tasks in each rater's stream (default %d)\n"
+        "  --split-extra-label  a task whose labels split gets one more label instead of a "
+        "tie\n"
+        "  --undo-seconds N     a rater may change their last label this long (default %d; "
+        "0: never)\n"
+        "  --side-order ORDER   random: each rater sees a pair in its own random order "
+        "(default);\n"
+        "                       fixed: always in the item's order\n"
+        "  --audit-share PCT    share of the items the layer settles that also go to people\n"
+        "                       as hidden audits, and of ordinary tasks shown without\n"
+        "                       assistance (default %g; 0 to 100, decimals allowed)\n"
+        "  --audit-seed N       seed of those draws (default 0)\n"
+        "  --drift-seconds N    how often the active layer's drift is measured (default "
+        "%d)\n"
+        "  --quiet              no per-request log lines\n"
+        "  --webhook-timeout MS one webhook delivery attempt at most (default %u)\n"
+        "  --webhook-backoff MS first retry of a failed delivery, then doubling (default "
+        "%u)\n"
+        "  --tls-cert FILE      serve HTTPS with this PEM certificate (chain); needs --tls-key\n"
+        "  --tls-key FILE       the certificate's PEM private key (unencrypted)\n",
+        DB_PATH_DEFAULT, LISTEN_DEFAULT, BODY_MAX_DEFAULT, ITEMS_MAX_DEFAULT, static_dir,
+        LEASE_SECONDS_DEFAULT, OVERLAP_DEFAULT, GOLD_RATE_PCT_DEFAULT, UNDO_SECONDS_DEFAULT,
+        100.0 * AUDIT_SHARE_PPM_DEFAULT / AUDIT_PPM, DRIFT_SECONDS_DEFAULT,
+        WEBHOOK_TIMEOUT_MS_DEFAULT, WEBHOOK_BACKOFF_MS_DEFAULT);
 }
 
 static int parse_listen(const char *s, char *host, size_t hostcap, uint16_t *port)
@@ -111,6 +117,8 @@ static const struct option serve_opts_table[] = {{"db", required_argument, NULL,
                                                  {"drift-seconds", required_argument, NULL, 'D'},
                                                  {"webhook-timeout", required_argument, NULL, 'W'},
                                                  {"webhook-backoff", required_argument, NULL, 'B'},
+                                                 {"tls-cert", required_argument, NULL, 'C'},
+                                                 {"tls-key", required_argument, NULL, 'K'},
                                                  {"help", no_argument, NULL, 'h'},
                                                  {NULL, 0, NULL, 0}};
 
@@ -197,6 +205,10 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o, struct app *
             app->quiet = true;
         else if (c == 'x')
             o->split_extra = true;
+        else if (c == 'C')
+            o->tls_cert = optarg;
+        else if (c == 'K')
+            o->tls_key = optarg;
         else {
             serve_usage(c == 'h' ? stdout : stderr, app->static_dir);
             return c == 'h' ? 0 : 2;
@@ -204,6 +216,10 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o, struct app *
     }
     if (optind != argc) {
         serve_usage(stderr, app->static_dir);
+        return 2;
+    }
+    if (!o->tls_cert != !o->tls_key) {
+        fprintf(stderr, "rungd serve: --tls-cert and --tls-key go together\n");
         return 2;
     }
     if (parse_listen(o->listen, o->host, sizeof o->host, &o->port)) {
@@ -274,6 +290,26 @@ static int serve_open(const struct serve_opts *o, struct app *app)
     return 0;
 }
 
+/* Reads --tls-cert and --tls-key into t and hands them to app. Returns 0
+ * or 1 (the exit code), saying why on stderr. */
+static int serve_tls(const struct serve_opts *o, struct tls_pem *t, struct app *app)
+{
+    if (!o->tls_cert)
+        return 0;
+    if (!tls_supported()) {
+        fprintf(stderr, "rungd serve: this libmicrohttpd was built without TLS\n");
+        return 1;
+    }
+    char err[ERR_TEXT_MAX];
+    if (tls_load(t, o->tls_cert, o->tls_key, err, sizeof err)) {
+        fprintf(stderr, "rungd serve: %s\n", err);
+        return 1;
+    }
+    app->tls_cert = t->cert;
+    app->tls_key = t->key;
+    return 0;
+}
+
 static void announce(const struct serve_opts *o, unsigned port)
 {
     /* A path is bytes, not UTF-8: log a copy JSON can carry. */
@@ -282,10 +318,11 @@ static void announce(const struct serve_opts *o, unsigned port)
         util_utf8_sanitize(db, strlen(db));
     log_json("info", "rungd listening", "{s:i,s:s?}", "port", (int)port, "db", db);
     free(db);
-    printf("rungd listening on http://%s:%u/ (annotator page)\n"
-           "  API:     http://%s:%u/v1/items\n"
-           "  health:  http://%s:%u/healthz\n",
-           o->host, port, o->host, port, o->host, port);
+    const char *scheme = o->tls_cert ? "https" : "http";
+    printf("rungd listening on %s://%s:%u/ (annotator page)\n"
+           "  API:     %s://%s:%u/v1/items\n"
+           "  health:  %s://%s:%u/healthz\n",
+           scheme, o->host, port, scheme, o->host, port, scheme, o->host, port);
     fflush(stdout);
 }
 
@@ -325,10 +362,15 @@ int cli_serve(int argc, char **argv)
         return rc;
     app.max_body = (size_t)o.max_body;
     app.max_items = (size_t)o.max_items;
+    struct tls_pem tls = {NULL, NULL};
+    if (serve_tls(&o, &tls, &app))
+        return 1;
     sigset_t sigs;
     process_setup(&sigs);
-    if (serve_open(&o, &app))
+    if (serve_open(&o, &app)) {
+        tls_free(&tls);
         return 1;
+    }
     pthread_mutex_init(&app.wait_mu, NULL);
     struct webhook_send_opts wo = {(uint64_t)o.hook_timeout_ms, (uint64_t)o.hook_backoff_ms};
     struct webhook_sender *hooks = webhook_sender_start(app.store, &wo);
@@ -339,7 +381,13 @@ int cli_serve(int argc, char **argv)
     }
     struct MHD_Daemon *d = http_start(&app, o.host, o.port, (unsigned)o.threads);
     if (!d) {
-        fprintf(stderr, "rungd serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
+        if (o.tls_cert)
+            fprintf(stderr,
+                    "rungd serve: cannot serve HTTPS on %s: the TLS certificate and key were "
+                    "refused or the address is taken (libmicrohttpd's warnings above say which)\n",
+                    o.listen);
+        else
+            fprintf(stderr, "rungd serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
         rc = 1;
         goto out;
     }
@@ -354,6 +402,7 @@ out:
     layer_holder_free(app.layers);
     store_close(app.store);
     pthread_mutex_destroy(&app.wait_mu);
+    tls_free(&tls);
     if (rc == 0)
         log_json("info", "stopped cleanly", NULL);
     fflush(stdout);
