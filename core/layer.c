@@ -89,6 +89,14 @@ int layer_score_pair(const struct layer *l, const char *prompt, const char *a, c
     return l->ops->score_pair(l->impl, prompt, a, b, out);
 }
 
+int layer_score_pair_group(const struct layer *l, const char *prompt, const char *a, const char *b,
+                           const char *const *samples, size_t n, struct layer_pair *out)
+{
+    if (!n || !l->ops->score_pair_group)
+        return l->ops->score_pair(l->impl, prompt, a, b, out);
+    return l->ops->score_pair_group(l->impl, prompt, a, b, samples, n, out);
+}
+
 int layer_score_single(const struct layer *l, const char *prompt, const char *text,
                        struct layer_single *out)
 {

@@ -64,8 +64,9 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_ITEM_INSERT] =
         "INSERT INTO items(id, key_id, external_id, batch, kind, prompt, response_a, response_b, "
         "domain, metadata, priority, status, route, verdict, verdict_source, confidence, layer_id, "
-        "scores, created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-        "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19)",
+        "scores, created_ms, updated_ms, \"group\") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+        "?10, "
+        "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19, ?20)",
     [ST_TASK_INSERT] = "INSERT INTO tasks(item_seq, kind, priority, overlap, created_ms) "
                        "VALUES(?1, ?2, ?3, ?4, ?5)",
     [ST_ITEM_GET] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE id = ?1 AND deleted_ms IS NULL",
@@ -242,20 +243,37 @@ static const char *const sql_text[STMT_COUNT] = {
         "WHERE seq = ?1 AND status = 'awaiting_human' AND " RESCORABLE,
     [ST_RESCORE_CLOSE_TASKS] =
         "UPDATE tasks SET state = 'done', leased = 0 WHERE item_seq = ?1 AND state = 'open'",
+    /* sample groups (schema/007_groups.sql) */
+    [ST_GROUP_MARK_STALE] = "UPDATE items SET group_stale = group_stale + 1 WHERE key_id IS ?1 "
+                            "AND \"group\" = ?2 AND seq < ?3 AND status = 'awaiting_human' "
+                            "AND deleted_ms IS NULL",
+    [ST_GROUP_SAMPLES] = "SELECT seq, response_a, response_b FROM items WHERE key_id IS ?1 "
+                         "AND \"group\" = ?2 AND deleted_ms IS NULL ORDER BY seq LIMIT ?3",
+    [ST_GROUP_STALE_PENDING] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE group_stale > 0 "
+                               "AND seq > ?1 AND status = 'awaiting_human' AND deleted_ms IS NULL "
+                               "AND " RESCORABLE " ORDER BY seq LIMIT ?2",
+    [ST_GROUP_STALE_SELF] = "UPDATE items SET group_stale = group_stale + 1 WHERE seq = ?1 "
+                            "AND status = 'awaiting_human'",
+    [ST_GROUP_OF_TASK] = "SELECT i.key_id, i.\"group\", i.domain FROM tasks t JOIN items i "
+                         "ON i.seq = t.item_seq WHERE t.id = ?1",
+    [ST_GROUP_STALE_CLEAR] = "UPDATE items SET group_stale = 0 WHERE seq = ?1 AND group_stale = ?2",
     [ST_ITEMS_IN_BATCH] = "SELECT EXISTS (SELECT 1 FROM items WHERE batch = ?1)",
     [ST_ITEMS_IN_DOMAIN] = "SELECT EXISTS (SELECT 1 FROM items WHERE domain = ?1)",
     [ST_OVERLAP_LIST] = "SELECT scope, value, overlap FROM overlap_rules ORDER BY scope, value",
     /* sub-questions and domains: store_subq.c */
     [ST_DOMAIN_UPSERT] =
-        "INSERT INTO domains(name, decomposer, criteria, hard_tokens, step_order, updated_ms) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(name) DO UPDATE SET "
-        "decomposer = excluded.decomposer, criteria = excluded.criteria, "
+        "INSERT INTO domains(name, decomposer, criteria, hard_tokens, step_order, updated_ms, "
+        "checker_answers, checkers) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(name) DO "
+        "UPDATE SET decomposer = excluded.decomposer, criteria = excluded.criteria, "
         "hard_tokens = excluded.hard_tokens, step_order = excluded.step_order, "
-        "updated_ms = excluded.updated_ms",
+        "updated_ms = excluded.updated_ms, checker_answers = excluded.checker_answers, "
+        "checkers = excluded.checkers",
     [ST_DOMAIN_GET] =
-        "SELECT name, decomposer, criteria, hard_tokens, step_order FROM domains WHERE name = ?1",
+        "SELECT name, decomposer, criteria, hard_tokens, step_order, checker_answers, checkers "
+        "FROM domains WHERE name = ?1",
     [ST_DOMAIN_LIST] =
-        "SELECT name, decomposer, criteria, hard_tokens, step_order FROM domains ORDER BY name",
+        "SELECT name, decomposer, criteria, hard_tokens, step_order, checker_answers, checkers "
+        "FROM domains ORDER BY name",
     [ST_SUBQ_INSERT] =
         "INSERT INTO subquestions(item_seq, side, ordinal, kind, span_start, span_end, question, "
         "score, confidence, status, verdict, source, sinks) "

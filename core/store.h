@@ -152,6 +152,17 @@ struct store_item_in {
     /* Sub-questions to create instead of a whole-item task (subq_plan),
      * NULL: none. Borrowed like the strings; the caller frees it. */
     struct subq_plan *subq;
+    /* Sample group (schema/007_groups.sql): NULL for none. Borrowed. */
+    const char *group;
+    /* -1: not scored with its group. Else how many of the group's stored
+     * items (at most STORE_GROUP_ITEMS_MAX, earlier items of the same
+     * ingest included) its scores saw: when the group holds more by the
+     * time it commits (a concurrent ingest), the item is marked to be
+     * scored again (group_stale). */
+    int group_seen;
+    /* Its responses add samples to the group's first ones: the group's
+     * earlier items still waiting for a human are marked group_stale. */
+    bool group_joined;
 };
 
 #define STORE_LABEL_MAX 128 /* batch, domain: bytes without the NUL */
@@ -205,6 +216,9 @@ struct store_item {
     bool gold;         /* an admin gave it a known answer */
     int64_t created_ms;
     int64_t updated_ms;
+    int64_t key_id;      /* the key that posted it, 0 for none (rungd import) */
+    char *group;         /* sample group, NULL when none */
+    int64_t group_stale; /* > 0: a sample joined its group since it was scored */
 };
 
 /* Frees the strings of an item and zeroes it. NULL is a no-op. */
@@ -559,6 +573,7 @@ struct store_rescore {
     const char *verdict; /* with route_auto */
     double confidence;
     const char *scores; /* JSON object text */
+    int64_t stale;      /* the item's group_stale as read: cleared if unchanged */
 };
 
 /* Applies n decisions in one transaction on the writer. An item that got
@@ -566,6 +581,40 @@ struct store_rescore {
  * items changed, *settled those of them routed auto. 0 or -EIO. */
 int store_rescore_apply(struct store *s, const struct store_rescore *v, size_t n, size_t *updated,
                         size_t *settled);
+
+/* ---- sample groups (schema/007_groups.sql) ---- */
+
+#define STORE_GROUP_ITEMS_MAX 64 /* items of a group read for its samples */
+
+/* One stored sample of a group: an item's responses. Owned strings. */
+struct store_sample {
+    int64_t seq;
+    char *a; /* response_a */
+    char *b; /* response_b, NULL for a single response */
+};
+
+/* Reads the first max (at most STORE_GROUP_ITEMS_MAX) live items of key
+ * key_id's (0: imported items, no key) group into a malloc'd *v of *n, in
+ * seq order (free with store_samples_free). Returns 0, -EINVAL (group
+ * NULL), -ENOMEM, -EIO; on failure nothing is returned. */
+int store_group_samples(struct store *s, int64_t key_id, const char *group, size_t max,
+                        struct store_sample **v, size_t *n);
+
+/* The key, group and domain of task id's item: 0 with *key_id (0: no key),
+ * *group and *domain (malloc'd, the caller frees both; NULL when the item
+ * has none), or -ENOENT, -ENOMEM, -EIO (then both are NULL). */
+int store_task_group(struct store *s, int64_t task_id, int64_t *key_id, char **group,
+                     char **domain);
+
+/* Frees n samples and the array. NULL is a no-op. */
+void store_samples_free(struct store_sample *v, size_t n);
+
+/* Reads, in seq order, up to max items with seq > after whose group grew
+ * since they were scored (group_stale > 0) and that are still waiting for
+ * their first human label (as store_rescore_pending) into *items of *n.
+ * Returns as store_rescore_pending. */
+int store_group_stale_pending(struct store *s, int64_t after, size_t max, struct store_item **items,
+                              size_t *n);
 
 /* ---- overlap rules ---- */
 

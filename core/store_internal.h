@@ -81,6 +81,12 @@ enum stmt_id {
     ST_RESCORE_AUTO,
     ST_RESCORE_HUMAN,
     ST_RESCORE_CLOSE_TASKS,
+    ST_GROUP_MARK_STALE,
+    ST_GROUP_SAMPLES,
+    ST_GROUP_STALE_PENDING,
+    ST_GROUP_STALE_CLEAR,
+    ST_GROUP_STALE_SELF,
+    ST_GROUP_OF_TASK,
     ST_ITEMS_IN_BATCH,
     ST_ITEMS_IN_DOMAIN,
     ST_OVERLAP_LIST,
@@ -177,7 +183,7 @@ enum stmt_id {
 #define STORE_ITEM_COLUMNS                                                                         \
     "seq, id, key_id, external_id, batch, kind, prompt, response_a, response_b, domain, "          \
     "metadata, priority, status, route, verdict, verdict_source, confidence, layer_id, scores, "   \
-    "gold_answer, created_ms, updated_ms"
+    "gold_answer, created_ms, updated_ms, \"group\", group_stale"
 
 struct conn {
     sqlite3 *db;

@@ -84,25 +84,82 @@ static int import_comparisons(struct import_ctx *c)
     return rc;
 }
 
+/* Fills item i of the pending pairs: sides by swap_sides, its prompt's
+ * default group (named into name): a GSM8K question's solutions are one
+ * group. */
+static void import_item_fill(struct import_ctx *c, size_t i, struct store_item_in *it,
+                             char name[GROUP_DEFAULT_LEN])
+{
+    bool swap = swap_sides(c->chosen[i], c->rejected[i]);
+    it->prompt = c->prompt[i];
+    it->response_a = swap ? c->rejected[i] : c->chosen[i];
+    it->response_b = swap ? c->chosen[i] : c->rejected[i];
+    it->batch = c->batch;
+    it->priority = c->priority;
+    it->domain = c->fmt == DATASET_GSM8K ? "math" : NULL;
+    it->unique_content = true;
+    group_default_name(it->prompt, name);
+    it->group = name;
+    it->group_seen = -1;
+}
+
+/* Scores items[0..m), one group's run of the pending items, with the
+ * group as stored and every item of the run (as the API scores one
+ * request's items). 0 or negative errno. */
+static int import_score_run(struct import_ctx *c, struct store_item_in *items, size_t m,
+                            char **scores)
+{
+    struct route_group g;
+    int rc = route_group_read(c->store, 0, items[0].group, &g);
+    bool joined = false;
+    for (size_t k = 0; k < m && !rc; k++) {
+        items[k].group_seen = g.seen;
+        route_group_join(&g, items[k].response_a, items[k].response_b);
+        joined = joined || g.joined;
+    }
+    items[0].group_joined = joined; /* marks the group's stored items */
+    for (size_t k = 0; k < m && !rc; k++)
+        rc = route_store_item_group(c->layer, &items[k], &g.view, &scores[k], NULL);
+    route_group_clear(&g);
+    return rc;
+}
+
+/* Scores the pending items with the active layer: with their groups when
+ * it uses them, run by run of items of one group (a GSM8K line's pairs
+ * are one run). 0 or negative errno. */
+static int import_score(struct import_ctx *c, struct store_item_in *items, char **scores)
+{
+    struct layer_info info = {0};
+    if (c->layer)
+        layer_describe(c->layer, &info);
+    int rc = 0;
+    for (size_t i = 0; i < c->n && !rc;) {
+        size_t j = i + 1;
+        if (!info.uses_groups) {
+            rc = route_store_item(c->layer, &items[i], &scores[i], NULL);
+            i = j;
+            continue;
+        }
+        while (j < c->n && !strcmp(items[j].group, items[i].group))
+            j++;
+        rc = import_score_run(c, items + i, j - i, scores + i);
+        i = j;
+    }
+    return rc;
+}
+
 /* Queues the pending pairs as pair items, each scored by the active layer. */
 static int import_items(struct import_ctx *c)
 {
     struct store_item_in *items = calloc(c->n, sizeof *items);
     struct store_item_ack *acks = calloc(c->n, sizeof *acks);
     char **scores = calloc(c->n, sizeof *scores);
-    int rc = (!items || !acks || !scores) ? -ENOMEM : 0;
-    for (size_t i = 0; i < c->n && !rc; i++) {
-        bool swap = swap_sides(c->chosen[i], c->rejected[i]);
-        struct store_item_in *it = &items[i];
-        it->prompt = c->prompt[i];
-        it->response_a = swap ? c->rejected[i] : c->chosen[i];
-        it->response_b = swap ? c->chosen[i] : c->rejected[i];
-        it->batch = c->batch;
-        it->priority = c->priority;
-        it->domain = c->fmt == DATASET_GSM8K ? "math" : NULL;
-        it->unique_content = true;
-        rc = route_store_item(c->layer, it, &scores[i], NULL);
-    }
+    char(*names)[GROUP_DEFAULT_LEN] = calloc(c->n, sizeof *names);
+    int rc = (!items || !acks || !scores || !names) ? -ENOMEM : 0;
+    for (size_t i = 0; i < c->n && !rc; i++)
+        import_item_fill(c, i, &items[i], names[i]);
+    if (!rc)
+        rc = import_score(c, items, scores);
     if (!rc) {
         struct store_ingest req = {.key_id = 0, .items = items, .n = c->n, .acks = acks};
         rc = store_ingest(c->store, &req);
@@ -112,6 +169,7 @@ static int import_items(struct import_ctx *c)
     for (size_t i = 0; scores && i < c->n; i++)
         free(scores[i]);
     free(scores);
+    free(names);
     free(items);
     free(acks);
     return rc;
@@ -284,6 +342,11 @@ static int import_run(struct import_ctx *ctx, FILE *f, struct dataset_stats *sta
         if (!rc)
             rc = import_flush(ctx);
     }
+    /* Items whose group grew later in the file are scored again with it,
+     * as a daemon's watcher would. */
+    struct route_rescore run = {0};
+    if (!rc && ctx->layer)
+        rc = route_group_rescore(ctx->store, ctx->layer, &run);
     ctx->progress.done = (int64_t)ctx->seen;
     progress_end(&ctx->progress);
     import_clear(ctx);
