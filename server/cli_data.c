@@ -353,10 +353,13 @@ static void train_usage(FILE *to)
 {
     fprintf(to,
             "usage: rungd train --db PATH [--seed N] [--members M] [--bits B] [--target 0.95]\n"
-            "                   [--activate]\n\n"
-            "Trains a candidate layer from the stored comparisons and prints its JSON report.\n"
-            "It becomes active with --activate, or when no layer is active yet. A running\n"
-            "daemon picks the new active layer up within %u second%s.\n",
+            "                   [--activate] [--include-layer-verdicts]\n\n"
+            "Trains a candidate layer from the stored comparisons people decided (with\n"
+            "--include-layer-verdicts also those a layer's verdicts helped decide) and prints\n"
+            "its JSON report. With --activate, or when no layer is active yet, it goes through\n"
+            "the promotion check against what is settled and becomes active only if it passes\n"
+            "(else it is rejected, its contradictions flagged, and --activate exits 1). A\n"
+            "running daemon picks the new active layer up within %u second%s.\n",
             LAYER_POLL_MS / 1000, LAYER_POLL_MS / 1000 == 1 ? "" : "s");
 }
 
@@ -383,11 +386,15 @@ static int train_option(int c, const char *v, struct reward_params *p)
 /* Parses train's options. Returns -1 to go on, else the exit code. */
 static int train_parse(int argc, char **argv, const char **db, struct train_run *run)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},      {"seed", required_argument, NULL, 's'},
-        {"members", required_argument, NULL, 'm'}, {"bits", required_argument, NULL, 'b'},
-        {"target", required_argument, NULL, 't'},  {"activate", no_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {"members", required_argument, NULL, 'm'},
+                                         {"bits", required_argument, NULL, 'b'},
+                                         {"target", required_argument, NULL, 't'},
+                                         {"activate", no_argument, NULL, 'a'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"include-layer-verdicts", no_argument, NULL, 'L'},
+                                         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -403,8 +410,8 @@ static int train_parse(int argc, char **argv, const char **db, struct train_run 
             continue;
         if (c == 'd')
             *db = optarg;
-        else if (c == 'a')
-            run->activate = true;
+        else if (c == 'a' || c == 'L')
+            *(c == 'a' ? &run->activate : &run->include_layer) = true;
         else {
             train_usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;
@@ -433,6 +440,11 @@ static void train_failed(const struct train_run *run, int rc)
                         "(rungd import) or label items\n");
     else if (run->stage == TRAIN_FIT)
         fprintf(stderr, "rungd train: training failed\n");
+    else if (run->stage == TRAIN_CHECK)
+        fprintf(stderr,
+                "rungd train: the layer is stored as a candidate, but the promotion check "
+                "failed (%s)\n",
+                strerror(-rc));
     else
         fprintf(stderr, "rungd train: cannot store the layer (%s)\n", strerror(-rc));
 }
@@ -441,7 +453,7 @@ int cli_train(int argc, char **argv)
 {
     const char *db = DB_PATH_DEFAULT;
     struct progress progress;
-    struct train_run run = {.progress = train_progress, .cls = &progress};
+    struct train_run run = {.progress = train_progress, .cls = &progress, .actor = "rungd train"};
     reward_params_default(&run.params);
     int rc = train_parse(argc, argv, &db, &run);
     if (rc >= 0)
@@ -459,8 +471,13 @@ int cli_train(int argc, char **argv)
     }
     json_dumpf(run.report, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
     printf("\n");
+    const char *status = json_string_value(json_object_get(run.report, "status"));
+    bool rejected = status && !strcmp(status, "rejected");
+    if (rejected)
+        fprintf(stderr, "rungd train: the new layer failed the check against what is settled: "
+                        "rejected (see \"consistency\")\n");
     json_decref(run.report);
-    return 0;
+    return rejected && run.activate ? 1 : 0;
 }
 
 /* ---- eval ---- */
