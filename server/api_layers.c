@@ -133,9 +133,11 @@ json_t *layer_detail_json(struct app *app, const struct store_layer *l)
                             l->prev_active ? json_integer(l->prev_active) : json_null());
     }
     json_object_set_new(o, "lineage", lineage);
-    json_object_set_new(o, "progress",
-                        strcmp(l->status, "training") ? json_null()
-                                                      : lifecycle_progress(app->lifecycle, l->id));
+    json_t *progress = lifecycle_progress(app->lifecycle, l->id);
+    if (!progress)
+        progress =
+            strcmp(l->status, "training") ? json_null() : json_pack("{s:s}", "stage", "queued");
+    json_object_set_new(o, "progress", progress);
     /* Objects other parts measure about a layer (audits, drift) are
      * appended here, after what the lifecycle keeps. */
     return o;
