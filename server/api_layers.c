@@ -133,10 +133,19 @@ json_t *layer_detail_json(struct app *app, const struct store_layer *l)
                             l->prev_active ? json_integer(l->prev_active) : json_null());
     }
     json_object_set_new(o, "lineage", lineage);
+    /* The trainer's word, as long as the stored status agrees with it: a
+     * training (stages up to "training"), or an automatic promotion's
+     * check of a candidate ("checking"). */
     json_t *progress = lifecycle_progress(app->lifecycle, l->id);
+    const char *stage = json_string_value(json_object_get(progress, "stage"));
+    bool checking = stage && !strcmp(stage, "checking");
+    bool training = !strcmp(l->status, "training");
+    if (!(training && !checking) && !(checking && !strcmp(l->status, "candidate"))) {
+        json_decref(progress);
+        progress = training ? json_pack("{s:s}", "stage", "queued") : json_null();
+    }
     if (!progress)
-        progress =
-            strcmp(l->status, "training") ? json_null() : json_pack("{s:s}", "stage", "queued");
+        progress = training ? json_pack("{s:s}", "stage", "queued") : json_null();
     json_object_set_new(o, "progress", progress);
     /* Objects other parts measure about a layer (audits, drift) are
      * appended here, after what the lifecycle keeps. */
