@@ -353,20 +353,22 @@ static void train_usage(FILE *to)
 {
     fprintf(to,
             "usage: rungd train --db PATH [--seed N] [--members M] [--bits B] [--target 0.95]\n"
-            "                   [--activate] [--include-layer-verdicts]\n\n"
-            "Trains a candidate layer from the stored comparisons people decided (with\n"
-            "--include-layer-verdicts also those a layer's verdicts helped decide) and prints\n"
-            "its JSON report. With --activate, or when no layer is active yet, it goes through\n"
+            "                   [--activate] [--include-layer-verdicts] [--max-rows N]\n\n"
+            "Trains a candidate layer from the newest stored comparisons people decided (at\n"
+            "most --max-rows, default %d; with --include-layer-verdicts also those a\n"
+            "layer's verdicts helped decide) and prints its JSON report with its lineage.\n"
+            "With --activate, or when no layer is active yet, it goes through\n"
             "the promotion check against what is settled and becomes active only if it passes\n"
             "(else it is rejected, its contradictions flagged, and --activate exits 1). A\n"
             "running daemon picks the new active layer up within %u second%s.\n",
-            LAYER_POLL_MS / 1000, LAYER_POLL_MS / 1000 == 1 ? "" : "s");
+            TRAIN_ROWS_DEFAULT, LAYER_POLL_MS / 1000, LAYER_POLL_MS / 1000 == 1 ? "" : "s");
 }
 
 /* Applies one training option to p. Returns 0, -EINVAL for a bad value,
  * -ENOENT when c is not one. */
-static int train_option(int c, const char *v, struct reward_params *p)
+static int train_option(int c, const char *v, struct train_run *run)
 {
+    struct reward_params *p = &run->params;
     int64_t n;
     int rc = -ENOENT;
     char *end;
@@ -376,6 +378,8 @@ static int train_option(int c, const char *v, struct reward_params *p)
         p->members = (unsigned)n;
     else if (c == 'b' && !(rc = util_parse_i64(v, TRAIN_BITS_MIN, TRAIN_BITS_MAX, &n)))
         p->bits = (unsigned)n;
+    else if (c == 'r' && !(rc = util_parse_i64(v, 1, TRAIN_ROWS_MAX, &n)))
+        run->max_rows = (size_t)n;
     else if (c == 't') {
         p->target = strtod(v, &end);
         rc = *end || !(p->target > 0.5 && p->target < 1.0) ? -EINVAL : 0;
@@ -394,16 +398,17 @@ static int train_parse(int argc, char **argv, const char **db, struct train_run 
                                          {"activate", no_argument, NULL, 'a'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"include-layer-verdicts", no_argument, NULL, 'L'},
+                                         {"max-rows", required_argument, NULL, 'r'},
                                          {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int rc = train_option(c, optarg, &run->params);
+        int rc = train_option(c, optarg, run);
         if (rc == -EINVAL) {
             fprintf(stderr,
                     "rungd train: bad value '%s' (members 1-%u, bits %d-%d, target in "
-                    "(0.5, 1))\n",
-                    optarg, REWARD_MEMBERS_MAX, TRAIN_BITS_MIN, TRAIN_BITS_MAX);
+                    "(0.5, 1), max-rows 1-%d)\n",
+                    optarg, REWARD_MEMBERS_MAX, TRAIN_BITS_MIN, TRAIN_BITS_MAX, TRAIN_ROWS_MAX);
             return 2;
         }
         if (rc == 0)

@@ -137,6 +137,8 @@ class TestLifecycle(LifecycleCase):
         self.assertEqual((body["consistency"]["settled"], body["consistency"]["passed"]),
                          (100, True))
         self.assertEqual(self.active(), first)        # served at once, no poll to wait for
+        health = self.d.request("GET", "/v1/status", token=self.admin)[2]["layer_health"]
+        self.assertEqual(health, {"layer": first, "kind": "hashed-bt", "timeout_ms": 2000})
         self.assertEqual(self.layer(first)["consistency"]["settled"], 100)
 
         # The next layer promotes itself once trained, when asked to.
@@ -188,6 +190,18 @@ class TestLifecycle(LifecycleCase):
         self.assertEqual(self.d.sql("SELECT count(*) FROM layers")[0][0], 0)
         for path in ("/v1/layers/1", "/v1/layers/0", "/v1/layers/abc"):
             self.assertEqual(self.d.request("GET", path, token=self.admin)[0], 404)
+
+    def test_the_trainer_thread_is_niced(self):
+        task = "/proc/%d/task" % self.d.proc.pid
+        nice = {}
+        for tid in os.listdir(task):
+            with open(os.path.join(task, tid, "comm")) as f:
+                name = f.read().strip()
+            with open(os.path.join(task, tid, "stat")) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            nice[name] = int(fields[16])   # field 19 of stat: nice
+        self.assertEqual(nice.get("rung-train"), 10, nice)
+        self.assertEqual(nice.get("rung-layers"), 0, nice)
 
     def test_nothing_to_train_on_is_rejected_with_why(self):
         layer = self.train()
@@ -249,6 +263,24 @@ class TestRejected(LifecycleCase):
         self.assertEqual(len(flags), rep["flagged"])
         self.assertTrue(all(f["layer_id"] == bad and f["item_id"] in gold for f in flags))
         self.assertIn(("layer_rejected", "layer:%d" % bad, "boss"), self.events())
+
+        # rungd train --activate does not bypass the check: the same
+        # training from the command line is rejected too, and exits 1.
+        p = self.d.cli("train", "--db", self.d.db, "--activate", "--max-rows", "600",
+                       "--members", "2", "--bits", "14", "--seed", "3", "--target", "0.9",
+                       timeout=120)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("rejected", p.stderr)
+        report = json.loads(p.stdout)
+        cli = report["layer_id"]
+        self.assertEqual((report["status"], report["consistency"]["passed"],
+                          report["lineage"]["comparisons"]["count"]), ("rejected", False, 600))
+        self.assertEqual((self.layer(cli)["status"], self.active()), ("rejected", good))
+        self.assertEqual(self.events()[-2:], [("layer_trained", "layer:%d" % cli, "rungd train"),
+                                              ("layer_rejected", "layer:%d" % cli,
+                                               "rungd train")])
+        flags = self.d.request("GET", "/v1/flags?limit=1000", token=self.admin)[2]["flags"]
+        self.assertGreater(len([f for f in flags if f["layer_id"] == cli]), 0)
 
     def test_an_external_model_that_scores_backwards_is_rejected(self):
         fwd, back = ModelServer(), ModelServer("backwards")
@@ -330,7 +362,7 @@ class TestLayerTimeout(rungtest.DaemonCase):
         finally:
             model.stop()
 
-    def test_status_without_a_layer_and_with_a_local_one(self):
+    def test_status_without_a_layer(self):
         st, _, status = self.d.request("GET", "/v1/status", token=self.admin)
         self.assertEqual((st, status["layer_health"]), (200, None))
 
