@@ -35,7 +35,7 @@ static const struct route routes[] = {
     {"GET", "/v1/status", ROLE_ADMIN, api_status, false},
     {"GET", "/v1/layers", ROLE_ADMIN, api_layers_list, false},
     {"POST", "/v1/layers", ROLE_ADMIN, api_layers_post, true},
-    {"POST", "/v1/layers/*/promote", ROLE_ADMIN, api_layer_promote, false},
+    {"POST", "/v1/layers/*/promote", ROLE_ADMIN, api_layer_promote, true},
     {"GET", "/v1/layers/*", ROLE_ADMIN, api_layer_get, false},
     {"POST", "/v1/layers/*/rollback", ROLE_ADMIN, api_layer_rollback, false},
     {"GET", "/v1/tasks/next", ROLE_RATER, api_tasks_next, false},

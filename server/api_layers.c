@@ -3,6 +3,7 @@
  * candidate to active after the consistency check, rolling back. */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -253,6 +254,46 @@ static void promote_finish(struct req *r)
                                     st->run.json));
 }
 
+/* Reads the check's settings from an optional body (no body: the
+ * defaults). False with a 4xx reply set. */
+static bool check_params(struct req *r, struct consistency_params *p)
+{
+    consistency_params_default(p);
+    if (r->body_len == 0)
+        return true; /* no body, or an empty one */
+    json_t *body = api_json_body(r);
+    if (!body)
+        return false;
+    static const struct {
+        const char *key;
+        double lo, hi; /* [lo, hi] */
+        size_t off;
+    } f[] = {{"margin", 0, 1, offsetof(struct consistency_params, margin)},
+             {"ece_floor", 0, 1, offsetof(struct consistency_params, ece_floor)},
+             {"contradict_p", 0.5, 1, offsetof(struct consistency_params, contradict_p)},
+             {"contradict_share", 0, 1, offsetof(struct consistency_params, contradict_share)}};
+    size_t known = 0;
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        json_t *v = json_object_get(body, f[i].key);
+        double x = json_number_value(v);
+        known += v != NULL;
+        if (v && !(json_is_number(v) && x >= f[i].lo && x <= f[i].hi)) {
+            http_error(r, 422, "invalid_body", "'%s' must be a number from %g to %g.", f[i].key,
+                       f[i].lo, f[i].hi);
+            json_decref(body);
+            return false;
+        }
+        if (v)
+            *(double *)((char *)p + f[i].off) = x;
+    }
+    bool ok = known == json_object_size(body);
+    json_decref(body);
+    if (!ok)
+        http_error(r, 422, "invalid_body",
+                   "The check takes margin, ece_floor, contradict_p and contradict_share only.");
+    return ok;
+}
+
 /* POST /v1/layers/{id}/promote: the candidate replaces the active layer
  * only if it passes the consistency check (core/promote.h); scoring the
  * settled set may call an external model, so it runs on the layer worker
@@ -264,6 +305,9 @@ void api_layer_promote(struct req *r, const char *param)
         http_error(r, 404, "not_found", "No such layer.");
         return;
     }
+    struct consistency_params params;
+    if (!check_params(r, &params))
+        return;
     struct store_layer l;
     int rc = store_layer_get(r->app->store, id, &l);
     bool training = !rc && !strcmp(l.status, "training");
@@ -280,7 +324,7 @@ void api_layer_promote(struct req *r, const char *param)
     st->r = r;
     st->run.id = id;
     st->run.actor = r->key.name;
-    consistency_params_default(&st->run.params);
+    st->run.params = params;
     st->job = (struct layer_job){.run = promote_job, .done = promote_done, .cls = st};
     http_go_async(r, promote_finish);
     if (lifecycle_submit_check(r->app->lifecycle, &st->job)) {

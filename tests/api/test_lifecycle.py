@@ -319,6 +319,38 @@ class TestRejected(LifecycleCase):
             back.stop()
 
 
+class TestCheckSettings(LifecycleCase):
+    def test_the_check_takes_its_settings_from_the_body(self):
+        back = ModelServer("backwards")
+        try:
+            rows = [{"prompt": "Say something %d." % i, "chosen": " ".join(["long"] * 10),
+                     "rejected": "short"} for i in range(4)]
+            self.gold_items(rows)
+            layer = self.d.request("POST", "/v1/layers", {
+                "kind": "http", "url": back.url, "protocol": "rung", "retries": 0},
+                token=self.admin)[2]["id"]
+            path = "/v1/layers/%d/promote" % layer
+            for body, code in (({"margin": 2}, "invalid_body"),
+                               ({"contradict_p": 0.2}, "invalid_body"),
+                               ({"contradict_share": "all"}, "invalid_body"),
+                               ({"bogus": 1}, "invalid_body")):
+                st, _, reply = self.d.request("POST", path, body, token=self.admin)
+                self.assertEqual((st, reply["error"]["code"]), (422, code), body)
+            st, _, reply = self.d.request("POST", path, raw="{", token=self.admin)
+            self.assertEqual(st, 400)
+            self.assertEqual(self.layer(layer)["status"], "candidate")   # nothing changed
+            # Every settled item contradicted is allowed: it passes, and
+            # the report says under which settings.
+            st, _, reply = self.d.request("POST", path, {"contradict_share": 1.0},
+                                          token=self.admin)
+            self.assertEqual((st, reply["status"]), (200, "active"), reply)
+            rep = reply["consistency"]
+            self.assertEqual((rep["contradictions"], rep["contradict_share"], rep["margin"],
+                              rep["flagged"]), (4, 1.0, 0.01, 0))
+        finally:
+            back.stop()
+
+
 class TestLayerTimeout(rungtest.DaemonCase):
     daemon_args = ["--gold-rate", "0", "--layer-timeout", "0.5"]
 
