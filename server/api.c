@@ -9,6 +9,7 @@
 
 #include "api_subq.h"
 #include "app.h"
+#include "body.h"
 #include "metrics.h"
 
 typedef void (*handler_fn)(struct req *r, const char *param);
@@ -62,6 +63,10 @@ static const struct route routes[] = {
     /* listings that page (api_lists.c) */
     {"GET", "/v1/flags", ROLE_ADMIN, api_flags_list, false},
     {"GET", "/v1/events", ROLE_ADMIN, api_events_list, false},
+    /* webhooks (api_webhooks.c) */
+    {"POST", "/v1/webhooks", ROLE_PIPELINE, api_webhooks_post, true},
+    {"GET", "/v1/webhooks", ROLE_PIPELINE, api_webhooks_list, false},
+    {"DELETE", "/v1/webhooks/*", ROLE_PIPELINE, api_webhook_delete, false},
 };
 
 #define ROUTE_COUNT (sizeof routes / sizeof routes[0])
@@ -373,4 +378,17 @@ void api_reply_rounded(struct req *r, unsigned status, json_t *body)
     http_reply_bytes(r, status, "application/json", text, strlen(text));
     http_reply_header(r, "Cache-Control", "no-store");
     free(text);
+}
+
+void api_body_error(struct req *r, const struct body_error *e)
+{
+    char msg[sizeof e->message];
+    util_strlcpy(msg, e->message, sizeof msg);
+    util_utf8_sanitize(msg, strlen(msg));
+    json_t *err = json_pack("{s:s,s:s}", "code", e->code, "message", msg);
+    if (err && e->index >= 0) {
+        json_object_set_new(err, "index", json_integer((json_int_t)e->index));
+        json_object_set_new(err, "field", json_string(e->field));
+    }
+    http_reply_json(r, e->status, err ? json_pack("{s:o}", "error", err) : NULL);
 }

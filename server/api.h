@@ -40,6 +40,12 @@ bool api_content_type_is(struct req *r, const char *want);
  * returns NULL. Returns a new reference. */
 json_t *api_json_body(struct req *r);
 
+struct body_error;
+
+/* Sets the JSON error reply for a body core/body.c refused: code and
+ * message, and index and field for an invalid item. */
+void api_body_error(struct req *r, const struct body_error *e);
+
 /* Allocates zeroed per-request handler state of size bytes and hands it
  * to the request (freed with state_free when it completes). Returns NULL
  * with a 503 reply set when memory is short. */
@@ -103,11 +109,12 @@ void api_layers_post(struct req *r, const char *param);
 void api_layer_promote(struct req *r, const char *param);
 /* The layer lifecycle (api_layers.c): one layer in detail, rollback. */
 struct store_layer;
-/* GET /v1/layers/{id}'s object for layer l: what the lifecycle keeps
- * (status, parent, request, training metrics, consistency report,
- * lineage, progress while training). The one place where objects other
- * modules measure about a layer are added. A new reference. */
-json_t *layer_detail_json(struct app *app, const struct store_layer *l);
+/* GET /v1/layers/{id}'s object for layer l into *out (a new reference):
+ * what the lifecycle keeps (status, parent, request, training metrics,
+ * consistency report, lineage, progress while training), then what other
+ * modules measure about a layer (audits and drift, api_audit.h): the one
+ * place where they are added. Returns 0, -ENOENT, -ENOMEM, -EIO. */
+int layer_detail_json(struct app *app, const struct store_layer *l, json_t **out);
 /* GET /v1/status's "layer_health": the active layer's id, kind and the
  * ingest wait (--layer-timeout); for an external (http) layer also its
  * client's breaker, counters, last latency and error. null without an
@@ -164,6 +171,11 @@ bool api_query_name_page(struct req *r, unsigned *limit, const char **after, siz
 /* The "next" cursor of a page by id: the last id as a string when more
  * follows, else null. Returns a new reference. */
 json_t *api_next_id(bool more, int64_t last);
+
+/* Webhooks (api_webhooks.c): a key's hooks, registered, listed, deleted. */
+void api_webhooks_post(struct req *r, const char *param);
+void api_webhooks_list(struct req *r, const char *param);
+void api_webhook_delete(struct req *r, const char *param);
 
 /* The export and the API's description (api_export.c). */
 void api_export(struct req *r, const char *param);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "api_audit.h"
 #include "app.h"
 #include "layer.h"
 #include "layer_http.h"
@@ -117,7 +118,7 @@ void api_layers_post(struct req *r, const char *param)
 
 /* ---- one layer: GET /v1/layers/{id} ---- */
 
-json_t *layer_detail_json(struct app *app, const struct store_layer *l)
+int layer_detail_json(struct app *app, const struct store_layer *l, json_t **out)
 {
     json_t *o = json_pack(
         "{s:I,s:s,s:s,s:o,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)l->id, "kind",
@@ -148,9 +149,13 @@ json_t *layer_detail_json(struct app *app, const struct store_layer *l)
     if (!progress)
         progress = training ? json_pack("{s:s}", "stage", "queued") : json_null();
     json_object_set_new(o, "progress", progress);
-    /* Objects other parts measure about a layer (audits, drift) are
-     * appended here, after what the lifecycle keeps. */
-    return o;
+    /* Objects other parts measure about a layer are appended here, after
+     * what the lifecycle keeps: what hidden audits found, its drift. */
+    int rc = o ? api_layer_trust_json(app, l->id, o) : -ENOMEM;
+    if (rc)
+        json_decref(o);
+    *out = rc ? NULL : o;
+    return rc;
 }
 
 /* Parses a layer id path parameter; 404 reply and false when it is not. */
@@ -170,13 +175,15 @@ void api_layer_get(struct req *r, const char *param)
         return;
     struct store_layer l;
     int rc = store_layer_get(r->app->store, id, &l);
+    json_t *o = NULL;
+    rc = rc ? rc : layer_detail_json(r->app, &l, &o);
+    store_layer_clear(&l);
     if (rc == -ENOENT)
         http_error(r, 404, "not_found", "No layer %lld.", (long long)id);
     else if (rc)
         api_store_error(r, rc, "reading the layer");
     else
-        api_reply_rounded(r, 200, layer_detail_json(r->app, &l));
-    store_layer_clear(&l);
+        api_reply_rounded(r, 200, o);
 }
 
 /* POST /v1/layers/{id}/rollback: the active layer id retires and the one

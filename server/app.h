@@ -26,6 +26,8 @@ struct app {
     size_t max_body;             /* bytes */
     size_t max_items;            /* items per ingest request */
     const char *static_dir;      /* where the web page's files are */
+    const char *tls_cert;        /* PEM certificate chain for HTTPS; NULL: plain HTTP */
+    const char *tls_key;         /* PEM private key, with tls_cert */
 
     atomic_int inflight;  /* requests between headers and completion */
     atomic_int suspended; /* of those, waiting suspended on the store or a long-poll */

@@ -13,9 +13,13 @@
 
 #include "api.h"
 #include "app.h"
+#include "audit.h"
 #include "cli.h"
 #include "limits.h"
 #include "log.h"
+#include "webhook.h"
+#include "webhook_send.h"
+#include "tls.h"
 
 /* What the command line asks for. */
 struct serve_opts {
@@ -24,9 +28,14 @@ struct serve_opts {
     char host[HOST_MAX];
     uint16_t port;
     int64_t threads, max_body, max_items, lease_s, overlap, gold;
+    int64_t hook_timeout_ms, hook_backoff_ms;
     bool split_extra;
-    int64_t undo_s;   /* --undo-seconds */
-    bool fixed_sides; /* --side-order fixed */
+    int64_t undo_s;                 /* --undo-seconds */
+    bool fixed_sides;               /* --side-order fixed */
+    int64_t audit_ppm;              /* --audit-share, parts per million */
+    int64_t audit_seed;             /* --audit-seed */
+    int64_t drift_s;                /* --drift-seconds */
+    const char *tls_cert, *tls_key; /* --tls-cert, --tls-key: paths */
 };
 
 /* --layer-timeout SECONDS (a decimal number) into *ms: 0 or -EINVAL. */
@@ -42,38 +51,54 @@ static int parse_layer_timeout(const char *v, unsigned *ms)
 
 static void serve_usage(FILE *to, const char *static_dir)
 {
-    fprintf(to,
-            "usage: rungd serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
-            "                   [--max-body BYTES] [--max-items N] [--static DIR]\n"
-            "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
-            "                   [--split-extra-label] [--undo-seconds N]\n"
-            "                   [--side-order random|fixed] [--auto-promote]\n"
-            "                   [--layer-timeout SECONDS] [--quiet]\n\n"
-            "  --db PATH            SQLite database (default ./%s; created if absent)\n"
-            "  --listen HOST:PORT   address to listen on (default %s; port 0 picks one)\n"
-            "  --threads N          HTTP worker threads (default: number of cores)\n"
-            "  --max-body BYTES     request body cap (default %u)\n"
-            "  --max-items N        items per ingest request (default %u)\n"
-            "  --static DIR         the web page's files (default %s)\n"
-            "  --lease-seconds N    how long a rater holds a task (default %d)\n"
-            "  --overlap N          labels each task wants unless a rule says otherwise (default "
-            "%d)\n"
-            "  --gold-rate PCT      share of gold tasks in each rater's stream (default %d)\n"
-            "  --split-extra-label  a task whose labels split gets one more label instead of a "
-            "tie\n"
-            "  --undo-seconds N     a rater may change their last label this long (default %d; "
-            "0: never)\n"
-            "  --side-order ORDER   random: each rater sees a pair in its own random order "
-            "(default);\n"
-            "                       fixed: always in the item's order\n"
-            "  --auto-promote       a layer trained over REST is checked and, if it passes,\n"
-            "                       promoted at once (a request's auto_promote overrides it)\n"
-            "  --layer-timeout S    ingest waits at most S seconds for an external layer; then\n"
-            "                       the item goes to people (default %g)\n"
-            "  --quiet              no per-request log lines\n",
-            DB_PATH_DEFAULT, LISTEN_DEFAULT, BODY_MAX_DEFAULT, ITEMS_MAX_DEFAULT, static_dir,
-            LEASE_SECONDS_DEFAULT, OVERLAP_DEFAULT, GOLD_RATE_PCT_DEFAULT, UNDO_SECONDS_DEFAULT,
-            LAYER_TIMEOUT_MS_DEFAULT / 1000.0);
+    fprintf(
+        to,
+        "usage: rungd serve [--db PATH] [--listen HOST:PORT] [--threads N]\n"
+        "                   [--max-body BYTES] [--max-items N] [--static DIR]\n"
+        "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
+        "                   [--split-extra-label] [--undo-seconds N]\n"
+        "                   [--side-order random|fixed] [--audit-share PCT]\n"
+        "                   [--audit-seed N] [--drift-seconds N] [--quiet]\n"
+        "                   [--webhook-timeout MS] [--webhook-backoff MS]\n"
+        "                   [--tls-cert FILE --tls-key FILE] [--auto-promote]\n"
+        "                   [--layer-timeout SECONDS]\n\n"
+        "  --db PATH            SQLite database (default ./%s; created if absent)\n"
+        "  --listen HOST:PORT   address to listen on (default %s; port 0 picks one)\n"
+        "  --threads N          HTTP worker threads (default: number of cores)\n"
+        "  --max-body BYTES     request body cap (default %u)\n"
+        "  --max-items N        items per ingest request (default %u)\n"
+        "  --static DIR         the web page's files (default %s)\n"
+        "  --lease-seconds N    how long a rater holds a task (default %d)\n"
+        "  --overlap N          labels each task wants unless a rule says otherwise (default "
+        "%d)\n"
+        "  --gold-rate PCT      share of gold tasks in each rater's stream (default %d)\n"
+        "  --split-extra-label  a task whose labels split gets one more label instead of a "
+        "tie\n"
+        "  --undo-seconds N     a rater may change their last label this long (default %d; "
+        "0: never)\n"
+        "  --side-order ORDER   random: each rater sees a pair in its own random order "
+        "(default);\n"
+        "                       fixed: always in the item's order\n"
+        "  --audit-share PCT    share of the items the layer settles that also go to people\n"
+        "                       as hidden audits, and of ordinary tasks shown without\n"
+        "                       assistance (default %g; 0 to 100, decimals allowed)\n"
+        "  --audit-seed N       seed of those draws (default 0)\n"
+        "  --drift-seconds N    how often the active layer's drift is measured (default "
+        "%d)\n"
+        "  --quiet              no per-request log lines\n"
+        "  --webhook-timeout MS one webhook delivery attempt at most (default %u)\n"
+        "  --webhook-backoff MS first retry of a failed delivery, then doubling (default "
+        "%u)\n"
+        "  --tls-cert FILE      serve HTTPS with this PEM certificate (chain); needs --tls-key\n"
+        "  --tls-key FILE       the certificate's PEM private key (unencrypted)\n"
+        "  --auto-promote       a layer trained over REST is checked and, if it passes,\n"
+        "                       promoted at once (a request's auto_promote overrides it)\n"
+        "  --layer-timeout S    ingest waits at most S seconds for an external layer; then\n"
+        "                       the item goes to people (default %g)\n",
+        DB_PATH_DEFAULT, LISTEN_DEFAULT, BODY_MAX_DEFAULT, ITEMS_MAX_DEFAULT, static_dir,
+        LEASE_SECONDS_DEFAULT, OVERLAP_DEFAULT, GOLD_RATE_PCT_DEFAULT, UNDO_SECONDS_DEFAULT,
+        100.0 * AUDIT_SHARE_PPM_DEFAULT / AUDIT_PPM, DRIFT_SECONDS_DEFAULT,
+        WEBHOOK_TIMEOUT_MS_DEFAULT, WEBHOOK_BACKOFF_MS_DEFAULT, LAYER_TIMEOUT_MS_DEFAULT / 1000.0);
 }
 
 static int parse_listen(const char *s, char *host, size_t hostcap, uint16_t *port)
@@ -103,10 +128,30 @@ static const struct option serve_opts_table[] = {{"db", required_argument, NULL,
                                                  {"split-extra-label", no_argument, NULL, 'x'},
                                                  {"undo-seconds", required_argument, NULL, 'U'},
                                                  {"side-order", required_argument, NULL, 'S'},
-                                                 {"auto-promote", no_argument, NULL, 'A'},
+                                                 {"audit-share", required_argument, NULL, 'A'},
+                                                 {"audit-seed", required_argument, NULL, 'E'},
+                                                 {"drift-seconds", required_argument, NULL, 'D'},
+                                                 {"webhook-timeout", required_argument, NULL, 'W'},
+                                                 {"webhook-backoff", required_argument, NULL, 'B'},
+                                                 {"tls-cert", required_argument, NULL, 'C'},
+                                                 {"tls-key", required_argument, NULL, 'K'},
+                                                 {"auto-promote", no_argument, NULL, 'P'},
                                                  {"layer-timeout", required_argument, NULL, 'T'},
                                                  {"help", no_argument, NULL, 'h'},
                                                  {NULL, 0, NULL, 0}};
+
+/* A percentage from 0 to 100 (decimals allowed) into parts per million.
+ * 0 or -EINVAL. */
+static int parse_share(const char *v, int64_t *ppm)
+{
+    char *end = NULL;
+    errno = 0;
+    double pct = strtod(v, &end);
+    if (errno || end == v || *end || !(pct >= 0.0 && pct <= 100.0))
+        return -EINVAL;
+    *ppm = (int64_t)(pct * (AUDIT_PPM / 100) + 0.5);
+    return 0;
+}
 
 /* Applies one numeric option c to o. Returns 0, -EINVAL for a bad value,
  * -ENOENT when c is not a numeric option. */
@@ -127,9 +172,19 @@ static int serve_number(struct serve_opts *o, int c, const char *v)
         return util_parse_i64(v, 0, 100, &o->gold);
     case 'U':
         return util_parse_i64(v, 0, UNDO_SECONDS_MAX, &o->undo_s);
+    case 'W':
+        return util_parse_i64(v, 1, WEBHOOK_TIMEOUT_MS_MAX, &o->hook_timeout_ms);
+    case 'B':
+        return util_parse_i64(v, 1, WEBHOOK_BACKOFF_MS_MAX, &o->hook_backoff_ms);
     case 'S':
         o->fixed_sides = !strcmp(v, "fixed");
         return o->fixed_sides || !strcmp(v, "random") ? 0 : -EINVAL;
+    case 'A':
+        return parse_share(v, &o->audit_ppm);
+    case 'E':
+        return util_parse_i64(v, 0, INT64_MAX, &o->audit_seed);
+    case 'D':
+        return util_parse_i64(v, 1, DRIFT_SECONDS_MAX, &o->drift_s);
     default:
         return -ENOENT;
     }
@@ -148,6 +203,7 @@ static const char *option_name(int c)
 static int serve_parse(int argc, char **argv, struct serve_opts *o, struct app *app)
 {
     int c;
+    app->layer_timeout_ms = LAYER_TIMEOUT_MS_DEFAULT;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", serve_opts_table, NULL)) != -1) {
         int rc = serve_number(o, c, optarg);
@@ -168,7 +224,11 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o, struct app *
             app->quiet = true;
         else if (c == 'x')
             o->split_extra = true;
-        else if (c == 'A')
+        else if (c == 'C')
+            o->tls_cert = optarg;
+        else if (c == 'K')
+            o->tls_key = optarg;
+        else if (c == 'P')
             app->auto_promote = true;
         else if (c == 'T' && parse_layer_timeout(optarg, &app->layer_timeout_ms)) {
             fprintf(stderr,
@@ -184,6 +244,10 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o, struct app *
     }
     if (optind != argc) {
         serve_usage(stderr, app->static_dir);
+        return 2;
+    }
+    if (!o->tls_cert != !o->tls_key) {
+        fprintf(stderr, "rungd serve: --tls-cert and --tls-key go together\n");
         return 2;
     }
     if (parse_listen(o->listen, o->host, sizeof o->host, &o->port)) {
@@ -248,6 +312,7 @@ static int serve_open(const struct serve_opts *o, struct app *app)
     store_set_defaults(app->store, (int)o->overlap, (unsigned)o->lease_s * 1000u, (unsigned)o->gold,
                        o->split_extra);
     store_set_review(app->store, (unsigned)o->undo_s * 1000u, !o->fixed_sides);
+    store_set_audit(app->store, (uint32_t)o->audit_ppm, (uint64_t)o->audit_seed);
     store_set_task_hook(app->store, api_tasks_hook, app);
     app->layers = layer_holder_new(app->store, LAYER_POLL_MS);
     app->lifecycle = app->layers ? lifecycle_new(app->store, serve_activated, app->layers) : NULL;
@@ -257,6 +322,27 @@ static int serve_open(const struct serve_opts *o, struct app *app)
         store_close(app->store);
         return 1;
     }
+    layer_holder_set_drift(app->layers, (unsigned)o->drift_s);
+    return 0;
+}
+
+/* Reads --tls-cert and --tls-key into t and hands them to app. Returns 0
+ * or 1 (the exit code), saying why on stderr. */
+static int serve_tls(const struct serve_opts *o, struct tls_pem *t, struct app *app)
+{
+    if (!o->tls_cert)
+        return 0;
+    if (!tls_supported()) {
+        fprintf(stderr, "rungd serve: this libmicrohttpd was built without TLS\n");
+        return 1;
+    }
+    char err[ERR_TEXT_MAX];
+    if (tls_load(t, o->tls_cert, o->tls_key, err, sizeof err)) {
+        fprintf(stderr, "rungd serve: %s\n", err);
+        return 1;
+    }
+    app->tls_cert = t->cert;
+    app->tls_key = t->key;
     return 0;
 }
 
@@ -268,10 +354,11 @@ static void announce(const struct serve_opts *o, unsigned port)
         util_utf8_sanitize(db, strlen(db));
     log_json("info", "rungd listening", "{s:i,s:s?}", "port", (int)port, "db", db);
     free(db);
-    printf("rungd listening on http://%s:%u/ (annotator page)\n"
-           "  API:     http://%s:%u/v1/items\n"
-           "  health:  http://%s:%u/healthz\n",
-           o->host, port, o->host, port, o->host, port);
+    const char *scheme = o->tls_cert ? "https" : "http";
+    printf("rungd listening on %s://%s:%u/ (annotator page)\n"
+           "  API:     %s://%s:%u/v1/items\n"
+           "  health:  %s://%s:%u/healthz\n",
+           scheme, o->host, port, scheme, o->host, port, scheme, o->host, port);
     fflush(stdout);
 }
 
@@ -287,13 +374,23 @@ static void serve_loop(struct app *app, const sigset_t *sigs)
     }
 }
 
+/* Stops the threads that work for the daemon (the trainer first: it may
+ * still promote, which the holder serves) and closes the store. */
+static void serve_close(struct app *app, struct webhook_sender *hooks)
+{
+    lifecycle_free(app->lifecycle);
+    webhook_sender_stop(hooks);
+    layer_holder_free(app->layers);
+    store_close(app->store);
+    pthread_mutex_destroy(&app->wait_mu);
+}
+
 int cli_serve(int argc, char **argv)
 {
     char static_dir[APP_STATIC_DIR_MAX];
     struct app app = {.static_dir = static_find_dir(static_dir, sizeof static_dir),
                       .max_body = BODY_MAX_DEFAULT,
-                      .max_items = ITEMS_MAX_DEFAULT,
-                      .layer_timeout_ms = LAYER_TIMEOUT_MS_DEFAULT};
+                      .max_items = ITEMS_MAX_DEFAULT};
     struct serve_opts o = {.db = DB_PATH_DEFAULT,
                            .listen = LISTEN_DEFAULT,
                            .threads = sysconf(_SC_NPROCESSORS_ONLN),
@@ -302,20 +399,42 @@ int cli_serve(int argc, char **argv)
                            .lease_s = LEASE_SECONDS_DEFAULT,
                            .overlap = OVERLAP_DEFAULT,
                            .gold = GOLD_RATE_PCT_DEFAULT,
-                           .undo_s = UNDO_SECONDS_DEFAULT};
+                           .undo_s = UNDO_SECONDS_DEFAULT,
+                           .audit_ppm = AUDIT_SHARE_PPM_DEFAULT,
+                           .drift_s = DRIFT_SECONDS_DEFAULT,
+                           .hook_timeout_ms = WEBHOOK_TIMEOUT_MS_DEFAULT,
+                           .hook_backoff_ms = WEBHOOK_BACKOFF_MS_DEFAULT};
     int rc = serve_parse(argc, argv, &o, &app);
     if (rc >= 0)
         return rc;
     app.max_body = (size_t)o.max_body;
     app.max_items = (size_t)o.max_items;
+    struct tls_pem tls = {NULL, NULL};
+    if (serve_tls(&o, &tls, &app))
+        return 1;
     sigset_t sigs;
     process_setup(&sigs);
-    if (serve_open(&o, &app))
+    if (serve_open(&o, &app)) {
+        tls_free(&tls);
         return 1;
+    }
     pthread_mutex_init(&app.wait_mu, NULL);
+    struct webhook_send_opts wo = {(uint64_t)o.hook_timeout_ms, (uint64_t)o.hook_backoff_ms};
+    struct webhook_sender *hooks = webhook_sender_start(app.store, &wo);
+    if (!hooks) {
+        fprintf(stderr, "rungd serve: cannot start the webhook sender\n");
+        rc = 1;
+        goto out;
+    }
     struct MHD_Daemon *d = http_start(&app, o.host, o.port, (unsigned)o.threads);
     if (!d) {
-        fprintf(stderr, "rungd serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
+        if (o.tls_cert)
+            fprintf(stderr,
+                    "rungd serve: cannot serve HTTPS on %s: the TLS certificate and key were "
+                    "refused or the address is taken (libmicrohttpd's warnings above say which)\n",
+                    o.listen);
+        else
+            fprintf(stderr, "rungd serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
         rc = 1;
         goto out;
     }
@@ -326,10 +445,8 @@ int cli_serve(int argc, char **argv)
     http_stop(&app, d, SHUTDOWN_GRACE_MS);
     rc = 0;
 out:
-    lifecycle_free(app.lifecycle);
-    layer_holder_free(app.layers);
-    store_close(app.store);
-    pthread_mutex_destroy(&app.wait_mu);
+    serve_close(&app, hooks);
+    tls_free(&tls);
     if (rc == 0)
         log_json("info", "stopped cleanly", NULL);
     fflush(stdout);

@@ -283,7 +283,7 @@ class TestRejected(LifecycleCase):
         self.assertGreater(len([f for f in flags if f["layer_id"] == cli]), 0)
 
     def test_an_external_model_that_scores_backwards_is_rejected(self):
-        fwd, back = ModelServer(), ModelServer("backwards")
+        fwd, back = ModelServer(), ModelServer("reverse")
         try:
             # People settled on the longer reply; the forward model agrees.
             rows = [{"prompt": "Say something %d." % i, "chosen": " ".join(["long"] * 10),
@@ -321,7 +321,7 @@ class TestRejected(LifecycleCase):
 
 class TestCheckSettings(LifecycleCase):
     def test_the_check_takes_its_settings_from_the_body(self):
-        back = ModelServer("backwards")
+        back = ModelServer("reverse")
         try:
             rows = [{"prompt": "Say something %d." % i, "chosen": " ".join(["long"] * 10),
                      "rejected": "short"} for i in range(4)]
