@@ -140,6 +140,9 @@ class TestLifecycle(LifecycleCase):
         health = self.d.request("GET", "/v1/status", token=self.admin)[2]["layer_health"]
         self.assertEqual(health, {"layer": first, "kind": "hashed-bt", "timeout_ms": 2000})
         self.assertEqual(self.layer(first)["consistency"]["settled"], 100)
+        # What other parts measure of a layer comes with it (audits, drift).
+        self.assertEqual(self.layer(first)["audit"]["audited"], 0)
+        self.assertIn("drift", self.layer(first))
 
         # The next layer promotes itself once trained, when asked to.
         second = self.train(auto_promote=True, **dict(SMALL, seed=4))
