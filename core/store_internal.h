@@ -145,6 +145,13 @@ enum stmt_id {
     ST_RATERS_PAGE,
     ST_FLAGS_PAGE,
     ST_EVENTS_PAGE,
+    /* the layer lifecycle (store_layers.c) */
+    ST_LAYER_TRAIN_INSERT,
+    ST_LAYER_TRAIN_NEXT,
+    ST_LAYER_TRAINED,
+    ST_LAYER_GET,
+    ST_LAYER_STATUS,
+    ST_CMP_NEWEST,
     /* measured trust: audits, blind tasks, demotion, drift (store_audit.c) */
     ST_AUDIT_LAYER_DEMOTED,
     ST_AUDIT_ITEM_FACTS,

@@ -38,6 +38,17 @@ struct serve_opts {
     const char *tls_cert, *tls_key; /* --tls-cert, --tls-key: paths */
 };
 
+/* --layer-timeout SECONDS (a decimal number) into *ms: 0 or -EINVAL. */
+static int parse_layer_timeout(const char *v, unsigned *ms)
+{
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x >= 0.001 && x <= LAYER_TIMEOUT_S_MAX))
+        return -EINVAL;
+    *ms = (unsigned)(x * 1000.0 + 0.5);
+    return 0;
+}
+
 static void serve_usage(FILE *to, const char *static_dir)
 {
     fprintf(
@@ -49,7 +60,8 @@ static void serve_usage(FILE *to, const char *static_dir)
         "                   [--side-order random|fixed] [--audit-share PCT]\n"
         "                   [--audit-seed N] [--drift-seconds N] [--quiet]\n"
         "                   [--webhook-timeout MS] [--webhook-backoff MS]\n"
-        "                   [--tls-cert FILE --tls-key FILE]\n\n"
+        "                   [--tls-cert FILE --tls-key FILE] [--auto-promote]\n"
+        "                   [--layer-timeout SECONDS]\n\n"
         "  --db PATH            SQLite database (default ./%s; created if absent)\n"
         "  --listen HOST:PORT   address to listen on (default %s; port 0 picks one)\n"
         "  --threads N          HTTP worker threads (default: number of cores)\n"
@@ -78,11 +90,15 @@ static void serve_usage(FILE *to, const char *static_dir)
         "  --webhook-backoff MS first retry of a failed delivery, then doubling (default "
         "%u)\n"
         "  --tls-cert FILE      serve HTTPS with this PEM certificate (chain); needs --tls-key\n"
-        "  --tls-key FILE       the certificate's PEM private key (unencrypted)\n",
+        "  --tls-key FILE       the certificate's PEM private key (unencrypted)\n"
+        "  --auto-promote       a layer trained over REST is checked and, if it passes,\n"
+        "                       promoted at once (a request's auto_promote overrides it)\n"
+        "  --layer-timeout S    ingest waits at most S seconds for an external layer; then\n"
+        "                       the item goes to people (default %g)\n",
         DB_PATH_DEFAULT, LISTEN_DEFAULT, BODY_MAX_DEFAULT, ITEMS_MAX_DEFAULT, static_dir,
         LEASE_SECONDS_DEFAULT, OVERLAP_DEFAULT, GOLD_RATE_PCT_DEFAULT, UNDO_SECONDS_DEFAULT,
         100.0 * AUDIT_SHARE_PPM_DEFAULT / AUDIT_PPM, DRIFT_SECONDS_DEFAULT,
-        WEBHOOK_TIMEOUT_MS_DEFAULT, WEBHOOK_BACKOFF_MS_DEFAULT);
+        WEBHOOK_TIMEOUT_MS_DEFAULT, WEBHOOK_BACKOFF_MS_DEFAULT, LAYER_TIMEOUT_MS_DEFAULT / 1000.0);
 }
 
 static int parse_listen(const char *s, char *host, size_t hostcap, uint16_t *port)
@@ -119,6 +135,8 @@ static const struct option serve_opts_table[] = {{"db", required_argument, NULL,
                                                  {"webhook-backoff", required_argument, NULL, 'B'},
                                                  {"tls-cert", required_argument, NULL, 'C'},
                                                  {"tls-key", required_argument, NULL, 'K'},
+                                                 {"auto-promote", no_argument, NULL, 'P'},
+                                                 {"layer-timeout", required_argument, NULL, 'T'},
                                                  {"help", no_argument, NULL, 'h'},
                                                  {NULL, 0, NULL, 0}};
 
@@ -185,6 +203,7 @@ static const char *option_name(int c)
 static int serve_parse(int argc, char **argv, struct serve_opts *o, struct app *app)
 {
     int c;
+    app->layer_timeout_ms = LAYER_TIMEOUT_MS_DEFAULT;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", serve_opts_table, NULL)) != -1) {
         int rc = serve_number(o, c, optarg);
@@ -209,6 +228,15 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o, struct app *
             o->tls_cert = optarg;
         else if (c == 'K')
             o->tls_key = optarg;
+        else if (c == 'P')
+            app->auto_promote = true;
+        else if (c == 'T' && parse_layer_timeout(optarg, &app->layer_timeout_ms)) {
+            fprintf(stderr,
+                    "rungd serve: --layer-timeout wants seconds from 0.001 to %d, got '%s'\n",
+                    LAYER_TIMEOUT_S_MAX, optarg);
+            return 2;
+        } else if (c == 'T')
+            continue;
         else {
             serve_usage(c == 'h' ? stdout : stderr, app->static_dir);
             return c == 'h' ? 0 : 2;
@@ -258,6 +286,12 @@ static void process_setup(sigset_t *sigs)
     json_object_seed(0);
 }
 
+/* A layer became active by automatic promotion: serve it at once. */
+static void serve_activated(void *holder)
+{
+    layer_holder_refresh(holder);
+}
+
 /* Opens the store and starts the layer watcher. Returns 0 or 1 (the exit
  * code), saying why on stderr; on failure nothing stays open. */
 static int serve_open(const struct serve_opts *o, struct app *app)
@@ -281,8 +315,10 @@ static int serve_open(const struct serve_opts *o, struct app *app)
     store_set_audit(app->store, (uint32_t)o->audit_ppm, (uint64_t)o->audit_seed);
     store_set_task_hook(app->store, api_tasks_hook, app);
     app->layers = layer_holder_new(app->store, LAYER_POLL_MS);
-    if (!app->layers) {
-        fprintf(stderr, "rungd serve: cannot start the layer watcher\n");
+    app->lifecycle = app->layers ? lifecycle_new(app->store, serve_activated, app->layers) : NULL;
+    if (!app->lifecycle) {
+        fprintf(stderr, "rungd serve: cannot start the layer watcher and trainer\n");
+        layer_holder_free(app->layers);
         store_close(app->store);
         return 1;
     }
@@ -336,6 +372,17 @@ static void serve_loop(struct app *app, const sigset_t *sigs)
             break;
         api_wake_expired_waiters(app);
     }
+}
+
+/* Stops the threads that work for the daemon (the trainer first: it may
+ * still promote, which the holder serves) and closes the store. */
+static void serve_close(struct app *app, struct webhook_sender *hooks)
+{
+    lifecycle_free(app->lifecycle);
+    webhook_sender_stop(hooks);
+    layer_holder_free(app->layers);
+    store_close(app->store);
+    pthread_mutex_destroy(&app->wait_mu);
 }
 
 int cli_serve(int argc, char **argv)
@@ -398,10 +445,7 @@ int cli_serve(int argc, char **argv)
     http_stop(&app, d, SHUTDOWN_GRACE_MS);
     rc = 0;
 out:
-    webhook_sender_stop(hooks);
-    layer_holder_free(app.layers);
-    store_close(app.store);
-    pthread_mutex_destroy(&app.wait_mu);
+    serve_close(&app, hooks);
     tls_free(&tls);
     if (rc == 0)
         log_json("info", "stopped cleanly", NULL);
