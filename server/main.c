@@ -15,7 +15,8 @@ static void usage(FILE *to)
                 "  eval     measure a layer on a preference file\n"
                 "  rescore  score the items waiting for humans with the active layer\n"
                 "  export   write comparisons, step labels or items as JSON lines\n"
-                "  demo     load generated demo items (used by deploy/run.sh)\n\n"
+                "  demo     load generated demo items (used by deploy/run.sh)\n"
+                "  replay   simulate a labelling campaign against a running daemon\n\n"
                 "'rungd COMMAND --help' describes each one; 'rungd --version' prints the\n"
                 "version.\n");
 }
@@ -51,6 +52,8 @@ int main(int argc, char **argv)
         return cli_export(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo"))
         return cli_demo(argc - 1, argv + 1);
+    if (!strcmp(cmd, "replay"))
+        return cli_replay(argc - 1, argv + 1);
     fprintf(stderr, "rungd: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
