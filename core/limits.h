@@ -47,6 +47,8 @@
 #define LAYER_POLL_MS 1000u /* a running daemon checks for a new active layer this often */
 #define TRAIN_BITS_MIN 10   /* rungd train --bits range */
 #define TRAIN_BITS_MAX 24
+#define LAYER_TIMEOUT_MS_DEFAULT 2000 /* --layer-timeout: ingest waits this long for a layer */
+#define LAYER_TIMEOUT_S_MAX 600       /* largest --layer-timeout, seconds */
 
 /* ---- the command line ---- */
 #define DB_PATH_DEFAULT "rung.db"

@@ -48,6 +48,11 @@
     "EXISTS (SELECT 1 FROM items i LEFT JOIN batches b ON b.batch = i.batch "                      \
     "WHERE i.seq = t.item_seq AND (i.deleted_ms IS NOT NULL OR b.paused = 1))"
 
+/* A layer's columns as store_layers.c reads them (layer_read). */
+#define LAYER_COLUMNS                                                                              \
+    "id, parent, status, kind, train_size, sources, metrics, threshold, consistency, "             \
+    "created_ms, request, lineage, prev_active, activated_ms"
+
 extern const char *const schema_migrations[];
 extern const size_t schema_migration_count;
 
@@ -92,13 +97,14 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_LAYER_PARAMS] = "SELECT params, kind FROM layers WHERE id = ?1",
     [ST_LAYER_INSERT] =
         "INSERT INTO layers(parent, status, kind, params, train_size, sources, metrics, "
-        "threshold, created_ms) VALUES((SELECT id FROM layers WHERE status = 'active'), "
-        "'candidate', coalesce(?7, 'hashed-bt'), ?1, ?2, ?3, ?4, ?5, ?6)",
+        "threshold, created_ms, lineage) VALUES((SELECT id FROM layers WHERE status = 'active'), "
+        "'candidate', coalesce(?7, 'hashed-bt'), ?1, ?2, ?3, ?4, ?5, ?6, ?8)",
     [ST_LAYER_RETIRE_ACTIVE] = "UPDATE layers SET status = 'retired' WHERE status = 'active'",
-    [ST_LAYER_SET_ACTIVE] = "UPDATE layers SET status = 'active' WHERE id = ?1 "
-                            "AND status IN ('candidate', 'retired')",
-    [ST_LAYER_LIST] = "SELECT id, parent, status, kind, train_size, sources, metrics, threshold, "
-                      "consistency, created_ms FROM layers ORDER BY id DESC",
+    /* ?3: a promotion records the layer it replaces (?4, NULL: none) */
+    [ST_LAYER_SET_ACTIVE] = "UPDATE layers SET status = 'active', activated_ms = ?2, "
+                            "prev_active = CASE WHEN ?3 THEN ?4 ELSE prev_active END "
+                            "WHERE id = ?1 AND status IN ('candidate', 'retired')",
+    [ST_LAYER_LIST] = "SELECT " LAYER_COLUMNS " FROM layers ORDER BY id DESC",
     [ST_CMP_INSERT] =
         "INSERT INTO comparisons(prompt, chosen, rejected, tie, label, source, weight, "
         "layer_id, item_seq, provenance, created_ms, digest) "
@@ -106,7 +112,7 @@ static const char *const sql_text[STMT_COUNT] = {
         "rung_digest('cmp', ?1, ?2, ?3, ?4, ?5, ?6)) ON CONFLICT(digest) DO NOTHING",
     [ST_CMP_ALL] =
         "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
-        "provenance FROM comparisons c WHERE " CMP_LIVE " ORDER BY id",
+        "provenance, id FROM comparisons c WHERE " CMP_LIVE " ORDER BY id",
     [ST_LEASE_HELD] = "SELECT x.task_id FROM leases x JOIN tasks t ON t.id = x.task_id "
                       "WHERE x.rater_id = ?1 AND x.live = 1 AND x.expires_ms > ?2 "
                       "AND (t.state = 'open' OR t.gold = 1) LIMIT 1",
@@ -451,6 +457,20 @@ static const char *const sql_text[STMT_COUNT] = {
                       "WHERE f.id > ?1 ORDER BY f.id LIMIT ?2",
     [ST_EVENTS_PAGE] = "SELECT id, at_ms, actor, kind, subject, detail FROM events "
                        "WHERE id > ?1 ORDER BY id LIMIT ?2",
+    /* the layer lifecycle (store_layers.c) */
+    [ST_LAYER_TRAIN_INSERT] =
+        "INSERT INTO layers(parent, status, kind, request, created_ms) VALUES((SELECT id FROM "
+        "layers WHERE status = 'active'), 'training', 'hashed-bt', ?1, ?2)",
+    [ST_LAYER_TRAIN_NEXT] =
+        "SELECT id, request FROM layers WHERE status = 'training' ORDER BY id LIMIT 1",
+    [ST_LAYER_TRAINED] = "UPDATE layers SET status = ?2, params = ?3, train_size = ?4, "
+                         "sources = ?5, metrics = ?6, threshold = ?7, lineage = ?8 "
+                         "WHERE id = ?1 AND status = 'training'",
+    [ST_LAYER_GET] = "SELECT " LAYER_COLUMNS " FROM layers WHERE id = ?1",
+    [ST_LAYER_STATUS] = "SELECT status, coalesce(prev_active, 0) FROM layers WHERE id = ?1",
+    [ST_CMP_NEWEST] =
+        "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
+        "provenance, id FROM comparisons c WHERE " CMP_LIVE " ORDER BY id DESC",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",

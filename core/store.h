@@ -282,7 +282,11 @@ struct store_layer_new {
     double threshold;    /* tau; INFINITY when none was reached */
     int64_t train_size;  /* comparisons it learned from */
     const char *sources; /* JSON text: comparisons by source */
+    const char *lineage; /* JSON text: which comparisons trained it; NULL: none */
     bool activate;       /* make it the active layer (the old one retires) */
+    /* When not NULL, an event is written in the same transaction:
+     * layer_registered (kind http) or layer_trained, with this actor. */
+    const char *event_actor;
 };
 
 /* Stores a new layer as a candidate (or active). *id receives its id.
@@ -333,7 +337,63 @@ struct store_layer {
     double threshold;  /* tau, with has_threshold (none was reached otherwise) */
     char *consistency; /* JSON text: the consistency report */
     int64_t created_ms;
+    char *request;        /* JSON text: the training request (POST /v1/layers), or NULL */
+    char *lineage;        /* JSON text: which comparisons trained it, or NULL */
+    int64_t prev_active;  /* the layer it replaced when promoted, 0 none */
+    int64_t activated_ms; /* when it last became active, 0 never */
 };
+
+/* Reads layer id into *out (free with store_layer_clear). Returns 0,
+ * -ENOENT, -ENOMEM, -EIO. */
+int store_layer_get(struct store *s, int64_t id, struct store_layer *out);
+
+/* Frees what store_layer_get filled in and zeroes it. */
+void store_layer_clear(struct store_layer *l);
+
+/* ---- the layer lifecycle: training in the daemon, rollback ---- */
+
+/* Queues a layer for training: a row with status training, its parent
+ * the active layer, request (JSON text) kept so that the trainer (and a
+ * restarted daemon) knows what to do; an event layer_training (actor may
+ * be NULL) in the same transaction. *id receives the new id. 0 or -EIO. */
+int store_layer_train_queue(struct store *s, const char *request, const char *actor, int64_t *id);
+
+/* The oldest layer still training: *id and *request (malloc'd, the
+ * caller frees; NULL when none was kept). 0, -ENOENT when no layer is
+ * training, -ENOMEM, -EIO. */
+int store_layer_train_next(struct store *s, int64_t *id, char **request);
+
+/* The end of a training (store_layer_train_done). */
+struct store_layer_done {
+    int64_t id;
+    const char *actor;   /* for the event; may be NULL */
+    bool ok;             /* trained: a candidate; else rejected (metrics say why) */
+    const void *params;  /* the serialised model (ok only) */
+    size_t params_len;   /* bytes */
+    const char *metrics; /* JSON text: the training report, or the error */
+    double threshold;    /* tau; INFINITY when none was reached */
+    int64_t train_size;  /* rows it learned from */
+    const char *sources; /* JSON text: comparisons by source */
+    const char *lineage; /* JSON text */
+};
+
+/* Records the end of layer d->id's training in one transaction: a
+ * candidate with its parameters, or rejected; an event layer_trained or
+ * layer_training_failed. 0, -ENOENT when the layer is not training, -EIO. */
+int store_layer_train_done(struct store *s, const struct store_layer_done *d);
+
+/* Rolls back the active layer id: it retires, and the layer it replaced
+ * when promoted (prev_active; past a rejected one to that one's, and so
+ * on) is active again, or none (every item to people). An event
+ * layer_rolled_back records it. *to receives the active id after it (0:
+ * none). 0, -ENOENT (no layer id), -EALREADY (id is not the active
+ * layer), -EIO. */
+int store_layer_rollback(struct store *s, int64_t id, const char *actor, int64_t *to);
+
+/* Writes one event: kind, subject ("layer:3") and detail (JSON text) may
+ * be NULL except kind; actor NULL for the system. 0 or -EIO. */
+int store_event_add(struct store *s, const char *actor, const char *kind, const char *subject,
+                    const char *detail);
 
 /* Reads every layer, newest first, into a malloc'd array *layers of *n
  * (free with store_layers_free). Returns 0, -ENOMEM, -EIO; on failure
@@ -356,6 +416,7 @@ struct store_comparison {
     int64_t layer_id;       /* the layer that assisted, 0 none */
     int64_t item_seq;       /* 0 when not from an item */
     const char *provenance; /* JSON text or NULL */
+    int64_t id;             /* when read: the row's id (ignored when adding) */
 };
 
 /* Adds n comparisons in one transaction. Returns 0 or -EIO. */
@@ -373,6 +434,10 @@ int store_comparisons_add_ex(struct store *s, const struct store_comparison *c, 
  * valid during the call only. */
 typedef int (*store_comparison_cb)(void *cls, const struct store_comparison *c);
 int store_comparisons_each(struct store *s, store_comparison_cb cb, void *cls);
+
+/* As store_comparisons_each, newest first (descending id), from one read
+ * snapshot: the trainer reads the newest rows it may keep and stops. */
+int store_comparisons_newest(struct store *s, store_comparison_cb cb, void *cls);
 
 /* ---- human review: tasks, leases, labels, gold ---- */
 

@@ -139,6 +139,13 @@ enum stmt_id {
     ST_RATERS_PAGE,
     ST_FLAGS_PAGE,
     ST_EVENTS_PAGE,
+    /* the layer lifecycle (store_layers.c) */
+    ST_LAYER_TRAIN_INSERT,
+    ST_LAYER_TRAIN_NEXT,
+    ST_LAYER_TRAINED,
+    ST_LAYER_GET,
+    ST_LAYER_STATUS,
+    ST_CMP_NEWEST,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,

@@ -36,6 +36,8 @@ static const struct route routes[] = {
     {"GET", "/v1/layers", ROLE_ADMIN, api_layers_list, false},
     {"POST", "/v1/layers", ROLE_ADMIN, api_layers_post, true},
     {"POST", "/v1/layers/*/promote", ROLE_ADMIN, api_layer_promote, false},
+    {"GET", "/v1/layers/*", ROLE_ADMIN, api_layer_get, false},
+    {"POST", "/v1/layers/*/rollback", ROLE_ADMIN, api_layer_rollback, false},
     {"GET", "/v1/tasks/next", ROLE_RATER, api_tasks_next, false},
     {"POST", "/v1/tasks/*/labels", ROLE_RATER, api_task_label, true},
     {"POST", "/v1/tasks/*/release", ROLE_RATER, api_task_release, false},

@@ -101,6 +101,15 @@ void api_overlap_put(struct req *r, const char *param);
 void api_overlap_list(struct req *r, const char *param);
 void api_layers_post(struct req *r, const char *param);
 void api_layer_promote(struct req *r, const char *param);
+/* The layer lifecycle (api_layers.c): one layer in detail, rollback. */
+struct store_layer;
+/* GET /v1/layers/{id}'s object for layer l: what the lifecycle keeps
+ * (status, parent, request, training metrics, consistency report,
+ * lineage, progress while training). The one place where objects other
+ * modules measure about a layer are added. A new reference. */
+json_t *layer_detail_json(struct app *app, const struct store_layer *l);
+void api_layer_get(struct req *r, const char *param);
+void api_layer_rollback(struct req *r, const char *param);
 void api_static(struct req *r, const char *path);
 
 /* What raters meet (api_tasks.c): a task as shown, the rater's progress,

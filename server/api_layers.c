@@ -1,5 +1,6 @@
-/* Reward layers over REST: registering an external model as a candidate
- * layer, and promoting a candidate to active. */
+/* Reward layers over REST: training a layer in the daemon, registering an
+ * external model as a candidate layer, one layer in detail, promoting a
+ * candidate to active after the consistency check, rolling back. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -9,7 +10,10 @@
 #include "app.h"
 #include "layer.h"
 #include "layer_holder.h"
+#include "lifecycle.h"
+#include "limits.h"
 #include "promote.h"
+#include "train.h"
 
 /* The http kind's parameters: the body without "kind", as compact JSON
  * (malloc'd), once layer_load accepts them. NULL with a 422 reply set. */
@@ -37,27 +41,18 @@ static char *http_params(struct req *r, json_t *body, double *threshold)
     return text;
 }
 
-void api_layers_post(struct req *r, const char *param)
+/* {"kind": "http", ...}: an external model registered as a candidate. */
+static void register_http(struct req *r, json_t *body)
 {
-    (void)param;
-    json_t *body = api_json_body(r);
-    if (!body)
-        return;
-    const char *kind = json_string_value(json_object_get(body, "kind"));
-    if (!kind || strcmp(kind, "http")) {
-        http_error(r, 422, "unsupported_kind",
-                   "Over REST a layer of kind \"http\" (an external reward model) can be "
-                   "registered; train hashed-bt layers with rungd train.");
-        json_decref(body);
-        return;
-    }
     double tau;
     char *params = http_params(r, body, &tau);
-    json_decref(body);
     if (!params)
         return;
-    struct store_layer_new nl = {
-        .kind = "http", .params = params, .params_len = strlen(params), .threshold = tau};
+    struct store_layer_new nl = {.kind = "http",
+                                 .params = params,
+                                 .params_len = strlen(params),
+                                 .threshold = tau,
+                                 .event_actor = r->key.name};
     int64_t id = 0;
     int rc = store_layer_add(r->app->store, &nl, &id);
     free(params);
@@ -67,6 +62,132 @@ void api_layers_post(struct req *r, const char *param)
         http_reply_json(r, 201,
                         json_pack("{s:I,s:s,s:s}", "id", (json_int_t)id, "status", "candidate",
                                   "kind", "http"));
+}
+
+/* {} or {"kind": "hashed-bt", ...}: a layer queued for the trainer (202). */
+static void queue_training(struct req *r, json_t *body)
+{
+    struct lifecycle_request req;
+    const char *field = NULL;
+    if (lifecycle_request_read(body, r->app->auto_promote, &req, &field)) {
+        http_error(r, 422, "invalid_body",
+                   "Bad or unknown field '%s': a training request takes kind (\"hashed-bt\"), "
+                   "seed, members (1-%u), bits (%d-%d), target (0.5 to 1), "
+                   "include_layer_verdicts, max_rows (1-%d) and auto_promote.",
+                   field && strlen(field) <= 64 && util_utf8_valid(field, strlen(field)) ? field
+                                                                                         : "?",
+                   REWARD_MEMBERS_MAX, TRAIN_BITS_MIN, TRAIN_BITS_MAX, TRAIN_ROWS_MAX);
+        return;
+    }
+    json_t *stored = lifecycle_request_json(&req, r->key.name);
+    char *text = stored ? json_dumps(stored, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    json_decref(stored);
+    int64_t id = 0;
+    int rc = text ? store_layer_train_queue(r->app->store, text, r->key.name, &id) : -ENOMEM;
+    free(text);
+    if (rc) {
+        api_store_error(r, rc, "queueing the training");
+        return;
+    }
+    lifecycle_wake(r->app->lifecycle);
+    http_reply_json(r, 202,
+                    json_pack("{s:I,s:s,s:s}", "id", (json_int_t)id, "status", "training", "kind",
+                              LAYER_KIND_HASHED_BT));
+}
+
+void api_layers_post(struct req *r, const char *param)
+{
+    (void)param;
+    json_t *body = api_json_body(r);
+    if (!body)
+        return;
+    const char *kind = json_string_value(json_object_get(body, "kind"));
+    if (kind && !strcmp(kind, "http"))
+        register_http(r, body);
+    else if (!json_object_get(body, "kind") || (kind && !strcmp(kind, LAYER_KIND_HASHED_BT)))
+        queue_training(r, body);
+    else
+        http_error(r, 422, "unsupported_kind",
+                   "A layer's kind is \"hashed-bt\" (trained here from the comparisons) or "
+                   "\"http\" (an external reward model).");
+    json_decref(body);
+}
+
+/* ---- one layer: GET /v1/layers/{id} ---- */
+
+json_t *layer_detail_json(struct app *app, const struct store_layer *l)
+{
+    json_t *o = json_pack(
+        "{s:I,s:s,s:s,s:o,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)l->id, "kind",
+        l->kind, "status", l->status, "parent", l->parent ? json_integer(l->parent) : json_null(),
+        "created_ms", (json_int_t)l->created_ms, "train_size", (json_int_t)l->train_size,
+        "threshold", l->has_threshold ? json_real(l->threshold) : json_null(), "request",
+        api_json_text(l->request), "metrics", api_json_text(l->metrics), "sources",
+        api_json_text(l->sources), "consistency", api_json_text(l->consistency), "activated_ms",
+        l->activated_ms ? json_integer(l->activated_ms) : json_null());
+    json_t *lineage = l->lineage ? api_json_text(l->lineage) : json_object();
+    if (json_is_object(lineage)) {
+        json_object_set_new(lineage, "parent", l->parent ? json_integer(l->parent) : json_null());
+        json_object_set_new(lineage, "replaced",
+                            l->prev_active ? json_integer(l->prev_active) : json_null());
+    }
+    json_object_set_new(o, "lineage", lineage);
+    json_object_set_new(o, "progress",
+                        strcmp(l->status, "training") ? json_null()
+                                                      : lifecycle_progress(app->lifecycle, l->id));
+    /* Objects other parts measure about a layer (audits, drift) are
+     * appended here, after what the lifecycle keeps. */
+    return o;
+}
+
+/* Parses a layer id path parameter; 404 reply and false when it is not. */
+static bool layer_param(struct req *r, const char *param, int64_t *id)
+{
+    if (util_parse_i64(param, 1, INT64_MAX, id)) {
+        http_error(r, 404, "not_found", "No such layer.");
+        return false;
+    }
+    return true;
+}
+
+void api_layer_get(struct req *r, const char *param)
+{
+    int64_t id;
+    if (!layer_param(r, param, &id))
+        return;
+    struct store_layer l;
+    int rc = store_layer_get(r->app->store, id, &l);
+    if (rc == -ENOENT)
+        http_error(r, 404, "not_found", "No layer %lld.", (long long)id);
+    else if (rc)
+        api_store_error(r, rc, "reading the layer");
+    else
+        api_reply_rounded(r, 200, layer_detail_json(r->app, &l));
+    store_layer_clear(&l);
+}
+
+/* POST /v1/layers/{id}/rollback: the active layer id retires and the one
+ * it replaced is active again (or none). */
+void api_layer_rollback(struct req *r, const char *param)
+{
+    int64_t id, to = 0;
+    if (!layer_param(r, param, &id))
+        return;
+    int rc = store_layer_rollback(r->app->store, id, r->key.name, &to);
+    if (rc == -ENOENT)
+        http_error(r, 404, "not_found", "No layer %lld.", (long long)id);
+    else if (rc == -EALREADY)
+        http_error(r, 409, "not_active",
+                   "Layer %lld is not the active layer: only the active layer is rolled back.",
+                   (long long)id);
+    else if (rc)
+        api_store_error(r, rc, "rolling back");
+    if (rc)
+        return;
+    layer_holder_refresh(r->app->layers);
+    http_reply_json(r, 200,
+                    json_pack("{s:I,s:s,s:o}", "id", (json_int_t)id, "status", "retired", "active",
+                              to ? json_integer(to) : json_null()));
 }
 
 /* ---- promotion: checked against the settled set on the layer worker ---- */
@@ -89,6 +210,8 @@ static void promote_job(void *cls)
 {
     struct promote_state *st = cls;
     st->rc = promote_layer(st->r->app->store, &st->run);
+    if (!st->rc && st->run.promoted)
+        layer_holder_refresh(st->r->app->layers); /* serve with it at once */
 }
 
 static void promote_done(void *cls)
@@ -129,6 +252,16 @@ void api_layer_promote(struct req *r, const char *param)
         http_error(r, 404, "not_found", "No such layer.");
         return;
     }
+    struct store_layer l;
+    int rc = store_layer_get(r->app->store, id, &l);
+    bool training = !rc && !strcmp(l.status, "training");
+    store_layer_clear(&l);
+    if (training) {
+        http_error(r, 409, "training",
+                   "Layer %lld is still training; promote it once it is a candidate.",
+                   (long long)id);
+        return;
+    }
     struct promote_state *st = api_state_new(r, sizeof *st, promote_state_free);
     if (!st)
         return;
@@ -138,7 +271,7 @@ void api_layer_promote(struct req *r, const char *param)
     consistency_params_default(&st->run.params);
     st->job = (struct layer_job){.run = promote_job, .done = promote_done, .cls = st};
     http_go_async(r, promote_finish);
-    if (layer_holder_submit(r->app->layers, &st->job)) {
+    if (lifecycle_submit_check(r->app->lifecycle, &st->job)) {
         st->rc = -ESHUTDOWN;
         http_async_done(r);
     }

@@ -29,6 +29,17 @@ struct serve_opts {
     bool fixed_sides; /* --side-order fixed */
 };
 
+/* --layer-timeout SECONDS (a decimal number) into *ms: 0 or -EINVAL. */
+static int parse_layer_timeout(const char *v, unsigned *ms)
+{
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x >= 0.001 && x <= LAYER_TIMEOUT_S_MAX))
+        return -EINVAL;
+    *ms = (unsigned)(x * 1000.0 + 0.5);
+    return 0;
+}
+
 static void serve_usage(FILE *to, const char *static_dir)
 {
     fprintf(to,
@@ -36,7 +47,8 @@ static void serve_usage(FILE *to, const char *static_dir)
             "                   [--max-body BYTES] [--max-items N] [--static DIR]\n"
             "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
             "                   [--split-extra-label] [--undo-seconds N]\n"
-            "                   [--side-order random|fixed] [--quiet]\n\n"
+            "                   [--side-order random|fixed] [--auto-promote]\n"
+            "                   [--layer-timeout SECONDS] [--quiet]\n\n"
             "  --db PATH            SQLite database (default ./%s; created if absent)\n"
             "  --listen HOST:PORT   address to listen on (default %s; port 0 picks one)\n"
             "  --threads N          HTTP worker threads (default: number of cores)\n"
@@ -54,9 +66,14 @@ static void serve_usage(FILE *to, const char *static_dir)
             "  --side-order ORDER   random: each rater sees a pair in its own random order "
             "(default);\n"
             "                       fixed: always in the item's order\n"
+            "  --auto-promote       a layer trained over REST is checked and, if it passes,\n"
+            "                       promoted at once (a request's auto_promote overrides it)\n"
+            "  --layer-timeout S    ingest waits at most S seconds for an external layer; then\n"
+            "                       the item goes to people (default %g)\n"
             "  --quiet              no per-request log lines\n",
             DB_PATH_DEFAULT, LISTEN_DEFAULT, BODY_MAX_DEFAULT, ITEMS_MAX_DEFAULT, static_dir,
-            LEASE_SECONDS_DEFAULT, OVERLAP_DEFAULT, GOLD_RATE_PCT_DEFAULT, UNDO_SECONDS_DEFAULT);
+            LEASE_SECONDS_DEFAULT, OVERLAP_DEFAULT, GOLD_RATE_PCT_DEFAULT, UNDO_SECONDS_DEFAULT,
+            LAYER_TIMEOUT_MS_DEFAULT / 1000.0);
 }
 
 static int parse_listen(const char *s, char *host, size_t hostcap, uint16_t *port)
@@ -86,6 +103,8 @@ static const struct option serve_opts_table[] = {{"db", required_argument, NULL,
                                                  {"split-extra-label", no_argument, NULL, 'x'},
                                                  {"undo-seconds", required_argument, NULL, 'U'},
                                                  {"side-order", required_argument, NULL, 'S'},
+                                                 {"auto-promote", no_argument, NULL, 'A'},
+                                                 {"layer-timeout", required_argument, NULL, 'T'},
                                                  {"help", no_argument, NULL, 'h'},
                                                  {NULL, 0, NULL, 0}};
 
@@ -149,6 +168,15 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o, struct app *
             app->quiet = true;
         else if (c == 'x')
             o->split_extra = true;
+        else if (c == 'A')
+            app->auto_promote = true;
+        else if (c == 'T' && parse_layer_timeout(optarg, &app->layer_timeout_ms)) {
+            fprintf(stderr,
+                    "rungd serve: --layer-timeout wants seconds from 0.001 to %d, got '%s'\n",
+                    LAYER_TIMEOUT_S_MAX, optarg);
+            return 2;
+        } else if (c == 'T')
+            continue;
         else {
             serve_usage(c == 'h' ? stdout : stderr, app->static_dir);
             return c == 'h' ? 0 : 2;
@@ -216,8 +244,10 @@ static int serve_open(const struct serve_opts *o, struct app *app)
     store_set_review(app->store, (unsigned)o->undo_s * 1000u, !o->fixed_sides);
     store_set_task_hook(app->store, api_tasks_hook, app);
     app->layers = layer_holder_new(app->store, LAYER_POLL_MS);
-    if (!app->layers) {
-        fprintf(stderr, "rungd serve: cannot start the layer watcher\n");
+    app->lifecycle = app->layers ? lifecycle_new(app->store) : NULL;
+    if (!app->lifecycle) {
+        fprintf(stderr, "rungd serve: cannot start the layer watcher and trainer\n");
+        layer_holder_free(app->layers);
         store_close(app->store);
         return 1;
     }
@@ -256,7 +286,8 @@ int cli_serve(int argc, char **argv)
     char static_dir[APP_STATIC_DIR_MAX];
     struct app app = {.static_dir = static_find_dir(static_dir, sizeof static_dir),
                       .max_body = BODY_MAX_DEFAULT,
-                      .max_items = ITEMS_MAX_DEFAULT};
+                      .max_items = ITEMS_MAX_DEFAULT,
+                      .layer_timeout_ms = LAYER_TIMEOUT_MS_DEFAULT};
     struct serve_opts o = {.db = DB_PATH_DEFAULT,
                            .listen = LISTEN_DEFAULT,
                            .threads = sysconf(_SC_NPROCESSORS_ONLN),
@@ -289,6 +320,7 @@ int cli_serve(int argc, char **argv)
     http_stop(&app, d, SHUTDOWN_GRACE_MS);
     rc = 0;
 out:
+    lifecycle_free(app.lifecycle);
     layer_holder_free(app.layers);
     store_close(app.store);
     pthread_mutex_destroy(&app.wait_mu);
