@@ -399,5 +399,6 @@ void replay_rows_sum(const struct replay_row *rows, size_t n, struct replay_row 
         sum->auto_resolved += rows[i].auto_resolved;
         sum->agreeing += rows[i].agreeing;
         sum->flipped += rows[i].flipped;
+        sum->layer_answers += rows[i].layer_answers;
     }
 }

@@ -96,6 +96,7 @@ struct replay_row {
     int64_t auto_resolved;  /* of those, decided without any human task */
     int64_t agreeing;       /* of those, with the oracle's verdict */
     int64_t flipped;        /* answers the rater error flipped */
+    int64_t layer_answers;  /* sub-questions of the items the layer answered */
 };
 
 /* Counts one item into row: decided when status is "resolved" or "auto"

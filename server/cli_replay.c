@@ -506,6 +506,13 @@ static int count_items(struct run *r, size_t from, size_t to, struct replay_row 
         replay_count_item(row, replay_oracle_item(r->o, i),
                           json_string_value(json_object_get(item, "status")),
                           json_string_value(json_object_get(item, "verdict")), r->tasks[i]);
+        size_t k;
+        json_t *sq;
+        json_array_foreach(json_object_get(item, "subquestions"), k, sq)
+        {
+            const char *src = json_string_value(json_object_get(sq, "source"));
+            row->layer_answers += src && !strcmp(src, "layer");
+        }
         json_decref(item);
     }
     return 0;
@@ -710,18 +717,21 @@ static int print_totals(struct run *r, const struct replay_row *rows, size_t n)
     sum.resolved = last.resolved;
     sum.auto_resolved = last.auto_resolved;
     sum.agreeing = last.agreeing;
+    sum.layer_answers = last.layer_answers;
     replay_figures(&sum, 1, &f);
     json_t *o = json_pack("{s:s,s:I,s:f,s:I}", "format", r->a->format, "rounds", (json_int_t)n,
                           "rater_error", r->a->err, "seed", (json_int_t)r->a->seed);
     if (!o)
         return -ENOMEM;
-    const int64_t ints[] = {sum.items,          sum.human_tasks, sum.items,         sum.bytes_read,
-                            sum.baseline_bytes, sum.resolved,    sum.auto_resolved, sum.agreeing,
-                            sum.flipped,        r->trained,      r->promoted,       r->rejected};
+    const int64_t ints[] = {
+        sum.items,    sum.human_tasks,   sum.items,    sum.bytes_read, sum.baseline_bytes,
+        sum.resolved, sum.auto_resolved, sum.agreeing, sum.flipped,    sum.layer_answers,
+        r->trained,   r->promoted,       r->rejected};
     static const char *const int_names[] = {
-        "items",          "human_tasks",    "baseline_judgements", "bytes_read",
-        "baseline_bytes", "resolved",       "auto_resolved",       "agreeing",
-        "flipped",        "layers_trained", "layers_promoted",     "layers_rejected"};
+        "items",          "human_tasks",   "baseline_judgements", "bytes_read",
+        "baseline_bytes", "resolved",      "auto_resolved",       "agreeing",
+        "flipped",        "layer_answers", "layers_trained",      "layers_promoted",
+        "layers_rejected"};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         put_int(o, int_names[i], ints[i]);
     const double reals[] = {

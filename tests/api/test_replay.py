@@ -151,6 +151,8 @@ class TestReplayGSM8K(ReplayCase):
             if it["verdict"] in ("a", "b"):
                 agreeing += (it["prompt"], it["responses"]["ab".index(it["verdict"])]) in correct
         self.assertEqual(tot["agreeing"], agreeing)
+        self.assertEqual(tot["layer_answers"],
+                         sum(q["source"] == "layer" for it in items for q in it["subquestions"]))
         # Steps cost more judgements than whole pairs, and a fifth of the
         # answers were flipped.
         self.assertGreater(tot["human_tasks"], tot["items"])

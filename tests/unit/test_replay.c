@@ -225,13 +225,15 @@ static void figures_are_shares_of_the_baseline(void **state)
                                   .resolved = 9,
                                   .auto_resolved = 8,
                                   .agreeing = 8,
-                                  .flipped = 0}};
+                                  .flipped = 0,
+                                  .layer_answers = 3}};
     struct replay_row sum = {0};
     struct replay_figures f;
     replay_rows_sum(rows, 2, &sum);
     assert_int_equal(sum.items, 20);
     assert_int_equal(sum.human_tasks, 32);
     assert_int_equal(sum.flipped, 1);
+    assert_int_equal(sum.layer_answers, 3);
     replay_figures(&sum, 1, &f);
     assert_float_equal(f.judgements_ratio, 1.6, 1e-12);
     assert_float_equal(f.human_judgements_saved, 0.0, 0.0); /* more work than review: none saved */
