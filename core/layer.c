@@ -101,6 +101,21 @@ int layer_score_step(const struct layer *l, const char *prompt, const char *cons
     return l->ops->score_step(l->impl, prompt, prior, nprior, step, out);
 }
 
+static _Thread_local uint64_t deadline_us; /* 0: none */
+
+void layer_deadline_set(uint64_t mono_us)
+{
+    deadline_us = mono_us;
+}
+
+long long layer_deadline_left_ms(void)
+{
+    if (!deadline_us)
+        return -1;
+    uint64_t now = util_mono_us();
+    return now >= deadline_us ? 0 : (long long)((deadline_us - now + 999) / 1000);
+}
+
 void layer_describe(const struct layer *l, struct layer_info *out)
 {
     l->ops->describe(l->impl, out);

@@ -110,6 +110,17 @@ int layer_score_single(const struct layer *l, const char *prompt, const char *te
 int layer_score_step(const struct layer *l, const char *prompt, const char *const *prior,
                      size_t nprior, const char *step, struct layer_single *out);
 
+/* A deadline for the calling thread's scoring, in util_mono_us() time (0
+ * clears it): a kind that calls out (http) sends no request past it and
+ * cuts its timeouts and retries to fit, failing with -ETIMEDOUT. The
+ * server sets it around ingest's scoring (--layer-timeout), so that an
+ * item waits at most that long before it goes to people. */
+void layer_deadline_set(uint64_t mono_us);
+
+/* Milliseconds left before the calling thread's deadline: -1 when none is
+ * set, 0 once it has passed. */
+long long layer_deadline_left_ms(void);
+
 /* Fills *out with l's kind and thresholds. */
 void layer_describe(const struct layer *l, struct layer_info *out);
 

@@ -125,6 +125,8 @@ struct lifecycle {
     size_t pairs, points;
     int64_t started_ms;
     struct layer_worker *checks;
+    void (*activated)(void *cls); /* after an automatic promotion; may be NULL */
+    void *activated_cls;
 };
 
 static void set_stage(struct lifecycle *lc, int64_t id, const char *stage)
@@ -185,6 +187,8 @@ static void auto_promote(struct lifecycle *lc, int64_t id, const char *actor)
     else
         log_json("info", pr.promoted ? "layer promoted" : "layer rejected", "{s:I}", "layer",
                  (json_int_t)id);
+    if (!rc && pr.promoted && lc->activated)
+        lc->activated(lc->activated_cls);
     json_decref(pr.json);
 }
 
@@ -260,12 +264,14 @@ static void *trainer_main(void *arg)
     return NULL;
 }
 
-struct lifecycle *lifecycle_new(struct store *s)
+struct lifecycle *lifecycle_new(struct store *s, void (*activated)(void *cls), void *cls)
 {
     struct lifecycle *lc = calloc(1, sizeof *lc);
     if (!lc)
         return NULL;
     lc->store = s;
+    lc->activated = activated;
+    lc->activated_cls = cls;
     pthread_mutex_init(&lc->mu, NULL);
     pthread_cond_init(&lc->cv, NULL);
     lc->checks = layer_worker_new();
@@ -297,7 +303,7 @@ json_t *lifecycle_progress(struct lifecycle *lc, int64_t id)
                       "elapsed_ms", (json_int_t)(util_now_ms() - lc->started_ms));
     }
     pthread_mutex_unlock(&lc->mu);
-    return o ? o : json_pack("{s:s}", "stage", "queued");
+    return o;
 }
 
 int lifecycle_submit_check(struct lifecycle *lc, struct layer_job *job)

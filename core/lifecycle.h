@@ -44,16 +44,18 @@ json_t *lifecycle_request_json(const struct lifecycle_request *req, const char *
 struct lifecycle;
 
 /* Starts the trainer (it looks for queued layers at once) and the check
- * worker. NULL on allocation or thread failure. */
-struct lifecycle *lifecycle_new(struct store *s);
+ * worker. activated(cls), when not NULL, is called on the trainer's
+ * thread after an automatic promotion made a layer active (the daemon
+ * then serves it at once). NULL on allocation or thread failure. */
+struct lifecycle *lifecycle_new(struct store *s, void (*activated)(void *cls), void *cls);
 
 /* Tells the trainer a layer was queued. */
 void lifecycle_wake(struct lifecycle *lc);
 
-/* How layer id's training stands: {"stage": "queued" | "reading" |
- * "training" | "checking", "pairs", "points", "started_ms", "elapsed_ms"}
- * (the counts once read). A new object; "queued" when the trainer is not
- * on it. NULL when memory is short. */
+/* How layer id's training stands while the trainer is on it: {"stage":
+ * "reading" | "training" | "checking", "pairs", "points", "started_ms",
+ * "elapsed_ms"} (the counts once read). A new object; NULL when the
+ * trainer is not on it (or memory is short). */
 json_t *lifecycle_progress(struct lifecycle *lc, int64_t id);
 
 /* Runs job on the check worker (promotion checks). 0 or -ESHUTDOWN. */

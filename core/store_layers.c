@@ -136,7 +136,7 @@ static int layer_add_job(struct store *s, struct conn *c, void *arg)
     a->id = sqlite3_last_insert_rowid(c->db);
     bool http = a->l->kind && !strcmp(a->l->kind, "http");
     rc = a->l->event_actor ? layer_event(c, a->id, a->l->event_actor,
-                                         http ? "layer_registered" : "layer_trained", a->l->sources)
+                                         http ? "layer_registered" : "layer_trained", a->l->lineage)
                            : 0;
     return rc ? rc : a->l->activate ? activate_in_tx(c, a->id, true) : 0;
 }

@@ -108,6 +108,11 @@ struct store_layer;
  * lineage, progress while training). The one place where objects other
  * modules measure about a layer are added. A new reference. */
 json_t *layer_detail_json(struct app *app, const struct store_layer *l);
+/* GET /v1/status's "layer_health": the active layer's id, kind and the
+ * ingest wait (--layer-timeout); for an external (http) layer also its
+ * client's breaker, counters, last latency and error. null without an
+ * active layer. A new reference. */
+json_t *api_layer_health_json(struct app *app);
 void api_layer_get(struct req *r, const char *param);
 void api_layer_rollback(struct req *r, const char *param);
 void api_static(struct req *r, const char *path);

@@ -242,8 +242,9 @@ struct scoring {
     char **scores;     /* per item, malloc'd JSON text; NULL: not stored */
     json_t *decisions; /* /v1/score's answers, or NULL */
     int rc;
-    size_t failed;      /* items the layer could not score (they go to people) */
-    req_finish_fn then; /* builds the reply or stores, once all are scored */
+    uint64_t deadline_us; /* on the worker: --layer-timeout after submission */
+    size_t failed;        /* items the layer could not score (they go to people) */
+    req_finish_fn then;   /* builds the reply or stores, once all are scored */
 };
 
 static void scoring_clear(struct scoring *sc)
@@ -320,7 +321,9 @@ static void scoring_finish(struct req *r)
 static void scoring_run(void *cls)
 {
     struct scoring *sc = cls;
+    layer_deadline_set(sc->deadline_us);
     sc->rc = score_items(sc);
+    layer_deadline_set(0);
 }
 
 static void scoring_done(void *cls)
@@ -340,6 +343,8 @@ static void score_then(struct req *r, struct scoring *sc, req_finish_fn then)
     sc->ref = layer_acquire(sc->holder);
     if (sc->ref && layer_may_block(sc->ref->model)) {
         sc->job = (struct layer_job){.run = scoring_run, .done = scoring_done, .cls = sc};
+        /* Time queued behind other requests' scoring counts too. */
+        sc->deadline_us = util_mono_us() + (uint64_t)r->app->layer_timeout_ms * 1000u;
         http_go_async(r, scoring_finish);
         if (layer_holder_submit(sc->holder, &sc->job)) {
             sc->rc = -ESHUTDOWN;
@@ -664,7 +669,8 @@ void api_status(struct req *r, const char *param)
     struct layer_ref *l = layer_acquire(r->app->layers);
     json_object_set_new(o, "active_layer", l ? json_integer(l->id) : json_null());
     layer_release(r->app->layers, l);
-    http_reply_json(r, 200, o);
+    json_object_set_new(o, "layer_health", api_layer_health_json(r->app));
+    api_reply_rounded(r, 200, o);
 }
 
 void api_layers_list(struct req *r, const char *param)

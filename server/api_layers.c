@@ -9,6 +9,7 @@
 #include "api.h"
 #include "app.h"
 #include "layer.h"
+#include "layer_http.h"
 #include "layer_holder.h"
 #include "lifecycle.h"
 #include "limits.h"
@@ -132,9 +133,20 @@ json_t *layer_detail_json(struct app *app, const struct store_layer *l)
                             l->prev_active ? json_integer(l->prev_active) : json_null());
     }
     json_object_set_new(o, "lineage", lineage);
-    json_object_set_new(o, "progress",
-                        strcmp(l->status, "training") ? json_null()
-                                                      : lifecycle_progress(app->lifecycle, l->id));
+    /* The trainer's word, as long as the stored status agrees with it: a
+     * training (stages up to "training"), or an automatic promotion's
+     * check of a candidate ("checking"). */
+    json_t *progress = lifecycle_progress(app->lifecycle, l->id);
+    const char *stage = json_string_value(json_object_get(progress, "stage"));
+    bool checking = stage && !strcmp(stage, "checking");
+    bool training = !strcmp(l->status, "training");
+    if (!(training && !checking) && !(checking && !strcmp(l->status, "candidate"))) {
+        json_decref(progress);
+        progress = training ? json_pack("{s:s}", "stage", "queued") : json_null();
+    }
+    if (!progress)
+        progress = training ? json_pack("{s:s}", "stage", "queued") : json_null();
+    json_object_set_new(o, "progress", progress);
     /* Objects other parts measure about a layer (audits, drift) are
      * appended here, after what the lifecycle keeps. */
     return o;
@@ -275,4 +287,37 @@ void api_layer_promote(struct req *r, const char *param)
         st->rc = -ESHUTDOWN;
         http_async_done(r);
     }
+}
+
+/* ---- the active layer's health, for GET /v1/status ---- */
+
+static json_t *http_health_json(const struct layer_http_health *h)
+{
+    return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:o}", "breaker",
+                     layer_http_breaker_name(h->breaker), "requests", (json_int_t)h->requests,
+                     "failures", (json_int_t)h->failures, "errors", (json_int_t)h->errors,
+                     "fast_fails", (json_int_t)h->fast_fails, "cache_hits",
+                     (json_int_t)h->cache_hits, "cache_misses", (json_int_t)h->cache_misses,
+                     "consecutive_failures", (json_int_t)h->consecutive_failures, "last_latency_ms",
+                     (double)h->last_latency_us / 1000.0, "last_error",
+                     h->last_error ? json_string(strerror(-h->last_error)) : json_null());
+}
+
+json_t *api_layer_health_json(struct app *app)
+{
+    struct layer_ref *ref = layer_acquire(app->layers);
+    if (!ref)
+        return json_null();
+    struct layer_info info;
+    layer_describe(ref->model, &info);
+    const void *impl = layer_impl_of(ref->model, &layer_http_ops);
+    struct layer_http_health h;
+    if (impl)
+        layer_http_health(impl, &h);
+    json_t *o = json_pack("{s:I,s:s,s:I}", "layer", (json_int_t)ref->id, "kind", info.kind,
+                          "timeout_ms", (json_int_t)app->layer_timeout_ms);
+    layer_release(app->layers, ref);
+    if (o && impl)
+        json_object_update_new(o, http_health_json(&h));
+    return o ? o : json_null();
 }

@@ -222,6 +222,12 @@ static void process_setup(sigset_t *sigs)
     json_object_seed(0);
 }
 
+/* A layer became active by automatic promotion: serve it at once. */
+static void serve_activated(void *holder)
+{
+    layer_holder_refresh(holder);
+}
+
 /* Opens the store and starts the layer watcher. Returns 0 or 1 (the exit
  * code), saying why on stderr; on failure nothing stays open. */
 static int serve_open(const struct serve_opts *o, struct app *app)
@@ -244,7 +250,7 @@ static int serve_open(const struct serve_opts *o, struct app *app)
     store_set_review(app->store, (unsigned)o->undo_s * 1000u, !o->fixed_sides);
     store_set_task_hook(app->store, api_tasks_hook, app);
     app->layers = layer_holder_new(app->store, LAYER_POLL_MS);
-    app->lifecycle = app->layers ? lifecycle_new(app->store) : NULL;
+    app->lifecycle = app->layers ? lifecycle_new(app->store, serve_activated, app->layers) : NULL;
     if (!app->lifecycle) {
         fprintf(stderr, "rungd serve: cannot start the layer watcher and trainer\n");
         layer_holder_free(app->layers);

@@ -30,7 +30,9 @@ request is a 500, the first one included); 400 (always); garbage (a body
 that is not JSON); count (one result too few); nan (a NaN reward, as
 Python's json writes it); string (a reward that is a string); big (a 2 MiB
 answer); labels (tei: two labels per input, "good" = reward, "bad" = -reward);
-auth (as ok, but without "Authorization: Bearer secret" the answer is 401).
+auth (as ok, but without "Authorization: Bearer secret" the answer is 401);
+backwards (a model that scores backwards: every reward negated, so it
+prefers the shorter reply).
 """
 import argparse
 import json
@@ -218,6 +220,8 @@ class Handler(BaseHTTPRequestHandler):
             rewards = [float("nan")] + rewards[1:]
         elif mode == "string":
             rewards = ["1.5"] + rewards[1:]
+        elif mode == "backwards":
+            rewards = [-r for r in rewards]
         self.reply(200, answer(protocol, st.args.model, req, rewards, form, mode))
 
 
