@@ -41,8 +41,8 @@ struct replay_args {
 struct client {
     CURL *h;
     struct curl_slist *hdrs;
-    const char *base;
-    char *buf; /* the reply body, NUL-terminated */
+    char base[REPLAY_URL_MAX]; /* the daemon's URL without a trailing '/' */
+    char *buf;                 /* the reply body, NUL-terminated */
     size_t len;
     bool over; /* the reply passed REPLAY_REPLY_MAX */
 };
@@ -96,12 +96,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *cls)
     return add;
 }
 
-/* Opens the client for base with the bearer token. 0 or -ENOMEM. */
+/* Opens the client for base (at most REPLAY_URL_MAX - 1 bytes, which
+ * replay_parse checks) with the bearer token. 0 or -ENOMEM. */
 static int client_open(struct client *c, const char *base, const char *token)
 {
     char auth[REPLAY_URL_MAX];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-    c->base = base;
+    util_strlcpy(c->base, base, sizeof c->base);
+    for (size_t n = strlen(c->base); n && c->base[n - 1] == '/'; n--)
+        c->base[n - 1] = '\0';
     c->h = curl_easy_init();
     c->hdrs = curl_slist_append(NULL, auth);
     /* No "Expect: 100-continue": a round trip per body for nothing. */
@@ -290,6 +293,10 @@ static int replay_parse(int argc, char **argv, struct replay_args *a)
         (strcmp(a->format, "hh") && strcmp(a->format, "gsm8k"))) {
         fprintf(stderr, "rungd replay: give --url, --token, --format hh|gsm8k and --oracle FILE "
                         "(see --help)\n");
+        return 2;
+    }
+    if (strlen(a->url) >= REPLAY_URL_MAX - REPLAY_PATH_MAX || strlen(a->token) > 1024) {
+        fprintf(stderr, "rungd replay: --url or --token is too long\n");
         return 2;
     }
     if (!a->batch[0] || strlen(a->batch) > 100 || strchr(a->batch, '/')) {

@@ -49,8 +49,8 @@ def gsm8k_correct(path):
 class ReplayCase(rungtest.DaemonCase):
     daemon_args = ["--gold-rate", "0", "--quiet"]
 
-    def replay(self, fmt, oracle, *args):
-        p = self.d.cli("replay", "--url", "http://127.0.0.1:%d" % self.d.port, "--token",
+    def replay(self, fmt, oracle, *args, url=None):
+        p = self.d.cli("replay", "--url", url or "http://127.0.0.1:%d" % self.d.port, "--token",
                        self.admin, "--format", fmt, "--oracle", oracle, *args, timeout=600)
         self.assertEqual(p.returncode, 0, p.stderr)
         lines = p.stdout.strip().splitlines()
@@ -139,7 +139,8 @@ class TestReplayHH(ReplayCase):
 class TestReplayGSM8K(ReplayCase):
     def test_gsm8k_steps_with_rater_errors_add_up(self):
         rows, tot = self.replay("gsm8k", GSM8K, "--rounds", "2", "--per-round", "8",
-                                "--rater-error", "0.2", "--seed", "3")
+                                "--rater-error", "0.2", "--seed", "3",
+                                url="http://127.0.0.1:%d/" % self.d.port)
         self.check_totals(rows, tot, 2, 8)
         correct = gsm8k_correct(GSM8K)
         items = self.items()
@@ -175,6 +176,11 @@ class TestReplayUsage(ReplayCase):
         p = self.d.cli(*base, "--token", self.admin, "--format", "hh", "--oracle",
                        os.path.join(self.d.tmpdir, "missing.jsonl"))
         self.assertEqual(p.returncode, 1)
+        # Nothing listens on port 1: the connection fails, said on stderr.
+        p = self.d.cli("replay", "--url", "http://127.0.0.1:1", "--token", self.admin, "--format",
+                       "hh", "--oracle", HH)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("GET /v1/status", p.stderr)
         self.assertEqual(self.d.item_count(), 0)
 
 
