@@ -21,7 +21,7 @@
 #include "store.h"
 #include "train.h"
 
-#define LIFECYCLE_NICE 10 /* the trainer thread's nice value: below every HTTP thread */
+#define LIFECYCLE_NICE 19 /* the trainer thread's nice value: below every HTTP thread */
 
 /* A training request (the body of POST /v1/layers), read. */
 struct lifecycle_request {

@@ -147,6 +147,7 @@ struct train_set {
     bool include_layer; /* keep rows resting on a layer's verdicts */
     bool truncated;     /* older rows were left unread */
     size_t excluded;    /* rows between the first and last kept that were left out */
+    size_t pending;     /* rows left out since the last row kept (newest first) */
 };
 
 static int add_point(struct train_set *t, const struct store_comparison *x)
@@ -173,13 +174,15 @@ static int collect(void *cls, const struct store_comparison *x)
 {
     struct train_set *t = cls;
     if (!t->include_layer && !train_human_derived(x)) {
-        t->excluded += t->nids > 0; /* above the newest row kept: outside the range */
+        t->pending += t->nids > 0; /* above the newest row kept: outside the range */
         return 0;
     }
     if (t->nids >= t->max_rows) {
         t->truncated = true;
         return TRAIN_STOP;
     }
+    t->excluded += t->pending; /* they lie between two rows kept */
+    t->pending = 0;
     int rc = grow((void **)&t->ids, t->nids, &t->cap_ids, sizeof *t->ids);
     if (rc)
         return rc;

@@ -200,7 +200,7 @@ class TestLifecycle(LifecycleCase):
             with open(os.path.join(task, tid, "stat")) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             nice[name] = int(fields[16])   # field 19 of stat: nice
-        self.assertEqual(nice.get("rung-train"), 10, nice)
+        self.assertEqual(nice.get("rung-train"), 19, nice)
         self.assertEqual(nice.get("rung-layers"), 0, nice)
 
     def test_nothing_to_train_on_is_rejected_with_why(self):

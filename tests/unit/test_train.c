@@ -270,6 +270,28 @@ static void lineage_counts_what_trained(void **state)
     assert_int_equal(json_integer_value(json_object_get(c, "excluded")), 0);
     assert_true(json_is_true(json_object_get(c, "truncated")));
     json_decref(run.report);
+
+    /* The newest row alone: the layer's roll-up just below it is outside
+     * the range, so not counted as left out of it. */
+    run = (struct train_run){.max_rows = 1};
+    reward_params_default(&run.params);
+    run.params.members = 1;
+    run.params.bits = 12;
+    assert_int_equal(train_layer(f->s, &run), 0);
+    c = json_object_get(json_object_get(run.report, "lineage"), "comparisons");
+    assert_int_equal(json_integer_value(json_object_get(c, "first_id")), N + 3);
+    assert_int_equal(json_integer_value(json_object_get(c, "excluded")), 0);
+    json_decref(run.report);
+    /* Two rows: the roll-up between them is. */
+    run = (struct train_run){.max_rows = 2};
+    reward_params_default(&run.params);
+    run.params.members = 1;
+    run.params.bits = 12;
+    assert_int_equal(train_layer(f->s, &run), 0);
+    c = json_object_get(json_object_get(run.report, "lineage"), "comparisons");
+    assert_int_equal(json_integer_value(json_object_get(c, "first_id")), N + 1);
+    assert_int_equal(json_integer_value(json_object_get(c, "excluded")), 1);
+    json_decref(run.report);
 }
 
 int main(void)
