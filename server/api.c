@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_audit.h"
 #include "api_subq.h"
 #include "app.h"
 #include "body.h"
@@ -37,6 +38,7 @@ static const struct route routes[] = {
     {"GET", "/v1/layers", ROLE_ADMIN, api_layers_list, false},
     {"POST", "/v1/layers", ROLE_ADMIN, api_layers_post, true},
     {"POST", "/v1/layers/*/promote", ROLE_ADMIN, api_layer_promote, false},
+    {"POST", "/v1/layers/*/reinstate", ROLE_ADMIN, api_layer_reinstate, false},
     {"GET", "/v1/tasks/next", ROLE_RATER, api_tasks_next, false},
     {"POST", "/v1/tasks/*/labels", ROLE_RATER, api_task_label, true},
     {"POST", "/v1/tasks/*/release", ROLE_RATER, api_task_release, false},
