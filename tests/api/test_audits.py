@@ -359,6 +359,45 @@ class TestBlindTasks(AuditCase):
         self.assertEqual(effect["shown"], {"labels": 0, "same_as_layer": 0, "share": None})
 
 
+class TestBlindShare(AuditCase):
+    """At a share below 100 the two draws pick items of their own: the
+    audits are exactly the settled items the audit draw picks, and the
+    ordinary tasks shown blind exactly the items the blind draw picks, at
+    the same share (a test at 100% could not tell)."""
+    share = "30"
+    extra = ["--audit-seed", "5"]
+
+    def test_each_draw_picks_its_share_of_its_own_items(self):
+        self.add_layer(metrics=REPORT)
+        items = []
+        for i in range(40):
+            items.append(self.post(CLEAR if i % 2 else CLOSE))
+        seq = {it["id"]: self.d.sql("SELECT seq FROM items WHERE id = ?", (it["id"],))[0][0]
+               for it in items}
+        settled = [it for it in items if it["status"] == "auto"]
+        ordinary = [it for it in items if it["status"] == "awaiting_human"]
+        self.assertEqual((len(settled), len(ordinary)), (20, 20))
+
+        def picked(group, draw):
+            return sorted(it["prompt"] for it in group
+                          if audit_pick(seq[it["id"]], 5, 300000, draw))
+        want_audits, want_blind = picked(settled, 0), picked(ordinary, 1)
+        # Neither draw picks none or all of its items at 30% of 20.
+        self.assertTrue(0 < len(want_audits) < 20 and 0 < len(want_blind) < 20,
+                        (want_audits, want_blind))
+        blind, shown = [], []
+        while True:
+            st, _, t = self.d.request("GET", "/v1/tasks/next", token=self.rater)
+            if st == 204:
+                break
+            (blind if t["assistance"] is None else shown).append(t["prompt"])
+            self.label(t, "a")
+        settled_prompts = {it["prompt"] for it in settled}
+        self.assertEqual(sorted(p for p in blind if p in settled_prompts), want_audits)
+        self.assertEqual(sorted(p for p in blind if p not in settled_prompts), want_blind)
+        self.assertEqual(len(blind) + len(shown), len(want_audits) + 20)
+
+
 class TestNoAudits(AuditCase):
     share = "0"
 
@@ -412,6 +451,42 @@ class TestDrift(AuditCase):
             self.assertEqual(drift["probe"]["items"], 5)
         finally:
             backwards.stop()
+
+
+class TestDriftStops(AuditCase):
+    """A drift pass against a model that answers late (each pair waits
+    out the layer's 1 s timeout: 60 pairs take a minute, and the pass's
+    budget is 30 s) stops between pairs: SIGTERM ends the daemon in a
+    few seconds, not after the pass."""
+    share = "0"
+
+    def test_sigterm_during_a_drift_pass_against_a_slow_model(self):
+        self.add_layer()
+        items = [{"prompt": "Q%d" % i, "responses": CLEAR} for i in range(30)]
+        st, _, ack = self.d.request("POST", "/v1/items", {"items": items}, token=self.pipe)
+        self.assertEqual(st, 201, ack)
+        slow = ModelServer("rung", mode="stall")
+        try:
+            body = slow.layer_params(retries=0, threshold=0.9, cache=0, timeout_ms=1000,
+                                     breaker_failures=1000000)
+            st, _, body = self.d.request("POST", "/v1/layers", body, token=self.admin)
+            self.assertEqual(st, 201, body)
+            st, _, body = self.d.request("POST", "/v1/layers/%d/promote" % body["id"],
+                                         token=self.admin)
+            self.assertEqual((st, body["status"]), (200, "active"), body)
+            # The watcher has started measuring: the slow model is asked.
+            until(lambda: slow.stats()["requests"] >= 2, "the drift pass to call the model")
+            self.d.send_signal(signal.SIGTERM)
+            t0 = time.monotonic()
+            try:
+                rc = self.d.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.d.kill9()
+                self.fail("rungd did not exit within 20 s of SIGTERM during a drift pass")
+            print("exited %.2f s after SIGTERM" % (time.monotonic() - t0), file=sys.stderr)
+            self.assertEqual(rc, 0)
+        finally:
+            slow.stop()
 
 
 if __name__ == "__main__":
