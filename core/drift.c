@@ -11,8 +11,7 @@
 /* Scores the pairs of one set (recent or the probe set) with both layers
  * into *d until deadline_ms (0: none). 0, -ECANCELED, -ENOMEM, -EIO. */
 static int drift_set(struct store *s, const struct layer *old, const struct layer *cur, bool recent,
-                     size_t max, int64_t deadline_ms, struct drift_run *run,
-                     struct audit_drift *d)
+                     size_t max, int64_t deadline_ms, struct drift_run *run, struct audit_drift *d)
 {
     struct store_settled *v = NULL;
     size_t n = 0;
@@ -38,9 +37,8 @@ static int drift_set(struct store *s, const struct layer *old, const struct laye
 }
 
 /* Measures both sets within run's budget into *probe and *recent. */
-static int drift_sets(struct store *s, const struct layer *old, const struct layer *cur,
-                      size_t max, struct drift_run *run, struct audit_drift *probe,
-                      struct audit_drift *recent)
+static int drift_sets(struct store *s, const struct layer *old, const struct layer *cur, size_t max,
+                      struct drift_run *run, struct audit_drift *probe, struct audit_drift *recent)
 {
     int64_t start = util_now_ms();
     int64_t half = run->budget_ms > 0 ? start + (run->budget_ms + 1) / 2 : 0;

@@ -275,9 +275,9 @@ static int reinstate_job(struct store *s, struct conn *c, void *arg)
         return rc ? rc : -EALREADY;
     int64_t now = util_now_ms();
     rc = conn_run_id(c, ST_AUDIT_REINSTATE, x->id);
-    json_t *d = json_pack("{s:I,s:I,s:I}", "audited", (json_int_t)(a.agree + a.disagree),
-                          "disagreements", (json_int_t)a.disagree, "demoted_ms",
-                          (json_int_t)a.demoted_ms);
+    json_t *d =
+        json_pack("{s:I,s:I,s:I}", "audited", (json_int_t)(a.agree + a.disagree), "disagreements",
+                  (json_int_t)a.disagree, "demoted_ms", (json_int_t)a.demoted_ms);
     if (rc) {
         json_decref(d);
         return rc;

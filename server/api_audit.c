@@ -80,9 +80,9 @@ void api_layer_reinstate(struct req *r, const char *param)
     if (!api_query_known(r, known))
         return;
     int64_t id;
-    int rc = util_parse_i64(param, 1, INT64_MAX, &id) ? -ENOENT
-                                                     : store_layer_reinstate(r->app->store, id,
-                                                                             r->key.name);
+    int rc = util_parse_i64(param, 1, INT64_MAX, &id)
+                 ? -ENOENT
+                 : store_layer_reinstate(r->app->store, id, r->key.name);
     if (rc == -ENOENT)
         http_error(r, 404, "not_found", "No such layer.");
     else if (rc == -EALREADY)

@@ -35,7 +35,7 @@ struct serve_opts {
     int64_t audit_ppm;              /* --audit-share, parts per million */
     int64_t audit_seed;             /* --audit-seed */
     int64_t drift_s;                /* --drift-seconds */
-    int64_t audit_min;              /* --audit-min */
+    int64_t audit_min;              /* --audit-min; 0: AUDIT_MIN_DEFAULT */
     const char *tls_cert, *tls_key; /* --tls-cert, --tls-key: paths */
 };
 
@@ -361,7 +361,6 @@ int cli_serve(int argc, char **argv)
                            .undo_s = UNDO_SECONDS_DEFAULT,
                            .audit_ppm = AUDIT_SHARE_PPM_DEFAULT,
                            .drift_s = DRIFT_SECONDS_DEFAULT,
-                           .audit_min = AUDIT_MIN_DEFAULT,
                            .hook_timeout_ms = WEBHOOK_TIMEOUT_MS_DEFAULT,
                            .hook_backoff_ms = WEBHOOK_BACKOFF_MS_DEFAULT};
     int rc = serve_parse(argc, argv, &o, &app);
