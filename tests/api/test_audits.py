@@ -441,6 +441,7 @@ class TestDrift(AuditCase):
                              (first, 3, 0.0, 0.0))
             self.assertAlmostEqual(drift["probe"]["mean_abs_diff"], 0.462117, places=5)
             self.assertIsInstance(drift["computed_ms"], int)
+            self.assertIs(drift["complete"], True)     # well within its budget
             # Recent items are measured again as they come.
             for _ in range(2):
                 self.post(["same words here", "same words here"])
