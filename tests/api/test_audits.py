@@ -5,9 +5,11 @@ an item the layer settles also reaches a rater as an ordinary task (a
 hidden audit) shown without assistance; the audit never changes the
 item; the layer's audited error rate and its interval follow the labels;
 a disagreement is a flag; once the error rate's lower bound passes the
-layer's promise the layer is demoted to human-only routing, with an
-event. Ordinary tasks are shown blind at the same share, and drift
-between consecutive layers is measured."""
+layer's promise, over --audit-min decided audits and with two raters
+behind the disagreements, the layer is demoted to human-only routing,
+with an event, until an admin reinstates it. Ordinary tasks are shown
+blind at the same share (of the items people decide), and drift between
+consecutive layers is measured, in passes that stop on SIGTERM."""
 import json
 import os
 import signal
