@@ -35,6 +35,7 @@ struct serve_opts {
     int64_t audit_ppm;              /* --audit-share, parts per million */
     int64_t audit_seed;             /* --audit-seed */
     int64_t drift_s;                /* --drift-seconds */
+    int64_t audit_min;              /* --audit-min; 0: AUDIT_MIN_DEFAULT */
     const char *tls_cert, *tls_key; /* --tls-cert, --tls-key: paths */
 };
 
@@ -58,7 +59,7 @@ static void serve_usage(FILE *to, const char *static_dir)
         "                   [--lease-seconds N] [--overlap N] [--gold-rate PCT]\n"
         "                   [--split-extra-label] [--undo-seconds N]\n"
         "                   [--side-order random|fixed] [--audit-share PCT]\n"
-        "                   [--audit-seed N] [--drift-seconds N] [--quiet]\n"
+        "                   [--audit-seed N] [--audit-min N] [--drift-seconds N] [--quiet]\n"
         "                   [--webhook-timeout MS] [--webhook-backoff MS]\n"
         "                   [--tls-cert FILE --tls-key FILE] [--auto-promote]\n"
         "                   [--layer-timeout SECONDS]\n\n"
@@ -83,6 +84,7 @@ static void serve_usage(FILE *to, const char *static_dir)
         "                       as hidden audits, and of ordinary tasks shown without\n"
         "                       assistance (default %g; 0 to 100, decimals allowed)\n"
         "  --audit-seed N       seed of those draws (default 0)\n"
+        "  --audit-min N        decided audits before a layer can be demoted (default 20)\n"
         "  --drift-seconds N    how often the active layer's drift is measured (default "
         "%d)\n"
         "  --quiet              no per-request log lines\n"
@@ -131,6 +133,7 @@ static const struct option serve_opts_table[] = {{"db", required_argument, NULL,
                                                  {"audit-share", required_argument, NULL, 'A'},
                                                  {"audit-seed", required_argument, NULL, 'E'},
                                                  {"drift-seconds", required_argument, NULL, 'D'},
+                                                 {"audit-min", required_argument, NULL, 'M'},
                                                  {"webhook-timeout", required_argument, NULL, 'W'},
                                                  {"webhook-backoff", required_argument, NULL, 'B'},
                                                  {"tls-cert", required_argument, NULL, 'C'},
@@ -185,6 +188,8 @@ static int serve_number(struct serve_opts *o, int c, const char *v)
         return util_parse_i64(v, 0, INT64_MAX, &o->audit_seed);
     case 'D':
         return util_parse_i64(v, 1, DRIFT_SECONDS_MAX, &o->drift_s);
+    case 'M':
+        return util_parse_i64(v, 1, AUDIT_MIN_MAX, &o->audit_min);
     default:
         return -ENOENT;
     }
@@ -313,6 +318,7 @@ static int serve_open(const struct serve_opts *o, struct app *app)
                        o->split_extra);
     store_set_review(app->store, (unsigned)o->undo_s * 1000u, !o->fixed_sides);
     store_set_audit(app->store, (uint32_t)o->audit_ppm, (uint64_t)o->audit_seed);
+    store_set_audit_min(app->store, (uint32_t)o->audit_min);
     store_set_task_hook(app->store, api_tasks_hook, app);
     app->layers = layer_holder_new(app->store, LAYER_POLL_MS);
     app->lifecycle = app->layers ? lifecycle_new(app->store, serve_activated, app->layers) : NULL;
