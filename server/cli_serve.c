@@ -378,8 +378,7 @@ int cli_serve(int argc, char **argv)
         return 1;
     }
     pthread_mutex_init(&app.wait_mu, NULL);
-    struct webhook_send_opts wo = {(uint64_t)o.hook_timeout_ms, (uint64_t)o.hook_backoff_ms,
-                                   app.hook_allow_private};
+    struct webhook_send_opts wo = {o.hook_timeout_ms, o.hook_backoff_ms, app.hook_allow_private};
     struct webhook_sender *hooks = webhook_sender_start(app.store, &wo);
     if (!hooks) {
         fprintf(stderr, "rungd serve: cannot start the webhook sender\n");
