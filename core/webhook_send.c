@@ -178,9 +178,11 @@ static void start_failed(struct webhook_sender *w, const struct store_webhook_du
                                       .at_ms = now,
                                       .next_ms = now + (int64_t)wait};
     int wrc = store_webhook_record(w->store, &a, 1);
-    log_json("error", "cannot start a webhook delivery", "{s:I,s:I,s:i,s:i,s:I,s:i}", "hook",
-             (json_int_t)d->hook_id, "delivery", (json_int_t)d->id, "attempt", (int)d->attempts + 1,
-             "rc", rc, "retry_in_ms", (json_int_t)wait, "record_rc", wrc);
+    char id[WEBHOOK_DELIVERY_ID_MAX];
+    webhook_delivery_id(d->nonce, d->id, id);
+    log_json("error", "cannot start a webhook delivery", "{s:I,s:s,s:i,s:i,s:I,s:i}", "hook",
+             (json_int_t)d->hook_id, "delivery", id, "attempt", (int)d->attempts + 1, "rc", rc,
+             "retry_in_ms", (json_int_t)wait, "record_rc", wrc);
 }
 
 /* Starts the deliveries that are due, one per hook not in flight; writes
