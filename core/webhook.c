@@ -38,12 +38,13 @@ struct v4_range {
     unsigned bits;
 };
 
-/* Unspecified, private, shared, loopback, link-local, IETF, documentation,
- * benchmarking, multicast, reserved and broadcast (RFC 6890). */
+/* Unspecified, private, shared, loopback, link-local, IETF protocol
+ * assignments, benchmarking, multicast, reserved and broadcast (RFC 6890).
+ * The documentation ranges are not refused: nothing routes them. */
 static const struct v4_range v4_blocked[] = {
-    {0x00000000u, 8},  {0x0a000000u, 8},  {0x64400000u, 10}, {0x7f000000u, 8},  {0xa9fe0000u, 16},
-    {0xac100000u, 12}, {0xc0000000u, 24}, {0xc0000200u, 24}, {0xc0a80000u, 16}, {0xc6120000u, 15},
-    {0xc6336400u, 24}, {0xcb007100u, 24}, {0xe0000000u, 4},  {0xf0000000u, 4},
+    {0x00000000u, 8},  {0x0a000000u, 8},  {0x64400000u, 10}, {0x7f000000u, 8},
+    {0xa9fe0000u, 16}, {0xac100000u, 12}, {0xc0000000u, 24}, {0xc0a80000u, 16},
+    {0xc6120000u, 15}, {0xe0000000u, 4},  {0xf0000000u, 4},
 };
 
 /* a in host order. */
@@ -73,8 +74,6 @@ static bool v6_blocked_at(const unsigned char b[16])
     if (b[0] == 0x20 && b[1] == 0x02) /* 6to4 */
         return v4_blocked_at(v4_of(b + 2));
     if (b[0] == 0x20 && b[1] == 0x01 && (b[2] == 0 && b[3] == 0)) /* Teredo */
-        return true;
-    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) /* documentation */
         return true;
     if (b[0] == 0x01 && b[1] == 0 && !memcmp(b + 2, zero, 6)) /* discard 100::/64 */
         return true;

@@ -50,9 +50,11 @@ int webhook_url_check(const char *url, bool allow_private, char why[WEBHOOK_WHY_
 /* True when a delivery must not connect to sa (AF_INET or AF_INET6; any
  * other family is refused too): loopback, private (10/8, 172.16/12,
  * 192.168/16, fc00::/7), shared (100.64/10), link-local (169.254/16, where
- * cloud metadata services answer, fe80::/10), unspecified, multicast,
- * broadcast and reserved ranges, and IPv6 forms carrying such an IPv4
- * address (mapped, compatible, NAT64 64:ff9b::/96, 6to4). */
+ * cloud metadata services answer, fe80::/10), unspecified, IETF
+ * (192.0.0/24), benchmarking (198.18/15), multicast, broadcast and
+ * reserved ranges, site-local fec0::/10, Teredo 2001::/32, and IPv6 forms
+ * carrying such an IPv4 address (mapped, compatible, NAT64 64:ff9b::/96,
+ * 6to4). */
 bool webhook_addr_blocked(const struct sockaddr *sa);
 
 /* The coarse class of a failed attempt, as GET /v1/webhooks shows it: a
