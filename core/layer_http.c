@@ -132,6 +132,12 @@ static void curl_init_once(void)
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+int layer_http_curl_init(void)
+{
+    pthread_once(&curl_once, curl_init_once);
+    return curl_init_rc == CURLE_OK ? 0 : -EIO;
+}
+
 /* ---- the cache ---- */
 
 static int cache_init(struct cache *c, uint32_t cap)
@@ -922,8 +928,7 @@ static void http_free(void *impl)
 
 static void *http_load(const void *blob, size_t len)
 {
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc != CURLE_OK)
+    if (layer_http_curl_init())
         return NULL;
     struct http_layer *h = calloc(1, sizeof *h);
     if (!h)

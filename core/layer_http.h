@@ -14,7 +14,8 @@
  * held across network I/O. libcurl's global state is initialised once per
  * process (pthread_once) on the first load and never cleaned up: its
  * memory stays reachable until exit, and a later curl_global_cleanup would
- * race with other threads still using libcurl. */
+ * race with other threads still using libcurl. Every other user of libcurl
+ * in the process (the webhook sender) goes through layer_http_curl_init. */
 #ifndef RUNG_LAYER_HTTP_H
 #define RUNG_LAYER_HTTP_H
 
@@ -63,6 +64,11 @@ struct layer_http_health {
     uint64_t last_latency_us;      /* the last request's wall time, 0 before any */
     int last_error;                /* the last failed try's negative errno, 0 if none */
 };
+
+/* Initialises libcurl's global state once per process (pthread_once; safe
+ * from any thread, any number of times); it is never cleaned up. Returns 0,
+ * or -EIO when libcurl cannot start. */
+int layer_http_curl_init(void);
 
 /* The kind, for layer.c's table. impl is private to layer_http.c. */
 extern const struct layer_ops layer_http_ops;

@@ -559,7 +559,7 @@ static const char *const sql_text[STMT_COUNT] = {
      * finds it), with the hook and the item's names. */
     [ST_WEBHOOK_HEADS] =
         "SELECT o.id, o.hook_id, o.attempts, w.url, w.secret, i.id, i.external_id, i.batch, "
-        "o.verdict, o.source, o.confidence, o.resolved_ms, o.next_ms FROM webhooks w "
+        "o.verdict, o.source, o.confidence, o.resolved_ms, o.next_ms, o.nonce FROM webhooks w "
         "JOIN api_keys k ON k.id = w.key_id JOIN webhook_outbox o ON o.id = "
         "(SELECT min(x.id) FROM webhook_outbox x WHERE x.hook_id = w.id) "
         "JOIN items i ON i.seq = o.item_seq WHERE k.revoked_ms IS NULL ORDER BY o.id",

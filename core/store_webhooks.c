@@ -166,6 +166,8 @@ static int due_read(sqlite3_stmt *st, struct store_webhook_due *d)
     d->has_confidence = sqlite3_column_type(st, 10) != SQLITE_NULL;
     d->confidence = sqlite3_column_double(st, 10);
     d->resolved_ms = sqlite3_column_int64(st, 11);
+    const unsigned char *nonce = sqlite3_column_text(st, 13);
+    util_strlcpy(d->nonce, nonce ? (const char *)nonce : "", sizeof d->nonce);
     int rc = col_dup(st, 3, &d->url);
     rc = rc ? rc : col_dup(st, 4, &d->secret);
     rc = rc ? rc : col_dup(st, 5, &d->item_id);

@@ -46,12 +46,13 @@ int store_webhook_delete(struct store *s, int64_t key_id, int64_t id, int64_t *d
 
 /* A delivery that is due, with what the sender needs to post it. */
 struct store_webhook_due {
-    int64_t id, hook_id;
-    unsigned attempts;  /* failed attempts so far */
-    char *url, *secret; /* the hook's; owned */
-    char *item_id;      /* owned */
-    char *external_id;  /* owned, NULL when none */
-    char *batch;        /* owned, NULL when none */
+    int64_t id, hook_id;               /* id: the outbox row */
+    char nonce[WEBHOOK_NONCE_LEN + 1]; /* with id, the delivery id (webhook_delivery_id) */
+    unsigned attempts;                 /* failed attempts so far */
+    char *url, *secret;                /* the hook's; owned */
+    char *item_id;                     /* owned */
+    char *external_id;                 /* owned, NULL when none */
+    char *batch;                       /* owned, NULL when none */
     char verdict[16];
     char source[16];
     bool has_confidence;

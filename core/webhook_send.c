@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include "layer_http.h"
 #include "log.h"
 #include "store_webhooks.h"
 #include "util.h"
@@ -22,8 +24,11 @@ struct transfer {
     char *body; /* posted as is; libcurl does not copy it */
     int64_t delivery_id, hook_id;
     unsigned attempts; /* failed ones before this */
-    char err[CURL_ERROR_SIZE];
-    char why[CURL_ERROR_SIZE + 16]; /* the failure as recorded */
+    bool allow_private;
+    bool blocked; /* an address was refused (webhook_addr_blocked) */
+    char delivery[WEBHOOK_DELIVERY_ID_MAX];
+    char err[CURL_ERROR_SIZE];   /* libcurl's text: logged, not stored */
+    char why[WEBHOOK_CLASS_MAX]; /* the failure's class, as recorded */
 };
 
 struct webhook_sender {
@@ -57,24 +62,62 @@ static size_t discard(char *p, size_t size, size_t n, void *cls)
     return size * n;
 }
 
-/* The request's headers: type, signature, delivery id, attempt. */
+/* The request's headers: type, timestamp, signature, delivery id, attempt. */
 static int transfer_headers(struct transfer *t, const struct store_webhook_due *d)
 {
     char sig[WEBHOOK_SIG_LEN + 1];
-    webhook_sign(d->secret, t->body, strlen(t->body), sig);
-    char lines[5][128];
+    int64_t ts = util_now_ms();
+    webhook_sign(d->secret, ts, t->body, strlen(t->body), sig);
+    char lines[6][128];
     snprintf(lines[0], sizeof lines[0], "X-Rung-Signature: %s", sig);
-    snprintf(lines[1], sizeof lines[1], "X-Rung-Delivery: %lld", (long long)d->id);
-    snprintf(lines[2], sizeof lines[2], "X-Rung-Attempt: %u", d->attempts + 1);
-    snprintf(lines[3], sizeof lines[3], "Content-Type: application/json");
-    snprintf(lines[4], sizeof lines[4], "Expect:");
-    for (size_t i = 0; i < 5; i++) {
+    snprintf(lines[1], sizeof lines[1], "X-Rung-Timestamp: %lld", (long long)ts);
+    snprintf(lines[2], sizeof lines[2], "X-Rung-Delivery: %s", t->delivery);
+    snprintf(lines[3], sizeof lines[3], "X-Rung-Attempt: %u", d->attempts + 1);
+    snprintf(lines[4], sizeof lines[4], "Content-Type: application/json");
+    snprintf(lines[5], sizeof lines[5], "Expect:");
+    for (size_t i = 0; i < 6; i++) {
         struct curl_slist *h = curl_slist_append(t->hdr, lines[i]);
         if (!h)
             return -ENOMEM;
         t->hdr = h;
     }
     return 0;
+}
+
+/* libcurl's socket opener: refuses an address the hook may not reach,
+ * whatever name led to it (checked at each connection, so a name that
+ * resolves elsewhere later, DNS rebinding, is caught too). */
+static curl_socket_t open_checked(void *cls, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct transfer *t = cls;
+    if (purpose != CURLSOCKTYPE_IPCXN)
+        return CURL_SOCKET_BAD;
+    if (!t->allow_private && webhook_addr_blocked(&a->addr)) {
+        t->blocked = true;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* Sets the easy handle's options for d. CURLE_OK or the first error. */
+static CURLcode transfer_opts(struct webhook_sender *w, struct transfer *t,
+                              const struct store_webhook_due *d)
+{
+    CURL *e = t->easy;
+    CURLcode cc = curl_easy_setopt(e, CURLOPT_URL, d->url);
+    cc = cc ? cc : curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    cc = cc ? cc : curl_easy_setopt(e, CURLOPT_PROXY, ""); /* no proxy from the environment */
+    cc = cc ? cc : curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+    cc = cc ? cc : curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    cc = cc ? cc : curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    cc = cc ? cc : curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->hdr);
+    cc = cc ? cc : curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
+    cc = cc ? cc : curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(t->body));
+    cc = cc ? cc : curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->o.timeout_ms);
+    cc = cc ? cc : curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    cc = cc ? cc : curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->err);
+    cc = cc ? cc : curl_easy_setopt(e, CURLOPT_USERAGENT, "rung-webhook");
+    return cc ? cc : curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 }
 
 /* Sets up the easy handle of t for d. 0, -ENOMEM or -EIO. */
@@ -85,18 +128,7 @@ static int transfer_setup(struct webhook_sender *w, struct transfer *t,
         return -ENOMEM;
     if (!(t->easy = curl_easy_init()))
         return -ENOMEM;
-    CURLcode cc = curl_easy_setopt(t->easy, CURLOPT_URL, d->url);
-    cc |= curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    cc |= curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
-    cc |= curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->hdr);
-    cc |= curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->body);
-    cc |= curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(t->body));
-    cc |= curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)w->o.timeout_ms);
-    cc |= curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, discard);
-    cc |= curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->err);
-    cc |= curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "rung-webhook");
-    cc |= curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
-    if (cc != CURLE_OK)
+    if (transfer_opts(w, t, d) != CURLE_OK)
         return -EIO;
     return curl_multi_add_handle(w->multi, t->easy) == CURLM_OK ? 0 : -EIO;
 }
@@ -110,7 +142,9 @@ static int transfer_start(struct webhook_sender *w, const struct store_webhook_d
     t->delivery_id = d->id;
     t->hook_id = d->hook_id;
     t->attempts = d->attempts;
-    struct webhook_delivery wd = {.id = d->id,
+    t->allow_private = w->o.allow_private;
+    webhook_delivery_id(d->nonce, d->id, t->delivery);
+    struct webhook_delivery wd = {.delivery = t->delivery,
                                   .hook_id = d->hook_id,
                                   .item_id = d->item_id,
                                   .external_id = d->external_id,
@@ -129,6 +163,26 @@ static int transfer_start(struct webhook_sender *w, const struct store_webhook_d
     }
     w->x[w->nx++] = t;
     return 0;
+}
+
+/* Records that d could not even be started (rc: why) as a failed
+ * attempt, so it waits its backoff like any other failure instead of
+ * being tried again at every look at the outbox. */
+static void start_failed(struct webhook_sender *w, const struct store_webhook_due *d, int rc)
+{
+    int64_t now = util_now_ms();
+    uint64_t wait = webhook_backoff_ms(d->attempts + 1, w->o.backoff_ms, WEBHOOK_BACKOFF_CAP_MS);
+    struct store_webhook_attempt a = {.delivery_id = d->id,
+                                      .hook_id = d->hook_id,
+                                      .error = "error",
+                                      .at_ms = now,
+                                      .next_ms = now + (int64_t)wait};
+    int wrc = store_webhook_record(w->store, &a, 1);
+    char id[WEBHOOK_DELIVERY_ID_MAX];
+    webhook_delivery_id(d->nonce, d->id, id);
+    log_json("error", "cannot start a webhook delivery", "{s:I,s:s,s:i,s:i,s:I,s:i}", "hook",
+             (json_int_t)d->hook_id, "delivery", id, "attempt", (int)d->attempts + 1, "rc", rc,
+             "retry_in_ms", (json_int_t)wait, "record_rc", wrc);
 }
 
 /* Starts the deliveries that are due, one per hook not in flight; writes
@@ -150,8 +204,7 @@ static void fill(struct webhook_sender *w, int64_t now, int64_t *next_ms)
     for (size_t i = 0; i < n; i++) {
         rc = transfer_start(w, &v[i]);
         if (rc)
-            log_json("error", "cannot start a webhook delivery", "{s:I,s:i}", "delivery",
-                     (json_int_t)v[i].id, "rc", rc);
+            start_failed(w, &v[i], rc);
     }
     store_webhook_due_free(v, n);
 }
@@ -170,16 +223,15 @@ static void outcome(struct webhook_sender *w, struct transfer *t, CURLcode cc,
                                         .status = cc == CURLE_OK ? status : 0,
                                         .error = t->why,
                                         .at_ms = now};
-    if (cc != CURLE_OK)
-        snprintf(t->why, sizeof t->why, "%s", t->err[0] ? t->err : curl_easy_strerror(cc));
-    else
-        snprintf(t->why, sizeof t->why, "HTTP %ld", status);
+    webhook_failure_class((int)cc, status, cc != CURLE_OK && t->blocked, t->why);
     uint64_t wait = webhook_backoff_ms(t->attempts + 1, w->o.backoff_ms, WEBHOOK_BACKOFF_CAP_MS);
     a->next_ms = now + (int64_t)wait;
     if (!a->acked)
-        log_json("warn", "webhook delivery failed", "{s:I,s:I,s:i,s:s,s:I}", "hook",
-                 (json_int_t)t->hook_id, "delivery", (json_int_t)t->delivery_id, "attempt",
-                 (int)t->attempts + 1, "why", t->why, "retry_in_ms", (json_int_t)wait);
+        log_json("warn", "webhook delivery failed", "{s:I,s:s,s:i,s:s,s:s,s:I}", "hook",
+                 (json_int_t)t->hook_id, "delivery", t->delivery, "attempt", (int)t->attempts + 1,
+                 "why", t->why, "detail",
+                 cc != CURLE_OK ? (t->err[0] ? t->err : curl_easy_strerror(cc)) : "", "retry_in_ms",
+                 (json_int_t)wait);
 }
 
 /* Drops t from the transfers in flight (not freed). */
@@ -246,7 +298,7 @@ static void *sender_main(void *arg)
 
 struct webhook_sender *webhook_sender_start(struct store *s, const struct webhook_send_opts *o)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    if (layer_http_curl_init())
         return NULL;
     struct webhook_sender *w = calloc(1, sizeof *w);
     if (!w)
@@ -262,7 +314,6 @@ fail:
     if (w && w->multi)
         curl_multi_cleanup(w->multi);
     free(w);
-    curl_global_cleanup();
     return NULL;
 }
 
@@ -275,5 +326,4 @@ void webhook_sender_stop(struct webhook_sender *w)
     pthread_join(w->thread, NULL);
     curl_multi_cleanup(w->multi);
     free(w);
-    curl_global_cleanup();
 }

@@ -10,11 +10,18 @@
  * is a failure: the delivery is tried again after webhook_backoff_ms, for
  * ever, until it is acknowledged or its hook deleted. Deliveries in flight
  * at shutdown were not recorded as acknowledged, so they are sent again
- * after the next start: at least once, never lost. Hooks are served
+ * after the next start: at least once, never lost. A delivery that cannot
+ * even be started (memory, libcurl, a body that is not valid JSON text)
+ * counts as a failed attempt of class "error" and waits its backoff.
+ * Unless allow_private, every address a delivery connects to is checked
+ * (webhook_addr_blocked) as the socket is opened; a refused one fails
+ * the attempt with class "blocked". Proxies from the environment are not
+ * used. libcurl's global state is layer_http_curl_init's. Hooks are served
  * independently: one slow or failing receiver delays only its own. */
 #ifndef RUNG_WEBHOOK_SEND_H
 #define RUNG_WEBHOOK_SEND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -28,6 +35,7 @@ struct webhook_sender;
 struct webhook_send_opts {
     uint64_t timeout_ms; /* one attempt, connecting included */
     uint64_t backoff_ms; /* the first retry's delay (doubling, capped at WEBHOOK_BACKOFF_CAP_MS) */
+    bool allow_private;  /* may connect to addresses webhook_addr_blocked refuses */
 };
 
 /* Starts the sender thread on s (which must outlive it). libsodium must

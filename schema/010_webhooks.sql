@@ -24,14 +24,20 @@ CREATE INDEX webhooks_key ON webhooks(key_id);
 -- The outbox: one row per verdict to deliver to one hook, written by the
 -- triggers below in the same transaction (the same statement) as the
 -- verdict, so a verdict acknowledged to anyone is never lost to its hooks,
--- across a crash too. The id is the delivery id: AUTOINCREMENT never reuses
--- one, so a later verdict of an item always has a larger id, and each hook
--- is served in id order. A row is deleted once its delivery is
+-- across a crash too. AUTOINCREMENT never reuses an id, so a later verdict
+-- of an item always has a larger id, and each hook is served in id order.
+-- The delivery id receivers see is "<nonce>-<id>": nonce is 16 random hex
+-- characters drawn for each row when it is written. A restored backup
+-- brings back an older sqlite_sequence, so ids alone would be handed out
+-- again to new verdicts; their nonces are new, so delivery ids never are
+-- (a row restored with the backup keeps its nonce: sent again, it is the
+-- same delivery). A row is deleted once its delivery is
 -- acknowledged (or its hook deleted). The verdict is copied, so a retry
 -- sends the same body even if the item's verdict changed since (that
 -- change is a row of its own, after this one).
 CREATE TABLE webhook_outbox (
   id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  nonce       TEXT NOT NULL DEFAULT (lower(hex(randomblob(8)))),
   hook_id     INTEGER NOT NULL,
   item_seq    INTEGER NOT NULL,
   verdict     TEXT NOT NULL,

@@ -61,7 +61,7 @@ void api_webhooks_post(struct req *r, const char *param)
         return;
     const char *url = hook_body_url(r, body);
     char why[WEBHOOK_WHY_MAX];
-    int rc = url ? webhook_url_check(url, why) : -EINVAL;
+    int rc = url ? webhook_url_check(url, r->app->hook_allow_private, why) : -EINVAL;
     if (url && rc == -EINVAL)
         http_error(r, 422, "invalid_url", "%s", why);
     else if (url && rc)

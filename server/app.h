@@ -39,6 +39,7 @@ struct app {
     pthread_mutex_t wait_mu; /* guards waiters */
     struct req *waiters;     /* long-polling /v1/tasks/next */
     bool quiet;              /* no request log lines (benchmarks) */
+    bool hook_allow_private; /* --webhook-allow-private: hooks may reach private addresses */
     atomic_bool stopping;    /* shutting down: long-polls end at once */
 };
 

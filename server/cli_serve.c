@@ -61,6 +61,7 @@ static void serve_usage(FILE *to, const char *static_dir)
         "                   [--side-order random|fixed] [--audit-share PCT]\n"
         "                   [--audit-seed N] [--audit-min N] [--drift-seconds N] [--quiet]\n"
         "                   [--webhook-timeout MS] [--webhook-backoff MS]\n"
+        "                   [--webhook-allow-private]\n"
         "                   [--tls-cert FILE --tls-key FILE] [--auto-promote]\n"
         "                   [--layer-timeout SECONDS]\n\n"
         "  --db PATH            SQLite database (default ./%s; created if absent)\n"
@@ -91,6 +92,8 @@ static void serve_usage(FILE *to, const char *static_dir)
         "  --webhook-timeout MS one webhook delivery attempt at most (default %u)\n"
         "  --webhook-backoff MS first retry of a failed delivery, then doubling (default "
         "%u)\n"
+        "  --webhook-allow-private  webhooks may reach loopback, private and link-local\n"
+        "                       addresses (refused by default)\n"
         "  --tls-cert FILE      serve HTTPS with this PEM certificate (chain); needs --tls-key\n"
         "  --tls-key FILE       the certificate's PEM private key (unencrypted)\n"
         "  --auto-promote       a layer trained over REST is checked and, if it passes,\n"
@@ -136,6 +139,7 @@ static const struct option serve_opts_table[] = {{"db", required_argument, NULL,
                                                  {"audit-min", required_argument, NULL, 'M'},
                                                  {"webhook-timeout", required_argument, NULL, 'W'},
                                                  {"webhook-backoff", required_argument, NULL, 'B'},
+                                                 {"webhook-allow-private", no_argument, NULL, 'H'},
                                                  {"tls-cert", required_argument, NULL, 'C'},
                                                  {"tls-key", required_argument, NULL, 'K'},
                                                  {"auto-promote", no_argument, NULL, 'P'},
@@ -229,6 +233,8 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o, struct app *
             app->quiet = true;
         else if (c == 'x')
             o->split_extra = true;
+        else if (c == 'H')
+            app->hook_allow_private = true;
         else if (c == 'C')
             o->tls_cert = optarg;
         else if (c == 'K')
@@ -425,7 +431,7 @@ int cli_serve(int argc, char **argv)
         return 1;
     }
     pthread_mutex_init(&app.wait_mu, NULL);
-    struct webhook_send_opts wo = {(uint64_t)o.hook_timeout_ms, (uint64_t)o.hook_backoff_ms};
+    struct webhook_send_opts wo = {o.hook_timeout_ms, o.hook_backoff_ms, app.hook_allow_private};
     struct webhook_sender *hooks = webhook_sender_start(app.store, &wo);
     if (!hooks) {
         fprintf(stderr, "rungd serve: cannot start the webhook sender\n");

@@ -14,6 +14,7 @@ import http.server
 import json
 import os
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -27,6 +28,11 @@ from test_subq import WRONG, lines, math_pair  # noqa: E402
 
 DOC = load_doc()
 
+# One attempt's limit in these tests: long enough that a loaded machine
+# (ASan, two cores, other suites) answers every scripted status well within
+# it, so no attempt meant to succeed times out and is sent again.
+TIMEOUT_MS = 4000
+DELIVERY_ID = r"^[0-9a-f]{16}-[0-9]+$"
 
 
 class Receiver:
@@ -34,7 +40,7 @@ class Receiver:
     each with the next action of its script ("hang", "close", or a status
     code), then 200 once the script is used up (or always `after`)."""
 
-    def __init__(self, script=(), port=0, after=200, hang_s=2.0):
+    def __init__(self, script=(), port=0, after=200, hang_s=TIMEOUT_MS / 1000 + 3):
         self.script = list(script)
         self.hang_s = hang_s  # a "hang" answers nothing this long, then drops the connection
         self.after = after
@@ -54,6 +60,7 @@ class Receiver:
                         "delivery": self.headers.get("X-Rung-Delivery"),
                         "attempt": self.headers.get("X-Rung-Attempt"),
                         "sig": self.headers.get("X-Rung-Signature"),
+                        "ts": self.headers.get("X-Rung-Timestamp"),
                         "type": self.headers.get("Content-Type"),
                         "body": body, "json": json.loads(body), "action": action})
                     outer.cv.notify_all()
@@ -93,13 +100,21 @@ class Receiver:
 
 
 def signed_by(secret, got):
-    want = "sha256=" + hmac.new(secret.encode(), got["body"], hashlib.sha256).hexdigest()
+    """The README's check: HMAC-SHA-256 over the X-Rung-Timestamp header's
+    digits, a dot, and the body's bytes."""
+    signed = (got["ts"] or "").encode() + b"." + got["body"]
+    want = "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     return hmac.compare_digest(want, got["sig"] or "")
 
 
+def seq(got):
+    """The outbox row number of a delivery id "<nonce>-<n>"."""
+    return int(got["delivery"].rsplit("-", 1)[1])
+
+
 class HookCase(DaemonCase):
-    daemon_args = ["--gold-rate", "0", "--side-order", "fixed", "--webhook-timeout", "500",
-                   "--webhook-backoff", "50"]
+    daemon_args = ["--gold-rate", "0", "--side-order", "fixed", "--webhook-timeout",
+                   str(TIMEOUT_MS), "--webhook-backoff", "50", "--webhook-allow-private"]
 
     def setUp(self):
         super().setUp()
@@ -222,31 +237,59 @@ class TestDelivery(HookCase):
     def test_retried_until_acknowledged_signed_and_counted(self):
         rx = self.receiver([500, "hang", "close"])
         h = self.hook(rx.url())
+        t0 = int(time.time() * 1000)
         item = self.post_item("e1")
         self.label_next("b")
         got = rx.wait_acked(1)
+        t1 = int(time.time() * 1000)
         tries = list(rx.got)
-        self.assertEqual([g["action"] for g in tries], [500, "hang", "close", 200])
-        # The same delivery each time, the same bytes, a valid signature.
+        # The script, then the acknowledgement. (Only a 200 answered later
+        # than the timeout could add a try after it: the same delivery.)
+        self.assertEqual([g["action"] for g in tries[:4]], [500, "hang", "close", 200])
+        self.assertIs(got[0], tries[3])
+        self.assertEqual([g["attempt"] for g in tries], [str(i + 1) for i in range(len(tries))])
+        # The same delivery each time, the same bytes, a valid signature
+        # over the attempt's own timestamp, taken while the test ran.
+        self.assertRegex(got[0]["delivery"], DELIVERY_ID)
         self.assertEqual({g["delivery"] for g in tries}, {got[0]["delivery"]})
-        self.assertEqual([g["attempt"] for g in tries], ["1", "2", "3", "4"])
         self.assertEqual({g["body"] for g in tries}, {got[0]["body"]})
         for g in tries:
             self.assertTrue(signed_by(h["secret"], g), g)
+            self.assertTrue(t0 <= int(g["ts"]) <= t1, g["ts"])
             self.assertEqual(g["type"], "application/json")
         self.assertFalse(signed_by("0" * 64, got[0]))
+        # The timestamp is part of what is signed: another one fails.
+        self.assertFalse(signed_by(h["secret"], dict(got[0], ts=str(int(got[0]["ts"]) + 1))))
         body = got[0]["json"]
         Validator(DOC).check(body, {"$ref": "#/components/schemas/WebhookDelivery"})
         _, _, it = self.d.request("GET", "/v1/items/" + item, token=self.pipe)
-        self.assertEqual(body, {"delivery": int(got[0]["delivery"]), "hook_id": h["id"],
+        self.assertEqual(body, {"delivery": got[0]["delivery"], "hook_id": h["id"],
                                 "item_id": item, "external_id": "e1", "batch": None,
                                 "verdict": "b", "source": "human", "confidence": 1.0,
                                 "resolved_ms": it["updated_ms"]})
         self.assertEqual(it["verdict"], "b")
         listed = until(lambda: [x for x in self.hooks() if x["delivered"] == 1])
-        self.assertEqual((listed[0]["pending"], listed[0]["failures"], listed[0]["last_status"],
-                          listed[0]["last_error"]), (0, 3, 200, None))
+        self.assertEqual((listed[0]["pending"], listed[0]["failures"], listed[0]["last_error"]),
+                         (0, len(tries) - 1, None))
         self.assertEqual(self.d.sql("SELECT count(*) FROM webhook_outbox")[0][0], 0)
+
+    def test_last_error_is_a_coarse_class(self):
+        """A failure is shown as its class, not libcurl's text naming the
+        receiver's address and port."""
+        hold = socket.socket()  # bound, not listening: connections are refused
+        hold.bind(("127.0.0.1", 0))
+        port = hold.getsockname()[1]
+        self.addCleanup(hold.close)
+        rx = self.receiver(after=503)
+        self.hook("http://127.0.0.1:%d/hook" % port)
+        self.hook(rx.url())
+        self.post_item("e1")
+        self.label_next("a")
+        listed = until(lambda: (lambda v: all(x["failures"] for x in v) and v)(self.hooks()),
+                       "a failure of each hook")
+        self.assertEqual([(x["last_status"], x["last_error"]) for x in listed],
+                         [(None, "refused"), (503, "http 503")])
+        self.assertEqual([x["pending"] for x in listed], [1, 1])
 
     def test_in_order_per_item_and_at_least_once(self):
         """An item whose verdict changes (undo) gets two deliveries; the
@@ -262,12 +305,15 @@ class TestDelivery(HookCase):
         acked = rx.wait_acked(2)
         self.assertEqual([g["json"]["verdict"] for g in acked], ["a", "b"])
         self.assertEqual([g["json"]["item_id"] for g in acked], [item, item])
-        first, second = (int(g["delivery"]) for g in acked)
+        first, second = (seq(g) for g in acked)
         self.assertLess(first, second)
-        order = [int(g["delivery"]) for g in rx.got]
-        # Every try of the first came before any of the second.
+        self.assertNotEqual(acked[0]["delivery"].split("-")[0], acked[1]["delivery"].split("-")[0])
+        order = [seq(g) for g in rx.got]
+        # Every try of the first came before any of the second; the
+        # script's failures all went to the first.
         self.assertEqual(order, sorted(order))
-        self.assertEqual(order.count(first), 5)
+        self.assertEqual([(seq(g), g["action"]) for g in rx.got[:5]],
+                         [(first, a) for a in (503, 503, "close", 503, 200)])
         for g in rx.got:
             self.assertTrue(signed_by(h["secret"], g))
         _, _, it = self.d.request("GET", "/v1/items/" + item, token=self.pipe)
@@ -281,7 +327,8 @@ class TestDelivery(HookCase):
         self.post_item("e1")
         # The attempt outlives the stop: the daemon must not wait for it.
         self.d.extra_args = ["--gold-rate", "0", "--side-order", "fixed",
-                             "--webhook-timeout", "60000", "--webhook-backoff", "50"]
+                             "--webhook-timeout", "60000", "--webhook-backoff", "50",
+                             "--webhook-allow-private"]
         self.d.restart()
         self.label_next("a")
         until(lambda: rx.got, "the first attempt")
@@ -294,6 +341,76 @@ class TestDelivery(HookCase):
         acked = rx.wait_acked(1)
         self.assertEqual(acked[0]["delivery"], rx.got[0]["delivery"])
         self.assertEqual(acked[0]["attempt"], "1")  # the abandoned try was never recorded
+
+
+class TestStartFailure(HookCase):
+    def test_delivery_that_cannot_start_is_a_failed_attempt_with_backoff(self):
+        """A queued delivery whose body cannot be made (its verdict is not
+        valid UTF-8: a damaged row) is recorded as a failed attempt of
+        class "error" and waits its backoff like any failure, holding its
+        hook's later deliveries, until the hook is deleted."""
+        hold = socket.socket()  # bound, not listening: nothing is ever delivered
+        hold.bind(("127.0.0.1", 0))
+        self.addCleanup(hold.close)
+        h = self.hook("http://127.0.0.1:%d/hook" % hold.getsockname()[1])
+        self.post_item("e1")
+        self.post_item("e2")
+        self.label_next("a")
+        self.label_next("b")
+        self.d.stop()
+        con = sqlite3.connect(self.d.db, timeout=30)
+        with con:
+            con.execute("UPDATE webhook_outbox SET verdict = X'ff' WHERE id = "
+                        "(SELECT min(id) FROM webhook_outbox)")
+        con.close()
+        before = self.d.sql("SELECT attempts FROM webhook_outbox ORDER BY id")
+        self.d.start()
+        q = ("SELECT o.attempts, o.next_ms, w.last_attempt_ms, w.failures, w.last_error "
+             "FROM webhook_outbox o JOIN webhooks w ON w.id = o.hook_id ORDER BY o.id")
+        rows = until(lambda: (lambda r: r[0][4] == "error" and r[0][0] >= before[0][0] + 2
+                              and r)(self.d.sql(q)), "two failed starts recorded")
+        attempts, next_ms, last_ms, failures, _ = rows[0]
+        # Every start that failed counted, and the next waits the backoff
+        # of that many failures (50 ms doubling), not the 200 ms poll.
+        self.assertEqual(failures, attempts + rows[1][0])
+        self.assertEqual(next_ms - last_ms, min(50 * 2 ** (attempts - 1), 3600000))
+        self.assertEqual(rows[1][0], before[1][0])  # the hook's later delivery waits its turn
+        self.assertEqual([(x["last_status"], x["last_error"]) for x in self.hooks()],
+                         [(None, "error")])
+        st, _, body = self.d.request("DELETE", "/v1/webhooks/%d" % h["id"], token=self.pipe)
+        self.assertEqual((st, body["dropped"]), (200, 2), body)
+
+
+class TestPrivateAddresses(HookCase):
+    """Without --webhook-allow-private, a hook may not reach loopback,
+    private or link-local addresses: written as an address, the URL is
+    refused; a name that resolves to one is refused when the sender
+    connects."""
+
+    daemon_args = ["--gold-rate", "0", "--side-order", "fixed", "--webhook-timeout",
+                   str(TIMEOUT_MS), "--webhook-backoff", "50"]
+
+    def test_address_refused_at_registration(self):
+        for url in ("http://127.0.0.1:8080/hook", "http://169.254.169.254/latest/meta-data/",
+                    "http://10.0.0.1/", "http://192.168.1.1/", "http://[::1]:9/",
+                    "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/"):
+            st, _, reply = self.d.request("POST", "/v1/webhooks", {"url": url}, token=self.pipe)
+            self.assertEqual((st, reply["error"]["code"]), (422, "invalid_url"), url)
+            self.assertIn("--webhook-allow-private", reply["error"]["message"])
+        self.assertEqual(self.hooks(), [])
+        self.hook("https://93.184.216.34/hook")  # a public address is fine
+
+    def test_name_resolving_to_loopback_refused_at_connect(self):
+        rx = self.receiver()
+        h = self.hook("http://localhost:%d/hook" % rx.port)
+        self.post_item("e1")
+        self.label_next("a")
+        listed = until(lambda: [x for x in self.hooks() if x["failures"] >= 2],
+                       "refused attempts")
+        self.assertEqual((listed[0]["id"], listed[0]["last_status"], listed[0]["last_error"],
+                          listed[0]["pending"], listed[0]["delivered"]),
+                         (h["id"], None, "blocked", 1, 0))
+        self.assertEqual(rx.got, [])  # nothing ever reached the receiver
 
 
 class TestSources(HookCase):
@@ -349,7 +466,9 @@ class TestSources(HookCase):
                           got[0]["json"]["source"]), (ack["id"], "a", "aggregate"))
         until(lambda: self.d.sql("SELECT count(*) FROM webhook_outbox")[0][0] == 0,
               "the outbox drained")
-        self.assertEqual(len(rx.got), 1)  # the sub-questions' answers are not verdicts
+        # The sub-questions' answers are not verdicts: one delivery (a
+        # try answered only after the timeout would repeat it, not add one).
+        self.assertEqual({g["delivery"] for g in rx.got}, {got[0]["delivery"]})
 
 
 class TestCrash(HookCase):
@@ -406,7 +525,7 @@ class TestIsolation(HookCase):
         # Nothing else is on its way.
         until(lambda: self.d.sql("SELECT count(*) FROM webhook_outbox")[0][0] == 0,
               "the outbox drained")
-        self.assertEqual(len(rx.got), 2)
+        self.assertEqual(len({g["delivery"] for g in rx.got}), 2)
 
     def test_revoked_key_and_deleted_hook_get_nothing(self):
         rx = self.receiver()
@@ -422,7 +541,7 @@ class TestIsolation(HookCase):
         self.d.revoke("pipe")
         self.label_next("b")  # a2 resolved after its key was revoked
         self.assertEqual(self.d.sql("SELECT count(*) FROM webhook_outbox")[0][0], 0)
-        self.assertEqual(len(rx.got), 1)
+        self.assertEqual({g["delivery"] for g in rx.got}, {got[0]["delivery"]})
 
 
 if __name__ == "__main__":

@@ -12,8 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "store.h"
 #include "store_webhooks.h"
@@ -50,7 +54,7 @@ static void urls_http_and_https_only(void **state)
     const char *good[] = {"http://127.0.0.1:8080/hook", "https://example.org/a/b?c=d",
                           "http://[::1]:9/x", "HTTPS://Example.org"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
-        assert_int_equal(webhook_url_check(good[i], why), 0);
+        assert_int_equal(webhook_url_check(good[i], true, why), 0);
     struct {
         const char *url, *why;
     } bad[] = {
@@ -68,7 +72,7 @@ static void urls_http_and_https_only(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         why[0] = '\0';
-        assert_int_equal(webhook_url_check(bad[i].url, why), -EINVAL);
+        assert_int_equal(webhook_url_check(bad[i].url, true, why), -EINVAL);
         if (!strstr(why, bad[i].why))
             fail_msg("%s: %s", bad[i].url, why);
     }
@@ -76,34 +80,152 @@ static void urls_http_and_https_only(void **state)
     memcpy(long_url, "http://x/", 9);
     memset(long_url + 9, 'a', sizeof long_url - 10);
     long_url[sizeof long_url - 1] = '\0';
-    assert_int_equal(webhook_url_check(long_url, why), -EINVAL);
+    assert_int_equal(webhook_url_check(long_url, true, why), -EINVAL);
     long_url[WEBHOOK_URL_MAX] = '\0';
-    assert_int_equal(webhook_url_check(long_url, why), 0);
+    assert_int_equal(webhook_url_check(long_url, true, why), 0);
+}
+
+static void urls_of_private_addresses_refused_unless_allowed(void **state)
+{
+    (void)state;
+    char why[WEBHOOK_WHY_MAX];
+    const char *refused[] = {"http://127.0.0.1:8080/hook",
+                             "http://10.1.2.3/",
+                             "http://169.254.169.254/latest/meta-data/",
+                             "http://192.168.0.1/",
+                             "http://172.31.255.255/",
+                             "http://0.0.0.0:80/",
+                             "http://[::1]:9/x",
+                             "http://[fe80::1%25eth0]/",
+                             "http://[::ffff:127.0.0.1]/",
+                             "http://[fd00::5]/"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        why[0] = '\0';
+        assert_int_equal(webhook_url_check(refused[i], false, why), -EINVAL);
+        if (!strstr(why, "--webhook-allow-private"))
+            fail_msg("%s: %s", refused[i], why);
+        assert_int_equal(webhook_url_check(refused[i], true, why), 0);
+    }
+    /* Public addresses, and names (checked when the sender connects). */
+    const char *accepted[] = {"https://93.184.216.34/hook", "http://[2606:4700::1111]/",
+                              "http://172.32.0.1/", "http://localhost:9/", "https://example.org/"};
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++)
+        if (webhook_url_check(accepted[i], false, why))
+            fail_msg("%s: %s", accepted[i], why);
+}
+
+/* webhook_addr_blocked on the text address a. */
+static bool blocked(const char *a)
+{
+    struct sockaddr_in v4 = {.sin_family = AF_INET};
+    struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
+    if (inet_pton(AF_INET, a, &v4.sin_addr) == 1)
+        return webhook_addr_blocked((const struct sockaddr *)&v4);
+    if (inet_pton(AF_INET6, a, &v6.sin6_addr) != 1)
+        fail_msg("not an address: %s", a);
+    return webhook_addr_blocked((const struct sockaddr *)&v6);
+}
+
+static void addresses_loopback_private_link_local_blocked(void **state)
+{
+    (void)state;
+    const char *no[] = {"127.0.0.1",
+                        "127.255.0.9",
+                        "10.0.0.1",
+                        "172.16.0.1",
+                        "172.31.9.9",
+                        "192.168.1.1",
+                        "169.254.169.254",
+                        "100.64.0.1",
+                        "0.0.0.0",
+                        "224.0.0.1",
+                        "255.255.255.255",
+                        "240.0.0.1",
+                        "198.18.0.1",
+                        "192.0.0.8",
+                        "::",
+                        "::1",
+                        "fe80::1",
+                        "fc00::1",
+                        "fd12:3456::1",
+                        "ff02::1",
+                        "::ffff:10.0.0.1",
+                        "::ffff:127.0.0.1",
+                        "64:ff9b::a9fe:a9fe",
+                        "2002:7f00:1::",
+                        "::127.0.0.1",
+                        "fec0::1",
+                        "2001::1"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (!blocked(no[i]))
+            fail_msg("%s should be blocked", no[i]);
+    const char *yes[] = {"93.184.216.34",  "8.8.8.8",       "203.0.113.10", "2001:db8::1",
+                         "172.32.0.1",     "100.128.0.1",   "11.0.0.1",     "2606:4700::1111",
+                         "::ffff:8.8.8.8", "2002:808:808::"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (blocked(yes[i]))
+            fail_msg("%s should be allowed", yes[i]);
+    struct sockaddr un = {.sa_family = AF_UNIX};
+    assert_true(webhook_addr_blocked(&un));
+}
+
+static void failures_reduced_to_coarse_classes(void **state)
+{
+    (void)state;
+    struct {
+        int cc;
+        long status;
+        bool blocked;
+        const char *want;
+    } cases[] = {
+        {CURLE_OPERATION_TIMEDOUT, 0, false, "timeout"},
+        {CURLE_COULDNT_RESOLVE_HOST, 0, false, "dns"},
+        {CURLE_COULDNT_CONNECT, 0, false, "refused"},
+        {CURLE_COULDNT_CONNECT, 0, true, "blocked"},
+        {CURLE_GOT_NOTHING, 0, false, "closed"},
+        {CURLE_RECV_ERROR, 0, false, "closed"},
+        {CURLE_PEER_FAILED_VERIFICATION, 0, false, "tls"},
+        {CURLE_SSL_CONNECT_ERROR, 0, false, "tls"},
+        {CURLE_OUT_OF_MEMORY, 0, false, "error"},
+        {CURLE_OK, 503, false, "http 503"},
+    };
+    char out[WEBHOOK_CLASS_MAX];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        webhook_failure_class(cases[i].cc, cases[i].status, cases[i].blocked, out);
+        assert_string_equal(out, cases[i].want);
+    }
 }
 
 /* ---- signatures and bodies ---- */
 
-static void signature_is_hmac_sha256(void **state)
+static void signature_is_hmac_sha256_of_timestamp_and_body(void **state)
 {
     (void)state;
-    /* RFC 4231, test case 2. */
+    /* HMAC-SHA-256("Jefe", "1795664926039." body), as Python's hmac
+     * module computes it. */
     char sig[WEBHOOK_SIG_LEN + 1];
     const char *data = "what do ya want for nothing?";
-    webhook_sign("Jefe", data, strlen(data), sig);
+    webhook_sign("Jefe", 1795664926039, data, strlen(data), sig);
     assert_string_equal(sig,
-                        "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+                        "sha256=8a3b738476e0dacd32e85aae3dab6ee2467142fa6f1bd8d1336c43bcd0eec038");
+    webhook_sign("Jefe", 0, data, strlen(data), sig);
+    assert_string_equal(sig,
+                        "sha256=37f471929915ccd2cbbe79feb84ffcff4f2bb25e15fc41c2506687331ae179cc");
     char a[WEBHOOK_SECRET_LEN + 1], b[WEBHOOK_SECRET_LEN + 1];
     webhook_secret_new(a);
     webhook_secret_new(b);
     assert_int_equal(strlen(a), WEBHOOK_SECRET_LEN);
     assert_int_equal(strspn(a, "0123456789abcdef"), WEBHOOK_SECRET_LEN);
     assert_string_not_equal(a, b);
+    char id[WEBHOOK_DELIVERY_ID_MAX];
+    webhook_delivery_id("9f2c4e1a0b3d5f67", INT64_MAX, id);
+    assert_string_equal(id, "9f2c4e1a0b3d5f67-9223372036854775807");
 }
 
 static void body_names_the_delivery_and_verdict(void **state)
 {
     (void)state;
-    struct webhook_delivery d = {.id = 17,
+    struct webhook_delivery d = {.delivery = "9f2c4e1a0b3d5f67-17",
                                  .hook_id = 3,
                                  .item_id = "0193-uuid",
                                  .external_id = NULL,
@@ -120,7 +242,7 @@ static void body_names_the_delivery_and_verdict(void **state)
     assert_non_null(strstr(text, "\"confidence\":0.666667"));
     json_t *o = json_loads(text, 0, NULL);
     assert_non_null(o);
-    assert_int_equal(json_integer_value(json_object_get(o, "delivery")), 17);
+    assert_string_equal(json_string_value(json_object_get(o, "delivery")), "9f2c4e1a0b3d5f67-17");
     assert_int_equal(json_integer_value(json_object_get(o, "hook_id")), 3);
     assert_string_equal(json_string_value(json_object_get(o, "item_id")), "0193-uuid");
     assert_true(json_is_null(json_object_get(o, "external_id")));
@@ -210,71 +332,97 @@ static size_t due(struct fx *f, int64_t now, struct store_webhook_due **d, int64
     return n;
 }
 
+/* Three hooks (two of pipe's, one of other's) and pipe's items x (settled
+ * by the layer at ingest), y (waits for people, then gold "tie") and z
+ * (settled at ingest), in that order. */
+struct outbox_fx {
+    int64_t h1, h2, ho;
+    char x[UUID_STR_LEN], y[UUID_STR_LEN], z[UUID_STR_LEN];
+};
+
+static void outbox_fill(struct fx *f, struct outbox_fx *o)
+{
+    int64_t created;
+    assert_int_equal(store_webhook_create(f->s, f->pipe.id, "http://a/", "s1", &o->h1, &created),
+                     0);
+    assert_int_equal(store_webhook_create(f->s, f->pipe.id, "http://b/", "s2", &o->h2, &created),
+                     0);
+    assert_int_equal(store_webhook_create(f->s, f->other.id, "http://o/", "so", &o->ho, &created),
+                     0);
+    ingest(f, f->pipe.id, "x", "a", o->x);
+    ingest(f, f->pipe.id, "y", NULL, o->y); /* nothing yet */
+    ingest(f, f->pipe.id, "z", "b", o->z);
+    assert_int_equal(store_item_set_gold(f->s, o->y, "tie"), 0); /* settled by gold */
+}
+
 static void outbox_filled_with_the_verdict_per_hook_in_order(void **state)
 {
     struct fx *f = *state;
-    int64_t h1, h2, ho, created;
-    assert_int_equal(store_webhook_create(f->s, f->pipe.id, "http://a/", "s1", &h1, &created), 0);
-    assert_int_equal(store_webhook_create(f->s, f->pipe.id, "http://b/", "s2", &h2, &created), 0);
-    assert_int_equal(store_webhook_create(f->s, f->other.id, "http://o/", "so", &ho, &created), 0);
-    char x[UUID_STR_LEN], y[UUID_STR_LEN], z[UUID_STR_LEN];
-    ingest(f, f->pipe.id, "x", "a", x);  /* settled at ingest */
-    ingest(f, f->pipe.id, "y", NULL, y); /* waits for people: nothing yet */
-    ingest(f, f->pipe.id, "z", "b", z);
-    assert_int_equal(store_item_set_gold(f->s, y, "tie"), 0); /* settled by gold */
-
+    struct outbox_fx o;
+    outbox_fill(f, &o);
     struct store_webhook_due *d;
     int64_t next;
     size_t n = due(f, 0, &d, &next);
     /* One head per hook of the key, the oldest first; none for "other". */
     assert_int_equal(n, 2);
-    assert_int_equal(d[0].hook_id, h1);
-    assert_int_equal(d[1].hook_id, h2);
-    assert_string_equal(d[0].item_id, x);
+    assert_int_equal(d[0].hook_id, o.h1);
+    assert_int_equal(d[1].hook_id, o.h2);
+    assert_string_equal(d[0].item_id, o.x);
     assert_string_equal(d[0].external_id, "x");
     assert_string_equal(d[0].verdict, "a");
     assert_string_equal(d[0].source, "layer");
     assert_string_equal(d[0].secret, "s1");
     assert_true(d[0].id < d[1].id);
     assert_int_equal(next, INT64_MAX);
+    /* Each row drew its own nonce: 16 hex characters. */
+    assert_int_equal(strlen(d[0].nonce), WEBHOOK_NONCE_LEN);
+    assert_int_equal(strspn(d[0].nonce, "0123456789abcdef"), WEBHOOK_NONCE_LEN);
+    assert_string_not_equal(d[0].nonce, d[1].nonce);
+    store_webhook_due_free(d, n);
     /* Room for one: the oldest; the other, due, does not make next_ms now
      * (the sender would spin). A busy hook yields nothing. */
-    struct store_webhook_due *one;
-    size_t m;
-    assert_int_equal(store_webhook_due(f->s, 0, NULL, 0, 1, &one, &m, &next), 0);
-    assert_int_equal(m, 1);
-    assert_int_equal(one[0].id, d[0].id);
+    assert_int_equal(store_webhook_due(f->s, 0, NULL, 0, 1, &d, &n, &next), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].hook_id, o.h1);
     assert_int_equal(next, INT64_MAX);
-    store_webhook_due_free(one, m);
-    assert_int_equal(store_webhook_due(f->s, 0, &h1, 1, 8, &one, &m, &next), 0);
-    assert_int_equal(m, 1);
-    assert_int_equal(one[0].hook_id, h2);
-    store_webhook_due_free(one, m);
+    store_webhook_due_free(d, n);
+    assert_int_equal(store_webhook_due(f->s, 0, &o.h1, 1, 8, &d, &n, &next), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].hook_id, o.h2);
+    store_webhook_due_free(d, n);
+}
+
+static void failed_delivery_waits_and_holds_its_hook(void **state)
+{
+    struct fx *f = *state;
+    struct outbox_fx o;
+    outbox_fill(f, &o);
+    struct store_webhook_due *d;
+    int64_t next;
+    size_t n = due(f, 0, &d, &next);
     struct store_webhook_attempt a = {
-        .delivery_id = d[0].id, .hook_id = h1, .acked = true, .status = 200, .at_ms = 5};
+        .delivery_id = d[0].id, .hook_id = o.h1, .acked = true, .status = 200, .at_ms = 5};
     store_webhook_due_free(d, n);
     assert_int_equal(store_webhook_record(f->s, &a, 1), 0);
-
     /* Hook 1's next is z, then y (gold); hook 2 still has x first. */
     n = due(f, 0, &d, &next);
     assert_int_equal(n, 2);
-    assert_string_equal(d[0].item_id, x);
-    assert_int_equal(d[0].hook_id, h2);
-    assert_string_equal(d[1].item_id, z);
+    assert_string_equal(d[0].item_id, o.x);
+    assert_int_equal(d[0].hook_id, o.h2);
+    assert_string_equal(d[1].item_id, o.z);
     int64_t z_delivery = d[1].id;
     store_webhook_due_free(d, n);
     a = (struct store_webhook_attempt){.delivery_id = z_delivery,
-                                       .hook_id = h1,
+                                       .hook_id = o.h1,
                                        .status = 500,
-                                       .error = "HTTP 500",
+                                       .error = "http 500",
                                        .at_ms = 6,
                                        .next_ms = 1000};
     assert_int_equal(store_webhook_record(f->s, &a, 1), 0);
-
     /* Failed: not due before 1000, and hook 1's later delivery waits too. */
     n = due(f, 999, &d, &next);
     assert_int_equal(n, 1);
-    assert_int_equal(d[0].hook_id, h2);
+    assert_int_equal(d[0].hook_id, o.h2);
     assert_int_equal(next, 1000);
     store_webhook_due_free(d, n);
     n = due(f, 1000, &d, &next);
@@ -324,9 +472,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(backoff_doubles_from_base_up_to_cap),
         cmocka_unit_test(urls_http_and_https_only),
-        cmocka_unit_test(signature_is_hmac_sha256),
+        cmocka_unit_test(urls_of_private_addresses_refused_unless_allowed),
+        cmocka_unit_test(addresses_loopback_private_link_local_blocked),
+        cmocka_unit_test(failures_reduced_to_coarse_classes),
+        cmocka_unit_test(signature_is_hmac_sha256_of_timestamp_and_body),
         cmocka_unit_test(body_names_the_delivery_and_verdict),
         cmocka_unit_test_setup_teardown(outbox_filled_with_the_verdict_per_hook_in_order, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(failed_delivery_waits_and_holds_its_hook, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(hooks_listed_counted_deleted_per_key, fx_setup,
                                         fx_teardown),
