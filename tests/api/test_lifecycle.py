@@ -203,8 +203,13 @@ class TestLifecycle(LifecycleCase):
             with open(os.path.join(task, tid, "stat")) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             nice[name] = int(fields[16])   # field 19 of stat: nice
+        # The daemon's other threads keep the nice value it was started
+        # with (the test suite itself may run under nice); the trainer's
+        # is 19.
+        base = os.getpriority(os.PRIO_PROCESS, self.d.proc.pid)
         self.assertEqual(nice.get("rung-train"), 19, nice)
-        self.assertEqual(nice.get("rung-layers"), 0, nice)
+        self.assertEqual(nice.get("rung-layers"), base, nice)
+        self.assertLess(base, 19, "start the tests below nice 19 to see the trainer niced")
 
     def test_nothing_to_train_on_is_rejected_with_why(self):
         layer = self.train()
