@@ -146,6 +146,30 @@ static bool invalid(struct req *r, size_t index, const char *field, const char *
     return false;
 }
 
+/* A field over its size cap: 413 field_too_large, with index and field. */
+static bool too_large(struct req *r, size_t index, const char *field, size_t len, size_t max)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "Item %zu: '%s' is %zu bytes; the limit is %zu.", index, field, len,
+             max);
+    http_reply_json(r, 413,
+                    json_pack("{s:{s:s,s:s,s:I,s:s}}", "error", "code", "field_too_large",
+                              "message", msg, "index", (json_int_t)index, "field", field));
+    return false;
+}
+
+/* Checks the texts of an item against --max-text (issue 15). */
+static bool texts_fit(struct req *r, size_t i, const struct store_item_in *it)
+{
+    size_t max = r->app->max_text;
+    const char *const text[] = {it->prompt, it->response_a, it->response_b};
+    const char *const name[] = {"prompt", it->response_b ? "responses" : "response", "responses"};
+    for (size_t k = 0; k < 3; k++)
+        if (text[k] && strlen(text[k]) > max)
+            return too_large(r, i, name[k], strlen(text[k]), max);
+    return true;
+}
+
 static const char *opt_string(json_t *o, const char *key, size_t max, bool *bad)
 {
     json_t *v = json_object_get(o, key);
@@ -156,6 +180,32 @@ static const char *opt_string(json_t *o, const char *key, size_t max, bool *bad)
         return NULL;
     }
     return json_string_value(v);
+}
+
+/* An item's priority and metadata (metadata text malloc'd into *meta). */
+static bool validate_extras(struct req *r, size_t i, json_t *o, struct store_item_in *it,
+                            char **meta)
+{
+    json_t *v;
+    v = json_object_get(o, "priority");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < -1000000000 ||
+            json_integer_value(v) > 1000000000)
+            return invalid(r, i, "priority", "must be an integer between -1e9 and 1e9");
+        it->priority = json_integer_value(v);
+    }
+    v = json_object_get(o, "metadata");
+    if (v && !json_is_null(v)) {
+        if (!json_is_object(v))
+            return invalid(r, i, "metadata", "must be a JSON object");
+        *meta = json_dumps(v, JSON_COMPACT);
+        if (!*meta)
+            return invalid(r, i, "metadata", "could not be stored");
+        if (strlen(*meta) > r->app->max_metadata)
+            return too_large(r, i, "metadata", strlen(*meta), r->app->max_metadata);
+        it->metadata = *meta;
+    }
+    return true;
 }
 
 /* Validates one item object into it; metadata text is malloc'd into *meta. */
@@ -199,6 +249,8 @@ static bool validate_item(struct req *r, size_t i, json_t *o, struct store_item_
     }
     /* jansson keeps \u0000 out (we never pass JSON_ALLOW_NUL), so these
      * strings are safe as C strings. */
+    if (!texts_fit(r, i, it))
+        return false;
     bool bad = false;
     it->external_id = opt_string(o, "external_id", TEXT_FIELD_MAX, &bad);
     if (bad)
@@ -209,23 +261,7 @@ static bool validate_item(struct req *r, size_t i, json_t *o, struct store_item_
     it->batch = opt_string(o, "batch", STORE_LABEL_MAX, &bad);
     if (bad)
         return invalid(r, i, "batch", "must be a non-empty string of at most 128 bytes");
-    v = json_object_get(o, "priority");
-    if (v && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < -1000000000 ||
-            json_integer_value(v) > 1000000000)
-            return invalid(r, i, "priority", "must be an integer between -1e9 and 1e9");
-        it->priority = json_integer_value(v);
-    }
-    v = json_object_get(o, "metadata");
-    if (v && !json_is_null(v)) {
-        if (!json_is_object(v))
-            return invalid(r, i, "metadata", "must be a JSON object");
-        *meta = json_dumps(v, JSON_COMPACT);
-        if (!*meta)
-            return invalid(r, i, "metadata", "could not be stored");
-        it->metadata = *meta;
-    }
-    return true;
+    return validate_extras(r, i, o, it, meta);
 }
 
 /* ---- scoring: inline, or on the layer worker for a layer that may block ---- */
@@ -599,7 +635,8 @@ void api_items_list(struct req *r, const char *param)
                                   .status = http_query(r, "status"),
                                   .key_id = owner_filter(r),
                                   .after = http_query(r, "after"),
-                                  .limit = LIST_LIMIT_DEFAULT};
+                                  .limit = LIST_LIMIT_DEFAULT,
+                                  .max_bytes = r->app->page_bytes};
     if (!api_query_limit(r, &f.limit))
         return;
     if (f.status) {
@@ -660,6 +697,8 @@ void api_status(struct req *r, const char *param)
         json_pack("{s:I,s:o,s:o,s:o,s:I}", "items", (json_int_t)st.items, "by_status",
                   api_counts_json(&st.by_status), "by_domain", api_counts_json(&st.by_domain),
                   "by_batch", api_counts_json(&st.by_batch), "db_bytes", (json_int_t)st.db_bytes);
+    json_object_set_new(o, "by_domain_truncated", json_boolean(st.by_domain_more));
+    json_object_set_new(o, "by_batch_truncated", json_boolean(st.by_batch_more));
     store_status_clear(&st);
     struct layer_ref *l = layer_acquire(r->app->layers);
     json_object_set_new(o, "active_layer", l ? json_integer(l->id) : json_null());

@@ -12,6 +12,7 @@
 #include "layer_holder.h"
 #include "limits.h"
 #include "metrics.h"
+#include "netguard.h"
 #include "store.h"
 
 #define APP_STATIC_DIR_MAX 4096 /* bytes of the static directory's path, incl. NUL */
@@ -22,6 +23,12 @@ struct app {
     size_t max_body;             /* bytes */
     size_t max_items;            /* items per ingest request */
     const char *static_dir;      /* where the web page's files are */
+    /* issue 15: slow clients and memory per request (rungd serve options) */
+    struct net_limits net; /* connections, deadlines, rates */
+    struct guard *guard;   /* enforces net's deadlines and rates */
+    size_t max_text;       /* an item's prompt or response, bytes */
+    size_t max_metadata;   /* an item's metadata (compact JSON), bytes */
+    size_t page_bytes;     /* a listing page's item text, bytes */
 
     atomic_int inflight;  /* requests between headers and completion */
     atomic_int suspended; /* of those, waiting suspended on the store or a long-poll */
