@@ -400,7 +400,5 @@ void api_reply_rounded(struct req *r, unsigned status, json_t *body)
         http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
         return;
     }
-    http_reply_bytes(r, status, "application/json", text, strlen(text));
-    http_reply_header(r, "Cache-Control", "no-store");
-    free(text);
+    http_reply_owned(r, status, "application/json", text, strlen(text));
 }

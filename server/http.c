@@ -47,6 +47,20 @@ void http_reply_bytes(struct req *r, unsigned status, const char *content_type, 
     set_reply(r, status, resp);
 }
 
+void http_reply_owned(struct req *r, unsigned status, const char *content_type, char *data,
+                      size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(data);
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+        return;
+    }
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    set_reply(r, status, resp);
+}
+
 void http_reply_json(struct req *r, unsigned status, json_t *body)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;

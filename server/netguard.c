@@ -32,7 +32,7 @@ struct guard {
     struct gconn *head;
     struct kbucket *tab;
     size_t cap, used;
-    atomic_uint_fast64_t cut_headers, cut_body;
+    atomic_uint_fast64_t cut_headers, cut_body, rate_limited;
 };
 
 struct guard *guard_new(const struct net_limits *lim)
@@ -206,6 +206,8 @@ bool guard_rate_take(struct guard *g, int64_t key_id, unsigned *retry_s)
     /* Out of memory: let the request through rather than refuse a key. */
     bool ok = !b || bucket_take(b, g->lim.rate, g->lim.burst, util_mono_us(), retry_s);
     pthread_mutex_unlock(&g->mu);
+    if (!ok)
+        atomic_fetch_add(&g->rate_limited, 1);
     return ok;
 }
 
@@ -217,4 +219,9 @@ uint64_t guard_cut_headers(struct guard *g)
 uint64_t guard_cut_body(struct guard *g)
 {
     return atomic_load(&g->cut_body);
+}
+
+uint64_t guard_rate_limited(struct guard *g)
+{
+    return atomic_load(&g->rate_limited);
 }

@@ -55,8 +55,9 @@ void guard_sweep(struct guard *g);
  * without a rate); else false with *retry_s the seconds until the next. */
 bool guard_rate_take(struct guard *g, int64_t key_id, unsigned *retry_s);
 
-/* Connections cut so far, for the metrics. */
+/* Connections cut and requests refused so far, for the metrics. */
 uint64_t guard_cut_headers(struct guard *g);
 uint64_t guard_cut_body(struct guard *g);
+uint64_t guard_rate_limited(struct guard *g);
 
 #endif
