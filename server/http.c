@@ -305,6 +305,9 @@ static bool refuse_framing(struct req *r)
 static enum MHD_Result on_headers(struct req *r)
 {
     struct app *app = r->app;
+    /* Answering has no deadline; reading a body (below) has its floor. */
+    if (app->guard)
+        guard_phase(app->guard, r->conn, GUARD_BUSY);
     if (refuse_framing(r))
         return queue(r);
     /* A declared body over the cap is refused before reading it. */
@@ -321,11 +324,11 @@ static enum MHD_Result on_headers(struct req *r)
      * next call, which keeps the connection alive with libmicrohttpd
      * 0.9.75. */
     r->has_body = (cl && strcmp(cl, "0") != 0) || http_header(r, "Transfer-Encoding");
-    if (app->guard)
-        guard_phase(app->guard, r->conn, r->has_body ? GUARD_BODY : GUARD_BUSY);
     api_prepare(r);
     if (r->resp && r->has_body)
         return queue(r);
+    if (app->guard && r->has_body)
+        guard_phase(app->guard, r->conn, GUARD_BODY);
     return MHD_YES;
 }
 
