@@ -423,6 +423,14 @@ class TestConfigFile(DaemonCase):
         self.restart_with("--config", path, "--max-body", "4096")
         self.assertEqual(self.body_status(3000), 400)
 
+    def test_the_example_file_is_valid(self):
+        example = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "deploy", "rungd.conf.example")
+        # --db and --listen on the command line win over the file's.
+        self.restart_with("--config", example)
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+        self.assertEqual(self.d.request("GET", "/v1/status", token=self.admin)[0], 200)
+
     def serve_fails(self, text):
         p = run_cli(rungd_path(), "serve", "--db", self.d.db, "--listen", "127.0.0.1:0",
                     "--config", self.write(text))
