@@ -64,8 +64,11 @@
 #define CKPT_GATE_MS 10000      /* longest a write waits for a RESTART at the bound, ms */
 
 /* ---- layers ---- */
-#define LAYER_POLL_MS 1000u /* a running daemon checks for a new active layer this often */
-#define TRAIN_BITS_MIN 10   /* rungd train --bits range */
+#define LAYER_POLL_MS 1000u       /* a running daemon checks for a new active layer this often */
+#define DRIFT_SECONDS_DEFAULT 300 /* the active layer's drift is measured this often */
+#define DRIFT_SECONDS_MAX 86400   /* longest --drift-seconds */
+#define DRIFT_ITEMS 200           /* pairs in the drift probe set, and recent pairs compared */
+#define TRAIN_BITS_MIN 10         /* rungd train --bits range */
 #define TRAIN_BITS_MAX 24
 
 /* ---- the command line ---- */

@@ -96,6 +96,16 @@ int route_store_item(const struct layer *l, struct store_item_in *it, char **sco
     return rc;
 }
 
+void route_human_only(struct store_item_in *it, struct route_decision *d)
+{
+    if (it) {
+        it->route_auto = false;
+        it->verdict = NULL;
+    }
+    if (d)
+        d->auto_route = false;
+}
+
 /* Scores n items with l into v (scores texts malloc'd into txt). 0 or
  * negative errno. */
 static int rescore_decide(const struct layer *l, const struct store_item *items, size_t n,

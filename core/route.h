@@ -36,6 +36,11 @@ int route_item(const struct layer *l, const char *prompt, const char *a, const c
 int route_store_item(const struct layer *l, struct store_item_in *it, char **scores,
                      struct route_decision *d);
 
+/* A layer demoted by its audits (audit.h) settles nothing: clears the
+ * auto route of an item it scored (it, d may each be NULL), which then
+ * goes to people with the layer's scores as assistance. */
+void route_human_only(struct store_item_in *it, struct route_decision *d);
+
 /* ---- rescoring queued items with a newly active layer ---- */
 
 #define ROUTE_RESCORE_BATCH 256 /* items per read and per write transaction */

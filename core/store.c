@@ -143,8 +143,8 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_TASK_VIEW] =
         "SELECT t.id, t.kind, i.prompt, i.response_a, i.response_b, i.scores, "
         "coalesce(x.expires_ms, 0), coalesce(x.swapped, l.swapped, 0), "
-        "coalesce(b.assistance, 'shown'), b.guidelines, y.metrics, l.answer, l.created_ms "
-        "FROM tasks t JOIN items i ON i.seq = t.item_seq "
+        "coalesce(b.assistance, 'shown'), b.guidelines, y.metrics, l.answer, l.created_ms, "
+        "t.blind FROM tasks t JOIN items i ON i.seq = t.item_seq "
         "LEFT JOIN leases x ON x.task_id = t.id AND x.rater_id = ?2 "
         "LEFT JOIN labels l ON l.task_id = t.id AND l.rater_id = ?2 "
         "LEFT JOIN batches b ON b.batch = i.batch LEFT JOIN layers y ON y.id = i.layer_id "
@@ -153,7 +153,7 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_TASK_GET] =
         "SELECT t.kind, t.state, t.overlap, t.labels_done, t.leased, t.gold, t.item_seq, "
         "i.scores, i.gold_answer, i.prompt, i.response_a, i.response_b, i.layer_id, "
-        "t.extra_used, coalesce(b.assistance, 'shown') FROM tasks t "
+        "t.extra_used, coalesce(b.assistance, 'shown'), t.audit, t.blind FROM tasks t "
         "JOIN items i ON i.seq = t.item_seq LEFT JOIN batches b ON b.batch = i.batch "
         "WHERE t.id = ?1",
     [ST_LABEL_GET] =
@@ -453,6 +453,74 @@ static const char *const sql_text[STMT_COUNT] = {
                       "WHERE f.id > ?1 ORDER BY f.id LIMIT ?2",
     [ST_EVENTS_PAGE] = "SELECT id, at_ms, actor, kind, subject, detail FROM events "
                        "WHERE id > ?1 ORDER BY id LIMIT ?2",
+    /* measured trust: store_audit.c */
+    [ST_AUDIT_LAYER_DEMOTED] = "SELECT demoted_ms IS NOT NULL FROM layers WHERE id = ?1",
+    [ST_AUDIT_ITEM_FACTS] = "SELECT batch, domain, priority, kind FROM items WHERE seq = ?1",
+    [ST_AUDIT_MARK_TASK] = "UPDATE tasks SET audit = ?2, blind = 1 WHERE id = ?1",
+    [ST_AUDIT_INSERT] = "INSERT INTO audits(task_id, item_seq, layer_id, layer_verdict, "
+                        "created_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_AUDIT_GET] =
+        "SELECT item_seq, layer_id, layer_verdict, outcome FROM audits WHERE task_id = ?1",
+    [ST_AUDIT_DECIDE] = "UPDATE audits SET human_verdict = ?2, outcome = ?3, decided_ms = ?4 "
+                        "WHERE task_id = ?1",
+    [ST_AUDIT_LAYER] =
+        "SELECT count(a.task_id) FILTER (WHERE a.outcome = 'agree'), "
+        "count(a.task_id) FILTER (WHERE a.outcome = 'disagree'), "
+        "count(a.task_id) FILTER (WHERE a.outcome = 'inconclusive'), "
+        "count(a.task_id) FILTER (WHERE a.outcome IS NULL AND EXISTS (SELECT 1 FROM tasks t "
+        "WHERE t.id = a.task_id AND t.state = 'open' AND t.gold = 0)), y.metrics, y.demoted_ms "
+        "FROM layers y LEFT JOIN audits a ON a.layer_id = y.id WHERE y.id = ?1 GROUP BY y.id",
+    [ST_AUDIT_DEMOTE] = "UPDATE layers SET demoted_ms = ?2 WHERE id = ?1 AND demoted_ms IS NULL",
+    /* Whole-item labels on the layer's items, blind or shown with its
+     * scores, and how many gave its preference (answers in item order).
+     * Blind tasks are few (tasks_blind); the shown side reads only the
+     * latest 10,000 labels, so a listing of many layers stays bounded. */
+    [ST_AUDIT_ASSIST] =
+        "SELECT count(*), coalesce(sum(x.same), 0) FROM (SELECT l.answer = "
+        "json_extract(i.scores, '$.preference') AS same FROM tasks t JOIN labels l "
+        "ON l.task_id = t.id JOIN items i ON i.seq = t.item_seq WHERE t.blind = 1 "
+        "AND t.audit = 0 AND t.gold = 0 AND t.subq_id IS NULL AND i.layer_id = ?1) x "
+        "UNION ALL SELECT count(*), coalesce(sum(x.same), 0) FROM (SELECT l.answer = "
+        "json_extract(i.scores, '$.preference') AS same FROM (SELECT task_id, answer, "
+        "assistance FROM labels ORDER BY id DESC LIMIT 10000) l JOIN tasks t "
+        "ON t.id = l.task_id JOIN items i ON i.seq = t.item_seq WHERE l.assistance IS NOT NULL "
+        "AND t.blind = 0 AND t.gold = 0 AND t.subq_id IS NULL AND i.layer_id = ?1) x",
+    [ST_DRIFT_PROBE] = "SELECT seq, prompt, response_a, response_b FROM items "
+                       "WHERE kind = 'pair' AND deleted_ms IS NULL ORDER BY seq LIMIT ?1",
+    [ST_DRIFT_RECENT] = "SELECT seq, prompt, response_a, response_b FROM items "
+                        "WHERE kind = 'pair' AND deleted_ms IS NULL ORDER BY seq DESC LIMIT ?1",
+    [ST_DRIFT_SAVE] = "INSERT INTO layer_drift(layer_id, parent_id, detail, computed_ms) "
+                      "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(layer_id) DO UPDATE SET "
+                      "parent_id = excluded.parent_id, detail = excluded.detail, "
+                      "computed_ms = excluded.computed_ms",
+    [ST_DRIFT_GET] = "SELECT parent_id, detail, computed_ms FROM layer_drift WHERE layer_id = ?1",
+    [ST_LAYER_PARENT] = "SELECT coalesce(parent, 0) FROM layers WHERE id = ?1",
+    /* webhooks (store_webhooks.c; the outbox is filled by the triggers of
+     * schema/010_webhooks.sql) */
+    [ST_WEBHOOK_COUNT] = "SELECT count(*) FROM webhooks WHERE key_id = ?1",
+    [ST_WEBHOOK_INSERT] =
+        "INSERT INTO webhooks(key_id, url, secret, created_ms) VALUES(?1, ?2, ?3, ?4)",
+    [ST_WEBHOOK_LIST] =
+        "SELECT w.id, w.url, w.created_ms, (SELECT count(*) FROM webhook_outbox o "
+        "WHERE o.hook_id = w.id), w.delivered, w.failures, coalesce(w.last_status, 0), "
+        "w.last_error, coalesce(w.last_attempt_ms, 0) FROM webhooks w WHERE w.key_id = ?1 "
+        "ORDER BY w.id",
+    [ST_WEBHOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?1 AND key_id = ?2",
+    [ST_WEBHOOK_DROP_OUTBOX] = "DELETE FROM webhook_outbox WHERE hook_id = ?1",
+    /* Each live key's hook's oldest pending delivery (the outbox index
+     * finds it), with the hook and the item's names. */
+    [ST_WEBHOOK_HEADS] =
+        "SELECT o.id, o.hook_id, o.attempts, w.url, w.secret, i.id, i.external_id, i.batch, "
+        "o.verdict, o.source, o.confidence, o.resolved_ms, o.next_ms FROM webhooks w "
+        "JOIN api_keys k ON k.id = w.key_id JOIN webhook_outbox o ON o.id = "
+        "(SELECT min(x.id) FROM webhook_outbox x WHERE x.hook_id = w.id) "
+        "JOIN items i ON i.seq = o.item_seq WHERE k.revoked_ms IS NULL ORDER BY o.id",
+    [ST_WEBHOOK_ACKED] = "DELETE FROM webhook_outbox WHERE id = ?1",
+    [ST_WEBHOOK_RETRY] =
+        "UPDATE webhook_outbox SET attempts = attempts + 1, next_ms = ?2 WHERE id = ?1",
+    [ST_WEBHOOK_OUTCOME] =
+        "UPDATE webhooks SET delivered = delivered + ?2, failures = failures + ?3, "
+        "last_status = ?4, last_error = ?5, last_attempt_ms = ?6 WHERE id = ?1",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",

@@ -407,6 +407,7 @@ struct store_task {
     char answer[8];    /* the rater's label, item order; "" when not labelled yet */
     int64_t label_ms;  /* when that label was given, 0 when none */
     int64_t subq_id;   /* kind subquestion: the sub-question asked, else 0 */
+    bool blind;        /* shown without the layer's assistance (audits, and their decoys) */
     /* The item's sub-questions and roll-up when it was decomposed (the
      * steps around the one asked, or a whole task's sub-verdicts), NULL
      * when it was not; owned. */
@@ -814,5 +815,54 @@ struct store_gauges {
 
 /* Fills *out at now_ms. Returns 0 or -EIO. */
 int store_gauges(struct store *s, int64_t now_ms, struct store_gauges *out);
+
+/* ---- measured trust: hidden audits, blind tasks, demotion, drift (store_audit.c) ---- */
+
+/* Sets the share (parts per million, audit.h) of the items the layer
+ * settles that also go to people as audit tasks, and of ordinary
+ * whole-item tasks shown without assistance, and the seed of those draws.
+ * A new store audits nothing (share 0); the daemon sets its option. */
+void store_set_audit(struct store *s, uint32_t share_ppm, uint64_t seed);
+
+/* What audits measured of one layer, and how it is routed. */
+struct store_layer_trust {
+    int64_t agree, disagree, inconclusive; /* decided audits by outcome */
+    int64_t open;   /* audit tasks still waiting for labels (not closed by a retraction) */
+    double promise; /* accuracy promised at tau (audit_promise) */
+    bool demoted;   /* routed to people only since demoted_ms */
+    int64_t demoted_ms;
+    /* Whole-item labels on its items: shown blind, and shown with its
+     * scores as assistance; how many of each gave its preference. */
+    int64_t blind_labels, blind_same, shown_labels, shown_same;
+    int64_t drift_parent; /* the layer its drift was measured against, 0: never measured */
+    char *drift;          /* JSON text of the drift measured (owned), NULL when never */
+    int64_t drift_ms;     /* when */
+};
+
+/* Reads layer id's trust into *out (free with store_layer_trust_clear).
+ * Returns 0, -ENOENT (no such layer), -ENOMEM, -EIO. */
+int store_layer_trust(struct store *s, int64_t id, struct store_layer_trust *out);
+
+/* Frees what store_layer_trust filled in. NULL is a no-op. */
+void store_layer_trust_clear(struct store_layer_trust *t);
+
+/* Whether layer id was demoted to human-only routing into *demoted. 0,
+ * -EIO (a layer that does not exist reads as not demoted). */
+int store_layer_demoted(struct store *s, int64_t id, bool *demoted);
+
+/* The layer id was trained beside (its parent: the layer active when it
+ * was stored) into *parent, 0 when none. 0, -ENOENT, -EIO. */
+int store_layer_parent(struct store *s, int64_t id, int64_t *parent);
+
+/* Reads pair items for drift into a malloc'd array *v of *n (free with
+ * store_settled_free; answer is unset): recent false, the probe set (the
+ * first max live pairs, by seq: it stays the same once that many
+ * exist); recent true, the latest max. 0, -ENOMEM, -EIO. */
+int store_drift_items(struct store *s, bool recent, size_t max, struct store_settled **v,
+                      size_t *n);
+
+/* Keeps the drift measured for layer id against parent (detail: JSON
+ * text), replacing the one before. 0 or -EIO. */
+int store_drift_save(struct store *s, int64_t id, int64_t parent, const char *detail);
 
 #endif

@@ -139,6 +139,31 @@ enum stmt_id {
     ST_RATERS_PAGE,
     ST_FLAGS_PAGE,
     ST_EVENTS_PAGE,
+    /* measured trust: audits, blind tasks, demotion, drift (store_audit.c) */
+    ST_AUDIT_LAYER_DEMOTED,
+    ST_AUDIT_ITEM_FACTS,
+    ST_AUDIT_MARK_TASK,
+    ST_AUDIT_INSERT,
+    ST_AUDIT_GET,
+    ST_AUDIT_DECIDE,
+    ST_AUDIT_LAYER,
+    ST_AUDIT_DEMOTE,
+    ST_AUDIT_ASSIST,
+    ST_DRIFT_PROBE,
+    ST_DRIFT_RECENT,
+    ST_DRIFT_SAVE,
+    ST_DRIFT_GET,
+    ST_LAYER_PARENT,
+    /* webhooks: hooks and their outbox (store_webhooks.c) */
+    ST_WEBHOOK_COUNT,
+    ST_WEBHOOK_INSERT,
+    ST_WEBHOOK_LIST,
+    ST_WEBHOOK_DELETE,
+    ST_WEBHOOK_DROP_OUTBOX,
+    ST_WEBHOOK_HEADS,
+    ST_WEBHOOK_ACKED,
+    ST_WEBHOOK_RETRY,
+    ST_WEBHOOK_OUTCOME,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -283,6 +308,8 @@ struct store_tasks {
     int64_t open;                   /* open non-gold tasks */
     bool changed;                   /* this group made tasks claimable */
     int64_t data_version;           /* the writer's PRAGMA data_version, -1 before the first */
+    _Atomic uint32_t audit_ppm;     /* audited auto items and blind tasks, parts per million */
+    _Atomic uint64_t audit_seed;    /* seeds audit_pick's draws */
     _Atomic uint64_t gen;           /* see store_task_generation() */
     pthread_mutex_t hook_mu;        /* guards hook and hook_cls */
     store_done_fn hook;             /* run after tasks became claimable */
@@ -412,6 +439,32 @@ int store_subq_task_of(struct conn *c, int64_t task_id, int64_t *subq_id);
  * item rolled up; l->resolved and l->verdict say when that decided the
  * item. 0 or negative errno. */
 int store_subq_decided(struct store *s, struct conn *c, struct store_label *l, int64_t now);
+
+/* ---- measured trust (store_audit.c) ---- */
+
+/* Whether layer_id routes nothing to auto any more (it was demoted) into
+ * *human_only. 0 or -EIO. */
+int store_audit_human_only(struct conn *c, int64_t layer_id, bool *human_only);
+
+/* An item (row seq) the layer settled with verdict: when the audit draw
+ * picks it, it also gets a task of its own, marked audit and blind, and
+ * an audits row with the layer's verdict. Nothing about the item
+ * changes. 0 or -EIO. */
+int store_audit_settled(struct store *s, struct conn *c, int64_t seq, int64_t layer_id,
+                        const char *verdict, int64_t now);
+
+/* The whole-item task just queued for item seq (the last row inserted on
+ * c): when the blind draw picks the item, it is shown without
+ * assistance. 0 or -EIO. */
+int store_audit_blind(struct store *s, struct conn *c, int64_t seq);
+
+/* An audit task has its labels and people's verdict (a | b | tie | good
+ * | bad | unsure): the audit's outcome is written (again, after an undo),
+ * a new disagreement flags the item (reason audit_disagreement) and the
+ * layer is demoted to human-only routing, with an event, once its error
+ * rate breaks its promise (audit_should_demote). The item is never
+ * changed. 0, -ENOMEM, -EIO. */
+int store_audit_decided(struct conn *c, int64_t task_id, const char *human_verdict, int64_t now);
 
 /* Adds to a task being leased what it shows of sub-questions: kind
  * subquestion and subq_id for a sub-question task, and the item's

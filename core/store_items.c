@@ -219,7 +219,11 @@ static int insert_item(struct store *s, struct conn *c, int64_t key_id,
     sqlite3_stmt *st = conn_stmt(c, ST_ITEM_INSERT);
     if (!st)
         return -EIO;
-    bool is_auto = it->layer_id != 0 && it->route_auto && it->verdict;
+    bool is_auto = it->layer_id != 0 && it->route_auto && it->verdict, human_only = false;
+    /* A layer demoted by its audits settles nothing: the item goes to people. */
+    if (is_auto && store_audit_human_only(c, it->layer_id, &human_only))
+        return -EIO;
+    is_auto = is_auto && !human_only;
     const char *status = is_auto ? "auto" : "awaiting_human";
     util_uuid(ack->id);
     util_strlcpy(ack->status, status, sizeof ack->status);
@@ -236,11 +240,11 @@ static int insert_item(struct store *s, struct conn *c, int64_t key_id,
     if (it->unique_content && conn_run_id(c, ST_ITEM_SET_DIGEST, seq))
         return -EIO;
     if (is_auto)
-        return 0;
+        return store_audit_settled(s, c, seq, it->layer_id, it->verdict, now);
     if (it->subq)
         return store_subq_create(s, c, sqlite3_last_insert_rowid(c->db), it, ack, now);
-
-    return store_task_queue(s, c, seq, it, now);
+    rc = store_task_queue(s, c, seq, it, now);
+    return rc ? rc : store_audit_blind(s, c, seq);
 }
 
 static int ingest_job(struct store *s, struct conn *c, void *arg)
@@ -497,7 +501,10 @@ struct rescore_args {
 static int rescore_one(struct store *s, struct conn *c, const struct store_rescore *x, int64_t now,
                        bool *changed)
 {
-    bool settle = x->route_auto && x->verdict;
+    bool settle = x->route_auto && x->verdict, human_only = false;
+    if (settle && store_audit_human_only(c, x->layer_id, &human_only))
+        return -EIO;
+    settle = settle && !human_only;
     sqlite3_stmt *st = conn_stmt(c, settle ? ST_RESCORE_AUTO : ST_RESCORE_HUMAN);
     if (!st)
         return -EIO;
@@ -516,7 +523,7 @@ static int rescore_one(struct store *s, struct conn *c, const struct store_resco
     if (conn_run_id(c, ST_RESCORE_CLOSE_TASKS, x->seq))
         return -EIO;
     s->tasks->open -= sqlite3_changes(c->db);
-    return 0;
+    return store_audit_settled(s, c, x->seq, x->layer_id, x->verdict, now);
 }
 
 static int rescore_job(struct store *s, struct conn *c, void *arg)

@@ -25,6 +25,8 @@ struct task_row {
     int64_t layer_id;
     char *scores, *gold_answer, *prompt, *a, *b; /* owned copies */
     int64_t subq_id;                             /* a sub-question task (store_subq.c), else 0 */
+    bool audit; /* an audit of the layer's verdict: its labels never change the item */
+    bool blind; /* shown without assistance: no assistance is kept with its labels */
 };
 
 static void task_row_free(struct task_row *t)
@@ -67,6 +69,8 @@ static int task_get(struct conn *c, int64_t id, struct task_row *t)
         t->layer_id = sqlite3_column_int64(st, 12);
         t->extra_used = sqlite3_column_int(st, 13) != 0;
         util_strlcpy(t->assist, (const char *)sqlite3_column_text(st, 14), sizeof t->assist);
+        t->audit = sqlite3_column_int(st, 15) != 0;
+        t->blind = sqlite3_column_int(st, 16) != 0;
         rc = task_row_texts(st, t);
     } else {
         rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
@@ -180,7 +184,10 @@ static int resolve(struct store *s, struct conn *c, int64_t task_id, const struc
         goto out;
     }
     rc = close_task(c, task_id);
-    rc = rc ? rc : verdict_write(c, t, labels, n, &o, now);
+    /* An audit's labels measure the layer and never change the item. */
+    if (!rc)
+        rc = t->audit ? store_audit_decided(c, task_id, o.verdict, now)
+                      : verdict_write(c, t, labels, n, &o, now);
     if (!rc) {
         s->tasks->open--;
         l->resolved = true;
@@ -284,7 +291,7 @@ static int label_insert(struct conn *c, const struct task_row *t, const struct s
     sqlite3_stmt *st = label_bind(conn_stmt(c, ST_LABEL_INSERT), l, answer);
     if (!st)
         return -EIO;
-    bind_text_or_null(st, 7, strcmp(t->assist, "shown") ? NULL : t->scores);
+    bind_text_or_null(st, 7, strcmp(t->assist, "shown") || t->blind ? NULL : t->scores);
     sqlite3_bind_int64(st, 8, now);
     sqlite3_bind_int(st, 9, l->swapped);
     int rc = conn_step_done(st);
@@ -336,13 +343,15 @@ static int resolve_again(struct conn *c, const struct task_row *t, struct store_
     struct agg_label *labels;
     size_t n;
     struct agg_outcome o;
-    int rc = conn_run_id(c, ST_CMP_DROP_HUMAN, t->item_seq);
+    int rc = t->audit ? 0 : conn_run_id(c, ST_CMP_DROP_HUMAN, t->item_seq);
     rc = rc ? rc : labels_read(c, l->task_id, &labels, &n);
     if (rc)
         return rc;
     if (aggregate_labels(!strcmp(t->kind, "pair"), labels, n, false, true, &o))
         rc = -EIO;
-    rc = rc ? rc : verdict_write(c, t, labels, n, &o, now);
+    if (!rc)
+        rc = t->audit ? store_audit_decided(c, l->task_id, o.verdict, now)
+                      : verdict_write(c, t, labels, n, &o, now);
     if (!rc) {
         l->resolved = true;
         util_strlcpy(l->verdict, o.verdict, sizeof l->verdict);

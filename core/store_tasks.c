@@ -292,6 +292,7 @@ static int task_columns(sqlite3_stmt *st, struct store_task *t)
     const unsigned char *answer = sqlite3_column_text(st, 11);
     util_strlcpy(t->answer, answer ? (const char *)answer : "", sizeof t->answer);
     t->label_ms = sqlite3_column_int64(st, 12);
+    t->blind = sqlite3_column_int(st, 13) != 0;
     return rc;
 }
 

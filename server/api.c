@@ -60,6 +60,10 @@ static const struct route routes[] = {
     /* listings that page (api_lists.c) */
     {"GET", "/v1/flags", ROLE_ADMIN, api_flags_list, false},
     {"GET", "/v1/events", ROLE_ADMIN, api_events_list, false},
+    /* webhooks (api_webhooks.c) */
+    {"POST", "/v1/webhooks", ROLE_PIPELINE, api_webhooks_post, true},
+    {"GET", "/v1/webhooks", ROLE_PIPELINE, api_webhooks_list, false},
+    {"DELETE", "/v1/webhooks/*", ROLE_PIPELINE, api_webhook_delete, false},
 };
 
 #define ROUTE_COUNT (sizeof routes / sizeof routes[0])

@@ -151,6 +151,11 @@ bool api_query_name_page(struct req *r, unsigned *limit, const char **after, siz
  * follows, else null. Returns a new reference. */
 json_t *api_next_id(bool more, int64_t last);
 
+/* Webhooks (api_webhooks.c): a key's hooks, registered, listed, deleted. */
+void api_webhooks_post(struct req *r, const char *param);
+void api_webhooks_list(struct req *r, const char *param);
+void api_webhook_delete(struct req *r, const char *param);
+
 /* The export and the API's description (api_export.c). */
 void api_export(struct req *r, const char *param);
 void api_openapi(struct req *r, const char *param);

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "api_audit.h"
 #include "api_subq.h"
 #include "app.h"
 #include "log.h"
@@ -327,6 +328,8 @@ static int score_items(struct scoring *sc)
         int rc = route_store_item(l, &sc->items[i], sc->scores ? &sc->scores[i] : NULL, &d);
         if (rc)
             rc = unscored(sc, i, rc);
+        else if (sc->ref && atomic_load(&sc->ref->human_only))
+            route_human_only(&sc->items[i], &d);
         /* An item the layer could not score is planned without it. */
         if (!rc && sc->scores)
             rc = api_subq_plan(sc->r->app->store, sc->items[i].layer_id ? l : NULL, &sc->items[i]);
@@ -717,18 +720,25 @@ void api_layers_list(struct req *r, const char *param)
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !rc; i++) {
         const struct store_layer *l = &v[i];
-        json_array_append_new(
-            arr, json_pack("{s:I,s:o,s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:I}", "id", (json_int_t)l->id,
-                           "parent", l->parent ? json_integer(l->parent) : json_null(), "status",
-                           l->status, "kind", l->kind, "train_size", (json_int_t)l->train_size,
-                           "sources", api_json_text(l->sources), "metrics",
-                           api_json_text(l->metrics), "threshold",
-                           l->has_threshold ? json_real(l->threshold) : json_null(), "consistency",
-                           api_json_text(l->consistency), "created_ms", (json_int_t)l->created_ms));
+        json_t *o = json_pack(
+            "{s:I,s:o,s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:I}", "id", (json_int_t)l->id, "parent",
+            l->parent ? json_integer(l->parent) : json_null(), "status", l->status, "kind", l->kind,
+            "train_size", (json_int_t)l->train_size, "sources", api_json_text(l->sources),
+            "metrics", api_json_text(l->metrics), "threshold",
+            l->has_threshold ? json_real(l->threshold) : json_null(), "consistency",
+            api_json_text(l->consistency), "created_ms", (json_int_t)l->created_ms);
+        /* What hidden audits measured of it, and its drift (api_audit.c). */
+        rc = o ? api_layer_trust_json(r->app, l->id, o) : -ENOMEM;
+        json_array_append_new(arr, o);
     }
     store_layers_free(v, n);
+    if (rc) {
+        json_decref(arr);
+        api_store_error(r, rc, "reading the layers' audits");
+        return;
+    }
     api_reply_rounded(r, 200, json_pack("{s:o}", "layers", arr));
 }
 

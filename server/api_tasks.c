@@ -203,8 +203,9 @@ static json_t *task_json(struct req *r, const struct store_task *t)
         json_pack("{s:I,s:s,s:s}", "id", (json_int_t)t->id, "kind", t->kind, "prompt", t->prompt);
     set_shown_responses(o, t);
     json_object_set_new(o, "swapped", json_boolean(t->swapped));
+    /* A blind task (an audit, or one of as many ordinary tasks) shows none. */
     json_object_set_new(o, "assistance",
-                        strcmp(t->assist, "shown") ? json_null() : assistance_json(t));
+                        strcmp(t->assist, "shown") || t->blind ? json_null() : assistance_json(t));
     json_object_set_new(o, "assistance_mode", json_string(t->assist));
     json_object_set_new(o, "guidelines", api_string_or_null(t->guidelines));
     json_object_set_new(o, "lease_expires_ms", json_integer(t->lease_expires_ms));
@@ -302,7 +303,7 @@ static json_t *assistance_after(struct req *r, const struct store_label *l)
     struct store_task t;
     if (strcmp(l->assist, "after") || store_task_view(r->app->store, l->task_id, l->rater_id, &t))
         return json_null();
-    json_t *a = assistance_json(&t);
+    json_t *a = t.blind ? json_null() : assistance_json(&t);
     store_task_clear(&t);
     return a;
 }

@@ -14,10 +14,13 @@
 
 #include "api.h"
 #include "app.h"
+#include "audit.h"
 #include "cli.h"
 #include "conf.h"
 #include "limits.h"
 #include "log.h"
+#include "webhook.h"
+#include "webhook_send.h"
 
 /* What the command line (and --config) asks for. */
 struct serve_opts {
@@ -32,6 +35,10 @@ struct serve_opts {
     int64_t undo_s;   /* --undo-seconds */
     bool fixed_sides; /* --side-order fixed */
     bool quiet;
+    int64_t audit_ppm;  /* --audit-share, parts per million */
+    int64_t audit_seed; /* --audit-seed */
+    int64_t drift_s;    /* --drift-seconds */
+    int64_t hook_timeout_ms, hook_backoff_ms;
     /* issue 15: slow clients, memory per request */
     int64_t max_conns, per_ip, idle_s, header_s, body_rate, rate, burst;
     int64_t max_text, max_metadata, page_bytes, max_db_bytes;
@@ -43,6 +50,7 @@ enum opt_kind {
     OPT_STR,    /* const char * */
     OPT_SWITCH, /* bool: no argument on the command line, true/false in a file */
     OPT_SIDES,  /* --side-order random|fixed into a bool */
+    OPT_SHARE,  /* a percentage 0 to 100, decimals allowed, into int64_t parts per million */
     OPT_CONFIG, /* --config: command line only */
     OPT_HELP,   /* --help: command line only */
 };
@@ -89,7 +97,18 @@ static const struct serve_opt serve_table[] = {
      UNDO_SECONDS_DEFAULT},
     {"side-order", "ORDER", OPT_SIDES, O(fixed_sides), 0, 0,
      "random (default): each rater sees a pair in its own order; fixed: the item's", 0},
+    {"audit-share", "PCT", OPT_SHARE, O(audit_ppm), 0, 0,
+     "share of the items the layer settles that also go to people as hidden audits, and of "
+     "ordinary tasks shown without assistance (default %lld; 0 to 100, decimals allowed)",
+     AUDIT_SHARE_PPM_DEFAULT / (AUDIT_PPM / 100)},
+    {"audit-seed", "N", OPT_INT, O(audit_seed), 0, INT64_MAX, "seed of those draws (default 0)", 0},
+    {"drift-seconds", "N", OPT_INT, O(drift_s), 1, DRIFT_SECONDS_MAX,
+     "how often the active layer's drift is measured (default %lld)", DRIFT_SECONDS_DEFAULT},
     {"quiet", NULL, OPT_SWITCH, O(quiet), 0, 0, "no per-request log lines", 0},
+    {"webhook-timeout", "MS", OPT_INT, O(hook_timeout_ms), 1, WEBHOOK_TIMEOUT_MS_MAX,
+     "one webhook delivery attempt at most (default %lld)", WEBHOOK_TIMEOUT_MS_DEFAULT},
+    {"webhook-backoff", "MS", OPT_INT, O(hook_backoff_ms), 1, WEBHOOK_BACKOFF_MS_MAX,
+     "first retry of a failed delivery, then doubling (default %lld)", WEBHOOK_BACKOFF_MS_DEFAULT},
     {"max-connections", "N", OPT_INT, O(max_conns), 1, CONNECTIONS_MAX_MAX,
      "open connections in all (default %lld)", HTTP_CONNECTIONS_MAX},
     {"max-connections-per-ip", "N", OPT_INT, O(per_ip), 0, CONNECTIONS_MAX_MAX,
@@ -146,6 +165,19 @@ static int parse_listen(const char *s, char *host, size_t hostcap, uint16_t *por
     return 0;
 }
 
+/* A percentage from 0 to 100 (decimals allowed) into parts per million.
+ * 0 or -EINVAL. */
+static int parse_share(const char *v, int64_t *ppm)
+{
+    char *end = NULL;
+    errno = 0;
+    double pct = strtod(v, &end);
+    if (errno || end == v || *end || !(pct >= 0.0 && pct <= 100.0))
+        return -EINVAL;
+    *ppm = (int64_t)(pct * (AUDIT_PPM / 100) + 0.5);
+    return 0;
+}
+
 /* Sets option e from v (NULL: a switch given as a flag). Returns 0 or
  * -EINVAL for a bad value. */
 static int serve_set(struct serve_opts *o, const struct serve_opt *e, const char *v)
@@ -166,6 +198,8 @@ static int serve_set(struct serve_opts *o, const struct serve_opt *e, const char
         *(bool *)at = b;
         return 0;
     }
+    case OPT_SHARE:
+        return parse_share(v, (int64_t *)(void *)at);
     case OPT_SIDES:
         *(bool *)at = !strcmp(v, "fixed");
         return *(bool *)at || !strcmp(v, "random") ? 0 : -EINVAL;
@@ -357,6 +391,7 @@ static int serve_open(const struct serve_opts *o, struct app *app)
     store_set_defaults(app->store, (int)o->overlap, (unsigned)o->lease_s * 1000u, (unsigned)o->gold,
                        o->split_extra);
     store_set_review(app->store, (unsigned)o->undo_s * 1000u, !o->fixed_sides);
+    store_set_audit(app->store, (uint32_t)o->audit_ppm, (uint64_t)o->audit_seed);
     store_set_task_hook(app->store, api_tasks_hook, app);
     app->layers = layer_holder_new(app->store, LAYER_POLL_MS);
     if (!app->layers) {
@@ -364,6 +399,7 @@ static int serve_open(const struct serve_opts *o, struct app *app)
         store_close(app->store);
         return 1;
     }
+    layer_holder_set_drift(app->layers, (unsigned)o->drift_s);
     return 0;
 }
 
@@ -408,6 +444,10 @@ static struct serve_opts serve_defaults(const char *static_dir)
                                .overlap = OVERLAP_DEFAULT,
                                .gold = GOLD_RATE_PCT_DEFAULT,
                                .undo_s = UNDO_SECONDS_DEFAULT,
+                               .audit_ppm = AUDIT_SHARE_PPM_DEFAULT,
+                               .drift_s = DRIFT_SECONDS_DEFAULT,
+                               .hook_timeout_ms = WEBHOOK_TIMEOUT_MS_DEFAULT,
+                               .hook_backoff_ms = WEBHOOK_BACKOFF_MS_DEFAULT,
                                .max_conns = HTTP_CONNECTIONS_MAX,
                                .per_ip = PER_IP_CONNECTIONS_DEFAULT,
                                .idle_s = HTTP_CONNECTION_TIMEOUT_S,
@@ -463,6 +503,13 @@ int cli_serve(int argc, char **argv)
         goto done;
     }
     pthread_mutex_init(&app.wait_mu, NULL);
+    struct webhook_send_opts wo = {(uint64_t)o.hook_timeout_ms, (uint64_t)o.hook_backoff_ms};
+    struct webhook_sender *hooks = webhook_sender_start(app.store, &wo);
+    if (!hooks) {
+        fprintf(stderr, "rungd serve: cannot start the webhook sender\n");
+        rc = 1;
+        goto out;
+    }
     struct MHD_Daemon *d = http_start(&app, o.host, o.port, (unsigned)o.threads);
     if (!d) {
         fprintf(stderr, "rungd serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
@@ -476,6 +523,7 @@ int cli_serve(int argc, char **argv)
     http_stop(&app, d, SHUTDOWN_GRACE_MS);
     rc = 0;
 out:
+    webhook_sender_stop(hooks);
     layer_holder_free(app.layers);
     store_close(app.store);
     pthread_mutex_destroy(&app.wait_mu);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "drift.h"
 #include "limits.h"
 #include "log.h"
 #include "route.h"
@@ -20,7 +21,10 @@ struct layer_holder {
     struct layer_worker *worker; /* scores for layers that may block */
     bool stop;
     unsigned poll_ms;
-    int64_t rescored_for; /* the layer whose rescoring pass ran last (watcher's own) */
+    int64_t rescored_for;     /* the layer whose rescoring pass ran last (watcher's own) */
+    _Atomic unsigned drift_s; /* the active layer's drift is measured this often, seconds */
+    int64_t drift_for;        /* the layer measured last (watcher's own) */
+    int64_t drift_at_ms;      /* and when */
 };
 
 static void ref_put_locked(struct layer_ref *r)
@@ -31,6 +35,17 @@ static void ref_put_locked(struct layer_ref *r)
     }
 }
 
+/* Reads whether the active layer was demoted since it was loaded (a
+ * demotion is written by the label that proved it, on the writer). */
+static void demoted_refresh(struct layer_holder *h)
+{
+    struct layer_ref *ref = layer_acquire(h);
+    bool demoted = false;
+    if (ref && !ref->human_only && !store_layer_demoted(h->store, ref->id, &demoted) && demoted)
+        ref->human_only = true;
+    layer_release(h, ref);
+}
+
 int64_t layer_holder_refresh(struct layer_holder *h)
 {
     int64_t id = store_layer_active_id(h->store);
@@ -39,8 +54,10 @@ int64_t layer_holder_refresh(struct layer_holder *h)
     pthread_mutex_lock(&h->mu);
     int64_t have = h->cur ? h->cur->id : 0;
     pthread_mutex_unlock(&h->mu);
-    if (id == have)
+    if (id == have) {
+        demoted_refresh(h);
         return id;
+    }
 
     struct layer_ref *next = NULL;
     if (id) {
@@ -59,6 +76,9 @@ int64_t layer_holder_refresh(struct layer_holder *h)
         next->model = m;
         next->id = id;
         next->refs = 1;
+        bool demoted = false;
+        store_layer_demoted(h->store, id, &demoted);
+        next->human_only = demoted;
     }
     pthread_mutex_lock(&h->mu);
     struct layer_ref *old = h->cur;
@@ -108,6 +128,29 @@ static void rescore_if_new(struct layer_holder *h)
     layer_release(h, ref);
 }
 
+/* Measures the active layer's drift from its parent when it became
+ * active and every drift_s seconds after (drift.h), on the watcher
+ * thread: scoring may call an external model. */
+static void drift_if_due(struct layer_holder *h)
+{
+    struct layer_ref *ref = layer_acquire(h);
+    int64_t now = util_now_ms();
+    if (ref && (ref->id != h->drift_for || now - h->drift_at_ms >= (int64_t)h->drift_s * 1000)) {
+        int rc = drift_measure(h->store, ref->model, DRIFT_ITEMS);
+        if (rc)
+            log_json("error", "measuring drift failed", "{s:I,s:i}", "layer", (json_int_t)ref->id,
+                     "errno", -rc);
+        h->drift_for = ref->id;
+        h->drift_at_ms = now;
+    }
+    layer_release(h, ref);
+}
+
+void layer_holder_set_drift(struct layer_holder *h, unsigned seconds)
+{
+    h->drift_s = seconds ? seconds : DRIFT_SECONDS_DEFAULT;
+}
+
 static void *watch(void *arg)
 {
     struct layer_holder *h = arg;
@@ -125,6 +168,7 @@ static void *watch(void *arg)
         pthread_mutex_unlock(&h->mu);
         layer_holder_refresh(h);
         rescore_if_new(h);
+        drift_if_due(h);
         pthread_mutex_lock(&h->mu);
     }
     pthread_mutex_unlock(&h->mu);
@@ -138,6 +182,7 @@ struct layer_holder *layer_holder_new(struct store *s, unsigned poll_ms)
         return NULL;
     h->store = s;
     h->poll_ms = poll_ms ? poll_ms : LAYER_POLL_MS;
+    h->drift_s = DRIFT_SECONDS_DEFAULT;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     layer_holder_refresh(h);

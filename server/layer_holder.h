@@ -15,6 +15,9 @@ struct layer_ref {
     struct layer *model; /* owned by the reference count */
     int64_t id;          /* layer_id(model) */
     int refs;            /* guarded by the holder's mutex */
+    /* The layer was demoted by its audits: it still scores (assistance)
+     * but settles nothing (route_human_only). Read every poll. */
+    _Atomic bool human_only;
 };
 
 struct layer_holder;
@@ -27,6 +30,11 @@ struct layer_holder *layer_holder_new(struct store *s, unsigned poll_ms);
 /* Stops the watcher, runs the worker's queued jobs, stops it and frees
  * everything. Call once no request can submit more. NULL is a no-op. */
 void layer_holder_free(struct layer_holder *h);
+
+/* Sets how often the active layer's drift from its parent is measured
+ * (seconds; 0: DRIFT_SECONDS_DEFAULT). It is also measured whenever
+ * another layer becomes active. */
+void layer_holder_set_drift(struct layer_holder *h, unsigned seconds);
 
 /* Checks the store now; returns the active id (0 none) or negative errno. */
 int64_t layer_holder_refresh(struct layer_holder *h);

@@ -10,26 +10,35 @@ Each protocol is spoken as its project documents it:
   vllm  POST /pooling  {"model", "input": str | [str]} ->
         {"id", "object": "list", "created", "model",
          "data": [{"index", "object": "pooling", "data": [reward]}], "usage"}
-        (vllm/entrypoints/pooling/pooling/protocol.py); an unknown model is
-        404 with vLLM's error object.
+        (vllm/entrypoints/pooling/pooling/protocol.py); an error is
+        {"error": {"message", "type", "param", "code"}} (ErrorResponse of
+        vllm/entrypoints/openai/engine/protocol.py), e.g. an unknown model
+        is 404.
   tei   POST /predict  {"inputs": str | [str] | [str, str] | [[str] | [str, str], ...],
         "raw_scores", "truncate"} -> one list of {"score", "label"} for a
         single input, a list of such lists for a batch, sorted by score
         (router/src/http/types.rs); without raw_scores a single-label
-        model's logit goes through a sigmoid.
+        model's logit goes through a sigmoid. An error is {"error",
+        "error_type"} (ErrorResponse of router/src/lib.rs).
   rung  POST /score  {"inputs": [{"prompt", "response"}]} -> {"scores": [...]}
+        (README, External layers); an error is {"error": text}.
 
 The model: reward = 0.5 * words(response) - 0.125 * words(prompt), words
 split on whitespace. A text (vllm, tei with a template) is read as
 "Human: {prompt}\\n\\nAssistant: {response}"; a text without that shape is
 all response. GET /stats answers {"requests", "inputs"} (scoring requests
-and inputs so far); POST /mode {"mode": M} changes the mode.
+and inputs so far); GET /last the body of the last scoring request as it
+was received (null before one); POST /mode {"mode": M} changes the mode.
 
-Modes: ok; stall (answers after 10 s); 500 (always); flaky (every other
-request is a 500, the first one included); 400 (always); garbage (a body
-that is not JSON); count (one result too few); nan (a NaN reward, as
-Python's json writes it); string (a reward that is a string); big (a 2 MiB
-answer); labels (tei: two labels per input, "good" = reward, "bad" = -reward);
+Modes: ok; reverse (as ok, the reward negated: a model that scores
+backwards); stall (answers after 10 s); 500 (always, with the protocol's
+own error object); flaky (every other request is a 500, the first one
+included); 400 (always); garbage (a body that is not JSON); shape (valid
+JSON of the wrong shape for the protocol: vllm an embedding of 8 numbers
+per input, tei one object instead of a list per input, rung "scores" an
+object); count (one result too few); nan (a NaN reward, as Python's json
+writes it); string (a reward that is a string); big (a 2 MiB answer);
+labels (tei: two labels per input, "good" = reward, "bad" = -reward);
 auth (as ok, but without "Authorization: Bearer secret" the answer is 401).
 """
 import argparse
@@ -71,22 +80,34 @@ class State:
         self.mode = args.mode
         self.requests = 0
         self.inputs = 0
+        self.last = None  # the last scoring request's body
         self.lock = threading.Lock()
+
+
+def vllm_error(status, message, kind):
+    return {"error": {"message": message, "type": kind, "param": None, "code": status}}
+
+
+def error_body(protocol, status, message):
+    """The error object each project answers with."""
+    if protocol == "vllm":
+        return vllm_error(status, message, "InternalServerError" if status >= 500
+                          else "BadRequestError")
+    if protocol == "tei":
+        return {"error": message, "error_type": "backend" if status >= 500 else "validation"}
+    return {"error": message}
 
 
 def vllm_rewards(req, model):
     if not isinstance(req, dict) or "input" not in req:
-        raise BadRequest(400, {"object": "error", "message": "input is required",
-                               "type": "BadRequestError", "param": None, "code": 400})
+        raise BadRequest(400, vllm_error(400, "input is required", "BadRequestError"))
     if req.get("model") not in (None, model):
-        raise BadRequest(404, {"object": "error",
-                               "message": "The model `%s` does not exist." % req.get("model"),
-                               "type": "NotFoundError", "param": None, "code": 404})
+        raise BadRequest(404, vllm_error(404, "The model `%s` does not exist." % req.get("model"),
+                                         "NotFoundError"))
     inp = req["input"]
     texts = [inp] if isinstance(inp, str) else inp
     if not is_str_list(texts, range(1, 1 << 20)):
-        raise BadRequest(400, {"object": "error", "message": "input must be text",
-                               "type": "BadRequestError", "param": None, "code": 400})
+        raise BadRequest(400, vllm_error(400, "input must be text", "BadRequestError"))
     return [reward_of_text(t) for t in texts], None
 
 
@@ -131,6 +152,19 @@ def predictions(r, raw, mode):
     return [{"score": score, "label": "LABEL_0"}]
 
 
+def wrong_shape(protocol, rewards):
+    """Valid JSON that is not the protocol's answer."""
+    if protocol == "vllm":
+        return {"id": "pool-test", "object": "list", "created": int(time.time()),
+                "model": "test", "data": [{"index": i, "object": "pooling",
+                                           "data": [0.125 * k for k in range(8)]}
+                                          for i in range(len(rewards))],
+                "usage": {"prompt_tokens": 0, "total_tokens": 0}}
+    if protocol == "tei":
+        return [{"score": r, "label": "LABEL_0"} for r in rewards]
+    return {"scores": {"first": rewards[0]}}
+
+
 def answer(protocol, model, req, rewards, form, mode):
     if protocol == "vllm":
         return {"id": "pool-test", "object": "list", "created": int(time.time()), "model": model,
@@ -168,10 +202,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         st = self.state
-        if self.path != "/stats":
-            return self.reply(404, {"error": "not found"})
         with st.lock:
-            self.reply(200, {"requests": st.requests, "inputs": st.inputs})
+            if self.path == "/stats":
+                return self.reply(200, {"requests": st.requests, "inputs": st.inputs})
+            if self.path == "/last":
+                return self.reply(200, st.last)
+        self.reply(404, {"error": "not found"})
 
     def do_POST(self):
         st = self.state
@@ -185,6 +221,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(404, {"error": "not found"})
             with st.lock:
                 st.requests += 1
+                st.last = req
                 n_req, mode = st.requests, st.mode
             if mode == "auth" and self.headers.get("Authorization") != "Bearer secret":
                 return self.reply(401, {"error": "Unauthorized"})
@@ -205,11 +242,15 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "stall":
             time.sleep(10)
         if mode == "500" or (mode == "flaky" and n_req % 2 == 1):
-            return self.reply(500, {"error": "internal error"})
+            return self.reply(500, error_body(protocol, 500, "internal error"))
         if mode == "400":
-            return self.reply(400, {"error": "bad request"})
+            return self.reply(400, error_body(protocol, 400, "bad request"))
         if mode == "garbage":
             return self.reply(200, None, raw=b"<html>not json{")
+        if mode == "shape":
+            return self.reply(200, wrong_shape(protocol, rewards))
+        if mode == "reverse":
+            rewards = [-r for r in rewards]
         if mode == "big":
             return self.reply(200, None, raw=b"[" + b" " * (2 << 20) + b"]")
         if mode == "count":

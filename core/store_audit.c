@@ -1,0 +1,405 @@
+/* Measured trust in the store: audit tasks of items the layer settled,
+ * ordinary tasks shown blind, audit outcomes with their flags, demotion,
+ * and what GET /v1/layers shows of it. Which items, what an outcome is
+ * and when a layer is demoted are audit.c's rules; this file keeps the
+ * rows. The writer-side functions run inside the caller's transaction. */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+
+void store_set_audit(struct store *s, uint32_t share_ppm, uint64_t seed)
+{
+    s->tasks->audit_ppm = share_ppm > AUDIT_PPM ? AUDIT_PPM : share_ppm;
+    s->tasks->audit_seed = seed;
+}
+
+int store_audit_human_only(struct conn *c, int64_t layer_id, bool *human_only)
+{
+    *human_only = false;
+    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_LAYER_DEMOTED);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, layer_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *human_only = sqlite3_column_int(st, 0) != 0;
+    conn_done(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Marks task id as an audit (audit 1) or a blind ordinary task (0); both
+ * are shown without assistance. 0 or -EIO. */
+static int mark_task(struct conn *c, int64_t task_id, bool audit)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_MARK_TASK);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, task_id);
+    sqlite3_bind_int(st, 2, audit);
+    return conn_step_done(st);
+}
+
+/* Queues one more whole-item task for item seq as its batch or domain
+ * rule wants; *task_id receives it. 0, -ENOENT, -ENOMEM, -EIO. */
+static int queue_task(struct store *s, struct conn *c, int64_t seq, int64_t now, int64_t *task_id)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_ITEM_FACTS);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, seq);
+    int step = sqlite3_step(st);
+    char *batch = NULL, *domain = NULL;
+    struct store_item_in it = {0};
+    int rc = step == SQLITE_ROW ? col_dup(st, 0, &batch) : step == SQLITE_DONE ? -ENOENT : -EIO;
+    rc = rc ? rc : col_dup(st, 1, &domain);
+    if (!rc) {
+        it.priority = sqlite3_column_int64(st, 2);
+        /* store_task_queue reads the kind from whether there is a b side. */
+        it.response_b = strcmp((const char *)sqlite3_column_text(st, 3), "pair") ? NULL : "";
+    }
+    conn_done(st);
+    it.batch = batch;
+    it.domain = domain;
+    rc = rc ? rc : store_task_queue(s, c, seq, &it, now);
+    *task_id = sqlite3_last_insert_rowid(c->db);
+    free(batch);
+    free(domain);
+    return rc;
+}
+
+int store_audit_settled(struct store *s, struct conn *c, int64_t seq, int64_t layer_id,
+                        const char *verdict, int64_t now)
+{
+    if (!verdict || !layer_id ||
+        !audit_pick(seq, s->tasks->audit_seed, s->tasks->audit_ppm, AUDIT_DRAW_AUDIT))
+        return 0;
+    int64_t task = 0;
+    int rc = queue_task(s, c, seq, now, &task);
+    rc = rc ? rc : mark_task(c, task, true);
+    sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_AUDIT_INSERT);
+    if (!st)
+        return rc ? rc : -EIO;
+    sqlite3_bind_int64(st, 1, task);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_int64(st, 3, layer_id);
+    sqlite3_bind_text(st, 4, verdict, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, now);
+    return conn_step_done(st);
+}
+
+int store_audit_blind(struct store *s, struct conn *c, int64_t seq)
+{
+    if (!audit_pick(seq, s->tasks->audit_seed, s->tasks->audit_ppm, AUDIT_DRAW_BLIND))
+        return 0;
+    return mark_task(c, sqlite3_last_insert_rowid(c->db), false);
+}
+
+/* ---- an audit decided ---- */
+
+/* The audit counts of a layer, its report and whether it is demoted. */
+struct layer_audits {
+    int64_t agree, disagree, inconclusive, open;
+    char *metrics; /* owned */
+    bool demoted;
+    int64_t demoted_ms;
+};
+
+/* Reads layer id's audit counts into *a (free a->metrics). 0, -ENOENT,
+ * -ENOMEM, -EIO. */
+static int layer_audits_read(struct conn *c, int64_t id, struct layer_audits *a)
+{
+    memset(a, 0, sizeof *a);
+    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_LAYER);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    int step = sqlite3_step(st);
+    int rc = step == SQLITE_ROW    ? col_dup(st, 4, &a->metrics)
+             : step == SQLITE_DONE ? -ENOENT
+                                   : -EIO;
+    if (step == SQLITE_ROW) {
+        a->agree = sqlite3_column_int64(st, 0);
+        a->disagree = sqlite3_column_int64(st, 1);
+        a->inconclusive = sqlite3_column_int64(st, 2);
+        a->open = sqlite3_column_int64(st, 3);
+        a->demoted = sqlite3_column_type(st, 5) != SQLITE_NULL;
+        a->demoted_ms = sqlite3_column_int64(st, 5);
+    }
+    conn_done(st);
+    return rc;
+}
+
+/* The event of a demotion: what the audits measured against the promise.
+ * 0, -ENOMEM, -EIO. */
+static int demote_event(struct conn *c, int64_t layer_id, const struct audit_rate *r,
+                        double promise, int64_t now)
+{
+    json_t *d = json_pack("{s:I,s:I,s:f,s:[f,f],s:f}", "audited", (json_int_t)r->audited,
+                          "disagreements", (json_int_t)r->errors, "error_rate", r->rate, "interval",
+                          r->lo, r->hi, "promise", promise);
+    char *text = d ? json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    json_decref(d);
+    char subject[32];
+    snprintf(subject, sizeof subject, "layer:%lld", (long long)layer_id);
+    sqlite3_stmt *st = text ? conn_stmt(c, ST_LAYER_EVENT) : NULL;
+    int rc = text ? -EIO : -ENOMEM;
+    if (st) {
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_text(st, 3, "layer_demoted", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
+        rc = conn_step_done(st);
+    }
+    free(text);
+    return rc;
+}
+
+/* Demotes layer id to human-only routing, with an event, when its
+ * audited error rate breaks its promise (once). 0, -ENOMEM, -EIO. */
+static int demote_check(struct conn *c, int64_t id, int64_t now)
+{
+    struct layer_audits a;
+    int rc = layer_audits_read(c, id, &a);
+    if (rc)
+        return rc == -ENOENT ? 0 : rc;
+    struct audit_rate r;
+    audit_error_rate(a.agree + a.disagree, a.disagree, &r);
+    double promise = audit_promise(a.metrics);
+    free(a.metrics);
+    if (a.demoted || !audit_should_demote(&r, promise))
+        return 0;
+    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_DEMOTE);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    rc = conn_step_done(st);
+    return rc ? rc : demote_event(c, id, &r, promise, now);
+}
+
+/* An audit as stored. */
+struct audit_row {
+    int64_t item_seq, layer_id;
+    char layer_verdict[8];
+    char outcome[16]; /* "" while open */
+};
+
+static int audit_get(struct conn *c, int64_t task_id, struct audit_row *a)
+{
+    memset(a, 0, sizeof *a);
+    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_GET);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, task_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        a->item_seq = sqlite3_column_int64(st, 0);
+        a->layer_id = sqlite3_column_int64(st, 1);
+        util_strlcpy(a->layer_verdict, (const char *)sqlite3_column_text(st, 2),
+                     sizeof a->layer_verdict);
+        const unsigned char *o = sqlite3_column_text(st, 3);
+        util_strlcpy(a->outcome, o ? (const char *)o : "", sizeof a->outcome);
+    }
+    conn_done(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
+/* Flags the audited item: people gave the other answer. 0 or -EIO. */
+static int flag_disagreement(struct conn *c, const struct audit_row *a, int64_t now)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_FLAG_INSERT);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, a->item_seq);
+    sqlite3_bind_int64(st, 2, a->layer_id);
+    sqlite3_bind_text(st, 3, "audit_disagreement", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    return conn_step_done(st);
+}
+
+int store_audit_decided(struct conn *c, int64_t task_id, const char *human_verdict, int64_t now)
+{
+    struct audit_row a;
+    int rc = audit_get(c, task_id, &a);
+    if (rc)
+        return rc == -ENOENT ? -EIO : rc; /* an audit task always has its row */
+    enum audit_outcome o = audit_compare(a.layer_verdict, human_verdict);
+    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_DECIDE);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, task_id);
+    sqlite3_bind_text(st, 2, human_verdict, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, audit_outcome_name(o), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    rc = conn_step_done(st);
+    /* A label changed by undo decides again: a disagreement is flagged
+     * once. A demotion stays (it was measured). */
+    if (!rc && o == AUDIT_DISAGREE && strcmp(a.outcome, "disagree"))
+        rc = flag_disagreement(c, &a, now);
+    return rc ? rc : demote_check(c, a.layer_id, now);
+}
+
+/* ---- reading ---- */
+
+void store_layer_trust_clear(struct store_layer_trust *t)
+{
+    if (!t)
+        return;
+    free(t->drift);
+    memset(t, 0, sizeof *t);
+}
+
+/* The labels of the assistance effect into *t. 0 or -EIO. */
+static int trust_assist(struct conn *c, int64_t id, struct store_layer_trust *t)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_ASSIST);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    int64_t v[4] = {0};
+    int rc, row = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && row < 2) {
+        v[2 * row] = sqlite3_column_int64(st, 0);
+        v[2 * row + 1] = sqlite3_column_int64(st, 1);
+        row++;
+    }
+    conn_done(st);
+    t->blind_labels = v[0];
+    t->blind_same = v[1];
+    t->shown_labels = v[2];
+    t->shown_same = v[3];
+    return rc == SQLITE_DONE && row == 2 ? 0 : -EIO;
+}
+
+/* The drift last measured into *t. 0, -ENOMEM, -EIO. */
+static int trust_drift(struct conn *c, int64_t id, struct store_layer_trust *t)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_DRIFT_GET);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    int step = sqlite3_step(st);
+    int rc = step == SQLITE_ROW ? col_dup(st, 1, &t->drift) : step == SQLITE_DONE ? 0 : -EIO;
+    if (step == SQLITE_ROW) {
+        t->drift_parent = sqlite3_column_int64(st, 0);
+        t->drift_ms = sqlite3_column_int64(st, 2);
+    }
+    conn_done(st);
+    return rc;
+}
+
+int store_layer_trust(struct store *s, int64_t id, struct store_layer_trust *out)
+{
+    memset(out, 0, sizeof *out);
+    struct conn *c = store_reader(s);
+    struct layer_audits a = {0};
+    int rc = conn_run(c, ST_BEGIN_READ);
+    bool tx = rc == 0;
+    rc = rc ? rc : layer_audits_read(c, id, &a);
+    rc = rc ? rc : trust_assist(c, id, out);
+    rc = rc ? rc : trust_drift(c, id, out);
+    if (tx)
+        conn_run(c, ST_COMMIT);
+    store_reader_put(s, c);
+    out->agree = a.agree;
+    out->disagree = a.disagree;
+    out->inconclusive = a.inconclusive;
+    out->open = a.open;
+    out->promise = audit_promise(a.metrics);
+    out->demoted = a.demoted;
+    out->demoted_ms = a.demoted_ms;
+    free(a.metrics);
+    if (rc)
+        store_layer_trust_clear(out);
+    return rc;
+}
+
+int store_layer_demoted(struct store *s, int64_t id, bool *demoted)
+{
+    struct conn *c = store_reader(s);
+    int rc = store_audit_human_only(c, id, demoted);
+    store_reader_put(s, c);
+    return rc;
+}
+
+int store_layer_parent(struct store *s, int64_t id, int64_t *parent)
+{
+    *parent = 0;
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_PARENT);
+    int rc = -EIO;
+    if (st) {
+        sqlite3_bind_int64(st, 1, id);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW)
+            *parent = sqlite3_column_int64(st, 0);
+        rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? -ENOENT : -EIO;
+    }
+    conn_done(st);
+    store_reader_put(s, c);
+    return rc;
+}
+
+/* ---- drift ---- */
+
+static int drift_read(sqlite3_stmt *st, void *elem)
+{
+    struct store_settled *x = elem;
+    x->item_seq = sqlite3_column_int64(st, 0);
+    int rc = col_dup(st, 1, &x->prompt);
+    rc = rc ? rc : col_dup(st, 2, &x->a);
+    rc = rc ? rc : col_dup(st, 3, &x->b);
+    return rc ? rc : (x->prompt && x->a && x->b) ? 0 : -EIO;
+}
+
+static void drift_undo(void *v, size_t n)
+{
+    store_settled_free(v, n);
+}
+
+int store_drift_items(struct store *s, bool recent, size_t max, struct store_settled **v, size_t *n)
+{
+    static const struct rows_spec spec = {sizeof **v, SIZE_MAX, drift_read, drift_undo};
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = conn_stmt(c, recent ? ST_DRIFT_RECENT : ST_DRIFT_PROBE);
+    if (st)
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    struct rows rows;
+    int rc = store_rows_read(st, &spec, &rows);
+    conn_done(st);
+    store_reader_put(s, c);
+    *v = rows.v;
+    *n = rows.n;
+    return rc;
+}
+
+struct drift_args {
+    int64_t id, parent;
+    const char *detail;
+};
+
+static int drift_job(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    struct drift_args *d = arg;
+    sqlite3_stmt *st = conn_stmt(c, ST_DRIFT_SAVE);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, d->id);
+    sqlite3_bind_int64(st, 2, d->parent);
+    sqlite3_bind_text(st, 3, d->detail, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, util_now_ms());
+    return conn_step_done(st);
+}
+
+int store_drift_save(struct store *s, int64_t id, int64_t parent, const char *detail)
+{
+    struct drift_args d = {id, parent, detail};
+    return store_run(s, drift_job, &d);
+}

@@ -1,0 +1,149 @@
+/* test_audit.c - measured trust's rules: the draws, outcomes, the error
+ * rate's interval, the promise and demotion, drift tallies. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "audit.h"
+
+/* The same id and seed always give the same answer; over many ids the
+ * share picked is close to the share asked, and the two draws differ. */
+static void test_pick_is_deterministic_and_fair(void **state)
+{
+    (void)state;
+    const int n = 100000;
+    int picked = 0, blind = 0, both = 0;
+    for (int64_t id = 1; id <= n; id++) {
+        bool a = audit_pick(id, 7, AUDIT_SHARE_PPM_DEFAULT, AUDIT_DRAW_AUDIT);
+        bool b = audit_pick(id, 7, AUDIT_SHARE_PPM_DEFAULT, AUDIT_DRAW_BLIND);
+        assert_int_equal(a, audit_pick(id, 7, AUDIT_SHARE_PPM_DEFAULT, AUDIT_DRAW_AUDIT));
+        picked += a;
+        blind += b;
+        both += a && b;
+    }
+    /* 2% of 100,000 is 2,000; the binomial sd is 44: within 5 sd. */
+    assert_in_range(picked, 1780, 2220);
+    assert_in_range(blind, 1780, 2220);
+    /* Independent draws: about 0.04% both (40), far from all. */
+    assert_in_range(both, 5, 100);
+    /* Another seed picks other items. */
+    int same = 0;
+    for (int64_t id = 1; id <= n; id++)
+        same += audit_pick(id, 7, 20000, AUDIT_DRAW_AUDIT) &&
+                audit_pick(id, 8, 20000, AUDIT_DRAW_AUDIT);
+    assert_in_range(same, 5, 100);
+}
+
+static void test_pick_bounds(void **state)
+{
+    (void)state;
+    for (int64_t id = 1; id < 1000; id++) {
+        assert_false(audit_pick(id, 0, 0, AUDIT_DRAW_AUDIT));
+        assert_true(audit_pick(id, 0, AUDIT_PPM, AUDIT_DRAW_BLIND));
+    }
+}
+
+static void test_compare(void **state)
+{
+    (void)state;
+    assert_int_equal(audit_compare("a", "a"), AUDIT_AGREE);
+    assert_int_equal(audit_compare("a", "b"), AUDIT_DISAGREE);
+    assert_int_equal(audit_compare("b", "a"), AUDIT_DISAGREE);
+    assert_int_equal(audit_compare("good", "good"), AUDIT_AGREE);
+    assert_int_equal(audit_compare("good", "bad"), AUDIT_DISAGREE);
+    assert_int_equal(audit_compare("a", "tie"), AUDIT_INCONCLUSIVE);
+    assert_int_equal(audit_compare("bad", "unsure"), AUDIT_INCONCLUSIVE);
+    assert_int_equal(audit_compare("a", NULL), AUDIT_INCONCLUSIVE);
+    assert_string_equal(audit_outcome_name(AUDIT_DISAGREE), "disagree");
+    assert_string_equal(audit_outcome_name(AUDIT_AGREE), "agree");
+    assert_string_equal(audit_outcome_name(AUDIT_INCONCLUSIVE), "inconclusive");
+}
+
+/* The Wilson interval: known values, and none without audits. */
+static void test_error_rate(void **state)
+{
+    (void)state;
+    struct audit_rate r;
+    audit_error_rate(0, 0, &r);
+    assert_true(isnan(r.rate) && isnan(r.lo) && isnan(r.hi));
+    audit_error_rate(100, 10, &r);
+    assert_float_equal(r.rate, 0.10, 1e-12);
+    /* Wilson 95% for 10/100: [0.0552, 0.1744]. */
+    assert_float_equal(r.lo, 0.05523, 1e-4);
+    assert_float_equal(r.hi, 0.17437, 1e-4);
+    audit_error_rate(1, 1, &r);
+    assert_float_equal(r.lo, 1.0 / (1.0 + 1.959964 * 1.959964), 1e-6);
+    assert_float_equal(r.hi, 1.0, 1e-12);
+    audit_error_rate(5, 9, &r); /* errors past audited are clamped */
+    assert_int_equal(r.errors, 5);
+}
+
+static void test_promise(void **state)
+{
+    (void)state;
+    assert_float_equal(audit_promise("{\"target\": 0.9, \"threshold\": 0.8}"), 0.9, 1e-12);
+    assert_float_equal(audit_promise(NULL), AUDIT_PROMISE_DEFAULT, 1e-12);
+    assert_float_equal(audit_promise("not json"), AUDIT_PROMISE_DEFAULT, 1e-12);
+    assert_float_equal(audit_promise("{\"target\": 7}"), AUDIT_PROMISE_DEFAULT, 1e-12);
+}
+
+/* Demotion: only once the interval's lower end is above 1 - promise. */
+static void test_demotion(void **state)
+{
+    (void)state;
+    struct audit_rate r;
+    audit_error_rate(0, 0, &r);
+    assert_false(audit_should_demote(&r, 0.95));
+    /* 10/100 errors: lower end 0.055 > 0.05 breaks a 95% promise... */
+    audit_error_rate(100, 10, &r);
+    assert_true(audit_should_demote(&r, 0.95));
+    /* ...not a 90% one (0.055 < 0.10). */
+    assert_false(audit_should_demote(&r, 0.90));
+    /* 6/100: the rate is above 5% but the data cannot tell: kept. */
+    audit_error_rate(100, 6, &r);
+    assert_false(audit_should_demote(&r, 0.95));
+    /* Every audit wrong: the first one already shows it (lower end 0.21). */
+    audit_error_rate(1, 1, &r);
+    assert_true(audit_should_demote(&r, 0.95));
+    audit_error_rate(1, 0, &r);
+    assert_false(audit_should_demote(&r, 0.95));
+}
+
+static void test_drift(void **state)
+{
+    (void)state;
+    struct audit_drift d = {0};
+    json_t *o = audit_drift_json(&d);
+    assert_non_null(o);
+    assert_int_equal(json_integer_value(json_object_get(o, "items")), 0);
+    assert_true(json_is_null(json_object_get(o, "agreement")));
+    json_decref(o);
+    audit_drift_add(&d, 0.9, 0.8);  /* same side */
+    audit_drift_add(&d, 0.6, 0.4);  /* flipped */
+    audit_drift_add(&d, 0.2, 0.3);  /* same side */
+    audit_drift_add(&d, 0.5, 0.45); /* 0.5 counts as a: flipped */
+    o = audit_drift_json(&d);
+    assert_int_equal(json_integer_value(json_object_get(o, "items")), 4);
+    assert_float_equal(json_real_value(json_object_get(o, "agreement")), 0.5, 1e-12);
+    assert_float_equal(json_real_value(json_object_get(o, "mean_abs_diff")), 0.1125, 1e-12);
+    json_decref(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pick_is_deterministic_and_fair),
+        cmocka_unit_test(test_pick_bounds),
+        cmocka_unit_test(test_compare),
+        cmocka_unit_test(test_error_rate),
+        cmocka_unit_test(test_promise),
+        cmocka_unit_test(test_demotion),
+        cmocka_unit_test(test_drift),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
