@@ -47,6 +47,47 @@ uint64_t feat_fnv1a64(const void *data, size_t len)
     return h;
 }
 
+#define FX_K 0x517cc1b727220a95ULL   /* FxHash's multiplier */
+#define LOWER8 0x2020202020202020ULL /* ORed in, lowercases 8 ASCII letters, keeps digits and ' */
+
+/* One step of feat_fx64: 8 more bytes into h. */
+static inline uint64_t fx_step(uint64_t h, uint64_t w)
+{
+    return (((h << 5) | (h >> 59)) ^ w) * FX_K;
+}
+
+/* The 8 bytes at p as a little-endian word. */
+static inline uint64_t load_le64(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+/* The n < 8 bytes at p as a little-endian word, zero-padded. */
+static inline uint64_t load_le_tail(const unsigned char *p, size_t n)
+{
+    uint64_t w = 0;
+    for (size_t k = 0; k < n; k++)
+        w |= (uint64_t)p[k] << (8 * k);
+    return w;
+}
+
+uint64_t feat_fx64(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0;
+    size_t k = 0;
+    for (; k + 8 <= len; k += 8)
+        h = fx_step(h, load_le64(p + k));
+    if (k < len)
+        h = fx_step(h, load_le_tail(p + k, len - k));
+    return h;
+}
+
 /* murmur3 fmix64: spreads every input bit over the whole word. */
 static uint64_t mix64(uint64_t h)
 {
@@ -224,15 +265,220 @@ out:
     return 0;
 }
 
-/* A hashed (bucket, value) entry before sorting and merging. */
+/* ---- the FEAT_HASH_FX tokenizer ----------------------------------------
+ * The same tokens as feat_tokenize, found with a byte class table; an ASCII
+ * word (the common case) is hashed straight from the input 8 bytes at a
+ * time, a word with multi-byte characters through a small stream. */
+
+enum {
+    BC_WORD = 1,  /* ASCII letter, digit or apostrophe */
+    BC_DIGIT = 2, /* ASCII digit (also BC_WORD) */
+    BC_PUNCT = 4, /* other visible ASCII: a one-byte token */
+    BC_HIGH = 8,  /* 0x80 and above: part of a word when valid UTF-8 */
+};
+#define BC_OF(c)                                                                                   \
+    (((c) >= '0' && (c) <= '9')                                    ? BC_WORD | BC_DIGIT            \
+     : (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'z') || (c) == '\'' ? BC_WORD                       \
+     : (c) >= 0x80                                                 ? BC_HIGH                       \
+     : (c) > 0x20 && (c) < 0x7f                                    ? BC_PUNCT                      \
+                                                                   : 0)
+#define BC_ROW(c)                                                                                  \
+    BC_OF(c), BC_OF(c + 1), BC_OF(c + 2), BC_OF(c + 3), BC_OF(c + 4), BC_OF(c + 5), BC_OF(c + 6),  \
+        BC_OF(c + 7), BC_OF(c + 8), BC_OF(c + 9), BC_OF(c + 10), BC_OF(c + 11), BC_OF(c + 12),     \
+        BC_OF(c + 13), BC_OF(c + 14), BC_OF(c + 15)
+static const unsigned char byte_class[256] = {
+    BC_ROW(0x00), BC_ROW(0x10), BC_ROW(0x20), BC_ROW(0x30), BC_ROW(0x40), BC_ROW(0x50),
+    BC_ROW(0x60), BC_ROW(0x70), BC_ROW(0x80), BC_ROW(0x90), BC_ROW(0xa0), BC_ROW(0xb0),
+    BC_ROW(0xc0), BC_ROW(0xd0), BC_ROW(0xe0), BC_ROW(0xf0)};
+
+#define ONES8 0x0101010101010101ULL
+#define HIGH8 0x8080808080808080ULL
+
+/* 0x80 in each byte of x (bytes below 0x80) that lies in [lo, hi]. */
+static inline uint64_t swar_in(uint64_t x, unsigned lo, unsigned hi)
+{
+    return (x + ONES8 * (0x80u - lo)) & ~(x + ONES8 * (0x7fu - hi)) & HIGH8;
+}
+
+/* 0x80 in each byte of w that is an ASCII word byte (BC_WORD); in *digit,
+ * in each one that is an ASCII digit. */
+static inline uint64_t swar_word(uint64_t w, uint64_t *digit)
+{
+    uint64_t x = w & ~HIGH8, ascii = ~w & HIGH8;
+    *digit = swar_in(x, '0', '9') & ascii;
+    return (*digit | swar_in(x | LOWER8, 'a', 'z') | swar_in(x, '\'', '\'')) & ascii;
+}
+
+/* Finds the end of the ASCII word run at s[a] (past which s has len
+ * bytes) 8 bytes at a time, hashing it as it goes (feat_fx64 of the bytes
+ * lowercased). Returns the end; *hash receives the hash and *digits
+ * whether every byte is a digit. */
+static inline size_t fx_ascii_run(const unsigned char *s, size_t len, size_t a, uint64_t *hash,
+                                  int *digits)
+{
+    uint64_t h = 0, digit;
+    size_t j = a;
+    int all = 1;
+    for (; j + 8 <= len; j += 8) {
+        uint64_t w = load_le64(s + j), word = swar_word(w, &digit);
+        if (word == HIGH8) {
+            h = fx_step(h, w | LOWER8);
+            all &= digit == HIGH8;
+            continue;
+        }
+        unsigned n = (unsigned)__builtin_ctzll(~word & HIGH8) / 8;
+        if (n) {
+            uint64_t keep = (UINT64_C(1) << (8 * n)) - 1;
+            h = fx_step(h, (w | LOWER8) & keep);
+            all &= (digit & keep) == (HIGH8 & keep);
+        }
+        *hash = h;
+        *digits = all;
+        return j + n;
+    }
+    uint64_t w = 0;
+    unsigned n = 0, c;
+    for (; j < len && ((c = byte_class[s[j]]) & BC_WORD); j++, n++) {
+        w |= (uint64_t)(s[j] | 0x20) << (8 * n);
+        all &= (c & BC_DIGIT) != 0;
+    }
+    *hash = n ? fx_step(h, w) : h;
+    *digits = all;
+    return j;
+}
+
+/* feat_fx64 fed one byte at a time. */
+struct fx_stream {
+    uint64_t h, w; /* hash of the whole chunks, bytes of the partial one */
+    unsigned n;    /* bytes in w */
+};
+
+static inline void fx_stream_byte(struct fx_stream *st, unsigned char c)
+{
+    st->w |= (uint64_t)c << (8 * st->n);
+    if (++st->n == 8) {
+        st->h = fx_step(st->h, st->w);
+        st->w = 0;
+        st->n = 0;
+    }
+}
+
+static uint64_t fx_stream_end(const struct fx_stream *st)
+{
+    return st->n ? fx_step(st->h, st->w) : st->h;
+}
+
+/* Length of the valid multi-byte character at s[i] that belongs to a word
+ * (utf8_seq_len), 0 when s[i] is not one. */
+static inline size_t word_seq_len(const unsigned char *s, size_t len, size_t i)
+{
+    return i < len && (byte_class[s[i]] & BC_HIGH) ? utf8_seq_len(s + i, len - i) : 0;
+}
+
+/* Hashes the rest of a word with multi-byte characters: s[a..j) are its
+ * ASCII word bytes so far, s[j] starts a valid character. Returns where the
+ * word ends; *hash receives its hash. */
+static size_t fx_mixed_word(const unsigned char *s, size_t len, size_t a, size_t j, uint64_t *hash)
+{
+    struct fx_stream st = {0, 0, 0};
+    for (size_t k = a; k < j; k++)
+        fx_stream_byte(&st, s[k] | 0x20);
+    for (;;) {
+        if (j < len && (byte_class[s[j]] & BC_WORD)) {
+            fx_stream_byte(&st, s[j++] | 0x20);
+            continue;
+        }
+        size_t n = word_seq_len(s, len, j);
+        if (!n)
+            break;
+        if (n == 3 && s[j] == 0xe2 && s[j + 1] == 0x80 && (s[j + 2] == 0x98 || s[j + 2] == 0x99))
+            fx_stream_byte(&st, '\'');
+        else
+            for (size_t k = 0; k < n; k++)
+                fx_stream_byte(&st, s[j + k]);
+        j += n;
+    }
+    *hash = fx_stream_end(&st);
+    return j;
+}
+
+/* Reads the word starting at s[*pos] into *t and moves *pos past it. */
+static inline void fx_word(const unsigned char *s, size_t len, size_t *pos, struct feat_token *t)
+{
+    size_t a = *pos;
+    int digits;
+    size_t j = fx_ascii_run(s, len, a, &t->hash, &digits);
+    if (word_seq_len(s, len, j)) {
+        j = fx_mixed_word(s, len, a, j, &t->hash);
+        digits = 0;
+    }
+    t->start = a;
+    t->len = j - a;
+    t->kind = digits ? FEAT_TOK_NUMBER : FEAT_TOK_WORD;
+    *pos = j;
+}
+
+static int tokenize_fx(const unsigned char *s, size_t len, struct tok_buf *b)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = byte_class[s[i]];
+        struct feat_token t;
+        if ((c & BC_WORD) || word_seq_len(s, len, i)) {
+            fx_word(s, len, &i, &t);
+        } else if (c & BC_PUNCT) {
+            t = (struct feat_token){fx_step(0, s[i]), i, 1, FEAT_TOK_PUNCT};
+            i++;
+        } else {
+            i++; /* whitespace, control or an invalid byte: a separator */
+            continue;
+        }
+        int rc = tok_push(b, &t);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int feat_tokenize_hash(enum feat_hash hash, const char *text, size_t len, struct feat_token **toks,
+                       size_t *ntoks)
+{
+    if (hash == FEAT_HASH_FNV1A)
+        return feat_tokenize(text, len, toks, ntoks);
+    *toks = NULL;
+    *ntoks = 0;
+    if (hash != FEAT_HASH_FX)
+        return -EINVAL;
+    /* About one token in 4 bytes of text: room for them from the start. */
+    struct tok_buf b = {NULL, 0, len / 4 + 16 < 4096 ? len / 4 + 16 : 4096};
+    b.t = malloc(b.cap * sizeof(*b.t));
+    if (!b.t)
+        return -ENOMEM;
+    int rc = tokenize_fx((const unsigned char *)text, len, &b);
+    if (rc || !b.n) {
+        free(b.t); /* no tokens: NULL, as feat_tokenize */
+        return rc;
+    }
+    *toks = b.t;
+    *ntoks = b.n;
+    return 0;
+}
+
+/* The feature families of phi, in the order their values are summed where
+ * they share a bucket. The first three are L2-normalised on their own. */
+enum family { FAM_UNI, FAM_BI, FAM_XP, FAM_DENSE, FAM_NORMALISED = FAM_DENSE };
+#define FAM_BITS 2u
+
+/* A hashed entry before sorting and folding: sorting by key orders the
+ * buckets and, within one bucket, the families. */
 struct entry {
-    uint32_t idx;
+    uint32_t key; /* bucket << FAM_BITS | family */
     float val;
 };
 
 struct entries {
     struct entry *e;
-    struct entry *tmp; /* scratch of the same capacity, for sorting and merging */
+    struct entry *tmp; /* scratch of the same capacity, for sorting */
     size_t n, cap;
 };
 
@@ -255,24 +501,26 @@ static int entries_reserve(struct entries *es, size_t more)
     return 0;
 }
 
-/* Appends the signed bucket of key; space must have been reserved. */
-static void entries_add(struct entries *es, uint64_t key, uint32_t mask, float v)
+/* Appends the signed bucket of key in family f; space must have been
+ * reserved. */
+static inline void entries_add(struct entries *es, uint64_t key, uint32_t mask, float v,
+                               enum family f)
 {
     uint64_t h = mix64(key);
-    es->e[es->n].idx = (uint32_t)h & mask;
+    es->e[es->n].key = ((uint32_t)h & mask) << FAM_BITS | (uint32_t)f;
     es->e[es->n].val = (h >> 63) ? -v : v;
     es->n++;
 }
 
 #define BUCKET_MAX_BITS 11u /* widest bucket digit: 2048 counters stay in L1 */
 
-/* Stable insertion sort of e[0..n) by idx: linear on nearly sorted input. */
+/* Stable insertion sort of e[0..n) by key: linear on nearly sorted input. */
 static void insertion_sort(struct entry *e, size_t n)
 {
     for (size_t i = 1; i < n; i++) {
         struct entry x = e[i];
         size_t j = i;
-        while (j > 0 && e[j - 1].idx > x.idx) {
+        while (j > 0 && e[j - 1].key > x.key) {
             e[j] = e[j - 1];
             j--;
         }
@@ -280,98 +528,91 @@ static void insertion_sort(struct entry *e, size_t n)
     }
 }
 
-/* Stable sort of e[0..n) by idx. Hashed indices are uniform, so one
- * counting pass on their top bits (about two buckets per entry) leaves
+/* Stable sort of e[0..n), keys below 2^width, by key into out (e is left
+ * as it was when n < 32, in pieces otherwise). Hashed keys are uniform, so
+ * one counting pass on their top bits (about one bucket per entry) leaves
  * the array nearly sorted, and an insertion sort finishes it in linear
  * time: several times faster than qsort on the few hundred entries of one
- * text. Both steps are stable, like glibc's merge sort, so duplicates are
- * summed in the same order. tmp is scratch room for n entries. */
-static void sort_entries(struct entry *e, size_t n, struct entry *tmp)
+ * text. */
+static void sort_entries(struct entry *e, size_t n, unsigned width, struct entry *out)
 {
     if (n < 32) {
-        insertion_sort(e, n);
+        memcpy(out, e, n * sizeof *e);
+        insertion_sort(out, n);
         return;
     }
-    uint32_t maxidx = 0;
-    for (size_t i = 0; i < n; i++)
-        if (e[i].idx > maxidx)
-            maxidx = e[i].idx;
-    unsigned width = 1, bits = 1;
-    while (width < 32 && (maxidx >> width) != 0)
-        width++;
-    while (bits < BUCKET_MAX_BITS && ((size_t)1 << bits) < 2 * n)
+    unsigned bits = 1;
+    while (bits < BUCKET_MAX_BITS && ((size_t)1 << bits) < n)
         bits++;
     if (bits > width)
         bits = width;
     unsigned shift = width - bits;
-    size_t count[1u << BUCKET_MAX_BITS];
+    uint32_t count[1u << BUCKET_MAX_BITS];
     size_t nb = (size_t)1 << bits;
     memset(count, 0, nb * sizeof count[0]);
     for (size_t i = 0; i < n; i++)
-        count[e[i].idx >> shift]++;
-    size_t sum = 0;
+        count[e[i].key >> shift]++;
+    uint32_t sum = 0;
     for (size_t d = 0; d < nb; d++) {
-        size_t c = count[d];
+        uint32_t c = count[d];
         count[d] = sum;
         sum += c;
     }
     for (size_t i = 0; i < n; i++)
-        tmp[count[e[i].idx >> shift]++] = e[i];
-    insertion_sort(tmp, n);
-    memcpy(e, tmp, n * sizeof *e);
+        out[count[e[i].key >> shift]++] = e[i];
+    insertion_sort(out, n);
 }
 
-/* Merges the sorted runs e[0..mid) and e[mid..n) in place, keeping equal
- * indices in run order; tmp is scratch room for mid entries. */
-static void merge_runs(struct entry *e, size_t mid, size_t n, struct entry *tmp)
+/* Sums the entries of one family in one bucket (in order) in the sorted
+ * e[0..n), keeps the nonzero sums (dense entries one by one, as they are)
+ * and adds their squares to ss[family]; returns the new count. The sums of
+ * the normalised families are sums of +-1, their squares whole numbers, so
+ * ss does not depend on the order they are added in. */
+static size_t fold_families(struct entry *e, size_t n, double ss[FAM_NORMALISED])
 {
-    if (mid == 0 || mid == n || e[mid - 1].idx <= e[mid].idx)
-        return;
-    memcpy(tmp, e, mid * sizeof *tmp);
-    size_t i = 0, j = mid, k = 0;
-    while (i < mid && j < n)
-        e[k++] = tmp[i].idx <= e[j].idx ? tmp[i++] : e[j++];
-    while (i < mid)
-        e[k++] = tmp[i++];
-}
-
-/* Sums duplicates of the sorted e[from..n) and drops zeros; returns the new
- * count. */
-static size_t merge_dups(struct entry *e, size_t from, size_t n)
-{
-    size_t w = from;
-    for (size_t r = from; r < n; r++) {
-        if (w > from && e[w - 1].idx == e[r].idx)
-            e[w - 1].val += e[r].val;
-        else
-            e[w++] = e[r];
+    size_t w = 0;
+    for (size_t r = 0; r < n;) {
+        struct entry x = e[r++];
+        if ((x.key & ((1u << FAM_BITS) - 1)) == FAM_DENSE) {
+            e[w++] = x;
+            continue;
+        }
+        while (r < n && e[r].key == x.key)
+            x.val += e[r++].val;
+        if (x.val != 0.0f) {
+            ss[x.key & ((1u << FAM_BITS) - 1)] += (double)x.val * x.val;
+            e[w++] = x;
+        }
     }
-    size_t k = from;
-    for (size_t r = from; r < w; r++)
-        if (e[r].val != 0.0f)
-            e[k++] = e[r];
-    return k;
+    return w;
 }
 
-/* Sorts e[from..n), sums duplicates, drops zeros; returns the new count. */
-static size_t sort_merge(struct entry *e, size_t from, size_t n, struct entry *tmp)
+/* Scales each normalised family of the folded e[0..n) to unit L2 norm (a
+ * family's weight in phi is then fixed whatever the length of the text) and
+ * writes phi to out, the families of one bucket summed in family order and
+ * zero sums dropped. out has room for n entries. */
+static void write_phi(const struct entry *e, size_t n, const double ss[FAM_NORMALISED],
+                      struct feat_vec *out)
 {
-    sort_entries(e + from, n - from, tmp);
-    return merge_dups(e, from, n);
-}
-
-/* Scales e[from..n) to unit L2 norm (the group's weight in phi is then fixed
- * whatever the length of the text). */
-static void l2_normalise(struct entry *e, size_t from, size_t n)
-{
-    double ss = 0.0;
-    for (size_t i = from; i < n; i++)
-        ss += (double)e[i].val * e[i].val;
-    if (ss <= 0.0)
-        return;
-    float inv = (float)(1.0 / sqrt(ss));
-    for (size_t i = from; i < n; i++)
-        e[i].val *= inv;
+    float inv[FAM_DENSE + 1] = {1.0f, 1.0f, 1.0f, 1.0f};
+    for (unsigned f = 0; f < FAM_NORMALISED; f++)
+        if (ss[f] > 0.0)
+            inv[f] = (float)(1.0 / sqrt(ss[f]));
+    size_t w = 0;
+    for (size_t r = 0; r < n;) {
+        uint32_t idx = e[r].key >> FAM_BITS;
+        unsigned f = e[r].key & ((1u << FAM_BITS) - 1);
+        float v = f == FAM_DENSE ? e[r].val : e[r].val * inv[f];
+        for (r++; r < n && e[r].key >> FAM_BITS == idx; r++) {
+            f = e[r].key & ((1u << FAM_BITS) - 1);
+            v += f == FAM_DENSE ? e[r].val : e[r].val * inv[f];
+        }
+        if (v != 0.0f) {
+            out->idx[w] = idx;
+            out->val[w++] = v;
+        }
+    }
+    out->n = w;
 }
 
 /* Open-addressing set of 64-bit token hashes (0 marks an empty slot). */
@@ -440,15 +681,25 @@ static void surface_stats(const unsigned char *s, size_t n, double *d)
 {
     size_t digits = 0, upper = 0, nonascii = 0, lines = n ? 1 : 0, fences = 0;
     size_t qm = 0, ex = 0, lists = 0;
-    /* Character classes without branches, so the compiler can vectorise:
-     * this loop sees every byte of every scored text. */
-    for (size_t i = 0; i < n; i++) {
-        unsigned c = s[i];
-        digits += (c - '0') < 10u;
-        upper += (c - 'A') < 26u;
-        nonascii += c >= 0x80u;
-        qm += c == '?';
-        ex += c == '!';
+    /* Character classes without branches, counted in bytes over blocks of
+     * at most 255 bytes, so the compiler vectorises the inner loop (16 or 32
+     * bytes a step): this loop sees every byte of every scored text. */
+    for (size_t i = 0; i < n;) {
+        size_t end = n - i > 255 ? i + 255 : n;
+        unsigned char bd = 0, bu = 0, bn = 0, bq = 0, be = 0;
+        for (; i < end; i++) {
+            unsigned char c = s[i];
+            bd += (unsigned char)(c - '0') < 10u;
+            bu += (unsigned char)(c - 'A') < 26u;
+            bn += c >= 0x80u;
+            bq += c == '?';
+            be += c == '!';
+        }
+        digits += bd;
+        upper += bu;
+        nonascii += bn;
+        qm += bq;
+        ex += be;
     }
     /* Code fences: non-overlapping runs of three backticks. A backtick is
      * never a digit, letter or '?'/'!', so counting apart changes nothing. */
@@ -525,7 +776,6 @@ static int prompt_features(const struct feat_token *pt, size_t np, const struct 
     rc = entries_reserve(es, nr);
     if (rc)
         goto out;
-    size_t from = es->n;
     for (size_t i = 0; i < nr; i++) {
         if (rt[i].kind == FEAT_TOK_PUNCT)
             continue;
@@ -539,11 +789,9 @@ static int prompt_features(const struct feat_token *pt, size_t np, const struct 
         }
         if (hit) {
             flags[slot] |= FLAG_COVERED;
-            entries_add(es, rt[i].hash ^ NS_XP, mask, 1.0f);
+            entries_add(es, rt[i].hash ^ NS_XP, mask, 1.0f, FAM_XP);
         }
     }
-    es->n = sort_merge(es->e, from, es->n, es->tmp);
-    l2_normalise(es->e, from, es->n);
     for (size_t i = 0; i <= ps.mask; i++) {
         if (!ps.slot[i])
             continue;
@@ -581,45 +829,41 @@ static int vec_reserve(struct feat_vec *v, size_t n)
     return 0;
 }
 
-/* Appends the response's unigrams, then its bigrams, each family sorted,
- * merged and L2-normalised on its own; *bigrams_from receives where the
- * bigrams start. Returns 0 or -ENOMEM. */
-static int ngram_features(const struct feat_token *rt, size_t nr, uint32_t mask, struct entries *es,
-                          size_t *bigrams_from)
+/* Appends the response's unigrams and bigrams, with room reserved for the
+ * families that follow (at most nr prompt-overlap and D_COUNT dense
+ * entries). Returns 0 or -ENOMEM. */
+static int ngram_features(const struct feat_token *rt, size_t nr, uint32_t mask, struct entries *es)
 {
-    int rc = entries_reserve(es, 2 * nr + D_COUNT + 16);
+    int rc = entries_reserve(es, 3 * nr + D_COUNT + 16);
     if (rc)
         return rc;
     for (size_t i = 0; i < nr; i++)
-        entries_add(es, rt[i].hash ^ NS_UNI, mask, 1.0f);
-    es->n = sort_merge(es->e, 0, es->n, es->tmp);
-    l2_normalise(es->e, 0, es->n);
-    size_t from = es->n;
+        entries_add(es, rt[i].hash ^ NS_UNI, mask, 1.0f, FAM_UNI);
     for (size_t i = 0; i + 1 < nr; i++)
-        entries_add(es, (rt[i].hash * FNV_PRIME + rt[i + 1].hash) ^ NS_BI, mask, 1.0f);
-    es->n = sort_merge(es->e, from, es->n, es->tmp);
-    l2_normalise(es->e, from, es->n);
-    *bigrams_from = from;
+        entries_add(es, (rt[i].hash * FNV_PRIME + rt[i + 1].hash) ^ NS_BI, mask, 1.0f, FAM_BI);
     return 0;
 }
 
-/* Appends the nonzero dense features d[0..D_COUNT), sorted. Returns 0 or
- * -ENOMEM. */
+/* Appends the nonzero dense features d[0..D_COUNT). Returns 0 or -ENOMEM. */
 static int dense_features(const double *d, uint32_t mask, struct entries *es)
 {
     int rc = entries_reserve(es, D_COUNT);
     if (rc)
         return rc;
-    size_t from = es->n;
     for (unsigned k = 0; k < D_COUNT; k++)
         if (d[k] != 0.0)
-            entries_add(es, NS_DENSE + k, mask, (float)d[k]);
-    sort_entries(es->e + from, es->n - from, es->tmp);
+            entries_add(es, NS_DENSE + k, mask, (float)d[k], FAM_DENSE);
     return 0;
 }
 
 int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const char *resp,
                  size_t resp_len, struct feat_vec *out)
+{
+    return feat_extract_hash(FEAT_HASH_FNV1A, bits, prompt, prompt_len, resp, resp_len, out);
+}
+
+int feat_extract_hash(enum feat_hash hash, unsigned bits, const char *prompt, size_t prompt_len,
+                      const char *resp, size_t resp_len, struct feat_vec *out)
 {
     struct feat_token *pt = NULL, *rt = NULL;
     size_t np = 0, nr = 0;
@@ -633,42 +877,36 @@ int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const cha
         return -EINVAL;
     uint32_t mask = (uint32_t)((1ULL << bits) - 1);
 
-    rc = feat_tokenize(prompt, prompt_len, &pt, &np);
+    rc = feat_tokenize_hash(hash, prompt, prompt_len, &pt, &np);
     if (rc)
         goto out;
-    rc = feat_tokenize(resp, resp_len, &rt, &nr);
+    rc = feat_tokenize_hash(hash, resp, resp_len, &rt, &nr);
     if (rc)
         goto out;
 
-    size_t from;
-    rc = ngram_features(rt, nr, mask, &es, &from);
+    rc = ngram_features(rt, nr, mask, &es);
     if (rc)
         goto out;
-    size_t xp_from = es.n;
     rc = prompt_features(pt, np, rt, nr, mask, &es, d);
     if (rc)
         goto out;
     surface_stats((const unsigned char *)resp, resp_len, d);
     d[D_LOG_TOKENS] = log1p((double)nr) / 6.0;
     d[D_LOG_RATIO] = (log1p((double)resp_len) - log1p((double)prompt_len)) / 4.0;
-    size_t dense_from = es.n;
     rc = dense_features(d, mask, &es);
     if (rc)
         goto out;
 
-    /* Each family is sorted already: merging the runs is linear. */
-    merge_runs(es.e, from, xp_from, es.tmp);
-    merge_runs(es.e, xp_from, dense_from, es.tmp);
-    merge_runs(es.e, dense_from, es.n, es.tmp);
-    es.n = merge_dups(es.e, 0, es.n);
-    rc = vec_reserve(out, es.n);
+    /* One stable sort of every family; folding each family's duplicates
+     * then gives the sums and norms that sorting, merging and normalising
+     * each family apart gave, bit for bit. */
+    sort_entries(es.e, es.n, bits + FAM_BITS, es.tmp);
+    double ss[FAM_NORMALISED] = {0.0, 0.0, 0.0};
+    size_t n = fold_families(es.tmp, es.n, ss);
+    rc = vec_reserve(out, n);
     if (rc)
         goto out;
-    for (size_t i = 0; i < es.n; i++) {
-        out->idx[i] = es.e[i].idx;
-        out->val[i] = es.e[i].val;
-    }
-    out->n = es.n;
+    write_phi(es.tmp, n, ss, out);
 out:
     free(pt);
     free(rt);

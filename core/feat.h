@@ -3,8 +3,10 @@
  * phi(prompt, response) is a sparse vector over 2^bits buckets: unigrams and
  * bigrams of the response, response unigrams that also occur in the prompt,
  * and a few dense length / structure / prompt-overlap features. Every index
- * comes from a fixed hash (FNV-1a 64 + a murmur3-style finaliser, no seed), so
- * the same text gives the same vector in every process and on every run.
+ * comes from a fixed token hash (enum feat_hash) and a murmur3-style
+ * finaliser, no seed, so the same text gives the same vector in every process
+ * and on every run. A trained layer records which token hash it was trained
+ * with (reward.h) and is always scored with that one.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +25,12 @@ struct feat_vec {
     size_t cap;    /* entries allocated in idx and val */
 };
 
+/* The hash of a token's normalised bytes (see feat_tokenize). */
+enum feat_hash {
+    FEAT_HASH_FNV1A = 1, /* FNV-1a 64, one byte at a time: the layers of blob versions 1 and 2 */
+    FEAT_HASH_FX = 2,    /* feat_fx64, 8 bytes at a time: the default from blob version 3 */
+};
+
 /* Makes *v an empty vector owning nothing. Cannot fail. */
 void feat_vec_init(struct feat_vec *v);
 
@@ -38,9 +46,14 @@ void feat_vec_clear(struct feat_vec *v);
 int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const char *resp,
                  size_t resp_len, struct feat_vec *out);
 
+/* feat_extract with the given token hash (feat_extract is FEAT_HASH_FNV1A).
+ * Same results and errors; -EINVAL also for an unknown hash. */
+int feat_extract_hash(enum feat_hash hash, unsigned bits, const char *prompt, size_t prompt_len,
+                      const char *resp, size_t resp_len, struct feat_vec *out);
+
 /* One token of normalised text, as seen by the hashing. */
 struct feat_token {
-    uint64_t hash; /* FNV-1a 64 of the normalised bytes */
+    uint64_t hash; /* enum feat_hash of the normalised bytes */
     size_t start;  /* byte offset in the input */
     size_t len;    /* bytes of input covered */
     int kind;      /* FEAT_TOK_* */
@@ -55,7 +68,21 @@ enum { FEAT_TOK_WORD = 1, FEAT_TOK_NUMBER = 2, FEAT_TOK_PUNCT = 3 };
  * (NULL when none); the caller frees it. Returns 0 or -ENOMEM (*toks NULL). */
 int feat_tokenize(const char *text, size_t len, struct feat_token **toks, size_t *ntoks);
 
+/* feat_tokenize with the given token hash (feat_tokenize is FEAT_HASH_FNV1A):
+ * the same tokens (start, len, kind), each hash that hash of the token's
+ * normalised bytes. Returns 0, -EINVAL for an unknown hash or -ENOMEM. */
+int feat_tokenize_hash(enum feat_hash hash, const char *text, size_t len, struct feat_token **toks,
+                       size_t *ntoks);
+
 /* FNV-1a 64 of len bytes: exposed so tests can pin known hashes. */
 uint64_t feat_fnv1a64(const void *data, size_t len);
+
+/* The FEAT_HASH_FX hash of len bytes, the multiply-rotate scheme of FxHash
+ * (rustc, Firefox) taken 8 bytes at a time: h = 0, then for each 8-byte
+ * little-endian chunk w (the last one padded with zero bytes) h = (rotl(h, 5)
+ * ^ w) * 0x517cc1b727220a95. A token's normalised bytes are never NUL, so the
+ * padding is unambiguous; mixing the bits further is left to the bucket
+ * finaliser. Exposed so tests can pin known hashes. */
+uint64_t feat_fx64(const void *data, size_t len);
 
 #endif

@@ -16,7 +16,8 @@
 #define ETA_SAMPLE 2000u /* examples used to pick the initial step size */
 #define BLOB_MAGIC "RUNGRWL1"
 #define BLOB_HEADER_V1 64u /* bytes before the weights, version 1 */
-#define BLOB_HEADER 72u    /* bytes before the weights, version 2 */
+#define BLOB_HEADER_V2 72u /* bytes before the weights, version 2 */
+#define BLOB_HEADER 80u    /* bytes before the weights, version 3 */
 #define ROWS_MAX_NNZ (UINT64_C(1) << 40)
 #define CROSSFIT_ROWS_MAX 200000u /* up to this many rows, calibration is cross-fitted */
 #define CROSSFIT_FOLDS_MAX 10u
@@ -165,6 +166,9 @@ struct reward_rows {
     size_t nnz, nnz_cap;
     uint32_t *idx; /* bucket of each nonzero */
     uint16_t *val; /* bfloat16 value of each nonzero */
+
+    /* token hash of the rows made from text */
+    enum feat_hash hash;
 };
 
 /* New empty store of 2^bits hashed and extra dense features. */
@@ -175,6 +179,7 @@ static struct reward_rows *rows_new(unsigned bits, unsigned extra)
     struct reward_rows *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
+    r->hash = FEAT_HASH_FX;
     r->bits = bits;
     r->extra = extra;
     r->off = calloc(1, sizeof(*r->off));
@@ -338,6 +343,9 @@ struct reward_layer {
     double tau_point; /* pointwise threshold, INFINITY when none */
     float *w;         /* members * stride pair weights (bias slot unused, 0) */
     float *u;         /* members * stride pointwise weights, NULL without a head */
+
+    /* token hash of phi */
+    enum feat_hash hash;
 };
 
 void reward_params_default(struct reward_params *p)
@@ -351,6 +359,7 @@ void reward_params_default(struct reward_params *p)
     p->epochs = 0;
     p->threads = 0;
     p->checks = 1;
+    p->hash = FEAT_HASH_FX;
 }
 
 static struct reward_layer *layer_new(unsigned bits, unsigned ncheck, unsigned members,
@@ -359,6 +368,7 @@ static struct reward_layer *layer_new(unsigned bits, unsigned ncheck, unsigned m
     struct reward_layer *l = calloc(1, sizeof(*l));
     if (!l)
         return NULL;
+    l->hash = FEAT_HASH_FX;
     l->bits = bits;
     l->members = members;
     l->ncheck = ncheck;
@@ -413,6 +423,11 @@ unsigned reward_members(const struct reward_layer *l)
 unsigned reward_checks(const struct reward_layer *l)
 {
     return l->ncheck;
+}
+
+enum feat_hash reward_hash(const struct reward_layer *l)
+{
+    return l->hash;
 }
 
 /* ---- solver ------------------------------------------------------------- */
@@ -731,10 +746,10 @@ static int vec_append(struct feat_vec *v, unsigned bits, const float *c, unsigne
 
 /* phi of one side into out: the hashed features, then its checker block
  * (nblock values, none when 0). Returns 0 or a negative errno. */
-static int side_features(unsigned bits, const char *prompt, size_t plen, const char *x,
-                         const float *block, unsigned nblock, struct feat_vec *out)
+static int side_features(enum feat_hash hash, unsigned bits, const char *prompt, size_t plen,
+                         const char *x, const float *block, unsigned nblock, struct feat_vec *out)
 {
-    int rc = feat_extract(bits, prompt, plen, x, strlen(x), out);
+    int rc = feat_extract_hash(hash, bits, prompt, plen, x, strlen(x), out);
     if (!rc && nblock)
         rc = vec_append(out, bits, block, nblock);
     return rc;
@@ -749,11 +764,11 @@ static int pair_features(const struct reward_layer *l, const char *prompt, const
     size_t plen = strlen(prompt);
     int rc = l->ncheck ? reward_check_pairs(&e, 1, 0, 1, &t) : 0;
     if (!rc)
-        rc = side_features(l->bits, prompt, plen, a, l->ncheck ? t.v[t.side[0]] : NULL, l->ncheck,
-                           fa);
+        rc = side_features(l->hash, l->bits, prompt, plen, a, l->ncheck ? t.v[t.side[0]] : NULL,
+                           l->ncheck, fa);
     if (!rc)
-        rc = side_features(l->bits, prompt, plen, b, l->ncheck ? t.v[t.side[1]] : NULL, l->ncheck,
-                           fb);
+        rc = side_features(l->hash, l->bits, prompt, plen, b, l->ncheck ? t.v[t.side[1]] : NULL,
+                           l->ncheck, fb);
     reward_check_table_free(&t);
     return rc;
 }
@@ -799,7 +814,7 @@ int reward_score_single(const struct reward_layer *l, const char *prompt, const 
     feat_vec_init(&f);
     rc = l->ncheck ? reward_check_single(prompt, text, block) : 0;
     if (!rc)
-        rc = side_features(l->bits, prompt, strlen(prompt), text, block, l->ncheck, &f);
+        rc = side_features(l->hash, l->bits, prompt, strlen(prompt), text, block, l->ncheck, &f);
     if (rc)
         goto out;
     for (unsigned m = 0; m < l->members; m++) {
@@ -1289,7 +1304,7 @@ static int params_ok(const struct reward_params *p)
     return p && p->members >= 1 && p->members <= REWARD_MEMBERS_MAX && p->bits >= FEAT_BITS_MIN &&
            p->bits <= FEAT_BITS_MAX && p->target > 0.5 && p->target < 1.0 &&
            p->calib_share >= 0.0 && p->calib_share <= 0.9 && isfinite(p->l2) && p->epochs <= 1000 &&
-           p->checks <= 1;
+           p->checks <= 1 && (p->hash == FEAT_HASH_FNV1A || p->hash == FEAT_HASH_FX);
 }
 
 /* The pointwise head's report object (stealing q's cal and note), NULL when
@@ -1384,6 +1399,7 @@ static struct reward_layer *train_rows(const struct reward_params *p,
                   reward_rows_count(points) > 0);
     if (!l)
         return NULL;
+    l->hash = p->hash;
     if (reward_rows_count(pairs) > 0) {
         if (train_and_calibrate(p, pairs, lone_from, 0, 0x7061697273ULL, l->w, l->stride, &h))
             goto out;
@@ -1453,11 +1469,11 @@ static int rows_add_pairs(struct reward_rows *r, int lone, const struct reward_p
             break;
         }
         size_t plen = strlen(e->prompt);
-        rc = side_features(bits, e->prompt, plen, e->a, ncheck ? t.v[t.side[2 * i]] : NULL, ncheck,
-                           &fa);
+        rc = side_features(r->hash, bits, e->prompt, plen, e->a, ncheck ? t.v[t.side[2 * i]] : NULL,
+                           ncheck, &fa);
         if (!rc)
-            rc = side_features(bits, e->prompt, plen, e->b, ncheck ? t.v[t.side[2 * i + 1]] : NULL,
-                               ncheck, &fb);
+            rc = side_features(r->hash, bits, e->prompt, plen, e->b,
+                               ncheck ? t.v[t.side[2 * i + 1]] : NULL, ncheck, &fb);
         uint64_t key = pair_label_key(e);
         if (!rc)
             rc = rows_add_diff(r, &fa, &fb, e->y, keep_weight ? e->weight : 1.0,
@@ -1473,11 +1489,13 @@ static int rows_add_pairs(struct reward_rows *r, int lone, const struct reward_p
 
 /* Featurises pairs into a new rows store of ncheck checker features (see
  * rows_add_pairs), NULL on error. */
-static struct reward_rows *rows_from_pairs(unsigned bits, unsigned ncheck, int lone,
-                                           const struct reward_pair_ex *pairs, size_t n,
+static struct reward_rows *rows_from_pairs(enum feat_hash hash, unsigned bits, unsigned ncheck,
+                                           int lone, const struct reward_pair_ex *pairs, size_t n,
                                            int keep_weight)
 {
     struct reward_rows *r = rows_new(bits, ncheck);
+    if (r)
+        r->hash = hash;
     if (r && rows_add_pairs(r, lone, pairs, n, keep_weight)) {
         reward_rows_free(r);
         r = NULL;
@@ -1487,7 +1505,7 @@ static struct reward_rows *rows_from_pairs(unsigned bits, unsigned ncheck, int l
 
 /* Featurises points into a new rows store (NULL on error) of ncheck
  * extra features, all 0: the pointwise head does not use the checkers. */
-static struct reward_rows *rows_from_points(unsigned bits, unsigned ncheck,
+static struct reward_rows *rows_from_points(enum feat_hash hash, unsigned bits, unsigned ncheck,
                                             const struct reward_point_ex *pts, size_t n)
 {
     struct reward_rows *r = rows_new(bits, ncheck);
@@ -1499,8 +1517,8 @@ static struct reward_rows *rows_from_points(unsigned bits, unsigned ncheck,
             rc = -EINVAL;
             break;
         }
-        rc = feat_extract(bits, pts[i].prompt, strlen(pts[i].prompt), pts[i].text,
-                          strlen(pts[i].text), &f);
+        rc = feat_extract_hash(hash, bits, pts[i].prompt, strlen(pts[i].prompt), pts[i].text,
+                               strlen(pts[i].text), &f);
         if (!rc)
             rc = reward_rows_add_ex(r, f.idx, f.val, f.n, pts[i].y, pts[i].weight,
                                     pts[i].group ? pts[i].group : reward_group_of(pts[i].prompt),
@@ -1529,11 +1547,11 @@ struct reward_layer *reward_train(const struct reward_params *p, const struct re
      * it keeps no groups; each view gets its own threshold. */
     unsigned ncheck = p->checks ? REWARD_CHECK_NFEAT : 0;
     size_t lone_from = ncheck && npairs ? npairs : 0;
-    pr = rows_from_pairs(p->bits, ncheck, 0, pairs, npairs, 1);
+    pr = rows_from_pairs(p->hash, p->bits, ncheck, 0, pairs, npairs, 1);
     if (!pr || (lone_from && rows_add_pairs(pr, 1, pairs, npairs, 1)))
         goto out;
     if (npoints) {
-        qr = rows_from_points(p->bits, ncheck, points, npoints);
+        qr = rows_from_points(p->hash, p->bits, ncheck, points, npoints);
         if (!qr)
             goto out;
     }
@@ -1586,7 +1604,7 @@ static json_t *evaluate_grouped(const struct reward_layer *l, const struct rewar
 {
     if (!l->ncheck)
         return json_null();
-    struct reward_rows *r = rows_from_pairs(l->bits, l->ncheck, 0, pairs, n, 0);
+    struct reward_rows *r = rows_from_pairs(l->hash, l->bits, l->ncheck, 0, pairs, n, 0);
     json_t *j = r ? evaluate_rows(l, r, l->tau_group) : NULL;
     reward_rows_free(r);
     return j;
@@ -1596,7 +1614,7 @@ json_t *reward_evaluate(const struct reward_layer *l, const struct reward_pair_e
 {
     if (!l || (n && !pairs))
         return NULL;
-    struct reward_rows *r = rows_from_pairs(l->bits, l->ncheck, 1, pairs, n, 0);
+    struct reward_rows *r = rows_from_pairs(l->hash, l->bits, l->ncheck, 1, pairs, n, 0);
     json_t *j = r ? reward_evaluate_rows(l, r) : NULL;
     reward_rows_free(r);
     if (j && json_object_set_new(j, "grouped", evaluate_grouped(l, pairs, n))) {
@@ -1669,11 +1687,12 @@ static void get_floats(const unsigned char *p, float *f, size_t n)
 
 /* Layout (little-endian): magic[8] version u32 bits u32 members u32 flags u32
  * tau f64 tau_point f64 nfloats u64 checksum u64 (FNV-1a of the weights)
- * ncheck u32 check_set u32 tau_group f64, then nfloats float32: pair
- * weights, then pointwise weights, each member 2^bits + ncheck + 1 floats.
- * Version 1 had 8 reserved bytes where version 2 has ncheck and check_set,
- * and no tau_group: it never had checker features, and loads as ncheck 0
- * with tau_group = tau. */
+ * ncheck u32 check_set u32 tau_group f64 hash u32 (enum feat_hash) zero u32,
+ * then nfloats float32: pair weights, then pointwise weights, each member
+ * 2^bits + ncheck + 1 floats. Version 2 had no hash and zero words: it
+ * loads with FEAT_HASH_FNV1A. Version 1 had 8 reserved bytes where version 2
+ * has ncheck and check_set, and no tau_group either: it never had checker
+ * features, and loads as ncheck 0 with tau_group = tau. */
 int reward_save(const struct reward_layer *l, void **blob, size_t *len)
 {
     if (!l || !blob || !len)
@@ -1699,6 +1718,7 @@ int reward_save(const struct reward_layer *l, void **blob, size_t *len)
     put_u32(b + 56, l->ncheck);
     put_u32(b + 60, l->ncheck ? reward_check_set_id() : 0u);
     put_u64(b + 64, f64_bits(l->tau_group));
+    put_u32(b + 72, (uint32_t)l->hash);
     *blob = b;
     *len = total;
     return 0;
@@ -1717,11 +1737,21 @@ static long blob_checks(const unsigned char *b)
     uint32_t version = get_u32(b + 8), n = get_u32(b + 56), set = get_u32(b + 60);
     if (version == 1)
         return 0;
-    if (version != REWARD_BLOB_VERSION)
+    if (version != 2 && version != 3)
         return -1;
     if (n == 0 && set == 0)
         return 0;
     return n == REWARD_CHECK_NFEAT && set == reward_check_set_id() ? (long)n : -1;
+}
+
+/* The token hash a blob's header records: FEAT_HASH_FNV1A for versions 1
+ * and 2, which predate the field; 0 for one this build does not know. */
+static enum feat_hash blob_hash(const unsigned char *b)
+{
+    uint32_t version = get_u32(b + 8), h = version >= 3 ? get_u32(b + 72) : FEAT_HASH_FNV1A;
+    if (version >= 3 && get_u32(b + 76) != 0)
+        return 0;
+    return h == FEAT_HASH_FNV1A || h == FEAT_HASH_FX ? (enum feat_hash)h : 0;
 }
 
 struct reward_layer *reward_load(const void *blob, size_t len)
@@ -1729,13 +1759,15 @@ struct reward_layer *reward_load(const void *blob, size_t len)
     const unsigned char *b = blob;
     if (!b || len < BLOB_HEADER_V1 || memcmp(b, BLOB_MAGIC, 8) != 0)
         return NULL;
-    int v1 = get_u32(b + 8) == 1;
-    size_t head = v1 ? BLOB_HEADER_V1 : BLOB_HEADER;
+    uint32_t version = get_u32(b + 8);
+    int v1 = version == 1;
+    size_t head = v1 ? BLOB_HEADER_V1 : version == 2 ? BLOB_HEADER_V2 : BLOB_HEADER;
     long ncheck = len >= head ? blob_checks(b) : -1;
+    enum feat_hash hash = ncheck >= 0 ? blob_hash(b) : 0;
     uint32_t bits = get_u32(b + 12), members = get_u32(b + 16), flags = get_u32(b + 20);
     double tau = bits_f64(get_u64(b + 24)), tau_point = bits_f64(get_u64(b + 32));
     double tau_group = v1 || ncheck < 0 ? tau : bits_f64(get_u64(b + 64));
-    if (ncheck < 0 || bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX || members < 1 ||
+    if (ncheck < 0 || !hash || bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX || members < 1 ||
         members > REWARD_MEMBERS_MAX || flags > 1 || !tau_ok(tau) || !tau_ok(tau_point) ||
         !tau_ok(tau_group))
         return NULL;
@@ -1747,6 +1779,7 @@ struct reward_layer *reward_load(const void *blob, size_t len)
     struct reward_layer *l = layer_new(bits, (unsigned)ncheck, members, (int)flags);
     if (!l)
         return NULL;
+    l->hash = hash;
     get_floats(b + head, l->w, half);
     if (l->u)
         get_floats(b + head + 4 * half, l->u, half);

@@ -18,9 +18,11 @@
 
 #include <jansson.h>
 
+#include "feat.h"
+
 #define REWARD_BITS_DEFAULT 18u /* 2^18 buckets: 1 MiB of float32 per member */
 #define REWARD_MEMBERS_MAX 64u  /* largest accepted ensemble */
-#define REWARD_BLOB_VERSION 2u  /* bumped whenever the blob layout changes; 1 still loads */
+#define REWARD_BLOB_VERSION 3u  /* bumped whenever the blob layout changes; 1 and 2 still load */
 
 struct reward_params {
     unsigned members;   /* ensemble size, default 5 */
@@ -33,6 +35,10 @@ struct reward_params {
     unsigned threads;   /* training threads; 0 (default) = online CPUs, at most members */
     unsigned checks;    /* 1 (default): phi ends in the checker block; 0: buckets only (the
                            layers of blob version 1) */
+
+    /* token hash of phi: FEAT_HASH_FX (default) or FEAT_HASH_FNV1A (the
+     * layers of blob versions 1 and 2) */
+    enum feat_hash hash;
 };
 
 /* Fills *p with the defaults above. */
@@ -160,17 +166,21 @@ unsigned reward_bits(const struct reward_layer *l);
 unsigned reward_members(const struct reward_layer *l);
 /* Checker features in phi: 0 (none) or CHECK_NFEAT of check.h. */
 unsigned reward_checks(const struct reward_layer *l);
+/* The token hash phi is built with: the one the layer was trained with. */
+enum feat_hash reward_hash(const struct reward_layer *l);
 
 /* Serialises l into a malloc'd *blob of *len bytes (the caller frees):
  * magic, version, sizes, thresholds, a checksum, which checker features it
- * uses (their count and a definition id) and float32 little-endian weights.
- * Returns 0, -EINVAL or -ENOMEM. */
+ * uses (their count and a definition id), its token hash and float32
+ * little-endian weights. Returns 0, -EINVAL or -ENOMEM. */
 int reward_save(const struct reward_layer *l, void **blob, size_t *len);
 
 /* Loads a layer from a blob written by reward_save (the blob is copied, not
- * kept); a version-1 blob (no checker features) loads and scores as it did.
- * Returns NULL on a bad magic, version, size, checksum or threshold, a
- * checker definition this build does not know, or out of memory. */
+ * kept); a version-1 blob (no checker features) and a version-2 one load
+ * and score as they did, with FEAT_HASH_FNV1A (versions 1 and 2 predate the
+ * hash field). Returns NULL on a bad magic, version, size, checksum or
+ * threshold, a checker definition or token hash this build does not know,
+ * or out of memory. */
 struct reward_layer *reward_load(const void *blob, size_t len);
 
 /* Frees l; NULL is a no-op. */

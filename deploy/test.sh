@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what the tests need, builds, and runs every suite: unit and API
-# tests on a normal build, the same under AddressSanitizer + UBSan, and the
-# browser tests in headless Chromium. Exits 0 only if all pass.
+# tests on a normal build, the same under AddressSanitizer + UBSan, a short
+# run of each fuzz target (RUNG_FUZZ_SECONDS, default 20) on a clang build,
+# and the browser tests in headless Chromium. Exits 0 only if all pass.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,16 @@ ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 4
+
+echo "== fuzz targets (clang: libFuzzer + ASan + UBSan), ${RUNG_FUZZ_SECONDS:-20} s each"
+if [ ! -f build-fuzz/build.ninja ]; then
+    CC=clang meson setup build-fuzz --buildtype=debugoptimized -Db_sanitize=address,undefined \
+        -Db_lundef=false "-Dc_args=['-fsanitize=fuzzer-no-link','-fno-sanitize-recover=all']" \
+        >/dev/null
+fi
+fuzz_names=$(cd tests/fuzz && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//')
+ninja -C build-fuzz $(for t in $fuzz_names; do echo "tests/fuzz/fuzz_$t"; done)
+./tests/fuzz/run.sh build-fuzz "${RUNG_FUZZ_SECONDS:-20}" $fuzz_names
 
 echo "== browser tests (headless Chromium)"
 RUNGD="$(pwd)/build-test/server/rungd" RUNG_BUILD_DIR="$(pwd)/build-test" ./tests/browser/run.sh

@@ -9,6 +9,7 @@
 
 #include "api_subq.h"
 #include "app.h"
+#include "body.h"
 #include "metrics.h"
 
 typedef void (*handler_fn)(struct req *r, const char *param);
@@ -405,4 +406,17 @@ void api_reply_rounded(struct req *r, unsigned status, json_t *body)
         return;
     }
     http_reply_owned(r, status, "application/json", text, strlen(text));
+}
+
+void api_body_error(struct req *r, const struct body_error *e)
+{
+    char msg[sizeof e->message];
+    util_strlcpy(msg, e->message, sizeof msg);
+    util_utf8_sanitize(msg, strlen(msg));
+    json_t *err = json_pack("{s:s,s:s}", "code", e->code, "message", msg);
+    if (err && e->index >= 0) {
+        json_object_set_new(err, "index", json_integer((json_int_t)e->index));
+        json_object_set_new(err, "field", json_string(e->field));
+    }
+    http_reply_json(r, e->status, err ? json_pack("{s:o}", "error", err) : NULL);
 }

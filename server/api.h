@@ -40,6 +40,12 @@ bool api_content_type_is(struct req *r, const char *want);
  * returns NULL. Returns a new reference. */
 json_t *api_json_body(struct req *r);
 
+struct body_error;
+
+/* Sets the JSON error reply for a body core/body.c refused: code and
+ * message, and index and field for an invalid item. */
+void api_body_error(struct req *r, const struct body_error *e);
+
 /* Allocates zeroed per-request handler state of size bytes and hands it
  * to the request (freed with state_free when it completes). Returns NULL
  * with a 503 reply set when memory is short. */

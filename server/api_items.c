@@ -11,258 +11,34 @@
 #include "api_audit.h"
 #include "api_subq.h"
 #include "app.h"
+#include "body.h"
 #include "log.h"
 #include "route.h"
 
-#define TEXT_FIELD_MAX 256 /* external_id: bytes */
-
-/* A parsed request body of items: root keeps every string alive. */
-struct items_body {
-    json_t *root;
-    json_t **objs; /* borrowed from root */
-    size_t n;
-    bool bare; /* a single object was posted: answer a single object */
-};
-
-static void items_body_clear(struct items_body *b)
-{
-    json_decref(b->root);
-    free(b->objs);
-    memset(b, 0, sizeof *b);
-}
-
-static void json_load_error(struct req *r, const json_error_t *err, size_t line_no)
-{
-    char where[48] = "";
-    if (line_no)
-        snprintf(where, sizeof where, " on line %zu", line_no);
-    if (json_error_code(err) == json_error_invalid_utf8)
-        http_error(r, 400, "invalid_utf8", "The body is not valid UTF-8%s.", where);
-    else if (line_no)
-        http_error(r, 400, "malformed_json", "Malformed JSON on line %zu, column %d: %s.", line_no,
-                   err->column, err->text);
-    else
-        http_error(r, 400, "malformed_json", "Malformed JSON at line %d, column %d: %s.", err->line,
-                   err->column, err->text);
-}
-
-/* Splits an NDJSON body into an array of values. Empty lines are skipped. */
-static bool parse_ndjson(struct req *r, struct items_body *b)
-{
-    b->root = json_array();
-    const char *p = r->body, *end = r->body + r->body_len;
-    size_t line_no = 0;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
-        line_no++;
-        size_t len = (size_t)(le - p);
-        if (len && p[len - 1] == '\r')
-            len--;
-        bool blank = true;
-        for (size_t i = 0; i < len && blank; i++)
-            blank = p[i] == ' ' || p[i] == '\t';
-        if (!blank) {
-            json_error_t err;
-            json_t *v = json_loadb(p, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-            if (!v) {
-                json_load_error(r, &err, line_no);
-                return false;
-            }
-            json_array_append_new(b->root, v);
-        }
-        p = nl ? nl + 1 : end;
-    }
-    return true;
-}
+#define TEXT_FIELD_MAX BODY_EXTERNAL_ID_MAX /* external_id: bytes */
 
 /* Parses the body of /v1/items or /v1/score into item objects (not yet
- * validated). Sets the error reply and returns false on failure. */
-static bool parse_items_body(struct req *r, struct items_body *b)
+ * validated); the format follows Content-Type. Sets the error reply and
+ * returns false on failure. */
+static bool parse_items_body(struct req *r, struct body_items *b)
 {
     memset(b, 0, sizeof *b);
-    json_t *list = NULL;
-    if (api_content_type_is(r, "application/x-ndjson")) {
-        if (!parse_ndjson(r, b))
-            return false;
-        list = b->root;
-    } else if (api_content_type_is(r, "application/json")) {
-        json_error_t err;
-        b->root = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
-        if (!b->root) {
-            if (r->body_len == 0)
-                http_error(r, 400, "empty_body", "The request needs a JSON body.");
-            else
-                json_load_error(r, &err, 0);
-            return false;
-        }
-        if (!json_is_object(b->root)) {
-            http_error(r, 422, "invalid_body",
-                       "The body must be an item object or {\"items\": [...]}.");
-            return false;
-        }
-        json_t *items = json_object_get(b->root, "items");
-        if (items) {
-            if (!json_is_array(items) || json_object_size(b->root) != 1) {
-                http_error(r, 422, "invalid_body",
-                           "'items' must be an array and the only key of the body.");
-                return false;
-            }
-            list = items;
-        } else {
-            b->bare = true;
-        }
-    } else {
+    enum body_format fmt;
+    if (api_content_type_is(r, "application/x-ndjson"))
+        fmt = BODY_NDJSON;
+    else if (api_content_type_is(r, "application/json"))
+        fmt = BODY_JSON;
+    else {
         http_error(r, 415, "unsupported_media_type",
                    "Send items as application/json or application/x-ndjson.");
         return false;
     }
-    b->n = b->bare ? 1 : json_array_size(list);
-    if (b->n == 0) {
-        http_error(r, 422, "no_items", "The request holds no items.");
+    struct body_error err;
+    if (body_items_parse(r->body, r->body_len, fmt, r->app->max_items, b, &err)) {
+        api_body_error(r, &err);
         return false;
-    }
-    if (b->n > r->app->max_items) {
-        http_error(r, 422, "too_many_items", "The request holds %zu items; the limit is %zu.", b->n,
-                   r->app->max_items);
-        return false;
-    }
-    b->objs = calloc(b->n, sizeof *b->objs);
-    if (!b->objs) {
-        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
-        return false;
-    }
-    for (size_t i = 0; i < b->n; i++)
-        b->objs[i] = b->bare ? b->root : json_array_get(list, i);
-    return true;
-}
-
-static bool invalid(struct req *r, size_t index, const char *field, const char *why)
-{
-    char msg[256];
-    snprintf(msg, sizeof msg, "Item %zu: '%s' %s.", index, field, why);
-    http_reply_json(r, 422,
-                    json_pack("{s:{s:s,s:s,s:I,s:s}}", "error", "code", "invalid_item", "message",
-                              msg, "index", (json_int_t)index, "field", field));
-    return false;
-}
-
-/* A field over its size cap: 413 field_too_large, with index and field. */
-static bool too_large(struct req *r, size_t index, const char *field, size_t len, size_t max)
-{
-    char msg[256];
-    snprintf(msg, sizeof msg, "Item %zu: '%s' is %zu bytes; the limit is %zu.", index, field, len,
-             max);
-    http_reply_json(r, 413,
-                    json_pack("{s:{s:s,s:s,s:I,s:s}}", "error", "code", "field_too_large",
-                              "message", msg, "index", (json_int_t)index, "field", field));
-    return false;
-}
-
-/* Checks the texts of an item against --max-text (issue 15). */
-static bool texts_fit(struct req *r, size_t i, const struct store_item_in *it)
-{
-    size_t max = r->app->max_text;
-    const char *const text[] = {it->prompt, it->response_a, it->response_b};
-    const char *const name[] = {"prompt", it->response_b ? "responses" : "response", "responses"};
-    for (size_t k = 0; k < 3; k++)
-        if (text[k] && strlen(text[k]) > max)
-            return too_large(r, i, name[k], strlen(text[k]), max);
-    return true;
-}
-
-static const char *opt_string(json_t *o, const char *key, size_t max, bool *bad)
-{
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v))
-        return NULL;
-    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max) {
-        *bad = true;
-        return NULL;
-    }
-    return json_string_value(v);
-}
-
-/* An item's priority and metadata (metadata text malloc'd into *meta). */
-static bool validate_extras(struct req *r, size_t i, json_t *o, struct store_item_in *it,
-                            char **meta)
-{
-    json_t *v;
-    v = json_object_get(o, "priority");
-    if (v && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < -1000000000 ||
-            json_integer_value(v) > 1000000000)
-            return invalid(r, i, "priority", "must be an integer between -1e9 and 1e9");
-        it->priority = json_integer_value(v);
-    }
-    v = json_object_get(o, "metadata");
-    if (v && !json_is_null(v)) {
-        if (!json_is_object(v))
-            return invalid(r, i, "metadata", "must be a JSON object");
-        *meta = json_dumps(v, JSON_COMPACT);
-        if (!*meta)
-            return invalid(r, i, "metadata", "could not be stored");
-        if (strlen(*meta) > r->app->max_metadata)
-            return too_large(r, i, "metadata", strlen(*meta), r->app->max_metadata);
-        it->metadata = *meta;
     }
     return true;
-}
-
-/* Validates one item object into it; metadata text is malloc'd into *meta. */
-static bool validate_item(struct req *r, size_t i, json_t *o, struct store_item_in *it, char **meta)
-{
-    static const char *const known[] = {"prompt", "response", "responses", "external_id",
-                                        "domain", "metadata", "priority",  "batch"};
-    if (!json_is_object(o))
-        return invalid(r, i, "item", "must be a JSON object");
-    const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v)
-    {
-        bool ok = false;
-        for (size_t k = 0; k < sizeof known / sizeof known[0] && !ok; k++)
-            ok = !strcmp(key, known[k]);
-        if (!ok)
-            return invalid(r, i, strlen(key) <= 64 && util_utf8_valid(key, strlen(key)) ? key : "?",
-                           "is not a known field");
-    }
-    memset(it, 0, sizeof *it);
-    v = json_object_get(o, "prompt");
-    if (!json_is_string(v))
-        return invalid(r, i, "prompt", "must be a string");
-    it->prompt = json_string_value(v);
-    json_t *one = json_object_get(o, "response"), *two = json_object_get(o, "responses");
-    if (one && two)
-        return invalid(r, i, "responses", "cannot be given together with 'response'");
-    if (one) {
-        if (!json_is_string(one))
-            return invalid(r, i, "response", "must be a string");
-        it->response_a = json_string_value(one);
-    } else if (two) {
-        if (!json_is_array(two) || json_array_size(two) != 2 ||
-            !json_is_string(json_array_get(two, 0)) || !json_is_string(json_array_get(two, 1)))
-            return invalid(r, i, "responses", "must be an array of exactly two strings");
-        it->response_a = json_string_value(json_array_get(two, 0));
-        it->response_b = json_string_value(json_array_get(two, 1));
-    } else {
-        return invalid(r, i, "response", "is required (or 'responses' for a pair)");
-    }
-    /* jansson keeps \u0000 out (we never pass JSON_ALLOW_NUL), so these
-     * strings are safe as C strings. */
-    if (!texts_fit(r, i, it))
-        return false;
-    bool bad = false;
-    it->external_id = opt_string(o, "external_id", TEXT_FIELD_MAX, &bad);
-    if (bad)
-        return invalid(r, i, "external_id", "must be a non-empty string of at most 256 bytes");
-    it->domain = opt_string(o, "domain", STORE_LABEL_MAX, &bad);
-    if (bad)
-        return invalid(r, i, "domain", "must be a non-empty string of at most 128 bytes");
-    it->batch = opt_string(o, "batch", STORE_LABEL_MAX, &bad);
-    if (bad)
-        return invalid(r, i, "batch", "must be a non-empty string of at most 128 bytes");
-    return validate_extras(r, i, o, it, meta);
 }
 
 /* ---- scoring: inline, or on the layer worker for a layer that may block ---- */
@@ -391,12 +167,45 @@ static void score_then(struct req *r, struct scoring *sc, req_finish_fn then)
 }
 
 /* Validates every item of b into items (metadata text into meta). */
-static bool validate_items(struct req *r, struct items_body *b, struct store_item_in *items,
+/* A field over its size cap: 413 field_too_large, with index and field. */
+static bool too_large(struct req *r, size_t index, const char *field, size_t len, size_t max)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "Item %zu: '%s' is %zu bytes; the limit is %zu.", index, field, len,
+             max);
+    http_reply_json(r, 413,
+                    json_pack("{s:{s:s,s:s,s:I,s:s}}", "error", "code", "field_too_large",
+                              "message", msg, "index", (json_int_t)index, "field", field));
+    return false;
+}
+
+/* Checks a validated item's texts against --max-text and its metadata
+ * against --max-metadata (issue 15). */
+static bool item_fits(struct req *r, size_t i, const struct store_item_in *it)
+{
+    size_t max = r->app->max_text;
+    const char *const text[] = {it->prompt, it->response_a, it->response_b};
+    const char *const name[] = {"prompt", it->response_b ? "responses" : "response", "responses"};
+    for (size_t k = 0; k < 3; k++)
+        if (text[k] && strlen(text[k]) > max)
+            return too_large(r, i, name[k], strlen(text[k]), max);
+    if (it->metadata && strlen(it->metadata) > r->app->max_metadata)
+        return too_large(r, i, "metadata", strlen(it->metadata), r->app->max_metadata);
+    return true;
+}
+
+static bool validate_items(struct req *r, struct body_items *b, struct store_item_in *items,
                            char **meta)
 {
-    for (size_t i = 0; i < b->n; i++)
-        if (!validate_item(r, i, b->objs[i], &items[i], &meta[i]))
+    struct body_error err;
+    for (size_t i = 0; i < b->n; i++) {
+        if (body_item_validate(b->objs[i], i, &items[i], &meta[i], &err)) {
+            api_body_error(r, &err);
             return false;
+        }
+        if (!item_fits(r, i, &items[i]))
+            return false;
+    }
     return true;
 }
 
@@ -404,7 +213,7 @@ static bool validate_items(struct req *r, struct items_body *b, struct store_ite
 
 struct ingest_state {
     struct scoring sc; /* first: see struct scoring */
-    struct items_body body;
+    struct body_items body;
     struct store_item_in *items;
     struct store_item_ack *acks;
     char **meta;   /* per item, malloc'd JSON text or NULL */
@@ -430,7 +239,7 @@ static void ingest_state_free(void *p)
     free(s->scores);
     free(s->items);
     free(s->acks);
-    items_body_clear(&s->body);
+    body_items_clear(&s->body);
     free(s);
 }
 
@@ -513,7 +322,7 @@ void api_items_post(struct req *r, const char *param)
 
 struct score_state {
     struct scoring sc; /* first: see struct scoring */
-    struct items_body body;
+    struct body_items body;
     struct store_item_in *items;
     char **meta;
     json_t *decisions;
@@ -530,7 +339,7 @@ static void score_state_free(void *p)
     free(s->meta);
     free(s->items);
     json_decref(s->decisions);
-    items_body_clear(&s->body);
+    body_items_clear(&s->body);
     free(s);
 }
 

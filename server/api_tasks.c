@@ -9,9 +9,8 @@
 #include "api.h"
 #include "api_subq.h"
 #include "app.h"
+#include "body.h"
 #include "limits.h"
-
-#define RATIONALE_MAX 4096 /* bytes */
 
 /* x rounded to digits decimals: shares and probabilities, not noise. */
 static double rounded(double x, int digits)
@@ -380,60 +379,6 @@ static void label_finish(struct req *r)
     http_reply_json(r, l->result == LABEL_RECORDED ? 201 : 200, label_json(r, l));
 }
 
-/* Reads a label body into l (its strings borrowed from body). On failure
- * sets the 422 reply and returns false. */
-static bool parse_label(struct req *r, json_t *body, struct store_label *l)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v)
-    {
-        if (strcmp(key, "answer") && strcmp(key, "confidence") && strcmp(key, "rationale") &&
-            strcmp(key, "seconds")) {
-            http_error(r, 422, "invalid_label", "'%.64s' is not a field of a label.", key);
-            return false;
-        }
-    }
-    v = json_object_get(body, "answer");
-    l->answer = json_string_value(v);
-    if (!l->answer ||
-        !(aggregate_answer_fits("pair", l->answer) || aggregate_answer_fits("single", l->answer) ||
-          rollup_answer_fits(l->answer))) {
-        http_error(r, 422, "invalid_label",
-                   "'answer' must be one of \"a\", \"b\", \"tie\", \"good\", \"bad\", "
-                   "\"yes\", \"no\", \"unsure\".");
-        return false;
-    }
-    v = json_object_get(body, "confidence");
-    if (v && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 5) {
-            http_error(r, 422, "invalid_label", "'confidence' must be an integer from 1 to 5.");
-            return false;
-        }
-        l->confidence = (int)json_integer_value(v);
-    }
-    v = json_object_get(body, "rationale");
-    if (v && !json_is_null(v)) {
-        if (!json_is_string(v) || json_string_length(v) > RATIONALE_MAX) {
-            http_error(r, 422, "invalid_label", "'rationale' must be a string of at most %d bytes.",
-                       RATIONALE_MAX);
-            return false;
-        }
-        l->rationale = json_string_length(v) ? json_string_value(v) : NULL;
-    }
-    v = json_object_get(body, "seconds");
-    if (v && !json_is_null(v)) {
-        if (!json_is_number(v) || json_number_value(v) < 0 ||
-            json_number_value(v) > LABEL_SECONDS_MAX) {
-            http_error(r, 422, "invalid_label", "'seconds' must be a number from 0 to %d.",
-                       LABEL_SECONDS_MAX);
-            return false;
-        }
-        l->seconds = json_number_value(v);
-    }
-    return true;
-}
-
 void api_task_label(struct req *r, const char *param)
 {
     int64_t id;
@@ -450,8 +395,11 @@ void api_task_label(struct req *r, const char *param)
     s->body = body;
     struct store_label *l = &s->label;
     *l = (struct store_label){.task_id = id, .rater_id = r->key.rater_id, .seconds = -1};
-    if (!parse_label(r, body, l))
+    struct body_error err;
+    if (body_label_parse(body, l, &err)) {
+        api_body_error(r, &err);
         return;
+    }
     http_go_async(r, label_finish);
     int rc = store_task_label_submit(r->app->store, l, http_async_done, r);
     if (rc) {

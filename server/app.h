@@ -23,6 +23,8 @@ struct app {
     size_t max_body;             /* bytes */
     size_t max_items;            /* items per ingest request */
     const char *static_dir;      /* where the web page's files are */
+    const char *tls_cert;        /* PEM certificate chain for HTTPS; NULL: plain HTTP */
+    const char *tls_key;         /* PEM private key, with tls_cert */
     /* issue 15: slow clients and memory per request (rungd serve options) */
     struct net_limits net; /* connections, deadlines, rates */
     struct guard *guard;   /* enforces net's deadlines and rates */

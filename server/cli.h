@@ -10,6 +10,7 @@ int cli_eval(int argc, char **argv);
 int cli_demo(int argc, char **argv);
 int cli_rescore(int argc, char **argv);
 int cli_export(int argc, char **argv);
+int cli_backup(int argc, char **argv);
 
 #include <stdbool.h>
 

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "webhook.h"
 #include "webhook_send.h"
+#include "tls.h"
 
 /* What the command line (and --config) asks for. */
 struct serve_opts {
@@ -39,6 +40,7 @@ struct serve_opts {
     int64_t audit_seed; /* --audit-seed */
     int64_t drift_s;    /* --drift-seconds */
     int64_t hook_timeout_ms, hook_backoff_ms;
+    const char *tls_cert, *tls_key; /* --tls-cert, --tls-key: paths */
     /* issue 15: slow clients, memory per request */
     int64_t max_conns, per_ip, idle_s, header_s, body_rate, rate, burst;
     int64_t max_text, max_metadata, page_bytes, max_db_bytes;
@@ -131,6 +133,10 @@ static const struct serve_opt serve_table[] = {
      "item text in one page of GET /v1/items (default %lld)", PAGE_BYTES_DEFAULT},
     {"max-db-bytes", "BYTES", OPT_INT, O(max_db_bytes), 0, DB_BYTES_MAX_MAX,
      "the database's size at most, else 507 (default 0: the disk's)", 0},
+    {"tls-cert", "FILE", OPT_STR, O(tls_cert), 0, 0,
+     "serve HTTPS with this PEM certificate (chain); needs --tls-key", 0},
+    {"tls-key", "FILE", OPT_STR, O(tls_key), 0, 0,
+     "the certificate's PEM private key (unencrypted)", 0},
     {"help", NULL, OPT_HELP, 0, 0, 0, "this text", 0},
 };
 #undef O
@@ -329,6 +335,10 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o, char **conf_
             return 2;
         }
     }
+    if (!o->tls_cert != !o->tls_key) {
+        fprintf(stderr, "rungd serve: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
     if (parse_listen(o->listen, o->host, sizeof o->host, &o->port)) {
         fprintf(stderr, "rungd serve: --listen wants HOST:PORT (IPv4), got '%s'\n", o->listen);
         return 2;
@@ -403,6 +413,26 @@ static int serve_open(const struct serve_opts *o, struct app *app)
     return 0;
 }
 
+/* Reads --tls-cert and --tls-key into t and hands them to app. Returns 0
+ * or 1 (the exit code), saying why on stderr. */
+static int serve_tls(const struct serve_opts *o, struct tls_pem *t, struct app *app)
+{
+    if (!o->tls_cert)
+        return 0;
+    if (!tls_supported()) {
+        fprintf(stderr, "rungd serve: this libmicrohttpd was built without TLS\n");
+        return 1;
+    }
+    char err[ERR_TEXT_MAX];
+    if (tls_load(t, o->tls_cert, o->tls_key, err, sizeof err)) {
+        fprintf(stderr, "rungd serve: %s\n", err);
+        return 1;
+    }
+    app->tls_cert = t->cert;
+    app->tls_key = t->key;
+    return 0;
+}
+
 static void announce(const struct serve_opts *o, unsigned port)
 {
     /* A path is bytes, not UTF-8: log a copy JSON can carry. */
@@ -411,10 +441,11 @@ static void announce(const struct serve_opts *o, unsigned port)
         util_utf8_sanitize(db, strlen(db));
     log_json("info", "rungd listening", "{s:i,s:s?}", "port", (int)port, "db", db);
     free(db);
-    printf("rungd listening on http://%s:%u/ (annotator page)\n"
-           "  API:     http://%s:%u/v1/items\n"
-           "  health:  http://%s:%u/healthz\n",
-           o->host, port, o->host, port, o->host, port);
+    const char *scheme = o->tls_cert ? "https" : "http";
+    printf("rungd listening on %s://%s:%u/ (annotator page)\n"
+           "  API:     %s://%s:%u/v1/items\n"
+           "  health:  %s://%s:%u/healthz\n",
+           scheme, o->host, port, scheme, o->host, port, scheme, o->host, port);
     fflush(stdout);
 }
 
@@ -491,10 +522,11 @@ int cli_serve(int argc, char **argv)
     struct app app = {0};
     struct serve_opts o = serve_defaults(static_find_dir(static_dir, sizeof static_dir));
     char *conf_text = NULL;
+    struct tls_pem tls = {NULL, NULL};
     int rc = serve_parse(argc, argv, &o, &conf_text);
-    if (rc >= 0 || serve_apply(&o, &app)) {
-        free(conf_text);
-        return rc >= 0 ? rc : 1;
+    if (rc >= 0 || serve_apply(&o, &app) || serve_tls(&o, &tls, &app)) {
+        rc = rc >= 0 ? rc : 1;
+        goto done;
     }
     sigset_t sigs;
     process_setup(&sigs);
@@ -512,7 +544,13 @@ int cli_serve(int argc, char **argv)
     }
     struct MHD_Daemon *d = http_start(&app, o.host, o.port, (unsigned)o.threads);
     if (!d) {
-        fprintf(stderr, "rungd serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
+        if (o.tls_cert)
+            fprintf(stderr,
+                    "rungd serve: cannot serve HTTPS on %s: the TLS certificate and key were "
+                    "refused or the address is taken (libmicrohttpd's warnings above say which)\n",
+                    o.listen);
+        else
+            fprintf(stderr, "rungd serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
         rc = 1;
         goto out;
     }
@@ -531,6 +569,7 @@ out:
         log_json("info", "stopped cleanly", NULL);
     fflush(stdout);
 done:
+    tls_free(&tls);
     guard_free(app.guard);
     free(conf_text);
     return rc;

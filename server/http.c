@@ -15,6 +15,9 @@
 #include "app.h"
 #include "log.h"
 
+/* GnuTLS priorities for --tls-cert: its defaults, less TLS 1.1 and older. */
+#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 /* Every response carries these: the page loads only its own files and runs
  * no inline script, so model text can never become code. */
 static void add_common_headers(struct MHD_Response *resp)
@@ -447,15 +450,25 @@ struct MHD_Daemon *http_start(struct app *app, const char *host, uint16_t port, 
      * from its epoll set itself, and panics (abort) when it loses; seen at
      * SIGTERM in the API tests. poll() keeps no such set. */
     const struct net_limits *n = &app->net;
-    return MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
-            MHD_USE_ERROR_LOG | MHD_USE_ITC,
-        port, NULL, NULL, on_request, app, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, n->idle_s, MHD_OPTION_CONNECTION_LIMIT, n->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, n->per_ip, MHD_OPTION_NOTIFY_CONNECTION, guard_notify,
-        app->guard, MHD_OPTION_NOTIFY_COMPLETED, on_completed, app, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        HTTP_LISTEN_BACKLOG, MHD_OPTION_END);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    /* HTTPS through libmicrohttpd's GnuTLS, TLS 1.2 and 1.3 only. */
+    struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)app->tls_cert},
+                                   {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)app->tls_key},
+                                   {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+                                   {MHD_OPTION_END, 0, NULL}};
+    if (app->tls_cert)
+        flags |= MHD_USE_TLS;
+    else
+        tls[0].option = MHD_OPTION_END;
+    return MHD_start_daemon(flags, port, NULL, NULL, on_request, app, MHD_OPTION_EXTERNAL_LOGGER,
+                            mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
+                            MHD_OPTION_CONNECTION_TIMEOUT, n->idle_s, MHD_OPTION_CONNECTION_LIMIT,
+                            n->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, n->per_ip,
+                            MHD_OPTION_NOTIFY_CONNECTION, guard_notify, app->guard,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, HTTP_LISTEN_BACKLOG, MHD_OPTION_END);
 }
 
 void http_stop(struct app *app, struct MHD_Daemon *d, unsigned grace_ms)

@@ -15,6 +15,7 @@ static void usage(FILE *to)
                 "  eval     measure a layer on a preference file\n"
                 "  rescore  score the items waiting for humans with the active layer\n"
                 "  export   write comparisons, step labels or items as JSON lines\n"
+                "  backup   copy the database consistently, also while the daemon serves\n"
                 "  demo     load generated demo items (used by deploy/run.sh)\n\n"
                 "'rungd COMMAND --help' describes each one; 'rungd --version' prints the\n"
                 "version.\n");
@@ -49,6 +50,8 @@ int main(int argc, char **argv)
         return cli_rescore(argc - 1, argv + 1);
     if (!strcmp(cmd, "export"))
         return cli_export(argc - 1, argv + 1);
+    if (!strcmp(cmd, "backup"))
+        return cli_backup(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo"))
         return cli_demo(argc - 1, argv + 1);
     fprintf(stderr, "rungd: unknown command '%s'\n", cmd);

@@ -37,7 +37,7 @@ START_TIMEOUT = float(os.environ.get("RUNG_TEST_START_TIMEOUT", "60"))
 HTTP_TIMEOUT = float(os.environ.get("RUNG_TEST_HTTP_TIMEOUT", "60"))
 STOP_TIMEOUT = float(os.environ.get("RUNG_TEST_STOP_TIMEOUT", "60"))
 
-_LISTEN_RE = re.compile(r"rungd listening on http://([0-9.]+):(\d+)/")
+_LISTEN_RE = re.compile(r"rungd listening on https?://([0-9.]+):(\d+)/")
 
 
 def rungd_path():

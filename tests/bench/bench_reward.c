@@ -8,15 +8,19 @@
  *   bench_reward train-libsvm TRAIN TEST [--members M] [--bits B] [--calib S]
  *                [--epochs E] [--threads T] [--l2 X] [--seed S]
  *       reads both files, trains the ensemble, prints accuracy, wall, peak RSS.
- *   bench_reward score [N]
- *       scores N (default 100000) ~1 KB responses on one thread.
- *   bench_reward eval --format hh|gsm8k FILE [--no-checks]
+ *   bench_reward score [N] [--rounds R]
+ *       scores N (default 100000) ~1 KB responses on one thread, R rounds
+ *       (default 5) of each layer: with and without the checker block, each
+ *       with the old (FNV-1a) and the new (FX) token hash; prints the
+ *       medians per second of CPU time and the speed-up of the new hash.
+ *   bench_reward eval --format hh|gsm8k FILE [--no-checks] [--fnv1a]
  *       trains a default layer on the training side of the fixed 80/20 split
  *       by prompt (dataset_split_is_test) and prints one JSON line: the file's
  *       counts, held-out accuracy, "the longer reply wins" on the same pairs,
  *       log loss, ECE, threshold, coverage, and the checker features'
  *       weights ("checks"; --no-checks trains without them, as blob version
- *       1 layers were). Samples of a prompt form its group on each side of
+ *       1 layers were; --fnv1a with the token hash of blob versions 1 and 2
+ *       instead of FX). Samples of a prompt form its group on each side of
  *       the split, as training and calibration group them: the figures
  *       with those groups are in "grouped"; the top-level ones score each
  *       pair as its own group {a, b}, as the daemon scores a pair item
@@ -443,49 +447,126 @@ static size_t make_text(uint64_t *s, char *buf, size_t len)
     return n;
 }
 
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *x, size_t n)
+{
+    qsort(x, n, sizeof(*x), cmp_double);
+    return n % 2 ? x[n / 2] : (x[n / 2 - 1] + x[n / 2]) / 2.0;
+}
+
+enum { SCORE_TEXT = 1024, SCORE_POOL = 64, SCORE_ROUNDS_MAX = 99 };
+
+/* Scores n texts of pool with l; the rate per second of this thread's CPU
+ * time into *cpu_rate and of wall time into *wall_rate. */
+static int score_round(const struct reward_layer *l, char (*pool)[SCORE_TEXT], unsigned long n,
+                       double *cpu_rate, double *wall_rate, double *acc)
+{
+    double w0 = now_s(), c0 = cpu_s();
+    for (size_t i = 0; i < n; i++) {
+        struct reward_single r;
+        if (reward_score_single(l, "What is the total number of apples?", pool[i % SCORE_POOL], &r))
+            return -1;
+        *acc += r.r;
+    }
+    *cpu_rate = (double)n / (cpu_s() - c0);
+    *wall_rate = (double)n / (now_s() - w0);
+    return 0;
+}
+
+/* R rounds of n responses with the FNV-1a layer l[0] and the FX layer l[1]
+ * in turn (which goes first alternates); prints the medians and the median
+ * of the rounds' FX / FNV-1a ratios. */
+static int score_compare(const char *what, struct reward_layer *const l[2],
+                         char (*pool)[SCORE_TEXT], unsigned long n, unsigned long rounds)
+{
+    double cpu[2][SCORE_ROUNDS_MAX], wall[2][SCORE_ROUNDS_MAX], ratio[SCORE_ROUNDS_MAX];
+    double acc[2] = {0.0, 0.0}, ratio_min = INFINITY, ratio_max = 0.0;
+    for (unsigned long r = 0; r < rounds; r++) {
+        for (int k = 0; k < 2; k++) {
+            int h = (int)(r & 1) ^ k;
+            if (score_round(l[h], pool, n, &cpu[h][r], &wall[h][r], &acc[h]))
+                return -1;
+        }
+        ratio[r] = cpu[1][r] / cpu[0][r];
+        ratio_min = ratio[r] < ratio_min ? ratio[r] : ratio_min;
+        ratio_max = ratio[r] > ratio_max ? ratio[r] : ratio_max;
+    }
+    double fnv = median(cpu[0], rounds), fx = median(cpu[1], rounds);
+    printf("%s, old hash FNV-1a (blob v1/v2): %.0f responses/s/core (wall %.0f/s)\n", what, fnv,
+           median(wall[0], rounds));
+    printf("%s, new hash FX (blob v3):        %.0f responses/s/core (wall %.0f/s)\n", what, fx,
+           median(wall[1], rounds));
+    printf("%s, speed-up FX / FNV-1a: %.3fx (median of %lu rounds, range %.3f-%.3f; checksums "
+           "%.3f %.3f)\n",
+           what, median(ratio, rounds), rounds, ratio_min, ratio_max, acc[0], acc[1]);
+    return 0;
+}
+
+/* bench_reward score [N] [--rounds R]: layers with and without the checker
+ * block, each trained with both token hashes on the same data, score N ~1 KB
+ * responses per round on this thread. Rates are per second of the thread's
+ * CPU time (the machine may be shared; wall time beside it). */
 static int cmd_score(int argc, char **argv)
 {
-    unsigned long n = 100000;
-    enum { NTRAIN = 400, TEXT = 1024 };
+    unsigned long n = 100000, rounds = 5;
+    enum { NTRAIN = 400 };
     struct reward_params p;
     struct reward_pair_ex *ex = calloc(NTRAIN, sizeof(*ex));
-    char(*texts)[TEXT] = calloc(2 * NTRAIN + 64, sizeof(*texts));
-    struct reward_layer *l = NULL;
+    char(*texts)[SCORE_TEXT] = calloc(2 * NTRAIN + SCORE_POOL, sizeof(*texts));
+    struct reward_layer *l[2][2] = {{NULL, NULL}, {NULL, NULL}}; /* [checks][hash] */
     uint64_t s = 7;
     int rc = 1;
-    if (argc >= 1 && parse_ul(argv[0], &n))
+    if ((argc >= 1 && parse_ul(argv[0], &n)) ||
+        (argc >= 3 && (strcmp(argv[1], "--rounds") || parse_ul(argv[2], &rounds))) || rounds < 1 ||
+        rounds > SCORE_ROUNDS_MAX) {
+        fprintf(stderr, "usage: score [N] [--rounds R (1-%d)]\n", SCORE_ROUNDS_MAX);
+        rc = 2;
         goto out;
+    }
     if (!ex || !texts)
         goto out;
     for (size_t i = 0; i < NTRAIN; i++) {
-        make_text(&s, texts[2 * i], TEXT);
-        make_text(&s, texts[2 * i + 1], TEXT);
+        make_text(&s, texts[2 * i], SCORE_TEXT);
+        make_text(&s, texts[2 * i + 1], SCORE_TEXT);
         ex[i] = (struct reward_pair_ex){"a question?",   texts[2 * i], texts[2 * i + 1],
                                         (double)(i & 1), 1.0,          (uint64_t)i + 1};
     }
     reward_params_default(&p);
     p.calib_share = 0.0;
-    l = reward_train(&p, ex, NTRAIN, NULL, 0, NULL);
-    if (!l)
-        goto out;
+    for (int c = 0; c < 2; c++)
+        for (int h = 0; h < 2; h++) {
+            p.checks = (unsigned)c;
+            p.hash = h ? FEAT_HASH_FX : FEAT_HASH_FNV1A;
+            if (!(l[c][h] = reward_train(&p, ex, NTRAIN, NULL, 0, NULL)))
+                goto out;
+        }
     /* 64 distinct ~1 KB texts, cycled. */
-    char(*pool)[TEXT] = texts + 2 * NTRAIN;
+    char(*pool)[SCORE_TEXT] = texts + 2 * NTRAIN;
     size_t bytes = 0;
-    for (size_t i = 0; i < 64; i++)
-        bytes += make_text(&s, pool[i], TEXT);
-    double t0 = now_s(), acc = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        struct reward_single r;
-        if (reward_score_single(l, "What is the total number of apples?", pool[i % 64], &r))
-            goto out;
-        acc += r.r;
-    }
-    double dt = now_s() - t0;
-    printf("scored %lu responses (mean %.0f bytes) in %.2f s: %.0f responses/s (checksum %.3f)\n",
-           n, (double)bytes / 64.0, dt, (double)n / dt, acc);
+    for (size_t i = 0; i < SCORE_POOL; i++)
+        bytes += make_text(&s, pool[i], SCORE_TEXT);
+    printf("%lu responses per round (mean %.0f bytes), 5 members, 2^%u buckets, one thread\n", n,
+           (double)bytes / SCORE_POOL, REWARD_BITS_DEFAULT);
+    if (score_compare("with checkers", l[1], pool, n, rounds) ||
+        score_compare("features only", l[0], pool, n, rounds))
+        goto out;
     rc = 0;
 out:
-    reward_free(l);
+    for (int c = 0; c < 2; c++)
+        for (int h = 0; h < 2; h++)
+            reward_free(l[c][h]);
     free(ex);
     free(texts);
     return rc;
@@ -561,11 +642,12 @@ static double score_us(const struct reward_layer *l, const struct reward_pair_ex
 
 /* Trains on c's training rows, evaluates on its test rows, adds the figures
  * to out. 0 or -ENOMEM. */
-static int eval_run(const struct eval_ctx *c, unsigned checks, json_t *out)
+static int eval_run(const struct eval_ctx *c, unsigned checks, enum feat_hash hash, json_t *out)
 {
     struct reward_params p;
     reward_params_default(&p);
     p.checks = checks;
+    p.hash = hash;
     const struct reward_pair_ex *te = c->rows + c->cap - c->nte;
     double t0 = now_s();
     json_t *rep = NULL;
@@ -594,12 +676,17 @@ static int cmd_eval(int argc, char **argv)
 {
     enum dataset_format fmt;
     unsigned checks = 1;
-    if (argc == 4 && !strcmp(argv[3], "--no-checks")) {
-        checks = 0;
-        argc--;
+    enum feat_hash hash = FEAT_HASH_FX;
+    for (; argc > 3; argc--) {
+        if (!strcmp(argv[argc - 1], "--no-checks"))
+            checks = 0;
+        else if (!strcmp(argv[argc - 1], "--fnv1a"))
+            hash = FEAT_HASH_FNV1A;
+        else
+            break;
     }
     if (argc != 3 || strcmp(argv[0], "--format") || dataset_format_parse(argv[1], &fmt)) {
-        fprintf(stderr, "usage: eval --format hh|gsm8k FILE [--no-checks]\n");
+        fprintf(stderr, "usage: eval --format hh|gsm8k FILE [--no-checks] [--fnv1a]\n");
         return 2;
     }
     struct eval_ctx c = {calloc(100000, sizeof(*c.rows)), 0, 0, 100000};
@@ -613,7 +700,7 @@ static int cmd_eval(int argc, char **argv)
     }
     if (!c.rows || !out || dataset_read(in, fmt, eval_pair, NULL, &c, &st))
         goto out;
-    if (eval_run(&c, checks, out))
+    if (eval_run(&c, checks, hash, out))
         goto out;
     /* reward_evaluate's "pairs" are the held-out ones; "pairs" is the file's. */
     json_object_set(out, "test_pairs", json_object_get(out, "pairs"));

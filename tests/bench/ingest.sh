@@ -1,7 +1,12 @@
 #!/bin/sh
-# ingest.sh - issue 2: durable ingest over HTTP against two ceilings measured
-# in the same run: bare_server (libmicrohttpd + jansson, no storage) and
-# raw_sqlite (the same rows straight into SQLite, WAL + synchronous=FULL).
+# ingest.sh - issues 2 and 14: durable ingest over HTTP against two ceilings
+# measured in the same run: bare_server (libmicrohttpd + jansson, no storage)
+# and raw_sqlite (the same rows straight into SQLite, WAL + synchronous=FULL).
+# Closed loop (each connection sends when its last answer is in) for the
+# maximum rates, then open loop (loadgen --rate: paced sends, latency from
+# each request's due time) at half of rungd's maximum, rungd and the bare
+# server at the same rate; and the disk's own fdatasync latency, the floor
+# of any durable answer.
 #
 # usage: tests/bench/ingest.sh [BUILD_DIR]        (default: build-bench)
 # env:   SECONDS_PER=10  seconds per measurement (after WARMUP=2)
@@ -121,10 +126,12 @@ new_db() { # new_db NAME: a fresh rung database and a pipeline key; sets TOKEN
     rm -f "$WORK/$1.db"*
     TOKEN=$("$RUNGD" keys create --db "$WORK/$1.db" --role pipeline --name bench | tail -1)
 }
-load() { # load NAME CPUS ITEMS_PER_REQ BODIES
-    taskset -c "$2" "$BENCH/loadgen" post --port "$PORT" --conns "$CONNS" --path /v1/items \
-        --bodies "$4" --token "$TOKEN" --items-per-req "$3" --duration "$SECONDS_PER" \
-        --warmup "$WARMUP" --name "$1" || true
+load() { # load NAME CPUS ITEMS_PER_REQ BODIES [LOADGEN_OPTION...]
+    name=$1 cpus=$2 per=$3 file=$4
+    shift 4
+    taskset -c "$cpus" "$BENCH/loadgen" post --port "$PORT" --conns "$CONNS" --path /v1/items \
+        --bodies "$file" --token "$TOKEN" --items-per-req "$per" --duration "$SECONDS_PER" \
+        --warmup "$WARMUP" --name "$name" "$@" || true
 }
 wrk_fig() { # req/s, p50, p99 from wrk --latency output
     awk '/Requests\/sec/ {r = $2} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
@@ -163,6 +170,36 @@ for pin in $PIN; do
     fi
     stop "$RPID"
 
+    # Open loop at half of rungd's closed-loop maximum: rungd, then the bare
+    # server at the same rate (the latency of HTTP and the load generator).
+    half=$(awk '/^rungd_single / {for (i = 1; i <= NF; i++) if ($i ~ /^req_s=/) print int(substr($i, 7) / 2)}' "$R" | head -1)
+    if [ -n "$half" ] && [ "$half" -gt 0 ]; then
+        new_db open
+        start_rungd "$WORK/open.db" "$S"
+        load rungd_single_open_loop "$L" 1 "$WORK/items.jsonl" --rate "$half" | tee -a "$R"
+        stop "$RPID"
+        start_bare "$S"; TOKEN=none
+        load bare_single_open_loop "$L" 1 "$WORK/items.jsonl" --rate "$half" | tee -a "$R"
+        stop "$RPID"
+    fi
+    # The floor of a durable answer: one fdatasync of the disk the WAL is on,
+    # after a 16 KB append (about one small group commit), timed for as long.
+    python3 - "$WORK/sync.probe" "$SECONDS_PER" <<'PY' | tee -a "$R"
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+lat, end = [], time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    os.write(fd, b"x" * 16384)
+    t = time.perf_counter()
+    os.fdatasync(fd)
+    lat.append((time.perf_counter() - t) * 1000)
+os.close(fd)
+os.unlink(sys.argv[1])
+lat.sort()
+q = lambda p: lat[min(len(lat) - 1, int(len(lat) * p))]
+print("disk_fdatasync syncs=%d p50_ms=%.3f p99_ms=%.3f max_ms=%.3f" % (len(lat), q(0.5), q(0.99), lat[-1]))
+PY
+
     new_db batch
     start_rungd "$WORK/batch.db" "$S"
     load rungd_batch1000 "$L" 1000 "$WORK/batch.jsonl" | tee -a "$R"
@@ -197,6 +234,14 @@ for pin in $PIN; do
     rb=$(grep '^rungd_batch1000 ' "$R" | head -1)
     raw=$(grep '^raw_sqlite_one_txn ' "$R" | head -1)
     echo "$b" >"$WORK/b"; echo "$rs" >"$WORK/rs"; echo "$rb" >"$WORK/rb"; echo "$raw" >"$WORK/raw"
+    grep '^rungd_single_open_loop ' "$R" | head -1 >"$WORK/ro"
+    grep '^bare_single_open_loop ' "$R" | head -1 >"$WORK/bo"
+    grep '^disk_fdatasync ' "$R" | head -1 >"$WORK/ds"
+    awk -v rate="$(val open_loop_rate "$WORK/ro")" -v rp="$(val p99_ms "$WORK/ro")" \
+        -v rm="$(val max_ms "$WORK/ro")" -v bp="$(val p99_ms "$WORK/bo")" -v dp="$(val p99_ms "$WORK/ds")" \
+        -v pin="$pin" 'BEGIN {
+        if (rate) printf "OPEN[%s] at %d req/s (half of rungd'"'"'s maximum): rungd p99 %.2f ms (max %.1f ms), bare server p99 %.2f ms; the disk'"'"'s fdatasync p99 %.2f ms\n",
+            pin, rate, rp, rm, bp, dp }'
     awk -v br="$(val req_s "$WORK/b")" -v rr="$(val req_s "$WORK/rs")" -v p99="$(val p99_ms "$WORK/rs")" \
         -v items="$(val items_s "$WORK/rb")" -v raw="$(val rows_s "$WORK/raw")" -v pin="$pin" 'BEGIN {
         r1 = br ? 100 * rr / br : 0; r2 = raw ? 100 * items / raw : 0

@@ -1,10 +1,15 @@
 #!/bin/sh
-# score.sh - issue 3: scoring throughput. In process (bench_reward score: one
-# thread, ~1 KB responses, 5 members) and over HTTP (POST /v1/score with
-# batches of BATCH ~1 KB responses, 64 connections, wrk), in the same run.
+# score.sh - issue 3 and 14: scoring throughput. In process (bench_reward
+# score: one thread, ~1 KB responses, 5 members, both token hashes), feature
+# extraction alone against the extractor of a baseline revision (bench_feat,
+# built from the same source against both feat.c files with the same flags,
+# rounds interleaved), and over HTTP (POST /v1/score with batches of BATCH
+# ~1 KB responses, 64 connections, wrk), all in the same run. In-process rates
+# are per second of the thread's CPU time: the machine may be shared.
 #
 # usage: tests/bench/score.sh [BUILD_DIR]     (default: build-bench, release)
-# env:   SECONDS_PER=10 BATCH=100 CONNS=64
+# env:   SECONDS_PER=10 BATCH=100 CONNS=64 ROUNDS=5 N=50000
+#        BASE_REV=d6831ad (the extractor before issue 14)
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,6 +17,9 @@ BUILD=${1:-$ROOT/build-bench}
 SECONDS_PER=${SECONDS_PER:-10}
 BATCH=${BATCH:-100}
 CONNS=${CONNS:-64}
+ROUNDS=${ROUNDS:-5}
+N=${N:-50000}
+BASE_REV=${BASE_REV:-d6831ad}
 RUNGD=$BUILD/server/rungd
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
@@ -52,10 +60,33 @@ PY
 "$RUNGD" train --db "$WORK/s.db" --activate >/dev/null 2>&1
 TOKEN=$("$RUNGD" keys create --db "$WORK/s.db" --role pipeline --name bench | tail -n 1)
 
-echo "== in process (one thread)"
-inproc=$("$BUILD/tests/bench/bench_reward" score 200000 | tail -n 1)
-echo "$inproc"
-inproc_rate=$(echo "$inproc" | sed -n 's/.*: \([0-9]*\) responses\/s.*/\1/p')
+echo "== feature extraction alone: $BASE_REV's feat.c against this one, $ROUNDS interleaved rounds"
+mkdir -p "$WORK/base"
+git -C "$ROOT" archive "$BASE_REV" core | tar -x -C "$WORK/base"
+CFLAGS_BENCH="-O3 -std=c11 -D_GNU_SOURCE"
+cc $CFLAGS_BENCH -DBENCH_FEAT_LEGACY -I"$WORK/base/core" "$ROOT/tests/bench/bench_feat.c" \
+    "$WORK/base/core/feat.c" -lm -o "$WORK/feat_base"
+cc $CFLAGS_BENCH -I"$ROOT/core" "$ROOT/tests/bench/bench_feat.c" "$ROOT/core/feat.c" -lm \
+    -o "$WORK/feat_now"
+for r in $(seq "$ROUNDS"); do
+    "$WORK/feat_base" "$N" | awk '{print "base", $1}'
+    "$WORK/feat_now" --hash fnv1a "$N" | awk '{print "fnv1a", $1}'
+    "$WORK/feat_now" --hash fx "$N" | awk '{print "fx", $1}'
+done > "$WORK/feat.txt"
+python3 - "$WORK/feat.txt" "$BASE_REV" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+rate = {k: [float(v) for kk, v in rows if kk == k] for k in ("base", "fnv1a", "fx")}
+med = {k: statistics.median(v) for k, v in rate.items()}
+ratio = lambda k: statistics.median(a / b for a, b in zip(rate[k], rate["base"]))
+print("extractor of %s (FNV-1a):  %7.0f texts/s/core" % (sys.argv[2], med["base"]))
+print("this extractor, FNV-1a:      %7.0f texts/s/core, %.3fx the baseline (same vectors)" % (med["fnv1a"], ratio("fnv1a")))
+print("this extractor, FX (new):    %7.0f texts/s/core, %.3fx the baseline" % (med["fx"], ratio("fx")))
+PY
+
+echo "== scoring in process (one thread, $ROUNDS rounds of $N)"
+"$BUILD/tests/bench/bench_reward" score "$N" --rounds "$ROUNDS" | tee "$WORK/inproc.txt"
+inproc_rate=$(sed -n 's/^with checkers, new hash FX (blob v3): *\([0-9]*\) responses.*/\1/p' "$WORK/inproc.txt")
 
 "$RUNGD" serve --db "$WORK/s.db" --listen 127.0.0.1:0 --quiet > "$WORK/out" 2> "$WORK/err" &
 PID=$!
@@ -77,7 +108,7 @@ python3 - "$rps" "$BATCH" "$inproc_rate" "$cores" "$p50" "$p99" <<'PY'
 import sys
 rps, batch, inproc, cores, p50, p99 = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
 http = rps * batch
-print("score in process:        %9.0f responses/s/core (target >= 100000)" % inproc)
+print("score in process:        %9.0f responses/s/core, default layer (checkers, FX)" % inproc)
 print("score over HTTP:         %9.0f responses/s (%.0f req/s x %d), p50 %s, p99 %s" % (http, rps, batch, p50, p99))
 print("HTTP per core:           %9.0f responses/s/core (%d cores shared by server and wrk)" % (http / cores, cores))
 print("ratio HTTP/core : in-process: %.2f" % (http / cores / inproc))

@@ -1,14 +1,5 @@
-/* fuzz_decompose - libFuzzer target for core/decompose.
- *
- * Not part of the default build: tests/meson.build adds tests/fuzz only when
- * the compiler is clang and c_args ask for coverage instrumentation.
- *
- *   CC=clang meson setup build-fuzz --buildtype=debugoptimized \
- *       -Db_sanitize=address,undefined -Db_lundef=false \
- *       -Dc_args=-fsanitize=fuzzer-no-link
- *   ninja -C build-fuzz tests/fuzz/fuzz_decompose
- *   mkdir -p fuzz-corpus
- *   ./build-fuzz/tests/fuzz/fuzz_decompose -max_len=70000 -max_total_time=300 fuzz-corpus
+/* fuzz_decompose - libFuzzer target for core/decompose. See
+ * tests/fuzz/README.md for building and running it.
  *
  * The first three bytes choose the decomposer, the cap (1..80) and the
  * longest segment (64 bytes or the default); the rest is the response.

@@ -39,6 +39,18 @@ static void test_fnv_known(void **state)
     assert_true(feat_fnv1a64("foobar", 6) == 0x85944171f73967e8ULL);
 }
 
+/* feat_fx64 as its definition in feat.h reads, computed apart (Python). */
+static void test_fx_known(void **state)
+{
+    (void)state;
+    assert_true(feat_fx64("", 0) == 0);
+    assert_true(feat_fx64("a", 1) == 0xe0456665d3e60275ULL);
+    assert_true(feat_fx64("hello", 5) == 0x48a56a46a6dd1588ULL);
+    assert_true(feat_fx64("abcdefgh", 8) == 0xe2237c7627920c75ULL);
+    assert_true(feat_fx64("abcdefghi", 9) == 0x5549a2d1fb0673f9ULL);
+    assert_true(feat_fx64("0123456789abcdefXYZ", 19) == 0x96bd27de8b48952dULL);
+}
+
 static void test_ascii_tokens(void **state)
 {
     (void)state;
@@ -133,6 +145,11 @@ static void test_empty(void **state)
     assert_null(t);
     assert_int_equal(n, 0);
     tokenize(NULL, 0, &t, &n);
+    assert_int_equal(n, 0);
+    t = (void *)1;
+    n = 99;
+    assert_int_equal(feat_tokenize_hash(FEAT_HASH_FX, " \n\x01", 3, &t, &n), 0);
+    assert_null(t);
     assert_int_equal(n, 0);
 
     struct feat_vec v;
@@ -247,6 +264,170 @@ static void test_stability(void **state)
     feat_vec_clear(&b);
 }
 
+/* A token's normalised bytes, as feat.h defines them: ASCII lowercased,
+ * U+2018/U+2019 read as an apostrophe, other bytes as they are. Returns the
+ * length written to out (room for len bytes). */
+static size_t normalise(const unsigned char *s, size_t len, unsigned char *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (i + 2 < len && s[i] == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] & 0xfe) == 0x98) {
+            out[n++] = '\'';
+            i += 2;
+        } else {
+            out[n++] = s[i] >= 'A' && s[i] <= 'Z' ? (unsigned char)(s[i] + 32) : s[i];
+        }
+    }
+    return n;
+}
+
+/* Pieces random texts are made of: words in both cases, digits, apostrophes
+ * (ASCII and U+2019), punctuation, blanks, valid multi-byte characters and
+ * invalid or truncated UTF-8. */
+static const char *const PIECES[] = {
+    "a",
+    "Word",
+    "LONGERWORDSTHANEIGHT",
+    "42",
+    "1234567890123",
+    "'",
+    "\xe2\x80\x99",
+    "\xe2\x80\x98",
+    " ",
+    "\n",
+    "\t",
+    ".",
+    ",",
+    "?",
+    "\x7f",
+    "\x01",
+    "\xc3\xa9",
+    "\xe6\x95\xb0",
+    "\xf0\x9f\x98\x80",
+    "\x80",
+    "\xff",
+    "\xc0\xaf",
+    "\xed\xa0\x80",
+    "\xe6\x95",
+};
+
+/* Fills buf (cap bytes) with random pieces; returns the length. */
+static size_t random_text(uint64_t *x, unsigned char *buf, size_t cap)
+{
+    size_t n = 0, np = sizeof(PIECES) / sizeof(PIECES[0]);
+    for (;;) {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        const char *p = PIECES[*x % np];
+        size_t l = strlen(p);
+        if (n + l > cap)
+            return n;
+        memcpy(buf + n, p, l);
+        n += l;
+    }
+}
+
+/* The FEAT_HASH_FX tokenizer finds the very tokens of the FNV-1a one, each
+ * hashed as feat_fx64 of its normalised bytes; texts end exactly at their
+ * malloc'd size, so ASan sees any read past them. */
+static void test_fx_tokens_match(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    unsigned char buf[400], norm[400];
+    for (int round = 0; round < 2000; round++) {
+        size_t len = random_text(&x, buf, (size_t)(round % 400));
+        char *exact = malloc(len ? len : 1);
+        assert_non_null(exact);
+        memcpy(exact, buf, len);
+        struct feat_token *a, *b;
+        size_t na, nb;
+        assert_int_equal(feat_tokenize_hash(FEAT_HASH_FNV1A, exact, len, &a, &na), 0);
+        assert_int_equal(feat_tokenize_hash(FEAT_HASH_FX, exact, len, &b, &nb), 0);
+        assert_int_equal(na, nb);
+        for (size_t i = 0; i < na; i++) {
+            assert_int_equal(a[i].start, b[i].start);
+            assert_int_equal(a[i].len, b[i].len);
+            assert_int_equal(a[i].kind, b[i].kind);
+            size_t nn = normalise(buf + a[i].start, a[i].len, norm);
+            assert_true(a[i].hash == feat_fnv1a64(norm, nn));
+            assert_true(b[i].hash == feat_fx64(norm, nn));
+        }
+        free(a);
+        free(b);
+        free(exact);
+    }
+}
+
+/* FEAT_HASH_FNV1A vectors are those of main d6831ad bit for bit (the layers
+ * of blob versions 1 and 2 score with them): 400 random texts, prompts cut
+ * from their ends, 2^4 to 2^22 buckets (many collisions at the low end),
+ * every index and value run through FNV-1a; the checksum and the count were
+ * computed with feat.c of d6831ad (little-endian). */
+static void test_fnv_vectors_pinned(void **state)
+{
+    (void)state;
+    uint64_t x = 0x2545f4914f6cdd1dULL, sum = 0xcbf29ce484222325ULL;
+    unsigned char buf[600];
+    size_t total = 0;
+    struct feat_vec v;
+    feat_vec_init(&v);
+    for (int round = 0; round < 400; round++) {
+        size_t len = random_text(&x, buf, (size_t)(round * 3 % 600)), plen = len / 3;
+        unsigned bits = 4 + (unsigned)(round % 19);
+        assert_int_equal(feat_extract(bits, (char *)buf + len - plen, plen, (char *)buf, len, &v),
+                         0);
+        assert_vec_ok(&v, bits);
+        for (size_t i = 0; i < v.n; i++) {
+            unsigned char rec[8];
+            memcpy(rec, &v.idx[i], 4);
+            memcpy(rec + 4, &v.val[i], 4);
+            sum = feat_fnv1a64(rec, 8) ^ (sum * 0x100000001b3ULL);
+        }
+        total += v.n;
+    }
+    assert_int_equal(total, 24513);
+    assert_true(sum == 0x424fe208e31796b8ULL);
+    feat_vec_clear(&v);
+}
+
+/* Pinned once from this implementation, like test_stability: the vector of
+ * blob version 3 layers. */
+static void test_stability_fx(void **state)
+{
+    (void)state;
+    static const uint32_t want_idx[] = {28100,  28847,  29031,  29068,  33267,  67330,  75134,
+                                        79304,  101124, 102874, 104373, 105560, 108277, 133499,
+                                        142075, 142379, 149083, 199747, 205776, 216670, 218563,
+                                        228267, 238558, 248109, 248150, 250836, 254107, 256524};
+    static const float want_val[] = {
+        -0.3535534f, 0.4251497f, 0.4285714f, 0.03577521f, 0.6030227f,  -0.06896552f, 0.3015113f,
+        0.3535534f,  0.3015113f, 1.0f,       -0.2746531f, 0.3015113f,  0.6f,         0.5773503f,
+        0.06896552f, 0.3015113f, 0.3535534f, 0.3015113f,  -0.3535534f, -0.3015113f,  -0.3535534f,
+        0.3535534f,  0.3535534f, 0.3015113f, -0.3535534f, -0.5773503f, -0.3837642f,  -0.5773503f};
+    const char *p = "How many apples are left?", *r = "There are 5 apples left.\nA: 5";
+    struct feat_vec a;
+    feat_vec_init(&a);
+    assert_int_equal(feat_extract_hash(FEAT_HASH_FX, 18, p, strlen(p), r, strlen(r), &a), 0);
+    assert_vec_ok(&a, 18);
+    assert_int_equal(a.n, sizeof(want_idx) / sizeof(want_idx[0]));
+    for (size_t i = 0; i < a.n; i++) {
+        assert_int_equal(a.idx[i], want_idx[i]);
+        assert_float_equal(a.val[i], want_val[i], 1e-5);
+    }
+    /* An unknown hash is refused. */
+    assert_int_equal(feat_extract_hash((enum feat_hash)3, 18, p, strlen(p), r, strlen(r), &a),
+                     -EINVAL);
+    assert_int_equal(a.n, 0);
+    struct feat_token *t = (void *)1;
+    size_t n = 9;
+    assert_int_equal(feat_tokenize_hash((enum feat_hash)0, p, strlen(p), &t, &n), -EINVAL);
+    assert_null(t);
+    assert_int_equal(n, 0);
+    feat_vec_clear(&a);
+}
+
 /* Same response, different prompts: only the prompt-conditioned part moves. */
 static void test_prompt_conditioning(void **state)
 {
@@ -265,16 +446,13 @@ static void test_prompt_conditioning(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fnv_known),
-        cmocka_unit_test(test_ascii_tokens),
-        cmocka_unit_test(test_multibyte),
-        cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_one_megabyte_no_spaces),
-        cmocka_unit_test(test_random_bytes),
-        cmocka_unit_test(test_stability),
-        cmocka_unit_test(test_prompt_conditioning),
+        cmocka_unit_test(test_fnv_known),       cmocka_unit_test(test_fx_known),
+        cmocka_unit_test(test_ascii_tokens),    cmocka_unit_test(test_multibyte),
+        cmocka_unit_test(test_invalid_utf8),    cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_bad_args),        cmocka_unit_test(test_one_megabyte_no_spaces),
+        cmocka_unit_test(test_random_bytes),    cmocka_unit_test(test_stability),
+        cmocka_unit_test(test_fx_tokens_match), cmocka_unit_test(test_fnv_vectors_pinned),
+        cmocka_unit_test(test_stability_fx),    cmocka_unit_test(test_prompt_conditioning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

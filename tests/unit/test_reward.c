@@ -386,7 +386,10 @@ static void test_save_load_determinism(void **state)
     bad[0] ^= 1; /* magic */
     assert_null(reward_load(bad, la));
     memcpy(bad, ba, la);
-    bad[8] = 3; /* version */
+    bad[8] = 4; /* version */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    bad[8] = 2; /* version 2 had a shorter header: the sizes no longer match */
     assert_null(reward_load(bad, la));
     memcpy(bad, ba, la);
     bad[8] = 1; /* version 1 had no checker features: the sizes no longer match */
@@ -438,22 +441,10 @@ static double jnum_of(json_t *o, const char *k)
     return json_number_value(v);
 }
 
-/* A version-1 blob written by main 99727c9 (tests/data/reward) loads as a
- * layer without checker features and scores exactly as it did there. */
-static void test_blob_v1(void **state)
+/* Asserts that the layer l scores the pairs of the fixture want (a JSON
+ * file of tests/data/reward) exactly as the code that wrote it did. */
+static void assert_scores_as(const struct reward_layer *l, json_t *want)
 {
-    (void)state;
-    size_t len;
-    unsigned char *blob = slurp(RUNG_DATA_DIR "/reward/layer-v1.bin", &len);
-    json_error_t err;
-    json_t *want = json_load_file(RUNG_DATA_DIR "/reward/layer-v1.json", 0, &err);
-    assert_non_null(want);
-    struct reward_layer *l = reward_load(blob, len);
-    assert_non_null(l);
-    assert_int_equal(reward_checks(l), 0);
-    assert_int_equal(reward_bits(l), 8);
-    assert_int_equal(reward_members(l), 3);
-    assert_true(isinf(reward_threshold(l)) == (jnum_of(want, "threshold") < 0));
     size_t i;
     json_t *s;
     json_array_foreach(json_object_get(want, "scores"), i, s)
@@ -473,25 +464,144 @@ static void test_blob_v1(void **state)
         assert_true(one.r == jnum_of(s, "r_single") && one.p_good == jnum_of(s, "p_good"));
     }
     assert_int_equal(i, 8);
-    /* Saved again it is a version-2 blob (a 72-byte header) without
-     * checker features, with the same weights. */
+}
+
+/* Saved again, the old layer l (its blob: len bytes, a head-byte header) is
+ * a current blob (an 80-byte header) with the same weights and token hash,
+ * which loads and scores as l. */
+static void assert_resaves(const struct reward_layer *l, const unsigned char *blob, size_t len,
+                           size_t head, json_t *want)
+{
     void *b2;
     size_t l2;
     assert_int_equal(reward_save(l, &b2, &l2), 0);
-    assert_int_equal(l2, len + 8);
+    assert_int_equal(l2, len - head + 80);
     assert_int_equal(((unsigned char *)b2)[8], REWARD_BLOB_VERSION);
-    assert_memory_equal((unsigned char *)b2 + 72, blob + 64, len - 64);
+    assert_memory_equal((unsigned char *)b2 + 80, blob + head, len - head);
     struct reward_layer *again = reward_load(b2, l2);
     assert_non_null(again);
-    assert_int_equal(reward_checks(again), 0);
-    assert_true(reward_group_threshold(again) == reward_threshold(l));
+    assert_int_equal(reward_hash(again), FEAT_HASH_FNV1A);
+    assert_int_equal(reward_checks(again), reward_checks(l));
+    assert_true(reward_group_threshold(again) == reward_group_threshold(l));
+    assert_scores_as(again, want);
     reward_free(again);
-    blob[8] = 3; /* an unknown version is refused */
-    assert_null(reward_load(blob, len));
     free(b2);
+}
+
+/* A version-1 blob written by main 99727c9 (tests/data/reward) loads as a
+ * layer without checker features and with the FNV-1a token hash, and
+ * scores exactly as it did there. */
+static void test_blob_v1(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *blob = slurp(RUNG_DATA_DIR "/reward/layer-v1.bin", &len);
+    json_error_t err;
+    json_t *want = json_load_file(RUNG_DATA_DIR "/reward/layer-v1.json", 0, &err);
+    assert_non_null(want);
+    struct reward_layer *l = reward_load(blob, len);
+    assert_non_null(l);
+    assert_int_equal(reward_checks(l), 0);
+    assert_int_equal(reward_hash(l), FEAT_HASH_FNV1A);
+    assert_int_equal(reward_bits(l), 8);
+    assert_int_equal(reward_members(l), 3);
+    assert_true(isinf(reward_threshold(l)) == (jnum_of(want, "threshold") < 0));
+    assert_scores_as(l, want);
+    assert_true(reward_group_threshold(l) == reward_threshold(l));
+    assert_resaves(l, blob, len, 64, want);
+    blob[8] = 4; /* an unknown version is refused */
+    assert_null(reward_load(blob, len));
     free(blob);
     json_decref(want);
     reward_free(l);
+}
+
+/* Version-2 blobs written by main d6831ad, the last version 2 (FNV-1a
+ * token hash), without and with checker features: they load with that hash
+ * and score exactly as they did there. The checker definition is part of
+ * what a layer means: when this build's differs from the blob's (another
+ * checker set), the layer is refused as reward_load documents. */
+static void test_blob_v2(void **state)
+{
+    (void)state;
+    static const char *const name[2][2] = {
+        {RUNG_DATA_DIR "/reward/layer-v2.bin", RUNG_DATA_DIR "/reward/layer-v2.json"},
+        {RUNG_DATA_DIR "/reward/layer-v2-checks.bin",
+         RUNG_DATA_DIR "/reward/layer-v2-checks.json"}};
+    for (int k = 0; k < 2; k++) {
+        size_t len;
+        unsigned char *blob = slurp(name[k][0], &len);
+        json_error_t err;
+        json_t *want = json_load_file(name[k][1], 0, &err);
+        assert_non_null(want);
+        assert_int_equal(blob[8], 2);
+        struct reward_layer *l = reward_load(blob, len);
+        if (k == 1 && blob[60] + 256u * blob[61] + 65536u * blob[62] + 16777216u * blob[63] !=
+                          reward_check_set_id()) {
+            assert_null(l);
+        } else {
+            assert_non_null(l);
+            assert_int_equal(reward_hash(l), FEAT_HASH_FNV1A);
+            assert_int_equal(reward_checks(l), k ? CHECK_NFEAT : 0);
+            assert_int_equal(reward_bits(l), 8);
+            assert_int_equal(reward_members(l), 3);
+            assert_true(isinf(reward_group_threshold(l)) == (jnum_of(want, "group_threshold") < 0));
+            assert_scores_as(l, want);
+            assert_resaves(l, blob, len, 72, want);
+        }
+        reward_free(l);
+        free(blob);
+        json_decref(want);
+    }
+}
+
+/* A layer trained with either token hash saves it in its blob and loads
+ * back with it; the two hashes give different vectors, so a layer scored
+ * with the wrong one would not score as trained. */
+static void test_blob_hash(void **state)
+{
+    (void)state;
+    struct synth tr;
+    synth_make(&tr, 300, 21, INFINITY, 0.0);
+    struct reward_params p;
+    reward_params_default(&p);
+    assert_int_equal(p.hash, FEAT_HASH_FX);
+    p.bits = 10;
+    p.members = 2;
+    p.calib_share = 0.0;
+    struct reward_pair out[2];
+    for (int k = 0; k < 2; k++) {
+        p.hash = k ? FEAT_HASH_FX : FEAT_HASH_FNV1A;
+        struct reward_layer *l = reward_train(&p, tr.ex, tr.n, NULL, 0, NULL);
+        assert_non_null(l);
+        assert_int_equal(reward_hash(l), p.hash);
+        void *b;
+        size_t len;
+        assert_int_equal(reward_save(l, &b, &len), 0);
+        assert_int_equal(((unsigned char *)b)[8], 3);
+        assert_int_equal(((unsigned char *)b)[72], p.hash);
+        struct reward_layer *again = reward_load(b, len);
+        assert_non_null(again);
+        assert_int_equal(reward_hash(again), p.hash);
+        struct reward_pair r;
+        const struct reward_pair_ex *e = &tr.ex[0];
+        assert_int_equal(reward_score_pair(l, e->prompt, e->a, e->b, &out[k]), 0);
+        assert_int_equal(reward_score_pair(again, e->prompt, e->a, e->b, &r), 0);
+        assert_true(r.ra == out[k].ra && r.rb == out[k].rb && r.p_a == out[k].p_a);
+        unsigned char *bad = b;
+        bad[72] = 3; /* a token hash this build does not know */
+        assert_null(reward_load(bad, len));
+        bad[72] = (unsigned char)p.hash;
+        bad[76] = 1; /* the word after it must be zero */
+        assert_null(reward_load(bad, len));
+        reward_free(again);
+        reward_free(l);
+        free(b);
+    }
+    assert_true(out[0].ra != out[1].ra);
+    p.hash = (enum feat_hash)0;
+    assert_null(reward_train(&p, tr.ex, tr.n, NULL, 0, NULL));
+    synth_free(&tr);
 }
 
 /* A prompt's group is the distinct responses its pairs hold, read once:
@@ -938,6 +1048,8 @@ int main(void)
         cmocka_unit_test(test_hh),
         cmocka_unit_test(test_gsm8k),
         cmocka_unit_test(test_blob_v1),
+        cmocka_unit_test(test_blob_v2),
+        cmocka_unit_test(test_blob_hash),
         cmocka_unit_test(test_check_groups),
         cmocka_unit_test(test_duplicates_keep_tau_honest),
         cmocka_unit_test(test_group_and_pair_keys),

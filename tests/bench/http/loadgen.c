@@ -19,10 +19,17 @@
  * Common: [--host 127.0.0.1] [--threads 1] [--name LABEL] [--latencies FILE]
  *         (append raw latencies in microseconds to FILE) [--think-ms T]
  *         (wait uniform 0..2T ms before each request, the first one too:
- *         paced clients instead of a closed loop with zero think time).
+ *         paced clients instead of a closed loop with zero think time)
+ *         [--rate R] (post: open loop at R requests a second in all, see below).
  *
  * Closed loop: a slow answer delays the next request on that connection, so
  * like wrk it understates tail latency under overload (coordinated omission).
+ * Open loop (--rate R, as wrk2 does it): connection i of C is due to send at
+ * t0 + (i + k C) / R for k = 0, 1, ...; a request starts at its due time, or
+ * as soon as the connection's previous answer is in when that is later, and
+ * its latency counts from the due time, so time spent queued behind a slow
+ * answer is measured. Send times are kept to a few microseconds by sleeping
+ * in epoll_pwait2 until the next one is due.
  * Prints one line: NAME requests= errors= seconds= req_s= items_s= p50_ms=
  * p90_ms= p99_ms= max_ms= (tasks: round trips; get/label p50/p99 as well). */
 #ifndef _GNU_SOURCE
@@ -99,7 +106,7 @@ static struct {
     enum mode mode;
     const char *host, *path, *bodies_file, *token, *tokens_file, *name, *lat_file, *answer;
     int port, conns, threads, per_conn, items_per_req, think_ms;
-    double duration, warmup;
+    double duration, warmup, rate;
 } opt = {.host = "127.0.0.1",
          .path = "/v1/items",
          .conns = 64,
@@ -173,6 +180,7 @@ struct conn {
     size_t next_body;
     bool done, sleeping;
     uint64_t wake;
+    uint64_t due; /* open loop: when the next request is due (us) */
 };
 
 struct worker {
@@ -240,6 +248,18 @@ static void next_request(struct worker *w, struct conn *c)
         w->active--;
         return;
     }
+    if (opt.rate > 0) {
+        /* open loop: the schedule, not the last answer, says when */
+        double gap_us = 1e6 * opt.conns / opt.rate;
+        c->due =
+            c->rounds ? c->due + (uint64_t)gap_us : t_start + (uint64_t)(1e6 * c->idx / opt.rate);
+        c->sleeping = c->due > now;
+        c->wake = c->due;
+        c->out_len = c->out_off = 0;
+        if (!c->sleeping)
+            start_request(c);
+        return;
+    }
     if (opt.think_ms > 0) {
         /* uniform in [0, 2 x think]: the first request too, so raters
          * do not all start at once */
@@ -258,7 +278,7 @@ static void start_request(struct conn *c)
     c->in_len = 0;
     c->hdr_len = 0;
     c->content_len = -1;
-    c->t_req = now;
+    c->t_req = opt.rate > 0 ? c->due : now;
     if (opt.mode == M_POST) {
         c->phase = P_POST;
         size_t b = c->next_body++ % nbodies;
@@ -442,11 +462,22 @@ static void *worker_main(void *arg)
         drive(w, &w->conns[i]);
     }
     struct epoll_event ev[256];
+    bool paced = opt.think_ms > 0 || opt.rate > 0;
     while (w->active > 0) {
-        int n = epoll_wait(w->ep, ev, 256, opt.think_ms > 0 ? 1 : 100);
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        if (paced) {
+            uint64_t now = now_us(), next = now + 1000;
+            for (int i = 0; i < w->nconns; i++)
+                if (w->conns[i].sleeping && !w->conns[i].done && w->conns[i].wake < next)
+                    next = w->conns[i].wake;
+            uint64_t wait = next > now ? next - now : 0;
+            ts.tv_sec = 0;
+            ts.tv_nsec = (long)(wait * 1000);
+        }
+        int n = epoll_pwait2(w->ep, ev, 256, &ts, NULL);
         for (int i = 0; i < n; i++)
             drive(w, ev[i].data.ptr);
-        if (opt.think_ms > 0) {
+        if (paced) {
             uint64_t now = now_us();
             for (int i = 0; i < w->nconns; i++) {
                 struct conn *c = &w->conns[i];
@@ -466,7 +497,7 @@ static void usage(void)
 {
     fputs("usage: loadgen post|tasks [--host H] --port P [--conns N] [--threads N]\n"
           "         [--duration S] [--warmup S] [--per-conn K] [--name LABEL]\n"
-          "         [--latencies FILE] [--think-ms T]\n"
+          "         [--latencies FILE] [--think-ms T] [--rate R]\n"
           "   post: --path PATH --bodies FILE --token T [--items-per-req K]\n"
           "   tasks: --tokens FILE [--answer a]\n"
           "       loadgen pct FILE...\n",
@@ -544,10 +575,13 @@ int main(int argc, char **argv)
             opt.answer = v;
         else if (!strcmp(a, "--think-ms"))
             opt.think_ms = arg_num(v);
+        else if (!strcmp(a, "--rate"))
+            opt.rate = atof(v);
         else
             usage();
     }
-    if (!opt.port || opt.conns < 1 || opt.threads < 1)
+    if (!opt.port || opt.conns < 1 || opt.threads < 1 || opt.rate < 0 ||
+        (opt.rate > 0 && (opt.mode != M_POST || opt.think_ms > 0)))
         usage();
     if (!opt.duration && !opt.per_conn)
         opt.duration = 10;
@@ -630,6 +664,8 @@ int main(int argc, char **argv)
         printf(" first_bad_status=%d", bad);
     if (opt.mode == M_TASKS)
         printf(" empty=%llu", (unsigned long long)empty);
+    if (opt.rate > 0)
+        printf(" open_loop_rate=%.0f", opt.rate);
     printf(" seconds=%.2f req_s=%.0f", secs, (double)requests / secs);
     if (opt.mode == M_POST)
         printf(" items_s=%.0f", (double)requests * opt.items_per_req / secs);
