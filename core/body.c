@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "aggregate.h"
+#include "group.h"
 #include "limits.h"
 #include "rollup.h"
 #include "util.h"
@@ -169,8 +170,9 @@ static const char *opt_string(json_t *o, const char *key, size_t max, bool *bad)
 /* Refuses a key that is no field of an item. */
 static int known_fields(json_t *o, size_t i, struct body_error *err)
 {
-    static const char *const known[] = {"prompt", "response", "responses", "external_id",
-                                        "domain", "metadata", "priority",  "batch"};
+    static const char *const known[] = {"prompt",      "response", "responses",
+                                        "external_id", "domain",   "metadata",
+                                        "priority",    "batch",    "group"};
     const char *key;
     json_t *v;
     json_object_foreach(o, key, v)
@@ -232,6 +234,10 @@ int body_item_validate(json_t *o, size_t i, struct store_item_in *it, char **met
     it->batch = opt_string(o, "batch", STORE_LABEL_MAX, &bad);
     if (bad)
         return invalid(err, i, "batch", "must be a non-empty string of at most 128 bytes");
+    it->group = opt_string(o, "group", GROUP_NAME_MAX, &bad);
+    if (bad)
+        return invalid(err, i, "group", "must be a non-empty string of at most 128 bytes");
+    it->group_seen = -1; /* not scored with its group (yet) */
     json_t *v = json_object_get(o, "priority");
     if (v && !json_is_null(v)) {
         if (!json_is_integer(v) || json_integer_value(v) < -1000000000 ||

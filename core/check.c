@@ -26,6 +26,22 @@ const char *const check_feat_name[CHECK_NFEAT] = {
     [CHECK_FORM_REFUSAL] = "form_refusal",
 };
 
+const char *const check_kind_name[CHECK_KINDS] = {
+    [CHECK_KIND_ANSWER] = "answer",
+    [CHECK_KIND_AGREEMENT] = "agreement",
+    [CHECK_KIND_ARITHMETIC] = "arithmetic",
+    [CHECK_KIND_NUMBERS] = "numbers",
+    [CHECK_KIND_FORM] = "form",
+};
+
+int check_kind_parse(const char *name)
+{
+    for (int k = 0; name && k < CHECK_KINDS; k++)
+        if (!strcmp(name, check_kind_name[k]))
+            return k;
+    return -1;
+}
+
 void check_result_init(struct check_result *r)
 {
     /* Only what is read before it is written: the findings array is 6 KB,
@@ -223,12 +239,15 @@ int check_run_all(const struct check_input *in, struct check_result *r, struct c
     if (!rc)
         rc =
             check_agree(&self, in->others, in->others ? in->n_others : 0, in->max_samples, r, NULL);
+    /* The arithmetic and the numbers share one scan of the equations. */
+    struct check_prompt local;
+    const struct check_prompt *p = in->prepared;
+    if (!rc && !p) {
+        rc = check_prompt_init(&local, in->prompt, in->prompt_len);
+        p = &local;
+    }
     if (!rc)
-        rc = check_arith(in->resp, in->resp_len, r);
-    if (!rc && in->prepared)
-        rc = check_numbers_prepared(in->prepared, in->resp, in->resp_len, r);
-    else if (!rc)
-        rc = check_numbers(in->prompt, in->prompt_len, in->resp, in->resp_len, r);
+        rc = check_arith_numbers(p, in->resp, in->resp_len, r);
     if (!rc)
         rc = check_form(in->resp, in->resp_len, r);
     if (!rc && ans)

@@ -59,6 +59,24 @@ enum check_feat {
 /* The name of each feature ("answer_found", ...), indexed by enum check_feat. */
 extern const char *const check_feat_name[CHECK_NFEAT];
 
+/* The checkers, as a domain's settings name them (a bit each in a mask). */
+enum check_kind {
+    CHECK_KIND_ANSWER,
+    CHECK_KIND_AGREEMENT,
+    CHECK_KIND_ARITHMETIC,
+    CHECK_KIND_NUMBERS,
+    CHECK_KIND_FORM,
+    CHECK_KINDS
+};
+#define CHECK_KINDS_ALL ((1u << CHECK_KINDS) - 1) /* every checker */
+
+/* "answer", "agreement", "arithmetic", "numbers", "form": the names of the
+ * checkers, as in struct check_finding.checker. */
+extern const char *const check_kind_name[CHECK_KINDS];
+
+/* The enum check_kind of name, or -1 when it names no checker. */
+int check_kind_parse(const char *name);
+
 enum check_verdict { CHECK_PASS, CHECK_FAIL, CHECK_INFO };
 
 /* One finding: what a checker says about a span of the response. */
@@ -208,6 +226,9 @@ size_t check_annotation_close(const char *text, size_t len, size_t i);
  * when resp is NULL with len > 0 or r is NULL. */
 int check_arith(const char *resp, size_t len, struct check_result *r);
 
+/* What check_arith does for one equation found by check_arith_scan. */
+void check_arith_record(struct check_result *r, const struct check_equation *eq);
+
 /* ---- numbers ---------------------------------------------------------- */
 
 #define CHECK_KNOWN_MAX 256 /* prompt numbers and equation results kept */
@@ -227,6 +248,11 @@ int check_prompt_init(struct check_prompt *p, const char *prompt, size_t len);
 /* check_numbers with the prompt read beforehand by check_prompt_init. */
 int check_numbers_prepared(const struct check_prompt *p, const char *resp, size_t len,
                            struct check_result *r);
+
+/* check_arith then check_numbers_prepared, with one scan of the
+ * equations for both: the same features and findings. */
+int check_arith_numbers(const struct check_prompt *p, const char *resp, size_t len,
+                        struct check_result *r);
 
 /* Sets CHECK_NUMBERS_* in r: the share of the prompt's distinct numbers
  * (digits, and the words "one" to "twelve", "twenty", ... "hundred",

@@ -375,9 +375,24 @@ static int eval_lhs(const char *s, size_t *a, size_t b, double *v, int *ops)
     return rc;
 }
 
+/* 1 when the digits at s[i] continue a number written with spaces between
+ * its digit groups ("$350 000", "17 500"): a digit, one space, then
+ * exactly three digits. Such numbers are not read: a side cut from one
+ * would be checked as another number. */
+static int space_grouped(const char *s, size_t len, size_t i)
+{
+    size_t n = 0;
+    if (i < 2 || s[i - 1] != ' ' || s[i - 2] < '0' || s[i - 2] > '9')
+        return 0;
+    while (i + n < len && s[i + n] >= '0' && s[i + n] <= '9')
+        n++;
+    return n == 3;
+}
+
 /* Reads the inline equation whose '=' is at s[q] into *eq; returns 1, or 0
  * when there is none: no operator on the left, a left side that is not an
- * expression (prose), or no number after the '=' (and its annotation). */
+ * expression (prose), no number after the '=' (and its annotation), or a
+ * side that cuts into a number written in space-separated digit groups. */
 static int inline_eq(const char *s, size_t len, size_t q, struct check_equation *eq)
 {
     if ((q > 0 && check_one_of(s[q - 1], "<>!=")) || (q + 1 < len && s[q + 1] == '='))
@@ -396,6 +411,8 @@ static int inline_eq(const char *s, size_t len, size_t q, struct check_equation 
         (close = check_annotation_close(s, len, k)))
         k = close + 2;
     if (!(end = written_result(s, len, k, &r, &alt, &d)))
+        return 0;
+    if (space_grouped(s, len, a) || (end + 1 < len && space_grouped(s, len, end + 1)))
         return 0;
     memset(eq, 0, sizeof(*eq));
     eq->start = a;
@@ -442,25 +459,29 @@ static const char *why_not(int status)
     }
 }
 
-static int add_equation(void *cls, const struct check_equation *eq)
+void check_arith_record(struct check_result *r, const struct check_equation *eq)
 {
-    struct check_result *r = cls;
     char a[32], b[32];
     if (eq->status < 0) {
         r->v[CHECK_ARITH_UNEVAL]++;
         check_add(r, "arithmetic", "arith_uneval", CHECK_INFO, eq->start, eq->len,
                   "cannot evaluate: %s", why_not(eq->status));
-        return 0;
+        return;
     }
     r->v[CHECK_ARITH_CHECKED]++;
     if (eq->status == 0) {
         check_add(r, "arithmetic", "arith_right", CHECK_PASS, eq->start, eq->len, "right");
-        return 0;
+        return;
     }
     r->v[CHECK_ARITH_WRONG]++;
     check_add(r, "arithmetic", "arith_wrong", CHECK_FAIL, eq->start, eq->len,
               "wrong: it is %s, not %s", check_format_number(eq->lhs, a, sizeof(a)),
               check_format_number(eq->rhs, b, sizeof(b)));
+}
+
+static int add_equation(void *cls, const struct check_equation *eq)
+{
+    check_arith_record(cls, eq);
     return 0;
 }
 

@@ -44,11 +44,18 @@ struct grams {
     size_t first;      /* start of the first repeated 4-gram */
 };
 
-static void grams_init(struct grams *g)
+/* Empties g for a text of len bytes: a text has fewer than len / 2
+ * 4-grams, so a table of the power of two >= len slots (at least 64, at
+ * most GRAMS_STACK) stays half full without growing; only those slots
+ * are cleared. */
+static void grams_init(struct grams *g, size_t len)
 {
-    memset(g->stack, 0, sizeof(g->stack));
+    size_t slots = 64;
+    while (slots < len && slots < GRAMS_STACK)
+        slots *= 2;
+    memset(g->stack, 0, slots * sizeof(g->stack[0]));
     g->slot = g->stack;
-    g->mask = GRAMS_STACK - 1;
+    g->mask = slots - 1;
     g->used = g->words = g->total = g->rep = g->first = 0;
 }
 
@@ -341,7 +348,7 @@ int check_form(const char *resp, size_t len, struct check_result *r)
         return -EINVAL;
     /* 8 KB of 4-gram table on the stack: most texts never touch the heap. */
     struct form f;
-    grams_init(&f.g);
+    grams_init(&f.g, len);
     memset(&f.bl, 0, sizeof(f.bl));
     f.fences = f.fence_at = 0;
     size_t nf = r->nf, dropped = r->dropped;

@@ -2,6 +2,7 @@
 #include "check.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <math.h>
 #include <string.h>
 
@@ -79,6 +80,21 @@ static double word_value(const char *s, size_t i, size_t n)
     size_t lo = 0, hi = sizeof(WORDS) / sizeof(WORDS[0]);
     if (n < 3 || n > 8)
         return -1;
+    /* Every number word starts with one of these: most words stop here. */
+    switch (s[i] | 0x20) {
+    case 'd':
+    case 'e':
+    case 'f':
+    case 'h':
+    case 'n':
+    case 'o':
+    case 's':
+    case 't':
+    case 'z':
+        break;
+    default:
+        return -1;
+    }
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         int c = word_cmp(s + i, n, WORDS[mid].w);
@@ -90,6 +106,13 @@ static double word_value(const char *s, size_t i, size_t n)
             lo = mid + 1;
     }
     return -1;
+}
+
+/* 1 for the bytes a token_at token that may be a number starts with:
+ * letters, digits, '.'; the others are skipped without a call. */
+static int may_start(char c)
+{
+    return is_alpha(c) || (c >= '0' && c <= '9') || c == '.';
 }
 
 /* Reads the token at s[i]: a word (its value when it is a number word),
@@ -124,6 +147,10 @@ static void prompt_numbers(const char *s, size_t len, struct check_prompt *k)
     while (i < len) {
         double v;
         int digits;
+        if (!may_start(s[i])) {
+            i++;
+            continue;
+        }
         i += token_at(s, len, i, &v, &digits);
         if (v >= 0)
             known_add(k, v);
@@ -135,11 +162,14 @@ struct eqs {
     double v[2 * CHECK_KNOWN_MAX]; /* lhs and written result of each */
     size_t off[CHECK_KNOWN_MAX];   /* offset of each one's '=' */
     size_t n;
+    struct check_result *arith; /* also records each for check_arith, or NULL */
 };
 
 static int add_eq(void *cls, const struct check_equation *e)
 {
     struct eqs *q = cls;
+    if (q->arith)
+        check_arith_record(q->arith, e);
     if (e->status < 0 || q->n == CHECK_KNOWN_MAX)
         return 0;
     q->v[2 * q->n] = e->lhs;
@@ -185,6 +215,10 @@ static void response_numbers(const char *s, size_t len, struct scan *sc)
         if (s[i] == '<' && i + 1 < len && s[i + 1] == '<' && i >= ann_end &&
             (close = check_annotation_close(s, len, i)))
             ann_end = close + 2;
+        if (!may_start(s[i])) {
+            i++;
+            continue;
+        }
         double v;
         int digits;
         size_t n = token_at(s, len, i, &v, &digits);
@@ -211,8 +245,10 @@ int check_prompt_init(struct check_prompt *p, const char *prompt, size_t len)
     return 0;
 }
 
-int check_numbers_prepared(const struct check_prompt *p, const char *resp, size_t len,
-                           struct check_result *r)
+/* check_numbers_prepared, recording each equation for check_arith too
+ * when arith is set. */
+static int numbers(const struct check_prompt *p, const char *resp, size_t len,
+                   struct check_result *r, bool arith)
 {
     if (!p || !r || (!resp && len))
         return -EINVAL;
@@ -221,6 +257,7 @@ int check_numbers_prepared(const struct check_prompt *p, const char *resp, size_
     struct eqs q;
     struct scan sc;
     q.n = sc.next_eq = sc.result.n = 0;
+    q.arith = arith ? r : NULL;
     sc.prompt = p;
     sc.eqs = &q;
     sc.r = r;
@@ -232,6 +269,18 @@ int check_numbers_prepared(const struct check_prompt *p, const char *resp, size_
         used += sc.used[i];
     r->v[CHECK_NUMBERS_USED_SHARE] = p->n ? (double)used / (double)p->n : 1.0;
     return 0;
+}
+
+int check_numbers_prepared(const struct check_prompt *p, const char *resp, size_t len,
+                           struct check_result *r)
+{
+    return numbers(p, resp, len, r, false);
+}
+
+int check_arith_numbers(const struct check_prompt *p, const char *resp, size_t len,
+                        struct check_result *r)
+{
+    return numbers(p, resp, len, r, true);
 }
 
 int check_numbers(const char *prompt, size_t plen, const char *resp, size_t len,

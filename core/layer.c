@@ -89,6 +89,14 @@ int layer_score_pair(const struct layer *l, const char *prompt, const char *a, c
     return l->ops->score_pair(l->impl, prompt, a, b, out);
 }
 
+int layer_score_pair_group(const struct layer *l, const char *prompt, const char *a, const char *b,
+                           const char *const *samples, size_t n, struct layer_pair *out)
+{
+    if (!n || !l->ops->score_pair_group)
+        return l->ops->score_pair(l->impl, prompt, a, b, out);
+    return l->ops->score_pair_group(l->impl, prompt, a, b, samples, n, out);
+}
+
 int layer_score_single(const struct layer *l, const char *prompt, const char *text,
                        struct layer_single *out)
 {
@@ -99,6 +107,21 @@ int layer_score_step(const struct layer *l, const char *prompt, const char *cons
                      size_t nprior, const char *step, struct layer_single *out)
 {
     return l->ops->score_step(l->impl, prompt, prior, nprior, step, out);
+}
+
+static _Thread_local uint64_t deadline_us; /* 0: none */
+
+void layer_deadline_set(uint64_t mono_us)
+{
+    deadline_us = mono_us;
+}
+
+long long layer_deadline_left_ms(void)
+{
+    if (!deadline_us)
+        return -1;
+    uint64_t now = util_mono_us();
+    return now >= deadline_us ? 0 : (long long)((deadline_us - now + 999) / 1000);
 }
 
 void layer_describe(const struct layer *l, struct layer_info *out)

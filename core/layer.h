@@ -45,6 +45,9 @@ struct layer_single {
  * thresholds, INFINITY when none was reached. */
 struct layer_info {
     const char *kind;
+    bool uses_groups;       /* pair scores depend on the pair's sample group */
+    double group_threshold; /* with uses_groups: tau for a pair scored with a group
+                               holding samples besides its own two */
     double threshold;       /* tau for pairs */
     double point_threshold; /* tau for single texts and steps */
     unsigned members;       /* ensemble size, 1 for a kind without one */
@@ -61,6 +64,10 @@ struct layer_ops {
     void *(*load)(const void *blob, size_t len);
     int (*score_pair)(const void *impl, const char *prompt, const char *a, const char *b,
                       struct layer_pair *out);
+    /* The pair with its sample group: samples[0..n) distinct, in order
+     * (see group.h). NULL for a kind that does not use groups. */
+    int (*score_pair_group)(const void *impl, const char *prompt, const char *a, const char *b,
+                            const char *const *samples, size_t n, struct layer_pair *out);
     int (*score_single)(const void *impl, const char *prompt, const char *text,
                         struct layer_single *out);
     /* prior holds nprior earlier steps of the same response, in order. */
@@ -107,8 +114,23 @@ int layer_score_pair(const struct layer *l, const char *prompt, const char *a, c
                      struct layer_pair *out);
 int layer_score_single(const struct layer *l, const char *prompt, const char *text,
                        struct layer_single *out);
+/* layer_score_pair with the pair's sample group (as score_pair_group); a
+ * kind without groups, or n == 0, scores the pair alone. */
+int layer_score_pair_group(const struct layer *l, const char *prompt, const char *a, const char *b,
+                           const char *const *samples, size_t n, struct layer_pair *out);
 int layer_score_step(const struct layer *l, const char *prompt, const char *const *prior,
                      size_t nprior, const char *step, struct layer_single *out);
+
+/* A deadline for the calling thread's scoring, in util_mono_us() time (0
+ * clears it): a kind that calls out (http) sends no request past it and
+ * cuts its timeouts and retries to fit, failing with -ETIMEDOUT. The
+ * server sets it around ingest's scoring (--layer-timeout), so that an
+ * item waits at most that long before it goes to people. */
+void layer_deadline_set(uint64_t mono_us);
+
+/* Milliseconds left before the calling thread's deadline: -1 when none is
+ * set, 0 once it has passed. */
+long long layer_deadline_left_ms(void);
 
 /* Fills *out with l's kind and thresholds. */
 void layer_describe(const struct layer *l, struct layer_info *out);

@@ -3,10 +3,11 @@
  * inline.
  *
  * Sample groups: a layer with checker features wants each response's
- * group (the other samples of its prompt) for the agreement checker. The
- * store keeps no groups yet (future work: items.group), so a pair is
- * scored with its two responses as the group, both sides' features
- * computed from that pair (reward_score_pair), and routed on the
+ * group (the other samples of its prompt) for the agreement checker. A
+ * pair scored with its group (score_pair_group: the items of its group in
+ * the store, group.h) is routed on the threshold calibrated with groups
+ * (reward_group_threshold) when the group holds samples besides the
+ * pair's own; a pair alone is its own group {a, b} and routed on the
  * threshold calibrated for exactly that view (reward_threshold); a single
  * text or a step is a group of one. Evaluation (bt_evaluate) reports both
  * views: each pair alone, and with the groups the evaluated pairs form. */
@@ -23,11 +24,11 @@ static void *bt_load(const void *blob, size_t len)
     return reward_load(blob, len);
 }
 
-static int bt_score_pair(const void *impl, const char *prompt, const char *a, const char *b,
-                         struct layer_pair *out)
+static int bt_score_pair_group(const void *impl, const char *prompt, const char *a, const char *b,
+                               const char *const *samples, size_t n, struct layer_pair *out)
 {
     struct reward_pair p;
-    int rc = reward_score_pair(impl, prompt, a, b, &p);
+    int rc = reward_score_pair_group(impl, prompt, a, b, samples, n, &p);
     if (rc)
         return rc;
     *out = (struct layer_pair){.ra = p.ra,
@@ -38,6 +39,12 @@ static int bt_score_pair(const void *impl, const char *prompt, const char *a, co
                                .p_sd = p.p_sd,
                                .confidence = p.confidence};
     return 0;
+}
+
+static int bt_score_pair(const void *impl, const char *prompt, const char *a, const char *b,
+                         struct layer_pair *out)
+{
+    return bt_score_pair_group(impl, prompt, a, b, NULL, 0, out);
 }
 
 static int bt_score_single(const void *impl, const char *prompt, const char *text,
@@ -77,6 +84,8 @@ static int bt_score_step(const void *impl, const char *prompt, const char *const
 static void bt_describe(const void *impl, struct layer_info *out)
 {
     *out = (struct layer_info){.kind = LAYER_KIND_HASHED_BT,
+                               .uses_groups = reward_checks(impl) > 0,
+                               .group_threshold = reward_group_threshold(impl),
                                .threshold = reward_threshold(impl),
                                .point_threshold = reward_point_threshold(impl),
                                .members = reward_members(impl)};
@@ -97,6 +106,7 @@ const struct layer_ops layer_bt_ops = {
     .may_block = false,
     .load = bt_load,
     .score_pair = bt_score_pair,
+    .score_pair_group = bt_score_pair_group,
     .score_single = bt_score_single,
     .score_step = bt_score_step,
     .describe = bt_describe,

@@ -566,7 +566,8 @@ static int status_error(long status)
 }
 
 /* POSTs body (JSON) to the endpoint; on 0 *out holds a 2xx answer. */
-static int http_post(const struct http_cfg *cfg, const char *body, struct body *out)
+static int http_post(const struct http_cfg *cfg, const char *body, long long timeout_ms,
+                     struct body *out)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *hdr = NULL, *h;
@@ -588,8 +589,10 @@ static int http_post(const struct http_cfg *cfg, const char *body, struct body *
         cc |= curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
         cc |= curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         cc |= curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-        cc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
-        cc |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
+        cc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+        cc |= curl_easy_setopt(
+            c, CURLOPT_CONNECTTIMEOUT_MS,
+            (long)(cfg->connect_timeout_ms < timeout_ms ? cfg->connect_timeout_ms : timeout_ms));
         cc |= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)LAYER_HTTP_RESPONSE_MAX);
         cc |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
         cc |= curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
@@ -798,6 +801,14 @@ static int ask(struct http_layer *h, size_t n, const char *const *prompts,
     int rc = 0;
     long long wait_ms = h->cfg.backoff_ms;
     for (long long t = 0;; t++) {
+        /* The caller's deadline (layer_deadline_set) bounds every try. */
+        long long left = layer_deadline_left_ms(), timeout_ms = h->cfg.timeout_ms;
+        if (left == 0) {
+            rc = t ? rc : -ETIMEDOUT;
+            break;
+        }
+        if (left > 0 && left < timeout_ms)
+            timeout_ms = left;
         int admit = breaker_admit(h);
         if (admit) {
             rc = t ? rc : admit; /* opened by our own tries: keep their error */
@@ -805,11 +816,12 @@ static int ask(struct http_layer *h, size_t n, const char *const *prompts,
         }
         struct body ans = {0};
         uint64_t t0 = util_mono_us();
-        rc = http_post(&h->cfg, body, &ans);
+        rc = http_post(&h->cfg, body, timeout_ms, &ans);
         rc = rc ? rc : parse_answer(&h->cfg, &ans, n, r);
         free(ans.p);
         breaker_record(h, rc, util_mono_us() - t0);
-        if (!rc || t >= h->cfg.retries || !retryable(rc))
+        left = layer_deadline_left_ms();
+        if (!rc || t >= h->cfg.retries || !retryable(rc) || (left >= 0 && left <= wait_ms))
             break;
         sleep_ms(wait_ms);
         wait_ms = wait_ms * 2 > LAYER_HTTP_BACKOFF_MS_MAX ? LAYER_HTTP_BACKOFF_MS_MAX : wait_ms * 2;

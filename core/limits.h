@@ -70,6 +70,8 @@
 #define DRIFT_ITEMS 200           /* pairs in the drift probe set, and recent pairs compared */
 #define TRAIN_BITS_MIN 10         /* rungd train --bits range */
 #define TRAIN_BITS_MAX 24
+#define LAYER_TIMEOUT_MS_DEFAULT 2000 /* --layer-timeout: ingest waits this long for a layer */
+#define LAYER_TIMEOUT_S_MAX 600       /* largest --layer-timeout, seconds */
 
 /* ---- the command line ---- */
 #define DB_PATH_DEFAULT "rung.db"

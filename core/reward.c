@@ -755,35 +755,41 @@ static int side_features(enum feat_hash hash, unsigned bits, const char *prompt,
     return rc;
 }
 
-/* Both sides of one pair scored on its own: its group is {a, b}. */
+/* Both sides of one pair, with its sample group samples[0..n) (n == 0:
+ * the pair on its own, its group {a, b}). */
 static int pair_features(const struct reward_layer *l, const char *prompt, const char *a,
-                         const char *b, struct feat_vec *fa, struct feat_vec *fb)
+                         const char *b, const char *const *samples, size_t n, struct feat_vec *fa,
+                         struct feat_vec *fb)
 {
-    struct reward_check_table t = {0};
-    struct reward_pair_ex e = {.prompt = prompt, .a = a, .b = b};
+    float block[2][REWARD_CHECK_NFEAT];
+    const char *texts[2] = {a, b};
+    const char *const *g = n ? samples : texts;
     size_t plen = strlen(prompt);
-    int rc = l->ncheck ? reward_check_pairs(&e, 1, 0, 1, &t) : 0;
+    int rc = l->ncheck ? reward_check_group(prompt, g,
+                                            n              ? n
+                                            : strcmp(a, b) ? 2
+                                                           : 1,
+                                            texts, 2, block)
+                       : 0;
     if (!rc)
-        rc = side_features(l->hash, l->bits, prompt, plen, a, l->ncheck ? t.v[t.side[0]] : NULL,
-                           l->ncheck, fa);
+        rc = side_features(l->hash, l->bits, prompt, plen, a, block[0], l->ncheck, fa);
     if (!rc)
-        rc = side_features(l->hash, l->bits, prompt, plen, b, l->ncheck ? t.v[t.side[1]] : NULL,
-                           l->ncheck, fb);
-    reward_check_table_free(&t);
+        rc = side_features(l->hash, l->bits, prompt, plen, b, block[1], l->ncheck, fb);
     return rc;
 }
 
-int reward_score_pair(const struct reward_layer *l, const char *prompt, const char *a,
-                      const char *b, struct reward_pair *out)
+int reward_score_pair_group(const struct reward_layer *l, const char *prompt, const char *a,
+                            const char *b, const char *const *samples, size_t n,
+                            struct reward_pair *out)
 {
     struct feat_vec fa, fb;
     double ra[REWARD_MEMBERS_MAX], rb[REWARD_MEMBERS_MAX], pa[REWARD_MEMBERS_MAX];
     int rc;
-    if (!l || !prompt || !a || !b || !out)
+    if (!l || !prompt || !a || !b || !out || (n && !samples))
         return -EINVAL;
     feat_vec_init(&fa);
     feat_vec_init(&fb);
-    rc = pair_features(l, prompt, a, b, &fa, &fb);
+    rc = pair_features(l, prompt, a, b, samples, n, &fa, &fb);
     if (rc)
         goto out;
     for (unsigned m = 0; m < l->members; m++) {
@@ -800,6 +806,12 @@ out:
     feat_vec_clear(&fa);
     feat_vec_clear(&fb);
     return rc;
+}
+
+int reward_score_pair(const struct reward_layer *l, const char *prompt, const char *a,
+                      const char *b, struct reward_pair *out)
+{
+    return reward_score_pair_group(l, prompt, a, b, NULL, 0, out);
 }
 
 int reward_score_single(const struct reward_layer *l, const char *prompt, const char *text,

@@ -148,6 +148,15 @@ struct reward_single {
 int reward_score_pair(const struct reward_layer *l, const char *prompt, const char *a,
                       const char *b, struct reward_pair *out);
 
+/* As reward_score_pair, with the pair's sample group: samples[0..n) are
+ * the group's distinct responses in order (a and b among them, or not;
+ * the first 64 are used), each side's others are those less itself, as
+ * in training. n == 0 scores the pair as its own group. A layer without
+ * checker features scores as reward_score_pair. Same results. */
+int reward_score_pair_group(const struct reward_layer *l, const char *prompt, const char *a,
+                            const char *b, const char *const *samples, size_t n,
+                            struct reward_pair *out);
+
 /* Scores one text (with checker features, a group of one). Returns 0,
  * -EINVAL on NULL arguments, or -ENOMEM. */
 int reward_score_single(const struct reward_layer *l, const char *prompt, const char *text,

@@ -214,3 +214,49 @@ int reward_check_single(const char *prompt, const char *text, float *out)
     free(r);
     return rc;
 }
+
+/* The answers of the first kept of samples[0..n) into sc->ans. */
+static int group_answers(const char *const *samples, size_t n, size_t kept, struct scratch *sc)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && i < kept && !rc; i++)
+        rc = samples[i] ? check_answer(samples[i], strlen(samples[i]), &sc->ans[i], NULL) : -EINVAL;
+    return rc;
+}
+
+int reward_check_group(const char *prompt, const char *const *samples, size_t n,
+                       const char *const *texts, size_t ntexts, float (*out)[REWARD_CHECK_NFEAT])
+{
+    if (!prompt || (n && !samples) || !texts || !out || ntexts > 2)
+        return -EINVAL;
+    struct scratch *sc = malloc(sizeof(*sc));
+    if (!sc)
+        return -ENOMEM;
+    size_t nk = n < KEPT_MAX ? n : KEPT_MAX;
+    int rc = check_prompt_init(&sc->prompt, prompt, strlen(prompt));
+    if (!rc)
+        rc = group_answers(samples, n, nk, sc);
+    for (size_t t = 0; t < ntexts && !rc; t++) {
+        if (!texts[t]) {
+            rc = -EINVAL;
+            break;
+        }
+        size_t no = 0;
+        for (size_t j = 0; j < nk; j++)
+            if (strcmp(samples[j], texts[t]))
+                sc->others[no++] = sc->ans[j];
+        struct check_input in = {.prompt = prompt,
+                                 .prompt_len = strlen(prompt),
+                                 .resp = texts[t],
+                                 .resp_len = strlen(texts[t]),
+                                 .others = sc->others,
+                                 .n_others = no,
+                                 .max_samples = KEPT_MAX,
+                                 .prepared = &sc->prompt};
+        rc = check_run_all(&in, &sc->r, NULL);
+        if (!rc)
+            dense(&sc->r, out[t]);
+    }
+    free(sc);
+    return rc;
+}

@@ -43,6 +43,14 @@ int reward_check_pairs(const struct reward_pair_ex *pairs, size_t n, size_t max_
 /* Frees what t owns and empties it; an empty table is a no-op. */
 void reward_check_table_free(struct reward_check_table *t);
 
+/* The blocks of ntexts texts (at most 2) of one prompt's group whose
+ * samples are samples[0..n) (distinct, in order; the first
+ * CHECK_GROUP_DEFAULT are used): each text's others are those samples
+ * less the text itself, as reward_check_pairs does for a group. Returns
+ * 0, -EINVAL or -ENOMEM. */
+int reward_check_group(const char *prompt, const char *const *samples, size_t n,
+                       const char *const *texts, size_t ntexts, float (*out)[REWARD_CHECK_NFEAT]);
+
 /* The block of one text alone (a group of one: no agreement) into out.
  * Returns 0, -EINVAL or -ENOMEM. */
 int reward_check_single(const char *prompt, const char *text, float *out);

@@ -11,13 +11,16 @@ static json_t *threshold_json(double tau)
 }
 
 static int route_pair(const struct layer *l, const struct layer_info *info, const char *prompt,
-                      const char *a, const char *b, struct route_decision *out)
+                      const char *a, const char *b, const struct group_view *g,
+                      struct route_decision *out)
 {
     struct layer_pair p;
-    int rc = layer_score_pair(l, prompt, a, b, &p);
+    bool grouped = info->uses_groups && g && group_view_others(g, a, b) > 0;
+    int rc = grouped ? layer_score_pair_group(l, prompt, a, b, g->s, g->n, &p)
+                     : layer_score_pair(l, prompt, a, b, &p);
     if (rc)
         return rc;
-    double tau = info->threshold;
+    double tau = grouped ? info->group_threshold : info->threshold;
     out->confidence = p.confidence;
     out->verdict = p.p_a >= 0.5 ? "a" : "b";
     out->auto_route = isfinite(tau) && p.confidence >= tau;
@@ -26,6 +29,11 @@ static int route_pair(const struct layer *l, const struct layer_info *info, cons
                   (json_int_t)out->layer_id, "a", "mean", p.ra, "sd", p.ra_sd, "b", "mean", p.rb,
                   "sd", p.rb_sd, "p_a", p.p_a, "p_sd", p.p_sd, "confidence", p.confidence,
                   "threshold", threshold_json(tau), "preference", out->verdict);
+    if (info->uses_groups && out->scores)
+        json_object_set_new(out->scores, "group_samples",
+                            json_integer(grouped        ? (json_int_t)g->n
+                                         : strcmp(a, b) ? 2
+                                                        : 1));
     return 0;
 }
 
@@ -57,6 +65,12 @@ static int route_single(const struct layer *l, const struct layer_info *info, co
 int route_item(const struct layer *l, const char *prompt, const char *a, const char *b,
                struct route_decision *out)
 {
+    return route_item_group(l, prompt, a, b, NULL, out);
+}
+
+int route_item_group(const struct layer *l, const char *prompt, const char *a, const char *b,
+                     const struct group_view *g, struct route_decision *out)
+{
     memset(out, 0, sizeof *out);
     if (!l)
         return 0;
@@ -64,7 +78,8 @@ int route_item(const struct layer *l, const char *prompt, const char *a, const c
     layer_describe(l, &info);
     out->scored = true;
     out->layer_id = layer_id(l);
-    int rc = b ? route_pair(l, &info, prompt, a, b, out) : route_single(l, &info, prompt, a, out);
+    int rc =
+        b ? route_pair(l, &info, prompt, a, b, g, out) : route_single(l, &info, prompt, a, out);
     if (!rc && !out->scores)
         rc = -ENOMEM;
     return rc;
@@ -73,11 +88,17 @@ int route_item(const struct layer *l, const char *prompt, const char *a, const c
 int route_store_item(const struct layer *l, struct store_item_in *it, char **scores,
                      struct route_decision *d)
 {
+    return route_store_item_group(l, it, NULL, scores, d);
+}
+
+int route_store_item_group(const struct layer *l, struct store_item_in *it,
+                           const struct group_view *g, char **scores, struct route_decision *d)
+{
     struct route_decision mine;
     struct route_decision *out = d ? d : &mine;
     if (scores)
         *scores = NULL;
-    int rc = route_item(l, it->prompt, it->response_a, it->response_b, out);
+    int rc = route_item_group(l, it->prompt, it->response_a, it->response_b, g, out);
     if (rc)
         return rc;
     it->layer_id = out->layer_id;
@@ -96,6 +117,60 @@ int route_store_item(const struct layer *l, struct store_item_in *it, char **sco
     return rc;
 }
 
+void route_group_clear(struct route_group *g)
+{
+    store_samples_free(g->stored, g->nstored);
+    memset(g, 0, sizeof *g);
+}
+
+int route_group_read(struct store *s, int64_t key_id, const char *group, struct route_group *g)
+{
+    memset(g, 0, sizeof *g);
+    group_view_init(&g->view);
+    int rc = store_group_samples(s, key_id, group, STORE_GROUP_ITEMS_MAX, &g->stored, &g->nstored);
+    for (size_t i = 0; !rc && i < g->nstored; i++) {
+        group_view_add(&g->view, g->stored[i].a);
+        group_view_add(&g->view, g->stored[i].b);
+    }
+    g->seen = (int)g->nstored;
+    return rc;
+}
+
+void route_group_join(struct route_group *g, const char *a, const char *b)
+{
+    if (g->seen < STORE_GROUP_ITEMS_MAX)
+        g->seen++;
+    g->joined = group_view_add(&g->view, a) | group_view_add(&g->view, b);
+}
+
+/* Whether layer l scores pairs with their groups. */
+static bool uses_groups(const struct layer *l)
+{
+    struct layer_info info;
+    layer_describe(l, &info);
+    return info.uses_groups;
+}
+
+/* Scores one stored item with l, with its group's samples when it has a
+ * group and l uses groups. 0 or negative errno. */
+static int rescore_one_item(struct store *s, const struct layer *l, bool groups,
+                            const struct store_item *x, char **txt, struct store_item_in *it)
+{
+    *it = (struct store_item_in){
+        .prompt = x->prompt, .response_a = x->response_a, .response_b = x->response_b};
+    if (!groups || !x->group || !x->response_b)
+        return route_store_item(l, it, txt, NULL);
+    struct route_group g;
+    int rc = route_group_read(s, x->key_id, x->group, &g);
+    if (!rc) {
+        group_view_add(&g.view, x->response_a);
+        group_view_add(&g.view, x->response_b);
+        rc = route_store_item_group(l, it, &g.view, txt, NULL);
+    }
+    route_group_clear(&g);
+    return rc;
+}
+
 void route_human_only(struct store_item_in *it, struct route_decision *d)
 {
     if (it) {
@@ -108,14 +183,13 @@ void route_human_only(struct store_item_in *it, struct route_decision *d)
 
 /* Scores n items with l into v (scores texts malloc'd into txt). 0 or
  * negative errno. */
-static int rescore_decide(const struct layer *l, const struct store_item *items, size_t n,
-                          struct store_rescore *v, char **txt)
+static int rescore_decide(struct store *s, const struct layer *l, const struct store_item *items,
+                          size_t n, struct store_rescore *v, char **txt)
 {
+    bool groups = uses_groups(l);
     for (size_t i = 0; i < n; i++) {
-        struct store_item_in it = {.prompt = items[i].prompt,
-                                   .response_a = items[i].response_a,
-                                   .response_b = items[i].response_b};
-        int rc = route_store_item(l, &it, &txt[i], NULL);
+        struct store_item_in it;
+        int rc = rescore_one_item(s, l, groups, &items[i], &txt[i], &it);
         if (rc)
             return rc;
         v[i] = (struct store_rescore){.seq = items[i].seq,
@@ -123,23 +197,26 @@ static int rescore_decide(const struct layer *l, const struct store_item *items,
                                       .route_auto = it.route_auto,
                                       .verdict = it.verdict,
                                       .confidence = it.confidence,
-                                      .scores = it.scores};
+                                      .scores = it.scores,
+                                      .stale = items[i].group_stale};
     }
     return 0;
 }
 
-/* One batch after *after: read, score, write. *n receives how many were
- * read (0: done). 0 or negative errno. */
+/* One batch after *after: read (the items a new layer has not scored, or
+ * with stale those whose group grew), score, write. *n receives how many
+ * were read (0: done). 0 or negative errno. */
 static int rescore_batch(struct store *s, const struct layer *l, struct route_rescore *run,
-                         int64_t *after, size_t *n)
+                         bool stale, int64_t *after, size_t *n)
 {
     struct store_item *items = NULL;
-    int rc = store_rescore_pending(s, layer_id(l), *after, run->batch, &items, n);
+    int rc = stale ? store_group_stale_pending(s, *after, run->batch, &items, n)
+                   : store_rescore_pending(s, layer_id(l), *after, run->batch, &items, n);
     if (rc || *n == 0)
         return rc;
     struct store_rescore *v = calloc(*n, sizeof *v);
     char **txt = calloc(*n, sizeof *txt);
-    rc = v && txt ? rescore_decide(l, items, *n, v, txt) : -ENOMEM;
+    rc = v && txt ? rescore_decide(s, l, items, *n, v, txt) : -ENOMEM;
     size_t updated = 0, settled = 0;
     if (!rc)
         rc = store_rescore_apply(s, v, *n, &updated, &settled);
@@ -155,7 +232,9 @@ static int rescore_batch(struct store *s, const struct layer *l, struct route_re
     return rc;
 }
 
-int route_rescore(struct store *s, const struct layer *l, struct route_rescore *run)
+/* route_rescore and route_group_rescore: stale picks the items. */
+static int rescore_run(struct store *s, const struct layer *l, struct route_rescore *run,
+                       bool stale)
 {
     run->rescored = run->settled = run->still_human = 0;
     if (!l)
@@ -168,7 +247,17 @@ int route_rescore(struct store *s, const struct layer *l, struct route_rescore *
     do {
         if (run->stop && run->stop(run->cls))
             return 0;
-        rc = rescore_batch(s, l, run, &after, &n);
+        rc = rescore_batch(s, l, run, stale, &after, &n);
     } while (!rc && n > 0);
     return rc;
+}
+
+int route_rescore(struct store *s, const struct layer *l, struct route_rescore *run)
+{
+    return rescore_run(s, l, run, false);
+}
+
+int route_group_rescore(struct store *s, const struct layer *l, struct route_rescore *run)
+{
+    return rescore_run(s, l, run, true);
 }

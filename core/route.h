@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "group.h"
 #include "layer.h"
 #include "store.h"
 
@@ -26,6 +27,13 @@ struct route_decision {
 int route_item(const struct layer *l, const char *prompt, const char *a, const char *b,
                struct route_decision *out);
 
+/* route_item with the pair's sample group g (NULL: none; see group.h): a
+ * layer that uses groups scores the pair with g's samples when g holds
+ * samples besides a and b, and routes it on its group threshold; scores
+ * then carry "group_samples", the samples the checkers compared. */
+int route_item_group(const struct layer *l, const char *prompt, const char *a, const char *b,
+                     const struct group_view *g, struct route_decision *out);
+
 /* The one place an item to store is scored: routes it with l and writes the
  * decision into its layer_id, route_auto, verdict, confidence and scores.
  * *scores receives the scores as compact JSON text (malloc'd, NULL when l
@@ -35,6 +43,34 @@ int route_item(const struct layer *l, const char *prompt, const char *a, const c
  * decision is dropped. Returns as route_item. */
 int route_store_item(const struct layer *l, struct store_item_in *it, char **scores,
                      struct route_decision *d);
+
+/* route_store_item with the item's sample group g (as route_item_group). */
+int route_store_item_group(const struct layer *l, struct store_item_in *it,
+                           const struct group_view *g, char **scores, struct route_decision *d);
+
+/* ---- sample groups read from the store ---- */
+
+/* A group as stored, and what a new item's joining does to it. */
+struct route_group {
+    struct store_sample *stored; /* the group's first items (owned) */
+    size_t nstored;
+    struct group_view view; /* their distinct responses (borrowed from stored) */
+    int seen;               /* items the view holds, for store_item_in.group_seen */
+    bool joined;            /* the last route_group_join added a sample */
+};
+
+/* Reads the first STORE_GROUP_ITEMS_MAX items of key_id's group into g
+ * (clear it with route_group_clear, also on failure). Returns as
+ * store_group_samples. */
+int route_group_read(struct store *s, int64_t key_id, const char *group, struct route_group *g);
+
+/* An item with responses a and b (b NULL for a single response; both
+ * borrowed, kept alive by the caller while g is used) joins g: g->joined
+ * tells whether it added a sample to the group's first ones. */
+void route_group_join(struct route_group *g, const char *a, const char *b);
+
+/* Frees what g owns and empties it. */
+void route_group_clear(struct route_group *g);
 
 /* A layer demoted by its audits (audit.h) settles nothing: clears the
  * auto route of an item it scored (it, d may each be NULL), which then
@@ -63,5 +99,12 @@ struct route_rescore {
  * their layer. Returns 0, -EINVAL (l NULL), or the first negative errno of
  * the store or the layer; the counts say what was done until then. */
 int route_rescore(struct store *s, const struct layer *l, struct route_rescore *run);
+
+/* As route_rescore, for the items whose sample group grew since they were
+ * scored (items.group_stale): each is scored again with its group as
+ * stored now (its first STORE_GROUP_ITEMS_MAX items), re-routed, and its
+ * mark cleared unless another sample joined meanwhile. An item labelled,
+ * leased or settled meanwhile is left alone. Same results. */
+int route_group_rescore(struct store *s, const struct layer *l, struct route_rescore *run);
 
 #endif

@@ -48,6 +48,11 @@
     "EXISTS (SELECT 1 FROM items i LEFT JOIN batches b ON b.batch = i.batch "                      \
     "WHERE i.seq = t.item_seq AND (i.deleted_ms IS NOT NULL OR b.paused = 1))"
 
+/* A layer's columns as store_layers.c reads them (layer_read). */
+#define LAYER_COLUMNS                                                                              \
+    "id, parent, status, kind, train_size, sources, metrics, threshold, consistency, "             \
+    "created_ms, request, lineage, prev_active, activated_ms"
+
 extern const char *const schema_migrations[];
 extern const size_t schema_migration_count;
 
@@ -64,8 +69,9 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_ITEM_INSERT] =
         "INSERT INTO items(id, key_id, external_id, batch, kind, prompt, response_a, response_b, "
         "domain, metadata, priority, status, route, verdict, verdict_source, confidence, layer_id, "
-        "scores, created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-        "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19)",
+        "scores, created_ms, updated_ms, \"group\") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+        "?10, "
+        "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19, ?20)",
     [ST_TASK_INSERT] = "INSERT INTO tasks(item_seq, kind, priority, overlap, created_ms) "
                        "VALUES(?1, ?2, ?3, ?4, ?5)",
     [ST_ITEM_GET] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE id = ?1 AND deleted_ms IS NULL",
@@ -94,13 +100,14 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_LAYER_PARAMS] = "SELECT params, kind FROM layers WHERE id = ?1",
     [ST_LAYER_INSERT] =
         "INSERT INTO layers(parent, status, kind, params, train_size, sources, metrics, "
-        "threshold, created_ms) VALUES((SELECT id FROM layers WHERE status = 'active'), "
-        "'candidate', coalesce(?7, 'hashed-bt'), ?1, ?2, ?3, ?4, ?5, ?6)",
+        "threshold, created_ms, lineage) VALUES((SELECT id FROM layers WHERE status = 'active'), "
+        "'candidate', coalesce(?7, 'hashed-bt'), ?1, ?2, ?3, ?4, ?5, ?6, ?8)",
     [ST_LAYER_RETIRE_ACTIVE] = "UPDATE layers SET status = 'retired' WHERE status = 'active'",
-    [ST_LAYER_SET_ACTIVE] = "UPDATE layers SET status = 'active' WHERE id = ?1 "
-                            "AND status IN ('candidate', 'retired')",
-    [ST_LAYER_LIST] = "SELECT id, parent, status, kind, train_size, sources, metrics, threshold, "
-                      "consistency, created_ms FROM layers ORDER BY id DESC",
+    /* ?3: a promotion records the layer it replaces (?4, NULL: none) */
+    [ST_LAYER_SET_ACTIVE] = "UPDATE layers SET status = 'active', activated_ms = ?2, "
+                            "prev_active = CASE WHEN ?3 THEN ?4 ELSE prev_active END "
+                            "WHERE id = ?1 AND status IN ('candidate', 'retired')",
+    [ST_LAYER_LIST] = "SELECT " LAYER_COLUMNS " FROM layers ORDER BY id DESC",
     [ST_CMP_INSERT] =
         "INSERT INTO comparisons(prompt, chosen, rejected, tie, label, source, weight, "
         "layer_id, item_seq, provenance, created_ms, digest) "
@@ -108,7 +115,7 @@ static const char *const sql_text[STMT_COUNT] = {
         "rung_digest('cmp', ?1, ?2, ?3, ?4, ?5, ?6)) ON CONFLICT(digest) DO NOTHING",
     [ST_CMP_ALL] =
         "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
-        "provenance FROM comparisons c WHERE " CMP_LIVE " ORDER BY id",
+        "provenance, id FROM comparisons c WHERE " CMP_LIVE " ORDER BY id",
     [ST_LEASE_HELD] = "SELECT x.task_id FROM leases x JOIN tasks t ON t.id = x.task_id "
                       "WHERE x.rater_id = ?1 AND x.live = 1 AND x.expires_ms > ?2 "
                       "AND (t.state = 'open' OR t.gold = 1) LIMIT 1",
@@ -244,20 +251,37 @@ static const char *const sql_text[STMT_COUNT] = {
         "WHERE seq = ?1 AND status = 'awaiting_human' AND " RESCORABLE,
     [ST_RESCORE_CLOSE_TASKS] =
         "UPDATE tasks SET state = 'done', leased = 0 WHERE item_seq = ?1 AND state = 'open'",
+    /* sample groups (schema/007_groups.sql) */
+    [ST_GROUP_MARK_STALE] = "UPDATE items SET group_stale = group_stale + 1 WHERE key_id IS ?1 "
+                            "AND \"group\" = ?2 AND seq < ?3 AND status = 'awaiting_human' "
+                            "AND deleted_ms IS NULL",
+    [ST_GROUP_SAMPLES] = "SELECT seq, response_a, response_b FROM items WHERE key_id IS ?1 "
+                         "AND \"group\" = ?2 AND deleted_ms IS NULL ORDER BY seq LIMIT ?3",
+    [ST_GROUP_STALE_PENDING] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE group_stale > 0 "
+                               "AND seq > ?1 AND status = 'awaiting_human' AND deleted_ms IS NULL "
+                               "AND " RESCORABLE " ORDER BY seq LIMIT ?2",
+    [ST_GROUP_STALE_SELF] = "UPDATE items SET group_stale = group_stale + 1 WHERE seq = ?1 "
+                            "AND status = 'awaiting_human'",
+    [ST_GROUP_OF_TASK] = "SELECT i.key_id, i.\"group\", i.domain FROM tasks t JOIN items i "
+                         "ON i.seq = t.item_seq WHERE t.id = ?1",
+    [ST_GROUP_STALE_CLEAR] = "UPDATE items SET group_stale = 0 WHERE seq = ?1 AND group_stale = ?2",
     [ST_ITEMS_IN_BATCH] = "SELECT EXISTS (SELECT 1 FROM items WHERE batch = ?1)",
     [ST_ITEMS_IN_DOMAIN] = "SELECT EXISTS (SELECT 1 FROM items WHERE domain = ?1)",
     [ST_OVERLAP_LIST] = "SELECT scope, value, overlap FROM overlap_rules ORDER BY scope, value",
     /* sub-questions and domains: store_subq.c */
     [ST_DOMAIN_UPSERT] =
-        "INSERT INTO domains(name, decomposer, criteria, hard_tokens, step_order, updated_ms) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(name) DO UPDATE SET "
-        "decomposer = excluded.decomposer, criteria = excluded.criteria, "
+        "INSERT INTO domains(name, decomposer, criteria, hard_tokens, step_order, updated_ms, "
+        "checker_answers, checkers) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(name) DO "
+        "UPDATE SET decomposer = excluded.decomposer, criteria = excluded.criteria, "
         "hard_tokens = excluded.hard_tokens, step_order = excluded.step_order, "
-        "updated_ms = excluded.updated_ms",
+        "updated_ms = excluded.updated_ms, checker_answers = excluded.checker_answers, "
+        "checkers = excluded.checkers",
     [ST_DOMAIN_GET] =
-        "SELECT name, decomposer, criteria, hard_tokens, step_order FROM domains WHERE name = ?1",
+        "SELECT name, decomposer, criteria, hard_tokens, step_order, checker_answers, checkers "
+        "FROM domains WHERE name = ?1",
     [ST_DOMAIN_LIST] =
-        "SELECT name, decomposer, criteria, hard_tokens, step_order FROM domains ORDER BY name",
+        "SELECT name, decomposer, criteria, hard_tokens, step_order, checker_answers, checkers "
+        "FROM domains ORDER BY name",
     [ST_SUBQ_INSERT] =
         "INSERT INTO subquestions(item_seq, side, ordinal, kind, span_start, span_end, question, "
         "score, confidence, status, verdict, source, sinks) "
@@ -453,6 +477,20 @@ static const char *const sql_text[STMT_COUNT] = {
                       "WHERE f.id > ?1 ORDER BY f.id LIMIT ?2",
     [ST_EVENTS_PAGE] = "SELECT id, at_ms, actor, kind, subject, detail FROM events "
                        "WHERE id > ?1 ORDER BY id LIMIT ?2",
+    /* the layer lifecycle (store_layers.c) */
+    [ST_LAYER_TRAIN_INSERT] =
+        "INSERT INTO layers(parent, status, kind, request, created_ms) VALUES((SELECT id FROM "
+        "layers WHERE status = 'active'), 'training', 'hashed-bt', ?1, ?2)",
+    [ST_LAYER_TRAIN_NEXT] =
+        "SELECT id, request FROM layers WHERE status = 'training' ORDER BY id LIMIT 1",
+    [ST_LAYER_TRAINED] = "UPDATE layers SET status = ?2, params = ?3, train_size = ?4, "
+                         "sources = ?5, metrics = ?6, threshold = ?7, lineage = ?8 "
+                         "WHERE id = ?1 AND status = 'training'",
+    [ST_LAYER_GET] = "SELECT " LAYER_COLUMNS " FROM layers WHERE id = ?1",
+    [ST_LAYER_STATUS] = "SELECT status, coalesce(prev_active, 0) FROM layers WHERE id = ?1",
+    [ST_CMP_NEWEST] =
+        "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
+        "provenance, id FROM comparisons c WHERE " CMP_LIVE " ORDER BY id DESC",
     /* measured trust: store_audit.c */
     [ST_AUDIT_LAYER_DEMOTED] = "SELECT demoted_ms IS NOT NULL FROM layers WHERE id = ?1",
     [ST_AUDIT_ITEM_FACTS] = "SELECT batch, domain, priority, kind FROM items WHERE seq = ?1",

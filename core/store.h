@@ -152,6 +152,17 @@ struct store_item_in {
     /* Sub-questions to create instead of a whole-item task (subq_plan),
      * NULL: none. Borrowed like the strings; the caller frees it. */
     struct subq_plan *subq;
+    /* Sample group (schema/007_groups.sql): NULL for none. Borrowed. */
+    const char *group;
+    /* -1: not scored with its group. Else how many of the group's stored
+     * items (at most STORE_GROUP_ITEMS_MAX, earlier items of the same
+     * ingest included) its scores saw: when the group holds more by the
+     * time it commits (a concurrent ingest), the item is marked to be
+     * scored again (group_stale). */
+    int group_seen;
+    /* Its responses add samples to the group's first ones: the group's
+     * earlier items still waiting for a human are marked group_stale. */
+    bool group_joined;
 };
 
 #define STORE_LABEL_MAX 128 /* batch, domain: bytes without the NUL */
@@ -205,6 +216,9 @@ struct store_item {
     bool gold;         /* an admin gave it a known answer */
     int64_t created_ms;
     int64_t updated_ms;
+    int64_t key_id;      /* the key that posted it, 0 for none (rungd import) */
+    char *group;         /* sample group, NULL when none */
+    int64_t group_stale; /* > 0: a sample joined its group since it was scored */
 };
 
 /* Frees the strings of an item and zeroes it. NULL is a no-op. */
@@ -294,7 +308,11 @@ struct store_layer_new {
     double threshold;    /* tau; INFINITY when none was reached */
     int64_t train_size;  /* comparisons it learned from */
     const char *sources; /* JSON text: comparisons by source */
+    const char *lineage; /* JSON text: which comparisons trained it; NULL: none */
     bool activate;       /* make it the active layer (the old one retires) */
+    /* When not NULL, an event is written in the same transaction:
+     * layer_registered (kind http) or layer_trained, with this actor. */
+    const char *event_actor;
 };
 
 /* Stores a new layer as a candidate (or active). *id receives its id.
@@ -345,7 +363,63 @@ struct store_layer {
     double threshold;  /* tau, with has_threshold (none was reached otherwise) */
     char *consistency; /* JSON text: the consistency report */
     int64_t created_ms;
+    char *request;        /* JSON text: the training request (POST /v1/layers), or NULL */
+    char *lineage;        /* JSON text: which comparisons trained it, or NULL */
+    int64_t prev_active;  /* the layer it replaced when promoted, 0 none */
+    int64_t activated_ms; /* when it last became active, 0 never */
 };
+
+/* Reads layer id into *out (free with store_layer_clear). Returns 0,
+ * -ENOENT, -ENOMEM, -EIO. */
+int store_layer_get(struct store *s, int64_t id, struct store_layer *out);
+
+/* Frees what store_layer_get filled in and zeroes it. */
+void store_layer_clear(struct store_layer *l);
+
+/* ---- the layer lifecycle: training in the daemon, rollback ---- */
+
+/* Queues a layer for training: a row with status training, its parent
+ * the active layer, request (JSON text) kept so that the trainer (and a
+ * restarted daemon) knows what to do; an event layer_training (actor may
+ * be NULL) in the same transaction. *id receives the new id. 0 or -EIO. */
+int store_layer_train_queue(struct store *s, const char *request, const char *actor, int64_t *id);
+
+/* The oldest layer still training: *id and *request (malloc'd, the
+ * caller frees; NULL when none was kept). 0, -ENOENT when no layer is
+ * training, -ENOMEM, -EIO. */
+int store_layer_train_next(struct store *s, int64_t *id, char **request);
+
+/* The end of a training (store_layer_train_done). */
+struct store_layer_done {
+    int64_t id;
+    const char *actor;   /* for the event; may be NULL */
+    bool ok;             /* trained: a candidate; else rejected (metrics say why) */
+    const void *params;  /* the serialised model (ok only) */
+    size_t params_len;   /* bytes */
+    const char *metrics; /* JSON text: the training report, or the error */
+    double threshold;    /* tau; INFINITY when none was reached */
+    int64_t train_size;  /* rows it learned from */
+    const char *sources; /* JSON text: comparisons by source */
+    const char *lineage; /* JSON text */
+};
+
+/* Records the end of layer d->id's training in one transaction: a
+ * candidate with its parameters, or rejected; an event layer_trained or
+ * layer_training_failed. 0, -ENOENT when the layer is not training, -EIO. */
+int store_layer_train_done(struct store *s, const struct store_layer_done *d);
+
+/* Rolls back the active layer id: it retires, and the layer it replaced
+ * when promoted (prev_active; past a rejected one to that one's, and so
+ * on) is active again, or none (every item to people). An event
+ * layer_rolled_back records it. *to receives the active id after it (0:
+ * none). 0, -ENOENT (no layer id), -EALREADY (id is not the active
+ * layer), -EIO. */
+int store_layer_rollback(struct store *s, int64_t id, const char *actor, int64_t *to);
+
+/* Writes one event: kind, subject ("layer:3") and detail (JSON text) may
+ * be NULL except kind; actor NULL for the system. 0 or -EIO. */
+int store_event_add(struct store *s, const char *actor, const char *kind, const char *subject,
+                    const char *detail);
 
 /* Reads every layer, newest first, into a malloc'd array *layers of *n
  * (free with store_layers_free). Returns 0, -ENOMEM, -EIO; on failure
@@ -368,6 +442,7 @@ struct store_comparison {
     int64_t layer_id;       /* the layer that assisted, 0 none */
     int64_t item_seq;       /* 0 when not from an item */
     const char *provenance; /* JSON text or NULL */
+    int64_t id;             /* when read: the row's id (ignored when adding) */
 };
 
 /* Adds n comparisons in one transaction. Returns 0 or -EIO. */
@@ -385,6 +460,10 @@ int store_comparisons_add_ex(struct store *s, const struct store_comparison *c, 
  * valid during the call only. */
 typedef int (*store_comparison_cb)(void *cls, const struct store_comparison *c);
 int store_comparisons_each(struct store *s, store_comparison_cb cb, void *cls);
+
+/* As store_comparisons_each, newest first (descending id), from one read
+ * snapshot: the trainer reads the newest rows it may keep and stops. */
+int store_comparisons_newest(struct store *s, store_comparison_cb cb, void *cls);
 
 /* ---- human review: tasks, leases, labels, gold ---- */
 
@@ -571,6 +650,7 @@ struct store_rescore {
     const char *verdict; /* with route_auto */
     double confidence;
     const char *scores; /* JSON object text */
+    int64_t stale;      /* the item's group_stale as read: cleared if unchanged */
 };
 
 /* Applies n decisions in one transaction on the writer. An item that got
@@ -578,6 +658,40 @@ struct store_rescore {
  * items changed, *settled those of them routed auto. 0 or -EIO. */
 int store_rescore_apply(struct store *s, const struct store_rescore *v, size_t n, size_t *updated,
                         size_t *settled);
+
+/* ---- sample groups (schema/007_groups.sql) ---- */
+
+#define STORE_GROUP_ITEMS_MAX 64 /* items of a group read for its samples */
+
+/* One stored sample of a group: an item's responses. Owned strings. */
+struct store_sample {
+    int64_t seq;
+    char *a; /* response_a */
+    char *b; /* response_b, NULL for a single response */
+};
+
+/* Reads the first max (at most STORE_GROUP_ITEMS_MAX) live items of key
+ * key_id's (0: imported items, no key) group into a malloc'd *v of *n, in
+ * seq order (free with store_samples_free). Returns 0, -EINVAL (group
+ * NULL), -ENOMEM, -EIO; on failure nothing is returned. */
+int store_group_samples(struct store *s, int64_t key_id, const char *group, size_t max,
+                        struct store_sample **v, size_t *n);
+
+/* The key, group and domain of task id's item: 0 with *key_id (0: no key),
+ * *group and *domain (malloc'd, the caller frees both; NULL when the item
+ * has none), or -ENOENT, -ENOMEM, -EIO (then both are NULL). */
+int store_task_group(struct store *s, int64_t task_id, int64_t *key_id, char **group,
+                     char **domain);
+
+/* Frees n samples and the array. NULL is a no-op. */
+void store_samples_free(struct store_sample *v, size_t n);
+
+/* Reads, in seq order, up to max items with seq > after whose group grew
+ * since they were scored (group_stale > 0) and that are still waiting for
+ * their first human label (as store_rescore_pending) into *items of *n.
+ * Returns as store_rescore_pending. */
+int store_group_stale_pending(struct store *s, int64_t after, size_t max, struct store_item **items,
+                              size_t *n);
 
 /* ---- overlap rules ---- */
 

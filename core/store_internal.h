@@ -81,6 +81,12 @@ enum stmt_id {
     ST_RESCORE_AUTO,
     ST_RESCORE_HUMAN,
     ST_RESCORE_CLOSE_TASKS,
+    ST_GROUP_MARK_STALE,
+    ST_GROUP_SAMPLES,
+    ST_GROUP_STALE_PENDING,
+    ST_GROUP_STALE_CLEAR,
+    ST_GROUP_STALE_SELF,
+    ST_GROUP_OF_TASK,
     ST_ITEMS_IN_BATCH,
     ST_ITEMS_IN_DOMAIN,
     ST_OVERLAP_LIST,
@@ -139,6 +145,13 @@ enum stmt_id {
     ST_RATERS_PAGE,
     ST_FLAGS_PAGE,
     ST_EVENTS_PAGE,
+    /* the layer lifecycle (store_layers.c) */
+    ST_LAYER_TRAIN_INSERT,
+    ST_LAYER_TRAIN_NEXT,
+    ST_LAYER_TRAINED,
+    ST_LAYER_GET,
+    ST_LAYER_STATUS,
+    ST_CMP_NEWEST,
     /* measured trust: audits, blind tasks, demotion, drift (store_audit.c) */
     ST_AUDIT_LAYER_DEMOTED,
     ST_AUDIT_ITEM_FACTS,
@@ -177,7 +190,7 @@ enum stmt_id {
 #define STORE_ITEM_COLUMNS                                                                         \
     "seq, id, key_id, external_id, batch, kind, prompt, response_a, response_b, domain, "          \
     "metadata, priority, status, route, verdict, verdict_source, confidence, layer_id, scores, "   \
-    "gold_answer, created_ms, updated_ms"
+    "gold_answer, created_ms, updated_ms, \"group\", group_stale"
 
 struct conn {
     sqlite3 *db;

@@ -83,6 +83,7 @@ static const struct {
     {offsetof(struct store_item, verdict), 14},
     {offsetof(struct store_item, verdict_source), 15},
     {offsetof(struct store_item, scores), 18},
+    {offsetof(struct store_item, group), 22},
 };
 #define ITEM_TEXTS (sizeof item_texts / sizeof item_texts[0])
 
@@ -121,6 +122,8 @@ static int item_read(sqlite3_stmt *st, void *elem)
     it->gold = sqlite3_column_type(st, 19) != SQLITE_NULL;
     it->created_ms = sqlite3_column_int64(st, 20);
     it->updated_ms = sqlite3_column_int64(st, 21);
+    it->key_id = sqlite3_column_int64(st, 2);
+    it->group_stale = sqlite3_column_int64(st, 23);
     return 0;
 }
 
@@ -210,7 +213,45 @@ static int bind_item(sqlite3_stmt *st, int64_t key_id, const struct store_item_i
         bind_chk(&b, sqlite3_bind_int64(st, 17, it->layer_id));
     bind_chk(&b, bind_text_or_null(st, 18, it->scores));
     bind_chk(&b, sqlite3_bind_int64(st, 19, now));
+    bind_chk(&b, bind_text_or_null(st, 20, it->group));
     return b;
+}
+
+/* The bookkeeping of an item scored with its group (row seq, just
+ * inserted): the group's earlier waiting items are marked to be scored
+ * again when it joined their samples, and the item itself when the group
+ * holds more items than its scores saw. 0 or -EIO. */
+static int group_join(struct conn *c, int64_t key_id, const struct store_item_in *it, int64_t seq)
+{
+    sqlite3_stmt *st = it->group_joined ? conn_stmt(c, ST_GROUP_MARK_STALE) : NULL;
+    if (it->group_joined) {
+        if (!st)
+            return -EIO;
+        if (key_id)
+            sqlite3_bind_int64(st, 1, key_id);
+        sqlite3_bind_text(st, 2, it->group, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, seq);
+        if (conn_step_done(st))
+            return -EIO;
+    }
+    if (it->group_seen >= STORE_GROUP_ITEMS_MAX)
+        return 0;
+    st = conn_stmt(c, ST_GROUP_SAMPLES);
+    if (!st)
+        return -EIO;
+    if (key_id)
+        sqlite3_bind_int64(st, 1, key_id);
+    sqlite3_bind_text(st, 2, it->group, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, STORE_GROUP_ITEMS_MAX);
+    int n = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 0) < seq)
+        n++;
+    conn_done(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return -EIO;
+    if (n > it->group_seen && conn_run_id(c, ST_GROUP_STALE_SELF, seq))
+        return -EIO;
+    return 0;
 }
 
 static int insert_item(struct store *s, struct conn *c, int64_t key_id,
@@ -238,6 +279,8 @@ static int insert_item(struct store *s, struct conn *c, int64_t key_id,
         return rc == SQLITE_CONSTRAINT ? -EEXIST : store_sqlite_errno(rc);
     int64_t seq = sqlite3_last_insert_rowid(c->db);
     if (it->unique_content && conn_run_id(c, ST_ITEM_SET_DIGEST, seq))
+        return -EIO;
+    if (it->group && it->group_seen >= 0 && group_join(c, key_id, it, seq))
         return -EIO;
     if (is_auto)
         return store_audit_settled(s, c, seq, it->layer_id, it->verdict, now);
@@ -517,6 +560,15 @@ static int rescore_one(struct store *s, struct conn *c, const struct store_resco
     if (conn_step_done(st))
         return -EIO;
     *changed = sqlite3_changes(c->db) == 1;
+    if (x->stale > 0) { /* scored with its grown group, unless it grew again */
+        st = conn_stmt(c, ST_GROUP_STALE_CLEAR);
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, x->seq);
+        sqlite3_bind_int64(st, 2, x->stale);
+        if (conn_step_done(st))
+            return -EIO;
+    }
     if (!*changed || !settle)
         return 0;
     /* Settled by the layer: its task leaves the queue. */
@@ -549,6 +601,103 @@ int store_rescore_apply(struct store *s, const struct store_rescore *v, size_t n
     int rc = store_run(s, rescore_job, &a);
     *updated = rc ? 0 : a.updated;
     *settled = rc ? 0 : a.settled;
+    return rc;
+}
+
+/* ---- sample groups ---- */
+
+static int sample_read(sqlite3_stmt *st, void *elem)
+{
+    struct store_sample *x = elem;
+    x->seq = sqlite3_column_int64(st, 0);
+    int rc = col_dup(st, 1, &x->a);
+    return rc ? rc : col_dup(st, 2, &x->b);
+}
+
+void store_samples_free(struct store_sample *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].a);
+        free(v[i].b);
+    }
+    free(v);
+}
+
+static void samples_undo(void *v, size_t n)
+{
+    store_samples_free(v, n);
+}
+
+int store_group_samples(struct store *s, int64_t key_id, const char *group, size_t max,
+                        struct store_sample **v, size_t *n)
+{
+    *v = NULL;
+    *n = 0;
+    if (!group)
+        return -EINVAL;
+    if (max > STORE_GROUP_ITEMS_MAX)
+        max = STORE_GROUP_ITEMS_MAX;
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = conn_stmt(c, ST_GROUP_SAMPLES);
+    if (st) {
+        if (key_id)
+            sqlite3_bind_int64(st, 1, key_id);
+        sqlite3_bind_text(st, 2, group, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (int64_t)max);
+    }
+    struct rows_spec spec = {sizeof **v, max, sample_read, samples_undo};
+    struct rows rows;
+    int rc = store_rows_read(st, &spec, &rows);
+    conn_done(st);
+    store_reader_put(s, c);
+    *v = rows.v;
+    *n = rows.n;
+    return rc;
+}
+
+int store_task_group(struct store *s, int64_t task_id, int64_t *key_id, char **group, char **domain)
+{
+    *key_id = 0;
+    *group = *domain = NULL;
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = conn_stmt(c, ST_GROUP_OF_TASK);
+    int rc = -EIO;
+    if (st) {
+        sqlite3_bind_int64(st, 1, task_id);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            *key_id = sqlite3_column_int64(st, 0);
+            rc = col_dup(st, 1, group);
+            rc = rc ? rc : col_dup(st, 2, domain);
+        } else if (step == SQLITE_DONE) {
+            rc = -ENOENT;
+        }
+    }
+    conn_done(st);
+    store_reader_put(s, c);
+    if (rc) {
+        free(*group);
+        *group = NULL;
+    }
+    return rc;
+}
+
+int store_group_stale_pending(struct store *s, int64_t after, size_t max, struct store_item **items,
+                              size_t *n)
+{
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = conn_stmt(c, ST_GROUP_STALE_PENDING);
+    if (st) {
+        sqlite3_bind_int64(st, 1, after);
+        sqlite3_bind_int64(st, 2, (int64_t)max);
+    }
+    struct rows_spec spec = {sizeof **items, max, item_read, items_undo};
+    struct rows rows;
+    int rc = store_rows_read(st, &spec, &rows);
+    conn_done(st);
+    store_reader_put(s, c);
+    *items = rows.v;
+    *n = rows.n;
     return rc;
 }
 

@@ -62,23 +62,50 @@ out:
     return rc;
 }
 
-static int activate_in_tx(struct conn *c, int64_t id)
+/* Makes layer id active, retiring the one that was; a promotion
+ * (promoted) records that one as what id replaced, a rollback keeps what
+ * id replaced the first time. 0, -ENOENT (not a candidate or retired),
+ * -EIO. */
+static int activate_in_tx(struct conn *c, int64_t id, bool promoted)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_RETIRE_ACTIVE);
-    if (!st || sqlite3_step(st) != SQLITE_DONE) {
-        conn_done(st);
-        return -EIO;
-    }
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_ACTIVE);
+    int step = st ? sqlite3_step(st) : SQLITE_ERROR;
+    int64_t prev = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     conn_done(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return -EIO;
+    if (conn_run(c, ST_LAYER_RETIRE_ACTIVE))
+        return -EIO;
     st = conn_stmt(c, ST_LAYER_SET_ACTIVE);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, util_now_ms());
+    sqlite3_bind_int(st, 3, promoted);
+    if (prev && prev != id)
+        sqlite3_bind_int64(st, 4, prev);
     int rc = sqlite3_step(st);
     conn_done(st);
     if (rc != SQLITE_DONE)
         return -EIO;
     return sqlite3_changes(c->db) == 1 ? 0 : -ENOENT;
+}
+
+/* Writes an event about layer id on c. 0 or -EIO. */
+static int layer_event(struct conn *c, int64_t id, const char *actor, const char *kind,
+                       const char *detail)
+{
+    char subject[32];
+    snprintf(subject, sizeof subject, "layer:%lld", (long long)id);
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_EVENT);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, util_now_ms());
+    bind_text_or_null(st, 2, actor);
+    sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
+    bind_text_or_null(st, 5, detail);
+    return conn_step_done(st);
 }
 
 struct layer_add {
@@ -101,12 +128,17 @@ static int layer_add_job(struct store *s, struct conn *c, void *arg)
         sqlite3_bind_double(st, 5, a->l->threshold);
     sqlite3_bind_int64(st, 6, util_now_ms());
     bind_text_or_null(st, 7, a->l->kind);
+    bind_text_or_null(st, 8, a->l->lineage);
     int rc = sqlite3_step(st);
     conn_done(st);
     if (rc != SQLITE_DONE)
         return -EIO;
     a->id = sqlite3_last_insert_rowid(c->db);
-    return a->l->activate ? activate_in_tx(c, a->id) : 0;
+    bool http = a->l->kind && !strcmp(a->l->kind, "http");
+    rc = a->l->event_actor ? layer_event(c, a->id, a->l->event_actor,
+                                         http ? "layer_registered" : "layer_trained", a->l->lineage)
+                           : 0;
+    return rc ? rc : a->l->activate ? activate_in_tx(c, a->id, true) : 0;
 }
 
 int store_layer_add(struct store *s, const struct store_layer_new *l, int64_t *id)
@@ -121,7 +153,7 @@ int store_layer_add(struct store *s, const struct store_layer_new *l, int64_t *i
 static int layer_activate_job(struct store *s, struct conn *c, void *arg)
 {
     (void)s;
-    return activate_in_tx(c, *(int64_t *)arg);
+    return activate_in_tx(c, *(int64_t *)arg, true);
 }
 
 int store_layer_activate(struct store *s, int64_t id)
@@ -137,11 +169,13 @@ void store_layers_free(struct store_layer *layers, size_t n)
         free(layers[i].sources);
         free(layers[i].metrics);
         free(layers[i].consistency);
+        free(layers[i].request);
+        free(layers[i].lineage);
     }
     free(layers);
 }
 
-/* Reads a row of ST_LAYER_LIST into the zeroed layer elem. 0 or
+/* Reads a row of LAYER_COLUMNS into the zeroed layer elem. 0 or
  * -ENOMEM. */
 static int layer_read(sqlite3_stmt *st, void *elem)
 {
@@ -152,7 +186,11 @@ static int layer_read(sqlite3_stmt *st, void *elem)
     l->has_threshold = sqlite3_column_type(st, 7) != SQLITE_NULL;
     l->threshold = sqlite3_column_double(st, 7);
     l->created_ms = sqlite3_column_int64(st, 9);
+    l->prev_active = sqlite3_column_int64(st, 12);
+    l->activated_ms = sqlite3_column_int64(st, 13);
     int rc = col_dup(st, 2, &l->status);
+    rc = rc ? rc : col_dup(st, 10, &l->request);
+    rc = rc ? rc : col_dup(st, 11, &l->lineage);
     rc = rc ? rc : col_dup(st, 3, &l->kind);
     rc = rc ? rc : col_dup(st, 5, &l->sources);
     rc = rc ? rc : col_dup(st, 6, &l->metrics);
@@ -239,11 +277,11 @@ static const char *col_text(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
-int store_comparisons_each(struct store *s, store_comparison_cb cb, void *cls)
+static int comparisons_read(struct store *s, enum stmt_id id, store_comparison_cb cb, void *cls)
 {
     struct conn *c = store_reader(s);
     int rc = -EIO;
-    sqlite3_stmt *st = conn_stmt(c, ST_CMP_ALL);
+    sqlite3_stmt *st = conn_stmt(c, id);
     if (!st)
         goto out;
     int step;
@@ -260,6 +298,7 @@ int store_comparisons_each(struct store *s, store_comparison_cb cb, void *cls)
             .layer_id = sqlite3_column_int64(st, 7),
             .item_seq = sqlite3_column_int64(st, 8),
             .provenance = col_text(st, 9),
+            .id = sqlite3_column_int64(st, 10),
         };
         rc = cb(cls, &x);
         if (rc)
@@ -271,6 +310,16 @@ out:
     conn_done(st);
     store_reader_put(s, c);
     return rc;
+}
+
+int store_comparisons_each(struct store *s, store_comparison_cb cb, void *cls)
+{
+    return comparisons_read(s, ST_CMP_ALL, cb, cls);
+}
+
+int store_comparisons_newest(struct store *s, store_comparison_cb cb, void *cls)
+{
+    return comparisons_read(s, ST_CMP_NEWEST, cb, cls);
 }
 
 /* ---- promotion: the settled set and the check's outcome ---- */
@@ -367,17 +416,9 @@ static int checked_flags_event(struct store *s, struct conn *c, const struct lay
         rc = conn_step_done(st);
         rc = rc ? rc : requeue(s, c, a->flags[i], now);
     }
-    char subject[32];
-    snprintf(subject, sizeof subject, "layer:%lld", (long long)a->id);
-    sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_LAYER_EVENT);
-    if (!st)
-        return rc ? rc : -EIO;
-    sqlite3_bind_int64(st, 1, now);
-    bind_text_or_null(st, 2, a->actor);
-    sqlite3_bind_text(st, 3, a->passed ? "layer_promoted" : "layer_rejected", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, a->report, -1, SQLITE_STATIC);
-    return conn_step_done(st);
+    return rc ? rc
+              : layer_event(c, a->id, a->actor, a->passed ? "layer_promoted" : "layer_rejected",
+                            a->report);
 }
 
 static int layer_checked_job(struct store *s, struct conn *c, void *arg)
@@ -392,7 +433,7 @@ static int layer_checked_job(struct store *s, struct conn *c, void *arg)
     sqlite3_bind_int64(st, 1, a->id);
     sqlite3_bind_text(st, 2, a->report, -1, SQLITE_STATIC);
     rc = conn_step_done(st);
-    rc = rc ? rc : a->passed ? activate_in_tx(c, a->id) : 0;
+    rc = rc ? rc : a->passed ? activate_in_tx(c, a->id, true) : 0;
     return rc ? rc : checked_flags_event(s, c, a, util_now_ms());
 }
 
@@ -401,4 +442,211 @@ int store_layer_checked(struct store *s, int64_t id, const char *report, bool pa
 {
     struct layer_checked a = {id, report, reason, actor, passed, flags, nflags};
     return store_run(s, layer_checked_job, &a);
+}
+
+/* ---- the layer lifecycle ---- */
+
+void store_layer_clear(struct store_layer *l)
+{
+    free(l->status);
+    free(l->kind);
+    free(l->sources);
+    free(l->metrics);
+    free(l->consistency);
+    free(l->request);
+    free(l->lineage);
+    memset(l, 0, sizeof *l);
+}
+
+int store_layer_get(struct store *s, int64_t id, struct store_layer *out)
+{
+    memset(out, 0, sizeof *out);
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_GET);
+    int rc = -EIO;
+    if (st) {
+        sqlite3_bind_int64(st, 1, id);
+        int step = sqlite3_step(st);
+        rc = step == SQLITE_ROW ? layer_read(st, out) : step == SQLITE_DONE ? -ENOENT : -EIO;
+    }
+    conn_done(st);
+    store_reader_put(s, c);
+    if (rc)
+        store_layer_clear(out);
+    return rc;
+}
+
+struct train_queue {
+    const char *request, *actor;
+    int64_t id;
+};
+
+static int train_queue_job(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    struct train_queue *a = arg;
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_TRAIN_INSERT);
+    if (!st)
+        return -EIO;
+    bind_text_or_null(st, 1, a->request);
+    sqlite3_bind_int64(st, 2, util_now_ms());
+    int rc = conn_step_done(st);
+    a->id = rc ? 0 : sqlite3_last_insert_rowid(c->db);
+    return rc ? rc : layer_event(c, a->id, a->actor, "layer_training", a->request);
+}
+
+int store_layer_train_queue(struct store *s, const char *request, const char *actor, int64_t *id)
+{
+    struct train_queue a = {.request = request, .actor = actor};
+    int rc = store_run(s, train_queue_job, &a);
+    if (!rc)
+        *id = a.id;
+    return rc;
+}
+
+int store_layer_train_next(struct store *s, int64_t *id, char **request)
+{
+    *request = NULL;
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_TRAIN_NEXT);
+    int rc = -EIO;
+    if (st) {
+        int step = sqlite3_step(st);
+        rc = step == SQLITE_ROW ? col_dup(st, 1, request) : step == SQLITE_DONE ? -ENOENT : -EIO;
+        *id = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    }
+    conn_done(st);
+    store_reader_put(s, c);
+    return rc;
+}
+
+static int train_done_job(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    const struct store_layer_done *d = arg;
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_TRAINED);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, d->id);
+    sqlite3_bind_text(st, 2, d->ok ? "candidate" : "rejected", -1, SQLITE_STATIC);
+    if (d->ok)
+        sqlite3_bind_blob(st, 3, d->params, (int)d->params_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, d->train_size);
+    bind_text_or_null(st, 5, d->sources);
+    bind_text_or_null(st, 6, d->metrics);
+    if (isfinite(d->threshold))
+        sqlite3_bind_double(st, 7, d->threshold);
+    bind_text_or_null(st, 8, d->lineage);
+    int rc = conn_step_done(st);
+    if (!rc && sqlite3_changes(c->db) != 1)
+        return -ENOENT;
+    return rc ? rc
+              : layer_event(c, d->id, d->actor, d->ok ? "layer_trained" : "layer_training_failed",
+                            d->ok ? d->lineage : d->metrics);
+}
+
+int store_layer_train_done(struct store *s, const struct store_layer_done *d)
+{
+    return store_run(s, train_done_job, (void *)d);
+}
+
+/* Status and prev_active of layer id on c: 0, -ENOENT, -EIO. */
+static int layer_status(struct conn *c, int64_t id, char status[16], int64_t *prev)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_STATUS);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    int step = sqlite3_step(st);
+    int rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? -ENOENT : -EIO;
+    const char *t = rc ? NULL : (const char *)sqlite3_column_text(st, 0);
+    if (!rc && (!t || util_strlcpy(status, t, 16)))
+        rc = -EIO;
+    *prev = rc ? 0 : sqlite3_column_int64(st, 1);
+    conn_done(st);
+    return rc;
+}
+
+#define ROLLBACK_HOPS_MAX 64 /* rejected layers passed over looking for one to reactivate */
+
+struct rollback {
+    int64_t id, to;
+    const char *actor;
+};
+
+/* The layer to reactivate when rolling back from one whose prev_active
+ * is prev: prev when it is retired; past one rejected since (or gone) to
+ * the layer that one replaced, and so on; 0 when none is left. */
+static int rollback_target(struct conn *c, int64_t prev, int64_t *to)
+{
+    for (int hop = 0; prev && hop < ROLLBACK_HOPS_MAX; hop++) {
+        char status[16];
+        int64_t next;
+        int rc = layer_status(c, prev, status, &next);
+        if (rc == -ENOENT)
+            break;
+        if (rc)
+            return rc;
+        if (!strcmp(status, "retired")) {
+            *to = prev;
+            return 0;
+        }
+        prev = next;
+    }
+    *to = 0;
+    return 0;
+}
+
+static int rollback_job(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    struct rollback *a = arg;
+    char status[16], detail[64];
+    int64_t prev;
+    int rc = layer_status(c, a->id, status, &prev);
+    if (!rc && strcmp(status, "active"))
+        rc = -EALREADY;
+    rc = rc ? rc : rollback_target(c, prev, &a->to);
+    rc = rc ? rc : conn_run(c, ST_LAYER_RETIRE_ACTIVE);
+    rc = rc || !a->to ? rc : activate_in_tx(c, a->to, false);
+    if (a->to)
+        snprintf(detail, sizeof detail, "{\"from\":%lld,\"to\":%lld}", (long long)a->id,
+                 (long long)a->to);
+    else
+        snprintf(detail, sizeof detail, "{\"from\":%lld,\"to\":null}", (long long)a->id);
+    return rc ? rc : layer_event(c, a->id, a->actor, "layer_rolled_back", detail);
+}
+
+int store_layer_rollback(struct store *s, int64_t id, const char *actor, int64_t *to)
+{
+    struct rollback a = {.id = id, .actor = actor};
+    int rc = store_run(s, rollback_job, &a);
+    *to = rc ? 0 : a.to;
+    return rc;
+}
+
+struct event_add {
+    const char *actor, *kind, *subject, *detail;
+};
+
+static int event_add_job(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    const struct event_add *a = arg;
+    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_EVENT);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, util_now_ms());
+    bind_text_or_null(st, 2, a->actor);
+    sqlite3_bind_text(st, 3, a->kind, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 4, a->subject);
+    bind_text_or_null(st, 5, a->detail);
+    return conn_step_done(st);
+}
+
+int store_event_add(struct store *s, const char *actor, const char *kind, const char *subject,
+                    const char *detail)
+{
+    struct event_add a = {actor, kind, subject, detail};
+    return store_run(s, event_add_job, &a);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "rollup.h"
 
 /* ---- reading an item's sub-questions ---- */
@@ -133,6 +134,8 @@ static int domain_read(sqlite3_stmt *st, void *elem)
         rollup_order_parse((const char *)sqlite3_column_text(st, 4), &d->order))
         return -EIO; /* the table's CHECKs keep these out */
     d->hard_tokens = sqlite3_column_int64(st, 3);
+    d->checker_answers = sqlite3_column_int(st, 5) != 0;
+    d->checkers = (unsigned)sqlite3_column_int(st, 6) & CHECK_KINDS_ALL;
     int rc = subq_domain_set_criteria(d, (const char *)sqlite3_column_text(st, 2));
     return rc == -EINVAL ? -EIO : rc;
 }
@@ -199,6 +202,8 @@ static int domain_job(struct store *s, struct conn *c, void *arg)
         sqlite3_bind_int64(st, 4, d->hard_tokens);
         sqlite3_bind_text(st, 5, rollup_order_name(d->order), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 6, util_now_ms());
+        sqlite3_bind_int(st, 7, d->checker_answers);
+        sqlite3_bind_int(st, 8, (int)d->checkers);
         rc = conn_step_done(st);
     }
     free(criteria);
@@ -551,7 +556,7 @@ static int subq_insert(struct conn *c, int64_t seq, const struct subq_plan_q *p)
         sqlite3_bind_double(st, 9, p->confidence);
     sqlite3_bind_text(st, 10, p->answer ? "answered" : "pending", -1, SQLITE_STATIC);
     bind_text_or_null(st, 11, p->answer);
-    bind_text_or_null(st, 12, p->answer ? "layer" : NULL);
+    bind_text_or_null(st, 12, p->answer ? (p->source ? p->source : "layer") : NULL);
     sqlite3_bind_int(st, 13, p->sinks);
     return conn_step_done(st);
 }

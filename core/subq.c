@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "util.h"
 
 /* Frees n criteria and their array. */
@@ -35,6 +36,7 @@ void subq_domain_default(const char *name, struct subq_domain *out)
     else if (name && !strcmp(name, "code"))
         out->decomposer = DECOMPOSE_CODE;
     out->order = ROLLUP_SEQUENTIAL;
+    out->checkers = CHECK_KINDS_ALL;
 }
 
 /* Reads one criterion object into c. 0, -EINVAL, -ENOMEM. */
@@ -125,6 +127,38 @@ static int score_segment(const struct layer *l, const char *prompt, const char *
     return 0;
 }
 
+#define WRONG_MAX 64 /* wrong equations of one response kept for checker answers */
+
+/* The spans of a response's wrong equations. */
+struct wrong_eqs {
+    size_t start[WRONG_MAX], end[WRONG_MAX];
+    size_t n;
+};
+
+static int collect_wrong(void *cls, const struct check_equation *e)
+{
+    struct wrong_eqs *w = cls;
+    if (e->status == 1 && w->n < WRONG_MAX) {
+        w->start[w->n] = e->start;
+        w->end[w->n++] = e->start + e->len;
+    }
+    return 0;
+}
+
+/* The checker's answer to step seg: no when a wrong equation lies inside
+ * it. A checker answer replaces the layer's: it is recomputed, not
+ * guessed. */
+static void checker_answer(const struct wrong_eqs *w, const struct decompose_seg *seg,
+                           struct subq_plan_q *q)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (w->start[i] >= seg->start && w->end[i] <= seg->end) {
+            q->answer = "no";
+            q->source = "checker";
+            return;
+        }
+}
+
 /* Appends the sub-questions of one response to p (whose q has room).
  * Criteria are not scored: the layer knows nothing of them. */
 static int plan_side(const struct subq_domain *d, const struct layer *l, const char *prompt,
@@ -134,6 +168,9 @@ static int plan_side(const struct subq_domain *d, const struct layer *l, const c
     struct decompose_opts o = {.ncriteria = d->ncriteria};
     size_t n;
     int rc = decompose(d->decomposer, text, strlen(text), &o, seg, DECOMPOSE_MAX_SEGMENTS, &n);
+    struct wrong_eqs wrong = {.n = 0};
+    if (!rc && d->checker_answers && (d->checkers & (1u << CHECK_KIND_ARITHMETIC)))
+        check_arith_scan(text, strlen(text), collect_wrong, &wrong);
     for (size_t k = 0; k < n && !rc; k++) {
         struct subq_plan_q *q = &p->q[p->n];
         bool crit = seg[k].kind == DECOMPOSE_SEG_CRITERION;
@@ -149,6 +186,8 @@ static int plan_side(const struct subq_domain *d, const struct layer *l, const c
         p->n++;
         if (l && !crit)
             rc = score_segment(l, prompt, text, seg, k, q);
+        if (!rc && wrong.n && seg[k].kind == DECOMPOSE_SEG_STEP)
+            checker_answer(&wrong, &seg[k], q);
     }
     return rc;
 }

@@ -34,6 +34,8 @@ struct subq_domain {
     size_t ncriteria;
     int64_t hard_tokens;     /* a response longer than this many tokens is hard */
     enum rollup_order order; /* step_order */
+    bool checker_answers;    /* a step with a wrong equation is answered no by the checker */
+    unsigned checkers;       /* checkers whose findings tasks show: 1 << enum check_kind */
     bool stored;             /* set by PUT /v1/domains, not a default */
 };
 
@@ -68,6 +70,7 @@ struct subq_plan_q {
     bool has_confidence;
     double confidence;  /* the pointwise head's confidence */
     const char *answer; /* "yes" | "no" when the layer is sure (static), else NULL */
+    const char *source; /* who answered: "layer" or "checker" (static); NULL: "layer" */
 };
 
 /* The sub-questions of one item, all sides, a's first. */
@@ -84,8 +87,12 @@ struct subq_plan {
  * segments each, and *out receives a new plan (free with subq_plan_free);
  * else *out is NULL. A step the layer scores with a pointwise confidence
  * at or above its point threshold is answered by it (yes when P(correct)
- * >= 0.5). Returns 0, -ENOMEM, or the layer's negative errno (then *out is
- * NULL). */
+ * >= 0.5). With d->checker_answers (and the arithmetic checker among
+ * d->checkers), a step (DECOMPOSE_SEG_STEP) that holds an
+ * equation the arithmetic checker finds wrong (check_arith_scan: all of
+ * it inside the step's span) is answered no by the checker instead
+ * (source "checker"): a decisive finding; nothing else is. Returns 0,
+ * -ENOMEM, or the layer's negative errno (then *out is NULL). */
 int subq_plan(const struct subq_domain *d, const struct layer *l, const char *prompt, const char *a,
               const char *b, struct subq_plan **out);
 

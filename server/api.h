@@ -107,6 +107,21 @@ void api_overlap_put(struct req *r, const char *param);
 void api_overlap_list(struct req *r, const char *param);
 void api_layers_post(struct req *r, const char *param);
 void api_layer_promote(struct req *r, const char *param);
+/* The layer lifecycle (api_layers.c): one layer in detail, rollback. */
+struct store_layer;
+/* GET /v1/layers/{id}'s object for layer l into *out (a new reference):
+ * what the lifecycle keeps (status, parent, request, training metrics,
+ * consistency report, lineage, progress while training), then what other
+ * modules measure about a layer (audits and drift, api_audit.h): the one
+ * place where they are added. Returns 0, -ENOENT, -ENOMEM, -EIO. */
+int layer_detail_json(struct app *app, const struct store_layer *l, json_t **out);
+/* GET /v1/status's "layer_health": the active layer's id, kind and the
+ * ingest wait (--layer-timeout); for an external (http) layer also its
+ * client's breaker, counters, last latency and error. null without an
+ * active layer. A new reference. */
+json_t *api_layer_health_json(struct app *app);
+void api_layer_get(struct req *r, const char *param);
+void api_layer_rollback(struct req *r, const char *param);
 void api_static(struct req *r, const char *path);
 
 /* What raters meet (api_tasks.c): a task as shown, the rater's progress,

@@ -7,7 +7,18 @@
 #include "api_subq.h"
 #include "app.h"
 #include "store_subq.h"
+#include "check.h"
 #include "subq.h"
+
+/* The names of the checkers in mask, in check.h's order. */
+static json_t *checkers_json(unsigned mask)
+{
+    json_t *arr = json_array();
+    for (int k = 0; k < CHECK_KINDS; k++)
+        if (mask & (1u << k))
+            json_array_append_new(arr, json_string(check_kind_name[k]));
+    return arr;
+}
 
 /* The public object of a domain's settings. Returns a new reference. */
 static json_t *domain_json(const struct subq_domain *d)
@@ -16,9 +27,10 @@ static json_t *domain_json(const struct subq_domain *d)
     for (size_t i = 0; i < d->ncriteria; i++)
         json_array_append_new(
             crit, json_pack("{s:s,s:b}", "text", d->criteria[i].text, "veto", d->criteria[i].veto));
-    return json_pack("{s:s,s:s,s:o,s:I,s:s,s:b}", "name", d->name, "decomposer",
+    return json_pack("{s:s,s:s,s:o,s:I,s:s,s:b,s:o,s:b}", "name", d->name, "decomposer",
                      decompose_kind_name(d->decomposer), "criteria", crit, "hard_tokens",
                      (json_int_t)d->hard_tokens, "step_order", rollup_order_name(d->order),
+                     "checker_answers", d->checker_answers, "checkers", checkers_json(d->checkers),
                      "stored", d->stored);
 }
 
@@ -45,6 +57,25 @@ static bool read_criteria(struct req *r, json_t *v, struct subq_domain *d)
     return true;
 }
 
+/* Reads "checkers", an array of distinct checker names, into *mask.
+ * Returns false when it is anything else. */
+static bool read_checkers(json_t *v, unsigned *mask)
+{
+    size_t i;
+    json_t *x;
+    if (!json_is_array(v))
+        return false;
+    *mask = 0;
+    json_array_foreach(v, i, x)
+    {
+        int k = check_kind_parse(json_string_value(x));
+        if (k < 0 || (*mask & (1u << k)))
+            return false;
+        *mask |= 1u << k;
+    }
+    return true;
+}
+
 /* Reads the body of PUT /v1/domains/{name} into d. Sets the error reply
  * and returns false when it does not fit. */
 static bool read_domain(struct req *r, json_t *body, struct subq_domain *d)
@@ -54,7 +85,8 @@ static bool read_domain(struct req *r, json_t *body, struct subq_domain *d)
     json_object_foreach(body, key, v)
     {
         if (strcmp(key, "decomposer") && strcmp(key, "criteria") && strcmp(key, "hard_tokens") &&
-            strcmp(key, "step_order")) {
+            strcmp(key, "step_order") && strcmp(key, "checker_answers") &&
+            strcmp(key, "checkers")) {
             http_error(r, 422, "invalid_domain", "'%.64s' is not a field of domain settings.", key);
             return false;
         }
@@ -71,6 +103,14 @@ static bool read_domain(struct req *r, json_t *body, struct subq_domain *d)
               json_integer_value(v) > SUBQ_HARD_TOKENS_MAX))
         return bad(r, "'hard_tokens' must be an integer from 0 to 1000000000.");
     d->hard_tokens = v ? json_integer_value(v) : 0;
+    v = json_object_get(body, "checker_answers");
+    if (v && !json_is_boolean(v))
+        return bad(r, "'checker_answers' must be true or false.");
+    d->checker_answers = v && json_is_true(v);
+    v = json_object_get(body, "checkers");
+    if (v && !read_checkers(v, &d->checkers))
+        return bad(r, "'checkers' must be an array of distinct names among \"answer\", "
+                      "\"agreement\", \"arithmetic\", \"numbers\", \"form\".");
     v = json_object_get(body, "criteria");
     bool crit = d->decomposer == DECOMPOSE_CRITERIA;
     if (v && !crit)
@@ -132,6 +172,8 @@ void api_domains_list(struct req *r, const char *param)
         json_array_append_new(arr, domain_json(&d));
     }
     http_reply_json(r, 200,
-                    json_pack("{s:o,s:{s:s,s:s,s:I}}", "domains", arr, "default", "decomposer",
-                              "none", "step_order", "sequential", "hard_tokens", (json_int_t)0));
+                    json_pack("{s:o,s:{s:s,s:s,s:I,s:b,s:o}}", "domains", arr, "default",
+                              "decomposer", "none", "step_order", "sequential", "hard_tokens",
+                              (json_int_t)0, "checker_answers", 0, "checkers",
+                              checkers_json(CHECK_KINDS_ALL)));
 }

@@ -55,8 +55,10 @@ struct scoring {
     char **scores;     /* per item, malloc'd JSON text; NULL: not stored */
     json_t *decisions; /* /v1/score's answers, or NULL */
     int rc;
-    size_t failed;      /* items the layer could not score (they go to people) */
-    req_finish_fn then; /* builds the reply or stores, once all are scored */
+    uint64_t deadline_us; /* on the worker: --layer-timeout after submission */
+    size_t failed;        /* items the layer could not score (they go to people) */
+    req_finish_fn then;   /* builds the reply or stores, once all are scored */
+    bool joined;          /* an item joined its group's samples: rescore the group */
 };
 
 static void scoring_clear(struct scoring *sc)
@@ -95,23 +97,102 @@ static int unscored(struct scoring *sc, size_t i, int rc)
     return 0;
 }
 
-/* Scores every item with the held layer. Any thread. 0 or negative errno. */
+/* Scores item i with l (and its group g, or NULL) and plans it. 0 or
+ * negative errno. */
+static int score_one(struct scoring *sc, const struct layer *l, size_t i, struct route_group *g)
+{
+    struct route_decision d;
+    int rc = route_store_item_group(l, &sc->items[i], g ? &g->view : NULL,
+                                    sc->scores ? &sc->scores[i] : NULL, &d);
+    if (rc)
+        rc = unscored(sc, i, rc);
+    else if (sc->ref && atomic_load(&sc->ref->human_only))
+        route_human_only(&sc->items[i], &d);
+    /* An item the layer could not score is planned without it. */
+    if (!rc && sc->scores)
+        rc = api_subq_plan(sc->r->app->store, sc->items[i].layer_id ? l : NULL, &sc->items[i]);
+    if (!rc && sc->decisions && json_array_set_new(sc->decisions, i, decision_json(&d)))
+        rc = -ENOMEM;
+    json_decref(d.scores);
+    return rc;
+}
+
+/* An item of a request by its group, for sorting. */
+struct by_group {
+    const char *group;
+    size_t i;
+};
+
+static int cmp_group(const void *x, const void *y)
+{
+    const struct by_group *a = x, *b = y;
+    int c = strcmp(a->group, b->group);
+    return c ? c : (a->i > b->i) - (a->i < b->i);
+}
+
+/* One group's items order[0..m) of the request, in request order: the
+ * group as stored is read once, every item joins it, and each is scored
+ * with the whole group (a request's best-of-n samples see each other).
+ * 0 or negative errno. */
+static int score_group_run(struct scoring *sc, const struct layer *l, const struct by_group *order,
+                           size_t m)
+{
+    struct route_group g;
+    int rc = route_group_read(sc->r->app->store, sc->r->key.id, order[0].group, &g);
+    bool joined = false;
+    for (size_t k = 0; k < m && !rc; k++) {
+        struct store_item_in *it = &sc->items[order[k].i];
+        it->group_seen = g.seen;
+        route_group_join(&g, it->response_a, it->response_b);
+        joined = joined || g.joined;
+    }
+    /* The first item's join marks the group's stored items: the others
+     * come after it. */
+    sc->items[order[0].i].group_joined = joined;
+    sc->joined = sc->joined || joined;
+    for (size_t k = 0; k < m && !rc; k++)
+        rc = score_one(sc, l, order[k].i, &g);
+    route_group_clear(&g);
+    return rc;
+}
+
+/* Scores the items group by group (sorted by name, each group's items in
+ * request order). 0 or negative errno. */
+static int score_grouped(struct scoring *sc, const struct layer *l)
+{
+    struct by_group *order = malloc(sc->n * sizeof *order);
+    if (!order)
+        return -ENOMEM;
+    for (size_t i = 0; i < sc->n; i++)
+        order[i] = (struct by_group){sc->items[i].group, i};
+    qsort(order, sc->n, sizeof *order, cmp_group);
+    int rc = 0;
+    for (size_t i = 0; i < sc->n && !rc;) {
+        size_t j = i + 1;
+        while (j < sc->n && !strcmp(order[j].group, order[i].group))
+            j++;
+        rc = score_group_run(sc, l, order + i, j - i);
+        i = j;
+    }
+    free(order);
+    return rc;
+}
+
+/* Scores every item with the held layer: with their sample groups when it
+ * uses them. Any thread. 0 or negative errno. */
 static int score_items(struct scoring *sc)
 {
     const struct layer *l = sc->ref ? sc->ref->model : NULL;
+    struct layer_info info = {0};
+    if (l)
+        layer_describe(l, &info);
+    for (size_t i = 0; sc->decisions && i < sc->n; i++)
+        if (json_array_append_new(sc->decisions, json_null()))
+            return -ENOMEM;
+    if (info.uses_groups)
+        return score_grouped(sc, l);
     for (size_t i = 0; i < sc->n; i++) {
-        struct route_decision d;
-        int rc = route_store_item(l, &sc->items[i], sc->scores ? &sc->scores[i] : NULL, &d);
-        if (rc)
-            rc = unscored(sc, i, rc);
-        else if (sc->ref && atomic_load(&sc->ref->human_only))
-            route_human_only(&sc->items[i], &d);
-        /* An item the layer could not score is planned without it. */
-        if (!rc && sc->scores)
-            rc = api_subq_plan(sc->r->app->store, sc->items[i].layer_id ? l : NULL, &sc->items[i]);
-        if (!rc && sc->decisions && json_array_append_new(sc->decisions, decision_json(&d)))
-            rc = -ENOMEM;
-        json_decref(d.scores);
+        int rc = score_one(sc, l, i, NULL);
         if (rc)
             return rc;
     }
@@ -135,7 +216,9 @@ static void scoring_finish(struct req *r)
 static void scoring_run(void *cls)
 {
     struct scoring *sc = cls;
+    layer_deadline_set(sc->deadline_us);
     sc->rc = score_items(sc);
+    layer_deadline_set(0);
 }
 
 static void scoring_done(void *cls)
@@ -155,6 +238,8 @@ static void score_then(struct req *r, struct scoring *sc, req_finish_fn then)
     sc->ref = layer_acquire(sc->holder);
     if (sc->ref && layer_may_block(sc->ref->model)) {
         sc->job = (struct layer_job){.run = scoring_run, .done = scoring_done, .cls = sc};
+        /* Time queued behind other requests' scoring counts too. */
+        sc->deadline_us = util_mono_us() + (uint64_t)r->app->layer_timeout_ms * 1000u;
         http_go_async(r, scoring_finish);
         if (layer_holder_submit(sc->holder, &sc->job)) {
             sc->rc = -ESHUTDOWN;
@@ -166,7 +251,6 @@ static void score_then(struct req *r, struct scoring *sc, req_finish_fn then)
     scoring_finish(r);
 }
 
-/* Validates every item of b into items (metadata text into meta). */
 /* A field over its size cap: 413 field_too_large, with index and field. */
 static bool too_large(struct req *r, size_t index, const char *field, size_t len, size_t max)
 {
@@ -194,8 +278,10 @@ static bool item_fits(struct req *r, size_t i, const struct store_item_in *it)
     return true;
 }
 
+/* Validates every item of b into items (metadata text into meta); an item
+ * without a group gets its prompt's default group, written into dflt. */
 static bool validate_items(struct req *r, struct body_items *b, struct store_item_in *items,
-                           char **meta)
+                           char **meta, char (*dflt)[GROUP_DEFAULT_LEN])
 {
     struct body_error err;
     for (size_t i = 0; i < b->n; i++) {
@@ -205,6 +291,10 @@ static bool validate_items(struct req *r, struct body_items *b, struct store_ite
         }
         if (!item_fits(r, i, &items[i]))
             return false;
+        if (!items[i].group) {
+            group_default_name(items[i].prompt, dflt[i]);
+            items[i].group = dflt[i];
+        }
     }
     return true;
 }
@@ -216,8 +306,9 @@ struct ingest_state {
     struct body_items body;
     struct store_item_in *items;
     struct store_item_ack *acks;
-    char **meta;   /* per item, malloc'd JSON text or NULL */
-    char **scores; /* per item, malloc'd JSON text or NULL */
+    char **meta;                     /* per item, malloc'd JSON text or NULL */
+    char **scores;                   /* per item, malloc'd JSON text or NULL */
+    char (*dflt)[GROUP_DEFAULT_LEN]; /* per item, its default group name */
     struct store_ingest req;
 };
 
@@ -237,6 +328,7 @@ static void ingest_state_free(void *p)
     }
     free(s->meta);
     free(s->scores);
+    free(s->dflt);
     free(s->items);
     free(s->acks);
     body_items_clear(&s->body);
@@ -270,6 +362,8 @@ static void ingest_finish(struct req *r)
         json_array_append_new(arr, ack_json(&s->acks[i], s->items[i].external_id));
     }
     atomic_fetch_add(&r->app->items_ingested, fresh);
+    if (s->sc.joined) /* the group's earlier items wait to be scored again */
+        layer_holder_kick(r->app->layers);
     unsigned status = all_existed ? 200 : 201;
     if (s->body.bare) {
         json_t *one = json_incref(json_array_get(arr, 0));
@@ -308,11 +402,12 @@ void api_items_post(struct req *r, const char *param)
     s->acks = calloc(n, sizeof *s->acks);
     s->meta = calloc(n, sizeof *s->meta);
     s->scores = calloc(n, sizeof *s->scores);
-    if (!s->items || !s->acks || !s->meta || !s->scores) {
+    s->dflt = calloc(n, sizeof *s->dflt);
+    if (!s->items || !s->acks || !s->meta || !s->scores || !s->dflt) {
         http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
         return;
     }
-    if (!validate_items(r, &s->body, s->items, s->meta))
+    if (!validate_items(r, &s->body, s->items, s->meta, s->dflt))
         return;
     s->sc = (struct scoring){.items = s->items, .n = n, .scores = s->scores};
     score_then(r, &s->sc, ingest_submit);
@@ -325,6 +420,7 @@ struct score_state {
     struct body_items body;
     struct store_item_in *items;
     char **meta;
+    char (*dflt)[GROUP_DEFAULT_LEN];
     json_t *decisions;
 };
 
@@ -337,6 +433,7 @@ static void score_state_free(void *p)
     for (size_t i = 0; s->meta && i < s->body.n; i++)
         free(s->meta[i]);
     free(s->meta);
+    free(s->dflt);
     free(s->items);
     json_decref(s->decisions);
     body_items_clear(&s->body);
@@ -362,12 +459,13 @@ void api_score(struct req *r, const char *param)
         return;
     s->items = calloc(s->body.n, sizeof *s->items);
     s->meta = calloc(s->body.n, sizeof *s->meta);
+    s->dflt = calloc(s->body.n, sizeof *s->dflt);
     s->decisions = json_array();
-    if (!s->items || !s->meta || !s->decisions) {
+    if (!s->items || !s->meta || !s->dflt || !s->decisions) {
         http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
         return;
     }
-    if (!validate_items(r, &s->body, s->items, s->meta))
+    if (!validate_items(r, &s->body, s->items, s->meta, s->dflt))
         return;
     s->sc = (struct scoring){.items = s->items, .n = s->body.n, .decisions = s->decisions};
     score_then(r, &s->sc, score_reply);
@@ -392,6 +490,7 @@ static json_t *item_json(const struct store_item *it)
     json_object_set_new(o, "prompt", json_string(it->prompt));
     api_set_responses(o, it->response_a, it->response_b);
     json_object_set_new(o, "domain", api_string_or_null(it->domain));
+    json_object_set_new(o, "group", api_string_or_null(it->group));
     json_object_set_new(o, "metadata", api_json_text(it->metadata));
     json_object_set_new(o, "priority", json_integer(it->priority));
     json_object_set_new(o, "status", json_string(it->status));
@@ -515,7 +614,8 @@ void api_status(struct req *r, const char *param)
     struct layer_ref *l = layer_acquire(r->app->layers);
     json_object_set_new(o, "active_layer", l ? json_integer(l->id) : json_null());
     layer_release(r->app->layers, l);
-    http_reply_json(r, 200, o);
+    json_object_set_new(o, "layer_health", api_layer_health_json(r->app));
+    api_reply_rounded(r, 200, o);
 }
 
 void api_layers_list(struct req *r, const char *param)

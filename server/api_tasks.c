@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "api_checks.h"
 #include "api_subq.h"
 #include "app.h"
 #include "body.h"
@@ -212,6 +213,11 @@ static json_t *task_json(struct req *r, const struct store_task *t)
     if (t->remaining >= 0)
         json_object_set_new(o, "remaining", json_integer(t->remaining));
     json_object_set_new(o, "progress", progress_json(r));
+    /* The checkers' findings are assistance too: shown with it, and never
+     * on a blind task. */
+    json_object_set_new(o, "checks",
+                        strcmp(t->assist, "shown") || t->blind ? json_array()
+                                                               : api_task_checks(r->app->store, t));
     api_subq_task(o, t);
     return o;
 }

@@ -10,6 +10,7 @@
 
 #include "http.h"
 #include "layer_holder.h"
+#include "lifecycle.h"
 #include "limits.h"
 #include "metrics.h"
 #include "netguard.h"
@@ -20,6 +21,9 @@
 struct app {
     struct store *store;
     struct layer_holder *layers; /* the active reward layer, hot-swapped */
+    struct lifecycle *lifecycle; /* trains queued layers, runs promotion checks */
+    bool auto_promote;           /* --auto-promote: a trained layer is checked and promoted */
+    unsigned layer_timeout_ms;   /* --layer-timeout: ingest waits this long for a layer */
     size_t max_body;             /* bytes */
     size_t max_items;            /* items per ingest request */
     const char *static_dir;      /* where the web page's files are */

@@ -84,25 +84,82 @@ static int import_comparisons(struct import_ctx *c)
     return rc;
 }
 
+/* Fills item i of the pending pairs: sides by swap_sides, its prompt's
+ * default group (named into name): a GSM8K question's solutions are one
+ * group. */
+static void import_item_fill(struct import_ctx *c, size_t i, struct store_item_in *it,
+                             char name[GROUP_DEFAULT_LEN])
+{
+    bool swap = swap_sides(c->chosen[i], c->rejected[i]);
+    it->prompt = c->prompt[i];
+    it->response_a = swap ? c->rejected[i] : c->chosen[i];
+    it->response_b = swap ? c->chosen[i] : c->rejected[i];
+    it->batch = c->batch;
+    it->priority = c->priority;
+    it->domain = c->fmt == DATASET_GSM8K ? "math" : NULL;
+    it->unique_content = true;
+    group_default_name(it->prompt, name);
+    it->group = name;
+    it->group_seen = -1;
+}
+
+/* Scores items[0..m), one group's run of the pending items, with the
+ * group as stored and every item of the run (as the API scores one
+ * request's items). 0 or negative errno. */
+static int import_score_run(struct import_ctx *c, struct store_item_in *items, size_t m,
+                            char **scores)
+{
+    struct route_group g;
+    int rc = route_group_read(c->store, 0, items[0].group, &g);
+    bool joined = false;
+    for (size_t k = 0; k < m && !rc; k++) {
+        items[k].group_seen = g.seen;
+        route_group_join(&g, items[k].response_a, items[k].response_b);
+        joined = joined || g.joined;
+    }
+    items[0].group_joined = joined; /* marks the group's stored items */
+    for (size_t k = 0; k < m && !rc; k++)
+        rc = route_store_item_group(c->layer, &items[k], &g.view, &scores[k], NULL);
+    route_group_clear(&g);
+    return rc;
+}
+
+/* Scores the pending items with the active layer: with their groups when
+ * it uses them, run by run of items of one group (a GSM8K line's pairs
+ * are one run). 0 or negative errno. */
+static int import_score(struct import_ctx *c, struct store_item_in *items, char **scores)
+{
+    struct layer_info info = {0};
+    if (c->layer)
+        layer_describe(c->layer, &info);
+    int rc = 0;
+    for (size_t i = 0; i < c->n && !rc;) {
+        size_t j = i + 1;
+        if (!info.uses_groups) {
+            rc = route_store_item(c->layer, &items[i], &scores[i], NULL);
+            i = j;
+            continue;
+        }
+        while (j < c->n && !strcmp(items[j].group, items[i].group))
+            j++;
+        rc = import_score_run(c, items + i, j - i, scores + i);
+        i = j;
+    }
+    return rc;
+}
+
 /* Queues the pending pairs as pair items, each scored by the active layer. */
 static int import_items(struct import_ctx *c)
 {
     struct store_item_in *items = calloc(c->n, sizeof *items);
     struct store_item_ack *acks = calloc(c->n, sizeof *acks);
     char **scores = calloc(c->n, sizeof *scores);
-    int rc = (!items || !acks || !scores) ? -ENOMEM : 0;
-    for (size_t i = 0; i < c->n && !rc; i++) {
-        bool swap = swap_sides(c->chosen[i], c->rejected[i]);
-        struct store_item_in *it = &items[i];
-        it->prompt = c->prompt[i];
-        it->response_a = swap ? c->rejected[i] : c->chosen[i];
-        it->response_b = swap ? c->chosen[i] : c->rejected[i];
-        it->batch = c->batch;
-        it->priority = c->priority;
-        it->domain = c->fmt == DATASET_GSM8K ? "math" : NULL;
-        it->unique_content = true;
-        rc = route_store_item(c->layer, it, &scores[i], NULL);
-    }
+    char(*names)[GROUP_DEFAULT_LEN] = calloc(c->n, sizeof *names);
+    int rc = (!items || !acks || !scores || !names) ? -ENOMEM : 0;
+    for (size_t i = 0; i < c->n && !rc; i++)
+        import_item_fill(c, i, &items[i], names[i]);
+    if (!rc)
+        rc = import_score(c, items, scores);
     if (!rc) {
         struct store_ingest req = {.key_id = 0, .items = items, .n = c->n, .acks = acks};
         rc = store_ingest(c->store, &req);
@@ -112,6 +169,7 @@ static int import_items(struct import_ctx *c)
     for (size_t i = 0; scores && i < c->n; i++)
         free(scores[i]);
     free(scores);
+    free(names);
     free(items);
     free(acks);
     return rc;
@@ -284,6 +342,11 @@ static int import_run(struct import_ctx *ctx, FILE *f, struct dataset_stats *sta
         if (!rc)
             rc = import_flush(ctx);
     }
+    /* Items whose group grew later in the file are scored again with it,
+     * as a daemon's watcher would. */
+    struct route_rescore run = {0};
+    if (!rc && ctx->layer)
+        rc = route_group_rescore(ctx->store, ctx->layer, &run);
     ctx->progress.done = (int64_t)ctx->seen;
     progress_end(&ctx->progress);
     import_clear(ctx);
@@ -353,17 +416,22 @@ static void train_usage(FILE *to)
 {
     fprintf(to,
             "usage: rungd train --db PATH [--seed N] [--members M] [--bits B] [--target 0.95]\n"
-            "                   [--activate]\n\n"
-            "Trains a candidate layer from the stored comparisons and prints its JSON report.\n"
-            "It becomes active with --activate, or when no layer is active yet. A running\n"
-            "daemon picks the new active layer up within %u second%s.\n",
-            LAYER_POLL_MS / 1000, LAYER_POLL_MS / 1000 == 1 ? "" : "s");
+            "                   [--activate] [--include-layer-verdicts] [--max-rows N]\n\n"
+            "Trains a candidate layer from the newest stored comparisons people decided (at\n"
+            "most --max-rows, default %d; with --include-layer-verdicts also those a\n"
+            "layer's verdicts helped decide) and prints its JSON report with its lineage.\n"
+            "With --activate, or when no layer is active yet, it goes through\n"
+            "the promotion check against what is settled and becomes active only if it passes\n"
+            "(else it is rejected, its contradictions flagged, and --activate exits 1). A\n"
+            "running daemon picks the new active layer up within %u second%s.\n",
+            TRAIN_ROWS_DEFAULT, LAYER_POLL_MS / 1000, LAYER_POLL_MS / 1000 == 1 ? "" : "s");
 }
 
 /* Applies one training option to p. Returns 0, -EINVAL for a bad value,
  * -ENOENT when c is not one. */
-static int train_option(int c, const char *v, struct reward_params *p)
+static int train_option(int c, const char *v, struct train_run *run)
 {
+    struct reward_params *p = &run->params;
     int64_t n;
     int rc = -ENOENT;
     char *end;
@@ -373,6 +441,8 @@ static int train_option(int c, const char *v, struct reward_params *p)
         p->members = (unsigned)n;
     else if (c == 'b' && !(rc = util_parse_i64(v, TRAIN_BITS_MIN, TRAIN_BITS_MAX, &n)))
         p->bits = (unsigned)n;
+    else if (c == 'r' && !(rc = util_parse_i64(v, 1, TRAIN_ROWS_MAX, &n)))
+        run->max_rows = (size_t)n;
     else if (c == 't') {
         p->target = strtod(v, &end);
         rc = *end || !(p->target > 0.5 && p->target < 1.0) ? -EINVAL : 0;
@@ -383,28 +453,33 @@ static int train_option(int c, const char *v, struct reward_params *p)
 /* Parses train's options. Returns -1 to go on, else the exit code. */
 static int train_parse(int argc, char **argv, const char **db, struct train_run *run)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},      {"seed", required_argument, NULL, 's'},
-        {"members", required_argument, NULL, 'm'}, {"bits", required_argument, NULL, 'b'},
-        {"target", required_argument, NULL, 't'},  {"activate", no_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {"members", required_argument, NULL, 'm'},
+                                         {"bits", required_argument, NULL, 'b'},
+                                         {"target", required_argument, NULL, 't'},
+                                         {"activate", no_argument, NULL, 'a'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"include-layer-verdicts", no_argument, NULL, 'L'},
+                                         {"max-rows", required_argument, NULL, 'r'},
+                                         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int rc = train_option(c, optarg, &run->params);
+        int rc = train_option(c, optarg, run);
         if (rc == -EINVAL) {
             fprintf(stderr,
                     "rungd train: bad value '%s' (members 1-%u, bits %d-%d, target in "
-                    "(0.5, 1))\n",
-                    optarg, REWARD_MEMBERS_MAX, TRAIN_BITS_MIN, TRAIN_BITS_MAX);
+                    "(0.5, 1), max-rows 1-%d)\n",
+                    optarg, REWARD_MEMBERS_MAX, TRAIN_BITS_MIN, TRAIN_BITS_MAX, TRAIN_ROWS_MAX);
             return 2;
         }
         if (rc == 0)
             continue;
         if (c == 'd')
             *db = optarg;
-        else if (c == 'a')
-            run->activate = true;
+        else if (c == 'a' || c == 'L')
+            *(c == 'a' ? &run->activate : &run->include_layer) = true;
         else {
             train_usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;
@@ -433,6 +508,11 @@ static void train_failed(const struct train_run *run, int rc)
                         "(rungd import) or label items\n");
     else if (run->stage == TRAIN_FIT)
         fprintf(stderr, "rungd train: training failed\n");
+    else if (run->stage == TRAIN_CHECK)
+        fprintf(stderr,
+                "rungd train: the layer is stored as a candidate, but the promotion check "
+                "failed (%s)\n",
+                strerror(-rc));
     else
         fprintf(stderr, "rungd train: cannot store the layer (%s)\n", strerror(-rc));
 }
@@ -441,7 +521,7 @@ int cli_train(int argc, char **argv)
 {
     const char *db = DB_PATH_DEFAULT;
     struct progress progress;
-    struct train_run run = {.progress = train_progress, .cls = &progress};
+    struct train_run run = {.progress = train_progress, .cls = &progress, .actor = "rungd train"};
     reward_params_default(&run.params);
     int rc = train_parse(argc, argv, &db, &run);
     if (rc >= 0)
@@ -459,8 +539,13 @@ int cli_train(int argc, char **argv)
     }
     json_dumpf(run.report, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
     printf("\n");
+    const char *status = json_string_value(json_object_get(run.report, "status"));
+    bool rejected = status && !strcmp(status, "rejected");
+    if (rejected)
+        fprintf(stderr, "rungd train: the new layer failed the check against what is settled: "
+                        "rejected (see \"consistency\")\n");
     json_decref(run.report);
-    return 0;
+    return rejected && run.activate ? 1 : 0;
 }
 
 /* ---- eval ---- */

@@ -18,9 +18,11 @@ static void rescore_usage(FILE *to)
     fprintf(to,
             "usage: rungd rescore --db PATH\n\n"
             "Scores every item still waiting for its first human label (no label, no live\n"
-            "lease) with the active layer, in batches of %d per transaction: a confident\n"
-            "one is settled by the layer (its task closed), the others keep their task with\n"
-            "the layer's scores as assistance. Prints {\"layer_id\", \"rescored\", \"auto\",\n"
+            "lease) that the active layer has not scored, or whose sample group grew since\n"
+            "it was scored, with the active layer, in batches of %d per transaction: a\n"
+            "confident one is settled by the layer (its task closed), the others keep their\n"
+            "task with the layer's scores as assistance. Prints {\"layer_id\", \"rescored\", "
+            "\"auto\",\n"
             "\"still_human\"}. Safe beside a running daemon.\n",
             ROUTE_RESCORE_BATCH);
 }
@@ -66,6 +68,12 @@ int cli_rescore(int argc, char **argv)
         goto out;
     }
     rc = route_rescore(s, l, &run);
+    struct route_rescore grown = {0}; /* then the items whose sample group grew */
+    if (!rc)
+        rc = route_group_rescore(s, l, &grown);
+    run.rescored += grown.rescored;
+    run.settled += grown.settled;
+    run.still_human += grown.still_human;
     if (rc) {
         fprintf(stderr, "rungd rescore: stopped: %s; %zu items rescored before the error\n",
                 strerror(-rc), run.rescored);

@@ -41,6 +41,8 @@ struct serve_opts {
     int64_t drift_s;    /* --drift-seconds */
     int64_t hook_timeout_ms, hook_backoff_ms;
     const char *tls_cert, *tls_key; /* --tls-cert, --tls-key: paths */
+    bool auto_promote;              /* --auto-promote */
+    int64_t layer_timeout_ms;       /* --layer-timeout, in ms */
     /* issue 15: slow clients, memory per request */
     int64_t max_conns, per_ip, idle_s, header_s, body_rate, rate, burst;
     int64_t max_text, max_metadata, page_bytes, max_db_bytes;
@@ -53,6 +55,7 @@ enum opt_kind {
     OPT_SWITCH, /* bool: no argument on the command line, true/false in a file */
     OPT_SIDES,  /* --side-order random|fixed into a bool */
     OPT_SHARE,  /* a percentage 0 to 100, decimals allowed, into int64_t parts per million */
+    OPT_SECS,   /* seconds, decimals allowed (--layer-timeout), into int64_t ms */
     OPT_CONFIG, /* --config: command line only */
     OPT_HELP,   /* --help: command line only */
 };
@@ -137,6 +140,12 @@ static const struct serve_opt serve_table[] = {
      "serve HTTPS with this PEM certificate (chain); needs --tls-key", 0},
     {"tls-key", "FILE", OPT_STR, O(tls_key), 0, 0,
      "the certificate's PEM private key (unencrypted)", 0},
+    {"auto-promote", NULL, OPT_SWITCH, O(auto_promote), 0, 0,
+     "a layer trained over REST is checked and, if it passes, promoted at once", 0},
+    {"layer-timeout", "S", OPT_SECS, O(layer_timeout_ms), 0, 0,
+     "ingest waits at most S seconds for an external layer, then the item goes to people "
+     "(default %lld ms)",
+     LAYER_TIMEOUT_MS_DEFAULT},
     {"help", NULL, OPT_HELP, 0, 0, 0, "this text", 0},
 };
 #undef O
@@ -171,6 +180,17 @@ static int parse_listen(const char *s, char *host, size_t hostcap, uint16_t *por
     return 0;
 }
 
+/* --layer-timeout SECONDS (a decimal number) into *ms: 0 or -EINVAL. */
+static int parse_layer_timeout(const char *v, unsigned *ms)
+{
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x >= 0.001 && x <= LAYER_TIMEOUT_S_MAX))
+        return -EINVAL;
+    *ms = (unsigned)(x * 1000.0 + 0.5);
+    return 0;
+}
+
 /* A percentage from 0 to 100 (decimals allowed) into parts per million.
  * 0 or -EINVAL. */
 static int parse_share(const char *v, int64_t *ppm)
@@ -202,6 +222,13 @@ static int serve_set(struct serve_opts *o, const struct serve_opt *e, const char
         if (b < 0)
             return -EINVAL;
         *(bool *)at = b;
+        return 0;
+    }
+    case OPT_SECS: {
+        unsigned ms;
+        if (parse_layer_timeout(v, &ms))
+            return -EINVAL;
+        *(int64_t *)(void *)at = ms;
         return 0;
     }
     case OPT_SHARE:
@@ -375,6 +402,12 @@ static void process_setup(sigset_t *sigs)
     json_object_seed(0);
 }
 
+/* A layer became active by automatic promotion: serve it at once. */
+static void serve_activated(void *holder)
+{
+    layer_holder_refresh(holder);
+}
+
 /* Opens the store and starts the layer watcher. Returns 0 or 1 (the exit
  * code), saying why on stderr; on failure nothing stays open. */
 static int serve_open(const struct serve_opts *o, struct app *app)
@@ -404,8 +437,10 @@ static int serve_open(const struct serve_opts *o, struct app *app)
     store_set_audit(app->store, (uint32_t)o->audit_ppm, (uint64_t)o->audit_seed);
     store_set_task_hook(app->store, api_tasks_hook, app);
     app->layers = layer_holder_new(app->store, LAYER_POLL_MS);
-    if (!app->layers) {
-        fprintf(stderr, "rungd serve: cannot start the layer watcher\n");
+    app->lifecycle = app->layers ? lifecycle_new(app->store, serve_activated, app->layers) : NULL;
+    if (!app->lifecycle) {
+        fprintf(stderr, "rungd serve: cannot start the layer watcher and trainer\n");
+        layer_holder_free(app->layers);
         store_close(app->store);
         return 1;
     }
@@ -486,7 +521,8 @@ static struct serve_opts serve_defaults(const char *static_dir)
                                .body_rate = BODY_RATE_MIN_DEFAULT,
                                .max_text = TEXT_MAX_DEFAULT,
                                .max_metadata = METADATA_MAX_DEFAULT,
-                               .page_bytes = PAGE_BYTES_DEFAULT};
+                               .page_bytes = PAGE_BYTES_DEFAULT,
+                               .layer_timeout_ms = LAYER_TIMEOUT_MS_DEFAULT};
 }
 
 /* Hands the parsed options to the daemon's state. 0, or 1 when out of
@@ -495,6 +531,8 @@ static int serve_apply(const struct serve_opts *o, struct app *app)
 {
     app->static_dir = o->static_dir;
     app->quiet = o->quiet;
+    app->auto_promote = o->auto_promote;
+    app->layer_timeout_ms = (unsigned)o->layer_timeout_ms;
     app->max_body = (size_t)o->max_body;
     app->max_items = (size_t)o->max_items;
     app->max_text = (size_t)o->max_text;
@@ -514,6 +552,17 @@ static int serve_apply(const struct serve_opts *o, struct app *app)
         return 1;
     }
     return 0;
+}
+
+/* Stops the threads that work for the daemon (the trainer first: it may
+ * still promote, which the holder serves) and closes the store. */
+static void serve_close(struct app *app, struct webhook_sender *hooks)
+{
+    lifecycle_free(app->lifecycle);
+    webhook_sender_stop(hooks);
+    layer_holder_free(app->layers);
+    store_close(app->store);
+    pthread_mutex_destroy(&app->wait_mu);
 }
 
 int cli_serve(int argc, char **argv)
@@ -561,10 +610,7 @@ int cli_serve(int argc, char **argv)
     http_stop(&app, d, SHUTDOWN_GRACE_MS);
     rc = 0;
 out:
-    webhook_sender_stop(hooks);
-    layer_holder_free(app.layers);
-    store_close(app.store);
-    pthread_mutex_destroy(&app.wait_mu);
+    serve_close(&app, hooks);
     if (rc == 0)
         log_json("info", "stopped cleanly", NULL);
     fflush(stdout);

@@ -20,6 +20,7 @@ struct layer_holder {
     pthread_cond_t cv;
     struct layer_worker *worker; /* scores for layers that may block */
     bool stop;
+    bool kicked; /* layer_holder_kick since the watcher last looked */
     unsigned poll_ms;
     int64_t rescored_for;     /* the layer whose rescoring pass ran last (watcher's own) */
     _Atomic unsigned drift_s; /* the active layer's drift is measured this often, seconds */
@@ -128,6 +129,28 @@ static void rescore_if_new(struct layer_holder *h)
     layer_release(h, ref);
 }
 
+/* Every poll (and when kicked): the items whose sample group grew since
+ * they were scored are scored again with the group as it is now, on the
+ * watcher thread, in bounded batches on the writer. Marks left by a
+ * crash are found at the next start. */
+static void rescore_groups(struct layer_holder *h)
+{
+    struct layer_ref *ref = layer_acquire(h);
+    if (ref) {
+        struct rescore_watch w = {h, ref->id};
+        struct route_rescore run = {.stop = rescore_should_stop, .cls = &w};
+        int rc = route_group_rescore(h->store, ref->model, &run);
+        if (rc)
+            log_json("error", "rescoring grown groups failed", "{s:I,s:i}", "layer",
+                     (json_int_t)ref->id, "errno", -rc);
+        if (run.rescored)
+            log_json("info", "rescored items of grown groups", "{s:I,s:I,s:I,s:I}", "layer",
+                     (json_int_t)ref->id, "rescored", (json_int_t)run.rescored, "auto",
+                     (json_int_t)run.settled, "still_human", (json_int_t)run.still_human);
+    }
+    layer_release(h, ref);
+}
+
 /* Measures the active layer's drift from its parent when it became
  * active and every drift_s seconds after (drift.h), on the watcher
  * thread: scoring may call an external model. */
@@ -146,6 +169,14 @@ static void drift_if_due(struct layer_holder *h)
     layer_release(h, ref);
 }
 
+void layer_holder_kick(struct layer_holder *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->kicked = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
 void layer_holder_set_drift(struct layer_holder *h, unsigned seconds)
 {
     h->drift_s = seconds ? seconds : DRIFT_SECONDS_DEFAULT;
@@ -162,12 +193,15 @@ static void *watch(void *arg)
         ts.tv_nsec += (long)(h->poll_ms % 1000) * 1000000L;
         ts.tv_sec += h->poll_ms / 1000 + ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        if (!h->kicked)
+            pthread_cond_timedwait(&h->cv, &h->mu, &ts);
         if (h->stop)
             break;
+        h->kicked = false;
         pthread_mutex_unlock(&h->mu);
         layer_holder_refresh(h);
         rescore_if_new(h);
+        rescore_groups(h);
         drift_if_due(h);
         pthread_mutex_lock(&h->mu);
     }

@@ -39,6 +39,10 @@ void layer_holder_set_drift(struct layer_holder *h, unsigned seconds);
 /* Checks the store now; returns the active id (0 none) or negative errno. */
 int64_t layer_holder_refresh(struct layer_holder *h);
 
+/* Wakes the watcher now (it also looks every poll): items whose sample
+ * group grew wait to be scored again (route_group_rescore). Any thread. */
+void layer_holder_kick(struct layer_holder *h);
+
 /* Returns a reference to the active layer, or NULL when none is active.
  * Release it with layer_release(). */
 struct layer_ref *layer_acquire(struct layer_holder *h);

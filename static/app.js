@@ -34,6 +34,9 @@
     respB: $('resp-b'),
     single: $('single-response'),
     respSingle: $('resp-single'),
+    checksA: $('checks-a'),
+    checksB: $('checks-b'),
+    checksSingle: $('checks-single'),
     subq: { box: $('subq-response'), title: $('subq-label'), text: $('subq-text') },
     assist: $('assist'),
     question: $('question'),
@@ -358,9 +361,12 @@
       const rs = Array.isArray(t.responses) ? t.responses : [];
       renderModelText(el.respA, rs[0]);
       renderModelText(el.respB, rs[1]);
+      window.rungChecks.render(el.checksA, t.checks, 0, rs[0], el.respA);
+      window.rungChecks.render(el.checksB, t.checks, 1, rs[1], el.respB);
       el.question.textContent = 'Which response is better?';
     } else if (kind === 'single') {
       renderModelText(el.respSingle, t.response);
+      window.rungChecks.render(el.checksSingle, t.checks, 0, t.response, el.respSingle);
       el.question.textContent = 'Is this response good?';
     }
     if (t.kind === 'subquestion') renderSubq(t);

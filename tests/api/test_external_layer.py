@@ -80,7 +80,10 @@ class ExternalLayerTest(unittest.TestCase):
                            "invalid_layer"),
                           ({"kind": "http", "url": self.model.url, "protocol": "vllm"},
                            "invalid_layer"),   # vllm needs "model"
-                          ({"kind": "hashed-bt"}, "unsupported_kind"), ({}, "unsupported_kind")):
+                          ({"kind": "onnx"}, "unsupported_kind"), ({"kind": 3}, "unsupported_kind"),
+                          # {} and hashed-bt train a layer here (test_lifecycle.py)
+                          ({"kind": "hashed-bt", "members": 0}, "invalid_body"),
+                          ({"url": self.model.url}, "invalid_body")):
             with self.subTest(body=bad):
                 st, _, body = self.d.request("POST", "/v1/layers", bad, token=self.admin)
                 self.assertEqual((st, body["error"]["code"]), (422, code))
@@ -191,7 +194,8 @@ class ExternalLayerTest(unittest.TestCase):
                          [(i, 1) for i in ids])
         self.assertEqual(self.d.sql("SELECT actor, kind, subject FROM events "
                                     "WHERE kind LIKE 'layer_%'"),
-                         [("adm", "layer_rejected", "layer:%d" % layer)])
+                         [("adm", "layer_registered", "layer:%d" % layer),
+                          ("adm", "layer_rejected", "layer:%d" % layer)])
         # A rejected layer is not promoted again.
         self.assertEqual(self.d.request("POST", "/v1/layers/%d/promote" % layer,
                                         token=self.admin)[0], 404)

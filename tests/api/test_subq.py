@@ -84,7 +84,9 @@ class TestDomains(SubqCase):
         self.assertEqual(st, 200, body)
         self.assertEqual(body, {"name": "support", "decomposer": "criteria",
                                 "criteria": good["criteria"], "hard_tokens": 5,
-                                "step_order": "parallel", "stored": True})
+                                "step_order": "parallel", "checker_answers": False,
+                                "checkers": ["answer", "agreement", "arithmetic", "numbers",
+                                             "form"], "stored": True})
         bad = [
             {"decomposer": "lines"},
             {"decomposer": 3},

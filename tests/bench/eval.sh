@@ -5,8 +5,11 @@
 # held-out accuracy next to "the longer reply wins", log loss, ECE, the
 # threshold and its coverage, with the held-out samples of each prompt as
 # its group and with each pair alone (as the daemon scores a pair item
-# today), and the checker features' weights; then imports each file through
-# `rungd import` into a scratch database and checks the counts. The test suite runs the same
+# whose group holds nothing else), and the checker features' weights; then
+# imports each file through `rungd import` into a scratch database and
+# checks the counts; then measures GSM8K through the daemon's own path
+# (eval_daemon.py: held-out questions imported as items, each scored with
+# its sample group). The test suite runs the same
 # checks on the small fixtures in tests/data; this is the full-size figure.
 #
 # usage: tests/bench/eval.sh [DATA_DIR] [BUILD_DIR]
@@ -88,3 +91,6 @@ for name in ("hh", "gsm8k"):
         print(f"{name}: checker weights " + ", ".join(f"{k} {v:.3f}" for k, v in w.items()))
 sys.exit(0 if ok else 1)
 PY
+
+echo "== GSM8K as the service sees it (rungd import --as items: pairs scored with their groups)"
+python3 "$ROOT/tests/bench/eval_daemon.py" "$BUILD/server/rungd" "$GSM" --label daemon

@@ -11,7 +11,9 @@ solution, sides shuffled, domain "math"), this script:
      text read per resolved item, with step_order "sequential" (early stop:
      a side's next step is asked only after a "yes"), "parallel" (all steps
      open, the rest closed on the first "no"), and without decomposition
-     (one whole-pair task per item).
+     (one whole-pair task per item), and "checker": sequential with the
+     domain's checker answers on (a step holding a wrong equation answered no
+     by the arithmetic checker), those answers scored against the oracle.
 
 The oracle for a step (the documented rule): steps of a correct solution are
 right; in an incorrect solution the wrong step is the first whose running
@@ -129,6 +131,15 @@ def ingest(d, pairs, domain, tag):
     return (time.perf_counter() - t0) / len(pairs)
 
 
+def oracle_step(p, side, span):
+    """The oracle's answer to the step of side at span (see above)."""
+    before = p[side][:span[0]]
+    index = len([s for s in before.split("\n") if s.strip()])
+    if p["correct"] == side:
+        return "yes"
+    return "no" if index >= p["wrong_step"] else "yes"
+
+
 def answer(task, by_text):
     """The oracle's answer to a task, and the model-text bytes it shows."""
     resp = task.get("responses") or []
@@ -137,14 +148,9 @@ def answer(task, by_text):
     p = by_text[key]
     if task["kind"] == "subquestion":
         sq = task["subquestion"]
-        side_text = p[sq["response"]]
         # A step is read with the steps before it: the response up to its end.
         shown = len(task["prompt"].encode()) + sq["span"][1]
-        before = side_text[:sq["span"][0]]
-        index = len([s for s in before.split("\n") if s.strip()])
-        if p["correct"] == sq["response"]:
-            return "yes", shown
-        return ("no" if index >= p["wrong_step"] else "yes"), shown
+        return oracle_step(p, sq["response"], sq["span"]), shown
     # Whole pair: the correct side, in the order shown.
     want = p[p["correct"]]
     return ("a" if resp and resp[0] == want else "b"), shown
@@ -167,7 +173,7 @@ def review(d, pairs):
         tasks += 1
         bytes_read += shown
         kinds[t["kind"]] = kinds.get(t["kind"], 0) + 1
-    right = resolved = subqs = 0
+    right = resolved = subqs = checker = checker_right = 0
     for k in range(len(pairs)):
         st, page = d.req("GET", "/v1/items?external_id=h%d" % k, token=d.pipe)
         items = page["items"] if st == 200 else []
@@ -177,14 +183,26 @@ def review(d, pairs):
         if items:
             one = d.req("GET", "/v1/items/" + items[0]["id"], token=d.pipe)[1]
             subqs += len(one.get("subquestions") or [])
+            # Checker answers, measured like a layer's: against the oracle.
+            for q in one.get("subquestions") or []:
+                if q.get("source") == "checker":
+                    checker += 1
+                    checker_right += q["answer"] == oracle_step(pairs[k], q["response"],
+                                                                q["span"])
     return {"tasks": tasks, "by_kind": kinds, "resolved": resolved, "agreement": right,
-            "bytes_read": bytes_read, "subquestions": subqs}
+            "bytes_read": bytes_read, "subquestions": subqs, "checker_answers": checker,
+            "checker_right": checker_right}
 
 
 def run(rungd, work, pairs, mode):
     d = Daemon(rungd, work, mode)
     try:
-        if mode != "whole":
+        if mode == "checker":  # sequential, with the arithmetic checker answering steps
+            st, body = d.req("PUT", "/v1/domains/math", {"decomposer": "steps",
+                                                         "checker_answers": True})
+            if st != 200:
+                raise SystemExit("PUT /v1/domains/math answered %d %s" % (st, body))
+        elif mode != "whole":
             st, body = d.req("PUT", "/v1/domains/math", {"decomposer": "steps", "step_order": mode})
             if st != 200:
                 raise SystemExit("PUT /v1/domains/math answered %d %s" % (st, body))
@@ -220,7 +238,8 @@ def main():
             d.stop()
         print("ingest: %.3f ms per hard item, %.3f ms per whole item (%.2fx, same run)"
               % (hard * 1000, whole * 1000, hard / whole))
-        rows = {m: run(a.rungd, work, pairs, m) for m in ("sequential", "parallel", "whole")}
+        rows = {m: run(a.rungd, work, pairs, m)
+                for m in ("sequential", "parallel", "checker", "whole")}
     base = rows["whole"]
     for m, r in rows.items():
         n = max(r["resolved"], 1)
@@ -229,6 +248,12 @@ def main():
               % (m, r["tasks"], ", ".join("%s %d" % kv for kv in sorted(r["by_kind"].items())),
                  r["resolved"], len(pairs), r["tasks"] / n, r["bytes_read"] / n / 1024,
                  r["agreement"], r["resolved"], r["tasks"] / max(base["tasks"], 1)))
+    c = rows["checker"]
+    print("checker answers (sequential, domain checker_answers on): %d steps answered no, %d "
+          "right by the oracle (%.1f%%); %d human tasks against %d without (%.2fx)"
+          % (c["checker_answers"], c["checker_right"],
+             100.0 * c["checker_right"] / max(c["checker_answers"], 1), c["tasks"],
+             rows["sequential"]["tasks"], c["tasks"] / max(rows["sequential"]["tasks"], 1)))
     every = rows["sequential"]["subquestions"]
     print("without early stop every step is asked: %d tasks; early stop asks %d (%.0f%% fewer)"
           % (every, rows["sequential"]["tasks"],

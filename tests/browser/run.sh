@@ -43,4 +43,5 @@ fi
 status=0
 node browser.test.mjs "$@" || status=1
 node admin.test.mjs || status=1
+node checks.test.mjs || status=1
 exit "$status"

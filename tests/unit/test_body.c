@@ -92,7 +92,16 @@ static void test_item_fields(void **state)
                      0);
     assert_int_equal(it.priority, -3);
     assert_string_equal(it.metadata, "{\"k\":[1,2]}");
+    assert_null(it.group); /* the API gives it its prompt's default group */
+    assert_int_equal(it.group_seen, -1);
     free(meta);
+    /* The group is borrowed from the body: read it before the body goes. */
+    struct body_items b;
+    assert_int_equal(
+        parse("{\"prompt\":\"p\",\"response\":\"r\",\"group\":\"q7\"}", BODY_JSON, 1, &b, &e), 0);
+    assert_int_equal(body_item_validate(b.objs[0], 0, &it, &meta, &e), 0);
+    assert_string_equal(it.group, "q7");
+    body_items_clear(&b);
     static const struct {
         const char *body, *field;
     } bad[] = {
@@ -102,6 +111,8 @@ static void test_item_fields(void **state)
         {"{\"prompt\":\"p\",\"responses\":[\"a\"]}", "responses"},
         {"{\"prompt\":\"p\",\"response\":\"r\",\"colour\":1}", "colour"},
         {"{\"prompt\":\"p\",\"response\":\"r\",\"batch\":\"\"}", "batch"},
+        {"{\"prompt\":\"p\",\"response\":\"r\",\"group\":\"\"}", "group"},
+        {"{\"prompt\":\"p\",\"response\":\"r\",\"group\":3}", "group"},
         {"{\"prompt\":\"p\",\"response\":\"r\",\"priority\":1.5}", "priority"},
         {"{\"prompt\":\"p\",\"response\":\"r\",\"priority\":1000000001}", "priority"},
         {"{\"prompt\":\"p\",\"response\":\"r\",\"metadata\":[]}", "metadata"},

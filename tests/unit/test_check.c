@@ -174,6 +174,40 @@ static void test_run_all(void **state)
 /* One megabyte of hostile text through every checker: annotations that never
  * close, '=' after long expressions, brackets, digits. Linear work: a
  * quadratic pass would blow the test's time limit by far. */
+/* check_run_all scans the equations once for the arithmetic and the
+ * numbers: the same features and findings as the checkers one by one. */
+static void test_run_all_is_the_checkers_in_turn(void **state)
+{
+    (void)state;
+    static struct check_result all, each;
+    const char *prompt = "Janet has 16 eggs, eats three and bakes with 4. Each sells for $2.";
+    const char *texts[] = {
+        "16 - 3 - 4 = <<16-3-4=9>>9 eggs.\n9 * 2 = $<<9*2=18>>18 a day, plus 5.\nA: 18",
+        "She has 16 - 3 = 12 eggs and 12 * 2 = 24 then 7/0 = 1 and 3 + = 4\n#### 24", "",
+        "no numbers at all, I can't say"};
+    for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
+        struct check_answer self;
+        const char *x = texts[t];
+        struct check_input in = {
+            .prompt = prompt, .prompt_len = strlen(prompt), .resp = x, .resp_len = strlen(x)};
+        assert_int_equal(check_run_all(&in, &all, NULL), 0);
+        check_result_init(&each);
+        assert_int_equal(check_answer(x, strlen(x), &self, &each), 0);
+        assert_int_equal(check_agree(&self, NULL, 0, 0, &each, NULL), 0);
+        assert_int_equal(check_arith(x, strlen(x), &each), 0);
+        assert_int_equal(check_numbers(prompt, strlen(prompt), x, strlen(x), &each), 0);
+        assert_int_equal(check_form(x, strlen(x), &each), 0);
+        assert_memory_equal(all.v, each.v, sizeof all.v);
+        assert_int_equal(all.nf, each.nf);
+        for (size_t i = 0; i < all.nf; i++) {
+            assert_string_equal(all.f[i].code, each.f[i].code);
+            assert_string_equal(all.f[i].text, each.f[i].text);
+            assert_int_equal(all.f[i].start, each.f[i].start);
+            assert_int_equal(all.f[i].len, each.f[i].len);
+        }
+    }
+}
+
 static void test_hostile_megabyte(void **state)
 {
     (void)state;
@@ -198,9 +232,13 @@ static void test_hostile_megabyte(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),       cmocka_unit_test(test_format_number),
-        cmocka_unit_test(test_scan_number), cmocka_unit_test(test_add),
-        cmocka_unit_test(test_run_all),     cmocka_unit_test(test_hostile_megabyte),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_format_number),
+        cmocka_unit_test(test_scan_number),
+        cmocka_unit_test(test_add),
+        cmocka_unit_test(test_run_all),
+        cmocka_unit_test(test_hostile_megabyte),
+        cmocka_unit_test(test_run_all_is_the_checkers_in_turn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

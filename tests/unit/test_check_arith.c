@@ -181,6 +181,12 @@ static const struct {
      2,
      {{"800/3=<<800/3=266.6666666666667>>266.6666666666667", 0},
       {"<<800/3=266.6666666666667>>", 0}}},
+    /* Digit groups written with spaces are not read as other numbers: the
+     * inline sides would be "000 x 5/100" and "17"; the annotation stands. */
+    {"The 5% brokerage fee is $350 000 x 5/100 = $<<350000*5/100=17500.0>>17 500.",
+     1,
+     {{"<<350000*5/100=17500.0>>", 0}}},
+    {"The net is 400 000 - 282 = 118 and 4 + 3 = 7 000 later, 2 * 3 = 6 0", 1, {{"2 * 3 = 6", 0}}},
 };
 
 static void test_cases(void **state)

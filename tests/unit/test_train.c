@@ -194,6 +194,106 @@ static void pairs_are_copied(void **state)
     assert_null(t.v);
 }
 
+/* What people decided trains the next layer; what a layer's verdicts
+ * helped decide does not, unless asked for. */
+static void human_derived_rule(void **state)
+{
+    (void)state;
+    struct store_comparison x = {.source = "human"};
+    assert_true(train_human_derived(&x));
+    x.source = "import";
+    assert_true(train_human_derived(&x));
+    x.source = "layer";
+    assert_false(train_human_derived(&x));
+    x.source = "aggregate";
+    assert_false(train_human_derived(&x)); /* no provenance: cannot tell */
+    x.provenance = "{\"decided_by\":[{\"source\":\"human\"},{\"source\":\"human\"}]}";
+    assert_true(train_human_derived(&x));
+    x.provenance = "{\"decided_by\":[{\"source\":\"human\"},{\"source\":\"layer\"}]}";
+    assert_false(train_human_derived(&x));
+    x.provenance = "{\"decided_by\":[]}";
+    assert_false(train_human_derived(&x));
+    x.provenance = "not json";
+    assert_false(train_human_derived(&x));
+    x.source = NULL;
+    assert_false(train_human_derived(&x));
+}
+
+/* Roll-ups a layer helped decide are left out (and counted in the
+ * lineage) unless include_layer is set; max_rows keeps the newest rows. */
+static void lineage_counts_what_trained(void **state)
+{
+    struct fixture_db *f = *state;
+    add_comparisons(f->s); /* ids 1..N import, N+1 human point */
+    struct store_comparison extra[2] = {
+        {.prompt = "q1",
+         .chosen = "by a layer",
+         .rejected = "other",
+         .source = "aggregate",
+         .weight = 0.9,
+         .provenance = "{\"decided_by\":[{\"source\":\"layer\"}]}"},
+        {.prompt = "q2",
+         .chosen = "by people",
+         .rejected = "other",
+         .source = "aggregate",
+         .weight = 1,
+         .provenance = "{\"decided_by\":[{\"source\":\"human\"}]}"}};
+    assert_int_equal(store_comparisons_add(f->s, extra, 2), 0);
+    size_t seen[2];
+    struct train_run run = {.progress = progress, .cls = seen};
+    reward_params_default(&run.params);
+    run.params.members = 1;
+    run.params.bits = 12;
+    assert_int_equal(train_layer(f->s, &run), 0);
+    assert_int_equal(seen[0], N + 1); /* the imports and the roll-up people decided */
+    assert_int_equal(seen[1], 1);
+    json_t *c = json_object_get(json_object_get(run.report, "lineage"), "comparisons");
+    assert_int_equal(json_integer_value(json_object_get(c, "count")), N + 2);
+    assert_int_equal(json_integer_value(json_object_get(c, "first_id")), 1);
+    assert_int_equal(json_integer_value(json_object_get(c, "last_id")), N + 3);
+    assert_int_equal(json_integer_value(json_object_get(c, "excluded")), 1);
+    json_t *by = json_object_get(c, "by_source");
+    assert_int_equal(json_integer_value(json_object_get(by, "aggregate")), 1);
+    assert_int_equal(json_integer_value(json_object_get(by, "import")), N);
+    assert_int_equal(strlen(json_string_value(json_object_get(c, "digest"))), 64);
+    json_decref(run.report);
+
+    /* The newest 10 rows, the layer's roll-up included when asked. */
+    run = (struct train_run){.max_rows = 10, .include_layer = true};
+    reward_params_default(&run.params);
+    run.params.members = 1;
+    run.params.bits = 12;
+    assert_int_equal(train_layer(f->s, &run), 0);
+    c = json_object_get(json_object_get(run.report, "lineage"), "comparisons");
+    assert_int_equal(json_integer_value(json_object_get(c, "count")), 10);
+    assert_int_equal(json_integer_value(json_object_get(c, "first_id")), N + 3 - 9);
+    assert_int_equal(json_integer_value(json_object_get(c, "excluded")), 0);
+    assert_true(json_is_true(json_object_get(c, "truncated")));
+    json_decref(run.report);
+
+    /* The newest row alone: the layer's roll-up just below it is outside
+     * the range, so not counted as left out of it. */
+    run = (struct train_run){.max_rows = 1};
+    reward_params_default(&run.params);
+    run.params.members = 1;
+    run.params.bits = 12;
+    assert_int_equal(train_layer(f->s, &run), 0);
+    c = json_object_get(json_object_get(run.report, "lineage"), "comparisons");
+    assert_int_equal(json_integer_value(json_object_get(c, "first_id")), N + 3);
+    assert_int_equal(json_integer_value(json_object_get(c, "excluded")), 0);
+    json_decref(run.report);
+    /* Two rows: the roll-up between them is. */
+    run = (struct train_run){.max_rows = 2};
+    reward_params_default(&run.params);
+    run.params.members = 1;
+    run.params.bits = 12;
+    assert_int_equal(train_layer(f->s, &run), 0);
+    c = json_object_get(json_object_get(run.report, "lineage"), "comparisons");
+    assert_int_equal(json_integer_value(json_object_get(c, "first_id")), N + 1);
+    assert_int_equal(json_integer_value(json_object_get(c, "excluded")), 1);
+    json_decref(run.report);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,6 +303,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_params_fail_at_fit, setup, teardown),
         cmocka_unit_test_setup_teardown(seen_pairs_are_found, setup, teardown),
         cmocka_unit_test(pairs_are_copied),
+        cmocka_unit_test(human_derived_rule),
+        cmocka_unit_test_setup_teardown(lineage_counts_what_trained, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
