@@ -73,9 +73,12 @@ double audit_promise(const char *metrics)
     return p > 0.0 && p < 1.0 ? p : AUDIT_PROMISE_DEFAULT;
 }
 
-bool audit_should_demote(const struct audit_rate *r, double promise)
+bool audit_should_demote(const struct audit_rate *r, int64_t raters, double promise,
+                         int64_t min_audits)
 {
-    return r->audited > 0 && !isnan(r->lo) && r->lo > 1.0 - promise;
+    if (r->audited < (min_audits > 1 ? min_audits : 1) || raters < AUDIT_RATERS_MIN)
+        return false;
+    return !isnan(r->lo) && r->lo > 1.0 - promise;
 }
 
 void audit_drift_add(struct audit_drift *d, double p_old, double p_new)

@@ -16,6 +16,9 @@
 #define AUDIT_PPM 1000000u            /* a share's unit: parts per million */
 #define AUDIT_SHARE_PPM_DEFAULT 20000 /* 2%: audited auto items, blind ordinary tasks */
 #define AUDIT_PROMISE_DEFAULT 0.95    /* accuracy a layer promises when its report names none */
+#define AUDIT_MIN_DEFAULT 20          /* decided audits before a demotion can be judged */
+#define AUDIT_MIN_MAX 1000000         /* largest --audit-min */
+#define AUDIT_RATERS_MIN 2            /* raters behind the disagreements of a demotion */
 
 /* Which draw a choice is: the audit of an auto-resolved item, or showing
  * an ordinary task without assistance. The two draws are independent. */
@@ -60,9 +63,14 @@ void audit_error_rate(int64_t audited, int64_t errors, struct audit_rate *out);
  * given a threshold by hand, is held to the default target). */
 double audit_promise(const char *metrics);
 
-/* True when the audited error rate is shown to break the promise: the
- * lower end of its interval is above 1 - promise. */
-bool audit_should_demote(const struct audit_rate *r, double promise);
+/* True when the audited error rate is shown to break the promise: at
+ * least min_audits audits were decided (a min_audits below 1 counts as
+ * 1), the disagreements among them came from at least AUDIT_RATERS_MIN
+ * distinct raters (raters: how many gave a disagreeing answer), and the
+ * lower end of the interval is above 1 - promise. One rater's labels
+ * alone never demote a layer, however wrong they are. */
+bool audit_should_demote(const struct audit_rate *r, int64_t raters, double promise,
+                         int64_t min_audits);
 
 /* Drift: how two layers' verdicts on the same pairs agree. */
 struct audit_drift {

@@ -93,9 +93,10 @@ static void report(struct line_ctx *c, const char *msg)
         c->on_error(c->cls, c->line_no, msg);
 }
 
-static int emit(struct line_ctx *c, const char *prompt, const char *chosen, const char *rejected)
+static int emit(struct line_ctx *c, const char *prompt, const char *chosen, const char *rejected,
+                const char *reference)
 {
-    struct dataset_pair p = {prompt, chosen, rejected};
+    struct dataset_pair p = {prompt, chosen, rejected, reference};
     c->st->pairs++;
     return c->on_pair ? c->on_pair(c->cls, &p) : 0;
 }
@@ -124,7 +125,7 @@ static int line_hh(struct line_ctx *c, json_t *o)
         return -ENOMEM;
     memcpy(prompt, ch, plen);
     prompt[plen] = '\0';
-    rc = emit(c, prompt, ch + co, rj + ro);
+    rc = emit(c, prompt, ch + co, rj + ro, NULL);
     free(prompt);
     return rc;
 }
@@ -136,7 +137,7 @@ static int line_trl(struct line_ctx *c, json_t *o)
         report(c, "trl: missing string field \"prompt\", \"chosen\" or \"rejected\"");
         return 0;
     }
-    return emit(c, p, ch, rj);
+    return emit(c, p, ch, rj, NULL);
 }
 
 /* The solution of a model entry and whether it is correct; 0 or -EINVAL
@@ -170,7 +171,7 @@ static int line_gsm8k(struct line_ctx *c, json_t *o)
         {
             if (gsm_entry(vj, &ri, &okj) || okj)
                 continue;
-            rc = emit(c, q, ci, ri);
+            rc = emit(c, q, ci, ri, get_str(o, "ground_truth"));
             if (rc)
                 return rc;
         }

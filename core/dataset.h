@@ -42,6 +42,7 @@ struct dataset_pair {
     const char *prompt;
     const char *chosen;
     const char *rejected;
+    const char *reference; /* gsm8k: the question's "ground_truth" solution, else NULL */
 };
 
 /* Called once per pair; a nonzero return stops reading and is returned. */

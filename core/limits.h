@@ -68,6 +68,7 @@
 #define DRIFT_SECONDS_DEFAULT 300 /* the active layer's drift is measured this often */
 #define DRIFT_SECONDS_MAX 86400   /* longest --drift-seconds */
 #define DRIFT_ITEMS 200           /* pairs in the drift probe set, and recent pairs compared */
+#define DRIFT_BUDGET_MS 30000     /* one drift pass's wall time at most */
 #define TRAIN_BITS_MIN 10         /* rungd train --bits range */
 #define TRAIN_BITS_MAX 24
 #define LAYER_TIMEOUT_MS_DEFAULT 2000 /* --layer-timeout: ingest waits this long for a layer */

@@ -511,18 +511,30 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_AUDIT_DEMOTE] = "UPDATE layers SET demoted_ms = ?2 WHERE id = ?1 AND demoted_ms IS NULL",
     /* Whole-item labels on the layer's items, blind or shown with its
      * scores, and how many gave its preference (answers in item order).
-     * Blind tasks are few (tasks_blind); the shown side reads only the
-     * latest 10,000 labels, so a listing of many layers stays bounded. */
+     * Both sides read the same window, the latest 10,000 labels of any
+     * layer, so a listing of many layers stays bounded and the two
+     * shares are comparable. */
     [ST_AUDIT_ASSIST] =
-        "SELECT count(*), coalesce(sum(x.same), 0) FROM (SELECT l.answer = "
-        "json_extract(i.scores, '$.preference') AS same FROM tasks t JOIN labels l "
-        "ON l.task_id = t.id JOIN items i ON i.seq = t.item_seq WHERE t.blind = 1 "
-        "AND t.audit = 0 AND t.gold = 0 AND t.subq_id IS NULL AND i.layer_id = ?1) x "
-        "UNION ALL SELECT count(*), coalesce(sum(x.same), 0) FROM (SELECT l.answer = "
-        "json_extract(i.scores, '$.preference') AS same FROM (SELECT task_id, answer, "
-        "assistance FROM labels ORDER BY id DESC LIMIT 10000) l JOIN tasks t "
-        "ON t.id = l.task_id JOIN items i ON i.seq = t.item_seq WHERE l.assistance IS NOT NULL "
-        "AND t.blind = 0 AND t.gold = 0 AND t.subq_id IS NULL AND i.layer_id = ?1) x",
+        "WITH w AS (SELECT task_id, answer, assistance FROM labels ORDER BY id DESC LIMIT 10000), "
+        "x AS (SELECT t.blind AS blind, w.assistance IS NOT NULL AS shown, w.answer = "
+        "json_extract(i.scores, '$.preference') AS same FROM w JOIN tasks t ON t.id = w.task_id "
+        "JOIN items i ON i.seq = t.item_seq WHERE t.audit = 0 AND t.gold = 0 "
+        "AND t.subq_id IS NULL AND i.layer_id = ?1) "
+        "SELECT count(*), coalesce(sum(same), 0) FROM x WHERE blind = 1 "
+        "UNION ALL SELECT count(*), coalesce(sum(same), 0) FROM x WHERE blind = 0 AND shown",
+    /* A demotion's evidence among the audits decided after ?2: decided,
+     * disagreeing, and the distinct raters who gave the disagreeing
+     * answer. */
+    [ST_AUDIT_DEMOTE_FACTS] =
+        "SELECT count(*) FILTER (WHERE outcome IN ('agree', 'disagree')), "
+        "count(*) FILTER (WHERE outcome = 'disagree'), (SELECT count(DISTINCT l.rater_id) "
+        "FROM audits d JOIN labels l ON l.task_id = d.task_id WHERE d.layer_id = ?1 "
+        "AND d.outcome = 'disagree' AND d.decided_ms > ?2 AND l.answer = d.human_verdict) "
+        "FROM audits WHERE layer_id = ?1 AND decided_ms > ?2",
+    [ST_AUDIT_REINSTATED] = "SELECT at_ms FROM events WHERE kind = 'layer_reinstated' "
+                            "AND subject = ?1 ORDER BY id DESC LIMIT 1",
+    [ST_AUDIT_REINSTATE] =
+        "UPDATE layers SET demoted_ms = NULL WHERE id = ?1 AND demoted_ms IS NOT NULL",
     [ST_DRIFT_PROBE] = "SELECT seq, prompt, response_a, response_b FROM items "
                        "WHERE kind = 'pair' AND deleted_ms IS NULL ORDER BY seq LIMIT ?1",
     [ST_DRIFT_RECENT] = "SELECT seq, prompt, response_a, response_b FROM items "

@@ -938,6 +938,16 @@ int store_gauges(struct store *s, int64_t now_ms, struct store_gauges *out);
  * A new store audits nothing (share 0); the daemon sets its option. */
 void store_set_audit(struct store *s, uint32_t share_ppm, uint64_t seed);
 
+/* Sets how many audits must be decided before a layer can be demoted
+ * (audit_should_demote's min_audits; 0: AUDIT_MIN_DEFAULT). */
+void store_set_audit_min(struct store *s, uint32_t min_audits);
+
+/* Clears layer id's demotion (an admin's decision, actor the key's name):
+ * it routes as before, and from now on a demotion counts only the audits
+ * decided after this, with an event (kind layer_reinstated). 0, -ENOENT
+ * (no such layer), -EALREADY (it is not demoted), -ENOMEM, -EIO. */
+int store_layer_reinstate(struct store *s, int64_t id, const char *actor);
+
 /* What audits measured of one layer, and how it is routed. */
 struct store_layer_trust {
     int64_t agree, disagree, inconclusive; /* decided audits by outcome */
@@ -963,6 +973,10 @@ void store_layer_trust_clear(struct store_layer_trust *t);
 /* Whether layer id was demoted to human-only routing into *demoted. 0,
  * -EIO (a layer that does not exist reads as not demoted). */
 int store_layer_demoted(struct store *s, int64_t id, bool *demoted);
+
+/* When layer id's drift was last measured into *at_ms (0: never). 0 or
+ * -EIO. */
+int store_drift_last(struct store *s, int64_t id, int64_t *at_ms);
 
 /* The layer id was trained beside (its parent: the layer active when it
  * was stored) into *parent, 0 when none. 0, -ENOENT, -EIO. */

@@ -135,23 +135,22 @@ static int layer_audits_read(struct conn *c, int64_t id, struct layer_audits *a)
     return rc;
 }
 
-/* The event of a demotion: what the audits measured against the promise.
- * 0, -ENOMEM, -EIO. */
-static int demote_event(struct conn *c, int64_t layer_id, const struct audit_rate *r,
-                        double promise, int64_t now)
+/* Writes an event of layer id (kind, actor NULL for the system) with
+ * detail (stolen). 0, -ENOMEM, -EIO. */
+static int trust_event(struct conn *c, const char *kind, const char *actor, int64_t layer_id,
+                       json_t *detail, int64_t now)
 {
-    json_t *d = json_pack("{s:I,s:I,s:f,s:[f,f],s:f}", "audited", (json_int_t)r->audited,
-                          "disagreements", (json_int_t)r->errors, "error_rate", r->rate, "interval",
-                          r->lo, r->hi, "promise", promise);
-    char *text = d ? json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
-    json_decref(d);
+    char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    json_decref(detail);
     char subject[32];
     snprintf(subject, sizeof subject, "layer:%lld", (long long)layer_id);
     sqlite3_stmt *st = text ? conn_stmt(c, ST_LAYER_EVENT) : NULL;
     int rc = text ? -EIO : -ENOMEM;
     if (st) {
         sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_text(st, 3, "layer_demoted", -1, SQLITE_STATIC);
+        if (actor)
+            sqlite3_bind_text(st, 2, actor, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
         rc = conn_step_done(st);
@@ -160,27 +159,141 @@ static int demote_event(struct conn *c, int64_t layer_id, const struct audit_rat
     return rc;
 }
 
+/* The event of a demotion: what the audits measured against the promise.
+ * 0, -ENOMEM, -EIO. */
+static int demote_event(struct conn *c, int64_t layer_id, const struct audit_rate *r,
+                        int64_t raters, double promise, int64_t now)
+{
+    json_t *d = json_pack("{s:I,s:I,s:I,s:f,s:[f,f],s:f}", "audited", (json_int_t)r->audited,
+                          "disagreements", (json_int_t)r->errors, "raters", (json_int_t)raters,
+                          "error_rate", r->rate, "interval", r->lo, r->hi, "promise", promise);
+    return trust_event(c, "layer_demoted", NULL, layer_id, d, now);
+}
+
+/* A demotion's evidence for layer id among the audits decided after
+ * since_ms: the rate into *r, the distinct raters behind its
+ * disagreements into *raters. 0 or -EIO. */
+static int demote_facts(struct conn *c, int64_t id, int64_t since_ms, struct audit_rate *r,
+                        int64_t *raters)
+{
+    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_DEMOTE_FACTS);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, since_ms);
+    int rc = sqlite3_step(st);
+    int64_t decided = 0, errors = 0;
+    *raters = 0;
+    if (rc == SQLITE_ROW) {
+        decided = sqlite3_column_int64(st, 0);
+        errors = sqlite3_column_int64(st, 1);
+        *raters = sqlite3_column_int64(st, 2);
+    }
+    conn_done(st);
+    audit_error_rate(decided, errors, r);
+    return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+/* When layer id was last reinstated (its latest layer_reinstated event)
+ * into *at_ms, -1 when never. 0 or -EIO. */
+static int reinstated_at(struct conn *c, int64_t id, int64_t *at_ms)
+{
+    *at_ms = -1;
+    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_REINSTATED);
+    if (!st)
+        return -EIO;
+    char subject[32];
+    snprintf(subject, sizeof subject, "layer:%lld", (long long)id);
+    sqlite3_bind_text(st, 1, subject, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *at_ms = sqlite3_column_int64(st, 0);
+    conn_done(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Whether layer id's audits break its promise into *yes (the rate and
+ * raters they showed into *r, *raters). Only the audits decided after
+ * its last reinstatement count. Those before it broke the promise when it
+ * was demoted, so all its audits together break it whenever the later
+ * ones do (the evidence of the two parts adds up): the reinstatement is
+ * looked up only when all of them do, never on the usual path. 0, -EIO. */
+static int demote_judge(struct store *s, struct conn *c, int64_t id, double promise,
+                        struct audit_rate *r, int64_t *raters, bool *yes)
+{
+    uint32_t min = s->tasks->audit_min;
+    min = min ? min : AUDIT_MIN_DEFAULT;
+    int64_t since = -1;
+    int rc = demote_facts(c, id, -1, r, raters);
+    *yes = !rc && audit_should_demote(r, *raters, promise, min);
+    rc = rc || !*yes ? rc : reinstated_at(c, id, &since);
+    if (rc || since < 0)
+        return rc;
+    rc = demote_facts(c, id, since, r, raters);
+    *yes = !rc && audit_should_demote(r, *raters, promise, min);
+    return rc;
+}
+
 /* Demotes layer id to human-only routing, with an event, when its
  * audited error rate breaks its promise (once). 0, -ENOMEM, -EIO. */
-static int demote_check(struct conn *c, int64_t id, int64_t now)
+static int demote_check(struct store *s, struct conn *c, int64_t id, int64_t now)
 {
     struct layer_audits a;
     int rc = layer_audits_read(c, id, &a);
     if (rc)
         return rc == -ENOENT ? 0 : rc;
-    struct audit_rate r;
-    audit_error_rate(a.agree + a.disagree, a.disagree, &r);
     double promise = audit_promise(a.metrics);
     free(a.metrics);
-    if (a.demoted || !audit_should_demote(&r, promise))
-        return 0;
+    struct audit_rate r;
+    int64_t raters = 0;
+    bool yes = false;
+    rc = a.demoted ? 0 : demote_judge(s, c, id, promise, &r, &raters, &yes);
+    if (rc || !yes)
+        return rc;
     sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_DEMOTE);
     if (!st)
         return -EIO;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
     rc = conn_step_done(st);
-    return rc ? rc : demote_event(c, id, &r, promise, now);
+    return rc ? rc : demote_event(c, id, &r, raters, promise, now);
+}
+
+struct reinstate_args {
+    int64_t id;
+    const char *actor;
+};
+
+static int reinstate_job(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    struct reinstate_args *x = arg;
+    struct layer_audits a;
+    int rc = layer_audits_read(c, x->id, &a);
+    free(a.metrics);
+    if (rc || !a.demoted)
+        return rc ? rc : -EALREADY;
+    int64_t now = util_now_ms();
+    rc = conn_run_id(c, ST_AUDIT_REINSTATE, x->id);
+    json_t *d =
+        json_pack("{s:I,s:I,s:I}", "audited", (json_int_t)(a.agree + a.disagree), "disagreements",
+                  (json_int_t)a.disagree, "demoted_ms", (json_int_t)a.demoted_ms);
+    if (rc) {
+        json_decref(d);
+        return rc;
+    }
+    return trust_event(c, "layer_reinstated", x->actor, x->id, d, now);
+}
+
+int store_layer_reinstate(struct store *s, int64_t id, const char *actor)
+{
+    struct reinstate_args x = {id, actor};
+    return store_run(s, reinstate_job, &x);
+}
+
+void store_set_audit_min(struct store *s, uint32_t min_audits)
+{
+    s->tasks->audit_min = min_audits > AUDIT_MIN_MAX ? AUDIT_MIN_MAX : min_audits;
 }
 
 /* An audit as stored. */
@@ -223,7 +336,8 @@ static int flag_disagreement(struct conn *c, const struct audit_row *a, int64_t 
     return conn_step_done(st);
 }
 
-int store_audit_decided(struct conn *c, int64_t task_id, const char *human_verdict, int64_t now)
+int store_audit_decided(struct store *s, struct conn *c, int64_t task_id, const char *human_verdict,
+                        int64_t now)
 {
     struct audit_row a;
     int rc = audit_get(c, task_id, &a);
@@ -242,7 +356,7 @@ int store_audit_decided(struct conn *c, int64_t task_id, const char *human_verdi
      * once. A demotion stays (it was measured). */
     if (!rc && o == AUDIT_DISAGREE && strcmp(a.outcome, "disagree"))
         rc = flag_disagreement(c, &a, now);
-    return rc ? rc : demote_check(c, a.layer_id, now);
+    return rc ? rc : demote_check(s, c, a.layer_id, now);
 }
 
 /* ---- reading ---- */
@@ -376,6 +490,24 @@ int store_drift_items(struct store *s, bool recent, size_t max, struct store_set
     store_reader_put(s, c);
     *v = rows.v;
     *n = rows.n;
+    return rc;
+}
+
+int store_drift_last(struct store *s, int64_t id, int64_t *at_ms)
+{
+    *at_ms = 0;
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = conn_stmt(c, ST_DRIFT_GET);
+    int rc = -EIO;
+    if (st) {
+        sqlite3_bind_int64(st, 1, id);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW)
+            *at_ms = sqlite3_column_int64(st, 2);
+        rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
+    }
+    conn_done(st);
+    store_reader_put(s, c);
     return rc;
 }
 

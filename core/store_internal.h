@@ -162,6 +162,9 @@ enum stmt_id {
     ST_AUDIT_LAYER,
     ST_AUDIT_DEMOTE,
     ST_AUDIT_ASSIST,
+    ST_AUDIT_DEMOTE_FACTS,
+    ST_AUDIT_REINSTATED,
+    ST_AUDIT_REINSTATE,
     ST_DRIFT_PROBE,
     ST_DRIFT_RECENT,
     ST_DRIFT_SAVE,
@@ -323,6 +326,7 @@ struct store_tasks {
     int64_t data_version;           /* the writer's PRAGMA data_version, -1 before the first */
     _Atomic uint32_t audit_ppm;     /* audited auto items and blind tasks, parts per million */
     _Atomic uint64_t audit_seed;    /* seeds audit_pick's draws */
+    _Atomic uint32_t audit_min;     /* decided audits before a demotion; 0: the default */
     _Atomic uint64_t gen;           /* see store_task_generation() */
     pthread_mutex_t hook_mu;        /* guards hook and hook_cls */
     store_done_fn hook;             /* run after tasks became claimable */
@@ -477,7 +481,8 @@ int store_audit_blind(struct store *s, struct conn *c, int64_t seq);
  * layer is demoted to human-only routing, with an event, once its error
  * rate breaks its promise (audit_should_demote). The item is never
  * changed. 0, -ENOMEM, -EIO. */
-int store_audit_decided(struct conn *c, int64_t task_id, const char *human_verdict, int64_t now);
+int store_audit_decided(struct store *s, struct conn *c, int64_t task_id, const char *human_verdict,
+                        int64_t now);
 
 /* Adds to a task being leased what it shows of sub-questions: kind
  * subquestion and subq_id for a sub-question task, and the item's

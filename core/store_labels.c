@@ -186,7 +186,7 @@ static int resolve(struct store *s, struct conn *c, int64_t task_id, const struc
     rc = close_task(c, task_id);
     /* An audit's labels measure the layer and never change the item. */
     if (!rc)
-        rc = t->audit ? store_audit_decided(c, task_id, o.verdict, now)
+        rc = t->audit ? store_audit_decided(s, c, task_id, o.verdict, now)
                       : verdict_write(c, t, labels, n, &o, now);
     if (!rc) {
         s->tasks->open--;
@@ -337,8 +337,8 @@ static int replace_event(struct conn *c, const struct store_label *l, const char
  * aggregation rule decides again from the labels as they are now. A done
  * task is not reopened: a split resolves as the rule resolves it once its
  * extra label was used. 0, -ENOMEM, -EIO. */
-static int resolve_again(struct conn *c, const struct task_row *t, struct store_label *l,
-                         int64_t now)
+static int resolve_again(struct store *s, struct conn *c, const struct task_row *t,
+                         struct store_label *l, int64_t now)
 {
     struct agg_label *labels;
     size_t n;
@@ -350,7 +350,7 @@ static int resolve_again(struct conn *c, const struct task_row *t, struct store_
     if (aggregate_labels(!strcmp(t->kind, "pair"), labels, n, false, true, &o))
         rc = -EIO;
     if (!rc)
-        rc = t->audit ? store_audit_decided(c, l->task_id, o.verdict, now)
+        rc = t->audit ? store_audit_decided(s, c, l->task_id, o.verdict, now)
                       : verdict_write(c, t, labels, n, &o, now);
     if (!rc) {
         l->resolved = true;
@@ -363,8 +363,8 @@ static int resolve_again(struct conn *c, const struct task_row *t, struct store_
 /* Replaces the rater's earlier label on a task with answer (item order):
  * the row changes, the gold score follows, a resolved task is resolved
  * again, and the change is kept as an event. 0, -ENOMEM, -EIO. */
-static int label_replace(struct conn *c, const struct task_row *t, struct store_label *l,
-                         const char *answer, int64_t now)
+static int label_replace(struct store *s, struct conn *c, const struct task_row *t,
+                         struct store_label *l, const char *answer, int64_t now)
 {
     sqlite3_stmt *st = label_bind(conn_stmt(c, ST_LABEL_REPLACE), l, answer);
     if (!st)
@@ -382,7 +382,7 @@ static int label_replace(struct conn *c, const struct task_row *t, struct store_
         rc = conn_step_done(st);
     }
     if (!rc && !t->gold && !t->open)
-        rc = resolve_again(c, t, l, now);
+        rc = resolve_again(s, c, t, l, now);
     return rc ? rc : replace_event(c, l, answer, now);
 }
 
@@ -404,7 +404,7 @@ static int label_job(struct store *s, struct conn *c, void *arg)
     rc = rc ? rc : store_subq_task_of(c, l->task_id, &t.subq_id);
     rc = rc ? rc : label_check(s, c, &t, l, &was_live, &answer, now);
     if (!rc && l->result == LABEL_REPLACED)
-        rc = label_replace(c, &t, l, answer, now);
+        rc = label_replace(s, c, &t, l, answer, now);
     if (rc || l->result != LABEL_RECORDED)
         goto out;
     if (was_live)

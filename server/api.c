@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_audit.h"
 #include "api_subq.h"
 #include "app.h"
 #include "body.h"
@@ -39,6 +40,7 @@ static const struct route routes[] = {
     {"POST", "/v1/layers/*/promote", ROLE_ADMIN, api_layer_promote, true},
     {"GET", "/v1/layers/*", ROLE_ADMIN, api_layer_get, false},
     {"POST", "/v1/layers/*/rollback", ROLE_ADMIN, api_layer_rollback, false},
+    {"POST", "/v1/layers/*/reinstate", ROLE_ADMIN, api_layer_reinstate, false},
     {"GET", "/v1/tasks/next", ROLE_RATER, api_tasks_next, false},
     {"POST", "/v1/tasks/*/labels", ROLE_RATER, api_task_label, true},
     {"POST", "/v1/tasks/*/release", ROLE_RATER, api_task_release, false},

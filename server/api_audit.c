@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "api.h"
 #include "app.h"
 #include "audit.h"
 #include "store.h"
@@ -68,4 +69,26 @@ int api_layer_trust_json(struct app *app, int64_t layer_id, json_t *out)
     json_object_set_new(out, "audit", audit);
     json_object_set_new(out, "drift", drift);
     return 0;
+}
+
+/* POST /v1/layers/{id}/reinstate: an admin clears a demotion (the store
+ * writes the event); from then on only audits decided after it count
+ * towards another. */
+void api_layer_reinstate(struct req *r, const char *param)
+{
+    static const char *const known[] = {NULL};
+    if (!api_query_known(r, known))
+        return;
+    int64_t id;
+    int rc = util_parse_i64(param, 1, INT64_MAX, &id)
+                 ? -ENOENT
+                 : store_layer_reinstate(r->app->store, id, r->key.name);
+    if (rc == -ENOENT)
+        http_error(r, 404, "not_found", "No such layer.");
+    else if (rc == -EALREADY)
+        http_error(r, 409, "not_demoted", "Layer %lld is not demoted.", (long long)id);
+    else if (rc)
+        api_store_error(r, rc, "reinstating the layer");
+    else
+        http_reply_json(r, 200, json_pack("{s:I,s:b}", "id", (json_int_t)id, "demoted", 0));
 }

@@ -17,4 +17,11 @@ struct app;
  * -ENOENT (no such layer), -ENOMEM, -EIO (out is then unchanged). */
 int api_layer_trust_json(struct app *app, int64_t layer_id, json_t *out);
 
+struct req;
+
+/* POST /v1/layers/{id}/reinstate (admin): clears the layer's demotion,
+ * with an event; 200 {"id", "demoted": false}, 404 not_found, 409
+ * not_demoted. */
+void api_layer_reinstate(struct req *r, const char *param);
+
 #endif

@@ -39,6 +39,7 @@ struct serve_opts {
     int64_t audit_ppm;  /* --audit-share, parts per million */
     int64_t audit_seed; /* --audit-seed */
     int64_t drift_s;    /* --drift-seconds */
+    int64_t audit_min;  /* --audit-min; 0: AUDIT_MIN_DEFAULT */
     int64_t hook_timeout_ms, hook_backoff_ms;
     const char *tls_cert, *tls_key; /* --tls-cert, --tls-key: paths */
     bool auto_promote;              /* --auto-promote */
@@ -107,6 +108,8 @@ static const struct serve_opt serve_table[] = {
      "ordinary tasks shown without assistance (default %lld; 0 to 100, decimals allowed)",
      AUDIT_SHARE_PPM_DEFAULT / (AUDIT_PPM / 100)},
     {"audit-seed", "N", OPT_INT, O(audit_seed), 0, INT64_MAX, "seed of those draws (default 0)", 0},
+    {"audit-min", "N", OPT_INT, O(audit_min), 1, AUDIT_MIN_MAX,
+     "decided audits before a layer can be demoted (default %lld)", AUDIT_MIN_DEFAULT},
     {"drift-seconds", "N", OPT_INT, O(drift_s), 1, DRIFT_SECONDS_MAX,
      "how often the active layer's drift is measured (default %lld)", DRIFT_SECONDS_DEFAULT},
     {"quiet", NULL, OPT_SWITCH, O(quiet), 0, 0, "no per-request log lines", 0},
@@ -435,6 +438,7 @@ static int serve_open(const struct serve_opts *o, struct app *app)
                        o->split_extra);
     store_set_review(app->store, (unsigned)o->undo_s * 1000u, !o->fixed_sides);
     store_set_audit(app->store, (uint32_t)o->audit_ppm, (uint64_t)o->audit_seed);
+    store_set_audit_min(app->store, (uint32_t)o->audit_min);
     store_set_task_hook(app->store, api_tasks_hook, app);
     app->layers = layer_holder_new(app->store, LAYER_POLL_MS);
     app->lifecycle = app->layers ? lifecycle_new(app->store, serve_activated, app->layers) : NULL;

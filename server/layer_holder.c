@@ -36,14 +36,14 @@ static void ref_put_locked(struct layer_ref *r)
     }
 }
 
-/* Reads whether the active layer was demoted since it was loaded (a
- * demotion is written by the label that proved it, on the writer). */
+/* Reads whether the active layer is demoted (a demotion is written by
+ * the label that proved it, on the writer; an admin may reinstate it). */
 static void demoted_refresh(struct layer_holder *h)
 {
     struct layer_ref *ref = layer_acquire(h);
     bool demoted = false;
-    if (ref && !ref->human_only && !store_layer_demoted(h->store, ref->id, &demoted) && demoted)
-        ref->human_only = true;
+    if (ref && !store_layer_demoted(h->store, ref->id, &demoted))
+        ref->human_only = demoted;
     layer_release(h, ref);
 }
 
@@ -151,20 +151,52 @@ static void rescore_groups(struct layer_holder *h)
     layer_release(h, ref);
 }
 
+/* Between the pairs of a drift pass: shutdown, or another layer became
+ * active (rescore_should_stop's rule). A pass may take a while with an
+ * external model, so it also keeps the demotion it may have missed
+ * fresh. */
+static bool drift_should_stop(void *cls)
+{
+    struct rescore_watch *w = cls;
+    if (rescore_should_stop(cls))
+        return true;
+    demoted_refresh(w->h);
+    return false;
+}
+
+/* When the layer's drift was last measured (0: never), so that a restart
+ * does not measure it again before it is due. */
+static int64_t drift_last_ms(struct layer_holder *h, int64_t id)
+{
+    int64_t at = 0;
+    return store_drift_last(h->store, id, &at) ? 0 : at;
+}
+
 /* Measures the active layer's drift from its parent when it became
- * active and every drift_s seconds after (drift.h), on the watcher
- * thread: scoring may call an external model. */
+ * active (unless measured within drift_s, e.g. before a restart) and
+ * every drift_s seconds after a pass ends (drift.h), on the watcher
+ * thread: scoring may call an external model. A pass stops between pairs
+ * on shutdown or when another layer becomes active (then it is measured
+ * again when due), and lasts DRIFT_BUDGET_MS at most. */
 static void drift_if_due(struct layer_holder *h)
 {
     struct layer_ref *ref = layer_acquire(h);
-    int64_t now = util_now_ms();
-    if (ref && (ref->id != h->drift_for || now - h->drift_at_ms >= (int64_t)h->drift_s * 1000)) {
-        int rc = drift_measure(h->store, ref->model, DRIFT_ITEMS);
-        if (rc)
+    if (ref && ref->id != h->drift_for) {
+        h->drift_for = ref->id;
+        h->drift_at_ms = drift_last_ms(h, ref->id);
+    }
+    if (ref && util_now_ms() - h->drift_at_ms >= (int64_t)h->drift_s * 1000) {
+        struct rescore_watch w = {h, ref->id};
+        struct drift_run run = {.stop = drift_should_stop, .cls = &w, .budget_ms = DRIFT_BUDGET_MS};
+        int rc = drift_measure(h->store, ref->model, DRIFT_ITEMS, &run);
+        if (rc && rc != -ECANCELED)
             log_json("error", "measuring drift failed", "{s:I,s:i}", "layer", (json_int_t)ref->id,
                      "errno", -rc);
-        h->drift_for = ref->id;
-        h->drift_at_ms = now;
+        if (!rc && !run.complete)
+            log_json("info", "drift pass cut by its time budget", "{s:I,s:I}", "layer",
+                     (json_int_t)ref->id, "budget_ms", (json_int_t)DRIFT_BUDGET_MS);
+        if (rc != -ECANCELED)
+            h->drift_at_ms = util_now_ms();
     }
     layer_release(h, ref);
 }

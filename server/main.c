@@ -16,7 +16,8 @@ static void usage(FILE *to)
                 "  rescore  score the items waiting for humans with the active layer\n"
                 "  export   write comparisons, step labels or items as JSON lines\n"
                 "  backup   copy the database consistently, also while the daemon serves\n"
-                "  demo     load generated demo items (used by deploy/run.sh)\n\n"
+                "  demo     load generated demo items (used by deploy/run.sh)\n"
+                "  replay   simulate a labelling campaign against a running daemon\n\n"
                 "'rungd COMMAND --help' describes each one; 'rungd --version' prints the\n"
                 "version.\n");
 }
@@ -54,6 +55,8 @@ int main(int argc, char **argv)
         return cli_backup(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo"))
         return cli_demo(argc - 1, argv + 1);
+    if (!strcmp(cmd, "replay"))
+        return cli_replay(argc - 1, argv + 1);
     fprintf(stderr, "rungd: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

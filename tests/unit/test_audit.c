@@ -92,26 +92,49 @@ static void test_promise(void **state)
     assert_float_equal(audit_promise("{\"target\": 7}"), AUDIT_PROMISE_DEFAULT, 1e-12);
 }
 
-/* Demotion: only once the interval's lower end is above 1 - promise. */
+/* Demotion: only once the interval's lower end is above 1 - promise
+ * (with enough audits, and two raters behind the disagreements). */
 static void test_demotion(void **state)
 {
     (void)state;
     struct audit_rate r;
     audit_error_rate(0, 0, &r);
-    assert_false(audit_should_demote(&r, 0.95));
+    assert_false(audit_should_demote(&r, 0, 0.95, 1));
     /* 10/100 errors: lower end 0.055 > 0.05 breaks a 95% promise... */
     audit_error_rate(100, 10, &r);
-    assert_true(audit_should_demote(&r, 0.95));
+    assert_true(audit_should_demote(&r, 2, 0.95, AUDIT_MIN_DEFAULT));
     /* ...not a 90% one (0.055 < 0.10). */
-    assert_false(audit_should_demote(&r, 0.90));
+    assert_false(audit_should_demote(&r, 2, 0.90, AUDIT_MIN_DEFAULT));
     /* 6/100: the rate is above 5% but the data cannot tell: kept. */
     audit_error_rate(100, 6, &r);
-    assert_false(audit_should_demote(&r, 0.95));
-    /* Every audit wrong: the first one already shows it (lower end 0.21). */
+    assert_false(audit_should_demote(&r, 5, 0.95, AUDIT_MIN_DEFAULT));
+    /* Every audit wrong: the first one would show it (lower end 0.21)... */
     audit_error_rate(1, 1, &r);
-    assert_true(audit_should_demote(&r, 0.95));
+    assert_true(r.lo > 0.05);
+    /* ...but one audit is fewer than the minimum, and one rater's. */
+    assert_false(audit_should_demote(&r, 1, 0.95, AUDIT_MIN_DEFAULT));
+    assert_false(audit_should_demote(&r, 1, 0.95, 1));
     audit_error_rate(1, 0, &r);
-    assert_false(audit_should_demote(&r, 0.95));
+    assert_false(audit_should_demote(&r, 0, 0.95, 1));
+}
+
+/* The minimum of decided audits and of raters, each on its own. */
+static void test_demotion_needs_audits_and_raters(void **state)
+{
+    (void)state;
+    struct audit_rate r;
+    /* 19 of 19 wrong, by many raters: one audit short of the default. */
+    audit_error_rate(AUDIT_MIN_DEFAULT - 1, AUDIT_MIN_DEFAULT - 1, &r);
+    assert_false(audit_should_demote(&r, 10, 0.95, AUDIT_MIN_DEFAULT));
+    audit_error_rate(AUDIT_MIN_DEFAULT, AUDIT_MIN_DEFAULT - 1, &r);
+    assert_true(audit_should_demote(&r, 10, 0.95, AUDIT_MIN_DEFAULT));
+    /* All of it one rater's: never, however much. */
+    audit_error_rate(1000, 900, &r);
+    assert_false(audit_should_demote(&r, 1, 0.95, AUDIT_MIN_DEFAULT));
+    assert_true(audit_should_demote(&r, AUDIT_RATERS_MIN, 0.95, AUDIT_MIN_DEFAULT));
+    /* A minimum below 1 counts as 1. */
+    audit_error_rate(2, 2, &r);
+    assert_true(audit_should_demote(&r, 2, 0.95, 0));
 }
 
 static void test_drift(void **state)
@@ -143,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_error_rate),
         cmocka_unit_test(test_promise),
         cmocka_unit_test(test_demotion),
+        cmocka_unit_test(test_demotion_needs_audits_and_raters),
         cmocka_unit_test(test_drift),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
