@@ -37,6 +37,26 @@
 #define LIST_LIMIT_MAX 1000                    /* rows per page of a listing (items, batches) */
 #define LIST_LIMIT_DEFAULT 100                 /* rows per page without ?limit= */
 
+/* ---- slow clients, memory per request (issue 15; rungd serve options) ---- */
+#define PER_IP_CONNECTIONS_DEFAULT 1024u /* open connections from one address */
+#define HEADER_TIMEOUT_S_DEFAULT 20      /* a request's headers must arrive within, seconds */
+#define HEADER_TIMEOUT_S_MAX 3600
+#define BODY_RATE_MIN_DEFAULT 1024       /* a body's average bytes per second at least (0: off) */
+#define BODY_RATE_GRACE_S 5              /* the floor applies from this many seconds into a body */
+#define IDLE_TIMEOUT_S_MAX 3600          /* longest --idle-timeout */
+#define CONNECTIONS_MAX_MAX 100000       /* largest --max-connections */
+#define RATE_LIMIT_MAX 1000000           /* largest --rate-limit, requests per second per key */
+#define TEXT_MAX_DEFAULT (1024 * 1024)   /* an item's prompt or response, bytes */
+#define TEXT_MAX_MIN 16                  /* smallest --max-text */
+#define TEXT_MAX_MAX (512 * 1024 * 1024) /* largest --max-text (SQLite's own limit is 1e9) */
+#define METADATA_MAX_DEFAULT (64 * 1024) /* an item's metadata, bytes of compact JSON */
+#define PAGE_BYTES_DEFAULT (4 * 1024 * 1024) /* a listing page's item text, bytes */
+#define PAGE_BYTES_MIN 4096
+#define PAGE_BYTES_MAX ((int64_t)1 << 30)
+#define STATUS_GROUPS_MAX 1000 /* batches (and domains) GET /v1/status lists, largest first */
+#define DB_BYTES_MAX_MAX ((int64_t)1 << 50) /* largest --max-db-bytes */
+#define RETRY_AFTER_FULL_S 60               /* Retry-After of a 507 (the database is full) */
+
 /* ---- the store's checkpointer (store_ckpt.c), in WAL frames (pages) ---- */
 #define CKPT_PASSIVE_PAGES 1000 /* a PASSIVE checkpoint from this many frames */
 #define CKPT_CAP_PAGES 4096     /* the WAL's bound: RESTART past it (16 MiB at 4 KiB pages) */

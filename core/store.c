@@ -88,9 +88,11 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_COUNT_STATUS] =
         "SELECT status, count(*) FROM items WHERE deleted_ms IS NULL GROUP BY status",
     [ST_COUNT_DOMAIN] =
-        "SELECT coalesce(domain, ''), count(*) FROM items WHERE deleted_ms IS NULL GROUP BY domain",
+        "SELECT coalesce(domain, ''), count(*) FROM items WHERE deleted_ms IS NULL GROUP BY domain "
+        "ORDER BY count(*) DESC, 1 LIMIT ?1",
     [ST_COUNT_BATCH] =
-        "SELECT coalesce(batch, ''), count(*) FROM items WHERE deleted_ms IS NULL GROUP BY batch",
+        "SELECT coalesce(batch, ''), count(*) FROM items WHERE deleted_ms IS NULL GROUP BY batch "
+        "ORDER BY count(*) DESC, 1 LIMIT ?1",
     [ST_DB_SIZE] = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
     [ST_OVERLAP_FOR] = "SELECT overlap FROM overlap_rules WHERE (scope = 'batch' AND value = ?1) "
                        "OR (scope = 'domain' AND value = ?2) ORDER BY scope = 'batch' DESC LIMIT 1",
@@ -681,22 +683,31 @@ static int grow(char **v, size_t *cap, size_t n, size_t size)
 
 int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, struct rows *out)
 {
+    return store_rows_read_budget(st, spec, NULL, 0, out);
+}
+
+int store_rows_read_budget(sqlite3_stmt *st, const struct rows_spec *spec,
+                           size_t (*row_bytes)(sqlite3_stmt *st), size_t budget, struct rows *out)
+{
     char *v = NULL;
     size_t cap = 0, k = 0;
     bool left = false;
     int rc = st ? 0 : -EIO, step = SQLITE_DONE;
+    size_t bytes = 0;
     while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (k == spec->max) {
+        size_t row = budget ? row_bytes(st) : 0;
+        if (k == spec->max || (k && budget && row > budget - bytes)) {
             left = true;
             break;
         }
+        bytes += row < budget - bytes ? row : budget - bytes;
         rc = grow(&v, &cap, k, spec->size);
         if (rc)
             break;
         rc = spec->read(st, v + k++ * spec->size);
     }
     if (!rc && !left && step != SQLITE_DONE)
-        rc = -EIO;
+        rc = store_sqlite_errno(step);
     if (rc) {
         if (spec->undo)
             spec->undo(v, k);
@@ -799,6 +810,22 @@ struct wjob {
 
 #define GROUP_MAX 1024 /* jobs committed in one transaction at most */
 
+int store_sqlite_errno(int sqlite_rc)
+{
+    switch (sqlite_rc & 0xff) {
+    case SQLITE_OK:
+        return 0;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_TOOBIG:
+        return -EFBIG;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    default:
+        return -EIO;
+    }
+}
+
 int conn_run(struct conn *c, enum stmt_id id)
 {
     sqlite3_stmt *st = conn_stmt(c, id);
@@ -808,7 +835,7 @@ int conn_run(struct conn *c, enum stmt_id id)
     conn_done(st);
     if (rc != SQLITE_DONE) {
         log_json("error", "sql failed", "{s:i,s:s}", "sql", (int)id, "why", sqlite3_errmsg(c->db));
-        return -EIO;
+        return store_sqlite_errno(rc);
     }
     return 0;
 }
@@ -819,7 +846,7 @@ int conn_step_done(sqlite3_stmt *st)
         return -EIO;
     int rc = sqlite3_step(st);
     conn_done(st);
-    return rc == SQLITE_DONE ? 0 : -EIO;
+    return rc == SQLITE_DONE ? 0 : store_sqlite_errno(rc);
 }
 
 int conn_run_id(struct conn *c, enum stmt_id id, int64_t row)
@@ -847,8 +874,9 @@ static void run_group(struct store *s, struct wjob *head)
             continue;
         }
         int rc = j->run(s, c, j->arg);
-        if (rc)
-            rc = conn_run(c, ST_ROLLBACK_TO) ? -EIO : rc;
+        /* A failed job keeps its own error (a full disk stays -ENOSPC). */
+        if (rc && conn_run(c, ST_ROLLBACK_TO) && rc > 0)
+            rc = -EIO;
         if (conn_run(c, ST_RELEASE) && !rc)
             rc = -EIO;
         /* STORE_ROLLBACK is the job's own decision, not a failure. */
@@ -857,14 +885,13 @@ static void run_group(struct store *s, struct wjob *head)
             /* SQLite rolled the whole transaction back (disk full, I/O
              * error): every job of the group is lost, including those that
              * ran before, and nothing more may run outside a transaction. */
-            txrc = -EIO;
+            txrc = rc < 0 ? rc : -EIO;
             for (struct wjob *k = head; k; k = k->next)
                 *k->rc_out = txrc;
         }
     }
-    if (!txrc && conn_run(c, ST_COMMIT)) {
+    if (!txrc && (txrc = conn_run(c, ST_COMMIT)) != 0) {
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-        txrc = -EIO;
         for (struct wjob *j = head; j; j = j->next)
             *j->rc_out = txrc;
     }

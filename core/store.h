@@ -236,7 +236,11 @@ struct store_item_filter {
     const char *after;       /* cursor from a previous page, NULL: start */
     unsigned limit;          /* 1..1000 */
     const char *external_id; /* NULL: any; else only items with this external id */
+    size_t max_bytes;        /* 0: none; else a page ends before the item that would take
+                                its texts past this many bytes (one item at least) */
 };
+
+#define STORE_ITEM_ROW_OVERHEAD 512 /* bytes a listed item counts beyond its texts */
 
 /* Lists items in insertion order. *items receives a malloc'd array of *n
  * items (free with store_items_free; NULL when none); next receives the
@@ -244,6 +248,11 @@ struct store_item_filter {
  * -EINVAL for a bad cursor, -ENOMEM, -EIO; on failure nothing is returned. */
 int store_items_list(struct store *s, const struct store_item_filter *f, struct store_item **items,
                      size_t *n, char next[STORE_CURSOR_MAX]);
+
+/* Caps the database at about bytes (SQLite's max_page_count on the
+ * writer): a write past it fails with -ENOSPC, as on a full disk. 0 or
+ * negative errno. */
+int store_set_max_bytes(struct store *s, int64_t bytes);
 
 /* Clears and frees an array of n items from store_items_list. NULL is a
  * no-op. */
@@ -266,6 +275,9 @@ struct store_status {
     int64_t items; /* all items */
     struct store_counts by_status, by_domain, by_batch;
     int64_t db_bytes; /* size of the database file */
+    /* by_domain and by_batch hold the STATUS_GROUPS_MAX largest groups
+     * (by count, then name); these say that others were left out. */
+    bool by_domain_more, by_batch_more;
 };
 
 /* Counts items by status, domain and batch, with the database size, into

@@ -268,8 +268,22 @@ sqlite3_stmt *conn_stmt(struct conn *c, enum stmt_id id);
 /* Resets a statement after use so it holds no read transaction. */
 void conn_done(sqlite3_stmt *st);
 
-/* Runs a prepared statement without results: 0 or -EIO (logged). */
+/* Runs a prepared statement without results: 0 or -EIO (logged); a full
+ * database or a value over SQLite's limits as store_sqlite_errno says. */
 int conn_run(struct conn *c, enum stmt_id id);
+
+/* The errno for an SQLite result code (primary or extended): SQLITE_FULL
+ * -ENOSPC (the disk, or the page cap of store_set_max_bytes), SQLITE_TOOBIG
+ * -EFBIG, SQLITE_NOMEM -ENOMEM, SQLITE_OK 0, any other -EIO (issue 15). */
+int store_sqlite_errno(int sqlite_rc);
+
+/* Keeps the first failing sqlite3_bind_* result in *first (start it at
+ * SQLITE_OK): binds are checked in a row, then once. */
+static inline void bind_chk(int *first, int rc)
+{
+    if (*first == SQLITE_OK && rc != SQLITE_OK)
+        *first = rc;
+}
 
 /* Steps a prepared statement that returns no rows, then resets it:
  * 0 or -EIO (also for a NULL statement, so conn_stmt's result may be
@@ -371,6 +385,12 @@ struct rows {
  * Returns 0, -ENOMEM, -EIO, or read's error; on failure *out is empty.
  * The caller resets st. */
 int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, struct rows *out);
+
+/* As store_rows_read, within a byte budget (issue 15): when budget is not
+ * 0, a row whose row_bytes(st) would take the rows read past it is left
+ * unread (out->more set), unless it is the first. */
+int store_rows_read_budget(sqlite3_stmt *st, const struct rows_spec *spec,
+                           size_t (*row_bytes)(sqlite3_stmt *st), size_t budget, struct rows *out);
 
 /* Runs statement id (it takes no parameters) on c and reads its rows as
  * store_rows_read() does. Same results. */

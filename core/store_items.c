@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "limits.h"
+
 #define DIGEST_BYTES 16 /* content digests: 128-bit BLAKE2b */
 
 int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text)
@@ -151,9 +153,14 @@ static int find_existing(struct conn *c, int64_t key_id, const char *external_id
     sqlite3_stmt *st = conn_stmt(c, ST_ITEM_FIND_EXT);
     if (!st)
         return -EIO;
+    int b = SQLITE_OK;
     if (key_id)
-        sqlite3_bind_int64(st, 1, key_id);
-    sqlite3_bind_text(st, 2, external_id, -1, SQLITE_STATIC);
+        bind_chk(&b, sqlite3_bind_int64(st, 1, key_id));
+    bind_chk(&b, sqlite3_bind_text(st, 2, external_id, -1, SQLITE_STATIC));
+    if (b != SQLITE_OK) {
+        conn_done(st);
+        return store_sqlite_errno(b);
+    }
     return ack_existing(st, ack);
 }
 
@@ -165,11 +172,49 @@ static int find_same_content(struct conn *c, const struct store_item_in *it,
     sqlite3_stmt *st = conn_stmt(c, ST_ITEM_FIND_DIGEST);
     if (!st)
         return -EIO;
-    sqlite3_bind_text(st, 1, it->prompt, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, it->response_a, -1, SQLITE_STATIC);
-    bind_text_or_null(st, 3, it->response_b);
-    bind_text_or_null(st, 4, it->batch);
+    int b = SQLITE_OK;
+    bind_chk(&b, sqlite3_bind_text(st, 1, it->prompt, -1, SQLITE_STATIC));
+    bind_chk(&b, sqlite3_bind_text(st, 2, it->response_a, -1, SQLITE_STATIC));
+    bind_chk(&b, bind_text_or_null(st, 3, it->response_b));
+    bind_chk(&b, bind_text_or_null(st, 4, it->batch));
+    if (b != SQLITE_OK) {
+        conn_done(st);
+        return store_sqlite_errno(b);
+    }
     return ack_existing(st, ack);
+}
+
+/* Binds ST_ITEM_INSERT's parameters for it: SQLITE_OK or the first
+ * failing bind's code (SQLITE_TOOBIG for a text over SQLite's limit). */
+static int bind_item(sqlite3_stmt *st, int64_t key_id, const struct store_item_in *it,
+                     const struct store_item_ack *ack, bool is_auto, int64_t now)
+{
+    bool scored = it->layer_id != 0;
+    int b = SQLITE_OK;
+    bind_chk(&b, sqlite3_bind_text(st, 1, ack->id, -1, SQLITE_STATIC));
+    if (key_id)
+        bind_chk(&b, sqlite3_bind_int64(st, 2, key_id));
+    bind_chk(&b, bind_text_or_null(st, 3, it->external_id));
+    bind_chk(&b, bind_text_or_null(st, 4, it->batch));
+    bind_chk(&b, sqlite3_bind_text(st, 5, it->response_b ? "pair" : "single", -1, SQLITE_STATIC));
+    bind_chk(&b, sqlite3_bind_text(st, 6, it->prompt, -1, SQLITE_STATIC));
+    bind_chk(&b, sqlite3_bind_text(st, 7, it->response_a, -1, SQLITE_STATIC));
+    bind_chk(&b, bind_text_or_null(st, 8, it->response_b));
+    bind_chk(&b, bind_text_or_null(st, 9, it->domain));
+    bind_chk(&b, bind_text_or_null(st, 10, it->metadata));
+    bind_chk(&b, sqlite3_bind_int64(st, 11, it->priority));
+    bind_chk(&b, sqlite3_bind_text(st, 12, ack->status, -1, SQLITE_STATIC));
+    bind_chk(&b, sqlite3_bind_text(st, 13, is_auto ? "auto" : "human", -1, SQLITE_STATIC));
+    bind_chk(&b, bind_text_or_null(st, 14, is_auto ? it->verdict : NULL));
+    bind_chk(&b, bind_text_or_null(st, 15, is_auto ? "layer" : NULL));
+    if (scored)
+        bind_chk(&b, sqlite3_bind_double(st, 16, it->confidence));
+    if (scored)
+        bind_chk(&b, sqlite3_bind_int64(st, 17, it->layer_id));
+    bind_chk(&b, bind_text_or_null(st, 18, it->scores));
+    bind_chk(&b, sqlite3_bind_int64(st, 19, now));
+    bind_chk(&b, bind_text_or_null(st, 20, it->group));
+    return b;
 }
 
 /* The bookkeeping of an item scored with its group (row seq, just
@@ -215,8 +260,7 @@ static int insert_item(struct store *s, struct conn *c, int64_t key_id,
     sqlite3_stmt *st = conn_stmt(c, ST_ITEM_INSERT);
     if (!st)
         return -EIO;
-    bool scored = it->layer_id != 0;
-    bool is_auto = scored && it->route_auto && it->verdict, human_only = false;
+    bool is_auto = it->layer_id != 0 && it->route_auto && it->verdict, human_only = false;
     /* A layer demoted by its audits settles nothing: the item goes to people. */
     if (is_auto && store_audit_human_only(c, it->layer_id, &human_only))
         return -EIO;
@@ -227,33 +271,12 @@ static int insert_item(struct store *s, struct conn *c, int64_t key_id,
     ack->has_batch = it->batch != NULL;
     util_strlcpy(ack->batch, it->batch ? it->batch : "", sizeof ack->batch);
     ack->existed = false;
-    sqlite3_bind_text(st, 1, ack->id, -1, SQLITE_STATIC);
-    if (key_id)
-        sqlite3_bind_int64(st, 2, key_id);
-    bind_text_or_null(st, 3, it->external_id);
-    bind_text_or_null(st, 4, it->batch);
-    sqlite3_bind_text(st, 5, it->response_b ? "pair" : "single", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, it->prompt, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, it->response_a, -1, SQLITE_STATIC);
-    bind_text_or_null(st, 8, it->response_b);
-    bind_text_or_null(st, 9, it->domain);
-    bind_text_or_null(st, 10, it->metadata);
-    sqlite3_bind_int64(st, 11, it->priority);
-    sqlite3_bind_text(st, 12, status, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 13, is_auto ? "auto" : "human", -1, SQLITE_STATIC);
-    bind_text_or_null(st, 14, is_auto ? it->verdict : NULL);
-    bind_text_or_null(st, 15, is_auto ? "layer" : NULL);
-    if (scored)
-        sqlite3_bind_double(st, 16, it->confidence);
-    if (scored)
-        sqlite3_bind_int64(st, 17, it->layer_id);
-    bind_text_or_null(st, 18, it->scores);
-    sqlite3_bind_int64(st, 19, now);
-    bind_text_or_null(st, 20, it->group);
-    int rc = sqlite3_step(st);
+    int rc = bind_item(st, key_id, it, ack, is_auto, now);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
     conn_done(st);
     if (rc != SQLITE_DONE)
-        return rc == SQLITE_CONSTRAINT ? -EEXIST : -EIO;
+        return rc == SQLITE_CONSTRAINT ? -EEXIST : store_sqlite_errno(rc);
     int64_t seq = sqlite3_last_insert_rowid(c->db);
     if (it->unique_content && conn_run_id(c, ST_ITEM_SET_DIGEST, seq))
         return -EIO;
@@ -338,6 +361,17 @@ static void items_undo(void *v, size_t n)
     store_items_free(v, n);
 }
 
+/* The bytes an item row counts against a page's budget: its texts and a
+ * fixed share for the rest (columns as in STORE_ITEM_COLUMNS). */
+static size_t item_row_bytes(sqlite3_stmt *st)
+{
+    static const int texts[] = {6, 7, 8, 10, 18}; /* prompt, responses, metadata, scores */
+    size_t n = STORE_ITEM_ROW_OVERHEAD;
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        n += (size_t)sqlite3_column_bytes(st, texts[i]);
+    return n;
+}
+
 int store_items_list(struct store *s, const struct store_item_filter *f, struct store_item **items,
                      size_t *n, char next[STORE_CURSOR_MAX])
 {
@@ -369,7 +403,7 @@ int store_items_list(struct store *s, const struct store_item_filter *f, struct 
     }
     struct rows_spec spec = {sizeof **items, f->limit, item_read, items_undo};
     struct rows page;
-    rc = store_rows_read(st, &spec, &page);
+    rc = store_rows_read_budget(st, &spec, item_row_bytes, f->max_bytes, &page);
     *items = page.v;
     *n = page.n;
     if (page.more)
@@ -428,6 +462,24 @@ static int count_by(struct conn *c, enum stmt_id id, struct store_counts *out)
     return rc;
 }
 
+/* As count_by for a query whose ?1 caps its rows: the largest max groups
+ * into *out, *more set when others exist. */
+static int count_top(struct conn *c, enum stmt_id id, size_t max, struct store_counts *out,
+                     bool *more)
+{
+    sqlite3_stmt *st = conn_stmt(c, id);
+    if (st && sqlite3_bind_int64(st, 1, (int64_t)max + 1) != SQLITE_OK) {
+        conn_done(st);
+        return -EIO;
+    }
+    int rc = store_counts_read(st, out);
+    conn_done(st);
+    *more = !rc && out->n > max;
+    while (*more && out->n > max)
+        free(out->v[--out->n].value);
+    return rc;
+}
+
 int store_status(struct store *s, struct store_status *out)
 {
     struct conn *c = store_reader(s);
@@ -437,8 +489,11 @@ int store_status(struct store *s, struct store_status *out)
     if (rc)
         goto out;
     rc = count_by(c, ST_COUNT_STATUS, &out->by_status);
-    rc = rc ? rc : count_by(c, ST_COUNT_DOMAIN, &out->by_domain);
-    rc = rc ? rc : count_by(c, ST_COUNT_BATCH, &out->by_batch);
+    rc = rc ? rc
+            : count_top(c, ST_COUNT_DOMAIN, STATUS_GROUPS_MAX, &out->by_domain,
+                        &out->by_domain_more);
+    rc = rc ? rc
+            : count_top(c, ST_COUNT_BATCH, STATUS_GROUPS_MAX, &out->by_batch, &out->by_batch_more);
     for (size_t i = 0; !rc && i < out->by_status.n; i++)
         out->items += out->by_status.v[i].n;
     sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_DB_SIZE);
@@ -685,4 +740,30 @@ int store_overlap_list(struct store *s, struct store_overlap_rule **rules, size_
     *rules = rows.v;
     *n = rows.n;
     return rc;
+}
+
+/* ---- a cap on the database's size (issue 15) ---- */
+
+static int max_bytes_job(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    int64_t bytes = *(const int64_t *)arg;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &st, NULL);
+    int64_t page =
+        rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (page <= 0)
+        return -EIO;
+    /* A pragma's value cannot be a bound parameter: this one is a number. */
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)(bytes / page + 1));
+    return conn_exec(c, sql);
+}
+
+int store_set_max_bytes(struct store *s, int64_t bytes)
+{
+    if (bytes <= 0)
+        return -EINVAL;
+    return store_run(s, max_bytes_job, &bytes);
 }

@@ -150,6 +150,22 @@ static bool authorize(struct req *r, unsigned roles)
     return false;
 }
 
+/* The key's request rate (--rate-limit): true when this request may run,
+ * else 429 with Retry-After is set. */
+static bool rate_ok(struct req *r)
+{
+    unsigned retry = 0;
+    if (!r->app->guard || guard_rate_take(r->app->guard, r->key.id, &retry))
+        return true;
+    char secs[16];
+    snprintf(secs, sizeof secs, "%u", retry);
+    http_error(r, 429, "rate_limited",
+               "This key is over its limit of %g requests a second; retry in %u s.",
+               r->app->net.rate, retry);
+    http_reply_header(r, "Retry-After", secs);
+    return false;
+}
+
 /* Endpoints without a body refuse one on the headers: nobody, signed in or
  * not, can make the server hold megabytes it has no use for. */
 static void no_body(struct req *r)
@@ -162,14 +178,17 @@ void api_prepare(struct req *r)
     char param[PARAM_MAX + 1];
     char allow[64] = "";
     bool path_known = false;
-    /* HEAD is a GET whose body libmicrohttpd leaves out. */
-    const char *method = strcmp(r->method, "HEAD") ? r->method : "GET";
+    /* HEAD is a GET whose body libmicrohttpd leaves out, on the public
+     * routes and the page's files only: a GET that changes something
+     * (GET /v1/tasks/next leases) must not run for a HEAD. */
+    bool head = !strcmp(r->method, "HEAD");
+    const char *method = head ? "GET" : r->method;
     for (size_t i = 0; i < ROUTE_COUNT; i++) {
         const struct route *rt = &routes[i];
         if (!match(rt->pattern, r->path, param))
             continue;
         path_known = true;
-        if (strcmp(rt->method, method) != 0) {
+        if (strcmp(rt->method, method) != 0 || (head && rt->roles != ROLE_PUBLIC)) {
             if (!strstr(allow, rt->method)) {
                 size_t n = strlen(allow);
                 snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", rt->method);
@@ -181,7 +200,7 @@ void api_prepare(struct req *r)
             no_body(r);
             return;
         }
-        if (rt->roles != ROLE_PUBLIC && !authorize(r, rt->roles))
+        if (rt->roles != ROLE_PUBLIC && (!authorize(r, rt->roles) || !rate_ok(r)))
             return;
         r->handler = rt->fn;
         memcpy(r->param, param, sizeof r->param);
@@ -281,6 +300,19 @@ void api_store_error(struct req *r, int rc, const char *what)
     case -ENOMEM:
         http_error(r, 503, "out_of_memory", "The server ran out of memory %s; retry later.", what);
         break;
+    case -EFBIG: /* SQLITE_TOOBIG: a value over SQLite's length limit */
+        http_error(r, 413, "too_large", "A value is too large to store %s; nothing was changed.",
+                   what);
+        break;
+    case -ENOSPC: { /* SQLITE_FULL: the disk, or --max-db-bytes */
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", RETRY_AFTER_FULL_S);
+        http_error(r, 507, "storage_full",
+                   "The database is full %s; nothing was changed. Retry once space is freed.",
+                   what);
+        http_reply_header(r, "Retry-After", secs);
+        break;
+    }
     default:
         http_error(r, 500, "storage_error", "The database failed %s (%s); nothing was changed.",
                    what, strerror(-rc));
@@ -377,9 +409,7 @@ void api_reply_rounded(struct req *r, unsigned status, json_t *body)
         http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
         return;
     }
-    http_reply_bytes(r, status, "application/json", text, strlen(text));
-    http_reply_header(r, "Cache-Control", "no-store");
-    free(text);
+    http_reply_owned(r, status, "application/json", text, strlen(text));
 }
 
 void api_body_error(struct req *r, const struct body_error *e)

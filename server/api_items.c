@@ -251,6 +251,33 @@ static void score_then(struct req *r, struct scoring *sc, req_finish_fn then)
     scoring_finish(r);
 }
 
+/* A field over its size cap: 413 field_too_large, with index and field. */
+static bool too_large(struct req *r, size_t index, const char *field, size_t len, size_t max)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "Item %zu: '%s' is %zu bytes; the limit is %zu.", index, field, len,
+             max);
+    http_reply_json(r, 413,
+                    json_pack("{s:{s:s,s:s,s:I,s:s}}", "error", "code", "field_too_large",
+                              "message", msg, "index", (json_int_t)index, "field", field));
+    return false;
+}
+
+/* Checks a validated item's texts against --max-text and its metadata
+ * against --max-metadata (issue 15). */
+static bool item_fits(struct req *r, size_t i, const struct store_item_in *it)
+{
+    size_t max = r->app->max_text;
+    const char *const text[] = {it->prompt, it->response_a, it->response_b};
+    const char *const name[] = {"prompt", it->response_b ? "responses" : "response", "responses"};
+    for (size_t k = 0; k < 3; k++)
+        if (text[k] && strlen(text[k]) > max)
+            return too_large(r, i, name[k], strlen(text[k]), max);
+    if (it->metadata && strlen(it->metadata) > r->app->max_metadata)
+        return too_large(r, i, "metadata", strlen(it->metadata), r->app->max_metadata);
+    return true;
+}
+
 /* Validates every item of b into items (metadata text into meta); an item
  * without a group gets its prompt's default group, written into dflt. */
 static bool validate_items(struct req *r, struct body_items *b, struct store_item_in *items,
@@ -262,6 +289,8 @@ static bool validate_items(struct req *r, struct body_items *b, struct store_ite
             api_body_error(r, &err);
             return false;
         }
+        if (!item_fits(r, i, &items[i]))
+            return false;
         if (!items[i].group) {
             group_default_name(items[i].prompt, dflt[i]);
             items[i].group = dflt[i];
@@ -517,7 +546,8 @@ void api_items_list(struct req *r, const char *param)
                                   .status = http_query(r, "status"),
                                   .key_id = owner_filter(r),
                                   .after = http_query(r, "after"),
-                                  .limit = LIST_LIMIT_DEFAULT};
+                                  .limit = LIST_LIMIT_DEFAULT,
+                                  .max_bytes = r->app->page_bytes};
     if (!api_query_limit(r, &f.limit))
         return;
     if (f.status) {
@@ -578,6 +608,8 @@ void api_status(struct req *r, const char *param)
         json_pack("{s:I,s:o,s:o,s:o,s:I}", "items", (json_int_t)st.items, "by_status",
                   api_counts_json(&st.by_status), "by_domain", api_counts_json(&st.by_domain),
                   "by_batch", api_counts_json(&st.by_batch), "db_bytes", (json_int_t)st.db_bytes);
+    json_object_set_new(o, "by_domain_truncated", json_boolean(st.by_domain_more));
+    json_object_set_new(o, "by_batch_truncated", json_boolean(st.by_batch_more));
     store_status_clear(&st);
     struct layer_ref *l = layer_acquire(r->app->layers);
     json_object_set_new(o, "active_layer", l ? json_integer(l->id) : json_null());

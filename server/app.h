@@ -13,6 +13,7 @@
 #include "lifecycle.h"
 #include "limits.h"
 #include "metrics.h"
+#include "netguard.h"
 #include "store.h"
 
 #define APP_STATIC_DIR_MAX 4096 /* bytes of the static directory's path, incl. NUL */
@@ -28,6 +29,12 @@ struct app {
     const char *static_dir;      /* where the web page's files are */
     const char *tls_cert;        /* PEM certificate chain for HTTPS; NULL: plain HTTP */
     const char *tls_key;         /* PEM private key, with tls_cert */
+    /* issue 15: slow clients and memory per request (rungd serve options) */
+    struct net_limits net; /* connections, deadlines, rates */
+    struct guard *guard;   /* enforces net's deadlines and rates */
+    size_t max_text;       /* an item's prompt or response, bytes */
+    size_t max_metadata;   /* an item's metadata (compact JSON), bytes */
+    size_t page_bytes;     /* a listing page's item text, bytes */
 
     atomic_int inflight;  /* requests between headers and completion */
     atomic_int suspended; /* of those, waiting suspended on the store or a long-poll */

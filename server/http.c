@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +47,20 @@ void http_reply_bytes(struct req *r, unsigned status, const char *content_type, 
         MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
     if (resp && content_type)
         MHD_add_response_header(resp, "Content-Type", content_type);
+    set_reply(r, status, resp);
+}
+
+void http_reply_owned(struct req *r, unsigned status, const char *content_type, char *data,
+                      size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(data);
+        http_error(r, 503, "out_of_memory", "The server is out of memory; retry later.");
+        return;
+    }
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
     set_reply(r, status, resp);
 }
 
@@ -211,6 +226,115 @@ static enum MHD_Result queue(struct req *r)
     return ok;
 }
 
+/* ---- strict framing (issue 15) ---- */
+
+/* What the request's header lines say about its framing. */
+struct framing {
+    const char *cl; /* the first Content-Length */
+    size_t cl_len;
+    bool cl_differs;     /* another Content-Length with a different value */
+    bool te;             /* a Transfer-Encoding */
+    bool odd_line;       /* a NUL byte in a line, a bare LF, or a folded line */
+    const char *val_end; /* where the last value seen ends */
+};
+
+/* libmicrohttpd 0.9.75 hands over each header as C strings cut out of its
+ * read buffer in place, where every line's CR LF became two NUL bytes, so
+ * a NUL inside a value silently shortens it ("Bearer token\0x" reads as
+ * "Bearer token"). In place, a line that held only its name and value ends
+ * in exactly two NUL bytes right before the next line's name: anything
+ * else there is a NUL in the value, a bare LF, or a folded line (copied
+ * elsewhere), all refused. The last line is followed by the blank line's
+ * two NUL bytes. */
+static bool line_ends_clean(const char *end, const char *next)
+{
+    if (next)
+        return next == end + 2 && !end[0] && !end[1];
+    return !end[0] && !end[1] && !end[2] && !end[3];
+}
+
+static enum MHD_Result framing_one(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    (void)key_size;
+    struct framing *f = cls;
+    if (!key || !value) {
+        f->odd_line = true;
+        return MHD_NO;
+    }
+    if (f->val_end && !line_ends_clean(f->val_end, key))
+        f->odd_line = true;
+    f->val_end = value + value_size;
+    if (!strcasecmp(key, "Transfer-Encoding"))
+        f->te = true;
+    if (strcasecmp(key, "Content-Length"))
+        return MHD_YES;
+    if (!f->cl) {
+        f->cl = value;
+        f->cl_len = value_size;
+    } else if (f->cl_len != value_size || memcmp(f->cl, value, value_size)) {
+        f->cl_differs = true;
+    }
+    return MHD_YES;
+}
+
+/* Refuses a request whose framing two parties could read two ways (a
+ * proxy one way, libmicrohttpd the other): 400, connection closed. True
+ * when refused (the reply is set). */
+static bool refuse_framing(struct req *r)
+{
+    struct framing f = {0};
+    MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, framing_one, &f);
+    if (f.val_end && !line_ends_clean(f.val_end, NULL))
+        f.odd_line = true;
+    if (f.odd_line)
+        http_error(r, 400, "bad_header",
+                   "A header line holds a NUL byte, ends in a bare LF, or is folded.");
+    else if (f.cl_differs)
+        http_error(r, 400, "ambiguous_length",
+                   "The request has two different Content-Length headers.");
+    else if (f.cl && f.te)
+        http_error(r, 400, "ambiguous_length",
+                   "The request has both Content-Length and Transfer-Encoding.");
+    else
+        return false;
+    http_reply_header(r, "Connection", "close");
+    return true;
+}
+
+/* The first call of a request, on its headers: framing, the body's
+ * declared size, then routing and authentication. */
+static enum MHD_Result on_headers(struct req *r)
+{
+    struct app *app = r->app;
+    /* Answering has no deadline; reading a body (below) has its floor. */
+    if (app->guard)
+        guard_phase(app->guard, r->conn, GUARD_BUSY);
+    if (refuse_framing(r))
+        return queue(r);
+    /* A declared body over the cap is refused before reading it. */
+    const char *cl = http_header(r, "Content-Length");
+    int64_t n;
+    if (cl && util_parse_i64(cl, 0, INT64_MAX, &n) == 0 && (uint64_t)n > app->max_body) {
+        http_error(r, 413, "body_too_large", "The body is %lld bytes; the limit is %zu.",
+                   (long long)n, app->max_body);
+        return queue(r);
+    }
+    /* Route and authenticate on the headers. A refused request that
+     * comes with a body is answered now, before the body is read (the
+     * connection then closes); one without a body is answered on the
+     * next call, which keeps the connection alive with libmicrohttpd
+     * 0.9.75. */
+    r->has_body = (cl && strcmp(cl, "0") != 0) || http_header(r, "Transfer-Encoding");
+    api_prepare(r);
+    if (r->resp && r->has_body)
+        return queue(r);
+    if (app->guard && r->has_body)
+        guard_phase(app->guard, r->conn, GUARD_BODY);
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
@@ -224,27 +348,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *req_cls = r;
         atomic_fetch_add(&app->inflight, 1);
-        /* A declared body over the cap is refused before reading it. */
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        int64_t n;
-        if (cl && util_parse_i64(cl, 0, INT64_MAX, &n) == 0 && (uint64_t)n > app->max_body) {
-            http_error(r, 413, "body_too_large", "The body is %lld bytes; the limit is %zu.",
-                       (long long)n, app->max_body);
-            return queue(r);
-        }
-        /* Route and authenticate on the headers. A refused request that
-         * comes with a body is answered now, before the body is read (the
-         * connection then closes); one without a body is answered on the
-         * next call, which keeps the connection alive with libmicrohttpd
-         * 0.9.75. */
-        r->has_body = (cl && strcmp(cl, "0") != 0) ||
-                      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
-        api_prepare(r);
-        if (r->resp && r->has_body)
-            return queue(r);
-        return MHD_YES;
+        return on_headers(r);
     }
     if (*upload_data_size) {
+        if (app->guard)
+            guard_body_bytes(app->guard, conn, *upload_data_size);
         req_append(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
         /* A chunked body far past the cap is not worth reading to the end:
@@ -270,6 +378,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                    app->max_body);
         return queue(r);
     }
+    if (app->guard)
+        guard_phase(app->guard, conn, GUARD_BUSY);
     api_dispatch(r);
     if (r->async)
         return MHD_YES;
@@ -297,7 +407,6 @@ static void log_request(struct req *r, uint64_t us)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
     struct app *app = cls;
     struct req *r = *req_cls;
@@ -311,6 +420,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!app->quiet)
         log_request(r, us);
     api_request_done(r);
+    if (app->guard && conn)
+        guard_phase(app->guard, conn, GUARD_HEADERS);
     req_free(r);
     *req_cls = NULL;
     atomic_fetch_sub(&app->inflight, 1);
@@ -338,6 +449,7 @@ struct MHD_Daemon *http_start(struct app *app, const char *host, uint16_t port, 
      * MHD_quiesce_daemon() races a worker that removes the listening socket
      * from its epoll set itself, and panics (abort) when it loses; seen at
      * SIGTERM in the API tests. poll() keeps no such set. */
+    const struct net_limits *n = &app->net;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | MHD_USE_ITC;
     /* HTTPS through libmicrohttpd's GnuTLS, TLS 1.2 and 1.3 only. */
@@ -352,8 +464,9 @@ struct MHD_Daemon *http_start(struct app *app, const char *host, uint16_t port, 
     return MHD_start_daemon(flags, port, NULL, NULL, on_request, app, MHD_OPTION_EXTERNAL_LOGGER,
                             mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
-                            MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
-                            MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTIONS_MAX,
+                            MHD_OPTION_CONNECTION_TIMEOUT, n->idle_s, MHD_OPTION_CONNECTION_LIMIT,
+                            n->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, n->per_ip,
+                            MHD_OPTION_NOTIFY_CONNECTION, guard_notify, app->guard,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, HTTP_LISTEN_BACKLOG, MHD_OPTION_END);
 }

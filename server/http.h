@@ -67,6 +67,12 @@ void http_reply_header(struct req *r, const char *name, const char *value);
 /* Builds a reply with no body (204 and the like). */
 void http_reply_empty(struct req *r, unsigned status);
 
+/* Builds a reply from malloc'd data (taken over, never copied: large
+ * replies are held once), with a content type and Cache-Control: no-store.
+ * data is freed also when building the reply fails (then a 503 is set). */
+void http_reply_owned(struct req *r, unsigned status, const char *content_type, char *data,
+                      size_t len);
+
 /* Builds a reply from bytes (copied), with a content type. */
 void http_reply_bytes(struct req *r, unsigned status, const char *content_type, const void *data,
                       size_t len);

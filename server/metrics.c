@@ -200,6 +200,22 @@ static void layer_health(struct text *t, struct app *a)
     put(t, "rung_layer_http_last_latency_seconds %.6f\n", (double)h.last_latency_us / 1e6);
 }
 
+/* What the network guard refused (issue 15). */
+static void net_guard(struct text *t, struct app *a)
+{
+    if (!a->guard)
+        return;
+    family(t, "rung_connections_cut_total", "counter",
+           "Connections cut for slow headers (--header-timeout) or a slow body "
+           "(--min-body-rate).");
+    put(t, "rung_connections_cut_total{reason=\"headers\"} %llu\n",
+        (unsigned long long)guard_cut_headers(a->guard));
+    put(t, "rung_connections_cut_total{reason=\"body\"} %llu\n",
+        (unsigned long long)guard_cut_body(a->guard));
+    family(t, "rung_rate_limited_total", "counter", "Requests refused with 429 (--rate-limit).");
+    put(t, "rung_rate_limited_total %llu\n", (unsigned long long)guard_rate_limited(a->guard));
+}
+
 void metrics_reply(struct req *r, const char *param)
 {
     (void)param;
@@ -216,6 +232,7 @@ void metrics_reply(struct req *r, const char *param)
     gauges(&t, &g);
     checkpoints(&t, a);
     layer_health(&t, a);
+    net_guard(&t, a);
     if (t.failed)
         http_error(r, 503, "out_of_memory", "The metrics text did not fit in memory.");
     else

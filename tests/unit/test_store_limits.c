@@ -1,0 +1,147 @@
+/* The store's limits (issue 15): pages of items filled up to a byte budget,
+ * a cap on the database's size that fails writes with -ENOSPC and loses
+ * nothing committed, SQLite's codes as errno, GET /v1/status's groups. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "fixture.h"
+#include "limits.h"
+#include "store.h"
+#include "store_internal.h"
+#include "token.h"
+
+#define TEXT 10000 /* bytes of each stored prompt */
+
+static int setup(void **state)
+{
+    struct fixture_db *f = calloc(1, sizeof *f);
+    if (!f || fixture_db_open(f, 2))
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture_db *f = *state;
+    int rc = fixture_db_close(f);
+    free(f);
+    return rc;
+}
+
+/* Stores n items of TEXT-byte prompts in batch (NULL: none) in one
+ * request. Returns store_ingest's result. */
+static int put_items(struct store *s, int64_t key_id, int n, const char *batch)
+{
+    static char text[TEXT + 1];
+    memset(text, 'p', TEXT);
+    struct store_item_in *in = calloc((size_t)n, sizeof *in);
+    struct store_item_ack *acks = calloc((size_t)n, sizeof *acks);
+    for (int i = 0; i < n; i++)
+        in[i] = (struct store_item_in){.prompt = text, .response_a = "r", .batch = batch};
+    struct store_ingest req = {.key_id = key_id, .items = in, .n = (size_t)n, .acks = acks};
+    int rc = store_ingest(s, &req);
+    free(in);
+    free(acks);
+    return rc;
+}
+
+static int64_t pipeline_key(struct store *s)
+{
+    char tok[TOKEN_MAX];
+    struct store_key k;
+    assert_int_equal(store_key_create(s, "pipe", "pipeline", tok), 0);
+    assert_int_equal(store_key_auth(s, tok, &k), 0);
+    return k.id;
+}
+
+static void pages_end_at_the_byte_budget(void **state)
+{
+    struct fixture_db *f = *state;
+    int64_t key = pipeline_key(f->s);
+    assert_int_equal(put_items(f->s, key, 10, NULL), 0);
+    /* Three items' texts fit in 3.5 items' worth; the fourth would not. */
+    size_t one = TEXT + 1 + STORE_ITEM_ROW_OVERHEAD;
+    struct store_item_filter flt = {.limit = 100, .max_bytes = one * 7 / 2};
+    char next[STORE_CURSOR_MAX], after[STORE_CURSOR_MAX];
+    int total = 0, pages = 0;
+    do {
+        struct store_item *items;
+        size_t n;
+        assert_int_equal(store_items_list(f->s, &flt, &items, &n, next), 0);
+        assert_true(n >= 1 && n <= 3);
+        total += (int)n;
+        pages++;
+        store_items_free(items, n);
+        memcpy(after, next, sizeof after);
+        flt.after = after;
+    } while (next[0] && pages < 100);
+    assert_int_equal(total, 10);
+    assert_int_equal(pages, 4);
+    /* A budget below one item still moves: one item a page. */
+    struct store_item_filter tiny = {.limit = 100, .max_bytes = 1};
+    struct store_item *items;
+    size_t n;
+    assert_int_equal(store_items_list(f->s, &tiny, &items, &n, next), 0);
+    assert_int_equal(n, 1);
+    assert_true(next[0] != '\0');
+    store_items_free(items, n);
+}
+
+static void a_capped_database_fails_with_enospc(void **state)
+{
+    struct fixture_db *f = *state;
+    int64_t key = pipeline_key(f->s);
+    assert_int_equal(put_items(f->s, key, 5, NULL), 0);
+    struct store_status st;
+    assert_int_equal(store_status(f->s, &st), 0);
+    assert_int_equal(store_set_max_bytes(f->s, st.db_bytes + 4 * TEXT), 0);
+    store_status_clear(&st);
+    int rc = 0, stored = 5;
+    for (int i = 0; i < 100 && !rc; i++) {
+        rc = put_items(f->s, key, 1, NULL);
+        stored += !rc;
+    }
+    assert_int_equal(rc, -ENOSPC);
+    /* A whole request is refused: nothing of it stays. */
+    assert_int_equal(put_items(f->s, key, 3, NULL), -ENOSPC);
+    assert_int_equal(store_status(f->s, &st), 0);
+    assert_int_equal(st.items, stored);
+    store_status_clear(&st);
+    assert_int_equal(store_set_max_bytes(f->s, 0), -EINVAL);
+}
+
+static void sqlite_codes_as_errno(void **state)
+{
+    (void)state;
+    assert_int_equal(store_sqlite_errno(SQLITE_OK), 0);
+    assert_int_equal(store_sqlite_errno(SQLITE_FULL), -ENOSPC);
+    assert_int_equal(store_sqlite_errno(SQLITE_TOOBIG), -EFBIG);
+    assert_int_equal(store_sqlite_errno(SQLITE_NOMEM), -ENOMEM);
+    assert_int_equal(store_sqlite_errno(SQLITE_IOERR_WRITE), -EIO);
+    assert_int_equal(store_sqlite_errno(SQLITE_CORRUPT), -EIO);
+    int first = SQLITE_OK;
+    bind_chk(&first, SQLITE_OK);
+    bind_chk(&first, SQLITE_TOOBIG);
+    bind_chk(&first, SQLITE_RANGE);
+    assert_int_equal(first, SQLITE_TOOBIG);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(pages_end_at_the_byte_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_capped_database_fails_with_enospc, setup, teardown),
+        cmocka_unit_test(sqlite_codes_as_errno),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
