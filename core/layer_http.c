@@ -476,14 +476,20 @@ static int breaker_admit(struct http_layer *h)
     return rc;
 }
 
-/* After a try that took latency_us and ended in rc. */
-static void breaker_record(struct http_layer *h, int rc, uint64_t latency_us)
+/* After a try that took latency_us and ended in rc. A try that timed out
+ * only because the caller's deadline cut it short (cut) says nothing about
+ * the model: it is not counted as a failure, so ingest's --layer-timeout
+ * never opens the breaker on a model that answers within its own
+ * timeout_ms. */
+static void breaker_record(struct http_layer *h, int rc, bool cut, uint64_t latency_us)
 {
     pthread_mutex_lock(&h->mu);
     struct layer_http_health *s = &h->health;
     s->last_latency_us = latency_us;
     h->probing = false;
-    if (!rc) {
+    if (rc == -ETIMEDOUT && cut) {
+        /* neither a success nor a failure */
+    } else if (!rc) {
         s->breaker = LAYER_HTTP_CLOSED;
         s->consecutive_failures = 0;
     } else {
@@ -825,7 +831,7 @@ static int ask(struct http_layer *h, size_t n, const char *const *prompts,
         rc = http_post(&h->cfg, body, timeout_ms, &ans);
         rc = rc ? rc : parse_answer(&h->cfg, &ans, n, r);
         free(ans.p);
-        breaker_record(h, rc, util_mono_us() - t0);
+        breaker_record(h, rc, timeout_ms < h->cfg.timeout_ms, util_mono_us() - t0);
         left = layer_deadline_left_ms();
         if (!rc || t >= h->cfg.retries || !retryable(rc) || (left >= 0 && left <= wait_ms))
             break;

@@ -380,12 +380,14 @@ class TestLayerTimeout(rungtest.DaemonCase):
                 replies.append(self.d.request("POST", "/v1/items", {
                     "prompt": "p%d" % i, "responses": ["x y", "z"]}, token=self.pipe,
                     timeout=6))
-            threads = [threading.Thread(target=ingest, args=(i,)) for i in range(2)]
+            # More ingests than the breaker's 5 failures: tries cut short by
+            # the deadline are not the model's failures.
+            threads = [threading.Thread(target=ingest, args=(i,)) for i in range(6)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join(30)
-            self.assertEqual(len(replies), 2)
+            self.assertEqual(len(replies), 6)
             for st, _, ack in replies:
                 self.assertEqual(st, 201, ack)
                 item = self.d.request("GET", "/v1/items/" + ack["id"], token=self.pipe)[2]
@@ -395,10 +397,8 @@ class TestLayerTimeout(rungtest.DaemonCase):
             health = status["layer_health"]
             self.assertEqual((health["layer"], health["kind"], health["timeout_ms"]),
                              (layer, "http", 500))
-            self.assertGreaterEqual(health["failures"], 1)
-            self.assertIsNotNone(health["last_error"])
-            self.assertIn(health["breaker"], ("closed", "open", "half_open"))
-            self.assertEqual(self.d.sql("SELECT count(*) FROM tasks")[0][0], 2)
+            self.assertEqual((health["failures"], health["breaker"]), (0, "closed"), health)
+            self.assertEqual(self.d.sql("SELECT count(*) FROM tasks")[0][0], 6)
         finally:
             model.stop()
 
