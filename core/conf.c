@@ -19,9 +19,13 @@ static char *trim(char *s, char *end)
  * the callback's result. */
 static int conf_line(char *p, char *end, unsigned line, conf_entry_fn fn, void *cls)
 {
-    char *hash = memchr(p, '#', (size_t)(end - p));
-    if (hash)
-        end = hash;
+    /* A comment starts with a '#' that begins the line or follows a blank;
+     * one inside a value (a path "rung#2") is part of it. */
+    for (char *h = p; h < end; h++)
+        if (*h == '#' && (h == p || h[-1] == ' ' || h[-1] == '\t')) {
+            end = h;
+            break;
+        }
     char *eq = memchr(p, '=', (size_t)(end - p));
     if (!eq) {
         char *rest = trim(p, end);

@@ -157,8 +157,9 @@ static const char *stage_name(enum train_stage st)
     return names[st];
 }
 
-/* A training that failed leaves the layer rejected, with why. */
-static void train_failed(struct lifecycle *lc, int64_t id, const struct train_run *run, int rc)
+/* A training that failed leaves the layer rejected, with why. Returns 0
+ * or the store's error when even that cannot be written. */
+static int train_failed(struct lifecycle *lc, int64_t id, const struct train_run *run, int rc)
 {
     const char *why = rc == -ENODATA ? "there is nothing to train on: no comparison that people "
                                        "decided (see include_layer_verdicts)"
@@ -172,36 +173,83 @@ static void train_failed(struct lifecycle *lc, int64_t id, const struct train_ru
         log_json("error", "cannot record a failed training", "{s:I,s:i}", "layer", (json_int_t)id,
                  "errno", -src);
     free(text);
+    return src;
+}
+
+/* An automatic promotion, run on the check worker like every promotion
+ * (so two checks never race for the active layer) while the trainer
+ * waits for it. */
+struct auto_check {
+    struct layer_job job;
+    struct lifecycle *lc;
+    int64_t id;
+    const char *actor;
+    bool finished;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static void auto_check_run(void *cls)
+{
+    struct auto_check *ac = cls;
+    struct lifecycle *lc = ac->lc;
+    struct promote_run pr = {.id = ac->id, .actor = ac->actor};
+    consistency_params_default(&pr.params);
+    int rc = promote_layer(lc->store, &pr);
+    if (rc)
+        log_json("error", "the automatic promotion check failed", "{s:I,s:s,s:i}", "layer",
+                 (json_int_t)ac->id, "stage", pr.stage, "errno", -rc);
+    else
+        log_json("info", pr.promoted ? "layer promoted" : "layer rejected", "{s:I}", "layer",
+                 (json_int_t)ac->id);
+    if (!rc && pr.promoted && lc->activated)
+        lc->activated(lc->activated_cls);
+    json_decref(pr.json);
+}
+
+static void auto_check_done(void *cls)
+{
+    struct auto_check *ac = cls;
+    pthread_mutex_lock(&ac->mu);
+    ac->finished = true;
+    pthread_cond_signal(&ac->cv);
+    pthread_mutex_unlock(&ac->mu);
 }
 
 /* Promotes freshly trained layer id when its request asks for it. */
 static void auto_promote(struct lifecycle *lc, int64_t id, const char *actor)
 {
     set_stage(lc, id, "checking");
-    struct promote_run pr = {.id = id, .actor = actor};
-    consistency_params_default(&pr.params);
-    int rc = promote_layer(lc->store, &pr);
-    if (rc)
-        log_json("error", "the automatic promotion check failed", "{s:I,s:s,s:i}", "layer",
-                 (json_int_t)id, "stage", pr.stage, "errno", -rc);
-    else
-        log_json("info", pr.promoted ? "layer promoted" : "layer rejected", "{s:I}", "layer",
+    struct auto_check ac = {
+        .job = {auto_check_run, auto_check_done, NULL, NULL}, .lc = lc, .id = id, .actor = actor};
+    ac.job.cls = &ac;
+    pthread_mutex_init(&ac.mu, NULL);
+    pthread_cond_init(&ac.cv, NULL);
+    if (lifecycle_submit_check(lc, &ac.job) == 0) {
+        pthread_mutex_lock(&ac.mu);
+        while (!ac.finished)
+            pthread_cond_wait(&ac.cv, &ac.mu);
+        pthread_mutex_unlock(&ac.mu);
+    } else {
+        log_json("error", "the automatic promotion check was not run: stopping", "{s:I}", "layer",
                  (json_int_t)id);
-    if (!rc && pr.promoted && lc->activated)
-        lc->activated(lc->activated_cls);
-    json_decref(pr.json);
+    }
+    pthread_mutex_destroy(&ac.mu);
+    pthread_cond_destroy(&ac.cv);
 }
 
-/* Trains queued layer id as its stored request says. */
-static void train_one(struct lifecycle *lc, int64_t id, const char *request)
+/* Trains queued layer id as its stored request says. Returns 0 once the
+ * outcome (the layer, or its rejection) is stored, else the store's error:
+ * the layer is still queued, and the trainer waits before trying again. */
+static int train_one(struct lifecycle *lc, int64_t id, const char *request)
 {
     json_t *body = request ? json_loads(request, 0, NULL) : json_object();
     const char *actor = json_string_value(json_object_get(body, "requested_by"));
     json_t *fields = json_deep_copy(body);
     json_object_del(fields, "requested_by");
-    struct lifecycle_request req;
+    struct lifecycle_request req = {0};
     const char *bad = NULL;
-    int rc = fields ? lifecycle_request_read(fields, false, &req, &bad) : -ENOMEM;
+    int rc = !body ? -EINVAL : fields ? lifecycle_request_read(fields, false, &req, &bad) : -ENOMEM;
     req.run.layer_id = id;
     req.run.actor = actor;
     req.run.progress = on_read;
@@ -209,16 +257,16 @@ static void train_one(struct lifecycle *lc, int64_t id, const char *request)
     set_stage(lc, id, "reading");
     log_json("info", "training a layer", "{s:I}", "layer", (json_int_t)id);
     rc = rc ? rc : train_layer(lc->store, &req.run);
-    if (rc)
-        train_failed(lc, id, &req.run, rc);
-    else if (req.auto_promote)
-        auto_promote(lc, id, actor);
+    int stored = rc ? train_failed(lc, id, &req.run, rc) : 0;
     if (!rc)
         log_json("info", "layer trained", "{s:I}", "layer", (json_int_t)id);
+    if (!rc && req.auto_promote)
+        auto_promote(lc, id, actor);
     json_decref(req.run.report);
     json_decref(fields);
     json_decref(body);
     set_stage(lc, 0, NULL);
+    return stored;
 }
 
 /* Waits until woken, stopping, or a few seconds passed (another process
@@ -254,7 +302,7 @@ static void *trainer_main(void *arg)
         char *request = NULL;
         int rc = store_layer_train_next(lc->store, &id, &request);
         if (!rc)
-            train_one(lc, id, request);
+            rc = train_one(lc, id, request);
         else if (rc != -ENOENT)
             log_json("error", "cannot read the training queue", "{s:i}", "errno", -rc);
         free(request);

@@ -83,7 +83,7 @@ static void queue_training(struct req *r, json_t *body)
         return;
     }
     json_t *stored = lifecycle_request_json(&req, r->key.name);
-    char *text = stored ? json_dumps(stored, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    char *text = stored ? json_dumps(stored, JSON_COMPACT) : NULL; /* reals exactly as given */
     json_decref(stored);
     int64_t id = 0;
     int rc = text ? store_layer_train_queue(r->app->store, text, r->key.name, &id) : -ENOMEM;

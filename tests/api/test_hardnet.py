@@ -156,6 +156,11 @@ class TestDeadlines(DaemonCase):
         finally:
             s.close()
         self.assertEqual(self.d.item_count(), 0)
+        # Cut for its body's rate (not its headers, not a crash): the
+        # daemon answers and counts it.
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+        _, _, text = self.d.request("GET", "/metrics", token=self.admin)
+        self.assertIn(b'rung_connections_cut_total{reason="body"} 1\n', text)
 
     def test_keep_alive_requests_are_not_cut(self):
         conn = self.d.connection()

@@ -48,6 +48,10 @@ static void conf_lines(void **state)
     memset(&s, 0, sizeof s);
     assert_int_equal(parse("empty =\nlast = x", &s, &bad), 0);
     assert_string_equal(s.text, "empty=@1;last=x@2;");
+    /* '#' inside a value is part of it; after a blank it starts a comment. */
+    memset(&s, 0, sizeof s);
+    assert_int_equal(parse("db = /srv/rung#2/rung.db\nx = a #b#c\n#y = 1\n", &s, &bad), 0);
+    assert_string_equal(s.text, "db=/srv/rung#2/rung.db@1;x=a@2;");
 }
 
 static void conf_refuses(void **state)
