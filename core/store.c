@@ -632,7 +632,8 @@ int store_step(sqlite3_stmt *st)
     int rc = bind_fail[i].rc;
     bind_fail[i].st = NULL;
     sqlite3_reset(st);
-    log_json("error", "bind failed", "{s:i,s:s}", "code", rc, "why", sqlite3_errstr(rc));
+    log_json("error", "bind failed", "{s:i,s:s,s:s}", "code", rc, "why", sqlite3_errstr(rc), "sql",
+             sqlite3_sql(st));
     return rc;
 }
 

@@ -468,9 +468,10 @@ static int count_top(struct conn *c, enum stmt_id id, size_t max, struct store_c
                      bool *more)
 {
     sqlite3_stmt *st = conn_stmt(c, id);
-    if (st && bind_int64(st, 1, (int64_t)max + 1) != SQLITE_OK) {
+    int b = st ? bind_int64(st, 1, (int64_t)max + 1) : SQLITE_OK;
+    if (b != SQLITE_OK) {
         conn_done(st);
-        return -EIO;
+        return store_sqlite_errno(b);
     }
     int rc = store_counts_read(st, out);
     conn_done(st);

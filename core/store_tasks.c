@@ -254,7 +254,8 @@ static int64_t pick(struct conn *c, enum stmt_id id, int64_t rater_id, int64_t a
     if (!st)
         return -EIO;
     bind_int64(st, 1, rater_id);
-    bind_int64(st, 2, arg2);
+    if (sqlite3_bind_parameter_count(st) >= 2) /* ST_RATER_SCOPE has one */
+        bind_int64(st, 2, arg2);
     int rc = store_step(st);
     int64_t task = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : rc == SQLITE_DONE ? 0 : -EIO;
     conn_done(st);
