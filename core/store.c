@@ -586,6 +586,57 @@ const char *store_sql(enum stmt_id id)
 
 /* ---- connections ---- */
 
+/* Failed binds not yet reported, per thread: a statement is used by one
+ * thread at a time (the writer's own, or a borrowed reader). A few slots
+ * suffice: conn_stmt() and conn_done() free a statement's slot, and a
+ * statement is bound just before it is stepped. */
+#define BIND_SLOTS 8
+static _Thread_local struct {
+    sqlite3_stmt *st;
+    int rc;
+} bind_fail[BIND_SLOTS];
+static _Thread_local unsigned bind_next;
+
+static int bind_slot(sqlite3_stmt *st)
+{
+    for (int i = 0; i < BIND_SLOTS; i++)
+        if (bind_fail[i].st == st)
+            return i;
+    return -1;
+}
+
+static void bind_forget(sqlite3_stmt *st)
+{
+    int i = st ? bind_slot(st) : -1;
+    if (i >= 0)
+        bind_fail[i].st = NULL;
+}
+
+int store_bind_failed(sqlite3_stmt *st, int rc)
+{
+    if (!st || bind_slot(st) >= 0)
+        return rc; /* keep the first failure */
+    int i = bind_slot(NULL);
+    if (i < 0)
+        i = (int)(bind_next++ % BIND_SLOTS);
+    bind_fail[i].st = st;
+    bind_fail[i].rc = rc;
+    return rc;
+}
+
+int store_step(sqlite3_stmt *st)
+{
+    int i = st ? bind_slot(st) : -1;
+    if (i < 0)
+        return sqlite3_step(st);
+    int rc = bind_fail[i].rc;
+    bind_fail[i].st = NULL;
+    sqlite3_reset(st);
+    log_json("error", "bind failed", "{s:i,s:s,s:s}", "code", rc, "why", sqlite3_errstr(rc), "sql",
+             sqlite3_sql(st));
+    return rc;
+}
+
 sqlite3_stmt *conn_stmt(struct conn *c, enum stmt_id id)
 {
     if (!c->st[id]) {
@@ -600,11 +651,13 @@ sqlite3_stmt *conn_stmt(struct conn *c, enum stmt_id id)
         sqlite3_reset(c->st[id]);
         sqlite3_clear_bindings(c->st[id]);
     }
+    bind_forget(c->st[id]); /* also a stale entry at a reused address */
     return c->st[id];
 }
 
 void conn_done(sqlite3_stmt *st)
 {
+    bind_forget(st);
     if (st)
         sqlite3_reset(st);
 }
@@ -694,7 +747,7 @@ int store_rows_read_budget(sqlite3_stmt *st, const struct rows_spec *spec,
     bool left = false;
     int rc = st ? 0 : -EIO, step = SQLITE_DONE;
     size_t bytes = 0;
-    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    while (!rc && (step = store_step(st)) == SQLITE_ROW) {
         size_t row = budget ? row_bytes(st) : 0;
         if (k == spec->max || (k && budget && row > budget - bytes)) {
             left = true;
@@ -749,7 +802,7 @@ static int migrate(struct conn *c, char *err, size_t errlen)
     sqlite3_stmt *st = NULL;
     int version = 0;
     if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
+        store_step(st) == SQLITE_ROW)
         version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     if (version > (int)schema_migration_count) {
@@ -790,7 +843,7 @@ int store_schema_version(struct store *s)
     sqlite3_stmt *st = NULL;
     int v = -1;
     if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
+        store_step(st) == SQLITE_ROW)
         v = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     store_reader_put(s, c);
@@ -831,7 +884,7 @@ int conn_run(struct conn *c, enum stmt_id id)
     sqlite3_stmt *st = conn_stmt(c, id);
     if (!st)
         return -EIO;
-    int rc = sqlite3_step(st);
+    int rc = store_step(st);
     conn_done(st);
     if (rc != SQLITE_DONE) {
         log_json("error", "sql failed", "{s:i,s:s}", "sql", (int)id, "why", sqlite3_errmsg(c->db));
@@ -844,7 +897,7 @@ int conn_step_done(sqlite3_stmt *st)
 {
     if (!st)
         return -EIO;
-    int rc = sqlite3_step(st);
+    int rc = store_step(st);
     conn_done(st);
     return rc == SQLITE_DONE ? 0 : store_sqlite_errno(rc);
 }
@@ -854,7 +907,7 @@ int conn_run_id(struct conn *c, enum stmt_id id, int64_t row)
     sqlite3_stmt *st = conn_stmt(c, id);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, row);
+    bind_int64(st, 1, row);
     return conn_step_done(st);
 }
 

@@ -29,8 +29,8 @@ int store_batch_list(struct store *s, const char *after, unsigned limit, struct 
     sqlite3_stmt *st = conn_stmt(c, ST_BATCH_LIST);
     if (st) {
         /* "" sorts before every name: the first page. */
-        sqlite3_bind_text(st, 1, after ? after : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, (int64_t)limit + 1);
+        bind_text(st, 1, after ? after : "", -1, SQLITE_STATIC);
+        bind_int64(st, 2, (int64_t)limit + 1);
     }
     int rc = store_rows_read(st, &spec, &rows);
     conn_done(st);
@@ -58,7 +58,7 @@ static int batch_counts(struct conn *c, enum stmt_id id, const char *batch,
 {
     sqlite3_stmt *st = conn_stmt(c, id);
     if (st)
-        sqlite3_bind_text(st, 1, batch, -1, SQLITE_STATIC);
+        bind_text(st, 1, batch, -1, SQLITE_STATIC);
     int rc = store_counts_read(st, out);
     conn_done(st);
     return rc;
@@ -71,8 +71,8 @@ static int batch_tasks(struct conn *c, const char *batch, int64_t now_ms,
     sqlite3_stmt *st = conn_stmt(c, ST_BATCH_TASKS);
     if (!st)
         return -EIO;
-    sqlite3_bind_text(st, 1, batch, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -EIO;
+    bind_text(st, 1, batch, -1, SQLITE_STATIC);
+    int rc = store_step(st) == SQLITE_ROW ? 0 : -EIO;
     if (!rc) {
         out->tasks_done = sqlite3_column_int64(st, 0);
         out->tasks_open = sqlite3_column_int64(st, 1);
@@ -82,10 +82,10 @@ static int batch_tasks(struct conn *c, const char *batch, int64_t now_ms,
     st = rc ? NULL : conn_stmt(c, ST_BATCH_HOURLY);
     if (!st)
         return -EIO;
-    sqlite3_bind_text(st, 1, batch, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now_ms);
+    bind_text(st, 1, batch, -1, SQLITE_STATIC);
+    bind_int64(st, 2, now_ms);
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = store_step(st)) == SQLITE_ROW) {
         int64_t ago = sqlite3_column_int64(st, 0); /* whole hours before now_ms */
         if (ago >= 0 && ago < STORE_HOURS)
             out->labels_per_hour[STORE_HOURS - 1 - ago] = sqlite3_column_int64(st, 1);
@@ -152,9 +152,9 @@ int store_rater_get(struct store *s, int64_t rater_id, int64_t now_ms,
     sqlite3_stmt *st = conn_stmt(c, ST_RATER_DETAIL);
     int rc = -EIO;
     if (st) {
-        sqlite3_bind_int64(st, 1, rater_id);
-        sqlite3_bind_int64(st, 2, now_ms);
-        int step = sqlite3_step(st);
+        bind_int64(st, 1, rater_id);
+        bind_int64(st, 2, now_ms);
+        int step = store_step(st);
         rc = step == SQLITE_ROW    ? store_rater_row_read(st, &out->r)
              : step == SQLITE_DONE ? -ENOENT
                                    : -EIO;
@@ -202,8 +202,8 @@ int store_gauges(struct store *s, int64_t now_ms, struct store_gauges *out)
     rc = gauge_queue(c, out);
     sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_GAUGES);
     if (st) {
-        sqlite3_bind_int64(st, 1, now_ms);
-        rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -EIO;
+        bind_int64(st, 1, now_ms);
+        rc = store_step(st) == SQLITE_ROW ? 0 : -EIO;
     } else {
         rc = -EIO;
     }

@@ -25,8 +25,8 @@ int store_audit_human_only(struct conn *c, int64_t layer_id, bool *human_only)
     sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_LAYER_DEMOTED);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, layer_id);
-    int rc = sqlite3_step(st);
+    bind_int64(st, 1, layer_id);
+    int rc = store_step(st);
     if (rc == SQLITE_ROW)
         *human_only = sqlite3_column_int(st, 0) != 0;
     conn_done(st);
@@ -40,8 +40,8 @@ static int mark_task(struct conn *c, int64_t task_id, bool audit)
     sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_MARK_TASK);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, task_id);
-    sqlite3_bind_int(st, 2, audit);
+    bind_int64(st, 1, task_id);
+    bind_int(st, 2, audit);
     return conn_step_done(st);
 }
 
@@ -52,8 +52,8 @@ static int queue_task(struct store *s, struct conn *c, int64_t seq, int64_t now,
     sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_ITEM_FACTS);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, seq);
-    int step = sqlite3_step(st);
+    bind_int64(st, 1, seq);
+    int step = store_step(st);
     char *batch = NULL, *domain = NULL;
     struct store_item_in it = {0};
     int rc = step == SQLITE_ROW ? col_dup(st, 0, &batch) : step == SQLITE_DONE ? -ENOENT : -EIO;
@@ -85,11 +85,11 @@ int store_audit_settled(struct store *s, struct conn *c, int64_t seq, int64_t la
     sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_AUDIT_INSERT);
     if (!st)
         return rc ? rc : -EIO;
-    sqlite3_bind_int64(st, 1, task);
-    sqlite3_bind_int64(st, 2, seq);
-    sqlite3_bind_int64(st, 3, layer_id);
-    sqlite3_bind_text(st, 4, verdict, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, now);
+    bind_int64(st, 1, task);
+    bind_int64(st, 2, seq);
+    bind_int64(st, 3, layer_id);
+    bind_text(st, 4, verdict, -1, SQLITE_STATIC);
+    bind_int64(st, 5, now);
     return conn_step_done(st);
 }
 
@@ -118,8 +118,8 @@ static int layer_audits_read(struct conn *c, int64_t id, struct layer_audits *a)
     sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_LAYER);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    int step = sqlite3_step(st);
+    bind_int64(st, 1, id);
+    int step = store_step(st);
     int rc = step == SQLITE_ROW    ? col_dup(st, 4, &a->metrics)
              : step == SQLITE_DONE ? -ENOENT
                                    : -EIO;
@@ -147,12 +147,12 @@ static int trust_event(struct conn *c, const char *kind, const char *actor, int6
     sqlite3_stmt *st = text ? conn_stmt(c, ST_LAYER_EVENT) : NULL;
     int rc = text ? -EIO : -ENOMEM;
     if (st) {
-        sqlite3_bind_int64(st, 1, now);
+        bind_int64(st, 1, now);
         if (actor)
-            sqlite3_bind_text(st, 2, actor, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
+            bind_text(st, 2, actor, -1, SQLITE_TRANSIENT);
+        bind_text(st, 3, kind, -1, SQLITE_STATIC);
+        bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
+        bind_text(st, 5, text, -1, SQLITE_STATIC);
         rc = conn_step_done(st);
     }
     free(text);
@@ -179,9 +179,9 @@ static int demote_facts(struct conn *c, int64_t id, int64_t since_ms, struct aud
     sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_DEMOTE_FACTS);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, since_ms);
-    int rc = sqlite3_step(st);
+    bind_int64(st, 1, id);
+    bind_int64(st, 2, since_ms);
+    int rc = store_step(st);
     int64_t decided = 0, errors = 0;
     *raters = 0;
     if (rc == SQLITE_ROW) {
@@ -204,8 +204,8 @@ static int reinstated_at(struct conn *c, int64_t id, int64_t *at_ms)
         return -EIO;
     char subject[32];
     snprintf(subject, sizeof subject, "layer:%lld", (long long)id);
-    sqlite3_bind_text(st, 1, subject, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
+    bind_text(st, 1, subject, -1, SQLITE_TRANSIENT);
+    int rc = store_step(st);
     if (rc == SQLITE_ROW)
         *at_ms = sqlite3_column_int64(st, 0);
     conn_done(st);
@@ -253,8 +253,8 @@ static int demote_check(struct store *s, struct conn *c, int64_t id, int64_t now
     sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_DEMOTE);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, now);
+    bind_int64(st, 1, id);
+    bind_int64(st, 2, now);
     rc = conn_step_done(st);
     return rc ? rc : demote_event(c, id, &r, raters, promise, now);
 }
@@ -309,8 +309,8 @@ static int audit_get(struct conn *c, int64_t task_id, struct audit_row *a)
     sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_GET);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, task_id);
-    int rc = sqlite3_step(st);
+    bind_int64(st, 1, task_id);
+    int rc = store_step(st);
     if (rc == SQLITE_ROW) {
         a->item_seq = sqlite3_column_int64(st, 0);
         a->layer_id = sqlite3_column_int64(st, 1);
@@ -329,10 +329,10 @@ static int flag_disagreement(struct conn *c, const struct audit_row *a, int64_t 
     sqlite3_stmt *st = conn_stmt(c, ST_FLAG_INSERT);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, a->item_seq);
-    sqlite3_bind_int64(st, 2, a->layer_id);
-    sqlite3_bind_text(st, 3, "audit_disagreement", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now);
+    bind_int64(st, 1, a->item_seq);
+    bind_int64(st, 2, a->layer_id);
+    bind_text(st, 3, "audit_disagreement", -1, SQLITE_STATIC);
+    bind_int64(st, 4, now);
     return conn_step_done(st);
 }
 
@@ -347,10 +347,10 @@ int store_audit_decided(struct store *s, struct conn *c, int64_t task_id, const 
     sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_DECIDE);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, task_id);
-    sqlite3_bind_text(st, 2, human_verdict, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, audit_outcome_name(o), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now);
+    bind_int64(st, 1, task_id);
+    bind_text(st, 2, human_verdict, -1, SQLITE_STATIC);
+    bind_text(st, 3, audit_outcome_name(o), -1, SQLITE_STATIC);
+    bind_int64(st, 4, now);
     rc = conn_step_done(st);
     /* A label changed by undo decides again: a disagreement is flagged
      * once. A demotion stays (it was measured). */
@@ -375,10 +375,10 @@ static int trust_assist(struct conn *c, int64_t id, struct store_layer_trust *t)
     sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_ASSIST);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
+    bind_int64(st, 1, id);
     int64_t v[4] = {0};
     int rc, row = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && row < 2) {
+    while ((rc = store_step(st)) == SQLITE_ROW && row < 2) {
         v[2 * row] = sqlite3_column_int64(st, 0);
         v[2 * row + 1] = sqlite3_column_int64(st, 1);
         row++;
@@ -397,8 +397,8 @@ static int trust_drift(struct conn *c, int64_t id, struct store_layer_trust *t)
     sqlite3_stmt *st = conn_stmt(c, ST_DRIFT_GET);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    int step = sqlite3_step(st);
+    bind_int64(st, 1, id);
+    int step = store_step(st);
     int rc = step == SQLITE_ROW ? col_dup(st, 1, &t->drift) : step == SQLITE_DONE ? 0 : -EIO;
     if (step == SQLITE_ROW) {
         t->drift_parent = sqlite3_column_int64(st, 0);
@@ -449,8 +449,8 @@ int store_layer_parent(struct store *s, int64_t id, int64_t *parent)
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_PARENT);
     int rc = -EIO;
     if (st) {
-        sqlite3_bind_int64(st, 1, id);
-        int step = sqlite3_step(st);
+        bind_int64(st, 1, id);
+        int step = store_step(st);
         if (step == SQLITE_ROW)
             *parent = sqlite3_column_int64(st, 0);
         rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? -ENOENT : -EIO;
@@ -483,7 +483,7 @@ int store_drift_items(struct store *s, bool recent, size_t max, struct store_set
     struct conn *c = store_reader(s);
     sqlite3_stmt *st = conn_stmt(c, recent ? ST_DRIFT_RECENT : ST_DRIFT_PROBE);
     if (st)
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+        bind_int64(st, 1, (sqlite3_int64)max);
     struct rows rows;
     int rc = store_rows_read(st, &spec, &rows);
     conn_done(st);
@@ -500,8 +500,8 @@ int store_drift_last(struct store *s, int64_t id, int64_t *at_ms)
     sqlite3_stmt *st = conn_stmt(c, ST_DRIFT_GET);
     int rc = -EIO;
     if (st) {
-        sqlite3_bind_int64(st, 1, id);
-        int step = sqlite3_step(st);
+        bind_int64(st, 1, id);
+        int step = store_step(st);
         if (step == SQLITE_ROW)
             *at_ms = sqlite3_column_int64(st, 2);
         rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
@@ -523,10 +523,10 @@ static int drift_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = conn_stmt(c, ST_DRIFT_SAVE);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, d->id);
-    sqlite3_bind_int64(st, 2, d->parent);
-    sqlite3_bind_text(st, 3, d->detail, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, util_now_ms());
+    bind_int64(st, 1, d->id);
+    bind_int64(st, 2, d->parent);
+    bind_text(st, 3, d->detail, -1, SQLITE_STATIC);
+    bind_int64(st, 4, util_now_ms());
     return conn_step_done(st);
 }
 

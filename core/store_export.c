@@ -40,11 +40,11 @@ static int bind_filter(sqlite3_stmt *st, const struct store_export_filter *f)
 {
     if (!st)
         return -EIO;
-    int rc = sqlite3_bind_int64(st, 1, f->since_ms);
+    int rc = bind_int64(st, 1, f->since_ms);
     rc = rc ? rc : bind_text_or_null(st, 2, f->batch);
     rc = rc ? rc : bind_text_or_null(st, 3, f->source);
     if (!rc && f->has_min_agreement && sqlite3_bind_parameter_count(st) >= 4)
-        rc = sqlite3_bind_double(st, 4, f->min_agreement);
+        rc = bind_double(st, 4, f->min_agreement);
     return rc == SQLITE_OK ? 0 : -EIO;
 }
 
@@ -147,12 +147,12 @@ static int read_steps(struct store_export *x)
     sqlite3_stmt *q = conn_stmt(x->c, ST_EXPORT_STEPS);
     if (!q)
         return -EIO;
-    sqlite3_bind_int64(q, 1, sqlite3_column_int64(x->st, 0));
-    sqlite3_bind_text(q, 2, text(x->st, 6), -1, SQLITE_TRANSIENT);
+    bind_int64(q, 1, sqlite3_column_int64(x->st, 0));
+    bind_text(q, 2, text(x->st, 6), -1, SQLITE_TRANSIENT);
     bind_text_or_null(q, 3, x->source);
     size_t n = 0;
     int step;
-    while ((step = sqlite3_step(q)) == SQLITE_ROW && n < STORE_EXPORT_STEPS_MAX) {
+    while ((step = store_step(q)) == SQLITE_ROW && n < STORE_EXPORT_STEPS_MAX) {
         const char *a = text(q, 2);
         x->steps[n++] = (struct store_export_step){
             .start = sqlite3_column_int64(q, 0),
@@ -180,7 +180,7 @@ static int read_step_side(struct store_export *x)
 int store_export_next(struct store_export *x, const struct store_export_row **row)
 {
     *row = NULL;
-    int step = sqlite3_step(x->st);
+    int step = store_step(x->st);
     if (step == SQLITE_DONE)
         return 0;
     if (step != SQLITE_ROW)

@@ -277,6 +277,55 @@ int conn_run(struct conn *c, enum stmt_id id);
  * -EFBIG, SQLITE_NOMEM -ENOMEM, SQLITE_OK 0, any other -EIO (issue 15). */
 int store_sqlite_errno(int sqlite_rc);
 
+/* Checked binds (issue 15): every store statement binds through these
+ * wrappers (same arguments and result as sqlite3_bind_*). A failing bind
+ * is remembered for its statement on the calling thread, and the next
+ * store_step() of that statement returns the bind's SQLite code without
+ * running it, so a value over SQLite's limits (SQLITE_TOOBIG) or an
+ * allocation failure surfaces through the caller's usual step check and
+ * store_sqlite_errno(), and nothing is written. conn_stmt() and
+ * conn_done() forget a statement's failure. */
+int store_bind_failed(sqlite3_stmt *st, int rc);
+
+/* sqlite3_step, unless a bind of st failed since conn_stmt(): then that
+ * bind's code (and st is reset). */
+int store_step(sqlite3_stmt *st);
+
+static inline int bind_chkd(sqlite3_stmt *st, int rc)
+{
+    return rc == SQLITE_OK ? rc : store_bind_failed(st, rc);
+}
+
+static inline int bind_int64(sqlite3_stmt *st, int i, sqlite3_int64 v)
+{
+    return bind_chkd(st, sqlite3_bind_int64(st, i, v));
+}
+
+static inline int bind_int(sqlite3_stmt *st, int i, int v)
+{
+    return bind_chkd(st, sqlite3_bind_int(st, i, v));
+}
+
+static inline int bind_double(sqlite3_stmt *st, int i, double v)
+{
+    return bind_chkd(st, sqlite3_bind_double(st, i, v));
+}
+
+static inline int bind_null(sqlite3_stmt *st, int i)
+{
+    return bind_chkd(st, sqlite3_bind_null(st, i));
+}
+
+static inline int bind_text(sqlite3_stmt *st, int i, const char *v, int n, void (*d)(void *))
+{
+    return bind_chkd(st, sqlite3_bind_text(st, i, v, n, d));
+}
+
+static inline int bind_blob(sqlite3_stmt *st, int i, const void *v, int n, void (*d)(void *))
+{
+    return bind_chkd(st, sqlite3_bind_blob(st, i, v, n, d));
+}
+
 /* Keeps the first failing sqlite3_bind_* result in *first (start it at
  * SQLITE_OK): binds are checked in a row, then once. */
 static inline void bind_chk(int *first, int rc)

@@ -15,8 +15,8 @@
 int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text)
 {
     if (!text)
-        return sqlite3_bind_null(st, idx);
-    return sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
+        return bind_null(st, idx);
+    return bind_text(st, idx, text, -1, SQLITE_STATIC);
 }
 
 int col_dup(sqlite3_stmt *st, int col, char **out)
@@ -131,7 +131,7 @@ static int item_read(sqlite3_stmt *st, void *elem)
  * ack filled when there is one, 0 when not, -EIO. Resets st. */
 static int ack_existing(sqlite3_stmt *st, struct store_item_ack *ack)
 {
-    int rc = sqlite3_step(st);
+    int rc = store_step(st);
     if (rc == SQLITE_ROW) {
         util_strlcpy(ack->id, (const char *)sqlite3_column_text(st, 0), sizeof ack->id);
         util_strlcpy(ack->status, (const char *)sqlite3_column_text(st, 1), sizeof ack->status);
@@ -155,8 +155,8 @@ static int find_existing(struct conn *c, int64_t key_id, const char *external_id
         return -EIO;
     int b = SQLITE_OK;
     if (key_id)
-        bind_chk(&b, sqlite3_bind_int64(st, 1, key_id));
-    bind_chk(&b, sqlite3_bind_text(st, 2, external_id, -1, SQLITE_STATIC));
+        bind_chk(&b, bind_int64(st, 1, key_id));
+    bind_chk(&b, bind_text(st, 2, external_id, -1, SQLITE_STATIC));
     if (b != SQLITE_OK) {
         conn_done(st);
         return store_sqlite_errno(b);
@@ -173,8 +173,8 @@ static int find_same_content(struct conn *c, const struct store_item_in *it,
     if (!st)
         return -EIO;
     int b = SQLITE_OK;
-    bind_chk(&b, sqlite3_bind_text(st, 1, it->prompt, -1, SQLITE_STATIC));
-    bind_chk(&b, sqlite3_bind_text(st, 2, it->response_a, -1, SQLITE_STATIC));
+    bind_chk(&b, bind_text(st, 1, it->prompt, -1, SQLITE_STATIC));
+    bind_chk(&b, bind_text(st, 2, it->response_a, -1, SQLITE_STATIC));
     bind_chk(&b, bind_text_or_null(st, 3, it->response_b));
     bind_chk(&b, bind_text_or_null(st, 4, it->batch));
     if (b != SQLITE_OK) {
@@ -191,28 +191,28 @@ static int bind_item(sqlite3_stmt *st, int64_t key_id, const struct store_item_i
 {
     bool scored = it->layer_id != 0;
     int b = SQLITE_OK;
-    bind_chk(&b, sqlite3_bind_text(st, 1, ack->id, -1, SQLITE_STATIC));
+    bind_chk(&b, bind_text(st, 1, ack->id, -1, SQLITE_STATIC));
     if (key_id)
-        bind_chk(&b, sqlite3_bind_int64(st, 2, key_id));
+        bind_chk(&b, bind_int64(st, 2, key_id));
     bind_chk(&b, bind_text_or_null(st, 3, it->external_id));
     bind_chk(&b, bind_text_or_null(st, 4, it->batch));
-    bind_chk(&b, sqlite3_bind_text(st, 5, it->response_b ? "pair" : "single", -1, SQLITE_STATIC));
-    bind_chk(&b, sqlite3_bind_text(st, 6, it->prompt, -1, SQLITE_STATIC));
-    bind_chk(&b, sqlite3_bind_text(st, 7, it->response_a, -1, SQLITE_STATIC));
+    bind_chk(&b, bind_text(st, 5, it->response_b ? "pair" : "single", -1, SQLITE_STATIC));
+    bind_chk(&b, bind_text(st, 6, it->prompt, -1, SQLITE_STATIC));
+    bind_chk(&b, bind_text(st, 7, it->response_a, -1, SQLITE_STATIC));
     bind_chk(&b, bind_text_or_null(st, 8, it->response_b));
     bind_chk(&b, bind_text_or_null(st, 9, it->domain));
     bind_chk(&b, bind_text_or_null(st, 10, it->metadata));
-    bind_chk(&b, sqlite3_bind_int64(st, 11, it->priority));
-    bind_chk(&b, sqlite3_bind_text(st, 12, ack->status, -1, SQLITE_STATIC));
-    bind_chk(&b, sqlite3_bind_text(st, 13, is_auto ? "auto" : "human", -1, SQLITE_STATIC));
+    bind_chk(&b, bind_int64(st, 11, it->priority));
+    bind_chk(&b, bind_text(st, 12, ack->status, -1, SQLITE_STATIC));
+    bind_chk(&b, bind_text(st, 13, is_auto ? "auto" : "human", -1, SQLITE_STATIC));
     bind_chk(&b, bind_text_or_null(st, 14, is_auto ? it->verdict : NULL));
     bind_chk(&b, bind_text_or_null(st, 15, is_auto ? "layer" : NULL));
     if (scored)
-        bind_chk(&b, sqlite3_bind_double(st, 16, it->confidence));
+        bind_chk(&b, bind_double(st, 16, it->confidence));
     if (scored)
-        bind_chk(&b, sqlite3_bind_int64(st, 17, it->layer_id));
+        bind_chk(&b, bind_int64(st, 17, it->layer_id));
     bind_chk(&b, bind_text_or_null(st, 18, it->scores));
-    bind_chk(&b, sqlite3_bind_int64(st, 19, now));
+    bind_chk(&b, bind_int64(st, 19, now));
     bind_chk(&b, bind_text_or_null(st, 20, it->group));
     return b;
 }
@@ -228,9 +228,9 @@ static int group_join(struct conn *c, int64_t key_id, const struct store_item_in
         if (!st)
             return -EIO;
         if (key_id)
-            sqlite3_bind_int64(st, 1, key_id);
-        sqlite3_bind_text(st, 2, it->group, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, seq);
+            bind_int64(st, 1, key_id);
+        bind_text(st, 2, it->group, -1, SQLITE_STATIC);
+        bind_int64(st, 3, seq);
         if (conn_step_done(st))
             return -EIO;
     }
@@ -240,11 +240,11 @@ static int group_join(struct conn *c, int64_t key_id, const struct store_item_in
     if (!st)
         return -EIO;
     if (key_id)
-        sqlite3_bind_int64(st, 1, key_id);
-    sqlite3_bind_text(st, 2, it->group, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, STORE_GROUP_ITEMS_MAX);
+        bind_int64(st, 1, key_id);
+    bind_text(st, 2, it->group, -1, SQLITE_STATIC);
+    bind_int64(st, 3, STORE_GROUP_ITEMS_MAX);
     int n = 0, step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 0) < seq)
+    while ((step = store_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 0) < seq)
         n++;
     conn_done(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
@@ -273,7 +273,7 @@ static int insert_item(struct store *s, struct conn *c, int64_t key_id,
     ack->existed = false;
     int rc = bind_item(st, key_id, it, ack, is_auto, now);
     if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
+        rc = store_step(st);
     conn_done(st);
     if (rc != SQLITE_DONE)
         return rc == SQLITE_CONSTRAINT ? -EEXIST : store_sqlite_errno(rc);
@@ -337,8 +337,8 @@ int store_item_get(struct store *s, const char *id, int64_t key_id, struct store
     sqlite3_stmt *st = conn_stmt(c, ST_ITEM_GET);
     if (!st)
         goto out;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
+    bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int step = store_step(st);
     if (step == SQLITE_ROW && (key_id == 0 || sqlite3_column_int64(st, 2) == key_id))
         rc = item_read(st, out);
     else if (step == SQLITE_ROW || step == SQLITE_DONE)
@@ -390,16 +390,16 @@ int store_items_list(struct store *s, const struct store_item_filter *f, struct 
     sqlite3_stmt *st = conn_stmt(c, id);
     if (!st)
         goto out;
-    sqlite3_bind_int64(st, 1, after);
+    bind_int64(st, 1, after);
     bind_text_or_null(st, 2, f->status);
-    sqlite3_bind_int64(st, 3, f->key_id);
+    bind_int64(st, 3, f->key_id);
     /* One row more than asked tells whether a next page exists. */
-    sqlite3_bind_int64(st, 4, (int64_t)f->limit + 1);
+    bind_int64(st, 4, (int64_t)f->limit + 1);
     if (f->external_id) {
-        sqlite3_bind_text(st, 5, f->external_id, -1, SQLITE_STATIC);
+        bind_text(st, 5, f->external_id, -1, SQLITE_STATIC);
         bind_text_or_null(st, 6, f->batch);
     } else if (f->batch) {
-        sqlite3_bind_text(st, 5, f->batch, -1, SQLITE_STATIC);
+        bind_text(st, 5, f->batch, -1, SQLITE_STATIC);
     }
     struct rows_spec spec = {sizeof **items, f->limit, item_read, items_undo};
     struct rows page;
@@ -468,9 +468,10 @@ static int count_top(struct conn *c, enum stmt_id id, size_t max, struct store_c
                      bool *more)
 {
     sqlite3_stmt *st = conn_stmt(c, id);
-    if (st && sqlite3_bind_int64(st, 1, (int64_t)max + 1) != SQLITE_OK) {
+    int b = st ? bind_int64(st, 1, (int64_t)max + 1) : SQLITE_OK;
+    if (b != SQLITE_OK) {
         conn_done(st);
-        return -EIO;
+        return store_sqlite_errno(b);
     }
     int rc = store_counts_read(st, out);
     conn_done(st);
@@ -497,7 +498,7 @@ int store_status(struct store *s, struct store_status *out)
     for (size_t i = 0; !rc && i < out->by_status.n; i++)
         out->items += out->by_status.v[i].n;
     sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_DB_SIZE);
-    if (!rc && (!st || sqlite3_step(st) != SQLITE_ROW))
+    if (!rc && (!st || store_step(st) != SQLITE_ROW))
         rc = -EIO;
     if (!rc)
         out->db_bytes = sqlite3_column_int64(st, 0);
@@ -519,9 +520,9 @@ int store_rescore_pending(struct store *s, int64_t layer_id, int64_t after, size
     struct conn *c = store_reader(s);
     sqlite3_stmt *st = conn_stmt(c, ST_RESCORE_PENDING);
     if (st) {
-        sqlite3_bind_int64(st, 1, after);
-        sqlite3_bind_int64(st, 2, layer_id);
-        sqlite3_bind_int64(st, 3, (int64_t)max);
+        bind_int64(st, 1, after);
+        bind_int64(st, 2, layer_id);
+        bind_int64(st, 3, (int64_t)max);
     }
     struct rows_spec spec = {sizeof **items, max, item_read, items_undo};
     struct rows rows;
@@ -551,12 +552,12 @@ static int rescore_one(struct store *s, struct conn *c, const struct store_resco
     sqlite3_stmt *st = conn_stmt(c, settle ? ST_RESCORE_AUTO : ST_RESCORE_HUMAN);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, x->seq);
+    bind_int64(st, 1, x->seq);
     bind_text_or_null(st, 2, settle ? x->verdict : NULL);
-    sqlite3_bind_double(st, 3, x->confidence);
-    sqlite3_bind_int64(st, 4, x->layer_id);
+    bind_double(st, 3, x->confidence);
+    bind_int64(st, 4, x->layer_id);
     bind_text_or_null(st, 5, x->scores);
-    sqlite3_bind_int64(st, 6, now);
+    bind_int64(st, 6, now);
     if (conn_step_done(st))
         return -EIO;
     *changed = sqlite3_changes(c->db) == 1;
@@ -564,8 +565,8 @@ static int rescore_one(struct store *s, struct conn *c, const struct store_resco
         st = conn_stmt(c, ST_GROUP_STALE_CLEAR);
         if (!st)
             return -EIO;
-        sqlite3_bind_int64(st, 1, x->seq);
-        sqlite3_bind_int64(st, 2, x->stale);
+        bind_int64(st, 1, x->seq);
+        bind_int64(st, 2, x->stale);
         if (conn_step_done(st))
             return -EIO;
     }
@@ -641,9 +642,9 @@ int store_group_samples(struct store *s, int64_t key_id, const char *group, size
     sqlite3_stmt *st = conn_stmt(c, ST_GROUP_SAMPLES);
     if (st) {
         if (key_id)
-            sqlite3_bind_int64(st, 1, key_id);
-        sqlite3_bind_text(st, 2, group, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, (int64_t)max);
+            bind_int64(st, 1, key_id);
+        bind_text(st, 2, group, -1, SQLITE_STATIC);
+        bind_int64(st, 3, (int64_t)max);
     }
     struct rows_spec spec = {sizeof **v, max, sample_read, samples_undo};
     struct rows rows;
@@ -663,8 +664,8 @@ int store_task_group(struct store *s, int64_t task_id, int64_t *key_id, char **g
     sqlite3_stmt *st = conn_stmt(c, ST_GROUP_OF_TASK);
     int rc = -EIO;
     if (st) {
-        sqlite3_bind_int64(st, 1, task_id);
-        int step = sqlite3_step(st);
+        bind_int64(st, 1, task_id);
+        int step = store_step(st);
         if (step == SQLITE_ROW) {
             *key_id = sqlite3_column_int64(st, 0);
             rc = col_dup(st, 1, group);
@@ -688,8 +689,8 @@ int store_group_stale_pending(struct store *s, int64_t after, size_t max, struct
     struct conn *c = store_reader(s);
     sqlite3_stmt *st = conn_stmt(c, ST_GROUP_STALE_PENDING);
     if (st) {
-        sqlite3_bind_int64(st, 1, after);
-        sqlite3_bind_int64(st, 2, (int64_t)max);
+        bind_int64(st, 1, after);
+        bind_int64(st, 2, (int64_t)max);
     }
     struct rows_spec spec = {sizeof **items, max, item_read, items_undo};
     struct rows rows;
@@ -712,8 +713,8 @@ int store_scope_has_items(struct store *s, const char *scope, const char *value,
     sqlite3_stmt *st = conn_stmt(c, batch ? ST_ITEMS_IN_BATCH : ST_ITEMS_IN_DOMAIN);
     int rc = -EIO;
     if (st) {
-        sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) {
+        bind_text(st, 1, value, -1, SQLITE_STATIC);
+        if (store_step(st) == SQLITE_ROW) {
             *any = sqlite3_column_int(st, 0) != 0;
             rc = 0;
         }
@@ -751,7 +752,7 @@ static int max_bytes_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &st, NULL);
     int64_t page =
-        rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        rc == SQLITE_OK && store_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
     if (page <= 0)
         return -EIO;

@@ -19,9 +19,9 @@ static int scopes_insert(struct conn *c, int64_t key_id, const char *scope, cons
         sqlite3_stmt *st = conn_stmt(c, ST_KEY_SCOPE_INSERT);
         if (!st)
             return -EIO;
-        sqlite3_bind_int64(st, 1, key_id);
-        sqlite3_bind_text(st, 2, scope, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, v[i], -1, SQLITE_STATIC);
+        bind_int64(st, 1, key_id);
+        bind_text(st, 2, scope, -1, SQLITE_STATIC);
+        bind_text(st, 3, v[i], -1, SQLITE_STATIC);
         if (conn_step_done(st))
             return -EIO;
     }
@@ -35,12 +35,12 @@ static int key_create_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = conn_stmt(c, ST_KEY_INSERT);
     if (!st)
         return -EIO;
-    sqlite3_bind_text(st, 1, k->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, k->role, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, k->lookup, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 4, k->hash, TOKEN_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, util_now_ms());
-    int rc = sqlite3_step(st);
+    bind_text(st, 1, k->name, -1, SQLITE_STATIC);
+    bind_text(st, 2, k->role, -1, SQLITE_STATIC);
+    bind_text(st, 3, k->lookup, -1, SQLITE_STATIC);
+    bind_blob(st, 4, k->hash, TOKEN_HASH_LEN, SQLITE_STATIC);
+    bind_int64(st, 5, util_now_ms());
+    int rc = store_step(st);
     conn_done(st);
     if (rc == SQLITE_CONSTRAINT)
         return -EEXIST;
@@ -55,8 +55,8 @@ static int key_create_job(struct store *s, struct conn *c, void *arg)
         st = conn_stmt(c, ST_RATER_INSERT);
         if (!st)
             return -EIO;
-        sqlite3_bind_int64(st, 1, key_id);
-        rc = sqlite3_step(st);
+        bind_int64(st, 1, key_id);
+        rc = store_step(st);
         conn_done(st);
         if (rc != SQLITE_DONE)
             return -EIO;
@@ -126,9 +126,9 @@ static int key_revoke_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = conn_stmt(c, ST_KEY_REVOKE);
     if (!st)
         return -EIO;
-    sqlite3_bind_text(st, 1, k->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, util_now_ms());
-    int rc = sqlite3_step(st);
+    bind_text(st, 1, k->name, -1, SQLITE_STATIC);
+    bind_int64(st, 2, util_now_ms());
+    int rc = store_step(st);
     conn_done(st);
     if (rc != SQLITE_DONE)
         return -EIO;
@@ -199,8 +199,8 @@ int store_key_auth(struct store *s, const char *token, struct store_key *out)
         rc = -EIO;
         goto out;
     }
-    sqlite3_bind_text(st, 1, lookup, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
+    bind_text(st, 1, lookup, -1, SQLITE_STATIC);
+    int step = store_step(st);
     if (step == SQLITE_ROW) {
         const void *hash = sqlite3_column_blob(st, 3);
         bool match =

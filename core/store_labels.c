@@ -56,8 +56,8 @@ static int task_get(struct conn *c, int64_t id, struct task_row *t)
     sqlite3_stmt *st = conn_stmt(c, ST_TASK_GET);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
+    bind_int64(st, 1, id);
+    int rc = store_step(st);
     if (rc == SQLITE_ROW) {
         util_strlcpy(t->kind, (const char *)sqlite3_column_text(st, 0), sizeof t->kind);
         t->open = !strcmp((const char *)sqlite3_column_text(st, 1), "open");
@@ -94,7 +94,7 @@ static int labels_read(struct conn *c, int64_t task_id, struct agg_label **out, 
     static const struct rows_spec spec = {sizeof **out, SIZE_MAX, label_row_read, NULL};
     sqlite3_stmt *st = conn_stmt(c, ST_TASK_LABELS);
     if (st)
-        sqlite3_bind_int64(st, 1, task_id);
+        bind_int64(st, 1, task_id);
     struct rows rows;
     int rc = store_rows_read(st, &spec, &rows);
     conn_done(st);
@@ -131,10 +131,10 @@ static int item_resolve(struct conn *c, int64_t seq, const struct agg_outcome *o
     sqlite3_stmt *st = conn_stmt(c, ST_ITEM_RESOLVE);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_text(st, 2, o->verdict, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 3, o->agreement);
-    sqlite3_bind_int64(st, 4, now);
+    bind_int64(st, 1, seq);
+    bind_text(st, 2, o->verdict, -1, SQLITE_STATIC);
+    bind_double(st, 3, o->agreement);
+    bind_int64(st, 4, now);
     return conn_step_done(st);
 }
 
@@ -213,9 +213,9 @@ static int label_previous(struct conn *c, int64_t task_id, int64_t rater_id, str
     sqlite3_stmt *st = conn_stmt(c, ST_LABEL_GET);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, task_id);
-    sqlite3_bind_int64(st, 2, rater_id);
-    int rc = sqlite3_step(st);
+    bind_int64(st, 1, task_id);
+    bind_int64(st, 2, rater_id);
+    int rc = store_step(st);
     if (rc == SQLITE_ROW) {
         util_strlcpy(p->answer, (const char *)sqlite3_column_text(st, 0), sizeof p->answer);
         p->swapped = sqlite3_column_int(st, 1) != 0;
@@ -271,14 +271,14 @@ static sqlite3_stmt *label_bind(sqlite3_stmt *st, const struct store_label *l, c
 {
     if (!st)
         return NULL;
-    sqlite3_bind_int64(st, 1, l->task_id);
-    sqlite3_bind_int64(st, 2, l->rater_id);
-    sqlite3_bind_text(st, 3, answer, -1, SQLITE_STATIC);
+    bind_int64(st, 1, l->task_id);
+    bind_int64(st, 2, l->rater_id);
+    bind_text(st, 3, answer, -1, SQLITE_STATIC);
     if (l->confidence)
-        sqlite3_bind_int(st, 4, l->confidence);
+        bind_int(st, 4, l->confidence);
     bind_text_or_null(st, 5, l->rationale);
     if (l->seconds >= 0)
-        sqlite3_bind_double(st, 6, l->seconds);
+        bind_double(st, 6, l->seconds);
     return st;
 }
 
@@ -292,15 +292,15 @@ static int label_insert(struct conn *c, const struct task_row *t, const struct s
     if (!st)
         return -EIO;
     bind_text_or_null(st, 7, strcmp(t->assist, "shown") || t->blind ? NULL : t->scores);
-    sqlite3_bind_int64(st, 8, now);
-    sqlite3_bind_int(st, 9, l->swapped);
+    bind_int64(st, 8, now);
+    bind_int(st, 9, l->swapped);
     int rc = conn_step_done(st);
     st = rc ? NULL : conn_stmt(c, ST_RATER_COUNT);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, l->rater_id);
-    sqlite3_bind_int(st, 2, t->gold);
-    sqlite3_bind_int(st, 3, t->gold && aggregate_gold_right(t->gold_answer, answer));
+    bind_int64(st, 1, l->rater_id);
+    bind_int(st, 2, t->gold);
+    bind_int(st, 3, t->gold && aggregate_gold_right(t->gold_answer, answer));
     return conn_step_done(st);
 }
 
@@ -322,11 +322,11 @@ static int replace_event(struct conn *c, const struct store_label *l, const char
     sqlite3_stmt *st = text ? conn_stmt(c, ST_EVENT_INSERT) : NULL;
     int rc = text ? -EIO : -ENOMEM;
     if (st) {
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_int64(st, 2, l->rater_id);
-        sqlite3_bind_text(st, 3, "label_replaced", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
+        bind_int64(st, 1, now);
+        bind_int64(st, 2, l->rater_id);
+        bind_text(st, 3, "label_replaced", -1, SQLITE_STATIC);
+        bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
+        bind_text(st, 5, text, -1, SQLITE_STATIC);
         rc = conn_step_done(st);
     }
     free(text);
@@ -377,8 +377,8 @@ static int label_replace(struct store *s, struct conn *c, const struct task_row 
         st = conn_stmt(c, ST_RATER_GOLD_FIX);
         if (!st)
             return -EIO;
-        sqlite3_bind_int64(st, 1, l->rater_id);
-        sqlite3_bind_int(st, 2, delta);
+        bind_int64(st, 1, l->rater_id);
+        bind_int(st, 2, delta);
         rc = conn_step_done(st);
     }
     if (!rc && !t->gold && !t->open)
@@ -453,8 +453,8 @@ static int gold_item(struct conn *c, struct gold_args *g)
     sqlite3_stmt *st = conn_stmt(c, ST_ITEM_BY_UUID);
     if (!st)
         return -EIO;
-    sqlite3_bind_text(st, 1, g->item_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    bind_text(st, 1, g->item_id, -1, SQLITE_STATIC);
+    int rc = store_step(st);
     if (rc == SQLITE_ROW) {
         g->seq = sqlite3_column_int64(st, 0);
         util_strlcpy(g->kind, (const char *)sqlite3_column_text(st, 1), sizeof g->kind);
@@ -470,9 +470,9 @@ static int set_gold_answer(struct conn *c, const struct gold_args *g, int64_t no
     sqlite3_stmt *st = conn_stmt(c, ST_ITEM_SET_GOLD);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, g->seq);
-    sqlite3_bind_text(st, 2, g->answer, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
+    bind_int64(st, 1, g->seq);
+    bind_text(st, 2, g->answer, -1, SQLITE_STATIC);
+    bind_int64(st, 3, now);
     return conn_step_done(st);
 }
 
@@ -497,10 +497,10 @@ static int gold_job(struct store *s, struct conn *c, void *arg)
         sqlite3_stmt *st = conn_stmt(c, ST_GOLD_TASK_INSERT);
         if (!st)
             return -EIO;
-        sqlite3_bind_int64(st, 1, g->seq);
-        sqlite3_bind_text(st, 2, g->kind, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, g->priority);
-        sqlite3_bind_int64(st, 4, now);
+        bind_int64(st, 1, g->seq);
+        bind_text(st, 2, g->kind, -1, SQLITE_STATIC);
+        bind_int64(st, 3, g->priority);
+        bind_int64(st, 4, now);
         rc = conn_step_done(st);
     }
     if (rc)
@@ -563,16 +563,16 @@ static int batch_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = conn_stmt(c, ST_BATCH_UPSERT);
     if (!st)
         return -EIO;
-    sqlite3_bind_text(st, 1, b->batch, -1, SQLITE_STATIC);
+    bind_text(st, 1, b->batch, -1, SQLITE_STATIC);
     bind_text_or_null(st, 2, b->assist);
-    sqlite3_bind_int(st, 3, b->set_guidelines);
+    bind_int(st, 3, b->set_guidelines);
     bind_text_or_null(st, 4, b->set_guidelines ? b->guidelines : NULL);
-    sqlite3_bind_int64(st, 5, util_now_ms());
+    bind_int64(st, 5, util_now_ms());
     if (b->paused >= 0)
-        sqlite3_bind_int(st, 6, b->paused);
-    int rc = sqlite3_step(st);
+        bind_int(st, 6, b->paused);
+    int rc = store_step(st);
     rc = rc == SQLITE_ROW ? batch_read(st, b->out) : -EIO;
-    while (!rc && sqlite3_step(st) == SQLITE_ROW)
+    while (!rc && store_step(st) == SQLITE_ROW)
         ;
     conn_done(st);
     /* Unpausing may make tasks claimable: waiting long-polls look again. */
@@ -604,8 +604,8 @@ int store_batch_get(struct store *s, const char *batch, struct store_batch *out)
     sqlite3_stmt *st = conn_stmt(c, ST_BATCH_GET);
     int rc = st ? 0 : -EIO;
     if (st) {
-        sqlite3_bind_text(st, 1, batch, -1, SQLITE_STATIC);
-        int step = sqlite3_step(st);
+        bind_text(st, 1, batch, -1, SQLITE_STATIC);
+        int step = store_step(st);
         rc = step == SQLITE_ROW ? batch_read(st, out) : step == SQLITE_DONE ? 0 : -EIO;
     }
     conn_done(st);
@@ -620,9 +620,9 @@ int store_rater_progress(struct store *s, int64_t rater_id, int64_t since_ms, in
     sqlite3_stmt *st = conn_stmt(c, ST_RATER_PROGRESS);
     int rc = -EIO;
     if (st) {
-        sqlite3_bind_int64(st, 1, rater_id);
-        sqlite3_bind_int64(st, 2, since_ms);
-        if (sqlite3_step(st) == SQLITE_ROW) {
+        bind_int64(st, 1, rater_id);
+        bind_int64(st, 2, since_ms);
+        if (store_step(st) == SQLITE_ROW) {
             *today = sqlite3_column_int64(st, 0);
             *total = sqlite3_column_int64(st, 1);
             rc = 0;

@@ -14,7 +14,7 @@ int64_t store_layer_active_id(struct store *s)
     int64_t id = -EIO;
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_ACTIVE);
     if (st) {
-        int rc = sqlite3_step(st);
+        int rc = store_step(st);
         if (rc == SQLITE_ROW)
             id = sqlite3_column_int64(st, 0);
         else if (rc == SQLITE_DONE)
@@ -33,8 +33,8 @@ int store_layer_params(struct store *s, int64_t id, char kind[STORE_KIND_MAX], v
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_PARAMS);
     if (!st)
         goto out;
-    sqlite3_bind_int64(st, 1, id);
-    int step = sqlite3_step(st);
+    bind_int64(st, 1, id);
+    int step = store_step(st);
     if (step == SQLITE_DONE) {
         rc = -ENOENT;
     } else if (step == SQLITE_ROW) {
@@ -69,7 +69,7 @@ out:
 static int activate_in_tx(struct conn *c, int64_t id, bool promoted)
 {
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_ACTIVE);
-    int step = st ? sqlite3_step(st) : SQLITE_ERROR;
+    int step = st ? store_step(st) : SQLITE_ERROR;
     int64_t prev = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     conn_done(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
@@ -79,12 +79,12 @@ static int activate_in_tx(struct conn *c, int64_t id, bool promoted)
     st = conn_stmt(c, ST_LAYER_SET_ACTIVE);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, util_now_ms());
-    sqlite3_bind_int(st, 3, promoted);
+    bind_int64(st, 1, id);
+    bind_int64(st, 2, util_now_ms());
+    bind_int(st, 3, promoted);
     if (prev && prev != id)
-        sqlite3_bind_int64(st, 4, prev);
-    int rc = sqlite3_step(st);
+        bind_int64(st, 4, prev);
+    int rc = store_step(st);
     conn_done(st);
     if (rc != SQLITE_DONE)
         return -EIO;
@@ -100,10 +100,10 @@ static int layer_event(struct conn *c, int64_t id, const char *actor, const char
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_EVENT);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, util_now_ms());
+    bind_int64(st, 1, util_now_ms());
     bind_text_or_null(st, 2, actor);
-    sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
+    bind_text(st, 3, kind, -1, SQLITE_STATIC);
+    bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
     bind_text_or_null(st, 5, detail);
     return conn_step_done(st);
 }
@@ -120,16 +120,16 @@ static int layer_add_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_INSERT);
     if (!st)
         return -EIO;
-    sqlite3_bind_blob(st, 1, a->l->params, (int)a->l->params_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, a->l->train_size);
+    bind_blob(st, 1, a->l->params, (int)a->l->params_len, SQLITE_STATIC);
+    bind_int64(st, 2, a->l->train_size);
     bind_text_or_null(st, 3, a->l->sources);
     bind_text_or_null(st, 4, a->l->metrics);
     if (isfinite(a->l->threshold))
-        sqlite3_bind_double(st, 5, a->l->threshold);
-    sqlite3_bind_int64(st, 6, util_now_ms());
+        bind_double(st, 5, a->l->threshold);
+    bind_int64(st, 6, util_now_ms());
     bind_text_or_null(st, 7, a->l->kind);
     bind_text_or_null(st, 8, a->l->lineage);
-    int rc = sqlite3_step(st);
+    int rc = store_step(st);
     conn_done(st);
     if (rc != SQLITE_DONE)
         return -EIO;
@@ -223,20 +223,20 @@ int store_comparison_insert(struct conn *c, const struct store_comparison *x, in
     sqlite3_stmt *st = conn_stmt(c, ST_CMP_INSERT);
     if (!st)
         return -EIO;
-    sqlite3_bind_text(st, 1, x->prompt, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, x->chosen, -1, SQLITE_STATIC);
+    bind_text(st, 1, x->prompt, -1, SQLITE_STATIC);
+    bind_text(st, 2, x->chosen, -1, SQLITE_STATIC);
     bind_text_or_null(st, 3, x->rejected);
-    sqlite3_bind_int(st, 4, x->tie);
+    bind_int(st, 4, x->tie);
     bind_text_or_null(st, 5, x->label);
-    sqlite3_bind_text(st, 6, x->source, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 7, x->weight > 0 ? x->weight : 1.0);
+    bind_text(st, 6, x->source, -1, SQLITE_STATIC);
+    bind_double(st, 7, x->weight > 0 ? x->weight : 1.0);
     if (x->layer_id)
-        sqlite3_bind_int64(st, 8, x->layer_id);
+        bind_int64(st, 8, x->layer_id);
     if (x->item_seq)
-        sqlite3_bind_int64(st, 9, x->item_seq);
+        bind_int64(st, 9, x->item_seq);
     bind_text_or_null(st, 10, x->provenance);
-    sqlite3_bind_int64(st, 11, now);
-    int rc = sqlite3_step(st);
+    bind_int64(st, 11, now);
+    int rc = store_step(st);
     conn_done(st);
     return rc == SQLITE_DONE ? 0 : -EIO;
 }
@@ -286,7 +286,7 @@ static int comparisons_read(struct store *s, enum stmt_id id, store_comparison_c
         goto out;
     int step;
     rc = 0;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = store_step(st)) == SQLITE_ROW) {
         struct store_comparison x = {
             .prompt = col_text(st, 0),
             .chosen = col_text(st, 1),
@@ -357,7 +357,7 @@ int store_settled_read(struct store *s, size_t max, struct store_settled **v, si
     struct conn *c = store_reader(s);
     sqlite3_stmt *st = conn_stmt(c, ST_SETTLED);
     if (st)
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+        bind_int64(st, 1, (sqlite3_int64)max);
     struct rows rows;
     int rc = store_rows_read(st, &spec, &rows);
     conn_done(st);
@@ -382,8 +382,8 @@ static int requeue(struct store *s, struct conn *c, int64_t seq, int64_t now)
     sqlite3_stmt *st = conn_stmt(c, ST_ITEM_QUEUE_FACTS);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, seq);
-    int rc = sqlite3_step(st);
+    bind_int64(st, 1, seq);
+    int rc = store_step(st);
     char *batch = NULL, *domain = NULL;
     struct store_item_in it = {.response_b = ""};
     int err = rc == SQLITE_ROW ? col_dup(st, 0, &batch) : rc == SQLITE_DONE ? 0 : -EIO;
@@ -409,10 +409,10 @@ static int checked_flags_event(struct store *s, struct conn *c, const struct lay
         sqlite3_stmt *st = conn_stmt(c, ST_FLAG_INSERT);
         if (!st)
             return -EIO;
-        sqlite3_bind_int64(st, 1, a->flags[i]);
-        sqlite3_bind_int64(st, 2, a->id);
-        sqlite3_bind_text(st, 3, a->reason, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, now);
+        bind_int64(st, 1, a->flags[i]);
+        bind_int64(st, 2, a->id);
+        bind_text(st, 3, a->reason, -1, SQLITE_STATIC);
+        bind_int64(st, 4, now);
         rc = conn_step_done(st);
         rc = rc ? rc : requeue(s, c, a->flags[i], now);
     }
@@ -430,8 +430,8 @@ static int layer_checked_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_LAYER_CHECKED);
     if (!st)
         return rc ? rc : -EIO;
-    sqlite3_bind_int64(st, 1, a->id);
-    sqlite3_bind_text(st, 2, a->report, -1, SQLITE_STATIC);
+    bind_int64(st, 1, a->id);
+    bind_text(st, 2, a->report, -1, SQLITE_STATIC);
     rc = conn_step_done(st);
     rc = rc ? rc : a->passed ? activate_in_tx(c, a->id, true) : 0;
     return rc ? rc : checked_flags_event(s, c, a, util_now_ms());
@@ -465,8 +465,8 @@ int store_layer_get(struct store *s, int64_t id, struct store_layer *out)
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_GET);
     int rc = -EIO;
     if (st) {
-        sqlite3_bind_int64(st, 1, id);
-        int step = sqlite3_step(st);
+        bind_int64(st, 1, id);
+        int step = store_step(st);
         rc = step == SQLITE_ROW ? layer_read(st, out) : step == SQLITE_DONE ? -ENOENT : -EIO;
     }
     conn_done(st);
@@ -489,7 +489,7 @@ static int train_queue_job(struct store *s, struct conn *c, void *arg)
     if (!st)
         return -EIO;
     bind_text_or_null(st, 1, a->request);
-    sqlite3_bind_int64(st, 2, util_now_ms());
+    bind_int64(st, 2, util_now_ms());
     int rc = conn_step_done(st);
     a->id = rc ? 0 : sqlite3_last_insert_rowid(c->db);
     return rc ? rc : layer_event(c, a->id, a->actor, "layer_training", a->request);
@@ -511,7 +511,7 @@ int store_layer_train_next(struct store *s, int64_t *id, char **request)
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_TRAIN_NEXT);
     int rc = -EIO;
     if (st) {
-        int step = sqlite3_step(st);
+        int step = store_step(st);
         rc = step == SQLITE_ROW ? col_dup(st, 1, request) : step == SQLITE_DONE ? -ENOENT : -EIO;
         *id = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     }
@@ -527,15 +527,15 @@ static int train_done_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_TRAINED);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, d->id);
-    sqlite3_bind_text(st, 2, d->ok ? "candidate" : "rejected", -1, SQLITE_STATIC);
+    bind_int64(st, 1, d->id);
+    bind_text(st, 2, d->ok ? "candidate" : "rejected", -1, SQLITE_STATIC);
     if (d->ok)
-        sqlite3_bind_blob(st, 3, d->params, (int)d->params_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, d->train_size);
+        bind_blob(st, 3, d->params, (int)d->params_len, SQLITE_STATIC);
+    bind_int64(st, 4, d->train_size);
     bind_text_or_null(st, 5, d->sources);
     bind_text_or_null(st, 6, d->metrics);
     if (isfinite(d->threshold))
-        sqlite3_bind_double(st, 7, d->threshold);
+        bind_double(st, 7, d->threshold);
     bind_text_or_null(st, 8, d->lineage);
     int rc = conn_step_done(st);
     if (!rc && sqlite3_changes(c->db) != 1)
@@ -556,8 +556,8 @@ static int layer_status(struct conn *c, int64_t id, char status[16], int64_t *pr
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_STATUS);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    int step = sqlite3_step(st);
+    bind_int64(st, 1, id);
+    int step = store_step(st);
     int rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? -ENOENT : -EIO;
     const char *t = rc ? NULL : (const char *)sqlite3_column_text(st, 0);
     if (!rc && (!t || util_strlcpy(status, t, 16)))
@@ -636,9 +636,9 @@ static int event_add_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_EVENT);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, util_now_ms());
+    bind_int64(st, 1, util_now_ms());
     bind_text_or_null(st, 2, a->actor);
-    sqlite3_bind_text(st, 3, a->kind, -1, SQLITE_STATIC);
+    bind_text(st, 3, a->kind, -1, SQLITE_STATIC);
     bind_text_or_null(st, 4, a->subject);
     bind_text_or_null(st, 5, a->detail);
     return conn_step_done(st);

@@ -14,11 +14,11 @@ int store_page(struct store *s, enum stmt_id id, int64_t after, const char *afte
     sqlite3_stmt *st = conn_stmt(c, id);
     if (st) {
         if (after_text)
-            sqlite3_bind_text(st, 1, after_text, -1, SQLITE_STATIC);
+            bind_text(st, 1, after_text, -1, SQLITE_STATIC);
         else
-            sqlite3_bind_int64(st, 1, after);
+            bind_int64(st, 1, after);
         /* One row more than asked tells whether a next page exists. */
-        sqlite3_bind_int64(st, 2, (int64_t)limit + 1);
+        bind_int64(st, 2, (int64_t)limit + 1);
     }
     int rc = store_rows_read(st, &page, out);
     conn_done(st);

@@ -21,10 +21,10 @@ static int retract_targets(struct conn *c, const struct store_retract *r, int64_
     static const struct rows_spec spec = {sizeof(int64_t), SIZE_MAX, seq_read, NULL};
     sqlite3_stmt *st = conn_stmt(c, r->item_id ? ST_RETRACT_ITEM_SEQ : ST_RETRACT_BATCH_SEQS);
     if (st && r->item_id) {
-        sqlite3_bind_text(st, 1, r->item_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, r->key_id);
+        bind_text(st, 1, r->item_id, -1, SQLITE_STATIC);
+        bind_int64(st, 2, r->key_id);
     } else if (st) {
-        sqlite3_bind_text(st, 1, r->batch, -1, SQLITE_STATIC);
+        bind_text(st, 1, r->batch, -1, SQLITE_STATIC);
     }
     struct rows rows;
     int rc = store_rows_read(st, &spec, &rows);
@@ -42,8 +42,8 @@ static int retract_one(struct conn *c, int64_t seq, int64_t now)
     sqlite3_stmt *st = conn_stmt(c, ST_RETRACT_MARK);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_int64(st, 2, now);
+    bind_int64(st, 1, seq);
+    bind_int64(st, 2, now);
     return conn_step_done(st);
 }
 
@@ -57,14 +57,14 @@ static int retract_event(struct conn *c, const struct store_retract *r, int64_t 
     sqlite3_stmt *st = conn_stmt(c, ST_LAYER_EVENT);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, now);
+    bind_int64(st, 1, now);
     bind_text_or_null(st, 2, r->actor);
-    sqlite3_bind_text(st, 3, r->item_id ? "item_deleted" : "batch_deleted", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
+    bind_text(st, 3, r->item_id ? "item_deleted" : "batch_deleted", -1, SQLITE_STATIC);
+    bind_text(st, 4, subject, -1, SQLITE_TRANSIENT);
     if (r->item_id)
-        sqlite3_bind_null(st, 5);
+        bind_null(st, 5);
     else
-        sqlite3_bind_text(st, 5, detail, -1, SQLITE_TRANSIENT);
+        bind_text(st, 5, detail, -1, SQLITE_TRANSIENT);
     return conn_step_done(st);
 }
 

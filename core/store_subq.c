@@ -65,8 +65,8 @@ static int rollup_row(struct conn *c, int64_t seq, struct store_subqs *q)
     sqlite3_stmt *st = conn_stmt(c, ST_ROLLUP_GET);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, seq);
-    int rc = sqlite3_step(st);
+    bind_int64(st, 1, seq);
+    int rc = store_step(st);
     if (rc == SQLITE_ROW) {
         const unsigned char *reason = sqlite3_column_text(st, 2);
         util_strlcpy(q->order, (const char *)sqlite3_column_text(st, 0), sizeof q->order);
@@ -99,7 +99,7 @@ static int subqs_read(struct conn *c, int64_t seq, struct store_subqs **out)
     }
     sqlite3_stmt *st = conn_stmt(c, ST_SUBQ_ITEM);
     if (st)
-        sqlite3_bind_int64(st, 1, seq);
+        bind_int64(st, 1, seq);
     struct rows rows;
     rc = store_rows_read(st, &spec, &rows);
     conn_done(st);
@@ -172,7 +172,7 @@ int store_domain_get(struct store *s, const char *name, struct subq_domain *out)
     struct conn *c = store_reader(s);
     sqlite3_stmt *st = conn_stmt(c, ST_DOMAIN_GET);
     if (st)
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        bind_text(st, 1, name, -1, SQLITE_STATIC);
     struct rows rows;
     int rc = store_rows_read(st, &domain_spec, &rows);
     conn_done(st);
@@ -196,14 +196,14 @@ static int domain_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = conn_stmt(c, ST_DOMAIN_UPSERT);
     int rc = -EIO;
     if (st) {
-        sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, decompose_kind_name(d->decomposer), -1, SQLITE_STATIC);
+        bind_text(st, 1, d->name, -1, SQLITE_STATIC);
+        bind_text(st, 2, decompose_kind_name(d->decomposer), -1, SQLITE_STATIC);
         bind_text_or_null(st, 3, criteria);
-        sqlite3_bind_int64(st, 4, d->hard_tokens);
-        sqlite3_bind_text(st, 5, rollup_order_name(d->order), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 6, util_now_ms());
-        sqlite3_bind_int(st, 7, d->checker_answers);
-        sqlite3_bind_int(st, 8, (int)d->checkers);
+        bind_int64(st, 4, d->hard_tokens);
+        bind_text(st, 5, rollup_order_name(d->order), -1, SQLITE_STATIC);
+        bind_int64(st, 6, util_now_ms());
+        bind_int(st, 7, d->checker_answers);
+        bind_int(st, 8, (int)d->checkers);
         rc = conn_step_done(st);
     }
     free(criteria);
@@ -247,8 +247,8 @@ static int item_row_get(struct conn *c, int64_t seq, struct item_row *r)
     sqlite3_stmt *st = conn_stmt(c, ST_ITEM_ROW);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, seq);
-    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -EIO;
+    bind_int64(st, 1, seq);
+    int rc = store_step(st) == SQLITE_ROW ? 0 : -EIO;
     if (!rc) {
         r->pair = !strcmp((const char *)sqlite3_column_text(st, 0), "pair");
         for (int i = 0; i < T_COUNT && !rc; i++)
@@ -278,8 +278,8 @@ static int queue_task(struct store *s, struct conn *c, const struct item_row *r,
     sqlite3_stmt *st = conn_stmt(c, ST_TASK_SET_SUBQ);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, sqlite3_last_insert_rowid(c->db));
-    sqlite3_bind_int64(st, 2, subq_id);
+    bind_int64(st, 1, sqlite3_last_insert_rowid(c->db));
+    bind_int64(st, 2, subq_id);
     return conn_step_done(st);
 }
 
@@ -299,8 +299,8 @@ static int subq_set_status(struct conn *c, int64_t id, const char *status)
     sqlite3_stmt *st = conn_stmt(c, ST_SUBQ_SET_STATUS);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+    bind_int64(st, 1, id);
+    bind_text(st, 2, status, -1, SQLITE_STATIC);
     return conn_step_done(st);
 }
 
@@ -311,8 +311,8 @@ static int subq_close(struct store *s, struct conn *c, struct store_subq *q)
     sqlite3_stmt *st = conn_stmt(c, ST_SUBQ_TASK_OF);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, q->id);
-    int step = sqlite3_step(st);
+    bind_int64(st, 1, q->id);
+    int step = store_step(st);
     int64_t task = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     conn_done(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
@@ -406,16 +406,16 @@ static int go_whole(struct store *s, struct conn *c, const struct item_row *r,
     sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_ITEM_SET_STATUS);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, r->seq);
-    sqlite3_bind_text(st, 2, "awaiting_human", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
+    bind_int64(st, 1, r->seq);
+    bind_text(st, 2, "awaiting_human", -1, SQLITE_STATIC);
+    bind_int64(st, 3, now);
     rc = conn_step_done(st);
     st = rc ? NULL : conn_stmt(c, ST_ROLLUP_SET);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, r->seq);
-    sqlite3_bind_text(st, 2, "whole", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+    bind_int64(st, 1, r->seq);
+    bind_text(st, 2, "whole", -1, SQLITE_STATIC);
+    bind_text(st, 3, reason, -1, SQLITE_STATIC);
     util_strlcpy(o->status, "awaiting_human", sizeof o->status);
     return conn_step_done(st);
 }
@@ -475,10 +475,10 @@ static int resolve_item(struct conn *c, const struct item_row *r, const struct s
     sqlite3_stmt *st = conn_stmt(c, ST_ITEM_AGGREGATE);
     int rc = -EIO;
     if (st) {
-        sqlite3_bind_int64(st, 1, r->seq);
-        sqlite3_bind_text(st, 2, verdict, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 3, conf);
-        sqlite3_bind_int64(st, 4, now);
+        bind_int64(st, 1, r->seq);
+        bind_text(st, 2, verdict, -1, SQLITE_STATIC);
+        bind_double(st, 3, conf);
+        bind_int64(st, 4, now);
         rc = conn_step_done(st);
     }
     struct store_comparison cmp = {.prompt = r->text[T_PROMPT],
@@ -495,9 +495,9 @@ static int resolve_item(struct conn *c, const struct item_row *r, const struct s
     rc = rc ? rc : store_comparison_insert(c, &cmp, now);
     st = rc ? NULL : conn_stmt(c, ST_ROLLUP_SET);
     if (st) {
-        sqlite3_bind_int64(st, 1, r->seq);
-        sqlite3_bind_text(st, 2, "resolved", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, prov, -1, SQLITE_STATIC);
+        bind_int64(st, 1, r->seq);
+        bind_text(st, 2, "resolved", -1, SQLITE_STATIC);
+        bind_text(st, 4, prov, -1, SQLITE_STATIC);
         rc = conn_step_done(st);
     }
     free(prov);
@@ -543,21 +543,21 @@ static int subq_insert(struct conn *c, int64_t seq, const struct subq_plan_q *p)
     if (!st)
         return -EIO;
     char side[2] = {p->side, '\0'};
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_text(st, 2, side, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 3, p->ordinal);
-    sqlite3_bind_text(st, 4, decompose_seg_kind_name(p->kind), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, (int64_t)p->start);
-    sqlite3_bind_int64(st, 6, (int64_t)p->end);
-    sqlite3_bind_text(st, 7, p->question, -1, SQLITE_STATIC);
+    bind_int64(st, 1, seq);
+    bind_text(st, 2, side, -1, SQLITE_TRANSIENT);
+    bind_int(st, 3, p->ordinal);
+    bind_text(st, 4, decompose_seg_kind_name(p->kind), -1, SQLITE_STATIC);
+    bind_int64(st, 5, (int64_t)p->start);
+    bind_int64(st, 6, (int64_t)p->end);
+    bind_text(st, 7, p->question, -1, SQLITE_STATIC);
     if (p->has_score)
-        sqlite3_bind_double(st, 8, p->score);
+        bind_double(st, 8, p->score);
     if (p->has_confidence)
-        sqlite3_bind_double(st, 9, p->confidence);
-    sqlite3_bind_text(st, 10, p->answer ? "answered" : "pending", -1, SQLITE_STATIC);
+        bind_double(st, 9, p->confidence);
+    bind_text(st, 10, p->answer ? "answered" : "pending", -1, SQLITE_STATIC);
     bind_text_or_null(st, 11, p->answer);
     bind_text_or_null(st, 12, p->answer ? (p->source ? p->source : "layer") : NULL);
-    sqlite3_bind_int(st, 13, p->sinks);
+    bind_int(st, 13, p->sinks);
     return conn_step_done(st);
 }
 
@@ -568,17 +568,17 @@ int store_subq_create(struct store *s, struct conn *c, int64_t seq, const struct
     sqlite3_stmt *st = conn_stmt(c, ST_ROLLUP_INSERT);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_text(st, 2, rollup_order_name(p->order), -1, SQLITE_STATIC);
+    bind_int64(st, 1, seq);
+    bind_text(st, 2, rollup_order_name(p->order), -1, SQLITE_STATIC);
     int rc = conn_step_done(st);
     for (size_t i = 0; i < p->n && !rc; i++)
         rc = subq_insert(c, seq, &p->q[i]);
     st = rc ? NULL : conn_stmt(c, ST_ITEM_SET_STATUS);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_text(st, 2, "decomposed", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
+    bind_int64(st, 1, seq);
+    bind_text(st, 2, "decomposed", -1, SQLITE_STATIC);
+    bind_int64(st, 3, now);
     struct rollup_out o;
     rc = conn_step_done(st);
     rc = rc ? rc : advance(s, c, seq, now, &o);
@@ -602,8 +602,8 @@ static int subq_task_get(struct conn *c, int64_t id, struct subq_task *t)
     sqlite3_stmt *st = conn_stmt(c, ST_TASK_SUBQ);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
+    bind_int64(st, 1, id);
+    int rc = store_step(st);
     if (rc == SQLITE_ROW) {
         *t = (struct subq_task){.subq_id = sqlite3_column_int64(st, 0),
                                 .item_seq = sqlite3_column_int64(st, 1),
@@ -698,8 +698,8 @@ int store_subq_decided(struct store *s, struct conn *c, struct store_label *l, i
     sqlite3_stmt *st = conn_stmt(c, ST_SUBQ_LABEL_COUNTS);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, l->task_id);
-    int step = sqlite3_step(st);
+    bind_int64(st, 1, l->task_id);
+    int step = store_step(st);
     int yes = sqlite3_column_int(st, 0), no = sqlite3_column_int(st, 1);
     int unsure = sqlite3_column_int(st, 2);
     conn_done(st);
@@ -717,9 +717,9 @@ int store_subq_decided(struct store *s, struct conn *c, struct store_label *l, i
     st = rc ? NULL : conn_stmt(c, ST_SUBQ_ANSWER);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, t->subq_id);
-    sqlite3_bind_text(st, 2, a == RANS_YES ? "yes" : "no", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, "human", -1, SQLITE_STATIC);
+    bind_int64(st, 1, t->subq_id);
+    bind_text(st, 2, a == RANS_YES ? "yes" : "no", -1, SQLITE_STATIC);
+    bind_text(st, 3, "human", -1, SQLITE_STATIC);
     rc = conn_step_done(st);
     rc = rc ? rc : step_verdict(c, t->item_seq, t->subq_id, a == RANS_YES, now);
     rc = rc ? rc : advance(s, c, t->item_seq, now, &o);

@@ -18,7 +18,7 @@
 static int read_int(struct conn *c, enum stmt_id id, int64_t *out)
 {
     sqlite3_stmt *st = conn_stmt(c, id);
-    int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+    int rc = st ? store_step(st) : SQLITE_ERROR;
     if (rc == SQLITE_ROW)
         *out = sqlite3_column_int64(st, 0);
     conn_done(st);
@@ -169,7 +169,7 @@ static int overlap_for(struct store *s, struct conn *c, const char *batch, const
         return -EIO;
     bind_text_or_null(st, 1, batch);
     bind_text_or_null(st, 2, domain);
-    int rc = sqlite3_step(st);
+    int rc = store_step(st);
     if (rc == SQLITE_ROW)
         *overlap = sqlite3_column_int(st, 0);
     conn_done(st);
@@ -184,11 +184,11 @@ int store_task_queue(struct store *s, struct conn *c, int64_t seq, const struct 
     sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_TASK_INSERT);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_text(st, 2, it->response_b ? "pair" : "single", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, it->priority);
-    sqlite3_bind_int(st, 4, overlap);
-    sqlite3_bind_int64(st, 5, now);
+    bind_int64(st, 1, seq);
+    bind_text(st, 2, it->response_b ? "pair" : "single", -1, SQLITE_STATIC);
+    bind_int64(st, 3, it->priority);
+    bind_int(st, 4, overlap);
+    bind_int64(st, 5, now);
     if ((rc = conn_step_done(st)))
         return rc;
     s->tasks->open++;
@@ -203,8 +203,8 @@ int store_leased_add(struct conn *c, int64_t task_id, int delta)
     sqlite3_stmt *st = conn_stmt(c, ST_TASK_LEASED_ADD);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, task_id);
-    sqlite3_bind_int(st, 2, delta);
+    bind_int64(st, 1, task_id);
+    bind_int(st, 2, delta);
     return conn_step_done(st);
 }
 
@@ -217,14 +217,14 @@ static int reap(struct store *s, struct conn *c, int64_t now)
     sqlite3_stmt *st = conn_stmt(c, ST_REAP);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, now);
+    bind_int64(st, 1, now);
     int64_t ids[REAP_BATCH];
     int n = 0, rc;
     /* RETURNING rows are all computed on the first step; the slot updates
      * follow once the statement is done. Past REAP_BATCH expired leases at
      * once, the lease counts are recomputed from the table instead. */
     int64_t extra = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = store_step(st)) == SQLITE_ROW) {
         if (n < REAP_BATCH)
             ids[n++] = sqlite3_column_int64(st, 0);
         else
@@ -253,9 +253,10 @@ static int64_t pick(struct conn *c, enum stmt_id id, int64_t rater_id, int64_t a
     sqlite3_stmt *st = conn_stmt(c, id);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, rater_id);
-    sqlite3_bind_int64(st, 2, arg2);
-    int rc = sqlite3_step(st);
+    bind_int64(st, 1, rater_id);
+    if (sqlite3_bind_parameter_count(st) >= 2) /* ST_RATER_SCOPE has one */
+        bind_int64(st, 2, arg2);
+    int rc = store_step(st);
     int64_t task = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : rc == SQLITE_DONE ? 0 : -EIO;
     conn_done(st);
     return task;
@@ -304,9 +305,9 @@ static int task_read(struct store *s, struct conn *c, int64_t task_id, int64_t r
     sqlite3_stmt *st = conn_stmt(c, ST_TASK_VIEW);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, task_id);
-    sqlite3_bind_int64(st, 2, rater_id);
-    int step = sqlite3_step(st);
+    bind_int64(st, 1, task_id);
+    bind_int64(st, 2, rater_id);
+    int step = store_step(st);
     int rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? -ENOENT : -EIO;
     if (!rc) {
         t->id = task_id;
@@ -377,11 +378,11 @@ static int claim_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = conn_stmt(c, ST_LEASE_INSERT);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, task);
-    sqlite3_bind_int64(st, 2, cl->rater_id);
-    sqlite3_bind_int64(st, 3, now + s->tasks->lease_ms);
+    bind_int64(st, 1, task);
+    bind_int64(st, 2, cl->rater_id);
+    bind_int64(st, 3, now + s->tasks->lease_ms);
     /* The side order of a new lease: kept when the lease is renewed. */
-    sqlite3_bind_int(st, 4, s->tasks->random_sides ? (int)randombytes_uniform(2) : 0);
+    bind_int(st, 4, s->tasks->random_sides ? (int)randombytes_uniform(2) : 0);
     int rc = conn_step_done(st);
     if (!rc && fresh)
         rc = store_leased_add(c, task, 1);
@@ -410,15 +411,15 @@ int store_lease_take(struct conn *c, int64_t task_id, int64_t rater_id, bool *ha
     sqlite3_stmt *st = conn_stmt(c, ST_LEASE_DELETE);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, task_id);
-    sqlite3_bind_int64(st, 2, rater_id);
-    int rc = sqlite3_step(st);
+    bind_int64(st, 1, task_id);
+    bind_int64(st, 2, rater_id);
+    int rc = store_step(st);
     *had = rc == SQLITE_ROW;
     *live = *had && sqlite3_column_int(st, 0) != 0;
     if (swapped)
         *swapped = *had && sqlite3_column_int(st, 1) != 0;
     while (rc == SQLITE_ROW)
-        rc = sqlite3_step(st);
+        rc = store_step(st);
     conn_done(st);
     return rc == SQLITE_DONE ? 0 : -EIO;
 }
@@ -437,8 +438,8 @@ static int release_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = conn_stmt(c, ST_SKIP_INSERT);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, a->task_id);
-    sqlite3_bind_int64(st, 2, a->rater_id);
+    bind_int64(st, 1, a->task_id);
+    bind_int64(st, 2, a->rater_id);
     if ((rc = conn_step_done(st)))
         return rc;
     s->tasks->changed = true;
@@ -471,9 +472,9 @@ static int overlap_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = conn_stmt(c, ST_OVERLAP_UPSERT);
     if (!st)
         return -EIO;
-    sqlite3_bind_text(st, 1, o->scope, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, o->value, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, o->overlap);
+    bind_text(st, 1, o->scope, -1, SQLITE_STATIC);
+    bind_text(st, 2, o->value, -1, SQLITE_STATIC);
+    bind_int(st, 3, o->overlap);
     int rc = conn_step_done(st);
     if (rc)
         return rc;
@@ -481,8 +482,8 @@ static int overlap_job(struct store *s, struct conn *c, void *arg)
         conn_stmt(c, !strcmp(o->scope, "batch") ? ST_OVERLAP_APPLY_BATCH : ST_OVERLAP_APPLY_DOMAIN);
     if (!st)
         return -EIO;
-    sqlite3_bind_text(st, 1, o->value, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, o->overlap);
+    bind_text(st, 1, o->value, -1, SQLITE_STATIC);
+    bind_int(st, 2, o->overlap);
     rc = conn_step_done(st);
     if (!rc)
         s->tasks->changed = true;

@@ -24,8 +24,8 @@ static int hook_create_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = conn_stmt(c, ST_WEBHOOK_COUNT);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, h->key_id);
-    int step = sqlite3_step(st);
+    bind_int64(st, 1, h->key_id);
+    int step = store_step(st);
     int64_t have = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     conn_done(st);
     if (have < 0)
@@ -37,10 +37,10 @@ static int hook_create_job(struct store *s, struct conn *c, void *arg)
     if (!st)
         return -EIO;
     h->created_ms = util_now_ms();
-    sqlite3_bind_int64(st, 1, h->key_id);
-    sqlite3_bind_text(st, 2, h->url, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, h->secret, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, h->created_ms);
+    bind_int64(st, 1, h->key_id);
+    bind_text(st, 2, h->url, -1, SQLITE_STATIC);
+    bind_text(st, 3, h->secret, -1, SQLITE_STATIC);
+    bind_int64(st, 4, h->created_ms);
     if (conn_step_done(st))
         return -EIO;
     h->id = sqlite3_last_insert_rowid(c->db);
@@ -71,8 +71,8 @@ static int hook_delete_job(struct store *s, struct conn *c, void *arg)
     sqlite3_stmt *st = conn_stmt(c, ST_WEBHOOK_DELETE);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, h->id);
-    sqlite3_bind_int64(st, 2, h->key_id);
+    bind_int64(st, 1, h->id);
+    bind_int64(st, 2, h->key_id);
     if (conn_step_done(st))
         return -EIO;
     if (sqlite3_changes(c->db) == 0)
@@ -129,7 +129,7 @@ int store_webhook_list(struct store *s, int64_t key_id, struct store_webhook **v
     struct conn *c = store_reader(s);
     sqlite3_stmt *st = conn_stmt(c, ST_WEBHOOK_LIST);
     if (st)
-        sqlite3_bind_int64(st, 1, key_id);
+        bind_int64(st, 1, key_id);
     struct rows rows;
     int rc = store_rows_read(st, &spec, &rows);
     conn_done(st);
@@ -190,7 +190,7 @@ static int heads_read(sqlite3_stmt *st, int64_t now_ms, const int64_t *busy, siz
                       size_t max, struct store_webhook_due *v, size_t *n, int64_t *next_ms)
 {
     int step, rc = 0;
-    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    while (!rc && (step = store_step(st)) == SQLITE_ROW) {
         int64_t at = sqlite3_column_int64(st, 12);
         if (busy_has(busy, nbusy, sqlite3_column_int64(st, 1)))
             continue;
@@ -240,20 +240,20 @@ static int record_one(struct conn *c, const struct store_webhook_attempt *a)
     } else {
         if (!(st = conn_stmt(c, ST_WEBHOOK_RETRY)))
             return -EIO;
-        sqlite3_bind_int64(st, 1, a->delivery_id);
-        sqlite3_bind_int64(st, 2, a->next_ms);
+        bind_int64(st, 1, a->delivery_id);
+        bind_int64(st, 2, a->next_ms);
         if (conn_step_done(st))
             return -EIO;
     }
     if (!(st = conn_stmt(c, ST_WEBHOOK_OUTCOME)))
         return -EIO;
-    sqlite3_bind_int64(st, 1, a->hook_id);
-    sqlite3_bind_int(st, 2, a->acked);
-    sqlite3_bind_int(st, 3, !a->acked);
+    bind_int64(st, 1, a->hook_id);
+    bind_int(st, 2, a->acked);
+    bind_int(st, 3, !a->acked);
     if (a->status)
-        sqlite3_bind_int64(st, 4, a->status);
+        bind_int64(st, 4, a->status);
     bind_text_or_null(st, 5, a->acked ? NULL : a->error);
-    sqlite3_bind_int64(st, 6, a->at_ms);
+    bind_int64(st, 6, a->at_ms);
     return conn_step_done(st);
 }
 

@@ -136,12 +136,66 @@ static void sqlite_codes_as_errno(void **state)
     assert_int_equal(first, SQLITE_TOOBIG);
 }
 
+static int64_t rows_in(sqlite3 *db)
+{
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return n;
+}
+
+/* Issue 15: a bind over SQLite's limits is reported by the statement's
+ * next store_step (as conn_step_done's errno) and the statement does not
+ * run; the failure is the statement's own and is forgotten once reported
+ * or reset. */
+static void a_failing_bind_writes_nothing(void **state)
+{
+    (void)state;
+    struct conn c = {0};
+    assert_int_equal(sqlite3_open(":memory:", &c.db), SQLITE_OK);
+    assert_int_equal(conn_exec(&c, "CREATE TABLE t(n INTEGER, s TEXT)"), 0);
+    sqlite3_limit(c.db, SQLITE_LIMIT_LENGTH, 10);
+    sqlite3_stmt *ins = NULL, *other = NULL;
+    const char *sql = "INSERT INTO t VALUES (?1, ?2)";
+    assert_int_equal(sqlite3_prepare_v2(c.db, sql, -1, &ins, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(c.db, sql, -1, &other, NULL), SQLITE_OK);
+    char big[101];
+    memset(big, 'x', 100);
+    big[100] = '\0';
+    assert_int_equal(bind_int64(ins, 1, 1), SQLITE_OK);
+    assert_int_equal(bind_text(ins, 2, big, -1, SQLITE_STATIC), SQLITE_TOOBIG);
+    /* Another statement steps as usual meanwhile. */
+    assert_int_equal(bind_int64(other, 1, 2), SQLITE_OK);
+    assert_int_equal(bind_text(other, 2, "ok", -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(conn_step_done(other), 0);
+    assert_int_equal(store_step(ins), SQLITE_TOOBIG);
+    assert_int_equal(rows_in(c.db), 1);
+    /* Reported once: the statement, with its earlier (NULL) binding, runs. */
+    assert_int_equal(sqlite3_clear_bindings(ins), SQLITE_OK);
+    assert_int_equal(bind_text(ins, 2, big, -1, SQLITE_STATIC), SQLITE_TOOBIG);
+    assert_int_equal(bind_int64(ins, 1, 3), SQLITE_OK); /* a later bind keeps the failure */
+    assert_int_equal(conn_step_done(ins), -EFBIG);
+    assert_int_equal(rows_in(c.db), 1);
+    /* conn_done forgets a failure that was never stepped. */
+    assert_int_equal(bind_blob(ins, 2, big, 100, SQLITE_STATIC), SQLITE_TOOBIG);
+    conn_done(ins);
+    assert_int_equal(bind_double(ins, 2, 0.5), SQLITE_OK);
+    assert_int_equal(conn_step_done(ins), 0);
+    assert_int_equal(rows_in(c.db), 2);
+    sqlite3_finalize(ins);
+    sqlite3_finalize(other);
+    sqlite3_close(c.db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(pages_end_at_the_byte_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(a_capped_database_fails_with_enospc, setup, teardown),
         cmocka_unit_test(sqlite_codes_as_errno),
+        cmocka_unit_test(a_failing_bind_writes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
