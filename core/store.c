@@ -784,8 +784,18 @@ int conn_rows(struct conn *c, enum stmt_id id, const struct rows_spec *spec, str
 
 int store_rows(struct store *s, enum stmt_id id, const struct rows_spec *spec, struct rows *out)
 {
+    return store_rows_args(s, id, NULL, 0, spec, out);
+}
+
+int store_rows_args(struct store *s, enum stmt_id id, const int64_t *args, size_t nargs,
+                    const struct rows_spec *spec, struct rows *out)
+{
     struct conn *c = store_reader(s);
-    int rc = conn_rows(c, id, spec, out);
+    sqlite3_stmt *st = conn_stmt(c, id);
+    for (size_t i = 0; st && i < nargs; i++)
+        bind_int64(st, (int)i + 1, args[i]);
+    int rc = store_rows_read(st, spec, out);
+    conn_done(st);
     store_reader_put(s, c);
     return rc;
 }

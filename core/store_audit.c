@@ -480,14 +480,9 @@ static void drift_undo(void *v, size_t n)
 int store_drift_items(struct store *s, bool recent, size_t max, struct store_settled **v, size_t *n)
 {
     static const struct rows_spec spec = {sizeof **v, SIZE_MAX, drift_read, drift_undo};
-    struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, recent ? ST_DRIFT_RECENT : ST_DRIFT_PROBE);
-    if (st)
-        bind_int64(st, 1, (sqlite3_int64)max);
+    const int64_t arg = (int64_t)max;
     struct rows rows;
-    int rc = store_rows_read(st, &spec, &rows);
-    conn_done(st);
-    store_reader_put(s, c);
+    int rc = store_rows_args(s, recent ? ST_DRIFT_RECENT : ST_DRIFT_PROBE, &arg, 1, &spec, &rows);
     *v = rows.v;
     *n = rows.n;
     return rc;

@@ -456,6 +456,10 @@ int store_page(struct store *s, enum stmt_id id, int64_t after, const char *afte
 /* conn_rows() on a read connection borrowed for the call. */
 int store_rows(struct store *s, enum stmt_id id, const struct rows_spec *spec, struct rows *out);
 
+/* As store_rows(), with integer parameters args[0..nargs) bound to ?1..?n. */
+int store_rows_args(struct store *s, enum stmt_id id, const int64_t *args, size_t nargs,
+                    const struct rows_spec *spec, struct rows *out);
+
 /* Binds text or NULL. */
 int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text);
 

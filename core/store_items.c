@@ -517,18 +517,10 @@ out:
 int store_rescore_pending(struct store *s, int64_t layer_id, int64_t after, size_t max,
                           struct store_item **items, size_t *n)
 {
-    struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_RESCORE_PENDING);
-    if (st) {
-        bind_int64(st, 1, after);
-        bind_int64(st, 2, layer_id);
-        bind_int64(st, 3, (int64_t)max);
-    }
+    const int64_t args[] = {after, layer_id, (int64_t)max};
     struct rows_spec spec = {sizeof **items, max, item_read, items_undo};
     struct rows rows;
-    int rc = store_rows_read(st, &spec, &rows);
-    conn_done(st);
-    store_reader_put(s, c);
+    int rc = store_rows_args(s, ST_RESCORE_PENDING, args, 3, &spec, &rows);
     *items = rows.v;
     *n = rows.n;
     return rc;
@@ -686,17 +678,10 @@ int store_task_group(struct store *s, int64_t task_id, int64_t *key_id, char **g
 int store_group_stale_pending(struct store *s, int64_t after, size_t max, struct store_item **items,
                               size_t *n)
 {
-    struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_GROUP_STALE_PENDING);
-    if (st) {
-        bind_int64(st, 1, after);
-        bind_int64(st, 2, (int64_t)max);
-    }
+    const int64_t args[] = {after, (int64_t)max};
     struct rows_spec spec = {sizeof **items, max, item_read, items_undo};
     struct rows rows;
-    int rc = store_rows_read(st, &spec, &rows);
-    conn_done(st);
-    store_reader_put(s, c);
+    int rc = store_rows_args(s, ST_GROUP_STALE_PENDING, args, 2, &spec, &rows);
     *items = rows.v;
     *n = rows.n;
     return rc;

@@ -354,14 +354,9 @@ static void settled_undo(void *v, size_t n)
 int store_settled_read(struct store *s, size_t max, struct store_settled **v, size_t *n)
 {
     static const struct rows_spec spec = {sizeof **v, SIZE_MAX, settled_read, settled_undo};
-    struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_SETTLED);
-    if (st)
-        bind_int64(st, 1, (sqlite3_int64)max);
+    const int64_t arg = (int64_t)max;
     struct rows rows;
-    int rc = store_rows_read(st, &spec, &rows);
-    conn_done(st);
-    store_reader_put(s, c);
+    int rc = store_rows_args(s, ST_SETTLED, &arg, 1, &spec, &rows);
     *v = rows.v;
     *n = rows.n;
     return rc;

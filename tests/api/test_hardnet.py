@@ -61,6 +61,22 @@ def closed_now(sock):
         return True
 
 
+def trickled_until_cut(sock, data):
+    """Sends data, then waits up to 0.2 s for the server's close: True once
+    sock is closed (a send refused, EOF or reset)."""
+    try:
+        sock.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        return True
+    sock.settimeout(0.2)
+    try:
+        return sock.recv(65536) == b""
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True
+
+
 class TestSlowClients(DaemonCase):
     """Holds twice the per-address limit open from 127.0.0.1, each
     connection trickling header lines, while 127.0.0.2 still gets answers."""
@@ -113,20 +129,9 @@ class TestDeadlines(DaemonCase):
         s = socket.create_connection(("127.0.0.1", self.d.port), timeout=HTTP_TIMEOUT)
         try:
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-
-            def cut():
-                try:
-                    s.sendall(b"X-Trickle: 1\r\n")  # every byte would reset an idle timeout
-                except (BrokenPipeError, ConnectionResetError):
-                    return True
-                s.settimeout(0.2)
-                try:
-                    return s.recv(1) == b""
-                except socket.timeout:
-                    return False
-                except ConnectionResetError:
-                    return True
-            until(cut, "the slow headers cut", timeout=60)
+            # every byte would reset an idle timeout
+            until(lambda: trickled_until_cut(s, b"X-Trickle: 1\r\n"), "the slow headers cut",
+                  timeout=60)
         finally:
             s.close()
         self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
@@ -139,20 +144,7 @@ class TestDeadlines(DaemonCase):
             s.sendall(b"POST /v1/items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
                       + self.pipe.encode() + b"\r\nContent-Type: application/json\r\n"
                       b"Content-Length: 10000000\r\n\r\n{\"items\": [")
-
-            def cut():
-                try:
-                    s.sendall(b" ")
-                except (BrokenPipeError, ConnectionResetError):
-                    return True
-                s.settimeout(0.2)
-                try:
-                    return s.recv(65536) == b""
-                except socket.timeout:
-                    return False
-                except ConnectionResetError:
-                    return True
-            until(cut, "the slow body cut", timeout=120)
+            until(lambda: trickled_until_cut(s, b" "), "the slow body cut", timeout=120)
         finally:
             s.close()
         self.assertEqual(self.d.item_count(), 0)
