@@ -1,13 +1,16 @@
-/* pg_prepare URI [-v]: proves that every store statement is valid
+/* pg_prepare URI [-v | -j]: proves that every store statement is valid
  * PostgreSQL (issue 16). In one transaction on the database at URI (libpq's
  * rules), applies schema/pg's migrations, then prepares each statement's
  * PostgreSQL text (store_pg_text) with parameters of unknown type, as the
  * PostgreSQL backend does; prints each failure with its id, SQL and error.
  * The transaction is rolled back, so the database is left as it was and
  * the check may run again. -v also prints the parameter types PostgreSQL
- * inferred for every statement. Exit 0 when all prepared, 1 when some did
+ * inferred for every statement; -j prints, instead of them, one JSON
+ * object a line for each statement that prepared: {"id", "types",
+ * "sqlite", "pg"} (tests/pg/sql_equiv.py reads them). Exit 0 when all prepared, 1 when some did
  * not, 2 when the database cannot be used. Not in the unit suite: it needs
  * a running PostgreSQL (the PostgreSQL test script runs it). */
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,23 +50,43 @@ static const char *type_name(Oid t)
     }
 }
 
-static void print_params(PGconn *db, const char *name, int id)
+enum show { SHOW_FAILURES, SHOW_TYPES, SHOW_JSON };
+
+static void print_params(PGconn *db, const char *name, int id, const char *sql, enum show show)
 {
     PGresult *r = PQdescribePrepared(db, name);
-    printf("%d:", id);
-    for (int i = 0; i < PQnparams(r); i++)
-        printf(" $%d %s", i + 1, type_name(PQparamtype(r, i)));
-    printf("\n");
+    json_t *types = json_array();
+    if (show == SHOW_TYPES)
+        printf("%d:", id);
+    for (int i = 0; i < PQnparams(r); i++) {
+        if (show == SHOW_TYPES)
+            printf(" $%d %s", i + 1, type_name(PQparamtype(r, i)));
+        json_array_append_new(types, json_string(type_name(PQparamtype(r, i))));
+    }
+    if (show == SHOW_TYPES) {
+        printf("\n");
+    } else {
+        json_t *o = json_pack("{s:i,s:o,s:s,s:s}", "id", id, "types", types, "sqlite",
+                              store_sql((enum stmt_id)id), "pg", sql);
+        char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (line)
+            printf("%s\n", line);
+        free(line);
+        json_decref(o);
+        types = NULL;
+    }
+    json_decref(types);
     PQclear(r);
 }
 
 /* Prepares statement id inside a savepoint (a failure aborts only it).
  * Returns 1 when it prepared, 0 when not. */
-static int prepare_one(PGconn *db, int id, int verbose)
+static int prepare_one(PGconn *db, int id, enum show show)
 {
+    FILE *out = show == SHOW_JSON ? stderr : stdout; /* stdout: the JSON lines only */
     char *sql = store_pg_text((enum stmt_id)id);
     if (!sql) {
-        printf("FAIL %d: no SQL\n", id);
+        fprintf(out, "FAIL %d: no SQL\n", id);
         return 0;
     }
     char name[32];
@@ -71,14 +94,14 @@ static int prepare_one(PGconn *db, int id, int verbose)
     int ok = exec_ok(db, "SAVEPOINT p");
     PGresult *r = ok ? PQprepare(db, name, sql, 0, NULL) : NULL;
     if (r && PQresultStatus(r) != PGRES_COMMAND_OK) {
-        printf("FAIL %d%s: %s\n  %s", id,
-               store_pg_overridden((enum stmt_id)id) ? " (override)" : "", sql,
-               PQresultErrorMessage(r));
+        fprintf(out, "FAIL %d%s: %s\n  %s", id,
+                store_pg_overridden((enum stmt_id)id) ? " (override)" : "", sql,
+                PQresultErrorMessage(r));
         ok = 0;
     }
     PQclear(r);
-    if (ok && verbose)
-        print_params(db, name, id);
+    if (ok && show != SHOW_FAILURES)
+        print_params(db, name, id, sql, show);
     exec_ok(db, ok ? "RELEASE p" : "ROLLBACK TO p");
     free(sql);
     return ok;
@@ -101,10 +124,13 @@ static int apply_migrations(PGconn *db)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: pg_prepare URI [-v]\n");
+        fprintf(stderr, "usage: pg_prepare URI [-v | -j]\n");
         return 2;
     }
-    int verbose = argc > 2 && !strcmp(argv[2], "-v");
+    enum show show = argc < 3                 ? SHOW_FAILURES
+                     : !strcmp(argv[2], "-v") ? SHOW_TYPES
+                     : !strcmp(argv[2], "-j") ? SHOW_JSON
+                                              : SHOW_FAILURES;
     PGconn *db = PQconnectdb(argv[1]);
     if (PQstatus(db) != CONNECTION_OK) {
         fprintf(stderr, "pg_prepare: %s", PQerrorMessage(db));
@@ -117,12 +143,13 @@ int main(int argc, char **argv)
     }
     int prepared = 0, overridden = 0;
     for (int id = 0; id < STMT_COUNT; id++) {
-        prepared += prepare_one(db, id, verbose);
+        prepared += prepare_one(db, id, show);
         overridden += store_pg_overridden((enum stmt_id)id);
     }
     exec_ok(db, "ROLLBACK");
     PQfinish(db);
-    printf("pg_prepare: %d of %d statements prepared (%d with a PostgreSQL text of their own)\n",
-           prepared, STMT_COUNT, overridden);
+    fprintf(show == SHOW_JSON ? stderr : stdout,
+            "pg_prepare: %d of %d statements prepared (%d with a PostgreSQL text of their own)\n",
+            prepared, STMT_COUNT, overridden);
     return prepared == STMT_COUNT ? 0 : 1;
 }
