@@ -89,7 +89,7 @@ static int highest_param(const char *sql, bool sqlite)
         } else if ((*s == '?' || *s == '$') && isdigit((unsigned char)s[1])) {
             if ((*s == '?') != sqlite)
                 return -1;
-            int n = atoi(s + 1);
+            int n = (int)strtol(s + 1, NULL, 10);
             max = n > max ? n : max;
         }
     }
