@@ -68,7 +68,9 @@ ROWS = [
         (7, "u7", 3, "e7", None, "pair", "p7", "A7", "B7", "math", None, 5, "decomposed", "human",
          None, None, None, 2, '{"preference":"b"}', None, 106, 106, None, None, 2),
         (8, "u8", 6, "e8", "b3", "pair", "p8", "A8", "B8", "law", None, 0, "resolved", "human",
-         "a", "human", 0.6, 2, '{"preference":"b"}', None, 107, 180, None, None, 0)]),
+         "a", "human", 0.6, 2, '{"preference":"b"}', None, 107, 180, None, None, 0),
+        (9, "u9", 3, "e9", "b1", "pair", "p9", "A9", "B9", "math", None, 0, "awaiting_human",
+         "human", None, None, 0.5, 1, '{"preference":"a"}', None, 108, 108, None, "g1", 1)]),
     ("subquestions", "id,item_seq,side,ordinal,kind,span_start,span_end,question,score,"
      "confidence,status,verdict,source,sinks", [
         (1, 7, "a", 0, "step", 0, 5, "q1", 0.5, 0.5, "answered", "yes", "human", 1),
@@ -85,7 +87,8 @@ ROWS = [
         (5, 4, None, "pair", 2, 2, 2, 0, 0, 0, "done", 103, 0, 0),
         (6, 6, None, "pair", 0, 1, 0, 0, 0, 0, "open", 105, 0, 0),
         (7, 3, None, "single", 0, 1, 1, 0, 0, 0, "done", 102, 1, 1),
-        (8, 8, None, "pair", 0, 3, 1, 0, 0, 0, "open", 107, 0, 1)]),
+        (8, 8, None, "pair", 0, 3, 1, 0, 0, 0, "open", 107, 0, 1),
+        (9, 9, None, "pair", 0, 2, 0, 0, 0, 0, "open", 108, 0, 0)]),
     ("leases", "task_id,rater_id,expires_ms,live,swapped", [
         (1, 1, 9000, 1, 1), (6, 1, 500, 1, 0), (8, 2, 400, 0, 0), (3, 3, 9000, 1, 0)]),
     ("skips", "task_id,rater_id", [(6, 2), (1, 3)]),
@@ -165,6 +168,34 @@ CUSTOM = {
     "ST_GROUP_MARK_STALE": [[3, "g1", 10], [None, "g1", 10]],
     "ST_GROUP_SAMPLES": [[3, "g1", 10], [None, "g1", 10]],
     "ST_RESCORE_PENDING": [[0, 1, 10], [0, 2, 10], [0, None, 10]],
+    "ST_GROUP_STALE_PENDING": [[0, 10], [9, 10]],
+    "ST_KEY_INSERT": [["k9", "rater", "l9", H, 7], ["rater1", "rater", "l9", H, 7]],
+    "ST_KEY_REVOKE": [["rater1", 9], ["Rater2", 9]],
+    "ST_TASK_INSERT": [[1, "pair", 0, 2, 7]],
+    "ST_LABEL_INSERT": [[9, 1, "a", 3, "r", 1.5, None, 7, 0], [1, 2, "a", 3, "r", 1.5, None, 7, 0]],
+    "ST_GOLD_TASK_INSERT": [[9, "pair", 0, 7]],
+    "ST_OVERLAP_UPSERT": [["batch", "b1", 4], ["domain", "law", 2]],
+    "ST_OVERLAP_APPLY_DOMAIN": [["math", 5], ["math", 1]],
+    "ST_LABEL_REPLACE": [[1, 2, "b", 1, "x", 2.5]],
+    "ST_RESCORE_HUMAN": [[9, None, 0.3, 2, "{}", 5], [1, None, 0.3, 2, "{}", 5]],
+    "ST_GROUP_STALE_CLEAR": [[9, 1], [9, 2]],
+    "ST_DOMAIN_UPSERT": [["math", "code", None, 3, "parallel", 5, 0, 4],
+                         ["new", "none", None, 0, "sequential", 5, 1, 31]],
+    "ST_SUBQ_INSERT": [[9, "a", 0, "step", 0, 3, "q", 0.5, 0.5, "open", None, None, 1]],
+    "ST_ROLLUP_INSERT": [[9, "sequential"], [7, "sequential"]],
+    "ST_ROLLUP_SET": [[7, "whole", "unsure", '{"x":1}']],
+    "ST_LAYER_TRAINED": [[3, "candidate", H, 5, "{}", "{}", 0.5, "{}"], [3, "rejected", None, 0,
+                                                                        None, None, None, None]],
+    "ST_WEBHOOK_DELETE": [[3, 6], [3, 3]],
+    "ST_KEY_BY_LOOKUP": [["l2"], ["l4"]],
+    "ST_ITEM_GET": [["u1"], ["u6"]],
+    "ST_ITEM_BY_UUID": [["u2"], ["u6"]],
+    "ST_SUBQ_ITEM": [[7], [4]],
+    "ST_SUBQ_TASK_OF": [[3], [1]],
+    "ST_ROLLUP_GET": [[7], [4]],
+    "ST_RETRACT_ITEM_SEQ": [["u1", 0], ["u1", 3], ["u1", 6]],
+    "ST_AUDIT_REINSTATED": [["layer:2"], ["layer:1"]],
+    "ST_WEBHOOK_LIST": [[3], [6]],
     "ST_SETTLED": [[-1], [3], [100], [0]],
     "ST_LABEL_GET": [[1, 2], [2, 1], [5, 1], [8, 1]],
     "ST_RATER_DETAIL": [[1, 1000], [2, 1000], [3, 100]],
@@ -173,7 +204,7 @@ CUSTOM = {
     "ST_SKIP_INSERT": [[6, 2], [6, 3]],
     "ST_BATCH_UPSERT": [["b1", None, 0, None, 5, None], ["b1", "hidden", 1, "new", 5, 1],
                         ["nb", None, 1, "g", 5, None]],
-    "ST_LAYER_SET_ACTIVE": [[1, 5, 1, 2], [1, 5, 0, 2], [3, 5, 1, None]],
+    "ST_LAYER_SET_ACTIVE": [[1, 5, 1, 2], [1, 5, 0, 2], [3, 5, 1, None], [2, 5, None, 1]],
     "ST_AGREE_LABELS": [[None], ["b1"]],
     "ST_ITEMS_IN_BATCH": [["b1"], ["nope"]],
     "ST_AUDIT_LAYER_DEMOTED": [[1], [2]],
@@ -194,6 +225,9 @@ CUSTOM = {
                        ["n2", 6, None, None, "single", "p", "a", None, None, None, 0,
                         "awaiting_human", "human", None, None, None, None, None, 7, "g"]],
 }
+
+# SQL run before a statement, in its transaction, on both databases.
+BEFORE = {"ST_LAYER_SET_ACTIVE": "UPDATE layers SET status = 'retired' WHERE status = 'active'"}
 
 SKIP_KINDS = ("BEGIN", "COMMIT", "SAVEPOINT", "ROLLBACK", "RELEASE", "PRAGMA")
 SKIP_NAMES = ("ST_DB_SIZE", "ST_DATA_VERSION")
@@ -280,16 +314,19 @@ def setup(uri):
 
 
 def run_sqlite(sq, st, args):
-    """(rows, last rowid, table dumps) or the error text."""
+    """(rows, last rowid, table dumps, whether it found or changed rows) or
+    the error text."""
     tables = written_tables(st["sqlite"])
     if tables:
         sq.execute("BEGIN")
+        if st["name"] in BEFORE:
+            sq.execute(BEFORE[st["name"]])
     try:
         cur = sq.execute(st["sqlite"], args)
         rows = [tuple(norm(v) for v in r) for r in cur]
         dumps = [[tuple(norm(v) for v in r) for r in sq.execute(select_all(sq, t))]
                  for t in tables]
-        return rows, cur.lastrowid, dumps
+        return rows, cur.lastrowid, dumps, bool(rows) or cur.rowcount > 0
     except sqlite3.Error as e:
         return str(e)
     finally:
@@ -300,7 +337,8 @@ def run_sqlite(sq, st, args):
 def run_pg(uri, sq, st, args, reseq):
     """(rows, table dumps) or the error text."""
     tables = written_tables(st["sqlite"])
-    sql = reseq + "BEGIN;\nPREPARE s AS %s;\n\\echo \x1d\nEXECUTE s%s;\n" % (
+    before = BEFORE.get(st["name"], "") + ";" if st["name"] in BEFORE and tables else ""
+    sql = reseq + "BEGIN;\n" + before + "\nPREPARE s AS %s;\n\\echo \x1d\nEXECUTE s%s;\n" % (
         st["pg"], "(%s)" % ", ".join(pg_literal(a) for a in args) if args else "")
     for t in tables:
         sql += "\\echo \x1d\n%s;\n" % select_all(sq, t)
@@ -311,14 +349,17 @@ def run_pg(uri, sq, st, args, reseq):
     return parts[0], parts[1:]
 
 
-def compare(uri, sq, st, args, reseq):
-    """A description of how the two differ, "" when they agree."""
+def compare(uri, sq, st, args, reseq, found):
+    """A description of how the two differ, "" when they agree. Adds the
+    statement to found when it returned rows."""
     s, p = run_sqlite(sq, st, args), run_pg(uri, sq, st, args, reseq)
+    if not isinstance(s, str) and s[3]:
+        found.add(st["id"])
     if isinstance(s, str) or isinstance(p, str):
         both = isinstance(s, str) and isinstance(p, str)
         return "" if both else "error only on one side: sqlite=%s pg=%s" % (
             s if isinstance(s, str) else "ok", p if isinstance(p, str) else "ok")
-    (s_rows, rowid, s_dumps), (p_rows, p_dumps) = s, p
+    (s_rows, rowid, s_dumps, _), (p_rows, p_dumps) = s, p
     out = []
     if "AS last_insert_rowid" in st["pg"]:
         if p_rows != [(norm(rowid),)]:
@@ -341,18 +382,19 @@ def main():
     stmts = [json.loads(line) for line in r.stdout.splitlines()]
     names = stmt_names()
     sq, reseq = setup(uri)
-    differ, skipped, runs = 0, [], 0
+    differ, skipped, runs, found, reads = 0, [], 0, set(), []
     try:
         for st in stmts:
-            name = names[st["id"]]
+            name = st["name"] = names[st["id"]]
             if (st["sqlite"].split()[0].upper() in SKIP_KINDS or name in SKIP_NAMES
                     or "rung_digest" in st["sqlite"]):
                 skipped.append(name)
                 continue
+            reads.append(st["id"])
             arg_sets = CUSTOM.get(name) or [[GENERIC[t][k] for t in st["types"]] for k in range(4)]
             for args in arg_sets:
                 runs += 1
-                diff = compare(uri, sq, st, args, reseq)
+                diff = compare(uri, sq, st, args, reseq, found)
                 if diff:
                     differ += 1
                     print("DIFF %s %s\n  %s" % (name, args, diff))
@@ -360,6 +402,9 @@ def main():
         psql(uri, "DROP SCHEMA IF EXISTS %s CASCADE;" % SCHEMA)
     print("sql_equiv: %d statements, %d runs, %d differences; skipped %d: %s" % (
         len(stmts) - len(skipped), runs, differ, len(skipped), " ".join(skipped)))
+    empty = [names[i] for i in reads if i not in found]
+    if empty:
+        print("sql_equiv: found or changed no row in any run: " + " ".join(empty))
     unprepared = sorted(set(names) - set(names[st["id"]] for st in stmts))
     if unprepared:
         print("sql_equiv: not compared, they do not prepare (see pg_prepare): " + " ".join(unprepared))
