@@ -1267,6 +1267,10 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
         goto fail;
     }
     s->writer_running = true;
+    if (store_listen_start(s)) {
+        snprintf(err, errlen, "cannot listen for other daemons' work (LISTEN)");
+        goto fail;
+    }
     return s;
 fail:
     store_close(s);
@@ -1277,6 +1281,7 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
+    store_listen_stop(s);
     if (s->writer_running) {
         pthread_mutex_lock(&s->wq_mu);
         s->stopping = true;
