@@ -215,6 +215,9 @@ struct conn {
     struct dbst st[STMT_COUNT]; /* prepared on first use, kept */
     int64_t last_id;            /* PostgreSQL: the id the last INSERT returned */
     int64_t changes;            /* PostgreSQL: rows the last statement changed */
+    bool readonly;              /* PostgreSQL: a reader (reconnects as one) */
+    uint64_t retry_us;          /* PostgreSQL: a lost connection's next reconnect */
+    unsigned backoff_ms;        /* PostgreSQL: the wait after a failed reconnect */
 };
 
 /* A write job returns 0 (keep its changes), a negative errno (failed), or
@@ -257,8 +260,8 @@ struct store {
     bool *reader_busy;
     unsigned nreaders;
 
-    struct store_tasks *tasks; /* the task queue's state: store_tasks.c, store_labels.c */
-    struct store_ckpt *ckpt;   /* the checkpointer: store_ckpt.c */
+    struct store_tasks *tasks;   /* the task queue's state: store_tasks.c, store_labels.c */
+    struct store_ckpt *ckpt;     /* the checkpointer: store_ckpt.c */
     struct store_listen *listen; /* PostgreSQL's listener: store_listen.c */
 };
 

@@ -12,8 +12,8 @@
 
 #include "log.h"
 
-#define LISTEN_POLL_MS 250    /* how often the thread looks at its stop flag */
-#define LISTEN_BACKOFF_MAX 8  /* seconds between reconnects at most */
+#define LISTEN_POLL_MS 250   /* how often the thread looks at its stop flag */
+#define LISTEN_BACKOFF_MAX 8 /* seconds between reconnects at most */
 
 struct store_listen {
     pthread_t thread;
