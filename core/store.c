@@ -15,12 +15,7 @@
 #include <time.h>
 
 #include "log.h"
-
-/* An imported item's content digest: its prompt, its two responses in
- * either order, its batch (schema/003_items.sql fills old rows alike). */
-#define ITEM_DIGEST(p, a, b, batch)                                                                \
-    "rung_digest('item', " p ", CASE WHEN " b " IS NULL OR " a " <= " b " THEN " a " ELSE " b      \
-    " END, CASE WHEN " b " IS NULL OR " a " <= " b " THEN " b " ELSE " a " END, " batch ")"
+#include "util.h"
 
 /* An item (row of items) that a new layer may score again: not gold, and
  * its tasks have no label, no live lease and are still open. */
@@ -55,6 +50,8 @@
 
 extern const char *const schema_migrations[];
 extern const size_t schema_migration_count;
+extern const char *const schema_pg_migrations[];
+extern const size_t schema_pg_migration_count;
 
 static const char *const sql_text[STMT_COUNT] = {
     [ST_KEY_INSERT] =
@@ -231,10 +228,8 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_LEASED_RECOUNT] = "UPDATE tasks SET leased = (SELECT count(*) FROM leases x "
                           "WHERE x.task_id = tasks.id AND x.live = 1) WHERE leased > 0",
     [ST_DATA_VERSION] = "PRAGMA data_version",
-    [ST_ITEM_FIND_DIGEST] =
-        "SELECT id, status, batch FROM items WHERE digest = " ITEM_DIGEST("?1", "?2", "?3", "?4"),
-    [ST_ITEM_SET_DIGEST] = "UPDATE items SET digest = " ITEM_DIGEST(
-        "prompt", "response_a", "response_b", "batch") " WHERE seq = ?1",
+    [ST_ITEM_FIND_DIGEST] = "SELECT id, status, batch FROM items WHERE digest = ?1",
+    [ST_ITEM_SET_DIGEST] = "UPDATE items SET digest = ?2 WHERE seq = ?1",
     [ST_ITEMS_EXT] = "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE external_id = ?5 "
                      "AND deleted_ms IS NULL AND seq > ?1 AND (?2 IS NULL OR status = ?2) AND (?3 "
                      "= 0 OR key_id = ?3) "
@@ -592,12 +587,12 @@ const char *store_sql(enum stmt_id id)
  * statement is bound just before it is stepped. */
 #define BIND_SLOTS 8
 static _Thread_local struct {
-    sqlite3_stmt *st;
+    struct dbst *st;
     int rc;
 } bind_fail[BIND_SLOTS];
 static _Thread_local unsigned bind_next;
 
-static int bind_slot(sqlite3_stmt *st)
+static int bind_slot(struct dbst *st)
 {
     for (int i = 0; i < BIND_SLOTS; i++)
         if (bind_fail[i].st == st)
@@ -605,14 +600,14 @@ static int bind_slot(sqlite3_stmt *st)
     return -1;
 }
 
-static void bind_forget(sqlite3_stmt *st)
+static void bind_forget(struct dbst *st)
 {
     int i = st ? bind_slot(st) : -1;
     if (i >= 0)
         bind_fail[i].st = NULL;
 }
 
-int store_bind_failed(sqlite3_stmt *st, int rc)
+int store_bind_failed(struct dbst *st, int rc)
 {
     if (!st || bind_slot(st) >= 0)
         return rc; /* keep the first failure */
@@ -624,46 +619,77 @@ int store_bind_failed(sqlite3_stmt *st, int rc)
     return rc;
 }
 
-int store_step(sqlite3_stmt *st)
+static void stmt_reset(struct dbst *st)
 {
-    int i = st ? bind_slot(st) : -1;
+    if (st->pg)
+        pgst_reset(st->pg);
+    else
+        sqlite3_reset(st->lite);
+}
+
+int store_step(struct dbst *st)
+{
+    if (!st)
+        return SQLITE_MISUSE;
+    int i = bind_slot(st);
+    if (i < 0 && st->pg)
+        return pgst_step(st->pg, &st->c->last_id, &st->c->changes);
     if (i < 0)
-        return sqlite3_step(st);
+        return sqlite3_step(st->lite);
     int rc = bind_fail[i].rc;
     bind_fail[i].st = NULL;
-    sqlite3_reset(st);
-    log_json("error", "bind failed", "{s:i,s:s,s:s}", "code", rc, "why", sqlite3_errstr(rc), "sql",
-             sqlite3_sql(st));
+    stmt_reset(st);
+    log_json("error", "bind failed", "{s:i,s:s,s:i}", "code", rc, "why", sqlite3_errstr(rc), "sql",
+             (int)(st - st->c->st));
     return rc;
 }
 
-sqlite3_stmt *conn_stmt(struct conn *c, enum stmt_id id)
+/* Prepares statement id on c: 0 or -EIO (logged). */
+static int stmt_prepare(struct conn *c, enum stmt_id id)
 {
-    if (!c->st[id]) {
-        if (sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id],
-                               NULL) != SQLITE_OK) {
-            fprintf(stderr,
-                    "{\"level\":\"error\",\"msg\":\"prepare failed\",\"sql\":%d,\"why\":\"%s\"}\n",
-                    (int)id, sqlite3_errmsg(c->db));
-            return NULL;
-        }
-    } else {
-        sqlite3_reset(c->st[id]);
-        sqlite3_clear_bindings(c->st[id]);
+    struct dbst *st = &c->st[id];
+    st->c = c;
+    if (c->pg) {
+        char *sql = store_pg_text(id), name[16];
+        snprintf(name, sizeof name, "s%d", (int)id);
+        st->pg = sql ? pgst_new(c->pg, name, sql) : NULL;
+        free(sql);
+        return st->pg ? 0 : -EIO;
     }
-    bind_forget(c->st[id]); /* also a stale entry at a reused address */
-    return c->st[id];
+    if (sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &st->lite, NULL) ==
+        SQLITE_OK)
+        return 0;
+    log_json("error", "prepare failed", "{s:i,s:s}", "sql", (int)id, "why", sqlite3_errmsg(c->db));
+    return -EIO;
 }
 
-void conn_done(sqlite3_stmt *st)
+struct dbst *conn_stmt(struct conn *c, enum stmt_id id)
+{
+    struct dbst *st = &c->st[id];
+    if (!st->lite && !st->pg) {
+        if (stmt_prepare(c, id))
+            return NULL;
+    } else if (st->pg) {
+        pgst_reset(st->pg);
+    } else {
+        sqlite3_reset(st->lite);
+        sqlite3_clear_bindings(st->lite);
+    }
+    bind_forget(st);
+    return st;
+}
+
+void conn_done(struct dbst *st)
 {
     bind_forget(st);
     if (st)
-        sqlite3_reset(st);
+        stmt_reset(st);
 }
 
 int conn_exec(struct conn *c, const char *sql)
 {
+    if (c->pg)
+        return pg_exec(c->pg, sql, &c->changes) == SQLITE_OK ? 0 : -EIO;
     char *msg = NULL;
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
@@ -674,24 +700,89 @@ int conn_exec(struct conn *c, const char *sql)
     return 0;
 }
 
-static int conn_open(struct conn *c, const char *path, bool readonly)
+bool conn_in_tx(struct conn *c)
+{
+    return c->pg ? pg_in_tx(c->pg) : !sqlite3_get_autocommit(c->db);
+}
+
+const char *conn_errmsg(struct conn *c)
+{
+    return c->pg ? pg_errmsg(c->pg) : c->db ? sqlite3_errmsg(c->db) : "out of memory";
+}
+
+void conn_rollback(struct conn *c)
+{
+    if (c->pg)
+        pg_exec(c->pg, "ROLLBACK", NULL);
+    else
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Opens c on path (an SQLite file) or a PostgreSQL URI: 0, or -EIO with
+ * the reason in err. */
+static int conn_open(struct conn *c, const char *path, bool readonly, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
+    if (pg_is_uri(path)) {
+        c->pg = pg_connect(path, readonly, err, errlen);
+        c->readonly = readonly;
+        return c->pg ? 0 : -EIO;
+    }
     int flags = SQLITE_OPEN_NOMUTEX |
                 (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK)
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK ||
+        (sqlite3_busy_timeout(c->db, 10000),
+         conn_exec(c, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"))) {
+        snprintf(err, errlen, "cannot open %s: %s", path, conn_errmsg(c));
         return -EIO;
-    sqlite3_busy_timeout(c->db, 10000);
-    if (conn_exec(c, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"))
-        return -EIO;
+    }
+    return 0;
+}
+
+#define REVIVE_FIRST_MS 250u
+#define REVIVE_MAX_MS 8000u
+
+/* PostgreSQL: when c lost its connection, connects again (with doubling
+ * backoff between failed tries, so a dead server costs each request one
+ * check, not a connect). Its statements are prepared again on use. 0, or
+ * -EAGAIN while the server cannot be reached. */
+static int conn_revive(struct store *s, struct conn *c)
+{
+    if (!c->pg || !pg_lost(c->pg))
+        return 0;
+    uint64_t now = util_mono_us();
+    if (now < c->retry_us)
+        return -EAGAIN;
+    char err[256];
+    struct pg_conn *fresh = pg_connect(s->path, c->readonly, err, sizeof err);
+    if (!fresh) {
+        c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : REVIVE_FIRST_MS;
+        if (c->backoff_ms > REVIVE_MAX_MS)
+            c->backoff_ms = REVIVE_MAX_MS;
+        c->retry_us = now + c->backoff_ms * 1000ull;
+        log_json("warn", "postgresql unreachable", "{s:s,s:i}", "why", err, "retry_ms",
+                 (int)c->backoff_ms);
+        return -EAGAIN;
+    }
+    for (int i = 0; i < STMT_COUNT; i++) {
+        pgst_free(c->st[i].pg);
+        c->st[i].pg = NULL;
+    }
+    pg_close(c->pg);
+    c->pg = fresh;
+    c->backoff_ms = 0;
+    log_json("info", "postgresql reconnected", "{s:b}", "reader", c->readonly);
     return 0;
 }
 
 static void conn_close(struct conn *c)
 {
-    for (int i = 0; i < STMT_COUNT; i++)
-        sqlite3_finalize(c->st[i]);
+    for (int i = 0; i < STMT_COUNT; i++) {
+        sqlite3_finalize(c->st[i].lite);
+        pgst_free(c->st[i].pg);
+    }
     sqlite3_close(c->db);
+    pg_close(c->pg);
     memset(c, 0, sizeof *c);
 }
 
@@ -703,6 +794,7 @@ struct conn *store_reader(struct store *s)
             if (!s->reader_busy[i]) {
                 s->reader_busy[i] = true;
                 pthread_mutex_unlock(&s->pool_mu);
+                conn_revive(s, &s->readers[i]); /* else its statements fail: 503 */
                 return &s->readers[i];
             }
         }
@@ -734,13 +826,13 @@ static int grow(char **v, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
-int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, struct rows *out)
+int store_rows_read(struct dbst *st, const struct rows_spec *spec, struct rows *out)
 {
     return store_rows_read_budget(st, spec, NULL, 0, out);
 }
 
-int store_rows_read_budget(sqlite3_stmt *st, const struct rows_spec *spec,
-                           size_t (*row_bytes)(sqlite3_stmt *st), size_t budget, struct rows *out)
+int store_rows_read_budget(struct dbst *st, const struct rows_spec *spec,
+                           size_t (*row_bytes)(struct dbst *st), size_t budget, struct rows *out)
 {
     char *v = NULL;
     size_t cap = 0, k = 0;
@@ -776,7 +868,7 @@ int store_rows_read_budget(sqlite3_stmt *st, const struct rows_spec *spec,
 
 int conn_rows(struct conn *c, enum stmt_id id, const struct rows_spec *spec, struct rows *out)
 {
-    sqlite3_stmt *st = conn_stmt(c, id);
+    struct dbst *st = conn_stmt(c, id);
     int rc = store_rows_read(st, spec, out);
     conn_done(st);
     return rc;
@@ -791,7 +883,7 @@ int store_rows_args(struct store *s, enum stmt_id id, const int64_t *args, size_
                     const struct rows_spec *spec, struct rows *out)
 {
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, id);
+    struct dbst *st = conn_stmt(c, id);
     for (size_t i = 0; st && i < nargs; i++)
         bind_int64(st, (int)i + 1, args[i]);
     int rc = store_rows_read(st, spec, out);
@@ -802,17 +894,68 @@ int store_rows_args(struct store *s, enum stmt_id id, const int64_t *args, size_
 
 /* ---- migrations ---- */
 
+/* PostgreSQL: the schema's version is a row of rung_schema; one daemon at
+ * a time migrates, under a transaction-scoped advisory lock. */
+#define PG_MIGRATE_LOCK "SELECT pg_advisory_xact_lock(7316812)"
+#define PG_VERSION_SQL "SELECT coalesce(max(version), 0) FROM rung_schema"
+
+static int pg_migrate_from(struct conn *c, int64_t version, char *err, size_t errlen)
+{
+    if (version > (int64_t)schema_pg_migration_count) {
+        snprintf(err, errlen, "database schema %lld is newer than this rungd (%zu)",
+                 (long long)version, schema_pg_migration_count);
+        return -EPROTO;
+    }
+    for (size_t i = (size_t)version; i < schema_pg_migration_count; i++) {
+        char set[80];
+        snprintf(set, sizeof set, "DELETE FROM rung_schema; INSERT INTO rung_schema VALUES (%zu)",
+                 i + 1);
+        if (pg_exec(c->pg, schema_pg_migrations[i], NULL) != SQLITE_OK ||
+            pg_exec(c->pg, set, NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "migration %03zu failed: %s", i + 1, conn_errmsg(c));
+            return -EPROTO;
+        }
+    }
+    return 0;
+}
+
+static int pg_migrate(struct conn *c, char *err, size_t errlen)
+{
+    int64_t version = 0;
+    int rc = pg_exec(c->pg,
+                     "BEGIN; " PG_MIGRATE_LOCK "; CREATE TABLE IF NOT EXISTS rung_schema "
+                     "(version BIGINT NOT NULL)",
+                     NULL) == SQLITE_OK
+                 ? 0
+                 : -EIO;
+    if (!rc && pg_query_int(c->pg, PG_VERSION_SQL, &version) != SQLITE_OK)
+        rc = -EIO;
+    if (rc)
+        snprintf(err, errlen, "cannot lock the database: %s", conn_errmsg(c));
+    if (!rc)
+        rc = pg_migrate_from(c, version, err, errlen);
+    if (!rc && pg_exec(c->pg, "COMMIT", NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "migration commit failed: %s", conn_errmsg(c));
+        rc = -EIO;
+    }
+    if (rc)
+        conn_rollback(c);
+    return rc;
+}
+
 static int migrate(struct conn *c, char *err, size_t errlen)
 {
+    if (c->pg)
+        return pg_migrate(c, err, errlen);
     int rc = conn_exec(c, "BEGIN IMMEDIATE");
     if (rc) {
-        snprintf(err, errlen, "cannot lock the database: %s", sqlite3_errmsg(c->db));
+        snprintf(err, errlen, "cannot lock the database: %s", conn_errmsg(c));
         return rc;
     }
     sqlite3_stmt *st = NULL;
     int version = 0;
     if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-        store_step(st) == SQLITE_ROW)
+        sqlite3_step(st) == SQLITE_ROW)
         version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     if (version > (int)schema_migration_count) {
@@ -840,10 +983,10 @@ static int migrate(struct conn *c, char *err, size_t errlen)
     }
     rc = conn_exec(c, "COMMIT");
     if (rc)
-        snprintf(err, errlen, "migration commit failed: %s", sqlite3_errmsg(c->db));
+        snprintf(err, errlen, "migration commit failed: %s", conn_errmsg(c));
 out:
     if (rc)
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        conn_rollback(c);
     return rc;
 }
 
@@ -852,8 +995,11 @@ int store_schema_version(struct store *s)
     struct conn *c = store_reader(s);
     sqlite3_stmt *st = NULL;
     int v = -1;
-    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-        store_step(st) == SQLITE_ROW)
+    int64_t pv = -1;
+    if (c->pg)
+        v = pg_query_int(c->pg, PG_VERSION_SQL, &pv) == SQLITE_OK ? (int)pv : -1;
+    else if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+             sqlite3_step(st) == SQLITE_ROW)
         v = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     store_reader_put(s, c);
@@ -884,6 +1030,8 @@ int store_sqlite_errno(int sqlite_rc)
         return -EFBIG;
     case SQLITE_NOMEM:
         return -ENOMEM;
+    case SQLITE_BUSY: /* PostgreSQL: a lost connection, a timeout, a conflict */
+        return -EAGAIN;
     default:
         return -EIO;
     }
@@ -891,19 +1039,19 @@ int store_sqlite_errno(int sqlite_rc)
 
 int conn_run(struct conn *c, enum stmt_id id)
 {
-    sqlite3_stmt *st = conn_stmt(c, id);
+    struct dbst *st = conn_stmt(c, id);
     if (!st)
         return -EIO;
     int rc = store_step(st);
     conn_done(st);
     if (rc != SQLITE_DONE) {
-        log_json("error", "sql failed", "{s:i,s:s}", "sql", (int)id, "why", sqlite3_errmsg(c->db));
+        log_json("error", "sql failed", "{s:i,s:s}", "sql", (int)id, "why", conn_errmsg(c));
         return store_sqlite_errno(rc);
     }
     return 0;
 }
 
-int conn_step_done(sqlite3_stmt *st)
+int conn_step_done(struct dbst *st)
 {
     if (!st)
         return -EIO;
@@ -914,7 +1062,7 @@ int conn_step_done(sqlite3_stmt *st)
 
 int conn_run_id(struct conn *c, enum stmt_id id, int64_t row)
 {
-    sqlite3_stmt *st = conn_stmt(c, id);
+    struct dbst *st = conn_stmt(c, id);
     if (!st)
         return -EIO;
     bind_int64(st, 1, row);
@@ -924,7 +1072,9 @@ int conn_run_id(struct conn *c, enum stmt_id id, int64_t row)
 static void run_group(struct store *s, struct wjob *head)
 {
     struct conn *c = &s->writer;
-    int txrc = conn_run(c, ST_BEGIN);
+    int txrc = conn_revive(s, c);
+    if (!txrc)
+        txrc = conn_run(c, ST_BEGIN);
     for (struct wjob *j = head; j; j = j->next) {
         if (txrc) {
             *j->rc_out = txrc;
@@ -944,7 +1094,7 @@ static void run_group(struct store *s, struct wjob *head)
             rc = -EIO;
         /* STORE_ROLLBACK is the job's own decision, not a failure. */
         *j->rc_out = rc == STORE_ROLLBACK ? 0 : rc;
-        if (sqlite3_get_autocommit(c->db)) {
+        if (!conn_in_tx(c)) {
             /* SQLite rolled the whole transaction back (disk full, I/O
              * error): every job of the group is lost, including those that
              * ran before, and nothing more may run outside a transaction. */
@@ -954,7 +1104,7 @@ static void run_group(struct store *s, struct wjob *head)
         }
     }
     if (!txrc && (txrc = conn_run(c, ST_COMMIT)) != 0) {
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        conn_rollback(c);
         for (struct wjob *j = head; j; j = j->next)
             *j->rc_out = txrc;
     }
@@ -1082,6 +1232,40 @@ void store_stats(struct store *s, uint64_t *groups, uint64_t *writes)
 
 /* ---- open / close ---- */
 
+bool store_is_uri(const char *path)
+{
+    return pg_is_uri(path);
+}
+
+void store_db_label(const char *path, char *out, size_t outlen)
+{
+    if (pg_is_uri(path))
+        pg_redact(path, out, outlen);
+    else
+        snprintf(out, outlen, "%s", path);
+}
+
+/* SQLite's own settings on the writer connection (nothing for
+ * PostgreSQL): 0 or -EIO with the reason in err. */
+static int sqlite_setup(struct store *s, char *err, size_t errlen)
+{
+    if (!s->writer.db)
+        return 0;
+    /* WAL lets readers run beside the writer. SECURE_DELETE (on in
+     * Debian's build) only costs writes for rows we never hide from the
+     * database owner, so it is turned off. */
+    if (conn_exec(&s->writer, "PRAGMA journal_mode = WAL; PRAGMA secure_delete = OFF; "
+                              "PRAGMA journal_size_limit = 67108864;")) {
+        snprintf(err, errlen, "cannot set WAL mode on %s: %s", s->path, conn_errmsg(&s->writer));
+        return -EIO;
+    }
+    if (store_digest_register(&s->writer)) {
+        snprintf(err, errlen, "cannot register the digest function on %s", s->path);
+        return -EIO;
+    }
+    return 0;
+}
+
 struct store *store_open(const char *path, unsigned readers, char *err, size_t errlen)
 {
     struct store *s = calloc(1, sizeof *s);
@@ -1095,24 +1279,8 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_cv, NULL);
     s->path = strdup(path);
-    if (conn_open(&s->writer, path, false)) {
-        snprintf(err, errlen, "cannot open %s: %s", path,
-                 s->writer.db ? sqlite3_errmsg(s->writer.db) : "out of memory");
-        goto fail;
-    }
-    /* WAL lets readers run beside the writer. SECURE_DELETE (on in
-     * Debian's build) only costs writes for rows we never hide from the
-     * database owner, so it is turned off. */
-    if (conn_exec(&s->writer, "PRAGMA journal_mode = WAL; PRAGMA secure_delete = OFF; "
-                              "PRAGMA journal_size_limit = 67108864;")) {
-        snprintf(err, errlen, "cannot set WAL mode on %s: %s", path, sqlite3_errmsg(s->writer.db));
-        goto fail;
-    }
-    if (store_digest_register(&s->writer)) {
-        snprintf(err, errlen, "cannot register the digest function on %s", path);
-        goto fail;
-    }
-    if (migrate(&s->writer, err, errlen))
+    if (conn_open(&s->writer, path, false, err, errlen) || sqlite_setup(s, err, errlen) ||
+        migrate(&s->writer, err, errlen))
         goto fail;
     /* The parts that keep state beside the rows register their writer
      * hooks here; the writer itself knows none of them. */
@@ -1127,13 +1295,11 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
         goto fail;
     }
     for (unsigned i = 0; i < readers; i++) {
-        if (conn_open(&s->readers[i], path, true)) {
-            snprintf(err, errlen, "cannot open a reader on %s", path);
+        if (conn_open(&s->readers[i], path, true, err, errlen))
             goto fail;
-        }
         s->nreaders++;
     }
-    if (store_ckpt_start(s)) {
+    if (s->writer.db && store_ckpt_start(s)) {
         snprintf(err, errlen, "cannot start the checkpointer on %s", path);
         goto fail;
     }
@@ -1142,6 +1308,10 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
         goto fail;
     }
     s->writer_running = true;
+    if (store_listen_start(s)) {
+        snprintf(err, errlen, "cannot listen for other daemons' work (LISTEN)");
+        goto fail;
+    }
     return s;
 fail:
     store_close(s);
@@ -1152,6 +1322,7 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
+    store_listen_stop(s);
     if (s->writer_running) {
         pthread_mutex_lock(&s->wq_mu);
         s->stopping = true;
@@ -1162,10 +1333,9 @@ void store_close(struct store *s)
     store_ckpt_stop(s);
     for (unsigned i = 0; i < s->nreaders; i++)
         conn_close(&s->readers[i]);
-    if (s->writer.db) {
+    if (s->writer.db)
         sqlite3_wal_checkpoint_v2(s->writer.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-        conn_close(&s->writer);
-    }
+    conn_close(&s->writer);
     store_tasks_close(s);
     free(s->readers);
     free(s->reader_busy);

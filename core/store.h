@@ -30,6 +30,14 @@ struct store_subqs; /* store_subq.h */
  * failed). It must not block: typically it wakes the waiting request. */
 typedef void (*store_done_fn)(void *cls);
 
+/* Whether path is a PostgreSQL connection URI (postgresql:// or
+ * postgres://, libpq's rules) rather than an SQLite file (issue 16). */
+bool store_is_uri(const char *path);
+
+/* What to call the database in logs: the path, or the URI without its
+ * password (and without any other secret parameter). */
+void store_db_label(const char *path, char *out, size_t outlen);
+
 /* Opens (creating if needed) the database at path, sets WAL and FULL
  * synchronous, applies pending migrations in one transaction and starts the
  * writer. readers is the size of the read-connection pool (>= 1). Returns

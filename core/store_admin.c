@@ -8,15 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int batch_row_read(sqlite3_stmt *st, void *elem)
+static int batch_row_read(struct dbst *st, void *elem)
 {
     struct store_batch_row *b = elem;
-    const char *name = (const char *)sqlite3_column_text(st, 0);
+    const char *name = col_text(st, 0);
     if (!name || util_strlcpy(b->batch, name, sizeof b->batch))
         return -EIO;
-    b->items = sqlite3_column_int64(st, 1);
-    b->decided = sqlite3_column_int64(st, 2);
-    b->outstanding = sqlite3_column_int64(st, 3);
+    b->items = col_int64(st, 1);
+    b->decided = col_int64(st, 2);
+    b->outstanding = col_int64(st, 3);
     return 0;
 }
 
@@ -26,7 +26,7 @@ int store_batch_list(struct store *s, const char *after, unsigned limit, struct 
     const struct rows_spec spec = {sizeof **v, limit, batch_row_read, NULL};
     struct rows rows = {0};
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_BATCH_LIST);
+    struct dbst *st = conn_stmt(c, ST_BATCH_LIST);
     if (st) {
         /* "" sorts before every name: the first page. */
         bind_text(st, 1, after ? after : "", -1, SQLITE_STATIC);
@@ -56,7 +56,7 @@ void store_batch_stats_clear(struct store_batch_stats *st)
 static int batch_counts(struct conn *c, enum stmt_id id, const char *batch,
                         struct store_counts *out)
 {
-    sqlite3_stmt *st = conn_stmt(c, id);
+    struct dbst *st = conn_stmt(c, id);
     if (st)
         bind_text(st, 1, batch, -1, SQLITE_STATIC);
     int rc = store_counts_read(st, out);
@@ -68,15 +68,15 @@ static int batch_counts(struct conn *c, enum stmt_id id, const char *batch,
 static int batch_tasks(struct conn *c, const char *batch, int64_t now_ms,
                        struct store_batch_stats *out)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_BATCH_TASKS);
+    struct dbst *st = conn_stmt(c, ST_BATCH_TASKS);
     if (!st)
         return -EIO;
     bind_text(st, 1, batch, -1, SQLITE_STATIC);
     int rc = store_step(st) == SQLITE_ROW ? 0 : -EIO;
     if (!rc) {
-        out->tasks_done = sqlite3_column_int64(st, 0);
-        out->tasks_open = sqlite3_column_int64(st, 1);
-        out->labels_wanted = sqlite3_column_int64(st, 2);
+        out->tasks_done = col_int64(st, 0);
+        out->tasks_open = col_int64(st, 1);
+        out->labels_wanted = col_int64(st, 2);
     }
     conn_done(st);
     st = rc ? NULL : conn_stmt(c, ST_BATCH_HOURLY);
@@ -86,9 +86,9 @@ static int batch_tasks(struct conn *c, const char *batch, int64_t now_ms,
     bind_int64(st, 2, now_ms);
     int step;
     while ((step = store_step(st)) == SQLITE_ROW) {
-        int64_t ago = sqlite3_column_int64(st, 0); /* whole hours before now_ms */
+        int64_t ago = col_int64(st, 0); /* whole hours before now_ms */
         if (ago >= 0 && ago < STORE_HOURS)
-            out->labels_per_hour[STORE_HOURS - 1 - ago] = sqlite3_column_int64(st, 1);
+            out->labels_per_hour[STORE_HOURS - 1 - ago] = col_int64(st, 1);
     }
     conn_done(st);
     return step == SQLITE_DONE ? 0 : -EIO;
@@ -118,12 +118,12 @@ out:
     return rc;
 }
 
-static int unit_label_read(sqlite3_stmt *st, void *elem)
+static int unit_label_read(struct dbst *st, void *elem)
 {
     struct store_unit_label *l = elem;
-    const char *answer = (const char *)sqlite3_column_text(st, 2);
-    l->task_id = sqlite3_column_int64(st, 0);
-    l->rater_id = sqlite3_column_int64(st, 1);
+    const char *answer = col_text(st, 2);
+    l->task_id = col_int64(st, 0);
+    l->rater_id = col_int64(st, 1);
     return !answer || util_strlcpy(l->answer, answer, sizeof l->answer) ? -EIO : 0;
 }
 
@@ -133,7 +133,7 @@ int store_agreement_labels(struct store *s, const char *batch, struct store_unit
     static const struct rows_spec spec = {sizeof **v, SIZE_MAX, unit_label_read, NULL};
     struct rows rows = {0};
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_AGREE_LABELS);
+    struct dbst *st = conn_stmt(c, ST_AGREE_LABELS);
     if (st)
         bind_text_or_null(st, 1, batch);
     int rc = store_rows_read(st, &spec, &rows);
@@ -149,7 +149,7 @@ int store_rater_get(struct store *s, int64_t rater_id, int64_t now_ms,
 {
     memset(out, 0, sizeof *out);
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_RATER_DETAIL);
+    struct dbst *st = conn_stmt(c, ST_RATER_DETAIL);
     int rc = -EIO;
     if (st) {
         bind_int64(st, 1, rater_id);
@@ -160,12 +160,12 @@ int store_rater_get(struct store *s, int64_t rater_id, int64_t now_ms,
                                    : -EIO;
     }
     if (!rc) {
-        out->skips = sqlite3_column_int64(st, 8);
-        out->lease_expiries = sqlite3_column_int64(st, 9);
-        out->verdicts_seen = sqlite3_column_int64(st, 10);
-        out->verdicts_same = sqlite3_column_int64(st, 11);
-        out->has_median = sqlite3_column_type(st, 12) != SQLITE_NULL;
-        out->median_seconds = sqlite3_column_double(st, 12);
+        out->skips = col_int64(st, 8);
+        out->lease_expiries = col_int64(st, 9);
+        out->verdicts_seen = col_int64(st, 10);
+        out->verdicts_same = col_int64(st, 11);
+        out->has_median = !col_null(st, 12);
+        out->median_seconds = col_double(st, 12);
     }
     conn_done(st);
     store_reader_put(s, c);
@@ -176,7 +176,7 @@ int store_rater_get(struct store *s, int64_t rater_id, int64_t now_ms,
 static int gauge_queue(struct conn *c, struct store_gauges *out)
 {
     struct store_counts q = {0};
-    sqlite3_stmt *st = conn_stmt(c, ST_GAUGE_QUEUE);
+    struct dbst *st = conn_stmt(c, ST_GAUGE_QUEUE);
     int rc = store_counts_read(st, &q);
     conn_done(st);
     for (size_t i = 0; !rc && i < q.n; i++) {
@@ -200,7 +200,7 @@ int store_gauges(struct store *s, int64_t now_ms, struct store_gauges *out)
     if (rc)
         goto out;
     rc = gauge_queue(c, out);
-    sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_GAUGES);
+    struct dbst *st = rc ? NULL : conn_stmt(c, ST_GAUGES);
     if (st) {
         bind_int64(st, 1, now_ms);
         rc = store_step(st) == SQLITE_ROW ? 0 : -EIO;
@@ -208,11 +208,11 @@ int store_gauges(struct store *s, int64_t now_ms, struct store_gauges *out)
         rc = -EIO;
     }
     if (!rc) {
-        out->leases_live = sqlite3_column_int64(st, 0);
-        out->labels = sqlite3_column_int64(st, 1);
-        out->items_auto = sqlite3_column_int64(st, 2);
-        out->items = sqlite3_column_int64(st, 3);
-        out->active_layer = sqlite3_column_int64(st, 4);
+        out->leases_live = col_int64(st, 0);
+        out->labels = col_int64(st, 1);
+        out->items_auto = col_int64(st, 2);
+        out->items = col_int64(st, 3);
+        out->active_layer = col_int64(st, 4);
     }
     conn_done(st);
     if (conn_run(c, ST_COMMIT) && !rc)

@@ -22,13 +22,13 @@ void store_set_audit(struct store *s, uint32_t share_ppm, uint64_t seed)
 int store_audit_human_only(struct conn *c, int64_t layer_id, bool *human_only)
 {
     *human_only = false;
-    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_LAYER_DEMOTED);
+    struct dbst *st = conn_stmt(c, ST_AUDIT_LAYER_DEMOTED);
     if (!st)
         return -EIO;
     bind_int64(st, 1, layer_id);
     int rc = store_step(st);
     if (rc == SQLITE_ROW)
-        *human_only = sqlite3_column_int(st, 0) != 0;
+        *human_only = col_int(st, 0) != 0;
     conn_done(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
@@ -37,7 +37,7 @@ int store_audit_human_only(struct conn *c, int64_t layer_id, bool *human_only)
  * are shown without assistance. 0 or -EIO. */
 static int mark_task(struct conn *c, int64_t task_id, bool audit)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_MARK_TASK);
+    struct dbst *st = conn_stmt(c, ST_AUDIT_MARK_TASK);
     if (!st)
         return -EIO;
     bind_int64(st, 1, task_id);
@@ -49,7 +49,7 @@ static int mark_task(struct conn *c, int64_t task_id, bool audit)
  * rule wants; *task_id receives it. 0, -ENOENT, -ENOMEM, -EIO. */
 static int queue_task(struct store *s, struct conn *c, int64_t seq, int64_t now, int64_t *task_id)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_ITEM_FACTS);
+    struct dbst *st = conn_stmt(c, ST_AUDIT_ITEM_FACTS);
     if (!st)
         return -EIO;
     bind_int64(st, 1, seq);
@@ -59,15 +59,15 @@ static int queue_task(struct store *s, struct conn *c, int64_t seq, int64_t now,
     int rc = step == SQLITE_ROW ? col_dup(st, 0, &batch) : step == SQLITE_DONE ? -ENOENT : -EIO;
     rc = rc ? rc : col_dup(st, 1, &domain);
     if (!rc) {
-        it.priority = sqlite3_column_int64(st, 2);
+        it.priority = col_int64(st, 2);
         /* store_task_queue reads the kind from whether there is a b side. */
-        it.response_b = strcmp((const char *)sqlite3_column_text(st, 3), "pair") ? NULL : "";
+        it.response_b = strcmp(col_text(st, 3), "pair") ? NULL : "";
     }
     conn_done(st);
     it.batch = batch;
     it.domain = domain;
     rc = rc ? rc : store_task_queue(s, c, seq, &it, now);
-    *task_id = sqlite3_last_insert_rowid(c->db);
+    *task_id = conn_last_id(c);
     free(batch);
     free(domain);
     return rc;
@@ -82,7 +82,7 @@ int store_audit_settled(struct store *s, struct conn *c, int64_t seq, int64_t la
     int64_t task = 0;
     int rc = queue_task(s, c, seq, now, &task);
     rc = rc ? rc : mark_task(c, task, true);
-    sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_AUDIT_INSERT);
+    struct dbst *st = rc ? NULL : conn_stmt(c, ST_AUDIT_INSERT);
     if (!st)
         return rc ? rc : -EIO;
     bind_int64(st, 1, task);
@@ -97,7 +97,7 @@ int store_audit_blind(struct store *s, struct conn *c, int64_t seq)
 {
     if (!audit_pick(seq, s->tasks->audit_seed, s->tasks->audit_ppm, AUDIT_DRAW_BLIND))
         return 0;
-    return mark_task(c, sqlite3_last_insert_rowid(c->db), false);
+    return mark_task(c, conn_last_id(c), false);
 }
 
 /* ---- an audit decided ---- */
@@ -115,7 +115,7 @@ struct layer_audits {
 static int layer_audits_read(struct conn *c, int64_t id, struct layer_audits *a)
 {
     memset(a, 0, sizeof *a);
-    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_LAYER);
+    struct dbst *st = conn_stmt(c, ST_AUDIT_LAYER);
     if (!st)
         return -EIO;
     bind_int64(st, 1, id);
@@ -124,12 +124,12 @@ static int layer_audits_read(struct conn *c, int64_t id, struct layer_audits *a)
              : step == SQLITE_DONE ? -ENOENT
                                    : -EIO;
     if (step == SQLITE_ROW) {
-        a->agree = sqlite3_column_int64(st, 0);
-        a->disagree = sqlite3_column_int64(st, 1);
-        a->inconclusive = sqlite3_column_int64(st, 2);
-        a->open = sqlite3_column_int64(st, 3);
-        a->demoted = sqlite3_column_type(st, 5) != SQLITE_NULL;
-        a->demoted_ms = sqlite3_column_int64(st, 5);
+        a->agree = col_int64(st, 0);
+        a->disagree = col_int64(st, 1);
+        a->inconclusive = col_int64(st, 2);
+        a->open = col_int64(st, 3);
+        a->demoted = !col_null(st, 5);
+        a->demoted_ms = col_int64(st, 5);
     }
     conn_done(st);
     return rc;
@@ -144,7 +144,7 @@ static int trust_event(struct conn *c, const char *kind, const char *actor, int6
     json_decref(detail);
     char subject[32];
     snprintf(subject, sizeof subject, "layer:%lld", (long long)layer_id);
-    sqlite3_stmt *st = text ? conn_stmt(c, ST_LAYER_EVENT) : NULL;
+    struct dbst *st = text ? conn_stmt(c, ST_LAYER_EVENT) : NULL;
     int rc = text ? -EIO : -ENOMEM;
     if (st) {
         bind_int64(st, 1, now);
@@ -176,7 +176,7 @@ static int demote_event(struct conn *c, int64_t layer_id, const struct audit_rat
 static int demote_facts(struct conn *c, int64_t id, int64_t since_ms, struct audit_rate *r,
                         int64_t *raters)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_DEMOTE_FACTS);
+    struct dbst *st = conn_stmt(c, ST_AUDIT_DEMOTE_FACTS);
     if (!st)
         return -EIO;
     bind_int64(st, 1, id);
@@ -185,9 +185,9 @@ static int demote_facts(struct conn *c, int64_t id, int64_t since_ms, struct aud
     int64_t decided = 0, errors = 0;
     *raters = 0;
     if (rc == SQLITE_ROW) {
-        decided = sqlite3_column_int64(st, 0);
-        errors = sqlite3_column_int64(st, 1);
-        *raters = sqlite3_column_int64(st, 2);
+        decided = col_int64(st, 0);
+        errors = col_int64(st, 1);
+        *raters = col_int64(st, 2);
     }
     conn_done(st);
     audit_error_rate(decided, errors, r);
@@ -199,7 +199,7 @@ static int demote_facts(struct conn *c, int64_t id, int64_t since_ms, struct aud
 static int reinstated_at(struct conn *c, int64_t id, int64_t *at_ms)
 {
     *at_ms = -1;
-    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_REINSTATED);
+    struct dbst *st = conn_stmt(c, ST_AUDIT_REINSTATED);
     if (!st)
         return -EIO;
     char subject[32];
@@ -207,7 +207,7 @@ static int reinstated_at(struct conn *c, int64_t id, int64_t *at_ms)
     bind_text(st, 1, subject, -1, SQLITE_TRANSIENT);
     int rc = store_step(st);
     if (rc == SQLITE_ROW)
-        *at_ms = sqlite3_column_int64(st, 0);
+        *at_ms = col_int64(st, 0);
     conn_done(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
@@ -250,7 +250,7 @@ static int demote_check(struct store *s, struct conn *c, int64_t id, int64_t now
     rc = a.demoted ? 0 : demote_judge(s, c, id, promise, &r, &raters, &yes);
     if (rc || !yes)
         return rc;
-    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_DEMOTE);
+    struct dbst *st = conn_stmt(c, ST_AUDIT_DEMOTE);
     if (!st)
         return -EIO;
     bind_int64(st, 1, id);
@@ -306,17 +306,16 @@ struct audit_row {
 static int audit_get(struct conn *c, int64_t task_id, struct audit_row *a)
 {
     memset(a, 0, sizeof *a);
-    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_GET);
+    struct dbst *st = conn_stmt(c, ST_AUDIT_GET);
     if (!st)
         return -EIO;
     bind_int64(st, 1, task_id);
     int rc = store_step(st);
     if (rc == SQLITE_ROW) {
-        a->item_seq = sqlite3_column_int64(st, 0);
-        a->layer_id = sqlite3_column_int64(st, 1);
-        util_strlcpy(a->layer_verdict, (const char *)sqlite3_column_text(st, 2),
-                     sizeof a->layer_verdict);
-        const unsigned char *o = sqlite3_column_text(st, 3);
+        a->item_seq = col_int64(st, 0);
+        a->layer_id = col_int64(st, 1);
+        util_strlcpy(a->layer_verdict, col_text(st, 2), sizeof a->layer_verdict);
+        const char *o = col_text(st, 3);
         util_strlcpy(a->outcome, o ? (const char *)o : "", sizeof a->outcome);
     }
     conn_done(st);
@@ -326,7 +325,7 @@ static int audit_get(struct conn *c, int64_t task_id, struct audit_row *a)
 /* Flags the audited item: people gave the other answer. 0 or -EIO. */
 static int flag_disagreement(struct conn *c, const struct audit_row *a, int64_t now)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_FLAG_INSERT);
+    struct dbst *st = conn_stmt(c, ST_FLAG_INSERT);
     if (!st)
         return -EIO;
     bind_int64(st, 1, a->item_seq);
@@ -344,7 +343,7 @@ int store_audit_decided(struct store *s, struct conn *c, int64_t task_id, const 
     if (rc)
         return rc == -ENOENT ? -EIO : rc; /* an audit task always has its row */
     enum audit_outcome o = audit_compare(a.layer_verdict, human_verdict);
-    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_DECIDE);
+    struct dbst *st = conn_stmt(c, ST_AUDIT_DECIDE);
     if (!st)
         return -EIO;
     bind_int64(st, 1, task_id);
@@ -372,15 +371,15 @@ void store_layer_trust_clear(struct store_layer_trust *t)
 /* The labels of the assistance effect into *t. 0 or -EIO. */
 static int trust_assist(struct conn *c, int64_t id, struct store_layer_trust *t)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_AUDIT_ASSIST);
+    struct dbst *st = conn_stmt(c, ST_AUDIT_ASSIST);
     if (!st)
         return -EIO;
     bind_int64(st, 1, id);
     int64_t v[4] = {0};
     int rc, row = 0;
     while ((rc = store_step(st)) == SQLITE_ROW && row < 2) {
-        v[2 * row] = sqlite3_column_int64(st, 0);
-        v[2 * row + 1] = sqlite3_column_int64(st, 1);
+        v[2 * row] = col_int64(st, 0);
+        v[2 * row + 1] = col_int64(st, 1);
         row++;
     }
     conn_done(st);
@@ -394,15 +393,15 @@ static int trust_assist(struct conn *c, int64_t id, struct store_layer_trust *t)
 /* The drift last measured into *t. 0, -ENOMEM, -EIO. */
 static int trust_drift(struct conn *c, int64_t id, struct store_layer_trust *t)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_DRIFT_GET);
+    struct dbst *st = conn_stmt(c, ST_DRIFT_GET);
     if (!st)
         return -EIO;
     bind_int64(st, 1, id);
     int step = store_step(st);
     int rc = step == SQLITE_ROW ? col_dup(st, 1, &t->drift) : step == SQLITE_DONE ? 0 : -EIO;
     if (step == SQLITE_ROW) {
-        t->drift_parent = sqlite3_column_int64(st, 0);
-        t->drift_ms = sqlite3_column_int64(st, 2);
+        t->drift_parent = col_int64(st, 0);
+        t->drift_ms = col_int64(st, 2);
     }
     conn_done(st);
     return rc;
@@ -446,13 +445,13 @@ int store_layer_parent(struct store *s, int64_t id, int64_t *parent)
 {
     *parent = 0;
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_PARENT);
+    struct dbst *st = conn_stmt(c, ST_LAYER_PARENT);
     int rc = -EIO;
     if (st) {
         bind_int64(st, 1, id);
         int step = store_step(st);
         if (step == SQLITE_ROW)
-            *parent = sqlite3_column_int64(st, 0);
+            *parent = col_int64(st, 0);
         rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? -ENOENT : -EIO;
     }
     conn_done(st);
@@ -462,10 +461,10 @@ int store_layer_parent(struct store *s, int64_t id, int64_t *parent)
 
 /* ---- drift ---- */
 
-static int drift_read(sqlite3_stmt *st, void *elem)
+static int drift_read(struct dbst *st, void *elem)
 {
     struct store_settled *x = elem;
-    x->item_seq = sqlite3_column_int64(st, 0);
+    x->item_seq = col_int64(st, 0);
     int rc = col_dup(st, 1, &x->prompt);
     rc = rc ? rc : col_dup(st, 2, &x->a);
     rc = rc ? rc : col_dup(st, 3, &x->b);
@@ -492,13 +491,13 @@ int store_drift_last(struct store *s, int64_t id, int64_t *at_ms)
 {
     *at_ms = 0;
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_DRIFT_GET);
+    struct dbst *st = conn_stmt(c, ST_DRIFT_GET);
     int rc = -EIO;
     if (st) {
         bind_int64(st, 1, id);
         int step = store_step(st);
         if (step == SQLITE_ROW)
-            *at_ms = sqlite3_column_int64(st, 2);
+            *at_ms = col_int64(st, 2);
         rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
     }
     conn_done(st);
@@ -515,7 +514,7 @@ static int drift_job(struct store *s, struct conn *c, void *arg)
 {
     (void)s;
     struct drift_args *d = arg;
-    sqlite3_stmt *st = conn_stmt(c, ST_DRIFT_SAVE);
+    struct dbst *st = conn_stmt(c, ST_DRIFT_SAVE);
     if (!st)
         return -EIO;
     bind_int64(st, 1, d->id);

@@ -17,15 +17,15 @@ struct store_export {
     struct store *s;
     struct conn *c; /* borrowed from the pool until close */
     enum store_export_format fmt;
-    sqlite3_stmt *st; /* the format's row query (steps: one row per response) */
-    char *source;     /* the source filter, copied (steps bind it per response) */
+    struct dbst *st; /* the format's row query (steps: one row per response) */
+    char *source;    /* the source filter, copied (steps bind it per response) */
     struct store_export_row row;
     struct store_export_step steps[STORE_EXPORT_STEPS_MAX];
 };
 
-static const char *text(sqlite3_stmt *st, int col)
+static const char *text(struct dbst *st, int col)
 {
-    return (const char *)sqlite3_column_text(st, col);
+    return col_text(st, col);
 }
 
 static const enum stmt_id row_query[] = {
@@ -36,14 +36,14 @@ static const enum stmt_id row_query[] = {
 
 /* Binds the filter to the row query: ?1 since, ?2 batch, ?3 source, ?4
  * min_agreement where the query has it. 0 or -EIO. */
-static int bind_filter(sqlite3_stmt *st, const struct store_export_filter *f)
+static int bind_filter(struct dbst *st, const struct store_export_filter *f)
 {
     if (!st)
         return -EIO;
     int rc = bind_int64(st, 1, f->since_ms);
     rc = rc ? rc : bind_text_or_null(st, 2, f->batch);
     rc = rc ? rc : bind_text_or_null(st, 3, f->source);
-    if (!rc && f->has_min_agreement && sqlite3_bind_parameter_count(st) >= 4)
+    if (!rc && f->has_min_agreement && col_nparams(st) >= 4)
         rc = bind_double(st, 4, f->min_agreement);
     return rc == SQLITE_OK ? 0 : -EIO;
 }
@@ -107,36 +107,36 @@ static const struct text_col step_side_texts[] = {
 
 /* Points the row's text fields at the current row's columns, and reads
  * the row's id from column 0. */
-static void read_texts(sqlite3_stmt *st, struct store_export_row *r, const struct text_col *t,
+static void read_texts(struct dbst *st, struct store_export_row *r, const struct text_col *t,
                        size_t n)
 {
-    r->id = sqlite3_column_int64(st, 0);
+    r->id = col_int64(st, 0);
     for (size_t i = 0; i < n; i++)
         *(const char **)((char *)r + t[i].off) = text(st, t[i].col);
 }
 
 /* A real column, or has = false when it is NULL. */
-static double col_real(sqlite3_stmt *st, int col, bool *has)
+static double col_real(struct dbst *st, int col, bool *has)
 {
-    *has = sqlite3_column_type(st, col) != SQLITE_NULL;
-    return sqlite3_column_double(st, col);
+    *has = !col_null(st, col);
+    return col_double(st, col);
 }
 
-static void read_preference(sqlite3_stmt *st, struct store_export_row *r)
+static void read_preference(struct dbst *st, struct store_export_row *r)
 {
     read_texts(st, r, TEXTS(preference_texts));
     r->agreement = col_real(st, 8, &r->has_agreement);
-    r->layer_id = sqlite3_column_int64(st, 9);
+    r->layer_id = col_int64(st, 9);
 }
 
-static void read_item(sqlite3_stmt *st, struct store_export_row *r)
+static void read_item(struct dbst *st, struct store_export_row *r)
 {
     read_texts(st, r, TEXTS(item_texts));
     r->confidence = col_real(st, 10, &r->has_confidence);
-    r->layer_id = sqlite3_column_int64(st, 11);
-    r->gold = sqlite3_column_int(st, 13) != 0;
-    r->created_ms = sqlite3_column_int64(st, 14);
-    r->updated_ms = sqlite3_column_int64(st, 15);
+    r->layer_id = col_int64(st, 11);
+    r->gold = col_int(st, 13) != 0;
+    r->created_ms = col_int64(st, 14);
+    r->updated_ms = col_int64(st, 15);
 }
 
 /* The answered steps of the response in the row query's current row, into
@@ -144,10 +144,10 @@ static void read_item(sqlite3_stmt *st, struct store_export_row *r)
  * statement. 0 or -EIO. */
 static int read_steps(struct store_export *x)
 {
-    sqlite3_stmt *q = conn_stmt(x->c, ST_EXPORT_STEPS);
+    struct dbst *q = conn_stmt(x->c, ST_EXPORT_STEPS);
     if (!q)
         return -EIO;
-    bind_int64(q, 1, sqlite3_column_int64(x->st, 0));
+    bind_int64(q, 1, col_int64(x->st, 0));
     bind_text(q, 2, text(x->st, 6), -1, SQLITE_TRANSIENT);
     bind_text_or_null(q, 3, x->source);
     size_t n = 0;
@@ -155,8 +155,8 @@ static int read_steps(struct store_export *x)
     while ((step = store_step(q)) == SQLITE_ROW && n < STORE_EXPORT_STEPS_MAX) {
         const char *a = text(q, 2);
         x->steps[n++] = (struct store_export_step){
-            .start = sqlite3_column_int64(q, 0),
-            .end = sqlite3_column_int64(q, 1),
+            .start = col_int64(q, 0),
+            .end = col_int64(q, 1),
             /* Static strings: the statement is reset before the row is used. */
             .answer = !strcmp(a, "yes")  ? "yes"
                       : !strcmp(a, "no") ? "no"
@@ -206,7 +206,7 @@ void store_export_close(struct store_export *x)
     conn_done(x->st);
     /* A read transaction: COMMIT only ends it. Should it fail, ROLLBACK, so
      * the connection never goes back to the pool inside a transaction. */
-    if (!sqlite3_get_autocommit(x->c->db) && conn_run(x->c, ST_COMMIT))
+    if (conn_in_tx(x->c) && conn_run(x->c, ST_COMMIT))
         conn_exec(x->c, "ROLLBACK");
     store_reader_put(x->s, x->c);
     free(x->source);

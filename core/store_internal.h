@@ -1,6 +1,12 @@
 /* Private to the store's .c files: the connection wrapper, statement ids
  * and the writer's job interface. Includes sqlite3.h, so nothing outside
- * core/store*.c may include it. */
+ * core/store*.c may include it.
+ *
+ * Two backends (issue 16): a connection is an SQLite handle or a libpq one
+ * (db_pg.h). Statements go through struct dbst, whose binds, steps and
+ * column reads dispatch to the backend; either way they speak SQLite's
+ * vocabulary: a step returns SQLITE_ROW, SQLITE_DONE or an SQLite error
+ * code (db_pg.c maps PostgreSQL's SQLSTATEs onto them). */
 #ifndef RUNG_STORE_INTERNAL_H
 #define RUNG_STORE_INTERNAL_H
 
@@ -8,6 +14,7 @@
 #include <stdatomic.h>
 #include <sqlite3.h>
 
+#include "db_pg.h"
 #include "store.h"
 
 enum stmt_id {
@@ -195,9 +202,22 @@ enum stmt_id {
     "metadata, priority, status, route, verdict, verdict_source, confidence, layer_id, scores, "   \
     "gold_answer, created_ms, updated_ms, \"group\", group_stale"
 
+/* A prepared statement of either backend: lite for SQLite, else pg. */
+struct dbst {
+    sqlite3_stmt *lite;
+    struct pgst *pg;
+    struct conn *c; /* its connection */
+};
+
 struct conn {
-    sqlite3 *db;
-    sqlite3_stmt *st[STMT_COUNT]; /* prepared on first use, kept */
+    sqlite3 *db;                /* SQLite, or NULL */
+    struct pg_conn *pg;         /* PostgreSQL (libpq's PGconn), or NULL */
+    struct dbst st[STMT_COUNT]; /* prepared on first use, kept */
+    int64_t last_id;            /* PostgreSQL: the id the last INSERT returned */
+    int64_t changes;            /* PostgreSQL: rows the last statement changed */
+    bool readonly;              /* PostgreSQL: a reader (reconnects as one) */
+    uint64_t retry_us;          /* PostgreSQL: a lost connection's next reconnect */
+    unsigned backoff_ms;        /* PostgreSQL: the wait after a failed reconnect */
 };
 
 /* A write job returns 0 (keep its changes), a negative errno (failed), or
@@ -240,8 +260,9 @@ struct store {
     bool *reader_busy;
     unsigned nreaders;
 
-    struct store_tasks *tasks; /* the task queue's state: store_tasks.c, store_labels.c */
-    struct store_ckpt *ckpt;   /* the checkpointer: store_ckpt.c */
+    struct store_tasks *tasks;   /* the task queue's state: store_tasks.c, store_labels.c */
+    struct store_ckpt *ckpt;     /* the checkpointer: store_ckpt.c */
+    struct store_listen *listen; /* PostgreSQL's listener: store_listen.c */
 };
 
 /* Starts the checkpointer thread on its own connection and hands it the
@@ -263,10 +284,10 @@ const char *store_sql(enum stmt_id id);
 
 /* Returns the statement, prepared once per connection and reset with its
  * bindings cleared; NULL if preparing failed (logged). */
-sqlite3_stmt *conn_stmt(struct conn *c, enum stmt_id id);
+struct dbst *conn_stmt(struct conn *c, enum stmt_id id);
 
 /* Resets a statement after use so it holds no read transaction. */
-void conn_done(sqlite3_stmt *st);
+void conn_done(struct dbst *st);
 
 /* Runs a prepared statement without results: 0 or -EIO (logged); a full
  * database or a value over SQLite's limits as store_sqlite_errno says. */
@@ -285,46 +306,118 @@ int store_sqlite_errno(int sqlite_rc);
  * allocation failure surfaces through the caller's usual step check and
  * store_sqlite_errno(), and nothing is written. conn_stmt() and
  * conn_done() forget a statement's failure. */
-int store_bind_failed(sqlite3_stmt *st, int rc);
+int store_bind_failed(struct dbst *st, int rc);
 
 /* sqlite3_step, unless a bind of st failed since conn_stmt(): then that
  * bind's code (and st is reset). */
-int store_step(sqlite3_stmt *st);
+int store_step(struct dbst *st);
 
-static inline int bind_chkd(sqlite3_stmt *st, int rc)
+static inline int bind_chkd(struct dbst *st, int rc)
 {
     return rc == SQLITE_OK ? rc : store_bind_failed(st, rc);
 }
 
-static inline int bind_int64(sqlite3_stmt *st, int i, sqlite3_int64 v)
+static inline int bind_int64(struct dbst *st, int i, int64_t v)
 {
-    return bind_chkd(st, sqlite3_bind_int64(st, i, v));
+    return bind_chkd(st,
+                     st->pg ? pgst_bind_int64(st->pg, i, v) : sqlite3_bind_int64(st->lite, i, v));
 }
 
-static inline int bind_int(sqlite3_stmt *st, int i, int v)
+static inline int bind_int(struct dbst *st, int i, int v)
 {
-    return bind_chkd(st, sqlite3_bind_int(st, i, v));
+    return bind_int64(st, i, v);
 }
 
-static inline int bind_double(sqlite3_stmt *st, int i, double v)
+static inline int bind_double(struct dbst *st, int i, double v)
 {
-    return bind_chkd(st, sqlite3_bind_double(st, i, v));
+    return bind_chkd(st,
+                     st->pg ? pgst_bind_double(st->pg, i, v) : sqlite3_bind_double(st->lite, i, v));
 }
 
-static inline int bind_null(sqlite3_stmt *st, int i)
+static inline int bind_null(struct dbst *st, int i)
 {
-    return bind_chkd(st, sqlite3_bind_null(st, i));
+    return bind_chkd(st, st->pg ? pgst_bind(st->pg, i, NULL, 0, false)
+                                : sqlite3_bind_null(st->lite, i));
 }
 
-static inline int bind_text(sqlite3_stmt *st, int i, const char *v, int n, void (*d)(void *))
+/* d is SQLITE_STATIC or SQLITE_TRANSIENT; PostgreSQL copies either way. */
+static inline int bind_text(struct dbst *st, int i, const char *v, int n, void (*d)(void *))
 {
-    return bind_chkd(st, sqlite3_bind_text(st, i, v, n, d));
+    return bind_chkd(st, st->pg ? pgst_bind(st->pg, i, v, n, false)
+                                : sqlite3_bind_text(st->lite, i, v, n, d));
 }
 
-static inline int bind_blob(sqlite3_stmt *st, int i, const void *v, int n, void (*d)(void *))
+static inline int bind_blob(struct dbst *st, int i, const void *v, int n, void (*d)(void *))
 {
-    return bind_chkd(st, sqlite3_bind_blob(st, i, v, n, d));
+    return bind_chkd(st, st->pg ? pgst_bind(st->pg, i, v, n, true)
+                                : sqlite3_bind_blob(st->lite, i, v, n, d));
 }
+
+/* Column reads of the current row (sqlite3_column_* semantics: a NULL
+ * reads as 0 or NULL). */
+static inline int64_t col_int64(struct dbst *st, int i)
+{
+    return st->pg ? pgst_int64(st->pg, i) : sqlite3_column_int64(st->lite, i);
+}
+
+static inline int col_int(struct dbst *st, int i)
+{
+    return (int)col_int64(st, i);
+}
+
+static inline double col_double(struct dbst *st, int i)
+{
+    return st->pg ? pgst_double(st->pg, i) : sqlite3_column_double(st->lite, i);
+}
+
+static inline const char *col_text(struct dbst *st, int i)
+{
+    return st->pg ? pgst_text(st->pg, i) : (const char *)sqlite3_column_text(st->lite, i);
+}
+
+static inline const void *col_blob(struct dbst *st, int i)
+{
+    return st->pg ? pgst_blob(st->pg, i) : sqlite3_column_blob(st->lite, i);
+}
+
+/* Bytes of a text or blob column (call after col_text / col_blob). */
+static inline int col_bytes(struct dbst *st, int i)
+{
+    return st->pg ? pgst_bytes(st->pg, i) : sqlite3_column_bytes(st->lite, i);
+}
+
+static inline bool col_null(struct dbst *st, int i)
+{
+    return st->pg ? pgst_null(st->pg, i) : sqlite3_column_type(st->lite, i) == SQLITE_NULL;
+}
+
+/* The number of parameters the statement takes. */
+static inline int col_nparams(struct dbst *st)
+{
+    return st->pg ? pgst_nparams(st->pg) : sqlite3_bind_parameter_count(st->lite);
+}
+
+/* Rows changed by the connection's last statement. */
+static inline int64_t conn_changes(struct conn *c)
+{
+    return c->pg ? c->changes : sqlite3_changes(c->db);
+}
+
+/* The row id of the connection's last INSERT (PostgreSQL: the value its
+ * statement returned as last_insert_rowid). */
+static inline int64_t conn_last_id(struct conn *c)
+{
+    return c->pg ? c->last_id : sqlite3_last_insert_rowid(c->db);
+}
+
+/* Whether the connection is inside a transaction. */
+bool conn_in_tx(struct conn *c);
+
+/* The connection's last error message. */
+const char *conn_errmsg(struct conn *c);
+
+/* Rolls back the connection's transaction, if any; errors ignored. */
+void conn_rollback(struct conn *c);
 
 /* Keeps the first failing sqlite3_bind_* result in *first (start it at
  * SQLITE_OK): binds are checked in a row, then once. */
@@ -337,7 +430,7 @@ static inline void bind_chk(int *first, int rc)
 /* Steps a prepared statement that returns no rows, then resets it:
  * 0 or -EIO (also for a NULL statement, so conn_stmt's result may be
  * passed as is). */
-int conn_step_done(sqlite3_stmt *st);
+int conn_step_done(struct dbst *st);
 
 /* Runs a statement bound to one integer (a row id) without results.
  * 0 or -EIO. */
@@ -397,6 +490,22 @@ void store_tasks_close(struct store *s);
 /* Counts the open tasks from the table into s->tasks->open. 0 or -EIO. */
 int store_tasks_recount(struct store *s, struct conn *c);
 
+/* PostgreSQL's channel for "tasks became claimable" between daemons. */
+#define STORE_TASKS_CHANNEL "rung_tasks"
+
+/* Another session made tasks claimable: counts the open tasks again on
+ * the writer connection c and wakes the long-polls. 0 or -EIO. */
+int store_tasks_foreign(struct store *s, struct conn *c);
+
+/* PostgreSQL: starts the thread that listens on STORE_TASKS_CHANNEL on a
+ * connection of its own and runs store_tasks_foreign() on the writer when
+ * another session notified (reconnecting with backoff when the connection
+ * is lost). No-op on SQLite. 0 or -EIO. Call after the writer started. */
+int store_listen_start(struct store *s);
+
+/* Stops it; before the writer stops. No-op when none runs. */
+void store_listen_stop(struct store *s);
+
 /* Adds delta to a task's live lease count. 0 or -EIO. */
 int store_leased_add(struct conn *c, int64_t task_id, int delta);
 
@@ -418,7 +527,7 @@ struct rows_spec {
     size_t max;  /* rows to read at most (SIZE_MAX: all) */
     /* Fills the zeroed element from the current row: 0 or negative errno
      * (it may leave allocations behind for undo). */
-    int (*read)(sqlite3_stmt *st, void *elem);
+    int (*read)(struct dbst *st, void *elem);
     /* Frees n elements and the array after a failure; NULL: free(). */
     void (*undo)(void *v, size_t n);
 };
@@ -433,13 +542,13 @@ struct rows {
 /* Steps st (NULL: -EIO) and reads its rows, at most spec->max, into *out.
  * Returns 0, -ENOMEM, -EIO, or read's error; on failure *out is empty.
  * The caller resets st. */
-int store_rows_read(sqlite3_stmt *st, const struct rows_spec *spec, struct rows *out);
+int store_rows_read(struct dbst *st, const struct rows_spec *spec, struct rows *out);
 
 /* As store_rows_read, within a byte budget (issue 15): when budget is not
  * 0, a row whose row_bytes(st) would take the rows read past it is left
  * unread (out->more set), unless it is the first. */
-int store_rows_read_budget(sqlite3_stmt *st, const struct rows_spec *spec,
-                           size_t (*row_bytes)(sqlite3_stmt *st), size_t budget, struct rows *out);
+int store_rows_read_budget(struct dbst *st, const struct rows_spec *spec,
+                           size_t (*row_bytes)(struct dbst *st), size_t budget, struct rows *out);
 
 /* Runs statement id (it takes no parameters) on c and reads its rows as
  * store_rows_read() does. Same results. */
@@ -461,11 +570,11 @@ int store_rows_args(struct store *s, enum stmt_id id, const int64_t *args, size_
                     const struct rows_spec *spec, struct rows *out);
 
 /* Binds text or NULL. */
-int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text);
+int bind_text_or_null(struct dbst *st, int idx, const char *text);
 
 /* Copies a text column into *out (malloc'd, caller frees; NULL for a NULL
  * column). Returns 0 or -ENOMEM. */
-int col_dup(sqlite3_stmt *st, int col, char **out);
+int col_dup(struct dbst *st, int col, char **out);
 
 /* Frees the values of counts and zeroes it (store_items.c). */
 void store_counts_clear(struct store_counts *c);
@@ -473,12 +582,12 @@ void store_counts_clear(struct store_counts *c);
 /* Steps st (bound by the caller) and reads its (value, count) rows into
  * *out (clear with store_counts_clear). 0, -ENOMEM, -EIO. The caller
  * resets st. */
-int store_counts_read(sqlite3_stmt *st, struct store_counts *out);
+int store_counts_read(struct dbst *st, struct store_counts *out);
 
 /* Reads a rater row (name, role, labels, gold_seen, gold_right,
  * side_picks, left_picks, id: ST_RATERS's columns) into a zeroed struct
  * store_rater. Returns 0 (store_labels.c). */
-int store_rater_row_read(sqlite3_stmt *st, void *elem);
+int store_rater_row_read(struct dbst *st, void *elem);
 
 /* Inserts one comparison on c (inside the caller's transaction). */
 int store_comparison_insert(struct conn *c, const struct store_comparison *x, int64_t now);

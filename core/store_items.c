@@ -12,19 +12,19 @@
 
 #define DIGEST_BYTES 16 /* content digests: 128-bit BLAKE2b */
 
-int bind_text_or_null(sqlite3_stmt *st, int idx, const char *text)
+int bind_text_or_null(struct dbst *st, int idx, const char *text)
 {
     if (!text)
         return bind_null(st, idx);
     return bind_text(st, idx, text, -1, SQLITE_STATIC);
 }
 
-int col_dup(sqlite3_stmt *st, int col, char **out)
+int col_dup(struct dbst *st, int col, char **out)
 {
     *out = NULL;
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+    if (col_null(st, col))
         return 0;
-    const unsigned char *t = sqlite3_column_text(st, col);
+    const char *t = col_text(st, col);
     *out = t ? strdup((const char *)t) : NULL;
     return *out ? 0 : -ENOMEM;
 }
@@ -32,6 +32,16 @@ int col_dup(sqlite3_stmt *st, int col, char **out)
 /* rung_digest(x, ...): see store_digest_register. Each argument is hashed
  * as a type byte, its length (8 bytes, little-endian) and its bytes as
  * text (integers and reals in SQLite's text form). */
+static void digest_arg(crypto_generichash_state *h, int type, const void *p, uint64_t n)
+{
+    unsigned char head[9] = {(unsigned char)type};
+    for (int b = 0; b < 8; b++)
+        head[1 + b] = (unsigned char)(n >> (8 * b));
+    crypto_generichash_update(h, head, sizeof head);
+    if (n)
+        crypto_generichash_update(h, p, n);
+}
+
 static void sql_digest(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     crypto_generichash_state h;
@@ -42,16 +52,32 @@ static void sql_digest(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         const void *p = type == SQLITE_BLOB   ? sqlite3_value_blob(argv[i])
                         : type == SQLITE_NULL ? NULL
                                               : (const void *)sqlite3_value_text(argv[i]);
-        uint64_t n = p ? (uint64_t)sqlite3_value_bytes(argv[i]) : 0;
-        unsigned char head[9] = {(unsigned char)type};
-        for (int b = 0; b < 8; b++)
-            head[1 + b] = (unsigned char)(n >> (8 * b));
-        crypto_generichash_update(&h, head, sizeof head);
-        if (n)
-            crypto_generichash_update(&h, p, n);
+        digest_arg(&h, type, p, p ? (uint64_t)sqlite3_value_bytes(argv[i]) : 0);
     }
     crypto_generichash_final(&h, out, sizeof out);
     sqlite3_result_blob(ctx, out, sizeof out, SQLITE_TRANSIENT);
+}
+
+static void digest_text(crypto_generichash_state *h, const char *t)
+{
+    digest_arg(h, t ? SQLITE_TEXT : SQLITE_NULL, t, t ? strlen(t) : 0);
+}
+
+/* An item's content digest, computed here so that both backends store
+ * the same one: what rung_digest('item', prompt, the responses in order,
+ * batch) gives (schema/003_items.sql, ITEM_DIGEST in store.c). */
+static void item_digest(const struct store_item_in *it, unsigned char out[DIGEST_BYTES])
+{
+    const char *a = it->response_a, *b = it->response_b;
+    bool keep = !b || strcmp(a, b) <= 0; /* SQLite's BINARY order of texts */
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, DIGEST_BYTES);
+    digest_text(&h, "item");
+    digest_text(&h, it->prompt);
+    digest_text(&h, keep ? a : b);
+    digest_text(&h, keep ? b : a);
+    digest_text(&h, it->batch);
+    crypto_generichash_final(&h, out, DIGEST_BYTES);
 }
 
 int store_digest_register(struct conn *c)
@@ -103,7 +129,7 @@ void store_item_clear(struct store_item *it)
 
 /* Reads an item row selected with STORE_ITEM_COLUMNS into the item elem.
  * 0 or -ENOMEM (then it is cleared). */
-static int item_read(sqlite3_stmt *st, void *elem)
+static int item_read(struct dbst *st, void *elem)
 {
     struct store_item *it = elem;
     memset(it, 0, sizeof *it);
@@ -114,30 +140,29 @@ static int item_read(sqlite3_stmt *st, void *elem)
         store_item_clear(it);
         return rc;
     }
-    it->seq = sqlite3_column_int64(st, 0);
-    it->priority = sqlite3_column_int64(st, 11);
-    it->has_confidence = sqlite3_column_type(st, 16) != SQLITE_NULL;
-    it->confidence = sqlite3_column_double(st, 16);
-    it->layer_id = sqlite3_column_int64(st, 17);
-    it->gold = sqlite3_column_type(st, 19) != SQLITE_NULL;
-    it->created_ms = sqlite3_column_int64(st, 20);
-    it->updated_ms = sqlite3_column_int64(st, 21);
-    it->key_id = sqlite3_column_int64(st, 2);
-    it->group_stale = sqlite3_column_int64(st, 23);
+    it->seq = col_int64(st, 0);
+    it->priority = col_int64(st, 11);
+    it->has_confidence = !col_null(st, 16);
+    it->confidence = col_double(st, 16);
+    it->layer_id = col_int64(st, 17);
+    it->gold = !col_null(st, 19);
+    it->created_ms = col_int64(st, 20);
+    it->updated_ms = col_int64(st, 21);
+    it->key_id = col_int64(st, 2);
+    it->group_stale = col_int64(st, 23);
     return 0;
 }
 
 /* Steps a query of (id, status, batch) of an item already stored: 1 with
  * ack filled when there is one, 0 when not, -EIO. Resets st. */
-static int ack_existing(sqlite3_stmt *st, struct store_item_ack *ack)
+static int ack_existing(struct dbst *st, struct store_item_ack *ack)
 {
     int rc = store_step(st);
     if (rc == SQLITE_ROW) {
-        util_strlcpy(ack->id, (const char *)sqlite3_column_text(st, 0), sizeof ack->id);
-        util_strlcpy(ack->status, (const char *)sqlite3_column_text(st, 1), sizeof ack->status);
-        ack->has_batch = sqlite3_column_type(st, 2) != SQLITE_NULL;
-        util_strlcpy(ack->batch, ack->has_batch ? (const char *)sqlite3_column_text(st, 2) : "",
-                     sizeof ack->batch);
+        util_strlcpy(ack->id, col_text(st, 0), sizeof ack->id);
+        util_strlcpy(ack->status, col_text(st, 1), sizeof ack->status);
+        ack->has_batch = !col_null(st, 2);
+        util_strlcpy(ack->batch, ack->has_batch ? col_text(st, 2) : "", sizeof ack->batch);
         ack->existed = true;
         rc = 1;
     } else {
@@ -150,7 +175,7 @@ static int ack_existing(sqlite3_stmt *st, struct store_item_ack *ack)
 static int find_existing(struct conn *c, int64_t key_id, const char *external_id,
                          struct store_item_ack *ack)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_FIND_EXT);
+    struct dbst *st = conn_stmt(c, ST_ITEM_FIND_EXT);
     if (!st)
         return -EIO;
     int b = SQLITE_OK;
@@ -169,14 +194,12 @@ static int find_existing(struct conn *c, int64_t key_id, const char *external_id
 static int find_same_content(struct conn *c, const struct store_item_in *it,
                              struct store_item_ack *ack)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_FIND_DIGEST);
+    struct dbst *st = conn_stmt(c, ST_ITEM_FIND_DIGEST);
     if (!st)
         return -EIO;
-    int b = SQLITE_OK;
-    bind_chk(&b, bind_text(st, 1, it->prompt, -1, SQLITE_STATIC));
-    bind_chk(&b, bind_text(st, 2, it->response_a, -1, SQLITE_STATIC));
-    bind_chk(&b, bind_text_or_null(st, 3, it->response_b));
-    bind_chk(&b, bind_text_or_null(st, 4, it->batch));
+    unsigned char d[DIGEST_BYTES];
+    item_digest(it, d);
+    int b = bind_blob(st, 1, d, sizeof d, SQLITE_TRANSIENT);
     if (b != SQLITE_OK) {
         conn_done(st);
         return store_sqlite_errno(b);
@@ -184,9 +207,23 @@ static int find_same_content(struct conn *c, const struct store_item_in *it,
     return ack_existing(st, ack);
 }
 
+/* Stores the content digest of item seq. 0 or -EIO. */
+static int set_digest(struct conn *c, const struct store_item_in *it, int64_t seq)
+{
+    struct dbst *st = conn_stmt(c, ST_ITEM_SET_DIGEST);
+    if (!st)
+        return -EIO;
+    unsigned char d[DIGEST_BYTES];
+    item_digest(it, d);
+    int b = SQLITE_OK;
+    bind_chk(&b, bind_int64(st, 1, seq));
+    bind_chk(&b, bind_blob(st, 2, d, sizeof d, SQLITE_TRANSIENT));
+    return b == SQLITE_OK ? conn_step_done(st) : (conn_done(st), -EIO);
+}
+
 /* Binds ST_ITEM_INSERT's parameters for it: SQLITE_OK or the first
  * failing bind's code (SQLITE_TOOBIG for a text over SQLite's limit). */
-static int bind_item(sqlite3_stmt *st, int64_t key_id, const struct store_item_in *it,
+static int bind_item(struct dbst *st, int64_t key_id, const struct store_item_in *it,
                      const struct store_item_ack *ack, bool is_auto, int64_t now)
 {
     bool scored = it->layer_id != 0;
@@ -223,7 +260,7 @@ static int bind_item(sqlite3_stmt *st, int64_t key_id, const struct store_item_i
  * holds more items than its scores saw. 0 or -EIO. */
 static int group_join(struct conn *c, int64_t key_id, const struct store_item_in *it, int64_t seq)
 {
-    sqlite3_stmt *st = it->group_joined ? conn_stmt(c, ST_GROUP_MARK_STALE) : NULL;
+    struct dbst *st = it->group_joined ? conn_stmt(c, ST_GROUP_MARK_STALE) : NULL;
     if (it->group_joined) {
         if (!st)
             return -EIO;
@@ -244,7 +281,7 @@ static int group_join(struct conn *c, int64_t key_id, const struct store_item_in
     bind_text(st, 2, it->group, -1, SQLITE_STATIC);
     bind_int64(st, 3, STORE_GROUP_ITEMS_MAX);
     int n = 0, step;
-    while ((step = store_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 0) < seq)
+    while ((step = store_step(st)) == SQLITE_ROW && col_int64(st, 0) < seq)
         n++;
     conn_done(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
@@ -257,7 +294,7 @@ static int group_join(struct conn *c, int64_t key_id, const struct store_item_in
 static int insert_item(struct store *s, struct conn *c, int64_t key_id,
                        const struct store_item_in *it, struct store_item_ack *ack, int64_t now)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_INSERT);
+    struct dbst *st = conn_stmt(c, ST_ITEM_INSERT);
     if (!st)
         return -EIO;
     bool is_auto = it->layer_id != 0 && it->route_auto && it->verdict, human_only = false;
@@ -277,15 +314,15 @@ static int insert_item(struct store *s, struct conn *c, int64_t key_id,
     conn_done(st);
     if (rc != SQLITE_DONE)
         return rc == SQLITE_CONSTRAINT ? -EEXIST : store_sqlite_errno(rc);
-    int64_t seq = sqlite3_last_insert_rowid(c->db);
-    if (it->unique_content && conn_run_id(c, ST_ITEM_SET_DIGEST, seq))
+    int64_t seq = conn_last_id(c);
+    if (it->unique_content && set_digest(c, it, seq))
         return -EIO;
     if (it->group && it->group_seen >= 0 && group_join(c, key_id, it, seq))
         return -EIO;
     if (is_auto)
         return store_audit_settled(s, c, seq, it->layer_id, it->verdict, now);
     if (it->subq)
-        return store_subq_create(s, c, sqlite3_last_insert_rowid(c->db), it, ack, now);
+        return store_subq_create(s, c, seq, it, ack, now);
     rc = store_task_queue(s, c, seq, it, now);
     return rc ? rc : store_audit_blind(s, c, seq);
 }
@@ -334,12 +371,12 @@ int store_item_get(struct store *s, const char *id, int64_t key_id, struct store
     struct conn *c = store_reader(s);
     int rc = -EIO;
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_GET);
+    struct dbst *st = conn_stmt(c, ST_ITEM_GET);
     if (!st)
         goto out;
     bind_text(st, 1, id, -1, SQLITE_STATIC);
     int step = store_step(st);
-    if (step == SQLITE_ROW && (key_id == 0 || sqlite3_column_int64(st, 2) == key_id))
+    if (step == SQLITE_ROW && (key_id == 0 || col_int64(st, 2) == key_id))
         rc = item_read(st, out);
     else if (step == SQLITE_ROW || step == SQLITE_DONE)
         rc = -ENOENT;
@@ -363,12 +400,12 @@ static void items_undo(void *v, size_t n)
 
 /* The bytes an item row counts against a page's budget: its texts and a
  * fixed share for the rest (columns as in STORE_ITEM_COLUMNS). */
-static size_t item_row_bytes(sqlite3_stmt *st)
+static size_t item_row_bytes(struct dbst *st)
 {
     static const int texts[] = {6, 7, 8, 10, 18}; /* prompt, responses, metadata, scores */
     size_t n = STORE_ITEM_ROW_OVERHEAD;
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
-        n += (size_t)sqlite3_column_bytes(st, texts[i]);
+        n += (size_t)col_bytes(st, texts[i]);
     return n;
 }
 
@@ -387,7 +424,7 @@ int store_items_list(struct store *s, const struct store_item_filter *f, struct 
                                      : ST_ITEMS_ALL;
     struct conn *c = store_reader(s);
     int rc = -EIO;
-    sqlite3_stmt *st = conn_stmt(c, id);
+    struct dbst *st = conn_stmt(c, id);
     if (!st)
         goto out;
     bind_int64(st, 1, after);
@@ -430,10 +467,10 @@ void store_status_clear(struct store_status *st)
     memset(st, 0, sizeof *st);
 }
 
-static int count_read(sqlite3_stmt *st, void *elem)
+static int count_read(struct dbst *st, void *elem)
 {
     struct store_count *x = elem;
-    x->n = sqlite3_column_int64(st, 1);
+    x->n = col_int64(st, 1);
     return col_dup(st, 0, &x->value);
 }
 
@@ -442,7 +479,7 @@ static void counts_undo(void *v, size_t n)
     store_counts_clear(&(struct store_counts){v, n});
 }
 
-int store_counts_read(sqlite3_stmt *st, struct store_counts *out)
+int store_counts_read(struct dbst *st, struct store_counts *out)
 {
     static const struct rows_spec spec = {sizeof *out->v, SIZE_MAX, count_read, counts_undo};
     struct rows rows;
@@ -456,7 +493,7 @@ int store_counts_read(sqlite3_stmt *st, struct store_counts *out)
  * -EIO. */
 static int count_by(struct conn *c, enum stmt_id id, struct store_counts *out)
 {
-    sqlite3_stmt *st = conn_stmt(c, id);
+    struct dbst *st = conn_stmt(c, id);
     int rc = store_counts_read(st, out);
     conn_done(st);
     return rc;
@@ -467,7 +504,7 @@ static int count_by(struct conn *c, enum stmt_id id, struct store_counts *out)
 static int count_top(struct conn *c, enum stmt_id id, size_t max, struct store_counts *out,
                      bool *more)
 {
-    sqlite3_stmt *st = conn_stmt(c, id);
+    struct dbst *st = conn_stmt(c, id);
     int b = st ? bind_int64(st, 1, (int64_t)max + 1) : SQLITE_OK;
     if (b != SQLITE_OK) {
         conn_done(st);
@@ -497,11 +534,11 @@ int store_status(struct store *s, struct store_status *out)
             : count_top(c, ST_COUNT_BATCH, STATUS_GROUPS_MAX, &out->by_batch, &out->by_batch_more);
     for (size_t i = 0; !rc && i < out->by_status.n; i++)
         out->items += out->by_status.v[i].n;
-    sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_DB_SIZE);
+    struct dbst *st = rc ? NULL : conn_stmt(c, ST_DB_SIZE);
     if (!rc && (!st || store_step(st) != SQLITE_ROW))
         rc = -EIO;
     if (!rc)
-        out->db_bytes = sqlite3_column_int64(st, 0);
+        out->db_bytes = col_int64(st, 0);
     conn_done(st);
     if (conn_run(c, ST_COMMIT) && !rc)
         rc = -EIO;
@@ -541,7 +578,7 @@ static int rescore_one(struct store *s, struct conn *c, const struct store_resco
     if (settle && store_audit_human_only(c, x->layer_id, &human_only))
         return -EIO;
     settle = settle && !human_only;
-    sqlite3_stmt *st = conn_stmt(c, settle ? ST_RESCORE_AUTO : ST_RESCORE_HUMAN);
+    struct dbst *st = conn_stmt(c, settle ? ST_RESCORE_AUTO : ST_RESCORE_HUMAN);
     if (!st)
         return -EIO;
     bind_int64(st, 1, x->seq);
@@ -552,7 +589,7 @@ static int rescore_one(struct store *s, struct conn *c, const struct store_resco
     bind_int64(st, 6, now);
     if (conn_step_done(st))
         return -EIO;
-    *changed = sqlite3_changes(c->db) == 1;
+    *changed = conn_changes(c) == 1;
     if (x->stale > 0) { /* scored with its grown group, unless it grew again */
         st = conn_stmt(c, ST_GROUP_STALE_CLEAR);
         if (!st)
@@ -567,7 +604,7 @@ static int rescore_one(struct store *s, struct conn *c, const struct store_resco
     /* Settled by the layer: its task leaves the queue. */
     if (conn_run_id(c, ST_RESCORE_CLOSE_TASKS, x->seq))
         return -EIO;
-    s->tasks->open -= sqlite3_changes(c->db);
+    s->tasks->open -= conn_changes(c);
     return store_audit_settled(s, c, x->seq, x->layer_id, x->verdict, now);
 }
 
@@ -599,10 +636,10 @@ int store_rescore_apply(struct store *s, const struct store_rescore *v, size_t n
 
 /* ---- sample groups ---- */
 
-static int sample_read(sqlite3_stmt *st, void *elem)
+static int sample_read(struct dbst *st, void *elem)
 {
     struct store_sample *x = elem;
-    x->seq = sqlite3_column_int64(st, 0);
+    x->seq = col_int64(st, 0);
     int rc = col_dup(st, 1, &x->a);
     return rc ? rc : col_dup(st, 2, &x->b);
 }
@@ -631,7 +668,7 @@ int store_group_samples(struct store *s, int64_t key_id, const char *group, size
     if (max > STORE_GROUP_ITEMS_MAX)
         max = STORE_GROUP_ITEMS_MAX;
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_GROUP_SAMPLES);
+    struct dbst *st = conn_stmt(c, ST_GROUP_SAMPLES);
     if (st) {
         if (key_id)
             bind_int64(st, 1, key_id);
@@ -653,13 +690,13 @@ int store_task_group(struct store *s, int64_t task_id, int64_t *key_id, char **g
     *key_id = 0;
     *group = *domain = NULL;
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_GROUP_OF_TASK);
+    struct dbst *st = conn_stmt(c, ST_GROUP_OF_TASK);
     int rc = -EIO;
     if (st) {
         bind_int64(st, 1, task_id);
         int step = store_step(st);
         if (step == SQLITE_ROW) {
-            *key_id = sqlite3_column_int64(st, 0);
+            *key_id = col_int64(st, 0);
             rc = col_dup(st, 1, group);
             rc = rc ? rc : col_dup(st, 2, domain);
         } else if (step == SQLITE_DONE) {
@@ -695,12 +732,12 @@ int store_scope_has_items(struct store *s, const char *scope, const char *value,
     if (!batch && strcmp(scope, "domain"))
         return -EINVAL;
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, batch ? ST_ITEMS_IN_BATCH : ST_ITEMS_IN_DOMAIN);
+    struct dbst *st = conn_stmt(c, batch ? ST_ITEMS_IN_BATCH : ST_ITEMS_IN_DOMAIN);
     int rc = -EIO;
     if (st) {
         bind_text(st, 1, value, -1, SQLITE_STATIC);
         if (store_step(st) == SQLITE_ROW) {
-            *any = sqlite3_column_int(st, 0) != 0;
+            *any = col_int(st, 0) != 0;
             rc = 0;
         }
     }
@@ -709,12 +746,12 @@ int store_scope_has_items(struct store *s, const char *scope, const char *value,
     return rc;
 }
 
-static int rule_read(sqlite3_stmt *st, void *elem)
+static int rule_read(struct dbst *st, void *elem)
 {
     struct store_overlap_rule *r = elem;
-    util_strlcpy(r->scope, (const char *)sqlite3_column_text(st, 0), sizeof r->scope);
-    util_strlcpy(r->value, (const char *)sqlite3_column_text(st, 1), sizeof r->value);
-    r->overlap = sqlite3_column_int(st, 2);
+    util_strlcpy(r->scope, col_text(st, 0), sizeof r->scope);
+    util_strlcpy(r->value, col_text(st, 1), sizeof r->value);
+    r->overlap = col_int(st, 2);
     return 0;
 }
 
@@ -734,10 +771,12 @@ static int max_bytes_job(struct store *s, struct conn *c, void *arg)
 {
     (void)s;
     int64_t bytes = *(const int64_t *)arg;
+    if (c->pg)
+        return -EOPNOTSUPP; /* PostgreSQL: the server's quotas */
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &st, NULL);
     int64_t page =
-        rc == SQLITE_OK && store_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
     if (page <= 0)
         return -EIO;

@@ -16,7 +16,7 @@ static int scopes_insert(struct conn *c, int64_t key_id, const char *scope, cons
                          size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *st = conn_stmt(c, ST_KEY_SCOPE_INSERT);
+        struct dbst *st = conn_stmt(c, ST_KEY_SCOPE_INSERT);
         if (!st)
             return -EIO;
         bind_int64(st, 1, key_id);
@@ -32,7 +32,7 @@ static int key_create_job(struct store *s, struct conn *c, void *arg)
 {
     (void)s;
     struct key_create *k = arg;
-    sqlite3_stmt *st = conn_stmt(c, ST_KEY_INSERT);
+    struct dbst *st = conn_stmt(c, ST_KEY_INSERT);
     if (!st)
         return -EIO;
     bind_text(st, 1, k->name, -1, SQLITE_STATIC);
@@ -46,7 +46,7 @@ static int key_create_job(struct store *s, struct conn *c, void *arg)
         return -EEXIST;
     if (rc != SQLITE_DONE)
         return -EIO;
-    int64_t key_id = sqlite3_last_insert_rowid(c->db);
+    int64_t key_id = conn_last_id(c);
     if (k->lim && (scopes_insert(c, key_id, "batch", k->lim->batches, k->lim->nbatches) ||
                    scopes_insert(c, key_id, "domain", k->lim->domains, k->lim->ndomains)))
         return -EIO;
@@ -123,7 +123,7 @@ static int key_revoke_job(struct store *s, struct conn *c, void *arg)
 {
     (void)s;
     struct key_revoke *k = arg;
-    sqlite3_stmt *st = conn_stmt(c, ST_KEY_REVOKE);
+    struct dbst *st = conn_stmt(c, ST_KEY_REVOKE);
     if (!st)
         return -EIO;
     bind_text(st, 1, k->name, -1, SQLITE_STATIC);
@@ -132,7 +132,7 @@ static int key_revoke_job(struct store *s, struct conn *c, void *arg)
     conn_done(st);
     if (rc != SQLITE_DONE)
         return -EIO;
-    return sqlite3_changes(c->db) == 1 ? 0 : -ENOENT;
+    return conn_changes(c) == 1 ? 0 : -ENOENT;
 }
 
 int store_key_revoke(struct store *s, const char *name)
@@ -142,18 +142,18 @@ int store_key_revoke(struct store *s, const char *name)
 }
 
 /* Reads a row of ST_KEY_LIST into a zeroed struct store_key_row. */
-static int key_read(sqlite3_stmt *st, void *elem)
+static int key_read(struct dbst *st, void *elem)
 {
     struct store_key_row *row = elem;
     struct store_key *k = &row->key;
-    const char *name = (const char *)sqlite3_column_text(st, 0);
-    const char *role = (const char *)sqlite3_column_text(st, 1);
+    const char *name = col_text(st, 0);
+    const char *role = col_text(st, 1);
     if (!name || !role || util_strlcpy(k->name, name, sizeof k->name) ||
         util_strlcpy(k->role, role, sizeof k->role))
         return -EIO;
-    k->created_ms = sqlite3_column_int64(st, 2);
-    k->revoked_ms = sqlite3_column_int64(st, 3); /* NULL reads as 0: live */
-    k->id = sqlite3_column_int64(st, 4);
+    k->created_ms = col_int64(st, 2);
+    k->revoked_ms = col_int64(st, 3); /* NULL reads as 0: live */
+    k->id = col_int64(st, 4);
     int rc = col_dup(st, 5, &row->batches);
     return rc ? rc : col_dup(st, 6, &row->domains);
 }
@@ -194,7 +194,7 @@ int store_key_auth(struct store *s, const char *token, struct store_key *out)
 
     struct conn *c = store_reader(s);
     int rc = -EACCES;
-    sqlite3_stmt *st = conn_stmt(c, ST_KEY_BY_LOOKUP);
+    struct dbst *st = conn_stmt(c, ST_KEY_BY_LOOKUP);
     if (!st) {
         rc = -EIO;
         goto out;
@@ -202,16 +202,15 @@ int store_key_auth(struct store *s, const char *token, struct store_key *out)
     bind_text(st, 1, lookup, -1, SQLITE_STATIC);
     int step = store_step(st);
     if (step == SQLITE_ROW) {
-        const void *hash = sqlite3_column_blob(st, 3);
-        bool match =
-            hash && sqlite3_column_bytes(st, 3) == TOKEN_HASH_LEN && token_hash_equal(hash, want);
-        if (match && sqlite3_column_type(st, 5) == SQLITE_NULL) {
+        const void *hash = col_blob(st, 3);
+        bool match = hash && col_bytes(st, 3) == TOKEN_HASH_LEN && token_hash_equal(hash, want);
+        if (match && col_null(st, 5)) {
             memset(out, 0, sizeof *out);
-            out->id = sqlite3_column_int64(st, 0);
-            util_strlcpy(out->name, (const char *)sqlite3_column_text(st, 1), sizeof out->name);
-            util_strlcpy(out->role, (const char *)sqlite3_column_text(st, 2), sizeof out->role);
-            out->created_ms = sqlite3_column_int64(st, 4);
-            out->rater_id = sqlite3_column_int64(st, 6);
+            out->id = col_int64(st, 0);
+            util_strlcpy(out->name, col_text(st, 1), sizeof out->name);
+            util_strlcpy(out->role, col_text(st, 2), sizeof out->role);
+            out->created_ms = col_int64(st, 4);
+            out->rater_id = col_int64(st, 6);
             rc = 0;
         }
     } else if (step != SQLITE_DONE) {

@@ -39,7 +39,7 @@ static void task_row_free(struct task_row *t)
 }
 
 /* Copies the columns of ST_TASK_GET from index 7 on. 0 or -ENOMEM. */
-static int task_row_texts(sqlite3_stmt *st, struct task_row *t)
+static int task_row_texts(struct dbst *st, struct task_row *t)
 {
     int rc = col_dup(st, 7, &t->scores);
     rc = rc ? rc : col_dup(st, 8, &t->gold_answer);
@@ -53,24 +53,24 @@ static int task_row_texts(sqlite3_stmt *st, struct task_row *t)
 static int task_get(struct conn *c, int64_t id, struct task_row *t)
 {
     memset(t, 0, sizeof *t);
-    sqlite3_stmt *st = conn_stmt(c, ST_TASK_GET);
+    struct dbst *st = conn_stmt(c, ST_TASK_GET);
     if (!st)
         return -EIO;
     bind_int64(st, 1, id);
     int rc = store_step(st);
     if (rc == SQLITE_ROW) {
-        util_strlcpy(t->kind, (const char *)sqlite3_column_text(st, 0), sizeof t->kind);
-        t->open = !strcmp((const char *)sqlite3_column_text(st, 1), "open");
-        t->overlap = sqlite3_column_int(st, 2);
-        t->labels_done = sqlite3_column_int(st, 3);
-        t->leased = sqlite3_column_int(st, 4);
-        t->gold = sqlite3_column_int(st, 5) != 0;
-        t->item_seq = sqlite3_column_int64(st, 6);
-        t->layer_id = sqlite3_column_int64(st, 12);
-        t->extra_used = sqlite3_column_int(st, 13) != 0;
-        util_strlcpy(t->assist, (const char *)sqlite3_column_text(st, 14), sizeof t->assist);
-        t->audit = sqlite3_column_int(st, 15) != 0;
-        t->blind = sqlite3_column_int(st, 16) != 0;
+        util_strlcpy(t->kind, col_text(st, 0), sizeof t->kind);
+        t->open = !strcmp(col_text(st, 1), "open");
+        t->overlap = col_int(st, 2);
+        t->labels_done = col_int(st, 3);
+        t->leased = col_int(st, 4);
+        t->gold = col_int(st, 5) != 0;
+        t->item_seq = col_int64(st, 6);
+        t->layer_id = col_int64(st, 12);
+        t->extra_used = col_int(st, 13) != 0;
+        util_strlcpy(t->assist, col_text(st, 14), sizeof t->assist);
+        t->audit = col_int(st, 15) != 0;
+        t->blind = col_int(st, 16) != 0;
         rc = task_row_texts(st, t);
     } else {
         rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
@@ -81,18 +81,18 @@ static int task_get(struct conn *c, int64_t id, struct task_row *t)
 
 /* Reads a task's labels, in the order given, into a malloc'd array *out
  * of *n (caller frees). 0, -ENOMEM, -EIO. */
-static int label_row_read(sqlite3_stmt *st, void *elem)
+static int label_row_read(struct dbst *st, void *elem)
 {
     struct agg_label *l = elem;
-    l->rater_id = sqlite3_column_int64(st, 0);
-    util_strlcpy(l->answer, (const char *)sqlite3_column_text(st, 1), sizeof l->answer);
+    l->rater_id = col_int64(st, 0);
+    util_strlcpy(l->answer, col_text(st, 1), sizeof l->answer);
     return 0;
 }
 
 static int labels_read(struct conn *c, int64_t task_id, struct agg_label **out, size_t *n)
 {
     static const struct rows_spec spec = {sizeof **out, SIZE_MAX, label_row_read, NULL};
-    sqlite3_stmt *st = conn_stmt(c, ST_TASK_LABELS);
+    struct dbst *st = conn_stmt(c, ST_TASK_LABELS);
     if (st)
         bind_int64(st, 1, task_id);
     struct rows rows;
@@ -128,7 +128,7 @@ static int write_comparison(struct conn *c, const struct task_row *t, const stru
  * confidence). 0 or -EIO. */
 static int item_resolve(struct conn *c, int64_t seq, const struct agg_outcome *o, int64_t now)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_RESOLVE);
+    struct dbst *st = conn_stmt(c, ST_ITEM_RESOLVE);
     if (!st)
         return -EIO;
     bind_int64(st, 1, seq);
@@ -210,17 +210,17 @@ struct prev_label {
 static int label_previous(struct conn *c, int64_t task_id, int64_t rater_id, struct prev_label *p)
 {
     memset(p, 0, sizeof *p);
-    sqlite3_stmt *st = conn_stmt(c, ST_LABEL_GET);
+    struct dbst *st = conn_stmt(c, ST_LABEL_GET);
     if (!st)
         return -EIO;
     bind_int64(st, 1, task_id);
     bind_int64(st, 2, rater_id);
     int rc = store_step(st);
     if (rc == SQLITE_ROW) {
-        util_strlcpy(p->answer, (const char *)sqlite3_column_text(st, 0), sizeof p->answer);
-        p->swapped = sqlite3_column_int(st, 1) != 0;
-        p->created_ms = sqlite3_column_int64(st, 2);
-        p->last = sqlite3_column_int(st, 3) != 0;
+        util_strlcpy(p->answer, col_text(st, 0), sizeof p->answer);
+        p->swapped = col_int(st, 1) != 0;
+        p->created_ms = col_int64(st, 2);
+        p->last = col_int(st, 3) != 0;
     }
     conn_done(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
@@ -267,7 +267,7 @@ static int label_check(struct store *s, struct conn *c, const struct task_row *t
 /* Binds a label's task, rater, answer (item order), confidence,
  * rationale and seconds to ?1..?6 of st (NULL passes through). Returns
  * st. */
-static sqlite3_stmt *label_bind(sqlite3_stmt *st, const struct store_label *l, const char *answer)
+static struct dbst *label_bind(struct dbst *st, const struct store_label *l, const char *answer)
 {
     if (!st)
         return NULL;
@@ -288,7 +288,7 @@ static sqlite3_stmt *label_bind(sqlite3_stmt *st, const struct store_label *l, c
 static int label_insert(struct conn *c, const struct task_row *t, const struct store_label *l,
                         const char *answer, int64_t now)
 {
-    sqlite3_stmt *st = label_bind(conn_stmt(c, ST_LABEL_INSERT), l, answer);
+    struct dbst *st = label_bind(conn_stmt(c, ST_LABEL_INSERT), l, answer);
     if (!st)
         return -EIO;
     bind_text_or_null(st, 7, strcmp(t->assist, "shown") || t->blind ? NULL : t->scores);
@@ -319,7 +319,7 @@ static int replace_event(struct conn *c, const struct store_label *l, const char
                           l->resolved ? json_string(l->verdict) : json_null());
     char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
     json_decref(d);
-    sqlite3_stmt *st = text ? conn_stmt(c, ST_EVENT_INSERT) : NULL;
+    struct dbst *st = text ? conn_stmt(c, ST_EVENT_INSERT) : NULL;
     int rc = text ? -EIO : -ENOMEM;
     if (st) {
         bind_int64(st, 1, now);
@@ -366,7 +366,7 @@ static int resolve_again(struct store *s, struct conn *c, const struct task_row 
 static int label_replace(struct store *s, struct conn *c, const struct task_row *t,
                          struct store_label *l, const char *answer, int64_t now)
 {
-    sqlite3_stmt *st = label_bind(conn_stmt(c, ST_LABEL_REPLACE), l, answer);
+    struct dbst *st = label_bind(conn_stmt(c, ST_LABEL_REPLACE), l, answer);
     if (!st)
         return -EIO;
     int rc = conn_step_done(st);
@@ -450,15 +450,15 @@ struct gold_args {
 /* Finds the item of a gold request. 0, -ENOENT, -EIO. */
 static int gold_item(struct conn *c, struct gold_args *g)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_BY_UUID);
+    struct dbst *st = conn_stmt(c, ST_ITEM_BY_UUID);
     if (!st)
         return -EIO;
     bind_text(st, 1, g->item_id, -1, SQLITE_STATIC);
     int rc = store_step(st);
     if (rc == SQLITE_ROW) {
-        g->seq = sqlite3_column_int64(st, 0);
-        util_strlcpy(g->kind, (const char *)sqlite3_column_text(st, 1), sizeof g->kind);
-        g->priority = sqlite3_column_int64(st, 2);
+        g->seq = col_int64(st, 0);
+        util_strlcpy(g->kind, col_text(st, 1), sizeof g->kind);
+        g->priority = col_int64(st, 2);
     }
     conn_done(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
@@ -467,7 +467,7 @@ static int gold_item(struct conn *c, struct gold_args *g)
 /* Records the item's gold answer. 0 or -EIO. */
 static int set_gold_answer(struct conn *c, const struct gold_args *g, int64_t now)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_SET_GOLD);
+    struct dbst *st = conn_stmt(c, ST_ITEM_SET_GOLD);
     if (!st)
         return -EIO;
     bind_int64(st, 1, g->seq);
@@ -492,9 +492,9 @@ static int gold_job(struct store *s, struct conn *c, void *arg)
      * raters, so it would otherwise wait for a verdict forever. */
     rc = rc ? rc : item_resolve(c, g->seq, &o, now);
     rc = rc ? rc : conn_run_id(c, ST_TASKS_SET_GOLD, g->seq);
-    if (!rc && sqlite3_changes(c->db) == 0) {
+    if (!rc && conn_changes(c) == 0) {
         /* An item the layer settled: give it a gold task of its own. */
-        sqlite3_stmt *st = conn_stmt(c, ST_GOLD_TASK_INSERT);
+        struct dbst *st = conn_stmt(c, ST_GOLD_TASK_INSERT);
         if (!st)
             return -EIO;
         bind_int64(st, 1, g->seq);
@@ -515,17 +515,17 @@ int store_item_set_gold(struct store *s, const char *item_id, const char *answer
     return store_run(s, gold_job, &g);
 }
 
-int store_rater_row_read(sqlite3_stmt *st, void *elem)
+int store_rater_row_read(struct dbst *st, void *elem)
 {
     struct store_rater *r = elem;
-    util_strlcpy(r->name, (const char *)sqlite3_column_text(st, 0), sizeof r->name);
-    util_strlcpy(r->role, (const char *)sqlite3_column_text(st, 1), sizeof r->role);
-    r->labels = sqlite3_column_int64(st, 2);
-    r->gold_seen = sqlite3_column_int64(st, 3);
-    r->gold_right = sqlite3_column_int64(st, 4);
-    r->side_picks = sqlite3_column_int64(st, 5);
-    r->left_picks = sqlite3_column_int64(st, 6);
-    r->id = sqlite3_column_int64(st, 7);
+    util_strlcpy(r->name, col_text(st, 0), sizeof r->name);
+    util_strlcpy(r->role, col_text(st, 1), sizeof r->role);
+    r->labels = col_int64(st, 2);
+    r->gold_seen = col_int64(st, 3);
+    r->gold_right = col_int64(st, 4);
+    r->side_picks = col_int64(st, 5);
+    r->left_picks = col_int64(st, 6);
+    r->id = col_int64(st, 7);
     return 0;
 }
 
@@ -543,10 +543,10 @@ int store_raters(struct store *s, struct store_rater **raters, size_t *n)
 
 /* Copies a batch row (assistance, guidelines, paused) into *out. 0 or
  * -ENOMEM. */
-static int batch_read(sqlite3_stmt *st, struct store_batch *out)
+static int batch_read(struct dbst *st, struct store_batch *out)
 {
-    util_strlcpy(out->assist, (const char *)sqlite3_column_text(st, 0), sizeof out->assist);
-    out->paused = sqlite3_column_int(st, 2) != 0;
+    util_strlcpy(out->assist, col_text(st, 0), sizeof out->assist);
+    out->paused = col_int(st, 2) != 0;
     return col_dup(st, 1, &out->guidelines);
 }
 
@@ -560,7 +560,7 @@ struct batch_args {
 static int batch_job(struct store *s, struct conn *c, void *arg)
 {
     struct batch_args *b = arg;
-    sqlite3_stmt *st = conn_stmt(c, ST_BATCH_UPSERT);
+    struct dbst *st = conn_stmt(c, ST_BATCH_UPSERT);
     if (!st)
         return -EIO;
     bind_text(st, 1, b->batch, -1, SQLITE_STATIC);
@@ -601,7 +601,7 @@ int store_batch_get(struct store *s, const char *batch, struct store_batch *out)
     memset(out, 0, sizeof *out);
     util_strlcpy(out->assist, "shown", sizeof out->assist);
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_BATCH_GET);
+    struct dbst *st = conn_stmt(c, ST_BATCH_GET);
     int rc = st ? 0 : -EIO;
     if (st) {
         bind_text(st, 1, batch, -1, SQLITE_STATIC);
@@ -617,14 +617,14 @@ int store_rater_progress(struct store *s, int64_t rater_id, int64_t since_ms, in
                          int64_t *total)
 {
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_RATER_PROGRESS);
+    struct dbst *st = conn_stmt(c, ST_RATER_PROGRESS);
     int rc = -EIO;
     if (st) {
         bind_int64(st, 1, rater_id);
         bind_int64(st, 2, since_ms);
         if (store_step(st) == SQLITE_ROW) {
-            *today = sqlite3_column_int64(st, 0);
-            *total = sqlite3_column_int64(st, 1);
+            *today = col_int64(st, 0);
+            *total = col_int64(st, 1);
             rc = 0;
         }
     }

@@ -12,11 +12,11 @@ int64_t store_layer_active_id(struct store *s)
 {
     struct conn *c = store_reader(s);
     int64_t id = -EIO;
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_ACTIVE);
+    struct dbst *st = conn_stmt(c, ST_LAYER_ACTIVE);
     if (st) {
         int rc = store_step(st);
         if (rc == SQLITE_ROW)
-            id = sqlite3_column_int64(st, 0);
+            id = col_int64(st, 0);
         else if (rc == SQLITE_DONE)
             id = 0;
     }
@@ -30,7 +30,7 @@ int store_layer_params(struct store *s, int64_t id, char kind[STORE_KIND_MAX], v
 {
     struct conn *c = store_reader(s);
     int rc = -EIO;
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_PARAMS);
+    struct dbst *st = conn_stmt(c, ST_LAYER_PARAMS);
     if (!st)
         goto out;
     bind_int64(st, 1, id);
@@ -38,8 +38,8 @@ int store_layer_params(struct store *s, int64_t id, char kind[STORE_KIND_MAX], v
     if (step == SQLITE_DONE) {
         rc = -ENOENT;
     } else if (step == SQLITE_ROW) {
-        size_t n = (size_t)sqlite3_column_bytes(st, 0);
-        const void *p = sqlite3_column_blob(st, 0);
+        size_t n = (size_t)col_bytes(st, 0);
+        const void *p = col_blob(st, 0);
         *blob = malloc(n ? n : 1);
         if (!*blob) {
             rc = -ENOMEM;
@@ -49,7 +49,7 @@ int store_layer_params(struct store *s, int64_t id, char kind[STORE_KIND_MAX], v
             memcpy(*blob, p, n);
         *len = n;
         rc = 0;
-        const char *k = (const char *)sqlite3_column_text(st, 1);
+        const char *k = col_text(st, 1);
         if (kind && (!k || util_strlcpy(kind, k, STORE_KIND_MAX))) {
             free(*blob);
             *blob = NULL;
@@ -68,9 +68,9 @@ out:
  * -EIO. */
 static int activate_in_tx(struct conn *c, int64_t id, bool promoted)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_ACTIVE);
+    struct dbst *st = conn_stmt(c, ST_LAYER_ACTIVE);
     int step = st ? store_step(st) : SQLITE_ERROR;
-    int64_t prev = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int64_t prev = step == SQLITE_ROW ? col_int64(st, 0) : 0;
     conn_done(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         return -EIO;
@@ -88,7 +88,7 @@ static int activate_in_tx(struct conn *c, int64_t id, bool promoted)
     conn_done(st);
     if (rc != SQLITE_DONE)
         return -EIO;
-    return sqlite3_changes(c->db) == 1 ? 0 : -ENOENT;
+    return conn_changes(c) == 1 ? 0 : -ENOENT;
 }
 
 /* Writes an event about layer id on c. 0 or -EIO. */
@@ -97,7 +97,7 @@ static int layer_event(struct conn *c, int64_t id, const char *actor, const char
 {
     char subject[32];
     snprintf(subject, sizeof subject, "layer:%lld", (long long)id);
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_EVENT);
+    struct dbst *st = conn_stmt(c, ST_LAYER_EVENT);
     if (!st)
         return -EIO;
     bind_int64(st, 1, util_now_ms());
@@ -117,7 +117,7 @@ static int layer_add_job(struct store *s, struct conn *c, void *arg)
 {
     (void)s;
     struct layer_add *a = arg;
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_INSERT);
+    struct dbst *st = conn_stmt(c, ST_LAYER_INSERT);
     if (!st)
         return -EIO;
     bind_blob(st, 1, a->l->params, (int)a->l->params_len, SQLITE_STATIC);
@@ -133,7 +133,7 @@ static int layer_add_job(struct store *s, struct conn *c, void *arg)
     conn_done(st);
     if (rc != SQLITE_DONE)
         return -EIO;
-    a->id = sqlite3_last_insert_rowid(c->db);
+    a->id = conn_last_id(c);
     bool http = a->l->kind && !strcmp(a->l->kind, "http");
     rc = a->l->event_actor ? layer_event(c, a->id, a->l->event_actor,
                                          http ? "layer_registered" : "layer_trained", a->l->lineage)
@@ -177,17 +177,17 @@ void store_layers_free(struct store_layer *layers, size_t n)
 
 /* Reads a row of LAYER_COLUMNS into the zeroed layer elem. 0 or
  * -ENOMEM. */
-static int layer_read(sqlite3_stmt *st, void *elem)
+static int layer_read(struct dbst *st, void *elem)
 {
     struct store_layer *l = elem;
-    l->id = sqlite3_column_int64(st, 0);
-    l->parent = sqlite3_column_int64(st, 1);
-    l->train_size = sqlite3_column_int64(st, 4);
-    l->has_threshold = sqlite3_column_type(st, 7) != SQLITE_NULL;
-    l->threshold = sqlite3_column_double(st, 7);
-    l->created_ms = sqlite3_column_int64(st, 9);
-    l->prev_active = sqlite3_column_int64(st, 12);
-    l->activated_ms = sqlite3_column_int64(st, 13);
+    l->id = col_int64(st, 0);
+    l->parent = col_int64(st, 1);
+    l->train_size = col_int64(st, 4);
+    l->has_threshold = !col_null(st, 7);
+    l->threshold = col_double(st, 7);
+    l->created_ms = col_int64(st, 9);
+    l->prev_active = col_int64(st, 12);
+    l->activated_ms = col_int64(st, 13);
     int rc = col_dup(st, 2, &l->status);
     rc = rc ? rc : col_dup(st, 10, &l->request);
     rc = rc ? rc : col_dup(st, 11, &l->lineage);
@@ -220,7 +220,7 @@ struct cmp_add {
 
 int store_comparison_insert(struct conn *c, const struct store_comparison *x, int64_t now)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_CMP_INSERT);
+    struct dbst *st = conn_stmt(c, ST_CMP_INSERT);
     if (!st)
         return -EIO;
     bind_text(st, 1, x->prompt, -1, SQLITE_STATIC);
@@ -252,7 +252,7 @@ static int cmp_add_job(struct store *s, struct conn *c, void *arg)
         if (rc)
             return rc;
         /* ON CONFLICT DO NOTHING: the same content is stored already. */
-        a->skipped += sqlite3_changes(c->db) == 0;
+        a->skipped += conn_changes(c) == 0;
     }
     return 0;
 }
@@ -272,16 +272,11 @@ int store_comparisons_add(struct store *s, const struct store_comparison *c, siz
     return store_comparisons_add_ex(s, c, n, NULL);
 }
 
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-    return (const char *)sqlite3_column_text(st, i);
-}
-
 static int comparisons_read(struct store *s, enum stmt_id id, store_comparison_cb cb, void *cls)
 {
     struct conn *c = store_reader(s);
     int rc = -EIO;
-    sqlite3_stmt *st = conn_stmt(c, id);
+    struct dbst *st = conn_stmt(c, id);
     if (!st)
         goto out;
     int step;
@@ -291,14 +286,14 @@ static int comparisons_read(struct store *s, enum stmt_id id, store_comparison_c
             .prompt = col_text(st, 0),
             .chosen = col_text(st, 1),
             .rejected = col_text(st, 2),
-            .tie = sqlite3_column_int(st, 3) != 0,
+            .tie = col_int(st, 3) != 0,
             .label = col_text(st, 4),
             .source = col_text(st, 5),
-            .weight = sqlite3_column_double(st, 6),
-            .layer_id = sqlite3_column_int64(st, 7),
-            .item_seq = sqlite3_column_int64(st, 8),
+            .weight = col_double(st, 6),
+            .layer_id = col_int64(st, 7),
+            .item_seq = col_int64(st, 8),
             .provenance = col_text(st, 9),
-            .id = sqlite3_column_int64(st, 10),
+            .id = col_int64(st, 10),
         };
         rc = cb(cls, &x);
         if (rc)
@@ -324,11 +319,11 @@ int store_comparisons_newest(struct store *s, store_comparison_cb cb, void *cls)
 
 /* ---- promotion: the settled set and the check's outcome ---- */
 
-static int settled_read(sqlite3_stmt *st, void *elem)
+static int settled_read(struct dbst *st, void *elem)
 {
     struct store_settled *x = elem;
-    const unsigned char *ans = sqlite3_column_text(st, 4);
-    x->item_seq = sqlite3_column_int64(st, 0);
+    const char *ans = col_text(st, 4);
+    x->item_seq = col_int64(st, 0);
     x->answer = ans && ans[0] == 'b' ? 'b' : 'a';
     int rc = col_dup(st, 1, &x->prompt);
     rc = rc ? rc : col_dup(st, 2, &x->a);
@@ -374,7 +369,7 @@ struct layer_checked {
  * its batch or domain rule wants. 0 or -EIO. */
 static int requeue(struct store *s, struct conn *c, int64_t seq, int64_t now)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_QUEUE_FACTS);
+    struct dbst *st = conn_stmt(c, ST_ITEM_QUEUE_FACTS);
     if (!st)
         return -EIO;
     bind_int64(st, 1, seq);
@@ -383,7 +378,7 @@ static int requeue(struct store *s, struct conn *c, int64_t seq, int64_t now)
     struct store_item_in it = {.response_b = ""};
     int err = rc == SQLITE_ROW ? col_dup(st, 0, &batch) : rc == SQLITE_DONE ? 0 : -EIO;
     err = err || rc != SQLITE_ROW ? err : col_dup(st, 1, &domain);
-    it.priority = rc == SQLITE_ROW ? sqlite3_column_int64(st, 2) : 0;
+    it.priority = rc == SQLITE_ROW ? col_int64(st, 2) : 0;
     conn_done(st);
     it.batch = batch;
     it.domain = domain;
@@ -401,7 +396,7 @@ static int checked_flags_event(struct store *s, struct conn *c, const struct lay
 {
     int rc = 0;
     for (size_t i = 0; !rc && i < a->nflags; i++) {
-        sqlite3_stmt *st = conn_stmt(c, ST_FLAG_INSERT);
+        struct dbst *st = conn_stmt(c, ST_FLAG_INSERT);
         if (!st)
             return -EIO;
         bind_int64(st, 1, a->flags[i]);
@@ -420,9 +415,9 @@ static int layer_checked_job(struct store *s, struct conn *c, void *arg)
 {
     struct layer_checked *a = arg;
     int rc = a->passed ? 0 : conn_run_id(c, ST_LAYER_REJECT, a->id);
-    if (!rc && !a->passed && sqlite3_changes(c->db) != 1)
+    if (!rc && !a->passed && conn_changes(c) != 1)
         return -ENOENT;
-    sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_LAYER_CHECKED);
+    struct dbst *st = rc ? NULL : conn_stmt(c, ST_LAYER_CHECKED);
     if (!st)
         return rc ? rc : -EIO;
     bind_int64(st, 1, a->id);
@@ -457,7 +452,7 @@ int store_layer_get(struct store *s, int64_t id, struct store_layer *out)
 {
     memset(out, 0, sizeof *out);
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_GET);
+    struct dbst *st = conn_stmt(c, ST_LAYER_GET);
     int rc = -EIO;
     if (st) {
         bind_int64(st, 1, id);
@@ -480,13 +475,13 @@ static int train_queue_job(struct store *s, struct conn *c, void *arg)
 {
     (void)s;
     struct train_queue *a = arg;
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_TRAIN_INSERT);
+    struct dbst *st = conn_stmt(c, ST_LAYER_TRAIN_INSERT);
     if (!st)
         return -EIO;
     bind_text_or_null(st, 1, a->request);
     bind_int64(st, 2, util_now_ms());
     int rc = conn_step_done(st);
-    a->id = rc ? 0 : sqlite3_last_insert_rowid(c->db);
+    a->id = rc ? 0 : conn_last_id(c);
     return rc ? rc : layer_event(c, a->id, a->actor, "layer_training", a->request);
 }
 
@@ -503,12 +498,12 @@ int store_layer_train_next(struct store *s, int64_t *id, char **request)
 {
     *request = NULL;
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_TRAIN_NEXT);
+    struct dbst *st = conn_stmt(c, ST_LAYER_TRAIN_NEXT);
     int rc = -EIO;
     if (st) {
         int step = store_step(st);
         rc = step == SQLITE_ROW ? col_dup(st, 1, request) : step == SQLITE_DONE ? -ENOENT : -EIO;
-        *id = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        *id = step == SQLITE_ROW ? col_int64(st, 0) : 0;
     }
     conn_done(st);
     store_reader_put(s, c);
@@ -519,7 +514,7 @@ static int train_done_job(struct store *s, struct conn *c, void *arg)
 {
     (void)s;
     const struct store_layer_done *d = arg;
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_TRAINED);
+    struct dbst *st = conn_stmt(c, ST_LAYER_TRAINED);
     if (!st)
         return -EIO;
     bind_int64(st, 1, d->id);
@@ -533,7 +528,7 @@ static int train_done_job(struct store *s, struct conn *c, void *arg)
         bind_double(st, 7, d->threshold);
     bind_text_or_null(st, 8, d->lineage);
     int rc = conn_step_done(st);
-    if (!rc && sqlite3_changes(c->db) != 1)
+    if (!rc && conn_changes(c) != 1)
         return -ENOENT;
     return rc ? rc
               : layer_event(c, d->id, d->actor, d->ok ? "layer_trained" : "layer_training_failed",
@@ -548,16 +543,16 @@ int store_layer_train_done(struct store *s, const struct store_layer_done *d)
 /* Status and prev_active of layer id on c: 0, -ENOENT, -EIO. */
 static int layer_status(struct conn *c, int64_t id, char status[16], int64_t *prev)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_STATUS);
+    struct dbst *st = conn_stmt(c, ST_LAYER_STATUS);
     if (!st)
         return -EIO;
     bind_int64(st, 1, id);
     int step = store_step(st);
     int rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? -ENOENT : -EIO;
-    const char *t = rc ? NULL : (const char *)sqlite3_column_text(st, 0);
+    const char *t = rc ? NULL : col_text(st, 0);
     if (!rc && (!t || util_strlcpy(status, t, 16)))
         rc = -EIO;
-    *prev = rc ? 0 : sqlite3_column_int64(st, 1);
+    *prev = rc ? 0 : col_int64(st, 1);
     conn_done(st);
     return rc;
 }
@@ -628,7 +623,7 @@ static int event_add_job(struct store *s, struct conn *c, void *arg)
 {
     (void)s;
     const struct event_add *a = arg;
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_EVENT);
+    struct dbst *st = conn_stmt(c, ST_LAYER_EVENT);
     if (!st)
         return -EIO;
     bind_int64(st, 1, util_now_ms());

@@ -11,7 +11,7 @@ int store_page(struct store *s, enum stmt_id id, int64_t after, const char *afte
     struct rows_spec page = *spec;
     page.max = limit;
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, id);
+    struct dbst *st = conn_stmt(c, id);
     if (st) {
         if (after_text)
             bind_text(st, 1, after_text, -1, SQLITE_STATIC);
@@ -56,12 +56,12 @@ static void flags_undo(void *v, size_t n)
 }
 
 /* Reads a row of ST_FLAGS_PAGE into a zeroed struct store_flag. */
-static int flag_read(sqlite3_stmt *st, void *elem)
+static int flag_read(struct dbst *st, void *elem)
 {
     struct store_flag *f = elem;
-    f->id = sqlite3_column_int64(st, 0);
-    f->layer_id = sqlite3_column_int64(st, 2);
-    f->created_ms = sqlite3_column_int64(st, 5);
+    f->id = col_int64(st, 0);
+    f->layer_id = col_int64(st, 2);
+    f->created_ms = col_int64(st, 5);
     int rc = col_dup(st, 1, &f->item_id);
     rc = rc ? rc : col_dup(st, 3, &f->reason);
     return rc ? rc : col_dup(st, 4, &f->state);
@@ -98,11 +98,11 @@ static void events_undo(void *v, size_t n)
 }
 
 /* Reads a row of ST_EVENTS_PAGE into a zeroed struct store_event. */
-static int event_read(sqlite3_stmt *st, void *elem)
+static int event_read(struct dbst *st, void *elem)
 {
     struct store_event *e = elem;
-    e->id = sqlite3_column_int64(st, 0);
-    e->at_ms = sqlite3_column_int64(st, 1);
+    e->id = col_int64(st, 0);
+    e->at_ms = col_int64(st, 1);
     int rc = col_dup(st, 2, &e->actor);
     rc = rc ? rc : col_dup(st, 3, &e->kind);
     rc = rc ? rc : col_dup(st, 4, &e->subject);

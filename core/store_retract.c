@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int seq_read(sqlite3_stmt *st, void *elem)
+static int seq_read(struct dbst *st, void *elem)
 {
-    *(int64_t *)elem = sqlite3_column_int64(st, 0);
+    *(int64_t *)elem = col_int64(st, 0);
     return 0;
 }
 
@@ -19,7 +19,7 @@ static int seq_read(sqlite3_stmt *st, void *elem)
 static int retract_targets(struct conn *c, const struct store_retract *r, int64_t **seqs, size_t *n)
 {
     static const struct rows_spec spec = {sizeof(int64_t), SIZE_MAX, seq_read, NULL};
-    sqlite3_stmt *st = conn_stmt(c, r->item_id ? ST_RETRACT_ITEM_SEQ : ST_RETRACT_BATCH_SEQS);
+    struct dbst *st = conn_stmt(c, r->item_id ? ST_RETRACT_ITEM_SEQ : ST_RETRACT_BATCH_SEQS);
     if (st && r->item_id) {
         bind_text(st, 1, r->item_id, -1, SQLITE_STATIC);
         bind_int64(st, 2, r->key_id);
@@ -39,7 +39,7 @@ static int retract_one(struct conn *c, int64_t seq, int64_t now)
 {
     if (conn_run_id(c, ST_RETRACT_LEASES, seq) || conn_run_id(c, ST_RESCORE_CLOSE_TASKS, seq))
         return -EIO;
-    sqlite3_stmt *st = conn_stmt(c, ST_RETRACT_MARK);
+    struct dbst *st = conn_stmt(c, ST_RETRACT_MARK);
     if (!st)
         return -EIO;
     bind_int64(st, 1, seq);
@@ -54,7 +54,7 @@ static int retract_event(struct conn *c, const struct store_retract *r, int64_t 
     snprintf(subject, sizeof subject, "%s:%s", r->item_id ? "item" : "batch",
              r->item_id ? r->item_id : r->batch);
     snprintf(detail, sizeof detail, "{\"items\":%lld}", (long long)r->retracted);
-    sqlite3_stmt *st = conn_stmt(c, ST_LAYER_EVENT);
+    struct dbst *st = conn_stmt(c, ST_LAYER_EVENT);
     if (!st)
         return -EIO;
     bind_int64(st, 1, now);

@@ -16,24 +16,24 @@
 
 /* ---- reading an item's sub-questions ---- */
 
-static int subq_read(sqlite3_stmt *st, void *elem)
+static int subq_read(struct dbst *st, void *elem)
 {
     struct store_subq *q = elem;
-    q->id = sqlite3_column_int64(st, 0);
-    q->side = (char)sqlite3_column_text(st, 1)[0];
-    q->ordinal = sqlite3_column_int(st, 2);
-    util_strlcpy(q->kind, (const char *)sqlite3_column_text(st, 3), sizeof q->kind);
-    q->span_start = sqlite3_column_int64(st, 4);
-    q->span_end = sqlite3_column_int64(st, 5);
-    q->has_score = sqlite3_column_type(st, 7) != SQLITE_NULL;
-    q->score = sqlite3_column_double(st, 7);
-    q->has_confidence = sqlite3_column_type(st, 8) != SQLITE_NULL;
-    q->confidence = sqlite3_column_double(st, 8);
-    const unsigned char *src = sqlite3_column_text(st, 9), *ans = sqlite3_column_text(st, 10);
+    q->id = col_int64(st, 0);
+    q->side = (char)col_text(st, 1)[0];
+    q->ordinal = col_int(st, 2);
+    util_strlcpy(q->kind, col_text(st, 3), sizeof q->kind);
+    q->span_start = col_int64(st, 4);
+    q->span_end = col_int64(st, 5);
+    q->has_score = !col_null(st, 7);
+    q->score = col_double(st, 7);
+    q->has_confidence = !col_null(st, 8);
+    q->confidence = col_double(st, 8);
+    const char *src = col_text(st, 9), *ans = col_text(st, 10);
     util_strlcpy(q->source, src ? (const char *)src : "", sizeof q->source);
     util_strlcpy(q->answer, ans ? (const char *)ans : "", sizeof q->answer);
-    util_strlcpy(q->status, (const char *)sqlite3_column_text(st, 11), sizeof q->status);
-    q->sinks = sqlite3_column_int(st, 12) != 0;
+    util_strlcpy(q->status, col_text(st, 11), sizeof q->status);
+    q->sinks = col_int(st, 12) != 0;
     return col_dup(st, 6, &q->question);
 }
 
@@ -62,15 +62,15 @@ void store_subqs_free(struct store_subqs *q)
  * the item was not decomposed, -ENOMEM, -EIO. */
 static int rollup_row(struct conn *c, int64_t seq, struct store_subqs *q)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_ROLLUP_GET);
+    struct dbst *st = conn_stmt(c, ST_ROLLUP_GET);
     if (!st)
         return -EIO;
     bind_int64(st, 1, seq);
     int rc = store_step(st);
     if (rc == SQLITE_ROW) {
-        const unsigned char *reason = sqlite3_column_text(st, 2);
-        util_strlcpy(q->order, (const char *)sqlite3_column_text(st, 0), sizeof q->order);
-        util_strlcpy(q->state, (const char *)sqlite3_column_text(st, 1), sizeof q->state);
+        const char *reason = col_text(st, 2);
+        util_strlcpy(q->order, col_text(st, 0), sizeof q->order);
+        util_strlcpy(q->state, col_text(st, 1), sizeof q->state);
         util_strlcpy(q->reason, reason ? (const char *)reason : "", sizeof q->reason);
         rc = col_dup(st, 3, &q->provenance) ? -ENOMEM : 1;
     } else {
@@ -97,7 +97,7 @@ static int subqs_read(struct conn *c, int64_t seq, struct store_subqs **out)
         store_subqs_free(q);
         return rc;
     }
-    sqlite3_stmt *st = conn_stmt(c, ST_SUBQ_ITEM);
+    struct dbst *st = conn_stmt(c, ST_SUBQ_ITEM);
     if (st)
         bind_int64(st, 1, seq);
     struct rows rows;
@@ -124,19 +124,19 @@ int store_item_subqs(struct store *s, int64_t seq, struct store_subqs **out)
 
 /* ---- domains ---- */
 
-static int domain_read(sqlite3_stmt *st, void *elem)
+static int domain_read(struct dbst *st, void *elem)
 {
     struct subq_domain *d = elem;
-    const char *name = (const char *)sqlite3_column_text(st, 0);
+    const char *name = col_text(st, 0);
     subq_domain_default(name, d);
     d->stored = true;
-    if (decompose_kind_parse((const char *)sqlite3_column_text(st, 1), &d->decomposer) ||
-        rollup_order_parse((const char *)sqlite3_column_text(st, 4), &d->order))
+    if (decompose_kind_parse(col_text(st, 1), &d->decomposer) ||
+        rollup_order_parse(col_text(st, 4), &d->order))
         return -EIO; /* the table's CHECKs keep these out */
-    d->hard_tokens = sqlite3_column_int64(st, 3);
-    d->checker_answers = sqlite3_column_int(st, 5) != 0;
-    d->checkers = (unsigned)sqlite3_column_int(st, 6) & CHECK_KINDS_ALL;
-    int rc = subq_domain_set_criteria(d, (const char *)sqlite3_column_text(st, 2));
+    d->hard_tokens = col_int64(st, 3);
+    d->checker_answers = col_int(st, 5) != 0;
+    d->checkers = (unsigned)col_int(st, 6) & CHECK_KINDS_ALL;
+    int rc = subq_domain_set_criteria(d, col_text(st, 2));
     return rc == -EINVAL ? -EIO : rc;
 }
 
@@ -170,7 +170,7 @@ int store_domain_get(struct store *s, const char *name, struct subq_domain *out)
     if (!name)
         return 0;
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_DOMAIN_GET);
+    struct dbst *st = conn_stmt(c, ST_DOMAIN_GET);
     if (st)
         bind_text(st, 1, name, -1, SQLITE_STATIC);
     struct rows rows;
@@ -193,7 +193,7 @@ static int domain_job(struct store *s, struct conn *c, void *arg)
     char *criteria = d->ncriteria ? subq_domain_criteria_json(d) : NULL;
     if (d->ncriteria && !criteria)
         return -ENOMEM;
-    sqlite3_stmt *st = conn_stmt(c, ST_DOMAIN_UPSERT);
+    struct dbst *st = conn_stmt(c, ST_DOMAIN_UPSERT);
     int rc = -EIO;
     if (st) {
         bind_text(st, 1, d->name, -1, SQLITE_STATIC);
@@ -244,18 +244,18 @@ static int item_row_get(struct conn *c, int64_t seq, struct item_row *r)
 {
     memset(r, 0, sizeof *r);
     r->seq = seq;
-    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_ROW);
+    struct dbst *st = conn_stmt(c, ST_ITEM_ROW);
     if (!st)
         return -EIO;
     bind_int64(st, 1, seq);
     int rc = store_step(st) == SQLITE_ROW ? 0 : -EIO;
     if (!rc) {
-        r->pair = !strcmp((const char *)sqlite3_column_text(st, 0), "pair");
+        r->pair = !strcmp(col_text(st, 0), "pair");
         for (int i = 0; i < T_COUNT && !rc; i++)
             rc = col_dup(st, i + 1, &r->text[i]);
-        r->priority = sqlite3_column_int64(st, 6);
-        r->layer_id = sqlite3_column_int64(st, 7);
-        r->settled = !strcmp((const char *)sqlite3_column_text(st, 8), "resolved");
+        r->priority = col_int64(st, 6);
+        r->layer_id = col_int64(st, 7);
+        r->settled = !strcmp(col_text(st, 8), "resolved");
     }
     conn_done(st);
     return rc;
@@ -275,10 +275,10 @@ static int queue_task(struct store *s, struct conn *c, const struct item_row *r,
     int rc = store_task_queue(s, c, r->seq, &in, now);
     if (rc || !subq_id)
         return rc;
-    sqlite3_stmt *st = conn_stmt(c, ST_TASK_SET_SUBQ);
+    struct dbst *st = conn_stmt(c, ST_TASK_SET_SUBQ);
     if (!st)
         return -EIO;
-    bind_int64(st, 1, sqlite3_last_insert_rowid(c->db));
+    bind_int64(st, 1, conn_last_id(c));
     bind_int64(st, 2, subq_id);
     return conn_step_done(st);
 }
@@ -296,7 +296,7 @@ static int task_close(struct store *s, struct conn *c, int64_t task_id)
 
 static int subq_set_status(struct conn *c, int64_t id, const char *status)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_SUBQ_SET_STATUS);
+    struct dbst *st = conn_stmt(c, ST_SUBQ_SET_STATUS);
     if (!st)
         return -EIO;
     bind_int64(st, 1, id);
@@ -308,12 +308,12 @@ static int subq_set_status(struct conn *c, int64_t id, const char *status)
  * open task, if it has one. 0 or -EIO. */
 static int subq_close(struct store *s, struct conn *c, struct store_subq *q)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_SUBQ_TASK_OF);
+    struct dbst *st = conn_stmt(c, ST_SUBQ_TASK_OF);
     if (!st)
         return -EIO;
     bind_int64(st, 1, q->id);
     int step = store_step(st);
-    int64_t task = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int64_t task = step == SQLITE_ROW ? col_int64(st, 0) : 0;
     conn_done(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         return -EIO;
@@ -403,7 +403,7 @@ static int go_whole(struct store *s, struct conn *c, const struct item_row *r,
             rc = subq_close(s, c, &q->v[i]);
     }
     rc = rc ? rc : queue_task(s, c, r, 0, now);
-    sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_ITEM_SET_STATUS);
+    struct dbst *st = rc ? NULL : conn_stmt(c, ST_ITEM_SET_STATUS);
     if (!st)
         return -EIO;
     bind_int64(st, 1, r->seq);
@@ -472,7 +472,7 @@ static int resolve_item(struct conn *c, const struct item_row *r, const struct s
     char *prov = rollup_provenance(q, r->pair, va, vb, &conf);
     if (!prov)
         return -ENOMEM;
-    sqlite3_stmt *st = conn_stmt(c, ST_ITEM_AGGREGATE);
+    struct dbst *st = conn_stmt(c, ST_ITEM_AGGREGATE);
     int rc = -EIO;
     if (st) {
         bind_int64(st, 1, r->seq);
@@ -539,7 +539,7 @@ out:
 
 static int subq_insert(struct conn *c, int64_t seq, const struct subq_plan_q *p)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_SUBQ_INSERT);
+    struct dbst *st = conn_stmt(c, ST_SUBQ_INSERT);
     if (!st)
         return -EIO;
     char side[2] = {p->side, '\0'};
@@ -565,7 +565,7 @@ int store_subq_create(struct store *s, struct conn *c, int64_t seq, const struct
                       struct store_item_ack *ack, int64_t now)
 {
     const struct subq_plan *p = it->subq;
-    sqlite3_stmt *st = conn_stmt(c, ST_ROLLUP_INSERT);
+    struct dbst *st = conn_stmt(c, ST_ROLLUP_INSERT);
     if (!st)
         return -EIO;
     bind_int64(st, 1, seq);
@@ -599,20 +599,20 @@ struct subq_task {
 /* Reads task id into *t. 1 when found, 0 when there is no such task, -EIO. */
 static int subq_task_get(struct conn *c, int64_t id, struct subq_task *t)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_TASK_SUBQ);
+    struct dbst *st = conn_stmt(c, ST_TASK_SUBQ);
     if (!st)
         return -EIO;
     bind_int64(st, 1, id);
     int rc = store_step(st);
     if (rc == SQLITE_ROW) {
-        *t = (struct subq_task){.subq_id = sqlite3_column_int64(st, 0),
-                                .item_seq = sqlite3_column_int64(st, 1),
-                                .open = !strcmp((const char *)sqlite3_column_text(st, 2), "open"),
-                                .overlap = sqlite3_column_int(st, 3),
-                                .labels_done = sqlite3_column_int(st, 4),
-                                .leased = sqlite3_column_int(st, 5),
-                                .extra_used = sqlite3_column_int(st, 6) != 0,
-                                .decomposed = sqlite3_column_type(st, 7) != SQLITE_NULL};
+        *t = (struct subq_task){.subq_id = col_int64(st, 0),
+                                .item_seq = col_int64(st, 1),
+                                .open = !strcmp(col_text(st, 2), "open"),
+                                .overlap = col_int(st, 3),
+                                .labels_done = col_int(st, 4),
+                                .leased = col_int(st, 5),
+                                .extra_used = col_int(st, 6) != 0,
+                                .decomposed = !col_null(st, 7)};
     }
     conn_done(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
@@ -695,13 +695,13 @@ int store_subq_decided(struct store *s, struct conn *c, struct store_label *l, i
     int found = subq_task_get(c, l->task_id, t);
     if (found != 1)
         return found < 0 ? found : -EIO;
-    sqlite3_stmt *st = conn_stmt(c, ST_SUBQ_LABEL_COUNTS);
+    struct dbst *st = conn_stmt(c, ST_SUBQ_LABEL_COUNTS);
     if (!st)
         return -EIO;
     bind_int64(st, 1, l->task_id);
     int step = store_step(st);
-    int yes = sqlite3_column_int(st, 0), no = sqlite3_column_int(st, 1);
-    int unsure = sqlite3_column_int(st, 2);
+    int yes = col_int(st, 0), no = col_int(st, 1);
+    int unsure = col_int(st, 2);
     conn_done(st);
     if (step != SQLITE_ROW)
         return -EIO;

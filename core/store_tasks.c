@@ -17,10 +17,10 @@
 /* Reads a one-integer result into *out. 0 or -EIO. */
 static int read_int(struct conn *c, enum stmt_id id, int64_t *out)
 {
-    sqlite3_stmt *st = conn_stmt(c, id);
+    struct dbst *st = conn_stmt(c, id);
     int rc = st ? store_step(st) : SQLITE_ERROR;
     if (rc == SQLITE_ROW)
-        *out = sqlite3_column_int64(st, 0);
+        *out = col_int64(st, 0);
     conn_done(st);
     return rc == SQLITE_ROW ? 0 : -EIO;
 }
@@ -42,6 +42,8 @@ static int sync_foreign(struct store *s, struct conn *c)
 {
     struct store_tasks *q = s->tasks;
     int64_t v;
+    if (c->pg)
+        return 0; /* other sessions NOTIFY instead (store_listen.c) */
     if (read_int(c, ST_DATA_VERSION, &v))
         return -EIO;
     bool moved = q->data_version >= 0 && v != q->data_version;
@@ -54,6 +56,23 @@ static int sync_foreign(struct store *s, struct conn *c)
 
 /* After a commit that made tasks claimable: a new generation, and the
  * hook (which wakes long-polls). */
+static void wake(struct store_tasks *q)
+{
+    atomic_fetch_add(&q->gen, 1);
+    pthread_mutex_lock(&q->hook_mu);
+    if (q->hook)
+        q->hook(q->hook_cls);
+    pthread_mutex_unlock(&q->hook_mu);
+}
+
+/* PostgreSQL: other daemons on the database hear of it (store_listen.c).
+ * Outside the transaction, which committed. */
+static void announce(struct conn *c)
+{
+    if (c->pg)
+        pg_exec(c->pg, "NOTIFY " STORE_TASKS_CHANNEL, NULL);
+}
+
 static void notify(struct store *s, bool committed)
 {
     struct store_tasks *q = s->tasks;
@@ -62,11 +81,15 @@ static void notify(struct store *s, bool committed)
     q->changed = false;
     if (!committed)
         return;
-    atomic_fetch_add(&q->gen, 1);
-    pthread_mutex_lock(&q->hook_mu);
-    if (q->hook)
-        q->hook(q->hook_cls);
-    pthread_mutex_unlock(&q->hook_mu);
+    announce(&s->writer);
+    wake(q);
+}
+
+int store_tasks_foreign(struct store *s, struct conn *c)
+{
+    int rc = store_tasks_recount(s, c);
+    wake(s->tasks);
+    return rc;
 }
 
 static void tasks_after_group(struct store *s, struct conn *c, bool committed, bool failed)
@@ -86,7 +109,7 @@ static void tasks_idle(struct store *s, struct conn *c)
         return;
     bool ok = sync_foreign(s, c) == 0 && reap(s, c, util_now_ms()) >= 0;
     if (!ok || conn_run(c, ST_COMMIT)) {
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        conn_rollback(c);
         store_tasks_recount(s, c);
         ok = false;
     }
@@ -164,14 +187,14 @@ static int overlap_for(struct store *s, struct conn *c, const char *batch, const
     *overlap = s->tasks->default_overlap;
     if (!batch && !domain)
         return 0;
-    sqlite3_stmt *st = conn_stmt(c, ST_OVERLAP_FOR);
+    struct dbst *st = conn_stmt(c, ST_OVERLAP_FOR);
     if (!st)
         return -EIO;
     bind_text_or_null(st, 1, batch);
     bind_text_or_null(st, 2, domain);
     int rc = store_step(st);
     if (rc == SQLITE_ROW)
-        *overlap = sqlite3_column_int(st, 0);
+        *overlap = col_int(st, 0);
     conn_done(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
@@ -181,7 +204,7 @@ int store_task_queue(struct store *s, struct conn *c, int64_t seq, const struct 
 {
     int overlap;
     int rc = overlap_for(s, c, it->batch, it->domain, &overlap);
-    sqlite3_stmt *st = rc ? NULL : conn_stmt(c, ST_TASK_INSERT);
+    struct dbst *st = rc ? NULL : conn_stmt(c, ST_TASK_INSERT);
     if (!st)
         return -EIO;
     bind_int64(st, 1, seq);
@@ -200,7 +223,7 @@ int store_task_queue(struct store *s, struct conn *c, int64_t seq, const struct 
 
 int store_leased_add(struct conn *c, int64_t task_id, int delta)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_TASK_LEASED_ADD);
+    struct dbst *st = conn_stmt(c, ST_TASK_LEASED_ADD);
     if (!st)
         return -EIO;
     bind_int64(st, 1, task_id);
@@ -214,7 +237,7 @@ int store_leased_add(struct conn *c, int64_t task_id, int delta)
  * served) and frees their slots. Returns how many, or -EIO. */
 static int reap(struct store *s, struct conn *c, int64_t now)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_REAP);
+    struct dbst *st = conn_stmt(c, ST_REAP);
     if (!st)
         return -EIO;
     bind_int64(st, 1, now);
@@ -226,7 +249,7 @@ static int reap(struct store *s, struct conn *c, int64_t now)
     int64_t extra = 0;
     while ((rc = store_step(st)) == SQLITE_ROW) {
         if (n < REAP_BATCH)
-            ids[n++] = sqlite3_column_int64(st, 0);
+            ids[n++] = col_int64(st, 0);
         else
             extra++;
     }
@@ -250,14 +273,14 @@ static int reap(struct store *s, struct conn *c, int64_t now)
  * when none, or -EIO. */
 static int64_t pick(struct conn *c, enum stmt_id id, int64_t rater_id, int64_t arg2)
 {
-    sqlite3_stmt *st = conn_stmt(c, id);
+    struct dbst *st = conn_stmt(c, id);
     if (!st)
         return -EIO;
     bind_int64(st, 1, rater_id);
-    if (sqlite3_bind_parameter_count(st) >= 2) /* ST_RATER_SCOPE has one */
+    if (col_nparams(st) >= 2) /* ST_RATER_SCOPE has one */
         bind_int64(st, 2, arg2);
     int rc = store_step(st);
-    int64_t task = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : rc == SQLITE_DONE ? 0 : -EIO;
+    int64_t task = rc == SQLITE_ROW ? col_int64(st, 0) : rc == SQLITE_DONE ? 0 : -EIO;
     conn_done(st);
     return task;
 }
@@ -278,22 +301,22 @@ void store_task_clear(struct store_task *t)
 
 /* Copies the view's columns of a task as shown to a rater into *t. 0 or
  * -ENOMEM. */
-static int task_columns(sqlite3_stmt *st, struct store_task *t)
+static int task_columns(struct dbst *st, struct store_task *t)
 {
-    util_strlcpy(t->kind, (const char *)sqlite3_column_text(st, 1), sizeof t->kind);
+    util_strlcpy(t->kind, col_text(st, 1), sizeof t->kind);
     int rc = col_dup(st, 2, &t->prompt);
     rc = rc ? rc : col_dup(st, 3, &t->response_a);
     rc = rc ? rc : col_dup(st, 4, &t->response_b);
     rc = rc ? rc : col_dup(st, 5, &t->scores);
-    t->lease_expires_ms = sqlite3_column_int64(st, 6);
-    t->swapped = sqlite3_column_int(st, 7) != 0 && !strcmp(t->kind, "pair");
-    util_strlcpy(t->assist, (const char *)sqlite3_column_text(st, 8), sizeof t->assist);
+    t->lease_expires_ms = col_int64(st, 6);
+    t->swapped = col_int(st, 7) != 0 && !strcmp(t->kind, "pair");
+    util_strlcpy(t->assist, col_text(st, 8), sizeof t->assist);
     rc = rc ? rc : col_dup(st, 9, &t->guidelines);
     rc = rc ? rc : col_dup(st, 10, &t->metrics);
-    const unsigned char *answer = sqlite3_column_text(st, 11);
+    const char *answer = col_text(st, 11);
     util_strlcpy(t->answer, answer ? (const char *)answer : "", sizeof t->answer);
-    t->label_ms = sqlite3_column_int64(st, 12);
-    t->blind = sqlite3_column_int(st, 13) != 0;
+    t->label_ms = col_int64(st, 12);
+    t->blind = col_int(st, 13) != 0;
     return rc;
 }
 
@@ -302,7 +325,7 @@ static int task_columns(sqlite3_stmt *st, struct store_task *t)
 static int task_read(struct store *s, struct conn *c, int64_t task_id, int64_t rater_id,
                      struct store_task *t)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_TASK_VIEW);
+    struct dbst *st = conn_stmt(c, ST_TASK_VIEW);
     if (!st)
         return -EIO;
     bind_int64(st, 1, task_id);
@@ -375,7 +398,7 @@ static int claim_job(struct store *s, struct conn *c, void *arg)
     int64_t task = claim_pick(s, c, cl->rater_id, now, &fresh);
     if (task <= 0)
         return (int)task;
-    sqlite3_stmt *st = conn_stmt(c, ST_LEASE_INSERT);
+    struct dbst *st = conn_stmt(c, ST_LEASE_INSERT);
     if (!st)
         return -EIO;
     bind_int64(st, 1, task);
@@ -408,16 +431,16 @@ int store_task_claim(struct store *s, struct store_claim *c)
 int store_lease_take(struct conn *c, int64_t task_id, int64_t rater_id, bool *had, bool *live,
                      bool *swapped)
 {
-    sqlite3_stmt *st = conn_stmt(c, ST_LEASE_DELETE);
+    struct dbst *st = conn_stmt(c, ST_LEASE_DELETE);
     if (!st)
         return -EIO;
     bind_int64(st, 1, task_id);
     bind_int64(st, 2, rater_id);
     int rc = store_step(st);
     *had = rc == SQLITE_ROW;
-    *live = *had && sqlite3_column_int(st, 0) != 0;
+    *live = *had && col_int(st, 0) != 0;
     if (swapped)
-        *swapped = *had && sqlite3_column_int(st, 1) != 0;
+        *swapped = *had && col_int(st, 1) != 0;
     while (rc == SQLITE_ROW)
         rc = store_step(st);
     conn_done(st);
@@ -435,7 +458,7 @@ static int release_job(struct store *s, struct conn *c, void *arg)
         return -ENOENT;
     if (live && (rc = store_leased_add(c, a->task_id, -1)))
         return rc;
-    sqlite3_stmt *st = conn_stmt(c, ST_SKIP_INSERT);
+    struct dbst *st = conn_stmt(c, ST_SKIP_INSERT);
     if (!st)
         return -EIO;
     bind_int64(st, 1, a->task_id);
@@ -469,7 +492,7 @@ struct overlap_args {
 static int overlap_job(struct store *s, struct conn *c, void *arg)
 {
     struct overlap_args *o = arg;
-    sqlite3_stmt *st = conn_stmt(c, ST_OVERLAP_UPSERT);
+    struct dbst *st = conn_stmt(c, ST_OVERLAP_UPSERT);
     if (!st)
         return -EIO;
     bind_text(st, 1, o->scope, -1, SQLITE_STATIC);

@@ -21,12 +21,12 @@ static int hook_create_job(struct store *s, struct conn *c, void *arg)
 {
     (void)s;
     struct hook_create *h = arg;
-    sqlite3_stmt *st = conn_stmt(c, ST_WEBHOOK_COUNT);
+    struct dbst *st = conn_stmt(c, ST_WEBHOOK_COUNT);
     if (!st)
         return -EIO;
     bind_int64(st, 1, h->key_id);
     int step = store_step(st);
-    int64_t have = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    int64_t have = step == SQLITE_ROW ? col_int64(st, 0) : -1;
     conn_done(st);
     if (have < 0)
         return -EIO;
@@ -43,7 +43,7 @@ static int hook_create_job(struct store *s, struct conn *c, void *arg)
     bind_int64(st, 4, h->created_ms);
     if (conn_step_done(st))
         return -EIO;
-    h->id = sqlite3_last_insert_rowid(c->db);
+    h->id = conn_last_id(c);
     return 0;
 }
 
@@ -68,18 +68,18 @@ static int hook_delete_job(struct store *s, struct conn *c, void *arg)
 {
     (void)s;
     struct hook_delete *h = arg;
-    sqlite3_stmt *st = conn_stmt(c, ST_WEBHOOK_DELETE);
+    struct dbst *st = conn_stmt(c, ST_WEBHOOK_DELETE);
     if (!st)
         return -EIO;
     bind_int64(st, 1, h->id);
     bind_int64(st, 2, h->key_id);
     if (conn_step_done(st))
         return -EIO;
-    if (sqlite3_changes(c->db) == 0)
+    if (conn_changes(c) == 0)
         return -ENOENT; /* none, or another key's: the same answer */
     if (conn_run_id(c, ST_WEBHOOK_DROP_OUTBOX, h->id))
         return -EIO;
-    h->dropped = sqlite3_changes(c->db);
+    h->dropped = conn_changes(c);
     return 0;
 }
 
@@ -109,16 +109,16 @@ static void hooks_undo(void *v, size_t n)
 }
 
 /* Reads a row of ST_WEBHOOK_LIST into a zeroed struct store_webhook. */
-static int hook_read(sqlite3_stmt *st, void *elem)
+static int hook_read(struct dbst *st, void *elem)
 {
     struct store_webhook *w = elem;
-    w->id = sqlite3_column_int64(st, 0);
-    w->created_ms = sqlite3_column_int64(st, 2);
-    w->pending = sqlite3_column_int64(st, 3);
-    w->delivered = sqlite3_column_int64(st, 4);
-    w->failures = sqlite3_column_int64(st, 5);
-    w->last_status = sqlite3_column_int64(st, 6);
-    w->last_attempt_ms = sqlite3_column_int64(st, 8);
+    w->id = col_int64(st, 0);
+    w->created_ms = col_int64(st, 2);
+    w->pending = col_int64(st, 3);
+    w->delivered = col_int64(st, 4);
+    w->failures = col_int64(st, 5);
+    w->last_status = col_int64(st, 6);
+    w->last_attempt_ms = col_int64(st, 8);
     int rc = col_dup(st, 1, &w->url);
     return rc ? rc : col_dup(st, 7, &w->last_error);
 }
@@ -127,7 +127,7 @@ int store_webhook_list(struct store *s, int64_t key_id, struct store_webhook **v
 {
     static const struct rows_spec spec = {sizeof **v, WEBHOOKS_PER_KEY_MAX, hook_read, hooks_undo};
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_WEBHOOK_LIST);
+    struct dbst *st = conn_stmt(c, ST_WEBHOOK_LIST);
     if (st)
         bind_int64(st, 1, key_id);
     struct rows rows;
@@ -156,17 +156,17 @@ void store_webhook_due_free(struct store_webhook_due *v, size_t n)
 }
 
 /* Reads a row of ST_WEBHOOK_HEADS into a zeroed struct store_webhook_due. */
-static int due_read(sqlite3_stmt *st, struct store_webhook_due *d)
+static int due_read(struct dbst *st, struct store_webhook_due *d)
 {
-    d->id = sqlite3_column_int64(st, 0);
-    d->hook_id = sqlite3_column_int64(st, 1);
-    d->attempts = (unsigned)sqlite3_column_int64(st, 2);
-    util_strlcpy(d->verdict, (const char *)sqlite3_column_text(st, 8), sizeof d->verdict);
-    util_strlcpy(d->source, (const char *)sqlite3_column_text(st, 9), sizeof d->source);
-    d->has_confidence = sqlite3_column_type(st, 10) != SQLITE_NULL;
-    d->confidence = sqlite3_column_double(st, 10);
-    d->resolved_ms = sqlite3_column_int64(st, 11);
-    const unsigned char *nonce = sqlite3_column_text(st, 13);
+    d->id = col_int64(st, 0);
+    d->hook_id = col_int64(st, 1);
+    d->attempts = (unsigned)col_int64(st, 2);
+    util_strlcpy(d->verdict, col_text(st, 8), sizeof d->verdict);
+    util_strlcpy(d->source, col_text(st, 9), sizeof d->source);
+    d->has_confidence = !col_null(st, 10);
+    d->confidence = col_double(st, 10);
+    d->resolved_ms = col_int64(st, 11);
+    const char *nonce = col_text(st, 13);
     util_strlcpy(d->nonce, nonce ? (const char *)nonce : "", sizeof d->nonce);
     int rc = col_dup(st, 3, &d->url);
     rc = rc ? rc : col_dup(st, 4, &d->secret);
@@ -186,13 +186,13 @@ static bool busy_has(const int64_t *busy, size_t nbusy, int64_t hook_id)
 /* Steps the heads, keeping the due ones of hooks not busy (at most max)
  * in *v (room for max) and the earliest time a head not due yet will be
  * in *next_ms. */
-static int heads_read(sqlite3_stmt *st, int64_t now_ms, const int64_t *busy, size_t nbusy,
+static int heads_read(struct dbst *st, int64_t now_ms, const int64_t *busy, size_t nbusy,
                       size_t max, struct store_webhook_due *v, size_t *n, int64_t *next_ms)
 {
     int step, rc = 0;
     while (!rc && (step = store_step(st)) == SQLITE_ROW) {
-        int64_t at = sqlite3_column_int64(st, 12);
-        if (busy_has(busy, nbusy, sqlite3_column_int64(st, 1)))
+        int64_t at = col_int64(st, 12);
+        if (busy_has(busy, nbusy, col_int64(st, 1)))
             continue;
         if (at > now_ms) {
             if (at < *next_ms)
@@ -216,7 +216,7 @@ int store_webhook_due(struct store *s, int64_t now_ms, const int64_t *busy, size
     if (!out)
         return -ENOMEM;
     struct conn *c = store_reader(s);
-    sqlite3_stmt *st = conn_stmt(c, ST_WEBHOOK_HEADS);
+    struct dbst *st = conn_stmt(c, ST_WEBHOOK_HEADS);
     size_t k = 0;
     int rc = st ? heads_read(st, now_ms, busy, nbusy, max, out, &k, next_ms) : -EIO;
     conn_done(st);
@@ -233,7 +233,7 @@ int store_webhook_due(struct store *s, int64_t now_ms, const int64_t *busy, size
 /* Records one attempt on c. 0 or -EIO. */
 static int record_one(struct conn *c, const struct store_webhook_attempt *a)
 {
-    sqlite3_stmt *st;
+    struct dbst *st;
     if (a->acked) {
         if (conn_run_id(c, ST_WEBHOOK_ACKED, a->delivery_id))
             return -EIO;

@@ -313,6 +313,11 @@ void api_store_error(struct req *r, int rc, const char *what)
         http_reply_header(r, "Retry-After", secs);
         break;
     }
+    case -EAGAIN: /* PostgreSQL: a lost connection, a timeout, a conflict */
+        http_error(r, 503, "storage_unavailable",
+                   "The database is unavailable %s; nothing was changed. Retry shortly.", what);
+        http_reply_header(r, "Retry-After", "1");
+        break;
     default:
         http_error(r, 500, "storage_error", "The database failed %s (%s); nothing was changed.",
                    what, strerror(-rc));

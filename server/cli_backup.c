@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "limits.h"
+#include "store.h"
 #include "store_backup.h"
 #include "util.h"
 
@@ -51,6 +52,11 @@ int cli_backup(int argc, char **argv)
     int rc = backup_parse(argc, argv, &db, &out);
     if (rc >= 0)
         return rc;
+    if (store_is_uri(db)) {
+        fprintf(stderr, "rungd backup: a PostgreSQL database is backed up with its own tools "
+                        "(pg_dump, or base backups and WAL archiving)\n");
+        return 2;
+    }
     if (cli_db_missing(db)) {
         fprintf(stderr, "rungd backup: no database at '%s'\n", db);
         return 2;

@@ -29,13 +29,16 @@ static void keys_usage(FILE *to)
 bool cli_db_missing(const char *path)
 {
     struct stat st;
-    return stat(path, &st) != 0 && errno == ENOENT;
+    /* A PostgreSQL database is the operator's to create. */
+    return !store_is_uri(path) && stat(path, &st) != 0 && errno == ENOENT;
 }
 
 void cli_log_created(const char *path)
 {
     /* A path is bytes, not UTF-8: log a copy JSON can carry. */
-    char *db = strdup(path);
+    char label[1024];
+    store_db_label(path, label, sizeof label);
+    char *db = strdup(label);
     if (db)
         util_utf8_sanitize(db, strlen(db));
     log_json("info", "created database", "{s:s?}", "db", db);

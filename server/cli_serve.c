@@ -478,7 +478,9 @@ static int serve_tls(const struct serve_opts *o, struct tls_pem *t, struct app *
 static void announce(const struct serve_opts *o, unsigned port)
 {
     /* A path is bytes, not UTF-8: log a copy JSON can carry. */
-    char *db = strdup(o->db);
+    char label[1024];
+    store_db_label(o->db, label, sizeof label);
+    char *db = strdup(label);
     if (db)
         util_utf8_sanitize(db, strlen(db));
     log_json("info", "rungd listening", "{s:i,s:s?}", "port", (int)port, "db", db);

@@ -157,10 +157,11 @@ static void a_failing_bind_writes_nothing(void **state)
     assert_int_equal(sqlite3_open(":memory:", &c.db), SQLITE_OK);
     assert_int_equal(conn_exec(&c, "CREATE TABLE t(n INTEGER, s TEXT)"), 0);
     sqlite3_limit(c.db, SQLITE_LIMIT_LENGTH, 10);
-    sqlite3_stmt *ins = NULL, *other = NULL;
+    struct dbst ins_st = {.c = &c}, other_st = {.c = &c};
+    struct dbst *ins = &ins_st, *other = &other_st;
     const char *sql = "INSERT INTO t VALUES (?1, ?2)";
-    assert_int_equal(sqlite3_prepare_v2(c.db, sql, -1, &ins, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(c.db, sql, -1, &other, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(c.db, sql, -1, &ins->lite, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(c.db, sql, -1, &other->lite, NULL), SQLITE_OK);
     char big[101];
     memset(big, 'x', 100);
     big[100] = '\0';
@@ -173,7 +174,7 @@ static void a_failing_bind_writes_nothing(void **state)
     assert_int_equal(store_step(ins), SQLITE_TOOBIG);
     assert_int_equal(rows_in(c.db), 1);
     /* Reported once: the statement, with its earlier (NULL) binding, runs. */
-    assert_int_equal(sqlite3_clear_bindings(ins), SQLITE_OK);
+    assert_int_equal(sqlite3_clear_bindings(ins->lite), SQLITE_OK);
     assert_int_equal(bind_text(ins, 2, big, -1, SQLITE_STATIC), SQLITE_TOOBIG);
     assert_int_equal(bind_int64(ins, 1, 3), SQLITE_OK); /* a later bind keeps the failure */
     assert_int_equal(conn_step_done(ins), -EFBIG);
@@ -184,8 +185,8 @@ static void a_failing_bind_writes_nothing(void **state)
     assert_int_equal(bind_double(ins, 2, 0.5), SQLITE_OK);
     assert_int_equal(conn_step_done(ins), 0);
     assert_int_equal(rows_in(c.db), 2);
-    sqlite3_finalize(ins);
-    sqlite3_finalize(other);
+    sqlite3_finalize(ins->lite);
+    sqlite3_finalize(other->lite);
     sqlite3_close(c.db);
 }
 

@@ -1,0 +1,95 @@
+/* PostgreSQL statements for the store (issue 16), through libpq.
+ *
+ * A struct pgst is one statement prepared on one connection: values are
+ * bound by position (1-based, as SQLite's ?N), sent as text (blobs as
+ * binary) and the statement's parameter types are what PostgreSQL infers
+ * from the SQL. A step runs the statement the first time and walks its
+ * result rows after; results are read as text and converted the way
+ * sqlite3_column_* would convert them. Every result keeps SQLite's
+ * vocabulary: SQLITE_OK, SQLITE_ROW, SQLITE_DONE, or the SQLite code a
+ * PostgreSQL error maps to (pg_sqlite_code).
+ *
+ * Only the store's .c files use this (through store_internal.h). */
+#ifndef RUNG_DB_PG_H
+#define RUNG_DB_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pg_conn; /* libpq's PGconn */
+struct pgst;
+
+/* Whether path names a PostgreSQL database (postgresql:// or
+ * postgres://) rather than an SQLite file. */
+bool pg_is_uri(const char *path);
+
+/* Connects to uri; readonly sets every transaction read-only. Returns the
+ * connection, or NULL with the reason in err (the password never is). */
+struct pg_conn *pg_connect(const char *uri, bool readonly, char *err, size_t errlen);
+
+void pg_close(struct pg_conn *pc);
+
+/* uri as scheme://user@host:port/dbname, without the password or any
+ * other parameter (a malformed one: "postgresql://?"). */
+void pg_redact(const char *uri, char *out, size_t outlen);
+
+/* Runs SQL (several statements allowed) without results. *changes gets
+ * the rows the last one changed (may be NULL). An SQLite code. */
+int pg_exec(struct pg_conn *pc, const char *sql, int64_t *changes);
+
+/* Runs SQL returning one integer in *v (0 for NULL). An SQLite code. */
+int pg_query_int(struct pg_conn *pc, const char *sql, int64_t *v);
+
+/* Whether the connection is inside a transaction (also a failed one). */
+bool pg_in_tx(struct pg_conn *pc);
+
+/* The connection's last error message. */
+const char *pg_errmsg(struct pg_conn *pc);
+
+/* Whether the connection was lost (the server went away). */
+bool pg_lost(struct pg_conn *pc);
+
+/* LISTEN on channel (an identifier of ours, not user input). An SQLite
+ * code. */
+int pg_listen(struct pg_conn *pc, const char *channel);
+
+/* Waits up to timeout_ms for notifications on a listening connection:
+ * 1 when one came from another session than ignore_pid (0: any), 0 when
+ * none came, -1 when the connection failed. */
+int pg_wait_notify(struct pg_conn *pc, int timeout_ms, int ignore_pid);
+
+/* The server process of the connection (what a notification names). */
+int pg_backend_pid(struct pg_conn *pc);
+
+/* Prepares sql as statement name on pc. NULL on failure (logged). */
+struct pgst *pgst_new(struct pg_conn *pc, const char *name, const char *sql);
+
+void pgst_free(struct pgst *p);
+
+/* Drops the result and the bound values. */
+void pgst_reset(struct pgst *p);
+
+/* Binds v (n bytes; n < 0: up to its NUL) to parameter i, copied; NULL
+ * binds SQL NULL. binary: a blob. An SQLite code (SQLITE_RANGE for a
+ * parameter the statement lacks). */
+int pgst_bind(struct pgst *p, int i, const void *v, int n, bool binary);
+int pgst_bind_int64(struct pgst *p, int i, int64_t v);
+int pgst_bind_double(struct pgst *p, int i, double v);
+
+/* Runs the statement (first step) or moves to its next row: SQLITE_ROW,
+ * SQLITE_DONE or an error code. A statement whose first column is named
+ * last_insert_rowid (an INSERT ... RETURNING id AS last_insert_rowid)
+ * reports SQLITE_DONE with that value in *last_id. *changes gets the rows
+ * it changed. */
+int pgst_step(struct pgst *p, int64_t *last_id, int64_t *changes);
+
+int pgst_nparams(const struct pgst *p);
+bool pgst_null(const struct pgst *p, int col);
+int64_t pgst_int64(const struct pgst *p, int col);
+double pgst_double(const struct pgst *p, int col);
+const char *pgst_text(const struct pgst *p, int col);
+const void *pgst_blob(struct pgst *p, int col);
+int pgst_bytes(const struct pgst *p, int col);
+
+#endif
