@@ -193,7 +193,7 @@ class ExternalLayerTest(unittest.TestCase):
                                     "GROUP BY i.id ORDER BY min(t.id)"),
                          [(i, 1) for i in ids])
         self.assertEqual(self.d.sql("SELECT actor, kind, subject FROM events "
-                                    "WHERE kind LIKE 'layer_%'"),
+                                    "WHERE kind LIKE 'layer_%' ORDER BY id"),
                          [("adm", "layer_registered", "layer:%d" % layer),
                           ("adm", "layer_rejected", "layer:%d" % layer)])
         # A rejected layer is not promoted again.
