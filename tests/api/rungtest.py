@@ -315,7 +315,11 @@ class Daemon:
         self._run_err_start = 0
         self._readers = []
         if start:
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                self.cleanup()  # no caller holds this Daemon to clean it up
+                raise
 
     # ---- process control ----
 
