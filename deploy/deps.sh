@@ -5,7 +5,7 @@
 set -eu
 
 BUILD_PKGS="gcc pkg-config meson ninja-build libmicrohttpd-dev libjansson-dev libsqlite3-dev uuid-dev libsodium-dev libcmocka-dev libcurl4-openssl-dev libjs-chart.js libpq-dev"
-TEST_PKGS="python3 sqlite3 chromium nodejs npm clang-format git universal-ctags prometheus clang libclang-rt-dev openssl"
+TEST_PKGS="python3 sqlite3 chromium nodejs npm clang-format git universal-ctags prometheus clang libclang-rt-dev openssl postgresql"
 
 want="$BUILD_PKGS"
 if [ "${1:-build}" = "test" ]; then
