@@ -156,6 +156,13 @@ def new_db(tmpdir, name="rung.db"):
     return pg_uri_with_db(PG_BASE, dbname)
 
 
+def case_db(case, tmpdir, name="rung.db"):
+    """new_db(tmpdir, name) for the test case: dropped when it ends."""
+    db = new_db(tmpdir, name)
+    case.addCleanup(drop_db, db)
+    return db
+
+
 def drop_db(db):
     """Drops a database new_db made on PostgreSQL (even with sessions still
     open); a SQLite path is left to its directory's removal."""

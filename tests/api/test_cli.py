@@ -51,9 +51,7 @@ class CliCase(unittest.TestCase):
 
     def fresh_db(self):
         """An empty database on the backend of the run (dropped after)."""
-        db = rungtest.new_db(self.tmp, "t.db")
-        self.addCleanup(rungtest.drop_db, db)
-        return db
+        return rungtest.case_db(self, self.tmp, "t.db")
 
 
 @sqlite_only("which commands create a SQLite file, and where")

@@ -54,12 +54,6 @@ class ExportCase(ReviewCase):
             f.writelines(lines)
         return path
 
-    def fresh_db(self):
-        """An empty database on the backend of the run (dropped after)."""
-        db = rungtest.new_db(self.d.tmpdir, "fresh.db")
-        self.addCleanup(rungtest.drop_db, db)
-        return db
-
     def import_file(self, db, fmt, path):
         p = self.d.cli("import", "--db", db, "--format", fmt, "--as", "comparisons", path)
         self.assertIn(p.returncode, (0,), p.stderr)
@@ -170,7 +164,7 @@ class TestRoundTrip(ExportCase):
         self.assertEqual(len(rows), n + 5)
         out = self.write("export.jsonl", [body.decode()])
         # Read back into a fresh database: the same pairs.
-        fresh = self.fresh_db()
+        fresh = rungtest.case_db(self, self.d.tmpdir, "fresh.db")
         s = self.import_file(fresh, "trl", out)
         self.assertEqual((s["pairs"], s["stored"], s["rejected_lines"]), (n + 5, n + 5, 0))
         con_rows = set(rungtest.sql(fresh, "SELECT prompt, chosen, rejected FROM comparisons"))
@@ -215,8 +209,8 @@ class TestSteps(SubqCase):
         path = os.path.join(self.d.tmpdir, "steps.jsonl")
         with open(path, "wb") as f:
             f.write(body)
-        p = self.d.cli("import", "--db", self.fresh_db(), "--format", "steps", "--as",
-                       "comparisons", path)
+        p = self.d.cli("import", "--db", rungtest.case_db(self, self.d.tmpdir, "fresh.db"),
+                       "--format", "steps", "--as", "comparisons", path)
         self.assertEqual(p.returncode, 0, p.stderr)
         s = json.loads(p.stdout)
         self.assertEqual((s["steps"], s["rejected_lines"]),

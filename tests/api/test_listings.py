@@ -215,8 +215,7 @@ class TestImportProgress(unittest.TestCase):
         shutil.rmtree(self.tmp)
 
     def args(self, name):
-        db = rungtest.new_db(self.tmp, name)   # a fresh database on the backend of the run
-        self.addCleanup(rungtest.drop_db, db)
+        db = rungtest.case_db(self, self.tmp, name)   # a fresh database on the run's backend
         return [rungd_path(), "import", "--db", db, "--format", "hh", "--as", "comparisons",
                 self.data]
 
