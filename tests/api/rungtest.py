@@ -620,6 +620,7 @@ class DaemonCase(unittest.TestCase):
 
     def setUp(self):
         self.d = Daemon(extra_args=self.daemon_args)
+        self.addCleanup(lambda: self.d.cleanup())  # also when the rest of setUp fails
         self.admin = self.d.key("admin", "boss")
         self.pipe = self.d.key("pipeline", "pipe")
 

@@ -96,6 +96,7 @@ class ApiTest(ApiCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Daemon(RUNGD)
+        cls.addClassCleanup(cls.d.cleanup)  # also when setUpClass fails
         cls.admin = cls.d.key("admin", "admin1")
         cls.pipe = cls.d.key("pipeline", "pipe1")
         cls.pipe2 = cls.d.key("pipeline", "pipe2")
@@ -801,6 +802,7 @@ class LimitsTest(ApiCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Daemon(RUNGD, ["--max-body", str(cls.MAX_BODY), "--max-items", "5"])
+        cls.addClassCleanup(cls.d.cleanup)  # also when setUpClass fails
         cls.admin = cls.d.key("admin", "admin1")
         cls.pipe = cls.d.key("pipeline", "pipe1")
 
@@ -1262,6 +1264,7 @@ class EdgeTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Daemon()
+        cls.addClassCleanup(cls.d.cleanup)  # also when setUpClass fails
         cls.pipe = cls.d.key("pipeline", "edge-pipe")
 
     @classmethod

@@ -56,10 +56,12 @@ class AuditCase(unittest.TestCase):
 
     def setUp(self):
         self.model = ModelServer("rung")
+        self.addCleanup(lambda: self.model.stop())  # also when the rest of setUp fails
         args = ["--gold-rate", "0", "--side-order", "fixed", "--audit-share", self.share]
         if self.audit_min is not None:
             args += ["--audit-min", self.audit_min]
         self.d = Daemon(extra_args=args + self.extra)
+        self.addCleanup(lambda: self.d.cleanup())
         self.admin = self.d.key("admin", "adm")
         self.pipe = self.d.key("pipeline", "pipe")
         self.rater = self.d.key("rater", "r1")

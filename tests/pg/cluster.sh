@@ -23,7 +23,13 @@ dir=$2
 
 bindir=${RUNG_PG_BIN:-}
 if [ -z "$bindir" ]; then
-    newest=$(ls /usr/lib/postgresql 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -n 1)
+    newest=""
+    for d in /usr/lib/postgresql/*/bin; do
+        v=${d#/usr/lib/postgresql/}
+        v=${v%/bin}
+        case "$v" in "" | *[!0-9]*) continue ;; esac
+        if [ -z "$newest" ] || [ "$v" -gt "$newest" ]; then newest=$v; fi
+    done
     if [ -z "$newest" ]; then
         echo "cluster.sh: no /usr/lib/postgresql/N/bin (install the postgresql package)" >&2
         exit 1
