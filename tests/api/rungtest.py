@@ -179,11 +179,12 @@ def _sql_literal(v):
         return "NULL"
     if isinstance(v, bool):  # '1' fits an integer and a boolean column
         return "'1'" if v else "'0'"
-    if isinstance(v, int):
-        return str(v)
+    if isinstance(v, int):  # a negative one in parentheses: "x - -1" must not be "x --1"
+        return str(v) if v >= 0 else "(%d)" % v
     if isinstance(v, float):
-        return repr(v) if v == v and v not in (float("inf"), float("-inf")) \
-            else "'%s'::float8" % ("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
+        if v != v or v in (float("inf"), float("-inf")):
+            return "'%s'::float8" % ("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
+        return "(%r)" % v if repr(v).startswith("-") else repr(v)
     if isinstance(v, (bytes, bytearray)):
         return "'\\x%s'" % bytes(v).hex()
     if isinstance(v, str):
