@@ -127,18 +127,25 @@ def pg_uri_with_db(base, name):
                              "?" + u.query if u.query else "")
 
 
-def _psql(uri, script, timeout=None):
+# psql's unaligned output: bytes that UTF-8 text never holds separate the
+# fields and the records, so any text comes back whole. NULL is printed as
+# a string psql checks for valid UTF-8: one made anew for each query.
+_FS, _RS = b"\xfe", b"\xfd"
+
+
+def _psql(uri, script, null=b"\x01", timeout=None):
     """Runs a psql script on uri (no psqlrc, stop at the first error);
-    returns its stdout."""
+    returns its stdout (bytes)."""
     env = dict(os.environ, PGCLIENTENCODING="UTF8", PGCONNECT_TIMEOUT="30")
-    p = subprocess.run([pg_bin("psql"), "-X", "-q", "-w", "-A", "-t", "-F", "\x1f", "-R", "\x1e",
-                        "-P", "null=\x01", "-v", "ON_ERROR_STOP=1", "-d", uri, "-f", "-"],
+    p = subprocess.run([pg_bin("psql").encode(), b"-X", b"-q", b"-w", b"-A", b"-t",
+                        b"-F", _FS, b"-R", _RS, b"-P", b"null=" + null,
+                        b"-v", b"ON_ERROR_STOP=1", b"-d", uri.encode(), b"-f", b"-"],
                        input=script.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=timeout or START_TIMEOUT, env=env)
     if p.returncode != 0:
         raise DaemonError("psql failed (%d): %s"
                           % (p.returncode, p.stderr.decode(errors="replace")))
-    return p.stdout.decode()
+    return p.stdout
 
 
 _db_counter = [0]
@@ -216,10 +223,11 @@ def _bind(query, params):
     return "".join(out)
 
 
-def _pg_value(text, typ):
+def _pg_value(field, typ, null):
     """One field of psql's output as the sqlite3 module would give it."""
-    if text == "\x01":
+    if field == null:
         return None
+    text = field.decode()
     if typ in ("smallint", "integer", "bigint", "oid"):
         return int(text)
     if typ in ("real", "double precision"):
@@ -236,21 +244,20 @@ def _pg_value(text, typ):
 def _pg_sql(uri, query, params):
     query = _bind(query, params).rstrip().rstrip(";")
     mark = "@@rung-%s@@" % uuid.uuid4().hex
+    null = ("\x01NULL-" + mark).encode()
     out = _psql(uri, "%s \\gdesc\n\\echo %s\n%s \\g\n\\echo %s :ROW_COUNT\n"
-                % (query, mark, query, mark))
-    desc, rest = out.split(mark + "\n", 1)
-    data, count = rest.rsplit(mark + " ", 1)
-    types = [rec.rsplit("\x1f", 1)[1] for rec in desc.rstrip("\n").split("\x1e")
-             if "\x1f" in rec]
+                % (query, mark, query, mark), null)
+    desc, rest = out.split(mark.encode() + b"\n", 1)
+    data, count = rest.rsplit(mark.encode() + b" ", 1)
+    types = [rec.rsplit(_FS, 1)[1].decode() for rec in desc.rstrip(b"\n").split(_RS)
+             if _FS in rec]
     nrows = int(count)
     if not types or nrows == 0:
         return []
-    records = data[:-1].split("\x1e") if data.endswith("\n") else []
-    rows = [rec.split("\x1f") for rec in records]
+    rows = [rec.split(_FS) for rec in data[:-1].split(_RS)]  # data ends in a newline
     if len(rows) != nrows or any(len(r) != len(types) for r in rows):
-        raise DaemonError("cannot split psql's output of %r (a field holds \\x1e or \\x1f?)"
-                          % query)
-    return [tuple(_pg_value(f, t) for f, t in zip(r, types)) for r in rows]
+        raise DaemonError("cannot split psql's output of %r" % query)
+    return [tuple(_pg_value(f, t, null) for f, t in zip(r, types)) for r in rows]
 
 
 def sql(db, query, params=()):
