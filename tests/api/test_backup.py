@@ -144,4 +144,4 @@ class BackupTest(DaemonCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    unittest.main(verbosity=2)  # names each test, and why one is skipped

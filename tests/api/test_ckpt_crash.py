@@ -143,4 +143,4 @@ class CheckpointCrashTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    unittest.main(verbosity=2)  # names each test, and why one is skipped

@@ -470,4 +470,4 @@ class TestConfigFile(DaemonCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    unittest.main(verbosity=2)  # names each test, and why one is skipped

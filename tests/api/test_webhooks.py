@@ -546,4 +546,4 @@ class TestIsolation(HookCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    unittest.main(verbosity=2)  # names each test, and why one is skipped
