@@ -75,14 +75,20 @@ def rows_of(path):
         con.close()
 
 
-def count(db, table):
+def column(db, sql):
+    """The first column of a query's rows (integers or text) on either backend."""
     if is_pg(db):
-        return int(psql(db, 'SELECT count(*) FROM "%s"' % table))
+        return [int(x) if x.lstrip("-").isdigit() else x
+                for x in psql(db, sql).splitlines() if x != ""]
     con = sqlite3.connect(db)
     try:
-        return con.execute('SELECT count(*) FROM "%s"' % table).fetchone()[0]
+        return [r[0] for r in con.execute(sql)]
     finally:
         con.close()
+
+
+def count(db, table):
+    return column(db, 'SELECT count(*) FROM "%s"' % table)[0]
 
 
 class CopyDbCase(DaemonCase):
@@ -90,11 +96,15 @@ class CopyDbCase(DaemonCase):
     its copies go to files of a directory of the test's own."""
 
     daemon_args = ["--gold-rate", "0", "--webhook-allow-private"]
+    pg_source = False  # the source on PostgreSQL instead (needs RUNG_TEST_PG)
 
     def setUp(self):
+        if self.pg_source and not PG_BASE:
+            self.skipTest("a PostgreSQL source needs RUNG_TEST_PG: runs in the PostgreSQL pass")
         self.dir = tempfile.mkdtemp(prefix="rungcopy-")
         self.addCleanup(shutil.rmtree, self.dir, True)
-        self.d = Daemon(extra_args=self.daemon_args, db=os.path.join(self.dir, "src.db"))
+        src = pg_db(self) if self.pg_source else os.path.join(self.dir, "src.db")
+        self.d = Daemon(extra_args=self.daemon_args, db=src)
         self.admin = self.d.key("admin", "boss")
         self.pipe = self.d.key("pipeline", "pipe")
 
@@ -328,7 +338,7 @@ class TestCopyUnderWrites(CopyDbCase):
         self.assertEqual(errors, [])
         self.assertEqual(proc.returncode, 0, err)
         summary = json.loads(out)
-        got = {r[0] for r in sqlite3.connect(dst).execute("SELECT id FROM items")}
+        got = set(column(dst, "SELECT id FROM items"))
         before = {i for sent, acked, ids in log if acked < started for i in ids}
         after = {i for sent, acked, ids in log if sent > seen for i in ids}
         self.assertTrue(before and after)
@@ -338,10 +348,15 @@ class TestCopyUnderWrites(CopyDbCase):
         # One moment: each item has its task, and the items are a prefix
         # of the source's (seq is commit order).
         self.assertEqual(summary["tables"]["tasks"], len(got))
-        seqs = sorted(r[0] for r in sqlite3.connect(dst).execute("SELECT seq FROM items"))
-        src_seqs = [r[0] for r in self.d.sql("SELECT seq FROM items WHERE seq <= ? ORDER BY seq",
-                                             (seqs[-1],))]
-        self.assertEqual(seqs, src_seqs)
+        seqs = sorted(column(dst, "SELECT seq FROM items"))
+        self.assertEqual(seqs, column(self.d.db, "SELECT seq FROM items WHERE seq <= %d "
+                                                 "ORDER BY seq" % seqs[-1]))
+
+
+class TestCopyUnderWritesFromPg(TestCopyUnderWrites):
+    """The same with the source on PostgreSQL (REPEATABLE READ, a cursor)."""
+
+    pg_source = True
 
 
 if __name__ == "__main__":
