@@ -56,6 +56,8 @@ _Static_assert(NTABLES <= STORE_COPY_TABLES_MAX, "STORE_COPY_TABLES_MAX");
 
 /* The PostgreSQL cursor a table is read through. */
 #define CURSOR "rung_copy"
+#define COPY_BATCH 100 /* rows per INSERT statement, a divisor of STORE_COPY_CHUNK */
+_Static_assert(STORE_COPY_CHUNK % COPY_BATCH == 0, "COPY_BATCH");
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -304,15 +306,20 @@ static int dest_open(struct copy *cp, const char *to)
     store_close(s);
     if (conn_open_path(&cp->dst, to, false, why, sizeof why))
         return fail(cp, -EIO, "cannot open the destination: %s", why);
+    /* A copy that stops half way is removed, not resumed: SQLite syncs
+     * once, at the end (dest_sync), not at each chunk's commit. */
+    if (cp->dst.db && conn_exec(&cp->dst, "PRAGMA synchronous = OFF"))
+        return fail(cp, -EIO, "cannot set up the destination: %s", conn_errmsg(&cp->dst));
     if (conn_exec(&cp->dst, cp->dst.pg ? "BEGIN" : "BEGIN IMMEDIATE"))
         return fail(cp, -EIO, "cannot begin writing the destination: %s", conn_errmsg(&cp->dst));
     return dest_empty(cp, &cp->dst);
 }
 
-/* Counts a row written; commits after each chunk and begins the next. */
-static int dest_wrote(struct copy *cp)
+/* Counts n rows written; commits after each chunk and begins the next. */
+static int dest_wrote(struct copy *cp, int n)
 {
-    if (++cp->pending < STORE_COPY_CHUNK)
+    cp->pending += n;
+    if (cp->pending < STORE_COPY_CHUNK)
         return 0;
     cp->pending = 0;
     if (conn_exec(&cp->dst, "COMMIT") ||
@@ -410,9 +417,10 @@ static bool is_late(const struct table_spec *t, const char *name)
            (t->late[1] && strcmp(t->late[1], name) == 0);
 }
 
-/* INSERT INTO t (its source columns) VALUES (...), prepared on the
- * destination. */
-static struct dbst *insert_for(struct copy *cp, const struct table_spec *t, struct dbst *row)
+/* INSERT INTO t (its source columns) VALUES (...), ... for nrows rows,
+ * prepared on the destination. */
+static struct dbst *insert_for(struct copy *cp, const struct table_spec *t, struct dbst *row,
+                               int nrows)
 {
     int n = col_count(row);
     struct sbuf b = {0};
@@ -423,29 +431,55 @@ static struct dbst *insert_for(struct copy *cp, const struct table_spec *t, stru
         sb_add(&b, i ? ", " : "");
         sb_ident(&b, col_name(row, i) ? col_name(row, i) : "?");
     }
-    sb_add(&b, ") VALUES (");
-    for (int i = 0; i < n; i++) {
-        sb_add(&b, i ? ", " : "");
-        sb_param(&b, &cp->dst, i + 1);
+    sb_add(&b, ") VALUES ");
+    for (int r = 0; r < nrows; r++) {
+        sb_add(&b, r ? ", (" : "(");
+        for (int i = 0; i < n; i++) {
+            sb_add(&b, i ? ", " : "");
+            sb_param(&b, &cp->dst, r * n + i + 1);
+        }
+        sb_add(&b, ")");
     }
-    sb_add(&b, ")");
     return sb_prepare(&b, &cp->dst);
 }
 
-/* Writes the reader's current row with st (its late columns NULL). */
-static int insert_row(struct copy *cp, const struct table_spec *t, struct dbst *st,
+/* Writes a table's rows: COPY_BATCH to a statement while the snapshot's
+ * count says that many are left, else one by one. */
+struct inserter {
+    struct dbst *one, *many;
+    int bound;    /* rows bound to many, not yet written */
+    bool batch;   /* the rows being bound go to many */
+    int64_t left; /* rows of the table not yet read, by the snapshot's count */
+    int first;    /* the first failing bind since the last write */
+};
+
+/* Binds the reader's current row (its late columns NULL) and writes
+ * when a statement is full. */
+static int insert_row(struct copy *cp, const struct table_spec *t, struct inserter *w,
                       struct dbst *row)
 {
-    int n = col_count(row), first = SQLITE_OK;
+    if (w->bound == 0)
+        w->batch = w->left >= COPY_BATCH;
+    struct dbst **sp = w->batch ? &w->many : &w->one;
+    if (!*sp && !(*sp = insert_for(cp, t, row, w->batch ? COPY_BATCH : 1)))
+        return fail(cp, -EIO, "cannot write %s to the destination: %s", t->name,
+                    conn_errmsg(&cp->dst));
+    int n = col_count(row), base = w->bound * n;
     for (int i = 0; i < n; i++)
-        bind_chk(&first, is_late(t, col_name(row, i)) ? bind_null(st, i + 1)
-                                                      : bind_from(st, i + 1, row, i));
-    int rc = first == SQLITE_OK ? store_step(st) : first;
-    conn_done(st);
+        bind_chk(&w->first, is_late(t, col_name(row, i)) ? bind_null(*sp, base + i + 1)
+                                                         : bind_from(*sp, base + i + 1, row, i));
+    w->left--;
+    if (w->batch && ++w->bound < COPY_BATCH)
+        return 0;
+    int nrows = w->batch ? w->bound : 1;
+    int rc = w->first == SQLITE_OK ? store_step(*sp) : w->first;
+    conn_done(*sp);
+    w->bound = 0;
+    w->first = SQLITE_OK;
     if (rc != SQLITE_DONE)
         return fail(cp, store_sqlite_errno(rc) ? store_sqlite_errno(rc) : -EIO,
-                    "cannot write a row of %s: %s", t->name, conn_errmsg(&cp->dst));
-    return dest_wrote(cp);
+                    "cannot write rows of %s: %s", t->name, conn_errmsg(&cp->dst));
+    return dest_wrote(cp, nrows);
 }
 
 /* Copies every row of table t (already counted into tab->source). */
@@ -455,23 +489,22 @@ static int copy_rows(struct copy *cp, const struct table_spec *t, struct store_c
     sb_add(&sel, "SELECT * FROM ");
     sb_ident(&sel, t->name);
     struct reader r;
-    struct dbst *ins = NULL;
+    struct inserter w = {.left = tab->source, .first = SQLITE_OK};
     int rc = reader_open(cp, &r, &sel), step = SQLITE_DONE;
     if (rc)
         rc = fail(cp, rc, "cannot read %s from the source: %s", t->name, conn_errmsg(&cp->src));
     while (!rc && (step = reader_next(&r)) == SQLITE_ROW) {
-        if (!ins && !(ins = insert_for(cp, t, r.st))) {
-            rc = fail(cp, -EIO, "cannot write %s to the destination: %s", t->name,
-                      conn_errmsg(&cp->dst));
-            break;
-        }
-        rc = insert_row(cp, t, ins, r.st);
+        rc = insert_row(cp, t, &w, r.st);
         if (!rc && ++tab->copied % STORE_COPY_PROGRESS == 0 && cp->progress)
             cp->progress(cp->cls, tab, false);
     }
     if (!rc && step != SQLITE_DONE)
         rc = fail(cp, -EIO, "cannot read %s from the source: %s", t->name, conn_errmsg(&cp->src));
-    conn_adhoc_free(ins);
+    if (!rc && w.bound)
+        rc = fail(cp, -EBADMSG, "table %s had fewer rows than its count", t->name);
+    tab->copied -= w.bound;
+    conn_adhoc_free(w.one);
+    conn_adhoc_free(w.many);
     reader_close(cp, &r);
     return rc;
 }
@@ -511,7 +544,7 @@ static int copy_late(struct copy *cp, const struct table_spec *t)
         bind_chk(&first, bind_from(st, nlate + 1, r.st, 0));
         int done = first == SQLITE_OK ? store_step(st) : first;
         conn_done(st);
-        rc = done == SQLITE_DONE ? dest_wrote(cp) : -EIO;
+        rc = done == SQLITE_DONE ? dest_wrote(cp, 1) : -EIO;
     }
     if (!rc && step != SQLITE_DONE)
         rc = -EIO;
@@ -581,6 +614,20 @@ static int dest_sequences(struct copy *cp)
     return 0;
 }
 
+/* SQLite: the copy made durable, synced into the database file by a
+ * checkpoint that empties the WAL. */
+static int dest_sync(struct copy *cp)
+{
+    int64_t busy = 1;
+    if (!cp->dst.db)
+        return 0;
+    if (conn_exec(&cp->dst, "PRAGMA synchronous = FULL") ||
+        query_int(&cp->dst, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, &busy) || busy)
+        return fail(cp, -EIO, "cannot sync the destination: %s",
+                    busy ? "another connection uses it" : conn_errmsg(&cp->dst));
+    return 0;
+}
+
 /* Counts every table in the destination and compares. */
 static int dest_counts(struct copy *cp)
 {
@@ -616,6 +663,8 @@ static int copy_all(struct copy *cp, const char *from, const char *to)
     }
     if (!rc && conn_exec(&cp->dst, "COMMIT"))
         rc = fail(cp, -EIO, "cannot commit to the destination: %s", conn_errmsg(&cp->dst));
+    if (!rc)
+        rc = dest_sync(cp);
     if (!rc)
         rc = dest_sequences(cp);
     if (!rc)
