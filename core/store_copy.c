@@ -495,7 +495,8 @@ static int copy_rows(struct copy *cp, const struct table_spec *t, struct store_c
         rc = fail(cp, rc, "cannot read %s from the source: %s", t->name, conn_errmsg(&cp->src));
     while (!rc && (step = reader_next(&r)) == SQLITE_ROW) {
         rc = insert_row(cp, t, &w, r.st);
-        if (!rc && ++tab->copied % STORE_COPY_PROGRESS == 0 && cp->progress)
+        if (!rc && ++tab->copied % STORE_COPY_PROGRESS == 0 && tab->copied < tab->source &&
+            cp->progress)
             cp->progress(cp->cls, tab, false);
     }
     if (!rc && step != SQLITE_DONE)
