@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <math.h>
+#include <poll.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +168,50 @@ const char *pg_errmsg(struct pg_conn *pc)
 bool pg_lost(struct pg_conn *pc)
 {
     return !pc || PQstatus(pc) != CONNECTION_OK;
+}
+
+/* ---- notifications ---- */
+
+int pg_listen(struct pg_conn *pc, const char *channel)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "LISTEN %s", channel);
+    return pg_exec(pc, sql, NULL);
+}
+
+/* Takes the notifications that arrived: whether one came from another
+ * session than ignore_pid. */
+static bool drain_notifies(PGconn *pc, int ignore_pid)
+{
+    bool foreign = false;
+    PGnotify *n;
+    while ((n = PQnotifies(pc)) != NULL) {
+        foreign = foreign || ignore_pid == 0 || n->be_pid != ignore_pid;
+        PQfreemem(n);
+    }
+    return foreign;
+}
+
+int pg_wait_notify(struct pg_conn *pc, int timeout_ms, int ignore_pid)
+{
+    if (drain_notifies(pc, ignore_pid))
+        return 1;
+    struct pollfd p = {.fd = PQsocket(pc), .events = POLLIN};
+    if (p.fd < 0)
+        return -1;
+    int n = poll(&p, 1, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    if (n == 0)
+        return 0;
+    if (!PQconsumeInput(pc))
+        return -1;
+    return drain_notifies(pc, ignore_pid) ? 1 : 0;
+}
+
+int pg_backend_pid(struct pg_conn *pc)
+{
+    return PQbackendPID(pc);
 }
 
 /* ---- statements ---- */

@@ -50,6 +50,18 @@ const char *pg_errmsg(struct pg_conn *pc);
 /* Whether the connection was lost (the server went away). */
 bool pg_lost(struct pg_conn *pc);
 
+/* LISTEN on channel (an identifier of ours, not user input). An SQLite
+ * code. */
+int pg_listen(struct pg_conn *pc, const char *channel);
+
+/* Waits up to timeout_ms for notifications on a listening connection:
+ * 1 when one came from another session than ignore_pid (0: any), 0 when
+ * none came, -1 when the connection failed. */
+int pg_wait_notify(struct pg_conn *pc, int timeout_ms, int ignore_pid);
+
+/* The server process of the connection (what a notification names). */
+int pg_backend_pid(struct pg_conn *pc);
+
 /* Prepares sql as statement name on pc. NULL on failure (logged). */
 struct pgst *pgst_new(struct pg_conn *pc, const char *name, const char *sql);
 

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "util.h"
 
 /* An item (row of items) that a new layer may score again: not gold, and
  * its tasks have no label, no live lease and are still open. */
@@ -724,6 +725,7 @@ static int conn_open(struct conn *c, const char *path, bool readonly, char *err,
     memset(c, 0, sizeof *c);
     if (pg_is_uri(path)) {
         c->pg = pg_connect(path, readonly, err, errlen);
+        c->readonly = readonly;
         return c->pg ? 0 : -EIO;
     }
     int flags = SQLITE_OPEN_NOMUTEX |
@@ -734,6 +736,42 @@ static int conn_open(struct conn *c, const char *path, bool readonly, char *err,
         snprintf(err, errlen, "cannot open %s: %s", path, conn_errmsg(c));
         return -EIO;
     }
+    return 0;
+}
+
+#define REVIVE_FIRST_MS 250u
+#define REVIVE_MAX_MS 8000u
+
+/* PostgreSQL: when c lost its connection, connects again (with doubling
+ * backoff between failed tries, so a dead server costs each request one
+ * check, not a connect). Its statements are prepared again on use. 0, or
+ * -EAGAIN while the server cannot be reached. */
+static int conn_revive(struct store *s, struct conn *c)
+{
+    if (!c->pg || !pg_lost(c->pg))
+        return 0;
+    uint64_t now = util_mono_us();
+    if (now < c->retry_us)
+        return -EAGAIN;
+    char err[256];
+    struct pg_conn *fresh = pg_connect(s->path, c->readonly, err, sizeof err);
+    if (!fresh) {
+        c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : REVIVE_FIRST_MS;
+        if (c->backoff_ms > REVIVE_MAX_MS)
+            c->backoff_ms = REVIVE_MAX_MS;
+        c->retry_us = now + c->backoff_ms * 1000ull;
+        log_json("warn", "postgresql unreachable", "{s:s,s:i}", "why", err, "retry_ms",
+                 (int)c->backoff_ms);
+        return -EAGAIN;
+    }
+    for (int i = 0; i < STMT_COUNT; i++) {
+        pgst_free(c->st[i].pg);
+        c->st[i].pg = NULL;
+    }
+    pg_close(c->pg);
+    c->pg = fresh;
+    c->backoff_ms = 0;
+    log_json("info", "postgresql reconnected", "{s:b}", "reader", c->readonly);
     return 0;
 }
 
@@ -756,6 +794,7 @@ struct conn *store_reader(struct store *s)
             if (!s->reader_busy[i]) {
                 s->reader_busy[i] = true;
                 pthread_mutex_unlock(&s->pool_mu);
+                conn_revive(s, &s->readers[i]); /* else its statements fail: 503 */
                 return &s->readers[i];
             }
         }
@@ -1033,7 +1072,9 @@ int conn_run_id(struct conn *c, enum stmt_id id, int64_t row)
 static void run_group(struct store *s, struct wjob *head)
 {
     struct conn *c = &s->writer;
-    int txrc = conn_run(c, ST_BEGIN);
+    int txrc = conn_revive(s, c);
+    if (!txrc)
+        txrc = conn_run(c, ST_BEGIN);
     for (struct wjob *j = head; j; j = j->next) {
         if (txrc) {
             *j->rc_out = txrc;
@@ -1267,6 +1308,10 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
         goto fail;
     }
     s->writer_running = true;
+    if (store_listen_start(s)) {
+        snprintf(err, errlen, "cannot listen for other daemons' work (LISTEN)");
+        goto fail;
+    }
     return s;
 fail:
     store_close(s);
@@ -1277,6 +1322,7 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
+    store_listen_stop(s);
     if (s->writer_running) {
         pthread_mutex_lock(&s->wq_mu);
         s->stopping = true;

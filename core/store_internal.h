@@ -215,6 +215,9 @@ struct conn {
     struct dbst st[STMT_COUNT]; /* prepared on first use, kept */
     int64_t last_id;            /* PostgreSQL: the id the last INSERT returned */
     int64_t changes;            /* PostgreSQL: rows the last statement changed */
+    bool readonly;              /* PostgreSQL: a reader (reconnects as one) */
+    uint64_t retry_us;          /* PostgreSQL: a lost connection's next reconnect */
+    unsigned backoff_ms;        /* PostgreSQL: the wait after a failed reconnect */
 };
 
 /* A write job returns 0 (keep its changes), a negative errno (failed), or
@@ -257,8 +260,9 @@ struct store {
     bool *reader_busy;
     unsigned nreaders;
 
-    struct store_tasks *tasks; /* the task queue's state: store_tasks.c, store_labels.c */
-    struct store_ckpt *ckpt;   /* the checkpointer: store_ckpt.c */
+    struct store_tasks *tasks;   /* the task queue's state: store_tasks.c, store_labels.c */
+    struct store_ckpt *ckpt;     /* the checkpointer: store_ckpt.c */
+    struct store_listen *listen; /* PostgreSQL's listener: store_listen.c */
 };
 
 /* Starts the checkpointer thread on its own connection and hands it the
@@ -485,6 +489,22 @@ void store_tasks_close(struct store *s);
 
 /* Counts the open tasks from the table into s->tasks->open. 0 or -EIO. */
 int store_tasks_recount(struct store *s, struct conn *c);
+
+/* PostgreSQL's channel for "tasks became claimable" between daemons. */
+#define STORE_TASKS_CHANNEL "rung_tasks"
+
+/* Another session made tasks claimable: counts the open tasks again on
+ * the writer connection c and wakes the long-polls. 0 or -EIO. */
+int store_tasks_foreign(struct store *s, struct conn *c);
+
+/* PostgreSQL: starts the thread that listens on STORE_TASKS_CHANNEL on a
+ * connection of its own and runs store_tasks_foreign() on the writer when
+ * another session notified (reconnecting with backoff when the connection
+ * is lost). No-op on SQLite. 0 or -EIO. Call after the writer started. */
+int store_listen_start(struct store *s);
+
+/* Stops it; before the writer stops. No-op when none runs. */
+void store_listen_stop(struct store *s);
 
 /* Adds delta to a task's live lease count. 0 or -EIO. */
 int store_leased_add(struct conn *c, int64_t task_id, int delta);

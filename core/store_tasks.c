@@ -42,6 +42,8 @@ static int sync_foreign(struct store *s, struct conn *c)
 {
     struct store_tasks *q = s->tasks;
     int64_t v;
+    if (c->pg)
+        return 0; /* other sessions NOTIFY instead (store_listen.c) */
     if (read_int(c, ST_DATA_VERSION, &v))
         return -EIO;
     bool moved = q->data_version >= 0 && v != q->data_version;
@@ -54,6 +56,23 @@ static int sync_foreign(struct store *s, struct conn *c)
 
 /* After a commit that made tasks claimable: a new generation, and the
  * hook (which wakes long-polls). */
+static void wake(struct store_tasks *q)
+{
+    atomic_fetch_add(&q->gen, 1);
+    pthread_mutex_lock(&q->hook_mu);
+    if (q->hook)
+        q->hook(q->hook_cls);
+    pthread_mutex_unlock(&q->hook_mu);
+}
+
+/* PostgreSQL: other daemons on the database hear of it (store_listen.c).
+ * Outside the transaction, which committed. */
+static void announce(struct conn *c)
+{
+    if (c->pg)
+        pg_exec(c->pg, "NOTIFY " STORE_TASKS_CHANNEL, NULL);
+}
+
 static void notify(struct store *s, bool committed)
 {
     struct store_tasks *q = s->tasks;
@@ -62,11 +81,15 @@ static void notify(struct store *s, bool committed)
     q->changed = false;
     if (!committed)
         return;
-    atomic_fetch_add(&q->gen, 1);
-    pthread_mutex_lock(&q->hook_mu);
-    if (q->hook)
-        q->hook(q->hook_cls);
-    pthread_mutex_unlock(&q->hook_mu);
+    announce(&s->writer);
+    wake(q);
+}
+
+int store_tasks_foreign(struct store *s, struct conn *c)
+{
+    int rc = store_tasks_recount(s, c);
+    wake(s->tasks);
+    return rc;
 }
 
 static void tasks_after_group(struct store *s, struct conn *c, bool committed, bool failed)
