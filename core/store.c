@@ -1346,3 +1346,47 @@ void store_close(struct store *s)
     pthread_cond_destroy(&s->pool_cv);
     free(s);
 }
+
+/* ---- ad-hoc SQL (store_copy.c) ---- */
+
+int conn_open_path(struct conn *c, const char *path, bool readonly, char *err, size_t errlen)
+{
+    return conn_open(c, path, readonly, err, errlen);
+}
+
+void conn_close_path(struct conn *c)
+{
+    conn_close(c);
+}
+
+struct dbst *conn_adhoc(struct conn *c, const char *sql)
+{
+    static _Atomic unsigned next;
+    struct dbst *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    st->c = c;
+    if (c->pg) {
+        char name[24];
+        snprintf(name, sizeof name, "x%u", atomic_fetch_add(&next, 1));
+        st->pg = pgst_new(c->pg, name, sql);
+    } else if (sqlite3_prepare_v2(c->db, sql, -1, &st->lite, NULL) != SQLITE_OK) {
+        log_json("error", "prepare failed", "{s:s,s:s}", "sql", sql, "why", sqlite3_errmsg(c->db));
+        st->lite = NULL;
+    }
+    if (!st->lite && !st->pg) {
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void conn_adhoc_free(struct dbst *st)
+{
+    if (!st)
+        return;
+    bind_forget(st);
+    sqlite3_finalize(st->lite);
+    pgst_drop(st->pg);
+    free(st);
+}

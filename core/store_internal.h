@@ -656,4 +656,40 @@ int store_subq_task_view(struct conn *c, struct store_task *t);
  * (store_pg_sql.c). */
 char *store_pg_text(enum stmt_id id);
 
+/* ---- ad-hoc SQL (store_copy.c) ---- */
+
+/* Opens c on path (an SQLite file) or a PostgreSQL URI the way the
+ * store's own connections are opened (readonly: as a read connection),
+ * without a store around it. 0, or -EIO with the reason in err. Close
+ * with conn_close_path (also after a failed open). */
+int conn_open_path(struct conn *c, const char *path, bool readonly, char *err, size_t errlen);
+void conn_close_path(struct conn *c);
+
+/* Prepares sql on c, written for c's backend (parameters ?N on SQLite,
+ * $N on PostgreSQL): a statement used as conn_stmt's are (bind_*,
+ * store_step, col_*, conn_done to run it again), freed with
+ * conn_adhoc_free. NULL when it cannot be prepared (logged). */
+struct dbst *conn_adhoc(struct conn *c, const char *sql);
+void conn_adhoc_free(struct dbst *st);
+
+/* The number of columns of st's result (PostgreSQL: once it has run). */
+static inline int col_count(struct dbst *st)
+{
+    return st->pg ? pgst_ncols(st->pg) : sqlite3_column_count(st->lite);
+}
+
+/* Column i's name (PostgreSQL: once it has run); NULL when none. */
+static inline const char *col_name(struct dbst *st, int i)
+{
+    return st->pg ? pgst_colname(st->pg, i) : sqlite3_column_name(st->lite, i);
+}
+
+/* The storage type of column i in the current row: SQLITE_INTEGER,
+ * SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB or SQLITE_NULL (PostgreSQL: from
+ * the column's type, see pgst_coltype). */
+static inline int col_type(struct dbst *st, int i)
+{
+    return st->pg ? pgst_coltype(st->pg, i) : sqlite3_column_type(st->lite, i);
+}
+
 #endif

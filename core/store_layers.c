@@ -38,8 +38,8 @@ int store_layer_params(struct store *s, int64_t id, char kind[STORE_KIND_MAX], v
     if (step == SQLITE_DONE) {
         rc = -ENOENT;
     } else if (step == SQLITE_ROW) {
+        const void *p = col_blob(st, 0); /* before its length: PostgreSQL decodes it */
         size_t n = (size_t)col_bytes(st, 0);
-        const void *p = col_blob(st, 0);
         *blob = malloc(n ? n : 1);
         if (!*blob) {
             rc = -ENOMEM;
