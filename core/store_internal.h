@@ -651,9 +651,24 @@ int store_audit_decided(struct store *s, struct conn *c, int64_t task_id, const 
  * sub-questions when it was decomposed. 0, -ENOMEM, -EIO. */
 int store_subq_task_view(struct conn *c, struct store_task *t);
 
-/* The PostgreSQL text of statement id (malloc'd; NULL when out of
- * memory): its own where SQLite's differs, else SQLite's translated
- * (store_pg_sql.c). */
+/* ---- PostgreSQL's SQL (store_pg_sql.c, issue 16) ---- */
+
+/* The migrations of schema/pg, embedded by schema/embed.c. */
+extern const char *const schema_pg_migrations[];
+extern const size_t schema_pg_migration_count;
+
+/* SQLite SQL rewritten by the rules every statement without an override
+ * needs on PostgreSQL: ?N becomes $N, x IS y becomes x IS NOT DISTINCT
+ * FROM y and x IS NOT y becomes x IS DISTINCT FROM y (y a parameter or a
+ * column); quoted strings, identifiers and comments are left as they are.
+ * Returns the malloc'd text (the caller frees), NULL when out of memory. */
+char *sql_to_pg(const char *sqlite_sql);
+
+/* The PostgreSQL text of statement id: its override, or store_sql(id)
+ * through sql_to_pg(). Malloc'd (the caller frees); NULL when out of
+ * memory or id is not a statement. Parameters are $1..$n of unknown type;
+ * an INSERT whose row id the C code reads returns it as the column
+ * last_insert_rowid. */
 char *store_pg_text(enum stmt_id id);
 
 /* ---- ad-hoc SQL (store_copy.c) ---- */
@@ -691,5 +706,8 @@ static inline int col_type(struct dbst *st, int i)
 {
     return st->pg ? pgst_coltype(st->pg, i) : sqlite3_column_type(st->lite, i);
 }
+
+/* Whether statement id has a PostgreSQL text of its own. */
+bool store_pg_overridden(enum stmt_id id);
 
 #endif
