@@ -108,8 +108,8 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_CMP_INSERT] =
         "INSERT INTO comparisons(prompt, chosen, rejected, tie, label, source, weight, "
         "layer_id, item_seq, provenance, created_ms, digest) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-        "rung_digest('cmp', ?1, ?2, ?3, ?4, ?5, ?6)) ON CONFLICT(digest) DO NOTHING",
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+        "ON CONFLICT(digest) DO NOTHING",
     [ST_CMP_ALL] =
         "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
         "provenance, id FROM comparisons c WHERE " CMP_LIVE " ORDER BY id",

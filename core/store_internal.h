@@ -592,6 +592,13 @@ int store_rater_row_read(struct dbst *st, void *elem);
 /* Inserts one comparison on c (inside the caller's transaction). */
 int store_comparison_insert(struct conn *c, const struct store_comparison *x, int64_t now);
 
+#define STORE_DIGEST_BYTES 16 /* content digests: 128-bit BLAKE2b */
+
+/* A comparison's content digest, computed in C so that both backends
+ * store the same one: what rung_digest('cmp', prompt, chosen, rejected,
+ * tie, label, source) gives (schema/003_items.sql). */
+void store_cmp_digest(const struct store_comparison *x, unsigned char out[STORE_DIGEST_BYTES]);
+
 /* Registers rung_digest(x, ...) on c: a 16-byte BLAKE2b of its arguments,
  * each hashed with its type and length (so ("ab", "c") and ("a", "bc"), or
  * NULL and "", differ). The writer's statements and migration 003 use it

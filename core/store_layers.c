@@ -236,6 +236,9 @@ int store_comparison_insert(struct conn *c, const struct store_comparison *x, in
         bind_int64(st, 9, x->item_seq);
     bind_text_or_null(st, 10, x->provenance);
     bind_int64(st, 11, now);
+    unsigned char d[STORE_DIGEST_BYTES];
+    store_cmp_digest(x, d);
+    bind_blob(st, 12, d, sizeof d, SQLITE_TRANSIENT);
     int rc = store_step(st);
     conn_done(st);
     return rc == SQLITE_DONE ? 0 : -EIO;
