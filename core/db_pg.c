@@ -445,3 +445,47 @@ int pgst_bytes(const struct pgst *p, int col)
         return (int)p->blob_len;
     return PQgetlength(p->res, p->row, col);
 }
+
+/* ---- result columns and dropping (copy-db) ---- */
+
+int pgst_ncols(const struct pgst *p)
+{
+    return p->res ? PQnfields(p->res) : 0;
+}
+
+const char *pgst_colname(const struct pgst *p, int col)
+{
+    return p->res && col >= 0 && col < PQnfields(p->res) ? PQfname(p->res, col) : NULL;
+}
+
+int pgst_coltype(const struct pgst *p, int col)
+{
+    if (pgst_null(p, col))
+        return SQLITE_NULL;
+    switch (PQftype(p->res, col)) {
+    case 16: /* bool */
+    case 20: /* int8 */
+    case 21: /* int2 */
+    case 23: /* int4 */
+    case 26: /* oid */
+        return SQLITE_INTEGER;
+    case 700:  /* float4 */
+    case 701:  /* float8 */
+    case 1700: /* numeric */
+        return SQLITE_FLOAT;
+    case BYTEA_OID:
+        return SQLITE_BLOB;
+    default:
+        return SQLITE_TEXT;
+    }
+}
+
+void pgst_drop(struct pgst *p)
+{
+    if (!p)
+        return;
+    char sql[48];
+    snprintf(sql, sizeof sql, "DEALLOCATE \"%s\"", p->name);
+    PQclear(PQexec(p->pc, sql));
+    pgst_free(p);
+}

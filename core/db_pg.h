@@ -92,4 +92,19 @@ const char *pgst_text(const struct pgst *p, int col);
 const void *pgst_blob(struct pgst *p, int col);
 int pgst_bytes(const struct pgst *p, int col);
 
+/* Result columns (copy-db, store_copy.c): their number and names once
+ * the statement ran (0 / NULL before), and column col's storage type in
+ * the current row as SQLite names it: SQLITE_NULL for a NULL; from the
+ * column's type otherwise: int2, int4, int8, oid and bool SQLITE_INTEGER,
+ * float4, float8 and numeric SQLITE_FLOAT, bytea SQLITE_BLOB, any other
+ * SQLITE_TEXT. */
+int pgst_ncols(const struct pgst *p);
+const char *pgst_colname(const struct pgst *p, int col);
+int pgst_coltype(const struct pgst *p, int col);
+
+/* Frees p and drops its prepared statement from the server (errors
+ * ignored: a connection in a failed transaction keeps it until it
+ * closes). NULL is a no-op. */
+void pgst_drop(struct pgst *p);
+
 #endif

@@ -108,8 +108,8 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_CMP_INSERT] =
         "INSERT INTO comparisons(prompt, chosen, rejected, tie, label, source, weight, "
         "layer_id, item_seq, provenance, created_ms, digest) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-        "rung_digest('cmp', ?1, ?2, ?3, ?4, ?5, ?6)) ON CONFLICT(digest) DO NOTHING",
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+        "ON CONFLICT(digest) DO NOTHING",
     [ST_CMP_ALL] =
         "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
         "provenance, id FROM comparisons c WHERE " CMP_LIVE " ORDER BY id",
@@ -1345,4 +1345,48 @@ void store_close(struct store *s)
     pthread_mutex_destroy(&s->pool_mu);
     pthread_cond_destroy(&s->pool_cv);
     free(s);
+}
+
+/* ---- ad-hoc SQL (store_copy.c) ---- */
+
+int conn_open_path(struct conn *c, const char *path, bool readonly, char *err, size_t errlen)
+{
+    return conn_open(c, path, readonly, err, errlen);
+}
+
+void conn_close_path(struct conn *c)
+{
+    conn_close(c);
+}
+
+struct dbst *conn_adhoc(struct conn *c, const char *sql)
+{
+    static _Atomic unsigned next;
+    struct dbst *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    st->c = c;
+    if (c->pg) {
+        char name[24];
+        snprintf(name, sizeof name, "x%u", atomic_fetch_add(&next, 1));
+        st->pg = pgst_new(c->pg, name, sql);
+    } else if (sqlite3_prepare_v2(c->db, sql, -1, &st->lite, NULL) != SQLITE_OK) {
+        log_json("error", "prepare failed", "{s:s,s:s}", "sql", sql, "why", sqlite3_errmsg(c->db));
+        st->lite = NULL;
+    }
+    if (!st->lite && !st->pg) {
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void conn_adhoc_free(struct dbst *st)
+{
+    if (!st)
+        return;
+    bind_forget(st);
+    sqlite3_finalize(st->lite);
+    pgst_drop(st->pg);
+    free(st);
 }

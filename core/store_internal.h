@@ -592,6 +592,13 @@ int store_rater_row_read(struct dbst *st, void *elem);
 /* Inserts one comparison on c (inside the caller's transaction). */
 int store_comparison_insert(struct conn *c, const struct store_comparison *x, int64_t now);
 
+#define STORE_DIGEST_BYTES 16 /* content digests: 128-bit BLAKE2b */
+
+/* A comparison's content digest, computed in C so that both backends
+ * store the same one: what rung_digest('cmp', prompt, chosen, rejected,
+ * tie, label, source) gives (schema/003_items.sql). */
+void store_cmp_digest(const struct store_comparison *x, unsigned char out[STORE_DIGEST_BYTES]);
+
 /* Registers rung_digest(x, ...) on c: a 16-byte BLAKE2b of its arguments,
  * each hashed with its type and length (so ("ab", "c") and ("a", "bc"), or
  * NULL and "", differ). The writer's statements and migration 003 use it
@@ -670,6 +677,42 @@ char *sql_to_pg(const char *sqlite_sql);
  * an INSERT whose row id the C code reads returns it as the column
  * last_insert_rowid. */
 char *store_pg_text(enum stmt_id id);
+
+/* ---- ad-hoc SQL (store_copy.c) ---- */
+
+/* Opens c on path (an SQLite file) or a PostgreSQL URI the way the
+ * store's own connections are opened (readonly: as a read connection),
+ * without a store around it. 0, or -EIO with the reason in err. Close
+ * with conn_close_path (also after a failed open). */
+int conn_open_path(struct conn *c, const char *path, bool readonly, char *err, size_t errlen);
+void conn_close_path(struct conn *c);
+
+/* Prepares sql on c, written for c's backend (parameters ?N on SQLite,
+ * $N on PostgreSQL): a statement used as conn_stmt's are (bind_*,
+ * store_step, col_*, conn_done to run it again), freed with
+ * conn_adhoc_free. NULL when it cannot be prepared (logged). */
+struct dbst *conn_adhoc(struct conn *c, const char *sql);
+void conn_adhoc_free(struct dbst *st);
+
+/* The number of columns of st's result (PostgreSQL: once it has run). */
+static inline int col_count(struct dbst *st)
+{
+    return st->pg ? pgst_ncols(st->pg) : sqlite3_column_count(st->lite);
+}
+
+/* Column i's name (PostgreSQL: once it has run); NULL when none. */
+static inline const char *col_name(struct dbst *st, int i)
+{
+    return st->pg ? pgst_colname(st->pg, i) : sqlite3_column_name(st->lite, i);
+}
+
+/* The storage type of column i in the current row: SQLITE_INTEGER,
+ * SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB or SQLITE_NULL (PostgreSQL: from
+ * the column's type, see pgst_coltype). */
+static inline int col_type(struct dbst *st, int i)
+{
+    return st->pg ? pgst_coltype(st->pg, i) : sqlite3_column_type(st->lite, i);
+}
 
 /* Whether statement id has a PostgreSQL text of its own. */
 bool store_pg_overridden(enum stmt_id id);

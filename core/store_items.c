@@ -10,7 +10,7 @@
 
 #include "limits.h"
 
-#define DIGEST_BYTES 16 /* content digests: 128-bit BLAKE2b */
+#define DIGEST_BYTES STORE_DIGEST_BYTES
 
 int bind_text_or_null(struct dbst *st, int idx, const char *text)
 {
@@ -61,6 +61,21 @@ static void sql_digest(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static void digest_text(crypto_generichash_state *h, const char *t)
 {
     digest_arg(h, t ? SQLITE_TEXT : SQLITE_NULL, t, t ? strlen(t) : 0);
+}
+
+void store_cmp_digest(const struct store_comparison *x, unsigned char out[DIGEST_BYTES])
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, DIGEST_BYTES);
+    digest_text(&h, "cmp");
+    digest_text(&h, x->prompt);
+    digest_text(&h, x->chosen);
+    digest_text(&h, x->rejected);
+    /* tie is bound as an integer: hashed as SQLite's text form of one */
+    digest_arg(&h, SQLITE_INTEGER, x->tie ? "1" : "0", 1);
+    digest_text(&h, x->label);
+    digest_text(&h, x->source);
+    crypto_generichash_final(&h, out, DIGEST_BYTES);
 }
 
 /* An item's content digest, computed here so that both backends store

@@ -38,8 +38,8 @@ int store_layer_params(struct store *s, int64_t id, char kind[STORE_KIND_MAX], v
     if (step == SQLITE_DONE) {
         rc = -ENOENT;
     } else if (step == SQLITE_ROW) {
+        const void *p = col_blob(st, 0); /* before its length: PostgreSQL decodes it */
         size_t n = (size_t)col_bytes(st, 0);
-        const void *p = col_blob(st, 0);
         *blob = malloc(n ? n : 1);
         if (!*blob) {
             rc = -ENOMEM;
@@ -236,6 +236,9 @@ int store_comparison_insert(struct conn *c, const struct store_comparison *x, in
         bind_int64(st, 9, x->item_seq);
     bind_text_or_null(st, 10, x->provenance);
     bind_int64(st, 11, now);
+    unsigned char d[STORE_DIGEST_BYTES];
+    store_cmp_digest(x, d);
+    bind_blob(st, 12, d, sizeof d, SQLITE_TRANSIENT);
     int rc = store_step(st);
     conn_done(st);
     return rc == SQLITE_DONE ? 0 : -EIO;

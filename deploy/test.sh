@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what the tests need, builds, and runs every suite: unit and API
-# tests on a normal build, the same under AddressSanitizer + UBSan, a short
+# tests on a normal build, the API tests again on a throwaway PostgreSQL
+# cluster, unit and API tests under AddressSanitizer + UBSan, a short
 # run of each fuzz target (RUNG_FUZZ_SECONDS, default 20) on a clang build,
 # and the browser tests in headless Chromium. Exits 0 only if all pass.
 set -eu
@@ -19,6 +20,9 @@ ninja -C build-test
 
 echo "== unit and API tests"
 meson test -C build-test --print-errorlogs --num-processes 2
+
+echo "== API tests on PostgreSQL (a throwaway cluster of their own)"
+./tests/pg/run-api.sh build-test
 
 echo "== sanitizer build (ASan + UBSan): unit and API tests"
 if [ ! -f build-asan/build.ninja ]; then

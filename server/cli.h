@@ -11,6 +11,7 @@ int cli_demo(int argc, char **argv);
 int cli_rescore(int argc, char **argv);
 int cli_export(int argc, char **argv);
 int cli_backup(int argc, char **argv);
+int cli_copy(int argc, char **argv);
 int cli_replay(int argc, char **argv);
 
 #include <stdbool.h>

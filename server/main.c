@@ -16,6 +16,7 @@ static void usage(FILE *to)
                 "  rescore  score the items waiting for humans with the active layer\n"
                 "  export   write comparisons, step labels or items as JSON lines\n"
                 "  backup   copy the database consistently, also while the daemon serves\n"
+                "  copy-db  copy a whole deployment into another database (SQLite, PostgreSQL)\n"
                 "  demo     load generated demo items (used by deploy/run.sh)\n"
                 "  replay   simulate a labelling campaign against a running daemon\n\n"
                 "'rungd COMMAND --help' describes each one; 'rungd --version' prints the\n"
@@ -53,6 +54,8 @@ int main(int argc, char **argv)
         return cli_export(argc - 1, argv + 1);
     if (!strcmp(cmd, "backup"))
         return cli_backup(argc - 1, argv + 1);
+    if (!strcmp(cmd, "copy-db"))
+        return cli_copy(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo"))
         return cli_demo(argc - 1, argv + 1);
     if (!strcmp(cmd, "replay"))

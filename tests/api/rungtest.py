@@ -14,6 +14,15 @@ in the background.
 request() returns (status, headers, body): headers is an http.client
 HTTPMessage (case-insensitive .get), body is the parsed JSON when the reply is
 application/json, else the raw bytes.
+
+Backends: by default every Daemon gets a SQLite file in its temporary
+directory. With RUNG_TEST_PG set to a PostgreSQL base URI (as
+tests/pg/cluster.sh start prints it, e.g.
+postgresql:///postgres?host=/tmp/rungpg-x&user=postgres) each Daemon gets a
+fresh database on that server instead (created with psql, dropped at
+cleanup), and d.db is its URI. d.sql(query, params) reads (and writes) the
+daemon's database on either backend; tests that are about SQLite files
+themselves are marked @sqlite_only("why") and skipped on PostgreSQL.
 """
 
 import http.client
@@ -29,6 +38,8 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
+import uuid
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -76,6 +87,226 @@ class DaemonError(AssertionError):
     pass
 
 
+# ---- backends ----
+
+PG_BASE = os.environ.get("RUNG_TEST_PG") or None
+
+
+def backend():
+    """The backend the daemons of this run use: "sqlite" or "postgresql"."""
+    return "postgresql" if PG_BASE else "sqlite"
+
+
+def sqlite_only(reason):
+    """Marks a test (or a class) that is about SQLite itself (its files,
+    its locks): skipped, with the reason, when the run is on PostgreSQL."""
+    return unittest.skipIf(PG_BASE is not None, "SQLite only: " + reason)
+
+
+def is_pg_uri(db):
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def pg_bin(name):
+    """A PostgreSQL client program: $RUNG_PG_BIN/name, else the newest
+    /usr/lib/postgresql/N/bin/name, else name on the PATH."""
+    d = os.environ.get("RUNG_PG_BIN")
+    if not d:
+        root = "/usr/lib/postgresql"
+        versions = sorted((int(v) for v in os.listdir(root) if v.isdigit())
+                          if os.path.isdir(root) else [])
+        d = os.path.join(root, str(versions[-1]), "bin") if versions else ""
+    p = os.path.join(d, name) if d else ""
+    return p if p and os.access(p, os.X_OK) else (shutil.which(name) or name)
+
+
+def pg_uri_with_db(base, name):
+    """base (a postgresql:// URI) naming the database name instead."""
+    u = urllib.parse.urlsplit(base)  # (urlunsplit drops an empty host's //)
+    return "%s://%s/%s%s" % (u.scheme, u.netloc, urllib.parse.quote(name),
+                             "?" + u.query if u.query else "")
+
+
+# psql's unaligned output: bytes that UTF-8 text never holds separate the
+# fields and the records, so any text comes back whole. NULL is printed as
+# a string psql checks for valid UTF-8: one made anew for each query.
+_FS, _RS = b"\xfe", b"\xfd"
+
+
+def _psql(uri, script, null=b"\x01", timeout=None):
+    """Runs a psql script on uri (no psqlrc, stop at the first error);
+    returns its stdout (bytes)."""
+    env = dict(os.environ, PGCLIENTENCODING="UTF8", PGCONNECT_TIMEOUT="30")
+    p = subprocess.run([pg_bin("psql").encode(), b"-X", b"-q", b"-w", b"-A", b"-t",
+                        b"-F", _FS, b"-R", _RS, b"-P", b"null=" + null,
+                        b"-v", b"ON_ERROR_STOP=1", b"-d", uri.encode(), b"-f", b"-"],
+                       input=script.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout or START_TIMEOUT, env=env)
+    if p.returncode != 0:
+        raise DaemonError("psql failed (%d): %s"
+                          % (p.returncode, p.stderr.decode(errors="replace")))
+    return p.stdout
+
+
+_db_counter = [0]
+
+
+def new_db(tmpdir, name="rung.db"):
+    """A database for a daemon or a CLI run: the path tmpdir/name on SQLite
+    (rungd creates the file); on PostgreSQL a fresh, empty database on the
+    RUNG_TEST_PG server, whose URI is returned (drop it with drop_db)."""
+    if not PG_BASE:
+        return os.path.join(tmpdir, name)
+    _db_counter[0] += 1
+    dbname = "rungtest_%d_%d_%s" % (os.getpid(), _db_counter[0], uuid.uuid4().hex[:8])
+    _psql(PG_BASE, 'CREATE DATABASE "%s";\n' % dbname)
+    return pg_uri_with_db(PG_BASE, dbname)
+
+
+def case_db(case, tmpdir, name="rung.db"):
+    """new_db(tmpdir, name) for the test case: dropped when it ends."""
+    db = new_db(tmpdir, name)
+    case.addCleanup(drop_db, db)
+    return db
+
+
+def drop_db(db):
+    """Drops a database new_db made on PostgreSQL (even with sessions still
+    open); a SQLite path is left to its directory's removal."""
+    if not is_pg_uri(db):
+        return
+    name = urllib.parse.unquote(urllib.parse.urlsplit(db).path.lstrip("/"))
+    _psql(pg_uri_with_db(db, "postgres"), 'DROP DATABASE IF EXISTS "%s" WITH (FORCE);\n' % name)
+
+
+def _sql_literal(v):
+    """v as a PostgreSQL literal (standard_conforming_strings is on). Text
+    and bytes stay untyped literals, so they take the column's type."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):  # '1' fits an integer and a boolean column
+        return "'1'" if v else "'0'"
+    if isinstance(v, int):  # a negative one in parentheses: "x - -1" must not be "x --1"
+        return str(v) if v >= 0 else "(%d)" % v
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return "'%s'::float8" % ("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
+        return "(%r)" % v if repr(v).startswith("-") else repr(v)
+    if isinstance(v, (bytes, bytearray)):
+        return "'\\x%s'" % bytes(v).hex()
+    if isinstance(v, str):
+        if "\0" in v:
+            raise ValueError("PostgreSQL text cannot hold NUL")
+        return "'" + v.replace("'", "''") + "'"
+    raise TypeError("no SQL literal for %r" % (v,))
+
+
+def _bind(query, params):
+    """query with each ? outside quotes replaced by the literal of the next
+    parameter (the SQLite placeholder style the tests use)."""
+    out, it, quote = [], iter(params), None
+    n = 0
+    for ch in query:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in ("'", '"'):
+            quote = ch
+        elif ch == "?":
+            n += 1
+            try:
+                ch = _sql_literal(next(it))
+            except StopIteration:
+                raise ValueError("more ? than parameters in %r" % query) from None
+        out.append(ch)
+    if n != len(params):
+        raise ValueError("%d parameters for %d ? in %r" % (len(params), n, query))
+    return "".join(out)
+
+
+def _pg_value(field, typ, null):
+    """One field of psql's output as the sqlite3 module would give it."""
+    if field == null:
+        return None
+    text = field.decode()
+    if typ in ("smallint", "integer", "bigint", "oid"):
+        return int(text)
+    if typ in ("real", "double precision"):
+        return float(text)
+    if typ == "numeric":
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    if typ == "boolean":
+        return 1 if text == "t" else 0
+    if typ == "bytea":
+        return bytes.fromhex(text[2:])
+    return text
+
+
+def _pg_sql(uri, query, params):
+    query = _bind(query, params).rstrip().rstrip(";")
+    mark = "@@rung-%s@@" % uuid.uuid4().hex
+    null = ("\x01NULL-" + mark).encode()
+    out = _psql(uri, "%s \\gdesc\n\\echo %s\n%s \\g\n\\echo %s :ROW_COUNT\n"
+                % (query, mark, query, mark), null)
+    desc, rest = out.split(mark.encode() + b"\n", 1)
+    data, count = rest.rsplit(mark.encode() + b" ", 1)
+    types = [rec.rsplit(_FS, 1)[1].decode() for rec in desc.rstrip(b"\n").split(_RS)
+             if _FS in rec]
+    nrows = int(count)
+    if not types or nrows == 0:
+        return []
+    rows = [rec.split(_FS) for rec in data[:-1].split(_RS)]  # data ends in a newline
+    if len(rows) != nrows or any(len(r) != len(types) for r in rows):
+        raise DaemonError("cannot split psql's output of %r" % query)
+    return [tuple(_pg_value(f, t, null) for f, t in zip(r, types)) for r in rows]
+
+
+def sql(db, query, params=()):
+    """Runs one statement on the database db (a SQLite path or a
+    PostgreSQL URI) with ?-placeholders, commits, and returns the rows as a
+    list of tuples: integers as int, reals as float, bytes as bytes, NULL
+    as None, the rest as str (booleans as 1/0, as SQLite keeps them)."""
+    if is_pg_uri(db):
+        return _pg_sql(db, query, tuple(params))
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        rows = con.execute(query, params).fetchall()
+        con.commit()
+        return rows
+    finally:
+        con.close()
+
+
+class WriteLock:
+    """Holds the database's write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL:
+    an EXCLUSIVE lock on the named tables) until release(), so that the
+    daemon's writes to them wait."""
+
+    def __init__(self, db, tables=("items",)):
+        self.db = db
+        self.con = self.proc = None
+        if not is_pg_uri(db):
+            self.con = sqlite3.connect(db, timeout=30, isolation_level=None)
+            self.con.execute("BEGIN IMMEDIATE")
+            return
+        self.proc = subprocess.Popen(
+            [pg_bin("psql"), "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-d", db],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc.stdin.write("BEGIN;\nLOCK TABLE %s IN EXCLUSIVE MODE;\n\\echo locked\n"
+                              % ", ".join(tables))
+        self.proc.stdin.flush()
+        if self.proc.stdout.readline().strip() != "locked":
+            raise DaemonError("psql did not lock %s: %s" % (tables, self.proc.stderr.read()))
+
+    def release(self):
+        if self.con:
+            self.con.execute("ROLLBACK")
+            self.con.close()
+            self.con = None
+        if self.proc:
+            self.proc.communicate("ROLLBACK;\n", timeout=START_TIMEOUT)
+            self.proc = None
+
+
 class Daemon:
     """One `rungd serve` process on 127.0.0.1:0 with its own database."""
 
@@ -83,7 +314,11 @@ class Daemon:
         self.rungd = rungd or rungd_path()
         self.extra_args = list(extra_args)
         self.tmpdir = tempfile.mkdtemp(prefix="rungtest-")
-        self.db = db or os.path.join(self.tmpdir, "rung.db")
+        self.own_db = None  # the PostgreSQL database this helper made
+        if db is None:
+            db = new_db(self.tmpdir)
+            self.own_db = db if is_pg_uri(db) else None
+        self.db = db
         self.proc = None
         self.port = None
         self.host = "127.0.0.1"
@@ -95,7 +330,11 @@ class Daemon:
         self._run_err_start = 0
         self._readers = []
         if start:
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                self.cleanup()  # no caller holds this Daemon to clean it up
+                raise
 
     # ---- process control ----
 
@@ -191,6 +430,9 @@ class Daemon:
             self.kill9()
         finally:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
+            if self.own_db:
+                db, self.own_db = self.own_db, None
+                drop_db(db)
 
     def __enter__(self):
         return self
@@ -293,12 +535,9 @@ class Daemon:
     # ---- database ----
 
     def sql(self, query, params=()):
-        """Runs a read query on the database file with sqlite3; returns rows."""
-        con = sqlite3.connect(self.db, timeout=30)
-        try:
-            return con.execute(query, params).fetchall()
-        finally:
-            con.close()
+        """Runs one statement on the daemon's database (either backend, see
+        the module-level sql()); returns the rows as tuples."""
+        return sql(self.db, query, params)
 
     def item_count(self):
         return self.sql("SELECT count(*) FROM items")[0][0]
@@ -389,6 +628,7 @@ class DaemonCase(unittest.TestCase):
 
     def setUp(self):
         self.d = Daemon(extra_args=self.daemon_args)
+        self.addCleanup(lambda: self.d.cleanup())  # also when the rest of setUp fails
         self.admin = self.d.key("admin", "boss")
         self.pipe = self.d.key("pipeline", "pipe")
 

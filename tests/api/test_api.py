@@ -24,7 +24,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rungtest  # noqa: E402
-from rungtest import Daemon  # noqa: E402
+from rungtest import Daemon, sqlite_only  # noqa: E402
 
 RUNGD = rungtest.rungd_path()
 
@@ -83,7 +83,7 @@ class ApiCase(unittest.TestCase):
 
     @contextlib.contextmanager
     def unchanged(self):
-        """Asserts the block changes no stored row (sqlite3 and /v1/status)."""
+        """Asserts the block changes no stored row (the database and /v1/status)."""
         before = self.snapshot()
         yield
         self.assertEqual(self.snapshot(), before, "an error changed the database")
@@ -96,6 +96,7 @@ class ApiTest(ApiCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Daemon(RUNGD)
+        cls.addClassCleanup(cls.d.cleanup)  # also when setUpClass fails
         cls.admin = cls.d.key("admin", "admin1")
         cls.pipe = cls.d.key("pipeline", "pipe1")
         cls.pipe2 = cls.d.key("pipeline", "pipe2")
@@ -801,6 +802,7 @@ class LimitsTest(ApiCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Daemon(RUNGD, ["--max-body", str(cls.MAX_BODY), "--max-items", "5"])
+        cls.addClassCleanup(cls.d.cleanup)  # also when setUpClass fails
         cls.admin = cls.d.key("admin", "admin1")
         cls.pipe = cls.d.key("pipeline", "pipe1")
 
@@ -991,14 +993,10 @@ class LifecycleTest(ApiCase):
             self.assertEqual(rc, 0, "\n".join(d.stderr_lines()))
             err = d.stderr_lines()
             self.assertTrue(any('"msg":"stopped cleanly"' in line for line in err), err)
-            # the database was closed cleanly: the WAL is checkpointed
-            con = sqlite3.connect(d.db)
-            try:
-                self.assertEqual(con.execute("PRAGMA integrity_check").fetchone()[0], "ok")
-                n = con.execute("SELECT count(*) FROM items").fetchone()[0]
-            finally:
-                con.close()
-            self.assertEqual(n, 11)
+            # the database was closed cleanly (SQLite: the WAL is checkpointed)
+            if rungtest.backend() == "sqlite":
+                self.assertEqual(d.sql("PRAGMA integrity_check"), [("ok",)])
+            self.assertEqual(d.sql("SELECT count(*) FROM items"), [(11,)])
             # restart keeps keys and items
             d.start()
             for i in ids + [inflight_id]:
@@ -1087,12 +1085,9 @@ class LifecycleTest(ApiCase):
             self.assertEqual(len(ids), len(set(ids)))
 
             d.start()
-            con = sqlite3.connect(d.db, timeout=30)
-            try:
-                self.assertEqual(con.execute("PRAGMA integrity_check").fetchone()[0], "ok")
-                stored = {r[0] for r in con.execute("SELECT id FROM items")}
-            finally:
-                con.close()
+            if rungtest.backend() == "sqlite":
+                self.assertEqual(d.sql("PRAGMA integrity_check"), [("ok",)])
+            stored = {r[0] for r in d.sql("SELECT id FROM items")}
             missing = [i for i in ids if i not in stored]
             self.assertEqual(missing, [], "%d of %d acknowledged items lost"
                              % (len(missing), len(ids)))
@@ -1115,6 +1110,7 @@ class LifecycleTest(ApiCase):
             self.fail("rungd kept running on a database it should refuse: %r" % out[:200])
         return p.returncode, out.decode(), err.decode()
 
+    @sqlite_only("a SQLite file's PRAGMA user_version; PostgreSQL keeps its own version table")
     def test_newer_schema_is_refused(self):
         with tempfile.TemporaryDirectory() as tmp:
             db = os.path.join(tmp, "future.db")
@@ -1141,6 +1137,7 @@ class LifecycleTest(ApiCase):
             finally:
                 con.close()
 
+    @sqlite_only("a SQLite file made by hand; PostgreSQL migrations have their own tests")
     def test_failed_migration_changes_nothing(self):
         with tempfile.TemporaryDirectory() as tmp:
             db = os.path.join(tmp, "clash.db")
@@ -1175,13 +1172,8 @@ class StoreErrorTest(ApiCase):
             item_id = self.assertOk(self.req("POST", "/v1/items", item(1), token=pipe), 201)["id"]
             self.assertOk(self.req("GET", "/v1/items/" + item_id, token=pipe))
             self.assertError(self.req("GET", "/v1/items/nosuch", token=pipe), 404, "not_found")
-            # Another process breaks the file under the daemon.
-            con = sqlite3.connect(d.db, timeout=30)
-            try:
-                con.execute("DROP TABLE items")
-                con.commit()
-            finally:
-                con.close()
+            # Another process breaks the database under the daemon.
+            d.sql("DROP TABLE items" + (" CASCADE" if rungtest.backend() == "postgresql" else ""))
             for path, token, what in (("/v1/items/" + item_id, pipe, "reading the item"),
                                       ("/v1/items", pipe, "listing the items"),
                                       ("/v1/status", self.admin, "counting the items")):
@@ -1202,8 +1194,8 @@ class ShutdownWhileSuspendedTest(unittest.TestCase):
         try:
             pipe = d.key("pipeline", "p")
             admin = d.key("admin", "a")
-            con = sqlite3.connect(d.db, timeout=30, isolation_level=None)
-            con.execute("BEGIN IMMEDIATE")          # the writer must wait for us
+            lock = rungtest.WriteLock(d.db)         # the writer must wait for us
+            self.addCleanup(lock.release)
             result = {}
 
             def post():
@@ -1215,8 +1207,7 @@ class ShutdownWhileSuspendedTest(unittest.TestCase):
             d.send_signal(signal.SIGTERM)
             d.wait_stderr("shutting down")
             self.assertTrue(d.running())            # waiting for the suspended write
-            con.execute("ROLLBACK")
-            con.close()
+            lock.release()
             th.join(30)
             self.assertEqual(d.wait(), 0)
             st, _, body = result["r"]
@@ -1228,6 +1219,7 @@ class ShutdownWhileSuspendedTest(unittest.TestCase):
             d.cleanup()
 
 
+    @sqlite_only("the writer's 10 s SQLite busy timeout is what fails the waiting writes")
     def test_sigterm_past_the_grace_period(self):
         # The database stays locked past the 10 s grace: the first write
         # fails after the writer's 10 s busy timeout, the second (queued
@@ -1272,6 +1264,7 @@ class EdgeTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Daemon()
+        cls.addClassCleanup(cls.d.cleanup)  # also when setUpClass fails
         cls.pipe = cls.d.key("pipeline", "edge-pipe")
 
     @classmethod

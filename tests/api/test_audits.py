@@ -13,7 +13,6 @@ consecutive layers is measured, in passes that stop on SIGTERM."""
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -30,16 +29,6 @@ CLOSE = ["one two", "one"]                       # P(a) = 0.62: people decide
 REPORT = {"target": 0.95, "calibration": {"items": 200, "curve": [
     {"confidence": 0.5, "coverage": 1.0, "accuracy": 0.6},
     {"confidence": 0.6, "coverage": 0.5, "accuracy": 0.8}]}}
-
-
-def write_sql(db, query, params):
-    """A fixture written straight into the daemon's database."""
-    con = sqlite3.connect(db, timeout=30)
-    try:
-        with con:
-            con.execute(query, params)
-    finally:
-        con.close()
 
 
 M64 = (1 << 64) - 1
@@ -67,10 +56,12 @@ class AuditCase(unittest.TestCase):
 
     def setUp(self):
         self.model = ModelServer("rung")
+        self.addCleanup(lambda: self.model.stop())  # also when the rest of setUp fails
         args = ["--gold-rate", "0", "--side-order", "fixed", "--audit-share", self.share]
         if self.audit_min is not None:
             args += ["--audit-min", self.audit_min]
         self.d = Daemon(extra_args=args + self.extra)
+        self.addCleanup(lambda: self.d.cleanup())
         self.admin = self.d.key("admin", "adm")
         self.pipe = self.d.key("pipeline", "pipe")
         self.rater = self.d.key("rater", "r1")
@@ -89,8 +80,8 @@ class AuditCase(unittest.TestCase):
         self.assertEqual(st, 201, body)
         layer = body["id"]
         if metrics is not None:
-            write_sql(self.d.db, "UPDATE layers SET metrics = ? WHERE id = ?",
-                      (json.dumps(metrics), layer))
+            self.d.sql("UPDATE layers SET metrics = ? WHERE id = ?",
+                       (json.dumps(metrics), layer))
         st, _, body = self.d.request("POST", "/v1/layers/%d/promote" % layer, token=self.admin)
         self.assertEqual((st, body["status"]), (200, "active"), body)
         until(lambda: self.d.request("GET", "/v1/status", token=self.admin)[2]["active_layer"]

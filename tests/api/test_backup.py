@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rungtest import Daemon, DaemonCase, run_cli, until  # noqa: E402
+from rungtest import Daemon, DaemonCase, run_cli, sqlite_only, until  # noqa: E402
 
 WRITERS = 2
 ITEMS_PER_POST = 20
@@ -22,6 +22,7 @@ def items(tag, n, pad=""):
             for i in range(n)]
 
 
+@sqlite_only("rungd backup copies a SQLite file with SQLite's online backup")
 class BackupTest(DaemonCase):
     def out(self, name="backup.db"):
         return os.path.join(self.d.tmpdir, name)
@@ -143,4 +144,4 @@ class BackupTest(DaemonCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    unittest.main(verbosity=2)  # names each test, and why one is skipped

@@ -1,13 +1,13 @@
 """CLI tests (issue 9): which commands create a database and say so, the
 refusal of a missing one, keys create's missing options, --version, ISO
 8601 times in keys list, and rungd import's options and summary. Real
-rungd, real SQLite files, no mocks."""
+rungd, real databases (SQLite files; with RUNG_TEST_PG, a fresh PostgreSQL
+database where the test is not about files), no mocks."""
 
 import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -15,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rungtest  # noqa: E402
-from rungtest import Daemon  # noqa: E402
+from rungtest import Daemon, sqlite_only  # noqa: E402
 
 RUNGD = rungtest.rungd_path()
 DATA = os.environ.get("RUNG_DATA_DIR") or os.path.join(
@@ -49,7 +49,12 @@ class CliCase(unittest.TestCase):
     def db(self, name="t.db"):
         return os.path.join(self.tmp, name)
 
+    def fresh_db(self):
+        """An empty database on the backend of the run (dropped after)."""
+        return rungtest.case_db(self, self.tmp, "t.db")
 
+
+@sqlite_only("which commands create a SQLite file, and where")
 class TestDatabaseCreation(CliCase):
     def test_readers_refuse_a_missing_database(self):
         trl = os.path.join(self.tmp, "x.jsonl")
@@ -104,9 +109,10 @@ class TestKeysAndVersion(CliCase):
         self.assertFalse(os.path.exists(self.db()))
 
     def test_keys_list_times_are_iso_8601_utc(self):
-        p = self.run_in_tmp("keys", "create", "--db", self.db(), "--role", "admin", "--name", "a")
+        db = self.fresh_db()
+        p = self.run_in_tmp("keys", "create", "--db", db, "--role", "admin", "--name", "a")
         self.assertEqual(p.returncode, 0, p.stderr)
-        p = self.run_in_tmp("keys", "list", "--db", self.db())
+        p = self.run_in_tmp("keys", "list", "--db", db)
         self.assertEqual(p.returncode, 0, p.stderr)
         row = [ln for ln in p.stdout.splitlines() if ln.split()[:1] == ["a"]][0]
         self.assertRegex(row, r"\b20\d\d-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-6]\dZ\b")
@@ -127,6 +133,7 @@ class TestImport(CliCase):
         self.hh = os.path.join(DATA, "hh-rlhf-harmless", "pairs.jsonl")
         with open(self.hh) as f:
             self.lines = f.readlines()
+        self.database = self.fresh_db()
 
     def write(self, name, lines):
         path = os.path.join(self.tmp, name)
@@ -135,14 +142,10 @@ class TestImport(CliCase):
         return path
 
     def imp(self, *args):
-        return self.run_in_tmp("import", "--db", self.db(), *args)
+        return self.run_in_tmp("import", "--db", self.database, *args)
 
     def sql(self, q):
-        con = sqlite3.connect(self.db())
-        try:
-            return con.execute(q).fetchall()
-        finally:
-            con.close()
+        return rungtest.sql(self.database, q)
 
     def test_a_file_without_pairs_is_an_error_with_a_hint(self):
         p = self.imp("--format", "gsm8k", "--as", "comparisons",
@@ -284,7 +287,7 @@ class TestImport(CliCase):
         self.assertEqual((self.summary(again)["stored"], self.summary(again)["duplicates"]),
                          (0, verdicts))
         self.assertIn("already stored", again.stderr)
-        p = self.run_in_tmp("train", "--db", self.db(), "--members", "2", "--bits", "14")
+        p = self.run_in_tmp("train", "--db", self.database, "--members", "2", "--bits", "14")
         self.assertEqual(p.returncode, 0, p.stderr)
         report = json.loads(p.stdout)
         self.assertEqual(report["points"], distinct)

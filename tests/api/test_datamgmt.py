@@ -66,7 +66,8 @@ class DataCase(ReviewCase):
                 self.d.sql("SELECT id, state, leased FROM tasks ORDER BY id"),
                 self.d.sql("SELECT count(*) FROM leases"),
                 self.d.sql("SELECT count(*) FROM events"),
-                self.d.sql("SELECT batch, assistance, guidelines, paused FROM batches"))
+                self.d.sql("SELECT batch, assistance, guidelines, paused FROM batches "
+                           "ORDER BY batch"))
 
 
 class TestRetractItem(DataCase):

@@ -12,6 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rungtest  # noqa: E402
 from test_subq import RIGHT, SubqCase, math_pair  # noqa: E402
 from test_tasks import ReviewCase  # noqa: E402
 
@@ -163,24 +164,15 @@ class TestRoundTrip(ExportCase):
         self.assertEqual(len(rows), n + 5)
         out = self.write("export.jsonl", [body.decode()])
         # Read back into a fresh database: the same pairs.
-        fresh = os.path.join(self.d.tmpdir, "fresh.db")
+        fresh = rungtest.case_db(self, self.d.tmpdir, "fresh.db")
         s = self.import_file(fresh, "trl", out)
         self.assertEqual((s["pairs"], s["stored"], s["rejected_lines"]), (n + 5, n + 5, 0))
-        con_rows = set(tuple(r) for r in self.sql_of(fresh, "SELECT prompt, chosen, rejected "
-                                                    "FROM comparisons"))
+        con_rows = set(rungtest.sql(fresh, "SELECT prompt, chosen, rejected FROM comparisons"))
         self.assertEqual(con_rows, {(r["prompt"], r["chosen"], r["rejected"]) for r in rows})
         # Into the same database: the imported pairs are there already.
         s = self.import_file(self.d.db, "trl", out)
         self.assertEqual(s["duplicates"], n)
         self.assertEqual(s["stored"], 5)  # the human pairs come back as source import
-
-    def sql_of(self, db, q):
-        import sqlite3
-        con = sqlite3.connect(db)
-        try:
-            return con.execute(q).fetchall()
-        finally:
-            con.close()
 
 
 class TestSteps(SubqCase):
@@ -217,7 +209,7 @@ class TestSteps(SubqCase):
         path = os.path.join(self.d.tmpdir, "steps.jsonl")
         with open(path, "wb") as f:
             f.write(body)
-        p = self.d.cli("import", "--db", os.path.join(self.d.tmpdir, "fresh.db"),
+        p = self.d.cli("import", "--db", rungtest.case_db(self, self.d.tmpdir, "fresh.db"),
                        "--format", "steps", "--as", "comparisons", path)
         self.assertEqual(p.returncode, 0, p.stderr)
         s = json.loads(p.stdout)

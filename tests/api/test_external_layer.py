@@ -48,8 +48,10 @@ class ModelServer:
 class ExternalLayerTest(unittest.TestCase):
     def setUp(self):
         self.model = ModelServer()
+        self.addCleanup(lambda: self.model.stop())  # also when the rest of setUp fails
         # One HTTP thread: a scoring that blocked it would stall every request.
         self.d = Daemon(extra_args=["--threads", "1", "--gold-rate", "0"])
+        self.addCleanup(lambda: self.d.cleanup())
         self.admin = self.d.key("admin", "adm")
         self.pipe = self.d.key("pipeline", "pipe")
 
@@ -193,7 +195,7 @@ class ExternalLayerTest(unittest.TestCase):
                                     "GROUP BY i.id ORDER BY min(t.id)"),
                          [(i, 1) for i in ids])
         self.assertEqual(self.d.sql("SELECT actor, kind, subject FROM events "
-                                    "WHERE kind LIKE 'layer_%'"),
+                                    "WHERE kind LIKE 'layer_%' ORDER BY id"),
                          [("adm", "layer_registered", "layer:%d" % layer),
                           ("adm", "layer_rejected", "layer:%d" % layer)])
         # A rejected layer is not promoted again.

@@ -5,7 +5,6 @@ question's solutions. A real daemon, a layer trained on the GSM8K fixture."""
 
 import json
 import os
-import sqlite3
 import sys
 import unittest
 
@@ -127,14 +126,11 @@ class TestGroups(GroupCase):
         self.d.kill9()
         # As a crash would leave them: a sample joined (committed with its
         # mark), nobody scored the pair again.
-        con = sqlite3.connect(self.d.db)
-        with con:
-            con.execute("INSERT INTO items(id, key_id, kind, prompt, response_a, status, "
-                        "created_ms, updated_ms, \"group\") SELECT 'joined', key_id, 'single', "
-                        "prompt, ?, 'awaiting_human', 0, 0, 'k' FROM items WHERE id = ?",
-                        (agreeing(0), pair))
-            con.execute("UPDATE items SET group_stale = 1 WHERE id = ?", (pair,))
-        con.close()
+        self.d.sql("INSERT INTO items(id, key_id, kind, prompt, response_a, status, "
+                   "created_ms, updated_ms, \"group\") SELECT 'joined', key_id, 'single', "
+                   "prompt, ?, 'awaiting_human', 0, 0, 'k' FROM items WHERE id = ?",
+                   (agreeing(0), pair))
+        self.d.sql("UPDATE items SET group_stale = 1 WHERE id = ?", (pair,))
         self.d.restart()
         until(lambda: self.item(pair)["scores"]["group_samples"] == 3,
               "the pair to be scored again at start")

@@ -13,7 +13,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rungtest import HTTP_TIMEOUT, DaemonCase, run_cli, rungd_path, until  # noqa: E402
+from rungtest import (HTTP_TIMEOUT, DaemonCase, run_cli, rungd_path, sqlite_only,  # noqa: E402
+                      until)
 
 
 def raw_exchange(port, data, host="127.0.0.1", source=None, timeout=None):
@@ -368,6 +369,7 @@ class TestStatusBound(DaemonCase):
         self.assertEqual(body["items"], 1002)
 
 
+@sqlite_only("--max-db-bytes caps the SQLite file's page count (SQLITE_FULL)")
 class TestFullDatabase(DaemonCase):
     """--max-db-bytes caps the file as a full disk would: SQLITE_FULL is
     507 with Retry-After, nothing acknowledged is lost, and the daemon
@@ -468,4 +470,4 @@ class TestConfigFile(DaemonCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    unittest.main(verbosity=2)  # names each test, and why one is skipped

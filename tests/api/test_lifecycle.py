@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import random
-import sqlite3
 import struct
 import sys
 import threading
@@ -225,11 +224,9 @@ class TestLifecycle(LifecycleCase):
         self.import_pairs(pairs(300, 7))
         self.d.stop()
         # As a crash leaves it: the row queued, no model yet.
-        con = sqlite3.connect(self.d.db)
-        con.execute("INSERT INTO layers(status, kind, request, created_ms) VALUES('training', "
-                    "'hashed-bt', ?, 0)", (json.dumps(dict(SMALL, requested_by="boss")),))
-        con.commit()
-        con.close()
+        self.d.sql("INSERT INTO layers(status, kind, request, created_ms) "
+                   "VALUES('training', 'hashed-bt', ?, 0)",
+                   (json.dumps(dict(SMALL, requested_by="boss")),))
         self.d.restart()
         got = self.settled(1)
         self.assertEqual((got["status"], got["lineage"]["comparisons"]["count"]), ("candidate", 300))

@@ -7,12 +7,12 @@ a real rungd on an ephemeral port with its own database."""
 
 import os
 import pty
-import sqlite3
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rungtest  # noqa: E402
 from rungtest import DaemonCase, rungd_path  # noqa: E402
 
 DATA = os.environ.get("RUNG_DATA_DIR") or os.path.join(
@@ -152,20 +152,16 @@ class TestPaging(ListingCase):
     def test_flags_and_events_page(self):
         acks = self.post_items([item("b", "d", i) for i in range(5)])["items"]
         ids = [a["id"] for a in acks]
-        con = sqlite3.connect(self.d.db, timeout=30)
-        with con:
-            seqs = [con.execute("SELECT seq FROM items WHERE id = ?", (i,)).fetchone()[0]
-                    for i in ids]
-            for n, seq in enumerate(seqs):
-                con.execute("INSERT INTO flags(item_seq, layer_id, reason, created_ms) "
-                            "VALUES(?, NULL, ?, ?)", (seq, "reason %d" % n, 1000 + n))
-            con.execute("DELETE FROM events")
-            for n in range(6):
-                con.execute("INSERT INTO events(at_ms, actor, kind, subject, detail) "
-                            "VALUES(?, ?, 'test', ?, ?)",
-                            (2000 + n, "boss" if n % 2 else None, "s%d" % n,
-                             '{"n": %d}' % n if n % 3 else "plain %d" % n))
-        con.close()
+        seqs = [self.d.sql("SELECT seq FROM items WHERE id = ?", (i,))[0][0] for i in ids]
+        for n, seq in enumerate(seqs):
+            self.d.sql("INSERT INTO flags(item_seq, layer_id, reason, created_ms) "
+                       "VALUES(?, NULL, ?, ?)", (seq, "reason %d" % n, 1000 + n))
+        self.d.sql("DELETE FROM events")
+        for n in range(6):
+            self.d.sql("INSERT INTO events(at_ms, actor, kind, subject, detail) "
+                       "VALUES(?, ?, 'test', ?, ?)",
+                       (2000 + n, "boss" if n % 2 else None, "s%d" % n,
+                        '{"n": %d}' % n if n % 3 else "plain %d" % n))
         self.check_pages("/v1/flags", "flags", "id", self.flag_ids())
         flags, _ = self.page_all("/v1/flags", "flags", 2)
         self.assertEqual([f["item_id"] for f in flags], ids)
@@ -182,7 +178,7 @@ class TestPaging(ListingCase):
         self.assertEqual((e1["actor"], e1["at_ms"], e1["detail"]), ("boss", 2001, {"n": 1}))
 
     def flag_ids(self):
-        return [r[0] for r in self.d.sql("SELECT id FROM flags")]
+        return [r[0] for r in self.d.sql("SELECT id FROM flags ORDER BY id")]
 
     def test_empty_listings_end_at_once(self):
         for path, field in (("/v1/flags", "flags"), ("/v1/events", "events")):
@@ -218,9 +214,10 @@ class TestImportProgress(unittest.TestCase):
         import shutil
         shutil.rmtree(self.tmp)
 
-    def args(self, db):
-        return [rungd_path(), "import", "--db", os.path.join(self.tmp, db), "--format", "hh",
-                "--as", "comparisons", self.data]
+    def args(self, name):
+        db = rungtest.case_db(self, self.tmp, name)   # a fresh database on the run's backend
+        return [rungd_path(), "import", "--db", db, "--format", "hh", "--as", "comparisons",
+                self.data]
 
     def test_progress_on_a_terminal_only(self):
         master, slave = pty.openpty()

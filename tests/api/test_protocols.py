@@ -29,7 +29,9 @@ class ProtocolCase:
 
     def setUp(self):
         self.model = ModelServer(self.protocol)
+        self.addCleanup(lambda: self.model.stop())  # also when the rest of setUp fails
         self.d = Daemon(extra_args=["--gold-rate", "0", "--audit-share", "0"])
+        self.addCleanup(lambda: self.d.cleanup())
         self.admin = self.d.key("admin", "adm")
         self.pipe = self.d.key("pipeline", "pipe")
         self.n = 0

@@ -4,7 +4,6 @@ real rungd on an ephemeral port with its own database."""
 
 import json
 import os
-import sqlite3
 import sys
 import threading
 import time
@@ -501,17 +500,6 @@ class TestRace(ReviewCase):
         self.assertEqual(self.d.sql("SELECT count(*) FROM comparisons")[0][0], n_tasks)
 
 
-def write_sql(db, query, params=()):
-    """Test setup written straight into the database (a layer's report)."""
-    con = sqlite3.connect(db, timeout=30)
-    try:
-        cur = con.execute(query, params)
-        con.commit()
-        return cur.lastrowid
-    finally:
-        con.close()
-
-
 # A layer's training report whose calibration curve gives these bins:
 # [0.5, 0.6): 40 of 100 right; [0.6, 0.8): 62 of 80; [0.8, 1]: 18 of 20.
 REPORT = {"calibration": {"items": 200, "curve": [
@@ -579,13 +567,14 @@ class TestSides(ReviewCase):
 class TestAssistance(ReviewCase):
     def layer_item(self, confidence, p_a, batch=None):
         """One pair item scored by a (stored, inactive) layer with REPORT."""
-        layer = write_sql(self.d.db, "INSERT INTO layers(status, kind, metrics, created_ms) "
-                          "VALUES('candidate', 'hashed-bt', ?, 0)", (json.dumps(REPORT),))
+        [(layer,)] = self.d.sql("INSERT INTO layers(status, kind, metrics, created_ms) "
+                                "VALUES('candidate', 'hashed-bt', ?, 0) RETURNING id",
+                                (json.dumps(REPORT),))
         [item] = self.post_items([pair(1, batch)])
         scores = {"layer": layer, "p_a": p_a, "confidence": confidence,
                   "preference": "a" if p_a >= 0.5 else "b"}
-        write_sql(self.d.db, "UPDATE items SET layer_id = ?, scores = ? WHERE id = ?",
-                  (layer, json.dumps(scores), item))
+        self.d.sql("UPDATE items SET layer_id = ?, scores = ? WHERE id = ?",
+                   (layer, json.dumps(scores), item))
         return layer, item
 
     def test_calibrated_and_swapped_with_the_task(self):
@@ -612,12 +601,13 @@ class TestAssistance(ReviewCase):
     def test_single_response_uses_the_pointwise_curve(self):
         report = {"calibration": None, "pointwise": {"calibration": {"items": 50, "curve": [
             {"confidence": 0.5, "coverage": 1.0, "accuracy": 0.9}]}}}
-        layer = write_sql(self.d.db, "INSERT INTO layers(status, kind, metrics, created_ms) "
-                          "VALUES('candidate', 'hashed-bt', ?, 0)", (json.dumps(report),))
+        [(layer,)] = self.d.sql("INSERT INTO layers(status, kind, metrics, created_ms) "
+                                "VALUES('candidate', 'hashed-bt', ?, 0) RETURNING id",
+                                (json.dumps(report),))
         [item] = self.post_items([{"prompt": "p", "response": "one reply"}])
         scores = {"layer": layer, "p_good": 0.9, "confidence": 0.9, "preference": "good"}
-        write_sql(self.d.db, "UPDATE items SET layer_id = ?, scores = ? WHERE id = ?",
-                  (layer, json.dumps(scores), item))
+        self.d.sql("UPDATE items SET layer_id = ?, scores = ? WHERE id = ?",
+                   (layer, json.dumps(scores), item))
         t = self.next(self.d.key("rater", "r1"))[2]
         self.assertEqual((t["swapped"], t["assistance"]["preference"], t["assistance"]["p"],
                           t["assistance"]["right_share"], t["assistance"]["right_n"]),
@@ -698,8 +688,8 @@ class TestProgress(ReviewCase):
         self.label_shown(r1, t["id"], "b")
         self.assertEqual(self.next(r1)[2]["progress"], {"today": 2, "total": 2})
         # A label from yesterday counts in the total only.
-        write_sql(self.d.db, "UPDATE labels SET created_ms = created_ms - 86400000 "
-                  "WHERE task_id = ?", (t["id"],))
+        self.d.sql("UPDATE labels SET created_ms = created_ms - 86400000 "
+                   "WHERE task_id = ?", (t["id"],))
         st, _, me = self.d.request("GET", "/v1/me", token=r1)
         self.assertEqual(me["progress"], {"today": 1, "total": 2})
         self.assertEqual(self.d.request("GET", "/v1/me", token=self.pipe)[0], 403)

@@ -654,6 +654,9 @@ static void migration_fills_digests_of_old_rows(void **state)
     for (int i = 0; i < 3; i++)
         sql_on(f->path, "INSERT INTO comparisons(prompt, chosen, rejected, source, created_ms) "
                         "VALUES('p', 'c', 'r', 'import', 0)");
+    sql_on(f->path, "INSERT INTO items(id, kind, prompt, response_a, response_b, batch, status, "
+                    "created_ms, updated_ms) VALUES('old', 'pair', 'p', 'y', 'x', 'b', "
+                    "'awaiting_human', 0, 0)");
     char err[256];
     f->s = store_open(f->path, 1, err, sizeof err);
     assert_non_null(f->s);
@@ -668,6 +671,14 @@ static void migration_fills_digests_of_old_rows(void **state)
     size_t skipped = 0;
     assert_int_equal(store_comparisons_add_ex(f->s, &again, 1, &skipped), 0);
     assert_int_equal(skipped, 1);
+    /* The digests written in C match those migration 003 computed in SQL. */
+    struct store_item_in item = {
+        .prompt = "p", .response_a = "x", .response_b = "y", .batch = "b", .unique_content = 1};
+    struct store_item_ack ack;
+    struct store_ingest req = {.items = &item, .n = 1, .acks = &ack};
+    assert_int_equal(store_ingest(f->s, &req), 0);
+    assert_true(ack.existed);
+    assert_string_equal(ack.id, "old");
 }
 
 /* Imported items (unique_content) are stored once per prompt, pair of
