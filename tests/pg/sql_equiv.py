@@ -170,6 +170,8 @@ CUSTOM = {
     "ST_RESCORE_PENDING": [[0, 1, 10], [0, 2, 10], [0, None, 10]],
     "ST_GROUP_STALE_PENDING": [[0, 10], [9, 10]],
     "ST_ITEM_FIND_DIGEST": [[b"\x07"], [b"\x08"]],
+    "ST_CMP_INSERT": [["p", "c", "r", 0, None, "human", 1.0, None, 2, '{"raters":[1]}', 7, b"\x09"],
+                      ["p", "c", None, 0, "good", "layer", 0.5, 2, None, None, 7, b"\x0a"]],
     "ST_ITEM_SET_DIGEST": [[1, b"\x09"], [1, b"\x07"]],
     "ST_KEY_INSERT": [["k9", "rater", "l9", H, 7], ["rater1", "rater", "l9", H, 7]],
     "ST_KEY_REVOKE": [["rater1", 9], ["Rater2", 9]],
