@@ -31,6 +31,10 @@ struct pgst {
     int *fmts;
     PGresult *res;
     int row;
+    char *cursor_sql;    /* a streamed statement: its text, run as a cursor */
+    bool open;           /* its cursor is open */
+    bool last;           /* the rows in res are the cursor's last */
+    int fetch_n;         /* rows the next FETCH asks for */
     unsigned char *blob; /* the last decoded bytea column */
     size_t blob_len;
     int blob_col;
@@ -102,14 +106,30 @@ void pg_close(struct pg_conn *pc)
         PQfinish(pc);
 }
 
+/* A conflict with another session's transaction since pg_take_conflict:
+ * per thread, as a connection is used by one thread at a time. */
+static _Thread_local bool conflict;
+
+bool pg_take_conflict(void)
+{
+    bool was = conflict;
+    conflict = false;
+    return was;
+}
+
 /* The SQLite code for a failed result (NULL: the connection failed). */
 static int pg_sqlite_code(PGconn *pc, const PGresult *res)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     if (!state)
         return PQstatus(pc) == CONNECTION_OK ? SQLITE_ERROR : SQLITE_BUSY;
+    /* serialization_failure, deadlock_detected */
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+        conflict = true;
     if (strncmp(state, "23", 2) == 0)
         return SQLITE_CONSTRAINT;
+    if (strcmp(state, "22021") == 0) /* character_not_in_repertoire: not UTF-8 */
+        return SQLITE_MISMATCH;
     if (strcmp(state, "53100") == 0)
         return SQLITE_FULL;
     if (strcmp(state, "53200") == 0)
@@ -216,7 +236,7 @@ int pg_backend_pid(struct pg_conn *pc)
 
 /* ---- statements ---- */
 
-struct pgst *pgst_new(struct pg_conn *pc, const char *name, const char *sql)
+struct pgst *pgst_new(struct pg_conn *pc, const char *name, const char *sql, bool stream)
 {
     PGresult *res = PQprepare(pc, name, sql, 0, NULL);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -240,7 +260,8 @@ struct pgst *pgst_new(struct pg_conn *pc, const char *name, const char *sql)
     p->ptrs = calloc(k, sizeof *p->ptrs);
     p->lens = calloc(k, sizeof *p->lens);
     p->fmts = calloc(k, sizeof *p->fmts);
-    if (!p->vals || !p->ptrs || !p->lens || !p->fmts) {
+    p->cursor_sql = stream ? strdup(sql) : NULL;
+    if (!p->vals || !p->ptrs || !p->lens || !p->fmts || (stream && !p->cursor_sql)) {
         pgst_free(p);
         return NULL;
     }
@@ -256,10 +277,23 @@ static void blob_drop(struct pgst *p)
     p->blob_col = -1;
 }
 
+/* Closes a streamed statement's cursor (a failed transaction dropped it
+ * already: the error is of no interest). */
+static void cursor_close(struct pgst *p)
+{
+    if (!p->open)
+        return;
+    char sql[48];
+    snprintf(sql, sizeof sql, "CLOSE c%s", p->name);
+    PQclear(PQexec(p->pc, sql));
+    p->open = false;
+}
+
 void pgst_reset(struct pgst *p)
 {
     if (!p)
         return;
+    cursor_close(p);
     PQclear(p->res);
     p->res = NULL;
     p->row = -1;
@@ -283,6 +317,7 @@ void pgst_free(struct pgst *p)
     free(p->ptrs);
     free(p->lens);
     free(p->fmts);
+    free(p->cursor_sql);
     free(p);
 }
 
@@ -345,9 +380,62 @@ int pgst_bind_double(struct pgst *p, int i, double v)
     return SQLITE_OK;
 }
 
+#define FETCH_FIRST 1 /* then doubling while rows are small */
+#define FETCH_MAX 1024
+#define FETCH_BYTES 262144 /* a batch under this: the next asks for twice as many */
+
+/* A streamed statement's next batch of rows: SQLITE_ROW, SQLITE_DONE or
+ * an error. The batch size adapts to the rows' size, so a batch of large
+ * items stays a few hundred kB. */
+static int fetch(struct pgst *p)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "FETCH %d FROM c%s", p->fetch_n, p->name);
+    PQclear(p->res);
+    p->res = PQexec(p->pc, sql);
+    if (PQresultStatus(p->res) != PGRES_TUPLES_OK) {
+        log_failure(p->pc, sql);
+        return pg_sqlite_code(p->pc, p->res);
+    }
+    int n = PQntuples(p->res), cols = PQnfields(p->res);
+    size_t bytes = 0;
+    for (int r = 0; r < n; r++)
+        for (int c = 0; c < cols; c++)
+            bytes += (size_t)PQgetlength(p->res, r, c);
+    p->last = n < p->fetch_n;
+    if (bytes < FETCH_BYTES && p->fetch_n < FETCH_MAX)
+        p->fetch_n *= 2;
+    else if (bytes > 4 * FETCH_BYTES && p->fetch_n > 1)
+        p->fetch_n /= 2;
+    p->row = 0;
+    return n > 0 ? SQLITE_ROW : SQLITE_DONE;
+}
+
+/* The first step of a streamed statement: declares its cursor (held past
+ * the transaction, so it also streams outside one) and fetches. */
+static int cursor_run(struct pgst *p)
+{
+    size_t n = strlen(p->cursor_sql) + 64;
+    char *sql = malloc(n);
+    if (!sql)
+        return SQLITE_NOMEM;
+    snprintf(sql, n, "DECLARE c%s NO SCROLL CURSOR WITH HOLD FOR %s", p->name, p->cursor_sql);
+    p->res = PQexecParams(p->pc, sql, p->nparams, NULL, p->ptrs, p->lens, p->fmts, 0);
+    free(sql);
+    if (PQresultStatus(p->res) != PGRES_COMMAND_OK) {
+        log_failure(p->pc, p->name);
+        return pg_sqlite_code(p->pc, p->res);
+    }
+    p->open = true;
+    p->fetch_n = FETCH_FIRST;
+    return fetch(p);
+}
+
 /* The first step: runs the statement. */
 static int run(struct pgst *p, int64_t *last_id, int64_t *changes)
 {
+    if (p->cursor_sql)
+        return cursor_run(p);
     p->res = PQexecPrepared(p->pc, p->name, p->nparams, p->ptrs, p->lens, p->fmts, 0);
     ExecStatusType st = PQresultStatus(p->res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -375,9 +463,11 @@ int pgst_step(struct pgst *p, int64_t *last_id, int64_t *changes)
     blob_drop(p);
     if (!p->res)
         return run(p, last_id, changes);
-    if (p->row < 0 || ++p->row >= PQntuples(p->res))
+    if (p->row < 0)
         return SQLITE_DONE;
-    return SQLITE_ROW;
+    if (++p->row < PQntuples(p->res))
+        return SQLITE_ROW;
+    return p->open && !p->last ? fetch(p) : SQLITE_DONE;
 }
 
 int pgst_nparams(const struct pgst *p)
@@ -437,10 +527,12 @@ const void *pgst_blob(struct pgst *p, int col)
     return p->blob;
 }
 
-int pgst_bytes(const struct pgst *p, int col)
+int pgst_bytes(struct pgst *p, int col)
 {
     if (pgst_null(p, col))
         return 0;
+    if (PQftype(p->res, col) == BYTEA_OID)
+        pgst_blob(p, col); /* the decoded length, as SQLite gives it */
     if (p->blob_col == col)
         return (int)p->blob_len;
     return PQgetlength(p->res, p->row, col);

@@ -59,11 +59,20 @@ int pg_listen(struct pg_conn *pc, const char *channel);
  * none came, -1 when the connection failed. */
 int pg_wait_notify(struct pg_conn *pc, int timeout_ms, int ignore_pid);
 
+/* Whether a statement on this thread failed on a conflict with another
+ * session's transaction (a deadlock, a serialization failure) since the
+ * last call; clears it. */
+bool pg_take_conflict(void);
+
 /* The server process of the connection (what a notification names). */
 int pg_backend_pid(struct pg_conn *pc);
 
-/* Prepares sql as statement name on pc. NULL on failure (logged). */
-struct pgst *pgst_new(struct pg_conn *pc, const char *name, const char *sql);
+/* Prepares sql as statement name on pc. NULL on failure (logged).
+ * stream: a statement whose rows may be many or large (exports, listing
+ * pages): it runs as a cursor, fetched in batches, so the rows never all
+ * sit in memory (libpq keeps a whole result otherwise). Other statements
+ * may run on the connection between its steps. */
+struct pgst *pgst_new(struct pg_conn *pc, const char *name, const char *sql, bool stream);
 
 void pgst_free(struct pgst *p);
 
@@ -90,7 +99,7 @@ int64_t pgst_int64(const struct pgst *p, int col);
 double pgst_double(const struct pgst *p, int col);
 const char *pgst_text(const struct pgst *p, int col);
 const void *pgst_blob(struct pgst *p, int col);
-int pgst_bytes(const struct pgst *p, int col);
+int pgst_bytes(struct pgst *p, int col);
 
 /* Result columns (copy-db, store_copy.c): their number and names once
  * the statement ran (0 / NULL before), and column col's storage type in

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <time.h>
 
 #include "log.h"
@@ -644,6 +645,26 @@ int store_step(struct dbst *st)
     return rc;
 }
 
+/* PostgreSQL: the statements whose rows may be many or large run as
+ * cursors (pgst_new). */
+static bool stmt_streams(enum stmt_id id)
+{
+    switch (id) {
+    case ST_ITEMS_ALL:
+    case ST_ITEMS_BATCH:
+    case ST_ITEMS_STATUS:
+    case ST_ITEMS_EXT:
+    case ST_EXPORT_PREFERENCE:
+    case ST_EXPORT_STEP_SIDES:
+    case ST_EXPORT_ITEMS:
+    case ST_CMP_ALL:
+    case ST_CMP_NEWEST:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Prepares statement id on c: 0 or -EIO (logged). */
 static int stmt_prepare(struct conn *c, enum stmt_id id)
 {
@@ -652,7 +673,7 @@ static int stmt_prepare(struct conn *c, enum stmt_id id)
     if (c->pg) {
         char *sql = store_pg_text(id), name[16];
         snprintf(name, sizeof name, "s%d", (int)id);
-        st->pg = sql ? pgst_new(c->pg, name, sql) : NULL;
+        st->pg = sql ? pgst_new(c->pg, name, sql, stmt_streams(id)) : NULL;
         free(sql);
         return st->pg ? 0 : -EIO;
     }
@@ -1030,6 +1051,8 @@ int store_sqlite_errno(int sqlite_rc)
         return -EFBIG;
     case SQLITE_NOMEM:
         return -ENOMEM;
+    case SQLITE_MISMATCH: /* PostgreSQL: text that is not UTF-8 */
+        return -EILSEQ;
     case SQLITE_BUSY: /* PostgreSQL: a lost connection, a timeout, a conflict */
         return -EAGAIN;
     default:
@@ -1069,9 +1092,42 @@ int conn_run_id(struct conn *c, enum stmt_id id, int64_t row)
     return conn_step_done(st);
 }
 
-static void run_group(struct store *s, struct wjob *head)
+#define GROUP_AGAIN 2    /* run_jobs: a conflict rolled the group back; run it again */
+#define GROUP_RETRIES 10 /* conflicts in a row before the group's jobs fail (503) */
+
+/* PostgreSQL: whether a statement of this thread's group failed on a
+ * conflict with another daemon's transaction (a deadlock, a serialization
+ * failure) since the last call. Whatever errno the job made of it, the
+ * group is rolled back and run again. */
+static bool conflicted(struct conn *c)
 {
-    struct conn *c = &s->writer;
+    return c->pg && pg_take_conflict();
+}
+
+/* One job in its own savepoint, so a failing request leaves the others of
+ * the group intact. Its result, or GROUP_AGAIN. */
+static int run_job(struct store *s, struct conn *c, struct wjob *j)
+{
+    if (conn_run(c, ST_SAVEPOINT))
+        return conflicted(c) ? GROUP_AGAIN : -EIO;
+    int rc = j->run(s, c, j->arg);
+    if (conflicted(c))
+        return GROUP_AGAIN;
+    /* A failed job keeps its own error (a full disk stays -ENOSPC). */
+    if (rc && conn_run(c, ST_ROLLBACK_TO) && rc > 0)
+        rc = -EIO;
+    if (conn_run(c, ST_RELEASE) && !rc)
+        rc = -EIO;
+    /* STORE_ROLLBACK is the job's own decision, not a failure. */
+    return rc == STORE_ROLLBACK ? 0 : rc;
+}
+
+/* Runs the group's jobs in one transaction and commits it. The
+ * transaction's result (the jobs' own in their rc_out), or GROUP_AGAIN
+ * when a conflict rolled it all back. */
+static int run_jobs(struct store *s, struct conn *c, struct wjob *head)
+{
+    conflicted(c);
     int txrc = conn_revive(s, c);
     if (!txrc)
         txrc = conn_run(c, ST_BEGIN);
@@ -1080,20 +1136,12 @@ static void run_group(struct store *s, struct wjob *head)
             *j->rc_out = txrc;
             continue;
         }
-        /* Each job in its own savepoint: one failing request leaves the
-         * others of the group intact. */
-        if (conn_run(c, ST_SAVEPOINT)) {
-            *j->rc_out = -EIO;
-            continue;
+        int rc = run_job(s, c, j);
+        if (rc == GROUP_AGAIN) {
+            conn_rollback(c);
+            return GROUP_AGAIN;
         }
-        int rc = j->run(s, c, j->arg);
-        /* A failed job keeps its own error (a full disk stays -ENOSPC). */
-        if (rc && conn_run(c, ST_ROLLBACK_TO) && rc > 0)
-            rc = -EIO;
-        if (conn_run(c, ST_RELEASE) && !rc)
-            rc = -EIO;
-        /* STORE_ROLLBACK is the job's own decision, not a failure. */
-        *j->rc_out = rc == STORE_ROLLBACK ? 0 : rc;
+        *j->rc_out = rc;
         if (!conn_in_tx(c)) {
             /* SQLite rolled the whole transaction back (disk full, I/O
              * error): every job of the group is lost, including those that
@@ -1105,9 +1153,39 @@ static void run_group(struct store *s, struct wjob *head)
     }
     if (!txrc && (txrc = conn_run(c, ST_COMMIT)) != 0) {
         conn_rollback(c);
+        if (conflicted(c))
+            return GROUP_AGAIN;
         for (struct wjob *j = head; j; j = j->next)
             *j->rc_out = txrc;
     }
+    return txrc;
+}
+
+/* Runs a group, again after a conflict (PostgreSQL, several daemons):
+ * after a short random pause that grows, at most GROUP_RETRIES times. */
+static int run_group_tx(struct store *s, struct conn *c, struct wjob *head)
+{
+    int txrc;
+    for (unsigned attempt = 0; (txrc = run_jobs(s, c, head)) == GROUP_AGAIN; attempt++) {
+        /* What the rolled-back jobs counted is counted again. */
+        if (s->hooks.after_group)
+            s->hooks.after_group(s, c, false, true);
+        if (attempt == GROUP_RETRIES) {
+            log_json("warn", "group given up after conflicts", "{s:i}", "tries", (int)attempt + 1);
+            for (struct wjob *j = head; j; j = j->next)
+                *j->rc_out = -EAGAIN;
+            return -EAGAIN;
+        }
+        long ms = 1 + (long)randombytes_uniform(2u << (attempt < 6 ? attempt : 6));
+        nanosleep(&(struct timespec){.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L}, NULL);
+    }
+    return txrc;
+}
+
+static void run_group(struct store *s, struct wjob *head)
+{
+    struct conn *c = &s->writer;
+    int txrc = run_group_tx(s, c, head);
     atomic_fetch_add(&s->commits, 1);
     bool any_failed = txrc != 0;
     for (struct wjob *j = head; j && !any_failed; j = j->next)
@@ -1369,7 +1447,7 @@ struct dbst *conn_adhoc(struct conn *c, const char *sql)
     if (c->pg) {
         char name[24];
         snprintf(name, sizeof name, "x%u", atomic_fetch_add(&next, 1));
-        st->pg = pgst_new(c->pg, name, sql);
+        st->pg = pgst_new(c->pg, name, sql, false);
     } else if (sqlite3_prepare_v2(c->db, sql, -1, &st->lite, NULL) != SQLITE_OK) {
         log_json("error", "prepare failed", "{s:s,s:s}", "sql", sql, "why", sqlite3_errmsg(c->db));
         st->lite = NULL;

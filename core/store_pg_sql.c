@@ -433,12 +433,63 @@ bool store_pg_overridden(enum stmt_id id)
     return (unsigned)id < STMT_COUNT && pg_text[id] != NULL;
 }
 
+/* Several daemons on one database (issue 16). SQLite runs one writer at a
+ * time; on PostgreSQL each daemon's writer runs its own transactions, so
+ * the statements a claim or a label decides by take row locks:
+ *   - a pick locks the task it finds and skips tasks another daemon's
+ *     open transaction holds (it never waits, so claims never deadlock,
+ *     and the slot count it checks is the latest: no over-assignment);
+ *   - a label reads its task locked, so two daemons labelling one task
+ *     take turns and the second sees the first's label (the item is
+ *     resolved once, its comparison written once);
+ *   - reaping skips leases another daemon is reaping or renewing.
+ * Appended to the statement's PostgreSQL text. */
+static const char *const pg_lock[STMT_COUNT] = {
+    [ST_TASK_PICK] = " FOR UPDATE OF t SKIP LOCKED",
+    [ST_TASK_PICK_GOLD] = " FOR UPDATE OF t SKIP LOCKED",
+    [ST_TASK_PICK_FAR] = " FOR UPDATE OF t SKIP LOCKED",
+    [ST_TASK_PICK_NEAR] = " FOR UPDATE OF t SKIP LOCKED",
+    [ST_TASK_GET] = " FOR UPDATE OF t",
+};
+
+/* ST_TASK_PICK_NEAR and ST_REAP in the shape a lock needs: the task
+ * picked from the 256 best is locked in the outer query; the expired
+ * leases are locked (skipping locked ones) before they are changed. */
+/* core/store.c's PICK_TERMS and SCOPE_HAS with $N parameters. */
+#define PG_PICK_TERMS                                                                              \
+    "t.state = 'open' AND t.gold = 0 AND t.overlap > t.labels_done + t.leased "                    \
+    "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.task_id = t.id AND l.rater_id = $1) "          \
+    "AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.task_id = t.id AND k.rater_id = $1) "           \
+    "AND NOT EXISTS (SELECT 1 FROM items i LEFT JOIN batches b ON b.batch = i.batch "              \
+    "WHERE i.seq = t.item_seq AND (i.deleted_ms IS NOT NULL OR b.paused = 1)) "
+#define PG_SCOPE_HAS(x)                                                                            \
+    "EXISTS (SELECT 1 FROM items i WHERE i.seq = " x " AND (EXISTS (SELECT 1 FROM key_scopes s "   \
+    "WHERE s.key_id = $2 AND s.scope = 'batch' AND s.value = i.batch) OR EXISTS (SELECT 1 "        \
+    "FROM key_scopes s WHERE s.key_id = $2 AND s.scope = 'domain' AND s.value = i.domain)))"
+#define PG_PICK_NEAR                                                                               \
+    "SELECT t.id FROM tasks t WHERE t.id IN (SELECT c.id FROM (SELECT t.id, t.item_seq, "          \
+    "t.priority FROM tasks t WHERE " PG_PICK_TERMS "ORDER BY t.priority DESC, t.id LIMIT 256) c "  \
+    "WHERE " PG_SCOPE_HAS("c.item_seq") ") AND " PG_PICK_TERMS "ORDER BY t.priority DESC, t.id "   \
+                                        "LIMIT 1"
+#define PG_REAP                                                                                    \
+    "UPDATE leases SET live = 0 WHERE (task_id, rater_id) IN (SELECT task_id, rater_id FROM "      \
+    "leases WHERE live = 1 AND expires_ms <= $1 FOR UPDATE SKIP LOCKED) RETURNING task_id"
+
 char *store_pg_text(enum stmt_id id)
 {
     if ((unsigned)id >= STMT_COUNT)
         return NULL;
-    if (pg_text[id])
-        return strdup(pg_text[id]);
-    const char *sql = store_sql(id);
-    return sql ? sql_to_pg(sql) : NULL;
+    const char *own = id == ST_TASK_PICK_NEAR ? PG_PICK_NEAR
+                      : id == ST_REAP         ? PG_REAP
+                                              : pg_text[id];
+    char *sql = own ? strdup(own) : store_sql(id) ? sql_to_pg(store_sql(id)) : NULL;
+    const char *lock = pg_lock[id];
+    if (!sql || !lock)
+        return sql;
+    size_t n = strlen(sql) + strlen(lock) + 1;
+    char *locked = malloc(n);
+    if (locked)
+        snprintf(locked, n, "%s%s", sql, lock);
+    free(sql);
+    return locked;
 }

@@ -202,6 +202,12 @@ void api_prepare(struct req *r)
         }
         if (rt->roles != ROLE_PUBLIC && (!authorize(r, rt->roles) || !rate_ok(r)))
             return;
+        /* Every name stored is UTF-8 (bodies are checked): bytes that are
+         * not name nothing, on either backend. */
+        if (!util_utf8_valid(param, strlen(param))) {
+            http_error(r, 404, "not_found", "No such resource: %s.", r->path);
+            return;
+        }
         r->handler = rt->fn;
         memcpy(r->param, param, sizeof r->param);
         return;
@@ -313,6 +319,10 @@ void api_store_error(struct req *r, int rc, const char *what)
         http_reply_header(r, "Retry-After", secs);
         break;
     }
+    case -EILSEQ: /* PostgreSQL: text that is not UTF-8 */
+        http_error(r, 400, "invalid_utf8", "A value is not valid UTF-8 %s; nothing was changed.",
+                   what);
+        break;
     case -EAGAIN: /* PostgreSQL: a lost connection, a timeout, a conflict */
         http_error(r, 503, "storage_unavailable",
                    "The database is unavailable %s; nothing was changed. Retry shortly.", what);
