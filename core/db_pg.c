@@ -106,9 +106,19 @@ void pg_close(struct pg_conn *pc)
         PQfinish(pc);
 }
 
+/* The server could not be reached since pg_take_unavailable (per thread). */
+static _Thread_local bool unavailable;
+
 /* A conflict with another session's transaction since pg_take_conflict:
  * per thread, as a connection is used by one thread at a time. */
 static _Thread_local bool conflict;
+
+bool pg_take_unavailable(void)
+{
+    bool was = unavailable;
+    unavailable = false;
+    return was;
+}
 
 bool pg_take_conflict(void)
 {
@@ -121,8 +131,10 @@ bool pg_take_conflict(void)
 static int pg_sqlite_code(PGconn *pc, const PGresult *res)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    if (!state)
-        return PQstatus(pc) == CONNECTION_OK ? SQLITE_ERROR : SQLITE_BUSY;
+    if (!state) {
+        unavailable = PQstatus(pc) != CONNECTION_OK;
+        return unavailable ? SQLITE_BUSY : SQLITE_ERROR;
+    }
     /* serialization_failure, deadlock_detected */
     if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
         conflict = true;
@@ -138,14 +150,20 @@ static int pg_sqlite_code(PGconn *pc, const PGresult *res)
         return SQLITE_TOOBIG;
     /* Lost connections, serialization failures, deadlocks, timeouts and a
      * server shutting down: the request may be tried again. */
-    if (strncmp(state, "08", 2) == 0 || strncmp(state, "40", 2) == 0 ||
-        strcmp(state, "57014") == 0 || strncmp(state, "57P", 3) == 0)
+    if (strncmp(state, "08", 2) == 0 || strcmp(state, "57014") == 0 ||
+        strncmp(state, "57P", 3) == 0) {
+        unavailable = true;
+        return SQLITE_BUSY;
+    }
+    if (strncmp(state, "40", 2) == 0)
         return SQLITE_BUSY;
     return SQLITE_ERROR;
 }
 
 static void log_failure(PGconn *pc, const char *what)
 {
+    if (PQstatus(pc) != CONNECTION_OK)
+        unavailable = true; /* also a failed prepare or a failed BEGIN */
     const char *msg = PQerrorMessage(pc);
     log_json("error", "postgresql failed", "{s:s,s:s#}", "sql", what, "why", msg,
              (int)strcspn(msg, "\n"));

@@ -64,6 +64,11 @@ int pg_wait_notify(struct pg_conn *pc, int timeout_ms, int ignore_pid);
  * last call; clears it. */
 bool pg_take_conflict(void);
 
+/* Whether a statement on this thread failed because the server could not
+ * be reached (connection lost, statement timeout, server shutting down)
+ * since the last call; clears it. */
+bool pg_take_unavailable(void);
+
 /* The server process of the connection (what a notification names). */
 int pg_backend_pid(struct pg_conn *pc);
 

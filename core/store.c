@@ -1113,6 +1113,9 @@ static int run_job(struct store *s, struct conn *c, struct wjob *j)
     int rc = j->run(s, c, j->arg);
     if (conflicted(c))
         return GROUP_AGAIN;
+    /* Failed because PostgreSQL could not be reached: 503, not 500. */
+    if (rc < 0 && c->pg && pg_take_unavailable())
+        rc = -EAGAIN;
     /* A failed job keeps its own error (a full disk stays -ENOSPC). */
     if (rc && conn_run(c, ST_ROLLBACK_TO) && rc > 0)
         rc = -EIO;
@@ -1131,6 +1134,8 @@ static int run_jobs(struct store *s, struct conn *c, struct wjob *head)
     int txrc = conn_revive(s, c);
     if (!txrc)
         txrc = conn_run(c, ST_BEGIN);
+    if (txrc < 0 && c->pg && pg_take_unavailable())
+        txrc = -EAGAIN;
     for (struct wjob *j = head; j; j = j->next) {
         if (txrc) {
             *j->rc_out = txrc;
@@ -1309,6 +1314,11 @@ void store_stats(struct store *s, uint64_t *groups, uint64_t *writes)
 }
 
 /* ---- open / close ---- */
+
+bool store_unavailable_take(void)
+{
+    return pg_take_unavailable();
+}
 
 bool store_is_uri(const char *path)
 {

@@ -34,6 +34,13 @@ typedef void (*store_done_fn)(void *cls);
  * postgres://, libpq's rules) rather than an SQLite file (issue 16). */
 bool store_is_uri(const char *path);
 
+/* PostgreSQL: whether a statement on this thread failed because the
+ * server could not be reached (a lost connection, a statement timeout,
+ * the server shutting down) since the last call; clears it. A store call
+ * returning -EIO after such a failure is then best answered as
+ * unavailable (503), not as an error. Always false on SQLite. */
+bool store_unavailable_take(void);
+
 /* What to call the database in logs: the path, or the URI without its
  * password (and without any other secret parameter). */
 void store_db_label(const char *path, char *out, size_t outlen);

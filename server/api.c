@@ -175,6 +175,7 @@ static void no_body(struct req *r)
 
 void api_prepare(struct req *r)
 {
+    store_unavailable_take(); /* a flag left by an earlier request is not this one's */
     char param[PARAM_MAX + 1];
     char allow[64] = "";
     bool path_known = false;
@@ -293,6 +294,10 @@ void *api_state_new(struct req *r, size_t size, void (*state_free)(void *))
 
 void api_store_error(struct req *r, int rc, const char *what)
 {
+    /* A store call that failed because PostgreSQL could not be reached
+     * (whatever errno it made of it) is 503, as are its writer's. */
+    if (rc == -EIO && store_unavailable_take())
+        rc = -EAGAIN;
     switch (rc) {
     case -ENOENT:
         http_error(r, 404, "not_found", "No such resource.");

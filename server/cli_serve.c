@@ -431,6 +431,12 @@ static int serve_open(const struct serve_opts *o, struct app *app)
     }
     if (missing)
         cli_log_created(o->db);
+    if (o->max_db_bytes && store_is_uri(o->db)) {
+        fprintf(stderr, "rungd serve: --max-db-bytes caps an SQLite file; cap a PostgreSQL "
+                        "database with its own quotas\n");
+        store_close(app->store);
+        return 1;
+    }
     if (o->max_db_bytes && store_set_max_bytes(app->store, o->max_db_bytes)) {
         fprintf(stderr, "rungd serve: cannot cap the database at %lld bytes\n",
                 (long long)o->max_db_bytes);

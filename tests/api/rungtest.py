@@ -103,6 +103,13 @@ def sqlite_only(reason):
     return unittest.skipIf(PG_BASE is not None, "SQLite only: " + reason)
 
 
+def postgresql_only(reason):
+    """Marks a test about PostgreSQL itself (its connections, its
+    notifications): it runs in the PostgreSQL pass (tests/pg/run-api.sh)
+    and is skipped, with the reason, in the SQLite one."""
+    return unittest.skipIf(PG_BASE is None, "PostgreSQL only: " + reason)
+
+
 def is_pg_uri(db):
     return db.startswith(("postgresql://", "postgres://"))
 
