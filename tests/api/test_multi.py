@@ -30,8 +30,9 @@ class Rater(threading.Thread):
     """Claims and labels until no daemon has work for it, alternating
     daemons on every request. Keeps what was acknowledged."""
 
-    def __init__(self, daemons, token, index, doomed):
+    def __init__(self, daemons, token, index, doomed, done):
         super().__init__(daemon=True)
+        self.done = done  # set by the test once every label it wants is in
         self.daemons = daemons
         self.doomed = doomed  # daemons the test kills (or is about to)
         self.token = token
@@ -60,18 +61,15 @@ class Rater(threading.Thread):
 
     def run(self):
         try:
-            empty = 0
-            while empty < 3:
+            while not self.done.is_set():
                 # Long-polls: a lease held through a killed daemon comes back
                 # when it expires.
-                st, _, t = self.call("GET", "/v1/tasks/next?wait=5")
+                st, _, t = self.call("GET", "/v1/tasks/next?wait=2")
                 if st == 204:
-                    empty += 1
                     continue
                 if st != 200:
                     self.errors.append(("next", st, t))
                     return
-                empty = 0
                 st, _, body = self.call("POST", "/v1/tasks/%d/labels" % t["id"], {"answer": "a"})
                 if st in (200, 201):
                     self.acked.append(t["id"])
@@ -110,8 +108,9 @@ class TestSeveralDaemons(unittest.TestCase):
         self.daemons[0].cleanup()
 
     def race(self, kill_after=None):
-        doomed = []
-        raters = [Rater(self.daemons, tok, i, doomed) for i, tok in enumerate(self.tokens)]
+        doomed, done = [], threading.Event()
+        raters = [Rater(self.daemons, tok, i, doomed, done)
+                  for i, tok in enumerate(self.tokens)]
         for r in raters:
             r.start()
         if kill_after is not None:
@@ -120,8 +119,12 @@ class TestSeveralDaemons(unittest.TestCase):
                   "labels before the kill")
             doomed.append(d)
             d.kill9()
+        # Every task has its labels: the raters stop (each at its next turn).
+        until(lambda: sum(len(r.acked) for r in raters) >= ITEMS * OVERLAP or
+              any(r.errors for r in raters), "every label", timeout=300)
+        done.set()
         for r in raters:
-            r.join(300)
+            r.join(60)
             self.assertFalse(r.is_alive(), "a rater did not finish")
         for r in raters:
             self.assertEqual(r.errors, [], "rater errors")
