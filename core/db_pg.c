@@ -230,17 +230,18 @@ static bool drain_notifies(PGconn *pc, int ignore_pid)
     return foreign;
 }
 
-int pg_wait_notify(struct pg_conn *pc, int timeout_ms, int ignore_pid)
+int pg_wait_notify(struct pg_conn *pc, int timeout_ms, int ignore_pid, int wake_fd)
 {
     if (drain_notifies(pc, ignore_pid))
         return 1;
-    struct pollfd p = {.fd = PQsocket(pc), .events = POLLIN};
-    if (p.fd < 0)
+    struct pollfd p[2] = {{.fd = PQsocket(pc), .events = POLLIN},
+                          {.fd = wake_fd, .events = POLLIN}};
+    if (p[0].fd < 0)
         return -1;
-    int n = poll(&p, 1, timeout_ms);
+    int n = poll(p, 2, timeout_ms);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
-    if (n == 0)
+    if (n == 0 || !(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
         return 0;
     if (!PQconsumeInput(pc))
         return -1;

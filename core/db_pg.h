@@ -54,10 +54,10 @@ bool pg_lost(struct pg_conn *pc);
  * code. */
 int pg_listen(struct pg_conn *pc, const char *channel);
 
-/* Waits up to timeout_ms for notifications on a listening connection:
- * 1 when one came from another session than ignore_pid (0: any), 0 when
- * none came, -1 when the connection failed. */
-int pg_wait_notify(struct pg_conn *pc, int timeout_ms, int ignore_pid);
+/* Waits up to timeout_ms for notifications on a listening connection, or
+ * until wake_fd is readable: 1 when one came from another session than
+ * ignore_pid (0: any), 0 when none came, -1 when the connection failed. */
+int pg_wait_notify(struct pg_conn *pc, int timeout_ms, int ignore_pid, int wake_fd);
 
 /* Whether a statement on this thread failed on a conflict with another
  * session's transaction (a deadlock, a serialization failure) since the

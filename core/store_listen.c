@@ -7,18 +7,21 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
-#include <time.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "log.h"
 
-#define LISTEN_POLL_MS 250   /* how often the thread looks at its stop flag */
+#define LISTEN_POLL_MS 1000  /* how often the thread looks at its stop flag at least */
 #define LISTEN_BACKOFF_MAX 8 /* seconds between reconnects at most */
 
 struct store_listen {
     pthread_t thread;
     struct pg_conn *pc;
     int writer_pid; /* our own writer's notifications are not news */
+    int wake_fd;    /* an eventfd: stop at once */
     _Atomic bool stop;
 };
 
@@ -44,8 +47,9 @@ static struct pg_conn *listen_connect(struct store *s)
 /* Sleeps up to secs seconds, waking early to stop. */
 static void backoff(struct store_listen *l, unsigned secs)
 {
-    for (unsigned i = 0; i < secs * 4 && !atomic_load(&l->stop); i++)
-        nanosleep(&(struct timespec){.tv_nsec = 250000000L}, NULL);
+    struct pollfd p = {.fd = l->wake_fd, .events = POLLIN};
+    if (!atomic_load(&l->stop))
+        poll(&p, 1, (int)secs * 1000);
 }
 
 static void *listen_main(void *arg)
@@ -63,7 +67,7 @@ static void *listen_main(void *arg)
             wait_s = 1;
             store_run(s, foreign_job, NULL); /* what the gap may have missed */
         }
-        int r = pg_wait_notify(l->pc, LISTEN_POLL_MS, l->writer_pid);
+        int r = pg_wait_notify(l->pc, LISTEN_POLL_MS, l->writer_pid, l->wake_fd);
         if (r > 0)
             store_run(s, foreign_job, NULL);
         if (r < 0) {
@@ -84,9 +88,12 @@ int store_listen_start(struct store *s)
         return -ENOMEM;
     s->listen = l;
     l->writer_pid = pg_backend_pid(s->writer.pg);
-    l->pc = listen_connect(s);
+    l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    l->pc = l->wake_fd >= 0 ? listen_connect(s) : NULL;
     if (!l->pc || pthread_create(&l->thread, NULL, listen_main, s)) {
         pg_close(l->pc);
+        if (l->wake_fd >= 0)
+            close(l->wake_fd);
         free(l);
         s->listen = NULL;
         return -EIO;
@@ -100,7 +107,12 @@ void store_listen_stop(struct store *s)
     if (!l)
         return;
     atomic_store(&l->stop, true);
+    uint64_t one = 1;
+    if (write(l->wake_fd, &one, sizeof one) < 0) {
+        /* it stops at its next poll (LISTEN_POLL_MS) */
+    }
     pthread_join(l->thread, NULL);
+    close(l->wake_fd);
     pg_close(l->pc);
     free(l);
     s->listen = NULL;
