@@ -1130,7 +1130,10 @@ static int run_job(struct store *s, struct conn *c, struct wjob *j)
  * when a conflict rolled it all back. */
 static int run_jobs(struct store *s, struct conn *c, struct wjob *head)
 {
-    conflicted(c);
+    if (c->pg) { /* flags left by the idle hooks are not this group's */
+        pg_take_conflict();
+        pg_take_unavailable();
+    }
     int txrc = conn_revive(s, c);
     if (!txrc)
         txrc = conn_run(c, ST_BEGIN);
