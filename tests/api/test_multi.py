@@ -158,6 +158,28 @@ class TestSeveralDaemons(unittest.TestCase):
                 self.assertEqual(st, 200, body)
                 self.assertEqual(len(body["items"]), ITEMS)
 
+    def test_settings_reach_every_daemon(self):
+        """What one daemon (or the CLI) changes, every daemon applies:
+        domain settings, overlap rules, revoked keys."""
+        first, second, third = self.daemons
+        st, _, body = first.request("PUT", "/v1/domains/proofs", {"decomposer": "paragraphs"},
+                                    token=self.admin)
+        self.assertEqual(st, 200, body)
+        st, _, body = second.request("GET", "/v1/domains", token=self.admin)
+        self.assertEqual(st, 200, body)
+        stored = {d["name"]: d for d in body["domains"] if d.get("stored")}
+        self.assertEqual(stored["proofs"]["decomposer"], "paragraphs")
+        st, _, body = second.request("PUT", "/v1/overlap", {"domain": "proofs", "overlap": 3,
+                                                            "future": True}, token=self.admin)
+        self.assertEqual(st, 200, body)
+        st, _, body = third.request("GET", "/v1/overlap", token=self.admin)
+        self.assertIn({"scope": "domain", "name": "proofs", "overlap": 3}, body["rules"])
+        self.assertEqual(third.request("GET", "/v1/tasks/next", token=self.tokens[0])[0], 200)
+        first.revoke("r000")
+        for d in self.daemons:
+            st, _, body = d.request("GET", "/v1/tasks/next", token=self.tokens[0])
+            self.assertEqual((st, body["error"]["code"]), (401, "unauthorized"))
+
     def test_raters_racing_across_three_daemons(self):
         self.check_outcome(self.race())
 

@@ -89,5 +89,39 @@ class TestLostConnections(rungtest.DaemonCase):
             other.cleanup()
 
 
+
+@rungtest.postgresql_only("daemons migrating one new PostgreSQL database at once")
+class TestMigrationRace(unittest.TestCase):
+    def test_daemons_started_together_migrate_once(self):
+        first = rungtest.Daemon(start=False)
+        daemons = [first] + [rungtest.Daemon(db=first.db, start=False) for _ in range(3)]
+        errors = []
+
+        def start(d):
+            try:
+                d.start()
+            except Exception as e:  # reported below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=start, args=(d,)) for d in daemons]
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            self.assertEqual(errors, [])
+            for d in daemons:
+                self.assertEqual(d.request("GET", "/healthz")[0], 200)
+            self.assertEqual(len(first.sql("SELECT version FROM rung_schema")), 1)
+            tables = first.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'items'")
+            self.assertEqual(tables[0][0], 1)
+        finally:
+            for d in reversed(daemons):
+                if d.running():
+                    d.stop()
+                if d is not first:
+                    d.cleanup()
+            first.cleanup()
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
