@@ -205,7 +205,15 @@ const char *pg_errmsg(struct pg_conn *pc)
 
 bool pg_lost(struct pg_conn *pc)
 {
-    return !pc || PQstatus(pc) != CONNECTION_OK;
+    if (!pc || PQstatus(pc) != CONNECTION_OK)
+        return true;
+    /* An idle connection has nothing to read, unless the server closed it
+     * (terminated, restarted): then libpq learns it now, not from the next
+     * statement, which would fail. */
+    struct pollfd p = {.fd = PQsocket(pc), .events = POLLIN};
+    if (p.fd >= 0 && poll(&p, 1, 0) > 0)
+        PQconsumeInput(pc);
+    return PQstatus(pc) != CONNECTION_OK;
 }
 
 /* ---- notifications ---- */

@@ -47,7 +47,8 @@ bool pg_in_tx(struct pg_conn *pc);
 /* The connection's last error message. */
 const char *pg_errmsg(struct pg_conn *pc);
 
-/* Whether the connection was lost (the server went away). */
+/* Whether the connection was lost (the server went away); for an idle
+ * connection, also when the server closed it since its last use. */
 bool pg_lost(struct pg_conn *pc);
 
 /* LISTEN on channel (an identifier of ours, not user input). An SQLite

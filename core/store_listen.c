@@ -65,6 +65,7 @@ static void *listen_main(void *arg)
             if ((l->pc = listen_connect(s)) == NULL)
                 continue;
             wait_s = 1;
+            log_json("info", "postgresql listener reconnected", "{}");
             store_run(s, foreign_job, NULL); /* what the gap may have missed */
         }
         int r = pg_wait_notify(l->pc, LISTEN_POLL_MS, l->writer_pid, l->wake_fd);

@@ -34,7 +34,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 4
 
-echo "== fuzz targets (clang: libFuzzer + ASan + UBSan), ${RUNG_FUZZ_SECONDS:-20} s each"
+echo "== fuzz targets (clang: libFuzzer + ASan + UBSan), ${RUNG_FUZZ_SECONDS:-10} s each"
 if [ ! -f build-fuzz/build.ninja ]; then
     CC=clang meson setup build-fuzz --buildtype=debugoptimized -Db_sanitize=address,undefined \
         -Db_lundef=false "-Dc_args=['-fsanitize=fuzzer-no-link','-fno-sanitize-recover=all']" \
@@ -42,7 +42,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
 fi
 fuzz_names=$(cd tests/fuzz && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//')
 ninja -C build-fuzz $(for t in $fuzz_names; do echo "tests/fuzz/fuzz_$t"; done)
-./tests/fuzz/run.sh build-fuzz "${RUNG_FUZZ_SECONDS:-20}" $fuzz_names
+./tests/fuzz/run.sh build-fuzz "${RUNG_FUZZ_SECONDS:-10}" $fuzz_names
 
 echo "== browser tests (headless Chromium)"
 RUNGD="$(pwd)/build-test/server/rungd" RUNG_BUILD_DIR="$(pwd)/build-test" ./tests/browser/run.sh

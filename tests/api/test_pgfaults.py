@@ -6,6 +6,7 @@ hears of other daemons' work again. Runs in the PostgreSQL pass
 (tests/pg/run-api.sh)."""
 
 import os
+import re
 import sys
 import threading
 import time
@@ -25,10 +26,17 @@ class TestLostConnections(rungtest.DaemonCase):
     daemon_args = ["--gold-rate", "0"]
 
     def cut(self):
-        """Terminates every session of the daemons' database but this one."""
-        rows = self.d.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                          "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-        self.assertGreater(rows[0][0], 0)
+        """Terminates every session of the daemons' database but this one,
+        and waits until they are gone."""
+        pids = [r[0] for r in self.d.sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()")]
+        self.assertGreater(len(pids), 0)
+        listed = ", ".join(str(p) for p in pids)
+        self.d.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   "WHERE pid IN (%s)" % listed)
+        until(lambda: self.d.sql("SELECT count(*) FROM pg_stat_activity WHERE pid IN (%s)"
+                                 % listed)[0][0] == 0, "the cut sessions to end")
 
     def answer_or_503(self, d, method, path, body, token, ok):
         """Sends until the status is ok; every other answer must be 503
@@ -64,22 +72,28 @@ class TestLostConnections(rungtest.DaemonCase):
             # Both daemons answer again (their writers reconnect on use).
             self.answer_or_503(other, "GET", "/v1/tasks/next", None, rater, 204)
             self.answer_or_503(self.d, "GET", "/v1/status", None, self.admin, 200)
-            until(lambda: any('"postgresql listener lost its connection"' in l
-                              for l in other.stderr_lines()), "the listener to notice the cut")
+            until(lambda: any('"postgresql listener reconnected"' in l
+                              for l in other.stderr_lines()), "the listener to connect again")
             got = {}
 
             def wait_for_task():
                 t0 = time.monotonic()
-                got["reply"] = other.request("GET", "/v1/tasks/next?wait=25", token=rater)
+                got["reply"] = self.answer_or_503(other, "GET", "/v1/tasks/next?wait=25", None,
+                                                  rater, 200)
                 got["seconds"] = time.monotonic() - t0
 
             waiter = threading.Thread(target=wait_for_task)
             waiter.start()
-            other.wait_inflight(1, self.admin)
+            def waiting():
+                st, _, text = other.request("GET", "/metrics", token=self.admin)
+                if st == 503:
+                    return False
+                self.assertEqual(st, 200, text)
+                return re.search(rb"(?m)^rung_inflight_requests ([2-9]|\d\d+)$", text)
+            until(waiting, "the long-poll to be waiting")
             self.answer_or_503(self.d, "POST", "/v1/items", {"items": [pair(2)]}, self.pipe, 201)
             waiter.join(60)
-            st, _, task = got["reply"]
-            self.assertEqual(st, 200, task)
+            task = got["reply"]
             self.assertEqual(task["prompt"], "cut 2")
             # Woken by the other daemon's notification, not by the end of the wait.
             self.assertLess(got["seconds"], 20)
