@@ -2,7 +2,7 @@
 # Installs what the tests need, builds, and runs every suite: unit and API
 # tests on a normal build, the API tests again on a throwaway PostgreSQL
 # cluster, unit and API tests under AddressSanitizer + UBSan, a short
-# run of each fuzz target (RUNG_FUZZ_SECONDS, default 20) on a clang build,
+# run of each fuzz target (RUNG_FUZZ_SECONDS, default 10) on a clang build,
 # and the browser tests in headless Chromium. Exits 0 only if all pass.
 set -eu
 cd "$(dirname "$0")/.."
