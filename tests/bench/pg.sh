@@ -57,10 +57,14 @@ def text(n):
     while sum(len(w) + 1 for w in out) < n:
         out.append(rnd.choice(words))
     return " ".join(out)
-with open(os.path.join(sys.argv[1], "items.jsonl"), "w") as f:
-    for k in range(1000):
-        f.write(json.dumps({"prompt": "Q%d " % k + text(500),
-                            "responses": [text(250), text(250)]}) + "\n")
+items = [{"prompt": "Q%d " % k + text(500), "responses": [text(250), text(250)]}
+         for k in range(1000)]
+with open(os.path.join(sys.argv[1], "items.jsonl"), "w") as f:  # one item a request
+    for it in items:
+        f.write(json.dumps({"items": [it]}) + "\n")
+with open(os.path.join(sys.argv[1], "batch.jsonl"), "w") as f:  # 100 items a request
+    for b in range(10):
+        f.write(json.dumps({"items": items[b * 100:(b + 1) * 100]}) + "\n")
 EOF
 
 # db_for SETUP NAME: a fresh database of the setup's backend
@@ -117,13 +121,13 @@ run_setup() {
     before=$PIDS
     for _ in $(seq "$n"); do start "$db"; done
     for per in 1 100; do
-        conns=$CONNS
-        [ "$per" = 100 ] && conns=8
+        conns=$CONNS bodies=$WORK/items.jsonl
+        [ "$per" = 100 ] && conns=8 bodies=$WORK/batch.jsonl
         k=0
         for p in $PORTS; do
             k=$((k + 1))
             "$BENCH/loadgen" post --port "$p" --conns $((conns / n)) --path /v1/items \
-                --bodies "$WORK/items.jsonl" --token "$TOKEN" --items-per-req "$per" \
+                --bodies "$bodies" --token "$TOKEN" --items-per-req "$per" \
                 --duration "$SECONDS_PER" --warmup "$WARMUP" --name x >"$WORK/out.$k" &
             LG="$LG $!"
         done
