@@ -5,6 +5,7 @@
 # tests gets a fresh database there instead of a SQLite file, and stops and
 # removes the cluster afterwards, also when a test fails or the run is cut.
 #   tests/pg/run-api.sh BUILD_DIR [TEST_NAME...]
+# First it prepares every store statement there (tests/unit/pg_prepare).
 # The test log is BUILD_DIR/meson-logs/testlog-pg.txt.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -23,4 +24,8 @@ trap 'exit 130' INT TERM
 RUNG_TEST_PG=$(./tests/pg/cluster.sh start "$dir")
 export RUNG_TEST_PG
 echo "pg: a throwaway cluster at $RUNG_TEST_PG"
+# Every store statement prepares on the PostgreSQL schema (applied in a
+# transaction that is rolled back).
+ninja -C "$build" tests/unit/pg_prepare >/dev/null
+"$build/tests/unit/pg_prepare" "$RUNG_TEST_PG"
 meson test -C "$build" --suite api --num-processes 2 --print-errorlogs --logbase testlog-pg "$@"
