@@ -54,8 +54,7 @@ static int sync_foreign(struct store *s, struct conn *c)
     return store_tasks_recount(s, c);
 }
 
-/* After a commit that made tasks claimable: a new generation, and the
- * hook (which wakes long-polls). */
+/* A new generation, and the hook (which wakes long-polls). */
 static void wake(struct store_tasks *q)
 {
     atomic_fetch_add(&q->gen, 1);
@@ -73,6 +72,8 @@ static void announce(struct conn *c)
         pg_exec(c->pg, "NOTIFY " STORE_TASKS_CHANNEL, NULL);
 }
 
+/* After a group that made tasks claimable, if it committed: other daemons
+ * are told, then this one's long-polls woken. */
 static void notify(struct store *s, bool committed)
 {
     struct store_tasks *q = s->tasks;
