@@ -51,8 +51,6 @@
 
 extern const char *const schema_migrations[];
 extern const size_t schema_migration_count;
-extern const char *const schema_pg_migrations[];
-extern const size_t schema_pg_migration_count;
 
 static const char *const sql_text[STMT_COUNT] = {
     [ST_KEY_INSERT] =
@@ -741,7 +739,7 @@ void conn_rollback(struct conn *c)
 
 /* Opens c on path (an SQLite file) or a PostgreSQL URI: 0, or -EIO with
  * the reason in err. */
-static int conn_open(struct conn *c, const char *path, bool readonly, char *err, size_t errlen)
+int conn_open(struct conn *c, const char *path, bool readonly, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
     if (pg_is_uri(path)) {
@@ -796,7 +794,7 @@ static int conn_revive(struct store *s, struct conn *c)
     return 0;
 }
 
-static void conn_close(struct conn *c)
+void conn_close(struct conn *c)
 {
     for (int i = 0; i < STMT_COUNT; i++) {
         sqlite3_finalize(c->st[i].lite);
@@ -1439,16 +1437,6 @@ void store_close(struct store *s)
 }
 
 /* ---- ad-hoc SQL (store_copy.c) ---- */
-
-int conn_open_path(struct conn *c, const char *path, bool readonly, char *err, size_t errlen)
-{
-    return conn_open(c, path, readonly, err, errlen);
-}
-
-void conn_close_path(struct conn *c)
-{
-    conn_close(c);
-}
 
 struct dbst *conn_adhoc(struct conn *c, const char *sql)
 {

@@ -247,7 +247,7 @@ static int source_open(struct copy *cp, const char *from)
     if (!store_is_uri(from) && stat(from, &sb) != 0)
         return fail(cp, -ENOENT, "no database at '%s'", from);
     char why[256];
-    if (conn_open_path(&cp->src, from, true, why, sizeof why))
+    if (conn_open(&cp->src, from, true, why, sizeof why))
         return fail(cp, -EIO, "cannot open the source: %s", why);
     int64_t v;
     int rc = conn_exec(&cp->src,
@@ -293,10 +293,10 @@ static int dest_open(struct copy *cp, const char *to)
     int rc = 0;
     if (store_is_uri(to) || stat(to, &sb) == 0) {
         struct conn peek;
-        rc = conn_open_path(&peek, to, true, why, sizeof why)
+        rc = conn_open(&peek, to, true, why, sizeof why)
                  ? fail(cp, -EIO, "cannot open the destination: %s", why)
                  : dest_empty(cp, &peek);
-        conn_close_path(&peek);
+        conn_close(&peek);
         if (rc)
             return rc;
     }
@@ -304,7 +304,7 @@ static int dest_open(struct copy *cp, const char *to)
     if (!s)
         return fail(cp, -EIO, "cannot open the destination: %s", why);
     store_close(s);
-    if (conn_open_path(&cp->dst, to, false, why, sizeof why))
+    if (conn_open(&cp->dst, to, false, why, sizeof why))
         return fail(cp, -EIO, "cannot open the destination: %s", why);
     /* A copy that stops half way is removed, not resumed: SQLite syncs
      * once, at the end (dest_sync), not at each chunk's commit. */
@@ -691,12 +691,12 @@ int store_copy(const char *from, const char *to, store_copy_progress_fn progress
     if (cp->dst.db || cp->dst.pg) {
         if (conn_in_tx(&cp->dst))
             conn_rollback(&cp->dst);
-        conn_close_path(&cp->dst);
+        conn_close(&cp->dst);
     }
     if (cp->src.db || cp->src.pg) {
         if (conn_in_tx(&cp->src))
             conn_rollback(&cp->src);
-        conn_close_path(&cp->src);
+        conn_close(&cp->src);
     }
     free(cp);
     return rc;

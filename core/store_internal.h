@@ -683,9 +683,9 @@ char *store_pg_text(enum stmt_id id);
 /* Opens c on path (an SQLite file) or a PostgreSQL URI the way the
  * store's own connections are opened (readonly: as a read connection),
  * without a store around it. 0, or -EIO with the reason in err. Close
- * with conn_close_path (also after a failed open). */
-int conn_open_path(struct conn *c, const char *path, bool readonly, char *err, size_t errlen);
-void conn_close_path(struct conn *c);
+ * with conn_close (also after a failed open). */
+int conn_open(struct conn *c, const char *path, bool readonly, char *err, size_t errlen);
+void conn_close(struct conn *c);
 
 /* Prepares sql on c, written for c's backend (parameters ?N on SQLite,
  * $N on PostgreSQL): a statement used as conn_stmt's are (bind_*,
