@@ -4,47 +4,132 @@
 # cluster, unit and API tests under AddressSanitizer + UBSan, a short
 # run of each fuzz target (RUNG_FUZZ_SECONDS, default 10) on a clang build,
 # and the browser tests in headless Chromium. Exits 0 only if all pass.
+#
+# The machine has 2 cores, and the API tests spend most of their time
+# waiting (on daemons, long-polls, timeouts), so independent stages overlap:
+#   1. lint, then the normal build (both cores);
+#   2. the SQLite pass, the PostgreSQL pass, and (at nice 10, so the tests
+#      come first) the sanitizer and fuzz builds, all at once;
+#   3. the sanitizer tests and the browser tests together;
+#   4. the fuzz targets two at a time, nothing else running, so that each
+#      gets a core of its own for its RUNG_FUZZ_SECONDS.
+# A stage's output goes to its own log, printed whole when the stage ends;
+# a failed stage fails the run once the stages beside it have ended. The
+# durations of the stages are printed at the end.
 set -eu
 cd "$(dirname "$0")/.."
 
 ./deploy/deps.sh test
 
-echo "== lint (clang-format, banned functions)"
-./deploy/lint.sh
+logs=$(mktemp -d "${TMPDIR:-/tmp}/rung-test-logs.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
+trap 'exit 130' INT TERM
+t0=$(date +%s)
+failed=""
 
-echo "== build (debug, warnings as errors)"
-if [ ! -f build-test/build.ninja ]; then
-    meson setup build-test --buildtype=debugoptimized >/dev/null
-fi
-ninja -C build-test
+# stage NAME CMD...: runs CMD in the background, its output in NAME's log.
+stage() {
+    name=$1
+    shift
+    echo "== $name: started at $(($(date +%s) - t0)) s"
+    (
+        set +e
+        start=$(date +%s)
+        # (set -e applies inside the stage's functions too: not in an if.)
+        (set -e; "$@") >"$logs/$name.log" 2>&1
+        rc=$?
+        echo "$rc $start $(date +%s)" >"$logs/$name.status"
+    ) &
+    echo $! >"$logs/$name.pid"
+}
 
-echo "== unit and API tests"
-meson test -C build-test --print-errorlogs --num-processes 2
+# finish NAME...: waits for the stages, prints each one's log and result.
+finish() {
+    for name in "$@"; do
+        wait "$(cat "$logs/$name.pid")" || true
+        read -r rc start end <"$logs/$name.status"
+        echo "== $name"
+        cat "$logs/$name.log"
+        echo "== $name: $([ "$rc" = 0 ] && echo ok || echo "FAILED (exit $rc)")" \
+            "in $((end - start)) s (from $((start - t0)) s to $((end - t0)) s)"
+        echo "$name $((end - start)) s ($((start - t0))-$((end - t0)))" >>"$logs/summary"
+        [ "$rc" = 0 ] || failed="$failed $name"
+    done
+}
 
-echo "== API tests on PostgreSQL (a throwaway cluster of their own)"
-./tests/pg/run-api.sh build-test
+alone() { # alone NAME CMD...: a stage with nothing beside it
+    stage "$@"
+    finish "$1"
+    [ -z "$failed" ] || { echo "== failed:$failed" >&2; exit 1; }
+}
 
-echo "== sanitizer build (ASan + UBSan): unit and API tests"
-if [ ! -f build-asan/build.ninja ]; then
-    meson setup build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
-        -Dc_args=-fno-sanitize-recover=all >/dev/null
-fi
-ninja -C build-asan
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 4
+asan_env() {
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$@"
+}
 
-echo "== fuzz targets (clang: libFuzzer + ASan + UBSan), ${RUNG_FUZZ_SECONDS:-10} s each"
-if [ ! -f build-fuzz/build.ninja ]; then
-    CC=clang meson setup build-fuzz --buildtype=debugoptimized -Db_sanitize=address,undefined \
-        -Db_lundef=false "-Dc_args=['-fsanitize=fuzzer-no-link','-fno-sanitize-recover=all']" \
-        >/dev/null
-fi
+build_test() {
+    if [ ! -f build-test/build.ninja ]; then
+        meson setup build-test --buildtype=debugoptimized >/dev/null
+    fi
+    ninja -C build-test
+}
+
 fuzz_names=$(cd tests/fuzz && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//')
-ninja -C build-fuzz $(for t in $fuzz_names; do echo "tests/fuzz/fuzz_$t"; done)
-./tests/fuzz/run.sh build-fuzz "${RUNG_FUZZ_SECONDS:-10}" $fuzz_names
+fuzz_secs=${RUNG_FUZZ_SECONDS:-10}
 
-echo "== browser tests (headless Chromium)"
-RUNGD="$(pwd)/build-test/server/rungd" RUNG_BUILD_DIR="$(pwd)/build-test" ./tests/browser/run.sh
+# The sanitizer build, then the clang fuzz build (their own build folders),
+# at nice 10: they take the CPU that the tests beside them leave idle.
+build_sanitizers() {
+    if [ ! -f build-asan/build.ninja ]; then
+        meson setup build-asan --buildtype=debug -Db_sanitize=address,undefined \
+            -Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null
+    fi
+    nice -n 10 ninja -C build-asan
+    if [ ! -f build-fuzz/build.ninja ]; then
+        CC=clang meson setup build-fuzz --buildtype=debugoptimized \
+            -Db_sanitize=address,undefined -Db_lundef=false \
+            "-Dc_args=['-fsanitize=fuzzer-no-link','-fno-sanitize-recover=all']" >/dev/null
+    fi
+    # shellcheck disable=SC2046 # one target a word
+    nice -n 10 ninja -C build-fuzz $(for t in $fuzz_names; do echo "tests/fuzz/fuzz_$t"; done)
+}
 
-echo "== all test suites passed"
+# Two fuzz targets at a time: the first half of the list beside the second.
+fuzz_half() { # fuzz_half 1|2
+    n=$(echo "$fuzz_names" | wc -w)
+    # shellcheck disable=SC2086 # one target a word
+    names=$(echo $fuzz_names | tr ' ' '\n' | awk -v h="$1" -v n="$n" \
+        '(h == 1 && NR <= (n + 1) / 2) || (h == 2 && NR > (n + 1) / 2)')
+    [ -z "$names" ] || ./tests/fuzz/run.sh build-fuzz "$fuzz_secs" $names
+}
+
+browser() {
+    RUNGD="$(pwd)/build-test/server/rungd" RUNG_BUILD_DIR="$(pwd)/build-test" \
+        ./tests/browser/run.sh
+}
+
+alone lint ./deploy/lint.sh
+alone build build_test
+
+stage tests meson test -C build-test --print-errorlogs --num-processes 2
+stage tests-pg ./tests/pg/run-api.sh build-test
+stage build-sanitizers build_sanitizers
+finish tests tests-pg build-sanitizers
+[ -z "$failed" ] || { echo "== failed:$failed" >&2; exit 1; }
+
+stage tests-asan asan_env meson test -C build-asan --print-errorlogs --num-processes 2 \
+    --timeout-multiplier 4
+stage browser browser
+finish tests-asan browser
+[ -z "$failed" ] || { echo "== failed:$failed" >&2; exit 1; }
+
+echo "== fuzz targets (clang: libFuzzer + ASan + UBSan), $fuzz_secs s each, two at a time"
+stage fuzz-1 fuzz_half 1
+stage fuzz-2 fuzz_half 2
+finish fuzz-1 fuzz-2
+[ -z "$failed" ] || { echo "== failed:$failed" >&2; exit 1; }
+
+echo "== stage durations (wall seconds, from the start of the run)"
+cat "$logs/summary"
+echo "== all test suites passed in $(($(date +%s) - t0)) s"

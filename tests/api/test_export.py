@@ -287,15 +287,22 @@ class TestMemory(ExportCase):
         self.assertEqual(rows, 2000)
         rows, small = self.stream()  # warm: the page cache and the pool are in use
         self.fill(2000, 198000, pad_bytes=40)
-        extra = []
+        extra, importer = [], []
 
         def ingest_meanwhile():
             # Comparisons committed by another process during the export are
-            # not in it: it reads one snapshot.
+            # not in it: it reads one snapshot. This waits for them to be
+            # committed, not for the import to exit: on SQLite its closing
+            # checkpoint waits for the export's read (its busy timeout, 10 s).
             t = threading.Thread(target=lambda: extra.append(self.fill(200000, 500)))
             t.start()
-            t.join()
+            importer.append(t)
+            rungtest.until(lambda: not t.is_alive()
+                  or self.d.sql("SELECT count(*) FROM comparisons")[0][0] == 200500,
+                  "the import's 500 comparisons to be committed")
         rows, big = self.stream(during=ingest_meanwhile)
+        importer[0].join()
+        self.assertEqual(extra, [None], "the import during the export failed")
         self.assertEqual(rows, 200000)
         self.assertEqual(self.d.sql("SELECT count(*) FROM comparisons")[0][0], 200500)
         rows, _ = self.stream()
