@@ -95,7 +95,16 @@ class TestSeveralDaemons(unittest.TestCase):
             st, _, body = d.request("POST", "/v1/items",
                                     {"items": [pair(i) for i in range(k, k + 20)]}, token=pipe)
             self.assertEqual(st, 201, body)
-        self.tokens = [first.key("rater", "r%03d" % i) for i in range(RATERS)]
+        self.tokens = [self.rater_key(i) for i in range(RATERS)]
+
+    def rater_key(self, i):
+        """Rater key i, made through daemon i % 3 (POST /v1/keys: a request
+        instead of a CLI run that opens the database anew); returns its token."""
+        st, _, body = self.daemons[i % 3].request("POST", "/v1/keys",
+                                                  {"name": "r%03d" % i, "role": "rater"},
+                                                  token=self.admin)
+        self.assertEqual(st, 201, body)
+        return body["token"]
 
     def tearDown(self):
         for d in reversed(self.daemons):
