@@ -55,7 +55,10 @@ class ExportCase(ReviewCase):
         return path
 
     def import_file(self, db, fmt, path):
-        p = self.d.cli("import", "--db", db, "--format", fmt, "--as", "comparisons", path)
+        # (The 198,000-row import of TestMemory takes over a minute on
+        # PostgreSQL on a busy machine: a timeout for a hang, not for speed.)
+        p = self.d.cli("import", "--db", db, "--format", fmt, "--as", "comparisons", path,
+                       timeout=600)
         self.assertIn(p.returncode, (0,), p.stderr)
         return json.loads(p.stdout)
 
