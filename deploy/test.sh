@@ -8,10 +8,11 @@
 # The machine has 2 cores, and the API tests spend most of their time
 # waiting (on daemons, long-polls, timeouts), so independent stages overlap:
 #   1. lint, then the normal build (both cores);
-#   2. the SQLite pass, the PostgreSQL pass, and (at nice 10, so the tests
-#      come first) the sanitizer and fuzz builds, all at once;
-#   3. the sanitizer tests and the browser tests together;
-#   4. the fuzz targets two at a time, nothing else running, so that each
+#   2. the SQLite pass and the PostgreSQL pass, and beside them the
+#      sanitizer build (at nice 10, so the tests come first), then the
+#      sanitizer tests as soon as it is done (with the fuzz build at nice
+#      10), and the browser tests once the SQLite pass is done;
+#   3. the fuzz targets two at a time, nothing else running, so that each
 #      gets a core of its own for its RUNG_FUZZ_SECONDS.
 # A stage's output goes to its own log, printed whole when the stage ends;
 # a failed stage fails the run once the stages beside it have ended. The
@@ -78,14 +79,16 @@ build_test() {
 fuzz_names=$(cd tests/fuzz && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//')
 fuzz_secs=${RUNG_FUZZ_SECONDS:-10}
 
-# The sanitizer build, then the clang fuzz build (their own build folders),
-# at nice 10: they take the CPU that the tests beside them leave idle.
-build_sanitizers() {
+# The sanitizer build and the clang fuzz build (their own build folders), at
+# nice 10: they take the CPU that the tests running beside them leave idle.
+build_asan() {
     if [ ! -f build-asan/build.ninja ]; then
         meson setup build-asan --buildtype=debug -Db_sanitize=address,undefined \
             -Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null
     fi
     nice -n 10 ninja -C build-asan
+}
+build_fuzz() {
     if [ ! -f build-fuzz/build.ninja ]; then
         CC=clang meson setup build-fuzz --buildtype=debugoptimized \
             -Db_sanitize=address,undefined -Db_lundef=false \
@@ -114,14 +117,21 @@ alone build build_test
 
 stage tests meson test -C build-test --print-errorlogs --num-processes 2
 stage tests-pg ./tests/pg/run-api.sh build-test
-stage build-sanitizers build_sanitizers
-finish tests tests-pg build-sanitizers
-[ -z "$failed" ] || { echo "== failed:$failed" >&2; exit 1; }
-
+stage build-asan build_asan
+finish build-asan
+if [ -n "$failed" ]; then
+    finish tests tests-pg
+    echo "== failed:$failed" >&2
+    exit 1
+fi
+# The sanitizer tests start as soon as their build is done (their unit_reward
+# alone takes minutes), the fuzz build beside them.
 stage tests-asan asan_env meson test -C build-asan --print-errorlogs --num-processes 2 \
     --timeout-multiplier 4
+stage build-fuzz build_fuzz
+finish tests
 stage browser browser
-finish tests-asan browser
+finish tests-pg tests-asan build-fuzz browser
 [ -z "$failed" ] || { echo "== failed:$failed" >&2; exit 1; }
 
 echo "== fuzz targets (clang: libFuzzer + ASan + UBSan), $fuzz_secs s each, two at a time"
