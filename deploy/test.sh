@@ -39,7 +39,12 @@ stage() {
         # (set -e applies inside the stage's functions too: not in an if.)
         (set -e; "$@") >"$logs/$name.log" 2>&1
         rc=$?
-        echo "$rc $start $(date +%s)" >"$logs/$name.status"
+        # CPU seconds (user + system) of what the stage ran and waited for.
+        # (times itself, not in a pipe or $(...): a subshell has no children.)
+        times >"$logs/$name.times"
+        cpu=$(tail -n 1 "$logs/$name.times" | tr 'ms' '  ' |
+            awk '{ printf "%.0f", $1 * 60 + $2 + $3 * 60 + $4 }')
+        echo "$rc $start $(date +%s) $cpu" >"$logs/$name.status"
     ) &
     echo $! >"$logs/$name.pid"
 }
@@ -48,12 +53,13 @@ stage() {
 finish() {
     for name in "$@"; do
         wait "$(cat "$logs/$name.pid")" || true
-        read -r rc start end <"$logs/$name.status"
+        read -r rc start end cpu <"$logs/$name.status"
         echo "== $name"
         cat "$logs/$name.log"
         echo "== $name: $([ "$rc" = 0 ] && echo ok || echo "FAILED (exit $rc)")" \
-            "in $((end - start)) s (from $((start - t0)) s to $((end - t0)) s)"
-        echo "$name $((end - start)) s ($((start - t0))-$((end - t0)))" >>"$logs/summary"
+            "in $((end - start)) s (from $((start - t0)) s to $((end - t0)) s), $cpu s of CPU"
+        printf '%-18s %5d s  (%4d-%4d s)  %5d s of CPU\n' "$name" $((end - start)) \
+            $((start - t0)) $((end - t0)) "$cpu" >>"$logs/summary"
         [ "$rc" = 0 ] || failed="$failed $name"
     done
 }
@@ -140,6 +146,7 @@ stage fuzz-2 fuzz_half 2
 finish fuzz-1 fuzz-2
 [ -z "$failed" ] || { echo "== failed:$failed" >&2; exit 1; }
 
-echo "== stage durations (wall seconds, from the start of the run)"
+echo "== stages: wall time, span from the start of the run, CPU time (not counting"
+echo "   the PostgreSQL server's; the machine's load: $(cut -d' ' -f1-3 /proc/loadavg))"
 cat "$logs/summary"
 echo "== all test suites passed in $(($(date +%s) - t0)) s"
