@@ -130,9 +130,10 @@ if [ -n "$failed" ]; then
     echo "== failed:$failed" >&2
     exit 1
 fi
-# The sanitizer tests start as soon as their build is done (their unit_reward
-# alone takes minutes), the fuzz build beside them.
-stage tests-asan asan_env meson test -C build-asan --print-errorlogs --num-processes 2 \
+# The sanitizer tests start as soon as their build is done, the fuzz build
+# beside them. Their unit_reward alone takes minutes of one core: three at a
+# time, so that two others go on meanwhile.
+stage tests-asan asan_env meson test -C build-asan --print-errorlogs --num-processes 3 \
     --timeout-multiplier 4
 stage build-fuzz build_fuzz
 finish tests
