@@ -306,6 +306,20 @@ static const char *const sql_text[STMT_COUNT] = {
                              "count(*) FILTER (WHERE answer = 'no'), "
                              "count(*) FILTER (WHERE answer = 'unsure') "
                              "FROM labels WHERE task_id = ?1",
+    /* checker answers by their items' settled verdicts (store_subq.c): a
+     * gold answer, else a human verdict of two or more whole-item labels,
+     * all the same; NULL when the item is not settled so */
+    [ST_CHECKER_OUTCOMES] =
+        "SELECT q.side, q.verdict, CASE WHEN i.kind <> 'pair' THEN NULL "
+        "WHEN i.gold_answer IN ('a', 'b') THEN i.gold_answer "
+        "WHEN i.gold_answer IS NULL AND i.verdict_source = 'human' AND i.verdict IN ('a', 'b') "
+        "AND (SELECT count(*) FROM labels l JOIN tasks t ON t.id = l.task_id "
+        "WHERE t.item_seq = i.seq AND t.subq_id IS NULL) >= 2 "
+        "AND NOT EXISTS (SELECT 1 FROM labels l JOIN tasks t ON t.id = l.task_id "
+        "WHERE t.item_seq = i.seq AND t.subq_id IS NULL AND l.answer <> i.verdict) "
+        "THEN i.verdict END AS settled, count(*) "
+        "FROM subquestions q JOIN items i ON i.seq = q.item_seq "
+        "WHERE q.source = 'checker' AND i.deleted_ms IS NULL GROUP BY 1, 2, 3",
     /* promotion: the settled set, the check's outcome (store_layers.c) */
     [ST_SETTLED] =
         /* gold pairs: the admin's answer */

@@ -117,6 +117,7 @@ enum stmt_id {
     ST_SUBQ_LABEL_COUNTS,
     /* promotion: the settled set, the check's outcome (store_layers.c) */
     ST_SETTLED,
+    ST_CHECKER_OUTCOMES,
     ST_LAYER_CHECKED,
     ST_LAYER_REJECT,
     ST_FLAG_INSERT,
