@@ -482,6 +482,9 @@ static const char *const sql_text[STMT_COUNT] = {
                          "WHERE id = ?1 AND status = 'training'",
     [ST_LAYER_GET] = "SELECT " LAYER_COLUMNS " FROM layers WHERE id = ?1",
     [ST_LAYER_STATUS] = "SELECT status, coalesce(prev_active, 0) FROM layers WHERE id = ?1",
+    /* the active layer, read before a check's outcome is written (locked
+     * on PostgreSQL: store_pg_sql.c's pg_lock) */
+    [ST_LAYER_ACTIVE_LOCK] = "SELECT id FROM layers WHERE status = 'active'",
     [ST_CMP_NEWEST] =
         "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
         "provenance, id FROM comparisons c WHERE " CMP_LIVE " ORDER BY id DESC",

@@ -359,10 +359,16 @@ void store_settled_free(struct store_settled *v, size_t n);
  * (the old one retires); failed: it is rejected and each of the nflags
  * contradicted items gets a flag with reason. An event (kind
  * layer_promoted or layer_rejected, actor the caller's key name) records
- * it. Returns 0, -ENOENT when the layer is not a candidate (or retired),
- * -EIO. */
+ * it. against is the layer the check compared the candidate with (0:
+ * none was active), or -1 to skip the comparison: the outcome is recorded
+ * only while that layer is still the active one (a compare-and-set on the
+ * active layer, so that a rollback or another promotion committed while
+ * the check ran is never overwritten by a check judged against the wrong
+ * layer). Returns 0, -ESTALE (another layer is active now: nothing
+ * written), -ENOENT when the layer is not a candidate (or retired), -EIO. */
 int store_layer_checked(struct store *s, int64_t id, const char *report, bool passed,
-                        const int64_t *flags, size_t nflags, const char *reason, const char *actor);
+                        const int64_t *flags, size_t nflags, const char *reason, const char *actor,
+                        int64_t against);
 
 /* A stored layer, without its parameters. Strings are owned (free with
  * store_layers_free); the JSON texts are NULL when absent. */

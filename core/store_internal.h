@@ -158,6 +158,7 @@ enum stmt_id {
     ST_LAYER_TRAINED,
     ST_LAYER_GET,
     ST_LAYER_STATUS,
+    ST_LAYER_ACTIVE_LOCK,
     ST_CMP_NEWEST,
     /* measured trust: audits, blind tasks, demotion, drift (store_audit.c) */
     ST_AUDIT_LAYER_DEMOTED,

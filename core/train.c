@@ -379,7 +379,9 @@ int train_layer(struct store *s, struct train_run *run)
         run->progress(run->cls, t.pairs.n, t.npoints);
     run->stage = TRAIN_FIT;
     l = reward_train(&run->params, t.pairs.v, t.pairs.n, t.points, t.npoints, &run->report);
-    rc = l ? store_trained(s, l, &t, run) : -EINVAL;
+    rc = l                                                       ? store_trained(s, l, &t, run)
+         : run->params.cancel && atomic_load(run->params.cancel) ? -ECANCELED
+                                                                 : -EINVAL;
 out:
     if (rc) {
         json_decref(run->report);

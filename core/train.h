@@ -88,9 +88,10 @@ struct train_run {
  * a new candidate is stored; when run->activate is set or no layer is
  * active it goes through the promotion check (promote.h) and becomes
  * active only if it passes, else rejected. Returns 0 with run->report
- * set; -ENODATA when there is nothing to train on; -EIO, -ENOMEM, or
- * -EINVAL (training refused the parameters), with run->stage saying
- * where. */
+ * set; -ENODATA when there is nothing to train on; -ECANCELED when
+ * run->params.cancel was raised during training (nothing stored: a queued
+ * layer stays queued); -EIO, -ENOMEM, or -EINVAL (training refused the
+ * parameters), with run->stage saying where. */
 int train_layer(struct store *s, struct train_run *run);
 
 #endif

@@ -130,7 +130,7 @@ static void rollback_follows_what_each_replaced(void **state)
     assert_int_equal(store_layer_activate(f->s, b), 0);
     assert_int_equal(store_layer_activate(f->s, c), 0);
     int64_t none = 0;
-    assert_int_equal(store_layer_checked(f->s, b, "{}", false, &none, 0, "r", "boss"), 0);
+    assert_int_equal(store_layer_checked(f->s, b, "{}", false, &none, 0, "r", "boss", -1), 0);
     status_is(f->s, b, "rejected");
     assert_int_equal(store_layer_rollback(f->s, c, "boss", &to), 0);
     assert_int_equal(to, a);
