@@ -204,6 +204,7 @@ static const char *const sql_text[STMT_COUNT] = {
                         "(SELECT k.name FROM raters r JOIN api_keys k ON k.id = r.key_id "
                         "WHERE r.id = ?2), ?3, ?4, ?5)",
     [ST_CMP_DROP_HUMAN] = "DELETE FROM comparisons WHERE item_seq = ?1 AND source = 'human'",
+    [ST_CMP_DROP_AUDIT] = "DELETE FROM comparisons WHERE item_seq = ?1 AND source = 'audit'",
     [ST_RATER_GOLD_FIX] = "UPDATE raters SET gold_right = gold_right + ?2 WHERE id = ?1",
     [ST_BATCH_UPSERT] = "INSERT INTO batches(batch, assistance, guidelines, updated_ms, paused) "
                         "VALUES(?1, coalesce(?2, 'shown'), ?4, ?5, coalesce(?6, 0)) ON "

@@ -116,7 +116,7 @@ bool train_human_derived(const struct store_comparison *x)
 {
     if (!x->source)
         return false;
-    if (!strcmp(x->source, "human") || !strcmp(x->source, "import"))
+    if (!strcmp(x->source, "human") || !strcmp(x->source, "import") || !strcmp(x->source, "audit"))
         return true;
     if (strcmp(x->source, "aggregate") || !x->provenance)
         return false;

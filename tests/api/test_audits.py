@@ -153,10 +153,30 @@ class TestHiddenAudits(AuditCase):
                          (1, 0, 0, 0.0, 0.95, False))
         self.assertEqual(audit["interval"][0], 0.0)
         self.assertAlmostEqual(audit["interval"][1], 0.79345, places=4)   # Wilson 95%, 0 of 1
-        # Nothing is flagged, nothing trains on it, nothing else is asked.
+        # Nothing is flagged, nothing else is asked.
         self.assertEqual(self.d.request("GET", "/v1/flags", token=self.admin)[2]["flags"], [])
-        self.assertEqual(self.d.sql("SELECT count(*) FROM comparisons")[0][0], 0)
         self.assertEqual(self.d.request("GET", "/v1/tasks/next", token=self.rater)[0], 204)
+        # People's verdict is a human judgement: one comparison of source
+        # audit, in the export, with the rater and no assistance.
+        st, _, body = self.d.request("GET", "/v1/export?format=preference", token=self.admin)
+        self.assertEqual(st, 200)
+        rows = [json.loads(x) for x in body.decode().splitlines()]
+        self.assertEqual([(r["source"], r["item_id"], r["prompt"], r["chosen"], r["rejected"],
+                           r["raters"], r["agreement"]) for r in rows],
+                         [("audit", item["id"], "Question 1", CLEAR[0], CLEAR[1], ["r1"], 1)])
+        prov = json.loads(self.d.sql("SELECT provenance FROM comparisons")[0][0])
+        self.assertIsNone(prov["assistance"])
+        # It trains the next layer by default, counted in its lineage; the
+        # audited item still does not change.
+        st, _, ack = self.d.request("POST", "/v1/layers", {"members": 1, "bits": 12},
+                                    token=self.admin)
+        self.assertEqual(st, 202, ack)
+        got = until(lambda: (lambda l: l if l["status"] != "training" else None)(
+            self.d.request("GET", "/v1/layers/%d" % ack["id"], token=self.admin)[2]),
+            "the layer to train")
+        self.assertEqual((got["status"], got["lineage"]["comparisons"]["by_source"],
+                          got["lineage"]["comparisons"]["count"]), ("candidate", {"audit": 1}, 1))
+        self.assertEqual(self.frozen(self.item(item["id"])), self.frozen(item))
 
     def test_disagreement_flags_and_demotion_routes_to_people(self):
         # --audit-min 3: three decided audits at least, and two raters.
@@ -271,6 +291,7 @@ class TestHiddenAudits(AuditCase):
         self.post(CLEAR)
         t = self.next_task()
         self.label(t, "tie")
+        self.assertEqual(self.d.sql("SELECT source, tie FROM comparisons"), [("audit", 1)])
         audit = self.layer_json(layer)["audit"]
         self.assertEqual((audit["audited"], audit["inconclusive"], audit["error_rate"]),
                          (0, 1, None))
@@ -284,6 +305,9 @@ class TestHiddenAudits(AuditCase):
         self.assertEqual(len(self.d.request("GET", "/v1/flags", token=self.admin)[2]["flags"]),
                          1)
         self.assertEqual(self.d.sql("SELECT status, verdict FROM items"), [("auto", "a")])
+        # Its comparison follows the label: the tie gave way to b.
+        self.assertEqual(self.d.sql("SELECT source, chosen, rejected, tie FROM comparisons"),
+                         [("audit", CLEAR[1], CLEAR[0], 0)])
 
 
 class TestOneRater(AuditCase):

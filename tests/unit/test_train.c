@@ -203,6 +203,8 @@ static void human_derived_rule(void **state)
     assert_true(train_human_derived(&x));
     x.source = "import";
     assert_true(train_human_derived(&x));
+    x.source = "audit"; /* people's verdict on a hidden audit */
+    assert_true(train_human_derived(&x));
     x.source = "layer";
     assert_false(train_human_derived(&x));
     x.source = "aggregate";
