@@ -431,6 +431,22 @@ static const char *const sql_text[STMT_COUNT] = {
                   "(SELECT count(*) FROM items WHERE status = 'auto' AND deleted_ms IS NULL), "
                   "(SELECT count(*) FROM items WHERE deleted_ms IS NULL), "
                   "coalesce((SELECT id FROM layers WHERE status = 'active'), 0)",
+    /* audits (all, and the active layer's) and webhook deliveries, for
+     * /metrics; open as in ST_AUDIT_LAYER */
+    [ST_GAUGE_TRUST] =
+        "SELECT (SELECT count(*) FROM audits WHERE outcome = 'agree'), "
+        "(SELECT count(*) FROM audits WHERE outcome = 'disagree'), "
+        "(SELECT count(*) FROM audits WHERE outcome = 'inconclusive'), "
+        "(SELECT count(*) FROM audits a JOIN tasks t ON t.id = a.task_id WHERE a.outcome IS NULL "
+        "AND t.state = 'open' AND t.gold = 0), "
+        "(SELECT count(*) FROM audits a JOIN layers y ON y.id = a.layer_id "
+        "WHERE y.status = 'active' AND a.outcome = 'agree'), "
+        "(SELECT count(*) FROM audits a JOIN layers y ON y.id = a.layer_id "
+        "WHERE y.status = 'active' AND a.outcome = 'disagree'), "
+        "(SELECT count(*) FROM layers WHERE status = 'active' AND demoted_ms IS NOT NULL), "
+        "(SELECT CAST(coalesce(sum(delivered), 0) AS BIGINT) FROM webhooks), "
+        "(SELECT CAST(coalesce(sum(failures), 0) AS BIGINT) FROM webhooks), "
+        "(SELECT count(*) FROM webhook_outbox)",
     /* data management: retraction (store_retract.c) */
     [ST_RETRACT_ITEM_SEQ] = "SELECT seq FROM items WHERE id = ?1 AND deleted_ms IS NULL "
                             "AND (?2 = 0 OR key_id = ?2)",

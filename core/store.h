@@ -946,6 +946,13 @@ struct store_gauges {
     int64_t labels;                               /* labels given, all raters */
     int64_t items, items_auto;                    /* all items; those the layer settled */
     int64_t active_layer;                         /* its id, 0 when none */
+    /* hidden audits (issue 12): decided ones by outcome, those waiting */
+    int64_t audits_agree, audits_disagree, audits_inconclusive, audits_open;
+    int64_t active_agree, active_disagree; /* the active layer's decided audits */
+    bool active_demoted;                   /* the active layer is demoted to people */
+    /* webhooks (issue 15): deliveries acknowledged and failed attempts
+     * (the hooks' counters, deleted hooks not counted), rows waiting */
+    int64_t hook_delivered, hook_failed, hook_pending;
 };
 
 /* Fills *out at now_ms. Returns 0 or -EIO. */

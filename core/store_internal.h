@@ -140,6 +140,7 @@ enum stmt_id {
     ST_RATER_DETAIL,
     ST_GAUGE_QUEUE,
     ST_GAUGES,
+    ST_GAUGE_TRUST,
     /* data management: retraction (store_retract.c) */
     ST_RETRACT_ITEM_SEQ,
     ST_RETRACT_BATCH_SEQS,
