@@ -382,6 +382,11 @@ json_t *lifecycle_progress(struct lifecycle *lc, int64_t id)
     return o;
 }
 
+void lifecycle_cancel(struct lifecycle *lc)
+{
+    atomic_store(&lc->cancel, true);
+}
+
 const atomic_bool *lifecycle_cancel_flag(struct lifecycle *lc)
 {
     return &lc->cancel;

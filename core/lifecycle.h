@@ -59,6 +59,13 @@ void lifecycle_wake(struct lifecycle *lc);
  * trainer is not on it (or memory is short). */
 json_t *lifecycle_progress(struct lifecycle *lc, int64_t id);
 
+/* Raises the stop flag now (lifecycle_free raises it too): a training
+ * or check under way gives up at its next look. The daemon calls it as
+ * soon as it is told to stop, before it waits for the requests in flight:
+ * a promotion asked over REST waits, suspended, for its check. Any
+ * thread. */
+void lifecycle_cancel(struct lifecycle *lc);
+
 /* Raised when the daemon stops: promotion checks run on the worker give
  * up (promote_run's cancel). */
 const atomic_bool *lifecycle_cancel_flag(struct lifecycle *lc);

@@ -624,6 +624,9 @@ int cli_serve(int argc, char **argv)
     announce(&o, info ? info->port : o.port);
     serve_loop(&app, &sigs);
     log_json("info", "shutting down", NULL);
+    /* A check or training under way gives up now: a REST promotion waits
+     * for its check, and the requests in flight are waited for. */
+    lifecycle_cancel(app.lifecycle);
     http_stop(&app, d, SHUTDOWN_GRACE_MS);
     rc = 0;
 out:

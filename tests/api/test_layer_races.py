@@ -9,6 +9,7 @@ until the test lets them go."""
 
 import json
 import os
+import signal
 import sys
 import threading
 import unittest
@@ -28,7 +29,10 @@ def set_mode(server, mode):
         return json.load(r)
 
 
-class TestPromotionMeetsRollback(unittest.TestCase):
+class TwoModelsCase(unittest.TestCase):
+    """A daemon and two model servers: one for the active layer, one for
+    the candidate, whose calls the test can hold."""
+
     def setUp(self):
         self.active_model = ModelServer()
         self.addCleanup(lambda: self.active_model.stop())
@@ -57,6 +61,8 @@ class TestPromotionMeetsRollback(unittest.TestCase):
                                       token=self.admin)
             self.assertEqual(st, 200)
 
+
+class TestPromotionMeetsRollback(TwoModelsCase):
     def test_a_rollback_during_the_check_makes_it_run_again(self):
         self.gold_pairs(3)
         first = self.register(self.active_model)
@@ -98,6 +104,51 @@ class TestPromotionMeetsRollback(unittest.TestCase):
         self.assertEqual((layer["status"], layer["lineage"]["replaced"]), ("active", None))
         self.assertEqual(self.d.sql("SELECT status FROM layers WHERE id = ?", (first,)),
                          [("retired",)])
+
+
+class TestStopDuringCheck(TwoModelsCase):
+    def refuses(self):
+        try:
+            return self.d.refuses_connections()
+        except ConnectionResetError:   # the listening socket shut down under the connect
+            return True
+
+    def test_sigterm_gives_a_check_up_and_records_nothing(self):
+        self.gold_pairs(3)
+        cand = self.register(self.cand_model)
+        set_mode(self.cand_model, "hold")
+        got = {}
+
+        def promote():
+            try:
+                got["reply"] = self.d.request("POST", "/v1/layers/%d/promote" % cand,
+                                              token=self.admin)
+            except OSError as e:   # the daemon may close the connection as it stops
+                got["reply"] = (None, None, str(e))
+
+        t = threading.Thread(target=promote)
+        t.start()
+        try:
+            until(lambda: self.cand_model.stats()["held"] >= 1, "the check to call the model")
+            self.d.send_signal(signal.SIGTERM)
+            # The daemon is stopping (it no longer accepts connections: it
+            # raised the stop flag just before) before the model answers
+            # the call the check is waiting on.
+            until(self.refuses, "the daemon to stop accepting")
+        finally:
+            set_mode(self.cand_model, "ok")
+            t.join(120)
+        # The check gives up at the next settled pair: the daemon exits and
+        # nothing was recorded; the layer is still a candidate.
+        self.assertEqual(self.d.wait(), 0)
+        st, _, body = got["reply"]
+        if st is not None:
+            self.assertEqual((st, body["error"]["code"]), (503, "shutting_down"), body)
+        self.assertEqual(self.d.sql("SELECT status, consistency FROM layers WHERE id = ?",
+                                    (cand,)), [("candidate", None)])
+        self.assertEqual(self.d.sql("SELECT kind FROM events WHERE kind LIKE 'layer_%' "
+                                    "ORDER BY id"), [("layer_registered",)])
+        self.assertEqual(self.cand_model.stats()["requests"], 1)
 
 
 class TestStopDuringTraining(LifecycleCase):
