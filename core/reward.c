@@ -360,6 +360,7 @@ void reward_params_default(struct reward_params *p)
     p->threads = 0;
     p->checks = 1;
     p->hash = FEAT_HASH_FX;
+    p->cancel = NULL;
 }
 
 static struct reward_layer *layer_new(unsigned bits, unsigned ncheck, unsigned members,
@@ -459,10 +460,18 @@ struct member_job {
     unsigned epochs;
     double l2;
     uint64_t seed;
-    float *out; /* stride floats receiving the weights */
-    size_t dim; /* 2^bits */
+    float *out;                /* stride floats receiving the weights */
+    size_t dim;                /* 2^bits */
+    const atomic_bool *cancel; /* may be NULL: see reward_params */
     int rc;
 };
+
+#define SGD_CANCEL_EVERY 4096 /* SGD steps between two looks at the cancel flag */
+
+static bool cancelled(const struct member_job *j)
+{
+    return j->cancel && atomic_load_explicit(j->cancel, memory_order_relaxed);
+}
 
 static double row_dot(const struct reward_rows *r, size_t i, const double *v)
 {
@@ -528,10 +537,14 @@ static void sgd_renorm(struct sgd *s)
     s->wfrac = averaging ? 0.0 : 1.0;
 }
 
-static void sgd_pass(struct sgd *s, const struct member_job *j, const uint32_t *order, size_t n)
+/* One pass over order[0..n). 0, or -ECANCELED when the job's cancel flag
+ * was raised (the pass stopped part way). */
+static int sgd_pass(struct sgd *s, const struct member_job *j, const uint32_t *order, size_t n)
 {
     const struct reward_rows *r = j->rows;
     for (size_t q = 0; q < n; q++) {
+        if (q % SGD_CANCEL_EVERY == SGD_CANCEL_EVERY - 1 && cancelled(j))
+            return -ECANCELED;
         size_t i = order[q];
         if (s->wdiv > 1e5 || s->adiv > 1e5)
             sgd_renorm(s);
@@ -559,6 +572,7 @@ static void sgd_pass(struct sgd *s, const struct member_job *j, const uint32_t *
         }
         s->t += 1.0;
     }
+    return 0;
 }
 
 /* Regularised mean loss of the iterate on order[0..n) (picks eta0). */
@@ -597,7 +611,10 @@ static void *member_train(void *arg)
     double best_eta = 1.0, best = INFINITY;
     for (size_t e = 0; e < sizeof(etas) / sizeof(etas[0]) && ns; e++) {
         sgd_reset(&s, etas[e], INFINITY);
-        sgd_pass(&s, j, order, ns);
+        if (sgd_pass(&s, j, order, ns)) {
+            j->rc = -ECANCELED;
+            goto out;
+        }
         double obj = sgd_objective(&s, j, order, ns);
         if (obj < best) {
             best = obj;
@@ -610,7 +627,10 @@ static void *member_train(void *arg)
     for (unsigned ep = 0; ep < j->epochs; ep++) {
         if (ep)
             shuffle(order, j->npool, &st);
-        sgd_pass(&s, j, order, j->npool);
+        if (cancelled(j) || sgd_pass(&s, j, order, j->npool)) {
+            j->rc = -ECANCELED;
+            goto out;
+        }
     }
     for (size_t k = 0; k < j->dim; k++)
         j->out[k] = (float)((s.av[k] + s.wfrac * s.v[k]) / s.adiv);
@@ -663,6 +683,7 @@ static int train_head(const struct reward_params *p, const struct reward_rows *r
         j->seed = rng_next(&ss);
         j->out = base + (size_t)m * stride;
         j->dim = stride - 1;
+        j->cancel = p->cancel;
     }
     /* Members are independent, so running them in waves of nt threads gives
      * the same weights as running them one by one. */

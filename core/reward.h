@@ -13,6 +13,8 @@
 #ifndef RUNG_REWARD_H
 #define RUNG_REWARD_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +41,11 @@ struct reward_params {
     /* token hash of phi: FEAT_HASH_FX (default) or FEAT_HASH_FNV1A (the
      * layers of blob versions 1 and 2) */
     enum feat_hash hash;
+
+    /* May be NULL (the default). Once *cancel is true, training gives up
+     * between SGD steps (reward_train and reward_train_rows return NULL):
+     * a daemon that is stopping does not wait for it. */
+    const atomic_bool *cancel;
 };
 
 /* Fills *p with the defaults above. */
