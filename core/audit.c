@@ -29,6 +29,21 @@ bool audit_pick(int64_t item_id, uint64_t seed, uint32_t share_ppm, enum audit_d
     return pick_hash(item_id, seed, draw) % AUDIT_PPM < share_ppm;
 }
 
+void audit_blind_settled(int64_t *credit_ppm, uint32_t share_ppm)
+{
+    int64_t c = *credit_ppm + (share_ppm > AUDIT_PPM ? AUDIT_PPM : share_ppm);
+    *credit_ppm = c > AUDIT_BLIND_CREDIT_MAX ? AUDIT_BLIND_CREDIT_MAX : c;
+}
+
+bool audit_blind_pick(int64_t *credit_ppm, int64_t item_id, uint64_t seed)
+{
+    int64_t p = *credit_ppm < (int64_t)AUDIT_PPM ? *credit_ppm : (int64_t)AUDIT_PPM;
+    if (p <= 0)
+        return false;
+    *credit_ppm -= p;
+    return (int64_t)(pick_hash(item_id, seed, AUDIT_DRAW_BLIND) % AUDIT_PPM) < p;
+}
+
 /* The side a verdict takes: 'a', 'b', 'g' (good), 'x' (bad), 0 for none. */
 static char side_of(const char *v)
 {

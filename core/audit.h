@@ -31,6 +31,28 @@ enum audit_draw { AUDIT_DRAW_AUDIT, AUDIT_DRAW_BLIND };
  * 0 picks nothing, AUDIT_PPM everything. */
 bool audit_pick(int64_t item_id, uint64_t seed, uint32_t share_ppm, enum audit_draw draw);
 
+/* Blind ordinary tasks at the rate audits reach raters. An audit is drawn
+ * for share_ppm of the items the layer settles, so audits come at share x
+ * the settled items; a blind ordinary task must come at that same rate,
+ * whatever share of the items the layer settles (a fixed share of the
+ * ordinary tasks would not: at 80% settled it would give four audits for
+ * every blind task). The draw keeps a credit, in parts per million of a
+ * task: each settled item adds share_ppm (the expected audits it brings);
+ * each ordinary task is shown blind with probability min(1, credit), from
+ * the fixed hash of (seed, AUDIT_DRAW_BLIND, id), and that probability is
+ * taken from the credit. So the expected number of blind tasks equals the
+ * expected number of audits, less the credit still left (at most
+ * AUDIT_BLIND_CREDIT_MAX: when people see fewer ordinary tasks than there
+ * are audits, every ordinary task is blind and the rest is forgotten). */
+#define AUDIT_BLIND_CREDIT_MAX (64 * (int64_t)AUDIT_PPM)
+
+/* An item the layer settled: its expected audits join *credit_ppm. */
+void audit_blind_settled(int64_t *credit_ppm, uint32_t share_ppm);
+
+/* Whether the ordinary task of item id is shown blind, under seed; takes
+ * its probability from *credit_ppm. */
+bool audit_blind_pick(int64_t *credit_ppm, int64_t item_id, uint64_t seed);
+
 /* What people's verdict on an audited item says of the layer's. */
 enum audit_outcome {
     AUDIT_AGREE,        /* the same side (pair) or the same good/bad */

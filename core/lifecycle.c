@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -120,8 +122,9 @@ struct lifecycle {
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cv;
     bool stop, woken;
-    int64_t current;   /* the layer training, 0 none */
-    const char *stage; /* its stage (static text) */
+    atomic_bool cancel; /* stopping: a training or check under way gives up (not under mu) */
+    int64_t current;    /* the layer training, 0 none */
+    const char *stage;  /* its stage (static text) */
     size_t pairs, points;
     int64_t started_ms;
     struct layer_worker *checks;
@@ -176,6 +179,22 @@ static int train_failed(struct lifecycle *lc, int64_t id, const struct train_run
     return src;
 }
 
+/* Records that the daemon's stop cut a training or check of layer id
+ * short (event kind, detail {"note"}). */
+static void interrupted(struct lifecycle *lc, int64_t id, const char *actor, const char *kind,
+                        const char *note)
+{
+    char subject[32];
+    snprintf(subject, sizeof subject, "layer:%lld", (long long)id);
+    json_t *d = json_pack("{s:s}", "note", note);
+    char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    int rc = text ? store_event_add(lc->store, actor, kind, subject, text) : -ENOMEM;
+    log_json(rc ? "error" : "info", note, "{s:I,s:s,s:i}", "layer", (json_int_t)id, "event", kind,
+             "errno", -rc);
+    free(text);
+}
+
 /* An automatic promotion, run on the check worker like every promotion
  * (so two checks never race for the active layer) while the trainer
  * waits for it. */
@@ -193,10 +212,14 @@ static void auto_check_run(void *cls)
 {
     struct auto_check *ac = cls;
     struct lifecycle *lc = ac->lc;
-    struct promote_run pr = {.id = ac->id, .actor = ac->actor};
+    struct promote_run pr = {.id = ac->id, .actor = ac->actor, .cancel = &lc->cancel};
     consistency_params_default(&pr.params);
     int rc = promote_layer(lc->store, &pr);
-    if (rc)
+    if (rc == -ECANCELED)
+        interrupted(lc, ac->id, ac->actor, "layer_check_interrupted",
+                    "the daemon stopped during the automatic promotion check: the layer stays a "
+                    "candidate; promote it with POST /v1/layers/{id}/promote");
+    else if (rc)
         log_json("error", "the automatic promotion check failed", "{s:I,s:s,s:i}", "layer",
                  (json_int_t)ac->id, "stage", pr.stage, "errno", -rc);
     else
@@ -254,10 +277,15 @@ static int train_one(struct lifecycle *lc, int64_t id, const char *request)
     req.run.actor = actor;
     req.run.progress = on_read;
     req.run.cls = lc;
+    req.run.params.cancel = &lc->cancel;
     set_stage(lc, id, "reading");
     log_json("info", "training a layer", "{s:I}", "layer", (json_int_t)id);
     rc = rc ? rc : train_layer(lc->store, &req.run);
-    int stored = rc ? train_failed(lc, id, &req.run, rc) : 0;
+    if (rc == -ECANCELED) /* stopping: the layer stays queued and trains at the next start */
+        interrupted(lc, id, actor, "layer_training_interrupted",
+                    "the daemon stopped during training: the layer stays queued (status training) "
+                    "and trains again from the start when the daemon next starts");
+    int stored = rc == -ECANCELED ? rc : rc ? train_failed(lc, id, &req.run, rc) : 0;
     if (!rc)
         log_json("info", "layer trained", "{s:I}", "layer", (json_int_t)id);
     if (!rc && req.auto_promote)
@@ -354,6 +382,16 @@ json_t *lifecycle_progress(struct lifecycle *lc, int64_t id)
     return o;
 }
 
+void lifecycle_cancel(struct lifecycle *lc)
+{
+    atomic_store(&lc->cancel, true);
+}
+
+const atomic_bool *lifecycle_cancel_flag(struct lifecycle *lc)
+{
+    return &lc->cancel;
+}
+
 int lifecycle_submit_check(struct lifecycle *lc, struct layer_job *job)
 {
     return layer_worker_submit(lc->checks, job);
@@ -363,6 +401,7 @@ void lifecycle_free(struct lifecycle *lc)
 {
     if (!lc)
         return;
+    atomic_store(&lc->cancel, true); /* a training or check under way gives up */
     pthread_mutex_lock(&lc->mu);
     lc->stop = true;
     pthread_cond_signal(&lc->cv);

@@ -12,6 +12,7 @@
 #ifndef RUNG_LIFECYCLE_H
 #define RUNG_LIFECYCLE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -58,11 +59,26 @@ void lifecycle_wake(struct lifecycle *lc);
  * trainer is not on it (or memory is short). */
 json_t *lifecycle_progress(struct lifecycle *lc, int64_t id);
 
+/* Raises the stop flag now (lifecycle_free raises it too): a training
+ * or check under way gives up at its next look. The daemon calls it as
+ * soon as it is told to stop, before it waits for the requests in flight:
+ * a promotion asked over REST waits, suspended, for its check. Any
+ * thread. */
+void lifecycle_cancel(struct lifecycle *lc);
+
+/* Raised when the daemon stops: promotion checks run on the worker give
+ * up (promote_run's cancel). */
+const atomic_bool *lifecycle_cancel_flag(struct lifecycle *lc);
+
 /* Runs job on the check worker (promotion checks). 0 or -ESHUTDOWN. */
 int lifecycle_submit_check(struct lifecycle *lc, struct layer_job *job);
 
-/* Stops the trainer (a training under way is finished first: it cannot be
- * cut short) and the worker, and frees lc. NULL is a no-op. */
+/* Stops the trainer and the worker, and frees lc. A training under way
+ * gives up between SGD steps: its layer stays queued (status training,
+ * event layer_training_interrupted) and trains from the start at the next
+ * start; a check under way gives up between pairs, recording nothing (an
+ * automatic one writes the event layer_check_interrupted: the layer stays
+ * a candidate). NULL is a no-op. */
 void lifecycle_free(struct lifecycle *lc);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "layer.h"
+#include "log.h"
 #include "store.h"
 
 /* P(the settled answer) by l for pair x into *p. 0 or negative errno. */
@@ -21,10 +22,13 @@ static int settled_p(const struct layer *l, const struct store_settled *x, doubl
 
 /* Scores the settled pairs with the candidate (and the active layer, when
  * there is one) into cases. 0 or the first scoring error. */
-static int score_cases(const struct layer *cand, const struct layer *act,
-                       const struct store_settled *v, size_t n, struct consistency_case *cases)
+static int score_cases(const struct promote_run *run, const struct layer *cand,
+                       const struct layer *act, const struct store_settled *v, size_t n,
+                       struct consistency_case *cases)
 {
     for (size_t i = 0; i < n; i++) {
+        if (run->cancel && atomic_load(run->cancel))
+            return -ECANCELED;
         cases[i].p_active = NAN;
         int rc = settled_p(cand, &v[i], &cases[i].p_candidate);
         if (!rc && act)
@@ -77,15 +81,21 @@ static int decide(struct store *s, struct promote_run *run, const struct store_s
     rc = rc      ? rc
          : !text ? -ENOMEM
                  : store_layer_checked(s, run->id, text, run->report.pass, flags, run->flagged,
-                                       reason, run->actor);
+                                       reason, run->actor, active_id);
     run->promoted = !rc && run->report.pass;
+    if (rc) { /* nothing was recorded: a next try starts afresh */
+        json_decref(run->json);
+        run->json = NULL;
+        run->flagged = 0;
+    }
     free(text);
     free(idx);
     free(flags);
     return rc;
 }
 
-int promote_layer(struct store *s, struct promote_run *run)
+/* One check against the layer active now. */
+static int promote_once(struct store *s, struct promote_run *run, int64_t *against)
 {
     struct layer *cand = NULL, *act = NULL;
     struct store_settled *v = NULL;
@@ -94,6 +104,7 @@ int promote_layer(struct store *s, struct promote_run *run)
     run->stage = "loading the candidate";
     int rc = layer_open(s, run->id, &cand);
     int64_t active_id = store_layer_active_id(s);
+    *against = active_id;
     if (!rc && active_id == run->id)
         rc = -EALREADY;
     if (!rc && active_id < 0)
@@ -110,7 +121,7 @@ int promote_layer(struct store *s, struct promote_run *run)
     rc = rc ? rc : !cases ? -ENOMEM : 0;
     if (!rc) {
         run->stage = "scoring the settled set";
-        rc = score_cases(cand, act, v, n, cases);
+        rc = score_cases(run, cand, act, v, n, cases);
     }
     if (!rc) {
         run->stage = "recording the check";
@@ -121,4 +132,37 @@ int promote_layer(struct store *s, struct promote_run *run)
     layer_free(cand);
     layer_free(act);
     return rc;
+}
+
+/* The event of a check thrown away: it compared against layer against,
+ * and another is active now. */
+static void discarded_event(struct store *s, const struct promote_run *run, int64_t against)
+{
+    char subject[32];
+    int64_t now = store_layer_active_id(s);
+    snprintf(subject, sizeof subject, "layer:%lld", (long long)run->id);
+    json_t *d = json_pack("{s:o,s:o}", "compared_against",
+                          against > 0 ? json_integer(against) : json_null(), "active",
+                          now > 0 ? json_integer(now) : json_null());
+    char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    /* The next try's outcome is recorded (or fails) on its own. */
+    if (!text || store_event_add(s, run->actor, "layer_check_discarded", subject, text))
+        log_json("error", "cannot record a discarded check", "{s:I}", "layer", (json_int_t)run->id);
+    free(text);
+}
+
+int promote_layer(struct store *s, struct promote_run *run)
+{
+    run->discarded = 0;
+    for (int t = 0; t < PROMOTE_TRIES; t++) {
+        int64_t against = 0;
+        int rc = promote_once(s, run, &against);
+        if (rc != -ESTALE)
+            return rc;
+        run->discarded++;
+        discarded_event(s, run, against);
+    }
+    run->stage = "recording the check: the active layer kept changing";
+    return -ESTALE;
 }

@@ -360,6 +360,7 @@ void reward_params_default(struct reward_params *p)
     p->threads = 0;
     p->checks = 1;
     p->hash = FEAT_HASH_FX;
+    p->cancel = NULL;
 }
 
 static struct reward_layer *layer_new(unsigned bits, unsigned ncheck, unsigned members,
@@ -459,10 +460,18 @@ struct member_job {
     unsigned epochs;
     double l2;
     uint64_t seed;
-    float *out; /* stride floats receiving the weights */
-    size_t dim; /* 2^bits */
+    float *out;                /* stride floats receiving the weights */
+    size_t dim;                /* 2^bits */
+    const atomic_bool *cancel; /* may be NULL: see reward_params */
     int rc;
 };
+
+#define SGD_CANCEL_EVERY 4096 /* SGD steps between two looks at the cancel flag */
+
+static bool cancelled(const struct member_job *j)
+{
+    return j->cancel && atomic_load_explicit(j->cancel, memory_order_relaxed);
+}
 
 static double row_dot(const struct reward_rows *r, size_t i, const double *v)
 {
@@ -528,10 +537,14 @@ static void sgd_renorm(struct sgd *s)
     s->wfrac = averaging ? 0.0 : 1.0;
 }
 
-static void sgd_pass(struct sgd *s, const struct member_job *j, const uint32_t *order, size_t n)
+/* One pass over order[0..n). 0, or -ECANCELED when the job's cancel flag
+ * was raised (the pass stopped part way). */
+static int sgd_pass(struct sgd *s, const struct member_job *j, const uint32_t *order, size_t n)
 {
     const struct reward_rows *r = j->rows;
     for (size_t q = 0; q < n; q++) {
+        if (q % SGD_CANCEL_EVERY == SGD_CANCEL_EVERY - 1 && cancelled(j))
+            return -ECANCELED;
         size_t i = order[q];
         if (s->wdiv > 1e5 || s->adiv > 1e5)
             sgd_renorm(s);
@@ -559,6 +572,7 @@ static void sgd_pass(struct sgd *s, const struct member_job *j, const uint32_t *
         }
         s->t += 1.0;
     }
+    return 0;
 }
 
 /* Regularised mean loss of the iterate on order[0..n) (picks eta0). */
@@ -597,7 +611,10 @@ static void *member_train(void *arg)
     double best_eta = 1.0, best = INFINITY;
     for (size_t e = 0; e < sizeof(etas) / sizeof(etas[0]) && ns; e++) {
         sgd_reset(&s, etas[e], INFINITY);
-        sgd_pass(&s, j, order, ns);
+        if (sgd_pass(&s, j, order, ns)) {
+            j->rc = -ECANCELED;
+            goto out;
+        }
         double obj = sgd_objective(&s, j, order, ns);
         if (obj < best) {
             best = obj;
@@ -610,7 +627,10 @@ static void *member_train(void *arg)
     for (unsigned ep = 0; ep < j->epochs; ep++) {
         if (ep)
             shuffle(order, j->npool, &st);
-        sgd_pass(&s, j, order, j->npool);
+        if (cancelled(j) || sgd_pass(&s, j, order, j->npool)) {
+            j->rc = -ECANCELED;
+            goto out;
+        }
     }
     for (size_t k = 0; k < j->dim; k++)
         j->out[k] = (float)((s.av[k] + s.wfrac * s.v[k]) / s.adiv);
@@ -663,6 +683,7 @@ static int train_head(const struct reward_params *p, const struct reward_rows *r
         j->seed = rng_next(&ss);
         j->out = base + (size_t)m * stride;
         j->dim = stride - 1;
+        j->cancel = p->cancel;
     }
     /* Members are independent, so running them in waves of nt threads gives
      * the same weights as running them one by one. */
@@ -935,29 +956,107 @@ static int mark_fresh(struct scored *s, size_t m)
     return 0;
 }
 
+/* Sums of a one-way analysis of variance of correctness by group. */
+struct anova {
+    double k, n, sq; /* groups, items, sum of squared group sizes */
+    double between;  /* sum over groups of size * (group mean - mean)^2 */
+    double within;   /* sum over groups of size * mean_g * (1 - mean_g) */
+};
+
+/* Adds a group of c items, r of them right, to a; mean is the overall one. */
+static void anova_add(struct anova *a, double c, double r, double mean)
+{
+    double pg = r / c;
+    a->k += 1;
+    a->n += c;
+    a->sq += c * c;
+    a->between += c * (pg - mean) * (pg - mean);
+    a->within += c * pg * (1 - pg);
+}
+
+int reward_group_icc(const uint64_t *group, const unsigned char *right, size_t n, double *icc)
+{
+    struct key_pos *v = malloc((n ? n : 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    double ok = 0;
+    for (size_t k = 0; k < n; k++) {
+        v[k] = (struct key_pos){group[k], k};
+        ok += right[k] != 0;
+    }
+    qsort(v, n, sizeof(*v), cmp_key_pos);
+    struct anova a = {0};
+    for (size_t i = 0, j; i < n; i = j) {
+        double r = 0;
+        for (j = i; j < n && v[j].key == v[i].key; j++)
+            r += right[v[j].pos] != 0;
+        anova_add(&a, (double)(j - i), r, ok / (double)n);
+    }
+    free(v);
+    *icc = 1.0;
+    if (a.k < 2 || a.n <= a.k || ok == 0 || ok == (double)n)
+        return 0;
+    double msb = a.between / (a.k - 1), msw = a.within / (a.n - a.k);
+    double n0 = (a.n - a.sq / a.n) / (a.k - 1);
+    double den = msb + (n0 - 1) * msw;
+    double r = den > 0 ? (msb - msw) / den : 1.0;
+    *icc = r < 0 ? 0 : r > 1 ? 1 : r;
+    return 0;
+}
+
+/* reward_group_icc of the scored items s[0..m). */
+static int scored_icc(const struct scored *s, size_t m, double *icc)
+{
+    uint64_t *g = malloc((m ? m : 1) * sizeof(*g));
+    unsigned char *r = malloc(m ? m : 1);
+    int rc = g && r ? 0 : -ENOMEM;
+    for (size_t k = 0; k < m && !rc; k++) {
+        g[k] = s[k].group;
+        r[k] = (unsigned char)is_correct(&s[k]);
+    }
+    if (!rc)
+        rc = reward_group_icc(g, r, m, icc);
+    free(g);
+    free(r);
+    return rc;
+}
+
+/* Kish's effective number of trials of items covering groups distinct
+ * groups when correctness correlates icc within a group: items / (1 +
+ * (mean items per group - 1) * icc), between groups (icc 1) and items
+ * (icc 0). */
+static double effective_trials(size_t items, size_t groups, double icc)
+{
+    double mbar = (double)items / (double)groups;
+    return (double)items / (1 + (mbar - 1) * icc);
+}
+
 /* Lowest confidence reaching target (see reward.h) over s[0..n) sorted by
  * decreasing confidence with ties already removed and fresh marked;
- * INFINITY when none. The Wilson bound counts one trial per distinct group
- * covered, at the covered items' accuracy: copies or samples of one prompt
- * are not independent evidence. */
-static double pick_threshold(const struct scored *s, size_t n, double target, size_t *covered,
-                             size_t *groups, double *lower)
+ * INFINITY when none. The Wilson bound counts Kish's effective trials
+ * (effective_trials, with the calibration set's intraclass correlation
+ * icc): copies or samples of one prompt are not independent evidence as
+ * far as their correctness goes together. *trials gets the effective
+ * trials at tau. */
+static double pick_threshold(const struct scored *s, size_t n, double target, double icc,
+                             size_t *covered, size_t *groups, double *trials, double *lower)
 {
     double tau = INFINITY;
     size_t c = 0, g = 0;
     *covered = *groups = 0;
-    *lower = NAN;
+    *lower = *trials = NAN;
     for (size_t k = 0; k < n; k++) {
         c += (size_t)is_correct(&s[k]);
         g += (size_t)s[k].fresh;
         if (k + 1 < n && s[k + 1].conf == s[k].conf)
             continue; /* a threshold covers all items of equal confidence */
-        double acc = (double)c / (double)(k + 1);
-        double lb = wilson_lower(acc * (double)g, (double)g);
+        double acc = (double)c / (double)(k + 1), t = effective_trials(k + 1, g, icc);
+        double lb = wilson_lower(acc * t, t);
         if (lb >= target) {
             tau = s[k].conf;
             *covered = k + 1;
             *groups = g;
+            *trials = t;
             *lower = lb;
         }
     }
@@ -1029,19 +1128,19 @@ static json_t *coverage_curve(const struct scored *s, size_t m)
 }
 
 /* Picks tau for s[0..m) and says why in a new JSON string. */
-static json_t *threshold_note(const struct scored *s, size_t m, double target, const char *what,
-                              double *tau)
+static json_t *threshold_note(const struct scored *s, size_t m, double target, double icc,
+                              const char *what, double *tau)
 {
-    char buf[320];
+    char buf[400];
     size_t covered, groups;
-    double lower;
-    *tau = pick_threshold(s, m, target, &covered, &groups, &lower);
+    double trials, lower;
+    *tau = pick_threshold(s, m, target, icc, &covered, &groups, &trials, &lower);
     if (isfinite(*tau))
         snprintf(buf, sizeof(buf),
                  "auto-label %s with confidence >= %.4f: %zu of %zu calibration %s covered "
-                 "(%zu prompt groups), 95%% Wilson lower bound of their accuracy over the groups "
-                 "%.4f >= target %.4f (ties skipped)",
-                 what, *tau, covered, m, what, groups, lower, target);
+                 "(%zu prompt groups, %.1f effective trials at intraclass correlation %.3f), "
+                 "95%% Wilson lower bound of their accuracy %.4f >= target %.4f (ties skipped)",
+                 what, *tau, covered, m, what, groups, trials, icc, lower, target);
     else
         snprintf(buf, sizeof(buf),
                  "no confidence level reaches target %.4f with 95%% confidence on %zu calibration "
@@ -1064,16 +1163,17 @@ static json_t *calibrate(struct scored *s, size_t n, double target, const char *
         if (s[i].y != 0.5)
             s[m++] = s[i];
     qsort(s, m, sizeof(*s), cmp_conf_desc);
-    if (mark_fresh(s, m))
+    double icc;
+    if (mark_fresh(s, m) || scored_icc(s, m, &icc))
         return NULL;
     for (size_t i = 0; i < m; i++)
         metrics_bin(&a, &s[i]);
     json_t *curve = coverage_curve(s, m), *acc, *ll, *ece, *cal = NULL;
-    *note = threshold_note(s, m, target, what, tau);
+    *note = threshold_note(s, m, target, icc, what, tau);
     metrics_json(&a, &acc, &ll, &ece);
     if (curve && *note) {
-        cal = json_pack("{s:I,s:o,s:o,s:o,s:o}", "items", (json_int_t)m, "accuracy", acc,
-                        "log_loss", ll, "ece", ece, "curve", curve);
+        cal = json_pack("{s:I,s:o,s:o,s:o,s:o,s:f}", "items", (json_int_t)m, "accuracy", acc,
+                        "log_loss", ll, "ece", ece, "curve", curve, "group_correlation", icc);
     } else {
         json_decref(curve);
         json_decref(acc);

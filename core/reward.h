@@ -13,6 +13,8 @@
 #ifndef RUNG_REWARD_H
 #define RUNG_REWARD_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +41,11 @@ struct reward_params {
     /* token hash of phi: FEAT_HASH_FX (default) or FEAT_HASH_FNV1A (the
      * layers of blob versions 1 and 2) */
     enum feat_hash hash;
+
+    /* May be NULL (the default). Once *cancel is true, training gives up
+     * between SGD steps (reward_train and reward_train_rows return NULL):
+     * a daemon that is stopping does not wait for it. */
+    const atomic_bool *cancel;
 };
 
 /* Fills *p with the defaults above. */
@@ -95,14 +102,20 @@ struct reward_layer; /* opaque, immutable after training, safe to score from man
  * with its own calibration and threshold.
  * The threshold tau is the lowest confidence t such that the one-sided 95%
  * Wilson lower bound of the accuracy on calibration items with confidence >= t
- * reaches target, counting as many trials as those items have distinct groups
- * (samples of one prompt are not independent evidence); INFINITY (JSON null) when no t does:
+ * reaches target, counting Kish's effective trials: items / (1 + (items per
+ * distinct group - 1) * icc), icc being the intraclass correlation of
+ * correctness within groups over the whole calibration set
+ * (reward_group_icc, "group_correlation" in the calibration object). Samples
+ * of one prompt are not independent evidence as far as their correctness
+ * goes together: with icc 1 (copies) each group is one trial, with icc 0
+ * each item is; INFINITY (JSON null) when no t does:
  * everything goes to humans. Ties (y == 0.5) are skipped in accuracy, ECE and the threshold and
  * count as a soft label 0.5 in the training and log loss.
  * report (may be NULL) receives a new JSON object the caller decrefs:
  *   {"pairs_train","pairs_calibration","duplicates_skipped","points","members","bits","seed","l2",
  *    "epochs","calibration":{"items","accuracy","log_loss","ece","curve":[{"confidence",
- *    "coverage","accuracy"},...],"cross_fitted_folds"},"threshold","threshold_note","target",
+ *    "coverage","accuracy"},...],"group_correlation","cross_fitted_folds"},"threshold",
+ *    "threshold_note","target",
  *    "pointwise":{"points_train","points_calibration","duplicates_skipped","calibration":{...},
  *    "threshold","threshold_note"} or null,
  *    "checks":{"features","samples_max","weights":{"agree_share":w,...},"groups"} or null,
@@ -121,6 +134,13 @@ struct reward_layer; /* opaque, immutable after training, safe to score from man
  * pointwise head does not use the checkers (its checker weights stay 0).
  * Returns NULL on bad parameters, NULL texts, npairs == 0 and npoints == 0,
  * or out of memory. The caller frees the layer with reward_free. */
+/* The intraclass correlation of correctness (right[i] != 0) within groups
+ * (group[i]) over n items: the one-way ANOVA estimator for unequal group
+ * sizes, clamped to [0, 1]. It is 1 (each group counts as one trial) when
+ * it cannot be estimated: fewer than two groups, no group of two items, or
+ * every item right or every item wrong. Sets *icc; returns 0 or -ENOMEM. */
+int reward_group_icc(const uint64_t *group, const unsigned char *right, size_t n, double *icc);
+
 struct reward_layer *reward_train(const struct reward_params *p, const struct reward_pair_ex *pairs,
                                   size_t npairs, const struct reward_point_ex *points,
                                   size_t npoints, json_t **report);

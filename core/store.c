@@ -204,6 +204,7 @@ static const char *const sql_text[STMT_COUNT] = {
                         "(SELECT k.name FROM raters r JOIN api_keys k ON k.id = r.key_id "
                         "WHERE r.id = ?2), ?3, ?4, ?5)",
     [ST_CMP_DROP_HUMAN] = "DELETE FROM comparisons WHERE item_seq = ?1 AND source = 'human'",
+    [ST_CMP_DROP_AUDIT] = "DELETE FROM comparisons WHERE item_seq = ?1 AND source = 'audit'",
     [ST_RATER_GOLD_FIX] = "UPDATE raters SET gold_right = gold_right + ?2 WHERE id = ?1",
     [ST_BATCH_UPSERT] = "INSERT INTO batches(batch, assistance, guidelines, updated_ms, paused) "
                         "VALUES(?1, coalesce(?2, 'shown'), ?4, ?5, coalesce(?6, 0)) ON "
@@ -306,6 +307,20 @@ static const char *const sql_text[STMT_COUNT] = {
                              "count(*) FILTER (WHERE answer = 'no'), "
                              "count(*) FILTER (WHERE answer = 'unsure') "
                              "FROM labels WHERE task_id = ?1",
+    /* checker answers by their items' settled verdicts (store_subq.c): a
+     * gold answer, else a human verdict of two or more whole-item labels,
+     * all the same; NULL when the item is not settled so */
+    [ST_CHECKER_OUTCOMES] =
+        "SELECT q.side, q.verdict, CASE WHEN i.kind <> 'pair' THEN NULL "
+        "WHEN i.gold_answer IN ('a', 'b') THEN i.gold_answer "
+        "WHEN i.gold_answer IS NULL AND i.verdict_source = 'human' AND i.verdict IN ('a', 'b') "
+        "AND (SELECT count(*) FROM labels l JOIN tasks t ON t.id = l.task_id "
+        "WHERE t.item_seq = i.seq AND t.subq_id IS NULL) >= 2 "
+        "AND NOT EXISTS (SELECT 1 FROM labels l JOIN tasks t ON t.id = l.task_id "
+        "WHERE t.item_seq = i.seq AND t.subq_id IS NULL AND l.answer <> i.verdict) "
+        "THEN i.verdict END AS settled, count(*) "
+        "FROM subquestions q JOIN items i ON i.seq = q.item_seq "
+        "WHERE q.source = 'checker' AND i.deleted_ms IS NULL GROUP BY 1, 2, 3",
     /* promotion: the settled set, the check's outcome (store_layers.c) */
     [ST_SETTLED] =
         /* gold pairs: the admin's answer */
@@ -430,6 +445,22 @@ static const char *const sql_text[STMT_COUNT] = {
                   "(SELECT count(*) FROM items WHERE status = 'auto' AND deleted_ms IS NULL), "
                   "(SELECT count(*) FROM items WHERE deleted_ms IS NULL), "
                   "coalesce((SELECT id FROM layers WHERE status = 'active'), 0)",
+    /* audits (all, and the active layer's) and webhook deliveries, for
+     * /metrics; open as in ST_AUDIT_LAYER */
+    [ST_GAUGE_TRUST] =
+        "SELECT (SELECT count(*) FROM audits WHERE outcome = 'agree'), "
+        "(SELECT count(*) FROM audits WHERE outcome = 'disagree'), "
+        "(SELECT count(*) FROM audits WHERE outcome = 'inconclusive'), "
+        "(SELECT count(*) FROM audits a JOIN tasks t ON t.id = a.task_id WHERE a.outcome IS NULL "
+        "AND t.state = 'open' AND t.gold = 0), "
+        "(SELECT count(*) FROM audits a JOIN layers y ON y.id = a.layer_id "
+        "WHERE y.status = 'active' AND a.outcome = 'agree'), "
+        "(SELECT count(*) FROM audits a JOIN layers y ON y.id = a.layer_id "
+        "WHERE y.status = 'active' AND a.outcome = 'disagree'), "
+        "(SELECT count(*) FROM layers WHERE status = 'active' AND demoted_ms IS NOT NULL), "
+        "(SELECT CAST(coalesce(sum(delivered), 0) AS BIGINT) FROM webhooks), "
+        "(SELECT CAST(coalesce(sum(failures), 0) AS BIGINT) FROM webhooks), "
+        "(SELECT count(*) FROM webhook_outbox)",
     /* data management: retraction (store_retract.c) */
     [ST_RETRACT_ITEM_SEQ] = "SELECT seq FROM items WHERE id = ?1 AND deleted_ms IS NULL "
                             "AND (?2 = 0 OR key_id = ?2)",
@@ -482,6 +513,9 @@ static const char *const sql_text[STMT_COUNT] = {
                          "WHERE id = ?1 AND status = 'training'",
     [ST_LAYER_GET] = "SELECT " LAYER_COLUMNS " FROM layers WHERE id = ?1",
     [ST_LAYER_STATUS] = "SELECT status, coalesce(prev_active, 0) FROM layers WHERE id = ?1",
+    /* the active layer, read before a check's outcome is written (locked
+     * on PostgreSQL: store_pg_sql.c's pg_lock) */
+    [ST_LAYER_ACTIVE_LOCK] = "SELECT id FROM layers WHERE status = 'active'",
     [ST_CMP_NEWEST] =
         "SELECT prompt, chosen, rejected, tie, label, source, weight, layer_id, item_seq, "
         "provenance, id FROM comparisons c WHERE " CMP_LIVE " ORDER BY id DESC",

@@ -359,10 +359,16 @@ void store_settled_free(struct store_settled *v, size_t n);
  * (the old one retires); failed: it is rejected and each of the nflags
  * contradicted items gets a flag with reason. An event (kind
  * layer_promoted or layer_rejected, actor the caller's key name) records
- * it. Returns 0, -ENOENT when the layer is not a candidate (or retired),
- * -EIO. */
+ * it. against is the layer the check compared the candidate with (0:
+ * none was active), or -1 to skip the comparison: the outcome is recorded
+ * only while that layer is still the active one (a compare-and-set on the
+ * active layer, so that a rollback or another promotion committed while
+ * the check ran is never overwritten by a check judged against the wrong
+ * layer). Returns 0, -ESTALE (another layer is active now: nothing
+ * written), -ENOENT when the layer is not a candidate (or retired), -EIO. */
 int store_layer_checked(struct store *s, int64_t id, const char *report, bool passed,
-                        const int64_t *flags, size_t nflags, const char *reason, const char *actor);
+                        const int64_t *flags, size_t nflags, const char *reason, const char *actor,
+                        int64_t against);
 
 /* A stored layer, without its parameters. Strings are owned (free with
  * store_layers_free); the JSON texts are NULL when absent. */
@@ -940,6 +946,13 @@ struct store_gauges {
     int64_t labels;                               /* labels given, all raters */
     int64_t items, items_auto;                    /* all items; those the layer settled */
     int64_t active_layer;                         /* its id, 0 when none */
+    /* hidden audits (issue 12): decided ones by outcome, those waiting */
+    int64_t audits_agree, audits_disagree, audits_inconclusive, audits_open;
+    int64_t active_agree, active_disagree; /* the active layer's decided audits */
+    bool active_demoted;                   /* the active layer is demoted to people */
+    /* webhooks (issue 15): deliveries acknowledged and failed attempts
+     * (the hooks' counters, deleted hooks not counted), rows waiting */
+    int64_t hook_delivered, hook_failed, hook_pending;
 };
 
 /* Fills *out at now_ms. Returns 0 or -EIO. */

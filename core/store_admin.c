@@ -192,6 +192,27 @@ static int gauge_queue(struct conn *c, struct store_gauges *out)
     return rc;
 }
 
+/* The audits' and webhooks' figures into *out. 0 or -EIO. */
+static int gauge_trust(struct conn *c, struct store_gauges *out)
+{
+    struct dbst *st = conn_stmt(c, ST_GAUGE_TRUST);
+    int rc = st && store_step(st) == SQLITE_ROW ? 0 : -EIO;
+    if (!rc) {
+        out->audits_agree = col_int64(st, 0);
+        out->audits_disagree = col_int64(st, 1);
+        out->audits_inconclusive = col_int64(st, 2);
+        out->audits_open = col_int64(st, 3);
+        out->active_agree = col_int64(st, 4);
+        out->active_disagree = col_int64(st, 5);
+        out->active_demoted = col_int64(st, 6) != 0;
+        out->hook_delivered = col_int64(st, 7);
+        out->hook_failed = col_int64(st, 8);
+        out->hook_pending = col_int64(st, 9);
+    }
+    conn_done(st);
+    return rc;
+}
+
 int store_gauges(struct store *s, int64_t now_ms, struct store_gauges *out)
 {
     memset(out, 0, sizeof *out);
@@ -215,6 +236,7 @@ int store_gauges(struct store *s, int64_t now_ms, struct store_gauges *out)
         out->active_layer = col_int64(st, 4);
     }
     conn_done(st);
+    rc = rc ? rc : gauge_trust(c, out);
     if (conn_run(c, ST_COMMIT) && !rc)
         rc = -EIO;
 out:

@@ -76,8 +76,10 @@ static int queue_task(struct store *s, struct conn *c, int64_t seq, int64_t now,
 int store_audit_settled(struct store *s, struct conn *c, int64_t seq, int64_t layer_id,
                         const char *verdict, int64_t now)
 {
-    if (!verdict || !layer_id ||
-        !audit_pick(seq, s->tasks->audit_seed, s->tasks->audit_ppm, AUDIT_DRAW_AUDIT))
+    if (!verdict || !layer_id)
+        return 0;
+    audit_blind_settled(&s->tasks->blind_credit, s->tasks->audit_ppm);
+    if (!audit_pick(seq, s->tasks->audit_seed, s->tasks->audit_ppm, AUDIT_DRAW_AUDIT))
         return 0;
     int64_t task = 0;
     int rc = queue_task(s, c, seq, now, &task);
@@ -95,7 +97,7 @@ int store_audit_settled(struct store *s, struct conn *c, int64_t seq, int64_t la
 
 int store_audit_blind(struct store *s, struct conn *c, int64_t seq)
 {
-    if (!audit_pick(seq, s->tasks->audit_seed, s->tasks->audit_ppm, AUDIT_DRAW_BLIND))
+    if (!audit_blind_pick(&s->tasks->blind_credit, seq, s->tasks->audit_seed))
         return 0;
     return mark_task(c, conn_last_id(c), false);
 }

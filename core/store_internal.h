@@ -73,6 +73,7 @@ enum stmt_id {
     ST_LABEL_REPLACE,
     ST_EVENT_INSERT,
     ST_CMP_DROP_HUMAN,
+    ST_CMP_DROP_AUDIT,
     ST_RATER_GOLD_FIX,
     ST_BATCH_UPSERT,
     ST_BATCH_GET,
@@ -117,6 +118,7 @@ enum stmt_id {
     ST_SUBQ_LABEL_COUNTS,
     /* promotion: the settled set, the check's outcome (store_layers.c) */
     ST_SETTLED,
+    ST_CHECKER_OUTCOMES,
     ST_LAYER_CHECKED,
     ST_LAYER_REJECT,
     ST_FLAG_INSERT,
@@ -139,6 +141,7 @@ enum stmt_id {
     ST_RATER_DETAIL,
     ST_GAUGE_QUEUE,
     ST_GAUGES,
+    ST_GAUGE_TRUST,
     /* data management: retraction (store_retract.c) */
     ST_RETRACT_ITEM_SEQ,
     ST_RETRACT_BATCH_SEQS,
@@ -158,6 +161,7 @@ enum stmt_id {
     ST_LAYER_TRAINED,
     ST_LAYER_GET,
     ST_LAYER_STATUS,
+    ST_LAYER_ACTIVE_LOCK,
     ST_CMP_NEWEST,
     /* measured trust: audits, blind tasks, demotion, drift (store_audit.c) */
     ST_AUDIT_LAYER_DEMOTED,
@@ -469,6 +473,7 @@ struct store_tasks {
     _Atomic uint32_t audit_ppm;     /* audited auto items and blind tasks, parts per million */
     _Atomic uint64_t audit_seed;    /* seeds audit_pick's draws */
     _Atomic uint32_t audit_min;     /* decided audits before a demotion; 0: the default */
+    int64_t blind_credit;           /* audit_blind_pick's credit (writer thread only) */
     _Atomic uint64_t gen;           /* see store_task_generation() */
     pthread_mutex_t hook_mu;        /* guards hook and hook_cls */
     store_done_fn hook;             /* run after tasks became claimable */
@@ -632,16 +637,17 @@ int store_subq_decided(struct store *s, struct conn *c, struct store_label *l, i
  * *human_only. 0 or -EIO. */
 int store_audit_human_only(struct conn *c, int64_t layer_id, bool *human_only);
 
-/* An item (row seq) the layer settled with verdict: when the audit draw
- * picks it, it also gets a task of its own, marked audit and blind, and
- * an audits row with the layer's verdict. Nothing about the item
- * changes. 0 or -EIO. */
+/* An item (row seq) the layer settled with verdict: it adds its expected
+ * audits to the blind draw's credit (audit_blind_settled), and when the
+ * audit draw picks it, it also gets a task of its own, marked audit and
+ * blind, and an audits row with the layer's verdict. Nothing about the
+ * item changes. 0 or -EIO. */
 int store_audit_settled(struct store *s, struct conn *c, int64_t seq, int64_t layer_id,
                         const char *verdict, int64_t now);
 
 /* The whole-item task just queued for item seq (the last row inserted on
- * c): when the blind draw picks the item, it is shown without
- * assistance. 0 or -EIO. */
+ * c): when the blind draw picks it (audit_blind_pick, at the rate audits
+ * reach raters), it is shown without assistance. 0 or -EIO. */
 int store_audit_blind(struct store *s, struct conn *c, int64_t seq);
 
 /* An audit task has its labels and people's verdict (a | b | tie | good

@@ -103,12 +103,13 @@ static int labels_read(struct conn *c, int64_t task_id, struct agg_label **out, 
     return rc;
 }
 
-/* The comparison a human verdict adds to the training set. */
+/* The comparison a human verdict adds to the training set: source human,
+ * or audit for the verdict of people on an audited item. */
 static int write_comparison(struct conn *c, const struct task_row *t, const struct agg_outcome *o,
                             const char *provenance, int64_t now)
 {
     struct store_comparison cmp = {.prompt = t->prompt,
-                                   .source = "human",
+                                   .source = t->audit ? "audit" : "human",
                                    .weight = o->agreement,
                                    .layer_id = t->layer_id,
                                    .item_seq = t->item_seq,
@@ -152,6 +153,24 @@ static int verdict_write(struct conn *c, const struct task_row *t, const struct 
     return rc;
 }
 
+/* An audit's labels decided: the audit's outcome (store_audit.c) and
+ * people's verdict as a comparison of source audit, which trains the next
+ * layer like any human verdict. The item itself (route, status, verdict)
+ * is never touched. The task was blind: no assistance in the provenance.
+ * 0, -ENOMEM, -EIO. */
+static int audit_write(struct store *s, struct conn *c, int64_t task_id, const struct task_row *t,
+                       const struct agg_label *labels, size_t n, const struct agg_outcome *o,
+                       int64_t now)
+{
+    int rc = store_audit_decided(s, c, task_id, o->verdict, now);
+    if (rc || !o->comparison)
+        return rc;
+    char *prov = aggregate_provenance(labels, n, o->agreement, NULL);
+    rc = prov ? write_comparison(c, t, o, prov, now) : -ENOMEM;
+    free(prov);
+    return rc;
+}
+
 /* Closes a task. Leases other raters still hold end here (an overlap
  * lowered under them); their labels are answered task_complete. 0 or
  * -EIO. */
@@ -186,7 +205,7 @@ static int resolve(struct store *s, struct conn *c, int64_t task_id, const struc
     rc = close_task(c, task_id);
     /* An audit's labels measure the layer and never change the item. */
     if (!rc)
-        rc = t->audit ? store_audit_decided(s, c, task_id, o.verdict, now)
+        rc = t->audit ? audit_write(s, c, task_id, t, labels, n, &o, now)
                       : verdict_write(c, t, labels, n, &o, now);
     if (!rc) {
         s->tasks->open--;
@@ -343,14 +362,14 @@ static int resolve_again(struct store *s, struct conn *c, const struct task_row 
     struct agg_label *labels;
     size_t n;
     struct agg_outcome o;
-    int rc = t->audit ? 0 : conn_run_id(c, ST_CMP_DROP_HUMAN, t->item_seq);
+    int rc = conn_run_id(c, t->audit ? ST_CMP_DROP_AUDIT : ST_CMP_DROP_HUMAN, t->item_seq);
     rc = rc ? rc : labels_read(c, l->task_id, &labels, &n);
     if (rc)
         return rc;
     if (aggregate_labels(!strcmp(t->kind, "pair"), labels, n, false, true, &o))
         rc = -EIO;
     if (!rc)
-        rc = t->audit ? store_audit_decided(s, c, l->task_id, o.verdict, now)
+        rc = t->audit ? audit_write(s, c, l->task_id, t, labels, n, &o, now)
                       : verdict_write(c, t, labels, n, &o, now);
     if (!rc) {
         l->resolved = true;

@@ -366,7 +366,24 @@ struct layer_checked {
     bool passed;
     const int64_t *flags;
     size_t nflags;
+    int64_t against; /* the active layer the check compared with; -1: not compared */
 };
+
+/* The compare-and-set of a check's outcome: 0 while the layer the check
+ * compared with (0: none) is still the active one, -ESTALE when another
+ * is, -EIO. */
+static int still_against(struct conn *c, int64_t against)
+{
+    if (against < 0)
+        return 0;
+    struct dbst *st = conn_stmt(c, ST_LAYER_ACTIVE_LOCK);
+    int step = st ? store_step(st) : SQLITE_ERROR;
+    int64_t now_active = step == SQLITE_ROW ? col_int64(st, 0) : 0;
+    conn_done(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return -EIO;
+    return now_active == against ? 0 : -ESTALE;
+}
 
 /* A flagged item goes back to people: one more whole-pair task, queued as
  * its batch or domain rule wants. 0 or -EIO. */
@@ -417,7 +434,8 @@ static int checked_flags_event(struct store *s, struct conn *c, const struct lay
 static int layer_checked_job(struct store *s, struct conn *c, void *arg)
 {
     struct layer_checked *a = arg;
-    int rc = a->passed ? 0 : conn_run_id(c, ST_LAYER_REJECT, a->id);
+    int rc = still_against(c, a->against);
+    rc = rc || a->passed ? rc : conn_run_id(c, ST_LAYER_REJECT, a->id);
     if (!rc && !a->passed && conn_changes(c) != 1)
         return -ENOENT;
     struct dbst *st = rc ? NULL : conn_stmt(c, ST_LAYER_CHECKED);
@@ -431,9 +449,10 @@ static int layer_checked_job(struct store *s, struct conn *c, void *arg)
 }
 
 int store_layer_checked(struct store *s, int64_t id, const char *report, bool passed,
-                        const int64_t *flags, size_t nflags, const char *reason, const char *actor)
+                        const int64_t *flags, size_t nflags, const char *reason, const char *actor,
+                        int64_t against)
 {
-    struct layer_checked a = {id, report, reason, actor, passed, flags, nflags};
+    struct layer_checked a = {id, report, reason, actor, passed, flags, nflags, against};
     return store_run(s, layer_checked_job, &a);
 }
 

@@ -442,7 +442,8 @@ bool store_pg_overridden(enum stmt_id id)
  *   - a label reads its task locked, so two daemons labelling one task
  *     take turns and the second sees the first's label (the item is
  *     resolved once, its comparison written once);
- *   - reaping skips leases another daemon is reaping or renewing.
+ *   - reaping skips leases another daemon is reaping or renewing;
+ *   - a promotion check's outcome locks the active layer's row.
  * Appended to the statement's PostgreSQL text. */
 static const char *const pg_lock[STMT_COUNT] = {
     [ST_TASK_PICK] = " FOR UPDATE OF t SKIP LOCKED",
@@ -450,6 +451,9 @@ static const char *const pg_lock[STMT_COUNT] = {
     [ST_TASK_PICK_FAR] = " FOR UPDATE OF t SKIP LOCKED",
     [ST_TASK_PICK_NEAR] = " FOR UPDATE OF t SKIP LOCKED",
     [ST_TASK_GET] = " FOR UPDATE OF t",
+    /* a promotion check's compare-and-set: a rollback or promotion of
+     * another daemon (which updates that row) waits, or is waited for */
+    [ST_LAYER_ACTIVE_LOCK] = " FOR UPDATE",
 };
 
 /* ST_TASK_PICK_NEAR and ST_REAP in the shape a lock needs: the task

@@ -751,3 +751,28 @@ int store_subq_task_view(struct conn *c, struct store_task *t)
     }
     return rc;
 }
+
+/* ---- checker answers against settled verdicts ---- */
+
+static int checker_count_read(struct dbst *st, void *elem)
+{
+    struct store_checker_count *x = elem;
+    const char *side = col_text(st, 0), *answer = col_text(st, 1), *settled = col_text(st, 2);
+    if (!side || !answer)
+        return -EIO;
+    x->side = side[0] == 'b' ? 'b' : 'a';
+    util_strlcpy(x->answer, answer, sizeof x->answer);
+    x->settled = settled && (settled[0] == 'a' || settled[0] == 'b') ? settled[0] : 0;
+    x->n = col_int64(st, 3);
+    return 0;
+}
+
+int store_checker_counts(struct store *s, struct store_checker_count **v, size_t *n)
+{
+    static const struct rows_spec spec = {sizeof **v, SIZE_MAX, checker_count_read, NULL};
+    struct rows rows;
+    int rc = store_rows(s, ST_CHECKER_OUTCOMES, &spec, &rows);
+    *v = rows.v;
+    *n = rows.n;
+    return rc;
+}

@@ -69,4 +69,20 @@ int store_domains_list(struct store *s, struct subq_domain **v, size_t *n);
 /* Clears and frees n domains. NULL is a no-op. */
 void store_domains_free(struct subq_domain *v, size_t n);
 
+/* Checker answers counted by their side, their answer and their item's
+ * settled verdict. */
+struct store_checker_count {
+    char side;      /* 'a' or 'b' */
+    char answer[8]; /* yes | no */
+    char settled;   /* the item's gold answer, else a human verdict of two
+                     * or more whole-item labels all the same ('a' or 'b');
+                     * 0: not settled so */
+    int64_t n;
+};
+
+/* The counts of every checker answer (sub-questions answered with source
+ * "checker", deleted items left out) into a malloc'd array *v of *n (the
+ * caller frees it). Returns 0, -ENOMEM, -EIO. */
+int store_checker_counts(struct store *s, struct store_checker_count **v, size_t *n);
+
 #endif

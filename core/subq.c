@@ -223,3 +223,15 @@ int subq_plan(const struct subq_domain *d, const struct layer *l, const char *pr
     *out = p;
     return 0;
 }
+
+void subq_checker_tally_add(struct subq_checker_tally *t, char side, const char *answer,
+                            char settled, int64_t n)
+{
+    t->answered += n;
+    if (settled != 'a' && settled != 'b')
+        return;
+    t->settled += n;
+    bool yes = strcmp(answer, "yes") == 0;
+    if ((settled == side) == yes)
+        t->agreeing += n;
+}

@@ -99,4 +99,19 @@ int subq_plan(const struct subq_domain *d, const struct layer *l, const char *pr
 /* Frees a plan. NULL is a no-op. */
 void subq_plan_free(struct subq_plan *p);
 
+/* How checker answers fare on settled items: a checker's no on a
+ * response agrees with a settled verdict for the other response, a yes
+ * with one for the same response. */
+struct subq_checker_tally {
+    int64_t answered; /* checker answers */
+    int64_t settled;  /* of those, on items with a settled verdict */
+    int64_t agreeing; /* of those, agreeing with it */
+};
+
+/* Adds n checker answers of answer ("yes" | "no") on response side ('a'
+ * | 'b') to t; settled is the item's settled verdict ('a' | 'b'), 0 when
+ * it has none. */
+void subq_checker_tally_add(struct subq_checker_tally *t, char side, const char *answer,
+                            char settled, int64_t n);
+
 #endif

@@ -116,7 +116,7 @@ bool train_human_derived(const struct store_comparison *x)
 {
     if (!x->source)
         return false;
-    if (!strcmp(x->source, "human") || !strcmp(x->source, "import"))
+    if (!strcmp(x->source, "human") || !strcmp(x->source, "import") || !strcmp(x->source, "audit"))
         return true;
     if (strcmp(x->source, "aggregate") || !x->provenance)
         return false;
@@ -143,11 +143,12 @@ struct train_set {
     json_t *sources; /* comparisons by source */
     int64_t *ids;    /* the rows read, newest first until reversed */
     size_t nids, cap_ids;
-    size_t max_rows;    /* read at most */
-    bool include_layer; /* keep rows resting on a layer's verdicts */
-    bool truncated;     /* older rows were left unread */
-    size_t excluded;    /* rows between the first and last kept that were left out */
-    size_t pending;     /* rows left out since the last row kept (newest first) */
+    size_t max_rows;           /* read at most */
+    bool include_layer;        /* keep rows resting on a layer's verdicts */
+    bool truncated;            /* older rows were left unread */
+    size_t excluded;           /* rows between the first and last kept that were left out */
+    size_t pending;            /* rows left out since the last row kept (newest first) */
+    const atomic_bool *cancel; /* the run's params.cancel: reading gives up too */
 };
 
 static int add_point(struct train_set *t, const struct store_comparison *x)
@@ -173,6 +174,8 @@ static int add_point(struct train_set *t, const struct store_comparison *x)
 static int collect(void *cls, const struct store_comparison *x)
 {
     struct train_set *t = cls;
+    if (t->cancel && atomic_load_explicit(t->cancel, memory_order_relaxed))
+        return -ECANCELED;
     if (!t->include_layer && !train_human_derived(x)) {
         t->pending += t->nids > 0; /* above the newest row kept: outside the range */
         return 0;
@@ -363,7 +366,8 @@ int train_layer(struct store *s, struct train_run *run)
 {
     struct train_set t = {.sources = json_object(),
                           .max_rows = run->max_rows ? run->max_rows : TRAIN_ROWS_DEFAULT,
-                          .include_layer = run->include_layer};
+                          .include_layer = run->include_layer,
+                          .cancel = run->params.cancel};
     struct reward_layer *l = NULL;
     run->report = NULL;
     run->stage = TRAIN_READ;
@@ -379,7 +383,9 @@ int train_layer(struct store *s, struct train_run *run)
         run->progress(run->cls, t.pairs.n, t.npoints);
     run->stage = TRAIN_FIT;
     l = reward_train(&run->params, t.pairs.v, t.pairs.n, t.points, t.npoints, &run->report);
-    rc = l ? store_trained(s, l, &t, run) : -EINVAL;
+    rc = l                                                       ? store_trained(s, l, &t, run)
+         : run->params.cancel && atomic_load(run->params.cancel) ? -ECANCELED
+                                                                 : -EINVAL;
 out:
     if (rc) {
         json_decref(run->report);

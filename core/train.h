@@ -37,7 +37,8 @@ void train_pairs_clear(struct train_pairs *t);
 int train_pairs_seen(struct store *s, const struct train_pairs *pairs, bool *seen, size_t *nseen);
 
 /* True when comparison x rests on people's judgements alone: a human
- * label (source human), an import, or a roll-up (aggregate) whose deciding
+ * label (source human), people's verdict on a hidden audit (audit), an
+ * import, or a roll-up (aggregate) whose deciding
  * answers (its provenance's decided_by) are all human. A roll-up that a
  * layer's or checker's answer helped decide, or any other source, is not:
  * training leaves those out unless asked, so that a layer's errors do not
@@ -88,9 +89,10 @@ struct train_run {
  * a new candidate is stored; when run->activate is set or no layer is
  * active it goes through the promotion check (promote.h) and becomes
  * active only if it passes, else rejected. Returns 0 with run->report
- * set; -ENODATA when there is nothing to train on; -EIO, -ENOMEM, or
- * -EINVAL (training refused the parameters), with run->stage saying
- * where. */
+ * set; -ENODATA when there is nothing to train on; -ECANCELED when
+ * run->params.cancel was raised during training (nothing stored: a queued
+ * layer stays queued); -EIO, -ENOMEM, or -EINVAL (training refused the
+ * parameters), with run->stage saying where. */
 int train_layer(struct store *s, struct train_run *run);
 
 #endif

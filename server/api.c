@@ -54,6 +54,7 @@ static const struct route routes[] = {
     {"DELETE", "/v1/batches/*", ROLE_ADMIN, api_batch_delete, false},
     {"PUT", "/v1/domains/*", ROLE_ADMIN, api_domain_put, true},
     {"GET", "/v1/domains", ROLE_ADMIN, api_domains_list, false},
+    {"GET", "/v1/checker-answers", ROLE_ADMIN, api_checker_answers, false},
     {"GET", "/v1/export", ROLE_ADMIN, api_export, false},
     {"GET", "/v1/openapi.json", ROLE_PUBLIC, api_openapi, false},
     /* the admin's view (api_admin.c) */

@@ -7,6 +7,7 @@
 #include "api_subq.h"
 #include "app.h"
 #include "store_subq.h"
+#include "audit.h"
 #include "check.h"
 #include "subq.h"
 
@@ -176,4 +177,34 @@ void api_domains_list(struct req *r, const char *param)
                               "decomposer", "none", "step_order", "sequential", "hard_tokens",
                               (json_int_t)0, "checker_answers", 0, "checkers",
                               checkers_json(CHECK_KINDS_ALL)));
+}
+
+/* The tally as JSON: counts, the accuracy on settled items and its 95%
+ * Wilson interval (null while none is settled). */
+static json_t *tally_json(const struct subq_checker_tally *t)
+{
+    struct audit_rate e;
+    audit_error_rate(t->settled, t->settled - t->agreeing, &e);
+    bool none = t->settled == 0;
+    return json_pack("{s:I,s:I,s:I,s:o,s:o}", "answered", (json_int_t)t->answered, "settled",
+                     (json_int_t)t->settled, "agreeing", (json_int_t)t->agreeing, "accuracy",
+                     none ? json_null() : json_real(1 - e.rate), "interval",
+                     none ? json_null() : json_pack("[f,f]", 1 - e.hi, 1 - e.lo));
+}
+
+void api_checker_answers(struct req *r, const char *param)
+{
+    (void)param;
+    struct store_checker_count *v;
+    size_t n;
+    int rc = store_checker_counts(r->app->store, &v, &n);
+    if (rc) {
+        api_store_error(r, rc, "reading the checker answers");
+        return;
+    }
+    struct subq_checker_tally t = {0};
+    for (size_t i = 0; i < n; i++)
+        subq_checker_tally_add(&t, v[i].side, v[i].answer, v[i].settled, v[i].n);
+    free(v);
+    http_reply_json(r, 200, tally_json(&t));
 }

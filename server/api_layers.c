@@ -248,6 +248,16 @@ static void promote_finish(struct req *r)
     else if (st->rc == -EALREADY)
         http_error(r, 409, "already_active", "Layer %lld is the active layer.",
                    (long long)st->run.id);
+    else if (st->rc == -ESTALE)
+        http_error(r, 409, "active_changed",
+                   "The active layer changed during each of %d checks of layer %lld (a rollback "
+                   "or another promotion): nothing was recorded; promote it again.",
+                   PROMOTE_TRIES, (long long)st->run.id);
+    else if (st->rc == -ECANCELED)
+        http_error(r, 503, "shutting_down",
+                   "The daemon is stopping: the check of layer %lld was given up and nothing "
+                   "was recorded.",
+                   (long long)st->run.id);
     else if (st->rc == -ENOMEM || st->rc == -EIO || st->rc == -ESHUTDOWN)
         api_store_error(r, st->rc, st->run.stage ? st->run.stage : "promoting the layer");
     else if (st->rc)
@@ -332,6 +342,7 @@ void api_layer_promote(struct req *r, const char *param)
     st->run.id = id;
     st->run.actor = r->key.name;
     st->run.params = params;
+    st->run.cancel = lifecycle_cancel_flag(r->app->lifecycle);
     st->job = (struct layer_job){.run = promote_job, .done = promote_done, .cls = st};
     http_go_async(r, promote_finish);
     if (lifecycle_submit_check(r->app->lifecycle, &st->job)) {

@@ -31,5 +31,7 @@ void api_subq_task(json_t *o, const struct store_task *t);
 /* PUT /v1/domains/{name} and GET /v1/domains (api_domains.c). */
 void api_domain_put(struct req *r, const char *param);
 void api_domains_list(struct req *r, const char *param);
+/* GET /v1/checker-answers: how the checker's answers fare on settled items. */
+void api_checker_answers(struct req *r, const char *param);
 
 #endif

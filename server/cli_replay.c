@@ -35,6 +35,7 @@ struct replay_args {
     const char *url, *token, *format, *oracle, *batch;
     int64_t rounds, per_round, train_timeout_s;
     double err;
+    double target; /* the layers' accuracy target; 0: the daemon's default */
     uint64_t seed;
 };
 
@@ -63,13 +64,14 @@ static void replay_usage(FILE *to)
     fprintf(to,
             "usage: rungd replay --url URL --token ADMIN_TOKEN --format hh|gsm8k --oracle FILE\n"
             "                    [--rounds N] [--per-round K] [--rater-error P] [--seed S]\n"
-            "                    [--batch NAME] [--train-timeout SECONDS]\n\n"
+            "                    [--batch NAME] [--train-timeout SECONDS] [--target T]\n\n"
             "Simulates a labelling campaign against the daemon at URL (a fresh database is\n"
             "best: every task it serves is answered). Each round posts K items of FILE (pairs,\n"
             "sides shuffled by the seed; GSM8K pairs in domain \"math\"), answers every task as\n"
             "the rater from the file's labels (GSM8K steps by the documented step rule; P\n"
             "flips that share of answers, seeded), then trains a layer (POST /v1/layers) and\n"
-            "promotes it. Prints a row per round and a JSON line of totals, with the shares\n"
+            "promotes it (T: the layers' accuracy target, 0.5 to 1; default the daemon's,\n"
+            "0.95). Prints a row per round and a JSON line of totals, with the shares\n"
             "of human judgements and bytes read saved against reviewing every item whole.\n"
             "Defaults: %d rounds, K = items / rounds (rounded up), P = 0, seed %d, batch\n"
             "\"replay\", training timeout %d s.\n",
@@ -248,6 +250,9 @@ static int replay_opt(struct replay_args *a, int c, const char *v)
         rc = num_opt("train-timeout", v, 1, 86400, &x);
         a->train_timeout_s = (int64_t)x;
         break;
+    case 'g':
+        rc = num_opt("target", v, 0.5, 1, &a->target);
+        break;
     default:
         return -EINVAL;
     }
@@ -266,18 +271,14 @@ static int replay_parse(int argc, char **argv, struct replay_args *a)
     {                                                                                              \
         name, required_argument, NULL, c                                                           \
     }
-    static const struct option opts[] = {ARG_OPT("url", 'u'),
-                                         ARG_OPT("token", 't'),
-                                         ARG_OPT("format", 'f'),
-                                         ARG_OPT("oracle", 'o'),
-                                         ARG_OPT("rounds", 'r'),
-                                         ARG_OPT("per-round", 'k'),
-                                         ARG_OPT("rater-error", 'e'),
-                                         ARG_OPT("seed", 's'),
-                                         ARG_OPT("batch", 'b'),
-                                         ARG_OPT("train-timeout", 'T'),
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        ARG_OPT("url", 'u'),         ARG_OPT("token", 't'),
+        ARG_OPT("format", 'f'),      ARG_OPT("oracle", 'o'),
+        ARG_OPT("rounds", 'r'),      ARG_OPT("per-round", 'k'),
+        ARG_OPT("rater-error", 'e'), ARG_OPT("seed", 's'),
+        ARG_OPT("batch", 'b'),       ARG_OPT("train-timeout", 'T'),
+        ARG_OPT("target", 'g'),      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
 #undef ARG_OPT
     int c;
     optind = 1;
@@ -534,6 +535,10 @@ static int train_start(struct run *r, int64_t *id, char outcome[REPLAY_OUTCOME_M
 {
     json_t *body = json_object(), *reply = NULL;
     long st = 0;
+    if (body && r->a->target > 0 && json_object_set_new(body, "target", json_real(r->a->target))) {
+        json_decref(body);
+        body = NULL;
+    }
     int rc = body ? call(&r->c, "POST", "/v1/layers", body, &st, &reply) : -ENOMEM;
     json_decref(body);
     *id = 0;
@@ -726,8 +731,9 @@ static int print_totals(struct run *r, const struct replay_row *rows, size_t n)
     sum.agreeing = last.agreeing;
     sum.layer_answers = last.layer_answers;
     replay_figures(&sum, 1, &f);
-    json_t *o = json_pack("{s:s,s:I,s:f,s:I}", "format", r->a->format, "rounds", (json_int_t)n,
-                          "rater_error", r->a->err, "seed", (json_int_t)r->a->seed);
+    json_t *o = json_pack("{s:s,s:I,s:f,s:I,s:o}", "format", r->a->format, "rounds", (json_int_t)n,
+                          "rater_error", r->a->err, "seed", (json_int_t)r->a->seed, "target",
+                          r->a->target > 0 ? json_real(r->a->target) : json_null());
     if (!o)
         return -ENOMEM;
     const int64_t ints[] = {

@@ -105,8 +105,8 @@ static const struct serve_opt serve_table[] = {
     {"side-order", "ORDER", OPT_SIDES, O(fixed_sides), 0, 0,
      "random (default): each rater sees a pair in its own order; fixed: the item's", 0},
     {"audit-share", "PCT", OPT_SHARE, O(audit_ppm), 0, 0,
-     "share of the items the layer settles that also go to people as hidden audits, and of "
-     "ordinary tasks shown without assistance (default %lld; 0 to 100, decimals allowed)",
+     "share of the items the layer settles that also go to people as hidden audits; as many "
+     "ordinary tasks are shown without assistance (default %lld; 0 to 100, decimals allowed)",
      AUDIT_SHARE_PPM_DEFAULT / (AUDIT_PPM / 100)},
     {"audit-seed", "N", OPT_INT, O(audit_seed), 0, INT64_MAX, "seed of those draws (default 0)", 0},
     {"audit-min", "N", OPT_INT, O(audit_min), 1, AUDIT_MIN_MAX,
@@ -624,6 +624,9 @@ int cli_serve(int argc, char **argv)
     announce(&o, info ? info->port : o.port);
     serve_loop(&app, &sigs);
     log_json("info", "shutting down", NULL);
+    /* A check or training under way gives up now: a REST promotion waits
+     * for its check, and the requests in flight are waited for. */
+    lifecycle_cancel(app.lifecycle);
     http_stop(&app, d, SHUTDOWN_GRACE_MS);
     rc = 0;
 out:

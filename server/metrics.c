@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "audit.h"
 #include "app.h"
 #include "layer_holder.h"
 #include "layer_http.h"
@@ -166,6 +167,56 @@ static void gauges(struct text *t, const struct store_gauges *g)
     put(t, "rung_active_layer_id %lld\n", (long long)g->active_layer);
 }
 
+/* x as Prometheus prints a sample value, NaN unless known. Returns buf. */
+static const char *num(char *buf, size_t size, bool known, double x)
+{
+    if (known)
+        snprintf(buf, size, "%.6f", x);
+    else
+        snprintf(buf, size, "NaN");
+    return buf;
+}
+
+/* Hidden audits and webhook deliveries (issue 12). */
+static void trust(struct text *t, const struct store_gauges *g)
+{
+    family(t, "rung_audits_total", "counter",
+           "Hidden audits decided, by outcome (agree, disagree: an error of the layer, "
+           "inconclusive: people found a tie or were unsure).");
+    put(t,
+        "rung_audits_total{outcome=\"agree\"} %lld\nrung_audits_total{outcome=\"disagree\"} "
+        "%lld\nrung_audits_total{outcome=\"inconclusive\"} %lld\n",
+        (long long)g->audits_agree, (long long)g->audits_disagree,
+        (long long)g->audits_inconclusive);
+    family(t, "rung_audits_open", "gauge", "Audit tasks waiting for their labels.");
+    put(t, "rung_audits_open %lld\n", (long long)g->audits_open);
+    struct audit_rate r;
+    char v[32];
+    audit_error_rate(g->active_agree + g->active_disagree, g->active_disagree, &r);
+    family(t, "rung_layer_audited_error_rate", "gauge",
+           "The active layer's audited error rate: disagreements over decided audits (NaN "
+           "before any, or without an active layer).");
+    put(t, "rung_layer_audited_error_rate %s\n", num(v, sizeof v, r.audited > 0, r.rate));
+    family(t, "rung_layer_audited_error_rate_lower", "gauge",
+           "The lower end of its 95% Wilson interval: what demotion compares with 1 - promise.");
+    put(t, "rung_layer_audited_error_rate_lower %s\n", num(v, sizeof v, r.audited > 0, r.lo));
+    family(t, "rung_layer_audited", "gauge", "The active layer's decided audits.");
+    put(t, "rung_layer_audited %lld\n", (long long)r.audited);
+    family(t, "rung_layer_demoted", "gauge",
+           "1 when the active layer is demoted to human-only routing by its audits, else 0.");
+    put(t, "rung_layer_demoted %d\n", g->active_demoted ? 1 : 0);
+    family(t, "rung_webhook_deliveries_total", "counter",
+           "Webhook delivery attempts: delivered (acknowledged with a 2xx) or failed (tried "
+           "again later); the hooks' own counters, a deleted hook's no longer counted.");
+    put(t,
+        "rung_webhook_deliveries_total{result=\"delivered\"} %lld\n"
+        "rung_webhook_deliveries_total{result=\"failed\"} %lld\n",
+        (long long)g->hook_delivered, (long long)g->hook_failed);
+    family(t, "rung_webhook_outbox_pending", "gauge",
+           "Verdicts waiting in the outbox for their hook (not yet acknowledged).");
+    put(t, "rung_webhook_outbox_pending %lld\n", (long long)g->hook_pending);
+}
+
 /* An external (http) active layer's health: requests, failures, the
  * circuit breaker, the cache, the last latency. Nothing for other kinds. */
 static void layer_health(struct text *t, struct app *a)
@@ -230,6 +281,7 @@ void metrics_reply(struct req *r, const char *param)
     counters(&t, a);
     histogram(&t, &a->metrics);
     gauges(&t, &g);
+    trust(&t, &g);
     checkpoints(&t, a);
     layer_health(&t, a);
     net_guard(&t, a);

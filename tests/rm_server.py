@@ -29,6 +29,7 @@ split on whitespace. A text (vllm, tei with a template) is read as
 all response. GET /stats answers {"requests", "inputs"} (scoring requests
 and inputs so far); GET /last the body of the last scoring request as it
 was received (null before one); POST /mode {"mode": M} changes the mode.
+GET /stats also says how many scoring requests are "held" (mode hold).
 
 Modes: ok; reverse (as ok, the reward negated: a model that scores
 backwards); stall (answers after 10 s); 500 (always, with the protocol's
@@ -39,7 +40,10 @@ per input, tei one object instead of a list per input, rung "scores" an
 object); count (one result too few); nan (a NaN reward, as Python's json
 writes it); string (a reward that is a string); big (a 2 MiB answer);
 labels (tei: two labels per input, "good" = reward, "bad" = -reward);
-auth (as ok, but without "Authorization: Bearer secret" the answer is 401).
+auth (as ok, but without "Authorization: Bearer secret" the answer is 401);
+hold (a scoring request waits, counted in /stats "held", until POST /mode
+changes the mode, then is answered as ok: a test decides exactly when a
+model call returns).
 """
 import argparse
 import json
@@ -81,7 +85,9 @@ class State:
         self.requests = 0
         self.inputs = 0
         self.last = None  # the last scoring request's body
+        self.held = 0     # scoring requests waiting in mode hold
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)  # the mode changed
 
 
 def vllm_error(status, message, kind):
@@ -204,7 +210,8 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         with st.lock:
             if self.path == "/stats":
-                return self.reply(200, {"requests": st.requests, "inputs": st.inputs})
+                return self.reply(200, {"requests": st.requests, "inputs": st.inputs,
+                                        "held": st.held})
             if self.path == "/last":
                 return self.reply(200, st.last)
         self.reply(404, {"error": "not found"})
@@ -216,6 +223,7 @@ class Handler(BaseHTTPRequestHandler):
             if self.path == "/mode":
                 with st.lock:
                     st.mode = req["mode"]
+                    st.changed.notify_all()
                 return self.reply(200, {"mode": st.mode})
             if self.path != PATHS[st.args.protocol]:
                 return self.reply(404, {"error": "not found"})
@@ -239,6 +247,12 @@ class Handler(BaseHTTPRequestHandler):
             rewards, form = rung_rewards(req)
         with st.lock:
             st.inputs += len(rewards)
+            if mode == "hold":  # answered as ok once the mode changes
+                st.held += 1
+                while st.mode == "hold":
+                    st.changed.wait()
+                st.held -= 1
+                mode = "ok"
         if mode == "stall":
             time.sleep(10)
         if mode == "500" or (mode == "flaky" and n_req % 2 == 1):

@@ -34,10 +34,9 @@ REPORT = {"target": 0.95, "calibration": {"items": 200, "curve": [
 M64 = (1 << 64) - 1
 
 
-def audit_pick(item_seq, seed, share_ppm, draw):
-    """core/audit.c's audit_pick (draw 0: audit, 1: blind), to know which
-    items a share picks: FNV-1a over the draw and the id's bytes, then a
-    splitmix64 finaliser."""
+def pick_hash(item_seq, seed, draw):
+    """core/audit.c's pick_hash (draw 0: audit, 1: blind): FNV-1a over the
+    draw and the id's bytes, then a splitmix64 finaliser."""
     h = 0xcbf29ce484222325 ^ seed
     h = ((h ^ draw) * 0x100000001b3) & M64
     for b in range(8):
@@ -46,7 +45,30 @@ def audit_pick(item_seq, seed, share_ppm, draw):
     h = ((h ^ (h >> 30)) * 0xbf58476d1ce4e5b9) & M64
     h = ((h ^ (h >> 27)) * 0x94d049bb133111eb) & M64
     h ^= h >> 31
-    return h % 1000000 < share_ppm
+    return h
+
+
+def audit_pick(item_seq, seed, share_ppm, draw=0):
+    """core/audit.c's audit_pick: which items a share picks."""
+    return pick_hash(item_seq, seed, draw) % 1000000 < share_ppm
+
+
+def blind_picks(stream, seed, share_ppm):
+    """core/audit.c's blind draw over a stream of (seq, settled) in the
+    order the daemon stored them: the seqs of the ordinary items shown
+    blind. Each settled item adds share_ppm to a credit; an ordinary task
+    is blind with probability min(1, credit), taken from the credit."""
+    credit, picked = 0, []
+    for seq, settled in stream:
+        if settled:
+            credit = min(credit + share_ppm, 64 * 1000000)
+            continue
+        p = min(credit, 1000000)
+        if p > 0:
+            credit -= p
+            if pick_hash(seq, seed, 1) % 1000000 < p:
+                picked.append(seq)
+    return picked
 
 
 class AuditCase(unittest.TestCase):
@@ -153,10 +175,30 @@ class TestHiddenAudits(AuditCase):
                          (1, 0, 0, 0.0, 0.95, False))
         self.assertEqual(audit["interval"][0], 0.0)
         self.assertAlmostEqual(audit["interval"][1], 0.79345, places=4)   # Wilson 95%, 0 of 1
-        # Nothing is flagged, nothing trains on it, nothing else is asked.
+        # Nothing is flagged, nothing else is asked.
         self.assertEqual(self.d.request("GET", "/v1/flags", token=self.admin)[2]["flags"], [])
-        self.assertEqual(self.d.sql("SELECT count(*) FROM comparisons")[0][0], 0)
         self.assertEqual(self.d.request("GET", "/v1/tasks/next", token=self.rater)[0], 204)
+        # People's verdict is a human judgement: one comparison of source
+        # audit, in the export, with the rater and no assistance.
+        st, _, body = self.d.request("GET", "/v1/export?format=preference", token=self.admin)
+        self.assertEqual(st, 200)
+        rows = [json.loads(x) for x in body.decode().splitlines()]
+        self.assertEqual([(r["source"], r["item_id"], r["prompt"], r["chosen"], r["rejected"],
+                           r["raters"], r["agreement"]) for r in rows],
+                         [("audit", item["id"], "Question 1", CLEAR[0], CLEAR[1], ["r1"], 1)])
+        prov = json.loads(self.d.sql("SELECT provenance FROM comparisons")[0][0])
+        self.assertIsNone(prov["assistance"])
+        # It trains the next layer by default, counted in its lineage; the
+        # audited item still does not change.
+        st, _, ack = self.d.request("POST", "/v1/layers", {"members": 1, "bits": 12},
+                                    token=self.admin)
+        self.assertEqual(st, 202, ack)
+        got = until(lambda: (lambda l: l if l["status"] != "training" else None)(
+            self.d.request("GET", "/v1/layers/%d" % ack["id"], token=self.admin)[2]),
+            "the layer to train")
+        self.assertEqual((got["status"], got["lineage"]["comparisons"]["by_source"],
+                          got["lineage"]["comparisons"]["count"]), ("candidate", {"audit": 1}, 1))
+        self.assertEqual(self.frozen(self.item(item["id"])), self.frozen(item))
 
     def test_disagreement_flags_and_demotion_routes_to_people(self):
         # --audit-min 3: three decided audits at least, and two raters.
@@ -271,6 +313,7 @@ class TestHiddenAudits(AuditCase):
         self.post(CLEAR)
         t = self.next_task()
         self.label(t, "tie")
+        self.assertEqual(self.d.sql("SELECT source, tie FROM comparisons"), [("audit", 1)])
         audit = self.layer_json(layer)["audit"]
         self.assertEqual((audit["audited"], audit["inconclusive"], audit["error_rate"]),
                          (0, 1, None))
@@ -284,6 +327,9 @@ class TestHiddenAudits(AuditCase):
         self.assertEqual(len(self.d.request("GET", "/v1/flags", token=self.admin)[2]["flags"]),
                          1)
         self.assertEqual(self.d.sql("SELECT status, verdict FROM items"), [("auto", "a")])
+        # Its comparison follows the label: the tie gave way to b.
+        self.assertEqual(self.d.sql("SELECT source, chosen, rejected, tie FROM comparisons"),
+                         [("audit", CLEAR[1], CLEAR[0], 0)])
 
 
 class TestOneRater(AuditCase):
@@ -356,7 +402,7 @@ class TestBlindShare(AuditCase):
     """At a share below 100 the two draws pick items of their own: the
     audits are exactly the settled items the audit draw picks, and the
     ordinary tasks shown blind exactly the items the blind draw picks, at
-    the same share (a test at 100% could not tell)."""
+    the rate audits come (a test at 100% could not tell)."""
     share = "30"
     extra = ["--audit-seed", "5"]
 
@@ -371,10 +417,11 @@ class TestBlindShare(AuditCase):
         ordinary = [it for it in items if it["status"] == "awaiting_human"]
         self.assertEqual((len(settled), len(ordinary)), (20, 20))
 
-        def picked(group, draw):
-            return sorted(it["prompt"] for it in group
-                          if audit_pick(seq[it["id"]], 5, 300000, draw))
-        want_audits, want_blind = picked(settled, 0), picked(ordinary, 1)
+        want_audits = sorted(it["prompt"] for it in settled
+                             if audit_pick(seq[it["id"]], 5, 300000))
+        blind_seqs = blind_picks([(seq[it["id"]], it["status"] == "auto") for it in items], 5,
+                                 300000)
+        want_blind = sorted(it["prompt"] for it in ordinary if seq[it["id"]] in blind_seqs)
         # Neither draw picks none or all of its items at 30% of 20.
         self.assertTrue(0 < len(want_audits) < 20 and 0 < len(want_blind) < 20,
                         (want_audits, want_blind))

@@ -8,7 +8,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_subq import WRONG, SubqCase, lines, math_pair  # noqa: E402
+from test_subq import RIGHT, WRONG, SubqCase, lines, math_pair  # noqa: E402
 
 
 class TestCheckerAnswers(SubqCase):
@@ -56,6 +56,41 @@ class TestCheckerAnswers(SubqCase):
         ack = self.post([math_pair(3)])[0]
         sq = self.item(ack["id"])["subquestions"]
         self.assertEqual([q["source"] for q in sq], [None] * 6)
+
+    def answers(self, token=None):
+        return self.d.request("GET", "/v1/checker-answers", token=token or self.admin)
+
+    def test_accuracy_on_settled_items(self):
+        """GET /v1/checker-answers: each checker answer judged against its
+        item's settled verdict (here gold answers): a no on the side that
+        lost agrees, a no on the side that won does not."""
+        st, _, body = self.answers()
+        self.assertEqual((st, body), (200, {"answered": 0, "settled": 0, "agreeing": 0,
+                                            "accuracy": None, "interval": None}))
+        self.put_domain("math", {"decomposer": "steps", "checker_answers": True})
+        acks = self.post([math_pair(10), math_pair(11, a=WRONG, b=RIGHT), math_pair(12)])
+        st, _, body = self.answers()
+        self.assertEqual((st, body["answered"], body["settled"], body["accuracy"]),
+                         (200, 3, 0, None), body)
+        # Gold says a: right for the first (the checker sank b), wrong for
+        # the second (the checker sank a, the response gold prefers).
+        for ack in acks[:2]:
+            st, _, body = self.d.request("POST", "/v1/items/%s/gold" % ack["id"],
+                                         {"answer": "a"}, token=self.admin)
+            self.assertEqual(st, 200, body)
+        st, _, body = self.answers()
+        self.assertEqual((body["answered"], body["settled"], body["agreeing"]), (3, 2, 1), body)
+        self.assertAlmostEqual(body["accuracy"], 0.5, places=6)
+        # The 95% Wilson interval of 1 of 2.
+        self.assertAlmostEqual(body["interval"][0], 0.0945, places=3)
+        self.assertAlmostEqual(body["interval"][1], 0.9055, places=3)
+        # A deleted item's answers leave the count.
+        st, _, _ = self.d.request("DELETE", "/v1/items/" + acks[2]["id"], token=self.pipe)
+        self.assertEqual(st, 200)
+        self.assertEqual(self.answers()[2]["answered"], 2)
+        # Admins only.
+        self.assertEqual(self.answers(self.d.key("rater", "r9"))[0], 403)
+        self.assertEqual(self.d.request("GET", "/v1/checker-answers")[0], 401)
 
     def test_bad_setting_is_refused(self):
         for bad in ({"checker_answers": 1}, {"checkers": ["answer", "answer"]},

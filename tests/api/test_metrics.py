@@ -10,7 +10,9 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rungtest import DaemonCase  # noqa: E402
+from rungtest import DaemonCase, until  # noqa: E402
+from test_external_layer import ModelServer  # noqa: E402
+from test_webhooks import Receiver  # noqa: E402
 
 PROMTOOL = shutil.which("promtool")
 
@@ -95,6 +97,81 @@ class TestMetrics(DaemonCase):
         self.assertIsNotNone(series(text, "rung_store_checkpoints_total", mode="passive"))
         self.assertIsNotNone(series(text, "rung_responses_total", **{"class": "4xx"}))
         self.assertNotIn("rung_request_seconds_sum", text)
+
+
+def promtool_check(case, text):
+    case.assertTrue(PROMTOOL, "promtool is not installed (deploy/deps.sh test installs "
+                              "Debian's prometheus package)")
+    p = subprocess.run([PROMTOOL, "check", "metrics"], input=text.encode(), capture_output=True,
+                       timeout=60)
+    case.assertEqual(p.returncode, 0, p.stdout.decode() + p.stderr.decode())
+    case.assertEqual(p.stdout + p.stderr, b"")
+
+
+class TestTrustMetrics(DaemonCase):
+    """Hidden audits and webhook deliveries on /metrics: an external model
+    settles an item, its audit reaches a rater who disagrees, and the
+    item's verdict goes to a hook that fails once, then acknowledges."""
+    daemon_args = ["--gold-rate", "0", "--side-order", "fixed", "--audit-share", "100",
+                   "--webhook-allow-private", "--webhook-backoff", "50", "--webhook-timeout",
+                   "4000"]
+
+    def setUp(self):
+        super().setUp()
+        self.rater = self.d.key("rater", "r1")
+        self.model = ModelServer()
+        self.addCleanup(lambda: self.model.stop())
+        self.hook = Receiver(script=[500])
+        self.addCleanup(lambda: self.hook.close())
+
+    def metrics(self):
+        st, _, body = self.d.request("GET", "/metrics", token=self.admin)
+        self.assertEqual(st, 200)
+        return body.decode()
+
+    def test_audits_and_webhooks(self):
+        text = self.metrics()
+        self.assertEqual(series(text, "rung_audits_total", outcome="agree"), 0)
+        self.assertEqual(series(text, "rung_webhook_outbox_pending"), 0)
+        self.assertIn("\nrung_layer_audited_error_rate NaN\n", text)   # no active layer
+        promtool_check(self, text)
+        body = {"kind": "http", "url": self.model.url, "protocol": "rung", "retries": 0,
+                "threshold": 0.9}
+        layer = self.d.request("POST", "/v1/layers", body, token=self.admin)[2]["id"]
+        st, _, got = self.d.request("POST", "/v1/layers/%d/promote" % layer, token=self.admin)
+        self.assertEqual((st, got["status"]), (200, "active"), got)
+        until(lambda: series(self.metrics(), "rung_active_layer_id") == layer, "the layer")
+        st, _, _ = self.d.request("POST", "/v1/webhooks", {"url": self.hook.url()},
+                                  token=self.pipe)
+        self.assertEqual(st, 201)
+        st, _, ack = self.d.request("POST", "/v1/items", {
+            "prompt": "Say something.", "responses": ["one two three four five six", "one"]},
+            token=self.pipe)
+        self.assertEqual((st, ack["status"]), (201, "auto"), ack)
+        text = self.metrics()
+        self.assertEqual(series(text, "rung_audits_open"), 1)
+        self.assertEqual(series(text, "rung_layer_audited"), 0)
+        # The audit: the rater prefers b, the layer said a.
+        st, _, t = self.d.request("GET", "/v1/tasks/next", token=self.rater)
+        self.assertEqual(st, 200)
+        st, _, _ = self.d.request("POST", "/v1/tasks/%d/labels" % t["id"], {"answer": "b"},
+                                  token=self.rater)
+        self.assertEqual(st, 201)
+        self.hook.wait_acked(1)
+        text = until(lambda: (lambda x: x if series(
+            x, "rung_webhook_deliveries_total", result="delivered") == 1 else None)(
+            self.metrics()), "the delivery to be counted")
+        self.assertEqual([series(text, "rung_audits_total", outcome=o)
+                          for o in ("agree", "disagree", "inconclusive")], [0, 1, 0])
+        self.assertEqual(series(text, "rung_audits_open"), 0)
+        self.assertEqual(series(text, "rung_layer_audited"), 1)
+        self.assertEqual(series(text, "rung_layer_audited_error_rate"), 1.0)
+        self.assertAlmostEqual(series(text, "rung_layer_audited_error_rate_lower"), 0.206549,
+                               places=5)   # Wilson 95%, 1 of 1
+        self.assertEqual(series(text, "rung_layer_demoted"), 0)
+        self.assertEqual(series(text, "rung_webhook_deliveries_total", result="failed"), 1)
+        self.assertEqual(series(text, "rung_webhook_outbox_pending"), 0)
+        promtool_check(self, text)
 
 
 if __name__ == "__main__":

@@ -135,6 +135,24 @@ class TestReplayHH(ReplayCase):
         self.assertEqual(tot["flipped"], 0)
         self.assertEqual(tot["agreement"], 1.0)
 
+    def test_target_reaches_the_layers(self):
+        """--target T trains every layer with accuracy target T (its
+        report says so) and is echoed in the totals."""
+        rows, tot = self.replay("hh", HH, "--rounds", "2", "--per-round", "10", "--target",
+                                "0.8")
+        self.check_totals(rows, tot, 2, 10)
+        self.assertEqual(tot["target"], 0.8)
+        self.assertEqual(tot["layers_trained"], 2)
+        st, _, body = self.d.request("GET", "/v1/layers", token=self.admin)
+        self.assertEqual(st, 200, body)
+        ids = [x["id"] for x in body["layers"]]
+        self.assertEqual(len(ids), 2)
+        for i in ids:
+            st, _, layer = self.d.request("GET", "/v1/layers/%d" % i, token=self.admin)
+            self.assertEqual(st, 200, layer)
+            self.assertEqual(layer["request"]["target"], 0.8, layer)
+            self.assertEqual(layer["metrics"]["target"], 0.8, layer)
+
 
 class TestReplayGSM8K(ReplayCase):
     def test_gsm8k_steps_with_rater_errors_add_up(self):
@@ -170,6 +188,11 @@ class TestReplayUsage(ReplayCase):
                        "--rater-error", "1.5")
         self.assertEqual(p.returncode, 2)
         self.assertIn("--rater-error", p.stderr)
+        for bad in ("0.4", "1.01", "x"):
+            p = self.d.cli(*base, "--token", self.admin, "--format", "hh", "--oracle", HH,
+                           "--target", bad)
+            self.assertEqual(p.returncode, 2, bad)
+            self.assertIn("--target", p.stderr)
         p = self.d.cli(*base, "--token", self.pipe, "--format", "hh", "--oracle", HH)
         self.assertEqual(p.returncode, 1)
         self.assertIn("403", p.stderr)

@@ -15,6 +15,7 @@
 #        ../shared/data beside the repository; tests/data works too);
 #        BUILD_DIR: build-bench (release)
 # env:   ROUNDS (default 5), RATER_ERROR (default 0), SEED (default 1),
+#        TARGET (the layers' accuracy target; default the daemon's, 0.95),
 #        RUNS (default "steps whole hh")
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -69,7 +70,8 @@ EOF
     echo "== $1: $2 $(basename "$3")$how, $ROUNDS rounds, rater error $RATER_ERROR"
     start=$(date +%s)
     "$RUNGD" replay --url "http://127.0.0.1:$port" --token "$tok" --format "$2" --oracle "$3" \
-        --rounds "$ROUNDS" --rater-error "$RATER_ERROR" --seed "$SEED" | tee "$WORK/$1.txt"
+        --rounds "$ROUNDS" --rater-error "$RATER_ERROR" --seed "$SEED" ${TARGET:+--target "$TARGET"} |
+        tee "$WORK/$1.txt"
     echo "   ($(($(date +%s) - start)) s)"
     kill "$PID" && wait "$PID" || true
     PID=

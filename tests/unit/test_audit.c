@@ -48,6 +48,86 @@ static void test_pick_bounds(void **state)
     }
 }
 
+/* A stream of n items of which about settled_share (0 to 1) the layer
+ * settles (an independent hash decides which): counts the audits the
+ * audit draw picks and the blind ordinary tasks the blind draw picks, at
+ * a 2% share. */
+static void blind_stream(int n, double settled_share, int *audits, int *blind, int *ordinary,
+                         int64_t *credit)
+{
+    *audits = *blind = *ordinary = 0;
+    *credit = 0;
+    for (int64_t id = 1; id <= n; id++) {
+        bool settled = audit_pick(id, 99, (uint32_t)(settled_share * AUDIT_PPM), AUDIT_DRAW_AUDIT);
+        if (settled) {
+            audit_blind_settled(credit, AUDIT_SHARE_PPM_DEFAULT);
+            *audits += audit_pick(id, 7, AUDIT_SHARE_PPM_DEFAULT, AUDIT_DRAW_AUDIT);
+        } else {
+            (*ordinary)++;
+            *blind += audit_blind_pick(credit, id, 7);
+        }
+    }
+}
+
+/* Blind ordinary tasks come at the rate audits reach raters, whatever
+ * share the layer settles: the two counts agree within the draws' noise
+ * (a fixed 2% of the ordinary tasks would not: at 80% settled it gives a
+ * quarter as many). */
+static void test_blind_at_the_rate_of_audits(void **state)
+{
+    (void)state;
+    const double shares[] = {0.2, 0.5, 0.8, 0.95};
+    for (size_t k = 0; k < sizeof shares / sizeof shares[0]; k++) {
+        int audits, blind, ordinary;
+        int64_t credit;
+        blind_stream(200000, shares[k], &audits, &blind, &ordinary, &credit);
+        int settled = 200000 - ordinary;
+        double want = 0.02 * settled, sd = sqrt(want);
+        /* Each count within 5 sd of 2% of the settled items. */
+        assert_true(fabs(audits - want) < 5 * sd);
+        assert_true(fabs(blind - want) < 5 * sd + 1);
+        assert_in_range(credit, 0, AUDIT_PPM);
+        /* The old draw, a fixed 2% of the ordinary tasks, against it. */
+        int fixed = 0;
+        for (int64_t id = 1; id <= 200000; id++)
+            fixed += !audit_pick(id, 99, (uint32_t)(shares[k] * AUDIT_PPM), AUDIT_DRAW_AUDIT) &&
+                     audit_pick(id, 7, AUDIT_SHARE_PPM_DEFAULT, AUDIT_DRAW_BLIND);
+        if (shares[k] >= 0.8)
+            assert_true(fixed < audits / 3);
+    }
+}
+
+/* The blind draw: nothing without credit, everything with a whole task's
+ * worth, the same answers for the same stream, and a bounded credit. */
+static void test_blind_draw_rules(void **state)
+{
+    (void)state;
+    int64_t credit = 0;
+    for (int64_t id = 1; id < 100; id++)
+        assert_false(audit_blind_pick(&credit, id, 3));
+    /* At 100% every settled item is audited: the next ordinary task is
+     * blind, the one after it not. */
+    audit_blind_settled(&credit, AUDIT_PPM);
+    assert_true(audit_blind_pick(&credit, 5, 3));
+    assert_int_equal(credit, 0);
+    assert_false(audit_blind_pick(&credit, 6, 3));
+    /* Deterministic: the same stream, the same picks. */
+    int a1, b1, o1, a2, b2, o2;
+    int64_t c1, c2;
+    blind_stream(20000, 0.6, &a1, &b1, &o1, &c1);
+    blind_stream(20000, 0.6, &a2, &b2, &o2, &c2);
+    assert_int_equal(b1, b2);
+    assert_int_equal(c1, c2);
+    /* The credit stops at its bound: people see too few ordinary tasks to
+     * match the audits, every one is blind, the excess is forgotten. */
+    for (int i = 0; i < 1000; i++)
+        audit_blind_settled(&credit, AUDIT_PPM);
+    assert_int_equal(credit, AUDIT_BLIND_CREDIT_MAX);
+    for (int64_t id = 1; id <= 64; id++)
+        assert_true(audit_blind_pick(&credit, id, 3));
+    assert_false(audit_blind_pick(&credit, 65, 3));
+}
+
 static void test_compare(void **state)
 {
     (void)state;
@@ -162,6 +242,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pick_is_deterministic_and_fair),
         cmocka_unit_test(test_pick_bounds),
+        cmocka_unit_test(test_blind_at_the_rate_of_audits),
+        cmocka_unit_test(test_blind_draw_rules),
         cmocka_unit_test(test_compare),
         cmocka_unit_test(test_error_rate),
         cmocka_unit_test(test_promise),

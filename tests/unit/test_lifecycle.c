@@ -110,6 +110,30 @@ static void status_is(struct store *s, int64_t id, const char *want)
     store_layer_clear(&l);
 }
 
+/* A check's outcome is a compare-and-set on the active layer: written
+ * only while the layer it compared against is still active. */
+static void check_outcome_needs_the_same_active_layer(void **state)
+{
+    struct fixture_db *f = *state;
+    int64_t a = add_layer(f->s), b = add_layer(f->s), c = add_layer(f->s), to = 0, none = 0;
+    assert_int_equal(store_layer_activate(f->s, a), 0);
+    /* b was checked against a; a was rolled back meanwhile: nothing written. */
+    assert_int_equal(store_layer_rollback(f->s, a, "boss", &to), 0);
+    assert_int_equal(store_layer_checked(f->s, b, "{}", true, &none, 0, "r", "boss", a), -ESTALE);
+    assert_int_equal(store_layer_checked(f->s, b, "{}", false, &none, 0, "r", "boss", a), -ESTALE);
+    status_is(f->s, b, "candidate");
+    assert_int_equal(store_layer_active_id(f->s), 0);
+    /* Against none, which is what is active: it passes and is active. */
+    assert_int_equal(store_layer_checked(f->s, b, "{}", true, &none, 0, "r", "boss", 0), 0);
+    status_is(f->s, b, "active");
+    /* c checked against none while b became active: stale; against b: kept. */
+    assert_int_equal(store_layer_checked(f->s, c, "{}", false, &none, 0, "r", "boss", 0), -ESTALE);
+    status_is(f->s, c, "candidate");
+    assert_int_equal(store_layer_checked(f->s, c, "{}", false, &none, 0, "r", "boss", b), 0);
+    status_is(f->s, c, "rejected");
+    status_is(f->s, b, "active");
+}
+
 static void rollback_follows_what_each_replaced(void **state)
 {
     struct fixture_db *f = *state;
@@ -130,7 +154,7 @@ static void rollback_follows_what_each_replaced(void **state)
     assert_int_equal(store_layer_activate(f->s, b), 0);
     assert_int_equal(store_layer_activate(f->s, c), 0);
     int64_t none = 0;
-    assert_int_equal(store_layer_checked(f->s, b, "{}", false, &none, 0, "r", "boss"), 0);
+    assert_int_equal(store_layer_checked(f->s, b, "{}", false, &none, 0, "r", "boss", -1), 0);
     status_is(f->s, b, "rejected");
     assert_int_equal(store_layer_rollback(f->s, c, "boss", &to), 0);
     assert_int_equal(to, a);
@@ -194,6 +218,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(requests_are_read_strictly),
         cmocka_unit_test_setup_teardown(rollback_follows_what_each_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(check_outcome_needs_the_same_active_layer, setup, teardown),
         cmocka_unit_test_setup_teardown(the_trainer_trains_queued_layers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1035,6 +1035,45 @@ static void test_group_and_pair_keys(void **state)
     assert_true(reward_pair_key("p", "a", "b") != reward_pair_key("q", "a", "b"));
 }
 
+/* The intraclass correlation behind the threshold's effective trials:
+ * a worked example (groups of 4, 3, 2 and 1 items; the value from the
+ * one-way ANOVA estimator by hand: MSB 0.20, MSW 0.1556, n0 2.4667), the
+ * bounds, and the cases where it cannot be estimated (each group one
+ * trial). */
+static void test_group_icc(void **state)
+{
+    (void)state;
+    double icc = -1;
+    const uint64_t g[] = {1, 1, 1, 1, 2, 2, 2, 3, 3, 4};
+    const unsigned char r[] = {1, 1, 1, 0, 0, 0, 1, 1, 1, 0};
+    assert_int_equal(reward_group_icc(g, r, 10, &icc), 0);
+    assert_true(fabs(icc - 0.1426513) < 1e-6);
+    /* Every group all right or all wrong: as correlated as can be. */
+    const unsigned char pure[] = {1, 1, 1, 1, 0, 0, 0, 1, 1, 0};
+    assert_int_equal(reward_group_icc(g, pure, 10, &icc), 0);
+    assert_true(fabs(icc - 1.0) < 1e-9);
+    /* Each group half right: less alike within than between, clamped to 0. */
+    const uint64_t g2[] = {1, 1, 2, 2, 3, 3};
+    const unsigned char half[] = {1, 0, 0, 1, 1, 0};
+    assert_int_equal(reward_group_icc(g2, half, 6, &icc), 0);
+    assert_true(icc == 0.0);
+    /* Not estimable: one group, only singletons, all right, nothing. */
+    icc = 0;
+    assert_int_equal(reward_group_icc(g, r, 4, &icc), 0);
+    assert_true(icc == 1.0);
+    const uint64_t single[] = {1, 2, 3};
+    icc = 0;
+    assert_int_equal(reward_group_icc(single, r, 3, &icc), 0);
+    assert_true(icc == 1.0);
+    const unsigned char all[] = {1, 1, 1, 1, 1, 1};
+    icc = 0;
+    assert_int_equal(reward_group_icc(g2, all, 6, &icc), 0);
+    assert_true(icc == 1.0);
+    icc = 0;
+    assert_int_equal(reward_group_icc(NULL, NULL, 0, &icc), 0);
+    assert_true(icc == 1.0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1053,6 +1092,7 @@ int main(void)
         cmocka_unit_test(test_check_groups),
         cmocka_unit_test(test_duplicates_keep_tau_honest),
         cmocka_unit_test(test_group_and_pair_keys),
+        cmocka_unit_test(test_group_icc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

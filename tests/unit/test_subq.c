@@ -194,6 +194,22 @@ static void layer_answers_roll_up_in_the_store(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* A checker's no agrees with a settled verdict for the other response, a
+ * yes with one for its own; unsettled answers count only as answered. */
+static void checker_tally(void **state)
+{
+    (void)state;
+    struct subq_checker_tally t = {0};
+    subq_checker_tally_add(&t, 'b', "no", 'a', 3);  /* b failed, a won: agree */
+    subq_checker_tally_add(&t, 'a', "no", 'a', 2);  /* a failed, yet won: disagree */
+    subq_checker_tally_add(&t, 'a', "yes", 'a', 1); /* agree */
+    subq_checker_tally_add(&t, 'b', "yes", 'a', 1); /* disagree */
+    subq_checker_tally_add(&t, 'b', "no", 0, 5);    /* not settled */
+    assert_int_equal(t.answered, 12);
+    assert_int_equal(t.settled, 7);
+    assert_int_equal(t.agreeing, 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +217,7 @@ int main(void)
         cmocka_unit_test(steps_scored_and_answered),
         cmocka_unit_test(criteria_plan),
         cmocka_unit_test(layer_answers_roll_up_in_the_store),
+        cmocka_unit_test(checker_tally),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -150,6 +150,41 @@ static void bad_params_fail_at_fit(void **state)
     assert_null(run.report);
 }
 
+static void raise_flag(void *cls, size_t npairs, size_t npoints)
+{
+    (void)npairs;
+    (void)npoints;
+    atomic_store((atomic_bool *)cls, true);
+}
+
+/* A stopping daemon's flag: raised before, training gives up while
+ * reading; raised once the rows are read (the progress callback), it
+ * gives up in the SGD loop. Either way -ECANCELED and nothing stored. */
+static void cancel_gives_up_and_stores_nothing(void **state)
+{
+    struct fixture_db *f = *state;
+    add_comparisons(f->s);
+    atomic_bool cancel = true;
+    struct train_run run = {0};
+    reward_params_default(&run.params);
+    run.params.members = 2;
+    run.params.bits = 12;
+    run.params.cancel = &cancel;
+    assert_int_equal(train_layer(f->s, &run), -ECANCELED);
+    assert_int_equal(run.stage, TRAIN_READ);
+    atomic_store(&cancel, false);
+    run.progress = raise_flag;
+    run.cls = &cancel;
+    assert_int_equal(train_layer(f->s, &run), -ECANCELED);
+    assert_int_equal(run.stage, TRAIN_FIT);
+    assert_null(run.report);
+    struct store_layer *layers;
+    size_t n;
+    assert_int_equal(store_layer_list(f->s, &layers, &n), 0);
+    assert_int_equal(n, 0);
+    store_layers_free(layers, n);
+}
+
 /* Eval pairs that are stored comparisons are found, whichever side each
  * reply is on and however the prompt's spaces or case differ. */
 static void seen_pairs_are_found(void **state)
@@ -202,6 +237,8 @@ static void human_derived_rule(void **state)
     struct store_comparison x = {.source = "human"};
     assert_true(train_human_derived(&x));
     x.source = "import";
+    assert_true(train_human_derived(&x));
+    x.source = "audit"; /* people's verdict on a hidden audit */
     assert_true(train_human_derived(&x));
     x.source = "layer";
     assert_false(train_human_derived(&x));
@@ -300,6 +337,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(empty_store_says_so, setup, teardown),
         cmocka_unit_test_setup_teardown(repeated_imports_train_on_one_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(trains_stores_and_activates_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_gives_up_and_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_params_fail_at_fit, setup, teardown),
         cmocka_unit_test_setup_teardown(seen_pairs_are_found, setup, teardown),
         cmocka_unit_test(pairs_are_copied),
