@@ -6,17 +6,22 @@
 # and the browser tests in headless Chromium. Exits 0 only if all pass.
 #
 # The machine has 2 cores, and the API tests spend most of their time
-# waiting (on daemons, long-polls, timeouts), so independent stages overlap:
-#   1. lint, then the normal build (both cores);
-#   2. the SQLite pass and the PostgreSQL pass, and beside them the
-#      sanitizer build (at nice 10, so the tests come first), then the
-#      sanitizer tests as soon as it is done (with the fuzz build at nice
-#      10), and the browser tests once the SQLite pass is done;
-#   3. the fuzz targets two at a time, nothing else running, so that each
-#      gets a core of its own for its RUNG_FUZZ_SECONDS.
-# A stage's output goes to its own log, printed whole when the stage ends;
-# a failed stage fails the run once the stages beside it have ended. The
-# durations of the stages are printed at the end.
+# waiting (on daemons, long-polls, timeouts), so independent stages overlap,
+# each starting as soon as the stages it needs have passed:
+#   - lint first, alone;
+#   - the normal build, and beside it (at nice 10) the sanitizer build of
+#     unit_reward, whose sanitizer run alone takes minutes of one core: it
+#     starts as soon as it is built;
+#   - after the normal build, the SQLite pass and the PostgreSQL pass, with
+#     the rest of the sanitizer build at nice 10 (the tests come first);
+#   - the rest of the sanitizer tests once their build is done, with the
+#     fuzz build beside them at nice 10; the browser tests once the SQLite
+#     pass is done;
+#   - the fuzz targets last, two at a time with nothing beside them, so that
+#     each gets a core of its own for its RUNG_FUZZ_SECONDS.
+# A stage's output goes to its own log, printed whole at the end in the
+# order above; a stage whose dependency failed does not run. The wall time,
+# span and CPU time of every stage are printed at the end.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -28,23 +33,37 @@ trap 'exit 130' INT TERM
 t0=$(date +%s)
 failed=""
 
-# stage NAME CMD...: runs CMD in the background, its output in NAME's log.
+# stage NAME "DEPS" CMD...: runs CMD in the background, its output in NAME's
+# log, once every stage in DEPS has passed (not at all if one failed).
 stage() {
     name=$1
-    shift
-    echo "== $name: started at $(($(date +%s) - t0)) s"
+    deps=$2
+    shift 2
     (
         set +e
+        rc=0
+        for d in $deps; do
+            while [ ! -f "$logs/$d.status" ]; do sleep 1; done
+            read -r drc _ <"$logs/$d.status"
+            if [ "$drc" != 0 ]; then
+                rc=125
+                echo "not run: $d failed" >"$logs/$name.log"
+            fi
+        done
         start=$(date +%s)
-        # (set -e applies inside the stage's functions too: not in an if.)
-        (set -e; "$@") >"$logs/$name.log" 2>&1
-        rc=$?
+        if [ "$rc" = 0 ]; then
+            echo "== $name: started at $((start - t0)) s"
+            # (set -e applies inside the stage's functions too: not in an if.)
+            (set -e; "$@") >"$logs/$name.log" 2>&1
+            rc=$?
+        fi
         # CPU seconds (user + system) of what the stage ran and waited for.
         # (times itself, not in a pipe or $(...): a subshell has no children.)
         times >"$logs/$name.times"
         cpu=$(tail -n 1 "$logs/$name.times" | tr 'ms' '  ' |
             awk '{ printf "%.0f", $1 * 60 + $2 + $3 * 60 + $4 }')
-        echo "$rc $start $(date +%s) $cpu" >"$logs/$name.status"
+        echo "$rc $start $(date +%s) $cpu" >"$logs/$name.status.tmp"
+        mv "$logs/$name.status.tmp" "$logs/$name.status"
     ) &
     echo $! >"$logs/$name.pid"
 }
@@ -56,18 +75,17 @@ finish() {
         read -r rc start end cpu <"$logs/$name.status"
         echo "== $name"
         cat "$logs/$name.log"
-        echo "== $name: $([ "$rc" = 0 ] && echo ok || echo "FAILED (exit $rc)")" \
+        case "$rc" in
+        0) result=ok ;;
+        125) result="NOT RUN" ;;
+        *) result="FAILED (exit $rc)" ;;
+        esac
+        echo "== $name: $result" \
             "in $((end - start)) s (from $((start - t0)) s to $((end - t0)) s), $cpu s of CPU"
         printf '%-18s %5d s  (%4d-%4d s)  %5d s of CPU\n' "$name" $((end - start)) \
             $((start - t0)) $((end - t0)) "$cpu" >>"$logs/summary"
         [ "$rc" = 0 ] || failed="$failed $name"
     done
-}
-
-alone() { # alone NAME CMD...: a stage with nothing beside it
-    stage "$@"
-    finish "$1"
-    [ -z "$failed" ] || { echo "== failed:$failed" >&2; exit 1; }
 }
 
 asan_env() {
@@ -87,12 +105,26 @@ fuzz_secs=${RUNG_FUZZ_SECONDS:-10}
 
 # The sanitizer build and the clang fuzz build (their own build folders), at
 # nice 10: they take the CPU that the tests running beside them leave idle.
-build_asan() {
+setup_asan() {
     if [ ! -f build-asan/build.ninja ]; then
         meson setup build-asan --buildtype=debug -Db_sanitize=address,undefined \
             -Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null
     fi
+}
+build_asan_reward() {
+    setup_asan
+    nice -n 10 ninja -C build-asan tests/unit/test_reward
+}
+build_asan() {
     nice -n 10 ninja -C build-asan
+}
+# The sanitizer tests but unit_reward (its own stage), by name.
+tests_asan_rest() {
+    names=$(meson test -C build-asan --no-rebuild --list 2>/dev/null | sed -n 's|^.* / ||p' |
+        grep -vx unit_reward)
+    # shellcheck disable=SC2086 # one name a word
+    asan_env meson test -C build-asan --no-rebuild --print-errorlogs --num-processes 2 \
+        --timeout-multiplier 4 $names
 }
 build_fuzz() {
     if [ ! -f build-fuzz/build.ninja ]; then
@@ -118,36 +150,27 @@ browser() {
         ./tests/browser/run.sh
 }
 
-alone lint ./deploy/lint.sh
-alone build build_test
-
-stage tests meson test -C build-test --print-errorlogs --num-processes 2
-stage tests-pg ./tests/pg/run-api.sh build-test
-stage build-asan build_asan
-finish build-asan
-if [ -n "$failed" ]; then
-    finish tests tests-pg
-    echo "== failed:$failed" >&2
-    exit 1
-fi
-# The sanitizer tests start as soon as their build is done, the fuzz build
-# beside them. Their unit_reward alone takes minutes of one core: three at a
-# time, so that two others go on meanwhile.
-stage tests-asan asan_env meson test -C build-asan --print-errorlogs --num-processes 3 \
-    --timeout-multiplier 4
-stage build-fuzz build_fuzz
-finish tests
-stage browser browser
-finish tests-pg tests-asan build-fuzz browser
-[ -z "$failed" ] || { echo "== failed:$failed" >&2; exit 1; }
-
-echo "== fuzz targets (clang: libFuzzer + ASan + UBSan), $fuzz_secs s each, two at a time"
-stage fuzz-1 fuzz_half 1
-stage fuzz-2 fuzz_half 2
-finish fuzz-1 fuzz-2
-[ -z "$failed" ] || { echo "== failed:$failed" >&2; exit 1; }
+stage lint "" ./deploy/lint.sh
+stage build "lint" build_test
+stage build-asan-reward "lint" build_asan_reward
+stage tests-asan-reward "build-asan-reward" asan_env meson test -C build-asan --no-rebuild \
+    --print-errorlogs --timeout-multiplier 4 --logbase testlog-reward unit_reward
+stage tests "build" meson test -C build-test --print-errorlogs --num-processes 2
+stage tests-pg "build" ./tests/pg/run-api.sh build-test
+stage build-asan "build build-asan-reward" build_asan
+stage tests-asan "build-asan" tests_asan_rest
+stage build-fuzz "build-asan" build_fuzz
+stage browser "tests" browser
+stage fuzz-1 "tests tests-pg tests-asan-reward tests-asan build-fuzz browser" fuzz_half 1
+stage fuzz-2 "tests tests-pg tests-asan-reward tests-asan build-fuzz browser" fuzz_half 2
+finish lint build build-asan-reward tests-asan-reward tests tests-pg build-asan tests-asan \
+    build-fuzz browser fuzz-1 fuzz-2
 
 echo "== stages: wall time, span from the start of the run, CPU time (not counting"
 echo "   the PostgreSQL server's; the machine's load: $(cut -d' ' -f1-3 /proc/loadavg))"
 cat "$logs/summary"
+if [ -n "$failed" ]; then
+    echo "== failed:$failed" >&2
+    exit 1
+fi
 echo "== all test suites passed in $(($(date +%s) - t0)) s"
