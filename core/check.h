@@ -319,6 +319,20 @@ static inline int check_one_of(char c, const char *set)
     return 0;
 }
 
+/* Byte classes of check_ctype, for the loops that see every byte. */
+enum {
+    CHECK_CT_DIGIT = 1, /* '0'-'9' */
+    CHECK_CT_ALPHA = 2, /* ASCII letter */
+    CHECK_CT_HIGH = 4,  /* 0x80 and above */
+    CHECK_CT_DOT = 8,   /* '.' */
+    CHECK_CT_LT = 16,   /* '<' */
+    CHECK_CT_OPEN = 32, /* a bracket: ( ) [ ] { } */
+    CHECK_CT_NL = 64,   /* '\n' */
+};
+
+/* The CHECK_CT_* bits of each byte. */
+extern const unsigned char check_ctype[256];
+
 /* Writes v rounded to 6 decimals, trailing zeros dropped, into buf of size
  * bytes ("0.75", "1200", "-3", "0.333333"; %g from 1e15 on and for inf and
  * nan). Returns buf. */

@@ -13,12 +13,10 @@ static int is_alpha(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* Bytes that make words for repetition: ASCII letters and digits, and every
- * byte of a multi-byte sequence (so a word never splits one). */
-static int word_byte(unsigned char c)
-{
-    return is_alpha((char)c) || (c >= '0' && c <= '9') || c >= 0x80;
-}
+/* Bytes that make words for repetition, as check_ctype bits: ASCII
+ * letters and digits, and every byte of a multi-byte sequence (so a word
+ * never splits one). */
+#define WORD_CT (CHECK_CT_ALPHA | CHECK_CT_DIGIT | CHECK_CT_HIGH)
 
 static char lower(char c)
 {
@@ -302,17 +300,21 @@ static int scan(struct form *f, const char *s, size_t len, struct check_result *
     size_t i = 0;
     fence(f, s, len, 0);
     while (i < len) {
-        if (!word_byte(u[i])) {
-            if (s[i] == '\n')
+        unsigned ct = check_ctype[u[i]];
+        if (!(ct & WORD_CT)) {
+            if (ct & CHECK_CT_NL)
                 fence(f, s, len, i + 1);
-            bracket(&f->bl, s, i++);
+            else if (ct & CHECK_CT_OPEN)
+                bracket(&f->bl, s, i);
+            i++;
             continue;
         }
         size_t b = i;
         uint64_t h = 0xcbf29ce484222325ULL;
         refusals(s, len, i, r);
-        for (; i < len && word_byte(u[i]); i++)
-            h = (h ^ (unsigned char)lower(s[i])) * 0x100000001b3ULL;
+        /* lower(): 0x20 ORed into letters only (CHECK_CT_ALPHA << 4). */
+        for (; i < len && ((ct = check_ctype[u[i]]) & WORD_CT); i++)
+            h = (h ^ (u[i] | (ct & CHECK_CT_ALPHA) << 4)) * 0x100000001b3ULL;
         if (grams_word(&f->g, h, b))
             return -ENOMEM;
     }
