@@ -35,7 +35,7 @@ struct grams {
     uint64_t *slot;    /* stack or a heap array */
     size_t mask;       /* slots - 1 */
     size_t used;       /* slots in use */
-    uint64_t w[4];     /* hashes of the last four words, a ring */
+    uint64_t w[4];     /* hashes of the last four words, oldest first */
     size_t start[4];   /* their offsets */
     size_t words;      /* words seen */
     size_t total, rep; /* 4-grams counted, of which repeats */
@@ -103,17 +103,15 @@ static int grams_grow(struct grams *g)
  * is one and fewer than CHECK_NGRAM_MAX were counted. Returns 0 or -ENOMEM. */
 static int grams_word(struct grams *g, uint64_t h, size_t b)
 {
-    size_t n = g->words++;
-    g->w[n % 4] = h;
-    g->start[n % 4] = b;
-    if (n < 3 || g->total == CHECK_NGRAM_MAX)
+    g->w[0] = g->w[1], g->w[1] = g->w[2], g->w[2] = g->w[3], g->w[3] = h;
+    g->start[0] = g->start[1], g->start[1] = g->start[2], g->start[2] = g->start[3];
+    g->start[3] = b;
+    if (g->words++ < 3 || g->total == CHECK_NGRAM_MAX)
         return 0;
-    n++; /* the oldest of the last four words is at ring position n % 4 */
-    uint64_t gram =
-        ((g->w[n % 4] * 31 + g->w[(n + 1) % 4]) * 31 + g->w[(n + 2) % 4]) * 31 + g->w[(n + 3) % 4];
+    uint64_t gram = ((g->w[0] * 31 + g->w[1]) * 31 + g->w[2]) * 31 + g->w[3];
     g->total++;
     if (grams_add(g, gram) && !g->rep++)
-        g->first = g->start[n % 4];
+        g->first = g->start[0];
     return grams_grow(g);
 }
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <math.h>
 #include <string.h>
 
@@ -67,69 +68,80 @@ static int common(double v)
     return 0;
 }
 
-/* Number words of prompts ("She eats three"), lowercase, sorted by strcmp
- * for the binary search of word_value: keep them sorted. */
+/* Number words of prompts ("She eats three"): each word's lowercase bytes
+ * as a little-endian word (none is longer than 8), sorted by the words, so
+ * that the words of one first letter are a range of FIRST. */
 static const struct {
-    const char *w;
+    uint64_t key;
     double v;
 } WORDS[] = {
-    {"double", 2},      {"dozen", 12}, {"eight", 8},   {"eighty", 80}, {"eleven", 11},
-    {"fifty", 50},      {"five", 5},   {"forty", 40},  {"four", 4},    {"half", 0.5},
-    {"hundred", 100},   {"nine", 9},   {"ninety", 90}, {"one", 1},     {"seven", 7},
-    {"seventy", 70},    {"six", 6},    {"sixty", 60},  {"ten", 10},    {"thirty", 30},
-    {"thousand", 1000}, {"three", 3},  {"triple", 3},  {"twelve", 12}, {"twenty", 20},
-    {"twice", 2},       {"two", 2},    {"zero", 0},
+    {0x0000656c62756f64ULL, 2},    /* double */
+    {0x0000006e657a6f64ULL, 12},   /* dozen */
+    {0x0000007468676965ULL, 8},    /* eight */
+    {0x0000797468676965ULL, 80},   /* eighty */
+    {0x00006e6576656c65ULL, 11},   /* eleven */
+    {0x0000007974666966ULL, 50},   /* fifty */
+    {0x0000000065766966ULL, 5},    /* five */
+    {0x0000007974726f66ULL, 40},   /* forty */
+    {0x0000000072756f66ULL, 4},    /* four */
+    {0x00000000666c6168ULL, 0.5},  /* half */
+    {0x00646572646e7568ULL, 100},  /* hundred */
+    {0x00000000656e696eULL, 9},    /* nine */
+    {0x00007974656e696eULL, 90},   /* ninety */
+    {0x0000000000656e6fULL, 1},    /* one */
+    {0x0000006e65766573ULL, 7},    /* seven */
+    {0x0079746e65766573ULL, 70},   /* seventy */
+    {0x0000000000786973ULL, 6},    /* six */
+    {0x0000007974786973ULL, 60},   /* sixty */
+    {0x00000000006e6574ULL, 10},   /* ten */
+    {0x0000797472696874ULL, 30},   /* thirty */
+    {0x646e6173756f6874ULL, 1000}, /* thousand */
+    {0x0000006565726874ULL, 3},    /* three */
+    {0x0000656c70697274ULL, 3},    /* triple */
+    {0x000065766c657774ULL, 12},   /* twelve */
+    {0x000079746e657774ULL, 20},   /* twenty */
+    {0x0000006563697774ULL, 2},    /* twice */
+    {0x00000000006f7774ULL, 2},    /* two */
+    {0x000000006f72657aULL, 0},    /* zero */
 };
 
-/* strcmp of the letters s[0..n), lowercased, against w. */
-static int word_cmp(const char *s, size_t n, const char *w)
-{
-    for (size_t k = 0; k < n; k++) {
-        int c = s[k] | 0x20;
-        if (c != (unsigned char)w[k])
-            return w[k] ? c - (unsigned char)w[k] : 1;
-    }
-    return w[n] ? -1 : 0;
-}
+/* Per first letter, the lengths (bit n) and second letters (bit of the
+ * letter) of the number words starting with it, and their range of WORDS:
+ * most words stop at the first two tests. */
+#define L(c) (1u << ((c) - 'a'))
+static const struct {
+    unsigned short lens;
+    unsigned second;
+    unsigned char lo, hi;
+} FIRST[26] = {
+    ['d' - 'a'] = {1u << 5 | 1u << 6, L('o'), 0, 2},
+    ['e' - 'a'] = {1u << 5 | 1u << 6, L('i') | L('l'), 2, 5},
+    ['f' - 'a'] = {1u << 4 | 1u << 5, L('i') | L('o'), 5, 9},
+    ['h' - 'a'] = {1u << 4 | 1u << 7, L('a') | L('u'), 9, 11},
+    ['n' - 'a'] = {1u << 4 | 1u << 6, L('i'), 11, 13},
+    ['o' - 'a'] = {1u << 3, L('n'), 13, 14},
+    ['s' - 'a'] = {1u << 3 | 1u << 5 | 1u << 7, L('e') | L('i'), 14, 18},
+    ['t' - 'a'] = {1u << 3 | 1u << 5 | 1u << 6 | 1u << 8, L('e') | L('h') | L('r') | L('w'), 18,
+                   27},
+    ['z' - 'a'] = {1u << 4, L('e'), 27, 28},
+};
+#undef L
 
-/* The value of the number word s[i..i+n) (letters only), or -1. A binary
- * search: this runs on every word of prompt and response. */
+/* The value of the number word s[i..i+n) (letters only), or -1: this runs
+ * on every word of prompt and response. */
 static double word_value(const char *s, size_t i, size_t n)
 {
-    size_t lo = 0, hi = sizeof(WORDS) / sizeof(WORDS[0]);
     if (n < 3 || n > 8)
         return -1;
-        /* Per first letter, the lengths (bit n) and second letters (bit of the
-         * letter) of the number words starting with it: most words stop here. */
-#define L(c) (1u << ((c) - 'a'))
-    static const struct {
-        unsigned short lens;
-        unsigned second;
-    } FIRST[26] = {
-        ['d' - 'a'] = {1u << 5 | 1u << 6, L('o')},
-        ['e' - 'a'] = {1u << 5 | 1u << 6, L('i') | L('l')},
-        ['f' - 'a'] = {1u << 4 | 1u << 5, L('i') | L('o')},
-        ['h' - 'a'] = {1u << 4 | 1u << 7, L('a') | L('u')},
-        ['n' - 'a'] = {1u << 4 | 1u << 6, L('i')},
-        ['o' - 'a'] = {1u << 3, L('n')},
-        ['s' - 'a'] = {1u << 3 | 1u << 5 | 1u << 7, L('e') | L('i')},
-        ['t' - 'a'] = {1u << 3 | 1u << 5 | 1u << 6 | 1u << 8, L('e') | L('h') | L('r') | L('w')},
-        ['z' - 'a'] = {1u << 4, L('e')},
-    };
-#undef L
     unsigned a = (unsigned)((s[i] | 0x20) - 'a'), b = (unsigned)((s[i + 1] | 0x20) - 'a');
     if (a >= 26 || b >= 26 || !(FIRST[a].lens >> n & 1) || !(FIRST[a].second >> b & 1))
         return -1;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = word_cmp(s + i, n, WORDS[mid].w);
-        if (c == 0)
-            return WORDS[mid].v;
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
+    uint64_t key = 0; /* the word lowercased (letters only: | 0x20) */
+    for (size_t k = 0; k < n; k++)
+        key |= (uint64_t)(unsigned char)(s[i + k] | 0x20) << (8 * k);
+    for (unsigned w = FIRST[a].lo; w < FIRST[a].hi; w++)
+        if (WORDS[w].key == key)
+            return WORDS[w].v;
     return -1;
 }
 
