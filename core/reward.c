@@ -800,10 +800,17 @@ static int pair_features(const struct reward_layer *l, const char *prompt, const
                                                            : 1,
                                             texts, 2, block)
                        : 0;
+    /* Both sides in one call: the prompt is tokenized once. */
+    struct feat_vec out[2] = {*fa, *fb};
+    size_t len[2] = {strlen(a), strlen(b)};
     if (!rc)
-        rc = side_features(l->hash, l->bits, prompt, plen, a, block[0], l->ncheck, fa);
-    if (!rc)
-        rc = side_features(l->hash, l->bits, prompt, plen, b, block[1], l->ncheck, fb);
+        rc = feat_extract_many(l->hash, l->bits, prompt, plen, texts, len, 2, out);
+    *fa = out[0];
+    *fb = out[1];
+    if (!rc && l->ncheck)
+        rc = vec_append(fa, l->bits, block[0], l->ncheck);
+    if (!rc && l->ncheck)
+        rc = vec_append(fb, l->bits, block[1], l->ncheck);
     return rc;
 }
 

@@ -4,7 +4,8 @@
 # bench_checks.c is built from this tree against both revisions' core/check*.c
 # and feat.c with the same flags, and the two binaries run in turn, ROUNDS
 # times each; bench_checks times per second of the thread's CPU time (the
-# machine may be shared) and keeps the best of its own rounds.
+# machine may be shared) and keeps the best of its own rounds. The baseline's
+# "FX, 2 a prompt" is two feat_extract_hash calls (-DBENCH_CHECKS_LEGACY).
 #
 # usage: tests/bench/checks.sh [FILE]   (default ../shared/data/gsm8k/model_solutions.jsonl)
 # env:   ROUNDS=3 INNER=10 BASE_REV=4685dc6 (main before this work)
@@ -23,11 +24,11 @@ mkdir -p "$WORK/base"
 git -C "$ROOT" archive "$BASE_REV" core | tar -x -C "$WORK/base"
 CFLAGS_BENCH="-O3 -std=c11 -D_GNU_SOURCE"
 for tree in base now; do
-    dir=$WORK/base/core
-    [ "$tree" = now ] && dir=$ROOT/core
+    dir=$WORK/base/core legacy=-DBENCH_CHECKS_LEGACY
+    [ "$tree" = now ] && dir=$ROOT/core legacy=
     # shellcheck disable=SC2086
-    cc $CFLAGS_BENCH -I"$dir" "$ROOT/tests/bench/bench_checks.c" "$dir"/check*.c "$dir/feat.c" \
-        -ljansson -lm -o "$WORK/checks_$tree"
+    cc $CFLAGS_BENCH $legacy -I"$dir" "$ROOT/tests/bench/bench_checks.c" "$dir"/check*.c \
+        "$dir/feat.c" -ljansson -lm -o "$WORK/checks_$tree"
 done
 for r in $(seq "$ROUNDS"); do
     for tree in base now; do
