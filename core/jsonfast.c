@@ -55,8 +55,6 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
 
 static bool put(struct jf *j, const void *s, size_t n)
 {
-    if (!n)
-        return true;
     if (j->used + n > j->cap) {
         size_t cap = j->cap ? j->cap : 256;
         while (cap < j->used + n)
