@@ -9,7 +9,6 @@
 
 #include "aggregate.h"
 #include "group.h"
-#include "jsonfast.h"
 #include "limits.h"
 #include "rollup.h"
 #include "util.h"
@@ -76,9 +75,7 @@ static int parse_ndjson(const char *body, size_t blen, struct body_items *b, str
             blank = p[i] == ' ' || p[i] == '\t';
         if (!blank) {
             json_error_t je;
-            json_t *v = jsonfast_load(p, len, true);
-            if (!v)
-                v = json_loadb(p, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+            json_t *v = json_loadb(p, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
             if (!v)
                 return json_load_error(err, &je, line_no);
             if (json_array_append_new(b->root, v))
@@ -95,9 +92,7 @@ static int parse_json(const char *body, size_t len, struct body_items *b, json_t
                       struct body_error *err)
 {
     json_error_t je;
-    b->root = jsonfast_load(body, len, false);
-    if (!b->root)
-        b->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    b->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!b->root) {
         if (len == 0)
             return fail(err, 400, "empty_body", "The request needs a JSON body.");
