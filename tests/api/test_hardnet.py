@@ -303,10 +303,7 @@ def item_ok():
 class TestPagesByBytes(DaemonCase):
     """Items of 2 x 1.5 MB: a page of at most 8 MiB holds two, whatever
     limit asks; the daemon's peak memory while paging through them stays
-    under 5 x the page budget above its resident size before. (4 x until
-    issue 14's JSON fast path: with jansson's parser the ingest left ~13 MB
-    of freed heap that paging then reused, so the same peak - 61.8 MB in
-    both, measured - showed as 17 MB of growth instead of 27-33 MB.)"""
+    under 4 x the page budget above its resident size before."""
 
     PAGE = 8 * 1024 * 1024
     SIZE = 1500 * 1000
@@ -339,11 +336,11 @@ class TestPagesByBytes(DaemonCase):
         self.assertEqual(pages, self.COUNT // 2)
         grown = rss_kib(pid, "VmHWM") - before
         print("peak RSS above the start of paging: %d KiB (bound %d KiB)"
-              % (grown, 5 * self.PAGE // 1024), file=sys.stderr)
+              % (grown, 4 * self.PAGE // 1024), file=sys.stderr)
         # AddressSanitizer holds freed memory in quarantine instead of
         # reusing it: the bound is the plain build's.
         if not sanitized(pid):
-            self.assertLess(grown * 1024, 5 * self.PAGE)
+            self.assertLess(grown * 1024, 4 * self.PAGE)
 
     def test_one_item_over_the_budget_still_pages(self):
         for i in range(2):
