@@ -34,6 +34,25 @@ const char *const check_kind_name[CHECK_KINDS] = {
     [CHECK_KIND_FORM] = "form",
 };
 
+#define CT_OF(c)                                                                                   \
+    (((c) >= '0' && (c) <= '9')                                   ? CHECK_CT_DIGIT                 \
+     : (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z')) ? CHECK_CT_ALPHA                 \
+     : (c) >= 0x80                                                ? CHECK_CT_HIGH                  \
+     : (c) == '.'                                                 ? CHECK_CT_DOT                   \
+     : (c) == '<'                                                 ? CHECK_CT_LT                    \
+     : (c) == '\n'                                                ? CHECK_CT_NL                    \
+     : ((c) == '(' || (c) == ')' || (c) == '[' || (c) == ']' || (c) == '{' || (c) == '}')          \
+         ? CHECK_CT_OPEN                                                                           \
+         : 0)
+#define CT_ROW(c)                                                                                  \
+    CT_OF(c), CT_OF(c + 1), CT_OF(c + 2), CT_OF(c + 3), CT_OF(c + 4), CT_OF(c + 5), CT_OF(c + 6),  \
+        CT_OF(c + 7), CT_OF(c + 8), CT_OF(c + 9), CT_OF(c + 10), CT_OF(c + 11), CT_OF(c + 12),     \
+        CT_OF(c + 13), CT_OF(c + 14), CT_OF(c + 15)
+const unsigned char check_ctype[256] = {CT_ROW(0x00), CT_ROW(0x10), CT_ROW(0x20), CT_ROW(0x30),
+                                        CT_ROW(0x40), CT_ROW(0x50), CT_ROW(0x60), CT_ROW(0x70),
+                                        CT_ROW(0x80), CT_ROW(0x90), CT_ROW(0xa0), CT_ROW(0xb0),
+                                        CT_ROW(0xc0), CT_ROW(0xd0), CT_ROW(0xe0), CT_ROW(0xf0)};
+
 int check_kind_parse(const char *name)
 {
     for (int k = 0; name && k < CHECK_KINDS; k++)
@@ -192,15 +211,15 @@ static double number_value(const char *s, size_t i, size_t j, int decimals, int 
     unsigned long long m = 0;
     char buf[CHECK_NUM_MAX + 1];
     size_t nd = 0, n = 0;
-    for (size_t k = i; k < j; k++) {
+    for (size_t k = i; k < j; k++)
         if (is_digit(s[k]))
             m = m * 10 + (unsigned long long)(s[k] - '0'), nd++;
+    *ok = 1;
+    if (nd <= 15) /* x / 1 is x: no division for the common whole number */
+        return decimals ? (double)m / POW10[decimals] : (double)m;
+    for (size_t k = i; k < j; k++)
         if (s[k] != ',')
             buf[n++] = s[k];
-    }
-    *ok = 1;
-    if (nd <= 15)
-        return (double)m / POW10[decimals];
     buf[n] = '\0';
     char *end;
     double v = strtod(buf, &end);

@@ -22,6 +22,8 @@
  * struct check_result. Every function is thread-safe (no shared state).
  */
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #ifndef RUNG_CHECK_H
 #define RUNG_CHECK_H
@@ -318,6 +320,49 @@ static inline int check_one_of(char c, const char *set)
             return 1;
     return 0;
 }
+
+/* ---- eight bytes at a time, for the scans that skip most bytes ------- */
+
+#define CHECK_ONES8 0x0101010101010101ULL
+#define CHECK_HIGH8 0x8080808080808080ULL
+
+/* The 8 bytes at s as a word (in memory order: the tests below ask whether
+ * any byte is something, which does not depend on the order). */
+static inline uint64_t check_load8(const char *s)
+{
+    uint64_t w;
+    memcpy(&w, s, sizeof w);
+    return w;
+}
+
+/* Nonzero exactly when some byte of w is b. */
+static inline uint64_t check_has8(uint64_t w, unsigned char b)
+{
+    uint64_t x = w ^ (CHECK_ONES8 * b);
+    return (x - CHECK_ONES8) & ~x & CHECK_HIGH8;
+}
+
+/* Nonzero exactly when some byte of w is an ASCII digit. */
+static inline uint64_t check_digit8(uint64_t w)
+{
+    uint64_t x = w & ~CHECK_HIGH8;
+    return (x + CHECK_ONES8 * (0x80u - '0')) & ~(x + CHECK_ONES8 * (0x7fu - '9')) & ~w &
+           CHECK_HIGH8;
+}
+
+/* Byte classes of check_ctype, for the loops that see every byte. */
+enum {
+    CHECK_CT_DIGIT = 1, /* '0'-'9' */
+    CHECK_CT_ALPHA = 2, /* ASCII letter */
+    CHECK_CT_HIGH = 4,  /* 0x80 and above */
+    CHECK_CT_DOT = 8,   /* '.' */
+    CHECK_CT_LT = 16,   /* '<' */
+    CHECK_CT_OPEN = 32, /* a bracket: ( ) [ ] { } */
+    CHECK_CT_NL = 64,   /* '\n' */
+};
+
+/* The CHECK_CT_* bits of each byte. */
+extern const unsigned char check_ctype[256];
 
 /* Writes v rounded to 6 decimals, trailing zeros dropped, into buf of size
  * bytes ("0.75", "1200", "-3", "0.333333"; %g from 1e15 on and for inf and

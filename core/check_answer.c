@@ -122,6 +122,10 @@ static int find_boxed(const char *s, size_t len, struct span *sp)
     return found;
 }
 
+/* 1 for the bytes a marker starts with: '#', 'a', 'A', 't', 'T'. */
+static const unsigned char MARKER_START[256] = {
+    ['#'] = 1, ['a'] = 1, ['A'] = 1, ['t'] = 1, ['T'] = 1};
+
 /* Finds the last boxed answer, else the last marked one, reading markers
  * from the end (a final "A: 18" is found in a few steps). Returns its kind
  * (NONE when none). */
@@ -132,6 +136,9 @@ static enum check_answer_kind find_marked(const char *s, size_t len, struct span
     if (len && find_boxed(s, len, sp))
         return CHECK_ANS_BOXED;
     for (size_t i = len; i-- > 0;) {
+        /* Only '#', 'a' and 't' (any case) start a marker. */
+        if (!MARKER_START[(unsigned char)s[i]])
+            continue;
         if ((i > 0 && is_alnum(s[i - 1])) || (m = marker_at(s, len, i, &sentence)) == 0)
             continue;
         struct span t = answer_text(s, len, i + m, sentence);
@@ -151,6 +158,10 @@ static struct span last_number(const char *s, size_t len)
     struct check_num num;
     size_t i = 0;
     while (i < len) {
+        if (i + 8 <= len && !check_digit8(check_load8(s + i))) {
+            i += 8; /* no digit in s[i..i + 8) */
+            continue;
+        }
         if (is_digit(s[i]) && (i == 0 || !is_alnum(s[i - 1])) &&
             check_scan_number(s, len, i, &num)) {
             sp.start = i > 0 && s[i - 1] == '-' ? i - 1 : i;

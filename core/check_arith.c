@@ -71,8 +71,17 @@ static char peek_op(struct ev *e, size_t *n)
         *n = 2;
         return '^';
     }
-    if (check_one_of(c, "+-*/^%"))
+    switch (c) {
+    case '+':
+    case '-':
+    case '*':
+    case '/':
+    case '^':
+    case '%':
         return c;
+    default:
+        break;
+    }
     if (c == 'x' || c == 'X')
         return '*';
     if ((*n = utf8_op(e->s, e->len, e->i, &op)) != 0)
@@ -85,7 +94,7 @@ static int operand_at(const struct ev *e, size_t i)
 {
     while (i < e->len && (e->s[i] == ' ' || e->s[i] == '\t' || e->s[i] == '$'))
         i++;
-    return i < e->len && check_one_of(e->s[i], "0123456789.(");
+    return i < e->len && ((e->s[i] >= '0' && e->s[i] <= '9') || e->s[i] == '.' || e->s[i] == '(');
 }
 
 static double expr(struct ev *e);
@@ -178,7 +187,7 @@ static double term(struct ev *e)
     double v = unary(e);
     size_t n;
     char op;
-    while (!e->err && (op = peek_op(e, &n)) != 0 && check_one_of(op, "*/%")) {
+    while (!e->err && (op = peek_op(e, &n)) != 0 && (op == '*' || op == '/' || op == '%')) {
         e->i += n;
         v = apply(e, op, v, unary(e));
     }
@@ -331,8 +340,25 @@ static size_t expr_bytes_before(const char *s, size_t len, size_t j)
 {
     const unsigned char *u = (const unsigned char *)s;
     char c = s[j - 1], op;
-    if ((c >= '0' && c <= '9') || check_one_of(c, " \t+-*/^%()$."))
+    switch (c) {
+    case ' ':
+    case '\t':
+    case '+':
+    case '-':
+    case '*':
+    case '/':
+    case '^':
+    case '%':
+    case '(':
+    case ')':
+    case '$':
+    case '.':
         return 1;
+    default:
+        if (c >= '0' && c <= '9')
+            return 1;
+        break;
+    }
     if (c == ',')
         return j < len && s[j] >= '0' && s[j] <= '9';
     if (c == 'x' || c == 'X')
@@ -352,7 +378,8 @@ static size_t expr_start(const char *s, size_t len, size_t q)
     size_t j = q, lim = q > CHECK_EXPR_MAX ? q - CHECK_EXPR_MAX : 0, n;
     while (j > lim && (n = expr_bytes_before(s, len, j)) != 0 && n <= j - lim)
         j -= n;
-    while (j < q && !check_one_of(s[j], "0123456789(-$."))
+    while (j < q && !((s[j] >= '0' && s[j] <= '9') || s[j] == '(' || s[j] == '-' || s[j] == '$' ||
+                      s[j] == '.'))
         j++;
     return j;
 }
@@ -433,6 +460,11 @@ int check_arith_scan(const char *s, size_t len, check_equation_cb cb, void *cls)
     while (i < len) {
         size_t next = i + 1, end;
         int found = 0, rc;
+        uint64_t w;
+        if (i + 8 <= len && (w = check_load8(s + i), !(check_has8(w, '<') | check_has8(w, '=')))) {
+            i += 8; /* nothing starts in s[i..i + 8) */
+            continue;
+        }
         if (s[i] == '<' && i + 1 < len && s[i + 1] == '<') {
             end = annotation(s, len, i, &eq);
             found = end != 0;

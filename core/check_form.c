@@ -13,12 +13,10 @@ static int is_alpha(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* Bytes that make words for repetition: ASCII letters and digits, and every
- * byte of a multi-byte sequence (so a word never splits one). */
-static int word_byte(unsigned char c)
-{
-    return is_alpha((char)c) || (c >= '0' && c <= '9') || c >= 0x80;
-}
+/* Bytes that make words for repetition, as check_ctype bits: ASCII
+ * letters and digits, and every byte of a multi-byte sequence (so a word
+ * never splits one). */
+#define WORD_CT (CHECK_CT_ALPHA | CHECK_CT_DIGIT | CHECK_CT_HIGH)
 
 static char lower(char c)
 {
@@ -37,7 +35,7 @@ struct grams {
     uint64_t *slot;    /* stack or a heap array */
     size_t mask;       /* slots - 1 */
     size_t used;       /* slots in use */
-    uint64_t w[4];     /* hashes of the last four words, a ring */
+    uint64_t w[4];     /* hashes of the last four words, oldest first */
     size_t start[4];   /* their offsets */
     size_t words;      /* words seen */
     size_t total, rep; /* 4-grams counted, of which repeats */
@@ -105,17 +103,15 @@ static int grams_grow(struct grams *g)
  * is one and fewer than CHECK_NGRAM_MAX were counted. Returns 0 or -ENOMEM. */
 static int grams_word(struct grams *g, uint64_t h, size_t b)
 {
-    size_t n = g->words++;
-    g->w[n % 4] = h;
-    g->start[n % 4] = b;
-    if (n < 3 || g->total == CHECK_NGRAM_MAX)
+    g->w[0] = g->w[1], g->w[1] = g->w[2], g->w[2] = g->w[3], g->w[3] = h;
+    g->start[0] = g->start[1], g->start[1] = g->start[2], g->start[2] = g->start[3];
+    g->start[3] = b;
+    if (g->words++ < 3 || g->total == CHECK_NGRAM_MAX)
         return 0;
-    n++; /* the oldest of the last four words is at ring position n % 4 */
-    uint64_t gram =
-        ((g->w[n % 4] * 31 + g->w[(n + 1) % 4]) * 31 + g->w[(n + 2) % 4]) * 31 + g->w[(n + 3) % 4];
+    uint64_t gram = ((g->w[0] * 31 + g->w[1]) * 31 + g->w[2]) * 31 + g->w[3];
     g->total++;
     if (grams_add(g, gram) && !g->rep++)
-        g->first = g->start[n % 4];
+        g->first = g->start[0];
     return grams_grow(g);
 }
 
@@ -302,17 +298,21 @@ static int scan(struct form *f, const char *s, size_t len, struct check_result *
     size_t i = 0;
     fence(f, s, len, 0);
     while (i < len) {
-        if (!word_byte(u[i])) {
-            if (s[i] == '\n')
+        unsigned ct = check_ctype[u[i]];
+        if (!(ct & WORD_CT)) {
+            if (ct & CHECK_CT_NL)
                 fence(f, s, len, i + 1);
-            bracket(&f->bl, s, i++);
+            else if (ct & CHECK_CT_OPEN)
+                bracket(&f->bl, s, i);
+            i++;
             continue;
         }
         size_t b = i;
         uint64_t h = 0xcbf29ce484222325ULL;
         refusals(s, len, i, r);
-        for (; i < len && word_byte(u[i]); i++)
-            h = (h ^ (unsigned char)lower(s[i])) * 0x100000001b3ULL;
+        /* lower(): 0x20 ORed into letters only (CHECK_CT_ALPHA << 4). */
+        for (; i < len && ((ct = check_ctype[u[i]]) & WORD_CT); i++)
+            h = (h ^ (u[i] | (ct & CHECK_CT_ALPHA) << 4)) * 0x100000001b3ULL;
         if (grams_word(&f->g, h, b))
             return -ENOMEM;
     }

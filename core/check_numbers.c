@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <math.h>
 #include <string.h>
 
@@ -37,102 +38,135 @@ static const double COMMON[] = {0, 1, 2, 7, 10, 12, 24, 30, 52, 60, 100, 365, 10
 
 static int common(double v)
 {
+    v = fabs(v);
+    /* A whole number below 10^5 is within the tolerance of a whole COMMON
+     * only when equal to it, and at least 0.5 away from 0.5 (beyond 10^-6
+     * of anything below 10^5): a switch instead of 14 comparisons. */
+    if (v < 1e5 && v == (double)(long)v) {
+        switch ((long)v) {
+        case 0:
+        case 1:
+        case 2:
+        case 7:
+        case 10:
+        case 12:
+        case 24:
+        case 30:
+        case 52:
+        case 60:
+        case 100:
+        case 365:
+        case 1000:
+            return 1;
+        default:
+            return 0;
+        }
+    }
     for (size_t i = 0; i < sizeof(COMMON) / sizeof(COMMON[0]); i++)
-        if (same(COMMON[i], fabs(v)))
+        if (same(COMMON[i], v))
             return 1;
     return 0;
 }
 
-/* Number words of prompts ("She eats three"), lowercase, sorted by strcmp
- * for the binary search of word_value: keep them sorted. */
+/* Number words of prompts ("She eats three"): each word's lowercase bytes
+ * as a little-endian word (none is longer than 8), sorted by the words, so
+ * that the words of one first letter are a range of FIRST. */
 static const struct {
-    const char *w;
+    uint64_t key;
     double v;
 } WORDS[] = {
-    {"double", 2},      {"dozen", 12}, {"eight", 8},   {"eighty", 80}, {"eleven", 11},
-    {"fifty", 50},      {"five", 5},   {"forty", 40},  {"four", 4},    {"half", 0.5},
-    {"hundred", 100},   {"nine", 9},   {"ninety", 90}, {"one", 1},     {"seven", 7},
-    {"seventy", 70},    {"six", 6},    {"sixty", 60},  {"ten", 10},    {"thirty", 30},
-    {"thousand", 1000}, {"three", 3},  {"triple", 3},  {"twelve", 12}, {"twenty", 20},
-    {"twice", 2},       {"two", 2},    {"zero", 0},
+    {0x0000656c62756f64ULL, 2},    /* double */
+    {0x0000006e657a6f64ULL, 12},   /* dozen */
+    {0x0000007468676965ULL, 8},    /* eight */
+    {0x0000797468676965ULL, 80},   /* eighty */
+    {0x00006e6576656c65ULL, 11},   /* eleven */
+    {0x0000007974666966ULL, 50},   /* fifty */
+    {0x0000000065766966ULL, 5},    /* five */
+    {0x0000007974726f66ULL, 40},   /* forty */
+    {0x0000000072756f66ULL, 4},    /* four */
+    {0x00000000666c6168ULL, 0.5},  /* half */
+    {0x00646572646e7568ULL, 100},  /* hundred */
+    {0x00000000656e696eULL, 9},    /* nine */
+    {0x00007974656e696eULL, 90},   /* ninety */
+    {0x0000000000656e6fULL, 1},    /* one */
+    {0x0000006e65766573ULL, 7},    /* seven */
+    {0x0079746e65766573ULL, 70},   /* seventy */
+    {0x0000000000786973ULL, 6},    /* six */
+    {0x0000007974786973ULL, 60},   /* sixty */
+    {0x00000000006e6574ULL, 10},   /* ten */
+    {0x0000797472696874ULL, 30},   /* thirty */
+    {0x646e6173756f6874ULL, 1000}, /* thousand */
+    {0x0000006565726874ULL, 3},    /* three */
+    {0x0000656c70697274ULL, 3},    /* triple */
+    {0x000065766c657774ULL, 12},   /* twelve */
+    {0x000079746e657774ULL, 20},   /* twenty */
+    {0x0000006563697774ULL, 2},    /* twice */
+    {0x00000000006f7774ULL, 2},    /* two */
+    {0x000000006f72657aULL, 0},    /* zero */
 };
 
-static int is_alpha(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+/* Per first letter, the lengths (bit n) and second letters (bit of the
+ * letter) of the number words starting with it, and their range of WORDS:
+ * most words stop at the first two tests. */
+#define L(c) (1u << ((c) - 'a'))
+static const struct {
+    unsigned short lens;
+    unsigned second;
+    unsigned char lo, hi;
+} FIRST[26] = {
+    ['d' - 'a'] = {1u << 5 | 1u << 6, L('o'), 0, 2},
+    ['e' - 'a'] = {1u << 5 | 1u << 6, L('i') | L('l'), 2, 5},
+    ['f' - 'a'] = {1u << 4 | 1u << 5, L('i') | L('o'), 5, 9},
+    ['h' - 'a'] = {1u << 4 | 1u << 7, L('a') | L('u'), 9, 11},
+    ['n' - 'a'] = {1u << 4 | 1u << 6, L('i'), 11, 13},
+    ['o' - 'a'] = {1u << 3, L('n'), 13, 14},
+    ['s' - 'a'] = {1u << 3 | 1u << 5 | 1u << 7, L('e') | L('i'), 14, 18},
+    ['t' - 'a'] = {1u << 3 | 1u << 5 | 1u << 6 | 1u << 8, L('e') | L('h') | L('r') | L('w'), 18,
+                   27},
+    ['z' - 'a'] = {1u << 4, L('e'), 27, 28},
+};
+#undef L
 
-/* strcmp of the letters s[0..n), lowercased, against w. */
-static int word_cmp(const char *s, size_t n, const char *w)
-{
-    for (size_t k = 0; k < n; k++) {
-        int c = s[k] | 0x20;
-        if (c != (unsigned char)w[k])
-            return w[k] ? c - (unsigned char)w[k] : 1;
-    }
-    return w[n] ? -1 : 0;
-}
-
-/* The value of the number word s[i..i+n) (letters only), or -1. A binary
- * search: this runs on every word of prompt and response. */
+/* The value of the number word s[i..i+n) (letters only), or -1: this runs
+ * on every word of prompt and response. */
 static double word_value(const char *s, size_t i, size_t n)
 {
-    size_t lo = 0, hi = sizeof(WORDS) / sizeof(WORDS[0]);
     if (n < 3 || n > 8)
         return -1;
-    /* Every number word starts with one of these: most words stop here. */
-    switch (s[i] | 0x20) {
-    case 'd':
-    case 'e':
-    case 'f':
-    case 'h':
-    case 'n':
-    case 'o':
-    case 's':
-    case 't':
-    case 'z':
-        break;
-    default:
+    unsigned a = (unsigned)((s[i] | 0x20) - 'a'), b = (unsigned)((s[i + 1] | 0x20) - 'a');
+    if (a >= 26 || b >= 26 || !(FIRST[a].lens >> n & 1) || !(FIRST[a].second >> b & 1))
         return -1;
-    }
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = word_cmp(s + i, n, WORDS[mid].w);
-        if (c == 0)
-            return WORDS[mid].v;
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
+    uint64_t key = 0; /* the word lowercased (letters only: | 0x20) */
+    for (size_t k = 0; k < n; k++)
+        key |= (uint64_t)(unsigned char)(s[i + k] | 0x20) << (8 * k);
+    for (unsigned w = FIRST[a].lo; w < FIRST[a].hi; w++)
+        if (WORDS[w].key == key)
+            return WORDS[w].v;
     return -1;
 }
 
-/* 1 for the bytes a token_at token that may be a number starts with:
- * letters, digits, '.'; the others are skipped without a call. */
-static int may_start(char c)
-{
-    return is_alpha(c) || (c >= '0' && c <= '9') || c == '.';
-}
+/* The check_ctype bits of the bytes a token_at token that may be a number
+ * starts with: letters, digits, '.'; the others are skipped without a
+ * call. */
+#define MAY_START (CHECK_CT_ALPHA | CHECK_CT_DIGIT | CHECK_CT_DOT)
 
-/* Reads the token at s[i]: a word (its value when it is a number word),
- * a number in digits (its value unless too long), or any other byte.
- * Returns its length, at least 1; *v is -1 when the token is no number,
- * *digits says it was written in digits. */
-static size_t token_at(const char *s, size_t len, size_t i, double *v, int *digits)
+/* Reads the token at s[i], a MAY_START byte: a word (its value when it is a
+ * number word), a number in digits (its value unless too long), or any
+ * other byte. Returns its length, at least 1; *v is -1 when the token is no
+ * number, *digits says it was written in digits. */
+static inline size_t token_at(const char *s, size_t len, size_t i, double *v, int *digits)
 {
+    const unsigned char *u = (const unsigned char *)s;
     struct check_num num;
-    size_t n = 0;
+    size_t n = 1;
     *v = -1;
     *digits = 0;
-    if (is_alpha(s[i])) {
-        while (i + n < len && is_alpha(s[i + n]))
+    if (check_ctype[u[i]] & CHECK_CT_ALPHA) {
+        while (i + n < len && (check_ctype[u[i + n]] & CHECK_CT_ALPHA))
             n++;
         *v = word_value(s, i, n);
         return n;
     }
-    if (!(s[i] >= '0' && s[i] <= '9') && s[i] != '.')
-        return 1;
     if ((n = check_scan_number(s, len, i, &num)) == 0)
         return 1;
     *digits = 1;
@@ -147,7 +181,7 @@ static void prompt_numbers(const char *s, size_t len, struct check_prompt *k)
     while (i < len) {
         double v;
         int digits;
-        if (!may_start(s[i])) {
+        if (!(check_ctype[(unsigned char)s[i]] & MAY_START)) {
             i++;
             continue;
         }
@@ -188,23 +222,28 @@ struct scan {
     struct check_result *r;
 };
 
-static void mark_used(struct scan *sc, double v)
+/* Marks the prompt numbers that are v; returns 1 when there was one (that
+ * is known_has(sc->prompt, v)). */
+static int mark_used(struct scan *sc, double v)
 {
+    int hit = 0;
+    v = fabs(v);
     for (size_t i = 0; i < sc->prompt->n; i++)
-        if (same(sc->prompt->v[i], fabs(v)))
-            sc->used[i] = 1;
+        if (same(sc->prompt->v[i], v))
+            sc->used[i] = 1, hit = 1;
+    return hit;
 }
 
-/* Is v, written at offset off outside annotations, explained? */
-static int explained(struct scan *sc, double v, size_t off)
+/* Is v, written at offset off outside annotations, explained? in_prompt
+ * is known_has(sc->prompt, v), from mark_used. */
+static int explained(struct scan *sc, double v, size_t off, int in_prompt)
 {
     while (sc->next_eq < sc->eqs->n && sc->eqs->off[sc->next_eq] < off) {
         known_add(&sc->result, sc->eqs->v[2 * sc->next_eq]);
         known_add(&sc->result, sc->eqs->v[2 * sc->next_eq + 1]);
         sc->next_eq++;
     }
-    return common(v) || known_has(sc->prompt, v) || known_has(sc->prompt, v * 100.0) ||
-           known_has(&sc->result, v);
+    return in_prompt || common(v) || known_has(sc->prompt, v * 100.0) || known_has(&sc->result, v);
 }
 
 /* Scans the response's numbers (words only mark prompt numbers as used). */
@@ -212,21 +251,21 @@ static void response_numbers(const char *s, size_t len, struct scan *sc)
 {
     size_t i = 0, ann_end = 0, seen = 0, close;
     while (i < len && seen < CHECK_SEEN_MAX) {
-        if (s[i] == '<' && i + 1 < len && s[i + 1] == '<' && i >= ann_end &&
-            (close = check_annotation_close(s, len, i)))
-            ann_end = close + 2;
-        if (!may_start(s[i])) {
+        unsigned ct = check_ctype[(unsigned char)s[i]];
+        if (!(ct & MAY_START)) {
+            if ((ct & CHECK_CT_LT) && i + 1 < len && s[i + 1] == '<' && i >= ann_end &&
+                (close = check_annotation_close(s, len, i)))
+                ann_end = close + 2;
             i++;
             continue;
         }
         double v;
         int digits;
         size_t n = token_at(s, len, i, &v, &digits);
-        if (v >= 0)
-            mark_used(sc, v);
+        int in_prompt = v >= 0 && mark_used(sc, v);
         if (v >= 0 && digits) {
             seen++;
-            if (i >= ann_end && !explained(sc, v, i)) {
+            if (i >= ann_end && !explained(sc, v, i, in_prompt)) {
                 sc->r->v[CHECK_NUMBERS_UNEXPLAINED]++;
                 check_add(sc->r, "numbers", "number_unexplained", CHECK_INFO, i, n,
                           "a number from neither the question nor an earlier result");

@@ -746,41 +746,59 @@ static void surface_stats(const unsigned char *s, size_t n, double *d)
     d[D_EMPTY] = n ? 0.0 : 1.0;
 }
 
-/* Features that compare response tokens rt with prompt tokens pt: fills the
- * D_PROMPT_* dense values and adds the response-unigram-in-prompt family. */
-static int prompt_features(const struct feat_token *pt, size_t np, const struct feat_token *rt,
-                           size_t nr, uint32_t mask, struct entries *es, double *d)
+/* The distinct prompt words in a set; per slot, whether the word is a
+ * number and whether the response being extracted uses it. One pass over a
+ * response then gives both directions of overlap. */
+struct prompt_set {
+    struct hset ps;
+    unsigned char *flags; /* per slot: FLAG_NUMBER | FLAG_COVERED */
+};
+enum { FLAG_NUMBER = 1, FLAG_COVERED = 2 };
+
+static void prompt_set_free(struct prompt_set *p)
 {
-    /* The distinct prompt words in a set; per slot, whether the word is a
-     * number and whether the response uses it. One pass over the response
-     * then gives both directions of overlap. */
-    struct hset ps = {NULL, 0, 0};
-    unsigned char *flags = NULL; /* per slot: FLAG_NUMBER | FLAG_COVERED */
-    enum { FLAG_NUMBER = 1, FLAG_COVERED = 2 };
-    size_t words = 0, in_prompt = 0, pdistinct = 0, pcovered = 0, pnum = 0, pnum_cov = 0;
-    size_t rnum = 0, rnum_new = 0;
-    int rc = hset_init(&ps, np);
-    if (rc)
-        goto out;
-    flags = calloc(ps.mask + 1, 1);
-    if (!flags) {
+    free(p->ps.slot);
+    free(p->flags);
+}
+
+/* Reads the words of prompt tokens pt[0..np) into *p. 0 or -ENOMEM (then
+ * *p owns nothing). */
+static int prompt_set_init(struct prompt_set *p, const struct feat_token *pt, size_t np)
+{
+    p->flags = NULL;
+    int rc = hset_init(&p->ps, np);
+    if (!rc && !(p->flags = calloc(p->ps.mask + 1, 1)))
         rc = -ENOMEM;
-        goto out;
+    if (rc) {
+        prompt_set_free(p);
+        return rc;
     }
     for (size_t i = 0; i < np; i++) {
         size_t slot;
-        if (pt[i].kind != FEAT_TOK_PUNCT && hset_insert(&ps, pt[i].hash, &slot) &&
+        if (pt[i].kind != FEAT_TOK_PUNCT && hset_insert(&p->ps, pt[i].hash, &slot) &&
             pt[i].kind == FEAT_TOK_NUMBER)
-            flags[slot] |= FLAG_NUMBER;
+            p->flags[slot] |= FLAG_NUMBER;
     }
-    rc = entries_reserve(es, nr);
+    return 0;
+}
+
+/* Features that compare response tokens rt with the prompt's words p:
+ * fills the D_PROMPT_* dense values and adds the response-unigram-in-prompt
+ * family. Leaves p as it found it (no word covered), for the next response. */
+static int prompt_features(struct prompt_set *p, const struct feat_token *rt, size_t nr,
+                           uint32_t mask, struct entries *es, double *d)
+{
+    size_t words = 0, in_prompt = 0, pdistinct = 0, pcovered = 0, pnum = 0, pnum_cov = 0;
+    size_t rnum = 0, rnum_new = 0;
+    unsigned char *flags = p->flags;
+    int rc = entries_reserve(es, nr);
     if (rc)
-        goto out;
+        return rc;
     for (size_t i = 0; i < nr; i++) {
         if (rt[i].kind == FEAT_TOK_PUNCT)
             continue;
         size_t slot;
-        int hit = hset_find(&ps, rt[i].hash, &slot);
+        int hit = hset_find(&p->ps, rt[i].hash, &slot);
         words++;
         in_prompt += (size_t)hit;
         if (rt[i].kind == FEAT_TOK_NUMBER) {
@@ -792,10 +810,11 @@ static int prompt_features(const struct feat_token *pt, size_t np, const struct 
             entries_add(es, rt[i].hash ^ NS_XP, mask, 1.0f, FAM_XP);
         }
     }
-    for (size_t i = 0; i <= ps.mask; i++) {
-        if (!ps.slot[i])
+    for (size_t i = 0; i <= p->ps.mask; i++) {
+        if (!p->ps.slot[i])
             continue;
         bool covered = flags[i] & FLAG_COVERED;
+        flags[i] &= (unsigned char)~FLAG_COVERED;
         pdistinct++;
         pcovered += covered;
         if (flags[i] & FLAG_NUMBER) {
@@ -807,10 +826,7 @@ static int prompt_features(const struct feat_token *pt, size_t np, const struct 
     d[D_PROMPT_COVERAGE] = pdistinct ? (double)pcovered / (double)pdistinct : 0.0;
     d[D_PROMPT_NUMBERS] = pnum ? (double)pnum_cov / (double)pnum : 0.0;
     d[D_NEW_NUMBERS] = rnum ? (double)rnum_new / (double)rnum : 0.0;
-out:
-    free(ps.slot);
-    free(flags);
-    return rc;
+    return 0;
 }
 
 static int vec_reserve(struct feat_vec *v, size_t n)
@@ -862,55 +878,86 @@ int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const cha
     return feat_extract_hash(FEAT_HASH_FNV1A, bits, prompt, prompt_len, resp, resp_len, out);
 }
 
-int feat_extract_hash(enum feat_hash hash, unsigned bits, const char *prompt, size_t prompt_len,
-                      const char *resp, size_t resp_len, struct feat_vec *out)
+/* What extracting the responses of one prompt shares. */
+struct extract {
+    enum feat_hash hash;
+    unsigned bits;
+    uint32_t mask;
+    size_t prompt_len;
+    struct prompt_set p;
+    struct entries es; /* reused from one response to the next */
+};
+
+/* phi(prompt, resp) into out, the prompt read beforehand into x. Returns 0
+ * or a negative errno. */
+static int extract_one(struct extract *x, const char *resp, size_t resp_len, struct feat_vec *out)
 {
-    struct feat_token *pt = NULL, *rt = NULL;
-    size_t np = 0, nr = 0;
-    struct entries es = {NULL, NULL, 0, 0};
+    struct feat_token *rt = NULL;
+    size_t nr = 0;
     double d[D_COUNT] = {0};
-    int rc;
-
-    out->n = 0;
-    if (bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX || (!prompt && prompt_len) ||
-        (!resp && resp_len))
-        return -EINVAL;
-    uint32_t mask = (uint32_t)((1ULL << bits) - 1);
-
-    rc = feat_tokenize_hash(hash, prompt, prompt_len, &pt, &np);
+    struct entries *es = &x->es;
+    es->n = 0;
+    int rc = feat_tokenize_hash(x->hash, resp, resp_len, &rt, &nr);
+    if (!rc)
+        rc = ngram_features(rt, nr, x->mask, es);
+    if (!rc)
+        rc = prompt_features(&x->p, rt, nr, x->mask, es, d);
+    free(rt);
     if (rc)
-        goto out;
-    rc = feat_tokenize_hash(hash, resp, resp_len, &rt, &nr);
-    if (rc)
-        goto out;
-
-    rc = ngram_features(rt, nr, mask, &es);
-    if (rc)
-        goto out;
-    rc = prompt_features(pt, np, rt, nr, mask, &es, d);
-    if (rc)
-        goto out;
+        return rc;
     surface_stats((const unsigned char *)resp, resp_len, d);
     d[D_LOG_TOKENS] = log1p((double)nr) / 6.0;
-    d[D_LOG_RATIO] = (log1p((double)resp_len) - log1p((double)prompt_len)) / 4.0;
-    rc = dense_features(d, mask, &es);
+    d[D_LOG_RATIO] = (log1p((double)resp_len) - log1p((double)x->prompt_len)) / 4.0;
+    rc = dense_features(d, x->mask, es);
     if (rc)
-        goto out;
-
+        return rc;
     /* One stable sort of every family; folding each family's duplicates
      * then gives the sums and norms that sorting, merging and normalising
      * each family apart gave, bit for bit. */
-    sort_entries(es.e, es.n, bits + FAM_BITS, es.tmp);
+    sort_entries(es->e, es->n, x->bits + FAM_BITS, es->tmp);
     double ss[FAM_NORMALISED] = {0.0, 0.0, 0.0};
-    size_t n = fold_families(es.tmp, es.n, ss);
+    size_t n = fold_families(es->tmp, es->n, ss);
     rc = vec_reserve(out, n);
-    if (rc)
-        goto out;
-    write_phi(es.tmp, n, ss, out);
-out:
-    free(pt);
-    free(rt);
-    free(es.e);
-    free(es.tmp);
+    if (!rc)
+        write_phi(es->tmp, n, ss, out);
     return rc;
+}
+
+int feat_extract_many(enum feat_hash hash, unsigned bits, const char *prompt, size_t prompt_len,
+                      const char *const *resp, const size_t *resp_len, size_t n,
+                      struct feat_vec *out)
+{
+    struct feat_token *pt = NULL;
+    size_t np = 0;
+    struct extract x = {hash, bits, 0, prompt_len, {{NULL, 0, 0}, NULL}, {NULL, NULL, 0, 0}};
+    int rc = 0;
+
+    for (size_t k = 0; k < n; k++)
+        out[k].n = 0;
+    if (bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX || (!prompt && prompt_len))
+        return -EINVAL;
+    for (size_t k = 0; k < n; k++)
+        if (!resp[k] && resp_len[k])
+            return -EINVAL;
+    x.mask = (uint32_t)((1ULL << bits) - 1);
+    rc = feat_tokenize_hash(hash, prompt, prompt_len, &pt, &np);
+    if (!rc)
+        rc = prompt_set_init(&x.p, pt, np);
+    free(pt);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < n && !rc; k++)
+        rc = extract_one(&x, resp[k], resp_len[k], &out[k]);
+    for (size_t k = 0; k < n && rc; k++)
+        out[k].n = 0;
+    prompt_set_free(&x.p);
+    free(x.es.e);
+    free(x.es.tmp);
+    return rc;
+}
+
+int feat_extract_hash(enum feat_hash hash, unsigned bits, const char *prompt, size_t prompt_len,
+                      const char *resp, size_t resp_len, struct feat_vec *out)
+{
+    return feat_extract_many(hash, bits, prompt, prompt_len, &resp, &resp_len, 1, out);
 }

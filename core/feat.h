@@ -51,6 +51,13 @@ int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const cha
 int feat_extract_hash(enum feat_hash hash, unsigned bits, const char *prompt, size_t prompt_len,
                       const char *resp, size_t resp_len, struct feat_vec *out);
 
+/* feat_extract_hash of n responses resp[k] (resp_len[k] bytes) of one
+ * prompt into out[k], the prompt tokenized once: the same vectors as n
+ * calls. The same errors; on any error every out[k] is empty. */
+int feat_extract_many(enum feat_hash hash, unsigned bits, const char *prompt, size_t prompt_len,
+                      const char *const *resp, const size_t *resp_len, size_t n,
+                      struct feat_vec *out);
+
 /* One token of normalised text, as seen by the hashing. */
 struct feat_token {
     uint64_t hash; /* enum feat_hash of the normalised bytes */

@@ -723,6 +723,35 @@ static double vec_dot(const float *w, const struct feat_vec *v)
     return z;
 }
 
+/* z[m] = vec_dot(base + m * stride, v) for the members m < members, four
+ * side by side: each sum adds the same terms in the same order as vec_dot
+ * (so the same bits), but four chains of additions and their loads overlap
+ * instead of running one after the other. */
+static void vec_dot_members(const float *base, size_t stride, unsigned members,
+                            const struct feat_vec *v, double *z)
+{
+    unsigned m = 0;
+    for (; m + 4 <= members; m += 4) {
+        const float *w0 = base + (size_t)m * stride, *w1 = w0 + stride, *w2 = w1 + stride,
+                    *w3 = w2 + stride;
+        double z0 = 0.0, z1 = 0.0, z2 = 0.0, z3 = 0.0;
+        for (size_t i = 0; i < v->n; i++) {
+            uint32_t k = v->idx[i];
+            double x = (double)v->val[i];
+            z0 += (double)w0[k] * x;
+            z1 += (double)w1[k] * x;
+            z2 += (double)w2[k] * x;
+            z3 += (double)w3[k] * x;
+        }
+        z[m] = z0;
+        z[m + 1] = z1;
+        z[m + 2] = z2;
+        z[m + 3] = z3;
+    }
+    for (; m < members; m++)
+        z[m] = vec_dot(base + (size_t)m * stride, v);
+}
+
 /* Mean and standard deviation of x[0..n). */
 static void mean_sd(const double *x, unsigned n, double *mean, double *sd)
 {
@@ -792,10 +821,17 @@ static int pair_features(const struct reward_layer *l, const char *prompt, const
                                                            : 1,
                                             texts, 2, block)
                        : 0;
+    /* Both sides in one call: the prompt is tokenized once. */
+    struct feat_vec out[2] = {*fa, *fb};
+    size_t len[2] = {strlen(a), strlen(b)};
     if (!rc)
-        rc = side_features(l->hash, l->bits, prompt, plen, a, block[0], l->ncheck, fa);
-    if (!rc)
-        rc = side_features(l->hash, l->bits, prompt, plen, b, block[1], l->ncheck, fb);
+        rc = feat_extract_many(l->hash, l->bits, prompt, plen, texts, len, 2, out);
+    *fa = out[0];
+    *fb = out[1];
+    if (!rc && l->ncheck)
+        rc = vec_append(fa, l->bits, block[0], l->ncheck);
+    if (!rc && l->ncheck)
+        rc = vec_append(fb, l->bits, block[1], l->ncheck);
     return rc;
 }
 
@@ -813,12 +849,10 @@ int reward_score_pair_group(const struct reward_layer *l, const char *prompt, co
     rc = pair_features(l, prompt, a, b, samples, n, &fa, &fb);
     if (rc)
         goto out;
-    for (unsigned m = 0; m < l->members; m++) {
-        const float *w = l->w + (size_t)m * l->stride;
-        ra[m] = vec_dot(w, &fa);
-        rb[m] = vec_dot(w, &fb);
+    vec_dot_members(l->w, l->stride, l->members, &fa, ra);
+    vec_dot_members(l->w, l->stride, l->members, &fb, rb);
+    for (unsigned m = 0; m < l->members; m++)
         pa[m] = sigmoid(ra[m] - rb[m]);
-    }
     mean_sd(ra, l->members, &out->ra, &out->ra_sd);
     mean_sd(rb, l->members, &out->rb, &out->rb_sd);
     mean_sd(pa, l->members, &out->p_a, &out->p_sd);
@@ -850,12 +884,11 @@ int reward_score_single(const struct reward_layer *l, const char *prompt, const 
         rc = side_features(l->hash, l->bits, prompt, strlen(prompt), text, block, l->ncheck, &f);
     if (rc)
         goto out;
-    for (unsigned m = 0; m < l->members; m++) {
-        r[m] = vec_dot(l->w + (size_t)m * l->stride, &f);
-        if (l->u) {
-            const float *u = l->u + (size_t)m * l->stride;
-            pg[m] = sigmoid(vec_dot(u, &f) + (double)u[l->stride - 1]);
-        }
+    vec_dot_members(l->w, l->stride, l->members, &f, r);
+    if (l->u) {
+        vec_dot_members(l->u, l->stride, l->members, &f, pg);
+        for (unsigned m = 0; m < l->members; m++)
+            pg[m] = sigmoid(pg[m] + (double)l->u[(size_t)m * l->stride + l->stride - 1]);
     }
     mean_sd(r, l->members, &out->r, &out->r_sd);
     out->has_point = l->u != NULL;

@@ -197,6 +197,7 @@ enum stmt_id {
     ST_SAVEPOINT,
     ST_ROLLBACK_TO,
     ST_RELEASE,
+    ST_OUTBOX_SETTLED_AT_INGEST,
     STMT_COUNT
 };
 
@@ -722,5 +723,9 @@ static inline int col_type(struct dbst *st, int i)
 
 /* Whether statement id has a PostgreSQL text of its own. */
 bool store_pg_overridden(enum stmt_id id);
+
+/* The name of the VFS that gathers WAL writes (store_walbuf.c), registered
+ * on first use; NULL when it could not be (then the default VFS is used). */
+const char *store_walbuf_vfs(void);
 
 #endif

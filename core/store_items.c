@@ -306,6 +306,29 @@ static int group_join(struct conn *c, int64_t key_id, const struct store_item_in
     return 0;
 }
 
+/* The deliveries of item seq, stored settled by the layer (status auto,
+ * verdict source layer, no gold answer yet): a row for every hook of its
+ * live key, as the items_webhook_insert trigger of schema/010_webhooks.sql
+ * queued them. On SQLite that trigger is gone (migration 011, see
+ * ST_OUTBOX_SETTLED_AT_INGEST); PostgreSQL's schema keeps it, so nothing
+ * is queued here there. 0 or negative errno. */
+static int queue_deliveries(struct conn *c, int64_t key_id, const struct store_item_in *it,
+                            int64_t seq, int64_t now)
+{
+    if (c->pg || !key_id)
+        return 0;
+    struct dbst *st = conn_stmt(c, ST_OUTBOX_SETTLED_AT_INGEST);
+    if (!st)
+        return -EIO;
+    int b = SQLITE_OK;
+    bind_chk(&b, bind_int64(st, 1, seq));
+    bind_chk(&b, bind_text(st, 2, it->verdict, -1, SQLITE_STATIC));
+    bind_chk(&b, bind_double(st, 3, it->confidence));
+    bind_chk(&b, bind_int64(st, 4, now));
+    bind_chk(&b, bind_int64(st, 5, key_id));
+    return b == SQLITE_OK ? conn_step_done(st) : (conn_done(st), store_sqlite_errno(b));
+}
+
 static int insert_item(struct store *s, struct conn *c, int64_t key_id,
                        const struct store_item_in *it, struct store_item_ack *ack, int64_t now)
 {
@@ -334,8 +357,10 @@ static int insert_item(struct store *s, struct conn *c, int64_t key_id,
         return -EIO;
     if (it->group && it->group_seen >= 0 && group_join(c, key_id, it, seq))
         return -EIO;
-    if (is_auto)
-        return store_audit_settled(s, c, seq, it->layer_id, it->verdict, now);
+    if (is_auto) {
+        rc = queue_deliveries(c, key_id, it, seq, now);
+        return rc ? rc : store_audit_settled(s, c, seq, it->layer_id, it->verdict, now);
+    }
     if (it->subq)
         return store_subq_create(s, c, seq, it, ack, now);
     rc = store_task_queue(s, c, seq, it, now);

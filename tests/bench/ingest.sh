@@ -17,6 +17,13 @@
 #                        generated text is used when it is absent)
 #        WRK=1           also cross-check single-item POSTs with wrk
 #        KEEP=1          keep the scratch dir
+#        RUNGD=PATH      the rungd to measure (default: BUILD_DIR/server/rungd)
+#        ONLY=batch      only the batch figures of issue 14: 1,000-item batches
+#                        from one client posting back to back and from 4
+#                        connections (no pinning), against raw SQLite in the
+#                        same run: a plain table (36-character key + the
+#                        item's JSON, raw_sqlite --plain) and rung's item +
+#                        task rows, each in one transaction
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,7 +35,7 @@ PIN=${PIN:-split none}
 DATA=${DATA:-$ROOT/../shared/data}
 WRK=${WRK:-1}
 BENCH=$BUILD/tests/bench/http
-RUNGD=$BUILD/server/rungd
+RUNGD=${RUNGD:-$BUILD/server/rungd}
 
 # ---- tools and build ----
 if [ "$WRK" = 1 ] && ! command -v wrk >/dev/null; then
@@ -139,6 +146,40 @@ wrk_fig() { # req/s, p50, p99 from wrk --latency output
          END {printf "req_s=%s p50=%s p99=%s non2xx=%d (wrk, 1 thread)", r, p50, p99, bad}' "$1"
 }
 val() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" "$2" | head -1; }
+
+# batch_figures: issue 14's batch targets (ONLY=batch).
+batch_figures() {
+    R=$WORK/results.batch
+    : >"$R"
+    echo "host: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg); ${SECONDS_PER}s per figure"
+    for c in 1 4; do
+        new_db "batch$c"
+        start_rungd "$WORK/batch$c.db" 0-$(($(nproc) - 1))
+        CONNS=$c load "rungd_batch1000_conns$c" 0-$(($(nproc) - 1)) 1000 "$WORK/batch.jsonl" | tee -a "$R"
+        stop "$RPID"
+    done
+    new_db rawp
+    "$BENCH/raw_sqlite" --db "$WORK/rawp.db" --items "$WORK/items.jsonl" --seconds "$SECONDS_PER" \
+        --txn 0 --plain --uuid7 | sed 's/^/raw_sqlite_plain_one_txn /' | tee -a "$R"
+    new_db rawt
+    "$BENCH/raw_sqlite" --db "$WORK/rawt.db" --items "$WORK/items.jsonl" --seconds "$SECONDS_PER" \
+        --txn 0 --tasks --uuid7 | sed 's/^/raw_sqlite_items_tasks_one_txn /' | tee -a "$R"
+    plain=$(grep '^raw_sqlite_plain_one_txn ' "$R" | sed -n 's/.* rows_s=\([0-9.]*\).*/\1/p')
+    rows=$(grep '^raw_sqlite_items_tasks_one_txn ' "$R" | sed -n 's/.* rows_s=\([0-9.]*\).*/\1/p')
+    for c in 1 4; do
+        want=$([ $c = 1 ] && echo 40 || echo 70)
+        items=$(grep "^rungd_batch1000_conns$c " "$R" | sed -n 's/.* items_s=\([0-9.]*\).*/\1/p')
+        awk -v c=$c -v i="$items" -v p="$plain" -v r="$rows" -v w=$want 'BEGIN {
+            a = p ? 100 * i / p : 0; b = r ? 100 * i / r : 0
+            printf "RATIO[batch, %d connection%s] rungd %.0f items/s / raw SQLite plain %.0f rows/s = %.1f%% (target >= %d%%: %s); / raw SQLite item+task rows %.0f rows/s = %.1f%%\n",
+                c, (c > 1 ? "s" : ""), i, p, a, w, (a >= w ? "met" : "MISSED"), r, b }'
+    done
+    echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+if [ "${ONLY:-}" = batch ]; then
+    batch_figures
+    exit 0
+fi
 
 echo "host: $(nproc) cores, $(uname -r); $CONNS connections, ${SECONDS_PER}s per figure after ${WARMUP}s warm-up"
 for pin in $PIN; do

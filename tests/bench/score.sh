@@ -7,9 +7,14 @@
 # ~1 KB responses, 64 connections, wrk), all in the same run. In-process rates
 # are per second of the thread's CPU time: the machine may be shared.
 #
+# Scoring in process is also compared with bench_reward built (release) from
+# SCORE_BASE_REV, the two binaries run in turn ROUNDS times (SCORE_BASE_REV=
+# skips it).
+#
 # usage: tests/bench/score.sh [BUILD_DIR]     (default: build-bench, release)
 # env:   SECONDS_PER=10 BATCH=100 CONNS=64 ROUNDS=5 N=50000
 #        BASE_REV=d6831ad (the extractor before issue 14)
+#        SCORE_BASE_REV=4685dc6 (scoring before the checkers' and scoring's speed-ups)
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,6 +25,7 @@ CONNS=${CONNS:-64}
 ROUNDS=${ROUNDS:-5}
 N=${N:-50000}
 BASE_REV=${BASE_REV:-d6831ad}
+SCORE_BASE_REV=${SCORE_BASE_REV-4685dc6}
 RUNGD=$BUILD/server/rungd
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
@@ -87,6 +93,34 @@ PY
 echo "== scoring in process (one thread, $ROUNDS rounds of $N)"
 "$BUILD/tests/bench/bench_reward" score "$N" --rounds "$ROUNDS" | tee "$WORK/inproc.txt"
 inproc_rate=$(sed -n 's/^with checkers, new hash FX (blob v3): *\([0-9]*\) responses.*/\1/p' "$WORK/inproc.txt")
+
+if [ -n "$SCORE_BASE_REV" ]; then
+    echo "== scoring in process: bench_reward of $SCORE_BASE_REV against this one, $ROUNDS interleaved rounds of $N"
+    mkdir -p "$WORK/score_base"
+    git -C "$ROOT" archive "$SCORE_BASE_REV" | tar -x -C "$WORK/score_base"
+    meson setup "$WORK/score_base_build" "$WORK/score_base" --buildtype=release >/dev/null
+    ninja -C "$WORK/score_base_build" tests/bench/bench_reward >/dev/null
+    for r in $(seq "$ROUNDS"); do
+        for tree in base now; do
+            bin=$BUILD/tests/bench/bench_reward
+            [ "$tree" = base ] && bin=$WORK/score_base_build/tests/bench/bench_reward
+            "$bin" score "$N" --rounds 1 | sed -n "s/^\(with checkers\|features only\), new hash FX (blob v3): *\([0-9]*\) .*/$tree \1 \2/p"
+        done
+    done > "$WORK/score_cmp.txt"
+    python3 - "$WORK/score_cmp.txt" "$SCORE_BASE_REV" <<'PY'
+import statistics, sys
+rate = {}
+for line in open(sys.argv[1]):
+    tree, rest = line.split(" ", 1)
+    what, value = rest.rsplit(" ", 1)
+    rate.setdefault((tree, what), []).append(float(value))
+for what in ("with checkers", "features only"):
+    b, n = rate[("base", what)], rate[("now", what)]
+    print("FX layer %-14s %s: %7.0f, this tree: %7.0f responses/s/core, %.3fx (median of %d rounds' ratios)"
+          % (what + ",", sys.argv[2], statistics.median(b), statistics.median(n),
+             statistics.median(x / y for x, y in zip(n, b)), len(n)))
+PY
+fi
 
 "$RUNGD" serve --db "$WORK/s.db" --listen 127.0.0.1:0 --quiet > "$WORK/out" 2> "$WORK/err" &
 PID=$!

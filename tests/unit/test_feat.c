@@ -443,6 +443,53 @@ static void test_prompt_conditioning(void **state)
     feat_vec_clear(&b);
 }
 
+/* feat_extract_many gives each response the vector of its own
+ * feat_extract_hash call, bit for bit, whatever came before it (the prompt's
+ * word set is shared and must not carry one response's overlap to the next),
+ * and refuses what feat_extract_hash refuses. */
+static void test_extract_many(void **state)
+{
+    (void)state;
+    const char *p = "Janet has 16 eggs and eats 3 of them. How many eggs are left, 13?";
+    const char *r[4] = {"She has 16 - 3 = 13 eggs left.\nA: 13", "", "eggs eggs eggs 16 16",
+                        "A completely unrelated answer: 42, \xe2\x80\x99tis caf\xc3\xa9."};
+    size_t len[4];
+    for (int k = 0; k < 4; k++)
+        len[k] = strlen(r[k]);
+    for (int h = FEAT_HASH_FNV1A; h <= FEAT_HASH_FX; h++) {
+        struct feat_vec many[4], one;
+        feat_vec_init(&one);
+        for (int k = 0; k < 4; k++)
+            feat_vec_init(&many[k]);
+        assert_int_equal(feat_extract_many(h, 18, p, strlen(p), r, len, 4, many), 0);
+        for (int k = 0; k < 4; k++) {
+            assert_int_equal(feat_extract_hash(h, 18, p, strlen(p), r[k], len[k], &one), 0);
+            assert_vec_ok(&many[k], 18);
+            assert_int_equal(many[k].n, one.n);
+            assert_memory_equal(many[k].idx, one.idx, one.n * sizeof(*one.idx));
+            assert_memory_equal(many[k].val, one.val, one.n * sizeof(*one.val));
+        }
+        /* The same response twice: the same vector twice. */
+        const char *twice[2] = {r[0], r[0]};
+        size_t tlen[2] = {len[0], len[0]};
+        assert_int_equal(feat_extract_many(h, 18, p, strlen(p), twice, tlen, 2, many), 0);
+        assert_int_equal(many[0].n, many[1].n);
+        assert_memory_equal(many[0].val, many[1].val, many[0].n * sizeof(*many[0].val));
+        /* Refusals leave every output empty. */
+        const char *bad[2] = {r[0], NULL};
+        size_t blen[2] = {len[0], 3};
+        assert_int_equal(feat_extract_many(h, 18, p, strlen(p), bad, blen, 2, many), -EINVAL);
+        assert_int_equal(many[0].n + many[1].n, 0);
+        assert_int_equal(feat_extract_many(h, 3, p, strlen(p), r, len, 2, many), -EINVAL);
+        assert_int_equal(feat_extract_many((enum feat_hash)3, 18, p, strlen(p), r, len, 2, many),
+                         -EINVAL);
+        assert_int_equal(many[0].n + many[1].n, 0);
+        feat_vec_clear(&one);
+        for (int k = 0; k < 4; k++)
+            feat_vec_clear(&many[k]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -453,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_random_bytes),    cmocka_unit_test(test_stability),
         cmocka_unit_test(test_fx_tokens_match), cmocka_unit_test(test_fnv_vectors_pinned),
         cmocka_unit_test(test_stability_fx),    cmocka_unit_test(test_prompt_conditioning),
+        cmocka_unit_test(test_extract_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

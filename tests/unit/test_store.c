@@ -681,6 +681,101 @@ static void migration_fills_digests_of_old_rows(void **state)
     assert_string_equal(ack.id, "old");
 }
 
+/* Whether sql runs on the file (0) or fails (its SQLite code). */
+static int sql_rc(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+#define CHECKS_FROM 10 /* migration 011 rewrites the CHECKs of a database at 010 */
+
+/* Stands in for the store's rung_digest() while the migrations run on an
+ * empty file (migration 003 digests the rows there are: none). */
+static void digest_stub(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    sqlite3_result_null(ctx);
+}
+
+/* The migrations before from, on a new file, as a rungd of then made it. */
+static void migrations_upto(const char *path, size_t from)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_create_function(db, "rung_digest", -1, SQLITE_UTF8, NULL, digest_stub, NULL, NULL),
+        SQLITE_OK);
+    for (size_t m = 0; m < from; m++) {
+        char *msg = NULL;
+        if (sqlite3_exec(db, schema_migrations[m], NULL, NULL, &msg) != SQLITE_OK)
+            fail_msg("migration %zu: %s", m + 1, msg);
+    }
+    char set[48];
+    snprintf(set, sizeof set, "PRAGMA user_version = %zu", from);
+    assert_int_equal(sqlite3_exec(db, set, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Migration 011 writes the hot tables' CHECK ... IN lists as ORs: a
+ * database at 010 with rows keeps them, the file checks out, and the
+ * CHECKs refuse and allow what they did, on the writer too. */
+static void migration_rewrites_checks(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    f->s = NULL;
+    char wal[160], shm[160];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    snprintf(shm, sizeof shm, "%s-shm", f->path);
+    unlink(f->path);
+    unlink(wal);
+    unlink(shm);
+    migrations_upto(f->path, CHECKS_FROM);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'items' "
+                                      "AND sql LIKE '%status IN (%'"),
+                     1);
+    sql_on(f->path, "INSERT INTO items(id, kind, prompt, response_a, status, verdict_source, "
+                    "created_ms, updated_ms) VALUES('old', 'single', 'p', 'r', 'resolved', "
+                    "'human', 0, 0)");
+    char err[256];
+    f->s = store_open(f->path, 1, err, sizeof err);
+    assert_non_null(f->s);
+    assert_int_equal(store_schema_version(f->s), (int)schema_migration_count);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+                                      "('items', 'labels', 'subquestions', 'rollups', 'audits') "
+                                      "AND (sql LIKE '%status IN (%' OR sql LIKE '%source IN (%' "
+                                      "OR sql LIKE '%answer IN (%' OR sql LIKE '%kind IN (''step%' "
+                                      "OR sql LIKE '%state IN (%' OR sql LIKE '%outcome IN (%')"),
+                     0);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM pragma_integrity_check "
+                                      "WHERE integrity_check = 'ok'"),
+                     1);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM items WHERE id = 'old'"), 1);
+    const char *ins = "INSERT INTO items(id, kind, prompt, response_a, status, verdict_source, "
+                      "created_ms, updated_ms) VALUES('%s', 'single', 'p', 'r', %s, %s, 0, 0)";
+    const char *const cases[][3] = {{"'awaiting_human'", "NULL", "ok"}, {"'auto'", "'layer'", "ok"},
+                                    {"'bogus'", "NULL", "no"},          {"'auto'", "'robot'", "no"},
+                                    {"'AUTO'", "NULL", "no"},           {"NULL", "NULL", "no"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char sql[512], id[16];
+        snprintf(id, sizeof id, "n%zu", i);
+        snprintf(sql, sizeof sql, ins, id, cases[i][0], cases[i][1]);
+        int rc = sql_rc(f->path, sql);
+        assert_int_equal(rc, !strcmp(cases[i][2], "ok") ? SQLITE_OK : SQLITE_CONSTRAINT);
+    }
+    /* The writer (which ran the migration) stores items as before. */
+    struct store_item_in item = {.prompt = "p", .response_a = "x"};
+    struct store_item_ack ack;
+    struct store_ingest req = {.items = &item, .n = 1, .acks = &ack};
+    assert_int_equal(store_ingest(f->s, &req), 0);
+    assert_string_equal(ack.status, "awaiting_human");
+}
+
 /* Imported items (unique_content) are stored once per prompt, pair of
  * responses (either order) and batch; others are not deduplicated. */
 static void imported_items_deduplicated(void **state)
@@ -849,6 +944,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(wal_bounded_and_truncated_when_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(comparisons_deduplicated_by_content, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_fills_digests_of_old_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(migration_rewrites_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(imported_items_deduplicated, setup, teardown),
         cmocka_unit_test_setup_teardown(items_listed_by_external_id, setup, teardown),
         cmocka_unit_test_setup_teardown(rescore_pending_and_apply, setup, teardown),

@@ -13,6 +13,10 @@
  * run (committed at the end, inside the timing). --uuid7 writes time-ordered
  * ids (48-bit milliseconds, then a counter and random bits, as UUIDv7) instead
  * of random v4 ids, to show what the random `items.id` index costs.
+ * --plain writes instead into a plain table of its own, `raw_plain(k TEXT
+ * PRIMARY KEY, body TEXT NOT NULL)` (created if missing): the 36-character
+ * id and the item's JSON line (~1 KB) per row, no other index: the ceiling
+ * of the storage itself that issue 14 compares batches against.
  * Prints rows/s. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -52,18 +56,33 @@ static void exec_or_die(sqlite3 *db, const char *sql)
     }
 }
 
+/* Binds the items row's values for item o (raw_sqlite without --plain). */
+static void bind_item(sqlite3_stmt *ins, json_t *o, int64_t now)
+{
+    sqlite3_bind_int64(ins, 2, 1);
+    sqlite3_bind_text(ins, 5, "single", -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 6, json_string_value(json_object_get(o, "prompt")), -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 7, json_string_value(json_object_get(o, "response")), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 11, 0);
+    sqlite3_bind_text(ins, 12, "awaiting_human", -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 13, "human", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 19, now);
+}
+
 int main(int argc, char **argv)
 {
     const char *dbpath = NULL, *items_path = NULL;
     double seconds = 10;
     long txn = 1000;
-    bool tasks = false, uuid7 = false;
+    bool tasks = false, uuid7 = false, plain = false;
     uint64_t seq7 = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--tasks"))
             tasks = true;
         else if (!strcmp(argv[i], "--uuid7"))
             uuid7 = true;
+        else if (!strcmp(argv[i], "--plain"))
+            plain = true;
         else if (i + 1 < argc && !strcmp(argv[i], "--db"))
             dbpath = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--items"))
@@ -75,7 +94,7 @@ int main(int argc, char **argv)
         else {
             fprintf(stderr,
                     "usage: raw_sqlite --db DB --items FILE [--seconds S] [--txn K] [--tasks] "
-                    "[--uuid7]\n");
+                    "[--uuid7] [--plain]\n");
             return 2;
         }
     }
@@ -91,6 +110,7 @@ int main(int argc, char **argv)
     }
     size_t n = 0, cap = 0;
     json_t **items = NULL;
+    char **texts = NULL; /* each item as one compact JSON line (--plain) */
     char *line = NULL;
     size_t lcap = 0;
     ssize_t len;
@@ -105,7 +125,13 @@ int main(int argc, char **argv)
         if (n == cap) {
             cap = cap ? cap * 2 : 1024;
             items = realloc(items, cap * sizeof *items);
+            texts = realloc(texts, cap * sizeof *texts);
+            if (!items || !texts) {
+                perror("realloc");
+                return 1;
+            }
         }
+        texts[n] = json_dumps(o, JSON_COMPACT);
         bytes += (double)json_string_length(json_object_get(o, "prompt")) +
                  (double)json_string_length(json_object_get(o, "response"));
         items[n++] = o;
@@ -129,14 +155,19 @@ int main(int argc, char **argv)
     /* A key row for the key_id foreign key (rungd's rows carry one). */
     exec_or_die(db, "INSERT OR IGNORE INTO api_keys(id, name, role, lookup, hash, created_ms) "
                     "VALUES(1, 'raw-sqlite', 'pipeline', 'raw-sqlite', x'00', 0)");
+    if (plain)
+        exec_or_die(db, "CREATE TABLE IF NOT EXISTS raw_plain(k TEXT PRIMARY KEY, "
+                        "body TEXT NOT NULL)");
     sqlite3_stmt *ins, *tins;
-    if (sqlite3_prepare_v3(
-            db,
-            "INSERT INTO items(id, key_id, external_id, batch, kind, prompt, response_a, "
-            "response_b, domain, metadata, priority, status, route, verdict, verdict_source, "
-            "confidence, layer_id, scores, created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, "
-            "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19)",
-            -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v3(db,
+                           plain ? "INSERT INTO raw_plain(k, body) VALUES(?1, ?2)"
+                                 : "INSERT INTO items(id, key_id, external_id, batch, kind, "
+                                   "prompt, response_a, response_b, domain, metadata, priority, "
+                                   "status, route, verdict, verdict_source, confidence, layer_id, "
+                                   "scores, created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, "
+                                   "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+                                   "?19, ?19)",
+                           -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(db,
                            "INSERT INTO tasks(item_seq, kind, priority, overlap, created_ms) "
                            "VALUES(?1, ?2, ?3, ?4, ?5)",
@@ -166,21 +197,15 @@ int main(int argc, char **argv)
         sqlite3_reset(ins);
         sqlite3_clear_bindings(ins);
         sqlite3_bind_text(ins, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 2, 1);
-        sqlite3_bind_text(ins, 5, "single", -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 6, json_string_value(json_object_get(o, "prompt")), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(ins, 7, json_string_value(json_object_get(o, "response")), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 11, 0);
-        sqlite3_bind_text(ins, 12, "awaiting_human", -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 13, "human", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 19, now);
+        if (plain)
+            sqlite3_bind_text(ins, 2, texts[(size_t)rows % n], -1, SQLITE_STATIC);
+        else
+            bind_item(ins, o, now);
         if (sqlite3_step(ins) != SQLITE_DONE) {
             fprintf(stderr, "raw_sqlite: insert: %s\n", sqlite3_errmsg(db));
             return 1;
         }
-        if (tasks) {
+        if (tasks && !plain) {
             sqlite3_reset(tins);
             sqlite3_bind_int64(tins, 1, sqlite3_last_insert_rowid(db));
             sqlite3_bind_text(tins, 2, "single", -1, SQLITE_STATIC);
@@ -210,9 +235,9 @@ int main(int argc, char **argv)
     sqlite3_finalize(ins);
     sqlite3_finalize(tins);
     sqlite3_close(db);
-    printf("raw_sqlite%s%s rows=%ld commits=%ld txn=%ld seconds=%.2f rows_s=%.0f "
+    printf("raw_sqlite%s%s%s rows=%ld commits=%ld txn=%ld seconds=%.2f rows_s=%.0f "
            "mean_item_bytes=%.0f\n",
-           tasks ? "+tasks" : "", uuid7 ? "+uuid7" : "", rows, commits, txn, secs,
-           (double)rows / secs, bytes / (double)n);
+           plain ? "_plain" : "", tasks ? "+tasks" : "", uuid7 ? "+uuid7" : "", rows, commits, txn,
+           secs, (double)rows / secs, bytes / (double)n);
     return 0;
 }
