@@ -486,7 +486,7 @@ static void assert_resaves(const struct reward_layer *l, const unsigned char *bl
     assert_memory_equal((unsigned char *)b2 + 80, blob + head, len - head);
     struct reward_layer *again = reward_load(b2, l2);
     assert_non_null(again);
-    assert_int_equal(reward_hash(again), FEAT_HASH_FNV1A);
+    assert_int_equal(reward_hash(again), reward_hash(l));
     assert_int_equal(reward_checks(again), reward_checks(l));
     assert_true(reward_group_threshold(again) == reward_group_threshold(l));
     assert_scores_as(again, want);
@@ -562,6 +562,34 @@ static void test_blob_v2(void **state)
         free(blob);
         json_decref(want);
     }
+}
+
+/* A version-3 blob with checker features, written by main a630b43 (the
+ * last version 3: FX token hash, the checkers' own 15 features): it loads
+ * with them and scores exactly as it did there, the group features of
+ * version 4 computed but unused. */
+static void test_blob_v3(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *blob = slurp(RUNG_DATA_DIR "/reward/layer-v3-checks.bin", &len);
+    json_error_t err;
+    json_t *want = json_load_file(RUNG_DATA_DIR "/reward/layer-v3-checks.json", 0, &err);
+    assert_non_null(want);
+    assert_int_equal(blob[8], 3);
+    struct reward_layer *l = reward_load(blob, len);
+    assert_non_null(l);
+    assert_int_equal(reward_hash(l), FEAT_HASH_FX);
+    assert_int_equal(reward_checks(l), REWARD_CHECK_NFEAT_V3);
+    assert_int_equal(reward_bits(l), 8);
+    assert_int_equal(reward_members(l), 3);
+    assert_scores_as(l, want);
+    assert_resaves(l, blob, len, 80, want);
+    blob[56] = REWARD_CHECK_NFEAT; /* version 3 never had the group features */
+    assert_null(reward_load(blob, len));
+    reward_free(l);
+    free(blob);
+    json_decref(want);
 }
 
 /* A layer trained with either token hash saves it in its blob and loads
@@ -1058,6 +1086,7 @@ int main(void)
         cmocka_unit_test(test_gsm8k),
         cmocka_unit_test(test_blob_v1),
         cmocka_unit_test(test_blob_v2),
+        cmocka_unit_test(test_blob_v3),
         cmocka_unit_test(test_blob_hash),
         cmocka_unit_test(test_check_groups),
         cmocka_unit_test(test_duplicates_keep_tau_honest),
