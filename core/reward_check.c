@@ -256,6 +256,12 @@ int reward_check_single(const char *prompt, const char *text, float *out)
     if (!rc)
         dense(r, out);
     free(r);
+    struct check_sample *smp = rc ? NULL : malloc(sizeof(*smp));
+    if (!rc)
+        rc = smp ? check_sample_read(text, strlen(text), smp) : -ENOMEM;
+    if (!rc)
+        dense_group(smp, NULL, 0, out + CHECK_NFEAT); /* a group of one */
+    free(smp);
     return rc;
 }
 
@@ -287,13 +293,18 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
             rc = -EINVAL;
             break;
         }
-        size_t no = 0;
+        size_t no = 0, own = nk;
         for (size_t j = 0; j < nk; j++)
             if (strcmp(samples[j], texts[t])) {
                 sc->osmp[no] = sc->smp[j];
                 sc->others[no++] = sc->ans[j];
+            } else {
+                own = j; /* one of the samples: read already */
             }
-        rc = check_sample_read(texts[t], strlen(texts[t]), &sc->self);
+        if (own < nk)
+            sc->self = sc->smp[own];
+        else
+            rc = check_sample_read(texts[t], strlen(texts[t]), &sc->self);
         if (rc)
             break;
         struct check_input in = {.prompt = prompt,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check_group.h"
+#include "reward_check.h"
 
 static const char *const sol[] = {
     "16 - 3 - 4 = <<16-3-4=9>>9 eggs.\n9 * 2 = $<<9*2=18>>18\nA: 18",
@@ -126,6 +127,25 @@ static void test_answer_frac(void **state)
     assert_string_equal(check_group_feat_name[CHECK_GROUP_VALUES_SHARED], "values_shared");
 }
 
+/* One text scored alone gets the whole block: the group features of a
+ * group of one, scaled like the rest (4), after the checkers' own. */
+static void test_single_block(void **state)
+{
+    (void)state;
+    float out[REWARD_CHECK_NFEAT];
+    for (size_t k = 0; k < REWARD_CHECK_NFEAT; k++)
+        out[k] = -99.0f;
+    assert_int_equal(reward_check_single("16 eggs?", sol[0], out), 0);
+    float *g = out + CHECK_NFEAT;
+    assert_true(g[CHECK_GROUP_VALUES_SHARED] == 0 && g[CHECK_GROUP_ANSWER_SEEN] == 0);
+    assert_true(g[CHECK_GROUP_STEPS_REL] == 4 && g[CHECK_GROUP_STEPS_MOST] == 4);
+    assert_true(g[CHECK_GROUP_LINES_REL] == 4 && g[CHECK_GROUP_ANSWER_FRAC] == 0);
+    for (size_t k = 0; k < REWARD_CHECK_NFEAT; k++)
+        assert_true(out[k] != -99.0f);
+    assert_string_equal(reward_check_feat_name(CHECK_NFEAT), "values_shared");
+    assert_string_equal(reward_check_feat_name(0), check_feat_name[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +153,7 @@ int main(void)
         cmocka_unit_test(test_values_bounded),
         cmocka_unit_test(test_features_against_others),
         cmocka_unit_test(test_answer_frac),
+        cmocka_unit_test(test_single_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
