@@ -769,14 +769,17 @@ static int cmd_cv(int argc, char **argv)
     unsigned reps = 2;
     struct reward_params p;
     reward_params_default(&p);
+    unsigned long ul = 2;
+    int bad = 0;
     for (; argc > 4 && argv[argc - 2][0] == '-'; argc -= 2) {
         if (!strcmp(argv[argc - 2], "--reps"))
-            reps = (unsigned)atoi(argv[argc - 1]);
+            bad |= parse_ul(argv[argc - 1], &ul) || ul > 100;
         else if (!strcmp(argv[argc - 2], "--ngram-scale"))
-            p.ngram_scale = atof(argv[argc - 1]);
+            bad |= parse_d(argv[argc - 1], &p.ngram_scale);
         else
             break;
     }
+    reps = bad ? 0 : (unsigned)ul;
     if (argc != 3 || strcmp(argv[0], "--format") || dataset_format_parse(argv[1], &fmt) || !reps) {
         fprintf(stderr, "usage: cv --format hh|gsm8k FILE [--reps R] [--ngram-scale X]\n");
         return 2;
