@@ -169,6 +169,7 @@ struct reward_rows {
 
     /* token hash of the rows made from text */
     enum feat_hash hash;
+    float hscale; /* factor on the hashed features of rows made from text pairs */
 };
 
 /* New empty store of 2^bits hashed and extra dense features. */
@@ -180,6 +181,7 @@ static struct reward_rows *rows_new(unsigned bits, unsigned extra)
     if (!r)
         return NULL;
     r->hash = FEAT_HASH_FX;
+    r->hscale = 1.0f;
     r->bits = bits;
     r->extra = extra;
     r->off = calloc(1, sizeof(*r->off));
@@ -361,6 +363,7 @@ void reward_params_default(struct reward_params *p)
     p->checks = 1;
     p->hash = FEAT_HASH_FX;
     p->cancel = NULL;
+    p->ngram_scale = 0.0;
 }
 
 static struct reward_layer *layer_new(unsigned bits, unsigned ncheck, unsigned members,
@@ -1449,7 +1452,8 @@ static int params_ok(const struct reward_params *p)
     return p && p->members >= 1 && p->members <= REWARD_MEMBERS_MAX && p->bits >= FEAT_BITS_MIN &&
            p->bits <= FEAT_BITS_MAX && p->target > 0.5 && p->target < 1.0 &&
            p->calib_share >= 0.0 && p->calib_share <= 0.9 && isfinite(p->l2) && p->epochs <= 1000 &&
-           p->checks <= 1 && (p->hash == FEAT_HASH_FNV1A || p->hash == FEAT_HASH_FX);
+           p->checks <= 1 && (p->hash == FEAT_HASH_FNV1A || p->hash == FEAT_HASH_FX) &&
+           p->ngram_scale >= 0.0 && p->ngram_scale <= 64.0;
 }
 
 /* The pointwise head's report object (stealing q's cal and note), NULL when
@@ -1493,7 +1497,7 @@ static json_t *checks_report(const struct reward_layer *l)
         double sum = 0.0;
         for (unsigned m = 0; m < l->members; m++)
             sum += (double)l->w[(size_t)m * l->stride + at + k];
-        if (json_object_set_new(w, check_feat_name[k], json_real(sum / l->members))) {
+        if (json_object_set_new(w, reward_check_feat_name(k), json_real(sum / l->members))) {
             json_decref(w);
             w = NULL;
         }
@@ -1589,6 +1593,32 @@ struct reward_layer *reward_train_rows(const struct reward_params *p,
     return train_rows(p, pairs, 0, points, report);
 }
 
+/* Multiplies the hashed features of v (indices below 2^bits) by c. */
+static void scale_hashed(struct feat_vec *v, unsigned bits, float c)
+{
+    for (size_t k = 0; k < v->n; k++)
+        if (v->idx[k] < ((uint32_t)1 << bits))
+            v->val[k] *= c;
+}
+
+/* A layer trained on hashed features scaled by c scores unscaled ones: its
+ * pair weights of the buckets take the factor instead. */
+static void unscale_weights(struct reward_layer *l, float c)
+{
+    if (c == 1.0f)
+        return;
+    for (unsigned m = 0; m < l->members; m++)
+        for (size_t k = 0; k < ((size_t)1 << l->bits); k++)
+            l->w[(size_t)m * l->stride + k] *= c;
+}
+
+/* The training scale of the hashed features for p (see struct
+ * reward_params). */
+static float ngram_scale_of(const struct reward_params *p)
+{
+    return p->ngram_scale > 0 ? (float)p->ngram_scale : p->checks ? REWARD_NGRAM_SCALE : 1.0f;
+}
+
 /* Appends pairs (phi(a) - phi(b)) to r. With ncheck, each side's checker
  * block follows its buckets, its group the pairs' distinct responses to
  * the same prompt (reward_check.h), or, when lone, the pair alone, as
@@ -1620,6 +1650,10 @@ static int rows_add_pairs(struct reward_rows *r, int lone, const struct reward_p
             rc = side_features(r->hash, bits, e->prompt, plen, e->b,
                                ncheck ? t.v[t.side[2 * i + 1]] : NULL, ncheck, &fb);
         uint64_t key = pair_label_key(e);
+        if (!rc && r->hscale != 1.0f) {
+            scale_hashed(&fa, bits, r->hscale);
+            scale_hashed(&fb, bits, r->hscale);
+        }
         if (!rc)
             rc = rows_add_diff(r, &fa, &fb, e->y, keep_weight ? e->weight : 1.0,
                                e->group ? e->group : reward_group_of(e->prompt),
@@ -1692,8 +1726,13 @@ struct reward_layer *reward_train(const struct reward_params *p, const struct re
      * it keeps no groups; each view gets its own threshold. */
     unsigned ncheck = p->checks ? REWARD_CHECK_NFEAT : 0;
     size_t lone_from = ncheck && npairs ? npairs : 0;
-    pr = rows_from_pairs(p->hash, p->bits, ncheck, 0, pairs, npairs, 1);
-    if (!pr || (lone_from && rows_add_pairs(pr, 1, pairs, npairs, 1)))
+    pr = rows_new(p->bits, ncheck);
+    if (!pr)
+        goto out;
+    pr->hash = p->hash;
+    pr->hscale = ngram_scale_of(p);
+    if (rows_add_pairs(pr, 0, pairs, npairs, 1) ||
+        (lone_from && rows_add_pairs(pr, 1, pairs, npairs, 1)))
         goto out;
     if (npoints) {
         qr = rows_from_points(p->hash, p->bits, ncheck, points, npoints);
@@ -1701,6 +1740,13 @@ struct reward_layer *reward_train(const struct reward_params *p, const struct re
             goto out;
     }
     l = train_rows(p, pr, lone_from, qr, report);
+    if (l)
+        unscale_weights(l, pr->hscale);
+    if (l && report && *report &&
+        json_object_set_new(*report, "ngram_scale", json_real(pr->hscale))) {
+        reward_free(l);
+        l = NULL;
+    }
 out:
     reward_rows_free(pr);
     reward_rows_free(qr);
@@ -1861,7 +1907,9 @@ int reward_save(const struct reward_layer *l, void **blob, size_t *len)
     put_u64(b + 40, (uint64_t)nf);
     put_u64(b + 48, feat_fnv1a64(b + BLOB_HEADER, 4 * nf));
     put_u32(b + 56, l->ncheck);
-    put_u32(b + 60, l->ncheck ? reward_check_set_id() : 0u);
+    put_u32(b + 60, l->ncheck == REWARD_CHECK_NFEAT_V3 ? reward_check_set_id_v3()
+                    : l->ncheck                        ? reward_check_set_id()
+                                                       : 0u);
     put_u64(b + 64, f64_bits(l->tau_group));
     put_u32(b + 72, (uint32_t)l->hash);
     *blob = b;
@@ -1875,18 +1923,22 @@ static int tau_ok(double t)
 }
 
 /* The checker features a blob's header records: 0 for version 1 and for
- * a layer without them; REWARD_CHECK_NFEAT when they are ours; -1 for a
- * definition this build does not know (another version or feature set). */
+ * a layer without them; REWARD_CHECK_NFEAT_V3 for the checkers' own block
+ * (versions 2 on), REWARD_CHECK_NFEAT for the block with the group
+ * features (version 4 on); -1 for a definition this build does not know
+ * (another version or feature set). */
 static long blob_checks(const unsigned char *b)
 {
     uint32_t version = get_u32(b + 8), n = get_u32(b + 56), set = get_u32(b + 60);
     if (version == 1)
         return 0;
-    if (version != 2 && version != 3)
+    if (version < 2 || version > REWARD_BLOB_VERSION)
         return -1;
     if (n == 0 && set == 0)
         return 0;
-    return n == REWARD_CHECK_NFEAT && set == reward_check_set_id() ? (long)n : -1;
+    if (n == REWARD_CHECK_NFEAT_V3 && set == reward_check_set_id_v3())
+        return (long)n;
+    return version >= 4 && n == REWARD_CHECK_NFEAT && set == reward_check_set_id() ? (long)n : -1;
 }
 
 /* The token hash a blob's header records: FEAT_HASH_FNV1A for versions 1

@@ -24,7 +24,8 @@
 
 #define REWARD_BITS_DEFAULT 18u /* 2^18 buckets: 1 MiB of float32 per member */
 #define REWARD_MEMBERS_MAX 64u  /* largest accepted ensemble */
-#define REWARD_BLOB_VERSION 3u  /* bumped whenever the blob layout changes; 1 and 2 still load */
+#define REWARD_BLOB_VERSION 4u  /* bumped whenever the blob layout changes; 1 to 3 still load */
+#define REWARD_NGRAM_SCALE 2.0f /* default training scale of the hashed features with checkers */
 
 struct reward_params {
     unsigned members;   /* ensemble size, default 5 */
@@ -46,6 +47,13 @@ struct reward_params {
      * between SGD steps (reward_train and reward_train_rows return NULL):
      * a daemon that is stopping does not wait for it. */
     const atomic_bool *cancel;
+    /* reward_train multiplies the hashed features of the pairs by this
+     * while training (their L2 penalty is divided by its square, the
+     * checker block's is not) and the layer's bucket weights by it after,
+     * so the layer scores unscaled features; in (0, 64], or 0 (default):
+     * REWARD_NGRAM_SCALE with checker features, 1 without. Not applied to
+     * reward_train_rows' rows nor to the pointwise head. */
+    double ngram_scale;
 };
 
 /* Fills *p with the defaults above. */

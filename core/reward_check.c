@@ -1,6 +1,7 @@
 /* reward_check.c - checker features and sample groups (see reward_check.h). */
 #include "reward_check.h"
 
+#include "check_group.h"
 #include "feat.h"
 
 #include <errno.h>
@@ -28,6 +29,9 @@ struct uniq {
 struct scratch {
     struct check_answer ans[KEPT_MAX];    /* answers of the group's kept samples */
     struct check_answer others[KEPT_MAX]; /* those of one response's others */
+    struct check_sample smp[KEPT_MAX];    /* the group's kept samples, read once */
+    struct check_sample osmp[KEPT_MAX];   /* one response's others */
+    struct check_sample self;             /* a response past the kept ones */
     struct check_prompt prompt;           /* the group's prompt numbers */
     struct check_result r;
 };
@@ -55,6 +59,19 @@ static const char *side_text(const struct reward_pair_ex *pairs, uint32_t pos)
     return pos & 1 ? pairs[pos / 2].b : pairs[pos / 2].a;
 }
 
+/* The group features of self against its others (check_group.h) into
+ * out[0..CHECK_GROUP_NFEAT): the count squashed to x / (1 + x), all scaled
+ * as the checkers' are. */
+static void dense_group(const struct check_sample *self, const struct check_sample *others,
+                        size_t n, float *out)
+{
+    double g[CHECK_GROUP_NFEAT];
+    check_group_features(self, others, n, g);
+    g[CHECK_GROUP_VALUES_SHARED] /= 1.0 + g[CHECK_GROUP_VALUES_SHARED];
+    for (unsigned k = 0; k < CHECK_GROUP_NFEAT; k++)
+        out[k] = (float)(g[k] * CHECK_SCALE);
+}
+
 /* Squashes check_run_all's features into a block: counts to x / (1 + x),
  * shares and flags as they are. */
 static void dense(const struct check_result *r, float *out)
@@ -76,15 +93,32 @@ static void dense(const struct check_result *r, float *out)
     }
 }
 
-uint32_t reward_check_set_id(void)
+const char *reward_check_feat_name(unsigned k)
+{
+    return k < CHECK_NFEAT ? check_feat_name[k] : check_group_feat_name[k - CHECK_NFEAT];
+}
+
+/* The identifier of the block's first nfeat features. */
+static uint32_t set_id(unsigned nfeat)
 {
     uint64_t h = feat_fnv1a64("squash x/(1+x) of counts, scale 4", 33);
-    for (unsigned k = 0; k < CHECK_NFEAT; k++) {
-        uint64_t n = feat_fnv1a64(check_feat_name[k], strlen(check_feat_name[k]));
+    for (unsigned k = 0; k < nfeat; k++) {
+        const char *name = reward_check_feat_name(k);
+        uint64_t n = feat_fnv1a64(name, strlen(name));
         h = (h ^ n) * 0x100000001b3ULL;
     }
     uint32_t id = (uint32_t)(h ^ (h >> 32));
     return id ? id : 1;
+}
+
+uint32_t reward_check_set_id(void)
+{
+    return set_id(REWARD_CHECK_NFEAT);
+}
+
+uint32_t reward_check_set_id_v3(void)
+{
+    return set_id(REWARD_CHECK_NFEAT_V3);
 }
 
 /* Sorts the 2n sides into distinct responses: t->side[pos] gets each
@@ -130,14 +164,21 @@ static int check_group(const struct reward_pair_ex *pairs, const struct uniq *u,
     size_t nk = m < kept ? m : kept;
     for (size_t i = 0; i < nk && !rc; i++) {
         const char *x = side_text(pairs, u[i].first);
-        rc = check_answer(x, strlen(x), &sc->ans[i], NULL);
+        rc = check_sample_read(x, strlen(x), &sc->smp[i]);
+        sc->ans[i] = sc->smp[i].ans;
     }
     for (size_t i = 0; i < m && !rc; i++) {
         size_t no = 0;
         for (size_t j = 0; j < nk; j++)
-            if (j != i)
+            if (j != i) {
+                sc->osmp[no] = sc->smp[j];
                 sc->others[no++] = sc->ans[j];
+            }
         const char *x = side_text(pairs, u[i].first);
+        if (i >= nk)
+            rc = check_sample_read(x, strlen(x), &sc->self);
+        if (rc)
+            break;
         struct check_input in = {.prompt = prompt,
                                  .prompt_len = strlen(prompt),
                                  .resp = x,
@@ -147,8 +188,11 @@ static int check_group(const struct reward_pair_ex *pairs, const struct uniq *u,
                                  .max_samples = kept,
                                  .prepared = &sc->prompt};
         rc = check_run_all(&in, &sc->r, NULL);
-        if (!rc)
-            dense(&sc->r, t->v[t->side[u[i].first]]);
+        if (!rc) {
+            float *out = t->v[t->side[u[i].first]];
+            dense(&sc->r, out);
+            dense_group(i < nk ? &sc->smp[i] : &sc->self, sc->osmp, no, out + CHECK_NFEAT);
+        }
     }
     return rc;
 }
@@ -212,6 +256,12 @@ int reward_check_single(const char *prompt, const char *text, float *out)
     if (!rc)
         dense(r, out);
     free(r);
+    struct check_sample *smp = rc ? NULL : malloc(sizeof(*smp));
+    if (!rc)
+        rc = smp ? check_sample_read(text, strlen(text), smp) : -ENOMEM;
+    if (!rc)
+        dense_group(smp, NULL, 0, out + CHECK_NFEAT); /* a group of one */
+    free(smp);
     return rc;
 }
 
@@ -219,8 +269,10 @@ int reward_check_single(const char *prompt, const char *text, float *out)
 static int group_answers(const char *const *samples, size_t n, size_t kept, struct scratch *sc)
 {
     int rc = 0;
-    for (size_t i = 0; i < n && i < kept && !rc; i++)
-        rc = samples[i] ? check_answer(samples[i], strlen(samples[i]), &sc->ans[i], NULL) : -EINVAL;
+    for (size_t i = 0; i < n && i < kept && !rc; i++) {
+        rc = samples[i] ? check_sample_read(samples[i], strlen(samples[i]), &sc->smp[i]) : -EINVAL;
+        sc->ans[i] = sc->smp[i].ans;
+    }
     return rc;
 }
 
@@ -241,10 +293,20 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
             rc = -EINVAL;
             break;
         }
-        size_t no = 0;
+        size_t no = 0, own = nk;
         for (size_t j = 0; j < nk; j++)
-            if (strcmp(samples[j], texts[t]))
+            if (strcmp(samples[j], texts[t])) {
+                sc->osmp[no] = sc->smp[j];
                 sc->others[no++] = sc->ans[j];
+            } else {
+                own = j; /* one of the samples: read already */
+            }
+        if (own < nk)
+            sc->self = sc->smp[own];
+        else
+            rc = check_sample_read(texts[t], strlen(texts[t]), &sc->self);
+        if (rc)
+            break;
         struct check_input in = {.prompt = prompt,
                                  .prompt_len = strlen(prompt),
                                  .resp = texts[t],
@@ -254,8 +316,10 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
                                  .max_samples = KEPT_MAX,
                                  .prepared = &sc->prompt};
         rc = check_run_all(&in, &sc->r, NULL);
-        if (!rc)
+        if (!rc) {
             dense(&sc->r, out[t]);
+            dense_group(&sc->self, sc->osmp, no, out[t] + CHECK_NFEAT);
+        }
     }
     free(sc);
     return rc;

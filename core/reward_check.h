@@ -4,7 +4,12 @@
  * Internal to reward.c. A response's block is check_run_all's features,
  * counts squashed to [0, 1) by x / (1 + x), all scaled by 4 (against the
  * L2-normalised n-gram families: the L2 penalty then restrains them less),
- * in enum check_feat order (so check_feat_name names them). The agreement checker needs the
+ * in enum check_feat order (so check_feat_name names them), then the group
+ * features of check_group.h (values shared with the other samples, steps
+ * and lines against theirs, a fractional answer, an answer another sample
+ * computes on the way; reward_check_feat_name names them all). Layers of
+ * blob versions 2 and 3 use the first REWARD_CHECK_NFEAT_V3 only, which are
+ * computed as they were. The agreement checker needs the
  * response's group: the other samples of the same prompt. For labelled pairs the group is every
  * distinct response that the given pairs hold for that prompt (reward_group_of), in order of first
  * appearance, the first max_samples of them; so GSM8K's four solutions of a question are one group
@@ -20,7 +25,10 @@
 #include "check.h"
 #include "reward.h"
 
-#define REWARD_CHECK_NFEAT CHECK_NFEAT /* features in the block */
+#include "check_group.h"
+
+#define REWARD_CHECK_NFEAT (CHECK_NFEAT + CHECK_GROUP_NFEAT) /* features in the block */
+#define REWARD_CHECK_NFEAT_V3 CHECK_NFEAT /* the block of layers before blob version 4 */
 
 /* The checker block of every side of n pairs. */
 struct reward_check_table {
@@ -55,9 +63,17 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
  * Returns 0, -EINVAL or -ENOMEM. */
 int reward_check_single(const char *prompt, const char *text, float *out);
 
+/* The name of block feature k < REWARD_CHECK_NFEAT. */
+const char *reward_check_feat_name(unsigned k);
+
 /* A 32-bit identifier of the block's definition (the feature names in
  * order and the squashing), recorded in a layer blob so that a layer
  * trained on another definition is refused rather than misread. Never 0. */
 uint32_t reward_check_set_id(void);
+
+/* The identifier of the block of layers before blob version 4: its first
+ * REWARD_CHECK_NFEAT_V3 features, the checkers' own (reward_check_set_id
+ * of those builds). Such a layer scores with those only, as it did. */
+uint32_t reward_check_set_id_v3(void);
 
 #endif

@@ -217,10 +217,13 @@ static void test_report_and_scores(void **state)
     assert_true(json_is_null(json_object_get(rep, "pointwise")));
     /* Each checker feature's weight, by name. */
     json_t *w = json_object_get(json_object_get(rep, "checks"), "weights");
-    assert_int_equal(json_object_size(w), CHECK_NFEAT);
+    assert_int_equal(json_object_size(w), REWARD_CHECK_NFEAT);
     for (unsigned k = 0; k < CHECK_NFEAT; k++)
         assert_true(json_is_real(json_object_get(w, check_feat_name[k])));
-    assert_int_equal(reward_checks(l), CHECK_NFEAT);
+    for (unsigned k = 0; k < CHECK_GROUP_NFEAT; k++)
+        assert_true(json_is_real(json_object_get(w, check_group_feat_name[k])));
+    assert_int_equal(reward_checks(l), REWARD_CHECK_NFEAT);
+    assert_true(json_real_value(json_object_get(rep, "ngram_scale")) == REWARD_NGRAM_SCALE);
     assert_int_equal(reward_members(l), 5);
     assert_int_equal(reward_bits(l), REWARD_BITS_DEFAULT);
     assert_true(isinf(reward_point_threshold(l)));
@@ -348,7 +351,7 @@ static void test_save_load_determinism(void **state)
     assert_memory_equal(ba, bb, la); /* same seed, any thread count: same bytes */
     assert_int_equal(la, lc);
     assert_memory_not_equal(ba, bc, la);
-    assert_true(la < 2 * 3 * ((1u << 14) + CHECK_NFEAT + 1) * 4 + 256); /* float32 weights */
+    assert_true(la < 2 * 3 * ((1u << 14) + REWARD_CHECK_NFEAT + 1) * 4 + 256); /* float32 weights */
 
     struct reward_layer *r = reward_load(ba, la);
     assert_non_null(r);
@@ -386,7 +389,10 @@ static void test_save_load_determinism(void **state)
     bad[0] ^= 1; /* magic */
     assert_null(reward_load(bad, la));
     memcpy(bad, ba, la);
-    bad[8] = 4; /* version */
+    bad[8] = 5; /* version */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    bad[8] = 3; /* version 3 knew only the checkers' own block, not the group features */
     assert_null(reward_load(bad, la));
     memcpy(bad, ba, la);
     bad[8] = 2; /* version 2 had a shorter header: the sizes no longer match */
@@ -480,7 +486,7 @@ static void assert_resaves(const struct reward_layer *l, const unsigned char *bl
     assert_memory_equal((unsigned char *)b2 + 80, blob + head, len - head);
     struct reward_layer *again = reward_load(b2, l2);
     assert_non_null(again);
-    assert_int_equal(reward_hash(again), FEAT_HASH_FNV1A);
+    assert_int_equal(reward_hash(again), reward_hash(l));
     assert_int_equal(reward_checks(again), reward_checks(l));
     assert_true(reward_group_threshold(again) == reward_group_threshold(l));
     assert_scores_as(again, want);
@@ -509,7 +515,7 @@ static void test_blob_v1(void **state)
     assert_scores_as(l, want);
     assert_true(reward_group_threshold(l) == reward_threshold(l));
     assert_resaves(l, blob, len, 64, want);
-    blob[8] = 4; /* an unknown version is refused */
+    blob[8] = 5; /* an unknown version is refused */
     assert_null(reward_load(blob, len));
     free(blob);
     json_decref(want);
@@ -536,23 +542,54 @@ static void test_blob_v2(void **state)
         assert_non_null(want);
         assert_int_equal(blob[8], 2);
         struct reward_layer *l = reward_load(blob, len);
-        if (k == 1 && blob[60] + 256u * blob[61] + 65536u * blob[62] + 16777216u * blob[63] !=
-                          reward_check_set_id()) {
-            assert_null(l);
-        } else {
-            assert_non_null(l);
-            assert_int_equal(reward_hash(l), FEAT_HASH_FNV1A);
-            assert_int_equal(reward_checks(l), k ? CHECK_NFEAT : 0);
-            assert_int_equal(reward_bits(l), 8);
-            assert_int_equal(reward_members(l), 3);
-            assert_true(isinf(reward_group_threshold(l)) == (jnum_of(want, "group_threshold") < 0));
-            assert_scores_as(l, want);
-            assert_resaves(l, blob, len, 72, want);
+        /* The checkers' own block, without the group features of version 4. */
+        assert_true(k == 0 ||
+                    blob[60] + 256u * blob[61] + 65536u * blob[62] + 16777216u * blob[63] ==
+                        reward_check_set_id_v3());
+        assert_non_null(l);
+        assert_int_equal(reward_hash(l), FEAT_HASH_FNV1A);
+        assert_int_equal(reward_checks(l), k ? REWARD_CHECK_NFEAT_V3 : 0);
+        assert_int_equal(reward_bits(l), 8);
+        assert_int_equal(reward_members(l), 3);
+        assert_true(isinf(reward_group_threshold(l)) == (jnum_of(want, "group_threshold") < 0));
+        assert_scores_as(l, want);
+        assert_resaves(l, blob, len, 72, want);
+        if (k == 1) {
+            blob[60] ^= 1; /* another checker definition is refused */
+            assert_null(reward_load(blob, len));
         }
         reward_free(l);
         free(blob);
         json_decref(want);
     }
+}
+
+/* A version-3 blob with checker features, written by main a630b43 (the
+ * last version 3: FX token hash, the checkers' own 15 features): it loads
+ * with them and scores exactly as it did there, the group features of
+ * version 4 computed but unused. */
+static void test_blob_v3(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *blob = slurp(RUNG_DATA_DIR "/reward/layer-v3-checks.bin", &len);
+    json_error_t err;
+    json_t *want = json_load_file(RUNG_DATA_DIR "/reward/layer-v3-checks.json", 0, &err);
+    assert_non_null(want);
+    assert_int_equal(blob[8], 3);
+    struct reward_layer *l = reward_load(blob, len);
+    assert_non_null(l);
+    assert_int_equal(reward_hash(l), FEAT_HASH_FX);
+    assert_int_equal(reward_checks(l), REWARD_CHECK_NFEAT_V3);
+    assert_int_equal(reward_bits(l), 8);
+    assert_int_equal(reward_members(l), 3);
+    assert_scores_as(l, want);
+    assert_resaves(l, blob, len, 80, want);
+    blob[56] = REWARD_CHECK_NFEAT; /* version 3 never had the group features */
+    assert_null(reward_load(blob, len));
+    reward_free(l);
+    free(blob);
+    json_decref(want);
 }
 
 /* A layer trained with either token hash saves it in its blob and loads
@@ -578,7 +615,7 @@ static void test_blob_hash(void **state)
         void *b;
         size_t len;
         assert_int_equal(reward_save(l, &b, &len), 0);
-        assert_int_equal(((unsigned char *)b)[8], 3);
+        assert_int_equal(((unsigned char *)b)[8], REWARD_BLOB_VERSION);
         assert_int_equal(((unsigned char *)b)[72], p.hash);
         struct reward_layer *again = reward_load(b, len);
         assert_non_null(again);
@@ -1088,6 +1125,7 @@ int main(void)
         cmocka_unit_test(test_gsm8k),
         cmocka_unit_test(test_blob_v1),
         cmocka_unit_test(test_blob_v2),
+        cmocka_unit_test(test_blob_v3),
         cmocka_unit_test(test_blob_hash),
         cmocka_unit_test(test_check_groups),
         cmocka_unit_test(test_duplicates_keep_tau_honest),

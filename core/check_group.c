@@ -1,0 +1,104 @@
+/* check_group.c - group signals (see check_group.h). */
+#include "check_group.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+const char *const check_group_feat_name[CHECK_GROUP_NFEAT] = {
+    "values_shared", "steps_rel", "steps_most", "lines_rel", "answer_frac", "answer_seen",
+};
+
+/* Two values are one when within 1e-6 relative (of the larger, at least 1),
+ * as check_answer_equal compares numbers. */
+static int same_value(double a, double b)
+{
+    double m = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
+    return fabs(a - b) <= 1e-6 * (m > 1.0 ? m : 1.0);
+}
+
+static int has_value(const struct check_sample *s, double v)
+{
+    for (size_t i = 0; i < s->nval; i++)
+        if (same_value(s->val[i], v))
+            return 1;
+    return 0;
+}
+
+/* Inserts v into s's sorted values unless it holds it or is full. */
+static void add_value(struct check_sample *s, double v)
+{
+    if (s->nval == CHECK_SAMPLE_VALUES || has_value(s, v))
+        return;
+    size_t i = s->nval;
+    while (i > 0 && s->val[i - 1] > v) {
+        s->val[i] = s->val[i - 1];
+        i--;
+    }
+    s->val[i] = v;
+    s->nval++;
+}
+
+static int on_equation(void *cls, const struct check_equation *eq)
+{
+    struct check_sample *s = cls;
+    if (eq->status < 0)
+        return 0;
+    s->eqs++;
+    add_value(s, eq->rhs);
+    return 0;
+}
+
+static unsigned count_lines(const char *s, size_t len)
+{
+    unsigned n = 0;
+    int filled = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\n') {
+            n += (unsigned)filled;
+            filled = 0;
+        } else if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') {
+            filled = 1;
+        }
+    }
+    return n + (unsigned)filled;
+}
+
+int check_sample_read(const char *resp, size_t len, struct check_sample *s)
+{
+    if (!s || (!resp && len))
+        return -EINVAL;
+    memset(s, 0, sizeof(*s));
+    int rc = check_answer(resp, len, &s->ans, NULL);
+    if (!rc)
+        rc = check_arith_scan(resp, len, on_equation, s);
+    s->lines = count_lines(resp, len);
+    return rc;
+}
+
+void check_group_features(const struct check_sample *self, const struct check_sample *others,
+                          size_t n, double *out)
+{
+    unsigned most_eqs = self->eqs, most_lines = self->lines, shared = 0;
+    int seen = 0, more = 0;
+    for (size_t j = 0; j < n; j++) {
+        const struct check_sample *o = &others[j];
+        more |= o->eqs > self->eqs;
+        most_eqs = o->eqs > most_eqs ? o->eqs : most_eqs;
+        most_lines = o->lines > most_lines ? o->lines : most_lines;
+        seen |= self->ans.numeric && has_value(o, self->ans.value);
+    }
+    for (size_t i = 0; i < self->nval; i++)
+        for (size_t j = 0; j < n; j++)
+            if (has_value(&others[j], self->val[i])) {
+                shared++;
+                break;
+            }
+    out[CHECK_GROUP_VALUES_SHARED] = shared;
+    out[CHECK_GROUP_STEPS_REL] = most_eqs ? (double)self->eqs / most_eqs : 0.0;
+    out[CHECK_GROUP_STEPS_MOST] = !more;
+    out[CHECK_GROUP_LINES_REL] = most_lines ? (double)self->lines / most_lines : 0.0;
+    out[CHECK_GROUP_ANSWER_FRAC] = self->ans.numeric && !self->ans.percent &&
+                                   fabs(self->ans.value - round(self->ans.value)) > 1e-9;
+    out[CHECK_GROUP_ANSWER_SEEN] = seen;
+}

@@ -1,0 +1,53 @@
+/* check_group.h - group signals: what a response shares with the other
+ * samples of its prompt beyond its final answer, and how it compares with
+ * them.
+ *
+ * A sample is read once (check_sample_read: its final answer, the values
+ * its equations compute, its evaluated equations and lines); a response's
+ * group features then compare its sample with its group's others
+ * (check_group_features). Pure, no allocation. */
+#ifndef RUNG_CHECK_GROUP_H
+#define RUNG_CHECK_GROUP_H
+
+#include <stddef.h>
+
+#include "check.h"
+
+#define CHECK_SAMPLE_VALUES 32 /* distinct equation values kept per sample */
+
+/* What the group signals need of one sample. Plain data. */
+struct check_sample {
+    struct check_answer ans;         /* its final answer (check_answer) */
+    double val[CHECK_SAMPLE_VALUES]; /* distinct values its equations compute, sorted */
+    size_t nval;                     /* values in use */
+    unsigned eqs;                    /* equations evaluated (right or wrong) */
+    unsigned lines;                  /* lines holding more than blanks */
+};
+
+/* The group features, in this order after the checkers' own. */
+enum check_group_feat {
+    CHECK_GROUP_VALUES_SHARED, /* count: its values another sample computes too */
+    CHECK_GROUP_STEPS_REL,     /* its equations / the most of any sample (0 when none) */
+    CHECK_GROUP_STEPS_MOST,    /* flag: no other sample evaluates more equations */
+    CHECK_GROUP_LINES_REL,     /* its lines / the most of any sample */
+    CHECK_GROUP_ANSWER_FRAC,   /* flag: a numeric answer that is not a whole number */
+    CHECK_GROUP_ANSWER_SEEN,   /* flag: another sample computes its answer on the way */
+    CHECK_GROUP_NFEAT
+};
+
+/* Their names ("values_shared", ...), by enum check_group_feat. */
+extern const char *const check_group_feat_name[CHECK_GROUP_NFEAT];
+
+/* Reads resp[0..len) into *s: its answer, the distinct written results of
+ * its evaluated equations (annotations and inline, check_arith_scan; the
+ * first CHECK_SAMPLE_VALUES), their count and its lines. Returns 0, or
+ * -EINVAL when s is NULL or resp is NULL with len > 0. Linear in len. */
+int check_sample_read(const char *resp, size_t len, struct check_sample *s);
+
+/* The group features of self against others[0..n) (the group's other
+ * samples, self excluded) into out[CHECK_GROUP_NFEAT]. With no others the
+ * relative features compare self with itself. O(n * CHECK_SAMPLE_VALUES). */
+void check_group_features(const struct check_sample *self, const struct check_sample *others,
+                          size_t n, double *out);
+
+#endif

@@ -1,0 +1,159 @@
+/* test_check_group.c - the group signals: a sample's values, equations and
+ * lines, and how a response compares with the other samples of its group. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check_group.h"
+#include "reward_check.h"
+
+static const char *const sol[] = {
+    "16 - 3 - 4 = <<16-3-4=9>>9 eggs.\n9 * 2 = $<<9*2=18>>18\nA: 18",
+    "16 - 3 = <<16-3=13>>13\n13 * 2 = <<13*2=26>>26\nA: 26",
+    "She sells 16 - 7 = 9 eggs\n\n   \nfor 9 * 2 = 18 dollars.\nA: 18",
+    "16 * 2 = <<16*2=32>>32\nA: 32",
+};
+
+static void read_all(struct check_sample *s)
+{
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(check_sample_read(sol[i], strlen(sol[i]), &s[i]), 0);
+}
+
+/* A sample: its answer, the distinct values its equations write (sorted,
+ * each once however often written), its evaluated equations and its lines
+ * with more than blanks. */
+static void test_sample_read(void **state)
+{
+    (void)state;
+    struct check_sample s[4];
+    read_all(s);
+    assert_int_equal(s[0].nval, 2);
+    assert_true(s[0].val[0] == 9 && s[0].val[1] == 18);
+    assert_true(s[0].eqs >= 2);
+    assert_int_equal(s[0].lines, 3);
+    assert_int_equal(s[2].lines, 3); /* the blank lines do not count */
+    assert_true(s[2].nval == 2 && s[2].val[0] == 9 && s[2].val[1] == 18);
+    assert_true(s[0].ans.numeric && s[0].ans.value == 18);
+    /* A wrong equation's written value is what the sample computes. */
+    struct check_sample w;
+    assert_int_equal(check_sample_read("5 + 5 = 11\nA: 11", 16, &w), 0);
+    assert_true(w.nval == 1 && w.val[0] == 11 && w.eqs == 1);
+    /* Unevaluable equations are no step and give no value. */
+    assert_int_equal(check_sample_read("5 / 0 = 3\nA: 3", 14, &w), 0);
+    assert_true(w.nval == 0 && w.eqs == 0);
+    assert_int_equal(check_sample_read(NULL, 0, &w), 0);
+    assert_true(w.nval == 0 && w.eqs == 0 && w.lines == 0);
+    assert_int_equal(check_sample_read(NULL, 3, &w), -EINVAL);
+    assert_int_equal(check_sample_read("A: 1", 4, NULL), -EINVAL);
+}
+
+/* At most CHECK_SAMPLE_VALUES values are kept, the equations all counted. */
+static void test_values_bounded(void **state)
+{
+    (void)state;
+    static char text[8192];
+    size_t n = 0;
+    for (int i = 1; i <= 100; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "%d + 1 = %d\n", i, i + 1);
+    struct check_sample s;
+    assert_int_equal(check_sample_read(text, n, &s), 0);
+    assert_int_equal(s.nval, CHECK_SAMPLE_VALUES);
+    assert_int_equal(s.eqs, 100);
+    assert_int_equal(s.lines, 100);
+    for (size_t i = 1; i < s.nval; i++)
+        assert_true(s.val[i - 1] < s.val[i]);
+}
+
+/* The response's features against the group's others (itself left out). */
+static void test_features_against_others(void **state)
+{
+    (void)state;
+    struct check_sample s[4], others[3];
+    double f[CHECK_GROUP_NFEAT];
+    read_all(s);
+    /* sol[0] against the three others: sol[2] computes 9 and 18 too. */
+    others[0] = s[1];
+    others[1] = s[2];
+    others[2] = s[3];
+    check_group_features(&s[0], others, 3, f);
+    assert_true(f[CHECK_GROUP_VALUES_SHARED] == 2);
+    assert_true(f[CHECK_GROUP_ANSWER_SEEN] == 1);
+    assert_true(f[CHECK_GROUP_ANSWER_FRAC] == 0);
+    assert_true(f[CHECK_GROUP_STEPS_REL] == 1 && f[CHECK_GROUP_STEPS_MOST] == 1);
+    assert_true(f[CHECK_GROUP_LINES_REL] == 1);
+    /* sol[3]: one step, two lines, shares nothing, its 32 computed by none. */
+    others[2] = s[0];
+    check_group_features(&s[3], others, 3, f);
+    assert_true(f[CHECK_GROUP_VALUES_SHARED] == 0 && f[CHECK_GROUP_ANSWER_SEEN] == 0);
+    assert_true(f[CHECK_GROUP_STEPS_REL] == (double)s[3].eqs / s[0].eqs);
+    assert_true(f[CHECK_GROUP_STEPS_REL] < 1 && f[CHECK_GROUP_STEPS_MOST] == 0);
+    assert_true(f[CHECK_GROUP_LINES_REL] == 2.0 / 3.0);
+    /* Alone: compared with itself. */
+    check_group_features(&s[3], NULL, 0, f);
+    assert_true(f[CHECK_GROUP_STEPS_REL] == 1 && f[CHECK_GROUP_STEPS_MOST] == 1);
+    assert_true(f[CHECK_GROUP_LINES_REL] == 1 && f[CHECK_GROUP_VALUES_SHARED] == 0);
+    /* Nothing to count: no steps, no lines. */
+    struct check_sample empty;
+    assert_int_equal(check_sample_read("", 0, &empty), 0);
+    check_group_features(&empty, &empty, 1, f);
+    assert_true(f[CHECK_GROUP_STEPS_REL] == 0 && f[CHECK_GROUP_LINES_REL] == 0);
+}
+
+/* A numeric answer that is no whole number; a percent or text is not. */
+static void test_answer_frac(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int frac;
+    } cases[] = {{"A: 2.5", 1},   {"A: 3/4", 1},  {"A: 18", 0},    {"A: 1,200.00", 0},
+                 {"A: 12.5%", 0}, {"A: blue", 0}, {"no answer", 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct check_sample s;
+        double f[CHECK_GROUP_NFEAT];
+        assert_int_equal(check_sample_read(cases[i].text, strlen(cases[i].text), &s), 0);
+        check_group_features(&s, NULL, 0, f);
+        assert_true(f[CHECK_GROUP_ANSWER_FRAC] == cases[i].frac);
+    }
+    for (size_t k = 0; k < CHECK_GROUP_NFEAT; k++)
+        assert_non_null(check_group_feat_name[k]);
+    assert_string_equal(check_group_feat_name[CHECK_GROUP_VALUES_SHARED], "values_shared");
+}
+
+/* One text scored alone gets the whole block: the group features of a
+ * group of one, scaled like the rest (4), after the checkers' own. */
+static void test_single_block(void **state)
+{
+    (void)state;
+    float out[REWARD_CHECK_NFEAT];
+    for (size_t k = 0; k < REWARD_CHECK_NFEAT; k++)
+        out[k] = -99.0f;
+    assert_int_equal(reward_check_single("16 eggs?", sol[0], out), 0);
+    float *g = out + CHECK_NFEAT;
+    assert_true(g[CHECK_GROUP_VALUES_SHARED] == 0 && g[CHECK_GROUP_ANSWER_SEEN] == 0);
+    assert_true(g[CHECK_GROUP_STEPS_REL] == 4 && g[CHECK_GROUP_STEPS_MOST] == 4);
+    assert_true(g[CHECK_GROUP_LINES_REL] == 4 && g[CHECK_GROUP_ANSWER_FRAC] == 0);
+    for (size_t k = 0; k < REWARD_CHECK_NFEAT; k++)
+        assert_true(out[k] != -99.0f);
+    assert_string_equal(reward_check_feat_name(CHECK_NFEAT), "values_shared");
+    assert_string_equal(reward_check_feat_name(0), check_feat_name[0]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sample_read),
+        cmocka_unit_test(test_values_bounded),
+        cmocka_unit_test(test_features_against_others),
+        cmocka_unit_test(test_answer_frac),
+        cmocka_unit_test(test_single_block),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
