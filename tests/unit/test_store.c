@@ -633,21 +633,27 @@ static void comparisons_deduplicated_by_content(void **state)
     assert_int_equal(n, 4);
 }
 
-/* A database from before migration 003 (001 and 002 applied) holding copies: the first copy
- * gets the digest, later copies stay (NULL digest), and a new write of
- * that content is skipped. */
-static void migration_fills_digests_of_old_rows(void **state)
+/* Closes the fixture's store and removes its file, WAL and shared memory. */
+static void drop_db(struct fx *f)
 {
-    struct fx *f = *state;
     store_close(f->s);
     f->s = NULL;
-    /* A new file with the migrations before 003 (001 and 002) only. */
     char wal[160], shm[160];
     snprintf(wal, sizeof wal, "%s-wal", f->path);
     snprintf(shm, sizeof shm, "%s-shm", f->path);
     unlink(f->path);
     unlink(wal);
     unlink(shm);
+}
+
+/* A database from before migration 003 (001 and 002 applied) holding copies: the first copy
+ * gets the digest, later copies stay (NULL digest), and a new write of
+ * that content is skipped. */
+static void migration_fills_digests_of_old_rows(void **state)
+{
+    struct fx *f = *state;
+    drop_db(f);
+    /* A new file with the migrations before 003 (001 and 002) only. */
     for (size_t m = 0; m < 2; m++)
         sql_on(f->path, schema_migrations[m]);
     sql_on(f->path, "PRAGMA user_version = 2");
@@ -727,14 +733,7 @@ static void migrations_upto(const char *path, size_t from)
 static void migration_rewrites_checks(void **state)
 {
     struct fx *f = *state;
-    store_close(f->s);
-    f->s = NULL;
-    char wal[160], shm[160];
-    snprintf(wal, sizeof wal, "%s-wal", f->path);
-    snprintf(shm, sizeof shm, "%s-shm", f->path);
-    unlink(f->path);
-    unlink(wal);
-    unlink(shm);
+    drop_db(f);
     migrations_upto(f->path, CHECKS_FROM);
     assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'items' "
                                       "AND sql LIKE '%status IN (%'"),
