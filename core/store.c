@@ -783,10 +783,7 @@ void conn_rollback(struct conn *c)
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-/* Opens c on path (an SQLite file, through the VFS named vfs, NULL: the
- * default) or a PostgreSQL URI: 0, or -EIO with the reason in err. */
-static int conn_open_vfs(struct conn *c, const char *path, bool readonly, const char *vfs,
-                         char *err, size_t errlen)
+int conn_open(struct conn *c, const char *path, bool readonly, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
     if (pg_is_uri(path)) {
@@ -796,18 +793,13 @@ static int conn_open_vfs(struct conn *c, const char *path, bool readonly, const 
     }
     int flags = SQLITE_OPEN_NOMUTEX |
                 (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    if (sqlite3_open_v2(path, &c->db, flags, vfs) != SQLITE_OK ||
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK ||
         (sqlite3_busy_timeout(c->db, 10000),
          conn_exec(c, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"))) {
         snprintf(err, errlen, "cannot open %s: %s", path, conn_errmsg(c));
         return -EIO;
     }
     return 0;
-}
-
-int conn_open(struct conn *c, const char *path, bool readonly, char *err, size_t errlen)
-{
-    return conn_open_vfs(c, path, readonly, NULL, err, errlen);
 }
 
 #define REVIVE_FIRST_MS 250u
@@ -1420,9 +1412,8 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_cv, NULL);
     s->path = strdup(path);
-    /* The writer's WAL writes are gathered (store_walbuf.c). */
-    if (conn_open_vfs(&s->writer, path, false, store_walbuf_vfs(), err, errlen) ||
-        sqlite_setup(s, err, errlen) || migrate(&s->writer, err, errlen))
+    if (conn_open(&s->writer, path, false, err, errlen) || sqlite_setup(s, err, errlen) ||
+        migrate(&s->writer, err, errlen))
         goto fail;
     /* The parts that keep state beside the rows register their writer
      * hooks here; the writer itself knows none of them. */

@@ -724,8 +724,4 @@ static inline int col_type(struct dbst *st, int i)
 /* Whether statement id has a PostgreSQL text of its own. */
 bool store_pg_overridden(enum stmt_id id);
 
-/* The name of the VFS that gathers WAL writes (store_walbuf.c), registered
- * on first use; NULL when it could not be (then the default VFS is used). */
-const char *store_walbuf_vfs(void);
-
 #endif

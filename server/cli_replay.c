@@ -70,9 +70,10 @@ static void replay_usage(FILE *to)
             "sides shuffled by the seed; GSM8K pairs in domain \"math\"), answers every task as\n"
             "the rater from the file's labels (GSM8K steps by the documented step rule; P\n"
             "flips that share of answers, seeded), then trains a layer (POST /v1/layers) and\n"
-            "promotes it (T: the layers' accuracy target, 0.5 to 1; default the daemon's,\n"
-            "0.95). Prints a row per round and a JSON line of totals, with the shares\n"
-            "of human judgements and bytes read saved against reviewing every item whole.\n"
+            "promotes it (T: the layers' accuracy target, above 0.5 and below 1; default\n"
+            "the daemon's, 0.95). Prints a row per round and a JSON line of totals, with the\n"
+            "shares of human judgements and bytes read saved against reviewing every item\n"
+            "whole.\n"
             "Defaults: %d rounds, K = items / rounds (rounded up), P = 0, seed %d, batch\n"
             "\"replay\", training timeout %d s.\n",
             REPLAY_ROUNDS_DEFAULT, REPLAY_SEED_DEFAULT, REPLAY_TRAIN_TIMEOUT_S);
@@ -252,6 +253,11 @@ static int replay_opt(struct replay_args *a, int c, const char *v)
         break;
     case 'g':
         rc = num_opt("target", v, 0.5, 1, &a->target);
+        if (!rc && (a->target <= 0.5 || a->target >= 1)) {
+            fprintf(stderr, "rungd replay: --target takes a number between 0.5 and 1, both "
+                            "excluded\n");
+            rc = -EINVAL;
+        }
         break;
     default:
         return -EINVAL;

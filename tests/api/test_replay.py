@@ -188,7 +188,7 @@ class TestReplayUsage(ReplayCase):
                        "--rater-error", "1.5")
         self.assertEqual(p.returncode, 2)
         self.assertIn("--rater-error", p.stderr)
-        for bad in ("0.4", "1.01", "x"):
+        for bad in ("0.4", "0.5", "1", "1.01", "x"):
             p = self.d.cli(*base, "--token", self.admin, "--format", "hh", "--oracle", HH,
                            "--target", bad)
             self.assertEqual(p.returncode, 2, bad)
