@@ -70,6 +70,7 @@ void store_stats(struct store *s, uint64_t *groups, uint64_t *writes);
 /* What the checkpointer (store_ckpt.c) has done since open. */
 struct store_ckpt_stats {
     uint64_t commits;                    /* commits the writer reported */
+    uint64_t frames;                     /* frames they appended to the WAL */
     uint64_t passive, restart, truncate; /* checkpoints run, by mode */
     uint64_t busy;                       /* RESTART/TRUNCATE that gave way to readers */
     uint64_t gated;                      /* groups that waited for a RESTART (WAL at its bound) */

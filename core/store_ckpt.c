@@ -7,9 +7,16 @@
  * frames the WAL holds after each commit and wakes a checkpointer thread,
  * which runs on its own connection:
  *
- *   - PASSIVE once the WAL holds CKPT_PASSIVE_PAGES frames: copies what no
- *     reader still needs and never waits for, or blocks, anyone. When it has
- *     copied everything, the writer's next transaction starts the WAL over.
+ *   - PASSIVE once the WAL holds CKPT_PASSIVE_PAGES frames that no
+ *     checkpoint has copied yet: copies what no reader still needs and never
+ *     waits for, or blocks, anyone. When it has copied everything, the
+ *     writer's next transaction starts the WAL over. Counting the frames
+ *     not yet copied (not the WAL's length) matters: under a steady stream
+ *     of commits the WAL rarely starts over (a commit lands while each
+ *     checkpoint copies), and a PASSIVE after every commit once the WAL was
+ *     past the threshold fsynced the database file about 500 times a
+ *     second beside the writer's own WAL syncs (8,455 in 16 s at 4,000
+ *     single-item requests a second).
  *   - RESTART once the WAL holds CKPT_CAP_PAGES frames (a stream of commits
  *     or readers kept it from starting over). The writer does not start its
  *     next group until that RESTART is done (store_ckpt_gate; CKPT_GATE_MS
@@ -42,6 +49,8 @@ struct store_ckpt {
     pthread_cond_t gate_cv; /* wakes a writer waiting at the gate */
     bool stopping;
     int wal_pages;         /* frames in the WAL after the latest commit */
+    int copied;            /* frames of it the last checkpoint copied */
+    uint64_t starts;       /* times the WAL started over (seen by the hook) */
     uint64_t commits;      /* commits seen by the WAL hook */
     uint64_t done_at;      /* commits when the last checkpoint ran */
     uint64_t restart_at;   /* commits when the last RESTART ran */
@@ -56,11 +65,17 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     (void)name;
     struct store_ckpt *k = arg;
     pthread_mutex_lock(&k->mu);
+    if (pages < k->wal_pages) { /* the WAL started over */
+        k->copied = 0;
+        k->starts++;
+        k->stats.frames += (uint64_t)pages;
+    } else
+        k->stats.frames += (uint64_t)(pages - k->wal_pages);
     k->wal_pages = pages;
     k->commits++;
     if (pages > k->stats.wal_pages_max)
         k->stats.wal_pages_max = pages;
-    if (pages >= CKPT_PASSIVE_PAGES)
+    if (pages - k->copied >= CKPT_PASSIVE_PAGES)
         pthread_cond_signal(&k->cv);
     pthread_mutex_unlock(&k->mu);
     return SQLITE_OK;
@@ -70,6 +85,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
  * return; released while SQLite works). */
 static void checkpoint(struct store_ckpt *k, int mode, uint64_t *counter)
 {
+    uint64_t starts = k->starts;
     pthread_mutex_unlock(&k->mu);
     int log = 0, copied = 0;
     int rc = sqlite3_wal_checkpoint_v2(k->db, NULL, mode, &log, &copied);
@@ -78,8 +94,11 @@ static void checkpoint(struct store_ckpt *k, int mode, uint64_t *counter)
         (*counter)++;
         /* After a RESTART or TRUNCATE the writer's next commit starts the
          * WAL over. */
-        if (mode != SQLITE_CHECKPOINT_PASSIVE)
+        if (mode != SQLITE_CHECKPOINT_PASSIVE) {
             k->wal_pages = 0;
+            k->copied = 0;
+        } else if (starts == k->starts) /* else copied counts an older WAL */
+            k->copied = copied;
         pthread_cond_broadcast(&k->gate_cv);
     } else if (rc == SQLITE_BUSY) {
         k->stats.busy++;
@@ -96,7 +115,7 @@ static int needed(const struct store_ckpt *k, bool idle)
 {
     if (k->wal_pages >= CKPT_CAP_PAGES && k->commits != k->restart_at)
         return SQLITE_CHECKPOINT_RESTART;
-    if (k->wal_pages >= CKPT_PASSIVE_PAGES && k->commits != k->done_at)
+    if (k->wal_pages - k->copied >= CKPT_PASSIVE_PAGES && k->commits != k->done_at)
         return SQLITE_CHECKPOINT_PASSIVE;
     if (idle && k->commits != k->truncated_at)
         return SQLITE_CHECKPOINT_TRUNCATE;

@@ -141,6 +141,9 @@ static void checkpoints(struct text *t, struct app *a)
     family(t, "rung_store_checkpoint_gated_total", "counter",
            "Write groups that waited for a RESTART checkpoint (the WAL at its bound).");
     put(t, "rung_store_checkpoint_gated_total %llu\n", (unsigned long long)ck.gated);
+    family(t, "rung_store_wal_frames_total", "counter",
+           "Frames the writer's commits appended to the WAL.");
+    put(t, "rung_store_wal_frames_total %llu\n", (unsigned long long)ck.frames);
     family(t, "rung_store_wal_pages", "gauge", "Frames in the WAL after the latest commit.");
     put(t, "rung_store_wal_pages %d\n", ck.wal_pages);
 }

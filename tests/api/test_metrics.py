@@ -95,6 +95,7 @@ class TestMetrics(DaemonCase):
         self.assertEqual(series(text, "rung_active_layer_id"), 0)
         self.assertEqual(series(text, "rung_items_ingested_total"), 4)
         self.assertIsNotNone(series(text, "rung_store_checkpoints_total", mode="passive"))
+        self.assertGreater(series(text, "rung_store_wal_frames_total"), 0)
         self.assertIsNotNone(series(text, "rung_responses_total", **{"class": "4xx"}))
         self.assertNotIn("rung_request_seconds_sum", text)
 

@@ -559,11 +559,15 @@ static void wal_bounded_and_truncated_when_idle(void **state)
     }
     struct store_ckpt_stats ck;
     store_ckpt_stats(f->s, &ck);
-    printf("wrote %lld bytes in %llu commits; WAL at most %lld bytes; checkpoints: %llu passive, "
-           "%llu restart\n",
-           written, (unsigned long long)ck.commits, max_wal, (unsigned long long)ck.passive,
-           (unsigned long long)ck.restart);
+    printf("wrote %lld bytes in %llu commits (%llu WAL frames); WAL at most %lld bytes; "
+           "checkpoints: %llu passive, %llu restart\n",
+           written, (unsigned long long)ck.commits, (unsigned long long)ck.frames, max_wal,
+           (unsigned long long)ck.passive, (unsigned long long)ck.restart);
     assert_true(ck.passive >= 1);
+    /* One PASSIVE per CKPT_PASSIVE_PAGES new frames, not one per commit
+     * once the WAL is past the threshold (each one syncs the database). */
+    assert_true(ck.frames >= (uint64_t)written / 4096);
+    assert_true(ck.passive <= ck.frames / CKPT_PASSIVE_PAGES + ck.restart + 1);
     /* The bound: CKPT_CAP_PAGES frames (4 KiB pages and 24 bytes of frame
      * header each) plus one group's (8 rows of 5 KB and their index pages,
      * under 100 KB). */
