@@ -15,6 +15,7 @@
 #include <sodium.h>
 #include <time.h>
 
+#include "limits.h"
 #include "log.h"
 #include "util.h"
 
@@ -1399,6 +1400,24 @@ static int sqlite_setup(struct store *s, char *err, size_t errlen)
     return 0;
 }
 
+/* Every write job runs in a savepoint, whose journal keeps the pages the
+ * job changes. Past 64 KiB (SQLite's default spill) that journal became a
+ * temporary file for the rest of the group's transaction, which one 1 KB
+ * item's job could fill, and every later job of the group then wrote its
+ * pages there: a pwrite per page, more calls than the WAL got. With
+ * temporary storage in memory the journal stays in memory (in 1 KiB
+ * chunks; a larger spill threshold would allocate chunks of its size for
+ * every job). Set after the migrations, whose index builds may sort more
+ * than memory should hold; the writer's own jobs touch a bounded number of
+ * pages each. */
+static int journal_in_memory(struct store *s, char *err, size_t errlen)
+{
+    if (!s->writer.db || !conn_exec(&s->writer, "PRAGMA temp_store = MEMORY"))
+        return 0;
+    snprintf(err, errlen, "cannot set temp_store on %s: %s", s->path, conn_errmsg(&s->writer));
+    return -EIO;
+}
+
 struct store *store_open(const char *path, unsigned readers, char *err, size_t errlen)
 {
     struct store *s = calloc(1, sizeof *s);
@@ -1413,7 +1432,7 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
     pthread_cond_init(&s->pool_cv, NULL);
     s->path = strdup(path);
     if (conn_open(&s->writer, path, false, err, errlen) || sqlite_setup(s, err, errlen) ||
-        migrate(&s->writer, err, errlen))
+        migrate(&s->writer, err, errlen) || journal_in_memory(s, err, errlen))
         goto fail;
     /* The parts that keep state beside the rows register their writer
      * hooks here; the writer itself knows none of them. */
