@@ -140,6 +140,36 @@ load() { # load NAME CPUS ITEMS_PER_REQ BODIES [LOADGEN_OPTION...]
         --bodies "$file" --token "$TOKEN" --items-per-req "$per" --duration "$SECONDS_PER" \
         --warmup "$WARMUP" --name "$name" "$@" || true
 }
+ticks() { # ticks PID: CPU clock ticks (user + system) per thread name, "name=ticks ..."
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s\n' "$(tr -d ' ' <"$t/comm")" "$(cut -d' ' -f14,15 "$t/stat" 2>/dev/null)"
+    done | awk 'NF == 3 {c[$1] += $2 + $3} END {for (k in c) printf "%s=%d ", k, c[k]}'
+}
+# cpu_load NAME CPUS ITEMS_PER_REQ BODIES: load, then the server's CPU time per
+# item by thread (MHD workers = HTTP, rung-writer, rung-ckpt, the rest),
+# counted from the end of the warm-up; a figure the machine's other load
+# disturbs far less than a rate.
+cpu_load() {
+    load "$@" >"$WORK/cpu_load.out" &
+    lp=$!
+    sleep "$WARMUP"
+    before=$(ticks "$RPID")
+    wait "$lp" || true
+    after=$(ticks "$RPID")
+    cat "$WORK/cpu_load.out"
+    items=$(($(val requests "$WORK/cpu_load.out" | cut -d. -f1) * $3))
+    echo "$before | $after" | awk -v n="$1" -v items="$items" -v hz="$(getconf CLK_TCK)" '{
+        side = 0
+        for (i = 1; i <= NF; i++) {
+            if ($i == "|") { side = 1; continue }
+            split($i, kv, "="); k = kv[1] ~ /^MHD/ ? "http" : kv[1] ~ /^rung-(writer|ckpt)$/ ? substr(kv[1], 6) : "other"
+            if (side) a[k] += kv[2]; else b[k] += kv[2]
+        }
+        if (!items) exit
+        out = ""; tot = 0
+        for (k in a) { us = (a[k] - b[k]) * 1e6 / hz / items; tot += us; out = out sprintf(" %s=%.1f", k, us) }
+        printf "cpu_per_item %s us:%s total=%.1f\n", n, out, tot }'
+}
 wrk_fig() { # req/s, p50, p99 from wrk --latency output
     awk '/Requests\/sec/ {r = $2} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
          /Non-2xx/ {bad = $NF}
@@ -155,7 +185,7 @@ batch_figures() {
     for c in 1 4; do
         new_db "batch$c"
         start_rungd "$WORK/batch$c.db" 0-$(($(nproc) - 1))
-        CONNS=$c load "rungd_batch1000_conns$c" 0-$(($(nproc) - 1)) 1000 "$WORK/batch.jsonl" | tee -a "$R"
+        CONNS=$c cpu_load "rungd_batch1000_conns$c" 0-$(($(nproc) - 1)) 1000 "$WORK/batch.jsonl" | tee -a "$R"
         stop "$RPID"
     done
     new_db rawp
@@ -190,8 +220,8 @@ for pin in $PIN; do
     echo "== pinning: $pin (server CPUs $S, load generator CPUs $L)"
 
     start_bare "$S"; TOKEN=none
-    load bare_single "$L" 1 "$WORK/items.jsonl" | tee -a "$R"
-    load bare_batch1000 "$L" 1000 "$WORK/batch.jsonl" | tee -a "$R"
+    cpu_load bare_single "$L" 1 "$WORK/items.jsonl" | tee -a "$R"
+    cpu_load bare_batch1000 "$L" 1000 "$WORK/batch.jsonl" | tee -a "$R"
     if [ "$WRK" = 1 ]; then
         BODY_FILE=$WORK/items.jsonl TOKEN=none taskset -c "$L" wrk -t1 -c"$CONNS" \
             -d"${SECONDS_PER}s" --latency -s "$ROOT/tests/bench/http/post_items.lua" \
@@ -202,7 +232,7 @@ for pin in $PIN; do
 
     new_db single
     start_rungd "$WORK/single.db" "$S"
-    load rungd_single "$L" 1 "$WORK/items.jsonl" | tee -a "$R"
+    cpu_load rungd_single "$L" 1 "$WORK/items.jsonl" | tee -a "$R"
     if [ "$WRK" = 1 ]; then
         BODY_FILE=$WORK/items.jsonl TOKEN=$TOKEN taskset -c "$L" wrk -t1 -c"$CONNS" -d"${SECONDS_PER}s" \
             --latency -s "$ROOT/tests/bench/http/post_items.lua" \
@@ -243,7 +273,7 @@ PY
 
     new_db batch
     start_rungd "$WORK/batch.db" "$S"
-    load rungd_batch1000 "$L" 1000 "$WORK/batch.jsonl" | tee -a "$R"
+    cpu_load rungd_batch1000 "$L" 1000 "$WORK/batch.jsonl" | tee -a "$R"
     stop "$RPID"
 
     new_db raw1
@@ -291,4 +321,9 @@ PY
         printf "RATIO[%s] batch: rungd %.0f items/s / raw SQLite %.0f rows/s (one txn, item+task rows) = %.1f%% (target >= 70%%: %s)\n",
             pin, items, raw, r2, (r2 >= 70 ? "met" : "MISSED")
     }'
+    bc=$(sed -n 's/^cpu_per_item bare_single us:.* total=\([0-9.]*\)/\1/p' "$R" | head -1)
+    rc=$(sed -n 's/^cpu_per_item rungd_single us:.* total=\([0-9.]*\)/\1/p' "$R" | head -1)
+    awk -v b="$bc" -v r="$rc" -v pin="$pin" 'BEGIN {
+        if (b && r) printf "CPU[%s] single: rungd %.1f us per item / bare %.1f us per request = %.2fx (the 40%% rate target, in CPU terms: <= 2.50x)\n",
+            pin, r, b, r / b }'
 done
