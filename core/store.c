@@ -15,7 +15,6 @@
 #include <sodium.h>
 #include <time.h>
 
-#include "limits.h"
 #include "log.h"
 #include "util.h"
 
