@@ -96,6 +96,11 @@ class TestMetrics(DaemonCase):
         self.assertEqual(series(text, "rung_items_ingested_total"), 4)
         self.assertIsNotNone(series(text, "rung_store_checkpoints_total", mode="passive"))
         self.assertGreater(series(text, "rung_store_wal_frames_total"), 0)
+        # Every acknowledged write waited for a sync of the WAL; syncs may be
+        # shared, never more than the groups.
+        syncs = series(text, "rung_store_wal_syncs_total")
+        self.assertGreater(syncs, 0)
+        self.assertLessEqual(syncs, series(text, "rung_store_group_commits_total"))
         self.assertIsNotNone(series(text, "rung_responses_total", **{"class": "4xx"}))
         self.assertNotIn("rung_request_seconds_sum", text)
 
