@@ -1,5 +1,6 @@
 /* check.c - what the checkers share: results, findings, numbers (see check.h). */
 #include "check.h"
+#include "check_scan.h"
 
 #include <errno.h>
 #include <math.h>
@@ -326,10 +327,12 @@ int check_run_all(const struct check_input *in, struct check_result *r, struct c
         rc = check_prompt_init(&local, in->prompt, in->prompt_len);
         p = &local;
     }
+    /* The numbers scan is fed by the form's pass: one pass for both. */
+    struct check_numscan ns;
     if (!rc)
-        rc = check_arith_numbers(p, in->resp, in->resp_len, r);
+        rc = check_numscan_begin(&ns, p, in->resp, in->resp_len, r, true);
     if (!rc)
-        rc = check_form(in->resp, in->resp_len, r);
+        rc = check_form_numbers(&ns, in->resp, in->resp_len, r);
     if (!rc && ans)
         *ans = self;
     return rc;
