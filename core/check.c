@@ -240,45 +240,43 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* Digits starting at s[i], at most up to len. */
-static size_t digits(const char *s, size_t len, size_t i)
-{
-    size_t j = i;
-    while (j < len && is_digit(s[j]))
-        j++;
-    return j - i;
-}
-
-/* End of the integer part at s[i]: a plain digit run, or 1-3 digits then
- * groups of ",ddd" (a group followed by a fourth digit is not a group). */
-static size_t integer_end(const char *s, size_t len, size_t i)
-{
-    size_t n = digits(s, len, i), j = i + n;
-    if (n == 0 || n > 3)
-        return j;
-    while (j < len && s[j] == ',' && digits(s, len, j + 1) == 3)
-        j += 4;
-    return j;
-}
-
 /* Powers of ten that doubles hold exactly. */
 static const double POW10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 
-/* The value of the number s[i..j): digits, commas, at most one point. Up to
- * 15 digits it is mantissa / 10^decimals, both exact, so the one rounding of
- * the division gives what strtod gives; longer ones go to strtod. */
-static double number_value(const char *s, size_t i, size_t j, int decimals, int *ok)
+/* The digits of a number as they are read: their count and, while there
+ * are at most 19 of them, their value. */
+struct mant {
+    unsigned long long m;
+    size_t nd;
+};
+
+/* Reads the digit run at s[j] into *mt; returns its end. */
+static size_t digit_run(const char *s, size_t len, size_t j, struct mant *mt)
 {
-    unsigned long long m = 0;
+    for (; j < len && is_digit(s[j]); j++, mt->nd++)
+        mt->m = mt->m * 10 + (unsigned long long)(s[j] - '0');
+    return j;
+}
+
+/* 1 when s[j] is ',' and exactly three digits follow it. */
+static int comma_group(const char *s, size_t len, size_t j)
+{
+    return j + 3 < len && s[j] == ',' && is_digit(s[j + 1]) && is_digit(s[j + 2]) &&
+           is_digit(s[j + 3]) && !(j + 4 < len && is_digit(s[j + 4]));
+}
+
+/* The value of the number s[i..j) of mt->nd digits: up to 15 digits it is
+ * mantissa / 10^decimals, both exact, so the one rounding of the division
+ * gives what strtod gives; longer ones go to strtod. */
+static double number_value(const char *s, size_t i, size_t j, int decimals, const struct mant *mt,
+                           int *ok)
+{
     char buf[CHECK_NUM_MAX + 1];
-    size_t nd = 0, n = 0;
-    for (size_t k = i; k < j; k++)
-        if (is_digit(s[k]))
-            m = m * 10 + (unsigned long long)(s[k] - '0'), nd++;
+    size_t n = 0;
     *ok = 1;
-    if (nd <= 15) /* x / 1 is x: no division for the common whole number */
-        return decimals ? (double)m / POW10[decimals] : (double)m;
+    if (mt->nd <= 15) /* x / 1 is x: no division for the common whole number */
+        return decimals ? (double)mt->m / POW10[decimals] : (double)mt->m;
     for (size_t k = i; k < j; k++)
         if (s[k] != ',')
             buf[n++] = s[k];
@@ -289,24 +287,32 @@ static double number_value(const char *s, size_t i, size_t j, int decimals, int 
     return v;
 }
 
+/* One pass: the integer part (a plain digit run, or 1-3 digits then groups
+ * of ",ddd", a group followed by a fourth digit being no group), then a
+ * point and digits, the digits' value taken as they go by. */
 size_t check_scan_number(const char *s, size_t len, size_t i, struct check_num *out)
 {
     out->len = 0;
     out->ok = 0;
     if (i >= len || !(is_digit(s[i]) || s[i] == '.'))
         return 0;
-    size_t j = integer_end(s, len, i);
+    struct mant mt = {0, 0};
+    size_t j = digit_run(s, len, i, &mt);
+    if (j > i && j - i <= 3)
+        while (comma_group(s, len, j))
+            j = digit_run(s, len, j + 1, &mt);
     out->decimals = 0;
     if (j < len && s[j] == '.' && j + 1 < len && is_digit(s[j + 1])) {
-        size_t d = digits(s, len, j + 1);
+        size_t nd = mt.nd, e = digit_run(s, len, j + 1, &mt);
+        size_t d = mt.nd - nd;
         out->decimals = d > 1000 ? 1000 : (int)d;
-        j += 1 + d;
+        j = e;
     }
     if (j == i)
         return 0;
     out->len = j - i;
     if (out->len <= CHECK_NUM_MAX)
-        out->v = number_value(s, i, j, out->decimals, &out->ok);
+        out->v = number_value(s, i, j, out->decimals, &mt, &out->ok);
     return out->len;
 }
 
