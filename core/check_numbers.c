@@ -12,18 +12,22 @@
  * far) are struct check_prompt, compared like answers (1e-6 relative). */
 
 /* a and b are absolute values. */
-static int same(double a, double b)
+static inline int same(double a, double b)
 {
     double big = a > b ? a : b;
-    return fabs(a - b) <= 1e-6 * (big > 1.0 ? big : 1.0);
+    big = big > 1.0 ? big : 1.0;
+    return fabs(a - b) <= 1e-6 * big;
 }
 
+/* Whether k holds |v|: every value compared, no early exit, so that the
+ * loop's branches depend on k's size only (they are predicted). */
 static int known_has(const struct check_prompt *k, double v)
 {
+    int hit = 0;
+    v = fabs(v);
     for (size_t i = 0; i < k->n; i++)
-        if (same(k->v[i], fabs(v)))
-            return 1;
-    return 0;
+        hit |= same(k->v[i], v);
+    return hit;
 }
 
 static void known_add(struct check_prompt *k, double v)
@@ -211,9 +215,11 @@ static int mark_used(struct check_numscan *sc, double v)
 {
     int hit = 0;
     v = fabs(v);
-    for (size_t i = 0; i < sc->prompt->n; i++)
-        if (same(sc->prompt->v[i], v))
-            sc->used[i] = 1, hit = 1;
+    for (size_t i = 0; i < sc->prompt->n; i++) {
+        int e = same(sc->prompt->v[i], v);
+        sc->used[i] |= (unsigned char)e;
+        hit |= e;
+    }
     return hit;
 }
 
