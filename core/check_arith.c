@@ -536,10 +536,17 @@ int check_arith_scan(const char *s, size_t len, check_equation_cb cb, void *cls)
     while (i < len) {
         size_t next = i + 1, end;
         int found = 0, rc;
-        uint64_t w;
-        if (i + 8 <= len && (w = check_load8(s + i), !(check_has8(w, '<') | check_has8(w, '=')))) {
-            i += 8; /* nothing starts in s[i..i + 8) */
-            continue;
+        if (i + 8 <= len) {
+            uint64_t w = check_load8(s + i), m = check_has8(w, '<') | check_has8(w, '=');
+            if (!m) {
+                i += 8; /* nothing starts in s[i..i + 8) */
+                continue;
+            }
+            size_t skip = check_first8(m); /* bytes before the first '<' or '=' */
+            if (skip) {
+                i += skip;
+                continue;
+            }
         }
         if (s[i] == '<' && i + 1 < len && s[i + 1] == '<') {
             end = annotation(s, len, i, &eq);
