@@ -1,5 +1,6 @@
 /* check.c - what the checkers share: results, findings, numbers (see check.h). */
 #include "check.h"
+#include "check_scan.h"
 
 #include <errno.h>
 #include <math.h>
@@ -98,6 +99,64 @@ static struct check_finding *slot(struct check_result *r, enum check_verdict ver
     return NULL;
 }
 
+/* 1 when fmt's conversions are only %s, %zu and %%: what the checkers'
+ * sentences use, and what format_plain writes without vsnprintf. */
+static int plain_format(const char *fmt)
+{
+    for (const char *p = strchr(fmt, '%'); p; p = strchr(p, '%')) {
+        if (p[1] == 's' || p[1] == '%')
+            p += 2;
+        else if (p[1] == 'z' && p[2] == 'u')
+            p += 3;
+        else
+            return 0;
+    }
+    return 1;
+}
+
+/* Appends s[0..n) to buf (size bytes) at *at, as much as fits before the
+ * NUL: vsnprintf's truncation. */
+static void append(char *buf, size_t size, size_t *at, const char *s, size_t n)
+{
+    size_t room = size - 1 - *at;
+    n = n < room ? n : room;
+    memcpy(buf + *at, s, n);
+    *at += n;
+}
+
+/* vsnprintf(buf, size, fmt, ap) for a plain_format fmt, byte for byte. */
+static void format_plain(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    size_t at = 0;
+    char num[24];
+    for (const char *p = fmt; *p;) {
+        const char *q = strchr(p, '%');
+        if (!q) {
+            append(buf, size, &at, p, strlen(p));
+            break;
+        }
+        append(buf, size, &at, p, (size_t)(q - p));
+        if (q[1] == '%') {
+            append(buf, size, &at, "%", 1);
+            p = q + 2;
+        } else if (q[1] == 's') {
+            const char *v = va_arg(ap, const char *);
+            v = v ? v : "(null)";
+            append(buf, size, &at, v, strlen(v));
+            p = q + 2;
+        } else { /* %zu */
+            char *d = num + sizeof(num);
+            size_t u = va_arg(ap, size_t);
+            do
+                *--d = (char)('0' + u % 10);
+            while ((u /= 10) != 0);
+            append(buf, size, &at, d, (size_t)(num + sizeof(num) - d));
+            p = q + 3;
+        }
+    }
+    buf[at] = '\0';
+}
+
 void check_add(struct check_result *r, const char *checker, const char *code,
                enum check_verdict verdict, size_t start, size_t len, const char *fmt, ...)
 {
@@ -117,7 +176,10 @@ void check_add(struct check_result *r, const char *checker, const char *code,
     }
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(f->text, sizeof(f->text), fmt, ap);
+    if (plain_format(fmt)) /* by hand: vsnprintf costs as much as a checker */
+        format_plain(f->text, sizeof(f->text), fmt, ap);
+    else
+        vsnprintf(f->text, sizeof(f->text), fmt, ap);
     va_end(ap);
 }
 
@@ -178,45 +240,43 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* Digits starting at s[i], at most up to len. */
-static size_t digits(const char *s, size_t len, size_t i)
-{
-    size_t j = i;
-    while (j < len && is_digit(s[j]))
-        j++;
-    return j - i;
-}
-
-/* End of the integer part at s[i]: a plain digit run, or 1-3 digits then
- * groups of ",ddd" (a group followed by a fourth digit is not a group). */
-static size_t integer_end(const char *s, size_t len, size_t i)
-{
-    size_t n = digits(s, len, i), j = i + n;
-    if (n == 0 || n > 3)
-        return j;
-    while (j < len && s[j] == ',' && digits(s, len, j + 1) == 3)
-        j += 4;
-    return j;
-}
-
 /* Powers of ten that doubles hold exactly. */
 static const double POW10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 
-/* The value of the number s[i..j): digits, commas, at most one point. Up to
- * 15 digits it is mantissa / 10^decimals, both exact, so the one rounding of
- * the division gives what strtod gives; longer ones go to strtod. */
-static double number_value(const char *s, size_t i, size_t j, int decimals, int *ok)
+/* The digits of a number as they are read: their count and, while there
+ * are at most 19 of them, their value. */
+struct mant {
+    unsigned long long m;
+    size_t nd;
+};
+
+/* Reads the digit run at s[j] into *mt; returns its end. */
+static size_t digit_run(const char *s, size_t len, size_t j, struct mant *mt)
 {
-    unsigned long long m = 0;
+    for (; j < len && is_digit(s[j]); j++, mt->nd++)
+        mt->m = mt->m * 10 + (unsigned long long)(s[j] - '0');
+    return j;
+}
+
+/* 1 when s[j] is ',' and exactly three digits follow it. */
+static int comma_group(const char *s, size_t len, size_t j)
+{
+    return j + 3 < len && s[j] == ',' && is_digit(s[j + 1]) && is_digit(s[j + 2]) &&
+           is_digit(s[j + 3]) && !(j + 4 < len && is_digit(s[j + 4]));
+}
+
+/* The value of the number s[i..j) of mt->nd digits: up to 15 digits it is
+ * mantissa / 10^decimals, both exact, so the one rounding of the division
+ * gives what strtod gives; longer ones go to strtod. */
+static double number_value(const char *s, size_t i, size_t j, int decimals, const struct mant *mt,
+                           int *ok)
+{
     char buf[CHECK_NUM_MAX + 1];
-    size_t nd = 0, n = 0;
-    for (size_t k = i; k < j; k++)
-        if (is_digit(s[k]))
-            m = m * 10 + (unsigned long long)(s[k] - '0'), nd++;
+    size_t n = 0;
     *ok = 1;
-    if (nd <= 15) /* x / 1 is x: no division for the common whole number */
-        return decimals ? (double)m / POW10[decimals] : (double)m;
+    if (mt->nd <= 15) /* x / 1 is x: no division for the common whole number */
+        return decimals ? (double)mt->m / POW10[decimals] : (double)mt->m;
     for (size_t k = i; k < j; k++)
         if (s[k] != ',')
             buf[n++] = s[k];
@@ -227,24 +287,32 @@ static double number_value(const char *s, size_t i, size_t j, int decimals, int 
     return v;
 }
 
+/* One pass: the integer part (a plain digit run, or 1-3 digits then groups
+ * of ",ddd", a group followed by a fourth digit being no group), then a
+ * point and digits, the digits' value taken as they go by. */
 size_t check_scan_number(const char *s, size_t len, size_t i, struct check_num *out)
 {
     out->len = 0;
     out->ok = 0;
     if (i >= len || !(is_digit(s[i]) || s[i] == '.'))
         return 0;
-    size_t j = integer_end(s, len, i);
+    struct mant mt = {0, 0};
+    size_t j = digit_run(s, len, i, &mt);
+    if (j > i && j - i <= 3)
+        while (comma_group(s, len, j))
+            j = digit_run(s, len, j + 1, &mt);
     out->decimals = 0;
     if (j < len && s[j] == '.' && j + 1 < len && is_digit(s[j + 1])) {
-        size_t d = digits(s, len, j + 1);
+        size_t nd = mt.nd, e = digit_run(s, len, j + 1, &mt);
+        size_t d = mt.nd - nd;
         out->decimals = d > 1000 ? 1000 : (int)d;
-        j += 1 + d;
+        j = e;
     }
     if (j == i)
         return 0;
     out->len = j - i;
     if (out->len <= CHECK_NUM_MAX)
-        out->v = number_value(s, i, j, out->decimals, &out->ok);
+        out->v = number_value(s, i, j, out->decimals, &mt, &out->ok);
     return out->len;
 }
 
@@ -265,10 +333,12 @@ int check_run_all(const struct check_input *in, struct check_result *r, struct c
         rc = check_prompt_init(&local, in->prompt, in->prompt_len);
         p = &local;
     }
+    /* The numbers scan is fed by the form's pass: one pass for both. */
+    struct check_numscan ns;
     if (!rc)
-        rc = check_arith_numbers(p, in->resp, in->resp_len, r);
+        rc = check_numscan_begin(&ns, p, in->resp, in->resp_len, r, true);
     if (!rc)
-        rc = check_form(in->resp, in->resp_len, r);
+        rc = check_form_numbers(&ns, in->resp, in->resp_len, r);
     if (!rc && ans)
         *ans = self;
     return rc;

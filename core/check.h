@@ -342,6 +342,20 @@ static inline uint64_t check_has8(uint64_t w, unsigned char b)
     return (x - CHECK_ONES8) & ~x & CHECK_HIGH8;
 }
 
+/* The bytes of the word before the first one flagged in m, a nonzero
+ * result of check_has8 (whose lowest flag is always exact; flags above a
+ * true one may be false): 0 where the byte order is not known to be
+ * little-endian, which only means stepping one byte at a time. */
+static inline size_t check_first8(uint64_t m)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t)__builtin_ctzll(m) / 8;
+#else
+    (void)m;
+    return 0;
+#endif
+}
+
 /* Nonzero exactly when some byte of w is an ASCII digit. */
 static inline uint64_t check_digit8(uint64_t w)
 {

@@ -1,5 +1,6 @@
 /* check_form.c - repetition, truncation, balance, refusals (see check.h). */
 #include "check.h"
+#include "check_scan.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -255,7 +256,16 @@ static size_t phrase_at(const char *s, size_t len, size_t i, const char *p)
     return j < len && is_alpha(s[j]) ? 0 : j - i;
 }
 
-static void refusals(const char *s, size_t len, size_t i, struct check_result *r)
+/* Refusal phrases found by the pass, added as findings at its end (so
+ * that the numbers findings of a fused pass come first). More than
+ * CHECK_FINDINGS_MAX are only counted: a result holds no more, and an info
+ * finding past a full result is dropped. */
+struct refusal_spans {
+    size_t at[CHECK_FINDINGS_MAX], len[CHECK_FINDINGS_MAX];
+    size_t n; /* phrases found */
+};
+
+static void refusals(const char *s, size_t len, size_t i, struct refusal_spans *rs)
 {
     /* Every phrase starts "i " "i'" "i’" or "as": most bytes leave here. */
     char c = lower(s[i]), d = i + 1 < len ? lower(s[i + 1]) : 0;
@@ -266,11 +276,23 @@ static void refusals(const char *s, size_t len, size_t i, struct check_result *r
     for (size_t k = 0; k < sizeof(REFUSALS) / sizeof(REFUSALS[0]); k++) {
         size_t n = phrase_at(s, len, i, REFUSALS[k]);
         if (n) {
-            r->v[CHECK_FORM_REFUSAL]++;
-            check_add(r, "form", "refusal", CHECK_INFO, i, n, "a refusal phrase");
+            if (rs->n < CHECK_FINDINGS_MAX)
+                rs->at[rs->n] = i, rs->len[rs->n] = n;
+            rs->n++;
             return;
         }
     }
+}
+
+/* The refusal findings and count, as check_add would have had them one by
+ * one during the pass. */
+static void add_refusals(const struct refusal_spans *rs, struct check_result *r)
+{
+    size_t kept = rs->n < CHECK_FINDINGS_MAX ? rs->n : CHECK_FINDINGS_MAX;
+    r->v[CHECK_FORM_REFUSAL] += (double)rs->n;
+    for (size_t k = 0; k < kept; k++)
+        check_add(r, "form", "refusal", CHECK_INFO, rs->at[k], rs->len[k], "a refusal phrase");
+    r->dropped += rs->n - kept; /* r is full: each would have been dropped */
 }
 
 /* ---- all of form ------------------------------------------------------- */
@@ -279,6 +301,7 @@ static void refusals(const char *s, size_t len, size_t i, struct check_result *r
 struct form {
     struct grams g;
     struct balance bl;
+    struct refusal_spans rs;
     size_t fences;   /* fence lines seen */
     size_t fence_at; /* where the last opening fence is */
 };
@@ -290,9 +313,10 @@ static void fence(struct form *f, const char *s, size_t len, size_t i)
 }
 
 /* One pass: words feed the 4-grams (and, where they start, the refusal
- * phrases), the bytes between them the fences and brackets. Returns 0 or
- * -ENOMEM. */
-static int scan(struct form *f, const char *s, size_t len, struct check_result *r)
+ * phrases), the bytes between them the fences and brackets; when ns is not
+ * NULL, words and the '.' and '<' between them feed the numbers scan too.
+ * Returns 0 or -ENOMEM. */
+static int scan(struct form *f, const char *s, size_t len, struct check_numscan *ns)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
@@ -304,17 +328,24 @@ static int scan(struct form *f, const char *s, size_t len, struct check_result *
                 fence(f, s, len, i + 1);
             else if (ct & CHECK_CT_OPEN)
                 bracket(&f->bl, s, i);
+            else if (ns && (ct & (CHECK_CT_DOT | CHECK_CT_LT)))
+                check_numscan_byte(ns, s, len, i, ct);
             i++;
             continue;
         }
         size_t b = i;
         uint64_t h = 0xcbf29ce484222325ULL;
-        refusals(s, len, i, r);
+        unsigned any = 0; /* the classes of the word's bytes */
+        refusals(s, len, i, &f->rs);
         /* lower(): 0x20 ORed into letters only (CHECK_CT_ALPHA << 4). */
-        for (; i < len && ((ct = check_ctype[u[i]]) & WORD_CT); i++)
+        for (; i < len && ((ct = check_ctype[u[i]]) & WORD_CT); i++) {
             h = (h ^ (u[i] | (ct & CHECK_CT_ALPHA) << 4)) * 0x100000001b3ULL;
+            any |= ct;
+        }
         if (grams_word(&f->g, h, b))
             return -ENOMEM;
+        if (ns)
+            check_numscan_word(ns, s, len, b, i, any == CHECK_CT_ALPHA);
     }
     return 0;
 }
@@ -342,7 +373,8 @@ static void ending(const struct form *f, const char *s, size_t len, struct check
     }
 }
 
-int check_form(const char *resp, size_t len, struct check_result *r)
+int check_form_numbers(struct check_numscan *ns, const char *resp, size_t len,
+                       struct check_result *r)
 {
     if (!r || (!resp && len))
         return -EINVAL;
@@ -350,17 +382,17 @@ int check_form(const char *resp, size_t len, struct check_result *r)
     struct form f;
     grams_init(&f.g, len);
     memset(&f.bl, 0, sizeof(f.bl));
+    f.rs.n = 0;
     f.fences = f.fence_at = 0;
-    size_t nf = r->nf, dropped = r->dropped;
-    double refusals_before = r->v[CHECK_FORM_REFUSAL];
-    int rc = scan(&f, resp, len, r);
+    int rc = scan(&f, resp, len, ns);
     grams_free(&f.g);
-    if (rc) { /* as documented: no form features, no form findings */
-        r->nf = nf;
-        r->dropped = dropped;
-        r->v[CHECK_FORM_REFUSAL] = refusals_before;
+    if (rc && ns) /* the numbers scan stopped with the pass: its own pass */
+        check_numscan_redo(ns, resp, len);
+    if (ns)
+        check_numscan_end(ns);
+    if (rc) /* as documented: no form features, no form findings */
         return rc;
-    }
+    add_refusals(&f.rs, r);
     double share = f.g.total ? (double)f.g.rep / (double)f.g.total : 0.0;
     r->v[CHECK_FORM_REPETITION] = share;
     if (share >= REPEAT_FLAG)
@@ -368,4 +400,9 @@ int check_form(const char *resp, size_t len, struct check_result *r)
                   "%.0f%% of its 4-word sequences repeat earlier ones", share * 100.0);
     ending(&f, resp, len, r);
     return 0;
+}
+
+int check_form(const char *resp, size_t len, struct check_result *r)
+{
+    return check_form_numbers(NULL, resp, len, r);
 }

@@ -1,5 +1,6 @@
 /* check_numbers.c - which numbers a response uses and introduces (see check.h). */
 #include "check.h"
+#include "check_scan.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -11,18 +12,22 @@
  * far) are struct check_prompt, compared like answers (1e-6 relative). */
 
 /* a and b are absolute values. */
-static int same(double a, double b)
+static inline int same(double a, double b)
 {
     double big = a > b ? a : b;
-    return fabs(a - b) <= 1e-6 * (big > 1.0 ? big : 1.0);
+    big = big > 1.0 ? big : 1.0;
+    return fabs(a - b) <= 1e-6 * big;
 }
 
+/* Whether k holds |v|: every value compared, no early exit, so that the
+ * loop's branches depend on k's size only (they are predicted). */
 static int known_has(const struct check_prompt *k, double v)
 {
+    int hit = 0;
+    v = fabs(v);
     for (size_t i = 0; i < k->n; i++)
-        if (same(k->v[i], fabs(v)))
-            return 1;
-    return 0;
+        hit |= same(k->v[i], v);
+    return hit;
 }
 
 static void known_add(struct check_prompt *k, double v)
@@ -191,17 +196,9 @@ static void prompt_numbers(const char *s, size_t len, struct check_prompt *k)
     }
 }
 
-/* Equation values in text order: what a response has computed so far. */
-struct eqs {
-    double v[2 * CHECK_KNOWN_MAX]; /* lhs and written result of each */
-    size_t off[CHECK_KNOWN_MAX];   /* offset of each one's '=' */
-    size_t n;
-    struct check_result *arith; /* also records each for check_arith, or NULL */
-};
-
 static int add_eq(void *cls, const struct check_equation *e)
 {
-    struct eqs *q = cls;
+    struct check_eqs *q = cls;
     if (q->arith)
         check_arith_record(q->arith, e);
     if (e->status < 0 || q->n == CHECK_KNOWN_MAX)
@@ -212,67 +209,144 @@ static int add_eq(void *cls, const struct check_equation *e)
     return 0;
 }
 
-/* What the response scan carries. */
-struct scan {
-    const struct check_prompt *prompt;
-    unsigned char used[CHECK_KNOWN_MAX]; /* prompt number i is written */
-    const struct eqs *eqs;
-    size_t next_eq;             /* equations before it are known */
-    struct check_prompt result; /* values of the equations before the cursor */
-    struct check_result *r;
-};
-
 /* Marks the prompt numbers that are v; returns 1 when there was one (that
  * is known_has(sc->prompt, v)). */
-static int mark_used(struct scan *sc, double v)
+static int mark_used(struct check_numscan *sc, double v)
 {
     int hit = 0;
     v = fabs(v);
-    for (size_t i = 0; i < sc->prompt->n; i++)
-        if (same(sc->prompt->v[i], v))
-            sc->used[i] = 1, hit = 1;
+    for (size_t i = 0; i < sc->prompt->n; i++) {
+        int e = same(sc->prompt->v[i], v);
+        sc->used[i] |= (unsigned char)e;
+        hit |= e;
+    }
     return hit;
 }
 
 /* Is v, written at offset off outside annotations, explained? in_prompt
  * is known_has(sc->prompt, v), from mark_used. */
-static int explained(struct scan *sc, double v, size_t off, int in_prompt)
+static int explained(struct check_numscan *sc, double v, size_t off, int in_prompt)
 {
-    while (sc->next_eq < sc->eqs->n && sc->eqs->off[sc->next_eq] < off) {
-        known_add(&sc->result, sc->eqs->v[2 * sc->next_eq]);
-        known_add(&sc->result, sc->eqs->v[2 * sc->next_eq + 1]);
+    while (sc->next_eq < sc->eqs.n && sc->eqs.off[sc->next_eq] < off) {
+        known_add(&sc->result, sc->eqs.v[2 * sc->next_eq]);
+        known_add(&sc->result, sc->eqs.v[2 * sc->next_eq + 1]);
         sc->next_eq++;
     }
     return in_prompt || common(v) || known_has(sc->prompt, v * 100.0) || known_has(&sc->result, v);
 }
 
-/* Scans the response's numbers (words only mark prompt numbers as used). */
-static void response_numbers(const char *s, size_t len, struct scan *sc)
+/* Reads the token at s[i], a MAY_START byte, into the scan (words only
+ * mark prompt numbers as used); returns its length. */
+static size_t number_token(struct check_numscan *sc, const char *s, size_t len, size_t i)
 {
-    size_t i = 0, ann_end = 0, seen = 0, close;
-    while (i < len && seen < CHECK_SEEN_MAX) {
+    double v;
+    int digits;
+    size_t n = token_at(s, len, i, &v, &digits);
+    int in_prompt = v >= 0 && mark_used(sc, v);
+    if (v >= 0 && digits) {
+        sc->seen++;
+        if (i >= sc->ann_end && !explained(sc, v, i, in_prompt)) {
+            sc->r->v[CHECK_NUMBERS_UNEXPLAINED]++;
+            check_add(sc->r, "numbers", "number_unexplained", CHECK_INFO, i, n,
+                      "a number from neither the question nor an earlier result");
+        }
+    }
+    return n;
+}
+
+/* The annotation tracking at the '<' at s[i]. */
+static void less_than(struct check_numscan *sc, const char *s, size_t len, size_t i)
+{
+    size_t close;
+    if (i + 1 < len && s[i + 1] == '<' && i >= sc->ann_end &&
+        (close = check_annotation_close(s, len, i)))
+        sc->ann_end = close + 2;
+}
+
+/* Scans the response's numbers in the numbers checker's own pass. */
+static void response_numbers(const char *s, size_t len, struct check_numscan *sc)
+{
+    size_t i = 0;
+    while (i < len && sc->seen < CHECK_SEEN_MAX) {
         unsigned ct = check_ctype[(unsigned char)s[i]];
         if (!(ct & MAY_START)) {
-            if ((ct & CHECK_CT_LT) && i + 1 < len && s[i + 1] == '<' && i >= ann_end &&
-                (close = check_annotation_close(s, len, i)))
-                ann_end = close + 2;
+            if (ct & CHECK_CT_LT)
+                less_than(sc, s, len, i);
             i++;
             continue;
         }
-        double v;
-        int digits;
-        size_t n = token_at(s, len, i, &v, &digits);
-        int in_prompt = v >= 0 && mark_used(sc, v);
-        if (v >= 0 && digits) {
-            seen++;
-            if (i >= ann_end && !explained(sc, v, i, in_prompt)) {
-                sc->r->v[CHECK_NUMBERS_UNEXPLAINED]++;
-                check_add(sc->r, "numbers", "number_unexplained", CHECK_INFO, i, n,
-                          "a number from neither the question nor an earlier result");
-            }
-        }
-        i += n;
+        i += number_token(sc, s, len, i);
     }
+}
+
+void check_numscan_word(struct check_numscan *ns, const char *s, size_t len, size_t b, size_t e,
+                        int alpha)
+{
+    if (ns->seen >= CHECK_SEEN_MAX)
+        return;
+    if (alpha && b >= ns->next) { /* one token: a word, maybe a number word */
+        double v = word_value(s, b, e - b);
+        if (v >= 0)
+            mark_used(ns, v);
+        return;
+    }
+    size_t j = b > ns->next ? b : ns->next;
+    while (j < e && ns->seen < CHECK_SEEN_MAX) {
+        if (!(check_ctype[(unsigned char)s[j]] & MAY_START))
+            j++; /* a byte >= 0x80 */
+        else
+            j += number_token(ns, s, len, j);
+    }
+    ns->next = j; /* past e when a number goes on: "1,200", "3.5" */
+}
+
+void check_numscan_byte(struct check_numscan *ns, const char *s, size_t len, size_t i, unsigned ct)
+{
+    if (ns->seen >= CHECK_SEEN_MAX)
+        return;
+    if ((ct & CHECK_CT_DOT) && i >= ns->next)
+        ns->next = i + number_token(ns, s, len, i);
+    else if (ct & CHECK_CT_LT)
+        less_than(ns, s, len, i);
+}
+
+int check_numscan_begin(struct check_numscan *ns, const struct check_prompt *p, const char *resp,
+                        size_t len, struct check_result *r, bool arith)
+{
+    if (!p || !r || (!resp && len))
+        return -EINVAL;
+    /* Only the counts are cleared: each array is written before it is read. */
+    ns->eqs.n = ns->next_eq = ns->result.n = 0;
+    ns->ann_end = ns->seen = ns->next = 0;
+    ns->eqs.arith = arith ? r : NULL;
+    ns->prompt = p;
+    ns->r = r;
+    memset(ns->used, 0, p->n);
+    check_arith_scan(resp, len, add_eq, &ns->eqs);
+    ns->nf0 = r->nf;
+    ns->dropped0 = r->dropped;
+    ns->unexplained0 = r->v[CHECK_NUMBERS_UNEXPLAINED];
+    return 0;
+}
+
+void check_numscan_end(struct check_numscan *ns)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < ns->prompt->n; i++)
+        used += ns->used[i];
+    ns->r->v[CHECK_NUMBERS_USED_SHARE] = ns->prompt->n ? (double)used / (double)ns->prompt->n : 1.0;
+}
+
+void check_numscan_redo(struct check_numscan *ns, const char *resp, size_t len)
+{
+    /* The scan adds info findings only, which never replace one: putting
+     * back the count and the drops undoes them. */
+    ns->r->nf = ns->nf0;
+    ns->r->dropped = ns->dropped0;
+    ns->r->v[CHECK_NUMBERS_UNEXPLAINED] = ns->unexplained0;
+    ns->next_eq = ns->result.n = ns->ann_end = ns->seen = ns->next = 0;
+    memset(ns->used, 0, ns->prompt->n);
+    response_numbers(resp, len, ns);
 }
 
 int check_prompt_init(struct check_prompt *p, const char *prompt, size_t len)
@@ -285,28 +359,16 @@ int check_prompt_init(struct check_prompt *p, const char *prompt, size_t len)
 }
 
 /* check_numbers_prepared, recording each equation for check_arith too
- * when arith is set. */
+ * when arith is set. About 9 KB on the stack, no free. */
 static int numbers(const struct check_prompt *p, const char *resp, size_t len,
                    struct check_result *r, bool arith)
 {
-    if (!p || !r || (!resp && len))
-        return -EINVAL;
-    /* About 8 KB on the stack, no free; only the counts are cleared, each
-     * array is written before it is read. */
-    struct eqs q;
-    struct scan sc;
-    q.n = sc.next_eq = sc.result.n = 0;
-    q.arith = arith ? r : NULL;
-    sc.prompt = p;
-    sc.eqs = &q;
-    sc.r = r;
-    memset(sc.used, 0, p->n);
-    check_arith_scan(resp, len, add_eq, &q);
-    response_numbers(resp, len, &sc);
-    size_t used = 0;
-    for (size_t i = 0; i < p->n; i++)
-        used += sc.used[i];
-    r->v[CHECK_NUMBERS_USED_SHARE] = p->n ? (double)used / (double)p->n : 1.0;
+    struct check_numscan ns;
+    int rc = check_numscan_begin(&ns, p, resp, len, r, arith);
+    if (rc)
+        return rc;
+    response_numbers(resp, len, &ns);
+    check_numscan_end(&ns);
     return 0;
 }
 

@@ -1,0 +1,72 @@
+/* check_scan.h - the numbers checker's scan, fed by the form checker's pass.
+ *
+ * Internal to the checkers. check_run_all runs the numbers and the form
+ * checkers in one pass over the response: the form pass finds the words
+ * and the bytes between them, and hands each to the numbers scan, which
+ * reads its numbers and number words there, in text order, exactly as its
+ * own pass would (check_numbers.c). Findings keep their order: numbers'
+ * first, then form's (the form pass holds its refusal spans until the
+ * end). Pure, no allocation.
+ */
+#ifndef RUNG_CHECK_SCAN_H
+#define RUNG_CHECK_SCAN_H
+
+#include "check.h"
+
+#include <stdbool.h>
+
+/* Equation values in text order: what a response has computed so far. */
+struct check_eqs {
+    double v[2 * CHECK_KNOWN_MAX]; /* lhs and written result of each */
+    size_t off[CHECK_KNOWN_MAX];   /* offset of each one's '=' */
+    size_t n;
+    struct check_result *arith; /* also records each for check_arith, or NULL */
+};
+
+/* What the numbers scan of one response carries (about 9 KB). */
+struct check_numscan {
+    const struct check_prompt *prompt;
+    unsigned char used[CHECK_KNOWN_MAX]; /* prompt number i is written */
+    struct check_eqs eqs;
+    size_t next_eq;             /* equations before it are known */
+    struct check_prompt result; /* values of the equations before the cursor */
+    struct check_result *r;
+    size_t ann_end; /* end of the last annotation seen */
+    size_t seen;    /* response numbers examined */
+    size_t next;    /* bytes before it belong to tokens already read */
+    size_t nf0, dropped0;
+    double unexplained0; /* r as the scan found it, for check_numscan_redo */
+};
+
+/* Starts the numbers scan of resp[0..len) against the prompt numbers p:
+ * finds its equations (recording each in r for check_arith too when arith
+ * is set). Returns 0, or -EINVAL as check_numbers_prepared. */
+int check_numscan_begin(struct check_numscan *ns, const struct check_prompt *p, const char *resp,
+                        size_t len, struct check_result *r, bool arith);
+
+/* The word resp[b..e) (a run of letters, digits and bytes >= 0x80; alpha
+ * when letters only): its numbers and number words not read yet. */
+void check_numscan_word(struct check_numscan *ns, const char *resp, size_t len, size_t b, size_t e,
+                        int alpha);
+
+/* The byte resp[i] between words, of check_ctype class ct: a '.' may start
+ * a number, "<<" an annotation. Other bytes may be skipped. */
+void check_numscan_byte(struct check_numscan *ns, const char *resp, size_t len, size_t i,
+                        unsigned ct);
+
+/* Sets the used share in r: the scan is over. */
+void check_numscan_end(struct check_numscan *ns);
+
+/* Forgets what the words and bytes fed so far did to the scan and to r,
+ * and reads resp[0..len) in the numbers checker's own pass (for a form
+ * pass that could not finish). */
+void check_numscan_redo(struct check_numscan *ns, const char *resp, size_t len);
+
+/* check_form, feeding the numbers scan ns (when not NULL) every word and
+ * every byte between words, then ending it (check_numscan_end) before the
+ * form findings are added. On -ENOMEM ns is finished by check_numscan_redo
+ * and r holds no form features, as after check_form's -ENOMEM. */
+int check_form_numbers(struct check_numscan *ns, const char *resp, size_t len,
+                       struct check_result *r);
+
+#endif
