@@ -99,64 +99,6 @@ static struct check_finding *slot(struct check_result *r, enum check_verdict ver
     return NULL;
 }
 
-/* 1 when fmt's conversions are only %s, %zu and %%: what the checkers'
- * sentences use, and what format_plain writes without vsnprintf. */
-static int plain_format(const char *fmt)
-{
-    for (const char *p = strchr(fmt, '%'); p; p = strchr(p, '%')) {
-        if (p[1] == 's' || p[1] == '%')
-            p += 2;
-        else if (p[1] == 'z' && p[2] == 'u')
-            p += 3;
-        else
-            return 0;
-    }
-    return 1;
-}
-
-/* Appends s[0..n) to buf (size bytes) at *at, as much as fits before the
- * NUL: vsnprintf's truncation. */
-static void append(char *buf, size_t size, size_t *at, const char *s, size_t n)
-{
-    size_t room = size - 1 - *at;
-    n = n < room ? n : room;
-    memcpy(buf + *at, s, n);
-    *at += n;
-}
-
-/* vsnprintf(buf, size, fmt, ap) for a plain_format fmt, byte for byte. */
-static void format_plain(char *buf, size_t size, const char *fmt, va_list ap)
-{
-    size_t at = 0;
-    char num[24];
-    for (const char *p = fmt; *p;) {
-        const char *q = strchr(p, '%');
-        if (!q) {
-            append(buf, size, &at, p, strlen(p));
-            break;
-        }
-        append(buf, size, &at, p, (size_t)(q - p));
-        if (q[1] == '%') {
-            append(buf, size, &at, "%", 1);
-            p = q + 2;
-        } else if (q[1] == 's') {
-            const char *v = va_arg(ap, const char *);
-            v = v ? v : "(null)";
-            append(buf, size, &at, v, strlen(v));
-            p = q + 2;
-        } else { /* %zu */
-            char *d = num + sizeof(num);
-            size_t u = va_arg(ap, size_t);
-            do
-                *--d = (char)('0' + u % 10);
-            while ((u /= 10) != 0);
-            append(buf, size, &at, d, (size_t)(num + sizeof(num) - d));
-            p = q + 3;
-        }
-    }
-    buf[at] = '\0';
-}
-
 void check_add(struct check_result *r, const char *checker, const char *code,
                enum check_verdict verdict, size_t start, size_t len, const char *fmt, ...)
 {
@@ -176,10 +118,7 @@ void check_add(struct check_result *r, const char *checker, const char *code,
     }
     va_list ap;
     va_start(ap, fmt);
-    if (plain_format(fmt)) /* by hand: vsnprintf costs as much as a checker */
-        format_plain(f->text, sizeof(f->text), fmt, ap);
-    else
-        vsnprintf(f->text, sizeof(f->text), fmt, ap);
+    vsnprintf(f->text, sizeof(f->text), fmt, ap);
     va_end(ap);
 }
 
