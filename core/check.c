@@ -69,6 +69,7 @@ void check_result_init(struct check_result *r)
     memset(r->v, 0, sizeof(r->v));
     r->nf = 0;
     r->dropped = 0;
+    r->no_text = false;
 }
 
 const char *check_verdict_name(enum check_verdict v)
@@ -110,6 +111,10 @@ void check_add(struct check_result *r, const char *checker, const char *code,
     f->verdict = verdict;
     f->start = start;
     f->len = len;
+    if (r->no_text) { /* the features' caller: formatting would be wasted */
+        f->text[0] = '\0';
+        return;
+    }
     if (!strchr(fmt, '%')) { /* a plain sentence: no formatting to pay for */
         size_t n = strnlen(fmt, sizeof(f->text) - 1);
         memcpy(f->text, fmt, n);
@@ -260,6 +265,7 @@ int check_run_all(const struct check_input *in, struct check_result *r, struct c
     if (!in || !r)
         return -EINVAL;
     check_result_init(r);
+    r->no_text = in->no_text;
     struct check_answer self;
     int rc = check_answer(in->resp, in->resp_len, &self, r);
     if (!rc)

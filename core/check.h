@@ -21,6 +21,7 @@
  * allocates memory the caller must free: results live in the caller's
  * struct check_result. Every function is thread-safe (no shared state).
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -97,9 +98,10 @@ struct check_result {
     struct check_finding f[CHECK_FINDINGS_MAX]; /* findings, in checker order */
     size_t nf;                                  /* findings in use */
     size_t dropped;                             /* findings past the cap */
+    bool no_text; /* check_add leaves the sentences out (check_input.no_text) */
 };
 
-/* Empties r: all features 0, no findings. Cannot fail. */
+/* Empties r: all features 0, no findings, sentences written. Cannot fail. */
 void check_result_init(struct check_result *r);
 
 /* The name of a verdict: "pass", "fail" or "info". */
@@ -296,7 +298,10 @@ struct check_input {
     size_t n_others;
     size_t max_samples;                  /* 0: CHECK_GROUP_DEFAULT */
     const struct check_prompt *prepared; /* the prompt's numbers; NULL: read them */
+    bool no_text;                        /* findings without their sentences (text ""):
+                                          * for callers that use the features only */
 };
+#define CHECK_INPUT_NO_TEXT 1 /* struct check_input has no_text (for benchmarks) */
 
 /* Runs every checker on in into r (initialised first). The agreement runs
  * with no others when in->others is NULL. *ans gets the response's answer

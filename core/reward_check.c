@@ -186,7 +186,8 @@ static int check_group(const struct reward_pair_ex *pairs, const struct uniq *u,
                                  .others = sc->others,
                                  .n_others = no,
                                  .max_samples = kept,
-                                 .prepared = &sc->prompt};
+                                 .prepared = &sc->prompt,
+                                 .no_text = true};
         rc = check_run_all(&in, &sc->r, NULL);
         if (!rc) {
             float *out = t->v[t->side[u[i].first]];
@@ -250,8 +251,11 @@ int reward_check_single(const char *prompt, const char *text, float *out)
     struct check_result *r = malloc(sizeof(*r));
     if (!r)
         return -ENOMEM;
-    struct check_input in = {
-        .prompt = prompt, .prompt_len = strlen(prompt), .resp = text, .resp_len = strlen(text)};
+    struct check_input in = {.prompt = prompt,
+                             .prompt_len = strlen(prompt),
+                             .resp = text,
+                             .resp_len = strlen(text),
+                             .no_text = true};
     int rc = check_run_all(&in, r, NULL);
     if (!rc)
         dense(r, out);
@@ -314,7 +318,8 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
                                  .others = sc->others,
                                  .n_others = no,
                                  .max_samples = KEPT_MAX,
-                                 .prepared = &sc->prompt};
+                                 .prepared = &sc->prompt,
+                                 .no_text = true};
         rc = check_run_all(&in, &sc->r, NULL);
         if (!rc) {
             dense(&sc->r, out[t]);

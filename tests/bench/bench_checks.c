@@ -178,6 +178,9 @@ static int run(const struct corpus *c, const struct resp *r, enum stage st, stru
                              .resp = r->text,
                              .resp_len = r->len,
                              .others = others};
+#ifdef CHECK_INPUT_NO_TEXT
+    in.no_text = true; /* as the layer runs them: the features only */
+#endif
     check_result_init(res);
     switch (st) {
     case ST_FEAT:

@@ -141,7 +141,12 @@ static void dump_text(struct group *g, const char *t, size_t len, unsigned long 
         return;
     struct check_answer self;
     size_t n = g->n < GROUP_MAX ? g->n : GROUP_MAX;
-    struct check_input in = {g->prompt, g->plen, t, len, g->ans, n, 0, NULL};
+    struct check_input in = {.prompt = g->prompt,
+                             .prompt_len = g->plen,
+                             .resp = t,
+                             .resp_len = len,
+                             .others = g->ans,
+                             .n_others = n};
     int rc = check_run_all(&in, &res, &self);
     put_result(&r, "run_all", rc, &res);
     put_answer(&r, &self);

@@ -57,10 +57,28 @@ static void assert_same(const struct check_result *a, const struct check_result 
 static void check_text(const char *prompt, size_t plen, const char *resp, size_t len,
                        const struct check_answer *others, size_t n)
 {
-    struct check_input in = {prompt, plen, resp, len, others, n, 0, NULL};
+    struct check_input in = {.prompt = prompt,
+                             .prompt_len = plen,
+                             .resp = resp,
+                             .resp_len = len,
+                             .others = others,
+                             .n_others = n};
     assert_int_equal(check_run_all(&in, &fused, NULL), 0);
     one_by_one(&in, &apart);
     assert_same(&fused, &apart);
+    /* The layer's run (no_text): the same features and findings, with
+     * their sentences left empty. */
+    in.no_text = true;
+    assert_int_equal(check_run_all(&in, &apart, NULL), 0);
+    assert_memory_equal(fused.v, apart.v, sizeof fused.v);
+    assert_int_equal(fused.nf, apart.nf);
+    assert_int_equal(fused.dropped, apart.dropped);
+    for (size_t i = 0; i < fused.nf; i++) {
+        assert_string_equal(fused.f[i].code, apart.f[i].code);
+        assert_int_equal(fused.f[i].verdict, apart.f[i].verdict);
+        assert_int_equal(fused.f[i].start, apart.f[i].start);
+        assert_string_equal(apart.f[i].text, "");
+    }
 }
 
 /* Every string of every line of path; returns the texts checked. */
