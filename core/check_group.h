@@ -22,6 +22,8 @@ struct check_sample {
     size_t nval;                     /* values in use */
     unsigned eqs;                    /* equations evaluated (right or wrong) */
     unsigned lines;                  /* lines holding more than blanks */
+    double last;                     /* the written result of its last evaluated equation */
+    int has_last;                    /* 1 when it evaluated one */
 };
 
 /* The group features, in this order after the checkers' own. */
@@ -32,8 +34,18 @@ enum check_group_feat {
     CHECK_GROUP_LINES_REL,     /* its lines / the most of any sample */
     CHECK_GROUP_ANSWER_FRAC,   /* flag: a numeric answer that is not a whole number */
     CHECK_GROUP_ANSWER_SEEN,   /* flag: another sample computes its answer on the way */
+    /* the first CHECK_GROUP_NFEAT_V4 are the group features of blob version 4 */
+    CHECK_GROUP_ANSWER_LAST,   /* flag: a numeric answer that is the result of its last
+                                  evaluated equation */
+    CHECK_GROUP_ANSWER_PASSED, /* flag: another sample with another numeric answer computes
+                                  its answer on the way (it stopped where that one went on) */
+    CHECK_GROUP_PASSES,        /* flag: it computes on the way the numeric answer of another
+                                  sample that answers otherwise (it went on where that one
+                                  stopped) */
     CHECK_GROUP_NFEAT
 };
+
+#define CHECK_GROUP_NFEAT_V4 6 /* group features of layers of blob version 4 */
 
 /* Their names ("values_shared", ...), by enum check_group_feat. */
 extern const char *const check_group_feat_name[CHECK_GROUP_NFEAT];
