@@ -52,7 +52,8 @@ extern const char *const check_group_feat_name[CHECK_GROUP_NFEAT];
 
 /* Reads resp[0..len) into *s: its answer, the distinct written results of
  * its evaluated equations (annotations and inline, check_arith_scan; the
- * first CHECK_SAMPLE_VALUES), their count and its lines. Returns 0, or
+ * first CHECK_SAMPLE_VALUES), their count, the last one's written result
+ * and its lines. Returns 0, or
  * -EINVAL when s is NULL or resp is NULL with len > 0. Linear in len. */
 int check_sample_read(const char *resp, size_t len, struct check_sample *s);
 
