@@ -6,7 +6,8 @@
 #include <string.h>
 
 const char *const check_group_feat_name[CHECK_GROUP_NFEAT] = {
-    "values_shared", "steps_rel", "steps_most", "lines_rel", "answer_frac", "answer_seen",
+    "values_shared", "steps_rel",   "steps_most",    "lines_rel", "answer_frac",
+    "answer_seen",   "answer_last", "answer_passed", "passes",
 };
 
 /* Two values are one when within 1e-6 relative (of the larger, at least 1),
@@ -45,6 +46,8 @@ static int on_equation(void *cls, const struct check_equation *eq)
     if (eq->status < 0)
         return 0;
     s->eqs++;
+    s->last = eq->rhs;
+    s->has_last = 1;
     add_value(s, eq->rhs);
     return 0;
 }
@@ -80,13 +83,18 @@ void check_group_features(const struct check_sample *self, const struct check_sa
                           size_t n, double *out)
 {
     unsigned most_eqs = self->eqs, most_lines = self->lines, shared = 0;
-    int seen = 0, more = 0;
+    int seen = 0, more = 0, passed = 0, passes = 0;
     for (size_t j = 0; j < n; j++) {
         const struct check_sample *o = &others[j];
         more |= o->eqs > self->eqs;
         most_eqs = o->eqs > most_eqs ? o->eqs : most_eqs;
         most_lines = o->lines > most_lines ? o->lines : most_lines;
         seen |= self->ans.numeric && has_value(o, self->ans.value);
+        /* Another answer: one of the two stopped where the other went on. */
+        if (self->ans.numeric && o->ans.numeric && !same_value(self->ans.value, o->ans.value)) {
+            passed |= has_value(o, self->ans.value);
+            passes |= has_value(self, o->ans.value);
+        }
     }
     for (size_t i = 0; i < self->nval; i++)
         for (size_t j = 0; j < n; j++)
@@ -101,4 +109,8 @@ void check_group_features(const struct check_sample *self, const struct check_sa
     out[CHECK_GROUP_ANSWER_FRAC] = self->ans.numeric && !self->ans.percent &&
                                    fabs(self->ans.value - round(self->ans.value)) > 1e-9;
     out[CHECK_GROUP_ANSWER_SEEN] = seen;
+    out[CHECK_GROUP_ANSWER_LAST] =
+        self->ans.numeric && self->has_last && same_value(self->ans.value, self->last);
+    out[CHECK_GROUP_ANSWER_PASSED] = passed;
+    out[CHECK_GROUP_PASSES] = passes;
 }

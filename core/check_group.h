@@ -22,6 +22,8 @@ struct check_sample {
     size_t nval;                     /* values in use */
     unsigned eqs;                    /* equations evaluated (right or wrong) */
     unsigned lines;                  /* lines holding more than blanks */
+    double last;                     /* the written result of its last evaluated equation */
+    int has_last;                    /* 1 when it evaluated one */
 };
 
 /* The group features, in this order after the checkers' own. */
@@ -32,15 +34,26 @@ enum check_group_feat {
     CHECK_GROUP_LINES_REL,     /* its lines / the most of any sample */
     CHECK_GROUP_ANSWER_FRAC,   /* flag: a numeric answer that is not a whole number */
     CHECK_GROUP_ANSWER_SEEN,   /* flag: another sample computes its answer on the way */
+    /* the first CHECK_GROUP_NFEAT_V4 are the group features of blob version 4 */
+    CHECK_GROUP_ANSWER_LAST,   /* flag: a numeric answer that is the result of its last
+                                  evaluated equation */
+    CHECK_GROUP_ANSWER_PASSED, /* flag: another sample with another numeric answer computes
+                                  its answer on the way (it stopped where that one went on) */
+    CHECK_GROUP_PASSES,        /* flag: it computes on the way the numeric answer of another
+                                  sample that answers otherwise (it went on where that one
+                                  stopped) */
     CHECK_GROUP_NFEAT
 };
+
+#define CHECK_GROUP_NFEAT_V4 6 /* group features of layers of blob version 4 */
 
 /* Their names ("values_shared", ...), by enum check_group_feat. */
 extern const char *const check_group_feat_name[CHECK_GROUP_NFEAT];
 
 /* Reads resp[0..len) into *s: its answer, the distinct written results of
  * its evaluated equations (annotations and inline, check_arith_scan; the
- * first CHECK_SAMPLE_VALUES), their count and its lines. Returns 0, or
+ * first CHECK_SAMPLE_VALUES), their count, the last one's written result
+ * and its lines. Returns 0, or
  * -EINVAL when s is NULL or resp is NULL with len > 0. Linear in len. */
 int check_sample_read(const char *resp, size_t len, struct check_sample *s);
 

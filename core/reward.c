@@ -1907,9 +1907,10 @@ int reward_save(const struct reward_layer *l, void **blob, size_t *len)
     put_u64(b + 40, (uint64_t)nf);
     put_u64(b + 48, feat_fnv1a64(b + BLOB_HEADER, 4 * nf));
     put_u32(b + 56, l->ncheck);
-    put_u32(b + 60, l->ncheck == REWARD_CHECK_NFEAT_V3 ? reward_check_set_id_v3()
-                    : l->ncheck                        ? reward_check_set_id()
-                                                       : 0u);
+    put_u32(b + 60, l->ncheck == REWARD_CHECK_NFEAT_V3   ? reward_check_set_id_v3()
+                    : l->ncheck == REWARD_CHECK_NFEAT_V4 ? reward_check_set_id_v4()
+                    : l->ncheck                          ? reward_check_set_id()
+                                                         : 0u);
     put_u64(b + 64, f64_bits(l->tau_group));
     put_u32(b + 72, (uint32_t)l->hash);
     *blob = b;
@@ -1924,9 +1925,10 @@ static int tau_ok(double t)
 
 /* The checker features a blob's header records: 0 for version 1 and for
  * a layer without them; REWARD_CHECK_NFEAT_V3 for the checkers' own block
- * (versions 2 on), REWARD_CHECK_NFEAT for the block with the group
- * features (version 4 on); -1 for a definition this build does not know
- * (another version or feature set). */
+ * (versions 2 on), REWARD_CHECK_NFEAT_V4 for the block with the first
+ * group features (version 4 on), REWARD_CHECK_NFEAT for the whole block
+ * (version 5 on); -1 for a definition this build does not know (another
+ * version or feature set). */
 static long blob_checks(const unsigned char *b)
 {
     uint32_t version = get_u32(b + 8), n = get_u32(b + 56), set = get_u32(b + 60);
@@ -1938,7 +1940,9 @@ static long blob_checks(const unsigned char *b)
         return 0;
     if (n == REWARD_CHECK_NFEAT_V3 && set == reward_check_set_id_v3())
         return (long)n;
-    return version >= 4 && n == REWARD_CHECK_NFEAT && set == reward_check_set_id() ? (long)n : -1;
+    if (version >= 4 && n == REWARD_CHECK_NFEAT_V4 && set == reward_check_set_id_v4())
+        return (long)n;
+    return version >= 5 && n == REWARD_CHECK_NFEAT && set == reward_check_set_id() ? (long)n : -1;
 }
 
 /* The token hash a blob's header records: FEAT_HASH_FNV1A for versions 1

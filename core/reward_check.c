@@ -121,6 +121,11 @@ uint32_t reward_check_set_id_v3(void)
     return set_id(REWARD_CHECK_NFEAT_V3);
 }
 
+uint32_t reward_check_set_id_v4(void)
+{
+    return set_id(REWARD_CHECK_NFEAT_V4);
+}
+
 /* Sorts the 2n sides into distinct responses: t->side[pos] gets each
  * side's distinct index, *u (new, the caller frees) one entry per distinct
  * response sorted by group then first appearance. Returns 0 or -ENOMEM. */

@@ -7,9 +7,12 @@
  * in enum check_feat order (so check_feat_name names them), then the group
  * features of check_group.h (values shared with the other samples, steps
  * and lines against theirs, a fractional answer, an answer another sample
- * computes on the way; reward_check_feat_name names them all). Layers of
- * blob versions 2 and 3 use the first REWARD_CHECK_NFEAT_V3 only, which are
- * computed as they were. The agreement checker needs the
+ * computes on the way; from blob version 5 an answer that is its last
+ * equation's result, and answers where it or another sample stopped while
+ * the other went on; reward_check_feat_name names them all). Layers of
+ * blob versions 2 and 3 use the first REWARD_CHECK_NFEAT_V3 only, layers of
+ * version 4 the first REWARD_CHECK_NFEAT_V4, which are computed as they
+ * were. The agreement checker needs the
  * response's group: the other samples of the same prompt. For labelled pairs the group is every
  * distinct response that the given pairs hold for that prompt (reward_group_of), in order of first
  * appearance, the first max_samples of them; so GSM8K's four solutions of a question are one group
@@ -29,6 +32,9 @@
 
 #define REWARD_CHECK_NFEAT (CHECK_NFEAT + CHECK_GROUP_NFEAT) /* features in the block */
 #define REWARD_CHECK_NFEAT_V3 CHECK_NFEAT /* the block of layers before blob version 4 */
+/* the block of layers of blob version 4: the checkers' own and the first
+ * group features */
+#define REWARD_CHECK_NFEAT_V4 (CHECK_NFEAT + CHECK_GROUP_NFEAT_V4)
 
 /* The checker block of every side of n pairs. */
 struct reward_check_table {
@@ -75,5 +81,9 @@ uint32_t reward_check_set_id(void);
  * REWARD_CHECK_NFEAT_V3 features, the checkers' own (reward_check_set_id
  * of those builds). Such a layer scores with those only, as it did. */
 uint32_t reward_check_set_id_v3(void);
+
+/* The identifier of the block of layers of blob version 4: its first
+ * REWARD_CHECK_NFEAT_V4 features (reward_check_set_id of those builds). */
+uint32_t reward_check_set_id_v4(void);
 
 #endif

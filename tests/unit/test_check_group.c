@@ -106,6 +106,53 @@ static void test_features_against_others(void **state)
     assert_true(f[CHECK_GROUP_STEPS_REL] == 0 && f[CHECK_GROUP_LINES_REL] == 0);
 }
 
+/* Blob version 5's three: an answer that is the last equation's result;
+ * and, between samples with different answers, the one whose answer the
+ * other computes on the way (it stopped) and the one that computes the
+ * other's answer on the way (it went on). */
+static void test_stopped_and_went_on(void **state)
+{
+    (void)state;
+    static const char *const t[] = {
+        "3 + 4 = <<3+4=7>>7\n7 * 2 = <<7*2=14>>14\nA: 14", /* went on from 7 */
+        "3 + 4 = <<3+4=7>>7 apples\nA: 7",                 /* stopped at 7 */
+        "3 + 4 = <<3+4=7>>7\n7 * 2 = <<7*2=14>>14\nA: 28", /* 28 is no result of its */
+        "3 * 4 = <<3*4=12>>12\nA: 12",                     /* shares nothing */
+        "7 * 2 = <<7*2=14>>14\nA: 14",                     /* agrees with t[0] */
+    };
+    struct check_sample s[5];
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(check_sample_read(t[i], strlen(t[i]), &s[i]), 0);
+    assert_true(s[0].has_last && s[0].last == 14 && s[1].last == 7);
+    double f[CHECK_GROUP_NFEAT];
+    struct check_sample o[4] = {s[1], s[2], s[3], s[4]};
+    check_group_features(&s[0], o, 4, f);
+    assert_true(f[CHECK_GROUP_ANSWER_LAST] == 1);
+    /* s[2] computes 14 with another answer: 14 was passed once; s[4]
+     * agrees, so its 14 does not count. s[0] computes s[1]'s 7. */
+    assert_true(f[CHECK_GROUP_ANSWER_PASSED] == 1 && f[CHECK_GROUP_PASSES] == 1);
+    struct check_sample o1[2] = {s[0], s[2]};
+    check_group_features(&s[1], o1, 2, f);
+    assert_true(f[CHECK_GROUP_ANSWER_LAST] == 1);
+    assert_true(f[CHECK_GROUP_ANSWER_PASSED] == 1 && f[CHECK_GROUP_PASSES] == 0); /* twice */
+    check_group_features(&s[2], o1, 1, f); /* against s[0]: computes its 14 */
+    assert_true(f[CHECK_GROUP_ANSWER_LAST] == 0 && f[CHECK_GROUP_PASSES] == 1);
+    check_group_features(&s[3], o, 4, f);
+    assert_true(f[CHECK_GROUP_ANSWER_PASSED] == 0 && f[CHECK_GROUP_PASSES] == 0);
+    /* No numeric answer, or no equation: none of the three. */
+    struct check_sample w;
+    assert_int_equal(check_sample_read("7 + 7 = 14\nA: blue", 19, &w), 0);
+    check_group_features(&w, s, 5, f);
+    assert_true(f[CHECK_GROUP_ANSWER_LAST] == 0 && f[CHECK_GROUP_ANSWER_PASSED] == 0 &&
+                f[CHECK_GROUP_PASSES] == 0);
+    assert_int_equal(check_sample_read("A: 14", 5, &w), 0);
+    assert_false(w.has_last);
+    check_group_features(&w, s, 1, f);
+    assert_true(f[CHECK_GROUP_ANSWER_LAST] == 0 && f[CHECK_GROUP_PASSES] == 0);
+    assert_string_equal(check_group_feat_name[CHECK_GROUP_PASSES], "passes");
+    assert_int_equal(CHECK_GROUP_ANSWER_LAST, CHECK_GROUP_NFEAT_V4);
+}
+
 /* A numeric answer that is no whole number; a percent or text is not. */
 static void test_answer_frac(void **state)
 {
@@ -153,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_values_bounded),
         cmocka_unit_test(test_features_against_others),
         cmocka_unit_test(test_answer_frac),
+        cmocka_unit_test(test_stopped_and_went_on),
         cmocka_unit_test(test_single_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -389,7 +389,10 @@ static void test_save_load_determinism(void **state)
     bad[0] ^= 1; /* magic */
     assert_null(reward_load(bad, la));
     memcpy(bad, ba, la);
-    bad[8] = 5; /* version */
+    bad[8] = 6; /* version */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    bad[8] = 4; /* version 4 knew only the first group features */
     assert_null(reward_load(bad, la));
     memcpy(bad, ba, la);
     bad[8] = 3; /* version 3 knew only the checkers' own block, not the group features */
@@ -515,7 +518,7 @@ static void test_blob_v1(void **state)
     assert_scores_as(l, want);
     assert_true(reward_group_threshold(l) == reward_threshold(l));
     assert_resaves(l, blob, len, 64, want);
-    blob[8] = 5; /* an unknown version is refused */
+    blob[8] = 6; /* an unknown version is refused */
     assert_null(reward_load(blob, len));
     free(blob);
     json_decref(want);
@@ -586,6 +589,56 @@ static void test_blob_v3(void **state)
     assert_scores_as(l, want);
     assert_resaves(l, blob, len, 80, want);
     blob[56] = REWARD_CHECK_NFEAT; /* version 3 never had the group features */
+    assert_null(reward_load(blob, len));
+    reward_free(l);
+    free(blob);
+    json_decref(want);
+}
+
+/* A version-4 blob, written by main b5ec390 (the last version 4: FX token
+ * hash, the checkers' 15 and the first 6 group features): it loads with
+ * those and scores exactly as it did there, alone, with its question's
+ * samples and as a single text; the features of version 5 are computed
+ * but unused. */
+static void test_blob_v4(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *blob = slurp(RUNG_DATA_DIR "/reward/layer-v4-checks.bin", &len);
+    json_error_t err;
+    json_t *want = json_load_file(RUNG_DATA_DIR "/reward/layer-v4-checks.json", 0, &err);
+    assert_non_null(want);
+    assert_int_equal(blob[8], 4);
+    struct reward_layer *l = reward_load(blob, len);
+    assert_non_null(l);
+    assert_int_equal(reward_hash(l), FEAT_HASH_FX);
+    assert_int_equal(reward_checks(l), REWARD_CHECK_NFEAT_V4);
+    assert_int_equal(reward_checks(l), 21);
+    assert_int_equal(reward_bits(l), 8);
+    assert_int_equal(reward_members(l), 3);
+    assert_scores_as(l, want);
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(want, "scores"), i, s)
+    {
+        json_t *smp = json_object_get(s, "samples");
+        const char *g[64];
+        size_t n = json_array_size(smp);
+        assert_true(n >= 2 && n <= 64);
+        for (size_t k = 0; k < n; k++)
+            g[k] = json_string_value(json_array_get(smp, k));
+        struct reward_pair r;
+        assert_int_equal(reward_score_pair_group(l, json_string_value(json_object_get(s, "prompt")),
+                                                 json_string_value(json_object_get(s, "a")),
+                                                 json_string_value(json_object_get(s, "b")), g, n,
+                                                 &r),
+                         0);
+        assert_true(r.ra == jnum_of(s, "group_ra") && r.rb == jnum_of(s, "group_rb"));
+        assert_true(r.p_a == jnum_of(s, "group_p_a") && r.p_sd == jnum_of(s, "group_p_sd"));
+        assert_true(r.confidence == jnum_of(s, "group_confidence"));
+    }
+    assert_resaves(l, blob, len, 80, want);
+    blob[56] = REWARD_CHECK_NFEAT; /* version 4 never had the features of version 5 */
     assert_null(reward_load(blob, len));
     reward_free(l);
     free(blob);
@@ -1126,6 +1179,7 @@ int main(void)
         cmocka_unit_test(test_blob_v1),
         cmocka_unit_test(test_blob_v2),
         cmocka_unit_test(test_blob_v3),
+        cmocka_unit_test(test_blob_v4),
         cmocka_unit_test(test_blob_hash),
         cmocka_unit_test(test_check_groups),
         cmocka_unit_test(test_duplicates_keep_tau_honest),
