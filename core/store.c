@@ -1242,38 +1242,13 @@ static void run_group(struct store *s, struct wjob *head)
         any_failed = *j->rc_out < 0;
     if (s->hooks.after_group)
         s->hooks.after_group(s, c, !txrc, any_failed);
-    struct wjob *tail = head;
-    while (tail->next)
-        tail = tail->next;
-    if (!store_sync_push(s, head, tail))
-        store_jobs_finish(s, head, 0);
-}
-
-void store_jobs_finish(struct store *s, struct wjob *head, int fail_rc)
-{
     while (head) {
         struct wjob *next = head->next;
-        if (fail_rc && *head->rc_out >= 0)
-            *head->rc_out = fail_rc;
         atomic_fetch_add(&s->committed_jobs, 1);
         head->done(head->cls);
         free(head);
         head = next;
     }
-}
-
-void store_job_link(struct wjob *a, struct wjob *b)
-{
-    a->next = b;
-}
-
-/* A group the writer may not run: a failed sync (store_sync.c) means no
- * write can be acknowledged any more. */
-static void refuse_group(struct store *s, struct wjob *head)
-{
-    for (struct wjob *j = head; j; j = j->next)
-        *j->rc_out = -EIO;
-    store_jobs_finish(s, head, -EIO);
 }
 
 static void *writer_main(void *arg)
@@ -1310,10 +1285,7 @@ static void *writer_main(void *arg)
         tail->next = NULL;
         pthread_mutex_unlock(&s->wq_mu);
         store_ckpt_gate(s);
-        if (store_sync_failed(s))
-            refuse_group(s, head);
-        else
-            run_group(s, head);
+        run_group(s, head);
         pthread_mutex_lock(&s->wq_mu);
     }
     pthread_mutex_unlock(&s->wq_mu);
@@ -1482,10 +1454,6 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
         snprintf(err, errlen, "cannot start the checkpointer on %s", path);
         goto fail;
     }
-    int sync_rc = store_sync_start(s);
-    if (sync_rc)
-        log_json("warn", "the WAL is synced in each commit (no syncer)", "{s:s,s:i}", "db", path,
-                 "errno", -sync_rc);
     if (pthread_create(&s->writer_thread, NULL, writer_main, s)) {
         snprintf(err, errlen, "cannot start the writer thread");
         goto fail;
@@ -1513,7 +1481,6 @@ void store_close(struct store *s)
         pthread_mutex_unlock(&s->wq_mu);
         pthread_join(s->writer_thread, NULL);
     }
-    store_sync_stop(s);
     store_ckpt_stop(s);
     for (unsigned i = 0; i < s->nreaders; i++)
         conn_close(&s->readers[i]);

@@ -81,10 +81,6 @@ struct store_ckpt_stats {
 /* Fills *out (all zero when no checkpointer runs). */
 void store_ckpt_stats(struct store *s, struct store_ckpt_stats *out);
 
-/* fdatasync calls the WAL's syncer (store_sync.c) made since open: one
- * may cover several group commits. 0 when none runs (PostgreSQL). */
-uint64_t store_sync_count(struct store *s);
-
 /* Schema version after migrations (PRAGMA user_version). */
 int store_schema_version(struct store *s);
 

@@ -267,7 +267,6 @@ struct store {
 
     struct store_tasks *tasks;   /* the task queue's state: store_tasks.c, store_labels.c */
     struct store_ckpt *ckpt;     /* the checkpointer: store_ckpt.c */
-    struct store_sync *sync;     /* the WAL's syncer: store_sync.c */
     struct store_listen *listen; /* PostgreSQL's listener: store_listen.c */
 };
 
@@ -284,35 +283,6 @@ void store_ckpt_gate(struct store *s);
 /* Stops the checkpointer and removes the hook; call after the writer
  * thread has stopped. No-op when none runs. */
 void store_ckpt_stop(struct store *s);
-
-/* Runs the done callbacks of the jobs chained from head and frees them;
- * when fail_rc is non-zero, each job that had succeeded gets it as its
- * result first. */
-void store_jobs_finish(struct store *s, struct wjob *head, int fail_rc);
-
-/* Chains job b after job a. */
-void store_job_link(struct wjob *a, struct wjob *b);
-
-/* SQLite only: opens the WAL file, turns the writer's connection to
- * synchronous=NORMAL and starts the syncer thread, which syncs the WAL
- * after the writer's commits and only then finishes their jobs. Call
- * before the writer thread starts. 0 (also for PostgreSQL, where nothing
- * starts), or a negative errno with the writer left at synchronous=FULL. */
-int store_sync_start(struct store *s);
-
-/* Hands a committed group's jobs (head .. tail) to the syncer. false when
- * no syncer runs: the caller finishes them itself. */
-bool store_sync_push(struct store *s, struct wjob *head, struct wjob *tail);
-
-/* true once a sync has failed: every later write must fail. */
-bool store_sync_failed(struct store *s);
-
-/* For tests: makes the syncer's next sync fail. 0 or -EINVAL. */
-int store_sync_break(struct store *s);
-
-/* Stops the syncer after the writer has stopped: the jobs it still holds
- * are synced and finished first. No-op when none runs. */
-void store_sync_stop(struct store *s);
 
 /* The SQL text of a statement (for tests that check query plans). */
 const char *store_sql(enum stmt_id id);

@@ -141,9 +141,6 @@ static void checkpoints(struct text *t, struct app *a)
     family(t, "rung_store_checkpoint_gated_total", "counter",
            "Write groups that waited for a RESTART checkpoint (the WAL at its bound).");
     put(t, "rung_store_checkpoint_gated_total %llu\n", (unsigned long long)ck.gated);
-    family(t, "rung_store_wal_syncs_total", "counter",
-           "fdatasync calls on the WAL; one may cover several group commits.");
-    put(t, "rung_store_wal_syncs_total %llu\n", (unsigned long long)store_sync_count(a->store));
     family(t, "rung_store_wal_frames_total", "counter",
            "Frames the writer's commits appended to the WAL.");
     put(t, "rung_store_wal_frames_total %llu\n", (unsigned long long)ck.frames);

@@ -587,26 +587,6 @@ static void wal_bounded_and_truncated_when_idle(void **state)
     free(text);
 }
 
-/* The writer commits with synchronous=NORMAL and the syncer syncs the WAL
- * before a job is answered; once a sync fails, no write is acknowledged
- * any more, the one waiting for that sync included. */
-static void wal_synced_before_answers_and_fail_stop(void **state)
-{
-    struct fx *f = *state;
-    struct store_comparison c = {
-        .prompt = "p", .chosen = "a", .rejected = "b", .source = "import", .weight = 1.0};
-    uint64_t before = store_sync_count(f->s);
-    assert_int_equal(store_comparisons_add(f->s, &c, 1), 0);
-    assert_true(store_sync_count(f->s) > before);
-    assert_false(store_sync_failed(f->s));
-    assert_int_equal(store_sync_break(f->s), 0);
-    c.prompt = "q";
-    assert_int_equal(store_comparisons_add(f->s, &c, 1), -EIO);
-    assert_true(store_sync_failed(f->s));
-    c.prompt = "r";
-    assert_int_equal(store_comparisons_add(f->s, &c, 1), -EIO);
-}
-
 /* Runs SQL on the database file beside the store. */
 static void sql_on(const char *path, const char *sql)
 {
@@ -965,7 +945,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(limited_claim_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_refused_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_bounded_and_truncated_when_idle, setup, teardown),
-        cmocka_unit_test_setup_teardown(wal_synced_before_answers_and_fail_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(comparisons_deduplicated_by_content, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_fills_digests_of_old_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_rewrites_checks, setup, teardown),
