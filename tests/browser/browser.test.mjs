@@ -276,9 +276,14 @@ async function main() {
 
     await check('after the last task the queue-empty message shows', async () => {
       await page.locator('#empty').waitFor({ state: 'visible', timeout: 10000 });
-      const p = await page.locator('#progress').textContent();
       // Six by the page and C through the API: the server counts them all.
-      assert(/Labelled today: 7 · total: 7\b/.test(p), `progress: ${p}`);
+      // The page shows the empty queue first and asks /v1/me beside it, so
+      // the counts may arrive a moment later.
+      const want = /Labelled today: 7 · total: 7\b/;
+      await page.waitForFunction((re) => new RegExp(re).test(document.getElementById('progress').textContent),
+        want.source, { timeout: 10000 }).catch(() => {});
+      const p = await page.locator('#progress').textContent();
+      assert(want.test(p), `progress: ${p}`);
     });
 
     /* --- the labels are in the database --- */
