@@ -865,30 +865,8 @@ struct conn *store_reader(struct store *s)
     }
 }
 
-/* A reader must come back with no statement stepping and no transaction
- * open: either would keep its snapshot, and the next request that takes
- * the connection would read the past (a rater's count missing the label
- * just acknowledged). Such a leak is a bug: logged with the statement's
- * SQL, and the connection is made clean. */
-static void reader_clean(struct conn *c)
-{
-    if (!c->db)
-        return;
-    for (sqlite3_stmt *st = NULL; (st = sqlite3_next_stmt(c->db, st)) != NULL;) {
-        if (!sqlite3_stmt_busy(st))
-            continue;
-        log_json("error", "a reader statement was left open", "{s:s}", "sql", sqlite3_sql(st));
-        sqlite3_reset(st);
-    }
-    if (!sqlite3_get_autocommit(c->db)) {
-        log_json("error", "a reader transaction was left open", NULL);
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-    }
-}
-
 void store_reader_put(struct store *s, struct conn *c)
 {
-    reader_clean(c);
     pthread_mutex_lock(&s->pool_mu);
     s->reader_busy[c - s->readers] = false;
     pthread_cond_signal(&s->pool_cv);

@@ -587,42 +587,6 @@ static void wal_bounded_and_truncated_when_idle(void **state)
     free(text);
 }
 
-/* The count of comparisons that a new statement on c sees. */
-static int64_t count_on(struct conn *c)
-{
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(c->db, "SELECT count(*) FROM comparisons", -1, &st, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
-}
-
-/* A reader handed back with a statement still stepping would keep its
- * snapshot for the next request: the pool resets it. */
-static void reader_left_open_is_cleaned(void **state)
-{
-    struct fx *f = *state;
-    struct conn *c = store_reader(f->s);
-    sqlite3_stmt *open;
-    assert_int_equal(
-        sqlite3_prepare_v2(c->db, "SELECT 1 FROM comparisons UNION ALL SELECT 2", -1, &open, NULL),
-        SQLITE_OK);
-    assert_int_equal(sqlite3_step(open), SQLITE_ROW); /* holds a read transaction */
-    int64_t before = count_on(c);
-    store_reader_put(f->s, c);
-    struct store_comparison cmp = {
-        .prompt = "p", .chosen = "a", .rejected = "b", .source = "import", .weight = 1.0};
-    assert_int_equal(store_comparisons_add(f->s, &cmp, 1), 0);
-    struct conn *again = store_reader(f->s);
-    assert_ptr_equal(again, c); /* the first free reader */
-    assert_false(sqlite3_stmt_busy(open));
-    assert_int_equal(count_on(again), before + 1);
-    store_reader_put(f->s, again);
-    sqlite3_finalize(open);
-}
-
 /* Runs SQL on the database file beside the store. */
 static void sql_on(const char *path, const char *sql)
 {
@@ -981,7 +945,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(limited_claim_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_refused_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_bounded_and_truncated_when_idle, setup, teardown),
-        cmocka_unit_test_setup_teardown(reader_left_open_is_cleaned, setup, teardown),
         cmocka_unit_test_setup_teardown(comparisons_deduplicated_by_content, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_fills_digests_of_old_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_rewrites_checks, setup, teardown),
