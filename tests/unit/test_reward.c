@@ -567,6 +567,29 @@ static void test_blob_v2(void **state)
     }
 }
 
+/* Loads the fixture layer STEM.bin of blob version (an FX layer of 2^8
+ * buckets and 3 members, as the fixtures were written) with the scores
+ * STEM.json records, and checks that it scores exactly those. */
+static struct reward_layer *fx_fixture(const char *stem, int version, unsigned char **blob,
+                                       size_t *len, json_t **want)
+{
+    char path[256];
+    snprintf(path, sizeof path, RUNG_DATA_DIR "/reward/%s.bin", stem);
+    *blob = slurp(path, len);
+    snprintf(path, sizeof path, RUNG_DATA_DIR "/reward/%s.json", stem);
+    json_error_t err;
+    *want = json_load_file(path, 0, &err);
+    assert_non_null(*want);
+    assert_int_equal((*blob)[8], version);
+    struct reward_layer *l = reward_load(*blob, *len);
+    assert_non_null(l);
+    assert_int_equal(reward_hash(l), FEAT_HASH_FX);
+    assert_int_equal(reward_bits(l), 8);
+    assert_int_equal(reward_members(l), 3);
+    assert_scores_as(l, *want);
+    return l;
+}
+
 /* A version-3 blob with checker features, written by main a630b43 (the
  * last version 3: FX token hash, the checkers' own 15 features): it loads
  * with them and scores exactly as it did there, the group features of
@@ -575,18 +598,10 @@ static void test_blob_v3(void **state)
 {
     (void)state;
     size_t len;
-    unsigned char *blob = slurp(RUNG_DATA_DIR "/reward/layer-v3-checks.bin", &len);
-    json_error_t err;
-    json_t *want = json_load_file(RUNG_DATA_DIR "/reward/layer-v3-checks.json", 0, &err);
-    assert_non_null(want);
-    assert_int_equal(blob[8], 3);
-    struct reward_layer *l = reward_load(blob, len);
-    assert_non_null(l);
-    assert_int_equal(reward_hash(l), FEAT_HASH_FX);
+    unsigned char *blob;
+    json_t *want;
+    struct reward_layer *l = fx_fixture("layer-v3-checks", 3, &blob, &len, &want);
     assert_int_equal(reward_checks(l), REWARD_CHECK_NFEAT_V3);
-    assert_int_equal(reward_bits(l), 8);
-    assert_int_equal(reward_members(l), 3);
-    assert_scores_as(l, want);
     assert_resaves(l, blob, len, 80, want);
     blob[56] = REWARD_CHECK_NFEAT; /* version 3 never had the group features */
     assert_null(reward_load(blob, len));
@@ -604,19 +619,11 @@ static void test_blob_v4(void **state)
 {
     (void)state;
     size_t len;
-    unsigned char *blob = slurp(RUNG_DATA_DIR "/reward/layer-v4-checks.bin", &len);
-    json_error_t err;
-    json_t *want = json_load_file(RUNG_DATA_DIR "/reward/layer-v4-checks.json", 0, &err);
-    assert_non_null(want);
-    assert_int_equal(blob[8], 4);
-    struct reward_layer *l = reward_load(blob, len);
-    assert_non_null(l);
-    assert_int_equal(reward_hash(l), FEAT_HASH_FX);
+    unsigned char *blob;
+    json_t *want;
+    struct reward_layer *l = fx_fixture("layer-v4-checks", 4, &blob, &len, &want);
     assert_int_equal(reward_checks(l), REWARD_CHECK_NFEAT_V4);
     assert_int_equal(reward_checks(l), 21);
-    assert_int_equal(reward_bits(l), 8);
-    assert_int_equal(reward_members(l), 3);
-    assert_scores_as(l, want);
     size_t i;
     json_t *s;
     json_array_foreach(json_object_get(want, "scores"), i, s)
