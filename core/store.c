@@ -1077,6 +1077,7 @@ struct wjob {
     store_done_fn done;
     void *cls;
     int *rc_out;
+    bool lean; /* store_submit_lean: no savepoint unless the group is guarded */
     struct wjob *next;
 };
 
@@ -1135,6 +1136,7 @@ int conn_run_id(struct conn *c, enum stmt_id id, int64_t row)
 }
 
 #define GROUP_AGAIN 2    /* run_jobs: a conflict rolled the group back; run it again */
+#define GROUP_GUARD 3    /* run_jobs: a lean job failed; run the group again, guarded */
 #define GROUP_RETRIES 10 /* conflicts in a row before the group's jobs fail (503) */
 
 /* PostgreSQL: whether a statement of this thread's group failed on a
@@ -1147,9 +1149,16 @@ static bool conflicted(struct conn *c)
 }
 
 /* One job in its own savepoint, so a failing request leaves the others of
- * the group intact. Its result, or GROUP_AGAIN. */
-static int run_job(struct store *s, struct conn *c, struct wjob *j)
+ * the group intact; a lean job of an unguarded group without one. Its
+ * result, GROUP_AGAIN or GROUP_GUARD. */
+static int run_job(struct store *s, struct conn *c, struct wjob *j, bool guarded)
 {
+    if (j->lean && !guarded) {
+        int rc = j->run(s, c, j->arg);
+        if (conflicted(c))
+            return GROUP_AGAIN;
+        return rc ? GROUP_GUARD : 0;
+    }
     if (conn_run(c, ST_SAVEPOINT))
         return conflicted(c) ? GROUP_AGAIN : -EIO;
     int rc = j->run(s, c, j->arg);
@@ -1169,8 +1178,9 @@ static int run_job(struct store *s, struct conn *c, struct wjob *j)
 
 /* Runs the group's jobs in one transaction and commits it. The
  * transaction's result (the jobs' own in their rc_out), or GROUP_AGAIN
- * when a conflict rolled it all back. */
-static int run_jobs(struct store *s, struct conn *c, struct wjob *head)
+ * when a conflict rolled it all back, GROUP_GUARD when a lean job failed
+ * in an unguarded run (rolled back too). */
+static int run_jobs(struct store *s, struct conn *c, struct wjob *head, bool guarded)
 {
     if (c->pg) { /* flags left by the idle hooks are not this group's */
         pg_take_conflict();
@@ -1186,10 +1196,10 @@ static int run_jobs(struct store *s, struct conn *c, struct wjob *head)
             *j->rc_out = txrc;
             continue;
         }
-        int rc = run_job(s, c, j);
-        if (rc == GROUP_AGAIN) {
+        int rc = run_job(s, c, j, guarded);
+        if (rc == GROUP_AGAIN || rc == GROUP_GUARD) {
             conn_rollback(c);
-            return GROUP_AGAIN;
+            return rc;
         }
         *j->rc_out = rc;
         if (!conn_in_tx(c)) {
@@ -1212,14 +1222,22 @@ static int run_jobs(struct store *s, struct conn *c, struct wjob *head)
 }
 
 /* Runs a group, again after a conflict (PostgreSQL, several daemons):
- * after a short random pause that grows, at most GROUP_RETRIES times. */
+ * after a short random pause that grows, at most GROUP_RETRIES times; and
+ * at once, with a savepoint for every job, when a lean job failed. */
 static int run_group_tx(struct store *s, struct conn *c, struct wjob *head)
 {
     int txrc;
-    for (unsigned attempt = 0; (txrc = run_jobs(s, c, head)) == GROUP_AGAIN; attempt++) {
+    bool guarded = false;
+    unsigned attempt = 0;
+    while ((txrc = run_jobs(s, c, head, guarded)) == GROUP_AGAIN || txrc == GROUP_GUARD) {
         /* What the rolled-back jobs counted is counted again. */
         if (s->hooks.after_group)
             s->hooks.after_group(s, c, false, true);
+        if (txrc == GROUP_GUARD) {
+            atomic_fetch_add(&s->guarded_reruns, 1);
+            guarded = true;
+            continue;
+        }
         if (attempt == GROUP_RETRIES) {
             log_json("warn", "group given up after conflicts", "{s:i}", "tries", (int)attempt + 1);
             for (struct wjob *j = head; j; j = j->next)
@@ -1228,6 +1246,7 @@ static int run_group_tx(struct store *s, struct conn *c, struct wjob *head)
         }
         long ms = 1 + (long)randombytes_uniform(2u << (attempt < 6 ? attempt : 6));
         nanosleep(&(struct timespec){.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L}, NULL);
+        attempt++;
     }
     return txrc;
 }
@@ -1292,13 +1311,14 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-int store_submit(struct store *s, store_job_fn run, void *arg, int *rc_out, store_done_fn done,
-                 void *cls)
+static int submit(struct store *s, store_job_fn run, void *arg, int *rc_out, store_done_fn done,
+                  void *cls, bool lean)
 {
     struct wjob *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
-    *j = (struct wjob){.run = run, .arg = arg, .done = done, .cls = cls, .rc_out = rc_out};
+    *j = (struct wjob){
+        .run = run, .arg = arg, .done = done, .cls = cls, .rc_out = rc_out, .lean = lean};
     pthread_mutex_lock(&s->wq_mu);
     if (s->stopping) {
         pthread_mutex_unlock(&s->wq_mu);
@@ -1313,6 +1333,18 @@ int store_submit(struct store *s, store_job_fn run, void *arg, int *rc_out, stor
     pthread_cond_signal(&s->wq_cv);
     pthread_mutex_unlock(&s->wq_mu);
     return 0;
+}
+
+int store_submit(struct store *s, store_job_fn run, void *arg, int *rc_out, store_done_fn done,
+                 void *cls)
+{
+    return submit(s, run, arg, rc_out, done, cls, false);
+}
+
+int store_submit_lean(struct store *s, store_job_fn run, void *arg, int *rc_out, store_done_fn done,
+                      void *cls)
+{
+    return submit(s, run, arg, rc_out, done, cls, true);
 }
 
 struct sync_wait {
@@ -1356,6 +1388,11 @@ void store_stats(struct store *s, uint64_t *groups, uint64_t *writes)
 {
     *groups = atomic_load(&s->commits);
     *writes = atomic_load(&s->committed_jobs);
+}
+
+uint64_t store_guarded_reruns(struct store *s)
+{
+    return atomic_load(&s->guarded_reruns);
 }
 
 /* ---- open / close ---- */

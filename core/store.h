@@ -66,6 +66,9 @@ void store_set_defaults(struct store *s, int overlap, unsigned lease_ms, unsigne
 /* Write transactions the writer has run (each a group commit) and the
  * write requests they carried, since open: their ratio is the mean group. */
 void store_stats(struct store *s, uint64_t *groups, uint64_t *writes);
+/* Groups run again with a savepoint for every job because a job that ran
+ * without one (an ingest) failed. */
+uint64_t store_guarded_reruns(struct store *s);
 
 /* What the checkpointer (store_ckpt.c) has done since open. */
 struct store_ckpt_stats {

@@ -257,6 +257,7 @@ struct store {
     bool stopping;
     _Atomic uint64_t commits;        /* group transactions run by the writer */
     _Atomic uint64_t committed_jobs; /* write requests they carried */
+    _Atomic uint64_t guarded_reruns; /* groups run again for a lean job's failure */
     struct store_hooks hooks;        /* see store_set_hooks() */
 
     pthread_mutex_t pool_mu; /* guards reader_busy */
@@ -454,6 +455,17 @@ void store_reader_put(struct store *s, struct conn *c);
  * done(cls) runs. Returns 0 or -ESHUTDOWN / -ENOMEM. */
 int store_submit(struct store *s, store_job_fn run, void *arg, int *rc_out, store_done_fn done,
                  void *cls);
+
+/* Like store_submit, for a job that seldom fails (an ingest): it runs
+ * without a savepoint of its own, since SQLite copies every page a
+ * savepoint's job changes into the savepoint's journal (a quarter of the
+ * writer's time per ingested item). Should it fail (or return
+ * STORE_ROLLBACK), the group is rolled back and run again with a savepoint
+ * for every job, so its failure still changes nothing and the others keep
+ * their writes. Its run function must be safe to run twice, as for a
+ * group run again after a conflict. */
+int store_submit_lean(struct store *s, store_job_fn run, void *arg, int *rc_out, store_done_fn done,
+                      void *cls);
 
 /* Runs one write job and waits for its commit. Returns its result. */
 int store_run(struct store *s, store_job_fn run, void *arg);

@@ -397,7 +397,7 @@ static int ingest_job(struct store *s, struct conn *c, void *arg)
 
 int store_ingest_submit(struct store *s, struct store_ingest *req, store_done_fn done, void *cls)
 {
-    return store_submit(s, ingest_job, req, &req->rc, done, cls);
+    return store_submit_lean(s, ingest_job, req, &req->rc, done, cls);
 }
 
 int store_ingest(struct store *s, struct store_ingest *req)

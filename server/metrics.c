@@ -124,6 +124,11 @@ static void counters(struct text *t, struct app *a)
     put(t, "rung_store_group_commits_total %llu\n", (unsigned long long)groups);
     family(t, "rung_store_writes_total", "counter", "Write requests those transactions carried.");
     put(t, "rung_store_writes_total %llu\n", (unsigned long long)writes);
+    family(t, "rung_store_guarded_reruns_total", "counter",
+           "Groups run again with a savepoint for every write because one that ran without "
+           "(an ingest) failed.");
+    put(t, "rung_store_guarded_reruns_total %llu\n",
+        (unsigned long long)store_guarded_reruns(a->store));
 }
 
 /* The checkpointer's figures. */
