@@ -94,6 +94,8 @@ class TestMetrics(DaemonCase):
         self.assertEqual(series(text, "rung_auto_resolved_ratio"), 0)
         self.assertEqual(series(text, "rung_active_layer_id"), 0)
         self.assertEqual(series(text, "rung_items_ingested_total"), 4)
+        # Ingests run without savepoints; none failed, so no group ran twice.
+        self.assertEqual(series(text, "rung_store_guarded_reruns_total"), 0)
         self.assertIsNotNone(series(text, "rung_store_checkpoints_total", mode="passive"))
         if backend() == "sqlite":
             self.assertGreater(series(text, "rung_store_wal_frames_total"), 0)
