@@ -21,6 +21,25 @@ uint64_t util_mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* n (<= UUID_POOL) random bytes for an id from the calling thread's pool,
+ * filled by libsodium 1 KB at a time: randombytes_buf costs a getrandom()
+ * system call each, once per ingested item on the writer thread before.
+ * Bytes are handed out once; rungd does not fork, so no two processes
+ * share a pool. */
+#define UUID_POOL 1024
+static void uuid_random(unsigned char *out, size_t n)
+{
+    static _Thread_local unsigned char pool[UUID_POOL];
+    static _Thread_local size_t used = UUID_POOL;
+    if (UUID_POOL - used < n) {
+        randombytes_buf(pool, sizeof pool);
+        used = 0;
+    }
+    memcpy(out, pool + used, n);
+    sodium_memzero(pool + used, n);
+    used += n;
+}
+
 void util_uuid(char out[UUID_STR_LEN])
 {
     /* UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits.
@@ -29,7 +48,7 @@ void util_uuid(char out[UUID_STR_LEN])
      * +12% rows/s for raw inserts, and a smaller WAL per commit). */
     uuid_t u;
     uint64_t ms = (uint64_t)util_now_ms();
-    randombytes_buf(u + 6, sizeof u - 6);
+    uuid_random(u + 6, sizeof u - 6);
     for (int i = 0; i < 6; i++)
         u[i] = (unsigned char)(ms >> (8 * (5 - i)));
     u[6] = (unsigned char)(0x70 | (u[6] & 0x0f)); /* version 7 */

@@ -63,6 +63,30 @@ static void uuid_shape(void **state)
     assert_true(strncmp(a, b, 13) < 0);
 }
 
+static int by_random_part(const void *a, const void *b)
+{
+    return memcmp((const char *)a + 14, (const char *)b + 14, UUID_STR_LEN - 14);
+}
+
+/* Ids drawn past the thread's pool of random bytes (1 KB: 102 ids) in the
+ * same millisecond never repeat their random part. */
+static void uuid_random_parts_distinct(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    char(*ids)[UUID_STR_LEN] = calloc(N, UUID_STR_LEN);
+    assert_non_null(ids);
+    for (int i = 0; i < N; i++) {
+        util_uuid(ids[i]);
+        assert_int_equal(ids[i][14], '7');
+        assert_true(strchr("89ab", ids[i][19]) != NULL);
+    }
+    qsort(ids, N, UUID_STR_LEN, by_random_part);
+    for (int i = 1; i < N; i++)
+        assert_true(by_random_part(ids[i - 1], ids[i]) != 0);
+    free(ids);
+}
+
 static void strlcpy_truncates(void **state)
 {
     (void)state;
@@ -84,7 +108,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(utf8_accepts_valid), cmocka_unit_test(utf8_rejects_invalid),
         cmocka_unit_test(parse_i64_bounds),   cmocka_unit_test(uuid_shape),
-        cmocka_unit_test(strlcpy_truncates),
+        cmocka_unit_test(strlcpy_truncates),  cmocka_unit_test(uuid_random_parts_distinct),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
