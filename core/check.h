@@ -238,10 +238,17 @@ void check_arith_record(struct check_result *r, const struct check_equation *eq)
 #define CHECK_KNOWN_MAX 256 /* prompt numbers and equation results kept */
 #define CHECK_SEEN_MAX 2048 /* response numbers examined */
 
+#define CHECK_NEAR_BITS 1024 /* bits of check_prompt.near */
+
 /* The numbers of a prompt: read once, used for every sample of its group. */
 struct check_prompt {
     double v[CHECK_KNOWN_MAX]; /* distinct absolute values, in text order */
     size_t n;                  /* values in use */
+    /* For each value below 65600 with integer part k: bits k - 1, k and
+     * k + 1 (mod CHECK_NEAR_BITS). A number below 65536 whose integer part's
+     * bit is clear equals none of the values (1e-6 relative), so most
+     * lookups end here. */
+    uint64_t near[CHECK_NEAR_BITS / 64];
 };
 
 /* Reads the distinct numbers of prompt[0..len) into *p: numbers in digits

@@ -19,12 +19,37 @@ static inline int same(double a, double b)
     return fabs(a - b) <= 1e-6 * big;
 }
 
+/* 0 when no value of k can be the absolute value v (check_prompt.near):
+ * a value a that is the same as v < 65536 is below 65600 (else a - v >=
+ * 64 > 1e-6 a) and less than 1 away from v (1e-6 of 65600 is 0.07), so its
+ * integer part is v's or next to it and it set v's bit. 1 when it may be
+ * (v at or above 65536, or not a number: no filter). */
+static inline int near_may(const struct check_prompt *k, double v)
+{
+    if (!(v < 65536.0))
+        return 1;
+    unsigned b = (unsigned)v % CHECK_NEAR_BITS;
+    return (int)(k->near[b / 64] >> (b % 64) & 1);
+}
+
+/* Sets the bits of check_prompt.near for the absolute value a. */
+static void near_add(struct check_prompt *k, double a)
+{
+    if (!(a < 65600.0))
+        return;
+    unsigned b = (unsigned)a + CHECK_NEAR_BITS; /* b - 1 does not wrap */
+    for (unsigned d = b - 1; d <= b + 1; d++)
+        k->near[d % CHECK_NEAR_BITS / 64] |= UINT64_C(1) << (d % 64);
+}
+
 /* Whether k holds |v|: every value compared, no early exit, so that the
  * loop's branches depend on k's size only (they are predicted). */
 static int known_has(const struct check_prompt *k, double v)
 {
     int hit = 0;
     v = fabs(v);
+    if (!near_may(k, v))
+        return 0;
     for (size_t i = 0; i < k->n; i++)
         hit |= same(k->v[i], v);
     return hit;
@@ -32,8 +57,10 @@ static int known_has(const struct check_prompt *k, double v)
 
 static void known_add(struct check_prompt *k, double v)
 {
-    if (k->n < CHECK_KNOWN_MAX && !known_has(k, v))
+    if (k->n < CHECK_KNOWN_MAX && !known_has(k, v)) {
         k->v[k->n++] = fabs(v);
+        near_add(k, fabs(v));
+    }
 }
 
 /* Numbers a response may write without a source: units of time and the
@@ -132,6 +159,21 @@ static const struct {
 };
 #undef L
 
+/* The value of the number word of n letters whose bytes lowercased are
+ * key (little-endian, as WORDS), or -1. */
+static inline double key_value(uint64_t key, size_t n)
+{
+    if (n < 3 || n > 8)
+        return -1;
+    unsigned a = (unsigned)((key & 0xff) - 'a'), b = (unsigned)((key >> 8 & 0xff) - 'a');
+    if (a >= 26 || b >= 26 || !(FIRST[a].lens >> n & 1) || !(FIRST[a].second >> b & 1))
+        return -1;
+    for (unsigned w = FIRST[a].lo; w < FIRST[a].hi; w++)
+        if (WORDS[w].key == key)
+            return WORDS[w].v;
+    return -1;
+}
+
 /* The value of the number word s[i..i+n) (letters only), or -1: this runs
  * on every word of prompt and response. */
 static double word_value(const char *s, size_t i, size_t n)
@@ -144,10 +186,7 @@ static double word_value(const char *s, size_t i, size_t n)
     uint64_t key = 0; /* the word lowercased (letters only: | 0x20) */
     for (size_t k = 0; k < n; k++)
         key |= (uint64_t)(unsigned char)(s[i + k] | 0x20) << (8 * k);
-    for (unsigned w = FIRST[a].lo; w < FIRST[a].hi; w++)
-        if (WORDS[w].key == key)
-            return WORDS[w].v;
-    return -1;
+    return key_value(key, n);
 }
 
 /* The check_ctype bits of the bytes a token_at token that may be a number
@@ -215,6 +254,8 @@ static int mark_used(struct check_numscan *sc, double v)
 {
     int hit = 0;
     v = fabs(v);
+    if (!near_may(sc->prompt, v))
+        return 0;
     for (size_t i = 0; i < sc->prompt->n; i++) {
         int e = same(sc->prompt->v[i], v);
         sc->used[i] |= (unsigned char)e;
@@ -280,12 +321,12 @@ static void response_numbers(const char *s, size_t len, struct check_numscan *sc
 }
 
 void check_numscan_word(struct check_numscan *ns, const char *s, size_t len, size_t b, size_t e,
-                        int alpha)
+                        int alpha, uint64_t key)
 {
     if (ns->seen >= CHECK_SEEN_MAX)
         return;
     if (alpha && b >= ns->next) { /* one token: a word, maybe a number word */
-        double v = word_value(s, b, e - b);
+        double v = key_value(key, e - b);
         if (v >= 0)
             mark_used(ns, v);
         return;
@@ -317,6 +358,7 @@ int check_numscan_begin(struct check_numscan *ns, const struct check_prompt *p, 
         return -EINVAL;
     /* Only the counts are cleared: each array is written before it is read. */
     ns->eqs.n = ns->next_eq = ns->result.n = 0;
+    memset(ns->result.near, 0, sizeof(ns->result.near));
     ns->ann_end = ns->seen = ns->next = 0;
     ns->eqs.arith = arith ? r : NULL;
     ns->prompt = p;
@@ -345,6 +387,7 @@ void check_numscan_redo(struct check_numscan *ns, const char *resp, size_t len)
     ns->r->dropped = ns->dropped0;
     ns->r->v[CHECK_NUMBERS_UNEXPLAINED] = ns->unexplained0;
     ns->next_eq = ns->result.n = ns->ann_end = ns->seen = ns->next = 0;
+    memset(ns->result.near, 0, sizeof(ns->result.near));
     memset(ns->used, 0, ns->prompt->n);
     response_numbers(resp, len, ns);
 }
@@ -354,6 +397,7 @@ int check_prompt_init(struct check_prompt *p, const char *prompt, size_t len)
     if (!p || (!prompt && len))
         return -EINVAL;
     p->n = 0;
+    memset(p->near, 0, sizeof(p->near));
     prompt_numbers(prompt, len, p);
     return 0;
 }

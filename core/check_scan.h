@@ -14,6 +14,7 @@
 #include "check.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Equation values in text order: what a response has computed so far. */
 struct check_eqs {
@@ -44,10 +45,18 @@ struct check_numscan {
 int check_numscan_begin(struct check_numscan *ns, const struct check_prompt *p, const char *resp,
                         size_t len, struct check_result *r, bool arith);
 
+/* Bit c & 31 set for each letter c that starts a number word (d e f h n o
+ * s t z): a word of letters starting otherwise is no number and leaves the
+ * numbers scan as it is (check_numscan_word may be skipped for it). */
+#define CHECK_NUMWORD_FIRST                                                                        \
+    (1u << ('d' & 31) | 1u << ('e' & 31) | 1u << ('f' & 31) | 1u << ('h' & 31) |                   \
+     1u << ('n' & 31) | 1u << ('o' & 31) | 1u << ('s' & 31) | 1u << ('t' & 31) | 1u << ('z' & 31))
+
 /* The word resp[b..e) (a run of letters, digits and bytes >= 0x80; alpha
- * when letters only): its numbers and number words not read yet. */
+ * when letters only, key then its first 8 bytes lowercased, little-endian,
+ * zero-padded): its numbers and number words not read yet. */
 void check_numscan_word(struct check_numscan *ns, const char *resp, size_t len, size_t b, size_t e,
-                        int alpha);
+                        int alpha, uint64_t key);
 
 /* The byte resp[i] between words, of check_ctype class ct: a '.' may start
  * a number, "<<" an annotation. Other bytes may be skipped. */
