@@ -422,10 +422,15 @@ static int scan(struct form *f, const char *s, size_t len, struct check_numscan 
         i = word_at(u, len, i, &wd);
         if (grams_word(&f->g, wd.hash, b))
             return -ENOMEM;
-        /* A word of letters is looked up only when its first letter can
-         * start a number word ("one" ... "zero"). */
-        if (ns && (!wd.alpha || b < ns->next || (CHECK_NUMWORD_FIRST >> (wd.key & 31) & 1)))
+        if (!ns)
+            continue;
+        if (wd.alpha && b >= ns->next) { /* a number word, or no number */
+            double v = check_numword_value(wd.key, i - b);
+            if (v >= 0)
+                check_numscan_value(ns, v);
+        } else {
             check_numscan_word(ns, s, len, b, i, wd.alpha, wd.key);
+        }
     }
     return 0;
 }

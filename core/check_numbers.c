@@ -101,78 +101,61 @@ static int common(double v)
 }
 
 /* Number words of prompts ("She eats three"): each word's lowercase bytes
- * as a little-endian word (none is longer than 8), sorted by the words, so
- * that the words of one first letter are a range of FIRST. */
-static const struct {
-    uint64_t key;
-    double v;
-} WORDS[] = {
-    {0x0000656c62756f64ULL, 2},    /* double */
-    {0x0000006e657a6f64ULL, 12},   /* dozen */
-    {0x0000007468676965ULL, 8},    /* eight */
-    {0x0000797468676965ULL, 80},   /* eighty */
-    {0x00006e6576656c65ULL, 11},   /* eleven */
-    {0x0000007974666966ULL, 50},   /* fifty */
-    {0x0000000065766966ULL, 5},    /* five */
-    {0x0000007974726f66ULL, 40},   /* forty */
-    {0x0000000072756f66ULL, 4},    /* four */
-    {0x00000000666c6168ULL, 0.5},  /* half */
-    {0x00646572646e7568ULL, 100},  /* hundred */
-    {0x00000000656e696eULL, 9},    /* nine */
-    {0x00007974656e696eULL, 90},   /* ninety */
-    {0x0000000000656e6fULL, 1},    /* one */
-    {0x0000006e65766573ULL, 7},    /* seven */
-    {0x0079746e65766573ULL, 70},   /* seventy */
-    {0x0000000000786973ULL, 6},    /* six */
-    {0x0000007974786973ULL, 60},   /* sixty */
-    {0x00000000006e6574ULL, 10},   /* ten */
-    {0x0000797472696874ULL, 30},   /* thirty */
-    {0x646e6173756f6874ULL, 1000}, /* thousand */
-    {0x0000006565726874ULL, 3},    /* three */
-    {0x0000656c70697274ULL, 3},    /* triple */
-    {0x000065766c657774ULL, 12},   /* twelve */
-    {0x000079746e657774ULL, 20},   /* twenty */
-    {0x0000006563697774ULL, 2},    /* twice */
-    {0x00000000006f7774ULL, 2},    /* two */
-    {0x000000006f72657aULL, 0},    /* zero */
-};
+ * as a little-endian word (none is longer than 8), in check_numwords at
+ * the slot its multiplicative hash gives (check_scan.h; no two share one). */
+#define NUMBER_WORDS(X)                                                                            \
+    X(0x0000656c62756f64ULL, 2)        /* double */                                              \
+    X(0x0000006e657a6f64ULL, 12)       /* dozen */                                               \
+    X(0x0000007468676965ULL, 8)        /* eight */                                               \
+    X(0x0000797468676965ULL, 80)       /* eighty */                                              \
+    X(0x00006e6576656c65ULL, 11)       /* eleven */                                              \
+    X(0x0000007974666966ULL, 50)       /* fifty */                                               \
+    X(0x0000000065766966ULL, 5)        /* five */                                                \
+    X(0x0000007974726f66ULL, 40)       /* forty */                                               \
+    X(0x0000000072756f66ULL, 4)        /* four */                                                \
+    X(0x00000000666c6168ULL, 0.5)      /* half */                                                \
+    X(0x00646572646e7568ULL, 100)      /* hundred */                                             \
+    X(0x00000000656e696eULL, 9)        /* nine */                                                \
+    X(0x00007974656e696eULL, 90)       /* ninety */                                              \
+    X(0x0000000000656e6fULL, 1)        /* one */                                                 \
+    X(0x0000006e65766573ULL, 7)        /* seven */                                               \
+    X(0x0079746e65766573ULL, 70)       /* seventy */                                             \
+    X(0x0000000000786973ULL, 6)        /* six */                                                 \
+    X(0x0000007974786973ULL, 60)       /* sixty */                                               \
+    X(0x00000000006e6574ULL, 10)       /* ten */                                                 \
+    X(0x0000797472696874ULL, 30)       /* thirty */                                              \
+    X(0x646e6173756f6874ULL, 1000)     /* thousand */                                            \
+    X(0x0000006565726874ULL, 3)        /* three */                                               \
+    X(0x0000656c70697274ULL, 3)        /* triple */                                              \
+    X(0x000065766c657774ULL, 12)       /* twelve */                                              \
+    X(0x000079746e657774ULL, 20)       /* twenty */                                              \
+    X(0x0000006563697774ULL, 2)        /* twice */                                               \
+    X(0x00000000006f7774ULL, 2)        /* two */                                                 \
+    X(0x000000006f72657aULL, 0)        /* zero */
+
+#define NUMWORD_SLOT(key, value) [CHECK_NUMWORD_SLOT(key)] = {key, value},
+const struct check_numword check_numwords[CHECK_NUMWORD_SLOTS] = {NUMBER_WORDS(NUMWORD_SLOT)};
+#undef NUMWORD_SLOT
 
 /* Per first letter, the lengths (bit n) and second letters (bit of the
- * letter) of the number words starting with it, and their range of WORDS:
- * most words stop at the first two tests. */
+ * letter) of the number words starting with it: most words of a prompt
+ * stop at these tests, before their key is made. */
 #define L(c) (1u << ((c) - 'a'))
 static const struct {
     unsigned short lens;
     unsigned second;
-    unsigned char lo, hi;
 } FIRST[26] = {
-    ['d' - 'a'] = {1u << 5 | 1u << 6, L('o'), 0, 2},
-    ['e' - 'a'] = {1u << 5 | 1u << 6, L('i') | L('l'), 2, 5},
-    ['f' - 'a'] = {1u << 4 | 1u << 5, L('i') | L('o'), 5, 9},
-    ['h' - 'a'] = {1u << 4 | 1u << 7, L('a') | L('u'), 9, 11},
-    ['n' - 'a'] = {1u << 4 | 1u << 6, L('i'), 11, 13},
-    ['o' - 'a'] = {1u << 3, L('n'), 13, 14},
-    ['s' - 'a'] = {1u << 3 | 1u << 5 | 1u << 7, L('e') | L('i'), 14, 18},
-    ['t' - 'a'] = {1u << 3 | 1u << 5 | 1u << 6 | 1u << 8, L('e') | L('h') | L('r') | L('w'), 18,
-                   27},
-    ['z' - 'a'] = {1u << 4, L('e'), 27, 28},
+    ['d' - 'a'] = {1u << 5 | 1u << 6, L('o')},
+    ['e' - 'a'] = {1u << 5 | 1u << 6, L('i') | L('l')},
+    ['f' - 'a'] = {1u << 4 | 1u << 5, L('i') | L('o')},
+    ['h' - 'a'] = {1u << 4 | 1u << 7, L('a') | L('u')},
+    ['n' - 'a'] = {1u << 4 | 1u << 6, L('i')},
+    ['o' - 'a'] = {1u << 3, L('n')},
+    ['s' - 'a'] = {1u << 3 | 1u << 5 | 1u << 7, L('e') | L('i')},
+    ['t' - 'a'] = {1u << 3 | 1u << 5 | 1u << 6 | 1u << 8, L('e') | L('h') | L('r') | L('w')},
+    ['z' - 'a'] = {1u << 4, L('e')},
 };
 #undef L
-
-/* The value of the number word of n letters whose bytes lowercased are
- * key (little-endian, as WORDS), or -1. */
-static inline double key_value(uint64_t key, size_t n)
-{
-    if (n < 3 || n > 8)
-        return -1;
-    unsigned a = (unsigned)((key & 0xff) - 'a'), b = (unsigned)((key >> 8 & 0xff) - 'a');
-    if (a >= 26 || b >= 26 || !(FIRST[a].lens >> n & 1) || !(FIRST[a].second >> b & 1))
-        return -1;
-    for (unsigned w = FIRST[a].lo; w < FIRST[a].hi; w++)
-        if (WORDS[w].key == key)
-            return WORDS[w].v;
-    return -1;
-}
 
 /* The value of the number word s[i..i+n) (letters only), or -1: this runs
  * on every word of prompt and response. */
@@ -186,7 +169,7 @@ static double word_value(const char *s, size_t i, size_t n)
     uint64_t key = 0; /* the word lowercased (letters only: | 0x20) */
     for (size_t k = 0; k < n; k++)
         key |= (uint64_t)(unsigned char)(s[i + k] | 0x20) << (8 * k);
-    return key_value(key, n);
+    return check_numword_value(key, n);
 }
 
 /* The check_ctype bits of the bytes a token_at token that may be a number
@@ -326,7 +309,7 @@ void check_numscan_word(struct check_numscan *ns, const char *s, size_t len, siz
     if (ns->seen >= CHECK_SEEN_MAX)
         return;
     if (alpha && b >= ns->next) { /* one token: a word, maybe a number word */
-        double v = key_value(key, e - b);
+        double v = check_numword_value(key, e - b);
         if (v >= 0)
             mark_used(ns, v);
         return;
@@ -339,6 +322,12 @@ void check_numscan_word(struct check_numscan *ns, const char *s, size_t len, siz
             j += number_token(ns, s, len, j);
     }
     ns->next = j; /* past e when a number goes on: "1,200", "3.5" */
+}
+
+void check_numscan_value(struct check_numscan *ns, double v)
+{
+    if (ns->seen < CHECK_SEEN_MAX)
+        mark_used(ns, v);
 }
 
 void check_numscan_byte(struct check_numscan *ns, const char *s, size_t len, size_t i, unsigned ct)
