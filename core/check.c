@@ -231,55 +231,12 @@ static double number_value(const char *s, size_t i, size_t j, int decimals, cons
     return v;
 }
 
-/* The common number, 1 to 7 digits and then no ',' nor a '.' and a digit
- * (a group or a fraction), read 8 bytes at a time (little-endian only):
- * its length, or 0 when s[i..] is anything else (check_scan_number's
- * general pass then reads it). Its value is the digits' integer, as the
- * general pass gives it. */
-static inline size_t plain_integer(const char *s, size_t len, size_t i, struct check_num *out)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint64_t w;
-    if (len - i >= 8)
-        w = check_load8(s + i);
-    else if (len >= 8) /* the text's last 8 bytes, s[i..len) moved down */
-        w = check_load8(s + len - 8) >> (8 * (8 - (len - i)));
-    else
-        return 0;
-    /* check_digit8 flags each digit byte exactly (no carries: bytes are
-     * taken below 0x80); n is the count of leading digits, the bytes past
-     * len being zeros. */
-    uint64_t d = check_digit8(w);
-    if (d == CHECK_HIGH8)
-        return 0;
-    size_t n = (size_t)__builtin_ctzll(~d & CHECK_HIGH8) / 8, j = i + n;
-    if (n == 0 || (j < len && s[j] == ',') ||
-        (j < len && s[j] == '.' && j + 1 < len && s[j + 1] >= '0' && s[j + 1] <= '9'))
-        return 0;
-    /* The n digits into the top bytes (leading zero digits below), then
-     * pairs, quads and octets summed: the 8-digit integer. */
-    uint64_t v = (w - CHECK_ONES8 * '0') << (8 * (8 - n));
-    v = v * 10 + (v >> 8);
-    v = (((v & 0x000000ff000000ffULL) * (100 + (1000000ULL << 32))) +
-         (((v >> 16) & 0x000000ff000000ffULL) * (1 + (10000ULL << 32)))) >>
-        32;
-    out->len = n;
-    out->ok = 1;
-    out->decimals = 0;
-    out->v = (double)v;
-    return n;
-#else
-    (void)s, (void)len, (void)i, (void)out;
-    return 0;
-#endif
-}
-
 /* One pass: the integer part (a plain digit run, or 1-3 digits then groups
  * of ",ddd", a group followed by a fourth digit being no group), then a
  * point and digits, the digits' value taken as they go by. */
 size_t check_scan_number(const char *s, size_t len, size_t i, struct check_num *out)
 {
-    if (i < len && plain_integer(s, len, i, out))
+    if (i < len && check_plain_integer(s, len, i, out))
         return out->len;
     out->len = 0;
     out->ok = 0;

@@ -194,25 +194,70 @@ static inline size_t token_at(const char *s, size_t len, size_t i, double *v, in
         *v = word_value(s, i, n);
         return n;
     }
-    if ((n = check_scan_number(s, len, i, &num)) == 0)
+    if (!(n = check_plain_integer(s, len, i, &num)) && (n = check_scan_number(s, len, i, &num)) == 0)
         return 1;
     *digits = 1;
     *v = num.ok ? num.v : -1;
     return n;
 }
 
-/* Adds the prompt's distinct numbers and number words to k. */
+/* The run of letters at s[i] (a letter): returns its length; *key gets
+ * its first 8 bytes lowercased (check_numword_value's key). 8 bytes at a
+ * time where the byte order is little-endian. */
+static inline size_t letters_at(const char *s, size_t len, size_t i, uint64_t *key)
+{
+    size_t j = i;
+    *key = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; j + 8 <= len; j += 8) {
+        uint64_t w = check_load8(s + j), alpha = check_alpha8(w);
+        unsigned n = alpha == CHECK_HIGH8 ? 8 : (unsigned)__builtin_ctzll(~alpha & CHECK_HIGH8) / 8;
+        uint64_t keep = n == 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * n)) - 1;
+        if (j == i)
+            *key = (w | alpha >> 2) & keep;
+        if (n < 8)
+            return j + n - i;
+    }
+#endif
+    for (; j < len && (check_ctype[(unsigned char)s[j]] & CHECK_CT_ALPHA); j++)
+        if (j - i < 8)
+            *key |= (uint64_t)(unsigned char)(s[j] | 0x20) << (8 * (j - i));
+    return j - i;
+}
+
+/* Adds the prompt's distinct numbers and number words to k: tokens as
+ * token_at reads them, the bytes that start none skipped 8 at a time. */
 static void prompt_numbers(const char *s, size_t len, struct check_prompt *k)
 {
     size_t i = 0;
     while (i < len) {
-        double v;
-        int digits;
-        if (!(check_ctype[(unsigned char)s[i]] & MAY_START)) {
+        if (i + 8 <= len) {
+            uint64_t w = check_load8(s + i);
+            uint64_t m = check_alpha8(w) | check_digit8(w) | check_has8(w, '.');
+            if (!m) {
+                i += 8;
+                continue;
+            }
+            i += check_first8(m); /* the lowest flag is exact */
+        }
+        unsigned ct = check_ctype[(unsigned char)s[i]];
+        double v = -1;
+        uint64_t key;
+        size_t n;
+        struct check_num num;
+        if (!(ct & MAY_START)) {
             i++;
             continue;
         }
-        i += token_at(s, len, i, &v, &digits);
+        if (ct & CHECK_CT_ALPHA) {
+            n = letters_at(s, len, i, &key);
+            v = check_numword_value(key, n);
+        } else if ((n = check_scan_number(s, len, i, &num)) != 0) {
+            v = num.ok ? num.v : -1;
+        } else {
+            n = 1;
+        }
+        i += n;
         if (v >= 0)
             known_add(k, v);
     }
