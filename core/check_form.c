@@ -36,8 +36,9 @@ struct grams {
     uint64_t *slot;    /* stack or a heap array */
     size_t mask;       /* slots - 1 */
     size_t used;       /* slots in use */
-    uint64_t w[4];     /* hashes of the last four words, oldest first */
+    uint64_t w[4];     /* hashes of the last four words, word k at k % 4 */
     size_t start[4];   /* their offsets */
+    uint64_t gram;     /* the last four: w[k] ^ rotl(w[k - 1], 16) ^ ... */
     size_t words;      /* words seen */
     size_t total, rep; /* 4-grams counted, of which repeats */
     size_t first;      /* start of the first repeated 4-gram */
@@ -56,6 +57,8 @@ static void grams_init(struct grams *g, size_t len)
     g->slot = g->stack;
     g->mask = slots - 1;
     g->used = g->words = g->total = g->rep = g->first = 0;
+    memset(g->w, 0, sizeof(g->w));
+    g->gram = 0;
 }
 
 static void grams_free(struct grams *g)
@@ -105,15 +108,17 @@ static int grams_grow(struct grams *g)
  * is one and fewer than CHECK_NGRAM_MAX were counted. Returns 0 or -ENOMEM. */
 static int grams_word(struct grams *g, uint64_t h, size_t b)
 {
-    g->w[0] = g->w[1], g->w[1] = g->w[2], g->w[2] = g->w[3], g->w[3] = h;
-    g->start[0] = g->start[1], g->start[1] = g->start[2], g->start[2] = g->start[3];
-    g->start[3] = b;
+    size_t k = g->words & 3;
+    /* Rotating by 16 a word four times over is no rotation: the oldest
+     * word leaves the 4-gram's hash by a xor, one step per word. */
+    g->gram = ((g->gram << 16) | (g->gram >> 48)) ^ h ^ g->w[k];
+    g->w[k] = h;
+    g->start[k] = b;
     if (g->words++ < 3 || g->total == CHECK_NGRAM_MAX)
         return 0;
-    uint64_t gram = ((g->w[0] * 31 + g->w[1]) * 31 + g->w[2]) * 31 + g->w[3];
     g->total++;
-    if (grams_add(g, gram) && !g->rep++)
-        g->first = g->start[0];
+    if (grams_add(g, g->gram) && !g->rep++)
+        g->first = g->start[(k + 1) & 3]; /* the 4-gram's first word */
     return grams_grow(g);
 }
 

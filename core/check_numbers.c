@@ -73,26 +73,12 @@ static int common(double v)
     v = fabs(v);
     /* A whole number below 10^5 is within the tolerance of a whole COMMON
      * only when equal to it, and at least 0.5 away from 0.5 (beyond 10^-6
-     * of anything below 10^5): a switch instead of 14 comparisons. */
+     * of anything below 10^5): a bit test instead of 14 comparisons. */
     if (v < 1e5 && v == (double)(long)v) {
-        switch ((long)v) {
-        case 0:
-        case 1:
-        case 2:
-        case 7:
-        case 10:
-        case 12:
-        case 24:
-        case 30:
-        case 52:
-        case 60:
-        case 100:
-        case 365:
-        case 1000:
-            return 1;
-        default:
-            return 0;
-        }
+        long n = (long)v; /* bits of the whole COMMON below 64, no branch */
+        const uint64_t small = 1ULL << 0 | 1ULL << 1 | 1ULL << 2 | 1ULL << 7 | 1ULL << 10 |
+                               1ULL << 12 | 1ULL << 24 | 1ULL << 30 | 1ULL << 52 | 1ULL << 60;
+        return n < 64 ? (int)(small >> n & 1) : (n == 100) | (n == 365) | (n == 1000);
     }
     for (size_t i = 0; i < sizeof(COMMON) / sizeof(COMMON[0]); i++)
         if (same(COMMON[i], v))
