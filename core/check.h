@@ -384,13 +384,21 @@ static inline uint64_t check_digit8(uint64_t w)
 static inline size_t check_plain_integer(const char *s, size_t len, size_t i, struct check_num *out)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint64_t w;
-    if (len - i >= 8)
+    uint64_t w, k = len - i;
+    if (k >= 8) {
         w = check_load8(s + i);
-    else if (len >= 8) /* the text's last 8 bytes, s[i..len) moved down */
-        w = check_load8(s + len - 8) >> (8 * (8 - (len - i)));
-    else
-        return 0;
+    } else if (len >= 8) { /* the text's last 8 bytes, s[i..len) moved down */
+        w = check_load8(s + len - 8) >> (8 * (8 - k));
+    } else if (k >= 4) { /* two loads that may overlap (on the same bytes) */
+        uint32_t a, b;
+        memcpy(&a, s + i, 4);
+        memcpy(&b, s + len - 4, 4);
+        w = (uint64_t)a | (uint64_t)b << (8 * (k - 4));
+    } else {
+        w = (unsigned char)s[i];
+        for (size_t j = 1; j < k; j++)
+            w |= (uint64_t)(unsigned char)s[i + j] << (8 * j);
+    }
     /* check_digit8 flags each digit byte exactly (no carries: bytes are
      * taken below 0x80); n is the count of leading digits, the bytes past
      * len being zeros. */
