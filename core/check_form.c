@@ -423,8 +423,12 @@ static int scan(struct form *f, const char *s, size_t len, struct check_numscan 
         }
         size_t b = i;
         struct word wd;
-        refusals(s, len, i, &f->rs);
         i = word_at(u, len, i, &wd);
+        /* Every refusal phrase starts with the word "i", "as", or "i" and
+         * U+2019 (a word byte here): only those words are looked at. */
+        if (((wd.key & 0xff) == 'i' && (i - b == 1 || (wd.key >> 8 & 0xff) == 0xe2)) |
+            (wd.key == ('a' | 's' << 8)))
+            refusals(s, len, b, &f->rs);
         if (grams_word(&f->g, wd.hash, b))
             return -ENOMEM;
         if (!ns)
