@@ -428,10 +428,9 @@ static int times_x(const char *s, size_t len, size_t j)
 /* The one-byte expression characters: blanks, operators, parentheses,
  * '$', '.' and digits (a table: this runs on each byte before an '='). */
 static const unsigned char EXPR_BYTE[256] = {
-    [' '] = 1, ['\t'] = 1, ['+'] = 1, ['-'] = 1, ['*'] = 1, ['/'] = 1, ['^'] = 1,
-    ['%'] = 1, ['('] = 1, [')'] = 1, ['$'] = 1, ['.'] = 1, ['0'] = 1, ['1'] = 1,
-    ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1,
-    ['9'] = 1,
+    [' '] = 1, ['\t'] = 1, ['+'] = 1, ['-'] = 1, ['*'] = 1, ['/'] = 1, ['^'] = 1, ['%'] = 1,
+    ['('] = 1, [')'] = 1,  ['$'] = 1, ['.'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
+    ['4'] = 1, ['5'] = 1,  ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
 };
 
 /* Bytes of the expression character that ends at s[j - 1], or 0. */

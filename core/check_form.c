@@ -363,7 +363,7 @@ static inline size_t word_at(const unsigned char *s, size_t len, size_t i, struc
         uint64_t alpha = swar_in(x | CHECK_ONES8 * 0x20, 'a', 'z') & ascii;
         uint64_t word = (swar_in(x, '0', '9') & ascii) | alpha | (w & CHECK_HIGH8);
         uint64_t lw = w | alpha >> 2; /* 0x20 into each letter */
-        if (word != CHECK_HIGH8) { /* the word ends in these 8 bytes */
+        if (word != CHECK_HIGH8) {    /* the word ends in these 8 bytes */
             unsigned n = (unsigned)__builtin_ctzll(~word & CHECK_HIGH8) / 8;
             uint64_t keep = n ? (UINT64_C(1) << (8 * n)) - 1 : 0;
             if (n) {

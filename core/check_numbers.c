@@ -90,34 +90,34 @@ static int common(double v)
  * as a little-endian word (none is longer than 8), in check_numwords at
  * the slot its multiplicative hash gives (check_scan.h; no two share one). */
 #define NUMBER_WORDS(X)                                                                            \
-    X(0x0000656c62756f64ULL, 2)        /* double */                                              \
-    X(0x0000006e657a6f64ULL, 12)       /* dozen */                                               \
-    X(0x0000007468676965ULL, 8)        /* eight */                                               \
-    X(0x0000797468676965ULL, 80)       /* eighty */                                              \
-    X(0x00006e6576656c65ULL, 11)       /* eleven */                                              \
-    X(0x0000007974666966ULL, 50)       /* fifty */                                               \
-    X(0x0000000065766966ULL, 5)        /* five */                                                \
-    X(0x0000007974726f66ULL, 40)       /* forty */                                               \
-    X(0x0000000072756f66ULL, 4)        /* four */                                                \
-    X(0x00000000666c6168ULL, 0.5)      /* half */                                                \
-    X(0x00646572646e7568ULL, 100)      /* hundred */                                             \
-    X(0x00000000656e696eULL, 9)        /* nine */                                                \
-    X(0x00007974656e696eULL, 90)       /* ninety */                                              \
-    X(0x0000000000656e6fULL, 1)        /* one */                                                 \
-    X(0x0000006e65766573ULL, 7)        /* seven */                                               \
-    X(0x0079746e65766573ULL, 70)       /* seventy */                                             \
-    X(0x0000000000786973ULL, 6)        /* six */                                                 \
-    X(0x0000007974786973ULL, 60)       /* sixty */                                               \
-    X(0x00000000006e6574ULL, 10)       /* ten */                                                 \
-    X(0x0000797472696874ULL, 30)       /* thirty */                                              \
-    X(0x646e6173756f6874ULL, 1000)     /* thousand */                                            \
-    X(0x0000006565726874ULL, 3)        /* three */                                               \
-    X(0x0000656c70697274ULL, 3)        /* triple */                                              \
-    X(0x000065766c657774ULL, 12)       /* twelve */                                              \
-    X(0x000079746e657774ULL, 20)       /* twenty */                                              \
-    X(0x0000006563697774ULL, 2)        /* twice */                                               \
-    X(0x00000000006f7774ULL, 2)        /* two */                                                 \
-    X(0x000000006f72657aULL, 0)        /* zero */
+    X(0x0000656c62756f64ULL, 2)    /* double */                                                    \
+    X(0x0000006e657a6f64ULL, 12)   /* dozen */                                                     \
+    X(0x0000007468676965ULL, 8)    /* eight */                                                     \
+    X(0x0000797468676965ULL, 80)   /* eighty */                                                    \
+    X(0x00006e6576656c65ULL, 11)   /* eleven */                                                    \
+    X(0x0000007974666966ULL, 50)   /* fifty */                                                     \
+    X(0x0000000065766966ULL, 5)    /* five */                                                      \
+    X(0x0000007974726f66ULL, 40)   /* forty */                                                     \
+    X(0x0000000072756f66ULL, 4)    /* four */                                                      \
+    X(0x00000000666c6168ULL, 0.5)  /* half */                                                      \
+    X(0x00646572646e7568ULL, 100)  /* hundred */                                                   \
+    X(0x00000000656e696eULL, 9)    /* nine */                                                      \
+    X(0x00007974656e696eULL, 90)   /* ninety */                                                    \
+    X(0x0000000000656e6fULL, 1)    /* one */                                                       \
+    X(0x0000006e65766573ULL, 7)    /* seven */                                                     \
+    X(0x0079746e65766573ULL, 70)   /* seventy */                                                   \
+    X(0x0000000000786973ULL, 6)    /* six */                                                       \
+    X(0x0000007974786973ULL, 60)   /* sixty */                                                     \
+    X(0x00000000006e6574ULL, 10)   /* ten */                                                       \
+    X(0x0000797472696874ULL, 30)   /* thirty */                                                    \
+    X(0x646e6173756f6874ULL, 1000) /* thousand */                                                  \
+    X(0x0000006565726874ULL, 3)    /* three */                                                     \
+    X(0x0000656c70697274ULL, 3)    /* triple */                                                    \
+    X(0x000065766c657774ULL, 12)   /* twelve */                                                    \
+    X(0x000079746e657774ULL, 20)   /* twenty */                                                    \
+    X(0x0000006563697774ULL, 2)    /* twice */                                                     \
+    X(0x00000000006f7774ULL, 2)    /* two */                                                       \
+    X(0x000000006f72657aULL, 0)    /* zero */
 
 #define NUMWORD_SLOT(key, value) [CHECK_NUMWORD_SLOT(key)] = {key, value},
 const struct check_numword check_numwords[CHECK_NUMWORD_SLOTS] = {NUMBER_WORDS(NUMWORD_SLOT)};
@@ -180,7 +180,8 @@ static inline size_t token_at(const char *s, size_t len, size_t i, double *v, in
         *v = word_value(s, i, n);
         return n;
     }
-    if (!(n = check_plain_integer(s, len, i, &num)) && (n = check_scan_number(s, len, i, &num)) == 0)
+    if (!(n = check_plain_integer(s, len, i, &num)) &&
+        (n = check_scan_number(s, len, i, &num)) == 0)
         return 1;
     *digits = 1;
     *v = num.ok ? num.v : -1;

@@ -54,7 +54,7 @@ struct check_numword {
     double v;
 };
 #define CHECK_NUMWORD_SLOTS 64
-#define CHECK_NUMWORD_SLOT(key) ((size_t)(((uint64_t)(key) * 0x310c3c0f6c55d51dULL) >> 58))
+#define CHECK_NUMWORD_SLOT(key) ((size_t)(((uint64_t)(key)*0x310c3c0f6c55d51dULL) >> 58))
 extern const struct check_numword check_numwords[CHECK_NUMWORD_SLOTS];
 
 /* The value of the number word of n letters whose key is key (its first 8
