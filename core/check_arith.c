@@ -594,6 +594,10 @@ void check_arith_record(struct check_result *r, const struct check_equation *eq)
         return;
     }
     r->v[CHECK_ARITH_WRONG]++;
+    if (r->no_text) { /* the sentence is left out: nothing to format */
+        check_add(r, "arithmetic", "arith_wrong", CHECK_FAIL, eq->start, eq->len, "wrong");
+        return;
+    }
     check_add(r, "arithmetic", "arith_wrong", CHECK_FAIL, eq->start, eq->len,
               "wrong: it is %s, not %s", check_format_number(eq->lhs, a, sizeof(a)),
               check_format_number(eq->rhs, b, sizeof(b)));
