@@ -88,7 +88,8 @@ static int common(double v)
 
 /* Number words of prompts ("She eats three"): each word's lowercase bytes
  * as a little-endian word (none is longer than 8), in check_numwords at
- * the slot its multiplicative hash gives (check_scan.h; no two share one). */
+ * the slot its multiplicative hash gives (check_scan.h). No two share one:
+ * a word put where another is fails the build (-Woverride-init). */
 #define NUMBER_WORDS(X)                                                                            \
     X(0x0000656c62756f64ULL, 2)    /* double */                                                    \
     X(0x0000006e657a6f64ULL, 12)   /* dozen */                                                     \
