@@ -236,6 +236,8 @@ static double number_value(const char *s, size_t i, size_t j, int decimals, cons
  * point and digits, the digits' value taken as they go by. */
 size_t check_scan_number(const char *s, size_t len, size_t i, struct check_num *out)
 {
+    if (i < len && check_plain_integer(s, len, i, out))
+        return out->len;
     out->len = 0;
     out->ok = 0;
     if (i >= len || !(is_digit(s[i]) || s[i] == '.'))

@@ -238,10 +238,17 @@ void check_arith_record(struct check_result *r, const struct check_equation *eq)
 #define CHECK_KNOWN_MAX 256 /* prompt numbers and equation results kept */
 #define CHECK_SEEN_MAX 2048 /* response numbers examined */
 
+#define CHECK_NEAR_BITS 1024 /* bits of check_prompt.near */
+
 /* The numbers of a prompt: read once, used for every sample of its group. */
 struct check_prompt {
     double v[CHECK_KNOWN_MAX]; /* distinct absolute values, in text order */
     size_t n;                  /* values in use */
+    /* For each value below 65600 with integer part k: bits k - 1, k and
+     * k + 1 (mod CHECK_NEAR_BITS). A number below 65536 whose integer part's
+     * bit is clear equals none of the values (1e-6 relative), so most
+     * lookups end here. */
+    uint64_t near[CHECK_NEAR_BITS / 64];
 };
 
 /* Reads the distinct numbers of prompt[0..len) into *p: numbers in digits
@@ -366,6 +373,65 @@ static inline uint64_t check_digit8(uint64_t w)
 {
     uint64_t x = w & ~CHECK_HIGH8;
     return (x + CHECK_ONES8 * (0x80u - '0')) & ~(x + CHECK_ONES8 * (0x7fu - '9')) & ~w &
+           CHECK_HIGH8;
+}
+
+/* The common number, 1 to 7 digits and then no ',' nor a '.' and a digit
+ * (a group or a fraction), read 8 bytes at a time (little-endian only):
+ * its length, or 0 when s[i..] is anything else (check_scan_number's
+ * general pass then reads it). Its value is the digits' integer, as the
+ * general pass gives it. */
+static inline size_t check_plain_integer(const char *s, size_t len, size_t i, struct check_num *out)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w, k = len - i;
+    if (k >= 8) {
+        w = check_load8(s + i);
+    } else if (len >= 8) { /* the text's last 8 bytes, s[i..len) moved down */
+        w = check_load8(s + len - 8) >> (8 * (8 - k));
+    } else if (k >= 4) { /* two loads that may overlap (on the same bytes) */
+        uint32_t a, b;
+        memcpy(&a, s + i, 4);
+        memcpy(&b, s + len - 4, 4);
+        w = (uint64_t)a | (uint64_t)b << (8 * (k - 4));
+    } else {
+        w = (unsigned char)s[i];
+        for (size_t j = 1; j < k; j++)
+            w |= (uint64_t)(unsigned char)s[i + j] << (8 * j);
+    }
+    /* check_digit8 flags each digit byte exactly (no carries: bytes are
+     * taken below 0x80); n is the count of leading digits, the bytes past
+     * len being zeros. */
+    uint64_t d = check_digit8(w);
+    if (d == CHECK_HIGH8)
+        return 0;
+    size_t n = (size_t)__builtin_ctzll(~d & CHECK_HIGH8) / 8, j = i + n;
+    if (n == 0 || (j < len && s[j] == ',') ||
+        (j < len && s[j] == '.' && j + 1 < len && s[j + 1] >= '0' && s[j + 1] <= '9'))
+        return 0;
+    /* The n digits into the top bytes (leading zero digits below), then
+     * pairs, quads and octets summed: the 8-digit integer. */
+    uint64_t v = (w - CHECK_ONES8 * '0') << (8 * (8 - n));
+    v = v * 10 + (v >> 8);
+    v = (((v & 0x000000ff000000ffULL) * (100 + (1000000ULL << 32))) +
+         (((v >> 16) & 0x000000ff000000ffULL) * (1 + (10000ULL << 32)))) >>
+        32;
+    out->len = n;
+    out->ok = 1;
+    out->decimals = 0;
+    out->v = (double)v;
+    return n;
+#else
+    (void)s, (void)len, (void)i, (void)out;
+    return 0;
+#endif
+}
+
+/* 0x80 in exactly the bytes of w that are ASCII letters. */
+static inline uint64_t check_alpha8(uint64_t w)
+{
+    uint64_t x = (w & ~CHECK_HIGH8) | CHECK_ONES8 * 0x20; /* lowercased, below 0x80 */
+    return (x + CHECK_ONES8 * (0x80u - 'a')) & ~(x + CHECK_ONES8 * (0x7fu - 'z')) & ~w &
            CHECK_HIGH8;
 }
 

@@ -251,7 +251,8 @@ static int fast_eval(const char *s, size_t len, double *out, int *ops)
     size_t i = fast_blank(s, len, 0);
     struct check_num num;
     for (int n = 0;; n++) {
-        if (!check_scan_number(s, len, i, &num) || !num.ok)
+        if (!(i < len && check_plain_integer(s, len, i, &num)) &&
+            (!check_scan_number(s, len, i, &num) || !num.ok))
             return 1;
         double v = num.v;
         if (mul && fast_apply(mul, prod, &v))
@@ -325,7 +326,8 @@ static size_t written_result(const char *s, size_t len, size_t i, double *v, dou
         neg = 1;
         i++;
     }
-    if (!check_scan_number(s, len, i, &a) || !a.ok)
+    if (!(i < len && check_plain_integer(s, len, i, &a)) &&
+        (!check_scan_number(s, len, i, &a) || !a.ok))
         return 0;
     i += a.len;
     *v = neg ? -a.v : a.v;
@@ -348,6 +350,18 @@ size_t check_annotation_close(const char *s, size_t len, size_t i)
 {
     size_t lim = i + 2 + CHECK_EXPR_MAX;
     for (size_t j = i + 2; j + 1 < len && j <= lim; j++) {
+        /* 8 bytes at a time to the next '\n' or '>' (the lowest flag of
+         * check_has8 is exact): the bytes skipped end nothing. */
+        if (j + 8 <= len) {
+            uint64_t w = check_load8(s + j), m = check_has8(w, '\n') | check_has8(w, '>');
+            if (!m) {
+                j += 7;
+                continue;
+            }
+            j += check_first8(m);
+            if (!(j + 1 < len && j <= lim))
+                break;
+        }
         if (s[j] == '\n')
             return 0;
         if (s[j] == '>' && s[j + 1] == '>')
@@ -371,8 +385,8 @@ static size_t annotation(const char *s, size_t len, size_t i, struct check_equat
     size_t close = check_annotation_close(s, len, i), eqo = 0;
     if (!close)
         return 0;
-    for (size_t j = i + 2; j < close; j++)
-        if (s[j] == '=')
+    for (size_t j = close; j > i + 2 && !eqo;) /* the last '=' */
+        if (s[--j] == '=')
             eqo = j;
     memset(eq, 0, sizeof(*eq));
     eq->start = i;
@@ -411,30 +425,21 @@ static int times_x(const char *s, size_t len, size_t j)
     return check_one_of(s[a - 1], "0123456789)") && check_one_of(s[b], "0123456789($.");
 }
 
+/* The one-byte expression characters: blanks, operators, parentheses,
+ * '$', '.' and digits (a table: this runs on each byte before an '='). */
+static const unsigned char EXPR_BYTE[256] = {
+    [' '] = 1, ['\t'] = 1, ['+'] = 1, ['-'] = 1, ['*'] = 1, ['/'] = 1, ['^'] = 1, ['%'] = 1,
+    ['('] = 1, [')'] = 1,  ['$'] = 1, ['.'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
+    ['4'] = 1, ['5'] = 1,  ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+};
+
 /* Bytes of the expression character that ends at s[j - 1], or 0. */
 static size_t expr_bytes_before(const char *s, size_t len, size_t j)
 {
     const unsigned char *u = (const unsigned char *)s;
     char c = s[j - 1], op;
-    switch (c) {
-    case ' ':
-    case '\t':
-    case '+':
-    case '-':
-    case '*':
-    case '/':
-    case '^':
-    case '%':
-    case '(':
-    case ')':
-    case '$':
-    case '.':
+    if (EXPR_BYTE[u[j - 1]])
         return 1;
-    default:
-        if (c >= '0' && c <= '9')
-            return 1;
-        break;
-    }
     if (c == ',')
         return j < len && s[j] >= '0' && s[j] <= '9';
     if (c == 'x' || c == 'X')
@@ -589,6 +594,10 @@ void check_arith_record(struct check_result *r, const struct check_equation *eq)
         return;
     }
     r->v[CHECK_ARITH_WRONG]++;
+    if (r->no_text) { /* the sentence is left out: nothing to format */
+        check_add(r, "arithmetic", "arith_wrong", CHECK_FAIL, eq->start, eq->len, "wrong");
+        return;
+    }
     check_add(r, "arithmetic", "arith_wrong", CHECK_FAIL, eq->start, eq->len,
               "wrong: it is %s, not %s", check_format_number(eq->lhs, a, sizeof(a)),
               check_format_number(eq->rhs, b, sizeof(b)));

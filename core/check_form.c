@@ -36,8 +36,9 @@ struct grams {
     uint64_t *slot;    /* stack or a heap array */
     size_t mask;       /* slots - 1 */
     size_t used;       /* slots in use */
-    uint64_t w[4];     /* hashes of the last four words, oldest first */
+    uint64_t w[4];     /* hashes of the last four words, word k at k % 4 */
     size_t start[4];   /* their offsets */
+    uint64_t gram;     /* the last four: w[k] ^ rotl(w[k - 1], 16) ^ ... */
     size_t words;      /* words seen */
     size_t total, rep; /* 4-grams counted, of which repeats */
     size_t first;      /* start of the first repeated 4-gram */
@@ -56,6 +57,8 @@ static void grams_init(struct grams *g, size_t len)
     g->slot = g->stack;
     g->mask = slots - 1;
     g->used = g->words = g->total = g->rep = g->first = 0;
+    memset(g->w, 0, sizeof(g->w));
+    g->gram = 0;
 }
 
 static void grams_free(struct grams *g)
@@ -68,7 +71,8 @@ static void grams_free(struct grams *g)
 static int grams_add(struct grams *g, uint64_t h)
 {
     h = h ? h : 1;
-    size_t i = (size_t)(h ^ (h >> 29)) & g->mask;
+    /* The top bits of a multiply: the word hashes' low bits are weak. */
+    size_t i = (size_t)((h * 0x9e3779b97f4a7c15ULL) >> 40) & g->mask;
     while (g->slot[i]) {
         if (g->slot[i] == h)
             return 1;
@@ -104,15 +108,17 @@ static int grams_grow(struct grams *g)
  * is one and fewer than CHECK_NGRAM_MAX were counted. Returns 0 or -ENOMEM. */
 static int grams_word(struct grams *g, uint64_t h, size_t b)
 {
-    g->w[0] = g->w[1], g->w[1] = g->w[2], g->w[2] = g->w[3], g->w[3] = h;
-    g->start[0] = g->start[1], g->start[1] = g->start[2], g->start[2] = g->start[3];
-    g->start[3] = b;
+    size_t k = g->words & 3;
+    /* Rotating by 16 a word four times over is no rotation: the oldest
+     * word leaves the 4-gram's hash by a xor, one step per word. */
+    g->gram = ((g->gram << 16) | (g->gram >> 48)) ^ h ^ g->w[k];
+    g->w[k] = h;
+    g->start[k] = b;
     if (g->words++ < 3 || g->total == CHECK_NGRAM_MAX)
         return 0;
-    uint64_t gram = ((g->w[0] * 31 + g->w[1]) * 31 + g->w[2]) * 31 + g->w[3];
     g->total++;
-    if (grams_add(g, gram) && !g->rep++)
-        g->first = g->start[0];
+    if (grams_add(g, g->gram) && !g->rep++)
+        g->first = g->start[(k + 1) & 3]; /* the 4-gram's first word */
     return grams_grow(g);
 }
 
@@ -312,6 +318,88 @@ static void fence(struct form *f, const char *s, size_t len, size_t i)
         f->fence_at = i;
 }
 
+/* ---- words --------------------------------------------------------------
+ * A word (WORD_CT bytes) is read 8 bytes at a time where the byte order is
+ * little-endian: one table-free test per 8 bytes finds its end, and its
+ * hash takes one multiply per 8 bytes (FxHash's step over the word's bytes,
+ * letters lowercased, the last chunk zero-padded; no word byte is NUL, so
+ * the padding is unambiguous). Only equal 4-grams of hashes are compared,
+ * so the hash is the form checker's own affair. */
+
+#define FX_K 0x517cc1b727220a95ULL /* FxHash's multiplier */
+
+static inline uint64_t fx_step(uint64_t h, uint64_t w)
+{
+    return (((h << 5) | (h >> 59)) ^ w) * FX_K;
+}
+
+/* What the pass needs of a word. */
+struct word {
+    uint64_t hash;
+    uint64_t key; /* its first 8 bytes lowercased, zero-padded */
+    int alpha;    /* letters only */
+};
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define WORD_SWAR 1
+/* 0x80 in each byte of x (bytes below 0x80) that lies in [lo, hi]. */
+static inline uint64_t swar_in(uint64_t x, unsigned lo, unsigned hi)
+{
+    return (x + CHECK_ONES8 * (0x80u - lo)) & ~(x + CHECK_ONES8 * (0x7fu - hi)) & CHECK_HIGH8;
+}
+#else
+#define WORD_SWAR 0
+#endif
+
+/* Reads the word at s[i] (a WORD_CT byte) into *wd; returns its end. */
+static inline size_t word_at(const unsigned char *s, size_t len, size_t i, struct word *wd)
+{
+    uint64_t h = 0, other = 0; /* 0x80 per byte that is no letter */
+    int first = 1;
+#if WORD_SWAR
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w = check_load8((const char *)s + i), x = w & ~CHECK_HIGH8;
+        uint64_t ascii = ~w & CHECK_HIGH8;
+        uint64_t alpha = swar_in(x | CHECK_ONES8 * 0x20, 'a', 'z') & ascii;
+        uint64_t word = (swar_in(x, '0', '9') & ascii) | alpha | (w & CHECK_HIGH8);
+        uint64_t lw = w | alpha >> 2; /* 0x20 into each letter */
+        if (word != CHECK_HIGH8) {    /* the word ends in these 8 bytes */
+            unsigned n = (unsigned)__builtin_ctzll(~word & CHECK_HIGH8) / 8;
+            uint64_t keep = n ? (UINT64_C(1) << (8 * n)) - 1 : 0;
+            if (n) {
+                h = fx_step(h, lw & keep);
+                other |= ~alpha & CHECK_HIGH8 & keep;
+            }
+            wd->key = first ? lw & keep : wd->key;
+            wd->hash = h;
+            wd->alpha = !other;
+            return i + n;
+        }
+        h = fx_step(h, lw);
+        other |= ~alpha & CHECK_HIGH8;
+        wd->key = first ? lw : wd->key;
+        first = 0;
+    }
+#endif
+    for (;;) { /* the last bytes of the text, or any byte order */
+        uint64_t w = 0;
+        unsigned n = 0, ct;
+        for (; n < 8 && i < len && ((ct = check_ctype[s[i]]) & WORD_CT); i++, n++) {
+            w |= (uint64_t)(s[i] | (ct & CHECK_CT_ALPHA) << 4) << (8 * n);
+            other |= ct & ~(unsigned)CHECK_CT_ALPHA;
+        }
+        if (n)
+            h = fx_step(h, w);
+        wd->key = first ? w : wd->key;
+        first = 0;
+        if (n < 8) {
+            wd->hash = h;
+            wd->alpha = !other;
+            return i;
+        }
+    }
+}
+
 /* One pass: words feed the 4-grams (and, where they start, the refusal
  * phrases), the bytes between them the fences and brackets; when ns is not
  * NULL, words and the '.' and '<' between them feed the numbers scan too.
@@ -334,18 +422,24 @@ static int scan(struct form *f, const char *s, size_t len, struct check_numscan 
             continue;
         }
         size_t b = i;
-        uint64_t h = 0xcbf29ce484222325ULL;
-        unsigned any = 0; /* the classes of the word's bytes */
-        refusals(s, len, i, &f->rs);
-        /* lower(): 0x20 ORed into letters only (CHECK_CT_ALPHA << 4). */
-        for (; i < len && ((ct = check_ctype[u[i]]) & WORD_CT); i++) {
-            h = (h ^ (u[i] | (ct & CHECK_CT_ALPHA) << 4)) * 0x100000001b3ULL;
-            any |= ct;
-        }
-        if (grams_word(&f->g, h, b))
+        struct word wd;
+        i = word_at(u, len, i, &wd);
+        /* Every refusal phrase starts with the word "i", "as", or "i" and
+         * U+2019 (a word byte here): only those words are looked at. */
+        if (((wd.key & 0xff) == 'i' && (i - b == 1 || (wd.key >> 8 & 0xff) == 0xe2)) |
+            (wd.key == ('a' | 's' << 8)))
+            refusals(s, len, b, &f->rs);
+        if (grams_word(&f->g, wd.hash, b))
             return -ENOMEM;
-        if (ns)
-            check_numscan_word(ns, s, len, b, i, any == CHECK_CT_ALPHA);
+        if (!ns)
+            continue;
+        if (wd.alpha && b >= ns->next) { /* a number word, or no number */
+            double v = check_numword_value(wd.key, i - b);
+            if (v >= 0)
+                check_numscan_value(ns, v);
+        } else {
+            check_numscan_word(ns, s, len, b, i, wd.alpha, wd.key);
+        }
     }
     return 0;
 }

@@ -19,12 +19,37 @@ static inline int same(double a, double b)
     return fabs(a - b) <= 1e-6 * big;
 }
 
+/* 0 when no value of k can be the absolute value v (check_prompt.near):
+ * a value a that is the same as v < 65536 is below 65600 (else a - v >=
+ * 64 > 1e-6 a) and less than 1 away from v (1e-6 of 65600 is 0.07), so its
+ * integer part is v's or next to it and it set v's bit. 1 when it may be
+ * (v at or above 65536, or not a number: no filter). */
+static inline int near_may(const struct check_prompt *k, double v)
+{
+    if (!(v < 65536.0))
+        return 1;
+    unsigned b = (unsigned)v % CHECK_NEAR_BITS;
+    return (int)(k->near[b / 64] >> (b % 64) & 1);
+}
+
+/* Sets the bits of check_prompt.near for the absolute value a. */
+static void near_add(struct check_prompt *k, double a)
+{
+    if (!(a < 65600.0))
+        return;
+    unsigned b = (unsigned)a + CHECK_NEAR_BITS; /* b - 1 does not wrap */
+    for (unsigned d = b - 1; d <= b + 1; d++)
+        k->near[d % CHECK_NEAR_BITS / 64] |= UINT64_C(1) << (d % 64);
+}
+
 /* Whether k holds |v|: every value compared, no early exit, so that the
  * loop's branches depend on k's size only (they are predicted). */
 static int known_has(const struct check_prompt *k, double v)
 {
     int hit = 0;
     v = fabs(v);
+    if (!near_may(k, v))
+        return 0;
     for (size_t i = 0; i < k->n; i++)
         hit |= same(k->v[i], v);
     return hit;
@@ -32,8 +57,10 @@ static int known_has(const struct check_prompt *k, double v)
 
 static void known_add(struct check_prompt *k, double v)
 {
-    if (k->n < CHECK_KNOWN_MAX && !known_has(k, v))
+    if (k->n < CHECK_KNOWN_MAX && !known_has(k, v)) {
         k->v[k->n++] = fabs(v);
+        near_add(k, fabs(v));
+    }
 }
 
 /* Numbers a response may write without a source: units of time and the
@@ -46,26 +73,12 @@ static int common(double v)
     v = fabs(v);
     /* A whole number below 10^5 is within the tolerance of a whole COMMON
      * only when equal to it, and at least 0.5 away from 0.5 (beyond 10^-6
-     * of anything below 10^5): a switch instead of 14 comparisons. */
+     * of anything below 10^5): a bit test instead of 14 comparisons. */
     if (v < 1e5 && v == (double)(long)v) {
-        switch ((long)v) {
-        case 0:
-        case 1:
-        case 2:
-        case 7:
-        case 10:
-        case 12:
-        case 24:
-        case 30:
-        case 52:
-        case 60:
-        case 100:
-        case 365:
-        case 1000:
-            return 1;
-        default:
-            return 0;
-        }
+        long n = (long)v; /* bits of the whole COMMON below 64, no branch */
+        const uint64_t small = 1ULL << 0 | 1ULL << 1 | 1ULL << 2 | 1ULL << 7 | 1ULL << 10 |
+                               1ULL << 12 | 1ULL << 24 | 1ULL << 30 | 1ULL << 52 | 1ULL << 60;
+        return n < 64 ? (int)(small >> n & 1) : (n == 100) | (n == 365) | (n == 1000);
     }
     for (size_t i = 0; i < sizeof(COMMON) / sizeof(COMMON[0]); i++)
         if (same(COMMON[i], v))
@@ -74,61 +87,60 @@ static int common(double v)
 }
 
 /* Number words of prompts ("She eats three"): each word's lowercase bytes
- * as a little-endian word (none is longer than 8), sorted by the words, so
- * that the words of one first letter are a range of FIRST. */
-static const struct {
-    uint64_t key;
-    double v;
-} WORDS[] = {
-    {0x0000656c62756f64ULL, 2},    /* double */
-    {0x0000006e657a6f64ULL, 12},   /* dozen */
-    {0x0000007468676965ULL, 8},    /* eight */
-    {0x0000797468676965ULL, 80},   /* eighty */
-    {0x00006e6576656c65ULL, 11},   /* eleven */
-    {0x0000007974666966ULL, 50},   /* fifty */
-    {0x0000000065766966ULL, 5},    /* five */
-    {0x0000007974726f66ULL, 40},   /* forty */
-    {0x0000000072756f66ULL, 4},    /* four */
-    {0x00000000666c6168ULL, 0.5},  /* half */
-    {0x00646572646e7568ULL, 100},  /* hundred */
-    {0x00000000656e696eULL, 9},    /* nine */
-    {0x00007974656e696eULL, 90},   /* ninety */
-    {0x0000000000656e6fULL, 1},    /* one */
-    {0x0000006e65766573ULL, 7},    /* seven */
-    {0x0079746e65766573ULL, 70},   /* seventy */
-    {0x0000000000786973ULL, 6},    /* six */
-    {0x0000007974786973ULL, 60},   /* sixty */
-    {0x00000000006e6574ULL, 10},   /* ten */
-    {0x0000797472696874ULL, 30},   /* thirty */
-    {0x646e6173756f6874ULL, 1000}, /* thousand */
-    {0x0000006565726874ULL, 3},    /* three */
-    {0x0000656c70697274ULL, 3},    /* triple */
-    {0x000065766c657774ULL, 12},   /* twelve */
-    {0x000079746e657774ULL, 20},   /* twenty */
-    {0x0000006563697774ULL, 2},    /* twice */
-    {0x00000000006f7774ULL, 2},    /* two */
-    {0x000000006f72657aULL, 0},    /* zero */
-};
+ * as a little-endian word (none is longer than 8), in check_numwords at
+ * the slot its multiplicative hash gives (check_scan.h). No two share one:
+ * a word put where another is fails the build (-Woverride-init). */
+#define NUMBER_WORDS(X)                                                                            \
+    X(0x0000656c62756f64ULL, 2)    /* double */                                                    \
+    X(0x0000006e657a6f64ULL, 12)   /* dozen */                                                     \
+    X(0x0000007468676965ULL, 8)    /* eight */                                                     \
+    X(0x0000797468676965ULL, 80)   /* eighty */                                                    \
+    X(0x00006e6576656c65ULL, 11)   /* eleven */                                                    \
+    X(0x0000007974666966ULL, 50)   /* fifty */                                                     \
+    X(0x0000000065766966ULL, 5)    /* five */                                                      \
+    X(0x0000007974726f66ULL, 40)   /* forty */                                                     \
+    X(0x0000000072756f66ULL, 4)    /* four */                                                      \
+    X(0x00000000666c6168ULL, 0.5)  /* half */                                                      \
+    X(0x00646572646e7568ULL, 100)  /* hundred */                                                   \
+    X(0x00000000656e696eULL, 9)    /* nine */                                                      \
+    X(0x00007974656e696eULL, 90)   /* ninety */                                                    \
+    X(0x0000000000656e6fULL, 1)    /* one */                                                       \
+    X(0x0000006e65766573ULL, 7)    /* seven */                                                     \
+    X(0x0079746e65766573ULL, 70)   /* seventy */                                                   \
+    X(0x0000000000786973ULL, 6)    /* six */                                                       \
+    X(0x0000007974786973ULL, 60)   /* sixty */                                                     \
+    X(0x00000000006e6574ULL, 10)   /* ten */                                                       \
+    X(0x0000797472696874ULL, 30)   /* thirty */                                                    \
+    X(0x646e6173756f6874ULL, 1000) /* thousand */                                                  \
+    X(0x0000006565726874ULL, 3)    /* three */                                                     \
+    X(0x0000656c70697274ULL, 3)    /* triple */                                                    \
+    X(0x000065766c657774ULL, 12)   /* twelve */                                                    \
+    X(0x000079746e657774ULL, 20)   /* twenty */                                                    \
+    X(0x0000006563697774ULL, 2)    /* twice */                                                     \
+    X(0x00000000006f7774ULL, 2)    /* two */                                                       \
+    X(0x000000006f72657aULL, 0)    /* zero */
+
+#define NUMWORD_SLOT(key, value) [CHECK_NUMWORD_SLOT(key)] = {key, value},
+const struct check_numword check_numwords[CHECK_NUMWORD_SLOTS] = {NUMBER_WORDS(NUMWORD_SLOT)};
+#undef NUMWORD_SLOT
 
 /* Per first letter, the lengths (bit n) and second letters (bit of the
- * letter) of the number words starting with it, and their range of WORDS:
- * most words stop at the first two tests. */
+ * letter) of the number words starting with it: most words of a prompt
+ * stop at these tests, before their key is made. */
 #define L(c) (1u << ((c) - 'a'))
 static const struct {
     unsigned short lens;
     unsigned second;
-    unsigned char lo, hi;
 } FIRST[26] = {
-    ['d' - 'a'] = {1u << 5 | 1u << 6, L('o'), 0, 2},
-    ['e' - 'a'] = {1u << 5 | 1u << 6, L('i') | L('l'), 2, 5},
-    ['f' - 'a'] = {1u << 4 | 1u << 5, L('i') | L('o'), 5, 9},
-    ['h' - 'a'] = {1u << 4 | 1u << 7, L('a') | L('u'), 9, 11},
-    ['n' - 'a'] = {1u << 4 | 1u << 6, L('i'), 11, 13},
-    ['o' - 'a'] = {1u << 3, L('n'), 13, 14},
-    ['s' - 'a'] = {1u << 3 | 1u << 5 | 1u << 7, L('e') | L('i'), 14, 18},
-    ['t' - 'a'] = {1u << 3 | 1u << 5 | 1u << 6 | 1u << 8, L('e') | L('h') | L('r') | L('w'), 18,
-                   27},
-    ['z' - 'a'] = {1u << 4, L('e'), 27, 28},
+    ['d' - 'a'] = {1u << 5 | 1u << 6, L('o')},
+    ['e' - 'a'] = {1u << 5 | 1u << 6, L('i') | L('l')},
+    ['f' - 'a'] = {1u << 4 | 1u << 5, L('i') | L('o')},
+    ['h' - 'a'] = {1u << 4 | 1u << 7, L('a') | L('u')},
+    ['n' - 'a'] = {1u << 4 | 1u << 6, L('i')},
+    ['o' - 'a'] = {1u << 3, L('n')},
+    ['s' - 'a'] = {1u << 3 | 1u << 5 | 1u << 7, L('e') | L('i')},
+    ['t' - 'a'] = {1u << 3 | 1u << 5 | 1u << 6 | 1u << 8, L('e') | L('h') | L('r') | L('w')},
+    ['z' - 'a'] = {1u << 4, L('e')},
 };
 #undef L
 
@@ -144,10 +156,7 @@ static double word_value(const char *s, size_t i, size_t n)
     uint64_t key = 0; /* the word lowercased (letters only: | 0x20) */
     for (size_t k = 0; k < n; k++)
         key |= (uint64_t)(unsigned char)(s[i + k] | 0x20) << (8 * k);
-    for (unsigned w = FIRST[a].lo; w < FIRST[a].hi; w++)
-        if (WORDS[w].key == key)
-            return WORDS[w].v;
-    return -1;
+    return check_numword_value(key, n);
 }
 
 /* The check_ctype bits of the bytes a token_at token that may be a number
@@ -172,25 +181,71 @@ static inline size_t token_at(const char *s, size_t len, size_t i, double *v, in
         *v = word_value(s, i, n);
         return n;
     }
-    if ((n = check_scan_number(s, len, i, &num)) == 0)
+    if (!(n = check_plain_integer(s, len, i, &num)) &&
+        (n = check_scan_number(s, len, i, &num)) == 0)
         return 1;
     *digits = 1;
     *v = num.ok ? num.v : -1;
     return n;
 }
 
-/* Adds the prompt's distinct numbers and number words to k. */
+/* The run of letters at s[i] (a letter): returns its length; *key gets
+ * its first 8 bytes lowercased (check_numword_value's key). 8 bytes at a
+ * time where the byte order is little-endian. */
+static inline size_t letters_at(const char *s, size_t len, size_t i, uint64_t *key)
+{
+    size_t j = i;
+    *key = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; j + 8 <= len; j += 8) {
+        uint64_t w = check_load8(s + j), alpha = check_alpha8(w);
+        unsigned n = alpha == CHECK_HIGH8 ? 8 : (unsigned)__builtin_ctzll(~alpha & CHECK_HIGH8) / 8;
+        uint64_t keep = n == 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * n)) - 1;
+        if (j == i)
+            *key = (w | alpha >> 2) & keep;
+        if (n < 8)
+            return j + n - i;
+    }
+#endif
+    for (; j < len && (check_ctype[(unsigned char)s[j]] & CHECK_CT_ALPHA); j++)
+        if (j - i < 8)
+            *key |= (uint64_t)(unsigned char)(s[j] | 0x20) << (8 * (j - i));
+    return j - i;
+}
+
+/* Adds the prompt's distinct numbers and number words to k: tokens as
+ * token_at reads them, the bytes that start none skipped 8 at a time. */
 static void prompt_numbers(const char *s, size_t len, struct check_prompt *k)
 {
     size_t i = 0;
     while (i < len) {
-        double v;
-        int digits;
-        if (!(check_ctype[(unsigned char)s[i]] & MAY_START)) {
+        if (i + 8 <= len) {
+            uint64_t w = check_load8(s + i);
+            uint64_t m = check_alpha8(w) | check_digit8(w) | check_has8(w, '.');
+            if (!m) {
+                i += 8;
+                continue;
+            }
+            i += check_first8(m); /* the lowest flag is exact */
+        }
+        unsigned ct = check_ctype[(unsigned char)s[i]];
+        double v = -1;
+        uint64_t key;
+        size_t n;
+        struct check_num num;
+        if (!(ct & MAY_START)) {
             i++;
             continue;
         }
-        i += token_at(s, len, i, &v, &digits);
+        if (ct & CHECK_CT_ALPHA) {
+            n = letters_at(s, len, i, &key);
+            v = check_numword_value(key, n);
+        } else if ((n = check_scan_number(s, len, i, &num)) != 0) {
+            v = num.ok ? num.v : -1;
+        } else {
+            n = 1;
+        }
+        i += n;
         if (v >= 0)
             known_add(k, v);
     }
@@ -215,6 +270,8 @@ static int mark_used(struct check_numscan *sc, double v)
 {
     int hit = 0;
     v = fabs(v);
+    if (!near_may(sc->prompt, v))
+        return 0;
     for (size_t i = 0; i < sc->prompt->n; i++) {
         int e = same(sc->prompt->v[i], v);
         sc->used[i] |= (unsigned char)e;
@@ -280,12 +337,12 @@ static void response_numbers(const char *s, size_t len, struct check_numscan *sc
 }
 
 void check_numscan_word(struct check_numscan *ns, const char *s, size_t len, size_t b, size_t e,
-                        int alpha)
+                        int alpha, uint64_t key)
 {
     if (ns->seen >= CHECK_SEEN_MAX)
         return;
     if (alpha && b >= ns->next) { /* one token: a word, maybe a number word */
-        double v = word_value(s, b, e - b);
+        double v = check_numword_value(key, e - b);
         if (v >= 0)
             mark_used(ns, v);
         return;
@@ -298,6 +355,12 @@ void check_numscan_word(struct check_numscan *ns, const char *s, size_t len, siz
             j += number_token(ns, s, len, j);
     }
     ns->next = j; /* past e when a number goes on: "1,200", "3.5" */
+}
+
+void check_numscan_value(struct check_numscan *ns, double v)
+{
+    if (ns->seen < CHECK_SEEN_MAX)
+        mark_used(ns, v);
 }
 
 void check_numscan_byte(struct check_numscan *ns, const char *s, size_t len, size_t i, unsigned ct)
@@ -317,6 +380,7 @@ int check_numscan_begin(struct check_numscan *ns, const struct check_prompt *p, 
         return -EINVAL;
     /* Only the counts are cleared: each array is written before it is read. */
     ns->eqs.n = ns->next_eq = ns->result.n = 0;
+    memset(ns->result.near, 0, sizeof(ns->result.near));
     ns->ann_end = ns->seen = ns->next = 0;
     ns->eqs.arith = arith ? r : NULL;
     ns->prompt = p;
@@ -345,6 +409,7 @@ void check_numscan_redo(struct check_numscan *ns, const char *resp, size_t len)
     ns->r->dropped = ns->dropped0;
     ns->r->v[CHECK_NUMBERS_UNEXPLAINED] = ns->unexplained0;
     ns->next_eq = ns->result.n = ns->ann_end = ns->seen = ns->next = 0;
+    memset(ns->result.near, 0, sizeof(ns->result.near));
     memset(ns->used, 0, ns->prompt->n);
     response_numbers(resp, len, ns);
 }
@@ -354,6 +419,7 @@ int check_prompt_init(struct check_prompt *p, const char *prompt, size_t len)
     if (!p || (!prompt && len))
         return -EINVAL;
     p->n = 0;
+    memset(p->near, 0, sizeof(p->near));
     prompt_numbers(prompt, len, p);
     return 0;
 }

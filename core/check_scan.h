@@ -14,6 +14,7 @@
 #include "check.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Equation values in text order: what a response has computed so far. */
 struct check_eqs {
@@ -44,10 +45,35 @@ struct check_numscan {
 int check_numscan_begin(struct check_numscan *ns, const struct check_prompt *p, const char *resp,
                         size_t len, struct check_result *r, bool arith);
 
+/* The number words ("one" ... "zero", "dozen", "half", "twice"), each at
+ * the slot of its key (its bytes lowercased, little-endian, zero-padded:
+ * none is longer than 8) that CHECK_NUMWORD_SLOT gives; no two share a
+ * slot, the others are empty (key 0, which no word is). */
+struct check_numword {
+    uint64_t key;
+    double v;
+};
+#define CHECK_NUMWORD_SLOTS 64
+#define CHECK_NUMWORD_SLOT(key) ((size_t)(((uint64_t)(key)*0x310c3c0f6c55d51dULL) >> 58))
+extern const struct check_numword check_numwords[CHECK_NUMWORD_SLOTS];
+
+/* The value of the number word of n letters whose key is key (its first 8
+ * bytes when longer), or -1: one lookup, no branch to mispredict. */
+static inline double check_numword_value(uint64_t key, size_t n)
+{
+    const struct check_numword *w = &check_numwords[CHECK_NUMWORD_SLOT(key)];
+    return n <= 8 && w->key == key ? w->v : -1;
+}
+
+/* The number word of value v (check_numword_value) read by the scan: the
+ * prompt numbers it is are used. */
+void check_numscan_value(struct check_numscan *ns, double v);
+
 /* The word resp[b..e) (a run of letters, digits and bytes >= 0x80; alpha
- * when letters only): its numbers and number words not read yet. */
+ * when letters only, key then its first 8 bytes lowercased, little-endian,
+ * zero-padded): its numbers and number words not read yet. */
 void check_numscan_word(struct check_numscan *ns, const char *resp, size_t len, size_t b, size_t e,
-                        int alpha);
+                        int alpha, uint64_t key);
 
 /* The byte resp[i] between words, of check_ctype class ct: a '.' may start
  * a number, "<<" an annotation. Other bytes may be skipped. */
