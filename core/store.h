@@ -77,6 +77,7 @@ struct store_ckpt_stats {
     uint64_t passive, restart, truncate; /* checkpoints run, by mode */
     uint64_t busy;                       /* RESTART/TRUNCATE that gave way to readers */
     uint64_t gated;                      /* groups that waited for a RESTART (WAL at its bound) */
+    uint64_t gated_us;                   /* how long they waited in all, microseconds */
     int wal_pages;                       /* frames in the WAL after the latest commit */
     int wal_pages_max;                   /* the most it held after a commit */
 };

@@ -58,6 +58,13 @@ struct store_ckpt {
     struct store_ckpt_stats stats;
 };
 
+static uint64_t mono_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
 /* The writer's WAL hook, called on the writer thread after each commit. */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
@@ -235,10 +242,11 @@ void store_ckpt_gate(struct store *s)
          * A RESTART that gave way to readers (busy) lets the writer go on,
          * and the next group asks again; so does the time limit, a guard
          * against a checkpointer that cannot run at all. */
-        uint64_t busy = k->stats.busy;
+        uint64_t busy = k->stats.busy, t0 = mono_us();
         while (k->wal_pages >= CKPT_CAP_PAGES && !k->stopping && k->stats.busy == busy)
             if (pthread_cond_timedwait(&k->gate_cv, &k->mu, &ts) == ETIMEDOUT)
                 break;
+        k->stats.gated_us += mono_us() - t0;
     }
     pthread_mutex_unlock(&k->mu);
 }

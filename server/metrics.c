@@ -146,6 +146,9 @@ static void checkpoints(struct text *t, struct app *a)
     family(t, "rung_store_checkpoint_gated_total", "counter",
            "Write groups that waited for a RESTART checkpoint (the WAL at its bound).");
     put(t, "rung_store_checkpoint_gated_total %llu\n", (unsigned long long)ck.gated);
+    family(t, "rung_store_checkpoint_gated_seconds_total", "counter",
+           "Time those groups waited for the RESTART.");
+    put(t, "rung_store_checkpoint_gated_seconds_total %.6f\n", (double)ck.gated_us / 1e6);
     family(t, "rung_store_wal_frames_total", "counter",
            "Frames the writer's commits appended to the WAL.");
     put(t, "rung_store_wal_frames_total %llu\n", (unsigned long long)ck.frames);

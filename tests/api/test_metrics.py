@@ -97,6 +97,9 @@ class TestMetrics(DaemonCase):
         # Ingests run without savepoints; none failed, so no group ran twice.
         self.assertEqual(series(text, "rung_store_guarded_reruns_total"), 0)
         self.assertIsNotNone(series(text, "rung_store_checkpoints_total", mode="passive"))
+        # No group waited at the WAL's bound in this small run.
+        self.assertEqual(series(text, "rung_store_checkpoint_gated_total"), 0)
+        self.assertEqual(series(text, "rung_store_checkpoint_gated_seconds_total"), 0)
         if backend() == "sqlite":
             self.assertGreater(series(text, "rung_store_wal_frames_total"), 0)
         else:  # PostgreSQL has no WAL of ours: the family says 0
