@@ -7,7 +7,7 @@
 
 const char *const check_group_feat_name[CHECK_GROUP_NFEAT] = {
     "values_shared", "steps_rel",   "steps_most",    "lines_rel", "answer_frac",
-    "answer_seen",   "answer_last", "answer_passed", "passes",
+    "answer_seen",   "answer_last", "answer_passed", "passes",    "unused",
 };
 
 /* Two values are one when within 1e-6 relative (of the larger, at least 1),
@@ -40,16 +40,65 @@ static void add_value(struct check_sample *s, double v)
     s->nval++;
 }
 
+/* A sample being read: the results of its equations so far, and whether a
+ * later equation reads each. */
+struct reading {
+    struct check_sample *s;
+    const char *text;
+    double res[CHECK_SAMPLE_VALUES];
+    unsigned char read[CHECK_SAMPLE_VALUES];
+    size_t nres;
+};
+
+/* Marks the results that the numbers of text[b..e) (a left side) read. */
+static void read_operands(struct reading *rd, size_t b, size_t e)
+{
+    for (size_t i = b; i < e;) {
+        struct check_num num;
+        size_t k = check_ctype[(unsigned char)rd->text[i]] & CHECK_CT_DIGIT
+                       ? check_scan_number(rd->text, e, i, &num)
+                       : 0;
+        if (!k) {
+            i++;
+            continue;
+        }
+        i += k;
+        for (size_t j = 0; num.ok && j < rd->nres; j++)
+            rd->read[j] |= same_value(fabs(rd->res[j]), num.v);
+    }
+}
+
 static int on_equation(void *cls, const struct check_equation *eq)
 {
-    struct check_sample *s = cls;
+    struct reading *rd = cls;
+    struct check_sample *s = rd->s;
     if (eq->status < 0)
         return 0;
     s->eqs++;
     s->last = eq->rhs;
     s->has_last = 1;
     add_value(s, eq->rhs);
+    read_operands(rd, eq->start, eq->eq_off);
+    size_t j = 0;
+    while (j < rd->nres && !same_value(rd->res[j], eq->rhs))
+        j++;
+    if (j == rd->nres && j < CHECK_SAMPLE_VALUES) {
+        rd->res[j] = eq->rhs;
+        rd->read[j] = 0;
+        rd->nres++;
+    }
     return 0;
+}
+
+/* The results of rd that nothing read, less the last one and the answer. */
+static unsigned unused_results(const struct reading *rd)
+{
+    const struct check_sample *s = rd->s;
+    unsigned n = 0;
+    for (size_t j = 0; j < rd->nres; j++)
+        n += !rd->read[j] && !(s->has_last && same_value(rd->res[j], s->last)) &&
+             !(s->ans.numeric && same_value(rd->res[j], s->ans.value));
+    return n;
 }
 
 static unsigned count_lines(const char *s, size_t len)
@@ -73,8 +122,10 @@ int check_sample_read(const char *resp, size_t len, struct check_sample *s)
         return -EINVAL;
     memset(s, 0, sizeof(*s));
     int rc = check_answer(resp, len, &s->ans, NULL);
+    struct reading rd = {.s = s, .text = resp};
     if (!rc)
-        rc = check_arith_scan(resp, len, on_equation, s);
+        rc = check_arith_scan(resp, len, on_equation, &rd);
+    s->unused = unused_results(&rd);
     s->lines = count_lines(resp, len);
     return rc;
 }
@@ -113,4 +164,5 @@ void check_group_features(const struct check_sample *self, const struct check_sa
         self->ans.numeric && self->has_last && same_value(self->ans.value, self->last);
     out[CHECK_GROUP_ANSWER_PASSED] = passed;
     out[CHECK_GROUP_PASSES] = passes;
+    out[CHECK_GROUP_UNUSED] = self->unused;
 }
