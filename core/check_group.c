@@ -6,8 +6,8 @@
 #include <string.h>
 
 const char *const check_group_feat_name[CHECK_GROUP_NFEAT] = {
-    "values_shared", "steps_rel",   "steps_most",    "lines_rel", "answer_frac",
-    "answer_seen",   "answer_last", "answer_passed", "passes",    "unused",
+    "values_shared", "steps_rel",     "steps_most", "lines_rel", "answer_frac", "answer_seen",
+    "answer_last",   "answer_passed", "passes",     "unused",    "agree_last",
 };
 
 /* Two values are one when within 1e-6 relative (of the larger, at least 1),
@@ -130,10 +130,16 @@ int check_sample_read(const char *resp, size_t len, struct check_sample *s)
     return rc;
 }
 
+/* 1 when s's numeric answer is the result of its last evaluated equation. */
+static int answer_is_last(const struct check_sample *s)
+{
+    return s->ans.numeric && s->has_last && same_value(s->ans.value, s->last);
+}
+
 void check_group_features(const struct check_sample *self, const struct check_sample *others,
                           size_t n, double *out)
 {
-    unsigned most_eqs = self->eqs, most_lines = self->lines, shared = 0;
+    unsigned most_eqs = self->eqs, most_lines = self->lines, shared = 0, agree_last = 0;
     int seen = 0, more = 0, passed = 0, passes = 0;
     for (size_t j = 0; j < n; j++) {
         const struct check_sample *o = &others[j];
@@ -141,6 +147,7 @@ void check_group_features(const struct check_sample *self, const struct check_sa
         most_eqs = o->eqs > most_eqs ? o->eqs : most_eqs;
         most_lines = o->lines > most_lines ? o->lines : most_lines;
         seen |= self->ans.numeric && has_value(o, self->ans.value);
+        agree_last += answer_is_last(o) && check_answer_equal(&self->ans, &o->ans);
         /* Another answer: one of the two stopped where the other went on. */
         if (self->ans.numeric && o->ans.numeric && !same_value(self->ans.value, o->ans.value)) {
             passed |= has_value(o, self->ans.value);
@@ -160,9 +167,9 @@ void check_group_features(const struct check_sample *self, const struct check_sa
     out[CHECK_GROUP_ANSWER_FRAC] = self->ans.numeric && !self->ans.percent &&
                                    fabs(self->ans.value - round(self->ans.value)) > 1e-9;
     out[CHECK_GROUP_ANSWER_SEEN] = seen;
-    out[CHECK_GROUP_ANSWER_LAST] =
-        self->ans.numeric && self->has_last && same_value(self->ans.value, self->last);
+    out[CHECK_GROUP_ANSWER_LAST] = answer_is_last(self);
     out[CHECK_GROUP_ANSWER_PASSED] = passed;
     out[CHECK_GROUP_PASSES] = passes;
     out[CHECK_GROUP_UNUSED] = self->unused;
+    out[CHECK_GROUP_AGREE_LAST] = n ? (double)agree_last / (double)n : 0.0;
 }

@@ -45,7 +45,9 @@ enum check_group_feat {
                                   sample that answers otherwise (it went on where that one
                                   stopped) */
     /* the first CHECK_GROUP_NFEAT_V5 are the group features of blob version 5 */
-    CHECK_GROUP_UNUSED, /* count: results no later equation reads (check_sample) */
+    CHECK_GROUP_UNUSED,     /* count: results no later equation reads (check_sample) */
+    CHECK_GROUP_AGREE_LAST, /* share: the others with its answer whose answer is the result of
+                               their own last evaluated equation */
     CHECK_GROUP_NFEAT
 };
 

@@ -238,7 +238,43 @@ static void test_unused_results(void **state)
     assert_true(out[CHECK_NFEAT + CHECK_GROUP_UNUSED] == 2.0f);
     assert_string_equal(reward_check_feat_name(CHECK_NFEAT + CHECK_GROUP_UNUSED), "unused");
     assert_int_equal(CHECK_GROUP_UNUSED, CHECK_GROUP_NFEAT_V5);
-    assert_int_equal(REWARD_CHECK_NFEAT, REWARD_CHECK_NFEAT_V5 + 1);
+    assert_int_equal(REWARD_CHECK_NFEAT, REWARD_CHECK_NFEAT_V5 + 2);
+}
+
+/* Blob version 6's agreement of the careful: the share of the others that
+ * share its answer and reach it as their own last equation's result. */
+static void test_agree_last(void **state)
+{
+    (void)state;
+    static const char *const t[] = {
+        "3 + 4 = <<3+4=7>>7\n7 * 2 = <<7*2=14>>14\nA: 14",     /* 14, its last result */
+        "7 * 2 = <<7*2=14>>14\nA: 14",                         /* 14, its last result */
+        "2 * 7 = <<2*7=14>>14\n14 * 4 = <<14*4=56>>56\nA: 14", /* 14, not its last */
+        "A: 14",                                               /* 14, no equation */
+        "3 * 4 = <<3*4=12>>12\nA: 12",                         /* another answer */
+    };
+    struct check_sample s[5];
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(check_sample_read(t[i], strlen(t[i]), &s[i]), 0);
+    double f[CHECK_GROUP_NFEAT];
+    struct check_sample o0[4] = {s[1], s[2], s[3], s[4]};
+    check_group_features(&s[0], o0, 4, f); /* only s[1] counts */
+    assert_true(f[CHECK_GROUP_AGREE_LAST] == 0.25);
+    struct check_sample o2[4] = {s[0], s[1], s[3], s[4]};
+    check_group_features(&s[2], o2, 4, f); /* its own carelessness does not matter */
+    assert_true(f[CHECK_GROUP_AGREE_LAST] == 0.5);
+    struct check_sample o4[4] = {s[0], s[1], s[2], s[3]};
+    check_group_features(&s[4], o4, 4, f); /* nobody shares 12 */
+    assert_true(f[CHECK_GROUP_AGREE_LAST] == 0);
+    check_group_features(&s[0], NULL, 0, f); /* alone */
+    assert_true(f[CHECK_GROUP_AGREE_LAST] == 0);
+    /* Text answers are no results. */
+    struct check_sample w[2];
+    assert_int_equal(check_sample_read("7 + 7 = 14\nA: blue", 19, &w[0]), 0);
+    assert_int_equal(check_sample_read("7 + 7 = 14\nA: blue", 19, &w[1]), 0);
+    check_group_features(&w[0], &w[1], 1, f);
+    assert_true(f[CHECK_GROUP_AGREE_LAST] == 0);
+    assert_string_equal(check_group_feat_name[CHECK_GROUP_AGREE_LAST], "agree_last");
 }
 
 /* One text scored alone gets the whole block: the group features of a
@@ -269,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_answer_frac),
         cmocka_unit_test(test_stopped_and_went_on),
         cmocka_unit_test(test_unused_results),
+        cmocka_unit_test(test_agree_last),
         cmocka_unit_test(test_single_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
