@@ -6,8 +6,8 @@
 #include <string.h>
 
 const char *const check_group_feat_name[CHECK_GROUP_NFEAT] = {
-    "values_shared", "steps_rel",   "steps_most",    "lines_rel", "answer_frac",
-    "answer_seen",   "answer_last", "answer_passed", "passes",
+    "values_shared", "steps_rel",     "steps_most", "lines_rel", "answer_frac", "answer_seen",
+    "answer_last",   "answer_passed", "passes",     "unused",    "agree_last",
 };
 
 /* Two values are one when within 1e-6 relative (of the larger, at least 1),
@@ -40,16 +40,65 @@ static void add_value(struct check_sample *s, double v)
     s->nval++;
 }
 
+/* A sample being read: the results of its equations so far, and whether a
+ * later equation reads each. */
+struct reading {
+    struct check_sample *s;
+    const char *text;
+    double res[CHECK_SAMPLE_VALUES];
+    unsigned char read[CHECK_SAMPLE_VALUES];
+    size_t nres;
+};
+
+/* Marks the results that the numbers of text[b..e) (a left side) read. */
+static void read_operands(struct reading *rd, size_t b, size_t e)
+{
+    for (size_t i = b; i < e;) {
+        struct check_num num;
+        size_t k = check_ctype[(unsigned char)rd->text[i]] & CHECK_CT_DIGIT
+                       ? check_scan_number(rd->text, e, i, &num)
+                       : 0;
+        if (!k) {
+            i++;
+            continue;
+        }
+        i += k;
+        for (size_t j = 0; num.ok && j < rd->nres; j++)
+            rd->read[j] |= same_value(fabs(rd->res[j]), num.v);
+    }
+}
+
 static int on_equation(void *cls, const struct check_equation *eq)
 {
-    struct check_sample *s = cls;
+    struct reading *rd = cls;
+    struct check_sample *s = rd->s;
     if (eq->status < 0)
         return 0;
     s->eqs++;
     s->last = eq->rhs;
     s->has_last = 1;
     add_value(s, eq->rhs);
+    read_operands(rd, eq->start, eq->eq_off);
+    size_t j = 0;
+    while (j < rd->nres && !same_value(rd->res[j], eq->rhs))
+        j++;
+    if (j == rd->nres && j < CHECK_SAMPLE_VALUES) {
+        rd->res[j] = eq->rhs;
+        rd->read[j] = 0;
+        rd->nres++;
+    }
     return 0;
+}
+
+/* The results of rd that nothing read, less the last one and the answer. */
+static unsigned unused_results(const struct reading *rd)
+{
+    const struct check_sample *s = rd->s;
+    unsigned n = 0;
+    for (size_t j = 0; j < rd->nres; j++)
+        n += !rd->read[j] && !(s->has_last && same_value(rd->res[j], s->last)) &&
+             !(s->ans.numeric && same_value(rd->res[j], s->ans.value));
+    return n;
 }
 
 static unsigned count_lines(const char *s, size_t len)
@@ -73,16 +122,24 @@ int check_sample_read(const char *resp, size_t len, struct check_sample *s)
         return -EINVAL;
     memset(s, 0, sizeof(*s));
     int rc = check_answer(resp, len, &s->ans, NULL);
+    struct reading rd = {.s = s, .text = resp};
     if (!rc)
-        rc = check_arith_scan(resp, len, on_equation, s);
+        rc = check_arith_scan(resp, len, on_equation, &rd);
+    s->unused = unused_results(&rd);
     s->lines = count_lines(resp, len);
     return rc;
+}
+
+/* 1 when s's numeric answer is the result of its last evaluated equation. */
+static int answer_is_last(const struct check_sample *s)
+{
+    return s->ans.numeric && s->has_last && same_value(s->ans.value, s->last);
 }
 
 void check_group_features(const struct check_sample *self, const struct check_sample *others,
                           size_t n, double *out)
 {
-    unsigned most_eqs = self->eqs, most_lines = self->lines, shared = 0;
+    unsigned most_eqs = self->eqs, most_lines = self->lines, shared = 0, agree_last = 0;
     int seen = 0, more = 0, passed = 0, passes = 0;
     for (size_t j = 0; j < n; j++) {
         const struct check_sample *o = &others[j];
@@ -90,6 +147,7 @@ void check_group_features(const struct check_sample *self, const struct check_sa
         most_eqs = o->eqs > most_eqs ? o->eqs : most_eqs;
         most_lines = o->lines > most_lines ? o->lines : most_lines;
         seen |= self->ans.numeric && has_value(o, self->ans.value);
+        agree_last += answer_is_last(o) && check_answer_equal(&self->ans, &o->ans);
         /* Another answer: one of the two stopped where the other went on. */
         if (self->ans.numeric && o->ans.numeric && !same_value(self->ans.value, o->ans.value)) {
             passed |= has_value(o, self->ans.value);
@@ -109,8 +167,9 @@ void check_group_features(const struct check_sample *self, const struct check_sa
     out[CHECK_GROUP_ANSWER_FRAC] = self->ans.numeric && !self->ans.percent &&
                                    fabs(self->ans.value - round(self->ans.value)) > 1e-9;
     out[CHECK_GROUP_ANSWER_SEEN] = seen;
-    out[CHECK_GROUP_ANSWER_LAST] =
-        self->ans.numeric && self->has_last && same_value(self->ans.value, self->last);
+    out[CHECK_GROUP_ANSWER_LAST] = answer_is_last(self);
     out[CHECK_GROUP_ANSWER_PASSED] = passed;
     out[CHECK_GROUP_PASSES] = passes;
+    out[CHECK_GROUP_UNUSED] = self->unused;
+    out[CHECK_GROUP_AGREE_LAST] = n ? (double)agree_last / (double)n : 0.0;
 }

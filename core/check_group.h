@@ -24,6 +24,8 @@ struct check_sample {
     unsigned lines;                  /* lines holding more than blanks */
     double last;                     /* the written result of its last evaluated equation */
     int has_last;                    /* 1 when it evaluated one */
+    unsigned unused; /* results of its equations, but the last one's and its answer, that
+                        no later equation reads (the first CHECK_SAMPLE_VALUES) */
 };
 
 /* The group features, in this order after the checkers' own. */
@@ -42,10 +44,15 @@ enum check_group_feat {
     CHECK_GROUP_PASSES,        /* flag: it computes on the way the numeric answer of another
                                   sample that answers otherwise (it went on where that one
                                   stopped) */
+    /* the first CHECK_GROUP_NFEAT_V5 are the group features of blob version 5 */
+    CHECK_GROUP_UNUSED,     /* count: results no later equation reads (check_sample) */
+    CHECK_GROUP_AGREE_LAST, /* share: the others with its answer whose answer is the result of
+                               their own last evaluated equation */
     CHECK_GROUP_NFEAT
 };
 
 #define CHECK_GROUP_NFEAT_V4 6 /* group features of layers of blob version 4 */
+#define CHECK_GROUP_NFEAT_V5 9 /* group features of layers of blob version 5 */
 
 /* Their names ("values_shared", ...), by enum check_group_feat. */
 extern const char *const check_group_feat_name[CHECK_GROUP_NFEAT];

@@ -1187,8 +1187,8 @@ static json_t *threshold_note(const struct scored *s, size_t m, double target, d
 
 /* Builds the "calibration" object and the threshold for scored items s
  * (sorted in place). what names the items in the note ("pairs"/"points"). */
-static json_t *calibrate(struct scored *s, size_t n, double target, const char *what, double *tau,
-                         json_t **note)
+static json_t *calibrate(struct scored *s, size_t n, double target, double icc_min,
+                         const char *what, double *tau, json_t **note)
 {
     struct metrics a = {0};
     size_t m = 0;
@@ -1205,11 +1205,12 @@ static json_t *calibrate(struct scored *s, size_t n, double target, const char *
     for (size_t i = 0; i < m; i++)
         metrics_bin(&a, &s[i]);
     json_t *curve = coverage_curve(s, m), *acc, *ll, *ece, *cal = NULL;
-    *note = threshold_note(s, m, target, icc, what, tau);
+    *note = threshold_note(s, m, target, icc > icc_min ? icc : icc_min, what, tau);
     metrics_json(&a, &acc, &ll, &ece);
     if (curve && *note) {
-        cal = json_pack("{s:I,s:o,s:o,s:o,s:o,s:f}", "items", (json_int_t)m, "accuracy", acc,
-                        "log_loss", ll, "ece", ece, "curve", curve, "group_correlation", icc);
+        cal = json_pack("{s:I,s:o,s:o,s:o,s:o,s:f,s:f}", "items", (json_int_t)m, "accuracy", acc,
+                        "log_loss", ll, "ece", ece, "curve", curve, "group_correlation", icc,
+                        "group_correlation_used", icc > icc_min ? icc : icc_min);
     } else {
         json_decref(curve);
         json_decref(acc);
@@ -1373,6 +1374,22 @@ static size_t partition_lone(struct scored *s, size_t n, size_t lone_from)
     return k;
 }
 
+/* reward_group_icc of the scores s[0..n) that are not ties, into *icc.
+ * Returns 0 or -ENOMEM. */
+static int view_icc(const struct scored *s, size_t n, double *icc)
+{
+    struct scored *t = malloc((n ? n : 1) * sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i].y != 0.5)
+            t[m++] = s[i];
+    int rc = scored_icc(t, m, icc);
+    free(t);
+    return rc;
+}
+
 /* Calibrates o from the scores s[0..n): without lone rows (lone_from 0)
  * all of them; else the threshold the layer scores with is the lone rows',
  * the grouped one goes to g_*. Returns 0 or -ENOMEM. */
@@ -1381,14 +1398,20 @@ static int calibrate_head(const struct reward_params *p, int bias, size_t lone_f
 {
     const char *what = bias ? "points" : "pairs";
     size_t ng = lone_from ? partition_lone(s, n, lone_from) : n;
-    o->cal = calibrate(s + (lone_from ? ng : 0), lone_from ? n - ng : n, p->target, what, &o->tau,
-                       &o->note);
+    double icc_g = 0, icc_l = 0;
+    if (lone_from && (view_icc(s, ng, &icc_g) || view_icc(s + ng, n - ng, &icc_l)))
+        return -ENOMEM;
+    /* Each view's correlation is an estimate from the same prompt groups;
+     * both thresholds count trials with the larger one. */
+    double icc = icc_g > icc_l ? icc_g : icc_l;
+    o->cal = calibrate(s + (lone_from ? ng : 0), lone_from ? n - ng : n, p->target, icc, what,
+                       &o->tau, &o->note);
     if (!o->cal || json_object_set_new(o->cal, "cross_fitted_folds", json_integer(o->folds)))
         return -ENOMEM;
     if (!lone_from)
         return 0;
     o->ncalib = ng; /* the pairs held out, each seen in two views */
-    o->g_cal = calibrate(s, ng, p->target, what, &o->g_tau, &o->g_note);
+    o->g_cal = calibrate(s, ng, p->target, icc, what, &o->g_tau, &o->g_note);
     if (!o->g_cal || json_object_set_new(o->g_cal, "cross_fitted_folds", json_integer(o->folds)))
         return -ENOMEM;
     return 0;
@@ -1909,6 +1932,7 @@ int reward_save(const struct reward_layer *l, void **blob, size_t *len)
     put_u32(b + 56, l->ncheck);
     put_u32(b + 60, l->ncheck == REWARD_CHECK_NFEAT_V3   ? reward_check_set_id_v3()
                     : l->ncheck == REWARD_CHECK_NFEAT_V4 ? reward_check_set_id_v4()
+                    : l->ncheck == REWARD_CHECK_NFEAT_V5 ? reward_check_set_id_v5()
                     : l->ncheck                          ? reward_check_set_id()
                                                          : 0u);
     put_u64(b + 64, f64_bits(l->tau_group));
@@ -1926,8 +1950,9 @@ static int tau_ok(double t)
 /* The checker features a blob's header records: 0 for version 1 and for
  * a layer without them; REWARD_CHECK_NFEAT_V3 for the checkers' own block
  * (versions 2 on), REWARD_CHECK_NFEAT_V4 for the block with the first
- * group features (version 4 on), REWARD_CHECK_NFEAT for the whole block
- * (version 5 on); -1 for a definition this build does not know (another
+ * group features (version 4 on), REWARD_CHECK_NFEAT_V5 for the block
+ * with the group features of version 5 (version 5 on), REWARD_CHECK_NFEAT
+ * for the whole block (version 6 on); -1 for a definition this build does not know (another
  * version or feature set). */
 static long blob_checks(const unsigned char *b)
 {
@@ -1942,7 +1967,9 @@ static long blob_checks(const unsigned char *b)
         return (long)n;
     if (version >= 4 && n == REWARD_CHECK_NFEAT_V4 && set == reward_check_set_id_v4())
         return (long)n;
-    return version >= 5 && n == REWARD_CHECK_NFEAT && set == reward_check_set_id() ? (long)n : -1;
+    if (version >= 5 && n == REWARD_CHECK_NFEAT_V5 && set == reward_check_set_id_v5())
+        return (long)n;
+    return version >= 6 && n == REWARD_CHECK_NFEAT && set == reward_check_set_id() ? (long)n : -1;
 }
 
 /* The token hash a blob's header records: FEAT_HASH_FNV1A for versions 1

@@ -60,14 +60,15 @@ static const char *side_text(const struct reward_pair_ex *pairs, uint32_t pos)
 }
 
 /* The group features of self against its others (check_group.h) into
- * out[0..CHECK_GROUP_NFEAT): the count squashed to x / (1 + x), all scaled
- * as the checkers' are. */
+ * out[0..CHECK_GROUP_NFEAT): the counts squashed to x / (1 + x), all
+ * scaled as the checkers' are. */
 static void dense_group(const struct check_sample *self, const struct check_sample *others,
                         size_t n, float *out)
 {
     double g[CHECK_GROUP_NFEAT];
     check_group_features(self, others, n, g);
     g[CHECK_GROUP_VALUES_SHARED] /= 1.0 + g[CHECK_GROUP_VALUES_SHARED];
+    g[CHECK_GROUP_UNUSED] /= 1.0 + g[CHECK_GROUP_UNUSED];
     for (unsigned k = 0; k < CHECK_GROUP_NFEAT; k++)
         out[k] = (float)(g[k] * CHECK_SCALE);
 }
@@ -124,6 +125,11 @@ uint32_t reward_check_set_id_v3(void)
 uint32_t reward_check_set_id_v4(void)
 {
     return set_id(REWARD_CHECK_NFEAT_V4);
+}
+
+uint32_t reward_check_set_id_v5(void)
+{
+    return set_id(REWARD_CHECK_NFEAT_V5);
 }
 
 /* Sorts the 2n sides into distinct responses: t->side[pos] gets each

@@ -26,14 +26,18 @@
  *       pair as its own group {a, b}, as the daemon scores a pair item
  *       while it keeps no sample groups (reward_evaluate). score_us_per_pair
  *       is the time reward_score_pair takes for one held-out pair.
- *   bench_reward cv --format hh|gsm8k FILE [--reps R] [--ngram-scale X]
+ *   bench_reward cv --format hh|gsm8k FILE [--reps R] [--ngram-scale X] [--train-only]
  *       grouped cross-validation of the default layer over the whole file:
  *       the prompts are split into 5 folds by a hash of the prompt (R
  *       rounds, default 2, each with its own hash), each fold judged by a
  *       layer trained on the other four; prints one JSON line with the
  *       held-out accuracy, coverage at the grouped threshold and accuracy
- *       on covered over every held-out pair of every round (grouped view):
- *       more pairs than the fixed split's 20%, so less noise.
+ *       on covered over every held-out pair of every round (grouped view;
+ *       "alone": each pair its own group): more pairs than the fixed
+ *       split's 20%, so less noise. With
+ *       --train-only the folds hold only the fixed split's training 80%
+ *       (what eval trains on), so a change can be judged without the
+ *       split's held-out 20%.
  */
 #include "dataset.h"
 #include "feat.h"
@@ -742,8 +746,9 @@ static unsigned cv_fold(const char *prompt, unsigned r)
     return (unsigned)(h % 5);
 }
 
-/* Adds the grouped figures of a layer trained on tr[0..ntr), judged on
- * te[0..nte), to the sums f (accuracy, coverage, covered right, pairs). */
+/* Adds the figures of a layer trained on tr[0..ntr), judged on te[0..nte),
+ * to the sums f: grouped accuracy, coverage, covered right, pairs, then
+ * the same three with each pair alone. */
 static int cv_run(const struct reward_params *p, const struct reward_pair_ex *tr, size_t ntr,
                   const struct reward_pair_ex *te, size_t nte, double *f)
 {
@@ -759,6 +764,11 @@ static int cv_run(const struct reward_params *p, const struct reward_pair_ex *tr
     f[1] += cov * (double)nte;
     f[2] += cov * (double)nte * json_number_value(json_object_get(g, "accuracy_on_covered"));
     f[3] += (double)nte;
+    double lcov = json_number_value(json_object_get(ev, "coverage"));
+    f[4] += json_number_value(json_object_get(ev, "accuracy")) * (double)nte;
+    f[5] += lcov * (double)nte;
+    if (lcov > 0)
+        f[6] += lcov * (double)nte * json_number_value(json_object_get(ev, "accuracy_on_covered"));
     json_decref(ev);
     return 0;
 }
@@ -770,40 +780,52 @@ static int cmd_cv(int argc, char **argv)
     struct reward_params p;
     reward_params_default(&p);
     unsigned long ul = 2;
-    int bad = 0;
-    for (; argc > 4 && argv[argc - 2][0] == '-'; argc -= 2) {
-        if (!strcmp(argv[argc - 2], "--reps"))
+    int bad = 0, train_only = 0;
+    while (argc > 3) {
+        if (!strcmp(argv[argc - 1], "--train-only")) {
+            train_only = 1;
+            argc--;
+        } else if (argc > 4 && !strcmp(argv[argc - 2], "--reps")) {
             bad |= parse_ul(argv[argc - 1], &ul) || ul > 100;
-        else if (!strcmp(argv[argc - 2], "--ngram-scale"))
+            argc -= 2;
+        } else if (argc > 4 && !strcmp(argv[argc - 2], "--ngram-scale")) {
             bad |= parse_d(argv[argc - 1], &p.ngram_scale);
-        else
+            argc -= 2;
+        } else {
             break;
+        }
     }
     reps = bad ? 0 : (unsigned)ul;
     if (argc != 3 || strcmp(argv[0], "--format") || dataset_format_parse(argv[1], &fmt) || !reps) {
-        fprintf(stderr, "usage: cv --format hh|gsm8k FILE [--reps R] [--ngram-scale X]\n");
+        fprintf(stderr, "usage: cv --format hh|gsm8k FILE [--reps R] [--ngram-scale X] "
+                        "[--train-only]\n");
         return 2;
     }
     struct eval_ctx c = {calloc(100000, sizeof(*c.rows)), 0, 0, 100000};
     struct reward_pair_ex *tr = calloc(100000, sizeof(*tr)), *te = calloc(100000, sizeof(*te));
     struct dataset_stats st;
-    double f[4] = {0};
+    double f[7] = {0};
     FILE *in = fopen(argv[2], "r");
     int rc = !in || !c.rows || !tr || !te || dataset_read(in, fmt, eval_pair, NULL, &c, &st);
     for (unsigned r = 0; r < reps && !rc; r++)
         for (unsigned k = 0; k < 5 && !rc; k++) {
             size_t ntr = 0, nte = 0;
             for (size_t i = 0; i < c.cap; i++)
-                if (c.rows[i].prompt && cv_fold(c.rows[i].prompt, r) == k)
+                if (!c.rows[i].prompt || (train_only && i >= c.ntr))
+                    continue; /* the fixed split's held-out rows sit at the end */
+                else if (cv_fold(c.rows[i].prompt, r) == k)
                     te[nte++] = c.rows[i];
-                else if (c.rows[i].prompt)
+                else
                     tr[ntr++] = c.rows[i];
             rc = cv_run(&p, tr, ntr, te, nte, f);
         }
     if (!rc)
-        printf("{\"file\":\"%s\",\"rounds\":%u,\"held_out_pairs\":%.0f,\"accuracy\":%.4f,"
-               "\"coverage\":%.4f,\"accuracy_on_covered\":%.4f}\n",
-               argv[2], reps, f[3], f[0] / f[3], f[1] / f[3], f[1] > 0 ? f[2] / f[1] : NAN);
+        printf("{\"file\":\"%s\",\"train_only\":%s,\"rounds\":%u,\"held_out_pairs\":%.0f,"
+               "\"accuracy\":%.4f,\"coverage\":%.4f,\"accuracy_on_covered\":%.4f,"
+               "\"alone\":{\"accuracy\":%.4f,\"coverage\":%.4f,\"accuracy_on_covered\":%.4f}}\n",
+               argv[2], train_only ? "true" : "false", reps, f[3], f[0] / f[3], f[1] / f[3],
+               f[1] > 0 ? f[2] / f[1] : NAN, f[4] / f[3], f[5] / f[3],
+               f[5] > 0 ? f[6] / f[5] : NAN);
     for (size_t i = 0; c.rows && i < c.cap; i++) {
         free((char *)c.rows[i].prompt);
         free((char *)c.rows[i].a);

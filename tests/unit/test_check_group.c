@@ -174,6 +174,109 @@ static void test_answer_frac(void **state)
     assert_string_equal(check_group_feat_name[CHECK_GROUP_VALUES_SHARED], "values_shared");
 }
 
+/* Blob version 6's count: the results of a sample's equations that no
+ * later equation reads, but its last equation's and its answer (a step
+ * whose result leads nowhere). */
+static void test_unused_results(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        unsigned unused;
+    } cases[] = {
+        /* a chain: each result read by the next equation */
+        {"16 - 3 = <<16-3=13>>13\n13 * 2 = <<13*2=26>>26\nA: 26", 0},
+        /* 7 leads nowhere */
+        {"3 + 4 = <<3+4=7>>7\n5 * 2 = <<5*2=10>>10\n10 + 1 = <<10+1=11>>11\nA: 11", 1},
+        /* 4 and 6 lead nowhere; 25 is the last result */
+        {"2 + 2 = <<2+2=4>>4\n3 + 3 = <<3+3=6>>6\n5 * 5 = <<5*5=25>>25\nA: 25", 2},
+        /* the answer is a result read by none: not counted; 6 is the last */
+        {"2 * 5 = <<2*5=10>>10\n3 + 3 = <<3+3=6>>6\nA: 10", 0},
+        /* inline equations read as annotations do */
+        {"She has 16 - 3 = 13 eggs, and 13 * 2 = 26 dollars.\nA: 26", 0},
+        /* written with commas and '$' */
+        {"1,000 + 200 = <<1000+200=1200>>1,200\n$1,200 * 2 = <<1200*2=2400>>2400\nA: 2400", 0},
+        /* a negative result is read by its magnitude */
+        {"1000 - 1200 = <<1000-1200=-200>>-200\n200 * 3 = <<200*3=600>>600\nA: 600", 0},
+        /* a result computed twice is one result; read once is enough */
+        {"2 + 3 = <<2+3=5>>5\n1 + 4 = <<1+4=5>>5\n5 * 2 = <<5*2=10>>10\nA: 10", 0},
+        /* an earlier result read only by an unevaluable equation leads nowhere */
+        {"2 + 3 = <<2+3=5>>5\n5 / 0 = 7\n4 * 2 = <<4*2=8>>8\nA: 8", 1},
+        /* a number in prose is no reading: only equations read */
+        {"2 + 3 = <<2+3=5>>5 apples, so 5 left\n4 * 2 = <<4*2=8>>8\nA: 8", 1},
+        /* no equations, no answer */
+        {"A: 3", 0},
+        {"", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct check_sample s;
+        double f[CHECK_GROUP_NFEAT];
+        assert_int_equal(check_sample_read(cases[i].text, strlen(cases[i].text), &s), 0);
+        if (s.unused != cases[i].unused)
+            fail_msg("case %zu: unused %u, want %u", i, s.unused, cases[i].unused);
+        check_group_features(&s, NULL, 0, f);
+        assert_true(f[CHECK_GROUP_UNUSED] == cases[i].unused);
+    }
+    /* A long chain reads every result; a hundred unrelated steps count at
+     * most the kept values. */
+    static char text[8192];
+    size_t n = 0;
+    for (int i = 1; i <= 100; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "%d + 1 = %d\n", i, i + 1);
+    struct check_sample s;
+    assert_int_equal(check_sample_read(text, n, &s), 0);
+    assert_int_equal(s.unused, 0);
+    n = 0;
+    for (int i = 1; i <= 100; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "%d * 3 = %d\n", 1000 + 7 * i,
+                              3 * (1000 + 7 * i));
+    assert_int_equal(check_sample_read(text, n, &s), 0);
+    assert_int_equal(s.unused, CHECK_SAMPLE_VALUES);
+    /* In the block: squashed to x / (1 + x) and scaled by 4. */
+    float out[REWARD_CHECK_NFEAT];
+    assert_int_equal(reward_check_single("?", cases[1].text, out), 0);
+    assert_true(out[CHECK_NFEAT + CHECK_GROUP_UNUSED] == 2.0f);
+    assert_string_equal(reward_check_feat_name(CHECK_NFEAT + CHECK_GROUP_UNUSED), "unused");
+    assert_int_equal(CHECK_GROUP_UNUSED, CHECK_GROUP_NFEAT_V5);
+    assert_int_equal(REWARD_CHECK_NFEAT, REWARD_CHECK_NFEAT_V5 + 2);
+}
+
+/* Blob version 6's agreement of the careful: the share of the others that
+ * share its answer and reach it as their own last equation's result. */
+static void test_agree_last(void **state)
+{
+    (void)state;
+    static const char *const t[] = {
+        "3 + 4 = <<3+4=7>>7\n7 * 2 = <<7*2=14>>14\nA: 14",     /* 14, its last result */
+        "7 * 2 = <<7*2=14>>14\nA: 14",                         /* 14, its last result */
+        "2 * 7 = <<2*7=14>>14\n14 * 4 = <<14*4=56>>56\nA: 14", /* 14, not its last */
+        "A: 14",                                               /* 14, no equation */
+        "3 * 4 = <<3*4=12>>12\nA: 12",                         /* another answer */
+    };
+    struct check_sample s[5];
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(check_sample_read(t[i], strlen(t[i]), &s[i]), 0);
+    double f[CHECK_GROUP_NFEAT];
+    struct check_sample o0[4] = {s[1], s[2], s[3], s[4]};
+    check_group_features(&s[0], o0, 4, f); /* only s[1] counts */
+    assert_true(f[CHECK_GROUP_AGREE_LAST] == 0.25);
+    struct check_sample o2[4] = {s[0], s[1], s[3], s[4]};
+    check_group_features(&s[2], o2, 4, f); /* its own carelessness does not matter */
+    assert_true(f[CHECK_GROUP_AGREE_LAST] == 0.5);
+    struct check_sample o4[4] = {s[0], s[1], s[2], s[3]};
+    check_group_features(&s[4], o4, 4, f); /* nobody shares 12 */
+    assert_true(f[CHECK_GROUP_AGREE_LAST] == 0);
+    check_group_features(&s[0], NULL, 0, f); /* alone */
+    assert_true(f[CHECK_GROUP_AGREE_LAST] == 0);
+    /* Text answers are no results. */
+    struct check_sample w[2];
+    assert_int_equal(check_sample_read("7 + 7 = 14\nA: blue", 19, &w[0]), 0);
+    assert_int_equal(check_sample_read("7 + 7 = 14\nA: blue", 19, &w[1]), 0);
+    check_group_features(&w[0], &w[1], 1, f);
+    assert_true(f[CHECK_GROUP_AGREE_LAST] == 0);
+    assert_string_equal(check_group_feat_name[CHECK_GROUP_AGREE_LAST], "agree_last");
+}
+
 /* One text scored alone gets the whole block: the group features of a
  * group of one, scaled like the rest (4), after the checkers' own. */
 static void test_single_block(void **state)
@@ -201,6 +304,8 @@ int main(void)
         cmocka_unit_test(test_features_against_others),
         cmocka_unit_test(test_answer_frac),
         cmocka_unit_test(test_stopped_and_went_on),
+        cmocka_unit_test(test_unused_results),
+        cmocka_unit_test(test_agree_last),
         cmocka_unit_test(test_single_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

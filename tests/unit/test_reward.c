@@ -389,7 +389,10 @@ static void test_save_load_determinism(void **state)
     bad[0] ^= 1; /* magic */
     assert_null(reward_load(bad, la));
     memcpy(bad, ba, la);
-    bad[8] = 6; /* version */
+    bad[8] = 7; /* version */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    bad[8] = 5; /* version 5 knew only the first 9 group features */
     assert_null(reward_load(bad, la));
     memcpy(bad, ba, la);
     bad[8] = 4; /* version 4 knew only the first group features */
@@ -610,20 +613,10 @@ static void test_blob_v3(void **state)
     json_decref(want);
 }
 
-/* A version-4 blob, written by main b5ec390 (the last version 4: FX token
- * hash, the checkers' 15 and the first 6 group features): it loads with
- * those and scores exactly as it did there, alone, with its question's
- * samples and as a single text; the features of version 5 are computed
- * but unused. */
-static void test_blob_v4(void **state)
+/* Each pair of want's scores, scored with its question's samples, scores
+ * exactly as recorded. */
+static void assert_group_scores_as(const struct reward_layer *l, json_t *want)
 {
-    (void)state;
-    size_t len;
-    unsigned char *blob;
-    json_t *want;
-    struct reward_layer *l = fx_fixture("layer-v4-checks", 4, &blob, &len, &want);
-    assert_int_equal(reward_checks(l), REWARD_CHECK_NFEAT_V4);
-    assert_int_equal(reward_checks(l), 21);
     size_t i;
     json_t *s;
     json_array_foreach(json_object_get(want, "scores"), i, s)
@@ -644,8 +637,49 @@ static void test_blob_v4(void **state)
         assert_true(r.p_a == jnum_of(s, "group_p_a") && r.p_sd == jnum_of(s, "group_p_sd"));
         assert_true(r.confidence == jnum_of(s, "group_confidence"));
     }
+    assert_int_equal(i, 8);
+}
+
+/* A version-4 blob, written by main b5ec390 (the last version 4: FX token
+ * hash, the checkers' 15 and the first 6 group features): it loads with
+ * those and scores exactly as it did there, alone, with its question's
+ * samples and as a single text; the features of version 5 on are computed
+ * but unused. */
+static void test_blob_v4(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *blob;
+    json_t *want;
+    struct reward_layer *l = fx_fixture("layer-v4-checks", 4, &blob, &len, &want);
+    assert_int_equal(reward_checks(l), REWARD_CHECK_NFEAT_V4);
+    assert_int_equal(reward_checks(l), 21);
+    assert_group_scores_as(l, want);
     assert_resaves(l, blob, len, 80, want);
-    blob[56] = REWARD_CHECK_NFEAT; /* version 4 never had the features of version 5 */
+    blob[56] = REWARD_CHECK_NFEAT_V5; /* version 4 never had the features of version 5 */
+    assert_null(reward_load(blob, len));
+    reward_free(l);
+    free(blob);
+    json_decref(want);
+}
+
+/* A version-5 blob, written by main bf556ee (the last version 5: FX token
+ * hash, the checkers' 15 and the first 9 group features): it loads with
+ * those and scores exactly as it did there, alone, with its question's
+ * samples and as a single text; the feature of version 6 is computed but
+ * unused. */
+static void test_blob_v5(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *blob;
+    json_t *want;
+    struct reward_layer *l = fx_fixture("layer-v5-checks", 5, &blob, &len, &want);
+    assert_int_equal(reward_checks(l), REWARD_CHECK_NFEAT_V5);
+    assert_int_equal(reward_checks(l), 24);
+    assert_group_scores_as(l, want);
+    assert_resaves(l, blob, len, 80, want);
+    blob[56] = REWARD_CHECK_NFEAT; /* version 5 never had the feature of version 6 */
     assert_null(reward_load(blob, len));
     reward_free(l);
     free(blob);
@@ -929,6 +963,14 @@ static void fold_run(const struct collect *c, int k, struct fold_out *o)
     json_t *rep;
     struct reward_layer *l = reward_train(&p, tr, ntr, NULL, 0, &rep);
     assert_non_null(l);
+    /* Both views' thresholds count trials with the larger of the two
+     * views' intraclass correlations (each an estimate from the same few
+     * prompt groups). */
+    json_t *lc = json_object_get(rep, "calibration");
+    json_t *gc = json_object_get(json_object_get(rep, "grouped"), "calibration");
+    double il = jreal(lc, "group_correlation"), ig = jreal(gc, "group_correlation");
+    assert_true(jreal(lc, "group_correlation_used") == (il > ig ? il : ig));
+    assert_true(jreal(gc, "group_correlation_used") == (il > ig ? il : ig));
     json_t *ev = reward_evaluate(l, te, nte), *g = json_object_get(ev, "grouped");
     o->n = nte;
     o->right = jreal(g, "accuracy") * (double)nte;
@@ -1187,6 +1229,7 @@ int main(void)
         cmocka_unit_test(test_blob_v2),
         cmocka_unit_test(test_blob_v3),
         cmocka_unit_test(test_blob_v4),
+        cmocka_unit_test(test_blob_v5),
         cmocka_unit_test(test_blob_hash),
         cmocka_unit_test(test_check_groups),
         cmocka_unit_test(test_duplicates_keep_tau_honest),
