@@ -378,11 +378,13 @@ static inline uint64_t check_digit8(uint64_t w)
 
 /* The common number, 1 to 7 digits and then no ',' nor a '.' and a digit
  * (a group or a fraction), read 8 bytes at a time (little-endian only):
- * its length, or 0 when s[i..] is anything else (check_scan_number's
+ * its length, or 0 when s[i..] is anything else or empty (check_scan_number's
  * general pass then reads it). Its value is the digits' integer, as the
  * general pass gives it. */
 static inline size_t check_plain_integer(const char *s, size_t len, size_t i, struct check_num *out)
 {
+    if (i >= len)
+        return 0;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     uint64_t w, k = len - i;
     if (k >= 8) {

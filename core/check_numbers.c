@@ -125,8 +125,8 @@ const struct check_numword check_numwords[CHECK_NUMWORD_SLOTS] = {NUMBER_WORDS(N
 #undef NUMWORD_SLOT
 
 /* Per first letter, the lengths (bit n) and second letters (bit of the
- * letter) of the number words starting with it: most words of a prompt
- * stop at these tests, before their key is made. */
+ * letter) of the number words starting with it: most words word_value
+ * sees stop at these tests, before their key is made. */
 #define L(c) (1u << ((c) - 'a'))
 static const struct {
     unsigned short lens;
@@ -144,8 +144,8 @@ static const struct {
 };
 #undef L
 
-/* The value of the number word s[i..i+n) (letters only), or -1: this runs
- * on every word of prompt and response. */
+/* The value of the number word s[i..i+n) (letters only), or -1, for the
+ * words the fused pass does not look up itself (check_numword_value). */
 static double word_value(const char *s, size_t i, size_t n)
 {
     if (n < 3 || n > 8)

@@ -198,6 +198,12 @@ bool pg_in_tx(struct pg_conn *pc)
     return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
 }
 
+bool pg_tx_ok(struct pg_conn *pc)
+{
+    PGTransactionStatusType t = PQtransactionStatus(pc);
+    return t == PQTRANS_INTRANS || t == PQTRANS_ACTIVE;
+}
+
 const char *pg_errmsg(struct pg_conn *pc)
 {
     return pc ? PQerrorMessage(pc) : "no connection";

@@ -44,6 +44,9 @@ int pg_query_int(struct pg_conn *pc, const char *sql, int64_t *v);
 /* Whether the connection is inside a transaction (also a failed one). */
 bool pg_in_tx(struct pg_conn *pc);
 
+/* Whether it is inside a transaction no failed statement has aborted. */
+bool pg_tx_ok(struct pg_conn *pc);
+
 /* The connection's last error message. */
 const char *pg_errmsg(struct pg_conn *pc);
 

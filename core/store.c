@@ -770,6 +770,11 @@ bool conn_in_tx(struct conn *c)
     return c->pg ? pg_in_tx(c->pg) : !sqlite3_get_autocommit(c->db);
 }
 
+bool conn_tx_ok(struct conn *c)
+{
+    return c->pg ? pg_tx_ok(c->pg) : !sqlite3_get_autocommit(c->db);
+}
+
 const char *conn_errmsg(struct conn *c)
 {
     return c->pg ? pg_errmsg(c->pg) : c->db ? sqlite3_errmsg(c->db) : "out of memory";
@@ -1157,7 +1162,9 @@ static int run_job(struct store *s, struct conn *c, struct wjob *j, bool guarded
         int rc = j->run(s, c, j->arg);
         if (conflicted(c))
             return GROUP_AGAIN;
-        return rc ? GROUP_GUARD : 0;
+        /* PostgreSQL: a failed statement the job got past leaves the
+         * transaction aborted, and its COMMIT would roll it all back. */
+        return rc || !conn_tx_ok(c) ? GROUP_GUARD : 0;
     }
     if (conn_run(c, ST_SAVEPOINT))
         return conflicted(c) ? GROUP_AGAIN : -EIO;
@@ -1186,6 +1193,8 @@ static int run_jobs(struct store *s, struct conn *c, struct wjob *head, bool gua
         pg_take_conflict();
         pg_take_unavailable();
     }
+    if (s->hooks.before_group)
+        s->hooks.before_group(s, c);
     int txrc = conn_revive(s, c);
     if (!txrc)
         txrc = conn_run(c, ST_BEGIN);
@@ -1380,7 +1389,7 @@ int store_run(struct store *s, store_job_fn run, void *arg)
 
 void store_set_hooks(struct store *s, const struct store_hooks *h)
 {
-    assert(!s->writer_running && !s->hooks.idle && !s->hooks.after_group);
+    assert(!s->writer_running && !s->hooks.idle && !s->hooks.before_group && !s->hooks.after_group);
     s->hooks = *h;
 }
 

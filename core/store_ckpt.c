@@ -40,6 +40,7 @@
 
 #include "limits.h"
 #include "log.h"
+#include "util.h"
 
 struct store_ckpt {
     sqlite3 *db; /* the checkpointer's own connection */
@@ -57,13 +58,6 @@ struct store_ckpt {
     uint64_t truncated_at; /* commits when the WAL was last truncated */
     struct store_ckpt_stats stats;
 };
-
-static uint64_t mono_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
-}
 
 /* The writer's WAL hook, called on the writer thread after each commit. */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
@@ -242,11 +236,11 @@ void store_ckpt_gate(struct store *s)
          * A RESTART that gave way to readers (busy) lets the writer go on,
          * and the next group asks again; so does the time limit, a guard
          * against a checkpointer that cannot run at all. */
-        uint64_t busy = k->stats.busy, t0 = mono_us();
+        uint64_t busy = k->stats.busy, t0 = util_mono_us();
         while (k->wal_pages >= CKPT_CAP_PAGES && !k->stopping && k->stats.busy == busy)
             if (pthread_cond_timedwait(&k->gate_cv, &k->mu, &ts) == ETIMEDOUT)
                 break;
-        k->stats.gated_us += mono_us() - t0;
+        k->stats.gated_us += util_mono_us() - t0;
     }
     pthread_mutex_unlock(&k->mu);
 }

@@ -240,9 +240,14 @@ struct store_tasks;
 struct store_hooks {
     /* After the writer was idle for a second, outside any transaction. */
     void (*idle)(struct store *s, struct conn *c);
-    /* After each group, before its jobs' done callbacks. committed: the
-     * group's transaction committed; failed: some job of it was rolled
-     * back (or the whole group was lost). */
+    /* Before each run of a group's jobs (a group may run again: after a
+     * conflict, or guarded after a lean job failed), outside any
+     * transaction: a chance to note state the jobs change in memory. */
+    void (*before_group)(struct store *s, struct conn *c);
+    /* After each run of a group, before its jobs' done callbacks.
+     * committed: the group's transaction committed (false: all of it was
+     * rolled back, and what before_group noted holds again); failed: some
+     * job of it was rolled back (or the whole group was lost). */
     void (*after_group)(struct store *s, struct conn *c, bool committed, bool failed);
 };
 
@@ -418,6 +423,9 @@ static inline int64_t conn_last_id(struct conn *c)
 
 /* Whether the connection is inside a transaction. */
 bool conn_in_tx(struct conn *c);
+/* Whether it is inside a transaction that can still commit (PostgreSQL:
+ * one no failed statement has aborted). */
+bool conn_tx_ok(struct conn *c);
 
 /* The connection's last error message. */
 const char *conn_errmsg(struct conn *c);
@@ -452,7 +460,10 @@ void store_reader_put(struct store *s, struct conn *c);
 /* Queues a write job: run(s, writer conn, arg) runs inside the group
  * transaction in its own savepoint (a nonzero return rolls back just this
  * job); *rc_out receives its result, or the commit's failure, before
- * done(cls) runs. Returns 0 or -ESHUTDOWN / -ENOMEM. */
+ * done(cls) runs. Any job may run more than once: its group runs again
+ * after a conflict (PostgreSQL) or when a lean job in it failed, and the
+ * rollback undoes rows, not memory (see store_hooks.before_group). Returns
+ * 0 or -ESHUTDOWN / -ENOMEM. */
 int store_submit(struct store *s, store_job_fn run, void *arg, int *rc_out, store_done_fn done,
                  void *cls);
 
@@ -474,22 +485,23 @@ int store_run(struct store *s, store_job_fn run, void *arg);
  * defaults are set by any thread; the rest is the writer thread's own,
  * except gen. */
 struct store_tasks {
-    _Atomic int default_overlap;    /* labels a new task wants without a rule */
-    _Atomic unsigned lease_ms;      /* task lease length */
-    _Atomic unsigned gold_rate_pct; /* gold share of a rater's stream */
-    _Atomic bool split_extra;       /* a split asks for one more label */
-    _Atomic unsigned undo_ms;       /* a rater may change their latest label this long */
-    _Atomic bool random_sides;      /* pairs shown in a random order per task and rater */
-    int64_t open;                   /* open non-gold tasks */
-    bool changed;                   /* this group made tasks claimable */
-    int64_t data_version;           /* the writer's PRAGMA data_version, -1 before the first */
-    _Atomic uint32_t audit_ppm;     /* audited auto items and blind tasks, parts per million */
-    _Atomic uint64_t audit_seed;    /* seeds audit_pick's draws */
-    _Atomic uint32_t audit_min;     /* decided audits before a demotion; 0: the default */
-    int64_t blind_credit;           /* audit_blind_pick's credit (writer thread only) */
-    _Atomic uint64_t gen;           /* see store_task_generation() */
-    pthread_mutex_t hook_mu;        /* guards hook and hook_cls */
-    store_done_fn hook;             /* run after tasks became claimable */
+    _Atomic int default_overlap;         /* labels a new task wants without a rule */
+    _Atomic unsigned lease_ms;           /* task lease length */
+    _Atomic unsigned gold_rate_pct;      /* gold share of a rater's stream */
+    _Atomic bool split_extra;            /* a split asks for one more label */
+    _Atomic unsigned undo_ms;            /* a rater may change their latest label this long */
+    _Atomic bool random_sides;           /* pairs shown in a random order per task and rater */
+    int64_t open;                        /* open non-gold tasks */
+    bool changed;                        /* this group made tasks claimable */
+    int64_t data_version;                /* the writer's PRAGMA data_version, -1 before the first */
+    _Atomic uint32_t audit_ppm;          /* audited auto items and blind tasks, parts per million */
+    _Atomic uint64_t audit_seed;         /* seeds audit_pick's draws */
+    _Atomic uint32_t audit_min;          /* decided audits before a demotion; 0: the default */
+    int64_t blind_credit;                /* audit_blind_pick's credit (writer thread only) */
+    int64_t noted_credit, noted_version; /* blind_credit, data_version before a group's run */
+    _Atomic uint64_t gen;                /* see store_task_generation() */
+    pthread_mutex_t hook_mu;             /* guards hook and hook_cls */
+    store_done_fn hook;                  /* run after tasks became claimable */
     void *hook_cls;
 };
 

@@ -93,8 +93,21 @@ int store_tasks_foreign(struct store *s, struct conn *c)
     return rc;
 }
 
+/* The writer-only counters a group's jobs move: an ingest takes from the
+ * blind draw's credit, a claim notes another process's data_version. */
+static void tasks_before_group(struct store *s, struct conn *c)
+{
+    (void)c;
+    s->tasks->noted_credit = s->tasks->blind_credit;
+    s->tasks->noted_version = s->tasks->data_version;
+}
+
 static void tasks_after_group(struct store *s, struct conn *c, bool committed, bool failed)
 {
+    if (!committed) { /* rolled back: so is what its jobs counted */
+        s->tasks->blind_credit = s->tasks->noted_credit;
+        s->tasks->data_version = s->tasks->noted_version;
+    }
     if (failed)
         store_tasks_recount(s, c); /* a rolled-back job may have counted tasks */
     notify(s, committed);
@@ -130,7 +143,9 @@ int store_tasks_open(struct store *s)
     q->random_sides = true;
     q->data_version = -1;
     s->tasks = q;
-    store_set_hooks(s, &(struct store_hooks){.idle = tasks_idle, .after_group = tasks_after_group});
+    store_set_hooks(s, &(struct store_hooks){.idle = tasks_idle,
+                                             .before_group = tasks_before_group,
+                                             .after_group = tasks_after_group});
     int rc = store_tasks_recount(s, &s->writer);
     return rc ? rc : sync_foreign(s, &s->writer);
 }

@@ -37,8 +37,10 @@ static int make_table(struct store *s, struct conn *c, void *arg)
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
     snprintf(f->dir, sizeof f->dir, "/tmp/rung-lean-XXXXXX");
-    if (!f || !mkdtemp(f->dir))
+    if (!mkdtemp(f->dir))
         return -1;
     snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
     char err[256];
@@ -205,12 +207,83 @@ static void lean_job_rolling_back_changes_nothing(void **state)
     assert_int_equal(store_guarded_reruns(f->s), 1);
 }
 
+static int fail_run(struct store *s, struct conn *c, void *arg)
+{
+    (void)s;
+    (void)c;
+    (void)arg;
+    return -EINVAL;
+}
+
+/* Ingests n auto-settled items as one group behind a held writer, with a
+ * failing lean job after them when fail; returns how far the blind draw's
+ * credit (kept in memory, not in a row) moved. */
+static int64_t credit_moved_by(struct store *s, int64_t layer, bool fail)
+{
+    enum { N = 10 };
+    struct store_item_in it[N];
+    struct store_item_ack acks[N];
+    memset(it, 0, sizeof it);
+    for (int i = 0; i < N; i++)
+        it[i] = (struct store_item_in){.prompt = "p",
+                                       .response_a = "a",
+                                       .layer_id = layer,
+                                       .route_auto = true,
+                                       .verdict = "good",
+                                       .confidence = 0.9,
+                                       .group_seen = -1};
+    struct store_ingest req = {.items = it, .n = N, .acks = acks};
+    struct gate g;
+    sem_init(&g.started, 0, 0);
+    sem_init(&g.go, 0, 0);
+    sem_init(&g.done, 0, 0);
+    int gate_rc = -1, fail_rc = 0;
+    int64_t before = s->tasks->blind_credit;
+    assert_int_equal(store_submit(s, gate_run, &g, &gate_rc, job_done, &g), 0);
+    sem_wait(&g.started);
+    assert_int_equal(store_ingest_submit(s, &req, job_done, &g), 0);
+    if (fail)
+        assert_int_equal(store_submit_lean(s, fail_run, NULL, &fail_rc, job_done, &g), 0);
+    sem_post(&g.go);
+    for (int i = 0; i < 2 + fail; i++)
+        sem_wait(&g.done);
+    assert_int_equal(req.rc, 0);
+    assert_int_equal(fail_rc, fail ? -EINVAL : 0);
+    sem_destroy(&g.started);
+    sem_destroy(&g.go);
+    sem_destroy(&g.done);
+    return s->tasks->blind_credit - before;
+}
+
+/* A group run again keeps no trace of its first run in what the jobs
+ * count in memory: auto-settled items add to the blind draw's credit
+ * once, rerun or not. */
+static void rerun_counts_memory_once(void **state)
+{
+    struct fx *f = *state;
+    store_set_audit(f->s, 20000, 1);
+    int64_t layer = 0;
+    struct store_layer_new ln = {.params = "x",
+                                 .params_len = 1,
+                                 .metrics = "{}",
+                                 .threshold = 0.5,
+                                 .sources = "{}",
+                                 .activate = true};
+    assert_int_equal(store_layer_add(f->s, &ln, &layer), 0);
+    int64_t once = credit_moved_by(f->s, layer, false);
+    assert_true(once != 0);
+    assert_int_equal(store_guarded_reruns(f->s), 0);
+    assert_int_equal(credit_moved_by(f->s, layer, true), once);
+    assert_int_equal(store_guarded_reruns(f->s), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(lean_group_commits_without_a_rerun, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_lean_job_reruns_its_group_guarded, setup, teardown),
         cmocka_unit_test_setup_teardown(lean_job_rolling_back_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(rerun_counts_memory_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
