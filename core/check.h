@@ -238,7 +238,11 @@ void check_arith_record(struct check_result *r, const struct check_equation *eq)
 #define CHECK_KNOWN_MAX 256 /* prompt numbers and equation results kept */
 #define CHECK_SEEN_MAX 2048 /* response numbers examined */
 
-#define CHECK_NEAR_BITS 1024 /* bits of check_prompt.near */
+#define CHECK_NEAR_BITS 1024     /* bits of check_prompt.near */
+#define CHECK_SMALL_INTS 1024    /* whole numbers check_prompt.small holds */
+#define CHECK_SMALL_INDEX 0x1ffu /* check_prompt.small: index + 1 of the value */
+#define CHECK_SMALL_MANY 0x200u  /* check_prompt.small: several values */
+#define CHECK_SMALL_X100 0x400u  /* check_prompt.small: a value is k * 100 */
 
 /* The numbers of a prompt: read once, used for every sample of its group. */
 struct check_prompt {
@@ -249,6 +253,12 @@ struct check_prompt {
      * bit is clear equals none of the values (1e-6 relative), so most
      * lookups end here. */
     uint64_t near[CHECK_NEAR_BITS / 64];
+    /* For each whole number k below CHECK_SMALL_INTS, what the numbers
+     * checker's lookups of k find (check_prompt_init sets it; the sets of
+     * results do not use it): the index + 1 of the one value that is the
+     * same as k (0: none), CHECK_SMALL_MANY when more than one is, and
+     * CHECK_SMALL_X100 when one is the same as k * 100. */
+    uint16_t small[CHECK_SMALL_INTS];
 };
 
 /* Reads the distinct numbers of prompt[0..len) into *p: numbers in digits

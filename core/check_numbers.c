@@ -264,12 +264,49 @@ static int add_eq(void *cls, const struct check_equation *e)
     return 0;
 }
 
+/* check_prompt.small of the absolute value v when v is a whole number
+ * below CHECK_SMALL_INTS, else CHECK_SMALL_MANY (look at every value). */
+static inline unsigned small_of(const struct check_prompt *p, double v)
+{
+    if (v < CHECK_SMALL_INTS && v == (double)(unsigned)v)
+        return p->small[(unsigned)v];
+    return CHECK_SMALL_MANY;
+}
+
+/* Fills p->small from p's values. A value a is the same as a whole k below
+ * CHECK_SMALL_INTS only when a < 2048 (else a - k > 1e-6 a), and then k is
+ * within 0.002 of a: k is floor(a) or the next; likewise for k * 100 and
+ * a / 100 (a < 204800). Each candidate is tested by same() itself. */
+static void small_fill(struct check_prompt *p)
+{
+    memset(p->small, 0, sizeof(p->small));
+    for (size_t i = 0; i < p->n; i++) {
+        double a = p->v[i];
+        long f = a < 2048.0 ? (long)a : -10, g = a < 204800.0 ? (long)(a / 100.0) : -10;
+        for (long k = f - 1; k <= f + 2; k++) {
+            if (k < 0 || k >= CHECK_SMALL_INTS || !same(a, (double)k))
+                continue;
+            uint16_t *e = &p->small[k];
+            *e = (uint16_t)(*e & CHECK_SMALL_INDEX ? *e | CHECK_SMALL_MANY : *e | (i + 1));
+        }
+        for (long k = g - 1; k <= g + 2; k++)
+            if (k >= 0 && k < CHECK_SMALL_INTS && same(a, (double)k * 100.0))
+                p->small[k] |= CHECK_SMALL_X100;
+    }
+}
+
 /* Marks the prompt numbers that are v; returns 1 when there was one (that
  * is known_has(sc->prompt, v)). */
 static int mark_used(struct check_numscan *sc, double v)
 {
     int hit = 0;
     v = fabs(v);
+    unsigned sm = small_of(sc->prompt, v);
+    if (!(sm & CHECK_SMALL_MANY)) { /* none or one: no loop */
+        if (sm & CHECK_SMALL_INDEX)
+            sc->used[(sm & CHECK_SMALL_INDEX) - 1] = 1;
+        return (sm & CHECK_SMALL_INDEX) != 0;
+    }
     if (!near_may(sc->prompt, v))
         return 0;
     for (size_t i = 0; i < sc->prompt->n; i++) {
@@ -278,6 +315,13 @@ static int mark_used(struct check_numscan *sc, double v)
         hit |= e;
     }
     return hit;
+}
+
+/* known_has(p, v * 100.0) for v >= 0: a prompt number is v percent. */
+static int percent_of_prompt(const struct check_prompt *p, double v)
+{
+    unsigned e = small_of(p, v);
+    return e & CHECK_SMALL_MANY ? known_has(p, v * 100.0) : (e & CHECK_SMALL_X100) != 0;
 }
 
 /* Is v, written at offset off outside annotations, explained? in_prompt
@@ -289,12 +333,13 @@ static int explained(struct check_numscan *sc, double v, size_t off, int in_prom
         known_add(&sc->result, sc->eqs.v[2 * sc->next_eq + 1]);
         sc->next_eq++;
     }
-    return in_prompt || common(v) || known_has(sc->prompt, v * 100.0) || known_has(&sc->result, v);
+    return in_prompt || common(v) || percent_of_prompt(sc->prompt, v) || known_has(&sc->result, v);
 }
 
 /* Reads the token at s[i], a MAY_START byte, into the scan (words only
  * mark prompt numbers as used); returns its length. */
-static size_t number_token(struct check_numscan *sc, const char *s, size_t len, size_t i)
+static inline __attribute__((always_inline)) size_t
+number_token(struct check_numscan *sc, const char *s, size_t len, size_t i)
 {
     double v;
     int digits;
@@ -367,7 +412,11 @@ void check_numscan_byte(struct check_numscan *ns, const char *s, size_t len, siz
 {
     if (ns->seen >= CHECK_SEEN_MAX)
         return;
-    if ((ct & CHECK_CT_DOT) && i >= ns->next)
+    /* A '.' starts a number only with a digit after it ("... .5"); any
+     * other is a token of one byte that is no number, and skipping it
+     * leaves the cursor as good as moving it past (no later byte is
+     * before it). Most are full stops. */
+    if ((ct & CHECK_CT_DOT) && i >= ns->next && i + 1 < len && s[i + 1] >= '0' && s[i + 1] <= '9')
         ns->next = i + number_token(ns, s, len, i);
     else if (ct & CHECK_CT_LT)
         less_than(ns, s, len, i);
@@ -421,6 +470,7 @@ int check_prompt_init(struct check_prompt *p, const char *prompt, size_t len)
     p->n = 0;
     memset(p->near, 0, sizeof(p->near));
     prompt_numbers(prompt, len, p);
+    small_fill(p);
     return 0;
 }
 
