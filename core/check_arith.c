@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Parser state over s[0..len). */
@@ -377,12 +378,28 @@ static void verdict(struct check_equation *eq, double lhs, double r, double alt,
     eq->status = !(result_right(lhs, r, d) || result_right(lhs, alt, d));
 }
 
+/* The last check_annotation_close the scan computed: an inline equation
+ * looks past the annotation after its '=', which the scan reads next. */
+struct close_memo {
+    size_t at, close; /* at is never an annotation's offset when unset */
+};
+
+static size_t close_at(struct close_memo *m, const char *s, size_t len, size_t i)
+{
+    if (m->at != i) {
+        m->close = check_annotation_close(s, len, i);
+        m->at = i;
+    }
+    return m->close;
+}
+
 /* Reads the annotation opened at s[i] into *eq; returns the offset after
  * its ">>", or 0 when it is not closed. An annotation without '=' or with a
  * side that does not evaluate is an equation that cannot be evaluated. */
-static size_t annotation(const char *s, size_t len, size_t i, struct check_equation *eq)
+static size_t annotation(const char *s, size_t len, size_t i, struct check_equation *eq,
+                         struct close_memo *m)
 {
-    size_t close = check_annotation_close(s, len, i), eqo = 0;
+    size_t close = close_at(m, s, len, i), eqo = 0;
     if (!close)
         return 0;
     for (size_t j = close; j > i + 2 && !eqo;) /* the last '=' */
@@ -501,7 +518,8 @@ static int space_grouped(const char *s, size_t len, size_t i)
  * when there is none: no operator on the left, a left side that is not an
  * expression (prose), no number after the '=' (and its annotation), or a
  * side that cuts into a number written in space-separated digit groups. */
-static int inline_eq(const char *s, size_t len, size_t q, struct check_equation *eq)
+static int inline_eq(const char *s, size_t len, size_t q, struct check_equation *eq,
+                     struct close_memo *m)
 {
     if ((q > 0 && check_one_of(s[q - 1], "<>!=")) || (q + 1 < len && s[q + 1] == '='))
         return 0;
@@ -515,8 +533,7 @@ static int inline_eq(const char *s, size_t len, size_t q, struct check_equation 
         return 0;
     while (k < len && (s[k] == ' ' || s[k] == '$'))
         k++;
-    if (k + 1 < len && s[k] == '<' && s[k + 1] == '<' &&
-        (close = check_annotation_close(s, len, k)))
+    if (k + 1 < len && s[k] == '<' && s[k + 1] == '<' && (close = close_at(m, s, len, k)))
         k = close + 2;
     if (!(end = written_result(s, len, k, &r, &alt, &d)))
         return 0;
@@ -535,6 +552,7 @@ static int inline_eq(const char *s, size_t len, size_t q, struct check_equation 
 int check_arith_scan(const char *s, size_t len, check_equation_cb cb, void *cls)
 {
     struct check_equation eq;
+    struct close_memo memo = {SIZE_MAX, 0}; /* no '<<' starts at SIZE_MAX */
     size_t i = 0;
     if (!s || !cb)
         return 0;
@@ -554,11 +572,11 @@ int check_arith_scan(const char *s, size_t len, check_equation_cb cb, void *cls)
             }
         }
         if (s[i] == '<' && i + 1 < len && s[i + 1] == '<') {
-            end = annotation(s, len, i, &eq);
+            end = annotation(s, len, i, &eq, &memo);
             found = end != 0;
             next = end ? end : i + 2;
         } else if (s[i] == '=') {
-            found = inline_eq(s, len, i, &eq);
+            found = inline_eq(s, len, i, &eq, &memo);
         }
         if (found && (rc = cb(cls, &eq)) != 0)
             return rc;

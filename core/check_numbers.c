@@ -256,6 +256,10 @@ static int add_eq(void *cls, const struct check_equation *e)
     struct check_eqs *q = cls;
     if (q->arith)
         check_arith_record(q->arith, e);
+    if (e->annotation && q->nann < CHECK_KNOWN_MAX) { /* closed: e->len ends at its ">>" */
+        q->ann_at[q->nann] = e->start;
+        q->ann_close[q->nann++] = e->start + e->len - 2;
+    }
     if (e->status < 0 || q->n == CHECK_KNOWN_MAX)
         return 0;
     q->v[2 * q->n] = e->lhs;
@@ -329,8 +333,10 @@ static int percent_of_prompt(const struct check_prompt *p, double v)
 static int explained(struct check_numscan *sc, double v, size_t off, int in_prompt)
 {
     while (sc->next_eq < sc->eqs.n && sc->eqs.off[sc->next_eq] < off) {
-        known_add(&sc->result, sc->eqs.v[2 * sc->next_eq]);
-        known_add(&sc->result, sc->eqs.v[2 * sc->next_eq + 1]);
+        double lhs = sc->eqs.v[2 * sc->next_eq], rhs = sc->eqs.v[2 * sc->next_eq + 1];
+        known_add(&sc->result, lhs);
+        if (fabs(rhs) != fabs(lhs)) /* else the set has it now, or is full */
+            known_add(&sc->result, rhs);
         sc->next_eq++;
     }
     return in_prompt || common(v) || percent_of_prompt(sc->prompt, v) || known_has(&sc->result, v);
@@ -359,9 +365,17 @@ number_token(struct check_numscan *sc, const char *s, size_t len, size_t i)
 /* The annotation tracking at the '<' at s[i]. */
 static void less_than(struct check_numscan *sc, const char *s, size_t len, size_t i)
 {
-    size_t close;
-    if (i + 1 < len && s[i + 1] == '<' && i >= sc->ann_end &&
-        (close = check_annotation_close(s, len, i)))
+    if (!(i + 1 < len && s[i + 1] == '<' && i >= sc->ann_end))
+        return;
+    /* The '<' come in text order: the equations scan's annotations are
+     * walked along, and one it found at i gives its close unsearched. */
+    const struct check_eqs *q = &sc->eqs;
+    while (sc->next_ann < q->nann && q->ann_at[sc->next_ann] < i)
+        sc->next_ann++;
+    size_t close = sc->next_ann < q->nann && q->ann_at[sc->next_ann] == i
+                       ? q->ann_close[sc->next_ann]
+                       : check_annotation_close(s, len, i);
+    if (close)
         sc->ann_end = close + 2;
 }
 
@@ -428,7 +442,7 @@ int check_numscan_begin(struct check_numscan *ns, const struct check_prompt *p, 
     if (!p || !r || (!resp && len))
         return -EINVAL;
     /* Only the counts are cleared: each array is written before it is read. */
-    ns->eqs.n = ns->next_eq = ns->result.n = 0;
+    ns->eqs.n = ns->eqs.nann = ns->next_eq = ns->next_ann = ns->result.n = 0;
     memset(ns->result.near, 0, sizeof(ns->result.near));
     ns->ann_end = ns->seen = ns->next = 0;
     ns->eqs.arith = arith ? r : NULL;
@@ -457,7 +471,7 @@ void check_numscan_redo(struct check_numscan *ns, const char *resp, size_t len)
     ns->r->nf = ns->nf0;
     ns->r->dropped = ns->dropped0;
     ns->r->v[CHECK_NUMBERS_UNEXPLAINED] = ns->unexplained0;
-    ns->next_eq = ns->result.n = ns->ann_end = ns->seen = ns->next = 0;
+    ns->next_eq = ns->next_ann = ns->result.n = ns->ann_end = ns->seen = ns->next = 0;
     memset(ns->result.near, 0, sizeof(ns->result.near));
     memset(ns->used, 0, ns->prompt->n);
     response_numbers(resp, len, ns);

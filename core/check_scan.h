@@ -22,6 +22,11 @@ struct check_eqs {
     size_t off[CHECK_KNOWN_MAX];   /* offset of each one's '=' */
     size_t n;
     struct check_result *arith; /* also records each for check_arith, or NULL */
+    /* Every annotation the scan found (the first CHECK_KNOWN_MAX): where
+     * its "<<" is and check_annotation_close there, so that the numbers
+     * scan need not look for the ">>" again. */
+    size_t ann_at[CHECK_KNOWN_MAX], ann_close[CHECK_KNOWN_MAX];
+    size_t nann;
 };
 
 /* What the numbers scan of one response carries (about 9 KB). */
@@ -32,9 +37,10 @@ struct check_numscan {
     size_t next_eq;             /* equations before it are known */
     struct check_prompt result; /* values of the equations before the cursor */
     struct check_result *r;
-    size_t ann_end; /* end of the last annotation seen */
-    size_t seen;    /* response numbers examined */
-    size_t next;    /* bytes before it belong to tokens already read */
+    size_t ann_end;  /* end of the last annotation seen */
+    size_t next_ann; /* eqs.ann_at before it are behind the cursor */
+    size_t seen;     /* response numbers examined */
+    size_t next;     /* bytes before it belong to tokens already read */
     size_t nf0, dropped0;
     double unexplained0; /* r as the scan found it, for check_numscan_redo */
 };
