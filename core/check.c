@@ -185,8 +185,9 @@ static int is_digit(char c)
 }
 
 /* Powers of ten that doubles hold exactly. */
-static const double POW10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                               1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /* The digits of a number as they are read: their count and, while there
  * are at most 19 of them, their value. */
@@ -210,16 +211,18 @@ static int comma_group(const char *s, size_t len, size_t j)
            is_digit(s[j + 3]) && !(j + 4 < len && is_digit(s[j + 4]));
 }
 
-/* The value of the number s[i..j) of mt->nd digits: up to 15 digits it is
- * mantissa / 10^decimals, both exact, so the one rounding of the division
- * gives what strtod gives; longer ones go to strtod. */
+/* The value of the number s[i..j) of mt->nd digits: while its digits'
+ * integer is at most 2^53 (every number of up to 15 digits, and longer
+ * ones such as 0.3333333333333333) it is mantissa / 10^decimals, both
+ * exact (10^22 and below are), so the one rounding of the division gives
+ * what strtod gives; others go to strtod. */
 static double number_value(const char *s, size_t i, size_t j, int decimals, const struct mant *mt,
                            int *ok)
 {
     char buf[CHECK_NUM_MAX + 1];
     size_t n = 0;
     *ok = 1;
-    if (mt->nd <= 15) /* x / 1 is x: no division for the common whole number */
+    if (mt->nd <= 15 || (mt->nd <= 19 && mt->m <= (1ULL << 53) && decimals <= 22))
         return decimals ? (double)mt->m / POW10[decimals] : (double)mt->m;
     for (size_t k = i; k < j; k++)
         if (s[k] != ',')

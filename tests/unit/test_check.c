@@ -90,6 +90,45 @@ static void test_scan_number(void **state)
     assert_false(num.ok);
 }
 
+/* Numbers of 16 to 19 digits, the point anywhere: the value is what
+ * strtod gives, bit for bit, on either side of 2^53 (the division of two
+ * exact doubles, or strtod itself), and so are those of 15 and 20 digits. */
+static void test_scan_number_long(void **state)
+{
+    (void)state;
+    static const char *const fixed[] = {
+        "0.3333333333333333",  "1.6666666666666667",    "9007199254740992",
+        "9007199254740993",    "0.1000000000000001",    "9999999999999999.9",
+        "1234567890123456789", "0.0000000000000000001", "12345678901234567890",
+        "123456789012345",
+    };
+    char buf[32];
+    struct check_num num;
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (size_t k = 0; k < 20000 + sizeof(fixed) / sizeof(fixed[0]); k++) {
+        size_t n;
+        if (k < sizeof(fixed) / sizeof(fixed[0])) {
+            n = strlen(fixed[k]);
+            memcpy(buf, fixed[k], n + 1);
+        } else { /* 15 to 20 digits, a point after any of them but the last */
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t nd = 15 + x % 6, dot = (x >> 8) % nd;
+            n = 0;
+            for (size_t d = 0; d < nd; d++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                buf[n++] = (char)('0' + (d < 3 && x % 3 == 0 ? 9 : x % 10));
+                if (d == dot && dot + 1 < nd && (x >> 20) % 2)
+                    buf[n++] = '.';
+            }
+            buf[n] = '\0';
+        }
+        assert_int_equal(check_scan_number(buf, n, 0, &num), n);
+        assert_int_equal(num.ok, 1);
+        double want = strtod(buf, NULL);
+        assert_memory_equal(&num.v, &want, sizeof(want));
+    }
+}
+
 static void test_add(void **state)
 {
     (void)state;
@@ -235,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_format_number),
         cmocka_unit_test(test_scan_number),
+        cmocka_unit_test(test_scan_number_long),
         cmocka_unit_test(test_add),
         cmocka_unit_test(test_run_all),
         cmocka_unit_test(test_hostile_megabyte),

@@ -71,11 +71,49 @@ static void test_sources(void **state)
     assert_int_equal(check_numbers("x", 1, "x", 1, NULL), -EINVAL);
 }
 
+/* Whole numbers below 1024 are looked up in a table made from the prompt
+ * (check_prompt.small), others compared one by one: both must give what
+ * the 1e-6 comparison gives, at its edges too. */
+static void test_near_whole_numbers(void **state)
+{
+    (void)state;
+    struct check_result r;
+    /* 1000 is the same as two prompt numbers that are not the same as each
+     * other (both used); 7 as 7.0000001; 2.5 is 250 percent; 5 is new. */
+    run("Weights: 1000.0009 kg, 999.9991 kg, 7.0000001 m; 250 of them cost 3.",
+        "1000 and 7 and 2.5 and 3 and 5", &r);
+    assert_true(r.v[CHECK_NUMBERS_USED_SHARE] == 0.8);
+    assert_true(r.v[CHECK_NUMBERS_UNEXPLAINED] == 1);
+    assert_int_equal(r.nf, 1);
+    assert_int_equal(r.f[0].start, 29);
+    /* 4 is 400 percent; 1023 is not 1023.5, nor is 1024 (past the table). */
+    run("It costs 400 and 1023.5.", "4 then 1023 and 1024", &r);
+    assert_true(r.v[CHECK_NUMBERS_USED_SHARE] == 0.0);
+    assert_true(r.v[CHECK_NUMBERS_UNEXPLAINED] == 2);
+    /* 512 is within 1e-6 of 512.0005 but not of 512.0006. */
+    run("It is 512.0005 long.", "So 512.", &r);
+    assert_true(r.v[CHECK_NUMBERS_USED_SHARE] == 1.0);
+    assert_true(r.v[CHECK_NUMBERS_UNEXPLAINED] == 0);
+    run("It is 512.0006 long.", "So 512 and 5.120006.", &r);
+    assert_true(r.v[CHECK_NUMBERS_USED_SHARE] == 0.0);
+    assert_true(r.v[CHECK_NUMBERS_UNEXPLAINED] == 1);
+    /* A prompt read once: 12 used, 50 from nowhere, 600 its result. */
+    struct check_prompt p;
+    const char *q = "Buy 12 pens at 0.5 each and 1000000 more.";
+    assert_int_equal(check_prompt_init(&p, q, strlen(q)), 0);
+    check_result_init(&r);
+    assert_int_equal(check_numbers_prepared(&p, "12 * 50 = 600", 13, &r), 0);
+    assert_true(r.v[CHECK_NUMBERS_USED_SHARE] * 3 == 1.0);
+    assert_true(r.v[CHECK_NUMBERS_UNEXPLAINED] == 1);
+    assert_int_equal(r.f[0].start, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_solutions),
         cmocka_unit_test(test_sources),
+        cmocka_unit_test(test_near_whole_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
