@@ -301,7 +301,7 @@ static void small_fill(struct check_prompt *p)
 
 /* Marks the prompt numbers that are v; returns 1 when there was one (that
  * is known_has(sc->prompt, v)). */
-static int mark_used(struct check_numscan *sc, double v)
+static inline int mark_used(struct check_numscan *sc, double v)
 {
     int hit = 0;
     v = fabs(v);
@@ -330,7 +330,7 @@ static int percent_of_prompt(const struct check_prompt *p, double v)
 
 /* Is v, written at offset off outside annotations, explained? in_prompt
  * is known_has(sc->prompt, v), from mark_used. */
-static int explained(struct check_numscan *sc, double v, size_t off, int in_prompt)
+static inline int explained(struct check_numscan *sc, double v, size_t off, int in_prompt)
 {
     while (sc->next_eq < sc->eqs.n && sc->eqs.off[sc->next_eq] < off) {
         double lhs = sc->eqs.v[2 * sc->next_eq], rhs = sc->eqs.v[2 * sc->next_eq + 1];
