@@ -108,12 +108,36 @@ static void test_near_whole_numbers(void **state)
     assert_int_equal(r.f[0].start, 5);
 }
 
+/* Numbers inside annotations are not checked; the numbers scan takes an
+ * annotation's end from the equations scan where it found one ("<<<" and
+ * "<<" that never close, nested and stray ones included). */
+static void test_annotation_ends(void **state)
+{
+    (void)state;
+    struct check_result r;
+    const char *s = "<<<2+3=5>>5 and 7 and <<2*3=6 then 6 >> 9 = 3 * 3 = <<3*3=9>>9, 4 5";
+    run("He has 2 and 3.", s, &r);
+    assert_true(r.v[CHECK_NUMBERS_UNEXPLAINED] == 4);
+    assert_int_equal(r.nf, 4);
+    static const size_t at[] = {10, 40, 64, 66};
+    for (size_t k = 0; k < 4; k++)
+        assert_int_equal(r.f[k].start, at[k]);
+    s = "2 + 3 = <<2+3=5>>5 <<5 <<5*2=10>>10 11 << 12 >> 13";
+    run("He has 2 and 3.", s, &r);
+    assert_true(r.v[CHECK_NUMBERS_UNEXPLAINED] == 2);
+    assert_int_equal(r.f[0].start, 36);
+    assert_int_equal(r.f[1].start, 48);
+    run("X 4.", "4 * 2 = 8 = <<4*2=8>>8 << 8 >>>> 8", &r);
+    assert_true(r.v[CHECK_NUMBERS_UNEXPLAINED] == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_solutions),
         cmocka_unit_test(test_sources),
         cmocka_unit_test(test_near_whole_numbers),
+        cmocka_unit_test(test_annotation_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
