@@ -426,10 +426,10 @@ void check_numscan_byte(struct check_numscan *ns, const char *s, size_t len, siz
 {
     if (ns->seen >= CHECK_SEEN_MAX)
         return;
-    /* A '.' starts a number only with a digit after it ("... .5"); any
-     * other is a token of one byte that is no number, and skipping it
-     * leaves the cursor as good as moving it past (no later byte is
-     * before it). Most are full stops. */
+    /* A '.' starts a number only with a digit after it (".5"); any other
+     * (most are full stops) would be read as a one-byte token that is no
+     * number, which only moves the cursor past it, and no later byte is
+     * before it anyway. */
     if ((ct & CHECK_CT_DOT) && i >= ns->next && i + 1 < len && s[i + 1] >= '0' && s[i + 1] <= '9')
         ns->next = i + number_token(ns, s, len, i);
     else if (ct & CHECK_CT_LT)
@@ -489,7 +489,7 @@ int check_prompt_init(struct check_prompt *p, const char *prompt, size_t len)
 }
 
 /* check_numbers_prepared, recording each equation for check_arith too
- * when arith is set. About 9 KB on the stack, no free. */
+ * when arith is set. About 15 KB on the stack, no free. */
 static int numbers(const struct check_prompt *p, const char *resp, size_t len,
                    struct check_result *r, bool arith)
 {

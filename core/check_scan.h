@@ -29,7 +29,7 @@ struct check_eqs {
     size_t nann;
 };
 
-/* What the numbers scan of one response carries (about 9 KB). */
+/* What the numbers scan of one response carries (about 15 KB). */
 struct check_numscan {
     const struct check_prompt *prompt;
     unsigned char used[CHECK_KNOWN_MAX]; /* prompt number i is written */
