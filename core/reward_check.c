@@ -2,6 +2,7 @@
 #include "reward_check.h"
 
 #include "check_group.h"
+#include "check_memo.h"
 #include "feat.h"
 
 #include <errno.h>
@@ -280,12 +281,14 @@ int reward_check_single(const char *prompt, const char *text, float *out)
     return rc;
 }
 
-/* The answers of the first kept of samples[0..n) into sc->ans. */
+/* The samples and answers of the first kept of samples[0..n) into sc->smp
+ * and sc->ans, through the thread's memo (a group is read again for each
+ * of its items). */
 static int group_answers(const char *const *samples, size_t n, size_t kept, struct scratch *sc)
 {
     int rc = 0;
     for (size_t i = 0; i < n && i < kept && !rc; i++) {
-        rc = samples[i] ? check_sample_read(samples[i], strlen(samples[i]), &sc->smp[i]) : -EINVAL;
+        rc = samples[i] ? check_sample_memo(samples[i], strlen(samples[i]), &sc->smp[i]) : -EINVAL;
         sc->ans[i] = sc->smp[i].ans;
     }
     return rc;

@@ -1,0 +1,34 @@
+/* check_memo.h - the samples of recently read responses, kept per thread.
+ *
+ * Scoring a pair with its group reads every sample of the group
+ * (check_sample_read), and the daemon scores a group's pending items again
+ * each time a sample joins: the same texts are read over and over. This
+ * keeps, per thread, what check_sample_read gave for the last texts it saw
+ * (CHECK_MEMO_SLOTS of them, one per slot by the text's hash; the text is
+ * kept and compared byte for byte, so a hit is always the same text) and
+ * gives it again. check_sample_read is a function of the text alone, so the
+ * results are the same with the memo as without it. */
+#ifndef RUNG_CHECK_MEMO_H
+#define RUNG_CHECK_MEMO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "check_group.h"
+
+#define CHECK_MEMO_SLOTS 512       /* texts remembered per thread */
+#define CHECK_MEMO_TEXT_MAX 16384u /* longer texts are read every time */
+
+/* check_sample_read(resp, len, s), from the calling thread's memo when it
+ * read the same text before. Returns what check_sample_read returns (a
+ * failed read is not kept). */
+int check_sample_memo(const char *resp, size_t len, struct check_sample *s);
+
+/* The slot of a text whose feat_fx64 is hash. */
+size_t check_memo_slot(uint64_t hash);
+
+/* Counts of the calling thread's lookups since it started: hits and
+ * misses (texts read). */
+void check_memo_counts(unsigned long long *hits, unsigned long long *misses);
+
+#endif

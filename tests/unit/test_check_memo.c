@@ -1,0 +1,200 @@
+/* test_check_memo.c - the per-thread memo of read samples: what it gives is
+ * what check_sample_read gives, a hit needs the same text byte for byte, a
+ * slot's text is replaced when another lands on it, and each thread has
+ * its own memo (freed when the thread ends: the ASan run checks). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_memo.h"
+#include "feat.h"
+#include "reward_check.h"
+
+static void assert_same_sample(const struct check_sample *x, const struct check_sample *y)
+{
+    assert_int_equal(x->ans.kind, y->ans.kind);
+    assert_int_equal(x->ans.start, y->ans.start);
+    assert_int_equal(x->ans.len, y->ans.len);
+    assert_int_equal(x->ans.numeric, y->ans.numeric);
+    assert_int_equal(x->ans.percent, y->ans.percent);
+    assert_memory_equal(&x->ans.value, &y->ans.value, sizeof x->ans.value);
+    assert_string_equal(x->ans.canon, y->ans.canon);
+    assert_int_equal(x->nval, y->nval);
+    assert_memory_equal(x->val, y->val, x->nval * sizeof x->val[0]);
+    assert_int_equal(x->eqs, y->eqs);
+    assert_int_equal(x->lines, y->lines);
+    assert_int_equal(x->has_last, y->has_last);
+    assert_memory_equal(&x->last, &y->last, sizeof x->last);
+    assert_int_equal(x->unused, y->unused);
+}
+
+static void counts(unsigned long long *hits, unsigned long long *misses)
+{
+    check_memo_counts(hits, misses);
+}
+
+/* A solution text of its own for i: equations, a final answer. */
+static void solution(char *buf, size_t size, unsigned i)
+{
+    snprintf(buf, size, "%u + %u = <<%u+%u=%u>>%u apples.\n%u * 2 = %u\nA: %u", i, i + 3, i, i + 3,
+             2 * i + 3, 2 * i + 3, 2 * i + 3, 4 * i + 6, 4 * i + 6);
+}
+
+/* Cold and warm, the memo gives check_sample_read's sample; the second
+ * look is a hit, a failed read is not kept. */
+static void test_same_as_read(void **state)
+{
+    (void)state;
+    unsigned long long h0, m0, h1, m1;
+    counts(&h0, &m0);
+    for (unsigned i = 0; i < 200; i++) {
+        char t[256];
+        solution(t, sizeof t, i);
+        struct check_sample want, cold, warm;
+        assert_int_equal(check_sample_read(t, strlen(t), &want), 0);
+        assert_int_equal(check_sample_memo(t, strlen(t), &cold), 0);
+        assert_int_equal(check_sample_memo(t, strlen(t), &warm), 0);
+        assert_same_sample(&want, &cold);
+        assert_same_sample(&want, &warm);
+    }
+    counts(&h1, &m1);
+    assert_true(m1 - m0 == 200 && h1 - h0 >= 190); /* a later text may evict an earlier */
+    struct check_sample s;
+    assert_int_equal(check_sample_memo(NULL, 3, &s), -EINVAL);
+    assert_int_equal(check_sample_memo("A: 1", 4, NULL), -EINVAL);
+}
+
+/* Two texts on one slot: each look gives its own text's sample, the one
+ * there is replaced; a text that differs in one byte is no hit. */
+static void test_slot_shared(void **state)
+{
+    (void)state;
+    char a[256], b[256];
+    solution(a, sizeof a, 5000); /* texts no other test reads */
+    size_t slot = check_memo_slot(feat_fx64(a, strlen(a)));
+    unsigned j = 5001;
+    for (;; j++) {
+        solution(b, sizeof b, j);
+        if (check_memo_slot(feat_fx64(b, strlen(b))) == slot)
+            break;
+    }
+    struct check_sample wa, wb, got;
+    assert_int_equal(check_sample_read(a, strlen(a), &wa), 0);
+    assert_int_equal(check_sample_read(b, strlen(b), &wb), 0);
+    unsigned long long h0, m0, h1, m1;
+    counts(&h0, &m0);
+    for (int r = 0; r < 3; r++) {
+        assert_int_equal(check_sample_memo(a, strlen(a), &got), 0);
+        assert_same_sample(&wa, &got);
+        assert_int_equal(check_sample_memo(b, strlen(b), &got), 0);
+        assert_same_sample(&wb, &got);
+    }
+    counts(&h1, &m1);
+    assert_int_equal(m1 - m0, 6); /* each replaced the other */
+    assert_int_equal(h1 - h0, 0);
+    /* The same length, one byte changed: read, not taken from the slot. */
+    char c[256];
+    memcpy(c, b, sizeof c);
+    c[strlen(c) - 1] = c[strlen(c) - 1] == '9' ? '8' : '9';
+    struct check_sample wc;
+    assert_int_equal(check_sample_read(c, strlen(c), &wc), 0);
+    assert_int_equal(check_sample_memo(c, strlen(c), &got), 0);
+    assert_same_sample(&wc, &got);
+    assert_string_not_equal(wb.ans.canon, got.ans.canon);
+}
+
+/* Texts past CHECK_MEMO_TEXT_MAX are read every time and not counted. */
+static void test_long_text_not_kept(void **state)
+{
+    (void)state;
+    size_t n = CHECK_MEMO_TEXT_MAX + 100;
+    char *t = malloc(n + 1);
+    assert_non_null(t);
+    memset(t, 'x', n);
+    memcpy(t + n - 8, "\nA: 42\n", 7);
+    t[n - 1] = '\0';
+    unsigned long long h0, m0, h1, m1;
+    counts(&h0, &m0);
+    struct check_sample want, got;
+    assert_int_equal(check_sample_read(t, strlen(t), &want), 0);
+    for (int r = 0; r < 2; r++) {
+        assert_int_equal(check_sample_memo(t, strlen(t), &got), 0);
+        assert_same_sample(&want, &got);
+    }
+    counts(&h1, &m1);
+    assert_true(h1 == h0 && m1 == m0);
+    assert_true(got.ans.numeric && got.ans.value == 42);
+    free(t);
+}
+
+static void *other_thread(void *arg)
+{
+    unsigned long long *c = arg;
+    char t[256];
+    solution(t, sizeof t, 3);
+    struct check_sample s;
+    check_memo_counts(&c[0], &c[1]);
+    if (check_sample_memo(t, strlen(t), &s) || check_sample_memo(t, strlen(t), &s))
+        c[0] = 99;
+    check_memo_counts(&c[2], &c[3]);
+    return NULL;
+}
+
+/* Another thread starts with a memo of its own: the text this thread read
+ * is a miss there first. */
+static void test_per_thread(void **state)
+{
+    (void)state;
+    char t[256];
+    solution(t, sizeof t, 3);
+    struct check_sample s;
+    assert_int_equal(check_sample_memo(t, strlen(t), &s), 0);
+    unsigned long long c[4];
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, other_thread, c), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_true(c[0] == 0 && c[1] == 0); /* a new memo */
+    assert_true(c[2] == 1 && c[3] == 1); /* one miss, then one hit */
+}
+
+/* Scoring a pair with its group gives the same features when the group's
+ * samples come from the memo as when they are read. */
+static void test_group_features_same(void **state)
+{
+    (void)state;
+    char texts[8][256];
+    const char *samples[8];
+    for (unsigned i = 0; i < 8; i++) {
+        solution(texts[i], sizeof texts[i], 1000 + i % 3);
+        texts[i][0] = (char)('1' + i % 5); /* other first numbers, some answers shared */
+        samples[i] = texts[i];
+    }
+    const char *pair[2] = {samples[0], samples[5]};
+    float cold[2][REWARD_CHECK_NFEAT], warm[2][REWARD_CHECK_NFEAT];
+    unsigned long long h0, m0, h1, m1;
+    counts(&h0, &m0);
+    assert_int_equal(reward_check_group("Add them.", samples, 8, pair, 2, cold), 0);
+    assert_int_equal(reward_check_group("Add them.", samples, 8, pair, 2, warm), 0);
+    counts(&h1, &m1);
+    assert_memory_equal(cold, warm, sizeof cold);
+    assert_int_equal(m1 - m0, 8); /* the first call read each sample */
+    assert_int_equal(h1 - h0, 8); /* the second took them from the memo */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_as_read),        cmocka_unit_test(test_slot_shared),
+        cmocka_unit_test(test_long_text_not_kept),  cmocka_unit_test(test_per_thread),
+        cmocka_unit_test(test_group_features_same),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
