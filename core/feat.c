@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,16 +174,14 @@ static inline int tok_push(struct tok_buf *b, const struct feat_token *t)
     return 0;
 }
 
-int feat_tokenize(const char *text, size_t len, struct feat_token **toks, size_t *ntoks)
+/* The tokens of s[0..len) with FEAT_HASH_FNV1A appended to b. Returns 0
+ * or -ENOMEM. */
+static int tokenize_fnv(const unsigned char *s, size_t len, struct tok_buf *b)
 {
-    const unsigned char *s = (const unsigned char *)text;
-    struct tok_buf b = {NULL, 0, 0};
     struct feat_token cur = {FNV_OFFSET, 0, 0, 0};
     int in_word = 0, all_digits = 1, rc = 0;
     size_t i = 0;
 
-    *toks = NULL;
-    *ntoks = 0;
     while (i <= len) {
         unsigned char c = i < len ? s[i] : 0;
         size_t step = 1;
@@ -241,28 +240,26 @@ int feat_tokenize(const char *text, size_t len, struct feat_token **toks, size_t
         if (in_word) {
             cur.len = i - cur.start;
             cur.kind = all_digits ? FEAT_TOK_NUMBER : FEAT_TOK_WORD;
-            rc = tok_push(&b, &cur);
+            rc = tok_push(b, &cur);
             if (rc)
-                goto out;
+                return rc;
             in_word = 0;
             all_digits = 1;
         }
         if (i < len && c > 0x20 && c < 0x7f) {
             struct feat_token p = {feat_fnv1a64(&c, 1), i, 1, FEAT_TOK_PUNCT};
-            rc = tok_push(&b, &p);
+            rc = tok_push(b, &p);
             if (rc)
-                goto out;
+                return rc;
         }
         i += step;
     }
-out:
-    if (rc) {
-        free(b.t);
-        return rc;
-    }
-    *toks = b.t;
-    *ntoks = b.n;
     return 0;
+}
+
+int feat_tokenize(const char *text, size_t len, struct feat_token **toks, size_t *ntoks)
+{
+    return feat_tokenize_hash(FEAT_HASH_FNV1A, text, len, toks, ntoks);
 }
 
 /* ---- the FEAT_HASH_FX tokenizer ----------------------------------------
@@ -440,23 +437,37 @@ static int tokenize_fx(const unsigned char *s, size_t len, struct tok_buf *b)
     return 0;
 }
 
+/* The tokens of text[0..len) with the given hash into b (emptied first,
+ * its array reused and grown as needed). Returns 0, -EINVAL for an unknown
+ * hash or -ENOMEM. */
+static int tokenize_into(enum feat_hash hash, const char *text, size_t len, struct tok_buf *b)
+{
+    b->n = 0;
+    if (hash != FEAT_HASH_FNV1A && hash != FEAT_HASH_FX)
+        return -EINVAL;
+    /* About one token in 4 bytes of text: room for them from the start. */
+    size_t want = len / 4 + 16 < 4096 ? len / 4 + 16 : 4096;
+    if (b->cap < want) {
+        struct feat_token *nt = realloc(b->t, want * sizeof(*nt));
+        if (!nt)
+            return -ENOMEM;
+        b->t = nt;
+        b->cap = want;
+    }
+    if (hash == FEAT_HASH_FNV1A)
+        return tokenize_fnv((const unsigned char *)text, len, b);
+    return tokenize_fx((const unsigned char *)text, len, b);
+}
+
 int feat_tokenize_hash(enum feat_hash hash, const char *text, size_t len, struct feat_token **toks,
                        size_t *ntoks)
 {
-    if (hash == FEAT_HASH_FNV1A)
-        return feat_tokenize(text, len, toks, ntoks);
+    struct tok_buf b = {NULL, 0, 0};
     *toks = NULL;
     *ntoks = 0;
-    if (hash != FEAT_HASH_FX)
-        return -EINVAL;
-    /* About one token in 4 bytes of text: room for them from the start. */
-    struct tok_buf b = {NULL, 0, len / 4 + 16 < 4096 ? len / 4 + 16 : 4096};
-    b.t = malloc(b.cap * sizeof(*b.t));
-    if (!b.t)
-        return -ENOMEM;
-    int rc = tokenize_fx((const unsigned char *)text, len, &b);
+    int rc = tokenize_into(hash, text, len, &b);
     if (rc || !b.n) {
-        free(b.t); /* no tokens: NULL, as feat_tokenize */
+        free(b.t); /* no tokens: NULL */
         return rc;
     }
     *toks = b.t;
@@ -469,143 +480,168 @@ int feat_tokenize_hash(enum feat_hash hash, const char *text, size_t len, struct
 enum family { FAM_UNI, FAM_BI, FAM_XP, FAM_DENSE, FAM_NORMALISED = FAM_DENSE };
 #define FAM_BITS 2u
 
-/* A hashed entry before sorting and folding: sorting by key orders the
- * buckets and, within one bucket, the families. */
-struct entry {
-    uint32_t key; /* bucket << FAM_BITS | family */
-    float val;
+/* One bucket of one family: the sum of its signed entries, added in the
+ * order they came, or for FAM_DENSE the set of dense features hashed to it
+ * (bit k: feature k), each kept apart. */
+struct acc_slot {
+    uint32_t key; /* bucket << FAM_BITS | family; ACC_EMPTY when free */
+    union {
+        float sum;      /* FAM_UNI, FAM_BI, FAM_XP */
+        uint32_t dense; /* FAM_DENSE */
+    } u;
+};
+#define ACC_EMPTY UINT32_MAX /* above every key: keys have at most 30 bits */
+
+/* The entries of one text, summed by key in an ordered linear-probing
+ * table: a key's home slot is its top bits and each cluster is kept in key
+ * order (an insert moves the larger keys of its cluster one slot on), so
+ * the slots read from first to last give the keys in order. Duplicates are
+ * folded as they come and nothing is sorted afterwards; the keys are hashed,
+ * so clusters stay short. */
+struct acc {
+    struct acc_slot *slot; /* 2^lg home slots, then room to overflow into */
+    size_t cap;            /* slots allocated, every one ACC_EMPTY between texts */
+    uint64_t *used;        /* bit i: slot i holds a key; cap / 64 + 1 words */
+    size_t end;            /* past the last slot used since acc_drain */
+    unsigned shift;        /* key width - lg: home = key >> shift */
+    struct acc_slot *out;  /* acc_drain's output, cap entries */
 };
 
-struct entries {
-    struct entry *e;
-    struct entry *tmp; /* scratch of the same capacity, for sorting */
-    size_t n, cap;
-};
-
-static int entries_reserve(struct entries *es, size_t more)
+/* Makes room for up to n entries of keys below 2^width. Returns 0 or
+ * -ENOMEM. */
+static int acc_prepare(struct acc *a, unsigned width, size_t n)
 {
-    if (es->n + more <= es->cap)
-        return 0;
-    size_t ncap = es->cap ? es->cap : 256;
-    while (ncap < es->n + more)
-        ncap *= 2;
-    struct entry *ne = realloc(es->e, ncap * sizeof(*ne));
-    if (!ne)
-        return -ENOMEM;
-    es->e = ne;
-    struct entry *nt = realloc(es->tmp, ncap * sizeof(*nt));
-    if (!nt)
-        return -ENOMEM;
-    es->tmp = nt;
-    es->cap = ncap;
+    unsigned lg = 4;
+    while (lg < width && ((size_t)1 << lg) < 2 * n)
+        lg++;
+    /* Keys fill the home slots in order; a cluster can run past the last
+     * one by at most one slot an entry. */
+    size_t need = ((size_t)1 << lg) + n + 1;
+    if (need > a->cap) {
+        struct acc_slot *ns = realloc(a->slot, need * sizeof(*ns));
+        if (!ns)
+            return -ENOMEM;
+        a->slot = ns;
+        for (size_t i = a->cap; i < need; i++)
+            a->slot[i].key = ACC_EMPTY;
+        struct acc_slot *no = realloc(a->out, need * sizeof(*no));
+        if (!no)
+            return -ENOMEM;
+        a->out = no;
+        uint64_t *nu = realloc(a->used, (need / 64 + 1) * sizeof(*nu));
+        if (!nu)
+            return -ENOMEM;
+        a->used = nu;
+        memset(nu + a->cap / 64 + (a->cap > 0), 0,
+               (need / 64 + 1 - a->cap / 64 - (a->cap > 0)) * sizeof(*nu));
+        a->cap = need;
+    }
+    a->shift = width - lg;
+    a->end = 0;
     return 0;
 }
 
-/* Appends the signed bucket of key in family f; space must have been
- * reserved. */
-static inline void entries_add(struct entries *es, uint64_t key, uint32_t mask, float v,
-                               enum family f)
+/* The slot of key: where it is, or the free or larger slot it goes to. */
+static inline struct acc_slot *acc_find(struct acc *a, uint32_t key)
 {
-    uint64_t h = mix64(key);
-    es->e[es->n].key = ((uint32_t)h & mask) << FAM_BITS | (uint32_t)f;
-    es->e[es->n].val = (h >> 63) ? -v : v;
-    es->n++;
+    struct acc_slot *s = a->slot + (key >> a->shift);
+    while (s->key < key)
+        s++;
+    return s;
 }
 
-#define BUCKET_MAX_BITS 11u /* widest bucket digit: 2048 counters stay in L1 */
-
-/* Stable insertion sort of e[0..n) by key: linear on nearly sorted input. */
-static void insertion_sort(struct entry *e, size_t n)
+/* Puts key (with value x) at s, moving the cluster from s on one slot. */
+static inline void acc_insert(struct acc *a, struct acc_slot *s, struct acc_slot x)
 {
-    for (size_t i = 1; i < n; i++) {
-        struct entry x = e[i];
-        size_t j = i;
-        while (j > 0 && e[j - 1].key > x.key) {
-            e[j] = e[j - 1];
-            j--;
-        }
-        e[j] = x;
+    for (;;) {
+        struct acc_slot t = *s;
+        *s++ = x;
+        if (t.key == ACC_EMPTY)
+            break;
+        x = t;
     }
+    size_t e = (size_t)(s - a->slot);
+    a->used[(e - 1) / 64] |= UINT64_C(1) << ((e - 1) % 64);
+    if (e > a->end)
+        a->end = e;
 }
 
-/* Stable sort of e[0..n), keys below 2^width, by key into out (e is left
- * as it was when n < 32, in pieces otherwise). Hashed keys are uniform, so
- * one counting pass on their top bits (about one bucket per entry) leaves
- * the array nearly sorted, and an insertion sort finishes it in linear
- * time: several times faster than qsort on the few hundred entries of one
- * text. */
-static void sort_entries(struct entry *e, size_t n, unsigned width, struct entry *out)
+/* Adds the signed bucket of hashed key k in family f (not FAM_DENSE); room
+ * must have been made. */
+static inline void acc_add(struct acc *a, uint64_t k, uint32_t mask, enum family f)
 {
-    if (n < 32) {
-        memcpy(out, e, n * sizeof *e);
-        insertion_sort(out, n);
-        return;
-    }
-    unsigned bits = 1;
-    while (bits < BUCKET_MAX_BITS && ((size_t)1 << bits) < n)
-        bits++;
-    if (bits > width)
-        bits = width;
-    unsigned shift = width - bits;
-    uint32_t count[1u << BUCKET_MAX_BITS];
-    size_t nb = (size_t)1 << bits;
-    memset(count, 0, nb * sizeof count[0]);
-    for (size_t i = 0; i < n; i++)
-        count[e[i].key >> shift]++;
-    uint32_t sum = 0;
-    for (size_t d = 0; d < nb; d++) {
-        uint32_t c = count[d];
-        count[d] = sum;
-        sum += c;
-    }
-    for (size_t i = 0; i < n; i++)
-        out[count[e[i].key >> shift]++] = e[i];
-    insertion_sort(out, n);
+    uint64_t h = mix64(k);
+    uint32_t key = ((uint32_t)h & mask) << FAM_BITS | (uint32_t)f;
+    float v = (h >> 63) ? -1.0f : 1.0f;
+    struct acc_slot *s = acc_find(a, key);
+    if (s->key == key)
+        s->u.sum += v;
+    else
+        acc_insert(a, s, (struct acc_slot){key, {.sum = v}});
 }
 
-/* Sums the entries of one family in one bucket (in order) in the sorted
- * e[0..n), keeps the nonzero sums (dense entries one by one, as they are)
- * and adds their squares to ss[family]; returns the new count. The sums of
- * the normalised families are sums of +-1, their squares whole numbers, so
- * ss does not depend on the order they are added in. */
-static size_t fold_families(struct entry *e, size_t n, double ss[FAM_NORMALISED])
+/* Adds dense feature number k to its bucket, h being mix64 of its key. */
+static void acc_add_dense(struct acc *a, uint64_t h, uint32_t mask, unsigned k)
+{
+    uint32_t key = ((uint32_t)h & mask) << FAM_BITS | FAM_DENSE;
+    struct acc_slot *s = acc_find(a, key);
+    if (s->key == key)
+        s->u.dense |= UINT32_C(1) << k;
+    else
+        acc_insert(a, s, (struct acc_slot){key, {.dense = UINT32_C(1) << k}});
+}
+
+/* Moves the used slots, in key order, to a->out and empties the table;
+ * keeps the dense slots and the nonzero sums, adding the squares of the
+ * sums to ss[family]. Returns the count. The sums of the normalised
+ * families are sums of +-1, their squares whole numbers, added in key
+ * order all the same. */
+static size_t acc_drain(struct acc *a, double ss[FAM_NORMALISED])
 {
     size_t w = 0;
-    for (size_t r = 0; r < n;) {
-        struct entry x = e[r++];
-        if ((x.key & ((1u << FAM_BITS) - 1)) == FAM_DENSE) {
-            e[w++] = x;
-            continue;
+    for (size_t b = 0; b * 64 < a->end; b++) {
+        for (uint64_t m = a->used[b]; m; m &= m - 1) {
+            size_t i = b * 64 + (size_t)__builtin_ctzll(m);
+            struct acc_slot x = a->slot[i];
+            a->slot[i].key = ACC_EMPTY;
+            unsigned f = x.key & ((1u << FAM_BITS) - 1);
+            if (f != FAM_DENSE) {
+                if (x.u.sum == 0.0f)
+                    continue;
+                ss[f] += (double)x.u.sum * x.u.sum;
+            }
+            a->out[w++] = x;
         }
-        while (r < n && e[r].key == x.key)
-            x.val += e[r++].val;
-        if (x.val != 0.0f) {
-            ss[x.key & ((1u << FAM_BITS) - 1)] += (double)x.val * x.val;
-            e[w++] = x;
-        }
+        a->used[b] = 0;
     }
+    a->end = 0;
     return w;
 }
 
-/* Scales each normalised family of the folded e[0..n) to unit L2 norm (a
+/* Scales each normalised family of the drained e[0..n) to unit L2 norm (a
  * family's weight in phi is then fixed whatever the length of the text) and
- * writes phi to out, the families of one bucket summed in family order and
- * zero sums dropped. out has room for n entries. */
-static void write_phi(const struct entry *e, size_t n, const double ss[FAM_NORMALISED],
-                      struct feat_vec *out)
+ * writes phi to out, the families of one bucket summed in family order,
+ * dense features in their order, and zero sums dropped. dense[k] is dense
+ * feature k's value. out has room for n entries. */
+static void write_phi(const struct acc_slot *e, size_t n, const double ss[FAM_NORMALISED],
+                      const float *dense, struct feat_vec *out)
 {
-    float inv[FAM_DENSE + 1] = {1.0f, 1.0f, 1.0f, 1.0f};
+    float inv[FAM_NORMALISED] = {1.0f, 1.0f, 1.0f};
     for (unsigned f = 0; f < FAM_NORMALISED; f++)
         if (ss[f] > 0.0)
             inv[f] = (float)(1.0 / sqrt(ss[f]));
     size_t w = 0;
     for (size_t r = 0; r < n;) {
         uint32_t idx = e[r].key >> FAM_BITS;
-        unsigned f = e[r].key & ((1u << FAM_BITS) - 1);
-        float v = f == FAM_DENSE ? e[r].val : e[r].val * inv[f];
-        for (r++; r < n && e[r].key >> FAM_BITS == idx; r++) {
-            f = e[r].key & ((1u << FAM_BITS) - 1);
-            v += f == FAM_DENSE ? e[r].val : e[r].val * inv[f];
+        float v = 0.0f;
+        for (; r < n && e[r].key >> FAM_BITS == idx; r++) {
+            unsigned f = e[r].key & ((1u << FAM_BITS) - 1);
+            if (f != FAM_DENSE) {
+                v += e[r].u.sum * inv[f];
+                continue;
+            }
+            for (uint32_t m = e[r].u.dense; m; m &= m - 1)
+                v += dense[__builtin_ctz(m)];
         }
         if (v != 0.0f) {
             out->idx[w] = idx;
@@ -785,15 +821,12 @@ static int prompt_set_init(struct prompt_set *p, const struct feat_token *pt, si
 /* Features that compare response tokens rt with the prompt's words p:
  * fills the D_PROMPT_* dense values and adds the response-unigram-in-prompt
  * family. Leaves p as it found it (no word covered), for the next response. */
-static int prompt_features(struct prompt_set *p, const struct feat_token *rt, size_t nr,
-                           uint32_t mask, struct entries *es, double *d)
+static void prompt_features(struct prompt_set *p, const struct feat_token *rt, size_t nr,
+                            uint32_t mask, struct acc *a, double *d)
 {
     size_t words = 0, in_prompt = 0, pdistinct = 0, pcovered = 0, pnum = 0, pnum_cov = 0;
     size_t rnum = 0, rnum_new = 0;
     unsigned char *flags = p->flags;
-    int rc = entries_reserve(es, nr);
-    if (rc)
-        return rc;
     for (size_t i = 0; i < nr; i++) {
         if (rt[i].kind == FEAT_TOK_PUNCT)
             continue;
@@ -807,7 +840,7 @@ static int prompt_features(struct prompt_set *p, const struct feat_token *rt, si
         }
         if (hit) {
             flags[slot] |= FLAG_COVERED;
-            entries_add(es, rt[i].hash ^ NS_XP, mask, 1.0f, FAM_XP);
+            acc_add(a, rt[i].hash ^ NS_XP, mask, FAM_XP);
         }
     }
     for (size_t i = 0; i <= p->ps.mask; i++) {
@@ -826,7 +859,6 @@ static int prompt_features(struct prompt_set *p, const struct feat_token *rt, si
     d[D_PROMPT_COVERAGE] = pdistinct ? (double)pcovered / (double)pdistinct : 0.0;
     d[D_PROMPT_NUMBERS] = pnum ? (double)pnum_cov / (double)pnum : 0.0;
     d[D_NEW_NUMBERS] = rnum ? (double)rnum_new / (double)rnum : 0.0;
-    return 0;
 }
 
 static int vec_reserve(struct feat_vec *v, size_t n)
@@ -845,37 +877,91 @@ static int vec_reserve(struct feat_vec *v, size_t n)
     return 0;
 }
 
-/* Appends the response's unigrams and bigrams, with room reserved for the
- * families that follow (at most nr prompt-overlap and D_COUNT dense
- * entries). Returns 0 or -ENOMEM. */
-static int ngram_features(const struct feat_token *rt, size_t nr, uint32_t mask, struct entries *es)
+/* Adds the response's unigrams and bigrams. */
+static void ngram_features(const struct feat_token *rt, size_t nr, uint32_t mask, struct acc *a)
 {
-    int rc = entries_reserve(es, 3 * nr + D_COUNT + 16);
-    if (rc)
-        return rc;
     for (size_t i = 0; i < nr; i++)
-        entries_add(es, rt[i].hash ^ NS_UNI, mask, 1.0f, FAM_UNI);
+        acc_add(a, rt[i].hash ^ NS_UNI, mask, FAM_UNI);
     for (size_t i = 0; i + 1 < nr; i++)
-        entries_add(es, (rt[i].hash * FNV_PRIME + rt[i + 1].hash) ^ NS_BI, mask, 1.0f, FAM_BI);
-    return 0;
+        acc_add(a, (rt[i].hash * FNV_PRIME + rt[i + 1].hash) ^ NS_BI, mask, FAM_BI);
 }
 
-/* Appends the nonzero dense features d[0..D_COUNT). Returns 0 or -ENOMEM. */
-static int dense_features(const double *d, uint32_t mask, struct entries *es)
+/* Adds the nonzero dense features d[0..D_COUNT), their signed values as
+ * floats into dv. */
+static void dense_features(const double *d, uint32_t mask, struct acc *a, float *dv)
 {
-    int rc = entries_reserve(es, D_COUNT);
-    if (rc)
-        return rc;
-    for (unsigned k = 0; k < D_COUNT; k++)
-        if (d[k] != 0.0)
-            entries_add(es, NS_DENSE + k, mask, (float)d[k], FAM_DENSE);
-    return 0;
+    for (unsigned k = 0; k < D_COUNT; k++) {
+        if (d[k] == 0.0)
+            continue;
+        uint64_t h = mix64(NS_DENSE + k);
+        dv[k] = (h >> 63) ? -(float)d[k] : (float)d[k];
+        acc_add_dense(a, h, mask, k);
+    }
 }
 
 int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const char *resp,
                  size_t resp_len, struct feat_vec *out)
 {
     return feat_extract_hash(FEAT_HASH_FNV1A, bits, prompt, prompt_len, resp, resp_len, out);
+}
+
+/* Buffers a thread reuses from one text to the next, across calls: the
+ * tokens and the accumulator (every slot empty between texts). */
+struct scratch {
+    struct tok_buf toks;
+    struct acc acc;
+};
+#define SCRATCH_KEEP_MAX ((size_t)1 << 20) /* bytes a thread keeps between calls */
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_rc; /* pthread_key_create's result */
+
+/* Frees the buffers of sc, leaving it empty. */
+static void scratch_release(struct scratch *sc)
+{
+    free(sc->toks.t);
+    free(sc->acc.slot);
+    free(sc->acc.out);
+    free(sc->acc.used);
+    memset(sc, 0, sizeof *sc);
+}
+
+/* The thread's exit: its scratch goes. */
+static void scratch_destroy(void *p)
+{
+    scratch_release(p);
+    free(p);
+}
+
+static void scratch_key_init(void)
+{
+    scratch_key_rc = pthread_key_create(&scratch_key, scratch_destroy);
+}
+
+/* The calling thread's scratch, made on first use; NULL when it cannot be
+ * (the caller then uses one of its own for the call). */
+static struct scratch *scratch_get(void)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    if (scratch_key_rc)
+        return NULL;
+    struct scratch *sc = pthread_getspecific(scratch_key);
+    if (sc)
+        return sc;
+    sc = calloc(1, sizeof *sc);
+    if (sc && pthread_setspecific(scratch_key, sc)) {
+        free(sc);
+        sc = NULL;
+    }
+    return sc;
+}
+
+/* Bytes sc holds. */
+static size_t scratch_bytes(const struct scratch *sc)
+{
+    return sc->toks.cap * sizeof(struct feat_token) +
+           sc->acc.cap * (2 * sizeof(struct acc_slot) + 1) + 8;
 }
 
 /* What extracting the responses of one prompt shares. */
@@ -885,41 +971,53 @@ struct extract {
     uint32_t mask;
     size_t prompt_len;
     struct prompt_set p;
-    struct entries es; /* reused from one response to the next */
+    struct scratch *sc;
 };
 
 /* phi(prompt, resp) into out, the prompt read beforehand into x. Returns 0
  * or a negative errno. */
 static int extract_one(struct extract *x, const char *resp, size_t resp_len, struct feat_vec *out)
 {
-    struct feat_token *rt = NULL;
-    size_t nr = 0;
     double d[D_COUNT] = {0};
-    struct entries *es = &x->es;
-    es->n = 0;
-    int rc = feat_tokenize_hash(x->hash, resp, resp_len, &rt, &nr);
+    float dv[D_COUNT];
+    struct acc *a = &x->sc->acc;
+    int rc = tokenize_into(x->hash, resp, resp_len, &x->sc->toks);
+    const struct feat_token *rt = x->sc->toks.t;
+    size_t nr = x->sc->toks.n;
     if (!rc)
-        rc = ngram_features(rt, nr, x->mask, es);
-    if (!rc)
-        rc = prompt_features(&x->p, rt, nr, x->mask, es, d);
-    free(rt);
+        rc = acc_prepare(a, x->bits + FAM_BITS, 3 * nr + D_COUNT);
     if (rc)
         return rc;
+    /* Every entry in the order the families are listed, each summed into
+     * its bucket as it comes: the sums a stable sort by key and a fold of
+     * the runs gave, and the keys in order. */
+    ngram_features(rt, nr, x->mask, a);
+    prompt_features(&x->p, rt, nr, x->mask, a, d);
     surface_stats((const unsigned char *)resp, resp_len, d);
     d[D_LOG_TOKENS] = log1p((double)nr) / 6.0;
     d[D_LOG_RATIO] = (log1p((double)resp_len) - log1p((double)x->prompt_len)) / 4.0;
-    rc = dense_features(d, x->mask, es);
-    if (rc)
-        return rc;
-    /* One stable sort of every family; folding each family's duplicates
-     * then gives the sums and norms that sorting, merging and normalising
-     * each family apart gave, bit for bit. */
-    sort_entries(es->e, es->n, x->bits + FAM_BITS, es->tmp);
+    dense_features(d, x->mask, a, dv);
     double ss[FAM_NORMALISED] = {0.0, 0.0, 0.0};
-    size_t n = fold_families(es->tmp, es->n, ss);
+    size_t n = acc_drain(a, ss);
     rc = vec_reserve(out, n);
     if (!rc)
-        write_phi(es->tmp, n, ss, out);
+        write_phi(a->out, n, ss, dv, out);
+    return rc;
+}
+
+/* feat_extract_many once the arguments are checked, with the buffers of
+ * x->sc. */
+static int extract_many(struct extract *x, const char *prompt, const char *const *resp,
+                        const size_t *resp_len, size_t n, struct feat_vec *out)
+{
+    int rc = tokenize_into(x->hash, prompt, x->prompt_len, &x->sc->toks);
+    if (!rc)
+        rc = prompt_set_init(&x->p, x->sc->toks.t, x->sc->toks.n);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < n && !rc; k++)
+        rc = extract_one(x, resp[k], resp_len[k], &out[k]);
+    prompt_set_free(&x->p);
     return rc;
 }
 
@@ -927,32 +1025,26 @@ int feat_extract_many(enum feat_hash hash, unsigned bits, const char *prompt, si
                       const char *const *resp, const size_t *resp_len, size_t n,
                       struct feat_vec *out)
 {
-    struct feat_token *pt = NULL;
-    size_t np = 0;
-    struct extract x = {hash, bits, 0, prompt_len, {{NULL, 0, 0}, NULL}, {NULL, NULL, 0, 0}};
-    int rc = 0;
-
     for (size_t k = 0; k < n; k++)
         out[k].n = 0;
-    if (bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX || (!prompt && prompt_len))
+    if (bits < FEAT_BITS_MIN || bits > FEAT_BITS_MAX || (!prompt && prompt_len) ||
+        (hash != FEAT_HASH_FNV1A && hash != FEAT_HASH_FX))
         return -EINVAL;
     for (size_t k = 0; k < n; k++)
         if (!resp[k] && resp_len[k])
             return -EINVAL;
-    x.mask = (uint32_t)((1ULL << bits) - 1);
-    rc = feat_tokenize_hash(hash, prompt, prompt_len, &pt, &np);
-    if (!rc)
-        rc = prompt_set_init(&x.p, pt, np);
-    free(pt);
-    if (rc)
-        return rc;
-    for (size_t k = 0; k < n && !rc; k++)
-        rc = extract_one(&x, resp[k], resp_len[k], &out[k]);
+    struct scratch own = {{NULL, 0, 0}, {NULL, 0, NULL, 0, 0, NULL}};
+    struct extract x = {
+        hash,         bits, (uint32_t)((1ULL << bits) - 1), prompt_len, {{NULL, 0, 0}, NULL},
+        scratch_get()};
+    if (!x.sc)
+        x.sc = &own;
+    int rc = extract_many(&x, prompt, resp, resp_len, n, out);
     for (size_t k = 0; k < n && rc; k++)
         out[k].n = 0;
-    prompt_set_free(&x.p);
-    free(x.es.e);
-    free(x.es.tmp);
+    /* A thread keeps what an ordinary text needs, not what a huge one did. */
+    if (x.sc == &own || scratch_bytes(x.sc) > SCRATCH_KEEP_MAX)
+        scratch_release(x.sc);
     return rc;
 }
 
