@@ -415,10 +415,13 @@ static inline void fx_word(const unsigned char *s, size_t len, size_t *pos, stru
     *pos = j;
 }
 
-static int tokenize_fx(const unsigned char *s, size_t len, struct tok_buf *b)
+/* The tokens of s[0..len) from s[i] on, one byte at a time, until one
+ * ends at or past stop (a word may run past it), appended to b; *pos
+ * receives where it stopped. Returns 0 or -ENOMEM. */
+static int fx_scalar(const unsigned char *s, size_t len, size_t i, size_t stop, struct tok_buf *b,
+                     size_t *pos)
 {
-    size_t i = 0;
-    while (i < len) {
+    while (i < stop) {
         unsigned c = byte_class[s[i]];
         struct feat_token t;
         if ((c & BC_WORD) || word_seq_len(s, len, i)) {
@@ -434,7 +437,184 @@ static int tokenize_fx(const unsigned char *s, size_t len, struct tok_buf *b)
         if (rc)
             return rc;
     }
+    *pos = i;
     return 0;
+}
+
+/* ---- 64 bytes at a time ----
+ * A block's bytes classified into bit masks (bit k: byte k), then its
+ * tokens read off the masks: a word is a run of word or high bytes, an
+ * ASCII one (the common case) hashed straight from the input; a run with
+ * high bytes, and one that reaches the block's end, go to fx_scalar. */
+enum { BLOCK = 64 };
+
+struct block_masks {
+    uint64_t word;  /* BC_WORD */
+    uint64_t digit; /* BC_DIGIT */
+    uint64_t punct; /* BC_PUNCT */
+    uint64_t high;  /* BC_HIGH */
+};
+
+#if defined(__SSE2__) && !defined(FEAT_NO_SIMD)
+#include <emmintrin.h>
+
+/* The masks of the 16 bytes at p, shifted to bit at. Bytes of 0x80 and
+ * above are negative in the signed compares, so they match no range. */
+static inline void classify16(const unsigned char *p, unsigned at, struct block_masks *k)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i low = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    __m128i dig = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+    __m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(low, _mm_set1_epi8('a' - 1)),
+                                  _mm_cmplt_epi8(low, _mm_set1_epi8('z' + 1)));
+    __m128i word = _mm_or_si128(_mm_or_si128(dig, alpha), _mm_cmpeq_epi8(v, _mm_set1_epi8('\'')));
+    __m128i vis = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x20)),
+                                _mm_cmplt_epi8(v, _mm_set1_epi8(0x7f)));
+    k->word |= (uint64_t)(unsigned)_mm_movemask_epi8(word) << at;
+    k->digit |= (uint64_t)(unsigned)_mm_movemask_epi8(dig) << at;
+    k->punct |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_andnot_si128(word, vis)) << at;
+    k->high |= (uint64_t)(unsigned)_mm_movemask_epi8(v) << at;
+}
+
+static inline void block_classify(const unsigned char *p, struct block_masks *k)
+{
+    *k = (struct block_masks){0, 0, 0, 0};
+    for (unsigned j = 0; j < BLOCK; j += 16)
+        classify16(p + j, j, k);
+}
+#else
+/* Bit k of the result: the top bit of byte k of m (only top bits set). */
+static inline uint64_t top_bits(uint64_t m)
+{
+    return ((m >> 7) * 0x0102040810204080ULL) >> 56;
+}
+
+static inline void block_classify(const unsigned char *p, struct block_masks *k)
+{
+    *k = (struct block_masks){0, 0, 0, 0};
+    for (unsigned j = 0; j < BLOCK; j += 8) {
+        uint64_t w = load_le64(p + j), digit, word = swar_word(w, &digit);
+        uint64_t vis = swar_in(w & ~HIGH8, 0x21, 0x7e) & ~w & HIGH8;
+        k->word |= top_bits(word) << j;
+        k->digit |= top_bits(digit) << j;
+        k->punct |= top_bits(vis & ~word) << j;
+        k->high |= top_bits(w & HIGH8) << j;
+    }
+}
+#endif
+
+/* feat_fx64 of the 1 <= n < BLOCK normalised bytes of the word at p, whose
+ * bytes are ASCII word bytes (lowercased) and whole valid multi-byte
+ * characters (as they are); p[0..n + 8) may be read. */
+static inline uint64_t fx_run(const unsigned char *p, unsigned n)
+{
+    uint64_t h = 0, w;
+    for (; n > 8; n -= 8, p += 8) {
+        w = load_le64(p);
+        h = fx_step(h, w | (LOWER8 & ~((w & HIGH8) >> 2)));
+    }
+    uint64_t keep = ~UINT64_C(0) >> (64 - 8 * n);
+    w = load_le64(p) & keep;
+    return fx_step(h, w | (LOWER8 & ~((w & HIGH8) >> 2) & keep));
+}
+
+/* Whether the high bytes (bits of high) of the word run p[0..n) are whole
+ * valid characters, none of them U+2018 or U+2019 (read as '): then the
+ * run is one word and its bytes its normalised bytes, bar the case. */
+static inline bool run_plain(const unsigned char *p, unsigned n, uint64_t high)
+{
+    while (high) {
+        unsigned j = (unsigned)__builtin_ctzll(high);
+        size_t q = utf8_seq_len(p + j, n - j);
+        if (!q || (q == 3 && p[j] == 0xe2 && p[j + 1] == 0x80 && (p[j + 2] & 0xfe) == 0x98))
+            return false;
+        high &= ~UINT64_C(0) << (j + q);
+    }
+    return true;
+}
+
+/* The tokens of the block at s[*pos] (a token boundary, with at least
+ * BLOCK + 8 readable bytes from there; len bytes of text), appended to b,
+ * which has room for BLOCK more; *pos moves past the block, or to where
+ * fx_scalar stopped. Returns 0 or -ENOMEM. */
+static int fx_block(const unsigned char *s, size_t len, size_t *pos, struct tok_buf *b)
+{
+    size_t i = *pos;
+    const unsigned char *p = s + i;
+    struct block_masks k;
+    block_classify(p, &k);
+    uint64_t t = k.word | k.high, m = (t & ~(t << 1)) | k.punct;
+    struct feat_token *out = b->t + b->n;
+    while (m) {
+        unsigned a = (unsigned)__builtin_ctzll(m);
+        uint64_t bit = UINT64_C(1) << a;
+        if (k.punct & bit) {
+            *out++ = (struct feat_token){fx_step(0, p[a]), i + a, 1, FEAT_TOK_PUNCT};
+            m &= m - 1;
+            continue;
+        }
+        uint64_t after = (t + bit) & ~t; /* the bit past the run; 0 at the block's end */
+        uint64_t bits = after - bit;
+        unsigned e = (unsigned)__builtin_ctzll(after | (UINT64_C(1) << 63)) - a;
+        if (!after || ((k.high & bits) && !run_plain(p + a, e, (k.high & bits) >> a))) {
+            b->n = (size_t)(out - b->t);
+            return fx_scalar(s, len, i + a, after ? i + a + e : i + a + 1, b, pos);
+        }
+        *out++ = (struct feat_token){fx_run(p + a, e), i + a, e,
+                                     (k.digit & bits) == bits ? FEAT_TOK_NUMBER : FEAT_TOK_WORD};
+        m &= ~(after - 1);
+    }
+    b->n = (size_t)(out - b->t);
+    *pos = i + BLOCK;
+    return 0;
+}
+
+/* Room for n more tokens in b. Returns 0 or -ENOMEM. */
+static int tok_reserve(struct tok_buf *b, size_t n)
+{
+    if (b->n + n <= b->cap)
+        return 0;
+    size_t ncap = b->cap ? b->cap : 128;
+    while (ncap < b->n + n)
+        ncap *= 2;
+    struct feat_token *nt = realloc(b->t, ncap * sizeof(*nt));
+    if (!nt)
+        return -ENOMEM;
+    b->t = nt;
+    b->cap = ncap;
+    return 0;
+}
+
+/* The tokens of s[0..len) by blocks while 8 bytes past a block can be read,
+ * from s[*pos] on, appended to b; *pos receives where it stopped. */
+static int fx_blocks(const unsigned char *s, size_t len, size_t readable, size_t *pos,
+                     struct tok_buf *b)
+{
+    int rc = 0;
+    while (!rc && *pos < len && readable - *pos >= BLOCK + 8) {
+        rc = tok_reserve(b, BLOCK);
+        if (!rc)
+            rc = fx_block(s, len, pos, b);
+    }
+    return rc;
+}
+
+static int tokenize_fx(const unsigned char *s, size_t len, struct tok_buf *b)
+{
+    size_t i = 0;
+    int rc = fx_blocks(s, len, len, &i, b);
+    if (rc || i >= len)
+        return rc;
+    /* The rest, fewer than BLOCK + 8 bytes, from a copy with room to read
+     * past its end (NUL bytes separate, so no token runs into them). */
+    unsigned char tail[2 * BLOCK + 16] = {0};
+    size_t n0 = b->n, base = i, j = 0;
+    memcpy(tail, s + base, len - base);
+    rc = fx_blocks(tail, len - base, sizeof tail, &j, b);
+    for (size_t k = n0; k < b->n; k++)
+        b->t[k].start += base;
+    return rc;
 }
 
 /* The tokens of text[0..len) with the given hash into b (emptied first,
