@@ -685,6 +685,7 @@ struct acc {
     size_t end;            /* past the last slot used since acc_drain */
     unsigned shift;        /* key width - lg: home = key >> shift */
     struct acc_slot *out;  /* acc_drain's output, cap entries */
+    uint64_t *xh;          /* cap entries: the words found in the prompt */
 };
 
 /* Makes room for up to n entries of keys below 2^width. Returns 0 or
@@ -708,6 +709,10 @@ static int acc_prepare(struct acc *a, unsigned width, size_t n)
         if (!no)
             return -ENOMEM;
         a->out = no;
+        uint64_t *nx = realloc(a->xh, need * sizeof(*nx));
+        if (!nx)
+            return -ENOMEM;
+        a->xh = nx;
         uint64_t *nu = realloc(a->used, (need / 64 + 1) * sizeof(*nu));
         if (!nu)
             return -ENOMEM;
@@ -752,8 +757,26 @@ static inline void acc_add(struct acc *a, uint64_t k, uint32_t mask, enum family
 {
     uint64_t h = mix64(k);
     uint32_t key = ((uint32_t)h & mask) << FAM_BITS | (uint32_t)f;
-    float v = (h >> 63) ? -1.0f : 1.0f;
-    struct acc_slot *s = acc_find(a, key);
+    /* +-1 from the top bit, without a branch: the sign is a coin toss. */
+    uint32_t vbits = UINT32_C(0x3f800000) | (uint32_t)(h >> 63) << 31;
+    float v;
+    memcpy(&v, &vbits, sizeof v);
+    size_t home = key >> a->shift;
+    struct acc_slot *s = a->slot + home;
+    if ((s->key == key) | (s->key == ACC_EMPTY)) {
+        /* The common cases, the key new or seen before, alike (the sum of
+         * a new key starts from +0, which adds nothing to v). */
+        union {
+            uint32_t bits;
+            float f;
+        } old = {s->u.dense & (UINT32_C(0) - (uint32_t)(s->key == key))};
+        s->u.sum = old.f + v;
+        s->key = key;
+        a->used[home / 64] |= UINT64_C(1) << (home % 64);
+        a->end = home + 1 > a->end ? home + 1 : a->end;
+        return;
+    }
+    s = acc_find(a, key);
     if (s->key == key)
         s->u.sum += v;
     else
@@ -852,10 +875,13 @@ static int hset_init(struct hset *s, size_t expected)
     return s->slot ? 0 : -ENOMEM;
 }
 
-/* First probe slot: one multiply, enough to spread FNV-1a token hashes. */
+/* First probe slot. */
 static inline size_t hset_home(const struct hset *s, uint64_t h)
 {
-    return (size_t)((h * 0x9e3779b97f4a7c15ULL) >> s->shift);
+    /* The high half folded in first: an FX hash of a short word is the
+     * word times a constant, and one more multiply alone leaves its top
+     * bits alike for many words. */
+    return (size_t)(((h ^ (h >> 32)) * 0x9e3779b97f4a7c15ULL) >> s->shift);
 }
 
 /* Adds h; returns 1 when it was new, 0 when already present. *slot
@@ -877,19 +903,21 @@ static int hset_insert(struct hset *s, uint64_t h, size_t *slot)
     }
 }
 
-/* Returns 1 and its slot when h is in the set, else 0. */
-static int hset_find(const struct hset *s, uint64_t h, size_t *slot)
+/* Returns 1 when h is in the set, else 0; *slot receives its slot, or the
+ * empty one the search ended at. Found or not mostly at the first probe
+ * (the set is sparse), with no branch on which. */
+static inline int hset_find(const struct hset *s, uint64_t h, size_t *slot)
 {
-    if (!h)
-        h = 1;
-    for (size_t i = hset_home(s, h);; i = (i + 1) & s->mask) {
-        if (s->slot[i] == h) {
-            *slot = i;
-            return 1;
-        }
-        if (!s->slot[i])
-            return 0;
+    h += !h;
+    size_t i = hset_home(s, h);
+    uint64_t v = s->slot[i];
+    /* One branch, not one on each test (& rather than &&). */
+    while ((v != h) & (v != 0)) {
+        i = (i + 1) & s->mask;
+        v = s->slot[i];
     }
+    *slot = i;
+    return v == h;
 }
 
 /* Surface statistics of the raw response bytes. */
@@ -982,7 +1010,7 @@ static void prompt_set_free(struct prompt_set *p)
 static int prompt_set_init(struct prompt_set *p, const struct feat_token *pt, size_t np)
 {
     p->flags = NULL;
-    int rc = hset_init(&p->ps, np);
+    int rc = hset_init(&p->ps, 4 * np); /* sparse: most probes end at the first slot */
     if (!rc && !(p->flags = calloc(p->ps.mask + 1, 1)))
         rc = -ENOMEM;
     if (rc) {
@@ -1002,27 +1030,30 @@ static int prompt_set_init(struct prompt_set *p, const struct feat_token *pt, si
  * fills the D_PROMPT_* dense values and adds the response-unigram-in-prompt
  * family. Leaves p as it found it (no word covered), for the next response. */
 static void prompt_features(struct prompt_set *p, const struct feat_token *rt, size_t nr,
-                            uint32_t mask, struct acc *a, double *d)
+                            uint32_t mask, struct acc *a, uint64_t *xh, double *d)
 {
     size_t words = 0, in_prompt = 0, pdistinct = 0, pcovered = 0, pnum = 0, pnum_cov = 0;
-    size_t rnum = 0, rnum_new = 0;
+    size_t rnum = 0, rnum_new = 0, nx = 0;
     unsigned char *flags = p->flags;
+    /* Whether a word is in the prompt is a coin toss: counted, flagged and
+     * listed without a branch on it (a miss ORs 0 into an empty slot's
+     * flags); the listed words' entries are added after. */
     for (size_t i = 0; i < nr; i++) {
         if (rt[i].kind == FEAT_TOK_PUNCT)
             continue;
         size_t slot;
         int hit = hset_find(&p->ps, rt[i].hash, &slot);
+        size_t num = rt[i].kind == FEAT_TOK_NUMBER;
         words++;
         in_prompt += (size_t)hit;
-        if (rt[i].kind == FEAT_TOK_NUMBER) {
-            rnum++;
-            rnum_new += (size_t)!hit;
-        }
-        if (hit) {
-            flags[slot] |= FLAG_COVERED;
-            acc_add(a, rt[i].hash ^ NS_XP, mask, FAM_XP);
-        }
+        rnum += num;
+        rnum_new += num & (size_t)!hit;
+        flags[slot] |= (unsigned char)(hit ? FLAG_COVERED : 0);
+        xh[nx] = rt[i].hash;
+        nx += (size_t)hit;
     }
+    for (size_t i = 0; i < nx; i++)
+        acc_add(a, xh[i] ^ NS_XP, mask, FAM_XP);
     for (size_t i = 0; i <= p->ps.mask; i++) {
         if (!p->ps.slot[i])
             continue;
@@ -1103,6 +1134,7 @@ static void scratch_release(struct scratch *sc)
     free(sc->toks.t);
     free(sc->acc.slot);
     free(sc->acc.out);
+    free(sc->acc.xh);
     free(sc->acc.used);
     memset(sc, 0, sizeof *sc);
 }
@@ -1141,7 +1173,7 @@ static struct scratch *scratch_get(void)
 static size_t scratch_bytes(const struct scratch *sc)
 {
     return sc->toks.cap * sizeof(struct feat_token) +
-           sc->acc.cap * (2 * sizeof(struct acc_slot) + 1) + 8;
+           sc->acc.cap * (2 * sizeof(struct acc_slot) + sizeof(uint64_t) + 1) + 8;
 }
 
 /* What extracting the responses of one prompt shares. */
@@ -1172,7 +1204,7 @@ static int extract_one(struct extract *x, const char *resp, size_t resp_len, str
      * its bucket as it comes: the sums a stable sort by key and a fold of
      * the runs gave, and the keys in order. */
     ngram_features(rt, nr, x->mask, a);
-    prompt_features(&x->p, rt, nr, x->mask, a, d);
+    prompt_features(&x->p, rt, nr, x->mask, a, a->xh, d);
     surface_stats((const unsigned char *)resp, resp_len, d);
     d[D_LOG_TOKENS] = log1p((double)nr) / 6.0;
     d[D_LOG_RATIO] = (log1p((double)resp_len) - log1p((double)x->prompt_len)) / 4.0;
@@ -1213,7 +1245,7 @@ int feat_extract_many(enum feat_hash hash, unsigned bits, const char *prompt, si
     for (size_t k = 0; k < n; k++)
         if (!resp[k] && resp_len[k])
             return -EINVAL;
-    struct scratch own = {{NULL, 0, 0}, {NULL, 0, NULL, 0, 0, NULL}};
+    struct scratch own = {{NULL, 0, 0}, {NULL, 0, NULL, 0, 0, NULL, NULL}};
     struct extract x = {
         hash,         bits, (uint32_t)((1ULL << bits) - 1), prompt_len, {{NULL, 0, 0}, NULL},
         scratch_get()};
