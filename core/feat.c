@@ -684,7 +684,6 @@ struct acc {
     uint64_t *used;        /* bit i: slot i holds a key; cap / 64 + 1 words */
     size_t end;            /* past the last slot used since acc_drain */
     unsigned shift;        /* key width - lg: home = key >> shift */
-    struct acc_slot *out;  /* acc_drain's output, cap entries */
     uint64_t *xh;          /* cap entries: the words found in the prompt */
 };
 
@@ -705,10 +704,6 @@ static int acc_prepare(struct acc *a, unsigned width, size_t n)
         a->slot = ns;
         for (size_t i = a->cap; i < need; i++)
             a->slot[i].key = ACC_EMPTY;
-        struct acc_slot *no = realloc(a->out, need * sizeof(*no));
-        if (!no)
-            return -ENOMEM;
-        a->out = no;
         uint64_t *nx = realloc(a->xh, need * sizeof(*nx));
         if (!nx)
             return -ENOMEM;
@@ -794,64 +789,102 @@ static void acc_add_dense(struct acc *a, uint64_t h, uint32_t mask, unsigned k)
         acc_insert(a, s, (struct acc_slot){key, {.dense = UINT32_C(1) << k}});
 }
 
-/* Moves the used slots, in key order, to a->out and empties the table;
- * keeps the dense slots and the nonzero sums, adding the squares of the
- * sums to ss[family]. Returns the count. The sums of the normalised
- * families are sums of +-1, their squares whole numbers, added in key
- * order all the same. */
-static size_t acc_drain(struct acc *a, double ss[FAM_NORMALISED])
+/* The square of x's sum when x is of family f, else +0 (adding it then
+ * changes nothing), without a branch on the family. */
+static inline double square_if(struct acc_slot x, unsigned f)
 {
-    size_t w = 0;
+    union {
+        double d;
+        uint64_t bits;
+    } sq = {(double)x.u.sum * x.u.sum};
+    sq.bits &= UINT64_C(0) - (uint64_t)((x.key & ((1u << FAM_BITS) - 1)) == f);
+    return sq.d;
+}
+
+/* The first of acc_write's two passes over the used slots: the squares of
+ * the normalised families' sums, each family's added in key order into
+ * ss[family] (the zero sums add nothing, nor do dense slots), in three
+ * chains that do not wait on each other. Returns the number of slots. */
+static size_t acc_norms(const struct acc *a, double ss[FAM_NORMALISED])
+{
+    size_t n = 0;
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0;
     for (size_t b = 0; b * 64 < a->end; b++) {
         for (uint64_t m = a->used[b]; m; m &= m - 1) {
-            size_t i = b * 64 + (size_t)__builtin_ctzll(m);
-            struct acc_slot x = a->slot[i];
-            a->slot[i].key = ACC_EMPTY;
-            unsigned f = x.key & ((1u << FAM_BITS) - 1);
-            if (f != FAM_DENSE) {
-                if (x.u.sum == 0.0f)
-                    continue;
-                ss[f] += (double)x.u.sum * x.u.sum;
-            }
-            a->out[w++] = x;
+            struct acc_slot x = a->slot[b * 64 + (size_t)__builtin_ctzll(m)];
+            s0 += square_if(x, FAM_UNI);
+            s1 += square_if(x, FAM_BI);
+            s2 += square_if(x, FAM_XP);
+            n++;
         }
+    }
+    ss[FAM_UNI] = s0;
+    ss[FAM_BI] = s1;
+    ss[FAM_XP] = s2;
+    return n;
+}
+
+/* Empties the table without reading it. */
+static void acc_clear(struct acc *a)
+{
+    for (size_t b = 0; b * 64 < a->end; b++) {
+        for (uint64_t m = a->used[b]; m; m &= m - 1)
+            a->slot[b * 64 + (size_t)__builtin_ctzll(m)].key = ACC_EMPTY;
         a->used[b] = 0;
     }
     a->end = 0;
-    return w;
 }
 
-/* Scales each normalised family of the drained e[0..n) to unit L2 norm (a
- * family's weight in phi is then fixed whatever the length of the text) and
- * writes phi to out, the families of one bucket summed in family order,
- * dense features in their order, and zero sums dropped. dense[k] is dense
- * feature k's value. out has room for n entries. */
-static void write_phi(const struct acc_slot *e, size_t n, const double ss[FAM_NORMALISED],
-                      const float *dense, struct feat_vec *out)
+/* Appends bucket idx with value v to out unless v is 0. */
+static inline void phi_put(struct feat_vec *out, uint32_t idx, float v)
+{
+    if (v != 0.0f) {
+        out->idx[out->n] = idx;
+        out->val[out->n++] = v;
+    }
+}
+
+/* Writes phi to out (room made for every used slot) and empties the table:
+ * each normalised family scaled to unit L2 norm by ss (acc_norms; a
+ * family's weight in phi is then fixed whatever the length of the text),
+ * the families of one bucket summed in family order, dense features one by
+ * one in their order (dense[k]: feature k's value), zero sums dropped: the
+ * additions of a sort, a fold and a merge, in their order. */
+static void acc_write(struct acc *a, const double ss[FAM_NORMALISED], const float *dense,
+                      struct feat_vec *out)
 {
     float inv[FAM_NORMALISED] = {1.0f, 1.0f, 1.0f};
     for (unsigned f = 0; f < FAM_NORMALISED; f++)
         if (ss[f] > 0.0)
             inv[f] = (float)(1.0 / sqrt(ss[f]));
-    size_t w = 0;
-    for (size_t r = 0; r < n;) {
-        uint32_t idx = e[r].key >> FAM_BITS;
-        float v = 0.0f;
-        for (; r < n && e[r].key >> FAM_BITS == idx; r++) {
-            unsigned f = e[r].key & ((1u << FAM_BITS) - 1);
+    uint32_t cur = ACC_EMPTY; /* the bucket being summed */
+    float v = 0.0f;
+    out->n = 0;
+    for (size_t b = 0; b * 64 < a->end; b++) {
+        for (uint64_t m = a->used[b]; m; m &= m - 1) {
+            size_t i = b * 64 + (size_t)__builtin_ctzll(m);
+            struct acc_slot x = a->slot[i];
+            a->slot[i].key = ACC_EMPTY;
+            uint32_t idx = x.key >> FAM_BITS;
+            unsigned f = x.key & ((1u << FAM_BITS) - 1);
+            if (idx != cur) {
+                if (cur != ACC_EMPTY)
+                    phi_put(out, cur, v);
+                cur = idx;
+                v = 0.0f; /* 0 + the first term is that term, or 0 */
+            }
             if (f != FAM_DENSE) {
-                v += e[r].u.sum * inv[f];
+                v += x.u.sum * inv[f];
                 continue;
             }
-            for (uint32_t m = e[r].u.dense; m; m &= m - 1)
-                v += dense[__builtin_ctz(m)];
+            for (uint32_t k = x.u.dense; k; k &= k - 1)
+                v += dense[__builtin_ctz(k)];
         }
-        if (v != 0.0f) {
-            out->idx[w] = idx;
-            out->val[w++] = v;
-        }
+        a->used[b] = 0;
     }
-    out->n = w;
+    if (cur != ACC_EMPTY)
+        phi_put(out, cur, v);
+    a->end = 0;
 }
 
 /* Open-addressing set of 64-bit token hashes (0 marks an empty slot). */
@@ -1133,7 +1166,6 @@ static void scratch_release(struct scratch *sc)
 {
     free(sc->toks.t);
     free(sc->acc.slot);
-    free(sc->acc.out);
     free(sc->acc.xh);
     free(sc->acc.used);
     memset(sc, 0, sizeof *sc);
@@ -1173,7 +1205,7 @@ static struct scratch *scratch_get(void)
 static size_t scratch_bytes(const struct scratch *sc)
 {
     return sc->toks.cap * sizeof(struct feat_token) +
-           sc->acc.cap * (2 * sizeof(struct acc_slot) + sizeof(uint64_t) + 1) + 8;
+           sc->acc.cap * (sizeof(struct acc_slot) + sizeof(uint64_t) + 1) + 8;
 }
 
 /* What extracting the responses of one prompt shares. */
@@ -1209,11 +1241,12 @@ static int extract_one(struct extract *x, const char *resp, size_t resp_len, str
     d[D_LOG_TOKENS] = log1p((double)nr) / 6.0;
     d[D_LOG_RATIO] = (log1p((double)resp_len) - log1p((double)x->prompt_len)) / 4.0;
     dense_features(d, x->mask, a, dv);
-    double ss[FAM_NORMALISED] = {0.0, 0.0, 0.0};
-    size_t n = acc_drain(a, ss);
-    rc = vec_reserve(out, n);
-    if (!rc)
-        write_phi(a->out, n, ss, dv, out);
+    double ss[FAM_NORMALISED];
+    rc = vec_reserve(out, acc_norms(a, ss));
+    if (rc)
+        acc_clear(a);
+    else
+        acc_write(a, ss, dv, out);
     return rc;
 }
 
@@ -1245,7 +1278,7 @@ int feat_extract_many(enum feat_hash hash, unsigned bits, const char *prompt, si
     for (size_t k = 0; k < n; k++)
         if (!resp[k] && resp_len[k])
             return -EINVAL;
-    struct scratch own = {{NULL, 0, 0}, {NULL, 0, NULL, 0, 0, NULL, NULL}};
+    struct scratch own = {{NULL, 0, 0}, {NULL, 0, NULL, 0, 0, NULL}};
     struct extract x = {
         hash,         bits, (uint32_t)((1ULL << bits) - 1), prompt_len, {{NULL, 0, 0}, NULL},
         scratch_get()};
