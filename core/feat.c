@@ -746,15 +746,19 @@ static inline void acc_insert(struct acc *a, struct acc_slot *s, struct acc_slot
         a->end = e;
 }
 
-/* Adds the signed bucket of hashed key k in family f (not FAM_DENSE); room
- * must have been made. */
-static inline void acc_add(struct acc *a, uint64_t k, uint32_t mask, enum family f)
+/* Adds n entries of hashed key k in family f (not FAM_DENSE) to its
+ * bucket, signed; room must have been made. n > 1 only while every sum is
+ * a whole number below 2^24 (FEAT_EXACT_MAX), so that n at once is n one
+ * by one. */
+static inline void acc_add(struct acc *a, uint64_t k, uint32_t mask, enum family f, uint32_t n)
 {
     uint64_t h = mix64(k);
     uint32_t key = ((uint32_t)h & mask) << FAM_BITS | (uint32_t)f;
-    /* +-1 from the top bit, without a branch: the sign is a coin toss. */
-    uint32_t vbits = UINT32_C(0x3f800000) | (uint32_t)(h >> 63) << 31;
-    float v;
+    /* The sign from the top bit, without a branch: it is a coin toss. */
+    float v = (float)n;
+    uint32_t vbits;
+    memcpy(&vbits, &v, sizeof v);
+    vbits |= (uint32_t)(h >> 63) << 31;
     memcpy(&v, &vbits, sizeof v);
     size_t home = key >> a->shift;
     struct acc_slot *s = a->slot + home;
@@ -835,12 +839,12 @@ static void acc_clear(struct acc *a)
     a->end = 0;
 }
 
-/* Appends bucket idx with value v to out unless v is 0. */
-static inline void phi_put(struct feat_vec *out, uint32_t idx, float v)
+/* Appends bucket idx with value v to out[*n] unless v is 0. */
+static inline void phi_put(struct feat_vec *out, size_t *n, uint32_t idx, float v)
 {
     if (v != 0.0f) {
-        out->idx[out->n] = idx;
-        out->val[out->n++] = v;
+        out->idx[*n] = idx;
+        out->val[(*n)++] = v;
     }
 }
 
@@ -859,7 +863,7 @@ static void acc_write(struct acc *a, const double ss[FAM_NORMALISED], const floa
             inv[f] = (float)(1.0 / sqrt(ss[f]));
     uint32_t cur = ACC_EMPTY; /* the bucket being summed */
     float v = 0.0f;
-    out->n = 0;
+    size_t w = 0;
     for (size_t b = 0; b * 64 < a->end; b++) {
         for (uint64_t m = a->used[b]; m; m &= m - 1) {
             size_t i = b * 64 + (size_t)__builtin_ctzll(m);
@@ -869,7 +873,7 @@ static void acc_write(struct acc *a, const double ss[FAM_NORMALISED], const floa
             unsigned f = x.key & ((1u << FAM_BITS) - 1);
             if (idx != cur) {
                 if (cur != ACC_EMPTY)
-                    phi_put(out, cur, v);
+                    phi_put(out, &w, cur, v);
                 cur = idx;
                 v = 0.0f; /* 0 + the first term is that term, or 0 */
             }
@@ -883,7 +887,8 @@ static void acc_write(struct acc *a, const double ss[FAM_NORMALISED], const floa
         a->used[b] = 0;
     }
     if (cur != ACC_EMPTY)
-        phi_put(out, cur, v);
+        phi_put(out, &w, cur, v);
+    out->n = w;
     a->end = 0;
 }
 
@@ -1059,11 +1064,108 @@ static int prompt_set_init(struct prompt_set *p, const struct feat_token *pt, si
     return 0;
 }
 
-/* Features that compare response tokens rt with the prompt's words p:
- * fills the D_PROMPT_* dense values and adds the response-unigram-in-prompt
- * family. Leaves p as it found it (no word covered), for the next response. */
-static void prompt_features(struct prompt_set *p, const struct feat_token *rt, size_t nr,
-                            uint32_t mask, struct acc *a, uint64_t *xh, double *d)
+/* Texts of fewer tokens than this: every bucket's sum is a whole number
+ * below 2^24, exact in a float whatever the order it is added in, so a
+ * token's n entries can go in at once. Longer ones go one by one, in the
+ * order of a sort of them (only the tests lower it). */
+#ifndef FEAT_EXACT_MAX
+#define FEAT_EXACT_MAX ((size_t)1 << 24)
+#endif
+
+/* The distinct tokens of one text (by hash and kind) and their counts: a
+ * word's unigram and prompt features need looking up once. */
+struct uniq {
+    uint32_t *slot;      /* nslot entries: a token's index below, 0 when empty */
+    uint64_t *hash;      /* cap entries, [1..n] in use ([0] read, never matched) */
+    size_t *count;       /* cap entries, all 0 between texts */
+    size_t *home;        /* cap entries: each token's slot */
+    unsigned char *kind; /* cap entries: FEAT_TOK_* */
+    size_t n;            /* distinct tokens */
+    size_t cap;          /* entries of the arrays */
+    size_t nslot;        /* slots in use for this text (a power of two) */
+    size_t slots;        /* slots allocated, all 0 between texts */
+    unsigned shift;      /* 64 - log2(nslot) */
+};
+
+/* Makes room for the distinct tokens of nr tokens. Returns 0 or -ENOMEM. */
+static int uniq_prepare(struct uniq *u, size_t nr)
+{
+    unsigned lg = 4;
+    while (((size_t)1 << lg) < 2 * nr)
+        lg++;
+    size_t ns = (size_t)1 << lg;
+    if (ns > u->slots) {
+        uint32_t *sl = realloc(u->slot, ns * sizeof(*sl));
+        if (!sl)
+            return -ENOMEM;
+        memset(sl + u->slots, 0, (ns - u->slots) * sizeof(*sl));
+        u->slot = sl;
+        u->slots = ns;
+    }
+    if (nr + 1 > u->cap) {
+        size_t c = nr + 1;
+        uint64_t *h = realloc(u->hash, c * sizeof(*h));
+        if (h)
+            u->hash = h;
+        size_t *n = h ? realloc(u->count, c * sizeof(*n)) : NULL;
+        if (n) {
+            memset(n + u->cap, 0, (c - u->cap) * sizeof(*n));
+            u->count = n;
+        }
+        size_t *o = n ? realloc(u->home, c * sizeof(*o)) : NULL;
+        if (o)
+            u->home = o;
+        unsigned char *k = o ? realloc(u->kind, c) : NULL;
+        if (!k)
+            return -ENOMEM;
+        u->kind = k;
+        u->cap = c;
+        u->hash[0] = 0;
+        u->kind[0] = 0;
+    }
+    u->nslot = ns;
+    u->shift = 64 - lg;
+    return 0;
+}
+
+/* Counts one token of hash h and kind k. New or seen before alike, without
+ * a branch on which (it is a coin toss). */
+static inline void uniq_add(struct uniq *u, uint64_t h, unsigned char k)
+{
+    size_t i = (size_t)(((h ^ (h >> 32)) * 0x9e3779b97f4a7c15ULL) >> u->shift);
+    uint32_t j = u->slot[i];
+    while ((j != 0) & ((u->hash[j] != h) | (u->kind[j] != k))) {
+        i = (i + 1) & (u->nslot - 1);
+        j = u->slot[i];
+    }
+    uint32_t is_new = j == 0;
+    j |= ((uint32_t)u->n + 1) & (UINT32_C(0) - is_new); /* no branch */
+    u->n += is_new;
+    u->slot[i] = j;
+    u->hash[j] = h;
+    u->kind[j] = k;
+    u->home[j] = i;
+    u->count[j]++;
+}
+
+/* Empties u for the next text. */
+static void uniq_clear(struct uniq *u)
+{
+    for (size_t j = 1; j <= u->n; j++) {
+        u->slot[u->home[j]] = 0;
+        u->count[j] = 0;
+    }
+    u->n = 0;
+}
+
+/* Features that compare the response's tokens (rt[0..nr), distinct in u)
+ * with the prompt's words p: fills the D_PROMPT_* dense values and adds the
+ * response-unigram-in-prompt family, each distinct word's entries at once
+ * when exact (see FEAT_EXACT_MAX), else one by one in text order. Leaves p
+ * as it found it (no word covered), for the next response. */
+static void prompt_features(struct prompt_set *p, const struct uniq *u, const struct feat_token *rt,
+                            size_t nr, bool exact, uint32_t mask, struct acc *a, uint64_t *xh,
+                            double *d)
 {
     size_t words = 0, in_prompt = 0, pdistinct = 0, pcovered = 0, pnum = 0, pnum_cov = 0;
     size_t rnum = 0, rnum_new = 0, nx = 0;
@@ -1071,22 +1173,27 @@ static void prompt_features(struct prompt_set *p, const struct feat_token *rt, s
     /* Whether a word is in the prompt is a coin toss: counted, flagged and
      * listed without a branch on it (a miss ORs 0 into an empty slot's
      * flags); the listed words' entries are added after. */
-    for (size_t i = 0; i < nr; i++) {
-        if (rt[i].kind == FEAT_TOK_PUNCT)
+    for (size_t j = 1; j <= u->n; j++) {
+        if (u->kind[j] == FEAT_TOK_PUNCT)
             continue;
-        size_t slot;
-        int hit = hset_find(&p->ps, rt[i].hash, &slot);
-        size_t num = rt[i].kind == FEAT_TOK_NUMBER;
-        words++;
-        in_prompt += (size_t)hit;
-        rnum += num;
-        rnum_new += num & (size_t)!hit;
+        size_t slot, c = u->count[j];
+        int hit = hset_find(&p->ps, u->hash[j], &slot);
+        size_t hc = c & (SIZE_MAX * (size_t)hit), num = u->kind[j] == FEAT_TOK_NUMBER;
+        words += c;
+        in_prompt += hc;
+        rnum += c & (SIZE_MAX * num);
+        rnum_new += (c - hc) & (SIZE_MAX * num);
         flags[slot] |= (unsigned char)(hit ? FLAG_COVERED : 0);
-        xh[nx] = rt[i].hash;
+        xh[nx] = j;
         nx += (size_t)hit;
     }
-    for (size_t i = 0; i < nx; i++)
-        acc_add(a, xh[i] ^ NS_XP, mask, FAM_XP);
+    for (size_t i = 0; exact && i < nx; i++)
+        acc_add(a, u->hash[xh[i]] ^ NS_XP, mask, FAM_XP, (uint32_t)u->count[xh[i]]);
+    for (size_t i = 0; !exact && i < nr; i++) {
+        size_t slot;
+        if (rt[i].kind != FEAT_TOK_PUNCT && hset_find(&p->ps, rt[i].hash, &slot))
+            acc_add(a, rt[i].hash ^ NS_XP, mask, FAM_XP, 1);
+    }
     for (size_t i = 0; i <= p->ps.mask; i++) {
         if (!p->ps.slot[i])
             continue;
@@ -1121,13 +1228,20 @@ static int vec_reserve(struct feat_vec *v, size_t n)
     return 0;
 }
 
-/* Adds the response's unigrams and bigrams. */
-static void ngram_features(const struct feat_token *rt, size_t nr, uint32_t mask, struct acc *a)
+/* Counts the tokens rt[0..nr) into u and adds the response's unigrams,
+ * each distinct one's at once when exact (FEAT_EXACT_MAX), else one by one,
+ * and its bigrams. */
+static void ngram_features(struct uniq *u, const struct feat_token *rt, size_t nr, bool exact,
+                           uint32_t mask, struct acc *a)
 {
     for (size_t i = 0; i < nr; i++)
-        acc_add(a, rt[i].hash ^ NS_UNI, mask, FAM_UNI);
+        uniq_add(u, rt[i].hash, (unsigned char)rt[i].kind);
+    for (size_t j = 1; exact && j <= u->n; j++)
+        acc_add(a, u->hash[j] ^ NS_UNI, mask, FAM_UNI, (uint32_t)u->count[j]);
+    for (size_t i = 0; !exact && i < nr; i++)
+        acc_add(a, rt[i].hash ^ NS_UNI, mask, FAM_UNI, 1);
     for (size_t i = 0; i + 1 < nr; i++)
-        acc_add(a, (rt[i].hash * FNV_PRIME + rt[i + 1].hash) ^ NS_BI, mask, FAM_BI);
+        acc_add(a, (rt[i].hash * FNV_PRIME + rt[i + 1].hash) ^ NS_BI, mask, FAM_BI, 1);
 }
 
 /* Adds the nonzero dense features d[0..D_COUNT), their signed values as
@@ -1154,6 +1268,7 @@ int feat_extract(unsigned bits, const char *prompt, size_t prompt_len, const cha
 struct scratch {
     struct tok_buf toks;
     struct acc acc;
+    struct uniq uniq; /* every slot and count 0 between texts */
 };
 #define SCRATCH_KEEP_MAX ((size_t)1 << 20) /* bytes a thread keeps between calls */
 
@@ -1168,6 +1283,11 @@ static void scratch_release(struct scratch *sc)
     free(sc->acc.slot);
     free(sc->acc.xh);
     free(sc->acc.used);
+    free(sc->uniq.slot);
+    free(sc->uniq.hash);
+    free(sc->uniq.count);
+    free(sc->uniq.home);
+    free(sc->uniq.kind);
     memset(sc, 0, sizeof *sc);
 }
 
@@ -1205,7 +1325,8 @@ static struct scratch *scratch_get(void)
 static size_t scratch_bytes(const struct scratch *sc)
 {
     return sc->toks.cap * sizeof(struct feat_token) +
-           sc->acc.cap * (sizeof(struct acc_slot) + sizeof(uint64_t) + 1) + 8;
+           sc->acc.cap * (sizeof(struct acc_slot) + sizeof(uint64_t) + 1) + 8 +
+           sc->uniq.slots * sizeof(uint32_t) + sc->uniq.cap * 25;
 }
 
 /* What extracting the responses of one prompt shares. */
@@ -1230,13 +1351,16 @@ static int extract_one(struct extract *x, const char *resp, size_t resp_len, str
     size_t nr = x->sc->toks.n;
     if (!rc)
         rc = acc_prepare(a, x->bits + FAM_BITS, 3 * nr + D_COUNT);
+    if (!rc)
+        rc = uniq_prepare(&x->sc->uniq, nr);
     if (rc)
         return rc;
-    /* Every entry in the order the families are listed, each summed into
-     * its bucket as it comes: the sums a stable sort by key and a fold of
-     * the runs gave, and the keys in order. */
-    ngram_features(rt, nr, x->mask, a);
-    prompt_features(&x->p, rt, nr, x->mask, a, a->xh, d);
+    /* Every entry summed into its bucket as it comes: the sums a stable
+     * sort by key and a fold of the runs gave, and the keys in order. */
+    bool exact = nr < FEAT_EXACT_MAX;
+    ngram_features(&x->sc->uniq, rt, nr, exact, x->mask, a);
+    prompt_features(&x->p, &x->sc->uniq, rt, nr, exact, x->mask, a, a->xh, d);
+    uniq_clear(&x->sc->uniq);
     surface_stats((const unsigned char *)resp, resp_len, d);
     d[D_LOG_TOKENS] = log1p((double)nr) / 6.0;
     d[D_LOG_RATIO] = (log1p((double)resp_len) - log1p((double)x->prompt_len)) / 4.0;
@@ -1278,7 +1402,8 @@ int feat_extract_many(enum feat_hash hash, unsigned bits, const char *prompt, si
     for (size_t k = 0; k < n; k++)
         if (!resp[k] && resp_len[k])
             return -EINVAL;
-    struct scratch own = {{NULL, 0, 0}, {NULL, 0, NULL, 0, 0, NULL}};
+    struct scratch own = {
+        {NULL, 0, 0}, {NULL, 0, NULL, 0, 0, NULL}, {NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0}};
     struct extract x = {
         hash,         bits, (uint32_t)((1ULL << bits) - 1), prompt_len, {{NULL, 0, 0}, NULL},
         scratch_get()};
