@@ -660,6 +660,15 @@ int feat_tokenize_hash(enum feat_hash hash, const char *text, size_t len, struct
 enum family { FAM_UNI, FAM_BI, FAM_XP, FAM_DENSE, FAM_NORMALISED = FAM_DENSE };
 #define FAM_BITS 2u
 
+/* Texts of fewer tokens than this: every bucket's sum is a whole number
+ * below 2^24, exact in a float whatever the order it is added in (so a
+ * token's n entries can go in at once), and the sum of their squares one
+ * below 2^53, exact in a double or an integer in any order. Longer ones go
+ * one by one, in the order of a sort of them. */
+#ifndef FEAT_EXACT_MAX
+#define FEAT_EXACT_MAX ((size_t)1 << 24)
+#endif
+
 /* One bucket of one family: the sum of its signed entries, added in the
  * order they came, or for FAM_DENSE the set of dense features hashed to it
  * (bit k: feature k), each kept apart. */
@@ -809,7 +818,7 @@ static inline double square_if(struct acc_slot x, unsigned f)
  * the normalised families' sums, each family's added in key order into
  * ss[family] (the zero sums add nothing, nor do dense slots), in three
  * chains that do not wait on each other. Returns the number of slots. */
-static size_t acc_norms(const struct acc *a, double ss[FAM_NORMALISED])
+static size_t acc_norms_ordered(const struct acc *a, double ss[FAM_NORMALISED])
 {
     size_t n = 0;
     double s0 = 0.0, s1 = 0.0, s2 = 0.0;
@@ -825,6 +834,37 @@ static size_t acc_norms(const struct acc *a, double ss[FAM_NORMALISED])
     ss[FAM_UNI] = s0;
     ss[FAM_BI] = s1;
     ss[FAM_XP] = s2;
+    return n;
+}
+
+/* acc_norms_ordered when exact (FEAT_EXACT_MAX): the squares are whole
+ * numbers, added as integers (an addition does not wait on the last one's
+ * rounding), the same sums. */
+static size_t acc_norms(const struct acc *a, bool exact, double ss[FAM_NORMALISED])
+{
+    if (!exact)
+        return acc_norms_ordered(a, ss);
+    size_t n = 0;
+    int64_t s0 = 0, s1 = 0, s2 = 0;
+    for (size_t b = 0; b * 64 < a->end; b++) {
+        for (uint64_t m = a->used[b]; m; m &= m - 1) {
+            struct acc_slot x = a->slot[b * 64 + (size_t)__builtin_ctzll(m)];
+            uint32_t f = x.key & ((1u << FAM_BITS) - 1);
+            /* A dense slot's bits are no sum: read as 0. */
+            union {
+                uint32_t bits;
+                float f;
+            } v = {x.u.dense & (UINT32_C(0) - (uint32_t)(f != FAM_DENSE))};
+            int64_t c = (int64_t)v.f, sq = c * c;
+            s0 += sq & -(int64_t)(f == FAM_UNI);
+            s1 += sq & -(int64_t)(f == FAM_BI);
+            s2 += sq & -(int64_t)(f == FAM_XP);
+            n++;
+        }
+    }
+    ss[FAM_UNI] = (double)s0;
+    ss[FAM_BI] = (double)s1;
+    ss[FAM_XP] = (double)s2;
     return n;
 }
 
@@ -1063,14 +1103,6 @@ static int prompt_set_init(struct prompt_set *p, const struct feat_token *pt, si
     }
     return 0;
 }
-
-/* Texts of fewer tokens than this: every bucket's sum is a whole number
- * below 2^24, exact in a float whatever the order it is added in, so a
- * token's n entries can go in at once. Longer ones go one by one, in the
- * order of a sort of them (only the tests lower it). */
-#ifndef FEAT_EXACT_MAX
-#define FEAT_EXACT_MAX ((size_t)1 << 24)
-#endif
 
 /* The distinct tokens of one text (by hash and kind) and their counts: a
  * word's unigram and prompt features need looking up once. */
@@ -1366,7 +1398,7 @@ static int extract_one(struct extract *x, const char *resp, size_t resp_len, str
     d[D_LOG_RATIO] = (log1p((double)resp_len) - log1p((double)x->prompt_len)) / 4.0;
     dense_features(d, x->mask, a, dv);
     double ss[FAM_NORMALISED];
-    rc = vec_reserve(out, acc_norms(a, ss));
+    rc = vec_reserve(out, acc_norms(a, exact, ss));
     if (rc)
         acc_clear(a);
     else
