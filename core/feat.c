@@ -150,11 +150,6 @@ static size_t utf8_seq_len(const unsigned char *s, size_t avail)
     return n;
 }
 
-static int is_alnum_ascii(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
 struct tok_buf {
     struct feat_token *t;
     size_t n, cap;
@@ -174,98 +169,18 @@ static inline int tok_push(struct tok_buf *b, const struct feat_token *t)
     return 0;
 }
 
-/* The tokens of s[0..len) with FEAT_HASH_FNV1A appended to b. Returns 0
- * or -ENOMEM. */
-static int tokenize_fnv(const unsigned char *s, size_t len, struct tok_buf *b)
-{
-    struct feat_token cur = {FNV_OFFSET, 0, 0, 0};
-    int in_word = 0, all_digits = 1, rc = 0;
-    size_t i = 0;
-
-    while (i <= len) {
-        unsigned char c = i < len ? s[i] : 0;
-        size_t step = 1;
-        const unsigned char *add = NULL; /* normalised bytes to append to the word */
-        unsigned char low;
-        int word_byte = 0;
-
-        if (i < len && c < 0x80 && (is_alnum_ascii(c) || c == '\'')) {
-            /* The common case: a run of ASCII word bytes, hashed in a
-             * tight loop. */
-            if (!in_word) {
-                cur.hash = FNV_OFFSET;
-                cur.start = i;
-                in_word = 1;
-            }
-            do {
-                unsigned char ch = s[i];
-                all_digits &= (unsigned)(ch - '0') < 10u;
-                cur.hash ^= (ch >= 'A' && ch <= 'Z') ? (unsigned char)(ch + 32) : ch;
-                cur.hash *= FNV_PRIME;
-                i++;
-            } while (i < len && s[i] < 0x80 && (is_alnum_ascii(s[i]) || s[i] == '\''));
-            continue;
-        } else if (i < len && c >= 0x80) {
-            step = utf8_seq_len(s + i, len - i);
-            if (step == 3 && s[i] == 0xe2 && s[i + 1] == 0x80 &&
-                (s[i + 2] == 0x98 || s[i + 2] == 0x99)) {
-                low = '\'';
-                add = &low;
-                word_byte = 1;
-                all_digits = 0;
-            } else if (step) {
-                word_byte = 2; /* whole sequence, appended below */
-                all_digits = 0;
-            } else
-                step = 1; /* invalid byte: separator */
-        }
-        if (word_byte) {
-            if (!in_word) {
-                cur.hash = FNV_OFFSET;
-                cur.start = i;
-                in_word = 1;
-            }
-            if (word_byte == 1) {
-                cur.hash ^= *add;
-                cur.hash *= FNV_PRIME;
-            } else {
-                for (size_t k = 0; k < step; k++) {
-                    cur.hash ^= s[i + k];
-                    cur.hash *= FNV_PRIME;
-                }
-            }
-            i += step;
-            continue;
-        }
-        if (in_word) {
-            cur.len = i - cur.start;
-            cur.kind = all_digits ? FEAT_TOK_NUMBER : FEAT_TOK_WORD;
-            rc = tok_push(b, &cur);
-            if (rc)
-                return rc;
-            in_word = 0;
-            all_digits = 1;
-        }
-        if (i < len && c > 0x20 && c < 0x7f) {
-            struct feat_token p = {feat_fnv1a64(&c, 1), i, 1, FEAT_TOK_PUNCT};
-            rc = tok_push(b, &p);
-            if (rc)
-                return rc;
-        }
-        i += step;
-    }
-    return 0;
-}
-
 int feat_tokenize(const char *text, size_t len, struct feat_token **toks, size_t *ntoks)
 {
     return feat_tokenize_hash(FEAT_HASH_FNV1A, text, len, toks, ntoks);
 }
 
-/* ---- the FEAT_HASH_FX tokenizer ----------------------------------------
- * The same tokens as feat_tokenize, found with a byte class table; an ASCII
- * word (the common case) is hashed straight from the input 8 bytes at a
- * time, a word with multi-byte characters through a small stream. */
+/* ---- the tokenizer ------------------------------------------------------
+ * Tokens as feat.h's feat_tokenize describes them, for both hashes, found
+ * with a byte class table: 64 bytes at a time from bit masks (tok_block),
+ * byte by byte where a word is not plain (tok_scalar). With FEAT_HASH_FX an
+ * ASCII word is hashed from the input 8 bytes at a time, a word with
+ * multi-byte characters through a small stream; FEAT_HASH_FNV1A takes a
+ * word's normalised bytes one at a time. */
 
 enum {
     BC_WORD = 1,  /* ASCII letter, digit or apostrophe */
@@ -415,19 +330,64 @@ static inline void fx_word(const unsigned char *s, size_t len, size_t *pos, stru
     *pos = j;
 }
 
+/* FNV-1a 64 of one more byte. */
+static inline uint64_t fnv_step(uint64_t h, unsigned char c)
+{
+    return (h ^ c) * FNV_PRIME;
+}
+
+/* fx_word with FEAT_HASH_FNV1A: the word's normalised bytes one by one. */
+static void fnv_word(const unsigned char *s, size_t len, size_t *pos, struct feat_token *t)
+{
+    size_t j = *pos, n;
+    uint64_t h = FNV_OFFSET;
+    int digits = 1;
+    for (;;) {
+        unsigned c = j < len ? byte_class[s[j]] : 0;
+        if (c & BC_WORD) {
+            digits &= (c & BC_DIGIT) != 0;
+            h = fnv_step(h, s[j++] | 0x20); /* an ASCII word byte lowercased */
+            continue;
+        }
+        if (!(n = word_seq_len(s, len, j)))
+            break;
+        digits = 0;
+        if (n == 3 && s[j] == 0xe2 && s[j + 1] == 0x80 && (s[j + 2] == 0x98 || s[j + 2] == 0x99))
+            h = fnv_step(h, '\'');
+        else
+            for (size_t k = 0; k < n; k++)
+                h = fnv_step(h, s[j + k]);
+        j += n;
+    }
+    t->hash = h;
+    t->start = *pos;
+    t->len = j - *pos;
+    t->kind = digits ? FEAT_TOK_NUMBER : FEAT_TOK_WORD;
+    *pos = j;
+}
+
+/* The hash of the one-byte token c. */
+static inline uint64_t punct_hash(enum feat_hash hash, unsigned char c)
+{
+    return hash == FEAT_HASH_FX ? fx_step(0, c) : fnv_step(FNV_OFFSET, c);
+}
+
 /* The tokens of s[0..len) from s[i] on, one byte at a time, until one
  * ends at or past stop (a word may run past it), appended to b; *pos
  * receives where it stopped. Returns 0 or -ENOMEM. */
-static int fx_scalar(const unsigned char *s, size_t len, size_t i, size_t stop, struct tok_buf *b,
-                     size_t *pos)
+static int tok_scalar(enum feat_hash hash, const unsigned char *s, size_t len, size_t i,
+                      size_t stop, struct tok_buf *b, size_t *pos)
 {
     while (i < stop) {
         unsigned c = byte_class[s[i]];
         struct feat_token t;
         if ((c & BC_WORD) || word_seq_len(s, len, i)) {
-            fx_word(s, len, &i, &t);
+            if (hash == FEAT_HASH_FX)
+                fx_word(s, len, &i, &t);
+            else
+                fnv_word(s, len, &i, &t);
         } else if (c & BC_PUNCT) {
-            t = (struct feat_token){fx_step(0, s[i]), i, 1, FEAT_TOK_PUNCT};
+            t = (struct feat_token){punct_hash(hash, s[i]), i, 1, FEAT_TOK_PUNCT};
             i++;
         } else {
             i++; /* whitespace, control or an invalid byte: a separator */
@@ -445,7 +405,7 @@ static int fx_scalar(const unsigned char *s, size_t len, size_t i, size_t stop, 
  * A block's bytes classified into bit masks (bit k: byte k), then its
  * tokens read off the masks: a word is a run of word or high bytes, an
  * ASCII one (the common case) hashed straight from the input; a run with
- * high bytes, and one that reaches the block's end, go to fx_scalar. */
+ * high bytes, and one that reaches the block's end, go to tok_scalar. */
 enum { BLOCK = 64 };
 
 struct block_masks {
@@ -519,6 +479,15 @@ static inline uint64_t fx_run(const unsigned char *p, unsigned n)
     return fx_step(h, w | (LOWER8 & ~((w & HIGH8) >> 2) & keep));
 }
 
+/* fx_run with FEAT_HASH_FNV1A. */
+static inline uint64_t fnv_run(const unsigned char *p, unsigned n)
+{
+    uint64_t h = FNV_OFFSET;
+    for (unsigned j = 0; j < n; j++)
+        h = fnv_step(h, p[j] | (0x20 & ~((p[j] & 0x80) >> 2)));
+    return h;
+}
+
 /* Whether the high bytes (bits of high) of the word run p[0..n) are whole
  * valid characters, none of them U+2018 or U+2019 (read as '): then the
  * run is one word and its bytes its normalised bytes, bar the case. */
@@ -537,8 +506,9 @@ static inline bool run_plain(const unsigned char *p, unsigned n, uint64_t high)
 /* The tokens of the block at s[*pos] (a token boundary, with at least
  * BLOCK + 8 readable bytes from there; len bytes of text), appended to b,
  * which has room for BLOCK more; *pos moves past the block, or to where
- * fx_scalar stopped. Returns 0 or -ENOMEM. */
-static int fx_block(const unsigned char *s, size_t len, size_t *pos, struct tok_buf *b)
+ * tok_scalar stopped. Returns 0 or -ENOMEM. */
+static inline int tok_block(enum feat_hash hash, const unsigned char *s, size_t len, size_t *pos,
+                            struct tok_buf *b)
 {
     size_t i = *pos;
     const unsigned char *p = s + i;
@@ -550,7 +520,7 @@ static int fx_block(const unsigned char *s, size_t len, size_t *pos, struct tok_
         unsigned a = (unsigned)__builtin_ctzll(m);
         uint64_t bit = UINT64_C(1) << a;
         if (k.punct & bit) {
-            *out++ = (struct feat_token){fx_step(0, p[a]), i + a, 1, FEAT_TOK_PUNCT};
+            *out++ = (struct feat_token){punct_hash(hash, p[a]), i + a, 1, FEAT_TOK_PUNCT};
             m &= m - 1;
             continue;
         }
@@ -559,9 +529,10 @@ static int fx_block(const unsigned char *s, size_t len, size_t *pos, struct tok_
         unsigned e = (unsigned)__builtin_ctzll(after | (UINT64_C(1) << 63)) - a;
         if (!after || ((k.high & bits) && !run_plain(p + a, e, (k.high & bits) >> a))) {
             b->n = (size_t)(out - b->t);
-            return fx_scalar(s, len, i + a, after ? i + a + e : i + a + 1, b, pos);
+            return tok_scalar(hash, s, len, i + a, after ? i + a + e : i + a + 1, b, pos);
         }
-        *out++ = (struct feat_token){fx_run(p + a, e), i + a, e,
+        uint64_t h = hash == FEAT_HASH_FX ? fx_run(p + a, e) : fnv_run(p + a, e);
+        *out++ = (struct feat_token){h, i + a, e,
                                      (k.digit & bits) == bits ? FEAT_TOK_NUMBER : FEAT_TOK_WORD};
         m &= ~(after - 1);
     }
@@ -588,22 +559,25 @@ static int tok_reserve(struct tok_buf *b, size_t n)
 
 /* The tokens of s[0..len) by blocks while 8 bytes past a block can be read,
  * from s[*pos] on, appended to b; *pos receives where it stopped. */
-static int fx_blocks(const unsigned char *s, size_t len, size_t readable, size_t *pos,
-                     struct tok_buf *b)
+static inline int tok_blocks(enum feat_hash hash, const unsigned char *s, size_t len,
+                             size_t readable, size_t *pos, struct tok_buf *b)
 {
     int rc = 0;
     while (!rc && *pos < len && readable - *pos >= BLOCK + 8) {
         rc = tok_reserve(b, BLOCK);
         if (!rc)
-            rc = fx_block(s, len, pos, b);
+            rc = tok_block(hash, s, len, pos, b);
     }
     return rc;
 }
 
-static int tokenize_fx(const unsigned char *s, size_t len, struct tok_buf *b)
+/* The tokens of s[0..len) with the given hash appended to b. Returns 0 or
+ * -ENOMEM. */
+static inline int tokenize_blocks(enum feat_hash hash, const unsigned char *s, size_t len,
+                                  struct tok_buf *b)
 {
     size_t i = 0;
-    int rc = fx_blocks(s, len, len, &i, b);
+    int rc = tok_blocks(hash, s, len, len, &i, b);
     if (rc || i >= len)
         return rc;
     /* The rest, fewer than BLOCK + 8 bytes, from a copy with room to read
@@ -611,7 +585,7 @@ static int tokenize_fx(const unsigned char *s, size_t len, struct tok_buf *b)
     unsigned char tail[2 * BLOCK + 16] = {0};
     size_t n0 = b->n, base = i, j = 0;
     memcpy(tail, s + base, len - base);
-    rc = fx_blocks(tail, len - base, sizeof tail, &j, b);
+    rc = tok_blocks(hash, tail, len - base, sizeof tail, &j, b);
     for (size_t k = n0; k < b->n; k++)
         b->t[k].start += base;
     return rc;
@@ -634,9 +608,10 @@ static int tokenize_into(enum feat_hash hash, const char *text, size_t len, stru
         b->t = nt;
         b->cap = want;
     }
+    /* Each its own copy of the code, the hash fixed in it. */
     if (hash == FEAT_HASH_FNV1A)
-        return tokenize_fnv((const unsigned char *)text, len, b);
-    return tokenize_fx((const unsigned char *)text, len, b);
+        return tokenize_blocks(FEAT_HASH_FNV1A, (const unsigned char *)text, len, b);
+    return tokenize_blocks(FEAT_HASH_FX, (const unsigned char *)text, len, b);
 }
 
 int feat_tokenize_hash(enum feat_hash hash, const char *text, size_t len, struct feat_token **toks,
