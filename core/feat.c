@@ -730,11 +730,26 @@ static inline void acc_insert(struct acc *a, struct acc_slot *s, struct acc_slot
         a->end = e;
 }
 
+/* What the additions to the table of one family keep count of. */
+struct tally {
+    uint64_t sq; /* the sum of the squares of its bucket sums: exact while
+                  * the text is (FEAT_EXACT_MAX); past that it wraps, unused */
+    size_t keys; /* the keys it made */
+};
+
+/* t->sq after a bucket's sum went from old to old + v. */
+static inline void tally_square(struct tally *t, float old, float v)
+{
+    int64_t o = (int64_t)old, w = (int64_t)v;
+    t->sq += 2 * (uint64_t)o * (uint64_t)w + (uint64_t)w * (uint64_t)w;
+}
+
 /* Adds n entries of hashed key k in family f (not FAM_DENSE) to its
- * bucket, signed; room must have been made. n > 1 only while every sum is
- * a whole number below 2^24 (FEAT_EXACT_MAX), so that n at once is n one
- * by one. */
-static inline void acc_add(struct acc *a, uint64_t k, uint32_t mask, enum family f, uint32_t n)
+ * bucket, signed, tallied in t; room must have been made. n > 1 only while
+ * every sum is a whole number below 2^24 (FEAT_EXACT_MAX), so that n at
+ * once is n one by one. */
+static inline void acc_add(struct acc *a, uint64_t k, uint32_t mask, enum family f, uint32_t n,
+                           struct tally *t)
 {
     uint64_t h = mix64(k);
     uint32_t key = ((uint32_t)h & mask) << FAM_BITS | (uint32_t)f;
@@ -749,32 +764,42 @@ static inline void acc_add(struct acc *a, uint64_t k, uint32_t mask, enum family
     if ((s->key == key) | (s->key == ACC_EMPTY)) {
         /* The common cases, the key new or seen before, alike (the sum of
          * a new key starts from +0, which adds nothing to v). */
+        uint32_t seen = s->key == key;
         union {
             uint32_t bits;
             float f;
-        } old = {s->u.dense & (UINT32_C(0) - (uint32_t)(s->key == key))};
+        } old = {s->u.dense & (UINT32_C(0) - seen)};
         s->u.sum = old.f + v;
         s->key = key;
         a->used[home / 64] |= UINT64_C(1) << (home % 64);
         a->end = home + 1 > a->end ? home + 1 : a->end;
+        tally_square(t, old.f, v);
+        t->keys += !seen;
         return;
     }
     s = acc_find(a, key);
-    if (s->key == key)
+    if (s->key == key) {
+        tally_square(t, s->u.sum, v);
         s->u.sum += v;
-    else
+    } else {
+        tally_square(t, 0.0f, v);
+        t->keys++;
         acc_insert(a, s, (struct acc_slot){key, {.sum = v}});
+    }
 }
 
-/* Adds dense feature number k to its bucket, h being mix64 of its key. */
-static void acc_add_dense(struct acc *a, uint64_t h, uint32_t mask, unsigned k)
+/* Adds dense feature number k to its bucket, h being mix64 of its key;
+ * counts a new key in *keys. */
+static void acc_add_dense(struct acc *a, uint64_t h, uint32_t mask, unsigned k, size_t *keys)
 {
     uint32_t key = ((uint32_t)h & mask) << FAM_BITS | FAM_DENSE;
     struct acc_slot *s = acc_find(a, key);
-    if (s->key == key)
+    if (s->key == key) {
         s->u.dense |= UINT32_C(1) << k;
-    else
+    } else {
         acc_insert(a, s, (struct acc_slot){key, {.dense = UINT32_C(1) << k}});
+        ++*keys;
+    }
 }
 
 /* The square of x's sum when x is of family f, else +0 (adding it then
@@ -789,11 +814,12 @@ static inline double square_if(struct acc_slot x, unsigned f)
     return sq.d;
 }
 
-/* The first of acc_write's two passes over the used slots: the squares of
- * the normalised families' sums, each family's added in key order into
- * ss[family] (the zero sums add nothing, nor do dense slots), in three
- * chains that do not wait on each other. Returns the number of slots. */
-static size_t acc_norms_ordered(const struct acc *a, double ss[FAM_NORMALISED])
+/* For a text past FEAT_EXACT_MAX (a shorter one's tallies give the same
+ * sums), a pass over the used slots before acc_write's: the squares of the
+ * normalised families' sums, each family's added in key order into
+ * ss[family] (the zero sums add nothing, nor do dense slots), as a fold of
+ * sorted entries added them. Returns the number of slots. */
+static size_t acc_norms(const struct acc *a, double ss[FAM_NORMALISED])
 {
     size_t n = 0;
     double s0 = 0.0, s1 = 0.0, s2 = 0.0;
@@ -809,37 +835,6 @@ static size_t acc_norms_ordered(const struct acc *a, double ss[FAM_NORMALISED])
     ss[FAM_UNI] = s0;
     ss[FAM_BI] = s1;
     ss[FAM_XP] = s2;
-    return n;
-}
-
-/* acc_norms_ordered when exact (FEAT_EXACT_MAX): the squares are whole
- * numbers, added as integers (an addition does not wait on the last one's
- * rounding), the same sums. */
-static size_t acc_norms(const struct acc *a, bool exact, double ss[FAM_NORMALISED])
-{
-    if (!exact)
-        return acc_norms_ordered(a, ss);
-    size_t n = 0;
-    int64_t s0 = 0, s1 = 0, s2 = 0;
-    for (size_t b = 0; b * 64 < a->end; b++) {
-        for (uint64_t m = a->used[b]; m; m &= m - 1) {
-            struct acc_slot x = a->slot[b * 64 + (size_t)__builtin_ctzll(m)];
-            uint32_t f = x.key & ((1u << FAM_BITS) - 1);
-            /* A dense slot's bits are no sum: read as 0. */
-            union {
-                uint32_t bits;
-                float f;
-            } v = {x.u.dense & (UINT32_C(0) - (uint32_t)(f != FAM_DENSE))};
-            int64_t c = (int64_t)v.f, sq = c * c;
-            s0 += sq & -(int64_t)(f == FAM_UNI);
-            s1 += sq & -(int64_t)(f == FAM_BI);
-            s2 += sq & -(int64_t)(f == FAM_XP);
-            n++;
-        }
-    }
-    ss[FAM_UNI] = (double)s0;
-    ss[FAM_BI] = (double)s1;
-    ss[FAM_XP] = (double)s2;
     return n;
 }
 
@@ -1172,10 +1167,11 @@ static void uniq_clear(struct uniq *u)
  * as it found it (no word covered), for the next response. */
 static void prompt_features(struct prompt_set *p, const struct uniq *u, const struct feat_token *rt,
                             size_t nr, bool exact, uint32_t mask, struct acc *a, uint64_t *xh,
-                            double *d)
+                            double *d, struct tally *tx)
 {
     size_t words = 0, in_prompt = 0, pdistinct = 0, pcovered = 0, pnum = 0, pnum_cov = 0;
     size_t rnum = 0, rnum_new = 0, nx = 0;
+    struct tally t = {0, 0};
     unsigned char *flags = p->flags;
     /* Whether a word is in the prompt is a coin toss: counted, flagged and
      * listed without a branch on it (a miss ORs 0 into an empty slot's
@@ -1195,12 +1191,13 @@ static void prompt_features(struct prompt_set *p, const struct uniq *u, const st
         nx += (size_t)hit;
     }
     for (size_t i = 0; exact && i < nx; i++)
-        acc_add(a, u->hash[xh[i]] ^ NS_XP, mask, FAM_XP, (uint32_t)u->count[xh[i]]);
+        acc_add(a, u->hash[xh[i]] ^ NS_XP, mask, FAM_XP, (uint32_t)u->count[xh[i]], &t);
     for (size_t i = 0; !exact && i < nr; i++) {
         size_t slot;
         if (rt[i].kind != FEAT_TOK_PUNCT && hset_find(&p->ps, rt[i].hash, &slot))
-            acc_add(a, rt[i].hash ^ NS_XP, mask, FAM_XP, 1);
+            acc_add(a, rt[i].hash ^ NS_XP, mask, FAM_XP, 1, &t);
     }
+    *tx = t;
     for (size_t i = 0; i <= p->ps.mask; i++) {
         if (!p->ps.slot[i])
             continue;
@@ -1239,28 +1236,32 @@ static int vec_reserve(struct feat_vec *v, size_t n)
  * each distinct one's at once when exact (FEAT_EXACT_MAX), else one by one,
  * and its bigrams. */
 static void ngram_features(struct uniq *u, const struct feat_token *rt, size_t nr, bool exact,
-                           uint32_t mask, struct acc *a)
+                           uint32_t mask, struct acc *a, struct tally *tl)
 {
+    struct tally tu = {0, 0}, tb = {0, 0};
     for (size_t i = 0; i < nr; i++)
         uniq_add(u, rt[i].hash, (unsigned char)rt[i].kind);
     for (size_t j = 1; exact && j <= u->n; j++)
-        acc_add(a, u->hash[j] ^ NS_UNI, mask, FAM_UNI, (uint32_t)u->count[j]);
+        acc_add(a, u->hash[j] ^ NS_UNI, mask, FAM_UNI, (uint32_t)u->count[j], &tu);
     for (size_t i = 0; !exact && i < nr; i++)
-        acc_add(a, rt[i].hash ^ NS_UNI, mask, FAM_UNI, 1);
+        acc_add(a, rt[i].hash ^ NS_UNI, mask, FAM_UNI, 1, &tu);
     for (size_t i = 0; i + 1 < nr; i++)
-        acc_add(a, (rt[i].hash * FNV_PRIME + rt[i + 1].hash) ^ NS_BI, mask, FAM_BI, 1);
+        acc_add(a, (rt[i].hash * FNV_PRIME + rt[i + 1].hash) ^ NS_BI, mask, FAM_BI, 1, &tb);
+    tl[FAM_UNI] = tu;
+    tl[FAM_BI] = tb;
 }
 
 /* Adds the nonzero dense features d[0..D_COUNT), their signed values as
  * floats into dv. */
-static void dense_features(const double *d, uint32_t mask, struct acc *a, float *dv)
+static void dense_features(const double *d, uint32_t mask, struct acc *a, float *dv,
+                           struct tally *td)
 {
     for (unsigned k = 0; k < D_COUNT; k++) {
         if (d[k] == 0.0)
             continue;
         uint64_t h = mix64(NS_DENSE + k);
         dv[k] = (h >> 63) ? -(float)d[k] : (float)d[k];
-        acc_add_dense(a, h, mask, k);
+        acc_add_dense(a, h, mask, k, &td->keys);
     }
 }
 
@@ -1365,15 +1366,23 @@ static int extract_one(struct extract *x, const char *resp, size_t resp_len, str
     /* Every entry summed into its bucket as it comes: the sums a stable
      * sort by key and a fold of the runs gave, and the keys in order. */
     bool exact = nr < FEAT_EXACT_MAX;
-    ngram_features(&x->sc->uniq, rt, nr, exact, x->mask, a);
-    prompt_features(&x->p, &x->sc->uniq, rt, nr, exact, x->mask, a, a->xh, d);
+    struct tally tl[FAM_DENSE + 1] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    ngram_features(&x->sc->uniq, rt, nr, exact, x->mask, a, tl);
+    prompt_features(&x->p, &x->sc->uniq, rt, nr, exact, x->mask, a, a->xh, d, &tl[FAM_XP]);
     uniq_clear(&x->sc->uniq);
     surface_stats((const unsigned char *)resp, resp_len, d);
     d[D_LOG_TOKENS] = log1p((double)nr) / 6.0;
     d[D_LOG_RATIO] = (log1p((double)resp_len) - log1p((double)x->prompt_len)) / 4.0;
-    dense_features(d, x->mask, a, dv);
+    dense_features(d, x->mask, a, dv, &tl[FAM_DENSE]);
+    /* The families' norms: tallied as the sums grew while that is exact,
+     * else added up in key order. */
     double ss[FAM_NORMALISED];
-    rc = vec_reserve(out, acc_norms(a, exact, ss));
+    size_t keys = tl[FAM_UNI].keys + tl[FAM_BI].keys + tl[FAM_XP].keys + tl[FAM_DENSE].keys;
+    for (unsigned f = 0; exact && f < FAM_NORMALISED; f++)
+        ss[f] = (double)tl[f].sq;
+    if (!exact)
+        acc_norms(a, ss);
+    rc = vec_reserve(out, keys);
     if (rc)
         acc_clear(a);
     else
