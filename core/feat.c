@@ -666,7 +666,7 @@ struct acc {
     struct acc_slot *slot; /* 2^lg home slots, then room to overflow into */
     size_t cap;            /* slots allocated, every one ACC_EMPTY between texts */
     uint64_t *used;        /* bit i: slot i holds a key; cap / 64 + 1 words */
-    size_t end;            /* past the last slot used since acc_drain */
+    size_t words;          /* words of used that this text's slots fall in */
     unsigned shift;        /* key width - lg: home = key >> shift */
     uint64_t *xh;          /* cap entries: the words found in the prompt */
 };
@@ -701,7 +701,7 @@ static int acc_prepare(struct acc *a, unsigned width, size_t n)
         a->cap = need;
     }
     a->shift = width - lg;
-    a->end = 0;
+    a->words = need / 64 + 1;
     return 0;
 }
 
@@ -726,8 +726,6 @@ static inline void acc_insert(struct acc *a, struct acc_slot *s, struct acc_slot
     }
     size_t e = (size_t)(s - a->slot);
     a->used[(e - 1) / 64] |= UINT64_C(1) << ((e - 1) % 64);
-    if (e > a->end)
-        a->end = e;
 }
 
 /* What the additions to the table of one family keep count of. */
@@ -745,12 +743,14 @@ static inline void tally_square(struct tally *t, float old, float v)
 }
 
 /* Adds n entries of hashed key k in family f (not FAM_DENSE) to its
- * bucket, signed, tallied in t; room must have been made. n > 1 only while
- * every sum is a whole number below 2^24 (FEAT_EXACT_MAX), so that n at
- * once is n one by one. */
-static inline void acc_add(struct acc *a, uint64_t k, uint32_t mask, enum family f, uint32_t n,
-                           struct tally *t)
+ * bucket, signed; room must have been made. n > 1 only while every sum is
+ * a whole number below 2^24 (FEAT_EXACT_MAX), so that n at once is n one
+ * by one. Returns what to add to the family's tally (by value: the caller
+ * keeps its tally in registers). */
+static inline struct tally acc_add(struct acc *a, uint64_t k, uint32_t mask, enum family f,
+                                   uint32_t n)
 {
+    struct tally t = {0, 0};
     uint64_t h = mix64(k);
     uint32_t key = ((uint32_t)h & mask) << FAM_BITS | (uint32_t)f;
     /* The sign from the top bit, without a branch: it is a coin toss. */
@@ -772,20 +772,27 @@ static inline void acc_add(struct acc *a, uint64_t k, uint32_t mask, enum family
         s->u.sum = old.f + v;
         s->key = key;
         a->used[home / 64] |= UINT64_C(1) << (home % 64);
-        a->end = home + 1 > a->end ? home + 1 : a->end;
-        tally_square(t, old.f, v);
-        t->keys += !seen;
-        return;
+        tally_square(&t, old.f, v);
+        t.keys = !seen;
+        return t;
     }
     s = acc_find(a, key);
     if (s->key == key) {
-        tally_square(t, s->u.sum, v);
+        tally_square(&t, s->u.sum, v);
         s->u.sum += v;
     } else {
-        tally_square(t, 0.0f, v);
-        t->keys++;
+        tally_square(&t, 0.0f, v);
+        t.keys = 1;
         acc_insert(a, s, (struct acc_slot){key, {.sum = v}});
     }
+    return t;
+}
+
+/* *t plus d. */
+static inline void tally_add(struct tally *t, struct tally d)
+{
+    t->sq += d.sq;
+    t->keys += d.keys;
 }
 
 /* Adds dense feature number k to its bucket, h being mix64 of its key;
@@ -823,7 +830,7 @@ static size_t acc_norms(const struct acc *a, double ss[FAM_NORMALISED])
 {
     size_t n = 0;
     double s0 = 0.0, s1 = 0.0, s2 = 0.0;
-    for (size_t b = 0; b * 64 < a->end; b++) {
+    for (size_t b = 0; b < a->words; b++) {
         for (uint64_t m = a->used[b]; m; m &= m - 1) {
             struct acc_slot x = a->slot[b * 64 + (size_t)__builtin_ctzll(m)];
             s0 += square_if(x, FAM_UNI);
@@ -841,12 +848,11 @@ static size_t acc_norms(const struct acc *a, double ss[FAM_NORMALISED])
 /* Empties the table without reading it. */
 static void acc_clear(struct acc *a)
 {
-    for (size_t b = 0; b * 64 < a->end; b++) {
+    for (size_t b = 0; b < a->words; b++) {
         for (uint64_t m = a->used[b]; m; m &= m - 1)
             a->slot[b * 64 + (size_t)__builtin_ctzll(m)].key = ACC_EMPTY;
         a->used[b] = 0;
     }
-    a->end = 0;
 }
 
 /* Appends bucket idx with value v to out[*n] unless v is 0. */
@@ -874,7 +880,7 @@ static void acc_write(struct acc *a, const double ss[FAM_NORMALISED], const floa
     uint32_t cur = ACC_EMPTY; /* the bucket being summed */
     float v = 0.0f;
     size_t w = 0;
-    for (size_t b = 0; b * 64 < a->end; b++) {
+    for (size_t b = 0; b < a->words; b++) {
         for (uint64_t m = a->used[b]; m; m &= m - 1) {
             size_t i = b * 64 + (size_t)__builtin_ctzll(m);
             struct acc_slot x = a->slot[i];
@@ -899,7 +905,6 @@ static void acc_write(struct acc *a, const double ss[FAM_NORMALISED], const floa
     if (cur != ACC_EMPTY)
         phi_put(out, &w, cur, v);
     out->n = w;
-    a->end = 0;
 }
 
 /* Open-addressing set of 64-bit token hashes (0 marks an empty slot). */
@@ -1130,24 +1135,36 @@ static int uniq_prepare(struct uniq *u, size_t nr)
     return 0;
 }
 
-/* Counts one token of hash h and kind k. New or seen before alike, without
- * a branch on which (it is a coin toss). */
-static inline void uniq_add(struct uniq *u, uint64_t h, unsigned char k)
+/* Counts the tokens rt[0..nr) into u, each new or seen before alike,
+ * without a branch on which (it is a coin toss). The fields the loop uses
+ * are held in locals: a store to a count could be a store to them as far
+ * as the compiler knows. */
+static void uniq_count(struct uniq *u, const struct feat_token *rt, size_t nr)
 {
-    size_t i = (size_t)(((h ^ (h >> 32)) * 0x9e3779b97f4a7c15ULL) >> u->shift);
-    uint32_t j = u->slot[i];
-    while ((j != 0) & ((u->hash[j] != h) | (u->kind[j] != k))) {
-        i = (i + 1) & (u->nslot - 1);
-        j = u->slot[i];
+    uint32_t *slot = u->slot;
+    uint64_t *hash = u->hash;
+    unsigned char *kind = u->kind;
+    size_t *count = u->count, *home = u->home, n = u->n, m = u->nslot - 1;
+    unsigned shift = u->shift;
+    for (size_t t = 0; t < nr; t++) {
+        uint64_t h = rt[t].hash;
+        unsigned char k = (unsigned char)rt[t].kind;
+        size_t i = (size_t)(((h ^ (h >> 32)) * 0x9e3779b97f4a7c15ULL) >> shift);
+        uint32_t j = slot[i];
+        while ((j != 0) & ((hash[j] != h) | (kind[j] != k))) {
+            i = (i + 1) & m;
+            j = slot[i];
+        }
+        uint32_t is_new = j == 0;
+        j |= ((uint32_t)n + 1) & (UINT32_C(0) - is_new);
+        n += is_new;
+        slot[i] = j;
+        hash[j] = h;
+        kind[j] = k;
+        home[j] = i;
+        count[j]++;
     }
-    uint32_t is_new = j == 0;
-    j |= ((uint32_t)u->n + 1) & (UINT32_C(0) - is_new); /* no branch */
-    u->n += is_new;
-    u->slot[i] = j;
-    u->hash[j] = h;
-    u->kind[j] = k;
-    u->home[j] = i;
-    u->count[j]++;
+    u->n = n;
 }
 
 /* Empties u for the next text. */
@@ -1191,11 +1208,11 @@ static void prompt_features(struct prompt_set *p, const struct uniq *u, const st
         nx += (size_t)hit;
     }
     for (size_t i = 0; exact && i < nx; i++)
-        acc_add(a, u->hash[xh[i]] ^ NS_XP, mask, FAM_XP, (uint32_t)u->count[xh[i]], &t);
+        tally_add(&t, acc_add(a, u->hash[xh[i]] ^ NS_XP, mask, FAM_XP, (uint32_t)u->count[xh[i]]));
     for (size_t i = 0; !exact && i < nr; i++) {
         size_t slot;
         if (rt[i].kind != FEAT_TOK_PUNCT && hset_find(&p->ps, rt[i].hash, &slot))
-            acc_add(a, rt[i].hash ^ NS_XP, mask, FAM_XP, 1, &t);
+            tally_add(&t, acc_add(a, rt[i].hash ^ NS_XP, mask, FAM_XP, 1));
     }
     *tx = t;
     for (size_t i = 0; i <= p->ps.mask; i++) {
@@ -1239,14 +1256,14 @@ static void ngram_features(struct uniq *u, const struct feat_token *rt, size_t n
                            uint32_t mask, struct acc *a, struct tally *tl)
 {
     struct tally tu = {0, 0}, tb = {0, 0};
-    for (size_t i = 0; i < nr; i++)
-        uniq_add(u, rt[i].hash, (unsigned char)rt[i].kind);
+    uniq_count(u, rt, nr);
     for (size_t j = 1; exact && j <= u->n; j++)
-        acc_add(a, u->hash[j] ^ NS_UNI, mask, FAM_UNI, (uint32_t)u->count[j], &tu);
+        tally_add(&tu, acc_add(a, u->hash[j] ^ NS_UNI, mask, FAM_UNI, (uint32_t)u->count[j]));
     for (size_t i = 0; !exact && i < nr; i++)
-        acc_add(a, rt[i].hash ^ NS_UNI, mask, FAM_UNI, 1, &tu);
+        tally_add(&tu, acc_add(a, rt[i].hash ^ NS_UNI, mask, FAM_UNI, 1));
     for (size_t i = 0; i + 1 < nr; i++)
-        acc_add(a, (rt[i].hash * FNV_PRIME + rt[i + 1].hash) ^ NS_BI, mask, FAM_BI, 1, &tb);
+        tally_add(&tb,
+                  acc_add(a, (rt[i].hash * FNV_PRIME + rt[i + 1].hash) ^ NS_BI, mask, FAM_BI, 1));
     tl[FAM_UNI] = tu;
     tl[FAM_BI] = tb;
 }
