@@ -404,8 +404,10 @@ static int tok_scalar(enum feat_hash hash, const unsigned char *s, size_t len, s
 /* ---- 64 bytes at a time ----
  * A block's bytes classified into bit masks (bit k: byte k), then its
  * tokens read off the masks: a word is a run of word or high bytes, an
- * ASCII one (the common case) hashed straight from the input; a run with
- * high bytes, and one that reaches the block's end, go to tok_scalar. */
+ * ASCII one (the common case) hashed straight from the input; a word that
+ * reaches the block's end starts the next block, and a run with high bytes
+ * that are not plain characters, or one longer than a block, goes to
+ * tok_scalar. */
 enum { BLOCK = 64 };
 
 struct block_masks {
@@ -505,8 +507,8 @@ static inline bool run_plain(const unsigned char *p, unsigned n, uint64_t high)
 
 /* The tokens of the block at s[*pos] (a token boundary, with at least
  * BLOCK + 8 readable bytes from there; len bytes of text), appended to b,
- * which has room for BLOCK more; *pos moves past the block, or to where
- * tok_scalar stopped. Returns 0 or -ENOMEM. */
+ * which has room for BLOCK more; *pos moves past the block, to a word that
+ * runs past it, or to where tok_scalar stopped. Returns 0 or -ENOMEM. */
 static inline int tok_block(enum feat_hash hash, const unsigned char *s, size_t len, size_t *pos,
                             struct tok_buf *b)
 {
@@ -527,6 +529,12 @@ static inline int tok_block(enum feat_hash hash, const unsigned char *s, size_t 
         uint64_t after = (t + bit) & ~t; /* the bit past the run; 0 at the block's end */
         uint64_t bits = after - bit;
         unsigned e = (unsigned)__builtin_ctzll(after | (UINT64_C(1) << 63)) - a;
+        if (!after && a) {
+            /* The word runs into the next block: that block starts with it. */
+            b->n = (size_t)(out - b->t);
+            *pos = i + a;
+            return 0;
+        }
         if (!after || ((k.high & bits) && !run_plain(p + a, e, (k.high & bits) >> a))) {
             b->n = (size_t)(out - b->t);
             return tok_scalar(hash, s, len, i + a, after ? i + a + e : i + a + 1, b, pos);
