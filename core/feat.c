@@ -1257,14 +1257,13 @@ static int vec_reserve(struct feat_vec *v, size_t n)
     return 0;
 }
 
-/* Counts the tokens rt[0..nr) into u and adds the response's unigrams,
- * each distinct one's at once when exact (FEAT_EXACT_MAX), else one by one,
- * and its bigrams. */
+/* Adds the response's unigrams (its tokens rt[0..nr), counted in u), each
+ * distinct one's at once when exact (FEAT_EXACT_MAX), else one by one, and
+ * its bigrams. */
 static void ngram_features(struct uniq *u, const struct feat_token *rt, size_t nr, bool exact,
                            uint32_t mask, struct acc *a, struct tally *tl)
 {
     struct tally tu = {0, 0}, tb = {0, 0};
-    uniq_count(u, rt, nr);
     for (size_t j = 1; exact && j <= u->n; j++)
         tally_add(&tu, acc_add(a, u->hash[j] ^ NS_UNI, mask, FAM_UNI, (uint32_t)u->count[j]));
     for (size_t i = 0; !exact && i < nr; i++)
@@ -1383,14 +1382,21 @@ static int extract_one(struct extract *x, const char *resp, size_t resp_len, str
     const struct feat_token *rt = x->sc->toks.t;
     size_t nr = x->sc->toks.n;
     if (!rc)
-        rc = acc_prepare(a, x->bits + FAM_BITS, 3 * nr + D_COUNT);
-    if (!rc)
         rc = uniq_prepare(&x->sc->uniq, nr);
     if (rc)
         return rc;
+    uniq_count(&x->sc->uniq, rt, nr);
+    /* At most this many entries: each distinct word's unigram and prompt
+     * entries at once, every bigram, the dense features. */
+    bool exact = nr < FEAT_EXACT_MAX;
+    size_t entries = (exact ? 2 * x->sc->uniq.n + nr : 3 * nr) + D_COUNT;
+    rc = acc_prepare(a, x->bits + FAM_BITS, entries);
+    if (rc) {
+        uniq_clear(&x->sc->uniq);
+        return rc;
+    }
     /* Every entry summed into its bucket as it comes: the sums a stable
      * sort by key and a fold of the runs gave, and the keys in order. */
-    bool exact = nr < FEAT_EXACT_MAX;
     struct tally tl[FAM_DENSE + 1] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
     ngram_features(&x->sc->uniq, rt, nr, exact, x->mask, a, tl);
     prompt_features(&x->p, &x->sc->uniq, rt, nr, exact, x->mask, a, a->xh, d, &tl[FAM_XP]);
