@@ -5,7 +5,10 @@
  *
  * The same file builds against an older feat.c (score.sh compiles it with
  * -DBENCH_FEAT_LEGACY against the baseline revision, whose feat_extract is
- * the only one), so one run compares today's extractor with that one. */
+ * the only one), so one run compares today's extractor with that one. The
+ * line ends with a checksum of the pool's vectors (every index and value,
+ * computed before the timing): two extractors that agree bit for bit print
+ * the same one. */
 #include "feat.h"
 
 #include <errno.h>
@@ -52,6 +55,19 @@ static double cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* FNV-1a 64 of every index and value of v, folded into sum. */
+static uint64_t vec_sum(uint64_t sum, const struct feat_vec *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        unsigned char rec[8];
+        memcpy(rec, &v->idx[i], 4);
+        memcpy(rec + 4, &v->val[i], 4);
+        for (int k = 0; k < 8; k++)
+            sum = (sum ^ rec[k]) * 0x100000001b3ULL;
+    }
+    return sum;
+}
+
 /* One feature vector with the selected hash (legacy builds: FNV-1a only). */
 static int extract(int fx, const char *q, const char *t, size_t tlen, struct feat_vec *v)
 {
@@ -87,6 +103,12 @@ int main(int argc, char **argv)
         len[i] = make_text(&s, pool[i], TEXT);
     struct feat_vec v;
     feat_vec_init(&v);
+    uint64_t sum = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < POOL; i++) {
+        if (extract(fx, "What is the total number of apples?", pool[i], len[i], &v))
+            return 1;
+        sum = vec_sum(sum, &v);
+    }
     size_t nnz = 0;
     double t0 = cpu_s();
     for (unsigned long i = 0; i < n; i++) {
@@ -95,8 +117,8 @@ int main(int argc, char **argv)
         nnz += v.n;
     }
     double dt = cpu_s() - t0;
-    printf("%.0f texts/s/core (%lu texts, %.1f nonzeros each)\n", (double)n / dt, n,
-           (double)nnz / (double)n);
+    printf("%.0f texts/s/core (%lu texts, %.1f nonzeros each) checksum %016llx\n", (double)n / dt,
+           n, (double)nnz / (double)n, (unsigned long long)sum);
     feat_vec_clear(&v);
     return 0;
 }

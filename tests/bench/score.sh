@@ -14,6 +14,7 @@
 # usage: tests/bench/score.sh [BUILD_DIR]     (default: build-bench, release)
 # env:   SECONDS_PER=10 BATCH=100 CONNS=64 ROUNDS=5 N=50000
 #        BASE_REV=d6831ad (the extractor before issue 14)
+#        PASS_REV=7416c12 (the extractor before its fourth pass; PASS_REV= skips it)
 #        SCORE_BASE_REV=4685dc6 (scoring before the checkers' and scoring's speed-ups)
 set -eu
 
@@ -25,6 +26,7 @@ CONNS=${CONNS:-64}
 ROUNDS=${ROUNDS:-5}
 N=${N:-50000}
 BASE_REV=${BASE_REV:-d6831ad}
+PASS_REV=${PASS_REV-7416c12}
 SCORE_BASE_REV=${SCORE_BASE_REV-4685dc6}
 RUNGD=$BUILD/server/rungd
 
@@ -66,7 +68,7 @@ PY
 "$RUNGD" train --db "$WORK/s.db" --activate >/dev/null 2>&1
 TOKEN=$("$RUNGD" keys create --db "$WORK/s.db" --role pipeline --name bench | tail -n 1)
 
-echo "== feature extraction alone: $BASE_REV's feat.c against this one, $ROUNDS interleaved rounds"
+echo "== feature extraction alone: $BASE_REV's feat.c${PASS_REV:+ and $PASS_REV's} against this one, $ROUNDS interleaved rounds"
 mkdir -p "$WORK/base"
 git -C "$ROOT" archive "$BASE_REV" core | tar -x -C "$WORK/base"
 CFLAGS_BENCH="-O3 -std=c11 -D_GNU_SOURCE"
@@ -74,20 +76,45 @@ cc $CFLAGS_BENCH -DBENCH_FEAT_LEGACY -I"$WORK/base/core" "$ROOT/tests/bench/benc
     "$WORK/base/core/feat.c" -lm -o "$WORK/feat_base"
 cc $CFLAGS_BENCH -I"$ROOT/core" "$ROOT/tests/bench/bench_feat.c" "$ROOT/core/feat.c" -lm \
     -o "$WORK/feat_now"
+if [ -n "$PASS_REV" ]; then
+    mkdir -p "$WORK/pass"
+    git -C "$ROOT" archive "$PASS_REV" core | tar -x -C "$WORK/pass"
+    cc $CFLAGS_BENCH -I"$WORK/pass/core" "$ROOT/tests/bench/bench_feat.c" \
+        "$WORK/pass/core/feat.c" -lm -o "$WORK/feat_pass"
+fi
+# Each line: label, rate, checksum of the vectors (bench_feat's last field).
 for r in $(seq "$ROUNDS"); do
-    "$WORK/feat_base" "$N" | awk '{print "base", $1}'
-    "$WORK/feat_now" --hash fnv1a "$N" | awk '{print "fnv1a", $1}'
-    "$WORK/feat_now" --hash fx "$N" | awk '{print "fx", $1}'
+    "$WORK/feat_base" "$N" | awk '{print "base", $1, $NF}'
+    if [ -n "$PASS_REV" ]; then
+        "$WORK/feat_pass" --hash fnv1a "$N" | awk '{print "pass_fnv1a", $1, $NF}'
+        "$WORK/feat_pass" --hash fx "$N" | awk '{print "pass_fx", $1, $NF}'
+    fi
+    "$WORK/feat_now" --hash fnv1a "$N" | awk '{print "fnv1a", $1, $NF}'
+    "$WORK/feat_now" --hash fx "$N" | awk '{print "fx", $1, $NF}'
 done > "$WORK/feat.txt"
-python3 - "$WORK/feat.txt" "$BASE_REV" <<'PY'
+python3 - "$WORK/feat.txt" "$BASE_REV" "$PASS_REV" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-rate = {k: [float(v) for kk, v in rows if kk == k] for k in ("base", "fnv1a", "fx")}
+rate = {}
+sums = {}
+for k, v, c in rows:
+    rate.setdefault(k, []).append(float(v))
+    sums.setdefault(k, set()).add(c)
 med = {k: statistics.median(v) for k, v in rate.items()}
-ratio = lambda k: statistics.median(a / b for a, b in zip(rate[k], rate["base"]))
+ratio = lambda k, b: statistics.median(x / y for x, y in zip(rate[k], rate[b]))
 print("extractor of %s (FNV-1a):  %7.0f texts/s/core" % (sys.argv[2], med["base"]))
-print("this extractor, FNV-1a:      %7.0f texts/s/core, %.3fx the baseline (same vectors)" % (med["fnv1a"], ratio("fnv1a")))
-print("this extractor, FX (new):    %7.0f texts/s/core, %.3fx the baseline" % (med["fx"], ratio("fx")))
+print("this extractor, FNV-1a:      %7.0f texts/s/core, %.3fx the baseline (same vectors)" % (med["fnv1a"], ratio("fnv1a", "base")))
+print("this extractor, FX (new):    %7.0f texts/s/core, %.3fx the baseline" % (med["fx"], ratio("fx", "base")))
+if "pass_fx" in rate:
+    for h in ("fnv1a", "fx"):
+        same = sums[h] == sums["pass_" + h] and len(sums[h]) == 1
+        print("%s, extractor of %s: %7.0f, this one: %7.0f texts/s/core, %.3fx (median of the rounds' ratios; vectors %s)"
+              % (h, sys.argv[3], med["pass_" + h], med[h], ratio(h, "pass_" + h),
+                 "the same" if same else "DIFFERENT"))
+        if not same:
+            sys.exit("the vectors differ from %s's" % sys.argv[3])
+if sums["fnv1a"] != sums["base"]:
+    sys.exit("FNV-1a vectors differ from %s's" % sys.argv[2])
 PY
 
 echo "== scoring in process (one thread, $ROUNDS rounds of $N)"

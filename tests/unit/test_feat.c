@@ -392,6 +392,39 @@ static void test_fnv_vectors_pinned(void **state)
     feat_vec_clear(&v);
 }
 
+/* FEAT_HASH_FX vectors (the layers of blob version 3 on) are those of main
+ * 7416c12 bit for bit, texts and checksum as test_fnv_vectors_pinned's,
+ * with longer texts (to 2,400 bytes) so the tokenizer's 8-byte steps, bucket
+ * collisions and repeated words are all exercised; the checksum and the
+ * count were computed with feat.c of 7416c12 (little-endian). */
+static void test_fx_vectors_pinned(void **state)
+{
+    (void)state;
+    uint64_t x = 0x853c49e6748fea9bULL, sum = 0xcbf29ce484222325ULL;
+    unsigned char buf[2400];
+    size_t total = 0;
+    struct feat_vec v;
+    feat_vec_init(&v);
+    for (int round = 0; round < 600; round++) {
+        size_t len = random_text(&x, buf, (size_t)(round * 7 % 2400)), plen = len / 4;
+        unsigned bits = 4 + (unsigned)(round % 25);
+        assert_int_equal(feat_extract_hash(FEAT_HASH_FX, bits, (char *)buf + len - plen, plen,
+                                           (char *)buf, len, &v),
+                         0);
+        assert_vec_ok(&v, bits);
+        for (size_t i = 0; i < v.n; i++) {
+            unsigned char rec[8];
+            memcpy(rec, &v.idx[i], 4);
+            memcpy(rec + 4, &v.val[i], 4);
+            sum = feat_fnv1a64(rec, 8) ^ (sum * 0x100000001b3ULL);
+        }
+        total += v.n;
+    }
+    assert_int_equal(total, 93524);
+    assert_true(sum == 0x3e49339b23636fffULL);
+    feat_vec_clear(&v);
+}
+
 /* Pinned once from this implementation, like test_stability: the vector of
  * blob version 3 layers. */
 static void test_stability_fx(void **state)
@@ -493,13 +526,21 @@ static void test_extract_many(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fnv_known),       cmocka_unit_test(test_fx_known),
-        cmocka_unit_test(test_ascii_tokens),    cmocka_unit_test(test_multibyte),
-        cmocka_unit_test(test_invalid_utf8),    cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_bad_args),        cmocka_unit_test(test_one_megabyte_no_spaces),
-        cmocka_unit_test(test_random_bytes),    cmocka_unit_test(test_stability),
-        cmocka_unit_test(test_fx_tokens_match), cmocka_unit_test(test_fnv_vectors_pinned),
-        cmocka_unit_test(test_stability_fx),    cmocka_unit_test(test_prompt_conditioning),
+        cmocka_unit_test(test_fnv_known),
+        cmocka_unit_test(test_fx_known),
+        cmocka_unit_test(test_ascii_tokens),
+        cmocka_unit_test(test_multibyte),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_one_megabyte_no_spaces),
+        cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_stability),
+        cmocka_unit_test(test_fx_tokens_match),
+        cmocka_unit_test(test_fnv_vectors_pinned),
+        cmocka_unit_test(test_fx_vectors_pinned),
+        cmocka_unit_test(test_stability_fx),
+        cmocka_unit_test(test_prompt_conditioning),
         cmocka_unit_test(test_extract_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
