@@ -165,7 +165,7 @@ static void derivation(const struct reading *rd)
     }
     size_t np = rd->prompt ? rd->prompt->n : 0;
     np = np < PROMPT_NUMS ? np : PROMPT_NUMS;
-    s->full = nums == (np == 64 ? UINT64_MAX : (UINT64_C(1) << np) - 1);
+    s->full = nums == (np == PROMPT_NUMS ? UINT64_MAX : (UINT64_C(1) << np) - 1);
 }
 
 static unsigned count_lines(const char *s, size_t len)

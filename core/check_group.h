@@ -2,8 +2,9 @@
  * samples of its prompt beyond its final answer, and how it compares with
  * them.
  *
- * A sample is read once (check_sample_read: its final answer, the values
- * its equations compute, its evaluated equations and lines); a response's
+ * A sample is read once (check_sample_read_prompt: its final answer, the
+ * values its equations compute, its evaluated equations and lines, and
+ * the derivation of its answer against the prompt's numbers); a response's
  * group features then compare its sample with its group's others
  * (check_group_features). Pure, no allocation. */
 #ifndef RUNG_CHECK_GROUP_H
