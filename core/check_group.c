@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 const char *const check_group_feat_name[CHECK_GROUP_NFEAT] = {
-    "values_shared", "steps_rel",     "steps_most", "lines_rel", "answer_frac", "answer_seen",
-    "answer_last",   "answer_passed", "passes",     "unused",    "agree_last",
+    "values_shared", "steps_rel",   "steps_most",    "lines_rel", "answer_frac",
+    "answer_seen",   "answer_last", "answer_passed", "passes",    "unused",
+    "agree_last",    "off_path",    "agree_full",
 };
 
 /* Two values are one when within 1e-6 relative (of the larger, at least 1),
@@ -48,7 +50,35 @@ struct reading {
     double res[CHECK_SAMPLE_VALUES];
     unsigned char read[CHECK_SAMPLE_VALUES];
     size_t nres;
+    /* The first CHECK_SAMPLE_VALUES equations: each one's result, the
+     * earlier ones it reads and the prompt numbers it reads (bit sets). */
+    const struct check_prompt *prompt; /* may be NULL */
+    double eqv[CHECK_SAMPLE_VALUES];
+    uint32_t dep[CHECK_SAMPLE_VALUES];
+    uint64_t pdep[CHECK_SAMPLE_VALUES];
+    unsigned neq;
 };
+
+#define PROMPT_NUMS 64 /* prompt numbers a derivation is checked against */
+_Static_assert(CHECK_SAMPLE_VALUES <= 32, "an equation's earlier ones are a 32-bit set");
+
+/* Records what the number v of the left side of equation rd->neq reads:
+ * the latest earlier result of its magnitude and the prompt numbers it is. */
+static void read_links(struct reading *rd, double v)
+{
+    unsigned e = rd->neq;
+    if (e >= CHECK_SAMPLE_VALUES)
+        return;
+    for (unsigned j = e; j-- > 0;)
+        if (same_value(fabs(rd->eqv[j]), v)) {
+            rd->dep[e] |= UINT32_C(1) << j;
+            break;
+        }
+    const struct check_prompt *p = rd->prompt;
+    for (size_t j = 0; p && j < p->n && j < PROMPT_NUMS; j++)
+        if (same_value(p->v[j], v))
+            rd->pdep[e] |= UINT64_C(1) << j;
+}
 
 /* Marks the results that the numbers of text[b..e) (a left side) read. */
 static void read_operands(struct reading *rd, size_t b, size_t e)
@@ -65,6 +95,8 @@ static void read_operands(struct reading *rd, size_t b, size_t e)
         i += k;
         for (size_t j = 0; num.ok && j < rd->nres; j++)
             rd->read[j] |= same_value(fabs(rd->res[j]), num.v);
+        if (num.ok)
+            read_links(rd, num.v);
     }
 }
 
@@ -78,7 +110,13 @@ static int on_equation(void *cls, const struct check_equation *eq)
     s->last = eq->rhs;
     s->has_last = 1;
     add_value(s, eq->rhs);
+    if (rd->neq < CHECK_SAMPLE_VALUES) {
+        rd->dep[rd->neq] = 0;
+        rd->pdep[rd->neq] = 0;
+    }
     read_operands(rd, eq->start, eq->eq_off);
+    if (rd->neq < CHECK_SAMPLE_VALUES)
+        rd->eqv[rd->neq++] = eq->rhs;
     size_t j = 0;
     while (j < rd->nres && !same_value(rd->res[j], eq->rhs))
         j++;
@@ -101,6 +139,35 @@ static unsigned unused_results(const struct reading *rd)
     return n;
 }
 
+/* Sets off_path and full of rd's sample from its equations' links. */
+static void derivation(const struct reading *rd)
+{
+    struct check_sample *s = rd->s;
+    unsigned a = rd->neq;
+    while (a > 0 && !(s->ans.numeric && same_value(rd->eqv[a - 1], s->ans.value)))
+        a--;
+    if (!a) {
+        s->off_path = rd->neq; /* the answer rests on none of them */
+        return;
+    }
+    uint32_t reach = UINT32_C(1) << (a - 1);
+    uint64_t nums = 0;
+    for (unsigned j = a; j-- > 0;)
+        if (reach >> j & 1) {
+            reach |= rd->dep[j];
+            nums |= rd->pdep[j];
+        }
+    for (unsigned j = 0; j < rd->neq; j++) {
+        int on = 0;
+        for (unsigned k = 0; k < a && !on; k++)
+            on = (reach >> k & 1) && same_value(rd->eqv[j], rd->eqv[k]);
+        s->off_path += !on;
+    }
+    size_t np = rd->prompt ? rd->prompt->n : 0;
+    np = np < PROMPT_NUMS ? np : PROMPT_NUMS;
+    s->full = nums == (np == PROMPT_NUMS ? UINT64_MAX : (UINT64_C(1) << np) - 1);
+}
+
 static unsigned count_lines(const char *s, size_t len)
 {
     unsigned n = 0;
@@ -116,18 +183,25 @@ static unsigned count_lines(const char *s, size_t len)
     return n + (unsigned)filled;
 }
 
-int check_sample_read(const char *resp, size_t len, struct check_sample *s)
+int check_sample_read_prompt(const char *resp, size_t len, const struct check_prompt *p,
+                             struct check_sample *s)
 {
     if (!s || (!resp && len))
         return -EINVAL;
     memset(s, 0, sizeof(*s));
     int rc = check_answer(resp, len, &s->ans, NULL);
-    struct reading rd = {.s = s, .text = resp};
+    struct reading rd = {.s = s, .text = resp, .prompt = p};
     if (!rc)
         rc = check_arith_scan(resp, len, on_equation, &rd);
     s->unused = unused_results(&rd);
+    derivation(&rd);
     s->lines = count_lines(resp, len);
     return rc;
+}
+
+int check_sample_read(const char *resp, size_t len, struct check_sample *s)
+{
+    return check_sample_read_prompt(resp, len, NULL, s);
 }
 
 /* 1 when s's numeric answer is the result of its last evaluated equation. */
@@ -140,6 +214,7 @@ void check_group_features(const struct check_sample *self, const struct check_sa
                           size_t n, double *out)
 {
     unsigned most_eqs = self->eqs, most_lines = self->lines, shared = 0, agree_last = 0;
+    unsigned agree_full = 0;
     int seen = 0, more = 0, passed = 0, passes = 0;
     for (size_t j = 0; j < n; j++) {
         const struct check_sample *o = &others[j];
@@ -148,6 +223,7 @@ void check_group_features(const struct check_sample *self, const struct check_sa
         most_lines = o->lines > most_lines ? o->lines : most_lines;
         seen |= self->ans.numeric && has_value(o, self->ans.value);
         agree_last += answer_is_last(o) && check_answer_equal(&self->ans, &o->ans);
+        agree_full += o->full && check_answer_equal(&self->ans, &o->ans);
         /* Another answer: one of the two stopped where the other went on. */
         if (self->ans.numeric && o->ans.numeric && !same_value(self->ans.value, o->ans.value)) {
             passed |= has_value(o, self->ans.value);
@@ -172,4 +248,6 @@ void check_group_features(const struct check_sample *self, const struct check_sa
     out[CHECK_GROUP_PASSES] = passes;
     out[CHECK_GROUP_UNUSED] = self->unused;
     out[CHECK_GROUP_AGREE_LAST] = n ? (double)agree_last / (double)n : 0.0;
+    out[CHECK_GROUP_OFF_PATH] = self->off_path;
+    out[CHECK_GROUP_AGREE_FULL] = n ? (double)agree_full / (double)n : 0.0;
 }

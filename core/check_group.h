@@ -2,8 +2,9 @@
  * samples of its prompt beyond its final answer, and how it compares with
  * them.
  *
- * A sample is read once (check_sample_read: its final answer, the values
- * its equations compute, its evaluated equations and lines); a response's
+ * A sample is read once (check_sample_read_prompt: its final answer, the
+ * values its equations compute, its evaluated equations and lines, and
+ * the derivation of its answer against the prompt's numbers); a response's
  * group features then compare its sample with its group's others
  * (check_group_features). Pure, no allocation. */
 #ifndef RUNG_CHECK_GROUP_H
@@ -26,6 +27,16 @@ struct check_sample {
     int has_last;                    /* 1 when it evaluated one */
     unsigned unused; /* results of its equations, but the last one's and its answer, that
                         no later equation reads (the first CHECK_SAMPLE_VALUES) */
+    /* From blob version 7, over its first CHECK_SAMPLE_VALUES evaluated
+     * equations: its answer's derivation is the last of them whose result
+     * is its numeric answer, with the earlier ones whose results it reads
+     * (an operand of its left side equal to an earlier result, by
+     * magnitude, reads the latest such), and theirs, and so on. */
+    unsigned off_path; /* of those equations, the ones whose result is no result of the
+                          derivation: steps the answer does not rest on (all of them when its
+                          answer is no equation's result) */
+    int full;          /* 1 when it has a derivation and the derivation reads every number of
+                          the prompt (the first 64 of struct check_prompt) */
 };
 
 /* The group features, in this order after the checkers' own. */
@@ -48,11 +59,16 @@ enum check_group_feat {
     CHECK_GROUP_UNUSED,     /* count: results no later equation reads (check_sample) */
     CHECK_GROUP_AGREE_LAST, /* share: the others with its answer whose answer is the result of
                                their own last evaluated equation */
+    /* the first CHECK_GROUP_NFEAT_V6 are the group features of blob version 6 */
+    CHECK_GROUP_OFF_PATH,   /* count: off_path of check_sample */
+    CHECK_GROUP_AGREE_FULL, /* share: the others with its answer whose derivation reads every
+                               number of the prompt (check_sample.full) */
     CHECK_GROUP_NFEAT
 };
 
-#define CHECK_GROUP_NFEAT_V4 6 /* group features of layers of blob version 4 */
-#define CHECK_GROUP_NFEAT_V5 9 /* group features of layers of blob version 5 */
+#define CHECK_GROUP_NFEAT_V4 6  /* group features of layers of blob version 4 */
+#define CHECK_GROUP_NFEAT_V5 9  /* group features of layers of blob version 5 */
+#define CHECK_GROUP_NFEAT_V6 11 /* group features of layers of blob version 6 */
 
 /* Their names ("values_shared", ...), by enum check_group_feat. */
 extern const char *const check_group_feat_name[CHECK_GROUP_NFEAT];
@@ -63,6 +79,13 @@ extern const char *const check_group_feat_name[CHECK_GROUP_NFEAT];
  * and its lines. Returns 0, or
  * -EINVAL when s is NULL or resp is NULL with len > 0. Linear in len. */
 int check_sample_read(const char *resp, size_t len, struct check_sample *s);
+
+/* check_sample_read, with the prompt's numbers p (check_prompt_init) for
+ * check_sample.full; p NULL reads as a prompt without numbers (then full
+ * only asks for a derivation). Linear in len (the derivation adds at most
+ * CHECK_SAMPLE_VALUES^2 comparisons). */
+int check_sample_read_prompt(const char *resp, size_t len, const struct check_prompt *p,
+                             struct check_sample *s);
 
 /* The group features of self against others[0..n) (the group's other
  * samples, self excluded) into out[CHECK_GROUP_NFEAT]. With no others the

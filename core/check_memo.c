@@ -10,8 +10,9 @@
 #include "feat.h"
 
 struct memo_slot {
-    char *text; /* a copy of the text (NULL: the slot is free) */
-    size_t len;
+    char *text; /* a copy of the text, then the prompt's (NULL: the slot is free) */
+    size_t len, prompt_len;
+    int has_prompt;
     uint64_t hash;
     struct check_sample s;
 };
@@ -55,35 +56,67 @@ static struct memo *memo_get(void)
     return m;
 }
 
-size_t check_memo_slot(uint64_t hash)
+static uint64_t key_hash(const char *prompt, size_t plen, const char *resp, size_t len)
+{
+    uint64_t h = feat_fx64(resp, len);
+    return prompt ? h ^ (feat_fx64(prompt, plen) * 0x9E3779B97F4A7C15ULL + 1) : h;
+}
+
+static size_t slot_of(uint64_t hash)
 {
     return (size_t)(hash >> 32) % CHECK_MEMO_SLOTS; /* feat_fx64's high bits mix best */
 }
 
-int check_sample_memo(const char *resp, size_t len, struct check_sample *s)
+size_t check_memo_slot(const char *prompt, const char *resp, size_t len)
 {
-    struct memo *m = resp && s && len <= CHECK_MEMO_TEXT_MAX ? memo_get() : NULL;
+    return slot_of(key_hash(prompt, prompt ? strlen(prompt) : 0, resp, len));
+}
+
+/* Whether slot e holds resp[0..len) read with prompt[0..plen). */
+static int slot_holds(const struct memo_slot *e, uint64_t h, const char *prompt, size_t plen,
+                      const char *resp, size_t len)
+{
+    return e->text && e->hash == h && e->len == len && e->has_prompt == (prompt != NULL) &&
+           e->prompt_len == plen && !memcmp(e->text, resp, len) &&
+           (!prompt || !memcmp(e->text + len, prompt, plen));
+}
+
+/* Keeps resp and prompt with their sample s in slot e (not when out of
+ * memory: the sample is read, just not kept). */
+static void slot_fill(struct memo_slot *e, uint64_t h, const char *prompt, size_t plen,
+                      const char *resp, size_t len, const struct check_sample *s)
+{
+    char *copy = malloc(len + plen + 1);
+    if (!copy)
+        return;
+    memcpy(copy, resp, len);
+    if (prompt)
+        memcpy(copy + len, prompt, plen);
+    copy[len + plen] = '\0';
+    free(e->text);
+    *e = (struct memo_slot){copy, len, plen, prompt != NULL, h, *s};
+}
+
+int check_sample_memo(const char *prompt, const struct check_prompt *p, const char *resp,
+                      size_t len, struct check_sample *s)
+{
+    size_t plen = prompt ? strlen(prompt) : 0;
+    struct memo *m =
+        resp && s && len <= CHECK_MEMO_TEXT_MAX && plen <= CHECK_MEMO_TEXT_MAX ? memo_get() : NULL;
     if (!m)
-        return check_sample_read(resp, len, s);
-    uint64_t h = feat_fx64(resp, len);
-    struct memo_slot *e = &m->slot[check_memo_slot(h)];
-    if (e->text && e->hash == h && e->len == len && !memcmp(e->text, resp, len)) {
+        return check_sample_read_prompt(resp, len, p, s);
+    uint64_t h = key_hash(prompt, plen, resp, len);
+    struct memo_slot *e = &m->slot[slot_of(h)];
+    if (slot_holds(e, h, prompt, plen, resp, len)) {
         m->hits++;
         *s = e->s;
         return 0;
     }
     m->misses++;
-    int rc = check_sample_read(resp, len, s);
-    if (rc)
-        return rc;
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return 0; /* read, just not kept */
-    memcpy(copy, resp, len);
-    copy[len] = '\0';
-    free(e->text);
-    *e = (struct memo_slot){copy, len, h, *s};
-    return 0;
+    int rc = check_sample_read_prompt(resp, len, p, s);
+    if (!rc)
+        slot_fill(e, h, prompt, plen, resp, len, s);
+    return rc;
 }
 
 void check_memo_counts(unsigned long long *hits, unsigned long long *misses)

@@ -4,10 +4,11 @@
  * (check_sample_read), and the daemon scores a group's pending items again
  * each time a sample joins: the same texts are read over and over. This
  * keeps, per thread, what check_sample_read gave for the last texts it saw
- * (CHECK_MEMO_SLOTS of them, one per slot by the text's hash; the text is
- * kept and compared byte for byte, so a hit is always the same text) and
- * gives it again. check_sample_read is a function of the text alone, so the
- * results are the same with the memo as without it. */
+ * (CHECK_MEMO_SLOTS of them, one per slot by the hash of the prompt and the
+ * text; both are kept and compared byte for byte, so a hit is always the
+ * same prompt and text) and gives it again. A sample is a function of the
+ * two alone (check_sample_read_prompt), so the results are the same with
+ * the memo as without it. */
 #ifndef RUNG_CHECK_MEMO_H
 #define RUNG_CHECK_MEMO_H
 
@@ -17,15 +18,18 @@
 #include "check_group.h"
 
 #define CHECK_MEMO_SLOTS 512       /* texts remembered per thread */
-#define CHECK_MEMO_TEXT_MAX 16384u /* longer texts are read every time */
+#define CHECK_MEMO_TEXT_MAX 16384u /* longer prompts or texts are read every time */
 
-/* check_sample_read(resp, len, s), from the calling thread's memo when it
- * read the same text before. Returns what check_sample_read returns (a
- * failed read is not kept). */
-int check_sample_memo(const char *resp, size_t len, struct check_sample *s);
+/* check_sample_read_prompt(resp, len, p, s), where p is what
+ * check_prompt_init made of prompt (NULL for none), from the calling
+ * thread's memo when it read the same text with the same prompt before.
+ * Returns what check_sample_read_prompt returns (a failed read is not
+ * kept). */
+int check_sample_memo(const char *prompt, const struct check_prompt *p, const char *resp,
+                      size_t len, struct check_sample *s);
 
-/* The slot of a text whose feat_fx64 is hash. */
-size_t check_memo_slot(uint64_t hash);
+/* The slot of resp[0..len) read with prompt (NULL: none). */
+size_t check_memo_slot(const char *prompt, const char *resp, size_t len);
 
 /* Counts of the calling thread's lookups since it started: hits and
  * misses (texts read). */

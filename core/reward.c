@@ -1933,6 +1933,7 @@ int reward_save(const struct reward_layer *l, void **blob, size_t *len)
     put_u32(b + 60, l->ncheck == REWARD_CHECK_NFEAT_V3   ? reward_check_set_id_v3()
                     : l->ncheck == REWARD_CHECK_NFEAT_V4 ? reward_check_set_id_v4()
                     : l->ncheck == REWARD_CHECK_NFEAT_V5 ? reward_check_set_id_v5()
+                    : l->ncheck == REWARD_CHECK_NFEAT_V6 ? reward_check_set_id_v6()
                     : l->ncheck                          ? reward_check_set_id()
                                                          : 0u);
     put_u64(b + 64, f64_bits(l->tau_group));
@@ -1951,8 +1952,9 @@ static int tau_ok(double t)
  * a layer without them; REWARD_CHECK_NFEAT_V3 for the checkers' own block
  * (versions 2 on), REWARD_CHECK_NFEAT_V4 for the block with the first
  * group features (version 4 on), REWARD_CHECK_NFEAT_V5 for the block
- * with the group features of version 5 (version 5 on), REWARD_CHECK_NFEAT
- * for the whole block (version 6 on); -1 for a definition this build does not know (another
+ * with the group features of version 5 (version 5 on), REWARD_CHECK_NFEAT_V6
+ * for the block with those of version 6 (version 6 on), REWARD_CHECK_NFEAT
+ * for the whole block (version 7 on); -1 for a definition this build does not know (another
  * version or feature set). */
 static long blob_checks(const unsigned char *b)
 {
@@ -1969,7 +1971,9 @@ static long blob_checks(const unsigned char *b)
         return (long)n;
     if (version >= 5 && n == REWARD_CHECK_NFEAT_V5 && set == reward_check_set_id_v5())
         return (long)n;
-    return version >= 6 && n == REWARD_CHECK_NFEAT && set == reward_check_set_id() ? (long)n : -1;
+    if (version >= 6 && n == REWARD_CHECK_NFEAT_V6 && set == reward_check_set_id_v6())
+        return (long)n;
+    return version >= 7 && n == REWARD_CHECK_NFEAT && set == reward_check_set_id() ? (long)n : -1;
 }
 
 /* The token hash a blob's header records: FEAT_HASH_FNV1A for versions 1

@@ -24,7 +24,7 @@
 
 #define REWARD_BITS_DEFAULT 18u /* 2^18 buckets: 1 MiB of float32 per member */
 #define REWARD_MEMBERS_MAX 64u  /* largest accepted ensemble */
-#define REWARD_BLOB_VERSION 6u  /* bumped whenever the blob layout changes; 1 to 5 still load */
+#define REWARD_BLOB_VERSION 7u  /* bumped whenever the blob layout changes; 1 to 6 still load */
 #define REWARD_NGRAM_SCALE 2.0f /* default training scale of the hashed features with checkers */
 
 struct reward_params {

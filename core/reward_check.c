@@ -70,6 +70,7 @@ static void dense_group(const struct check_sample *self, const struct check_samp
     check_group_features(self, others, n, g);
     g[CHECK_GROUP_VALUES_SHARED] /= 1.0 + g[CHECK_GROUP_VALUES_SHARED];
     g[CHECK_GROUP_UNUSED] /= 1.0 + g[CHECK_GROUP_UNUSED];
+    g[CHECK_GROUP_OFF_PATH] /= 1.0 + g[CHECK_GROUP_OFF_PATH];
     for (unsigned k = 0; k < CHECK_GROUP_NFEAT; k++)
         out[k] = (float)(g[k] * CHECK_SCALE);
 }
@@ -133,6 +134,11 @@ uint32_t reward_check_set_id_v5(void)
     return set_id(REWARD_CHECK_NFEAT_V5);
 }
 
+uint32_t reward_check_set_id_v6(void)
+{
+    return set_id(REWARD_CHECK_NFEAT_V6);
+}
+
 /* Sorts the 2n sides into distinct responses: t->side[pos] gets each
  * side's distinct index, *u (new, the caller frees) one entry per distinct
  * response sorted by group then first appearance. Returns 0 or -ENOMEM. */
@@ -176,7 +182,7 @@ static int check_group(const struct reward_pair_ex *pairs, const struct uniq *u,
     size_t nk = m < kept ? m : kept;
     for (size_t i = 0; i < nk && !rc; i++) {
         const char *x = side_text(pairs, u[i].first);
-        rc = check_sample_read(x, strlen(x), &sc->smp[i]);
+        rc = check_sample_read_prompt(x, strlen(x), &sc->prompt, &sc->smp[i]);
         sc->ans[i] = sc->smp[i].ans;
     }
     for (size_t i = 0; i < m && !rc; i++) {
@@ -188,7 +194,7 @@ static int check_group(const struct reward_pair_ex *pairs, const struct uniq *u,
             }
         const char *x = side_text(pairs, u[i].first);
         if (i >= nk)
-            rc = check_sample_read(x, strlen(x), &sc->self);
+            rc = check_sample_read_prompt(x, strlen(x), &sc->prompt, &sc->self);
         if (rc)
             break;
         struct check_input in = {.prompt = prompt,
@@ -272,23 +278,32 @@ int reward_check_single(const char *prompt, const char *text, float *out)
     if (!rc)
         dense(r, out);
     free(r);
-    struct check_sample *smp = rc ? NULL : malloc(sizeof(*smp));
+    /* A group of one: its sample, read against the prompt's numbers. */
+    struct one {
+        struct check_sample smp;
+        struct check_prompt prompt;
+    } *one = rc ? NULL : malloc(sizeof(*one));
     if (!rc)
-        rc = smp ? check_sample_read(text, strlen(text), smp) : -ENOMEM;
+        rc = one ? check_prompt_init(&one->prompt, prompt, strlen(prompt)) : -ENOMEM;
     if (!rc)
-        dense_group(smp, NULL, 0, out + CHECK_NFEAT); /* a group of one */
-    free(smp);
+        rc = check_sample_read_prompt(text, strlen(text), &one->prompt, &one->smp);
+    if (!rc)
+        dense_group(&one->smp, NULL, 0, out + CHECK_NFEAT);
+    free(one);
     return rc;
 }
 
-/* The samples and answers of the first kept of samples[0..n) into sc->smp
- * and sc->ans, through the thread's memo (a group is read again for each
- * of its items). */
-static int group_answers(const char *const *samples, size_t n, size_t kept, struct scratch *sc)
+/* The samples and answers of the first kept of samples[0..n) of prompt
+ * (read into sc->prompt) into sc->smp and sc->ans, through the thread's
+ * memo (a group is read again for each of its items). */
+static int group_answers(const char *prompt, const char *const *samples, size_t n, size_t kept,
+                         struct scratch *sc)
 {
     int rc = 0;
     for (size_t i = 0; i < n && i < kept && !rc; i++) {
-        rc = samples[i] ? check_sample_memo(samples[i], strlen(samples[i]), &sc->smp[i]) : -EINVAL;
+        rc = samples[i] ? check_sample_memo(prompt, &sc->prompt, samples[i], strlen(samples[i]),
+                                            &sc->smp[i])
+                        : -EINVAL;
         sc->ans[i] = sc->smp[i].ans;
     }
     return rc;
@@ -305,7 +320,7 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
     size_t nk = n < KEPT_MAX ? n : KEPT_MAX;
     int rc = check_prompt_init(&sc->prompt, prompt, strlen(prompt));
     if (!rc)
-        rc = group_answers(samples, n, nk, sc);
+        rc = group_answers(prompt, samples, n, nk, sc);
     for (size_t t = 0; t < ntexts && !rc; t++) {
         if (!texts[t]) {
             rc = -EINVAL;
@@ -322,7 +337,7 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
         if (own < nk)
             sc->self = sc->smp[own];
         else
-            rc = check_sample_read(texts[t], strlen(texts[t]), &sc->self);
+            rc = check_sample_read_prompt(texts[t], strlen(texts[t]), &sc->prompt, &sc->self);
         if (rc)
             break;
         struct check_input in = {.prompt = prompt,

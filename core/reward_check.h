@@ -10,10 +10,13 @@
  * computes on the way; from blob version 5 an answer that is its last
  * equation's result, and answers where it or another sample stopped while
  * the other went on; from version 6 the results its equations compute
- * that no later equation reads; reward_check_feat_name names them all).
+ * that no later equation reads; from version 7 its steps off its answer's
+ * derivation and the agreement of samples whose derivation reads every
+ * number of the prompt; reward_check_feat_name names them all).
  * Layers of blob versions 2 and 3 use the first REWARD_CHECK_NFEAT_V3 only,
  * layers of version 4 the first REWARD_CHECK_NFEAT_V4, of version 5 the
- * first REWARD_CHECK_NFEAT_V5, which are computed as they were. The agreement checker needs the
+ * first REWARD_CHECK_NFEAT_V5, of version 6 the first REWARD_CHECK_NFEAT_V6,
+ * which are computed as they were. The agreement checker needs the
  * response's group: the other samples of the same prompt. For labelled pairs the group is every
  * distinct response that the given pairs hold for that prompt (reward_group_of), in order of first
  * appearance, the first max_samples of them; so GSM8K's four solutions of a question are one group
@@ -39,6 +42,9 @@
 /* the block of layers of blob version 5: all but the group features of
  * version 6 */
 #define REWARD_CHECK_NFEAT_V5 (CHECK_NFEAT + CHECK_GROUP_NFEAT_V5)
+/* the block of layers of blob version 6: all but the group features of
+ * version 7 */
+#define REWARD_CHECK_NFEAT_V6 (CHECK_NFEAT + CHECK_GROUP_NFEAT_V6)
 
 /* The checker block of every side of n pairs. */
 struct reward_check_table {
@@ -93,5 +99,9 @@ uint32_t reward_check_set_id_v4(void);
 /* The identifier of the block of layers of blob version 5: its first
  * REWARD_CHECK_NFEAT_V5 features (reward_check_set_id of those builds). */
 uint32_t reward_check_set_id_v5(void);
+
+/* The identifier of the block of layers of blob version 6: its first
+ * REWARD_CHECK_NFEAT_V6 features (reward_check_set_id of those builds). */
+uint32_t reward_check_set_id_v6(void);
 
 #endif

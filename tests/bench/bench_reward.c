@@ -26,7 +26,8 @@
  *       pair as its own group {a, b}, as the daemon scores a pair item
  *       while it keeps no sample groups (reward_evaluate). score_us_per_pair
  *       is the time reward_score_pair takes for one held-out pair.
- *   bench_reward cv --format hh|gsm8k FILE [--reps R] [--ngram-scale X] [--train-only]
+ *   bench_reward cv --format hh|gsm8k FILE [--reps R] [--ngram-scale X] [--l2 X]
+ *                [--members M] [--epochs E] [--seed S] [--train-only]
  *       grouped cross-validation of the default layer over the whole file:
  *       the prompts are split into 5 folds by a hash of the prompt (R
  *       rounds, default 2, each with its own hash), each fold judged by a
@@ -37,7 +38,8 @@
  *       split's 20%, so less noise. With
  *       --train-only the folds hold only the fixed split's training 80%
  *       (what eval trains on), so a change can be judged without the
- *       split's held-out 20%.
+ *       split's held-out 20%. --l2, --members, --epochs and --seed set the
+ *       training parameters of struct reward_params (defaults: theirs).
  */
 #include "dataset.h"
 #include "feat.h"
@@ -773,6 +775,24 @@ static int cv_run(const struct reward_params *p, const struct reward_pair_ex *tr
     return 0;
 }
 
+/* Sets the training parameter that opt names (--l2, --members, --epochs,
+ * --seed) from val: 1 when opt is one (*bad set on a bad value), else 0. */
+static int cv_param(const char *opt, const char *val, struct reward_params *p, int *bad)
+{
+    unsigned long u = 0;
+    if (!strcmp(opt, "--l2"))
+        *bad |= parse_d(val, &p->l2) || !(p->l2 > 0);
+    else if (!strcmp(opt, "--members"))
+        *bad |= parse_ul(val, &u) || !u || u > REWARD_MEMBERS_MAX || !(p->members = (unsigned)u);
+    else if (!strcmp(opt, "--epochs"))
+        *bad |= parse_ul(val, &u) || !u || u > 1000 || !(p->epochs = (unsigned)u);
+    else if (!strcmp(opt, "--seed"))
+        *bad |= parse_ul(val, &u) || !(p->seed = u);
+    else
+        return 0;
+    return 1;
+}
+
 static int cmd_cv(int argc, char **argv)
 {
     enum dataset_format fmt;
@@ -791,6 +811,8 @@ static int cmd_cv(int argc, char **argv)
         } else if (argc > 4 && !strcmp(argv[argc - 2], "--ngram-scale")) {
             bad |= parse_d(argv[argc - 1], &p.ngram_scale);
             argc -= 2;
+        } else if (argc > 4 && cv_param(argv[argc - 2], argv[argc - 1], &p, &bad)) {
+            argc -= 2;
         } else {
             break;
         }
@@ -798,7 +820,7 @@ static int cmd_cv(int argc, char **argv)
     reps = bad ? 0 : (unsigned)ul;
     if (argc != 3 || strcmp(argv[0], "--format") || dataset_format_parse(argv[1], &fmt) || !reps) {
         fprintf(stderr, "usage: cv --format hh|gsm8k FILE [--reps R] [--ngram-scale X] "
-                        "[--train-only]\n");
+                        "[--l2 X] [--members M] [--epochs E] [--seed S] [--train-only]\n");
         return 2;
     }
     struct eval_ctx c = {calloc(100000, sizeof(*c.rows)), 0, 0, 100000};

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -238,7 +239,7 @@ static void test_unused_results(void **state)
     assert_true(out[CHECK_NFEAT + CHECK_GROUP_UNUSED] == 2.0f);
     assert_string_equal(reward_check_feat_name(CHECK_NFEAT + CHECK_GROUP_UNUSED), "unused");
     assert_int_equal(CHECK_GROUP_UNUSED, CHECK_GROUP_NFEAT_V5);
-    assert_int_equal(REWARD_CHECK_NFEAT, REWARD_CHECK_NFEAT_V5 + 2);
+    assert_int_equal(REWARD_CHECK_NFEAT_V6, REWARD_CHECK_NFEAT_V5 + 2);
 }
 
 /* Blob version 6's agreement of the careful: the share of the others that
@@ -277,6 +278,117 @@ static void test_agree_last(void **state)
     assert_string_equal(check_group_feat_name[CHECK_GROUP_AGREE_LAST], "agree_last");
 }
 
+/* Blob version 7's steps off the path: the equations whose result is
+ * none of the results its answer's derivation rests on (the last equation
+ * giving its answer, the earlier ones whose results that one reads, and
+ * theirs), all of them when the answer is no equation's result. */
+static void test_off_path(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        unsigned off, unused;
+    } cases[] = {
+        /* a chain */
+        {"<<16-3=13>>13 left\n<<13*2=26>>26\nA: 26", 0, 0},
+        /* 7 leads nowhere */
+        {"<<3+4=7>>7\n<<5*2=10>>10\n<<10+1=11>>11\nA: 11", 1, 1},
+        /* 10 reads 5, but the answer reads neither: both off, one unused */
+        {"<<2+3=5>>5\n<<5*2=10>>10\n<<4*4=16>>16\n<<16+1=17>>17\nA: 17", 2, 1},
+        /* the answer is no result: every step is off */
+        {"<<2+3=5>>5\n<<5*2=10>>10\nA: 7", 2, 0},
+        /* the answer is an earlier result: what follows it is off */
+        {"<<2+3=5>>5\n<<5*2=10>>10\nA: 5", 1, 0},
+        /* a result computed twice is on the path once read */
+        {"<<2+3=5>>5\n<<1+4=5>>5\n<<5*2=10>>10\nA: 10", 0, 0},
+        /* inline equations link as annotations do; the inline twin of an
+         * annotation has the same result */
+        {"She has 16 - 3 = <<16-3=13>>13 eggs, so 13 * 2 = <<13*2=26>>26.\nA: 26", 0, 0},
+        /* a negative result is read by its magnitude */
+        {"<<1000-1200=-200>>-200\n<<200*3=600>>600\nA: 600", 0, 0},
+        /* no equations */
+        {"A: 3", 0, 0},
+        {"", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct check_sample s;
+        double f[CHECK_GROUP_NFEAT];
+        assert_int_equal(check_sample_read(cases[i].text, strlen(cases[i].text), &s), 0);
+        if (s.off_path != cases[i].off || s.unused != cases[i].unused)
+            fail_msg("case %zu: off_path %u unused %u, want %u %u", i, s.off_path, s.unused,
+                     cases[i].off, cases[i].unused);
+        check_group_features(&s, NULL, 0, f);
+        assert_true(f[CHECK_GROUP_OFF_PATH] == cases[i].off);
+    }
+    /* Past CHECK_SAMPLE_VALUES equations the rest are not looked at. */
+    static char text[8192];
+    size_t n = 0;
+    for (int i = 1; i <= 100; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "<<%d*3=%d>>\n", 1000 + 7 * i,
+                              3 * (1000 + 7 * i));
+    n += (size_t)snprintf(text + n, sizeof text - n, "A: 1");
+    struct check_sample s;
+    assert_int_equal(check_sample_read(text, n, &s), 0);
+    assert_int_equal(s.eqs, 100);
+    assert_int_equal(s.off_path, CHECK_SAMPLE_VALUES);
+    /* In the block: squashed to x / (1 + x) and scaled by 4. */
+    float out[REWARD_CHECK_NFEAT];
+    assert_int_equal(reward_check_single("?", cases[2].text, out), 0);
+    assert_true(fabsf(out[CHECK_NFEAT + CHECK_GROUP_OFF_PATH] - 8.0f / 3.0f) < 1e-6f);
+    assert_string_equal(reward_check_feat_name(CHECK_NFEAT + CHECK_GROUP_OFF_PATH), "off_path");
+    assert_int_equal(CHECK_GROUP_OFF_PATH, CHECK_GROUP_NFEAT_V6);
+    assert_int_equal(REWARD_CHECK_NFEAT, REWARD_CHECK_NFEAT_V6 + 2);
+}
+
+/* A derivation that reads every number of the prompt (check_prompt_init's:
+ * digits and number words), and the agreement of samples that have one. */
+static void test_full_derivation(void **state)
+{
+    (void)state;
+    static const char q[] = "Tom has three boxes of 4 apples and eats 5 of them.";
+    struct check_prompt p;
+    assert_int_equal(check_prompt_init(&p, q, strlen(q)), 0);
+    static const struct {
+        const char *text;
+        int full, full_alone;
+    } cases[] = {
+        {"<<3*4=12>>12\n<<12-5=7>>7\nA: 7", 1, 1},               /* reads 3, 4 and 5 */
+        {"<<3*4=12>>12\nA: 12", 0, 1},                           /* 5 unread */
+        {"<<3*4=12>>12\n<<5+1=6>>6\nA: 12", 0, 1},               /* 5 read off the path */
+        {"<<3*4=12>>12\n<<12-5=7>>7\nA: 8", 0, 0},               /* no derivation */
+        {"<<4*3=12>>12 apples\n<<$12-$5=7>>7 left\nA: 7", 1, 1}, /* any order, '$' */
+        {"A: 7", 0, 0},
+    };
+    struct check_sample s[6];
+    for (size_t i = 0; i < 6; i++) {
+        const char *t = cases[i].text;
+        assert_int_equal(check_sample_read_prompt(t, strlen(t), &p, &s[i]), 0);
+        if (s[i].full != cases[i].full)
+            fail_msg("case %zu: full %d, want %d", i, s[i].full, cases[i].full);
+        struct check_sample alone; /* without the prompt: a prompt without numbers */
+        assert_int_equal(check_sample_read(t, strlen(t), &alone), 0);
+        assert_int_equal(alone.full, cases[i].full_alone);
+        assert_int_equal(alone.off_path, s[i].off_path);
+    }
+    /* Of s[0]'s others, s[4] answers 7 by a full derivation, s[3] and s[5]
+     * answer otherwise or by none: 1 of 5. */
+    double f[CHECK_GROUP_NFEAT];
+    struct check_sample o0[5] = {s[1], s[2], s[3], s[4], s[5]};
+    check_group_features(&s[0], o0, 5, f);
+    assert_true(f[CHECK_GROUP_AGREE_FULL] == 0.2);
+    struct check_sample o5[5] = {s[0], s[1], s[2], s[3], s[4]};
+    check_group_features(&s[5], o5, 5, f); /* its own derivation does not matter */
+    assert_true(f[CHECK_GROUP_AGREE_FULL] == 0.4);
+    struct check_sample o1[2] = {s[0], s[2]}; /* s[2] shares 12, but not in full */
+    check_group_features(&s[1], o1, 2, f);
+    assert_true(f[CHECK_GROUP_AGREE_FULL] == 0);
+    check_group_features(&s[0], NULL, 0, f); /* alone */
+    assert_true(f[CHECK_GROUP_AGREE_FULL] == 0);
+    assert_string_equal(check_group_feat_name[CHECK_GROUP_AGREE_FULL], "agree_full");
+    assert_int_equal(check_sample_read_prompt(NULL, 1, &p, &s[0]), -EINVAL);
+    assert_int_equal(check_sample_read_prompt("A: 1", 4, &p, NULL), -EINVAL);
+}
+
 /* One text scored alone gets the whole block: the group features of a
  * group of one, scaled like the rest (4), after the checkers' own. */
 static void test_single_block(void **state)
@@ -306,6 +418,8 @@ int main(void)
         cmocka_unit_test(test_stopped_and_went_on),
         cmocka_unit_test(test_unused_results),
         cmocka_unit_test(test_agree_last),
+        cmocka_unit_test(test_off_path),
+        cmocka_unit_test(test_full_derivation),
         cmocka_unit_test(test_single_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /* test_check_memo.c - the per-thread memo of read samples: what it gives is
- * what check_sample_read gives, a hit needs the same text byte for byte, a
- * slot's text is replaced when another lands on it, and each thread has
- * its own memo (freed when the thread ends: the ASan run checks). */
+ * what check_sample_read_prompt gives, a hit needs the same prompt and text
+ * byte for byte, a slot's text is replaced when another lands on it, and
+ * each thread has its own memo (freed when the thread ends: the ASan run
+ * checks). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +16,6 @@
 #include <string.h>
 
 #include "check_memo.h"
-#include "feat.h"
 #include "reward_check.h"
 
 static void assert_same_sample(const struct check_sample *x, const struct check_sample *y)
@@ -34,6 +34,30 @@ static void assert_same_sample(const struct check_sample *x, const struct check_
     assert_int_equal(x->has_last, y->has_last);
     assert_memory_equal(&x->last, &y->last, sizeof x->last);
     assert_int_equal(x->unused, y->unused);
+    assert_int_equal(x->off_path, y->off_path);
+    assert_int_equal(x->full, y->full);
+}
+
+/* The question the solutions answer, and its numbers. */
+static const char *const question = "Tom has 3 apples and buys 4 more. How many now?";
+static struct check_prompt qnums;
+
+static int setup(void **state)
+{
+    (void)state;
+    return check_prompt_init(&qnums, question, strlen(question));
+}
+
+/* check_sample_memo with the question. */
+static int memo(const char *t, struct check_sample *s)
+{
+    return check_sample_memo(question, &qnums, t, t ? strlen(t) : 3, s);
+}
+
+/* check_sample_read_prompt with the question. */
+static int read_q(const char *t, struct check_sample *s)
+{
+    return check_sample_read_prompt(t, strlen(t), &qnums, s);
 }
 
 static void counts(unsigned long long *hits, unsigned long long *misses)
@@ -48,7 +72,7 @@ static void solution(char *buf, size_t size, unsigned i)
              2 * i + 3, 2 * i + 3, 2 * i + 3, 4 * i + 6, 4 * i + 6);
 }
 
-/* Cold and warm, the memo gives check_sample_read's sample; the second
+/* Cold and warm, the memo gives check_sample_read_prompt's sample; the second
  * look is a hit, a failed read is not kept. */
 static void test_same_as_read(void **state)
 {
@@ -59,17 +83,17 @@ static void test_same_as_read(void **state)
         char t[256];
         solution(t, sizeof t, i);
         struct check_sample want, cold, warm;
-        assert_int_equal(check_sample_read(t, strlen(t), &want), 0);
-        assert_int_equal(check_sample_memo(t, strlen(t), &cold), 0);
-        assert_int_equal(check_sample_memo(t, strlen(t), &warm), 0);
+        assert_int_equal(read_q(t, &want), 0);
+        assert_int_equal(memo(t, &cold), 0);
+        assert_int_equal(memo(t, &warm), 0);
         assert_same_sample(&want, &cold);
         assert_same_sample(&want, &warm);
     }
     counts(&h1, &m1);
     assert_true(m1 - m0 == 200 && h1 - h0 >= 190); /* a later text may evict an earlier */
     struct check_sample s;
-    assert_int_equal(check_sample_memo(NULL, 3, &s), -EINVAL);
-    assert_int_equal(check_sample_memo("A: 1", 4, NULL), -EINVAL);
+    assert_int_equal(memo(NULL, &s), -EINVAL);
+    assert_int_equal(memo("A: 1", NULL), -EINVAL);
 }
 
 /* Two texts on one slot: each look gives its own text's sample, the one
@@ -79,22 +103,22 @@ static void test_slot_shared(void **state)
     (void)state;
     char a[256], b[256];
     solution(a, sizeof a, 5000); /* texts no other test reads */
-    size_t slot = check_memo_slot(feat_fx64(a, strlen(a)));
+    size_t slot = check_memo_slot(question, a, strlen(a));
     unsigned j = 5001;
     for (;; j++) {
         solution(b, sizeof b, j);
-        if (check_memo_slot(feat_fx64(b, strlen(b))) == slot)
+        if (check_memo_slot(question, b, strlen(b)) == slot)
             break;
     }
     struct check_sample wa, wb, got;
-    assert_int_equal(check_sample_read(a, strlen(a), &wa), 0);
-    assert_int_equal(check_sample_read(b, strlen(b), &wb), 0);
+    assert_int_equal(read_q(a, &wa), 0);
+    assert_int_equal(read_q(b, &wb), 0);
     unsigned long long h0, m0, h1, m1;
     counts(&h0, &m0);
     for (int r = 0; r < 3; r++) {
-        assert_int_equal(check_sample_memo(a, strlen(a), &got), 0);
+        assert_int_equal(memo(a, &got), 0);
         assert_same_sample(&wa, &got);
-        assert_int_equal(check_sample_memo(b, strlen(b), &got), 0);
+        assert_int_equal(memo(b, &got), 0);
         assert_same_sample(&wb, &got);
     }
     counts(&h1, &m1);
@@ -105,8 +129,8 @@ static void test_slot_shared(void **state)
     memcpy(c, b, sizeof c);
     c[strlen(c) - 1] = c[strlen(c) - 1] == '9' ? '8' : '9';
     struct check_sample wc;
-    assert_int_equal(check_sample_read(c, strlen(c), &wc), 0);
-    assert_int_equal(check_sample_memo(c, strlen(c), &got), 0);
+    assert_int_equal(read_q(c, &wc), 0);
+    assert_int_equal(memo(c, &got), 0);
     assert_same_sample(&wc, &got);
     assert_string_not_equal(wb.ans.canon, got.ans.canon);
 }
@@ -124,15 +148,41 @@ static void test_long_text_not_kept(void **state)
     unsigned long long h0, m0, h1, m1;
     counts(&h0, &m0);
     struct check_sample want, got;
-    assert_int_equal(check_sample_read(t, strlen(t), &want), 0);
+    assert_int_equal(read_q(t, &want), 0);
     for (int r = 0; r < 2; r++) {
-        assert_int_equal(check_sample_memo(t, strlen(t), &got), 0);
+        assert_int_equal(memo(t, &got), 0);
         assert_same_sample(&want, &got);
     }
     counts(&h1, &m1);
     assert_true(h1 == h0 && m1 == m0);
     assert_true(got.ans.numeric && got.ans.value == 42);
     free(t);
+}
+
+/* The same text read with another prompt, or with none, is another key:
+ * each look gives what that prompt's read gives (here the derivation
+ * reads every number of the question, so the sample is "full" only with
+ * it: 3 + 4 = 7 uses 3 and 4, not 5). */
+static void test_prompt_is_key(void **state)
+{
+    (void)state;
+    const char *t = "3 + 4 = <<3+4=7>>7 apples.\nA: 7";
+    const char *other = "Tom has 5 apples. How many now?";
+    struct check_prompt onums;
+    assert_int_equal(check_prompt_init(&onums, other, strlen(other)), 0);
+    struct check_sample wq, wo, wn, got;
+    assert_int_equal(read_q(t, &wq), 0);
+    assert_int_equal(check_sample_read_prompt(t, strlen(t), &onums, &wo), 0);
+    assert_int_equal(check_sample_read_prompt(t, strlen(t), NULL, &wn), 0);
+    assert_true(wq.full && !wo.full);
+    for (int r = 0; r < 2; r++) {
+        assert_int_equal(memo(t, &got), 0);
+        assert_same_sample(&wq, &got);
+        assert_int_equal(check_sample_memo(other, &onums, t, strlen(t), &got), 0);
+        assert_same_sample(&wo, &got);
+        assert_int_equal(check_sample_memo(NULL, NULL, t, strlen(t), &got), 0);
+        assert_same_sample(&wn, &got);
+    }
 }
 
 static void *other_thread(void *arg)
@@ -142,7 +192,7 @@ static void *other_thread(void *arg)
     solution(t, sizeof t, 3);
     struct check_sample s;
     check_memo_counts(&c[0], &c[1]);
-    if (check_sample_memo(t, strlen(t), &s) || check_sample_memo(t, strlen(t), &s))
+    if (memo(t, &s) || memo(t, &s))
         c[0] = 99;
     check_memo_counts(&c[2], &c[3]);
     return NULL;
@@ -156,7 +206,7 @@ static void test_per_thread(void **state)
     char t[256];
     solution(t, sizeof t, 3);
     struct check_sample s;
-    assert_int_equal(check_sample_memo(t, strlen(t), &s), 0);
+    assert_int_equal(memo(t, &s), 0);
     unsigned long long c[4];
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, other_thread, c), 0);
@@ -192,9 +242,9 @@ static void test_group_features_same(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_same_as_read),        cmocka_unit_test(test_slot_shared),
-        cmocka_unit_test(test_long_text_not_kept),  cmocka_unit_test(test_per_thread),
-        cmocka_unit_test(test_group_features_same),
+        cmocka_unit_test(test_same_as_read),       cmocka_unit_test(test_slot_shared),
+        cmocka_unit_test(test_long_text_not_kept), cmocka_unit_test(test_prompt_is_key),
+        cmocka_unit_test(test_per_thread),         cmocka_unit_test(test_group_features_same),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -389,7 +389,10 @@ static void test_save_load_determinism(void **state)
     bad[0] ^= 1; /* magic */
     assert_null(reward_load(bad, la));
     memcpy(bad, ba, la);
-    bad[8] = 7; /* version */
+    bad[8] = REWARD_BLOB_VERSION + 1; /* version */
+    assert_null(reward_load(bad, la));
+    memcpy(bad, ba, la);
+    bad[8] = 6; /* version 6 knew only the first 11 group features */
     assert_null(reward_load(bad, la));
     memcpy(bad, ba, la);
     bad[8] = 5; /* version 5 knew only the first 9 group features */
@@ -521,7 +524,7 @@ static void test_blob_v1(void **state)
     assert_scores_as(l, want);
     assert_true(reward_group_threshold(l) == reward_threshold(l));
     assert_resaves(l, blob, len, 64, want);
-    blob[8] = 6; /* an unknown version is refused */
+    blob[8] = REWARD_BLOB_VERSION + 1; /* an unknown version is refused */
     assert_null(reward_load(blob, len));
     free(blob);
     json_decref(want);
@@ -666,8 +669,8 @@ static void test_blob_v4(void **state)
 /* A version-5 blob, written by main bf556ee (the last version 5: FX token
  * hash, the checkers' 15 and the first 9 group features): it loads with
  * those and scores exactly as it did there, alone, with its question's
- * samples and as a single text; the feature of version 6 is computed but
- * unused. */
+ * samples and as a single text; the features of version 6 on are computed
+ * but unused. */
 static void test_blob_v5(void **state)
 {
     (void)state;
@@ -680,6 +683,29 @@ static void test_blob_v5(void **state)
     assert_group_scores_as(l, want);
     assert_resaves(l, blob, len, 80, want);
     blob[56] = REWARD_CHECK_NFEAT; /* version 5 never had the feature of version 6 */
+    assert_null(reward_load(blob, len));
+    reward_free(l);
+    free(blob);
+    json_decref(want);
+}
+
+/* A version-6 blob, written by main 7416c12 (the last version 6: FX token
+ * hash, the checkers' 15 and the first 11 group features): it loads with
+ * those and scores exactly as it did there, alone, with its question's
+ * samples and as a single text; the features of version 7 are computed
+ * but unused. */
+static void test_blob_v6(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *blob;
+    json_t *want;
+    struct reward_layer *l = fx_fixture("layer-v6-checks", 6, &blob, &len, &want);
+    assert_int_equal(reward_checks(l), REWARD_CHECK_NFEAT_V6);
+    assert_int_equal(reward_checks(l), 26);
+    assert_group_scores_as(l, want);
+    assert_resaves(l, blob, len, 80, want);
+    blob[56] = REWARD_CHECK_NFEAT; /* version 6 never had the features of version 7 */
     assert_null(reward_load(blob, len));
     reward_free(l);
     free(blob);
@@ -1230,6 +1256,7 @@ int main(void)
         cmocka_unit_test(test_blob_v3),
         cmocka_unit_test(test_blob_v4),
         cmocka_unit_test(test_blob_v5),
+        cmocka_unit_test(test_blob_v6),
         cmocka_unit_test(test_blob_hash),
         cmocka_unit_test(test_check_groups),
         cmocka_unit_test(test_duplicates_keep_tau_honest),
