@@ -537,7 +537,9 @@ static inline int tok_block(enum feat_hash hash, const unsigned char *s, size_t 
         }
         if (!after || ((k.high & bits) && !run_plain(p + a, e, (k.high & bits) >> a))) {
             b->n = (size_t)(out - b->t);
-            return tok_scalar(hash, s, len, i + a, after ? i + a + e : i + a + 1, b, pos);
+            /* A run filling the block (a is 0 then) is read to the block's end,
+             * so a block of bytes that are not valid UTF-8 is classified once. */
+            return tok_scalar(hash, s, len, i + a, after ? i + a + e : i + BLOCK, b, pos);
         }
         uint64_t h = hash == FEAT_HASH_FX ? fx_run(p + a, e) : fnv_run(p + a, e);
         *out++ = (struct feat_token){h, i + a, e,

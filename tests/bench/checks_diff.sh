@@ -26,7 +26,7 @@ for tree in base now; do
     dir=$WORK/base/core
     [ "$tree" = now ] && dir=$ROOT/core
     cc -O2 -std=c11 -D_GNU_SOURCE ${CHECKS_DIFF_CFLAGS:-} -I"$dir" \
-        "$ROOT/tests/bench/check_dump.c" "$dir"/check*.c -ljansson -lm -o "$WORK/dump_$tree"
+        "$ROOT/tests/bench/check_dump.c" "$dir"/check*.c "$dir/feat.c" -ljansson -lm -o "$WORK/dump_$tree"
     "$WORK/dump_$tree" --gen "$GEN" "$@" > "$WORK/out_$tree.txt"
 done
 n=$(wc -l < "$WORK/out_now.txt")
