@@ -488,15 +488,26 @@ class Daemon:
 
     def wait_inflight(self, n, token):
         """Waits until at least n requests are in flight (see inflight()).
-        The polls share one keep-alive connection: libmicrohttpd completes a
-        request (and counts it out) before it reads the next one on the same
-        connection, whereas a poll on a fresh connection could still count
-        the previous poll, whose completion may lag behind its reply."""
-        conn = self.connection()
+        Every poll of one daemon process shares one keep-alive connection,
+        also across calls: libmicrohttpd completes a request (and counts it
+        out) before it reads the next one on the same connection, whereas a
+        poll on a fresh connection could still count an earlier poll, whose
+        completion may lag behind its reply (two waits in a row then saw one
+        request too many)."""
+        until(lambda: self._poll_inflight(token) >= n, "%d request(s) in flight" % n)
+
+    def _poll_inflight(self, token):
+        """inflight() on the process's polling connection, made on first use
+        (and again if the daemon closed it, which counts it out first)."""
+        key = (self.port, self.proc.pid)
+        if getattr(self, "_poll", None) is None or self._poll[0] != key:
+            self._poll = (key, self.connection())
         try:
-            until(lambda: self.inflight(token, conn) >= n, "%d request(s) in flight" % n)
-        finally:
-            conn.close()
+            return self.inflight(token, self._poll[1])
+        except (OSError, http.client.HTTPException):
+            self._poll[1].close()
+            self._poll = None
+            return -1
 
     def wait_stderr(self, text):
         """Waits until a stderr line of the current run contains text."""
