@@ -22,7 +22,9 @@
 
 #include "feat.h"
 
-#define REWARD_BITS_DEFAULT 18u /* 2^18 buckets: 1 MiB of float32 per member */
+/* 2^18 buckets: 1 MiB of float32 per member, and for scoring (up to 8
+ * members) a bucket-major copy of 8 floats a bucket, 8 MiB a head */
+#define REWARD_BITS_DEFAULT 18u
 #define REWARD_MEMBERS_MAX 64u  /* largest accepted ensemble */
 #define REWARD_BLOB_VERSION 7u  /* bumped whenever the blob layout changes; 1 to 6 still load */
 #define REWARD_NGRAM_SCALE 2.0f /* default training scale of the hashed features with checkers */
