@@ -266,27 +266,28 @@ int reward_check_single(const char *prompt, const char *text, float *out)
 {
     if (!prompt || !text || !out)
         return -EINVAL;
-    struct check_result *r = malloc(sizeof(*r));
-    if (!r)
+    /* The checkers, then the group features of a group of one: its sample,
+     * read against the prompt's numbers (read once for both). */
+    struct one {
+        struct check_result r;
+        struct check_sample smp;
+        struct check_prompt prompt;
+    } *one = malloc(sizeof(*one));
+    if (!one)
         return -ENOMEM;
+    int rc = check_prompt_init(&one->prompt, prompt, strlen(prompt));
     struct check_input in = {.prompt = prompt,
                              .prompt_len = strlen(prompt),
                              .resp = text,
                              .resp_len = strlen(text),
+                             .prepared = &one->prompt,
                              .no_text = true};
-    int rc = check_run_all(&in, r, NULL);
     if (!rc)
-        dense(r, out);
-    free(r);
-    /* A group of one: its sample, read against the prompt's numbers. */
-    struct one {
-        struct check_sample smp;
-        struct check_prompt prompt;
-    } *one = rc ? NULL : malloc(sizeof(*one));
-    if (!rc)
-        rc = one ? check_prompt_init(&one->prompt, prompt, strlen(prompt)) : -ENOMEM;
-    if (!rc)
+        rc = check_run_all(&in, &one->r, NULL);
+    if (!rc) {
+        dense(&one->r, out);
         rc = check_sample_read_prompt(text, strlen(text), &one->prompt, &one->smp);
+    }
     if (!rc)
         dense_group(&one->smp, NULL, 0, out + CHECK_NFEAT);
     free(one);

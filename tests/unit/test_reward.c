@@ -644,7 +644,7 @@ static void test_blob_v3(void **state)
     struct reward_layer *l = fx_fixture("layer-v3-checks", 3, &blob, &len, &want);
     assert_int_equal(reward_checks(l), REWARD_CHECK_NFEAT_V3);
     assert_resaves(l, blob, len, 80, want);
-    blob[56] = REWARD_CHECK_NFEAT; /* version 3 never had the group features */
+    blob[56] = REWARD_CHECK_NFEAT; /* a count its feature set and length do not match */
     assert_null(reward_load(blob, len));
     reward_free(l);
     free(blob);
@@ -694,7 +694,7 @@ static void test_blob_v4(void **state)
     assert_int_equal(reward_checks(l), 21);
     assert_group_scores_as(l, want);
     assert_resaves(l, blob, len, 80, want);
-    blob[56] = REWARD_CHECK_NFEAT_V5; /* version 4 never had the features of version 5 */
+    blob[56] = REWARD_CHECK_NFEAT_V5; /* a count its feature set and length do not match */
     assert_null(reward_load(blob, len));
     reward_free(l);
     free(blob);
@@ -717,7 +717,7 @@ static void test_blob_v5(void **state)
     assert_int_equal(reward_checks(l), 24);
     assert_group_scores_as(l, want);
     assert_resaves(l, blob, len, 80, want);
-    blob[56] = REWARD_CHECK_NFEAT; /* version 5 never had the feature of version 6 */
+    blob[56] = REWARD_CHECK_NFEAT; /* a count its feature set and length do not match */
     assert_null(reward_load(blob, len));
     reward_free(l);
     free(blob);
@@ -740,7 +740,7 @@ static void test_blob_v6(void **state)
     assert_int_equal(reward_checks(l), 26);
     assert_group_scores_as(l, want);
     assert_resaves(l, blob, len, 80, want);
-    blob[56] = REWARD_CHECK_NFEAT; /* version 6 never had the features of version 7 */
+    blob[56] = REWARD_CHECK_NFEAT; /* a count its feature set and length do not match */
     assert_null(reward_load(blob, len));
     reward_free(l);
     free(blob);
