@@ -1,9 +1,9 @@
 /* check_memo.h - the samples of recently read responses, kept per thread.
  *
  * Scoring a pair with its group reads every sample of the group
- * (check_sample_read), and the daemon scores a group's pending items again
- * each time a sample joins: the same texts are read over and over. This
- * keeps, per thread, what check_sample_read gave for the last texts it saw
+ * (check_sample_read_prompt), and the daemon scores a group's pending items
+ * again each time a sample joins: the same texts are read over and over.
+ * This keeps, per thread, what that read gave for the last texts it saw
  * (CHECK_MEMO_SLOTS of them, one per slot by the hash of the prompt and the
  * text; both are kept and compared byte for byte, so a hit is always the
  * same prompt and text) and gives it again. A sample is a function of the
