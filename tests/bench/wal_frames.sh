@@ -37,33 +37,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-python3 - "$DATA/hh-rlhf-harmless/pairs.jsonl" "$WORK" <<'EOF'
-import json, os, random, sys
-src, work = sys.argv[1], sys.argv[2]
-items = []
-if os.path.exists(src):
-    tag = "\n\nAssistant:"
-    for line in open(src, encoding="utf-8"):
-        c = json.loads(line)["chosen"]
-        i = c.rfind(tag)
-        p, r = c[:i + len(tag)].strip(), c[i + len(tag):].strip()
-        if 800 <= len(p.encode()) + len(r.encode()) <= 1300:
-            items.append({"prompt": p, "response": r})
-if len(items) < 50:  # no shared data: generated text of the same size
-    rnd = random.Random(1)
-    words = "the a model answer question user helpful because which would step result".split()
-    text = lambda n: " ".join(rnd.choice(words) for _ in range(n // 6))
-    items = [{"prompt": "Human: " + text(600) + "\n\nAssistant:", "response": text(400)}
-             for _ in range(200)]
-with open(os.path.join(work, "default.jsonl"), "w") as f, \
-        open(os.path.join(work, "named.jsonl"), "w") as g:
-    for k in range(1000):
-        x = dict(items[k % len(items)])
-        f.write(json.dumps(x) + "\n")
-        x["group"] = "bench-%d" % (k % 4)
-        g.write(json.dumps(x) + "\n")
-print("data: %d distinct items (%s)" % (len(items), "hh-rlhf" if os.path.exists(src) else "generated"))
-EOF
+python3 "$ROOT/tests/bench/ingest_items.py" "$DATA/hh-rlhf-harmless/pairs.jsonl" "$WORK"
+mv "$WORK/items.jsonl" "$WORK/default.jsonl"
 
 # Clock ticks of the daemon's threads by kind: "writer= http= ckpt=".
 ticks() {

@@ -678,73 +678,53 @@ static void assert_group_scores_as(const struct reward_layer *l, json_t *want)
     assert_int_equal(i, 8);
 }
 
-/* A version-4 blob, written by main b5ec390 (the last version 4: FX token
- * hash, the checkers' 15 and the first 6 group features): it loads with
- * those and scores exactly as it did there, alone, with its question's
- * samples and as a single text; the features of version 5 on are computed
- * but unused. */
+/* An older blob with checker features (fixture name, written by the last
+ * main of its version): it loads with its nfeat features and scores
+ * exactly as it did there, alone, with its question's samples and as a
+ * single text (the later features are computed but unused); the same blob
+ * whose header says wrong features, a count its feature set and length do
+ * not match, is refused. */
+static void assert_old_checks_blob(const char *name, int version, unsigned nfeat, unsigned wrong)
+{
+    size_t len;
+    unsigned char *blob;
+    json_t *want;
+    struct reward_layer *l = fx_fixture(name, version, &blob, &len, &want);
+    assert_int_equal(reward_checks(l), nfeat);
+    assert_group_scores_as(l, want);
+    assert_resaves(l, blob, len, 80, want);
+    blob[56] = (unsigned char)wrong;
+    assert_null(reward_load(blob, len));
+    reward_free(l);
+    free(blob);
+    json_decref(want);
+}
+
+/* Version 4, written by main b5ec390: FX token hash, the checkers' 15 and
+ * the first 6 group features. */
 static void test_blob_v4(void **state)
 {
     (void)state;
-    size_t len;
-    unsigned char *blob;
-    json_t *want;
-    struct reward_layer *l = fx_fixture("layer-v4-checks", 4, &blob, &len, &want);
-    assert_int_equal(reward_checks(l), REWARD_CHECK_NFEAT_V4);
-    assert_int_equal(reward_checks(l), 21);
-    assert_group_scores_as(l, want);
-    assert_resaves(l, blob, len, 80, want);
-    blob[56] = REWARD_CHECK_NFEAT_V5; /* a count its feature set and length do not match */
-    assert_null(reward_load(blob, len));
-    reward_free(l);
-    free(blob);
-    json_decref(want);
+    assert_int_equal(REWARD_CHECK_NFEAT_V4, 21);
+    assert_old_checks_blob("layer-v4-checks", 4, REWARD_CHECK_NFEAT_V4, REWARD_CHECK_NFEAT_V5);
 }
 
-/* A version-5 blob, written by main bf556ee (the last version 5: FX token
- * hash, the checkers' 15 and the first 9 group features): it loads with
- * those and scores exactly as it did there, alone, with its question's
- * samples and as a single text; the features of version 6 on are computed
- * but unused. */
+/* Version 5, written by main bf556ee: the checkers' 15 and the first 9
+ * group features. */
 static void test_blob_v5(void **state)
 {
     (void)state;
-    size_t len;
-    unsigned char *blob;
-    json_t *want;
-    struct reward_layer *l = fx_fixture("layer-v5-checks", 5, &blob, &len, &want);
-    assert_int_equal(reward_checks(l), REWARD_CHECK_NFEAT_V5);
-    assert_int_equal(reward_checks(l), 24);
-    assert_group_scores_as(l, want);
-    assert_resaves(l, blob, len, 80, want);
-    blob[56] = REWARD_CHECK_NFEAT; /* a count its feature set and length do not match */
-    assert_null(reward_load(blob, len));
-    reward_free(l);
-    free(blob);
-    json_decref(want);
+    assert_int_equal(REWARD_CHECK_NFEAT_V5, 24);
+    assert_old_checks_blob("layer-v5-checks", 5, REWARD_CHECK_NFEAT_V5, REWARD_CHECK_NFEAT);
 }
 
-/* A version-6 blob, written by main 7416c12 (the last version 6: FX token
- * hash, the checkers' 15 and the first 11 group features): it loads with
- * those and scores exactly as it did there, alone, with its question's
- * samples and as a single text; the features of version 7 are computed
- * but unused. */
+/* Version 6, written by main 7416c12: the checkers' 15 and the first 11
+ * group features. */
 static void test_blob_v6(void **state)
 {
     (void)state;
-    size_t len;
-    unsigned char *blob;
-    json_t *want;
-    struct reward_layer *l = fx_fixture("layer-v6-checks", 6, &blob, &len, &want);
-    assert_int_equal(reward_checks(l), REWARD_CHECK_NFEAT_V6);
-    assert_int_equal(reward_checks(l), 26);
-    assert_group_scores_as(l, want);
-    assert_resaves(l, blob, len, 80, want);
-    blob[56] = REWARD_CHECK_NFEAT; /* a count its feature set and length do not match */
-    assert_null(reward_load(blob, len));
-    reward_free(l);
-    free(blob);
-    json_decref(want);
+    assert_int_equal(REWARD_CHECK_NFEAT_V6, 26);
+    assert_old_checks_blob("layer-v6-checks", 6, REWARD_CHECK_NFEAT_V6, REWARD_CHECK_NFEAT);
 }
 
 /* A layer trained with either token hash saves it in its blob and loads
