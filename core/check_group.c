@@ -1,5 +1,6 @@
 /* check_group.c - group signals (see check_group.h). */
 #include "check_group.h"
+#include "check_scan.h"
 
 #include <errno.h>
 #include <math.h>
@@ -197,6 +198,23 @@ int check_sample_read_prompt(const char *resp, size_t len, const struct check_pr
     derivation(&rd);
     s->lines = count_lines(resp, len);
     return rc;
+}
+
+int check_sample_run(const struct check_input *in, struct check_result *r, struct check_sample *s)
+{
+    if (!in || !r || !s || (!in->resp && in->resp_len))
+        return -EINVAL;
+    memset(s, 0, sizeof(*s));
+    /* The sample's reader sees each equation of the checkers' scan: the
+     * equations check_arith_scan finds, in order, as its own scan would. */
+    struct reading rd = {.s = s, .text = in->resp, .prompt = in->prepared};
+    int rc = check_run_all_tap(in, r, &s->ans, on_equation, &rd);
+    if (rc)
+        return rc;
+    s->unused = unused_results(&rd);
+    derivation(&rd);
+    s->lines = count_lines(in->resp, in->resp_len);
+    return 0;
 }
 
 int check_sample_read(const char *resp, size_t len, struct check_sample *s)

@@ -15,11 +15,14 @@ struct memo_slot {
     int has_prompt;
     uint64_t hash;
     struct check_sample s;
+    int has_v;             /* v holds the text's checker features */
+    double v[CHECK_NFEAT]; /* check_run_all's, with no others (check_memo_run) */
 };
 
 struct memo {
     struct memo_slot slot[CHECK_MEMO_SLOTS];
     unsigned long long hits, misses;
+    struct check_result r; /* check_memo_run's, read into v */
 };
 
 static pthread_key_t memo_key;
@@ -82,19 +85,20 @@ static int slot_holds(const struct memo_slot *e, uint64_t h, const char *prompt,
 }
 
 /* Keeps resp and prompt with their sample s in slot e (not when out of
- * memory: the sample is read, just not kept). */
-static void slot_fill(struct memo_slot *e, uint64_t h, const char *prompt, size_t plen,
-                      const char *resp, size_t len, const struct check_sample *s)
+ * memory: the sample is read, just not kept). Returns 1 when kept. */
+static int slot_fill(struct memo_slot *e, uint64_t h, const char *prompt, size_t plen,
+                     const char *resp, size_t len, const struct check_sample *s)
 {
     char *copy = malloc(len + plen + 1);
     if (!copy)
-        return;
+        return 0;
     memcpy(copy, resp, len);
     if (prompt)
         memcpy(copy + len, prompt, plen);
     copy[len + plen] = '\0';
     free(e->text);
-    *e = (struct memo_slot){copy, len, plen, prompt != NULL, h, *s};
+    *e = (struct memo_slot){copy, len, plen, prompt != NULL, h, *s, 0, {0}};
+    return 1;
 }
 
 int check_sample_memo(const char *prompt, const struct check_prompt *p, const char *resp,
@@ -116,6 +120,56 @@ int check_sample_memo(const char *prompt, const struct check_prompt *p, const ch
     int rc = check_sample_read_prompt(resp, len, p, s);
     if (!rc)
         slot_fill(e, h, prompt, plen, resp, len, s);
+    return rc;
+}
+
+/* check_sample_run of resp[0..len) with prompt's numbers p, no others and
+ * no sentences, into *s and v (r is scratch). */
+static int sample_run(const char *prompt, size_t plen, const struct check_prompt *p,
+                      const char *resp, size_t len, struct check_result *r, struct check_sample *s,
+                      double *v)
+{
+    struct check_input in = {.prompt = prompt,
+                             .prompt_len = plen,
+                             .resp = resp,
+                             .resp_len = len,
+                             .prepared = p,
+                             .no_text = true};
+    int rc = check_sample_run(&in, r, s);
+    if (!rc)
+        memcpy(v, r->v, sizeof(r->v));
+    return rc;
+}
+
+int check_memo_run(const char *prompt, const struct check_prompt *p, const char *resp, size_t len,
+                   struct check_sample *s, double *v)
+{
+    if (!resp || !s || !v)
+        return -EINVAL;
+    size_t plen = prompt ? strlen(prompt) : 0;
+    struct memo *m = memo_get();
+    if (!m) { /* no memo: a result of its own */
+        struct check_result *r = malloc(sizeof(*r));
+        int rc = r ? sample_run(prompt, plen, p, resp, len, r, s, v) : -ENOMEM;
+        free(r);
+        return rc;
+    }
+    if (len > CHECK_MEMO_TEXT_MAX || plen > CHECK_MEMO_TEXT_MAX)
+        return sample_run(prompt, plen, p, resp, len, &m->r, s, v);
+    uint64_t h = key_hash(prompt, plen, resp, len);
+    struct memo_slot *e = &m->slot[slot_of(h)];
+    if (slot_holds(e, h, prompt, plen, resp, len) && e->has_v) {
+        m->hits++;
+        *s = e->s;
+        memcpy(v, e->v, sizeof(e->v));
+        return 0;
+    }
+    m->misses++;
+    int rc = sample_run(prompt, plen, p, resp, len, &m->r, s, v);
+    if (!rc && slot_fill(e, h, prompt, plen, resp, len, s)) { /* kept: with its features */
+        memcpy(e->v, v, sizeof(e->v));
+        e->has_v = 1;
+    }
     return rc;
 }
 

@@ -28,6 +28,17 @@
 int check_sample_memo(const char *prompt, const struct check_prompt *p, const char *resp,
                       size_t len, struct check_sample *s);
 
+/* check_sample_memo(prompt, p, resp, len, s), and the features
+ * check_run_all gives resp with that prompt (p its numbers, as
+ * check_input.prepared), no others and no sentences into v[CHECK_NFEAT]:
+ * every feature but the agreement's is the same with any others (the
+ * agreement's are those of a group of one). A text not in the memo, or
+ * kept without its features, is read for both in one pass
+ * (check_sample_run) and kept with them. Returns what check_sample_run
+ * returns: 0, -EINVAL (resp, s or v NULL) or -ENOMEM. */
+int check_memo_run(const char *prompt, const struct check_prompt *p, const char *resp, size_t len,
+                   struct check_sample *s, double *v);
+
 /* The slot of resp[0..len) read with prompt (NULL: none). */
 size_t check_memo_slot(const char *prompt, const char *resp, size_t len);
 
