@@ -94,6 +94,7 @@ int check_sample_read_prompt(const char *resp, size_t len, const struct check_pr
  * check_run_all returns (-EINVAL also when s is NULL); s is meaningful only
  * on 0. */
 int check_sample_run(const struct check_input *in, struct check_result *r, struct check_sample *s);
+#define CHECK_SAMPLE_RUN 1 /* check_sample_run is declared (for benchmarks) */
 
 /* The group features of self against others[0..n) (the group's other
  * samples, self excluded) into out[CHECK_GROUP_NFEAT]. With no others the

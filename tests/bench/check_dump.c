@@ -97,6 +97,51 @@ static void put_sample(struct rec *r, const struct check_sample *s, int rc)
     put_answer(r, &s->ans);
 }
 
+#ifdef CHECK_SAMPLE_RUN
+#include "check_memo.h"
+
+/* This tree only (the baseline declares no check_sample_run): the hash of
+ * a result and a sample, every field of both. */
+static uint64_t fused_hash(const struct check_result *res, int rc, const struct check_sample *s)
+{
+    struct rec h = {0xcbf29ce484222325ULL, 0};
+    put_result(&h, "r", rc, res);
+    put_sample(&h, s, rc);
+    put(&h, "%a %d %u %u %d\n", s->last, s->has_last, s->unused, s->off_path, s->full);
+    return h.h;
+}
+
+/* check_sample_run and check_memo_run (a miss, then a hit) give what
+ * check_run_all and check_sample_read_prompt give apart; a difference adds
+ * a line to the record, which then differs from the baseline's. */
+static void check_fused(struct rec *r, struct check_input in)
+{
+    static struct check_result a, b;
+    struct check_sample sa, sb;
+    for (int no_text = 0; no_text < 2; no_text++) {
+        in.no_text = no_text;
+        int ra = check_run_all(&in, &a, NULL);
+        ra |= check_sample_read_prompt(in.resp, in.resp_len, in.prepared, &sa);
+        int rb = check_sample_run(&in, &b, &sb);
+        if (fused_hash(&a, ra, &sa) != fused_hash(&b, rb, &sb))
+            put(r, "check_sample_run differs (no_text %d)\n", no_text);
+    }
+    in.others = NULL;
+    in.n_others = 0;
+    int ra = check_run_all(&in, &a, NULL);
+    ra |= check_sample_read_prompt(in.resp, in.resp_len, in.prepared, &sa);
+    for (int k = 0; k < 2 && in.resp; k++) {
+        check_result_init(&b);
+        b.no_text = true;
+        int rb = check_memo_run(in.prompt, in.prepared, in.resp, in.resp_len, &sb, b.v);
+        b.nf = a.nf = 0; /* the memo keeps the features, not the findings */
+        b.dropped = a.dropped = 0;
+        if (fused_hash(&a, ra, &sa) != fused_hash(&b, rb, &sb))
+            put(r, "check_memo_run differs (%s)\n", k ? "hit" : "miss");
+    }
+}
+#endif
+
 /* A group: its prompt, and per response the answer and sample read so far. */
 struct group {
     const char *prompt;
@@ -154,6 +199,9 @@ static void dump_text(struct group *g, const char *t, size_t len, unsigned long 
     in.max_samples = 3;
     rc = check_run_all(&in, &res, NULL);
     put_result(&r, "run_all_prepared", rc, &res);
+#ifdef CHECK_SAMPLE_RUN
+    check_fused(&r, in);
+#endif
     dump_single(&r, g, t, len);
     struct check_sample s;
     rc = check_sample_read(t, len, &s);
