@@ -23,6 +23,10 @@ struct memo {
     struct memo_slot slot[CHECK_MEMO_SLOTS];
     unsigned long long hits, misses;
     struct check_result r; /* check_memo_run's, read into v */
+    /* The last prompt check_memo_prompt read, and its numbers. */
+    char *prompt;
+    size_t prompt_len;
+    struct check_prompt p;
 };
 
 static pthread_key_t memo_key;
@@ -34,6 +38,8 @@ static void memo_free(void *p)
     struct memo *m = p;
     for (size_t i = 0; m && i < CHECK_MEMO_SLOTS; i++)
         free(m->slot[i].text);
+    if (m)
+        free(m->prompt);
     free(m);
 }
 
@@ -171,6 +177,25 @@ int check_memo_run(const char *prompt, const struct check_prompt *p, const char 
         e->has_v = 1;
     }
     return rc;
+}
+
+const struct check_prompt *check_memo_prompt(const char *prompt, size_t len)
+{
+    struct memo *m = prompt && len <= CHECK_MEMO_TEXT_MAX ? memo_get() : NULL;
+    if (!m)
+        return NULL;
+    if (m->prompt && m->prompt_len == len && !memcmp(m->prompt, prompt, len))
+        return &m->p;
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return NULL;
+    memcpy(copy, prompt, len);
+    copy[len] = '\0';
+    free(m->prompt);
+    m->prompt = copy;
+    m->prompt_len = len;
+    check_prompt_init(&m->p, prompt, len); /* 0: neither argument is NULL */
+    return &m->p;
 }
 
 void check_memo_counts(unsigned long long *hits, unsigned long long *misses)

@@ -39,6 +39,13 @@ int check_sample_memo(const char *prompt, const struct check_prompt *p, const ch
 int check_memo_run(const char *prompt, const struct check_prompt *p, const char *resp, size_t len,
                    struct check_sample *s, double *v);
 
+/* What check_prompt_init makes of prompt[0..len), from the calling
+ * thread's memo when the last prompt it read is the same bytes (a group's
+ * items are scored one after the other). Valid until the thread's next
+ * call; NULL when prompt is NULL, longer than CHECK_MEMO_TEXT_MAX or out of
+ * memory (then read it with check_prompt_init). */
+const struct check_prompt *check_memo_prompt(const char *prompt, size_t len);
+
 /* The slot of resp[0..len) read with prompt (NULL: none). */
 size_t check_memo_slot(const char *prompt, const char *resp, size_t len);
 

@@ -34,6 +34,7 @@ struct scratch {
     struct check_sample osmp[KEPT_MAX];   /* one response's others */
     struct check_sample self;             /* a response past the kept ones */
     struct check_prompt prompt;           /* the group's prompt numbers */
+    const struct check_prompt *p;         /* reward_check_group's: prompt or the memo's */
     struct check_result r;
     double v[KEPT_MAX][CHECK_NFEAT]; /* the kept samples' checker features, no others */
     double selfv[CHECK_NFEAT];       /* those of a response past the kept ones */
@@ -315,7 +316,7 @@ int reward_check_single(const char *prompt, const char *text, float *out)
 }
 
 /* The samples, answers and checker features of the first kept of
- * samples[0..n) of prompt (read into sc->prompt) into sc->smp, sc->ans and
+ * samples[0..n) of prompt (its numbers sc->p) into sc->smp, sc->ans and
  * sc->v, through the thread's memo (a group is read again for each of its
  * items). */
 static int group_answers(const char *prompt, const char *const *samples, size_t n, size_t kept,
@@ -323,8 +324,8 @@ static int group_answers(const char *prompt, const char *const *samples, size_t 
 {
     int rc = 0;
     for (size_t i = 0; i < n && i < kept && !rc; i++) {
-        rc = samples[i] ? check_memo_run(prompt, &sc->prompt, samples[i], strlen(samples[i]),
-                                         &sc->smp[i], sc->v[i])
+        rc = samples[i] ? check_memo_run(prompt, sc->p, samples[i], strlen(samples[i]), &sc->smp[i],
+                                         sc->v[i])
                         : -EINVAL;
         sc->ans[i] = sc->smp[i].ans;
     }
@@ -349,7 +350,7 @@ static int text_block(const char *prompt, const char *const *samples, size_t nk,
         sc->self = sc->smp[own];
         memcpy(sc->selfv, sc->v[own], sizeof(sc->selfv));
     } else {
-        rc = check_memo_run(prompt, &sc->prompt, text, strlen(text), &sc->self, sc->selfv);
+        rc = check_memo_run(prompt, sc->p, text, strlen(text), &sc->self, sc->selfv);
     }
     return rc ? rc : block_of(sc, &sc->self, sc->selfv, no, KEPT_MAX, out);
 }
@@ -362,8 +363,11 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
     struct scratch *sc = malloc(sizeof(*sc));
     if (!sc)
         return -ENOMEM;
-    size_t nk = n < KEPT_MAX ? n : KEPT_MAX;
-    int rc = check_prompt_init(&sc->prompt, prompt, strlen(prompt));
+    size_t nk = n < KEPT_MAX ? n : KEPT_MAX, plen = strlen(prompt);
+    /* The prompt's numbers: the thread's memo holds the last prompt's. */
+    const struct check_prompt *p = check_memo_prompt(prompt, plen);
+    int rc = p ? 0 : check_prompt_init(&sc->prompt, prompt, plen);
+    sc->p = p ? p : &sc->prompt;
     if (!rc)
         rc = group_answers(prompt, samples, n, nk, sc);
     for (size_t t = 0; t < ntexts && !rc; t++)

@@ -18,11 +18,16 @@
  *   checkers   reward_check_group, the checker work inside it (the prompt's
  *              numbers, the group's samples through the thread's memo, all
  *              five checkers and the group signals of both sides);
- *   baseline   reward_score_pair_group with the layer without checkers.
+ *   baseline   reward_score_pair_group with the layer without checkers;
+ *   ... again  whole and checkers when the thread scored the same pairs
+ *              just before (batches of 16 questions scored twice, the
+ *              second time timed): the daemon scores a group's pending
+ *              items again each time a sample joins it.
  * Stages alternate within each round (the same load for each), best of N
  * rounds (default 20), per second of this thread's CPU time, per response
  * (a pair is two). It prints the checkers' share of the whole scoring
- * measured two ways: checkers / whole, and (whole - baseline) / whole.
+ * measured two ways: checkers / whole, and (whole - baseline) / whole,
+ * for a first scoring and for scoring again.
  * Built against older cores too (checks_share.sh: a baseline revision's).
  */
 #include "check.h"
@@ -145,10 +150,12 @@ static struct reward_pair_ex *train_pairs(const struct corpus *c, size_t *np)
     return p;
 }
 
-enum stage { ST_WHOLE, ST_CHECKS, ST_BASE, ST_N };
-static const char *const STAGE_NAME[ST_N] = {"whole", "checkers", "baseline"};
+enum stage { ST_WHOLE, ST_CHECKS, ST_BASE, ST_WHOLE_WARM, ST_CHECKS_WARM, ST_N };
+static const char *const STAGE_NAME[ST_N] = {"whole", "checkers", "baseline", "whole again",
+                                             "checkers again"};
 
-/* Scores every response of q once, as pairs with q's group, in stage st. */
+/* Scores every response of q once, as pairs with q's group, in stage st
+ * (the warm stages as their cold ones). */
 static int score_question(const struct question *q, enum stage st,
                           struct reward_layer *const layer[2])
 {
@@ -158,12 +165,35 @@ static int score_question(const struct question *q, enum stage st,
     for (size_t i = 0; i < q->n && !rc; i += 2) {
         const char *a = q->sol[i], *b = q->sol[i + 1 < q->n ? i + 1 : 0];
         const char *texts[2] = {a, b};
-        if (st == ST_CHECKS)
+        if (st == ST_CHECKS || st == ST_CHECKS_WARM)
             rc = reward_check_group(q->q, q->sol, q->n, texts, 2, block);
         else
             rc = reward_score_pair_group(layer[st == ST_BASE], q->q, a, b, q->sol, q->n, &out);
     }
     return rc;
+}
+
+#define BATCH 16 /* questions scored, then scored again (their texts fit the memo) */
+
+/* Seconds of one pass of stage st over every question. A warm stage
+ * times the second scoring of each batch of questions: the daemon scores
+ * a group's pending items again when a sample joins it. */
+static double stage_pass(const struct corpus *c, struct reward_layer *const layer[2], enum stage st)
+{
+    int warm = st == ST_WHOLE_WARM || st == ST_CHECKS_WARM;
+    double sum = 0;
+    for (size_t i = 0; i < c->n; i += BATCH) {
+        size_t e = i + BATCH < c->n ? i + BATCH : c->n;
+        for (size_t j = i; j < e && warm; j++)
+            if (score_question(&c->qs[j], st, layer))
+                return -1;
+        double t0 = now_s();
+        for (size_t j = i; j < e; j++)
+            if (score_question(&c->qs[j], st, layer))
+                return -1;
+        sum += now_s() - t0;
+    }
+    return sum;
 }
 
 /* Seconds per response of each stage: the best of rounds, stages in turn. */
@@ -177,11 +207,10 @@ static int time_stages(const struct corpus *c, struct reward_layer *const layer[
         t[st] = 1e300;
     for (unsigned long k = 0; k < rounds; k++)
         for (int st = 0; st < ST_N; st++) {
-            double t0 = now_s();
-            for (size_t i = 0; i < c->n; i++)
-                if (score_question(&c->qs[i], (enum stage)st, layer))
-                    return -1;
-            double dt = (now_s() - t0) / (double)responses;
+            double dt = stage_pass(c, layer, (enum stage)st);
+            if (dt < 0)
+                return -1;
+            dt /= (double)responses;
             t[st] = dt < t[st] ? dt : t[st];
         }
     return 0;
@@ -254,6 +283,10 @@ int main(int argc, char **argv)
     printf("  checkers' share of the whole scoring: checkers / whole %.3f, (whole - baseline) / "
            "whole %.3f (goal <= 0.10)\n",
            t[ST_CHECKS] / t[ST_WHOLE], (t[ST_WHOLE] - t[ST_BASE]) / t[ST_WHOLE]);
+    printf("  scored again (the group read): checkers / whole %.3f, (whole - baseline) / whole "
+           "%.3f\n",
+           t[ST_CHECKS_WARM] / t[ST_WHOLE_WARM],
+           (t[ST_WHOLE_WARM] - t[ST_BASE]) / t[ST_WHOLE_WARM]);
     for (int k = 0; k < 2; k++)
         reward_free(layer[k]);
     for (size_t i = 0; i < c.n; i++)

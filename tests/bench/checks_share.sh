@@ -38,14 +38,14 @@ python3 - "$WORK/out.txt" "$BASE_REV" <<'PY'
 import re, statistics, sys
 rows = {"base": {}, "now": {}}
 for line in open(sys.argv[1]):
-    m = re.match(r"(base|now)\s+(whole|checkers|baseline)\s+([0-9.]+) us/response", line)
+    m = re.match(r"(base|now)\s+(whole again|checkers again|whole|checkers|baseline)\s+([0-9.]+) us/response", line)
     if m:
         rows[m.group(1)].setdefault(m.group(2), []).append(float(m.group(3)))
 print("us per GSM8K response scored in a pair with its group (CPU time), median [range] of %d runs"
       % len(rows["now"]["whole"]))
-print("%-10s %22s %22s" % ("stage", sys.argv[2], "this tree"))
-for k in ("whole", "checkers", "baseline"):
-    print("%-10s %22s %22s" % (k, *("%.2f [%.2f-%.2f]" % (statistics.median(rows[t][k]), min(rows[t][k]),
+print("%-14s %22s %22s" % ("stage", sys.argv[2], "this tree"))
+for k in ("whole", "checkers", "baseline", "whole again", "checkers again"):
+    print("%-14s %22s %22s" % (k, *("%.2f [%.2f-%.2f]" % (statistics.median(rows[t][k]), min(rows[t][k]),
                                                           max(rows[t][k])) for t in ("base", "now"))))
 for t, name in (("base", sys.argv[2]), ("now", "this tree")):
     d = rows[t]
@@ -55,4 +55,7 @@ for t, name in (("base", sys.argv[2]), ("now", "this tree")):
           "(whole - baseline) / whole %.3f [%.3f-%.3f] (goal <= 0.10)"
           % (name, statistics.median(share), min(share), max(share),
              statistics.median(diff), min(diff), max(diff)))
+    again = [c / w for c, w in zip(d["checkers again"], d["whole again"])]
+    print("%s: scored again: checkers / whole %.3f [%.3f-%.3f]"
+          % (name, statistics.median(again), min(again), max(again)))
 PY

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_group.h"
 #include "check_memo.h"
 #include "reward_check.h"
 
@@ -239,12 +240,91 @@ static void test_group_features_same(void **state)
     assert_int_equal(h1 - h0, 8); /* the second took them from the memo */
 }
 
+/* check_memo_run of t with the question: the sample and features. */
+static int memo_run(const char *t, struct check_sample *s, double *v)
+{
+    return check_memo_run(question, &qnums, t, t ? strlen(t) : 3, s, v);
+}
+
+/* What check_memo_run must give for t: check_sample_run's, no others. */
+static void run_q(const char *t, struct check_sample *s, double *v)
+{
+    static struct check_result r;
+    struct check_input in = {.prompt = question,
+                             .prompt_len = strlen(question),
+                             .resp = t,
+                             .resp_len = strlen(t),
+                             .prepared = &qnums,
+                             .no_text = true};
+    assert_int_equal(check_sample_run(&in, &r, s), 0);
+    memcpy(v, r.v, sizeof(r.v));
+}
+
+/* Cold and warm, check_memo_run gives check_sample_run's sample and
+ * features; a slot that holds a text's sample only (check_sample_memo) is
+ * read again for both, then a hit; a sample it kept serves
+ * check_sample_memo too. */
+static void test_run_same_as_read(void **state)
+{
+    (void)state;
+    for (unsigned i = 0; i < 100; i++) {
+        char t[256];
+        solution(t, sizeof t, 7000 + i);
+        struct check_sample want, got, plain;
+        double wv[CHECK_NFEAT], gv[CHECK_NFEAT];
+        run_q(t, &want, wv);
+        if (i % 2) /* the sample alone first */
+            assert_int_equal(memo(t, &plain), 0);
+        unsigned long long h0, m0, h1, m1;
+        counts(&h0, &m0);
+        for (int r = 0; r < 2; r++) {
+            assert_int_equal(memo_run(t, &got, gv), 0);
+            assert_same_sample(&want, &got);
+            assert_memory_equal(wv, gv, sizeof wv);
+        }
+        counts(&h1, &m1);
+        assert_true(m1 - m0 == 1 && h1 - h0 == 1);
+        assert_int_equal(memo(t, &plain), 0);
+        assert_same_sample(&want, &plain);
+    }
+    struct check_sample s;
+    double v[CHECK_NFEAT];
+    assert_int_equal(memo_run(NULL, &s, v), -EINVAL);
+    assert_int_equal(memo_run("A: 1", NULL, v), -EINVAL);
+    assert_int_equal(memo_run("A: 1", &s, NULL), -EINVAL);
+}
+
+/* check_memo_prompt gives check_prompt_init's numbers, for the last
+ * prompt and after another; NULL for what it does not keep. */
+static void test_prompt_memo(void **state)
+{
+    (void)state;
+    const char *ps[3] = {question, "Sue has 12 pens and 1,200 clips, half of them red.", ""};
+    for (int r = 0; r < 6; r++) {
+        const char *q = ps[r % 3 == 1 ? 1 : r % 3 ? 2 : 0];
+        struct check_prompt want;
+        assert_int_equal(check_prompt_init(&want, q, strlen(q)), 0);
+        const struct check_prompt *got = check_memo_prompt(q, strlen(q));
+        assert_non_null(got);
+        assert_int_equal(got->n, want.n);
+        assert_memory_equal(got->v, want.v, want.n * sizeof want.v[0]);
+        assert_memory_equal(got->near, want.near, sizeof want.near);
+        assert_memory_equal(got->small, want.small, sizeof want.small);
+        assert_ptr_equal(check_memo_prompt(q, strlen(q)), got); /* the same, kept */
+    }
+    /* A prefix of the kept prompt is another prompt. */
+    assert_int_equal(check_memo_prompt(ps[1], 12)->n, 1);
+    assert_null(check_memo_prompt(NULL, 0));
+    assert_null(check_memo_prompt("x", CHECK_MEMO_TEXT_MAX + 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_as_read),       cmocka_unit_test(test_slot_shared),
         cmocka_unit_test(test_long_text_not_kept), cmocka_unit_test(test_prompt_is_key),
         cmocka_unit_test(test_per_thread),         cmocka_unit_test(test_group_features_same),
+        cmocka_unit_test(test_run_same_as_read),   cmocka_unit_test(test_prompt_memo),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
