@@ -63,6 +63,31 @@ struct reading {
 #define PROMPT_NUMS 64 /* prompt numbers a derivation is checked against */
 _Static_assert(CHECK_SAMPLE_VALUES <= 32, "an equation's earlier ones are a 32-bit set");
 
+/* The set of the first PROMPT_NUMS numbers of p (may be NULL) that are
+ * the same as v, as comparing v with each gives it. A whole v below
+ * CHECK_SMALL_INTS reads the one it is, if one, from p->small; another
+ * v below 65536 whose p->near bit is clear is none of them (see struct
+ * check_prompt); the rest compare with each. */
+static uint64_t prompt_links(const struct check_prompt *p, double v)
+{
+    if (!p)
+        return 0;
+    if (v >= 0.0 && v < CHECK_SMALL_INTS && v == (double)(unsigned)v) {
+        unsigned sm = p->small[(unsigned)v], i = sm & CHECK_SMALL_INDEX;
+        if (!(sm & CHECK_SMALL_MANY))
+            return i && i <= PROMPT_NUMS ? UINT64_C(1) << (i - 1) : 0;
+    } else if (v >= 0.0 && v < 65536.0) {
+        unsigned b = (unsigned)v % CHECK_NEAR_BITS;
+        if (!(p->near[b / 64] >> (b % 64) & 1))
+            return 0;
+    }
+    uint64_t d = 0;
+    for (size_t j = 0; j < p->n && j < PROMPT_NUMS; j++)
+        if (same_value(p->v[j], v))
+            d |= UINT64_C(1) << j;
+    return d;
+}
+
 /* Records what the number v of the left side of equation rd->neq reads:
  * the latest earlier result of its magnitude and the prompt numbers it is. */
 static void read_links(struct reading *rd, double v)
@@ -75,10 +100,7 @@ static void read_links(struct reading *rd, double v)
             rd->dep[e] |= UINT32_C(1) << j;
             break;
         }
-    const struct check_prompt *p = rd->prompt;
-    for (size_t j = 0; p && j < p->n && j < PROMPT_NUMS; j++)
-        if (same_value(p->v[j], v))
-            rd->pdep[e] |= UINT64_C(1) << j;
+    rd->pdep[e] |= prompt_links(rd->prompt, v);
 }
 
 /* Marks the results that the numbers of text[b..e) (a left side) read. */

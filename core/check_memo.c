@@ -19,14 +19,19 @@ struct memo_slot {
     double v[CHECK_NFEAT]; /* check_run_all's, with no others (check_memo_run) */
 };
 
+/* A prompt check_memo_prompt read, and its numbers. */
+struct memo_prompt {
+    char *text; /* a copy of its bytes (NULL: the slot is free) */
+    size_t len;
+    uint64_t hash;
+    struct check_prompt p;
+};
+
 struct memo {
     struct memo_slot slot[CHECK_MEMO_SLOTS];
     unsigned long long hits, misses;
-    struct check_result r; /* check_memo_run's, read into v */
-    /* The last prompt check_memo_prompt read, and its numbers. */
-    char *prompt;
-    size_t prompt_len;
-    struct check_prompt p;
+    struct check_result r;                         /* check_memo_run's, read into v */
+    struct memo_prompt prompt[CHECK_MEMO_PROMPTS]; /* check_memo_prompt's, by hash */
 };
 
 static pthread_key_t memo_key;
@@ -38,8 +43,8 @@ static void memo_free(void *p)
     struct memo *m = p;
     for (size_t i = 0; m && i < CHECK_MEMO_SLOTS; i++)
         free(m->slot[i].text);
-    if (m)
-        free(m->prompt);
+    for (size_t i = 0; m && i < CHECK_MEMO_PROMPTS; i++)
+        free(m->prompt[i].text);
     free(m);
 }
 
@@ -65,10 +70,17 @@ static struct memo *memo_get(void)
     return m;
 }
 
-static uint64_t key_hash(const char *prompt, size_t plen, const char *resp, size_t len)
+/* The key of resp[0..len) read with the prompt whose feat_fx64 is ph
+ * (has_prompt 0: none). */
+static uint64_t key_hash_of(uint64_t ph, int has_prompt, const char *resp, size_t len)
 {
     uint64_t h = feat_fx64(resp, len);
-    return prompt ? h ^ (feat_fx64(prompt, plen) * 0x9E3779B97F4A7C15ULL + 1) : h;
+    return has_prompt ? h ^ (ph * 0x9E3779B97F4A7C15ULL + 1) : h;
+}
+
+static uint64_t key_hash(const char *prompt, size_t plen, const char *resp, size_t len)
+{
+    return key_hash_of(prompt ? feat_fx64(prompt, plen) : 0, prompt != NULL, resp, len);
 }
 
 static size_t slot_of(uint64_t hash)
@@ -147,22 +159,23 @@ static int sample_run(const char *prompt, size_t plen, const struct check_prompt
     return rc;
 }
 
-int check_memo_run(const char *prompt, const struct check_prompt *p, const char *resp, size_t len,
+int check_memo_run(const struct check_memo_prompt *mp, const char *resp, size_t len,
                    struct check_sample *s, double *v)
 {
-    if (!resp || !s || !v)
+    if (!mp || !mp->text || !resp || !s || !v)
         return -EINVAL;
-    size_t plen = prompt ? strlen(prompt) : 0;
+    const char *prompt = mp->text;
+    size_t plen = mp->len;
     struct memo *m = memo_get();
     if (!m) { /* no memo: a result of its own */
         struct check_result *r = malloc(sizeof(*r));
-        int rc = r ? sample_run(prompt, plen, p, resp, len, r, s, v) : -ENOMEM;
+        int rc = r ? sample_run(prompt, plen, mp->p, resp, len, r, s, v) : -ENOMEM;
         free(r);
         return rc;
     }
     if (len > CHECK_MEMO_TEXT_MAX || plen > CHECK_MEMO_TEXT_MAX)
-        return sample_run(prompt, plen, p, resp, len, &m->r, s, v);
-    uint64_t h = key_hash(prompt, plen, resp, len);
+        return sample_run(prompt, plen, mp->p, resp, len, &m->r, s, v);
+    uint64_t h = key_hash_of(mp->hash, 1, resp, len);
     struct memo_slot *e = &m->slot[slot_of(h)];
     if (slot_holds(e, h, prompt, plen, resp, len) && e->has_v) {
         m->hits++;
@@ -171,7 +184,7 @@ int check_memo_run(const char *prompt, const struct check_prompt *p, const char 
         return 0;
     }
     m->misses++;
-    int rc = sample_run(prompt, plen, p, resp, len, &m->r, s, v);
+    int rc = sample_run(prompt, plen, mp->p, resp, len, &m->r, s, v);
     if (!rc && slot_fill(e, h, prompt, plen, resp, len, s)) { /* kept: with its features */
         memcpy(e->v, v, sizeof(e->v));
         e->has_v = 1;
@@ -179,23 +192,36 @@ int check_memo_run(const char *prompt, const struct check_prompt *p, const char 
     return rc;
 }
 
-const struct check_prompt *check_memo_prompt(const char *prompt, size_t len)
+/* The numbers of prompt[0..len) (hash h) from slot e of the memo, read
+ * into it first when it holds another prompt; NULL when out of memory. */
+static const struct check_prompt *prompt_slot(struct memo_prompt *e, const char *prompt, size_t len,
+                                              uint64_t h)
 {
-    struct memo *m = prompt && len <= CHECK_MEMO_TEXT_MAX ? memo_get() : NULL;
-    if (!m)
-        return NULL;
-    if (m->prompt && m->prompt_len == len && !memcmp(m->prompt, prompt, len))
-        return &m->p;
+    if (e->text && e->hash == h && e->len == len && !memcmp(e->text, prompt, len))
+        return &e->p;
     char *copy = malloc(len + 1);
     if (!copy)
         return NULL;
     memcpy(copy, prompt, len);
     copy[len] = '\0';
-    free(m->prompt);
-    m->prompt = copy;
-    m->prompt_len = len;
-    check_prompt_init(&m->p, prompt, len); /* 0: neither argument is NULL */
-    return &m->p;
+    free(e->text);
+    e->text = copy;
+    e->len = len;
+    e->hash = h;
+    check_prompt_init(&e->p, prompt, len); /* 0: neither argument is NULL */
+    return &e->p;
+}
+
+int check_memo_prompt(const char *prompt, size_t len, struct check_memo_prompt *mp)
+{
+    if (!prompt || !mp)
+        return -EINVAL;
+    uint64_t h = feat_fx64(prompt, len);
+    *mp = (struct check_memo_prompt){prompt, len, h, NULL};
+    struct memo *m = len <= CHECK_MEMO_TEXT_MAX ? memo_get() : NULL;
+    if (m)
+        mp->p = prompt_slot(&m->prompt[(size_t)(h >> 32) % CHECK_MEMO_PROMPTS], prompt, len, h);
+    return 0;
 }
 
 void check_memo_counts(unsigned long long *hits, unsigned long long *misses)

@@ -28,23 +28,38 @@
 int check_sample_memo(const char *prompt, const struct check_prompt *p, const char *resp,
                       size_t len, struct check_sample *s);
 
-/* check_sample_memo(prompt, p, resp, len, s), and the features
- * check_run_all gives resp with that prompt (p its numbers, as
- * check_input.prepared), no others and no sentences into v[CHECK_NFEAT]:
+#define CHECK_MEMO_PROMPTS 16 /* prompts whose numbers are remembered per thread */
+
+/* A prompt as the memo reads it (check_memo_prompt). */
+struct check_memo_prompt {
+    const char *text;             /* the caller's bytes */
+    size_t len;                   /* their length */
+    uint64_t hash;                /* their feat_fx64, as the memo's keys use it */
+    const struct check_prompt *p; /* its numbers (check_prompt_init), or NULL */
+};
+
+/* Fills *mp for prompt[0..len): its bytes, their hash, and in p the
+ * numbers check_prompt_init makes of it, kept in the calling thread's memo
+ * (CHECK_MEMO_PROMPTS prompts, one per slot by the hash, the bytes
+ * compared: a group's items are scored one after another) and valid until
+ * the thread's next call; p is NULL when the prompt is longer than
+ * CHECK_MEMO_TEXT_MAX or memory ran out (the caller then reads them with
+ * check_prompt_init and sets p). Returns 0, or -EINVAL when prompt or mp
+ * is NULL. */
+int check_memo_prompt(const char *prompt, size_t len, struct check_memo_prompt *mp);
+
+/* check_sample_memo(mp->text, mp->p, resp, len, s) (mp->text then taken
+ * as mp->len bytes), and the features check_run_all gives resp with that
+ * prompt (mp->p its numbers, as check_input.prepared; mp->p NULL reads
+ * them from the prompt), no others and no sentences into v[CHECK_NFEAT]:
  * every feature but the agreement's is the same with any others (the
  * agreement's are those of a group of one). A text not in the memo, or
  * kept without its features, is read for both in one pass
- * (check_sample_run) and kept with them. Returns what check_sample_run
- * returns: 0, -EINVAL (resp, s or v NULL) or -ENOMEM. */
-int check_memo_run(const char *prompt, const struct check_prompt *p, const char *resp, size_t len,
+ * (check_sample_run) and kept with them. mp is filled by
+ * check_memo_prompt. Returns what check_sample_run returns: 0, -EINVAL
+ * (mp, its text, resp, s or v NULL) or -ENOMEM. */
+int check_memo_run(const struct check_memo_prompt *mp, const char *resp, size_t len,
                    struct check_sample *s, double *v);
-
-/* What check_prompt_init makes of prompt[0..len), from the calling
- * thread's memo when the last prompt it read is the same bytes (a group's
- * items are scored one after the other). Valid until the thread's next
- * call; NULL when prompt is NULL, longer than CHECK_MEMO_TEXT_MAX or out of
- * memory (then read it with check_prompt_init). */
-const struct check_prompt *check_memo_prompt(const char *prompt, size_t len);
 
 /* The slot of resp[0..len) read with prompt (NULL: none). */
 size_t check_memo_slot(const char *prompt, const char *resp, size_t len);

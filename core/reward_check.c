@@ -34,7 +34,8 @@ struct scratch {
     struct check_sample osmp[KEPT_MAX];   /* one response's others */
     struct check_sample self;             /* a response past the kept ones */
     struct check_prompt prompt;           /* the group's prompt numbers */
-    const struct check_prompt *p;         /* reward_check_group's: prompt or the memo's */
+    struct check_memo_prompt mp;          /* reward_check_group's prompt: its numbers are
+                                             the memo's or prompt */
     struct check_result r;
     double v[KEPT_MAX][CHECK_NFEAT]; /* the kept samples' checker features, no others */
     double selfv[CHECK_NFEAT];       /* those of a response past the kept ones */
@@ -316,17 +317,16 @@ int reward_check_single(const char *prompt, const char *text, float *out)
 }
 
 /* The samples, answers and checker features of the first kept of
- * samples[0..n) of prompt (its numbers sc->p) into sc->smp, sc->ans and
+ * samples[0..n) of the prompt sc->mp into sc->smp, sc->ans and
  * sc->v, through the thread's memo (a group is read again for each of its
  * items). */
-static int group_answers(const char *prompt, const char *const *samples, size_t n, size_t kept,
-                         struct scratch *sc)
+static int group_answers(const char *const *samples, size_t n, size_t kept, struct scratch *sc)
 {
     int rc = 0;
     for (size_t i = 0; i < n && i < kept && !rc; i++) {
-        rc = samples[i] ? check_memo_run(prompt, sc->p, samples[i], strlen(samples[i]), &sc->smp[i],
-                                         sc->v[i])
-                        : -EINVAL;
+        rc = samples[i]
+                 ? check_memo_run(&sc->mp, samples[i], strlen(samples[i]), &sc->smp[i], sc->v[i])
+                 : -EINVAL;
         sc->ans[i] = sc->smp[i].ans;
     }
     return rc;
@@ -334,8 +334,8 @@ static int group_answers(const char *prompt, const char *const *samples, size_t 
 
 /* The block of text, one of a pair scored with the group read into sc
  * (its first nk samples[]), into out. */
-static int text_block(const char *prompt, const char *const *samples, size_t nk, const char *text,
-                      struct scratch *sc, float *out)
+static int text_block(const char *const *samples, size_t nk, const char *text, struct scratch *sc,
+                      float *out)
 {
     size_t no = 0, own = nk;
     for (size_t j = 0; j < nk; j++)
@@ -350,7 +350,7 @@ static int text_block(const char *prompt, const char *const *samples, size_t nk,
         sc->self = sc->smp[own];
         memcpy(sc->selfv, sc->v[own], sizeof(sc->selfv));
     } else {
-        rc = check_memo_run(prompt, sc->p, text, strlen(text), &sc->self, sc->selfv);
+        rc = check_memo_run(&sc->mp, text, strlen(text), &sc->self, sc->selfv);
     }
     return rc ? rc : block_of(sc, &sc->self, sc->selfv, no, KEPT_MAX, out);
 }
@@ -364,14 +364,16 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
     if (!sc)
         return -ENOMEM;
     size_t nk = n < KEPT_MAX ? n : KEPT_MAX, plen = strlen(prompt);
-    /* The prompt's numbers: the thread's memo holds the last prompt's. */
-    const struct check_prompt *p = check_memo_prompt(prompt, plen);
-    int rc = p ? 0 : check_prompt_init(&sc->prompt, prompt, plen);
-    sc->p = p ? p : &sc->prompt;
+    /* The prompt's numbers: the thread's memo holds the last prompts'. */
+    int rc = check_memo_prompt(prompt, plen, &sc->mp);
+    if (!rc && !sc->mp.p) {
+        rc = check_prompt_init(&sc->prompt, prompt, plen);
+        sc->mp.p = &sc->prompt;
+    }
     if (!rc)
-        rc = group_answers(prompt, samples, n, nk, sc);
+        rc = group_answers(samples, n, nk, sc);
     for (size_t t = 0; t < ntexts && !rc; t++)
-        rc = texts[t] ? text_block(prompt, samples, nk, texts[t], sc, out[t]) : -EINVAL;
+        rc = texts[t] ? text_block(samples, nk, texts[t], sc, out[t]) : -EINVAL;
     free(sc);
     return rc;
 }

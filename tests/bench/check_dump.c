@@ -15,8 +15,9 @@
  * check_run_all (with the group's earlier answers as others, once reading
  * the prompt and once with check_prompt_init's result), check_answer,
  * check_arith, check_arith_scan's equations, check_numbers, check_form,
- * check_sample_read and check_group_features against the group's earlier
- * samples; every double as %a, every finding whole. It prints one line per
+ * check_sample_read, and check_sample_read_prompt with the prompt's numbers
+ * (every field), each with check_group_features against the group's
+ * earlier samples read the same way; every double as %a, every finding whole. It prints one line per
  * response, its number and a 64-bit hash of that record (the record itself
  * with --full; --only N prints response N alone). checks_diff.sh builds it
  * against two revisions and compares the outputs; it uses only what the
@@ -148,6 +149,7 @@ struct group {
     size_t plen, n;
     struct check_answer ans[GROUP_MAX];
     struct check_sample smp[GROUP_MAX];
+    struct check_sample psmp[GROUP_MAX]; /* read with the prompt's numbers */
     struct check_prompt prep;
 };
 
@@ -211,9 +213,18 @@ static void dump_text(struct group *g, const char *t, size_t len, unsigned long 
     for (int k = 0; k < CHECK_GROUP_NFEAT; k++)
         put(&r, " %a", gf[k]);
     put(&r, "\n");
+    struct check_sample ps; /* with the prompt: every field, the features too */
+    rc = check_sample_read_prompt(t, len, &g->prep, &ps);
+    put_sample(&r, &ps, rc);
+    put(&r, "%a %d %u %u %d\n", ps.last, ps.has_last, ps.unused, ps.off_path, ps.full);
+    check_group_features(&ps, g->psmp, n, gf);
+    for (int k = 0; k < CHECK_GROUP_NFEAT; k++)
+        put(&r, " %a", gf[k]);
+    put(&r, "\n");
     if (g->n < GROUP_MAX) {
         g->ans[g->n] = self;
         g->smp[g->n] = s;
+        g->psmp[g->n] = ps;
     }
     g->n++;
     if (!r.full)

@@ -17,6 +17,7 @@
 
 #include "check_group.h"
 #include "check_memo.h"
+#include "feat.h"
 #include "reward_check.h"
 
 static void assert_same_sample(const struct check_sample *x, const struct check_sample *y)
@@ -243,7 +244,10 @@ static void test_group_features_same(void **state)
 /* check_memo_run of t with the question: the sample and features. */
 static int memo_run(const char *t, struct check_sample *s, double *v)
 {
-    return check_memo_run(question, &qnums, t, t ? strlen(t) : 3, s, v);
+    struct check_memo_prompt mp = {question, strlen(question), 0, &qnums};
+    assert_int_equal(check_memo_prompt(question, strlen(question), &mp), 0);
+    mp.p = &qnums; /* the same numbers, read by setup */
+    return check_memo_run(&mp, t, t ? strlen(t) : 3, s, v);
 }
 
 /* What check_memo_run must give for t: check_sample_run's, no others. */
@@ -294,28 +298,47 @@ static void test_run_same_as_read(void **state)
     assert_int_equal(memo_run("A: 1", &s, NULL), -EINVAL);
 }
 
-/* check_memo_prompt gives check_prompt_init's numbers, for the last
- * prompt and after another; NULL for what it does not keep. */
+/* check_memo_prompt gives check_prompt_init's numbers and the bytes'
+ * hash, kept across other prompts; NULL numbers for a prompt it does not
+ * keep; check_memo_run refuses a prompt without text. */
 static void test_prompt_memo(void **state)
 {
     (void)state;
     const char *ps[3] = {question, "Sue has 12 pens and 1,200 clips, half of them red.", ""};
     for (int r = 0; r < 6; r++) {
-        const char *q = ps[r % 3 == 1 ? 1 : r % 3 ? 2 : 0];
+        const char *q = ps[r % 3];
         struct check_prompt want;
+        struct check_memo_prompt mp, again;
         assert_int_equal(check_prompt_init(&want, q, strlen(q)), 0);
-        const struct check_prompt *got = check_memo_prompt(q, strlen(q));
-        assert_non_null(got);
-        assert_int_equal(got->n, want.n);
-        assert_memory_equal(got->v, want.v, want.n * sizeof want.v[0]);
-        assert_memory_equal(got->near, want.near, sizeof want.near);
-        assert_memory_equal(got->small, want.small, sizeof want.small);
-        assert_ptr_equal(check_memo_prompt(q, strlen(q)), got); /* the same, kept */
+        assert_int_equal(check_memo_prompt(q, strlen(q), &mp), 0);
+        assert_non_null(mp.p);
+        assert_ptr_equal(mp.text, q);
+        assert_int_equal(mp.len, strlen(q));
+        assert_int_equal(mp.hash, feat_fx64(q, strlen(q)));
+        assert_int_equal(mp.p->n, want.n);
+        assert_memory_equal(mp.p->v, want.v, want.n * sizeof want.v[0]);
+        assert_memory_equal(mp.p->near, want.near, sizeof want.near);
+        assert_memory_equal(mp.p->small, want.small, sizeof want.small);
+        assert_int_equal(check_memo_prompt(q, strlen(q), &again), 0);
+        assert_ptr_equal(again.p, mp.p); /* kept */
     }
-    /* A prefix of the kept prompt is another prompt. */
-    assert_int_equal(check_memo_prompt(ps[1], 12)->n, 1);
-    assert_null(check_memo_prompt(NULL, 0));
-    assert_null(check_memo_prompt("x", CHECK_MEMO_TEXT_MAX + 1));
+    /* A prefix of a kept prompt is another prompt. */
+    struct check_memo_prompt mp;
+    assert_int_equal(check_memo_prompt(ps[1], 12, &mp), 0);
+    assert_int_equal(mp.p->n, 1);
+    assert_int_equal(check_memo_prompt(NULL, 0, &mp), -EINVAL);
+    assert_int_equal(check_memo_prompt("x", 1, NULL), -EINVAL);
+    char *big = calloc(CHECK_MEMO_TEXT_MAX + 2, 1);
+    assert_non_null(big);
+    memset(big, '7', CHECK_MEMO_TEXT_MAX + 1);
+    assert_int_equal(check_memo_prompt(big, CHECK_MEMO_TEXT_MAX + 1, &mp), 0);
+    assert_null(mp.p);
+    free(big);
+    struct check_sample s;
+    double v[CHECK_NFEAT];
+    mp = (struct check_memo_prompt){NULL, 0, 0, &qnums};
+    assert_int_equal(check_memo_run(&mp, "A: 1", 4, &s, v), -EINVAL);
+    assert_int_equal(check_memo_run(NULL, "A: 1", 4, &s, v), -EINVAL);
 }
 
 int main(void)
