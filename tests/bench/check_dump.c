@@ -134,7 +134,11 @@ static void check_fused(struct rec *r, struct check_input in)
     for (int k = 0; k < 2 && in.resp; k++) {
         check_result_init(&b);
         b.no_text = true;
-        int rb = check_memo_run(in.prompt, in.prepared, in.resp, in.resp_len, &sb, b.v);
+        struct check_memo_prompt mp;
+        int rb = check_memo_prompt(in.prompt, in.prompt_len, &mp);
+        if (!rb && !mp.p)
+            mp.p = in.prepared; /* not kept: the same numbers */
+        rb = rb ? rb : check_memo_run(&mp, in.resp, in.resp_len, &sb, b.v);
         b.nf = a.nf = 0; /* the memo keeps the features, not the findings */
         b.dropped = a.dropped = 0;
         if (fused_hash(&a, ra, &sa) != fused_hash(&b, rb, &sb))

@@ -98,43 +98,52 @@ static void test_same_as_read(void **state)
     assert_int_equal(memo("A: 1", NULL), -EINVAL);
 }
 
-/* Two texts on one slot: each look gives its own text's sample, the one
- * there is replaced; a text that differs in one byte is no hit. */
+/* Texts of one set: CHECK_MEMO_WAYS of them all stay; one more each time
+ * replaces the one used least lately, so cycling through WAYS + 1 of them
+ * finds none; each look gives its own text's sample; a text that differs
+ * in one byte is no hit. */
 static void test_slot_shared(void **state)
 {
     (void)state;
-    char a[256], b[256];
-    solution(a, sizeof a, 5000); /* texts no other test reads */
-    size_t slot = check_memo_slot(question, a, strlen(a));
-    unsigned j = 5001;
-    for (;; j++) {
-        solution(b, sizeof b, j);
-        if (check_memo_slot(question, b, strlen(b)) == slot)
-            break;
+    enum { N = CHECK_MEMO_WAYS + 1 };
+    char t[N][256];
+    struct check_sample want[N], got;
+    solution(t[0], sizeof t[0], 5000); /* texts no other test reads */
+    size_t set = check_memo_slot(question, t[0], strlen(t[0]));
+    for (unsigned i = 1, j = 5001; i < N; j++) {
+        solution(t[i], sizeof t[i], j);
+        if (check_memo_slot(question, t[i], strlen(t[i])) == set)
+            i++;
     }
-    struct check_sample wa, wb, got;
-    assert_int_equal(read_q(a, &wa), 0);
-    assert_int_equal(read_q(b, &wb), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(read_q(t[i], &want[i]), 0);
     unsigned long long h0, m0, h1, m1;
     counts(&h0, &m0);
-    for (int r = 0; r < 3; r++) {
-        assert_int_equal(memo(a, &got), 0);
-        assert_same_sample(&wa, &got);
-        assert_int_equal(memo(b, &got), 0);
-        assert_same_sample(&wb, &got);
-    }
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < N - 1; i++) {
+            assert_int_equal(memo(t[i], &got), 0);
+            assert_same_sample(&want[i], &got);
+        }
     counts(&h1, &m1);
-    assert_int_equal(m1 - m0, 6); /* each replaced the other */
-    assert_int_equal(h1 - h0, 0);
+    assert_int_equal(m1 - m0, N - 1); /* each read once, then found */
+    assert_int_equal(h1 - h0, 2 * (N - 1));
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(memo(t[(i + N - 1) % N], &got), 0); /* the one not kept first */
+            assert_same_sample(&want[(i + N - 1) % N], &got);
+        }
+    counts(&h0, &m0);
+    assert_int_equal(m0 - m1, 3 * N); /* each replaced the one used least lately */
+    assert_int_equal(h0 - h1, 0);
     /* The same length, one byte changed: read, not taken from the slot. */
     char c[256];
-    memcpy(c, b, sizeof c);
+    memcpy(c, t[1], sizeof c);
     c[strlen(c) - 1] = c[strlen(c) - 1] == '9' ? '8' : '9';
     struct check_sample wc;
     assert_int_equal(read_q(c, &wc), 0);
     assert_int_equal(memo(c, &got), 0);
     assert_same_sample(&wc, &got);
-    assert_string_not_equal(wb.ans.canon, got.ans.canon);
+    assert_string_not_equal(want[1].ans.canon, got.ans.canon);
 }
 
 /* Texts past CHECK_MEMO_TEXT_MAX are read every time and not counted. */
