@@ -31,7 +31,7 @@
 int check_sample_memo(const char *prompt, const struct check_prompt *p, const char *resp,
                       size_t len, struct check_sample *s);
 
-#define CHECK_MEMO_PROMPTS 16 /* prompts whose numbers are remembered per thread */
+#define CHECK_MEMO_PROMPTS 32 /* prompts whose numbers are remembered per thread */
 
 /* A prompt as the memo reads it (check_memo_prompt). */
 struct check_memo_prompt {
