@@ -17,11 +17,10 @@
  * check_arith, check_arith_scan's equations, check_numbers, check_form,
  * check_sample_read, and check_sample_read_prompt with the prompt's numbers
  * (every field), each with check_group_features against the group's
- * earlier samples read the same way; every double as %a, every finding whole. It prints one line per
- * response, its number and a 64-bit hash of that record (the record itself
- * with --full; --only N prints response N alone). checks_diff.sh builds it
- * against two revisions and compares the outputs; it uses only what the
- * baseline's check.h and check_group.h declare.
+ * earlier samples read the same way; every double as %a, every finding whole. It prints one line
+ * per response, its number and a 64-bit hash of that record (the record itself with --full; --only
+ * N prints response N alone). checks_diff.sh builds it against two revisions and compares the
+ * outputs; it uses only what the baseline's check.h and check_group.h declare.
  */
 #include "check.h"
 #include "check_group.h"
