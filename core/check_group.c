@@ -256,33 +256,54 @@ static int answer_is_last(const struct check_sample *s)
     return s->ans.numeric && s->has_last && same_value(s->ans.value, s->last);
 }
 
+/* The set of self's values that o computes too: has_value(o, v) for each
+ * value v of self, in one walk of the two sorted lists. For v, the values
+ * of o below it and not the same as it come first (x - y - 1e-6 * max(|x|,
+ * |y|, 1) falls as y rises to x), and stay so for every larger v (it grows
+ * with x); past them, o has v when the first one left is the same (after
+ * it, those the same as v come before those above it that are not). */
+static uint32_t shared_values(const struct check_sample *self, const struct check_sample *o)
+{
+    uint32_t set = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < self->nval; i++) {
+        double v = self->val[i];
+        while (k < o->nval && o->val[k] < v && !same_value(o->val[k], v))
+            k++;
+        if (k < o->nval && same_value(o->val[k], v))
+            set |= UINT32_C(1) << i;
+    }
+    return set;
+}
+
 void check_group_features(const struct check_sample *self, const struct check_sample *others,
                           size_t n, double *out)
 {
-    unsigned most_eqs = self->eqs, most_lines = self->lines, shared = 0, agree_last = 0;
-    unsigned agree_full = 0;
+    unsigned most_eqs = self->eqs, most_lines = self->lines, agree_last = 0, agree_full = 0;
+    uint32_t shared = 0; /* self's values another computes too (shared_values) */
     int seen = 0, more = 0, passed = 0, passes = 0;
     for (size_t j = 0; j < n; j++) {
         const struct check_sample *o = &others[j];
         more |= o->eqs > self->eqs;
         most_eqs = o->eqs > most_eqs ? o->eqs : most_eqs;
         most_lines = o->lines > most_lines ? o->lines : most_lines;
-        seen |= self->ans.numeric && has_value(o, self->ans.value);
-        agree_last += answer_is_last(o) && check_answer_equal(&self->ans, &o->ans);
-        agree_full += o->full && check_answer_equal(&self->ans, &o->ans);
+        int has = self->ans.numeric && has_value(o, self->ans.value);
+        seen |= has;
+        int last = answer_is_last(o),
+            same = (last || o->full) && check_answer_equal(&self->ans, &o->ans);
+        agree_last += last && same;
+        agree_full += o->full && same;
         /* Another answer: one of the two stopped where the other went on. */
         if (self->ans.numeric && o->ans.numeric && !same_value(self->ans.value, o->ans.value)) {
-            passed |= has_value(o, self->ans.value);
+            passed |= has;
             passes |= has_value(self, o->ans.value);
         }
+        shared |= shared_values(self, o);
     }
-    for (size_t i = 0; i < self->nval; i++)
-        for (size_t j = 0; j < n; j++)
-            if (has_value(&others[j], self->val[i])) {
-                shared++;
-                break;
-            }
-    out[CHECK_GROUP_VALUES_SHARED] = shared;
+    unsigned nshared = 0;
+    for (; shared; shared &= shared - 1)
+        nshared++;
+    out[CHECK_GROUP_VALUES_SHARED] = nshared;
     out[CHECK_GROUP_STEPS_REL] = most_eqs ? (double)self->eqs / most_eqs : 0.0;
     out[CHECK_GROUP_STEPS_MOST] = !more;
     out[CHECK_GROUP_LINES_REL] = most_lines ? (double)self->lines / most_lines : 0.0;
