@@ -197,19 +197,22 @@ static void derivation(const struct reading *rd)
     s->full = nums == (np == PROMPT_NUMS ? UINT64_MAX : (UINT64_C(1) << np) - 1);
 }
 
+/* The lines of s[0..len) (split at '\n', the last one unterminated) that
+ * hold a byte other than ' ', '\t' and '\r': each line's first bytes are
+ * read up to its first other byte (most lines start with one), and the
+ * next line is found by memchr. */
 static unsigned count_lines(const char *s, size_t len)
 {
     unsigned n = 0;
-    int filled = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '\n') {
-            n += (unsigned)filled;
-            filled = 0;
-        } else if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') {
-            filled = 1;
-        }
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(s + i, '\n', len - i);
+        size_t e = nl ? (size_t)(nl - s) : len, j = i;
+        while (j < e && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r'))
+            j++;
+        n += j < e;
+        i = e + 1;
     }
-    return n + (unsigned)filled;
+    return n;
 }
 
 int check_sample_read_prompt(const char *resp, size_t len, const struct check_prompt *p,

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_group.h"
@@ -472,6 +473,52 @@ static void test_shared_values_edges(void **state)
     }
 }
 
+/* Lines holding more than blanks, counted byte by byte. */
+static unsigned lines_ref(const char *s, size_t len)
+{
+    unsigned n = 0;
+    int filled = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\n') {
+            n += (unsigned)filled;
+            filled = 0;
+        } else if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') {
+            filled = 1;
+        }
+    }
+    return n + (unsigned)filled;
+}
+
+/* check_sample.lines on edge texts and random texts of blanks, newlines,
+ * NULs and letters, each in a buffer of exactly its length. */
+static void test_lines_edges(void **state)
+{
+    (void)state;
+    static const char alphabet[] = {' ', '\t', '\r', '\n', 'a', '\0', '\n', ' '};
+    static const char *const edge[] = {
+        "", "\n", "a", " \t\r", "\n\n", " \t\r\n x", "a\n\n  \nb\r\n"};
+    static const unsigned want[] = {0, 0, 1, 0, 0, 1, 2};
+    struct check_sample smp;
+    for (size_t k = 0; k < sizeof(edge) / sizeof(edge[0]); k++) {
+        assert_int_equal(check_sample_read(edge[k], strlen(edge[k]), &smp), 0);
+        assert_int_equal(smp.lines, want[k]);
+    }
+    uint64_t seed = 99;
+    for (int round = 0; round < 5000; round++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t len = (seed >> 33) % 40;
+        char *t = malloc(len ? len : 1);
+        assert_non_null(t);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            t[i] = alphabet[(seed >> 40) % 8];
+        }
+        assert_int_equal(check_sample_read(t, len, &smp), 0);
+        assert_int_equal(smp.lines, lines_ref(t, len));
+        free(t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -486,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_full_derivation),
         cmocka_unit_test(test_single_block),
         cmocka_unit_test(test_shared_values_edges),
+        cmocka_unit_test(test_lines_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
