@@ -267,6 +267,12 @@ size_t check_scan_number(const char *s, size_t len, size_t i, struct check_num *
 
 int check_run_all(const struct check_input *in, struct check_result *r, struct check_answer *ans)
 {
+    return check_run_all_tap(in, r, ans, NULL, NULL);
+}
+
+int check_run_all_tap(const struct check_input *in, struct check_result *r,
+                      struct check_answer *ans, check_equation_cb tap, void *cls)
+{
     if (!in || !r)
         return -EINVAL;
     check_result_init(r);
@@ -286,7 +292,7 @@ int check_run_all(const struct check_input *in, struct check_result *r, struct c
     /* The numbers scan is fed by the form's pass: one pass for both. */
     struct check_numscan ns;
     if (!rc)
-        rc = check_numscan_begin(&ns, p, in->resp, in->resp_len, r, true);
+        rc = check_numscan_begin_tap(&ns, p, in->resp, in->resp_len, r, true, tap, cls);
     if (!rc)
         rc = check_form_numbers(&ns, in->resp, in->resp_len, r);
     if (!rc && ans)

@@ -1,5 +1,6 @@
 /* check_group.c - group signals (see check_group.h). */
 #include "check_group.h"
+#include "check_scan.h"
 
 #include <errno.h>
 #include <math.h>
@@ -20,11 +21,17 @@ static int same_value(double a, double b)
     return fabs(a - b) <= 1e-6 * (m > 1.0 ? m : 1.0);
 }
 
+/* Whether s computes v. Its values are sorted, and x - v - 1e-6 * max(|x|,
+ * |v|, 1) grows with x (its slope is at least 1 - 1e-6), so past the first
+ * value that is above v and not the same, none is. */
 static int has_value(const struct check_sample *s, double v)
 {
-    for (size_t i = 0; i < s->nval; i++)
+    for (size_t i = 0; i < s->nval; i++) {
         if (same_value(s->val[i], v))
             return 1;
+        if (s->val[i] > v)
+            return 0;
+    }
     return 0;
 }
 
@@ -62,6 +69,31 @@ struct reading {
 #define PROMPT_NUMS 64 /* prompt numbers a derivation is checked against */
 _Static_assert(CHECK_SAMPLE_VALUES <= 32, "an equation's earlier ones are a 32-bit set");
 
+/* The set of the first PROMPT_NUMS numbers of p (may be NULL) that are
+ * the same as v, as comparing v with each gives it. A whole v below
+ * CHECK_SMALL_INTS reads the one it is, if one, from p->small; another
+ * v below 65536 whose p->near bit is clear is none of them (see struct
+ * check_prompt); the rest compare with each. */
+static uint64_t prompt_links(const struct check_prompt *p, double v)
+{
+    if (!p)
+        return 0;
+    if (v >= 0.0 && v < CHECK_SMALL_INTS && v == (double)(unsigned)v) {
+        unsigned sm = p->small[(unsigned)v], i = sm & CHECK_SMALL_INDEX;
+        if (!(sm & CHECK_SMALL_MANY))
+            return i && i <= PROMPT_NUMS ? UINT64_C(1) << (i - 1) : 0;
+    } else if (v >= 0.0 && v < 65536.0) {
+        unsigned b = (unsigned)v % CHECK_NEAR_BITS;
+        if (!(p->near[b / 64] >> (b % 64) & 1))
+            return 0;
+    }
+    uint64_t d = 0;
+    for (size_t j = 0; j < p->n && j < PROMPT_NUMS; j++)
+        if (same_value(p->v[j], v))
+            d |= UINT64_C(1) << j;
+    return d;
+}
+
 /* Records what the number v of the left side of equation rd->neq reads:
  * the latest earlier result of its magnitude and the prompt numbers it is. */
 static void read_links(struct reading *rd, double v)
@@ -74,10 +106,7 @@ static void read_links(struct reading *rd, double v)
             rd->dep[e] |= UINT32_C(1) << j;
             break;
         }
-    const struct check_prompt *p = rd->prompt;
-    for (size_t j = 0; p && j < p->n && j < PROMPT_NUMS; j++)
-        if (same_value(p->v[j], v))
-            rd->pdep[e] |= UINT64_C(1) << j;
+    rd->pdep[e] |= prompt_links(rd->prompt, v);
 }
 
 /* Marks the results that the numbers of text[b..e) (a left side) read. */
@@ -168,19 +197,22 @@ static void derivation(const struct reading *rd)
     s->full = nums == (np == PROMPT_NUMS ? UINT64_MAX : (UINT64_C(1) << np) - 1);
 }
 
+/* The lines of s[0..len) (split at '\n', the last one unterminated) that
+ * hold a byte other than ' ', '\t' and '\r': each line's first bytes are
+ * read up to its first other byte (most lines start with one), and the
+ * next line is found by memchr. */
 static unsigned count_lines(const char *s, size_t len)
 {
     unsigned n = 0;
-    int filled = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '\n') {
-            n += (unsigned)filled;
-            filled = 0;
-        } else if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') {
-            filled = 1;
-        }
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(s + i, '\n', len - i);
+        size_t e = nl ? (size_t)(nl - s) : len, j = i;
+        while (j < e && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r'))
+            j++;
+        n += j < e;
+        i = e + 1;
     }
-    return n + (unsigned)filled;
+    return n;
 }
 
 int check_sample_read_prompt(const char *resp, size_t len, const struct check_prompt *p,
@@ -199,6 +231,23 @@ int check_sample_read_prompt(const char *resp, size_t len, const struct check_pr
     return rc;
 }
 
+int check_sample_run(const struct check_input *in, struct check_result *r, struct check_sample *s)
+{
+    if (!in || !r || !s || (!in->resp && in->resp_len))
+        return -EINVAL;
+    memset(s, 0, sizeof(*s));
+    /* The sample's reader sees each equation of the checkers' scan: the
+     * equations check_arith_scan finds, in order, as its own scan would. */
+    struct reading rd = {.s = s, .text = in->resp, .prompt = in->prepared};
+    int rc = check_run_all_tap(in, r, &s->ans, on_equation, &rd);
+    if (rc)
+        return rc;
+    s->unused = unused_results(&rd);
+    derivation(&rd);
+    s->lines = count_lines(in->resp, in->resp_len);
+    return 0;
+}
+
 int check_sample_read(const char *resp, size_t len, struct check_sample *s)
 {
     return check_sample_read_prompt(resp, len, NULL, s);
@@ -210,33 +259,54 @@ static int answer_is_last(const struct check_sample *s)
     return s->ans.numeric && s->has_last && same_value(s->ans.value, s->last);
 }
 
+/* The set of self's values that o computes too: has_value(o, v) for each
+ * value v of self, in one walk of the two sorted lists. For v, the values
+ * of o below it and not the same as it come first (x - y - 1e-6 * max(|x|,
+ * |y|, 1) falls as y rises to x), and stay so for every larger v (it grows
+ * with x); past them, o has v when the first one left is the same (after
+ * it, those the same as v come before those above it that are not). */
+static uint32_t shared_values(const struct check_sample *self, const struct check_sample *o)
+{
+    uint32_t set = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < self->nval; i++) {
+        double v = self->val[i];
+        while (k < o->nval && o->val[k] < v && !same_value(o->val[k], v))
+            k++;
+        if (k < o->nval && same_value(o->val[k], v))
+            set |= UINT32_C(1) << i;
+    }
+    return set;
+}
+
 void check_group_features(const struct check_sample *self, const struct check_sample *others,
                           size_t n, double *out)
 {
-    unsigned most_eqs = self->eqs, most_lines = self->lines, shared = 0, agree_last = 0;
-    unsigned agree_full = 0;
+    unsigned most_eqs = self->eqs, most_lines = self->lines, agree_last = 0, agree_full = 0;
+    uint32_t shared = 0; /* self's values another computes too (shared_values) */
     int seen = 0, more = 0, passed = 0, passes = 0;
     for (size_t j = 0; j < n; j++) {
         const struct check_sample *o = &others[j];
         more |= o->eqs > self->eqs;
         most_eqs = o->eqs > most_eqs ? o->eqs : most_eqs;
         most_lines = o->lines > most_lines ? o->lines : most_lines;
-        seen |= self->ans.numeric && has_value(o, self->ans.value);
-        agree_last += answer_is_last(o) && check_answer_equal(&self->ans, &o->ans);
-        agree_full += o->full && check_answer_equal(&self->ans, &o->ans);
+        int has = self->ans.numeric && has_value(o, self->ans.value);
+        seen |= has;
+        int last = answer_is_last(o),
+            same = (last || o->full) && check_answer_equal(&self->ans, &o->ans);
+        agree_last += last && same;
+        agree_full += o->full && same;
         /* Another answer: one of the two stopped where the other went on. */
         if (self->ans.numeric && o->ans.numeric && !same_value(self->ans.value, o->ans.value)) {
-            passed |= has_value(o, self->ans.value);
+            passed |= has;
             passes |= has_value(self, o->ans.value);
         }
+        shared |= shared_values(self, o);
     }
-    for (size_t i = 0; i < self->nval; i++)
-        for (size_t j = 0; j < n; j++)
-            if (has_value(&others[j], self->val[i])) {
-                shared++;
-                break;
-            }
-    out[CHECK_GROUP_VALUES_SHARED] = shared;
+    unsigned nshared = 0;
+    for (; shared; shared &= shared - 1)
+        nshared++;
+    out[CHECK_GROUP_VALUES_SHARED] = nshared;
     out[CHECK_GROUP_STEPS_REL] = most_eqs ? (double)self->eqs / most_eqs : 0.0;
     out[CHECK_GROUP_STEPS_MOST] = !more;
     out[CHECK_GROUP_LINES_REL] = most_lines ? (double)self->lines / most_lines : 0.0;

@@ -87,6 +87,15 @@ int check_sample_read(const char *resp, size_t len, struct check_sample *s);
 int check_sample_read_prompt(const char *resp, size_t len, const struct check_prompt *p,
                              struct check_sample *s);
 
+/* check_run_all(in, r, NULL) and check_sample_read_prompt(in->resp,
+ * in->resp_len, in->prepared, s) in one: the response's answer and its
+ * equations are read once for both (the sample's answer is the one the
+ * agreement compares). The same r and s as the two calls. Returns what
+ * check_run_all returns (-EINVAL also when s is NULL); s is meaningful only
+ * on 0. */
+int check_sample_run(const struct check_input *in, struct check_result *r, struct check_sample *s);
+#define CHECK_SAMPLE_RUN 1 /* check_sample_run is declared (for benchmarks) */
+
 /* The group features of self against others[0..n) (the group's other
  * samples, self excluded) into out[CHECK_GROUP_NFEAT]. With no others the
  * relative features compare self with itself. O(n * CHECK_SAMPLE_VALUES). */

@@ -260,6 +260,8 @@ static int add_eq(void *cls, const struct check_equation *e)
         q->ann_at[q->nann] = e->start;
         q->ann_close[q->nann++] = e->start + e->len - 2;
     }
+    if (q->tap)
+        q->tap(q->tap_cls, e);
     if (e->status < 0 || q->n == CHECK_KNOWN_MAX)
         return 0;
     q->v[2 * q->n] = e->lhs;
@@ -439,8 +441,17 @@ void check_numscan_byte(struct check_numscan *ns, const char *s, size_t len, siz
 int check_numscan_begin(struct check_numscan *ns, const struct check_prompt *p, const char *resp,
                         size_t len, struct check_result *r, bool arith)
 {
+    return check_numscan_begin_tap(ns, p, resp, len, r, arith, NULL, NULL);
+}
+
+int check_numscan_begin_tap(struct check_numscan *ns, const struct check_prompt *p,
+                            const char *resp, size_t len, struct check_result *r, bool arith,
+                            check_equation_cb tap, void *cls)
+{
     if (!p || !r || (!resp && len))
         return -EINVAL;
+    ns->eqs.tap = tap;
+    ns->eqs.tap_cls = cls;
     /* Only the counts are cleared: each array is written before it is read. */
     ns->eqs.n = ns->eqs.nann = ns->next_eq = ns->next_ann = ns->result.n = 0;
     memset(ns->result.near, 0, sizeof(ns->result.near));

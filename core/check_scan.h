@@ -27,6 +27,11 @@ struct check_eqs {
      * scan need not look for the ">>" again. */
     size_t ann_at[CHECK_KNOWN_MAX], ann_close[CHECK_KNOWN_MAX];
     size_t nann;
+    /* Also called with every equation the scan finds, after it is
+     * recorded (its return is ignored), or NULL: a reader that wants the
+     * same equations (check_sample_run) without a scan of its own. */
+    check_equation_cb tap;
+    void *tap_cls;
 };
 
 /* What the numbers scan of one response carries (about 15 KB). */
@@ -50,6 +55,19 @@ struct check_numscan {
  * is set). Returns 0, or -EINVAL as check_numbers_prepared. */
 int check_numscan_begin(struct check_numscan *ns, const struct check_prompt *p, const char *resp,
                         size_t len, struct check_result *r, bool arith);
+
+/* check_numscan_begin, handing every equation to tap(cls, e) too (tap
+ * may be NULL). */
+int check_numscan_begin_tap(struct check_numscan *ns, const struct check_prompt *p,
+                            const char *resp, size_t len, struct check_result *r, bool arith,
+                            check_equation_cb tap, void *cls);
+
+/* check_run_all, handing every equation its scan finds to tap(cls, e)
+ * too (tap may be NULL): the equations check_arith_scan finds in in->resp,
+ * in the same order. *ans gets the response's answer when ans is not
+ * NULL. */
+int check_run_all_tap(const struct check_input *in, struct check_result *r,
+                      struct check_answer *ans, check_equation_cb tap, void *cls);
 
 /* The number words ("one" ... "zero", "dozen", "half", "twice"), each at
  * the slot of its key (its bytes lowercased, little-endian, zero-padded:

@@ -26,7 +26,7 @@ struct uniq {
 
 #define KEPT_MAX CHECK_GROUP_DEFAULT /* largest max_samples honoured */
 
-/* What checking one group needs (about 20 KB), allocated once per table. */
+/* What checking one group needs (about 40 KB), allocated once per table. */
 struct scratch {
     struct check_answer ans[KEPT_MAX];    /* answers of the group's kept samples */
     struct check_answer others[KEPT_MAX]; /* those of one response's others */
@@ -34,7 +34,11 @@ struct scratch {
     struct check_sample osmp[KEPT_MAX];   /* one response's others */
     struct check_sample self;             /* a response past the kept ones */
     struct check_prompt prompt;           /* the group's prompt numbers */
+    struct check_memo_prompt mp;          /* reward_check_group's prompt: its numbers are
+                                             the memo's or prompt */
     struct check_result r;
+    double v[KEPT_MAX][CHECK_NFEAT]; /* the kept samples' checker features, no others */
+    double selfv[CHECK_NFEAT];       /* those of a response past the kept ones */
 };
 
 static int cmp_side(const void *a, const void *b)
@@ -171,9 +175,45 @@ static int distinct(const struct reward_pair_ex *pairs, size_t n, int lone,
     return 0;
 }
 
+/* The block of a response into out: its checker features v (check_run_all's
+ * with no others: check_sample_run) with the agreement of its answer with
+ * the others' (the first max_samples - 1), as check_run_all with those
+ * others gives it, then its group features against the others' samples.
+ * Returns 0 or -EINVAL. */
+static int block_of(struct scratch *sc, const struct check_sample *self, const double *v, size_t no,
+                    size_t max_samples, float *out)
+{
+    check_result_init(&sc->r);
+    sc->r.no_text = true;
+    memcpy(sc->r.v, v, sizeof(sc->r.v));
+    int rc = check_agree(&self->ans, sc->others, no, max_samples, &sc->r, NULL);
+    if (!rc) {
+        dense(&sc->r, out);
+        dense_group(self, sc->osmp, no, out + CHECK_NFEAT);
+    }
+    return rc;
+}
+
+/* check_sample_run of x (no others, no sentences) with the prompt of sc. */
+static int read_text(struct scratch *sc, const char *prompt, const char *x, struct check_sample *s,
+                     double *v)
+{
+    struct check_input in = {.prompt = prompt,
+                             .prompt_len = strlen(prompt),
+                             .resp = x,
+                             .resp_len = strlen(x),
+                             .prepared = &sc->prompt,
+                             .no_text = true};
+    int rc = check_sample_run(&in, &sc->r, s);
+    if (!rc)
+        memcpy(v, sc->r.v, sizeof(sc->r.v));
+    return rc;
+}
+
 /* Checks the distinct responses u[0..m) of one group (in order of first
  * appearance) into their blocks of t. The first kept of them are the
- * group's samples; each response's others are those, less itself. */
+ * group's samples; each response's others are those, less itself. Each
+ * response is read once, for its checkers and its sample together. */
 static int check_group(const struct reward_pair_ex *pairs, const struct uniq *u, size_t m,
                        size_t kept, struct reward_check_table *t, struct scratch *sc)
 {
@@ -181,8 +221,7 @@ static int check_group(const struct reward_pair_ex *pairs, const struct uniq *u,
     int rc = check_prompt_init(&sc->prompt, prompt, strlen(prompt));
     size_t nk = m < kept ? m : kept;
     for (size_t i = 0; i < nk && !rc; i++) {
-        const char *x = side_text(pairs, u[i].first);
-        rc = check_sample_read_prompt(x, strlen(x), &sc->prompt, &sc->smp[i]);
+        rc = read_text(sc, prompt, side_text(pairs, u[i].first), &sc->smp[i], sc->v[i]);
         sc->ans[i] = sc->smp[i].ans;
     }
     for (size_t i = 0; i < m && !rc; i++) {
@@ -192,26 +231,11 @@ static int check_group(const struct reward_pair_ex *pairs, const struct uniq *u,
                 sc->osmp[no] = sc->smp[j];
                 sc->others[no++] = sc->ans[j];
             }
-        const char *x = side_text(pairs, u[i].first);
         if (i >= nk)
-            rc = check_sample_read_prompt(x, strlen(x), &sc->prompt, &sc->self);
-        if (rc)
-            break;
-        struct check_input in = {.prompt = prompt,
-                                 .prompt_len = strlen(prompt),
-                                 .resp = x,
-                                 .resp_len = strlen(x),
-                                 .others = sc->others,
-                                 .n_others = no,
-                                 .max_samples = kept,
-                                 .prepared = &sc->prompt,
-                                 .no_text = true};
-        rc = check_run_all(&in, &sc->r, NULL);
-        if (!rc) {
-            float *out = t->v[t->side[u[i].first]];
-            dense(&sc->r, out);
-            dense_group(i < nk ? &sc->smp[i] : &sc->self, sc->osmp, no, out + CHECK_NFEAT);
-        }
+            rc = read_text(sc, prompt, side_text(pairs, u[i].first), &sc->self, sc->selfv);
+        if (!rc)
+            rc = block_of(sc, i < nk ? &sc->smp[i] : &sc->self, i < nk ? sc->v[i] : sc->selfv, no,
+                          kept, t->v[t->side[u[i].first]]);
     }
     return rc;
 }
@@ -266,7 +290,7 @@ int reward_check_single(const char *prompt, const char *text, float *out)
 {
     if (!prompt || !text || !out)
         return -EINVAL;
-    /* The checkers, then the group features of a group of one: its sample,
+    /* The checkers, and the group features of a group of one: its sample,
      * read against the prompt's numbers (read once for both). */
     struct one {
         struct check_result r;
@@ -282,32 +306,53 @@ int reward_check_single(const char *prompt, const char *text, float *out)
                              .resp_len = strlen(text),
                              .prepared = &one->prompt,
                              .no_text = true};
-    if (!rc)
-        rc = check_run_all(&in, &one->r, NULL);
+    if (!rc) /* the checkers and the sample in one read */
+        rc = check_sample_run(&in, &one->r, &one->smp);
     if (!rc) {
         dense(&one->r, out);
-        rc = check_sample_read_prompt(text, strlen(text), &one->prompt, &one->smp);
-    }
-    if (!rc)
         dense_group(&one->smp, NULL, 0, out + CHECK_NFEAT);
+    }
     free(one);
     return rc;
 }
 
-/* The samples and answers of the first kept of samples[0..n) of prompt
- * (read into sc->prompt) into sc->smp and sc->ans, through the thread's
- * memo (a group is read again for each of its items). */
-static int group_answers(const char *prompt, const char *const *samples, size_t n, size_t kept,
-                         struct scratch *sc)
+/* The samples, answers and checker features of the first kept of
+ * samples[0..n) of the prompt sc->mp into sc->smp, sc->ans and
+ * sc->v, through the thread's memo (a group is read again for each of its
+ * items). */
+static int group_answers(const char *const *samples, size_t n, size_t kept, struct scratch *sc)
 {
     int rc = 0;
     for (size_t i = 0; i < n && i < kept && !rc; i++) {
-        rc = samples[i] ? check_sample_memo(prompt, &sc->prompt, samples[i], strlen(samples[i]),
-                                            &sc->smp[i])
-                        : -EINVAL;
+        rc = samples[i]
+                 ? check_memo_run(&sc->mp, samples[i], strlen(samples[i]), &sc->smp[i], sc->v[i])
+                 : -EINVAL;
         sc->ans[i] = sc->smp[i].ans;
     }
     return rc;
+}
+
+/* The block of text, one of a pair scored with the group read into sc
+ * (its first nk samples[]), into out. */
+static int text_block(const char *const *samples, size_t nk, const char *text, struct scratch *sc,
+                      float *out)
+{
+    size_t no = 0, own = nk;
+    for (size_t j = 0; j < nk; j++)
+        if (strcmp(samples[j], text)) {
+            sc->osmp[no] = sc->smp[j];
+            sc->others[no++] = sc->ans[j];
+        } else {
+            own = j; /* one of the samples: read already */
+        }
+    int rc = 0;
+    if (own < nk) {
+        sc->self = sc->smp[own];
+        memcpy(sc->selfv, sc->v[own], sizeof(sc->selfv));
+    } else {
+        rc = check_memo_run(&sc->mp, text, strlen(text), &sc->self, sc->selfv);
+    }
+    return rc ? rc : block_of(sc, &sc->self, sc->selfv, no, KEPT_MAX, out);
 }
 
 int reward_check_group(const char *prompt, const char *const *samples, size_t n,
@@ -318,44 +363,17 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
     struct scratch *sc = malloc(sizeof(*sc));
     if (!sc)
         return -ENOMEM;
-    size_t nk = n < KEPT_MAX ? n : KEPT_MAX;
-    int rc = check_prompt_init(&sc->prompt, prompt, strlen(prompt));
-    if (!rc)
-        rc = group_answers(prompt, samples, n, nk, sc);
-    for (size_t t = 0; t < ntexts && !rc; t++) {
-        if (!texts[t]) {
-            rc = -EINVAL;
-            break;
-        }
-        size_t no = 0, own = nk;
-        for (size_t j = 0; j < nk; j++)
-            if (strcmp(samples[j], texts[t])) {
-                sc->osmp[no] = sc->smp[j];
-                sc->others[no++] = sc->ans[j];
-            } else {
-                own = j; /* one of the samples: read already */
-            }
-        if (own < nk)
-            sc->self = sc->smp[own];
-        else
-            rc = check_sample_read_prompt(texts[t], strlen(texts[t]), &sc->prompt, &sc->self);
-        if (rc)
-            break;
-        struct check_input in = {.prompt = prompt,
-                                 .prompt_len = strlen(prompt),
-                                 .resp = texts[t],
-                                 .resp_len = strlen(texts[t]),
-                                 .others = sc->others,
-                                 .n_others = no,
-                                 .max_samples = KEPT_MAX,
-                                 .prepared = &sc->prompt,
-                                 .no_text = true};
-        rc = check_run_all(&in, &sc->r, NULL);
-        if (!rc) {
-            dense(&sc->r, out[t]);
-            dense_group(&sc->self, sc->osmp, no, out[t] + CHECK_NFEAT);
-        }
+    size_t nk = n < KEPT_MAX ? n : KEPT_MAX, plen = strlen(prompt);
+    /* The prompt's numbers: the thread's memo holds the last prompts'. */
+    int rc = check_memo_prompt(prompt, plen, &sc->mp);
+    if (!rc && !sc->mp.p) {
+        rc = check_prompt_init(&sc->prompt, prompt, plen);
+        sc->mp.p = &sc->prompt;
     }
+    if (!rc)
+        rc = group_answers(samples, n, nk, sc);
+    for (size_t t = 0; t < ntexts && !rc; t++)
+        rc = texts[t] ? text_block(samples, nk, texts[t], sc, out[t]) : -EINVAL;
     free(sc);
     return rc;
 }

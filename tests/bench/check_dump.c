@@ -15,12 +15,12 @@
  * check_run_all (with the group's earlier answers as others, once reading
  * the prompt and once with check_prompt_init's result), check_answer,
  * check_arith, check_arith_scan's equations, check_numbers, check_form,
- * check_sample_read and check_group_features against the group's earlier
- * samples; every double as %a, every finding whole. It prints one line per
- * response, its number and a 64-bit hash of that record (the record itself
- * with --full; --only N prints response N alone). checks_diff.sh builds it
- * against two revisions and compares the outputs; it uses only what the
- * baseline's check.h and check_group.h declare.
+ * check_sample_read, and check_sample_read_prompt with the prompt's numbers
+ * (every field), each with check_group_features against the group's
+ * earlier samples read the same way; every double as %a, every finding whole. It prints one line
+ * per response, its number and a 64-bit hash of that record (the record itself with --full; --only
+ * N prints response N alone). checks_diff.sh builds it against two revisions and compares the
+ * outputs; it uses only what the baseline's check.h and check_group.h declare.
  */
 #include "check.h"
 #include "check_group.h"
@@ -97,12 +97,62 @@ static void put_sample(struct rec *r, const struct check_sample *s, int rc)
     put_answer(r, &s->ans);
 }
 
+#ifdef CHECK_SAMPLE_RUN
+#include "check_memo.h"
+
+/* This tree only (the baseline declares no check_sample_run): the hash of
+ * a result and a sample, every field of both. */
+static uint64_t fused_hash(const struct check_result *res, int rc, const struct check_sample *s)
+{
+    struct rec h = {0xcbf29ce484222325ULL, 0};
+    put_result(&h, "r", rc, res);
+    put_sample(&h, s, rc);
+    put(&h, "%a %d %u %u %d\n", s->last, s->has_last, s->unused, s->off_path, s->full);
+    return h.h;
+}
+
+/* check_sample_run and check_memo_run (a miss, then a hit) give what
+ * check_run_all and check_sample_read_prompt give apart; a difference adds
+ * a line to the record, which then differs from the baseline's. */
+static void check_fused(struct rec *r, struct check_input in)
+{
+    static struct check_result a, b;
+    struct check_sample sa, sb;
+    for (int no_text = 0; no_text < 2; no_text++) {
+        in.no_text = no_text;
+        int ra = check_run_all(&in, &a, NULL);
+        ra |= check_sample_read_prompt(in.resp, in.resp_len, in.prepared, &sa);
+        int rb = check_sample_run(&in, &b, &sb);
+        if (fused_hash(&a, ra, &sa) != fused_hash(&b, rb, &sb))
+            put(r, "check_sample_run differs (no_text %d)\n", no_text);
+    }
+    in.others = NULL;
+    in.n_others = 0;
+    int ra = check_run_all(&in, &a, NULL);
+    ra |= check_sample_read_prompt(in.resp, in.resp_len, in.prepared, &sa);
+    for (int k = 0; k < 2 && in.resp; k++) {
+        check_result_init(&b);
+        b.no_text = true;
+        struct check_memo_prompt mp;
+        int rb = check_memo_prompt(in.prompt, in.prompt_len, &mp);
+        if (!rb && !mp.p)
+            mp.p = in.prepared; /* not kept: the same numbers */
+        rb = rb ? rb : check_memo_run(&mp, in.resp, in.resp_len, &sb, b.v);
+        b.nf = a.nf = 0; /* the memo keeps the features, not the findings */
+        b.dropped = a.dropped = 0;
+        if (fused_hash(&a, ra, &sa) != fused_hash(&b, rb, &sb))
+            put(r, "check_memo_run differs (%s)\n", k ? "hit" : "miss");
+    }
+}
+#endif
+
 /* A group: its prompt, and per response the answer and sample read so far. */
 struct group {
     const char *prompt;
     size_t plen, n;
     struct check_answer ans[GROUP_MAX];
     struct check_sample smp[GROUP_MAX];
+    struct check_sample psmp[GROUP_MAX]; /* read with the prompt's numbers */
     struct check_prompt prep;
 };
 
@@ -154,6 +204,9 @@ static void dump_text(struct group *g, const char *t, size_t len, unsigned long 
     in.max_samples = 3;
     rc = check_run_all(&in, &res, NULL);
     put_result(&r, "run_all_prepared", rc, &res);
+#ifdef CHECK_SAMPLE_RUN
+    check_fused(&r, in);
+#endif
     dump_single(&r, g, t, len);
     struct check_sample s;
     rc = check_sample_read(t, len, &s);
@@ -163,9 +216,18 @@ static void dump_text(struct group *g, const char *t, size_t len, unsigned long 
     for (int k = 0; k < CHECK_GROUP_NFEAT; k++)
         put(&r, " %a", gf[k]);
     put(&r, "\n");
+    struct check_sample ps; /* with the prompt: every field, the features too */
+    rc = check_sample_read_prompt(t, len, &g->prep, &ps);
+    put_sample(&r, &ps, rc);
+    put(&r, "%a %d %u %u %d\n", ps.last, ps.has_last, ps.unused, ps.off_path, ps.full);
+    check_group_features(&ps, g->psmp, n, gf);
+    for (int k = 0; k < CHECK_GROUP_NFEAT; k++)
+        put(&r, " %a", gf[k]);
+    put(&r, "\n");
     if (g->n < GROUP_MAX) {
         g->ans[g->n] = self;
         g->smp[g->n] = s;
+        g->psmp[g->n] = ps;
     }
     g->n++;
     if (!r.full)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_group.h"
@@ -408,6 +409,116 @@ static void test_single_block(void **state)
     assert_string_equal(reward_check_feat_name(0), check_feat_name[0]);
 }
 
+/* Two values are one within 1e-6 relative (of the larger, at least 1). */
+static int near_same(double a, double b)
+{
+    double m = fmax(fmax(fabs(a), fabs(b)), 1.0);
+    return fabs(a - b) <= 1e-6 * m;
+}
+
+/* A random sorted sample: values around a few bases, some within 1e-6
+ * relative of each other and some just outside it (as add_value keeps
+ * them: a value the same as one kept is dropped). */
+static void random_sample(struct check_sample *s, uint64_t *seed)
+{
+    static const double base[] = {0.0, 1.0, 2.5, 12.0, -3.0, 1000.0, 65536.0, 1e9};
+    static const double jitter[] = {0.0, 4e-7, -4e-7, 9e-7, -9e-7, 1.5e-6, -1.5e-6, 3e-6};
+    memset(s, 0, sizeof(*s));
+    *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    size_t want = (*seed >> 33) % 12;
+    for (size_t t = 0; t < want; t++) {
+        *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        double b = base[(*seed >> 40) % 8], v = b + jitter[(*seed >> 50) % 8] * fmax(fabs(b), 1.0);
+        int dup = 0;
+        for (size_t i = 0; i < s->nval; i++)
+            dup |= near_same(s->val[i], v);
+        if (dup || s->nval == CHECK_SAMPLE_VALUES)
+            continue;
+        size_t i = s->nval++;
+        for (; i > 0 && s->val[i - 1] > v; i--)
+            s->val[i] = s->val[i - 1];
+        s->val[i] = v;
+    }
+    s->ans.numeric = s->nval > 0;
+    s->ans.value = s->nval ? s->val[(*seed >> 20) % s->nval] * (1.0 + 5e-7) : 0.0;
+}
+
+/* values_shared and answer_seen as the values compared one by one give
+ * them, on random samples with values at the 1e-6 edge. */
+static void test_shared_values_edges(void **state)
+{
+    (void)state;
+    uint64_t seed = 12345;
+    struct check_sample self, others[3];
+    for (int round = 0; round < 20000; round++) {
+        random_sample(&self, &seed);
+        for (int j = 0; j < 3; j++)
+            random_sample(&others[j], &seed);
+        unsigned shared = 0;
+        int seen = 0;
+        for (size_t i = 0; i < self.nval; i++) {
+            int any = 0;
+            for (int j = 0; j < 3; j++)
+                for (size_t k = 0; k < others[j].nval; k++)
+                    any |= near_same(self.val[i], others[j].val[k]);
+            shared += (unsigned)any;
+        }
+        for (int j = 0; j < 3 && self.ans.numeric; j++)
+            for (size_t k = 0; k < others[j].nval; k++)
+                seen |= near_same(self.ans.value, others[j].val[k]);
+        double out[CHECK_GROUP_NFEAT];
+        check_group_features(&self, others, 3, out);
+        assert_true(out[CHECK_GROUP_VALUES_SHARED] == (double)shared);
+        assert_true(out[CHECK_GROUP_ANSWER_SEEN] == (double)seen);
+    }
+}
+
+/* Lines holding more than blanks, counted byte by byte. */
+static unsigned lines_ref(const char *s, size_t len)
+{
+    unsigned n = 0;
+    int filled = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\n') {
+            n += (unsigned)filled;
+            filled = 0;
+        } else if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') {
+            filled = 1;
+        }
+    }
+    return n + (unsigned)filled;
+}
+
+/* check_sample.lines on edge texts and random texts of blanks, newlines,
+ * NULs and letters, each in a buffer of exactly its length. */
+static void test_lines_edges(void **state)
+{
+    (void)state;
+    static const char alphabet[] = {' ', '\t', '\r', '\n', 'a', '\0', '\n', ' '};
+    static const char *const edge[] = {
+        "", "\n", "a", " \t\r", "\n\n", " \t\r\n x", "a\n\n  \nb\r\n"};
+    static const unsigned want[] = {0, 0, 1, 0, 0, 1, 2};
+    struct check_sample smp;
+    for (size_t k = 0; k < sizeof(edge) / sizeof(edge[0]); k++) {
+        assert_int_equal(check_sample_read(edge[k], strlen(edge[k]), &smp), 0);
+        assert_int_equal(smp.lines, want[k]);
+    }
+    uint64_t seed = 99;
+    for (int round = 0; round < 5000; round++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t len = (seed >> 33) % 40;
+        char *t = malloc(len ? len : 1);
+        assert_non_null(t);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            t[i] = alphabet[(seed >> 40) % 8];
+        }
+        assert_int_equal(check_sample_read(t, len, &smp), 0);
+        assert_int_equal(smp.lines, lines_ref(t, len));
+        free(t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -421,6 +532,8 @@ int main(void)
         cmocka_unit_test(test_off_path),
         cmocka_unit_test(test_full_derivation),
         cmocka_unit_test(test_single_block),
+        cmocka_unit_test(test_shared_values_edges),
+        cmocka_unit_test(test_lines_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

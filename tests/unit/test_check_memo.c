@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_group.h"
 #include "check_memo.h"
+#include "feat.h"
 #include "reward_check.h"
 
 static void assert_same_sample(const struct check_sample *x, const struct check_sample *y)
@@ -96,43 +98,52 @@ static void test_same_as_read(void **state)
     assert_int_equal(memo("A: 1", NULL), -EINVAL);
 }
 
-/* Two texts on one slot: each look gives its own text's sample, the one
- * there is replaced; a text that differs in one byte is no hit. */
+/* Texts of one set: CHECK_MEMO_WAYS of them all stay; one more each time
+ * replaces the one used least lately, so cycling through WAYS + 1 of them
+ * finds none; each look gives its own text's sample; a text that differs
+ * in one byte is no hit. */
 static void test_slot_shared(void **state)
 {
     (void)state;
-    char a[256], b[256];
-    solution(a, sizeof a, 5000); /* texts no other test reads */
-    size_t slot = check_memo_slot(question, a, strlen(a));
-    unsigned j = 5001;
-    for (;; j++) {
-        solution(b, sizeof b, j);
-        if (check_memo_slot(question, b, strlen(b)) == slot)
-            break;
+    enum { N = CHECK_MEMO_WAYS + 1 };
+    char t[N][256];
+    struct check_sample want[N], got;
+    solution(t[0], sizeof t[0], 5000); /* texts no other test reads */
+    size_t set = check_memo_slot(question, t[0], strlen(t[0]));
+    for (unsigned i = 1, j = 5001; i < N; j++) {
+        solution(t[i], sizeof t[i], j);
+        if (check_memo_slot(question, t[i], strlen(t[i])) == set)
+            i++;
     }
-    struct check_sample wa, wb, got;
-    assert_int_equal(read_q(a, &wa), 0);
-    assert_int_equal(read_q(b, &wb), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(read_q(t[i], &want[i]), 0);
     unsigned long long h0, m0, h1, m1;
     counts(&h0, &m0);
-    for (int r = 0; r < 3; r++) {
-        assert_int_equal(memo(a, &got), 0);
-        assert_same_sample(&wa, &got);
-        assert_int_equal(memo(b, &got), 0);
-        assert_same_sample(&wb, &got);
-    }
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < N - 1; i++) {
+            assert_int_equal(memo(t[i], &got), 0);
+            assert_same_sample(&want[i], &got);
+        }
     counts(&h1, &m1);
-    assert_int_equal(m1 - m0, 6); /* each replaced the other */
-    assert_int_equal(h1 - h0, 0);
+    assert_int_equal(m1 - m0, N - 1); /* each read once, then found */
+    assert_int_equal(h1 - h0, 2 * (N - 1));
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(memo(t[(i + N - 1) % N], &got), 0); /* the one not kept first */
+            assert_same_sample(&want[(i + N - 1) % N], &got);
+        }
+    counts(&h0, &m0);
+    assert_int_equal(m0 - m1, 3 * N); /* each replaced the one used least lately */
+    assert_int_equal(h0 - h1, 0);
     /* The same length, one byte changed: read, not taken from the slot. */
     char c[256];
-    memcpy(c, b, sizeof c);
+    memcpy(c, t[1], sizeof c);
     c[strlen(c) - 1] = c[strlen(c) - 1] == '9' ? '8' : '9';
     struct check_sample wc;
     assert_int_equal(read_q(c, &wc), 0);
     assert_int_equal(memo(c, &got), 0);
     assert_same_sample(&wc, &got);
-    assert_string_not_equal(wb.ans.canon, got.ans.canon);
+    assert_string_not_equal(want[1].ans.canon, got.ans.canon);
 }
 
 /* Texts past CHECK_MEMO_TEXT_MAX are read every time and not counted. */
@@ -239,12 +250,113 @@ static void test_group_features_same(void **state)
     assert_int_equal(h1 - h0, 8); /* the second took them from the memo */
 }
 
+/* check_memo_run of t with the question: the sample and features. */
+static int memo_run(const char *t, struct check_sample *s, double *v)
+{
+    struct check_memo_prompt mp = {question, strlen(question), 0, &qnums};
+    assert_int_equal(check_memo_prompt(question, strlen(question), &mp), 0);
+    mp.p = &qnums; /* the same numbers, read by setup */
+    return check_memo_run(&mp, t, t ? strlen(t) : 3, s, v);
+}
+
+/* What check_memo_run must give for t: check_sample_run's, no others. */
+static void run_q(const char *t, struct check_sample *s, double *v)
+{
+    static struct check_result r;
+    struct check_input in = {.prompt = question,
+                             .prompt_len = strlen(question),
+                             .resp = t,
+                             .resp_len = strlen(t),
+                             .prepared = &qnums,
+                             .no_text = true};
+    assert_int_equal(check_sample_run(&in, &r, s), 0);
+    memcpy(v, r.v, sizeof(r.v));
+}
+
+/* Cold and warm, check_memo_run gives check_sample_run's sample and
+ * features; a slot that holds a text's sample only (check_sample_memo) is
+ * read again for both, then a hit; a sample it kept serves
+ * check_sample_memo too. */
+static void test_run_same_as_read(void **state)
+{
+    (void)state;
+    for (unsigned i = 0; i < 100; i++) {
+        char t[256];
+        solution(t, sizeof t, 7000 + i);
+        struct check_sample want, got, plain;
+        double wv[CHECK_NFEAT], gv[CHECK_NFEAT];
+        run_q(t, &want, wv);
+        if (i % 2) /* the sample alone first */
+            assert_int_equal(memo(t, &plain), 0);
+        unsigned long long h0, m0, h1, m1;
+        counts(&h0, &m0);
+        for (int r = 0; r < 2; r++) {
+            assert_int_equal(memo_run(t, &got, gv), 0);
+            assert_same_sample(&want, &got);
+            assert_memory_equal(wv, gv, sizeof wv);
+        }
+        counts(&h1, &m1);
+        assert_true(m1 - m0 == 1 && h1 - h0 == 1);
+        assert_int_equal(memo(t, &plain), 0);
+        assert_same_sample(&want, &plain);
+    }
+    struct check_sample s;
+    double v[CHECK_NFEAT];
+    assert_int_equal(memo_run(NULL, &s, v), -EINVAL);
+    assert_int_equal(memo_run("A: 1", NULL, v), -EINVAL);
+    assert_int_equal(memo_run("A: 1", &s, NULL), -EINVAL);
+}
+
+/* check_memo_prompt gives check_prompt_init's numbers and the bytes'
+ * hash, kept across other prompts; NULL numbers for a prompt it does not
+ * keep; check_memo_run refuses a prompt without text. */
+static void test_prompt_memo(void **state)
+{
+    (void)state;
+    const char *ps[3] = {question, "Sue has 12 pens and 1,200 clips, half of them red.", ""};
+    for (int r = 0; r < 6; r++) {
+        const char *q = ps[r % 3];
+        struct check_prompt want;
+        struct check_memo_prompt mp, again;
+        assert_int_equal(check_prompt_init(&want, q, strlen(q)), 0);
+        assert_int_equal(check_memo_prompt(q, strlen(q), &mp), 0);
+        assert_non_null(mp.p);
+        assert_ptr_equal(mp.text, q);
+        assert_int_equal(mp.len, strlen(q));
+        assert_int_equal(mp.hash, feat_fx64(q, strlen(q)));
+        assert_int_equal(mp.p->n, want.n);
+        assert_memory_equal(mp.p->v, want.v, want.n * sizeof want.v[0]);
+        assert_memory_equal(mp.p->near, want.near, sizeof want.near);
+        assert_memory_equal(mp.p->small, want.small, sizeof want.small);
+        assert_int_equal(check_memo_prompt(q, strlen(q), &again), 0);
+        assert_ptr_equal(again.p, mp.p); /* kept */
+    }
+    /* A prefix of a kept prompt is another prompt. */
+    struct check_memo_prompt mp;
+    assert_int_equal(check_memo_prompt(ps[1], 12, &mp), 0);
+    assert_int_equal(mp.p->n, 1);
+    assert_int_equal(check_memo_prompt(NULL, 0, &mp), -EINVAL);
+    assert_int_equal(check_memo_prompt("x", 1, NULL), -EINVAL);
+    char *big = calloc(CHECK_MEMO_TEXT_MAX + 2, 1);
+    assert_non_null(big);
+    memset(big, '7', CHECK_MEMO_TEXT_MAX + 1);
+    assert_int_equal(check_memo_prompt(big, CHECK_MEMO_TEXT_MAX + 1, &mp), 0);
+    assert_null(mp.p);
+    free(big);
+    struct check_sample s;
+    double v[CHECK_NFEAT];
+    mp = (struct check_memo_prompt){NULL, 0, 0, &qnums};
+    assert_int_equal(check_memo_run(&mp, "A: 1", 4, &s, v), -EINVAL);
+    assert_int_equal(check_memo_run(NULL, "A: 1", 4, &s, v), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_as_read),       cmocka_unit_test(test_slot_shared),
         cmocka_unit_test(test_long_text_not_kept), cmocka_unit_test(test_prompt_is_key),
         cmocka_unit_test(test_per_thread),         cmocka_unit_test(test_group_features_same),
+        cmocka_unit_test(test_run_same_as_read),   cmocka_unit_test(test_prompt_memo),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

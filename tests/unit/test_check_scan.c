@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "check.h"
+#include "check_group.h"
 
 #define OTHERS_MAX 8
 
@@ -53,6 +54,45 @@ static void assert_same(const struct check_result *a, const struct check_result 
     }
 }
 
+static void assert_same_sample(const struct check_sample *x, const struct check_sample *y)
+{
+    assert_int_equal(x->ans.kind, y->ans.kind);
+    assert_int_equal(x->ans.start, y->ans.start);
+    assert_int_equal(x->ans.len, y->ans.len);
+    assert_int_equal(x->ans.numeric, y->ans.numeric);
+    assert_int_equal(x->ans.percent, y->ans.percent);
+    assert_memory_equal(&x->ans.value, &y->ans.value, sizeof x->ans.value);
+    assert_string_equal(x->ans.canon, y->ans.canon);
+    assert_int_equal(x->nval, y->nval);
+    assert_memory_equal(x->val, y->val, x->nval * sizeof x->val[0]);
+    assert_int_equal(x->eqs, y->eqs);
+    assert_int_equal(x->lines, y->lines);
+    assert_int_equal(x->has_last, y->has_last);
+    assert_memory_equal(&x->last, &y->last, sizeof x->last);
+    assert_int_equal(x->unused, y->unused);
+    assert_int_equal(x->off_path, y->off_path);
+    assert_int_equal(x->full, y->full);
+}
+
+/* check_sample_run: the checkers and the sample in one read give what
+ * check_run_all and check_sample_read_prompt give apart, with the prompt
+ * read by the checkers (the sample then reads no prompt numbers) and
+ * prepared (both use it). */
+static void check_sample_one_read(struct check_input in)
+{
+    struct check_prompt p;
+    struct check_sample want, got;
+    assert_int_equal(check_prompt_init(&p, in.prompt, in.prompt_len), 0);
+    for (int prepared = 0; prepared < 2; prepared++) {
+        in.prepared = prepared ? &p : NULL;
+        assert_int_equal(check_run_all(&in, &apart, NULL), 0);
+        assert_int_equal(check_sample_read_prompt(in.resp, in.resp_len, in.prepared, &want), 0);
+        assert_int_equal(check_sample_run(&in, &fused, &got), 0);
+        assert_same(&fused, &apart);
+        assert_same_sample(&got, &want);
+    }
+}
+
 /* Checks resp against prompt, with others as the group's other answers. */
 static void check_text(const char *prompt, size_t plen, const char *resp, size_t len,
                        const struct check_answer *others, size_t n)
@@ -79,6 +119,7 @@ static void check_text(const char *prompt, size_t plen, const char *resp, size_t
         assert_int_equal(fused.f[i].start, apart.f[i].start);
         assert_string_equal(apart.f[i].text, "");
     }
+    check_sample_one_read(in);
 }
 
 /* Every string of every line of path; returns the texts checked. */
