@@ -146,15 +146,13 @@ static struct memo_slot *set_find(struct memo *m, uint64_t h, const char *prompt
     return NULL;
 }
 
-int check_sample_memo(const char *prompt, const struct check_prompt *p, const char *resp,
-                      size_t len, struct check_sample *s)
+/* The sample of resp[0..len) read with prompt (plen bytes, hash ph when
+ * has_prompt) and its numbers p, from the memo or read and kept. */
+static int sample_lookup(struct memo *m, uint64_t ph, const char *prompt, size_t plen,
+                         const struct check_prompt *p, const char *resp, size_t len,
+                         struct check_sample *s)
 {
-    size_t plen = prompt ? strlen(prompt) : 0;
-    struct memo *m =
-        resp && s && len <= CHECK_MEMO_TEXT_MAX && plen <= CHECK_MEMO_TEXT_MAX ? memo_get() : NULL;
-    if (!m)
-        return check_sample_read_prompt(resp, len, p, s);
-    uint64_t h = key_hash(prompt, plen, resp, len);
+    uint64_t h = key_hash_of(ph, prompt != NULL, resp, len);
     struct memo_slot *e, *hit = set_find(m, h, prompt, plen, resp, len, &e);
     if (hit) {
         m->hits++;
@@ -166,6 +164,32 @@ int check_sample_memo(const char *prompt, const struct check_prompt *p, const ch
     if (!rc)
         slot_fill(e, h, prompt, plen, resp, len, s, m->tick);
     return rc;
+}
+
+int check_sample_memo(const char *prompt, const struct check_prompt *p, const char *resp,
+                      size_t len, struct check_sample *s)
+{
+    size_t plen = prompt ? strlen(prompt) : 0;
+    /* A prompt without its numbers reads otherwise than with them: not kept. */
+    struct memo *m =
+        resp && s && (!prompt || p) && len <= CHECK_MEMO_TEXT_MAX && plen <= CHECK_MEMO_TEXT_MAX
+            ? memo_get()
+            : NULL;
+    if (!m)
+        return check_sample_read_prompt(resp, len, p, s);
+    return sample_lookup(m, prompt ? feat_fx64(prompt, plen) : 0, prompt, plen, p, resp, len, s);
+}
+
+int check_memo_sample(const struct check_memo_prompt *mp, const char *resp, size_t len,
+                      struct check_sample *s)
+{
+    if (!mp || !mp->text || !mp->p || !resp || !s)
+        return -EINVAL;
+    struct memo *m =
+        len <= CHECK_MEMO_TEXT_MAX && mp->len <= CHECK_MEMO_TEXT_MAX ? memo_get() : NULL;
+    if (!m)
+        return check_sample_read_prompt(resp, len, mp->p, s);
+    return sample_lookup(m, mp->hash, mp->text, mp->len, mp->p, resp, len, s);
 }
 
 /* check_sample_run of resp[0..len) with prompt's numbers p, no others and
@@ -189,7 +213,7 @@ static int sample_run(const char *prompt, size_t plen, const struct check_prompt
 int check_memo_run(const struct check_memo_prompt *mp, const char *resp, size_t len,
                    struct check_sample *s, double *v)
 {
-    if (!mp || !mp->text || !resp || !s || !v)
+    if (!mp || !mp->text || !mp->p || !resp || !s || !v)
         return -EINVAL;
     const char *prompt = mp->text;
     size_t plen = mp->len;

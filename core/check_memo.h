@@ -22,16 +22,19 @@
 #define CHECK_MEMO_SLOTS 512       /* texts remembered per thread */
 #define CHECK_MEMO_WAYS 2          /* slots a text may take (two texts of a set both stay) */
 #define CHECK_MEMO_TEXT_MAX 16384u /* longer prompts or texts are read every time */
+_Static_assert(CHECK_MEMO_SLOTS % CHECK_MEMO_WAYS == 0, "whole sets");
 
 /* check_sample_read_prompt(resp, len, p, s), where p is what
- * check_prompt_init made of prompt (NULL for none), from the calling
- * thread's memo when it read the same text with the same prompt before.
- * Returns what check_sample_read_prompt returns (a failed read is not
- * kept). */
+ * check_prompt_init made of prompt (NULL when prompt is NULL), from the
+ * calling thread's memo when it read the same text with the same prompt
+ * before (a prompt given without p is read past the memo: the sample would
+ * differ from the one with the prompt's numbers). Returns what
+ * check_sample_read_prompt returns (a failed read is not kept). */
 int check_sample_memo(const char *prompt, const struct check_prompt *p, const char *resp,
                       size_t len, struct check_sample *s);
 
 #define CHECK_MEMO_PROMPTS 32 /* prompts whose numbers are remembered per thread */
+_Static_assert(CHECK_MEMO_PROMPTS % 2 == 0, "sets of two prompts");
 
 /* A prompt as the memo reads it (check_memo_prompt). */
 struct check_memo_prompt {
@@ -45,7 +48,7 @@ struct check_memo_prompt {
  * numbers check_prompt_init makes of it, kept in the calling thread's memo
  * (CHECK_MEMO_PROMPTS prompts, in sets of two by the hash, the bytes
  * compared: a group's items are scored one after another) and valid until
- * the thread's next call; p is NULL when the prompt is longer than
+ * this thread's next check_memo_prompt; p is NULL when the prompt is longer than
  * CHECK_MEMO_TEXT_MAX or memory ran out (the caller then reads them with
  * check_prompt_init and sets p). Returns 0, or -EINVAL when prompt or mp
  * is NULL. */
@@ -53,16 +56,25 @@ int check_memo_prompt(const char *prompt, size_t len, struct check_memo_prompt *
 
 /* check_sample_memo(mp->text, mp->p, resp, len, s) (mp->text then taken
  * as mp->len bytes), and the features check_run_all gives resp with that
- * prompt (mp->p its numbers, as check_input.prepared; mp->p NULL reads
- * them from the prompt), no others and no sentences into v[CHECK_NFEAT]:
+ * prompt (mp->p its numbers, as check_input.prepared), no others and no
+ * sentences into v[CHECK_NFEAT]:
  * every feature but the agreement's is the same with any others (the
  * agreement's are those of a group of one). A text not in the memo, or
  * kept without its features, is read for both in one pass
  * (check_sample_run) and kept with them. mp is filled by
- * check_memo_prompt. Returns what check_sample_run returns: 0, -EINVAL
- * (mp, its text, resp, s or v NULL) or -ENOMEM. */
+ * check_memo_prompt (with mp->p set). Returns what check_sample_run
+ * returns: 0, -EINVAL (mp, its text, its p, resp, s or v NULL) or
+ * -ENOMEM. */
 int check_memo_run(const struct check_memo_prompt *mp, const char *resp, size_t len,
                    struct check_sample *s, double *v);
+
+/* check_sample_memo(mp->text, mp->p, resp, len, s) with the prompt's hash
+ * taken from mp: the sample alone (a text kept with its features gives
+ * its sample too). For the samples of a group, which the layer reads only
+ * for their answers and values. Returns what check_sample_read_prompt
+ * returns, or -EINVAL (mp, its text, its p, resp or s NULL). */
+int check_memo_sample(const struct check_memo_prompt *mp, const char *resp, size_t len,
+                      struct check_sample *s);
 
 /* The set of resp[0..len) read with prompt (NULL: none): texts of one
  * set share its CHECK_MEMO_WAYS slots. */

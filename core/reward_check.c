@@ -26,7 +26,7 @@ struct uniq {
 
 #define KEPT_MAX CHECK_GROUP_DEFAULT /* largest max_samples honoured */
 
-/* What checking one group needs (about 40 KB), allocated once per table. */
+/* What checking one group needs (about 80 KB), allocated once per table. */
 struct scratch {
     struct check_answer ans[KEPT_MAX];    /* answers of the group's kept samples */
     struct check_answer others[KEPT_MAX]; /* those of one response's others */
@@ -39,6 +39,8 @@ struct scratch {
     struct check_result r;
     double v[KEPT_MAX][CHECK_NFEAT]; /* the kept samples' checker features, no others */
     double selfv[CHECK_NFEAT];       /* those of a response past the kept ones */
+    struct check_sample tsmp[2];     /* reward_check_group's scored texts (their
+                                        features in v[0], v[1]) */
 };
 
 static int cmp_side(const void *a, const void *b)
@@ -316,43 +318,48 @@ int reward_check_single(const char *prompt, const char *text, float *out)
     return rc;
 }
 
-/* The samples, answers and checker features of the first kept of
- * samples[0..n) of the prompt sc->mp into sc->smp, sc->ans and
- * sc->v, through the thread's memo (a group is read again for each of its
- * items). */
+/* The samples and answers of the first kept of samples[0..n) of the
+ * prompt sc->mp into sc->smp and sc->ans, through the thread's memo (a
+ * group is read again for each of its items): their samples alone, as the
+ * block reads only their answers and values; a scored text among them,
+ * read before with its features, is a hit. */
 static int group_answers(const char *const *samples, size_t n, size_t kept, struct scratch *sc)
 {
     int rc = 0;
     for (size_t i = 0; i < n && i < kept && !rc; i++) {
-        rc = samples[i]
-                 ? check_memo_run(&sc->mp, samples[i], strlen(samples[i]), &sc->smp[i], sc->v[i])
-                 : -EINVAL;
+        rc = samples[i] ? check_memo_sample(&sc->mp, samples[i], strlen(samples[i]), &sc->smp[i])
+                        : -EINVAL;
         sc->ans[i] = sc->smp[i].ans;
     }
     return rc;
 }
 
-/* The block of text, one of a pair scored with the group read into sc
- * (its first nk samples[]), into out. */
-static int text_block(const char *const *samples, size_t nk, const char *text, struct scratch *sc,
-                      float *out)
+/* The block of scored text t, read into sc->tsmp[t] and sc->v[t], with
+ * the group read into sc (its first nk samples[], text itself left out),
+ * into out. */
+static int text_block(const char *const *samples, size_t nk, const char *text, size_t t,
+                      struct scratch *sc, float *out)
 {
-    size_t no = 0, own = nk;
+    size_t no = 0;
     for (size_t j = 0; j < nk; j++)
         if (strcmp(samples[j], text)) {
             sc->osmp[no] = sc->smp[j];
             sc->others[no++] = sc->ans[j];
-        } else {
-            own = j; /* one of the samples: read already */
         }
-    int rc = 0;
-    if (own < nk) {
-        sc->self = sc->smp[own];
-        memcpy(sc->selfv, sc->v[own], sizeof(sc->selfv));
-    } else {
-        rc = check_memo_run(&sc->mp, text, strlen(text), &sc->self, sc->selfv);
+    return block_of(sc, &sc->tsmp[t], sc->v[t], no, KEPT_MAX, out);
+}
+
+/* The prompt's numbers into sc->mp: the thread's memo holds the last
+ * prompts'; read into sc->prompt when it cannot. */
+static int group_prompt(const char *prompt, struct scratch *sc)
+{
+    size_t plen = strlen(prompt);
+    int rc = check_memo_prompt(prompt, plen, &sc->mp);
+    if (!rc && !sc->mp.p) {
+        rc = check_prompt_init(&sc->prompt, prompt, plen);
+        sc->mp.p = &sc->prompt;
     }
-    return rc ? rc : block_of(sc, &sc->self, sc->selfv, no, KEPT_MAX, out);
+    return rc;
 }
 
 int reward_check_group(const char *prompt, const char *const *samples, size_t n,
@@ -363,17 +370,16 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
     struct scratch *sc = malloc(sizeof(*sc));
     if (!sc)
         return -ENOMEM;
-    size_t nk = n < KEPT_MAX ? n : KEPT_MAX, plen = strlen(prompt);
-    /* The prompt's numbers: the thread's memo holds the last prompts'. */
-    int rc = check_memo_prompt(prompt, plen, &sc->mp);
-    if (!rc && !sc->mp.p) {
-        rc = check_prompt_init(&sc->prompt, prompt, plen);
-        sc->mp.p = &sc->prompt;
-    }
+    size_t nk = n < KEPT_MAX ? n : KEPT_MAX;
+    int rc = group_prompt(prompt, sc);
+    /* The scored texts first: one read gives their samples and features. */
+    for (size_t t = 0; t < ntexts && !rc; t++)
+        rc = texts[t] ? check_memo_run(&sc->mp, texts[t], strlen(texts[t]), &sc->tsmp[t], sc->v[t])
+                      : -EINVAL;
     if (!rc)
         rc = group_answers(samples, n, nk, sc);
     for (size_t t = 0; t < ntexts && !rc; t++)
-        rc = texts[t] ? text_block(samples, nk, texts[t], sc, out[t]) : -EINVAL;
+        rc = text_block(samples, nk, texts[t], t, sc, out[t]);
     free(sc);
     return rc;
 }

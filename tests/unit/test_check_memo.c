@@ -246,8 +246,10 @@ static void test_group_features_same(void **state)
     assert_int_equal(reward_check_group("Add them.", samples, 8, pair, 2, warm), 0);
     counts(&h1, &m1);
     assert_memory_equal(cold, warm, sizeof cold);
-    assert_int_equal(m1 - m0, 8); /* the first call read each sample */
-    assert_int_equal(h1 - h0, 8); /* the second took them from the memo */
+    assert_int_equal(m1 - m0, 8); /* the first call read each text once */
+    /* The first call found its two scored texts among the samples; the
+     * second took the texts and all eight samples from the memo. */
+    assert_int_equal(h1 - h0, 2 + 10);
 }
 
 /* check_memo_run of t with the question: the sample and features. */
@@ -350,13 +352,51 @@ static void test_prompt_memo(void **state)
     assert_int_equal(check_memo_run(NULL, "A: 1", 4, &s, v), -EINVAL);
 }
 
+/* A prompt given without its numbers is read past the memo (its sample
+ * would differ from the one with them, under the same key), and the
+ * sample-only lookup through a check_memo_prompt refuses one; with the
+ * numbers the text is then a miss, read with them, and a hit after. */
+static void test_prompt_without_numbers_not_kept(void **state)
+{
+    (void)state;
+    char t[256];
+    solution(t, sizeof t, 8100);
+    struct check_sample s, want;
+    assert_int_equal(check_sample_read_prompt(t, strlen(t), &qnums, &want), 0);
+    unsigned long long h0, m0, h1, m1;
+    counts(&h0, &m0);
+    assert_int_equal(check_sample_memo(question, NULL, t, strlen(t), &s), 0);
+    counts(&h1, &m1);
+    assert_true(h1 == h0 && m1 == m0); /* not looked up, not kept */
+    struct check_memo_prompt mp = {question, strlen(question),
+                                   feat_fx64(question, strlen(question)), NULL};
+    double v[CHECK_NFEAT];
+    assert_int_equal(check_memo_sample(&mp, t, strlen(t), &s), -EINVAL);
+    assert_int_equal(check_memo_run(&mp, t, strlen(t), &s, v), -EINVAL);
+    mp.p = &qnums;
+    for (int r = 0; r < 2; r++) {
+        assert_int_equal(check_memo_sample(&mp, t, strlen(t), &s), 0);
+        assert_same_sample(&want, &s);
+    }
+    counts(&h1, &m1);
+    assert_true(m1 - m0 == 1 && h1 - h0 == 1);
+    assert_int_equal(check_memo_sample(NULL, t, strlen(t), &s), -EINVAL);
+    assert_int_equal(check_memo_sample(&mp, NULL, 0, &s), -EINVAL);
+    assert_int_equal(check_memo_sample(&mp, t, strlen(t), NULL), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_same_as_read),       cmocka_unit_test(test_slot_shared),
-        cmocka_unit_test(test_long_text_not_kept), cmocka_unit_test(test_prompt_is_key),
-        cmocka_unit_test(test_per_thread),         cmocka_unit_test(test_group_features_same),
-        cmocka_unit_test(test_run_same_as_read),   cmocka_unit_test(test_prompt_memo),
+        cmocka_unit_test(test_same_as_read),
+        cmocka_unit_test(test_slot_shared),
+        cmocka_unit_test(test_long_text_not_kept),
+        cmocka_unit_test(test_prompt_is_key),
+        cmocka_unit_test(test_per_thread),
+        cmocka_unit_test(test_group_features_same),
+        cmocka_unit_test(test_run_same_as_read),
+        cmocka_unit_test(test_prompt_memo),
+        cmocka_unit_test(test_prompt_without_numbers_not_kept),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
