@@ -39,8 +39,8 @@ struct scratch {
     struct check_result r;
     double v[KEPT_MAX][CHECK_NFEAT]; /* the kept samples' checker features, no others */
     double selfv[CHECK_NFEAT];       /* those of a response past the kept ones */
-    struct check_sample tsmp[2];     /* reward_check_group's scored texts (their
-                                        features in v[0], v[1]) */
+    struct check_sample tsmp[2];     /* reward_check_group's scored texts */
+    double tv[2][CHECK_NFEAT];       /* and their checker features */
 };
 
 static int cmp_side(const void *a, const void *b)
@@ -318,23 +318,35 @@ int reward_check_single(const char *prompt, const char *text, float *out)
     return rc;
 }
 
+/* A group's first samples are read with their checker features too: in a
+ * small group each sample is usually scored as well (a pair item's two
+ * texts are samples of its group), and one read then serves both; the
+ * rest are read for their samples alone, as a large group's others are
+ * seldom scored (bench_group: a cold group of 64 costs what it did before
+ * the features were kept). */
+#define FULL_READ_SAMPLES 8
+
 /* The samples and answers of the first kept of samples[0..n) of the
  * prompt sc->mp into sc->smp and sc->ans, through the thread's memo (a
- * group is read again for each of its items): their samples alone, as the
- * block reads only their answers and values; a scored text among them,
- * read before with its features, is a hit. */
+ * group is read again for each of its items); a scored text among them,
+ * read before, is a hit. */
 static int group_answers(const char *const *samples, size_t n, size_t kept, struct scratch *sc)
 {
     int rc = 0;
     for (size_t i = 0; i < n && i < kept && !rc; i++) {
-        rc = samples[i] ? check_memo_sample(&sc->mp, samples[i], strlen(samples[i]), &sc->smp[i])
-                        : -EINVAL;
+        const char *x = samples[i];
+        if (!x)
+            rc = -EINVAL;
+        else if (i < FULL_READ_SAMPLES)
+            rc = check_memo_run(&sc->mp, x, strlen(x), &sc->smp[i], sc->v[i]);
+        else
+            rc = check_memo_sample(&sc->mp, x, strlen(x), &sc->smp[i]);
         sc->ans[i] = sc->smp[i].ans;
     }
     return rc;
 }
 
-/* The block of scored text t, read into sc->tsmp[t] and sc->v[t], with
+/* The block of scored text t, read into sc->tsmp[t] and sc->tv[t], with
  * the group read into sc (its first nk samples[], text itself left out),
  * into out. */
 static int text_block(const char *const *samples, size_t nk, const char *text, size_t t,
@@ -346,7 +358,7 @@ static int text_block(const char *const *samples, size_t nk, const char *text, s
             sc->osmp[no] = sc->smp[j];
             sc->others[no++] = sc->ans[j];
         }
-    return block_of(sc, &sc->tsmp[t], sc->v[t], no, KEPT_MAX, out);
+    return block_of(sc, &sc->tsmp[t], sc->tv[t], no, KEPT_MAX, out);
 }
 
 /* The prompt's numbers into sc->mp: the thread's memo holds the last
@@ -374,7 +386,7 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
     int rc = group_prompt(prompt, sc);
     /* The scored texts first: one read gives their samples and features. */
     for (size_t t = 0; t < ntexts && !rc; t++)
-        rc = texts[t] ? check_memo_run(&sc->mp, texts[t], strlen(texts[t]), &sc->tsmp[t], sc->v[t])
+        rc = texts[t] ? check_memo_run(&sc->mp, texts[t], strlen(texts[t]), &sc->tsmp[t], sc->tv[t])
                       : -EINVAL;
     if (!rc)
         rc = group_answers(samples, n, nk, sc);
