@@ -21,8 +21,9 @@
  *   baseline   reward_score_pair_group with the layer without checkers;
  *   ... again  whole and checkers when the thread scored the same pairs
  *              just before (batches of 16 questions scored twice, the
- *              second time timed): the daemon scores a group's pending
- *              items again each time a sample joins it.
+ *              second time timed): the best case of the daemon's
+ *              re-scoring of a group's pending items when a sample joins
+ *              (it runs on the layer thread, with the new sample to read).
  * Stages alternate within each round (the same load for each), best of N
  * rounds (default 20), per second of this thread's CPU time, per response
  * (a pair is two). It prints the checkers' share of the whole scoring

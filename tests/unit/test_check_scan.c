@@ -20,6 +20,7 @@
 
 #include "check.h"
 #include "check_group.h"
+#include "sample_assert.h"
 
 #define OTHERS_MAX 8
 
@@ -52,26 +53,6 @@ static void assert_same(const struct check_result *a, const struct check_result 
         assert_int_equal(a->f[i].len, b->f[i].len);
         assert_string_equal(a->f[i].text, b->f[i].text);
     }
-}
-
-static void assert_same_sample(const struct check_sample *x, const struct check_sample *y)
-{
-    assert_int_equal(x->ans.kind, y->ans.kind);
-    assert_int_equal(x->ans.start, y->ans.start);
-    assert_int_equal(x->ans.len, y->ans.len);
-    assert_int_equal(x->ans.numeric, y->ans.numeric);
-    assert_int_equal(x->ans.percent, y->ans.percent);
-    assert_memory_equal(&x->ans.value, &y->ans.value, sizeof x->ans.value);
-    assert_string_equal(x->ans.canon, y->ans.canon);
-    assert_int_equal(x->nval, y->nval);
-    assert_memory_equal(x->val, y->val, x->nval * sizeof x->val[0]);
-    assert_int_equal(x->eqs, y->eqs);
-    assert_int_equal(x->lines, y->lines);
-    assert_int_equal(x->has_last, y->has_last);
-    assert_memory_equal(&x->last, &y->last, sizeof x->last);
-    assert_int_equal(x->unused, y->unused);
-    assert_int_equal(x->off_path, y->off_path);
-    assert_int_equal(x->full, y->full);
 }
 
 /* check_sample_run: the checkers and the sample in one read give what
