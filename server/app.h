@@ -36,8 +36,9 @@ struct app {
     size_t max_metadata;   /* an item's metadata (compact JSON), bytes */
     size_t page_bytes;     /* a listing page's item text, bytes */
 
-    atomic_int inflight;  /* requests between headers and completion */
-    atomic_int suspended; /* of those, waiting suspended on the store or a long-poll */
+    atomic_int inflight; /* requests between headers and completion */
+    atomic_int owed;     /* of those, ones that went async (suspended on the store or a
+                            long-poll) and are not complete: their reply is owed */
     atomic_uint_fast64_t requests;
     atomic_uint_fast64_t by_class[6]; /* responses by status class 1xx..5xx */
     atomic_uint_fast64_t items_ingested;

@@ -142,7 +142,10 @@ const char *http_header(struct req *r, const char *name)
 
 void http_go_async(struct req *r, req_finish_fn finish)
 {
-    atomic_fetch_add(&r->app->suspended, 1);
+    if (!r->owed) {
+        r->owed = true;
+        atomic_fetch_add(&r->app->owed, 1);
+    }
     r->async = true;
     r->finish = finish;
     atomic_store(&r->async_done, false);
@@ -364,7 +367,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->async) {
         if (!atomic_load(&r->async_done))
             return MHD_YES; /* resumed before we asked: wait for the real wake-up */
-        atomic_fetch_sub(&app->suspended, 1);
         r->async = false;
         r->finish(r);
         if (r->async)
@@ -422,6 +424,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     api_request_done(r);
     if (app->guard && conn)
         guard_phase(app->guard, conn, GUARD_HEADERS);
+    if (r->owed)
+        atomic_fetch_sub(&app->owed, 1);
     req_free(r);
     *req_cls = NULL;
     atomic_fetch_sub(&app->inflight, 1);
@@ -483,14 +487,16 @@ void http_stop(struct app *app, struct MHD_Daemon *d, unsigned grace_ms)
         shutdown(lfd, SHUT_RDWR);
     atomic_store(&app->stopping, true);
     /* Requests in flight get grace_ms to finish. libmicrohttpd must never be
-     * stopped with a suspended request (it aborts), and those always end:
-     * long-polls answer 204 once woken, store work completes or fails. So
-     * past the grace, wait for the suspended ones only. */
+     * stopped with a suspended request (it aborts), nor with a resumed one
+     * whose reply is queued but not yet sent (it would close the connection
+     * without one), and those always end: long-polls answer 204 once woken,
+     * store work completes or fails, and the reply goes out. So past the
+     * grace, wait for the requests that went async until they complete. */
     for (unsigned waited = 0;; waited += 10) {
         api_wake_all_waiters(app);
         if (atomic_load(&app->inflight) == 0)
             break;
-        if (waited >= grace_ms && atomic_load(&app->suspended) == 0)
+        if (waited >= grace_ms && atomic_load(&app->owed) == 0)
             break;
         usleep(10000);
     }

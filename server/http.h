@@ -45,6 +45,7 @@ struct req {
 
     /* Async work: finish runs on an MHD thread after the store's done. */
     bool async;
+    bool owed; /* went async once: counted in app->owed until completed */
     atomic_bool async_done;
     req_finish_fn finish;
     void *state; /* handler-owned, freed by state_free */
