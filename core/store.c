@@ -260,6 +260,16 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_GROUP_OF_TASK] = "SELECT i.key_id, i.\"group\", i.domain FROM tasks t JOIN items i "
                          "ON i.seq = t.item_seq WHERE t.id = ?1",
     [ST_GROUP_STALE_CLEAR] = "UPDATE items SET group_stale = 0 WHERE seq = ?1 AND group_stale = ?2",
+    /* SQLite's group lookup (store_groups.c, schema/013_group_log.sql): the
+     * log the in-memory map is caught up from, and one candidate item of a
+     * group checked against its key and name */
+    [ST_GROUP_LOG_SINCE] = "SELECT seq, key_id, \"group\" FROM item_groups WHERE seq > ?1 "
+                           "ORDER BY seq LIMIT ?2",
+    [ST_GROUP_SAMPLE_AT] = "SELECT seq, response_a, response_b FROM items WHERE seq = ?1 "
+                           "AND key_id IS ?2 AND \"group\" = ?3 AND deleted_ms IS NULL",
+    [ST_GROUP_MARK_STALE_AT] = "UPDATE items SET group_stale = group_stale + 1 WHERE seq = ?1 "
+                               "AND key_id IS ?2 AND \"group\" = ?3 "
+                               "AND status = 'awaiting_human' AND deleted_ms IS NULL",
     [ST_ITEMS_IN_BATCH] = "SELECT EXISTS (SELECT 1 FROM items WHERE batch = ?1)",
     [ST_ITEMS_IN_DOMAIN] = "SELECT EXISTS (SELECT 1 FROM items WHERE domain = ?1)",
     [ST_OVERLAP_LIST] = "SELECT scope, value, overlap FROM overlap_rules ORDER BY scope, value",
@@ -1198,6 +1208,10 @@ static int run_jobs(struct store *s, struct conn *c, struct wjob *head, bool gua
     int txrc = conn_revive(s, c);
     if (!txrc)
         txrc = conn_run(c, ST_BEGIN);
+    /* Holding the write lock, the writer sees every commit: the group
+     * lookup catches up with other processes' items here. */
+    if (!txrc && !c->pg && (txrc = store_groups_catch_up(s, c)) != 0)
+        conn_rollback(c);
     if (txrc < 0 && c->pg && pg_take_unavailable())
         txrc = -EAGAIN;
     for (struct wjob *j = head; j; j = j->next) {
@@ -1485,6 +1499,10 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
         snprintf(err, errlen, "cannot set up the task queue (counting the open tasks)");
         goto fail;
     }
+    if (store_groups_open(s)) {
+        snprintf(err, errlen, "cannot load the sample groups (the table item_groups)");
+        goto fail;
+    }
     s->readers = calloc(readers, sizeof *s->readers);
     s->reader_busy = calloc(readers, sizeof *s->reader_busy);
     if (!s->readers || !s->reader_busy) {
@@ -1534,6 +1552,7 @@ void store_close(struct store *s)
         sqlite3_wal_checkpoint_v2(s->writer.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     conn_close(&s->writer);
     store_tasks_close(s);
+    store_groups_close(s);
     free(s->readers);
     free(s->reader_busy);
     free(s->path);

@@ -52,6 +52,10 @@ static const struct table_spec tables[] = {
     {"webhook_outbox", "id", {NULL, NULL}, true},
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
+
+/* Tables the destination fills itself: SQLite's group log, written by a
+ * trigger on items (schema/013_group_log.sql). Known, never copied. */
+static const char *const derived[] = {"item_groups"};
 _Static_assert(NTABLES <= STORE_COPY_TABLES_MAX, "STORE_COPY_TABLES_MAX");
 
 /* The PostgreSQL cursor a table is read through. */
@@ -184,6 +188,9 @@ static bool known_table(const char *name)
 {
     for (size_t i = 0; i < NTABLES; i++)
         if (strcmp(tables[i].name, name) == 0)
+            return true;
+    for (size_t i = 0; i < sizeof derived / sizeof derived[0]; i++)
+        if (strcmp(derived[i], name) == 0)
             return true;
     return false;
 }

@@ -95,6 +95,9 @@ enum stmt_id {
     ST_GROUP_STALE_CLEAR,
     ST_GROUP_STALE_SELF,
     ST_GROUP_OF_TASK,
+    ST_GROUP_LOG_SINCE,
+    ST_GROUP_SAMPLE_AT,
+    ST_GROUP_MARK_STALE_AT,
     ST_ITEMS_IN_BATCH,
     ST_ITEMS_IN_DOMAIN,
     ST_OVERLAP_LIST,
@@ -274,7 +277,29 @@ struct store {
     struct store_tasks *tasks;   /* the task queue's state: store_tasks.c, store_labels.c */
     struct store_ckpt *ckpt;     /* the checkpointer: store_ckpt.c */
     struct store_listen *listen; /* PostgreSQL's listener: store_listen.c */
+    struct store_groups *groups; /* SQLite's group lookup: store_groups.c */
 };
+
+/* SQLite's group lookup (store_groups.c): each sample group's items in
+ * memory (core/group_seqs.h), caught up from the log table item_groups.
+ * The map is a superset hint; readers check each item against the
+ * database. A no-op on PostgreSQL, which keeps the index items_group. */
+int store_groups_open(struct store *s); /* 0, -ENOMEM or -EIO; loads the log */
+void store_groups_close(struct store *s);
+
+/* Adds the log's rows past the last one seen, read on c, which must see
+ * committed rows only (a reader, or the writer right after BEGIN
+ * IMMEDIATE: no other process can commit then). 0 or -EIO/-ENOMEM. */
+int store_groups_catch_up(struct store *s, struct conn *c);
+
+/* Adds item seq, just inserted by the writer in its open transaction, to
+ * its group (a hint: the transaction may still roll back). 0 or -ENOMEM. */
+int store_groups_hint(struct store *s, int64_t key_id, const char *group, int64_t seq);
+
+/* The seqs of the items the map holds for key_id's group below `below`,
+ * ascending (malloc'd, NULL when none). 0 or -ENOMEM. */
+int store_groups_candidates(struct store *s, int64_t key_id, const char *group, int64_t below,
+                            int64_t **seqs, size_t *n);
 
 /* Starts the checkpointer thread on its own connection and hands it the
  * writer's WAL hook (automatic checkpoints off). Call before the writer

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "limits.h"
@@ -269,11 +270,52 @@ static int bind_item(struct dbst *st, int64_t key_id, const struct store_item_in
     return b;
 }
 
-/* The bookkeeping of an item scored with its group (row seq, just
- * inserted): the group's earlier waiting items are marked to be scored
- * again when it joined their samples, and the item itself when the group
- * holds more items than its scores saw. 0 or -EIO. */
-static int group_join(struct conn *c, int64_t key_id, const struct store_item_in *it, int64_t seq)
+/* Binds item seq of key_id's group to st (ST_GROUP_SAMPLE_AT or
+ * ST_GROUP_MARK_STALE_AT) and steps it: SQLITE_ROW, SQLITE_DONE or an
+ * error code; the caller resets st. */
+static int step_at(struct dbst *st, int64_t key_id, const char *group, int64_t seq)
+{
+    if (!st)
+        return SQLITE_ERROR;
+    int b = SQLITE_OK;
+    bind_chk(&b, bind_int64(st, 1, seq));
+    if (key_id)
+        bind_chk(&b, bind_int64(st, 2, key_id));
+    bind_chk(&b, bind_text(st, 3, group, -1, SQLITE_STATIC));
+    return b == SQLITE_OK ? store_step(st) : b;
+}
+
+/* SQLite's join (the group's items from the in-memory lookup, each
+ * checked against its row): with it->group_joined the waiting items of
+ * the group below seq are marked stale, and with count its live items
+ * below seq, at most STORE_GROUP_ITEMS_MAX, are counted into *n. 0 or
+ * negative errno. */
+static int group_join_lite(struct store *s, struct conn *c, int64_t key_id,
+                           const struct store_item_in *it, int64_t seq, bool count, int *n)
+{
+    int64_t *v;
+    size_t nv;
+    int rc = store_groups_candidates(s, key_id, it->group, seq, &v, &nv);
+    for (size_t i = 0; !rc && i < nv; i++) {
+        struct dbst *st = it->group_joined ? conn_stmt(c, ST_GROUP_MARK_STALE_AT) : NULL;
+        if (it->group_joined && step_at(st, key_id, it->group, v[i]) != SQLITE_DONE)
+            rc = -EIO;
+        conn_done(st);
+        if (rc || !count || *n >= STORE_GROUP_ITEMS_MAX)
+            continue;
+        st = conn_stmt(c, ST_GROUP_SAMPLE_AT);
+        int step = step_at(st, key_id, it->group, v[i]);
+        conn_done(st);
+        *n += step == SQLITE_ROW;
+        rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
+    }
+    free(v);
+    return rc;
+}
+
+/* PostgreSQL's join, through the index items_group: as group_join_lite. */
+static int group_join_pg(struct conn *c, int64_t key_id, const struct store_item_in *it,
+                         int64_t seq, bool count, int *n)
 {
     struct dbst *st = it->group_joined ? conn_stmt(c, ST_GROUP_MARK_STALE) : NULL;
     if (it->group_joined) {
@@ -286,7 +328,7 @@ static int group_join(struct conn *c, int64_t key_id, const struct store_item_in
         if (conn_step_done(st))
             return -EIO;
     }
-    if (it->group_seen >= STORE_GROUP_ITEMS_MAX)
+    if (!count)
         return 0;
     st = conn_stmt(c, ST_GROUP_SAMPLES);
     if (!st)
@@ -295,13 +337,31 @@ static int group_join(struct conn *c, int64_t key_id, const struct store_item_in
         bind_int64(st, 1, key_id);
     bind_text(st, 2, it->group, -1, SQLITE_STATIC);
     bind_int64(st, 3, STORE_GROUP_ITEMS_MAX);
-    int n = 0, step;
+    int step;
     while ((step = store_step(st)) == SQLITE_ROW && col_int64(st, 0) < seq)
-        n++;
+        (*n)++;
     conn_done(st);
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
-        return -EIO;
-    if (n > it->group_seen && conn_run_id(c, ST_GROUP_STALE_SELF, seq))
+    return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* The bookkeeping of an item with a group (row seq, just inserted): on
+ * SQLite the in-memory lookup learns it; when it was scored with its
+ * group, the group's earlier waiting items are marked to be scored again
+ * when it joined their samples, and the item itself when the group holds
+ * more items than its scores saw. 0, -ENOMEM or -EIO. */
+static int group_join(struct store *s, struct conn *c, int64_t key_id,
+                      const struct store_item_in *it, int64_t seq)
+{
+    int rc = c->pg ? 0 : store_groups_hint(s, key_id, it->group, seq);
+    bool count = it->group_seen >= 0 && it->group_seen < STORE_GROUP_ITEMS_MAX;
+    if (rc || it->group_seen < 0 || (!count && !it->group_joined))
+        return rc;
+    int n = 0;
+    rc = c->pg ? group_join_pg(c, key_id, it, seq, count, &n)
+               : group_join_lite(s, c, key_id, it, seq, count, &n);
+    if (rc)
+        return rc == -ENOMEM ? rc : -EIO;
+    if (count && n > it->group_seen && conn_run_id(c, ST_GROUP_STALE_SELF, seq))
         return -EIO;
     return 0;
 }
@@ -355,8 +415,8 @@ static int insert_item(struct store *s, struct conn *c, int64_t key_id,
     int64_t seq = conn_last_id(c);
     if (it->unique_content && set_digest(c, it, seq))
         return -EIO;
-    if (it->group && it->group_seen >= 0 && group_join(c, key_id, it, seq))
-        return -EIO;
+    if (it->group && (rc = group_join(s, c, key_id, it, seq)) != 0)
+        return rc;
     if (is_auto) {
         rc = queue_deliveries(c, key_id, it, seq, now);
         return rc ? rc : store_audit_settled(s, c, seq, it->layer_id, it->verdict, now);
@@ -698,6 +758,39 @@ static void samples_undo(void *v, size_t n)
     store_samples_free(v, n);
 }
 
+/* SQLite's read of a group's samples: the in-memory lookup's items, each
+ * checked against its row on c, the first max found. 0 or negative errno;
+ * on failure nothing is returned. */
+static int group_samples_lite(struct store *s, struct conn *c, int64_t key_id, const char *group,
+                              size_t max, struct store_sample **out, size_t *nout)
+{
+    int64_t *v = NULL;
+    size_t nv = 0, n = 0;
+    int rc = store_groups_catch_up(s, c);
+    rc = rc ? rc : store_groups_candidates(s, key_id, group, INT64_MAX, &v, &nv);
+    struct store_sample *x = nv && max && !rc ? calloc(nv < max ? nv : max, sizeof *x) : NULL;
+    if (nv && max && !rc && !x)
+        rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < nv && n < max; i++) {
+        struct dbst *st = conn_stmt(c, ST_GROUP_SAMPLE_AT);
+        int step = step_at(st, key_id, group, v[i]);
+        if (step == SQLITE_ROW)
+            rc = sample_read(st, &x[n++]);
+        else if (step != SQLITE_DONE)
+            rc = -EIO;
+        conn_done(st);
+    }
+    free(v);
+    if (rc) {
+        store_samples_free(x, n);
+        x = NULL;
+        n = 0;
+    }
+    *out = x;
+    *nout = n;
+    return rc;
+}
+
 int store_group_samples(struct store *s, int64_t key_id, const char *group, size_t max,
                         struct store_sample **v, size_t *n)
 {
@@ -708,6 +801,11 @@ int store_group_samples(struct store *s, int64_t key_id, const char *group, size
     if (max > STORE_GROUP_ITEMS_MAX)
         max = STORE_GROUP_ITEMS_MAX;
     struct conn *c = store_reader(s);
+    if (!c->pg) {
+        int rc = group_samples_lite(s, c, key_id, group, max, v, n);
+        store_reader_put(s, c);
+        return rc;
+    }
     struct dbst *st = conn_stmt(c, ST_GROUP_SAMPLES);
     if (st) {
         if (key_id)

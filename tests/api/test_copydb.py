@@ -56,6 +56,11 @@ def is_pg(db):
     return db.startswith(("postgresql://", "postgres://"))
 
 
+# SQLite's group log (schema/013_group_log.sql): a trigger on items writes
+# it in the destination, so copy-db knows it and copies none of its rows.
+DERIVED = {"item_groups"}
+
+
 def tables_of(path):
     con = sqlite3.connect(path)
     try:
@@ -201,10 +206,13 @@ class TestCopyDb(CopyDbCase):
             self.assertGreater(len(want[t]), 0, t)
         mid = pg_db(self) if PG_BASE else self.path("mid.db")
         out = self.copy(src, mid)
-        self.assertEqual(sorted(out["tables"]), tables_of(src))  # every table of the schema
-        self.assertEqual(out["tables"], {t: len(r) for t, r in want.items()})
-        self.assertEqual(out["rows"], sum(len(r) for r in want.values()))
-        for t, r in want.items():
+        self.assertGreater(len(want["item_groups"]), 0)
+        copied = {t: r for t, r in want.items() if t not in DERIVED}
+        # every table of the schema
+        self.assertEqual(sorted(out["tables"]), sorted(set(tables_of(src)) - DERIVED))
+        self.assertEqual(out["tables"], {t: len(r) for t, r in copied.items()})
+        self.assertEqual(out["rows"], sum(len(r) for r in copied.values()))
+        for t, r in (copied if PG_BASE else want).items():
             self.assertEqual(count(mid, t), len(r), t)
         final = mid
         if PG_BASE:

@@ -733,6 +733,43 @@ static void migrations_upto(const char *path, size_t from)
     sqlite3_close(db);
 }
 
+/* Migration 013 (issue 14): a database at 012 with grouped items gets its
+ * group log filled from them and loses the index items_group; the store
+ * finds the groups' samples from the log, and new items are logged. */
+static void migration_logs_existing_groups(void **state)
+{
+    struct fx *f = *state;
+    drop_db(f);
+    migrations_upto(f->path, 12);
+    for (int i = 0; i < 3; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO items(id, kind, prompt, response_a, status, created_ms, updated_ms, "
+                 "\"group\") VALUES('old%d', 'single', 'p', 'r%d', 'awaiting_human', 0, 0, %s)",
+                 i, i, i == 1 ? "NULL" : "'g'");
+        sql_on(f->path, sql);
+    }
+    char err[256];
+    f->s = store_open(f->path, 1, err, sizeof err);
+    assert_non_null(f->s);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM item_groups"), 2);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = "
+                                      "'items_group'"),
+                     0);
+    struct store_sample *v;
+    size_t n;
+    assert_int_equal(store_group_samples(f->s, 0, "g", 64, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].a, "r0");
+    assert_string_equal(v[1].a, "r2");
+    store_samples_free(v, n);
+    struct store_item_in item = {.prompt = "p", .response_a = "r3", .group = "g", .group_seen = -1};
+    struct store_item_ack ack;
+    struct store_ingest req = {.items = &item, .n = 1, .acks = &ack};
+    assert_int_equal(store_ingest(f->s, &req), 0);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM item_groups WHERE \"group\" = 'g'"), 3);
+}
+
 /* Migration 011 writes the hot tables' CHECK ... IN lists as ORs: a
  * database at 010 with rows keeps them, the file checks out, and the
  * CHECKs refuse and allow what they did, on the writer too. */
@@ -950,6 +987,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(comparisons_deduplicated_by_content, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_fills_digests_of_old_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(migration_rewrites_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(migration_logs_existing_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(imported_items_deduplicated, setup, teardown),
         cmocka_unit_test_setup_teardown(items_listed_by_external_id, setup, teardown),
         cmocka_unit_test_setup_teardown(rescore_pending_and_apply, setup, teardown),

@@ -1,0 +1,198 @@
+/* test_store_groups.c - SQLite's sample-group lookup (issue 14): the
+ * groups' items in memory, caught up from the log item_groups. Real SQLite
+ * file in a temporary directory; a second store on the same file stands
+ * in for another process (rungd import beside the daemon): its own map,
+ * the same rows. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+#include "store_internal.h"
+#include "token.h"
+
+struct fx {
+    char dir[64];
+    char path[128];
+    struct store *s;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/rung-groups-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    char err[256];
+    token_init();
+    if (!(f->s = store_open(f->path, 2, err, sizeof err)))
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+/* Ingests one single-response item of key_id's group with its text;
+ * seen and joined as the API sets them. */
+static void put(struct store *s, int64_t key_id, const char *group, const char *text, int seen,
+                bool joined)
+{
+    struct store_item_in it = {.prompt = "q",
+                               .response_a = text,
+                               .group = group,
+                               .group_seen = seen,
+                               .group_joined = joined};
+    struct store_item_ack ack;
+    struct store_ingest req = {.key_id = key_id, .items = &it, .n = 1, .acks = &ack};
+    assert_int_equal(store_ingest(s, &req), 0);
+}
+
+/* A new pipeline key's id. */
+static int64_t new_key(struct store *s, const char *name)
+{
+    char tok[TOKEN_MAX];
+    struct store_key k;
+    assert_int_equal(store_key_create(s, name, "pipeline", tok), 0);
+    assert_int_equal(store_key_auth(s, tok, &k), 0);
+    return k.id;
+}
+
+/* The group's samples' texts, joined by spaces, into out. */
+static size_t texts(struct store *s, int64_t key_id, const char *group, size_t max, char *out,
+                    size_t size)
+{
+    struct store_sample *v;
+    size_t n;
+    assert_int_equal(store_group_samples(s, key_id, group, max, &v, &n), 0);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%s%s", i ? " " : "", v[i].a);
+        if (i)
+            assert_true(v[i - 1].seq < v[i].seq);
+    }
+    store_samples_free(v, n);
+    return n;
+}
+
+static size_t stale_count(struct store *s)
+{
+    struct store_item *items;
+    size_t n;
+    assert_int_equal(store_group_stale_pending(s, 0, 100, &items, &n), 0);
+    store_items_free(items, n);
+    return n;
+}
+
+/* Items another store wrote are found (the reader catches up), and a
+ * sample joining the group marks them stale (the writer catches up when
+ * its transaction begins); groups are per key. */
+static void other_process_items_are_found(void **state)
+{
+    struct fx *f = *state;
+    char err[256], got[256];
+    struct store *other = store_open(f->path, 1, err, sizeof err);
+    assert_non_null(other);
+    put(f->s, 0, "g", "mine", -1, false);
+    put(other, 0, "g", "x1", -1, false);
+    put(other, 0, "g", "x2", -1, false);
+    int64_t key = new_key(f->s, "pipe");
+    put(other, key, "g", "keyed", -1, false);
+    assert_int_equal(texts(f->s, 0, "g", 64, got, sizeof got), 3);
+    assert_string_equal(got, "mine x1 x2");
+    assert_int_equal(texts(f->s, key, "g", 64, got, sizeof got), 1);
+    assert_string_equal(got, "keyed");
+    assert_int_equal(texts(f->s, 0, "h", 64, got, sizeof got), 0);
+    /* written by the other store, which the reader has not caught up with
+     * on its own: the writer's begin does it */
+    put(other, 0, "g", "x3", -1, false);
+    assert_int_equal(stale_count(f->s), 0);
+    put(f->s, 0, "g", "joins", 4, true);
+    assert_int_equal(stale_count(f->s), 4); /* mine x1 x2 x3; not itself: it saw 4 */
+    /* one that saw fewer than the group holds is marked itself */
+    put(f->s, 0, "g", "late", 2, false);
+    assert_int_equal(stale_count(f->s), 5);
+    store_close(other);
+}
+
+/* The map is a hint: an entry naming another group's item, or no item,
+ * is checked against the rows and left out. */
+static void hints_are_checked_against_rows(void **state)
+{
+    struct fx *f = *state;
+    char got[256];
+    put(f->s, 0, "h", "h1", -1, false);
+    struct store_sample *v;
+    size_t n;
+    assert_int_equal(store_group_samples(f->s, 0, "h", 64, &v, &n), 0);
+    assert_int_equal(n, 1);
+    int64_t seq = v[0].seq;
+    store_samples_free(v, n);
+    /* as if a rolled-back transaction had given seq to group g, and 999
+     * had never been stored */
+    assert_int_equal(store_groups_hint(f->s, 0, "g", seq), 0);
+    assert_int_equal(store_groups_hint(f->s, 0, "g", 999), 0);
+    put(f->s, 0, "g", "g1", -1, false);
+    assert_int_equal(texts(f->s, 0, "g", 64, got, sizeof got), 1);
+    assert_string_equal(got, "g1");
+    assert_int_equal(texts(f->s, 0, "h", 64, got, sizeof got), 1);
+    assert_string_equal(got, "h1");
+    /* joining g counts and marks g's own item alone */
+    put(f->s, 0, "g", "g2", 1, true);
+    assert_int_equal(stale_count(f->s), 1);
+}
+
+/* A reopened store loads its groups from the log; a group's first max
+ * items are read, in order. */
+static void reopened_store_loads_the_log(void **state)
+{
+    struct fx *f = *state;
+    char text[16], got[1024];
+    int64_t key = new_key(f->s, "pipe");
+    for (int i = 0; i < STORE_GROUP_ITEMS_MAX + 6; i++) {
+        snprintf(text, sizeof text, "s%d", i);
+        put(f->s, key, "big", text, -1, false);
+        put(f->s, key, i % 2 ? "odd" : "even", text, -1, false);
+    }
+    store_close(f->s);
+    char err[256];
+    f->s = store_open(f->path, 2, err, sizeof err);
+    assert_non_null(f->s);
+    assert_int_equal(texts(f->s, key, "big", 3, got, sizeof got), 3);
+    assert_string_equal(got, "s0 s1 s2");
+    assert_int_equal(texts(f->s, key, "big", 1000, got, sizeof got), STORE_GROUP_ITEMS_MAX);
+    assert_non_null(strstr(got, " s63"));
+    assert_null(strstr(got, "s64"));
+    assert_int_equal(texts(f->s, key, "odd", 1000, got, sizeof got), 35);
+    assert_int_equal(strncmp(got, "s1 s3 s5 ", 9), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(other_process_items_are_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(hints_are_checked_against_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(reopened_store_loads_the_log, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
