@@ -265,6 +265,7 @@ static const char *const sql_text[STMT_COUNT] = {
      * group checked against its key and name */
     [ST_GROUP_LOG_SINCE] = "SELECT seq, key_id, \"group\" FROM item_groups WHERE seq > ?1 "
                            "ORDER BY seq LIMIT ?2",
+    [ST_GROUP_LOG_INSERT] = "INSERT INTO item_groups(seq, key_id, \"group\") VALUES(?1, ?2, ?3)",
     [ST_GROUP_SAMPLE_AT] = "SELECT seq, response_a, response_b FROM items WHERE seq = ?1 "
                            "AND key_id IS ?2 AND \"group\" = ?3 AND deleted_ms IS NULL",
     [ST_GROUP_MARK_STALE_AT] = "UPDATE items SET group_stale = group_stale + 1 WHERE seq = ?1 "

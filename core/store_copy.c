@@ -53,8 +53,8 @@ static const struct table_spec tables[] = {
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
-/* Tables the destination fills itself: SQLite's group log, written by a
- * trigger on items (schema/013_group_log.sql). Known, never copied. */
+/* Tables made from others: SQLite's group log (schema/013_group_log.sql),
+ * filled from the copied items (dest_derived). Known, never copied. */
 static const char *const derived[] = {"item_groups"};
 _Static_assert(NTABLES <= STORE_COPY_TABLES_MAX, "STORE_COPY_TABLES_MAX");
 
@@ -657,6 +657,17 @@ static int dest_counts(struct copy *cp)
     return 0;
 }
 
+/* SQLite: the group log of the copied items, as migration 013 fills it. */
+static int dest_derived(struct copy *cp)
+{
+    if (!cp->dst.db)
+        return 0;
+    if (conn_exec(&cp->dst, "INSERT INTO item_groups(seq, key_id, \"group\") SELECT seq, "
+                            "key_id, \"group\" FROM items WHERE \"group\" IS NOT NULL"))
+        return fail(cp, -EIO, "cannot fill the group log: %s", conn_errmsg(&cp->dst));
+    return 0;
+}
+
 static int copy_all(struct copy *cp, const char *from, const char *to)
 {
     int rc = source_open(cp, from);
@@ -669,6 +680,8 @@ static int copy_all(struct copy *cp, const char *from, const char *to)
         cp->rep->n = i + 1;
         rc = copy_table(cp, &tables[i], &cp->rep->tables[i]);
     }
+    if (!rc)
+        rc = dest_derived(cp);
     if (!rc && conn_exec(&cp->dst, "COMMIT"))
         rc = fail(cp, -EIO, "cannot commit to the destination: %s", conn_errmsg(&cp->dst));
     if (!rc)

@@ -344,15 +344,32 @@ static int group_join_pg(struct conn *c, int64_t key_id, const struct store_item
     return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
 }
 
+/* SQLite: item seq's row in the group log and the in-memory lookup's
+ * hint. 0 or negative errno. */
+static int group_log(struct store *s, struct conn *c, int64_t key_id, const char *group,
+                     int64_t seq)
+{
+    struct dbst *st = conn_stmt(c, ST_GROUP_LOG_INSERT);
+    if (!st)
+        return -EIO;
+    int b = SQLITE_OK;
+    bind_chk(&b, bind_int64(st, 1, seq));
+    if (key_id)
+        bind_chk(&b, bind_int64(st, 2, key_id));
+    bind_chk(&b, bind_text(st, 3, group, -1, SQLITE_STATIC));
+    int rc = b == SQLITE_OK ? conn_step_done(st) : (conn_done(st), store_sqlite_errno(b));
+    return rc ? rc : store_groups_hint(s, key_id, group, seq);
+}
+
 /* The bookkeeping of an item with a group (row seq, just inserted): on
- * SQLite the in-memory lookup learns it; when it was scored with its
+ * SQLite the group log and the in-memory lookup learn it; when it was scored with its
  * group, the group's earlier waiting items are marked to be scored again
  * when it joined their samples, and the item itself when the group holds
- * more items than its scores saw. 0, -ENOMEM or -EIO. */
+ * more items than its scores saw. 0 or negative errno. */
 static int group_join(struct store *s, struct conn *c, int64_t key_id,
                       const struct store_item_in *it, int64_t seq)
 {
-    int rc = c->pg ? 0 : store_groups_hint(s, key_id, it->group, seq);
+    int rc = c->pg ? 0 : group_log(s, c, key_id, it->group, seq);
     bool count = it->group_seen >= 0 && it->group_seen < STORE_GROUP_ITEMS_MAX;
     if (rc || it->group_seen < 0 || (!count && !it->group_joined))
         return rc;
@@ -360,7 +377,7 @@ static int group_join(struct store *s, struct conn *c, int64_t key_id,
     rc = c->pg ? group_join_pg(c, key_id, it, seq, count, &n)
                : group_join_lite(s, c, key_id, it, seq, count, &n);
     if (rc)
-        return rc == -ENOMEM ? rc : -EIO;
+        return rc;
     if (count && n > it->group_seen && conn_run_id(c, ST_GROUP_STALE_SELF, seq))
         return -EIO;
     return 0;

@@ -86,10 +86,11 @@ static const char *const pg_text[STMT_COUNT] = {
     [ST_ITEMS_STATUS] =
         "SELECT " STORE_ITEM_COLUMNS " FROM items WHERE status = $2 AND seq > $1 "
         "AND deleted_ms IS NULL AND ($3::bigint = 0 OR key_id = $3) ORDER BY seq LIMIT $4",
-    /* SQLite's item_groups is its items' rows with a group (a trigger
-     * writes it); PostgreSQL keeps the index items_group instead */
+    /* SQLite's item_groups is its items' rows with a group (the store
+     * writes it beside them); PostgreSQL keeps the index items_group */
     [ST_GROUP_LOG_SINCE] = "SELECT seq, key_id, \"group\" FROM items WHERE seq > $1 "
                            "AND \"group\" IS NOT NULL ORDER BY seq LIMIT $2",
+    [ST_GROUP_LOG_INSERT] = "SELECT $1::bigint, $2::bigint, $3::text WHERE false", /* not used */
     /* PRAGMA page_count * page_size */
     [ST_DB_SIZE] = "SELECT pg_database_size(current_database())",
     /* last_insert_rowid: the layer's id (store_layers.c) */

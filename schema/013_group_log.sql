@@ -5,8 +5,10 @@
 -- commit, tests/bench/wal_frames.sh). The store now keeps each group's
 -- items in memory (core/group_seqs.c), caught up from this log, which
 -- only grows at its end: one page a commit however many groups it holds.
--- Rows are written by the trigger below, so every way an item comes in
--- (the API, imports, copy-db) logs it. PostgreSQL keeps the index.
+-- The store writes a row beside each item it inserts (a trigger would
+-- make every item INSERT open a statement journal: a savepoint's page
+-- copies on the writer's hot path), copy-db fills it from the copied
+-- items. PostgreSQL keeps the index.
 CREATE TABLE item_groups (
   seq     INTEGER PRIMARY KEY,  -- the item's seq
   key_id  INTEGER,              -- the item's key (NULL: loaded by an admin tool)
@@ -14,8 +16,4 @@ CREATE TABLE item_groups (
 );
 INSERT INTO item_groups(seq, key_id, "group")
   SELECT seq, key_id, "group" FROM items WHERE "group" IS NOT NULL;
-CREATE TRIGGER items_group_log AFTER INSERT ON items WHEN NEW."group" IS NOT NULL
-BEGIN
-  INSERT INTO item_groups(seq, key_id, "group") VALUES (NEW.seq, NEW.key_id, NEW."group");
-END;
 DROP INDEX items_group;

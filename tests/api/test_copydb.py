@@ -56,8 +56,8 @@ def is_pg(db):
     return db.startswith(("postgresql://", "postgres://"))
 
 
-# SQLite's group log (schema/013_group_log.sql): a trigger on items writes
-# it in the destination, so copy-db knows it and copies none of its rows.
+# SQLite's group log (schema/013_group_log.sql): copy-db fills it from the
+# copied items in the destination and copies none of its rows.
 DERIVED = {"item_groups"}
 
 
