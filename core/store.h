@@ -70,6 +70,13 @@ void store_stats(struct store *s, uint64_t *groups, uint64_t *writes);
  * without one (an ingest) failed. */
 uint64_t store_guarded_reruns(struct store *s);
 
+/* SQLite's in-memory group lookup (store_groups.c): the sample groups and
+ * items it holds and the bytes it takes; all 0 on PostgreSQL. */
+struct store_group_stats {
+    size_t groups, items, bytes;
+};
+void store_group_stats(struct store *s, struct store_group_stats *st);
+
 /* What the checkpointer (store_ckpt.c) has done since open. */
 struct store_ckpt_stats {
     uint64_t commits;                    /* commits the writer reported */

@@ -115,3 +115,16 @@ int store_groups_candidates(struct store *s, int64_t key_id, const char *group, 
     pthread_mutex_unlock(&g->mu);
     return rc;
 }
+
+void store_group_stats(struct store *s, struct store_group_stats *st)
+{
+    struct store_groups *g = s->groups;
+    *st = (struct store_group_stats){0};
+    if (!g)
+        return;
+    struct group_seqs_stats m;
+    pthread_mutex_lock(&g->mu);
+    group_seqs_stats(g->map, &m);
+    pthread_mutex_unlock(&g->mu);
+    *st = (struct store_group_stats){m.groups, m.seqs, m.bytes};
+}

@@ -129,6 +129,16 @@ static void counters(struct text *t, struct app *a)
            "(an ingest) failed.");
     put(t, "rung_store_guarded_reruns_total %llu\n",
         (unsigned long long)store_guarded_reruns(a->store));
+    struct store_group_stats gs;
+    store_group_stats(a->store, &gs);
+    family(t, "rung_store_group_lookup", "gauge",
+           "Sample groups and their items in SQLite's in-memory group lookup (0 on PostgreSQL).");
+    put(t,
+        "rung_store_group_lookup{what=\"groups\"} %zu\nrung_store_group_lookup{what=\"items\"} "
+        "%zu\n",
+        gs.groups, gs.items);
+    family(t, "rung_store_group_lookup_bytes", "gauge", "Memory the group lookup takes.");
+    put(t, "rung_store_group_lookup_bytes %zu\n", gs.bytes);
 }
 
 /* The checkpointer's figures. */

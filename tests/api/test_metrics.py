@@ -102,8 +102,13 @@ class TestMetrics(DaemonCase):
         self.assertEqual(series(text, "rung_store_checkpoint_gated_seconds_total"), 0)
         if backend() == "sqlite":
             self.assertGreater(series(text, "rung_store_wal_frames_total"), 0)
+            # the 4 items in their prompts' groups, in memory
+            self.assertEqual(series(text, "rung_store_group_lookup", what="items"), 4)
+            self.assertGreaterEqual(series(text, "rung_store_group_lookup", what="groups"), 1)
+            self.assertGreater(series(text, "rung_store_group_lookup_bytes"), 0)
         else:  # PostgreSQL has no WAL of ours: the family says 0
             self.assertEqual(series(text, "rung_store_wal_frames_total"), 0)
+            self.assertEqual(series(text, "rung_store_group_lookup", what="items"), 0)
         self.assertIsNotNone(series(text, "rung_responses_total", **{"class": "4xx"}))
         self.assertNotIn("rung_request_seconds_sum", text)
 
