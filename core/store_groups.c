@@ -16,7 +16,7 @@
 #include "log.h"
 #include "store_internal.h"
 
-#define CATCH_UP_ROWS 4096 /* log rows read a statement */
+#define CATCH_UP_ROWS 256 /* log rows read a statement (16 bytes each on the stack) */
 
 struct store_groups {
     pthread_mutex_t mu; /* guards map and last */
@@ -49,29 +49,41 @@ void store_groups_close(struct store *s)
     s->groups = NULL;
 }
 
-/* Reads up to CATCH_UP_ROWS log rows past g->last into the map (g->mu
- * held). The rows read, or a negative errno. */
-static int catch_up_some(struct store_groups *g, struct conn *c)
+/* Reads up to CATCH_UP_ROWS log rows past *from on c without the lock,
+ * then adds them under it: a reader's statement never holds up the
+ * writer's hints. Rows at or below g->last are in the map already; any
+ * snapshot's rows are complete up to its last one (committed seqs only
+ * grow), so g->last moves to it. The rows read, or a negative errno. */
+static int catch_up_some(struct store_groups *g, struct conn *c, int64_t *from)
 {
+    struct row {
+        int64_t seq;
+        uint64_t h;
+    } rows[CATCH_UP_ROWS];
     struct dbst *st = conn_stmt(c, ST_GROUP_LOG_SINCE);
     if (!st)
         return -EIO;
-    bind_int64(st, 1, g->last);
+    bind_int64(st, 1, *from);
     bind_int64(st, 2, CATCH_UP_ROWS);
-    int rows = 0, step, rc = 0;
-    int64_t last = g->last;
-    while (!rc && (step = store_step(st)) == SQLITE_ROW) {
-        int64_t seq = col_int64(st, 0);
+    int n = 0, step = SQLITE_DONE;
+    while (n < CATCH_UP_ROWS && (step = store_step(st)) == SQLITE_ROW) {
         const char *group = col_text(st, 2);
-        rc = group ? group_seqs_add(g->map, group_seqs_hash(col_int64(st, 1), group), seq) : 0;
-        last = rc ? last : seq;
-        rows++;
+        rows[n++] =
+            (struct row){col_int64(st, 0), group_seqs_hash(col_int64(st, 1), group ? group : "")};
     }
     conn_done(st);
-    g->last = last; /* rows added are in, whatever stopped the loop */
-    if (rc)
-        return rc;
-    return step == SQLITE_DONE || step == SQLITE_ROW ? rows : -EIO;
+    if (n < CATCH_UP_ROWS && step != SQLITE_DONE)
+        return -EIO;
+    int rc = 0;
+    pthread_mutex_lock(&g->mu);
+    for (int i = 0; i < n && !rc; i++)
+        if (rows[i].seq > g->last)
+            rc = group_seqs_add(g->map, rows[i].h, rows[i].seq);
+    if (!rc && n && rows[n - 1].seq > g->last)
+        g->last = rows[n - 1].seq;
+    pthread_mutex_unlock(&g->mu);
+    *from = n ? rows[n - 1].seq : *from;
+    return rc ? rc : n;
 }
 
 int store_groups_catch_up(struct store *s, struct conn *c)
@@ -80,10 +92,11 @@ int store_groups_catch_up(struct store *s, struct conn *c)
     if (!g)
         return 0;
     pthread_mutex_lock(&g->mu);
-    int rc;
-    while ((rc = catch_up_some(g, c)) == CATCH_UP_ROWS)
-        ;
+    int64_t from = g->last;
     pthread_mutex_unlock(&g->mu);
+    int rc;
+    while ((rc = catch_up_some(g, c, &from)) == CATCH_UP_ROWS)
+        ;
     if (rc < 0)
         log_json("error", "cannot read the group log", "{s:i}", "errno", -rc);
     return rc < 0 ? rc : 0;
