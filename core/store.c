@@ -20,6 +20,15 @@
 
 /* An item (row of items) that a new layer may score again: not gold, and
  * its tasks have no label, no live lease and are still open. */
+/* ?4 .. ?67: the GROUP_IN_MAX (64) candidate seqs of the group lookup's
+ * statements (store_items.c); unused ones are NULL. */
+#define GROUP_IN_PARAMS                                                                            \
+    "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "                        \
+    "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, "                       \
+    "?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45, ?46, "                       \
+    "?47, ?48, ?49, ?50, ?51, ?52, ?53, ?54, ?55, ?56, ?57, ?58, ?59, ?60, "                       \
+    "?61, ?62, ?63, ?64, ?65, ?66, ?67"
+
 #define RESCORABLE                                                                                 \
     "gold_answer IS NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.item_seq = items.seq "      \
     "AND (t.labels_done > 0 OR t.leased > 0 OR t.state <> 'open' OR t.gold = 1))"
@@ -266,11 +275,18 @@ static const char *const sql_text[STMT_COUNT] = {
     [ST_GROUP_LOG_SINCE] = "SELECT seq, key_id, \"group\" FROM item_groups WHERE seq > ?1 "
                            "ORDER BY seq LIMIT ?2",
     [ST_GROUP_LOG_INSERT] = "INSERT INTO item_groups(seq, key_id, \"group\") VALUES(?1, ?2, ?3)",
-    [ST_GROUP_SAMPLE_AT] = "SELECT seq, response_a, response_b FROM items WHERE seq = ?1 "
-                           "AND key_id IS ?2 AND \"group\" = ?3 AND deleted_ms IS NULL",
-    [ST_GROUP_MARK_STALE_AT] = "UPDATE items SET group_stale = group_stale + 1 WHERE seq = ?1 "
-                               "AND key_id IS ?2 AND \"group\" = ?3 "
-                               "AND status = 'awaiting_human' AND deleted_ms IS NULL",
+    [ST_GROUP_SAMPLES_IN] =
+        "SELECT seq, response_a, response_b FROM items WHERE seq IN (" GROUP_IN_PARAMS
+        ") AND key_id IS ?1 AND \"group\" = ?2 AND deleted_ms IS NULL "
+        "ORDER BY seq LIMIT ?3",
+    [ST_GROUP_SAMPLES_IN8] =
+        "SELECT seq, response_a, response_b FROM items WHERE seq IN (?4, ?5, ?6, "
+        "?7, ?8, ?9, ?10, ?11) AND key_id IS ?1 AND \"group\" = ?2 "
+        "AND deleted_ms IS NULL ORDER BY seq LIMIT ?3",
+    [ST_GROUP_MARK_STALE_IN] =
+        "UPDATE items SET group_stale = group_stale + 1 WHERE seq IN (" GROUP_IN_PARAMS
+        ") AND key_id IS ?1 AND \"group\" = ?2 "
+        "AND seq < ?3 AND status = 'awaiting_human' AND deleted_ms IS NULL",
     [ST_ITEMS_IN_BATCH] = "SELECT EXISTS (SELECT 1 FROM items WHERE batch = ?1)",
     [ST_ITEMS_IN_DOMAIN] = "SELECT EXISTS (SELECT 1 FROM items WHERE domain = ?1)",
     [ST_OVERLAP_LIST] = "SELECT scope, value, overlap FROM overlap_rules ORDER BY scope, value",
@@ -1308,6 +1324,7 @@ static void *writer_main(void *arg)
                 /* Idle for a second: the hooks' housekeeping (expired
                  * leases, work another process added). */
                 pthread_mutex_unlock(&s->wq_mu);
+                store_groups_catch_up(s, &s->writer); /* logs a failure; tried again */
                 if (s->hooks.idle)
                     s->hooks.idle(s, &s->writer);
                 pthread_mutex_lock(&s->wq_mu);

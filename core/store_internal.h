@@ -97,8 +97,9 @@ enum stmt_id {
     ST_GROUP_OF_TASK,
     ST_GROUP_LOG_SINCE,
     ST_GROUP_LOG_INSERT,
-    ST_GROUP_SAMPLE_AT,
-    ST_GROUP_MARK_STALE_AT,
+    ST_GROUP_SAMPLES_IN,
+    ST_GROUP_SAMPLES_IN8,
+    ST_GROUP_MARK_STALE_IN,
     ST_ITEMS_IN_BATCH,
     ST_ITEMS_IN_DOMAIN,
     ST_OVERLAP_LIST,
@@ -301,6 +302,12 @@ int store_groups_hint(struct store *s, int64_t key_id, const char *group, int64_
  * ascending (malloc'd, NULL when none). 0 or -ENOMEM. */
 int store_groups_candidates(struct store *s, int64_t key_id, const char *group, int64_t below,
                             int64_t **seqs, size_t *n);
+
+/* Candidate seqs ST_GROUP_SAMPLES_IN and ST_GROUP_MARK_STALE_IN take at
+ * once (?4 .. ?67; ?1 the key, ?2 the group, ?3 the LIMIT or the seq the
+ * marked items come before). */
+#define GROUP_IN_MAX 64
+#define GROUP_IN_FEW 8 /* ST_GROUP_SAMPLES_IN8: ?4 .. ?11, cheaper for a small group */
 
 /* Starts the checkpointer thread on its own connection and hands it the
  * writer's WAL hook (automatic checkpoints off). Call before the writer

@@ -270,19 +270,22 @@ static int bind_item(struct dbst *st, int64_t key_id, const struct store_item_in
     return b;
 }
 
-/* Binds item seq of key_id's group to st (ST_GROUP_SAMPLE_AT or
- * ST_GROUP_MARK_STALE_AT) and steps it: SQLITE_ROW, SQLITE_DONE or an
- * error code; the caller resets st. */
-static int step_at(struct dbst *st, int64_t key_id, const char *group, int64_t seq)
+/* Binds key_id's group, third (?3) and the k (at most GROUP_IN_MAX)
+ * candidate seqs v to st (ST_GROUP_SAMPLES_IN or ST_GROUP_MARK_STALE_IN);
+ * the seqs left unbound are NULL. 0 or negative errno. */
+static int bind_in(struct dbst *st, int64_t key_id, const char *group, int64_t third,
+                   const int64_t *v, size_t k)
 {
     if (!st)
-        return SQLITE_ERROR;
+        return -EIO;
     int b = SQLITE_OK;
-    bind_chk(&b, bind_int64(st, 1, seq));
     if (key_id)
-        bind_chk(&b, bind_int64(st, 2, key_id));
-    bind_chk(&b, bind_text(st, 3, group, -1, SQLITE_STATIC));
-    return b == SQLITE_OK ? store_step(st) : b;
+        bind_chk(&b, bind_int64(st, 1, key_id));
+    bind_chk(&b, bind_text(st, 2, group, -1, SQLITE_STATIC));
+    bind_chk(&b, bind_int64(st, 3, third));
+    for (size_t i = 0; i < k; i++)
+        bind_chk(&b, bind_int64(st, 4 + (int)i, v[i]));
+    return store_sqlite_errno(b);
 }
 
 /* SQLite's join (the group's items from the in-memory lookup, each
@@ -296,18 +299,22 @@ static int group_join_lite(struct store *s, struct conn *c, int64_t key_id,
     int64_t *v;
     size_t nv;
     int rc = store_groups_candidates(s, key_id, it->group, seq, &v, &nv);
-    for (size_t i = 0; !rc && i < nv; i++) {
-        struct dbst *st = it->group_joined ? conn_stmt(c, ST_GROUP_MARK_STALE_AT) : NULL;
-        if (it->group_joined && step_at(st, key_id, it->group, v[i]) != SQLITE_DONE)
-            rc = -EIO;
-        conn_done(st);
+    for (size_t at = 0; !rc && at < nv; at += GROUP_IN_MAX) {
+        size_t k = nv - at < GROUP_IN_MAX ? nv - at : GROUP_IN_MAX;
+        struct dbst *st = it->group_joined ? conn_stmt(c, ST_GROUP_MARK_STALE_IN) : NULL;
+        if (it->group_joined && !(rc = bind_in(st, key_id, it->group, seq, v + at, k)))
+            rc = conn_step_done(st) ? -EIO : 0;
+        else
+            conn_done(st);
         if (rc || !count || *n >= STORE_GROUP_ITEMS_MAX)
             continue;
-        st = conn_stmt(c, ST_GROUP_SAMPLE_AT);
-        int step = step_at(st, key_id, it->group, v[i]);
+        st = conn_stmt(c, k <= GROUP_IN_FEW ? ST_GROUP_SAMPLES_IN8 : ST_GROUP_SAMPLES_IN);
+        rc = bind_in(st, key_id, it->group, STORE_GROUP_ITEMS_MAX - *n, v + at, k);
+        int step = SQLITE_DONE;
+        while (!rc && (step = store_step(st)) == SQLITE_ROW)
+            (*n)++;
         conn_done(st);
-        *n += step == SQLITE_ROW;
-        rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
+        rc = rc ? rc : step == SQLITE_DONE ? 0 : -EIO;
     }
     free(v);
     return rc;
@@ -775,28 +782,39 @@ static void samples_undo(void *v, size_t n)
     store_samples_free(v, n);
 }
 
+/* Reads into x[*n..] the live items of key_id's group among the k
+ * candidate seqs v, at most max - *n, in seq order. 0 or negative errno
+ * (the elements read stay counted in *n, for the caller to free). */
+static int samples_in(struct conn *c, int64_t key_id, const char *group, const int64_t *v, size_t k,
+                      size_t max, struct store_sample *x, size_t *n)
+{
+    struct dbst *st = conn_stmt(c, k <= GROUP_IN_FEW ? ST_GROUP_SAMPLES_IN8 : ST_GROUP_SAMPLES_IN);
+    int rc = bind_in(st, key_id, group, (int64_t)(max - *n), v, k), step = SQLITE_DONE;
+    while (!rc && *n < max && (step = store_step(st)) == SQLITE_ROW)
+        rc = sample_read(st, &x[(*n)++]);
+    conn_done(st);
+    return rc ? rc : step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
+}
+
 /* SQLite's read of a group's samples: the in-memory lookup's items, each
  * checked against its row on c, the first max found. 0 or negative errno;
- * on failure nothing is returned. */
+ * on failure nothing is returned. The lookup holds this daemon's items as
+ * its writer stores them; another process's, from the writer's next
+ * transaction or idle second on (a read that missed some is made good by
+ * the ingest's group_seen: the writer counts them and marks the item to
+ * be scored again). */
 static int group_samples_lite(struct store *s, struct conn *c, int64_t key_id, const char *group,
                               size_t max, struct store_sample **out, size_t *nout)
 {
     int64_t *v = NULL;
     size_t nv = 0, n = 0;
-    int rc = store_groups_catch_up(s, c);
-    rc = rc ? rc : store_groups_candidates(s, key_id, group, INT64_MAX, &v, &nv);
+    int rc = store_groups_candidates(s, key_id, group, INT64_MAX, &v, &nv);
     struct store_sample *x = nv && max && !rc ? calloc(nv < max ? nv : max, sizeof *x) : NULL;
     if (nv && max && !rc && !x)
         rc = -ENOMEM;
-    for (size_t i = 0; !rc && i < nv && n < max; i++) {
-        struct dbst *st = conn_stmt(c, ST_GROUP_SAMPLE_AT);
-        int step = step_at(st, key_id, group, v[i]);
-        if (step == SQLITE_ROW)
-            rc = sample_read(st, &x[n++]);
-        else if (step != SQLITE_DONE)
-            rc = -EIO;
-        conn_done(st);
-    }
+    for (size_t at = 0; !rc && at < nv && n < max; at += GROUP_IN_MAX)
+        rc = samples_in(c, key_id, group, v + at, nv - at < GROUP_IN_MAX ? nv - at : GROUP_IN_MAX,
+                        max, x, &n);
     free(v);
     if (rc) {
         store_samples_free(x, n);

@@ -167,8 +167,12 @@ CUSTOM = {
     "ST_ITEM_FIND_EXT": [[None, "e1"], [3, "e1"], [6, "e1"]],
     "ST_GROUP_MARK_STALE": [[3, "g1", 10], [None, "g1", 10]],
     "ST_GROUP_SAMPLES": [[3, "g1", 10], [None, "g1", 10]],
-    "ST_GROUP_SAMPLE_AT": [[1, 3, "g1"], [2, 3, "g1"], [1, None, "g1"], [1, 3, "g2"]],
-    "ST_GROUP_MARK_STALE_AT": [[1, 3, "g1"], [2, 3, "g1"], [1, 3, "g2"]],
+    "ST_GROUP_SAMPLES_IN": [[3, "g1", 10, 1, 2] + [None] * 62, [3, "g1", 1, 2, 1] + [None] * 62,
+                            [None, "g1", 10, 1] + [None] * 63, [3, "g2", 10, 1] + [None] * 63],
+    "ST_GROUP_SAMPLES_IN8": [[3, "g1", 10, 2, 1] + [None] * 6, [3, "g1", 1, 1, 2] + [None] * 6,
+                             [3, "g2", 10, 1] + [None] * 7],
+    "ST_GROUP_MARK_STALE_IN": [[3, "g1", 10, 1, 2] + [None] * 62, [3, "g1", 2, 2, 1] + [None] * 62,
+                               [3, "g2", 10, 1] + [None] * 63],
     "ST_GROUP_LOG_SINCE": [[0, 100], [1, 1], [100, 10]],
     "ST_RESCORE_PENDING": [[0, 1, 10], [0, 2, 10], [0, None, 10]],
     "ST_GROUP_STALE_PENDING": [[0, 10], [9, 10]],
@@ -313,6 +317,9 @@ def setup(uri):
             sq.execute("INSERT INTO %s(%s) VALUES(%s)" % (table, cols, ",".join("?" * len(r))), r)
             sql.append("INSERT INTO %s(%s) VALUES(%s);" % (table, cols,
                                                            ",".join(pg_literal(v) for v in r)))
+        if table == "items":  # SQLite's group log, as the store writes it beside each item
+            sq.execute('INSERT INTO item_groups(seq, key_id, "group") '
+                       'SELECT seq, key_id, "group" FROM items WHERE "group" IS NOT NULL')
         if table in IDENTITY:
             reseq.append("SELECT setval(pg_get_serial_sequence('%s', '%s'), max(%s)) FROM %s;"
                          % (table, IDENTITY[table], IDENTITY[table], table))

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -104,9 +105,22 @@ static size_t stale_count(struct store *s)
     return n;
 }
 
-/* Items another store wrote are found (the reader catches up), and a
- * sample joining the group marks them stale (the writer catches up when
- * its transaction begins); groups are per key. */
+/* The group's size as a read finds it, polled until it is want or 5 s
+ * have passed (the idle writer catches up once a second). */
+static size_t wait_for(struct store *s, int64_t key_id, const char *group, size_t want)
+{
+    char got[256];
+    size_t n = 0;
+    for (int i = 0; i < 100 && (n = texts(s, key_id, group, 64, got, sizeof got)) != want; i++)
+        usleep(50 * 1000);
+    return n;
+}
+
+/* Items another store wrote are found: from the writer's next transaction
+ * on, or its next idle second; a sample joining the group marks them
+ * stale, and an item scored before the writer knew them is marked itself
+ * (the writer catches up when its transaction begins); groups are per
+ * key. */
 static void other_process_items_are_found(void **state)
 {
     struct fx *f = *state;
@@ -118,20 +132,23 @@ static void other_process_items_are_found(void **state)
     put(other, 0, "g", "x2", -1, false);
     int64_t key = new_key(f->s, "pipe");
     put(other, key, "g", "keyed", -1, false);
+    put(f->s, 0, "h", "h1", -1, false); /* a transaction of this store's writer */
     assert_int_equal(texts(f->s, 0, "g", 64, got, sizeof got), 3);
     assert_string_equal(got, "mine x1 x2");
     assert_int_equal(texts(f->s, key, "g", 64, got, sizeof got), 1);
     assert_string_equal(got, "keyed");
-    assert_int_equal(texts(f->s, 0, "h", 64, got, sizeof got), 0);
-    /* written by the other store, which the reader has not caught up with
-     * on its own: the writer's begin does it */
-    put(other, 0, "g", "x3", -1, false);
+    assert_int_equal(texts(f->s, 0, "nothing", 64, got, sizeof got), 0);
+    put(other, 0, "g", "x3", -1, false); /* this store stays idle */
+    assert_int_equal(wait_for(f->s, 0, "g", 4), 4);
     assert_int_equal(stale_count(f->s), 0);
     put(f->s, 0, "g", "joins", 4, true);
     assert_int_equal(stale_count(f->s), 4); /* mine x1 x2 x3; not itself: it saw 4 */
-    /* one that saw fewer than the group holds is marked itself */
-    put(f->s, 0, "g", "late", 2, false);
-    assert_int_equal(stale_count(f->s), 5);
+    /* scored with the 5 this store knew; the other's x4 came in between */
+    put(other, 0, "g", "x4", -1, false);
+    put(f->s, 0, "g", "late", 5, false);
+    assert_int_equal(stale_count(f->s), 5); /* late itself: the group held 6 before it */
+    assert_int_equal(texts(f->s, 0, "g", 64, got, sizeof got), 7);
+    assert_string_equal(got, "mine x1 x2 x3 joins x4 late");
     store_close(other);
 }
 
