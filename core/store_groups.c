@@ -50,8 +50,8 @@ void store_groups_close(struct store *s)
 }
 
 /* Reads up to CATCH_UP_ROWS log rows past *from on c without the lock,
- * then adds them under it: a reader's statement never holds up the
- * writer's hints. Rows at or below g->last are in the map already; any
+ * then adds them under it: the statement never holds up the readers'
+ * lookups. Rows at or below g->last are in the map already; any
  * snapshot's rows are complete up to its last one (committed seqs only
  * grow), so g->last moves to it. The rows read, or a negative errno. */
 static int catch_up_some(struct store_groups *g, struct conn *c, int64_t *from)
