@@ -41,8 +41,6 @@ struct scratch {
     double selfv[CHECK_NFEAT];       /* those of a response past the kept ones */
     struct check_sample tsmp[2];     /* reward_check_group's scored texts */
     double tv[2][CHECK_NFEAT];       /* and their checker features */
-    size_t tlen[2];                  /* and their lengths */
-    unsigned char is_text[KEPT_MAX]; /* bit t: the kept sample is scored text t */
 };
 
 static int cmp_side(const void *a, const void *b)
@@ -328,43 +326,21 @@ int reward_check_single(const char *prompt, const char *text, float *out)
  * the features were kept). */
 #define FULL_READ_SAMPLES 8
 
-/* The bits of the scored texts texts[0..ntexts) (lengths sc->tlen) that
- * x[0..len) is. */
-static unsigned char text_bits(const char *x, size_t len, const char *const *texts, size_t ntexts,
-                               const struct scratch *sc)
-{
-    unsigned char bits = 0;
-    for (size_t t = 0; t < ntexts; t++)
-        if (len == sc->tlen[t] && (x == texts[t] || !memcmp(x, texts[t], len)))
-            bits |= (unsigned char)(1u << t);
-    return bits;
-}
-
 /* The samples and answers of the first kept of samples[0..n) of the
  * prompt sc->mp into sc->smp and sc->ans, through the thread's memo (a
  * group is read again for each of its items); a scored text among them,
- * read just before into sc->tsmp (the same sample: the memo's is a
- * function of prompt and text), is taken from there, and marked in
- * sc->is_text. */
-static int group_answers(const char *const *samples, size_t n, size_t kept,
-                         const char *const *texts, size_t ntexts, struct scratch *sc)
+ * read before, is a hit. */
+static int group_answers(const char *const *samples, size_t n, size_t kept, struct scratch *sc)
 {
     int rc = 0;
     for (size_t i = 0; i < n && i < kept && !rc; i++) {
         const char *x = samples[i];
-        if (!x) {
+        if (!x)
             rc = -EINVAL;
-            break;
-        }
-        size_t len = strlen(x);
-        unsigned char bits = text_bits(x, len, texts, ntexts, sc);
-        sc->is_text[i] = bits;
-        if (bits)
-            sc->smp[i] = sc->tsmp[bits & 1 ? 0 : 1];
         else if (i < FULL_READ_SAMPLES)
-            rc = check_memo_run(&sc->mp, x, len, &sc->smp[i], sc->v[i]);
+            rc = check_memo_run(&sc->mp, x, strlen(x), &sc->smp[i], sc->v[i]);
         else
-            rc = check_memo_sample(&sc->mp, x, len, &sc->smp[i]);
+            rc = check_memo_sample(&sc->mp, x, strlen(x), &sc->smp[i]);
         sc->ans[i] = sc->smp[i].ans;
     }
     return rc;
@@ -373,11 +349,12 @@ static int group_answers(const char *const *samples, size_t n, size_t kept,
 /* The block of scored text t, read into sc->tsmp[t] and sc->tv[t], with
  * the group read into sc (its first nk samples[], text itself left out),
  * into out. */
-static int text_block(size_t nk, size_t t, struct scratch *sc, float *out)
+static int text_block(const char *const *samples, size_t nk, const char *text, size_t t,
+                      struct scratch *sc, float *out)
 {
     size_t no = 0;
     for (size_t j = 0; j < nk; j++)
-        if (!(sc->is_text[j] >> t & 1)) {
+        if (strcmp(samples[j], text)) {
             sc->osmp[no] = sc->smp[j];
             sc->others[no++] = sc->ans[j];
         }
@@ -408,15 +385,13 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
     size_t nk = n < KEPT_MAX ? n : KEPT_MAX;
     int rc = group_prompt(prompt, sc);
     /* The scored texts first: one read gives their samples and features. */
-    for (size_t t = 0; t < ntexts && !rc; t++) {
-        sc->tlen[t] = texts[t] ? strlen(texts[t]) : 0;
-        rc = texts[t] ? check_memo_run(&sc->mp, texts[t], sc->tlen[t], &sc->tsmp[t], sc->tv[t])
-                      : -EINVAL;
-    }
-    if (!rc)
-        rc = group_answers(samples, n, nk, texts, ntexts, sc);
     for (size_t t = 0; t < ntexts && !rc; t++)
-        rc = text_block(nk, t, sc, out[t]);
+        rc = texts[t] ? check_memo_run(&sc->mp, texts[t], strlen(texts[t]), &sc->tsmp[t], sc->tv[t])
+                      : -EINVAL;
+    if (!rc)
+        rc = group_answers(samples, n, nk, sc);
+    for (size_t t = 0; t < ntexts && !rc; t++)
+        rc = text_block(samples, nk, texts[t], t, sc, out[t]);
     free(sc);
     return rc;
 }
