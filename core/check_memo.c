@@ -11,6 +11,7 @@
 
 struct memo_slot {
     char *text; /* a copy of the text, then the prompt's (NULL: the slot is free) */
+    size_t cap; /* bytes allocated at text */
     size_t len, prompt_len;
     int has_prompt;
     uint64_t hash;
@@ -107,20 +108,26 @@ static int slot_holds(const struct memo_slot *e, uint64_t h, const char *prompt,
 }
 
 /* Keeps resp and prompt with their sample s in slot e (not when out of
- * memory: the sample is read, just not kept). Returns 1 when kept. */
+ * memory: the sample is read, just not kept), in the slot's buffer when
+ * it is large enough. Returns 1 when kept. */
 static int slot_fill(struct memo_slot *e, uint64_t h, const char *prompt, size_t plen,
                      const char *resp, size_t len, const struct check_sample *s,
                      unsigned long long tick)
 {
-    char *copy = malloc(len + plen + 1);
-    if (!copy)
-        return 0;
+    char *copy = e->text;
+    size_t cap = e->cap;
+    if (!copy || cap < len + plen + 1) {
+        cap = len + plen + 1 < 512 ? 512 : len + plen + 1;
+        copy = malloc(cap);
+        if (!copy)
+            return 0;
+        free(e->text);
+    }
     memcpy(copy, resp, len);
     if (prompt)
         memcpy(copy + len, prompt, plen);
     copy[len + plen] = '\0';
-    free(e->text);
-    *e = (struct memo_slot){copy, len, plen, prompt != NULL, h, *s, 0, {0}, tick};
+    *e = (struct memo_slot){copy, cap, len, plen, prompt != NULL, h, *s, 0, {0}, tick};
     return 1;
 }
 

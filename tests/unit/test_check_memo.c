@@ -127,6 +127,51 @@ static void test_slot_shared(void **state)
     assert_string_not_equal(want[1].ans.canon, got.ans.canon);
 }
 
+/* A slot keeps a new text in the buffer of the one it replaces when it
+ * fits, else in a larger one: texts of one set, short and long (past any
+ * buffer kept before) in turn, replace each other and each look gives its
+ * own text's sample; a short text kept where a longer one was is no hit
+ * for that longer one. */
+static void test_slot_buffer_reused(void **state)
+{
+    (void)state;
+    enum { N = CHECK_MEMO_WAYS + 1, CAP = 3000 };
+    static char t[N][CAP];
+    struct check_sample want[N], got;
+    size_t set = 0;
+    for (unsigned i = 0, j = 7000; i < N; j++) {
+        int n = snprintf(t[i], CAP, "%u apples.\n", j);
+        size_t pad = i % 2 ? 2000 + 37 * i : 0; /* long ones past 512 bytes */
+        memset(t[i] + n, 'y', pad);
+        snprintf(t[i] + n + pad, CAP - (size_t)n - pad, "\n%u + 4 = <<%u+4=%u>>%u\nA: %u", j, j,
+                 j + 4, j + 4, j + 4);
+        size_t k = check_memo_slot(question, t[i], strlen(t[i]));
+        if (i == 0)
+            set = k;
+        if (k == set) {
+            assert_int_equal(read_q(t[i], &want[i]), 0);
+            i++;
+        }
+    }
+    unsigned long long h0, m0, h1, m1;
+    counts(&h0, &m0);
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(memo(t[i], &got), 0);
+            assert_same_sample(&want[i], &got);
+        }
+    counts(&h1, &m1);
+    assert_int_equal(m1 - m0, 3 * N); /* each replaced the one used least lately */
+    assert_int_equal(h1 - h0, 0);
+    for (int i = N - CHECK_MEMO_WAYS; i < N; i++) { /* the last ones are kept */
+        assert_int_equal(memo(t[i], &got), 0);
+        assert_same_sample(&want[i], &got);
+    }
+    counts(&h0, &m0);
+    assert_int_equal(h0 - h1, CHECK_MEMO_WAYS);
+    assert_int_equal(m0 - m1, 0);
+}
+
 /* Texts past CHECK_MEMO_TEXT_MAX are read every time and not counted. */
 static void test_long_text_not_kept(void **state)
 {
@@ -371,6 +416,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_as_read),
         cmocka_unit_test(test_slot_shared),
+        cmocka_unit_test(test_slot_buffer_reused),
         cmocka_unit_test(test_long_text_not_kept),
         cmocka_unit_test(test_prompt_is_key),
         cmocka_unit_test(test_per_thread),
