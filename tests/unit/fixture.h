@@ -86,4 +86,24 @@ static inline int fixture_db_close(struct fixture_db *f)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* cmocka setup and teardown of a fixture_db of 2 readers as the state. */
+static inline int fixture_db_setup(void **state)
+{
+    struct fixture_db *f = calloc(1, sizeof *f);
+    if (!f || fixture_db_open(f, 2)) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static inline int fixture_db_teardown(void **state)
+{
+    struct fixture_db *f = *state;
+    int rc = fixture_db_close(f);
+    free(f);
+    return rc;
+}
+
 #endif

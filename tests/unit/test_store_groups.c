@@ -14,44 +14,10 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "store.h"
 #include "store_internal.h"
 #include "token.h"
-
-struct fx {
-    char dir[64];
-    char path[128];
-    struct store *s;
-};
-
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/rung-groups-XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    char err[256];
-    token_init();
-    if (!(f->s = store_open(f->path, 2, err, sizeof err)))
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    store_close(f->s);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    if (system(cmd) != 0)
-        return -1;
-    free(f);
-    return 0;
-}
 
 /* Ingests one single-response item of key_id's group with its text;
  * seen and joined as the API sets them. */
@@ -123,7 +89,7 @@ static size_t wait_for(struct store *s, int64_t key_id, const char *group, size_
  * key. */
 static void other_process_items_are_found(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_db *f = *state;
     char err[256], got[256];
     struct store *other = store_open(f->path, 1, err, sizeof err);
     assert_non_null(other);
@@ -156,7 +122,7 @@ static void other_process_items_are_found(void **state)
  * is checked against the rows and left out. */
 static void hints_are_checked_against_rows(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_db *f = *state;
     char got[256];
     put(f->s, 0, "h", "h1", -1, false);
     struct store_sample *v;
@@ -184,7 +150,7 @@ static void hints_are_checked_against_rows(void **state)
  * in order. */
 static void reopened_store_loads_the_log(void **state)
 {
-    struct fx *f = *state;
+    struct fixture_db *f = *state;
     char text[16], got[1024];
     int64_t key = new_key(f->s, "pipe");
     for (int i = 0; i < 2 * STORE_GROUP_ITEMS_MAX + 6; i++) {
@@ -215,9 +181,12 @@ static void reopened_store_loads_the_log(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(other_process_items_are_found, setup, teardown),
-        cmocka_unit_test_setup_teardown(hints_are_checked_against_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(reopened_store_loads_the_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(other_process_items_are_found, fixture_db_setup,
+                                        fixture_db_teardown),
+        cmocka_unit_test_setup_teardown(hints_are_checked_against_rows, fixture_db_setup,
+                                        fixture_db_teardown),
+        cmocka_unit_test_setup_teardown(reopened_store_loads_the_log, fixture_db_setup,
+                                        fixture_db_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

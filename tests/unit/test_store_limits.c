@@ -21,23 +21,6 @@
 
 #define TEXT 10000 /* bytes of each stored prompt */
 
-static int setup(void **state)
-{
-    struct fixture_db *f = calloc(1, sizeof *f);
-    if (!f || fixture_db_open(f, 2))
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture_db *f = *state;
-    int rc = fixture_db_close(f);
-    free(f);
-    return rc;
-}
-
 /* Stores n items of TEXT-byte prompts in batch (NULL: none) in one
  * request. Returns store_ingest's result. */
 static int put_items(struct store *s, int64_t key_id, int n, const char *batch)
@@ -193,8 +176,10 @@ static void a_failing_bind_writes_nothing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(pages_end_at_the_byte_budget, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_capped_database_fails_with_enospc, setup, teardown),
+        cmocka_unit_test_setup_teardown(pages_end_at_the_byte_budget, fixture_db_setup,
+                                        fixture_db_teardown),
+        cmocka_unit_test_setup_teardown(a_capped_database_fails_with_enospc, fixture_db_setup,
+                                        fixture_db_teardown),
         cmocka_unit_test(sqlite_codes_as_errno),
         cmocka_unit_test(a_failing_bind_writes_nothing),
     };
