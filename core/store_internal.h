@@ -291,9 +291,8 @@ void store_groups_close(struct store *s);
 
 /* Adds the log's rows past the last one seen, read on c, which must see
  * committed rows only: the writer at open, when idle (no transaction),
- * or right after BEGIN IMMEDIATE (no other process can commit then).
- * Reads do not catch up: another process's items reach them from the
- * writer's next transaction or idle second. 0 or -EIO/-ENOMEM. */
+ * or right after BEGIN IMMEDIATE (no other process can commit then),
+ * and a reader before it reads a group's samples. 0 or -EIO/-ENOMEM. */
 int store_groups_catch_up(struct store *s, struct conn *c);
 
 /* Adds item seq, just inserted by the writer in its open transaction, to

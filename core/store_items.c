@@ -798,17 +798,17 @@ static int samples_in(struct conn *c, int64_t key_id, const char *group, const i
 
 /* SQLite's read of a group's samples: the in-memory lookup's items, each
  * checked against its row on c, the first max found. 0 or negative errno;
- * on failure nothing is returned. The lookup holds this daemon's items as
- * its writer stores them; another process's, from the writer's next
- * transaction or idle second on (a read that missed some is made good by
- * the ingest's group_seen: the writer counts them and marks the item to
- * be scored again). */
+ * on failure nothing is returned. It catches up first (a seek past the
+ * log's last row known, on c, which sees committed rows only): a re-score
+ * that read an item's stale mark must see the sample that set it, even
+ * when another process stored that sample. */
 static int group_samples_lite(struct store *s, struct conn *c, int64_t key_id, const char *group,
                               size_t max, struct store_sample **out, size_t *nout)
 {
     int64_t *v = NULL;
     size_t nv = 0, n = 0;
-    int rc = store_groups_candidates(s, key_id, group, INT64_MAX, &v, &nv);
+    int rc = store_groups_catch_up(s, c);
+    rc = rc ? rc : store_groups_candidates(s, key_id, group, INT64_MAX, &v, &nv);
     struct store_sample *x = nv && max && !rc ? calloc(nv < max ? nv : max, sizeof *x) : NULL;
     if (nv && max && !rc && !x)
         rc = -ENOMEM;

@@ -118,6 +118,24 @@ static void other_process_items_are_found(void **state)
     store_close(other);
 }
 
+/* A re-score reads a stale item's group as soon as it sees the mark:
+ * the sample that another store committed with the mark is in it, though
+ * this store's writer has not run since (rev6's case: the watcher scoring
+ * the item without the sample and clearing the mark for good). */
+static void read_after_another_store_sees_its_items(void **state)
+{
+    struct fixture_db *f = *state;
+    char err[256], got[256];
+    struct store *other = store_open(f->path, 1, err, sizeof err);
+    assert_non_null(other);
+    put(f->s, 0, "g", "y", -1, false);
+    put(other, 0, "g", "x2", 1, true); /* joins y's samples: y is marked */
+    assert_int_equal(stale_count(f->s), 1);
+    assert_int_equal(texts(f->s, 0, "g", 64, got, sizeof got), 2);
+    assert_string_equal(got, "y x2");
+    store_close(other);
+}
+
 /* The map is a hint: an entry naming another group's item, or no item,
  * is checked against the rows and left out. */
 static void hints_are_checked_against_rows(void **state)
@@ -182,6 +200,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(other_process_items_are_found, fixture_db_setup,
+                                        fixture_db_teardown),
+        cmocka_unit_test_setup_teardown(read_after_another_store_sees_its_items, fixture_db_setup,
                                         fixture_db_teardown),
         cmocka_unit_test_setup_teardown(hints_are_checked_against_rows, fixture_db_setup,
                                         fixture_db_teardown),
