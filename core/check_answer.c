@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #define ANSWER_SPAN_MAX 256 /* bytes of an answer's text, from its marker */
@@ -126,26 +127,69 @@ static int find_boxed(const char *s, size_t len, struct span *sp)
 static const unsigned char MARKER_START[256] = {
     ['#'] = 1, ['a'] = 1, ['A'] = 1, ['t'] = 1, ['T'] = 1};
 
-/* Finds the last boxed answer, else the last marked one, reading markers
- * from the end (a final "A: 18" is found in a few steps). Returns its kind
- * (NONE when none). */
-static enum check_answer_kind find_marked(const char *s, size_t len, struct span *sp)
+/* The marked answer whose marker starts at s[i] (a MARKER_START byte after
+ * no ASCII letter or digit), when its text is not empty: 1 and *sp. */
+static int marked_at(const char *s, size_t len, size_t i, struct span *sp)
 {
     int sentence;
-    size_t m;
+    size_t m = marker_at(s, len, i, &sentence);
+    if (m == 0)
+        return 0;
+    struct span t = answer_text(s, len, i + m, sentence);
+    if (t.end <= t.start)
+        return 0;
+    *sp = t;
+    return 1;
+}
+
+/* The high bit of each byte of w in [lo, hi], exact for every byte (the
+ * sums stay below 0x100: no carry reaches the next byte); bytes >= 0x80
+ * are never flagged. */
+static inline uint64_t bytes_in(uint64_t w, unsigned lo, unsigned hi)
+{
+    uint64_t x = w & ~CHECK_HIGH8;
+    return (x + CHECK_ONES8 * (0x80u - lo)) & ~(x + CHECK_ONES8 * (0x7fu - hi)) & ~w & CHECK_HIGH8;
+}
+
+/* The bytes of w that start a word with a MARKER_START byte, p being the
+ * 8 bytes one before w's (each byte's predecessor): the flags of the
+ * positions the byte-by-byte scan would try. */
+static inline uint64_t marker_starts8(uint64_t w, uint64_t p)
+{
+    uint64_t f = w | CHECK_ONES8 * 0x20u; /* ASCII letters lowercased */
+    uint64_t start = bytes_in(w, '#', '#') | bytes_in(f, 'a', 'a') | bytes_in(f, 't', 't');
+    uint64_t g = p | CHECK_ONES8 * 0x20u;
+    uint64_t alnum = bytes_in(p, '0', '9') | bytes_in(g, 'a', 'z');
+    return start & ~alnum;
+}
+
+/* Finds the last boxed answer, else the last marked one, reading markers
+ * from the end (a final "A: 18" is found in a few steps). Where the byte
+ * order is little-endian, 8 bytes at a time: only the word starts with a
+ * marker's first byte are tried, from the last. Returns its kind (NONE
+ * when none). */
+static enum check_answer_kind find_marked(const char *s, size_t len, struct span *sp)
+{
     if (len && find_boxed(s, len, sp))
         return CHECK_ANS_BOXED;
-    for (size_t i = len; i-- > 0;) {
-        /* Only '#', 'a' and 't' (any case) start a marker. */
-        if (!MARKER_START[(unsigned char)s[i]])
-            continue;
-        if ((i > 0 && is_alnum(s[i - 1])) || (m = marker_at(s, len, i, &sentence)) == 0)
-            continue;
-        struct span t = answer_text(s, len, i + m, sentence);
-        if (t.end > t.start) {
-            *sp = t;
-            return CHECK_ANS_MARKED;
+    size_t j = len; /* s[j..len) is done */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; j >= 9; j -= 8) {
+        uint64_t m = marker_starts8(check_load8(s + j - 8), check_load8(s + j - 9));
+        while (m) {
+            unsigned k = (63u - (unsigned)__builtin_clzll(m)) / 8;
+            if (marked_at(s, len, j - 8 + k, sp))
+                return CHECK_ANS_MARKED;
+            m &= ~(UINT64_C(0xff) << (8 * k));
         }
+    }
+#endif
+    for (size_t i = j; i-- > 0;) {
+        /* Only '#', 'a' and 't' (any case) start a marker. */
+        if (!MARKER_START[(unsigned char)s[i]] || (i > 0 && is_alnum(s[i - 1])))
+            continue;
+        if (marked_at(s, len, i, sp))
+            return CHECK_ANS_MARKED;
     }
     return CHECK_ANS_NONE;
 }

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -187,12 +188,55 @@ static void test_long_number(void **state)
     test_free(s);
 }
 
+/* Markers at every offset of the 8-byte windows the search reads from the
+ * end (the text after the marker grows by a byte each round): the last
+ * marker that starts a word is found wherever it sits, with words after it
+ * that start as markers do ("the", "a", "at", "to", '#'). One right after
+ * a letter or a digit is no marker ("xA:", "5The answer is"), nor is "A:"
+ * anywhere but at a line start; after '(', a blank or a byte >= 0x80 the
+ * others are. Without a marker the last number is the answer: here the
+ * same one. */
+static void test_marker_offsets(void **state)
+{
+    (void)state;
+    static const char *const MARKS[] = {"A: ", "The answer is ", "Answer: ", "#### "};
+    static const char *const BEFORE[] = {"", " ", "(", "\xc3\xa9", "x", "5"};
+    static const char *const TAIL = " then at the top a tea # to Tt aa";
+    char text[256];
+    for (size_t m = 0; m < 4; m++)
+        for (size_t b = 0; b < 6; b++)
+            for (size_t off = 0; off < 24; off++) {
+                int n = snprintf(text, sizeof text, "at to a tt#\n%s%s", BEFORE[b], MARKS[m]);
+                int e = snprintf(text + n, sizeof text - (size_t)n, "%zu%s", off, TAIL);
+                memset(text + n + e, 'q', off);
+                text[(size_t)(n + e) + off] = '\0';
+                int marked = b < 2 || (b < 4 && m > 0);
+                struct check_answer a = answer(text, NULL);
+                assert_int_equal(a.kind, marked ? CHECK_ANS_MARKED : CHECK_ANS_FALLBACK);
+                assert_int_equal(a.start, (size_t)n);
+                assert_true(a.numeric);
+                assert_int_equal((size_t)a.value, off);
+                if (!marked)
+                    assert_int_equal(a.len, (size_t)e - strlen(TAIL));
+            }
+    /* Two markers in one window or two: the later one is the answer. */
+    for (size_t off = 0; off < 24; off++) {
+        int n = snprintf(text, sizeof text, "zzzzzzzzz\nA: 1\nA: 2\n");
+        memset(text + n, 'q', off);
+        text[(size_t)n + off] = '\0';
+        struct check_answer a = answer(text, "2");
+        assert_int_equal(a.kind, CHECK_ANS_MARKED);
+        assert_int_equal(a.start, 18);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_numbers),      cmocka_unit_test(test_other_answers),
-        cmocka_unit_test(test_equal),        cmocka_unit_test(test_result),
-        cmocka_unit_test(test_random_bytes), cmocka_unit_test(test_long_number),
+        cmocka_unit_test(test_numbers),        cmocka_unit_test(test_other_answers),
+        cmocka_unit_test(test_equal),          cmocka_unit_test(test_result),
+        cmocka_unit_test(test_random_bytes),   cmocka_unit_test(test_long_number),
+        cmocka_unit_test(test_marker_offsets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
