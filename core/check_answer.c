@@ -151,47 +151,66 @@ static inline uint64_t bytes_in(uint64_t w, unsigned lo, unsigned hi)
     return (x + CHECK_ONES8 * (0x80u - lo)) & ~(x + CHECK_ONES8 * (0x7fu - hi)) & ~w & CHECK_HIGH8;
 }
 
-/* The bytes of w that start a word with a MARKER_START byte, p being the
- * 8 bytes one before w's (each byte's predecessor): the flags of the
- * positions the byte-by-byte scan would try. */
-static inline uint64_t marker_starts8(uint64_t w, uint64_t p)
+/* The flags of the bytes of the 8 at s + j - 8 where a marker may start,
+ * by tests every marker passes: a word start (the byte before is no ASCII
+ * letter or digit) and the bytes that tell the markers apart ("##" at
+ * '#'; ':' after 'a' or, after "an", 6 bytes on; "th" and an 'a' 4 bytes
+ * on at 't'; letters in any case). Reads s[j - 9 .. j + 6). */
+static inline uint64_t marker_starts8(const char *s, size_t j)
 {
-    uint64_t f = w | CHECK_ONES8 * 0x20u; /* ASCII letters lowercased */
-    uint64_t start = bytes_in(w, '#', '#') | bytes_in(f, 'a', 'a') | bytes_in(f, 't', 't');
-    uint64_t g = p | CHECK_ONES8 * 0x20u;
-    uint64_t alnum = bytes_in(p, '0', '9') | bytes_in(g, 'a', 'z');
-    return start & ~alnum;
+    const uint64_t lc = CHECK_ONES8 * 0x20u; /* ASCII letters lowercased */
+    uint64_t w = check_load8(s + j - 8), p = check_load8(s + j - 9);
+    uint64_t n1 = check_load8(s + j - 7), n4 = check_load8(s + j - 4);
+    uint64_t n6 = check_load8(s + j - 2);
+    uint64_t hash = bytes_in(w, '#', '#') & bytes_in(n1, '#', '#');
+    uint64_t a = bytes_in(w | lc, 'a', 'a') &
+                 (bytes_in(n1, ':', ':') | (bytes_in(n1 | lc, 'n', 'n') & bytes_in(n6, ':', ':')));
+    uint64_t t =
+        bytes_in(w | lc, 't', 't') & bytes_in(n1 | lc, 'h', 'h') & bytes_in(n4 | lc, 'a', 'a');
+    uint64_t alnum = bytes_in(p, '0', '9') | bytes_in(p | lc, 'a', 'z');
+    return (hash | a | t) & ~alnum;
+}
+
+/* The last marked answer whose marker starts in s[lo..hi), tried byte by
+ * byte from the end: 1 and *sp when found. */
+static int marked_bytes(const char *s, size_t len, size_t lo, size_t hi, struct span *sp)
+{
+    for (size_t i = hi; i-- > lo;) {
+        /* Only '#', 'a' and 't' (any case) start a marker. */
+        if (!MARKER_START[(unsigned char)s[i]] || (i > 0 && is_alnum(s[i - 1])))
+            continue;
+        if (marked_at(s, len, i, sp))
+            return 1;
+    }
+    return 0;
 }
 
 /* Finds the last boxed answer, else the last marked one, reading markers
  * from the end (a final "A: 18" is found in a few steps). Where the byte
- * order is little-endian, 8 bytes at a time: only the word starts with a
- * marker's first byte are tried, from the last. Returns its kind (NONE
- * when none). */
+ * order is little-endian, 8 bytes at a time past the last 6: only the
+ * places marker_starts8 flags are tried, from the last. Returns its kind
+ * (NONE when none). */
 static enum check_answer_kind find_marked(const char *s, size_t len, struct span *sp)
 {
     if (len && find_boxed(s, len, sp))
         return CHECK_ANS_BOXED;
     size_t j = len; /* s[j..len) is done */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    for (; j >= 9; j -= 8) {
-        uint64_t m = marker_starts8(check_load8(s + j - 8), check_load8(s + j - 9));
-        while (m) {
-            unsigned k = (63u - (unsigned)__builtin_clzll(m)) / 8;
-            if (marked_at(s, len, j - 8 + k, sp))
-                return CHECK_ANS_MARKED;
-            m &= ~(UINT64_C(0xff) << (8 * k));
+    if (len >= 15) {
+        if (marked_bytes(s, len, len - 6, len, sp))
+            return CHECK_ANS_MARKED;
+        for (j = len - 6; j >= 9; j -= 8) {
+            uint64_t m = marker_starts8(s, j);
+            while (m) {
+                unsigned k = (63u - (unsigned)__builtin_clzll(m)) / 8;
+                if (marked_at(s, len, j - 8 + k, sp))
+                    return CHECK_ANS_MARKED;
+                m &= ~(UINT64_C(0xff) << (8 * k));
+            }
         }
     }
 #endif
-    for (size_t i = j; i-- > 0;) {
-        /* Only '#', 'a' and 't' (any case) start a marker. */
-        if (!MARKER_START[(unsigned char)s[i]] || (i > 0 && is_alnum(s[i - 1])))
-            continue;
-        if (marked_at(s, len, i, sp))
-            return CHECK_ANS_MARKED;
-    }
-    return CHECK_ANS_NONE;
+    return marked_bytes(s, len, 0, j, sp) ? CHECK_ANS_MARKED : CHECK_ANS_NONE;
 }
 
 /* The last number of s that does not sit inside a word, with a '-' sign

@@ -219,6 +219,18 @@ static void test_marker_offsets(void **state)
                 if (!marked)
                     assert_int_equal(a.len, (size_t)e - strlen(TAIL));
             }
+    /* A marker among the last bytes, or one whose text is empty. */
+    for (size_t off = 0; off < 10; off++) {
+        int n = snprintf(text, sizeof text, "zzzzzzzzzzzzzzzz\nA: 7");
+        memset(text + n, '\n', off);
+        text[(size_t)n + off] = '\0';
+        struct check_answer a = answer(text, "7");
+        assert_int_equal(a.kind, CHECK_ANS_MARKED);
+        assert_int_equal(a.start, 20);
+        text[n - 1] = ' '; /* "A: " and nothing: the last number, none */
+        a = answer(text, NULL);
+        assert_int_equal(a.kind, CHECK_ANS_NONE);
+    }
     /* Two markers in one window or two: the later one is the answer. */
     for (size_t off = 0; off < 24; off++) {
         int n = snprintf(text, sizeof text, "zzzzzzzzz\nA: 1\nA: 2\n");
