@@ -15,7 +15,9 @@
 #                        load generator on CPU 1; none = no taskset
 #        DATA            shared data dir (default ../shared/data next to the repo;
 #                        generated text is used when it is absent)
-#        WRK=1           also cross-check single-item POSTs with wrk
+#        WRK=1           also cross-check single-item POSTs with wrk: the
+#                        issue's own setting, a RATIO[..] wrk line
+#        WRK_THREADS=2   wrk's threads (-t2, as issue 14 measured)
 #        KEEP=1          keep the scratch dir
 #        RUNGD=PATH      the rungd to measure (default: BUILD_DIR/server/rungd)
 #        ONLY=batch      only the batch figures of issue 14: 1,000-item batches
@@ -34,6 +36,7 @@ CONNS=${CONNS:-64}
 PIN=${PIN:-split none}
 DATA=${DATA:-$ROOT/../shared/data}
 WRK=${WRK:-1}
+WRK_THREADS=${WRK_THREADS:-2}
 BENCH=$BUILD/tests/bench/http
 RUNGD=${RUNGD:-$BUILD/server/rungd}
 
@@ -139,7 +142,7 @@ cpu_load() {
 wrk_fig() { # req/s, p50, p99 from wrk --latency output
     awk '/Requests\/sec/ {r = $2} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
          /Non-2xx/ {bad = $NF}
-         END {printf "req_s=%s p50=%s p99=%s non2xx=%d (wrk, 1 thread)", r, p50, p99, bad}' "$1"
+         END {printf "req_s=%s p50=%s p99=%s non2xx=%d (wrk, %d threads)", r, p50, p99, bad, t}' t="$WRK_THREADS" "$1"
 }
 val() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" "$2" | head -1; }
 
@@ -189,7 +192,7 @@ for pin in $PIN; do
     cpu_load bare_single "$L" 1 "$WORK/items.jsonl" | tee -a "$R"
     cpu_load bare_batch1000 "$L" 1000 "$WORK/batch.jsonl" | tee -a "$R"
     if [ "$WRK" = 1 ]; then
-        BODY_FILE=$WORK/items.jsonl TOKEN=none taskset -c "$L" wrk -t1 -c"$CONNS" \
+        BODY_FILE=$WORK/items.jsonl TOKEN=none taskset -c "$L" wrk -t"$WRK_THREADS" -c"$CONNS" \
             -d"${SECONDS_PER}s" --latency -s "$ROOT/tests/bench/http/post_items.lua" \
             "http://127.0.0.1:$PORT/v1/items" >"$WORK/wrk.bare" 2>&1 || true
         echo "wrk_bare_single $(wrk_fig "$WORK/wrk.bare")" | tee -a "$R"
@@ -200,7 +203,7 @@ for pin in $PIN; do
     start_rungd "$WORK/single.db" "$S"
     cpu_load rungd_single "$L" 1 "$WORK/items.jsonl" | tee -a "$R"
     if [ "$WRK" = 1 ]; then
-        BODY_FILE=$WORK/items.jsonl TOKEN=$TOKEN taskset -c "$L" wrk -t1 -c"$CONNS" -d"${SECONDS_PER}s" \
+        BODY_FILE=$WORK/items.jsonl TOKEN=$TOKEN taskset -c "$L" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${SECONDS_PER}s" \
             --latency -s "$ROOT/tests/bench/http/post_items.lua" \
             "http://127.0.0.1:$PORT/v1/items" >"$WORK/wrk.rungd" 2>&1 || true
         echo "wrk_rungd_single $(wrk_fig "$WORK/wrk.rungd")" | tee -a "$R"
@@ -287,6 +290,15 @@ PY
         printf "RATIO[%s] batch: rungd %.0f items/s / raw SQLite %.0f rows/s (one txn, item+task rows) = %.1f%% (target >= 70%%: %s)\n",
             pin, items, raw, r2, (r2 >= 70 ? "met" : "MISSED")
     }'
+    if [ "$WRK" = 1 ]; then
+        grep '^wrk_bare_single ' "$R" | head -1 >"$WORK/wb"
+        grep '^wrk_rungd_single ' "$R" | head -1 >"$WORK/wr"
+        awk -v br="$(val req_s "$WORK/wb")" -v rr="$(val req_s "$WORK/wr")" -v t="$WRK_THREADS" \
+            -v p99="$(sed -n 's/.* p99=\([0-9.]*[mu]s\).*/\1/p' "$WORK/wr")" -v pin="$pin" 'BEGIN {
+            r = br ? 100 * rr / br : 0
+            printf "RATIO[%s] single, wrk -t%d: rungd %.0f req/s / bare %.0f req/s = %.1f%% (target >= 40%%: %s); rungd p99 %s\n",
+                pin, t, rr, br, r, (r >= 40 ? "met" : "MISSED"), p99 }'
+    fi
     bc=$(sed -n 's/^cpu_per_item bare_single us:.* total=\([0-9.]*\)/\1/p' "$R" | head -1)
     rc=$(sed -n 's/^cpu_per_item rungd_single us:.* total=\([0-9.]*\)/\1/p' "$R" | head -1)
     awk -v b="$bc" -v r="$rc" -v pin="$pin" 'BEGIN {
