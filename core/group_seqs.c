@@ -106,6 +106,21 @@ static int64_t *seqs_of(struct slot *s)
     return s->cap ? s->u.v : &s->u.one;
 }
 
+/* The position of the first of the n ascending seqs v above `after`
+ * (n when none is): a binary search. */
+static size_t first_above(const int64_t *v, size_t n, int64_t after)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] > after)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
 /* Makes room for one more seq in s. 0 or -ENOMEM. */
 static int make_room(struct group_seqs *m, struct slot *s)
 {
@@ -136,9 +151,7 @@ int group_seqs_add(struct group_seqs *m, uint64_t h, int64_t seq)
     }
     /* Items mostly come in seq order: the common case appends. */
     int64_t *v = seqs_of(s);
-    size_t at = s->n;
-    while (at > 0 && v[at - 1] > seq)
-        at--;
+    size_t at = s->n && v[s->n - 1] < seq ? s->n : first_above(v, s->n, seq);
     if (at > 0 && v[at - 1] == seq)
         return 0;
     if (make_room(m, s))
@@ -151,24 +164,17 @@ int group_seqs_add(struct group_seqs *m, uint64_t h, int64_t seq)
     return 0;
 }
 
-int group_seqs_get(const struct group_seqs *m, uint64_t h, int64_t below, int64_t **out, size_t *n)
+size_t group_seqs_get(const struct group_seqs *m, uint64_t h, int64_t after, int64_t below,
+                      int64_t *out, size_t max)
 {
-    *out = NULL;
-    *n = 0;
     struct slot *s = find(m->slots, m->cap, h);
     if (!s->h)
         return 0;
     const int64_t *v = seqs_of(s);
     size_t k = 0;
-    while (k < s->n && v[k] < below)
-        k++;
-    if (!k)
-        return 0;
-    if (!(*out = malloc(k * sizeof **out)))
-        return -ENOMEM;
-    memcpy(*out, v, k * sizeof **out);
-    *n = k;
-    return 0;
+    for (size_t at = first_above(v, s->n, after); k < max && at < s->n && v[at] < below; at++)
+        out[k++] = v[at];
+    return k;
 }
 
 void group_seqs_stats(const struct group_seqs *m, struct group_seqs_stats *st)

@@ -30,10 +30,14 @@ uint64_t group_seqs_hash(int64_t key_id, const char *group);
 /* Adds seq to the items of hash h, once: 0, or -ENOMEM with m unchanged. */
 int group_seqs_add(struct group_seqs *m, uint64_t h, int64_t seq);
 
-/* The seqs of hash h below `below`, ascending, copied into *out (malloc'd,
- * NULL when there are none; the caller frees it) and their number into
- * *n. 0 or -ENOMEM. */
-int group_seqs_get(const struct group_seqs *m, uint64_t h, int64_t below, int64_t **out, size_t *n);
+/* Copies into out the seqs of hash h above `after` and below `below`,
+ * ascending, at most max of them, and returns how many it copied: a
+ * binary search and the copy, whatever the group's size. Read a group
+ * chunk by chunk with `after` the last seq of the chunk before (INT64_MIN
+ * for the first): seqs added meanwhile below it are not read, none is
+ * read twice. */
+size_t group_seqs_get(const struct group_seqs *m, uint64_t h, int64_t after, int64_t below,
+                      int64_t *out, size_t max);
 
 /* Groups and seqs held, and the bytes the map takes. */
 struct group_seqs_stats {

@@ -188,7 +188,9 @@ struct store_item_in {
      * scored again (group_stale). */
     int group_seen;
     /* Its responses add samples to the group's first ones: the group's
-     * earlier items still waiting for a human are marked group_stale. */
+     * earlier items still waiting for a human are marked group_stale,
+     * when the item is among the group's first STORE_GROUP_ITEMS_MAX live
+     * items (the ones a re-score reads; past them nothing is marked). */
     bool group_joined;
 };
 

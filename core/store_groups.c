@@ -114,19 +114,17 @@ int store_groups_hint(struct store *s, int64_t key_id, const char *group, int64_
     return rc;
 }
 
-int store_groups_candidates(struct store *s, int64_t key_id, const char *group, int64_t below,
-                            int64_t **seqs, size_t *n)
+size_t store_groups_candidates(struct store *s, int64_t key_id, const char *group, int64_t after,
+                               int64_t below, int64_t *seqs, size_t max)
 {
     struct store_groups *g = s->groups;
-    *seqs = NULL;
-    *n = 0;
     if (!g)
         return 0;
     uint64_t h = group_seqs_hash(key_id, group);
     pthread_mutex_lock(&g->mu);
-    int rc = group_seqs_get(g->map, h, below, seqs, n);
+    size_t n = group_seqs_get(g->map, h, after, below, seqs, max);
     pthread_mutex_unlock(&g->mu);
-    return rc;
+    return n;
 }
 
 void store_group_stats(struct store *s, struct store_group_stats *st)

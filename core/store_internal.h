@@ -299,10 +299,11 @@ int store_groups_catch_up(struct store *s, struct conn *c);
  * its group (a hint: the transaction may still roll back). 0 or -ENOMEM. */
 int store_groups_hint(struct store *s, int64_t key_id, const char *group, int64_t seq);
 
-/* The seqs of the items the map holds for key_id's group below `below`,
- * ascending (malloc'd, NULL when none). 0 or -ENOMEM. */
-int store_groups_candidates(struct store *s, int64_t key_id, const char *group, int64_t below,
-                            int64_t **seqs, size_t *n);
+/* Copies into seqs the seqs of the items the map holds for key_id's
+ * group above `after` and below `below`, ascending, at most max; returns
+ * how many (a chunk: bounded work however large the group). */
+size_t store_groups_candidates(struct store *s, int64_t key_id, const char *group, int64_t after,
+                               int64_t below, int64_t *seqs, size_t max);
 
 /* Candidate seqs ST_GROUP_SAMPLES_IN and ST_GROUP_MARK_STALE_IN take at
  * once (?4 .. ?67; ?1 the key, ?2 the group, ?3 the LIMIT or the seq the

@@ -288,56 +288,59 @@ static int bind_in(struct dbst *st, int64_t key_id, const char *group, int64_t t
     return store_sqlite_errno(b);
 }
 
-/* SQLite's join (the group's items from the in-memory lookup, each
- * checked against its row): with it->group_joined the waiting items of
- * the group below seq are marked stale, and with count its live items
- * below seq, at most STORE_GROUP_ITEMS_MAX, are counted into *n. 0 or
- * negative errno. */
-static int group_join_lite(struct store *s, struct conn *c, int64_t key_id,
-                           const struct store_item_in *it, int64_t seq, bool count, int *n)
+_Static_assert(STORE_GROUP_ITEMS_MAX <= GROUP_IN_MAX, "one statement marks a group's first items");
+
+/* Adds to live[*n..] the seqs of the live items of key_id's group among
+ * the k candidate seqs v, in seq order, until *n is STORE_GROUP_ITEMS_MAX.
+ * 0 or negative errno. */
+static int live_in(struct conn *c, int64_t key_id, const char *group, const int64_t *v, size_t k,
+                   int64_t *live, int *n)
 {
-    int64_t *v;
-    size_t nv;
-    int rc = store_groups_candidates(s, key_id, it->group, seq, &v, &nv);
-    for (size_t at = 0; !rc && at < nv; at += GROUP_IN_MAX) {
-        size_t k = nv - at < GROUP_IN_MAX ? nv - at : GROUP_IN_MAX;
-        struct dbst *st = it->group_joined ? conn_stmt(c, ST_GROUP_MARK_STALE_IN) : NULL;
-        if (it->group_joined && !(rc = bind_in(st, key_id, it->group, seq, v + at, k)))
-            rc = conn_step_done(st) ? -EIO : 0;
-        else
-            conn_done(st);
-        if (rc || !count || *n >= STORE_GROUP_ITEMS_MAX)
-            continue;
-        st = conn_stmt(c, k <= GROUP_IN_FEW ? ST_GROUP_SAMPLES_IN8 : ST_GROUP_SAMPLES_IN);
-        rc = bind_in(st, key_id, it->group, STORE_GROUP_ITEMS_MAX - *n, v + at, k);
-        int step = SQLITE_DONE;
-        while (!rc && (step = store_step(st)) == SQLITE_ROW)
-            (*n)++;
-        conn_done(st);
-        rc = rc ? rc : step == SQLITE_DONE ? 0 : -EIO;
-    }
-    free(v);
-    return rc;
+    struct dbst *st = conn_stmt(c, k <= GROUP_IN_FEW ? ST_GROUP_SAMPLES_IN8 : ST_GROUP_SAMPLES_IN);
+    int rc = bind_in(st, key_id, group, STORE_GROUP_ITEMS_MAX - *n, v, k), step = SQLITE_DONE;
+    while (!rc && *n < STORE_GROUP_ITEMS_MAX && (step = store_step(st)) == SQLITE_ROW)
+        live[(*n)++] = col_int64(st, 0);
+    conn_done(st);
+    return rc ? rc : step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* PostgreSQL's join, through the index items_group: as group_join_lite. */
-static int group_join_pg(struct conn *c, int64_t key_id, const struct store_item_in *it,
-                         int64_t seq, bool count, int *n)
+/* SQLite's join: the group's live items below seq, at most
+ * STORE_GROUP_ITEMS_MAX, are counted into *n, from the in-memory lookup's
+ * candidates a chunk at a time, each chunk checked against its rows, until
+ * the count is reached. With it->group_joined and fewer (the new item is
+ * among the group's first STORE_GROUP_ITEMS_MAX, the items whose samples
+ * a re-score reads), those of them still waiting are marked stale; past
+ * them its samples change no other item's, and nothing is marked. The
+ * work is bounded by the group's first items (and the retracted ones
+ * among them), whatever its size. 0 or negative errno. */
+static int group_join_lite(struct store *s, struct conn *c, int64_t key_id,
+                           const struct store_item_in *it, int64_t seq, int *n)
 {
-    struct dbst *st = it->group_joined ? conn_stmt(c, ST_GROUP_MARK_STALE) : NULL;
-    if (it->group_joined) {
-        if (!st)
-            return -EIO;
-        if (key_id)
-            bind_int64(st, 1, key_id);
-        bind_text(st, 2, it->group, -1, SQLITE_STATIC);
-        bind_int64(st, 3, seq);
-        if (conn_step_done(st))
-            return -EIO;
+    int64_t v[GROUP_IN_MAX], live[STORE_GROUP_ITEMS_MAX], after = INT64_MIN;
+    size_t nv;
+    int rc = 0;
+    while (!rc && *n < STORE_GROUP_ITEMS_MAX &&
+           (nv = store_groups_candidates(s, key_id, it->group, after, seq, v, GROUP_IN_MAX)) > 0) {
+        after = v[nv - 1];
+        rc = live_in(c, key_id, it->group, v, nv, live, n);
     }
-    if (!count)
-        return 0;
-    st = conn_stmt(c, ST_GROUP_SAMPLES);
+    if (rc || !it->group_joined || !*n || *n >= STORE_GROUP_ITEMS_MAX)
+        return rc;
+    struct dbst *st = conn_stmt(c, ST_GROUP_MARK_STALE_IN);
+    if ((rc = bind_in(st, key_id, it->group, seq, live, (size_t)*n)) != 0) {
+        conn_done(st);
+        return rc;
+    }
+    return conn_step_done(st) ? -EIO : 0;
+}
+
+/* PostgreSQL's join, through the index items_group: as group_join_lite
+ * (the group's first live items counted, the waiting ones below seq marked
+ * only when seq is among the first STORE_GROUP_ITEMS_MAX). */
+static int group_join_pg(struct conn *c, int64_t key_id, const struct store_item_in *it,
+                         int64_t seq, int *n)
+{
+    struct dbst *st = conn_stmt(c, ST_GROUP_SAMPLES);
     if (!st)
         return -EIO;
     if (key_id)
@@ -348,7 +351,17 @@ static int group_join_pg(struct conn *c, int64_t key_id, const struct store_item
     while ((step = store_step(st)) == SQLITE_ROW && col_int64(st, 0) < seq)
         (*n)++;
     conn_done(st);
-    return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return -EIO;
+    if (!it->group_joined || !*n || *n >= STORE_GROUP_ITEMS_MAX)
+        return 0;
+    if (!(st = conn_stmt(c, ST_GROUP_MARK_STALE)))
+        return -EIO;
+    if (key_id)
+        bind_int64(st, 1, key_id);
+    bind_text(st, 2, it->group, -1, SQLITE_STATIC);
+    bind_int64(st, 3, seq);
+    return conn_step_done(st) ? -EIO : 0;
 }
 
 /* SQLite: item seq's row in the group log and the in-memory lookup's
@@ -369,10 +382,12 @@ static int group_log(struct store *s, struct conn *c, int64_t key_id, const char
 }
 
 /* The bookkeeping of an item with a group (row seq, just inserted): on
- * SQLite the group log and the in-memory lookup learn it; when it was scored with its
- * group, the group's earlier waiting items are marked to be scored again
- * when it joined their samples, and the item itself when the group holds
- * more items than its scores saw. 0 or negative errno. */
+ * SQLite the group log and the in-memory lookup learn it; when it was
+ * scored with its group, the group's earlier waiting items are marked to
+ * be scored again when it joined their samples and is among the group's
+ * first STORE_GROUP_ITEMS_MAX live items (the ones a re-score reads), and
+ * the item itself when the group holds more items than its scores saw.
+ * 0 or negative errno. */
 static int group_join(struct store *s, struct conn *c, int64_t key_id,
                       const struct store_item_in *it, int64_t seq)
 {
@@ -381,8 +396,7 @@ static int group_join(struct store *s, struct conn *c, int64_t key_id,
     if (rc || it->group_seen < 0 || (!count && !it->group_joined))
         return rc;
     int n = 0;
-    rc = c->pg ? group_join_pg(c, key_id, it, seq, count, &n)
-               : group_join_lite(s, c, key_id, it, seq, count, &n);
+    rc = c->pg ? group_join_pg(c, key_id, it, seq, &n) : group_join_lite(s, c, key_id, it, seq, &n);
     if (rc)
         return rc;
     if (count && n > it->group_seen && conn_run_id(c, ST_GROUP_STALE_SELF, seq))
@@ -796,26 +810,29 @@ static int samples_in(struct conn *c, int64_t key_id, const char *group, const i
     return rc ? rc : step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* SQLite's read of a group's samples: the in-memory lookup's items, each
- * checked against its row on c, the first max found. 0 or negative errno;
- * on failure nothing is returned. It catches up first (a seek past the
- * log's last row known, on c, which sees committed rows only): a re-score
- * that read an item's stale mark must see the sample that set it, even
- * when another process stored that sample. */
+/* SQLite's read of a group's samples: the in-memory lookup's items, a
+ * chunk at a time, each chunk checked against its rows on c, until the
+ * first max live ones are found (bounded work however large the group).
+ * 0 or negative errno; on failure nothing is returned. It catches up
+ * first (a seek past the log's last row known, on c, which sees committed
+ * rows only): a re-score that read an item's stale mark must see the
+ * sample that set it, even when another process stored that sample. */
 static int group_samples_lite(struct store *s, struct conn *c, int64_t key_id, const char *group,
                               size_t max, struct store_sample **out, size_t *nout)
 {
-    int64_t *v = NULL;
-    size_t nv = 0, n = 0;
+    int64_t v[GROUP_IN_MAX], after = INT64_MIN;
+    size_t nv, n = 0;
+    struct store_sample *x = NULL;
     int rc = store_groups_catch_up(s, c);
-    rc = rc ? rc : store_groups_candidates(s, key_id, group, INT64_MAX, &v, &nv);
-    struct store_sample *x = nv && max && !rc ? calloc(nv < max ? nv : max, sizeof *x) : NULL;
-    if (nv && max && !rc && !x)
-        rc = -ENOMEM;
-    for (size_t at = 0; !rc && at < nv && n < max; at += GROUP_IN_MAX)
-        rc = samples_in(c, key_id, group, v + at, nv - at < GROUP_IN_MAX ? nv - at : GROUP_IN_MAX,
-                        max, x, &n);
-    free(v);
+    while (!rc && n < max &&
+           (nv = store_groups_candidates(s, key_id, group, after, INT64_MAX, v, GROUP_IN_MAX)) >
+               0) {
+        after = v[nv - 1];
+        if (!x && !(x = calloc(max, sizeof *x)))
+            rc = -ENOMEM;
+        else
+            rc = samples_in(c, key_id, group, v, nv, max, x, &n);
+    }
     if (rc) {
         store_samples_free(x, n);
         x = NULL;

@@ -34,6 +34,34 @@ static void put(struct store *s, int64_t key_id, const char *group, const char *
     assert_int_equal(store_ingest(s, &req), 0);
 }
 
+/* Ingests, in one request, items texts[from..to) named prefix<i> of key
+ * 0's group, in batch (for a retraction), not scored with the group. */
+static void put_many(struct store *s, const char *group, const char *prefix, int from, int to,
+                     const char *batch)
+{
+    size_t n = (size_t)(to - from);
+    struct store_item_in *items = calloc(n, sizeof *items);
+    struct store_item_ack *acks = calloc(n, sizeof *acks);
+    char(*text)[16] = calloc(n, sizeof *text);
+    assert_true(items && acks && text);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(text[i], sizeof text[i], "%s%d", prefix, from + (int)i);
+        items[i] = (struct store_item_in){
+            .prompt = "q", .response_a = text[i], .group = group, .batch = batch, .group_seen = -1};
+    }
+    struct store_ingest req = {.items = items, .n = n, .acks = acks};
+    assert_int_equal(store_ingest(s, &req), 0);
+    free(text);
+    free(acks);
+    free(items);
+}
+
+static void retract_batch(struct store *s, const char *batch)
+{
+    struct store_retract r = {.batch = batch};
+    assert_int_equal(store_retract(s, &r), 0);
+}
+
 /* A new pipeline key's id. */
 static int64_t new_key(struct store *s, const char *name)
 {
@@ -71,22 +99,24 @@ static size_t stale_count(struct store *s)
     return n;
 }
 
-/* The group's size as a read finds it, polled until it is want or 5 s
- * have passed (the idle writer catches up once a second). */
-static size_t wait_for(struct store *s, int64_t key_id, const char *group, size_t want)
+/* The items the map of s holds, polled until they are want or 5 s have
+ * passed (the idle writer catches up once a second); nothing is read. */
+static size_t wait_for_items(struct store *s, size_t want)
 {
-    char got[256];
-    size_t n = 0;
-    for (int i = 0; i < 100 && (n = texts(s, key_id, group, 64, got, sizeof got)) != want; i++)
+    struct store_group_stats gs;
+    store_group_stats(s, &gs);
+    for (int i = 0; i < 100 && gs.items != want; i++) {
         usleep(50 * 1000);
-    return n;
+        store_group_stats(s, &gs);
+    }
+    return gs.items;
 }
 
-/* Items another store wrote are found: from the writer's next transaction
- * on, or its next idle second; a sample joining the group marks them
- * stale, and an item scored before the writer knew them is marked itself
- * (the writer catches up when its transaction begins); groups are per
- * key. */
+/* Items another store wrote are found: by this store's next read of the
+ * group (which catches up first) and by its writer's next transaction; a
+ * sample joining the group marks them stale, and an item scored before
+ * the writer knew them is marked itself (the writer catches up when its
+ * transaction begins); groups are per key. */
 static void other_process_items_are_found(void **state)
 {
     struct fixture_db *f = *state;
@@ -104,8 +134,10 @@ static void other_process_items_are_found(void **state)
     assert_int_equal(texts(f->s, key, "g", 64, got, sizeof got), 1);
     assert_string_equal(got, "keyed");
     assert_int_equal(texts(f->s, 0, "nothing", 64, got, sizeof got), 0);
-    put(other, 0, "g", "x3", -1, false); /* this store stays idle */
-    assert_int_equal(wait_for(f->s, 0, "g", 4), 4);
+    /* no transaction of this store between: its read catches up itself */
+    put(other, 0, "g", "x3", -1, false);
+    assert_int_equal(texts(f->s, 0, "g", 64, got, sizeof got), 4);
+    assert_string_equal(got, "mine x1 x2 x3");
     assert_int_equal(stale_count(f->s), 0);
     put(f->s, 0, "g", "joins", 4, true);
     assert_int_equal(stale_count(f->s), 4); /* mine x1 x2 x3; not itself: it saw 4 */
@@ -115,6 +147,26 @@ static void other_process_items_are_found(void **state)
     assert_int_equal(stale_count(f->s), 5); /* late itself: the group held 6 before it */
     assert_int_equal(texts(f->s, 0, "g", 64, got, sizeof got), 7);
     assert_string_equal(got, "mine x1 x2 x3 joins x4 late");
+    store_close(other);
+}
+
+/* The writer, idle, catches up once a second: another store's items are
+ * in this store's map though it neither writes nor reads a group. */
+static void idle_writer_catches_up(void **state)
+{
+    struct fixture_db *f = *state;
+    char err[256];
+    struct store *other = store_open(f->path, 1, err, sizeof err);
+    assert_non_null(other);
+    struct store_group_stats gs;
+    store_group_stats(f->s, &gs);
+    assert_int_equal(gs.items, 0);
+    put(other, 0, "g", "x1", -1, false);
+    put(other, 0, "h", "x2", -1, false);
+    put(other, 0, "g", "x3", -1, false);
+    assert_int_equal(wait_for_items(f->s, 3), 3);
+    store_group_stats(f->s, &gs);
+    assert_int_equal(gs.groups, 2);
     store_close(other);
 }
 
@@ -196,10 +248,49 @@ static void reopened_store_loads_the_log(void **state)
     assert_int_equal(gs.items, 2 * (2 * STORE_GROUP_ITEMS_MAX + 6) + 1);
 }
 
+/* A large group: a read takes its first max live items, past retracted
+ * ones (more than a chunk of them); a sample joining past its first
+ * STORE_GROUP_ITEMS_MAX live items marks nothing (no re-score would read
+ * it), one among them marks the waiting items before it, as in a small
+ * group. */
+static void large_group_joins_past_its_first_items(void **state)
+{
+    struct fixture_db *f = *state;
+    char got[4096];
+    put_many(f->s, "big", "a", 0, 100, "first");
+    put_many(f->s, "big", "b", 100, 290, "middle");
+    put_many(f->s, "big", "c", 290, 300, NULL);
+    assert_int_equal(texts(f->s, 0, "big", 1000, got, sizeof got), STORE_GROUP_ITEMS_MAX);
+    assert_int_equal(strncmp(got, "a0 a1 a2 ", 9), 0);
+    assert_non_null(strstr(got, " a63"));
+    assert_null(strstr(got, "a64"));
+    put(f->s, 0, "big", "past", STORE_GROUP_ITEMS_MAX, true);
+    assert_int_equal(stale_count(f->s), 0);
+    retract_batch(f->s, "first"); /* 100: more than a chunk of candidates */
+    assert_int_equal(texts(f->s, 0, "big", 1000, got, sizeof got), STORE_GROUP_ITEMS_MAX);
+    assert_int_equal(strncmp(got, "b100 b101 ", 10), 0);
+    assert_non_null(strstr(got, " b163"));
+    assert_null(strstr(got, "b164"));
+    assert_int_equal(texts(f->s, 0, "big", 2, got, sizeof got), 2);
+    assert_string_equal(got, "b100 b101");
+    put(f->s, 0, "big", "past2", STORE_GROUP_ITEMS_MAX, true);
+    assert_int_equal(stale_count(f->s), 0);
+    /* the group's first live items are now c290 .. c299, past, past2 */
+    retract_batch(f->s, "middle");
+    assert_int_equal(texts(f->s, 0, "big", 1000, got, sizeof got), 12);
+    assert_string_equal(got, "c290 c291 c292 c293 c294 c295 c296 c297 c298 c299 past past2");
+    put(f->s, 0, "big", "joins", 12, true);
+    assert_int_equal(stale_count(f->s), 12); /* not itself: it saw 12 */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(other_process_items_are_found, fixture_db_setup,
+                                        fixture_db_teardown),
+        cmocka_unit_test_setup_teardown(idle_writer_catches_up, fixture_db_setup,
+                                        fixture_db_teardown),
+        cmocka_unit_test_setup_teardown(large_group_joins_past_its_first_items, fixture_db_setup,
                                         fixture_db_teardown),
         cmocka_unit_test_setup_teardown(read_after_another_store_sees_its_items, fixture_db_setup,
                                         fixture_db_teardown),
