@@ -219,11 +219,28 @@ static void test_marker_offsets(void **state)
                 if (!marked)
                     assert_int_equal(a.len, (size_t)e - strlen(TAIL));
             }
-    /* A marker among the last bytes, or one whose text is empty. */
+}
+
+/* head and then off bytes of pad into text (at most 256 bytes); returns
+ * head's length. */
+static size_t padded(char *text, const char *head, char pad, size_t off)
+{
+    size_t n = strlen(head);
+    assert_true(n + off < 256);
+    memcpy(text, head, n);
+    memset(text + n, pad, off);
+    text[n + off] = '\0';
+    return n;
+}
+
+/* A marker among the last bytes (read one by one), or one whose text is
+ * empty. */
+static void test_marker_at_end(void **state)
+{
+    (void)state;
+    char text[256];
     for (size_t off = 0; off < 10; off++) {
-        int n = snprintf(text, sizeof text, "zzzzzzzzzzzzzzzz\nA: 7");
-        memset(text + n, '\n', off);
-        text[(size_t)n + off] = '\0';
+        size_t n = padded(text, "zzzzzzzzzzzzzzzz\nA: 7", '\n', off);
         struct check_answer a = answer(text, "7");
         assert_int_equal(a.kind, CHECK_ANS_MARKED);
         assert_int_equal(a.start, 20);
@@ -231,11 +248,15 @@ static void test_marker_offsets(void **state)
         a = answer(text, NULL);
         assert_int_equal(a.kind, CHECK_ANS_NONE);
     }
-    /* Two markers in one window or two: the later one is the answer. */
+}
+
+/* Two markers in one window or two: the later one is the answer. */
+static void test_two_markers(void **state)
+{
+    (void)state;
+    char text[256];
     for (size_t off = 0; off < 24; off++) {
-        int n = snprintf(text, sizeof text, "zzzzzzzzz\nA: 1\nA: 2\n");
-        memset(text + n, 'q', off);
-        text[(size_t)n + off] = '\0';
+        padded(text, "zzzzzzzzz\nA: 1\nA: 2\n", 'q', off);
         struct check_answer a = answer(text, "2");
         assert_int_equal(a.kind, CHECK_ANS_MARKED);
         assert_int_equal(a.start, 18);
@@ -248,7 +269,8 @@ int main(void)
         cmocka_unit_test(test_numbers),        cmocka_unit_test(test_other_answers),
         cmocka_unit_test(test_equal),          cmocka_unit_test(test_result),
         cmocka_unit_test(test_random_bytes),   cmocka_unit_test(test_long_number),
-        cmocka_unit_test(test_marker_offsets),
+        cmocka_unit_test(test_marker_offsets), cmocka_unit_test(test_marker_at_end),
+        cmocka_unit_test(test_two_markers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
