@@ -810,29 +810,49 @@ static int samples_in(struct conn *c, int64_t key_id, const char *group, const i
     return rc ? rc : step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* SQLite's read of a group's samples: the in-memory lookup's items, a
- * chunk at a time, each chunk checked against its rows on c, until the
- * first max live ones are found (bounded work however large the group).
- * 0 or negative errno; on failure nothing is returned. It catches up
- * first (a seek past the log's last row known, on c, which sees committed
- * rows only): a re-score that read an item's stale mark must see the
- * sample that set it, even when another process stored that sample. */
-static int group_samples_lite(struct store *s, struct conn *c, int64_t key_id, const char *group,
-                              size_t max, struct store_sample **out, size_t *nout)
+/* The first max live samples of the group among the in-memory lookup's
+ * items, a chunk at a time, each chunk checked against its rows on c, into
+ * x (max of them, allocated on the first chunk), stopping once found:
+ * bounded work however large the group. 0 or negative errno. */
+static int samples_chunks(struct store *s, struct conn *c, int64_t key_id, const char *group,
+                          size_t max, struct store_sample **x, size_t *n)
 {
     int64_t v[GROUP_IN_MAX], after = INT64_MIN;
-    size_t nv, n = 0;
-    struct store_sample *x = NULL;
-    int rc = store_groups_catch_up(s, c);
-    while (!rc && n < max &&
+    size_t nv;
+    int rc = 0;
+    while (!rc && *n < max &&
            (nv = store_groups_candidates(s, key_id, group, after, INT64_MAX, v, GROUP_IN_MAX)) >
                0) {
         after = v[nv - 1];
-        if (!x && !(x = calloc(max, sizeof *x)))
+        if (!*x && !(*x = calloc(max, sizeof **x)))
             rc = -ENOMEM;
         else
-            rc = samples_in(c, key_id, group, v, nv, max, x, &n);
+            rc = samples_in(c, key_id, group, v, nv, max, *x, n);
     }
+    return rc;
+}
+
+/* SQLite's read of a group's samples: its first max live items
+ * (samples_chunks), all read in one read transaction on c, so that every
+ * chunk sees the same committed items: an item still being written when
+ * one chunk is checked cannot be missed while a later one, committed
+ * before the next chunk, is read (rev7's review). It catches up first, in
+ * that transaction (a seek past the log's last row known: committed rows
+ * only): a re-score that read an item's stale mark must see the sample
+ * that set it, even when another process stored that sample. 0 or
+ * negative errno; on failure nothing is returned. */
+static int group_samples_lite(struct store *s, struct conn *c, int64_t key_id, const char *group,
+                              size_t max, struct store_sample **out, size_t *nout)
+{
+    struct store_sample *x = NULL;
+    size_t n = 0;
+    int rc = conn_run(c, ST_BEGIN_READ);
+    if (rc)
+        return rc;
+    rc = store_groups_catch_up(s, c);
+    rc = rc ? rc : samples_chunks(s, c, key_id, group, max, &x, &n);
+    if (conn_run(c, ST_COMMIT) && !rc)
+        rc = -EIO;
     if (rc) {
         store_samples_free(x, n);
         x = NULL;

@@ -192,25 +192,25 @@ static void test_long_number(void **state)
  * end (the text after the marker grows by a byte each round): the last
  * marker that starts a word is found wherever it sits, with words after it
  * that start as markers do ("the", "a", "at", "to", '#'). One right after
- * a letter or a digit is no marker ("xA:", "5The answer is"), nor is "A:"
- * anywhere but at a line start; after '(', a blank or a byte >= 0x80 the
- * others are. Without a marker the last number is the answer: here the
- * same one. */
+ * a letter or a digit is no marker ("xA:", "zAnswer:", "5The answer
+ * is"), nor is "A:" anywhere but at a line start; after '(', a blank or a
+ * byte >= 0x80 (0xe1 is 'a' with its high bit) the others are. Without a marker the last number is
+ * the answer: here the same one. */
 static void test_marker_offsets(void **state)
 {
     (void)state;
     static const char *const MARKS[] = {"A: ", "The answer is ", "Answer: ", "#### "};
-    static const char *const BEFORE[] = {"", " ", "(", "\xc3\xa9", "x", "5"};
+    static const char *const BEFORE[] = {"", " ", "(", "\xc3\xa9", "\xe1", "x", "z", "5"};
     static const char *const TAIL = " then at the top a tea # to Tt aa";
     char text[256];
     for (size_t m = 0; m < 4; m++)
-        for (size_t b = 0; b < 6; b++)
+        for (size_t b = 0; b < 8; b++)
             for (size_t off = 0; off < 24; off++) {
                 int n = snprintf(text, sizeof text, "at to a tt#\n%s%s", BEFORE[b], MARKS[m]);
                 int e = snprintf(text + n, sizeof text - (size_t)n, "%zu%s", off, TAIL);
                 memset(text + n + e, 'q', off);
                 text[(size_t)(n + e) + off] = '\0';
-                int marked = b < 2 || (b < 4 && m > 0);
+                int marked = b < 2 || (b < 5 && m > 0);
                 struct check_answer a = answer(text, NULL);
                 assert_int_equal(a.kind, marked ? CHECK_ANS_MARKED : CHECK_ANS_FALLBACK);
                 assert_int_equal(a.start, (size_t)n);
