@@ -528,11 +528,13 @@ struct store_tasks {
     int64_t open;                        /* open non-gold tasks */
     bool changed;                        /* this group made tasks claimable */
     int64_t data_version;                /* the writer's PRAGMA data_version, -1 before the first */
+    bool heard;                          /* PostgreSQL: the writer heard another session's NOTIFY */
     _Atomic uint32_t audit_ppm;          /* audited auto items and blind tasks, parts per million */
     _Atomic uint64_t audit_seed;         /* seeds audit_pick's draws */
     _Atomic uint32_t audit_min;          /* decided audits before a demotion; 0: the default */
     int64_t blind_credit;                /* audit_blind_pick's credit (writer thread only) */
     int64_t noted_credit, noted_version; /* blind_credit, data_version before a group's run */
+    bool noted_heard;                    /* heard before a group's run */
     _Atomic uint64_t gen;                /* see store_task_generation() */
     pthread_mutex_t hook_mu;             /* guards hook and hook_cls */
     store_done_fn hook;                  /* run after tasks became claimable */
