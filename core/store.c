@@ -839,13 +839,19 @@ int conn_open(struct conn *c, const char *path, bool readonly, char *err, size_t
 
 /* PostgreSQL: the writer listens on STORE_TASKS_CHANNEL too, so that a
  * claim counts the tasks another session committed before the claim's
- * transaction began, as SQLite's data_version tells it (store_tasks.c). */
-static int writer_listen(struct pg_conn *pc, char *err, size_t errlen)
+ * transaction began, as SQLite's data_version tells it (store_tasks.c).
+ * Its backend's pid is noted for the listener thread (store_listen.c),
+ * for which the writer's own notifications are not news. */
+static int writer_listen(struct store *s, struct pg_conn *pc, char *err, size_t errlen)
 {
-    if (!pc || pg_listen(pc, STORE_TASKS_CHANNEL) == SQLITE_OK)
+    if (!pc)
         return 0;
-    snprintf(err, errlen, "cannot LISTEN %s: %s", STORE_TASKS_CHANNEL, pg_errmsg(pc));
-    return -EIO;
+    if (pg_listen(pc, STORE_TASKS_CHANNEL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot LISTEN %s: %s", STORE_TASKS_CHANNEL, pg_errmsg(pc));
+        return -EIO;
+    }
+    atomic_store(&s->writer_pid, pg_backend_pid(pc));
+    return 0;
 }
 
 /* PostgreSQL: when c lost its connection, connects again (with doubling
@@ -861,7 +867,7 @@ static int conn_revive(struct store *s, struct conn *c)
         return -EAGAIN;
     char err[256];
     struct pg_conn *fresh = pg_connect(s->path, c->readonly, err, sizeof err);
-    if (fresh && c == &s->writer && writer_listen(fresh, err, sizeof err)) {
+    if (fresh && c == &s->writer && writer_listen(s, fresh, err, sizeof err)) {
         pg_close(fresh);
         fresh = NULL;
     }
@@ -1524,7 +1530,7 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
     pthread_cond_init(&s->pool_cv, NULL);
     s->path = strdup(path);
     if (conn_open(&s->writer, path, false, err, errlen) ||
-        writer_listen(s->writer.pg, err, errlen) || sqlite_setup(s, err, errlen) ||
+        writer_listen(s, s->writer.pg, err, errlen) || sqlite_setup(s, err, errlen) ||
         migrate(&s->writer, err, errlen) || journal_in_memory(s, err, errlen))
         goto fail;
     /* The parts that keep state beside the rows register their writer

@@ -279,6 +279,7 @@ struct store {
     struct store_tasks *tasks;   /* the task queue's state: store_tasks.c, store_labels.c */
     struct store_ckpt *ckpt;     /* the checkpointer: store_ckpt.c */
     struct store_listen *listen; /* PostgreSQL's listener: store_listen.c */
+    _Atomic int writer_pid;      /* PostgreSQL: the writer's backend, for the listener */
     struct store_groups *groups; /* SQLite's group lookup: store_groups.c */
 };
 
