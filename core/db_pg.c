@@ -262,6 +262,15 @@ int pg_wait_notify(struct pg_conn *pc, int timeout_ms, int ignore_pid, int wake_
     return drain_notifies(pc, ignore_pid) ? 1 : 0;
 }
 
+bool pg_notified(struct pg_conn *pc, int ignore_pid)
+{
+    /* libpq's socket does not block: this reads only what has come. A lost
+     * connection is left to the next statement to find. */
+    if (PQstatus(pc) == CONNECTION_OK)
+        PQconsumeInput(pc);
+    return drain_notifies(pc, ignore_pid);
+}
+
 int pg_backend_pid(struct pg_conn *pc)
 {
     return PQbackendPID(pc);

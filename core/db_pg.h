@@ -63,6 +63,11 @@ int pg_listen(struct pg_conn *pc, const char *channel);
  * ignore_pid (0: any), 0 when none came, -1 when the connection failed. */
 int pg_wait_notify(struct pg_conn *pc, int timeout_ms, int ignore_pid, int wake_fd);
 
+/* Takes, without waiting, the notifications that reached a listening
+ * connection so far: whether one came from another session than
+ * ignore_pid (0: any). */
+bool pg_notified(struct pg_conn *pc, int ignore_pid);
+
 /* Whether a statement on this thread failed on a conflict with another
  * session's transaction (a deadlock, a serialization failure) since the
  * last call; clears it. */

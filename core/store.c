@@ -837,6 +837,23 @@ int conn_open(struct conn *c, const char *path, bool readonly, char *err, size_t
 #define REVIVE_FIRST_MS 250u
 #define REVIVE_MAX_MS 8000u
 
+/* PostgreSQL: the writer listens on STORE_TASKS_CHANNEL too, so that a
+ * claim counts the tasks another session committed before the claim's
+ * transaction began, as SQLite's data_version tells it (store_tasks.c).
+ * Its backend's pid is noted for the listener thread (store_listen.c),
+ * for which the writer's own notifications are not news. */
+static int writer_listen(struct store *s, struct pg_conn *pc, char *err, size_t errlen)
+{
+    if (!pc)
+        return 0;
+    if (pg_listen(pc, STORE_TASKS_CHANNEL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot LISTEN %s: %s", STORE_TASKS_CHANNEL, pg_errmsg(pc));
+        return -EIO;
+    }
+    atomic_store(&s->writer_pid, pg_backend_pid(pc));
+    return 0;
+}
+
 /* PostgreSQL: when c lost its connection, connects again (with doubling
  * backoff between failed tries, so a dead server costs each request one
  * check, not a connect). Its statements are prepared again on use. 0, or
@@ -850,6 +867,10 @@ static int conn_revive(struct store *s, struct conn *c)
         return -EAGAIN;
     char err[256];
     struct pg_conn *fresh = pg_connect(s->path, c->readonly, err, sizeof err);
+    if (fresh && c == &s->writer && writer_listen(s, fresh, err, sizeof err)) {
+        pg_close(fresh);
+        fresh = NULL;
+    }
     if (!fresh) {
         c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : REVIVE_FIRST_MS;
         if (c->backoff_ms > REVIVE_MAX_MS)
@@ -1508,7 +1529,8 @@ struct store *store_open(const char *path, unsigned readers, char *err, size_t e
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_cv, NULL);
     s->path = strdup(path);
-    if (conn_open(&s->writer, path, false, err, errlen) || sqlite_setup(s, err, errlen) ||
+    if (conn_open(&s->writer, path, false, err, errlen) ||
+        writer_listen(s, s->writer.pg, err, errlen) || sqlite_setup(s, err, errlen) ||
         migrate(&s->writer, err, errlen) || journal_in_memory(s, err, errlen))
         goto fail;
     /* The parts that keep state beside the rows register their writer

@@ -279,6 +279,7 @@ struct store {
     struct store_tasks *tasks;   /* the task queue's state: store_tasks.c, store_labels.c */
     struct store_ckpt *ckpt;     /* the checkpointer: store_ckpt.c */
     struct store_listen *listen; /* PostgreSQL's listener: store_listen.c */
+    _Atomic int writer_pid;      /* PostgreSQL: the writer's backend, for the listener */
     struct store_groups *groups; /* SQLite's group lookup: store_groups.c */
 };
 
@@ -529,11 +530,13 @@ struct store_tasks {
     int64_t open;                        /* open non-gold tasks */
     bool changed;                        /* this group made tasks claimable */
     int64_t data_version;                /* the writer's PRAGMA data_version, -1 before the first */
+    bool heard;                          /* PostgreSQL: the writer heard another session's NOTIFY */
     _Atomic uint32_t audit_ppm;          /* audited auto items and blind tasks, parts per million */
     _Atomic uint64_t audit_seed;         /* seeds audit_pick's draws */
     _Atomic uint32_t audit_min;          /* decided audits before a demotion; 0: the default */
     int64_t blind_credit;                /* audit_blind_pick's credit (writer thread only) */
     int64_t noted_credit, noted_version; /* blind_credit, data_version before a group's run */
+    bool noted_heard;                    /* heard before a group's run */
     _Atomic uint64_t gen;                /* see store_task_generation() */
     pthread_mutex_t hook_mu;             /* guards hook and hook_cls */
     store_done_fn hook;                  /* run after tasks became claimable */

@@ -20,8 +20,7 @@
 struct store_listen {
     pthread_t thread;
     struct pg_conn *pc;
-    int writer_pid; /* our own writer's notifications are not news */
-    int wake_fd;    /* an eventfd: stop at once */
+    int wake_fd; /* an eventfd: stop at once */
     _Atomic bool stop;
 };
 
@@ -68,7 +67,9 @@ static void *listen_main(void *arg)
             log_json("info", "postgresql listener reconnected", "{}");
             store_run(s, foreign_job, NULL); /* what the gap may have missed */
         }
-        int r = pg_wait_notify(l->pc, LISTEN_POLL_MS, l->writer_pid, l->wake_fd);
+        /* Our own writer's notifications are not news; it may have
+         * connected again since (store.c keeps its pid). */
+        int r = pg_wait_notify(l->pc, LISTEN_POLL_MS, atomic_load(&s->writer_pid), l->wake_fd);
         if (r > 0)
             store_run(s, foreign_job, NULL);
         if (r < 0) {
@@ -88,7 +89,6 @@ int store_listen_start(struct store *s)
     if (!l)
         return -ENOMEM;
     s->listen = l;
-    l->writer_pid = pg_backend_pid(s->writer.pg);
     l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     l->pc = l->wake_fd >= 0 ? listen_connect(s) : NULL;
     if (!l->pc || pthread_create(&l->thread, NULL, listen_main, s)) {

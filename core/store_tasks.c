@@ -32,18 +32,31 @@ int store_tasks_recount(struct store *s, struct conn *c)
     return read_int(c, ST_OPEN_COUNT, &s->tasks->open);
 }
 
+/* PostgreSQL: the writer listens on the tasks' channel too (store.c).
+ * Takes what its connection received: whether another session notified. */
+static bool heard_foreign(struct conn *c)
+{
+    return pg_notified(c->pg, pg_backend_pid(c->pg));
+}
+
 /* Another process (rungd import into a running daemon's database) may
  * have added tasks: the writer connection's data_version moves when any
  * other connection commits. Then the count is taken again and waiters are
  * woken. Checked by every claim and by the idle writer, so a busy writer
  * that only ingests sees foreign work at its next idle second or claim.
- * 0 or -EIO. */
+ * On PostgreSQL the sign is another session's NOTIFY: one whose commit
+ * was acknowledged before this transaction began has reached the writer
+ * by now, so the count is taken again here too (the listener thread,
+ * store_listen.c, wakes the waiters). 0 or -EIO. */
 static int sync_foreign(struct store *s, struct conn *c)
 {
     struct store_tasks *q = s->tasks;
     int64_t v;
-    if (c->pg)
-        return 0; /* other sessions NOTIFY instead (store_listen.c) */
+    if (c->pg) {
+        bool heard = heard_foreign(c) || q->heard;
+        q->heard = false;
+        return heard ? store_tasks_recount(s, c) : 0;
+    }
     if (read_int(c, ST_DATA_VERSION, &v))
         return -EIO;
     bool moved = q->data_version >= 0 && v != q->data_version;
@@ -97,9 +110,12 @@ int store_tasks_foreign(struct store *s, struct conn *c)
  * blind draw's credit, a claim notes another process's data_version. */
 static void tasks_before_group(struct store *s, struct conn *c)
 {
-    (void)c;
-    s->tasks->noted_credit = s->tasks->blind_credit;
-    s->tasks->noted_version = s->tasks->data_version;
+    struct store_tasks *q = s->tasks;
+    if (c->pg) /* every group takes them: libpq's list stays short */
+        q->heard = heard_foreign(c) || q->heard;
+    q->noted_credit = q->blind_credit;
+    q->noted_version = q->data_version;
+    q->noted_heard = q->heard;
 }
 
 static void tasks_after_group(struct store *s, struct conn *c, bool committed, bool failed)
@@ -107,6 +123,7 @@ static void tasks_after_group(struct store *s, struct conn *c, bool committed, b
     if (!committed) { /* rolled back: so is what its jobs counted */
         s->tasks->blind_credit = s->tasks->noted_credit;
         s->tasks->data_version = s->tasks->noted_version;
+        s->tasks->heard = s->tasks->heard || s->tasks->noted_heard;
     }
     if (failed)
         store_tasks_recount(s, c); /* a rolled-back job may have counted tasks */

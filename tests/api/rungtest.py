@@ -466,9 +466,11 @@ class Daemon:
                 out.append(json.loads(line))
         return out
 
-    def wait_log(self, pred, timeout=10.0):
-        """Waits until a log line satisfies pred; returns it (or None)."""
-        deadline = time.monotonic() + timeout
+    def wait_log(self, pred, timeout=None):
+        """Waits until a log line satisfies pred; returns it (or None past
+        timeout seconds, START_TIMEOUT by default: the line comes after the
+        reply, and a thread of this process reads it)."""
+        deadline = time.monotonic() + (timeout or START_TIMEOUT)
         while True:
             for entry in self.log_lines():
                 if pred(entry):

@@ -61,14 +61,12 @@ class LayerCase(rungtest.DaemonCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         return json.loads(p.stdout)
 
-    def wait_active(self, layer_id, timeout=10):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            st, _, body = self.d.request("GET", "/v1/status", token=self.admin)
-            if body["active_layer"] == layer_id:
-                return
-            time.sleep(0.1)
-        self.fail("daemon did not pick up layer %s" % layer_id)
+    def wait_active(self, layer_id):
+        """Waits until the daemon serves layer_id: it looks the active layer
+        up every second, then loads it, which on a loaded machine (two
+        cores, other suites, ASan) may take more than a few seconds."""
+        until(lambda: self.d.request("GET", "/v1/status", token=self.admin)[2]
+              ["active_layer"] == layer_id, "the daemon to pick up layer %s" % layer_id)
 
 
 class TestTrainAndServe(LayerCase):

@@ -423,6 +423,23 @@ class TestForeignWriter(ReviewCase):
         st, _, t3 = self.next(r1)
         self.assertEqual((st, t3["remaining"]), (200, 5))
 
+    def test_a_claim_after_an_import_counts_it(self):
+        """A claim made once `rungd import` has returned counts what it
+        added, whether or not the daemon's listener (PostgreSQL) has heard
+        of it yet: each round imports one pair, then r1 claims it (the
+        only open task) and labels it."""
+        r1 = self.d.key("rater", "r1")
+        path = os.path.join(self.d.tmpdir, "one.jsonl")
+        for k in range(10):
+            with open(path, "w") as f:
+                f.write(json.dumps({"prompt": "round %d" % k, "chosen": "yes", "rejected": "no"})
+                        + "\n")
+            p = self.d.cli("import", "--db", self.d.db, "--format", "trl", "--as", "items", path)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            st, _, t = self.next(r1)
+            self.assertEqual((st, t["prompt"], t["remaining"]), (200, "round %d" % k, 1), k)
+            self.assertEqual(self.label(r1, t["id"], "a")[0], 201)
+
 
 class TestRace(ReviewCase):
     daemon_args = ["--gold-rate", "0", "--overlap", "2"]
