@@ -268,6 +268,8 @@ static const char *const sql_text[STMT_COUNT] = {
                             "AND status = 'awaiting_human'",
     [ST_GROUP_OF_TASK] = "SELECT i.key_id, i.\"group\", i.domain FROM tasks t JOIN items i "
                          "ON i.seq = t.item_seq WHERE t.id = ?1",
+    [ST_ITEM_GROUP_OF] = "SELECT key_id, \"group\", seq FROM items WHERE seq = ?1 "
+                         "AND \"group\" IS NOT NULL",
     [ST_GROUP_STALE_CLEAR] = "UPDATE items SET group_stale = 0 WHERE seq = ?1 AND group_stale = ?2",
     /* SQLite's group lookup (store_groups.c, schema/013_group_log.sql): the
      * log the in-memory map is caught up from, and one candidate item of a

@@ -95,6 +95,7 @@ enum stmt_id {
     ST_GROUP_STALE_CLEAR,
     ST_GROUP_STALE_SELF,
     ST_GROUP_OF_TASK,
+    ST_ITEM_GROUP_OF,
     ST_GROUP_LOG_SINCE,
     ST_GROUP_LOG_INSERT,
     ST_GROUP_SAMPLES_IN,
@@ -305,6 +306,14 @@ int store_groups_hint(struct store *s, int64_t key_id, const char *group, int64_
  * how many (a chunk: bounded work however large the group). */
 size_t store_groups_candidates(struct store *s, int64_t key_id, const char *group, int64_t after,
                                int64_t below, int64_t *seqs, size_t max);
+
+/* A retraction took item seq out of key_id's group: when it was among the
+ * group's first STORE_GROUP_ITEMS_MAX live items (the samples every
+ * re-score reads), all of the group's items still waiting for a human
+ * are marked to be scored again, on the writer c after the tombstones.
+ * 0 or negative errno. */
+int store_group_lost_sample(struct store *s, struct conn *c, int64_t key_id, const char *group,
+                            int64_t seq);
 
 /* Candidate seqs ST_GROUP_SAMPLES_IN and ST_GROUP_MARK_STALE_IN take at
  * once (?4 .. ?67; ?1 the key, ?2 the group, ?3 the LIMIT or the seq the

@@ -304,64 +304,110 @@ static int live_in(struct conn *c, int64_t key_id, const char *group, const int6
     return rc ? rc : step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* SQLite's join: the group's live items below seq, at most
- * STORE_GROUP_ITEMS_MAX, are counted into *n, from the in-memory lookup's
- * candidates a chunk at a time, each chunk checked against its rows, until
- * the count is reached. With it->group_joined and fewer (the new item is
- * among the group's first STORE_GROUP_ITEMS_MAX, the items whose samples
- * a re-score reads), those of them still waiting are marked stale; past
- * them its samples change no other item's, and nothing is marked. The
- * work is bounded by the group's first items (and the retracted ones
- * among them), whatever its size. 0 or negative errno. */
-static int group_join_lite(struct store *s, struct conn *c, int64_t key_id,
-                           const struct store_item_in *it, int64_t seq, int *n)
+/* SQLite: the live items of key_id's group below seq, at most
+ * STORE_GROUP_ITEMS_MAX, counted into *n (their seqs into live), from the
+ * in-memory lookup's candidates a chunk at a time, each chunk checked
+ * against its rows: bounded by the group's first items (and the retracted
+ * ones among them), whatever its size. 0 or negative errno. */
+static int live_below_lite(struct store *s, struct conn *c, int64_t key_id, const char *group,
+                           int64_t seq, int64_t *live, int *n)
 {
-    int64_t v[GROUP_IN_MAX], live[STORE_GROUP_ITEMS_MAX], after = INT64_MIN;
+    int64_t v[GROUP_IN_MAX], after = INT64_MIN;
     size_t nv;
     int rc = 0;
     while (!rc && *n < STORE_GROUP_ITEMS_MAX &&
-           (nv = store_groups_candidates(s, key_id, it->group, after, seq, v, GROUP_IN_MAX)) > 0) {
+           (nv = store_groups_candidates(s, key_id, group, after, seq, v, GROUP_IN_MAX)) > 0) {
         after = v[nv - 1];
-        rc = live_in(c, key_id, it->group, v, nv, live, n);
+        rc = live_in(c, key_id, group, v, nv, live, n);
     }
-    if (rc || !it->group_joined || !*n || *n >= STORE_GROUP_ITEMS_MAX)
-        return rc;
-    struct dbst *st = conn_stmt(c, ST_GROUP_MARK_STALE_IN);
-    if ((rc = bind_in(st, key_id, it->group, seq, live, (size_t)*n)) != 0) {
-        conn_done(st);
-        return rc;
-    }
-    return conn_step_done(st) ? -EIO : 0;
+    return rc;
 }
 
-/* PostgreSQL's join, through the index items_group: as group_join_lite
- * (the group's first live items counted, the waiting ones below seq marked
- * only when seq is among the first STORE_GROUP_ITEMS_MAX). */
-static int group_join_pg(struct conn *c, int64_t key_id, const struct store_item_in *it,
-                         int64_t seq, int *n)
+/* PostgreSQL: as live_below_lite (the count only), through the index
+ * items_group. */
+static int live_below_pg(struct conn *c, int64_t key_id, const char *group, int64_t seq, int *n)
 {
     struct dbst *st = conn_stmt(c, ST_GROUP_SAMPLES);
     if (!st)
         return -EIO;
     if (key_id)
         bind_int64(st, 1, key_id);
-    bind_text(st, 2, it->group, -1, SQLITE_STATIC);
+    bind_text(st, 2, group, -1, SQLITE_STATIC);
     bind_int64(st, 3, STORE_GROUP_ITEMS_MAX);
     int step;
     while ((step = store_step(st)) == SQLITE_ROW && col_int64(st, 0) < seq)
         (*n)++;
     conn_done(st);
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
-        return -EIO;
-    if (!it->group_joined || !*n || *n >= STORE_GROUP_ITEMS_MAX)
-        return 0;
-    if (!(st = conn_stmt(c, ST_GROUP_MARK_STALE)))
+    return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* PostgreSQL: marks the waiting items of key_id's group below seq. 0 or
+ * -EIO. */
+static int mark_below_pg(struct conn *c, int64_t key_id, const char *group, int64_t seq)
+{
+    struct dbst *st = conn_stmt(c, ST_GROUP_MARK_STALE);
+    if (!st)
         return -EIO;
     if (key_id)
         bind_int64(st, 1, key_id);
-    bind_text(st, 2, it->group, -1, SQLITE_STATIC);
+    bind_text(st, 2, group, -1, SQLITE_STATIC);
     bind_int64(st, 3, seq);
     return conn_step_done(st) ? -EIO : 0;
+}
+
+/* SQLite: marks the waiting items among the k candidate seqs v of key_id's
+ * group below seq. 0 or negative errno. */
+static int mark_in_lite(struct conn *c, int64_t key_id, const char *group, int64_t seq,
+                        const int64_t *v, size_t k)
+{
+    struct dbst *st = conn_stmt(c, ST_GROUP_MARK_STALE_IN);
+    int rc = bind_in(st, key_id, group, seq, v, k);
+    if (rc) {
+        conn_done(st);
+        return rc;
+    }
+    return conn_step_done(st) ? -EIO : 0;
+}
+
+/* The join of an item with a group: the group's live items below seq, at
+ * most STORE_GROUP_ITEMS_MAX, are counted into *n. With it->group_joined
+ * and fewer (the new item is among the group's first
+ * STORE_GROUP_ITEMS_MAX, the items whose samples a re-score reads), those
+ * of them still waiting are marked stale; past them its samples change no
+ * other item's, and nothing is marked. Bounded work, whatever the group's
+ * size. 0 or negative errno. */
+static int group_join_items(struct store *s, struct conn *c, int64_t key_id,
+                            const struct store_item_in *it, int64_t seq, int *n)
+{
+    int64_t live[STORE_GROUP_ITEMS_MAX];
+    int rc = c->pg ? live_below_pg(c, key_id, it->group, seq, n)
+                   : live_below_lite(s, c, key_id, it->group, seq, live, n);
+    if (rc || !it->group_joined || !*n || *n >= STORE_GROUP_ITEMS_MAX)
+        return rc;
+    return c->pg ? mark_below_pg(c, key_id, it->group, seq)
+                 : mark_in_lite(c, key_id, it->group, seq, live, (size_t)*n);
+}
+
+int store_group_lost_sample(struct store *s, struct conn *c, int64_t key_id, const char *group,
+                            int64_t seq)
+{
+    int64_t live[STORE_GROUP_ITEMS_MAX], v[GROUP_IN_MAX], after = INT64_MIN;
+    int n = 0;
+    int rc = c->pg ? live_below_pg(c, key_id, group, seq, &n)
+                   : live_below_lite(s, c, key_id, group, seq, live, &n);
+    if (rc || n >= STORE_GROUP_ITEMS_MAX)
+        return rc;
+    if (c->pg)
+        return mark_below_pg(c, key_id, group, INT64_MAX);
+    /* Every item of the group reads its first items: all are marked, a
+     * chunk at a time (a retraction's cost grows with the group). */
+    size_t nv;
+    while (!rc && (nv = store_groups_candidates(s, key_id, group, after, INT64_MAX, v,
+                                                GROUP_IN_MAX)) > 0) {
+        after = v[nv - 1];
+        rc = mark_in_lite(c, key_id, group, INT64_MAX, v, nv);
+    }
+    return rc;
 }
 
 /* SQLite: item seq's row in the group log and the in-memory lookup's
@@ -396,7 +442,7 @@ static int group_join(struct store *s, struct conn *c, int64_t key_id,
     if (rc || it->group_seen < 0 || (!count && !it->group_joined))
         return rc;
     int n = 0;
-    rc = c->pg ? group_join_pg(c, key_id, it, seq, &n) : group_join_lite(s, c, key_id, it, seq, &n);
+    rc = group_join_items(s, c, key_id, it, seq, &n);
     if (rc)
         return rc;
     if (count && n > it->group_seen && conn_run_id(c, ST_GROUP_STALE_SELF, seq))

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int seq_read(struct dbst *st, void *elem)
 {
@@ -68,6 +69,66 @@ static int retract_event(struct conn *c, const struct store_retract *r, int64_t 
     return conn_step_done(st);
 }
 
+/* A sample group an item left: its key, name and the item's seq. */
+struct lost {
+    int64_t key_id, seq;
+    char *group;
+};
+
+static int lost_cmp(const void *pa, const void *pb)
+{
+    const struct lost *a = pa, *b = pb;
+    if (a->key_id != b->key_id)
+        return a->key_id < b->key_id ? -1 : 1;
+    int d = strcmp(a->group, b->group);
+    return d ? d : (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+/* Reads the groups of the n items seqs into *out (malloc'd, *nout of them,
+ * the items without a group left out). 0, -ENOMEM, -EIO. */
+static int lost_groups(struct conn *c, const int64_t *seqs, size_t n, struct lost **out,
+                       size_t *nout)
+{
+    struct lost *l = calloc(n ? n : 1, sizeof *l);
+    size_t k = 0;
+    int rc = l ? 0 : -ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+        struct dbst *st = conn_stmt(c, ST_ITEM_GROUP_OF);
+        if (st)
+            bind_int64(st, 1, seqs[i]);
+        int step = st ? store_step(st) : SQLITE_ERROR;
+        if (step == SQLITE_ROW) {
+            l[k] = (struct lost){col_int64(st, 0), col_int64(st, 2), strdup(col_text(st, 1))};
+            rc = l[k++].group ? 0 : -ENOMEM;
+        } else if (step != SQLITE_DONE)
+            rc = -EIO;
+        conn_done(st);
+    }
+    *out = l;
+    *nout = k;
+    return rc;
+}
+
+/* The groups the retracted items left: each group whose first live items
+ * lost one has its waiting items scored again (store_group_lost_sample,
+ * with the group's earliest retracted item: the one nearest its first
+ * items). 0 or negative errno. */
+static int groups_lost_samples(struct store *s, struct conn *c, const int64_t *seqs, size_t n)
+{
+    struct lost *l;
+    size_t k;
+    int rc = lost_groups(c, seqs, n, &l, &k);
+    if (!rc)
+        qsort(l, k, sizeof *l, lost_cmp);
+    for (size_t i = 0; !rc && i < k; i++)
+        if (i == 0 || l[i].key_id != l[i - 1].key_id || strcmp(l[i].group, l[i - 1].group))
+            rc = store_group_lost_sample(s, c, l[i].key_id, l[i].group, l[i].seq);
+    for (size_t i = 0; i < k; i++)
+        free(l[i].group);
+    free(l);
+    return rc;
+}
+
 static int retract_job(struct store *s, struct conn *c, void *arg)
 {
     struct store_retract *r = arg;
@@ -80,6 +141,8 @@ static int retract_job(struct store *s, struct conn *c, void *arg)
         rc = -ENOENT;
     for (size_t i = 0; !rc && i < n; i++)
         rc = retract_one(c, seqs[i], now);
+    if (!rc)
+        rc = groups_lost_samples(s, c, seqs, n);
     if (!rc) {
         r->retracted = (int64_t)n;
         rc = retract_event(c, r, now);

@@ -91,13 +91,20 @@ static size_t texts(struct store *s, int64_t key_id, const char *group, size_t m
     return n;
 }
 
+/* The items waiting to be scored again, every page of them. */
 static size_t stale_count(struct store *s)
 {
-    struct store_item *items;
-    size_t n;
-    assert_int_equal(store_group_stale_pending(s, 0, 100, &items, &n), 0);
-    store_items_free(items, n);
-    return n;
+    size_t all = 0, n;
+    int64_t after = 0;
+    do {
+        struct store_item *items;
+        assert_int_equal(store_group_stale_pending(s, after, 100, &items, &n), 0);
+        if (n)
+            after = items[n - 1].seq;
+        store_items_free(items, n);
+        all += n;
+    } while (n == 100);
+    return all;
 }
 
 /* The items the map of s holds, polled until they are want or 5 s have
@@ -274,8 +281,11 @@ static void large_group_joins_past_its_first_items(void **state)
     assert_null(strstr(got, "b164"));
     assert_int_equal(texts(f->s, 0, "big", 2, got, sizeof got), 2);
     assert_string_equal(got, "b100 b101");
+    /* the retraction moved every item's samples: the 201 waiting (b100 ..
+     * b289, c290 .. c299, past) are scored again; past2 adds none */
+    assert_int_equal(stale_count(f->s), 201);
     put(f->s, 0, "big", "past2", STORE_GROUP_ITEMS_MAX, true);
-    assert_int_equal(stale_count(f->s), 0);
+    assert_int_equal(stale_count(f->s), 201);
     /* the group's first live items are now c290 .. c299, past, past2 */
     retract_batch(f->s, "middle");
     assert_int_equal(texts(f->s, 0, "big", 1000, got, sizeof got), 12);
@@ -342,12 +352,50 @@ static void reads_beside_writes_are_prefixes(void **state)
     assert_true(reads > 1);
 }
 
+/* A retracted sample among its group's first items: every item of the
+ * group still waiting is scored again (their samples moved), other groups
+ * are left alone. */
+static void retraction_marks_its_group(void **state)
+{
+    struct fixture_db *f = *state;
+    char got[64];
+    put_many(f->s, "g", "a", 0, 1, NULL);
+    put_many(f->s, "g", "a", 1, 2, "gone");
+    put_many(f->s, "g", "a", 2, 5, NULL);
+    put_many(f->s, "h", "h", 0, 3, NULL);
+    retract_batch(f->s, "gone");
+    assert_int_equal(stale_count(f->s), 4);
+    assert_int_equal(texts(f->s, 0, "g", 64, got, sizeof got), 4);
+    assert_string_equal(got, "a0 a2 a3 a4");
+}
+
+/* In a group past its first items: a retracted one past them marks
+ * nothing; one among them marks every waiting item of the group, past the
+ * first items too (each reads the first ones). */
+static void retraction_in_a_large_group(void **state)
+{
+    struct fixture_db *f = *state;
+    put_many(f->s, "big", "a", 0, 5, NULL);
+    put_many(f->s, "big", "a", 5, 6, "early");
+    put_many(f->s, "big", "a", 6, STORE_GROUP_ITEMS_MAX, NULL);
+    put_many(f->s, "big", "b", 0, 1, "late");
+    put_many(f->s, "big", "c", 0, 3, NULL);
+    retract_batch(f->s, "late");
+    assert_int_equal(stale_count(f->s), 0);
+    retract_batch(f->s, "early");
+    assert_int_equal(stale_count(f->s), STORE_GROUP_ITEMS_MAX - 1 + 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(other_process_items_are_found, fixture_db_setup,
                                         fixture_db_teardown),
         cmocka_unit_test_setup_teardown(idle_writer_catches_up, fixture_db_setup,
+                                        fixture_db_teardown),
+        cmocka_unit_test_setup_teardown(retraction_marks_its_group, fixture_db_setup,
+                                        fixture_db_teardown),
+        cmocka_unit_test_setup_teardown(retraction_in_a_large_group, fixture_db_setup,
                                         fixture_db_teardown),
         cmocka_unit_test_setup_teardown(join_at_the_first_items_bound, fixture_db_setup,
                                         fixture_db_teardown),
