@@ -668,10 +668,9 @@ static void retract_reply(struct req *r, struct store_retract *x)
         http_error(r, 404, "not_found", "The batch has no items left to retract.");
     else if (rc)
         api_store_error(r, rc, "retracting");
-    if (!rc) /* the groups that lost a sample wait to be scored again */
-        layer_holder_kick(r->app->layers);
     if (rc)
         return;
+    layer_holder_kick(r->app->layers); /* groups that lost a sample: scored again */
     if (x->item_id)
         http_reply_json(r, 200, json_pack("{s:s,s:b}", "id", x->item_id, "deleted", 1));
     else

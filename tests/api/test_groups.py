@@ -124,6 +124,22 @@ class TestGroups(GroupCase):
         self.assertEqual((after["scores"], after["status"], after["updated_ms"]),
                          (before["scores"], "awaiting_human", before["updated_ms"]))
 
+    def test_a_retracted_sample_rescores_the_waiting_pair(self):
+        # Twins (the same answer on both sides): the layer cannot settle
+        # the pair, whatever its group holds, so it keeps waiting.
+        [pair] = self.post([{"prompt": QUESTION, "responses": [RIGHT, RIGHT + " "],
+                             "group": "r"}])
+        samples = self.post([{"prompt": QUESTION, "response": agreeing(i), "group": "r"}
+                             for i in range(2)])
+        until(lambda: self.item(pair)["scores"]["group_samples"] == 4,
+              "the pair to be scored with the samples")
+        st, _, body = self.d.request("DELETE", "/v1/items/" + samples[0], token=self.pipe)
+        self.assertEqual((st, body), (200, {"id": samples[0], "deleted": True}))
+        shrunk = until(lambda: (lambda it: it if it["scores"]["group_samples"] == 3 else None)(
+            self.item(pair)), "the pair to be scored again without the retracted sample")
+        self.assertEqual((shrunk["status"], shrunk["route"]), ("awaiting_human", "human"))
+        self.assertEqual(self.d.sql("SELECT group_stale FROM items WHERE id = ?", (pair,)), [(0,)])
+
     def test_marks_left_by_a_crash_are_taken_up_at_start(self):
         [pair] = self.post([{"prompt": QUESTION, "responses": [RIGHT, WRONG], "group": "k"}])
         self.d.kill9()
