@@ -872,7 +872,9 @@ struct store_retract {
  * (items.deleted_ms; the row stays), its open tasks are closed and every
  * lease on its tasks dropped; from then on it is left out of item reads
  * and listings, claims (gold too), training (store_comparisons_each), the
- * settled set and every export format. One event records it: kind
+ * settled set and every export format. A group that lost a sample among
+ * its first STORE_GROUP_ITEMS_MAX live items has its waiting items marked
+ * to be scored again (group_stale). One event records it: kind
  * item_deleted (subject "item:<uuid>") or batch_deleted (subject
  * "batch:<name>", detail {"items": N}). Returns 0, -ENOENT when no live
  * item matched (a repeat, another key's item, an empty batch: nothing
