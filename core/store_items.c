@@ -271,8 +271,9 @@ static int bind_item(struct dbst *st, int64_t key_id, const struct store_item_in
 }
 
 /* Binds key_id's group, third (?3) and the k (at most GROUP_IN_MAX)
- * candidate seqs v to st (ST_GROUP_SAMPLES_IN or ST_GROUP_MARK_STALE_IN);
- * the seqs left unbound are NULL. 0 or negative errno. */
+ * candidate seqs v to st (ST_GROUP_SAMPLES_IN or ST_GROUP_MARK_STALE_IN;
+ * k 0 for ST_GROUP_SAMPLES and ST_GROUP_MARK_STALE); the seqs left
+ * unbound are NULL. 0 or negative errno. */
 static int bind_in(struct dbst *st, int64_t key_id, const char *group, int64_t third,
                    const int64_t *v, size_t k)
 {
@@ -328,39 +329,21 @@ static int live_below_lite(struct store *s, struct conn *c, int64_t key_id, cons
 static int live_below_pg(struct conn *c, int64_t key_id, const char *group, int64_t seq, int *n)
 {
     struct dbst *st = conn_stmt(c, ST_GROUP_SAMPLES);
-    if (!st)
-        return -EIO;
-    if (key_id)
-        bind_int64(st, 1, key_id);
-    bind_text(st, 2, group, -1, SQLITE_STATIC);
-    bind_int64(st, 3, STORE_GROUP_ITEMS_MAX);
-    int step;
-    while ((step = store_step(st)) == SQLITE_ROW && col_int64(st, 0) < seq)
+    int rc = bind_in(st, key_id, group, STORE_GROUP_ITEMS_MAX, NULL, 0), step = SQLITE_DONE;
+    while (!rc && (step = store_step(st)) == SQLITE_ROW && col_int64(st, 0) < seq)
         (*n)++;
     conn_done(st);
-    return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
+    return rc ? rc : step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* PostgreSQL: marks the waiting items of key_id's group below seq. 0 or
- * -EIO. */
-static int mark_below_pg(struct conn *c, int64_t key_id, const char *group, int64_t seq)
+/* Marks the waiting items of key_id's group below seq: with
+ * ST_GROUP_MARK_STALE_IN those among the k candidate seqs v (SQLite), with
+ * ST_GROUP_MARK_STALE (k 0) all of them (PostgreSQL). 0 or negative
+ * errno. */
+static int mark_stale(struct conn *c, enum stmt_id id, int64_t key_id, const char *group,
+                      int64_t seq, const int64_t *v, size_t k)
 {
-    struct dbst *st = conn_stmt(c, ST_GROUP_MARK_STALE);
-    if (!st)
-        return -EIO;
-    if (key_id)
-        bind_int64(st, 1, key_id);
-    bind_text(st, 2, group, -1, SQLITE_STATIC);
-    bind_int64(st, 3, seq);
-    return conn_step_done(st) ? -EIO : 0;
-}
-
-/* SQLite: marks the waiting items among the k candidate seqs v of key_id's
- * group below seq. 0 or negative errno. */
-static int mark_in_lite(struct conn *c, int64_t key_id, const char *group, int64_t seq,
-                        const int64_t *v, size_t k)
-{
-    struct dbst *st = conn_stmt(c, ST_GROUP_MARK_STALE_IN);
+    struct dbst *st = conn_stmt(c, id);
     int rc = bind_in(st, key_id, group, seq, v, k);
     if (rc) {
         conn_done(st);
@@ -384,8 +367,8 @@ static int group_join_items(struct store *s, struct conn *c, int64_t key_id,
                    : live_below_lite(s, c, key_id, it->group, seq, live, n);
     if (rc || !it->group_joined || !*n || *n >= STORE_GROUP_ITEMS_MAX)
         return rc;
-    return c->pg ? mark_below_pg(c, key_id, it->group, seq)
-                 : mark_in_lite(c, key_id, it->group, seq, live, (size_t)*n);
+    return c->pg ? mark_stale(c, ST_GROUP_MARK_STALE, key_id, it->group, seq, NULL, 0)
+                 : mark_stale(c, ST_GROUP_MARK_STALE_IN, key_id, it->group, seq, live, (size_t)*n);
 }
 
 int store_group_lost_sample(struct store *s, struct conn *c, int64_t key_id, const char *group,
@@ -398,14 +381,14 @@ int store_group_lost_sample(struct store *s, struct conn *c, int64_t key_id, con
     if (rc || n >= STORE_GROUP_ITEMS_MAX)
         return rc;
     if (c->pg)
-        return mark_below_pg(c, key_id, group, INT64_MAX);
+        return mark_stale(c, ST_GROUP_MARK_STALE, key_id, group, INT64_MAX, NULL, 0);
     /* Every item of the group reads its first items: all are marked, a
      * chunk at a time (a retraction's cost grows with the group). */
     size_t nv;
     while (!rc && (nv = store_groups_candidates(s, key_id, group, after, INT64_MAX, v,
                                                 GROUP_IN_MAX)) > 0) {
         after = v[nv - 1];
-        rc = mark_in_lite(c, key_id, group, INT64_MAX, v, nv);
+        rc = mark_stale(c, ST_GROUP_MARK_STALE_IN, key_id, group, INT64_MAX, v, nv);
     }
     return rc;
 }
