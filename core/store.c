@@ -268,8 +268,6 @@ static const char *const sql_text[STMT_COUNT] = {
                             "AND status = 'awaiting_human'",
     [ST_GROUP_OF_TASK] = "SELECT i.key_id, i.\"group\", i.domain FROM tasks t JOIN items i "
                          "ON i.seq = t.item_seq WHERE t.id = ?1",
-    [ST_ITEM_GROUP_OF] = "SELECT key_id, \"group\", seq FROM items WHERE seq = ?1 "
-                         "AND \"group\" IS NOT NULL",
     [ST_GROUP_STALE_CLEAR] = "UPDATE items SET group_stale = 0 WHERE seq = ?1 AND group_stale = ?2",
     /* SQLite's group lookup (store_groups.c, schema/013_group_log.sql): the
      * log the in-memory map is caught up from, and one candidate item of a
@@ -491,10 +489,12 @@ static const char *const sql_text[STMT_COUNT] = {
         "(SELECT CAST(coalesce(sum(failures), 0) AS BIGINT) FROM webhooks), "
         "(SELECT count(*) FROM webhook_outbox)",
     /* data management: retraction (store_retract.c) */
-    [ST_RETRACT_ITEM_SEQ] = "SELECT seq FROM items WHERE id = ?1 AND deleted_ms IS NULL "
+    [ST_RETRACT_ITEM_SEQ] = "SELECT seq, key_id, \"group\" FROM items WHERE id = ?1 "
+                            "AND deleted_ms IS NULL "
                             "AND (?2 = 0 OR key_id = ?2)",
     [ST_RETRACT_BATCH_SEQS] =
-        "SELECT seq FROM items WHERE batch = ?1 AND deleted_ms IS NULL ORDER BY seq",
+        "SELECT seq, key_id, \"group\" FROM items WHERE batch = ?1 AND deleted_ms IS NULL "
+        "ORDER BY seq",
     [ST_RETRACT_LEASES] =
         "DELETE FROM leases WHERE task_id IN (SELECT id FROM tasks WHERE item_seq = ?1)",
     [ST_RETRACT_MARK] = "UPDATE items SET deleted_ms = ?2 WHERE seq = ?1 AND deleted_ms IS NULL",

@@ -240,7 +240,8 @@ static const char *const pg_text[STMT_COUNT] = {
                   "(SELECT count(*) FROM items WHERE status = 'auto' AND deleted_ms IS NULL), "
                   "(SELECT count(*) FROM items WHERE deleted_ms IS NULL), "
                   "coalesce((SELECT id FROM layers WHERE status = 'active'), 0)",
-    [ST_RETRACT_ITEM_SEQ] = "SELECT seq FROM items WHERE id = $1 AND deleted_ms IS NULL "
+    [ST_RETRACT_ITEM_SEQ] = "SELECT seq, key_id, \"group\" FROM items WHERE id = $1 "
+                            "AND deleted_ms IS NULL "
                             "AND ($2::bigint = 0 OR key_id = $2)",
     /* INSERT OR IGNORE */
     [ST_KEY_SCOPE_INSERT] = "INSERT INTO key_scopes(key_id, scope, value) VALUES($1, $2, $3) "

@@ -9,17 +9,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int seq_read(struct dbst *st, void *elem)
+/* A live item to retract: its seq, and its key and sample group (NULL:
+ * none), which lose a sample. */
+struct target {
+    int64_t seq, key_id;
+    char *group;
+};
+
+static int target_read(struct dbst *st, void *elem)
 {
-    *(int64_t *)elem = col_int64(st, 0);
-    return 0;
+    struct target *t = elem;
+    const char *g = col_text(st, 2);
+    *t = (struct target){col_int64(st, 0), col_int64(st, 1), g ? strdup(g) : NULL};
+    return g && !t->group ? -ENOMEM : 0;
 }
 
-/* Reads the seqs of the live items r names into a malloc'd *seqs of *n
- * (the caller frees it). 0, -ENOMEM, -EIO. */
-static int retract_targets(struct conn *c, const struct store_retract *r, int64_t **seqs, size_t *n)
+static void targets_free(void *v, size_t n)
 {
-    static const struct rows_spec spec = {sizeof(int64_t), SIZE_MAX, seq_read, NULL};
+    struct target *t = v;
+    for (size_t i = 0; i < n; i++)
+        free(t[i].group);
+    free(t);
+}
+
+/* Reads the live items r names into a malloc'd *out of *n (the caller
+ * frees it with targets_free). 0, -ENOMEM, -EIO. */
+static int retract_targets(struct conn *c, const struct store_retract *r, struct target **out,
+                           size_t *n)
+{
+    static const struct rows_spec spec = {sizeof(struct target), SIZE_MAX, target_read,
+                                          targets_free};
     struct dbst *st = conn_stmt(c, r->item_id ? ST_RETRACT_ITEM_SEQ : ST_RETRACT_BATCH_SEQS);
     if (st && r->item_id) {
         bind_text(st, 1, r->item_id, -1, SQLITE_STATIC);
@@ -30,7 +49,7 @@ static int retract_targets(struct conn *c, const struct store_retract *r, int64_
     struct rows rows;
     int rc = store_rows_read(st, &spec, &rows);
     conn_done(st);
-    *seqs = rows.v;
+    *out = rows.v;
     *n = rows.n;
     return rc;
 }
@@ -69,80 +88,46 @@ static int retract_event(struct conn *c, const struct store_retract *r, int64_t 
     return conn_step_done(st);
 }
 
-/* A sample group an item left: its key, name and the item's seq. */
-struct lost {
-    int64_t key_id, seq;
-    char *group;
-};
-
-static int lost_cmp(const void *pa, const void *pb)
+/* Orders targets by key, group and seq, those without a group last. */
+static int target_cmp(const void *pa, const void *pb)
 {
-    const struct lost *a = pa, *b = pb;
+    const struct target *a = pa, *b = pb;
+    if (!a->group || !b->group)
+        return !a->group - !b->group;
     if (a->key_id != b->key_id)
         return a->key_id < b->key_id ? -1 : 1;
     int d = strcmp(a->group, b->group);
     return d ? d : (a->seq > b->seq) - (a->seq < b->seq);
 }
 
-/* Reads the groups of the n items seqs into *out (malloc'd, *nout of them,
- * the items without a group left out). 0, -ENOMEM, -EIO. */
-static int lost_groups(struct conn *c, const int64_t *seqs, size_t n, struct lost **out,
-                       size_t *nout)
+/* The groups the retracted items t left (sorted here): each group whose
+ * first live items lost one has its waiting items scored again
+ * (store_group_lost_sample, with the group's earliest retracted item: the
+ * one nearest its first items). 0 or negative errno. */
+static int groups_lost_samples(struct store *s, struct conn *c, struct target *t, size_t n)
 {
-    struct lost *l = calloc(n ? n : 1, sizeof *l);
-    size_t k = 0;
-    int rc = l ? 0 : -ENOMEM;
-    for (size_t i = 0; !rc && i < n; i++) {
-        struct dbst *st = conn_stmt(c, ST_ITEM_GROUP_OF);
-        if (st)
-            bind_int64(st, 1, seqs[i]);
-        int step = st ? store_step(st) : SQLITE_ERROR;
-        if (step == SQLITE_ROW) {
-            l[k] = (struct lost){col_int64(st, 0), col_int64(st, 2), strdup(col_text(st, 1))};
-            rc = l[k++].group ? 0 : -ENOMEM;
-        } else if (step != SQLITE_DONE)
-            rc = -EIO;
-        conn_done(st);
-    }
-    *out = l;
-    *nout = k;
-    return rc;
-}
-
-/* The groups the retracted items left: each group whose first live items
- * lost one has its waiting items scored again (store_group_lost_sample,
- * with the group's earliest retracted item: the one nearest its first
- * items). 0 or negative errno. */
-static int groups_lost_samples(struct store *s, struct conn *c, const int64_t *seqs, size_t n)
-{
-    struct lost *l;
-    size_t k;
-    int rc = lost_groups(c, seqs, n, &l, &k);
-    if (!rc)
-        qsort(l, k, sizeof *l, lost_cmp);
-    for (size_t i = 0; !rc && i < k; i++)
-        if (i == 0 || l[i].key_id != l[i - 1].key_id || strcmp(l[i].group, l[i - 1].group))
-            rc = store_group_lost_sample(s, c, l[i].key_id, l[i].group, l[i].seq);
-    for (size_t i = 0; i < k; i++)
-        free(l[i].group);
-    free(l);
+    qsort(t, n, sizeof *t, target_cmp);
+    int rc = 0;
+    for (size_t i = 0; !rc && i < n && t[i].group; i++)
+        if (i == 0 || t[i].key_id != t[i - 1].key_id || strcmp(t[i].group, t[i - 1].group))
+            rc = store_group_lost_sample(s, c, t[i].key_id, t[i].group, t[i].seq);
     return rc;
 }
 
 static int retract_job(struct store *s, struct conn *c, void *arg)
 {
     struct store_retract *r = arg;
-    int64_t *seqs = NULL;
+    struct target *t = NULL;
     size_t n = 0;
     int64_t now = util_now_ms();
     r->retracted = 0;
-    int rc = retract_targets(c, r, &seqs, &n);
+    int rc = retract_targets(c, r, &t, &n);
     if (!rc && n == 0)
         rc = -ENOENT;
     for (size_t i = 0; !rc && i < n; i++)
-        rc = retract_one(c, seqs[i], now);
+        rc = retract_one(c, t[i].seq, now);
     if (!rc)
-        rc = groups_lost_samples(s, c, seqs, n);
+        rc = groups_lost_samples(s, c, t, n);
     if (!rc) {
         r->retracted = (int64_t)n;
         rc = retract_event(c, r, now);
@@ -151,7 +136,7 @@ static int retract_job(struct store *s, struct conn *c, void *arg)
      * writer's after-group hook. */
     if (!rc)
         rc = store_tasks_recount(s, c);
-    free(seqs);
+    targets_free(t, n);
     return rc;
 }
 

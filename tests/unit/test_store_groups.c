@@ -120,6 +120,15 @@ static size_t wait_for_items(struct store *s, size_t want)
     return gs.items;
 }
 
+/* A second store on f's file, standing in for another process. */
+static struct store *other_store(const struct fixture_db *f)
+{
+    char err[256];
+    struct store *other = store_open(f->path, 1, err, sizeof err);
+    assert_non_null(other);
+    return other;
+}
+
 /* Items another store wrote are found: by this store's next read of the
  * group (which catches up first) and by its writer's next transaction; a
  * sample joining the group marks them stale, and an item scored before
@@ -128,9 +137,8 @@ static size_t wait_for_items(struct store *s, size_t want)
 static void other_process_items_are_found(void **state)
 {
     struct fixture_db *f = *state;
-    char err[256], got[256];
-    struct store *other = store_open(f->path, 1, err, sizeof err);
-    assert_non_null(other);
+    char got[256];
+    struct store *other = other_store(f);
     put(f->s, 0, "g", "mine", -1, false);
     put(other, 0, "g", "x1", -1, false);
     put(other, 0, "g", "x2", -1, false);
@@ -163,9 +171,7 @@ static void other_process_items_are_found(void **state)
 static void idle_writer_catches_up(void **state)
 {
     struct fixture_db *f = *state;
-    char err[256];
-    struct store *other = store_open(f->path, 1, err, sizeof err);
-    assert_non_null(other);
+    struct store *other = other_store(f);
     struct store_group_stats gs;
     store_group_stats(f->s, &gs);
     assert_int_equal(gs.items, 0);
@@ -185,9 +191,8 @@ static void idle_writer_catches_up(void **state)
 static void read_after_another_store_sees_its_items(void **state)
 {
     struct fixture_db *f = *state;
-    char err[256], got[256];
-    struct store *other = store_open(f->path, 1, err, sizeof err);
-    assert_non_null(other);
+    char got[256];
+    struct store *other = other_store(f);
     put(f->s, 0, "g", "y", -1, false);
     put(other, 0, "g", "x2", 1, true); /* joins y's samples: y is marked */
     assert_int_equal(stale_count(f->s), 1);
