@@ -1595,6 +1595,7 @@ void store_close(struct store *s)
     conn_close(&s->writer);
     store_tasks_close(s);
     store_groups_close(s);
+    store_keys_close(s);
     free(s->readers);
     free(s->reader_busy);
     free(s->path);

@@ -128,7 +128,9 @@ struct store_key_limits {
 int store_key_create_limited(struct store *s, const char *name, const char *role,
                              const struct store_key_limits *lim, char token[TOKEN_MAX]);
 
-/* Revokes the named key. Returns 0, -ENOENT if no such live key. */
+/* Revokes the named key, then changes the stamp file that tells every
+ * daemon on this database to read its tokens again (store_key_auth).
+ * Returns 0, -ENOENT if no such live key. */
 int store_key_revoke(struct store *s, const char *name);
 
 /* A key as listed, with its limits. */
@@ -152,6 +154,17 @@ void store_key_rows_free(struct store_key_row *keys, size_t n);
 /* Finds the live key whose token this is. Returns 0 with *out filled,
  * -EACCES when no live key matches (unknown, malformed or revoked), -EIO. */
 int store_key_auth(struct store *s, const char *token, struct store_key *out);
+
+/* Keeps the tokens store_key_auth verified in memory (core/keycache.h),
+ * each for at most ttl_ms and only while the stamp file "<db>-keys",
+ * made here, is unchanged: store_key_revoke changes it after its commit,
+ * in whatever process revokes, so every daemon on the file reads a
+ * revoked key again at its next request. Call before the store serves
+ * requests; called again, sets ttl_ms.
+ * SQLite in a file only: 0, -ENOTSUP (PostgreSQL), -ENOMEM or an errno
+ * of creating the file; without the cache every token is read from the
+ * database. */
+int store_key_cache(struct store *s, int64_t ttl_ms);
 
 /* ---- items ---- */
 

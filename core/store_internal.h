@@ -281,7 +281,16 @@ struct store {
     struct store_listen *listen; /* PostgreSQL's listener: store_listen.c */
     _Atomic int writer_pid;      /* PostgreSQL: the writer's backend, for the listener */
     struct store_groups *groups; /* SQLite's group lookup: store_groups.c */
+
+    /* SQLite's verified tokens (store_keys.c): NULL when not kept */
+    struct keycache *keys;
+    pthread_mutex_t keys_mu; /* guards keys */
+    int keys_fd;             /* the stamp file, open while keys is set */
+    int64_t keys_ttl_ms;     /* an entry's lifetime */
 };
+
+/* Drops the token cache (store_key_cache), if any. */
+void store_keys_close(struct store *s);
 
 /* SQLite's group lookup (store_groups.c): each sample group's items in
  * memory (core/group_seqs.h), caught up from the log table item_groups.

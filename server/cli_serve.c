@@ -282,6 +282,7 @@ static int conf_entry(void *cls, const char *key, const char *value, unsigned li
 }
 
 #define CONFIG_FILE_MAX (1024 * 1024) /* bytes of a --config file */
+#define SERVE_KEY_CACHE_MS 1000       /* a verified token's lifetime in memory */
 
 /* Reads the file at path into a malloc'd, NUL-terminated *text of *len
  * bytes. 0 or negative errno (-EFBIG past CONFIG_FILE_MAX). */
@@ -443,6 +444,12 @@ static int serve_open(const struct serve_opts *o, struct app *app)
         store_close(app->store);
         return 1;
     }
+    /* Tokens verified once a second at most (store_key_cache): a
+     * revocation, in this process or another, is seen at once. */
+    int krc = store_key_cache(app->store, SERVE_KEY_CACHE_MS);
+    if (krc && krc != -ENOTSUP)
+        log_json("warn", "tokens are read from the database at every request", "{s:s, s:i}",
+                 "reason", "cannot make the key stamp file beside the database", "errno", -krc);
     store_set_defaults(app->store, (int)o->overlap, (unsigned)o->lease_s * 1000u, (unsigned)o->gold,
                        o->split_extra);
     store_set_review(app->store, (unsigned)o->undo_s * 1000u, !o->fixed_sides);

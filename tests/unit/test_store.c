@@ -639,6 +639,47 @@ static void comparisons_deduplicated_by_content(void **state)
     assert_int_equal(n, 4);
 }
 
+/* The token cache: a verified token is answered from memory while the
+ * stamp file is unchanged (a row changed behind the store's back is not
+ * seen), and a revocation in another store on the same file, as by
+ * another process, is seen at the next authentication. */
+static void key_cache_follows_revocations(void **state)
+{
+    struct fx *f = *state;
+    char alice[TOKEN_MAX], bob[TOKEN_MAX], carol[TOKEN_MAX], err[256];
+    assert_int_equal(store_key_create(f->s, "alice", "pipeline", alice), 0);
+    assert_int_equal(store_key_create(f->s, "bob", "pipeline", bob), 0);
+    assert_int_equal(store_key_create(f->s, "carol", "rater", carol), 0);
+    assert_int_equal(store_key_cache(f->s, 600000), 0);
+    struct store_key k;
+    assert_int_equal(store_key_auth(f->s, alice, &k), 0);
+    assert_int_equal(store_key_auth(f->s, carol, &k), 0);
+    /* Revoked in the file without the stamp: still answered from memory. */
+    sql_on(f->path, "UPDATE api_keys SET revoked_ms = 1 WHERE name = 'alice'");
+    assert_int_equal(store_key_auth(f->s, alice, &k), 0);
+    assert_string_equal(k.name, "alice");
+    /* Another store revokes another key: its stamp change makes this
+     * store read alice's row again. */
+    struct store *other = store_open(f->path, 1, err, sizeof err);
+    assert_non_null(other);
+    assert_int_equal(store_key_revoke(other, "bob"), 0);
+    assert_int_equal(store_key_auth(f->s, alice, &k), -EACCES);
+    assert_int_equal(store_key_auth(f->s, bob, &k), -EACCES);
+    /* A cached key revoked by the other store, at once; the rest still valid. */
+    assert_int_equal(store_key_auth(f->s, carol, &k), 0);
+    assert_int_equal(store_key_revoke(other, "carol"), 0);
+    assert_int_equal(store_key_auth(f->s, carol, &k), -EACCES);
+    store_close(other);
+    /* A lifetime of 0: an entry is read again after its millisecond. */
+    char dave[TOKEN_MAX];
+    assert_int_equal(store_key_create(f->s, "dave", "pipeline", dave), 0);
+    assert_int_equal(store_key_cache(f->s, 0), 0);
+    assert_int_equal(store_key_auth(f->s, dave, &k), 0);
+    sql_on(f->path, "UPDATE api_keys SET revoked_ms = 1 WHERE name = 'dave'");
+    usleep(3000);
+    assert_int_equal(store_key_auth(f->s, dave, &k), -EACCES);
+}
+
 /* Closes the fixture's store and removes its file, WAL and shared memory. */
 static void drop_db(struct fx *f)
 {
@@ -975,6 +1016,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(migrations_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(keys_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(key_cache_follows_revocations, setup, teardown),
         cmocka_unit_test_setup_teardown(ingest_idempotent_and_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(comparisons_and_layers, setup, teardown),
         cmocka_unit_test_setup_teardown(tasks_claim_label_resolve, setup, teardown),
