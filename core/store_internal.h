@@ -282,14 +282,34 @@ struct store {
     _Atomic int writer_pid;      /* PostgreSQL: the writer's backend, for the listener */
     struct store_groups *groups; /* SQLite's group lookup: store_groups.c */
 
-    /* SQLite's verified tokens (store_keys.c): NULL when not kept */
+    /* SQLite's verified tokens (store_keystamp.c): NULL when not kept */
     struct keycache *keys;
-    pthread_mutex_t keys_mu; /* guards keys */
-    int keys_fd;             /* the stamp file, open while keys is set */
-    int64_t keys_ttl_ms;     /* an entry's lifetime */
+    pthread_mutex_t keys_mu;      /* guards keys and keys_ttl_ms */
+    int keys_fd;                  /* the stamp file, open while keys is set */
+    char *keys_path;              /* its path */
+    int64_t keys_ttl_ms;          /* an entry's lifetime */
+    _Atomic int64_t keys_seen_ms; /* when the path was last checked to be keys_fd's file */
 };
 
-/* Drops the token cache (store_key_cache), if any. */
+/* The token cache (store_keystamp.c, store_key_cache). A lookup files
+ * what it read under the stamp read before the database was: */
+struct keys_ticket {
+    bool on;        /* the cache is in use for this lookup */
+    uint64_t stamp; /* the stamp file's bytes before the row was read */
+    int64_t now_ms;
+};
+/* 0 with *out when the token is kept under the stamp now, else -ENOENT
+ * with *t filled for store_keys_put. */
+int store_keys_get(struct store *s, const char *lookup, const unsigned char *hash,
+                   struct store_key *out, struct keys_ticket *t);
+/* Keeps key, just read from the database for lookup and hash, under t. */
+void store_keys_put(struct store *s, const char *lookup, const unsigned char *hash,
+                    const struct store_key *key, const struct keys_ticket *t);
+/* After a committed revocation: new stamp bytes in this store's file and
+ * in the file at the database's path, so that every daemon reads its
+ * tokens again. A failure is logged. */
+void store_keys_revoked(struct store *s);
+/* Drops the token cache, if any. */
 void store_keys_close(struct store *s);
 
 /* SQLite's group lookup (store_groups.c): each sample group's items in

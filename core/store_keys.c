@@ -2,17 +2,7 @@
 #include "store_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <sodium.h>
-#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
-
-#include "keycache.h"
-#include "log.h"
-
-#define KEYS_STAMP_SUFFIX "-keys" /* the stamp file: "<db>-keys" */
-#define KEYS_CACHE_SLOTS 256      /* tokens kept at once */
 
 struct key_create {
     const char *name, *role;
@@ -145,92 +135,12 @@ static int key_revoke_job(struct store *s, struct conn *c, void *arg)
     return conn_changes(c) == 1 ? 0 : -ENOENT;
 }
 
-/* ---- the token cache's stamp ----
- * Eight bytes at the start of "<db>-keys", which every process that
- * revokes a key overwrites with fresh random ones after its commit. A
- * daemon reads them before each authentication: an entry filed under
- * other bytes is not used (keycache.h). */
-
-/* Opens the stamp file of a SQLite database in a file, creating it when
- * asked: the descriptor, or -1 (PostgreSQL, ":memory:", not there, no
- * write access). */
-static int stamp_open(const struct store *s, bool create)
-{
-    char p[4096];
-    if (s->writer.pg || !s->path || !*s->path || !strcmp(s->path, ":memory:") ||
-        snprintf(p, sizeof p, "%s" KEYS_STAMP_SUFFIX, s->path) >= (int)sizeof p)
-        return -1;
-    return open(p, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
-}
-
-/* The stamp now: true and *v, or false when it cannot be read (then the
- * cache is not used). An empty file reads as 0. */
-static bool stamp_read(const struct store *s, uint64_t *v)
-{
-    *v = 0;
-    ssize_t n = pread(s->keys_fd, v, sizeof *v, 0);
-    return n == (ssize_t)sizeof *v || n == 0;
-}
-
-/* After a committed revocation: new stamp bytes, so that every daemon's
- * next authentication reads the key again. No file, no daemon keeps
- * tokens (each makes it before it does). A failure to write is logged;
- * the daemons then see the revocation within their cache's lifetime. */
-static void stamp_change(const struct store *s)
-{
-    bool own = !s->keys; /* this store keeps no tokens: open the file for this */
-    int fd = own ? stamp_open(s, false) : s->keys_fd;
-    if (fd < 0)
-        return;
-    uint64_t v;
-    randombytes_buf(&v, sizeof v);
-    if (pwrite(fd, &v, sizeof v, 0) != (ssize_t)sizeof v)
-        log_json("warn",
-                 "cannot change the key stamp: daemons see the revocation when their "
-                 "cache entry ends (a second in rungd serve)",
-                 "{s:s}", "db", s->path);
-    if (own)
-        close(fd);
-}
-
-int store_key_cache(struct store *s, int64_t ttl_ms)
-{
-    if (s->keys) {
-        pthread_mutex_lock(&s->keys_mu);
-        s->keys_ttl_ms = ttl_ms;
-        pthread_mutex_unlock(&s->keys_mu);
-        return 0;
-    }
-    int fd = stamp_open(s, true);
-    if (fd < 0)
-        return s->writer.pg ? -ENOTSUP : -errno;
-    s->keys = keycache_new(KEYS_CACHE_SLOTS, sizeof(struct store_key));
-    if (!s->keys) {
-        close(fd);
-        return -ENOMEM;
-    }
-    pthread_mutex_init(&s->keys_mu, NULL);
-    s->keys_fd = fd;
-    s->keys_ttl_ms = ttl_ms;
-    return 0;
-}
-
-void store_keys_close(struct store *s)
-{
-    if (!s->keys)
-        return;
-    keycache_free(s->keys);
-    s->keys = NULL;
-    pthread_mutex_destroy(&s->keys_mu);
-    close(s->keys_fd);
-}
-
 int store_key_revoke(struct store *s, const char *name)
 {
     struct key_revoke k = {.name = name};
     int rc = store_run(s, key_revoke_job, &k);
     if (!rc)
-        stamp_change(s);
+        store_keys_revoked(s);
     return rc;
 }
 
@@ -319,22 +229,11 @@ int store_key_auth(struct store *s, const char *token, struct store_key *out)
         return -EACCES;
     unsigned char want[TOKEN_HASH_LEN];
     token_hash(token, want);
-    uint64_t stamp;
-    if (!s->keys || !stamp_read(s, &stamp))
-        return key_auth_read(s, lookup, want, out);
-    int64_t now = (int64_t)(util_mono_us() / 1000);
-    pthread_mutex_lock(&s->keys_mu);
-    int rc = keycache_get(s->keys, lookup, want, stamp, now, s->keys_ttl_ms, out);
-    pthread_mutex_unlock(&s->keys_mu);
-    if (!rc)
+    struct keys_ticket t;
+    if (store_keys_get(s, lookup, want, out, &t) == 0)
         return 0;
-    /* Filed under the stamp read before the row: a revocation committed
-     * after that read changes the stamp, and the entry is not used. */
-    rc = key_auth_read(s, lookup, want, out);
-    if (!rc) {
-        pthread_mutex_lock(&s->keys_mu);
-        keycache_put(s->keys, lookup, want, stamp, now, out);
-        pthread_mutex_unlock(&s->keys_mu);
-    }
+    int rc = key_auth_read(s, lookup, want, out);
+    if (!rc)
+        store_keys_put(s, lookup, want, out, &t);
     return rc;
 }

@@ -15,6 +15,7 @@ import re
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import tempfile
@@ -703,6 +704,13 @@ class ApiTest(ApiCase):
                     self.assertError(self.req("GET", path, token=self.rater), 403, "forbidden")
 
     def test_revoke_takes_effect_immediately(self):
+        # On SQLite the daemon keeps verified tokens beside the stamp file
+        # that revocations change (README, Keys), made with the database's
+        # mode; on PostgreSQL it keeps none.
+        if rungtest.PG_BASE is None:
+            stamp = os.stat(self.d.db + "-keys")
+            self.assertEqual(stat.S_IMODE(stamp.st_mode),
+                             stat.S_IMODE(os.stat(self.d.db).st_mode))
         tok = self.d.key("pipeline", "revokee")
         made = self.post(item(1), token=tok)
         self.assertOk(self.req("GET", "/v1/items/" + made["id"], token=tok))

@@ -646,11 +646,17 @@ static void comparisons_deduplicated_by_content(void **state)
 static void key_cache_follows_revocations(void **state)
 {
     struct fx *f = *state;
-    char alice[TOKEN_MAX], bob[TOKEN_MAX], carol[TOKEN_MAX], err[256];
+    char alice[TOKEN_MAX], bob[TOKEN_MAX], carol[TOKEN_MAX], err[256], stamp[160];
     assert_int_equal(store_key_create(f->s, "alice", "pipeline", alice), 0);
     assert_int_equal(store_key_create(f->s, "bob", "pipeline", bob), 0);
     assert_int_equal(store_key_create(f->s, "carol", "rater", carol), 0);
+    /* The stamp file is made with the database file's mode. */
+    assert_int_equal(chmod(f->path, 0640), 0);
     assert_int_equal(store_key_cache(f->s, 600000), 0);
+    snprintf(stamp, sizeof stamp, "%s-keys", f->path);
+    struct stat st;
+    assert_int_equal(stat(stamp, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
     struct store_key k;
     assert_int_equal(store_key_auth(f->s, alice, &k), 0);
     assert_int_equal(store_key_auth(f->s, carol, &k), 0);
@@ -669,6 +675,28 @@ static void key_cache_follows_revocations(void **state)
     assert_int_equal(store_key_auth(f->s, carol, &k), 0);
     assert_int_equal(store_key_revoke(other, "carol"), 0);
     assert_int_equal(store_key_auth(f->s, carol, &k), -EACCES);
+    store_close(other);
+    /* A revocation through a symlink to the database reaches the file too. */
+    char link[160], erin[TOKEN_MAX];
+    snprintf(link, sizeof link, "%s/link.db", f->dir);
+    assert_int_equal(symlink(f->path, link), 0);
+    assert_int_equal(store_key_create(f->s, "erin", "pipeline", erin), 0);
+    assert_int_equal(store_key_auth(f->s, erin, &k), 0);
+    other = store_open(link, 1, err, sizeof err);
+    assert_non_null(other);
+    assert_int_equal(store_key_revoke(other, "erin"), 0);
+    assert_int_equal(store_key_auth(f->s, erin, &k), -EACCES);
+    /* The stamp file deleted: within a second the store opens the one a
+     * later process makes, and sees the revocations written there. */
+    char fay[TOKEN_MAX];
+    assert_int_equal(store_key_create(f->s, "fay", "pipeline", fay), 0);
+    assert_int_equal(store_key_auth(f->s, fay, &k), 0);
+    assert_int_equal(unlink(stamp), 0);
+    usleep(1100 * 1000);
+    assert_int_equal(store_key_auth(f->s, fay, &k), 0); /* makes the file again */
+    assert_int_equal(stat(stamp, &st), 0);
+    assert_int_equal(store_key_revoke(other, "fay"), 0);
+    assert_int_equal(store_key_auth(f->s, fay, &k), -EACCES);
     store_close(other);
     /* A lifetime of 0: an entry is read again after its millisecond. */
     char dave[TOKEN_MAX];
