@@ -500,6 +500,58 @@ static void limited_claim_plans(void **state)
         fail_msg("a scan in the far claim: %s", plan);
 }
 
+/* items_batch and items_domain leave out items without a batch or domain
+ * (migration 014): every statement that looks items up by them still
+ * searches the index. */
+static void batch_and_domain_indexes_are_partial(void **state)
+{
+    struct fx *f = *state;
+    static const struct {
+        enum stmt_id id;
+        const char *want;
+    } uses[] = {
+        {ST_ITEMS_BATCH, "items_batch (batch=? AND seq>?)"},
+        {ST_OVERLAP_APPLY_BATCH, "items_batch (batch=?)"},
+        {ST_OVERLAP_APPLY_DOMAIN, "items_domain (domain=?)"},
+        {ST_ITEMS_IN_BATCH, "items_batch (batch=?)"},
+        {ST_ITEMS_IN_DOMAIN, "items_domain (domain=?)"},
+        {ST_BATCH_LIST, "items_batch (batch>?)"},
+        {ST_BATCH_COUNT_STATUS, "items_batch (batch=?)"},
+        {ST_BATCH_COUNT_ROUTE, "items_batch (batch=?)"},
+        {ST_BATCH_COUNT_VERDICT, "items_batch (batch=?)"},
+        {ST_BATCH_COUNT_SOURCE, "items_batch (batch=?)"},
+        {ST_BATCH_TASKS, "items_batch (batch=?)"},
+        {ST_BATCH_HOURLY, "items_batch (batch=?)"},
+        {ST_RETRACT_BATCH_SEQS, "items_batch (batch=?)"},
+    };
+    char plan[4096];
+    for (size_t i = 0; i < sizeof uses / sizeof uses[0]; i++) {
+        plan_of(f->path, uses[i].id, plan, sizeof plan);
+        if (!strstr(plan, uses[i].want))
+            fail_msg("statement %d does not search %s: %s", (int)uses[i].id, uses[i].want, plan);
+    }
+    /* Both partial, on the same columns as before. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT name, \"partial\", (SELECT group_concat(name) FROM "
+                           "pragma_index_info(l.name)) FROM pragma_index_list('items') l "
+                           "WHERE name IN ('items_batch', 'items_domain') ORDER BY 1",
+                           -1, &st, NULL),
+        SQLITE_OK);
+    static const char *const cols[] = {"batch,seq", "domain,seq"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 1), 1);
+        assert_string_equal((const char *)sqlite3_column_text(st, 2), cols[i]);
+    }
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 static void newer_schema_refused_untouched(void **state)
 {
     struct fx *f = *state;
@@ -1052,6 +1104,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(claim_query_uses_the_partial_index, setup, teardown),
         cmocka_unit_test_setup_teardown(retracted_items_leave_training, setup, teardown),
         cmocka_unit_test_setup_teardown(limited_claim_plans, setup, teardown),
+        cmocka_unit_test_setup_teardown(batch_and_domain_indexes_are_partial, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_refused_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_bounded_and_truncated_when_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(comparisons_deduplicated_by_content, setup, teardown),
