@@ -154,6 +154,8 @@ int store_backup(const char *src, const char *dst, struct store_backup_stats *st
     if (!st)
         st = &local;
     memset(st, 0, sizeof *st);
+    if (!src || !dst)
+        return say(err, cap, -EINVAL, "no %s path given%s", src ? "destination" : "source", "");
     if (stat(src, &sb))
         return say(err, cap, errno == ENOENT ? -ENOENT : -errno, "cannot open '%s': %s", src,
                    strerror(errno));

@@ -165,7 +165,8 @@ static void serve_usage(FILE *to)
         char flag[64];
         snprintf(flag, sizeof flag, "--%s%s%s", e->name, e->arg ? " " : "", e->arg ? e->arg : "");
         fprintf(to, "  %-32s ", flag);
-        fprintf(to, e->help, e->def);
+        if (e->help) /* every entry has one; tells GCC's -O2 format check so */
+            fprintf(to, e->help, e->def);
         fputc('\n', to);
     }
     fprintf(to, "\nA --config file holds the same options as `name = value` lines (switches take\n"

@@ -314,7 +314,7 @@ static int parse_response(struct conn *c)
             return -1;
         c->status = (int)strtol(c->in + 9, NULL, 10);
         c->content_len = -1;
-        for (char *p = c->in; p < end;) {
+        for (char *p = c->in; p && p < end;) { /* p: never NULL; for GCC -O2 */
             char *eol = memmem(p, (size_t)(end - p) + 2, "\r\n", 2);
             if (!eol)
                 break;
