@@ -161,7 +161,7 @@ int store_key_auth(struct store *s, const char *token, struct store_key *out);
  * in whatever process revokes, so every daemon on the file reads a
  * revoked key again at its next request. Call before the store serves
  * requests; called again, sets ttl_ms.
- * SQLite in a file only: 0, -ENOTSUP (PostgreSQL), -ENOMEM or an errno
+ * SQLite in a file only: 0, -ENOTSUP (PostgreSQL, ":memory:"), -ENOMEM or an errno
  * of creating the file; without the cache every token is read from the
  * database. */
 int store_key_cache(struct store *s, int64_t ttl_ms);
