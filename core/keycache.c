@@ -1,5 +1,7 @@
 /* keycache.c - see keycache.h. */
 #include "keycache.h"
+
+#include "feat.h"
 #include "util.h"
 
 #include <errno.h>
@@ -52,13 +54,11 @@ void keycache_free(struct keycache *kc)
     free(kc);
 }
 
-/* The slot of a lookup: FNV-1a of its characters (random hex, so any
+/* The slot of a lookup: a hash of its characters (random hex, so any
  * spread will do). */
 static size_t slot_of(const struct keycache *kc, const char *lookup)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < TOKEN_LOOKUP_LEN && lookup[i]; i++)
-        h = (h ^ (unsigned char)lookup[i]) * 0x100000001b3ULL;
+    uint64_t h = feat_fnv1a64(lookup, strnlen(lookup, TOKEN_LOOKUP_LEN));
     return (size_t)(h ^ (h >> 32)) & kc->mask;
 }
 
