@@ -284,11 +284,13 @@ struct store {
 
     /* SQLite's verified tokens (store_keystamp.c): NULL when not kept */
     struct keycache *keys;
-    pthread_mutex_t keys_mu;      /* guards keys and keys_ttl_ms */
-    int keys_fd;                  /* the stamp file, open while keys is set */
-    char *keys_path;              /* its path */
-    int64_t keys_ttl_ms;          /* an entry's lifetime */
-    _Atomic int64_t keys_seen_ms; /* when the path was last checked to be keys_fd's file */
+    pthread_mutex_t keys_mu;        /* guards keys and keys_ttl_ms */
+    int keys_fd;                    /* the stamp file, open while keys is set */
+    char *keys_path;                /* its path */
+    int64_t keys_ttl_ms;            /* an entry's lifetime */
+    _Atomic int64_t keys_seen_ms;   /* when the path was last checked to be keys_fd's file */
+    void (*keys_read_hook)(void *); /* tests: runs between a key's read and its put */
+    void *keys_read_arg;
 };
 
 /* The token cache (store_keystamp.c, store_key_cache). A lookup files

@@ -233,6 +233,8 @@ int store_key_auth(struct store *s, const char *token, struct store_key *out)
     if (store_keys_get(s, lookup, want, out, &t) == 0)
         return 0;
     int rc = key_auth_read(s, lookup, want, out);
+    if (!rc && s->keys_read_hook)
+        s->keys_read_hook(s->keys_read_arg);
     if (!rc)
         store_keys_put(s, lookup, want, out, &t);
     return rc;

@@ -691,6 +691,40 @@ static void comparisons_deduplicated_by_content(void **state)
     assert_int_equal(n, 4);
 }
 
+/* A revocation that commits between a key's read and its cache entry:
+ * the entry is filed under the stamp read before the row, which the
+ * revocation changed, so the next request reads the row again. */
+struct revoke_between {
+    struct store *other;
+    const char *name;
+    int rc;
+};
+
+static void revoke_between_hook(void *arg)
+{
+    struct revoke_between *rb = arg;
+    rb->rc = store_key_revoke(rb->other, rb->name);
+}
+
+static void key_cache_entry_filed_under_the_earlier_stamp(void **state)
+{
+    struct fx *f = *state;
+    char tok[TOKEN_MAX], err[256];
+    assert_int_equal(store_key_create(f->s, "gus", "pipeline", tok), 0);
+    assert_int_equal(store_key_cache(f->s, 600000), 0);
+    struct store *other = store_open(f->path, 1, err, sizeof err);
+    assert_non_null(other);
+    struct revoke_between rb = {.other = other, .name = "gus", .rc = -1};
+    f->s->keys_read_hook = revoke_between_hook;
+    f->s->keys_read_arg = &rb;
+    struct store_key k;
+    assert_int_equal(store_key_auth(f->s, tok, &k), 0); /* read before the revocation */
+    f->s->keys_read_hook = NULL;
+    assert_int_equal(rb.rc, 0);
+    assert_int_equal(store_key_auth(f->s, tok, &k), -EACCES);
+    store_close(other);
+}
+
 /* The token cache: a verified token is answered from memory while the
  * stamp file is unchanged (a row changed behind the store's back is not
  * seen), and a revocation in another store on the same file, as by
@@ -1097,6 +1131,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(migrations_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(keys_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(key_cache_follows_revocations, setup, teardown),
+        cmocka_unit_test_setup_teardown(key_cache_entry_filed_under_the_earlier_stamp, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(ingest_idempotent_and_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(comparisons_and_layers, setup, teardown),
         cmocka_unit_test_setup_teardown(tasks_claim_label_resolve, setup, teardown),
