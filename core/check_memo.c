@@ -73,24 +73,24 @@ static struct memo *memo_get(void)
     return m;
 }
 
-/* The key of resp[0..len) read with the prompt whose feat_fx64 is ph
+/* The key of resp[0..len) read with the prompt whose feat_fx64_wide is ph
  * (has_prompt 0: none). */
 static uint64_t key_hash_of(uint64_t ph, int has_prompt, const char *resp, size_t len)
 {
-    uint64_t h = feat_fx64(resp, len);
+    uint64_t h = feat_fx64_wide(resp, len);
     return has_prompt ? h ^ (ph * 0x9E3779B97F4A7C15ULL + 1) : h;
 }
 
 static uint64_t key_hash(const char *prompt, size_t plen, const char *resp, size_t len)
 {
-    return key_hash_of(prompt ? feat_fx64(prompt, plen) : 0, prompt != NULL, resp, len);
+    return key_hash_of(prompt ? feat_fx64_wide(prompt, plen) : 0, prompt != NULL, resp, len);
 }
 
 #define SETS (CHECK_MEMO_SLOTS / CHECK_MEMO_WAYS)
 
 static size_t set_of(uint64_t hash)
 {
-    return (size_t)(hash >> 32) % SETS; /* feat_fx64's high bits mix best */
+    return (size_t)(hash >> 32) % SETS; /* the hash is finalised: any bits will do */
 }
 
 size_t check_memo_slot(const char *prompt, const char *resp, size_t len)
@@ -184,7 +184,8 @@ int check_sample_memo(const char *prompt, const struct check_prompt *p, const ch
             : NULL;
     if (!m)
         return check_sample_read_prompt(resp, len, p, s);
-    return sample_lookup(m, prompt ? feat_fx64(prompt, plen) : 0, prompt, plen, p, resp, len, s);
+    return sample_lookup(m, prompt ? feat_fx64_wide(prompt, plen) : 0, prompt, plen, p, resp, len,
+                         s);
 }
 
 int check_memo_sample(const struct check_memo_prompt *mp, const char *resp, size_t len,
@@ -256,10 +257,12 @@ int check_memo_run(const struct check_memo_prompt *mp, const char *resp, size_t 
 static const struct check_prompt *prompt_slot(struct memo *m, const char *prompt, size_t len,
                                               uint64_t h)
 {
-    struct memo_prompt *set = &m->prompt[(size_t)(h >> 32) % (CHECK_MEMO_PROMPTS / 2) * 2];
+    struct memo_prompt *set =
+        &m->prompt[(size_t)(h >> 32) % (CHECK_MEMO_PROMPTS / CHECK_MEMO_PROMPT_WAYS) *
+                   CHECK_MEMO_PROMPT_WAYS];
     struct memo_prompt *e = &set[0];
     m->tick++;
-    for (size_t w = 0; w < 2; w++) {
+    for (size_t w = 0; w < CHECK_MEMO_PROMPT_WAYS; w++) {
         if (set[w].text && set[w].hash == h && set[w].len == len &&
             !memcmp(set[w].text, prompt, len)) {
             set[w].used = m->tick;
@@ -286,7 +289,7 @@ int check_memo_prompt(const char *prompt, size_t len, struct check_memo_prompt *
 {
     if (!prompt || !mp)
         return -EINVAL;
-    uint64_t h = feat_fx64(prompt, len);
+    uint64_t h = feat_fx64_wide(prompt, len);
     *mp = (struct check_memo_prompt){prompt, len, h, NULL};
     struct memo *m = len <= CHECK_MEMO_TEXT_MAX ? memo_get() : NULL;
     if (m)

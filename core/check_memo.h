@@ -33,20 +33,21 @@ _Static_assert(CHECK_MEMO_SLOTS % CHECK_MEMO_WAYS == 0, "whole sets");
 int check_sample_memo(const char *prompt, const struct check_prompt *p, const char *resp,
                       size_t len, struct check_sample *s);
 
-#define CHECK_MEMO_PROMPTS 32 /* prompts whose numbers are remembered per thread */
-_Static_assert(CHECK_MEMO_PROMPTS % 2 == 0, "sets of two prompts");
+#define CHECK_MEMO_PROMPTS 32    /* prompts whose numbers are remembered per thread */
+#define CHECK_MEMO_PROMPT_WAYS 4 /* slots a prompt may take */
+_Static_assert(CHECK_MEMO_PROMPTS % CHECK_MEMO_PROMPT_WAYS == 0, "whole sets of prompts");
 
 /* A prompt as the memo reads it (check_memo_prompt). */
 struct check_memo_prompt {
     const char *text;             /* the caller's bytes */
     size_t len;                   /* their length */
-    uint64_t hash;                /* their feat_fx64, as the memo's keys use it */
+    uint64_t hash;                /* their feat_fx64_wide, as the memo's keys use it */
     const struct check_prompt *p; /* its numbers (check_prompt_init), or NULL */
 };
 
 /* Fills *mp for prompt[0..len): its bytes, their hash, and in p the
  * numbers check_prompt_init makes of it, kept in the calling thread's memo
- * (CHECK_MEMO_PROMPTS prompts, in sets of two by the hash, the bytes
+ * (CHECK_MEMO_PROMPTS prompts, in sets of CHECK_MEMO_PROMPT_WAYS by the hash, the bytes
  * compared: a group's items are scored one after another) and valid until
  * this thread's next check_memo_prompt; p is NULL when the prompt is longer than
  * CHECK_MEMO_TEXT_MAX or memory ran out (the caller then reads them with

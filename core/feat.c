@@ -100,6 +100,23 @@ static uint64_t mix64(uint64_t h)
     return h;
 }
 
+uint64_t feat_fx64_wide(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    /* Four independent chains: each step waits on its own lane's multiply
+     * only, so the lanes' multiplies overlap. */
+    uint64_t h[4] = {1, 2, 3, 4};
+    size_t k = 0;
+    for (; k + 32 <= len; k += 32)
+        for (unsigned l = 0; l < 4; l++)
+            h[l] = fx_step(h[l], load_le64(p + k + 8 * l));
+    for (unsigned l = 0; k + 8 <= len; k += 8, l++)
+        h[l] = fx_step(h[l], load_le64(p + k));
+    uint64_t x = fx_step(fx_step(fx_step(h[0], h[1]), h[2]), h[3]);
+    x = fx_step(x, k < len ? load_le_tail(p + k, len - k) : 0);
+    return mix64(fx_step(x, (uint64_t)len));
+}
+
 void feat_vec_init(struct feat_vec *v)
 {
     v->idx = NULL;

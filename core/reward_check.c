@@ -6,6 +6,7 @@
 #include "feat.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ struct uniq {
 };
 
 #define KEPT_MAX CHECK_GROUP_DEFAULT /* largest max_samples honoured */
+_Static_assert(KEPT_MAX <= 64, "a text's same samples are a 64-bit set");
 
 /* What checking one group needs (about 80 KB), allocated once per table. */
 struct scratch {
@@ -39,6 +41,7 @@ struct scratch {
     struct check_result r;
     double v[KEPT_MAX][CHECK_NFEAT]; /* the kept samples' checker features, no others */
     double selfv[CHECK_NFEAT];       /* those of a response past the kept ones */
+    size_t slen[KEPT_MAX];           /* reward_check_group's samples' lengths */
     struct check_sample tsmp[2];     /* reward_check_group's scored texts */
     double tv[2][CHECK_NFEAT];       /* and their checker features */
 };
@@ -179,19 +182,20 @@ static int distinct(const struct reward_pair_ex *pairs, size_t n, int lone,
 
 /* The block of a response into out: its checker features v (check_run_all's
  * with no others: check_sample_run) with the agreement of its answer with
- * the others' (the first max_samples - 1), as check_run_all with those
- * others gives it, then its group features against the others' samples.
- * Returns 0 or -EINVAL. */
-static int block_of(struct scratch *sc, const struct check_sample *self, const double *v, size_t no,
+ * the others' answers[0..no) (the first max_samples - 1), as check_run_all
+ * with those others gives it, then its group features against the others'
+ * samples osmp[0..no). Returns 0 or -EINVAL. */
+static int block_of(struct scratch *sc, const struct check_sample *self, const double *v,
+                    const struct check_answer *answers, const struct check_sample *osmp, size_t no,
                     size_t max_samples, float *out)
 {
     check_result_init(&sc->r);
     sc->r.no_text = true;
     memcpy(sc->r.v, v, sizeof(sc->r.v));
-    int rc = check_agree(&self->ans, sc->others, no, max_samples, &sc->r, NULL);
+    int rc = check_agree(&self->ans, answers, no, max_samples, &sc->r, NULL);
     if (!rc) {
         dense(&sc->r, out);
-        dense_group(self, sc->osmp, no, out + CHECK_NFEAT);
+        dense_group(self, osmp, no, out + CHECK_NFEAT);
     }
     return rc;
 }
@@ -236,8 +240,8 @@ static int check_group(const struct reward_pair_ex *pairs, const struct uniq *u,
         if (i >= nk)
             rc = read_text(sc, prompt, side_text(pairs, u[i].first), &sc->self, sc->selfv);
         if (!rc)
-            rc = block_of(sc, i < nk ? &sc->smp[i] : &sc->self, i < nk ? sc->v[i] : sc->selfv, no,
-                          kept, t->v[t->side[u[i].first]]);
+            rc = block_of(sc, i < nk ? &sc->smp[i] : &sc->self, i < nk ? sc->v[i] : sc->selfv,
+                          sc->others, sc->osmp, no, kept, t->v[t->side[u[i].first]]);
     }
     return rc;
 }
@@ -326,39 +330,72 @@ int reward_check_single(const char *prompt, const char *text, float *out)
  * the features were kept). */
 #define FULL_READ_SAMPLES 8
 
-/* The samples and answers of the first kept of samples[0..n) of the
- * prompt sc->mp into sc->smp and sc->ans, through the thread's memo (a
- * group is read again for each of its items); a scored text among them,
- * read before, is a hit. */
-static int group_answers(const char *const *samples, size_t n, size_t kept, struct scratch *sc)
+/* The samples and answers of the first nk samples[] of the prompt sc->mp
+ * into sc->smp and sc->ans, through the thread's memo (a group is read
+ * again for each of its items); a scored text among them, read before, is
+ * a hit. */
+static int group_answers(const char *const *samples, size_t nk, struct scratch *sc)
 {
     int rc = 0;
-    for (size_t i = 0; i < n && i < kept && !rc; i++) {
-        const char *x = samples[i];
-        if (!x)
-            rc = -EINVAL;
-        else if (i < FULL_READ_SAMPLES)
-            rc = check_memo_run(&sc->mp, x, strlen(x), &sc->smp[i], sc->v[i]);
+    for (size_t i = 0; i < nk && !rc; i++) {
+        if (i < FULL_READ_SAMPLES)
+            rc = check_memo_run(&sc->mp, samples[i], sc->slen[i], &sc->smp[i], sc->v[i]);
         else
-            rc = check_memo_sample(&sc->mp, x, strlen(x), &sc->smp[i]);
+            rc = check_memo_sample(&sc->mp, samples[i], sc->slen[i], &sc->smp[i]);
         sc->ans[i] = sc->smp[i].ans;
     }
     return rc;
 }
 
-/* The block of scored text t, read into sc->tsmp[t] and sc->tv[t], with
- * the group read into sc (its first nk samples[], text itself left out),
- * into out. */
-static int text_block(const char *const *samples, size_t nk, const char *text, size_t t,
-                      struct scratch *sc, float *out)
+/* The set of the first nk samples[] (lengths sc->slen) that are the same
+ * bytes as text[0..tlen). */
+static uint64_t same_as(const char *const *samples, size_t nk, const char *text, size_t tlen,
+                        const struct scratch *sc)
 {
+    uint64_t same = 0;
+    for (size_t j = 0; j < nk; j++)
+        if (sc->slen[j] == tlen && (samples[j] == text || !memcmp(samples[j], text, tlen)))
+            same |= UINT64_C(1) << j;
+    return same;
+}
+
+/* Whether scored text t is a sample read with its features: the first of
+ * the samples it is (same), when that one is among the first
+ * FULL_READ_SAMPLES, is read already, and its sample and features are the
+ * text's. */
+static int read_as_sample(uint64_t same)
+{
+    return same && __builtin_ctzll(same) < FULL_READ_SAMPLES;
+}
+
+/* The block of scored text t (its sample and features in sc->tsmp[t] and
+ * sc->tv[t]) against the group read into sc, less the samples that are
+ * the text itself (same), into out. Its others' order tells nothing when
+ * all of them count (check_agree with at most KEPT_MAX, and the group
+ * features, look at them as a set), so a text that is one sample takes it
+ * out by moving the last into its place (and back: its sample is the
+ * text's), and only samples given twice are copied. */
+static int text_block(size_t nk, uint64_t same, size_t t, struct scratch *sc, float *out)
+{
+    const struct check_sample *self = &sc->tsmp[t];
+    if (!same)
+        return block_of(sc, self, sc->tv[t], sc->ans, sc->smp, nk, KEPT_MAX, out);
+    if (!(same & (same - 1))) { /* sample j, the text's own bytes, read as it is */
+        size_t j = (size_t)__builtin_ctzll(same), l = nk - 1;
+        if (j < l)
+            sc->smp[j] = sc->smp[l], sc->ans[j] = sc->ans[l];
+        int rc = block_of(sc, self, sc->tv[t], sc->ans, sc->smp, l, KEPT_MAX, out);
+        if (j < l)
+            sc->smp[j] = *self, sc->ans[j] = self->ans;
+        return rc;
+    }
     size_t no = 0;
     for (size_t j = 0; j < nk; j++)
-        if (strcmp(samples[j], text)) {
+        if (!(same >> j & 1)) {
             sc->osmp[no] = sc->smp[j];
             sc->others[no++] = sc->ans[j];
         }
-    return block_of(sc, &sc->tsmp[t], sc->tv[t], no, KEPT_MAX, out);
+    return block_of(sc, self, sc->tv[t], sc->others, sc->osmp, no, KEPT_MAX, out);
 }
 
 /* The prompt's numbers into sc->mp: the thread's memo holds the last
@@ -374,6 +411,26 @@ static int group_prompt(const char *prompt, struct scratch *sc)
     return rc;
 }
 
+/* The lengths of the first nk samples[] into sc->slen and of the scored
+ * texts[0..ntexts) into tlen, and which samples each text is into same.
+ * Returns 0, or -EINVAL when one of them is NULL. */
+static int measure(const char *const *samples, size_t nk, const char *const *texts, size_t ntexts,
+                   struct scratch *sc, size_t *tlen, uint64_t *same)
+{
+    for (size_t j = 0; j < nk; j++) {
+        if (!samples[j])
+            return -EINVAL;
+        sc->slen[j] = strlen(samples[j]);
+    }
+    for (size_t t = 0; t < ntexts; t++) {
+        if (!texts[t])
+            return -EINVAL;
+        tlen[t] = strlen(texts[t]);
+        same[t] = same_as(samples, nk, texts[t], tlen[t], sc);
+    }
+    return 0;
+}
+
 int reward_check_group(const char *prompt, const char *const *samples, size_t n,
                        const char *const *texts, size_t ntexts, float (*out)[REWARD_CHECK_NFEAT])
 {
@@ -382,16 +439,26 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
     struct scratch *sc = malloc(sizeof(*sc));
     if (!sc)
         return -ENOMEM;
-    size_t nk = n < KEPT_MAX ? n : KEPT_MAX;
-    int rc = group_prompt(prompt, sc);
-    /* The scored texts first: one read gives their samples and features. */
-    for (size_t t = 0; t < ntexts && !rc; t++)
-        rc = texts[t] ? check_memo_run(&sc->mp, texts[t], strlen(texts[t]), &sc->tsmp[t], sc->tv[t])
-                      : -EINVAL;
+    size_t nk = n < KEPT_MAX ? n : KEPT_MAX, tlen[2];
+    uint64_t same[2];
+    int rc = measure(samples, nk, texts, ntexts, sc, tlen, same);
     if (!rc)
-        rc = group_answers(samples, n, nk, sc);
+        rc = group_prompt(prompt, sc);
+    /* A scored text that is no early sample first: one read gives its
+     * sample and features, and a group sample that it is then hits them. */
     for (size_t t = 0; t < ntexts && !rc; t++)
-        rc = text_block(samples, nk, texts[t], t, sc, out[t]);
+        if (!read_as_sample(same[t]))
+            rc = check_memo_run(&sc->mp, texts[t], tlen[t], &sc->tsmp[t], sc->tv[t]);
+    if (!rc)
+        rc = group_answers(samples, nk, sc);
+    for (size_t t = 0; t < ntexts && !rc; t++) {
+        if (read_as_sample(same[t])) {
+            size_t j = (size_t)__builtin_ctzll(same[t]);
+            sc->tsmp[t] = sc->smp[j];
+            memcpy(sc->tv[t], sc->v[j], sizeof(sc->tv[t]));
+        }
+        rc = text_block(nk, same[t], t, sc, out[t]);
+    }
     free(sc);
     return rc;
 }

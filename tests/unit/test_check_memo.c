@@ -273,9 +273,41 @@ static void test_group_features_same(void **state)
     counts(&h1, &m1);
     assert_memory_equal(cold, warm, sizeof cold);
     assert_int_equal(m1 - m0, 8); /* the first call read each text once */
-    /* The first call found its two scored texts among the samples; the
-     * second took the texts and all eight samples from the memo. */
-    assert_int_equal(h1 - h0, 2 + 10);
+    /* The scored texts are samples: both calls take them from the group's
+     * read, and the second takes all eight samples from the memo. */
+    assert_int_equal(h1 - h0, 8);
+}
+
+/* A scored text's block does not depend on where its group holds it (among
+ * the samples read with their features, past them, given twice, or not
+ * at all and then at the end), nor on the order of the others. */
+static void test_group_order_free(void **state)
+{
+    (void)state;
+    char texts[12][256];
+    const char *g[12], *r[12], *d[13];
+    for (unsigned i = 0; i < 12; i++) {
+        solution(texts[i], sizeof texts[i], 1000 + i % 4);
+        texts[i][0] = (char)('1' + i % 7);
+        g[i] = texts[i];
+        r[11 - i] = texts[i];
+    }
+    for (unsigned i = 0; i < 13; i++)
+        d[i] = texts[i < 10 ? i : i - 1]; /* texts[9] twice */
+    const char *pair[2] = {g[1], g[10]}, *dup[2] = {g[9], g[2]};
+    float a[2][REWARD_CHECK_NFEAT], b[2][REWARD_CHECK_NFEAT], c[2][REWARD_CHECK_NFEAT];
+    assert_int_equal(reward_check_group("Add them.", g, 12, pair, 2, a), 0);
+    assert_int_equal(reward_check_group("Add them.", r, 12, pair, 2, b), 0);
+    assert_memory_equal(a, b, sizeof a);
+    /* Given twice, texts[9] is left out twice: its others are the rest. */
+    assert_int_equal(reward_check_group("Add them.", d, 13, dup, 2, c), 0);
+    assert_int_equal(reward_check_group("Add them.", g, 12, dup, 2, a), 0);
+    assert_memory_equal(a[0], c[0], sizeof a[0]);
+    /* Out of the group: the same as the group less it, then it appended. */
+    const char *out[2] = {g[11], g[0]};
+    assert_int_equal(reward_check_group("Add them.", g, 11, out, 2, a), 0);
+    assert_int_equal(reward_check_group("Add them.", g, 12, out, 2, b), 0);
+    assert_memory_equal(a[0], b[0], sizeof a[0]);
 }
 
 /* check_memo_run of t with the question: the sample and features. */
@@ -351,7 +383,7 @@ static void test_prompt_memo(void **state)
         assert_non_null(mp.p);
         assert_ptr_equal(mp.text, q);
         assert_int_equal(mp.len, strlen(q));
-        assert_int_equal(mp.hash, feat_fx64(q, strlen(q)));
+        assert_int_equal(mp.hash, feat_fx64_wide(q, strlen(q)));
         assert_int_equal(mp.p->n, want.n);
         assert_memory_equal(mp.p->v, want.v, want.n * sizeof want.v[0]);
         assert_memory_equal(mp.p->near, want.near, sizeof want.near);
@@ -378,6 +410,40 @@ static void test_prompt_memo(void **state)
     assert_int_equal(check_memo_run(NULL, "A: 1", 4, &s, v), -EINVAL);
 }
 
+/* CHECK_MEMO_PROMPT_WAYS prompts of one set are all kept (each in its own
+ * slot, found again), and one more takes the slot of the one used least
+ * lately. */
+static void test_prompt_set_ways(void **state)
+{
+    (void)state;
+    enum { SETS = CHECK_MEMO_PROMPTS / CHECK_MEMO_PROMPT_WAYS, N = CHECK_MEMO_PROMPT_WAYS + 1 };
+    char ps[N][64];
+    size_t n = 0;
+    for (unsigned i = 0; n < N; i++) { /* N prompts of set 0 */
+        snprintf(ps[n], sizeof ps[n], "Ann has %u apples and 7 pears.", i);
+        n += (feat_fx64_wide(ps[n], strlen(ps[n])) >> 32) % SETS == 0;
+    }
+    const struct check_prompt *kept[N];
+    struct check_memo_prompt mp;
+    for (size_t i = 0; i + 1 < N; i++) {
+        assert_int_equal(check_memo_prompt(ps[i], strlen(ps[i]), &mp), 0);
+        kept[i] = mp.p;
+        for (size_t j = 0; j < i; j++)
+            assert_ptr_not_equal(kept[j], kept[i]);
+    }
+    for (size_t i = 0; i + 1 < N; i++) { /* found again, ps[0] used first */
+        assert_int_equal(check_memo_prompt(ps[i], strlen(ps[i]), &mp), 0);
+        assert_ptr_equal(mp.p, kept[i]);
+    }
+    assert_int_equal(check_memo_prompt(ps[N - 1], strlen(ps[N - 1]), &mp), 0);
+    assert_ptr_equal(mp.p, kept[0]);
+    assert_int_equal(mp.p->n, 2); /* the new prompt's numbers: 0..N and 7 */
+    for (size_t i = 1; i + 1 < N; i++) {
+        assert_int_equal(check_memo_prompt(ps[i], strlen(ps[i]), &mp), 0);
+        assert_ptr_equal(mp.p, kept[i]);
+    }
+}
+
 /* A prompt given without its numbers is read past the memo (its sample
  * would differ from the one with them, under the same key), and the
  * sample-only lookup through a check_memo_prompt refuses one; with the
@@ -395,7 +461,7 @@ static void test_prompt_without_numbers_not_kept(void **state)
     counts(&h1, &m1);
     assert_true(h1 == h0 && m1 == m0); /* not looked up, not kept */
     struct check_memo_prompt mp = {question, strlen(question),
-                                   feat_fx64(question, strlen(question)), NULL};
+                                   feat_fx64_wide(question, strlen(question)), NULL};
     double v[CHECK_NFEAT];
     assert_int_equal(check_memo_sample(&mp, t, strlen(t), &s), -EINVAL);
     assert_int_equal(check_memo_run(&mp, t, strlen(t), &s, v), -EINVAL);
@@ -421,8 +487,10 @@ int main(void)
         cmocka_unit_test(test_prompt_is_key),
         cmocka_unit_test(test_per_thread),
         cmocka_unit_test(test_group_features_same),
+        cmocka_unit_test(test_group_order_free),
         cmocka_unit_test(test_run_same_as_read),
         cmocka_unit_test(test_prompt_memo),
+        cmocka_unit_test(test_prompt_set_ways),
         cmocka_unit_test(test_prompt_without_numbers_not_kept),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

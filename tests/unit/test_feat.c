@@ -51,6 +51,44 @@ static void test_fx_known(void **state)
     assert_true(feat_fx64("0123456789abcdefXYZ", 19) == 0x96bd27de8b48952dULL);
 }
 
+/* feat_fx64_wide as its definition in feat.h reads, computed apart
+ * (Python): no lane, tail or length left out. */
+static void test_fx_wide_known(void **state)
+{
+    (void)state;
+    unsigned char b[77];
+    for (size_t k = 0; k < sizeof b; k++)
+        b[k] = (unsigned char)(32 + k);
+    assert_true(feat_fx64_wide("", 0) == 0x5cd260b791985f1bULL);
+    assert_true(feat_fx64_wide("a", 1) == 0xb46ab2d4eb1306ebULL);
+    assert_true(feat_fx64_wide("hello", 5) == 0x4dbbc2ff6d030cbcULL);
+    assert_true(feat_fx64_wide("abcdefgh", 8) == 0xa125532f05bfbdbfULL);
+    assert_true(feat_fx64_wide("0123456789abcdefXYZ", 19) == 0x294b33b8b1316f8eULL);
+    assert_true(feat_fx64_wide(b, sizeof b) == 0xb7180234a0c7a008ULL);
+}
+
+/* Every bit of the input, at every place of the lanes, blocks and tail,
+ * moves the hash, and so does a trailing NUL (the tail's padding). */
+static void test_fx_wide_every_bit(void **state)
+{
+    (void)state;
+    unsigned char b[75];
+    for (size_t k = 0; k < sizeof b; k++)
+        b[k] = (unsigned char)(k * 37 + 11);
+    for (size_t len = 0; len < sizeof b; len++) {
+        uint64_t h = feat_fx64_wide(b, len);
+        assert_true(h != feat_fx64_wide(b, len + 1));
+        for (size_t k = 0; k < len * 8; k++) {
+            b[k / 8] ^= (unsigned char)(1u << (k % 8));
+            assert_true(feat_fx64_wide(b, len) != h);
+            b[k / 8] ^= (unsigned char)(1u << (k % 8));
+        }
+    }
+    unsigned char z[9] = {'a', 'b'};
+    assert_true(feat_fx64_wide(z, 2) != feat_fx64_wide(z, 3));
+    assert_true(feat_fx64_wide(z, 8) != feat_fx64_wide(z, 9));
+}
+
 static void test_ascii_tokens(void **state)
 {
     (void)state;
@@ -528,6 +566,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fnv_known),
         cmocka_unit_test(test_fx_known),
+        cmocka_unit_test(test_fx_wide_known),
+        cmocka_unit_test(test_fx_wide_every_bit),
         cmocka_unit_test(test_ascii_tokens),
         cmocka_unit_test(test_multibyte),
         cmocka_unit_test(test_invalid_utf8),
