@@ -179,6 +179,15 @@ struct check_agree_stats {
 int check_agree(const struct check_answer *self, const struct check_answer *others, size_t n,
                 size_t max_samples, struct check_result *r, struct check_agree_stats *st);
 
+/* What check_agree sets and adds for cluster sizes it was given: used
+ * samples (self among them, used >= 1), own the size of self's cluster (0
+ * when self's answer equals nothing), largest the largest (own <= largest
+ * <= used). For callers that count the clusters of a whole group once for
+ * several of its samples. Returns 0, or -EINVAL when r is NULL or the
+ * sizes cannot be. */
+int check_agree_sizes(size_t used, size_t own, size_t largest, struct check_result *r,
+                      struct check_agree_stats *st);
+
 /* ---- arithmetic ------------------------------------------------------- */
 
 /* Evaluates expr[0..len): numbers as check_scan_number reads them, '$' and

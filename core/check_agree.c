@@ -45,17 +45,12 @@ static void clusters(const struct check_answer *self, const struct check_answer 
     *largest = big;
 }
 
-int check_agree(const struct check_answer *self, const struct check_answer *others, size_t n,
-                size_t max_samples, struct check_result *r, struct check_agree_stats *st)
+int check_agree_sizes(size_t used, size_t own, size_t largest, struct check_result *r,
+                      struct check_agree_stats *st)
 {
-    if (!self || !r || (!others && n))
+    if (!r || !used || own > largest || largest > used)
         return -EINVAL;
-    size_t cap = max_samples ? max_samples : CHECK_GROUP_DEFAULT;
-    size_t used = n + 1 < cap ? n + 1 : cap, same = 0, largest = 0, own = 0;
-    /* O(used^2) with used <= cap: the group is bounded, so a sample joining a
-     * large group costs the same as one joining a small one. */
-    clusters(self, others, used, &own, &largest);
-    same = own ? own - 1 : 0;
+    size_t same = own ? own - 1 : 0;
     r->v[CHECK_AGREE_SHARE] = used > 1 ? (double)same / (double)(used - 1) : 0.0;
     r->v[CHECK_AGREE_TOP_SHARE] = (double)largest / (double)used;
     r->v[CHECK_AGREE_IN_TOP] = own > 0 && own == largest;
@@ -65,4 +60,17 @@ int check_agree(const struct check_answer *self, const struct check_answer *othe
     if (st)
         *st = (struct check_agree_stats){used, same, largest};
     return 0;
+}
+
+int check_agree(const struct check_answer *self, const struct check_answer *others, size_t n,
+                size_t max_samples, struct check_result *r, struct check_agree_stats *st)
+{
+    if (!self || !r || (!others && n))
+        return -EINVAL;
+    size_t cap = max_samples ? max_samples : CHECK_GROUP_DEFAULT;
+    size_t used = n + 1 < cap ? n + 1 : cap, largest = 0, own = 0;
+    /* O(used^2) with used <= cap: the group is bounded, so a sample joining a
+     * large group costs the same as one joining a small one. */
+    clusters(self, others, used, &own, &largest);
+    return check_agree_sizes(used, own, largest, r, st);
 }

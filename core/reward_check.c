@@ -42,6 +42,7 @@ struct scratch {
     double v[KEPT_MAX][CHECK_NFEAT]; /* the kept samples' checker features, no others */
     double selfv[CHECK_NFEAT];       /* those of a response past the kept ones */
     size_t slen[KEPT_MAX];           /* reward_check_group's samples' lengths */
+    size_t deg[KEPT_MAX], big;       /* and their cluster sizes (group_sizes) */
     struct check_sample tsmp[2];     /* reward_check_group's scored texts */
     double tv[2][CHECK_NFEAT];       /* and their checker features */
 };
@@ -180,19 +181,26 @@ static int distinct(const struct reward_pair_ex *pairs, size_t n, int lone,
     return 0;
 }
 
+/* Cluster sizes as check_agree counts them (check_agree_sizes). */
+struct sizes {
+    size_t used, own, largest;
+};
+
 /* The block of a response into out: its checker features v (check_run_all's
  * with no others: check_sample_run) with the agreement of its answer with
  * the others' answers[0..no) (the first max_samples - 1), as check_run_all
- * with those others gives it, then its group features against the others'
- * samples osmp[0..no). Returns 0 or -EINVAL. */
+ * with those others gives it (from their cluster sizes z when not NULL),
+ * then its group features against the others' samples osmp[0..no).
+ * Returns 0 or -EINVAL. */
 static int block_of(struct scratch *sc, const struct check_sample *self, const double *v,
                     const struct check_answer *answers, const struct check_sample *osmp, size_t no,
-                    size_t max_samples, float *out)
+                    size_t max_samples, const struct sizes *z, float *out)
 {
     check_result_init(&sc->r);
     sc->r.no_text = true;
     memcpy(sc->r.v, v, sizeof(sc->r.v));
-    int rc = check_agree(&self->ans, answers, no, max_samples, &sc->r, NULL);
+    int rc = z ? check_agree_sizes(z->used, z->own, z->largest, &sc->r, NULL)
+               : check_agree(&self->ans, answers, no, max_samples, &sc->r, NULL);
     if (!rc) {
         dense(&sc->r, out);
         dense_group(self, osmp, no, out + CHECK_NFEAT);
@@ -241,7 +249,7 @@ static int check_group(const struct reward_pair_ex *pairs, const struct uniq *u,
             rc = read_text(sc, prompt, side_text(pairs, u[i].first), &sc->self, sc->selfv);
         if (!rc)
             rc = block_of(sc, i < nk ? &sc->smp[i] : &sc->self, i < nk ? sc->v[i] : sc->selfv,
-                          sc->others, sc->osmp, no, kept, t->v[t->side[u[i].first]]);
+                          sc->others, sc->osmp, no, kept, NULL, t->v[t->side[u[i].first]]);
     }
     return rc;
 }
@@ -368,23 +376,61 @@ static int read_as_sample(uint64_t same)
     return same && __builtin_ctzll(same) < FULL_READ_SAMPLES;
 }
 
+/* The cluster size of each of the group's first nk answers (the answers
+ * it equals, itself included, as check_agree counts them) into sc->deg,
+ * the largest into sc->big: each pair compared once, for all the scored
+ * texts. */
+static void group_sizes(size_t nk, struct scratch *sc)
+{
+    sc->big = 0;
+    for (size_t i = 0; i < nk; i++)
+        sc->deg[i] = (size_t)check_answer_equal(&sc->ans[i], &sc->ans[i]);
+    for (size_t i = 0; i < nk; i++) {
+        for (size_t j = i + 1; j < nk; j++) {
+            size_t e = (size_t)check_answer_equal(&sc->ans[i], &sc->ans[j]);
+            sc->deg[i] += e;
+            sc->deg[j] += e;
+        }
+        sc->big = sc->deg[i] > sc->big ? sc->deg[i] : sc->big;
+    }
+}
+
+/* The cluster sizes of a text that is none of the nk samples, with all of
+ * them (nk < KEPT_MAX): theirs each grow by one where they equal it. */
+static struct sizes outside_sizes(const struct check_answer *a, size_t nk, const struct scratch *sc)
+{
+    struct sizes z = {nk + 1, (size_t)check_answer_equal(a, a), 0};
+    for (size_t i = 0; i < nk; i++) {
+        size_t e = (size_t)check_answer_equal(a, &sc->ans[i]);
+        z.own += e;
+        z.largest = sc->deg[i] + e > z.largest ? sc->deg[i] + e : z.largest;
+    }
+    z.largest = z.own > z.largest ? z.own : z.largest;
+    return z;
+}
+
 /* The block of scored text t (its sample and features in sc->tsmp[t] and
- * sc->tv[t]) against the group read into sc, less the samples that are
- * the text itself (same), into out. Its others' order tells nothing when
- * all of them count (check_agree with at most KEPT_MAX, and the group
- * features, look at them as a set), so a text that is one sample takes it
- * out by moving the last into its place (and back: its sample is the
- * text's), and only samples given twice are copied. */
+ * sc->tv[t]) against the group read into sc (its cluster sizes in
+ * sc->deg), less the samples that are the text itself (same), into out.
+ * Its others' order tells nothing when all of them count (check_agree with
+ * at most KEPT_MAX, and the group features, look at them as a set), so a
+ * text that is one sample takes it out by moving the last into its place
+ * (and back: its sample is the text's), and only samples given twice are
+ * copied (and their clusters counted again). */
 static int text_block(size_t nk, uint64_t same, size_t t, struct scratch *sc, float *out)
 {
     const struct check_sample *self = &sc->tsmp[t];
-    if (!same)
-        return block_of(sc, self, sc->tv[t], sc->ans, sc->smp, nk, KEPT_MAX, out);
+    if (!same) {
+        struct sizes z = outside_sizes(&self->ans, nk, sc);
+        return block_of(sc, self, sc->tv[t], sc->ans, sc->smp, nk, KEPT_MAX,
+                        nk < KEPT_MAX ? &z : NULL, out);
+    }
     if (!(same & (same - 1))) { /* sample j, the text's own bytes, read as it is */
         size_t j = (size_t)__builtin_ctzll(same), l = nk - 1;
+        struct sizes z = {nk, sc->deg[j], sc->big};
         if (j < l)
             sc->smp[j] = sc->smp[l], sc->ans[j] = sc->ans[l];
-        int rc = block_of(sc, self, sc->tv[t], sc->ans, sc->smp, l, KEPT_MAX, out);
+        int rc = block_of(sc, self, sc->tv[t], sc->ans, sc->smp, l, KEPT_MAX, &z, out);
         if (j < l)
             sc->smp[j] = *self, sc->ans[j] = self->ans;
         return rc;
@@ -395,7 +441,7 @@ static int text_block(size_t nk, uint64_t same, size_t t, struct scratch *sc, fl
             sc->osmp[no] = sc->smp[j];
             sc->others[no++] = sc->ans[j];
         }
-    return block_of(sc, self, sc->tv[t], sc->others, sc->osmp, no, KEPT_MAX, out);
+    return block_of(sc, self, sc->tv[t], sc->others, sc->osmp, no, KEPT_MAX, NULL, out);
 }
 
 /* The prompt's numbers into sc->mp: the thread's memo holds the last
@@ -451,6 +497,8 @@ int reward_check_group(const char *prompt, const char *const *samples, size_t n,
             rc = check_memo_run(&sc->mp, texts[t], tlen[t], &sc->tsmp[t], sc->tv[t]);
     if (!rc)
         rc = group_answers(samples, nk, sc);
+    if (!rc)
+        group_sizes(nk, sc);
     for (size_t t = 0; t < ntexts && !rc; t++) {
         if (read_as_sample(same[t])) {
             size_t j = (size_t)__builtin_ctzll(same[t]);

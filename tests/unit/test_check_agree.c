@@ -51,6 +51,29 @@ static void test_clusters(void **state)
     assert_true(r.v[CHECK_AGREE_IN_TOP] == 0);
 }
 
+/* Sizes counted by the caller give what check_agree gives for them; sizes
+ * that cannot be are refused. */
+static void test_sizes(void **state)
+{
+    (void)state;
+    struct check_answer self = ans("A: 18");
+    struct check_answer others[] = {ans("#### 18"), ans("A: 26"), ans("A: 26"), ans("none")};
+    struct check_result want, got;
+    struct check_agree_stats ws, gs;
+    check_result_init(&want);
+    check_result_init(&got);
+    assert_int_equal(check_agree(&self, others, 4, 0, &want, &ws), 0);
+    assert_int_equal(check_agree_sizes(5, 2, 2, &got, &gs), 0);
+    assert_memory_equal(want.v, got.v, sizeof want.v);
+    assert_memory_equal(&ws, &gs, sizeof ws);
+    assert_string_equal(got.f[0].text,
+                        "1 of 4 other samples give this answer; the largest cluster has 2");
+    assert_int_equal(check_agree_sizes(0, 0, 0, &got, NULL), -EINVAL);
+    assert_int_equal(check_agree_sizes(3, 2, 1, &got, NULL), -EINVAL);
+    assert_int_equal(check_agree_sizes(3, 1, 4, &got, NULL), -EINVAL);
+    assert_int_equal(check_agree_sizes(3, 1, 1, NULL, NULL), -EINVAL);
+}
+
 /* The group is cut at max_samples, so a huge group costs no more. */
 static void test_bounded(void **state)
 {
@@ -83,6 +106,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clusters),
+        cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -113,6 +113,98 @@ static void test_same_block_as_training(void **state)
     assert_int_equal(reward_check_group(q, ab, 2, ab, 3, lone), -EINVAL);
 }
 
+/* Sample i of a large group: answers the same within 1e-6, written
+ * otherwise, of text, and absent (no number at all). */
+static void large_sample(char *buf, size_t size, size_t i)
+{
+    const char *answer[] = {"18", "18.0000001", "$18", "26", "26.5", "eighteen", NULL, "18"};
+    if (!answer[i % 8])
+        snprintf(buf, size, "I cannot say (%c%c).", 'a' + (int)(i % 26), 'a' + (int)(i / 26));
+    else
+        snprintf(buf, size, "Line %zu: 3 * 6 = %d\nA: %s", i, i % 3 ? 18 : 16, answer[i % 8]);
+}
+
+/* So too in a group of 40 (the scored texts' clusters counted once for
+ * the group). */
+static void test_large_group_same_as_training(void **state)
+{
+    (void)state;
+    const char *q = "Sam has 3 boxes of 6 pens. How many pens?";
+    static char text[40][96];
+    const char *samples[40];
+    struct reward_pair_ex pairs[20];
+    for (size_t i = 0; i < 40; i++) {
+        large_sample(text[i], sizeof text[i], i);
+        samples[i] = text[i];
+    }
+    for (size_t i = 0; i < 20; i++)
+        pairs[i] = (struct reward_pair_ex){q, samples[2 * i], samples[2 * i + 1], 1, 1, 0};
+    struct reward_check_table t;
+    assert_int_equal(reward_check_pairs(pairs, 20, 0, 0, &t), 0);
+    for (size_t i = 0; i < 20; i++) {
+        float got[2][REWARD_CHECK_NFEAT];
+        const char *texts[2] = {pairs[i].a, pairs[i].b};
+        assert_int_equal(reward_check_group(q, samples, 40, texts, 2, got), 0);
+        assert_memory_equal(got[0], t.v[t.side[2 * i]], sizeof got[0]);
+        assert_memory_equal(got[1], t.v[t.side[2 * i + 1]], sizeof got[1]);
+    }
+    reward_check_table_free(&t);
+}
+
+/* The block reward_check_group gives text x against group g[0..n) (x not
+ * in it, n <= 16) is the one it gives x when the group holds x twice more
+ * (both left out, x's clusters counted by check_agree). */
+static void assert_outside_as_twice(const char *q, const char *const *g, size_t n, const char *x)
+{
+    const char *twice[18];
+    float a[2][REWARD_CHECK_NFEAT], b[2][REWARD_CHECK_NFEAT];
+    const char *texts[2] = {x, g[0]};
+    memcpy(twice, g, n * sizeof *g);
+    twice[n] = twice[n + 1] = x;
+    assert_int_equal(reward_check_group(q, g, n, texts, 2, a), 0);
+    assert_int_equal(reward_check_group(q, twice, n + 2, texts, 2, b), 0);
+    assert_memory_equal(a[0], b[0], sizeof a[0]);
+}
+
+/* A scored text outside its group (its clusters counted from the group's)
+ * gets the block it gets by check_agree's count: with others of each size,
+ * with and without answers, when no sample has an answer, and when it
+ * equals a sample that equals more than it does (1e6 and 1e6 + 1.8 are
+ * both the same as 1e6 + 0.9, not as each other). The group's own texts
+ * get check_agree's count too, when none has an answer. */
+static void test_text_outside_the_group(void **state)
+{
+    (void)state;
+    const char *q = "Sam has 3 boxes of 6 pens. How many pens?";
+    static char text[48][96];
+    const char *g[48], *none[5];
+    size_t nn = 0;
+    for (size_t i = 0; i < 48; i++) {
+        large_sample(text[i], sizeof text[i], i);
+        g[i] = text[i];
+        if (i % 8 == 6 && nn < 5)
+            none[nn++] = text[i];
+    }
+    for (size_t n = 1; n <= 46; n += 9) {
+        const char *rest[16];
+        for (size_t k = 0; k < 16 && n > 16; k++)
+            rest[k] = g[k * n / 16]; /* 16 of a larger group's first n */
+        assert_outside_as_twice(q, n > 16 ? rest : g, n > 16 ? 16 : n, g[n]);
+        assert_outside_as_twice(q, n > 16 ? rest : g, n > 16 ? 16 : n, g[n + 1]);
+    }
+    assert_outside_as_twice(q, none, 5, text[0]);
+    assert_outside_as_twice(q, none, 5, text[46]); /* no answer either */
+    const char *chain[4] = {"A: 1000000.9", "A: 1000001.8", "So 1000001.8\nA: 1000001.8",
+                            "#### 1000001.8"};
+    assert_outside_as_twice(q, chain, 4, "A: 1000000");
+    /* In the group: its own clusters, when no sample has an answer. */
+    float a[2][REWARD_CHECK_NFEAT], b[2][REWARD_CHECK_NFEAT];
+    const char *twice[6] = {none[0], none[1], none[2], none[3], none[4], none[0]};
+    assert_int_equal(reward_check_group(q, none, 5, none, 2, a), 0);
+    assert_int_equal(reward_check_group(q, twice, 6, none, 2, b), 0);
+    assert_memory_equal(a[0], b[0], sizeof a[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -120,6 +212,8 @@ int main(void)
         cmocka_unit_test(test_view_dedupes_and_caps),
         cmocka_unit_test(test_check_against_the_group),
         cmocka_unit_test(test_same_block_as_training),
+        cmocka_unit_test(test_large_group_same_as_training),
+        cmocka_unit_test(test_text_outside_the_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
