@@ -75,6 +75,23 @@ static void test_check_against_the_group(void **state)
     assert_int_equal(group_check(NULL, &v, s[0], &r), -EINVAL);
 }
 
+/* Each side of pairs[0..n) gets from reward_check_group with the stored
+ * samples[0..ns) the block training gives it (reward_check_pairs). */
+static void assert_blocks_as_training(const char *q, const struct reward_pair_ex *pairs, size_t n,
+                                      const char *const *samples, size_t ns)
+{
+    struct reward_check_table t;
+    assert_int_equal(reward_check_pairs(pairs, n, 0, 0, &t), 0);
+    for (size_t i = 0; i < n; i++) {
+        float got[2][REWARD_CHECK_NFEAT];
+        const char *texts[2] = {pairs[i].a, pairs[i].b};
+        assert_int_equal(reward_check_group(q, samples, ns, texts, 2, got), 0);
+        assert_memory_equal(got[0], t.v[t.side[2 * i]], sizeof got[0]);
+        assert_memory_equal(got[1], t.v[t.side[2 * i + 1]], sizeof got[1]);
+    }
+    reward_check_table_free(&t);
+}
+
 /* The daemon's view of a question (its stored samples) gives each side the
  * block that training gives it from the question's labelled pairs. */
 static void test_same_block_as_training(void **state)
@@ -90,18 +107,10 @@ static void test_same_block_as_training(void **state)
                                      {q, sol[0], sol[3], 1, 1, 0},
                                      {q, sol[2], sol[1], 1, 1, 0},
                                      {q, sol[2], sol[3], 1, 1, 0}};
-    struct reward_check_table t;
-    assert_int_equal(reward_check_pairs(pairs, 4, 0, 0, &t), 0);
     /* Stored in the order the pairs first hold them. */
     const char *samples[] = {sol[0], sol[1], sol[3], sol[2]};
-    for (size_t i = 0; i < 4; i++) {
-        float got[2][REWARD_CHECK_NFEAT];
-        const char *texts[2] = {pairs[i].a, pairs[i].b};
-        assert_int_equal(reward_check_group(q, samples, 4, texts, 2, got), 0);
-        assert_memory_equal(got[0], t.v[t.side[2 * i]], sizeof got[0]);
-        assert_memory_equal(got[1], t.v[t.side[2 * i + 1]], sizeof got[1]);
-    }
-    reward_check_table_free(&t);
+    assert_blocks_as_training(q, pairs, 4, samples, 4);
+    struct reward_check_table t;
     /* A lone pair: the table's lone view is the group {a, b}. */
     assert_int_equal(reward_check_pairs(pairs, 1, 0, 1, &t), 0);
     float lone[2][REWARD_CHECK_NFEAT];
@@ -139,16 +148,7 @@ static void test_large_group_same_as_training(void **state)
     }
     for (size_t i = 0; i < 20; i++)
         pairs[i] = (struct reward_pair_ex){q, samples[2 * i], samples[2 * i + 1], 1, 1, 0};
-    struct reward_check_table t;
-    assert_int_equal(reward_check_pairs(pairs, 20, 0, 0, &t), 0);
-    for (size_t i = 0; i < 20; i++) {
-        float got[2][REWARD_CHECK_NFEAT];
-        const char *texts[2] = {pairs[i].a, pairs[i].b};
-        assert_int_equal(reward_check_group(q, samples, 40, texts, 2, got), 0);
-        assert_memory_equal(got[0], t.v[t.side[2 * i]], sizeof got[0]);
-        assert_memory_equal(got[1], t.v[t.side[2 * i + 1]], sizeof got[1]);
-    }
-    reward_check_table_free(&t);
+    assert_blocks_as_training(q, pairs, 20, samples, 40);
 }
 
 /* The block reward_check_group gives text x against group g[0..n) (x not
