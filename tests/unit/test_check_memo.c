@@ -437,7 +437,7 @@ static void test_prompt_set_ways(void **state)
     }
     assert_int_equal(check_memo_prompt(ps[N - 1], strlen(ps[N - 1]), &mp), 0);
     assert_ptr_equal(mp.p, kept[0]);
-    assert_int_equal(mp.p->n, 2); /* the new prompt's numbers: 0..N and 7 */
+    assert_int_equal(mp.p->n, 2); /* the new prompt's own numbers, its count and 7 */
     for (size_t i = 1; i + 1 < N; i++) {
         assert_int_equal(check_memo_prompt(ps[i], strlen(ps[i]), &mp), 0);
         assert_ptr_equal(mp.p, kept[i]);
