@@ -93,13 +93,14 @@ uint64_t feat_fnv1a64(const void *data, size_t len);
 uint64_t feat_fx64(const void *data, size_t len);
 
 /* A hash of len bytes for in-memory tables (never stored, never a
- * feature): feat_fx64's step on four lanes that run side by side (about 3x
- * faster on a few hundred bytes). Lanes h0..h3 start at 1, 2, 3, 4; each
- * 32-byte block gives its four little-endian words to h0..h3; the whole
- * words left give theirs to h0, h1, h2 in turn. Then x = step(step(step(h0,
- * h1), h2), h3), x = step(x, the last len % 8 bytes zero-padded, 0 when
- * none), x = step(x, len), and murmur3's fmix64 of x, so every bit of the
- * result depends on every input bit. */
+ * feature): feat_fx64's step on four lanes that run side by side (about
+ * 1.8x faster on 250 bytes, 3x on 1 KB, slower below 64 bytes). Lanes
+ * h0..h3 start at 1, 2, 3, 4; each 32-byte block gives its four
+ * little-endian words to h0..h3; the whole words left give theirs to h0,
+ * h1, h2 in turn. Then x = step(step(step(h0, h1), h2), h3), x = step(x,
+ * the last len % 8 bytes zero-padded, 0 when none), x = step(x, len), and
+ * murmur3's fmix64 of x, so every bit of the result depends on every
+ * input bit. */
 uint64_t feat_fx64_wide(const void *data, size_t len);
 
 #endif

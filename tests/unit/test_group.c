@@ -15,6 +15,8 @@
 #include "group.h"
 #include "reward_check.h"
 
+#define KEPT_MAX_TEST CHECK_GROUP_DEFAULT /* the samples reward_check_group keeps */
+
 static void test_default_name_normalises_the_prompt(void **state)
 {
     (void)state;
@@ -205,6 +207,31 @@ static void test_text_outside_the_group(void **state)
     assert_memory_equal(a[0], b[0], sizeof a[0]);
 }
 
+/* A text outside a full group (KEPT_MAX samples) is compared, as
+ * check_agree does, with the first KEPT_MAX - 1 only: the last sample,
+ * the only one with its answer, is not counted, so its agreement is that
+ * of the group less the last sample. */
+static void test_text_outside_a_full_group(void **state)
+{
+    (void)state;
+    const char *q = "Sam has 3 boxes of 6 pens. How many pens?";
+    static char text[KEPT_MAX_TEST][64];
+    const char *g[KEPT_MAX_TEST];
+    for (size_t i = 0; i < KEPT_MAX_TEST; i++) {
+        snprintf(text[i], sizeof text[i], "Line %zu: 3 * 6 = 18\nA: %zu", i,
+                 i + 1 < KEPT_MAX_TEST ? 100 + i : 7);
+        g[i] = text[i];
+    }
+    const char *texts[2] = {"So it is 7.\nA: 7", g[0]};
+    float full[2][REWARD_CHECK_NFEAT], less[2][REWARD_CHECK_NFEAT];
+    assert_int_equal(reward_check_group(q, g, KEPT_MAX_TEST, texts, 2, full), 0);
+    assert_int_equal(reward_check_group(q, g, KEPT_MAX_TEST - 1, texts, 2, less), 0);
+    assert_true(full[0][CHECK_AGREE_SHARE] == 0);
+    assert_true(full[0][CHECK_AGREE_SHARE] == less[0][CHECK_AGREE_SHARE]);
+    assert_true(full[0][CHECK_AGREE_TOP_SHARE] == less[0][CHECK_AGREE_TOP_SHARE]);
+    assert_true(full[0][CHECK_AGREE_IN_TOP] == less[0][CHECK_AGREE_IN_TOP]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_same_block_as_training),
         cmocka_unit_test(test_large_group_same_as_training),
         cmocka_unit_test(test_text_outside_the_group),
+        cmocka_unit_test(test_text_outside_a_full_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
