@@ -20,56 +20,64 @@ struct route {
     const char *pattern; /* '*' stands for one path segment, passed as param */
     unsigned roles;      /* ROLE_PUBLIC, or the roles allowed (admin always is) */
     handler_fn fn;
-    bool body; /* takes a body; others refuse one before reading it */
+    bool body;                /* takes a body; others refuse one before reading it */
+    const char *const *query; /* the query parameters it takes (NULL: none); any
+                                 other is refused before the handler runs */
 };
+
+/* The query parameters of the routes that take any. */
+static const char *const Q_PAGE[] = {"limit", "after", NULL};
+static const char *const Q_ITEMS[] = {"batch", "status", "limit", "after", "external_id", NULL};
+static const char *const Q_NEXT[] = {"wait", NULL};
+static const char *const Q_EXPORT[] = {"format", "since", "batch", "source", "min_agreement", NULL};
 
 static void healthz(struct req *r, const char *param);
 
 static const struct route routes[] = {
-    {"GET", "/healthz", ROLE_PUBLIC, healthz, false},
-    {"GET", "/metrics", ROLE_ADMIN, metrics_reply, false},
-    {"POST", "/v1/items", ROLE_PIPELINE, api_items_post, true},
-    {"GET", "/v1/items", ROLE_PIPELINE, api_items_list, false},
-    {"GET", "/v1/items/*", ROLE_PIPELINE, api_items_get, false},
-    {"DELETE", "/v1/items/*", ROLE_PIPELINE, api_item_delete, false},
-    {"POST", "/v1/items/*/gold", ROLE_ADMIN, api_item_gold, true},
-    {"POST", "/v1/score", ROLE_PIPELINE, api_score, true},
-    {"GET", "/v1/status", ROLE_ADMIN, api_status, false},
-    {"GET", "/v1/layers", ROLE_ADMIN, api_layers_list, false},
-    {"POST", "/v1/layers", ROLE_ADMIN, api_layers_post, true},
-    {"POST", "/v1/layers/*/promote", ROLE_ADMIN, api_layer_promote, true},
-    {"GET", "/v1/layers/*", ROLE_ADMIN, api_layer_get, false},
-    {"POST", "/v1/layers/*/rollback", ROLE_ADMIN, api_layer_rollback, false},
-    {"POST", "/v1/layers/*/reinstate", ROLE_ADMIN, api_layer_reinstate, false},
-    {"GET", "/v1/tasks/next", ROLE_RATER, api_tasks_next, false},
-    {"POST", "/v1/tasks/*/labels", ROLE_RATER, api_task_label, true},
-    {"POST", "/v1/tasks/*/release", ROLE_RATER, api_task_release, false},
-    {"GET", "/v1/raters", ROLE_ADMIN, api_raters, false},
-    {"PUT", "/v1/overlap", ROLE_ADMIN, api_overlap_put, true},
-    {"GET", "/v1/overlap", ROLE_ADMIN, api_overlap_list, false},
-    {"GET", "/v1/tasks/*", ROLE_RATER, api_task_get, false},
-    {"GET", "/v1/me", ROLE_RATER, api_me, false},
-    {"PUT", "/v1/batches/*", ROLE_ADMIN, api_batch_put, true},
-    {"GET", "/v1/batches/*", ROLE_ADMIN, api_batch_get, false},
-    {"DELETE", "/v1/batches/*", ROLE_ADMIN, api_batch_delete, false},
-    {"PUT", "/v1/domains/*", ROLE_ADMIN, api_domain_put, true},
-    {"GET", "/v1/domains", ROLE_ADMIN, api_domains_list, false},
-    {"GET", "/v1/checker-answers", ROLE_ADMIN, api_checker_answers, false},
-    {"GET", "/v1/export", ROLE_ADMIN, api_export, false},
-    {"GET", "/v1/openapi.json", ROLE_PUBLIC, api_openapi, false},
+    {"GET", "/healthz", ROLE_PUBLIC, healthz, false, NULL},
+    {"GET", "/metrics", ROLE_ADMIN, metrics_reply, false, NULL},
+    {"POST", "/v1/items", ROLE_PIPELINE, api_items_post, true, NULL},
+    {"GET", "/v1/items", ROLE_PIPELINE, api_items_list, false, Q_ITEMS},
+    {"GET", "/v1/items/*", ROLE_PIPELINE, api_items_get, false, NULL},
+    {"DELETE", "/v1/items/*", ROLE_PIPELINE, api_item_delete, false, NULL},
+    {"POST", "/v1/items/*/gold", ROLE_ADMIN, api_item_gold, true, NULL},
+    {"POST", "/v1/score", ROLE_PIPELINE, api_score, true, NULL},
+    {"GET", "/v1/status", ROLE_ADMIN, api_status, false, NULL},
+    {"GET", "/v1/layers", ROLE_ADMIN, api_layers_list, false, NULL},
+    {"POST", "/v1/layers", ROLE_ADMIN, api_layers_post, true, NULL},
+    {"POST", "/v1/layers/*/promote", ROLE_ADMIN, api_layer_promote, true, NULL},
+    {"GET", "/v1/layers/*", ROLE_ADMIN, api_layer_get, false, NULL},
+    {"POST", "/v1/layers/*/rollback", ROLE_ADMIN, api_layer_rollback, false, NULL},
+    {"POST", "/v1/layers/*/reinstate", ROLE_ADMIN, api_layer_reinstate, false, NULL},
+    {"GET", "/v1/tasks/next", ROLE_RATER, api_tasks_next, false, Q_NEXT},
+    {"POST", "/v1/tasks/*/labels", ROLE_RATER, api_task_label, true, NULL},
+    {"POST", "/v1/tasks/*/release", ROLE_RATER, api_task_release, false, NULL},
+    {"GET", "/v1/raters", ROLE_ADMIN, api_raters, false, Q_PAGE},
+    {"PUT", "/v1/overlap", ROLE_ADMIN, api_overlap_put, true, NULL},
+    {"GET", "/v1/overlap", ROLE_ADMIN, api_overlap_list, false, NULL},
+    {"GET", "/v1/tasks/*", ROLE_RATER, api_task_get, false, NULL},
+    {"GET", "/v1/me", ROLE_RATER, api_me, false, NULL},
+    {"PUT", "/v1/batches/*", ROLE_ADMIN, api_batch_put, true, NULL},
+    {"GET", "/v1/batches/*", ROLE_ADMIN, api_batch_get, false, NULL},
+    {"DELETE", "/v1/batches/*", ROLE_ADMIN, api_batch_delete, false, NULL},
+    {"PUT", "/v1/domains/*", ROLE_ADMIN, api_domain_put, true, NULL},
+    {"GET", "/v1/domains", ROLE_ADMIN, api_domains_list, false, NULL},
+    {"GET", "/v1/checker-answers", ROLE_ADMIN, api_checker_answers, false, NULL},
+    {"GET", "/v1/export", ROLE_ADMIN, api_export, false, Q_EXPORT},
+    {"GET", "/v1/openapi.json", ROLE_PUBLIC, api_openapi, false, NULL},
     /* the admin's view (api_admin.c) */
-    {"GET", "/v1/batches", ROLE_ADMIN, api_batches_list, false},
-    {"GET", "/v1/raters/*", ROLE_ADMIN, api_rater_get, false},
-    {"POST", "/v1/keys", ROLE_ADMIN, api_keys_post, true},
-    {"GET", "/v1/keys", ROLE_ADMIN, api_keys_list, false},
-    {"DELETE", "/v1/keys/*", ROLE_ADMIN, api_key_delete, false},
+    {"GET", "/v1/batches", ROLE_ADMIN, api_batches_list, false, Q_PAGE},
+    {"GET", "/v1/raters/*", ROLE_ADMIN, api_rater_get, false, NULL},
+    {"POST", "/v1/keys", ROLE_ADMIN, api_keys_post, true, NULL},
+    {"GET", "/v1/keys", ROLE_ADMIN, api_keys_list, false, Q_PAGE},
+    {"DELETE", "/v1/keys/*", ROLE_ADMIN, api_key_delete, false, NULL},
     /* listings that page (api_lists.c) */
-    {"GET", "/v1/flags", ROLE_ADMIN, api_flags_list, false},
-    {"GET", "/v1/events", ROLE_ADMIN, api_events_list, false},
+    {"GET", "/v1/flags", ROLE_ADMIN, api_flags_list, false, Q_PAGE},
+    {"GET", "/v1/events", ROLE_ADMIN, api_events_list, false, Q_PAGE},
     /* webhooks (api_webhooks.c) */
-    {"POST", "/v1/webhooks", ROLE_PIPELINE, api_webhooks_post, true},
-    {"GET", "/v1/webhooks", ROLE_PIPELINE, api_webhooks_list, false},
-    {"DELETE", "/v1/webhooks/*", ROLE_PIPELINE, api_webhook_delete, false},
+    {"POST", "/v1/webhooks", ROLE_PIPELINE, api_webhooks_post, true, NULL},
+    {"GET", "/v1/webhooks", ROLE_PIPELINE, api_webhooks_list, false, NULL},
+    {"DELETE", "/v1/webhooks/*", ROLE_PIPELINE, api_webhook_delete, false, NULL},
 };
 
 #define ROUTE_COUNT (sizeof routes / sizeof routes[0])
@@ -169,6 +177,46 @@ static bool rate_ok(struct req *r)
 
 /* Endpoints without a body refuse one on the headers: nobody, signed in or
  * not, can make the server hold megabytes it has no use for. */
+#define QUERY_NAME_SHOWN 64 /* bytes of an unknown parameter's name quoted back */
+
+struct query_check {
+    const char *const *known;
+    const char *unknown; /* the first argument not in known */
+};
+
+static enum MHD_Result query_check_one(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct query_check *q = cls;
+    for (size_t i = 0; q->known[i]; i++)
+        if (!strcmp(key, q->known[i]))
+            return MHD_YES;
+    q->unknown = key;
+    return MHD_NO;
+}
+
+/* True when every query argument of the request is named in known (a
+ * NULL-terminated list; a route without parameters passes {NULL});
+ * otherwise sets 400 unknown_parameter naming the first other one (an
+ * unknown parameter is refused, never ignored) and returns false. */
+static bool query_known(struct req *r, const char *const *known)
+{
+    struct query_check q = {.known = known};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_check_one, &q);
+    if (!q.unknown)
+        return true;
+    char names[256] = "";
+    for (size_t i = 0, len = 0; known[i] && len < sizeof names; i++)
+        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", known[i]);
+    size_t n = strlen(q.unknown);
+    bool show = n <= QUERY_NAME_SHOWN && util_utf8_valid(q.unknown, n);
+    http_error(r, 400, "unknown_parameter", "Unknown query parameter '%s'; %s takes %s.",
+               show ? q.unknown : "?", r->path, known[0] ? names : "none");
+    return false;
+}
+
 static void no_body(struct req *r)
 {
     http_error(r, 413, "body_not_allowed", "%s %s takes no request body.", r->method, r->path);
@@ -210,6 +258,9 @@ void api_prepare(struct req *r)
             http_error(r, 404, "not_found", "No such resource: %s.", r->path);
             return;
         }
+        static const char *const none[] = {NULL};
+        if (!query_known(r, rt->query ? rt->query : none))
+            return;
         r->handler = rt->fn;
         memcpy(r->param, param, sizeof r->param);
         return;
@@ -369,42 +420,6 @@ static void healthz(struct req *r, const char *param)
 }
 
 /* ---- query parameters and rounded numbers (issue 9) ---- */
-
-#define QUERY_NAME_SHOWN 64 /* bytes of an unknown parameter's name quoted back */
-
-struct query_check {
-    const char *const *known;
-    const char *unknown; /* the first argument not in known */
-};
-
-static enum MHD_Result query_check_one(void *cls, enum MHD_ValueKind kind, const char *key,
-                                       const char *value)
-{
-    (void)kind;
-    (void)value;
-    struct query_check *q = cls;
-    for (size_t i = 0; q->known[i]; i++)
-        if (!strcmp(key, q->known[i]))
-            return MHD_YES;
-    q->unknown = key;
-    return MHD_NO;
-}
-
-bool api_query_known(struct req *r, const char *const *known)
-{
-    struct query_check q = {.known = known};
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_check_one, &q);
-    if (!q.unknown)
-        return true;
-    char names[256] = "";
-    for (size_t i = 0, len = 0; known[i] && len < sizeof names; i++)
-        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", known[i]);
-    size_t n = strlen(q.unknown);
-    bool show = n <= QUERY_NAME_SHOWN && util_utf8_valid(q.unknown, n);
-    http_error(r, 400, "unknown_parameter", "Unknown query parameter '%s'; %s takes %s.",
-               show ? q.unknown : "?", r->path, known[0] ? names : "none");
-    return false;
-}
 
 bool api_query_limit(struct req *r, unsigned *limit)
 {

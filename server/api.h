@@ -67,12 +67,6 @@ json_t *api_json_text(const char *text);
 /* Sets "response": a, or "responses": [a, b] when b is not NULL. */
 void api_set_responses(json_t *o, const char *a, const char *b);
 
-/* True when every query argument of the request is named in known (a
- * NULL-terminated list; an endpoint without parameters passes {NULL});
- * otherwise sets 400 unknown_parameter naming the first other one (an
- * unknown parameter is refused, never ignored) and returns false. */
-bool api_query_known(struct req *r, const char *const *known);
-
 /* Reads ?limit= (1..LIST_LIMIT_MAX) into *limit, which keeps its value
  * when the parameter is absent. On a bad value sets 400 invalid_query and
  * returns false. */

@@ -162,9 +162,6 @@ static json_t *batch_stats_json(const char *batch, const struct store_batch_stat
 
 void api_batch_get(struct req *r, const char *param)
 {
-    static const char *const known[] = {NULL};
-    if (!api_query_known(r, known))
-        return;
     struct store_batch b;
     struct store_batch_stats st;
     int rc = store_batch_get(r->app->store, param, &b);
@@ -215,9 +212,6 @@ static json_t *rater_json(const struct store_rater_detail *d)
 
 void api_rater_get(struct req *r, const char *param)
 {
-    static const char *const known[] = {NULL};
-    if (!api_query_known(r, known))
-        return;
     int64_t id;
     struct store_rater_detail d;
     int rc = util_parse_i64(param, 1, INT64_MAX, &id)
@@ -372,9 +366,6 @@ void api_keys_list(struct req *r, const char *param)
 
 void api_key_delete(struct req *r, const char *param)
 {
-    static const char *const known[] = {NULL};
-    if (!api_query_known(r, known))
-        return;
     int rc = store_key_revoke(r->app->store, param);
     if (rc == -ENOENT)
         http_error(r, 404, "not_found", "There is no live key with that name.");

@@ -76,9 +76,6 @@ int api_layer_trust_json(struct app *app, int64_t layer_id, json_t *out)
  * towards another. */
 void api_layer_reinstate(struct req *r, const char *param)
 {
-    static const char *const known[] = {NULL};
-    if (!api_query_known(r, known))
-        return;
     int64_t id;
     int rc = util_parse_i64(param, 1, INT64_MAX, &id)
                  ? -ENOENT

@@ -538,9 +538,6 @@ void api_items_list(struct req *r, const char *param)
     (void)param;
     static const char *const statuses[] = {"queued", "auto", "decomposed", "awaiting_human",
                                            "resolved"};
-    static const char *const known[] = {"batch", "status", "limit", "after", "external_id", NULL};
-    if (!api_query_known(r, known))
-        return;
     struct store_item_filter f = {.batch = http_query(r, "batch"),
                                   .external_id = http_query(r, "external_id"),
                                   .status = http_query(r, "status"),
@@ -657,9 +654,6 @@ void api_layers_list(struct req *r, const char *param)
  * from then on, so a repeat (or another key's item) is 404. */
 static void retract_reply(struct req *r, struct store_retract *x)
 {
-    static const char *const known[] = {NULL};
-    if (!api_query_known(r, known))
-        return;
     x->actor = r->key.name;
     int rc = store_retract(r->app->store, x);
     if (rc == -ENOENT && x->item_id)

@@ -11,9 +11,8 @@
 
 bool api_query_page(struct req *r, unsigned *limit, int64_t *after)
 {
-    static const char *const known[] = {"limit", "after", NULL};
     *after = 0;
-    if (!api_query_known(r, known) || !api_query_limit(r, limit))
+    if (!api_query_limit(r, limit))
         return false;
     const char *text = http_query(r, "after");
     if (text && util_parse_i64(text, 0, INT64_MAX, after)) {
@@ -26,8 +25,7 @@ bool api_query_page(struct req *r, unsigned *limit, int64_t *after)
 bool api_query_name_page(struct req *r, unsigned *limit, const char **after, size_t max,
                          const char *what)
 {
-    static const char *const known[] = {"limit", "after", NULL};
-    if (!api_query_known(r, known) || !api_query_limit(r, limit))
+    if (!api_query_limit(r, limit))
         return false;
     *after = http_query(r, "after");
     if (*after && (!**after || strlen(*after) > max)) {

@@ -70,9 +70,6 @@ out:
 void api_overlap_list(struct req *r, const char *param)
 {
     (void)param;
-    static const char *const known[] = {NULL};
-    if (!api_query_known(r, known))
-        return;
     struct store_overlap_rule *v;
     size_t n;
     int rc = store_overlap_list(r->app->store, &v, &n);

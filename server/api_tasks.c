@@ -260,9 +260,6 @@ void api_tasks_next(struct req *r, const char *param)
     (void)param;
     if (!can_label(r))
         return;
-    static const char *const known[] = {"wait", NULL};
-    if (!api_query_known(r, known))
-        return;
     const char *w = http_query(r, "wait");
     int64_t wait_s = 0;
     if (w && util_parse_i64(w, 0, LONG_POLL_SECONDS_MAX, &wait_s)) {

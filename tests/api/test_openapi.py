@@ -227,6 +227,32 @@ class TestServed(ServedCase):
         st, _, reply = self.d.request("GET", "/v1/nothing", token=self.admin)
         self.assertEqual((st, reply["error"]["code"]), (404, "not_found"))
 
+    def test_every_operation_refuses_an_unknown_parameter(self):
+        """Every route, whether or not it takes parameters of its own,
+        answers an unknown one with 400 unknown_parameter naming it, in the
+        documented shape, before it does anything."""
+        rater = self.d.key("rater", "r1")
+        self.call("POST", "/v1/items", {"prompt": "p", "responses": ["a", "b"]},
+                  token=self.pipe, expect=201)
+        for tmpl, item in self.doc["paths"].items():
+            path = re.sub(r"\{[^}/]+\}", "1", tmpl) + "?zz=1"
+            for method in item:
+                body = {} if "requestBody" in item[method] else None
+                st, _, reply = self.d.request(method.upper(), path, body, token=self.admin)
+                self.conforms(method.upper(), path, st, reply, expect=400)
+                self.assertEqual(reply["error"]["code"], "unknown_parameter", (method, path))
+                self.assertIn("'zz'", reply["error"]["message"], (method, path))
+        # Refused before anything happened: no item stored, no task leased.
+        st, _, reply = self.d.request("POST", "/v1/items?zz=1",
+                                      {"prompt": "q", "responses": ["c", "d"]}, token=self.pipe)
+        self.assertEqual((st, reply["error"]["code"]), (400, "unknown_parameter"))
+        listed = self.call("GET", "/v1/items", token=self.pipe, expect=200)
+        self.assertEqual([i["prompt"] for i in listed["items"]], ["p"])
+        st, _, reply = self.d.request("GET", "/v1/tasks/next?zz=1", token=rater)
+        self.assertEqual((st, reply["error"]["code"]), (400, "unknown_parameter"))
+        task = self.call("GET", "/v1/tasks/next", token=rater, expect=200)
+        self.assertIsNotNone(task.get("id"), task)
+
     def test_real_answers_fit_the_schemas(self):
         rater = self.d.key("rater", "r1")
         one = self.call("POST", "/v1/items", {"prompt": "p", "responses": ["a1", "b1"],
