@@ -48,7 +48,7 @@ static json_t *report_json(const struct promote_run *run, int64_t active_id)
 {
     const struct consistency_report *r = &run->report;
     json_t *o = json_pack(
-        "{s:I,s:I,s:b,s:b,s:o,s:o,s:o,s:[o,o],s:o,s:o,s:I,s:I,s:{s:b,s:b,s:b},s:f,s:f,s:f}",
+        "{s:I,s:I,s:b,s:b,s:o,s:o,s:o,s:[o,o],s:o,s:o,s:I,s:I,s:{s:b,s:b,s:b},s:f,s:f,s:f,s:f}",
         "settled", (json_int_t)r->cases, "against_layer", (json_int_t)active_id, "empty", r->empty,
         "passed", r->pass, "accuracy", num_or_null(r->acc_candidate), "active_accuracy",
         num_or_null(r->acc_active), "accuracy_loss", num_or_null(r->loss), "loss_interval",
@@ -56,7 +56,8 @@ static json_t *report_json(const struct promote_run *run, int64_t active_id)
         "active_ece", num_or_null(r->ece_active), "contradictions", (json_int_t)r->contradictions,
         "flagged", (json_int_t)run->flagged, "rules", "accuracy", r->pass_accuracy, "ece",
         r->pass_ece, "contradictions", r->pass_contradictions, "margin", run->params.margin,
-        "contradict_p", run->params.contradict_p, "contradict_share", run->params.contradict_share);
+        "ece_floor", run->params.ece_floor, "contradict_p", run->params.contradict_p,
+        "contradict_share", run->params.contradict_share);
     if (o && r->empty)
         json_object_set_new(o, "warning",
                             json_string("nothing is settled yet: the check had nothing to judge"));

@@ -346,12 +346,13 @@ class TestCheckSettings(LifecycleCase):
             self.assertEqual(self.layer(layer)["status"], "candidate")   # nothing changed
             # Every settled item contradicted is allowed: it passes, and
             # the report says under which settings.
-            st, _, reply = self.d.request("POST", path, {"contradict_share": 1.0},
-                                          token=self.admin)
+            st, _, reply = self.d.request("POST", path, {"contradict_share": 1.0,
+                                                         "ece_floor": 0.5}, token=self.admin)
             self.assertEqual((st, reply["status"]), (200, "active"), reply)
             rep = reply["consistency"]
             self.assertEqual((rep["contradictions"], rep["contradict_share"], rep["margin"],
-                              rep["flagged"]), (4, 1.0, 0.01, 0))
+                              rep["ece_floor"], rep["contradict_p"], rep["flagged"]),
+                             (4, 1.0, 0.01, 0.5, 0.9, 0))
         finally:
             back.stop()
 
