@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_subq.h"
 #include "cli.h"
 #include "dataset.h"
 #include "feat.h"
@@ -15,6 +16,7 @@
 #include "progress.h"
 #include "route.h"
 #include "store.h"
+#include "subq.h"
 #include "train.h"
 
 #define IMPORT_CHUNK 2000              /* rows per transaction */
@@ -160,6 +162,10 @@ static int import_items(struct import_ctx *c)
         import_item_fill(c, i, &items[i], names[i]);
     if (!rc)
         rc = import_score(c, items, scores);
+    /* Planned as POST /v1/items plans an item: a hard one of a domain with
+     * a decomposer is split into sub-questions. */
+    for (size_t i = 0; i < c->n && !rc; i++)
+        rc = api_subq_plan(c->store, items[i].layer_id ? c->layer : NULL, &items[i]);
     if (!rc) {
         struct store_ingest req = {.key_id = 0, .items = items, .n = c->n, .acks = acks};
         rc = store_ingest(c->store, &req);
@@ -168,6 +174,8 @@ static int import_items(struct import_ctx *c)
         c->duplicates += acks[i].existed;
     for (size_t i = 0; scores && i < c->n; i++)
         free(scores[i]);
+    for (size_t i = 0; items && i < c->n; i++)
+        subq_plan_free(items[i].subq);
     free(scores);
     free(names);
     free(items);

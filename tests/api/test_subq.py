@@ -136,6 +136,46 @@ class TestDomains(SubqCase):
         self.assertEqual(self.d.sql("SELECT count(*) FROM subquestions")[0][0], 0)
 
 
+class TestImportedItems(SubqCase):
+    def write_gsm8k(self, name, question):
+        path = os.path.join(os.path.dirname(self.d.db), name)
+        with open(path, "w") as f:
+            f.write(json.dumps({"question": question,
+                                "m1": {"solution": RIGHT, "is_correct": True},
+                                "m2": {"solution": WRONG, "is_correct": False}}) + "\n")
+        return path
+
+    def import_one(self, path, batch):
+        p = self.d.cli("import", "--db", self.d.db, "--format", "gsm8k", "--as", "items",
+                       "--batch", batch, path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        st, _, page = self.d.request("GET", "/v1/items?batch=" + batch, token=self.admin)
+        self.assertEqual((st, len(page["items"])), (200, 1), page)
+        st, _, it = self.d.request("GET", "/v1/items/" + page["items"][0]["id"],
+                                   token=self.admin)
+        self.assertEqual(st, 200, it)
+        return it
+
+    def test_import_plans_items_as_the_api_does(self):
+        """`rungd import --as items` plans each item as POST /v1/items does:
+        a GSM8K question's pair lands in domain math, decomposed into its
+        steps; a domain with no decomposer keeps its items whole."""
+        it = self.import_one(self.write_gsm8k("q1.jsonl", PROMPT), "imp1")
+        self.assertEqual((it["domain"], it["status"]), ("math", "decomposed"))
+        by_side = {}
+        for q in it["subquestions"]:
+            by_side.setdefault(q["response"], []).append(q["span"])
+        self.assertEqual(by_side["a"], lines(it["responses"][0]))
+        self.assertEqual(by_side["b"], lines(it["responses"][1]))
+        self.assertEqual(sorted([lines(RIGHT), lines(WRONG)]),
+                         sorted([by_side["a"], by_side["b"]]))
+        st, _, body = self.put_domain("math", {"decomposer": "none"})
+        self.assertEqual(st, 200, body)
+        it = self.import_one(self.write_gsm8k("q2.jsonl", PROMPT + " (2)"), "imp2")
+        self.assertEqual((it["domain"], it["status"], it["subquestions"]),
+                         ("math", "awaiting_human", []))
+
+
 class TestRollup(SubqCase):
     def test_hard_pair_from_ingest_to_comparison(self):
         ack = self.post([math_pair(1)])[0]
