@@ -175,8 +175,6 @@ static bool rate_ok(struct req *r)
     return false;
 }
 
-/* Endpoints without a body refuse one on the headers: nobody, signed in or
- * not, can make the server hold megabytes it has no use for. */
 #define QUERY_NAME_SHOWN 64 /* bytes of an unknown parameter's name quoted back */
 
 struct query_check {
@@ -217,6 +215,8 @@ static bool query_known(struct req *r, const char *const *known)
     return false;
 }
 
+/* Endpoints without a body refuse one on the headers: nobody, signed in or
+ * not, can make the server hold megabytes it has no use for. */
 static void no_body(struct req *r)
 {
     http_error(r, 413, "body_not_allowed", "%s %s takes no request body.", r->method, r->path);

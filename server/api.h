@@ -150,8 +150,8 @@ json_t *api_agreement(struct req *r, const char *batch);
 void api_flags_list(struct req *r, const char *param);
 void api_events_list(struct req *r, const char *param);
 
-/* The query of a listing paged by id: refuses any parameter but limit and
- * after (400 unknown_parameter), reads ?limit= as api_query_limit does and
+/* The query of a listing paged by id (the router has refused any parameter
+ * but limit and after): reads ?limit= as api_query_limit does and
  * ?after= (a cursor this server gave out: a row id) into *after, which is 0
  * without one. On a bad value sets 400 invalid_query and returns false. */
 bool api_query_page(struct req *r, unsigned *limit, int64_t *after);
