@@ -68,9 +68,10 @@ int reward_check_pairs(const struct reward_pair_ex *pairs, size_t n, size_t max_
 void reward_check_table_free(struct reward_check_table *t);
 
 /* The blocks of ntexts texts (at most 2) of one prompt's group whose
- * samples are samples[0..n) (distinct, in order; the first
+ * samples are samples[0..n) (in order, distinct as stored; the first
  * CHECK_GROUP_DEFAULT are used): each text's others are those samples
- * less the text itself, as reward_check_pairs does for a group. Returns
+ * less the text itself, as reward_check_pairs does for a group (a sample
+ * given more than once that is the text is left out each time). Returns
  * 0, -EINVAL or -ENOMEM. */
 int reward_check_group(const char *prompt, const char *const *samples, size_t n,
                        const char *const *texts, size_t ntexts, float (*out)[REWARD_CHECK_NFEAT]);

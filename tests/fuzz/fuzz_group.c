@@ -18,8 +18,10 @@
  *   - a text in the group gets the block that training gives it from the
  *     pairs (s0, s1), (s2, s3), ... (an odd last one with s0), which hold
  *     the group's samples in their order;
- *   - a text outside a group of at most 62 gets the block it gets when the
- *     group holds it twice more (both copies left out of its others).
+ *   - a text outside the group gets the block that training gives it as
+ *     the group's next sample (past the kept ones when the group is full),
+ *     and, in a group of at most 62, the block it gets when the group holds
+ *     it twice more (both copies left out of its others).
  * See tests/fuzz/README.md for building and running it.
  */
 #include "reward.h"
@@ -151,10 +153,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             as_training(&g, ns, pick[t], want);
             if (memcmp(got[t], want, sizeof(block)))
                 abort();
-        } else if (pick[t] == ns && ns + 2 <= CHECK_GROUP_DEFAULT) {
-            as_twice(&g, ns, texts[t], want);
+        } else if (pick[t] == ns) {
+            as_training(&g, ns + 1, ns, want); /* g.s[ns] is the text */
             if (memcmp(got[t], want, sizeof(block)))
                 abort();
+            if (ns + 2 <= CHECK_GROUP_DEFAULT) {
+                as_twice(&g, ns, texts[t], want);
+                if (memcmp(got[t], want, sizeof(block)))
+                    abort();
+            }
         }
     }
     free_group(&g);
