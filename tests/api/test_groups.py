@@ -298,6 +298,14 @@ class TestImportGroups(GroupCase):
         self.assertEqual(len({next(iter(g)) for g in groups.values()}), len(groups))
         self.assertEqual(self.d.sql("SELECT count(*) FROM items WHERE group_stale > 0 "
                                     "AND status = 'awaiting_human'"), [(0,)])
+        # Planned as the API plans (domain math splits its steps), with the
+        # layer: every step scored, and no item it settled split.
+        split, unscored = self.d.sql("SELECT count(DISTINCT item_seq), "
+                                     "count(*) - count(score) FROM subquestions")[0]
+        self.assertEqual((split > 0, unscored), (True, 0))
+        self.assertEqual(self.d.sql("SELECT count(*) FROM items i WHERE route = 'auto' AND "
+                                    "EXISTS (SELECT 1 FROM subquestions s "
+                                    "WHERE s.item_seq = i.seq)"), [(0,)])
 
 
 if __name__ == "__main__":
