@@ -138,7 +138,7 @@ class TestDomains(SubqCase):
 
 class TestImportedItems(SubqCase):
     def write_gsm8k(self, name, question):
-        path = os.path.join(os.path.dirname(self.d.db), name)
+        path = os.path.join(self.d.tmpdir, name)
         with open(path, "w") as f:
             f.write(json.dumps({"question": question,
                                 "m1": {"solution": RIGHT, "is_correct": True},
