@@ -35,6 +35,7 @@ struct import_ctx {
     int64_t priority;    /* items' priority */
     bool trusted;        /* comparisons count as settled: provenance {"trusted": true} */
     size_t duplicates;   /* pairs not stored: the same content is stored already */
+    size_t unscored;     /* items the layer could not score: stored for people */
     struct layer *layer; /* scores items on import, may be NULL */
     /* pending rows, strings owned (label: static "yes"/"no" of step rows) */
     char **prompt, **chosen, **rejected;
@@ -105,6 +106,23 @@ static void import_item_fill(struct import_ctx *c, size_t i, struct store_item_i
     it->group_seen = -1;
 }
 
+/* rc of scoring item it: an item the layer could not score (an external
+ * model that failed or timed out) is stored unscored for people, as the
+ * API stores it, and the import goes on. 0 or -ENOMEM. */
+static int import_scored(struct import_ctx *c, struct store_item_in *it, int rc)
+{
+    if (!rc || rc == -ENOMEM)
+        return rc;
+    if (!c->unscored++)
+        log_json("warn", "the layer could not score; the items go to people", "{s:s}", "why",
+                 strerror(-rc));
+    it->layer_id = 0;
+    it->route_auto = false;
+    it->verdict = NULL;
+    it->scores = NULL;
+    return 0;
+}
+
 /* Scores items[0..m), one group's run of the pending items, with the
  * group as stored and every item of the run (as the API scores one
  * request's items). 0 or negative errno. */
@@ -121,7 +139,8 @@ static int import_score_run(struct import_ctx *c, struct store_item_in *items, s
     }
     items[0].group_joined = joined; /* marks the group's stored items */
     for (size_t k = 0; k < m && !rc; k++)
-        rc = route_store_item_group(c->layer, &items[k], &g.view, &scores[k], NULL);
+        rc = import_scored(c, &items[k],
+                           route_store_item_group(c->layer, &items[k], &g.view, &scores[k], NULL));
     route_group_clear(&g);
     return rc;
 }
@@ -138,7 +157,8 @@ static int import_score(struct import_ctx *c, struct store_item_in *items, char 
     for (size_t i = 0; i < c->n && !rc;) {
         size_t j = i + 1;
         if (!info.uses_groups) {
-            rc = route_store_item(c->layer, &items[i], &scores[i], NULL);
+            rc = import_scored(c, &items[i],
+                               route_store_item(c->layer, &items[i], &scores[i], NULL));
             i = j;
             continue;
         }
@@ -246,7 +266,9 @@ static void import_usage(FILE *to)
             "               steps and prm800k files hold step verdicts (rung's step JSONL,\n"
             "               PRM800K's labels): each is stored as a yes/no verdict on the step\n"
             "               in its context, which trains the layer's pointwise head\n"
-            "  items:       queue them as pair items to be judged (scored by the active layer),\n"
+            "  items:       queue them as pair items to be judged (scored by the active layer,\n"
+            "               planned as POST /v1/items plans them; \"unscored\" in the summary\n"
+            "               counts those the layer could not score, stored for people),\n"
             "               in batch NAME (default import, at most %d bytes) with priority N\n"
             "               (default 0, |N| <= %d; higher is labelled first)\n"
             "Creates the database if it does not exist. Malformed lines are reported by\n"
@@ -405,11 +427,11 @@ int cli_import(int argc, char **argv)
         return 1;
     }
     size_t found = ctx.steps ? stats.steps : stats.pairs;
-    log_write(stdout, json_pack("{s:I,s:I,s:I,s:s,s:I,s:I}", "lines", (json_int_t)stats.lines,
+    log_write(stdout, json_pack("{s:I,s:I,s:I,s:s,s:I,s:I,s:I}", "lines", (json_int_t)stats.lines,
                                 ctx.steps ? "steps" : "pairs", (json_int_t)found, "stored",
                                 (json_int_t)ctx.stored, "as", as, "rejected_lines",
                                 (json_int_t)stats.rejected_lines, "duplicates",
-                                (json_int_t)ctx.duplicates));
+                                (json_int_t)ctx.duplicates, "unscored", (json_int_t)ctx.unscored));
     if (found == 0)
         import_nothing(&ctx, &stats);
     else if (ctx.stored == 0)

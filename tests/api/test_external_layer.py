@@ -229,6 +229,27 @@ class ExternalLayerTest(unittest.TestCase):
         # Nothing was lost: the item waits for a rater.
         self.assertEqual(self.d.sql("SELECT count(*) FROM tasks WHERE state = 'open'")[0][0], 1)
 
+    def test_model_down_import_stores_items_for_people(self):
+        """`rungd import --as items` with the active layer's model down
+        stores the items unscored for people, as the API does, and says how
+        many in its summary."""
+        layer = self.register()[2]["id"]
+        self.promote(layer)
+        self.model.stop()
+        path = os.path.join(self.d.tmpdir, "pairs.jsonl")
+        with open(path, "w") as f:
+            for i in range(3):
+                f.write(json.dumps({"prompt": "Say %d." % i, "chosen": "one two three",
+                                    "rejected": "one"}) + "\n")
+        p = self.d.cli("import", "--db", self.d.db, "--format", "trl", "--as", "items",
+                       "--batch", "down", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        summary = json.loads(p.stdout)
+        self.assertEqual((summary["stored"], summary["unscored"]), (3, 3))
+        self.assertIn("the layer could not score", p.stderr)
+        rows = self.d.sql("SELECT status, layer_id, route FROM items WHERE batch = 'down'")
+        self.assertEqual(rows, [("awaiting_human", None, "human")] * 3)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
