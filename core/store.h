@@ -703,7 +703,8 @@ struct store_rescore {
 
 /* Applies n decisions in one transaction on the writer. An item that got
  * a label or a lease since it was read is left alone. *updated counts the
- * items changed, *settled those of them routed auto. 0 or -EIO. */
+ * items changed, *settled those of them the layer settled (routed auto;
+ * a layer demoted by its audits settles none). 0 or -EIO. */
 int store_rescore_apply(struct store *s, const struct store_rescore *v, size_t n, size_t *updated,
                         size_t *settled);
 

@@ -737,9 +737,10 @@ struct rescore_args {
 };
 
 /* Writes one decision; *changed tells whether the item was still
- * rescorable. 0 or -EIO. */
+ * rescorable, *settled whether the layer settled it (never a demoted
+ * layer). 0 or -EIO. */
 static int rescore_one(struct store *s, struct conn *c, const struct store_rescore *x, int64_t now,
-                       bool *changed)
+                       bool *changed, bool *settled)
 {
     bool settle = x->route_auto && x->verdict, human_only = false;
     if (settle && store_audit_human_only(c, x->layer_id, &human_only))
@@ -757,6 +758,7 @@ static int rescore_one(struct store *s, struct conn *c, const struct store_resco
     if (conn_step_done(st))
         return -EIO;
     *changed = conn_changes(c) == 1;
+    *settled = *changed && settle;
     if (x->stale > 0) { /* scored with its grown group, unless it grew again */
         st = conn_stmt(c, ST_GROUP_STALE_CLEAR);
         if (!st)
@@ -781,12 +783,12 @@ static int rescore_job(struct store *s, struct conn *c, void *arg)
     int64_t now = util_now_ms();
     a->updated = a->settled = 0;
     for (size_t i = 0; i < a->n; i++) {
-        bool changed = false;
-        int rc = rescore_one(s, c, &a->v[i], now, &changed);
+        bool changed = false, settled = false;
+        int rc = rescore_one(s, c, &a->v[i], now, &changed, &settled);
         if (rc)
             return rc;
         a->updated += changed;
-        a->settled += changed && a->v[i].route_auto && a->v[i].verdict;
+        a->settled += settled;
     }
     return 0;
 }

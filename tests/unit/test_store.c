@@ -1096,6 +1096,39 @@ static void rescore_pending_and_apply(void **state)
     assert_int_equal(claim(f->s, r2), claim(f->s, r2));
 }
 
+/* A layer demoted by its audits settles nothing when it scores again:
+ * the item stays with people, and the count of settled items says so. */
+static void rescore_by_a_demoted_layer_settles_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct store_item_in in = {.prompt = "p1", .response_a = "a", .response_b = "b"};
+    struct store_item_ack ack;
+    struct store_ingest req = {.items = &in, .n = 1, .acks = &ack};
+    assert_int_equal(store_ingest(f->s, &req), 0);
+    sql_on(f->path, "PRAGMA foreign_keys = OFF; INSERT INTO layers(id, status, created_ms, "
+                    "demoted_ms) VALUES(5, 'active', 0, 1)");
+    struct store_item *items;
+    size_t n, updated = 0, settled = 0;
+    assert_int_equal(store_rescore_pending(f->s, 5, 0, 10, &items, &n), 0);
+    assert_int_equal(n, 1);
+    struct store_rescore v = {.seq = items[0].seq,
+                              .layer_id = 5,
+                              .route_auto = true,
+                              .verdict = "a",
+                              .confidence = 0.99,
+                              .scores = "{\"p_a\":0.99}"};
+    assert_int_equal(store_rescore_apply(f->s, &v, 1, &updated, &settled), 0);
+    assert_int_equal(updated, 1);
+    assert_int_equal(settled, 0);
+    struct store_item it;
+    assert_int_equal(store_item_get(f->s, items[0].id, 0, &it), 0);
+    assert_string_equal(it.status, "awaiting_human");
+    assert_null(it.verdict);
+    store_item_clear(&it);
+    store_items_free(items, n);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM tasks WHERE state = 'open'"), 1);
+}
+
 /* Overlap rules are listed; scopes know whether items have them. */
 static void overlap_rules_listed(void **state)
 {
@@ -1150,6 +1183,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(imported_items_deduplicated, setup, teardown),
         cmocka_unit_test_setup_teardown(items_listed_by_external_id, setup, teardown),
         cmocka_unit_test_setup_teardown(rescore_pending_and_apply, setup, teardown),
+        cmocka_unit_test_setup_teardown(rescore_by_a_demoted_layer_settles_nothing, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(overlap_rules_listed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
