@@ -420,9 +420,9 @@ static struct sizes outside_sizes(const struct check_answer *a, size_t nk, const
 static int text_block(size_t nk, uint64_t same, size_t t, struct scratch *sc, float *out)
 {
     const struct check_sample *self = &sc->tsmp[t];
-    if (!same && nk == KEPT_MAX) /* a full group: check_agree counts the first 63 */
-        return block_of(sc, self, sc->tv[t], sc->ans, sc->smp, nk, KEPT_MAX, NULL, out);
     if (!same) {
+        if (nk == KEPT_MAX) /* a full group: check_agree counts the first 63 */
+            return block_of(sc, self, sc->tv[t], sc->ans, sc->smp, nk, KEPT_MAX, NULL, out);
         struct sizes z = outside_sizes(&self->ans, nk, sc);
         return block_of(sc, self, sc->tv[t], sc->ans, sc->smp, nk, KEPT_MAX, &z, out);
     }

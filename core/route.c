@@ -181,6 +181,14 @@ void route_human_only(struct store_item_in *it, struct route_decision *d)
         d->auto_route = false;
 }
 
+void route_unscored(struct store_item_in *it)
+{
+    it->layer_id = 0;
+    it->route_auto = false;
+    it->verdict = NULL;
+    it->scores = NULL;
+}
+
 /* Scores n items with l into v (scores texts malloc'd into txt). 0 or
  * negative errno. */
 static int rescore_decide(struct store *s, const struct layer *l, const struct store_item *items,

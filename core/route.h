@@ -77,6 +77,11 @@ void route_group_clear(struct route_group *g);
  * goes to people with the layer's scores as assistance. */
 void route_human_only(struct store_item_in *it, struct route_decision *d);
 
+/* An item the layer could not score (an external model that failed or
+ * timed out) goes to people unscored, never with a guessed verdict:
+ * clears what route_store_item would have set. */
+void route_unscored(struct store_item_in *it);
+
 /* ---- rescoring queued items with a newly active layer ---- */
 
 #define ROUTE_RESCORE_BATCH 256 /* items per read and per write transaction */

@@ -89,11 +89,7 @@ static int unscored(struct scoring *sc, size_t i, int rc)
     if (!sc->failed++)
         log_json("warn", "the layer could not score; the items go to people", "{s:s}", "why",
                  strerror(-rc));
-    struct store_item_in *it = &sc->items[i];
-    it->layer_id = 0;
-    it->route_auto = false;
-    it->verdict = NULL;
-    it->scores = NULL;
+    route_unscored(&sc->items[i]);
     return 0;
 }
 

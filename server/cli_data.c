@@ -116,10 +116,7 @@ static int import_scored(struct import_ctx *c, struct store_item_in *it, int rc)
     if (!c->unscored++)
         log_json("warn", "the layer could not score; the items go to people", "{s:s}", "why",
                  strerror(-rc));
-    it->layer_id = 0;
-    it->route_auto = false;
-    it->verdict = NULL;
-    it->scores = NULL;
+    route_unscored(it);
     return 0;
 }
 
